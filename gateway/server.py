@@ -1,0 +1,31 @@
+"""Runs the gateway under uvicorn until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+
+from bytereview.core.settings import Settings
+from bytereview.gateway.app import create_app
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    # uvicorn's own signal capture would replace our handlers; the caller decides when to stop.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    task = asyncio.create_task(server.serve())
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await task
+    stop_wait.cancel()

@@ -1,0 +1,104 @@
+"""Upload and download of bytes through HMAC-signed URLs (local storage backend only).
+
+With GCS, browsers use V4 signed URLs straight to the bucket and these routes
+answer 404. The signature covers the key, expiry and size limit; the key must
+be a job's upload key, so a URL can never write outside a job's prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+
+from bytereview.core import signing
+from bytereview.core.settings import Settings, StorageBackend
+from bytereview.core.storage import InvalidKeyError, LocalStorage, Storage
+from bytereview.gateway.errors import http_error
+
+UPLOAD_KEY = re.compile(r"^jobs/[0-9a-f]{32}/uploads/[0-9a-f]{32}$")
+CHUNK = 1024 * 1024
+
+
+def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
+    secret = settings.secret("signing_secret")
+    local = settings.storage_backend is StorageBackend.LOCAL
+
+    def _verify(request: Request, method: str) -> dict[str, str] | Response:
+        if not local:
+            return http_error(404, "NOT_FOUND", "signed URLs point at the bucket with GCS storage")
+        try:
+            params = signing.verify(secret, method=method, params=dict(request.query_params))
+        except signing.SignatureError as exc:
+            return http_error(403, "PERMISSION_DENIED", f"upload URL rejected: {exc}")
+        return params
+
+    @app.put("/v1/storage/objects", include_in_schema=False)
+    async def upload(request: Request) -> Response:
+        params = _verify(request, "PUT")
+        if isinstance(params, Response):
+            return params
+        key = params["key"]
+        if not UPLOAD_KEY.match(key):
+            return http_error(403, "PERMISSION_DENIED", "this URL does not allow uploads")
+        try:
+            limit = int(params.get("max", "0"))
+        except ValueError:
+            return http_error(400, "INVALID_ARGUMENT", "invalid size limit")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return http_error(
+                413, "RESOURCE_EXHAUSTED", f"the file is larger than the declared {limit} bytes"
+            )
+        try:
+            writer: Any = await asyncio.to_thread(storage.open_write, key)
+        except InvalidKeyError as exc:
+            return http_error(400, "INVALID_ARGUMENT", str(exc))
+        received = 0
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    writer.abort()
+                    return http_error(
+                        413,
+                        "RESOURCE_EXHAUSTED",
+                        f"the file is larger than the declared {limit} bytes",
+                    )
+                await asyncio.to_thread(writer.write, chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        if received == 0:
+            writer.abort()
+            return http_error(400, "INVALID_ARGUMENT", "the upload is empty")
+        await asyncio.to_thread(writer.close)
+        return Response(status_code=200)
+
+    @app.get("/v1/storage/objects", include_in_schema=False)
+    async def download(request: Request) -> Response:
+        params = _verify(request, "GET")
+        if isinstance(params, Response):
+            return params
+        assert isinstance(storage, LocalStorage)
+        try:
+            handle = await asyncio.to_thread(storage.open_read, params["key"])
+        except (FileNotFoundError, InvalidKeyError):
+            return http_error(404, "NOT_FOUND", "the object does not exist")
+
+        async def body() -> Any:
+            try:
+                while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                    yield chunk
+            finally:
+                handle.close()
+
+        filename = params.get("filename", "download").replace('"', "")
+        return StreamingResponse(
+            body(),
+            media_type="application/octet-stream",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )

@@ -1,0 +1,241 @@
+"""HTTP <-> gRPC transcoding from `google.api.http` annotations (an envoy-free grpc-gateway).
+
+Routes come from the service descriptors, so an annotated RPC added to a proto
+gets its REST route with no gateway code. Mapping rules follow google/api/http.proto:
+path variables fill fields by path, `body: "*"` maps the JSON body onto the whole
+request, `body: "field"` onto one field, and remaining fields come from the query.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor, json_format, message_factory
+from google.protobuf.message import Message
+
+from bytereview.core.errors import InvalidArgument
+
+_VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One HTTP binding of one RPC."""
+
+    verb: str
+    template: str
+    regex: re.Pattern[str]
+    variables: tuple[str, ...]
+    body: str
+    service: str
+    method: descriptor.MethodDescriptor
+    upstream: str  # which backend serves it: "jobs", "ingest" or "extract"
+
+    @property
+    def grpc_path(self) -> str:
+        return f"/{self.service}/{self.method.name}"
+
+    @property
+    def server_streaming(self) -> bool:
+        return bool(self.method.server_streaming)
+
+    @property
+    def openapi_path(self) -> str:
+        return _VAR.sub(lambda m: "{" + m.group(1) + "}", self.template)
+
+
+def _segment_regex(pattern: str) -> str:
+    parts = []
+    for segment in pattern.split("/"):
+        if segment == "**":
+            parts.append(r".+")
+        elif segment == "*":
+            parts.append(r"[^/:]+")
+        else:
+            parts.append(re.escape(segment))
+    return "/".join(parts)
+
+
+def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """`/v1/{name=jobs/*}:start` -> regex with one named group per variable."""
+    names: list[str] = []
+    regex = ""
+    last = 0
+    for match in _VAR.finditer(template):
+        regex += re.escape(template[last : match.start()])
+        field_path, pattern = match.group(1), match.group(2) or "*"
+        group = f"v{len(names)}"
+        names.append(field_path)
+        regex += f"(?P<{group}>{_segment_regex(pattern)})"
+        last = match.end()
+    regex += re.escape(template[last:])
+    return re.compile(f"^{regex}$"), tuple(names)
+
+
+def _bindings(rule: http_pb2.HttpRule) -> Iterable[tuple[str, str, str]]:
+    kind = rule.WhichOneof("pattern")
+    if kind == "custom":
+        yield rule.custom.kind.upper(), rule.custom.path, rule.body
+    elif kind is not None:
+        yield kind.upper(), getattr(rule, kind), rule.body
+    for extra in rule.additional_bindings:
+        yield from _bindings(extra)
+
+
+def routes_for(service: descriptor.ServiceDescriptor, upstream: str) -> list[Route]:
+    """Every HTTP binding of `service`; RPCs without an annotation get none (internal)."""
+    out: list[Route] = []
+    for method in service.methods:
+        options = method.GetOptions()
+        if not options.HasExtension(annotations_pb2.http):
+            continue
+        rule = options.Extensions[annotations_pb2.http]
+        for verb, template, body in _bindings(rule):
+            regex, variables = compile_template(template)
+            out.append(
+                Route(verb, template, regex, variables, body, service.full_name, method, upstream)
+            )
+    return out
+
+
+class RouteTable:
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.routes = list(routes)
+
+    def match(self, verb: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route for `verb path` and its variables, or None. 405 vs 404 is the caller's."""
+        for route in self.routes:
+            if route.verb != verb:
+                continue
+            found = route.regex.match(path)
+            if found is not None:
+                values = {name: found.group(f"v{i}") for i, name in enumerate(route.variables)}
+                return route, values
+        return None
+
+    def path_exists(self, path: str) -> bool:
+        return any(route.regex.match(path) for route in self.routes)
+
+
+def message_class(desc: descriptor.Descriptor) -> type[Message]:
+    return message_factory.GetMessageClass(desc)
+
+
+def _set_path(msg: Message, field_path: str, raw: str | list[str]) -> None:
+    """Set a (possibly nested) scalar field from its string form, as grpc-gateway does."""
+    parts = field_path.split(".")
+    target = msg
+    for part in parts[:-1]:
+        field = target.DESCRIPTOR.fields_by_name.get(part)
+        if field is None or field.message_type is None:
+            raise InvalidArgument(f"unknown parameter {field_path!r}")
+        target = getattr(target, part)
+    field = target.DESCRIPTOR.fields_by_name.get(parts[-1])
+    if field is None:
+        # Accept the JSON (lowerCamel) name too.
+        by_json = {f.json_name: f for f in target.DESCRIPTOR.fields}
+        field = by_json.get(parts[-1])
+    if field is None:
+        raise InvalidArgument(f"unknown parameter {field_path!r}")
+    values = raw if isinstance(raw, list) else [raw]
+    if (
+        field.message_type is not None
+        and field.message_type.full_name == "google.protobuf.FieldMask"
+    ):
+        getattr(target, field.name).FromJsonString(",".join(values))
+        return
+    if field.message_type is not None:
+        raise InvalidArgument(f"parameter {field_path!r} cannot be given in the URL")
+    is_repeated = field.is_repeated
+    if not is_repeated and len(values) > 1:
+        raise InvalidArgument(f"parameter {field_path!r} is given more than once")
+    parsed = []
+    for value in values:
+        try:
+            parsed.append(_scalar(field, value))
+        except ValueError as exc:
+            raise InvalidArgument(f"parameter {field_path!r}: {exc}") from exc
+    if is_repeated:
+        getattr(target, field.name).extend(parsed)
+    else:
+        setattr(target, field.name, parsed[0])
+
+
+def _scalar(field: Any, value: str) -> object:
+    t = field.type
+    fd = descriptor.FieldDescriptor
+    if t == fd.TYPE_STRING:
+        return value
+    if t == fd.TYPE_BOOL:
+        if value.lower() in ("true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    if t == fd.TYPE_ENUM:
+        enum_value = field.enum_type.values_by_name.get(value)
+        if enum_value is None:
+            if value.lstrip("-").isdigit() and int(value) in field.enum_type.values_by_number:
+                return int(value)
+            allowed = ", ".join(v.name for v in field.enum_type.values)
+            raise ValueError(f"{value!r} is not one of {allowed}")
+        return enum_value.number
+    if t in (fd.TYPE_DOUBLE, fd.TYPE_FLOAT):
+        return float(value)
+    if t == fd.TYPE_BYTES:
+        import base64
+
+        return base64.b64decode(value)
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an integer") from exc
+    if t in (fd.TYPE_INT32, fd.TYPE_SINT32, fd.TYPE_SFIXED32) and not -(2**31) <= number < 2**31:
+        raise ValueError(f"{value!r} is out of range")
+    if t in (fd.TYPE_UINT32, fd.TYPE_FIXED32) and not 0 <= number < 2**32:
+        raise ValueError(f"{value!r} is out of range")
+    return number
+
+
+def build_request(
+    route: Route,
+    path_values: Mapping[str, str],
+    query: Sequence[tuple[str, str]],
+    body: object | None,
+) -> Message:
+    """The gRPC request for an HTTP call. Raises InvalidArgument on anything malformed."""
+    msg = message_class(route.method.input_type)()
+    if route.body:
+        if body is None:
+            body = {}
+        try:
+            if route.body == "*":
+                if not isinstance(body, dict):
+                    raise InvalidArgument("the request body must be a JSON object")
+                json_format.ParseDict(body, msg)
+            else:
+                field = msg.DESCRIPTOR.fields_by_name[route.body]
+                json_format.ParseDict({field.json_name: body}, msg)
+        except json_format.ParseError as exc:
+            raise InvalidArgument(f"invalid request body: {exc}") from exc
+    grouped: dict[str, list[str]] = {}
+    for key, value in query:
+        grouped.setdefault(key, []).append(value)
+    for field_path, value in path_values.items():
+        _set_path(msg, field_path, value)
+    if route.body != "*":
+        for key, values in grouped.items():
+            if key in path_values or key == "access_token":
+                continue
+            if route.body and key.split(".")[0] == route.body:
+                raise InvalidArgument(f"parameter {key!r} belongs in the request body")
+            _set_path(msg, key, values)
+    return msg
+
+
+def to_json(msg: Message) -> dict[str, object]:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=False)

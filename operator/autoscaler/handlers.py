@@ -1,0 +1,73 @@
+"""kopf handlers: thin; the work is in PoolController.
+
+Run with `bytereview operator` (kopf's own runner, in-cluster credentials).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import kopf
+import nats
+from nats.aio.msg import Msg
+
+from bytereview.autoscaler.kube import GROUP, PLURAL, VERSION, HttpKubeApi
+from bytereview.autoscaler.reconcile import PoolController, PoolSpec
+from bytereview.core.settings import get_settings
+from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT
+
+log = logging.getLogger(__name__)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    config = get_settings()
+    memo.nc = await nats.connect(config.nats_url, name="bytereview-autoscaler")
+    memo.js = memo.nc.jetstream()
+    memo.kube = HttpKubeApi.in_cluster()
+    memo.inflight = {}
+
+    async def heartbeat(msg: Msg) -> None:
+        data = json.loads(msg.data)
+        memo.inflight[str(data["pod"])] = int(data["inflight"])
+
+    await memo.nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.>", cb=heartbeat)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo.nc.drain()
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def pool_daemon(
+    spec: kopf.Spec,
+    body: kopf.Body,
+    namespace: str | None,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    controller = PoolController(
+        kube=memo.kube,
+        js=memo.js,
+        namespace=namespace or "default",
+        body=dict(body),
+        pod_inflight=memo.inflight,
+    )
+    while not stopped:
+        try:
+            status = await controller.step(dict(spec))
+            await memo.kube.patch_status(controller.namespace, body["metadata"]["name"], status)
+        except Exception as exc:  # a failed poll is retried at the next one
+            log.warning("poll of %s failed: %s", body["metadata"]["name"], exc)
+        try:
+            interval = PoolSpec.parse(dict(spec)).poll_seconds
+        except ValueError:
+            interval = 30.0
+        await asyncio.sleep(interval)

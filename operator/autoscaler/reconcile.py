@@ -1,0 +1,159 @@
+"""One WorkerPool's control loop, as plain async code (kopf only schedules it).
+
+Each step reads the pool's consumer from JetStream's API (answered by the consumer's
+leader, not a follower's monitoring page), asks the policy for a replica count, marks idle
+pods cheap to delete before a scale-down, patches the Deployment's /scale, and returns
+the status to write. A missing stream or consumer is a condition, never "scale to max".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from bytereview.autoscaler.kube import DELETION_COST, KubeApi
+from bytereview.autoscaler.policy import Observation, PoolPolicy, decide
+
+
+class InvalidSpec(ValueError):
+    """A WorkerPool spec that cannot be acted on; reported as a condition."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpec:
+    deployment: str
+    stream: str
+    consumer: str
+    policy: PoolPolicy
+    poll_seconds: float
+
+    @classmethod
+    def parse(cls, spec: Mapping[str, Any]) -> PoolSpec:
+        try:
+            policy = PoolPolicy(
+                min_replicas=int(spec.get("minReplicas", 0)),
+                max_replicas=int(spec.get("maxReplicas", 10)),
+                per_replica_concurrency=int(spec.get("perReplicaConcurrency", 1)),
+                expected_task_seconds=float(spec.get("expectedTaskSeconds", 10)),
+                target_drain_seconds=float(spec.get("targetDrainSeconds", 60)),
+                scale_down_stabilization_seconds=float(
+                    spec.get("scaleDownStabilizationSeconds", 120)
+                ),
+                max_ack_pending=int(spec.get("maxAckPending", 1000)),
+            )
+            parsed = cls(
+                deployment=str(spec["deployment"]),
+                stream=str(spec["stream"]),
+                consumer=str(spec["consumer"]),
+                policy=policy,
+                poll_seconds=float(spec.get("pollSeconds", 5)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidSpec(f"invalid WorkerPool spec: {exc}") from exc
+        if parsed.poll_seconds < 1:
+            raise InvalidSpec("pollSeconds must be at least 1")
+        return parsed
+
+
+def _condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, str]:
+    return {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+@dataclass
+class PoolController:
+    """State kept between polls of one pool: recent observations and recommendations."""
+
+    kube: KubeApi
+    js: JetStreamContext
+    namespace: str
+    body: dict[str, Any]
+    # Latest in-flight count per pod, from worker heartbeats.
+    pod_inflight: dict[str, int] = field(default_factory=dict)
+    history: list[Observation] = field(default_factory=list)
+    recent: list[tuple[float, int]] = field(default_factory=list)
+    clock: Any = time.monotonic
+
+    async def observe(self, spec: PoolSpec) -> Observation | None:
+        try:
+            info = await self.js.consumer_info(spec.stream, spec.consumer)
+        except NotFoundError:
+            return None
+        delivered = int(getattr(info.delivered, "consumer_seq", 0) or 0)
+        acked = int(getattr(info.ack_floor, "consumer_seq", 0) or 0)
+        pending = int(info.num_pending or 0)
+        return Observation(
+            time=float(self.clock()),
+            pending=pending,
+            in_flight=int(info.num_ack_pending or 0),
+            arrived=delivered + pending,
+            completed=acked,
+        )
+
+    async def step(self, raw_spec: Mapping[str, Any]) -> dict[str, Any]:
+        """One poll; returns the WorkerPool status."""
+        try:
+            spec = PoolSpec.parse(raw_spec)
+        except InvalidSpec as exc:
+            return {"conditions": [_condition("Ready", False, "InvalidSpec", str(exc))]}
+        observation = await self.observe(spec)
+        if observation is None:
+            message = f"consumer {spec.stream}/{spec.consumer} not found; replicas left as they are"
+            return {"conditions": [_condition("Ready", False, "ConsumerMissing", message)]}
+        self.history = [*self.history[-1:], observation]
+        current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
+        decision = decide(spec.policy, self.history, current, self.recent)
+        self.recent = [
+            (t, r)
+            for t, r in self.recent
+            if observation.time - t <= spec.policy.scale_down_stabilization_seconds
+        ] + [(observation.time, decision.recommended)]
+        status: dict[str, Any] = {
+            "observedLag": observation.pending,
+            "inFlight": observation.in_flight,
+            "arrivalRate": round(decision.arrival_rate, 3),
+            "completionRate": round(decision.completion_rate, 3),
+            "desiredReplicas": decision.replicas,
+            "currentReplicas": current,
+            "conditions": [_condition("Ready", True, "Polling", decision.reason)],
+        }
+        if decision.replicas != current:
+            if decision.replicas < current:
+                await self._mark_idle_pods(selector)
+            await self.kube.set_scale(self.namespace, spec.deployment, decision.replicas)
+            when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            status.update(
+                currentReplicas=decision.replicas,
+                lastScaleTime=when,
+                lastScaleReason=f"{current} -> {decision.replicas}: {decision.reason}",
+            )
+            await self.kube.event(
+                self.namespace,
+                self.body,
+                "Scaled",
+                f"{spec.deployment}: {current} -> {decision.replicas} replicas ({decision.reason}; "
+                f"pending {observation.pending}, in flight {observation.in_flight})",
+            )
+        return status
+
+    async def _mark_idle_pods(self, selector: str) -> None:
+        """Deletion cost = in-flight work, so the ReplicaSet removes idle pods first."""
+        if not selector:
+            return
+        for pod in await self.kube.list_pods(self.namespace, selector):
+            name = pod["metadata"]["name"]
+            cost = self.pod_inflight.get(name, 0)
+            current = pod["metadata"].get("annotations", {}).get(DELETION_COST)
+            if current != str(cost):
+                await self.kube.annotate_pod(self.namespace, name, {DELETION_COST: str(cost)})

@@ -1,0 +1,252 @@
+"""JSON schema from a job's fields and data types, and normalisation of extracted values.
+
+The same schema asks the model for structured output and checks what comes back;
+`normalise` turns whatever an extractor found into the field's canonical form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+JsonValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    data_type: str
+    instruction: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    json_type: str
+    format: str = ""
+    description: str = ""
+
+
+# Used when a data type row is not supplied (preview with seed types).
+DEFAULT_TYPES: Mapping[str, TypeInfo] = {
+    "text": TypeInfo("string"),
+    "email": TypeInfo("string", "email"),
+    "phone": TypeInfo("string", "phone"),
+    "address": TypeInfo("string", "address"),
+    "name": TypeInfo("string", "name"),
+    "url": TypeInfo("string", "uri"),
+    "number": TypeInfo("number"),
+    "currency": TypeInfo("number", "currency"),
+    "percentage": TypeInfo("number", "percentage"),
+    "integer": TypeInfo("integer"),
+    "date_mdy": TypeInfo("string", "MM/DD/YYYY"),
+    "date_dmy": TypeInfo("string", "DD/MM/YYYY"),
+    "date_ymd": TypeInfo("string", "date"),
+    "time": TypeInfo("string", "time"),
+    "boolean": TypeInfo("boolean"),
+}
+
+_DATE_FORMATS = {"date_mdy": "%m/%d/%Y", "date_dmy": "%d/%m/%Y", "date_ymd": "%Y-%m-%d"}
+
+
+def json_schema(fields: Sequence[Field], types: Mapping[str, TypeInfo]) -> dict[str, Any]:
+    """An object schema with one nullable property per field."""
+    properties: dict[str, Any] = {}
+    for f in fields:
+        info = types.get(f.data_type) or DEFAULT_TYPES.get(f.data_type) or TypeInfo("string")
+        prop: dict[str, Any] = {"type": [info.json_type, "null"]}
+        description = f.instruction or f.name.replace("_", " ")
+        if info.format:
+            prop["format"] = info.format
+            description += f" (format: {info.format})"
+        prop["description"] = description
+        properties[f.name] = prop
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [f.name for f in fields],
+        "additionalProperties": False,
+    }
+
+
+class InvalidValue(ValueError):
+    """A value that cannot be read as its field's data type."""
+
+
+_NUMBER = re.compile(r"[-+]?\(?\d[\d.,'\s]*\)?")
+
+
+def parse_number(text: str) -> float:
+    """A number from text such as '1,234.50', '1.234,50', '(12.00)', 'RM 7.90'."""
+    match = _NUMBER.search(text.replace("\u00a0", " "))
+    if match is None:
+        raise InvalidValue(f"no number in {text!r}")
+    raw = match.group(0).strip()
+    negative = (raw.startswith("(") and raw.endswith(")")) or raw.startswith("-")
+    digits = re.sub(r"[^\d.,]", "", raw)
+    if "," in digits and "." in digits:
+        # The later separator is the decimal point.
+        if digits.rfind(",") > digits.rfind("."):
+            digits = digits.replace(".", "").replace(",", ".")
+        else:
+            digits = digits.replace(",", "")
+    elif "," in digits:
+        head, _, tail = digits.rpartition(",")
+        digits = (
+            f"{head.replace(',', '')}.{tail}" if len(tail) in (1, 2) else digits.replace(",", "")
+        )
+    if digits.count(".") > 1:
+        head, _, tail = digits.rpartition(".")
+        digits = head.replace(".", "") + "." + tail
+    try:
+        value = float(digits)
+    except ValueError as exc:
+        raise InvalidValue(f"no number in {text!r}") from exc
+    return -value if negative else value
+
+
+_MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+DATE_PATTERNS = (
+    re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b"),
+    re.compile(r"\b(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4}|\d{2})\b"),
+    re.compile(
+        r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{4}|\d{2})\b"
+    ),
+    re.compile(
+        r"\b(?P<mon>[A-Za-z]{3,9})\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[\s-]+(?P<y>\d{4})\b"
+    ),
+)
+
+
+def parse_date(text: str, *, day_first: bool = True) -> dt.date:
+    """The first date in `text`. Ambiguous a/b/y dates follow `day_first`."""
+    for pattern in DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            parts = match.groupdict()
+            try:
+                year = int(parts["y"])
+                if year < 100:
+                    year += 2000 if year < 70 else 1900
+                if parts.get("mon"):
+                    month = _MONTHS.get(parts["mon"].lower().rstrip("."))
+                    if month is None:
+                        continue
+                    day = int(parts["d"])
+                elif parts.get("a"):
+                    a, b = int(parts["a"]), int(parts["b"])
+                    if a > 12:
+                        day, month = a, b
+                    elif b > 12:
+                        month, day = a, b
+                    else:
+                        day, month = (a, b) if day_first else (b, a)
+                else:
+                    month, day = int(parts["m"]), int(parts["d"])
+                return dt.date(year, month, day)
+            except ValueError:
+                continue
+    raise InvalidValue(f"no date in {text!r}")
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
+_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+_TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?")
+
+
+def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValue:
+    """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if data_type in ("number", "currency", "percentage"):
+        if isinstance(value, bool):
+            raise InvalidValue("expected a number, got a boolean")
+        number = float(value) if isinstance(value, (int, float)) else parse_number(str(value))
+        return round(number, 2) if data_type == "currency" else number
+    if data_type == "integer":
+        if isinstance(value, bool):
+            raise InvalidValue("expected an integer, got a boolean")
+        number = float(value) if isinstance(value, (int, float)) else parse_number(str(value))
+        if number != int(number):
+            raise InvalidValue(f"{value!r} is not a whole number")
+        return int(number)
+    if data_type == "boolean":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "y", "1", "x", "checked", "paid"):
+            return True
+        if text in ("false", "no", "n", "0", "", "unchecked", "unpaid"):
+            return False
+        raise InvalidValue(f"{value!r} is not yes or no")
+    text = " ".join(str(value).split())
+    if data_type in _DATE_FORMATS:
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            parsed = dt.date.fromisoformat(value.strip())
+        else:
+            parsed = parse_date(text, day_first=data_type != "date_mdy" and day_first)
+        return parsed.strftime(_DATE_FORMATS[data_type])
+    if data_type == "email":
+        match = _EMAIL.search(text)
+        if match is None:
+            raise InvalidValue(f"{value!r} is not an email address")
+        return match.group(0).lower()
+    if data_type == "url":
+        match = _URL.search(text)
+        if match is None:
+            raise InvalidValue(f"{value!r} is not a URL")
+        return match.group(0).rstrip(".,;)")
+    if data_type == "phone":
+        match = _PHONE.search(text)
+        if match is None:
+            raise InvalidValue(f"{value!r} is not a phone number")
+        raw = match.group(0)
+        return ("+" if raw.startswith("+") else "") + re.sub(r"\D", "", raw)
+    if data_type == "time":
+        match = _TIME.search(text)
+        if match is None:
+            raise InvalidValue(f"{value!r} is not a time")
+        hour, minute = int(match["h"]), int(match["m"])
+        if match["ampm"]:
+            hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+        if hour > 23 or minute > 59:
+            raise InvalidValue(f"{value!r} is not a time of day")
+        return f"{hour:02d}:{minute:02d}" + (f":{match['s']}" if match["s"] else "")
+    return text
+
+
+def normalise_all(
+    values: Mapping[str, Any], fields: Sequence[Field]
+) -> tuple[dict[str, JsonValue], dict[str, str]]:
+    """(normalised values, problems): unreadable values become None with a note."""
+    out: dict[str, JsonValue] = {}
+    problems: dict[str, str] = {}
+    for f in fields:
+        try:
+            out[f.name] = normalise(values.get(f.name), f.data_type)
+        except InvalidValue as exc:
+            out[f.name] = None
+            problems[f.name] = str(exc)
+    return out, problems

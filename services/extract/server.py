@@ -1,0 +1,105 @@
+"""The ExtractService gRPC server: synchronous preview of one file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+from google.protobuf import struct_pb2
+
+from bytereview.core.auth import Credentials
+from bytereview.core.errors import InvalidArgument
+from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
+from bytereview.core.settings import Settings
+from bytereview.core.storage import Storage
+from bytereview.extract.v1 import extract_service_pb2 as extract_pb
+from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from bytereview.services.extract.schema import DEFAULT_TYPES, Field, normalise_all
+from bytereview.services.extract.worker import documents
+
+MAX_PREVIEW_FIELDS = 100
+
+
+class ExtractServicer(extract_grpc.ExtractServiceServicer):
+    def __init__(
+        self, *, storage: Storage, extractor: Extractor, jobs: worker_grpc.JobWorkerServiceAsyncStub
+    ) -> None:
+        self._storage = storage
+        self._extractor = extractor
+        self._jobs = jobs
+
+    async def PreviewExtraction(
+        self, request: extract_pb.PreviewExtractionRequest, context: Context
+    ) -> extract_pb.PreviewExtractionResponse:
+        if not request.fields:
+            raise InvalidArgument("fields must not be empty")
+        if len(request.fields) > MAX_PREVIEW_FIELDS:
+            raise InvalidArgument(f"at most {MAX_PREVIEW_FIELDS} fields")
+        for i, f in enumerate(request.fields):
+            if not f.name:
+                raise InvalidArgument(f"fields[{i}].name must not be empty")
+            if f.data_type not in DEFAULT_TYPES:
+                raise InvalidArgument(f"fields[{i}].data_type {f.data_type!r} is unknown")
+        # The caller's own credential goes to the jobs service, which checks they own the file.
+        credentials = Credentials.from_metadata(context.invocation_metadata())
+        try:
+            found = await self._jobs.GetFileForWorker(
+                worker_pb.GetFileForWorkerRequest(file=request.file),
+                metadata=credentials.metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "")
+        if not found.file.media_type:
+            raise InvalidArgument(f"{request.file} has not been analysed yet")
+        fields = [Field(f.name, f.data_type, f.instruction) for f in request.fields]
+        try:
+            extraction = await self._extractor.extract(
+                ExtractionRequest(
+                    fields=fields,
+                    types=DEFAULT_TYPES,
+                    documents=documents(self._storage, [found.file]),
+                )
+            )
+        except ExtractionError as exc:
+            code = (
+                grpc.StatusCode.UNAVAILABLE
+                if exc.retryable
+                else grpc.StatusCode.FAILED_PRECONDITION
+            )
+            await context.abort(code, str(exc))
+        values, _ = normalise_all(extraction.values, fields)
+        struct = struct_pb2.Struct()
+        struct.update(values)
+        return extract_pb.PreviewExtractionResponse(
+            values=struct,
+            extractor=self._extractor.name,
+            input_tokens=extraction.input_tokens,
+            output_tokens=extraction.output_tokens,
+        )
+
+
+@asynccontextmanager
+async def extract_server(
+    settings: Settings,
+    *,
+    storage: Storage,
+    extractor: Extractor,
+    jobs: worker_grpc.JobWorkerServiceAsyncStub,
+) -> AsyncIterator[GrpcServer]:
+    server = GrpcServer(
+        bindings=[
+            ServiceBinding(
+                ExtractServicer(storage=storage, extractor=extractor, jobs=jobs),
+                extract_grpc.add_ExtractServiceServicer_to_server,
+                service_name(extract_pb, "ExtractService"),
+            )
+        ],
+        address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.extract_addr,
+        grace_seconds=settings.drain_grace_seconds,
+    )
+    async with server:
+        yield server

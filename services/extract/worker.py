@@ -1,0 +1,179 @@
+"""The extract worker: runs one task per message and reports the result or a classified failure."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+import grpc
+from google.protobuf import struct_pb2
+
+from bytereview.core import streams
+from bytereview.core.clients import Metadata, channel, worker_metadata
+from bytereview.core.settings import Settings
+from bytereview.core.storage import Storage, make_storage
+from bytereview.extract.v1 import messages_pb2
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.services.extract.base import (
+    Document,
+    ExtractionError,
+    ExtractionRequest,
+    Extractor,
+)
+from bytereview.services.extract.offline import OfflineExtractor
+from bytereview.services.extract.schema import Field, TypeInfo, normalise_all
+
+log = logging.getLogger(__name__)
+FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
+RETRYABLE_CODES = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    }
+)
+
+
+def make_extractor(settings: Settings) -> Extractor:
+    """Gemini when a key is configured, the offline extractor otherwise."""
+    key = settings.secret("gemini_api_key")
+    if key:
+        from bytereview.services.extract.gemini import GeminiExtractor
+
+        return GeminiExtractor(
+            api_key=key, model=settings.gemini_model, base_url=settings.gemini_base_url
+        )
+    return OfflineExtractor()
+
+
+def documents(storage: Storage, files: list[worker_pb.TaskFile]) -> list[Document]:
+    return [
+        Document(
+            name=f.name,
+            path=f.original_path,
+            media_type=f.media_type,
+            open=functools.partial(storage.open_read, f.storage_key),
+        )
+        for f in files
+    ]
+
+
+def request_from(begin: worker_pb.BeginTaskResponse, storage: Storage) -> ExtractionRequest:
+    return ExtractionRequest(
+        fields=[Field(f.name, f.data_type, f.instruction) for f in begin.fields],
+        types={d.id: TypeInfo(d.json_type, d.format, d.description) for d in begin.data_types},
+        documents=documents(storage, list(begin.files)),
+        system_prompt=begin.system_prompt.text,
+    )
+
+
+class ExtractHandler:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        extractor: Extractor,
+        jobs: worker_grpc.JobWorkerServiceAsyncStub,
+        metadata: Metadata,
+    ) -> None:
+        self._storage = storage
+        self._extractor = extractor
+        self._jobs = jobs
+        self._metadata = metadata
+
+    async def __call__(self, delivery: streams.Delivery) -> None:
+        task = messages_pb2.ExtractTaskMessage.FromString(delivery.data).task
+        try:
+            await self._handle(task, delivery)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in RETRYABLE_CODES:
+                raise streams.RetryLater(f"jobs service: {exc.details()}") from exc
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise streams.Permanent(f"{task} no longer exists") from exc
+            raise
+
+    async def _handle(self, task: str, delivery: streams.Delivery) -> None:
+        begin = await self._jobs.BeginTask(
+            worker_pb.BeginTaskRequest(task=task), metadata=self._metadata
+        )
+        if not begin.proceed:
+            log.info("dropping %s: %s", task, begin.reason)
+            return
+        request = request_from(begin, self._storage)
+        try:
+            extraction = await self._extractor.extract(request)
+        except ExtractionError as exc:
+            await self._failed(task, delivery, str(exc), retryable=exc.retryable)
+            if exc.retryable and not delivery.is_last_attempt:
+                raise streams.RetryLater(str(exc), delay=exc.retry_after) from exc
+            raise streams.Permanent(str(exc)) from exc
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("extraction of %s failed", task)
+            await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
+            if delivery.is_last_attempt:
+                raise streams.Permanent(str(exc)) from exc
+            raise streams.RetryLater(str(exc)) from exc
+        values, problems = normalise_all(extraction.values, request.fields)
+        if problems:
+            log.info("%s: unreadable values set to null: %s", task, problems)
+        struct = struct_pb2.Struct()
+        struct.update(values)
+        await self._jobs.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(
+                task=task,
+                values=struct,
+                value_sources=extraction.sources,
+                input_tokens=extraction.input_tokens,
+                output_tokens=extraction.output_tokens,
+                extractor=self._extractor.name,
+            ),
+            metadata=self._metadata,
+        )
+
+    async def _failed(
+        self, task: str, delivery: streams.Delivery, error: str, *, retryable: bool
+    ) -> None:
+        if not retryable:
+            failure = FailureClass.PERMANENT
+        elif delivery.is_last_attempt:
+            failure = FailureClass.EXHAUSTED
+        else:
+            failure = FailureClass.RETRYABLE
+        await self._jobs.ReportTaskFailure(
+            worker_pb.ReportTaskFailureRequest(task=task, failure_class=failure, error=error),
+            metadata=self._metadata,
+        )
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    """Run the extract worker pool and the ExtractService until `stop`, then drain."""
+    from bytereview.services.extract.server import extract_server
+
+    nc = await streams.connect(settings, name="bytereview-extract")
+    js = nc.jetstream()
+    spec = streams.extract_queue(settings)
+    await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
+    storage = make_storage(settings)
+    extractor = make_extractor(settings)
+    async with channel(settings.jobs_addr) as jobs_channel:
+        jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
+        worker = streams.Worker(
+            js=js,
+            spec=spec,
+            handler=ExtractHandler(
+                storage=storage, extractor=extractor, jobs=jobs, metadata=worker_metadata(settings)
+            ),
+            concurrency=settings.extract_concurrency,
+            grace_seconds=settings.drain_grace_seconds,
+            nc=nc,
+        )
+        async with extract_server(settings, storage=storage, extractor=extractor, jobs=jobs):
+            run = asyncio.create_task(worker.run())
+            await stop.wait()
+            worker.stop()
+            await run
+    await nc.drain()

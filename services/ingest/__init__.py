@@ -1,0 +1,1 @@
+"""The ingest service: file analysis and safe, streaming archive unpacking."""

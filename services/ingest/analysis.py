@@ -1,0 +1,88 @@
+"""Analysis of one stored file: size, sha256, sniffed type, page count, image size."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bytereview.core.storage import Storage
+from bytereview.services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
+
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What analysis found. `status` uses SourceFile.Status names."""
+
+    status: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    page_count: int = 0
+    width: int = 0
+    height: int = 0
+    error: str = ""
+    archive: bool = False
+
+
+def digest(storage: Storage, key: str) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes) of an object, streamed in chunks."""
+    hasher = hashlib.sha256()
+    size = 0
+    head = b""
+    with storage.open_read(key) as handle:
+        while chunk := handle.read(READ_CHUNK):
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            hasher.update(chunk)
+            size += len(chunk)
+    return size, hasher.hexdigest(), head
+
+
+def pdf_page_count(storage: Storage, key: str) -> int:
+    """Pages of a PDF; raises ValueError with a readable reason if it cannot be opened."""
+    import pypdfium2 as pdfium
+
+    with storage.open_read(key) as handle:
+        try:
+            document = pdfium.PdfDocument(handle)
+        except pdfium.PdfiumError as exc:
+            reason = str(exc).lower()
+            if "password" in reason:
+                raise ValueError("the PDF is password-protected") from exc
+            raise ValueError(f"the PDF is damaged and cannot be read ({exc})") from exc
+        try:
+            return len(document)
+        finally:
+            document.close()
+
+
+def analyse(storage: Storage, key: str) -> Analysis:
+    size, sha, head = digest(storage, key)
+    if size == 0:
+        return Analysis("FAILED", "", 0, sha, error="the file is empty")
+    found: Sniffed = sniff(head)
+    media = found.media_type
+    if found.archive:
+        return Analysis("ANALYZING", media, size, sha, archive=True)
+    if not found.extractable:
+        return Analysis(
+            "UNSUPPORTED",
+            media,
+            size,
+            sha,
+            error=f"files of type {media} cannot be extracted; "
+            "upload PDFs, images (PNG, JPEG, TIFF, WebP, GIF, BMP) or ZIP archives of them",
+        )
+    if media == "application/pdf":
+        try:
+            pages = pdf_page_count(storage, key)
+        except ValueError as exc:
+            return Analysis("FAILED", media, size, sha, error=str(exc))
+        if pages == 0:
+            return Analysis("FAILED", media, size, sha, error="the PDF has no pages")
+        return Analysis("READY", media, size, sha, page_count=pages)
+    if found.width == 0 and found.height == 0 and media in ("image/png", "image/gif"):
+        return Analysis("FAILED", media, size, sha, error="the image header is damaged")
+    return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

@@ -1,0 +1,129 @@
+"""The IngestService gRPC server: inspect an archive's listing against the limits."""
+
+from __future__ import annotations
+
+import asyncio
+import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from bytereview.core.auth import Credentials
+from bytereview.core.errors import FailedPrecondition, InvalidArgument
+from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
+from bytereview.core.settings import Settings
+from bytereview.core.storage import Storage
+from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
+from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
+
+MAX_PAGE = 1000
+
+
+def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.InspectArchiveResponse:
+    """The archive's entries and what unpacking would make of them (blocking)."""
+    with storage.open_read(key) as handle:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise FailedPrecondition(f"not a readable ZIP archive ({exc})") from exc
+        with archive:
+            infos = archive.infolist()
+            response = ingest_pb.InspectArchiveResponse(
+                entry_count=sum(1 for i in infos if not i.is_dir()),
+                total_uncompressed_size=sum(i.file_size for i in infos),
+            )
+            problems: dict[int, str] = {}
+            try:
+                for item in plan(archive, limits):
+                    if item.problem:
+                        problems[item.index] = item.problem
+            except HostileArchive as exc:
+                response.problem = str(exc)
+            for index, info in enumerate(infos):
+                problem = problems.get(index, "")
+                if not problem and not info.is_dir() and is_junk(info.filename):
+                    problem = "skipped: system file"
+                response.entries.append(
+                    ingest_pb.ArchiveListing(
+                        index=index,
+                        path=info.filename,
+                        compressed_size=info.compress_size,
+                        uncompressed_size=info.file_size,
+                        is_dir=info.is_dir(),
+                        encrypted=bool(info.flag_bits & 0x1),
+                        problem=problem,
+                    )
+                )
+    return response
+
+
+class IngestServicer(ingest_grpc.IngestServiceServicer):
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        limits: UnpackLimits,
+        jobs: worker_grpc.JobWorkerServiceAsyncStub,
+    ) -> None:
+        self._storage = storage
+        self._limits = limits
+        self._jobs = jobs
+
+    async def InspectArchive(
+        self, request: ingest_pb.InspectArchiveRequest, context: Context
+    ) -> ingest_pb.InspectArchiveResponse:
+        if not 0 <= request.page_size <= MAX_PAGE:
+            raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE}")
+        offset = int(request.page_token) if request.page_token.isdigit() else 0
+        if request.page_token and not request.page_token.isdigit():
+            raise InvalidArgument("page_token is malformed")
+        # The caller's own credential: the jobs service checks they own the file.
+        credentials = Credentials.from_metadata(context.invocation_metadata())
+        try:
+            found = await self._jobs.GetFileForWorker(
+                worker_pb.GetFileForWorkerRequest(file=request.file),
+                metadata=credentials.metadata(),
+            )
+        except grpc.aio.AioRpcError as exc:
+            await context.abort(exc.code(), exc.details() or "")
+        if found.file.media_type != "application/zip":
+            raise FailedPrecondition(f"{request.file} is not a ZIP archive")
+        full = await asyncio.to_thread(inspect, self._storage, found.file.storage_key, self._limits)
+        size = request.page_size or 100
+        page = full.entries[offset : offset + size]
+        response = ingest_pb.InspectArchiveResponse(
+            entries=page,
+            entry_count=full.entry_count,
+            total_uncompressed_size=full.total_uncompressed_size,
+            problem=full.problem,
+        )
+        if offset + size < len(full.entries):
+            response.next_page_token = str(offset + size)
+        return response
+
+
+@asynccontextmanager
+async def ingest_server(
+    settings: Settings,
+    *,
+    storage: Storage,
+    limits: UnpackLimits,
+    jobs: worker_grpc.JobWorkerServiceAsyncStub,
+) -> AsyncIterator[GrpcServer]:
+    server = GrpcServer(
+        bindings=[
+            ServiceBinding(
+                IngestServicer(storage=storage, limits=limits, jobs=jobs),
+                ingest_grpc.add_IngestServiceServicer_to_server,
+                service_name(ingest_pb, "IngestService"),
+            )
+        ],
+        address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
+        grace_seconds=settings.drain_grace_seconds,
+    )
+    async with server:
+        yield server

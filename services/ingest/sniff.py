@@ -1,0 +1,82 @@
+"""What a file is, from its bytes: magic numbers, never the name or the declared type."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+SNIFF_BYTES = 64 * 1024
+
+PDF = "application/pdf"
+ZIP = "application/zip"
+PNG = "image/png"
+JPEG = "image/jpeg"
+GIF = "image/gif"
+TIFF = "image/tiff"
+WEBP = "image/webp"
+BMP = "image/bmp"
+
+# Types an extractor can read.
+EXTRACTABLE = frozenset({PDF, PNG, JPEG, GIF, TIFF, WEBP, BMP})
+ARCHIVES = frozenset({ZIP})
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    media_type: str
+    width: int = 0
+    height: int = 0
+
+    @property
+    def extractable(self) -> bool:
+        return self.media_type in EXTRACTABLE
+
+    @property
+    def archive(self) -> bool:
+        return self.media_type in ARCHIVES
+
+
+def sniff(head: bytes) -> Sniffed:
+    """The media type (and image size where the header says) of a file starting with `head`."""
+    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
+        return Sniffed(PDF)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return Sniffed(ZIP)
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return Sniffed(PNG, width, height)
+    if head.startswith(b"\xff\xd8\xff"):
+        width, height = _jpeg_size(head)
+        return Sniffed(JPEG, width, height)
+    if head.startswith((b"GIF87a", b"GIF89a")) and len(head) >= 10:
+        width, height = struct.unpack("<HH", head[6:10])
+        return Sniffed(GIF, width, height)
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return Sniffed(TIFF)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Sniffed(WEBP)
+    if head.startswith(b"BM") and len(head) >= 26:
+        width, height = struct.unpack("<ii", head[18:26])
+        return Sniffed(BMP, abs(width), abs(height))
+    if head.startswith(b"Rar!") or head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Sniffed("application/x-archive-unsupported")
+    return Sniffed("application/octet-stream")
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the first SOF marker, if it lies within `data`."""
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
+            return width, height
+        i += 2 + length
+    return 0, 0

@@ -1,0 +1,123 @@
+"""The scheduled clean-ups (the seed's three), each safe to run again and again.
+
+- abandoned: jobs never finalized (still PENDING_UPLOAD) N hours after creation.
+- ephemeral: jobs with persist_data=false, N hours after they finished.
+- orphans: storage objects under `jobs/<id>/` whose job no longer exists, older than N hours.
+
+Each removes database rows first and storage second, so a crash in between leaves
+only orphans, which the orphans clean-up removes on its next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bytereview.services.jobs import models
+from bytereview.services.jobs.context import JobsContext
+from bytereview.services.jobs.statemachine import JOB_FINAL
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    task: str
+    jobs_deleted: int = 0
+    objects_deleted: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.task}: {self.jobs_deleted} job(s), {self.objects_deleted} object(s) removed"
+
+
+class Cleanup:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    async def _delete_jobs(self, task: str, job_ids: list[str]) -> CleanupReport:
+        objects = 0
+        deleted = 0
+        for job_id in job_ids:
+            async with self._ctx.transaction() as session:
+                job = await session.get(models.Job, job_id)
+                if job is None:
+                    continue
+                await session.delete(job)
+                deleted += 1
+            objects += await asyncio.to_thread(self._ctx.storage.delete_prefix, f"jobs/{job_id}/")
+            log.info("%s: deleted job %s", task, job_id)
+        return CleanupReport(task, deleted, objects)
+
+    async def abandoned(
+        self, *, older_than: dt.timedelta, now: dt.datetime | None = None
+    ) -> CleanupReport:
+        cutoff = (now or models.utcnow()) - older_than
+        async with self._ctx.reading() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(models.Job.id).where(
+                            models.Job.status == "PENDING_UPLOAD", models.Job.created_at < cutoff
+                        )
+                    )
+                ).all()
+            )
+        return await self._delete_jobs("abandoned", ids)
+
+    async def ephemeral(
+        self, *, older_than: dt.timedelta, now: dt.datetime | None = None
+    ) -> CleanupReport:
+        cutoff = (now or models.utcnow()) - older_than
+        async with self._ctx.reading() as session:
+            ids = list(
+                (
+                    await session.scalars(
+                        select(models.Job.id).where(
+                            models.Job.persist_data.is_(False),
+                            models.Job.status.in_(sorted(JOB_FINAL)),
+                            models.Job.finished_at < cutoff,
+                        )
+                    )
+                ).all()
+            )
+        return await self._delete_jobs("ephemeral", ids)
+
+    async def orphans(
+        self, *, older_than: dt.timedelta, now: dt.datetime | None = None
+    ) -> CleanupReport:
+        """Objects of jobs that no longer exist. Young prefixes are left alone: a job being
+        created writes its row before its uploads, but a slow replica may still be mid-way."""
+        storage = self._ctx.storage
+        keys = await asyncio.to_thread(lambda: list(storage.list_keys("jobs/")))
+        by_job: dict[str, list[str]] = {}
+        for key in keys:
+            parts = key.split("/")
+            if len(parts) >= 3 and len(parts[1]) == 32:
+                by_job.setdefault(parts[1], []).append(key)
+        if not by_job:
+            return CleanupReport("orphans")
+        async with self._ctx.reading() as session:
+            existing = set(
+                (
+                    await session.scalars(
+                        select(models.Job.id).where(models.Job.id.in_(sorted(by_job)))
+                    )
+                ).all()
+            )
+        cutoff = (now or models.utcnow()) - older_than
+        removed = 0
+        for job_id, job_keys in by_job.items():
+            if job_id in existing:
+                continue
+            if not await asyncio.to_thread(self._older_than, job_keys[0], cutoff):
+                continue
+            removed += await asyncio.to_thread(storage.delete_prefix, f"jobs/{job_id}/")
+        return CleanupReport("orphans", 0, removed)
+
+    def _older_than(self, key: str, cutoff: dt.datetime) -> bool:
+        when = self._ctx.storage.modified_time(key)
+        return when is None or when < cutoff

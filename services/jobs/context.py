@@ -1,0 +1,53 @@
+"""What every domain module of the jobs service shares: sessions, storage, settings, the hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bytereview.core.errors import NotFound
+from bytereview.core.settings import Settings
+from bytereview.core.storage import Storage
+from bytereview.services.jobs import models
+from bytereview.services.jobs.events import EventHub
+
+
+@dataclass(frozen=True, slots=True)
+class JobsContext:
+    sessions: async_sessionmaker[AsyncSession]
+    storage: Storage
+    settings: Settings
+    hub: EventHub
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction; after commit, watchers and the outbox relay are woken."""
+        async with self.sessions.begin() as session:
+            yield session
+        await self.hub.committed(session)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+
+async def owned_job(
+    session: AsyncSession, user_id: str, job_id: str, *, lock: bool = False
+) -> models.Job:
+    """The job if the user owns it; another user's job is NOT_FOUND, never PERMISSION_DENIED."""
+    query = select(models.Job).where(models.Job.id == job_id, models.Job.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    job = await session.scalar(query)
+    if job is None:
+        raise NotFound(f"job jobs/{job_id} not found")
+    return job
+
+
+async def locked_job(session: AsyncSession, job_id: str) -> models.Job | None:
+    return await session.scalar(select(models.Job).where(models.Job.id == job_id).with_for_update())

@@ -1,0 +1,102 @@
+"""Dead letters: messages JetStream gave up on after MaxDeliver attempts.
+
+A worker that crashes on a message (out of memory on a huge archive, killed mid-task)
+never reports a failure, and after MaxDeliver deliveries JetStream stops trying. It then
+publishes a MAX_DELIVERIES advisory; this monitor reads the message back, records the
+failure on its file or task with a readable error, and removes the message, so no job
+waits forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from bytereview.core import streams
+from bytereview.core.errors import DomainError
+from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.ingest.v1 import messages_pb2 as ingest_messages
+from bytereview.services.jobs import names
+from bytereview.services.jobs.reports import FileAnalysis, Reports
+
+log = logging.getLogger(__name__)
+ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+
+
+class DeadLetterMonitor:
+    def __init__(
+        self,
+        *,
+        nc: NatsClient,
+        js: JetStreamContext,
+        reports: Reports,
+        ingest: streams.QueueSpec,
+        extract: streams.QueueSpec,
+    ) -> None:
+        self._nc = nc
+        self._js = js
+        self._reports = reports
+        self._ingest = ingest
+        self._extract = extract
+        self._subs: list[Subscription] = []
+
+    async def start(self) -> None:
+        for spec in (self._ingest, self._extract):
+            # A queue group: with several jobs replicas, one of them handles each advisory.
+            self._subs.append(
+                await self._nc.subscribe(
+                    f"{ADVISORY}.{spec.stream}.{spec.durable}",
+                    queue="bytereview-jobs",
+                    cb=self._on_advisory,
+                )
+            )
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _on_advisory(self, msg: Msg) -> None:
+        try:
+            advisory = json.loads(msg.data)
+            await self.handle(
+                str(advisory["stream"]),
+                int(advisory["stream_seq"]),
+                int(advisory.get("deliveries", 0)),
+            )
+        except Exception:
+            log.exception("could not handle a dead-letter advisory")
+
+    async def handle(self, stream: str, seq: int, deliveries: int) -> None:
+        try:
+            raw = await self._js.get_msg(stream, seq)
+        except NotFoundError:
+            return  # handled by another replica already
+        data = raw.data or b""
+        why = (
+            f"gave up after {deliveries} attempts: the worker stopped (crashed, ran out of memory "
+            "or timed out) every time it handled this"
+        )
+        try:
+            if stream == self._ingest.stream:
+                file = ingest_messages.IngestFileMessage.FromString(data).file
+                ids = names.parse("file", file)
+                await self._reports.file_analysis(
+                    ids["job"], ids["file"], FileAnalysis("FAILED", error=why)
+                )
+            elif stream == self._extract.stream:
+                task = extract_messages.ExtractTaskMessage.FromString(data).task
+                ids = names.parse("task", task)
+                await self._reports.dead_letter_task(ids["job"], ids["task"], error=why)
+        except DomainError as exc:
+            log.warning("dead letter %s/%d: %s", stream, seq, exc.message)
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_msg(stream, seq)
+        log.warning("dead letter %s/%d recorded: %s", stream, seq, why)

@@ -1,0 +1,263 @@
+"""The jobs service's schema (SQLAlchemy 2). Identical on PostgreSQL and SQLite.
+
+Statuses are stored as the proto enum value names, so the database reads like the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    # Named constraints so Alembic migrations are stable on both databases.
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # Stable identity from the credential: `issuer|sub` for JWTs, `dev` in dev mode.
+    subject: Mapped[str] = mapped_column(String(512), unique=True)
+    email: Mapped[str] = mapped_column(String(320), default="")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class DataType(Base):
+    __tablename__ = "data_types"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    json_type: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SystemPrompt(Base):
+    __tablename__ = "system_prompts"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Template(Base):
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("user_id", "display_name", name="uq_templates_user_name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    fields: Mapped[list[TemplateField]] = relationship(
+        order_by="TemplateField.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class TemplateField(Base):
+    __tablename__ = "template_fields"
+    __table_args__ = (UniqueConstraint("template_id", "name", name="uq_template_fields_name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    template_id: Mapped[str] = mapped_column(ForeignKey("templates.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    data_type_id: Mapped[str] = mapped_column(ForeignKey("data_types.id"))
+    instruction: Mapped[str] = mapped_column(Text, default="")
+
+
+class Job(Base):
+    __tablename__ = "extraction_jobs"
+    __table_args__ = (
+        UniqueConstraint("user_id", "create_request_id", name="uq_jobs_user_request"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_status_updated", "status", "updated_at"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(32))
+    template_id: Mapped[str | None] = mapped_column(
+        ForeignKey("templates.id", ondelete="SET NULL"), default=None
+    )
+    persist_data: Mapped[bool] = mapped_column(Boolean, default=True)
+    task_mode: Mapped[str] = mapped_column(String(32), default="TASK_MODE_INDIVIDUAL")
+    # Fields as configured before start; job_fields holds the frozen snapshot after.
+    configured_fields: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    create_request_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    start_request_id: Mapped[str | None] = mapped_column(String(100), default=None)
+    event_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    files_total: Mapped[int] = mapped_column(Integer, default=0)
+    files_ready: Mapped[int] = mapped_column(Integer, default=0)
+    files_failed: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_total: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class SourceFile(Base):
+    __tablename__ = "source_files"
+    __table_args__ = (
+        # An archive entry is registered once, however often the archive is redelivered.
+        UniqueConstraint("parent_id", "archive_index", name="uq_source_files_entry"),
+        Index("ix_source_files_job_path", "job_id", "original_path"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    parent_id: Mapped[str | None] = mapped_column(
+        ForeignKey("source_files.id", ondelete="CASCADE"), default=None
+    )
+    archive_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    original_path: Mapped[str] = mapped_column(String(2048))
+    folder: Mapped[str] = mapped_column(String(2048), default="")
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    declared_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    declared_type: Mapped[str] = mapped_column(String(200), default="")
+    media_type: Mapped[str] = mapped_column(String(200), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    page_count: Mapped[int] = mapped_column(Integer, default=0)
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class JobField(Base):
+    __tablename__ = "job_fields"
+    __table_args__ = (UniqueConstraint("job_id", "name", name="uq_job_fields_name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(100))
+    data_type_id: Mapped[str] = mapped_column(ForeignKey("data_types.id"))
+    instruction: Mapped[str] = mapped_column(Text, default="")
+
+
+class Task(Base):
+    __tablename__ = "extraction_tasks"
+    __table_args__ = (Index("ix_tasks_job_status", "job_id", "status"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(32))
+    folder: Mapped[str] = mapped_column(String(2048), default="")
+    status: Mapped[str] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Bumped each time the task is (re)queued; part of the outbox message id.
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class TaskFile(Base):
+    __tablename__ = "task_files"
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("extraction_tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("source_files.id", ondelete="CASCADE"))
+
+
+class Result(Base):
+    __tablename__ = "extraction_results"
+    __table_args__ = (Index("ix_results_job_position", "job_id", "position"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    # One result per task: a redelivered task cannot add a second.
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("extraction_tasks.id", ondelete="CASCADE"), unique=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    value_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    edited: Mapped[bool] = mapped_column(Boolean, default=False)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    extractor: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class JobEvent(Base):
+    __tablename__ = "job_events"
+    __table_args__ = (UniqueConstraint("job_id", "sequence", name="uq_job_events_sequence"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(200))
+    from_status: Mapped[str] = mapped_column(String(32), default="")
+    to_status: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "created_at"),)
+    # Also the Nats-Msg-Id, so JetStream drops a message the relay publishes twice.
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)

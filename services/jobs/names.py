@@ -1,0 +1,88 @@
+"""Resource names (AIP-122) and page tokens: parsed and validated in one place."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from bytereview.core.errors import InvalidArgument
+
+_ID = r"[0-9a-f]{32}"
+_PATTERNS = {
+    "job": re.compile(rf"^jobs/(?P<job>{_ID})$"),
+    "file": re.compile(rf"^jobs/(?P<job>{_ID})/files/(?P<file>{_ID})$"),
+    "task": re.compile(rf"^jobs/(?P<job>{_ID})/tasks/(?P<task>{_ID})$"),
+    "result": re.compile(rf"^jobs/(?P<job>{_ID})/results/(?P<result>{_ID})$"),
+    "template": re.compile(rf"^templates/(?P<template>{_ID})$"),
+    "user": re.compile(rf"^users/(?P<user>{_ID}|me)$"),
+    "api_key": re.compile(rf"^users/(?P<user>{_ID}|me)/apiKeys/(?P<api_key>{_ID})$"),
+}
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+def parse(kind: str, name: str, *, field: str = "name") -> dict[str, str]:
+    """The ids in `name`, or InvalidArgument naming the expected pattern."""
+    match = _PATTERNS[kind].match(name or "")
+    if match is None:
+        expected = _PATTERNS[kind].pattern.strip("^$").replace(f"(?P<{kind}>{_ID})", f"{{{kind}}}")
+        expected = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", expected)
+        raise InvalidArgument(f"{field} must look like {expected!r}, got {name!r}")
+    return match.groupdict()
+
+
+def job_name(job_id: str) -> str:
+    return f"jobs/{job_id}"
+
+
+def file_name(job_id: str, file_id: str) -> str:
+    return f"jobs/{job_id}/files/{file_id}"
+
+
+def task_name(job_id: str, task_id: str) -> str:
+    return f"jobs/{job_id}/tasks/{task_id}"
+
+
+def result_name(job_id: str, result_id: str) -> str:
+    return f"jobs/{job_id}/results/{result_id}"
+
+
+def template_name(template_id: str) -> str:
+    return f"templates/{template_id}"
+
+
+def user_name(user_id: str) -> str:
+    return f"users/{user_id}"
+
+
+def api_key_name(user_id: str, key_id: str) -> str:
+    return f"users/{user_id}/apiKeys/{key_id}"
+
+
+def page_size(requested: int) -> int:
+    if requested < 0 or requested > MAX_PAGE_SIZE:
+        raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}, got {requested}")
+    return requested or DEFAULT_PAGE_SIZE
+
+
+def encode_page_token(offset: int, scope: str) -> str:
+    raw = json.dumps({"o": offset, "s": scope}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str, scope: str) -> int:
+    """Offset encoded in `token`; the scope ties a token to the list call that made it."""
+    if not token:
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = int(data["o"])
+        token_scope = str(data["s"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidArgument("page_token is malformed") from exc
+    if offset < 0 or token_scope != scope:
+        raise InvalidArgument("page_token does not belong to this request")
+    return offset

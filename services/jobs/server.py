@@ -1,0 +1,171 @@
+"""Runs the jobs service: migrations, seed rows, streams, outbox relay, gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from prometheus_client import start_http_server
+
+from bytereview.core import streams
+from bytereview.core.auth import Credentials, Principal, TokenAuthenticator
+from bytereview.core.rpc import GrpcServer, ServiceBinding, service_name
+from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
+from bytereview.jobs.v1 import (
+    jobs_service_pb2,
+    jobs_service_pb2_grpc,
+    worker_service_pb2,
+    worker_service_pb2_grpc,
+)
+from bytereview.services.jobs import db, metrics
+from bytereview.services.jobs.cleanup import Cleanup, CleanupReport
+from bytereview.services.jobs.context import JobsContext
+from bytereview.services.jobs.deadletters import DeadLetterMonitor
+from bytereview.services.jobs.events import EventHub
+from bytereview.services.jobs.outbox import OutboxRelay
+from bytereview.services.jobs.reports import Reports
+from bytereview.services.jobs.seed import seed
+from bytereview.services.jobs.servicer import (
+    JobServicer,
+    JobWorkerServicer,
+    TemplateServicer,
+    UserServicer,
+)
+from bytereview.services.jobs.users import Users
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningJobsService:
+    ctx: JobsContext
+    server: GrpcServer
+    relay: OutboxRelay
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+
+def bindings(ctx: JobsContext, users: Users) -> list[ServiceBinding]:
+    return [
+        ServiceBinding(
+            JobServicer(ctx, users),
+            jobs_service_pb2_grpc.add_JobServiceServicer_to_server,
+            service_name(jobs_service_pb2, "JobService"),
+        ),
+        ServiceBinding(
+            TemplateServicer(ctx, users),
+            jobs_service_pb2_grpc.add_TemplateServiceServicer_to_server,
+            service_name(jobs_service_pb2, "TemplateService"),
+        ),
+        ServiceBinding(
+            UserServicer(users),
+            jobs_service_pb2_grpc.add_UserServiceServicer_to_server,
+            service_name(jobs_service_pb2, "UserService"),
+        ),
+        ServiceBinding(
+            JobWorkerServicer(ctx, users),
+            worker_service_pb2_grpc.add_JobWorkerServiceServicer_to_server,
+            service_name(worker_service_pb2, "JobWorkerService"),
+        ),
+    ]
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate to head and insert seed rows (what `bytereview migrate` does)."""
+    await db.upgrade_async(settings.database_url)
+    engine = db.create_engine(settings.database_url)
+    try:
+        await seed(db.session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def jobs_service(
+    settings: Settings, *, migrate: bool = True
+) -> AsyncIterator[RunningJobsService]:
+    """The jobs service, started; stopped gracefully on exit."""
+    if migrate:
+        await prepare_database(settings)
+    engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    sessions = db.session_factory(engine)
+    nc = await streams.connect(settings, name="bytereview-jobs")
+    js = nc.jetstream()
+    for spec in (streams.ingest_queue(settings), streams.extract_queue(settings)):
+        await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
+    hub = EventHub()
+    await hub.attach(nc)
+    ctx = JobsContext(sessions=sessions, storage=make_storage(settings), settings=settings, hub=hub)
+    users = Users(ctx)
+    tokens = TokenAuthenticator(settings)
+
+    async def authenticate(credentials: Credentials) -> Principal:
+        if credentials.bearer:
+            return tokens.authenticate_bearer(credentials.bearer)
+        return await users.principal_for_api_key(credentials.api_key)
+
+    relay = OutboxRelay(sessions=sessions, js=js, wakeup=hub.outbox_ready)
+    relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    queues = [streams.ingest_queue(settings), streams.extract_queue(settings)]
+    dead_letters = DeadLetterMonitor(
+        nc=nc, js=js, reports=Reports(ctx), ingest=queues[0], extract=queues[1]
+    )
+    await dead_letters.start()
+    metrics_task = asyncio.create_task(metrics.refresh_forever(ctx, js, relay, queues))
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    server = GrpcServer(
+        bindings=bindings(ctx, users),
+        address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.jobs_addr,
+        grace_seconds=settings.drain_grace_seconds,
+        authenticate=authenticate,
+    )
+    try:
+        async with server:
+            log.info("jobs service listening on port %d", server.port)
+            yield RunningJobsService(ctx=ctx, server=server, relay=relay)
+    finally:
+        metrics_task.cancel()
+        await dead_letters.stop()
+        relay.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(relay_task, timeout=10)
+        await hub.detach()
+        await nc.drain()
+        await engine.dispose()
+
+
+DEFAULT_CLEANUP_HOURS = {"abandoned": 24.0, "ephemeral": 24.0, "orphans": 6.0}
+
+
+async def run_cleanup(settings: Settings, task: str, *, hours: float | None) -> list[CleanupReport]:
+    """Run one clean-up (or all) against the configured database and storage."""
+    engine = db.create_engine(settings.database_url)
+    try:
+        ctx = JobsContext(
+            sessions=db.session_factory(engine),
+            storage=make_storage(settings),
+            settings=settings,
+            hub=EventHub(),
+        )
+        cleanup = Cleanup(ctx)
+        reports = []
+        for name in ("abandoned", "ephemeral", "orphans") if task == "all" else (task,):
+            age = dt.timedelta(hours=hours if hours is not None else DEFAULT_CLEANUP_HOURS[name])
+            reports.append(await getattr(cleanup, name)(older_than=age))
+        return reports
+    finally:
+        await engine.dispose()
+
+
+async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    async with jobs_service(settings):
+        await stop.wait()

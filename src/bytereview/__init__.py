@@ -1,0 +1,3 @@
+"""ByteReview: turn business documents into structured data."""
+
+__version__ = "0.1.0"

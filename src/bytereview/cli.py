@@ -1,0 +1,157 @@
+"""The `bytereview` command: every process of the platform, and `up` to run them all."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from bytereview.core.lifecycle import setup_logging, shutdown_event
+from bytereview.core.settings import Settings, get_settings
+
+Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def _run_service(load: Callable[[], Service]) -> int:
+    settings = get_settings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    service = load()
+
+    async def main() -> None:
+        await service(settings, shutdown_event())
+
+    asyncio.run(main())
+    return 0
+
+
+def _jobs() -> Service:
+    from bytereview.services.jobs.server import serve
+
+    return serve
+
+
+def _ingest() -> Service:
+    from bytereview.services.ingest.worker import serve
+
+    return serve
+
+
+def _extract() -> Service:
+    from bytereview.services.extract.worker import serve
+
+    return serve
+
+
+def _gateway() -> Service:
+    from bytereview.gateway.server import serve
+
+    return serve
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from bytereview.services.jobs.server import prepare_database
+
+    settings = get_settings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    asyncio.run(prepare_database(settings))
+    print("database is at the latest revision; seed rows present")
+    return 0
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from bytereview.services.jobs.server import run_cleanup
+
+    settings = get_settings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    for report in asyncio.run(run_cleanup(settings, args.task, hours=args.older_than_hours)):
+        print(report)
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    import bytereview.autoscaler.handlers  # noqa: F401 - registers the handlers
+
+    settings = get_settings()
+    setup_logging(settings.log_level, json_logs=settings.log_json)
+    kopf.run(
+        clusterwide=args.namespace is None,
+        namespaces=[args.namespace] if args.namespace else [],
+        standalone=False,
+        liveness_endpoint="http://0.0.0.0:8080/healthz",
+    )
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from bytereview.launcher import run_platform
+
+    return run_platform(data_dir=args.data_dir, gateway_port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bytereview",
+        description="ByteReview: turn business documents into structured data.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run the whole platform on this machine (dev defaults)")
+    up.add_argument("--data-dir", default=".bytereview", help="where state is kept")
+    up.add_argument("--port", type=int, default=8080, help="gateway port (next free if taken)")
+    up.set_defaults(func=_up)
+
+    services: dict[str, tuple[str, Callable[[], Service]]] = {
+        "jobs": ("run the jobs service (gRPC; owns the database)", _jobs),
+        "ingest": ("run an ingest worker (file analysis, archive unpacking)", _ingest),
+        "extract": ("run an extract worker and the ExtractService (gRPC)", _extract),
+        "gateway": ("run the REST gateway (HTTP)", _gateway),
+    }
+    for name, (help_text, load) in services.items():
+        p = sub.add_parser(
+            name, help=help_text, description=f"{help_text}. Configured by BYTEREVIEW_* env vars."
+        )
+        p.set_defaults(func=lambda _args, load=load: _run_service(load))
+
+    operator = sub.add_parser(
+        "operator",
+        help="run the autoscaler (kopf operator) for WorkerPool resources",
+        description="Scale the ingest and extract Deployments from JetStream consumer lag.",
+    )
+    operator.add_argument("--namespace", default=None, help="watch one namespace (default: all)")
+    operator.set_defaults(func=_operator)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations and seed rows")
+    migrate.set_defaults(func=_migrate)
+
+    cleanup = sub.add_parser(
+        "cleanup",
+        help="remove old data: abandoned jobs, unpersisted results, orphaned objects",
+        description="Remove old data; safe to re-run. Prints what was removed.",
+    )
+    cleanup.add_argument(
+        "task",
+        choices=["abandoned", "ephemeral", "orphans", "all"],
+        help="abandoned: never-finalized jobs; ephemeral: finished jobs with persist_data=false; "
+        "orphans: storage objects of deleted jobs",
+    )
+    cleanup.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=None,
+        help="age threshold (defaults: abandoned 24, ephemeral 24, orphans 6)",
+    )
+    cleanup.set_defaults(func=_cleanup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

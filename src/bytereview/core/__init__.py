@@ -1,0 +1,1 @@
+"""Library code shared by every ByteReview process: settings, storage, streams, auth, gRPC."""

@@ -1,0 +1,137 @@
+"""Credentials and principals. Services verify credentials themselves; the gateway only forwards.
+
+A call carries `authorization: Bearer <token>` (a JWT, the dev token in dev mode,
+or the internal worker token) or `x-api-key: <key>`. API keys are resolved by the
+jobs service, which owns the table of their hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from bytereview.core.errors import Unauthenticated
+from bytereview.core.settings import Settings
+
+API_KEY_PREFIX = "brk_"
+DEV_SUBJECT = "dev"
+
+
+class PrincipalKind(StrEnum):
+    USER = "user"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling. For users, `subject` is stable across sign-ins (issuer|sub)."""
+
+    kind: PrincipalKind
+    subject: str
+    email: str = ""
+    display_name: str = ""
+    # Set when the credential was an API key, resolved to its user's id.
+    user_id: str = ""
+
+
+WORKER = Principal(PrincipalKind.WORKER, "worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    bearer: str = ""
+    api_key: str = ""
+
+    @classmethod
+    def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]] | None) -> Credentials:
+        values: dict[str, str] = {}
+        for key, value in metadata or ():
+            values[key.lower()] = value.decode() if isinstance(value, bytes) else value
+        bearer = ""
+        auth = values.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            bearer = auth[7:].strip()
+        return cls(bearer=bearer, api_key=values.get("x-api-key", "").strip())
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """gRPC metadata that forwards these credentials."""
+        out: list[tuple[str, str]] = []
+        if self.bearer:
+            out.append(("authorization", f"Bearer {self.bearer}"))
+        if self.api_key:
+            out.append(("x-api-key", self.api_key))
+        return tuple(out)
+
+
+def new_api_key() -> str:
+    return API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 256-bit random, so a plain SHA-256 is enough (no dictionary to defend against).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class JwtVerifier:
+    """Verifies bearer JWTs against a JWKS URL, issuer and audience.
+
+    Works with any OIDC provider that publishes a JWKS: Firebase, Auth0, Keycloak...
+    """
+
+    def __init__(self, *, jwks_url: str, issuer: str, audience: str) -> None:
+        import jwt
+
+        self._jwt = jwt
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600)
+        self._issuer = issuer
+        self._audience = audience
+
+    def verify(self, token: str) -> Principal:
+        jwt = self._jwt
+        try:
+            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            claims: Mapping[str, Any] = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=["RS256", "ES256", "RS384", "ES384", "RS512", "EdDSA"],
+                audience=self._audience or None,
+                issuer=self._issuer or None,
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid bearer token: {exc}") from exc
+        return Principal(
+            PrincipalKind.USER,
+            subject=f"{claims.get('iss', '')}|{claims['sub']}",
+            email=str(claims.get("email", "")),
+            display_name=str(claims.get("name", "")),
+        )
+
+
+class TokenAuthenticator:
+    """Turns bearer tokens into principals. API keys are left to the caller (they need the DB)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._dev_token = settings.secret("dev_token") if settings.is_dev else ""
+        self._worker_token = settings.secret("worker_token")
+        self._jwt: JwtVerifier | None = None
+        if settings.jwt_jwks_url:
+            self._jwt = JwtVerifier(
+                jwks_url=settings.jwt_jwks_url,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+
+    def authenticate_bearer(self, token: str) -> Principal:
+        if self._worker_token and hmac.compare_digest(token, self._worker_token):
+            return WORKER
+        if self._dev_token and hmac.compare_digest(token, self._dev_token):
+            return Principal(PrincipalKind.USER, DEV_SUBJECT, "dev@localhost", "Developer")
+        if self._jwt is not None and token.count(".") == 2:
+            return self._jwt.verify(token)
+        raise Unauthenticated("invalid bearer token")

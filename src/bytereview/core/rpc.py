@@ -1,0 +1,198 @@
+"""gRPC server wiring shared by every service: interceptors, health, reflection, shutdown."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from bytereview.core.auth import Credentials, Principal
+from bytereview.core.errors import DomainError, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    Context = grpc.aio.ServicerContext[Any, Any]
+else:
+    Context = grpc.aio.ServicerContext
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+Handler = Callable[[Any, Context], Any]
+
+
+def _request_id_from(context: Context) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return value if isinstance(value, str) else value.decode()
+    return uuid.uuid4().hex
+
+
+async def _abort_for(exc: Exception, method: str, context: Context) -> None:
+    if isinstance(exc, DomainError):
+        await context.abort(grpc.StatusCode[exc.code], exc.message)
+    log.exception("unhandled error in %s", method)
+    # No traceback or internals reach the caller.
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server logs")
+
+
+Authenticate = Callable[[Credentials], Awaitable[Principal]]
+
+# Calls that need no credential: health checks and reflection.
+OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being served; set by CallInterceptor before the servicer runs."""
+    principal = _principal.get()
+    if principal is None:
+        raise Unauthenticated("no credential")
+    return principal
+
+
+_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "principal", default=None
+)
+
+
+class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Per call: request id, the caller's principal (when `authenticate` is given), and
+    DomainError -> status code mapping. Other errors become INTERNAL without details."""
+
+    def __init__(self, authenticate: Authenticate | None = None) -> None:
+        self._authenticate = authenticate
+
+    async def _prelude(self, method: str, context: Context) -> None:
+        request_id.set(_request_id_from(context))
+        if self._authenticate is None or method.startswith(OPEN_PREFIXES):
+            return
+        credentials = Credentials.from_metadata(context.invocation_metadata())
+        if not credentials.bearer and not credentials.api_key:
+            raise Unauthenticated("missing credential: send a bearer token or an x-api-key")
+        _principal.set(await self._authenticate(credentials))
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        # grpc-stubs types handlers for the sync API; the aio ones are looser, hence Any.
+        handler: Any = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        prelude = self._prelude
+        if handler.unary_unary is not None:
+            unary: Any = handler.unary_unary
+
+            async def unary_unary(request: Any, context: Context) -> Any:
+                try:
+                    await prelude(method, context)
+                    return await unary(request, context)
+                except (grpc.aio.AbortError, grpc.aio.UsageError):
+                    raise
+                except Exception as exc:
+                    await _abort_for(exc, method, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream: Any = handler.unary_stream
+
+            async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
+                try:
+                    await prelude(method, context)
+                    async for item in stream(request, context):
+                        yield item
+                except (grpc.aio.AbortError, grpc.aio.UsageError):
+                    raise
+                except Exception as exc:
+                    await _abort_for(exc, method, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceBinding:
+    """A servicer, the function that adds it to a server, and its full service name."""
+
+    servicer: object
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    full_name: str
+
+
+class GrpcServer:
+    """An aio server with health and reflection; `async with` starts and stops it."""
+
+    def __init__(
+        self,
+        *,
+        bindings: Sequence[ServiceBinding],
+        address: str,
+        grace_seconds: float = 10.0,
+        authenticate: Authenticate | None = None,
+    ) -> None:
+        self._server = grpc.aio.server(
+            interceptors=[CallInterceptor(authenticate)],
+            options=[
+                ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+                ("grpc.max_send_message_length", 32 * 1024 * 1024),
+            ],
+        )
+        self.health = health_aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        for binding in bindings:
+            binding.add_to_server(binding.servicer, self._server)
+        self._names = [b.full_name for b in bindings]
+        reflection.enable_server_reflection(
+            [
+                *self._names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ],
+            self._server,
+        )
+        self.port = self._server.add_insecure_port(address)
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC server to {address}")
+        self._grace = grace_seconds
+
+    async def start(self) -> None:
+        await self._server.start()
+        for name in ("", *self._names):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self) -> None:
+        # Health first, so load balancers stop sending new calls during the grace period.
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(self._grace)
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+    async def __aenter__(self) -> GrpcServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+
+def service_name(descriptor_module: Any, service: str) -> str:
+    return str(descriptor_module.DESCRIPTOR.services_by_name[service].full_name)

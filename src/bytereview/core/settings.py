@@ -1,0 +1,143 @@
+"""One settings object per process, read from `BYTEREVIEW_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Well-known values that only dev mode may use. Production refuses to start with them.
+DEV_TOKEN = "dev-token-not-for-production"  # noqa: S105 - a public dev value, by design
+DEV_SIGNING_SECRET = "dev-signing-secret-not-for-production"  # noqa: S105
+DEV_WORKER_TOKEN = "dev-worker-token-not-for-production"  # noqa: S105
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    GCS = "gcs"
+
+
+class Settings(BaseSettings):
+    """Everything a ByteReview process can be told. Defaults run one machine in dev mode."""
+
+    model_config = SettingsConfigDict(env_prefix="BYTEREVIEW_", extra="ignore")
+
+    env: Environment = Environment.DEV
+    data_dir: Path = Path(".bytereview")
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    # Database: SQLite by default, PostgreSQL (postgresql+asyncpg://...) in production.
+    database_url: str = ""
+    database_pool_size: int = 10
+
+    # NATS JetStream.
+    nats_url: str = "nats://127.0.0.1:4222"
+    ingest_stream: str = "BYTEREVIEW_INGEST"
+    extract_stream: str = "BYTEREVIEW_EXTRACT"
+    stream_replicas: int = 1
+
+    # Object storage.
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    storage_dir: Path | None = None
+    gcs_bucket: str = ""
+    # Set to reach an emulator (fake-gcs-server) instead of Google.
+    gcs_endpoint: str = ""
+    gcs_project: str = "bytereview"
+
+    # Service addresses (host:port).
+    jobs_addr: str = "127.0.0.1:50051"
+    ingest_addr: str = "127.0.0.1:50052"
+    extract_addr: str = "127.0.0.1:50053"
+    grpc_port: int = 0
+    # Prometheus /metrics port for the gRPC services and workers; 0 turns it off.
+    metrics_port: int = 0
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    # URL browsers use to reach the gateway; signed upload URLs point here.
+    public_url: str = ""
+    cors_origins: list[str] = Field(default_factory=list)
+
+    # Secrets. Dev mode fills them with well-known values; production must set them.
+    dev_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    worker_token: SecretStr | None = None
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_jwks_url: str = ""
+
+    # Extraction.
+    gemini_api_key: SecretStr | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str = ""
+    extract_concurrency: int = 8
+
+    # Ingest limits (archives are refused beyond them, with a reason the user can read).
+    ingest_concurrency: int = 1
+    ingest_max_entries: int = 10_000
+    ingest_max_total_bytes: int = 8 * 1024**3
+    ingest_max_ratio: float = 200.0
+    ingest_max_depth: int = 3
+    max_upload_bytes: int = 2 * 1024**3
+    upload_url_ttl_seconds: int = 3600
+
+    # Workers.
+    ack_wait_seconds: float = 60.0
+    max_deliver: int = 5
+    drain_grace_seconds: float = 25.0
+
+    @model_validator(mode="after")
+    def _fill_and_check(self) -> Self:
+        if self.env is Environment.DEV:
+            self.dev_token = self.dev_token or SecretStr(DEV_TOKEN)
+            self.signing_secret = self.signing_secret or SecretStr(DEV_SIGNING_SECRET)
+            self.worker_token = self.worker_token or SecretStr(DEV_WORKER_TOKEN)
+        else:
+            self._refuse_dev_secrets()
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'bytereview.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = self.data_dir / "storage"
+        if not self.public_url:
+            self.public_url = f"http://{self.gateway_host}:{self.gateway_port}"
+        if self.storage_backend is StorageBackend.GCS and not self.gcs_bucket:
+            raise ValueError("BYTEREVIEW_GCS_BUCKET is required with the gcs storage backend")
+        return self
+
+    def _refuse_dev_secrets(self) -> None:
+        dev_values = {DEV_TOKEN, DEV_SIGNING_SECRET, DEV_WORKER_TOKEN}
+        if self.dev_token is not None:
+            raise ValueError("BYTEREVIEW_DEV_TOKEN is only allowed with BYTEREVIEW_ENV=dev")
+        for name in ("signing_secret", "worker_token"):
+            value: SecretStr | None = getattr(self, name)
+            if value is None or not value.get_secret_value():
+                raise ValueError(f"BYTEREVIEW_{name.upper()} must be set in production")
+            if value.get_secret_value() in dev_values or len(value.get_secret_value()) < 16:
+                raise ValueError(
+                    f"BYTEREVIEW_{name.upper()} is a dev or too-short value; "
+                    "use a random secret of 16+ characters in production"
+                )
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env is Environment.DEV
+
+    def secret(self, name: str) -> str:
+        """The plain value of a secret setting, or '' when unset."""
+        value: SecretStr | None = getattr(self, name)
+        return value.get_secret_value() if value is not None else ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated once."""
+    return Settings()

@@ -1,0 +1,67 @@
+"""Settings refuse dev secrets outside dev mode; signed URLs resist tampering and expire."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from bytereview.core import signing
+from bytereview.core.settings import DEV_SIGNING_SECRET, DEV_TOKEN, Settings
+
+STRONG = "s3cr3t-value-that-is-long-enough"
+
+
+def test_dev_mode_fills_well_known_secrets() -> None:
+    settings = Settings(env="dev")
+    assert settings.secret("dev_token") == DEV_TOKEN
+    assert settings.secret("signing_secret") == DEV_SIGNING_SECRET
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({}, "SIGNING_SECRET must be set"),
+        ({"signing_secret": DEV_SIGNING_SECRET, "worker_token": STRONG}, "dev or too-short"),
+        ({"signing_secret": STRONG, "worker_token": "short"}, "dev or too-short"),
+        ({"signing_secret": STRONG, "worker_token": STRONG, "dev_token": "x"}, "only allowed"),
+        (
+            {"signing_secret": STRONG, "worker_token": STRONG, "storage_backend": "gcs"},
+            "GCS_BUCKET",
+        ),
+    ],
+)
+def test_production_refuses_dev_or_missing_secrets(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(env="production", **overrides)  # type: ignore[arg-type]
+
+
+def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BYTEREVIEW_ENV", "production")
+    monkeypatch.setenv("BYTEREVIEW_SIGNING_SECRET", STRONG)
+    monkeypatch.setenv("BYTEREVIEW_WORKER_TOKEN", STRONG + "2")
+    settings = Settings()
+    assert not settings.is_dev
+    assert settings.secret("dev_token") == ""
+    assert STRONG not in repr(settings)  # secrets never show up in logs or reprs
+
+
+def test_signed_urls() -> None:
+    expires = int(time.time()) + 60
+    params = signing.sign("k", method="PUT", key="jobs/a/uploads/b", expires=expires, max="10")
+    assert signing.verify("k", method="PUT", params=params)["max"] == "10"
+    for tampered in (
+        {**params, "max": "100000"},
+        {**params, "key": "jobs/a/uploads/c"},
+        {**params, "expires": str(expires + 1000)},
+        {k: v for k, v in params.items() if k != "sig"},
+    ):
+        with pytest.raises(signing.SignatureError):
+            signing.verify("k", method="PUT", params=tampered)
+    with pytest.raises(signing.SignatureError):
+        signing.verify("k", method="GET", params=params)
+    with pytest.raises(signing.SignatureError):
+        signing.verify("other", method="PUT", params=params)
+    with pytest.raises(signing.SignatureError, match="expired"):
+        signing.verify("k", method="PUT", params=params, now=expires + 1)

@@ -1,0 +1,70 @@
+"""A local OIDC-style identity provider for tests: an RSA key, a JWKS endpoint, signed JWTs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+ISSUER = "https://issuer.test"
+AUDIENCE = "bytereview-test"
+
+
+@dataclass
+class IdentityProvider:
+    jwks_url: str
+    key: rsa.RSAPrivateKey
+    kid: str = "test-key"
+
+    def token(self, subject: str, *, email: str = "", expires_in: int = 600, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": subject,
+            "email": email or f"{subject}@example.test",
+            "iat": now,
+            "exp": now + expires_in,
+            **claims,
+        }
+        return jwt.encode(payload, self.key, algorithm="RS256", headers={"kid": self.kid})
+
+    def metadata(self, subject: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(subject)}"),)
+
+
+@contextmanager
+def identity_provider() -> Iterator[IdentityProvider]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+    public.update({"kid": "test-key", "use": "sig", "alg": "RS256"})
+    body = json.dumps({"keys": [public]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield IdentityProvider(f"http://127.0.0.1:{server.server_port}/jwks.json", key)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,556 @@
+"""The rest of the jobs service's RPCs, on both databases: templates, users and API keys,
+results editing, export (large jobs too), watching, deletion, clean-up and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import json
+import tracemalloc
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, struct_pb2
+from openpyxl import load_workbook
+from prometheus_client import REGISTRY
+from sqlalchemy import update
+
+from bytereview.core import streams
+from bytereview.core.settings import Settings
+from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.services.jobs import models
+from bytereview.services.jobs.cleanup import Cleanup
+from bytereview.services.jobs.server import RunningJobsService
+from tests.conftest import USER
+from tests.identity import IdentityProvider
+from tests.services.jobs.test_workflow import WORKER, pull, ready_job
+
+
+async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 2) -> str:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings, files=files)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job,
+            fields=[
+                pb.JobField(name="number", data_type="text"),
+                pb.JobField(name="total", data_type="currency"),
+            ],
+        ),
+        metadata=USER,
+    )
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    tasks = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 100)
+    ]
+    for i, task in enumerate(sorted(tasks)):
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+        values = struct_pb2.Struct()
+        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
+        await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+        )
+    return job
+
+
+async def test_templates_crud_and_reference_data(
+    channel: grpc.aio.Channel, idp: IdentityProvider
+) -> None:
+    stub = jobs_grpc.TemplateServiceStub(channel)
+    fields = [
+        pb.JobField(name="invoice_number", data_type="text", instruction="The number"),
+        pb.JobField(name="total", data_type="currency"),
+    ]
+    created = await stub.CreateTemplate(
+        jobs_pb.CreateTemplateRequest(template=pb.Template(display_name="Invoices", fields=fields)),
+        metadata=USER,
+    )
+    assert created.name.startswith("templates/")
+    assert [f.name for f in created.fields] == ["invoice_number", "total"]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.CreateTemplate(
+            jobs_pb.CreateTemplateRequest(
+                template=pb.Template(display_name="Invoices", fields=fields)
+            ),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    # Another user may reuse the name, and cannot see ours.
+    other = idp.metadata("carol")
+    await stub.CreateTemplate(
+        jobs_pb.CreateTemplateRequest(template=pb.Template(display_name="Invoices", fields=fields)),
+        metadata=other,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.GetTemplate(jobs_pb.GetTemplateRequest(name=created.name), metadata=other)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+    updated = await stub.UpdateTemplate(
+        jobs_pb.UpdateTemplateRequest(
+            template=pb.Template(
+                name=created.name,
+                description="March",
+                fields=[pb.JobField(name="iban", data_type="text")],
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["description", "fields"]),
+        ),
+        metadata=USER,
+    )
+    assert (updated.display_name, updated.description, [f.name for f in updated.fields]) == (
+        "Invoices",
+        "March",
+        ["iban"],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.UpdateTemplate(
+            jobs_pb.UpdateTemplateRequest(
+                template=pb.Template(name=created.name),
+                update_mask=field_mask_pb2.FieldMask(paths=["owner"]),
+            ),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    listed = await stub.ListTemplates(jobs_pb.ListTemplatesRequest(), metadata=USER)
+    assert [t.name for t in listed.templates] == [created.name]
+
+    # A job configured from the template keeps its fields after the template is deleted.
+    jobs = jobs_grpc.JobServiceStub(channel)
+    job = (
+        await jobs.CreateJob(
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+            metadata=USER,
+        )
+    ).job
+    configured = await jobs.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(name=job.name, template=created.name), metadata=USER
+    )
+    assert configured.template == created.name
+    await stub.DeleteTemplate(jobs_pb.DeleteTemplateRequest(name=created.name), metadata=USER)
+    after = await jobs.GetJob(jobs_pb.GetJobRequest(name=job.name), metadata=USER)
+    assert after.template == ""
+    assert [f.name for f in after.fields] == ["iban"]
+
+    types = await stub.ListDataTypes(jobs_pb.ListDataTypesRequest(), metadata=USER)
+    assert [t.id for t in types.data_types] == [
+        "text",
+        "email",
+        "phone",
+        "address",
+        "name",
+        "url",
+        "number",
+        "currency",
+        "percentage",
+        "integer",
+        "date_mdy",
+        "date_dmy",
+        "date_ymd",
+        "time",
+        "boolean",
+    ]
+    prompts = await stub.ListSystemPrompts(jobs_pb.ListSystemPromptsRequest(), metadata=USER)
+    assert [p.active for p in prompts.system_prompts] == [True]
+
+
+async def test_users_and_api_keys(channel: grpc.aio.Channel, idp: IdentityProvider) -> None:
+    users = jobs_grpc.UserServiceStub(channel)
+    jobs = jobs_grpc.JobServiceStub(channel)
+    dave = idp.metadata("dave")
+    me = await users.SyncCurrentUser(
+        jobs_pb.SyncCurrentUserRequest(display_name="Dave"), metadata=dave
+    )
+    assert me.email == "dave@example.test"
+    assert me.display_name == "Dave"
+    assert (
+        await users.SyncCurrentUser(jobs_pb.SyncCurrentUserRequest(), metadata=dave)
+    ).name == me.name
+
+    key = await users.CreateApiKey(
+        jobs_pb.CreateApiKeyRequest(parent="users/me", api_key=pb.ApiKey(display_name="ci")),
+        metadata=dave,
+    )
+    assert key.key.startswith("brk_")
+    assert key.prefix == key.key[:8]
+    with_key = (("x-api-key", key.key),)
+    job = (
+        await jobs.CreateJob(
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+            metadata=with_key,
+        )
+    ).job
+    assert job.owner == me.name  # the key acts as its user
+    assert [
+        j.name for j in (await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=dave)).jobs
+    ] == [job.name]
+    listed = await users.ListApiKeys(jobs_pb.ListApiKeysRequest(parent=me.name), metadata=dave)
+    assert [k.key for k in listed.api_keys] == [""]  # the secret is shown once only
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await users.ListApiKeys(
+            jobs_pb.ListApiKeysRequest(parent=me.name), metadata=idp.metadata("eve")
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    await users.DeleteApiKey(
+        jobs_pb.DeleteApiKeyRequest(name=listed.api_keys[0].name), metadata=dave
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=with_key)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    expired = (("authorization", f"Bearer {idp.token('dave', expires_in=-60)}"),)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=expired)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_files_progress_results_edit_export_delete(
+    job_stub, worker_stub, settings: Settings, jobs: RunningJobsService
+) -> None:  # type: ignore[no-untyped-def]
+    job = await completed_job(job_stub, worker_stub, settings, files=3)
+    files = await job_stub.ListFiles(
+        jobs_pb.ListFilesRequest(parent=job, page_size=2), metadata=USER
+    )
+    assert len(files.files) == 2
+    assert files.next_page_token
+    rest = await job_stub.ListFiles(
+        jobs_pb.ListFilesRequest(parent=job, page_size=2, page_token=files.next_page_token),
+        metadata=USER,
+    )
+    assert len(rest.files) == 1
+    assert not rest.next_page_token
+    progress = await job_stub.GetJobProgress(jobs_pb.GetJobProgressRequest(name=job), metadata=USER)
+    assert dict(progress.files_by_status) == {"READY": 3}
+    assert dict(progress.tasks_by_status) == {"SUCCEEDED": 3}
+    assert progress.analysis_done
+
+    results = (
+        await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    ).results
+    edited_values = struct_pb2.Struct()
+    edited_values.update({"total": 99.0})
+    edited = await job_stub.UpdateResult(
+        jobs_pb.UpdateResultRequest(
+            result=pb.Result(name=results[0].name, values=edited_values),
+            update_mask=field_mask_pb2.FieldMask(paths=["values.total"]),
+        ),
+        metadata=USER,
+    )
+    assert edited.edited
+    assert dict(edited.values)["total"] == 99.0
+    assert dict(edited.values)["number"] == results[0].values["number"]
+    bad = struct_pb2.Struct()
+    bad.update({"nope": 1})
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.UpdateResult(
+            jobs_pb.UpdateResultRequest(result=pb.Result(name=results[0].name, values=bad)),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    async def export(fmt: str) -> tuple[bytes, str]:
+        call = job_stub.ExportResults(
+            jobs_pb.ExportResultsRequest(name=job, format=fmt), metadata=USER
+        )
+        chunks = [chunk async for chunk in call]
+        return b"".join(c.data for c in chunks), chunks[0].content_type
+
+    data, content_type = await export("csv")
+    assert content_type.startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == ["file", "number", "total"]
+    assert rows[1][1].startswith("'=")  # formula injection neutralised
+    assert rows[1][2] == "99.0"
+    data, _ = await export("json")
+    parsed = json.loads(data)
+    assert parsed["fields"] == ["number", "total"]
+    assert len(parsed["results"]) == 3
+    data, _ = await export("xlsx")
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    assert [c.value for c in sheet[1]] == ["file", "number", "total"]
+    assert sheet.max_row == 4
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await export("pdf")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    assert list(jobs.ctx.storage.list_keys(f"{job}/"))
+    await job_stub.DeleteJob(jobs_pb.DeleteJobRequest(name=job), metadata=USER)
+    assert list(jobs.ctx.storage.list_keys(f"{job}/")) == []
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_watch_job_streams_progress(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings)
+    seen: list[pb.JobEvent] = []
+
+    async def watch() -> None:
+        async for event in job_stub.WatchJob(
+            jobs_pb.WatchJobRequest(name=job, after_sequence=1), metadata=USER
+        ):
+            seen.append(event)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.3)
+    await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    await asyncio.wait_for(watcher, timeout=10)  # the stream ends when the job is final
+    kinds = [(e.kind, e.to_status) for e in seen]
+    assert ("job.status", "READY") in kinds  # replayed
+    assert kinds[-1] == ("job.status", "CANCELLED")  # live
+    assert [e.sequence for e in seen] == sorted({e.sequence for e in seen})
+
+
+async def test_export_of_10000_results_is_streamed_with_bounded_memory(
+    job_stub, settings: Settings, jobs: RunningJobsService
+) -> None:  # type: ignore[no-untyped-def]
+    job_name = (
+        await job_stub.CreateJob(
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+            metadata=USER,
+        )
+    ).job.name
+    job_id = job_name.split("/")[1]
+    count = 10_000
+    async with jobs.ctx.sessions.begin() as session:
+        file_id = (await session.get(models.Job, job_id)) and models.new_id()
+        source = models.SourceFile(
+            id=file_id, job_id=job_id, original_path="big/a.pdf", storage_key="k", status="READY"
+        )
+        session.add(source)
+        session.add(models.JobField(job_id=job_id, position=0, name="text", data_type_id="text"))
+        for start in range(0, count, 1000):
+            tasks = [
+                models.Task(
+                    id=models.new_id(),
+                    job_id=job_id,
+                    position=i,
+                    mode="TASK_MODE_INDIVIDUAL",
+                    status="SUCCEEDED",
+                )
+                for i in range(start, start + 1000)
+            ]
+            session.add_all(tasks)
+            await session.flush()
+            session.add_all(
+                models.TaskFile(task_id=t.id, position=0, file_id=file_id) for t in tasks
+            )
+            session.add_all(
+                models.Result(
+                    job_id=job_id,
+                    task_id=t.id,
+                    position=t.position,
+                    values={"text": "x" * 500 + str(t.position)},
+                )
+                for t in tasks
+            )
+    tracemalloc.start()
+    try:
+        total = 0
+        rows = 0
+        async for chunk in job_stub.ExportResults(
+            jobs_pb.ExportResultsRequest(name=job_name, format="csv"), metadata=USER
+        ):
+            total += len(chunk.data)
+            rows += chunk.data.count(b"\n")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == count + 1
+    assert total > 5_000_000
+    # The whole export is >5 MB; client and server together never held more than a few pages.
+    assert peak < 20 * 1024 * 1024, peak
+
+
+async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
+    ctx = jobs.ctx
+    abandoned = (
+        await job_stub.CreateJob(
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+            metadata=USER,
+        )
+    ).job.name
+    ephemeral = await completed_job(job_stub, worker_stub, settings, files=1)
+    kept = await completed_job(job_stub, worker_stub, settings, files=1)
+    assert (
+        await job_stub.GetJob(jobs_pb.GetJobRequest(name=kept), metadata=USER)
+    ).persist_data  # the default
+    async with ctx.sessions.begin() as session:
+        await session.execute(
+            update(models.Job)
+            .where(models.Job.id == ephemeral.split("/")[1])
+            .values(persist_data=False)
+        )
+    with ctx.storage.open_write("jobs/" + "f" * 32 + "/uploads/orphan") as handle:
+        handle.write(b"left behind")
+    cleanup = Cleanup(ctx)
+    later = models.utcnow() + dt.timedelta(hours=25)
+    assert (
+        await cleanup.abandoned(older_than=dt.timedelta(hours=24))
+    ).jobs_deleted == 0  # too young
+    first = [
+        await cleanup.abandoned(older_than=dt.timedelta(hours=24), now=later),
+        await cleanup.ephemeral(older_than=dt.timedelta(hours=24), now=later),
+        await cleanup.orphans(older_than=dt.timedelta(hours=6), now=later),
+    ]
+    assert [(r.jobs_deleted, r.objects_deleted) for r in first] == [(1, 0), (1, 1), (0, 1)]
+    again = [
+        await cleanup.abandoned(older_than=dt.timedelta(hours=24), now=later),
+        await cleanup.ephemeral(older_than=dt.timedelta(hours=24), now=later),
+        await cleanup.orphans(older_than=dt.timedelta(hours=6), now=later),
+    ]
+    assert [(r.jobs_deleted, r.objects_deleted) for r in again] == [(0, 0), (0, 0), (0, 0)]
+    remaining = [
+        j.name for j in (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).jobs
+    ]
+    assert remaining == [kept]
+    assert abandoned not in remaining
+
+
+async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
+    from bytereview.services.jobs import metrics
+
+    await completed_job(job_stub, worker_stub, settings, files=1)
+    await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
+    assert REGISTRY.get_sample_value("bytereview_jobs", {"status": "COMPLETED"}) == 1
+    assert REGISTRY.get_sample_value("bytereview_outbox_lag_seconds") == 0
+    assert (
+        REGISTRY.get_sample_value(
+            "bytereview_task_duration_seconds_count", {"outcome": "succeeded"}
+        )
+        or 0
+    ) >= 1
+
+
+async def test_archive_entries_are_registered_once(
+    job_stub, worker_stub, settings: Settings, idp: IdentityProvider
+) -> None:  # type: ignore[no-untyped-def]
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="batch.zip", size_bytes=3)]),
+        metadata=USER,
+    )
+    job, archive = created.job.name, created.upload_targets[0].file
+    from tests.services.jobs.test_workflow import upload
+
+    upload(settings, created.upload_targets[0], b"PK\x03\x04")
+    await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER)
+    prefix = f"{job}/entries/{archive.rsplit('/', 1)[1]}/"
+    entries = [
+        worker_pb.ArchiveEntry(
+            index=0, path="march/a.pdf", storage_key=prefix + "0", size_bytes=10
+        ),
+        worker_pb.ArchiveEntry(
+            index=1,
+            path="march/b.png",
+            storage_key=prefix + "1",
+            size_bytes=10,
+            status=pb.SourceFile.READY,
+            media_type="image/png",
+            page_count=1,
+        ),
+        worker_pb.ArchiveEntry(
+            index=2,
+            path="notes.txt",
+            storage_key=prefix + "2",
+            size_bytes=10,
+            status=pb.SourceFile.UNSUPPORTED,
+            error="text files cannot be extracted",
+        ),
+    ]
+    first = await worker_stub.ReportArchiveEntries(
+        worker_pb.ReportArchiveEntriesRequest(archive=archive, entries=entries), metadata=WORKER
+    )
+    again = await worker_stub.ReportArchiveEntries(
+        worker_pb.ReportArchiveEntriesRequest(archive=archive, entries=entries), metadata=WORKER
+    )
+    assert (first.created, len(first.queued)) == (3, 1)  # only the PDF still needs analysis
+    assert (again.created, list(again.queued)) == (0, [])
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # nothing may be stored outside the job
+        await worker_stub.ReportArchiveEntries(
+            worker_pb.ReportArchiveEntriesRequest(
+                archive=archive,
+                entries=[worker_pb.ArchiveEntry(index=9, path="x.pdf", storage_key="jobs/other/x")],
+            ),
+            metadata=WORKER,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await worker_stub.ReportFileAnalysis(
+        worker_pb.ReportFileAnalysisRequest(
+            file=archive, status=pb.SourceFile.UNPACKED, media_type="application/zip"
+        ),
+        metadata=WORKER,
+    )
+    files = {
+        f.original_path: f
+        for f in (
+            await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=USER)
+        ).files
+    }
+    assert set(files) == {
+        "batch.zip",
+        "batch.zip/march/a.pdf",
+        "batch.zip/march/b.png",
+        "batch.zip/notes.txt",
+    }
+    assert files["batch.zip/march/b.png"].folder == "batch.zip/march"
+    assert files["batch.zip/march/a.pdf"].parent_archive == archive
+    # Still analysing: the PDF entry is not settled yet.
+    assert (
+        await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    ).status == pb.Job.ANALYZING
+    await worker_stub.ReportFileAnalysis(
+        worker_pb.ReportFileAnalysisRequest(
+            file=files["batch.zip/march/a.pdf"].name,
+            status=pb.SourceFile.READY,
+            media_type="application/pdf",
+            page_count=1,
+        ),
+        metadata=WORKER,
+    )
+    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert done.status == pb.Job.READY
+    assert (done.counters.files_total, done.counters.files_ready, done.counters.files_failed) == (
+        4,
+        2,
+        1,
+    )
+
+    # Workers may look up any file; users only their own.
+    looked_up = await worker_stub.GetFileForWorker(
+        worker_pb.GetFileForWorkerRequest(file=archive), metadata=WORKER
+    )
+    assert looked_up.file.storage_key.startswith(f"{job}/uploads/")
+    assert (
+        await worker_stub.GetFileForWorker(
+            worker_pb.GetFileForWorkerRequest(file=archive), metadata=USER
+        )
+    ).file.name == archive
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await worker_stub.GetFileForWorker(
+            worker_pb.GetFileForWorkerRequest(file=archive), metadata=idp.metadata("mallory")
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_migrations_match_the_models(database_url: str) -> None:
+    """A database migrated to head has exactly the schema the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from bytereview.services.jobs import db as jobs_db
+
+    engine = jobs_db.create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync), models.Base.metadata
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []

@@ -1,0 +1,151 @@
+"""The transactional outbox under crashes: every message arrives once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+from sqlalchemy import select, update
+
+from bytereview.core import streams
+from bytereview.core.auth import Principal, PrincipalKind
+from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
+from bytereview.services.jobs import db, models
+from bytereview.services.jobs.context import JobsContext
+from bytereview.services.jobs.events import EventHub
+from bytereview.services.jobs.jobs import DeclaredFile, Jobs
+from bytereview.services.jobs.outbox import OutboxRelay
+from bytereview.services.jobs.users import Users
+
+
+@pytest.fixture
+async def parts(settings: Settings) -> AsyncIterator[tuple[JobsContext, JetStreamContext]]:
+    engine = db.create_engine(settings.database_url)
+    nc = await nats.connect(settings.nats_url)
+    js = nc.jetstream()
+    for spec in (streams.ingest_queue(settings), streams.extract_queue(settings)):
+        await streams.declare_queue(js, spec)
+    ctx = JobsContext(
+        sessions=db.session_factory(engine),
+        storage=make_storage(settings),
+        settings=settings,
+        hub=EventHub(),
+    )
+    yield ctx, js
+    await nc.drain()
+    await engine.dispose()
+
+
+async def _finalized_job_with_files(ctx: JobsContext, count: int) -> str:
+    """A job whose finalize committed `count` outbox rows, with no relay running (a crash)."""
+    user = await Users(ctx).resolve(Principal(PrincipalKind.USER, "u1"))
+    jobs = Jobs(ctx)
+    job, targets = await jobs.create(
+        user_id=user.id,
+        actor="t",
+        display_name="",
+        request_id="",
+        files=[DeclaredFile(f"f{i}.pdf", 4) for i in range(count)],
+        persist_data=True,
+    )
+    for target in targets:
+        with ctx.storage.open_write(f"jobs/{job.id}/uploads/{target.file_id}") as handle:
+            handle.write(b"%PDF")
+    await jobs.finalize_uploads(user_id=user.id, actor="t", job_id=job.id)
+    return job.id
+
+
+async def _messages(js: JetStreamContext, settings: Settings) -> int:
+    info = await js.stream_info(settings.ingest_stream)
+    return int(info.state.messages)
+
+
+async def test_crash_between_commit_and_publish(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, js = parts
+    await _finalized_job_with_files(ctx, 3)
+    assert await _messages(js, settings) == 0  # committed, never published: the process "died"
+    relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event())
+    assert await relay.oldest_unsent_age() >= 0
+    assert await relay.relay_once() == 3  # a new process picks the rows up
+    assert await relay.relay_once() == 0
+    assert await _messages(js, settings) == 3
+
+
+async def test_crash_between_publish_and_mark(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, js = parts
+    await _finalized_job_with_files(ctx, 2)
+    relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event())
+    assert await relay.relay_once() == 2
+    # The relay published but its "sent" marks were lost: the rows look unsent again.
+    async with ctx.sessions.begin() as session:
+        await session.execute(update(models.OutboxMessage).values(sent_at=None))
+    assert await relay.relay_once() == 2
+    # JetStream dropped the repeats by Nats-Msg-Id: still one message per row.
+    assert await _messages(js, settings) == 2
+    async with ctx.sessions() as session:
+        rows = (await session.scalars(select(models.OutboxMessage))).all()
+    assert all(r.sent_at is not None and r.attempts == 2 for r in rows)
+
+
+async def test_two_relays_side_by_side(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    ctx, js = parts
+    await _finalized_job_with_files(ctx, 40)
+    relays = [
+        OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event(), batch_size=7)
+        for _ in range(2)
+    ]
+
+    async def drain(relay: OutboxRelay) -> None:
+        while await relay.relay_once():
+            pass
+
+    await asyncio.gather(*(drain(r) for r in relays))
+    assert await _messages(js, settings) == 40
+
+
+@pytest.mark.settings(max_deliver=2)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_dead_letters_are_recorded_on_the_file(job_stub, settings: Settings, jobs) -> None:  # type: ignore[no-untyped-def]
+    """A message every worker dies on: after MaxDeliver, the file fails with a reason."""
+    from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+    from bytereview.jobs.v1 import resources_pb2 as pb
+    from tests.conftest import USER
+    from tests.services.jobs.test_workflow import upload
+
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="huge.zip", size_bytes=4)]),
+        metadata=USER,
+    )
+    upload(settings, created.upload_targets[0], b"PK\x03\x04")
+    await job_stub.FinalizeUploads(
+        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
+    )
+    spec = streams.ingest_queue(settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
+        for _ in range(settings.max_deliver):  # each "worker" dies holding it: no ack, no nak
+            await sub.fetch(1, timeout=30)
+        # A worker still pulling is what makes JetStream notice the message is exhausted.
+        with contextlib.suppress(nats.errors.TimeoutError):
+            await sub.fetch(1, timeout=8)
+    finally:
+        await nc.drain()
+    for _ in range(150):  # the last ack wait (5 s) has to run out first
+        job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=created.job.name), metadata=USER)
+        if job.status == pb.Job.READY:
+            break
+        await asyncio.sleep(0.1)
+    files = (
+        await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=created.job.name), metadata=USER)
+    ).files
+    assert files[0].status == pb.SourceFile.FAILED
+    assert "gave up after 2 attempts" in files[0].error
+    assert job.status == pb.Job.READY  # the job goes on
+    info = await jobs.relay._js.stream_info(spec.stream)
+    assert info.state.messages == 0  # and the dead message is gone from the queue

@@ -1,0 +1,378 @@
+"""The job workflow through the real jobs service (gRPC), on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import grpc
+import nats
+import pytest
+from google.protobuf import struct_pb2
+
+from bytereview.core import streams
+from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
+from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.ingest.v1 import messages_pb2 as ingest_messages
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from tests.conftest import USER
+from tests.identity import IdentityProvider
+from tests.pdfs import text_pdf
+
+WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
+PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
+
+
+def upload(settings: Settings, target: jobs_pb.UploadTarget, data: bytes) -> None:
+    key = parse_qs(urlparse(target.url).query)["key"][0]
+    with make_storage(settings).open_write(key) as handle:
+        handle.write(data)
+
+
+async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[bytes]:
+    """Take up to `count` messages from a work queue (acked), as a worker would."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
+        out: list[bytes] = []
+        # The relay publishes shortly after commit, maybe in several batches: keep pulling
+        # until `count` arrived or nothing more comes for a while.
+        while len(out) < count:
+            try:
+                msgs = await sub.fetch(count - len(out), timeout=3)
+            except nats.errors.TimeoutError:
+                break
+            for msg in msgs:
+                out.append(msg.data)
+                await msg.ack()
+        return out
+    finally:
+        await nc.drain()
+
+
+async def ready_job(job_stub, worker_stub, settings: Settings, files: int = 1) -> str:  # type: ignore[no-untyped-def]
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            display_name="test",
+            files=[
+                jobs_pb.DeclaredFile(path=f"folder{i % 2}/doc{i}.pdf", size_bytes=len(PDF))
+                for i in range(files)
+            ],
+        ),
+        metadata=USER,
+    )
+    for target in created.upload_targets:
+        upload(settings, target, PDF)
+    await job_stub.FinalizeUploads(
+        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
+    )
+    for target in created.upload_targets:
+        await worker_stub.ReportFileAnalysis(
+            worker_pb.ReportFileAnalysisRequest(
+                file=target.file,
+                status=pb.SourceFile.READY,
+                media_type="application/pdf",
+                size_bytes=len(PDF),
+                page_count=1,
+            ),
+            metadata=WORKER,
+        )
+    return created.job.name
+
+
+async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            display_name="march",
+            files=[
+                jobs_pb.DeclaredFile(
+                    path="inv.pdf", size_bytes=len(PDF), content_type="application/pdf"
+                )
+            ],
+        ),
+        metadata=USER,
+    )
+    job = created.job.name
+    assert created.job.status == pb.Job.PENDING_UPLOAD
+    assert len(created.upload_targets) == 1
+    target = created.upload_targets[0]
+    assert target.method == "PUT"
+    assert target.url.startswith("http://gateway.test/v1/storage/objects?")
+
+    # Finalizing before the bytes arrive is refused and changes nothing.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "not uploaded" in (err.value.details() or "")
+
+    upload(settings, target, PDF)
+    finalized = await job_stub.FinalizeUploads(
+        jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER
+    )
+    assert finalized.status == pb.Job.ANALYZING
+
+    # The outbox relay published exactly one ingest message for the file.
+    ingest = [
+        ingest_messages.IngestFileMessage.FromString(m)
+        for m in await pull(settings, streams.ingest_queue(settings), 10)
+    ]
+    assert [m.file for m in ingest] == [target.file]
+
+    report = worker_pb.ReportFileAnalysisRequest(
+        file=target.file,
+        status=pb.SourceFile.READY,
+        media_type="application/pdf",
+        size_bytes=len(PDF),
+        sha256="ab" * 32,
+        page_count=1,
+    )
+    first = await worker_stub.ReportFileAnalysis(report, metadata=WORKER)
+    again = await worker_stub.ReportFileAnalysis(report, metadata=WORKER)
+    assert first.applied
+    assert not again.applied
+    assert (
+        await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    ).status == pb.Job.READY
+
+    # Starting without fields, or configuring bad fields, is refused.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    for bad in (
+        [pb.JobField(name="", data_type="text")],
+        [pb.JobField(name="a", data_type="text"), pb.JobField(name="A", data_type="text")],
+        [pb.JobField(name="a", data_type="nope")],
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.ConfigureJob(
+                jobs_pb.ConfigureJobRequest(name=job, fields=bad), metadata=USER
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job, fields=[pb.JobField(name="invoice_number", data_type="text")]
+        ),
+        metadata=USER,
+    )
+    started = await job_stub.StartJob(
+        jobs_pb.StartJobRequest(name=job, request_id="s1"), metadata=USER
+    )
+    assert started.status == pb.Job.QUEUED
+    # A retried start with the same request id is a no-op, not an error.
+    assert (
+        await job_stub.StartJob(jobs_pb.StartJobRequest(name=job, request_id="s1"), metadata=USER)
+    ).status == pb.Job.QUEUED
+    # Fields are frozen once started.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.ConfigureJob(
+            jobs_pb.ConfigureJobRequest(name=job, fields=[pb.JobField(name="x", data_type="text")]),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+    tasks = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    assert len(tasks) == 1
+    begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
+    assert begin.proceed
+    assert [f.name for f in begin.fields] == ["invoice_number"]
+    assert begin.system_prompt.active
+    assert begin.files[0].name == target.file
+
+    values = struct_pb2.Struct()
+    values.update({"invoice_number": "A-1"})
+    result = worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="offline")
+    assert (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+    assert not (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+
+    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert done.status == pb.Job.COMPLETED
+    assert done.counters.tasks_succeeded == 1
+    results = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    assert len(results.results) == 1
+    assert dict(results.results[0].values) == {"invoice_number": "A-1"}
+    assert list(results.results[0].file_paths) == ["inv.pdf"]
+
+    events = await job_stub.ListJobEvents(jobs_pb.ListJobEventsRequest(parent=job), metadata=USER)
+    statuses = [e.to_status for e in events.events if e.kind == "job.status"]
+    assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
+
+
+async def test_tenancy(job_stub, worker_stub, settings: Settings, idp: IdentityProvider) -> None:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings)
+    alice, bob = idp.metadata("alice"), idp.metadata("bob")
+    mine = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=3)]),
+        metadata=alice,
+    )
+    for caller, name in ((bob, mine.job.name), (alice, job), (bob, job)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.GetJob(jobs_pb.GetJobRequest(name=name), metadata=caller)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=name), metadata=caller)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert [
+        j.name for j in (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=alice)).jobs
+    ] == [mine.job.name]
+    assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=bob)).jobs == []
+
+    # Users cannot call worker RPCs; bad and missing credentials are refused.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await worker_stub.BeginTask(
+            worker_pb.BeginTaskRequest(task=f"{job}/tasks/{'0' * 32}"), metadata=alice
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for metadata in ((), (("authorization", "Bearer forged"),), (("x-api-key", "brk_nope"),)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("request_", "code"),
+    [
+        (jobs_pb.GetJobRequest(name="jobs/../x"), grpc.StatusCode.INVALID_ARGUMENT),
+        (jobs_pb.GetJobRequest(name="jobs/" + "0" * 32), grpc.StatusCode.NOT_FOUND),
+        (jobs_pb.ListJobsRequest(page_size=5000), grpc.StatusCode.INVALID_ARGUMENT),
+        (jobs_pb.ListJobsRequest(page_token="garbage!"), grpc.StatusCode.INVALID_ARGUMENT),
+        (jobs_pb.CreateJobRequest(), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            jobs_pb.CreateJobRequest(
+                files=[jobs_pb.DeclaredFile(path="../etc/passwd", size_bytes=1)]
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=0)]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)] * 2),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+    ],
+)
+async def test_bad_input(job_stub, request_, code) -> None:  # type: ignore[no-untyped-def]
+    method = {
+        "GetJobRequest": job_stub.GetJob,
+        "ListJobsRequest": job_stub.ListJobs,
+        "CreateJobRequest": job_stub.CreateJob,
+    }[type(request_).__name__]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await method(request_, metadata=USER)
+    assert err.value.code() == code
+    assert err.value.details()
+
+
+async def test_create_is_idempotent_by_request_id(job_stub) -> None:  # type: ignore[no-untyped-def]
+    request = jobs_pb.CreateJobRequest(
+        files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5)], request_id="r-1"
+    )
+    first = await job_stub.CreateJob(request, metadata=USER)
+    second = await job_stub.CreateJob(request, metadata=USER)
+    assert first.job.name == second.job.name
+    assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).total_size == 1
+
+
+async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings, files=4)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job,
+            fields=[pb.JobField(name="total", data_type="currency")],
+            task_mode=pb.TASK_MODE_COMBINED,
+        ),
+        metadata=USER,
+    )
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    tasks = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks
+    assert sorted(t.folder for t in tasks) == ["folder0", "folder1"]
+    assert all(len(t.files) == 2 for t in tasks)
+
+
+async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings, files=2)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job, fields=[pb.JobField(name="total", data_type="currency")]
+        ),
+        metadata=USER,
+    )
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    first = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    assert len(first) == 2
+    assert (
+        await job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER)
+    ).status == pb.Job.PAUSED
+    held = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=first[0]), metadata=WORKER)
+    assert not held.proceed
+    assert "PAUSED" in held.reason
+    assert (
+        await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
+    ).status == pb.Job.QUEUED
+    # Resuming queues the held tasks again.
+    again = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    assert sorted(again) == sorted(first)
+    assert (
+        await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    ).status == pb.Job.CANCELLED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    tasks = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks
+    assert {t.status for t in tasks} == {pb.Task.CANCELLED}
+
+
+async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings, files=2)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job, fields=[pb.JobField(name="total", data_type="currency")]
+        ),
+        metadata=USER,
+    )
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    tasks = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    for task in tasks:
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+    failure = worker_pb.ReportTaskFailureRequest.FailureClass
+    retry = await worker_stub.ReportTaskFailure(
+        worker_pb.ReportTaskFailureRequest(
+            task=tasks[0], failure_class=failure.RETRYABLE, error="503"
+        ),
+        metadata=WORKER,
+    )
+    assert retry.status == pb.Task.QUEUED
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
+    for task in tasks:
+        await worker_stub.ReportTaskFailure(
+            worker_pb.ReportTaskFailureRequest(
+                task=task, failure_class=failure.PERMANENT, error="unreadable"
+            ),
+            metadata=WORKER,
+        )
+    failed = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert failed.status == pb.Job.FAILED
+    assert failed.counters.tasks_failed == 2
+    listed = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks
+    assert {t.last_error for t in listed} == {"unreadable"}
+    retried = await job_stub.RetryFailedTasks(
+        jobs_pb.RetryFailedTasksRequest(name=job), metadata=USER
+    )
+    assert retried.status == pb.Job.QUEUED
+    assert len(await pull(settings, streams.extract_queue(settings), 10)) == 2

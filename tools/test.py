@@ -1,0 +1,73 @@
+"""The test command (`make test`, run by .ci/run): installs missing servers, then checks and tests.
+
+python tools/test.py                 # everything
+python tools/test.py --only-checks   # ruff, format, mypy, buf lint, generated-code check
+python tools/test.py -- -k workflow  # extra arguments go to pytest
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def step(title: str, argv: list[str]) -> None:
+    print(f"\n== {title}: {' '.join(argv)}", flush=True)
+    code = subprocess.run(argv, cwd=ROOT, check=False).returncode
+    if code != 0:
+        print(f"== {title} failed (exit {code})", flush=True)
+        raise SystemExit(code or 1)
+
+
+def ensure_postgres() -> None:
+    """PostgreSQL server binaries, from Debian's packages, if they are not there yet."""
+    if glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(
+            "PostgreSQL 15 server binaries are missing; install them "
+            "(Debian/Ubuntu: sudo apt-get install postgresql-15) and run again"
+        )
+    print("== installing PostgreSQL server binaries (apt-get)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql-15"],
+        check=True,
+        env=env,
+    )
+
+
+def checks() -> None:
+    step("ruff", [str(BIN / "ruff"), "check", "."])
+    step("ruff format", [str(BIN / "ruff"), "format", "--check", "."])
+    step("mypy (strict)", [str(BIN / "mypy")])
+    step("buf lint", [sys.executable, "tools/protos.py", "lint"])
+    step("generated code is fresh", [sys.executable, "tools/protos.py", "check"])
+
+
+def main(argv: list[str]) -> int:
+    pytest_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    checks()
+    if "--only-checks" in argv:
+        return 0
+    ensure_postgres()
+    print("\n== pytest", flush=True)
+    code = subprocess.run(
+        [sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, check=False
+    ).returncode
+    if code == 5:
+        print("pytest collected no tests: that is a failure here")
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
