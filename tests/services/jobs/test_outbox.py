@@ -132,7 +132,7 @@ async def test_dead_letters_are_recorded_on_the_file(job_stub, settings: Setting
         for _ in range(settings.max_deliver):  # each "worker" dies holding it: no ack, no nak
             await sub.fetch(1, timeout=30)
         # A worker still pulling is what makes JetStream notice the message is exhausted.
-        with contextlib.suppress(nats.errors.TimeoutError):
+        with contextlib.suppress(TimeoutError):
             await sub.fetch(1, timeout=8)
     finally:
         await nc.drain()

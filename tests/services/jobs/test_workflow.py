@@ -42,7 +42,7 @@ async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[
         while len(out) < count:
             try:
                 msgs = await sub.fetch(count - len(out), timeout=3)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats raises both its own and the builtin one
                 break
             for msg in msgs:
                 out.append(msg.data)
