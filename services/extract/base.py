@@ -46,12 +46,15 @@ class ExtractionError(Exception):
         retryable: bool,
         retry_after: float | None = None,
         rate_limited: bool = False,
+        invalid_output: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         # A 429 does not count against the task's attempts.
         self.rate_limited = rate_limited
+        # The model answered, but not with what the schema asks: worth one more try in place.
+        self.invalid_output = invalid_output
 
 
 class Extractor(Protocol):

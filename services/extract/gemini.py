@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from io import IOBase
 from typing import Any, cast
+
+import aiohttp
+import httpx
 
 from bytereview.services.extract.base import (
     Document,
@@ -12,19 +16,73 @@ from bytereview.services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
-from bytereview.services.extract.schema import json_schema
+from bytereview.services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
+SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from
+
+
+def _with_sources(schema: dict[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
+    sources = {
+        "type": "object",
+        "description": "For each field, the path of the file its value was read from.",
+        "properties": {f.name: {"type": ["string", "null"]} for f in fields},
+    }
+    return {
+        **schema,
+        "properties": {**schema["properties"], SOURCES_KEY: sources},
+        "required": [*schema["required"], SOURCES_KEY],
+    }
+
+
+def _sources(raw: Any, documents: Sequence[Document]) -> dict[str, str]:
+    """The model's file paths mapped back to document names; unknown paths are dropped."""
+    by_path = {d.path: d.name for d in documents}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: by_path[v] for k, v in raw.items() if isinstance(v, str) and v in by_path}
 
 
 def _retry_after(exc: Any) -> float | None:
+    """The server's wait: google.rpc.RetryInfo in the error details, else Retry-After."""
+    details = getattr(exc, "details", None)
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    for detail in error.get("details", []) if isinstance(error, dict) else []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return float(delay[:-1])
+            except ValueError:
+                pass
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     value = headers.get("retry-after") if hasattr(headers, "get") else None
     try:
         return float(value) if value is not None else None
     except ValueError:
-        return None
+        return None  # an HTTP date; the default backoff applies
+
+
+def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
+    """The model's JSON answer; anything that is not an object with every field is invalid."""
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExtractionError(
+            f"Gemini returned invalid JSON: {exc}", retryable=True, invalid_output=True
+        ) from exc
+    if not isinstance(values, dict):
+        raise ExtractionError(
+            "Gemini returned JSON that is not an object", retryable=True, invalid_output=True
+        )
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise ExtractionError(
+            f"Gemini's answer lacks the field(s) {', '.join(missing)}",
+            retryable=True,
+            invalid_output=True,
+        )
+    return values
 
 
 class GeminiExtractor:
@@ -67,7 +125,11 @@ class GeminiExtractor:
         combined = len(request.documents) > 1
         ask = "Extract the fields described by the response schema."
         if combined:
-            ask += " The files belong together; give one value per field across all of them."
+            ask += (
+                " The files belong together; give one value per field across all of them,"
+                f" and in {SOURCES_KEY} the path of the file each value came from."
+            )
+            schema = _with_sources(schema, request.fields)
         parts.append(types.Part.from_text(text=ask))
         config = types.GenerateContentConfig(
             system_instruction=request.system_prompt or None,
@@ -97,17 +159,16 @@ class GeminiExtractor:
             raise ExtractionError(
                 f"Gemini refused the request ({code}): {exc.message}", retryable=False
             ) from exc
-        except TimeoutError as exc:
-            raise ExtractionError("Gemini timed out", retryable=True) from exc
-        try:
-            values = json.loads(response.text or "")
-        except json.JSONDecodeError as exc:
-            raise ExtractionError(f"Gemini returned invalid JSON: {exc}", retryable=True) from exc
-        if not isinstance(values, dict):
-            raise ExtractionError("Gemini returned JSON that is not an object", retryable=True)
+        except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
+            raise ExtractionError(
+                f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
+            ) from exc
+        values = _parse_object(response.text or "", [f.name for f in request.fields])
+        sources = _sources(values.pop(SOURCES_KEY, None), request.documents) if combined else {}
         usage = response.usage_metadata
         return Extraction(
             values=values,
+            sources=sources,
             input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
             output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0),
         )

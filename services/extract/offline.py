@@ -1,7 +1,7 @@
 """The offline extractor: the PDF text layer (OCR for images when available) + field matching.
 
-No network and no model download: text comes from pypdfium2, or from
-rapidocr-onnxruntime (which ships its model in the wheel) when installed.
+No network and no model download: text comes from the PDF text layer (pypdfium2);
+images and scanned pages are read by rapidocr-onnxruntime, whose model ships in its wheel.
 Values are found by looking for each field's label (from its name and
 instruction) and reading what follows, then parsed by the field's data type.
 """
@@ -9,8 +9,11 @@ instruction) and reading what follows, then parsed by the field's data type.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from bytereview.services.extract.base import (
     Document,
@@ -18,6 +21,7 @@ from bytereview.services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
+from bytereview.services.extract.layout import by_layout
 from bytereview.services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 MAX_PAGES = 50
@@ -59,6 +63,49 @@ _TYPE_HINTS = {
 }
 
 
+# A page with less text than this is treated as scanned and read by OCR.
+MIN_TEXT_LAYER_CHARS = 16
+RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays modest
+
+
+_OCR_LOCK = threading.Lock()
+
+
+@functools.cache
+def _ocr_engine() -> Any:
+    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
+
+    return RapidOCR()
+
+
+def ocr_lines(image: bytes | Any) -> str:
+    """OCR text of an image (bytes or a PIL image), with boxes on one baseline joined into lines."""
+    # onnxruntime already spreads one inference over every core: running two at once
+    # only doubles the memory.
+    with _OCR_LOCK:
+        result, _ = _ocr_engine()(image)
+    boxes = []
+    for points, text, _score in result or []:
+        ys = [float(p[1]) for p in points]
+        xs = [float(p[0]) for p in points]
+        boxes.append((min(ys), max(ys), min(xs), str(text)))
+    boxes.sort()
+    lines: list[list[tuple[float, float, float, str]]] = []
+    for box in boxes:
+        top, bottom = box[0], box[1]
+        if lines:
+            last = lines[-1]
+            last_top = min(b[0] for b in last)
+            last_bottom = max(b[1] for b in last)
+            # Same line when the boxes overlap vertically by more than half the smaller one.
+            overlap = min(bottom, last_bottom) - max(top, last_top)
+            if overlap > 0.5 * min(bottom - top, last_bottom - last_top):
+                last.append(box)
+                continue
+        lines.append([box])
+    return "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)
+
+
 def pdf_text(document: Document) -> str:
     import pypdfium2 as pdfium
 
@@ -74,27 +121,26 @@ def pdf_text(document: Document) -> str:
             for index in range(min(len(pdf), MAX_PAGES)):
                 page = pdf[index]
                 textpage = page.get_textpage()
-                pages.append(textpage.get_text_range())
+                text = textpage.get_text_range()
                 textpage.close()
+                if len(text.strip()) < MIN_TEXT_LAYER_CHARS:
+                    text = ocr_lines(page.render(scale=RENDER_SCALE).to_pil())
                 page.close()
+                pages.append(text)
             return "\n".join(pages)
         finally:
             pdf.close()
 
 
 def image_text(document: Document) -> str:
-    try:
-        from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise ExtractionError(
-            f"{document.path}: reading images offline needs OCR; install the 'ocr' extra "
-            "(pip install 'bytereview[ocr]') or configure Gemini",
-            retryable=False,
-        ) from exc
     with document.open() as handle:
         data = handle.read()
-    result, _ = RapidOCR()(data)
-    return "\n".join(str(item[1]) for item in result or [])
+    try:
+        return ocr_lines(data)
+    except Exception as exc:  # the OCR engine raises bare exceptions on undecodable images
+        raise ExtractionError(
+            f"{document.path}: cannot read the image ({exc})", retryable=False
+        ) from exc
 
 
 def document_text(document: Document) -> str:
@@ -127,7 +173,10 @@ def _label_regex(label: str) -> re.Pattern[str]:
 
 
 def find_value(text: str, field: Field) -> JsonValue:
-    """The field's value in `text`, or None."""
+    """The value in `text`, or None: by layout where a rule knows the field, else by label."""
+    found = by_layout(text, field)
+    if found is not None:
+        return found
     lines = [line.strip() for line in text.splitlines()]
     for label in labels_for(field):
         pattern = _label_regex(label)

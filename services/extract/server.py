@@ -18,19 +18,28 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from bytereview.services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from bytereview.services.extract.ratecontrol import RateController
 from bytereview.services.extract.schema import DEFAULT_TYPES, Field, normalise_all
 from bytereview.services.extract.worker import documents
 
 MAX_PREVIEW_FIELDS = 100
+# A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
+PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
 
 
 class ExtractServicer(extract_grpc.ExtractServiceServicer):
     def __init__(
-        self, *, storage: Storage, extractor: Extractor, jobs: worker_grpc.JobWorkerServiceAsyncStub
+        self,
+        *,
+        storage: Storage,
+        extractor: Extractor,
+        jobs: worker_grpc.JobWorkerServiceAsyncStub,
+        rate: RateController,
     ) -> None:
         self._storage = storage
         self._extractor = extractor
         self._jobs = jobs
+        self._rate = rate
 
     async def PreviewExtraction(
         self, request: extract_pb.PreviewExtractionRequest, context: Context
@@ -56,20 +65,20 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
         if not found.file.media_type:
             raise InvalidArgument(f"{request.file} has not been analysed yet")
         fields = [Field(f.name, f.data_type, f.instruction) for f in request.fields]
+        wanted = ExtractionRequest(
+            fields=fields, types=DEFAULT_TYPES, documents=documents(self._storage, [found.file])
+        )
         try:
-            extraction = await self._extractor.extract(
-                ExtractionRequest(
-                    fields=fields,
-                    types=DEFAULT_TYPES,
-                    documents=documents(self._storage, [found.file]),
-                )
+            extraction = await self._rate.call(
+                lambda: self._extractor.extract(wanted), max_wait=PREVIEW_MAX_RATE_WAIT_SECONDS
             )
         except ExtractionError as exc:
-            code = (
-                grpc.StatusCode.UNAVAILABLE
-                if exc.retryable
-                else grpc.StatusCode.FAILED_PRECONDITION
-            )
+            if exc.rate_limited:
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED
+            elif exc.retryable:
+                code = grpc.StatusCode.UNAVAILABLE
+            else:
+                code = grpc.StatusCode.FAILED_PRECONDITION
             await context.abort(code, str(exc))
         values, _ = normalise_all(extraction.values, fields)
         struct = struct_pb2.Struct()
@@ -89,11 +98,12 @@ async def extract_server(
     storage: Storage,
     extractor: Extractor,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
+    rate: RateController,
 ) -> AsyncIterator[GrpcServer]:
     server = GrpcServer(
         bindings=[
             ServiceBinding(
-                ExtractServicer(storage=storage, extractor=extractor, jobs=jobs),
+                ExtractServicer(storage=storage, extractor=extractor, jobs=jobs, rate=rate),
                 extract_grpc.add_ExtractServiceServicer_to_server,
                 service_name(extract_pb, "ExtractService"),
             )

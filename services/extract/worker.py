@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 
 import grpc
 from google.protobuf import struct_pb2
+from prometheus_client import start_http_server
 
 from bytereview.core import streams
 from bytereview.core.clients import Metadata, channel, worker_metadata
@@ -16,13 +18,16 @@ from bytereview.core.storage import Storage, make_storage
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.services.extract import metrics
 from bytereview.services.extract.base import (
     Document,
+    Extraction,
     ExtractionError,
     ExtractionRequest,
     Extractor,
 )
 from bytereview.services.extract.offline import OfflineExtractor
+from bytereview.services.extract.ratecontrol import RateController
 from bytereview.services.extract.schema import Field, TypeInfo, normalise_all
 
 log = logging.getLogger(__name__)
@@ -43,9 +48,20 @@ def make_extractor(settings: Settings) -> Extractor:
         from bytereview.services.extract.gemini import GeminiExtractor
 
         return GeminiExtractor(
-            api_key=key, model=settings.gemini_model, base_url=settings.gemini_base_url
+            api_key=key,
+            model=settings.gemini_model,
+            base_url=settings.gemini_base_url,
+            timeout_seconds=settings.gemini_timeout_seconds,
         )
     return OfflineExtractor()
+
+
+def rate_controller(settings: Settings) -> RateController:
+    return RateController(
+        max_concurrency=settings.extract_concurrency,
+        rpm=settings.extract_rpm,
+        max_wait_seconds=settings.extract_rate_limit_max_wait_seconds,
+    )
 
 
 def documents(storage: Storage, files: list[worker_pb.TaskFile]) -> list[Document]:
@@ -77,11 +93,36 @@ class ExtractHandler:
         extractor: Extractor,
         jobs: worker_grpc.JobWorkerServiceAsyncStub,
         metadata: Metadata,
+        rate: RateController,
     ) -> None:
         self._storage = storage
         self._extractor = extractor
         self._jobs = jobs
         self._metadata = metadata
+        self._rate = rate
+
+    async def _extract(self, request: ExtractionRequest) -> Extraction:
+        """One extraction under the rate limits; output that misses the schema is tried twice."""
+        for attempt in (1, 2):
+            started = time.perf_counter()
+            try:
+                extraction = await self._rate.call(lambda: self._extractor.extract(request))
+            except ExtractionError as exc:
+                if exc.invalid_output and attempt == 1:
+                    metrics.RETRIES.labels("invalid_output").inc()
+                    continue
+                if exc.invalid_output:
+                    # The model keeps answering off-schema: more deliveries will not help.
+                    exc.retryable = False
+                raise
+            finally:
+                metrics.MODEL_SECONDS.labels(self._extractor.name).observe(
+                    time.perf_counter() - started
+                )
+            metrics.TOKENS.labels("input").inc(extraction.input_tokens)
+            metrics.TOKENS.labels("output").inc(extraction.output_tokens)
+            return extraction
+        raise AssertionError("unreachable")
 
     async def __call__(self, delivery: streams.Delivery) -> None:
         task = messages_pb2.ExtractTaskMessage.FromString(delivery.data).task
@@ -100,14 +141,18 @@ class ExtractHandler:
         )
         if not begin.proceed:
             log.info("dropping %s: %s", task, begin.reason)
+            metrics.TASKS.labels("dropped").inc()
             return
         request = request_from(begin, self._storage)
         try:
-            extraction = await self._extractor.extract(request)
+            extraction = await self._extract(request)
         except ExtractionError as exc:
             await self._failed(task, delivery, str(exc), retryable=exc.retryable)
             if exc.retryable and not delivery.is_last_attempt:
+                metrics.TASKS.labels("retry").inc()
+                metrics.RETRIES.labels("transient").inc()
                 raise streams.RetryLater(str(exc), delay=exc.retry_after) from exc
+            metrics.TASKS.labels("failed").inc()
             raise streams.Permanent(str(exc)) from exc
         except asyncio.CancelledError:
             raise
@@ -115,7 +160,9 @@ class ExtractHandler:
             log.exception("extraction of %s failed", task)
             await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
             if delivery.is_last_attempt:
+                metrics.TASKS.labels("failed").inc()
                 raise streams.Permanent(str(exc)) from exc
+            metrics.TASKS.labels("retry").inc()
             raise streams.RetryLater(str(exc)) from exc
         values, problems = normalise_all(extraction.values, request.fields)
         if problems:
@@ -133,6 +180,7 @@ class ExtractHandler:
             ),
             metadata=self._metadata,
         )
+        metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(
         self, task: str, delivery: streams.Delivery, error: str, *, retryable: bool
@@ -153,25 +201,34 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the extract worker pool and the ExtractService until `stop`, then drain."""
     from bytereview.services.extract.server import extract_server
 
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
     nc = await streams.connect(settings, name="bytereview-extract")
     js = nc.jetstream()
     spec = streams.extract_queue(settings)
     await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     storage = make_storage(settings)
     extractor = make_extractor(settings)
+    rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
     async with channel(settings.jobs_addr) as jobs_channel:
         jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
         worker = streams.Worker(
             js=js,
             spec=spec,
             handler=ExtractHandler(
-                storage=storage, extractor=extractor, jobs=jobs, metadata=worker_metadata(settings)
+                storage=storage,
+                extractor=extractor,
+                jobs=jobs,
+                metadata=worker_metadata(settings),
+                rate=rate,
             ),
             concurrency=settings.extract_concurrency,
             grace_seconds=settings.drain_grace_seconds,
             nc=nc,
         )
-        async with extract_server(settings, storage=storage, extractor=extractor, jobs=jobs):
+        async with extract_server(
+            settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
+        ):
             run = asyncio.create_task(worker.run())
             await stop.wait()
             worker.stop()

@@ -79,7 +79,12 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str = ""
+    gemini_timeout_seconds: float = 120.0
     extract_concurrency: int = 8
+    # Requests per minute allowed by the model quota, per worker; 0 = no ceiling.
+    extract_rpm: int = 0
+    # How long a task waits out 429s in place before it is handed back to the queue.
+    extract_rate_limit_max_wait_seconds: float = 600.0
 
     # Ingest limits (archives are refused beyond them, with a reason the user can read).
     ingest_concurrency: int = 1

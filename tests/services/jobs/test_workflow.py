@@ -47,9 +47,13 @@ async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[
             for msg in msgs:
                 out.append(msg.data)
                 await msg.ack()
+        await sub.unsubscribe()
         return out
     finally:
-        await nc.drain()
+        # flush + close, not drain: draining waits out the pull request still open on the
+        # server (30 s) before it gives up.
+        await nc.flush()
+        await nc.close()
 
 
 async def ready_job(job_stub, worker_stub, settings: Settings, files: int = 1) -> str:  # type: ignore[no-untyped-def]

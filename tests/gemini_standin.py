@@ -1,0 +1,220 @@
+"""A local HTTP server that speaks the Gemini API's REST wire format (models:generateContent).
+
+Gemini cannot be reached from here, so the real google-genai SDK is pointed at this server
+through its base URL option. It answers like the real service: JSON bodies in the API's
+camelCase shapes, `{"error": {code, message, status}}` on failure, Retry-After on 429, and
+an optional requests-per-minute quota. What the model "reads" is scripted by the test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+API_KEY = "test-gemini-key"
+_ROUTE = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):generateContent$")
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+
+
+def _get(message: dict[str, Any], camel: str) -> Any:
+    """A field by its JSON name or its proto name: the API, like any proto JSON parser, takes both."""
+    snake = re.sub(r"([A-Z])", lambda m: "_" + m[1].lower(), camel)
+    return message.get(camel, message.get(snake))
+
+
+def _bytes(data: str) -> bytes:
+    """proto JSON `bytes`: base64, standard or URL-safe alphabet, padding optional."""
+    return base64.urlsafe_b64decode(
+        data.replace("+", "-").replace("/", "_") + "=" * (-len(data) % 4)
+    )
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a JSON object for the model to return, or an HTTP error."""
+
+    values: dict[str, Any] | None = None
+    text: str | None = None  # raw model text, for answers that are not valid JSON
+    status: int = 200
+    retry_after: float | None = None
+
+
+@dataclass
+class Seen:
+    model: str
+    body: dict[str, Any]
+    api_key: str
+
+    def config(self, name: str) -> Any:
+        return _get(_get(self.body, "generationConfig") or {}, name)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        config = _get(self.body, "generationConfig") or {}
+        return dict(_get(config, "responseJsonSchema") or _get(config, "responseSchema") or {})
+
+    @property
+    def system_prompt(self) -> str:
+        parts = (_get(self.body, "systemInstruction") or {}).get("parts", [])
+        return "".join(p.get("text", "") for p in parts)
+
+    @property
+    def inline_files(self) -> list[tuple[str, bytes]]:
+        out = []
+        for content in self.body.get("contents", []):
+            for part in content.get("parts", []):
+                inline = _get(part, "inlineData")
+                if inline:
+                    out.append((_get(inline, "mimeType"), _bytes(inline["data"])))
+        return out
+
+
+@dataclass
+class GeminiStandIn:
+    """Scripted replies are used in order; when none are left `default` answers."""
+
+    replies: deque[Reply] = field(default_factory=deque)
+    default: Callable[[Seen], Reply] | None = None
+    quota_rpm: int = 0
+    seen: list[Seen] = field(default_factory=list)
+    rejected: int = 0
+    _starts: deque[float] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def answer(self, seen: Seen) -> Reply:
+        with self._lock:
+            if self.quota_rpm:
+                now = time.monotonic()
+                while self._starts and now - self._starts[0] >= 60.0:
+                    self._starts.popleft()
+                if len(self._starts) >= self.quota_rpm:
+                    self.rejected += 1
+                    wait = self._starts[0] + 60.0 - now
+                    return Reply(status=429, retry_after=round(max(wait, 0.05), 2))
+                self._starts.append(now)
+            self.seen.append(seen)
+            if self.replies:
+                return self.replies.popleft()
+        if self.default is not None:
+            return self.default(seen)
+        return Reply(values={name: None for name in seen.schema.get("properties", {})})
+
+
+def _error_body(status: int, retry_after: float | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {
+        "code": status,
+        "message": f"stand-in error {status}",
+        "status": _STATUS.get(status, "UNKNOWN"),
+    }
+    if retry_after is not None:
+        # As the real API does: google.rpc.RetryInfo in the details.
+        error["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after}s"}
+        ]
+    return {"error": error}
+
+
+def _ok_body(reply: Reply, seen: Seen) -> dict[str, Any]:
+    text = reply.text if reply.text is not None else json.dumps(reply.values or {})
+    files = len(seen.inline_files)
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": text}]},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 250 * max(files, 1),
+            "candidatesTokenCount": max(1, len(text) // 4),
+            "totalTokenCount": 250 * max(files, 1) + max(1, len(text) // 4),
+        },
+        "modelVersion": seen.model,
+    }
+
+
+def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            route = _ROUTE.match(self.path.split("?", 1)[0])
+            if route is None:
+                self._send(404, _error_body(404), {})
+                return
+            key = self.headers.get("x-goog-api-key", "")
+            if key != API_KEY:
+                self._send(403, _error_body(403), {})
+                return
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError:
+                self._send(400, _error_body(400), {})
+                return
+            seen = Seen(model=route["model"], body=body, api_key=key)
+            reply = state.answer(seen)
+            if reply.status != 200:
+                headers = {}
+                if reply.retry_after is not None:
+                    headers["Retry-After"] = str(math.ceil(reply.retry_after))
+                self._send(reply.status, _error_body(reply.status, reply.retry_after), headers)
+                return
+            self._send(200, _ok_body(reply, seen), {})
+
+    return Handler
+
+
+class RunningStandIn:
+    def __init__(self, state: GeminiStandIn) -> None:
+        self.state = state
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> RunningStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

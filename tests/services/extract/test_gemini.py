@@ -1,0 +1,222 @@
+"""The Gemini extractor (the real google-genai SDK) against a server speaking Gemini's REST format."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from bytereview.services.extract.base import Document, ExtractionError, ExtractionRequest
+from bytereview.services.extract.gemini import SOURCES_KEY, GeminiExtractor
+from bytereview.services.extract.ratecontrol import RateController
+from bytereview.services.extract.schema import DEFAULT_TYPES, Field
+from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
+from tests.pdfs import text_pdf
+
+PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
+FIELDS = [Field("invoice_number", "text", "the invoice number"), Field("total", "currency")]
+
+
+@pytest.fixture
+def gemini() -> Iterator[RunningStandIn]:
+    with RunningStandIn(GeminiStandIn()) as server:
+        yield server
+
+
+def extractor(server: RunningStandIn, key: str = API_KEY) -> GeminiExtractor:
+    return GeminiExtractor(api_key=key, model="gemini-test", base_url=server.base_url)
+
+
+def document(name: str = "f1", path: str = "a/one.pdf", data: bytes = PDF) -> Document:
+    return Document(
+        name=name,
+        path=path,
+        media_type="application/pdf",
+        open=functools.partial(io.BytesIO, data),
+    )
+
+
+def request(*documents: Document, prompt: str = "") -> ExtractionRequest:
+    return ExtractionRequest(
+        fields=FIELDS,
+        types=DEFAULT_TYPES,
+        documents=list(documents) or [document()],
+        system_prompt=prompt,
+    )
+
+
+async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": 10.0}))
+    got = await extractor(gemini).extract(request(prompt="You read invoices."))
+    assert got.values == {"invoice_number": "A-1", "total": 10.0}
+    assert got.input_tokens == 250
+    assert got.output_tokens > 0
+    [seen] = gemini.state.seen
+    assert seen.model == "gemini-test"
+    assert seen.system_prompt == "You read invoices."
+    assert seen.inline_files == [("application/pdf", PDF)]
+    assert seen.config("responseMimeType") == "application/json"
+    assert seen.config("temperature") == 0
+    schema = seen.schema
+    assert schema["required"] == ["invoice_number", "total"]
+    assert schema["properties"]["total"]["type"] == ["number", "null"]
+
+
+async def test_combined_mode_reports_the_source_file(gemini: RunningStandIn) -> None:
+    gemini.state.script(
+        Reply(
+            values={
+                "invoice_number": "A-1",
+                "total": 10.0,
+                SOURCES_KEY: {"invoice_number": "a/one.pdf", "total": "a/two.pdf"},
+            }
+        )
+    )
+    got = await extractor(gemini).extract(
+        request(document("f1", "a/one.pdf"), document("f2", "a/two.pdf"))
+    )
+    assert got.values == {"invoice_number": "A-1", "total": 10.0}
+    assert got.sources == {"invoice_number": "f1", "total": "f2"}
+    [seen] = gemini.state.seen
+    assert len(seen.inline_files) == 2
+    assert SOURCES_KEY in seen.schema["required"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "retryable", "rate_limited", "invalid_output"),
+    [
+        (Reply(status=429, retry_after=1.5), True, True, False),
+        (Reply(status=503), True, False, False),
+        (Reply(status=500), True, False, False),
+        (Reply(status=400), False, False, False),
+        (Reply(status=404), False, False, False),
+        (Reply(text="{not json"), True, False, True),
+        (Reply(text="[1, 2]"), True, False, True),
+        (Reply(values={"total": 3}), True, False, True),
+    ],
+    ids=["429", "503", "500", "400", "404", "bad-json", "not-object", "missing-field"],
+)
+async def test_errors_are_classified(
+    gemini: RunningStandIn,
+    reply: Reply,
+    retryable: bool,
+    rate_limited: bool,
+    invalid_output: bool,
+) -> None:
+    gemini.state.script(reply)
+    with pytest.raises(ExtractionError) as caught:
+        await extractor(gemini).extract(request())
+    assert caught.value.retryable is retryable
+    assert caught.value.rate_limited is rate_limited
+    assert caught.value.invalid_output is invalid_output
+    if rate_limited:
+        assert caught.value.retry_after == 1.5  # from google.rpc.RetryInfo
+
+
+async def test_a_bad_key_is_permanent(gemini: RunningStandIn) -> None:
+    with pytest.raises(ExtractionError) as caught:
+        await extractor(gemini, key="wrong").extract(request())
+    assert not caught.value.retryable
+    assert "403" in str(caught.value)
+
+
+async def test_an_unreachable_api_is_retryable() -> None:
+    from bytereview.launcher import free_port
+
+    unreachable = GeminiExtractor(
+        api_key=API_KEY, model="m", base_url=f"http://127.0.0.1:{free_port()}"
+    )
+    with pytest.raises(ExtractionError) as caught:
+        await unreachable.extract(request())
+    assert caught.value.retryable
+
+
+async def test_rate_controller_waits_out_429s_in_place(gemini: RunningStandIn) -> None:
+    gemini.state.script(
+        Reply(status=429, retry_after=0.3),
+        Reply(status=429, retry_after=0.3),
+        Reply(values={"invoice_number": "A-1", "total": 1}),
+    )
+    rate = RateController(max_concurrency=8)
+    ex = extractor(gemini)
+    started = time.monotonic()
+    got = await rate.call(lambda: ex.extract(request()))
+    assert got.values["invoice_number"] == "A-1"
+    assert time.monotonic() - started >= 0.6  # both Retry-Afters were honoured
+    assert rate.limit == 2.5  # halved twice from 8, then one success adds 1/2
+    assert len(gemini.state.seen) == 3
+
+
+async def test_rate_controller_gives_up_after_max_wait(gemini: RunningStandIn) -> None:
+    gemini.state.default = lambda seen: Reply(status=429, retry_after=0.2)
+    rate = RateController(max_concurrency=2, max_wait_seconds=0.5)
+    ex = extractor(gemini)
+    with pytest.raises(ExtractionError) as caught:
+        await rate.call(lambda: ex.extract(request()))
+    assert caught.value.rate_limited
+    assert 2 <= len(gemini.state.seen) <= 5
+
+
+async def test_rate_controller_does_not_retry_other_errors(gemini: RunningStandIn) -> None:
+    gemini.state.script(Reply(status=400))
+    rate = RateController(max_concurrency=2)
+    ex = extractor(gemini)
+    with pytest.raises(ExtractionError):
+        await rate.call(lambda: ex.extract(request()))
+    assert len(gemini.state.seen) == 1
+    assert rate.active == 0
+
+
+async def test_additive_increase_after_a_decrease() -> None:
+    rate = RateController(max_concurrency=4, default_backoff_seconds=0)
+
+    async def limited() -> None:
+        raise ExtractionError("429", retryable=True, rate_limited=True, retry_after=0)
+
+    calls = 0
+
+    async def flaky() -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await limited()
+        return calls
+
+    assert await rate.call(flaky) == 2
+    assert rate.limit == pytest.approx(2 + 1 / 2)
+    for _ in range(10):
+        await rate.call(flaky)
+    assert rate.limit == 4  # back to the ceiling, never above
+
+
+async def test_concurrency_never_exceeds_the_limit() -> None:
+    rate = RateController(max_concurrency=3)
+    running = peak = 0
+
+    async def work() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+
+    await asyncio.gather(*(rate.call(work) for _ in range(20)))
+    assert peak == 3
+
+
+async def test_requests_per_minute_are_paced() -> None:
+    rate = RateController(max_concurrency=10, rpm=600)  # one start every 0.1 s
+    starts: list[float] = []
+
+    async def work() -> None:
+        starts.append(time.monotonic())
+
+    await asyncio.gather(*(rate.call(work) for _ in range(6)))
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.09
+    assert starts[-1] - starts[0] >= 0.45
