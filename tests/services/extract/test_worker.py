@@ -1,0 +1,287 @@
+"""The extract worker through real NATS and the real jobs service, with both extractors.
+
+Gemini is the server in tests/gemini_standin.py, reached by the real google-genai SDK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import grpc
+import nats
+import pytest
+
+from bytereview.core import streams
+from bytereview.core.settings import Settings
+from bytereview.extract.v1 import extract_service_pb2 as extract_pb
+from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
+from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.launcher import free_port
+from bytereview.services.extract.worker import serve
+from bytereview.services.jobs.server import RunningJobsService
+from tests.conftest import USER
+from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
+from tests.services.jobs.test_workflow import ready_job
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+FIELDS = [
+    pb.JobField(name="invoice_number", data_type="text", instruction="the invoice number"),
+    pb.JobField(name="total", data_type="currency"),
+]
+ANSWER = {"invoice_number": "A-1", "total": 10.0}
+
+
+def worker_settings(settings: Settings, jobs: RunningJobsService, **changes: object) -> Settings:
+    return settings.model_copy(
+        update={
+            "jobs_addr": f"127.0.0.1:{jobs.port}",
+            "extract_addr": f"127.0.0.1:{free_port()}",
+            **changes,
+        }
+    )
+
+
+def gemini_settings(
+    settings: Settings, jobs: RunningJobsService, gemini: RunningStandIn, **changes: object
+) -> Settings:
+    from pydantic import SecretStr
+
+    return worker_settings(
+        settings,
+        jobs,
+        gemini_api_key=SecretStr(API_KEY),
+        gemini_base_url=gemini.base_url,
+        gemini_model="gemini-test",
+        **changes,
+    )
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+
+
+@pytest.fixture
+def gemini() -> Iterator[RunningStandIn]:
+    with RunningStandIn(GeminiStandIn()) as server:
+        yield server
+
+
+async def start(job_stub, worker_stub, settings: Settings, files: int = 1, mode: int = 0) -> str:  # type: ignore[no-untyped-def]
+    job = await ready_job(job_stub, worker_stub, settings, files=files)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=mode), metadata=USER
+    )
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    return job
+
+
+async def finished(job_stub, job: str, timeout: float = 60) -> pb.Job:  # type: ignore[no-untyped-def]
+    done = {pb.Job.COMPLETED, pb.Job.PARTIALLY_COMPLETED, pb.Job.FAILED}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        if got.status in done:
+            return got
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{job} is still {pb.Job.Status.Name(got.status)}")
+
+
+async def results(job_stub, job: str) -> list[pb.Result]:  # type: ignore[no-untyped-def]
+    got = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    return list(got.results)
+
+
+async def tasks(job_stub, job: str) -> list[pb.Task]:  # type: ignore[no-untyped-def]
+    got = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
+    return list(got.tasks)
+
+
+async def test_offline_extractor_fills_every_file(job_stub, worker_stub, settings, jobs) -> None:  # type: ignore[no-untyped-def]
+    job = await start(job_stub, worker_stub, settings, files=3)
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    found = await results(job_stub, job)
+    assert len(found) == 3
+    for result in found:
+        assert dict(result.values) == ANSWER
+        assert result.extractor == "offline"
+
+
+async def test_combined_mode_gives_one_result_per_folder(  # type: ignore[no-untyped-def]
+    job_stub, worker_stub, settings, jobs
+) -> None:
+    job = await start(job_stub, worker_stub, settings, files=4, mode=pb.TASK_MODE_COMBINED)
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    found = await results(job_stub, job)
+    assert len(found) == 2  # folder0 and folder1, two files each
+    for result in found:
+        assert len(result.files) == 2
+        assert dict(result.values) == ANSWER
+        assert set(result.value_sources) == {"invoice_number", "total"}
+        assert set(result.value_sources.values()) <= set(result.files)
+
+
+async def test_gemini_results_carry_tokens(job_stub, worker_stub, settings, jobs, gemini) -> None:  # type: ignore[no-untyped-def]
+    gemini.state.default = lambda seen: Reply(values=ANSWER)
+    job = await start(job_stub, worker_stub, settings, files=2)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    found = await results(job_stub, job)
+    assert [dict(r.values) for r in found] == [ANSWER, ANSWER]
+    assert all(r.extractor == "gemini:gemini-test" for r in found)
+    assert all(r.input_tokens == 250 and r.output_tokens > 0 for r in found)
+    assert len(gemini.state.seen) == 2
+    # The job's active system prompt went with every call.
+    assert all(seen.system_prompt for seen in gemini.state.seen)
+
+
+@pytest.mark.parametrize(
+    ("script", "max_deliver", "outcome", "calls", "error"),
+    [
+        ([Reply(status=503), Reply(values=ANSWER)], 5, pb.Task.SUCCEEDED, 2, ""),
+        ([Reply(text="{oops"), Reply(values=ANSWER)], 1, pb.Task.SUCCEEDED, 2, ""),
+        ([Reply(text="{oops"), Reply(text="[]")], 5, pb.Task.FAILED, 2, "not an object"),
+        ([Reply(status=400)], 5, pb.Task.FAILED, 1, "refused the request (400)"),
+        ([Reply(status=503)] * 2, 2, pb.Task.FAILED, 2, "Gemini error 503"),
+        # Three 429s with a single delivery allowed: the rate limits do not use it up.
+        (
+            [Reply(status=429, retry_after=0.2)] * 3 + [Reply(values=ANSWER)],
+            1,
+            pb.Task.SUCCEEDED,
+            4,
+            "",
+        ),
+    ],
+    ids=["5xx-retried", "bad-json-once", "bad-json-twice", "4xx", "5xx-exhausted", "429"],
+)
+async def test_error_classes(  # type: ignore[no-untyped-def]
+    job_stub, worker_stub, settings, jobs, gemini, script, max_deliver, outcome, calls, error
+) -> None:
+    gemini.state.script(*script)
+    gemini.state.default = lambda seen: Reply(status=500)  # nothing beyond the script
+    # The queue is declared by the jobs service with the fixture's MaxDeliver; the worker
+    # classifies by the attempt number JetStream reports, against its own setting.
+    job = await start(job_stub, worker_stub, settings)
+    cfg = gemini_settings(settings, jobs, gemini, max_deliver=max_deliver)
+    async with running_worker(cfg):
+        await finished(job_stub, job)
+    [task] = await tasks(job_stub, job)
+    assert task.status == outcome, task.last_error
+    assert error in task.last_error
+    assert len(gemini.state.seen) == calls
+    assert len(await results(job_stub, job)) == (1 if outcome == pb.Task.SUCCEEDED else 0)
+
+
+async def test_preview_extracts_one_file_synchronously(  # type: ignore[no-untyped-def]
+    job_stub, worker_stub, settings, jobs
+) -> None:
+    job = await ready_job(job_stub, worker_stub, settings, files=1)
+    files = await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=USER)
+    cfg = worker_settings(settings, jobs)
+    async with running_worker(cfg), grpc.aio.insecure_channel(cfg.extract_addr) as ch:
+        stub = extract_grpc.ExtractServiceStub(ch)
+        got = await stub.PreviewExtraction(
+            extract_pb.PreviewExtractionRequest(file=files.files[0].name, fields=FIELDS),
+            metadata=USER,
+            wait_for_ready=True,  # the worker's server may still be starting
+            timeout=30,
+        )
+        assert dict(got.values) == ANSWER
+        assert got.extractor == "offline"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.PreviewExtraction(
+                extract_pb.PreviewExtractionRequest(file=files.files[0].name), metadata=USER
+            )
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_redelivered_task_gives_one_result(  # type: ignore[no-untyped-def]
+    job_stub, worker_stub, settings, jobs
+) -> None:
+    job = await start(job_stub, worker_stub, settings)
+    cfg = worker_settings(settings, jobs)
+    async with running_worker(cfg):
+        await finished(job_stub, job)
+        [task] = await tasks(job_stub, job)
+        # The same task message again, as JetStream sends it when an ack was lost.
+        nc = await nats.connect(settings.nats_url)
+        js = nc.jetstream()
+        spec = streams.extract_queue(settings)
+        message = extract_messages.ExtractTaskMessage(task=task.name).SerializeToString()
+        await js.publish(spec.subject, message, stream=spec.stream)
+        for _ in range(100):
+            pending, ack_pending = await streams.consumer_lag(js, spec)
+            if pending == ack_pending == 0:
+                break
+            await asyncio.sleep(0.1)
+        await nc.close()
+    assert pending == ack_pending == 0
+    found = await results(job_stub, job)
+    assert len(found) == 1
+    assert (await tasks(job_stub, job))[0].status == pb.Task.SUCCEEDED
+
+
+@contextmanager
+def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
+    secret = settings.gemini_api_key
+    env.update(
+        {
+            "BYTEREVIEW_ENV": "dev",
+            "BYTEREVIEW_NATS_URL": settings.nats_url,
+            "BYTEREVIEW_JOBS_ADDR": settings.jobs_addr,
+            "BYTEREVIEW_EXTRACT_ADDR": settings.extract_addr,
+            "BYTEREVIEW_STORAGE_DIR": str(settings.storage_dir),
+            "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
+            "BYTEREVIEW_GEMINI_API_KEY": secret.get_secret_value() if secret else "",
+            "BYTEREVIEW_GEMINI_BASE_URL": settings.gemini_base_url,
+            "BYTEREVIEW_DRAIN_GRACE_SECONDS": "10",
+        }
+    )
+    process = subprocess.Popen([sys.executable, "-m", "bytereview.cli", "extract"], env=env)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def test_sigterm_drains_the_call_in_flight(  # type: ignore[no-untyped-def]
+    job_stub, worker_stub, settings, jobs, gemini
+) -> None:
+    def slow(seen: object) -> Reply:
+        time.sleep(2)  # the stand-in serves each request on its own thread
+        return Reply(values=ANSWER)
+
+    gemini.state.default = slow
+    job = await start(job_stub, worker_stub, settings)
+    with worker_process(gemini_settings(settings, jobs, gemini)) as process:
+        for _ in range(300):
+            if gemini.state.seen:
+                break
+            await asyncio.sleep(0.1)
+        assert gemini.state.seen, "the worker never called the model"
+        process.send_signal(signal.SIGTERM)  # mid-call
+        code = await asyncio.to_thread(process.wait, 30)
+    assert code == 0
+    assert (await finished(job_stub, job, timeout=5)).status == pb.Job.COMPLETED
+    assert len(await results(job_stub, job)) == 1
+    assert len(gemini.state.seen) == 1
