@@ -31,7 +31,12 @@ RBAC_RULES: list[dict[str, list[str]]] = [
     # kopf's own bookkeeping: peering and the cluster-wide resource scan.
     {
         "apiGroups": ["kopf.dev"],
-        "resources": ["kopfpeerings", "clusterkopfpeerings"],
+        "resources": ["kopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+    },
+    {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
         "verbs": ["get", "list", "watch", "patch"],
     },
     {

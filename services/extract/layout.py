@@ -26,6 +26,7 @@ _AFTER_ADDRESS = re.compile(
     r"http|\bno\s*:|reg\.?\s*no|co\.?\s*no|document)"
 )
 _REGISTRATION = re.compile(r"(?i)^\(?\s*[\w-]*\d[\w-]*\s*\)?$|company\s*no|co\.?\s*reg|roc\b")
+_DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 _NOT_A_NAME = re.compile(r"(?i)(tax\s*invoice|receipt|invoice|welcome|thank|copy|page\s*\d)")
 _TOTAL_LABELS = (
     ("grand total", 6),
@@ -75,35 +76,61 @@ def _letters(line: str) -> int:
     return sum(ch.isalpha() for ch in line)
 
 
-def organisation_line(lines: Sequence[str]) -> int | None:
-    """Index of the issuer's name: a line with a legal form near the top, else the first name."""
+def _shouting(line: str) -> bool:
+    """Printed names are in capitals; handwriting and slogans at the top mostly are not."""
+    letters = [ch for ch in line if ch.isalpha()]
+    return len(letters) >= 3 and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
+
+
+def _name_like(line: str) -> bool:
+    return (
+        _letters(line) >= 3
+        and not _NOT_A_NAME.search(line)
+        and not _AFTER_ADDRESS.search(line)
+        and not any(ch.isdigit() for ch in line)
+    )
+
+
+def organisation_span(lines: Sequence[str]) -> tuple[int, int] | None:
+    """Lines [start, end) of the issuer's name: a legal form near the top (with the line above
+    when the name wraps), else the first line in capitals, else the first name-like line."""
     top = [(i, ln) for i, ln in enumerate(lines[:12]) if ln.strip()]
     for i, line in top:
         if _LEGAL_FORM.search(line) and _letters(line) >= 4:
-            return i
+            # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`: a short line that starts
+            # with the legal form's word continues the name above it.
+            wraps = i > 0 and _LEGAL_FORM.match(line.strip()) is not None
+            if wraps and _name_like(lines[i - 1]) and _shouting(lines[i - 1]):
+                return i - 1, i + 1
+            return i, i + 1
     for i, line in top:
-        if _letters(line) >= 3 and not _NOT_A_NAME.search(line) and not _AFTER_ADDRESS.search(line):
-            return i
+        if _name_like(line) and _shouting(line):
+            return i, i + 1
+    for i, line in top:
+        if _name_like(line):
+            return i, i + 1
     return None
 
 
 def organisation(lines: Sequence[str]) -> JsonValue:
-    index = organisation_line(lines)
-    return lines[index].strip() if index is not None else None
+    span = organisation_span(lines)
+    return " ".join(ln.strip() for ln in lines[span[0] : span[1]]) if span else None
 
 
 def address(lines: Sequence[str]) -> JsonValue:
     """The lines under the issuer's name up to the first contact or tax line."""
-    start = organisation_line(lines)
-    if start is None:
+    span = organisation_span(lines)
+    if span is None:
         return None
     parts: list[str] = []
-    for line in lines[start + 1 : start + 8]:
+    for line in lines[span[1] : span[1] + 7]:
         text = line.strip()
         if not text:
             continue
-        if _AFTER_ADDRESS.search(text):
-            break
+        if _AFTER_ADDRESS.search(text) or _DATE_OR_TIME.search(text):
+            if parts:
+                break
+            continue  # a date or a tax number printed between the name and the address
         if not parts and (_REGISTRATION.search(text) or _LEGAL_FORM.search(text)):
             continue  # registration number or the rest of the name, before the address
         parts.append(text)
@@ -125,12 +152,28 @@ def total(lines: Sequence[str], data_type: str) -> JsonValue:
         value = _amount_near(lines, i, data_type)
         if value is not None and (best is None or (rank, i) >= best[:2]):
             best = (rank, i, value)
-    return best[2] if best else None
+    if best is None:
+        return None
+    return _rounded(lines, best[1], best[2], data_type)
 
 
-def _amount_near(lines: Sequence[str], i: int, data_type: str) -> JsonValue:
+def _rounded(lines: Sequence[str], at: int, value: JsonValue, data_type: str) -> JsonValue:
+    """The total after a `ROUNDING ADJ -0.01` line that follows it, as cash receipts print."""
+    if not isinstance(value, int | float):
+        return value
+    for i in range(at + 1, min(at + 4, len(lines))):
+        if "round" in lines[i].lower():
+            adjustment = _amount_near(lines, i, data_type, next_line=False)
+            if isinstance(adjustment, int | float) and abs(adjustment) < 0.1:
+                return round(value + adjustment, 2)
+    return value
+
+
+def _amount_near(
+    lines: Sequence[str], i: int, data_type: str, *, next_line: bool = True
+) -> JsonValue:
     """The last amount on the label's line, else on the next line."""
-    for line in (lines[i], *lines[i + 1 : i + 2]):
+    for line in (lines[i], *lines[i + 1 : i + 1 + next_line]):
         amounts = re.findall(r"-?\d[\d,.' ]*[.,]\d{2}\b|-?\d+\b", line)
         for raw in reversed(amounts):
             try:

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,11 +100,13 @@ def ocr_lines(image: bytes | Any) -> str:
             last_bottom = max(b[1] for b in last)
             # Same line when the boxes overlap vertically by more than half the smaller one.
             overlap = min(bottom, last_bottom) - max(top, last_top)
-            if overlap > 0.5 * min(bottom - top, last_bottom - last_top):
+            if overlap > 0.6 * min(bottom - top, last_bottom - last_top):
                 last.append(box)
                 continue
         lines.append([box])
-    return "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)
+    text = "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)
+    # OCR of Asian receipts yields full-width punctuation (U+FF08 for a parenthesis).
+    return unicodedata.normalize("NFKC", text)
 
 
 def pdf_text(document: Document) -> str:

@@ -134,6 +134,8 @@ DATE_PATTERNS = (
     re.compile(
         r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{4}|\d{2})\b"
     ),
+    # OCR often drops the spaces: `27Mar2018`.
+    re.compile(r"(?<!\d)(?P<d>\d{1,2})(?P<mon>[A-Za-z]{3,9})(?P<y>\d{4})"),
     re.compile(
         r"\b(?P<mon>[A-Za-z]{3,9})\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[\s-]+(?P<y>\d{4})\b"
     ),

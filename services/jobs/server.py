@@ -167,5 +167,6 @@ async def run_cleanup(settings: Settings, task: str, *, hours: float | None) -> 
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    async with jobs_service(settings):
+    # In Kubernetes a hook Job migrates once; replicas racing to migrate would collide.
+    async with jobs_service(settings, migrate=settings.migrate_on_start):
         await stop.wait()

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Database: SQLite by default, PostgreSQL (postgresql+asyncpg://...) in production.
     database_url: str = ""
     database_pool_size: int = 10
+    # The jobs service migrates at start-up unless a separate `bytereview migrate` step does.
+    migrate_on_start: bool = True
 
     # NATS JetStream.
     nats_url: str = "nats://127.0.0.1:4222"
