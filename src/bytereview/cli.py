@@ -85,6 +85,18 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> int:
+    from bytereview.client.commands import extract as client_extract
+
+    if args.inputs:
+        result: int = client_extract(args)
+        return result
+    if args.field or args.template or args.combined:
+        print("bytereview extract: name the files to extract from", file=sys.stderr)
+        return 2
+    return _run_service(load)
+
+
 def _up(args: argparse.Namespace) -> int:
     from bytereview.launcher import run_platform
 
@@ -92,6 +104,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bytereview.client.commands import add_extract_flags, add_jobs_actions, register_templates
+
     parser = argparse.ArgumentParser(
         prog="bytereview",
         description="ByteReview: turn business documents into structured data.",
@@ -104,9 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_up)
 
     services: dict[str, tuple[str, Callable[[], Service]]] = {
-        "jobs": ("run the jobs service (gRPC; owns the database)", _jobs),
+        "jobs": ("list|show|cancel|delete jobs over REST; bare, run the jobs service", _jobs),
         "ingest": ("run an ingest worker (file analysis, archive unpacking)", _ingest),
-        "extract": ("run an extract worker and the ExtractService (gRPC)", _extract),
+        "extract": (
+            "extract fields from FILES over REST; with no files, run an extract worker",
+            _extract,
+        ),
         "gateway": ("run the REST gateway (HTTP)", _gateway),
     }
     for name, (help_text, load) in services.items():
@@ -114,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
             name, help=help_text, description=f"{help_text}. Configured by BYTEREVIEW_* env vars."
         )
         p.set_defaults(func=lambda _args, load=load: _run_service(load))
+        # The component commands double as the REST client's: with files or an action they
+        # talk to a running platform, bare they run the component (as the Helm chart does).
+        if name == "extract":
+            add_extract_flags(p)
+            p.set_defaults(func=lambda args, load=load: _extract_command(args, load))
+        if name == "jobs":
+            add_jobs_actions(p, service=lambda _args, load=load: _run_service(load))
+    register_templates(sub)
 
     operator = sub.add_parser(
         "operator",

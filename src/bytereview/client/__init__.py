@@ -1,0 +1,1 @@
+"""The command-line REST client of the gateway."""

@@ -1,0 +1,178 @@
+"""The command-line client's subcommands: `extract FILES...`, `jobs ...`, `templates ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bytereview.client.api import Api, ClientError
+from bytereview.client.flow import parse_field, run_extract
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--url", help="gateway URL (env BYTEREVIEW_URL; default http://127.0.0.1:8080)"
+    )
+    group.add_argument(
+        "--token", help="bearer token (env BYTEREVIEW_TOKEN; default: the dev token)"
+    )
+    group.add_argument("--api-key", help="API key instead of a token (env BYTEREVIEW_API_KEY)")
+
+
+def add_extract_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="FILES_OR_ZIPS",
+        help="documents, ZIP archives or folders to extract from (none: run the extract worker)",
+    )
+    parser.add_argument("--template", default="", help="template to use, by name")
+    parser.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME:TYPE[:INSTRUCTION]",
+        help="a field to extract, e.g. 'total:currency:amount due incl. tax' (repeatable)",
+    )
+    parser.add_argument(
+        "--combined", action="store_true", help="one result per folder instead of per file"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results.csv"), help="results.csv, .xlsx or .json"
+    )
+    add_connection_flags(parser)
+
+
+def _client(args: argparse.Namespace) -> Api:
+    return Api.from_env(args.url, args.token, args.api_key)
+
+
+def guarded(run: Any) -> Any:
+    """Turn a ClientError into one line on stderr and exit status 1."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            result: int = run(args)
+        except ClientError as exc:
+            print(f"bytereview: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print("\ninterrupted; the job keeps running on the server", file=sys.stderr)
+            return 130
+        return result
+
+    return wrapper
+
+
+@guarded
+def extract(args: argparse.Namespace) -> int:
+    api = _client(args)
+    try:
+        return run_extract(
+            api,
+            args.inputs,
+            fields=args.field,
+            template=args.template,
+            combined=args.combined,
+            out=args.out,
+        )
+    finally:
+        api.close()
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+@guarded
+def jobs(args: argparse.Namespace) -> int:
+    api = _client(args)
+    try:
+        if args.action == "list":
+            listed = api.call("GET", "/v1/jobs", pageSize=args.limit)
+            for job in listed.get("jobs", []):
+                counters = job.get("counters", {})
+                print(
+                    f"{job['name']:<44} {job.get('status', ''):<20} "
+                    f"files {counters.get('filesTotal', 0):>5}  "
+                    f"tasks {counters.get('tasksSucceeded', 0)}/{counters.get('tasksTotal', 0)}  "
+                    f"{job.get('displayName', '')}"
+                )
+        elif args.action == "show":
+            _print(api.call("GET", f"/v1/{_job_name(args.job)}"))
+        elif args.action == "cancel":
+            _print(api.call("POST", f"/v1/{_job_name(args.job)}:cancel", {}))
+        elif args.action == "delete":
+            api.call("DELETE", f"/v1/{_job_name(args.job)}")
+            print(f"deleted {_job_name(args.job)}")
+        return 0
+    finally:
+        api.close()
+
+
+def _job_name(value: str) -> str:
+    return value if value.startswith("jobs/") else f"jobs/{value}"
+
+
+def _template_name(value: str) -> str:
+    return value if value.startswith("templates/") else f"templates/{value}"
+
+
+@guarded
+def templates(args: argparse.Namespace) -> int:
+    api = _client(args)
+    try:
+        if args.action == "list":
+            for t in api.call("GET", "/v1/templates", pageSize=100).get("templates", []):
+                names = ", ".join(f["name"] for f in t.get("fields", []))
+                print(f"{t['name']:<44} {t.get('displayName', ''):<30} {names}")
+        elif args.action == "show":
+            _print(api.call("GET", f"/v1/{_template_name(args.template)}"))
+        elif args.action == "create":
+            if not args.field:
+                raise ClientError("a template needs at least one --field name:type[:instruction]")
+            body = {
+                "displayName": args.display_name,
+                "description": args.description,
+                "fields": [parse_field(f) for f in args.field],
+            }
+            _print(api.call("POST", "/v1/templates", body))
+        elif args.action == "delete":
+            api.call("DELETE", f"/v1/{_template_name(args.template)}")
+            print(f"deleted {_template_name(args.template)}")
+        return 0
+    finally:
+        api.close()
+
+
+def add_jobs_actions(parser: argparse.ArgumentParser, *, service: Any) -> None:
+    """`jobs list|show|cancel|delete` on the `jobs` command; no action runs `service`."""
+    jobs_actions = parser.add_subparsers(dest="action", required=False, metavar="ACTION")
+    listing = jobs_actions.add_parser("list", help="your jobs, newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    add_connection_flags(listing)
+    for action in ("show", "cancel", "delete"):
+        p = jobs_actions.add_parser(action, help=f"{action} one job")
+        p.add_argument("job", help="jobs/ID or ID")
+        add_connection_flags(p)
+    parser.set_defaults(func=lambda args: jobs(args) if args.action else service(args))
+
+
+def register_templates(sub: Any) -> None:
+    templates_parser = sub.add_parser("templates", help="manage extraction templates (REST client)")
+    actions = templates_parser.add_subparsers(dest="action", required=True)
+    add_connection_flags(actions.add_parser("list", help="your templates"))
+    for action in ("show", "delete"):
+        p = actions.add_parser(action, help=f"{action} one template")
+        p.add_argument("template", help="templates/ID or ID")
+        add_connection_flags(p)
+    create = actions.add_parser("create", help="a template from --field flags")
+    create.add_argument("display_name", help="the template's name")
+    create.add_argument("--description", default="")
+    create.add_argument("--field", action="append", default=[], metavar="NAME:TYPE[:INSTRUCTION]")
+    add_connection_flags(create)
+    templates_parser.set_defaults(func=templates)

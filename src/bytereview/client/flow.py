@@ -1,0 +1,216 @@
+"""`bytereview extract FILES...`: the whole flow over REST, with progress bars.
+
+create job -> upload to signed URLs -> finalize -> wait for analysis (archives unpack here)
+-> configure fields or template -> start -> wait for extraction -> export to a file.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from bytereview.client.api import Api, ClientError
+
+TERMINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"}
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json"}
+
+
+class Progress:
+    """One line that redraws itself: `label [#####-----] 50% 5/10`."""
+
+    def __init__(self, label: str, total: int, stream: TextIO = sys.stderr, unit: str = "") -> None:
+        self.label, self.total, self.done = label, max(total, 0), 0
+        self._stream, self._unit, self._last = stream, unit, ""
+
+    def update(self, done: int) -> None:
+        self.done = done
+        share = done / self.total if self.total else 1.0
+        bar = "#" * int(share * 30)
+        text = (
+            f"\r{self.label:<11} [{bar:<30}] {share:4.0%} {self._fmt(done)}/{self._fmt(self.total)}"
+        )
+        if text != self._last:
+            self._stream.write(text)
+            self._stream.flush()
+            self._last = text
+
+    def advance(self, step: int) -> None:
+        self.update(self.done + step)
+
+    def finish(self) -> None:
+        self.update(self.total if self.done < self.total else self.done)
+        self._stream.write("\n")
+        self._stream.flush()
+
+    def _fmt(self, n: int) -> str:
+        if self._unit != "B":
+            return str(n)
+        for unit in ("B", "KiB", "MiB", "GiB"):
+            if n < 1024 or unit == "GiB":
+                return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+            n = n / 1024  # type: ignore[assignment]
+        return str(n)
+
+
+@dataclass(frozen=True)
+class Upload:
+    local: Path
+    path: str  # as the job shows it; folders group files in combined mode
+    size: int
+
+
+def collect(inputs: list[str]) -> list[Upload]:
+    """Files as given; directories walked, keeping their relative folders."""
+    out: list[Upload] = []
+    for raw in inputs:
+        given = Path(raw)
+        if given.is_dir():
+            for child in sorted(p for p in given.rglob("*") if p.is_file()):
+                rel = child.relative_to(given.parent).as_posix()
+                out.append(Upload(child, rel, child.stat().st_size))
+        elif given.is_file():
+            out.append(Upload(given, given.name, given.stat().st_size))
+        else:
+            raise ClientError(f"{raw}: no such file or directory")
+    if not out:
+        raise ClientError("no files to extract from")
+    seen: set[str] = set()
+    for upload in out:
+        if upload.path in seen:
+            raise ClientError(f"two inputs are both called {upload.path}; pass their folders")
+        seen.add(upload.path)
+    return out
+
+
+def parse_field(spec: str) -> dict[str, str]:
+    """`name:type[:instruction]`; the instruction may itself contain colons."""
+    parts = spec.split(":", 2)
+    if len(parts) < 2 or not parts[0].strip() or not parts[1].strip():
+        raise ClientError(f"--field {spec!r}: expected name:type[:instruction]")
+    field = {"name": parts[0].strip(), "dataType": parts[1].strip()}
+    if len(parts) == 3 and parts[2].strip():
+        field["instruction"] = parts[2].strip()
+    return field
+
+
+def find_template(api: Api, wanted: str) -> str:
+    """A template's resource name from its display name or its name."""
+    page = ""
+    while True:
+        listed = api.call("GET", "/v1/templates", pageSize=100, pageToken=page)
+        for template in listed.get("templates", []):
+            if wanted in (template["name"], template.get("displayName")):
+                return str(template["name"])
+        page = listed.get("nextPageToken", "")
+        if not page:
+            raise ClientError(f"no template called {wanted!r} (see `bytereview templates list`)")
+
+
+def wait(
+    api: Api, job: str, bar: Progress, *, done: Any, count: Any, poll: float
+) -> dict[str, Any]:
+    while True:
+        progress = api.call("GET", f"/v1/{job}/progress")
+        bar.update(count(progress))
+        if done(progress):
+            bar.finish()
+            return dict(progress)
+        time.sleep(poll)
+
+
+def run_extract(
+    api: Api,
+    inputs: list[str],
+    *,
+    fields: list[str],
+    template: str,
+    combined: bool,
+    out: Path,
+    poll: float = 0.5,
+) -> int:
+    fmt = FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise ClientError(f"--out {out}: use a .csv, .xlsx or .json file name")
+    if bool(fields) == bool(template):
+        raise ClientError(
+            "give either --template NAME or one or more --field name:type[:instruction]"
+        )
+    wanted_fields = [parse_field(f) for f in fields]
+    template_name = find_template(api, template) if template else ""
+    uploads = collect(inputs)
+
+    created = api.call(
+        "POST",
+        "/v1/jobs",
+        {
+            "displayName": f"CLI: {', '.join(u.path for u in uploads[:3])}"[:200],
+            "files": [{"path": u.path, "sizeBytes": str(u.size)} for u in uploads],
+        },
+    )
+    job = created["job"]["name"]
+    print(f"job {job}", file=sys.stderr)
+    by_path = {u.path: u for u in uploads}
+    sent = Progress("upload", sum(u.size for u in uploads), unit="B")
+    for target in created["uploadTargets"]:
+        api.upload(target, by_path[target["path"]].local, sent.advance)
+    sent.finish()
+    api.call("POST", f"/v1/{job}:finalizeUploads", {})
+
+    analysed = wait(
+        api,
+        job,
+        Progress("analysis", len(uploads)),
+        done=lambda p: p.get("analysisDone", False) or p.get("status") in TERMINAL,
+        count=lambda p: sum(
+            int(n) for s, n in p.get("filesByStatus", {}).items() if s != "PENDING"
+        ),
+        poll=poll,
+    )
+    counters = analysed.get("counters", {})
+    if not int(counters.get("filesReady", 0)):
+        raise ClientError(f"none of the files could be read; see `bytereview jobs show {job}`")
+
+    configure: dict[str, Any] = {
+        "taskMode": "TASK_MODE_COMBINED" if combined else "TASK_MODE_INDIVIDUAL"
+    }
+    if template_name:
+        configure["template"] = template_name
+    else:
+        configure["fields"] = wanted_fields
+    api.call("POST", f"/v1/{job}:configure", configure)
+    started = api.call("POST", f"/v1/{job}:start", {})
+    total = int(started.get("counters", {}).get("tasksTotal", 0))
+
+    def finished_tasks(p: dict[str, Any]) -> int:
+        c = p.get("counters", {})
+        return int(c.get("tasksSucceeded", 0)) + int(c.get("tasksFailed", 0))
+
+    final = wait(
+        api,
+        job,
+        Progress("extraction", total),
+        done=lambda p: p.get("status") in TERMINAL,
+        count=finished_tasks,
+        poll=poll,
+    )
+    size = api.download(f"/v1/{job}:export", out, format=fmt)
+    print(f"{final['status'].lower()}: {out} ({size} bytes)", file=sys.stderr)
+    return report_failures(api, job, final)
+
+
+def report_failures(api: Api, job: str, final: dict[str, Any]) -> int:
+    problems = []
+    files = api.call("GET", f"/v1/{job}/files", pageSize=1000)
+    for f in files.get("files", []):
+        if f.get("status") == "FAILED":
+            problems.append(f"  file {f.get('originalPath')}: {f.get('error') or 'unreadable'}")
+    tasks = api.call("GET", f"/v1/{job}/tasks", pageSize=1000)
+    for t in tasks.get("tasks", []):
+        if t.get("status") == "FAILED":
+            problems.append(f"  task {t['name']}: {t.get('lastError', '')}")
+    if problems:
+        print("some files failed:", *problems, sep="\n", file=sys.stderr)
+    return 0 if final["status"] == "COMPLETED" and not problems else 2
