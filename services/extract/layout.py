@@ -25,11 +25,20 @@ _AFTER_ADDRESS = re.compile(
     r"(?i)(\btel\b|phone|fax|gst|\bvat\b|invoice|receipt|\bdate\b|cashier|e-?mail|www\.|"
     r"http|\bno\s*:|reg\.?\s*no|co\.?\s*no|document)"
 )
-_REGISTRATION = re.compile(r"(?i)^\(?\s*[\w-]*\d[\w-]*\s*\)?$|company\s*no|co\.?\s*reg|roc\b")
+_REGISTRATION = re.compile(
+    r"(?i)^\(?\s*[\w-]*\d[\w-]*\s*\)?$|company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no"
+)
+# A registration number printed after the name: `GARDENIA BAKERIES (KL) SDN BHD (139386X)`.
+_TRAILING_REGISTRATION = re.compile(r"\s*[(\[]\s*[\dA-Z-]*\d[\dA-Z-]*\s*[)\]]?\s*$")
+_PHONE_OR_EMAIL = re.compile(r"\b0\d{1,2}\s?-\s?\d{6,8}\b|@")
 _DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 _NOT_A_NAME = re.compile(r"(?i)(tax\s*invoice|receipt|invoice|welcome|thank|copy|page\s*\d)")
 _TOTAL_LABELS = (
     ("grand total", 6),
+    ("inclusive of", 6),
+    ("incl gst", 6),
+    ("incl. gst", 6),
+    ("after adj", 6),
     ("total rounded", 5),
     ("rounded total", 5),
     ("nett total", 5),
@@ -43,7 +52,10 @@ _TOTAL_LABELS = (
     ("total payable", 4),
     ("total", 2),
 )
-_NOT_A_TOTAL = re.compile(r"(?i)(sub\s*-?\s*total|total\s*(qty|quantity|items?|excl|tax|gst|vat))")
+_NOT_A_TOTAL = re.compile(
+    r"(?i)(sub\s*-?\s*total|total\s*(qty|quantity|items?|excl|tax|gst|vat|stamp|discount|saving)"
+    r"|(tax|gst|vat)\s*total|excluding)"
+)
 _CURRENCIES = (
     ("USD", r"\bUSD\b|US\$|\$"),
     ("EUR", r"\bEUR\b|€"),
@@ -114,7 +126,10 @@ def organisation_span(lines: Sequence[str]) -> tuple[int, int] | None:
 
 def organisation(lines: Sequence[str]) -> JsonValue:
     span = organisation_span(lines)
-    return " ".join(ln.strip() for ln in lines[span[0] : span[1]]) if span else None
+    if span is None:
+        return None
+    name = " ".join(ln.strip() for ln in lines[span[0] : span[1]])
+    return _TRAILING_REGISTRATION.sub("", name) or name
 
 
 def address(lines: Sequence[str]) -> JsonValue:
@@ -127,7 +142,9 @@ def address(lines: Sequence[str]) -> JsonValue:
         text = line.strip()
         if not text:
             continue
-        if _AFTER_ADDRESS.search(text) or _DATE_OR_TIME.search(text):
+        if _REGISTRATION.search(text) and not parts:
+            continue
+        if any(p.search(text) for p in (_AFTER_ADDRESS, _DATE_OR_TIME, _PHONE_OR_EMAIL)):
             if parts:
                 break
             continue  # a date or a tax number printed between the name and the address
@@ -142,6 +159,8 @@ def total(lines: Sequence[str], data_type: str) -> JsonValue:
     best: tuple[int, int, JsonValue] | None = None
     for i, line in enumerate(lines):
         low = line.lower()
+        if best is not None and "summary" in low:
+            break  # a tax summary table: its "Total" row splits the amount by tax code
         if "total" not in low and "due" not in low:
             continue
         if _NOT_A_TOTAL.search(low):
@@ -169,12 +188,17 @@ def _rounded(lines: Sequence[str], at: int, value: JsonValue, data_type: str) ->
     return value
 
 
+# OCR reads a zero as the letter O inside amounts: `-O.01`, `7O.00`.
+_OCR_ZERO = re.compile(r"(?<=[\d.,-])[Oo]|[Oo](?=[.,]\d)")
+
+
 def _amount_near(
     lines: Sequence[str], i: int, data_type: str, *, next_line: bool = True
 ) -> JsonValue:
     """The last amount on the label's line, else on the next line."""
-    for line in (lines[i], *lines[i + 1 : i + 1 + next_line]):
-        amounts = re.findall(r"-?\d[\d,.' ]*[.,]\d{2}\b|-?\d+\b", line)
+    for raw_line in (lines[i], *lines[i + 1 : i + 1 + next_line]):
+        line = _OCR_ZERO.sub("0", raw_line)
+        amounts = re.findall(r"-?\d[\d,.']*[.,]\d{2}\b|-?\d+\b", line)
         for raw in reversed(amounts):
             try:
                 value = normalise(raw, data_type)

@@ -128,17 +128,21 @@ _MONTHS = {
     )
     for m in names
 }
+# OCR glues a date to the time after it (`09/02/201811:40`), so a four-digit year needs no
+# boundary after it; plausible years (19xx, 20xx) are tried before two-digit ones.
+_YEAR = r"(?P<y>(?:19|20)\d{2}|\d{2})"
 DATE_PATTERNS = (
     re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b"),
-    re.compile(r"\b(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4}|\d{2})\b"),
+    # Same separator twice: `REG#19-18/03/2018` holds 18/03/2018, not 19-18/03.
+    re.compile(r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)" + _YEAR),
     re.compile(
-        r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s-]+(?P<y>\d{4}|\d{2})\b"
+        r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s/-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s/-]+" + _YEAR
     ),
-    # OCR often drops the spaces: `27Mar2018`.
-    re.compile(r"(?<!\d)(?P<d>\d{1,2})(?P<mon>[A-Za-z]{3,9})(?P<y>\d{4})"),
     re.compile(
         r"\b(?P<mon>[A-Za-z]{3,9})\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[\s-]+(?P<y>\d{4})\b"
     ),
+    # OCR often drops the spaces: `27Mar2018`.
+    re.compile(r"(?<!\d)(?P<d>\d{1,2})(?P<mon>[A-Za-z]{3,9}),?" + _YEAR),
 )
 
 

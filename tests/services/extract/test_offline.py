@@ -1,0 +1,151 @@
+"""The offline extractor: bundled OCR for images and scanned PDFs, layout rules, date reading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from bytereview.services.extract.base import Document, ExtractionError, ExtractionRequest
+from bytereview.services.extract.layout import by_layout
+from bytereview.services.extract.offline import OfflineExtractor
+from bytereview.services.extract.schema import DEFAULT_TYPES, Field, parse_date
+from tests.pdfs import text_pdf
+
+RECEIPT = [
+    "ACME TRADING SDN BHD",
+    "12 JALAN SATU, TAMAN DUA",
+    "50000 KUALA LUMPUR",
+    "Tel: 03-12345678",
+    "Date: 27/03/2018 18:46",
+    "TOTAL AMOUNT RM 60.31",
+    "ROUNDING ADJ -0.01",
+    "CASH RM 70.00",
+]
+FIELDS = [
+    Field("company", "text", "the seller"),
+    Field("address", "address"),
+    Field("date", "date_dmy"),
+    Field("total", "currency", "the total paid"),
+]
+
+
+def receipt_png(lines: list[str]) -> bytes:
+    font = ImageFont.load_default(size=36)
+    image = Image.new("RGB", (1000, 80 + 60 * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + 60 * i), line, fill="black", font=font)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def document(data: bytes, media_type: str, path: str = "r") -> Document:
+    return Document("f", path, media_type, functools.partial(io.BytesIO, data))
+
+
+async def extract(data: bytes, media_type: str) -> dict[str, object]:
+    got = await OfflineExtractor().extract(
+        ExtractionRequest(FIELDS, DEFAULT_TYPES, [document(data, media_type)])
+    )
+    return got.values
+
+
+async def test_images_are_read_by_the_bundled_ocr() -> None:
+    values = await extract(receipt_png(RECEIPT), "image/png")
+    # This OCR model often drops spaces; the scorer and users compare without them.
+    assert str(values["company"]).replace(" ", "") == "ACMETRADINGSDNBHD"
+    assert values["date"] == "27/03/2018"
+    assert values["total"] == 60.30  # after the rounding adjustment
+    assert "KUALALUMPUR" in str(values["address"]).replace(" ", "")
+
+
+async def test_scanned_pdf_pages_fall_back_to_ocr() -> None:
+    image = Image.open(io.BytesIO(receipt_png(RECEIPT)))
+    pdf = io.BytesIO()
+    image.save(pdf, format="PDF")  # an image-only page: no text layer
+    values = await extract(pdf.getvalue(), "application/pdf")
+    assert values["total"] == 60.30
+
+
+async def test_text_layer_is_used_when_present() -> None:
+    values = await extract(text_pdf(RECEIPT), "application/pdf")
+    assert values["company"] == "ACME TRADING SDN BHD"
+    assert values["total"] == 60.30
+
+
+async def test_unreadable_input_is_a_permanent_error() -> None:
+    with pytest.raises(ExtractionError) as caught:
+        await extract(b"\x89PNG\r\n\x1a\n not really", "image/png")
+    assert not caught.value.retryable
+    with pytest.raises(ExtractionError):
+        await extract(b"%PDF-1.7 broken", "application/pdf")
+
+
+@pytest.mark.parametrize(
+    ("lines", "field", "expected"),
+    [
+        # A name that wraps onto a second line, and a registration number after it.
+        (
+            ["LIAN CHI PU TIAN VEGETARIAN", "RESTAURANT SDN BHD (1095514-X)", "54 JALAN SS23"],
+            Field("company", "text"),
+            "LIAN CHI PU TIAN VEGETARIAN RESTAURANT SDN BHD",
+        ),
+        # Handwriting above the printed name is skipped.
+        (
+            ["tan woon yann", "INDAH GIFT & HOME DECO", "27 JALAN DEDAP"],
+            Field("vendor", "text"),
+            "INDAH GIFT & HOME DECO",
+        ),
+        # The address is what follows the name, without registration, date or phone lines.
+        (
+            [
+                "ACME SDN BHD",
+                "(C0.REG:704427-T)",
+                "LOT 1851-A",
+                "43300 SERI KEMBANGAN",
+                "03-60570314",
+            ],
+            Field("address", "address"),
+            "LOT 1851-A 43300 SERI KEMBANGAN",
+        ),
+        # The strongest total label wins; a tax summary's "Total" row does not.
+        (
+            [
+                "Total Qty: 1 29.68",
+                "Total Sales (Excluding GST) : 28.00",
+                "Total GST : 1.68",
+                "Total Sales (Inclusive of GST) : 29.68",
+                "GST Summary Amount Tax",
+                "Total: 28.00 1.68",
+            ],
+            Field("total", "currency"),
+            29.68,
+        ),
+        (["Subtotal 10.00", "Grand Total: $1,234.50"], Field("amount_due", "currency"), 1234.5),
+        (["Amount in EUR", "Total 12,00 €"], Field("currency", "text", "currency code"), "EUR"),
+    ],
+)
+def test_layout_rules(lines: list[str], field: Field, expected: object) -> None:
+    assert by_layout("\n".join(lines), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Date: 09/02/201811:40", dt.date(2018, 2, 9)),  # OCR glued the time on
+        ("ORD#70-REG#19-18/03/201823:02:16", dt.date(2018, 3, 18)),
+        ("Date 06/01/1812.17:26PM", dt.date(2018, 1, 6)),
+        ("27Mar201818:46", dt.date(2018, 3, 27)),
+        ("14/JUN/2017", dt.date(2017, 6, 14)),
+        ("Date :25 May 201709:4130", dt.date(2017, 5, 25)),
+        ("2024-12-31", dt.date(2024, 12, 31)),
+        ("March 5, 2021", dt.date(2021, 3, 5)),
+    ],
+)
+def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
+    assert parse_date(text) == expected
