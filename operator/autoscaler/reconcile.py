@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bytereview.autoscaler.kube import DELETION_COST, KubeApi
-from bytereview.autoscaler.policy import Observation, PoolPolicy, decide
+from bytereview.autoscaler.policy import Decision, Observation, PoolPolicy, decide
 
 
 class InvalidSpec(ValueError):
@@ -61,6 +61,43 @@ class PoolSpec:
         return parsed
 
 
+@dataclass
+class ScaleState:
+    """What the policy remembers between polls: the last two observations and the
+    recommendations inside the scale-down stabilization window."""
+
+    history: list[Observation] = field(default_factory=list)
+    recent: list[tuple[float, int]] = field(default_factory=list)
+
+    def decide(self, policy: PoolPolicy, observation: Observation, current: int) -> Decision:
+        self.history = [*self.history[-1:], observation]
+        decision = decide(policy, self.history, current, self.recent)
+        window = policy.scale_down_stabilization_seconds
+        self.recent = [(t, r) for t, r in self.recent if observation.time - t <= window]
+        self.recent.append((observation.time, decision.recommended))
+        return decision
+
+
+async def observe_consumer(
+    js: JetStreamContext, stream: str, consumer: str, now: float
+) -> Observation | None:
+    """One reading of a consumer from its leader; None when stream or consumer is missing."""
+    try:
+        info = await js.consumer_info(stream, consumer)
+    except NotFoundError:
+        return None
+    delivered = int(getattr(info.delivered, "consumer_seq", 0) or 0)
+    acked = int(getattr(info.ack_floor, "consumer_seq", 0) or 0)
+    pending = int(info.num_pending or 0)
+    return Observation(
+        time=now,
+        pending=pending,
+        in_flight=int(info.num_ack_pending or 0),
+        arrived=delivered + pending,
+        completed=acked,
+    )
+
+
 def _condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, str]:
     return {
         "type": kind,
@@ -81,25 +118,11 @@ class PoolController:
     body: dict[str, Any]
     # Latest in-flight count per pod, from worker heartbeats.
     pod_inflight: dict[str, int] = field(default_factory=dict)
-    history: list[Observation] = field(default_factory=list)
-    recent: list[tuple[float, int]] = field(default_factory=list)
+    state: ScaleState = field(default_factory=lambda: ScaleState())
     clock: Any = time.monotonic
 
     async def observe(self, spec: PoolSpec) -> Observation | None:
-        try:
-            info = await self.js.consumer_info(spec.stream, spec.consumer)
-        except NotFoundError:
-            return None
-        delivered = int(getattr(info.delivered, "consumer_seq", 0) or 0)
-        acked = int(getattr(info.ack_floor, "consumer_seq", 0) or 0)
-        pending = int(info.num_pending or 0)
-        return Observation(
-            time=float(self.clock()),
-            pending=pending,
-            in_flight=int(info.num_ack_pending or 0),
-            arrived=delivered + pending,
-            completed=acked,
-        )
+        return await observe_consumer(self.js, spec.stream, spec.consumer, float(self.clock()))
 
     async def step(self, raw_spec: Mapping[str, Any]) -> dict[str, Any]:
         """One poll; returns the WorkerPool status."""
@@ -111,14 +134,8 @@ class PoolController:
         if observation is None:
             message = f"consumer {spec.stream}/{spec.consumer} not found; replicas left as they are"
             return {"conditions": [_condition("Ready", False, "ConsumerMissing", message)]}
-        self.history = [*self.history[-1:], observation]
         current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
-        decision = decide(spec.policy, self.history, current, self.recent)
-        self.recent = [
-            (t, r)
-            for t, r in self.recent
-            if observation.time - t <= spec.policy.scale_down_stabilization_seconds
-        ] + [(observation.time, decision.recommended)]
+        decision = self.state.decide(spec.policy, observation, current)
         status: dict[str, Any] = {
             "observedLag": observation.pending,
             "inFlight": observation.in_flight,

@@ -9,12 +9,12 @@ import time
 
 import grpc
 from google.protobuf import struct_pb2
-from prometheus_client import start_http_server
 
 from bytereview.core import streams
-from bytereview.core.clients import Metadata, channel, worker_metadata
+from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
+from bytereview.core.workers import run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
@@ -201,36 +201,23 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the extract worker pool and the ExtractService until `stop`, then drain."""
     from bytereview.services.extract.server import extract_server
 
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
-    nc = await streams.connect(settings, name="bytereview-extract")
-    js = nc.jetstream()
-    spec = streams.extract_queue(settings)
-    await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
-    async with channel(settings.jobs_addr) as jobs_channel:
-        jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
-        worker = streams.Worker(
-            js=js,
-            spec=spec,
-            handler=ExtractHandler(
-                storage=storage,
-                extractor=extractor,
-                jobs=jobs,
-                metadata=worker_metadata(settings),
-                rate=rate,
-            ),
-            concurrency=settings.extract_concurrency,
-            grace_seconds=settings.drain_grace_seconds,
-            nc=nc,
-        )
-        async with extract_server(
+    await run_worker_process(
+        settings,
+        name="bytereview-extract",
+        spec=streams.extract_queue(settings),
+        concurrency=settings.extract_concurrency,
+        handler=lambda jobs: ExtractHandler(
+            storage=storage,
+            extractor=extractor,
+            jobs=jobs,
+            metadata=worker_metadata(settings),
+            rate=rate,
+        ),
+        server=lambda jobs: extract_server(
             settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
-        ):
-            run = asyncio.create_task(worker.run())
-            await stop.wait()
-            worker.stop()
-            await run
-    await nc.drain()
+        ),
+        stop=stop,
+    )

@@ -6,12 +6,12 @@ import asyncio
 import logging
 
 import grpc
-from prometheus_client import start_http_server
 
 from bytereview.core import streams
-from bytereview.core.clients import Metadata, channel, worker_metadata
+from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
+from bytereview.core.workers import run_worker_process
 from bytereview.ingest.v1 import messages_pb2
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
@@ -125,31 +125,17 @@ def _archive_result(found: Analysis, status: str, message: str) -> Analysis:
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the ingest worker pool until `stop` is set, then drain."""
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port)
-    nc = await streams.connect(settings, name="bytereview-ingest")
-    js = nc.jetstream()
-    spec = streams.ingest_queue(settings)
-    await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
+    """Run the ingest worker pool (and InspectArchive) until `stop` is set, then drain."""
     storage = make_storage(settings)
     limits = UnpackLimits.from_settings(settings)
-    async with channel(settings.jobs_addr) as jobs_channel:
-        jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
-        handler = IngestHandler(
+    await run_worker_process(
+        settings,
+        name="bytereview-ingest",
+        spec=streams.ingest_queue(settings),
+        concurrency=settings.ingest_concurrency,
+        handler=lambda jobs: IngestHandler(
             storage=storage, jobs=jobs, metadata=worker_metadata(settings), limits=limits
-        )
-        worker = streams.Worker(
-            js=js,
-            spec=spec,
-            handler=handler,
-            concurrency=settings.ingest_concurrency,
-            grace_seconds=settings.drain_grace_seconds,
-            nc=nc,
-        )
-        async with ingest_server(settings, storage=storage, limits=limits, jobs=jobs):
-            run = asyncio.create_task(worker.run())
-            await stop.wait()
-            worker.stop()
-            await run
-    await nc.drain()
+        ),
+        server=lambda jobs: ingest_server(settings, storage=storage, limits=limits, jobs=jobs),
+        stop=stop,
+    )

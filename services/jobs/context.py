@@ -13,6 +13,7 @@ from bytereview.core.errors import NotFound
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
 from bytereview.services.jobs import models
+from bytereview.services.jobs.db import SQLITE_BEGIN
 from bytereview.services.jobs.events import EventHub
 
 
@@ -32,7 +33,9 @@ class JobsContext:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session; on SQLite it does not take the write lock."""
         async with self.sessions() as session:
+            await session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
             yield session
 
 

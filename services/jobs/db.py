@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# Execution option naming how a SQLite transaction begins: IMMEDIATE (default) or DEFERRED.
+SQLITE_BEGIN = "sqlite_begin"
 
 
 def is_sqlite(url: str) -> bool:
@@ -37,6 +39,18 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # SQLAlchemy, not the driver, decides where transactions begin (see below).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            # SQLite ignores SELECT ... FOR UPDATE, and a deferred transaction reads a snapshot
+            # that a concurrent writer can make stale (two workers reporting on one job both
+            # took event sequence N+1). IMMEDIATE takes the write lock up front, so writing
+            # transactions run one after another, as row locks make them on PostgreSQL.
+            # Read-only sessions ask for DEFERRED (JobsContext.reading) and never wait.
+            mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -61,6 +61,8 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     restarts: list[float] = field(default_factory=list)
     pump: asyncio.Task[None] | None = None
+    # Stopped on purpose (a retired extra worker): not restarted.
+    retired: bool = False
 
 
 class Supervisor:
@@ -96,7 +98,7 @@ class Supervisor:
         async for raw in process.stdout:
             self.say(child.name, raw.decode(errors="replace").rstrip())
         code = await process.wait()
-        if self.stopping:
+        if self.stopping or child.retired:
             return
         self.say("up", f"{child.name} exited with code {code}")
         now = time.monotonic()
@@ -113,22 +115,34 @@ class Supervisor:
     async def stop_all(self) -> None:
         self.stopping = True
         for child in reversed(self.children):
-            process = child.process
-            if process is None or process.returncode is not None:
-                continue
-            self.say("up", f"stopping {child.name}")
+            await self.stop(child)
+
+    async def retire(self, name: str) -> None:
+        """Stop one child for good (SIGTERM: it drains) and forget it."""
+        for child in self.children:
+            if child.name == name:
+                child.retired = True
+                await self.stop(child)
+                self.children.remove(child)
+                return
+
+    async def stop(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.returncode is not None:
+            return
+        self.say("up", f"stopping {child.name}")
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=STOP_GRACE_SECONDS)
+        except TimeoutError:
+            self.say("up", f"{child.name} did not stop in time; killing it")
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=STOP_GRACE_SECONDS)
-            except TimeoutError:
-                self.say("up", f"{child.name} did not stop in time; killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-            if child.pump is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(child.pump, timeout=5)
+                process.kill()
+            await process.wait()
+        if child.pump is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(child.pump, timeout=5)
 
 
 async def wait_tcp(port: int, timeout: float = 30) -> None:
@@ -227,8 +241,8 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
         await wait_tcp(nats_port)
         await supervisor.start(Child("jobs", [*python, "jobs"], env))
         await wait_grpc_serving(env["BYTEREVIEW_JOBS_ADDR"])
-        await supervisor.start(Child("ingest", [*python, "ingest"], env))
-        await supervisor.start(Child("extract", [*python, "extract"], env))
+        await supervisor.start(Child("ingest", [*python, "ingest"], named(env, "ingest-1")))
+        await supervisor.start(Child("extract", [*python, "extract"], named(env, "extract-1")))
         await wait_grpc_serving(env["BYTEREVIEW_INGEST_ADDR"])
         await wait_grpc_serving(env["BYTEREVIEW_EXTRACT_ADDR"])
         await supervisor.start(Child("gateway", [*python, "gateway"], env))
@@ -250,9 +264,13 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
         supervisor.say("up", f"dev API token: {token}")
         supervisor.say("up", f"try: curl -H 'Authorization: Bearer {token}' {url}/v1/jobs")
         supervisor.say("up", "press Ctrl-C to stop")
+        scaling = asyncio.create_task(scale_locally(supervisor, env, python, stop))
         if ready is not None:
             ready.set()
         await asyncio.wait({failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(scaling, timeout=10)
         failed.cancel()
         stopped.cancel()
         return 1 if supervisor.failed.is_set() else 0
@@ -262,6 +280,62 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
     finally:
         await supervisor.stop_all()
         supervisor.say("up", "stopped")
+
+
+def named(env: dict[str, str], pod: str, *, worker_only: bool = False) -> dict[str, str]:
+    """A worker's environment: its name in heartbeats; extras serve only the queue."""
+    out = {**env, "BYTEREVIEW_POD_NAME": pod}
+    if worker_only:
+        out["BYTEREVIEW_WORKER_ONLY"] = "true"
+    return out
+
+
+async def scale_locally(
+    supervisor: Supervisor, env: dict[str, str], python: list[str], stop: asyncio.Event
+) -> None:
+    """The operator's policy, adding and retiring local worker processes from queue lag."""
+    import nats
+
+    from bytereview.autoscaler.local import LocalPool
+    from bytereview.autoscaler.policy import PoolPolicy
+    from bytereview.core import streams
+    from bytereview.core.settings import Settings
+
+    settings = Settings()  # the user's BYTEREVIEW_* variables, as the children see them
+    if settings.local_max_workers <= 1:
+        return
+    nc = await nats.connect(env["BYTEREVIEW_NATS_URL"], name="bytereview-up-scaler")
+    pools = []
+    for component, spec, concurrency, task_seconds in (
+        ("ingest", streams.ingest_queue(settings), settings.ingest_concurrency, 5.0),
+        ("extract", streams.extract_queue(settings), settings.extract_concurrency, 2.0),
+    ):
+
+        async def start(name: str, component: str = component) -> None:
+            argv = [*python, component]
+            await supervisor.start(Child(name, argv, named(env, name, worker_only=True)))
+
+        policy = PoolPolicy(
+            min_replicas=1,
+            max_replicas=settings.local_max_workers,
+            per_replica_concurrency=max(1, concurrency),
+            expected_task_seconds=task_seconds,
+            target_drain_seconds=30.0,
+            scale_down_stabilization_seconds=settings.local_scale_down_seconds,
+        )
+        pool = LocalPool(
+            name=component,
+            spec=spec,
+            policy=policy,
+            start=start,
+            stop=supervisor.retire,
+            say=lambda line: supervisor.say("scale", line),
+        )
+        pools.append(pool.run(nc, stop))
+    try:
+        await asyncio.gather(*pools)
+    finally:
+        await nc.close()
 
 
 def run_platform(*, data_dir: str, gateway_port: int) -> int:

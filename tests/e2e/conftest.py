@@ -7,8 +7,11 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,13 +19,37 @@ import pytest
 DATA_DIR: list[str] = []
 
 
-@pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    data_dir = tmp_path_factory.mktemp("platform")
-    DATA_DIR[:] = [str(data_dir.resolve())]
+@dataclass
+class Platform:
+    url: str
+    process: subprocess.Popen[str]
+    data_dir: Path
+    # Every line the launcher printed so far (prefixed by process name), kept up to date.
+    lines: list[str] = field(default_factory=list)
+
+    def wait_for_line(self, pattern: str, timeout: float = 60, after: int = 0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines[after:]:
+                found = re.search(pattern, line)
+                if found:
+                    return found
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no line matching {pattern!r}:\n" + "".join(self.lines[-40:]))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+
+@contextmanager
+def launched(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+    """`bytereview up` in a subprocess, up and serving; stopped on exit."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
+    env.update(extra_env or {})
     process = subprocess.Popen(
         [sys.executable, "-m", "bytereview.cli", "up", "--data-dir", str(data_dir), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -31,28 +58,33 @@ def platform(
         env=env,
     )
     assert process.stdout is not None
-    url = ""
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(r"ByteReview is up at (http://\S+)", line)
-        if found:
-            url = found.group(1)
-            break
-    assert url, "the platform did not come up:\n" + "".join(lines[-40:])
-    assert pids_with_env(f"BYTEREVIEW_DATA_DIR={DATA_DIR[0]}".encode()), "children not found"
+    platform = Platform("", process, data_dir)
     # Keep draining output so the children never block on a full pipe.
-    import threading
+    threading.Thread(
+        target=lambda: [platform.lines.append(x) for x in process.stdout],  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
+    try:
+        try:
+            found = platform.wait_for_line(r"ByteReview is up at (http://\S+)", timeout=120)
+        except AssertionError:
+            process.kill()
+            raise
+        platform.url = found.group(1)
+        yield platform
+    finally:
+        platform.stop()
 
-    threading.Thread(target=lambda: [lines.append(x) for x in process.stdout], daemon=True).start()  # type: ignore[union-attr]
-    yield url, process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+
+@pytest.fixture(scope="module")
+def platform(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    data_dir = tmp_path_factory.mktemp("platform")
+    DATA_DIR[:] = [str(data_dir.resolve())]
+    with launched(data_dir) as running:
+        assert pids_with_env(f"BYTEREVIEW_DATA_DIR={DATA_DIR[0]}".encode()), "children not found"
+        yield running.url, running.process
 
 
 def pids_with_env(marker: bytes) -> list[int]:

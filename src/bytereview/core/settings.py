@@ -97,7 +97,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 2 * 1024**3
     upload_url_ttl_seconds: int = 3600
 
+    # `bytereview up`: the autoscaling policy adds worker processes up to this many per pool
+    # (1 turns local scaling off) and retires extras after this long below their count.
+    local_max_workers: int = 3
+    local_scale_down_seconds: float = 30.0
+
     # Workers.
+    # Names this process in worker heartbeats (the pod name in Kubernetes; the host otherwise).
+    pod_name: str = ""
+    # Serve the queue only, not the component's gRPC API (extra local workers).
+    worker_only: bool = False
     ack_wait_seconds: float = 60.0
     max_deliver: int = 5
     drain_grace_seconds: float = 25.0

@@ -91,14 +91,16 @@ async def declare_queue(js: JetStreamContext, spec: QueueSpec, *, replicas: int 
         await js.add_stream(stream)
     except BadRequestError:
         await js.update_stream(stream)
-    # JetStream wants MaxDeliver > len(BackOff).
-    backoff = list(spec.backoff_seconds[: max(spec.max_deliver - 1, 0)])
+    # No consumer BackOff: it would replace AckWait as the redelivery timer (5 s for a first
+    # delivery), so a message waiting behind busy slots, or a model call longer than that,
+    # would be delivered again while still being worked on. Workers nak with the backoff delay
+    # themselves (Worker._process); AckWait, kept alive by in_progress(), covers crashed ones.
     consumer = api.ConsumerConfig(
         durable_name=spec.durable,
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait_seconds,
         max_deliver=spec.max_deliver,
-        backoff=backoff or None,
+        backoff=None,
         max_ack_pending=spec.max_ack_pending,
         filter_subject=spec.subject,
     )
@@ -262,8 +264,9 @@ class Worker:
         try:
             await self._handler(delivery)
         except RetryLater as exc:
-            log.warning("retry later (attempt %d): %s", delivery.attempt, exc)
-            await msg.nak(delay=exc.delay)
+            delay = exc.delay if exc.delay is not None else self._backoff(delivery.attempt)
+            log.warning("retry in %.0f s (attempt %d): %s", delay, delivery.attempt, exc)
+            await msg.nak(delay=delay)
         except Permanent as exc:
             log.warning("permanent failure: %s", exc)
             await msg.term()
@@ -283,6 +286,10 @@ class Worker:
             self.processed += 1
         finally:
             heartbeat.cancel()
+
+    def _backoff(self, attempt: int) -> float:
+        steps = self._spec.backoff_seconds
+        return float(steps[min(attempt, len(steps)) - 1]) if steps else 0.0
 
     async def _heartbeat(self, msg: Msg) -> None:
         interval = max(self._spec.ack_wait_seconds / 3, 0.5)

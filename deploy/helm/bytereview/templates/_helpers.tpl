@@ -91,7 +91,7 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.metrics.port | quote }}
 - name: BYTEREVIEW_DATA_DIR
   value: /tmp/bytereview
-- name: POD_NAME
+- name: BYTEREVIEW_POD_NAME
   valueFrom:
     fieldRef:
       fieldPath: metadata.name

@@ -1,0 +1,91 @@
+"""Local mode: the operator's policy scaling worker processes under `bytereview up`.
+
+The first worker of a pool (which also serves the component's gRPC API) always runs;
+the policy adds `worker_only` processes beside it when a backlog appears and retires
+them, idle ones first, once the scale-down window has passed. Retiring is SIGTERM:
+the worker drains what it holds, as a pod does in Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from bytereview.autoscaler.policy import Observation, PoolPolicy
+from bytereview.autoscaler.reconcile import ScaleState, observe_consumer
+from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT, QueueSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LocalPool:
+    """One pool of local worker processes. `start(name)` and `stop(name)` own the processes."""
+
+    name: str
+    spec: QueueSpec
+    policy: PoolPolicy
+    start: Callable[[str], Awaitable[None]]
+    stop: Callable[[str], Awaitable[None]]
+    say: Callable[[str], None] = lambda line: None
+    poll_seconds: float = 1.0
+    # Names of the running extra workers, oldest first (the first worker is not listed).
+    extras: list[str] = field(default_factory=list)
+    inflight: dict[str, int] = field(default_factory=dict)
+    state: ScaleState = field(default_factory=ScaleState)
+    _serial: int = 1
+
+    @property
+    def replicas(self) -> int:
+        return 1 + len(self.extras)
+
+    async def run(self, nc: NatsClient, stopping: asyncio.Event) -> None:
+        async def heartbeat(msg: Msg) -> None:
+            with contextlib.suppress(ValueError, KeyError):
+                data = json.loads(msg.data)
+                self.inflight[str(data["pod"])] = int(data["inflight"])
+
+        sub = await nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
+        js = nc.jetstream()
+        try:
+            while not stopping.is_set():
+                try:
+                    spec = self.spec
+                    now = time.monotonic()
+                    await self.step(await observe_consumer(js, spec.stream, spec.durable, now))
+                except Exception as exc:  # a failed poll is retried at the next one
+                    log.warning("local scaling of %s: %s", self.name, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=self.poll_seconds)
+        finally:
+            await sub.unsubscribe()
+
+    async def step(self, observation: Observation | None) -> None:
+        if observation is None:
+            return  # the queue does not exist yet: nothing to scale
+        decision = self.state.decide(self.policy, observation, self.replicas)
+        if decision.replicas == self.replicas:
+            return
+        self.say(
+            f"{self.name}: {self.replicas} -> {decision.replicas} workers ({decision.reason}; "
+            f"pending {observation.pending}, in flight {observation.in_flight})"
+        )
+        while self.replicas < decision.replicas:
+            self._serial += 1
+            name = f"{self.name}-{self._serial}"
+            self.extras.append(name)
+            await self.start(name)
+        while self.replicas > decision.replicas:
+            # The least busy extra goes first; the oldest among equals.
+            victim = min(self.extras, key=lambda n: (self.inflight.get(n, 0), self.extras.index(n)))
+            self.extras.remove(victim)
+            self.inflight.pop(victim, None)
+            await self.stop(victim)

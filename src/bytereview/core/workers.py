@@ -1,0 +1,61 @@
+"""The shell every queue worker process shares: NATS, the jobs service, the pool, the drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import start_http_server
+
+from bytereview.core import streams
+from bytereview.core.clients import channel
+from bytereview.core.settings import Settings
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+
+if TYPE_CHECKING:  # the async stub type exists in the generated .pyi only
+    from typing import TypeAlias
+
+    JobsStub: TypeAlias = worker_grpc.JobWorkerServiceAsyncStub
+
+
+async def run_worker_process(
+    settings: Settings,
+    *,
+    name: str,
+    spec: streams.QueueSpec,
+    concurrency: int,
+    handler: Callable[[JobsStub], streams.Handler],
+    server: Callable[[JobsStub], AbstractAsyncContextManager[Any]],
+    stop: asyncio.Event,
+) -> None:
+    """Serve `spec`'s queue (and the component's gRPC server) until `stop`, then drain.
+
+    With `worker_only` (extra local workers under `bytereview up`) the gRPC server is left
+    to the first process, which owns the port.
+    """
+    if settings.metrics_port and not settings.worker_only:
+        start_http_server(settings.metrics_port)
+    nc = await streams.connect(settings, name=name)
+    js = nc.jetstream()
+    await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
+    async with channel(settings.jobs_addr) as jobs_channel:
+        jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
+        worker = streams.Worker(
+            js=js,
+            spec=spec,
+            handler=handler(jobs),
+            concurrency=concurrency,
+            grace_seconds=settings.drain_grace_seconds,
+            nc=nc,
+            pod=settings.pod_name,
+        )
+        serving = contextlib.nullcontext() if settings.worker_only else server(jobs)
+        async with serving:
+            run = asyncio.create_task(worker.run())
+            await stop.wait()
+            worker.stop()
+            await run
+    await nc.drain()
