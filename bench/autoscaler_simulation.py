@@ -1,6 +1,6 @@
 """Autoscaler simulation: the real ScalingPolicy against a KEDA-default model, same workload.
 
-    .venv/bin/python bench/autoscaler_simulation.py [--seed N]
+    .venv/bin/python bench/autoscaler_simulation.py [--seed N] [--max-replicas N]
 
 A one-second-tick simulation of a work queue and a pool of pods (4 concurrent tasks per
 pod, 10 s pod start-up, log-normal task times with a 2 s median). Three traffic shapes:
@@ -28,7 +28,7 @@ from bytereview.autoscaler.policy import Observation, PoolPolicy, decide
 
 CONCURRENCY = 4
 STARTUP = 10
-MAX_REPLICAS = 50
+MAX_REPLICAS = 50  # --max-replicas; with the cap binding, it bounds any policy's speed-up
 ACK_WAIT = 30
 
 
@@ -128,11 +128,11 @@ class Sim:
         return Result(float(self.last_done), float(p95), self.replica_seconds, self.killed)
 
 
-def run_ours(arrivals: Callable[[int], int], horizon: int, seed: int) -> Result:
+def run_ours(arrivals: Callable[[int], int], horizon: int, seed: int, cap: int) -> Result:
     sim = Sim(arrivals, horizon, random.Random(seed))
     policy = PoolPolicy(
         min_replicas=0,
-        max_replicas=MAX_REPLICAS,
+        max_replicas=cap,
         per_replica_concurrency=CONCURRENCY,
         expected_task_seconds=2.5,
         target_drain_seconds=60,
@@ -151,7 +151,7 @@ def run_ours(arrivals: Callable[[int], int], horizon: int, seed: int) -> Result:
     return sim.result()
 
 
-def run_keda(arrivals: Callable[[int], int], horizon: int, seed: int) -> Result:
+def run_keda(arrivals: Callable[[int], int], horizon: int, seed: int, cap: int) -> Result:
     sim = Sim(arrivals, horizon, random.Random(seed))
     metric = 0
     recommendations: list[tuple[int, int]] = []
@@ -164,7 +164,7 @@ def run_keda(arrivals: Callable[[int], int], horizon: int, seed: int) -> Result:
             desired = math.ceil(metric / 10)
             if current > 0 and desired > 0 and abs(desired / current - 1) <= 0.1:
                 desired = current
-            desired = min(desired, max(current * 2, current + 4), MAX_REPLICAS)
+            desired = min(desired, max(current * 2, current + 4), cap)
             recommendations = [(at, r) for at, r in recommendations if t - at < 300] + [
                 (t, desired)
             ]
@@ -196,13 +196,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-replicas", type=int, default=MAX_REPLICAS)
     args = parser.parse_args()
+    print(f"max replicas {args.max_replicas}, seed {args.seed}")
     print(
         f"{'shape':<16} {'model':<6} {'drain s':>8} {'p95 wait s':>11} {'replica-s':>10} {'killed':>7}"
     )
     for name, (arrivals, horizon) in shapes().items():
         for model, run in (("ours", run_ours), ("keda", run_keda)):
-            r = run(arrivals, horizon, args.seed)
+            r = run(arrivals, horizon, args.seed, args.max_replicas)
             print(
                 f"{name:<16} {model:<6} {r.drain_time:>8.0f} {r.p95_wait:>11.0f} {r.replica_seconds:>10.0f} {r.killed:>7}"
             )

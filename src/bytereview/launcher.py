@@ -262,6 +262,7 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
         token = env.get("BYTEREVIEW_DEV_TOKEN", DEV_TOKEN)
         supervisor.say("up", f"ByteReview is up at {url}  (API docs: {url}/docs)")
         supervisor.say("up", f"dev API token: {token}")
+        supervisor.say("up", f"NATS at {env['BYTEREVIEW_NATS_URL']}")
         supervisor.say("up", f"try: curl -H 'Authorization: Bearer {token}' {url}/v1/jobs")
         supervisor.say("up", "press Ctrl-C to stop")
         scaling = asyncio.create_task(scale_locally(supervisor, env, python, stop))
