@@ -128,14 +128,16 @@ class Sim:
         return Result(float(self.last_done), float(p95), self.replica_seconds, self.killed)
 
 
-def run_ours(arrivals: Callable[[int], int], horizon: int, seed: int, cap: int) -> Result:
+def run_ours(
+    arrivals: Callable[[int], int], horizon: int, seed: int, cap: int, drain: float
+) -> Result:
     sim = Sim(arrivals, horizon, random.Random(seed))
     policy = PoolPolicy(
         min_replicas=0,
         max_replicas=cap,
         per_replica_concurrency=CONCURRENCY,
         expected_task_seconds=2.5,
-        target_drain_seconds=60,
+        target_drain_seconds=drain,
         scale_down_stabilization_seconds=60,
         max_ack_pending=1000,
     )
@@ -151,7 +153,10 @@ def run_ours(arrivals: Callable[[int], int], horizon: int, seed: int, cap: int) 
     return sim.result()
 
 
-def run_keda(arrivals: Callable[[int], int], horizon: int, seed: int, cap: int) -> Result:
+def run_keda(
+    arrivals: Callable[[int], int], horizon: int, seed: int, cap: int, drain: float
+) -> Result:
+    del drain  # KEDA has no such knob: lag / 10 per pod
     sim = Sim(arrivals, horizon, random.Random(seed))
     metric = 0
     recommendations: list[tuple[int, int]] = []
@@ -197,14 +202,20 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-replicas", type=int, default=MAX_REPLICAS)
+    parser.add_argument(
+        "--target-drain", type=float, default=60.0, help="our WorkerPool's targetDrainSeconds"
+    )
     args = parser.parse_args()
-    print(f"max replicas {args.max_replicas}, seed {args.seed}")
+    print(
+        f"max replicas {args.max_replicas}, our target drain {args.target_drain:.0f} s, "
+        f"seed {args.seed}"
+    )
     print(
         f"{'shape':<16} {'model':<6} {'drain s':>8} {'p95 wait s':>11} {'replica-s':>10} {'killed':>7}"
     )
     for name, (arrivals, horizon) in shapes().items():
         for model, run in (("ours", run_ours), ("keda", run_keda)):
-            r = run(arrivals, horizon, args.seed, args.max_replicas)
+            r = run(arrivals, horizon, args.seed, args.max_replicas, args.target_drain)
             print(
                 f"{name:<16} {model:<6} {r.drain_time:>8.0f} {r.p95_wait:>11.0f} {r.replica_seconds:>10.0f} {r.killed:>7}"
             )
