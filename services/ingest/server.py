@@ -18,9 +18,19 @@ from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.services.ingest.sniff import SNIFF_BYTES, sniff
 from bytereview.services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
 
 MAX_PAGE = 1000
+
+
+def _sniffed(storage: Storage, key: str) -> str:
+    """The media type of a file not analysed yet, from its first bytes; '' if absent."""
+    try:
+        with storage.open_read(key) as handle:
+            return sniff(handle.read(SNIFF_BYTES)).media_type
+    except FileNotFoundError:
+        return ""
 
 
 def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.InspectArchiveResponse:
@@ -90,8 +100,13 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             )
         except grpc.aio.AioRpcError as exc:
             await context.abort(exc.code(), exc.details() or "")
-        if found.file.media_type != "application/zip":
-            raise FailedPrecondition(f"{request.file} is not a ZIP archive")
+        media_type = found.file.media_type or await asyncio.to_thread(
+            _sniffed, self._storage, found.file.storage_key
+        )
+        if media_type != "application/zip":
+            raise FailedPrecondition(
+                f"{request.file} is not a ZIP archive ({media_type or 'not uploaded yet'})"
+            )
         full = await asyncio.to_thread(inspect, self._storage, found.file.storage_key, self._limits)
         size = request.page_size or 100
         page = full.entries[offset : offset + size]

@@ -18,7 +18,7 @@ import posixpath
 import stat
 import zipfile
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -174,14 +174,16 @@ class ArchiveUnpacker:
             with archive:
                 plans = await asyncio.to_thread(plan, archive, self._limits)
                 batch: list[worker_pb.ArchiveEntry] = []
-                for item in plans:
-                    entry = await loop.run_in_executor(None, self._copy, archive, item)
-                    batch.append(entry)
-                    if entry.status == pb.SourceFile.FAILED:
-                        outcome.skipped += 1
-                    else:
-                        outcome.entries += 1
-                        outcome.bytes_written += entry.size_bytes
+                for group in _groups(plans):
+                    # One thread hop per group: for small entries the hop costs as much as
+                    # the copy itself.
+                    for entry in await loop.run_in_executor(None, self._copy_all, archive, group):
+                        batch.append(entry)
+                        if entry.status == pb.SourceFile.FAILED:
+                            outcome.skipped += 1
+                        else:
+                            outcome.entries += 1
+                            outcome.bytes_written += entry.size_bytes
                     if len(batch) >= BATCH:
                         await report(batch)
                         batch = []
@@ -194,6 +196,11 @@ class ArchiveUnpacker:
         finally:
             handle.close()
         return outcome
+
+    def _copy_all(
+        self, archive: zipfile.ZipFile, group: list[_Plan]
+    ) -> list[worker_pb.ArchiveEntry]:
+        return [self._copy(archive, item) for item in group]
 
     def _copy(self, archive: zipfile.ZipFile, item: _Plan) -> worker_pb.ArchiveEntry:
         key = f"{self._prefix}{item.index}"
@@ -246,6 +253,25 @@ class ArchiveUnpacker:
             entry.status = pb.SourceFile.READY
             entry.page_count = 1
         return entry
+
+
+GROUP_ENTRIES = 64
+GROUP_BYTES = 8 * 1024 * 1024
+
+
+def _groups(plans: list[_Plan]) -> Iterator[list[_Plan]]:
+    """Consecutive entries, at most GROUP_ENTRIES of them or GROUP_BYTES of input per group
+    (a group is reported only once it is all copied, so groups stay small)."""
+    group: list[_Plan] = []
+    size = 0
+    for item in plans:
+        group.append(item)
+        size += item.info.compress_size
+        if len(group) >= GROUP_ENTRIES or size >= GROUP_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _abort(target: BinaryIO) -> None:
