@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -39,6 +40,8 @@ MAX_JSON_BODY = 1024 * 1024
 EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
 UNARY_DEADLINE = 30.0
 FORWARDED = ("authorization", "x-api-key")
+_PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 REQUESTS = Counter("bytereview_gateway_requests_total", "REST calls", ["route", "status"])
 LATENCY = Histogram("bytereview_gateway_request_seconds", "REST call latency", ["route"])
@@ -112,8 +115,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.middleware("http")
     async def request_ids(request: Request, call_next: Any) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id[:64]
+        given = request.headers.get("x-request-id", "")
+        # Forwarded as gRPC metadata and logged: only a safe, short id is kept.
+        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         response: Response = await call_next(request)
         response.headers["x-request-id"] = request.state.request_id
         return response
@@ -167,6 +171,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "UNAUTHENTICATED",
                 "missing credential: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'",
             )
+        for name in FORWARDED:
+            # gRPC metadata takes printable ASCII only; anything else is not a credential.
+            if not _PRINTABLE.fullmatch(request.headers.get(name, "")):
+                return http_error(401, "UNAUTHENTICATED", f"malformed {name} header")
         started = time.perf_counter()
         try:
             body = await _json_body(request) if route.body else None

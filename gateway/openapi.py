@@ -99,8 +99,14 @@ def _field_at(desc: descriptor.Descriptor | None, path: str) -> descriptor.Field
 def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     input_desc = route.method.input_type
     params: list[dict[str, Any]] = [
-        {"name": v, "in": "path", "required": True, "schema": {"type": "string"}}
-        for v in route.variables
+        {
+            "name": v,
+            "in": "path",
+            "required": True,
+            # One path segment of a resource name (an id).
+            "schema": {"type": "string", "pattern": "^[^/:]+$"},
+        }
+        for v in route.openapi_parameters
     ]
     if route.body != "*":
         skip = {v.split(".")[0] for v in route.variables} | ({route.body} if route.body else set())

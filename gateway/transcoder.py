@@ -45,7 +45,37 @@ class Route:
 
     @property
     def openapi_path(self) -> str:
-        return _VAR.sub(lambda m: "{" + m.group(1) + "}", self.template)
+        """The template with each `*` of a variable's pattern as its own path parameter:
+        `/v1/{name=jobs/*}` is `/v1/jobs/{job}`, so GetJob and GetTemplate do not share
+        `/v1/{name}` (OpenAPI allows one operation per path and verb)."""
+        return openapi_template(self.template)[0]
+
+    @property
+    def openapi_parameters(self) -> list[str]:
+        return openapi_template(self.template)[1]
+
+
+def openapi_template(template: str) -> tuple[str, list[str]]:
+    params: list[str] = []
+
+    def expand(match: re.Match[str]) -> str:
+        variable, pattern = match.group(1), match.group(2) or "*"
+        segments = pattern.split("/")
+        out = []
+        for i, segment in enumerate(segments):
+            if segment in ("*", "**"):
+                before = segments[i - 1] if i > 0 else ""
+                name = before[:-1] if before.endswith("s") else variable.replace(".", "_")
+                # Collection ids read as singular parameters: jobs/{job}/files/{file}.
+                while name in params:
+                    name += "_"
+                params.append(name)
+                out.append("{" + name + "}")
+            else:
+                out.append(segment)
+        return "/".join(out)
+
+    return _VAR.sub(expand, template), params
 
 
 def _segment_regex(pattern: str) -> str:

@@ -135,9 +135,28 @@ async def test_upstream_unavailable_is_503(settings: Settings) -> None:
 async def test_openapi_document(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
     assert document["openapi"].startswith("3.")
-    assert "post" in document["paths"]["/v1/{name}:start"]
+    assert "post" in document["paths"]["/v1/jobs/{job}:start"]
+    # One operation per path and verb: resources with a `name` each get their own path.
+    assert set(document["paths"]["/v1/templates/{template}"]) == {"get", "patch", "delete"}
+    assert set(document["paths"]["/v1/jobs/{job}"]) == {"get", "delete"}
+    operations = [op for ops in document["paths"].values() for op in ops.values()]
+    from bytereview.gateway.app import public_routes
+
+    assert len(operations) == len(public_routes().routes)
     assert "bytereview.jobs.v1.Job" in document["components"]["schemas"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_credentials_that_are_not_header_safe_are_401(client: httpx.AsyncClient) -> None:
+    headers: dict[str, bytes]
+    for headers in ({"x-api-key": b"k\xe9y"}, {"authorization": b"Bearer \x7f"}):
+        response = await client.get("/v1/jobs", headers=headers)
+        assert response.status_code == 401, headers
+        assert "malformed" in response.json()["error"]["message"]
+    # A request id that could not be forwarded is replaced, not echoed.
+    response = await client.get("/v1/jobs", headers={**AUTH, "x-request-id": "a b"})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] != "a b"
 
 
 async def test_sse_watch_streams_events(client: httpx.AsyncClient) -> None:
