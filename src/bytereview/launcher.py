@@ -263,6 +263,11 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
         supervisor.say("up", f"ByteReview is up at {url}  (API docs: {url}/docs)")
         supervisor.say("up", f"dev API token: {token}")
         supervisor.say("up", f"NATS at {env['BYTEREVIEW_NATS_URL']}")
+        supervisor.say(
+            "up",
+            f"gRPC: jobs {env['BYTEREVIEW_JOBS_ADDR']}, ingest {env['BYTEREVIEW_INGEST_ADDR']}, "
+            f"extract {env['BYTEREVIEW_EXTRACT_ADDR']}",
+        )
         supervisor.say("up", f"try: curl -H 'Authorization: Bearer {token}' {url}/v1/jobs")
         supervisor.say("up", "press Ctrl-C to stop")
         scaling = asyncio.create_task(scale_locally(supervisor, env, python, stop))

@@ -1,0 +1,114 @@
+"""REST gateway overhead: the same calls through REST and straight over gRPC, same run.
+
+    .venv/bin/python bench/gateway_latency.py            # 200 requests/s for 30 s per path
+    .venv/bin/python bench/gateway_latency.py --quick    # 10 s per path
+
+Starts `bytereview up`, creates a job, then sends GetJob and ListJobs at a fixed rate (open
+loop: requests leave on schedule whether or not earlier ones have answered) through the
+gateway and, interleaved, to the jobs service's gRPC port. Prints p50/p99 latency per path
+and the REST overhead; asserts nothing (target: +2 ms at p50, REST p99 under 25 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import grpc
+import httpx
+
+from bytereview.core.settings import DEV_TOKEN
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from tests.e2e.conftest import launched
+
+AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
+METADATA = (("authorization", f"Bearer {DEV_TOKEN}"),)
+
+
+async def load(rate: float, seconds: float, call: Callable[[], Awaitable[object]]) -> list[float]:
+    """Open-loop load: one call every 1/rate s; latencies in ms (failures raise)."""
+    latencies: list[float] = []
+
+    async def one() -> None:
+        started = time.perf_counter()
+        await call()
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one()))
+    await asyncio.gather(*tasks)
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1]
+
+
+async def run(url: str, jobs_addr: str, rate: float, seconds: float) -> None:
+    async with (
+        httpx.AsyncClient(base_url=url, headers=AUTH, timeout=10) as rest,
+        grpc.aio.insecure_channel(jobs_addr) as channel,
+    ):
+        stub = jobs_grpc.JobServiceStub(channel)
+        created = await rest.post("/v1/jobs", json={"files": [{"path": "a.pdf", "sizeBytes": 1}]})
+        job = created.json()["job"]["name"]
+
+        async def rest_get() -> None:
+            (await rest.get(f"/v1/{job}")).raise_for_status()
+
+        async def rest_list() -> None:
+            (await rest.get("/v1/jobs", params={"pageSize": 20})).raise_for_status()
+
+        async def grpc_get() -> None:
+            await stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=METADATA, timeout=10)
+
+        async def grpc_list() -> None:
+            await stub.ListJobs(
+                jobs_pb.ListJobsRequest(page_size=20), metadata=METADATA, timeout=10
+            )
+
+        for call in (rest_get, grpc_get):  # warm connections and caches
+            for _ in range(50):
+                await call()
+        print(f"{rate:.0f} requests/s for {seconds:.0f} s per path")
+        print(
+            f"{'call':<10} {'REST p50':>9} {'gRPC p50':>9} {'REST p99':>9} {'gRPC p99':>9} {'added p50':>10}"
+        )
+        for name, via_rest, via_grpc in (
+            ("GetJob", rest_get, grpc_get),
+            ("ListJobs", rest_list, grpc_list),
+        ):
+            r = await load(rate, seconds, via_rest)
+            g = await load(rate, seconds, via_grpc)
+            print(
+                f"{name:<10} {pct(r, 50):>8.2f}ms {pct(g, 50):>8.2f}ms {pct(r, 99):>8.2f}ms "
+                f"{pct(g, 99):>8.2f}ms {pct(r, 50) - pct(g, 50):>+9.2f}ms"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rate", type=float, default=200.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, launched(Path(tmp) / "data") as platform:
+        jobs_addr = platform.wait_for_line(r"gRPC: jobs (\S+),").group(1)
+        asyncio.run(run(platform.url, jobs_addr, args.rate, 10.0 if args.quick else 30.0))
+
+
+if __name__ == "__main__":
+    main()
