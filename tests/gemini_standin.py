@@ -14,6 +14,7 @@ import math
 import re
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 API_KEY = "test-gemini-key"
+_UPLOAD_START = re.compile(r"^/upload/v1(?:beta|alpha)?/files$")
+_UPLOAD_SESSION = re.compile(r"^/upload/session/(?P<id>[0-9a-f]+)$")
 _ROUTE = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):generateContent$")
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -75,6 +78,17 @@ class Seen:
         return "".join(p.get("text", "") for p in parts)
 
     @property
+    def file_uris(self) -> list[tuple[str, str]]:
+        """(mime type, URI) of the parts that point at Files API uploads."""
+        out = []
+        for content in self.body.get("contents", []):
+            for part in content.get("parts", []):
+                data = _get(part, "fileData")
+                if data:
+                    out.append((_get(data, "mimeType"), _get(data, "fileUri")))
+        return out
+
+    @property
     def inline_files(self) -> list[tuple[str, bytes]]:
         out = []
         for content in self.body.get("contents", []):
@@ -94,6 +108,9 @@ class GeminiStandIn:
     quota_rpm: int = 0
     seen: list[Seen] = field(default_factory=list)
     rejected: int = 0
+    # Files API: upload sessions in progress, and finished files by URI.
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
     _starts: deque[float] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -170,9 +187,61 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _upload(self, raw: bytes) -> bool:
+            """The Files API's resumable upload protocol; False if the path is not one of it."""
+            path = self.path.split("?", 1)[0]
+            host = self.headers.get("Host", "")
+            if _UPLOAD_START.match(path):
+                if self.headers.get("x-goog-api-key", "") != API_KEY:
+                    self._send(403, _error_body(403), {})
+                    return True
+                meta = _get(json.loads(raw or b"{}"), "file") or {}
+                session = uuid.uuid4().hex
+                state.sessions[session] = {
+                    "mime": self.headers.get("X-Goog-Upload-Header-Content-Type")
+                    or _get(meta, "mimeType"),
+                    "size": int(self.headers.get("X-Goog-Upload-Header-Content-Length") or 0),
+                    "data": b"",
+                }
+                headers = {
+                    "x-goog-upload-url": f"http://{host}/upload/session/{session}",
+                    "x-goog-upload-status": "active",
+                }
+                self._send(200, {}, headers)
+                return True
+            match = _UPLOAD_SESSION.match(path)
+            if match is None:
+                return False
+            upload = state.sessions.get(match["id"])
+            command = self.headers.get("X-Goog-Upload-Command", "")
+            if upload is None or int(self.headers.get("X-Goog-Upload-Offset", -1)) != len(
+                upload["data"]
+            ):
+                self._send(400, _error_body(400), {"x-goog-upload-status": "final"})
+                return True
+            upload["data"] += raw
+            if "finalize" not in command:
+                self._send(200, {}, {"x-goog-upload-status": "active"})
+                return True
+            uri = f"http://{host}/v1beta/files/{match['id']}"
+            state.files[uri] = upload["data"]
+            body = {
+                "file": {
+                    "name": f"files/{match['id']}",
+                    "uri": uri,
+                    "mimeType": upload["mime"],
+                    "sizeBytes": str(len(upload["data"])),
+                    "state": "ACTIVE",
+                }
+            }
+            self._send(200, body, {"x-goog-upload-status": "final"})
+            return True
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if self._upload(raw):
+                return
             route = _ROUTE.match(self.path.split("?", 1)[0])
             if route is None:
                 self._send(404, _error_body(404), {})

@@ -87,7 +87,13 @@ def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
 
 class GeminiExtractor:
     def __init__(
-        self, *, api_key: str, model: str, base_url: str = "", timeout_seconds: float = 120
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str = "",
+        timeout_seconds: float = 120,
+        inline_limit: int = INLINE_LIMIT,
     ) -> None:
         from google import genai
         from google.genai import types
@@ -98,13 +104,14 @@ class GeminiExtractor:
         self._client = genai.Client(api_key=api_key, http_options=options)
         self._types = types
         self._model = model
+        self._inline_limit = inline_limit
         self.name = f"gemini:{model}"
 
     async def _part(self, document: Document) -> Any:
         types = self._types
         with document.open() as handle:
-            data = handle.read(INLINE_LIMIT + 1)
-        if len(data) <= INLINE_LIMIT:
+            data = handle.read(self._inline_limit + 1)
+        if len(data) <= self._inline_limit:
             return types.Part.from_bytes(data=data, mime_type=document.media_type)
         with document.open() as handle:
             uploaded = await self._client.aio.files.upload(

@@ -220,3 +220,18 @@ async def test_requests_per_minute_are_paced() -> None:
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) >= 0.09
     assert starts[-1] - starts[0] >= 0.45
+
+
+async def test_large_files_go_through_the_files_api(gemini: RunningStandIn) -> None:
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": 10.0}))
+    big = PDF + b"%" + b"0" * 20_000  # trailing bytes after %%EOF keep it a valid PDF
+    small_limit = GeminiExtractor(
+        api_key=API_KEY, model="gemini-test", base_url=gemini.base_url, inline_limit=10_000
+    )
+    got = await small_limit.extract(request(document(data=big)))
+    assert got.values["invoice_number"] == "A-1"
+    [seen] = gemini.state.seen
+    assert seen.inline_files == []
+    [(mime, uri)] = seen.file_uris
+    assert mime == "application/pdf"
+    assert gemini.state.files[uri] == big  # every byte arrived through the resumable upload
