@@ -205,10 +205,7 @@ class Reports:
 
     async def begin_task(self, job_id: str, task_id: str) -> TaskInput:
         async with self._ctx.transaction() as session:
-            job = await locked_job(session, job_id)
-            task = await session.get(models.Task, task_id)
-            if job is None or task is None or task.job_id != job_id:
-                raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
+            job, task = await _locked_task(session, job_id, task_id)
             if task.status in TASK_SETTLED:
                 return TaskInput(proceed=False, reason=f"task is {task.status}")
             if job.status in ("PAUSED", "CANCELLED"):
@@ -281,10 +278,7 @@ class Reports:
         extractor: str,
     ) -> bool:
         async with self._ctx.transaction() as session:
-            job = await locked_job(session, job_id)
-            task = await session.get(models.Task, task_id)
-            if job is None or task is None or task.job_id != job_id:
-                raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
+            job, task = await _locked_task(session, job_id, task_id)
             if task.status != "RUNNING":
                 return False  # settled already (a repeat), or cancelled meanwhile
             check_transition("task", task.status, "SUCCEEDED")
@@ -323,10 +317,7 @@ class Reports:
         if failure_class not in ("RETRYABLE", "PERMANENT", "EXHAUSTED"):
             raise InvalidArgument("failure_class must be RETRYABLE, PERMANENT or EXHAUSTED")
         async with self._ctx.transaction() as session:
-            job = await locked_job(session, job_id)
-            task = await session.get(models.Task, task_id)
-            if job is None or task is None or task.job_id != job_id:
-                raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
+            job, task = await _locked_task(session, job_id, task_id)
             if task.status != "RUNNING":
                 return False, task.status
             target = "QUEUED" if failure_class == "RETRYABLE" else "FAILED"
@@ -354,10 +345,7 @@ class Reports:
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
         async with self._ctx.transaction() as session:
-            job = await locked_job(session, job_id)
-            task = await session.get(models.Task, task_id)
-            if job is None or task is None or task.job_id != job_id:
-                raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
+            job, task = await _locked_task(session, job_id, task_id)
             if task.status not in ("QUEUED", "RUNNING"):
                 return False
             previous = task.status
@@ -419,3 +407,14 @@ class Reports:
         if row is None:
             raise NotFound(f"file {names.file_name(job_id, file_id)} not found")
         return row
+
+
+async def _locked_task(
+    session: AsyncSession, job_id: str, task_id: str
+) -> tuple[models.Job, models.Task]:
+    """The task and its job, the job row locked (every task report changes job counters)."""
+    job = await locked_job(session, job_id)
+    task = await session.get(models.Task, task_id)
+    if job is None or task is None or task.job_id != job_id:
+        raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
+    return job, task

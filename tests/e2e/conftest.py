@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 DATA_DIR: list[str] = []
@@ -99,3 +100,15 @@ def pids_with_env(marker: bytes) -> list[int]:
         if marker in environ.split(b"\0"):
             found.append(int(proc.name))
     return found
+
+
+def wait_status(client: httpx.Client, job: str, states: set[str], timeout: float = 90) -> str:
+    """Poll the job over REST until its status is one of `states`; the last status seen."""
+    deadline = time.monotonic() + timeout
+    status = ""
+    while time.monotonic() < deadline:
+        status = client.get(f"/v1/{job}").json()["status"]
+        if status in states:
+            return status
+        time.sleep(0.2)
+    return status

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bytereview.core.settings import DEV_TOKEN
-from tests.e2e.conftest import launched, pids_with_env
+from tests.e2e.conftest import launched, pids_with_env, wait_status
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
@@ -44,7 +44,7 @@ def test_a_burst_adds_workers_that_retire_when_idle(tmp_path: Path) -> None:
             for target in created["uploadTargets"]:
                 assert httpx.put(target["url"], content=pdf, timeout=30).status_code == 200
             client.post(f"/v1/{job}:finalizeUploads", json={})
-            _wait(client, job, {"READY"})
+            wait_status(client, job, {"READY"})
             client.post(
                 f"/v1/{job}:configure", json={"fields": [{"name": "total", "dataType": "currency"}]}
             )
@@ -58,7 +58,10 @@ def test_a_burst_adds_workers_that_retire_when_idle(tmp_path: Path) -> None:
             while not pids_with_env(marker) and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert pids_with_env(marker)
-            assert _wait(client, job, {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"}) == "COMPLETED"
+            assert (
+                wait_status(client, job, {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"})
+                == "COMPLETED"
+            )
             # Every task ran exactly once, whichever worker took it.
             tasks = client.get(f"/v1/{job}/tasks", params={"pageSize": 100}).json()["tasks"]
             assert [t["attempts"] for t in tasks] == [1] * FILES
@@ -68,14 +71,3 @@ def test_a_burst_adds_workers_that_retire_when_idle(tmp_path: Path) -> None:
             while pids_with_env(marker) and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert not pids_with_env(marker), "a retired worker is still running"
-
-
-def _wait(client: httpx.Client, job: str, states: set[str], timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    status = ""
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/{job}").json()["status"]
-        if status in states:
-            return status
-        time.sleep(0.2)
-    return status

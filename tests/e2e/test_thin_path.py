@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bytereview.core.settings import DEV_TOKEN
-from tests.e2e.conftest import DATA_DIR, pids_with_env
+from tests.e2e.conftest import DATA_DIR, pids_with_env, wait_status
 from tests.pdfs import text_pdf
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +31,7 @@ def test_thin_path_over_http(platform: tuple[str, subprocess.Popen[str]], tmp_pa
         put = httpx.put(target["url"], content=pdf, timeout=30)
         assert put.status_code == 200, put.text
         assert client.post(f"/v1/{job}:finalizeUploads", json={}).json()["status"] == "ANALYZING"
-        status = _wait(client, job, {"READY"})
+        status = wait_status(client, job, {"READY"})
         assert status == "READY"
         configured = client.post(
             f"/v1/{job}:configure",
@@ -49,7 +48,9 @@ def test_thin_path_over_http(platform: tuple[str, subprocess.Popen[str]], tmp_pa
         )
         assert configured.status_code == 200, configured.text
         assert client.post(f"/v1/{job}:start", json={}).status_code == 200
-        assert _wait(client, job, {"COMPLETED", "FAILED", "PARTIALLY_COMPLETED"}) == "COMPLETED"
+        assert (
+            wait_status(client, job, {"COMPLETED", "FAILED", "PARTIALLY_COMPLETED"}) == "COMPLETED"
+        )
         results = client.get(f"/v1/{job}/results").json()["results"]
         assert results[0]["values"] == {"invoice_number": "INV-7", "total": 1234.5}
         export = client.get(f"/v1/{job}:export", params={"format": "csv"})
@@ -67,14 +68,3 @@ def test_clean_shutdown(platform: tuple[str, subprocess.Popen[str]]) -> None:
     # No child outlived the launcher: none still carries the platform's data dir in its env.
     marker = f"BYTEREVIEW_DATA_DIR={DATA_DIR[0]}".encode()
     assert [pid for pid in pids_with_env(marker)] == []
-
-
-def _wait(client: httpx.Client, job: str, states: set[str], timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    status = ""
-    while time.monotonic() < deadline:
-        status = client.get(f"/v1/{job}").json()["status"]
-        if status in states:
-            return status
-        time.sleep(0.2)
-    return status
