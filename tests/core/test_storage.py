@@ -67,12 +67,13 @@ def test_unsafe_keys_are_refused(key: str) -> None:
         check_key(key)
 
 
-def test_failed_local_write_leaves_nothing(tmp_path: Path) -> None:
-    storage = make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+@pytest.mark.parametrize("size", [7, 9 * 1024 * 1024], ids=["small", "multi-chunk"])
+def test_failed_write_leaves_nothing(storage: Storage, size: int) -> None:
+    """An interrupted or aborted write never leaves a partial object under the key."""
 
     def interrupted_upload() -> None:
         with storage.open_write("jobs/a/uploads/1") as handle:
-            handle.write(b"partial")
+            handle.write(b"x" * size)
             raise RuntimeError("upload interrupted")
 
     with pytest.raises(RuntimeError):
