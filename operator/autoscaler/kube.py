@@ -93,6 +93,11 @@ class HttpKubeApi:
         body: dict[str, Any] = response.json() if response.content else {}
         return body
 
+    async def _merge_patch(self, path: str, patch: dict[str, Any]) -> None:
+        await self._request(
+            "PATCH", path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
+        )
+
     async def get_scale(self, namespace: str, deployment: str) -> tuple[int, str]:
         body = await self._request(
             "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale"
@@ -102,11 +107,9 @@ class HttpKubeApi:
         )
 
     async def set_scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        await self._request(
-            "PATCH",
+        await self._merge_patch(
             f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale",
-            json={"spec": {"replicas": replicas}},
-            headers={"Content-Type": "application/merge-patch+json"},
+            {"spec": {"replicas": replicas}},
         )
 
     async def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
@@ -117,19 +120,15 @@ class HttpKubeApi:
         return items
 
     async def annotate_pod(self, namespace: str, pod: str, annotations: dict[str, str]) -> None:
-        await self._request(
-            "PATCH",
+        await self._merge_patch(
             f"/api/v1/namespaces/{namespace}/pods/{pod}",
-            json={"metadata": {"annotations": annotations}},
-            headers={"Content-Type": "application/merge-patch+json"},
+            {"metadata": {"annotations": annotations}},
         )
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await self._request(
-            "PATCH",
+        await self._merge_patch(
             f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status",
-            json={"status": status},
-            headers={"Content-Type": "application/merge-patch+json"},
+            {"status": status},
         )
 
     async def event(
