@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from bytereview.services.jobs import models
 from bytereview.services.jobs.context import JobsContext
@@ -55,36 +55,28 @@ class Cleanup:
     async def abandoned(
         self, *, older_than: dt.timedelta, now: dt.datetime | None = None
     ) -> CleanupReport:
+        """Jobs never finalized: created, uploads never completed."""
         cutoff = (now or models.utcnow()) - older_than
-        async with self._ctx.reading() as session:
-            ids = list(
-                (
-                    await session.scalars(
-                        select(models.Job.id).where(
-                            models.Job.status == "PENDING_UPLOAD", models.Job.created_at < cutoff
-                        )
-                    )
-                ).all()
-            )
-        return await self._delete_jobs("abandoned", ids)
+        return await self._delete_matching(
+            "abandoned", models.Job.status == "PENDING_UPLOAD", models.Job.created_at < cutoff
+        )
 
     async def ephemeral(
         self, *, older_than: dt.timedelta, now: dt.datetime | None = None
     ) -> CleanupReport:
+        """Finished jobs whose owner asked not to keep the data."""
         cutoff = (now or models.utcnow()) - older_than
+        return await self._delete_matching(
+            "ephemeral",
+            models.Job.persist_data.is_(False),
+            models.Job.status.in_(sorted(JOB_FINAL)),
+            models.Job.finished_at < cutoff,
+        )
+
+    async def _delete_matching(self, task: str, *conditions: ColumnElement[bool]) -> CleanupReport:
         async with self._ctx.reading() as session:
-            ids = list(
-                (
-                    await session.scalars(
-                        select(models.Job.id).where(
-                            models.Job.persist_data.is_(False),
-                            models.Job.status.in_(sorted(JOB_FINAL)),
-                            models.Job.finished_at < cutoff,
-                        )
-                    )
-                ).all()
-            )
-        return await self._delete_jobs("ephemeral", ids)
+            ids = list((await session.scalars(select(models.Job.id).where(*conditions))).all())
+        return await self._delete_jobs(task, ids)
 
     async def orphans(
         self, *, older_than: dt.timedelta, now: dt.datetime | None = None
