@@ -38,8 +38,10 @@ class Sniffed:
 
 def sniff(head: bytes) -> Sniffed:
     """The media type (and image size where the header says) of a file starting with `head`."""
-    if head.startswith(b"%PDF-") or b"%PDF-" in head[:1024]:
+    if head.startswith(b"%PDF-"):
         return Sniffed(PDF)
+    # Before the lenient PDF check below: a ZIP that stores a PDF uncompressed carries
+    # `%PDF-` a few dozen bytes in, and must still be unpacked, not read as a PDF.
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return Sniffed(ZIP)
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
@@ -60,6 +62,9 @@ def sniff(head: bytes) -> Sniffed:
         return Sniffed(BMP, abs(width), abs(height))
     if head.startswith(b"Rar!") or head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Sniffed("application/x-archive-unsupported")
+    # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
+    if b"%PDF-" in head[:1024]:
+        return Sniffed(PDF)
     return Sniffed("application/octet-stream")
 
 
