@@ -24,14 +24,19 @@ class Progress:
     def __init__(self, label: str, total: int, stream: TextIO = sys.stderr, unit: str = "") -> None:
         self.label, self.total, self.done = label, max(total, 0), 0
         self._stream, self._unit, self._last = stream, unit, ""
+        # Redrawing needs a terminal; into a log or a pipe only the final line is written.
+        self._live = stream.isatty()
 
     def update(self, done: int) -> None:
         self.done = done
-        share = done / self.total if self.total else 1.0
+        if self._live:
+            self._draw()
+
+    def _draw(self) -> None:
+        share = self.done / self.total if self.total else 1.0
         bar = "#" * int(share * 30)
-        text = (
-            f"\r{self.label:<11} [{bar:<30}] {share:4.0%} {self._fmt(done)}/{self._fmt(self.total)}"
-        )
+        counts = f"{self._fmt(self.done)}/{self._fmt(self.total)}"
+        text = f"\r{self.label:<11} [{bar:<30}] {share:4.0%} {counts}"
         if text != self._last:
             self._stream.write(text)
             self._stream.flush()
@@ -41,7 +46,8 @@ class Progress:
         self.update(self.done + step)
 
     def finish(self) -> None:
-        self.update(self.total if self.done < self.total else self.done)
+        self.done = max(self.done, self.total)
+        self._draw()
         self._stream.write("\n")
         self._stream.flush()
 
@@ -110,10 +116,12 @@ def find_template(api: Api, wanted: str) -> str:
 
 
 def wait(
-    api: Api, job: str, bar: Progress, *, done: Any, count: Any, poll: float
+    api: Api, job: str, bar: Progress, *, done: Any, count: Any, poll: float, total: Any = None
 ) -> dict[str, Any]:
     while True:
         progress = api.call("GET", f"/v1/{job}/progress")
+        if total is not None:
+            bar.total = max(bar.total, total(progress))  # archives add their entries
         bar.update(count(progress))
         if done(progress):
             bar.finish()
@@ -168,6 +176,7 @@ def run_extract(
             int(n) for s, n in p.get("filesByStatus", {}).items() if s != "PENDING"
         ),
         poll=poll,
+        total=lambda p: int(p.get("counters", {}).get("filesTotal", 0)),
     )
     counters = analysed.get("counters", {})
     if not int(counters.get("filesReady", 0)):
