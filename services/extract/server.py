@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core.auth import Credentials
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
+from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
-from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from bytereview.services.extract.base import ExtractionError, ExtractionRequest, Extractor
 from bytereview.services.extract.ratecontrol import RateController
@@ -53,15 +52,7 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
                 raise InvalidArgument(f"fields[{i}].name must not be empty")
             if f.data_type not in DEFAULT_TYPES:
                 raise InvalidArgument(f"fields[{i}].data_type {f.data_type!r} is unknown")
-        # The caller's own credential goes to the jobs service, which checks they own the file.
-        credentials = Credentials.from_metadata(context.invocation_metadata())
-        try:
-            found = await self._jobs.GetFileForWorker(
-                worker_pb.GetFileForWorkerRequest(file=request.file),
-                metadata=credentials.metadata(),
-            )
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
+        found = await file_for_caller(self._jobs, request.file, context)
         if not found.file.media_type:
             raise InvalidArgument(f"{request.file} has not been analysed yet")
         fields = [Field(f.name, f.data_type, f.instruction) for f in request.fields]

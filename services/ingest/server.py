@@ -7,16 +7,13 @@ import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import grpc
-
-from bytereview.core.auth import Credentials
 from bytereview.core.errors import FailedPrecondition, InvalidArgument
 from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
+from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from bytereview.services.ingest.sniff import SNIFF_BYTES, sniff
 from bytereview.services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
@@ -91,15 +88,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         offset = int(request.page_token) if request.page_token.isdigit() else 0
         if request.page_token and not request.page_token.isdigit():
             raise InvalidArgument("page_token is malformed")
-        # The caller's own credential: the jobs service checks they own the file.
-        credentials = Credentials.from_metadata(context.invocation_metadata())
-        try:
-            found = await self._jobs.GetFileForWorker(
-                worker_pb.GetFileForWorkerRequest(file=request.file),
-                metadata=credentials.metadata(),
-            )
-        except grpc.aio.AioRpcError as exc:
-            await context.abort(exc.code(), exc.details() or "")
+        found = await file_for_caller(self._jobs, request.file, context)
         media_type = found.file.media_type or await asyncio.to_thread(
             _sniffed, self._storage, found.file.storage_key
         )

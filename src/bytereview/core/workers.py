@@ -8,11 +8,14 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
+import grpc
 from prometheus_client import start_http_server
 
 from bytereview.core import streams
+from bytereview.core.auth import Credentials
 from bytereview.core.clients import channel
 from bytereview.core.settings import Settings
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 
 if TYPE_CHECKING:  # the async stub type exists in the generated .pyi only
@@ -59,3 +62,19 @@ async def run_worker_process(
             worker.stop()
             await run
     await nc.drain()
+
+
+async def file_for_caller(
+    jobs: JobsStub, file: str, context: Any
+) -> worker_pb.GetFileForWorkerResponse:
+    """The file, looked up with the *caller's* credential, so the jobs service enforces that
+    they own it; its refusal (NOT_FOUND, UNAUTHENTICATED...) is passed on as it is."""
+    credentials = Credentials.from_metadata(context.invocation_metadata())
+    try:
+        found: worker_pb.GetFileForWorkerResponse = await jobs.GetFileForWorker(
+            worker_pb.GetFileForWorkerRequest(file=file), metadata=credentials.metadata()
+        )
+    except grpc.aio.AioRpcError as exc:
+        await context.abort(exc.code(), exc.details() or "")
+        raise  # abort raises; this keeps type checkers sure `found` is bound
+    return found
