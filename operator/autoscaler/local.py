@@ -64,7 +64,8 @@ class LocalPool:
                 except Exception as exc:  # a failed poll is retried at the next one
                     log.warning("local scaling of %s: %s", self.name, exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await stopping.wait()
         finally:
             await sub.unsubscribe()
 

@@ -93,7 +93,8 @@ class RateController:
                     return
                 # Woken early by a release; otherwise when the wait is over.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait)
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait()
 
     def _wait_time(self, now: float) -> float:
         if now < self._resume_at:

@@ -74,9 +74,14 @@ async def refresh_forever(
     js: JetStreamContext,
     relay: OutboxRelay,
     queues: list[streams.QueueSpec],
+    stop: asyncio.Event,
     interval: float = 15.0,
 ) -> None:
-    while True:
+    # Ends on `stop` as well as on cancellation: a cancellation can be lost inside a library
+    # call (wait_for on 3.11) and then swallowed by the suppress below.
+    while not stop.is_set():
         with contextlib.suppress(Exception):
             await refresh(ctx, js, relay, queues)
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval):
+                await stop.wait()

@@ -57,8 +57,10 @@ class OutboxRelay:
                 sent = 0
             if sent >= self._batch:
                 continue  # more are waiting
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wakeup.wait()
 
     async def relay_once(self) -> int:
         """Publish one batch of unsent rows; returns how many were sent."""

@@ -119,7 +119,8 @@ async def jobs_service(
         nc=nc, js=js, reports=Reports(ctx), ingest=queues[0], extract=queues[1]
     )
     await dead_letters.start()
-    metrics_task = asyncio.create_task(metrics.refresh_forever(ctx, js, relay, queues))
+    stopping = asyncio.Event()
+    metrics_task = asyncio.create_task(metrics.refresh_forever(ctx, js, relay, queues, stopping))
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     server = GrpcServer(
@@ -133,7 +134,9 @@ async def jobs_service(
             log.info("jobs service listening on port %d", server.port)
             yield RunningJobsService(ctx=ctx, server=server, relay=relay)
     finally:
+        stopping.set()
         metrics_task.cancel()
+        await asyncio.wait({metrics_task}, timeout=10)
         await dead_letters.stop()
         relay.stop()
         with contextlib.suppress(asyncio.CancelledError):

@@ -297,7 +297,8 @@ class JobServicer(jobs_grpc.JobServiceServicer):
                 if job.status in JOB_FINAL:
                     return
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=WATCH_POLL_SECONDS)
+                    async with asyncio.timeout(WATCH_POLL_SECONDS):
+                        await wake.wait()
         finally:
             self._ctx.hub.unsubscribe(job_id, wake)
 
