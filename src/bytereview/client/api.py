@@ -49,6 +49,12 @@ class Api:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
         try:
             response = self._http.request(

@@ -70,8 +70,7 @@ def guarded(run: Any) -> Any:
 
 @guarded
 def extract(args: argparse.Namespace) -> int:
-    api = _client(args)
-    try:
+    with _client(args) as api:
         return run_extract(
             api,
             args.inputs,
@@ -80,8 +79,6 @@ def extract(args: argparse.Namespace) -> int:
             combined=args.combined,
             out=args.out,
         )
-    finally:
-        api.close()
 
 
 def _print(data: Any) -> None:
@@ -90,8 +87,7 @@ def _print(data: Any) -> None:
 
 @guarded
 def jobs(args: argparse.Namespace) -> int:
-    api = _client(args)
-    try:
+    with _client(args) as api:
         if args.action == "list":
             listed = api.call("GET", "/v1/jobs", pageSize=args.limit)
             for job in listed.get("jobs", []):
@@ -110,8 +106,6 @@ def jobs(args: argparse.Namespace) -> int:
             api.call("DELETE", f"/v1/{_job_name(args.job)}")
             print(f"deleted {_job_name(args.job)}")
         return 0
-    finally:
-        api.close()
 
 
 def _job_name(value: str) -> str:
@@ -124,8 +118,7 @@ def _template_name(value: str) -> str:
 
 @guarded
 def templates(args: argparse.Namespace) -> int:
-    api = _client(args)
-    try:
+    with _client(args) as api:
         if args.action == "list":
             for t in api.call("GET", "/v1/templates", pageSize=100).get("templates", []):
                 names = ", ".join(f["name"] for f in t.get("fields", []))
@@ -145,8 +138,6 @@ def templates(args: argparse.Namespace) -> int:
             api.call("DELETE", f"/v1/{_template_name(args.template)}")
             print(f"deleted {_template_name(args.template)}")
         return 0
-    finally:
-        api.close()
 
 
 def add_jobs_actions(parser: argparse.ArgumentParser, *, service: Any) -> None:

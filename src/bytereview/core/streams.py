@@ -100,7 +100,6 @@ async def declare_queue(js: JetStreamContext, spec: QueueSpec, *, replicas: int 
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait_seconds,
         max_deliver=spec.max_deliver,
-        backoff=None,
         max_ack_pending=spec.max_ack_pending,
         filter_subject=spec.subject,
     )
