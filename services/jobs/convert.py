@@ -14,15 +14,19 @@ from bytereview.services.jobs import models, names
 from bytereview.services.jobs.fields import FieldSpec
 from bytereview.services.jobs.jobs import UploadTarget
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
 
 def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
     if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
         value = value.replace(tzinfo=dt.UTC)
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(value)
-    return stamp
+    # By hand: Timestamp.FromDatetime is pure Python and a visible cost of ListJobs.
+    since = value - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000
+    )
 
 
 def struct(values: dict[str, Any]) -> struct_pb2.Struct:

@@ -78,20 +78,23 @@ class JobServicer(jobs_grpc.JobServiceServicer):
 
     async def GetJob(self, request: jobs_pb.GetJobRequest, context: Context) -> pb.Job:
         job_id = names.parse("job", request.name)["job"]
-        return await self._job_pb(await self._jobs.get(await self._caller.user_id(), job_id))
+        job, fields = await self._jobs.get_with_fields(await self._caller.user_id(), job_id)
+        return convert.job(job, fields)
 
     async def ListJobs(
         self, request: jobs_pb.ListJobsRequest, context: Context
     ) -> jobs_pb.ListJobsResponse:
         status = pb.Job.Status.Name(request.status) if request.status else ""
-        rows, token, total = await self._jobs.list_jobs(
+        page, token, total = await self._jobs.list_jobs(
             await self._caller.user_id(),
             status=status,
             page_size=request.page_size,
             page_token=request.page_token,
         )
         return jobs_pb.ListJobsResponse(
-            jobs=[await self._job_pb(r) for r in rows], next_page_token=token, total_size=total
+            jobs=[convert.job(job, fields) for job, fields in page],
+            next_page_token=token,
+            total_size=total,
         )
 
     async def DeleteJob(

@@ -69,6 +69,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, authenticate: Authenticate | None = None) -> None:
         self._authenticate = authenticate
+        self._wrapped: dict[str, Any] = {}
 
     async def _prelude(self, method: str, context: Context) -> None:
         request_id.set(_request_id_from(context))
@@ -84,11 +85,19 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Any:
+        method = handler_call_details.method
+        # A method's handler never changes: wrap it once, not on every call.
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            wrapped = self._wrap(method, await continuation(handler_call_details))
+            if wrapped is not None:
+                self._wrapped[method] = wrapped
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         # grpc-stubs types handlers for the sync API; the aio ones are looser, hence Any.
-        handler: Any = await continuation(handler_call_details)
         if handler is None:
             return handler
-        method = handler_call_details.method
         prelude = self._prelude
         if handler.unary_unary is not None:
             unary: Any = handler.unary_unary
