@@ -7,7 +7,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from bytereview.extract.v1 import extract_service_pb2
 from bytereview.gateway import storage_routes
 from bytereview.gateway.errors import error_response, http_error
 from bytereview.gateway.openapi import openapi_document
+from bytereview.gateway.request_ids import RequestIdMiddleware
 from bytereview.gateway.transcoder import Route, RouteTable, build_request, routes_for, to_json
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import jobs_service_pb2
@@ -41,7 +41,6 @@ EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
 UNARY_DEADLINE = 30.0
 FORWARDED = ("authorization", "x-api-key")
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 REQUESTS = Counter("bytereview_gateway_requests_total", "REST calls", ["route", "status"])
 LATENCY = Histogram("bytereview_gateway_request_seconds", "REST call latency", ["route"])
@@ -113,14 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     document = openapi_document(table)
 
-    @app.middleware("http")
-    async def request_ids(request: Request, call_next: Any) -> Response:
-        given = request.headers.get("x-request-id", "")
-        # Forwarded as gRPC metadata and logged: only a safe, short id is kept.
-        request.state.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        response: Response = await call_next(request)
-        response.headers["x-request-id"] = request.state.request_id
-        return response
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -150,13 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     storage_routes.mount(app, storage=storage, settings=settings)
 
-    @app.api_route(
-        "/v1/{rest:path}",
-        methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-        include_in_schema=False,
-    )
-    async def transcode(request: Request, rest: str) -> Response:
-        path = "/v1/" + rest
+    async def transcode(request: Request) -> Response:
+        path = "/v1/" + request.path_params["rest"]
         found = table.match(request.method, path)
         if found is None:
             if table.path_exists(path):
@@ -201,6 +188,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         REQUESTS.labels(route.template, "200").inc()
         return JSONResponse(to_json(reply))
 
+    # A plain Starlette route: the transcoder parses and checks everything itself, so
+    # FastAPI's per-call dependency solving would be pure overhead on every API call.
+    app.router.add_route(
+        "/v1/{rest:path}",
+        transcode,
+        methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        include_in_schema=False,
+    )
     return app
 
 

@@ -7,6 +7,7 @@ import contextlib
 
 import uvicorn
 
+from bytereview.core.lifecycle import settle_heap
 from bytereview.core.settings import Settings
 from bytereview.gateway.app import create_app
 
@@ -24,6 +25,10 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     # uvicorn's own signal capture would replace our handlers; the caller decides when to stop.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())
+    # uvicorn has no start event to await.
+    while not server.started and not task.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    settle_heap()
     stop_wait = asyncio.create_task(stop.wait())
     await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     server.should_exit = True

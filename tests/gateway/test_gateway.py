@@ -159,6 +159,19 @@ async def test_credentials_that_are_not_header_safe_are_401(client: httpx.AsyncC
     assert response.headers["x-request-id"] != "a b"
 
 
+async def test_request_ids_are_echoed_on_every_answer(client: httpx.AsyncClient) -> None:
+    given = {"x-request-id": "req-42.a:b"}
+    ok = await client.get("/v1/jobs", headers={**AUTH, **given})
+    missing = await client.get("/v1/nothing-here", headers={**AUTH, **given})
+    unauthenticated = await client.get("/v1/jobs", headers=given)
+    for response, status in ((ok, 200), (missing, 404), (unauthenticated, 401)):
+        assert response.status_code == status
+        assert response.headers.get_list("x-request-id") == ["req-42.a:b"]
+    made_up = (await client.get("/healthz")).headers["x-request-id"]
+    assert len(made_up) == 32
+    assert made_up != (await client.get("/healthz")).headers["x-request-id"]
+
+
 async def test_sse_watch_streams_events(client: httpx.AsyncClient) -> None:
     created = await client.post(
         "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 3}]}
