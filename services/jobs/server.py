@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 
 from bytereview.core import streams
 from bytereview.core.auth import Credentials, Principal, TokenAuthenticator
+from bytereview.core.lifecycle import settle_heap
 from bytereview.core.rpc import GrpcServer, ServiceBinding, service_name
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
@@ -172,4 +173,5 @@ async def run_cleanup(settings: Settings, task: str, *, hours: float | None) -> 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     # In Kubernetes a hook Job migrates once; replicas racing to migrate would collide.
     async with jobs_service(settings, migrate=settings.migrate_on_start):
+        settle_heap()
         await stop.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -47,3 +48,15 @@ def shutdown_event() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, event.set)
     return event
+
+
+def settle_heap() -> None:
+    """Takes what start-up allocated out of the cyclic garbage collector's sight.
+
+    Call once a process is serving. Imports, descriptors, compiled SQL and the app live as
+    long as the process, yet every full collection walked them all: 70-85 ms with the jobs
+    service's ~100k objects on a 2-core machine, one stall every few seconds under load
+    (bench/gateway_latency.py's p99). Frozen, a full collection takes 2-3 ms.
+    """
+    gc.collect()
+    gc.freeze()

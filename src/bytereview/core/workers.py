@@ -14,6 +14,7 @@ from prometheus_client import start_http_server
 from bytereview.core import streams
 from bytereview.core.auth import Credentials
 from bytereview.core.clients import channel
+from bytereview.core.lifecycle import settle_heap
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
@@ -58,6 +59,7 @@ async def run_worker_process(
         serving = contextlib.nullcontext() if settings.worker_only else server(jobs)
         async with serving:
             run = asyncio.create_task(worker.run())
+            settle_heap()
             await stop.wait()
             worker.stop()
             await run
