@@ -18,6 +18,7 @@ from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
 from bytereview.core.errors import InvalidArgument
+from bytereview.gateway.proto_json import message_to_dict
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 
@@ -268,4 +269,6 @@ def build_request(
 
 
 def to_json(msg: Message) -> dict[str, object]:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=False)
+    """The reply's proto3 JSON form (what json_format.MessageToDict writes, faster)."""
+    result: dict[str, object] = message_to_dict(msg)
+    return result
