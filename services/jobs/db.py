@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-# Execution option naming how a SQLite transaction begins: IMMEDIATE (default) or DEFERRED.
+# Execution option naming how a SQLite transaction begins: IMMEDIATE (default), DEFERRED,
+# or STATEMENT (no transaction: every statement on its own).
 SQLITE_BEGIN = "sqlite_begin"
 
 
@@ -49,8 +50,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             # took event sequence N+1). IMMEDIATE takes the write lock up front, so writing
             # transactions run one after another, as row locks make them on PostgreSQL.
             # Read-only sessions ask for DEFERRED (JobsContext.reading) and never wait.
+            # STATEMENT: no BEGIN at all, so each statement reads its own snapshot (SQLite's
+            # autocommit); it saves a round trip to the driver's thread on hot reads.
             mode = conn.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            if mode != "STATEMENT":
+                conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -510,7 +510,7 @@ class Jobs:
             return await owned_job(session, user_id, job_id)
 
     async def get_with_fields(self, user_id: str, job_id: str) -> JobWithFields:
-        async with self._ctx.reading() as session:
+        async with self._ctx.reading(snapshot=False) as session:
             job = await owned_job(session, user_id, job_id)
             return job, (await fields_by_job(session, [job]))[job.id]
 
@@ -527,7 +527,7 @@ class Jobs:
         where = [models.Job.user_id == user_id]
         if status:
             where.append(models.Job.status == status)
-        async with self._ctx.reading() as session:
+        async with self._ctx.reading(snapshot=False) as session:
             # The total rides along as count(*) OVER (), evaluated before OFFSET/LIMIT:
             # one query instead of two on the busiest read of the API.
             found = (
