@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/gateway_latency.py            # 200 requests/s for 30 s per path
     .venv/bin/python bench/gateway_latency.py --quick    # 10 s per path
+    .venv/bin/python bench/gateway_latency.py --postgres # jobs on PostgreSQL, not SQLite
 
 Starts `bytereview up`, creates a job, then sends GetJob and ListJobs at a fixed rate (open
 loop: requests leave on schedule whether or not earlier ones have answered) through the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -32,6 +34,7 @@ from bytereview.core.settings import DEV_TOKEN
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from tests.e2e.conftest import launched
+from tests.servers import postgres_server
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
 METADATA = (("authorization", f"Bearer {DEV_TOKEN}"),)
@@ -123,9 +126,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--postgres", action="store_true", help="a real PostgreSQL 15")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, launched(Path(tmp) / "data") as platform:
+    with contextlib.ExitStack() as stack:
+        env = {}
+        if args.postgres:
+            server = stack.enter_context(postgres_server())
+            env["BYTEREVIEW_DATABASE_URL"] = server.create_database("bench")
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        platform = stack.enter_context(launched(Path(tmp) / "data", env))
         jobs_addr = platform.wait_for_line(r"gRPC: jobs (\S+),").group(1)
+        print("jobs database:", "PostgreSQL" if args.postgres else "SQLite")
         asyncio.run(run(platform.url, jobs_addr, args.rate, 10.0 if args.quick else 30.0))
 
 

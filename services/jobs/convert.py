@@ -20,10 +20,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
-        value = value.replace(tzinfo=dt.UTC)
     # By hand: Timestamp.FromDatetime is pure Python and a visible cost of ListJobs.
-    since = value - _EPOCH
+    since = models.as_utc(value) - _EPOCH
     return timestamp_pb2.Timestamp(
         seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000
     )

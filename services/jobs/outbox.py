@@ -94,9 +94,7 @@ class OutboxRelay:
             )
         if oldest is None:
             return 0.0
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        return max(0.0, (models.utcnow() - oldest).total_seconds())
+        return max(0.0, (models.utcnow() - models.as_utc(oldest)).total_seconds())
 
     async def purge_sent(self) -> int:
         cutoff = models.utcnow() - self._keep_sent

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bytereview.core.auth import (
@@ -18,6 +19,8 @@ from bytereview.services.jobs import models
 from bytereview.services.jobs.context import JobsContext
 
 MAX_KEYS_PER_USER = 50
+# An API key's last use is recorded to the minute, not on every call.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 class Users:
@@ -30,19 +33,23 @@ class Users:
         self._ids: dict[str, str] = {}
 
     async def principal_for_api_key(self, key: str) -> Principal:
-        async with self._ctx.transaction() as session:
+        # Looked up on every call, never cached: a revoked key stops working at once.
+        async with self._ctx.reading(snapshot=False) as session:
             row = await session.scalar(
                 select(models.ApiKey).where(models.ApiKey.key_hash == hash_api_key(key))
             )
-            if row is None:
-                raise Unauthenticated("invalid API key")
-            row.last_used_at = models.utcnow()
-            user = await session.get(models.User, row.user_id)
-            if user is None:
-                raise Unauthenticated("invalid API key")
-            return Principal(
-                PrincipalKind.USER, user.subject, user.email, user.display_name, user.id
-            )
+            user = None if row is None else await session.get(models.User, row.user_id)
+        if row is None or user is None:
+            raise Unauthenticated("invalid API key")
+        now = models.utcnow()
+        last = row.last_used_at
+        if last is None or now - models.as_utc(last) >= LAST_USED_RESOLUTION:
+            # A write per call would serialise every API-key call (SQLite has one writer).
+            async with self._ctx.transaction() as session:
+                await session.execute(
+                    update(models.ApiKey).where(models.ApiKey.id == row.id).values(last_used_at=now)
+                )
+        return Principal(PrincipalKind.USER, user.subject, user.email, user.display_name, user.id)
 
     async def resolve(self, principal: Principal, *, display_name: str = "") -> models.User:
         """The principal's user row, created on first sight (the seed's /users/me/sync)."""

@@ -59,6 +59,57 @@ async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 
     return job
 
 
+async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    started = await completed_job(job_stub, worker_stub, settings, files=1)
+    names = [started]
+    for i in range(4):
+        created = await job_stub.CreateJob(
+            jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+            metadata=USER,
+        )
+        names.append(created.job.name)
+        if i % 2:
+            await job_stub.ConfigureJob(
+                jobs_pb.ConfigureJobRequest(
+                    name=created.job.name, fields=[pb.JobField(name=f"f{i}", data_type="text")]
+                ),
+                metadata=USER,
+            )
+    pages, token = [], ""
+    while True:
+        page = await job_stub.ListJobs(
+            jobs_pb.ListJobsRequest(page_size=2, page_token=token), metadata=USER
+        )
+        assert page.total_size == 5
+        pages.append(page)
+        token = page.next_page_token
+        if not token:
+            break
+    assert [len(p.jobs) for p in pages] == [2, 2, 1]
+    listed = [job for p in pages for job in p.jobs]
+    assert sorted(j.name for j in listed) == sorted(names)
+    for job in listed:  # each job on a page carries the fields GetJob gives it
+        alone = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job.name), metadata=USER)
+        assert list(job.fields) == list(alone.fields)
+        assert job == alone
+    by_name = {j.name: j for j in listed}
+    assert [f.name for f in by_name[started].fields] == ["number", "total"]
+    assert sum(1 for j in listed if [f.name for f in j.fields] in (["f1"], ["f3"])) == 2
+    completed = await job_stub.ListJobs(
+        jobs_pb.ListJobsRequest(status=pb.Job.COMPLETED), metadata=USER
+    )
+    assert [j.name for j in completed.jobs] == [started]
+    assert completed.total_size == 1
+    # Jobs deleted between pages: a page past the end is empty and still knows the total.
+    second = await job_stub.ListJobs(jobs_pb.ListJobsRequest(page_size=4), metadata=USER)
+    for name in names[:3]:
+        await job_stub.DeleteJob(jobs_pb.DeleteJobRequest(name=name), metadata=USER)
+    past = await job_stub.ListJobs(
+        jobs_pb.ListJobsRequest(page_size=4, page_token=second.next_page_token), metadata=USER
+    )
+    assert (list(past.jobs), past.total_size, past.next_page_token) == ([], 2, "")
+
+
 async def test_templates_crud_and_reference_data(
     channel: grpc.aio.Channel, idp: IdentityProvider
 ) -> None:
@@ -158,9 +209,11 @@ async def test_templates_crud_and_reference_data(
     assert [p.active for p in prompts.system_prompts] == [True]
 
 
-async def test_users_and_api_keys(channel: grpc.aio.Channel, idp: IdentityProvider) -> None:
+async def test_users_and_api_keys(
+    channel: grpc.aio.Channel, idp: IdentityProvider, jobs: RunningJobsService
+) -> None:
     users = jobs_grpc.UserServiceStub(channel)
-    jobs = jobs_grpc.JobServiceStub(channel)
+    job_api = jobs_grpc.JobServiceStub(channel)
     dave = idp.metadata("dave")
     me = await users.SyncCurrentUser(
         jobs_pb.SyncCurrentUserRequest(display_name="Dave"), metadata=dave
@@ -179,17 +232,30 @@ async def test_users_and_api_keys(channel: grpc.aio.Channel, idp: IdentityProvid
     assert key.prefix == key.key[:8]
     with_key = (("x-api-key", key.key),)
     job = (
-        await jobs.CreateJob(
+        await job_api.CreateJob(
             jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
             metadata=with_key,
         )
     ).job
     assert job.owner == me.name  # the key acts as its user
     assert [
-        j.name for j in (await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=dave)).jobs
+        j.name for j in (await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=dave)).jobs
     ] == [job.name]
     listed = await users.ListApiKeys(jobs_pb.ListApiKeysRequest(parent=me.name), metadata=dave)
     assert [k.key for k in listed.api_keys] == [""]  # the secret is shown once only
+    # Last use is kept to the minute: a call within it writes nothing, one after it does.
+    first_use = listed.api_keys[0].last_used_time.ToDatetime()
+    assert first_use.year >= 2026
+    await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=with_key)
+    listed = await users.ListApiKeys(jobs_pb.ListApiKeysRequest(parent=me.name), metadata=dave)
+    assert listed.api_keys[0].last_used_time.ToDatetime() == first_use
+    async with jobs.ctx.transaction() as session:
+        await session.execute(
+            update(models.ApiKey).values(last_used_at=models.utcnow() - dt.timedelta(minutes=2))
+        )
+    await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=with_key)
+    listed = await users.ListApiKeys(jobs_pb.ListApiKeysRequest(parent=me.name), metadata=dave)
+    assert listed.api_keys[0].last_used_time.ToDatetime() > first_use
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await users.ListApiKeys(
             jobs_pb.ListApiKeysRequest(parent=me.name), metadata=idp.metadata("eve")
@@ -199,11 +265,11 @@ async def test_users_and_api_keys(channel: grpc.aio.Channel, idp: IdentityProvid
         jobs_pb.DeleteApiKeyRequest(name=listed.api_keys[0].name), metadata=dave
     )
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=with_key)
+        await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=with_key)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     expired = (("authorization", f"Bearer {idp.token('dave', expires_in=-60)}"),)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await jobs.ListJobs(jobs_pb.ListJobsRequest(), metadata=expired)
+        await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=expired)
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
