@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from bytereview.core.errors import NotFound
 from bytereview.core.settings import Settings
@@ -16,6 +19,8 @@ from bytereview.services.jobs import models
 from bytereview.services.jobs.db import SQLITE_BEGIN
 from bytereview.services.jobs.events import EventHub
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True, slots=True)
 class JobsContext:
@@ -23,6 +28,8 @@ class JobsContext:
     storage: Storage
     settings: Settings
     hub: EventHub
+    # SQLite only: sessions on the sync driver for `read` (see db.sync_reader).
+    sync_reads: sessionmaker[Session] | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -44,12 +51,35 @@ class JobsContext:
             await session.connection(execution_options={SQLITE_BEGIN: mode})
             yield session
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Runs a short read-only `work(session)` written against a plain Session.
+
+        On SQLite the whole of it runs in one thread hop on the sync driver; elsewhere it
+        runs on the async session (`run_sync`), with no thread at all. Each statement sees
+        its own snapshot, as with `reading(snapshot=False)`.
+        """
+        sync_reads = self.sync_reads
+        if sync_reads is not None:
+
+            def run() -> T:
+                with sync_reads() as session:
+                    return work(session)
+
+            return await asyncio.to_thread(run)
+        async with self.reading(snapshot=False) as session:
+            return await session.run_sync(work)
+
+
+def owned_job_query(user_id: str, job_id: str) -> Select[models.Job]:
+    """The job if the user owns it. Another user's job is absent, never forbidden."""
+    return select(models.Job).where(models.Job.id == job_id, models.Job.user_id == user_id)
+
 
 async def owned_job(
     session: AsyncSession, user_id: str, job_id: str, *, lock: bool = False
 ) -> models.Job:
     """The job if the user owns it; another user's job is NOT_FOUND, never PERMISSION_DENIED."""
-    query = select(models.Job).where(models.Job.id == job_id, models.Job.user_id == user_id)
+    query = owned_job_query(user_id, job_id)
     if lock:
         query = query.with_for_update()
     job = await session.scalar(query)

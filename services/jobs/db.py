@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Execution option naming how a SQLite transaction begins: IMMEDIATE (default), DEFERRED,
@@ -25,23 +27,24 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers run beside the one writer; FKs are off by default in SQLite.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+    # SQLAlchemy, not the driver, decides where transactions begin (see below).
+    dbapi_conn.isolation_level = None
+
+
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         db_path = make_url(url).database
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cursor = dbapi_conn.cursor()
-            # WAL lets readers run beside the one writer; FKs are off by default in SQLite.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-            # SQLAlchemy, not the driver, decides where transactions begin (see below).
-            dbapi_conn.isolation_level = None
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Any) -> None:
@@ -58,6 +61,23 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def sync_reader(url: str) -> sessionmaker[Session] | None:
+    """For SQLite: sessions on the plain sqlite3 driver, for read-only work run in a thread.
+
+    aiosqlite sends every cursor call to its own thread, four hops a statement, and on a
+    small machine a hop costs more CPU than the query (~0.14 ms against ~0.01 ms). A whole
+    read done by the sync driver in one `asyncio.to_thread` hop costs a third less CPU.
+    No BEGIN is issued (isolation_level None): each statement reads its own snapshot.
+    None for other databases, whose async drivers need no threads.
+    """
+    if not is_sqlite(url):
+        return None
+    sync_url = make_url(url).set(drivername="sqlite+pysqlite")
+    engine = sa_create_engine(sync_url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,6 +16,8 @@ from typing import TypeVar
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from bytereview.core.storage import SignedRequest
@@ -23,7 +25,7 @@ from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from bytereview.services.jobs import models, names
-from bytereview.services.jobs.context import JobsContext, owned_job
+from bytereview.services.jobs.context import JobsContext, owned_job, owned_job_query
 from bytereview.services.jobs.events import enqueue, record_event
 from bytereview.services.jobs.fields import FieldSpec, from_dicts, validate_fields
 from bytereview.services.jobs.statemachine import (
@@ -130,9 +132,7 @@ def set_job_status(
 JobWithFields = tuple[models.Job, list[FieldSpec]]
 
 
-async def fields_by_job(
-    session: AsyncSession, jobs: Sequence[models.Job]
-) -> dict[str, list[FieldSpec]]:
+def fields_by_job(session: Session, jobs: Sequence[models.Job]) -> dict[str, list[FieldSpec]]:
     """Each job's fields: the frozen snapshot once started, the configured fields before.
 
     One query for a whole page of jobs; none when no job has started (the snapshot is
@@ -141,7 +141,7 @@ async def fields_by_job(
     frozen: dict[str, list[FieldSpec]] = defaultdict(list)
     started = [job.id for job in jobs if job.started_at is not None]
     if started:
-        rows = await session.scalars(
+        rows = session.scalars(
             select(models.JobField)
             .where(models.JobField.job_id.in_(started))
             .order_by(models.JobField.job_id, models.JobField.position)
@@ -149,6 +149,35 @@ async def fields_by_job(
         for r in rows:
             frozen[r.job_id].append(FieldSpec(r.name, r.data_type_id, r.instruction))
     return {job.id: frozen.get(job.id) or from_dicts(job.configured_fields) for job in jobs}
+
+
+def _job_with_fields(session: Session, user_id: str, job_id: str) -> JobWithFields:
+    job = session.scalar(owned_job_query(user_id, job_id))
+    if job is None:
+        raise NotFound(f"job jobs/{job_id} not found")
+    return job, fields_by_job(session, [job])[job.id]
+
+
+def _jobs_page(
+    session: Session, where: list[ColumnElement[bool]], offset: int, size: int
+) -> tuple[list[JobWithFields], bool, int]:
+    """A page of jobs with their fields, whether more follow, and how many match in all."""
+    # The total rides along as count(*) OVER (), evaluated before OFFSET/LIMIT: one query
+    # instead of two on the busiest read of the API.
+    found = session.execute(
+        select(models.Job, func.count().over())
+        .where(*where)
+        .order_by(models.Job.created_at.desc(), models.Job.id)
+        .offset(offset)
+        .limit(size + 1)
+    ).all()
+    if found:
+        total = int(found[0][1])
+    else:  # a page past the end has no row to carry the total
+        total = int(session.scalar(select(func.count()).select_from(models.Job).where(*where)) or 0)
+    page = [job for job, _ in found[:size]]
+    fields = fields_by_job(session, page)
+    return [(job, fields[job.id]) for job in page], len(found) > size, total
 
 
 class Jobs:
@@ -510,13 +539,10 @@ class Jobs:
             return await owned_job(session, user_id, job_id)
 
     async def get_with_fields(self, user_id: str, job_id: str) -> JobWithFields:
-        async with self._ctx.reading(snapshot=False) as session:
-            job = await owned_job(session, user_id, job_id)
-            return job, (await fields_by_job(session, [job]))[job.id]
+        return await self._ctx.read(lambda session: _job_with_fields(session, user_id, job_id))
 
     async def fields(self, job: models.Job) -> list[FieldSpec]:
-        async with self._ctx.reading() as session:
-            return (await fields_by_job(session, [job]))[job.id]
+        return (await self._ctx.read(lambda session: fields_by_job(session, [job])))[job.id]
 
     async def list_jobs(
         self, user_id: str, *, status: str, page_size: int, page_token: str
@@ -527,29 +553,11 @@ class Jobs:
         where = [models.Job.user_id == user_id]
         if status:
             where.append(models.Job.status == status)
-        async with self._ctx.reading(snapshot=False) as session:
-            # The total rides along as count(*) OVER (), evaluated before OFFSET/LIMIT:
-            # one query instead of two on the busiest read of the API.
-            found = (
-                await session.execute(
-                    select(models.Job, func.count().over())
-                    .where(*where)
-                    .order_by(models.Job.created_at.desc(), models.Job.id)
-                    .offset(offset)
-                    .limit(size + 1)
-                )
-            ).all()
-            if found:
-                total = int(found[0][1])
-            else:  # a page past the end has no row to carry the total
-                total = int(
-                    await session.scalar(select(func.count()).select_from(models.Job).where(*where))
-                    or 0
-                )
-            page = [job for job, _ in found[:size]]
-            fields = await fields_by_job(session, page)
-        token = names.encode_page_token(offset + size, scope) if len(found) > size else ""
-        return [(job, fields[job.id]) for job in page], token, total
+        page, more, total = await self._ctx.read(
+            lambda session: _jobs_page(session, where, offset, size)
+        )
+        token = names.encode_page_token(offset + size, scope) if more else ""
+        return page, token, total
 
     async def progress(
         self, user_id: str, job_id: str

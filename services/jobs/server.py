@@ -104,7 +104,14 @@ async def jobs_service(
         await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     hub = EventHub()
     await hub.attach(nc)
-    ctx = JobsContext(sessions=sessions, storage=make_storage(settings), settings=settings, hub=hub)
+    sync_reads = db.sync_reader(settings.database_url)
+    ctx = JobsContext(
+        sessions=sessions,
+        storage=make_storage(settings),
+        settings=settings,
+        hub=hub,
+        sync_reads=sync_reads,
+    )
     users = Users(ctx)
     tokens = TokenAuthenticator(settings)
 
@@ -145,6 +152,8 @@ async def jobs_service(
         await hub.detach()
         await nc.drain()
         await engine.dispose()
+        if sync_reads is not None:
+            sync_reads.kw["bind"].dispose()
 
 
 DEFAULT_CLEANUP_HOURS = {"abandoned": 24.0, "ephemeral": 24.0, "orphans": 6.0}
