@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,13 +12,13 @@ from typing import TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bytereview.core.errors import NotFound
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
 from bytereview.services.jobs import models
-from bytereview.services.jobs.db import SQLITE_BEGIN
+from bytereview.services.jobs.db import SQLITE_BEGIN, SyncReads
 from bytereview.services.jobs.events import EventHub
 
 T = TypeVar("T")
@@ -28,8 +30,8 @@ class JobsContext:
     storage: Storage
     settings: Settings
     hub: EventHub
-    # SQLite only: sessions on the sync driver for `read` (see db.sync_reader).
-    sync_reads: sessionmaker[Session] | None = None
+    # SQLite only: the sync driver and its threads, for `read` (see db.SyncReads).
+    sync_reads: SyncReads | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -62,10 +64,11 @@ class JobsContext:
         if sync_reads is not None:
 
             def run() -> T:
-                with sync_reads() as session:
+                with sync_reads.sessions() as session:
                     return work(session)
 
-            return await asyncio.to_thread(run)
+            call = functools.partial(contextvars.copy_context().run, run)
+            return await asyncio.get_running_loop().run_in_executor(sync_reads.threads, call)
         async with self.reading(snapshot=False) as session:
             return await session.run_sync(work)
 

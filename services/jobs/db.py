@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,21 +65,37 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def sync_reader(url: str) -> sessionmaker[Session] | None:
-    """For SQLite: sessions on the plain sqlite3 driver, for read-only work run in a thread.
+@dataclass(frozen=True)
+class SyncReads:
+    """Sessions on SQLite's plain sqlite3 driver, and the threads that read with them.
 
     aiosqlite sends every cursor call to its own thread, four hops a statement, and on a
     small machine a hop costs more CPU than the query (~0.14 ms against ~0.01 ms). A whole
-    read done by the sync driver in one `asyncio.to_thread` hop costs a third less CPU.
-    No BEGIN is issued (isolation_level None): each statement reads its own snapshot.
-    None for other databases, whose async drivers need no threads.
+    read done by the sync driver in one hop costs a third less CPU. The threads are their
+    own, so reads never queue behind the service's other blocking work (storage calls for a
+    10,000-file job go through the default executor).
     """
+
+    sessions: sessionmaker[Session]
+    threads: ThreadPoolExecutor
+
+    def close(self) -> None:
+        self.threads.shutdown(wait=True)
+        self.sessions.kw["bind"].dispose()
+
+
+def sync_reads(url: str, *, threads: int = 4) -> SyncReads | None:
+    """For SQLite, a SyncReads (no BEGIN: each statement reads its own snapshot); None for
+    other databases, whose async drivers need no threads."""
     if not is_sqlite(url):
         return None
     sync_url = make_url(url).set(drivername="sqlite+pysqlite")
     engine = sa_create_engine(sync_url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
-    return sessionmaker(engine, expire_on_commit=False)
+    return SyncReads(
+        sessionmaker(engine, expire_on_commit=False),
+        ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read"),
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

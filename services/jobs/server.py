@@ -104,7 +104,7 @@ async def jobs_service(
         await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     hub = EventHub()
     await hub.attach(nc)
-    sync_reads = db.sync_reader(settings.database_url)
+    sync_reads = db.sync_reads(settings.database_url)
     ctx = JobsContext(
         sessions=sessions,
         storage=make_storage(settings),
@@ -153,7 +153,7 @@ async def jobs_service(
         await nc.drain()
         await engine.dispose()
         if sync_reads is not None:
-            sync_reads.kw["bind"].dispose()
+            sync_reads.close()
 
 
 DEFAULT_CLEANUP_HOURS = {"abandoned": 24.0, "ephemeral": 24.0, "orphans": 6.0}

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 import tracemalloc
 
 import grpc
@@ -108,6 +109,27 @@ async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings
         jobs_pb.ListJobsRequest(page_size=4, page_token=second.next_page_token), metadata=USER
     )
     assert (list(past.jobs), past.total_size, past.next_page_token) == ([], 2, "")
+
+
+async def test_reads_do_not_queue_behind_blocking_work(job_stub) -> None:  # type: ignore[no-untyped-def]
+    """GetJob/ListJobs answer while every default-executor thread is busy (on SQLite they
+    read on threads of their own; elsewhere they need none)."""
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
+        metadata=USER,
+    )
+    release = threading.Event()
+    loop = asyncio.get_running_loop()
+    blockers = [loop.run_in_executor(None, release.wait) for _ in range(64)]
+    try:
+        async with asyncio.timeout(10):
+            got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=created.job.name), metadata=USER)
+            listed = await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)
+    finally:
+        release.set()
+        await asyncio.gather(*blockers)
+    assert got.name == created.job.name
+    assert [j.name for j in listed.jobs] == [created.job.name]
 
 
 async def test_templates_crud_and_reference_data(
