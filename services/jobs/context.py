@@ -41,16 +41,15 @@ class JobsContext:
         await self.hub.committed(session)
 
     @asynccontextmanager
-    async def reading(self, *, snapshot: bool = True) -> AsyncIterator[AsyncSession]:
-        """A read-only session; on SQLite it does not take the write lock.
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session with one snapshot; on SQLite it does not take the write lock."""
+        async with self._session(sqlite_begin="DEFERRED") as session:
+            yield session
 
-        `snapshot=False` lets each statement see its own snapshot (on SQLite: no BEGIN,
-        one driver round trip less). Only for reads whose later statements cannot
-        contradict earlier ones, such as a job and its fields (frozen when it starts).
-        """
-        mode = "DEFERRED" if snapshot else "STATEMENT"
+    @asynccontextmanager
+    async def _session(self, *, sqlite_begin: str) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
-            await session.connection(execution_options={SQLITE_BEGIN: mode})
+            await session.connection(execution_options={SQLITE_BEGIN: sqlite_begin})
             yield session
 
     async def read(self, work: Callable[[Session], T]) -> T:
@@ -58,7 +57,8 @@ class JobsContext:
 
         On SQLite the whole of it runs in one thread hop on the sync driver; elsewhere it
         runs on the async session (`run_sync`), with no thread at all. Each statement sees
-        its own snapshot, as with `reading(snapshot=False)`.
+        its own snapshot (no BEGIN on SQLite): only for reads whose later statements cannot
+        contradict earlier ones, such as a job and its fields (frozen when it starts).
         """
         sync_reads = self.sync_reads
         if sync_reads is not None:
@@ -69,7 +69,7 @@ class JobsContext:
 
             call = functools.partial(contextvars.copy_context().run, run)
             return await asyncio.get_running_loop().run_in_executor(sync_reads.threads, call)
-        async with self.reading(snapshot=False) as session:
+        async with self._session(sqlite_begin="STATEMENT") as session:
             return await session.run_sync(work)
 
 
@@ -87,8 +87,12 @@ async def owned_job(
         query = query.with_for_update()
     job = await session.scalar(query)
     if job is None:
-        raise NotFound(f"job jobs/{job_id} not found")
+        raise job_not_found(job_id)
     return job
+
+
+def job_not_found(job_id: str) -> NotFound:
+    return NotFound(f"job jobs/{job_id} not found")
 
 
 async def locked_job(session: AsyncSession, job_id: str) -> models.Job | None:

@@ -25,7 +25,12 @@ from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from bytereview.services.jobs import models, names
-from bytereview.services.jobs.context import JobsContext, owned_job, owned_job_query
+from bytereview.services.jobs.context import (
+    JobsContext,
+    job_not_found,
+    owned_job,
+    owned_job_query,
+)
 from bytereview.services.jobs.events import enqueue, record_event
 from bytereview.services.jobs.fields import FieldSpec, from_dicts, validate_fields
 from bytereview.services.jobs.statemachine import (
@@ -154,7 +159,7 @@ def fields_by_job(session: Session, jobs: Sequence[models.Job]) -> dict[str, lis
 def _job_with_fields(session: Session, user_id: str, job_id: str) -> JobWithFields:
     job = session.scalar(owned_job_query(user_id, job_id))
     if job is None:
-        raise NotFound(f"job jobs/{job_id} not found")
+        raise job_not_found(job_id)
     return job, fields_by_job(session, [job])[job.id]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bytereview.core.auth import (
     Principal,
@@ -23,6 +24,12 @@ MAX_KEYS_PER_USER = 50
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
+def _key_and_user(session: Session, key_hash: str) -> tuple[models.ApiKey, models.User] | None:
+    row = session.scalar(select(models.ApiKey).where(models.ApiKey.key_hash == key_hash))
+    user = None if row is None else session.get(models.User, row.user_id)
+    return None if row is None or user is None else (row, user)
+
+
 class Users:
     # Subject -> user id. A user row is never deleted or re-keyed, so the mapping never goes
     # stale; it saves a database round trip on every call.
@@ -34,13 +41,10 @@ class Users:
 
     async def principal_for_api_key(self, key: str) -> Principal:
         # Looked up on every call, never cached: a revoked key stops working at once.
-        async with self._ctx.reading(snapshot=False) as session:
-            row = await session.scalar(
-                select(models.ApiKey).where(models.ApiKey.key_hash == hash_api_key(key))
-            )
-            user = None if row is None else await session.get(models.User, row.user_id)
-        if row is None or user is None:
+        found = await self._ctx.read(lambda session: _key_and_user(session, hash_api_key(key)))
+        if found is None:
             raise Unauthenticated("invalid API key")
+        row, user = found
         now = models.utcnow()
         last = row.last_used_at
         if last is None or now - models.as_utc(last) >= LAST_USED_RESOLUTION:
