@@ -11,14 +11,13 @@ import pytest
 from bytereview.core.settings import Settings
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.launcher import free_port
 from bytereview.services.ingest.worker import serve
 from bytereview.services.jobs.server import RunningJobsService
 from tests import archives
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
-from tests.services.jobs.test_workflow import upload
+from tests.services.jobs.test_workflow import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -40,14 +39,7 @@ async def ingest(
 
 
 async def uploaded(job_stub, settings: Settings, metadata, files: dict[str, bytes]) -> list[str]:  # type: ignore[no-untyped-def]
-    created = await job_stub.CreateJob(
-        jobs_pb.CreateJobRequest(
-            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
-        ),
-        metadata=metadata,
-    )
-    for target in created.upload_targets:
-        upload(settings, target, files[target.path])
+    created = await create_uploaded(job_stub, settings, metadata, files)
     return [t.file for t in created.upload_targets]
 
 

@@ -20,7 +20,7 @@ from bytereview.launcher import free_port
 from bytereview.services.jobs.server import RunningJobsService
 from tests import archives
 from tests.conftest import USER
-from tests.services.jobs.test_workflow import upload
+from tests.services.jobs.test_workflow import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -52,14 +52,7 @@ def ingest_worker(
 
 
 async def create(job_stub, settings: Settings, files: dict[str, bytes]) -> str:  # type: ignore[no-untyped-def]
-    created = await job_stub.CreateJob(
-        jobs_pb.CreateJobRequest(
-            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
-        ),
-        metadata=USER,
-    )
-    for target in created.upload_targets:
-        upload(settings, target, files[target.path])
+    created = await create_uploaded(job_stub, settings, USER, files)
     await job_stub.FinalizeUploads(
         jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
     )

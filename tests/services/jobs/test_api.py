@@ -20,7 +20,6 @@ from sqlalchemy import update
 
 from bytereview.core import streams
 from bytereview.core.settings import Settings
-from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -30,26 +29,16 @@ from bytereview.services.jobs.cleanup import Cleanup
 from bytereview.services.jobs.server import RunningJobsService
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.test_workflow import WORKER, pull, ready_job
+from tests.services.jobs.test_workflow import WORKER, ready_job, started_tasks
 
 
 async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 2) -> str:  # type: ignore[no-untyped-def]
     job = await ready_job(job_stub, worker_stub, settings, files=files)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(
-            name=job,
-            fields=[
-                pb.JobField(name="number", data_type="text"),
-                pb.JobField(name="total", data_type="currency"),
-            ],
-        ),
-        metadata=USER,
-    )
-    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
-    tasks = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 100)
+    fields = [
+        pb.JobField(name="number", data_type="text"),
+        pb.JobField(name="total", data_type="currency"),
     ]
+    tasks = await started_tasks(job_stub, settings, job, fields, 100)
     for i, task in enumerate(sorted(tasks)):
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
         values = struct_pb2.Struct()

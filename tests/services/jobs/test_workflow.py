@@ -31,6 +31,33 @@ def upload(settings: Settings, target: jobs_pb.UploadTarget, data: bytes) -> Non
         handle.write(data)
 
 
+async def create_uploaded(  # type: ignore[no-untyped-def]
+    job_stub, settings: Settings, metadata, files: dict[str, bytes]
+) -> jobs_pb.CreateJobResponse:
+    """A job declaring `files` (path -> bytes), each uploaded through its upload target."""
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
+        ),
+        metadata=metadata,
+    )
+    for target in created.upload_targets:
+        upload(settings, target, files[target.path])
+    return created
+
+
+async def started_tasks(  # type: ignore[no-untyped-def]
+    job_stub, settings: Settings, job: str, fields: list[pb.JobField], count: int
+) -> list[str]:
+    """Configure `fields`, start the job, and take up to `count` queued tasks off the queue."""
+    await job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=fields), metadata=USER)
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    return [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), count)
+    ]
+
+
 async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[bytes]:
     """Take up to `count` messages from a work queue (acked), as a worker would."""
     nc = await nats.connect(settings.nats_url)
@@ -302,17 +329,9 @@ async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: S
 
 async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     job = await ready_job(job_stub, worker_stub, settings, files=2)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(
-            name=job, fields=[pb.JobField(name="total", data_type="currency")]
-        ),
-        metadata=USER,
+    first = await started_tasks(
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
     )
-    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
-    first = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
-    ]
     assert len(first) == 2
     assert (
         await job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER)
@@ -341,17 +360,9 @@ async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) ->
 
 async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     job = await ready_job(job_stub, worker_stub, settings, files=2)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(
-            name=job, fields=[pb.JobField(name="total", data_type="currency")]
-        ),
-        metadata=USER,
+    tasks = await started_tasks(
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
     )
-    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
-    tasks = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
-    ]
     for task in tasks:
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
     failure = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -390,15 +401,9 @@ async def test_concurrent_reports_on_one_job_all_land(
     import asyncio
 
     job = await ready_job(job_stub, worker_stub, settings, files=12)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(name=job, fields=[pb.JobField(name="t", data_type="text")]),
-        metadata=USER,
+    tasks = await started_tasks(
+        job_stub, settings, job, [pb.JobField(name="t", data_type="text")], 12
     )
-    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
-    tasks = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 12)
-    ]
     assert len(tasks) == 12
 
     async def work(task: str) -> None:
