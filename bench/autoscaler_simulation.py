@@ -11,7 +11,7 @@ KEDA model (its NATS JetStream scaler defaults): lag = pending + ack pending rea
 30 s, HPA sync every 15 s with 10% tolerance, desired = ceil(lag / 10), at most x2 or +4
 pods per sync up, 300 s stabilization down; scale-down kills pods whatever they hold
 (their tasks return to the queue after a 30 s AckWait).
-Ours: bytereview.autoscaler.policy.decide() every 5 s, idle pods removed first, busy pods
+Ours: bytereview_operator.policy.decide() every 5 s, idle pods removed first, busy pods
 drain before exiting.
 """
 
@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bytereview.autoscaler.policy import Observation, PoolPolicy, decide
+from bytereview_operator.policy import Observation, PoolPolicy, decide
 
 CONCURRENCY = 4
 STARTUP = 10

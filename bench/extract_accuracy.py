@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bytereview.services.extract.base import Document, ExtractionRequest
-from bytereview.services.extract.offline import OfflineExtractor
-from bytereview.services.extract.schema import DEFAULT_TYPES, Field
+from services.extract.base import Document, ExtractionRequest
+from services.extract.offline import OfflineExtractor
+from services.extract.schema import DEFAULT_TYPES, Field
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCORER = SHARED / "tools" / "score_fields.py"

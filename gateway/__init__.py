@@ -1,5 +1,5 @@
 """The REST gateway: FastAPI routes transcoded from the protos' google.api.http annotations."""
 
-from bytereview.gateway.app import create_app
+from gateway.app import create_app
 
 __all__ = ["create_app"]

@@ -25,13 +25,13 @@ from bytereview.core.errors import DomainError
 from bytereview.core.settings import Settings, get_settings
 from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2
-from bytereview.gateway import storage_routes
-from bytereview.gateway.errors import error_response, http_error
-from bytereview.gateway.openapi import openapi_document
-from bytereview.gateway.request_ids import RequestIdMiddleware
-from bytereview.gateway.transcoder import Route, RouteTable, build_request, routes_for, to_json
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import jobs_service_pb2
+from gateway import storage_routes
+from gateway.errors import error_response, http_error
+from gateway.openapi import openapi_document
+from gateway.request_ids import RequestIdMiddleware
+from gateway.transcoder import Route, RouteTable, build_request, routes_for, to_json
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _response_class(route: Route) -> Any:
-    from bytereview.gateway.transcoder import message_class
+    from gateway.transcoder import message_class
 
     return message_class(route.method.output_type)
 

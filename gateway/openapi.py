@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf import descriptor
 
-from bytereview.gateway.transcoder import Route, RouteTable
+from gateway.transcoder import Route, RouteTable
 
 FD = descriptor.FieldDescriptor
 _SCALARS: dict[int, dict[str, Any]] = {

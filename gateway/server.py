@@ -9,7 +9,7 @@ import uvicorn
 
 from bytereview.core.lifecycle import settle_heap
 from bytereview.core.settings import Settings
-from bytereview.gateway.app import create_app
+from gateway.app import create_app
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:

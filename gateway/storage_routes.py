@@ -17,7 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from bytereview.core import signing
 from bytereview.core.settings import Settings, StorageBackend
 from bytereview.core.storage import InvalidKeyError, LocalStorage, Storage
-from bytereview.gateway.errors import http_error
+from gateway.errors import http_error
 
 UPLOAD_KEY = re.compile(r"^jobs/[0-9a-f]{32}/uploads/[0-9a-f]{32}$")
 CHUNK = 1024 * 1024

@@ -18,7 +18,7 @@ from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
 from bytereview.core.errors import InvalidArgument
-from bytereview.gateway.proto_json import message_to_dict
+from gateway.proto_json import message_to_dict
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 

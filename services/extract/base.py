@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from bytereview.services.extract.schema import Field, JsonValue, TypeInfo
+from services.extract.schema import Field, JsonValue, TypeInfo
 
 
 @dataclass(frozen=True, slots=True)

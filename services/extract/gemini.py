@@ -10,13 +10,13 @@ from typing import Any, cast
 import aiohttp
 import httpx
 
-from bytereview.services.extract.base import (
+from services.extract.base import (
     Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
 )
-from bytereview.services.extract.schema import Field, json_schema
+from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
 SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bytereview.services.extract.schema import Field, InvalidValue, JsonValue, normalise
+from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 ORGANISATION_WORDS = frozenset(
     {"company", "vendor", "issuer", "merchant", "seller", "supplier", "store", "shop", "business"}

@@ -16,14 +16,14 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from bytereview.services.extract.base import (
+from services.extract.base import (
     Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
 )
-from bytereview.services.extract.layout import by_layout
-from bytereview.services.extract.schema import Field, InvalidValue, JsonValue, normalise
+from services.extract.layout import by_layout
+from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 MAX_PAGES = 50
 _STOP = frozenset(

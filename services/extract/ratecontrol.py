@@ -13,8 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bytereview.services.extract import metrics
-from bytereview.services.extract.base import ExtractionError
+from services.extract import metrics
+from services.extract.base import ExtractionError
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.services.extract.base import ExtractionError, ExtractionRequest, Extractor
-from bytereview.services.extract.ratecontrol import RateController
-from bytereview.services.extract.schema import DEFAULT_TYPES, Field, normalise_all
-from bytereview.services.extract.worker import documents
+from services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from services.extract.ratecontrol import RateController
+from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
+from services.extract.worker import documents
 
 MAX_PREVIEW_FIELDS = 100
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.

@@ -18,17 +18,17 @@ from bytereview.core.workers import run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.services.extract import metrics
-from bytereview.services.extract.base import (
+from services.extract import metrics
+from services.extract.base import (
     Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
     Extractor,
 )
-from bytereview.services.extract.offline import OfflineExtractor
-from bytereview.services.extract.ratecontrol import RateController
-from bytereview.services.extract.schema import Field, TypeInfo, normalise_all
+from services.extract.offline import OfflineExtractor
+from services.extract.ratecontrol import RateController
+from services.extract.schema import Field, TypeInfo, normalise_all
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -45,7 +45,7 @@ def make_extractor(settings: Settings) -> Extractor:
     """Gemini when a key is configured, the offline extractor otherwise."""
     key = settings.secret("gemini_api_key")
     if key:
-        from bytereview.services.extract.gemini import GeminiExtractor
+        from services.extract.gemini import GeminiExtractor
 
         return GeminiExtractor(
             api_key=key,
@@ -199,7 +199,7 @@ class ExtractHandler:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the extract worker pool and the ExtractService until `stop`, then drain."""
-    from bytereview.services.extract.server import extract_server
+    from services.extract.server import extract_server
 
     storage = make_storage(settings)
     extractor = make_extractor(settings)

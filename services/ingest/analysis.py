@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core.storage import Storage
-from bytereview.services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
+from services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
 
 READ_CHUNK = 1024 * 1024
 

@@ -15,8 +15,8 @@ from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.services.ingest.sniff import SNIFF_BYTES, sniff
-from bytereview.services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
+from services.ingest.sniff import SNIFF_BYTES, sniff
+from services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
 
 MAX_PAGE = 1000
 

@@ -26,7 +26,7 @@ from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.services.ingest.sniff import SNIFF_BYTES, sniff
+from services.ingest.sniff import SNIFF_BYTES, sniff
 
 CHUNK = 1024 * 1024
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})

@@ -16,10 +16,10 @@ from bytereview.ingest.v1 import messages_pb2
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.services.ingest import metrics
-from bytereview.services.ingest.analysis import Analysis, analyse
-from bytereview.services.ingest.server import ingest_server
-from bytereview.services.ingest.unpack import ArchiveUnpacker, UnpackLimits
+from services.ingest import metrics
+from services.ingest.analysis import Analysis, analyse
+from services.ingest.server import ingest_server
+from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
 
 log = logging.getLogger(__name__)
 

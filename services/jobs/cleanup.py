@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
 
-from bytereview.services.jobs import models
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.statemachine import JOB_FINAL
+from services.jobs import models
+from services.jobs.context import JobsContext
+from services.jobs.statemachine import JOB_FINAL
 
 log = logging.getLogger(__name__)
 

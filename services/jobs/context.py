@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from bytereview.core.errors import NotFound
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
-from bytereview.services.jobs import models
-from bytereview.services.jobs.db import SQLITE_BEGIN, SyncReads
-from bytereview.services.jobs.events import EventHub
+from services.jobs import models
+from services.jobs.db import SQLITE_BEGIN, SyncReads
+from services.jobs.events import EventHub
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.services.jobs import models, names
-from bytereview.services.jobs.fields import FieldSpec
-from bytereview.services.jobs.jobs import UploadTarget
+from services.jobs import models, names
+from services.jobs.fields import FieldSpec
+from services.jobs.jobs import UploadTarget
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -23,8 +23,8 @@ from bytereview.core import streams
 from bytereview.core.errors import DomainError
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
-from bytereview.services.jobs import names
-from bytereview.services.jobs.reports import FileAnalysis, Reports
+from services.jobs import names
+from services.jobs.reports import FileAnalysis, Reports
 
 log = logging.getLogger(__name__)
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"

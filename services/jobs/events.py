@@ -14,7 +14,7 @@ from nats.aio.subscription import Subscription
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.streams import JOB_EVENTS_SUBJECT
-from bytereview.services.jobs import models
+from services.jobs import models
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument
-from bytereview.services.jobs import models
+from services.jobs import models
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_FIELDS = 100

@@ -24,16 +24,16 @@ from bytereview.core.storage import SignedRequest
 from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
-from bytereview.services.jobs import models, names
-from bytereview.services.jobs.context import (
+from services.jobs import models, names
+from services.jobs.context import (
     JobsContext,
     job_not_found,
     owned_job,
     owned_job_query,
 )
-from bytereview.services.jobs.events import enqueue, record_event
-from bytereview.services.jobs.fields import FieldSpec, from_dicts, validate_fields
-from bytereview.services.jobs.statemachine import (
+from services.jobs.events import enqueue, record_event
+from services.jobs.fields import FieldSpec, from_dicts, validate_fields
+from services.jobs.statemachine import (
     FILE_SETTLED,
     JOB_FINAL,
     check_transition,

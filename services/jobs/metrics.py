@@ -11,9 +11,9 @@ from prometheus_client import Gauge, Histogram
 from sqlalchemy import func, select
 
 from bytereview.core import streams
-from bytereview.services.jobs import models
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.outbox import OutboxRelay
+from services.jobs import models
+from services.jobs.context import JobsContext
+from services.jobs.outbox import OutboxRelay
 
 log = logging.getLogger(__name__)
 

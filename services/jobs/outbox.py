@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bytereview.services.jobs import models
+from services.jobs import models
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from bytereview.services.jobs import models, names
-from bytereview.services.jobs.context import JobsContext, locked_job
-from bytereview.services.jobs.events import SYSTEM_ACTOR, record_event
-from bytereview.services.jobs.jobs import clean_path, folder_of, queue_ingest, set_job_status
-from bytereview.services.jobs.metrics import observe_task
-from bytereview.services.jobs.statemachine import FILE_SETTLED, TASK_SETTLED, check_transition
+from services.jobs import models, names
+from services.jobs.context import JobsContext, locked_job
+from services.jobs.events import SYSTEM_ACTOR, record_event
+from services.jobs.jobs import clean_path, folder_of, queue_ingest, set_job_status
+from services.jobs.metrics import observe_task
+from services.jobs.statemachine import FILE_SETTLED, TASK_SETTLED, check_transition
 
 MAX_ENTRIES_PER_REPORT = 1000
 

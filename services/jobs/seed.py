@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bytereview.services.jobs import models
+from services.jobs import models
 
 # id, display name, JSON type, format, description
 DATA_TYPES: tuple[tuple[str, str, str, str, str], ...] = (

@@ -24,21 +24,21 @@ from bytereview.jobs.v1 import (
     worker_service_pb2,
     worker_service_pb2_grpc,
 )
-from bytereview.services.jobs import db, metrics
-from bytereview.services.jobs.cleanup import Cleanup, CleanupReport
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.deadletters import DeadLetterMonitor
-from bytereview.services.jobs.events import EventHub
-from bytereview.services.jobs.outbox import OutboxRelay
-from bytereview.services.jobs.reports import Reports
-from bytereview.services.jobs.seed import seed
-from bytereview.services.jobs.servicer import (
+from services.jobs import db, metrics
+from services.jobs.cleanup import Cleanup, CleanupReport
+from services.jobs.context import JobsContext
+from services.jobs.deadletters import DeadLetterMonitor
+from services.jobs.events import EventHub
+from services.jobs.outbox import OutboxRelay
+from services.jobs.reports import Reports
+from services.jobs.seed import seed
+from services.jobs.servicer import (
     JobServicer,
     JobWorkerServicer,
     TemplateServicer,
     UserServicer,
 )
-from bytereview.services.jobs.users import Users
+from services.jobs.users import Users
 
 log = logging.getLogger(__name__)
 

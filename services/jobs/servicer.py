@@ -18,15 +18,15 @@ from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.services.jobs import convert, models, names
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.export import Exporter
-from bytereview.services.jobs.fields import FieldSpec
-from bytereview.services.jobs.jobs import DeclaredFile, Jobs
-from bytereview.services.jobs.reports import ArchiveEntry, FileAnalysis, Reports
-from bytereview.services.jobs.statemachine import JOB_FINAL
-from bytereview.services.jobs.templates import Templates
-from bytereview.services.jobs.users import Users
+from services.jobs import convert, models, names
+from services.jobs.context import JobsContext
+from services.jobs.export import Exporter
+from services.jobs.fields import FieldSpec
+from services.jobs.jobs import DeclaredFile, Jobs
+from services.jobs.reports import ArchiveEntry, FileAnalysis, Reports
+from services.jobs.statemachine import JOB_FINAL
+from services.jobs.templates import Templates
+from services.jobs.users import Users
 
 WATCH_POLL_SECONDS = 2.0
 

@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bytereview.core.errors import AlreadyExists, InvalidArgument, NotFound
-from bytereview.services.jobs import models, names
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.fields import FieldSpec, validate_fields
+from services.jobs import models, names
+from services.jobs.context import JobsContext
+from services.jobs.fields import FieldSpec, validate_fields
 
 UPDATABLE = frozenset({"display_name", "description", "fields"})
 

@@ -16,8 +16,8 @@ from bytereview.core.auth import (
     new_api_key,
 )
 from bytereview.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from bytereview.services.jobs import models
-from bytereview.services.jobs.context import JobsContext
+from services.jobs import models
+from services.jobs.context import JobsContext
 
 MAX_KEYS_PER_USER = 50
 # An API key's last use is recorded to the minute, not on every call.

@@ -41,31 +41,31 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _jobs() -> Service:
-    from bytereview.services.jobs.server import serve
+    from services.jobs.server import serve
 
     return serve
 
 
 def _ingest() -> Service:
-    from bytereview.services.ingest.worker import serve
+    from services.ingest.worker import serve
 
     return serve
 
 
 def _extract() -> Service:
-    from bytereview.services.extract.worker import serve
+    from services.extract.worker import serve
 
     return serve
 
 
 def _gateway() -> Service:
-    from bytereview.gateway.server import serve
+    from gateway.server import serve
 
     return serve
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from bytereview.services.jobs.server import prepare_database
+    from services.jobs.server import prepare_database
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
@@ -75,7 +75,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from bytereview.services.jobs.server import run_cleanup
+    from services.jobs.server import run_cleanup
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
@@ -87,7 +87,7 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _operator(args: argparse.Namespace) -> int:
     import kopf
 
-    import bytereview.autoscaler.handlers  # noqa: F401 - registers the handlers
+    import bytereview_operator.handlers  # noqa: F401 - registers the handlers
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)

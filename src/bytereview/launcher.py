@@ -302,10 +302,10 @@ async def scale_locally(
     """The operator's policy, adding and retiring local worker processes from queue lag."""
     import nats
 
-    from bytereview.autoscaler.local import LocalPool
-    from bytereview.autoscaler.policy import PoolPolicy
     from bytereview.core import streams
     from bytereview.core.settings import Settings
+    from bytereview_operator.local import LocalPool
+    from bytereview_operator.policy import PoolPolicy
 
     settings = Settings()  # the user's BYTEREVIEW_* variables, as the children see them
     if settings.local_max_workers <= 1:

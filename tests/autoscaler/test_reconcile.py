@@ -15,9 +15,9 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 
-from bytereview.autoscaler.kube import DELETION_COST, HttpKubeApi
-from bytereview.autoscaler.reconcile import PoolController
 from bytereview.core import streams
+from bytereview_operator.kube import DELETION_COST, HttpKubeApi
+from bytereview_operator.reconcile import PoolController
 from tests.servers import NatsServer
 
 SPEC = {
@@ -186,7 +186,7 @@ def test_crd_schema_and_spec_parser_agree() -> None:
 
     import yaml
 
-    from bytereview.autoscaler.reconcile import PoolSpec
+    from bytereview_operator.reconcile import PoolSpec
 
     crd = yaml.safe_load(
         (

@@ -17,9 +17,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bytereview.autoscaler.kube import RBAC_RULES
 from bytereview.core import streams
 from bytereview.core.settings import Settings
+from bytereview_operator.kube import RBAC_RULES
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview"
 RELEASE, NAMESPACE = "br", "docs"

@@ -11,10 +11,10 @@ import pytest
 from fastapi import FastAPI
 
 from bytereview.core.settings import DEV_TOKEN, Settings
-from bytereview.gateway import create_app
-from bytereview.gateway.app import public_routes
-from bytereview.gateway.transcoder import build_request
-from bytereview.services.jobs.server import RunningJobsService
+from gateway import create_app
+from gateway.app import public_routes
+from gateway.transcoder import build_request
+from services.jobs.server import RunningJobsService
 from tests.pdfs import text_pdf
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -140,7 +140,7 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert set(document["paths"]["/v1/templates/{template}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/v1/jobs/{job}"]) == {"get", "delete"}
     operations = [op for ops in document["paths"].values() for op in ops.values()]
-    from bytereview.gateway.app import public_routes
+    from gateway.app import public_routes
 
     assert len(operations) == len(public_routes().routes)
     assert "bytereview.jobs.v1.Job" in document["components"]["schemas"]

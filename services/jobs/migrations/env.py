@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bytereview.services.jobs.db import create_engine, is_sqlite
-from bytereview.services.jobs.models import Base
+from services.jobs.db import create_engine, is_sqlite
+from services.jobs.models import Base
 
 target_metadata = Base.metadata
 

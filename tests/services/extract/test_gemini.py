@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bytereview.services.extract.base import Document, ExtractionError, ExtractionRequest
-from bytereview.services.extract.gemini import SOURCES_KEY, GeminiExtractor
-from bytereview.services.extract.ratecontrol import RateController
-from bytereview.services.extract.schema import DEFAULT_TYPES, Field
+from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract.gemini import SOURCES_KEY, GeminiExtractor
+from services.extract.ratecontrol import RateController
+from services.extract.schema import DEFAULT_TYPES, Field
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 

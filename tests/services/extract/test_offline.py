@@ -9,10 +9,10 @@ import io
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from bytereview.services.extract.base import Document, ExtractionError, ExtractionRequest
-from bytereview.services.extract.layout import by_layout
-from bytereview.services.extract.offline import OfflineExtractor
-from bytereview.services.extract.schema import DEFAULT_TYPES, Field, parse_date
+from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract.layout import by_layout
+from services.extract.offline import OfflineExtractor
+from services.extract.schema import DEFAULT_TYPES, Field, parse_date
 from tests.pdfs import text_pdf
 
 RECEIPT = [

@@ -26,8 +26,8 @@ from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.launcher import free_port
-from bytereview.services.extract.worker import serve
-from bytereview.services.jobs.server import RunningJobsService
+from services.extract.worker import serve
+from services.jobs.server import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.services.jobs.test_workflow import ready_job

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from bytereview.services.ingest.sniff import sniff
+from services.ingest.sniff import sniff
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
 

@@ -12,7 +12,7 @@ from bytereview.core.settings import Settings
 from bytereview.core.storage import LocalStorage, Storage, make_storage
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.services.ingest.unpack import (
+from services.ingest.unpack import (
     ArchiveUnpacker,
     HostileArchive,
     Outcome,

@@ -24,9 +24,9 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.services.jobs import models
-from bytereview.services.jobs.cleanup import Cleanup
-from bytereview.services.jobs.server import RunningJobsService
+from services.jobs import models
+from services.jobs.cleanup import Cleanup
+from services.jobs.server import RunningJobsService
 from tests.conftest import USER
 from tests.identity import IdentityProvider
 from tests.services.jobs.test_workflow import WORKER, ready_job, started_tasks
@@ -489,7 +489,7 @@ async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJ
 
 
 async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
-    from bytereview.services.jobs import metrics
+    from services.jobs import metrics
 
     await completed_job(job_stub, worker_stub, settings, files=1)
     await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
@@ -618,7 +618,7 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from bytereview.services.jobs import db as jobs_db
+    from services.jobs import db as jobs_db
 
     engine = jobs_db.create_engine(database_url)
     try:

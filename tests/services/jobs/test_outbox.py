@@ -15,12 +15,12 @@ from bytereview.core import streams
 from bytereview.core.auth import Principal, PrincipalKind
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
-from bytereview.services.jobs import db, models
-from bytereview.services.jobs.context import JobsContext
-from bytereview.services.jobs.events import EventHub
-from bytereview.services.jobs.jobs import DeclaredFile, Jobs
-from bytereview.services.jobs.outbox import OutboxRelay
-from bytereview.services.jobs.users import Users
+from services.jobs import db, models
+from services.jobs.context import JobsContext
+from services.jobs.events import EventHub
+from services.jobs.jobs import DeclaredFile, Jobs
+from services.jobs.outbox import OutboxRelay
+from services.jobs.users import Users
 
 
 @pytest.fixture

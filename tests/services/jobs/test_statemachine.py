@@ -8,7 +8,7 @@ import pytest
 
 from bytereview.core.errors import FailedPrecondition
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.services.jobs import statemachine as sm
+from services.jobs import statemachine as sm
 
 LEGAL = {
     "job": {

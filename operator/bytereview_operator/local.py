@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from bytereview.autoscaler.policy import Observation, PoolPolicy
-from bytereview.autoscaler.reconcile import ScaleState, observe_consumer
 from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT, QueueSpec
+from bytereview_operator.policy import Observation, PoolPolicy
+from bytereview_operator.reconcile import ScaleState, observe_consumer
 
 log = logging.getLogger(__name__)
 

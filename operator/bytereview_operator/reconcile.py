@@ -17,8 +17,8 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from bytereview.autoscaler.kube import DELETION_COST, KubeApi
-from bytereview.autoscaler.policy import Decision, Observation, PoolPolicy, decide
+from bytereview_operator.kube import DELETION_COST, KubeApi
+from bytereview_operator.policy import Decision, Observation, PoolPolicy, decide
 
 
 class InvalidSpec(ValueError):

@@ -1,0 +1,1 @@
+"""The gRPC services: one package per folder (jobs, ingest, extract)."""

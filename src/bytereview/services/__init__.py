@@ -1,1 +1,0 @@
-"""The gRPC services; each folder under services/ is mapped here by a symlink."""
