@@ -18,8 +18,9 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import metrics
 from services.ingest.analysis import Analysis, analyse
+from services.ingest.reporter import JobsReporter
 from services.ingest.server import ingest_server
-from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
+from services.ingest.unpack import ArchiveUnpacker, StorageFailure, UnpackLimits
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +100,23 @@ class IngestHandler:
                 f"archives nested deeper than {self._limits.max_depth} levels are refused",
             )
         job_prefix = "/".join(message.file.split("/")[:2]) + "/"
+
+        def entries_prefix(file: str) -> str:
+            return f"{job_prefix}entries/{file.rsplit('/', 1)[-1]}/"
+
         unpacker = ArchiveUnpacker(
             storage=self._storage,
             limits=self._limits,
             archive_key=message.storage_key,
-            target_prefix=f"{job_prefix}entries/{message.file.rsplit('/', 1)[-1]}/",
+            target_prefix=entries_prefix(message.file),
+            archive_name=message.file,
+            depth=message.depth,
+            prefix_for=entries_prefix,
         )
-
-        async def report(batch: list[worker_pb.ArchiveEntry]) -> None:
-            await self._jobs.ReportArchiveEntries(
-                worker_pb.ReportArchiveEntriesRequest(archive=message.file, entries=batch),
-                metadata=self._metadata,
-            )
-
-        outcome = await unpacker.run(report)
+        try:
+            outcome = await unpacker.run(JobsReporter(jobs=self._jobs, metadata=self._metadata))
+        except StorageFailure as exc:
+            raise streams.RetryLater(str(exc)) from exc
         metrics.ENTRIES.inc(outcome.entries)
         metrics.BYTES.inc(outcome.bytes_written)
         if outcome.error:

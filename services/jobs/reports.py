@@ -18,7 +18,14 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs import models, names
 from services.jobs.context import JobsContext, locked_job
 from services.jobs.events import SYSTEM_ACTOR, record_event
-from services.jobs.jobs import clean_path, folder_of, queue_ingest, set_job_status
+from services.jobs.jobs import (
+    MAX_FILES_PER_JOB,
+    MAX_PATH,
+    clean_path,
+    folder_of,
+    queue_ingest,
+    set_job_status,
+)
 from services.jobs.metrics import observe_task
 from services.jobs.statemachine import FILE_SETTLED, TASK_SETTLED, check_transition
 
@@ -44,6 +51,16 @@ class ArchiveEntry:
     storage_key: str
     size_bytes: int
     analysis: FileAnalysis | None = None
+
+
+@dataclass(slots=True)
+class RegisteredEntries:
+    created: int = 0
+    # Files queued for analysis.
+    queued: list[str] = field(default_factory=list)
+    # Per entry in report order, its file name; "" when it was not registered.
+    files: list[str] = field(default_factory=list)
+    refused: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,35 +135,49 @@ class Reports:
 
     async def archive_entries(
         self, job_id: str, archive_id: str, entries: Sequence[ArchiveEntry]
-    ) -> tuple[int, list[str]]:
+    ) -> RegisteredEntries:
         if len(entries) > MAX_ENTRIES_PER_REPORT:
             raise InvalidArgument(f"at most {MAX_ENTRIES_PER_REPORT} entries per report")
         prefix = f"jobs/{job_id}/"
-        created = 0
-        queued: list[str] = []
+        out = RegisteredEntries()
         async with self._ctx.transaction() as session:
             job = await locked_job(session, job_id)
             archive = await session.get(models.SourceFile, archive_id)
             if job is None or archive is None or archive.job_id != job_id:
                 raise NotFound(f"file {names.file_name(job_id, archive_id)} not found")
-            if job.status == "CANCELLED" or archive.status in FILE_SETTLED:
-                return 0, []
-            have = set(
+            have: dict[int | None, str] = dict(
                 (
-                    await session.scalars(
-                        select(models.SourceFile.archive_index).where(
+                    await session.execute(
+                        select(models.SourceFile.archive_index, models.SourceFile.id).where(
                             models.SourceFile.parent_id == archive_id
                         )
                     )
-                ).all()
+                ).tuples()
             )
+            closed = job.status == "CANCELLED" or archive.status in FILE_SETTLED
+            # The job's file cap holds after unpacking too (the job row is locked: exact).
+            room = MAX_FILES_PER_JOB - job.files_total
             for entry in entries:
                 if entry.index in have:
-                    continue  # redelivered archive: this entry is registered already
+                    # Redelivered archive: this entry is registered already.
+                    out.files.append(names.file_name(job_id, have[entry.index]))
+                    continue
+                if closed or room <= 0:
+                    out.files.append("")
+                    if not closed:
+                        out.refused = f"the job holds its limit of {MAX_FILES_PER_JOB} files"
+                    continue
                 if not entry.storage_key.startswith(prefix) or ".." in entry.storage_key:
                     raise InvalidArgument(f"entry {entry.index} is stored outside the job's prefix")
-                path = clean_path(f"{archive.original_path}/{entry.path}", field="entry.path")
+                analysis = entry.analysis
+                try:
+                    path = clean_path(f"{archive.original_path}/{entry.path}", field="entry.path")
+                except InvalidArgument as exc:
+                    # One bad name fails its own file, not the whole report.
+                    path = f"{archive.original_path[: MAX_PATH - 20]}/entry-{entry.index}"
+                    analysis = FileAnalysis("FAILED", error=exc.message)
                 row = models.SourceFile(
+                    id=models.new_id(),
                     job_id=job_id,
                     parent_id=archive_id,
                     archive_index=entry.index,
@@ -159,26 +190,29 @@ class Reports:
                     status="UPLOADED",
                 )
                 session.add(row)
-                have.add(entry.index)
-                created += 1
+                have[entry.index] = row.id
+                out.files.append(names.file_name(job_id, row.id))
+                out.created += 1
+                room -= 1
                 job.files_total += 1
-                if entry.analysis is not None and entry.analysis.status in FILE_SETTLED:
-                    _apply_analysis(row, entry.analysis)
-                    _count_settled(job, "UPLOADED", entry.analysis.status)
+                if analysis is not None and analysis.status in (*FILE_SETTLED, "ANALYZING"):
+                    # ANALYZING: a nested archive the worker unpacks itself, not queued.
+                    _apply_analysis(row, analysis)
+                    _count_settled(job, "UPLOADED", analysis.status)
                 else:
                     await session.flush()
                     queue_ingest(session, job_id, row)
-                    queued.append(names.file_name(job_id, row.id))
-            if created:
+                    out.queued.append(names.file_name(job_id, row.id))
+            if out.created:
                 record_event(
                     session,
                     job,
                     kind="archive.entries",
                     actor=SYSTEM_ACTOR,
                     subject=names.file_name(job_id, archive_id),
-                    message=f"{created} file(s) unpacked",
+                    message=f"{out.created} file(s) unpacked",
                 )
-        return created, queued
+        return out
 
     async def _maybe_ready(self, session: AsyncSession, job: models.Job) -> None:
         """ANALYZING -> READY once no file of the job is still waiting for analysis."""

@@ -468,8 +468,10 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             )
             for e in request.entries
         ]
-        created, queued = await self._reports.archive_entries(ids["job"], ids["file"], entries)
-        return worker_pb.ReportArchiveEntriesResponse(created=created, queued=queued)
+        got = await self._reports.archive_entries(ids["job"], ids["file"], entries)
+        return worker_pb.ReportArchiveEntriesResponse(
+            created=got.created, queued=got.queued, files=got.files, refused=got.refused
+        )
 
     async def BeginTask(
         self, request: worker_pb.BeginTaskRequest, context: Context
