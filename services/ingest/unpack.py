@@ -194,7 +194,7 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> z
 def _over(count: int, max_files: int, limits: UnpackLimits) -> HostileArchive:
     if max_files < limits.max_entries:
         return HostileArchive(
-            f"the archive holds more than {max_files} files, which is all that is left of "
+            f"the archive holds more than {max_files} files; only {max_files} more fit in "
             f"the upload's limit of {limits.max_entries}"
         )
     return HostileArchive(
