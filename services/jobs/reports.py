@@ -152,7 +152,7 @@ class Reports:
                             models.SourceFile.parent_id == archive_id
                         )
                     )
-                ).tuples()
+                ).all()
             )
             closed = job.status == "CANCELLED" or archive.status in FILE_SETTLED
             # The job's file cap holds after unpacking too (the job row is locked: exact).

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 @contextmanager
 def ingest_worker(
-    settings: Settings, jobs: RunningJobsService
+    settings: Settings, jobs: RunningJobsService, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     env.update(
@@ -40,6 +40,7 @@ def ingest_worker(
             "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
             "BYTEREVIEW_ACK_WAIT_SECONDS": "3",
             "BYTEREVIEW_DRAIN_GRACE_SECONDS": "3",
+            **(extra_env or {}),
         }
     )
     process = subprocess.Popen([sys.executable, "-m", "bytereview.cli", "ingest"], env=env)
