@@ -88,6 +88,7 @@ async def test_every_corpus_archive_gets_its_verdict_on_the_first_delivery(
     storage = make_storage(settings)
     keys = set(storage.list_keys(""))
     assert all(key.startswith(f"jobs/{job_id}/") for key in keys)
+    assert settings.storage_dir is not None
     assert not list(settings.storage_dir.rglob("*.partial"))
     rows = _rows(settings, job_id)
     registered = {key for _, _, key, _ in rows}
