@@ -20,6 +20,7 @@ import json
 import struct
 import unicodedata
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def entry(name: str, *, method: int = zipfile.ZIP_DEFLATED, mode: int = 0o644) -
     return info
 
 
-def build(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
+def build(entries: Sequence[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for item, data in entries:
