@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,10 +12,12 @@ import pytest
 from bytereview.core.settings import Settings
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.launcher import free_port
 from services.ingest.worker import serve
 from services.jobs.server import RunningJobsService
 from tests import archives
+from tests import hostile_archives as hostile
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
 from tests.services.jobs.test_workflow import create_uploaded
@@ -117,3 +120,21 @@ async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: Identit
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc))
     assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_over_the_limit_is_answered_from_the_directory_end(
+    ingest: ingest_grpc.IngestServiceStub,
+    job_stub: jobs_grpc.JobServiceStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    alice = idp.metadata("alice")
+    data = hostile.understated_count(30)
+    # The end record claims 65,535 entries; the records after the first are never read.
+    end = data.rfind(b"PK\x05\x06")
+    data = data[: end + 8] + struct.pack("<HH", 0xFFFF, 0xFFFF) + data[end + 12 :]
+    [archive] = await uploaded(job_stub, settings, alice, {"huge.zip": data})
+    got = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=archive), metadata=alice)
+    assert "limit is 10000 files" in got.problem
+    assert got.entry_count == 0xFFFF
+    assert not got.entries

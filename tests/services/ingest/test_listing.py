@@ -1,0 +1,27 @@
+"""InspectArchive's listing cache: paging through an archive reads it once."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
+from services.ingest.budget import UnpackLimits
+from services.ingest.server import ListingCache
+from tests import archives
+
+
+async def test_listings_are_computed_once_per_archive(tmp_path: Path) -> None:
+    storage = make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+    with storage.open_write("jobs/x/uploads/a") as handle:
+        handle.write(archives.zip_bytes({f"{i}.png": archives.PNG for i in range(300)}))
+    cache = ListingCache(storage=storage, limits=UnpackLimits())
+    pages = await asyncio.gather(*(cache.get("jobs/x/uploads/a") for _ in range(3)))
+    assert all(len(p.entries) == 300 for p in pages)
+    await cache.get("jobs/x/uploads/a")
+    assert cache.computed == 1  # three at once and a fourth later: one read of the archive
+    with storage.open_write("jobs/x/uploads/a") as handle:  # replaced: listed afresh
+        handle.write(archives.zip_bytes({"only.png": archives.PNG}))
+    assert [e.path for e in (await cache.get("jobs/x/uploads/a")).entries] == ["only.png"]
+    assert cache.computed == 2
