@@ -11,15 +11,23 @@ import nats
 import pytest
 
 from bytereview.core import streams
+from bytereview.core.clients import worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest.budget import UnpackLimits
 from services.ingest.unpack import CHUNK
+from services.jobs.jobs import MAX_FILES_PER_JOB
 from services.jobs.server import RunningJobsService
+from tests import archives
+from tests.conftest import USER
 from tests.hostile_archives import corpus
 from tests.services.ingest.test_worker import all_files, create, ingest_worker, wait_status
+from tests.services.jobs.test_workflow import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -42,7 +50,7 @@ def _rows(settings: Settings, job_id: str) -> list[tuple[str, str | None, str, s
 
 
 async def test_every_corpus_archive_gets_its_verdict_on_the_first_delivery(
-    job_stub: jobs_grpc.JobServiceStub, settings: Settings, jobs: RunningJobsService
+    job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
     cases = corpus(max_entries=MAX_ENTRIES)
     with ingest_worker(settings, jobs, {"BYTEREVIEW_INGEST_MAX_ENTRIES": str(MAX_ENTRIES)}):
@@ -110,3 +118,49 @@ async def test_every_corpus_archive_gets_its_verdict_on_the_first_delivery(
                 stack.append(child)
         budget = limits.max_ratio * sizes[path] + limits.ratio_allowance_bytes + CHUNK
         assert written <= budget, (path, written, budget)
+
+
+async def test_the_job_file_cap_holds_after_unpacking(
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    worker_stub: worker_grpc.JobWorkerServiceAsyncStub,
+    settings: Settings,
+) -> None:
+    """Unpacked entries count towards the job's 10,000 files: the jobs service registers
+    what fits and says why it refused the rest (the worker then deletes their bytes)."""
+    created = await create_uploaded(job_stub, settings, USER, {"a.zip": archives.PNG})
+    archive = created.upload_targets[0].file
+    job_id = archive.split("/")[1]
+    metadata = worker_metadata(settings)
+
+    def batch(start: int, count: int) -> worker_pb.ReportArchiveEntriesRequest:
+        return worker_pb.ReportArchiveEntriesRequest(
+            archive=archive,
+            entries=[
+                worker_pb.ArchiveEntry(
+                    index=i,
+                    path=f"{i}.png",
+                    storage_key=f"jobs/{job_id}/entries/x/{i}",
+                    size_bytes=1,
+                    status=pb.SourceFile.READY,
+                    media_type="image/png",
+                )
+                for i in range(start, start + count)
+            ],
+        )
+
+    first = await worker_stub.ReportArchiveEntries(batch(0, 1000), metadata=metadata)
+    assert (first.created, first.refused) == (1000, "")
+    for start in range(1000, MAX_FILES_PER_JOB, 1000):
+        await worker_stub.ReportArchiveEntries(batch(start, 1000), metadata=metadata)
+    # The upload itself is one of the job's files: 9,999 entries fit.
+    last = await worker_stub.ReportArchiveEntries(batch(9000, 1000), metadata=metadata)
+    assert last.created == 0  # the repeat of a registered batch registers nothing new...
+    assert last.files[-1] == ""  # ...and the last entry never fitted
+    assert "limit of 10000 files" in last.refused
+    over = await worker_stub.ReportArchiveEntries(batch(10_000, 5), metadata=metadata)
+    assert (over.created, list(over.files)) == (0, [""] * 5)
+    # A repeated report names the files it registered before.
+    again = await worker_stub.ReportArchiveEntries(batch(0, 3), metadata=metadata)
+    assert list(again.files) == list(first.files[:3])
+    job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=f"jobs/{job_id}"), metadata=USER)
+    assert job.counters.files_total == MAX_FILES_PER_JOB

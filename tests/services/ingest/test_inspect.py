@@ -123,8 +123,8 @@ async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: Identit
 
 
 async def test_over_the_limit_is_answered_from_the_directory_end(
-    ingest: ingest_grpc.IngestServiceStub,
-    job_stub: jobs_grpc.JobServiceStub,
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
     settings: Settings,
     idp: IdentityProvider,
 ) -> None:
