@@ -8,6 +8,7 @@ from bytereview.core.clients import Metadata
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from services.ingest import metrics
 from services.ingest.unpack import Outcome, Registered
 
 
@@ -27,6 +28,8 @@ class JobsReporter:
         return Registered(files=list(response.files), refused=response.refused)
 
     async def unpacked(self, file: str, entry: worker_pb.ArchiveEntry, outcome: Outcome) -> None:
+        metrics.ENTRIES.inc(outcome.entries)
+        metrics.BYTES.inc(outcome.bytes_written)
         await self._jobs.ReportFileAnalysis(
             worker_pb.ReportFileAnalysisRequest(
                 file=file,

@@ -173,7 +173,7 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> z
     except directory.DirectoryError as exc:
         raise DamagedArchive(str(exc)) from exc
     if end.entries > limits.max_records:
-        raise _over(end.entries, max_files, limits)
+        raise _over(end.entries, max_files, limits, exact=True)
     try:
         counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
     except directory.DirectoryError as exc:
@@ -191,15 +191,14 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> z
         raise DamagedArchive(_short(exc)) from exc
 
 
-def _over(count: int, max_files: int, limits: UnpackLimits) -> HostileArchive:
+def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:
     if max_files < limits.max_entries:
         return HostileArchive(
             f"the archive holds more than {max_files} files; only {max_files} more fit in "
             f"the upload's limit of {limits.max_entries}"
         )
-    return HostileArchive(
-        f"the archive holds {count} or more entries; the limit is {limits.max_entries} files"
-    )
+    holds = f"{count} entries" if exact else f"more than {count - 1} entries"
+    return HostileArchive(f"the archive holds {holds}; the limit is {limits.max_entries} files")
 
 
 def plan(archive: zipfile.ZipFile, limits: UnpackLimits) -> list[_Plan]:
