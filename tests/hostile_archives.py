@@ -213,7 +213,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
     stored = build([(entry("bad.png", method=zipfile.ZIP_STORED), PNG), ("ok.png", PNG)])
     half = max_entries * 4 // 5
     ok = ("READY", "")
-    cases = [
+    return [
         Case("overlap.zip", overlapping(), Expect("FAILED", "overlap")),
         Case("quoted-overlap.zip", quoted_overlap(), Expect("FAILED", "overlap")),
         Case("many-small-bombs.zip", many_small_bombs(64), Expect("FAILED", "zip bomb")),
@@ -370,7 +370,6 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("UNPACKED", files=listed({"März/Straße.png": ok})),
         ),
     ]
-    return cases
 
 
 def main() -> None:

@@ -179,9 +179,8 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> z
     except directory.DirectoryError as exc:
         raise DamagedArchive(str(exc)) from exc
     if not counted.complete:
-        raise _over(
-            counted.files if counted.files > max_files else counted.records, max_files, limits
-        )
+        over = counted.files if counted.files > max_files else counted.records
+        raise _over(over, max_files, limits, exact=False)
     handle.seek(0)
     try:
         return zipfile.ZipFile(handle)

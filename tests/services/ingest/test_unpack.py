@@ -141,7 +141,7 @@ async def test_real_archive_with_folders_unicode_junk_and_nesting(storage: Stora
     assert [e.path for e in reporter.by_archive[inner_name]] == ["deep/x.pdf"]
     assert reporter.verdicts[inner_name].error == ""
     # A second run (a redelivered message) writes the same keys: nothing new appears.
-    again_outcome, again = await unpack_all(storage, data)
+    _, again = await unpack_all(storage, data)
     assert [e.storage_key for e in again.all] == [e.storage_key for e in reporter.all]
     assert len(list(storage.list_keys(PREFIX))) == len(reporter.all)
 
