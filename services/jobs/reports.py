@@ -130,6 +130,8 @@ class Reports:
                 to_status=analysis.status,
                 message=analysis.error,
             )
+            if analysis.status in FILE_SETTLED:
+                await _settle_abandoned_archives(session, job, file_id)
             await self._maybe_ready(session, job)
         return row, True
 
@@ -441,6 +443,37 @@ class Reports:
         if row is None:
             raise NotFound(f"file {names.file_name(job_id, file_id)} not found")
         return row
+
+
+async def _settle_abandoned_archives(
+    session: AsyncSession, job: models.Job, archive_id: str
+) -> None:
+    """Nested archives a worker was still unpacking (ANALYZING) when the archive holding
+    them was settled: only that worker would have settled them, and it gave up (a dead
+    letter), so they fail too instead of keeping the job from READY."""
+    parents = [archive_id]
+    while parents:
+        stuck = (
+            await session.scalars(
+                select(models.SourceFile).where(
+                    models.SourceFile.parent_id.in_(parents),
+                    models.SourceFile.status == "ANALYZING",
+                )
+            )
+        ).all()
+        for row in stuck:
+            _apply_analysis(
+                row,
+                FileAnalysis(
+                    "FAILED",
+                    media_type=row.media_type,
+                    size_bytes=row.size_bytes,
+                    sha256=row.sha256,
+                    error="not unpacked: unpacking the archive holding it did not finish",
+                ),
+            )
+            _count_settled(job, "ANALYZING", "FAILED")
+        parents = [row.id for row in stuck]
 
 
 async def _locked_task(

@@ -164,3 +164,48 @@ async def test_the_job_file_cap_holds_after_unpacking(
     assert list(again.files) == list(first.files[:3])
     job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=f"jobs/{job_id}"), metadata=USER)
     assert job.counters.files_total == MAX_FILES_PER_JOB
+
+
+async def test_nested_archives_left_unpacked_fail_with_their_archive(
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    worker_stub: worker_grpc.JobWorkerServiceAsyncStub,
+    settings: Settings,
+) -> None:
+    """A worker registers a nested archive as ANALYZING and settles it itself; if the
+    archive holding it is settled without that (a dead letter), it must not stay ANALYZING
+    and keep the job from READY."""
+    created = await create_uploaded(job_stub, settings, USER, {"a.zip": archives.PNG})
+    job = created.job.name
+    await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER)
+    archive = created.upload_targets[0].file
+    metadata = worker_metadata(settings)
+    nested = worker_pb.ArchiveEntry(
+        index=0,
+        path="inner.zip",
+        storage_key=f"{job}/entries/x/0",
+        size_bytes=22,
+        status=pb.SourceFile.ANALYZING,
+        media_type="application/zip",
+    )
+    registered = await worker_stub.ReportArchiveEntries(
+        worker_pb.ReportArchiveEntriesRequest(archive=archive, entries=[nested]),
+        metadata=metadata,
+    )
+    [inner] = registered.files
+    assert not registered.queued  # the worker unpacks it: no message of its own
+    await worker_stub.ReportArchiveEntries(
+        worker_pb.ReportArchiveEntriesRequest(
+            archive=inner, entries=[nested]
+        ),  # a grandchild, also ANALYZING
+        metadata=metadata,
+    )
+    await worker_stub.ReportFileAnalysis(
+        worker_pb.ReportFileAnalysisRequest(
+            file=archive, status=pb.SourceFile.FAILED, error="gave up"
+        ),
+        metadata=metadata,
+    )
+    ready = await wait_status(job_stub, job, pb.Job.READY, timeout=10)
+    files = await all_files(job_stub, job)
+    assert sorted(pb.SourceFile.Status.Name(f.status) for f in files) == ["FAILED"] * 3
+    assert ready.counters.files_failed == 3
