@@ -112,14 +112,23 @@ async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: Identit
             ingest_pb.InspectArchiveRequest(file=enc, page_token="x"),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
+        (
+            ingest_pb.InspectArchiveRequest(file=enc, page_token="²"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            ingest_pb.InspectArchiveRequest(file=enc, page_token="9" * 5000),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (ingest_pb.InspectArchiveRequest(file="not/a/file"), grpc.StatusCode.INVALID_ARGUMENT),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await ingest.InspectArchive(request, metadata=alice)
         assert caught.value.code() == code, request
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc))
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    for token in ("", "9" * 5000):  # the credential is checked before the token is parsed
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc, page_token=token))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_over_the_limit_is_answered_from_the_directory_end(
