@@ -16,11 +16,13 @@ from bytereview.core.storage import Storage
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory
 from services.ingest.entry_names import decoded_name
 from services.ingest.sniff import SNIFF_BYTES, sniff, zip_at_end
 from services.ingest.unpack import (
+    REFUSED,
     DamagedArchive,
     HostileArchive,
     UnpackLimits,
@@ -44,6 +46,18 @@ def _sniffed(storage: Storage, key: str) -> str:
             return found.media_type
     except FileNotFoundError:
         return ""
+
+
+def _refused(storage: Storage, key: str, error: str) -> ingest_pb.InspectArchiveResponse:
+    """The stored verdict, with the entry count the archive's end record claims."""
+    try:
+        with storage.open_read(key) as handle:
+            entries = directory.read_end(handle).entries
+    except (FileNotFoundError, directory.DirectoryError):
+        entries = 0
+    return ingest_pb.InspectArchiveResponse(
+        entry_count=min(entries, 2**31 - 1), problem=error.removeprefix(REFUSED)
+    )
 
 
 def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.InspectArchiveResponse:
@@ -164,6 +178,11 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         if media_type != "application/zip":
             raise FailedPrecondition(
                 f"{request.file} is not a ZIP archive ({media_type or 'not uploaded yet'})"
+            )
+        if found.file.status == pb.SourceFile.FAILED and found.file.error.startswith(REFUSED):
+            # Refused when it was unpacked: the verdict stands, the archive is not read again.
+            return await asyncio.to_thread(
+                _refused, self._storage, found.file.storage_key, found.file.error
             )
         full = await self.listings.get(found.file.storage_key)
         size = request.page_size or 100

@@ -52,6 +52,7 @@ from services.ingest.entry_names import (
 from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_directory
 
 __all__ = [
+    "REFUSED",
     "ArchiveUnpacker",
     "DamagedArchive",
     "HostileArchive",
@@ -69,6 +70,8 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
+# How every verdict refusing a whole archive starts (InspectArchive recognises them by it).
+REFUSED = "the archive was refused: "
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = ("__MACOSX/",)
 BATCH = 100
@@ -316,11 +319,11 @@ class ArchiveUnpacker:
                 self._budget.reserve_files(len(plans))
                 await self._unpack(archive, plans, reporter, outcome)
         except UploadStopped as exc:
-            outcome.error = f"the archive was refused: {exc}"
+            outcome.error = f"{REFUSED}{exc}"
             outcome.reason = str(exc)
             outcome.stops_upload = True
         except HostileArchive as exc:
-            outcome.error = f"the archive was refused: {exc}"
+            outcome.error = f"{REFUSED}{exc}"
             outcome.reason = str(exc)
         finally:
             handle.close()
@@ -515,7 +518,7 @@ class ArchiveUnpacker:
 
 
 def _stopped(reason: str) -> Outcome:
-    return Outcome(error=f"the archive was refused: {reason}", reason=reason, stops_upload=True)
+    return Outcome(error=f"{REFUSED}{reason}", reason=reason, stops_upload=True)
 
 
 class _TooLarge(Exception):

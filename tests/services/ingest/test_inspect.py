@@ -10,9 +10,12 @@ import grpc
 import pytest
 
 from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.launcher import free_port
 from services.ingest.worker import serve
 from services.jobs.server import RunningJobsService
@@ -146,4 +149,31 @@ async def test_over_the_limit_is_answered_from_the_directory_end(
     got = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=archive), metadata=alice)
     assert "limit is 10000 files" in got.problem
     assert got.entry_count == 0xFFFF
+    assert not got.entries
+
+
+async def test_a_refused_archive_is_answered_from_its_verdict(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    alice = idp.metadata("alice")
+    [archive] = await uploaded(job_stub, settings, alice, {"bomb.zip": hostile.overlapping()})
+    job = archive.rsplit("/files/", 1)[0]
+    await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=alice)
+    for _ in range(150):  # the fixture's worker refuses it
+        listed = await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=alice)
+        if listed.files[0].status == pb.SourceFile.FAILED:
+            break
+        await asyncio.sleep(0.1)
+    assert "overlap" in listed.files[0].error
+    # Its bytes are not read again: even replaced by garbage, the verdict is the answer.
+    storage = make_storage(settings)
+    [key] = [k for k in storage.list_keys(f"{job}/") if "/entries/" not in k]
+    with storage.open_write(key) as handle:
+        handle.write(b"PK\x03\x04 garbage")
+    got = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=archive), metadata=alice)
+    assert "overlap" in got.problem
+    assert not got.problem.startswith("the archive was refused")
     assert not got.entries

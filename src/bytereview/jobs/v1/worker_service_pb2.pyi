@@ -236,11 +236,18 @@ class TaskFile(_message.Message):
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     PAGE_COUNT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     original_path: _builtins.str
     storage_key: _builtins.str
     media_type: _builtins.str
     page_count: _builtins.int
+    status: _resources_pb2.SourceFile.Status.ValueType
+    """The file's status and error: InspectArchive answers an archive the worker refused
+    from this verdict instead of reading the archive again.
+    """
+    error: _builtins.str
     def __init__(
         self,
         *,
@@ -249,10 +256,12 @@ class TaskFile(_message.Message):
         storage_key: _builtins.str = ...,
         media_type: _builtins.str = ...,
         page_count: _builtins.int = ...,
+        status: _resources_pb2.SourceFile.Status.ValueType = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_type", b"media_type", "name", b"name", "original_path", b"original_path", "page_count", b"page_count", "storage_key", b"storage_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "media_type", b"media_type", "name", b"name", "original_path", b"original_path", "page_count", b"page_count", "status", b"status", "storage_key", b"storage_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
