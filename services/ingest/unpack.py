@@ -350,9 +350,9 @@ class ArchiveUnpacker:
                     outcome.bytes_written += entry.size_bytes
             nested = [e for e in copied if e.status == pb.SourceFile.ANALYZING]
             if stopped is not None or nested or len(pending) >= BATCH:
-                names = await self._register(reporter, pending)
+                names, refused = await self._register(reporter, pending)
                 pending = []
-                reason = str(stopped) if stopped is not None else ""
+                reason = str(stopped) if stopped is not None else refused
                 for entry in nested:
                     name = names.get(entry.index, "")
                     if not name:
@@ -367,13 +367,16 @@ class ArchiveUnpacker:
                 if reason:
                     raise UploadStopped(reason)
         if pending:
-            await self._register(reporter, pending)
+            _, refused = await self._register(reporter, pending)
+            if refused:
+                raise UploadStopped(refused)
 
     async def _register(
         self, reporter: Reporter, batch: list[worker_pb.ArchiveEntry]
-    ) -> dict[int, str]:
-        """Report a batch; delete the objects of entries the jobs service did not register
-        (nothing may be left in storage that no file points to)."""
+    ) -> tuple[dict[int, str], str]:
+        """Report a batch: each entry's file name, and why entries were refused (if they
+        were). The objects of entries that were not registered are deleted: nothing may be
+        left in storage that no file points to."""
         registered = await reporter.entries(self._name, batch)
         names: dict[int, str] = {}
         if len(registered.files) == len(batch):
@@ -381,9 +384,7 @@ class ArchiveUnpacker:
                 names[entry.index] = name
                 if not name:
                     await asyncio.to_thread(self._storage.delete, entry.storage_key)
-        if registered.refused:
-            raise UploadStopped(registered.refused)
-        return names
+        return names, registered.refused
 
     async def _unpack_nested(
         self, reporter: Reporter, entry: worker_pb.ArchiveEntry, name: str
