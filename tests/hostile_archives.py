@@ -118,6 +118,23 @@ def patch(
     return bytes(out)
 
 
+def zip64_declared_size(size: int) -> bytes:
+    """A stored entry whose directory record declares `size` bytes through a zip64 extra
+    field (up to 2**64 - 1, past what a signed 64-bit field holds), and a good entry."""
+    data = build([(entry("bad.png", method=zipfile.ZIP_STORED), PNG), ("ok.png", PNG)])
+    first, second = _central_records(data)
+    name_length = struct.unpack("<H", data[first + 28 : first + 30])[0]
+    record = bytearray(data[first:second])
+    record[24:28] = struct.pack("<I", 0xFFFFFFFF)
+    record[30:32] = struct.pack("<H", 12)
+    record[46 + name_length : 46 + name_length] = struct.pack("<HHQ", 1, 8, size)
+    out = bytearray(data[:first] + record + data[second:])
+    end = out.rfind(b"PK\x05\x06")
+    (cd_size,) = struct.unpack("<I", out[end + 12 : end + 16])
+    out[end + 12 : end + 16] = struct.pack("<I", cd_size + 12)
+    return bytes(out)
+
+
 def raw_names(entries: list[tuple[bytes, bytes]]) -> bytes:
     """Entries whose names are the given bytes, without the UTF-8 flag (as old tools and
     Windows Explorer write them): built with ASCII stand-ins of the same length, then the
@@ -294,6 +311,11 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
         Case(
             "huge-declared-size.zip",
             patch(stored, 0, size=0xFFFFFFF0),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "larger than"), "ok.png": ok})),
+        ),
+        Case(
+            "zip64-huge-declared-size.zip",
+            zip64_declared_size(2**64 - 1),
             Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "larger than"), "ok.png": ok})),
         ),
         Case(

@@ -48,6 +48,15 @@ def _sniffed(storage: Storage, key: str) -> str:
         return ""
 
 
+def _int64(value: int) -> int:
+    """Declared sizes go up to 2**64 - 1 (zip64); the listing's fields are signed."""
+    return min(value, 2**63 - 1)
+
+
+def _int32(value: int) -> int:
+    return min(value, 2**31 - 1)
+
+
 def _refused(storage: Storage, key: str, error: str) -> ingest_pb.InspectArchiveResponse:
     """The stored verdict, with the entry count the archive's end record claims."""
     try:
@@ -56,7 +65,7 @@ def _refused(storage: Storage, key: str, error: str) -> ingest_pb.InspectArchive
     except (FileNotFoundError, directory.DirectoryError):
         entries = 0
     return ingest_pb.InspectArchiveResponse(
-        entry_count=min(entries, 2**31 - 1), problem=error.removeprefix(REFUSED)
+        entry_count=_int32(entries), problem=error.removeprefix(REFUSED)
     )
 
 
@@ -73,13 +82,13 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
         except HostileArchive as exc:
             end = directory.read_end(handle)
             return ingest_pb.InspectArchiveResponse(
-                entry_count=min(end.entries, 2**31 - 1), problem=str(exc)
+                entry_count=_int32(end.entries), problem=str(exc)
             )
         with archive:
             infos = archive.infolist()
             response = ingest_pb.InspectArchiveResponse(
                 entry_count=sum(1 for i in infos if not i.is_dir()),
-                total_uncompressed_size=sum(i.file_size for i in infos),
+                total_uncompressed_size=_int64(sum(i.file_size for i in infos)),
             )
             problems: dict[int, str] = {}
             try:
@@ -97,8 +106,8 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
                     ingest_pb.ArchiveListing(
                         index=index,
                         path=unicodedata.normalize("NFC", name),
-                        compressed_size=info.compress_size,
-                        uncompressed_size=info.file_size,
+                        compressed_size=_int64(info.compress_size),
+                        uncompressed_size=_int64(info.file_size),
                         is_dir=info.is_dir(),
                         encrypted=bool(info.flag_bits & 0x1),
                         problem=problem,

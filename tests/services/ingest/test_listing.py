@@ -8,8 +8,9 @@ from pathlib import Path
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from services.ingest.budget import UnpackLimits
-from services.ingest.server import ListingCache
+from services.ingest.server import ListingCache, inspect
 from tests import archives
+from tests import hostile_archives as hostile
 
 
 async def test_listings_are_computed_once_per_archive(tmp_path: Path) -> None:
@@ -25,3 +26,16 @@ async def test_listings_are_computed_once_per_archive(tmp_path: Path) -> None:
         handle.write(archives.zip_bytes({"only.png": archives.PNG}))
     assert [e.path for e in (await cache.get("jobs/x/uploads/a")).entries] == ["only.png"]
     assert cache.computed == 2
+
+
+def test_a_listing_holds_whatever_sizes_an_archive_declares(tmp_path: Path) -> None:
+    """zip64 sizes go up to 2**64 - 1; the listing's fields are signed 64-bit."""
+    storage = make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+    with storage.open_write("jobs/x/uploads/a") as handle:
+        handle.write(hostile.zip64_declared_size(2**64 - 1))
+    listing = inspect(storage, "jobs/x/uploads/a", UnpackLimits())
+    bad, ok = listing.entries
+    assert bad.uncompressed_size == 2**63 - 1
+    assert "larger than" in bad.problem
+    assert listing.total_uncompressed_size == 2**63 - 1
+    assert ok.problem == ""
