@@ -304,6 +304,11 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "damaged"), "ok.png": ok})),
         ),
         Case(
+            "lzma-4gib-dictionary.zip",
+            patch(lzma_bad, 0, data_at=(5, struct.pack("<I", 0xFFFFFFFF))),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "dictionary"), "ok.png": ok})),
+        ),
+        Case(
             "bad-crc.zip",
             patch(stored, 0, crc=0xDEADBEEF),
             Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "CRC"), "ok.png": ok})),

@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import itertools
 import stat
+import struct
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
+# 7-Zip's largest LZMA preset for ZIP uses 64 MiB; a larger dictionary is memory on demand.
+LZMA_MAX_DICTIONARY = 64 * 1024 * 1024
 # How every verdict refusing a whole archive starts (InspectArchive recognises them by it).
 REFUSED = "the archive was refused: "
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -424,6 +427,15 @@ class ArchiveUnpacker:
             return entry
         if self._top:
             self._budget.consume(item.info.compress_size)
+        if item.info.compress_type == zipfile.ZIP_LZMA:
+            dictionary = _lzma_dictionary(archive, item.info)
+            if dictionary > LZMA_MAX_DICTIONARY:
+                entry.status = pb.SourceFile.FAILED
+                entry.error = (
+                    f"the entry's LZMA dictionary ({dictionary} bytes) is larger than the "
+                    f"{LZMA_MAX_DICTIONARY} bytes ByteReview allows; re-pack it with Deflate"
+                )
+                return entry
         copied = self._inflate(archive, item, key)
         if isinstance(copied, str):
             entry.status = pb.SourceFile.FAILED
@@ -520,6 +532,26 @@ class ArchiveUnpacker:
 
 def _stopped(reason: str) -> Outcome:
     return Outcome(error=f"{REFUSED}{reason}", reason=reason, stops_upload=True)
+
+
+def _lzma_dictionary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """The dictionary size an LZMA entry's properties ask for (0 if they cannot be read:
+    inflating it will then fail on its own). The decoder allocates that much and fills it
+    as it inflates, so an entry asking for 4 GiB would hold up to 4 GiB in memory."""
+    handle = archive.fp
+    if handle is None:
+        return 0
+    handle.seek(info.header_offset)
+    local = handle.read(30)
+    if len(local) < 30:
+        return 0
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    # Version (2 bytes), properties size (2), then properties: lc/lp/pb (1), dictionary (4).
+    head = handle.read(9)
+    if len(head) < 9:
+        return 0
+    return int(struct.unpack("<I", head[5:9])[0])
 
 
 class _TooLarge(Exception):
