@@ -19,7 +19,7 @@ from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory
-from services.ingest.entry_names import decoded_name
+from services.ingest.entry_names import MAX_PATH, decoded_name, shortened
 from services.ingest.sniff import SNIFF_BYTES, sniff, zip_at_end
 from services.ingest.unpack import (
     REFUSED,
@@ -105,7 +105,7 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
                 response.entries.append(
                     ingest_pb.ArchiveListing(
                         index=index,
-                        path=unicodedata.normalize("NFC", name),
+                        path=shortened(unicodedata.normalize("NFC", name), MAX_PATH),
                         compressed_size=_int64(info.compress_size),
                         uncompressed_size=_int64(info.file_size),
                         is_dir=info.is_dir(),
@@ -119,13 +119,18 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
 class ListingCache:
     """Recent listings, so that paging through an archive reads it once, not once a page;
     one computation per archive however many callers ask at once. Keyed by storage key
-    and size, so a replaced object is listed afresh."""
+    and size, so a replaced object is listed afresh; bounded by the listings' total size."""
 
-    def __init__(self, *, storage: Storage, limits: UnpackLimits, size: int = 8) -> None:
+    def __init__(
+        self, *, storage: Storage, limits: UnpackLimits, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self._storage = storage
         self._limits = limits
-        self._size = size
-        self._done: OrderedDict[tuple[str, int], ingest_pb.InspectArchiveResponse] = OrderedDict()
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._done: OrderedDict[tuple[str, int], tuple[ingest_pb.InspectArchiveResponse, int]] = (
+            OrderedDict()
+        )
         self._running: dict[tuple[str, int], asyncio.Future[ingest_pb.InspectArchiveResponse]] = {}
         self.computed = 0
 
@@ -136,7 +141,7 @@ class ListingCache:
         cache_key = (key, size)
         if (found := self._done.get(cache_key)) is not None:
             self._done.move_to_end(cache_key)
-            return found
+            return found[0]
         if (running := self._running.get(cache_key)) is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[ingest_pb.InspectArchiveResponse] = (
@@ -153,9 +158,12 @@ class ListingCache:
         finally:
             del self._running[cache_key]
         future.set_result(listing)
-        self._done[cache_key] = listing
-        while len(self._done) > self._size:
-            self._done.popitem(last=False)
+        weight = listing.ByteSize()
+        self._done[cache_key] = (listing, weight)
+        self._bytes += weight
+        while self._bytes > self._max_bytes and len(self._done) > 1:
+            _, (_, dropped) = self._done.popitem(last=False)
+            self._bytes -= dropped
         return listing
 
 

@@ -180,6 +180,11 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> z
         raise DamagedArchive(str(exc)) from exc
     if end.entries > limits.max_records:
         raise _over(end.entries, max_files, limits, exact=True)
+    if end.size > limits.max_directory_bytes:
+        raise HostileArchive(
+            f"the archive's central directory is {end.size} bytes; the limit is "
+            f"{limits.max_directory_bytes}"
+        )
     try:
         counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
     except directory.DirectoryError as exc:

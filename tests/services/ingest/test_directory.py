@@ -106,3 +106,19 @@ def test_names_without_the_utf8_flag(raw: bytes, name: str) -> None:
     [info] = zipfile.ZipFile(io.BytesIO(data)).infolist()
     assert not info.flag_bits & 0x800
     assert decoded_name(info) == name
+
+
+def test_a_directory_too_large_to_read_at_once_is_refused() -> None:
+    """zipfile reads the whole directory into memory: its size is capped, whatever the
+    entry count (names, extra fields and comments may be 64 KiB each)."""
+    infos = []
+    for i in range(5):
+        info = hostile.entry(f"{i}.png")
+        info.comment = b"c" * 4000
+        infos.append((info, PNG))
+    data = hostile.build(infos)
+    limits = UnpackLimits(max_directory_bytes=10_000)
+    with pytest.raises(HostileArchive, match="central directory is 20"):
+        open_archive(io.BytesIO(data), limits, max_files=100)
+    with open_archive(io.BytesIO(data), UnpackLimits(), max_files=100) as archive:
+        assert len(archive.infolist()) == 5

@@ -39,3 +39,15 @@ def test_a_listing_holds_whatever_sizes_an_archive_declares(tmp_path: Path) -> N
     assert "larger than" in bad.problem
     assert listing.total_uncompressed_size == 2**63 - 1
     assert ok.problem == ""
+
+
+async def test_the_cache_is_bounded_by_the_listings_size(tmp_path: Path) -> None:
+    storage = make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+    for name in ("a", "b", "c"):
+        with storage.open_write(f"jobs/x/uploads/{name}") as handle:
+            handle.write(archives.zip_bytes({f"{i}.png": archives.PNG for i in range(100)}))
+    one = inspect(storage, "jobs/x/uploads/a", UnpackLimits()).ByteSize()
+    cache = ListingCache(storage=storage, limits=UnpackLimits(), max_bytes=2 * one)
+    for name in ("a", "b", "c", "c", "a"):
+        await cache.get(f"jobs/x/uploads/{name}")
+    assert cache.computed == 4  # "a" was dropped to make room for "c"
