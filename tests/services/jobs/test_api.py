@@ -24,9 +24,8 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.jobs import models
+from services.jobs import RunningJobsService, models
 from services.jobs.cleanup import Cleanup
-from services.jobs.server import RunningJobsService
 from tests.conftest import USER
 from tests.identity import IdentityProvider
 from tests.services.jobs.test_workflow import WORKER, ready_job, started_tasks
