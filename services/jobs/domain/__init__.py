@@ -3,7 +3,7 @@
 Imports `store` and `messaging`, never `api`. Callers use the names below.
 """
 
-from services.jobs.domain import names
+from services.jobs.domain import metrics, names, status
 from services.jobs.domain.caller import caller_actor, caller_id, caller_id_or_none, set_caller
 from services.jobs.domain.cleanup import Cleanup, CleanupReport
 from services.jobs.domain.commands import Jobs
@@ -62,9 +62,11 @@ __all__ = [
     "caller_id_or_none",
     "can_transition",
     "check_transition",
+    "metrics",
     "move",
     "names",
     "refresh_forever",
     "set_caller",
+    "status",
     "watch_job",
 ]

@@ -30,7 +30,7 @@ from services.extract.worker import serve
 from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
-from tests.services.jobs.test_workflow import ready_job
+from tests.services.jobs.helpers import ready_job
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FIELDS = [

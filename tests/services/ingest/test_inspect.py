@@ -17,7 +17,7 @@ from services.jobs import RunningJobsService
 from tests import archives
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

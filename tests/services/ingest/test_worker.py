@@ -20,7 +20,7 @@ from bytereview.launcher import free_port
 from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

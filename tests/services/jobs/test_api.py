@@ -24,28 +24,13 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.jobs import RunningJobsService, models
-from services.jobs.cleanup import Cleanup
+from services.jobs import RunningJobsService
+from services.jobs.domain import Cleanup, metrics
+from services.jobs.store import db as jobs_db
+from services.jobs.store import models
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.test_workflow import WORKER, ready_job, started_tasks
-
-
-async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 2) -> str:  # type: ignore[no-untyped-def]
-    job = await ready_job(job_stub, worker_stub, settings, files=files)
-    fields = [
-        pb.JobField(name="number", data_type="text"),
-        pb.JobField(name="total", data_type="currency"),
-    ]
-    tasks = await started_tasks(job_stub, settings, job, fields, 100)
-    for i, task in enumerate(sorted(tasks)):
-        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
-        values = struct_pb2.Struct()
-        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
-        await worker_stub.ReportTaskResult(
-            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
-        )
-    return job
+from tests.services.jobs.helpers import WORKER, completed_job, ready_job, upload
 
 
 async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -488,8 +473,6 @@ async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJ
 
 
 async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
-    from services.jobs import metrics
-
     await completed_job(job_stub, worker_stub, settings, files=1)
     await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
     assert REGISTRY.get_sample_value("bytereview_jobs", {"status": "COMPLETED"}) == 1
@@ -510,8 +493,6 @@ async def test_archive_entries_are_registered_once(
         metadata=USER,
     )
     job, archive = created.job.name, created.upload_targets[0].file
-    from tests.services.jobs.test_workflow import upload
-
     upload(settings, created.upload_targets[0], b"PK\x03\x04")
     await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER)
     prefix = f"{job}/entries/{archive.rsplit('/', 1)[1]}/"
@@ -616,8 +597,6 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     """A database migrated to head has exactly the schema the models describe."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-
-    from services.jobs import db as jobs_db
 
     engine = jobs_db.create_engine(database_url)
     try:

@@ -15,12 +15,9 @@ from bytereview.core import streams
 from bytereview.core.auth import Principal, PrincipalKind
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
-from services.jobs import db, models
-from services.jobs.context import JobsContext
-from services.jobs.events import EventHub
-from services.jobs.jobs import DeclaredFile, Jobs
-from services.jobs.outbox import OutboxRelay
-from services.jobs.users import Users
+from services.jobs.domain import DeclaredFile, Jobs, JobsContext, Users
+from services.jobs.messaging import EventHub, OutboxRelay
+from services.jobs.store import db, models
 
 
 @pytest.fixture
@@ -115,7 +112,7 @@ async def test_dead_letters_are_recorded_on_the_file(job_stub, settings: Setting
     from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
     from bytereview.jobs.v1 import resources_pb2 as pb
     from tests.conftest import USER
-    from tests.services.jobs.test_workflow import upload
+    from tests.services.jobs.helpers import upload
 
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="huge.zip", size_bytes=4)]),
