@@ -21,7 +21,7 @@ from tests.conftest import USER
 from tests.pdfs import text_pdf
 
 if TYPE_CHECKING:
-    # The async stubs exist only in the generated type stubs.
+    # The async stubs exist only in the generated type stubs: import them under TYPE_CHECKING.
     from bytereview.jobs.v1.jobs_service_pb2_grpc import JobServiceAsyncStub as JobStub
     from bytereview.jobs.v1.worker_service_pb2_grpc import (
         JobWorkerServiceAsyncStub as WorkerStub,
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = [
     "PDF",
     "WORKER",
-    "JobStub",
-    "WorkerStub",
     "completed_job",
     "create_uploaded",
     "pull",
