@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = [
     "PDF",
     "WORKER",
+    "JobStub",
+    "WorkerStub",
     "completed_job",
     "create_uploaded",
     "pull",

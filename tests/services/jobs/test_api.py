@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import tracemalloc
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -32,8 +33,13 @@ from tests.conftest import USER
 from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import WORKER, completed_job, ready_job, upload
 
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
 
-async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+
+async def test_list_jobs_pages_totals_and_fields(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     started = await completed_job(job_stub, worker_stub, settings, files=1)
     names = [started]
     for i in range(4):
@@ -84,7 +90,7 @@ async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings
     assert (list(past.jobs), past.total_size, past.next_page_token) == ([], 2, "")
 
 
-async def test_reads_do_not_queue_behind_blocking_work(job_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_reads_do_not_queue_behind_blocking_work(job_stub: JobStub) -> None:
     """GetJob/ListJobs answer while every default-executor thread is busy (on SQLite they
     read on threads of their own; elsewhere they need none)."""
     created = await job_stub.CreateJob(
@@ -269,8 +275,8 @@ async def test_users_and_api_keys(
 
 
 async def test_files_progress_results_edit_export_delete(
-    job_stub, worker_stub, settings: Settings, jobs: RunningJobsService
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     job = await completed_job(job_stub, worker_stub, settings, files=3)
     files = await job_stub.ListFiles(
         jobs_pb.ListFilesRequest(parent=job, page_size=2), metadata=USER
@@ -346,7 +352,9 @@ async def test_files_progress_results_edit_export_delete(
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_watch_job_streams_progress(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_watch_job_streams_progress(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings)
     seen: list[pb.JobEvent] = []
 
@@ -367,8 +375,8 @@ async def test_watch_job_streams_progress(job_stub, worker_stub, settings: Setti
 
 
 async def test_export_of_10000_results_is_streamed_with_bounded_memory(
-    job_stub, settings: Settings, jobs: RunningJobsService
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     job_name = (
         await job_stub.CreateJob(
             jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
@@ -427,7 +435,9 @@ async def test_export_of_10000_results_is_streamed_with_bounded_memory(
     assert peak < 20 * 1024 * 1024, peak
 
 
-async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
+async def test_cleanup(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     ctx = jobs.ctx
     abandoned = (
         await job_stub.CreateJob(
@@ -472,7 +482,9 @@ async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJ
     assert abandoned not in remaining
 
 
-async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
+async def test_metrics(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     await completed_job(job_stub, worker_stub, settings, files=1)
     await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
     assert REGISTRY.get_sample_value("bytereview_jobs", {"status": "COMPLETED"}) == 1
@@ -486,8 +498,8 @@ async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJ
 
 
 async def test_archive_entries_are_registered_once(
-    job_stub, worker_stub, settings: Settings, idp: IdentityProvider
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, idp: IdentityProvider
+) -> None:
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="batch.zip", size_bytes=3)]),
         metadata=USER,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import grpc
 import pytest
 from google.protobuf import struct_pb2
@@ -17,8 +19,13 @@ from tests.conftest import USER
 from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import PDF, WORKER, pull, ready_job, started_tasks, upload
 
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
 
-async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+
+async def test_whole_workflow(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(
             display_name="march",
@@ -139,7 +146,9 @@ async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None
     assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
 
 
-async def test_tenancy(job_stub, worker_stub, settings: Settings, idp: IdentityProvider) -> None:  # type: ignore[no-untyped-def]
+async def test_tenancy(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, idp: IdentityProvider
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings)
     alice, bob = idp.metadata("alice"), idp.metadata("bob")
     mine = await job_stub.CreateJob(
@@ -194,19 +203,19 @@ async def test_tenancy(job_stub, worker_stub, settings: Settings, idp: IdentityP
         ),
     ],
 )
-async def test_bad_input(job_stub, request_, code) -> None:  # type: ignore[no-untyped-def]
-    method = {
+async def test_bad_input(job_stub: JobStub, request_: Any, code: grpc.StatusCode) -> None:
+    method: dict[str, Any] = {
         "GetJobRequest": job_stub.GetJob,
         "ListJobsRequest": job_stub.ListJobs,
         "CreateJobRequest": job_stub.CreateJob,
-    }[type(request_).__name__]
+    }
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await method(request_, metadata=USER)
+        await method[type(request_).__name__](request_, metadata=USER)
     assert err.value.code() == code
     assert err.value.details()
 
 
-async def test_create_is_idempotent_by_request_id(job_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_create_is_idempotent_by_request_id(job_stub: JobStub) -> None:
     request = jobs_pb.CreateJobRequest(
         files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5)], request_id="r-1"
     )
@@ -216,7 +225,9 @@ async def test_create_is_idempotent_by_request_id(job_stub) -> None:  # type: ig
     assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).total_size == 1
 
 
-async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_combined_mode_groups_by_folder(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=4)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(
@@ -232,7 +243,9 @@ async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: S
     assert all(len(t.files) == 2 for t in tasks)
 
 
-async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_pause_resume_cancel(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
     first = await started_tasks(
         job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
@@ -263,7 +276,9 @@ async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) ->
     assert {t.status for t in tasks} == {pb.Task.CANCELLED}
 
 
-async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_failures_and_retry(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
     tasks = await started_tasks(
         job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
@@ -299,8 +314,8 @@ async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> 
 
 
 async def test_concurrent_reports_on_one_job_all_land(
-    job_stub, worker_stub, settings: Settings
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     """Many workers reporting on one job at once (each report appends job events): none fails,
     on SQLite (which ignores row locks) as on PostgreSQL."""
     import asyncio
