@@ -111,9 +111,7 @@ async def test_reads_do_not_queue_behind_blocking_work(job_stub: JobStub) -> Non
     assert [j.name for j in listed.jobs] == [created.job.name]
 
 
-async def test_templates_crud_and_reference_data(
-    channel: grpc.aio.Channel, idp: IdentityProvider
-) -> None:
+async def test_templates_crud(channel: grpc.aio.Channel, idp: IdentityProvider) -> None:
     stub = jobs_grpc.TemplateServiceStub(channel)
     fields = [
         pb.JobField(name="invoice_number", data_type="text", instruction="The number"),
@@ -171,7 +169,19 @@ async def test_templates_crud_and_reference_data(
     listed = await stub.ListTemplates(jobs_pb.ListTemplatesRequest(), metadata=USER)
     assert [t.name for t in listed.templates] == [created.name]
 
-    # A job configured from the template keeps its fields after the template is deleted.
+
+async def test_a_job_keeps_its_fields_after_its_template_is_deleted(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = jobs_grpc.TemplateServiceStub(channel)
+    created = await stub.CreateTemplate(
+        jobs_pb.CreateTemplateRequest(
+            template=pb.Template(
+                display_name="Invoices", fields=[pb.JobField(name="iban", data_type="text")]
+            )
+        ),
+        metadata=USER,
+    )
     jobs = jobs_grpc.JobServiceStub(channel)
     job = (
         await jobs.CreateJob(
@@ -188,6 +198,9 @@ async def test_templates_crud_and_reference_data(
     assert after.template == ""
     assert [f.name for f in after.fields] == ["iban"]
 
+
+async def test_reference_data(channel: grpc.aio.Channel) -> None:
+    stub = jobs_grpc.TemplateServiceStub(channel)
     types = await stub.ListDataTypes(jobs_pb.ListDataTypesRequest(), metadata=USER)
     assert [t.id for t in types.data_types] == [
         "text",
@@ -274,8 +287,8 @@ async def test_users_and_api_keys(
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_files_progress_results_edit_export_delete(
-    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+async def test_file_pages_and_progress(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:
     job = await completed_job(job_stub, worker_stub, settings, files=3)
     files = await job_stub.ListFiles(
@@ -294,6 +307,11 @@ async def test_files_progress_results_edit_export_delete(
     assert dict(progress.tasks_by_status) == {"SUCCEEDED": 3}
     assert progress.analysis_done
 
+
+async def test_results_edit_export_delete(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    job = await completed_job(job_stub, worker_stub, settings, files=3)
     results = (
         await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
     ).results

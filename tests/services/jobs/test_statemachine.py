@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import services.jobs
 from bytereview.core.errors import FailedPrecondition
 from bytereview.jobs.v1 import resources_pb2 as pb
-from services.jobs.domain import FileStatus, JobStatus, TaskStatus, move
+from services.jobs.domain import FileStatus, JobStatus, Progress, TaskStatus, move
 from services.jobs.domain import status as sm
 from services.jobs.store import models
 
@@ -200,3 +200,21 @@ def test_only_the_status_module_writes_statuses() -> None:
 def test_the_status_scan_finds_a_write() -> None:
     source = "row.status = 'READY'\nq.values(status='X')\n"
     assert _status_writes(ast.parse(source)) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("job_status", "files", "done"),
+    [
+        ("PENDING_UPLOAD", {"PENDING_UPLOAD": 2}, False),
+        ("ANALYZING", {"UPLOADED": 1, "READY": 1}, False),
+        ("ANALYZING", {"ANALYZING": 1, "FAILED": 1}, False),
+        ("ANALYZING", {"READY": 1, "UNSUPPORTED": 1}, True),
+        ("READY", {"READY": 2}, True),
+        # Past analysis it is done, whatever the files say (a cancelled upload never settles).
+        ("CANCELLED", {"PENDING_UPLOAD": 1}, True),
+    ],
+)
+def test_analysis_is_done_once_no_file_waits(
+    job_status: str, files: dict[str, int], done: bool
+) -> None:
+    assert Progress(_job(job_status), files, {}).analysis_done is done

@@ -79,6 +79,50 @@ async def test_whole_workflow(
         await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     ).status == pb.Job.READY
 
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job, fields=[pb.JobField(name="invoice_number", data_type="text")]
+        ),
+        metadata=USER,
+    )
+    started = await job_stub.StartJob(
+        jobs_pb.StartJobRequest(name=job, request_id="s1"), metadata=USER
+    )
+    assert started.status == pb.Job.QUEUED
+    tasks = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    assert len(tasks) == 1
+    begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
+    assert begin.proceed
+    assert [f.name for f in begin.fields] == ["invoice_number"]
+    assert begin.system_prompt.active
+    assert begin.files[0].name == target.file
+
+    values = struct_pb2.Struct()
+    values.update({"invoice_number": "A-1"})
+    result = worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="offline")
+    assert (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+    assert not (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+
+    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert done.status == pb.Job.COMPLETED
+    assert done.counters.tasks_succeeded == 1
+    results = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    assert len(results.results) == 1
+    assert dict(results.results[0].values) == {"invoice_number": "A-1"}
+    assert list(results.results[0].file_paths) == ["inv.pdf"]
+
+    events = await job_stub.ListJobEvents(jobs_pb.ListJobEventsRequest(parent=job), metadata=USER)
+    statuses = [e.to_status for e in events.events if e.kind == "job.status"]
+    assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
+
+
+async def test_configure_and_start_rules(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    job = await ready_job(job_stub, worker_stub, settings)
     # Starting without fields, or configuring bad fields, is refused.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
@@ -115,35 +159,6 @@ async def test_whole_workflow(
             metadata=USER,
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-
-    tasks = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
-    ]
-    assert len(tasks) == 1
-    begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
-    assert begin.proceed
-    assert [f.name for f in begin.fields] == ["invoice_number"]
-    assert begin.system_prompt.active
-    assert begin.files[0].name == target.file
-
-    values = struct_pb2.Struct()
-    values.update({"invoice_number": "A-1"})
-    result = worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="offline")
-    assert (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
-    assert not (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
-
-    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
-    assert done.status == pb.Job.COMPLETED
-    assert done.counters.tasks_succeeded == 1
-    results = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
-    assert len(results.results) == 1
-    assert dict(results.results[0].values) == {"invoice_number": "A-1"}
-    assert list(results.results[0].file_paths) == ["inv.pdf"]
-
-    events = await job_stub.ListJobEvents(jobs_pb.ListJobEventsRequest(parent=job), metadata=USER)
-    statuses = [e.to_status for e in events.events if e.kind == "job.status"]
-    assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
 
 
 async def test_tenancy(
