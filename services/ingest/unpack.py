@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from bytereview.core import storage_keys
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -203,7 +204,7 @@ class ArchiveUnpacker:
         return [self._copy(archive, item) for item in group]
 
     def _copy(self, archive: zipfile.ZipFile, item: _Plan) -> worker_pb.ArchiveEntry:
-        key = f"{self._prefix}{item.index}"
+        key = storage_keys.entry_key(self._prefix, item.index)
         entry = worker_pb.ArchiveEntry(index=item.index, path=item.path, storage_key=key)
         if item.problem:
             entry.status = pb.SourceFile.FAILED

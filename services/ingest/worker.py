@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from bytereview.core import streams
+from bytereview.core import storage_keys, streams
 from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
@@ -98,12 +98,13 @@ class IngestHandler:
                 "FAILED",
                 f"archives nested deeper than {self._limits.max_depth} levels are refused",
             )
-        job_prefix = "/".join(message.file.split("/")[:2]) + "/"
+        parts = message.file.split("/")  # jobs/{job}/files/{file}
+        job_id, archive_id = parts[1], parts[-1]
         unpacker = ArchiveUnpacker(
             storage=self._storage,
             limits=self._limits,
             archive_key=message.storage_key,
-            target_prefix=f"{job_prefix}entries/{message.file.rsplit('/', 1)[-1]}/",
+            target_prefix=storage_keys.entry_prefix(job_id, archive_id),
         )
 
         async def report(batch: list[worker_pb.ArchiveEntry]) -> None:

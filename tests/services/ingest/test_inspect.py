@@ -13,11 +13,11 @@ from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.launcher import free_port
 from services.ingest.worker import serve
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests import archives
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
