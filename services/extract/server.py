@@ -9,6 +9,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from bytereview.core.errors import InvalidArgument
+from bytereview.core.fields import check_fields, field_spec
 from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
@@ -21,7 +22,6 @@ from services.extract.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
 from services.extract.worker import documents
 
-MAX_PREVIEW_FIELDS = 100
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
 
@@ -43,19 +43,15 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
     async def PreviewExtraction(
         self, request: extract_pb.PreviewExtractionRequest, context: Context
     ) -> extract_pb.PreviewExtractionResponse:
-        if not request.fields:
-            raise InvalidArgument("fields must not be empty")
-        if len(request.fields) > MAX_PREVIEW_FIELDS:
-            raise InvalidArgument(f"at most {MAX_PREVIEW_FIELDS} fields")
-        for i, f in enumerate(request.fields):
-            if not f.name:
-                raise InvalidArgument(f"fields[{i}].name must not be empty")
-            if f.data_type not in DEFAULT_TYPES:
-                raise InvalidArgument(f"fields[{i}].data_type {f.data_type!r} is unknown")
+        # The rule ConfigureJob applies, against the shared data-type table.
+        specs = check_fields(
+            (field_spec(f.name, f.data_type, f.instruction) for f in request.fields),
+            DEFAULT_TYPES,
+        )
         found = await file_for_caller(self._jobs, request.file, context)
         if not found.file.media_type:
             raise InvalidArgument(f"{request.file} has not been analysed yet")
-        fields = [Field(f.name, f.data_type, f.instruction) for f in request.fields]
+        fields = [Field(f.name, f.data_type, f.instruction) for f in specs]
         wanted = ExtractionRequest(
             fields=fields, types=DEFAULT_TYPES, documents=documents(self._storage, [found.file])
         )

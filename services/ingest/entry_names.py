@@ -18,12 +18,14 @@ import re
 import unicodedata
 import zipfile
 
+from bytereview.core.limits import MAX_PATH
 from services.ingest.budget import HostileArchive
 
+# The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
+# own instead of a refused report.
+__all__ = ["MAX_PATH", "UnsafeName", "decoded_name", "safe_entry_path", "same_name_key"]
+
 UTF8_FLAG = 0x800
-# The jobs service refuses longer paths (services/jobs/jobs.py MAX_PATH); an entry over it
-# becomes a failed file of its own instead of a refused report.
-MAX_PATH = 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 

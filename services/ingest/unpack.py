@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
+from bytereview.core import storage_keys
 from bytereview.core.storage import Storage
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
@@ -424,7 +425,7 @@ class ArchiveUnpacker:
         return done, None
 
     def _copy(self, archive: zipfile.ZipFile, item: _Plan) -> worker_pb.ArchiveEntry:
-        key = f"{self._prefix}{item.index}"
+        key = storage_keys.entry_key(self._prefix, item.index)
         entry = worker_pb.ArchiveEntry(index=item.index, path=item.path, storage_key=key)
         if item.problem:
             entry.status = pb.SourceFile.FAILED

@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from bytereview.core import streams
+from bytereview.core import storage_keys, streams
 from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
@@ -99,10 +99,10 @@ class IngestHandler:
                 "FAILED",
                 f"archives nested deeper than {self._limits.max_depth} levels are refused",
             )
-        job_prefix = "/".join(message.file.split("/")[:2]) + "/"
+        job_id = message.file.split("/")[1]  # jobs/{job}/files/{file}
 
         def entries_prefix(file: str) -> str:
-            return f"{job_prefix}entries/{file.rsplit('/', 1)[-1]}/"
+            return storage_keys.entry_prefix(job_id, file.rsplit("/", 1)[-1])
 
         unpacker = ArchiveUnpacker(
             storage=self._storage,

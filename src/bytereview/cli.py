@@ -41,7 +41,7 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _jobs() -> Service:
-    from services.jobs.server import serve
+    from services.jobs import serve
 
     return serve
 
@@ -65,7 +65,7 @@ def _gateway() -> Service:
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from services.jobs.server import prepare_database
+    from services.jobs import prepare_database
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
@@ -75,7 +75,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from services.jobs.server import run_cleanup
+    from services.jobs import run_cleanup
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)

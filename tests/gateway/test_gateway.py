@@ -14,7 +14,7 @@ from bytereview.core.settings import DEV_TOKEN, Settings
 from gateway import create_app
 from gateway.app import public_routes
 from gateway.transcoder import build_request
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests.pdfs import text_pdf
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}

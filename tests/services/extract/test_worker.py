@@ -27,10 +27,10 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.launcher import free_port
 from services.extract.worker import serve
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
-from tests.services.jobs.test_workflow import ready_job
+from tests.services.jobs.helpers import ready_job
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FIELDS = [

@@ -12,6 +12,7 @@ import pytest
 
 from bytereview.core import streams
 from bytereview.core.clients import worker_metadata
+from bytereview.core.limits import MAX_FILES_PER_JOB
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -21,13 +22,12 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest.budget import UnpackLimits
 from services.ingest.unpack import CHUNK
-from services.jobs.jobs import MAX_FILES_PER_JOB
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
 from tests.hostile_archives import corpus
 from tests.services.ingest.test_worker import all_files, create, ingest_worker, wait_status
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -18,12 +18,12 @@ from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.launcher import free_port
 from services.ingest.worker import serve
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests import archives
 from tests import hostile_archives as hostile
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -18,10 +18,10 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.launcher import free_port
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -2,7 +2,8 @@
 
 - abandoned: jobs never finalized (still PENDING_UPLOAD) N hours after creation.
 - ephemeral: jobs with persist_data=false, N hours after they finished.
-- orphans: storage objects under `jobs/<id>/` whose job no longer exists, older than N hours.
+- orphans: storage objects under a job's prefix (`storage_keys.job_prefix`) whose job no
+  longer exists, older than N hours.
 
 Each removes database rows first and storage second, so a crash in between leaves
 only orphans, which the orphans clean-up removes on its next run.
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
 
-from services.jobs import models
-from services.jobs.context import JobsContext
-from services.jobs.statemachine import JOB_FINAL
+from bytereview.core import storage_keys
+from services.jobs.domain.context import JobsContext
+from services.jobs.domain.status import JOB_FINAL, JobStatus
+from services.jobs.store import models
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,9 @@ class Cleanup:
                     continue
                 await session.delete(job)
                 deleted += 1
-            objects += await asyncio.to_thread(self._ctx.storage.delete_prefix, f"jobs/{job_id}/")
+            objects += await asyncio.to_thread(
+                self._ctx.storage.delete_prefix, storage_keys.job_prefix(job_id)
+            )
             log.info("%s: deleted job %s", task, job_id)
         return CleanupReport(task, deleted, objects)
 
@@ -58,7 +62,9 @@ class Cleanup:
         """Jobs never finalized: created, uploads never completed."""
         cutoff = (now or models.utcnow()) - older_than
         return await self._delete_matching(
-            "abandoned", models.Job.status == "PENDING_UPLOAD", models.Job.created_at < cutoff
+            "abandoned",
+            models.Job.status == JobStatus.PENDING_UPLOAD,
+            models.Job.created_at < cutoff,
         )
 
     async def ephemeral(
@@ -84,12 +90,12 @@ class Cleanup:
         """Objects of jobs that no longer exist. Young prefixes are left alone: a job being
         created writes its row before its uploads, but a slow replica may still be mid-way."""
         storage = self._ctx.storage
-        keys = await asyncio.to_thread(lambda: list(storage.list_keys("jobs/")))
+        keys = await asyncio.to_thread(lambda: list(storage.list_keys(storage_keys.JOBS_PREFIX)))
         by_job: dict[str, list[str]] = {}
         for key in keys:
-            parts = key.split("/")
-            if len(parts) >= 3 and len(parts[1]) == 32:
-                by_job.setdefault(parts[1], []).append(key)
+            job_id = storage_keys.job_of_key(key)
+            if job_id is not None:
+                by_job.setdefault(job_id, []).append(key)
         if not by_job:
             return CleanupReport("orphans")
         async with self._ctx.reading() as session:
@@ -107,7 +113,9 @@ class Cleanup:
                 continue
             if not await asyncio.to_thread(self._older_than, job_keys[0], cutoff):
                 continue
-            removed += await asyncio.to_thread(storage.delete_prefix, f"jobs/{job_id}/")
+            removed += await asyncio.to_thread(
+                storage.delete_prefix, storage_keys.job_prefix(job_id)
+            )
         return CleanupReport("orphans", 0, removed)
 
     def _older_than(self, key: str, cutoff: dt.datetime) -> bool:

@@ -1,18 +1,32 @@
-"""Database rows -> protobuf messages. No logic beyond translation."""
+"""proto <-> domain, both directions, for every servicer of the jobs service.
+
+No logic beyond translation: rows and domain values become messages, request messages
+become the domain's arguments.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from bytereview.core.fields import field_spec as _field_spec
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from services.jobs import models, names
-from services.jobs.fields import FieldSpec
-from services.jobs.jobs import UploadTarget
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.domain import (
+    ArchiveEntry,
+    DeclaredFile,
+    FieldSpec,
+    FileAnalysis,
+    Progress,
+    TaskInput,
+    UploadTarget,
+    names,
+)
+from services.jobs.store import models
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -42,6 +56,9 @@ def counters(job: models.Job) -> pb.JobCounters:
         tasks_succeeded=job.tasks_succeeded,
         tasks_failed=job.tasks_failed,
     )
+
+
+# -- domain -> proto ---------------------------------------------------------------------
 
 
 def job(row: models.Job, fields: Sequence[FieldSpec]) -> pb.Job:
@@ -198,3 +215,85 @@ def upload_target(job_id: str, target: UploadTarget) -> jobs_pb.UploadTarget:
         headers=target.request.headers,
         expire_time=ts(target.request.expire_time),
     )
+
+
+def progress(name: str, found: Progress) -> jobs_pb.JobProgress:
+    return jobs_pb.JobProgress(
+        job=name,
+        status=pb.Job.Status.Value(found.job.status),
+        files_by_status=found.files_by_status,
+        tasks_by_status=found.tasks_by_status,
+        counters=counters(found.job),
+        analysis_done=found.analysis_done,
+    )
+
+
+def task_file(row: models.SourceFile) -> worker_pb.TaskFile:
+    return worker_pb.TaskFile(
+        name=names.file_name(row.job_id, row.id),
+        original_path=row.original_path,
+        storage_key=row.storage_key,
+        media_type=row.media_type,
+        page_count=row.page_count,
+        status=pb.SourceFile.Status.Value(row.status),
+        error=row.error,
+    )
+
+
+def task_input(got: TaskInput) -> worker_pb.BeginTaskResponse:
+    if not got.proceed or got.task is None:
+        return worker_pb.BeginTaskResponse(proceed=False, reason=got.reason)
+    return worker_pb.BeginTaskResponse(
+        proceed=True,
+        task=task(got.task, [f.id for f in got.files]),
+        fields=[
+            pb.JobField(name=f.name, data_type=f.data_type_id, instruction=f.instruction)
+            for f in got.fields
+        ],
+        data_types=[data_type(d) for d in got.data_types],
+        files=[task_file(f) for f in got.files],
+        system_prompt=system_prompt(got.system_prompt) if got.system_prompt else None,
+    )
+
+
+# -- proto -> domain ---------------------------------------------------------------------
+
+
+def field_specs(fields: Iterable[pb.JobField]) -> list[FieldSpec]:
+    return [_field_spec(f.name, f.data_type, f.instruction) for f in fields]
+
+
+def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:
+    return [DeclaredFile(f.path, f.size_bytes, f.content_type) for f in files]
+
+
+def analysis(
+    message: worker_pb.ReportFileAnalysisRequest | worker_pb.ArchiveEntry,
+) -> FileAnalysis:
+    return FileAnalysis(
+        status=pb.SourceFile.Status.Name(message.status),
+        media_type=message.media_type,
+        size_bytes=message.size_bytes,
+        sha256=message.sha256,
+        page_count=message.page_count,
+        width=getattr(message, "width", 0),
+        height=getattr(message, "height", 0),
+        error=message.error,
+    )
+
+
+def archive_entries(entries: Iterable[worker_pb.ArchiveEntry]) -> list[ArchiveEntry]:
+    return [
+        ArchiveEntry(
+            index=e.index,
+            path=e.path,
+            storage_key=e.storage_key,
+            size_bytes=e.size_bytes,
+            analysis=analysis(e) if e.status else None,
+        )
+        for e in entries
+    ]
+
+
+def values(message: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(message)

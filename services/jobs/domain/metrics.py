@@ -11,9 +11,10 @@ from prometheus_client import Gauge, Histogram
 from sqlalchemy import func, select
 
 from bytereview.core import streams
-from services.jobs import models
-from services.jobs.context import JobsContext
-from services.jobs.outbox import OutboxRelay
+from services.jobs.domain.context import JobsContext
+from services.jobs.domain.status import JobStatus
+from services.jobs.messaging.outbox import OutboxRelay
+from services.jobs.store import models
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,7 @@ async def refresh(
                 )
             ).all()
         )
-    for status in (
-        "PENDING_UPLOAD",
-        "ANALYZING",
-        "READY",
-        "QUEUED",
-        "RUNNING",
-        "PAUSED",
-        "COMPLETED",
-        "PARTIALLY_COMPLETED",
-        "FAILED",
-        "CANCELLED",
-    ):
+    for status in JobStatus:
         JOBS_BY_STATUS.labels(status).set(counts.get(status, 0))
     for spec in queues:
         pending, ack_pending = await streams.consumer_lag(js, spec)

@@ -2,9 +2,9 @@
 
 A worker that crashes on a message (out of memory on a huge archive, killed mid-task)
 never reports a failure, and after MaxDeliver deliveries JetStream stops trying. It then
-publishes a MAX_DELIVERIES advisory; this monitor reads the message back, records the
-failure on its file or task with a readable error, and removes the message, so no job
-waits forever.
+publishes a MAX_DELIVERIES advisory; this monitor reads the message back, hands it to the
+queue's handler (the domain records the failure on its file or task with a readable
+error), and removes the message, so no job waits forever.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -21,13 +22,12 @@ from nats.js.errors import NotFoundError
 
 from bytereview.core import streams
 from bytereview.core.errors import DomainError
-from bytereview.extract.v1 import messages_pb2 as extract_messages
-from bytereview.ingest.v1 import messages_pb2 as ingest_messages
-from services.jobs import names
-from services.jobs.reports import FileAnalysis, Reports
 
 log = logging.getLogger(__name__)
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+
+# (the dead message's payload, why it died) -> the failure recorded.
+DeadLetterHandler = Callable[[bytes, str], Awaitable[object]]
 
 
 class DeadLetterMonitor:
@@ -36,19 +36,16 @@ class DeadLetterMonitor:
         *,
         nc: NatsClient,
         js: JetStreamContext,
-        reports: Reports,
-        ingest: streams.QueueSpec,
-        extract: streams.QueueSpec,
+        queues: Sequence[tuple[streams.QueueSpec, DeadLetterHandler]],
     ) -> None:
         self._nc = nc
         self._js = js
-        self._reports = reports
-        self._ingest = ingest
-        self._extract = extract
+        self._queues = list(queues)
+        self._handlers = {spec.stream: handler for spec, handler in queues}
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
-        for spec in (self._ingest, self._extract):
+        for spec, _ in self._queues:
             # A queue group: with several jobs replicas, one of them handles each advisory.
             self._subs.append(
                 await self._nc.subscribe(
@@ -79,22 +76,14 @@ class DeadLetterMonitor:
             raw = await self._js.get_msg(stream, seq)
         except NotFoundError:
             return  # handled by another replica already
-        data = raw.data or b""
         why = (
             f"gave up after {deliveries} attempts: the worker stopped (crashed, ran out of memory "
             "or timed out) every time it handled this"
         )
+        handler = self._handlers.get(stream)
         try:
-            if stream == self._ingest.stream:
-                file = ingest_messages.IngestFileMessage.FromString(data).file
-                ids = names.parse("file", file)
-                await self._reports.file_analysis(
-                    ids["job"], ids["file"], FileAnalysis("FAILED", error=why)
-                )
-            elif stream == self._extract.stream:
-                task = extract_messages.ExtractTaskMessage.FromString(data).task
-                ids = names.parse("task", task)
-                await self._reports.dead_letter_task(ids["job"], ids["task"], error=why)
+            if handler is not None:
+                await handler(raw.data or b"", why)
         except DomainError as exc:
             log.warning("dead letter %s/%d: %s", stream, seq, exc.message)
         with contextlib.suppress(NotFoundError):

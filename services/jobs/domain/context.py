@@ -1,4 +1,8 @@
-"""What every domain module of the jobs service shares: sessions, storage, settings, the hub."""
+"""What every domain module of the jobs service shares: sessions, storage, settings, the hub.
+
+It lives in the domain, not the store: it joins the store (sessions) with messaging (the hub
+woken after each commit), and the store imports neither of the layers above it.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from sqlalchemy.orm import Session
 from bytereview.core.errors import NotFound
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
-from services.jobs import models
-from services.jobs.db import SQLITE_BEGIN, SyncReads
-from services.jobs.events import EventHub
+from services.jobs.domain import names
+from services.jobs.messaging.hub import EventHub
+from services.jobs.store import models
+from services.jobs.store.db import SQLITE_BEGIN, SyncReads
 
 T = TypeVar("T")
 
@@ -92,7 +97,7 @@ async def owned_job(
 
 
 def job_not_found(job_id: str) -> NotFound:
-    return NotFound(f"job jobs/{job_id} not found")
+    return NotFound(f"job {names.job_name(job_id)} not found")
 
 
 async def locked_job(session: AsyncSession, job_id: str) -> models.Job | None:

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument
-from services.jobs import models
-from services.jobs.context import JobsContext, owned_job
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.store import models
 
 PAGE = 500
 CHUNK = 256 * 1024

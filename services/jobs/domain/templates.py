@@ -8,9 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bytereview.core.errors import AlreadyExists, InvalidArgument, NotFound
-from services.jobs import models, names
-from services.jobs.context import JobsContext
-from services.jobs.fields import FieldSpec, validate_fields
+from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
+from services.jobs.domain import names
+from services.jobs.domain.context import JobsContext
+from services.jobs.domain.fields import FieldSpec, validate_fields
+from services.jobs.store import models
 
 UPDATABLE = frozenset({"display_name", "description", "fields"})
 
@@ -19,9 +21,7 @@ def _check_display_name(display_name: str) -> str:
     display_name = display_name.strip()
     if not display_name:
         raise InvalidArgument("template.display_name must not be empty")
-    if len(display_name) > 200:
-        raise InvalidArgument("template.display_name must be at most 200 characters")
-    return display_name
+    return check_length(display_name, MAX_DISPLAY_NAME, field="template.display_name")
 
 
 class Templates:

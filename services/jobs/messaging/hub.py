@@ -1,4 +1,9 @@
-"""Job events (the audit trail), outbox rows, and the hub that wakes job watchers."""
+"""The hub that wakes job watchers (WatchJob) and the outbox relay after a commit.
+
+Writers mark the session: `record_event` (domain.events) adds the job to
+`session.info[TOUCHED_JOBS]`, `enqueue` (messaging.outbox) sets `session.info[OUTBOX]`;
+`committed` reads both once the transaction is in.
+"""
 
 from __future__ import annotations
 
@@ -7,55 +12,18 @@ import contextlib
 import logging
 from collections import defaultdict
 
-from google.protobuf.message import Message
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.streams import JOB_EVENTS_SUBJECT
-from services.jobs import models
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ACTOR = "system"
-
-
-def record_event(
-    session: AsyncSession,
-    job: models.Job,
-    *,
-    kind: str,
-    actor: str,
-    subject: str,
-    from_status: str = "",
-    to_status: str = "",
-    message: str = "",
-) -> models.JobEvent:
-    """Append an event to the job's trail. The caller holds the job row (locked on PostgreSQL)."""
-    job.event_sequence += 1
-    job.updated_at = models.utcnow()
-    event = models.JobEvent(
-        job_id=job.id,
-        sequence=job.event_sequence,
-        kind=kind,
-        actor=actor,
-        subject=subject,
-        from_status=from_status,
-        to_status=to_status,
-        message=message[:2000],
-    )
-    session.add(event)
-    session.info.setdefault("touched_jobs", set()).add(job.id)
-    return event
-
-
-def enqueue(session: AsyncSession, *, message_id: str, subject: str, payload: Message) -> None:
-    """Add an outbox row in the caller's transaction; the relay publishes it after commit."""
-    session.add(
-        models.OutboxMessage(id=message_id, subject=subject, payload=payload.SerializeToString())
-    )
-    session.info["outbox"] = True
+# session.info keys the writers set and `committed` reads.
+TOUCHED_JOBS = "touched_jobs"
+OUTBOX = "outbox"
 
 
 class EventHub:
@@ -91,8 +59,8 @@ class EventHub:
 
     async def committed(self, session: AsyncSession) -> None:
         """Call after a commit: wakes watchers of touched jobs and the outbox relay."""
-        touched: set[str] = session.info.pop("touched_jobs", set())
-        if session.info.pop("outbox", False):
+        touched: set[str] = session.info.pop(TOUCHED_JOBS, set())
+        if session.info.pop(OUTBOX, False):
             self.outbox_ready.set()
         for job_id in touched:
             if self._nc is not None and self._nc.is_connected:

@@ -1,20 +1,19 @@
-"""Validation of field lists, shared by templates and job configuration."""
+"""A field to extract, and the one validation every field list goes through.
+
+Job configuration, templates and the extractor's preview all call `check_fields`, so a
+field one of them refuses is refused by all.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bytereview.core.errors import InvalidArgument
-from services.jobs import models
+from bytereview.core.limits import MAX_FIELD_NAME, MAX_FIELDS, MAX_INSTRUCTION
 
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-MAX_FIELDS = 100
-MAX_INSTRUCTION = 2000
+FIELD_NAME = re.compile(rf"^[A-Za-z_][A-Za-z0-9_]{{0,{MAX_FIELD_NAME - 1}}}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +26,13 @@ class FieldSpec:
         return {"name": self.name, "data_type": self.data_type, "instruction": self.instruction}
 
 
-async def validate_fields(
-    session: AsyncSession, fields: Iterable[FieldSpec], *, what: str = "fields"
+def field_spec(name: str, data_type: str, instruction: str) -> FieldSpec:
+    """A field as a caller sent it, with stray spaces around name and type removed."""
+    return FieldSpec(name.strip(), data_type.strip(), instruction)
+
+
+def check_fields(
+    fields: Iterable[FieldSpec], known_types: Collection[str], *, what: str = "fields"
 ) -> list[FieldSpec]:
     """The fields, checked: names well-formed and unique, data types known, sizes bounded."""
     checked = list(fields)
@@ -36,7 +40,6 @@ async def validate_fields(
         raise InvalidArgument(f"{what} must not be empty")
     if len(checked) > MAX_FIELDS:
         raise InvalidArgument(f"{what} holds {len(checked)} fields; at most {MAX_FIELDS}")
-    known = set((await session.scalars(select(models.DataType.id))).all())
     seen: set[str] = set()
     for i, field in enumerate(checked):
         where = f"{what}[{i}]"
@@ -45,22 +48,18 @@ async def validate_fields(
         if not FIELD_NAME.match(field.name):
             raise InvalidArgument(
                 f"{where}.name {field.name!r} must start with a letter or _ and hold only "
-                "letters, digits and _ (at most 64)"
+                f"letters, digits and _ (at most {MAX_FIELD_NAME})"
             )
         if field.name.lower() in seen:
             raise InvalidArgument(f"{where}.name {field.name!r} is used twice")
         seen.add(field.name.lower())
-        if field.data_type not in known:
+        if field.data_type not in known_types:
             raise InvalidArgument(
                 f"{where}.data_type {field.data_type!r} is unknown; "
-                f"one of: {', '.join(sorted(known))}"
+                f"one of: {', '.join(sorted(known_types))}"
             )
         if len(field.instruction) > MAX_INSTRUCTION:
             raise InvalidArgument(
                 f"{where}.instruction is longer than {MAX_INSTRUCTION} characters"
             )
     return checked
-
-
-def from_dicts(rows: Sequence[dict[str, str]]) -> list[FieldSpec]:
-    return [FieldSpec(r["name"], r["data_type"], r.get("instruction", "")) for r in rows]

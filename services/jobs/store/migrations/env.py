@@ -7,8 +7,8 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from services.jobs.db import create_engine, is_sqlite
-from services.jobs.models import Base
+from services.jobs.store.db import create_engine, is_sqlite
+from services.jobs.store.models import Base
 
 target_metadata = Base.metadata
 

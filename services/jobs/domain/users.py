@@ -16,10 +16,10 @@ from bytereview.core.auth import (
     new_api_key,
 )
 from bytereview.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
-from services.jobs import models
-from services.jobs.context import JobsContext
+from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_KEYS_PER_USER, check_length
+from services.jobs.domain.context import JobsContext
+from services.jobs.store import models
 
-MAX_KEYS_PER_USER = 50
 # An API key's last use is recorded to the minute, not on every call.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -59,6 +59,7 @@ class Users:
         """The principal's user row, created on first sight (the seed's /users/me/sync)."""
         if principal.kind is not PrincipalKind.USER:
             raise PermissionDenied("this call needs a user credential")
+        check_length(display_name, MAX_DISPLAY_NAME, field="display_name")
         if principal.user_id:
             async with self._ctx.reading() as session:
                 user = await session.get(models.User, principal.user_id)
@@ -109,8 +110,7 @@ class Users:
         self, user_id: str, parent_user: str, display_name: str
     ) -> tuple[models.ApiKey, str]:
         self._own_user(user_id, parent_user)
-        if len(display_name) > 200:
-            raise InvalidArgument("api_key.display_name must be at most 200 characters")
+        check_length(display_name, MAX_DISPLAY_NAME, field="api_key.display_name")
         key = new_api_key()
         async with self._ctx.transaction() as session:
             count = len(

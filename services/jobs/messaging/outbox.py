@@ -14,13 +14,23 @@ import contextlib
 import datetime as dt
 import logging
 
+from google.protobuf.message import Message
 from nats.js import JetStreamContext
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.jobs import models
+from services.jobs.messaging.hub import OUTBOX
+from services.jobs.store import models
 
 log = logging.getLogger(__name__)
+
+
+def enqueue(session: AsyncSession, *, message_id: str, subject: str, payload: Message) -> None:
+    """Add an outbox row in the caller's transaction; the relay publishes it after commit."""
+    session.add(
+        models.OutboxMessage(id=message_id, subject=subject, payload=payload.SerializeToString())
+    )
+    session.info[OUTBOX] = True
 
 
 class OutboxRelay:
