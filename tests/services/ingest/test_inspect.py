@@ -44,14 +44,22 @@ async def ingest(
     await asyncio.wait_for(task, timeout=30)
 
 
-async def uploaded(job_stub, settings: Settings, metadata, files: dict[str, bytes]) -> list[str]:  # type: ignore[no-untyped-def]
-    created = await create_uploaded(job_stub, settings, metadata, files)
+async def uploaded(
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    metadata: tuple[tuple[str, str], ...],
+    files: dict[str, bytes],
+) -> list[str]:
+    created: jobs_pb.CreateJobResponse = await create_uploaded(job_stub, settings, metadata, files)
     return [t.file for t in created.upload_targets]
 
 
 async def test_listing_problems_and_pages(
-    ingest, job_stub, settings, idp: IdentityProvider
-) -> None:  # type: ignore[no-untyped-def]
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
     alice = idp.metadata("alice")
     entries = {
         "march/a.pdf": text_pdf(["A"]),
@@ -89,7 +97,12 @@ async def test_listing_problems_and_pages(
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: IdentityProvider) -> None:  # type: ignore[no-untyped-def]
+async def test_hostile_and_bad_requests(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
     alice = idp.metadata("alice")
     files = await uploaded(
         job_stub,
