@@ -501,7 +501,10 @@ class ArchiveUnpacker:
                         )
                     if len(head) < SNIFF_BYTES:
                         head += chunk[: SNIFF_BYTES - len(head)]
-                    tail = (tail + chunk)[-directory.TAIL_BYTES :]
+                    if len(chunk) >= directory.TAIL_BYTES:
+                        tail = chunk[-directory.TAIL_BYTES :]
+                    else:
+                        tail = (tail + chunk)[-directory.TAIL_BYTES :]
                     hasher.update(chunk)
                     _write(target, chunk)
         except (StorageFailure, UploadStopped):
