@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core.storage import Storage
-from services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
+from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_at_end
 
 READ_CHUNK = 1024 * 1024
 
@@ -58,11 +58,18 @@ def pdf_page_count(storage: Storage, key: str) -> int:
             document.close()
 
 
+def stored_zip(storage: Storage, key: str) -> bool:
+    with storage.open_read(key) as handle:
+        return zip_at_end(handle)
+
+
 def analyse(storage: Storage, key: str) -> Analysis:
     size, sha, head = digest(storage, key)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
+    if not found.archive and not found.extractable and stored_zip(storage, key):
+        found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
     media = found.media_type
     if found.archive:
         return Analysis("ANALYZING", media, size, sha, archive=True)

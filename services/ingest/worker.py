@@ -18,8 +18,9 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import metrics
 from services.ingest.analysis import Analysis, analyse
+from services.ingest.reporter import JobsReporter
 from services.ingest.server import ingest_server
-from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
+from services.ingest.unpack import ArchiveUnpacker, StorageFailure, UnpackLimits
 
 log = logging.getLogger(__name__)
 
@@ -98,22 +99,24 @@ class IngestHandler:
                 "FAILED",
                 f"archives nested deeper than {self._limits.max_depth} levels are refused",
             )
-        parts = message.file.split("/")  # jobs/{job}/files/{file}
-        job_id, archive_id = parts[1], parts[-1]
+        job_id = message.file.split("/")[1]  # jobs/{job}/files/{file}
+
+        def entries_prefix(file: str) -> str:
+            return storage_keys.entry_prefix(job_id, file.rsplit("/", 1)[-1])
+
         unpacker = ArchiveUnpacker(
             storage=self._storage,
             limits=self._limits,
             archive_key=message.storage_key,
-            target_prefix=storage_keys.entry_prefix(job_id, archive_id),
+            target_prefix=entries_prefix(message.file),
+            archive_name=message.file,
+            depth=message.depth,
+            prefix_for=entries_prefix,
         )
-
-        async def report(batch: list[worker_pb.ArchiveEntry]) -> None:
-            await self._jobs.ReportArchiveEntries(
-                worker_pb.ReportArchiveEntriesRequest(archive=message.file, entries=batch),
-                metadata=self._metadata,
-            )
-
-        outcome = await unpacker.run(report)
+        try:
+            outcome = await unpacker.run(JobsReporter(jobs=self._jobs, metadata=self._metadata))
+        except StorageFailure as exc:
+            raise streams.RetryLater(str(exc)) from exc
         metrics.ENTRIES.inc(outcome.entries)
         metrics.BYTES.inc(outcome.bytes_written)
         if outcome.error:

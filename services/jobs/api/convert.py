@@ -235,6 +235,8 @@ def task_file(row: models.SourceFile) -> worker_pb.TaskFile:
         storage_key=row.storage_key,
         media_type=row.media_type,
         page_count=row.page_count,
+        status=pb.SourceFile.Status.Value(row.status),
+        error=row.error,
     )
 
 

@@ -32,10 +32,12 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         self, request: worker_pb.ReportArchiveEntriesRequest, context: Context
     ) -> worker_pb.ReportArchiveEntriesResponse:
         ids = names.parse("file", request.archive, field="archive")
-        created, queued = await self._files.archive_entries(
+        got = await self._files.archive_entries(
             ids["job"], ids["file"], convert.archive_entries(request.entries)
         )
-        return worker_pb.ReportArchiveEntriesResponse(created=created, queued=queued)
+        return worker_pb.ReportArchiveEntriesResponse(
+            created=got.created, queued=got.queued, files=got.files, refused=got.refused
+        )
 
     async def BeginTask(
         self, request: worker_pb.BeginTaskRequest, context: Context

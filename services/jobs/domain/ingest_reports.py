@@ -7,14 +7,20 @@ Keys: a file's analysis by file id (a settled file ignores repeats), an archive 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
 from bytereview.core.errors import InvalidArgument, NotFound
-from bytereview.core.limits import MAX_ENTRIES_PER_REPORT, MAX_ERROR, MAX_MEDIA_TYPE
+from bytereview.core.limits import (
+    MAX_ENTRIES_PER_REPORT,
+    MAX_ERROR,
+    MAX_FILES_PER_JOB,
+    MAX_MEDIA_TYPE,
+    MAX_PATH,
+)
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR, record_event
@@ -49,6 +55,17 @@ class ArchiveEntry:
     storage_key: str
     size_bytes: int
     analysis: FileAnalysis | None = None
+
+
+@dataclass(slots=True)
+class RegisteredEntries:
+    created: int = 0
+    # Files queued for analysis.
+    queued: list[str] = field(default_factory=list)
+    # Per entry in report order, its file name; "" when it was not registered.
+    files: list[str] = field(default_factory=list)
+    # Why entries were not registered (the job's file cap), if they were not.
+    refused: str = ""
 
 
 def _apply_analysis(row: models.SourceFile, analysis: FileAnalysis) -> None:
@@ -98,43 +115,60 @@ class IngestReports:
             move(session, job, target, row=row, actor=SYSTEM_ACTOR, message=analysis.error)
             _apply_analysis(row, analysis)
             _count_settled(job, before, target)
+            if target in FILE_SETTLED:
+                await self._settle_abandoned_archives(session, job, file_id)
             await self._maybe_ready(session, job)
         return row, True
 
     async def archive_entries(
         self, job_id: str, archive_id: str, entries: Sequence[ArchiveEntry]
-    ) -> tuple[int, list[str]]:
+    ) -> RegisteredEntries:
         if len(entries) > MAX_ENTRIES_PER_REPORT:
             raise InvalidArgument(f"at most {MAX_ENTRIES_PER_REPORT} entries per report")
-        created = 0
-        queued: list[str] = []
+        out = RegisteredEntries()
         async with self._ctx.transaction() as session:
             job = await locked_job(session, job_id)
             archive = await session.get(models.SourceFile, archive_id)
             if job is None or archive is None or archive.job_id != job_id:
                 raise NotFound(f"file {names.file_name(job_id, archive_id)} not found")
-            if job.status == JobStatus.CANCELLED or archive.status in FILE_SETTLED:
-                return 0, []
-            have = set(
+            have: dict[int | None, str] = dict(
                 (
-                    await session.scalars(
-                        select(models.SourceFile.archive_index).where(
+                    await session.execute(
+                        select(models.SourceFile.archive_index, models.SourceFile.id).where(
                             models.SourceFile.parent_id == archive_id
                         )
                     )
                 ).all()
             )
+            closed = job.status == JobStatus.CANCELLED or archive.status in FILE_SETTLED
+            # The job's file cap holds after unpacking too (the job row is locked: exact).
+            room = MAX_FILES_PER_JOB - job.files_total
             for entry in entries:
                 if entry.index in have:
-                    continue  # redelivered archive: this entry is registered already
+                    # Redelivered archive: this entry is registered already.
+                    out.files.append(names.file_name(job_id, have[entry.index]))
+                    continue
+                if closed or room <= 0:
+                    # Not registered; the worker deletes its bytes.
+                    out.files.append("")
+                    if not closed:
+                        out.refused = f"the job holds its limit of {MAX_FILES_PER_JOB} files"
+                    continue
                 if not storage_keys.is_in_job(entry.storage_key, job_id):
                     raise InvalidArgument(f"entry {entry.index} is stored outside the job's prefix")
-                path = clean_path(f"{archive.original_path}/{entry.path}", field="entry.path")
-                # An entry the worker analysed already is born settled; others wait for ingest.
+                # An entry the worker analysed already is born settled; a nested archive the
+                # worker unpacks itself is born ANALYZING; others wait for ingest.
                 found = entry.analysis
-                if found is not None and found.status not in FILE_SETTLED:
+                if found is not None and found.status not in (*FILE_SETTLED, FileStatus.ANALYZING):
                     found = None
+                try:
+                    path = clean_path(f"{archive.original_path}/{entry.path}", field="entry.path")
+                except InvalidArgument as exc:
+                    # One bad name fails its own file, not the whole report.
+                    path = f"{archive.original_path[: MAX_PATH - 20]}/entry-{entry.index}"
+                    found = FileAnalysis(FileStatus.FAILED, error=exc.message)
                 row = models.SourceFile(
+                    id=models.new_id(),
                     job_id=job_id,
                     parent_id=archive_id,
                     archive_index=entry.index,
@@ -147,8 +181,10 @@ class IngestReports:
                     status=FileStatus.UPLOADED if found is None else FileStatus(found.status),
                 )
                 session.add(row)
-                have.add(entry.index)
-                created += 1
+                have[entry.index] = row.id
+                out.files.append(names.file_name(job_id, row.id))
+                out.created += 1
+                room -= 1
                 job.files_total += 1
                 if found is not None:
                     _apply_analysis(row, found)
@@ -156,17 +192,40 @@ class IngestReports:
                 else:
                     await session.flush()
                     queue_ingest(session, job_id, row)
-                    queued.append(names.file_name(job_id, row.id))
-            if created:
+                    out.queued.append(names.file_name(job_id, row.id))
+            if out.created:
                 record_event(
                     session,
                     job,
                     kind="archive.entries",
                     actor=SYSTEM_ACTOR,
                     subject=names.file_name(job_id, archive_id),
-                    message=f"{created} file(s) unpacked",
+                    message=f"{out.created} file(s) unpacked",
                 )
-        return created, queued
+        return out
+
+    async def _settle_abandoned_archives(
+        self, session: AsyncSession, job: models.Job, archive_id: str
+    ) -> None:
+        """Nested archives a worker was still unpacking (ANALYZING) when the archive holding
+        them was settled: only that worker would have settled them, and it gave up (a dead
+        letter), so they fail too instead of keeping the job from READY."""
+        parents = [archive_id]
+        while parents:
+            stuck = (
+                await session.scalars(
+                    select(models.SourceFile).where(
+                        models.SourceFile.parent_id.in_(parents),
+                        models.SourceFile.status == FileStatus.ANALYZING,
+                    )
+                )
+            ).all()
+            why = "not unpacked: unpacking the archive holding it did not finish"
+            for row in stuck:
+                move(session, job, FileStatus.FAILED, row=row, actor=SYSTEM_ACTOR, message=why)
+                row.error = why
+                _count_settled(job, FileStatus.ANALYZING, FileStatus.FAILED)
+            parents = [row.id for row in stuck]
 
     async def _maybe_ready(self, session: AsyncSession, job: models.Job) -> None:
         """ANALYZING -> READY once no file of the job is still waiting for analysis."""
