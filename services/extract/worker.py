@@ -10,7 +10,7 @@ import time
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core import streams
+from bytereview.core import streams, worker_runtime
 from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
@@ -124,18 +124,18 @@ class ExtractHandler:
             return extraction
         raise AssertionError("unreachable")
 
-    async def __call__(self, delivery: streams.Delivery) -> None:
+    async def __call__(self, delivery: worker_runtime.Delivery) -> None:
         task = messages_pb2.ExtractTaskMessage.FromString(delivery.data).task
         try:
             await self._handle(task, delivery)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in RETRYABLE_CODES:
-                raise streams.RetryLater(f"jobs service: {exc.details()}") from exc
+                raise worker_runtime.RetryLater(f"jobs service: {exc.details()}") from exc
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise streams.Permanent(f"{task} no longer exists") from exc
+                raise worker_runtime.Permanent(f"{task} no longer exists") from exc
             raise
 
-    async def _handle(self, task: str, delivery: streams.Delivery) -> None:
+    async def _handle(self, task: str, delivery: worker_runtime.Delivery) -> None:
         begin = await self._jobs.BeginTask(
             worker_pb.BeginTaskRequest(task=task), metadata=self._metadata
         )
@@ -151,9 +151,9 @@ class ExtractHandler:
             if exc.retryable and not delivery.is_last_attempt:
                 metrics.TASKS.labels("retry").inc()
                 metrics.RETRIES.labels("transient").inc()
-                raise streams.RetryLater(str(exc), delay=exc.retry_after) from exc
+                raise worker_runtime.RetryLater(str(exc), delay=exc.retry_after) from exc
             metrics.TASKS.labels("failed").inc()
-            raise streams.Permanent(str(exc)) from exc
+            raise worker_runtime.Permanent(str(exc)) from exc
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -161,9 +161,9 @@ class ExtractHandler:
             await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
             if delivery.is_last_attempt:
                 metrics.TASKS.labels("failed").inc()
-                raise streams.Permanent(str(exc)) from exc
+                raise worker_runtime.Permanent(str(exc)) from exc
             metrics.TASKS.labels("retry").inc()
-            raise streams.RetryLater(str(exc)) from exc
+            raise worker_runtime.RetryLater(str(exc)) from exc
         values, problems = normalise_all(extraction.values, request.fields)
         if problems:
             log.info("%s: unreadable values set to null: %s", task, problems)
@@ -183,7 +183,7 @@ class ExtractHandler:
         metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(
-        self, task: str, delivery: streams.Delivery, error: str, *, retryable: bool
+        self, task: str, delivery: worker_runtime.Delivery, error: str, *, retryable: bool
     ) -> None:
         if not retryable:
             failure = FailureClass.PERMANENT

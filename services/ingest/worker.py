@@ -7,7 +7,7 @@ import logging
 
 import grpc
 
-from bytereview.core import streams
+from bytereview.core import streams, worker_runtime
 from bytereview.core.clients import Metadata, worker_metadata
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
@@ -62,19 +62,19 @@ class IngestHandler:
         self._metadata = metadata
         self._limits = limits
 
-    async def __call__(self, delivery: streams.Delivery) -> None:
+    async def __call__(self, delivery: worker_runtime.Delivery) -> None:
         message = messages_pb2.IngestFileMessage.FromString(delivery.data)
         try:
             await self._handle(message, delivery)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in RETRYABLE_CODES:
-                raise streams.RetryLater(f"jobs service: {exc.details()}") from exc
+                raise worker_runtime.RetryLater(f"jobs service: {exc.details()}") from exc
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise streams.Permanent(f"{message.file} no longer exists") from exc
+                raise worker_runtime.Permanent(f"{message.file} no longer exists") from exc
             raise
 
     async def _handle(
-        self, message: messages_pb2.IngestFileMessage, delivery: streams.Delivery
+        self, message: messages_pb2.IngestFileMessage, delivery: worker_runtime.Delivery
     ) -> None:
         try:
             analysis = await asyncio.to_thread(analyse, self._storage, message.storage_key)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from prometheus_client import start_http_server
 
-from bytereview.core import streams
+from bytereview.core import streams, worker_runtime
 from bytereview.core.auth import Credentials
 from bytereview.core.clients import channel
 from bytereview.core.lifecycle import settle_heap
@@ -31,7 +31,7 @@ async def run_worker_process(
     name: str,
     spec: streams.QueueSpec,
     concurrency: int,
-    handler: Callable[[JobsStub], streams.Handler],
+    handler: Callable[[JobsStub], worker_runtime.Handler],
     server: Callable[[JobsStub], AbstractAsyncContextManager[Any]],
     stop: asyncio.Event,
 ) -> None:
@@ -47,7 +47,7 @@ async def run_worker_process(
     await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     async with channel(settings.jobs_addr) as jobs_channel:
         jobs = worker_grpc.JobWorkerServiceStub(jobs_channel)
-        worker = streams.Worker(
+        worker = worker_runtime.Worker(
             js=js,
             spec=spec,
             handler=handler(jobs),
