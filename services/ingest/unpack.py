@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from bytereview.core.outages import is_outage
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -169,6 +170,8 @@ class ArchiveUnpacker:
             try:
                 archive = await asyncio.to_thread(zipfile.ZipFile, handle)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                if is_outage(exc):
+                    raise  # storage unreachable: the worker waits, the archive is fine
                 outcome.error = f"the archive is damaged or truncated ({exc})"
                 return outcome
             with archive:
@@ -192,6 +195,8 @@ class ArchiveUnpacker:
         except HostileArchive as exc:
             outcome.error = f"the archive was refused: {exc}"
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            if is_outage(exc):
+                raise
             outcome.error = f"the archive is damaged or truncated ({exc})"
         finally:
             handle.close()

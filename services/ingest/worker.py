@@ -8,28 +8,20 @@ import logging
 import grpc
 
 from bytereview.core import streams, worker_runtime
-from bytereview.core.clients import Metadata, worker_metadata
+from bytereview.core.clients import worker_metadata
+from bytereview.core.outages import is_outage
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
-from bytereview.core.workers import run_worker_process
+from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.ingest.v1 import messages_pb2
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import metrics
 from services.ingest.analysis import Analysis, analyse
 from services.ingest.server import ingest_server
 from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
 
 log = logging.getLogger(__name__)
-
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
 
 
 def _report(file: str, analysis: Analysis) -> worker_pb.ReportFileAnalysisRequest:
@@ -53,13 +45,12 @@ class IngestHandler:
         self,
         *,
         storage: Storage,
-        jobs: worker_grpc.JobWorkerServiceAsyncStub,
-        metadata: Metadata,
+        calls: JobsCalls,
         limits: UnpackLimits,
     ) -> None:
         self._storage = storage
-        self._jobs = jobs
-        self._metadata = metadata
+        self._call = calls  # deadlines, and outages of the jobs service waited out in place
+        self._jobs = calls.stub
         self._limits = limits
 
     async def __call__(self, delivery: worker_runtime.Delivery) -> None:
@@ -67,10 +58,15 @@ class IngestHandler:
         try:
             await self._handle(message, delivery)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in RETRYABLE_CODES:
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise worker_runtime.RetryLater(f"jobs service: {exc.details()}") from exc
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise worker_runtime.Permanent(f"{message.file} no longer exists") from exc
+            raise
+        except Exception as exc:
+            if is_outage(exc):
+                # Storage unreachable: analysis and unpacking are safe to run again.
+                raise worker_runtime.DependencyDown(f"{message.file}: {exc}") from exc
             raise
 
     async def _handle(
@@ -81,15 +77,13 @@ class IngestHandler:
         except FileNotFoundError:
             analysis = Analysis("FAILED", "", 0, "", error="the uploaded bytes are missing")
         except Exception as exc:
-            if not delivery.is_last_attempt:
+            if not delivery.is_last_attempt or is_outage(exc):
                 raise
             log.exception("analysis of %s failed on the last attempt", message.file)
             analysis = Analysis("FAILED", "", 0, "", error=f"analysis failed: {exc}")
         if analysis.archive:
             analysis = await self._unpack(message, analysis)
-        await self._jobs.ReportFileAnalysis(
-            _report(message.file, analysis), metadata=self._metadata
-        )
+        await self._call(self._jobs.ReportFileAnalysis, _report(message.file, analysis))
 
     async def _unpack(self, message: messages_pb2.IngestFileMessage, found: Analysis) -> Analysis:
         if message.depth >= self._limits.max_depth:
@@ -107,9 +101,9 @@ class IngestHandler:
         )
 
         async def report(batch: list[worker_pb.ArchiveEntry]) -> None:
-            await self._jobs.ReportArchiveEntries(
+            await self._call(
+                self._jobs.ReportArchiveEntries,
                 worker_pb.ReportArchiveEntriesRequest(archive=message.file, entries=batch),
-                metadata=self._metadata,
             )
 
         outcome = await unpacker.run(report)
@@ -133,9 +127,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         name="bytereview-ingest",
         spec=streams.ingest_queue(settings),
         concurrency=settings.ingest_concurrency,
-        handler=lambda jobs: IngestHandler(
-            storage=storage, jobs=jobs, metadata=worker_metadata(settings), limits=limits
-        ),
+        handler=lambda calls: IngestHandler(storage=storage, calls=calls, limits=limits),
         server=lambda jobs: ingest_server(settings, storage=storage, limits=limits, jobs=jobs),
+        metadata=worker_metadata(settings),
         stop=stop,
     )
