@@ -11,9 +11,9 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
@@ -67,7 +67,7 @@ async def postgres_down(server: PostgresServer) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def running(
-    serve: Callable[[Settings, asyncio.Event], Awaitable[None]], settings: Settings
+    serve: Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]], settings: Settings
 ) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(serve(settings, stop))
