@@ -378,20 +378,17 @@ class Reports:
         )
         if open_tasks:
             return
-        if job.tasks_failed == 0:
+        # A file that failed analysis or unpacking has no result either: never COMPLETED.
+        if job.tasks_failed == 0 and job.files_failed == 0:
             target = "COMPLETED"
         elif job.tasks_succeeded == 0:
             target = "FAILED"
         else:
             target = "PARTIALLY_COMPLETED"
-        set_job_status(
-            session,
-            job,
-            target,
-            actor=SYSTEM_ACTOR,
-            action="finish",
-            message=f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed",
-        )
+        message = f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed"
+        if job.files_failed:
+            message += f", {job.files_failed} file(s) not usable"
+        set_job_status(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
 
     async def file_for(self, job_id: str, file_id: str, user_id: str | None) -> models.SourceFile:
         """A file, for a worker (any job) or a user (their own jobs only)."""
