@@ -110,7 +110,14 @@ async def run_worker_process(
         async with serving as grpc_server:
             run = asyncio.create_task(worker.run())
             watchdog = asyncio.create_task(
-                watch(worker, run, js, spec, stall_seconds=settings.worker_stall_seconds)
+                watch(
+                    worker,
+                    run,
+                    js,
+                    spec,
+                    stall_seconds=settings.worker_stall_seconds,
+                    every=WATCHDOG_SECONDS,
+                )
             )
             stopped = asyncio.create_task(stop.wait())
             settle_heap()
@@ -136,7 +143,7 @@ async def watch(
     spec: streams.QueueSpec,
     *,
     stall_seconds: float,
-    every: float = WATCHDOG_SECONDS,
+    every: float,
 ) -> str:
     """Returns (why) once the fetch loop has ended, or has not pulled for `stall_seconds`
     with a free slot while the queue holds messages nobody is working on."""
