@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     task_max_run_seconds: float = 1800.0
     # Deadline of every worker -> jobs service call.
     jobs_call_timeout_seconds: float = 30.0
+    # How often the jobs service checks that every open task and file still has its message
+    # in JetStream (a lost NATS store), queueing again what is missing.
+    outbox_reconcile_seconds: float = 60.0
     # A worker whose fetch loop has not pulled for this long, with a free slot and work
     # waiting in its queue, reports NOT_SERVING and exits non-zero to be restarted.
     worker_stall_seconds: float = 60.0
