@@ -21,6 +21,8 @@ from nats.js.errors import NotFoundError
 
 from bytereview.core import streams
 from bytereview.core.errors import DomainError
+from bytereview.core.outages import is_outage
+from bytereview.core.worker_runtime import outlast
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs import names
@@ -66,10 +68,15 @@ class DeadLetterMonitor:
     async def _on_advisory(self, msg: Msg) -> None:
         try:
             advisory = json.loads(msg.data)
-            await self.handle(
-                str(advisory["stream"]),
-                int(advisory["stream_seq"]),
-                int(advisory.get("deliveries", 0)),
+            # The advisory comes once: while the database is down, wait for it (#17).
+            await outlast(
+                lambda: self.handle(
+                    str(advisory["stream"]),
+                    int(advisory["stream_seq"]),
+                    int(advisory.get("deliveries", 0)),
+                ),
+                is_down=is_outage,
+                what="the database (recording a dead letter)",
             )
         except Exception:
             log.exception("could not handle a dead-letter advisory")

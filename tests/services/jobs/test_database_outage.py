@@ -8,6 +8,7 @@ MaxDeliver is 1: a single delivery spent on the outage would fail the work for g
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from pydantic import SecretStr
 
 from bytereview.core import streams
@@ -27,6 +29,8 @@ from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from bytereview.launcher import free_port
 from services.extract.worker import serve as serve_extract
 from services.ingest.worker import serve as serve_ingest
+from services.jobs.deadletters import DeadLetterMonitor
+from services.jobs.reports import Reports
 from services.jobs.server import RunningJobsService, prepare_database
 from tests import archives
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
@@ -183,3 +187,49 @@ async def test_postgres_restart_mid_unpacking(
     assert statuses.pop("batch.zip") == pb.SourceFile.UNPACKED
     assert set(statuses.values()) == {pb.SourceFile.READY}, statuses
     assert set(statuses) == {"loose1.pdf", "loose2.pdf", *(f"batch.zip/{p}" for p in inside)}
+
+
+async def test_a_dead_letter_during_the_outage_is_recorded_once_it_is_over(
+    job_stub: JobStub,
+    worker_stub: worker_grpc.JobWorkerServiceAsyncStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    own_postgres: PostgresServer,
+) -> None:
+    """JetStream sends its MAX_DELIVERIES advisory once: it must not be lost to the outage."""
+    pdf = text_pdf(["Invoice Number: A-1"])
+    job = await jobflow.finalized_job(job_stub, settings, {"a.pdf": pdf})
+    [f] = await jobflow.files(job_stub, job)
+    await worker_stub.ReportFileAnalysis(
+        worker_pb.ReportFileAnalysisRequest(
+            file=f.name, status=pb.SourceFile.READY, media_type="application/pdf"
+        ),
+        metadata=WORKER,
+    )
+    await jobflow.start(job_stub, job)
+    spec = streams.extract_queue(settings)
+    await wait_until_queued(settings, spec, 1)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        js = nc.jetstream()
+        seq = int((await js.stream_info(spec.stream)).state.last_seq or 0)
+        monitor = DeadLetterMonitor(
+            nc=nc,
+            js=js,
+            reports=Reports(jobs.ctx),
+            ingest=streams.ingest_queue(settings),
+            extract=spec,
+        )
+        advisory = json.dumps({"stream": spec.stream, "stream_seq": seq, "deliveries": 1})
+        async with postgres_down(own_postgres):
+            handling = asyncio.create_task(
+                monitor._on_advisory(Msg(nc, subject="advisory", data=advisory.encode()))
+            )
+            await asyncio.sleep(DOWN_SECONDS)
+            assert not handling.done()  # waiting for the database, not given up
+        await asyncio.wait_for(handling, timeout=60)
+    finally:
+        await nc.close()
+    [task] = await jobflow.tasks(job_stub, job)
+    assert task.status == pb.Task.FAILED
+    assert "gave up after 1 attempts" in task.last_error
