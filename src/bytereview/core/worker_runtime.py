@@ -259,7 +259,9 @@ class Worker:
             finally:
                 freed.cancel()
                 stop.cancel()
-        self._waiting_for_slot = False
+        if self._waiting_for_slot:
+            self._last_pull = time.monotonic()  # the stall clock starts when a slot frees
+            self._waiting_for_slot = False
         return not self._stopping.is_set()
 
     async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
