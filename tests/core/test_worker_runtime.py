@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -24,6 +25,7 @@ from bytereview.core.clients import channel
 from bytereview.core.workers import JobsCalls, watch
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from bytereview.launcher import nats_server_binary
 from tests.servers import NatsServer
 
 SPEC = streams.QueueSpec(
@@ -234,3 +236,56 @@ async def test_declaring_a_queue_again_updates_its_ack_wait(nc: NatsClient) -> N
     assert (await js.consumer_info(SPEC.stream, SPEC.durable)).config.ack_wait == 2
     await streams.declare_queue(js, dataclasses.replace(SPEC, ack_wait_seconds=15))
     assert (await js.consumer_info(SPEC.stream, SPEC.durable)).config.ack_wait == 15
+
+
+@contextmanager
+def restarted(server: NatsServer) -> Iterator[None]:
+    """nats-server stopped, then started again on the same port and store (a NATS restart)."""
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    try:
+        yield
+    finally:
+        server.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "-js",
+                "-sd",
+                str(server.store),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+async def test_the_fetch_loop_outlives_a_nats_restart(nats: NatsServer, nc: NatsClient) -> None:
+    done: list[bytes] = []
+    release = asyncio.Event()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        if delivery.data == b"before":
+            await release.wait()  # in work across the restart
+        done.append(delivery.data)
+
+    # AckWait longer than the restart: the message in work is not redelivered meanwhile.
+    spec = dataclasses.replace(
+        SPEC, stream="TEST_NATS", subject="bytereview.test.nats", ack_wait_seconds=10
+    )
+    await streams.declare_queue(nc.jetstream(), spec)
+    await publish(nc, b"before", spec=spec)
+    worker = make_worker(nc, handler, concurrency=2, spec=spec)
+    async with working(worker) as run:
+        await eventually(lambda: worker.inflight == 1)
+        with restarted(nats):
+            await asyncio.sleep(2)
+        await eventually(lambda: nc.is_connected)
+        release.set()
+        await publish(nc, b"after", spec=spec)
+        await eventually(lambda: sorted(done) == [b"after", b"before"], timeout=30)
+        assert not run.done()
+    pending, ack_pending = await streams.consumer_lag(nc.jetstream(), spec)
+    assert (pending, ack_pending) == (0, 0)
