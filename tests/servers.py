@@ -85,6 +85,15 @@ def postgres_bin() -> Path:
 class PostgresServer:
     port: int
     socket_dir: Path
+    data_dir: Path
+    options: str
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: connections are cut, as in a database restart)."""
+        _pg_ctl(self.data_dir, "-m", "fast", "stop")
+
+    def start(self) -> None:
+        _pg_ctl(self.data_dir, "-o", self.options, "-l", str(self.data_dir.parent / "log"), "start")
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -114,6 +123,14 @@ def _as_postgres() -> list[str]:
     if os.geteuid() != 0:
         return []
     return ["runuser", "-u", "postgres", "--"]
+
+
+def _pg_ctl(data: Path, *args: str) -> None:
+    subprocess.run(
+        [*_as_postgres(), str(postgres_bin() / "pg_ctl"), "-D", str(data), "-w", "-t", "60", *args],
+        check=True,
+        capture_output=True,
+    )
 
 
 @contextlib.contextmanager
@@ -148,26 +165,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
-    subprocess.run(
-        [
-            *runner,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    server = PostgresServer(port, sockets, data, options)
+    server.start()
     try:
-        yield PostgresServer(port, sockets)
+        yield server
     finally:
         subprocess.run(
             [*runner, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT, QueueSpec
+from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
 from bytereview_operator.policy import Observation, PoolPolicy
 from bytereview_operator.reconcile import ScaleState, observe_consumer
 
@@ -53,7 +53,7 @@ class LocalPool:
                 data = json.loads(msg.data)
                 self.inflight[str(data["pod"])] = int(data["inflight"])
 
-        sub = await nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
+        sub = await nc.subscribe(f"{WORKER_LOAD_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
         js = nc.jetstream()
         try:
             while not stopping.is_set():

@@ -10,14 +10,14 @@ import time
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core import streams
-from bytereview.core.clients import Metadata, worker_metadata
+from bytereview.core import streams, worker_runtime
+from bytereview.core.clients import worker_metadata
+from bytereview.core.outages import is_outage
 from bytereview.core.settings import Settings
 from bytereview.core.storage import Storage, make_storage
-from bytereview.core.workers import run_worker_process
+from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract import metrics
 from services.extract.base import (
     Document,
@@ -32,13 +32,6 @@ from services.extract.schema import Field, TypeInfo, normalise_all
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
 
 
 def make_extractor(settings: Settings) -> Extractor:
@@ -91,14 +84,13 @@ class ExtractHandler:
         *,
         storage: Storage,
         extractor: Extractor,
-        jobs: worker_grpc.JobWorkerServiceAsyncStub,
-        metadata: Metadata,
+        calls: JobsCalls,
         rate: RateController,
     ) -> None:
         self._storage = storage
         self._extractor = extractor
-        self._jobs = jobs
-        self._metadata = metadata
+        self._call = calls  # deadlines, and outages of the jobs service waited out in place
+        self._jobs = calls.stub
         self._rate = rate
 
     async def _extract(self, request: ExtractionRequest) -> Extraction:
@@ -124,21 +116,19 @@ class ExtractHandler:
             return extraction
         raise AssertionError("unreachable")
 
-    async def __call__(self, delivery: streams.Delivery) -> None:
+    async def __call__(self, delivery: worker_runtime.Delivery) -> None:
         task = messages_pb2.ExtractTaskMessage.FromString(delivery.data).task
         try:
             await self._handle(task, delivery)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in RETRYABLE_CODES:
-                raise streams.RetryLater(f"jobs service: {exc.details()}") from exc
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise worker_runtime.RetryLater(f"jobs service: {exc.details()}") from exc
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise streams.Permanent(f"{task} no longer exists") from exc
+                raise worker_runtime.Permanent(f"{task} no longer exists") from exc
             raise
 
-    async def _handle(self, task: str, delivery: streams.Delivery) -> None:
-        begin = await self._jobs.BeginTask(
-            worker_pb.BeginTaskRequest(task=task), metadata=self._metadata
-        )
+    async def _handle(self, task: str, delivery: worker_runtime.Delivery) -> None:
+        begin = await self._call(self._jobs.BeginTask, worker_pb.BeginTaskRequest(task=task))
         if not begin.proceed:
             log.info("dropping %s: %s", task, begin.reason)
             metrics.TASKS.labels("dropped").inc()
@@ -151,25 +141,30 @@ class ExtractHandler:
             if exc.retryable and not delivery.is_last_attempt:
                 metrics.TASKS.labels("retry").inc()
                 metrics.RETRIES.labels("transient").inc()
-                raise streams.RetryLater(str(exc), delay=exc.retry_after) from exc
+                raise worker_runtime.RetryLater(str(exc), delay=exc.retry_after) from exc
             metrics.TASKS.labels("failed").inc()
-            raise streams.Permanent(str(exc)) from exc
+            raise worker_runtime.Permanent(str(exc)) from exc
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if is_outage(exc):
+                # Storage unreachable: not the task's fault. Run the handler again later
+                # (BeginTask on a RUNNING task is a repeat, and nothing was reported).
+                raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
             log.exception("extraction of %s failed", task)
             await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
             if delivery.is_last_attempt:
                 metrics.TASKS.labels("failed").inc()
-                raise streams.Permanent(str(exc)) from exc
+                raise worker_runtime.Permanent(str(exc)) from exc
             metrics.TASKS.labels("retry").inc()
-            raise streams.RetryLater(str(exc)) from exc
+            raise worker_runtime.RetryLater(str(exc)) from exc
         values, problems = normalise_all(extraction.values, request.fields)
         if problems:
             log.info("%s: unreadable values set to null: %s", task, problems)
         struct = struct_pb2.Struct()
         struct.update(values)
-        await self._jobs.ReportTaskResult(
+        await self._call(
+            self._jobs.ReportTaskResult,
             worker_pb.ReportTaskResultRequest(
                 task=task,
                 values=struct,
@@ -178,12 +173,11 @@ class ExtractHandler:
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
             ),
-            metadata=self._metadata,
         )
         metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(
-        self, task: str, delivery: streams.Delivery, error: str, *, retryable: bool
+        self, task: str, delivery: worker_runtime.Delivery, error: str, *, retryable: bool
     ) -> None:
         if not retryable:
             failure = FailureClass.PERMANENT
@@ -191,9 +185,9 @@ class ExtractHandler:
             failure = FailureClass.EXHAUSTED
         else:
             failure = FailureClass.RETRYABLE
-        await self._jobs.ReportTaskFailure(
+        await self._call(
+            self._jobs.ReportTaskFailure,
             worker_pb.ReportTaskFailureRequest(task=task, failure_class=failure, error=error),
-            metadata=self._metadata,
         )
 
 
@@ -209,15 +203,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         name="bytereview-extract",
         spec=streams.extract_queue(settings),
         concurrency=settings.extract_concurrency,
-        handler=lambda jobs: ExtractHandler(
-            storage=storage,
-            extractor=extractor,
-            jobs=jobs,
-            metadata=worker_metadata(settings),
-            rate=rate,
+        handler=lambda calls: ExtractHandler(
+            storage=storage, extractor=extractor, calls=calls, rate=rate
         ),
         server=lambda jobs: extract_server(
             settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
         ),
+        metadata=worker_metadata(settings),
         stop=stop,
     )

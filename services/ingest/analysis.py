@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from bytereview.core import pdfium as pdfium_calls
 from bytereview.core.storage import Storage
 from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_at_end
 
@@ -44,7 +45,8 @@ def pdf_page_count(storage: Storage, key: str) -> int:
     """Pages of a PDF; raises ValueError with a readable reason if it cannot be opened."""
     import pypdfium2 as pdfium
 
-    with storage.open_read(key) as handle:
+    # pdfium is not thread-safe: every call in the process holds its lock (core/pdfium.py).
+    with storage.open_read(key) as handle, pdfium_calls.LOCK:
         try:
             document = pdfium.PdfDocument(handle)
         except pdfium.PdfiumError as exc:

@@ -25,6 +25,7 @@ from services.jobs.domain import (
     DeadLetters,
     IngestReports,
     JobsContext,
+    QueueReconciler,
     TaskReports,
     Users,
     refresh_forever,
@@ -40,6 +41,7 @@ class RunningJobsService:
     ctx: JobsContext
     server: GrpcServer
     relay: OutboxRelay
+    reconciler: QueueReconciler
 
     @property
     def port(self) -> int:
@@ -95,6 +97,15 @@ async def jobs_service(
         nc=nc, js=js, queues=[(queues[0], handlers.ingest), (queues[1], handlers.extract)]
     )
     await dead_letters.start()
+    reconciler = QueueReconciler(
+        ctx=ctx,
+        js=js,
+        ingest=queues[0],
+        extract=queues[1],
+        every=settings.outbox_reconcile_seconds,
+        replicas=settings.stream_replicas,
+    )
+    reconcile_task = asyncio.create_task(reconciler.run(), name="queue-reconciler")
     stopping = asyncio.Event()
     metrics_task = asyncio.create_task(refresh_forever(ctx, js, relay, queues, stopping))
     if settings.metrics_port:
@@ -109,12 +120,14 @@ async def jobs_service(
     try:
         async with server:
             log.info("jobs service listening on port %d", server.port)
-            yield RunningJobsService(ctx=ctx, server=server, relay=relay)
+            yield RunningJobsService(ctx=ctx, server=server, relay=relay, reconciler=reconciler)
     finally:
         stopping.set()
         metrics_task.cancel()
         await asyncio.wait({metrics_task}, timeout=10)
         await dead_letters.stop()
+        reconciler.stop()
+        await asyncio.wait({reconcile_task}, timeout=10)
         relay.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(relay_task, timeout=10)

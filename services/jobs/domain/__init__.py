@@ -15,6 +15,7 @@ from services.jobs.domain.fields import FieldSpec
 from services.jobs.domain.ingest_reports import ArchiveEntry, FileAnalysis, IngestReports
 from services.jobs.domain.metrics import refresh_forever
 from services.jobs.domain.queries import JobQueries, JobWithFields, Progress
+from services.jobs.domain.reconcile import QueueReconciler
 from services.jobs.domain.results import Results
 from services.jobs.domain.status import (
     FileStatus,
@@ -49,6 +50,7 @@ __all__ = [
     "Jobs",
     "JobsContext",
     "Progress",
+    "QueueReconciler",
     "Results",
     "TaskInput",
     "TaskMode",

@@ -145,20 +145,17 @@ class TaskReports:
         )
         if open_tasks:
             return
-        if job.tasks_failed == 0:
+        # A file that failed analysis or unpacking has no result either: never COMPLETED.
+        if job.tasks_failed == 0 and job.files_failed == 0:
             target = JobStatus.COMPLETED
         elif job.tasks_succeeded == 0:
             target = JobStatus.FAILED
         else:
             target = JobStatus.PARTIALLY_COMPLETED
-        move(
-            session,
-            job,
-            target,
-            actor=SYSTEM_ACTOR,
-            action="finish",
-            message=f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed",
-        )
+        message = f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed"
+        if job.files_failed:
+            message += f", {job.files_failed} file(s) not usable"
+        move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
 
 
 async def _locked_task(

@@ -29,10 +29,12 @@ def extract_message_id(task: models.Task) -> str:
     return f"extract-{task.id}-{task.generation}"
 
 
-def queue_ingest(session: AsyncSession, job_id: str, file: models.SourceFile) -> None:
+def queue_ingest(
+    session: AsyncSession, job_id: str, file: models.SourceFile, *, message_id: str = ""
+) -> None:
     enqueue(
         session,
-        message_id=ingest_message_id(file.id),
+        message_id=message_id or ingest_message_id(file.id),
         subject=INGEST_SUBJECT,
         payload=ingest_messages.IngestFileMessage(
             file=names.file_name(job_id, file.id), storage_key=file.storage_key, depth=file.depth

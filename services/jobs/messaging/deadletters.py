@@ -22,6 +22,8 @@ from nats.js.errors import NotFoundError
 
 from bytereview.core import streams
 from bytereview.core.errors import DomainError
+from bytereview.core.outages import is_outage
+from bytereview.core.worker_runtime import outlast
 
 log = logging.getLogger(__name__)
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
@@ -63,10 +65,15 @@ class DeadLetterMonitor:
     async def _on_advisory(self, msg: Msg) -> None:
         try:
             advisory = json.loads(msg.data)
-            await self.handle(
-                str(advisory["stream"]),
-                int(advisory["stream_seq"]),
-                int(advisory.get("deliveries", 0)),
+            # The advisory comes once: while the database is down, wait for it (#17).
+            await outlast(
+                lambda: self.handle(
+                    str(advisory["stream"]),
+                    int(advisory["stream_seq"]),
+                    int(advisory.get("deliveries", 0)),
+                ),
+                is_down=is_outage,
+                what="the database (recording a dead letter)",
             )
         except Exception:
             log.exception("could not handle a dead-letter advisory")

@@ -86,9 +86,14 @@ class OutboxRelay:
             ).all()
             for row in rows:
                 row.attempts += 1
-                await self._js.publish(
+                # publish() waits for JetStream's ack and raises on an error answer, on no
+                # stream for the subject and on a timeout: `sent` means stored (or dropped as
+                # a repeat of a stored id). A store lost later is the reconciler's business.
+                ack = await self._js.publish(
                     row.subject, row.payload, headers={"Nats-Msg-Id": row.id}, timeout=10
                 )
+                if not ack.stream:
+                    raise RuntimeError(f"JetStream did not say where it stored {row.id}")
                 row.sent_at = models.utcnow()
                 self.published += 1
             return len(rows)

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from bytereview.core.auth import Credentials, Principal
 from bytereview.core.errors import DomainError, Unauthenticated
+from bytereview.core.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ def _request_id_from(context: Context) -> str:
 async def _abort_for(exc: Exception, method: str, context: Context) -> None:
     if isinstance(exc, DomainError):
         await context.abort(grpc.StatusCode[exc.code], exc.message)
+    if is_outage(exc):
+        # The database (or storage) is restarting or unreachable: the caller's request was
+        # fine and will succeed later. UNAVAILABLE is what clients and workers retry.
+        log.warning("%s: a dependency is unavailable: %s", method, exc)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
     log.exception("unhandled error in %s", method)
     # No traceback or internals reach the caller.
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server logs")

@@ -71,9 +71,11 @@ class Job(_message.Message):
         PAUSED: Job._Status.ValueType  # 6
         """Paused by the user; queued tasks are held."""
         COMPLETED: Job._Status.ValueType  # 7
-        """Every task succeeded."""
+        """Every task succeeded and every file could be used."""
         PARTIALLY_COMPLETED: Job._Status.ValueType  # 8
-        """Some tasks succeeded and some failed permanently."""
+        """Some tasks succeeded; some failed permanently, or some files failed analysis
+        or are unsupported (`counters.tasks_failed`, `counters.files_failed`).
+        """
         FAILED: Job._Status.ValueType  # 9
         """No task succeeded, or the job could not be processed."""
         CANCELLED: Job._Status.ValueType  # 10
@@ -98,9 +100,11 @@ class Job(_message.Message):
     PAUSED: Job.Status.ValueType  # 6
     """Paused by the user; queued tasks are held."""
     COMPLETED: Job.Status.ValueType  # 7
-    """Every task succeeded."""
+    """Every task succeeded and every file could be used."""
     PARTIALLY_COMPLETED: Job.Status.ValueType  # 8
-    """Some tasks succeeded and some failed permanently."""
+    """Some tasks succeeded; some failed permanently, or some files failed analysis
+    or are unsupported (`counters.tasks_failed`, `counters.files_failed`).
+    """
     FAILED: Job.Status.ValueType  # 9
     """No task succeeded, or the job could not be processed."""
     CANCELLED: Job.Status.ValueType  # 10
