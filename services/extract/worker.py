@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 
@@ -20,15 +19,16 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract import metrics
 from services.extract.base import (
-    Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
     Extractor,
 )
+from services.extract.documents import documents
 from services.extract.offline import OfflineExtractor
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
+from services.extract.server import extract_server
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -64,23 +64,11 @@ def rate_controller(settings: Settings) -> RateController:
     )
 
 
-def documents(storage: Storage, files: list[worker_pb.TaskFile]) -> list[Document]:
-    return [
-        Document(
-            name=f.name,
-            path=f.original_path,
-            media_type=f.media_type,
-            open=functools.partial(storage.open_read, f.storage_key),
-        )
-        for f in files
-    ]
-
-
 def request_from(begin: worker_pb.BeginTaskResponse, storage: Storage) -> ExtractionRequest:
     return ExtractionRequest(
         fields=[Field(f.name, f.data_type, f.instruction) for f in begin.fields],
         types={d.id: TypeInfo(d.json_type, d.format, d.description) for d in begin.data_types},
-        documents=documents(storage, list(begin.files)),
+        documents=documents(storage, begin.files),
         system_prompt=begin.system_prompt.text,
     )
 
@@ -199,8 +187,6 @@ class ExtractHandler:
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     """Run the extract worker pool and the ExtractService until `stop`, then drain."""
-    from services.extract.server import extract_server
-
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews

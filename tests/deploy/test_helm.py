@@ -19,7 +19,7 @@ import yaml
 
 from bytereview.core import streams
 from bytereview.core.settings import Settings
-from bytereview_operator.kube import RBAC_RULES
+from bytereview_operator import RBAC_RULES
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview"
 RELEASE, NAMESPACE = "br", "docs"

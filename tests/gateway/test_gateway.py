@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
-from fastapi import FastAPI
 
 from bytereview.core.settings import DEV_TOKEN, Settings
-from gateway import create_app
-from gateway.app import public_routes
-from gateway.transcoder import build_request
-from services.jobs.server import RunningJobsService
+from gateway import build_request, create_app, public_routes
 from tests.pdfs import text_pdf
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
-
-
-@pytest.fixture
-async def client(settings: Settings, jobs: RunningJobsService) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings.model_copy(update={"jobs_addr": f"127.0.0.1:{jobs.port}"}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as c:
-            yield c
 
 
 def test_every_annotated_rpc_gets_a_route() -> None:
@@ -140,8 +125,6 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert set(document["paths"]["/v1/templates/{template}"]) == {"get", "patch", "delete"}
     assert set(document["paths"]["/v1/jobs/{job}"]) == {"get", "delete"}
     operations = [op for ops in document["paths"].values() for op in ops.values()]
-    from gateway.app import public_routes
-
     assert len(operations) == len(public_routes().routes)
     assert "bytereview.jobs.v1.Job" in document["components"]["schemas"]
     assert (await client.get("/docs")).status_code == 200

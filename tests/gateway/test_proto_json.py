@@ -17,9 +17,8 @@ from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.app import public_routes
+from gateway import message_class, public_routes
 from gateway.proto_json import message_to_dict
-from gateway.transcoder import message_class
 
 _T = FieldDescriptor
 _INTS = {

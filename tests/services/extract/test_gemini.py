@@ -11,10 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract import (
+    DEFAULT_TYPES,
+    Document,
+    ExtractionError,
+    ExtractionRequest,
+    Field,
+    RateController,
+)
 from services.extract.gemini import SOURCES_KEY, GeminiExtractor
-from services.extract.ratecontrol import RateController
-from services.extract.schema import DEFAULT_TYPES, Field
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
