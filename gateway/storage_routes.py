@@ -14,9 +14,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from bytereview.core import signing
-from bytereview.core.settings import Settings, StorageBackend
-from bytereview.core.storage import InvalidKeyError, LocalStorage, Storage
+from bytereview.core import (
+    InvalidKeyError,
+    LocalStorage,
+    Settings,
+    Storage,
+    StorageBackend,
+    signing,
+)
 from gateway.errors import http_error
 
 UPLOAD_KEY = re.compile(r"^jobs/[0-9a-f]{32}/uploads/[0-9a-f]{32}$")

@@ -17,7 +17,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
-from bytereview.core.errors import InvalidArgument
+from bytereview.core import InvalidArgument
 from gateway.proto_json import message_to_dict
 
 # A variable of an HTTP rule's path: `{field.path}` or `{field.path=segments/*}`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from bytereview.core.storage import Storage
+from bytereview.core import Storage
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract.base import Document
 

@@ -8,10 +8,15 @@ from contextlib import asynccontextmanager
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core.errors import InvalidArgument
-from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import (
+    Context,
+    GrpcServer,
+    InvalidArgument,
+    ServiceBinding,
+    Settings,
+    Storage,
+    service_name,
+)
 from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc

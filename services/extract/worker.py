@@ -9,10 +9,7 @@ import time
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core import streams
-from bytereview.core.clients import Metadata, worker_metadata
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage, make_storage
+from bytereview.core import Metadata, Settings, Storage, make_storage, streams, worker_metadata
 from bytereview.core.workers import run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bytereview.core.storage import Storage
+from bytereview.core import Storage
 from services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
 
 READ_CHUNK = 1024 * 1024

@@ -7,10 +7,16 @@ import zipfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bytereview.core.errors import FailedPrecondition, InvalidArgument
-from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import (
+    Context,
+    FailedPrecondition,
+    GrpcServer,
+    InvalidArgument,
+    ServiceBinding,
+    Settings,
+    Storage,
+    service_name,
+)
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc

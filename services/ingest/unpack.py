@@ -22,8 +22,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import Settings, Storage
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest.sniff import SNIFF_BYTES, sniff

@@ -7,10 +7,7 @@ import logging
 
 import grpc
 
-from bytereview.core import streams
-from bytereview.core.clients import Metadata, worker_metadata
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage, make_storage
+from bytereview.core import Metadata, Settings, Storage, make_storage, streams, worker_metadata
 from bytereview.core.workers import run_worker_process
 from bytereview.ingest.v1 import messages_pb2
 from bytereview.jobs.v1 import resources_pb2 as pb
