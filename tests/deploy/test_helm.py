@@ -184,6 +184,19 @@ def test_worker_pools_are_owned_by_the_operator(
         assert float(drain) < grace
 
 
+def test_both_pools_take_their_concurrency_from_the_same_place() -> None:
+    """`ingest.concurrency` and `extract.concurrency` reach the workers and the operator alike."""
+    values = copy.deepcopy(EXTERNAL)
+    values["ingest"] = {**values.get("ingest", {}), "concurrency": 2}
+    values["extract"] = {**values.get("extract", {}), "concurrency": 5}
+    docs = render(values)
+    config = by_kind(docs, "ConfigMap")[f"{FULL}-config"]["data"]
+    pools = by_kind(docs, "WorkerPool")
+    for component, concurrency in (("ingest", 2), ("extract", 5)):
+        assert config[f"BYTEREVIEW_{component.upper()}_CONCURRENCY"] == str(concurrency)
+        assert pools[f"{FULL}-{component}"]["spec"]["perReplicaConcurrency"] == concurrency
+
+
 def test_pods_are_locked_down(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, docs = rendered
     for doc in docs:
@@ -276,7 +289,8 @@ def test_migrations_run_before_the_release(rendered: tuple[str, list[dict[str, A
     [
         {"storage": {"backend": "s3"}},
         {"gateway": {"replicas": "two"}},
-        {"config": {"extract": {"concurrency": 0}}},
+        {"extract": {"concurrency": 0}},
+        {"ingest": {"concurrency": 0}},
         {"unknownKey": True},
         {"ingress": {"enabled": True, "host": 5}},
     ],
