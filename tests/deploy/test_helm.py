@@ -65,7 +65,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     chart = helm.Chart.load(CHART)
     out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    docs = []
+    docs: list[dict[str, Any]] = []
     for path, text in sorted(out.items()):
         if path.endswith("NOTES.txt"):
             continue
@@ -330,7 +330,7 @@ def test_every_value_is_documented() -> None:
 
 
 def test_every_command_the_chart_runs_exists() -> None:
-    commands = set()
+    commands: set[str] = set()
     for values in VALUE_SETS.values():
         for doc in render(values):
             if doc["kind"] in ("Deployment", "CronJob", "Job"):
