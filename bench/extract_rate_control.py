@@ -62,7 +62,8 @@ async def run(quota: int, calls: int, configured_rpm: int) -> None:
                     failed += 1
 
         started = time.monotonic()
-        await asyncio.gather(*(task_worker() for _ in range(CONCURRENCY)))
+        async with extractor:
+            await asyncio.gather(*(task_worker() for _ in range(CONCURRENCY)))
         elapsed = time.monotonic() - started
     achieved = calls / elapsed * 60.0
     mode = f"rpm={configured_rpm}" if configured_rpm else "AIMD only"

@@ -222,6 +222,13 @@ def fake_gcs_server() -> Iterator[FakeGcs]:
     class _Server(FakeGCSServer):  # type: ignore[misc]  # the wrapper ships no types
         """The wrapper's server, with a readiness probe that cannot hang on a stolen port."""
 
+        def stop(self) -> None:
+            # The wrapper leaves the server's stderr pipe open (a ResourceWarning).
+            process = self._process
+            super().stop()
+            if process is not None and process.stderr is not None:
+                process.stderr.close()
+
         def _wait_until_ready(self, timeout: float) -> None:
             # The wrapper's probe has no timeout: if another process took the port and never
             # answers, it waits forever. Ours gives up on a silent answer, and a server that

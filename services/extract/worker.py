@@ -187,20 +187,23 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
-    await run_worker_process(
-        settings,
-        name="bytereview-extract",
-        spec=streams.extract_queue(settings),
-        concurrency=settings.extract_concurrency,
-        handler=lambda jobs: ExtractHandler(
-            storage=storage,
-            extractor=extractor,
-            jobs=jobs,
-            metadata=worker_metadata(settings),
-            rate=rate,
-        ),
-        server=lambda jobs: extract_server(
-            settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
-        ),
-        stop=stop,
-    )
+    try:
+        await run_worker_process(
+            settings,
+            name="bytereview-extract",
+            spec=streams.extract_queue(settings),
+            concurrency=settings.extract_concurrency,
+            handler=lambda jobs: ExtractHandler(
+                storage=storage,
+                extractor=extractor,
+                jobs=jobs,
+                metadata=worker_metadata(settings),
+                rate=rate,
+            ),
+            server=lambda jobs: extract_server(
+                settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
+            ),
+            stop=stop,
+        )
+    finally:
+        await extractor.aclose()
