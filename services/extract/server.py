@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import grpc
@@ -95,7 +95,9 @@ async def extract_server(
     extractor: Extractor,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
     rate: RateController,
+    listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
+    """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
     server = GrpcServer(
         bindings=[
             ServiceBinding(
@@ -108,4 +110,6 @@ async def extract_server(
         grace_seconds=settings.drain_grace_seconds,
     )
     async with server:
+        if listening is not None:
+            listening(server.port)
         yield server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import struct_pb2
@@ -182,8 +183,12 @@ class ExtractHandler:
         )
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the extract worker pool and the ExtractService until `stop`, then drain."""
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, listening: Callable[[int], None] | None = None
+) -> None:
+    """Run the extract worker pool and the ExtractService until `stop`, then drain.
+
+    `listening` hears the ExtractService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
@@ -201,7 +206,12 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
                 rate=rate,
             ),
             server=lambda jobs: extract_server(
-                settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
+                settings,
+                storage=storage,
+                extractor=extractor,
+                jobs=jobs,
+                rate=rate,
+                listening=listening,
             ),
             stop=stop,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from bytereview.core import (
@@ -123,7 +123,9 @@ async def ingest_server(
     storage: Storage,
     limits: UnpackLimits,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
+    listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
+    """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
     server = GrpcServer(
         bindings=[
             ServiceBinding(
@@ -136,4 +138,6 @@ async def ingest_server(
         grace_seconds=settings.drain_grace_seconds,
     )
     async with server:
+        if listening is not None:
+            listening(server.port)
         yield server

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import grpc
 
@@ -121,8 +122,12 @@ def _archive_result(found: Analysis, status: str, message: str) -> Analysis:
     return Analysis(status, found.media_type, found.size_bytes, found.sha256, error=message)
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the ingest worker pool (and InspectArchive) until `stop` is set, then drain."""
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, listening: Callable[[int], None] | None = None
+) -> None:
+    """Run the ingest worker pool (and InspectArchive) until `stop` is set, then drain.
+
+    `listening` hears the IngestService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
     limits = UnpackLimits.from_settings(settings)
     await run_worker_process(
@@ -133,6 +138,8 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         handler=lambda jobs: IngestHandler(
             storage=storage, jobs=jobs, metadata=worker_metadata(settings), limits=limits
         ),
-        server=lambda jobs: ingest_server(settings, storage=storage, limits=limits, jobs=jobs),
+        server=lambda jobs: ingest_server(
+            settings, storage=storage, limits=limits, jobs=jobs, listening=listening
+        ),
         stop=stop,
     )

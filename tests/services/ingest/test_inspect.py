@@ -11,7 +11,6 @@ import pytest
 from bytereview.core.settings import Settings
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from bytereview.launcher import free_port
 from services.ingest import serve
 from services.jobs.server import RunningJobsService
 from tests import archives
@@ -26,12 +25,15 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def ingest(
     settings: Settings, jobs: RunningJobsService
 ) -> AsyncIterator[ingest_grpc.IngestServiceStub]:
+    # Port 0: the server binds a free port itself and reports it.
     cfg = settings.model_copy(
-        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": f"127.0.0.1:{free_port()}"}
+        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": "127.0.0.1:0"}
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, stop))
-    async with grpc.aio.insecure_channel(cfg.ingest_addr) as channel:
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(cfg, stop, listening=port.set_result))
+    address = f"127.0.0.1:{await asyncio.wait_for(port, timeout=30)}"
+    async with grpc.aio.insecure_channel(address) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=30)
         yield ingest_grpc.IngestServiceStub(channel)
     stop.set()
