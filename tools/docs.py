@@ -74,7 +74,10 @@ def _table(kind: str, moves: Mapping[str, frozenset[str]], meanings: Mapping[str
 
 
 def render() -> str:
-    sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+    # Run as a script, the source roots are not on the path yet.
+    for root in (str(ROOT / "src"), str(ROOT)):
+        if root not in sys.path:
+            sys.path.insert(0, root)
     from services.jobs.statemachine import TABLES
 
     proto_text = RESOURCES.read_text()
