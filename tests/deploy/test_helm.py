@@ -17,8 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bytereview.core import streams
-from bytereview.core.settings import Settings
+from bytereview.core import Settings, streams
 from bytereview_operator import RBAC_RULES
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview"

@@ -18,8 +18,7 @@ import grpc
 import nats
 import pytest
 
-from bytereview.core import streams
-from bytereview.core.settings import Settings
+from bytereview.core import Settings, streams
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from bytereview.core.settings import Settings
+from bytereview.core import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.jobs.server import RunningJobsService
