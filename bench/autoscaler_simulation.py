@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bytereview_operator.policy import Observation, PoolPolicy, decide
+from bytereview_operator import Observation, PoolPolicy, decide
 
 CONCURRENCY = 4
 STARTUP = 10

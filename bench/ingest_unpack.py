@@ -55,7 +55,7 @@ def unpack_in_process(archive: Path, target: Path) -> float:
     """Unpack with the production ArchiveUnpacker into local storage; returns seconds."""
     from bytereview.core.settings import Settings
     from bytereview.core.storage import make_storage
-    from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
+    from services.ingest import ArchiveUnpacker, UnpackLimits
 
     storage = make_storage(Settings(env="dev", storage_dir=target, data_dir=target))
     key = "jobs/bench/uploads/archive"

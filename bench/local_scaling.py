@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import nats
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 from bytereview.core.streams import WORKER_LOAD_SUBJECT
 from tests.e2e.conftest import launched
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn

@@ -13,9 +13,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from bytereview.core import signing, storage_keys
-from bytereview.core.settings import Settings, StorageBackend
-from bytereview.core.storage import InvalidKeyError, LocalStorage, Storage
+from bytereview.core import (
+    InvalidKeyError,
+    LocalStorage,
+    Settings,
+    Storage,
+    StorageBackend,
+    signing,
+    storage_keys,
+)
 from gateway.errors import http_error
 
 CHUNK = 1024 * 1024

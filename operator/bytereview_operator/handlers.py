@@ -14,7 +14,7 @@ import kopf
 import nats
 from nats.aio.msg import Msg
 
-from bytereview.core.settings import get_settings
+from bytereview.core import get_settings
 from bytereview.core.streams import WORKER_LOAD_SUBJECT
 from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi
 from bytereview_operator.reconcile import PoolController, PoolSpec

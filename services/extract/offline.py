@@ -276,6 +276,9 @@ def match_fields(texts: Sequence[tuple[str, str]], fields: Sequence[Field]) -> E
 class OfflineExtractor:
     name = "offline"
 
+    async def aclose(self) -> None:
+        """Nothing to release: the OCR engine lives for the process (it is costly to load)."""
+
     async def extract(self, request: ExtractionRequest) -> Extraction:
         texts = []
         for document in request.documents:

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core.errors import InvalidArgument
+from bytereview.core import (
+    Context,
+    GrpcServer,
+    InvalidArgument,
+    ServiceBinding,
+    Settings,
+    Storage,
+    service_name,
+)
 from bytereview.core.fields import check_fields, field_spec
-from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
 from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from services.extract.documents import documents
 from services.extract.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
-from services.extract.worker import documents
 
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
@@ -86,7 +91,9 @@ async def extract_server(
     extractor: Extractor,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
     rate: RateController,
+    listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
+    """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
     server = GrpcServer(
         bindings=[
             ServiceBinding(
@@ -99,4 +106,6 @@ async def extract_server(
         grace_seconds=settings.drain_grace_seconds,
     )
     async with server:
+        if listening is not None:
+            listening(server.port)
         yield server

@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core import streams, worker_runtime
-from bytereview.core.clients import worker_metadata
+from bytereview.core import (
+    Settings,
+    Storage,
+    make_storage,
+    streams,
+    worker_metadata,
+    worker_runtime,
+)
 from bytereview.core.outages import is_outage
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage, make_storage
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import metrics
 from services.extract.base import (
-    Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
     Extractor,
 )
+from services.extract.documents import documents
 from services.extract.offline import OfflineExtractor
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
+from services.extract.server import extract_server
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -57,23 +62,11 @@ def rate_controller(settings: Settings) -> RateController:
     )
 
 
-def documents(storage: Storage, files: list[worker_pb.TaskFile]) -> list[Document]:
-    return [
-        Document(
-            name=f.name,
-            path=f.original_path,
-            media_type=f.media_type,
-            open=functools.partial(storage.open_read, f.storage_key),
-        )
-        for f in files
-    ]
-
-
 def request_from(begin: worker_pb.BeginTaskResponse, storage: Storage) -> ExtractionRequest:
     return ExtractionRequest(
         fields=[Field(f.name, f.data_type, f.instruction) for f in begin.fields],
         types={d.id: TypeInfo(d.json_type, d.format, d.description) for d in begin.data_types},
-        documents=documents(storage, list(begin.files)),
+        documents=documents(storage, begin.files),
         system_prompt=begin.system_prompt.text,
     )
 
@@ -191,24 +184,34 @@ class ExtractHandler:
         )
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the extract worker pool and the ExtractService until `stop`, then drain."""
-    from services.extract.server import extract_server
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, listening: Callable[[int], None] | None = None
+) -> None:
+    """Run the extract worker pool and the ExtractService until `stop`, then drain.
 
+    `listening` hears the ExtractService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
-    await run_worker_process(
-        settings,
-        name="bytereview-extract",
-        spec=streams.extract_queue(settings),
-        concurrency=settings.extract_concurrency,
-        handler=lambda calls: ExtractHandler(
-            storage=storage, extractor=extractor, calls=calls, rate=rate
-        ),
-        server=lambda jobs: extract_server(
-            settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
-        ),
-        metadata=worker_metadata(settings),
-        stop=stop,
-    )
+    try:
+        await run_worker_process(
+            settings,
+            name="bytereview-extract",
+            spec=streams.extract_queue(settings),
+            concurrency=settings.extract_concurrency,
+            handler=lambda calls: ExtractHandler(
+                storage=storage, extractor=extractor, calls=calls, rate=rate
+            ),
+            server=lambda jobs: extract_server(
+                settings,
+                storage=storage,
+                extractor=extractor,
+                jobs=jobs,
+                rate=rate,
+                listening=listening,
+            ),
+            metadata=worker_metadata(settings),
+            stop=stop,
+        )
+    finally:
+        await extractor.aclose()

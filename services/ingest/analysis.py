@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from bytereview.core import Storage
 from bytereview.core import pdfium as pdfium_calls
-from bytereview.core.storage import Storage
 from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_at_end
 
 READ_CHUNK = 1024 * 1024

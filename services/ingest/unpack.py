@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
-from bytereview.core import storage_keys
-from bytereview.core.storage import Storage
+from bytereview.core import Storage, storage_keys
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest import directory

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import grpc
 
-from bytereview.core import storage_keys, streams, worker_runtime
-from bytereview.core.clients import worker_metadata
+from bytereview.core import (
+    Settings,
+    Storage,
+    make_storage,
+    storage_keys,
+    streams,
+    worker_metadata,
+    worker_runtime,
+)
 from bytereview.core.outages import is_outage
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage, make_storage
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.ingest.v1 import messages_pb2
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -122,8 +128,12 @@ def _archive_result(found: Analysis, status: str, message: str) -> Analysis:
     return Analysis(status, found.media_type, found.size_bytes, found.sha256, error=message)
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the ingest worker pool (and InspectArchive) until `stop` is set, then drain."""
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, listening: Callable[[int], None] | None = None
+) -> None:
+    """Run the ingest worker pool (and InspectArchive) until `stop` is set, then drain.
+
+    `listening` hears the IngestService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
     limits = UnpackLimits.from_settings(settings)
     await run_worker_process(
@@ -132,7 +142,9 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         spec=streams.ingest_queue(settings),
         concurrency=settings.ingest_concurrency,
         handler=lambda calls: IngestHandler(storage=storage, calls=calls, limits=limits),
-        server=lambda jobs: ingest_server(settings, storage=storage, limits=limits, jobs=jobs),
+        server=lambda jobs: ingest_server(
+            settings, storage=storage, limits=limits, jobs=jobs, listening=listening
+        ),
         metadata=worker_metadata(settings),
         stop=stop,
     )

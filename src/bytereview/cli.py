@@ -47,19 +47,19 @@ def _jobs() -> Service:
 
 
 def _ingest() -> Service:
-    from services.ingest.worker import serve
+    from services.ingest import serve
 
     return serve
 
 
 def _extract() -> Service:
-    from services.extract.worker import serve
+    from services.extract import serve
 
     return serve
 
 
 def _gateway() -> Service:
-    from gateway.server import serve
+    from gateway import serve
 
     return serve
 
@@ -101,7 +101,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> int:
-    from bytereview.client.commands import extract as client_extract
+    from bytereview.client import extract as client_extract
 
     if args.inputs:
         result: int = client_extract(args)
@@ -119,7 +119,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bytereview.client.commands import add_extract_flags, add_jobs_actions, register_templates
+    from bytereview.client import add_extract_flags, add_jobs_actions, register_templates
 
     parser = argparse.ArgumentParser(
         prog="bytereview",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bytereview_operator.policy import Decision, Observation, PoolPolicy, decide
+from bytereview_operator import Decision, Observation, PoolPolicy, decide
 
 POLICY = PoolPolicy(
     min_replicas=0,

@@ -16,8 +16,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from bytereview.core import streams
-from bytereview_operator.kube import DELETION_COST, HttpKubeApi
-from bytereview_operator.reconcile import PoolController
+from bytereview_operator import DELETION_COST, HttpKubeApi, PoolController, PoolSpec
 from tests.servers import NatsServer
 
 SPEC = {
@@ -45,7 +44,7 @@ class FakeApiServer:
         self.requests: list[tuple[str, str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
+        body: Any = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
         path = request.url.path
         if path.endswith("/scale"):
@@ -185,8 +184,6 @@ def test_crd_schema_and_spec_parser_agree() -> None:
     from pathlib import Path
 
     import yaml
-
-    from bytereview_operator.reconcile import PoolSpec
 
     crd = yaml.safe_load(
         (

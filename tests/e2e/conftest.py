@@ -61,10 +61,11 @@ def launched(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterato
     assert process.stdout is not None
     platform = Platform("", process, data_dir)
     # Keep draining output so the children never block on a full pipe.
-    threading.Thread(
+    reader = threading.Thread(
         target=lambda: [platform.lines.append(x) for x in process.stdout],  # type: ignore[union-attr]
         daemon=True,
-    ).start()
+    )
+    reader.start()
     try:
         try:
             found = platform.wait_for_line(r"ByteReview is up at (http://\S+)", timeout=120)
@@ -75,6 +76,9 @@ def launched(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterato
         yield platform
     finally:
         platform.stop()
+        # The process is gone, so the reader meets the end of the pipe; then close it.
+        reader.join(timeout=10)
+        process.stdout.close()
 
 
 @pytest.fixture(scope="module")

@@ -61,7 +61,8 @@ def test_extract_files_folders_and_zips(platform, tmp_path: Path) -> None:  # ty
     assert done.returncode == 0, done.stderr
     for stage in ("upload", "analysis", "extraction"):
         assert stage in done.stderr  # the progress bars
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as results:
+        rows = list(csv.DictReader(results))
     assert sorted((r["invoice_number"], r["total"]) for r in rows) == [
         ("A-1", "10.0"),
         ("B-2", "20.0"),

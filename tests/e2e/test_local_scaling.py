@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 from tests.e2e.conftest import launched, pids_with_env, wait_status
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 
 pytestmark = pytest.mark.e2e
 

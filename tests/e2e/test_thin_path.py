@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 from tests.e2e.conftest import DATA_DIR, pids_with_env, wait_status
 from tests.pdfs import text_pdf
 

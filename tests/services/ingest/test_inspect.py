@@ -9,15 +9,14 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from bytereview.core.settings import Settings
+from bytereview.core import Settings
 from bytereview.core.storage import make_storage
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
-from services.ingest.worker import serve
+from services.ingest import serve
 from services.jobs import RunningJobsService
 from tests import archives
 from tests import hostile_archives as hostile
@@ -32,12 +31,15 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def ingest(
     settings: Settings, jobs: RunningJobsService
 ) -> AsyncIterator[ingest_grpc.IngestServiceStub]:
+    # Port 0: the server binds a free port itself and reports it.
     cfg = settings.model_copy(
-        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": f"127.0.0.1:{free_port()}"}
+        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": "127.0.0.1:0"}
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, stop))
-    async with grpc.aio.insecure_channel(cfg.ingest_addr) as channel:
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(cfg, stop, listening=port.set_result))
+    address = f"127.0.0.1:{await asyncio.wait_for(port, timeout=30)}"
+    async with grpc.aio.insecure_channel(address) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=30)
         yield ingest_grpc.IngestServiceStub(channel)
     stop.set()

@@ -12,8 +12,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
-from bytereview.core.settings import Settings
-from bytereview.core.storage import LocalStorage, Storage, make_storage
+from bytereview.core import LocalStorage, Settings, Storage, make_storage
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest.unpack import (

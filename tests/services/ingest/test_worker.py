@@ -13,11 +13,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from bytereview.core.settings import Settings
+from bytereview.core import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
 from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
@@ -36,7 +35,8 @@ def ingest_worker(
             "BYTEREVIEW_ENV": "dev",
             "BYTEREVIEW_NATS_URL": settings.nats_url,
             "BYTEREVIEW_JOBS_ADDR": f"127.0.0.1:{jobs.port}",
-            "BYTEREVIEW_INGEST_ADDR": f"127.0.0.1:{free_port()}",
+            # Port 0: nothing here calls the process's InspectArchive server.
+            "BYTEREVIEW_INGEST_ADDR": "127.0.0.1:0",
             "BYTEREVIEW_STORAGE_DIR": str(settings.storage_dir),
             "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
             "BYTEREVIEW_ACK_WAIT_SECONDS": "3",

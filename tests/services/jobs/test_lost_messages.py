@@ -25,8 +25,8 @@ from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from bytereview.launcher import free_port
 from services.extract.worker import serve as serve_extract
 from services.ingest.worker import serve as serve_ingest
-from services.jobs.store import models
 from services.jobs.server import RunningJobsService
+from services.jobs.store import models
 from tests.pdfs import text_pdf
 from tests.services import jobflow
 
