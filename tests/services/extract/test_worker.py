@@ -25,7 +25,7 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.extract.worker import serve
 from services.jobs.server import RunningJobsService
 from tests.conftest import USER

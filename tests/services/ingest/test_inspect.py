@@ -11,7 +11,7 @@ import pytest
 from bytereview.core.settings import Settings
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.ingest.worker import serve
 from services.jobs.server import RunningJobsService
 from tests import archives

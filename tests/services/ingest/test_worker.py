@@ -16,7 +16,7 @@ import pytest
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.jobs.server import RunningJobsService
 from tests import archives
 from tests.conftest import USER
