@@ -31,6 +31,24 @@ class Platform:
         """The environment entry every child of this platform carries (see `pids_with_env`)."""
         return f"BYTEREVIEW_DATA_DIR={self.data_dir.resolve()}".encode()
 
+    def children(self) -> dict[str, int]:
+        """The platform's live processes by name: nats, jobs, ingest-1, extract-1, gateway..."""
+        found = {}
+        for pid in pids_with_env(self.marker):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue  # exited meanwhile
+            pods = [e.split(b"=", 1)[1] for e in environ if e.startswith(b"BYTEREVIEW_POD_NAME=")]
+            if argv[0].endswith(b"nats-server"):
+                found["nats"] = pid
+            elif pods:
+                found[pods[0].decode()] = pid
+            elif b"bytereview.cli" in argv:
+                found[argv[argv.index(b"bytereview.cli") + 1].decode()] = pid
+        return found
+
     def wait_for_line(self, pattern: str, timeout: float = 60, after: int = 0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
