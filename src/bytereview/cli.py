@@ -20,7 +20,7 @@ def _run_service(load: Callable[[], Service]) -> int:
     from bytereview.up import lifeline
 
     # Under `bytereview up`: stop when the launcher is gone (no-op otherwise).
-    lifeline.hold(settings.drain_grace_seconds + 5)
+    lifeline.hold()
     service = load()
 
     async def main() -> None:

@@ -6,8 +6,12 @@ Two independent mechanisms, because either alone has a gap:
   (`prctl(PR_SET_PDEATHSIG)`). It covers nats-server, a Go binary we cannot change.
 - Any POSIX system: each Python child's stdin is a pipe only the launcher holds open. End of
   file on it means the launcher is gone; the child then stops as on SIGTERM (it drains) and,
-  should it not have exited after its grace period (a wedged child ignores SIGTERM), exits
+  should it not have exited after a short grace (a wedged child ignores SIGTERM), exits
   hard. An orphan nobody supervises must not keep serving.
+
+The grace is short on purpose: when the launcher is gone, nats-server and the jobs service are
+going too, so a drain cannot finish its acks and reports anyway (seen: a worker's NATS drain
+waiting on the dead server). Whatever it held comes back by AckWait, as after a kill -9.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from collections.abc import Callable
 # (Kubernetes, a terminal) has no lifeline and reads nothing from stdin.
 LAUNCHER_PID_ENV = "BYTEREVIEW_UP_PID"
 PR_SET_PDEATHSIG = 1
+# How long an orphaned child may take to stop before it exits hard.
+ORPHAN_GRACE_SECONDS = 5.0
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -57,7 +63,7 @@ def die_with_launcher(launcher_pid: int) -> Callable[[], None] | None:
     return preexec
 
 
-def hold(grace_seconds: float) -> None:
+def hold(grace_seconds: float = ORPHAN_GRACE_SECONDS) -> None:
     """In a child of `up`: stop when the launcher is gone; exit hard if stopping takes too long."""
     if not os.environ.get(LAUNCHER_PID_ENV) or not _stdin_is_pipe():
         return

@@ -109,19 +109,26 @@ def worker_env(env: dict[str, str], pod: str, *, worker_only: bool = False) -> d
 
 
 async def start_platform(supervisor: Supervisor, layout: Layout, env: dict[str, str]) -> None:
-    """Each process once the one it needs is serving: NATS, jobs, workers, gateway."""
+    """NATS first (every process needs it at start), then the rest side by side.
+
+    Workers and the gateway reach the jobs service lazily and retry while it is not up yet,
+    as they must in Kubernetes, where nothing orders the pods; starting them together
+    halves the start-up on two cores (each spends seconds importing).
+    """
     nats = [nats_server_binary(), "-js", "-sd", str(layout.data_dir / "nats")]
     nats += ["-a", "127.0.0.1", "-p", str(layout.nats_port)]
     await supervisor.start(Child("nats", nats, env))
     await wait_tcp(layout.nats_port)
     await supervisor.start(Child("jobs", [*PYTHON, "jobs"], env))
-    await wait_grpc_serving(env["BYTEREVIEW_JOBS_ADDR"])
     await supervisor.start(Child("ingest", [*PYTHON, "ingest"], worker_env(env, "ingest-1")))
     await supervisor.start(Child("extract", [*PYTHON, "extract"], worker_env(env, "extract-1")))
-    await wait_grpc_serving(env["BYTEREVIEW_INGEST_ADDR"])
-    await wait_grpc_serving(env["BYTEREVIEW_EXTRACT_ADDR"])
     await supervisor.start(Child("gateway", [*PYTHON, "gateway"], env))
-    await wait_http(f"{layout.gateway_url}/readyz")
+    await asyncio.gather(
+        wait_grpc_serving(env["BYTEREVIEW_JOBS_ADDR"]),
+        wait_grpc_serving(env["BYTEREVIEW_INGEST_ADDR"]),
+        wait_grpc_serving(env["BYTEREVIEW_EXTRACT_ADDR"]),
+        wait_http(f"{layout.gateway_url}/readyz"),
+    )
 
 
 def announce(supervisor: Supervisor, layout: Layout, env: dict[str, str]) -> None:
