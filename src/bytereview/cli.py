@@ -17,6 +17,10 @@ Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def _run_service(load: Callable[[], Service]) -> int:
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
+    from bytereview.up import lifeline
+
+    # Under `bytereview up`: stop when the launcher is gone (no-op otherwise).
+    lifeline.hold()
     service = load()
 
     async def main() -> None:
@@ -113,7 +117,7 @@ def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> i
 
 
 def _up(args: argparse.Namespace) -> int:
-    from bytereview.launcher import run_platform
+    from bytereview.up import run_platform
 
     return run_platform(data_dir=args.data_dir, gateway_port=args.port)
 
@@ -128,8 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole platform on this machine (dev defaults)")
-    up.add_argument("--data-dir", default=".bytereview", help="where state is kept")
-    up.add_argument("--port", type=int, default=8080, help="gateway port (next free if taken)")
+    up.add_argument(
+        "--data-dir", default=None, help="where state is kept (default: BYTEREVIEW_DATA_DIR)"
+    )
+    up.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="gateway port, next free if taken (default: BYTEREVIEW_GATEWAY_PORT, 8080)",
+    )
     up.set_defaults(func=_up)
 
     services: dict[str, tuple[str, Callable[[], Service]]] = {

@@ -25,7 +25,7 @@ from bytereview.core.clients import channel
 from bytereview.core.workers import JobsCalls, watch
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.launcher import nats_server_binary
+from bytereview.up import nats_server_binary
 from tests.servers import NatsServer
 
 SPEC = streams.QueueSpec(

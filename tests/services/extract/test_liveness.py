@@ -13,7 +13,7 @@ import pytest
 from bytereview.core import workers
 from bytereview.core.settings import Settings
 from bytereview.core.worker_runtime import Worker
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.extract.worker import serve
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

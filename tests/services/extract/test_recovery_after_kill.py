@@ -28,7 +28,7 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.jobs.server import RunningJobsService
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
 from tests.pdfs import text_pdf

@@ -26,7 +26,7 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from services.extract.worker import serve as serve_extract
 from services.ingest.worker import serve as serve_ingest
 from services.jobs.domain import DeadLetters, IngestReports, TaskReports
