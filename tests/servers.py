@@ -55,6 +55,18 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def start_again(self) -> None:
+        """After the process ended: the same port and JetStream store (a NATS restart)."""
+        self.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                *("-js", "-sd", str(self.store / "js"), "-a", "127.0.0.1"),
+                *("-p", str(self.port)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
 
 def _reported_nats_port(
     ports_dir: Path, process: subprocess.Popen[bytes], timeout: float = 30
@@ -87,16 +99,19 @@ def nats_server() -> Iterator[NatsServer]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    server = NatsServer(0, process, store)
     try:
-        port = _reported_nats_port(ports_dir, process)
-        _wait_port(port, process, "nats-server")
-        yield NatsServer(port, process, store)
+        server.port = _reported_nats_port(ports_dir, process)
+        _wait_port(server.port, process, "nats-server")
+        yield server
     finally:
-        process.terminate()
+        # A test may have restarted it: end whichever process runs now.
+        server.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
+            server.process.wait(timeout=10)
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
         shutil.rmtree(store, ignore_errors=True)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import dataclasses
 import logging
 import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -25,7 +24,6 @@ from bytereview.core.clients import channel
 from bytereview.core.workers import JobsCalls, watch
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.up import nats_server_binary
 from tests.servers import NatsServer
 
 SPEC = streams.QueueSpec(
@@ -246,20 +244,7 @@ def restarted(server: NatsServer) -> Iterator[None]:
     try:
         yield
     finally:
-        server.process = subprocess.Popen(
-            [
-                nats_server_binary(),
-                "-js",
-                "-sd",
-                str(server.store),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(server.port),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server.start_again()
 
 
 async def test_the_fetch_loop_outlives_a_nats_restart(nats: NatsServer, nc: NatsClient) -> None:

@@ -76,14 +76,15 @@ def _orphan_after_kill(child_argv: list[str], ready: Path | None = None) -> int:
         [sys.executable, "-c", LAUNCHER, *child_argv], stdout=subprocess.PIPE, text=True
     )
     assert launcher.stdout is not None
-    pid = int(launcher.stdout.readline())
-    deadline = time.monotonic() + 20
-    while ready is not None and not ready.exists():
-        assert time.monotonic() < deadline, "the child never got ready"
-        time.sleep(0.05)
-    assert _alive(pid)
-    launcher.kill()
-    launcher.wait()
+    with launcher.stdout:
+        pid = int(launcher.stdout.readline())
+        deadline = time.monotonic() + 20
+        while ready is not None and not ready.exists():
+            assert time.monotonic() < deadline, "the child never got ready"
+            time.sleep(0.05)
+        assert _alive(pid)
+        launcher.kill()
+        launcher.wait()
     return pid
 
 
