@@ -1,14 +1,26 @@
 """The scaling policy: a pure function from consumer observations to a replica count.
 
-Replicas come from Little's law: enough workers to keep up with arrivals and to
-drain the backlog within the target drain time. Scale-up uses the newest
-observations only (a burst is answered at the next poll); scale-down takes the
-highest recommendation of the stabilization window, so it is slow and safe.
-From zero, the first pending message activates one replica or more.
+Replicas come from Little's law, counted in worker slots (concurrent tasks):
+- keeping up with arrivals takes `arrival rate x task seconds` busy slots, plus a
+  square-root safety margin (square-root staffing: the margin that keeps the chance of
+  waiting modest grows with the square root of the load, not with the load);
+- the messages still waiting (`pending`; running tasks are not backlog, their slots are
+  already counted in the load) should be started within the target drain time, and never
+  take more than one slot each.
+
+The task time is measured, not assumed: busy slot-seconds (the in-flight count integrated
+over time) divided by completions, over a long window (ten minutes by default), with the
+spec's `expectedTaskSeconds` as a prior worth a couple of tasks. One 5-second window says
+nothing about a pool of 20-second tasks; ten minutes of them do.
+
+Hysteresis, so direction changes stay rare: up at once when the wanted count leaves the
+dead band, down only to the highest recommendation of the whole stabilization window, and
+never sooner than that window after the last scale-up.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,13 +32,25 @@ class PoolPolicy:
     max_replicas: int = 10
     # Messages one replica works on at once (the worker's concurrency).
     per_replica_concurrency: int = 1
-    # Expected seconds per message, used until completions give a measured rate.
+    # Expected seconds per message: the prior until completions are measured.
     expected_task_seconds: float = 10.0
-    # The backlog should be gone within this many seconds.
+    # Waiting messages should all have started within this many seconds.
     target_drain_seconds: float = 60.0
     scale_down_stabilization_seconds: float = 120.0
     # The consumer's MaxAckPending: more replicas than it can feed would sit idle.
     max_ack_pending: int = 1000
+    # Dead band: a change smaller than this fraction of the current count (and at least one
+    # replica) is not made; the HPA's default tolerance.
+    tolerance: float = 0.1
+    # Square-root staffing margin: beta x sqrt(busy slots) spare slots.
+    headroom: float = 1.0
+    # Arrivals are averaged over this window (longer when it holds fewer than rate_events
+    # arrivals); task times over the service window.
+    rate_window_seconds: float = 60.0
+    rate_events: int = 30
+    service_window_seconds: float = 600.0
+    # How many tasks' worth of weight the expected_task_seconds prior carries.
+    prior_tasks: float = 2.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -37,6 +61,10 @@ class PoolPolicy:
             raise ValueError("target_drain_seconds > 0 and stabilization >= 0")
         if self.max_ack_pending < 1:
             raise ValueError("max_ack_pending >= 1")
+        if not 0 <= self.tolerance < 1 or self.headroom < 0 or self.prior_tasks <= 0:
+            raise ValueError("need 0 <= tolerance < 1, headroom >= 0 and prior_tasks > 0")
+        if self.rate_window_seconds <= 0 or self.service_window_seconds <= 0:
+            raise ValueError("rate and service windows >= 0 seconds")
 
     @property
     def ceiling(self) -> int:
@@ -47,20 +75,41 @@ class PoolPolicy:
         fed = math.ceil(self.max_ack_pending / self.per_replica_concurrency)
         return max(1, self.min_replicas, min(self.max_replicas, fed))
 
+    def clamp(self, replicas: int) -> int:
+        return min(max(replicas, self.min_replicas), self.ceiling)
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One reading of a consumer (from its leader, via consumer_info)."""
+    """One reading of a consumer (from its leader, via consumer_info).
+
+    `arrived` and `completed` are true cumulative counts (see reconcile.observe_consumer):
+    every message that reached the queue, and every message that left it for good (acked,
+    terminated, or removed as a dead letter). A redelivery counts in neither.
+    """
 
     time: float
     pending: int  # num_pending: in the stream, not yet delivered
-    in_flight: int  # num_ack_pending: delivered, not yet acknowledged
-    arrived: int  # cumulative messages that reached the consumer (delivered seq + pending)
-    completed: int  # cumulative acknowledged messages (ack floor)
+    in_flight: int  # num_ack_pending: delivered, not yet acknowledged (includes redeliveries due)
+    arrived: int
+    completed: int
 
     @property
     def backlog(self) -> int:
         return self.pending + self.in_flight
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What the policy measured from the observations."""
+
+    arrival_rate: float  # messages per second, over the rate window
+    # Arrivals per second without the largest jump between two polls, over a window of at
+    # least rate_events arrivals: the load to provision for.
+    sustained_rate: float
+    completion_rate: float  # messages per second, over the rate window
+    task_seconds: float  # mean busy time per message, over the service window
+    measured_tasks: float  # completions behind task_seconds (0: the prior alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,41 +119,113 @@ class Decision:
     reason: str
     arrival_rate: float
     completion_rate: float
+    # Messages one replica completes per second (concurrency / task seconds).
     service_rate: float
+    # The measured mean task time behind service_rate (the prior until tasks complete).
+    task_seconds: float = 0.0
 
 
-def _rate(newer: Observation, older: Observation, attr: str) -> float:
-    elapsed = newer.time - older.time
+def since_reset(observations: Sequence[Observation]) -> Sequence[Observation]:
+    """The observations after the last time a counter went backwards (a recreated stream)."""
+    start = 0
+    for i in range(1, len(observations)):
+        older, newer = observations[i - 1], observations[i]
+        if newer.arrived < older.arrived or newer.completed < older.completed:
+            start = i
+    return observations[start:]
+
+
+def _window_start(observations: Sequence[Observation], seconds: float) -> Observation:
+    """The newest observation at least `seconds` old, else the oldest one there is."""
+    now = observations[-1].time
+    for older in reversed(observations[:-1]):
+        if now - older.time >= seconds:
+            return older
+    return observations[0]
+
+
+def _rate(
+    observations: Sequence[Observation],
+    seconds: float,
+    attr: str,
+    *,
+    events: int = 0,
+    trim: bool = False,
+) -> float:
+    """Per-second increase of a counter over the last `seconds`.
+
+    The window is stretched further back (within the history) until it holds `events`
+    increments: a rate counted from a handful of arrivals is mostly noise. With `trim`, the
+    largest increase between two polls is left out: a burst is a one-off, not a rate to
+    provision for (the waiting messages it leaves are the drain term's).
+    """
+    latest = observations[-1]
+    first = observations.index(_window_start(observations, seconds))
+    count = 0.0
+    largest = 0.0
+    start = len(observations) - 1
+    for i in range(len(observations) - 1, 0, -1):
+        step = max(0.0, float(getattr(observations[i], attr) - getattr(observations[i - 1], attr)))
+        count += step
+        largest = max(largest, step)
+        start = i - 1
+        if i - 1 <= first and count - (largest if trim else 0.0) >= events:
+            break
+    elapsed = latest.time - observations[start].time
     if elapsed <= 0:
         return 0.0
-    return max(0.0, float(getattr(newer, attr) - getattr(older, attr)) / elapsed)
+    return max(0.0, count - (largest if trim else 0.0)) / elapsed
 
 
-def recommend(
-    policy: PoolPolicy, observations: Sequence[Observation], current: int
-) -> tuple[int, float, float, float]:
-    """(replicas wanted now, arrival rate, completion rate, per-replica service rate)."""
-    latest = observations[-1]
-    arrival = completion = 0.0
-    if len(observations) >= 2:
-        arrival = _rate(latest, observations[-2], "arrived")
-        completion = _rate(latest, observations[-2], "completed")
-    prior = policy.per_replica_concurrency / policy.expected_task_seconds
-    service = prior
-    # Measured only when replicas were saturated; an idle pool says nothing about capacity.
-    if (
-        current > 0
-        and completion > 0
-        and latest.in_flight >= current * policy.per_replica_concurrency
-    ):
-        service = completion / current
-    if latest.backlog == 0 and arrival == 0:
-        return policy.min_replicas, arrival, completion, service
-    demand = arrival + latest.backlog / policy.target_drain_seconds
-    wanted = math.ceil(demand / service - 1e-9)
-    # Never more replicas than there are messages to work on.
-    wanted = min(wanted, math.ceil(latest.backlog / policy.per_replica_concurrency) or 1)
-    return max(wanted, 1), arrival, completion, service
+def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimate:
+    """Arrival and completion rates, and the mean task time (Little's law on the slots)."""
+    history = since_reset(observations)
+    latest = history[-1]
+    first = _window_start(history, policy.service_window_seconds)
+    window = [o for o in history if o.time >= first.time]
+    busy = 0.0  # slot-seconds spent on messages (trapezoid between polls)
+    for older, newer in itertools.pairwise(window):
+        busy += (older.in_flight + newer.in_flight) / 2 * max(0.0, newer.time - older.time)
+    # Messages in flight at the window's edges are half done on average: count the change
+    # as half-tasks, so a window that opens on an idle pool and closes on a full one does
+    # not read the unfinished half as slowness.
+    tasks = max(
+        0.0, (latest.completed - first.completed) + (latest.in_flight - first.in_flight) / 2
+    )
+    prior = policy.prior_tasks
+    task_seconds = (prior * policy.expected_task_seconds + busy) / (prior + tasks)
+    return Estimate(
+        arrival_rate=_rate(history, policy.rate_window_seconds, "arrived"),
+        sustained_rate=_rate(
+            history, policy.rate_window_seconds, "arrived", events=policy.rate_events, trim=True
+        ),
+        completion_rate=_rate(history, policy.rate_window_seconds, "completed"),
+        task_seconds=task_seconds,
+        measured_tasks=tasks,
+    )
+
+
+def wanted_replicas(policy: PoolPolicy, latest: Observation, est: Estimate) -> int:
+    """Replicas for the load and the waiting messages, before clamping and hysteresis."""
+    if latest.backlog == 0 and est.arrival_rate == 0:
+        return 0
+    load = est.sustained_rate * est.task_seconds  # busy slots at the sustained arrival rate
+    margin = policy.headroom * math.sqrt(load)
+    # Starting every waiting message within the drain time; a message never needs more
+    # than its own slot, however short the target.
+    drain = min(
+        float(latest.pending), latest.pending * est.task_seconds / policy.target_drain_seconds
+    )
+    slots = load + margin + drain
+    wanted = math.ceil(slots / policy.per_replica_concurrency - 1e-9)
+    # Work in hand (running or waiting) always has at least one replica.
+    return max(wanted, 1 if latest.backlog > 0 else 0)
+
+
+def recommend(policy: PoolPolicy, observations: Sequence[Observation]) -> tuple[int, Estimate]:
+    """(replicas wanted now, the estimates behind it)."""
+    est = estimate(policy, observations)
+    return wanted_replicas(policy, observations[-1], est), est
 
 
 def decide(
@@ -112,27 +233,57 @@ def decide(
     observations: Sequence[Observation],
     current: int,
     recent: Sequence[tuple[float, int]],
+    last_scale_down: float | None = None,
 ) -> Decision:
     """The replica count to set now.
 
     `recent` holds (time, recommended) pairs from earlier polls; those inside the
-    stabilization window hold scale-down back (the highest one wins).
+    stabilization window hold scale-down back (the highest one wins), and a scale-up is
+    always one of them, so no scale-down comes sooner than a window after it.
+    `last_scale_down` (the time of the last one) holds the opposite reversal back: inside
+    the window after a scale-down, replicas go up again only when the current ones could
+    not start the waiting messages within the target drain time.
     """
     if not observations:
         return Decision(current, current, "no observations yet", 0.0, 0.0, 0.0)
-    now = observations[-1].time
-    wanted, arrival, completion, service = recommend(policy, observations, current)
-    clamped = min(max(wanted, policy.min_replicas), policy.ceiling)
+    latest = observations[-1]
+    now = latest.time
+    wanted, est = recommend(policy, observations)
+    service = policy.per_replica_concurrency / est.task_seconds
+
+    def decision(replicas: int, reason: str) -> Decision:
+        return Decision(
+            replicas,
+            wanted,
+            reason,
+            est.arrival_rate,
+            est.completion_rate,
+            service,
+            est.task_seconds,
+        )
+
+    clamped = policy.clamp(wanted)
+    window = policy.scale_down_stabilization_seconds
+    # Outside [min, ceiling] the count is pulled back at once, whatever the band says.
+    if current > policy.ceiling:
+        return decision(policy.ceiling, "scale down: above the pool's ceiling")
+    if current < policy.min_replicas:
+        return decision(clamped, "scale up: below minReplicas")
+    band = max(1, math.floor(policy.tolerance * current))
     if clamped > current:
-        reason = "activate from zero" if current == 0 else "scale up: backlog or arrivals grew"
-        return Decision(clamped, wanted, reason, arrival, completion, service)
-    window = [r for t, r in recent if now - t <= policy.scale_down_stabilization_seconds]
-    held = min(max([clamped, *window]), current)
-    held = min(max(held, policy.min_replicas), policy.ceiling)
-    if held < current:
-        reason = "scale down: stable below current for the whole window"
-    elif clamped < current:
-        reason = "hold: waiting out the scale-down stabilization window"
-    else:
-        reason = "steady"
-    return Decision(held, wanted, reason, arrival, completion, service)
+        if current == 0:
+            return decision(clamped, "activate from zero")
+        if clamped - current < band:
+            return decision(current, "hold: increase inside the dead band")
+        if last_scale_down is not None and now - last_scale_down < window:
+            slots = current * policy.per_replica_concurrency
+            if latest.pending * est.task_seconds <= slots * policy.target_drain_seconds:
+                return decision(current, "hold: too soon after a scale-down to reverse")
+        return decision(clamped, "scale up: arrivals or waiting messages grew")
+    held_back = [r for t, r in recent if now - t <= window]
+    held = policy.clamp(min(max([clamped, *held_back]), current))
+    if held < current and (current - held >= band or held == policy.min_replicas):
+        return decision(held, "scale down: below current for the whole window")
+    if clamped < current:
+        return decision(current, "hold: waiting out the scale-down stabilization window")
+    return decision(current, "steady")
