@@ -116,7 +116,7 @@ class Shape:
     burst: int = 0  # tasks all arriving at t = 0
 
 
-def shapes(pool: PoolModel) -> list[Shape]:
+def shapes(pool: PoolModel, rng: random.Random) -> list[Shape]:
     """Traffic scaled to the pool: `cap` is what max replicas complete per second."""
     p = pool.spec.policy
     cap = p.max_replicas * p.per_replica_concurrency / pool.mean_task_seconds
@@ -125,23 +125,29 @@ def shapes(pool: PoolModel) -> list[Shape]:
     ramp_len = 600.0 if not slow else 1200.0
     ramp_top = 0.45 * cap
     period = 3600.0 if not slow else 7200.0
-    gap = 240.0 if not slow else 600.0
-    spike = round(0.1 * cap * gap)  # a spike brings a tenth of capacity's worth of the gap
+    horizon = 1800.0 if not slow else 3600.0
+    # Spikes come at random (exponential gaps), each a tenth of the mean gap's capacity.
+    gap = 300.0 if not slow else 900.0
+    spike = round(0.1 * cap * gap)
+    starts: list[float] = []
+    t = rng.expovariate(1 / gap)
+    while t < horizon:
+        starts.append(t)
+        t += rng.expovariate(1 / gap)
 
     def ramp(t: float) -> float:
         return ramp_top * t / ramp_len if 0 <= t < ramp_len else 0.0
 
     def spiky(t: float) -> float:
-        base = 0.05 * cap
-        return base + (spike / 5 if 0 <= t % gap < 5 else 0.0)
+        return 0.05 * cap + (spike / 5 if any(0 <= t - s < 5 for s in starts) else 0.0)
 
     def diurnal(t: float) -> float:
         return max(0.0, 0.25 * cap + 0.2 * cap * math.sin(2 * math.pi * t / period))
 
     return [
-        Shape(f"burst of {burst:,}", 1800.0 if not slow else 3600.0, lambda t: 0.0, 0.0, burst),
+        Shape(f"burst of {burst:,}", horizon, lambda t: 0.0, 0.0, burst),
         Shape(f"ramp to {ramp_top:.3g}/s", ramp_len * 2, ramp, ramp_top),
-        Shape(f"spikes of {spike}", 1800.0 if not slow else 3600.0, spiky, 0.05 * cap + spike / 5),
+        Shape(f"spikes of {spike:,}", horizon, spiky, 0.05 * cap + spike / 5),
         Shape("diurnal wave", period, diurnal, 0.45 * cap),
     ]
 
@@ -393,11 +399,13 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.pool or ["extract", "ingest"]:
         pool = pools[name]
-        for shape in shapes(pool):
+        for index in range(4):
             ours: list[Result] = []
             theirs: list[Result] = []
             for seed in range(1, args.seeds + 1):
-                tasks = workload(shape, pool, random.Random(seed))
+                rng = random.Random(seed)
+                shape = shapes(pool, rng)[index]
+                tasks = workload(shape, pool, rng)
                 ours.append(run_ours(pool, tasks, shape.horizon, seed))
                 theirs.append(run_keda(pool, tasks, shape.horizon, seed, keda))
             if shape.burst:

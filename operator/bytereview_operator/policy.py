@@ -42,8 +42,8 @@ class PoolPolicy:
     # Dead band: a change smaller than this fraction of the current count (and at least one
     # replica) is not made; the HPA's default tolerance.
     tolerance: float = 0.1
-    # Square-root staffing margin: beta x sqrt(busy slots) spare slots.
-    headroom: float = 1.0
+    # Square-root staffing margin: headroom x sqrt(busy slots) spare slots.
+    headroom: float = 1.5
     # Arrivals are averaged over this window (longer when it holds fewer than rate_events
     # arrivals); task times over the service window.
     rate_window_seconds: float = 60.0
@@ -156,25 +156,34 @@ def _rate(
 
     The window is stretched further back (within the history) until it holds `events`
     increments: a rate counted from a handful of arrivals is mostly noise. With `trim`, the
-    largest increase between two polls is left out: a burst is a one-off, not a rate to
-    provision for (the waiting messages it leaves are the drain term's).
+    largest increase between two polls counts as the mean of the others: a burst is a
+    one-off, not a rate to provision for (the waiting messages it leaves are the drain
+    term's).
     """
     latest = observations[-1]
     first = observations.index(_window_start(observations, seconds))
-    count = 0.0
-    largest = 0.0
+
+    def counted(total: float, largest: float, steps: int) -> float:
+        if not trim:
+            return total
+        if steps < 2:
+            return 0.0  # one step cannot tell a rate from a burst: the drain term has it
+        # The largest step stands in as the mean of the others: no bias on steady traffic.
+        return (total - largest) * steps / (steps - 1)
+
+    total = largest = 0.0
     start = len(observations) - 1
     for i in range(len(observations) - 1, 0, -1):
         step = max(0.0, float(getattr(observations[i], attr) - getattr(observations[i - 1], attr)))
-        count += step
+        total += step
         largest = max(largest, step)
         start = i - 1
-        if i - 1 <= first and count - (largest if trim else 0.0) >= events:
+        if start <= first and counted(total, largest, len(observations) - 1 - start) >= events:
             break
     elapsed = latest.time - observations[start].time
     if elapsed <= 0:
         return 0.0
-    return max(0.0, count - (largest if trim else 0.0)) / elapsed
+    return counted(total, largest, len(observations) - 1 - start) / elapsed
 
 
 def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimate:
@@ -234,6 +243,7 @@ def decide(
     current: int,
     recent: Sequence[tuple[float, int]],
     last_scale_down: float | None = None,
+    hold_seconds: float | None = None,
 ) -> Decision:
     """The replica count to set now.
 
@@ -242,7 +252,8 @@ def decide(
     always one of them, so no scale-down comes sooner than a window after it.
     `last_scale_down` (the time of the last one) holds the opposite reversal back: inside
     the window after a scale-down, replicas go up again only when the current ones could
-    not start the waiting messages within the target drain time.
+    not start the waiting messages within the target drain time. `hold_seconds` replaces
+    the stabilization window when next_hold() has lengthened it.
     """
     if not observations:
         return Decision(current, current, "no observations yet", 0.0, 0.0, 0.0)
@@ -263,7 +274,7 @@ def decide(
         )
 
     clamped = policy.clamp(wanted)
-    window = policy.scale_down_stabilization_seconds
+    window = policy.scale_down_stabilization_seconds if hold_seconds is None else hold_seconds
     # Outside [min, ceiling] the count is pulled back at once, whatever the band says.
     if current > policy.ceiling:
         return decision(policy.ceiling, "scale down: above the pool's ceiling")
@@ -287,3 +298,24 @@ def decide(
     if clamped < current:
         return decision(current, "hold: waiting out the scale-down stabilization window")
     return decision(current, "steady")
+
+
+MAX_HOLD_FACTOR = 4.0
+
+
+def next_hold(
+    policy: PoolPolicy, hold: float, now: float, last_scale_down: float | None, scaled_up: bool
+) -> float:
+    """The scale-down window after this poll.
+
+    A scale-up that reverses a scale-down inside the window (only urgent work gets one)
+    shows that scale-down was premature: traffic that comes back in bursts is held through
+    twice as long next time, up to MAX_HOLD_FACTOR times the spec's window. A scale-up
+    after a quiet window halves it again, down to the spec's.
+    """
+    base = policy.scale_down_stabilization_seconds
+    if not scaled_up:
+        return hold
+    if last_scale_down is not None and now - last_scale_down < hold:
+        return min(max(hold, base) * 2, base * MAX_HOLD_FACTOR) if base > 0 else 0.0
+    return max(base, hold / 2)

@@ -18,7 +18,14 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bytereview_operator.kube import DELETION_COST, KubeApi
-from bytereview_operator.policy import Decision, Observation, PoolPolicy, decide
+from bytereview_operator.policy import (
+    MAX_HOLD_FACTOR,
+    Decision,
+    Observation,
+    PoolPolicy,
+    decide,
+    next_hold,
+)
 
 
 class InvalidSpec(ValueError):
@@ -70,18 +77,25 @@ class ScaleState:
     history: list[Observation] = field(default_factory=list)
     recent: list[tuple[float, int]] = field(default_factory=list)
     last_scale_down: float | None = None
+    # The scale-down window in force (next_hold lengthens it when scale-downs prove premature).
+    hold: float | None = None
 
     def decide(self, policy: PoolPolicy, observation: Observation, current: int) -> Decision:
+        now = observation.time
         horizon = max(policy.service_window_seconds, policy.rate_window_seconds)
-        kept = [o for o in self.history if observation.time - o.time < horizon]
+        kept = [o for o in self.history if now - o.time < horizon]
         # One observation older than the horizon stays, so the window is covered whole.
         older = self.history[: len(self.history) - len(kept)][-1:]
         self.history = [*older, *kept, observation]
-        decision = decide(policy, self.history, current, self.recent, self.last_scale_down)
+        hold = policy.scale_down_stabilization_seconds if self.hold is None else self.hold
+        decision = decide(policy, self.history, current, self.recent, self.last_scale_down, hold)
+        self.hold = next_hold(
+            policy, hold, now, self.last_scale_down, scaled_up=decision.replicas > current
+        )
         if decision.replicas < current:
-            self.last_scale_down = observation.time
-        window = policy.scale_down_stabilization_seconds
-        self.recent = [(t, r) for t, r in self.recent if observation.time - t <= window]
+            self.last_scale_down = now
+        keep = policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR
+        self.recent = [(t, r) for t, r in self.recent if now - t <= keep]
         self.recent.append((observation.time, decision.recommended))
         return decision
 
