@@ -182,6 +182,10 @@ class Result:
     replica_seconds: float
     scale_events: int
     direction_changes: int
+    # (time, replicas) of every change of the target, the initial count first.
+    targets: list[tuple[float, int]]
+    completed: int
+    peak_in_flight: int
 
 
 @dataclass
@@ -200,7 +204,8 @@ class Cluster:
     waits: list[float] = field(default_factory=list)
     replica_seconds: float = 0.0
     last_done: float = 0.0
-    targets: list[int] = field(default_factory=list)
+    targets: list[tuple[float, int]] = field(default_factory=list)
+    peak_in_flight: int = 0
     _events: list[tuple[float, int, str, Any]] = field(default_factory=list)
     _serial: Iterator[int] = field(default_factory=itertools.count)
 
@@ -215,13 +220,13 @@ class Cluster:
 
     def start(self, replicas: int) -> None:
         self.pods = [Pod(next(self._serial), self.now) for _ in range(replicas)]
-        self.targets.append(replicas)
+        self.targets.append((self.now, replicas))
 
     def scale_to(self, replicas: int) -> None:
         active = self.active()
         if replicas == len(active):
             return
-        self.targets.append(replicas)
+        self.targets.append((self.now, replicas))
         if replicas > len(active):
             for _ in range(replicas - len(active)):
                 pod = Pod(next(self._serial), self.now + STARTUP_SECONDS)
@@ -251,6 +256,7 @@ class Cluster:
             task = self.queue.popleft()
             pod.running += 1
             self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             self.waits.append(self.now - task.arrived)
             self.at(self.now + task.work, "done", pod)
 
@@ -282,9 +288,18 @@ class Cluster:
             self.dispatch()
         waits = sorted(self.waits)
         p95 = waits[int(0.95 * (len(waits) - 1))] if waits else 0.0
-        changes = [b - a for a, b in itertools.pairwise(self.targets)]
+        changes = [b - a for (_, a), (_, b) in itertools.pairwise(self.targets)]
         flips = sum(1 for a, b in itertools.pairwise(changes) if (a > 0) != (b > 0))
-        return Result(self.last_done, p95, self.replica_seconds, len(changes), flips)
+        return Result(
+            self.last_done,
+            p95,
+            self.replica_seconds,
+            len(changes),
+            flips,
+            self.targets,
+            self.completed,
+            self.peak_in_flight,
+        )
 
 
 def every(

@@ -10,11 +10,13 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+import yaml  # type: ignore[import-untyped]  # no stubs in the lock
 from nats.js import JetStreamContext
 
 from bytereview.core import streams
@@ -54,6 +56,7 @@ class FakeApiServer:
         if path.endswith("/scale"):
             if request.method == "PATCH":
                 assert request.headers["content-type"] == "application/merge-patch+json"
+                assert body is not None
                 self.replicas = body["spec"]["replicas"]
             return httpx.Response(
                 200,
@@ -292,12 +295,6 @@ async def test_missing_consumer_is_a_condition_not_a_scale(js: JetStreamContext)
 
 def test_crd_schema_and_spec_parser_agree() -> None:
     """Every field the parser reads is in the CRD, with the same defaults."""
-    from pathlib import Path
-
-    import yaml
-
-    from bytereview_operator.reconcile import PoolSpec
-
     crd = yaml.safe_load(
         (
             Path(__file__).resolve().parents[2] / "deploy/helm/bytereview/crds/workerpools.yaml"
