@@ -3,7 +3,8 @@
 Replicas come from Little's law, counted in worker slots (concurrent tasks):
 - keeping up with arrivals takes `arrival rate x task seconds` busy slots, plus a
   square-root safety margin (square-root staffing: the margin that keeps the chance of
-  waiting modest grows with the square root of the load, not with the load);
+  waiting modest grows with the square root of the load, not with the load). The rate is
+  the sustained one: a burst is not a rate (its waiting messages are the next term's);
 - the messages still waiting (`pending`; running tasks are not backlog, their slots are
   already counted in the load) should be started within the target drain time, and never
   take more than one slot each.
@@ -14,8 +15,10 @@ spec's `expectedTaskSeconds` as a prior worth a couple of tasks. One 5-second wi
 nothing about a pool of 20-second tasks; ten minutes of them do.
 
 Hysteresis, so direction changes stay rare: up at once when the wanted count leaves the
-dead band, down only to the highest recommendation of the whole stabilization window, and
-never sooner than that window after the last scale-up.
+dead band, down only to the highest recommendation of the whole stabilization window (so
+never sooner than that window after the last scale-up), and up again inside the window
+after a scale-down only for work the current replicas cannot start in time; when that
+happens the window doubles (next_hold), so traffic that comes back in bursts is held through.
 """
 
 from __future__ import annotations
@@ -135,13 +138,13 @@ def since_reset(observations: Sequence[Observation]) -> Sequence[Observation]:
     return observations[start:]
 
 
-def _window_start(observations: Sequence[Observation], seconds: float) -> Observation:
-    """The newest observation at least `seconds` old, else the oldest one there is."""
+def _window_start(observations: Sequence[Observation], seconds: float) -> int:
+    """Index of the newest observation at least `seconds` old, else of the oldest one."""
     now = observations[-1].time
-    for older in reversed(observations[:-1]):
-        if now - older.time >= seconds:
-            return older
-    return observations[0]
+    for i in range(len(observations) - 2, -1, -1):
+        if now - observations[i].time >= seconds:
+            return i
+    return 0
 
 
 def _rate(
@@ -161,7 +164,7 @@ def _rate(
     term's).
     """
     latest = observations[-1]
-    first = observations.index(_window_start(observations, seconds))
+    first = _window_start(observations, seconds)
 
     def counted(total: float, largest: float, steps: int) -> float:
         if not trim:
@@ -190,8 +193,8 @@ def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimat
     """Arrival and completion rates, and the mean task time (Little's law on the slots)."""
     history = since_reset(observations)
     latest = history[-1]
-    first = _window_start(history, policy.service_window_seconds)
-    window = [o for o in history if o.time >= first.time]
+    window = history[_window_start(history, policy.service_window_seconds) :]
+    first = window[0]
     busy = 0.0  # slot-seconds spent on messages (trapezoid between polls)
     for older, newer in itertools.pairwise(window):
         busy += (older.in_flight + newer.in_flight) / 2 * max(0.0, newer.time - older.time)
