@@ -28,10 +28,14 @@ KEDA sets no deletion cost, so its removed pods are the newest.
 Ours: bytereview_operator ScaleState.decide every pollSeconds, on true counts; before a
 scale-down it sets each pod's deletion cost to its in-flight count (idle pods go first).
 
+KEDA runs twice: at lagThreshold 10 (its default) and at the pod's concurrency (what a
+KEDA user would set for one-at-a-time ingest pods).
+
 Printed per pool and shape: mean over the seeds of the time the last task finishes, p95
 wait (arrival to start), replica-seconds (starting and draining pods included), scale
-events, direction changes; and on how many seeds ours wins (burst: faster AND fewer
-replica-seconds; other shapes: lower p95 wait AND no more replica-seconds).
+events, direction changes; and, on each KEDA row, on how many seeds ours beats it (burst:
+done sooner AND fewer replica-seconds; other shapes: lower p95 wait AND no more
+replica-seconds).
 """
 
 from __future__ import annotations
