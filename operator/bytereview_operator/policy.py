@@ -16,7 +16,9 @@ nothing about a pool of 20-second tasks; ten minutes of them do.
 
 Hysteresis, so direction changes stay rare: up at once when the wanted count leaves the
 dead band, down only to the highest recommendation of the whole stabilization window (so
-never sooner than that window after the last scale-up), and up again inside the window
+never sooner than that window after the last scale-up) and only as far as the upper end of
+the arrival rate's noise allows (one standard error above the estimate: a quieter minute is
+not yet less traffic), and up again inside the window
 after a scale-down only for work the current replicas cannot start in time; when that
 happens the window doubles (next_hold), so traffic that comes back in bursts is held through.
 """
@@ -110,6 +112,9 @@ class Estimate:
     # Arrivals per second without the largest jump between two polls, over a window of at
     # least rate_events arrivals: the load to provision for.
     sustained_rate: float
+    # One standard error above it (a Poisson count of n is known to about sqrt(n)): the
+    # rate a scale-down must still cover, so noise alone does not take replicas away.
+    sustained_upper: float
     completion_rate: float  # messages per second, over the rate window
     task_seconds: float  # mean busy time per message, over the service window
     measured_tasks: float  # completions behind task_seconds (0: the prior alone)
@@ -154,8 +159,8 @@ def _rate(
     *,
     events: int = 0,
     trim: bool = False,
-) -> float:
-    """Per-second increase of a counter over the last `seconds`.
+) -> tuple[float, float]:
+    """(Per-second increase of a counter over the last `seconds`, the increase counted).
 
     The window is stretched further back (within the history) until it holds `events`
     increments: a rate counted from a handful of arrivals is mostly noise. With `trim`, the
@@ -185,8 +190,9 @@ def _rate(
             break
     elapsed = latest.time - observations[start].time
     if elapsed <= 0:
-        return 0.0
-    return counted(total, largest, len(observations) - 1 - start) / elapsed
+        return 0.0, 0.0
+    events_counted = counted(total, largest, len(observations) - 1 - start)
+    return events_counted / elapsed, events_counted
 
 
 def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimate:
@@ -206,22 +212,30 @@ def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimat
     )
     prior = policy.prior_tasks
     task_seconds = (prior * policy.expected_task_seconds + busy) / (prior + tasks)
+    sustained, arrivals = _rate(
+        history, policy.rate_window_seconds, "arrived", events=policy.rate_events, trim=True
+    )
     return Estimate(
-        arrival_rate=_rate(history, policy.rate_window_seconds, "arrived"),
-        sustained_rate=_rate(
-            history, policy.rate_window_seconds, "arrived", events=policy.rate_events, trim=True
-        ),
-        completion_rate=_rate(history, policy.rate_window_seconds, "completed"),
+        arrival_rate=_rate(history, policy.rate_window_seconds, "arrived")[0],
+        sustained_rate=sustained,
+        sustained_upper=sustained * (1 + 1 / math.sqrt(arrivals)) if arrivals > 0 else 0.0,
+        completion_rate=_rate(history, policy.rate_window_seconds, "completed")[0],
         task_seconds=task_seconds,
         measured_tasks=tasks,
     )
 
 
-def wanted_replicas(policy: PoolPolicy, latest: Observation, est: Estimate) -> int:
-    """Replicas for the load and the waiting messages, before clamping and hysteresis."""
+def wanted_replicas(
+    policy: PoolPolicy, latest: Observation, est: Estimate, *, cautious: bool = False
+) -> int:
+    """Replicas for the load and the waiting messages, before clamping and hysteresis.
+
+    `cautious` provisions for the upper end of the arrival rate's noise (for scale-down).
+    """
     if latest.backlog == 0 and est.arrival_rate == 0:
         return 0
-    load = est.sustained_rate * est.task_seconds  # busy slots at the sustained arrival rate
+    rate = est.sustained_upper if cautious else est.sustained_rate
+    load = rate * est.task_seconds  # busy slots at the sustained arrival rate
     margin = policy.headroom * math.sqrt(load)
     # Starting every waiting message within the drain time; a message never needs more
     # than its own slot, however short the target.
@@ -234,10 +248,12 @@ def wanted_replicas(policy: PoolPolicy, latest: Observation, est: Estimate) -> i
     return max(wanted, 1 if latest.backlog > 0 else 0)
 
 
-def recommend(policy: PoolPolicy, observations: Sequence[Observation]) -> tuple[int, Estimate]:
-    """(replicas wanted now, the estimates behind it)."""
+def recommend(policy: PoolPolicy, observations: Sequence[Observation]) -> tuple[int, int, Estimate]:
+    """(replicas wanted now, replicas a scale-down must keep, the estimates behind them)."""
     est = estimate(policy, observations)
-    return wanted_replicas(policy, observations[-1], est), est
+    latest = observations[-1]
+    wanted = wanted_replicas(policy, latest, est)
+    return wanted, max(wanted, wanted_replicas(policy, latest, est, cautious=True)), est
 
 
 def decide(
@@ -262,13 +278,13 @@ def decide(
         return Decision(current, current, "no observations yet", 0.0, 0.0, 0.0)
     latest = observations[-1]
     now = latest.time
-    wanted, est = recommend(policy, observations)
+    wanted, keep, est = recommend(policy, observations)
     service = policy.per_replica_concurrency / est.task_seconds
 
     def decision(replicas: int, reason: str) -> Decision:
         return Decision(
             replicas,
-            wanted,
+            keep,
             reason,
             est.arrival_rate,
             est.completion_rate,
@@ -295,7 +311,7 @@ def decide(
                 return decision(current, "hold: too soon after a scale-down to reverse")
         return decision(clamped, "scale up: arrivals or waiting messages grew")
     held_back = [r for t, r in recent if now - t <= window]
-    held = policy.clamp(min(max([clamped, *held_back]), current))
+    held = policy.clamp(min(max([policy.clamp(keep), *held_back]), current))
     if held < current and (current - held >= band or held == policy.min_replicas):
         return decision(held, "scale down: below current for the whole window")
     if clamped < current:

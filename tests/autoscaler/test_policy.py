@@ -86,6 +86,27 @@ def test_steady_arrivals_follow_littles_law_with_a_square_root_margin() -> None:
     assert held.replicas == 7  # 7 recommended 10 s ago: the window holds the drop back
 
 
+def test_a_scale_down_must_still_cover_the_noise_in_the_arrival_rate() -> None:
+    # One-at-a-time replicas, 10 s tasks, 0.5 arrivals/s: 5 busy slots at the point estimate;
+    # thirty-odd arrivals know the rate to about 1/sqrt(n), so a scale-down keeps 6.
+    policy = PoolPolicy(
+        max_replicas=50,
+        expected_task_seconds=10,
+        headroom=0,
+        scale_down_stabilization_seconds=60,
+        rate_events=30,
+    )
+    history = steady(rate=0.5, task_seconds=10, busy=5, seconds=600, poll=10)
+    est = estimate(policy, history)
+    assert math.isclose(est.sustained_rate * est.task_seconds, 5.0, rel_tol=0.02)
+    assert est.sustained_upper > est.sustained_rate
+    assert wanted_replicas(policy, history[-1], est) == 5
+    assert wanted_replicas(policy, history[-1], est, cautious=True) == 6
+    assert decide(policy, history, current=6, recent=[]).replicas == 6
+    assert decide(policy, history, current=8, recent=[]).replicas == 6
+    assert decide(policy, history, current=4, recent=[]).replicas == 5  # up on the point
+
+
 def test_the_task_time_of_a_slow_pool_is_measured_over_many_polls() -> None:
     # Five one-at-a-time replicas busy on 20 s tasks: a 5 s window sees 0 or 1 completion
     # (a rate of 0 or 0.2/s against a true 0.25/s); ten minutes of them read 20 s.
