@@ -130,6 +130,8 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
 
     for i in range(200):
         await js.publish("br.extract", f"task {i}".encode())
+    spec = spec_queue()
+    await assert_counts(js, spec, (200, 0, 200, 0))
     clock.now += 5
     status = await controller.step(SPEC)
     # 200 waiting, 2 per replica per 4 s, drain in 20 s: far more than 8, so the max.
@@ -169,15 +171,31 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
     assert api.calls("PATCH", "/scale")[-1] == {"spec": {"replicas": 0}}
 
 
-async def counts(js: JetStreamContext, spec: streams.QueueSpec) -> tuple[int, int, int, int]:
-    """(arrived, completed, pending, in flight) as the operator reads them; each reading is
-    checked against the stream's own state (a work-queue stream removes what is done)."""
+async def counts(
+    js: JetStreamContext, spec: streams.QueueSpec
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """(arrived, completed, pending, in flight) as the operator reads them, and (arrived,
+    completed) from the stream's own state: a work-queue stream removes what is done, so
+    completed = last_seq - messages."""
     seen = await observe_consumer(js, spec.stream, spec.durable, 0.0)
     assert seen is not None
     state = (await js.stream_info(spec.stream)).state
-    assert seen.arrived == state.last_seq
-    assert seen.completed == state.last_seq - state.messages
-    return seen.arrived, seen.completed, seen.pending, seen.in_flight
+    reading = (seen.arrived, seen.completed, seen.pending, seen.in_flight)
+    return reading, (state.last_seq, state.last_seq - state.messages)
+
+
+async def assert_counts(
+    js: JetStreamContext, spec: streams.QueueSpec, expected: tuple[int, int, int, int]
+) -> None:
+    """The operator's reading equals `expected`, and the stream's state agrees, once the
+    server has applied what the test did: a consumer learns of a stored message, a nak or
+    a term a moment after the call returns (the operator simply sees it at its next poll)."""
+    deadline = asyncio.get_running_loop().time() + 3
+    while (found := await counts(js, spec)) != (expected, expected[:2]):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert found == (expected, expected[:2])
 
 
 async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
@@ -187,15 +205,15 @@ async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
     await streams.declare_queue(js, spec)
     for i in range(20):
         await js.publish("br.extract", f"task {i}".encode())
-    assert await counts(js, spec) == (20, 0, 20, 0)
+    await assert_counts(js, spec, (20, 0, 20, 0))
     sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
     msgs = await sub.fetch(20, timeout=5)
-    assert await counts(js, spec) == (20, 0, 0, 20)
+    await assert_counts(js, spec, (20, 0, 0, 20))
 
     # 19 of 20 acked, the oldest still running: 19 completions (the ack floor says 0).
     for msg in msgs[1:]:
         await msg.ack_sync()
-    assert await counts(js, spec) == (20, 19, 0, 1)
+    await assert_counts(js, spec, (20, 19, 0, 1))
     info = await js.consumer_info(spec.stream, spec.durable)
     assert info.ack_floor.consumer_seq == 0  # why the ack floor is not a count
 
@@ -203,11 +221,10 @@ async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
     await msgs[0].nak()
     [again] = await sub.fetch(1, timeout=5)
     assert again.metadata.num_delivered == 2
-    assert await counts(js, spec) == (20, 19, 0, 1)
+    await assert_counts(js, spec, (20, 19, 0, 1))
     # Terminated: it has left the queue for good.
     await again.term()
-    await asyncio.sleep(0.2)
-    assert await counts(js, spec) == (20, 20, 0, 0)
+    await assert_counts(js, spec, (20, 20, 0, 0))
 
     # Five more: one nak'ed with a delay, the others left to run out their AckWait.
     for i in range(5):
@@ -215,16 +232,16 @@ async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
     more = await sub.fetch(5, timeout=5)
     await more[0].nak(delay=30)
     await asyncio.sleep(1.5)
-    assert await counts(js, spec) == (25, 20, 0, 5)
+    await assert_counts(js, spec, (25, 20, 0, 5))
     redelivered = await sub.fetch(4, timeout=5)
     assert {m.metadata.num_delivered for m in redelivered} == {2}
-    assert await counts(js, spec) == (25, 20, 0, 5)  # redeliveries are not arrivals
+    await assert_counts(js, spec, (25, 20, 0, 5))  # redeliveries are not arrivals
     for msg in reversed(redelivered):  # acked newest first
         await msg.ack_sync()
-    assert await counts(js, spec) == (25, 24, 0, 1)
+    await assert_counts(js, spec, (25, 24, 0, 1))
     # The delayed one, once deleted as a dead letter would be, counts as done too.
     await js.delete_msg(spec.stream, more[0].metadata.sequence.stream)
-    assert await counts(js, spec) == (25, 25, 0, 0)
+    await assert_counts(js, spec, (25, 25, 0, 0))
     await sub.unsubscribe()
 
 
@@ -244,6 +261,7 @@ async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStrea
     await controller.step(SPEC)
     for i in range(40):
         await js.publish("br.extract", f"task {i}".encode())
+    await assert_counts(js, spec_queue(), (40, 0, 40, 0))
     sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
     msgs = await sub.fetch(40, timeout=5)
     for msg in msgs[1:]:  # the oldest is still running
