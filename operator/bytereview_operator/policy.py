@@ -180,13 +180,20 @@ def _rate(
         return (total - largest) * steps / (steps - 1)
 
     total = largest = 0.0
-    start = len(observations) - 1
-    for i in range(len(observations) - 1, 0, -1):
+    older_total = older_largest = 0.0  # without the newest step
+    last = len(observations) - 1
+    start = last
+    for i in range(last, 0, -1):
         step = max(0.0, float(getattr(observations[i], attr) - getattr(observations[i - 1], attr)))
         total += step
         largest = max(largest, step)
+        if i < last:
+            older_total += step
+            older_largest = max(older_largest, step)
         start = i - 1
-        if start <= first and counted(total, largest, len(observations) - 1 - start) >= events:
+        # How far back to look is settled without the newest step, so a larger newest step
+        # (more arrivals) never shortens the window and never lowers the rate.
+        if start <= first and counted(older_total, older_largest, last - 1 - start) >= events:
             break
     elapsed = latest.time - observations[start].time
     if elapsed <= 0:
