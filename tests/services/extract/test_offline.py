@@ -60,7 +60,7 @@ async def test_images_are_read_by_the_bundled_ocr() -> None:
     # This OCR model often drops spaces; the scorer and users compare without them.
     assert str(values["company"]).replace(" ", "") == "ACMETRADINGSDNBHD"
     assert values["date"] == "27/03/2018"
-    assert values["total"] == 60.30  # after the rounding adjustment
+    assert values["total"] == "60.30"  # after the rounding adjustment, cents kept
     assert "KUALALUMPUR" in str(values["address"]).replace(" ", "")
 
 
@@ -69,13 +69,13 @@ async def test_scanned_pdf_pages_fall_back_to_ocr() -> None:
     pdf = io.BytesIO()
     image.save(pdf, format="PDF")  # an image-only page: no text layer
     values = await extract(pdf.getvalue(), "application/pdf")
-    assert values["total"] == 60.30
+    assert values["total"] == "60.30"
 
 
 async def test_text_layer_is_used_when_present() -> None:
     values = await extract(text_pdf(RECEIPT), "application/pdf")
     assert values["company"] == "ACME TRADING SDN BHD"
-    assert values["total"] == 60.30
+    assert values["total"] == "60.30"
 
 
 async def test_unreadable_input_is_a_permanent_error() -> None:
@@ -124,9 +124,9 @@ async def test_unreadable_input_is_a_permanent_error() -> None:
                 "Total: 28.00 1.68",
             ],
             Field("total", "currency"),
-            29.68,
+            "29.68",
         ),
-        (["Subtotal 10.00", "Grand Total: $1,234.50"], Field("amount_due", "currency"), 1234.5),
+        (["Subtotal 10.00", "Grand Total: $1,234.50"], Field("amount_due", "currency"), "1234.50"),
         (["Amount in EUR", "Total 12,00 €"], Field("currency", "text", "currency code"), "EUR"),
     ],
 )
