@@ -40,7 +40,13 @@ DATE_PATTERNS = (
     # `HA06HD01-3-70` the digits belong to an item code, not to 1970.
     re.compile(r"(?<![\w-])(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{2})"),
     # Day, month name, year, with or without the spaces OCR drops: `25Mar 2018`, `7. Mai 2014`.
-    re.compile(r"(?<!\d)(?P<d>\d{1,2})(?:st|nd|rd|th|\.)?[\s/-]*" + _MON + r"\.?,?[\s/-]*" + _YEAR),
+    # Spanish and Portuguese put `de` between the parts: `3 de febrero de 2026`.
+    re.compile(
+        r"(?<!\d)(?P<d>\d{1,2})(?:st|nd|rd|th|\.)?[\s/-]*(?:de\s+)?"
+        + _MON
+        + r"\.?,?[\s/-]*(?:de\s+)?"
+        + _YEAR
+    ),
     # Month name, day, year: `March 5, 2021`, `August 3 , 2014`.
     re.compile(r"\b" + _MON + r"\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?\s*,?[\s-]+(?P<y>\d{4})\b"),
     # Last resort, a date glued to the number before it (`C021027729/2/2017`): every

@@ -105,8 +105,7 @@ CONCEPTS = (
             "p o no",
             "po nr",
             "po",
-            "bestellnummer",
-            "n de commande",
+            "p o",
             "bon de commande",
         ),
         ID,
@@ -139,8 +138,6 @@ CONCEPTS = (
             "client id",
             "klantnummer",
             "kundennummer",
-            "account number",
-            "account no",
             "account id",
         ),
         (
@@ -154,8 +151,6 @@ CONCEPTS = (
             "id client",
             "n client",
             "numero client",
-            "account number",
-            "account no",
             "klantnummer",
             "klant nr",
             "kundennummer",
@@ -340,10 +335,6 @@ _OTHER_LABEL_WORDS = frozenset(
         "due",
         "total",
         "amount",
-        "no",
-        "number",
-        "nr",
-        "id",
         "name",
         "address",
         "tel",
@@ -363,7 +354,9 @@ _OTHER_LABEL_WORDS = frozenset(
         "tax",
     ]
 )
-_ID_CONNECTORS = re.compile(r"(?i)^(?:(?:no|nr|n|number|num|nummer|id|#|°|º)\b[.:]?\s*|[#°º]\s*)+")
+_ID_CONNECTORS = re.compile(
+    r"(?i)^(?:(?:no|nr|n[°º]|n|number|num|nummer|id)(?![^\W\d_])[.:]?\s*|[#°º:.]\s*)+"
+)
 _SEPARATORS = " \t:#.-\u2013—=|°º"
 _LABEL_LINE = re.compile(r"^[^\d]{2,40}:\s*$")
 _IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){2,7}(?:\s?[A-Z0-9]{1,4})?)\b")
@@ -416,7 +409,7 @@ def _fits(concept: Concept, field: Field) -> bool:
 
 def _label_pattern(label: str) -> re.Pattern[str]:
     words = [re.escape(w) for w in label.split()]
-    return re.compile(r"(?<![^\W\d_])" + r"[\s._/-]*".join(words) + r"(?![^\W\d_])")
+    return re.compile(r"(?<![^\W\d_])" + r"[\s._/°º#-]*".join(words) + r"(?![^\W\d_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,12 +456,16 @@ def _value_in(text: str, kind: str, field: Field) -> JsonValue:
             token = groups.group(0)
         if not any(ch.isdigit() for ch in token) or len(token) < 2:
             return None
+        if find_date(token) is not None and re.fullmatch(r"[\d./-]+", token):
+            return None  # a date on the next line is not a number
         return _typed(token, field)
     if kind == AMOUNT:
         amounts = [a for a in numbers(text) if not a.percent]
         return _typed(amounts[-1].text, field) if amounts else None
     if kind == DATE:
-        found = find_date(text, day_first=field.data_type != "date_mdy")
+        # The date right after its label: in `Date limite de paiement le 05 Juillet 2015` the
+        # label `Date` announces another date than the one at the end of the sentence.
+        found = find_date(text[:30], day_first=field.data_type != "date_mdy")
         return None if found is None else _typed(found.isoformat(), field)
     if kind == IBAN:
         for match in _IBAN.finditer(text.upper()):
@@ -501,7 +498,7 @@ def _is_label_line(line: str) -> bool:
     return bool(_LABEL_LINE.match(line.strip()))
 
 
-def _stacked(lines: Sequence[str], i: int) -> str | None:
+def stacked(lines: Sequence[str], i: int) -> str | None:
     """Labels printed as a block after a block of values (two PDF text columns read one
     after the other): `Jan 1, 2022 / $127.50 / Date: / Balance Due:` pairs by position."""
     start = i
@@ -519,17 +516,23 @@ def _stacked(lines: Sequence[str], i: int) -> str | None:
     return values[i - start]
 
 
-def _column(lines: Sequence[str], hit: Hit, label: str) -> str | None:
-    """A header row of labels over a row of values: the value in the label's column,
-    counted from the nearer end of the row."""
+def _is_header_row(lines: Sequence[str], hit: Hit) -> bool:
+    """A row of several labels (no values, no colons) over a row of several values."""
     header = lines[hit.line]
-    if any(ch.isdigit() for ch in header) or hit.line + 1 >= len(lines):
-        return None
+    if any(ch.isdigit() or ch == ":" for ch in header) or hit.line + 1 >= len(lines):
+        return False
+    if not (hit.before.strip() or hit.rest.strip(_SEPARATORS)):
+        return False  # a label alone on its line announces the next line
     values = lines[hit.line + 1].split()
-    if len(values) < 2 or not any(any(ch.isdigit() for ch in v) for v in values):
-        return None
+    return len(values) >= 2 and sum(any(ch.isdigit() for ch in v) for v in values) >= 2
+
+
+def _column(lines: Sequence[str], hit: Hit) -> str | None:
+    """The value in the label's column, counted from the nearer end of the row: without
+    positions only the first and the last column can be told apart from the others."""
+    values = lines[hit.line + 1].split()
     if not hit.rest.strip(_SEPARATORS):
-        return values[-1]  # the last label of the header: the last value of the row
+        return values[-1]
     if not hit.before.strip():
         return values[0]
     return None
@@ -540,6 +543,11 @@ def labelled_value(lines: Sequence[str], field: Field, concept: Concept) -> Json
     labels = _field_labels(field, concept)
     for label in labels:
         for hit in _hits(lines, label, concept.exclude):
+            if concept.kind in (ID, DATE) and _is_header_row(lines, hit):
+                value = _value_in(_column(lines, hit) or "", concept.kind, field)
+                if value is not None:
+                    return value
+                continue
             if _starts_other_label(hit.rest, label):
                 continue
             value = _value_in(hit.rest, concept.kind, field)
@@ -547,15 +555,9 @@ def labelled_value(lines: Sequence[str], field: Field, concept: Concept) -> Json
                 return value
             if hit.rest.strip(_SEPARATORS):
                 continue  # something else follows the label: not this field's value
-            for candidate in (_stacked(lines, hit.line), _next_line(lines, hit.line)):
+            for candidate in (stacked(lines, hit.line), _next_line(lines, hit.line)):
                 if candidate is not None:
                     value = _value_in(candidate, concept.kind, field)
-                    if value is not None:
-                        return value
-            if concept.kind in (ID, DATE):
-                column = _column(lines, hit, label)
-                if column is not None:
-                    value = _value_in(column, concept.kind, field)
                     if value is not None:
                         return value
     return None

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from services.extract.amounts import Amount, numbers
+from services.extract.labels import stacked
 from services.extract.ocrfix import fix_label, fix_words
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
@@ -20,10 +21,14 @@ ORGANISATION_WORDS = frozenset(
     {"company", "vendor", "issuer", "merchant", "seller", "supplier", "store", "shop", "business"}
 )
 # `SDN BHD` as OCR reads it too: `SDNBHD`, `SONBHD`, `SDN 3HD`, `SDN.BHZ.`.
-_SDN_BHD = re.compile(r"(?i)\bS[DO0]N\b\.?\s*[B83]H[DZ0]\b\.?|S[DO0]N[B83]H[DZ0]\b")
+_SDN_BHD = re.compile(
+    r"(?i)\bS[DIO0]N\b\.?\s*[B83]H[DZ0]\b\.?|S[DO0]N[B83]H[DZ0]\b|(?<![\w/])5/B\b"
+)
 # Company forms: Malaysia (`SDN BHD`, `S/B`), common law, continental Europe, India.
 _LEGAL_FORM = re.compile(
-    r"(?i)(" + _SDN_BHD.pattern[4:] + r"|\bbhd\b|\bs/b\b|\bltd\b|limited|\binc\b|\bllc\b"
+    r"(?i)("
+    + _SDN_BHD.pattern[4:]
+    + r"|\bbhd\b|\bs/b\b|(?<![\w/])5/b\b|\bltd\b|limited|\binc\b|\bllc\b"
     r"|\bllp\b|gmbh|\bs\.?a\.?s?\b|\bsarl\b|\bplc\b|\bco\.|corporation|\bcorp\b|\bpvt\b"
     r"|\bsp\.\s*z\s*o\.?\s*o|\bb\.?v\.?\b|\bn\.v\.|\bag\b|\bs\.?r\.?l\b|\bs\.p\.a\b)"
 )
@@ -43,7 +48,9 @@ _REGISTRATION = re.compile(
     r"(?i)^\(?\s*[\w-]*\d[\w-]*\s*\)?$|company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no"
 )
 # A registration number printed after the name: `GARDENIA BAKERIES (KL) SDN BHD (139386X)`.
-_TRAILING_REGISTRATION = re.compile(r"\s*[(\[]\s*[\dA-Z-]*\d[\dA-Z-]*\s*[)\]]?\s*$")
+_TRAILING_REGISTRATION = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
+# `Owned by:` above a company: the owner, printed under the shop's own name.
+_OWNER = re.compile(r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee)\b")
 _PHONE_OR_EMAIL = re.compile(r"\b0\d{1,2}\s?-\s?\d{6,8}\b|@")
 _DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 _NOT_A_NAME = re.compile(r"(?i)(tax\s*invoice|receipt|invoice|welcome|thank|copy|page\s*\d)")
@@ -179,17 +186,26 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
     when the name wraps), else (with `fallback`) the first line in capitals, else the first
     name-like line."""
     top = [(i, ln) for i, ln in enumerate(lines[:12]) if ln.strip()]
+    owned = False
     for form in (_LEGAL_FORM, _BUSINESS_WORD):
         for i, line in top:
-            if form.search(line) and _letters(line) >= 4 and not _NOT_THE_ISSUER.search(line):
-                # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`: a short line that
-                # starts with the legal form's word continues the name above it.
-                starts = _LEGAL_FORM.match(line.strip()) or _BUSINESS_WORD.match(line.strip())
-                wraps = i > 0 and starts is not None
-                if wraps and _name_like(lines[i - 1]) and _shouting(lines[i - 1]):
-                    return i - 1, i + 1
-                return i, i + 1
-    if not fallback:
+            if not form.search(line) or _letters(line) < 4:
+                continue
+            if _OWNER.search(line) or (i > 0 and _OWNER.search(lines[i - 1])):
+                owned = True  # the owner company; the shop's name is above
+                continue
+            if _NOT_THE_ISSUER.search(line):
+                continue
+            # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`, `AIK HUAT ENTERPRISE (SETIA`
+            # / `ALAM) SDN BHD`: a line that is little more than the legal form continues
+            # the name above it.
+            match = form.search(line)
+            head = line[: match.start()].split() if match else []
+            wraps = i > 0 and (len(head) <= 1 or lines[i - 1].count("(") > lines[i - 1].count(")"))
+            if wraps and _name_like(lines[i - 1]) and _shouting(lines[i - 1]):
+                return i - 1, i + 1
+            return i, i + 1
+    if not fallback and not owned:
         return None
     for i, line in top:
         if _name_like(line) and _shouting(line) and not _NOT_THE_ISSUER.search(line):
@@ -225,6 +241,7 @@ def _spanned(lines: Sequence[str], span: tuple[int, int] | None) -> str | None:
 def _clean_name(name: str) -> str:
     name = _TRAILING_REGISTRATION.sub("", name) or name
     # OCR's spellings of SDN BHD, and look-alike digits inside words.
+    name = re.sub(r"(?<![\w/])5/B\b", "S/B", name)
     name = _SDN_BHD.sub(
         lambda m: m.group(0) if re.fullmatch(r"SDN\.?\s*BHD\.?", m.group(0)) else "SDN BHD", name
     )
@@ -249,7 +266,10 @@ def _titled(lines: Sequence[str]) -> str | None:
         if match is None:
             continue
         name = (match["a"] or match["b"]).strip(" :-,")
-        if _letters(name) >= 3 and not _NOT_A_TITLE.search(name) and name[:1].isupper():
+        words = name.split()
+        # A name in a title: a few capitalised words, none of them another label.
+        capitalised = all(w[:1].isupper() for w in words) and len(words) <= 5
+        if _letters(name) >= 3 and capitalised and not _NOT_A_TITLE.search(name):
             return name
     return None
 
@@ -427,6 +447,8 @@ def total(lines: Sequence[str], data_type: str) -> JsonValue:
         if not rank:
             continue
         found = _amount_near(lines, i)
+        if found is None and (value := stacked(lines, i)) is not None:
+            found = next((a for a in reversed(numbers(value)) if not a.percent), None)
         if found is not None and (best is None or (rank, i) >= best[:2]):
             best = (rank, i, found)
     if best is None:

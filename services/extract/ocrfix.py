@@ -33,9 +33,18 @@ def _letter_for(match: re.Match[str]) -> str:
     return letter if before.isupper() else letter.lower()
 
 
+# A zero opening a word of letters (`0ld`), or closing a word that has no other digit
+# (`C0.`, `N0:`).
+_ZERO_AFTER_LETTERS = re.compile(r"\b([^\W\d_]+)0(?![\w])")
+
+
 def fix_words(text: str) -> str:
     """`text` with look-alike digits inside words and letters inside numbers corrected."""
     text = _SANDWICHED_DIGIT.sub(_letter_for, text)
+    text = re.sub(r"(?<![\w])0(?=[^\W\d_]{2,}\b)", "O", text)
+    text = _ZERO_AFTER_LETTERS.sub(
+        lambda m: m.group(1) + ("O" if m.group(1)[-1].isupper() else "o"), text
+    )
     return _LETTER_O.sub("0", text)
 
 
