@@ -22,13 +22,13 @@ ORGANISATION_WORDS = frozenset(
 )
 # `SDN BHD` as OCR reads it too: `SDNBHD`, `SONBHD`, `SDN 3HD`, `SDN.BHZ.`.
 _SDN_BHD = re.compile(
-    r"(?i)\bS[DIO0]N\b\.?\s*[B83]H[DZ0]\b\.?|S[DO0]N[B83]H[DZ0]\b|(?<![\w/])5/B\b"
+    r"(?i)\bS[DIO0]N\b\.?\s*[B83]H[DZ0]\b\.?|S[DO0]N[B83]H[DZ0]\b|(?<![\d/])5/B\b"
 )
 # Company forms: Malaysia (`SDN BHD`, `S/B`), common law, continental Europe, India.
 _LEGAL_FORM = re.compile(
     r"(?i)("
     + _SDN_BHD.pattern[4:]
-    + r"|\bbhd\b|\bs/b\b|(?<![\w/])5/b\b|\bltd\b|limited|\binc\b|\bllc\b"
+    + r"|\bbhd\b|\bs/b\b|(?<![\d/])5/b\b|\bltd\b|limited|\binc\b|\bllc\b"
     r"|\bllp\b|gmbh|\bs\.?a\.?s?\b|\bsarl\b|\bplc\b|\bco\.|corporation|\bcorp\b|\bpvt\b"
     r"|\bsp\.\s*z\s*o\.?\s*o|\bb\.?v\.?\b|\bn\.v\.|\bag\b|\bs\.?r\.?l\b|\bs\.p\.a\b)"
 )
@@ -44,10 +44,14 @@ _AFTER_ADDRESS = re.compile(
     r"(?i)(\btel\b|phone|fax|gst|\bvat\b|invoice|receipt|\bdate\b|cashier|e-?mail|www\.|"
     r"http|reg\.?\s*no|co\.?\s*no|document)"
 )
+# A registration number alone on its line, `(0005583085-K)`, `822737-X`: mostly digits, so
+# that a glued address line (`LOT276JALANBANTING`) is not taken for one.
 _REGISTRATION = re.compile(
-    r"(?i)^\(?\s*[\w-]*\d[\w-]*\s*\)?$|company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no"
+    r"(?i)^\(\s*[\w.-]*\d[\w.-]*\s*\)$|^\d[\d-]{4,}-?[A-Z]$|^\d{6,}$"
+    r"|company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no"
 )
-# A registration number printed after the name: `GARDENIA BAKERIES (KL) SDN BHD (139386X)`.
+# `Licensee of McDonald's`, `formerly known as ...`: about the company, not its address.
+_ABOUT_THE_COMPANY = re.compile(r"(?i)\b(formerly|licensee\s+of|owned\s+by|operated\s+by)\b")
 _TRAILING_REGISTRATION = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 # `Owned by:` above a company: the owner, printed under the shop's own name.
 _OWNER = re.compile(r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee)\b")
@@ -241,7 +245,7 @@ def _spanned(lines: Sequence[str], span: tuple[int, int] | None) -> str | None:
 def _clean_name(name: str) -> str:
     name = _TRAILING_REGISTRATION.sub("", name) or name
     # OCR's spellings of SDN BHD, and look-alike digits inside words.
-    name = re.sub(r"(?<![\w/])5/B\b", "S/B", name)
+    name = re.sub(r"(?<![\d/])5/B\b", "S/B", name)
     name = _SDN_BHD.sub(
         lambda m: m.group(0) if re.fullmatch(r"SDN\.?\s*BHD\.?", m.group(0)) else "SDN BHD", name
     )
@@ -429,7 +433,11 @@ def address(lines: Sequence[str]) -> JsonValue:
         block.append(text)
     # `DOMINO'S PIZZA PERMAS JAYA` / `No.12, Jalan Permas Jaya 10`: the address starts at
     # its first number.
-    while len(block) > 1 and not any(ch.isdigit() for ch in block[0]):
+    while len(block) > 1 and (
+        not any(ch.isdigit() for ch in block[0])
+        or _REGISTRATION.search(block[0])
+        or _ABOUT_THE_COMPANY.search(block[0])
+    ):
         block.pop(0)
     return fix_words(" ".join(block)) or None
 

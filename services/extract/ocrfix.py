@@ -19,7 +19,7 @@ _SANDWICHED_DIGIT = re.compile(
     rf"(?<={_L})0(?={_L})|(?<={_L}{{2}})[158](?={_L})|(?<={_L})[158](?={_L}{{2}})"
 )
 # A letter O between digits, or closing a run of three or more digits.
-_LETTER_O = re.compile(r"(?<=\d)[Oo](?=\d)|(?<=\d{3})[Oo](?![^\W\d_])|(?<![^\W\d_])[Oo](?=\d{3})")
+_LETTER_O = re.compile(r"(?<=\d)[Oo]+(?=\d)|(?<=\d{3})[Oo](?![^\W\d_])|(?<![^\W\d_])[Oo](?=\d{3})")
 # A label's last letter read as a digit: `Tota1`, `TOTA1`.
 _TRAILING_DIGIT = re.compile(r"(?<=[^\W\d_]{3})[10](?![\w])")
 
@@ -42,10 +42,12 @@ def fix_words(text: str) -> str:
     """`text` with look-alike digits inside words and letters inside numbers corrected."""
     text = _SANDWICHED_DIGIT.sub(_letter_for, text)
     text = re.sub(r"(?<![\w])0(?=[^\W\d_]{2,}\b)", "O", text)
+    # `Leve1 6`: a lowercase word's last l read as 1 (in capitals it could as well be an I).
+    text = re.sub(r"(?<=[a-z]{3})1(?![\w])", "l", text)
     text = _ZERO_AFTER_LETTERS.sub(
         lambda m: m.group(1) + ("O" if m.group(1)[-1].isupper() else "o"), text
     )
-    return _LETTER_O.sub("0", text)
+    return _LETTER_O.sub(lambda m: "0" * len(m.group(0)), text)
 
 
 def fix_label(text: str) -> str:
