@@ -63,9 +63,9 @@ def test_extract_files_folders_and_zips(platform, tmp_path: Path) -> None:  # ty
         assert stage in done.stderr  # the progress bars
     rows = list(csv.DictReader(out.open()))
     assert sorted((r["invoice_number"], r["total"]) for r in rows) == [
-        ("A-1", "10.0"),
-        ("B-2", "20.0"),
-        ("C-3", "30.0"),
+        ("A-1", "10.00"),  # money keeps the document's decimals
+        ("B-2", "20.00"),
+        ("C-3", "30.00"),
     ]
 
 
@@ -97,7 +97,7 @@ def test_templates_and_combined_mode_and_jobs(platform, tmp_path: Path) -> None:
     rows = exported if isinstance(exported, list) else exported.get("results", [])
     assert len(rows) == 1
     assert "Q-1" in json.dumps(rows[0])
-    assert "99.5" in json.dumps(rows[0])
+    assert '"99.50"' in json.dumps(rows[0])
     job = done.stderr.split("job ", 1)[1].split()[0]
     assert job in cli(url, "jobs", "list").stdout
     assert json.loads(cli(url, "jobs", "show", job).stdout)["status"] == "COMPLETED"

@@ -42,7 +42,8 @@ async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 
     for i, task in enumerate(sorted(tasks)):
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
         values = struct_pb2.Struct()
-        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
+        # Money as the extractors store it: a decimal string, here a refund.
+        values.update({"number": f'=HYPERLINK("x") {i}', "total": f"-{10.5 + i:.2f}"})
         await worker_stub.ReportTaskResult(
             worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
         )
@@ -341,6 +342,8 @@ async def test_files_progress_results_edit_export_delete(
     assert rows[0] == ["file", "number", "total"]
     assert rows[1][1].startswith("'=")  # formula injection neutralised
     assert rows[1][2] == "99.0"
+    # Negative amounts are numbers, not formulas to neutralise.
+    assert all(r[2].startswith("-1") and r[2].endswith(".50") for r in rows[2:])
     data, _ = await export("json")
     parsed = json.loads(data)
     assert parsed["fields"] == ["number", "total"]
