@@ -157,6 +157,12 @@ CONCEPTS = (
             "kundennr",
             "kunden nr",
             "numero de cliente",
+            "customer reference",
+            "customer ref",
+            "customer code",
+            "client code",
+            "kunden nr",
+            "codice cliente",
         ),
         ID,
     ),
@@ -224,6 +230,7 @@ CONCEPTS = (
             "falligkeitsdatum",
             "fallig am",
             "zahlungsziel",
+            "zahlbar bis",
             "date d echeance",
             "echeance",
             "date limite de paiement",
@@ -528,14 +535,15 @@ def _is_header_row(lines: Sequence[str], hit: Hit) -> bool:
 
 
 def _column(lines: Sequence[str], hit: Hit) -> str | None:
-    """The value in the label's column, counted from the nearer end of the row: without
-    positions only the first and the last column can be told apart from the others."""
+    """The value in the label's column. Without positions, the label's place along the
+    header (its middle, as a share of the header's length) picks the value at the same
+    share of the row: exact for the first and the last column, and for evenly spaced ones."""
     values = lines[hit.line + 1].split()
-    if not hit.rest.strip(_SEPARATORS):
-        return values[-1]
-    if not hit.before.strip():
-        return values[0]
-    return None
+    header = lines[hit.line]
+    start = len(hit.before)
+    end = len(header) - len(hit.rest)
+    share = (start + end) / 2 / max(len(header), 1)
+    return values[min(len(values) - 1, int(share * len(values)))]
 
 
 def labelled_value(lines: Sequence[str], field: Field, concept: Concept) -> JsonValue:
@@ -544,6 +552,8 @@ def labelled_value(lines: Sequence[str], field: Field, concept: Concept) -> Json
     for label in labels:
         for hit in _hits(lines, label, concept.exclude):
             if concept.kind in (ID, DATE) and _is_header_row(lines, hit):
+                if _starts_other_label(hit.rest, label):
+                    continue  # `Factuur datum` in a header is the date's column
                 value = _value_in(_column(lines, hit) or "", concept.kind, field)
                 if value is not None:
                     return value

@@ -259,7 +259,8 @@ _TITLE = re.compile(
 )
 _NOT_A_TITLE = re.compile(
     r"(?i)\b(tax|sales|commercial|pro\s*-?forma|proforma|credit|debit|simplified|original|copy|"
-    r"final|retail|gst|vat|your|this|the|an?|for|of|my|kopie|e|electronic)$|\d"
+    r"final|retail|gst|vat|your|this|the|an?|for|of|my|kopie|e|electronic|cash|official|"
+    r"service|self-billed|date|number|no|total)$|\d"
 )
 
 
@@ -369,7 +370,7 @@ def _labelled_issuer(lines: Sequence[str]) -> str | None:
         rest = re.split(r"\s[-\u2013|]\s|\s{2,}", match["rest"])[0].strip(" :,.")
         if not rest and i + 1 < len(lines):
             rest = lines[i + 1].strip(" :,.")
-        if _letters(rest) >= 3 and not re.search(r"\d{3}", rest):
+        if _letters(rest) >= 3 and not re.search(r"\d{3}", rest) and len(rest.split()) <= 6:
             return rest
     return None
 

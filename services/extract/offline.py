@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -157,8 +158,16 @@ def first_date(lines: Sequence[str], field: Field) -> JsonValue:
     return None
 
 
+_RECIPIENT_WORDS = frozenset(
+    {"customer", "client", "buyer", "recipient", "bill", "billing", "ship", "shipping", "to"}
+)
+
+
 def _anywhere(text: str, field: Field, concept: Concept) -> JsonValue:
     """Contact details are recognisable without a label."""
+    name = set(re.findall(r"[a-z]+", field.name.lower()))
+    if name & _RECIPIENT_WORDS:
+        return None  # the first address printed is the issuer's, not the customer's
     if concept.name == "generic" and field.data_type in ("email", "url", "phone"):
         try:
             return normalise(text, field.data_type)
