@@ -23,7 +23,8 @@ _GROUPED = (
 )
 NUMBER = re.compile(
     r"(?:(?<![\d.,'])(?P<sign>[-\u2212]\s?|\(\s?))?(?<![\d.,'])"
-    r"(?P<int>" + _GROUPED + r"|\d+)"
+    # `.01` as receipts print a rounding of one cent: no digit before the point.
+    r"(?:(?P<int>" + _GROUPED + r"|\d+)|(?<![\w.,])(?=\.\d{2}(?!\d)))"
     r"(?:(?P<dec>[.,])(?P<frac>\d+))?"
     r"(?![\d])"
 )
@@ -50,7 +51,7 @@ def numbers(text: str) -> list[Amount]:
     text = text.replace("\u2212", "-")
     found = []
     for match in NUMBER.finditer(text):
-        digits = re.sub(r"\D", "", match["int"])
+        digits = re.sub(r"\D", "", match["int"] or "0")
         frac = match["frac"] or ""
         try:
             value = Decimal(f"{digits}.{frac}" if frac else digits)

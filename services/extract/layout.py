@@ -91,7 +91,9 @@ _TOTAL_LABELS = (
 )
 _NOT_A_TOTAL = re.compile(
     r"(?i)(sub\s*-?\s*tota|total\s*(qty|quantity|items?|excl|tax|gst|vat|stamp|discount|saving|ht\b)"
-    r"|(tax|gst|vat)\s*total|excluding|exclusief|hors\s*taxe|\bnetto\b|included\s*in\s*total)"
+    r"|(tax|gst|vat)\s*total|excluding|exclusief|hors\s*taxe|\bnetto\b|included\s*in\s*total"
+    # `Inclusive of 6% GST: 1.66` states the tax in the total, not the total.
+    r"|incl\w*\.?\s+(of\s+)?\d+(\.\d+)?\s*%\s*(gst|vat|tax))"
 )
 # Words that head the columns of a totals line: `TOTAL CASH CHANGE 55.10 55.10 0.00`.
 _MONEY_WORDS = frozenset(
@@ -198,14 +200,16 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
             if _OWNER.search(line) or (i > 0 and _OWNER.search(lines[i - 1])):
                 owned = True  # the owner company; the shop's name is above
                 continue
-            if _NOT_THE_ISSUER.search(line):
-                continue
+            if _NOT_THE_ISSUER.search(line) or _REGISTRATION.search(line):
+                continue  # `CO. REG. NO: 000948487-V` is no company form
             # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`, `AIK HUAT ENTERPRISE (SETIA`
             # / `ALAM) SDN BHD`: a line that is little more than the legal form continues
             # the name above it.
             match = form.search(line)
             head = line[: match.start()].split() if match else []
-            wraps = i > 0 and (len(head) <= 1 or lines[i - 1].count("(") > lines[i - 1].count(")"))
+            unclosed = lines[i - 1].count("(") > lines[i - 1].count(")") if i else False
+            only_form = not head or (len(head) == 1 and _BUSINESS_WORD.fullmatch(head[0]))
+            wraps = i > 0 and (only_form or unclosed)
             if wraps and _name_like(lines[i - 1]) and _shouting(lines[i - 1]):
                 return i - 1, i + 1
             return i, i + 1

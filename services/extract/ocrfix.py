@@ -42,8 +42,8 @@ def fix_words(text: str) -> str:
     """`text` with look-alike digits inside words and letters inside numbers corrected."""
     text = _SANDWICHED_DIGIT.sub(_letter_for, text)
     text = re.sub(r"(?<![\w])0(?=[^\W\d_]{2,}\b)", "O", text)
-    # `Leve1 6`: a lowercase word's last l read as 1 (in capitals it could as well be an I).
-    text = re.sub(r"(?<=[a-z]{3})1(?![\w])", "l", text)
+    # `7/1l8B`: an l or I between digits is a one.
+    text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
     text = _ZERO_AFTER_LETTERS.sub(
         lambda m: m.group(1) + ("O" if m.group(1)[-1].isupper() else "o"), text
     )
