@@ -160,6 +160,17 @@ def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) ->
         # Spaces separate amounts: three columns, not 5000500050000.
         (["Total 50.00 50.00 50.00 0.00"], Field("total", "currency"), "0.00"),
         (["Tota1 RM 12.90"], Field("total", "currency"), "12.90"),  # OCR's 1 for l
+        # A rounding of one cent printed without its zero; a tax note stating the tax.
+        (
+            ["Total Sales (Inclusive GST) RM 45.34", "Rounding Adjustment RM .01"],
+            Field("total", "currency"),
+            "45.35",
+        ),
+        (
+            ["Grand Total RM29.30", "(Bill Inclusive of 6% GST :RM1.66)", "Cash RM30.30"],
+            Field("total", "currency"),
+            "29.30",
+        ),
         (["Gesamtbetrag 1.190,00 EUR"], Field("total", "currency"), "1190.00"),
         # `S/B` is a company form, and a name may start with digits.
         (
