@@ -13,6 +13,7 @@ another label is never taken instead.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,304 +37,133 @@ class Concept:
     exclude: tuple[str, ...] = ()
 
 
-def _t(*sets: str) -> tuple[frozenset[str], ...]:
-    return tuple(frozenset(s.split()) for s in sets)
+def _words(phrases: str) -> tuple[str, ...]:
+    """`a b|c` -> ("a b", "c"): phrases separated by bars, most specific first."""
+    return tuple(phrases.split("|"))
 
 
+def _t(phrases: str) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(p.split()) for p in phrases.split("|"))
+
+
+# On a line with these words, a tax word labels a total or a rate, not the tax amount.
+_NOT_A_TAX_AMOUNT = _words("incl|included|inclusive|including|excl|exclusive|excluding|ttc|ht")
+_NOT_A_TAX_AMOUNT += _words("before|after|summary|rate")
 _TAX_ID_WORDS = ("no", "nr", "number", "reg", "id", "nummer", "intracommunautaire", "tin")
 CONCEPTS = (
     Concept(
         "iban",
         _t("iban"),
-        ("iban",),
+        _words("iban"),
         IBAN,
     ),
-    Concept("bic", _t("bic", "swift"), ("bic", "swift code", "swift"), BIC),
+    Concept(
+        "bic",
+        _t("bic|swift"),
+        _words("bic|swift code|swift"),
+        BIC,
+    ),
     Concept(
         "vat_number",
         _t(
-            "vat number",
-            "vat id",
-            "vat no",
-            "vat reg",
-            "tax id",
-            "tax number",
-            "gst id",
-            "gst number",
-            "gst reg",
-            "btw nummer",
-            "ust id",
-            "tin",
-            "gstin",
+            "number vat|id vat|no vat|reg vat|id tax|number tax|gst id|gst number|gst reg|"
+            "btw nummer|id ust|tin|gstin"
         ),
-        (
-            "vat reg no",
-            "vat registration number",
-            "vat number",
-            "vat no",
-            "vat id",
-            "btw nummer",
-            "btw nr",
-            "ust idnr",
-            "ustid",
-            "ust id",
-            "uid",
-            "n de tva",
-            "tva intracommunautaire",
-            "gst reg no",
-            "gst id no",
-            "gst id",
-            "gst no",
-            "gstin",
-            "tax id",
-            "tin",
-            "vat",
-            "btw",
+        _words(
+            "vat reg no|vat registration number|vat number|vat no|vat id|btw nummer|"
+            "btw nr|ust idnr|ustid|ust id|uid|n de tva|tva intracommunautaire|gst reg no|"
+            "gst id no|gst id|gst no|gstin|tax id|tin|vat|btw"
         ),
         ID,
     ),
     Concept(
         "po_number",
-        _t("po", "purchase order"),
-        (
-            "purchase order number",
-            "purchase order no",
-            "purchase order",
-            "po number",
-            "p o number",
-            "po no",
-            "p o no",
-            "po nr",
-            "po",
-            "p o",
-            "bon de commande",
+        _t("po|order purchase"),
+        _words(
+            "purchase order number|purchase order no|purchase order|po number|p o number|"
+            "po no|p o no|po nr|po|p o|bon de commande"
         ),
         ID,
     ),
     Concept(
         "order_number",
-        _t("order number", "order no", "order id", "order nr"),
-        (
-            "order number",
-            "order no",
-            "order id",
-            "order nr",
-            "ordernummer",
-            "bestellnummer",
-            "auftragsnummer",
-            "n de commande",
-            "numero de commande",
+        _t("number order|no order|id order|nr order"),
+        _words(
+            "order number|order no|order id|order nr|ordernummer|bestellnummer|"
+            "auftragsnummer|n de commande|numero de commande"
         ),
         ID,
     ),
     Concept(
         "customer_number",
         _t(
-            "customer number",
-            "customer no",
-            "customer id",
-            "customer nr",
-            "client number",
-            "client no",
-            "client id",
-            "klantnummer",
-            "kundennummer",
-            "account id",
+            "customer number|customer no|customer id|customer nr|client number|client no|"
+            "client id|klantnummer|kundennummer|account id"
         ),
-        (
-            "customer number",
-            "customer no",
-            "customer id",
-            "customer",
-            "client number",
-            "client no",
-            "client id",
-            "id client",
-            "n client",
-            "numero client",
-            "klantnummer",
-            "klant nr",
-            "kundennummer",
-            "kundennr",
-            "kunden nr",
-            "numero de cliente",
-            "customer reference",
-            "customer ref",
-            "customer code",
-            "client code",
-            "kunden nr",
-            "codice cliente",
+        _words(
+            "customer number|customer no|customer id|customer|client number|client no|"
+            "client id|id client|n client|numero client|klantnummer|klant nr|kundennummer|"
+            "kundennr|kunden nr|numero de cliente|customer reference|customer ref|"
+            "customer code|client code|kunden nr|codice cliente"
         ),
         ID,
     ),
     Concept(
         "invoice_number",
         _t(
-            "invoice number",
-            "invoice no",
-            "invoice id",
-            "invoice nr",
-            "invoice num",
-            "bill number",
-            "bill no",
-            "receipt number",
-            "receipt no",
-            "factuurnummer",
-            "rechnungsnummer",
-            "invoice",
+            "invoice number|invoice no|id invoice|invoice nr|invoice num|bill number|"
+            "bill no|number receipt|no receipt|factuurnummer|rechnungsnummer|invoice"
         ),
-        (
-            "invoice number",
-            "invoice no",
-            "invoice nr",
-            "invoice id",
-            "invoice num",
-            "inv no",
-            "invoice",
-            "bill number",
-            "bill no",
-            "receipt number",
-            "receipt no",
-            "factuurnummer",
-            "factuur nr",
-            "factuur",
-            "rechnungsnummer",
-            "rechnungsnr",
-            "rechnung nr",
-            "numero de facture",
-            "facture n",
-            "n facture",
-            "facture",
-            "numero de factura",
-            "factura n",
-            "factura",
-            "fattura n",
-            "fattura",
-            "faktura nr",
-            "faktura",
+        _words(
+            "invoice number|invoice no|invoice nr|invoice id|invoice num|inv no|invoice|"
+            "bill number|bill no|receipt number|receipt no|factuurnummer|factuur nr|"
+            "factuur|rechnungsnummer|rechnungsnr|rechnung nr|numero de facture|facture n|"
+            "n facture|facture|numero de factura|factura n|factura|fattura n|fattura|"
+            "faktura nr|faktura"
         ),
         ID,
     ),
     Concept(
         "due_date",
-        _t("due date", "due", "payment date", "payable", "vervaldatum", "deadline"),
-        (
-            "due date",
-            "date due",
-            "payment due",
-            "due by",
-            "due",
-            "pay by",
-            "payable by",
-            "vervaldatum",
-            "vervaldag",
-            "falligkeitsdatum",
-            "fallig am",
-            "zahlungsziel",
-            "zahlbar bis",
-            "date d echeance",
-            "echeance",
-            "date limite de paiement",
-            "fecha de vencimiento",
-            "vencimiento",
-            "scadenza",
+        _t("date due|due|date payment|payable|vervaldatum|deadline"),
+        _words(
+            "due date|date due|payment due|due by|due|pay by|payable by|vervaldatum|"
+            "vervaldag|falligkeitsdatum|fallig am|zahlungsziel|zahlbar bis|"
+            "date d echeance|echeance|date limite de paiement|fecha de vencimiento|"
+            "vencimiento|scadenza"
         ),
         DATE,
     ),
     Concept(
         "tax_amount",
-        _t("vat", "tax", "gst", "btw", "mwst", "tva", "iva", "ust", "sst"),
-        (
-            "vat amount",
-            "tax amount",
-            "total vat",
-            "total tax",
-            "total gst",
-            "btw bedrag",
-            "montant tva",
-            "vat",
-            "tax",
-            "gst",
-            "sst",
-            "btw",
-            "mwst",
-            "ust",
-            "tva",
-            "iva",
+        _t("vat|tax|gst|btw|mwst|tva|iva|ust|sst"),
+        _words(
+            "vat amount|tax amount|total vat|total tax|total gst|btw bedrag|montant tva|"
+            "vat|tax|gst|sst|btw|mwst|ust|tva|iva"
         ),
         AMOUNT,
-        exclude=(
-            "incl",
-            "included",
-            "inclusive",
-            "including",
-            "excl",
-            "exclusive",
-            "excluding",
-            "ttc",
-            "ht",
-            "before",
-            "after",
-            "summary",
-            "rate",
-            *_TAX_ID_WORDS,
-        ),
+        exclude=(*_NOT_A_TAX_AMOUNT, *_TAX_ID_WORDS),
     ),
     Concept(
         "subtotal",
-        _t(
-            "subtotal",
-            "sub total",
-            "net amount",
-            "untaxed",
-            "net total",
-            "before tax",
-            "excluding tax",
-            "excl",
-        ),
-        (
-            "subtotal",
-            "sub total",
-            "net amount",
-            "net total",
-            "total excl",
-            "total ht",
-            "montant ht",
-            "exclusief btw",
-            "zwischensumme",
-            "nettobetrag",
-            "netto",
-            "subtotaal",
+        _t("subtotal|sub total|amount net|untaxed|net total|before tax|excluding tax|excl"),
+        _words(
+            "subtotal|sub total|net amount|net total|total excl|total ht|montant ht|"
+            "exclusief btw|zwischensumme|nettobetrag|netto|subtotaal"
         ),
         AMOUNT,
     ),
     Concept(
         "invoice_date",
-        _t("invoice date", "date of issue", "issue date", "receipt date", "document date", "date"),
-        (
-            "invoice date",
-            "date of issue",
-            "issue date",
-            "issued",
-            "receipt date",
-            "document date",
-            "rechnungsdatum",
-            "factuurdatum",
-            "date de facture",
-            "fecha de factura",
-            "data fattura",
-            "datum",
-            "date",
-            "fecha",
-            "data",
-            "dated",
+        _t("date invoice|date issue of|date issue|date receipt|date document|date"),
+        _words(
+            "invoice date|date of issue|issue date|issued|receipt date|document date|"
+            "rechnungsdatum|factuurdatum|date de facture|fecha de factura|data fattura|"
+            "datum|date|fecha|data|dated"
         ),
         DATE,
     ),
 )
-_BY_NAME = {c.name: c for c in CONCEPTS}
-
-# A word that is itself the start of another label: `Invoice Date:` is not an invoice number.
 _OTHER_LABEL_WORDS = frozenset(
     [
         "date",
@@ -371,14 +201,8 @@ _BIC = re.compile(r"\b([A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?)\b")
 _ID_TOKEN = re.compile(r"[A-Za-z0-9][\w\-/.]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
-def words_of(field: Field) -> set[str]:
-    return set(re.findall(r"[a-z]+", _fold(f"{field.name} {field.instruction}")))
-
-
 def _fold(text: str) -> str:
     """Lower case without accents, `_` as a space: labels compare on letters only."""
-    import unicodedata
-
     plain = unicodedata.normalize("NFKD", text.replace("_", " ").lower())
     return "".join(ch for ch in plain if not unicodedata.combining(ch))
 
@@ -586,10 +410,6 @@ def _field_labels(field: Field, concept: Concept) -> list[str]:
     if own in concept.labels:
         return list(concept.labels)  # the concept knows better which of its labels come first
     return list(dict.fromkeys([own, *concept.labels]))
-
-
-def concept_named(name: str) -> Concept:
-    return _BY_NAME[name]
 
 
 def anywhere(text: str, field: Field, concept: Concept | None) -> JsonValue:
