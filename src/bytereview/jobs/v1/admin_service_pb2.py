@@ -24,13 +24,14 @@ _sym_db = _symbol_database.Default()
 
 from bytereview.jobs.v1 import resources_pb2 as bytereview_dot_jobs_dot_v1_dot_resources__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import client_pb2 as google_dot_api_dot_client__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&bytereview/jobs/v1/admin_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x12ListAllJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x30\n\x08statuses\x18\x03 \x03(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12\x17\n\x0fmin_age_seconds\x18\x04 \x01(\x03\x12&\n\x05owner\x18\x05 \x01(\tB\x17\xfa\x41\x14\n\x12\x62ytereview.io/User\"i\n\x13ListAllJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x9c\x01\n\x13ListJobTasksRequest\x12+\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\x12\x12\x62ytereview.io/Task\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x31\n\x08statuses\x18\x04 \x03(\x0e\x32\x1f.bytereview.jobs.v1.Task.Status\"X\n\x14ListJobTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xa5\x02\n\nDeadLetter\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\'\n\x03job\x18\x02 \x01(\tB\x1a\xe2\x41\x01\x03\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12*\n\x05owner\x18\x03 \x01(\tB\x1b\xe2\x41\x01\x03\xfa\x41\x14\n\x12\x62ytereview.io/User\x12\x38\n\njob_status\x18\x04 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.StatusB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04path\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\tfail_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"?\n\x16ListDeadLettersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x17ListDeadLettersResponse\x12\x34\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x16RetryDeadLetterRequest\x12)\n\x04name\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12\x62ytereview.io/Task\x12\x0e\n\x06reason\x18\x02 \x01(\t\">\n\x18\x44iscardDeadLetterRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x16\n\x14GetQueueStatsRequest\":\n\nQueueStats\x12,\n\x05pools\x18\x01 \x03(\x0b\x32\x1d.bytereview.jobs.v1.PoolQueue\"\x92\x02\n\tPoolQueue\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x0f\n\x07pending\x18\x04 \x01(\x03\x12\x13\n\x0b\x61\x63k_pending\x18\x05 \x01(\x03\x12\x13\n\x0bredelivered\x18\x06 \x01(\x03\x12\x15\n\rwaiting_pulls\x18\x07 \x01(\x03\x12\x10\n\x08messages\x18\x08 \x01(\x03\x12-\n\noldest_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tconsumers\x18\n \x01(\x05\x12/\n\x07workers\x18\x0b \x03(\x0b\x32\x1e.bytereview.jobs.v1.PoolWorker\"_\n\nPoolWorker\x12\x0b\n\x03pod\x18\x01 \x01(\t\x12\x10\n\x08inflight\x18\x02 \x01(\x05\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf0\x06\n\x0c\x41\x64minService\x12v\n\x0bListAllJobs\x12&.bytereview.jobs.v1.ListAllJobsRequest\x1a\'.bytereview.jobs.v1.ListAllJobsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/admin/jobs\x12\x8a\x01\n\x0cListJobTasks\x12\'.bytereview.jobs.v1.ListJobTasksRequest\x1a(.bytereview.jobs.v1.ListJobTasksResponse\"\'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/admin/{parent=jobs/*}/tasks\x12\x89\x01\n\x0fListDeadLetters\x12*.bytereview.jobs.v1.ListDeadLettersRequest\x1a+.bytereview.jobs.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\x8f\x01\n\x0fRetryDeadLetter\x12*.bytereview.jobs.v1.RetryDeadLetterRequest\x1a\x1e.bytereview.jobs.v1.DeadLetter\"0\x82\xd3\xe4\x93\x02*\"%/v1/admin/{name=jobs/*/tasks/*}:retry:\x01*\x12\xc3\x01\n\x11\x44iscardDeadLetter\x12,.bytereview.jobs.v1.DiscardDeadLetterRequest\x1a\x1e.bytereview.jobs.v1.DeadLetter\"`\x82\xd3\xe4\x93\x02Z\"\'/v1/admin/{name=jobs/*/tasks/*}:discard:\x01*Z,\"\'/v1/admin/{name=jobs/*/files/*}:discard:\x01*\x12w\n\rGetQueueStats\x12(.bytereview.jobs.v1.GetQueueStatsRequest\x1a\x1e.bytereview.jobs.v1.QueueStats\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/admin/queueStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&bytereview/jobs/v1/admin_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\x01\n\x12ListAllJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x30\n\x08statuses\x18\x03 \x03(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12\x17\n\x0fmin_age_seconds\x18\x04 \x01(\x03\x12&\n\x05owner\x18\x05 \x01(\tB\x17\xfa\x41\x14\n\x12\x62ytereview.io/User\"i\n\x13ListAllJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x9c\x01\n\x13ListJobTasksRequest\x12+\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\x12\x12\x62ytereview.io/Task\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x31\n\x08statuses\x18\x04 \x03(\x0e\x32\x1f.bytereview.jobs.v1.Task.Status\"X\n\x14ListJobTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xf6\x02\n\nDeadLetter\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\'\n\x03job\x18\x02 \x01(\tB\x1a\xe2\x41\x01\x03\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12*\n\x05owner\x18\x03 \x01(\tB\x1b\xe2\x41\x01\x03\xfa\x41\x14\n\x12\x62ytereview.io/User\x12\x38\n\njob_status\x18\x04 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.StatusB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x06 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04path\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\tfail_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:O\xea\x41L\n\x18\x62ytereview.io/DeadLetter\x12\x17jobs/{job}/tasks/{task}\x12\x17jobs/{job}/files/{file}\"?\n\x16ListDeadLettersRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"h\n\x17ListDeadLettersResponse\x12\x34\n\x0c\x64\x65\x61\x64_letters\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.DeadLetter\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Y\n\x16RetryDeadLetterRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/DeadLetter\x12\x0e\n\x06reason\x18\x02 \x01(\t\"[\n\x18\x44iscardDeadLetterRequest\x12/\n\x04name\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/DeadLetter\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x16\n\x14GetQueueStatsRequest\":\n\nQueueStats\x12,\n\x05pools\x18\x01 \x03(\x0b\x32\x1d.bytereview.jobs.v1.PoolQueue\"\x92\x02\n\tPoolQueue\x12\x0c\n\x04pool\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x0f\n\x07pending\x18\x04 \x01(\x03\x12\x13\n\x0b\x61\x63k_pending\x18\x05 \x01(\x03\x12\x13\n\x0bredelivered\x18\x06 \x01(\x03\x12\x15\n\rwaiting_pulls\x18\x07 \x01(\x03\x12\x10\n\x08messages\x18\x08 \x01(\x03\x12-\n\noldest_age\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tconsumers\x18\n \x01(\x05\x12/\n\x07workers\x18\x0b \x03(\x0b\x32\x1e.bytereview.jobs.v1.PoolWorker\"_\n\nPoolWorker\x12\x0b\n\x03pod\x18\x01 \x01(\t\x12\x10\n\x08inflight\x18\x02 \x01(\x05\x12\x32\n\x0elast_seen_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x87\x07\n\x0c\x41\x64minService\x12v\n\x0bListAllJobs\x12&.bytereview.jobs.v1.ListAllJobsRequest\x1a\'.bytereview.jobs.v1.ListAllJobsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/admin/jobs\x12\x93\x01\n\x0cListJobTasks\x12\'.bytereview.jobs.v1.ListJobTasksRequest\x1a(.bytereview.jobs.v1.ListJobTasksResponse\"0\xda\x41\x06parent\x82\xd3\xe4\x93\x02!\x12\x1f/v1/admin/{parent=jobs/*}/tasks\x12\x89\x01\n\x0fListDeadLetters\x12*.bytereview.jobs.v1.ListDeadLettersRequest\x1a+.bytereview.jobs.v1.ListDeadLettersResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/deadLetters\x12\x96\x01\n\x0fRetryDeadLetter\x12*.bytereview.jobs.v1.RetryDeadLetterRequest\x1a\x1e.bytereview.jobs.v1.DeadLetter\"7\xda\x41\x04name\x82\xd3\xe4\x93\x02*\"%/v1/admin/{name=jobs/*/tasks/*}:retry:\x01*\x12\xca\x01\n\x11\x44iscardDeadLetter\x12,.bytereview.jobs.v1.DiscardDeadLetterRequest\x1a\x1e.bytereview.jobs.v1.DeadLetter\"g\xda\x41\x04name\x82\xd3\xe4\x93\x02Z\"\'/v1/admin/{name=jobs/*/tasks/*}:discard:\x01*Z,\"\'/v1/admin/{name=jobs/*/files/*}:discard:\x01*\x12w\n\rGetQueueStats\x12(.bytereview.jobs.v1.GetQueueStatsRequest\x1a\x1e.bytereview.jobs.v1.QueueStats\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/admin/queueStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,7 +43,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTJOBTASKSREQUEST'].fields_by_name['parent']._loaded_options = None
   _globals['_LISTJOBTASKSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\024\022\022bytereview.io/Task'
   _globals['_DEADLETTER'].fields_by_name['name']._loaded_options = None
-  _globals['_DEADLETTER'].fields_by_name['name']._serialized_options = b'\342A\001\003'
+  _globals['_DEADLETTER'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_DEADLETTER'].fields_by_name['job']._loaded_options = None
   _globals['_DEADLETTER'].fields_by_name['job']._serialized_options = b'\342A\001\003\372A\023\n\021bytereview.io/Job'
   _globals['_DEADLETTER'].fields_by_name['owner']._loaded_options = None
@@ -57,48 +58,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEADLETTER'].fields_by_name['path']._serialized_options = b'\342A\001\003'
   _globals['_DEADLETTER'].fields_by_name['fail_time']._loaded_options = None
   _globals['_DEADLETTER'].fields_by_name['fail_time']._serialized_options = b'\342A\001\003'
+  _globals['_DEADLETTER']._loaded_options = None
+  _globals['_DEADLETTER']._serialized_options = b'\352AL\n\030bytereview.io/DeadLetter\022\027jobs/{job}/tasks/{task}\022\027jobs/{job}/files/{file}'
   _globals['_RETRYDEADLETTERREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_RETRYDEADLETTERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\024\n\022bytereview.io/Task'
+  _globals['_RETRYDEADLETTERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/DeadLetter'
   _globals['_DISCARDDEADLETTERREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DISCARDDEADLETTERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DISCARDDEADLETTERREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/DeadLetter'
   _globals['_ADMINSERVICE'].methods_by_name['ListAllJobs']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['ListAllJobs']._serialized_options = b'\202\323\344\223\002\020\022\016/v1/admin/jobs'
   _globals['_ADMINSERVICE'].methods_by_name['ListJobTasks']._loaded_options = None
-  _globals['_ADMINSERVICE'].methods_by_name['ListJobTasks']._serialized_options = b'\202\323\344\223\002!\022\037/v1/admin/{parent=jobs/*}/tasks'
+  _globals['_ADMINSERVICE'].methods_by_name['ListJobTasks']._serialized_options = b'\332A\006parent\202\323\344\223\002!\022\037/v1/admin/{parent=jobs/*}/tasks'
   _globals['_ADMINSERVICE'].methods_by_name['ListDeadLetters']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['ListDeadLetters']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/admin/deadLetters'
   _globals['_ADMINSERVICE'].methods_by_name['RetryDeadLetter']._loaded_options = None
-  _globals['_ADMINSERVICE'].methods_by_name['RetryDeadLetter']._serialized_options = b'\202\323\344\223\002*\"%/v1/admin/{name=jobs/*/tasks/*}:retry:\001*'
+  _globals['_ADMINSERVICE'].methods_by_name['RetryDeadLetter']._serialized_options = b'\332A\004name\202\323\344\223\002*\"%/v1/admin/{name=jobs/*/tasks/*}:retry:\001*'
   _globals['_ADMINSERVICE'].methods_by_name['DiscardDeadLetter']._loaded_options = None
-  _globals['_ADMINSERVICE'].methods_by_name['DiscardDeadLetter']._serialized_options = b'\202\323\344\223\002Z\"\'/v1/admin/{name=jobs/*/tasks/*}:discard:\001*Z,\"\'/v1/admin/{name=jobs/*/files/*}:discard:\001*'
+  _globals['_ADMINSERVICE'].methods_by_name['DiscardDeadLetter']._serialized_options = b'\332A\004name\202\323\344\223\002Z\"\'/v1/admin/{name=jobs/*/tasks/*}:discard:\001*Z,\"\'/v1/admin/{name=jobs/*/files/*}:discard:\001*'
   _globals['_ADMINSERVICE'].methods_by_name['GetQueueStats']._loaded_options = None
   _globals['_ADMINSERVICE'].methods_by_name['GetQueueStats']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/admin/queueStats'
-  _globals['_LISTALLJOBSREQUEST']._serialized_start=254
-  _globals['_LISTALLJOBSREQUEST']._serialized_end=428
-  _globals['_LISTALLJOBSRESPONSE']._serialized_start=430
-  _globals['_LISTALLJOBSRESPONSE']._serialized_end=535
-  _globals['_LISTJOBTASKSREQUEST']._serialized_start=538
-  _globals['_LISTJOBTASKSREQUEST']._serialized_end=694
-  _globals['_LISTJOBTASKSRESPONSE']._serialized_start=696
-  _globals['_LISTJOBTASKSRESPONSE']._serialized_end=784
-  _globals['_DEADLETTER']._serialized_start=787
-  _globals['_DEADLETTER']._serialized_end=1080
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1082
-  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1145
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1147
-  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1251
-  _globals['_RETRYDEADLETTERREQUEST']._serialized_start=1253
-  _globals['_RETRYDEADLETTERREQUEST']._serialized_end=1336
-  _globals['_DISCARDDEADLETTERREQUEST']._serialized_start=1338
-  _globals['_DISCARDDEADLETTERREQUEST']._serialized_end=1400
-  _globals['_GETQUEUESTATSREQUEST']._serialized_start=1402
-  _globals['_GETQUEUESTATSREQUEST']._serialized_end=1424
-  _globals['_QUEUESTATS']._serialized_start=1426
-  _globals['_QUEUESTATS']._serialized_end=1484
-  _globals['_POOLQUEUE']._serialized_start=1487
-  _globals['_POOLQUEUE']._serialized_end=1761
-  _globals['_POOLWORKER']._serialized_start=1763
-  _globals['_POOLWORKER']._serialized_end=1858
-  _globals['_ADMINSERVICE']._serialized_start=1861
-  _globals['_ADMINSERVICE']._serialized_end=2741
+  _globals['_LISTALLJOBSREQUEST']._serialized_start=279
+  _globals['_LISTALLJOBSREQUEST']._serialized_end=453
+  _globals['_LISTALLJOBSRESPONSE']._serialized_start=455
+  _globals['_LISTALLJOBSRESPONSE']._serialized_end=560
+  _globals['_LISTJOBTASKSREQUEST']._serialized_start=563
+  _globals['_LISTJOBTASKSREQUEST']._serialized_end=719
+  _globals['_LISTJOBTASKSRESPONSE']._serialized_start=721
+  _globals['_LISTJOBTASKSRESPONSE']._serialized_end=809
+  _globals['_DEADLETTER']._serialized_start=812
+  _globals['_DEADLETTER']._serialized_end=1186
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_start=1188
+  _globals['_LISTDEADLETTERSREQUEST']._serialized_end=1251
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_start=1253
+  _globals['_LISTDEADLETTERSRESPONSE']._serialized_end=1357
+  _globals['_RETRYDEADLETTERREQUEST']._serialized_start=1359
+  _globals['_RETRYDEADLETTERREQUEST']._serialized_end=1448
+  _globals['_DISCARDDEADLETTERREQUEST']._serialized_start=1450
+  _globals['_DISCARDDEADLETTERREQUEST']._serialized_end=1541
+  _globals['_GETQUEUESTATSREQUEST']._serialized_start=1543
+  _globals['_GETQUEUESTATSREQUEST']._serialized_end=1565
+  _globals['_QUEUESTATS']._serialized_start=1567
+  _globals['_QUEUESTATS']._serialized_end=1625
+  _globals['_POOLQUEUE']._serialized_start=1628
+  _globals['_POOLQUEUE']._serialized_end=1902
+  _globals['_POOLWORKER']._serialized_start=1904
+  _globals['_POOLWORKER']._serialized_end=1999
+  _globals['_ADMINSERVICE']._serialized_start=2002
+  _globals['_ADMINSERVICE']._serialized_end=2905
 # @@protoc_insertion_point(module_scope)

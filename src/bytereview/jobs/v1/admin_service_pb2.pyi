@@ -142,7 +142,9 @@ Global___ListJobTasksResponse: _TypeAlias = ListJobTasksResponse  # noqa: Y015
 
 @_typing.final
 class DeadLetter(_message.Message):
-    """A task or file JetStream gave up on after its deliveries (its worker died every time)."""
+    """A task or file JetStream gave up on after its deliveries (its worker died every time).
+    Its name is the task's or the file's.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -155,7 +157,6 @@ class DeadLetter(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     FAIL_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The task (`jobs/{job}/tasks/{task}`) or file (`jobs/{job}/files/{file}`)."""
     job: _builtins.str
     """Its job and the job's owner and status."""
     owner: _builtins.str
@@ -242,7 +243,7 @@ class RetryDeadLetterRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The dead-lettered task."""
+    """The dead-lettered task (`jobs/{job}/tasks/{task}`); a file cannot be retried (DESIGN.md)."""
     reason: _builtins.str
     """Why, for the job's audit trail."""
     def __init__(
