@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # The admin role (AdminService: every tenant's jobs, dead letters, queues). Granted to a
     # bearer JWT whose claim has a value (`roles=bytereview-admin`: the claim equals it or is a
     # list holding it; a dotted name reaches nested claims, `realm_access.roles=...`), or to
-    # these subjects (`issuer|sub` as job owners show them). Never to an API key; in dev mode
+    # these subjects (`issuer|sub`, a JSON list). Never to an API key; in dev mode
     # also to the dev token's user (the one-machine operator is the developer).
     admin_claim: str = ""
     admin_subjects: list[str] = Field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -30,6 +31,8 @@ from gateway import create_app
 from gateway.transcoder import VARIABLE, routes_for
 from services.jobs import RunningJobsService
 from services.jobs.domain import AdminRole
+from services.jobs.messaging import WorkerLoads, WorkerSeen
+from services.jobs.messaging.queues import WORKER_GONE_AFTER
 from tests.conftest import USER
 from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import PDF, create_uploaded, pull, ready_job
@@ -415,3 +418,13 @@ async def test_queue_stats_reflect_the_messages_and_the_workers(
     assert (queue.pending, queue.ack_pending, queue.messages) == (1, 1, 2)
     assert [(w.pod, w.inflight) for w in queue.workers] == [("ingest-0", 1)]
     assert queue.workers[0].HasField("last_seen_time")
+
+
+def test_a_worker_not_heard_from_is_forgotten() -> None:
+    loads = WorkerLoads()
+    now = dt.datetime.now(dt.UTC)
+    loads.record("extract-workers", WorkerSeen("old", 3, now - WORKER_GONE_AFTER * 2))
+    loads.record("extract-workers", WorkerSeen("live", 1, now))
+    loads.record("ingest-workers", WorkerSeen("other-pool", 1, now))
+    assert [w.pod for w in loads.workers("extract-workers", now=now)] == ["live"]
+    assert loads.workers("nobody", now=now) == []
