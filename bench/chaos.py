@@ -139,6 +139,7 @@ CASES = [
     Case("restart postgres (unpacking)", "unpack", pg_restart, postgres_only=True),
     Case("restart postgres", "extract", pg_restart, postgres_only=True),
     Case("postgres down 10 s", "extract", pg_down(10), postgres_only=True),
+    Case("postgres down 60 s", "extract", pg_down(60), postgres_only=True),
     Case("kill -9 launcher, up again", "extract", relaunch),
 ]
 

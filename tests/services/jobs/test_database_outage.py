@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub
 WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
 ANSWER = {"invoice_number": "A-1", "total": 10.0}
+# What the platform stores: money as a decimal string with two places.
+STORED = {"invoice_number": "A-1", "total": "10.00"}
 DOWN_SECONDS = 4.0
 pytestmark = pytest.mark.settings(max_deliver=1)
 
@@ -154,7 +156,7 @@ async def test_postgres_restart_mid_extraction(
     found = await jobflow.results(job_stub, job)
     every_task = sorted(t.name for t in await jobflow.tasks(job_stub, job))
     assert sorted(r.task for r in found) == every_task
-    assert all(dict(r.values) == ANSWER for r in found)
+    assert all(dict(r.values) == STORED for r in found)
     # Waiting in place: no task ran twice, no model call was repeated.
     assert len(state.seen) == 6
 
