@@ -27,7 +27,7 @@ from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import jobs_service_pb2
-from gateway import storage_routes
+from gateway import storage_routes, webapp
 from gateway.errors import error_response, http_error
 from gateway.openapi import openapi_document
 from gateway.request_ids import RequestIdMiddleware
@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="ByteReview API")
 
     storage_routes.mount(app, storage=storage, settings=settings)
+    webapp.mount_webapp(app, settings)
 
     async def transcode(request: Request) -> Response:
         path = "/v1/" + request.path_params["rest"]

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_jwks_url: str = ""
+    # The web app's OpenID Connect client (authorization code + PKCE against jwt_issuer).
+    oidc_client_id: str = ""
 
     # Extraction.
     gemini_api_key: SecretStr | None = None

@@ -1,0 +1,149 @@
+"""The document-to-data flow in a real browser, found by role and label as a user finds it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import FilePayload, Page, expect
+
+from bytereview.core.settings import DEV_TOKEN
+from tests.archives import zip_bytes
+from tests.pdfs import text_pdf
+
+pytestmark = pytest.mark.e2e
+XSS_NAME = "<img src=x onerror=alert(1)>.pdf"
+
+
+def pdf(number: str, total: str) -> bytes:
+    return text_pdf(["ACME Corporation", f"Invoice Number: {number}", f"Total Due: ${total}"])
+
+
+def upload_files() -> list[FilePayload]:
+    archive = zip_bytes(
+        {
+            "march/c.pdf": pdf("INV-3", "30.00"),
+            # Not a document type the platform reads: listed as a problem, the job goes on.
+            "march/notes.bin": bytes(range(256)) * 4,
+        }
+    )
+    return [
+        {"name": "a.pdf", "mimeType": "application/pdf", "buffer": pdf("INV-1", "10.00")},
+        {"name": XSS_NAME, "mimeType": "application/pdf", "buffer": pdf("INV-2", "20.00")},
+        {"name": "batch.zip", "mimeType": "application/zip", "buffer": archive},
+    ]
+
+
+def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path: Path) -> None:
+    page.goto(app_url)
+    # Dev mode signs in by itself; the user's name and email are shown.
+    expect(page.get_by_label("Signed in as")).to_contain_text("Developer")
+    expect(page.get_by_label("Signed in as")).to_contain_text("dev@localhost")
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="New job").click()
+    expect(page.get_by_role("heading", name="New job")).to_be_visible()
+    page.get_by_label("Job name").fill("Browser job")
+    page.get_by_label("Choose files").set_input_files(upload_files())
+    expect(page.get_by_text("3 files")).to_be_visible()
+    page.get_by_role("button", name="Upload and analyse").click()
+
+    # Analysis: live progress, the unreadable file named in words, continue when ready.
+    expect(page).to_have_url(re.compile(r"/app/jobs/[0-9a-f]{32}/analysis$"))
+    expect(page.get_by_role("link", name="Continue to configure")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("batch.zip/march/notes.bin")).to_be_visible()
+    expect(page.get_by_text("not a type that can be read")).to_be_visible()
+    page.get_by_role("link", name="Continue to configure").click()
+
+    # Configure: the API's validation message shows next to the field it is about.
+    page.get_by_label("Name of field 1").fill("invoice number")
+    page.get_by_role("button", name="Save fields").click()
+    expect(page.locator("#field-1-name-error")).to_contain_text("must start with a letter")
+    expect(page.get_by_label("Name of field 1")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Name of field 1").fill("invoice_number")
+    page.get_by_label("Instruction of field 1").fill("The invoice number")
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Name of field 2").fill("total")
+    page.get_by_label("Data type of field 2").select_option("currency")
+    page.get_by_role("button", name="Start extraction").click()
+
+    # The job page fills in live as tasks finish.
+    expect(page).to_have_url(re.compile(r"/results$"))
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=90_000)
+    first = page.get_by_role("button", name="Edit invoice_number of a.pdf")
+    expect(first).to_have_text("INV-1")
+    expect(
+        page.get_by_role("button", name="Edit invoice_number of batch.zip/march/c.pdf")
+    ).to_have_text("INV-3")
+    # The hostile file name is shown as text, never parsed as markup.
+    expect(page.get_by_role("rowheader", name=XSS_NAME)).to_be_visible()
+    assert page.locator("img").count() == 0
+
+    # Edit a value in place: marked edited, and kept after a reload.
+    page.get_by_role("button", name="Edit total of a.pdf").click()
+    page.get_by_label("New total of a.pdf").fill("99.5")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("button", name="Edit total of a.pdf")).to_have_text("99.5")
+    expect(page.get_by_role("rowheader", name="a.pdf").get_by_text("edited")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("button", name="Edit total of a.pdf")).to_have_text("99.5")
+    expect(page.get_by_role("rowheader", name="a.pdf").get_by_text("edited")).to_be_visible()
+
+    # Export CSV: a downloaded file holding every row, the edit included.
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Export CSV").click()
+    saved = tmp_path / "export.csv"
+    download_info.value.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 3, rows
+    assert {r["invoice_number"] for r in rows} == {"INV-1", "INV-2", "INV-3"}
+    assert any(r["total"] in {"99.5", "99.50"} for r in rows), rows
+
+    # The dashboard lists the job; opening it lands on its results.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
+    expect(page.get_by_role("link", name="Browser job")).to_be_visible()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Browser job"))
+    expect(row).to_contain_text("Completed")
+    page.get_by_label("Status").select_option("FAILED")
+    expect(page.get_by_role("link", name="Browser job")).to_have_count(0)
+    page.get_by_label("Status").select_option("COMPLETED")
+    page.get_by_role("link", name="Browser job").click()
+    expect(page.get_by_role("heading", name="Browser job")).to_be_visible()
+
+    # Delete, after confirming in a dialog.
+    page.get_by_role("button", name="Delete job").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_role("link", name="Browser job")).to_have_count(0)
+
+
+def test_api_error_shows_message_with_request_id(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/app/jobs/{'0' * 32}/results")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("not found")
+    expect(alert).to_contain_text(re.compile(r"request id [0-9a-f]{32}"))
+
+
+def test_sign_out_and_in_with_an_api_key(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers={"Authorization": f"Bearer {DEV_TOKEN}"}) as api:
+        created = api.post("/v1/users/me/apiKeys", json={"displayName": "browser test"})
+        assert created.status_code == 200, created.text
+        key = created.json()["key"]
+    page.goto(app_url)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in to ByteReview")).to_be_visible()
+    # Signed out stays signed out across a reload (dev mode does not sign back in by itself).
+    page.reload()
+    expect(page.get_by_role("heading", name="Sign in to ByteReview")).to_be_visible()
+    page.get_by_label("API key").fill("not-a-key")
+    page.get_by_role("button", name="Sign in with API key").click()
+    expect(page.get_by_role("alert")).to_contain_text("request id")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in with API key").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_label("Signed in as")).to_contain_text("Developer")
+    # The key is kept for this tab only, never in localStorage.
+    assert page.evaluate("Object.keys(localStorage).length") == 0
