@@ -109,7 +109,7 @@ async def test_production_never_hands_out_a_token(tmp_path: Path) -> None:
 
 
 async def test_direct_uploads_to_the_bucket_are_allowed_by_the_csp(tmp_path: Path) -> None:
-    gcs = Settings(data_dir=tmp_path, storage_backend="gcs", gcs_bucket="b")  # type: ignore[arg-type]
+    gcs = Settings(data_dir=tmp_path, storage_backend="gcs", gcs_bucket="b")
     async with client_for(gcs) as client:
         csp = (await client.get("/")).headers["content-security-policy"]
     assert "connect-src 'self' https://storage.googleapis.com" in csp
