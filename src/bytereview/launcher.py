@@ -261,6 +261,7 @@ async def run_up(data_dir: Path, gateway_port: int, ready: asyncio.Event | None 
         starting.result()
         token = env.get("BYTEREVIEW_DEV_TOKEN", DEV_TOKEN)
         supervisor.say("up", f"ByteReview is up at {url}  (API docs: {url}/docs)")
+        supervisor.say("up", f"open {url} in a browser to use the web app")
         supervisor.say("up", f"dev API token: {token}")
         supervisor.say("up", f"NATS at {env['BYTEREVIEW_NATS_URL']}")
         supervisor.say(
