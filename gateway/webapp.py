@@ -82,19 +82,20 @@ def content_security_policy(settings: Settings) -> str:
 
 def app_config(settings: Settings) -> dict[str, object]:
     """What the browser needs to sign in. The dev token is handed out in dev mode only."""
-    if settings.is_dev:
-        return {"auth": {"mode": "dev", "devToken": settings.secret("dev_token")}}
+    auth: dict[str, object] = {"mode": "apiKey"}
     if settings.jwt_issuer and settings.oidc_client_id:
-        return {
-            "auth": {
-                "mode": "oidc",
-                "issuer": settings.jwt_issuer,
-                "clientId": settings.oidc_client_id,
-                "audience": settings.jwt_audience,
-                "scopes": "openid email profile",
-            }
+        auth["mode"] = "oidc"
+        auth["oidc"] = {
+            "issuer": settings.jwt_issuer,
+            "clientId": settings.oidc_client_id,
+            "audience": settings.jwt_audience,
+            "scopes": "openid email profile",
         }
-    return {"auth": {"mode": "apiKey"}}
+    if settings.is_dev:
+        # Dev mode signs in by itself; single sign-on stays on offer when it is configured.
+        auth["mode"] = "dev"
+        auth["devToken"] = settings.secret("dev_token")
+    return {"auth": auth}
 
 
 def mount_webapp(app: FastAPI, settings: Settings, root: Path = WEB_ROOT) -> None:

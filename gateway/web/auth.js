@@ -23,6 +23,8 @@ export async function loadConfig() {
 }
 
 export const authMode = () => /** @type {string} */ (config.auth.mode);
+/** Whether single sign-on (OpenID Connect) is configured. */
+export const hasOidc = () => Boolean(config.auth.oidc);
 export const currentUser = () => user;
 
 /**
@@ -85,7 +87,7 @@ function forget() {
 // --- OpenID Connect, authorization code + PKCE (RFC 7636) ---
 
 async function discovery() {
-  const issuer = String(config.auth.issuer).replace(/\/$/, "");
+  const issuer = String(config.auth.oidc.issuer).replace(/\/$/, "");
   const response = await fetch(`${issuer}/.well-known/openid-configuration`, {
     credentials: "omit",
   });
@@ -112,9 +114,9 @@ export async function signInWithOidc() {
   sessionStorage.setItem(PKCE, JSON.stringify({ verifier, state }));
   const params = new URLSearchParams({
     response_type: "code",
-    client_id: config.auth.clientId,
+    client_id: config.auth.oidc.clientId,
     redirect_uri: redirectUri(),
-    scope: config.auth.scopes,
+    scope: config.auth.oidc.scopes,
     state,
     code_challenge: base64url(new Uint8Array(digest)),
     code_challenge_method: "S256",
@@ -142,7 +144,7 @@ export async function completeOidc() {
       grant_type: "authorization_code",
       code: /** @type {string} */ (query.get("code")),
       redirect_uri: redirectUri(),
-      client_id: config.auth.clientId,
+      client_id: config.auth.oidc.clientId,
       code_verifier: saved.verifier,
     }),
   });
@@ -150,9 +152,9 @@ export async function completeOidc() {
   const tokens = await response.json();
   // The API verifies a JWT for its audience: the ID token when that audience is this client,
   // the access token otherwise.
-  const audience = config.auth.audience;
+  const audience = config.auth.oidc.audience;
   const token =
-    !audience || audience === config.auth.clientId
+    !audience || audience === config.auth.oidc.clientId
       ? tokens.id_token || tokens.access_token
       : tokens.access_token;
   setCredential({ kind: "bearer", value: token, source: "oidc" });

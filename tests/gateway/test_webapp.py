@@ -99,8 +99,8 @@ async def test_production_never_hands_out_a_token(tmp_path: Path) -> None:
         answer = await client.get("/app-config.json")
     config = answer.json()
     assert config["auth"]["mode"] == "oidc"
-    assert config["auth"]["issuer"] == "https://login.example.com/realms/acme"
-    assert config["auth"]["clientId"] == "bytereview-web"
+    assert config["auth"]["oidc"]["issuer"] == "https://login.example.com/realms/acme"
+    assert config["auth"]["oidc"]["clientId"] == "bytereview-web"
     assert "devToken" not in answer.text
     # The browser talks to the issuer for discovery and the token exchange.
     assert (

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.e2e.conftest import launched
+from tests.web.oidc_provider import CLIENT_ID, Provider, oidc_provider
 
 CHROMIUM = "/usr/bin/chromium"
 # No sandbox (containers run as root), no network of its own (the machine is offline).
@@ -25,8 +26,21 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with launched(tmp_path_factory.mktemp("web-platform")) as running:
+def oidc() -> Iterator[Provider]:
+    with oidc_provider() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory: pytest.TempPathFactory, oidc: Provider) -> Iterator[str]:
+    # Dev mode (signed in by itself) with single sign-on configured too, as a team might run it.
+    env = {
+        "BYTEREVIEW_JWT_ISSUER": oidc.issuer,
+        "BYTEREVIEW_JWT_JWKS_URL": f"{oidc.issuer}/jwks",
+        "BYTEREVIEW_JWT_AUDIENCE": CLIENT_ID,
+        "BYTEREVIEW_OIDC_CLIENT_ID": CLIENT_ID,
+    }
+    with launched(tmp_path_factory.mktemp("web-platform"), env) as running:
         yield running.url
 
 

@@ -41,7 +41,7 @@ export function renderSignIn(main, { onSignedIn }) {
           ),
         )
       : null,
-    mode === "oidc"
+    auth.hasOidc()
       ? h(
           "section",
           { class: "card" },
