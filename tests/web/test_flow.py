@@ -66,6 +66,15 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_role("button", name="Add field").click()
     page.get_by_label("Name of field 2").fill("total")
     page.get_by_label("Data type of field 2").select_option("currency")
+    # The files panel: ready files by folder, how many tasks each grouping runs, a preview.
+    expect(page.get_by_text("3 files ready in 2 folders; 3 tasks will run.")).to_be_visible()
+    page.get_by_label("One result per folder").check()
+    expect(page.get_by_text("3 files ready in 2 folders; 2 tasks will run.")).to_be_visible()
+    page.get_by_label("One result per file").check()
+    page.get_by_role("button", name="Preview a.pdf").click()
+    preview = page.get_by_role("region", name="Preview")
+    expect(preview.get_by_role("row", name="invoice_number")).to_contain_text("INV-1")
+    expect(preview.get_by_role("row", name="total")).to_contain_text("10")
     page.get_by_role("button", name="Start extraction").click()
 
     # The job page fills in live as tasks finish.
@@ -111,6 +120,12 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_role("link", name="Browser job").click()
     expect(page.get_by_role("heading", name="Browser job")).to_be_visible()
 
+    # The job's events tell its story.
+    page.get_by_text("Events", exact=True).click()
+    expect(
+        page.get_by_role("listitem").filter(has_text="RUNNING → COMPLETED").first
+    ).to_be_visible()
+
     # Delete, after confirming in a dialog.
     page.get_by_role("button", name="Delete job").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
@@ -123,3 +138,27 @@ def test_api_error_shows_message_with_request_id(page: Page, app_url: str) -> No
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("not found")
     expect(alert).to_contain_text(re.compile(r"request id [0-9a-f]{32}"))
+
+
+def test_long_lists_render_only_the_rows_in_view(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    counts = page.evaluate(
+        """async () => {
+          const { virtualList } = await import("/app/virtual-list.js");
+          const list = virtualList({
+            label: "Ten thousand",
+            renderRow: (item) => Object.assign(document.createElement("li"), { textContent: item }),
+          });
+          document.getElementById("main").append(list.element);
+          list.setItems(Array.from({ length: 10000 }, (_, i) => `row ${i}`));
+          const before = list.renderedCount;
+          list.scrollTo(9000);
+          return [before, list.renderedCount];
+        }"""
+    )
+    assert counts[0] < 40
+    assert counts[1] < 40
+    region = page.get_by_role("region", name="Ten thousand")
+    expect(region.get_by_text("row 9000", exact=True)).to_be_visible()
+    expect(region.get_by_text("row 0", exact=True)).to_have_count(0)

@@ -7,6 +7,7 @@ import { listDataTypes, listTemplates, getTemplate, createTemplate } from "../ap
 import { newRequestId } from "../api.js";
 import { navigate } from "../router.js";
 import { h, replace, errorBox, errorText } from "../ui.js";
+import { filesPanel } from "./files-panel.js";
 
 /** @typedef {{name: string, dataType: string, instruction: string}} Field */
 
@@ -53,6 +54,7 @@ export async function renderConfigure(main, { id }) {
   );
   const templateName = /** @type {HTMLInputElement} */ (h("input", { id: "template-name", type: "text" }));
   const mode = job.taskMode === "TASK_MODE_COMBINED" ? "TASK_MODE_COMBINED" : "TASK_MODE_INDIVIDUAL";
+  const panel = filesPanel({ job: name, fields: () => fields, mode: () => taskMode() });
 
   replace(
     main,
@@ -82,7 +84,7 @@ export async function renderConfigure(main, { id }) {
     h("button", { type: "button", onclick: () => { fields.push(blankField()); draw(); focusLast(); } }, "Add field"),
     h(
       "fieldset",
-      { class: "card" },
+      { class: "card", onchange: () => panel.redraw() },
       h("legend", {}, "Results"),
       h(
         "label",
@@ -104,6 +106,7 @@ export async function renderConfigure(main, { id }) {
       h("button", { type: "button", class: "primary", onclick: () => save(true) }, "Start extraction"),
     ),
     status,
+    panel.element,
   );
   draw();
 
