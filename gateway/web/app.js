@@ -9,6 +9,8 @@ import { renderNewJob } from "./pages/newjob.js";
 import { renderAnalysis } from "./pages/analysis.js";
 import { renderConfigure } from "./pages/configure.js";
 import { renderJob } from "./pages/job.js";
+import { renderTemplates, renderTemplate } from "./pages/templates.js";
+import { renderApiKeys } from "./pages/apikeys.js";
 import { getJob } from "./api/jobs.js";
 import { navigate, setRenderer } from "./router.js";
 
@@ -29,6 +31,10 @@ const ROUTES = [
   [/^\/app\/jobs\/(?<id>[^/]+)\/configure$/, renderConfigure],
   [/^\/app\/jobs\/(?<id>[^/]+)\/results$/, renderJob],
   [/^\/app\/jobs\/(?<id>[^/]+)$/, openJob],
+  [/^\/app\/templates\/?$/, renderTemplates],
+  [/^\/app\/templates\/new$/, renderTemplate],
+  [/^\/app\/templates\/(?<id>[^/]+)$/, renderTemplate],
+  [/^\/app\/apiKeys$/, renderApiKeys],
 ];
 
 

@@ -44,7 +44,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, oidc: Provider) -> Iterato
         yield running.url
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: sync Playwright keeps an event loop running in this thread while
+# it lives, and pytest-asyncio's tests elsewhere in the run need the thread free.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if shutil.which(CHROMIUM) is None:
         pytest.fail("Chromium is missing: `apt-get install chromium` (tools/test.py does it)")
@@ -52,7 +54,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
