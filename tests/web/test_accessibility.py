@@ -6,7 +6,6 @@ With BYTEREVIEW_SCREENSHOTS=<folder> the run also saves a screenshot of each pag
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,42 +15,10 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from bytereview.core.settings import DEV_TOKEN
-from tests.archives import zip_bytes
-from tests.pdfs import text_pdf
+from tests.web.jobs import ready_job, wait_for
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
-
-
-def wait_for(api: httpx.Client, job: str, states: set[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if api.get(f"/v1/{job}").json()["status"] in states:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{job} never reached {states}")
-
-
-def ready_job(api: httpx.Client, name: str) -> str:
-    files = {
-        "invoices/a.pdf": text_pdf(["Invoice Number: A-1", "Total Due: $12.00"]),
-        "invoices/more.zip": zip_bytes(
-            {"march/b.pdf": text_pdf(["Invoice Number: B-2", "Total Due: $8.00"])}
-        ),
-    }
-    created = api.post(
-        "/v1/jobs",
-        json={
-            "displayName": name,
-            "files": [{"path": p, "sizeBytes": len(b)} for p, b in files.items()],
-        },
-    ).json()
-    for target in created["uploadTargets"]:
-        assert httpx.put(target["url"], content=files[target["path"]]).status_code == 200
-    job: str = created["job"]["name"]
-    api.post(f"/v1/{job}:finalizeUploads", json={})
-    wait_for(api, job, {"READY"})
-    return job
 
 
 def check(page: Page, name: str) -> None:

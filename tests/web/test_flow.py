@@ -7,13 +7,17 @@ import io
 import re
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import FilePayload, Page, expect
+from playwright.sync_api import FilePayload, Page, Route, expect
 
+from bytereview.core.settings import DEV_TOKEN
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
+from tests.web.jobs import ready_job
 
 pytestmark = pytest.mark.e2e
+DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
 XSS_NAME = "<img src=x onerror=alert(1)>.pdf"
 
 
@@ -79,6 +83,7 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
 
     # The job page fills in live as tasks finish.
     expect(page).to_have_url(re.compile(r"/results$"))
+    expect(page.get_by_text("Updating live.")).to_be_visible()
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=90_000)
     first = page.get_by_role("button", name="Edit invoice_number of a.pdf")
     expect(first).to_have_text("INV-1")
@@ -98,6 +103,21 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.reload()
     expect(page.get_by_role("button", name="Edit total of a.pdf")).to_have_text("99.5")
     expect(page.get_by_role("rowheader", name="a.pdf").get_by_text("edited")).to_be_visible()
+
+    # A value holding markup is shown as the characters it is.
+    page.get_by_role("button", name="Edit invoice_number of a.pdf").click()
+    page.get_by_label("New invoice_number of a.pdf").fill(
+        "<b>INV-1</b><img src=x onerror=alert(1)>"
+    )
+    page.get_by_label("New invoice_number of a.pdf").press("Enter")
+    expect(page.get_by_role("button", name="Edit invoice_number of a.pdf")).to_have_text(
+        "<b>INV-1</b><img src=x onerror=alert(1)>"
+    )
+    assert page.locator("main b, main img").count() == 0
+    page.get_by_role("button", name="Edit invoice_number of a.pdf").click()
+    page.get_by_label("New invoice_number of a.pdf").fill("INV-1")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("button", name="Edit invoice_number of a.pdf")).to_have_text("INV-1")
 
     # Export CSV: a downloaded file holding every row, the edit included.
     with page.expect_download() as download_info:
@@ -162,3 +182,64 @@ def test_long_lists_render_only_the_rows_in_view(page: Page, app_url: str) -> No
     region = page.get_by_role("region", name="Ten thousand")
     expect(region.get_by_text("row 9000", exact=True)).to_be_visible()
     expect(region.get_by_text("row 0", exact=True)).to_have_count(0)
+
+
+def test_a_failed_upload_is_retried(page: Page, app_url: str) -> None:
+    failures: list[str] = []
+
+    def fail_first_upload(route: Route) -> None:
+        if not failures:
+            failures.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/v1/storage/objects?**", fail_first_upload)
+    page.goto(f"{app_url}/app/jobs/new")
+    page.get_by_label("Choose files").set_input_files(
+        [{"name": "r.pdf", "mimeType": "application/pdf", "buffer": pdf("R-1", "1.00")}]
+    )
+    page.get_by_role("button", name="Upload and analyse").click()
+    expect(
+        page.get_by_text("Failed: The upload could not reach the storage server.")
+    ).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("1 upload failed")
+    page.get_by_role("button", name="Retry r.pdf").click()
+    expect(page).to_have_url(re.compile(r"/analysis$"))
+    assert len(failures) == 1
+
+
+def test_cancel_stops_uploads_and_keeps_nothing(page: Page, app_url: str) -> None:
+    held: list[Route] = []
+    # The upload never gets an answer, so it is still running when the user cancels.
+    page.route("**/v1/storage/objects?**", lambda route: held.append(route))
+    page.goto(f"{app_url}/app/jobs/new")
+    page.get_by_label("Job name").fill("Cancelled upload")
+    page.get_by_label("Choose files").set_input_files(
+        [{"name": "c.pdf", "mimeType": "application/pdf", "buffer": pdf("C-1", "1.00")}]
+    )
+    page.get_by_role("button", name="Upload and analyse").click()
+    expect(page.get_by_text("Uploading", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Cancel upload").click()
+    expect(page.get_by_text("Upload cancelled; nothing was kept.")).to_be_visible()
+    assert held
+    with httpx.Client(base_url=app_url, headers=DEV) as api:
+        names = [j["displayName"] for j in api.get("/v1/jobs").json().get("jobs", [])]
+    assert "Cancelled upload" not in names
+
+
+def test_progress_falls_back_to_polling_without_the_stream(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = ready_job(api, "Polled job")
+        api.post(
+            f"/v1/{job}:configure", json={"fields": [{"name": "total", "dataType": "currency"}]}
+        )
+        page.route("**/*:watch?**", lambda route: route.abort("connectionrefused"))
+        page.goto(f"{app_url}/app/{job}/results")
+        expect(
+            page.get_by_text("Live updates unavailable; checking every few seconds.")
+        ).to_be_visible()
+        api.post(f"/v1/{job}:start", json={})
+    # Nothing is streamed, yet the page follows the job to its end and shows the values.
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Edit total of invoices/a.pdf")).to_have_text("12")

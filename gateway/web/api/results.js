@@ -7,8 +7,10 @@ export const listResults = (job, { pageSize = 50, pageToken = "" } = {}) =>
   get(`/v1/${job}/results`, { pageSize, pageToken });
 
 /**
- * Corrects one value (UpdateResult with a `values.<field>` mask).
- * @param {string} result `jobs/{job}/results/{result}` @param {string} field @param {unknown} value
+ * Corrects one value (UpdateResult). The mask is the whole `values` map, sent with the one
+ * value changed: the gateway reads a query FieldMask in its JSON (camelCase) form, which turns
+ * `values.invoice_number` into an error and `values.invoiceNumber` into another field's name.
+ * @param {{name: string, values?: Record<string, unknown>}} result @param {string} field @param {unknown} value
  */
 export const updateValue = (result, field, value) =>
-  patch(`/v1/${result}`, { values: { [field]: value } }, { updateMask: `values.${field}` });
+  patch(`/v1/${result.name}`, { values: { ...(result.values || {}), [field]: value } }, { updateMask: "values" });

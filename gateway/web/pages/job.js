@@ -123,6 +123,8 @@ export async function renderJob(main, { id }) {
   async function loadResults() {
     try {
       const page = await listResults(name, { pageSize: PAGE_SIZE, pageToken: token });
+      // A value being edited keeps its input: a live refresh that lands meanwhile is dropped.
+      if (editing) return;
       rows = page.results || [];
       nextToken = page.nextPageToken || "";
       drawResults();
@@ -234,7 +236,7 @@ export async function renderJob(main, { id }) {
       const message = h("span");
       const save = async () => {
         try {
-          const updated = await updateValue(row.name, field, typed(field, input.value));
+          const updated = await updateValue(row, field, typed(field, input.value));
           Object.assign(row, updated);
           editing = false;
           drawResults();
