@@ -25,6 +25,10 @@ def pdf(number: str, total: str) -> bytes:
     return text_pdf(["ACME Corporation", f"Invoice Number: {number}", f"Total Due: ${total}"])
 
 
+def one_pdf(name: str) -> FilePayload:
+    return {"name": name, "mimeType": "application/pdf", "buffer": pdf("X-1", "1.00")}
+
+
 def upload_files() -> list[FilePayload]:
     archive = zip_bytes(
         {
@@ -196,9 +200,7 @@ def test_a_failed_upload_is_retried(page: Page, app_url: str) -> None:
 
     page.route("**/v1/storage/objects?**", fail_first_upload)
     page.goto(f"{app_url}/app/jobs/new")
-    page.get_by_label("Choose files").set_input_files(
-        [{"name": "r.pdf", "mimeType": "application/pdf", "buffer": pdf("R-1", "1.00")}]
-    )
+    page.get_by_label("Choose files").set_input_files(one_pdf("r.pdf"))
     page.get_by_role("button", name="Upload and analyse").click()
     expect(
         page.get_by_text("Failed: The upload could not reach the storage server.")
@@ -215,9 +217,7 @@ def test_cancel_stops_uploads_and_keeps_nothing(page: Page, app_url: str) -> Non
     page.route("**/v1/storage/objects?**", lambda route: held.append(route))
     page.goto(f"{app_url}/app/jobs/new")
     page.get_by_label("Job name").fill("Cancelled upload")
-    page.get_by_label("Choose files").set_input_files(
-        [{"name": "c.pdf", "mimeType": "application/pdf", "buffer": pdf("C-1", "1.00")}]
-    )
+    page.get_by_label("Choose files").set_input_files(one_pdf("c.pdf"))
     page.get_by_role("button", name="Upload and analyse").click()
     expect(page.get_by_text("Uploading", exact=True)).to_be_visible()
     page.get_by_role("button", name="Cancel upload").click()
