@@ -37,13 +37,25 @@ class StaticFile:
     etag: str
 
 
+PRELOAD_MARKER = b"<!-- modulepreload -->"
+
+
 def load_files(root: Path = WEB_ROOT) -> dict[str, StaticFile]:
     """Every file under `root`, keyed by its path relative to it (`pages/jobs.js`)."""
     files: dict[str, StaticFile] = {}
-    for path in sorted(root.rglob("*")):
-        if not path.is_file():
-            continue
+    paths = [p for p in sorted(root.rglob("*")) if p.is_file()]
+    # Without a bundler the browser finds modules level by level (app.js, then the pages, then
+    # what they import): preload links in the shell fetch them all at once instead.
+    preload = b"".join(
+        b'<link rel="modulepreload" href="/app/%s" />\n    '
+        % p.relative_to(root).as_posix().encode()
+        for p in paths
+        if p.suffix == ".js"
+    )
+    for path in paths:
         body = path.read_bytes()
+        if path.name == "index.html":
+            body = body.replace(PRELOAD_MARKER, preload.rstrip())
         media_type = TYPES.get(path.suffix) or (
             mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         )

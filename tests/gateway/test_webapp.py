@@ -40,6 +40,14 @@ async def test_index_and_app_routes_serve_the_shell(client: httpx.AsyncClient) -
         assert '<script type="module" src="/app/app.js">' in answer.text
 
 
+async def test_the_shell_preloads_every_module(client: httpx.AsyncClient) -> None:
+    shell = (await client.get("/")).text
+    modules = sorted(p.relative_to(WEB_ROOT).as_posix() for p in WEB_ROOT.rglob("*.js"))
+    assert len(modules) > 10
+    for module in modules:
+        assert f'<link rel="modulepreload" href="/app/{module}" />' in shell
+
+
 async def test_files_are_served_with_their_types(client: httpx.AsyncClient) -> None:
     script = await client.get("/app/pages/job.js")
     assert script.status_code == 200

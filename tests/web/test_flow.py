@@ -243,3 +243,19 @@ def test_progress_falls_back_to_polling_without_the_stream(page: Page, app_url: 
     # Nothing is streamed, yet the page follows the job to its end and shows the values.
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("button", name="Edit total of invoices/a.pdf")).to_have_text("12")
+
+
+def test_an_unfinished_upload_says_what_to_do(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV) as api:
+        created = api.post(
+            "/v1/jobs",
+            json={"displayName": "Left behind", "files": [{"path": "l.pdf", "sizeBytes": 10}]},
+        )
+        job = created.json()["job"]["name"]
+    page.goto(f"{app_url}/app/{job}")
+    expect(page).to_have_url(re.compile(r"/analysis$"))
+    expect(page.get_by_text("The uploads of this job were never finished.")).to_be_visible()
+    page.get_by_role("button", name="Delete job").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    expect(page.get_by_role("link", name="Left behind")).to_have_count(0)

@@ -1,10 +1,10 @@
 // @ts-check
 // Analysis: live unpacking/analysis progress, every file's problem in words, continue when ready.
-import { getJob, getProgress } from "../api/jobs.js";
+import { getJob, getProgress, deleteJob } from "../api/jobs.js";
 import { listAllFiles } from "../api/files.js";
 import { watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
-import { h, replace, errorBox, statusBadge, progressBar } from "../ui.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog } from "../ui.js";
 
 const FILE_STATUS_WORDS = /** @type {Record<string, string>} */ ({
   PENDING_UPLOAD: "waiting for upload",
@@ -79,7 +79,31 @@ export async function renderAnalysis(main, { id }) {
         h("p", {}, "Analysis is done. Say which fields to extract next."),
         h("a", { href: `/app/jobs/${id}/configure`, class: "button primary" }, "Continue to configure"),
       );
-    } else if (progress.status !== "ANALYZING" && progress.status !== "PENDING_UPLOAD") {
+    } else if (progress.status === "PENDING_UPLOAD") {
+      // Uploads were left unfinished (the tab closed mid-way): nothing will happen by itself.
+      replace(
+        next,
+        h("p", {}, "The uploads of this job were never finished. Start a new job with the files, or delete this one."),
+        h("a", { href: "/app/jobs/new", class: "button primary" }, "New job"),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: async () => {
+              if (!(await confirmDialog("Delete this unfinished job?", "Delete"))) return;
+              try {
+                await deleteJob(name);
+                await navigate("/app/jobs");
+              } catch (error) {
+                replace(errors, errorBox(error));
+              }
+            },
+          },
+          "Delete job",
+        ),
+      );
+    } else if (progress.status !== "ANALYZING") {
       replace(next, h("a", { href: `/app/jobs/${id}/results`, class: "button" }, "Open the job"));
     } else {
       replace(next);
