@@ -87,8 +87,11 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
 
     # The job page fills in live as tasks finish.
     expect(page).to_have_url(re.compile(r"/results$"))
-    expect(page.get_by_text("Updating live.")).to_be_visible()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=90_000)
+    # It got there on the event stream, without polling.
+    assert not [u for u in requested if u.endswith("/progress")], requested
     first = page.get_by_role("button", name="Edit invoice_number of a.pdf")
     expect(first).to_have_text("INV-1")
     expect(

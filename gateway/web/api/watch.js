@@ -45,14 +45,20 @@ export async function readEvents(reader, emit) {
 /**
  * Watches a job until stopped. `onEvent` gets each JobEvent; `onProgress` gets a JobProgress
  * while polling; `onMode` says how the page is being kept live ("live" or "polling").
+ * `afterSequence` is the last event the page already knows (0: only what happens from now):
+ * the stream replays anything newer first, so nothing between reading the page and
+ * connecting is lost.
  * @param {string} job
- * @param {{onEvent?: (event: any) => void, onProgress?: (progress: any) => void, onMode?: (mode: string) => void}} handlers
+ * @param {{onEvent?: (event: any) => void, onProgress?: (progress: any) => void, onMode?: (mode: string) => void, afterSequence?: number}} handlers
  * @returns {() => void} stops watching
  */
-export function watchJob(job, { onEvent = () => {}, onProgress = () => {}, onMode = () => {} }) {
+export function watchJob(
+  job,
+  { onEvent = () => {}, onProgress = () => {}, onMode = () => {}, afterSequence = 0 },
+) {
   const controller = new AbortController();
   let stopped = false;
-  let lastSequence = 0;
+  let lastSequence = afterSequence;
   let failures = 0;
 
   async function stream() {

@@ -30,6 +30,8 @@ export async function renderAnalysis(main, { id }) {
   const errors = h("div");
   replace(main, heading, h("p", {}, "Status: ", badge), bar, counts, live, next, h("h2", {}, "Problems"), problems, errors);
 
+  /** Starts or stops the live watch for a status; set up below. */
+  let followLive = (/** @type {string} */ _status) => {};
   let refreshing = false;
   let again = false;
   let lastStatus = "";
@@ -72,6 +74,7 @@ export async function renderAnalysis(main, { id }) {
     if (progress.status !== lastStatus) {
       lastStatus = progress.status;
       loadProblems(progress.status);
+      followLive(progress.status);
     }
     if (progress.status === "READY") {
       replace(
@@ -146,21 +149,35 @@ export async function renderAnalysis(main, { id }) {
 
   await refresh();
   let timer = 0;
-  const stop = watchJob(name, {
-    onEvent: () => {
-      // Many events arrive in bursts while an archive unpacks: one refresh per burst.
-      clearTimeout(timer);
-      timer = window.setTimeout(refresh, 150);
-    },
-    onProgress: show,
-    onMode: (mode) => {
-      // A (re)connected stream replays nothing older: read the state it starts from.
-      if (mode === "live") refresh();
-      live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
-    },
-  });
+  /** @type {(() => void) | null} */
+  let stopWatch = null;
+  // Watch only while files are still being analysed: a settled job has no more events, and an
+  // idle watch holds a connection open (the gateway answers a watch with its first event).
+  followLive = (/** @type {string} */ status) => {
+    const changing = status === "ANALYZING";
+    if (changing && !stopWatch) {
+      stopWatch = watchJob(name, {
+        onEvent: () => {
+          // Many events arrive in bursts while an archive unpacks: one refresh per burst.
+          clearTimeout(timer);
+          timer = window.setTimeout(refresh, 150);
+        },
+        onProgress: show,
+        onMode: (mode) => {
+          // A (re)connected stream replays nothing older: read the state it starts from.
+          if (mode === "live") refresh();
+          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+        },
+      });
+    } else if (!changing && stopWatch) {
+      stopWatch();
+      stopWatch = null;
+      live.textContent = "";
+    }
+  };
+  followLive(lastStatus);
   return () => {
     clearTimeout(timer);
-    stop();
+    stopWatch?.();
   };
 }

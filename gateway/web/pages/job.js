@@ -10,6 +10,7 @@ import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob
 
 const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
+const FINISHED = new Set(["COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"]);
 
 /** @param {HTMLElement} main @param {{id: string}} params */
 export async function renderJob(main, { id }) {
@@ -39,6 +40,8 @@ export async function renderJob(main, { id }) {
   );
 
   // --- summary and actions ---
+  /** Called after every summary update (starts or stops the live watch). */
+  let onSummary = () => {};
   function drawSummary() {
     const c = job.counters || {};
     const done = (c.tasksSucceeded || 0) + (c.tasksFailed || 0);
@@ -68,6 +71,7 @@ export async function renderJob(main, { id }) {
       h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
       h("button", { type: "button", class: "danger", onclick: remove }, "Delete job"),
     );
+    onSummary();
   }
 
   /** @param {() => Promise<any>} action */
@@ -276,10 +280,14 @@ export async function renderJob(main, { id }) {
   }
 
   // --- events ---
+  /** The newest event shown, when the list holds them all (the watch resumes after it). */
+  let knownSequence = 0;
   async function loadEvents() {
     try {
       const page = await jobs.listEvents(name, { pageSize: 200 });
-      replace(events, (page.events || []).map(eventItem));
+      const list = page.events || [];
+      replace(events, list.map(eventItem));
+      if (!page.nextPageToken && list.length) knownSequence = Number(list[list.length - 1].sequence);
     } catch (error) {
       replace(events, h("li", {}, errorBox(error)));
     }
@@ -311,22 +319,40 @@ export async function renderJob(main, { id }) {
 
   drawSummary();
   await Promise.all([loadResults(), loadEvents()]);
-  const stop = watchJob(name, {
-    onEvent: (event) => {
-      events.append(eventItem(event));
-      clearTimeout(timer);
-      timer = window.setTimeout(refresh, 200);
-    },
-    onProgress: (progress) => {
-      if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
-    },
-    onMode: (mode) => {
-      if (mode === "live") refresh();
-      live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
-    },
-  });
+  // A finished job has nothing to stream, and an idle watch holds a connection (the gateway
+  // answers a watch only with its first event): watch only while the job can still change.
+  /** @type {(() => void) | null} */
+  let stopWatch = null;
+  function followLive() {
+    const changing = !FINISHED.has(job.status);
+    if (changing && !stopWatch) {
+      stopWatch = watchJob(name, {
+        afterSequence: knownSequence,
+        onEvent: (event) => {
+          if (Number(event.sequence) <= knownSequence) return;
+          knownSequence = Number(event.sequence);
+          events.append(eventItem(event));
+          clearTimeout(timer);
+          timer = window.setTimeout(refresh, 200);
+        },
+        onProgress: (progress) => {
+          if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
+        },
+        onMode: (mode) => {
+          if (mode === "live") refresh();
+          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+        },
+      });
+    } else if (!changing && stopWatch) {
+      stopWatch();
+      stopWatch = null;
+      live.textContent = "";
+    }
+  }
+  onSummary = followLive;
+  followLive();
   return () => {
     clearTimeout(timer);
-    stop();
+    stopWatch?.();
   };
 }
