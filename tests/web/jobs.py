@@ -39,3 +39,22 @@ def ready_job(api: httpx.Client, name: str) -> str:
     api.post(f"/v1/{job}:finalizeUploads", json={})
     wait_for(api, job, {"READY"})
     return job
+
+
+def ready_zip_job(api: httpx.Client, name: str, count: int) -> str:
+    """A ready job of `count` PDFs unpacked from one ZIP (`batch/NNN.pdf`)."""
+    body = zip_bytes(
+        {
+            f"batch/{i:03d}.pdf": text_pdf([f"Invoice Number: Z-{i}", f"Total Due: ${i}.00"])
+            for i in range(count)
+        }
+    )
+    created = api.post(
+        "/v1/jobs",
+        json={"displayName": name, "files": [{"path": "batch.zip", "sizeBytes": len(body)}]},
+    ).json()
+    assert httpx.put(created["uploadTargets"][0]["url"], content=body).status_code == 200
+    job: str = created["job"]["name"]
+    api.post(f"/v1/{job}:finalizeUploads", json={})
+    wait_for(api, job, {"READY"})
+    return job

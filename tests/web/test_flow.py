@@ -14,7 +14,7 @@ from playwright.sync_api import FilePayload, Page, Route, expect
 from bytereview.core.settings import DEV_TOKEN
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
-from tests.web.jobs import ready_job
+from tests.web.jobs import ready_job, ready_zip_job
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -262,3 +262,31 @@ def test_an_unfinished_upload_says_what_to_do(page: Page, app_url: str) -> None:
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
     expect(page.get_by_role("link", name="Left behind")).to_have_count(0)
+
+
+def test_pause_resume_and_cancel_from_the_job_page(page: Page, app_url: str) -> None:
+    fields = {"fields": [{"name": "total", "dataType": "currency"}]}
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        names = ("Paused then resumed", "Paused then cancelled")
+        jobs = [ready_zip_job(api, name, 30) for name in names]
+        for job in jobs:
+            api.post(f"/v1/{job}:configure", json=fields)
+            # Paused straight after the start: most of its 30 tasks are still queued.
+            assert api.post(f"/v1/{job}:start", json={}).status_code == 200
+            paused = api.post(f"/v1/{job}:pause", json={})
+            assert paused.status_code == 200, paused.text
+            assert paused.json()["status"] == "PAUSED", paused.text
+    resumed, cancelled = jobs
+    page.goto(f"{app_url}/app/{resumed}")
+    expect(page.get_by_text("Paused", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name="Edit total of batch.zip/batch/007.pdf")).to_have_text(
+        "7"
+    )
+
+    page.goto(f"{app_url}/app/{cancelled}")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.get_by_text("Cancelled", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)
