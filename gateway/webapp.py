@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from bytereview.core.settings import Settings, StorageBackend
+from gateway.errors import http_error
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
 TYPES = {
@@ -81,9 +82,7 @@ def content_security_policy(settings: Settings) -> str:
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        # Source documents are shown from blob: URLs fetched with the user's credential.
-        "img-src 'self' blob: data:",
-        "frame-src blob:",
+        "img-src 'self' blob:",
         "connect-src " + " ".join(dict.fromkeys(connect)),
         "base-uri 'none'",
         "form-action 'self'",
@@ -124,11 +123,9 @@ def mount_webapp(app: FastAPI, settings: Settings, root: Path = WEB_ROOT) -> Non
     def serve(request: Request, key: str) -> Response:
         found = files.get(key)
         if found is None:
-            return JSONResponse(
-                {"error": {"code": 404, "status": "NOT_FOUND", "message": f"no file {key}"}},
-                status_code=404,
-                headers=security,
-            )
+            missing = http_error(404, "NOT_FOUND", f"the web app has no file {key}")
+            missing.headers.update(security)
+            return missing
         headers = {**security, "etag": found.etag, "cache-control": "no-cache"}
         if request.headers.get("if-none-match") == found.etag:
             return Response(status_code=304, headers=headers)
