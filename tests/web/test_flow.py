@@ -290,3 +290,18 @@ def test_pause_resume_and_cancel_from_the_job_page(page: Page, app_url: str) -> 
     page.get_by_role("button", name="Cancel job").click()
     expect(page.get_by_text("Cancelled", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+
+
+def test_a_picked_folder_keeps_its_sub_folders(page: Page, app_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "scans"
+    (folder / "march" / "week 1").mkdir(parents=True)
+    (folder / "march" / "week 1" / "a.pdf").write_bytes(pdf("F-1", "1.00"))
+    (folder / "b.pdf").write_bytes(pdf("F-2", "2.00"))
+    page.goto(f"{app_url}/app/jobs/new")
+    page.get_by_label("Choose a folder").set_input_files(folder)
+    uploads = page.get_by_role("table", name="Files to upload")
+    expect(uploads.get_by_role("cell", name="scans/march/week 1/a.pdf", exact=True)).to_be_visible()
+    expect(uploads.get_by_role("cell", name="scans/b.pdf", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Remove scans/b.pdf").click()
+    expect(uploads.get_by_role("cell", name="scans/b.pdf", exact=True)).to_have_count(0)
+    expect(page.get_by_text("1 file,")).to_be_visible()
