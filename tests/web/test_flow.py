@@ -126,6 +126,19 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("button", name="Edit invoice_number of a.pdf")).to_have_text("INV-1")
 
+    # Columns sort by a click on their header, one way then the other.
+    results = page.get_by_role("table", name="Extracted values")
+    page.get_by_role("button", name="invoice_number", exact=True).click()
+    expect(page.get_by_role("columnheader", name="invoice_number")).to_have_attribute(
+        "aria-sort", "ascending"
+    )
+    expect(results.get_by_role("row").nth(1)).to_contain_text("INV-1")
+    page.get_by_role("button", name="invoice_number", exact=True).click()
+    expect(page.get_by_role("columnheader", name="invoice_number")).to_have_attribute(
+        "aria-sort", "descending"
+    )
+    expect(results.get_by_role("row").nth(1)).to_contain_text("INV-3")
+
     # Export CSV: a downloaded file holding every row, the edit included.
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export CSV").click()
@@ -305,3 +318,20 @@ def test_a_picked_folder_keeps_its_sub_folders(page: Page, app_url: str, tmp_pat
     page.get_by_role("button", name="Remove scans/b.pdf").click()
     expect(uploads.get_by_role("cell", name="scans/b.pdf", exact=True)).to_have_count(0)
     expect(page.get_by_text("1 file,")).to_be_visible()
+
+
+def test_files_dropped_on_the_drop_zone_are_listed(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/app/jobs/new")
+    transfer = page.evaluate_handle(
+        """() => {
+          const transfer = new DataTransfer();
+          transfer.items.add(new File(["%PDF-1.4 one"], "dropped-1.pdf", { type: "application/pdf" }));
+          transfer.items.add(new File(["%PDF-1.4 two"], "dropped-2.pdf", { type: "application/pdf" }));
+          return transfer;
+        }"""
+    )
+    page.get_by_role("region", name="Drop zone").dispatch_event("drop", {"dataTransfer": transfer})
+    uploads = page.get_by_role("table", name="Files to upload")
+    expect(uploads.get_by_role("cell", name="dropped-1.pdf", exact=True)).to_be_visible()
+    expect(uploads.get_by_role("cell", name="dropped-2.pdf", exact=True)).to_be_visible()
+    expect(page.get_by_text("2 files,")).to_be_visible()

@@ -6,6 +6,9 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from bytereview.core.settings import DEV_TOKEN
+from tests.web.jobs import ready_job
+
 pytestmark = pytest.mark.e2e
 
 
@@ -50,3 +53,24 @@ def test_api_keys_show_the_secret_once_and_revoke(page: Page, app_url: str) -> N
     page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
     expect(page.get_by_role("button", name="Revoke nightly script")).to_have_count(0)
     assert httpx.get(f"{app_url}/v1/jobs", headers={"X-API-Key": secret}).status_code == 401
+
+
+def test_configure_saves_and_loads_a_template(page: Page, app_url: str) -> None:
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    with httpx.Client(base_url=app_url, headers=headers, timeout=30) as api:
+        job = ready_job(api, "Template round trip")
+    page.goto(f"{app_url}/app/{job}/configure")
+    page.get_by_label("Name of field 1").fill("invoice_number")
+    page.get_by_role("button", name="Add field").click()
+    page.get_by_label("Name of field 2").fill("total")
+    page.get_by_label("Data type of field 2").select_option("currency")
+    page.get_by_label("New template name").fill("Round trip")
+    page.get_by_role("button", name="Save as template").click()
+    expect(page.get_by_text('Saved the fields as template "Round trip".')).to_be_visible()
+    page.get_by_role("button", name="Remove field 2").click()
+    page.get_by_label("Name of field 1").fill("something_else")
+    page.get_by_label("Template", exact=True).select_option(label="Round trip")
+    page.get_by_role("button", name="Load template").click()
+    expect(page.get_by_label("Name of field 1")).to_have_value("invoice_number")
+    expect(page.get_by_label("Name of field 2")).to_have_value("total")
+    expect(page.get_by_label("Data type of field 2")).to_have_value("currency")
