@@ -111,9 +111,10 @@ function signedIn() {
     ),
   );
   const path = location.pathname;
-  return navigate(path === "/app/signin" || path === "/app/callback" ? "/app/jobs" : path, {
-    replaceEntry: true,
-  });
+  // Where the user was going, query included (a filter in the address survives a reload).
+  const target =
+    path === "/app/signin" || path === "/app/callback" ? "/app/jobs" : path + location.search;
+  return navigate(target, { replaceEntry: true });
 }
 
 async function callback() {

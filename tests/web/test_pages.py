@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -74,3 +76,25 @@ def test_configure_saves_and_loads_a_template(page: Page, app_url: str) -> None:
     expect(page.get_by_label("Name of field 1")).to_have_value("invoice_number")
     expect(page.get_by_label("Name of field 2")).to_have_value("total")
     expect(page.get_by_label("Data type of field 2")).to_have_value("currency")
+
+
+def test_the_dashboard_pages_through_jobs(page: Page, app_url: str) -> None:
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    with httpx.Client(base_url=app_url, headers=headers, timeout=30) as api:
+        for i in range(25):
+            declared = {
+                "displayName": f"Paging {i:02d}",
+                "files": [{"path": "p.pdf", "sizeBytes": 1}],
+            }
+            assert api.post("/v1/jobs", json=declared).status_code == 200
+    page.goto(f"{app_url}/app/jobs?status=PENDING_UPLOAD")
+    expect(page.get_by_label("Status")).to_have_value("PENDING_UPLOAD")
+    jobs = page.get_by_role("table", name="Your jobs")
+    expect(jobs.get_by_role("row")).to_have_count(21)  # a header and 20 jobs
+    expect(page.get_by_text(re.compile(r"^1\u201320 of \d+$"))).to_be_visible()
+    expect(page.get_by_role("button", name="Previous page")).to_be_disabled()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.get_by_text(re.compile(r"^21\u2013\d+ of \d+$"))).to_be_visible()
+    expect(jobs.get_by_role("link", name="Paging 00")).to_be_visible()  # newest first
+    page.get_by_role("button", name="Previous page").click()
+    expect(jobs.get_by_role("link", name="Paging 24")).to_be_visible()
