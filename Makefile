@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint fmt proto bench clean
+.PHONY: up test lint fmt proto docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ fmt: $(STAMP)
 ## proto: regenerate the Python code from protos/
 proto: $(STAMP)
 	$(BIN)/python tools/protos.py generate
+
+## docs: regenerate docs/state-machine.md from the transition table (a test fails when stale)
+docs: $(STAMP)
+	$(BIN)/python tools/docs.py generate
 
 bench: $(STAMP)
 	@echo "benchmarks: see bench/README.md"

@@ -22,9 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.extract.base import Document, ExtractionRequest
-from services.extract.offline import OfflineExtractor
-from services.extract.schema import DEFAULT_TYPES, Field
+from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SCORER = SHARED / "tools" / "score_fields.py"

@@ -22,10 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract import (
+    DEFAULT_TYPES,
+    Document,
+    ExtractionError,
+    ExtractionRequest,
+    Field,
+    RateController,
+)
 from services.extract.gemini import GeminiExtractor
-from services.extract.ratecontrol import RateController
-from services.extract.schema import DEFAULT_TYPES, Field
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
@@ -57,7 +62,8 @@ async def run(quota: int, calls: int, configured_rpm: int) -> None:
                     failed += 1
 
         started = time.monotonic()
-        await asyncio.gather(*(task_worker() for _ in range(CONCURRENCY)))
+        async with extractor:
+            await asyncio.gather(*(task_worker() for _ in range(CONCURRENCY)))
         elapsed = time.monotonic() - started
     achieved = calls / elapsed * 60.0
     mode = f"rpm={configured_rpm}" if configured_rpm else "AIMD only"

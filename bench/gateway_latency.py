@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 import grpc
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from tests.e2e.conftest import launched

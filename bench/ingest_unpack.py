@@ -19,7 +19,11 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
+
+from bytereview.jobs.v1.worker_service_pb2 import ArchiveEntry
+from services.ingest.unpack import Outcome, Registered
 
 MIB = 1024 * 1024
 
@@ -37,11 +41,21 @@ def make_archive(path: Path, *, files: int, file_size: int) -> int:
     return files * file_size
 
 
+class _NamingReporter:
+    """Registers nothing: names every entry, as the jobs service would."""
+
+    async def entries(self, archive: str, batch: Sequence[ArchiveEntry]) -> Registered:
+        return Registered(files=[f"jobs/bench/files/{e.index}" for e in batch])
+
+    async def unpacked(self, file: str, entry: ArchiveEntry, outcome: Outcome) -> None:
+        return None
+
+
 def unpack_in_process(archive: Path, target: Path) -> float:
     """Unpack with the production ArchiveUnpacker into local storage; returns seconds."""
     from bytereview.core.settings import Settings
     from bytereview.core.storage import make_storage
-    from services.ingest.unpack import ArchiveUnpacker, UnpackLimits
+    from services.ingest import ArchiveUnpacker, UnpackLimits
 
     storage = make_storage(Settings(env="dev", storage_dir=target, data_dir=target))
     key = "jobs/bench/uploads/archive"
@@ -56,11 +70,8 @@ def unpack_in_process(archive: Path, target: Path) -> float:
         storage=storage, limits=limits, archive_key=key, target_prefix="jobs/bench/entries/a/"
     )
 
-    async def report(batch: list[object]) -> None:
-        return None
-
     started = time.perf_counter()
-    outcome = asyncio.run(unpacker.run(report))  # type: ignore[arg-type]
+    outcome = asyncio.run(unpacker.run(_NamingReporter()))
     elapsed = time.perf_counter() - started
     if outcome.error:
         raise SystemExit(outcome.error)

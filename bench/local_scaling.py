@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import nats
 
-from bytereview.core.settings import DEV_TOKEN
-from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT
+from bytereview.core import DEV_TOKEN
+from bytereview.core.streams import WORKER_LOAD_SUBJECT
 from tests.e2e.conftest import launched
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
@@ -52,7 +52,7 @@ async def first_heartbeat(nats_url: str, pod: str, found: dict[str, float]) -> N
         found.setdefault(pod, time.monotonic())
         got.set()
 
-    await nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.extract-workers.{pod}", cb=on_beat)
+    await nc.subscribe(f"{WORKER_LOAD_SUBJECT}.extract-workers.{pod}", cb=on_beat)
     await got.wait()
     await nc.close()
 

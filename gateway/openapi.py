@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from google.protobuf import descriptor
 
-from gateway.transcoder import Route, RouteTable
+from gateway.transcoder import VARIABLE, Route, RouteTable
 
 FD = descriptor.FieldDescriptor
 _SCALARS: dict[int, dict[str, Any]] = {
@@ -48,6 +49,34 @@ ERROR_SCHEMA = {
         }
     },
 }
+
+
+def openapi_template(template: str) -> tuple[str, list[str]]:
+    """The path of an HTTP rule in OpenAPI's terms, and its path parameters.
+
+    Each `*` of a variable's pattern is its own parameter: `/v1/{name=jobs/*}` is
+    `/v1/jobs/{job}`, so GetJob and GetTemplate do not share `/v1/{name}` (OpenAPI allows one
+    operation per path and verb)."""
+    params: list[str] = []
+
+    def expand(match: re.Match[str]) -> str:
+        variable, pattern = match.group(1), match.group(2) or "*"
+        segments = pattern.split("/")
+        out = []
+        for i, segment in enumerate(segments):
+            if segment in ("*", "**"):
+                before = segments[i - 1] if i > 0 else ""
+                name = before[:-1] if before.endswith("s") else variable.replace(".", "_")
+                # Collection ids read as singular parameters: jobs/{job}/files/{file}.
+                while name in params:
+                    name += "_"
+                params.append(name)
+                out.append("{" + name + "}")
+            else:
+                out.append(segment)
+        return "/".join(out)
+
+    return VARIABLE.sub(expand, template), params
 
 
 class _Schemas:
@@ -106,7 +135,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             # One path segment of a resource name (an id).
             "schema": {"type": "string", "pattern": "^[^/:]+$"},
         }
-        for v in route.openapi_parameters
+        for v in openapi_template(route.template)[1]
     ]
     if route.body != "*":
         skip = {v.split(".")[0] for v in route.variables} | ({route.body} if route.body else set())
@@ -166,7 +195,8 @@ def openapi_document(table: RouteTable) -> dict[str, Any]:
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     for route in table.routes:
-        paths.setdefault(route.openapi_path, {})[route.verb.lower()] = _operation(route, schemas)
+        path = openapi_template(route.template)[0]
+        paths.setdefault(path, {})[route.verb.lower()] = _operation(route, schemas)
     return {
         "openapi": "3.0.3",
         "info": {

@@ -12,7 +12,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bytereview.core.rpc import request_id
+from bytereview.core import request_id
 
 # Forwarded as gRPC metadata and logged: only a safe, short id is kept.
 _SAFE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")

@@ -7,8 +7,7 @@ import contextlib
 
 import uvicorn
 
-from bytereview.core.lifecycle import settle_heap
-from bytereview.core.settings import Settings
+from bytereview.core import Settings, settle_heap
 from gateway.app import create_app
 
 

@@ -8,18 +8,22 @@ be a job's upload key, so a URL can never write outside a job's prefix.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from bytereview.core import signing
-from bytereview.core.settings import Settings, StorageBackend
-from bytereview.core.storage import InvalidKeyError, LocalStorage, Storage
+from bytereview.core import (
+    InvalidKeyError,
+    LocalStorage,
+    Settings,
+    Storage,
+    StorageBackend,
+    signing,
+    storage_keys,
+)
 from gateway.errors import http_error
 
-UPLOAD_KEY = re.compile(r"^jobs/[0-9a-f]{32}/uploads/[0-9a-f]{32}$")
 CHUNK = 1024 * 1024
 
 
@@ -42,7 +46,7 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
         if isinstance(params, Response):
             return params
         key = params["key"]
-        if not UPLOAD_KEY.match(key):
+        if not storage_keys.is_upload_key(key):
             return http_error(403, "PERMISSION_DENIED", "this URL does not allow uploads")
         try:
             limit = int(params.get("max", "0"))

@@ -17,10 +17,11 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
-from bytereview.core.errors import InvalidArgument
+from bytereview.core import InvalidArgument
 from gateway.proto_json import message_to_dict
 
-_VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
+# A variable of an HTTP rule's path: `{field.path}` or `{field.path=segments/*}`.
+VARIABLE = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,40 +45,6 @@ class Route:
     def server_streaming(self) -> bool:
         return bool(self.method.server_streaming)
 
-    @property
-    def openapi_path(self) -> str:
-        """The template with each `*` of a variable's pattern as its own path parameter:
-        `/v1/{name=jobs/*}` is `/v1/jobs/{job}`, so GetJob and GetTemplate do not share
-        `/v1/{name}` (OpenAPI allows one operation per path and verb)."""
-        return openapi_template(self.template)[0]
-
-    @property
-    def openapi_parameters(self) -> list[str]:
-        return openapi_template(self.template)[1]
-
-
-def openapi_template(template: str) -> tuple[str, list[str]]:
-    params: list[str] = []
-
-    def expand(match: re.Match[str]) -> str:
-        variable, pattern = match.group(1), match.group(2) or "*"
-        segments = pattern.split("/")
-        out = []
-        for i, segment in enumerate(segments):
-            if segment in ("*", "**"):
-                before = segments[i - 1] if i > 0 else ""
-                name = before[:-1] if before.endswith("s") else variable.replace(".", "_")
-                # Collection ids read as singular parameters: jobs/{job}/files/{file}.
-                while name in params:
-                    name += "_"
-                params.append(name)
-                out.append("{" + name + "}")
-            else:
-                out.append(segment)
-        return "/".join(out)
-
-    return _VAR.sub(expand, template), params
-
 
 def _segment_regex(pattern: str) -> str:
     parts = []
@@ -96,7 +63,7 @@ def compile_template(template: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     names: list[str] = []
     regex = ""
     last = 0
-    for match in _VAR.finditer(template):
+    for match in VARIABLE.finditer(template):
         regex += re.escape(template[last : match.start()])
         field_path, pattern = match.group(1), match.group(2) or "*"
         group = f"v{len(names)}"

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN, Settings
+from bytereview.core import DEV_TOKEN, Settings
 from bytereview.jobs.v1 import jobs_service_pb2_grpc, worker_service_pb2_grpc
-from services.jobs.server import RunningJobsService, jobs_service, prepare_database
+from services.jobs import RunningJobsService, jobs_service, prepare_database
 from tests.identity import AUDIENCE, ISSUER, IdentityProvider, identity_provider
 from tests.servers import (
     FakeGcs,

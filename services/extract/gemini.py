@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from io import IOBase
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import aiohttp
 import httpx
@@ -106,6 +106,16 @@ class GeminiExtractor:
         self._model = model
         self._inline_limit = inline_limit
         self.name = f"gemini:{model}"
+
+    async def aclose(self) -> None:
+        """Close the SDK's connection pool (its sockets otherwise linger until collected)."""
+        await self._client.aio.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
 
     async def _part(self, document: Document) -> Any:
         types = self._types

@@ -14,8 +14,10 @@ import re
 import threading
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
+from bytereview.core import pdfium
 from services.extract.base import (
     Document,
     Extraction,
@@ -109,30 +111,75 @@ def ocr_lines(image: bytes | Any) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def pdf_text(document: Document) -> str:
+@dataclass
+class _OpenPdf:
+    """A PDF open in pdfium, with the handle pdfium reads it through."""
+
+    handle: BinaryIO
+    pdf: Any
+
+
+def _open_pdf(document: Document) -> _OpenPdf:
     import pypdfium2 as pdfium
 
-    with document.open() as handle:
+    handle = document.open()
+    try:
+        return _OpenPdf(handle, pdfium.PdfDocument(handle))
+    except pdfium.PdfiumError as exc:
+        handle.close()
+        raise ExtractionError(
+            f"{document.path}: cannot read the PDF ({exc})", retryable=False
+        ) from exc
+    except BaseException:
+        handle.close()
+        raise
+
+
+def _page_count(opened: _OpenPdf) -> int:
+    return min(len(opened.pdf), MAX_PAGES)
+
+
+def _page_text_or_image(opened: _OpenPdf, index: int) -> tuple[str, Any]:
+    """A page's text layer, or its rendered image when the layer is too thin (a scan)."""
+    page = opened.pdf[index]
+    try:
+        textpage = page.get_textpage()
         try:
-            pdf = pdfium.PdfDocument(handle)
-        except pdfium.PdfiumError as exc:
-            raise ExtractionError(
-                f"{document.path}: cannot read the PDF ({exc})", retryable=False
-            ) from exc
-        try:
-            pages = []
-            for index in range(min(len(pdf), MAX_PAGES)):
-                page = pdf[index]
-                textpage = page.get_textpage()
-                text = textpage.get_text_range()
-                textpage.close()
-                if len(text.strip()) < MIN_TEXT_LAYER_CHARS:
-                    text = ocr_lines(page.render(scale=RENDER_SCALE).to_pil())
-                page.close()
-                pages.append(text)
-            return "\n".join(pages)
+            text = str(textpage.get_text_range())
         finally:
-            pdf.close()
+            textpage.close()
+        if len(text.strip()) >= MIN_TEXT_LAYER_CHARS:
+            return text, None
+        bitmap = page.render(scale=RENDER_SCALE)
+        try:
+            # A copy: the image must not share the bitmap's buffer once it is closed.
+            return "", bitmap.to_pil().copy()
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+
+
+def _close_pdf(opened: _OpenPdf) -> None:
+    try:
+        opened.pdf.close()
+    finally:
+        opened.handle.close()
+
+
+async def pdf_text(document: Document) -> str:
+    """The PDF's text, page by page; pdfium on its own thread, OCR outside its lock."""
+    opened = await pdfium.run(_open_pdf, document)
+    try:
+        pages = []
+        for index in range(await pdfium.run(_page_count, opened)):
+            text, image = await pdfium.run(_page_text_or_image, opened, index)
+            if image is not None:
+                text = await asyncio.to_thread(ocr_lines, image)
+            pages.append(text)
+        return "\n".join(pages)
+    finally:
+        await pdfium.run(_close_pdf, opened)
 
 
 def image_text(document: Document) -> str:
@@ -146,11 +193,11 @@ def image_text(document: Document) -> str:
         ) from exc
 
 
-def document_text(document: Document) -> str:
+async def document_text(document: Document) -> str:
     if document.media_type == "application/pdf":
-        return pdf_text(document)
+        return await pdf_text(document)
     if document.media_type.startswith("image/"):
-        return image_text(document)
+        return await asyncio.to_thread(image_text, document)
     raise ExtractionError(f"{document.path}: cannot read {document.media_type}", retryable=False)
 
 
@@ -229,9 +276,12 @@ def match_fields(texts: Sequence[tuple[str, str]], fields: Sequence[Field]) -> E
 class OfflineExtractor:
     name = "offline"
 
+    async def aclose(self) -> None:
+        """Nothing to release: the OCR engine lives for the process (it is costly to load)."""
+
     async def extract(self, request: ExtractionRequest) -> Extraction:
         texts = []
         for document in request.documents:
-            text = await asyncio.to_thread(document_text, document)
+            text = await document_text(document)
             texts.append((document.name, text))
         return match_fields(texts, request.fields)

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bytereview.core.datatypes import DATA_TYPES
+
 JsonValue = str | int | float | bool | None
 
 
@@ -29,24 +31,9 @@ class TypeInfo:
     description: str = ""
 
 
-# Used when a data type row is not supplied (preview with seed types).
-DEFAULT_TYPES: Mapping[str, TypeInfo] = {
-    "text": TypeInfo("string"),
-    "email": TypeInfo("string", "email"),
-    "phone": TypeInfo("string", "phone"),
-    "address": TypeInfo("string", "address"),
-    "name": TypeInfo("string", "name"),
-    "url": TypeInfo("string", "uri"),
-    "number": TypeInfo("number"),
-    "currency": TypeInfo("number", "currency"),
-    "percentage": TypeInfo("number", "percentage"),
-    "integer": TypeInfo("integer"),
-    "date_mdy": TypeInfo("string", "MM/DD/YYYY"),
-    "date_dmy": TypeInfo("string", "DD/MM/YYYY"),
-    "date_ymd": TypeInfo("string", "date"),
-    "time": TypeInfo("string", "time"),
-    "boolean": TypeInfo("boolean"),
-}
+# Used when a data type row is not supplied (preview): the shared table the jobs service
+# seeds its rows from.
+DEFAULT_TYPES: Mapping[str, TypeInfo] = {t.id: TypeInfo(t.json_type, t.format) for t in DATA_TYPES}
 
 _DATE_FORMATS = {"date_mdy": "%m/%d/%Y", "date_dmy": "%d/%m/%Y", "date_ymd": "%Y-%m-%d"}
 

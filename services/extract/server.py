@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core.errors import InvalidArgument
-from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import (
+    Context,
+    GrpcServer,
+    InvalidArgument,
+    ServiceBinding,
+    Settings,
+    Storage,
+    service_name,
+)
+from bytereview.core.fields import check_fields, field_spec
 from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from services.extract.documents import documents
 from services.extract.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
-from services.extract.worker import documents
 
-MAX_PREVIEW_FIELDS = 100
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
 
@@ -43,19 +48,15 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
     async def PreviewExtraction(
         self, request: extract_pb.PreviewExtractionRequest, context: Context
     ) -> extract_pb.PreviewExtractionResponse:
-        if not request.fields:
-            raise InvalidArgument("fields must not be empty")
-        if len(request.fields) > MAX_PREVIEW_FIELDS:
-            raise InvalidArgument(f"at most {MAX_PREVIEW_FIELDS} fields")
-        for i, f in enumerate(request.fields):
-            if not f.name:
-                raise InvalidArgument(f"fields[{i}].name must not be empty")
-            if f.data_type not in DEFAULT_TYPES:
-                raise InvalidArgument(f"fields[{i}].data_type {f.data_type!r} is unknown")
+        # The rule ConfigureJob applies, against the shared data-type table.
+        specs = check_fields(
+            (field_spec(f.name, f.data_type, f.instruction) for f in request.fields),
+            DEFAULT_TYPES,
+        )
         found = await file_for_caller(self._jobs, request.file, context)
         if not found.file.media_type:
             raise InvalidArgument(f"{request.file} has not been analysed yet")
-        fields = [Field(f.name, f.data_type, f.instruction) for f in request.fields]
+        fields = [Field(f.name, f.data_type, f.instruction) for f in specs]
         wanted = ExtractionRequest(
             fields=fields, types=DEFAULT_TYPES, documents=documents(self._storage, [found.file])
         )
@@ -90,7 +91,9 @@ async def extract_server(
     extractor: Extractor,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
     rate: RateController,
+    listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
+    """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
     server = GrpcServer(
         bindings=[
             ServiceBinding(
@@ -103,4 +106,6 @@ async def extract_server(
         grace_seconds=settings.drain_grace_seconds,
     )
     async with server:
+        if listening is not None:
+            listening(server.port)
         yield server

@@ -3,42 +3,40 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import struct_pb2
 
-from bytereview.core import streams
-from bytereview.core.clients import Metadata, worker_metadata
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage, make_storage
-from bytereview.core.workers import run_worker_process
+from bytereview.core import (
+    Settings,
+    Storage,
+    make_storage,
+    streams,
+    worker_metadata,
+    worker_runtime,
+)
+from bytereview.core.outages import is_outage
+from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract import metrics
 from services.extract.base import (
-    Document,
     Extraction,
     ExtractionError,
     ExtractionRequest,
     Extractor,
 )
+from services.extract.documents import documents
 from services.extract.offline import OfflineExtractor
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
+from services.extract.server import extract_server
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
-RETRYABLE_CODES = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
-)
 
 
 def make_extractor(settings: Settings) -> Extractor:
@@ -64,23 +62,11 @@ def rate_controller(settings: Settings) -> RateController:
     )
 
 
-def documents(storage: Storage, files: list[worker_pb.TaskFile]) -> list[Document]:
-    return [
-        Document(
-            name=f.name,
-            path=f.original_path,
-            media_type=f.media_type,
-            open=functools.partial(storage.open_read, f.storage_key),
-        )
-        for f in files
-    ]
-
-
 def request_from(begin: worker_pb.BeginTaskResponse, storage: Storage) -> ExtractionRequest:
     return ExtractionRequest(
         fields=[Field(f.name, f.data_type, f.instruction) for f in begin.fields],
         types={d.id: TypeInfo(d.json_type, d.format, d.description) for d in begin.data_types},
-        documents=documents(storage, list(begin.files)),
+        documents=documents(storage, begin.files),
         system_prompt=begin.system_prompt.text,
     )
 
@@ -91,14 +77,13 @@ class ExtractHandler:
         *,
         storage: Storage,
         extractor: Extractor,
-        jobs: worker_grpc.JobWorkerServiceAsyncStub,
-        metadata: Metadata,
+        calls: JobsCalls,
         rate: RateController,
     ) -> None:
         self._storage = storage
         self._extractor = extractor
-        self._jobs = jobs
-        self._metadata = metadata
+        self._call = calls  # deadlines, and outages of the jobs service waited out in place
+        self._jobs = calls.stub
         self._rate = rate
 
     async def _extract(self, request: ExtractionRequest) -> Extraction:
@@ -124,21 +109,19 @@ class ExtractHandler:
             return extraction
         raise AssertionError("unreachable")
 
-    async def __call__(self, delivery: streams.Delivery) -> None:
+    async def __call__(self, delivery: worker_runtime.Delivery) -> None:
         task = messages_pb2.ExtractTaskMessage.FromString(delivery.data).task
         try:
             await self._handle(task, delivery)
         except grpc.aio.AioRpcError as exc:
-            if exc.code() in RETRYABLE_CODES:
-                raise streams.RetryLater(f"jobs service: {exc.details()}") from exc
+            if exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                raise worker_runtime.RetryLater(f"jobs service: {exc.details()}") from exc
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise streams.Permanent(f"{task} no longer exists") from exc
+                raise worker_runtime.Permanent(f"{task} no longer exists") from exc
             raise
 
-    async def _handle(self, task: str, delivery: streams.Delivery) -> None:
-        begin = await self._jobs.BeginTask(
-            worker_pb.BeginTaskRequest(task=task), metadata=self._metadata
-        )
+    async def _handle(self, task: str, delivery: worker_runtime.Delivery) -> None:
+        begin = await self._call(self._jobs.BeginTask, worker_pb.BeginTaskRequest(task=task))
         if not begin.proceed:
             log.info("dropping %s: %s", task, begin.reason)
             metrics.TASKS.labels("dropped").inc()
@@ -151,25 +134,30 @@ class ExtractHandler:
             if exc.retryable and not delivery.is_last_attempt:
                 metrics.TASKS.labels("retry").inc()
                 metrics.RETRIES.labels("transient").inc()
-                raise streams.RetryLater(str(exc), delay=exc.retry_after) from exc
+                raise worker_runtime.RetryLater(str(exc), delay=exc.retry_after) from exc
             metrics.TASKS.labels("failed").inc()
-            raise streams.Permanent(str(exc)) from exc
+            raise worker_runtime.Permanent(str(exc)) from exc
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if is_outage(exc):
+                # Storage unreachable: not the task's fault. Run the handler again later
+                # (BeginTask on a RUNNING task is a repeat, and nothing was reported).
+                raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
             log.exception("extraction of %s failed", task)
             await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
             if delivery.is_last_attempt:
                 metrics.TASKS.labels("failed").inc()
-                raise streams.Permanent(str(exc)) from exc
+                raise worker_runtime.Permanent(str(exc)) from exc
             metrics.TASKS.labels("retry").inc()
-            raise streams.RetryLater(str(exc)) from exc
+            raise worker_runtime.RetryLater(str(exc)) from exc
         values, problems = normalise_all(extraction.values, request.fields)
         if problems:
             log.info("%s: unreadable values set to null: %s", task, problems)
         struct = struct_pb2.Struct()
         struct.update(values)
-        await self._jobs.ReportTaskResult(
+        await self._call(
+            self._jobs.ReportTaskResult,
             worker_pb.ReportTaskResultRequest(
                 task=task,
                 values=struct,
@@ -178,12 +166,11 @@ class ExtractHandler:
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
             ),
-            metadata=self._metadata,
         )
         metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(
-        self, task: str, delivery: streams.Delivery, error: str, *, retryable: bool
+        self, task: str, delivery: worker_runtime.Delivery, error: str, *, retryable: bool
     ) -> None:
         if not retryable:
             failure = FailureClass.PERMANENT
@@ -191,33 +178,40 @@ class ExtractHandler:
             failure = FailureClass.EXHAUSTED
         else:
             failure = FailureClass.RETRYABLE
-        await self._jobs.ReportTaskFailure(
+        await self._call(
+            self._jobs.ReportTaskFailure,
             worker_pb.ReportTaskFailureRequest(task=task, failure_class=failure, error=error),
-            metadata=self._metadata,
         )
 
 
-async def serve(settings: Settings, stop: asyncio.Event) -> None:
-    """Run the extract worker pool and the ExtractService until `stop`, then drain."""
-    from services.extract.server import extract_server
+async def serve(
+    settings: Settings, stop: asyncio.Event, *, listening: Callable[[int], None] | None = None
+) -> None:
+    """Run the extract worker pool and the ExtractService until `stop`, then drain.
 
+    `listening` hears the ExtractService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
     extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
-    await run_worker_process(
-        settings,
-        name="bytereview-extract",
-        spec=streams.extract_queue(settings),
-        concurrency=settings.extract_concurrency,
-        handler=lambda jobs: ExtractHandler(
-            storage=storage,
-            extractor=extractor,
-            jobs=jobs,
+    try:
+        await run_worker_process(
+            settings,
+            name="bytereview-extract",
+            spec=streams.extract_queue(settings),
+            concurrency=settings.extract_concurrency,
+            handler=lambda calls: ExtractHandler(
+                storage=storage, extractor=extractor, calls=calls, rate=rate
+            ),
+            server=lambda jobs: extract_server(
+                settings,
+                storage=storage,
+                extractor=extractor,
+                jobs=jobs,
+                rate=rate,
+                listening=listening,
+            ),
             metadata=worker_metadata(settings),
-            rate=rate,
-        ),
-        server=lambda jobs: extract_server(
-            settings, storage=storage, extractor=extractor, jobs=jobs, rate=rate
-        ),
-        stop=stop,
-    )
+            stop=stop,
+        )
+    finally:
+        await extractor.aclose()

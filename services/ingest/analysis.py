@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bytereview.core.storage import Storage
-from services.ingest.sniff import SNIFF_BYTES, Sniffed, sniff
+from bytereview.core import Storage
+from bytereview.core import pdfium as pdfium_calls
+from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_at_end
 
 READ_CHUNK = 1024 * 1024
 
@@ -44,7 +45,8 @@ def pdf_page_count(storage: Storage, key: str) -> int:
     """Pages of a PDF; raises ValueError with a readable reason if it cannot be opened."""
     import pypdfium2 as pdfium
 
-    with storage.open_read(key) as handle:
+    # pdfium is not thread-safe: every call in the process holds its lock (core/pdfium.py).
+    with storage.open_read(key) as handle, pdfium_calls.LOCK:
         try:
             document = pdfium.PdfDocument(handle)
         except pdfium.PdfiumError as exc:
@@ -58,11 +60,18 @@ def pdf_page_count(storage: Storage, key: str) -> int:
             document.close()
 
 
+def stored_zip(storage: Storage, key: str) -> bool:
+    with storage.open_read(key) as handle:
+        return zip_at_end(handle)
+
+
 def analyse(storage: Storage, key: str) -> Analysis:
     size, sha, head = digest(storage, key)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
+    if not found.archive and not found.extractable and stored_zip(storage, key):
+        found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
     media = found.media_type
     if found.archive:
         return Analysis("ANALYZING", media, size, sha, archive=True)

@@ -3,45 +3,98 @@
 from __future__ import annotations
 
 import asyncio
-import zipfile
-from collections.abc import AsyncIterator
+import re
+import unicodedata
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from bytereview.core.errors import FailedPrecondition, InvalidArgument
-from bytereview.core.rpc import Context, GrpcServer, ServiceBinding, service_name
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import (
+    Context,
+    FailedPrecondition,
+    GrpcServer,
+    InvalidArgument,
+    ServiceBinding,
+    Settings,
+    Storage,
+    service_name,
+)
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from services.ingest.sniff import SNIFF_BYTES, sniff
-from services.ingest.unpack import HostileArchive, UnpackLimits, is_junk, plan
+from services.ingest import directory
+from services.ingest.entry_names import MAX_PATH, decoded_name, shortened
+from services.ingest.sniff import SNIFF_BYTES, sniff, zip_at_end
+from services.ingest.unpack import (
+    REFUSED,
+    DamagedArchive,
+    HostileArchive,
+    UnpackLimits,
+    is_junk,
+    open_archive,
+    plan,
+)
 
 MAX_PAGE = 1000
+# Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
+_PAGE_TOKEN = re.compile(r"[0-9]{1,9}")
 
 
 def _sniffed(storage: Storage, key: str) -> str:
     """The media type of a file not analysed yet, from its first bytes; '' if absent."""
     try:
         with storage.open_read(key) as handle:
-            return sniff(handle.read(SNIFF_BYTES)).media_type
+            found = sniff(handle.read(SNIFF_BYTES))
+            if not found.archive and not found.extractable and zip_at_end(handle):
+                return "application/zip"  # self-extracting
+            return found.media_type
     except FileNotFoundError:
         return ""
 
 
+def _int64(value: int) -> int:
+    """Declared sizes go up to 2**64 - 1 (zip64); the listing's fields are signed."""
+    return min(value, 2**63 - 1)
+
+
+def _int32(value: int) -> int:
+    return min(value, 2**31 - 1)
+
+
+def _refused(storage: Storage, key: str, error: str) -> ingest_pb.InspectArchiveResponse:
+    """The stored verdict, with the entry count the archive's end record claims."""
+    try:
+        with storage.open_read(key) as handle:
+            entries = directory.read_end(handle).entries
+    except (FileNotFoundError, directory.DirectoryError):
+        entries = 0
+    return ingest_pb.InspectArchiveResponse(
+        entry_count=_int32(entries), problem=error.removeprefix(REFUSED)
+    )
+
+
 def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.InspectArchiveResponse:
-    """The archive's entries and what unpacking would make of them (blocking)."""
+    """The archive's entries and what unpacking would make of them (blocking).
+
+    An archive over the entry limit is answered from its directory's end alone, without
+    reading a single record: what the worker refused it for, at constant cost."""
     with storage.open_read(key) as handle:
         try:
-            archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            archive = open_archive(handle, limits, max_files=limits.max_entries)
+        except DamagedArchive as exc:
             raise FailedPrecondition(f"not a readable ZIP archive ({exc})") from exc
+        except HostileArchive as exc:
+            end = directory.read_end(handle)
+            return ingest_pb.InspectArchiveResponse(
+                entry_count=_int32(end.entries), problem=str(exc)
+            )
         with archive:
             infos = archive.infolist()
             response = ingest_pb.InspectArchiveResponse(
                 entry_count=sum(1 for i in infos if not i.is_dir()),
-                total_uncompressed_size=sum(i.file_size for i in infos),
+                total_uncompressed_size=_int64(sum(i.file_size for i in infos)),
             )
             problems: dict[int, str] = {}
             try:
@@ -51,21 +104,73 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
             except HostileArchive as exc:
                 response.problem = str(exc)
             for index, info in enumerate(infos):
+                name = decoded_name(info)
                 problem = problems.get(index, "")
-                if not problem and not info.is_dir() and is_junk(info.filename):
+                if not problem and not info.is_dir() and is_junk(name):
                     problem = "skipped: system file"
                 response.entries.append(
                     ingest_pb.ArchiveListing(
                         index=index,
-                        path=info.filename,
-                        compressed_size=info.compress_size,
-                        uncompressed_size=info.file_size,
+                        path=shortened(unicodedata.normalize("NFC", name), MAX_PATH),
+                        compressed_size=_int64(info.compress_size),
+                        uncompressed_size=_int64(info.file_size),
                         is_dir=info.is_dir(),
                         encrypted=bool(info.flag_bits & 0x1),
                         problem=problem,
                     )
                 )
     return response
+
+
+class ListingCache:
+    """Recent listings, so that paging through an archive reads it once, not once a page;
+    one computation per archive however many callers ask at once. Keyed by storage key
+    and size, so a replaced object is listed afresh; bounded by the listings' total size."""
+
+    def __init__(
+        self, *, storage: Storage, limits: UnpackLimits, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self._storage = storage
+        self._limits = limits
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._done: OrderedDict[tuple[str, int], tuple[ingest_pb.InspectArchiveResponse, int]] = (
+            OrderedDict()
+        )
+        self._running: dict[tuple[str, int], asyncio.Future[ingest_pb.InspectArchiveResponse]] = {}
+        self.computed = 0
+
+    async def get(self, key: str) -> ingest_pb.InspectArchiveResponse:
+        size = await asyncio.to_thread(self._storage.size, key)
+        if size is None:
+            raise FailedPrecondition("the archive has not been uploaded")
+        cache_key = (key, size)
+        if (found := self._done.get(cache_key)) is not None:
+            self._done.move_to_end(cache_key)
+            return found[0]
+        if (running := self._running.get(cache_key)) is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[ingest_pb.InspectArchiveResponse] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._running[cache_key] = future
+        try:
+            self.computed += 1
+            listing = await asyncio.to_thread(inspect, self._storage, key, self._limits)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._running[cache_key]
+        future.set_result(listing)
+        weight = listing.ByteSize()
+        self._done[cache_key] = (listing, weight)
+        self._bytes += weight
+        while self._bytes > self._max_bytes and len(self._done) > 1:
+            _, (_, dropped) = self._done.popitem(last=False)
+            self._bytes -= dropped
+        return listing
 
 
 class IngestServicer(ingest_grpc.IngestServiceServicer):
@@ -79,16 +184,17 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         self._storage = storage
         self._limits = limits
         self._jobs = jobs
+        self.listings = ListingCache(storage=storage, limits=limits)
 
     async def InspectArchive(
         self, request: ingest_pb.InspectArchiveRequest, context: Context
     ) -> ingest_pb.InspectArchiveResponse:
         if not 0 <= request.page_size <= MAX_PAGE:
             raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE}")
-        offset = int(request.page_token) if request.page_token.isdigit() else 0
-        if request.page_token and not request.page_token.isdigit():
-            raise InvalidArgument("page_token is malformed")
         found = await file_for_caller(self._jobs, request.file, context)
+        if request.page_token and not _PAGE_TOKEN.fullmatch(request.page_token):
+            raise InvalidArgument("page_token is malformed")
+        offset = int(request.page_token or "0")
         media_type = found.file.media_type or await asyncio.to_thread(
             _sniffed, self._storage, found.file.storage_key
         )
@@ -96,7 +202,12 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             raise FailedPrecondition(
                 f"{request.file} is not a ZIP archive ({media_type or 'not uploaded yet'})"
             )
-        full = await asyncio.to_thread(inspect, self._storage, found.file.storage_key, self._limits)
+        if found.file.status == pb.SourceFile.FAILED and found.file.error.startswith(REFUSED):
+            # Refused when it was unpacked: the verdict stands, the archive is not read again.
+            return await asyncio.to_thread(
+                _refused, self._storage, found.file.storage_key, found.file.error
+            )
+        full = await self.listings.get(found.file.storage_key)
         size = request.page_size or 100
         page = full.entries[offset : offset + size]
         response = ingest_pb.InspectArchiveResponse(
@@ -117,7 +228,9 @@ async def ingest_server(
     storage: Storage,
     limits: UnpackLimits,
     jobs: worker_grpc.JobWorkerServiceAsyncStub,
+    listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
+    """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
     server = GrpcServer(
         bindings=[
             ServiceBinding(
@@ -130,4 +243,6 @@ async def ingest_server(
         grace_seconds=settings.drain_grace_seconds,
     )
     async with server:
+        if listening is not None:
+            listening(server.port)
         yield server

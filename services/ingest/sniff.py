@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import BinaryIO
+
+from services.ingest import directory
 
 SNIFF_BYTES = 64 * 1024
 
@@ -66,6 +69,28 @@ def sniff(head: bytes) -> Sniffed:
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
     return Sniffed("application/octet-stream")
+
+
+def zip_directory(tail: bytes, size: int) -> bool:
+    """Whether a file of `size` bytes ending in `tail` is a ZIP by its end-of-central-directory
+    record, wherever the archive starts: self-extracting archives (an executable stub before
+    the first local header) are ZIPs to unzip and zipfile, and so to us. The record must
+    point at a central directory that starts with a directory record (when that lies in
+    `tail`), so that a stray signature in other data is not enough."""
+    end = directory.find_end(tail, size)
+    if end is None or end.entries == 0 or end.size < directory.CENTRAL_SIZE:
+        return False
+    at = end.start - (size - len(tail))
+    if 0 <= at <= len(tail) - 4:
+        return tail[at : at + 4] == directory.CENTRAL
+    return end.start + end.size <= size
+
+
+def zip_at_end(handle: BinaryIO) -> bool:
+    """zip_directory() for a stored, seekable file: reads its last 64 KiB only."""
+    size = handle.seek(0, 2)
+    handle.seek(max(0, size - directory.TAIL_BYTES))
+    return zip_directory(handle.read(directory.TAIL_BYTES), size)
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

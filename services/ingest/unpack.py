@@ -1,12 +1,24 @@
 """Safe, streaming ZIP unpacking from storage to storage.
 
 Entries are copied one at a time in chunks: neither the archive nor an entry is
-ever whole in memory. Limits are enforced on the bytes actually inflated, not
-on the sizes the headers claim. Hostile archives (bombs, overlapping entries,
-path traversal, symlinks) are refused whole with a reason the user can read;
-entries that are merely unusable (encrypted, duplicate names) become failed
-files of their own. Entry keys are derived from the entry index, so a
-redelivered archive rewrites the same objects and registers nothing twice.
+ever whole in memory, and the central directory is counted (services/ingest/directory.py)
+before `zipfile` builds an object per entry. Limits are enforced on the bytes actually
+inflated, against one budget per uploaded file that every nested archive shares
+(services/ingest/budget.py): nested archives are unpacked here, depth first, not queued
+as uploads of their own.
+
+Verdicts, all final on the first delivery:
+- hostile archives (overlapping entries, path traversal, over the file limit) are refused
+  whole with a reason the user can read; a limit of the whole upload (bytes, ratio, the
+  job's file cap) stops every archive of the upload;
+- entries that are merely unusable (encrypted, symbolic links, duplicate names, unsupported
+  compression, corrupt data, paths too long) become failed files of their own, and every
+  good entry is kept;
+- only storage or the jobs service failing is retried (StorageFailure, gRPC errors), as
+  that is a dependency being down, not the archive's fault.
+
+Entry keys are derived from the entry index, so a redelivered archive rewrites the same
+objects and registers nothing twice; an object whose entry was not registered is deleted.
 """
 
 from __future__ import annotations
@@ -14,47 +26,97 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
-import posixpath
 import stat
+import struct
 import zipfile
-import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, cast
 
-from bytereview.core.settings import Settings
-from bytereview.core.storage import Storage
+from bytereview.core import Storage, storage_keys
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.ingest.sniff import SNIFF_BYTES, sniff
+from services.ingest import directory
+from services.ingest.budget import (
+    HostileArchive,
+    UnpackLimits,
+    UploadBudget,
+    UploadStopped,
+)
+from services.ingest.entry_names import (
+    MAX_PATH,
+    decoded_name,
+    safe_entry_path,
+    same_name_key,
+    shortened,
+)
+from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_directory
+
+__all__ = [
+    "REFUSED",
+    "ArchiveUnpacker",
+    "DamagedArchive",
+    "HostileArchive",
+    "Outcome",
+    "Registered",
+    "Reporter",
+    "StorageFailure",
+    "UnpackLimits",
+    "UploadBudget",
+    "UploadStopped",
+    "is_junk",
+    "open_archive",
+    "plan",
+    "safe_entry_path",
+]
 
 CHUNK = 1024 * 1024
+# 7-Zip's largest LZMA preset for ZIP uses 64 MiB; a larger dictionary is memory on demand.
+LZMA_MAX_DICTIONARY = 64 * 1024 * 1024
+# How every verdict refusing a whole archive starts (InspectArchive recognises them by it).
+REFUSED = "the archive was refused: "
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = ("__MACOSX/",)
 BATCH = 100
+REASON_CHARS = 300
 
 
-@dataclass(frozen=True, slots=True)
-class UnpackLimits:
-    max_entries: int = 10_000
-    max_total_bytes: int = 8 * 1024**3
-    max_entry_bytes: int = 2 * 1024**3
-    max_ratio: float = 200.0
-    max_depth: int = 3
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> UnpackLimits:
-        return cls(
-            max_entries=settings.ingest_max_entries,
-            max_total_bytes=settings.ingest_max_total_bytes,
-            max_entry_bytes=settings.max_upload_bytes,
-            max_ratio=settings.ingest_max_ratio,
-            max_depth=settings.ingest_max_depth,
-        )
+class StorageFailure(Exception):
+    """Reading or writing storage failed: a dependency is down, never the archive's fault."""
 
 
-class HostileArchive(Exception):
-    """The whole archive is refused; the message is shown to the user."""
+class DamagedArchive(Exception):
+    """The archive cannot be read as a ZIP at all."""
+
+
+class _StorageReader:
+    """The archive's storage handle, as `zipfile` sees it: every failure of storage itself
+    is a StorageFailure, so that no `except OSError` (in zipfile or here) can mistake an
+    outage for a damaged archive."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._handle.read(size)
+        except Exception as exc:
+            raise StorageFailure(f"reading the archive from storage failed: {exc}") from exc
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self._handle.seek(offset, whence)
+        except Exception as exc:
+            raise StorageFailure(f"reading the archive from storage failed: {exc}") from exc
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 @dataclass
@@ -62,11 +124,34 @@ class Outcome:
     entries: int = 0
     skipped: int = 0
     bytes_written: int = 0
+    # For the user: why the archive was refused; empty when it was unpacked.
     error: str = ""
+    # The bare reason, and whether it stops every archive of the upload.
+    reason: str = ""
+    stops_upload: bool = False
 
     @property
     def summary(self) -> str:
         return f"{self.entries} file(s) unpacked, {self.skipped} skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What the jobs service made of a batch: each entry's file name ('' when it was not
+    registered), and why entries were refused, if they were (the job's file cap)."""
+
+    files: Sequence[str]
+    refused: str = ""
+
+
+class Reporter(Protocol):
+    async def entries(
+        self, archive: str, batch: Sequence[worker_pb.ArchiveEntry]
+    ) -> Registered: ...
+
+    async def unpacked(self, file: str, entry: worker_pb.ArchiveEntry, outcome: Outcome) -> None:
+        """The verdict on a nested archive (registered as ANALYZING) once it is unpacked."""
+        ...
 
 
 @dataclass
@@ -77,29 +162,53 @@ class _Plan:
     problem: str = ""
 
 
-def safe_entry_path(name: str) -> str:
-    """The entry's path if it stays inside the archive's folder; HostileArchive otherwise."""
-    if "\\" in name:
-        raise HostileArchive(f"entry {name!r} uses backslashes in its path")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise HostileArchive(f"entry {name!r} has an absolute path")
-    parts = name.split("/")
-    if ".." in parts:
-        raise HostileArchive(f"entry {name!r} points outside the archive (..)")
-    if any(ord(c) < 32 for c in name):
-        raise HostileArchive(f"entry {name!r} has control characters in its name")
-    cleaned = posixpath.normpath(name)
-    if cleaned.startswith("..") or cleaned in ("", "."):
-        raise HostileArchive(f"entry {name!r} has an invalid path")
-    return cleaned
-
-
 def is_junk(path: str) -> bool:
     return (
         path.startswith(JUNK_DIRS)
-        or posixpath.basename(path) in JUNK_NAMES
-        or (posixpath.basename(path).startswith("._"))
+        or path.rsplit("/", 1)[-1] in JUNK_NAMES
+        or (path.rsplit("/", 1)[-1].startswith("._"))
     )
+
+
+def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> zipfile.ZipFile:
+    """`zipfile.ZipFile` on a seekable archive, once its directory is known to hold at most
+    `max_files` files (and `limits.max_records` records): HostileArchive beyond that, before
+    any ZipInfo is built. DamagedArchive if it cannot be read as a ZIP."""
+    try:
+        end = directory.read_end(handle)
+    except directory.DirectoryError as exc:
+        raise DamagedArchive(str(exc)) from exc
+    if end.entries > limits.max_records:
+        raise _over(end.entries, max_files, limits, exact=True)
+    if end.size > limits.max_directory_bytes:
+        raise HostileArchive(
+            f"the archive's central directory is {end.size} bytes; the limit is "
+            f"{limits.max_directory_bytes}"
+        )
+    try:
+        counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
+    except directory.DirectoryError as exc:
+        raise DamagedArchive(str(exc)) from exc
+    if not counted.complete:
+        over = counted.files if counted.files > max_files else counted.records
+        raise _over(over, max_files, limits, exact=False)
+    handle.seek(0)
+    try:
+        return zipfile.ZipFile(handle)
+    except StorageFailure:
+        raise
+    except Exception as exc:  # anything zipfile raises on a bad directory
+        raise DamagedArchive(_short(exc)) from exc
+
+
+def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:
+    if max_files < limits.max_entries:
+        return HostileArchive(
+            f"the archive holds more than {max_files} files; only {max_files} more fit in "
+            f"the upload's limit of {limits.max_entries}"
+        )
+    holds = f"{count} entries" if exact else f"more than {count - 1} entries"
+    return HostileArchive(f"the archive holds {holds}; the limit is {limits.max_entries} files")
 
 
 def plan(archive: zipfile.ZipFile, limits: UnpackLimits) -> list[_Plan]:
@@ -110,139 +219,249 @@ def plan(archive: zipfile.ZipFile, limits: UnpackLimits) -> list[_Plan]:
         raise HostileArchive(
             f"the archive holds {len(files)} files; the limit is {limits.max_entries}"
         )
-    _check_overlaps(infos)
+    _check_overlaps(infos, archive.start_dir)
     seen: set[str] = set()
     plans: list[_Plan] = []
     for index, info in enumerate(infos):
-        if info.is_dir():
-            safe_entry_path(info.filename)
+        name = decoded_name(info)
+        if info.is_dir() or name.endswith("\\"):
+            safe_entry_path(name)
             continue
-        mode = info.external_attr >> 16
-        if info.create_system == 3 and stat.S_ISLNK(mode):
-            raise HostileArchive(f"entry {info.filename!r} is a symbolic link")
-        path = safe_entry_path(info.filename)
+        path = safe_entry_path(name)
         if is_junk(path):
             continue
         item = _Plan(index, info, path)
-        if info.flag_bits & 0x1:
+        mode = info.external_attr >> 16
+        if info.create_system == 3 and stat.S_ISLNK(mode):
+            item.problem = "the entry is a symbolic link; links are not unpacked"
+        elif info.flag_bits & 0x1:
             item.problem = "the entry is encrypted; unpack it yourself and upload the files"
-        elif path.lower() in seen:
+        elif len(path) > MAX_PATH:
+            item.path = shortened(path)
+            item.problem = f"the entry's path is longer than {MAX_PATH} characters"
+        elif same_name_key(path) in seen:
             item.problem = f"another entry has the same name {path!r}"
         elif info.file_size > limits.max_entry_bytes:
             item.problem = f"the entry is larger than {limits.max_entry_bytes} bytes"
-        seen.add(path.lower())
+        seen.add(same_name_key(path))
         plans.append(item)
     return plans
 
 
-def _check_overlaps(infos: list[zipfile.ZipInfo]) -> None:
-    """Refuse archives whose entries share bytes: the classic overlapping-entry zip bomb."""
-    spans = sorted((i.header_offset, i.compress_size, i.filename) for i in infos if not i.is_dir())
+def _check_overlaps(infos: list[zipfile.ZipInfo], directory_start: int) -> None:
+    """Refuse archives whose entries share bytes (the overlapping and the quoted-overlap zip
+    bombs) or claim bytes past the start of the central directory. This also means the
+    compressed sizes add up to at most the archive's size, which the ratio budget relies on."""
+    spans = sorted((i.header_offset, i.compress_size, i.filename) for i in infos)
+    spans.append((directory_start, 0, ""))
     for (offset, size, name), (next_offset, _, next_name) in itertools.pairwise(spans):
         # A local header is at least 30 bytes; data follows it.
-        if offset == next_offset or offset + 30 + size > next_offset:
+        if offset + 30 + size > next_offset:
+            if not next_name:
+                raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
             raise HostileArchive(f"entries {name!r} and {next_name!r} overlap (a zip bomb)")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
+
+
+def _entry_failure(info: zipfile.ZipInfo, exc: Exception) -> str:
+    if isinstance(exc, NotImplementedError):
+        return (
+            f"the entry is compressed with a method that cannot be read "
+            f"(method {info.compress_type}: {_short(exc)}); re-pack it with Deflate"
+        )
+    return f"the entry is damaged and cannot be unpacked ({_short(exc)})"
 
 
 class ArchiveUnpacker:
     def __init__(
-        self, *, storage: Storage, limits: UnpackLimits, archive_key: str, target_prefix: str
+        self,
+        *,
+        storage: Storage,
+        limits: UnpackLimits,
+        archive_key: str,
+        target_prefix: str,
+        archive_name: str = "",
+        budget: UploadBudget | None = None,
+        depth: int = 0,
+        prefix_for: Callable[[str], str] | None = None,
     ) -> None:
         self._storage = storage
         self._limits = limits
         self._archive_key = archive_key
         self._prefix = target_prefix
-        self._total = 0
+        self._name = archive_name
+        self._budget = budget or UploadBudget(limits)
+        self._depth = depth
+        self._top = budget is None or depth == 0
+        self._prefix_for = prefix_for or (lambda file: f"{target_prefix}{file}/")
 
-    async def run(
-        self, report: Callable[[list[worker_pb.ArchiveEntry]], Awaitable[None]]
-    ) -> Outcome:
-        """Unpack every entry, reporting them in batches. Errors land in Outcome.error."""
+    async def run(self, reporter: Reporter) -> Outcome:
+        """Unpack every entry (and nested archives), reporting them in batches. The
+        archive's verdict lands in Outcome.error; StorageFailure and gRPC errors propagate."""
         outcome = Outcome()
-        loop = asyncio.get_running_loop()
         try:
-            handle = await asyncio.to_thread(self._storage.open_read, self._archive_key)
+            raw = await asyncio.to_thread(self._storage.open_read, self._archive_key)
         except FileNotFoundError:
             outcome.error = "the uploaded archive is missing"
             return outcome
+        except Exception as exc:
+            raise StorageFailure(f"opening the archive failed: {exc}") from exc
+        handle = cast(BinaryIO, _StorageReader(raw))
         try:
             try:
-                archive = await asyncio.to_thread(zipfile.ZipFile, handle)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                archive = await asyncio.to_thread(
+                    open_archive,
+                    handle,
+                    self._limits,
+                    max_files=self._budget.files_left,
+                )
+            except DamagedArchive as exc:
                 outcome.error = f"the archive is damaged or truncated ({exc})"
                 return outcome
             with archive:
                 plans = await asyncio.to_thread(plan, archive, self._limits)
-                batch: list[worker_pb.ArchiveEntry] = []
-                for group in _groups(plans):
-                    # One thread hop per group: for small entries the hop costs as much as
-                    # the copy itself.
-                    for entry in await loop.run_in_executor(None, self._copy_all, archive, group):
-                        batch.append(entry)
-                        if entry.status == pb.SourceFile.FAILED:
-                            outcome.skipped += 1
-                        else:
-                            outcome.entries += 1
-                            outcome.bytes_written += entry.size_bytes
-                    if len(batch) >= BATCH:
-                        await report(batch)
-                        batch = []
-                if batch:
-                    await report(batch)
+                self._budget.reserve_files(len(plans))
+                await self._unpack(archive, plans, reporter, outcome)
+        except UploadStopped as exc:
+            outcome.error = f"{REFUSED}{exc}"
+            outcome.reason = str(exc)
+            outcome.stops_upload = True
         except HostileArchive as exc:
-            outcome.error = f"the archive was refused: {exc}"
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-            outcome.error = f"the archive is damaged or truncated ({exc})"
+            outcome.error = f"{REFUSED}{exc}"
+            outcome.reason = str(exc)
         finally:
             handle.close()
         return outcome
 
+    async def _unpack(
+        self,
+        archive: zipfile.ZipFile,
+        plans: list[_Plan],
+        reporter: Reporter,
+        outcome: Outcome,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        pending: list[worker_pb.ArchiveEntry] = []
+        for group in _groups(plans):
+            # One thread hop per group: for small entries the hop costs as much as the copy.
+            copied, stopped = await loop.run_in_executor(None, self._copy_all, archive, group)
+            for entry in copied:
+                pending.append(entry)
+                if entry.status == pb.SourceFile.FAILED:
+                    outcome.skipped += 1
+                else:
+                    outcome.entries += 1
+                    outcome.bytes_written += entry.size_bytes
+            nested = [e for e in copied if e.status == pb.SourceFile.ANALYZING]
+            if stopped is not None or nested or len(pending) >= BATCH:
+                names, refused = await self._register(reporter, pending)
+                pending = []
+                reason = str(stopped) if stopped is not None else refused
+                for entry in nested:
+                    name = names.get(entry.index, "")
+                    if not name:
+                        continue
+                    if reason:  # registered as ANALYZING: it needs a verdict all the same
+                        await reporter.unpacked(name, entry, _stopped(reason))
+                        continue
+                    try:
+                        await self._unpack_nested(reporter, entry, name)
+                    except UploadStopped as exc:
+                        reason = str(exc)
+                if reason:
+                    raise UploadStopped(reason)
+        if pending:
+            _, refused = await self._register(reporter, pending)
+            if refused:
+                raise UploadStopped(refused)
+
+    async def _register(
+        self, reporter: Reporter, batch: list[worker_pb.ArchiveEntry]
+    ) -> tuple[dict[int, str], str]:
+        """Report a batch: each entry's file name, and why entries were refused (if they
+        were). The objects of entries that were not registered are deleted: nothing may be
+        left in storage that no file points to."""
+        registered = await reporter.entries(self._name, batch)
+        names: dict[int, str] = {}
+        if len(registered.files) == len(batch):
+            for entry, name in zip(batch, registered.files, strict=True):
+                names[entry.index] = name
+                if not name:
+                    await asyncio.to_thread(self._storage.delete, entry.storage_key)
+        return names, registered.refused
+
+    async def _unpack_nested(
+        self, reporter: Reporter, entry: worker_pb.ArchiveEntry, name: str
+    ) -> None:
+        child = ArchiveUnpacker(
+            storage=self._storage,
+            limits=self._limits,
+            archive_key=entry.storage_key,
+            target_prefix=self._prefix_for(name),
+            archive_name=name,
+            budget=self._budget,
+            depth=self._depth + 1,
+            prefix_for=self._prefix_for,
+        )
+        outcome = await child.run(reporter)
+        await reporter.unpacked(name, entry, outcome)
+        if outcome.stops_upload:
+            raise UploadStopped(outcome.reason)
+
     def _copy_all(
         self, archive: zipfile.ZipFile, group: list[_Plan]
-    ) -> list[worker_pb.ArchiveEntry]:
-        return [self._copy(archive, item) for item in group]
+    ) -> tuple[list[worker_pb.ArchiveEntry], UploadStopped | None]:
+        done: list[worker_pb.ArchiveEntry] = []
+        for item in group:
+            try:
+                done.append(self._copy(archive, item))
+            except UploadStopped as exc:
+                return done, exc
+        return done, None
 
     def _copy(self, archive: zipfile.ZipFile, item: _Plan) -> worker_pb.ArchiveEntry:
-        key = f"{self._prefix}{item.index}"
+        key = storage_keys.entry_key(self._prefix, item.index)
         entry = worker_pb.ArchiveEntry(index=item.index, path=item.path, storage_key=key)
         if item.problem:
             entry.status = pb.SourceFile.FAILED
             entry.error = item.problem
             return entry
-        hasher = hashlib.sha256()
-        head = b""
-        written = 0
-        budget = min(
-            self._limits.max_entry_bytes,
-            int(max(item.info.compress_size, 1) * self._limits.max_ratio) + 1024 * 1024,
-        )
-        with archive.open(item.info) as source, self._storage.open_write(key) as target:
-            while chunk := source.read(CHUNK):
-                written += len(chunk)
-                self._total += len(chunk)
-                if written > budget:
-                    _abort(target)
-                    raise HostileArchive(
-                        f"entry {item.path!r} inflates beyond {budget} bytes (a zip bomb)"
-                    )
-                if self._total > self._limits.max_total_bytes:
-                    _abort(target)
-                    raise HostileArchive(
-                        f"the archive inflates beyond {self._limits.max_total_bytes} bytes"
-                    )
-                if len(head) < SNIFF_BYTES:
-                    head += chunk[: SNIFF_BYTES - len(head)]
-                hasher.update(chunk)
-                target.write(chunk)
+        if self._top:
+            self._budget.consume(item.info.compress_size)
+        if item.info.compress_type == zipfile.ZIP_LZMA:
+            dictionary = _lzma_dictionary(archive, item.info)
+            if dictionary > LZMA_MAX_DICTIONARY:
+                entry.status = pb.SourceFile.FAILED
+                entry.error = (
+                    f"the entry's LZMA dictionary ({dictionary} bytes) is larger than the "
+                    f"{LZMA_MAX_DICTIONARY} bytes ByteReview allows; re-pack it with Deflate"
+                )
+                return entry
+        copied = self._inflate(archive, item, key)
+        if isinstance(copied, str):
+            entry.status = pb.SourceFile.FAILED
+            entry.error = copied
+            return entry
+        written, digest, found = copied
         entry.size_bytes = written
-        entry.sha256 = hasher.hexdigest()
-        found = sniff(head)
+        entry.sha256 = digest
         entry.media_type = found.media_type
         if written == 0:
             entry.status = pb.SourceFile.FAILED
             entry.error = "the file is empty"
         elif found.archive:
-            entry.status = pb.SourceFile.UPLOADED  # the jobs service queues it for ingest
+            if self._depth + 1 >= self._limits.max_depth:
+                entry.status = pb.SourceFile.FAILED
+                entry.error = (
+                    f"archives nested deeper than {self._limits.max_depth} levels are refused"
+                )
+            else:
+                # Unpacked right after it is registered, with this upload's budget.
+                entry.status = pb.SourceFile.ANALYZING
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
@@ -253,6 +472,105 @@ class ArchiveUnpacker:
             entry.status = pb.SourceFile.READY
             entry.page_count = 1
         return entry
+
+    def _inflate(
+        self, archive: zipfile.ZipFile, item: _Plan, key: str
+    ) -> tuple[int, str, Sniffed] | str:
+        """Copy one entry to `key`: (size, sha256, type), or why the entry is unusable (its
+        partial object removed). UploadStopped and StorageFailure propagate, object removed."""
+        hasher = hashlib.sha256()
+        head = b""
+        tail = b""
+        written = 0
+        try:
+            target = self._storage.open_write(key)
+        except Exception as exc:
+            raise StorageFailure(f"writing to storage failed: {exc}") from exc
+        try:
+            with archive.open(item.info) as source:
+                while True:
+                    chunk = source.read(CHUNK)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    self._budget.charge(len(chunk))
+                    if written > self._limits.max_entry_bytes:
+                        raise _TooLarge(
+                            f"the entry is larger than {self._limits.max_entry_bytes} bytes"
+                        )
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[: SNIFF_BYTES - len(head)]
+                    if len(chunk) >= directory.TAIL_BYTES:
+                        tail = chunk[-directory.TAIL_BYTES :]
+                    else:
+                        tail = (tail + chunk)[-directory.TAIL_BYTES :]
+                    hasher.update(chunk)
+                    _write(target, chunk)
+        except (StorageFailure, UploadStopped):
+            self._discard(target, key)
+            raise
+        except Exception as exc:  # the entry's own data: damaged, unsupported, too large
+            self._discard(target, key)
+            return str(exc) if isinstance(exc, _TooLarge) else _entry_failure(item.info, exc)
+        try:
+            target.close()
+        except Exception as exc:
+            self._discard(target, key)
+            raise StorageFailure(f"writing to storage failed: {exc}") from exc
+        found = sniff(head)
+        if not found.archive and not found.extractable and zip_directory(tail, written):
+            found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
+        return written, hasher.hexdigest(), found
+
+    def _discard(self, target: BinaryIO, key: str) -> None:
+        """Drop a partly written object: abort where the backend can, delete in any case."""
+        abort = getattr(target, "abort", None)
+        try:
+            if callable(abort):
+                abort()
+            else:
+                target.close()
+        except Exception:  # noqa: S110 - the delete below is what matters
+            pass
+        try:
+            self._storage.delete(key)
+        except Exception as exc:
+            raise StorageFailure(f"removing a partial entry failed: {exc}") from exc
+
+
+def _stopped(reason: str) -> Outcome:
+    return Outcome(error=f"{REFUSED}{reason}", reason=reason, stops_upload=True)
+
+
+def _lzma_dictionary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
+    """The dictionary size an LZMA entry's properties ask for (0 if they cannot be read:
+    inflating it will then fail on its own). The decoder allocates that much and fills it
+    as it inflates, so an entry asking for 4 GiB would hold up to 4 GiB in memory."""
+    handle = archive.fp
+    if handle is None:
+        return 0
+    handle.seek(info.header_offset)
+    local = handle.read(30)
+    if len(local) < 30:
+        return 0
+    name_length, extra_length = struct.unpack("<HH", local[26:30])
+    handle.seek(info.header_offset + 30 + name_length + extra_length)
+    # Version (2 bytes), properties size (2), then properties: lc/lp/pb (1), dictionary (4).
+    head = handle.read(9)
+    if len(head) < 9:
+        return 0
+    return int(struct.unpack("<I", head[5:9])[0])
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _write(target: BinaryIO, chunk: bytes) -> None:
+    try:
+        target.write(chunk)
+    except Exception as exc:
+        raise StorageFailure(f"writing to storage failed: {exc}") from exc
 
 
 GROUP_ENTRIES = 64
@@ -272,9 +590,3 @@ def _groups(plans: list[_Plan]) -> Iterator[list[_Plan]]:
             group, size = [], 0
     if group:
         yield group
-
-
-def _abort(target: BinaryIO) -> None:
-    abort = getattr(target, "abort", None)
-    if callable(abort):
-        abort()

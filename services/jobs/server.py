@@ -15,30 +15,23 @@ from prometheus_client import start_http_server
 from bytereview.core import streams
 from bytereview.core.auth import Credentials, Principal, TokenAuthenticator
 from bytereview.core.lifecycle import settle_heap
-from bytereview.core.rpc import GrpcServer, ServiceBinding, service_name
+from bytereview.core.rpc import GrpcServer
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
-from bytereview.jobs.v1 import (
-    jobs_service_pb2,
-    jobs_service_pb2_grpc,
-    worker_service_pb2,
-    worker_service_pb2_grpc,
+from services.jobs.api import bindings, caller_hook
+from services.jobs.domain import (
+    Cleanup,
+    CleanupReport,
+    DeadLetters,
+    IngestReports,
+    JobsContext,
+    QueueReconciler,
+    TaskReports,
+    Users,
+    refresh_forever,
 )
-from services.jobs import db, metrics
-from services.jobs.cleanup import Cleanup, CleanupReport
-from services.jobs.context import JobsContext
-from services.jobs.deadletters import DeadLetterMonitor
-from services.jobs.events import EventHub
-from services.jobs.outbox import OutboxRelay
-from services.jobs.reports import Reports
-from services.jobs.seed import seed
-from services.jobs.servicer import (
-    JobServicer,
-    JobWorkerServicer,
-    TemplateServicer,
-    UserServicer,
-)
-from services.jobs.users import Users
+from services.jobs.messaging import DeadLetterMonitor, EventHub, OutboxRelay
+from services.jobs.store import db, seed_database
 
 log = logging.getLogger(__name__)
 
@@ -48,35 +41,11 @@ class RunningJobsService:
     ctx: JobsContext
     server: GrpcServer
     relay: OutboxRelay
+    reconciler: QueueReconciler
 
     @property
     def port(self) -> int:
         return self.server.port
-
-
-def bindings(ctx: JobsContext, users: Users) -> list[ServiceBinding]:
-    return [
-        ServiceBinding(
-            JobServicer(ctx, users),
-            jobs_service_pb2_grpc.add_JobServiceServicer_to_server,
-            service_name(jobs_service_pb2, "JobService"),
-        ),
-        ServiceBinding(
-            TemplateServicer(ctx, users),
-            jobs_service_pb2_grpc.add_TemplateServiceServicer_to_server,
-            service_name(jobs_service_pb2, "TemplateService"),
-        ),
-        ServiceBinding(
-            UserServicer(users),
-            jobs_service_pb2_grpc.add_UserServiceServicer_to_server,
-            service_name(jobs_service_pb2, "UserService"),
-        ),
-        ServiceBinding(
-            JobWorkerServicer(ctx, users),
-            worker_service_pb2_grpc.add_JobWorkerServiceServicer_to_server,
-            service_name(worker_service_pb2, "JobWorkerService"),
-        ),
-    ]
 
 
 async def prepare_database(settings: Settings) -> None:
@@ -84,7 +53,7 @@ async def prepare_database(settings: Settings) -> None:
     await db.upgrade_async(settings.database_url)
     engine = db.create_engine(settings.database_url)
     try:
-        await seed(db.session_factory(engine))
+        await seed_database(db.session_factory(engine))
     finally:
         await engine.dispose()
 
@@ -123,12 +92,22 @@ async def jobs_service(
     relay = OutboxRelay(sessions=sessions, js=js, wakeup=hub.outbox_ready)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
     queues = [streams.ingest_queue(settings), streams.extract_queue(settings)]
+    handlers = DeadLetters(IngestReports(ctx), TaskReports(ctx))
     dead_letters = DeadLetterMonitor(
-        nc=nc, js=js, reports=Reports(ctx), ingest=queues[0], extract=queues[1]
+        nc=nc, js=js, queues=[(queues[0], handlers.ingest), (queues[1], handlers.extract)]
     )
     await dead_letters.start()
+    reconciler = QueueReconciler(
+        ctx=ctx,
+        js=js,
+        ingest=queues[0],
+        extract=queues[1],
+        every=settings.outbox_reconcile_seconds,
+        replicas=settings.stream_replicas,
+    )
+    reconcile_task = asyncio.create_task(reconciler.run(), name="queue-reconciler")
     stopping = asyncio.Event()
-    metrics_task = asyncio.create_task(metrics.refresh_forever(ctx, js, relay, queues, stopping))
+    metrics_task = asyncio.create_task(refresh_forever(ctx, js, relay, queues, stopping))
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     server = GrpcServer(
@@ -136,16 +115,19 @@ async def jobs_service(
         address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.jobs_addr,
         grace_seconds=settings.drain_grace_seconds,
         authenticate=authenticate,
+        authorize=caller_hook(users),
     )
     try:
         async with server:
             log.info("jobs service listening on port %d", server.port)
-            yield RunningJobsService(ctx=ctx, server=server, relay=relay)
+            yield RunningJobsService(ctx=ctx, server=server, relay=relay, reconciler=reconciler)
     finally:
         stopping.set()
         metrics_task.cancel()
         await asyncio.wait({metrics_task}, timeout=10)
         await dead_letters.stop()
+        reconciler.stop()
+        await asyncio.wait({reconcile_task}, timeout=10)
         relay.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(relay_task, timeout=10)

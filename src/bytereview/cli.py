@@ -17,6 +17,10 @@ Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def _run_service(load: Callable[[], Service]) -> int:
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
+    from bytereview.up import lifeline
+
+    # Under `bytereview up`: stop when the launcher is gone (no-op otherwise).
+    lifeline.hold()
     service = load()
 
     async def main() -> None:
@@ -41,31 +45,31 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 
 def _jobs() -> Service:
-    from services.jobs.server import serve
+    from services.jobs import serve
 
     return serve
 
 
 def _ingest() -> Service:
-    from services.ingest.worker import serve
+    from services.ingest import serve
 
     return serve
 
 
 def _extract() -> Service:
-    from services.extract.worker import serve
+    from services.extract import serve
 
     return serve
 
 
 def _gateway() -> Service:
-    from gateway.server import serve
+    from gateway import serve
 
     return serve
 
 
 def _migrate(_: argparse.Namespace) -> int:
-    from services.jobs.server import prepare_database
+    from services.jobs import prepare_database
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
@@ -75,7 +79,7 @@ def _migrate(_: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from services.jobs.server import run_cleanup
+    from services.jobs import run_cleanup
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
@@ -101,7 +105,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> int:
-    from bytereview.client.commands import extract as client_extract
+    from bytereview.client import extract as client_extract
 
     if args.inputs:
         result: int = client_extract(args)
@@ -113,13 +117,13 @@ def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> i
 
 
 def _up(args: argparse.Namespace) -> int:
-    from bytereview.launcher import run_platform
+    from bytereview.up import run_platform
 
     return run_platform(data_dir=args.data_dir, gateway_port=args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bytereview.client.commands import add_extract_flags, add_jobs_actions, register_templates
+    from bytereview.client import add_extract_flags, add_jobs_actions, register_templates
 
     parser = argparse.ArgumentParser(
         prog="bytereview",
@@ -128,8 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole platform on this machine (dev defaults)")
-    up.add_argument("--data-dir", default=".bytereview", help="where state is kept")
-    up.add_argument("--port", type=int, default=8080, help="gateway port (next free if taken)")
+    up.add_argument(
+        "--data-dir", default=None, help="where state is kept (default: BYTEREVIEW_DATA_DIR)"
+    )
+    up.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="gateway port, next free if taken (default: BYTEREVIEW_GATEWAY_PORT, 8080)",
+    )
     up.set_defaults(func=_up)
 
     services: dict[str, tuple[str, Callable[[], Service]]] = {

@@ -6,18 +6,23 @@ httpx transport that answers like the API server and records every request.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import nats
 import pytest
+import yaml
 from nats.js import JetStreamContext
 
 from bytereview.core import streams
 from bytereview_operator.kube import DELETION_COST, HttpKubeApi
-from bytereview_operator.reconcile import PoolController
+from bytereview_operator.policy import MAX_HOLD_FACTOR, Observation
+from bytereview_operator.reconcile import PoolController, PoolSpec, ScaleState, observe_consumer
 from tests.servers import NatsServer
 
 SPEC = {
@@ -45,12 +50,13 @@ class FakeApiServer:
         self.requests: list[tuple[str, str, Any]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
+        body: Any = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
         path = request.url.path
         if path.endswith("/scale"):
             if request.method == "PATCH":
                 assert request.headers["content-type"] == "application/merge-patch+json"
+                assert body is not None
                 self.replicas = body["spec"]["replicas"]
             return httpx.Response(
                 200,
@@ -124,6 +130,8 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
 
     for i in range(200):
         await js.publish("br.extract", f"task {i}".encode())
+    spec = spec_queue()
+    await assert_counts(js, spec, (200, 0, 200, 0))
     clock.now += 5
     status = await controller.step(SPEC)
     # 200 waiting, 2 per replica per 4 s, drain in 20 s: far more than 8, so the max.
@@ -163,6 +171,129 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
     assert api.calls("PATCH", "/scale")[-1] == {"spec": {"replicas": 0}}
 
 
+async def counts(
+    js: JetStreamContext, spec: streams.QueueSpec
+) -> tuple[tuple[int, int, int, int], tuple[int, int]]:
+    """(arrived, completed, pending, in flight) as the operator reads them, and (arrived,
+    completed) from the stream's own state: a work-queue stream removes what is done, so
+    completed = last_seq - messages."""
+    seen = await observe_consumer(js, spec.stream, spec.durable, 0.0)
+    assert seen is not None
+    state = (await js.stream_info(spec.stream)).state
+    reading = (seen.arrived, seen.completed, seen.pending, seen.in_flight)
+    return reading, (state.last_seq, state.last_seq - state.messages)
+
+
+async def assert_counts(
+    js: JetStreamContext, spec: streams.QueueSpec, expected: tuple[int, int, int, int]
+) -> None:
+    """The operator's reading equals `expected`, and the stream's state agrees, once the
+    server has applied what the test did: a consumer learns of a stored message, a nak or
+    a term a moment after the call returns (the operator simply sees it at its next poll)."""
+    deadline = asyncio.get_running_loop().time() + 3
+    while (found := await counts(js, spec)) != (expected, expected[:2]):
+        if asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert found == (expected, expected[:2])
+
+
+async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
+    js: JetStreamContext,
+) -> None:
+    spec = dataclasses.replace(spec_queue(), ack_wait_seconds=1, max_deliver=2)
+    await streams.declare_queue(js, spec)
+    for i in range(20):
+        await js.publish("br.extract", f"task {i}".encode())
+    await assert_counts(js, spec, (20, 0, 20, 0))
+    sub = await js.pull_subscribe_bind(spec.durable, stream=spec.stream)
+    msgs = await sub.fetch(20, timeout=5)
+    await assert_counts(js, spec, (20, 0, 0, 20))
+
+    # 19 of 20 acked, the oldest still running: 19 completions (the ack floor says 0).
+    for msg in msgs[1:]:
+        await msg.ack_sync()
+    await assert_counts(js, spec, (20, 19, 0, 1))
+    info = await js.consumer_info(spec.stream, spec.durable)
+    assert info.ack_floor.consumer_seq == 0  # why the ack floor is not a count
+
+    # The oldest is nak'ed and redelivered: neither an arrival nor a completion.
+    await msgs[0].nak()
+    [again] = await sub.fetch(1, timeout=5)
+    assert again.metadata.num_delivered == 2
+    await assert_counts(js, spec, (20, 19, 0, 1))
+    # Terminated: it has left the queue for good.
+    await again.term()
+    await assert_counts(js, spec, (20, 20, 0, 0))
+
+    # Five more: one nak'ed with a delay, the others left to run out their AckWait.
+    for i in range(5):
+        await js.publish("br.extract", f"more {i}".encode())
+    more = await sub.fetch(5, timeout=5)
+    await more[0].nak(delay=30)
+    await asyncio.sleep(1.5)
+    await assert_counts(js, spec, (25, 20, 0, 5))
+    redelivered = await sub.fetch(4, timeout=5)
+    assert {m.metadata.num_delivered for m in redelivered} == {2}
+    await assert_counts(js, spec, (25, 20, 0, 5))  # redeliveries are not arrivals
+    for msg in reversed(redelivered):  # acked newest first
+        await msg.ack_sync()
+    await assert_counts(js, spec, (25, 24, 0, 1))
+    # The delayed one, once deleted as a dead letter would be, counts as done too.
+    await js.delete_msg(spec.stream, more[0].metadata.sequence.stream)
+    await assert_counts(js, spec, (25, 25, 0, 0))
+    await sub.unsubscribe()
+
+
+async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStreamContext) -> None:
+    await streams.declare_queue(js, spec_queue())
+    api = FakeApiServer(replicas=2, pods=[])
+    clock = Clock()
+    controller = PoolController(
+        kube=HttpKubeApi(
+            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
+        ),
+        js=js,
+        namespace="br",
+        body=BODY,
+        clock=clock,
+    )
+    await controller.step(SPEC)
+    for i in range(40):
+        await js.publish("br.extract", f"task {i}".encode())
+    await assert_counts(js, spec_queue(), (40, 0, 40, 0))
+    sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
+    msgs = await sub.fetch(40, timeout=5)
+    for msg in msgs[1:]:  # the oldest is still running
+        await msg.ack_sync()
+    clock.now += 10
+    status = await controller.step(SPEC)
+    assert status["arrivalRate"] == 4.0
+    assert status["completionRate"] == 3.9  # 39 in 10 s, not the ack floor's 0
+    assert status["inFlight"] == 1
+    # 10 s of busy slots (0 at the first poll, 1 at the second: 5 slot-seconds) over 39
+    # completions and the prior's two 4-second tasks.
+    assert status["taskSeconds"] == round((2 * 4 + 5) / (2 + 39 + 0.5), 3)
+    await msgs[0].ack_sync()
+    await sub.unsubscribe()
+
+
+def test_scale_state_keeps_the_service_window_and_remembers_scale_downs() -> None:
+    state = ScaleState()
+    policy = PoolSpec.parse(SPEC).policy
+    for t in range(0, 1200, 5):
+        state.decide(policy, Observation(float(t), 0, 0, 0, 0), current=0)
+    times = [o.time for o in state.history]
+    # Ten minutes of observations, plus the one just before them.
+    assert times[0] <= 1195 - policy.service_window_seconds < times[1]
+    # Recommendations as far back as the longest hold can reach.
+    longest = policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR
+    assert min(t for t, _ in state.recent) == 1195 - longest
+    assert state.last_scale_down is None
+    state.decide(policy, Observation(1200.0, 0, 0, 0, 0), current=3)
+    assert state.last_scale_down == 1200.0
+
+
 async def test_missing_consumer_is_a_condition_not_a_scale(js: JetStreamContext) -> None:
     api = FakeApiServer(replicas=3, pods=[])
     controller = PoolController(
@@ -182,12 +313,6 @@ async def test_missing_consumer_is_a_condition_not_a_scale(js: JetStreamContext)
 
 def test_crd_schema_and_spec_parser_agree() -> None:
     """Every field the parser reads is in the CRD, with the same defaults."""
-    from pathlib import Path
-
-    import yaml
-
-    from bytereview_operator.reconcile import PoolSpec
-
     crd = yaml.safe_load(
         (
             Path(__file__).resolve().parents[2] / "deploy/helm/bytereview/crds/workerpools.yaml"

@@ -17,9 +17,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bytereview.core import streams
-from bytereview.core.settings import Settings
-from bytereview_operator.kube import RBAC_RULES
+from bytereview.core import Settings, streams
+from bytereview_operator import RBAC_RULES
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview"
 RELEASE, NAMESPACE = "br", "docs"
@@ -65,7 +64,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     chart = helm.Chart.load(CHART)
     out = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    docs = []
+    docs: list[dict[str, Any]] = []
     for path, text in sorted(out.items()):
         if path.endswith("NOTES.txt"):
             continue
@@ -184,6 +183,19 @@ def test_worker_pools_are_owned_by_the_operator(
         assert float(drain) < grace
 
 
+def test_both_pools_take_their_concurrency_from_the_same_place() -> None:
+    """`ingest.concurrency` and `extract.concurrency` reach the workers and the operator alike."""
+    values = copy.deepcopy(EXTERNAL)
+    values["ingest"] = {**values.get("ingest", {}), "concurrency": 2}
+    values["extract"] = {**values.get("extract", {}), "concurrency": 5}
+    docs = render(values)
+    config = by_kind(docs, "ConfigMap")[f"{FULL}-config"]["data"]
+    pools = by_kind(docs, "WorkerPool")
+    for component, concurrency in (("ingest", 2), ("extract", 5)):
+        assert config[f"BYTEREVIEW_{component.upper()}_CONCURRENCY"] == str(concurrency)
+        assert pools[f"{FULL}-{component}"]["spec"]["perReplicaConcurrency"] == concurrency
+
+
 def test_pods_are_locked_down(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, docs = rendered
     for doc in docs:
@@ -276,7 +288,8 @@ def test_migrations_run_before_the_release(rendered: tuple[str, list[dict[str, A
     [
         {"storage": {"backend": "s3"}},
         {"gateway": {"replicas": "two"}},
-        {"config": {"extract": {"concurrency": 0}}},
+        {"extract": {"concurrency": 0}},
+        {"ingest": {"concurrency": 0}},
         {"unknownKey": True},
         {"ingress": {"enabled": True, "host": 5}},
     ],
@@ -316,7 +329,7 @@ def test_every_value_is_documented() -> None:
 
 
 def test_every_command_the_chart_runs_exists() -> None:
-    commands = set()
+    commands: set[str] = set()
     for values in VALUE_SETS.values():
         for doc in render(values):
             if doc["kind"] in ("Deployment", "CronJob", "Job"):

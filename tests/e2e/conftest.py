@@ -1,4 +1,4 @@
-"""The whole platform as `bytereview up` runs it, once per test module."""
+"""The whole platform as `bytereview up` runs it: once per test module, or once per test."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-DATA_DIR: list[str] = []
-
 
 @dataclass
 class Platform:
@@ -27,6 +25,29 @@ class Platform:
     data_dir: Path
     # Every line the launcher printed so far (prefixed by process name), kept up to date.
     lines: list[str] = field(default_factory=list)
+
+    @property
+    def marker(self) -> bytes:
+        """The environment entry every child of this platform carries (see `pids_with_env`)."""
+        return f"BYTEREVIEW_DATA_DIR={self.data_dir.resolve()}".encode()
+
+    def children(self) -> dict[str, int]:
+        """The platform's live processes by name: nats, jobs, ingest-1, extract-1, gateway..."""
+        found = {}
+        for pid in pids_with_env(self.marker):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue  # exited meanwhile
+            pods = [e.split(b"=", 1)[1] for e in environ if e.startswith(b"BYTEREVIEW_POD_NAME=")]
+            if argv[0].endswith(b"nats-server"):
+                found["nats"] = pid
+            elif pods:
+                found[pods[0].decode()] = pid
+            elif b"bytereview.cli" in argv:
+                found[argv[argv.index(b"bytereview.cli") + 1].decode()] = pid
+        return found
 
     def wait_for_line(self, pattern: str, timeout: float = 60, after: int = 0) -> re.Match[str]:
         deadline = time.monotonic() + timeout
@@ -47,24 +68,25 @@ class Platform:
 
 
 @contextmanager
-def launched(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
-    """`bytereview up` in a subprocess, up and serving; stopped on exit."""
+def launched(
+    data_dir: Path, extra_env: dict[str, str] | None = None, *, port: int | None = 0
+) -> Iterator[Platform]:
+    """`bytereview up` in a subprocess, up and serving; stopped on exit.
+
+    `port=None` leaves the gateway port to BYTEREVIEW_GATEWAY_PORT (or its default).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     env.update(extra_env or {})
+    argv = [sys.executable, "-m", "bytereview.cli", "up", "--data-dir", str(data_dir)]
+    if port is not None:
+        argv += ["--port", str(port)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "bytereview.cli", "up", "--data-dir", str(data_dir), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
-    assert process.stdout is not None
     platform = Platform("", process, data_dir)
     # Keep draining output so the children never block on a full pipe.
-    threading.Thread(
-        target=lambda: [platform.lines.append(x) for x in process.stdout],  # type: ignore[union-attr]
-        daemon=True,
-    ).start()
+    reader = threading.Thread(target=_collect, args=(process, platform.lines), daemon=True)
+    reader.start()
     try:
         try:
             found = platform.wait_for_line(r"ByteReview is up at (http://\S+)", timeout=120)
@@ -75,17 +97,24 @@ def launched(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterato
         yield platform
     finally:
         platform.stop()
+        # The process is gone, so the reader meets the end of the pipe; then close it.
+        reader.join(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def _collect(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
 
 
 @pytest.fixture(scope="module")
-def platform(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    data_dir = tmp_path_factory.mktemp("platform")
-    DATA_DIR[:] = [str(data_dir.resolve())]
-    with launched(data_dir) as running:
-        assert pids_with_env(f"BYTEREVIEW_DATA_DIR={DATA_DIR[0]}".encode()), "children not found"
-        yield running.url, running.process
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    """One platform shared by a module's tests; none of them may stop it."""
+    with launched(tmp_path_factory.mktemp("platform")) as running:
+        assert pids_with_env(running.marker), "children not found"
+        yield running
 
 
 def pids_with_env(marker: bytes) -> list[int]:
@@ -107,7 +136,7 @@ def wait_status(client: httpx.Client, job: str, states: set[str], timeout: float
     deadline = time.monotonic() + timeout
     status = ""
     while time.monotonic() < deadline:
-        status = client.get(f"/v1/{job}").json()["status"]
+        status = str(client.get(f"/v1/{job}").json()["status"])
         if status in states:
             return status
         time.sleep(0.2)

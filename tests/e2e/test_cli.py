@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.launcher import free_port
+from bytereview.up import free_port
 from tests.archives import zip_bytes
+from tests.e2e.conftest import Platform
 from tests.pdfs import text_pdf
 
 pytestmark = pytest.mark.e2e
@@ -37,8 +38,8 @@ def invoice(number: str, total: str) -> bytes:
     return text_pdf([f"Invoice Number: {number}", f"Total: {total}"])
 
 
-def test_extract_files_folders_and_zips(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, _ = platform
+def test_extract_files_folders_and_zips(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     (tmp_path / "one.pdf").write_bytes(invoice("A-1", "10.00"))
     folder = tmp_path / "march"
     folder.mkdir()
@@ -61,7 +62,8 @@ def test_extract_files_folders_and_zips(platform, tmp_path: Path) -> None:  # ty
     assert done.returncode == 0, done.stderr
     for stage in ("upload", "analysis", "extraction"):
         assert stage in done.stderr  # the progress bars
-    rows = list(csv.DictReader(out.open()))
+    with out.open() as results:
+        rows = list(csv.DictReader(results))
     assert sorted((r["invoice_number"], r["total"]) for r in rows) == [
         ("A-1", "10.0"),
         ("B-2", "20.0"),
@@ -69,8 +71,8 @@ def test_extract_files_folders_and_zips(platform, tmp_path: Path) -> None:  # ty
     ]
 
 
-def test_templates_and_combined_mode_and_jobs(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, _ = platform
+def test_templates_and_combined_mode_and_jobs(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     created = cli(
         url,
         "templates",
@@ -106,8 +108,8 @@ def test_templates_and_combined_mode_and_jobs(platform, tmp_path: Path) -> None:
     assert cli(url, "templates", "delete", template).returncode == 0
 
 
-def test_failed_files_are_reported(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, _ = platform
+def test_failed_files_are_reported(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     (tmp_path / "good.pdf").write_bytes(invoice("G-1", "1.00"))
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 this is not a PDF at all")
     done = cli(
@@ -124,8 +126,8 @@ def test_failed_files_are_reported(platform, tmp_path: Path) -> None:  # type: i
     assert (tmp_path / "r.xlsx").read_bytes()[:2] == b"PK"
 
 
-def test_clear_messages_for_user_mistakes(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, _ = platform
+def test_clear_messages_for_user_mistakes(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     pdf = tmp_path / "x.pdf"
     pdf.write_bytes(invoice("X", "1"))
     down = cli(f"http://127.0.0.1:{free_port()}", "extract", str(pdf), "--field", "a:text")

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
+from tests.e2e.conftest import Platform
 
 pytestmark = pytest.mark.e2e
 
 
-def test_no_input_makes_the_gateway_fail(platform, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    url, _ = platform
+def test_no_input_makes_the_gateway_fail(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "schemathesis"),

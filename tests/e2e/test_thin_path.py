@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bytereview.core.settings import DEV_TOKEN
-from tests.e2e.conftest import DATA_DIR, pids_with_env, wait_status
+from bytereview.core import DEV_TOKEN
+from tests.e2e.conftest import Platform, launched, pids_with_env, wait_status
 from tests.pdfs import text_pdf
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
 
 
-def test_thin_path_over_http(platform: tuple[str, subprocess.Popen[str]], tmp_path: Path) -> None:
-    url, _ = platform
+def test_thin_path_over_http(platform: Platform, tmp_path: Path) -> None:
+    url = platform.url
     pdf = text_pdf(["ACME Corporation", "Invoice Number: INV-7", "Total Due: $1,234.50"])
     with httpx.Client(base_url=url, headers=AUTH, timeout=30) as client:
         created = client.post(
@@ -59,12 +58,12 @@ def test_thin_path_over_http(platform: tuple[str, subprocess.Popen[str]], tmp_pa
         assert export.headers["content-type"].startswith("text/csv")
 
 
-def test_clean_shutdown(platform: tuple[str, subprocess.Popen[str]]) -> None:
-    url, process = platform
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=90) == 0
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/healthz", timeout=2)
-    # No child outlived the launcher: none still carries the platform's data dir in its env.
-    marker = f"BYTEREVIEW_DATA_DIR={DATA_DIR[0]}".encode()
-    assert [pid for pid in pids_with_env(marker)] == []
+def test_clean_shutdown(tmp_path: Path) -> None:
+    with launched(tmp_path / "data") as platform:
+        assert pids_with_env(platform.marker), "children not found"
+        platform.process.send_signal(signal.SIGINT)
+        assert platform.process.wait(timeout=90) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{platform.url}/healthz", timeout=2)
+        # No child outlived the launcher: none still carries the platform's data dir in its env.
+        assert pids_with_env(platform.marker) == []

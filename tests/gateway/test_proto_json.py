@@ -11,15 +11,21 @@ import math
 import random
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import (
+    any_pb2,
+    duration_pb2,
+    field_mask_pb2,
+    json_format,
+    struct_pb2,
+    timestamp_pb2,
+)
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.app import public_routes
+from gateway import message_class, public_routes
 from gateway.proto_json import message_to_dict
-from gateway.transcoder import message_class
 
 _T = FieldDescriptor
 _INTS = {
@@ -50,6 +56,7 @@ def _reachable() -> list[Descriptor]:
 
 
 API_TYPES = _reachable()
+DESCRIPTORS = {d.full_name: d for d in API_TYPES}
 
 
 def _scalar(field: FieldDescriptor, rnd: random.Random) -> Any:
@@ -74,34 +81,36 @@ def _scalar(field: FieldDescriptor, rnd: random.Random) -> Any:
 
 
 def _fill(msg: Message, rnd: random.Random, depth: int) -> None:
-    name = msg.DESCRIPTOR.full_name
-    if name == "google.protobuf.Timestamp":
-        msg.seconds = rnd.randint(-62135596800, 253402300799)  # type: ignore[attr-defined]
-        msg.nanos = rnd.choice([0, 5_000_000, 123_456_000, 7, 999_999_999])  # type: ignore[attr-defined]
+    # The well-known types are the generated classes themselves, so isinstance narrows them.
+    if isinstance(msg, timestamp_pb2.Timestamp):
+        msg.seconds = rnd.randint(-62135596800, 253402300799)
+        msg.nanos = rnd.choice([0, 5_000_000, 123_456_000, 7, 999_999_999])
         return
-    if name == "google.protobuf.Duration":
-        msg.seconds = rnd.randint(0, 10**6)  # type: ignore[attr-defined]
-        msg.nanos = rnd.choice([0, 1_000, 500_000_000])  # type: ignore[attr-defined]
+    if isinstance(msg, duration_pb2.Duration):
+        msg.seconds = rnd.randint(0, 10**6)
+        msg.nanos = rnd.choice([0, 1_000, 500_000_000])
         return
-    if name == "google.protobuf.FieldMask":
-        msg.paths.extend(rnd.sample(["values.total", "status", "display_name"], 2))  # type: ignore[attr-defined]
+    if isinstance(msg, field_mask_pb2.FieldMask):
+        msg.paths.extend(rnd.sample(["values.total", "status", "display_name"], 2))
         return
-    if name == "google.protobuf.Value":
+    if isinstance(msg, struct_pb2.Value):
         kind = rnd.choice(["null", "number", "string", "bool", "struct", "list"])
         if kind == "number":
-            msg.number_value = rnd.choice([0.0, -1.5, 2**53])  # type: ignore[attr-defined]
+            msg.number_value = rnd.choice([0.0, -1.5, 2**53])
         elif kind == "string":
-            msg.string_value = "x"  # type: ignore[attr-defined]
+            msg.string_value = "x"
         elif kind == "bool":
-            msg.bool_value = True  # type: ignore[attr-defined]
-        elif kind in ("struct", "list") and depth > 0:
-            _fill(getattr(msg, f"{kind}_value"), rnd, depth - 1)
+            msg.bool_value = True
+        elif kind == "struct" and depth > 0:
+            _fill(msg.struct_value, rnd, depth - 1)
+        elif kind == "list" and depth > 0:
+            _fill(msg.list_value, rnd, depth - 1)
         else:
-            msg.null_value = 0  # type: ignore[attr-defined]
+            msg.null_value = struct_pb2.NULL_VALUE
         return
-    if name == "google.protobuf.Any":
+    if isinstance(msg, any_pb2.Any):
         return  # an Any needs its type in the pool; none of ours carries one
-    for field in msg.DESCRIPTOR.fields:
+    for field in DESCRIPTORS[msg.DESCRIPTOR.full_name].fields:
         if rnd.random() < 0.3:
             continue
         sub = field.message_type

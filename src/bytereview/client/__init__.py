@@ -1,1 +1,32 @@
-"""The command-line REST client of the gateway."""
+"""The command-line REST client of the gateway.
+
+`Api` is a small synchronous client of the REST API; the `commands` functions are what
+`bytereview extract | jobs | templates` run (the CLI wires them into argparse).
+"""
+
+from bytereview.client.api import DEFAULT_URL, Api, ClientError
+from bytereview.client.commands import (
+    add_connection_flags,
+    add_extract_flags,
+    add_jobs_actions,
+    extract,
+    jobs,
+    register_templates,
+    templates,
+)
+from bytereview.client.flow import parse_field, run_extract
+
+__all__ = [
+    "DEFAULT_URL",
+    "Api",
+    "ClientError",
+    "add_connection_flags",
+    "add_extract_flags",
+    "add_jobs_actions",
+    "extract",
+    "jobs",
+    "parse_field",
+    "register_templates",
+    "run_extract",
+    "templates",
+]

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from bytereview.core.settings import DEV_TOKEN
+from bytereview.core import DEV_TOKEN
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 CHUNK = 1024 * 1024

@@ -214,7 +214,7 @@ def report_failures(api: Api, job: str, final: dict[str, Any]) -> int:
     problems = []
     files = api.call("GET", f"/v1/{job}/files", pageSize=1000)
     for f in files.get("files", []):
-        if f.get("status") == "FAILED":
+        if f.get("status") in ("FAILED", "UNSUPPORTED"):
             problems.append(f"  file {f.get('originalPath')}: {f.get('error') or 'unreadable'}")
     tasks = api.call("GET", f"/v1/{job}/tasks", pageSize=1000)
     for t in tasks.get("tasks", []):

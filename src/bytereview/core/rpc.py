@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from bytereview.core.auth import Credentials, Principal
 from bytereview.core.errors import DomainError, Unauthenticated
+from bytereview.core.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +40,20 @@ def _request_id_from(context: Context) -> str:
 async def _abort_for(exc: Exception, method: str, context: Context) -> None:
     if isinstance(exc, DomainError):
         await context.abort(grpc.StatusCode[exc.code], exc.message)
+    if is_outage(exc):
+        # The database (or storage) is restarting or unreachable: the caller's request was
+        # fine and will succeed later. UNAVAILABLE is what clients and workers retry.
+        log.warning("%s: a dependency is unavailable: %s", method, exc)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "a dependency is unavailable; retry")
     log.exception("unhandled error in %s", method)
     # No traceback or internals reach the caller.
     await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server logs")
 
 
 Authenticate = Callable[[Credentials], Awaitable[Principal]]
+# Runs per call after authentication, with the full method name and the principal: a service's
+# own rules (who may call which service; per-call state such as a user id in a ContextVar).
+Authorize = Callable[[str, Principal], Awaitable[None]]
 
 # Calls that need no credential: health checks and reflection.
 OPEN_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
@@ -67,8 +76,11 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Per call: request id, the caller's principal (when `authenticate` is given), and
     DomainError -> status code mapping. Other errors become INTERNAL without details."""
 
-    def __init__(self, authenticate: Authenticate | None = None) -> None:
+    def __init__(
+        self, authenticate: Authenticate | None = None, authorize: Authorize | None = None
+    ) -> None:
         self._authenticate = authenticate
+        self._authorize = authorize
         self._wrapped: dict[str, Any] = {}
 
     async def _prelude(self, method: str, context: Context) -> None:
@@ -78,7 +90,10 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         credentials = Credentials.from_metadata(context.invocation_metadata())
         if not credentials.bearer and not credentials.api_key:
             raise Unauthenticated("missing credential: send a bearer token or an x-api-key")
-        _principal.set(await self._authenticate(credentials))
+        principal = await self._authenticate(credentials)
+        _principal.set(principal)
+        if self._authorize is not None:
+            await self._authorize(method, principal)
 
     async def intercept_service(
         self,
@@ -156,9 +171,10 @@ class GrpcServer:
         address: str,
         grace_seconds: float = 10.0,
         authenticate: Authenticate | None = None,
+        authorize: Authorize | None = None,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[CallInterceptor(authenticate)],
+            interceptors=[CallInterceptor(authenticate, authorize)],
             options=[
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
                 ("grpc.max_send_message_length", 32 * 1024 * 1024),

@@ -109,9 +109,22 @@ class Settings(BaseSettings):
     pod_name: str = ""
     # Serve the queue only, not the component's gRPC API (extra local workers).
     worker_only: bool = False
-    ack_wait_seconds: float = 60.0
+    # A worker killed mid-task holds its messages until AckWait runs out; live workers renew
+    # it with in-progress acks every third of it, so it can be short (#17: recovery <= 20 s).
+    ack_wait_seconds: float = 15.0
     max_deliver: int = 5
     drain_grace_seconds: float = 25.0
+    # A task's handler is cancelled and its message released after this long (waits for a
+    # dependency that is down excluded). Above the model's timeout and the rate-limit wait.
+    task_max_run_seconds: float = 1800.0
+    # Deadline of every worker -> jobs service call.
+    jobs_call_timeout_seconds: float = 30.0
+    # How often the jobs service checks that every open task and file still has its message
+    # in JetStream (a lost NATS store), queueing again what is missing.
+    outbox_reconcile_seconds: float = 60.0
+    # A worker whose fetch loop has not pulled for this long, with a free slot and work
+    # waiting in its queue, reports NOT_SERVING and exits non-zero to be restarted.
+    worker_stall_seconds: float = 60.0
 
     @model_validator(mode="after")
     def _fill_and_check(self) -> Self:

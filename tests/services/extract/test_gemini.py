@@ -11,10 +11,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract import (
+    DEFAULT_TYPES,
+    Document,
+    ExtractionError,
+    ExtractionRequest,
+    Field,
+    RateController,
+)
 from services.extract.gemini import SOURCES_KEY, GeminiExtractor
-from services.extract.ratecontrol import RateController
-from services.extract.schema import DEFAULT_TYPES, Field
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
@@ -52,7 +57,8 @@ def request(*documents: Document, prompt: str = "") -> ExtractionRequest:
 
 async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     gemini.state.script(Reply(values={"invoice_number": "A-1", "total": 10.0}))
-    got = await extractor(gemini).extract(request(prompt="You read invoices."))
+    async with extractor(gemini) as ex:
+        got = await ex.extract(request(prompt="You read invoices."))
     assert got.values == {"invoice_number": "A-1", "total": 10.0}
     assert got.input_tokens == 250
     assert got.output_tokens > 0
@@ -77,9 +83,8 @@ async def test_combined_mode_reports_the_source_file(gemini: RunningStandIn) -> 
             }
         )
     )
-    got = await extractor(gemini).extract(
-        request(document("f1", "a/one.pdf"), document("f2", "a/two.pdf"))
-    )
+    async with extractor(gemini) as ex:
+        got = await ex.extract(request(document("f1", "a/one.pdf"), document("f2", "a/two.pdf")))
     assert got.values == {"invoice_number": "A-1", "total": 10.0}
     assert got.sources == {"invoice_number": "f1", "total": "f2"}
     [seen] = gemini.state.seen
@@ -109,8 +114,9 @@ async def test_errors_are_classified(
     invalid_output: bool,
 ) -> None:
     gemini.state.script(reply)
-    with pytest.raises(ExtractionError) as caught:
-        await extractor(gemini).extract(request())
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
     assert caught.value.retryable is retryable
     assert caught.value.rate_limited is rate_limited
     assert caught.value.invalid_output is invalid_output
@@ -119,20 +125,22 @@ async def test_errors_are_classified(
 
 
 async def test_a_bad_key_is_permanent(gemini: RunningStandIn) -> None:
-    with pytest.raises(ExtractionError) as caught:
-        await extractor(gemini, key="wrong").extract(request())
+    async with extractor(gemini, key="wrong") as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
     assert not caught.value.retryable
     assert "403" in str(caught.value)
 
 
 async def test_an_unreachable_api_is_retryable() -> None:
-    from bytereview.launcher import free_port
+    from bytereview.up import free_port
 
     unreachable = GeminiExtractor(
         api_key=API_KEY, model="m", base_url=f"http://127.0.0.1:{free_port()}"
     )
-    with pytest.raises(ExtractionError) as caught:
-        await unreachable.extract(request())
+    async with unreachable:
+        with pytest.raises(ExtractionError) as caught:
+            await unreachable.extract(request())
     assert caught.value.retryable
 
 
@@ -143,9 +151,9 @@ async def test_rate_controller_waits_out_429s_in_place(gemini: RunningStandIn) -
         Reply(values={"invoice_number": "A-1", "total": 1}),
     )
     rate = RateController(max_concurrency=8)
-    ex = extractor(gemini)
     started = time.monotonic()
-    got = await rate.call(lambda: ex.extract(request()))
+    async with extractor(gemini) as ex:
+        got = await rate.call(lambda: ex.extract(request()))
     assert got.values["invoice_number"] == "A-1"
     assert time.monotonic() - started >= 0.6  # both Retry-Afters were honoured
     assert rate.limit == 2.5  # halved twice from 8, then one success adds 1/2
@@ -155,9 +163,9 @@ async def test_rate_controller_waits_out_429s_in_place(gemini: RunningStandIn) -
 async def test_rate_controller_gives_up_after_max_wait(gemini: RunningStandIn) -> None:
     gemini.state.default = lambda seen: Reply(status=429, retry_after=0.2)
     rate = RateController(max_concurrency=2, max_wait_seconds=0.5)
-    ex = extractor(gemini)
-    with pytest.raises(ExtractionError) as caught:
-        await rate.call(lambda: ex.extract(request()))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await rate.call(lambda: ex.extract(request()))
     assert caught.value.rate_limited
     assert 2 <= len(gemini.state.seen) <= 5
 
@@ -165,9 +173,9 @@ async def test_rate_controller_gives_up_after_max_wait(gemini: RunningStandIn) -
 async def test_rate_controller_does_not_retry_other_errors(gemini: RunningStandIn) -> None:
     gemini.state.script(Reply(status=400))
     rate = RateController(max_concurrency=2)
-    ex = extractor(gemini)
-    with pytest.raises(ExtractionError):
-        await rate.call(lambda: ex.extract(request()))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError):
+            await rate.call(lambda: ex.extract(request()))
     assert len(gemini.state.seen) == 1
     assert rate.active == 0
 
@@ -228,7 +236,8 @@ async def test_large_files_go_through_the_files_api(gemini: RunningStandIn) -> N
     small_limit = GeminiExtractor(
         api_key=API_KEY, model="gemini-test", base_url=gemini.base_url, inline_limit=10_000
     )
-    got = await small_limit.extract(request(document(data=big)))
+    async with small_limit:
+        got = await small_limit.extract(request(document(data=big)))
     assert got.values["invoice_number"] == "A-1"
     [seen] = gemini.state.seen
     assert seen.inline_files == []

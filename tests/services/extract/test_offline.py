@@ -9,10 +9,16 @@ import io
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from services.extract.base import Document, ExtractionError, ExtractionRequest
+from services.extract import (
+    DEFAULT_TYPES,
+    Document,
+    ExtractionError,
+    ExtractionRequest,
+    Field,
+    OfflineExtractor,
+)
 from services.extract.layout import by_layout
-from services.extract.offline import OfflineExtractor
-from services.extract.schema import DEFAULT_TYPES, Field, parse_date
+from services.extract.schema import parse_date
 from tests.pdfs import text_pdf
 
 RECEIPT = [

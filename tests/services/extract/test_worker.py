@@ -18,19 +18,17 @@ import grpc
 import nats
 import pytest
 
-from bytereview.core import streams
-from bytereview.core.settings import Settings
+from bytereview.core import Settings, streams
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
-from services.extract.worker import serve
-from services.jobs.server import RunningJobsService
+from services.extract import serve
+from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
-from tests.services.jobs.test_workflow import ready_job
+from tests.services.jobs.helpers import ready_job
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FIELDS = [
@@ -44,7 +42,8 @@ def worker_settings(settings: Settings, jobs: RunningJobsService, **changes: obj
     return settings.model_copy(
         update={
             "jobs_addr": f"127.0.0.1:{jobs.port}",
-            "extract_addr": f"127.0.0.1:{free_port()}",
+            # Port 0: the server binds a free port itself (running_worker reports it).
+            "extract_addr": "127.0.0.1:0",
             **changes,
         }
     )
@@ -66,11 +65,13 @@ def gemini_settings(
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[None]:
+async def running_worker(settings: Settings) -> AsyncIterator[asyncio.Future[int]]:
+    """The worker, running; the future is the ExtractService's port once it serves."""
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop))
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(settings, stop, listening=port.set_result))
     try:
-        yield
+        yield port
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
@@ -195,21 +196,22 @@ async def test_preview_extracts_one_file_synchronously(  # type: ignore[no-untyp
     job = await ready_job(job_stub, worker_stub, settings, files=1)
     files = await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=USER)
     cfg = worker_settings(settings, jobs)
-    async with running_worker(cfg), grpc.aio.insecure_channel(cfg.extract_addr) as ch:
-        stub = extract_grpc.ExtractServiceStub(ch)
-        got = await stub.PreviewExtraction(
-            extract_pb.PreviewExtractionRequest(file=files.files[0].name, fields=FIELDS),
-            metadata=USER,
-            wait_for_ready=True,  # the worker's server may still be starting
-            timeout=30,
-        )
-        assert dict(got.values) == ANSWER
-        assert got.extractor == "offline"
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.PreviewExtraction(
-                extract_pb.PreviewExtractionRequest(file=files.files[0].name), metadata=USER
+    async with running_worker(cfg) as port:
+        address = f"127.0.0.1:{await asyncio.wait_for(port, timeout=30)}"
+        async with grpc.aio.insecure_channel(address) as ch:
+            stub = extract_grpc.ExtractServiceStub(ch)
+            got = await stub.PreviewExtraction(
+                extract_pb.PreviewExtractionRequest(file=files.files[0].name, fields=FIELDS),
+                metadata=USER,
+                timeout=30,
             )
-        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert dict(got.values) == ANSWER
+            assert got.extractor == "offline"
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.PreviewExtraction(
+                    extract_pb.PreviewExtractionRequest(file=files.files[0].name), metadata=USER
+                )
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_a_redelivered_task_gives_one_result(  # type: ignore[no-untyped-def]

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
-from bytereview.core.settings import Settings
+from bytereview.core import Settings
+from bytereview.core.storage import make_storage
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
-from bytereview.launcher import free_port
-from services.ingest.worker import serve
-from services.jobs.server import RunningJobsService
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
+from services.ingest import serve
+from services.jobs import RunningJobsService
 from tests import archives
+from tests import hostile_archives as hostile
 from tests.identity import IdentityProvider
 from tests.pdfs import text_pdf
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -26,26 +31,37 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def ingest(
     settings: Settings, jobs: RunningJobsService
 ) -> AsyncIterator[ingest_grpc.IngestServiceStub]:
+    # Port 0: the server binds a free port itself and reports it.
     cfg = settings.model_copy(
-        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": f"127.0.0.1:{free_port()}"}
+        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "ingest_addr": "127.0.0.1:0"}
     )
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, stop))
-    async with grpc.aio.insecure_channel(cfg.ingest_addr) as channel:
+    port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(cfg, stop, listening=port.set_result))
+    address = f"127.0.0.1:{await asyncio.wait_for(port, timeout=30)}"
+    async with grpc.aio.insecure_channel(address) as channel:
         await asyncio.wait_for(channel.channel_ready(), timeout=30)
         yield ingest_grpc.IngestServiceStub(channel)
     stop.set()
     await asyncio.wait_for(task, timeout=30)
 
 
-async def uploaded(job_stub, settings: Settings, metadata, files: dict[str, bytes]) -> list[str]:  # type: ignore[no-untyped-def]
-    created = await create_uploaded(job_stub, settings, metadata, files)
+async def uploaded(
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    metadata: tuple[tuple[str, str], ...],
+    files: dict[str, bytes],
+) -> list[str]:
+    created: jobs_pb.CreateJobResponse = await create_uploaded(job_stub, settings, metadata, files)
     return [t.file for t in created.upload_targets]
 
 
 async def test_listing_problems_and_pages(
-    ingest, job_stub, settings, idp: IdentityProvider
-) -> None:  # type: ignore[no-untyped-def]
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
     alice = idp.metadata("alice")
     entries = {
         "march/a.pdf": text_pdf(["A"]),
@@ -83,7 +99,12 @@ async def test_listing_problems_and_pages(
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: IdentityProvider) -> None:  # type: ignore[no-untyped-def]
+async def test_hostile_and_bad_requests(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
     alice = idp.metadata("alice")
     files = await uploaded(
         job_stub,
@@ -109,11 +130,65 @@ async def test_hostile_and_bad_requests(ingest, job_stub, settings, idp: Identit
             ingest_pb.InspectArchiveRequest(file=enc, page_token="x"),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
+        (
+            ingest_pb.InspectArchiveRequest(file=enc, page_token="²"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            ingest_pb.InspectArchiveRequest(file=enc, page_token="9" * 5000),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (ingest_pb.InspectArchiveRequest(file="not/a/file"), grpc.StatusCode.INVALID_ARGUMENT),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await ingest.InspectArchive(request, metadata=alice)
         assert caught.value.code() == code, request
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc))
-    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    for token in ("", "9" * 5000):  # the credential is checked before the token is parsed
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc, page_token=token))
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_over_the_limit_is_answered_from_the_directory_end(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    alice = idp.metadata("alice")
+    data = hostile.understated_count(30)
+    # The end record claims 65,535 entries; the records after the first are never read.
+    end = data.rfind(b"PK\x05\x06")
+    data = data[: end + 8] + struct.pack("<HH", 0xFFFF, 0xFFFF) + data[end + 12 :]
+    [archive] = await uploaded(job_stub, settings, alice, {"huge.zip": data})
+    got = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=archive), metadata=alice)
+    assert "limit is 10000 files" in got.problem
+    assert got.entry_count == 0xFFFF
+    assert not got.entries
+
+
+async def test_a_refused_archive_is_answered_from_its_verdict(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    alice = idp.metadata("alice")
+    [archive] = await uploaded(job_stub, settings, alice, {"bomb.zip": hostile.overlapping()})
+    job = archive.rsplit("/files/", 1)[0]
+    await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=alice)
+    for _ in range(150):  # the fixture's worker refuses it
+        listed = await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=alice)
+        if listed.files[0].status == pb.SourceFile.FAILED:
+            break
+        await asyncio.sleep(0.1)
+    assert "overlap" in listed.files[0].error
+    # Its bytes are not read again: even replaced by garbage, the verdict is the answer.
+    storage = make_storage(settings)
+    [key] = [k for k in storage.list_keys(f"{job}/") if "/entries/" not in k]
+    with storage.open_write(key) as handle:
+        handle.write(b"PK\x03\x04 garbage")
+    got = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=archive), metadata=alice)
+    assert "overlap" in got.problem
+    assert not got.problem.startswith("the archive was refused")
+    assert not got.entries

@@ -13,21 +13,21 @@ from contextlib import contextmanager
 
 import pytest
 
-from bytereview.core.settings import Settings
+from bytereview.core import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.launcher import free_port
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
-from tests.services.jobs.test_workflow import create_uploaded
+from tests.services.jobs.helpers import create_uploaded
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @contextmanager
 def ingest_worker(
-    settings: Settings, jobs: RunningJobsService
+    settings: Settings, jobs: RunningJobsService, extra_env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     env.update(
@@ -35,11 +35,13 @@ def ingest_worker(
             "BYTEREVIEW_ENV": "dev",
             "BYTEREVIEW_NATS_URL": settings.nats_url,
             "BYTEREVIEW_JOBS_ADDR": f"127.0.0.1:{jobs.port}",
-            "BYTEREVIEW_INGEST_ADDR": f"127.0.0.1:{free_port()}",
+            # Port 0: nothing here calls the process's InspectArchive server.
+            "BYTEREVIEW_INGEST_ADDR": "127.0.0.1:0",
             "BYTEREVIEW_STORAGE_DIR": str(settings.storage_dir),
             "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
             "BYTEREVIEW_ACK_WAIT_SECONDS": "3",
             "BYTEREVIEW_DRAIN_GRACE_SECONDS": "3",
+            **(extra_env or {}),
         }
     )
     process = subprocess.Popen([sys.executable, "-m", "bytereview.cli", "ingest"], env=env)
@@ -51,27 +53,35 @@ def ingest_worker(
             process.wait(timeout=30)
 
 
-async def create(job_stub, settings: Settings, files: dict[str, bytes]) -> str:  # type: ignore[no-untyped-def]
-    created = await create_uploaded(job_stub, settings, USER, files)
+async def create(
+    job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, files: dict[str, bytes]
+) -> str:
+    created: jobs_pb.CreateJobResponse = await create_uploaded(job_stub, settings, USER, files)
     await job_stub.FinalizeUploads(
         jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
     )
     return str(created.job.name)
 
 
-async def wait_status(job_stub, job: str, status: int, timeout: float = 90) -> pb.Job:  # type: ignore[no-untyped-def]
+async def wait_status(
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    job: str,
+    status: pb.Job.Status.ValueType,
+    timeout: float = 90,
+) -> pb.Job:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
         if got.status == status:
             return got
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{job} is {pb.Job.Status.Name(got.status)}, not {pb.Job.Status.Name(status)}"
+            )
         await asyncio.sleep(0.2)
-    raise AssertionError(
-        f"{job} is {pb.Job.Status.Name(got.status)}, not {pb.Job.Status.Name(status)}"
-    )
 
 
-async def all_files(job_stub, job: str) -> list[pb.SourceFile]:  # type: ignore[no-untyped-def]
+async def all_files(job_stub: jobs_grpc.JobServiceAsyncStub, job: str) -> list[pb.SourceFile]:
     out: list[pb.SourceFile] = []
     token = ""
     while True:
@@ -85,8 +95,8 @@ async def all_files(job_stub, job: str) -> list[pb.SourceFile]:  # type: ignore[
 
 
 async def test_analysis_and_unpacking(
-    job_stub, settings: Settings, jobs: RunningJobsService
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     inner = archives.zip_bytes({"x.pdf": archives.invoice("X"), "y.pdf": archives.invoice("Y")})
     files = {
         "plain.pdf": archives.invoice("P"),
@@ -128,8 +138,11 @@ async def test_analysis_and_unpacking(
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 async def test_worker_stopped_mid_archive_gives_a_complete_duplicate_free_file_list(
-    job_stub, settings: Settings, jobs: RunningJobsService, sig: int
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    sig: int,
+) -> None:
     count = 2000
     data = archives.zip_bytes({f"batch/{i:05d}.png": archives.PNG for i in range(count)})
     with ingest_worker(settings, jobs) as first:

@@ -10,6 +10,7 @@ import io
 import json
 import threading
 import tracemalloc
+from typing import TYPE_CHECKING
 
 import grpc
 import pytest
@@ -24,32 +25,21 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.jobs import models
-from services.jobs.cleanup import Cleanup
-from services.jobs.server import RunningJobsService
+from services.jobs import RunningJobsService
+from services.jobs.domain import Cleanup, metrics
+from services.jobs.store import db as jobs_db
+from services.jobs.store import models
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.test_workflow import WORKER, ready_job, started_tasks
+from tests.services.jobs.helpers import WORKER, completed_job, ready_job, upload
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
 
 
-async def completed_job(job_stub, worker_stub, settings: Settings, files: int = 2) -> str:  # type: ignore[no-untyped-def]
-    job = await ready_job(job_stub, worker_stub, settings, files=files)
-    fields = [
-        pb.JobField(name="number", data_type="text"),
-        pb.JobField(name="total", data_type="currency"),
-    ]
-    tasks = await started_tasks(job_stub, settings, job, fields, 100)
-    for i, task in enumerate(sorted(tasks)):
-        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
-        values = struct_pb2.Struct()
-        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
-        await worker_stub.ReportTaskResult(
-            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
-        )
-    return job
-
-
-async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_list_jobs_pages_totals_and_fields(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     started = await completed_job(job_stub, worker_stub, settings, files=1)
     names = [started]
     for i in range(4):
@@ -100,7 +90,7 @@ async def test_list_jobs_pages_totals_and_fields(job_stub, worker_stub, settings
     assert (list(past.jobs), past.total_size, past.next_page_token) == ([], 2, "")
 
 
-async def test_reads_do_not_queue_behind_blocking_work(job_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_reads_do_not_queue_behind_blocking_work(job_stub: JobStub) -> None:
     """GetJob/ListJobs answer while every default-executor thread is busy (on SQLite they
     read on threads of their own; elsewhere they need none)."""
     created = await job_stub.CreateJob(
@@ -121,9 +111,7 @@ async def test_reads_do_not_queue_behind_blocking_work(job_stub) -> None:  # typ
     assert [j.name for j in listed.jobs] == [created.job.name]
 
 
-async def test_templates_crud_and_reference_data(
-    channel: grpc.aio.Channel, idp: IdentityProvider
-) -> None:
+async def test_templates_crud(channel: grpc.aio.Channel, idp: IdentityProvider) -> None:
     stub = jobs_grpc.TemplateServiceStub(channel)
     fields = [
         pb.JobField(name="invoice_number", data_type="text", instruction="The number"),
@@ -181,7 +169,19 @@ async def test_templates_crud_and_reference_data(
     listed = await stub.ListTemplates(jobs_pb.ListTemplatesRequest(), metadata=USER)
     assert [t.name for t in listed.templates] == [created.name]
 
-    # A job configured from the template keeps its fields after the template is deleted.
+
+async def test_a_job_keeps_its_fields_after_its_template_is_deleted(
+    channel: grpc.aio.Channel,
+) -> None:
+    stub = jobs_grpc.TemplateServiceStub(channel)
+    created = await stub.CreateTemplate(
+        jobs_pb.CreateTemplateRequest(
+            template=pb.Template(
+                display_name="Invoices", fields=[pb.JobField(name="iban", data_type="text")]
+            )
+        ),
+        metadata=USER,
+    )
     jobs = jobs_grpc.JobServiceStub(channel)
     job = (
         await jobs.CreateJob(
@@ -198,6 +198,9 @@ async def test_templates_crud_and_reference_data(
     assert after.template == ""
     assert [f.name for f in after.fields] == ["iban"]
 
+
+async def test_reference_data(channel: grpc.aio.Channel) -> None:
+    stub = jobs_grpc.TemplateServiceStub(channel)
     types = await stub.ListDataTypes(jobs_pb.ListDataTypesRequest(), metadata=USER)
     assert [t.id for t in types.data_types] == [
         "text",
@@ -284,9 +287,9 @@ async def test_users_and_api_keys(
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_files_progress_results_edit_export_delete(
-    job_stub, worker_stub, settings: Settings, jobs: RunningJobsService
-) -> None:  # type: ignore[no-untyped-def]
+async def test_file_pages_and_progress(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await completed_job(job_stub, worker_stub, settings, files=3)
     files = await job_stub.ListFiles(
         jobs_pb.ListFilesRequest(parent=job, page_size=2), metadata=USER
@@ -304,6 +307,11 @@ async def test_files_progress_results_edit_export_delete(
     assert dict(progress.tasks_by_status) == {"SUCCEEDED": 3}
     assert progress.analysis_done
 
+
+async def test_results_edit_export_delete(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    job = await completed_job(job_stub, worker_stub, settings, files=3)
     results = (
         await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
     ).results
@@ -362,7 +370,9 @@ async def test_files_progress_results_edit_export_delete(
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_watch_job_streams_progress(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_watch_job_streams_progress(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings)
     seen: list[pb.JobEvent] = []
 
@@ -383,8 +393,8 @@ async def test_watch_job_streams_progress(job_stub, worker_stub, settings: Setti
 
 
 async def test_export_of_10000_results_is_streamed_with_bounded_memory(
-    job_stub, settings: Settings, jobs: RunningJobsService
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     job_name = (
         await job_stub.CreateJob(
             jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)]),
@@ -443,7 +453,9 @@ async def test_export_of_10000_results_is_streamed_with_bounded_memory(
     assert peak < 20 * 1024 * 1024, peak
 
 
-async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
+async def test_cleanup(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     ctx = jobs.ctx
     abandoned = (
         await job_stub.CreateJob(
@@ -488,9 +500,9 @@ async def test_cleanup(job_stub, worker_stub, settings: Settings, jobs: RunningJ
     assert abandoned not in remaining
 
 
-async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJobsService) -> None:  # type: ignore[no-untyped-def]
-    from services.jobs import metrics
-
+async def test_metrics(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     await completed_job(job_stub, worker_stub, settings, files=1)
     await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
     assert REGISTRY.get_sample_value("bytereview_jobs", {"status": "COMPLETED"}) == 1
@@ -504,15 +516,13 @@ async def test_metrics(job_stub, worker_stub, settings: Settings, jobs: RunningJ
 
 
 async def test_archive_entries_are_registered_once(
-    job_stub, worker_stub, settings: Settings, idp: IdentityProvider
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, idp: IdentityProvider
+) -> None:
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="batch.zip", size_bytes=3)]),
         metadata=USER,
     )
     job, archive = created.job.name, created.upload_targets[0].file
-    from tests.services.jobs.test_workflow import upload
-
     upload(settings, created.upload_targets[0], b"PK\x03\x04")
     await job_stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=job), metadata=USER)
     prefix = f"{job}/entries/{archive.rsplit('/', 1)[1]}/"
@@ -617,8 +627,6 @@ async def test_migrations_match_the_models(database_url: str) -> None:
     """A database migrated to head has exactly the schema the models describe."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-
-    from services.jobs import db as jobs_db
 
     engine = jobs_db.create_engine(database_url)
     try:

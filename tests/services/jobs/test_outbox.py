@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
@@ -15,12 +16,13 @@ from bytereview.core import streams
 from bytereview.core.auth import Principal, PrincipalKind
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
-from services.jobs import db, models
-from services.jobs.context import JobsContext
-from services.jobs.events import EventHub
-from services.jobs.jobs import DeclaredFile, Jobs
-from services.jobs.outbox import OutboxRelay
-from services.jobs.users import Users
+from services.jobs import RunningJobsService
+from services.jobs.domain import DeclaredFile, Jobs, JobsContext, Users
+from services.jobs.messaging import EventHub, OutboxRelay
+from services.jobs.store import db, models
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub
 
 
 @pytest.fixture
@@ -65,18 +67,24 @@ async def _messages(js: JetStreamContext, settings: Settings) -> int:
     return int(info.state.messages)
 
 
-async def test_crash_between_commit_and_publish(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_crash_between_commit_and_publish(
+    parts: tuple[JobsContext, JetStreamContext], settings: Settings
+) -> None:
     ctx, js = parts
     await _finalized_job_with_files(ctx, 3)
     assert await _messages(js, settings) == 0  # committed, never published: the process "died"
     relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event())
-    assert await relay.oldest_unsent_age() >= 0
+    # The lag counts from the commit: a moment old, not zero (nothing waits) nor stale.
+    assert 0 < await relay.oldest_unsent_age() < 60
     assert await relay.relay_once() == 3  # a new process picks the rows up
     assert await relay.relay_once() == 0
+    assert await relay.oldest_unsent_age() == 0
     assert await _messages(js, settings) == 3
 
 
-async def test_crash_between_publish_and_mark(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_crash_between_publish_and_mark(
+    parts: tuple[JobsContext, JetStreamContext], settings: Settings
+) -> None:
     ctx, js = parts
     await _finalized_job_with_files(ctx, 2)
     relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event())
@@ -92,7 +100,9 @@ async def test_crash_between_publish_and_mark(parts, settings: Settings) -> None
     assert all(r.sent_at is not None and r.attempts == 2 for r in rows)
 
 
-async def test_two_relays_side_by_side(parts, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_two_relays_side_by_side(
+    parts: tuple[JobsContext, JetStreamContext], settings: Settings
+) -> None:
     ctx, js = parts
     await _finalized_job_with_files(ctx, 40)
     relays = [
@@ -110,12 +120,14 @@ async def test_two_relays_side_by_side(parts, settings: Settings) -> None:  # ty
 
 @pytest.mark.settings(max_deliver=2)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_dead_letters_are_recorded_on_the_file(job_stub, settings: Settings, jobs) -> None:  # type: ignore[no-untyped-def]
+async def test_dead_letters_are_recorded_on_the_file(
+    job_stub: JobStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     """A message every worker dies on: after MaxDeliver, the file fails with a reason."""
     from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
     from bytereview.jobs.v1 import resources_pb2 as pb
     from tests.conftest import USER
-    from tests.services.jobs.test_workflow import upload
+    from tests.services.jobs.helpers import upload
 
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="huge.zip", size_bytes=4)]),

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlparse
+from typing import TYPE_CHECKING, Any
 
 import grpc
-import nats
 import pytest
 from google.protobuf import struct_pb2
 
 from bytereview.core import streams
 from bytereview.core.settings import Settings
-from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -19,101 +17,15 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.pdfs import text_pdf
+from tests.services.jobs.helpers import PDF, WORKER, pull, ready_job, started_tasks, upload
 
-WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
-PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
-
-
-def upload(settings: Settings, target: jobs_pb.UploadTarget, data: bytes) -> None:
-    key = parse_qs(urlparse(target.url).query)["key"][0]
-    with make_storage(settings).open_write(key) as handle:
-        handle.write(data)
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
 
 
-async def create_uploaded(  # type: ignore[no-untyped-def]
-    job_stub, settings: Settings, metadata, files: dict[str, bytes]
-) -> jobs_pb.CreateJobResponse:
-    """A job declaring `files` (path -> bytes), each uploaded through its upload target."""
-    created = await job_stub.CreateJob(
-        jobs_pb.CreateJobRequest(
-            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
-        ),
-        metadata=metadata,
-    )
-    for target in created.upload_targets:
-        upload(settings, target, files[target.path])
-    return created
-
-
-async def started_tasks(  # type: ignore[no-untyped-def]
-    job_stub, settings: Settings, job: str, fields: list[pb.JobField], count: int
-) -> list[str]:
-    """Configure `fields`, start the job, and take up to `count` queued tasks off the queue."""
-    await job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=fields), metadata=USER)
-    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
-    return [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), count)
-    ]
-
-
-async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[bytes]:
-    """Take up to `count` messages from a work queue (acked), as a worker would."""
-    nc = await nats.connect(settings.nats_url)
-    try:
-        sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
-        out: list[bytes] = []
-        # The relay publishes shortly after commit, maybe in several batches: keep pulling
-        # until `count` arrived or nothing more comes for a while.
-        while len(out) < count:
-            try:
-                msgs = await sub.fetch(count - len(out), timeout=3)
-            except TimeoutError:  # nats raises both its own and the builtin one
-                break
-            for msg in msgs:
-                out.append(msg.data)
-                await msg.ack()
-        await sub.unsubscribe()
-        return out
-    finally:
-        # flush + close, not drain: draining waits out the pull request still open on the
-        # server (30 s) before it gives up.
-        await nc.flush()
-        await nc.close()
-
-
-async def ready_job(job_stub, worker_stub, settings: Settings, files: int = 1) -> str:  # type: ignore[no-untyped-def]
-    created = await job_stub.CreateJob(
-        jobs_pb.CreateJobRequest(
-            display_name="test",
-            files=[
-                jobs_pb.DeclaredFile(path=f"folder{i % 2}/doc{i}.pdf", size_bytes=len(PDF))
-                for i in range(files)
-            ],
-        ),
-        metadata=USER,
-    )
-    for target in created.upload_targets:
-        upload(settings, target, PDF)
-    await job_stub.FinalizeUploads(
-        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
-    )
-    for target in created.upload_targets:
-        await worker_stub.ReportFileAnalysis(
-            worker_pb.ReportFileAnalysisRequest(
-                file=target.file,
-                status=pb.SourceFile.READY,
-                media_type="application/pdf",
-                size_bytes=len(PDF),
-                page_count=1,
-            ),
-            metadata=WORKER,
-        )
-    return created.job.name
-
-
-async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_whole_workflow(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(
             display_name="march",
@@ -167,6 +79,50 @@ async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None
         await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     ).status == pb.Job.READY
 
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job, fields=[pb.JobField(name="invoice_number", data_type="text")]
+        ),
+        metadata=USER,
+    )
+    started = await job_stub.StartJob(
+        jobs_pb.StartJobRequest(name=job, request_id="s1"), metadata=USER
+    )
+    assert started.status == pb.Job.QUEUED
+    tasks = [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), 10)
+    ]
+    assert len(tasks) == 1
+    begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
+    assert begin.proceed
+    assert [f.name for f in begin.fields] == ["invoice_number"]
+    assert begin.system_prompt.active
+    assert begin.files[0].name == target.file
+
+    values = struct_pb2.Struct()
+    values.update({"invoice_number": "A-1"})
+    result = worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="offline")
+    assert (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+    assert not (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
+
+    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert done.status == pb.Job.COMPLETED
+    assert done.counters.tasks_succeeded == 1
+    results = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    assert len(results.results) == 1
+    assert dict(results.results[0].values) == {"invoice_number": "A-1"}
+    assert list(results.results[0].file_paths) == ["inv.pdf"]
+
+    events = await job_stub.ListJobEvents(jobs_pb.ListJobEventsRequest(parent=job), metadata=USER)
+    statuses = [e.to_status for e in events.events if e.kind == "job.status"]
+    assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
+
+
+async def test_configure_and_start_rules(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    job = await ready_job(job_stub, worker_stub, settings)
     # Starting without fields, or configuring bad fields, is refused.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
@@ -204,37 +160,10 @@ async def test_whole_workflow(job_stub, worker_stub, settings: Settings) -> None
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
-    tasks = [
-        extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
-    ]
-    assert len(tasks) == 1
-    begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
-    assert begin.proceed
-    assert [f.name for f in begin.fields] == ["invoice_number"]
-    assert begin.system_prompt.active
-    assert begin.files[0].name == target.file
 
-    values = struct_pb2.Struct()
-    values.update({"invoice_number": "A-1"})
-    result = worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="offline")
-    assert (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
-    assert not (await worker_stub.ReportTaskResult(result, metadata=WORKER)).applied
-
-    done = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
-    assert done.status == pb.Job.COMPLETED
-    assert done.counters.tasks_succeeded == 1
-    results = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
-    assert len(results.results) == 1
-    assert dict(results.results[0].values) == {"invoice_number": "A-1"}
-    assert list(results.results[0].file_paths) == ["inv.pdf"]
-
-    events = await job_stub.ListJobEvents(jobs_pb.ListJobEventsRequest(parent=job), metadata=USER)
-    statuses = [e.to_status for e in events.events if e.kind == "job.status"]
-    assert statuses == ["ANALYZING", "READY", "QUEUED", "RUNNING", "COMPLETED"]
-
-
-async def test_tenancy(job_stub, worker_stub, settings: Settings, idp: IdentityProvider) -> None:  # type: ignore[no-untyped-def]
+async def test_tenancy(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, idp: IdentityProvider
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings)
     alice, bob = idp.metadata("alice"), idp.metadata("bob")
     mine = await job_stub.CreateJob(
@@ -289,19 +218,19 @@ async def test_tenancy(job_stub, worker_stub, settings: Settings, idp: IdentityP
         ),
     ],
 )
-async def test_bad_input(job_stub, request_, code) -> None:  # type: ignore[no-untyped-def]
-    method = {
+async def test_bad_input(job_stub: JobStub, request_: Any, code: grpc.StatusCode) -> None:
+    method: dict[str, Any] = {
         "GetJobRequest": job_stub.GetJob,
         "ListJobsRequest": job_stub.ListJobs,
         "CreateJobRequest": job_stub.CreateJob,
-    }[type(request_).__name__]
+    }
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await method(request_, metadata=USER)
+        await method[type(request_).__name__](request_, metadata=USER)
     assert err.value.code() == code
     assert err.value.details()
 
 
-async def test_create_is_idempotent_by_request_id(job_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_create_is_idempotent_by_request_id(job_stub: JobStub) -> None:
     request = jobs_pb.CreateJobRequest(
         files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5)], request_id="r-1"
     )
@@ -311,7 +240,9 @@ async def test_create_is_idempotent_by_request_id(job_stub) -> None:  # type: ig
     assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).total_size == 1
 
 
-async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_combined_mode_groups_by_folder(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=4)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(
@@ -327,7 +258,9 @@ async def test_combined_mode_groups_by_folder(job_stub, worker_stub, settings: S
     assert all(len(t.files) == 2 for t in tasks)
 
 
-async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_pause_resume_cancel(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
     first = await started_tasks(
         job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
@@ -358,7 +291,9 @@ async def test_pause_resume_cancel(job_stub, worker_stub, settings: Settings) ->
     assert {t.status for t in tasks} == {pb.Task.CANCELLED}
 
 
-async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_failures_and_retry(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
     tasks = await started_tasks(
         job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
@@ -394,8 +329,8 @@ async def test_failures_and_retry(job_stub, worker_stub, settings: Settings) -> 
 
 
 async def test_concurrent_reports_on_one_job_all_land(
-    job_stub, worker_stub, settings: Settings
-) -> None:  # type: ignore[no-untyped-def]
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
     """Many workers reporting on one job at once (each report appends job events): none fails,
     on SQLite (which ignores row locks) as on PostgreSQL."""
     import asyncio

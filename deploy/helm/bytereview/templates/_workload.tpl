@@ -156,4 +156,5 @@ spec:
   perReplicaConcurrency: {{ .concurrency }}
   expectedTaskSeconds: {{ .values.expectedTaskSeconds }}
   targetDrainSeconds: {{ .values.targetDrainSeconds }}
+  scaleDownStabilizationSeconds: {{ .values.scaleDownStabilizationSeconds }}
 {{- end }}

@@ -24,11 +24,13 @@ _sym_db = _symbol_database.Default()
 
 from bytereview.jobs.v1 import resources_pb2 as bytereview_dot_jobs_dot_v1_dot_resources__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import client_pb2 as google_dot_api_dot_client__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bytereview/extract/v1/extract_service.proto\x12\x15\x62ytereview.extract.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"b\n\x18PreviewExtractionRequest\x12\x12\n\x04\x66ile\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x32\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobFieldB\x04\xe2\x41\x01\x02\"\x84\x01\n\x19PreviewExtractionResponse\x12\'\n\x06values\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\textractor\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x32\xc1\x01\n\x0e\x45xtractService\x12\xae\x01\n\x11PreviewExtraction\x12/.bytereview.extract.v1.PreviewExtractionRequest\x1a\x30.bytereview.extract.v1.PreviewExtractionResponse\"6\x82\xd3\xe4\x93\x02\x30\"+/v1/{file=jobs/*/files/*}:previewExtraction:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bytereview/extract/v1/extract_service.proto\x12\x15\x62ytereview.extract.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x7f\n\x18PreviewExtractionRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x32\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobFieldB\x04\xe2\x41\x01\x02\"\x84\x01\n\x19PreviewExtractionResponse\x12\'\n\x06values\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\textractor\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x32\xcf\x01\n\x0e\x45xtractService\x12\xbc\x01\n\x11PreviewExtraction\x12/.bytereview.extract.v1.PreviewExtractionRequest\x1a\x30.bytereview.extract.v1.PreviewExtractionResponse\"D\xda\x41\x0b\x66ile,fields\x82\xd3\xe4\x93\x02\x30\"+/v1/{file=jobs/*/files/*}:previewExtraction:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,15 +38,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bytereview.extract.v1.extra
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['file']._loaded_options = None
-  _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002'
+  _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['fields']._loaded_options = None
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['fields']._serialized_options = b'\342A\001\002'
   _globals['_EXTRACTSERVICE'].methods_by_name['PreviewExtraction']._loaded_options = None
-  _globals['_EXTRACTSERVICE'].methods_by_name['PreviewExtraction']._serialized_options = b'\202\323\344\223\0020\"+/v1/{file=jobs/*/files/*}:previewExtraction:\001*'
-  _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_start=199
-  _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_end=297
-  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_start=300
-  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_end=432
-  _globals['_EXTRACTSERVICE']._serialized_start=435
-  _globals['_EXTRACTSERVICE']._serialized_end=628
+  _globals['_EXTRACTSERVICE'].methods_by_name['PreviewExtraction']._serialized_options = b'\332A\013file,fields\202\323\344\223\0020\"+/v1/{file=jobs/*/files/*}:previewExtraction:\001*'
+  _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_start=251
+  _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_end=378
+  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_start=381
+  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_end=513
+  _globals['_EXTRACTSERVICE']._serialized_start=516
+  _globals['_EXTRACTSERVICE']._serialized_end=723
 # @@protoc_insertion_point(module_scope)

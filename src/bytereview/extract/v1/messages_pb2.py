@@ -22,15 +22,18 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$bytereview/extract/v1/messages.proto\x12\x15\x62ytereview.extract.v1\"\"\n\x12\x45xtractTaskMessage\x12\x0c\n\x04task\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$bytereview/extract/v1/messages.proto\x12\x15\x62ytereview.extract.v1\x1a\x19google/api/resource.proto\";\n\x12\x45xtractTaskMessage\x12%\n\x04task\x18\x01 \x01(\tB\x17\xfa\x41\x14\n\x12\x62ytereview.io/Taskb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bytereview.extract.v1.messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EXTRACTTASKMESSAGE']._serialized_start=63
-  _globals['_EXTRACTTASKMESSAGE']._serialized_end=97
+  _globals['_EXTRACTTASKMESSAGE'].fields_by_name['task']._loaded_options = None
+  _globals['_EXTRACTTASKMESSAGE'].fields_by_name['task']._serialized_options = b'\372A\024\n\022bytereview.io/Task'
+  _globals['_EXTRACTTASKMESSAGE']._serialized_start=90
+  _globals['_EXTRACTTASKMESSAGE']._serialized_end=149
 # @@protoc_insertion_point(module_scope)

@@ -22,15 +22,18 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#bytereview/ingest/v1/messages.proto\x12\x14\x62ytereview.ingest.v1\"E\n\x11IngestFileMessage\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x13\n\x0bstorage_key\x18\x02 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x03 \x01(\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#bytereview/ingest/v1/messages.proto\x12\x14\x62ytereview.ingest.v1\x1a\x19google/api/resource.proto\"d\n\x11IngestFileMessage\x12+\n\x04\x66ile\x18\x01 \x01(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x13\n\x0bstorage_key\x18\x02 \x01(\t\x12\r\n\x05\x64\x65pth\x18\x03 \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bytereview.ingest.v1.messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTFILEMESSAGE']._serialized_start=61
-  _globals['_INGESTFILEMESSAGE']._serialized_end=130
+  _globals['_INGESTFILEMESSAGE'].fields_by_name['file']._loaded_options = None
+  _globals['_INGESTFILEMESSAGE'].fields_by_name['file']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_INGESTFILEMESSAGE']._serialized_start=88
+  _globals['_INGESTFILEMESSAGE']._serialized_end=188
 # @@protoc_insertion_point(module_scope)

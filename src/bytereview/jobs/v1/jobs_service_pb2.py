@@ -24,14 +24,16 @@ _sym_db = _symbol_database.Default()
 
 from bytereview.jobs.v1 import resources_pb2 as bytereview_dot_jobs_dot_v1_dot_resources__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import client_pb2 as google_dot_api_dot_client__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bytereview/jobs/v1/jobs_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n\x0c\x44\x65\x63laredFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"\x9f\x01\n\x10\x43reateJobRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x35\n\x05\x66iles\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.DeclaredFileB\x04\xe2\x41\x01\x02\x12\x19\n\x0cpersist_data\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0f\n\r_persist_data\"\xe8\x01\n\x0cUploadTarget\x12\x0c\n\x04\x66ile\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.bytereview.jobs.v1.UploadTarget.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x38\n\x0eupload_targets\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.UploadTarget\"#\n\rGetJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"h\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\"f\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"&\n\x10\x44\x65leteJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\",\n\x16\x46inalizeUploadsRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x15GetJobProgressRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x9a\x03\n\x0bJobProgress\x12\x0b\n\x03job\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12K\n\x0f\x66iles_by_status\x18\x03 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.FilesByStatusEntry\x12K\n\x0ftasks_by_status\x18\x04 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.TasksByStatusEntry\x12\x31\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\x12\x15\n\ranalysis_done\x18\x06 \x01(\x08\x1a\x34\n\x12\x46ilesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"O\n\x10ListFilesRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x11ListFilesResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb0\x01\n\x13\x43onfigureJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08template\x18\x02 \x01(\t\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12/\n\ttask_mode\x18\x04 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\"9\n\x0fStartJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"%\n\x0fPauseJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10ResumeJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x10\x43\x61ncelJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"-\n\x17RetryFailedTasksRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"O\n\x10ListTasksRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x12ListResultsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListResultsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.Result\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x13UpdateResultRequest\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ResultB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\":\n\x14\x45xportResultsRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"S\n\x14ListJobEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListJobEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"=\n\x0fWatchJobRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"M\n\x15\x43reateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\"(\n\x12GetTemplateRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x14ListTemplatesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x15ListTemplatesResponse\x12/\n\ttemplates\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x15UpdateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"+\n\x15\x44\x65leteTemplateRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x16\n\x14ListDataTypesRequest\"I\n\x15ListDataTypesResponse\x12\x30\n\ndata_types\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\"\x1a\n\x18ListSystemPromptsRequest\"U\n\x19ListSystemPromptsResponse\x12\x38\n\x0esystem_prompts\x18\x01 \x03(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\".\n\x16SyncCurrentUserRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\"^\n\x13\x43reateApiKeyRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ApiKeyB\x04\xe2\x41\x01\x02\"*\n\x12ListApiKeysRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"C\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.ApiKey\")\n\x13\x44\x65leteApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xf3\x11\n\nJobService\x12m\n\tCreateJob\x12$.bytereview.jobs.v1.CreateJobRequest\x1a%.bytereview.jobs.v1.CreateJobResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12_\n\x06GetJob\x12!.bytereview.jobs.v1.GetJobRequest\x1a\x17.bytereview.jobs.v1.Job\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12g\n\x08ListJobs\x12#.bytereview.jobs.v1.ListJobsRequest\x1a$.bytereview.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12\x64\n\tDeleteJob\x12$.bytereview.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\"\x19\x82\xd3\xe4\x93\x02\x13*\x11/v1/{name=jobs/*}\x12\x84\x01\n\x0f\x46inalizeUploads\x12*.bytereview.jobs.v1.FinalizeUploadsRequest\x1a\x17.bytereview.jobs.v1.Job\",\x82\xd3\xe4\x93\x02&\"!/v1/{name=jobs/*}:finalizeUploads:\x01*\x12\x80\x01\n\x0eGetJobProgress\x12).bytereview.jobs.v1.GetJobProgressRequest\x1a\x1f.bytereview.jobs.v1.JobProgress\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=jobs/*}/progress\x12{\n\tListFiles\x12$.bytereview.jobs.v1.ListFilesRequest\x1a%.bytereview.jobs.v1.ListFilesResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/files\x12x\n\x0c\x43onfigureJob\x12\'.bytereview.jobs.v1.ConfigureJobRequest\x1a\x17.bytereview.jobs.v1.Job\"&\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=jobs/*}:configure:\x01*\x12l\n\x08StartJob\x12#.bytereview.jobs.v1.StartJobRequest\x1a\x17.bytereview.jobs.v1.Job\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:start:\x01*\x12l\n\x08PauseJob\x12#.bytereview.jobs.v1.PauseJobRequest\x1a\x17.bytereview.jobs.v1.Job\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:pause:\x01*\x12o\n\tResumeJob\x12$.bytereview.jobs.v1.ResumeJobRequest\x1a\x17.bytereview.jobs.v1.Job\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:resume:\x01*\x12o\n\tCancelJob\x12$.bytereview.jobs.v1.CancelJobRequest\x1a\x17.bytereview.jobs.v1.Job\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:cancel:\x01*\x12\x87\x01\n\x10RetryFailedTasks\x12+.bytereview.jobs.v1.RetryFailedTasksRequest\x1a\x17.bytereview.jobs.v1.Job\"-\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\x01*\x12{\n\tListTasks\x12$.bytereview.jobs.v1.ListTasksRequest\x1a%.bytereview.jobs.v1.ListTasksResponse\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/tasks\x12\x83\x01\n\x0bListResults\x12&.bytereview.jobs.v1.ListResultsRequest\x1a\'.bytereview.jobs.v1.ListResultsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=jobs/*}/results\x12\x87\x01\n\x0cUpdateResult\x12\'.bytereview.jobs.v1.UpdateResultRequest\x1a\x1a.bytereview.jobs.v1.Result\"2\x82\xd3\xe4\x93\x02,2\"/v1/{result.name=jobs/*/results/*}:\x06result\x12s\n\rExportResults\x12(.bytereview.jobs.v1.ExportResultsRequest\x1a\x14.google.api.HttpBody\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=jobs/*}:export0\x01\x12\x88\x01\n\rListJobEvents\x12(.bytereview.jobs.v1.ListJobEventsRequest\x1a).bytereview.jobs.v1.ListJobEventsResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{parent=jobs/*}/events\x12p\n\x08WatchJob\x12#.bytereview.jobs.v1.WatchJobRequest\x1a\x1c.bytereview.jobs.v1.JobEvent\"\x1f\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x32\x8e\x07\n\x0fTemplateService\x12z\n\x0e\x43reateTemplate\x12).bytereview.jobs.v1.CreateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"\x1f\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12s\n\x0bGetTemplate\x12&.bytereview.jobs.v1.GetTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=templates/*}\x12{\n\rListTemplates\x12(.bytereview.jobs.v1.ListTemplatesRequest\x1a).bytereview.jobs.v1.ListTemplatesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\x8c\x01\n\x0eUpdateTemplate\x12).bytereview.jobs.v1.UpdateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"1\x82\xd3\xe4\x93\x02+2\x1f/v1/{template.name=templates/*}:\x08template\x12s\n\x0e\x44\x65leteTemplate\x12).bytereview.jobs.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"\x1e\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=templates/*}\x12{\n\rListDataTypes\x12(.bytereview.jobs.v1.ListDataTypesRequest\x1a).bytereview.jobs.v1.ListDataTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/dataTypes\x12\x8b\x01\n\x11ListSystemPrompts\x12,.bytereview.jobs.v1.ListSystemPromptsRequest\x1a-.bytereview.jobs.v1.ListSystemPromptsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/systemPrompts2\x87\x04\n\x0bUserService\x12u\n\x0fSyncCurrentUser\x12*.bytereview.jobs.v1.SyncCurrentUserRequest\x1a\x18.bytereview.jobs.v1.User\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/users/me:sync:\x01*\x12\x82\x01\n\x0c\x43reateApiKey\x12\'.bytereview.jobs.v1.CreateApiKeyRequest\x1a\x1a.bytereview.jobs.v1.ApiKey\"-\x82\xd3\xe4\x93\x02\'\"\x1c/v1/{parent=users/*}/apiKeys:\x07\x61pi_key\x12\x84\x01\n\x0bListApiKeys\x12&.bytereview.jobs.v1.ListApiKeysRequest\x1a\'.bytereview.jobs.v1.ListApiKeysResponse\"$\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/apiKeys\x12u\n\x0c\x44\x65leteApiKey\x12\'.bytereview.jobs.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"$\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/apiKeys/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bytereview/jobs/v1/jobs_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n\x0c\x44\x65\x63laredFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"\x9f\x01\n\x10\x43reateJobRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x35\n\x05\x66iles\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.DeclaredFileB\x04\xe2\x41\x01\x02\x12\x19\n\x0cpersist_data\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0f\n\r_persist_data\"\x87\x02\n\x0cUploadTarget\x12+\n\x04\x66ile\x18\x01 \x01(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.bytereview.jobs.v1.UploadTarget.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x38\n\x0eupload_targets\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.UploadTarget\"9\n\rGetJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"h\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\"f\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x10\x44\x65leteJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"B\n\x16\x46inalizeUploadsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"A\n\x15GetJobProgressRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"\xb2\x03\n\x0bJobProgress\x12#\n\x03job\x18\x01 \x01(\tB\x16\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12K\n\x0f\x66iles_by_status\x18\x03 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.FilesByStatusEntry\x12K\n\x0ftasks_by_status\x18\x04 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.TasksByStatusEntry\x12\x31\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\x12\x15\n\ranalysis_done\x18\x06 \x01(\x08\x1a\x34\n\x12\x46ilesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"l\n\x10ListFilesRequest\x12\x31\n\x06parent\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\x12\x18\x62ytereview.io/SourceFile\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x11ListFilesResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe3\x01\n\x13\x43onfigureJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12-\n\x08template\x18\x02 \x01(\tB\x1b\xfa\x41\x18\n\x16\x62ytereview.io/Template\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12/\n\ttask_mode\x18\x04 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\"O\n\x0fStartJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x12\n\nrequest_id\x18\x02 \x01(\t\";\n\x0fPauseJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10ResumeJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10\x43\x61ncelJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"C\n\x17RetryFailedTasksRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"f\n\x10ListTasksRequest\x12+\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\x12\x12\x62ytereview.io/Task\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"j\n\x12ListResultsRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/Result\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListResultsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.Result\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x13UpdateResultRequest\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ResultB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"P\n\x14\x45xportResultsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"i\n\x14ListJobEventsRequest\x12*\n\x06parent\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListJobEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x0fWatchJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"M\n\x15\x43reateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\"C\n\x12GetTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"=\n\x14ListTemplatesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x15ListTemplatesResponse\x12/\n\ttemplates\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x15UpdateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x15\x44\x65leteTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"\x16\n\x14ListDataTypesRequest\"I\n\x15ListDataTypesResponse\x12\x30\n\ndata_types\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\"\x1a\n\x18ListSystemPromptsRequest\"U\n\x19ListSystemPromptsResponse\x12\x38\n\x0esystem_prompts\x18\x01 \x03(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\".\n\x16SyncCurrentUserRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\"w\n\x13\x43reateApiKeyRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\x12\x31\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ApiKeyB\x04\xe2\x41\x01\x02\"C\n\x12ListApiKeysRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\"C\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.ApiKey\"B\n\x13\x44\x65leteApiKeyRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x62ytereview.io/ApiKey2\xaa\x13\n\nJobService\x12u\n\tCreateJob\x12$.bytereview.jobs.v1.CreateJobRequest\x1a%.bytereview.jobs.v1.CreateJobResponse\"\x1b\xda\x41\x05\x66iles\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12\x66\n\x06GetJob\x12!.bytereview.jobs.v1.GetJobRequest\x1a\x17.bytereview.jobs.v1.Job\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12g\n\x08ListJobs\x12#.bytereview.jobs.v1.ListJobsRequest\x1a$.bytereview.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12k\n\tDeleteJob\x12$.bytereview.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13*\x11/v1/{name=jobs/*}\x12\x8b\x01\n\x0f\x46inalizeUploads\x12*.bytereview.jobs.v1.FinalizeUploadsRequest\x1a\x17.bytereview.jobs.v1.Job\"3\xda\x41\x04name\x82\xd3\xe4\x93\x02&\"!/v1/{name=jobs/*}:finalizeUploads:\x01*\x12\x87\x01\n\x0eGetJobProgress\x12).bytereview.jobs.v1.GetJobProgressRequest\x1a\x1f.bytereview.jobs.v1.JobProgress\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=jobs/*}/progress\x12\x84\x01\n\tListFiles\x12$.bytereview.jobs.v1.ListFilesRequest\x1a%.bytereview.jobs.v1.ListFilesResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/files\x12\x96\x01\n\x0c\x43onfigureJob\x12\'.bytereview.jobs.v1.ConfigureJobRequest\x1a\x17.bytereview.jobs.v1.Job\"D\xda\x41\x0bname,fields\xda\x41\rname,template\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=jobs/*}:configure:\x01*\x12s\n\x08StartJob\x12#.bytereview.jobs.v1.StartJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:start:\x01*\x12s\n\x08PauseJob\x12#.bytereview.jobs.v1.PauseJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:pause:\x01*\x12v\n\tResumeJob\x12$.bytereview.jobs.v1.ResumeJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:resume:\x01*\x12v\n\tCancelJob\x12$.bytereview.jobs.v1.CancelJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:cancel:\x01*\x12\x8e\x01\n\x10RetryFailedTasks\x12+.bytereview.jobs.v1.RetryFailedTasksRequest\x1a\x17.bytereview.jobs.v1.Job\"4\xda\x41\x04name\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\x01*\x12\x84\x01\n\tListTasks\x12$.bytereview.jobs.v1.ListTasksRequest\x1a%.bytereview.jobs.v1.ListTasksResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/tasks\x12\x8c\x01\n\x0bListResults\x12&.bytereview.jobs.v1.ListResultsRequest\x1a\'.bytereview.jobs.v1.ListResultsResponse\",\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=jobs/*}/results\x12\x9c\x01\n\x0cUpdateResult\x12\'.bytereview.jobs.v1.UpdateResultRequest\x1a\x1a.bytereview.jobs.v1.Result\"G\xda\x41\x12result,update_mask\x82\xd3\xe4\x93\x02,2\"/v1/{result.name=jobs/*/results/*}:\x06result\x12\x81\x01\n\rExportResults\x12(.bytereview.jobs.v1.ExportResultsRequest\x1a\x14.google.api.HttpBody\".\xda\x41\x0bname,format\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=jobs/*}:export0\x01\x12\x91\x01\n\rListJobEvents\x12(.bytereview.jobs.v1.ListJobEventsRequest\x1a).bytereview.jobs.v1.ListJobEventsResponse\"+\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{parent=jobs/*}/events\x12w\n\x08WatchJob\x12#.bytereview.jobs.v1.WatchJobRequest\x1a\x1c.bytereview.jobs.v1.JobEvent\"&\xda\x41\x04name\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x32\xbf\x07\n\x0fTemplateService\x12\x85\x01\n\x0e\x43reateTemplate\x12).bytereview.jobs.v1.CreateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"*\xda\x41\x08template\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12z\n\x0bGetTemplate\x12&.bytereview.jobs.v1.GetTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=templates/*}\x12{\n\rListTemplates\x12(.bytereview.jobs.v1.ListTemplatesRequest\x1a).bytereview.jobs.v1.ListTemplatesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\xa3\x01\n\x0eUpdateTemplate\x12).bytereview.jobs.v1.UpdateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"H\xda\x41\x14template,update_mask\x82\xd3\xe4\x93\x02+2\x1f/v1/{template.name=templates/*}:\x08template\x12z\n\x0e\x44\x65leteTemplate\x12).bytereview.jobs.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=templates/*}\x12{\n\rListDataTypes\x12(.bytereview.jobs.v1.ListDataTypesRequest\x1a).bytereview.jobs.v1.ListDataTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/dataTypes\x12\x8b\x01\n\x11ListSystemPrompts\x12,.bytereview.jobs.v1.ListSystemPromptsRequest\x1a-.bytereview.jobs.v1.ListSystemPromptsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/systemPrompts2\xa8\x04\n\x0bUserService\x12u\n\x0fSyncCurrentUser\x12*.bytereview.jobs.v1.SyncCurrentUserRequest\x1a\x18.bytereview.jobs.v1.User\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/users/me:sync:\x01*\x12\x93\x01\n\x0c\x43reateApiKey\x12\'.bytereview.jobs.v1.CreateApiKeyRequest\x1a\x1a.bytereview.jobs.v1.ApiKey\">\xda\x41\x0eparent,api_key\x82\xd3\xe4\x93\x02\'\"\x1c/v1/{parent=users/*}/apiKeys:\x07\x61pi_key\x12\x8d\x01\n\x0bListApiKeys\x12&.bytereview.jobs.v1.ListApiKeysRequest\x1a\'.bytereview.jobs.v1.ListApiKeysResponse\"-\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/apiKeys\x12|\n\x0c\x44\x65leteApiKey\x12\'.bytereview.jobs.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"+\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/apiKeys/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,108 +48,114 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEJOBREQUEST'].fields_by_name['files']._serialized_options = b'\342A\001\002'
   _globals['_UPLOADTARGET_HEADERSENTRY']._loaded_options = None
   _globals['_UPLOADTARGET_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_UPLOADTARGET'].fields_by_name['file']._loaded_options = None
+  _globals['_UPLOADTARGET'].fields_by_name['file']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
   _globals['_GETJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_DELETEJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DELETEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_FINALIZEUPLOADSREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_FINALIZEUPLOADSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_FINALIZEUPLOADSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_GETJOBPROGRESSREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETJOBPROGRESSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETJOBPROGRESSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._loaded_options = None
   _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._serialized_options = b'8\001'
   _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._loaded_options = None
   _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._serialized_options = b'8\001'
+  _globals['_JOBPROGRESS'].fields_by_name['job']._loaded_options = None
+  _globals['_JOBPROGRESS'].fields_by_name['job']._serialized_options = b'\372A\023\n\021bytereview.io/Job'
   _globals['_LISTFILESREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTFILESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_LISTFILESREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\032\022\030bytereview.io/SourceFile'
   _globals['_CONFIGUREJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template']._loaded_options = None
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template']._serialized_options = b'\372A\030\n\026bytereview.io/Template'
   _globals['_STARTJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_STARTJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_STARTJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_PAUSEJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_PAUSEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_PAUSEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_RESUMEJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_RESUMEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_RESUMEJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_CANCELJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_CANCELJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CANCELJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_RETRYFAILEDTASKSREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_RETRYFAILEDTASKSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_RETRYFAILEDTASKSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_LISTTASKSREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTTASKSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_LISTTASKSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\024\022\022bytereview.io/Task'
   _globals['_LISTRESULTSREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTRESULTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_LISTRESULTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\026\022\024bytereview.io/Result'
   _globals['_UPDATERESULTREQUEST'].fields_by_name['result']._loaded_options = None
   _globals['_UPDATERESULTREQUEST'].fields_by_name['result']._serialized_options = b'\342A\001\002'
   _globals['_EXPORTRESULTSREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_EXPORTRESULTSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_EXPORTRESULTSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_LISTJOBEVENTSREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTJOBEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_LISTJOBEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_WATCHJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_CREATETEMPLATEREQUEST'].fields_by_name['template']._loaded_options = None
   _globals['_CREATETEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
   _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026bytereview.io/Template'
   _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['template']._loaded_options = None
   _globals['_UPDATETEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
   _globals['_DELETETEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DELETETEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DELETETEMPLATEREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\030\n\026bytereview.io/Template'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\026\022\024bytereview.io/ApiKey'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['api_key']._serialized_options = b'\342A\001\002'
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['parent']._loaded_options = None
-  _globals['_LISTAPIKEYSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002'
+  _globals['_LISTAPIKEYSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\026\022\024bytereview.io/ApiKey'
   _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\026\n\024bytereview.io/ApiKey'
   _globals['_JOBSERVICE'].methods_by_name['CreateJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['CreateJob']._serialized_options = b'\202\323\344\223\002\r\"\010/v1/jobs:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['CreateJob']._serialized_options = b'\332A\005files\202\323\344\223\002\r\"\010/v1/jobs:\001*'
   _globals['_JOBSERVICE'].methods_by_name['GetJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['GetJob']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/{name=jobs/*}'
+  _globals['_JOBSERVICE'].methods_by_name['GetJob']._serialized_options = b'\332A\004name\202\323\344\223\002\023\022\021/v1/{name=jobs/*}'
   _globals['_JOBSERVICE'].methods_by_name['ListJobs']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['ListJobs']._serialized_options = b'\202\323\344\223\002\n\022\010/v1/jobs'
   _globals['_JOBSERVICE'].methods_by_name['DeleteJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['DeleteJob']._serialized_options = b'\202\323\344\223\002\023*\021/v1/{name=jobs/*}'
+  _globals['_JOBSERVICE'].methods_by_name['DeleteJob']._serialized_options = b'\332A\004name\202\323\344\223\002\023*\021/v1/{name=jobs/*}'
   _globals['_JOBSERVICE'].methods_by_name['FinalizeUploads']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['FinalizeUploads']._serialized_options = b'\202\323\344\223\002&\"!/v1/{name=jobs/*}:finalizeUploads:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['FinalizeUploads']._serialized_options = b'\332A\004name\202\323\344\223\002&\"!/v1/{name=jobs/*}:finalizeUploads:\001*'
   _globals['_JOBSERVICE'].methods_by_name['GetJobProgress']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['GetJobProgress']._serialized_options = b'\202\323\344\223\002\034\022\032/v1/{name=jobs/*}/progress'
+  _globals['_JOBSERVICE'].methods_by_name['GetJobProgress']._serialized_options = b'\332A\004name\202\323\344\223\002\034\022\032/v1/{name=jobs/*}/progress'
   _globals['_JOBSERVICE'].methods_by_name['ListFiles']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ListFiles']._serialized_options = b'\202\323\344\223\002\033\022\031/v1/{parent=jobs/*}/files'
+  _globals['_JOBSERVICE'].methods_by_name['ListFiles']._serialized_options = b'\332A\006parent\202\323\344\223\002\033\022\031/v1/{parent=jobs/*}/files'
   _globals['_JOBSERVICE'].methods_by_name['ConfigureJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ConfigureJob']._serialized_options = b'\202\323\344\223\002 \"\033/v1/{name=jobs/*}:configure:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['ConfigureJob']._serialized_options = b'\332A\013name,fields\332A\rname,template\202\323\344\223\002 \"\033/v1/{name=jobs/*}:configure:\001*'
   _globals['_JOBSERVICE'].methods_by_name['StartJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['StartJob']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/{name=jobs/*}:start:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['StartJob']._serialized_options = b'\332A\004name\202\323\344\223\002\034\"\027/v1/{name=jobs/*}:start:\001*'
   _globals['_JOBSERVICE'].methods_by_name['PauseJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['PauseJob']._serialized_options = b'\202\323\344\223\002\034\"\027/v1/{name=jobs/*}:pause:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['PauseJob']._serialized_options = b'\332A\004name\202\323\344\223\002\034\"\027/v1/{name=jobs/*}:pause:\001*'
   _globals['_JOBSERVICE'].methods_by_name['ResumeJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ResumeJob']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/{name=jobs/*}:resume:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['ResumeJob']._serialized_options = b'\332A\004name\202\323\344\223\002\035\"\030/v1/{name=jobs/*}:resume:\001*'
   _globals['_JOBSERVICE'].methods_by_name['CancelJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['CancelJob']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/{name=jobs/*}:cancel:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['CancelJob']._serialized_options = b'\332A\004name\202\323\344\223\002\035\"\030/v1/{name=jobs/*}:cancel:\001*'
   _globals['_JOBSERVICE'].methods_by_name['RetryFailedTasks']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['RetryFailedTasks']._serialized_options = b'\202\323\344\223\002\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['RetryFailedTasks']._serialized_options = b'\332A\004name\202\323\344\223\002\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\001*'
   _globals['_JOBSERVICE'].methods_by_name['ListTasks']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ListTasks']._serialized_options = b'\202\323\344\223\002\033\022\031/v1/{parent=jobs/*}/tasks'
+  _globals['_JOBSERVICE'].methods_by_name['ListTasks']._serialized_options = b'\332A\006parent\202\323\344\223\002\033\022\031/v1/{parent=jobs/*}/tasks'
   _globals['_JOBSERVICE'].methods_by_name['ListResults']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ListResults']._serialized_options = b'\202\323\344\223\002\035\022\033/v1/{parent=jobs/*}/results'
+  _globals['_JOBSERVICE'].methods_by_name['ListResults']._serialized_options = b'\332A\006parent\202\323\344\223\002\035\022\033/v1/{parent=jobs/*}/results'
   _globals['_JOBSERVICE'].methods_by_name['UpdateResult']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['UpdateResult']._serialized_options = b'\202\323\344\223\002,2\"/v1/{result.name=jobs/*/results/*}:\006result'
+  _globals['_JOBSERVICE'].methods_by_name['UpdateResult']._serialized_options = b'\332A\022result,update_mask\202\323\344\223\002,2\"/v1/{result.name=jobs/*/results/*}:\006result'
   _globals['_JOBSERVICE'].methods_by_name['ExportResults']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ExportResults']._serialized_options = b'\202\323\344\223\002\032\022\030/v1/{name=jobs/*}:export'
+  _globals['_JOBSERVICE'].methods_by_name['ExportResults']._serialized_options = b'\332A\013name,format\202\323\344\223\002\032\022\030/v1/{name=jobs/*}:export'
   _globals['_JOBSERVICE'].methods_by_name['ListJobEvents']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['ListJobEvents']._serialized_options = b'\202\323\344\223\002\034\022\032/v1/{parent=jobs/*}/events'
+  _globals['_JOBSERVICE'].methods_by_name['ListJobEvents']._serialized_options = b'\332A\006parent\202\323\344\223\002\034\022\032/v1/{parent=jobs/*}/events'
   _globals['_JOBSERVICE'].methods_by_name['WatchJob']._loaded_options = None
-  _globals['_JOBSERVICE'].methods_by_name['WatchJob']._serialized_options = b'\202\323\344\223\002\031\022\027/v1/{name=jobs/*}:watch'
+  _globals['_JOBSERVICE'].methods_by_name['WatchJob']._serialized_options = b'\332A\004name\202\323\344\223\002\031\022\027/v1/{name=jobs/*}:watch'
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._loaded_options = None
-  _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._serialized_options = b'\202\323\344\223\002\031\"\r/v1/templates:\010template'
+  _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._serialized_options = b'\332A\010template\202\323\344\223\002\031\"\r/v1/templates:\010template'
   _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplate']._loaded_options = None
-  _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplate']._serialized_options = b'\202\323\344\223\002\030\022\026/v1/{name=templates/*}'
+  _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplate']._serialized_options = b'\332A\004name\202\323\344\223\002\030\022\026/v1/{name=templates/*}'
   _globals['_TEMPLATESERVICE'].methods_by_name['ListTemplates']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['ListTemplates']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/templates'
   _globals['_TEMPLATESERVICE'].methods_by_name['UpdateTemplate']._loaded_options = None
-  _globals['_TEMPLATESERVICE'].methods_by_name['UpdateTemplate']._serialized_options = b'\202\323\344\223\002+2\037/v1/{template.name=templates/*}:\010template'
+  _globals['_TEMPLATESERVICE'].methods_by_name['UpdateTemplate']._serialized_options = b'\332A\024template,update_mask\202\323\344\223\002+2\037/v1/{template.name=templates/*}:\010template'
   _globals['_TEMPLATESERVICE'].methods_by_name['DeleteTemplate']._loaded_options = None
-  _globals['_TEMPLATESERVICE'].methods_by_name['DeleteTemplate']._serialized_options = b'\202\323\344\223\002\030*\026/v1/{name=templates/*}'
+  _globals['_TEMPLATESERVICE'].methods_by_name['DeleteTemplate']._serialized_options = b'\332A\004name\202\323\344\223\002\030*\026/v1/{name=templates/*}'
   _globals['_TEMPLATESERVICE'].methods_by_name['ListDataTypes']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['ListDataTypes']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/dataTypes'
   _globals['_TEMPLATESERVICE'].methods_by_name['ListSystemPrompts']._loaded_options = None
@@ -155,107 +163,107 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USERSERVICE'].methods_by_name['SyncCurrentUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['SyncCurrentUser']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/users/me:sync:\001*'
   _globals['_USERSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\202\323\344\223\002\'\"\034/v1/{parent=users/*}/apiKeys:\007api_key'
+  _globals['_USERSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\332A\016parent,api_key\202\323\344\223\002\'\"\034/v1/{parent=users/*}/apiKeys:\007api_key'
   _globals['_USERSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\323\344\223\002\036\022\034/v1/{parent=users/*}/apiKeys'
+  _globals['_USERSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\332A\006parent\202\323\344\223\002\036\022\034/v1/{parent=users/*}/apiKeys'
   _globals['_USERSERVICE'].methods_by_name['DeleteApiKey']._loaded_options = None
-  _globals['_USERSERVICE'].methods_by_name['DeleteApiKey']._serialized_options = b'\202\323\344\223\002\036*\034/v1/{name=users/*/apiKeys/*}'
-  _globals['_DECLAREDFILE']._serialized_start=283
-  _globals['_DECLAREDFILE']._serialized_end=365
-  _globals['_CREATEJOBREQUEST']._serialized_start=368
-  _globals['_CREATEJOBREQUEST']._serialized_end=527
-  _globals['_UPLOADTARGET']._serialized_start=530
-  _globals['_UPLOADTARGET']._serialized_end=762
-  _globals['_UPLOADTARGET_HEADERSENTRY']._serialized_start=716
-  _globals['_UPLOADTARGET_HEADERSENTRY']._serialized_end=762
-  _globals['_CREATEJOBRESPONSE']._serialized_start=764
-  _globals['_CREATEJOBRESPONSE']._serialized_end=879
-  _globals['_GETJOBREQUEST']._serialized_start=881
-  _globals['_GETJOBREQUEST']._serialized_end=916
-  _globals['_LISTJOBSREQUEST']._serialized_start=918
-  _globals['_LISTJOBSREQUEST']._serialized_end=1022
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1024
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1126
-  _globals['_DELETEJOBREQUEST']._serialized_start=1128
-  _globals['_DELETEJOBREQUEST']._serialized_end=1166
-  _globals['_FINALIZEUPLOADSREQUEST']._serialized_start=1168
-  _globals['_FINALIZEUPLOADSREQUEST']._serialized_end=1212
-  _globals['_GETJOBPROGRESSREQUEST']._serialized_start=1214
-  _globals['_GETJOBPROGRESSREQUEST']._serialized_end=1257
-  _globals['_JOBPROGRESS']._serialized_start=1260
-  _globals['_JOBPROGRESS']._serialized_end=1670
-  _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._serialized_start=1564
-  _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._serialized_end=1616
-  _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._serialized_start=1618
-  _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._serialized_end=1670
-  _globals['_LISTFILESREQUEST']._serialized_start=1672
-  _globals['_LISTFILESREQUEST']._serialized_end=1751
-  _globals['_LISTFILESRESPONSE']._serialized_start=1753
-  _globals['_LISTFILESRESPONSE']._serialized_end=1844
-  _globals['_CONFIGUREJOBREQUEST']._serialized_start=1847
-  _globals['_CONFIGUREJOBREQUEST']._serialized_end=2023
-  _globals['_STARTJOBREQUEST']._serialized_start=2025
-  _globals['_STARTJOBREQUEST']._serialized_end=2082
-  _globals['_PAUSEJOBREQUEST']._serialized_start=2084
-  _globals['_PAUSEJOBREQUEST']._serialized_end=2121
-  _globals['_RESUMEJOBREQUEST']._serialized_start=2123
-  _globals['_RESUMEJOBREQUEST']._serialized_end=2161
-  _globals['_CANCELJOBREQUEST']._serialized_start=2163
-  _globals['_CANCELJOBREQUEST']._serialized_end=2201
-  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_start=2203
-  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_end=2248
-  _globals['_LISTTASKSREQUEST']._serialized_start=2250
-  _globals['_LISTTASKSREQUEST']._serialized_end=2329
-  _globals['_LISTTASKSRESPONSE']._serialized_start=2331
-  _globals['_LISTTASKSRESPONSE']._serialized_end=2416
-  _globals['_LISTRESULTSREQUEST']._serialized_start=2418
-  _globals['_LISTRESULTSREQUEST']._serialized_end=2499
-  _globals['_LISTRESULTSRESPONSE']._serialized_start=2501
-  _globals['_LISTRESULTSRESPONSE']._serialized_end=2592
-  _globals['_UPDATERESULTREQUEST']._serialized_start=2594
-  _globals['_UPDATERESULTREQUEST']._serialized_end=2714
-  _globals['_EXPORTRESULTSREQUEST']._serialized_start=2716
-  _globals['_EXPORTRESULTSREQUEST']._serialized_end=2774
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=2776
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=2859
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=2861
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=2955
-  _globals['_WATCHJOBREQUEST']._serialized_start=2957
-  _globals['_WATCHJOBREQUEST']._serialized_end=3018
-  _globals['_CREATETEMPLATEREQUEST']._serialized_start=3020
-  _globals['_CREATETEMPLATEREQUEST']._serialized_end=3097
-  _globals['_GETTEMPLATEREQUEST']._serialized_start=3099
-  _globals['_GETTEMPLATEREQUEST']._serialized_end=3139
-  _globals['_LISTTEMPLATESREQUEST']._serialized_start=3141
-  _globals['_LISTTEMPLATESREQUEST']._serialized_end=3202
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=3204
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=3301
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=3303
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=3429
-  _globals['_DELETETEMPLATEREQUEST']._serialized_start=3431
-  _globals['_DELETETEMPLATEREQUEST']._serialized_end=3474
-  _globals['_LISTDATATYPESREQUEST']._serialized_start=3476
-  _globals['_LISTDATATYPESREQUEST']._serialized_end=3498
-  _globals['_LISTDATATYPESRESPONSE']._serialized_start=3500
-  _globals['_LISTDATATYPESRESPONSE']._serialized_end=3573
-  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_start=3575
-  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_end=3601
-  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_start=3603
-  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_end=3688
-  _globals['_SYNCCURRENTUSERREQUEST']._serialized_start=3690
-  _globals['_SYNCCURRENTUSERREQUEST']._serialized_end=3736
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=3738
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=3832
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=3834
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=3876
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=3878
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=3945
-  _globals['_DELETEAPIKEYREQUEST']._serialized_start=3947
-  _globals['_DELETEAPIKEYREQUEST']._serialized_end=3988
-  _globals['_JOBSERVICE']._serialized_start=3991
-  _globals['_JOBSERVICE']._serialized_end=6282
-  _globals['_TEMPLATESERVICE']._serialized_start=6285
-  _globals['_TEMPLATESERVICE']._serialized_end=7195
-  _globals['_USERSERVICE']._serialized_start=7198
-  _globals['_USERSERVICE']._serialized_end=7717
+  _globals['_USERSERVICE'].methods_by_name['DeleteApiKey']._serialized_options = b'\332A\004name\202\323\344\223\002\036*\034/v1/{name=users/*/apiKeys/*}'
+  _globals['_DECLAREDFILE']._serialized_start=335
+  _globals['_DECLAREDFILE']._serialized_end=417
+  _globals['_CREATEJOBREQUEST']._serialized_start=420
+  _globals['_CREATEJOBREQUEST']._serialized_end=579
+  _globals['_UPLOADTARGET']._serialized_start=582
+  _globals['_UPLOADTARGET']._serialized_end=845
+  _globals['_UPLOADTARGET_HEADERSENTRY']._serialized_start=799
+  _globals['_UPLOADTARGET_HEADERSENTRY']._serialized_end=845
+  _globals['_CREATEJOBRESPONSE']._serialized_start=847
+  _globals['_CREATEJOBRESPONSE']._serialized_end=962
+  _globals['_GETJOBREQUEST']._serialized_start=964
+  _globals['_GETJOBREQUEST']._serialized_end=1021
+  _globals['_LISTJOBSREQUEST']._serialized_start=1023
+  _globals['_LISTJOBSREQUEST']._serialized_end=1127
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1129
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1231
+  _globals['_DELETEJOBREQUEST']._serialized_start=1233
+  _globals['_DELETEJOBREQUEST']._serialized_end=1293
+  _globals['_FINALIZEUPLOADSREQUEST']._serialized_start=1295
+  _globals['_FINALIZEUPLOADSREQUEST']._serialized_end=1361
+  _globals['_GETJOBPROGRESSREQUEST']._serialized_start=1363
+  _globals['_GETJOBPROGRESSREQUEST']._serialized_end=1428
+  _globals['_JOBPROGRESS']._serialized_start=1431
+  _globals['_JOBPROGRESS']._serialized_end=1865
+  _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._serialized_start=1759
+  _globals['_JOBPROGRESS_FILESBYSTATUSENTRY']._serialized_end=1811
+  _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._serialized_start=1813
+  _globals['_JOBPROGRESS_TASKSBYSTATUSENTRY']._serialized_end=1865
+  _globals['_LISTFILESREQUEST']._serialized_start=1867
+  _globals['_LISTFILESREQUEST']._serialized_end=1975
+  _globals['_LISTFILESRESPONSE']._serialized_start=1977
+  _globals['_LISTFILESRESPONSE']._serialized_end=2068
+  _globals['_CONFIGUREJOBREQUEST']._serialized_start=2071
+  _globals['_CONFIGUREJOBREQUEST']._serialized_end=2298
+  _globals['_STARTJOBREQUEST']._serialized_start=2300
+  _globals['_STARTJOBREQUEST']._serialized_end=2379
+  _globals['_PAUSEJOBREQUEST']._serialized_start=2381
+  _globals['_PAUSEJOBREQUEST']._serialized_end=2440
+  _globals['_RESUMEJOBREQUEST']._serialized_start=2442
+  _globals['_RESUMEJOBREQUEST']._serialized_end=2502
+  _globals['_CANCELJOBREQUEST']._serialized_start=2504
+  _globals['_CANCELJOBREQUEST']._serialized_end=2564
+  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_start=2566
+  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_end=2633
+  _globals['_LISTTASKSREQUEST']._serialized_start=2635
+  _globals['_LISTTASKSREQUEST']._serialized_end=2737
+  _globals['_LISTTASKSRESPONSE']._serialized_start=2739
+  _globals['_LISTTASKSRESPONSE']._serialized_end=2824
+  _globals['_LISTRESULTSREQUEST']._serialized_start=2826
+  _globals['_LISTRESULTSREQUEST']._serialized_end=2932
+  _globals['_LISTRESULTSRESPONSE']._serialized_start=2934
+  _globals['_LISTRESULTSRESPONSE']._serialized_end=3025
+  _globals['_UPDATERESULTREQUEST']._serialized_start=3027
+  _globals['_UPDATERESULTREQUEST']._serialized_end=3147
+  _globals['_EXPORTRESULTSREQUEST']._serialized_start=3149
+  _globals['_EXPORTRESULTSREQUEST']._serialized_end=3229
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=3231
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=3336
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=3338
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=3432
+  _globals['_WATCHJOBREQUEST']._serialized_start=3434
+  _globals['_WATCHJOBREQUEST']._serialized_end=3517
+  _globals['_CREATETEMPLATEREQUEST']._serialized_start=3519
+  _globals['_CREATETEMPLATEREQUEST']._serialized_end=3596
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=3598
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=3665
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=3667
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=3728
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=3730
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=3827
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=3829
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=3955
+  _globals['_DELETETEMPLATEREQUEST']._serialized_start=3957
+  _globals['_DELETETEMPLATEREQUEST']._serialized_end=4027
+  _globals['_LISTDATATYPESREQUEST']._serialized_start=4029
+  _globals['_LISTDATATYPESREQUEST']._serialized_end=4051
+  _globals['_LISTDATATYPESRESPONSE']._serialized_start=4053
+  _globals['_LISTDATATYPESRESPONSE']._serialized_end=4126
+  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_start=4128
+  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_end=4154
+  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_start=4156
+  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_end=4241
+  _globals['_SYNCCURRENTUSERREQUEST']._serialized_start=4243
+  _globals['_SYNCCURRENTUSERREQUEST']._serialized_end=4289
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=4291
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=4410
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=4412
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=4479
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=4481
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=4548
+  _globals['_DELETEAPIKEYREQUEST']._serialized_start=4550
+  _globals['_DELETEAPIKEYREQUEST']._serialized_end=4616
+  _globals['_JOBSERVICE']._serialized_start=4619
+  _globals['_JOBSERVICE']._serialized_end=7093
+  _globals['_TEMPLATESERVICE']._serialized_start=7096
+  _globals['_TEMPLATESERVICE']._serialized_end=8055
+  _globals['_USERSERVICE']._serialized_start=8058
+  _globals['_USERSERVICE']._serialized_end=8610
 # @@protoc_insertion_point(module_scope)

@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"bytereview/jobs/v1/resources.proto\x12\x12\x62ytereview.jobs.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xef\x05\n\x03Job\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x13\n\x05owner\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\x06status\x18\x04 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.StatusB\x04\xe2\x41\x01\x03\x12\x10\n\x08template\x18\x05 \x01(\t\x12\x14\n\x0cpersist_data\x18\x06 \x01(\x08\x12/\n\ttask_mode\x18\x07 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12,\n\x06\x66ields\x18\x08 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\x08\x63ounters\x18\r \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCountersB\x04\xe2\x41\x01\x03\"\xb6\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0ePENDING_UPLOAD\x10\x01\x12\r\n\tANALYZING\x10\x02\x12\t\n\x05READY\x10\x03\x12\n\n\x06QUEUED\x10\x04\x12\x0b\n\x07RUNNING\x10\x05\x12\n\n\x06PAUSED\x10\x06\x12\r\n\tCOMPLETED\x10\x07\x12\x17\n\x13PARTIALLY_COMPLETED\x10\x08\x12\n\n\x06\x46\x41ILED\x10\t\x12\r\n\tCANCELLED\x10\n:\"\xea\x41\x1f\n\x11\x62ytereview.io/Job\x12\njobs/{job}\"\x91\x01\n\x0bJobCounters\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x13\n\x0b\x66iles_ready\x18\x02 \x01(\x05\x12\x14\n\x0c\x66iles_failed\x18\x03 \x01(\x05\x12\x13\n\x0btasks_total\x18\x04 \x01(\x05\x12\x17\n\x0ftasks_succeeded\x18\x05 \x01(\x05\x12\x14\n\x0ctasks_failed\x18\x06 \x01(\x05\"L\n\x08JobField\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tdata_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0binstruction\x18\x03 \x01(\t\"\xc5\x04\n\nSourceFile\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\roriginal_path\x18\x02 \x01(\t\x12\x1c\n\x0eparent_archive\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12;\n\x06status\x18\x04 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.StatusB\x04\xe2\x41\x01\x03\x12\x18\n\nmedia_type\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npage_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05width\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06height\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66older\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"\x87\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0ePENDING_UPLOAD\x10\x01\x12\x0c\n\x08UPLOADED\x10\x02\x12\r\n\tANALYZING\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0c\n\x08UNPACKED\x10\x05\x12\x0f\n\x0bUNSUPPORTED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07:6\xea\x41\x33\n\x18\x62ytereview.io/SourceFile\x12\x17jobs/{job}/files/{file}\"\xe1\x03\n\x04Task\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskModeB\x04\xe2\x41\x01\x03\x12\x35\n\x06status\x18\x03 \x01(\x0e\x32\x1f.bytereview.jobs.v1.Task.StatusB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x66iles\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x61ttempts\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlast_error\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66older\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"c\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05:0\xea\x41-\n\x12\x62ytereview.io/Task\x12\x17jobs/{job}/tasks/{task}\"\x96\x04\n\x06Result\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04task\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x13\n\x05\x66iles\x18\x03 \x03(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nfile_paths\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x12\'\n\x06values\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12I\n\rvalue_sources\x18\x06 \x03(\x0b\x32,.bytereview.jobs.v1.Result.ValueSourcesEntryB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x65\x64ited\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cinput_tokens\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\routput_tokens\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x17\n\textractor\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a\x33\n\x11ValueSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:6\xea\x41\x33\n\x14\x62ytereview.io/Result\x12\x1bjobs/{job}/results/{result}\"\xa8\x02\n\x08JobEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x0b\n\x03job\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x06 \x01(\t\x12\x11\n\tto_status\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\njob_status\x18\n \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12\x31\n\x08\x63ounters\x18\x0b \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\"\x9e\x02\n\x08Template\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12,\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:1\xea\x41.\n\x16\x62ytereview.io/Template\x12\x14templates/{template}\"\xac\x01\n\x08\x44\x61taType\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\tjson_type\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t:2\xea\x41/\n\x16\x62ytereview.io/DataType\x12\x15\x64\x61taTypes/{data_type}\"\xc8\x01\n\x0cSystemPrompt\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:>\xea\x41;\n\x1a\x62ytereview.io/SystemPrompt\x12\x1dsystemPrompts/{system_prompt}\"\xd7\x01\n\x04User\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:%\xea\x41\"\n\x12\x62ytereview.io/User\x12\x0cusers/{user}\"\x87\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\x03key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:9\xea\x41\x36\n\x14\x62ytereview.io/ApiKey\x12\x1eusers/{user}/apiKeys/{api_key}*W\n\x08TaskMode\x12\x19\n\x15TASK_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_MODE_INDIVIDUAL\x10\x01\x12\x16\n\x12TASK_MODE_COMBINED\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"bytereview/jobs/v1/resources.proto\x12\x12\x62ytereview.jobs.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x06\n\x03Job\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12*\n\x05owner\x18\x03 \x01(\tB\x1b\xe2\x41\x01\x03\xfa\x41\x14\n\x12\x62ytereview.io/User\x12\x34\n\x06status\x18\x04 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.StatusB\x04\xe2\x41\x01\x03\x12-\n\x08template\x18\x05 \x01(\tB\x1b\xfa\x41\x18\n\x16\x62ytereview.io/Template\x12\x14\n\x0cpersist_data\x18\x06 \x01(\x08\x12/\n\ttask_mode\x18\x07 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12,\n\x06\x66ields\x18\x08 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x37\n\x08\x63ounters\x18\r \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCountersB\x04\xe2\x41\x01\x03\"\xb6\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0ePENDING_UPLOAD\x10\x01\x12\r\n\tANALYZING\x10\x02\x12\t\n\x05READY\x10\x03\x12\n\n\x06QUEUED\x10\x04\x12\x0b\n\x07RUNNING\x10\x05\x12\n\n\x06PAUSED\x10\x06\x12\r\n\tCOMPLETED\x10\x07\x12\x17\n\x13PARTIALLY_COMPLETED\x10\x08\x12\n\n\x06\x46\x41ILED\x10\t\x12\r\n\tCANCELLED\x10\n:\"\xea\x41\x1f\n\x11\x62ytereview.io/Job\x12\njobs/{job}\"\x91\x01\n\x0bJobCounters\x12\x13\n\x0b\x66iles_total\x18\x01 \x01(\x05\x12\x13\n\x0b\x66iles_ready\x18\x02 \x01(\x05\x12\x14\n\x0c\x66iles_failed\x18\x03 \x01(\x05\x12\x13\n\x0btasks_total\x18\x04 \x01(\x05\x12\x17\n\x0ftasks_succeeded\x18\x05 \x01(\x05\x12\x14\n\x0ctasks_failed\x18\x06 \x01(\x05\"L\n\x08JobField\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tdata_type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0binstruction\x18\x03 \x01(\t\"\xe2\x04\n\nSourceFile\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x15\n\roriginal_path\x18\x02 \x01(\t\x12\x39\n\x0eparent_archive\x18\x03 \x01(\tB!\xe2\x41\x01\x03\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12;\n\x06status\x18\x04 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.StatusB\x04\xe2\x41\x01\x03\x12\x18\n\nmedia_type\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nsize_bytes\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06sha256\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\npage_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05width\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06height\x18\n \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x13\n\x05\x65rror\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66older\x18\r \x01(\tB\x04\xe2\x41\x01\x03\"\x87\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x12\n\x0ePENDING_UPLOAD\x10\x01\x12\x0c\n\x08UPLOADED\x10\x02\x12\r\n\tANALYZING\x10\x03\x12\t\n\x05READY\x10\x04\x12\x0c\n\x08UNPACKED\x10\x05\x12\x0f\n\x0bUNSUPPORTED\x10\x06\x12\n\n\x06\x46\x41ILED\x10\x07:6\xea\x41\x33\n\x18\x62ytereview.io/SourceFile\x12\x17jobs/{job}/files/{file}\"\xfe\x03\n\x04Task\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskModeB\x04\xe2\x41\x01\x03\x12\x35\n\x06status\x18\x03 \x01(\x0e\x32\x1f.bytereview.jobs.v1.Task.StatusB\x04\xe2\x41\x01\x03\x12\x30\n\x05\x66iles\x18\x04 \x03(\tB!\xe2\x41\x01\x03\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x16\n\x08\x61ttempts\x18\x05 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x18\n\nlast_error\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x34\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x32\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x66older\x18\t \x01(\tB\x04\xe2\x41\x01\x03\"c\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05:0\xea\x41-\n\x12\x62ytereview.io/Task\x12\x17jobs/{job}/tasks/{task}\"\xca\x04\n\x06Result\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12)\n\x04task\x18\x02 \x01(\tB\x1b\xe2\x41\x01\x03\xfa\x41\x14\n\x12\x62ytereview.io/Task\x12\x30\n\x05\x66iles\x18\x03 \x03(\tB!\xe2\x41\x01\x03\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x18\n\nfile_paths\x18\x04 \x03(\tB\x04\xe2\x41\x01\x03\x12\'\n\x06values\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12I\n\rvalue_sources\x18\x06 \x03(\x0b\x32,.bytereview.jobs.v1.Result.ValueSourcesEntryB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x65\x64ited\x18\x07 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x1a\n\x0cinput_tokens\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x1b\n\routput_tokens\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x03\x12\x17\n\textractor\x18\n \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a\x33\n\x11ValueSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:6\xea\x41\x33\n\x14\x62ytereview.io/Result\x12\x1bjobs/{job}/results/{result}\"\xc0\x02\n\x08JobEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12#\n\x03job\x18\x02 \x01(\tB\x16\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x0f\n\x07subject\x18\x05 \x01(\t\x12\x13\n\x0b\x66rom_status\x18\x06 \x01(\t\x12\x11\n\tto_status\x18\x07 \x01(\t\x12\x0f\n\x07message\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\njob_status\x18\n \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12\x31\n\x08\x63ounters\x18\x0b \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\"\x9e\x02\n\x08Template\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x1a\n\x0c\x64isplay_name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12,\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:1\xea\x41.\n\x16\x62ytereview.io/Template\x12\x14templates/{template}\"\xac\x01\n\x08\x44\x61taType\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\n\n\x02id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x11\n\tjson_type\x18\x04 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t:2\xea\x41/\n\x16\x62ytereview.io/DataType\x12\x15\x64\x61taTypes/{data_type}\"\xc8\x01\n\x0cSystemPrompt\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0c\n\x04text\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tive\x18\x04 \x01(\x08\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:>\xea\x41;\n\x1a\x62ytereview.io/SystemPrompt\x12\x1dsystemPrompts/{system_prompt}\"\xd7\x01\n\x04User\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\x35\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_seen_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:%\xea\x41\"\n\x12\x62ytereview.io/User\x12\x0cusers/{user}\"\x87\x02\n\x06\x41piKey\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12\x11\n\x03key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06prefix\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_used_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03:9\xea\x41\x36\n\x14\x62ytereview.io/ApiKey\x12\x1eusers/{user}/apiKeys/{api_key}*W\n\x08TaskMode\x12\x19\n\x15TASK_MODE_UNSPECIFIED\x10\x00\x12\x18\n\x14TASK_MODE_INDIVIDUAL\x10\x01\x12\x16\n\x12TASK_MODE_COMBINED\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,9 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOB'].fields_by_name['name']._loaded_options = None
   _globals['_JOB'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_JOB'].fields_by_name['owner']._loaded_options = None
-  _globals['_JOB'].fields_by_name['owner']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['owner']._serialized_options = b'\342A\001\003\372A\024\n\022bytereview.io/User'
   _globals['_JOB'].fields_by_name['status']._loaded_options = None
   _globals['_JOB'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_JOB'].fields_by_name['template']._loaded_options = None
+  _globals['_JOB'].fields_by_name['template']._serialized_options = b'\372A\030\n\026bytereview.io/Template'
   _globals['_JOB'].fields_by_name['create_time']._loaded_options = None
   _globals['_JOB'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_JOB'].fields_by_name['update_time']._loaded_options = None
@@ -60,7 +62,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOURCEFILE'].fields_by_name['name']._loaded_options = None
   _globals['_SOURCEFILE'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_SOURCEFILE'].fields_by_name['parent_archive']._loaded_options = None
-  _globals['_SOURCEFILE'].fields_by_name['parent_archive']._serialized_options = b'\342A\001\003'
+  _globals['_SOURCEFILE'].fields_by_name['parent_archive']._serialized_options = b'\342A\001\003\372A\032\n\030bytereview.io/SourceFile'
   _globals['_SOURCEFILE'].fields_by_name['status']._loaded_options = None
   _globals['_SOURCEFILE'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_SOURCEFILE'].fields_by_name['media_type']._loaded_options = None
@@ -90,7 +92,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASK'].fields_by_name['status']._loaded_options = None
   _globals['_TASK'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['files']._loaded_options = None
-  _globals['_TASK'].fields_by_name['files']._serialized_options = b'\342A\001\003'
+  _globals['_TASK'].fields_by_name['files']._serialized_options = b'\342A\001\003\372A\032\n\030bytereview.io/SourceFile'
   _globals['_TASK'].fields_by_name['attempts']._loaded_options = None
   _globals['_TASK'].fields_by_name['attempts']._serialized_options = b'\342A\001\003'
   _globals['_TASK'].fields_by_name['last_error']._loaded_options = None
@@ -108,9 +110,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESULT'].fields_by_name['name']._loaded_options = None
   _globals['_RESULT'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_RESULT'].fields_by_name['task']._loaded_options = None
-  _globals['_RESULT'].fields_by_name['task']._serialized_options = b'\342A\001\003'
+  _globals['_RESULT'].fields_by_name['task']._serialized_options = b'\342A\001\003\372A\024\n\022bytereview.io/Task'
   _globals['_RESULT'].fields_by_name['files']._loaded_options = None
-  _globals['_RESULT'].fields_by_name['files']._serialized_options = b'\342A\001\003'
+  _globals['_RESULT'].fields_by_name['files']._serialized_options = b'\342A\001\003\372A\032\n\030bytereview.io/SourceFile'
   _globals['_RESULT'].fields_by_name['file_paths']._loaded_options = None
   _globals['_RESULT'].fields_by_name['file_paths']._serialized_options = b'\342A\001\003'
   _globals['_RESULT'].fields_by_name['value_sources']._loaded_options = None
@@ -129,6 +131,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESULT'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
   _globals['_RESULT']._loaded_options = None
   _globals['_RESULT']._serialized_options = b'\352A3\n\024bytereview.io/Result\022\033jobs/{job}/results/{result}'
+  _globals['_JOBEVENT'].fields_by_name['job']._loaded_options = None
+  _globals['_JOBEVENT'].fields_by_name['job']._serialized_options = b'\372A\023\n\021bytereview.io/Job'
   _globals['_TEMPLATE'].fields_by_name['name']._loaded_options = None
   _globals['_TEMPLATE'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_TEMPLATE'].fields_by_name['display_name']._loaded_options = None
@@ -169,38 +173,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEY'].fields_by_name['last_used_time']._serialized_options = b'\342A\001\003'
   _globals['_APIKEY']._loaded_options = None
   _globals['_APIKEY']._serialized_options = b'\352A6\n\024bytereview.io/ApiKey\022\036users/{user}/apiKeys/{api_key}'
-  _globals['_TASKMODE']._serialized_start=4216
-  _globals['_TASKMODE']._serialized_end=4303
+  _globals['_TASKMODE']._serialized_start=4402
+  _globals['_TASKMODE']._serialized_end=4489
   _globals['_JOB']._serialized_start=182
-  _globals['_JOB']._serialized_end=933
-  _globals['_JOB_STATUS']._serialized_start=715
-  _globals['_JOB_STATUS']._serialized_end=897
-  _globals['_JOBCOUNTERS']._serialized_start=936
-  _globals['_JOBCOUNTERS']._serialized_end=1081
-  _globals['_JOBFIELD']._serialized_start=1083
-  _globals['_JOBFIELD']._serialized_end=1159
-  _globals['_SOURCEFILE']._serialized_start=1162
-  _globals['_SOURCEFILE']._serialized_end=1743
-  _globals['_SOURCEFILE_STATUS']._serialized_start=1552
-  _globals['_SOURCEFILE_STATUS']._serialized_end=1687
-  _globals['_TASK']._serialized_start=1746
-  _globals['_TASK']._serialized_end=2227
-  _globals['_TASK_STATUS']._serialized_start=2078
-  _globals['_TASK_STATUS']._serialized_end=2177
-  _globals['_RESULT']._serialized_start=2230
-  _globals['_RESULT']._serialized_end=2764
-  _globals['_RESULT_VALUESOURCESENTRY']._serialized_start=2657
-  _globals['_RESULT_VALUESOURCESENTRY']._serialized_end=2708
-  _globals['_JOBEVENT']._serialized_start=2767
-  _globals['_JOBEVENT']._serialized_end=3063
-  _globals['_TEMPLATE']._serialized_start=3066
-  _globals['_TEMPLATE']._serialized_end=3352
-  _globals['_DATATYPE']._serialized_start=3355
-  _globals['_DATATYPE']._serialized_end=3527
-  _globals['_SYSTEMPROMPT']._serialized_start=3530
-  _globals['_SYSTEMPROMPT']._serialized_end=3730
-  _globals['_USER']._serialized_start=3733
-  _globals['_USER']._serialized_end=3948
-  _globals['_APIKEY']._serialized_start=3951
-  _globals['_APIKEY']._serialized_end=4214
+  _globals['_JOB']._serialized_end=985
+  _globals['_JOB_STATUS']._serialized_start=767
+  _globals['_JOB_STATUS']._serialized_end=949
+  _globals['_JOBCOUNTERS']._serialized_start=988
+  _globals['_JOBCOUNTERS']._serialized_end=1133
+  _globals['_JOBFIELD']._serialized_start=1135
+  _globals['_JOBFIELD']._serialized_end=1211
+  _globals['_SOURCEFILE']._serialized_start=1214
+  _globals['_SOURCEFILE']._serialized_end=1824
+  _globals['_SOURCEFILE_STATUS']._serialized_start=1633
+  _globals['_SOURCEFILE_STATUS']._serialized_end=1768
+  _globals['_TASK']._serialized_start=1827
+  _globals['_TASK']._serialized_end=2337
+  _globals['_TASK_STATUS']._serialized_start=2188
+  _globals['_TASK_STATUS']._serialized_end=2287
+  _globals['_RESULT']._serialized_start=2340
+  _globals['_RESULT']._serialized_end=2926
+  _globals['_RESULT_VALUESOURCESENTRY']._serialized_start=2819
+  _globals['_RESULT_VALUESOURCESENTRY']._serialized_end=2870
+  _globals['_JOBEVENT']._serialized_start=2929
+  _globals['_JOBEVENT']._serialized_end=3249
+  _globals['_TEMPLATE']._serialized_start=3252
+  _globals['_TEMPLATE']._serialized_end=3538
+  _globals['_DATATYPE']._serialized_start=3541
+  _globals['_DATATYPE']._serialized_end=3713
+  _globals['_SYSTEMPROMPT']._serialized_start=3716
+  _globals['_SYSTEMPROMPT']._serialized_end=3916
+  _globals['_USER']._serialized_start=3919
+  _globals['_USER']._serialized_end=4134
+  _globals['_APIKEY']._serialized_start=4137
+  _globals['_APIKEY']._serialized_end=4400
 # @@protoc_insertion_point(module_scope)

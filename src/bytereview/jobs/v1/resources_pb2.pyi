@@ -71,9 +71,11 @@ class Job(_message.Message):
         PAUSED: Job._Status.ValueType  # 6
         """Paused by the user; queued tasks are held."""
         COMPLETED: Job._Status.ValueType  # 7
-        """Every task succeeded."""
+        """Every task succeeded and every file could be used."""
         PARTIALLY_COMPLETED: Job._Status.ValueType  # 8
-        """Some tasks succeeded and some failed permanently."""
+        """Some tasks succeeded; some failed permanently, or some files failed analysis
+        or are unsupported (`counters.tasks_failed`, `counters.files_failed`).
+        """
         FAILED: Job._Status.ValueType  # 9
         """No task succeeded, or the job could not be processed."""
         CANCELLED: Job._Status.ValueType  # 10
@@ -98,9 +100,11 @@ class Job(_message.Message):
     PAUSED: Job.Status.ValueType  # 6
     """Paused by the user; queued tasks are held."""
     COMPLETED: Job.Status.ValueType  # 7
-    """Every task succeeded."""
+    """Every task succeeded and every file could be used."""
     PARTIALLY_COMPLETED: Job.Status.ValueType  # 8
-    """Some tasks succeeded and some failed permanently."""
+    """Some tasks succeeded; some failed permanently, or some files failed analysis
+    or are unsupported (`counters.tasks_failed`, `counters.files_failed`).
+    """
     FAILED: Job.Status.ValueType  # 9
     """No task succeeded, or the job could not be processed."""
     CANCELLED: Job.Status.ValueType  # 10
@@ -353,18 +357,28 @@ class Task(_message.Message):
         DESCRIPTOR: _descriptor.EnumDescriptor
         STATUS_UNSPECIFIED: Task._Status.ValueType  # 0
         QUEUED: Task._Status.ValueType  # 1
+        """Waiting in the extract queue (again, after a retryable failure or a retry)."""
         RUNNING: Task._Status.ValueType  # 2
+        """A worker is extracting it."""
         SUCCEEDED: Task._Status.ValueType  # 3
+        """Its result is stored."""
         FAILED: Task._Status.ValueType  # 4
+        """Failed permanently or ran out of attempts; see `last_error`."""
         CANCELLED: Task._Status.ValueType  # 5
+        """Its job was cancelled before it finished."""
 
     class Status(_Status, metaclass=_StatusEnumTypeWrapper): ...
     STATUS_UNSPECIFIED: Task.Status.ValueType  # 0
     QUEUED: Task.Status.ValueType  # 1
+    """Waiting in the extract queue (again, after a retryable failure or a retry)."""
     RUNNING: Task.Status.ValueType  # 2
+    """A worker is extracting it."""
     SUCCEEDED: Task.Status.ValueType  # 3
+    """Its result is stored."""
     FAILED: Task.Status.ValueType  # 4
+    """Failed permanently or ran out of attempts; see `last_error`."""
     CANCELLED: Task.Status.ValueType  # 5
+    """Its job was cancelled before it finished."""
 
     NAME_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int

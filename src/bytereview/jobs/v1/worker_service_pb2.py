@@ -24,10 +24,11 @@ _sym_db = _symbol_database.Default()
 
 from bytereview.jobs.v1 import resources_pb2 as bytereview_dot_jobs_dot_v1_dot_resources__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'bytereview/jobs/v1/worker_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xe0\x01\n\x19ReportFileAnalysisRequest\x12\x12\n\x04\x66ile\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.Status\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x12\n\npage_count\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0e\n\x06height\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\"[\n\x1aReportFileAnalysisResponse\x12,\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\"\xd2\x01\n\x0c\x41rchiveEntry\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0bstorage_key\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x35\n\x06status\x18\x06 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.Status\x12\x12\n\nmedia_type\x18\x07 \x01(\t\x12\x12\n\npage_count\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\"g\n\x1bReportArchiveEntriesRequest\x12\x15\n\x07\x61rchive\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\x07\x65ntries\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.ArchiveEntry\"?\n\x1cReportArchiveEntriesResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x05\x12\x0e\n\x06queued\x18\x02 \x03(\t\"&\n\x10\x42\x65ginTaskRequest\x12\x12\n\x04task\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"l\n\x08TaskFile\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\roriginal_path\x18\x02 \x01(\t\x12\x13\n\x0bstorage_key\x18\x03 \x01(\t\x12\x12\n\nmedia_type\x18\x04 \x01(\t\x12\x12\n\npage_count\x18\x05 \x01(\x05\"\xa2\x02\n\x11\x42\x65ginTaskResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\x12&\n\x04task\x18\x02 \x01(\x0b\x32\x18.bytereview.jobs.v1.Task\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x30\n\ndata_types\x18\x04 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\x12+\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x1c.bytereview.jobs.v1.TaskFile\x12\x37\n\rsystem_prompt\x18\x06 \x01(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xa1\x02\n\x17ReportTaskResultRequest\x12\x12\n\x04task\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x06values\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12T\n\rvalue_sources\x18\x03 \x03(\x0b\x32=.bytereview.jobs.v1.ReportTaskResultRequest.ValueSourcesEntry\x12\x14\n\x0cinput_tokens\x18\x04 \x01(\x05\x12\x15\n\routput_tokens\x18\x05 \x01(\x05\x12\x11\n\textractor\x18\x06 \x01(\t\x1a\x33\n\x11ValueSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"+\n\x18ReportTaskResultResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"\xeb\x01\n\x18ReportTaskFailureRequest\x12\x12\n\x04task\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12P\n\rfailure_class\x18\x02 \x01(\x0e\x32\x39.bytereview.jobs.v1.ReportTaskFailureRequest.FailureClass\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"Z\n\x0c\x46\x61ilureClass\x12\x1d\n\x19\x46\x41ILURE_CLASS_UNSPECIFIED\x10\x00\x12\r\n\tRETRYABLE\x10\x01\x12\r\n\tPERMANENT\x10\x02\x12\r\n\tEXHAUSTED\x10\x03\"]\n\x19ReportTaskFailureResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.bytereview.jobs.v1.Task.Status\"-\n\x17GetFileForWorkerRequest\x12\x12\n\x04\x66ile\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"F\n\x18GetFileForWorkerResponse\x12*\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TaskFile2\xac\x05\n\x10JobWorkerService\x12s\n\x12ReportFileAnalysis\x12-.bytereview.jobs.v1.ReportFileAnalysisRequest\x1a..bytereview.jobs.v1.ReportFileAnalysisResponse\x12y\n\x14ReportArchiveEntries\x12/.bytereview.jobs.v1.ReportArchiveEntriesRequest\x1a\x30.bytereview.jobs.v1.ReportArchiveEntriesResponse\x12X\n\tBeginTask\x12$.bytereview.jobs.v1.BeginTaskRequest\x1a%.bytereview.jobs.v1.BeginTaskResponse\x12m\n\x10ReportTaskResult\x12+.bytereview.jobs.v1.ReportTaskResultRequest\x1a,.bytereview.jobs.v1.ReportTaskResultResponse\x12p\n\x11ReportTaskFailure\x12,.bytereview.jobs.v1.ReportTaskFailureRequest\x1a-.bytereview.jobs.v1.ReportTaskFailureResponse\x12m\n\x10GetFileForWorker\x12+.bytereview.jobs.v1.GetFileForWorkerRequest\x1a,.bytereview.jobs.v1.GetFileForWorkerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'bytereview/jobs/v1/worker_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xfd\x01\n\x19ReportFileAnalysisRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x35\n\x06status\x18\x02 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.Status\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x12\n\npage_count\x18\x06 \x01(\x05\x12\r\n\x05width\x18\x07 \x01(\x05\x12\x0e\n\x06height\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\"[\n\x1aReportFileAnalysisResponse\x12,\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x0f\n\x07\x61pplied\x18\x02 \x01(\x08\"\xd2\x01\n\x0c\x41rchiveEntry\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x13\n\x0bstorage_key\x18\x03 \x01(\t\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x0e\n\x06sha256\x18\x05 \x01(\t\x12\x35\n\x06status\x18\x06 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.Status\x12\x12\n\nmedia_type\x18\x07 \x01(\t\x12\x12\n\npage_count\x18\x08 \x01(\x05\x12\r\n\x05\x65rror\x18\t \x01(\t\"\x84\x01\n\x1bReportArchiveEntriesRequest\x12\x32\n\x07\x61rchive\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x31\n\x07\x65ntries\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.ArchiveEntry\"\x9d\x01\n\x1cReportArchiveEntriesResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x05\x12-\n\x06queued\x18\x02 \x03(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12,\n\x05\x66iles\x18\x03 \x03(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x0f\n\x07refused\x18\x04 \x01(\t\"=\n\x10\x42\x65ginTaskRequest\x12)\n\x04task\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12\x62ytereview.io/Task\"\xd1\x01\n\x08TaskFile\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x15\n\roriginal_path\x18\x02 \x01(\t\x12\x13\n\x0bstorage_key\x18\x03 \x01(\t\x12\x12\n\nmedia_type\x18\x04 \x01(\t\x12\x12\n\npage_count\x18\x05 \x01(\x05\x12\x35\n\x06status\x18\x06 \x01(\x0e\x32%.bytereview.jobs.v1.SourceFile.Status\x12\r\n\x05\x65rror\x18\x07 \x01(\t\"\xa2\x02\n\x11\x42\x65ginTaskResponse\x12\x0f\n\x07proceed\x18\x01 \x01(\x08\x12&\n\x04task\x18\x02 \x01(\x0b\x32\x18.bytereview.jobs.v1.Task\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x30\n\ndata_types\x18\x04 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\x12+\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x1c.bytereview.jobs.v1.TaskFile\x12\x37\n\rsystem_prompt\x18\x06 \x01(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\x12\x0e\n\x06reason\x18\x07 \x01(\t\"\xb8\x02\n\x17ReportTaskResultRequest\x12)\n\x04task\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12\x62ytereview.io/Task\x12\'\n\x06values\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12T\n\rvalue_sources\x18\x03 \x03(\x0b\x32=.bytereview.jobs.v1.ReportTaskResultRequest.ValueSourcesEntry\x12\x14\n\x0cinput_tokens\x18\x04 \x01(\x05\x12\x15\n\routput_tokens\x18\x05 \x01(\x05\x12\x11\n\textractor\x18\x06 \x01(\t\x1a\x33\n\x11ValueSourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"+\n\x18ReportTaskResultResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\"\x82\x02\n\x18ReportTaskFailureRequest\x12)\n\x04task\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\n\x12\x62ytereview.io/Task\x12P\n\rfailure_class\x18\x02 \x01(\x0e\x32\x39.bytereview.jobs.v1.ReportTaskFailureRequest.FailureClass\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"Z\n\x0c\x46\x61ilureClass\x12\x1d\n\x19\x46\x41ILURE_CLASS_UNSPECIFIED\x10\x00\x12\r\n\tRETRYABLE\x10\x01\x12\r\n\tPERMANENT\x10\x02\x12\r\n\tEXHAUSTED\x10\x03\"]\n\x19ReportTaskFailureResponse\x12\x0f\n\x07\x61pplied\x18\x01 \x01(\x08\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.bytereview.jobs.v1.Task.Status\"J\n\x17GetFileForWorkerRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\"F\n\x18GetFileForWorkerResponse\x12*\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TaskFile2\xac\x05\n\x10JobWorkerService\x12s\n\x12ReportFileAnalysis\x12-.bytereview.jobs.v1.ReportFileAnalysisRequest\x1a..bytereview.jobs.v1.ReportFileAnalysisResponse\x12y\n\x14ReportArchiveEntries\x12/.bytereview.jobs.v1.ReportArchiveEntriesRequest\x1a\x30.bytereview.jobs.v1.ReportArchiveEntriesResponse\x12X\n\tBeginTask\x12$.bytereview.jobs.v1.BeginTaskRequest\x1a%.bytereview.jobs.v1.BeginTaskResponse\x12m\n\x10ReportTaskResult\x12+.bytereview.jobs.v1.ReportTaskResultRequest\x1a,.bytereview.jobs.v1.ReportTaskResultResponse\x12p\n\x11ReportTaskFailure\x12,.bytereview.jobs.v1.ReportTaskFailureRequest\x1a-.bytereview.jobs.v1.ReportTaskFailureResponse\x12m\n\x10GetFileForWorker\x12+.bytereview.jobs.v1.GetFileForWorkerRequest\x1a,.bytereview.jobs.v1.GetFileForWorkerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,51 +36,57 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bytereview.jobs.v1.worker_s
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REPORTFILEANALYSISREQUEST'].fields_by_name['file']._loaded_options = None
-  _globals['_REPORTFILEANALYSISREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002'
+  _globals['_REPORTFILEANALYSISREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
   _globals['_REPORTARCHIVEENTRIESREQUEST'].fields_by_name['archive']._loaded_options = None
-  _globals['_REPORTARCHIVEENTRIESREQUEST'].fields_by_name['archive']._serialized_options = b'\342A\001\002'
+  _globals['_REPORTARCHIVEENTRIESREQUEST'].fields_by_name['archive']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_REPORTARCHIVEENTRIESRESPONSE'].fields_by_name['queued']._loaded_options = None
+  _globals['_REPORTARCHIVEENTRIESRESPONSE'].fields_by_name['queued']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_REPORTARCHIVEENTRIESRESPONSE'].fields_by_name['files']._loaded_options = None
+  _globals['_REPORTARCHIVEENTRIESRESPONSE'].fields_by_name['files']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
   _globals['_BEGINTASKREQUEST'].fields_by_name['task']._loaded_options = None
-  _globals['_BEGINTASKREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002'
+  _globals['_BEGINTASKREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002\372A\024\n\022bytereview.io/Task'
+  _globals['_TASKFILE'].fields_by_name['name']._loaded_options = None
+  _globals['_TASKFILE'].fields_by_name['name']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
   _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._loaded_options = None
   _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._serialized_options = b'8\001'
   _globals['_REPORTTASKRESULTREQUEST'].fields_by_name['task']._loaded_options = None
-  _globals['_REPORTTASKRESULTREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002'
+  _globals['_REPORTTASKRESULTREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002\372A\024\n\022bytereview.io/Task'
   _globals['_REPORTTASKFAILUREREQUEST'].fields_by_name['task']._loaded_options = None
-  _globals['_REPORTTASKFAILUREREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002'
+  _globals['_REPORTTASKFAILUREREQUEST'].fields_by_name['task']._serialized_options = b'\342A\001\002\372A\024\n\022bytereview.io/Task'
   _globals['_GETFILEFORWORKERREQUEST'].fields_by_name['file']._loaded_options = None
-  _globals['_GETFILEFORWORKERREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002'
-  _globals['_REPORTFILEANALYSISREQUEST']._serialized_start=163
-  _globals['_REPORTFILEANALYSISREQUEST']._serialized_end=387
-  _globals['_REPORTFILEANALYSISRESPONSE']._serialized_start=389
-  _globals['_REPORTFILEANALYSISRESPONSE']._serialized_end=480
-  _globals['_ARCHIVEENTRY']._serialized_start=483
-  _globals['_ARCHIVEENTRY']._serialized_end=693
-  _globals['_REPORTARCHIVEENTRIESREQUEST']._serialized_start=695
-  _globals['_REPORTARCHIVEENTRIESREQUEST']._serialized_end=798
-  _globals['_REPORTARCHIVEENTRIESRESPONSE']._serialized_start=800
-  _globals['_REPORTARCHIVEENTRIESRESPONSE']._serialized_end=863
-  _globals['_BEGINTASKREQUEST']._serialized_start=865
-  _globals['_BEGINTASKREQUEST']._serialized_end=903
-  _globals['_TASKFILE']._serialized_start=905
-  _globals['_TASKFILE']._serialized_end=1013
-  _globals['_BEGINTASKRESPONSE']._serialized_start=1016
-  _globals['_BEGINTASKRESPONSE']._serialized_end=1306
-  _globals['_REPORTTASKRESULTREQUEST']._serialized_start=1309
-  _globals['_REPORTTASKRESULTREQUEST']._serialized_end=1598
-  _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._serialized_start=1547
-  _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._serialized_end=1598
-  _globals['_REPORTTASKRESULTRESPONSE']._serialized_start=1600
-  _globals['_REPORTTASKRESULTRESPONSE']._serialized_end=1643
-  _globals['_REPORTTASKFAILUREREQUEST']._serialized_start=1646
-  _globals['_REPORTTASKFAILUREREQUEST']._serialized_end=1881
-  _globals['_REPORTTASKFAILUREREQUEST_FAILURECLASS']._serialized_start=1791
-  _globals['_REPORTTASKFAILUREREQUEST_FAILURECLASS']._serialized_end=1881
-  _globals['_REPORTTASKFAILURERESPONSE']._serialized_start=1883
-  _globals['_REPORTTASKFAILURERESPONSE']._serialized_end=1976
-  _globals['_GETFILEFORWORKERREQUEST']._serialized_start=1978
-  _globals['_GETFILEFORWORKERREQUEST']._serialized_end=2023
-  _globals['_GETFILEFORWORKERRESPONSE']._serialized_start=2025
-  _globals['_GETFILEFORWORKERRESPONSE']._serialized_end=2095
-  _globals['_JOBWORKERSERVICE']._serialized_start=2098
-  _globals['_JOBWORKERSERVICE']._serialized_end=2782
+  _globals['_GETFILEFORWORKERREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_REPORTFILEANALYSISREQUEST']._serialized_start=190
+  _globals['_REPORTFILEANALYSISREQUEST']._serialized_end=443
+  _globals['_REPORTFILEANALYSISRESPONSE']._serialized_start=445
+  _globals['_REPORTFILEANALYSISRESPONSE']._serialized_end=536
+  _globals['_ARCHIVEENTRY']._serialized_start=539
+  _globals['_ARCHIVEENTRY']._serialized_end=749
+  _globals['_REPORTARCHIVEENTRIESREQUEST']._serialized_start=752
+  _globals['_REPORTARCHIVEENTRIESREQUEST']._serialized_end=884
+  _globals['_REPORTARCHIVEENTRIESRESPONSE']._serialized_start=887
+  _globals['_REPORTARCHIVEENTRIESRESPONSE']._serialized_end=1044
+  _globals['_BEGINTASKREQUEST']._serialized_start=1046
+  _globals['_BEGINTASKREQUEST']._serialized_end=1107
+  _globals['_TASKFILE']._serialized_start=1110
+  _globals['_TASKFILE']._serialized_end=1319
+  _globals['_BEGINTASKRESPONSE']._serialized_start=1322
+  _globals['_BEGINTASKRESPONSE']._serialized_end=1612
+  _globals['_REPORTTASKRESULTREQUEST']._serialized_start=1615
+  _globals['_REPORTTASKRESULTREQUEST']._serialized_end=1927
+  _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._serialized_start=1876
+  _globals['_REPORTTASKRESULTREQUEST_VALUESOURCESENTRY']._serialized_end=1927
+  _globals['_REPORTTASKRESULTRESPONSE']._serialized_start=1929
+  _globals['_REPORTTASKRESULTRESPONSE']._serialized_end=1972
+  _globals['_REPORTTASKFAILUREREQUEST']._serialized_start=1975
+  _globals['_REPORTTASKFAILUREREQUEST']._serialized_end=2233
+  _globals['_REPORTTASKFAILUREREQUEST_FAILURECLASS']._serialized_start=2143
+  _globals['_REPORTTASKFAILUREREQUEST_FAILURECLASS']._serialized_end=2233
+  _globals['_REPORTTASKFAILURERESPONSE']._serialized_start=2235
+  _globals['_REPORTTASKFAILURERESPONSE']._serialized_end=2328
+  _globals['_GETFILEFORWORKERREQUEST']._serialized_start=2330
+  _globals['_GETFILEFORWORKERREQUEST']._serialized_end=2404
+  _globals['_GETFILEFORWORKERRESPONSE']._serialized_start=2406
+  _globals['_GETFILEFORWORKERRESPONSE']._serialized_end=2476
+  _globals['_JOBWORKERSERVICE']._serialized_start=2479
+  _globals['_JOBWORKERSERVICE']._serialized_end=3163
 # @@protoc_insertion_point(module_scope)

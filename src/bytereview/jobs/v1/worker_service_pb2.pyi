@@ -114,7 +114,10 @@ class ArchiveEntry(_message.Message):
     size_bytes: _builtins.int
     sha256: _builtins.str
     status: _resources_pb2.SourceFile.Status.ValueType
-    """Settled status when the worker already analysed the entry; UPLOADED otherwise."""
+    """Settled status when the worker already analysed the entry; UPLOADED otherwise
+    (queued for analysis); ANALYZING for a nested archive the worker unpacks itself,
+    with the budget of the upload that holds it (it reports the verdict afterwards).
+    """
     media_type: _builtins.str
     page_count: _builtins.int
     error: _builtins.str
@@ -169,21 +172,34 @@ class ReportArchiveEntriesResponse(_message.Message):
 
     CREATED_FIELD_NUMBER: _builtins.int
     QUEUED_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     created: _builtins.int
     """Files created by this call (repeats are not included)."""
+    refused: _builtins.str
+    """Why entries were not registered: the job holds as many files as it may."""
     @_builtins.property
     def queued(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Files that still need analysis and were queued for it."""
+
+    @_builtins.property
+    def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Each entry's file `jobs/{job}/files/{file}`, in request order, registered now or
+        before; empty for an entry that was not registered (see `refused`, or the archive
+        was settled or its job cancelled meanwhile). The worker deletes those entries' bytes.
+        """
 
     def __init__(
         self,
         *,
         created: _builtins.int = ...,
         queued: _abc.Iterable[_builtins.str] | None = ...,
+        files: _abc.Iterable[_builtins.str] | None = ...,
+        refused: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "queued", b"queued"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "files", b"files", "queued", b"queued", "refused", b"refused"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -220,11 +236,18 @@ class TaskFile(_message.Message):
     STORAGE_KEY_FIELD_NUMBER: _builtins.int
     MEDIA_TYPE_FIELD_NUMBER: _builtins.int
     PAGE_COUNT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     original_path: _builtins.str
     storage_key: _builtins.str
     media_type: _builtins.str
     page_count: _builtins.int
+    status: _resources_pb2.SourceFile.Status.ValueType
+    """The file's status and error: InspectArchive answers an archive the worker refused
+    from this verdict instead of reading the archive again.
+    """
+    error: _builtins.str
     def __init__(
         self,
         *,
@@ -233,10 +256,12 @@ class TaskFile(_message.Message):
         storage_key: _builtins.str = ...,
         media_type: _builtins.str = ...,
         page_count: _builtins.int = ...,
+        status: _resources_pb2.SourceFile.Status.ValueType = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_type", b"media_type", "name", b"name", "original_path", b"original_path", "page_count", b"page_count", "storage_key", b"storage_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "media_type", b"media_type", "name", b"name", "original_path", b"original_path", "page_count", b"page_count", "status", b"status", "storage_key", b"storage_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

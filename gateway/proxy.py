@@ -1,0 +1,272 @@
+"""The transcoding proxy: a REST call in, the gRPC call it maps to out, the answer back.
+
+Unary and server-streaming RPCs take the same steps: match the route, check the credential is
+there, build the request message, call the backend, map a gRPC error to its HTTP status, count
+the call. What differs between RPCs is read from their descriptors, never from their names:
+- a unary reply is proto3 JSON;
+- a stream of `google.api.HttpBody` is the bytes themselves (file downloads);
+- any other stream is SSE (`Accept: text/event-stream`) or NDJSON; when its messages carry a
+  `sequence` field it numbers the SSE events, and when its request has an `after_sequence`
+  field a reconnecting browser's `Last-Event-ID` fills it, so the stream resumes where it broke.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from google.protobuf import descriptor
+from google.protobuf.message import Message
+from prometheus_client import Counter, Histogram
+
+from bytereview.core import DomainError, InvalidArgument
+from bytereview.extract.v1 import extract_service_pb2
+from bytereview.ingest.v1 import ingest_service_pb2
+from bytereview.jobs.v1 import jobs_service_pb2
+from gateway.errors import error_response, http_error
+from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
+from gateway.upstreams import Upstreams
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_BODY = 1024 * 1024
+# grpc-stubs lacks aio.EOF, the sentinel a stream's read() returns at its end.
+EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
+UNARY_DEADLINE = 30.0
+FORWARDED = ("authorization", "x-api-key")
+_PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
+HTTP_BODY = "google.api.HttpBody"
+# The stream-resumption convention (see the module docstring).
+EVENT_ID_FIELD = "sequence"
+RESUME_FIELD = "after_sequence"
+METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+# `status` is the HTTP status answered; for a stream, the one its headers carried.
+REQUESTS = Counter("bytereview_gateway_requests_total", "REST calls", ["route", "status"])
+# For a stream: the time to its first message, i.e. until the answer starts.
+LATENCY = Histogram("bytereview_gateway_request_seconds", "REST call latency", ["route"])
+
+
+def public_routes() -> RouteTable:
+    """Every annotated RPC of the public services, with the backend that serves it."""
+    services = [
+        (jobs_service_pb2.DESCRIPTOR.services_by_name["JobService"], "jobs"),
+        (jobs_service_pb2.DESCRIPTOR.services_by_name["TemplateService"], "jobs"),
+        (jobs_service_pb2.DESCRIPTOR.services_by_name["UserService"], "jobs"),
+        (ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"], "ingest"),
+        (extract_service_pb2.DESCRIPTOR.services_by_name["ExtractService"], "extract"),
+    ]
+    return RouteTable([r for service, upstream in services for r in routes_for(service, upstream)])
+
+
+def _int_field(desc: descriptor.Descriptor, name: str) -> bool:
+    field = desc.fields_by_name.get(name)
+    return field is not None and field.cpp_type in (
+        descriptor.FieldDescriptor.CPPTYPE_INT64,
+        descriptor.FieldDescriptor.CPPTYPE_INT32,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CallShape:
+    """How one RPC is called and answered, worked out once from its descriptor."""
+
+    reply: type[Message]
+    streaming: bool
+    raw_bytes: bool  # a stream of HttpBody: the client gets the bytes, not JSON
+    numbered: bool  # stream messages carry `sequence`: it becomes the SSE event id
+    resumable: bool  # a stream whose request takes `after_sequence`: Last-Event-ID fills it
+
+    @classmethod
+    def of(cls, method: descriptor.MethodDescriptor) -> CallShape:
+        output, request = method.output_type, method.input_type
+        return cls(
+            reply=message_class(output),
+            streaming=bool(method.server_streaming),
+            raw_bytes=output.full_name == HTTP_BODY,
+            numbered=_int_field(output, EVENT_ID_FIELD),
+            resumable=bool(method.server_streaming) and _int_field(request, RESUME_FIELD),
+        )
+
+
+class TranscodingProxy:
+    """The handler behind `/v1/...`: every transcoded REST call goes through `handle`."""
+
+    def __init__(self, table: RouteTable, upstreams: Upstreams) -> None:
+        self._table = table
+        self._upstreams = upstreams
+        self._shapes = {route.grpc_path: CallShape.of(route.method) for route in table.routes}
+
+    def mount(self, app: FastAPI) -> None:
+        # A plain Starlette route: the proxy parses and checks everything itself, so FastAPI's
+        # per-call dependency solving would be pure overhead on every API call.
+        app.router.add_route(
+            "/v1/{rest:path}", self.handle, methods=METHODS, include_in_schema=False
+        )
+
+    async def handle(self, request: Request) -> Response:
+        path = "/v1/" + request.path_params["rest"]
+        found = self._table.match(request.method, path)
+        if found is None:
+            if self._table.path_exists(path):
+                return http_error(
+                    405, "UNIMPLEMENTED", f"{request.method} is not allowed on {path}"
+                )
+            return http_error(404, "NOT_FOUND", f"no API route {request.method} {path}")
+        route, values = found
+        refused = _refuse_credentials(request)
+        if refused is not None:
+            return refused
+        started = time.perf_counter()
+        status = 500  # what an unexpected exception would answer
+        try:
+            response = await self._forward(route, values, request)
+            status = response.status_code
+            return response
+        finally:
+            REQUESTS.labels(route.template, str(status)).inc()
+            LATENCY.labels(route.template).observe(time.perf_counter() - started)
+
+    async def _forward(self, route: Route, values: dict[str, str], request: Request) -> Response:
+        shape = self._shapes[route.grpc_path]
+        try:
+            body = await _json_body(request) if route.body else None
+            message = build_request(route, values, list(request.query_params.multi_items()), body)
+        except DomainError as exc:
+            return http_error(400, "INVALID_ARGUMENT", exc.message)
+        if shape.resumable:
+            _resume_from_last_event(message, request)
+        metadata = _metadata(request)
+        ch = self._upstreams.get(route.upstream)
+        try:
+            if shape.streaming:
+                call = ch.unary_stream(
+                    route.grpc_path,
+                    request_serializer=_serialize,
+                    response_deserializer=shape.reply.FromString,
+                )
+                return await _stream_response(
+                    route, shape, call(message, metadata=metadata), request
+                )
+            unary = ch.unary_unary(
+                route.grpc_path,
+                request_serializer=_serialize,
+                response_deserializer=shape.reply.FromString,
+            )
+            reply = await unary(message, metadata=metadata, timeout=UNARY_DEADLINE)
+        except grpc.aio.AioRpcError as exc:
+            # The one place a gRPC status becomes an HTTP one (a stream's first message included).
+            return error_response(exc.code(), exc.details() or "")
+        return JSONResponse(to_json(reply))
+
+
+def _serialize(message: Message) -> bytes:
+    # Not `Message.SerializeToString`: that is the abstract base's, each class has its own.
+    return message.SerializeToString()
+
+
+def _refuse_credentials(request: Request) -> Response | None:
+    """A 401 when no credential is sent or one cannot travel as gRPC metadata; else None.
+
+    The backends verify credentials; this only spares them calls that cannot succeed."""
+    if not request.headers.get("authorization") and not request.headers.get("x-api-key"):
+        return http_error(
+            401,
+            "UNAUTHENTICATED",
+            "missing credential: send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'",
+        )
+    for name in FORWARDED:
+        # gRPC metadata takes printable ASCII only; anything else is not a credential.
+        if not _PRINTABLE.fullmatch(request.headers.get(name, "")):
+            return http_error(401, "UNAUTHENTICATED", f"malformed {name} header")
+    return None
+
+
+def _metadata(request: Request) -> list[tuple[str, str]]:
+    out = [("x-request-id", request.state.request_id)]
+    for name in FORWARDED:
+        value = request.headers.get(name)
+        if value:
+            out.append((name, value))
+    return out
+
+
+def _resume_from_last_event(message: Message, request: Request) -> None:
+    """EventSource resends the last id it saw; an explicit `after_sequence` wins over it."""
+    last_id = request.headers.get("last-event-id", "")
+    if last_id.isdigit() and not getattr(message, RESUME_FIELD):
+        setattr(message, RESUME_FIELD, int(last_id))
+
+
+async def _json_body(request: Request) -> object:
+    declared = request.headers.get("content-length")
+    too_big = f"the request body is larger than {MAX_JSON_BODY} bytes"
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+        raise InvalidArgument(too_big)
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BODY:
+            raise InvalidArgument(too_big)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"the request body is not valid JSON: {exc}") from exc
+
+
+async def _stream_response(
+    route: Route, shape: CallShape, stream: Any, request: Request
+) -> Response:
+    """Server streaming. The first message is read before answering, so an error before it
+    (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it."""
+    initial = await stream.initial_metadata()
+    first: Any = await stream.read()
+    # Backends set HTTP headers of a stream (content-disposition) as `x-http-*` metadata.
+    headers = {
+        str(k)[len("x-http-") :]: str(v) for k, v in (initial or ()) if str(k).startswith("x-http-")
+    }
+    sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")
+
+    def encode(item: Any) -> bytes:
+        if shape.raw_bytes:
+            return bytes(item.data)
+        if sse:
+            seq = getattr(item, EVENT_ID_FIELD) if shape.numbered else 0
+            prefix = f"id: {seq}\n" if seq else ""
+            return f"{prefix}event: message\ndata: {json.dumps(to_json(item))}\n\n".encode()
+        return (json.dumps({"result": to_json(item)}) + "\n").encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        item: Any = first
+        try:
+            while item is not EOF:
+                yield encode(item)
+                item = await stream.read()
+        except grpc.aio.AioRpcError as exc:
+            # The status line is gone by now; SSE clients get the error as an event.
+            log.warning("stream %s ended with %s", route.grpc_path, exc.code().name)
+            if sse:
+                body = {"code": exc.code().name, "message": exc.details()}
+                yield f"event: error\ndata: {json.dumps(body)}\n\n".encode()
+        except asyncio.CancelledError:
+            stream.cancel()
+            raise
+
+    if sse:
+        media_type = "text/event-stream"
+    elif first is EOF:
+        media_type = "application/json"
+    else:
+        media_type = first.content_type if shape.raw_bytes else "application/x-ndjson"
+    return StreamingResponse(chunks(), media_type=media_type, headers=headers)

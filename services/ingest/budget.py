@@ -1,0 +1,100 @@
+"""What one uploaded file may produce, shared by every archive nested in it.
+
+One budget per upload, never per archive: a nested archive draws on the same file count and
+the same bytes as the archive holding it, so nesting multiplies nothing. Bytes are counted
+as they are actually inflated (declared sizes are never trusted), and their total is held to
+an aggregate ratio against the compressed bytes of the upload consumed so far, plus a small
+allowance: a thousand small bombs are caught as surely as one big one, after a few MiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bytereview.core.settings import Settings
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackLimits:
+    # Files per upload, every nesting level counted.
+    max_entries: int = 10_000
+    # Bytes written per upload, every nesting level counted.
+    max_total_bytes: int = 8 * 1024**3
+    max_entry_bytes: int = 2 * 1024**3
+    # Inflated bytes per compressed byte of the upload, in aggregate...
+    max_ratio: float = 200.0
+    # ...plus this many bytes, so small, very compressible uploads still unpack.
+    ratio_allowance_bytes: int = 4 * MIB
+    max_depth: int = 3
+    # zipfile reads the whole central directory into memory at once: names, extra fields
+    # and comments of up to 64 KiB each could make even 20,000 records gigabytes.
+    max_directory_bytes: int = 64 * MIB
+
+    @property
+    def max_records(self) -> int:
+        """Central-directory records (folders included) an archive may hold at all."""
+        return 2 * self.max_entries
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UnpackLimits:
+        return cls(
+            max_entries=settings.ingest_max_entries,
+            max_total_bytes=settings.ingest_max_total_bytes,
+            max_entry_bytes=settings.max_upload_bytes,
+            max_ratio=settings.ingest_max_ratio,
+            max_depth=settings.ingest_max_depth,
+        )
+
+
+class HostileArchive(Exception):
+    """The whole archive is refused; the message is shown to the user."""
+
+
+class UploadStopped(HostileArchive):
+    """A limit of the whole upload is reached: every archive of the upload stops here."""
+
+
+class UploadBudget:
+    """Files and bytes left for one upload; one object for all its nesting levels."""
+
+    def __init__(self, limits: UnpackLimits) -> None:
+        self.limits = limits
+        self.files = 0
+        self.inflated = 0
+        self.compressed = 0
+
+    @property
+    def files_left(self) -> int:
+        return self.limits.max_entries - self.files
+
+    def reserve_files(self, count: int) -> None:
+        """Claim `count` files for one archive; HostileArchive (that archive only) if they
+        do not fit in what is left."""
+        if count > self.files_left:
+            if self.files == 0:
+                raise HostileArchive(
+                    f"the archive holds {count} files; the limit is {self.limits.max_entries}"
+                )
+            raise HostileArchive(
+                f"the archive holds {count} files; only {self.files_left} more fit in the "
+                f"upload's limit of {self.limits.max_entries}"
+            )
+        self.files += count
+
+    def consume(self, compressed: int) -> None:
+        """Compressed bytes of the upload itself about to be inflated (top level only)."""
+        self.compressed += compressed
+
+    def charge(self, inflated: int) -> None:
+        """Bytes just inflated, at any level; UploadStopped once a limit is passed."""
+        self.inflated += inflated
+        limits = self.limits
+        if self.inflated > limits.max_total_bytes:
+            raise UploadStopped(f"the upload inflates beyond {limits.max_total_bytes} bytes")
+        if self.inflated > limits.max_ratio * self.compressed + limits.ratio_allowance_bytes:
+            raise UploadStopped(
+                f"the upload inflates to more than {limits.max_ratio:g} times its compressed "
+                f"size ({self.inflated} bytes from {self.compressed}): a zip bomb"
+            )

@@ -1,0 +1,85 @@
+"""An archive entry's name as its author meant it, and as a safe relative path.
+
+Names without the UTF-8 flag (general purpose bit 11) are CP437 by the ZIP specification,
+and `zipfile` decodes them so. Two kinds of real archives break that rule: Info-ZIP on
+Linux writes UTF-8 without setting the flag, and Windows Explorer writes the system's code
+page, which for Japanese is Shift-JIS (cp932) — whose second bytes include 0x5C, a
+backslash in CP437 ("表" is 0x95 0x5C). So, per entry: valid UTF-8 is read as UTF-8; a
+CP437 reading that shows a backslash is read as cp932 instead when every 0x5C turns out to
+be part of a cp932 character; any backslash left is a path separator (older Windows tools
+wrote them so). Only then is the path checked, so a backslash can never smuggle in a
+traversal: `a\\..\\b` is `a/../b`, and refused like it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+import zipfile
+
+from bytereview.core.limits import MAX_PATH
+from services.ingest.budget import HostileArchive
+
+# The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
+# own instead of a refused report.
+__all__ = ["MAX_PATH", "UnsafeName", "decoded_name", "safe_entry_path", "same_name_key"]
+
+UTF8_FLAG = 0x800
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafeName(HostileArchive):
+    """The name points outside the archive or cannot be a path: the archive is hostile."""
+
+
+def decoded_name(info: zipfile.ZipInfo) -> str:
+    """The entry's full name (NUL and all: `ZipInfo.filename` stops at a NUL byte)."""
+    name = info.orig_filename
+    if info.flag_bits & UTF8_FLAG:
+        return name
+    try:
+        raw = name.encode("cp437")
+    except UnicodeEncodeError:  # zipfile was told another encoding: trust it
+        return name
+    if raw.isascii():
+        return name
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if "\\" in name:
+        try:
+            japanese = raw.decode("cp932")
+        except UnicodeDecodeError:
+            return name
+        if "\\" not in japanese:
+            return japanese
+    return name
+
+
+def safe_entry_path(name: str) -> str:
+    """The name as a relative POSIX path in NFC inside the archive's folder; UnsafeName
+    when it is absolute, climbs out (..), or holds control characters."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise UnsafeName(f"entry {name!r} has control characters in its name")
+    path = name.replace("\\", "/")
+    if path.startswith("/") or _DRIVE.match(path):
+        raise UnsafeName(f"entry {name!r} has an absolute path")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeName(f"entry {name!r} points outside the archive (..)")
+    if not parts:
+        raise UnsafeName(f"entry {name!r} has an invalid path")
+    # NFC: macOS writes decomposed names (NFD); both spellings are one name.
+    return unicodedata.normalize("NFC", posixpath.join(*parts))
+
+
+def same_name_key(path: str) -> str:
+    """Two entries with equal keys would be one file on a case-insensitive disk."""
+    return path.casefold()
+
+
+def shortened(path: str, limit: int = 200) -> str:
+    """A path short enough to show (and to register) for an entry refused for its length."""
+    return path if len(path) <= limit else path[: limit - 1] + "…"

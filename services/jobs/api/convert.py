@@ -1,0 +1,299 @@
+"""proto <-> domain, both directions, for every servicer of the jobs service.
+
+No logic beyond translation: rows and domain values become messages, request messages
+become the domain's arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from bytereview.core.fields import field_spec as _field_spec
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.domain import (
+    ArchiveEntry,
+    DeclaredFile,
+    FieldSpec,
+    FileAnalysis,
+    Progress,
+    TaskInput,
+    UploadTarget,
+    names,
+)
+from services.jobs.store import models
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    # By hand: Timestamp.FromDatetime is pure Python and a visible cost of ListJobs.
+    since = models.as_utc(value) - _EPOCH
+    return timestamp_pb2.Timestamp(
+        seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1_000
+    )
+
+
+def struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    out = struct_pb2.Struct()
+    out.update(values)
+    return out
+
+
+def counters(job: models.Job) -> pb.JobCounters:
+    return pb.JobCounters(
+        files_total=job.files_total,
+        files_ready=job.files_ready,
+        files_failed=job.files_failed,
+        tasks_total=job.tasks_total,
+        tasks_succeeded=job.tasks_succeeded,
+        tasks_failed=job.tasks_failed,
+    )
+
+
+# -- domain -> proto ---------------------------------------------------------------------
+
+
+def job(row: models.Job, fields: Sequence[FieldSpec]) -> pb.Job:
+    return pb.Job(
+        name=names.job_name(row.id),
+        display_name=row.display_name,
+        owner=names.user_name(row.user_id),
+        status=pb.Job.Status.Value(row.status),
+        template=names.template_name(row.template_id) if row.template_id else "",
+        persist_data=row.persist_data,
+        task_mode=pb.TaskMode.Value(row.task_mode),
+        fields=[field_spec(f) for f in fields],
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+        start_time=ts(row.started_at),
+        end_time=ts(row.finished_at),
+        counters=counters(row),
+    )
+
+
+def field_spec(spec: FieldSpec) -> pb.JobField:
+    return pb.JobField(name=spec.name, data_type=spec.data_type, instruction=spec.instruction)
+
+
+def source_file(row: models.SourceFile) -> pb.SourceFile:
+    return pb.SourceFile(
+        name=names.file_name(row.job_id, row.id),
+        original_path=row.original_path,
+        parent_archive=names.file_name(row.job_id, row.parent_id) if row.parent_id else "",
+        status=pb.SourceFile.Status.Value(row.status),
+        media_type=row.media_type,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        page_count=row.page_count,
+        width=row.width,
+        height=row.height,
+        error=row.error,
+        create_time=ts(row.created_at),
+        folder=row.folder,
+    )
+
+
+def task(row: models.Task, file_ids: Sequence[str]) -> pb.Task:
+    return pb.Task(
+        name=names.task_name(row.job_id, row.id),
+        mode=pb.TaskMode.Value(row.mode),
+        status=pb.Task.Status.Value(row.status),
+        files=[names.file_name(row.job_id, f) for f in file_ids],
+        attempts=row.attempts,
+        last_error=row.last_error,
+        start_time=ts(row.started_at),
+        end_time=ts(row.finished_at),
+        folder=row.folder,
+    )
+
+
+def result(row: models.Result, files: Sequence[tuple[str, str]]) -> pb.Result:
+    return pb.Result(
+        name=names.result_name(row.job_id, row.id),
+        task=names.task_name(row.job_id, row.task_id),
+        files=[names.file_name(row.job_id, f) for f, _ in files],
+        file_paths=[p for _, p in files],
+        values=struct(row.values),
+        value_sources={k: str(v) for k, v in row.value_sources.items()},
+        edited=row.edited,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        extractor=row.extractor,
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+
+
+def event(row: models.JobEvent, job_row: models.Job | None = None) -> pb.JobEvent:
+    message = pb.JobEvent(
+        sequence=row.sequence,
+        job=names.job_name(row.job_id),
+        kind=row.kind,
+        actor=row.actor,
+        subject=row.subject,
+        from_status=row.from_status,
+        to_status=row.to_status,
+        message=row.message,
+        create_time=ts(row.created_at),
+    )
+    if job_row is not None:
+        message.job_status = pb.Job.Status.Value(job_row.status)
+        message.counters.CopyFrom(counters(job_row))
+    return message
+
+
+def template(row: models.Template) -> pb.Template:
+    return pb.Template(
+        name=names.template_name(row.id),
+        display_name=row.display_name,
+        description=row.description,
+        fields=[
+            pb.JobField(name=f.name, data_type=f.data_type_id, instruction=f.instruction)
+            for f in row.fields
+        ],
+        create_time=ts(row.created_at),
+        update_time=ts(row.updated_at),
+    )
+
+
+def data_type(row: models.DataType) -> pb.DataType:
+    return pb.DataType(
+        name=f"dataTypes/{row.id}",
+        id=row.id,
+        display_name=row.display_name,
+        json_type=row.json_type,
+        format=row.format,
+        description=row.description,
+    )
+
+
+def system_prompt(row: models.SystemPrompt) -> pb.SystemPrompt:
+    return pb.SystemPrompt(
+        name=f"systemPrompts/{row.id}",
+        version=row.version,
+        text=row.text,
+        active=row.active,
+        create_time=ts(row.created_at),
+    )
+
+
+def user(row: models.User) -> pb.User:
+    return pb.User(
+        name=names.user_name(row.id),
+        email=row.email,
+        display_name=row.display_name,
+        create_time=ts(row.created_at),
+        last_seen_time=ts(row.last_seen_at),
+    )
+
+
+def api_key(row: models.ApiKey, secret: str = "") -> pb.ApiKey:
+    return pb.ApiKey(
+        name=names.api_key_name(row.user_id, row.id),
+        display_name=row.display_name,
+        key=secret,
+        prefix=row.prefix,
+        create_time=ts(row.created_at),
+        last_used_time=ts(row.last_used_at),
+    )
+
+
+def upload_target(job_id: str, target: UploadTarget) -> jobs_pb.UploadTarget:
+    return jobs_pb.UploadTarget(
+        file=names.file_name(job_id, target.file_id),
+        path=target.path,
+        method=target.request.method,
+        url=target.request.url,
+        headers=target.request.headers,
+        expire_time=ts(target.request.expire_time),
+    )
+
+
+def progress(name: str, found: Progress) -> jobs_pb.JobProgress:
+    return jobs_pb.JobProgress(
+        job=name,
+        status=pb.Job.Status.Value(found.job.status),
+        files_by_status=found.files_by_status,
+        tasks_by_status=found.tasks_by_status,
+        counters=counters(found.job),
+        analysis_done=found.analysis_done,
+    )
+
+
+def task_file(row: models.SourceFile) -> worker_pb.TaskFile:
+    return worker_pb.TaskFile(
+        name=names.file_name(row.job_id, row.id),
+        original_path=row.original_path,
+        storage_key=row.storage_key,
+        media_type=row.media_type,
+        page_count=row.page_count,
+        status=pb.SourceFile.Status.Value(row.status),
+        error=row.error,
+    )
+
+
+def task_input(got: TaskInput) -> worker_pb.BeginTaskResponse:
+    if not got.proceed or got.task is None:
+        return worker_pb.BeginTaskResponse(proceed=False, reason=got.reason)
+    return worker_pb.BeginTaskResponse(
+        proceed=True,
+        task=task(got.task, [f.id for f in got.files]),
+        fields=[
+            pb.JobField(name=f.name, data_type=f.data_type_id, instruction=f.instruction)
+            for f in got.fields
+        ],
+        data_types=[data_type(d) for d in got.data_types],
+        files=[task_file(f) for f in got.files],
+        system_prompt=system_prompt(got.system_prompt) if got.system_prompt else None,
+    )
+
+
+# -- proto -> domain ---------------------------------------------------------------------
+
+
+def field_specs(fields: Iterable[pb.JobField]) -> list[FieldSpec]:
+    return [_field_spec(f.name, f.data_type, f.instruction) for f in fields]
+
+
+def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:
+    return [DeclaredFile(f.path, f.size_bytes, f.content_type) for f in files]
+
+
+def analysis(
+    message: worker_pb.ReportFileAnalysisRequest | worker_pb.ArchiveEntry,
+) -> FileAnalysis:
+    return FileAnalysis(
+        status=pb.SourceFile.Status.Name(message.status),
+        media_type=message.media_type,
+        size_bytes=message.size_bytes,
+        sha256=message.sha256,
+        page_count=message.page_count,
+        width=getattr(message, "width", 0),
+        height=getattr(message, "height", 0),
+        error=message.error,
+    )
+
+
+def archive_entries(entries: Iterable[worker_pb.ArchiveEntry]) -> list[ArchiveEntry]:
+    return [
+        ArchiveEntry(
+            index=e.index,
+            path=e.path,
+            storage_key=e.storage_key,
+            size_bytes=e.size_bytes,
+            analysis=analysis(e) if e.status else None,
+        )
+        for e in entries
+    ]
+
+
+def values(message: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(message)

@@ -1,0 +1,235 @@
+"""JobService: proto <-> domain translation only. The caller is resolved before any method
+runs (api.caller); every rule lives in the domain."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from google.api import httpbody_pb2
+from google.protobuf import empty_pb2
+
+from bytereview.core.rpc import Context
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
+from services.jobs.api import convert
+from services.jobs.domain import (
+    Exporter,
+    JobQueries,
+    Jobs,
+    JobsContext,
+    Results,
+    caller_actor,
+    caller_id,
+    names,
+    watch_job,
+)
+from services.jobs.store import models
+
+
+def _job_id(name: str) -> str:
+    return names.parse("job", name)["job"]
+
+
+def _parent_id(parent: str) -> str:
+    return names.parse("job", parent, field="parent")["job"]
+
+
+class JobServicer(jobs_grpc.JobServiceServicer):
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+        self._jobs = Jobs(ctx)
+        self._queries = JobQueries(ctx)
+        self._results = Results(ctx)
+        self._exporter = Exporter(ctx)
+
+    async def _job_pb(self, row: models.Job) -> pb.Job:
+        return convert.job(row, await self._queries.fields(row))
+
+    async def CreateJob(
+        self, request: jobs_pb.CreateJobRequest, context: Context
+    ) -> jobs_pb.CreateJobResponse:
+        job, targets = await self._jobs.create(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            display_name=request.display_name,
+            files=convert.declared_files(request.files),
+            persist_data=request.persist_data if request.HasField("persist_data") else True,
+            request_id=request.request_id,
+        )
+        return jobs_pb.CreateJobResponse(
+            job=await self._job_pb(job),
+            upload_targets=[convert.upload_target(job.id, t) for t in targets],
+        )
+
+    async def GetJob(self, request: jobs_pb.GetJobRequest, context: Context) -> pb.Job:
+        job, fields = await self._queries.get_with_fields(caller_id(), _job_id(request.name))
+        return convert.job(job, fields)
+
+    async def ListJobs(
+        self, request: jobs_pb.ListJobsRequest, context: Context
+    ) -> jobs_pb.ListJobsResponse:
+        page, token, total = await self._queries.list_jobs(
+            caller_id(),
+            status=pb.Job.Status.Name(request.status) if request.status else "",
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return jobs_pb.ListJobsResponse(
+            jobs=[convert.job(job, fields) for job, fields in page],
+            next_page_token=token,
+            total_size=total,
+        )
+
+    async def DeleteJob(
+        self, request: jobs_pb.DeleteJobRequest, context: Context
+    ) -> empty_pb2.Empty:
+        await self._jobs.delete(user_id=caller_id(), job_id=_job_id(request.name))
+        return empty_pb2.Empty()
+
+    async def FinalizeUploads(
+        self, request: jobs_pb.FinalizeUploadsRequest, context: Context
+    ) -> pb.Job:
+        job = await self._jobs.finalize_uploads(
+            user_id=caller_id(), actor=caller_actor(), job_id=_job_id(request.name)
+        )
+        return await self._job_pb(job)
+
+    async def GetJobProgress(
+        self, request: jobs_pb.GetJobProgressRequest, context: Context
+    ) -> jobs_pb.JobProgress:
+        found = await self._queries.progress(caller_id(), _job_id(request.name))
+        return convert.progress(request.name, found)
+
+    async def ListFiles(
+        self, request: jobs_pb.ListFilesRequest, context: Context
+    ) -> jobs_pb.ListFilesResponse:
+        rows, token = await self._queries.list_files(
+            caller_id(), _parent_id(request.parent), request.page_size, request.page_token
+        )
+        return jobs_pb.ListFilesResponse(
+            files=[convert.source_file(r) for r in rows], next_page_token=token
+        )
+
+    async def ConfigureJob(self, request: jobs_pb.ConfigureJobRequest, context: Context) -> pb.Job:
+        job_id = _job_id(request.name)
+        template_id = (
+            names.parse("template", request.template, field="template")["template"]
+            if request.template
+            else ""
+        )
+        job = await self._jobs.configure(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            job_id=job_id,
+            template_id=template_id,
+            fields=convert.field_specs(request.fields),
+            task_mode=pb.TaskMode.Name(request.task_mode),
+            display_name=request.display_name,
+        )
+        return await self._job_pb(job)
+
+    async def StartJob(self, request: jobs_pb.StartJobRequest, context: Context) -> pb.Job:
+        job = await self._jobs.start(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            job_id=_job_id(request.name),
+            request_id=request.request_id,
+        )
+        return await self._job_pb(job)
+
+    async def PauseJob(self, request: jobs_pb.PauseJobRequest, context: Context) -> pb.Job:
+        job_id = _job_id(request.name)
+        return await self._job_pb(
+            await self._jobs.pause(user_id=caller_id(), actor=caller_actor(), job_id=job_id)
+        )
+
+    async def ResumeJob(self, request: jobs_pb.ResumeJobRequest, context: Context) -> pb.Job:
+        job_id = _job_id(request.name)
+        return await self._job_pb(
+            await self._jobs.resume(user_id=caller_id(), actor=caller_actor(), job_id=job_id)
+        )
+
+    async def CancelJob(self, request: jobs_pb.CancelJobRequest, context: Context) -> pb.Job:
+        job_id = _job_id(request.name)
+        return await self._job_pb(
+            await self._jobs.cancel(user_id=caller_id(), actor=caller_actor(), job_id=job_id)
+        )
+
+    async def RetryFailedTasks(
+        self, request: jobs_pb.RetryFailedTasksRequest, context: Context
+    ) -> pb.Job:
+        job_id = _job_id(request.name)
+        return await self._job_pb(
+            await self._jobs.retry_failed(user_id=caller_id(), actor=caller_actor(), job_id=job_id)
+        )
+
+    async def ListTasks(
+        self, request: jobs_pb.ListTasksRequest, context: Context
+    ) -> jobs_pb.ListTasksResponse:
+        rows, token = await self._queries.list_tasks(
+            caller_id(), _parent_id(request.parent), request.page_size, request.page_token
+        )
+        files = await self._queries.task_files([r.id for r in rows])
+        return jobs_pb.ListTasksResponse(
+            tasks=[convert.task(r, files.get(r.id, [])) for r in rows], next_page_token=token
+        )
+
+    async def ListResults(
+        self, request: jobs_pb.ListResultsRequest, context: Context
+    ) -> jobs_pb.ListResultsResponse:
+        rows, token = await self._queries.list_results(
+            caller_id(), _parent_id(request.parent), request.page_size, request.page_token
+        )
+        files = await self._queries.files_of_results(rows)
+        return jobs_pb.ListResultsResponse(
+            results=[convert.result(r, files.get(r.task_id, [])) for r in rows],
+            next_page_token=token,
+        )
+
+    async def UpdateResult(
+        self, request: jobs_pb.UpdateResultRequest, context: Context
+    ) -> pb.Result:
+        ids = names.parse("result", request.result.name, field="result.name")
+        row = await self._results.update(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            job_id=ids["job"],
+            result_id=ids["result"],
+            values=convert.values(request.result.values),
+            paths=list(request.update_mask.paths),
+        )
+        files = await self._queries.files_of_results([row])
+        return convert.result(row, files.get(row.task_id, []))
+
+    async def ExportResults(
+        self, request: jobs_pb.ExportResultsRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        content_type, filename, chunks = await self._exporter.export(
+            caller_id(), _job_id(request.name), request.format
+        )
+        # The gateway turns x-http-* initial metadata into response headers.
+        await context.send_initial_metadata(
+            [("x-http-content-disposition", f'attachment; filename="{filename}"')]
+        )
+        async for chunk in chunks:
+            yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)
+
+    async def ListJobEvents(
+        self, request: jobs_pb.ListJobEventsRequest, context: Context
+    ) -> jobs_pb.ListJobEventsResponse:
+        rows, token = await self._queries.list_events(
+            caller_id(), _parent_id(request.parent), request.page_size, request.page_token
+        )
+        return jobs_pb.ListJobEventsResponse(
+            events=[convert.event(r) for r in rows], next_page_token=token
+        )
+
+    async def WatchJob(
+        self, request: jobs_pb.WatchJobRequest, context: Context
+    ) -> AsyncIterator[pb.JobEvent]:
+        """Replay events after `after_sequence`, then stream new ones until the job is final."""
+        job_id = _job_id(request.name)
+        events = watch_job(self._ctx, caller_id(), job_id, after_sequence=request.after_sequence)
+        async for row, job in events:
+            yield convert.event(row, job)

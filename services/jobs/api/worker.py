@@ -1,0 +1,85 @@
+"""JobWorkerService, mirroring worker_service.proto: the workers' reports; translation only.
+
+Only workers reach these methods (api.caller refuses anyone else), except GetFileForWorker,
+which a worker calls on a user's behalf with the user's credential.
+"""
+
+from __future__ import annotations
+
+from bytereview.core.rpc import Context
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from services.jobs.api import convert
+from services.jobs.domain import IngestReports, TaskReports, caller_id_or_none, names
+
+
+class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
+    def __init__(self, files: IngestReports, tasks: TaskReports) -> None:
+        self._files = files
+        self._tasks = tasks
+
+    async def ReportFileAnalysis(
+        self, request: worker_pb.ReportFileAnalysisRequest, context: Context
+    ) -> worker_pb.ReportFileAnalysisResponse:
+        ids = names.parse("file", request.file, field="file")
+        row, applied = await self._files.file_analysis(
+            ids["job"], ids["file"], convert.analysis(request)
+        )
+        return worker_pb.ReportFileAnalysisResponse(file=convert.source_file(row), applied=applied)
+
+    async def ReportArchiveEntries(
+        self, request: worker_pb.ReportArchiveEntriesRequest, context: Context
+    ) -> worker_pb.ReportArchiveEntriesResponse:
+        ids = names.parse("file", request.archive, field="archive")
+        got = await self._files.archive_entries(
+            ids["job"], ids["file"], convert.archive_entries(request.entries)
+        )
+        return worker_pb.ReportArchiveEntriesResponse(
+            created=got.created, queued=got.queued, files=got.files, refused=got.refused
+        )
+
+    async def BeginTask(
+        self, request: worker_pb.BeginTaskRequest, context: Context
+    ) -> worker_pb.BeginTaskResponse:
+        ids = names.parse("task", request.task, field="task")
+        return convert.task_input(await self._tasks.begin_task(ids["job"], ids["task"]))
+
+    async def ReportTaskResult(
+        self, request: worker_pb.ReportTaskResultRequest, context: Context
+    ) -> worker_pb.ReportTaskResultResponse:
+        ids = names.parse("task", request.task, field="task")
+        applied = await self._tasks.task_result(
+            ids["job"],
+            ids["task"],
+            values=convert.values(request.values),
+            value_sources=dict(request.value_sources),
+            input_tokens=request.input_tokens,
+            output_tokens=request.output_tokens,
+            extractor=request.extractor,
+        )
+        return worker_pb.ReportTaskResultResponse(applied=applied)
+
+    async def ReportTaskFailure(
+        self, request: worker_pb.ReportTaskFailureRequest, context: Context
+    ) -> worker_pb.ReportTaskFailureResponse:
+        ids = names.parse("task", request.task, field="task")
+        applied, status = await self._tasks.task_failure(
+            ids["job"],
+            ids["task"],
+            failure_class=worker_pb.ReportTaskFailureRequest.FailureClass.Name(
+                request.failure_class
+            ),
+            error=request.error,
+        )
+        return worker_pb.ReportTaskFailureResponse(
+            applied=applied, status=pb.Task.Status.Value(status)
+        )
+
+    async def GetFileForWorker(
+        self, request: worker_pb.GetFileForWorkerRequest, context: Context
+    ) -> worker_pb.GetFileForWorkerResponse:
+        ids = names.parse("file", request.file, field="file")
+        # Workers see every file (no caller id); a user only their own.
+        row = await self._files.file_for(ids["job"], ids["file"], caller_id_or_none())
+        return worker_pb.GetFileForWorkerResponse(file=convert.task_file(row))

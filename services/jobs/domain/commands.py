@@ -1,0 +1,319 @@
+"""The job workflow as users drive it: create, finalize, configure, start, pause, resume,
+cancel, retry, delete.
+
+Every status change goes through `status.move` (transition table + job event); every
+message a change needs is an outbox row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bytereview.core import storage_keys
+from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
+from services.jobs.domain import names
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.events import record_event
+from services.jobs.domain.fields import FieldSpec, from_dicts, validate_fields
+from services.jobs.domain.paths import folder_of
+from services.jobs.domain.status import (
+    JOB_CONFIGURABLE,
+    FileStatus,
+    JobStatus,
+    TaskMode,
+    TaskStatus,
+    cancel_open_tasks,
+    check_transition,
+    move,
+)
+from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
+from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
+from services.jobs.store import models
+
+
+class Jobs:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    # -- create and upload -------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        user_id: str,
+        actor: str,
+        display_name: str,
+        files: Sequence[DeclaredFile],
+        persist_data: bool,
+        request_id: str,
+    ) -> tuple[models.Job, list[UploadTarget]]:
+        cleaned = checked_files(files, max_bytes=self._ctx.settings.max_upload_bytes)
+        check_length(display_name, MAX_DISPLAY_NAME, field="display_name")
+        check_length(request_id, MAX_REQUEST_ID, field="request_id")
+        if request_id:
+            existing = await self._by_request_id(user_id, request_id)
+            if existing is not None:
+                return existing, await self._upload_targets(existing)
+        try:
+            async with self._ctx.transaction() as session:
+                job = models.Job(
+                    user_id=user_id,
+                    display_name=display_name.strip() or f"Job of {len(files)} file(s)",
+                    status=JobStatus.PENDING_UPLOAD,
+                    persist_data=persist_data,
+                    create_request_id=request_id or None,
+                    files_total=len(cleaned),
+                )
+                session.add(job)
+                await session.flush()
+                for path, declared in cleaned:
+                    file_id = models.new_id()
+                    session.add(
+                        models.SourceFile(
+                            id=file_id,
+                            job_id=job.id,
+                            original_path=path,
+                            folder=folder_of(path),
+                            storage_key=storage_keys.upload_key(job.id, file_id),
+                            declared_size=declared.size_bytes,
+                            declared_type=declared.content_type[:MAX_MEDIA_TYPE],
+                            status=FileStatus.PENDING_UPLOAD,
+                        )
+                    )
+                record_event(
+                    session,
+                    job,
+                    kind="job.created",
+                    actor=actor,
+                    subject=names.job_name(job.id),
+                    to_status=JobStatus.PENDING_UPLOAD,
+                    message=f"{len(cleaned)} file(s) declared",
+                )
+        except IntegrityError:
+            # Two concurrent creates with one request id: the loser returns the winner's job.
+            existing = await self._by_request_id(user_id, request_id)
+            if existing is None:
+                raise
+            job = existing
+        return job, await self._upload_targets(job)
+
+    async def _by_request_id(self, user_id: str, request_id: str) -> models.Job | None:
+        async with self._ctx.reading() as session:
+            return await session.scalar(
+                select(models.Job).where(
+                    models.Job.user_id == user_id, models.Job.create_request_id == request_id
+                )
+            )
+
+    async def _upload_targets(self, job: models.Job) -> list[UploadTarget]:
+        async with self._ctx.reading() as session:
+            files = (
+                await session.scalars(
+                    select(models.SourceFile)
+                    .where(
+                        models.SourceFile.job_id == job.id, models.SourceFile.parent_id.is_(None)
+                    )
+                    .order_by(models.SourceFile.original_path)
+                )
+            ).all()
+        return await upload_targets(self._ctx.storage, files)
+
+    async def finalize_uploads(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        """PENDING_UPLOAD -> ANALYZING; every uploaded file is queued for analysis."""
+        async with self._ctx.reading() as session:
+            job = await owned_job(session, user_id, job_id)
+            check_transition("job", job.status, JobStatus.ANALYZING, action="finalize uploads")
+            files = (
+                await session.scalars(
+                    select(models.SourceFile).where(models.SourceFile.job_id == job_id)
+                )
+            ).all()
+        # Check storage outside the transaction: it is network I/O for GCS.
+        sizes = await asyncio.gather(
+            *(asyncio.to_thread(self._ctx.storage.size, f.storage_key) for f in files)
+        )
+        missing = [f.original_path for f, size in zip(files, sizes, strict=True) if size is None]
+        if missing:
+            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise FailedPrecondition(f"{len(missing)} declared file(s) were not uploaded: {shown}")
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            move(session, job, JobStatus.ANALYZING, actor=actor, action="finalize uploads")
+            for f, size in zip(files, sizes, strict=True):
+                row = await session.get(models.SourceFile, f.id)
+                if row is None or row.status != FileStatus.PENDING_UPLOAD:
+                    continue
+                move(session, job, FileStatus.UPLOADED, row=row, actor=actor, record=False)
+                row.size_bytes = int(size or 0)
+                queue_ingest(session, job.id, row)
+        return job
+
+    # -- configure and start -----------------------------------------------------------
+
+    async def configure(
+        self,
+        *,
+        user_id: str,
+        actor: str,
+        job_id: str,
+        template_id: str,
+        fields: Sequence[FieldSpec],
+        task_mode: str,
+        display_name: str,
+    ) -> models.Job:
+        given_mode = task_mode and task_mode != TaskMode.UNSPECIFIED
+        if given_mode and task_mode not in (TaskMode.INDIVIDUAL, TaskMode.COMBINED):
+            raise InvalidArgument(f"task_mode {task_mode!r} is unknown")
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            if job.status not in JOB_CONFIGURABLE:
+                raise FailedPrecondition(
+                    f"cannot configure a job that is {job.status}: fields are frozen once it starts"
+                )
+            if fields:
+                checked = await validate_fields(session, fields)
+                job.template_id = template_id or job.template_id
+            elif template_id:
+                template = await session.scalar(
+                    select(models.Template).where(
+                        models.Template.id == template_id, models.Template.user_id == user_id
+                    )
+                )
+                if template is None:
+                    raise NotFound(f"template {names.template_name(template_id)} not found")
+                checked = [
+                    FieldSpec(f.name, f.data_type_id, f.instruction) for f in template.fields
+                ]
+                job.template_id = template.id
+            else:
+                raise InvalidArgument("give fields, or a template to copy them from")
+            job.configured_fields = [f.as_dict() for f in checked]
+            if given_mode:
+                job.task_mode = task_mode
+            if display_name:
+                job.display_name = check_length(
+                    display_name, MAX_DISPLAY_NAME, field="display_name"
+                )
+            record_event(
+                session,
+                job,
+                kind="job.configured",
+                actor=actor,
+                subject=names.job_name(job.id),
+                message=f"{len(checked)} field(s), {job.task_mode}",
+            )
+        return job
+
+    async def start(self, *, user_id: str, actor: str, job_id: str, request_id: str) -> models.Job:
+        """READY -> QUEUED: snapshot the fields, build the tasks, queue one message per task."""
+        check_length(request_id, MAX_REQUEST_ID, field="request_id")
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            if request_id and job.start_request_id == request_id:
+                return job  # a retried start
+            check_transition("job", job.status, JobStatus.QUEUED, action="start the job")
+            if not job.configured_fields:
+                raise FailedPrecondition("cannot start a job with no fields: configure it first")
+            files = (
+                await session.scalars(
+                    select(models.SourceFile)
+                    .where(
+                        models.SourceFile.job_id == job.id,
+                        models.SourceFile.status == FileStatus.READY,
+                    )
+                    .order_by(models.SourceFile.original_path)
+                )
+            ).all()
+            if not files:
+                raise FailedPrecondition(
+                    "cannot start a job with no usable files: every file failed analysis "
+                    "or is unsupported"
+                )
+            for position, spec in enumerate(from_dicts(job.configured_fields)):
+                session.add(
+                    models.JobField(
+                        job_id=job.id,
+                        position=position,
+                        name=spec.name,
+                        data_type_id=spec.data_type,
+                        instruction=spec.instruction,
+                    )
+                )
+            count = await queue_new_tasks(session, job, files)
+            job.tasks_total = count
+            job.start_request_id = request_id or None
+            job.started_at = models.utcnow()
+            move(
+                session,
+                job,
+                JobStatus.QUEUED,
+                actor=actor,
+                action="start the job",
+                message=f"{count} task(s) queued",
+            )
+        return job
+
+    # -- pause, resume, cancel, retry ----------------------------------------------------
+
+    async def pause(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            move(session, job, JobStatus.PAUSED, actor=actor, action="pause the job")
+        return job
+
+    async def resume(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            if job.status != JobStatus.PAUSED:
+                raise FailedPrecondition(f"cannot resume the job: it is {job.status}, not PAUSED")
+            running = await session.scalar(
+                select(func.count())
+                .select_from(models.Task)
+                .where(models.Task.job_id == job.id, models.Task.status == TaskStatus.RUNNING)
+            )
+            target = JobStatus.RUNNING if running else JobStatus.QUEUED
+            move(session, job, target, actor=actor, action="resume")
+            # Workers dropped the messages of held tasks; queue them again.
+            await requeue_tasks(session, job, TaskStatus.QUEUED, actor=actor)
+        return job
+
+    async def cancel(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            move(session, job, JobStatus.CANCELLED, actor=actor, action="cancel the job")
+            await cancel_open_tasks(session, job)
+        return job
+
+    async def retry_failed(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            check_transition("job", job.status, JobStatus.QUEUED, action="retry failed tasks")
+            count = await requeue_tasks(session, job, TaskStatus.FAILED, actor=actor, reset=True)
+            if count == 0:
+                raise FailedPrecondition("the job has no failed tasks to retry")
+            job.tasks_failed = 0
+            move(
+                session,
+                job,
+                JobStatus.QUEUED,
+                actor=actor,
+                action="retry failed tasks",
+                message=f"{count} task(s) queued again",
+            )
+        return job
+
+    # -- deletion ----------------------------------------------------------------------
+
+    async def delete(self, *, user_id: str, job_id: str) -> int:
+        """Delete the job's rows, then its storage prefix. Returns objects removed."""
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            await session.delete(job)
+        return await asyncio.to_thread(
+            self._ctx.storage.delete_prefix, storage_keys.job_prefix(job_id)
+        )

@@ -1,0 +1,155 @@
+"""Streaming export of a job's results as CSV, JSON or XLSX.
+
+Results are read in pages of PAGE rows, so memory stays bounded however large
+the job: CSV and JSON are produced chunk by chunk; XLSX rows go to a temporary
+file through openpyxl's write-only mode, which is then streamed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from bytereview.core.errors import InvalidArgument
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.store import models
+
+PAGE = 500
+CHUNK = 256 * 1024
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _safe_csv(value: Any) -> Any:
+    # Spreadsheet apps execute cells starting with these: neutralise formula injection.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class Exporter:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    async def export(
+        self, user_id: str, job_id: str, fmt: str
+    ) -> tuple[str, str, AsyncIterator[bytes]]:
+        """(content type, file name, chunks). Access is checked before the first chunk."""
+        fmt = (fmt or "csv").lower()
+        if fmt not in FORMATS:
+            raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+        async with self._ctx.reading() as session:
+            job = await owned_job(session, user_id, job_id)
+            field_names = list(
+                (
+                    await session.scalars(
+                        select(models.JobField.name)
+                        .where(models.JobField.job_id == job_id)
+                        .order_by(models.JobField.position)
+                    )
+                ).all()
+            )
+        filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
+        header = ["file", *field_names]
+        rows = self._rows(job_id, field_names)
+        if fmt == "csv":
+            return FORMATS[fmt], filename, self._csv(header, rows)
+        if fmt == "json":
+            return FORMATS[fmt], filename, self._json(field_names, job_id)
+        return FORMATS[fmt], filename, self._xlsx(header, rows)
+
+    async def _pages(self, job_id: str) -> AsyncIterator[list[tuple[models.Result, str]]]:
+        last = -1
+        while True:
+            async with self._ctx.reading() as session:
+                results = (
+                    await session.scalars(
+                        select(models.Result)
+                        .where(models.Result.job_id == job_id, models.Result.position > last)
+                        .order_by(models.Result.position)
+                        .limit(PAGE)
+                    )
+                ).all()
+                if not results:
+                    return
+                paths: dict[str, list[str]] = {}
+                for task_id, path in await session.execute(
+                    select(models.TaskFile.task_id, models.SourceFile.original_path)
+                    .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+                    .where(models.TaskFile.task_id.in_([r.task_id for r in results]))
+                    .order_by(models.TaskFile.task_id, models.TaskFile.position)
+                ):
+                    paths.setdefault(task_id, []).append(path)
+            yield [(r, "; ".join(paths.get(r.task_id, []))) for r in results]
+            last = results[-1].position
+
+    async def _rows(self, job_id: str, field_names: Sequence[str]) -> AsyncIterator[list[Any]]:
+        async for page in self._pages(job_id):
+            for result, path in page:
+                yield [path, *(_cell(result.values.get(name)) for name in field_names)]
+
+    async def _csv(self, header: list[str], rows: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8
+        writer.writerow(header)
+        async for row in rows:
+            writer.writerow([_safe_csv(v) for v in row])
+            if buffer.tell() >= CHUNK:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    async def _json(self, field_names: list[str], job_id: str) -> AsyncIterator[bytes]:
+        yield b'{"fields": ' + json.dumps(field_names).encode() + b', "results": ['
+        first = True
+        async for page in self._pages(job_id):
+            parts = []
+            for result, path in page:
+                item = {
+                    "file": path,
+                    "values": {name: result.values.get(name) for name in field_names},
+                    "edited": result.edited,
+                }
+                parts.append(("" if first else ",") + json.dumps(item, ensure_ascii=False))
+                first = False
+            yield "".join(parts).encode()
+        yield b"]}"
+
+    async def _xlsx(
+        self, header: list[str], rows: AsyncIterator[list[Any]]
+    ) -> AsyncIterator[bytes]:
+        from openpyxl import Workbook
+
+        fd, path = tempfile.mkstemp(suffix=".xlsx")
+        os.close(fd)
+        try:
+            workbook = Workbook(write_only=True)
+            sheet = workbook.create_sheet("results")
+            sheet.append(header)
+            async for row in rows:
+                sheet.append(row)
+            await asyncio.to_thread(workbook.save, path)
+            with open(path, "rb") as handle:  # noqa: ASYNC230 - local temp file, small reads
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+        finally:
+            os.unlink(path)

@@ -1,0 +1,74 @@
+"""Corrections to extracted results: a user edits values; the result remembers it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from bytereview.core.errors import InvalidArgument, NotFound
+from services.jobs.domain import names
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.events import record_event
+from services.jobs.store import models
+
+
+class Results:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    async def update(
+        self,
+        *,
+        user_id: str,
+        actor: str,
+        job_id: str,
+        result_id: str,
+        values: dict[str, object],
+        paths: Sequence[str],
+    ) -> models.Result:
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id, lock=True)
+            result = await session.scalar(
+                select(models.Result).where(
+                    models.Result.id == result_id, models.Result.job_id == job_id
+                )
+            )
+            if result is None:
+                raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
+            targets = _masked_fields(paths, values)
+            known = set(
+                (
+                    await session.scalars(
+                        select(models.JobField.name).where(models.JobField.job_id == job_id)
+                    )
+                ).all()
+            )
+            unknown = targets - known
+            if unknown:
+                raise InvalidArgument(f"unknown field(s) in values: {sorted(unknown)}")
+            result.values = {**result.values, **{name: values.get(name) for name in targets}}
+            result.edited = True
+            result.updated_at = models.utcnow()
+            record_event(
+                session,
+                job,
+                kind="result.edited",
+                actor=actor,
+                subject=names.result_name(job_id, result_id),
+                message=", ".join(sorted(targets)),
+            )
+        return result
+
+
+def _masked_fields(paths: Sequence[str], values: dict[str, object]) -> set[str]:
+    """The field names an update mask selects (`values` or `values.<field>`)."""
+    targets: set[str] = set()
+    for path in paths or ["values"]:
+        if path == "values":
+            targets |= set(values)
+        elif path.startswith("values."):
+            targets.add(path.removeprefix("values."))
+        else:
+            raise InvalidArgument(f"update_mask path {path!r} cannot be updated; use values")
+    return targets

@@ -1,0 +1,166 @@
+"""Templates (reusable field sets), data types and system prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bytereview.core.errors import AlreadyExists, InvalidArgument, NotFound
+from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
+from services.jobs.domain import names
+from services.jobs.domain.context import JobsContext
+from services.jobs.domain.fields import FieldSpec, validate_fields
+from services.jobs.store import models
+
+UPDATABLE = frozenset({"display_name", "description", "fields"})
+
+
+def _check_display_name(display_name: str) -> str:
+    display_name = display_name.strip()
+    if not display_name:
+        raise InvalidArgument("template.display_name must not be empty")
+    return check_length(display_name, MAX_DISPLAY_NAME, field="template.display_name")
+
+
+class Templates:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    async def create(
+        self, user_id: str, display_name: str, description: str, fields: Sequence[FieldSpec]
+    ) -> models.Template:
+        display_name = _check_display_name(display_name)
+        try:
+            async with self._ctx.transaction() as session:
+                checked = await validate_fields(session, fields, what="template.fields")
+                template = models.Template(
+                    user_id=user_id, display_name=display_name, description=description
+                )
+                template.fields = [
+                    models.TemplateField(
+                        position=i, name=f.name, data_type_id=f.data_type, instruction=f.instruction
+                    )
+                    for i, f in enumerate(checked)
+                ]
+                session.add(template)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"you already have a template named {display_name!r}") from exc
+        return template
+
+    async def get(self, user_id: str, template_id: str) -> models.Template:
+        async with self._ctx.reading() as session:
+            template = await session.scalar(
+                select(models.Template).where(
+                    models.Template.id == template_id, models.Template.user_id == user_id
+                )
+            )
+        if template is None:
+            raise NotFound(f"template {names.template_name(template_id)} not found")
+        return template
+
+    async def list_templates(
+        self, user_id: str, page_size: int, page_token: str
+    ) -> tuple[Sequence[models.Template], str]:
+        size = names.page_size(page_size)
+        offset = names.decode_page_token(page_token, f"templates:{user_id}")
+        async with self._ctx.reading() as session:
+            rows = (
+                await session.scalars(
+                    select(models.Template)
+                    .where(models.Template.user_id == user_id)
+                    .order_by(models.Template.display_name, models.Template.id)
+                    .offset(offset)
+                    .limit(size + 1)
+                )
+            ).all()
+        token = (
+            names.encode_page_token(offset + size, f"templates:{user_id}")
+            if len(rows) > size
+            else ""
+        )
+        return rows[:size], token
+
+    async def update(
+        self,
+        user_id: str,
+        template_id: str,
+        paths: Sequence[str],
+        display_name: str,
+        description: str,
+        fields: Sequence[FieldSpec],
+    ) -> models.Template:
+        unknown = set(paths) - UPDATABLE
+        if unknown:
+            raise InvalidArgument(
+                f"update_mask names fields that cannot be updated: {sorted(unknown)}"
+            )
+        targets = set(paths) or UPDATABLE
+        try:
+            async with self._ctx.transaction() as session:
+                template = await session.scalar(
+                    select(models.Template)
+                    .where(models.Template.id == template_id, models.Template.user_id == user_id)
+                    .with_for_update()
+                )
+                if template is None:
+                    raise NotFound(f"template {names.template_name(template_id)} not found")
+                if "display_name" in targets:
+                    template.display_name = _check_display_name(display_name)
+                if "description" in targets:
+                    template.description = description
+                if "fields" in targets:
+                    checked = await validate_fields(session, fields, what="template.fields")
+                    template.fields.clear()
+                    await session.flush()
+                    template.fields.extend(
+                        models.TemplateField(
+                            position=i,
+                            name=f.name,
+                            data_type_id=f.data_type,
+                            instruction=f.instruction,
+                        )
+                        for i, f in enumerate(checked)
+                    )
+                template.updated_at = models.utcnow()
+        except IntegrityError as exc:
+            raise AlreadyExists(f"you already have a template named {display_name!r}") from exc
+        return template
+
+    async def delete(self, user_id: str, template_id: str) -> None:
+        async with self._ctx.transaction() as session:
+            template = await session.scalar(
+                select(models.Template).where(
+                    models.Template.id == template_id, models.Template.user_id == user_id
+                )
+            )
+            if template is None:
+                raise NotFound(f"template {names.template_name(template_id)} not found")
+            # Jobs keep their own copy of the fields; their template link is cleared (SET NULL).
+            await session.delete(template)
+
+    async def data_types(self) -> Sequence[models.DataType]:
+        async with self._ctx.reading() as session:
+            return (
+                await session.scalars(select(models.DataType).order_by(models.DataType.position))
+            ).all()
+
+    async def system_prompts(self) -> Sequence[models.SystemPrompt]:
+        async with self._ctx.reading() as session:
+            return (
+                await session.scalars(
+                    select(models.SystemPrompt).order_by(models.SystemPrompt.version.desc())
+                )
+            ).all()
+
+    async def count(self, user_id: str) -> int:
+        async with self._ctx.reading() as session:
+            return int(
+                await session.scalar(
+                    select(func.count())
+                    .select_from(models.Template)
+                    .where(models.Template.user_id == user_id)
+                )
+                or 0
+            )

@@ -1,0 +1,71 @@
+"""Files a user declares when creating a job, and the signed targets they upload them to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bytereview.core.errors import InvalidArgument
+from bytereview.core.limits import MAX_FILES_PER_JOB
+from bytereview.core.storage import SignedRequest, Storage
+from services.jobs.domain.paths import clean_path
+from services.jobs.domain.status import FileStatus
+from services.jobs.store import models
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredFile:
+    path: str
+    size_bytes: int
+    content_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    file_id: str
+    path: str
+    request: SignedRequest
+
+
+def checked_files(
+    files: Sequence[DeclaredFile], *, max_bytes: int
+) -> list[tuple[str, DeclaredFile]]:
+    """(clean path, file) for each declared file, or InvalidArgument for the first bad one."""
+    if not files:
+        raise InvalidArgument("files must declare at least one file to upload")
+    if len(files) > MAX_FILES_PER_JOB:
+        raise InvalidArgument(f"at most {MAX_FILES_PER_JOB} files per job; got {len(files)}")
+    cleaned: list[tuple[str, DeclaredFile]] = []
+    seen: set[str] = set()
+    for i, declared in enumerate(files):
+        path = clean_path(declared.path, field=f"files[{i}].path")
+        if path in seen:
+            raise InvalidArgument(f"files[{i}].path {path!r} is declared twice")
+        seen.add(path)
+        if declared.size_bytes <= 0:
+            raise InvalidArgument(f"files[{i}].size_bytes must be positive (empty file?)")
+        if declared.size_bytes > max_bytes:
+            raise InvalidArgument(
+                f"files[{i}] is {declared.size_bytes} bytes; the limit is {max_bytes} bytes"
+            )
+        cleaned.append((path, declared))
+    return cleaned
+
+
+async def upload_targets(
+    storage: Storage, files: Sequence[models.SourceFile]
+) -> list[UploadTarget]:
+    """A signed upload request for each file still waiting for its bytes."""
+    targets = []
+    for f in files:
+        if f.status != FileStatus.PENDING_UPLOAD:
+            continue
+        request = await asyncio.to_thread(
+            storage.signed_upload,
+            f.storage_key,
+            content_type=f.declared_type or "application/octet-stream",
+            max_bytes=f.declared_size,
+        )
+        targets.append(UploadTarget(f.id, f.original_path, request))
+    return targets

@@ -1,0 +1,69 @@
+"""Watching a job: its events after a point, then new ones as they happen, until it is final.
+
+Events are read from the database. The hub wakes the watcher when the job changes (on any
+replica); a slow poll covers a lost wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy import select
+
+from bytereview.core.errors import InvalidArgument
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.status import JOB_FINAL
+from services.jobs.store import models
+
+WATCH_POLL_SECONDS = 2.0
+# Events read per query while catching up.
+BATCH = 500
+
+
+async def watch_job(
+    ctx: JobsContext, user_id: str, job_id: str, *, after_sequence: int
+) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
+    """(event, the job as read with it) for each event after `after_sequence` (0: from now),
+    in order, ending once the job is final and every event was sent."""
+    if after_sequence < 0:
+        raise InvalidArgument("after_sequence must not be negative")
+    job = await _job(ctx, user_id, job_id)
+    last = after_sequence or job.event_sequence
+    wake = ctx.hub.subscribe(job_id)
+    try:
+        while True:
+            wake.clear()
+            job = await _job(ctx, user_id, job_id)
+            if job.event_sequence > last:
+                for row in await _events_after(ctx, job_id, last):
+                    yield row, job
+                    last = row.sequence
+                continue
+            if job.status in JOB_FINAL:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WATCH_POLL_SECONDS):
+                    await wake.wait()
+    finally:
+        ctx.hub.unsubscribe(job_id, wake)
+
+
+async def _job(ctx: JobsContext, user_id: str, job_id: str) -> models.Job:
+    async with ctx.reading() as session:
+        return await owned_job(session, user_id, job_id)
+
+
+async def _events_after(ctx: JobsContext, job_id: str, last: int) -> list[models.JobEvent]:
+    async with ctx.reading() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(models.JobEvent)
+                    .where(models.JobEvent.job_id == job_id, models.JobEvent.sequence > last)
+                    .order_by(models.JobEvent.sequence)
+                    .limit(BATCH)
+                )
+            ).all()
+        )

@@ -1,0 +1,36 @@
+"""Size limits every component enforces the same way: user input, stored text, batch sizes.
+
+Lengths match the columns they are stored in (models of the jobs service), so a value that
+passes here always fits; text the platform writes itself (errors, media types) is cut to
+the limit rather than refused.
+"""
+
+from __future__ import annotations
+
+from bytereview.core.errors import InvalidArgument
+
+# Names people type: jobs, templates, API keys, user display names.
+MAX_DISPLAY_NAME = 200
+# Client-chosen idempotency keys (CreateJob, StartJob).
+MAX_REQUEST_ID = 100
+# A declared path inside a job (folders kept).
+MAX_PATH = 1024
+# A field list (job configuration, templates, preview) and each field's instruction.
+MAX_FIELDS = 100
+MAX_FIELD_NAME = 64
+MAX_INSTRUCTION = 2000
+# Text written by the platform: error messages, event messages, media types, extractor names.
+MAX_ERROR = 2000
+MAX_MEDIA_TYPE = 200
+MAX_EXTRACTOR = 100
+# Batch sizes.
+MAX_FILES_PER_JOB = 10_000
+MAX_ENTRIES_PER_REPORT = 1000
+MAX_KEYS_PER_USER = 50
+
+
+def check_length(value: str, limit: int, *, field: str) -> str:
+    """`value` unchanged, or InvalidArgument naming `field` when it is longer than `limit`."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{field} must be at most {limit} characters")
+    return value

@@ -1,0 +1,66 @@
+"""Which errors mean "a dependency is down" rather than "this piece of work failed".
+
+A database that is restarting, a storage service answering 503, a connection refused: the
+work is fine and will succeed once the dependency is back, so it is waited out (workers) or
+answered UNAVAILABLE (the jobs service), never counted against a task's attempts (#17).
+
+Classes are matched by qualified name along the MRO, so this module imports none of the
+drivers it knows about (asyncpg, sqlite3, requests, google-api-core).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+_OUTAGE_CLASSES = frozenset(
+    {
+        # asyncpg: the connection broke (08xxx), the server is shutting down or starting up
+        # (57P0x: "terminating connection due to administrator command", "the database
+        # system is starting up"), or it has no connection slot left.
+        "asyncpg.exceptions.PostgresConnectionError",
+        "asyncpg.exceptions.OperatorInterventionError",
+        "asyncpg.exceptions.TooManyConnectionsError",
+        # Every pooled database connection stayed busy past the pool's timeout.
+        "sqlalchemy.exc.TimeoutError",
+        # Object storage over HTTP.
+        "requests.exceptions.ConnectionError",
+        "requests.exceptions.Timeout",
+        "google.api_core.exceptions.ServiceUnavailable",
+        "google.api_core.exceptions.InternalServerError",
+        "google.api_core.exceptions.BadGateway",
+        "google.api_core.exceptions.GatewayTimeout",
+        "google.api_core.exceptions.TooManyRequests",
+        "google.auth.exceptions.TransportError",
+    }
+)
+# SQLite is a local file: it is "down" only while another writer holds it too long.
+_SQLITE_OUTAGE_MESSAGES = ("database is locked", "database table is locked")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says a dependency is unreachable or restarting."""
+    for error in _chain(exc):
+        # SQLAlchemy marks errors that broke the connection (it will reconnect next time).
+        if getattr(error, "connection_invalidated", False):
+            return True
+        # Refused, reset, aborted, broken pipe; a connect that timed out.
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and any(
+            text in str(error) for text in _SQLITE_OUTAGE_MESSAGES
+        ):
+            return True
+        names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
+        if names & _OUTAGE_CLASSES:
+            return True
+    return False

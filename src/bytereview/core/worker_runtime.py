@@ -1,0 +1,380 @@
+"""The worker runtime: pulls from one durable consumer and drives a handler per message.
+
+A handler returns (ack) or raises a classified error; the Worker alone turns that into
+ack, nak(delay) or term, and renews each message's AckWait with in-progress acks while its
+handler runs. Queue declarations live in `bytereview.core.streams`.
+
+Two kinds of trouble are kept apart (#17):
+- the task's own failures (`RetryLater`, any other exception, running past the maximum run
+  time) release the message, and each redelivery counts towards MaxDeliver;
+- a dependency being down (`DependencyDown`, or a call retried by `outlast`) is waited out in
+  place, with exponential backoff and jitter, for as long as it takes. The message stays
+  with this worker (in-progress acks keep it), so JetStream never redelivers it and no
+  attempt is used; the wait does not count towards the maximum run time either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A fetch asks JetStream for messages for this long, then the loop comes round again.
+FETCH_SECONDS = 1.0
+
+
+class RetryLater(Exception):
+    """The task failed in a way worth another attempt: redeliver after `delay` seconds."""
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Permanent(Exception):
+    """Will never succeed: stop redelivering (the handler has recorded why)."""
+
+
+class DependencyDown(Exception):
+    """A dependency (the jobs service, storage, NATS...) is unreachable: not the task's fault.
+
+    The Worker runs the handler again in place after a backoff, holding the message.
+    """
+
+
+class RanTooLong(Exception):
+    """The handler ran past the maximum run time (outage waits excluded): it was cancelled
+    and its message released, a failure of the task like any other."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    data: bytes
+    subject: str
+    attempt: int
+    max_deliver: int
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.max_deliver > 0 and self.attempt >= self.max_deliver
+
+
+Handler = Callable[[Delivery], Awaitable[None]]
+
+
+class Backoff:
+    """Exponential backoff with jitter: each delay is between half and all of the step."""
+
+    def __init__(self, *, first: float = 0.5, factor: float = 2.0, cap: float = 30.0) -> None:
+        self._first = first
+        self._factor = factor
+        self._cap = cap
+        self._step = first
+
+    def next(self) -> float:
+        step = self._step
+        self._step = min(self._cap, self._step * self._factor)
+        return step / 2 + random.uniform(0, step / 2)
+
+    def reset(self) -> None:
+        self._step = self._first
+
+
+# The running message's maximum-run-time deadline (one per handler task).
+_run_budget: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.ContextVar(
+    "run_budget", default=None
+)
+
+
+async def wait_out(delay: float) -> None:
+    """Sleep `delay` seconds of an outage; the running message's run-time budget is extended
+    by as much, since waiting for a dependency is not the task running long."""
+    budget = _run_budget.get()
+    if budget is not None and (when := budget.when()) is not None:
+        budget.reschedule(when + delay)
+    await asyncio.sleep(delay)
+
+
+async def outlast(
+    call: Callable[[], Awaitable[T]],
+    *,
+    is_down: Callable[[BaseException], bool],
+    what: str,
+    backoff: Backoff | None = None,
+) -> T:
+    """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`)."""
+    backoff = backoff or Backoff()
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not is_down(exc):
+                raise
+            delay = backoff.next()
+            log.warning("%s is unavailable (%s); trying again in %.1f s", what, exc, delay)
+            await wait_out(delay)
+
+
+class Worker:
+    """Pulls from one durable consumer and runs `handler` with bounded concurrency.
+
+    `run()` returns after `stop()`: fetching stops at once, in-flight messages get
+    `grace_seconds` to finish, and whatever is still running is nak'ed so another
+    worker picks it up. A handler running longer than `max_run_seconds` (outage waits
+    excluded) is cancelled and its message released, so a hung call cannot hold a message
+    (and a slot) for ever.
+    """
+
+    def __init__(
+        self,
+        *,
+        js: JetStreamContext,
+        spec: QueueSpec,
+        handler: Handler,
+        concurrency: int,
+        grace_seconds: float,
+        max_run_seconds: float = 1800.0,
+        nc: NatsClient | None = None,
+        pod: str = "",
+    ) -> None:
+        self._nc = nc
+        self._pod = pod or socket.gethostname()
+        self._js = js
+        self._spec = spec
+        self._handler = handler
+        self._concurrency = max(1, concurrency)
+        self._grace = grace_seconds
+        self._max_run = max_run_seconds
+        self._stopping = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._inflight: dict[asyncio.Task[None], Msg] = {}
+        self._waiting_for_slot = False
+        self._last_pull = time.monotonic()
+        self.processed = 0
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def pull_stalled_for(self) -> float:
+        """Seconds since the fetch loop last pulled although a slot was free; 0 while it pulls
+        or while every slot is busy (busy slots are bounded by the maximum run time)."""
+        if self._waiting_for_slot:
+            return 0.0
+        return max(0.0, time.monotonic() - self._last_pull)
+
+    async def run(self) -> None:
+        sub = await self._bind()
+        if sub is None:
+            return
+        load = asyncio.create_task(self._publish_load())
+        backoff = Backoff()
+        try:
+            while not self._stopping.is_set():
+                # Wait for a free slot, or for stop(): a full worker must still drain on SIGTERM.
+                if not await self._wait_for_free_slot():
+                    break
+                self._last_pull = time.monotonic()
+                try:
+                    msgs = await self._fetch(sub, self._concurrency - len(self._inflight))
+                except Exception as exc:
+                    # NATS restarting, a JetStream API error: the loop must survive it, or the
+                    # process would serve on without pulling (#17, the wedge).
+                    delay = backoff.next()
+                    log.warning("fetch failed (%s); pulling again in %.1f s", exc, delay)
+                    await self._sleep_unless_stopped(delay)
+                    continue
+                backoff.reset()
+                self._last_pull = time.monotonic()
+                # nats-py hands over messages a timed-out fetch left behind too, so this can
+                # be more than asked for: start them all now, so in-progress acks cover them.
+                for msg in msgs:
+                    task = asyncio.create_task(self._process(msg))
+                    self._inflight[task] = msg
+                    task.add_done_callback(self._done)
+        finally:
+            await self._drain()
+            load.cancel()
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _bind(self) -> JetStreamContext.PullSubscription | None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            try:
+                return await self._js.pull_subscribe_bind(
+                    self._spec.durable, stream=self._spec.stream
+                )
+            except Exception as exc:
+                delay = backoff.next()
+                log.warning("cannot bind (%s); again in %.1f s", exc, delay)
+                await self._sleep_unless_stopped(delay)
+        return None
+
+    async def _sleep_unless_stopped(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stopping.wait()
+
+    async def _publish_load(self) -> None:
+        """Publish this pod's in-flight count, so the autoscaler removes idle pods first."""
+        if self._nc is None:
+            return
+        subject = f"{WORKER_LOAD_SUBJECT}.{self._spec.durable}.{self._pod}"
+        while True:
+            payload = json.dumps({"pod": self._pod, "inflight": self.inflight}).encode()
+            with contextlib.suppress(Exception):
+                await self._nc.publish(subject, payload)
+            await asyncio.sleep(2)
+
+    async def _wait_for_free_slot(self) -> bool:
+        while len(self._inflight) >= self._concurrency and not self._stopping.is_set():
+            self._waiting_for_slot = True
+            self._slot_freed.clear()
+            freed = asyncio.create_task(self._slot_freed.wait())
+            stop = asyncio.create_task(self._stopping.wait())
+            try:
+                await asyncio.wait({freed, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                freed.cancel()
+                stop.cancel()
+        if self._waiting_for_slot:
+            self._last_pull = time.monotonic()  # the stall clock starts when a slot frees
+            self._waiting_for_slot = False
+        return not self._stopping.is_set()
+
+    async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+        fetch = asyncio.create_task(sub.fetch(max(1, batch), timeout=FETCH_SECONDS))
+        stop = asyncio.create_task(self._stopping.wait())
+        # The fetch ends by itself after FETCH_SECONDS; the margin guards against a fetch
+        # that never returns (it would stop the loop pulling).
+        done, _ = await asyncio.wait(
+            {fetch, stop}, timeout=FETCH_SECONDS + 10, return_when=asyncio.FIRST_COMPLETED
+        )
+        stop.cancel()
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await fetch
+            if self._stopping.is_set():
+                return []
+            raise TimeoutError("a fetch did not return")
+        try:
+            return fetch.result()
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._slot_freed.set()
+
+    async def _process(self, msg: Msg) -> None:
+        meta = msg.metadata
+        delivery = Delivery(
+            data=msg.data,
+            subject=msg.subject,
+            attempt=int(meta.num_delivered or 1),
+            max_deliver=self._spec.max_deliver,
+        )
+        keep_alive = asyncio.create_task(self._ack_in_progress(msg))
+        try:
+            await self._run_within_budget(delivery)
+        except RetryLater as exc:
+            delay = exc.delay if exc.delay is not None else self._backoff(delivery.attempt)
+            log.warning("retry in %.0f s (attempt %d): %s", delay, delivery.attempt, exc)
+            await self._settle(msg.nak(delay=delay))
+        except Permanent as exc:
+            log.warning("permanent failure: %s", exc)
+            await self._settle(msg.term())
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await msg.nak()
+            raise
+        except Exception:
+            log.exception("handler failed (attempt %d)", delivery.attempt)
+            if delivery.is_last_attempt:
+                # No nak: when the ack wait runs out JetStream gives up and publishes a
+                # MAX_DELIVERIES advisory, which the jobs service records as a dead letter.
+                return
+            await self._settle(msg.nak(delay=self._backoff(delivery.attempt)))
+        else:
+            await self._settle(msg.ack())
+            self.processed += 1
+        finally:
+            keep_alive.cancel()
+
+    async def _run_within_budget(self, delivery: Delivery) -> None:
+        """The handler, again in place while a dependency is down, within the maximum run
+        time; running past it raises TimeoutError (a failure of the task)."""
+        backoff = Backoff()
+        budget = asyncio.timeout(self._max_run)
+        try:
+            async with budget:
+                token = _run_budget.set(budget)
+                try:
+                    while True:
+                        try:
+                            await self._handler(delivery)
+                            return
+                        except DependencyDown as exc:
+                            delay = backoff.next()
+                            log.warning("dependency down (%s); again in %.1f s", exc, delay)
+                            await wait_out(delay)
+                finally:
+                    _run_budget.reset(token)
+        except TimeoutError as exc:
+            if budget.expired():
+                raise RanTooLong(f"the handler ran longer than {self._max_run:.0f} s") from exc
+            raise
+
+    @staticmethod
+    async def _settle(settle: Awaitable[None]) -> None:
+        # NATS down: the ack is lost, JetStream redelivers after AckWait, and every report
+        # being idempotent makes that harmless.
+        try:
+            await settle
+        except Exception as exc:
+            log.warning("could not settle a message (%s); it will be redelivered", exc)
+
+    def _backoff(self, attempt: int) -> float:
+        steps = self._spec.backoff_seconds
+        return float(steps[min(attempt, len(steps)) - 1]) if steps else 0.0
+
+    async def _ack_in_progress(self, msg: Msg) -> None:
+        """Renew the message's AckWait while its handler runs (at a third of it)."""
+        interval = max(self._spec.ack_wait_seconds / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def _drain(self) -> None:
+        if not self._inflight:
+            return
+        log.info("draining %d in-flight message(s)", len(self._inflight))
+        _, pending = await asyncio.wait(set(self._inflight), timeout=self._grace)
+        for task in pending:
+            task.cancel()  # _process naks on cancellation
+        if pending:
+            await asyncio.wait(pending, timeout=5)

@@ -1,0 +1,98 @@
+"""The autoscaler simulation is fair: the chart's own settings, the same work for both
+models, nothing lost, MaxAckPending for both, and KEDA + HPA behaving as they do."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import yaml
+
+from bench.autoscaler_simulation import (
+    STARTUP_SECONDS,
+    Keda,
+    PoolModel,
+    Task,
+    chart_pools,
+    run_keda,
+    run_ours,
+)
+from bytereview.core import streams
+from bytereview.core.settings import Settings
+
+VALUES = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview" / "values.yaml"
+
+
+def test_the_simulated_pools_are_the_charts_defaults() -> None:
+    values = yaml.safe_load(VALUES.read_text())
+    pools = chart_pools()
+    settings = Settings()
+    for name, concurrency, queue in (
+        ("extract", values["config"]["extract"]["concurrency"], streams.extract_queue(settings)),
+        ("ingest", values["ingest"]["concurrency"], streams.ingest_queue(settings)),
+    ):
+        policy = pools[name].spec.policy
+        shipped = values[name]
+        assert policy.min_replicas == shipped["minReplicas"]
+        assert policy.max_replicas == shipped["maxReplicas"]
+        assert policy.per_replica_concurrency == concurrency
+        assert policy.expected_task_seconds == shipped["expectedTaskSeconds"]
+        assert policy.target_drain_seconds == shipped["targetDrainSeconds"]
+        assert policy.scale_down_stabilization_seconds == shipped["scaleDownStabilizationSeconds"]
+        assert pools[name].max_ack_pending == queue.max_ack_pending
+
+
+def burst(n: int, seconds: float, seed: int) -> list[Task]:
+    rng = random.Random(seed)
+    return [Task(0.0, rng.uniform(0.5, 2) * seconds) for _ in range(n)]
+
+
+def small(pool: PoolModel, max_ack_pending: int) -> PoolModel:
+    return dataclasses.replace(pool, max_ack_pending=max_ack_pending)
+
+
+def test_every_task_runs_once_and_max_ack_pending_binds_both_models() -> None:
+    pool = small(chart_pools()["extract"], 24)  # 3 pods' worth of slots at 8 each
+    tasks = burst(600, 2, seed=1)
+    for result in (
+        run_ours(pool, tasks, 600, seed=1),
+        run_keda(pool, tasks, 600, seed=1, keda=Keda()),
+    ):
+        assert result.completed == len(tasks)
+        assert result.peak_in_flight == 24
+        # Scale-downs drained their pods: all the work was done, none twice.
+        assert result.targets[-1][1] == pool.spec.policy.min_replicas
+
+
+def test_keda_reads_the_lag_live_and_ramps_within_the_hpa_limits() -> None:
+    pool = chart_pools()["extract"]
+    tasks = burst(5000, 2, seed=2)
+    firsts = set()
+    for seed in range(1, 6):
+        result = run_keda(pool, tasks, 900, seed=seed, keda=Keda())
+        (_, start), (t1, first), (t2, second) = result.targets[:3]
+        assert start == 1
+        # Read live at the first sync after the burst (a random phase in 15 s), not 30 s late.
+        assert 0 <= t1 < 15
+        assert first == max(2 * start, start + 4)  # the HPA's scale-up limit per sync
+        assert t2 - t1 == 15
+        assert second == min(max(2 * first, first + 4), pool.spec.policy.max_replicas)
+        firsts.add(round(t1, 3))
+    assert len(firsts) == 5  # the phase differs between seeds
+
+
+def test_ours_polls_at_a_random_phase_and_answers_a_burst_at_its_first_poll() -> None:
+    pool = chart_pools()["extract"]
+    tasks = burst(5000, 2, seed=3)
+    firsts = set()
+    for seed in range(1, 6):
+        result = run_ours(pool, tasks, 900, seed=seed)
+        (_, start), (t1, first) = result.targets[:2]
+        assert start == pool.spec.policy.min_replicas
+        assert 0 <= t1 < pool.spec.poll_seconds
+        assert first == pool.spec.policy.ceiling
+        firsts.add(round(t1, 3))
+        # Pods take the same start-up time in both models: nothing finishes before it.
+        assert result.last_done > STARTUP_SECONDS
+    assert len(firsts) == 5

@@ -1,0 +1,276 @@
+"""The worker runtime against a real nats-server: outages, hung handlers, the wedge (#17).
+
+The wedge seen under `up`: a handler awaiting a call that never returned (worker calls to
+the jobs service had no deadline) kept its message alive with in-progress acks for ever;
+with every slot held that way the fetch loop stopped pulling, so JetStream redelivered
+nothing (0 waiting pulls) and the job sat unfinished, unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from bytereview.core import streams, worker_runtime
+from bytereview.core.clients import channel
+from bytereview.core.workers import JobsCalls, watch
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from tests.servers import NatsServer
+
+SPEC = streams.QueueSpec(
+    stream="TEST_WORK",
+    subject="bytereview.test.work",
+    durable="test-workers",
+    ack_wait_seconds=2,
+    max_deliver=3,
+    backoff_seconds=(0.2,),
+    max_ack_pending=100,
+)
+
+
+@pytest.fixture
+async def nc(nats: NatsServer) -> AsyncIterator[NatsClient]:
+    client = NatsClient()
+    await client.connect(nats.url)
+    await streams.declare_queue(client.jetstream(), SPEC)
+    yield client
+    await client.close()
+
+
+def make_worker(
+    nc: NatsClient,
+    handler: worker_runtime.Handler,
+    *,
+    concurrency: int = 1,
+    max_run_seconds: float = 1800,
+    spec: streams.QueueSpec = SPEC,
+) -> worker_runtime.Worker:
+    return worker_runtime.Worker(
+        js=nc.jetstream(),
+        spec=spec,
+        handler=handler,
+        concurrency=concurrency,
+        grace_seconds=1,
+        max_run_seconds=max_run_seconds,
+    )
+
+
+@asynccontextmanager
+async def working(worker: worker_runtime.Worker) -> AsyncIterator[asyncio.Task[None]]:
+    run = asyncio.create_task(worker.run())
+    try:
+        yield run
+    finally:
+        worker.stop()
+        await asyncio.wait_for(run, timeout=30)
+
+
+async def publish(nc: NatsClient, *bodies: bytes, spec: streams.QueueSpec = SPEC) -> None:
+    for body in bodies:
+        await nc.jetstream().publish(spec.subject, body, stream=spec.stream)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_hung_handler_is_released_and_the_queue_moves_on(nc: NatsClient) -> None:
+    """The wedge's regression test: one slot, a first call that never returns."""
+    done: list[tuple[bytes, int]] = []
+    forever = asyncio.Event()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        if delivery.data == b"a" and delivery.attempt == 1:
+            await forever.wait()  # a call without a deadline to a peer that never answers
+        done.append((delivery.data, delivery.attempt))
+
+    await publish(nc, b"a", b"b")
+    worker = make_worker(nc, handler, max_run_seconds=1.5)
+    async with working(worker):
+        # Without a maximum run time in-progress acks kept "a" (and the only slot) for ever.
+        await eventually(lambda: len(done) == 2)
+    assert sorted(done) == [(b"a", 2), (b"b", 1)]
+
+
+async def test_an_outage_is_waited_out_in_place_without_using_an_attempt(
+    nc: NatsClient,
+) -> None:
+    calls: list[int] = []
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        calls.append(delivery.attempt)
+        if len(calls) <= 4:
+            raise worker_runtime.DependencyDown("the jobs service is restarting")
+
+    one_attempt = dataclasses.replace(
+        SPEC, stream="TEST_ONE", subject="bytereview.test.one", max_deliver=1
+    )
+    await streams.declare_queue(nc.jetstream(), one_attempt)
+    await publish(nc, b"x", spec=one_attempt)
+    # Four waits take ~2-4 s with backoff: longer than the maximum run time, which they
+    # must not use up either.
+    worker = make_worker(nc, handler, max_run_seconds=1.0, spec=one_attempt)
+    async with working(worker):
+        await eventually(lambda: worker.processed == 1)
+    assert calls == [1, 1, 1, 1, 1]  # the same delivery every time
+    pending, ack_pending = await streams.consumer_lag(nc.jetstream(), one_attempt)
+    assert (pending, ack_pending) == (0, 0)
+
+
+async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:
+    attempts: list[int] = []
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        attempts.append(delivery.attempt)
+        if delivery.attempt < 3:
+            raise RuntimeError("the document is odd")
+
+    await publish(nc, b"y")
+    worker = make_worker(nc, handler)
+    async with working(worker):
+        await eventually(lambda: worker.processed == 1)
+    assert attempts == [1, 2, 3]
+
+
+@contextmanager
+def unresponsive_peer() -> Iterator[str]:
+    """A TCP port that accepts connections and never says a word (a hung jobs service)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    try:
+        yield f"127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def test_every_call_to_the_jobs_service_has_a_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger=worker_runtime.__name__)
+    with unresponsive_peer() as address:
+        async with channel(address) as ch:
+            calls = JobsCalls(worker_grpc.JobWorkerServiceStub(ch), (), timeout=0.3)
+            call = asyncio.create_task(
+                calls(calls.stub.BeginTask, worker_pb.BeginTaskRequest(task="jobs/j/tasks/t"))
+            )
+            await asyncio.sleep(2.5)
+            assert not call.done()  # still waiting the outage out...
+            call.cancel()
+    # ...by trying again: each try ended at its deadline.
+    waits = [r for r in caplog.records if "the jobs service is unavailable" in r.getMessage()]
+    assert len(waits) >= 2
+    assert all("DEADLINE_EXCEEDED" in r.getMessage() for r in waits)
+
+
+async def test_the_watchdog_notices_a_loop_that_stopped_pulling(nc: NatsClient) -> None:
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        return None
+
+    worker = make_worker(nc, handler)
+    await publish(nc, b"z")
+    # A fetch loop that is not running at all, with a message waiting.
+    idle = asyncio.create_task(asyncio.sleep(3600))
+    try:
+        why = await asyncio.wait_for(
+            watch(worker, idle, nc.jetstream(), SPEC, stall_seconds=0.5, every=0.1), timeout=10
+        )
+    finally:
+        idle.cancel()
+    assert "1 message(s) wait" in why
+
+
+async def test_the_watchdog_notices_a_loop_that_ended(nc: NatsClient) -> None:
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        return None
+
+    async def broken() -> None:
+        raise RuntimeError("fetch loop crashed")
+
+    ended = asyncio.create_task(broken())
+    worker = make_worker(nc, handler)
+    why = await asyncio.wait_for(
+        watch(worker, ended, nc.jetstream(), SPEC, stall_seconds=60, every=0.1), timeout=10
+    )
+    assert "fetch loop crashed" in why
+
+
+async def test_a_busy_worker_is_not_a_stalled_one(nc: NatsClient) -> None:
+    release = asyncio.Event()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        await release.wait()
+
+    await publish(nc, b"1", b"2")
+    worker = make_worker(nc, handler, concurrency=1)
+    async with working(worker) as run:
+        await eventually(lambda: worker.inflight == 1)
+        await asyncio.sleep(1)
+        assert worker.pull_stalled_for() == 0.0  # every slot busy: not pulling is right
+        watching = asyncio.create_task(
+            watch(worker, run, nc.jetstream(), SPEC, stall_seconds=0.5, every=0.1)
+        )
+        await asyncio.sleep(1.5)
+        assert not watching.done()
+        watching.cancel()
+        release.set()
+        await eventually(lambda: worker.processed == 2)
+
+
+async def test_declaring_a_queue_again_updates_its_ack_wait(nc: NatsClient) -> None:
+    js = nc.jetstream()
+    assert (await js.consumer_info(SPEC.stream, SPEC.durable)).config.ack_wait == 2
+    await streams.declare_queue(js, dataclasses.replace(SPEC, ack_wait_seconds=15))
+    assert (await js.consumer_info(SPEC.stream, SPEC.durable)).config.ack_wait == 15
+
+
+@contextmanager
+def restarted(server: NatsServer) -> Iterator[None]:
+    """nats-server stopped, then started again on the same port and store (a NATS restart)."""
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    try:
+        yield
+    finally:
+        server.start_again()
+
+
+async def test_the_fetch_loop_outlives_a_nats_restart(nats: NatsServer, nc: NatsClient) -> None:
+    done: list[bytes] = []
+    release = asyncio.Event()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        if delivery.data == b"before":
+            await release.wait()  # in work across the restart
+        done.append(delivery.data)
+
+    # AckWait longer than the restart: the message in work is not redelivered meanwhile.
+    spec = dataclasses.replace(
+        SPEC, stream="TEST_NATS", subject="bytereview.test.nats", ack_wait_seconds=10
+    )
+    await streams.declare_queue(nc.jetstream(), spec)
+    await publish(nc, b"before", spec=spec)
+    worker = make_worker(nc, handler, concurrency=2, spec=spec)
+    async with working(worker) as run:
+        await eventually(lambda: worker.inflight == 1)
+        with restarted(nats):
+            await asyncio.sleep(2)
+        await eventually(lambda: nc.is_connected)
+        release.set()
+        await publish(nc, b"after", spec=spec)
+        await eventually(lambda: sorted(done) == [b"after", b"before"], timeout=30)
+        assert not run.done()
+    pending, ack_pending = await streams.consumer_lag(nc.jetstream(), spec)
+    assert (pending, ack_pending) == (0, 0)

@@ -1,0 +1,417 @@
+"""The hostile-archive corpus: every archive an attacker (or an unusual tool) may upload, with
+the verdict ByteReview must reach on the first delivery.
+
+Deterministic: fixed timestamps and contents, so the same bytes come out on every run.
+
+    .venv/bin/python -m tests.hostile_archives OUT_DIR [--max-entries N]
+
+writes each archive and `expected.json` (the verdicts) to OUT_DIR. The suite
+(tests/services/ingest/test_hostile.py) runs every archive through the real ingest worker.
+
+Expected verdicts name the upload's status and a phrase of its error, and, per unpacked
+file, its status (and a phrase of its error), by path relative to the upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import struct
+import unicodedata
+import zipfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tests.archives import PNG, invoice
+
+DATE = (2026, 3, 1, 12, 0, 0)
+MIB = 1024 * 1024
+SFX_STUB = b"MZ" + b"\x90" * 62 + b"This program cannot be run in DOS mode.\r\n$" + b"\0" * 1900
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: str
+    error: str = ""
+    # (path inside the upload, status, phrase of its error): one file each
+    files: list[tuple[str, str, str]] = field(default_factory=list)
+    # At most this many files may come out of the upload (every level).
+    max_files: int | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    data: bytes
+    expect: Expect
+
+
+# -- building blocks -------------------------------------------------------------------------
+
+
+def entry(name: str, *, method: int = zipfile.ZIP_DEFLATED, mode: int = 0o644) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, DATE)
+    info.compress_type = method
+    info.create_system = 3
+    info.external_attr = (0o100000 | mode) << 16
+    return info
+
+
+def build(entries: Sequence[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for item, data in entries:
+            info = item if isinstance(item, zipfile.ZipInfo) else entry(item)
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def listed(files: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    return [(path, status, error) for path, (status, error) in files.items()]
+
+
+def _central_records(data: bytes) -> list[int]:
+    end = data.rfind(b"PK\x05\x06")
+    count, _, offset = struct.unpack("<HII", data[end + 10 : end + 20])
+    records = []
+    at = offset
+    for _ in range(count):
+        records.append(at)
+        name, extra, comment = struct.unpack("<HHH", data[at + 28 : at + 34])
+        at += 46 + name + extra + comment
+    return records
+
+
+def patch(
+    data: bytes,
+    index: int,
+    *,
+    method: int | None = None,
+    crc: int | None = None,
+    size: int | None = None,
+    compressed: int | None = None,
+    flags: int = 0,
+    data_at: tuple[int, bytes] | None = None,
+) -> bytes:
+    """Rewrite one entry's fields in both its local header and its directory record."""
+    out = bytearray(data)
+    central = _central_records(data)[index]
+    (local,) = struct.unpack("<I", out[central + 42 : central + 46])
+    for header, base in ((local, 6), (central, 8)):
+        if flags:
+            (old,) = struct.unpack("<H", out[header + base : header + base + 2])
+            out[header + base : header + base + 2] = struct.pack("<H", old | flags)
+        if method is not None:
+            out[header + base + 2 : header + base + 4] = struct.pack("<H", method)
+        if crc is not None:
+            out[header + base + 8 : header + base + 12] = struct.pack("<I", crc)
+        if compressed is not None:
+            out[header + base + 12 : header + base + 16] = struct.pack("<I", compressed)
+        if size is not None:
+            out[header + base + 16 : header + base + 20] = struct.pack("<I", size)
+    if data_at is not None:
+        name, extra = struct.unpack("<HH", out[local + 26 : local + 30])
+        start = local + 30 + name + extra + data_at[0]
+        out[start : start + len(data_at[1])] = data_at[1]
+    return bytes(out)
+
+
+def zip64_declared_size(size: int) -> bytes:
+    """A stored entry whose directory record declares `size` bytes through a zip64 extra
+    field (up to 2**64 - 1, past what a signed 64-bit field holds), and a good entry."""
+    data = build([(entry("bad.png", method=zipfile.ZIP_STORED), PNG), ("ok.png", PNG)])
+    first, second = _central_records(data)
+    name_length = struct.unpack("<H", data[first + 28 : first + 30])[0]
+    record = bytearray(data[first:second])
+    record[24:28] = struct.pack("<I", 0xFFFFFFFF)
+    record[30:32] = struct.pack("<H", 12)
+    record[46 + name_length : 46 + name_length] = struct.pack("<HHQ", 1, 8, size)
+    out = bytearray(data[:first] + record + data[second:])
+    end = out.rfind(b"PK\x05\x06")
+    (cd_size,) = struct.unpack("<I", out[end + 12 : end + 16])
+    out[end + 12 : end + 16] = struct.pack("<I", cd_size + 12)
+    return bytes(out)
+
+
+def raw_names(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """Entries whose names are the given bytes, without the UTF-8 flag (as old tools and
+    Windows Explorer write them): built with ASCII stand-ins of the same length, then the
+    name bytes are put in place in both headers."""
+    stand_ins = [(f"{i:0{len(raw)}d}"[-len(raw) :], raw) for i, (raw, _) in enumerate(entries)]
+    data = build([(entry(s), body) for (s, _), (_, body) in zip(stand_ins, entries, strict=True)])
+    out = bytearray(data)
+    for central in _central_records(data):
+        (local,) = struct.unpack("<I", out[central + 42 : central + 46])
+        (length,) = struct.unpack("<H", out[central + 28 : central + 30])
+        stand_in = bytes(out[central + 46 : central + 46 + length]).decode()
+        raw = dict(stand_ins)[stand_in]
+        out[central + 46 : central + 46 + length] = raw
+        out[local + 30 : local + 30 + length] = raw
+    return bytes(out)
+
+
+def overlapping() -> bytes:
+    """Two directory records pointing at one local file: the classic overlap bomb."""
+    data = build([("a.pdf", invoice("1")), ("b.pdf", invoice("2"))])
+    first, second = _central_records(data)
+    out = bytearray(data)
+    out[second + 42 : second + 46] = out[first + 42 : first + 46]
+    return bytes(out)
+
+
+def quoted_overlap() -> bytes:
+    """Fifield's quoted overlap: an entry's data runs on over the next entry's local header
+    (its compressed size covers it), so one kernel is inflated again and again."""
+    data = build([(entry("a.bin", method=zipfile.ZIP_STORED), b"A" * 64), ("b.pdf", invoice("2"))])
+    return patch(data, 0, compressed=64 + 30 + len("b.pdf") + 40, size=200)
+
+
+def many_small_bombs(count: int) -> bytes:
+    return build([(f"bomb/{i:04d}.bin", b"\0" * MIB) for i in range(count)])
+
+
+def nested_bomb() -> bytes:
+    inner = build([(f"z{i:02d}.bin", b"\0" * MIB) for i in range(24)])
+    middle = build([(f"inner{i}.zip", inner) for i in range(8)])
+    return build([("middle.zip", middle), ("ok.png", PNG)])
+
+
+def deep(levels: int) -> bytes:
+    data = build([("bottom.png", PNG)])
+    for level in range(levels, 0, -1):
+        data = build([(f"level{level}.zip", data), (f"at{level}.png", PNG)])
+    return data
+
+
+def symlink() -> bytes:
+    link = entry("link.pdf", mode=0o777)
+    link.external_attr = 0o120777 << 16
+    return build([(link, b"/etc/passwd"), ("ok.png", PNG)])
+
+
+def encrypted() -> bytes:
+    return patch(build([("secret.pdf", b"ciphertext"), ("ok.png", PNG)]), 0, flags=0x1)
+
+
+def too_many(count: int) -> bytes:
+    return build([(entry(f"f{i}.png", method=zipfile.ZIP_STORED), PNG) for i in range(count)])
+
+
+def understated_count(count: int) -> bytes:
+    """More directory records than the end record admits (as 16-bit counters wrap)."""
+    data = bytearray(too_many(count))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = struct.pack("<HH", 3, 3)
+    return bytes(data)
+
+
+def nested_over_budget(per_archive: int) -> bytes:
+    inner = too_many(per_archive)
+    return build([("one.zip", inner), ("two.zip", inner)])
+
+
+def sfx() -> bytes:
+    return SFX_STUB + build([("a.png", PNG), ("b.pdf", invoice("SFX"))])
+
+
+def corpus(*, max_entries: int = 10_000) -> list[Case]:
+    """Every case, with its expected verdict under an entry limit of `max_entries`."""
+    nfc = unicodedata.normalize("NFC", "März.png")
+    nfd = unicodedata.normalize("NFD", "März.png")
+    shift_jis = "請求書表.png".encode("cp932")  # 表 is 0x95 0x5C: a CP437 backslash
+    assert b"\\" in shift_jis
+    long_name = "d/" * 520 + "long.png"
+    near_limit = "n" * 1015 + ".png"  # fits alone, not behind the upload's own name
+    deflate_bad = build([("bad.png", PNG * 4), ("ok.png", PNG)])
+    lzma_bad = build([(entry("bad.png", method=zipfile.ZIP_LZMA), PNG * 4), ("ok.png", PNG)])
+    bz2_bad = build([(entry("bad.png", method=zipfile.ZIP_BZIP2), PNG * 4), ("ok.png", PNG)])
+    stored = build([(entry("bad.png", method=zipfile.ZIP_STORED), PNG), ("ok.png", PNG)])
+    half = max_entries * 4 // 5
+    ok = ("READY", "")
+    return [
+        Case("overlap.zip", overlapping(), Expect("FAILED", "overlap")),
+        Case("quoted-overlap.zip", quoted_overlap(), Expect("FAILED", "overlap")),
+        Case("many-small-bombs.zip", many_small_bombs(64), Expect("FAILED", "zip bomb")),
+        Case(
+            "nested-bomb.zip",
+            nested_bomb(),
+            Expect("FAILED", "zip bomb", listed({"middle.zip": ("FAILED", "zip bomb")})),
+        ),
+        Case(
+            "deep.zip",
+            deep(4),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "at1.png": ok,
+                        "level1.zip": ("UNPACKED", ""),
+                        "level1.zip/at2.png": ok,
+                        "level1.zip/level2.zip": ("UNPACKED", ""),
+                        "level1.zip/level2.zip/at3.png": ok,
+                        "level1.zip/level2.zip/level3.zip": ("FAILED", "nested deeper"),
+                    }
+                ),
+            ),
+        ),
+        Case("dotdot.zip", build([("a/../../evil.png", PNG)]), Expect("FAILED", "outside")),
+        Case("absolute.zip", build([("/etc/evil.png", PNG)]), Expect("FAILED", "absolute")),
+        Case("drive.zip", build([("C:\\evil.png", PNG)]), Expect("FAILED", "absolute")),
+        Case("unc.zip", build([("\\\\server\\share\\x.png", PNG)]), Expect("FAILED", "absolute")),
+        Case("nul.zip", raw_names([(b"ok.png\0.exe", PNG)]), Expect("FAILED", "control")),
+        Case(
+            "backslash-dotdot.zip",
+            build([("a\\..\\..\\evil.png", PNG)]),
+            Expect("FAILED", "outside"),
+        ),
+        Case(
+            "backslash-folders.zip",
+            build([("scans\\2026\\a.png", PNG)]),
+            Expect("UNPACKED", files=listed({"scans/2026/a.png": ok})),
+        ),
+        Case(
+            "symlink.zip",
+            symlink(),
+            Expect(
+                "UNPACKED", files=listed({"link.pdf": ("FAILED", "symbolic link"), "ok.png": ok})
+            ),
+        ),
+        Case(
+            "encrypted.zip",
+            encrypted(),
+            Expect("UNPACKED", files=listed({"secret.pdf": ("FAILED", "encrypted"), "ok.png": ok})),
+        ),
+        Case(
+            "ppmd.zip",
+            patch(deflate_bad, 0, method=98),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "method 98"), "ok.png": ok})),
+        ),
+        Case(
+            "corrupt-deflate.zip",
+            patch(deflate_bad, 0, data_at=(0, b"\xff\xff\xff\xff")),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "damaged"), "ok.png": ok})),
+        ),
+        Case(
+            "corrupt-lzma.zip",
+            patch(lzma_bad, 0, data_at=(9, b"\xff" * 24)),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "damaged"), "ok.png": ok})),
+        ),
+        Case(
+            "corrupt-bzip2.zip",
+            patch(bz2_bad, 0, data_at=(0, b"XXXX")),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "damaged"), "ok.png": ok})),
+        ),
+        Case(
+            "lzma-4gib-dictionary.zip",
+            patch(lzma_bad, 0, data_at=(5, struct.pack("<I", 0xFFFFFFFF))),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "dictionary"), "ok.png": ok})),
+        ),
+        Case(
+            "bad-crc.zip",
+            patch(stored, 0, crc=0xDEADBEEF),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "CRC"), "ok.png": ok})),
+        ),
+        Case(
+            "huge-declared-size.zip",
+            patch(stored, 0, size=0xFFFFFFF0),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "larger than"), "ok.png": ok})),
+        ),
+        Case(
+            "zip64-huge-declared-size.zip",
+            zip64_declared_size(2**64 - 1),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "larger than"), "ok.png": ok})),
+        ),
+        Case(
+            "understated-size.zip",
+            patch(deflate_bad, 0, size=10),
+            Expect("UNPACKED", files=listed({"bad.png": ("FAILED", "damaged"), "ok.png": ok})),
+        ),
+        Case(
+            "truncated.zip",
+            build([("a.png", PNG), ("b.pdf", invoice("T"))])[:-30],
+            Expect("FAILED", "damaged"),
+        ),
+        Case("too-many.zip", too_many(max_entries + 1), Expect("FAILED", "limit")),
+        Case(
+            "understated-count.zip",
+            understated_count(max_entries + 5),
+            Expect("FAILED", "limit"),
+        ),
+        Case(
+            "nested-over-budget.zip",
+            nested_over_budget(half),
+            Expect(
+                "UNPACKED",
+                files=listed({"one.zip": ("UNPACKED", ""), "two.zip": ("FAILED", "more fit")}),
+                max_files=max_entries,
+            ),
+        ),
+        Case(
+            "long-names.zip",
+            build([(long_name, PNG), (near_limit, PNG), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "d/" * 99 + "d…": ("FAILED", "longer than 1024"),
+                        "entry-1": ("FAILED", "longer than 1024"),
+                        "ok.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            "duplicates.zip",
+            build([(nfc, PNG), (nfd, PNG), ("Same.png", PNG), ("same.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                # The second spelling of each name fails: one file per name.
+                files=[
+                    (nfc, "READY", ""),
+                    (nfc, "FAILED", "same name"),
+                    ("Same.png", "READY", ""),
+                    ("same.png", "FAILED", "same name"),
+                ],
+            ),
+        ),
+        Case(
+            "sfx.exe",
+            sfx(),
+            Expect("UNPACKED", files=listed({"a.png": ok, "b.pdf": ok})),
+        ),
+        Case(
+            "cp437.zip",
+            raw_names([("Résumé.png".encode("cp437"), PNG), (b"dir/\x9bre.png", PNG)]),
+            Expect("UNPACKED", files=listed({"Résumé.png": ok, "dir/¢re.png": ok})),
+        ),
+        Case(
+            "shift-jis.zip",
+            raw_names([(shift_jis, PNG), ("フォルダ/ソフト.png".encode("cp932"), PNG)]),
+            Expect("UNPACKED", files=listed({"請求書表.png": ok, "フォルダ/ソフト.png": ok})),
+        ),
+        Case(
+            "utf8-without-flag.zip",
+            raw_names([("März/Straße.png".encode(), PNG)]),
+            Expect("UNPACKED", files=listed({"März/Straße.png": ok})),
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--max-entries", type=int, default=10_000)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    for case in corpus(max_entries=args.max_entries):
+        (args.out / case.name).write_bytes(case.data)
+        expected[case.name] = asdict(case.expect)
+    (args.out / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False))
+    print(f"{len(expected)} archives written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

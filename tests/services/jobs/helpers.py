@@ -1,0 +1,155 @@
+"""Helpers the tests of the jobs service (and of the workers and the gateway) share:
+declare and upload files, get a job ready, start it, pull messages off a work queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlparse
+
+import nats
+from google.protobuf import struct_pb2
+
+from bytereview.core import streams
+from bytereview.core.clients import Metadata
+from bytereview.core.settings import Settings
+from bytereview.core.storage import make_storage
+from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from tests.conftest import USER
+from tests.pdfs import text_pdf
+
+if TYPE_CHECKING:
+    # The async stubs exist only in the generated type stubs: import them under TYPE_CHECKING.
+    from bytereview.jobs.v1.jobs_service_pb2_grpc import JobServiceAsyncStub as JobStub
+    from bytereview.jobs.v1.worker_service_pb2_grpc import (
+        JobWorkerServiceAsyncStub as WorkerStub,
+    )
+
+__all__ = [
+    "PDF",
+    "WORKER",
+    "JobStub",
+    "WorkerStub",
+    "completed_job",
+    "create_uploaded",
+    "pull",
+    "ready_job",
+    "started_tasks",
+    "upload",
+]
+
+WORKER: Metadata = (("authorization", "Bearer dev-worker-token-not-for-production"),)
+PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
+
+
+def upload(settings: Settings, target: jobs_pb.UploadTarget, data: bytes) -> None:
+    key = parse_qs(urlparse(target.url).query)["key"][0]
+    with make_storage(settings).open_write(key) as handle:
+        handle.write(data)
+
+
+async def create_uploaded(
+    job_stub: JobStub, settings: Settings, metadata: Metadata, files: dict[str, bytes]
+) -> jobs_pb.CreateJobResponse:
+    """A job declaring `files` (path -> bytes), each uploaded through its upload target."""
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
+        ),
+        metadata=metadata,
+    )
+    for target in created.upload_targets:
+        upload(settings, target, files[target.path])
+    return created
+
+
+async def started_tasks(
+    job_stub: JobStub, settings: Settings, job: str, fields: list[pb.JobField], count: int
+) -> list[str]:
+    """Configure `fields`, start the job, and take up to `count` queued tasks off the queue."""
+    await job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=fields), metadata=USER)
+    await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    return [
+        extract_messages.ExtractTaskMessage.FromString(m).task
+        for m in await pull(settings, streams.extract_queue(settings), count)
+    ]
+
+
+async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[bytes]:
+    """Take up to `count` messages from a work queue (acked), as a worker would."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
+        out: list[bytes] = []
+        # The relay publishes shortly after commit, maybe in several batches: keep pulling
+        # until `count` arrived or nothing more comes for a while.
+        while len(out) < count:
+            try:
+                msgs = await sub.fetch(count - len(out), timeout=3)
+            except TimeoutError:  # nats raises both its own and the builtin one
+                break
+            for msg in msgs:
+                out.append(msg.data)
+                await msg.ack()
+        await sub.unsubscribe()
+        return out
+    finally:
+        # flush + close, not drain: draining waits out the pull request still open on the
+        # server (30 s) before it gives up.
+        await nc.flush()
+        await nc.close()
+
+
+async def ready_job(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, files: int = 1
+) -> str:
+    """A job of `files` one-page PDFs in two folders, uploaded and analysed: READY."""
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            display_name="test",
+            files=[
+                jobs_pb.DeclaredFile(path=f"folder{i % 2}/doc{i}.pdf", size_bytes=len(PDF))
+                for i in range(files)
+            ],
+        ),
+        metadata=USER,
+    )
+    for target in created.upload_targets:
+        upload(settings, target, PDF)
+    await job_stub.FinalizeUploads(
+        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
+    )
+    for target in created.upload_targets:
+        await worker_stub.ReportFileAnalysis(
+            worker_pb.ReportFileAnalysisRequest(
+                file=target.file,
+                status=pb.SourceFile.READY,
+                media_type="application/pdf",
+                size_bytes=len(PDF),
+                page_count=1,
+            ),
+            metadata=WORKER,
+        )
+    return created.job.name
+
+
+async def completed_job(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, files: int = 2
+) -> str:
+    """A job of `files` files whose every task reported a result: COMPLETED."""
+    job = await ready_job(job_stub, worker_stub, settings, files=files)
+    fields = [
+        pb.JobField(name="number", data_type="text"),
+        pb.JobField(name="total", data_type="currency"),
+    ]
+    tasks = await started_tasks(job_stub, settings, job, fields, 100)
+    for i, task in enumerate(sorted(tasks)):
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+        values = struct_pb2.Struct()
+        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
+        await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+        )
+    return job
