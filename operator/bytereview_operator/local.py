@@ -28,6 +28,7 @@ from bytereview_operator.policy import Observation, PoolPolicy
 from bytereview_operator.reconcile import ScaleState, observe_consumer
 
 log = logging.getLogger(__name__)
+LOCAL_TARGET_DRAIN_SECONDS = 10.0
 
 
 @dataclass
@@ -123,7 +124,9 @@ async def scale_locally(
             max_replicas=settings.local_max_workers,
             per_replica_concurrency=max(1, concurrency),
             expected_task_seconds=task_seconds,
-            target_drain_seconds=30.0,
+            # A local process starts in seconds, not a pod's tens of seconds: drain a burst
+            # sooner than the chart's default does.
+            target_drain_seconds=LOCAL_TARGET_DRAIN_SECONDS,
             scale_down_stabilization_seconds=settings.local_scale_down_seconds,
         )
         pool = LocalPool(

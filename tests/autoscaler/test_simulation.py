@@ -29,7 +29,7 @@ def test_the_simulated_pools_are_the_charts_defaults() -> None:
     pools = chart_pools()
     settings = Settings()
     for name, concurrency, queue in (
-        ("extract", values["config"]["extract"]["concurrency"], streams.extract_queue(settings)),
+        ("extract", values["extract"]["concurrency"], streams.extract_queue(settings)),
         ("ingest", values["ingest"]["concurrency"], streams.ingest_queue(settings)),
     ):
         policy = pools[name].spec.policy

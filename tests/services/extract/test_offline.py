@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+from collections.abc import Mapping
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -54,7 +55,7 @@ def document(data: bytes, media_type: str, path: str = "r") -> Document:
     return Document("f", path, media_type, functools.partial(io.BytesIO, data))
 
 
-async def extract(data: bytes, media_type: str) -> dict[str, object]:
+async def extract(data: bytes, media_type: str) -> Mapping[str, object]:
     got = await OfflineExtractor().extract(
         ExtractionRequest(FIELDS, DEFAULT_TYPES, [document(data, media_type)])
     )

@@ -32,10 +32,10 @@ from bytereview.up import free_port
 from services.jobs.server import RunningJobsService
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
 from tests.pdfs import text_pdf
-from tests.services import jobflow
+from tests.services.jobs import helpers as jobflow
 
 if TYPE_CHECKING:
-    from tests.services.jobflow import JobStub
+    from tests.services.jobs.helpers import JobStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 import grpc
 import nats
@@ -29,6 +30,9 @@ from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.services.jobs.helpers import ready_job
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 FIELDS = [
@@ -83,7 +87,13 @@ def gemini() -> Iterator[RunningStandIn]:
         yield server
 
 
-async def start(job_stub, worker_stub, settings: Settings, files: int = 1, mode: int = 0) -> str:  # type: ignore[no-untyped-def]
+async def start(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    files: int = 1,
+    mode: pb.TaskMode.ValueType = pb.TASK_MODE_INDIVIDUAL,
+) -> str:
     job = await ready_job(job_stub, worker_stub, settings, files=files)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=mode), metadata=USER
@@ -92,7 +102,7 @@ async def start(job_stub, worker_stub, settings: Settings, files: int = 1, mode:
     return job
 
 
-async def finished(job_stub, job: str, timeout: float = 60) -> pb.Job:  # type: ignore[no-untyped-def]
+async def finished(job_stub: JobStub, job: str, timeout: float = 60) -> pb.Job:
     done = {pb.Job.COMPLETED, pb.Job.PARTIALLY_COMPLETED, pb.Job.FAILED}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,17 +113,19 @@ async def finished(job_stub, job: str, timeout: float = 60) -> pb.Job:  # type: 
     raise AssertionError(f"{job} is still {pb.Job.Status.Name(got.status)}")
 
 
-async def results(job_stub, job: str) -> list[pb.Result]:  # type: ignore[no-untyped-def]
+async def results(job_stub: JobStub, job: str) -> list[pb.Result]:
     got = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
     return list(got.results)
 
 
-async def tasks(job_stub, job: str) -> list[pb.Task]:  # type: ignore[no-untyped-def]
+async def tasks(job_stub: JobStub, job: str) -> list[pb.Task]:
     got = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
     return list(got.tasks)
 
 
-async def test_offline_extractor_fills_every_file(job_stub, worker_stub, settings, jobs) -> None:  # type: ignore[no-untyped-def]
+async def test_offline_extractor_fills_every_file(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
     job = await start(job_stub, worker_stub, settings, files=3)
     async with running_worker(worker_settings(settings, jobs)):
         assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
@@ -124,8 +136,8 @@ async def test_offline_extractor_fills_every_file(job_stub, worker_stub, setting
         assert result.extractor == "offline"
 
 
-async def test_combined_mode_gives_one_result_per_folder(  # type: ignore[no-untyped-def]
-    job_stub, worker_stub, settings, jobs
+async def test_combined_mode_gives_one_result_per_folder(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
     job = await start(job_stub, worker_stub, settings, files=4, mode=pb.TASK_MODE_COMBINED)
     async with running_worker(worker_settings(settings, jobs)):
@@ -139,7 +151,13 @@ async def test_combined_mode_gives_one_result_per_folder(  # type: ignore[no-unt
         assert set(result.value_sources.values()) <= set(result.files)
 
 
-async def test_gemini_results_carry_tokens(job_stub, worker_stub, settings, jobs, gemini) -> None:  # type: ignore[no-untyped-def]
+async def test_gemini_results_carry_tokens(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
     gemini.state.default = lambda seen: Reply(values=ANSWER)
     job = await start(job_stub, worker_stub, settings, files=2)
     async with running_worker(gemini_settings(settings, jobs, gemini)):
@@ -172,8 +190,17 @@ async def test_gemini_results_carry_tokens(job_stub, worker_stub, settings, jobs
     ],
     ids=["5xx-retried", "bad-json-once", "bad-json-twice", "4xx", "5xx-exhausted", "429"],
 )
-async def test_error_classes(  # type: ignore[no-untyped-def]
-    job_stub, worker_stub, settings, jobs, gemini, script, max_deliver, outcome, calls, error
+async def test_error_classes(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    script: list[Reply],
+    max_deliver: int,
+    outcome: pb.Task.Status.ValueType,
+    calls: int,
+    error: str,
 ) -> None:
     gemini.state.script(*script)
     gemini.state.default = lambda seen: Reply(status=500)  # nothing beyond the script
@@ -190,8 +217,8 @@ async def test_error_classes(  # type: ignore[no-untyped-def]
     assert len(await results(job_stub, job)) == (1 if outcome == pb.Task.SUCCEEDED else 0)
 
 
-async def test_preview_extracts_one_file_synchronously(  # type: ignore[no-untyped-def]
-    job_stub, worker_stub, settings, jobs
+async def test_preview_extracts_one_file_synchronously(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=1)
     files = await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=job), metadata=USER)
@@ -214,8 +241,8 @@ async def test_preview_extracts_one_file_synchronously(  # type: ignore[no-untyp
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_a_redelivered_task_gives_one_result(  # type: ignore[no-untyped-def]
-    job_stub, worker_stub, settings, jobs
+async def test_a_redelivered_task_gives_one_result(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
     job = await start(job_stub, worker_stub, settings)
     cfg = worker_settings(settings, jobs)
@@ -266,8 +293,12 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
             process.wait()
 
 
-async def test_sigterm_drains_the_call_in_flight(  # type: ignore[no-untyped-def]
-    job_stub, worker_stub, settings, jobs, gemini
+async def test_sigterm_drains_the_call_in_flight(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
 ) -> None:
     def slow(seen: object) -> Reply:
         time.sleep(2)  # the stand-in serves each request on its own thread

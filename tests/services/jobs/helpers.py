@@ -3,6 +3,8 @@ declare and upload files, get a job ready, start it, pull messages off a work qu
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
@@ -28,16 +30,24 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "FIELDS",
+    "FINISHED",
     "PDF",
     "WORKER",
     "JobStub",
     "WorkerStub",
     "completed_job",
     "create_uploaded",
+    "files",
+    "finalized_job",
     "pull",
     "ready_job",
+    "results",
+    "start",
     "started_tasks",
+    "tasks",
     "upload",
+    "wait_for",
 ]
 
 WORKER: Metadata = (("authorization", "Bearer dev-worker-token-not-for-production"),)
@@ -153,3 +163,60 @@ async def completed_job(
             worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
         )
     return job
+
+
+# Driving a job end to end through the public API (the reliability tests).
+FIELDS = [
+    pb.JobField(name="invoice_number", data_type="text", instruction="the invoice number"),
+    pb.JobField(name="total", data_type="currency"),
+]
+FINISHED = frozenset({pb.Job.COMPLETED, pb.Job.PARTIALLY_COMPLETED, pb.Job.FAILED})
+
+
+async def finalized_job(stub: JobStub, settings: Settings, files: dict[str, bytes]) -> str:
+    """A job declaring `files` (path -> bytes), uploaded and finalized: analysis is queued."""
+    created = await stub.CreateJob(
+        jobs_pb.CreateJobRequest(
+            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(d)) for p, d in files.items()]
+        ),
+        metadata=USER,
+    )
+    for target in created.upload_targets:
+        upload(settings, target, files[target.path])
+    await stub.FinalizeUploads(jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER)
+    return str(created.job.name)
+
+
+async def start(stub: JobStub, job: str) -> None:
+    await stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS), metadata=USER)
+    await stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+
+
+async def wait_for(
+    stub: JobStub, job: str, statuses: frozenset[int], *, timeout: float = 60
+) -> pb.Job:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = await stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        if got.status in statuses:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{job} is still {pb.Job.Status.Name(got.status)}")
+        await asyncio.sleep(0.2)
+
+
+async def results(stub: JobStub, job: str) -> list[pb.Result]:
+    got = await stub.ListResults(
+        jobs_pb.ListResultsRequest(parent=job, page_size=1000), metadata=USER
+    )
+    return list(got.results)
+
+
+async def tasks(stub: JobStub, job: str) -> list[pb.Task]:
+    got = await stub.ListTasks(jobs_pb.ListTasksRequest(parent=job, page_size=1000), metadata=USER)
+    return list(got.tasks)
+
+
+async def files(stub: JobStub, job: str) -> list[pb.SourceFile]:
+    got = await stub.ListFiles(jobs_pb.ListFilesRequest(parent=job, page_size=1000), metadata=USER)
+    return list(got.files)

@@ -36,10 +36,10 @@ from tests import archives
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
 from tests.pdfs import text_pdf
 from tests.servers import PostgresServer, postgres_server
-from tests.services import jobflow
+from tests.services.jobs import helpers as jobflow
 
 if TYPE_CHECKING:
-    from tests.services.jobflow import JobStub
+    from tests.services.jobs.helpers import JobStub
 WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
 ANSWER = {"invoice_number": "A-1", "total": 10.0}
 DOWN_SECONDS = 4.0

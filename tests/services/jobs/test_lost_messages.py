@@ -28,10 +28,10 @@ from services.ingest.worker import serve as serve_ingest
 from services.jobs.server import RunningJobsService
 from services.jobs.store import models
 from tests.pdfs import text_pdf
-from tests.services import jobflow
+from tests.services.jobs import helpers as jobflow
 
 if TYPE_CHECKING:
-    from tests.services.jobflow import JobStub
+    from tests.services.jobs.helpers import JobStub
 
 WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
 PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])

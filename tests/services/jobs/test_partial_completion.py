@@ -19,10 +19,10 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from tests.conftest import USER
 from tests.pdfs import text_pdf
-from tests.services import jobflow
+from tests.services.jobs import helpers as jobflow
 
 if TYPE_CHECKING:
-    from tests.services.jobflow import JobStub
+    from tests.services.jobs.helpers import JobStub
 
 WORKER = (("authorization", "Bearer dev-worker-token-not-for-production"),)
 
