@@ -14,14 +14,17 @@ def text_pdf(lines: list[str], *, pages: int = 1) -> bytes:
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = " ".join(f"{pid} 0 R" for pid in page_ids)
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    # WinAnsi (cp1252) so that a text layer can hold €, accents and the like.
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
     for i in range(pages):
         content = (
             "BT /F1 12 Tf 14 TL 72 740 Td "
             + " ".join(f"({_escape(line)}) Tj T*" for line in lines)
             + " ET"
         )
-        stream = content.encode("latin-1")
+        stream = content.encode("cp1252")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_ids[i] + 1} 0 R >>".encode()

@@ -24,48 +24,17 @@ from services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
-from services.extract.layout import by_layout
+from services.extract.labels import (
+    Concept,
+    anywhere,
+    concept_for,
+    generic_concept,
+    labelled_value,
+)
+from services.extract.layout import by_layout, is_layout_field
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 MAX_PAGES = 50
-_STOP = frozenset(
-    {
-        "the",
-        "a",
-        "an",
-        "of",
-        "on",
-        "in",
-        "for",
-        "to",
-        "and",
-        "or",
-        "is",
-        "as",
-        "from",
-        "this",
-        "that",
-        "value",
-        "field",
-        "document",
-        "extract",
-        "find",
-        "get",
-        "give",
-        "written",
-        "shown",
-    }
-)
-_TYPE_HINTS = {
-    "currency": ("total", "amount", "sum", "due"),
-    "date_ymd": ("date",),
-    "date_dmy": ("date",),
-    "date_mdy": ("date",),
-    "email": ("email", "e-mail"),
-    "phone": ("phone", "tel", "telephone"),
-}
-
-
 # A page with less text than this is treated as scanned and read by OCR.
 MIN_TEXT_LAYER_CHARS = 16
 RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays modest
@@ -201,56 +170,52 @@ async def document_text(document: Document) -> str:
     raise ExtractionError(f"{document.path}: cannot read {document.media_type}", retryable=False)
 
 
-def labels_for(field: Field) -> list[str]:
-    """Phrases that may label the field in a document, most specific first."""
-    name_words = [w for w in re.split(r"[_\W]+", field.name.lower()) if w]
-    labels = [" ".join(name_words)]
-    words = [w for w in re.findall(r"[a-z]+", field.instruction.lower()) if w not in _STOP]
-    if len(words) >= 2:
-        labels.append(" ".join(words[:3]))
-        labels.append(" ".join(words[:2]))
-    labels.extend(w for w in name_words if len(w) > 2 and w not in _STOP)
-    labels.extend(_TYPE_HINTS.get(field.data_type, ()))
-    # dict keeps the first occurrence of each label, in order.
-    return list(dict.fromkeys(x for x in labels if x))
-
-
-def _label_regex(label: str) -> re.Pattern[str]:
-    words = [re.escape(w) for w in label.split()]
-    return re.compile(
-        r"(?i)\b" + r"[\s._-]*".join(words) + r"\b\.?\s*(?:no\.?|#|number)?\s*[:#]?\s*"
-    )
-
-
 def find_value(text: str, field: Field) -> JsonValue:
-    """The value in `text`, or None: by layout where a rule knows the field, else by label."""
-    found = by_layout(text, field)
-    if found is not None:
-        return found
-    lines = [line.strip() for line in text.splitlines()]
-    for label in labels_for(field):
-        pattern = _label_regex(label)
-        for i, line in enumerate(lines):
-            match = pattern.search(line)
-            if match is None:
-                continue
-            candidates = [line[match.end() :].strip(" :#-\t")]
-            candidates += [ln for ln in lines[i + 1 : i + 3] if ln]
-            for candidate in candidates:
-                if not candidate:
-                    continue
-                try:
-                    value = normalise(candidate, field.data_type)
-                except InvalidValue:
-                    continue
-                if value is not None:
-                    return value
-    return _anywhere(text, field)
+    """The value in `text`, or None.
+
+    A field whose name names a labelled value (invoice number, VAT, due date, IBAN...)
+    is read next to its label; the seller, their address and the total are found by
+    layout; any other field by its own name as a label. A value that is not where its
+    label says stays None rather than borrowing a neighbour's.
+    """
+    lines = [line for line in (raw.strip() for raw in text.splitlines()) if line]
+    concept = concept_for(field, by_instruction=False)
+    if concept is None:
+        found = by_layout(text, field)
+        if found is not None or is_layout_field(field):
+            return found
+        concept = concept_for(field)
+    if concept is None:
+        concept = generic_concept(field)
+    value = labelled_value(lines, field, concept)
+    if value is not None:
+        return value
+    if concept.name == "invoice_date":
+        return first_date(lines, field)
+    return anywhere(text, field, concept) or _anywhere(text, field, concept)
 
 
-def _anywhere(text: str, field: Field) -> JsonValue:
-    """Types that are recognisable without a label."""
-    if field.data_type in ("email", "url", "date_ymd", "date_dmy", "date_mdy", "phone"):
+def first_date(lines: Sequence[str], field: Field) -> JsonValue:
+    """The first date printed: a document's own date comes before the dates it lists."""
+    for line in lines:
+        try:
+            return normalise(line, field.data_type)
+        except InvalidValue:
+            continue
+    return None
+
+
+_RECIPIENT_WORDS = frozenset(
+    {"customer", "client", "buyer", "recipient", "bill", "billing", "ship", "shipping", "to"}
+)
+
+
+def _anywhere(text: str, field: Field, concept: Concept) -> JsonValue:
+    """Contact details are recognisable without a label."""
+    name = set(re.findall(r"[a-z]+", field.name.lower()))
+    if name & _RECIPIENT_WORDS:
+        return None  # the first address printed is the issuer's, not the customer's
+    if concept.name == "generic" and field.data_type in ("email", "url", "phone"):
         try:
             return normalise(text, field.data_type)
         except InvalidValue:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bytereview.core.datatypes import DATA_TYPES
+from services.extract.amounts import amount_text, first_number
+from services.extract.dates import find_date
 
 JsonValue = str | int | float | bool | None
 
@@ -62,105 +64,20 @@ class InvalidValue(ValueError):
     """A value that cannot be read as its field's data type."""
 
 
-_NUMBER = re.compile(r"[-+]?\(?\d[\d.,'\s]*\)?")
-
-
 def parse_number(text: str) -> float:
     """A number from text such as '1,234.50', '1.234,50', '(12.00)', 'RM 7.90'."""
-    match = _NUMBER.search(text.replace("\u00a0", " "))
-    if match is None:
+    found = first_number(text)
+    if found is None:
         raise InvalidValue(f"no number in {text!r}")
-    raw = match.group(0).strip()
-    negative = (raw.startswith("(") and raw.endswith(")")) or raw.startswith("-")
-    digits = re.sub(r"[^\d.,]", "", raw)
-    if "," in digits and "." in digits:
-        # The later separator is the decimal point.
-        if digits.rfind(",") > digits.rfind("."):
-            digits = digits.replace(".", "").replace(",", ".")
-        else:
-            digits = digits.replace(",", "")
-    elif "," in digits:
-        head, _, tail = digits.rpartition(",")
-        digits = (
-            f"{head.replace(',', '')}.{tail}" if len(tail) in (1, 2) else digits.replace(",", "")
-        )
-    if digits.count(".") > 1:
-        head, _, tail = digits.rpartition(".")
-        digits = head.replace(".", "") + "." + tail
-    try:
-        value = float(digits)
-    except ValueError as exc:
-        raise InvalidValue(f"no number in {text!r}") from exc
-    return -value if negative else value
-
-
-_MONTHS = {
-    m: i
-    for i, names in enumerate(
-        [
-            ("jan", "january"),
-            ("feb", "february"),
-            ("mar", "march"),
-            ("apr", "april"),
-            ("may",),
-            ("jun", "june"),
-            ("jul", "july"),
-            ("aug", "august"),
-            ("sep", "sept", "september"),
-            ("oct", "october"),
-            ("nov", "november"),
-            ("dec", "december"),
-        ],
-        start=1,
-    )
-    for m in names
-}
-# OCR glues a date to the time after it (`09/02/201811:40`), so a four-digit year needs no
-# boundary after it; plausible years (19xx, 20xx) are tried before two-digit ones.
-_YEAR = r"(?P<y>(?:19|20)\d{2}|\d{2})"
-DATE_PATTERNS = (
-    re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b"),
-    # Same separator twice: `REG#19-18/03/2018` holds 18/03/2018, not 19-18/03.
-    re.compile(r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)" + _YEAR),
-    re.compile(
-        r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?[\s/-]+(?P<mon>[A-Za-z]{3,9})\.?,?[\s/-]+" + _YEAR
-    ),
-    re.compile(
-        r"\b(?P<mon>[A-Za-z]{3,9})\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?[\s-]+(?P<y>\d{4})\b"
-    ),
-    # OCR often drops the spaces: `27Mar2018`.
-    re.compile(r"(?<!\d)(?P<d>\d{1,2})(?P<mon>[A-Za-z]{3,9}),?" + _YEAR),
-)
+    return float(found.value)
 
 
 def parse_date(text: str, *, day_first: bool = True) -> dt.date:
     """The first date in `text`. Ambiguous a/b/y dates follow `day_first`."""
-    for pattern in DATE_PATTERNS:
-        for match in pattern.finditer(text):
-            parts = match.groupdict()
-            try:
-                year = int(parts["y"])
-                if year < 100:
-                    year += 2000 if year < 70 else 1900
-                if parts.get("mon"):
-                    month = _MONTHS.get(parts["mon"].lower().rstrip("."))
-                    if month is None:
-                        continue
-                    day = int(parts["d"])
-                elif parts.get("a"):
-                    a, b = int(parts["a"]), int(parts["b"])
-                    if a > 12:
-                        day, month = a, b
-                    elif b > 12:
-                        month, day = a, b
-                    else:
-                        day, month = (a, b) if day_first else (b, a)
-                else:
-                    month, day = int(parts["m"]), int(parts["d"])
-                return dt.date(year, month, day)
-            except ValueError:
-                continue
-    raise InvalidValue(f"no date in {text!r}")
+    found = find_date(text, day_first=day_first)
+    if found is None:
+        raise InvalidValue(f"no date in {text!r}")
+    return found
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -176,8 +93,13 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
     if data_type in ("number", "currency", "percentage"):
         if isinstance(value, bool):
             raise InvalidValue("expected a number, got a boolean")
-        number = float(value) if isinstance(value, (int, float)) else parse_number(str(value))
-        return round(number, 2) if data_type == "currency" else number
+        if data_type == "currency":
+            # Money keeps the decimals the document printed ("30.90"): a decimal string.
+            amount = amount_text(value)
+            if amount is None:
+                raise InvalidValue(f"no amount in {value!r}")
+            return amount
+        return float(value) if isinstance(value, (int, float)) else parse_number(str(value))
     if data_type == "integer":
         if isinstance(value, bool):
             raise InvalidValue("expected an integer, got a boolean")

@@ -65,9 +65,9 @@ def test_extract_files_folders_and_zips(platform: Platform, tmp_path: Path) -> N
     with out.open() as results:
         rows = list(csv.DictReader(results))
     assert sorted((r["invoice_number"], r["total"]) for r in rows) == [
-        ("A-1", "10.0"),
-        ("B-2", "20.0"),
-        ("C-3", "30.0"),
+        ("A-1", "10.00"),  # money keeps the document's decimals
+        ("B-2", "20.00"),
+        ("C-3", "30.00"),
     ]
 
 
@@ -99,7 +99,7 @@ def test_templates_and_combined_mode_and_jobs(platform: Platform, tmp_path: Path
     rows = exported if isinstance(exported, list) else exported.get("results", [])
     assert len(rows) == 1
     assert "Q-1" in json.dumps(rows[0])
-    assert "99.5" in json.dumps(rows[0])
+    assert '"99.50"' in json.dumps(rows[0])
     job = done.stderr.split("job ", 1)[1].split()[0]
     assert job in cli(url, "jobs", "list").stdout
     assert json.loads(cli(url, "jobs", "show", job).stdout)["status"] == "COMPLETED"

@@ -51,7 +51,7 @@ def test_thin_path_over_http(platform: Platform, tmp_path: Path) -> None:
             wait_status(client, job, {"COMPLETED", "FAILED", "PARTIALLY_COMPLETED"}) == "COMPLETED"
         )
         results = client.get(f"/v1/{job}/results").json()["results"]
-        assert results[0]["values"] == {"invoice_number": "INV-7", "total": 1234.5}
+        assert results[0]["values"] == {"invoice_number": "INV-7", "total": "1234.50"}
         export = client.get(f"/v1/{job}:export", params={"format": "csv"})
         assert export.status_code == 200
         assert "INV-7" in export.text

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -39,6 +40,9 @@ def _cell(value: Any) -> Any:
 
 def _safe_csv(value: Any) -> Any:
     # Spreadsheet apps execute cells starting with these: neutralise formula injection.
+    # A negative amount ("-12.00", how money is stored) is a number, not a formula.
+    if isinstance(value, str) and re.fullmatch(r"-\d+(\.\d+)?", value):
+        return value
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value

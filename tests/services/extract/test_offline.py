@@ -19,7 +19,7 @@ from services.extract import (
     OfflineExtractor,
 )
 from services.extract.layout import by_layout
-from services.extract.schema import parse_date
+from services.extract.schema import InvalidValue, normalise, parse_date
 from tests.pdfs import text_pdf
 
 RECEIPT = [
@@ -67,7 +67,7 @@ async def test_images_are_read_by_the_bundled_ocr() -> None:
     # This OCR model often drops spaces; the scorer and users compare without them.
     assert str(values["company"]).replace(" ", "") == "ACMETRADINGSDNBHD"
     assert values["date"] == "27/03/2018"
-    assert values["total"] == 60.30  # after the rounding adjustment
+    assert values["total"] == "60.30"  # after the rounding adjustment, cents kept
     assert "KUALALUMPUR" in str(values["address"]).replace(" ", "")
 
 
@@ -76,13 +76,13 @@ async def test_scanned_pdf_pages_fall_back_to_ocr() -> None:
     pdf = io.BytesIO()
     image.save(pdf, format="PDF")  # an image-only page: no text layer
     values = await extract(pdf.getvalue(), "application/pdf")
-    assert values["total"] == 60.30
+    assert values["total"] == "60.30"
 
 
 async def test_text_layer_is_used_when_present() -> None:
     values = await extract(text_pdf(RECEIPT), "application/pdf")
     assert values["company"] == "ACME TRADING SDN BHD"
-    assert values["total"] == 60.30
+    assert values["total"] == "60.30"
 
 
 async def test_unreadable_input_is_a_permanent_error() -> None:
@@ -131,9 +131,9 @@ async def test_unreadable_input_is_a_permanent_error() -> None:
                 "Total: 28.00 1.68",
             ],
             Field("total", "currency"),
-            29.68,
+            "29.68",
         ),
-        (["Subtotal 10.00", "Grand Total: $1,234.50"], Field("amount_due", "currency"), 1234.5),
+        (["Subtotal 10.00", "Grand Total: $1,234.50"], Field("amount_due", "currency"), "1234.50"),
         (["Amount in EUR", "Total 12,00 €"], Field("currency", "text", "currency code"), "EUR"),
     ],
 )
@@ -156,3 +156,114 @@ def test_layout_rules(lines: list[str], field: Field, expected: object) -> None:
 )
 def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
     assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("lines", "field", "expected"),
+    [
+        # A tax note names the total but holds a rate; a change column holds 0.00.
+        (["TOTAL 21.20", "GST @ 6% INCLUDED IN TOTAL"], Field("total", "currency"), "21.20"),
+        (["TOTAL CASH CHANGE 55.10 55.10 0.00"], Field("total", "currency"), "55.10"),
+        # Spaces separate amounts: three columns, not 5000500050000.
+        (["Total 50.00 50.00 50.00 0.00"], Field("total", "currency"), "0.00"),
+        (["Tota1 RM 12.90"], Field("total", "currency"), "12.90"),  # OCR's 1 for l
+        # A rounding of one cent printed without its zero; a tax note stating the tax.
+        (
+            ["Total Sales (Inclusive GST) RM 45.34", "Rounding Adjustment RM .01"],
+            Field("total", "currency"),
+            "45.35",
+        ),
+        (
+            ["Grand Total RM29.30", "(Bill Inclusive of 6% GST :RM1.66)", "Cash RM30.30"],
+            Field("total", "currency"),
+            "29.30",
+        ),
+        (["Gesamtbetrag 1.190,00 EUR"], Field("total", "currency"), "1190.00"),
+        # `S/B` is a company form, and a name may start with digits.
+        (
+            ["99 SPEED MART S/B (519537-X)", "LOT P.T 2811, JALAN ANGSA", "TAMAN BERKELEY"],
+            Field("company", "text"),
+            "99 SPEED MART S/B",
+        ),
+        # The owner printed under the shop's name is not the issuer.
+        (
+            ["SANYU STATIONERY SHOP", "NO. 31G, JALAN SETIA", "Owned By:", "SANYU SUPPLY SDN BHD"],
+            Field("company", "text"),
+            "SANYU STATIONERY SHOP",
+        ),
+        # OCR's look-alikes in an address: O for 0 in numbers, 0 for O in words.
+        (
+            ["MR. D.I.Y. (M) SDN BHD", "L0T 1851-A, JALAN KPB 6", "433O0 SERI KEMBANGAN"],
+            Field("address", "address"),
+            "LOT 1851-A, JALAN KPB 6 43300 SERI KEMBANGAN",
+        ),
+        # The issuer of an invoice: its title, its return address, its web address, its payee.
+        (
+            ["Amazon Web Services Invoice", "Invoice Number: 4218"],
+            Field("issuer", "text"),
+            "Amazon Web Services",
+        ),
+        (
+            ["Pino Bluebird", "QualityHosting AG - Uferweg 40-42 - D-63571 Gelnhausen"],
+            Field("issuer", "text"),
+            "QualityHosting AG",
+        ),
+        (
+            [
+                "Shipping Address",
+                "Anushrut Singh",
+                "Flipkart.com Customer Care",
+                "www.flipkart.com",
+            ],
+            Field("issuer", "text"),
+            "Flipkart",
+        ),
+        (
+            ["ALEXINUX", "Virement BRED - Titulaire du compte : NETPRESSE"],
+            Field("issuer", "text"),
+            "NETPRESSE",
+        ),
+    ],
+)
+def test_layout_causes_of_past_errors(lines: list[str], field: Field, expected: object) -> None:
+    assert by_layout("\n".join(lines), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("25Mar 2018", dt.date(2018, 3, 25)),  # OCR glued the day and the month
+        ("16 May2018", dt.date(2018, 5, 16)),
+        ("HA06HD01-3-70 1 x 12.00 Date: 02/01/2019", dt.date(2019, 1, 2)),  # not 1970
+        ("C021027729/2/2017 12:00PM", dt.date(2017, 2, 9)),  # glued to a number before it
+        ("7. Mai 2014", dt.date(2014, 5, 7)),
+        ("Factuurdatum: 19 april 2014", dt.date(2014, 4, 19)),
+        ("du 02 Juillet 2015", dt.date(2015, 7, 2)),
+        ("3 de febrero de 2026", dt.date(2026, 2, 3)),
+        ("Invoice Date: August 3 , 2014", dt.date(2014, 8, 3)),
+    ],
+)
+def test_more_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
+    assert parse_date(text) == expected
+
+
+def test_a_date_inside_an_item_code_is_no_date() -> None:
+    with pytest.raises(InvalidValue):
+        parse_date("HA06HD01-3-70")
+
+
+@pytest.mark.parametrize(
+    ("value", "data_type", "expected"),
+    [
+        ("RM 30.90", "currency", "30.90"),  # the document's decimals are kept
+        (30.9, "currency", "30.90"),  # a model's number is money: two decimals
+        ("1.234,50 €", "currency", "1234.50"),
+        ("(12.00)", "currency", "-12.00"),
+        ("Rs 1939", "currency", "1939"),
+        ("50.00 50.00 50.00 0.00", "number", 50.0),  # never 5000500050000
+        ("1 234,56", "number", 1234.56),  # a European thousands space
+        ("Qty 1 250.00", "number", 1.0),  # but not between a count and a price
+    ],
+)
+def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
+    assert normalise(value, data_type) == expected

@@ -40,6 +40,8 @@ FIELDS = [
     pb.JobField(name="total", data_type="currency"),
 ]
 ANSWER = {"invoice_number": "A-1", "total": 10.0}
+# What the platform stores: money as a decimal string with its cents.
+STORED = {"invoice_number": "A-1", "total": "10.00"}
 
 
 def worker_settings(settings: Settings, jobs: RunningJobsService, **changes: object) -> Settings:
@@ -132,7 +134,7 @@ async def test_offline_extractor_fills_every_file(
     found = await results(job_stub, job)
     assert len(found) == 3
     for result in found:
-        assert dict(result.values) == ANSWER
+        assert dict(result.values) == STORED
         assert result.extractor == "offline"
 
 
@@ -146,7 +148,7 @@ async def test_combined_mode_gives_one_result_per_folder(
     assert len(found) == 2  # folder0 and folder1, two files each
     for result in found:
         assert len(result.files) == 2
-        assert dict(result.values) == ANSWER
+        assert dict(result.values) == STORED
         assert set(result.value_sources) == {"invoice_number", "total"}
         assert set(result.value_sources.values()) <= set(result.files)
 
@@ -163,7 +165,7 @@ async def test_gemini_results_carry_tokens(
     async with running_worker(gemini_settings(settings, jobs, gemini)):
         assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
     found = await results(job_stub, job)
-    assert [dict(r.values) for r in found] == [ANSWER, ANSWER]
+    assert [dict(r.values) for r in found] == [STORED, STORED]
     assert all(r.extractor == "gemini:gemini-test" for r in found)
     assert all(r.input_tokens == 250 and r.output_tokens > 0 for r in found)
     assert len(gemini.state.seen) == 2
@@ -232,7 +234,7 @@ async def test_preview_extracts_one_file_synchronously(
                 metadata=USER,
                 timeout=30,
             )
-            assert dict(got.values) == ANSWER
+            assert dict(got.values) == STORED
             assert got.extractor == "offline"
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.PreviewExtraction(

@@ -158,7 +158,8 @@ async def completed_job(
     for i, task in enumerate(sorted(tasks)):
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
         values = struct_pb2.Struct()
-        values.update({"number": f'=HYPERLINK("x") {i}', "total": 10.5 + i})
+        # Money as the extractors store it: a decimal string, here a refund.
+        values.update({"number": f'=HYPERLINK("x") {i}', "total": f"-{10.5 + i:.2f}"})
         await worker_stub.ReportTaskResult(
             worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
         )

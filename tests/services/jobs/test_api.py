@@ -349,6 +349,8 @@ async def test_results_edit_export_delete(
     assert rows[0] == ["file", "number", "total"]
     assert rows[1][1].startswith("'=")  # formula injection neutralised
     assert rows[1][2] == "99.0"
+    # Negative amounts are numbers, not formulas to neutralise.
+    assert all(r[2].startswith("-1") and r[2].endswith(".50") for r in rows[2:])
     data, _ = await export("json")
     parsed = json.loads(data)
     assert parsed["fields"] == ["number", "total"]

@@ -1,0 +1,90 @@
+"""Reading dates as documents print them and as OCR reads them.
+
+Numeric dates (`18/03/2018`, `2018-03-18`, `8-9-2022`), dates with month names in
+English, German, French, Dutch, Spanish and Italian (`25 Mar 2018`, `7. Mai 2014`,
+`19 april 2014`, `August 3 , 2014`), and OCR's glued forms (`25Mar 2018`,
+`16 May2018`, `09/02/201811:40`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+_MONTH_NAMES = (
+    "jan january januar janvier januari enero gennaio",
+    "feb february februar fevrier februari febrero febbraio",
+    "mar march marz maerz mars maart marzo",
+    "apr april avril abril aprile",
+    "may mai mei mayo maggio",
+    "jun june juni juin junio giugno",
+    "jul july juli juillet julio luglio",
+    "aug august aout augustus agosto",
+    "sep sept september septembre septiembre settembre",
+    "oct october oktober octobre okt octubre ottobre",
+    "nov november novembre noviembre",
+    "dec december dezember decembre dez diciembre dicembre",
+)
+MONTHS = {name: i for i, names in enumerate(_MONTH_NAMES, start=1) for name in names.split()}
+
+_MON = r"(?P<mon>[^\W\d_]{3,10})"
+# OCR glues a date to the time after it (`09/02/201811:40`), so a four-digit year needs no
+# boundary after it; plausible years (19xx, 20xx) are tried before two-digit ones.
+_YEAR = r"(?P<y>(?:19|20)\d{2}|\d{2})"
+DATE_PATTERNS = (
+    re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b"),
+    # Same separator twice: `REG#19-18/03/2018` holds 18/03/2018, not 19-18/03.
+    re.compile(r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>(?:19|20)\d{2})"),
+    # A two-digit year is trusted only where no code runs into the date: in
+    # `HA06HD01-3-70` the digits belong to an item code, not to 1970.
+    re.compile(r"(?<![\w-])(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{2})"),
+    # Day, month name, year, with or without the spaces OCR drops: `25Mar 2018`, `7. Mai 2014`.
+    # Spanish and Portuguese put `de` between the parts: `3 de febrero de 2026`.
+    re.compile(
+        r"(?<!\d)(?P<d>\d{1,2})(?:st|nd|rd|th|\.)?[\s/-]*(?:de\s+)?"
+        + _MON
+        + r"\.?,?[\s/-]*(?:de\s+)?"
+        + _YEAR
+    ),
+    # Month name, day, year: `March 5, 2021`, `August 3 , 2014`.
+    re.compile(r"\b" + _MON + r"\.?[\s-]+(?P<d>\d{1,2})(?:st|nd|rd|th)?\s*,?[\s-]+(?P<y>\d{4})\b"),
+    # Last resort, a date glued to the number before it (`C021027729/2/2017`): every
+    # starting point is tried (a lookahead), so 29/2/2017 failing leaves 9/2/2017.
+    re.compile(r"(?=(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>(?:19|20)\d{2}))"),
+)
+
+
+def _month(name: str) -> int | None:
+    plain = unicodedata.normalize("NFKD", name.lower().rstrip("."))
+    return MONTHS.get("".join(ch for ch in plain if not unicodedata.combining(ch)))
+
+
+def find_date(text: str, *, day_first: bool = True) -> dt.date | None:
+    """The first date in `text`, or None. Ambiguous a/b/y dates follow `day_first`."""
+    for pattern in DATE_PATTERNS:
+        for match in pattern.finditer(text):
+            parts = match.groupdict()
+            try:
+                year = int(parts["y"])
+                if year < 100:
+                    year += 2000 if year < 70 else 1900
+                if parts.get("mon"):
+                    month = _month(parts["mon"])
+                    if month is None:
+                        continue
+                    day = int(parts["d"])
+                elif parts.get("a"):
+                    a, b = int(parts["a"]), int(parts["b"])
+                    if a > 12:
+                        day, month = a, b
+                    elif b > 12:
+                        month, day = a, b
+                    else:
+                        day, month = (a, b) if day_first else (b, a)
+                else:
+                    month, day = int(parts["m"]), int(parts["d"])
+                return dt.date(year, month, day)
+            except ValueError:
+                continue
+    return None
