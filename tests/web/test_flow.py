@@ -259,7 +259,7 @@ def test_progress_falls_back_to_polling_without_the_stream(page: Page, app_url: 
         api.post(f"/v1/{job}:start", json={})
     # Nothing is streamed, yet the page follows the job to its end and shows the values.
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
-    expect(page.get_by_role("button", name="Edit total of invoices/a.pdf")).to_have_text("12")
+    expect(page.get_by_role("button", name="Edit total of invoices/a.pdf")).to_have_text("12.00")
 
 
 def test_an_unfinished_upload_says_what_to_do(page: Page, app_url: str) -> None:
@@ -307,7 +307,7 @@ def test_pause_resume_and_cancel_from_the_job_page(page: Page, app_url: str) -> 
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
     expect(page.get_by_role("button", name="Edit total of batch.zip/batch/007.pdf")).to_have_text(
-        "7"
+        "7.00"
     )
 
     page.goto(f"{app_url}/app/{cancelled}")
