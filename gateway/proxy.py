@@ -31,7 +31,7 @@ from prometheus_client import Counter, Histogram
 from bytereview.core import DomainError, InvalidArgument
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
-from bytereview.jobs.v1 import jobs_service_pb2
+from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
 from gateway.errors import error_response, http_error
 from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
 from gateway.upstreams import Upstreams
@@ -62,6 +62,7 @@ def public_routes() -> RouteTable:
         (jobs_service_pb2.DESCRIPTOR.services_by_name["JobService"], "jobs"),
         (jobs_service_pb2.DESCRIPTOR.services_by_name["TemplateService"], "jobs"),
         (jobs_service_pb2.DESCRIPTOR.services_by_name["UserService"], "jobs"),
+        (admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"], "jobs"),
         (ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"], "ingest"),
         (extract_service_pb2.DESCRIPTOR.services_by_name["ExtractService"], "extract"),
     ]

@@ -12,7 +12,7 @@ from google.protobuf.descriptor import MethodDescriptor
 
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
-from bytereview.jobs.v1 import jobs_service_pb2, worker_service_pb2
+from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2, worker_service_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,7 @@ def test_every_public_rpc_has_an_http_rule_and_internal_ones_none() -> None:
     ] + [
         ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"],
         extract_service_pb2.DESCRIPTOR.services_by_name["ExtractService"],
+        admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
     ]
     for service in public:
         for method in service.methods:
@@ -54,6 +55,7 @@ def _public_methods() -> list[MethodDescriptor]:
     ] + [
         ingest_service_pb2.DESCRIPTOR.services_by_name["IngestService"],
         extract_service_pb2.DESCRIPTOR.services_by_name["ExtractService"],
+        admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"],
     ]
     return [method for service in services for method in service.methods]
 

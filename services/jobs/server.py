@@ -20,17 +20,20 @@ from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from services.jobs.api import bindings, caller_hook
 from services.jobs.domain import (
+    Admin,
+    AdminRole,
     Cleanup,
     CleanupReport,
     DeadLetters,
     IngestReports,
     JobsContext,
     QueueReconciler,
+    QueueSource,
     TaskReports,
     Users,
     refresh_forever,
 )
-from services.jobs.messaging import DeadLetterMonitor, EventHub, OutboxRelay
+from services.jobs.messaging import DeadLetterMonitor, EventHub, OutboxRelay, WorkerLoads
 from services.jobs.store import db, seed_database
 
 log = logging.getLogger(__name__)
@@ -106,16 +109,21 @@ async def jobs_service(
         replicas=settings.stream_replicas,
     )
     reconcile_task = asyncio.create_task(reconciler.run(), name="queue-reconciler")
+    loads = WorkerLoads()
+    await loads.attach(nc)
+    admin = Admin(
+        ctx, QueueSource(js=js, pools=[("ingest", queues[0]), ("extract", queues[1])], loads=loads)
+    )
     stopping = asyncio.Event()
     metrics_task = asyncio.create_task(refresh_forever(ctx, js, relay, queues, stopping))
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     server = GrpcServer(
-        bindings=bindings(ctx, users),
+        bindings=bindings(ctx, users, admin),
         address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.jobs_addr,
         grace_seconds=settings.drain_grace_seconds,
         authenticate=authenticate,
-        authorize=caller_hook(users),
+        authorize=caller_hook(users, AdminRole.from_settings(settings)),
     )
     try:
         async with server:
@@ -126,6 +134,7 @@ async def jobs_service(
         metrics_task.cancel()
         await asyncio.wait({metrics_task}, timeout=10)
         await dead_letters.stop()
+        await loads.detach()
         reconciler.stop()
         await asyncio.wait({reconcile_task}, timeout=10)
         relay.stop()

@@ -4,21 +4,24 @@ rule that resolves the caller. Imports `domain` (and `store` rows to convert), n
 
 from bytereview.core.rpc import ServiceBinding, service_name
 from bytereview.jobs.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
     jobs_service_pb2,
     jobs_service_pb2_grpc,
     worker_service_pb2,
     worker_service_pb2_grpc,
 )
+from services.jobs.api.admin import AdminServicer
 from services.jobs.api.caller import caller_hook
 from services.jobs.api.jobs import JobServicer
 from services.jobs.api.templates import TemplateServicer
 from services.jobs.api.users import UserServicer
 from services.jobs.api.worker import JobWorkerServicer
-from services.jobs.domain import IngestReports, JobsContext, TaskReports, Users
+from services.jobs.domain import Admin, IngestReports, JobsContext, TaskReports, Users
 
 
-def bindings(ctx: JobsContext, users: Users) -> list[ServiceBinding]:
-    """The four services of the jobs service, ready for GrpcServer."""
+def bindings(ctx: JobsContext, users: Users, admin: Admin) -> list[ServiceBinding]:
+    """The five services of the jobs service, ready for GrpcServer."""
     return [
         ServiceBinding(
             JobServicer(ctx),
@@ -40,10 +43,16 @@ def bindings(ctx: JobsContext, users: Users) -> list[ServiceBinding]:
             worker_service_pb2_grpc.add_JobWorkerServiceServicer_to_server,
             service_name(worker_service_pb2, "JobWorkerService"),
         ),
+        ServiceBinding(
+            AdminServicer(admin),
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server,
+            service_name(admin_service_pb2, "AdminService"),
+        ),
     ]
 
 
 __all__ = [
+    "AdminServicer",
     "JobServicer",
     "JobWorkerServicer",
     "TemplateServicer",

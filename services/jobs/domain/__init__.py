@@ -4,6 +4,9 @@ Imports `store` and `messaging`, never `api`. Callers use the names below.
 """
 
 from services.jobs.domain import metrics, names, status
+from services.jobs.domain.admin import Admin, QueueSource, QueueStat
+from services.jobs.domain.admin import DeadLetter as AdminDeadLetter
+from services.jobs.domain.admin_role import AdminRole
 from services.jobs.domain.caller import caller_actor, caller_id, caller_id_or_none, set_caller
 from services.jobs.domain.cleanup import Cleanup, CleanupReport
 from services.jobs.domain.commands import Jobs
@@ -34,6 +37,9 @@ from services.jobs.domain.watch import watch_job
 
 __all__ = [
     "SYSTEM_ACTOR",
+    "Admin",
+    "AdminDeadLetter",
+    "AdminRole",
     "ArchiveEntry",
     "Cleanup",
     "CleanupReport",
@@ -51,6 +57,8 @@ __all__ = [
     "JobsContext",
     "Progress",
     "QueueReconciler",
+    "QueueSource",
+    "QueueStat",
     "Results",
     "TaskInput",
     "TaskMode",

@@ -28,6 +28,9 @@ from bytereview.core.worker_runtime import outlast
 log = logging.getLogger(__name__)
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
 
+# How every dead letter's recorded error begins: what the admin API lists as dead letters.
+DEAD_LETTER_PREFIX = "gave up after "
+
 # (the dead message's payload, why it died) -> the failure recorded.
 DeadLetterHandler = Callable[[bytes, str], Awaitable[object]]
 
@@ -84,8 +87,8 @@ class DeadLetterMonitor:
         except NotFoundError:
             return  # handled by another replica already
         why = (
-            f"gave up after {deliveries} attempts: the worker stopped (crashed, ran out of memory "
-            "or timed out) every time it handled this"
+            f"{DEAD_LETTER_PREFIX}{deliveries} attempts: the worker stopped (crashed, ran out of "
+            "memory or timed out) every time it handled this"
         )
         handler = self._handlers.get(stream)
         try:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +37,8 @@ class Principal:
     display_name: str = ""
     # Set when the credential was an API key, resolved to its user's id.
     user_id: str = ""
+    # A bearer JWT's verified claims (the jobs service grants the admin role from them).
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 WORKER = Principal(PrincipalKind.WORKER, "worker")
@@ -110,6 +112,7 @@ class JwtVerifier:
             subject=f"{claims.get('iss', '')}|{claims['sub']}",
             email=str(claims.get("email", "")),
             display_name=str(claims.get("name", "")),
+            claims=claims,
         )
 
 

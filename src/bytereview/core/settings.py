@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_jwks_url: str = ""
+    # The admin role (AdminService: every tenant's jobs, dead letters, queues). Granted to a
+    # bearer JWT whose claim has a value (`roles=bytereview-admin`: the claim equals it or is a
+    # list holding it; a dotted name reaches nested claims, `realm_access.roles=...`), or to
+    # these subjects (`issuer|sub`, a JSON list). Never to an API key; in dev mode
+    # also to the dev token's user (the one-machine operator is the developer).
+    admin_claim: str = ""
+    admin_subjects: list[str] = Field(default_factory=list)
+
     # The web app's OpenID Connect client (authorization code + PKCE against jwt_issuer).
     oidc_client_id: str = ""
 
@@ -140,6 +148,8 @@ class Settings(BaseSettings):
             self.storage_dir = self.data_dir / "storage"
         if not self.public_url:
             self.public_url = f"http://{self.gateway_host}:{self.gateway_port}"
+        if self.admin_claim and "=" not in self.admin_claim.strip("="):
+            raise ValueError("BYTEREVIEW_ADMIN_CLAIM must read claim=value, e.g. roles=admin")
         if self.storage_backend is StorageBackend.GCS and not self.gcs_bucket:
             raise ValueError("BYTEREVIEW_GCS_BUCKET is required with the gcs storage backend")
         return self

@@ -1,0 +1,132 @@
+"""What the work queues look like right now, for the operator: JetStream's view of each
+stream and its durable consumer, and the workers' own load heartbeats.
+
+Workers publish `{"pod", "inflight"}` every 2 s on `WORKER_LOAD_SUBJECT.<durable>.<pod>`
+(worker_runtime); the autoscalers listen to them too. The jobs service keeps the last one per
+pod, so an operator sees which worker holds how many messages, and when it was last heard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
+
+log = logging.getLogger(__name__)
+
+# A worker not heard from for this long is gone (it beats every 2 s).
+WORKER_GONE_AFTER = dt.timedelta(seconds=15)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSeen:
+    pod: str
+    inflight: int
+    seen_at: dt.datetime
+
+
+@dataclass(slots=True)
+class WorkerLoads:
+    """The last load heartbeat of every worker, by consumer (pool) and pod."""
+
+    _seen: dict[str, dict[str, WorkerSeen]] = field(default_factory=dict)
+    _sub: Subscription | None = None
+
+    async def attach(self, nc: NatsClient) -> None:
+        self._sub = await nc.subscribe(f"{WORKER_LOAD_SUBJECT}.>", cb=self._on_beat)
+
+    async def detach(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_beat(self, msg: Msg) -> None:
+        # `<prefix>.<durable>.<pod>`: the durable is the token after the prefix.
+        tokens = msg.subject[len(WORKER_LOAD_SUBJECT) + 1 :].split(".", 1)
+        if len(tokens) != 2:
+            return
+        try:
+            data = json.loads(msg.data)
+            seen = WorkerSeen(str(data["pod"]), int(data["inflight"]), dt.datetime.now(dt.UTC))
+        except (ValueError, KeyError, TypeError):
+            log.debug("ignored a malformed worker heartbeat on %s", msg.subject)
+            return
+        self.record(tokens[0], seen)
+
+    def record(self, durable: str, seen: WorkerSeen) -> None:
+        self._seen.setdefault(durable, {})[seen.pod] = seen
+
+    def workers(self, durable: str, *, now: dt.datetime | None = None) -> list[WorkerSeen]:
+        """The pool's workers heard from recently, by pod name; forgets the others."""
+        cutoff = (now or dt.datetime.now(dt.UTC)) - WORKER_GONE_AFTER
+        pods = self._seen.get(durable, {})
+        for pod in [p for p, s in pods.items() if s.seen_at < cutoff]:
+            del pods[pod]
+        return sorted(pods.values(), key=lambda s: s.pod)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStat:
+    pool: str
+    spec: QueueSpec
+    pending: int = 0
+    ack_pending: int = 0
+    redelivered: int = 0
+    waiting_pulls: int = 0
+    messages: int = 0
+    oldest_age: dt.timedelta | None = None
+    consumers: int = 0
+    workers: list[WorkerSeen] = field(default_factory=list)
+
+
+async def queue_stat(
+    js: JetStreamContext, pool: str, spec: QueueSpec, loads: WorkerLoads
+) -> QueueStat:
+    """One pool's queue. A stream or consumer not declared yet reads as empty."""
+    workers = loads.workers(spec.durable)
+    try:
+        stream = await js.stream_info(spec.stream)
+    except NotFoundError:
+        return QueueStat(pool, spec, workers=workers)
+    state = stream.state
+    oldest_age = None
+    if state.messages:
+        # A work-queue stream drops a message once acked: its first one is the oldest unfinished.
+        with contextlib.suppress(NotFoundError):  # acked in the meantime: no age, not an error
+            first = await js.get_msg(spec.stream, state.first_seq)
+            if first.time is not None:
+                oldest_age = max(dt.timedelta(0), dt.datetime.now(dt.UTC) - first.time)
+    try:
+        consumer = await js.consumer_info(spec.stream, spec.durable)
+    except NotFoundError:
+        return QueueStat(
+            pool,
+            spec,
+            messages=state.messages,
+            oldest_age=oldest_age,
+            consumers=state.consumer_count,
+            workers=workers,
+        )
+    return QueueStat(
+        pool,
+        spec,
+        pending=int(consumer.num_pending or 0),
+        ack_pending=int(consumer.num_ack_pending or 0),
+        redelivered=int(consumer.num_redelivered or 0),
+        waiting_pulls=int(consumer.num_waiting or 0),
+        messages=state.messages,
+        oldest_age=oldest_age,
+        consumers=state.consumer_count,
+        workers=workers,
+    )
