@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from bytereview.core import Settings, get_settings, make_storage
-from gateway import ops_routes, storage_routes
+from gateway import ops_routes, storage_routes, webapp
 from gateway.openapi import openapi_document
 from gateway.proxy import METHODS, TranscodingProxy, public_routes
 from gateway.request_ids import RequestIdMiddleware
@@ -45,4 +45,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before the proxy: its `/v1/{rest:path}` would otherwise take `/v1/storage/objects`.
     storage_routes.mount(app, storage=make_storage(settings), settings=settings)
     TranscodingProxy(table, upstreams).mount(app)
+    webapp.mount_webapp(app, settings)
     return app

@@ -45,6 +45,21 @@ def ensure_postgres() -> None:
     )
 
 
+def ensure_chromium() -> None:
+    """Debian's Chromium for the web app's browser tests (Playwright drives it; no download)."""
+    if shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(
+            "Chromium is missing; install it (Debian/Ubuntu: sudo apt-get install chromium) "
+            "and run again"
+        )
+    print("== installing Chromium (apt-get)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env)
+
+
 def checks() -> None:
     step("ruff", [str(BIN / "ruff"), "check", "."])
     step("ruff format", [str(BIN / "ruff"), "format", "--check", "."])
@@ -59,6 +74,7 @@ def main(argv: list[str]) -> int:
     if "--only-checks" in argv:
         return 0
     ensure_postgres()
+    ensure_chromium()
     print("\n== pytest", flush=True)
     code = subprocess.run(
         [sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, check=False

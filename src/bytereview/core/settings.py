@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     admin_claim: str = ""
     admin_subjects: list[str] = Field(default_factory=list)
 
+    # The web app's OpenID Connect client (authorization code + PKCE against jwt_issuer).
+    oidc_client_id: str = ""
+
     # Extraction.
     gemini_api_key: SecretStr | None = None
     gemini_model: str = "gemini-2.5-flash"

@@ -135,6 +135,7 @@ def announce(supervisor: Supervisor, layout: Layout, env: dict[str, str]) -> Non
     url = layout.gateway_url
     token = env.get("BYTEREVIEW_DEV_TOKEN", DEV_TOKEN)
     supervisor.say("up", f"ByteReview is up at {url}  (API docs: {url}/docs)")
+    supervisor.say("up", f"open {url} in a browser to use the web app")
     supervisor.say("up", f"dev API token: {token}")
     supervisor.say("up", f"NATS at {layout.nats_url}")
     supervisor.say(

@@ -1,0 +1,124 @@
+// @ts-check
+// Live job events (WatchJob, `GET /v1/jobs/{job}:watch` as Server-Sent Events).
+//
+// EventSource cannot send an Authorization header and the gateway takes credentials only from
+// headers (never from the URL, where they would end up in logs), so the stream is read with
+// fetch() and parsed here. When streaming fails repeatedly the watcher polls the job's progress.
+import { authHeaders, newRequestId } from "../api.js";
+import { getProgress } from "./jobs.js";
+
+const RECONNECT_MS = 1000;
+const POLL_MS = 2000;
+const FAILURES_BEFORE_POLLING = 3;
+
+/**
+ * Parses an SSE byte stream into events.
+ * @param {ReadableStreamDefaultReader<Uint8Array>} reader
+ * @param {(event: {id: string, event: string, data: string}) => void} emit
+ */
+export async function readEvents(reader, emit) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true }).replaceAll("\r\n", "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = { id: "", event: "message", data: "" };
+      for (const line of block.split("\n")) {
+        if (!line || line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "data") event.data += (event.data ? "\n" : "") + text;
+        else if (field === "id") event.id = text;
+        else if (field === "event") event.event = text;
+      }
+      emit(event);
+    }
+  }
+}
+
+/**
+ * Watches a job until stopped. `onEvent` gets each JobEvent; `onProgress` gets a JobProgress
+ * while polling; `onMode` says how the page is being kept live ("live" or "polling").
+ * `afterSequence` is the last event the page already knows (0: only what happens from now):
+ * the stream replays anything newer first, so nothing between reading the page and
+ * connecting is lost.
+ * @param {string} job
+ * @param {{onEvent?: (event: any) => void, onProgress?: (progress: any) => void, onMode?: (mode: string) => void, afterSequence?: number}} handlers
+ * @returns {() => void} stops watching
+ */
+export function watchJob(
+  job,
+  { onEvent = () => {}, onProgress = () => {}, onMode = () => {}, afterSequence = 0 },
+) {
+  const controller = new AbortController();
+  let stopped = false;
+  let lastSequence = afterSequence;
+  let failures = 0;
+
+  async function stream() {
+    const response = await fetch(`/v1/${job}:watch?afterSequence=${lastSequence}`, {
+      headers: { Accept: "text/event-stream", "X-Request-Id": newRequestId(), ...authHeaders() },
+      signal: controller.signal,
+      credentials: "omit",
+      cache: "no-store",
+    });
+    if (!response.ok || !response.body) throw new Error(`watch answered ${response.status}`);
+    onMode("live");
+    failures = 0;
+    await readEvents(response.body.getReader(), (sse) => {
+      if (sse.event === "error") throw new Error(sse.data);
+      if (!sse.data) return;
+      const event = JSON.parse(sse.data);
+      lastSequence = Math.max(lastSequence, Number(event.sequence || sse.id || 0));
+      onEvent(event);
+    });
+  }
+
+  async function poll() {
+    onMode("polling");
+    while (!stopped) {
+      try {
+        onProgress(await getProgress(job));
+      } catch {
+        // A missed poll is retried on the next tick; the page shows the last known state.
+      }
+      await sleep(POLL_MS, controller.signal);
+    }
+  }
+
+  (async () => {
+    while (!stopped) {
+      try {
+        await stream();
+      } catch (error) {
+        if (stopped) return;
+        failures += 1;
+      }
+      if (stopped) return;
+      if (failures >= FAILURES_BEFORE_POLLING) return poll();
+      await sleep(RECONNECT_MS * failures || RECONNECT_MS, controller.signal);
+    }
+  })();
+
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}
+
+/** @param {number} ms @param {AbortSignal} signal */
+function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+}

@@ -1,0 +1,166 @@
+// @ts-check
+// The app shell: sign-in state, the account area, and History-API routing to the pages.
+import { onUnauthorized } from "./api.js";
+import * as auth from "./auth.js";
+import { h, replace, errorBox } from "./ui.js";
+import { renderSignIn } from "./pages/signin.js";
+import { renderDashboard } from "./pages/dashboard.js";
+import { renderNewJob } from "./pages/newjob.js";
+import { renderAnalysis } from "./pages/analysis.js";
+import { renderConfigure } from "./pages/configure.js";
+import { renderJob } from "./pages/job.js";
+import { renderTemplates, renderTemplate } from "./pages/templates.js";
+import { renderApiKeys } from "./pages/apikeys.js";
+import { getJob } from "./api/jobs.js";
+import { navigate, setRenderer } from "./router.js";
+
+/** @typedef {(main: HTMLElement, params: Record<string, string>) => (void | (() => void) | Promise<void | (() => void)>)} Page */
+
+const main = /** @type {HTMLElement} */ (document.getElementById("main"));
+const nav = /** @type {HTMLElement} */ (document.getElementById("nav"));
+const account = /** @type {HTMLElement} */ (document.getElementById("account"));
+/** @type {(() => void) | null} */
+let cleanup = null;
+
+/** @type {[RegExp, Page][]} */
+const ROUTES = [
+  [/^\/(?:app\/?)?$/, renderDashboard],
+  [/^\/app\/jobs\/?$/, renderDashboard],
+  [/^\/app\/jobs\/new$/, renderNewJob],
+  [/^\/app\/jobs\/(?<id>[^/]+)\/analysis$/, renderAnalysis],
+  [/^\/app\/jobs\/(?<id>[^/]+)\/configure$/, renderConfigure],
+  [/^\/app\/jobs\/(?<id>[^/]+)\/results$/, renderJob],
+  [/^\/app\/jobs\/(?<id>[^/]+)$/, openJob],
+  [/^\/app\/templates\/?$/, renderTemplates],
+  [/^\/app\/templates\/new$/, renderTemplate],
+  [/^\/app\/templates\/(?<id>[^/]+)$/, renderTemplate],
+  [/^\/app\/apiKeys$/, renderApiKeys],
+];
+
+
+/** A job's page depends on where the job is in its life. @type {Page} */
+async function openJob(_main, { id }) {
+  const job = await getJob(`jobs/${id}`);
+  const step =
+    job.status === "ANALYZING" || job.status === "PENDING_UPLOAD"
+      ? "analysis"
+      : job.status === "READY"
+        ? "configure"
+        : "results";
+  await navigate(`/app/jobs/${id}/${step}`, { replaceEntry: true });
+}
+
+async function route() {
+  if (cleanup) cleanup();
+  cleanup = null;
+  const path = location.pathname;
+  if (path === "/app/callback") return callback();
+  if (!auth.currentUser()) return showSignIn();
+  for (const [pattern, page] of ROUTES) {
+    const found = pattern.exec(path);
+    if (!found) continue;
+    try {
+      const done = await page(main, found.groups || {});
+      if (typeof done === "function") cleanup = done;
+    } catch (error) {
+      replace(main, h("h1", {}, "Something went wrong"), errorBox(error));
+    }
+    focusHeading();
+    return;
+  }
+  replace(
+    main,
+    h("h1", {}, "Page not found"),
+    h("p", {}, "There is no page here. ", h("a", { href: "/app/jobs" }, "Go to your jobs"), "."),
+  );
+}
+
+function focusHeading() {
+  const heading = main.querySelector("h1");
+  document.title = heading ? `${heading.textContent} · ByteReview` : "ByteReview";
+}
+
+function showSignIn() {
+  nav.hidden = true;
+  replace(account);
+  renderSignIn(main, { onSignedIn: signedIn });
+  focusHeading();
+}
+
+function signedIn() {
+  const user = auth.currentUser();
+  nav.hidden = false;
+  replace(
+    account,
+    h(
+      "span",
+      { class: "user", "aria-label": "Signed in as" },
+      h("strong", {}, user.displayName || user.email || "Signed in"),
+      user.email && user.displayName ? h("span", { class: "muted" }, ` ${user.email}`) : null,
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () => {
+          auth.signOut();
+          navigate("/app/jobs");
+        },
+      },
+      "Sign out",
+    ),
+  );
+  const path = location.pathname;
+  // Where the user was going, query included (a filter in the address survives a reload).
+  const target =
+    path === "/app/signin" || path === "/app/callback" ? "/app/jobs" : path + location.search;
+  return navigate(target, { replaceEntry: true });
+}
+
+async function callback() {
+  try {
+    await auth.completeOidc();
+    await signedIn();
+  } catch (error) {
+    history.replaceState(null, "", "/app/signin");
+    showSignIn();
+    main.append(errorBox(error));
+  }
+}
+
+// Same-origin links to the app change pages without reloading.
+document.addEventListener("click", (event) => {
+  const target = /** @type {Element} */ (event.target);
+  const link = target.closest ? target.closest("a[href]") : null;
+  if (!(link instanceof HTMLAnchorElement) || link.hasAttribute("download")) return;
+  if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  const url = new URL(link.href);
+  if (url.origin !== location.origin || !(url.pathname === "/" || url.pathname.startsWith("/app")))
+    return;
+  event.preventDefault();
+  navigate(url.pathname + url.search);
+});
+window.addEventListener("popstate", () => route());
+onUnauthorized(() => {
+  if (!auth.currentUser()) return;
+  auth.signOut();
+  showSignIn();
+  main.append(
+    h("p", { class: "error", role: "alert" }, "Your sign-in has expired; please sign in again."),
+  );
+});
+
+async function start() {
+  try {
+    await auth.loadConfig();
+    if (location.pathname === "/app/callback") return callback();
+    const user = await auth.restoreSession();
+    if (user) return signedIn();
+    return route();
+  } catch (error) {
+    replace(main, h("h1", {}, "ByteReview could not start"), errorBox(error));
+  }
+}
+
+setRenderer(route);
+start();

@@ -1,0 +1,183 @@
+// @ts-check
+// Analysis: live unpacking/analysis progress, every file's problem in words, continue when ready.
+import { getJob, getProgress, deleteJob } from "../api/jobs.js";
+import { listAllFiles } from "../api/files.js";
+import { watchJob } from "../api/watch.js";
+import { navigate } from "../router.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog } from "../ui.js";
+
+const FILE_STATUS_WORDS = /** @type {Record<string, string>} */ ({
+  PENDING_UPLOAD: "waiting for upload",
+  UPLOADED: "waiting for analysis",
+  ANALYZING: "being analysed",
+  READY: "ready",
+  UNPACKED: "archives unpacked",
+  UNSUPPORTED: "unsupported",
+  FAILED: "failed",
+});
+
+/** @param {HTMLElement} main @param {{id: string}} params */
+export async function renderAnalysis(main, { id }) {
+  const name = `jobs/${id}`;
+  const job = await getJob(name);
+  const heading = h("h1", {}, `Analysis: ${job.displayName || id}`);
+  const badge = h("span");
+  const counts = h("ul", { class: "counts", "aria-live": "polite" });
+  const bar = /** @type {HTMLProgressElement} */ (progressBar("Analysis progress", 0, 1));
+  const live = h("p", { class: "muted" });
+  const problems = h("div");
+  const next = h("div", { class: "actions" });
+  const errors = h("div");
+  replace(main, heading, h("p", {}, "Status: ", badge), bar, counts, live, next, h("h2", {}, "Problems"), problems, errors);
+
+  /** Starts or stops the live watch for a status; set up below. */
+  let followLive = (/** @type {string} */ _status) => {};
+  let refreshing = false;
+  let again = false;
+  let lastStatus = "";
+  async function refresh() {
+    if (refreshing) {
+      again = true;
+      return;
+    }
+    refreshing = true;
+    try {
+      show(await getProgress(name));
+    } catch (error) {
+      replace(errors, errorBox(error));
+    } finally {
+      refreshing = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
+  }
+
+  /** @param {any} progress */
+  function show(progress) {
+    replace(badge, statusBadge(progress.status));
+    const byStatus = progress.filesByStatus || {};
+    const totalFiles = Object.values(byStatus).reduce((a, b) => a + Number(b), 0);
+    const settled = ["READY", "UNPACKED", "UNSUPPORTED", "FAILED"].reduce(
+      (sum, s) => sum + Number(byStatus[s] || 0),
+      0,
+    );
+    bar.max = Math.max(totalFiles, 1);
+    bar.value = settled;
+    replace(
+      counts,
+      Object.entries(byStatus).map(([status, count]) =>
+        h("li", {}, `${count} ${Number(count) === 1 ? "file" : "files"} ${FILE_STATUS_WORDS[status] || status}`),
+      ),
+    );
+    if (progress.status !== lastStatus) {
+      lastStatus = progress.status;
+      loadProblems(progress.status);
+      followLive(progress.status);
+    }
+    if (progress.status === "READY") {
+      replace(
+        next,
+        h("p", {}, "Analysis is done. Say which fields to extract next."),
+        h("a", { href: `/app/jobs/${id}/configure`, class: "button primary" }, "Continue to configure"),
+      );
+    } else if (progress.status === "PENDING_UPLOAD") {
+      // Uploads were left unfinished (the tab closed mid-way): nothing will happen by itself.
+      replace(
+        next,
+        h("p", {}, "The uploads of this job were never finished. Start a new job with the files, or delete this one."),
+        h("a", { href: "/app/jobs/new", class: "button primary" }, "New job"),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "danger",
+            onclick: async () => {
+              if (!(await confirmDialog("Delete this unfinished job?", "Delete"))) return;
+              try {
+                await deleteJob(name);
+                await navigate("/app/jobs");
+              } catch (error) {
+                replace(errors, errorBox(error));
+              }
+            },
+          },
+          "Delete job",
+        ),
+      );
+    } else if (progress.status !== "ANALYZING") {
+      replace(next, h("a", { href: `/app/jobs/${id}/results`, class: "button" }, "Open the job"));
+    } else {
+      replace(next);
+    }
+  }
+
+  /** @param {string} status */
+  async function loadProblems(status) {
+    try {
+      const files = await listAllFiles(name);
+      const bad = files.filter((f) => f.status === "FAILED" || f.status === "UNSUPPORTED");
+      if (!bad.length) {
+        replace(
+          problems,
+          h("p", { class: "empty" }, status === "ANALYZING" ? "No problems so far." : "Every file can be used."),
+        );
+        return;
+      }
+      replace(
+        problems,
+        h(
+          "ul",
+          { class: "problems" },
+          bad.map((f) =>
+            h(
+              "li",
+              {},
+              h("span", { class: "path" }, f.originalPath),
+              ": ",
+              f.status === "UNSUPPORTED" ? "not a type that can be read" : "could not be analysed",
+              f.error ? ` (${f.error})` : "",
+            ),
+          ),
+        ),
+      );
+    } catch (error) {
+      replace(problems, errorBox(error));
+    }
+  }
+
+  await refresh();
+  let timer = 0;
+  /** @type {(() => void) | null} */
+  let stopWatch = null;
+  // Watch only while files are still being analysed: a settled job has no more events, and an
+  // idle watch holds a connection open (the gateway answers a watch with its first event).
+  followLive = (/** @type {string} */ status) => {
+    const changing = status === "ANALYZING";
+    if (changing && !stopWatch) {
+      stopWatch = watchJob(name, {
+        onEvent: () => {
+          // Many events arrive in bursts while an archive unpacks: one refresh per burst.
+          clearTimeout(timer);
+          timer = window.setTimeout(refresh, 150);
+        },
+        onProgress: show,
+        onMode: (mode) => {
+          // A (re)connected stream replays nothing older: read the state it starts from.
+          if (mode === "live") refresh();
+          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+        },
+      });
+    } else if (!changing && stopWatch) {
+      stopWatch();
+      stopWatch = null;
+      live.textContent = "";
+    }
+  };
+  followLive(lastStatus);
+  return () => {
+    clearTimeout(timer);
+    stopWatch?.();
+  };
+}

@@ -1,0 +1,142 @@
+// @ts-check
+// Configure: the fields to extract, templates, one result per file or per folder, the files
+// panel with its preview; then start.
+import { getJob, configureJob, startJob } from "../api/jobs.js";
+import { listDataTypes, listTemplates, getTemplate, createTemplate } from "../api/templates.js";
+import { newRequestId } from "../api.js";
+import { navigate } from "../router.js";
+import { fieldsEditor } from "../fields-editor.js";
+import { h, replace, errorBox } from "../ui.js";
+import { filesPanel } from "./files-panel.js";
+
+/** @param {HTMLElement} main @param {{id: string}} params */
+export async function renderConfigure(main, { id }) {
+  const name = `jobs/${id}`;
+  const [job, types, templates] = await Promise.all([
+    getJob(name),
+    listDataTypes(),
+    listTemplates().catch(() => ({ templates: [] })),
+  ]);
+  if (job.status !== "READY") {
+    await navigate(`/app/jobs/${id}`, { replaceEntry: true });
+    return;
+  }
+  const editor = fieldsEditor({ dataTypes: types.dataTypes || [], initial: job.fields || [] });
+  const status = h("div", { "aria-live": "polite" });
+  const templateSelect = /** @type {HTMLSelectElement} */ (
+    h(
+      "select",
+      { id: "template-pick" },
+      h("option", { value: "" }, "Choose a template"),
+      (templates.templates || []).map((/** @type {any} */ t) => h("option", { value: t.name }, t.displayName)),
+    )
+  );
+  const templateName = /** @type {HTMLInputElement} */ (h("input", { id: "template-name", type: "text" }));
+  const mode = job.taskMode === "TASK_MODE_COMBINED" ? "TASK_MODE_COMBINED" : "TASK_MODE_INDIVIDUAL";
+  const panel = filesPanel({ job: name, fields: editor.getFields, mode: () => taskMode() });
+
+  /** @param {string} value @param {string} label */
+  const modeChoice = (value, label) =>
+    h("label", {}, h("input", { type: "radio", name: "task-mode", value, checked: mode === value }), label);
+
+  replace(
+    main,
+    h("h1", {}, `Configure: ${job.displayName || id}`),
+    h("p", {}, "Say what to extract from every document. Field names hold letters, digits and _."),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "templates-heading" },
+      h("h2", { id: "templates-heading" }, "Templates"),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("label", { for: "template-pick" }, "Template"),
+        templateSelect,
+        h("button", { type: "button", onclick: loadTemplate }, "Load template"),
+      ),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("label", { for: "template-name" }, "New template name"),
+        templateName,
+        h("button", { type: "button", onclick: saveTemplate }, "Save as template"),
+      ),
+    ),
+    h("h2", {}, "Fields"),
+    editor.element,
+    h(
+      "fieldset",
+      { class: "card", onchange: () => panel.redraw() },
+      h("legend", {}, "Results"),
+      modeChoice("TASK_MODE_INDIVIDUAL", " One result per file"),
+      modeChoice("TASK_MODE_COMBINED", " One result per folder (the files of a folder together)"),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h("button", { type: "button", onclick: () => save(false) }, "Save fields"),
+      h("button", { type: "button", class: "primary", onclick: () => save(true) }, "Start extraction"),
+    ),
+    status,
+    panel.element,
+  );
+
+  function taskMode() {
+    const checked = /** @type {HTMLInputElement | null} */ (main.querySelector("input[name=task-mode]:checked"));
+    return checked ? checked.value : "TASK_MODE_INDIVIDUAL";
+  }
+
+  /** @param {unknown} error */
+  function showError(error) {
+    const sentence = editor.showError(error);
+    replace(status, sentence ? h("p", { class: "error", role: "alert" }, sentence) : errorBox(error));
+  }
+
+  /** @param {boolean} andStart */
+  async function save(andStart) {
+    replace(status, h("p", {}, andStart ? "Starting…" : "Saving…"));
+    try {
+      await configureJob(name, { fields: editor.getFields(), taskMode: taskMode() });
+      editor.clearErrors();
+      if (!andStart) {
+        replace(status, h("p", {}, "Fields saved."));
+        return;
+      }
+      await startJob(name, newRequestId());
+    } catch (error) {
+      showError(error);
+      return;
+    }
+    await navigate(`/app/jobs/${id}/results`);
+  }
+
+  async function loadTemplate() {
+    if (!templateSelect.value) {
+      replace(status, h("p", { class: "error", role: "alert" }, "Choose a template to load first."));
+      return;
+    }
+    try {
+      const template = await getTemplate(templateSelect.value);
+      editor.setFields(template.fields || []);
+      replace(status, h("p", {}, `Loaded the fields of "${template.displayName}".`));
+    } catch (error) {
+      replace(status, errorBox(error));
+    }
+  }
+
+  async function saveTemplate() {
+    const displayName = templateName.value.trim();
+    if (!displayName) {
+      replace(status, h("p", { class: "error", role: "alert" }, "Give the template a name first."));
+      templateName.focus();
+      return;
+    }
+    try {
+      const created = await createTemplate({ displayName, fields: editor.getFields() });
+      templateSelect.append(h("option", { value: created.name }, created.displayName));
+      replace(status, h("p", {}, `Saved the fields as template "${created.displayName}".`));
+    } catch (error) {
+      showError(error);
+    }
+  }
+}

@@ -1,0 +1,358 @@
+// @ts-check
+// The job page: live progress, pause/resume/cancel/retry, the results table (paged, sortable,
+// edit in place), exports, delete, and the job's events.
+import * as jobs from "../api/jobs.js";
+import { listResults, updateValue } from "../api/results.js";
+import { listDataTypes } from "../api/templates.js";
+import { watchJob } from "../api/watch.js";
+import { navigate } from "../router.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime } from "../ui.js";
+
+const PAGE_SIZE = 50;
+const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
+const FINISHED = new Set(["COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"]);
+
+/** @param {HTMLElement} main @param {{id: string}} params */
+export async function renderJob(main, { id }) {
+  const name = `jobs/${id}`;
+  const [first, types] = await Promise.all([jobs.getJob(name), listDataTypes()]);
+  let job = first;
+  /** JSON type by data type id, to turn an edited text into the value's type. */
+  const jsonType = new Map((types.dataTypes || []).map((/** @type {any} */ t) => [t.id, t.jsonType]));
+
+  const heading = h("h1", {}, job.displayName || id);
+  const summary = h("div", { class: "summary", "aria-live": "polite" });
+  const actions = h("div", { class: "actions" });
+  const notice = h("div", { "aria-live": "polite" });
+  const results = h("div");
+  const events = h("ol", { class: "events" });
+  const live = h("p", { class: "muted" });
+  replace(
+    main,
+    heading,
+    summary,
+    live,
+    actions,
+    notice,
+    h("h2", {}, "Results"),
+    results,
+    h("details", {}, h("summary", {}, "Events"), events),
+  );
+
+  // --- summary and actions ---
+  /** Called after every summary update (starts or stops the live watch). */
+  let onSummary = () => {};
+  function drawSummary() {
+    const c = job.counters || {};
+    const done = (c.tasksSucceeded || 0) + (c.tasksFailed || 0);
+    replace(
+      summary,
+      h("p", {}, "Status: ", statusBadge(job.status)),
+      progressBar("Extraction progress", done, c.tasksTotal || 0),
+      h(
+        "p",
+        {},
+        `${c.tasksSucceeded || 0} of ${c.tasksTotal || 0} tasks done`,
+        c.tasksFailed ? `, ${c.tasksFailed} failed` : "",
+        ` · ${c.filesTotal || 0} files · created ${formatTime(job.createTime)}`,
+      ),
+    );
+    /** @param {string} label @param {() => Promise<any>} action @param {boolean} show */
+    const button = (label, action, show) =>
+      show ? h("button", { type: "button", onclick: () => act(action) }, label) : null;
+    replace(
+      actions,
+      button("Pause", () => jobs.pauseJob(name), job.status === "QUEUED" || job.status === "RUNNING"),
+      button("Resume", () => jobs.resumeJob(name), job.status === "PAUSED"),
+      button("Cancel job", () => jobs.cancelJob(name), ACTIVE.has(job.status)),
+      button("Retry failed tasks", () => jobs.retryFailedTasks(name), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
+      h("button", { type: "button", onclick: () => download("csv") }, "Export CSV"),
+      h("button", { type: "button", onclick: () => download("xlsx") }, "Export XLSX"),
+      h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
+      h("button", { type: "button", class: "danger", onclick: remove }, "Delete job"),
+    );
+    onSummary();
+  }
+
+  /** @param {() => Promise<any>} action */
+  async function act(action) {
+    replace(notice);
+    try {
+      job = await action();
+      drawSummary();
+    } catch (error) {
+      replace(notice, errorBox(error));
+    }
+  }
+
+  /** @param {"csv" | "xlsx" | "json"} format */
+  async function download(format) {
+    replace(notice, h("p", {}, `Preparing the ${format.toUpperCase()} export…`));
+    try {
+      const { blob, filename } = await jobs.exportResults(name, format);
+      saveBlob(blob, filename);
+      replace(notice, h("p", {}, `Downloaded ${filename}.`));
+    } catch (error) {
+      replace(notice, errorBox(error));
+    }
+  }
+
+  async function remove() {
+    const sure = await confirmDialog(
+      `Delete "${job.displayName || id}" with its files and results? This cannot be undone.`,
+      "Delete",
+    );
+    if (!sure) return;
+    try {
+      await jobs.deleteJob(name);
+    } catch (error) {
+      replace(notice, errorBox(error));
+      return;
+    }
+    await navigate("/app/jobs");
+  }
+
+  // --- results ---
+  /** @type {string[]} */
+  const previous = [];
+  let token = "";
+  /** @type {any[]} */
+  let rows = [];
+  let nextToken = "";
+  let sortKey = "";
+  let sortDir = 1;
+  let editing = false;
+  const fieldNames = () => (job.fields || []).map((/** @type {any} */ f) => f.name);
+
+  async function loadResults() {
+    try {
+      const page = await listResults(name, { pageSize: PAGE_SIZE, pageToken: token });
+      // A value being edited keeps its input: a live refresh that lands meanwhile is dropped.
+      if (editing) return;
+      rows = page.results || [];
+      nextToken = page.nextPageToken || "";
+      drawResults();
+    } catch (error) {
+      replace(results, errorBox(error));
+    }
+  }
+
+  /** @param {any} row @param {string} key */
+  function sortValue(row, key) {
+    if (key === "__file") return (row.filePaths || []).join(", ");
+    const value = row.values?.[key];
+    return value === null || value === undefined ? "" : value;
+  }
+
+  function drawResults() {
+    if (!rows.length && !token) {
+      replace(
+        results,
+        h(
+          "p",
+          { class: "empty" },
+          ACTIVE.has(job.status)
+            ? "No results yet; they appear here as the files are processed."
+            : "This job has no results.",
+        ),
+      );
+      return;
+    }
+    const sorted = sortKey
+      ? [...rows].sort((a, b) => {
+          const x = sortValue(a, sortKey);
+          const y = sortValue(b, sortKey);
+          return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
+        })
+      : rows;
+    const names = fieldNames();
+    /** @param {string} key @param {string} label */
+    const header = (key, label) =>
+      h(
+        "th",
+        { scope: "col", "aria-sort": sortKey === key ? (sortDir > 0 ? "ascending" : "descending") : "none" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "sort",
+            onclick: () => {
+              sortDir = sortKey === key ? -sortDir : 1;
+              sortKey = key;
+              drawResults();
+            },
+          },
+          label,
+        ),
+      );
+    replace(
+      results,
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "results" },
+          h("caption", { class: "visually-hidden" }, "Extracted values"),
+          h("thead", {}, h("tr", {}, header("__file", "File"), names.map((n) => header(n, n)))),
+          h("tbody", {}, sorted.map((row) => resultRow(row, names))),
+        ),
+      ),
+      h(
+        "div",
+        { class: "pager" },
+        h("button", { type: "button", disabled: !previous.length, onclick: () => { token = previous.pop() || ""; loadResults(); } }, "Previous results"),
+        h("button", { type: "button", disabled: !nextToken, onclick: () => { previous.push(token); token = nextToken; loadResults(); } }, "Next results"),
+      ),
+    );
+  }
+
+  /** @param {any} row @param {string[]} names */
+  function resultRow(row, names) {
+    const path = (row.filePaths || []).join(", ");
+    return h(
+      "tr",
+      {},
+      h("th", { scope: "row", class: "path" }, path, row.edited ? h("span", { class: "badge edited" }, "edited") : null),
+      names.map((field) => h("td", {}, valueCell(row, field, path))),
+    );
+  }
+
+  /** @param {any} row @param {string} field @param {string} path */
+  function valueCell(row, field, path) {
+    const value = row.values?.[field];
+    const text = value === null || value === undefined ? "" : String(value);
+    const cell = h("div", { class: "cell" });
+    const show = () =>
+      replace(
+        cell,
+        h(
+          "button",
+          { type: "button", class: "value", "aria-label": `Edit ${field} of ${path}`, onclick: edit },
+          text || "—",
+        ),
+      );
+    function edit() {
+      editing = true;
+      const input = /** @type {HTMLInputElement} */ (
+        h("input", { type: "text", value: text, "aria-label": `New ${field} of ${path}` })
+      );
+      const message = h("span");
+      const save = async () => {
+        try {
+          const updated = await updateValue(row, field, typed(field, input.value));
+          Object.assign(row, updated);
+          editing = false;
+          drawResults();
+        } catch (error) {
+          replace(message, errorBox(error));
+        }
+      };
+      input.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") save();
+        if (event.key === "Escape") {
+          editing = false;
+          show();
+        }
+      });
+      replace(
+        cell,
+        input,
+        h("button", { type: "button", onclick: save }, "Save"),
+        h("button", { type: "button", onclick: () => { editing = false; show(); } }, "Cancel"),
+        message,
+      );
+      input.focus();
+    }
+    show();
+    return cell;
+  }
+
+  /** The edited text as the field's JSON type. @param {string} field @param {string} text */
+  function typed(field, text) {
+    const trimmed = text.trim();
+    if (!trimmed) return null;
+    const spec = (job.fields || []).find((/** @type {any} */ f) => f.name === field);
+    const type = spec ? jsonType.get(spec.dataType) : "string";
+    if ((type === "number" || type === "integer") && !Number.isNaN(Number(trimmed))) return Number(trimmed);
+    if (type === "boolean" && /^(true|false)$/i.test(trimmed)) return trimmed.toLowerCase() === "true";
+    return text;
+  }
+
+  // --- events ---
+  /** The newest event shown, when the list holds them all (the watch resumes after it). */
+  let knownSequence = 0;
+  async function loadEvents() {
+    try {
+      const page = await jobs.listEvents(name, { pageSize: 200 });
+      const list = page.events || [];
+      replace(events, list.map(eventItem));
+      if (!page.nextPageToken && list.length) knownSequence = Number(list[list.length - 1].sequence);
+    } catch (error) {
+      replace(events, h("li", {}, errorBox(error)));
+    }
+  }
+
+  /** @param {any} event */
+  function eventItem(event) {
+    const change = event.fromStatus || event.toStatus ? ` ${event.fromStatus || "—"} → ${event.toStatus || "—"}` : "";
+    return h(
+      "li",
+      {},
+      h("time", { datetime: event.createTime || "" }, formatTime(event.createTime)),
+      ` ${event.kind}${change}`,
+      event.message ? ` · ${event.message}` : "",
+    );
+  }
+
+  // --- live updates ---
+  let timer = 0;
+  async function refresh() {
+    try {
+      job = await jobs.getJob(name);
+      drawSummary();
+      if (!editing) await loadResults();
+    } catch (error) {
+      replace(notice, errorBox(error));
+    }
+  }
+
+  drawSummary();
+  await Promise.all([loadResults(), loadEvents()]);
+  // A finished job has nothing to stream, and an idle watch holds a connection (the gateway
+  // answers a watch only with its first event): watch only while the job can still change.
+  /** @type {(() => void) | null} */
+  let stopWatch = null;
+  function followLive() {
+    const changing = !FINISHED.has(job.status);
+    if (changing && !stopWatch) {
+      stopWatch = watchJob(name, {
+        afterSequence: knownSequence,
+        onEvent: (event) => {
+          if (Number(event.sequence) <= knownSequence) return;
+          knownSequence = Number(event.sequence);
+          events.append(eventItem(event));
+          clearTimeout(timer);
+          timer = window.setTimeout(refresh, 200);
+        },
+        onProgress: (progress) => {
+          if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
+        },
+        onMode: (mode) => {
+          if (mode === "live") refresh();
+          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+        },
+      });
+    } else if (!changing && stopWatch) {
+      stopWatch();
+      stopWatch = null;
+      live.textContent = "";
+    }
+  }
+  onSummary = followLive;
+  followLive();
+  return () => {
+    clearTimeout(timer);
+    stopWatch?.();
+  };
+}
