@@ -13,7 +13,6 @@ import pytest
 from bytereview.core import workers
 from bytereview.core.settings import Settings
 from bytereview.core.worker_runtime import Worker
-from bytereview.up import free_port
 from services.extract.worker import serve
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -29,8 +28,6 @@ async def test_a_dead_fetch_loop_stops_the_process(
     # a bug) does not matter to the watchdog.
     monkeypatch.setattr(Worker, "run", loop_that_dies)
     monkeypatch.setattr(workers, "WATCHDOG_SECONDS", 0.2)
-    cfg = settings.model_copy(
-        update={"extract_addr": f"127.0.0.1:{free_port()}", "jobs_addr": "127.0.0.1:1"}
-    )
+    cfg = settings.model_copy(update={"extract_addr": "127.0.0.1:0", "jobs_addr": "127.0.0.1:1"})
     with pytest.raises(workers.WorkerStalled, match="the fetch loop died"):
         await asyncio.wait_for(serve(cfg, asyncio.Event()), timeout=30)

@@ -28,7 +28,6 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.up import free_port
 from services.jobs.server import RunningJobsService
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
 from tests.pdfs import text_pdf
@@ -62,7 +61,7 @@ def extract_process(
             "BYTEREVIEW_ENV": "dev",
             "BYTEREVIEW_NATS_URL": settings.nats_url,
             "BYTEREVIEW_JOBS_ADDR": f"127.0.0.1:{jobs_port}",
-            "BYTEREVIEW_EXTRACT_ADDR": f"127.0.0.1:{free_port()}",
+            "BYTEREVIEW_EXTRACT_ADDR": "127.0.0.1:0",
             "BYTEREVIEW_STORAGE_DIR": str(settings.storage_dir),
             "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
             "BYTEREVIEW_GEMINI_API_KEY": API_KEY,

@@ -22,7 +22,6 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from bytereview.up import free_port
 from services.extract.worker import serve as serve_extract
 from services.ingest.worker import serve as serve_ingest
 from services.jobs.server import RunningJobsService
@@ -50,8 +49,8 @@ async def running(
     cfg = settings.model_copy(
         update={
             "jobs_addr": f"127.0.0.1:{jobs.port}",
-            "extract_addr": f"127.0.0.1:{free_port()}",
-            "ingest_addr": f"127.0.0.1:{free_port()}",
+            "extract_addr": "127.0.0.1:0",
+            "ingest_addr": "127.0.0.1:0",
         }
     )
     stop = asyncio.Event()
