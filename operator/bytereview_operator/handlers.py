@@ -1,11 +1,12 @@
 """kopf handlers: thin; the work is in PoolController.
 
-Run with `bytereview operator` (kopf's own runner, in-cluster credentials).
+Run with `bytereview operator` (kopf's own runner). Credentials: the pod's service account,
+or outside a pod the kubeconfig's current context (credentials.py); kopf and our own API
+calls share them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -16,6 +17,7 @@ from nats.aio.msg import Msg
 
 from bytereview.core import get_settings
 from bytereview.core.streams import WORKER_LOAD_SUBJECT
+from bytereview_operator.credentials import connection, http_client
 from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi
 from bytereview_operator.reconcile import PoolController, PoolSpec
 
@@ -29,7 +31,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config = get_settings()
     memo.nc = await nats.connect(config.nats_url, name="bytereview-autoscaler")
     memo.js = memo.nc.jetstream()
-    memo.kube = HttpKubeApi.in_cluster()
+    memo.kube = HttpKubeApi(http_client(connection(settings)))
     memo.inflight = {}
 
     async def heartbeat(msg: Msg) -> None:
@@ -70,4 +72,5 @@ async def pool_daemon(
             interval = PoolSpec.parse(dict(spec)).poll_seconds
         except ValueError:
             interval = 30.0
-        await asyncio.sleep(interval)
+        # Wakes at once when the pool is deleted or the operator pauses (peering) or stops.
+        await stopped.wait(interval)

@@ -104,10 +104,15 @@ def test_every_manifest_validates_strictly(rendered: tuple[str, list[dict[str, A
         if doc["kind"] == "ServiceMonitor":  # prometheus-operator's CRD: not in the schemas
             assert doc["spec"]["endpoints"][0]["port"] == "metrics"
             continue
+        if doc["kind"] in ("KopfPeering", "ClusterKopfPeering"):  # crds/kopfpeerings.yaml
+            assert doc["apiVersion"] == "kopf.dev/v1"
+            continue
         for version in KUBE_VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)
+    peerings = list(yaml.safe_load_all((CHART / "crds" / "kopfpeerings.yaml").read_text()))
     for version in KUBE_VERSIONS:
-        kubernetes_validate.validate(crd, version, strict=True)
+        for definition in (crd, *peerings):
+            kubernetes_validate.validate(definition, version, strict=True)
 
 
 def test_strict_lint(tmp_path: Path) -> None:
@@ -248,6 +253,10 @@ def test_operator_rbac_is_exactly_what_it_needs(
     [operator] = containers(by_kind(docs, "Deployment")[f"{FULL}-operator"])
     assert operator["args"][0] == "operator"
     assert ("--namespace" in operator["args"]) is namespaced
+    # The replicas meet in the chart's peering object, of the scope they watch.
+    peering = operator["args"][operator["args"].index("--peering") + 1]
+    kind = "KopfPeering" if namespaced else "ClusterKopfPeering"
+    assert set(by_kind(docs, kind)) == {peering}
 
 
 def test_secrets_are_never_defaults(rendered: tuple[str, list[dict[str, Any]]]) -> None:
