@@ -86,6 +86,17 @@ class HttpKubeApi:
             "PATCH", path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
         )
 
+    async def pool_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._request(
+                "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     async def get_scale(self, namespace: str, deployment: str) -> tuple[int, str]:
         body = await self._request(
             "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}/scale"

@@ -321,6 +321,13 @@ def _scale_against(
         # Only the first operator acted: the second one never left its pause.
         assert "Resuming operations" not in second.text()
         assert first.process.poll() is None
+        # No finalizer on the pools, so uninstalling (which removes the operator's Role before
+        # the pools) leaves nothing stuck Terminating.
+        pool = cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)
+        assert pool["metadata"].get("finalizers", []) == []
+        cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "1m")
+        assert released(cluster, namespace) == []
+        assert names(cluster, "workerpools", namespace) == set()
     finally:
         for op in (first, second):
             if op is not None:
