@@ -140,6 +140,16 @@ class Cluster:
         items: list[dict[str, Any]] = self.get(*args)["items"]
         return items
 
+    def items_if_served(self, kind: str, *args: str) -> list[dict[str, Any]]:
+        """Like items(), but [] when the API server does not serve `kind` (no CRD yet)."""
+        done = self.kubectl("get", "-o", "json", kind, *args, check=False)
+        if done.returncode != 0 and "doesn't have a resource type" in done.stderr:
+            return []
+        if done.returncode != 0:
+            raise AssertionError(f"kubectl get {kind}: {done.stderr.strip()}")
+        items: list[dict[str, Any]] = json.loads(done.stdout)["items"]
+        return items
+
     def token_kubeconfig(self, namespace: str, account: str, path: Path) -> Path:
         """A kubeconfig holding only a token minted for `account` (TokenRequest), no cert."""
         token = self.kubectl(

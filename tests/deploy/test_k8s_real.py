@@ -55,7 +55,7 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("create", "namespace", name)
     yield name
     # Whatever a failed test left holding a finalizer must not keep the namespace forever.
-    for pool in cluster.items("workerpools", "-n", name):
+    for pool in cluster.items_if_served("workerpools", "-n", name):
         cluster.kubectl(
             "patch", "workerpool", pool["metadata"]["name"], "-n", name,
             "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False,
@@ -67,10 +67,18 @@ def names(cluster: Cluster, kind: str, namespace: str) -> set[str]:
     return {item["metadata"]["name"] for item in cluster.items(kind, "-n", namespace)}
 
 
+KINDS = (
+    "deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,jobs,cronjobs,"
+    "poddisruptionbudgets,persistentvolumeclaims"
+)
+
+
 def released(cluster: Cluster, namespace: str) -> list[str]:
     """Every object of the release still in the namespace (by the chart's instance label)."""
-    kinds = "deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,jobs,cronjobs,poddisruptionbudgets,persistentvolumeclaims,workerpools,kopfpeerings"
-    out = cluster.items(kinds, "-n", namespace, "-l", f"app.kubernetes.io/instance={RELEASE}")
+    selector = ("-n", namespace, "-l", f"app.kubernetes.io/instance={RELEASE}")
+    out = cluster.items(KINDS, *selector)
+    for kind in ("workerpools", "kopfpeerings"):
+        out += cluster.items_if_served(kind, *selector)
     return sorted(f"{o['kind']}/{o['metadata']['name']}" for o in out)
 
 
@@ -91,6 +99,13 @@ def test_invalid_values_are_refused_before_anything_is_applied(
     assert names(cluster, "secrets", namespace) == set()
 
 
+def _migration_pod(cluster: Cluster, namespace: str) -> str | None:
+    """The migration hook Job's Pod that has not run yet."""
+    pods = cluster.items("pods", "-n", namespace, "-l", f"job-name={FULL}-migrate")
+    pending = [p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Pending"]
+    return pending[0] if pending else None
+
+
 def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     cluster: Cluster, chart: Path, namespace: str, tmp_path: Path
 ) -> None:
@@ -101,24 +116,15 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     try:
         # The pre-install hooks exist alone: the Secret (weight -10), then the migration Job,
         # which the services wait behind until it completes.
-        job = wait_for(
+        wait_for(
             "the migration hook Job",
-            lambda: names(cluster, "jobs", namespace) & {f"{FULL}-migrate"},
+            lambda: f"{FULL}-migrate" in names(cluster, "jobs", namespace),
         )
         assert f"{FULL}-secrets" in names(cluster, "secrets", namespace)
         assert names(cluster, "deployments", namespace) == set()
         assert names(cluster, "services", namespace) == set()
         # The Job controller made its Pod; play the kubelet: it ran and exited 0.
-        [pod] = wait_for(
-            "the migration Pod",
-            lambda: (
-                [
-                    p["metadata"]["name"]
-                    for p in cluster.items("pods", "-n", namespace, "-l", "job-name=" + job.pop())
-                ]
-                or None
-            ),
-        )
+        pod = wait_for("the migration Pod", lambda: _migration_pod(cluster, namespace))
         play_kubelet(cluster, namespace, pod)
         _, err = helm.communicate(timeout=180)
         assert helm.returncode == 0, err
@@ -150,15 +156,7 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
         "-f", values_file(tmp_path / "changed.yaml", changed), "--timeout", "3m",
     )  # fmt: skip
     try:
-        [pod] = wait_for(
-            "the pre-upgrade migration Pod",
-            lambda: [
-                p["metadata"]["name"]
-                for p in cluster.items("pods", "-n", namespace, "-l", "job-name=" + f"{FULL}-migrate")
-                if p["status"].get("phase") == "Pending"
-            ]
-            or None,
-        )  # fmt: skip
+        pod = wait_for("the pre-upgrade migration Pod", lambda: _migration_pod(cluster, namespace))
         play_kubelet(cluster, namespace, pod)
         _, err = helm.communicate(timeout=180)
         assert helm.returncode == 0, err
