@@ -1,4 +1,4 @@
-"""Where the operator's credentials come from, and which replica acts (peering priorities)."""
+"""The operator's runtime: its credentials, which replica acts (peering), no finalizers."""
 
 from __future__ import annotations
 
@@ -64,3 +64,12 @@ def test_inline_ca_data_is_trusted(tmp_path: Path) -> None:
     )
     client = http_client(info)
     assert "Authorization" not in client.headers
+
+
+def test_pools_carry_no_finalizer() -> None:
+    """helm uninstall removes the operator's Role before the pools: a finalizer would stick."""
+    from bytereview_operator import handlers
+
+    spawning = kopf.get_default_registry()._spawning.get_all_handlers()
+    [daemon] = [h for h in spawning if h.fn is handlers.pool_daemon]
+    assert daemon.requires_finalizer is False
