@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import httpx
 import kopf
 import pytest
 import yaml
