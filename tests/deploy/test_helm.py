@@ -250,6 +250,9 @@ def test_operator_rbac_is_exactly_what_it_needs(
     kinds = {d["kind"] for d in roles}
     namespaced = VALUE_SETS[name].get("operator", {}).get("namespaced", True)
     assert kinds == ({"Role", "ClusterRole"} if namespaced else {"ClusterRole"})
+    operator_pod = by_kind(docs, "Deployment")[f"{FULL}-operator"]["spec"]["template"]["spec"]
+    assert operator_pod["serviceAccountName"] == f"{FULL}-operator"
+    assert operator_pod["automountServiceAccountToken"] is True
     [operator] = containers(by_kind(docs, "Deployment")[f"{FULL}-operator"])
     assert operator["args"][0] == "operator"
     assert ("--namespace" in operator["args"]) is namespaced
@@ -287,6 +290,9 @@ def test_migrations_run_before_the_release(rendered: tuple[str, list[dict[str, A
         return
     job = jobs[f"{FULL}-migrate"]
     assert containers(job)[0]["args"] == ["migrate"]
+    # A hook Pod naming an account the release creates later would be refused by the API server.
+    account = job["spec"]["template"]["spec"]["serviceAccountName"]
+    assert account not in by_kind(docs, "ServiceAccount")
     hooks = job["metadata"]["annotations"]["helm.sh/hook"]
     assert "pre-upgrade" in hooks
     assert env_of(jobs_container)["BYTEREVIEW_MIGRATE_ON_START"] == "false"

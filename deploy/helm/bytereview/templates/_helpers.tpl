@@ -156,10 +156,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Pod-level fields shared by every component: (dict "root" $ "values" .Values.gateway) */}}
+{{/* Pod-level fields shared by every component: (dict "root" $ "values" .Values.gateway),
+  optionally "serviceAccount" (a name) and "automount" (true: mount its token). */}}
 {{- define "bytereview.podSpec" -}}
-serviceAccountName: {{ include "bytereview.serviceAccountName" .root }}
-automountServiceAccountToken: false
+serviceAccountName: {{ .serviceAccount | default (include "bytereview.serviceAccountName" .root) }}
+automountServiceAccountToken: {{ .automount | default false }}
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
