@@ -138,7 +138,11 @@ def main() -> None:
         wait_for("the first poll", lambda: pool_status(cluster, ns).get("conditions"), 120)
         print(f"operator up to first status written: {time.monotonic() - t0:.1f} s")
         second = start_operator(token, ns, peering, server.url, work / "op2.log")
-        wait_for("the standby", lambda: "Pausing operations" in second.text(), 120)
+        wait_for(
+            "the standby's peering record",
+            lambda: len(cluster.get("kopfpeering", peering, "-n", ns).get("status", {})) == 2,
+            120,
+        )
         try:
             start = replicas(cluster, ns)
             t0 = time.monotonic()

@@ -280,7 +280,15 @@ def _scale_against(
             timeout=60,
         )
         second = start_operator(token, namespace, peering, nats.url, tmp_path / "op2.log")
-        wait_for("the second operator to stand by", lambda: "Pausing operations" in second.text())
+        # Both announce themselves in the chart's peering object; the one started first has
+        # the higher priority, so the second stays in kopf's initial pause.
+        wait_for(
+            "two peers",
+            lambda: (
+                len(cluster.get("kopfpeering", peering, "-n", namespace).get("status", {})) == 2
+            ),
+        )
+        assert "Resuming operations" in first.text()
 
         asyncio.run(_publish(nats.url, 2000))
         wait_for("a scale-up", lambda: _scale(cluster, namespace) == 4, timeout=30)
