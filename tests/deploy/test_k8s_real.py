@@ -54,6 +54,8 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     yield name
+    # A failed test's release: its cluster-scoped objects would outlive the namespace.
+    cluster.helm("uninstall", RELEASE, "-n", name, check=False)
     # Whatever a failed test left holding a finalizer must not keep the namespace forever.
     for pool in cluster.items_if_served("workerpools", "-n", name):
         cluster.kubectl(
@@ -174,8 +176,12 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     assert [h["status"] for h in history] == ["superseded", "deployed"]
 
     cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "2m")
-    # Only the Secret stays (resource-policy keep: the signing secret outlives the release).
-    assert released(cluster, namespace) == [f"Secret/{FULL}-secrets"]
+    # Only what is kept on purpose stays (resource-policy keep): the uploaded documents' claim
+    # and the Secret whose signing key their URLs were signed with.
+    assert released(cluster, namespace) == [
+        f"PersistentVolumeClaim/{FULL}-storage",
+        f"Secret/{FULL}-secrets",
+    ]
     assert cluster.helm("list", "-n", namespace, "-q").stdout.strip() == ""
 
 
@@ -252,9 +258,10 @@ def _scale_against(
     )
     # The Role is enough for the operator's work, and nothing beyond it is allowed.
     as_operator = ["--kubeconfig", str(token), "-n", namespace]
-    for verb, resource in (("patch", "deployments/scale"), ("patch", "workerpools/status")):
-        done = cluster.kubectl("auth", "can-i", verb, resource, *as_operator, check=False)
-        assert done.stdout.strip() == "yes", (verb, resource)
+    for resource, sub in (("deployments", "scale"), ("workerpools", "status"), ("pods", "")):
+        can = ["auth", "can-i", "patch", resource, f"--subresource={sub}", *as_operator]
+        done = cluster.kubectl(*can, check=False)
+        assert done.stdout.strip() == "yes", (resource, sub)
     for argv in (
         ["get", "secrets"],
         ["delete", "deployment", f"{FULL}-gateway"],
@@ -332,7 +339,7 @@ def _scale_against(
         pool = cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)
         assert pool["metadata"].get("finalizers", []) == []
         cluster.helm("uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "1m")
-        assert released(cluster, namespace) == []
+        assert released(cluster, namespace) == [f"PersistentVolumeClaim/{FULL}-storage"]
         assert names(cluster, "workerpools", namespace) == set()
     finally:
         for op in (first, second):
