@@ -93,7 +93,7 @@ async def consume(url: str, count: int, rate: float) -> None:
             continue
         try:
             batch = await sub.fetch(min(due, 500), timeout=1)
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats raises both its own and asyncio's
             continue
         for msg in batch:
             await msg.ack()
