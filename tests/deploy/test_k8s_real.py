@@ -301,8 +301,13 @@ def _scale_against(
 
         asyncio.run(_publish(nats.url, 2000))
         wait_for("a scale-up", lambda: _scale(cluster, namespace) == 4, timeout=30)
-        status = cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)["status"]
-        assert status["desiredReplicas"] == 4
+        # The status is written just after /scale is patched.
+        status = wait_for(
+            "the status of the scale-up",
+            lambda: (
+                lambda st: st if st.get("desiredReplicas") == 4 else None
+            )(cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)["status"]),
+        )  # fmt: skip
         assert status["observedLag"] > 0
         assert status["lastScaleReason"].startswith("1 -> 4")
         pods = wait_for("four extract Pods", lambda: _live_pods(cluster, namespace, 4))
