@@ -60,6 +60,12 @@ def ensure_chromium() -> None:
     subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True, env=env)
 
 
+def ensure_k8s() -> None:
+    """The real control plane of tests/deploy/test_k8s_real.py (../shared/k8s/setup.sh):
+    built once (~5 min on 2 cores), then cached under K8S_HOME."""
+    step("Kubernetes control plane", [sys.executable, "-m", "tests.deploy.k8s", "ensure"])
+
+
 def checks() -> None:
     step("ruff", [str(BIN / "ruff"), "check", "."])
     step("ruff format", [str(BIN / "ruff"), "format", "--check", "."])
@@ -75,6 +81,7 @@ def main(argv: list[str]) -> int:
         return 0
     ensure_postgres()
     ensure_chromium()
+    ensure_k8s()
     print("\n== pytest", flush=True)
     code = subprocess.run(
         [sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, check=False

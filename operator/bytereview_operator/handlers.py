@@ -1,11 +1,13 @@
 """kopf handlers: thin; the work is in PoolController.
 
-Run with `bytereview operator` (kopf's own runner, in-cluster credentials).
+Run with `bytereview operator` (kopf's own runner). Credentials: the pod's service account,
+or outside a pod the kubeconfig's current context (credentials.py); kopf and our own API
+calls share them.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -16,7 +18,8 @@ from nats.aio.msg import Msg
 
 from bytereview.core import get_settings
 from bytereview.core.streams import WORKER_LOAD_SUBJECT
-from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi
+from bytereview_operator.credentials import connection, http_client
+from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi, KubeError
 from bytereview_operator.reconcile import PoolController, PoolSpec
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config = get_settings()
     memo.nc = await nats.connect(config.nats_url, name="bytereview-autoscaler")
     memo.js = memo.nc.jetstream()
-    memo.kube = HttpKubeApi.in_cluster()
+    memo.kube = HttpKubeApi(http_client(connection(settings)))
     memo.inflight = {}
 
     async def heartbeat(msg: Msg) -> None:
@@ -60,14 +63,42 @@ async def pool_daemon(
         body=dict(body),
         pod_inflight=memo.inflight,
     )
+    name = body["metadata"]["name"]
     while not stopped:
         try:
             status = await controller.step(dict(spec))
-            await memo.kube.patch_status(controller.namespace, body["metadata"]["name"], status)
+            await memo.kube.patch_status(controller.namespace, name, status)
+        except KubeError as exc:
+            if exc.status == 404 and not await memo.kube.pool_exists(controller.namespace, name):
+                log.info("WorkerPool %s is gone; its daemon ends", name)
+                return
+            log.warning("poll of %s failed: %s", name, exc)
         except Exception as exc:  # a failed poll is retried at the next one
-            log.warning("poll of %s failed: %s", body["metadata"]["name"], exc)
+            log.warning("poll of %s failed: %s", name, exc)
         try:
             interval = PoolSpec.parse(dict(spec)).poll_seconds
         except ValueError:
             interval = 30.0
-        await asyncio.sleep(interval)
+        # Wakes at once when the pool is deleted or the operator pauses (peering) or stops.
+        await stopped.wait(interval)
+
+
+def _without_finalizer(fn: Any) -> None:
+    """No finalizer on WorkerPools for `fn`'s daemon.
+
+    kopf puts one on every object with a daemon, so that the daemon ends before the object
+    goes. Ours holds nothing to clean up, and the finalizer would outlive the operator's
+    rights: `helm uninstall` deletes custom resources last, after the Role and the
+    ServiceAccount, so nobody could remove it and the pools (and their namespace) would stay
+    Terminating forever. kopf has no public switch for this; its registry is adjusted here,
+    and tests/deploy/test_k8s_real.py fails if that stops working. A pool deleted under a
+    running daemon ends it at the next poll (pool_exists), if kopf has not stopped it first.
+    """
+    spawning = kopf.get_default_registry()._spawning
+    spawning._handlers = [
+        dataclasses.replace(h, requires_finalizer=False) if h.fn is fn else h
+        for h in spawning._handlers
+    ]
+
+
+_without_finalizer(pool_daemon)

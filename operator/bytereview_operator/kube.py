@@ -1,7 +1,8 @@
 """The few Kubernetes API calls the autoscaler makes, behind one small interface.
 
-HttpKubeApi speaks the API server's REST/JSON directly (in-cluster service account or an
-explicit URL and token), so tests can point it at a recorder speaking the same wire format.
+HttpKubeApi speaks the API server's REST/JSON directly, over a client made from the same
+credentials kopf logs in with (credentials.py), so tests can point it at a recorder speaking
+the same wire format or at a real API server.
 Everything the operator needs from RBAC is listed in RBAC_RULES.
 """
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -18,7 +18,6 @@ GROUP = "autoscaling.bytereview.io"
 VERSION = "v1alpha1"
 PLURAL = "workerpools"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
-SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 # What the operator must be allowed to do (the Helm chart's Role is built from this).
 RBAC_RULES: list[dict[str, list[str]]] = [
@@ -75,17 +74,6 @@ class HttpKubeApi:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    @classmethod
-    def in_cluster(cls) -> HttpKubeApi:
-        token = (SERVICE_ACCOUNT / "token").read_text().strip()
-        client = httpx.AsyncClient(
-            base_url="https://kubernetes.default.svc",
-            headers={"Authorization": f"Bearer {token}"},
-            verify=str(SERVICE_ACCOUNT / "ca.crt"),
-            timeout=10,
-        )
-        return cls(client)
-
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._client.request(method, path, **kwargs)
         if response.status_code >= 400:
@@ -97,6 +85,17 @@ class HttpKubeApi:
         await self._request(
             "PATCH", path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
         )
+
+    async def pool_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._request(
+                "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+            )
+        except KubeError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def get_scale(self, namespace: str, deployment: str) -> tuple[int, str]:
         body = await self._request(

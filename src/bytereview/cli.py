@@ -92,14 +92,18 @@ def _operator(args: argparse.Namespace) -> int:
     import kopf
 
     import bytereview_operator.handlers  # noqa: F401 - registers the handlers
+    from bytereview_operator.peering import priority
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
     kopf.run(
         clusterwide=args.namespace is None,
         namespaces=[args.namespace] if args.namespace else [],
-        standalone=False,
-        liveness_endpoint="http://0.0.0.0:8080/healthz",
+        # With a peering object (the chart's) only one replica acts; without, this one does.
+        standalone=args.peering is None,
+        peering_name=args.peering,
+        priority=priority(),
+        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
     )
     return 0
 
@@ -172,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scale the ingest and extract Deployments from JetStream consumer lag.",
     )
     operator.add_argument("--namespace", default=None, help="watch one namespace (default: all)")
+    operator.add_argument(
+        "--peering",
+        default=None,
+        help="the KopfPeering object shared by the replicas; only one acts (default: standalone)",
+    )
+    operator.add_argument("--health-port", type=int, default=8080, help="liveness endpoint port")
     operator.set_defaults(func=_operator)
 
     migrate = sub.add_parser("migrate", help="apply database migrations and seed rows")

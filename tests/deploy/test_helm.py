@@ -104,10 +104,15 @@ def test_every_manifest_validates_strictly(rendered: tuple[str, list[dict[str, A
         if doc["kind"] == "ServiceMonitor":  # prometheus-operator's CRD: not in the schemas
             assert doc["spec"]["endpoints"][0]["port"] == "metrics"
             continue
+        if doc["kind"] in ("KopfPeering", "ClusterKopfPeering"):  # crds/kopfpeerings.yaml
+            assert doc["apiVersion"] == "kopf.dev/v1"
+            continue
         for version in KUBE_VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)
+    peerings = list(yaml.safe_load_all((CHART / "crds" / "kopfpeerings.yaml").read_text()))
     for version in KUBE_VERSIONS:
-        kubernetes_validate.validate(crd, version, strict=True)
+        for definition in (crd, *peerings):
+            kubernetes_validate.validate(definition, version, strict=True)
 
 
 def test_strict_lint(tmp_path: Path) -> None:
@@ -245,9 +250,16 @@ def test_operator_rbac_is_exactly_what_it_needs(
     kinds = {d["kind"] for d in roles}
     namespaced = VALUE_SETS[name].get("operator", {}).get("namespaced", True)
     assert kinds == ({"Role", "ClusterRole"} if namespaced else {"ClusterRole"})
+    operator_pod = by_kind(docs, "Deployment")[f"{FULL}-operator"]["spec"]["template"]["spec"]
+    assert operator_pod["serviceAccountName"] == f"{FULL}-operator"
+    assert operator_pod["automountServiceAccountToken"] is True
     [operator] = containers(by_kind(docs, "Deployment")[f"{FULL}-operator"])
     assert operator["args"][0] == "operator"
     assert ("--namespace" in operator["args"]) is namespaced
+    # The replicas meet in the chart's peering object, of the scope they watch.
+    peering = operator["args"][operator["args"].index("--peering") + 1]
+    kind = "KopfPeering" if namespaced else "ClusterKopfPeering"
+    assert set(by_kind(docs, kind)) == {peering}
 
 
 def test_secrets_are_never_defaults(rendered: tuple[str, list[dict[str, Any]]]) -> None:
@@ -278,6 +290,9 @@ def test_migrations_run_before_the_release(rendered: tuple[str, list[dict[str, A
         return
     job = jobs[f"{FULL}-migrate"]
     assert containers(job)[0]["args"] == ["migrate"]
+    # A hook Pod naming an account the release creates later would be refused by the API server.
+    account = job["spec"]["template"]["spec"]["serviceAccountName"]
+    assert account not in by_kind(docs, "ServiceAccount")
     hooks = job["metadata"]["annotations"]["helm.sh/hook"]
     assert "pre-upgrade" in hooks
     assert env_of(jobs_container)["BYTEREVIEW_MIGRATE_ON_START"] == "false"

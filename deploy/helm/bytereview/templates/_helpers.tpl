@@ -45,6 +45,12 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* Name of a cluster-scoped object: the namespace is in it, so that releases of the same
+  name in two namespaces do not claim the same ClusterRole or peering object. */}}
+{{- define "bytereview.clusterScopedName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "bytereview.fullname" .) }}
+{{- end }}
+
 {{- define "bytereview.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "bytereview.fullname" .) .Values.serviceAccount.name }}
@@ -156,10 +162,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Pod-level fields shared by every component: (dict "root" $ "values" .Values.gateway) */}}
+{{/* Pod-level fields shared by every component: (dict "root" $ "values" .Values.gateway),
+  optionally "serviceAccount" (a name) and "automount" (true: mount its token). */}}
 {{- define "bytereview.podSpec" -}}
-serviceAccountName: {{ include "bytereview.serviceAccountName" .root }}
-automountServiceAccountToken: false
+serviceAccountName: {{ .serviceAccount | default (include "bytereview.serviceAccountName" .root) }}
+automountServiceAccountToken: {{ .automount | default false }}
 securityContext:
   {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
@@ -190,4 +197,13 @@ checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256
 {{- define "bytereview.envFrom" -}}
 - configMapRef:
     name: {{ include "bytereview.fullname" . }}-config
+{{- end }}
+
+{{/* The peering object the operator replicas share (cluster-scoped when not namespaced). */}}
+{{- define "bytereview.peeringName" -}}
+{{- if .Values.operator.namespaced }}
+{{- include "bytereview.fullname" . }}-operator
+{{- else }}
+{{- include "bytereview.clusterScopedName" . }}-operator
+{{- end }}
 {{- end }}
