@@ -44,5 +44,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ops_routes.mount(app, upstreams=upstreams, openapi=openapi_document(table))
     # Before the proxy: its `/v1/{rest:path}` would otherwise take `/v1/storage/objects`.
     storage_routes.mount(app, storage=make_storage(settings), settings=settings)
-    TranscodingProxy(table, upstreams).mount(app)
+    TranscodingProxy(table, upstreams, worker_token=settings.secret("worker_token")).mount(app)
     return app

@@ -13,6 +13,7 @@ the call. What differs between RPCs is read from their descriptors, never from t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -44,6 +45,9 @@ EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
 UNARY_DEADLINE = 30.0
 FORWARDED = ("authorization", "x-api-key")
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+# Deeper JSON than any request message needs; bounds the parsers' recursion.
+MAX_JSON_DEPTH = 32
 HTTP_BODY = "google.api.HttpBody"
 # The stream-resumption convention (see the module docstring).
 EVENT_ID_FIELD = "sequence"
@@ -101,9 +105,12 @@ class CallShape:
 class TranscodingProxy:
     """The handler behind `/v1/...`: every transcoded REST call goes through `handle`."""
 
-    def __init__(self, table: RouteTable, upstreams: Upstreams) -> None:
+    def __init__(self, table: RouteTable, upstreams: Upstreams, *, worker_token: str = "") -> None:
         self._table = table
         self._upstreams = upstreams
+        # The internal credential of the workers: never accepted from outside (it reads
+        # every tenant's files), so a leaked one is useless through the public gateway.
+        self._worker_token = worker_token
         self._shapes = {route.grpc_path: CallShape.of(route.method) for route in table.routes}
 
     def mount(self, app: FastAPI) -> None:
@@ -123,7 +130,7 @@ class TranscodingProxy:
                 )
             return http_error(404, "NOT_FOUND", f"no API route {request.method} {path}")
         route, values = found
-        refused = _refuse_credentials(request)
+        refused = _refuse_credentials(request, self._worker_token)
         if refused is not None:
             return refused
         started = time.perf_counter()
@@ -141,10 +148,10 @@ class TranscodingProxy:
         try:
             body = await _json_body(request) if route.body else None
             message = build_request(route, values, list(request.query_params.multi_items()), body)
+            if shape.resumable:
+                _resume_from_last_event(message, request)
         except DomainError as exc:
             return http_error(400, "INVALID_ARGUMENT", exc.message)
-        if shape.resumable:
-            _resume_from_last_event(message, request)
         metadata = _metadata(request)
         ch = self._upstreams.get(route.upstream)
         try:
@@ -174,10 +181,12 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
-def _refuse_credentials(request: Request) -> Response | None:
-    """A 401 when no credential is sent or one cannot travel as gRPC metadata; else None.
+def _refuse_credentials(request: Request, worker_token: str) -> Response | None:
+    """A 401 when no credential is sent, one cannot travel as gRPC metadata, or it is the
+    workers' internal token; else None.
 
-    The backends verify credentials; this only spares them calls that cannot succeed."""
+    The backends verify credentials; this spares them calls that cannot succeed and keeps
+    the worker credential off the public surface."""
     if not request.headers.get("authorization") and not request.headers.get("x-api-key"):
         return http_error(
             401,
@@ -188,7 +197,20 @@ def _refuse_credentials(request: Request) -> Response | None:
         # gRPC metadata takes printable ASCII only; anything else is not a credential.
         if not _PRINTABLE.fullmatch(request.headers.get(name, "")):
             return http_error(401, "UNAUTHENTICATED", f"malformed {name} header")
+    if worker_token and _is_worker_token(request, worker_token):
+        return http_error(401, "UNAUTHENTICATED", "this credential is not accepted here")
     return None
+
+
+def _is_worker_token(request: Request, worker_token: str) -> bool:
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    key = request.headers.get("x-api-key", "").strip()
+    expected = worker_token.encode()
+    # Constant time: the comparison must not leak the token byte by byte.
+    return hmac.compare_digest(bearer.encode(), expected) or hmac.compare_digest(
+        key.encode(), expected
+    )
 
 
 def _metadata(request: Request) -> list[tuple[str, str]]:
@@ -201,10 +223,16 @@ def _metadata(request: Request) -> list[tuple[str, str]]:
 
 
 def _resume_from_last_event(message: Message, request: Request) -> None:
-    """EventSource resends the last id it saw; an explicit `after_sequence` wins over it."""
-    last_id = request.headers.get("last-event-id", "")
-    if last_id.isdigit() and not getattr(message, RESUME_FIELD):
-        setattr(message, RESUME_FIELD, int(last_id))
+    """EventSource resends the last id it saw; an explicit `after_sequence` wins over it.
+
+    Raises InvalidArgument for an id that is not a sequence number: ASCII digits only
+    (`str.isdigit` also takes `²`) and within the field's int64 range."""
+    last_id = request.headers.get("last-event-id", "").strip()
+    if not last_id or getattr(message, RESUME_FIELD):
+        return
+    if not _EVENT_ID.fullmatch(last_id) or int(last_id) >= 2**63:
+        raise InvalidArgument("Last-Event-ID must be an event sequence number")
+    setattr(message, RESUME_FIELD, int(last_id))
 
 
 async def _json_body(request: Request) -> object:
@@ -219,10 +247,38 @@ async def _json_body(request: Request) -> object:
             raise InvalidArgument(too_big)
     if not raw.strip():
         return None
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"the request body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
+        raise InvalidArgument(f"the request body is not valid JSON: {str(exc)[:300]}") from exc
+
+
+def _nesting(raw: bytes | bytearray) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings not counted.
+
+    Checked before parsing: `json.loads` recurses per level and would raise RecursionError
+    (or exhaust the stack in the protobuf parser after it) on `[[[[...`."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 async def _stream_response(
@@ -233,8 +289,11 @@ async def _stream_response(
     initial = await stream.initial_metadata()
     first: Any = await stream.read()
     # Backends set HTTP headers of a stream (content-disposition) as `x-http-*` metadata.
+    # Only printable ASCII reaches the response: a value that is not would split or corrupt it.
     headers = {
-        str(k)[len("x-http-") :]: str(v) for k, v in (initial or ()) if str(k).startswith("x-http-")
+        str(k)[len("x-http-") :]: str(v)
+        for k, v in (initial or ())
+        if str(k).startswith("x-http-") and _PRINTABLE.fullmatch(str(v))
     }
     sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")
 

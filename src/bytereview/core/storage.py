@@ -77,6 +77,14 @@ class LocalStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         return cast(BinaryIO, _AtomicWriter(path))
 
+    def open_create(self, key: str) -> _CreateOnlyWriter:
+        """A writer for an object that must not exist yet (signed uploads: one per URL)."""
+        path = self.path(key)
+        if path.exists():
+            raise ObjectExistsError(f"{key} was already uploaded")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _CreateOnlyWriter(path)
+
     def size(self, key: str) -> int | None:
         try:
             return self.path(key).stat().st_size
@@ -153,6 +161,28 @@ class _AtomicWriter:
             self._file.close()
             self._tmp.replace(self._path)
             self.closed = True
+
+
+class ObjectExistsError(FileExistsError):
+    """A create-only write found the object already there."""
+
+
+class _CreateOnlyWriter(_AtomicWriter):
+    """Like _AtomicWriter, but the object is created once and never replaced.
+
+    The final step is a hard link, which fails if the name exists: two racing uploads cannot
+    both win, and bytes already analysed cannot be swapped under the job (#14)."""
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+            try:
+                os.link(self._tmp, self._path)
+            except FileExistsError as exc:
+                raise ObjectExistsError(f"{self._path.name} was already uploaded") from exc
+            finally:
+                self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> _AtomicWriter:
         return self
@@ -234,13 +264,19 @@ class GcsStorage:
             )
             return SignedRequest("POST", url, {"Content-Type": content_type}, _expiry(self._ttl))
         blob = self._bucket.blob(check_key(key))
-        headers = {"Content-Type": content_type, "x-goog-content-length-range": f"0,{max_bytes}"}
+        # Create-only (generation 0): once the bytes are there (and then analysed), the URL
+        # cannot replace them for the rest of its hour.
+        signed = {
+            "x-goog-content-length-range": f"0,{max_bytes}",
+            "x-goog-if-generation-match": "0",
+        }
+        headers = {"Content-Type": content_type, **signed}
         url = blob.generate_signed_url(
             version="v4",
             expiration=dt.timedelta(seconds=self._ttl),
             method="PUT",
             content_type=content_type,
-            headers={"x-goog-content-length-range": f"0,{max_bytes}"},
+            headers=signed,
         )
         return SignedRequest("PUT", str(url), headers, _expiry(self._ttl))
 
