@@ -147,10 +147,13 @@ async def test_export_file_names_are_encoded(client: httpx.AsyncClient, name: st
     exported = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": "csv"})
     assert exported.status_code == 200, exported.text
     disposition = exported.headers["content-disposition"]
-    assert disposition.isascii() and "\r" not in disposition and "\n" not in disposition
+    assert disposition.isascii()
+    assert "\r" not in disposition
+    assert "\n" not in disposition
     assert "x-evil" not in exported.headers
     fallback, encoded = disposition.split("; filename*=UTF-8''")
-    assert fallback.startswith('attachment; filename="') and fallback.count('"') == 2
+    assert fallback.startswith('attachment; filename="')
+    assert fallback.count('"') == 2
     expected = "".join(c for c in name if c not in "\r\n")
     assert unquote(encoded) == f"{expected}.csv"
 
