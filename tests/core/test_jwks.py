@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def _verifier(idp: IdentityProvider, **cache: float) -> JwtVerifier:
     return JwtVerifier(jwks_url=idp.jwks_url, issuer=ISSUER, audience=AUDIENCE, keys=keys)
 
 
-async def _max_loop_lag(until: asyncio.Future[object]) -> float:
+async def _max_loop_lag(until: asyncio.Future[Any]) -> float:
     """The longest the loop was held while `until` ran: ticks every 10 ms, measured."""
     worst = 0.0
     while not until.done():

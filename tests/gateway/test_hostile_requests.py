@@ -67,7 +67,7 @@ async def test_integers_out_of_int64_range_are_400(client: httpx.AsyncClient, va
 @pytest.mark.parametrize("last_id", ["99999999999999999999", "²", "1e3", "-5"])
 async def test_a_malformed_last_event_id_is_400(client: httpx.AsyncClient, last_id: str) -> None:
     job = await _job(client)
-    headers: dict[str, str | bytes] = {**SSE, "Last-Event-ID": last_id.encode()}
+    headers = [(k.encode(), v.encode()) for k, v in {**SSE, "Last-Event-ID": last_id}.items()]
     _assert_4xx(await client.get(f"/v1/{job}:watch", headers=headers))
 
 
