@@ -53,6 +53,9 @@ HTTP_BODY = "google.api.HttpBody"
 EVENT_ID_FIELD = "sequence"
 RESUME_FIELD = "after_sequence"
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+# An SSE answer starts after this long without a first event (see _stream_response).
+SSE_FIRST_WAIT = 1.0
+SSE_KEEPALIVE = 15.0
 
 # `status` is the HTTP status answered; for a stream, the one its headers carried.
 REQUESTS = Counter("bytereview_gateway_requests_total", "REST calls", ["route", "status"])
@@ -281,13 +284,34 @@ def _nesting(raw: bytes | bytearray) -> int:
     return deepest
 
 
+async def _first_message(stream: Any) -> tuple[Any, Any]:
+    return await stream.initial_metadata(), await stream.read()
+
+
 async def _stream_response(
     route: Route, shape: CallShape, stream: Any, request: Request
 ) -> Response:
-    """Server streaming. The first message is read before answering, so an error before it
-    (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it."""
-    initial = await stream.initial_metadata()
-    first: Any = await stream.read()
+    """Server streaming. The first message is awaited before answering, so an error before it
+    (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it.
+
+    An SSE stream waits for it at most SSE_FIRST_WAIT: a watch on an idle job may not have
+    an event for hours, and a client or proxy that sees no headers takes the request for hung.
+    It then answers at once with a comment, and sends a comment every SSE_KEEPALIVE while the
+    stream is quiet, so idle connections are not cut by proxies."""
+    sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")
+    pending = asyncio.ensure_future(_first_message(stream))
+    early = False
+    if sse:
+        done, _ = await asyncio.wait({pending}, timeout=SSE_FIRST_WAIT)
+        early = not done
+    if not early:
+        try:
+            initial, first = await pending
+        except BaseException:
+            stream.cancel()
+            raise
+    else:
+        initial, first = (), None
     # Backends set HTTP headers of a stream (content-disposition) as `x-http-*` metadata.
     # Only printable ASCII reaches the response: a value that is not would split or corrupt it.
     headers = {
@@ -295,7 +319,6 @@ async def _stream_response(
         for k, v in (initial or ())
         if str(k).startswith("x-http-") and _PRINTABLE.fullmatch(str(v))
     }
-    sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")
 
     def encode(item: Any) -> bytes:
         if shape.raw_bytes:
@@ -306,19 +329,39 @@ async def _stream_response(
             return f"{prefix}event: message\ndata: {json.dumps(to_json(item))}\n\n".encode()
         return (json.dumps({"result": to_json(item)}) + "\n").encode()
 
+    async def quiet_reads(read: asyncio.Future[Any]) -> AsyncIterator[bytes]:
+        """Keep-alive comments until `read` is done (SSE only)."""
+        while sse:
+            done, _ = await asyncio.wait({read}, timeout=SSE_KEEPALIVE)
+            if done:
+                return
+            yield b": keepalive\n\n"
+
     async def chunks() -> AsyncIterator[bytes]:
-        item: Any = first
+        read: asyncio.Future[Any] = pending
         try:
+            if early:
+                yield b": connected\n\n"
+                async for comment in quiet_reads(pending):
+                    yield comment
+                item: Any = (await pending)[1]
+            else:
+                item = first
             while item is not EOF:
                 yield encode(item)
-                item = await stream.read()
+                read = asyncio.ensure_future(stream.read())
+                async for comment in quiet_reads(read):
+                    yield comment
+                item = await read
         except grpc.aio.AioRpcError as exc:
             # The status line is gone by now; SSE clients get the error as an event.
             log.warning("stream %s ended with %s", route.grpc_path, exc.code().name)
             if sse:
                 body = {"code": exc.code().name, "message": exc.details()}
                 yield f"event: error\ndata: {json.dumps(body)}\n\n".encode()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: stop the backend stream too.
+            read.cancel()
             stream.cancel()
             raise
 
@@ -328,4 +371,7 @@ async def _stream_response(
         media_type = "application/json"
     else:
         media_type = first.content_type if shape.raw_bytes else "application/x-ndjson"
+    if sse:
+        # Proxies (nginx) must not buffer the stream, and nothing may cache it.
+        headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
     return StreamingResponse(chunks(), media_type=media_type, headers=headers)
