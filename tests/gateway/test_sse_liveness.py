@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +75,8 @@ def _watch(app: FastAPI, job: str) -> OpenRequest:
         await opened.gone.wait()
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
-        await opened.sent.put(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        await opened.sent.put(dict(message))
 
     opened.task = asyncio.create_task(app(scope, receive, send))
     return opened
