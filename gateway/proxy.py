@@ -127,10 +127,13 @@ class TranscodingProxy:
         path = "/v1/" + request.path_params["rest"]
         found = self._table.match(request.method, path)
         if found is None:
-            if self._table.path_exists(path):
-                return http_error(
+            allowed = self._table.allowed(path)
+            if allowed:
+                not_allowed = http_error(
                     405, "UNIMPLEMENTED", f"{request.method} is not allowed on {path}"
                 )
+                not_allowed.headers["allow"] = ", ".join(allowed)  # RFC 9110 15.5.6: required
+                return not_allowed
             return http_error(404, "NOT_FOUND", f"no API route {request.method} {path}")
         route, values = found
         refused = _refuse_credentials(request, self._worker_token)

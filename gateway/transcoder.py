@@ -119,6 +119,10 @@ class RouteTable:
     def path_exists(self, path: str) -> bool:
         return any(route.regex.match(path) for route in self.routes)
 
+    def allowed(self, path: str) -> list[str]:
+        """The verbs some route serves at `path` (a 405's `Allow` header)."""
+        return sorted({route.verb for route in self.routes if route.regex.match(path)})
+
 
 def message_class(desc: descriptor.Descriptor) -> type[Message]:
     return message_factory.GetMessageClass(desc)
