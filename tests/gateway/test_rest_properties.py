@@ -92,7 +92,7 @@ async def test_no_request_is_a_server_error(
     content = raw if verb in ("POST", "PATCH", "PUT") else None
     answer = await client.request(
         verb,
-        httpx.URL(path).copy_merge_params(httpx.QueryParams(query)),
+        httpx.URL(path).copy_merge_params(tuple(query)),
         headers=headers,
         content=content,
         timeout=30,
