@@ -200,6 +200,6 @@ def test_xlsx_cells_are_never_formulas() -> None:
     sheet = book["results"]
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     types = [[c.data_type for c in row] for row in sheet.iter_rows()]
-    assert values[0] == ["file", "=cmd"]
+    assert values[0][:2] == ["file", "=cmd"]
     assert values[1][:5] == ['=HYPERLINK("http://evil")', "@SUM(A1)", "+1", "-1", "\tx"]
     assert all(t != "f" for row in types for t in row), types
