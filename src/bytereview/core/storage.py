@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -162,6 +163,15 @@ class _AtomicWriter:
             self._tmp.replace(self._path)
             self.closed = True
 
+    def __enter__(self) -> _AtomicWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
 
 class ObjectExistsError(FileExistsError):
     """A create-only write found the object already there."""
@@ -171,7 +181,14 @@ class _CreateOnlyWriter(_AtomicWriter):
     """Like _AtomicWriter, but the object is created once and never replaced.
 
     The final step is a hard link, which fails if the name exists: two racing uploads cannot
-    both win, and bytes already analysed cannot be swapped under the job (#14)."""
+    both win, and bytes already analysed cannot be swapped under the job (#14). Each writer
+    has its own temporary file, so racing uploads never write into one another."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}.partial")
+        self._file = self._tmp.open("wb")
+        self.closed = False
 
     def close(self) -> None:
         if not self.closed:
@@ -183,15 +200,6 @@ class _CreateOnlyWriter(_AtomicWriter):
                 raise ObjectExistsError(f"{self._path.name} was already uploaded") from exc
             finally:
                 self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> _AtomicWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class GcsStorage:
