@@ -133,7 +133,12 @@ MAX_PAGE_SIZE = 1000
 _QUERY_RANGES: dict[str, dict[str, Any]] = {
     "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
     "after_sequence": {"pattern": "^[0-9]{1,18}$"},
-    "page_token": {"maxLength": 512},
+    # Opaque: only a `nextPageToken` the server handed out is valid (unpadded base64url).
+    "page_token": {"pattern": "^[A-Za-z0-9_-]{0,512}$"},
+}
+# String fields of one request whose values are a fixed set (the service checks the same).
+_QUERY_ENUMS: dict[tuple[str, str], list[str]] = {
+    ("ExportResultsRequest", "format"): ["csv", "json", "xlsx"],
 }
 _ANSWERS = {
     "400": "The request is malformed (the message says which part), or not allowed in the "
@@ -175,6 +180,8 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             schema = schemas.field(f) if f.message_type is None else {"type": "string"}
             if not f.is_repeated:
                 schema = _query_schema(f, schema)
+            if (choices := _QUERY_ENUMS.get((input_desc.name, f.name))) is not None:
+                schema = {"type": "string", "enum": choices}
             params.append({"name": f.name, "in": "query", "required": False, "schema": schema})
     op: dict[str, Any] = {
         "operationId": f"{route.service.rsplit('.', 1)[-1]}_{route.method.name}",

@@ -53,6 +53,7 @@ HTTP_BODY = "google.api.HttpBody"
 EVENT_ID_FIELD = "sequence"
 RESUME_FIELD = "after_sequence"
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+ANY_METHOD = [*METHODS, "HEAD", "OPTIONS", "TRACE", "CONNECT"]
 # An SSE answer starts after this long without a first event (see _stream_response).
 SSE_FIRST_WAIT = 1.0
 SSE_KEEPALIVE = 15.0
@@ -119,8 +120,10 @@ class TranscodingProxy:
     def mount(self, app: FastAPI) -> None:
         # A plain Starlette route: the proxy parses and checks everything itself, so FastAPI's
         # per-call dependency solving would be pure overhead on every API call.
+        # Every method reaches `handle`, so one no route serves (OPTIONS, TRACE...) gets our
+        # 405 with the path's own `Allow`, not Starlette's with the mount's method list.
         app.router.add_route(
-            "/v1/{rest:path}", self.handle, methods=METHODS, include_in_schema=False
+            "/v1/{rest:path}", self.handle, methods=ANY_METHOD, include_in_schema=False
         )
 
     async def handle(self, request: Request) -> Response:

@@ -179,8 +179,7 @@ def _scalar(field: Any, value: str) -> object:
     if t == fd.TYPE_ENUM:
         enum_value = field.enum_type.values_by_name.get(value)
         if enum_value is None:
-            if value.lstrip("-").isdigit() and int(value) in field.enum_type.values_by_number:
-                return int(value)
+            # Names only, as the OpenAPI document declares (a number is not a documented value).
             allowed = ", ".join(v.name for v in field.enum_type.values)
             raise ValueError(f"{value!r} is not one of {allowed}")
         return enum_value.number

@@ -16,6 +16,10 @@ async def test_405_says_which_methods_are_allowed(client: httpx.AsyncClient) -> 
     refused = await client.put("/v1/jobs", headers=AUTH)
     assert refused.status_code == 405
     assert refused.headers["allow"] == "GET, POST"
+    for method in ("OPTIONS", "TRACE", "HEAD"):
+        other = await client.request(method, "/v1/jobs", headers=AUTH)
+        assert other.status_code == 405, method
+        assert other.headers["allow"] == "GET, POST"
     one = await client.post(f"/v1/jobs/{'0' * 32}/files", headers=AUTH, json={})
     assert one.status_code == 405
     assert one.headers["allow"] == "GET"
@@ -49,6 +53,8 @@ async def test_declared_patterns_and_ranges_match_the_server(client: httpx.Async
     for size, status in ((-1, 400), (0, 200), (1000, 200), (1001, 400), (-(2**31), 400)):
         answer = await client.get("/v1/jobs", headers=AUTH, params={"pageSize": size})
         assert answer.status_code == status, (size, answer.text)
+    # Enums by name only, as declared; a number is outside the document.
+    assert (await client.get("/v1/jobs", headers=AUTH, params={"status": "0"})).status_code == 400
     watch = document["paths"]["/v1/jobs/{job}:watch"]["get"]["parameters"]
     after = next(p["schema"] for p in watch if p["name"] == "after_sequence")
     assert re.fullmatch(after["pattern"].strip("^$"), "1180591620717411303424") is None
