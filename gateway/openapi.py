@@ -95,7 +95,8 @@ class _Schemas:
     def _message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
         if desc.GetOptions().map_entry:
             return {"type": "object"}
-        props = {f.json_name: self.field(f) for f in desc.fields}
+        # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
+        props = {f.json_name: {**self.field(f), "nullable": True} for f in desc.fields}
         return {"type": "object", "properties": props, "additionalProperties": False}
 
     def field(self, f: descriptor.FieldDescriptor) -> dict[str, Any]:

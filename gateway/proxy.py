@@ -259,10 +259,14 @@ async def _json_body(request: Request) -> object:
     if _nesting(raw) > MAX_JSON_DEPTH:
         raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw)
+        parsed = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
         raise InvalidArgument(f"the request body is not valid JSON: {str(exc)[:300]}") from exc
+    if parsed is None:
+        # An empty body means "no fields"; an explicit `null` is not a request message.
+        raise InvalidArgument("the request body must be a JSON object, not null")
+    return parsed
 
 
 def _nesting(raw: bytes | bytearray) -> int:
