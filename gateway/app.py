@@ -7,11 +7,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
 
 from bytereview.core import Settings, get_settings, make_storage
 from gateway import ops_routes, storage_routes, webapp
+from gateway.errors import http_error
 from gateway.openapi import openapi_document
 from gateway.proxy import METHODS, TranscodingProxy, public_routes
 from gateway.request_ids import RequestIdMiddleware
@@ -41,9 +43,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["x-request-id", "content-disposition"],
         )
     app.add_middleware(RequestIdMiddleware)
+
+    # Paths no route matches at all (e.g. a segment holding a newline, which `{rest:path}`
+    # does not match) get the API's error body too, not Starlette's `{"detail": ...}`.
+    @app.exception_handler(404)
+    async def not_found(request: Request, _: Exception) -> Response:
+        return http_error(404, "NOT_FOUND", f"no API route {request.method} {request.url.path}")
+
     ops_routes.mount(app, upstreams=upstreams, openapi=openapi_document(table))
     # Before the proxy: its `/v1/{rest:path}` would otherwise take `/v1/storage/objects`.
     storage_routes.mount(app, storage=make_storage(settings), settings=settings)
-    TranscodingProxy(table, upstreams).mount(app)
+    TranscodingProxy(table, upstreams, worker_token=settings.secret("worker_token")).mount(app)
     webapp.mount_webapp(app, settings)
     return app

@@ -95,7 +95,8 @@ class _Schemas:
     def _message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
         if desc.GetOptions().map_entry:
             return {"type": "object"}
-        props = {f.json_name: self.field(f) for f in desc.fields}
+        # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
+        props = {f.json_name: {**self.field(f), "nullable": True} for f in desc.fields}
         return {"type": "object", "properties": props, "additionalProperties": False}
 
     def field(self, f: descriptor.FieldDescriptor) -> dict[str, Any]:
@@ -125,16 +126,48 @@ def _field_at(desc: descriptor.Descriptor | None, path: str) -> descriptor.Field
     return field
 
 
+# What the services enforce, declared so clients (and schemathesis) know it up front.
+ID_PATTERN = "^[0-9a-f]{32}$"  # every resource id: services/jobs/domain/names.py
+USER_PATTERN = "^([0-9a-f]{32}|me)$"
+MAX_PAGE_SIZE = 1000
+# Query parameters with a narrower range than their proto type.
+_QUERY_RANGES: dict[str, dict[str, Any]] = {
+    "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
+    "after_sequence": {"pattern": "^[0-9]{1,18}$"},
+    # Opaque: only a `nextPageToken` the server handed out is valid (unpadded base64url).
+    "page_token": {"pattern": "^[A-Za-z0-9_-]{0,512}$"},
+}
+# String fields of one request whose values are a fixed set (the service checks the same).
+_QUERY_ENUMS: dict[tuple[str, str], list[str]] = {
+    ("ExportResultsRequest", "format"): ["csv", "json", "xlsx"],
+}
+_ANSWERS = {
+    "400": "The request is malformed (the message says which part), or not allowed in the "
+    "resource's current state",
+    "401": "No credential, or one that is not valid",
+    "404": "No such resource for this caller",
+    "429": "Too many requests (or open streams) for this caller",
+}
+
+
+def _path_schema(name: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": USER_PATTERN if name == "user" else ID_PATTERN}
+
+
+def _query_schema(f: descriptor.FieldDescriptor, base: dict[str, Any]) -> dict[str, Any]:
+    schema = dict(base)
+    if f.type in (FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32):
+        schema.update({"minimum": -(2**31), "maximum": 2**31 - 1})
+    elif schema.get("type") == "string" and schema.get("format") in ("int64", "uint64"):
+        schema["pattern"] = "^-?[0-9]{1,19}$" if schema["format"] == "int64" else "^[0-9]{1,20}$"
+    schema.update(_QUERY_RANGES.get(f.name, {}))
+    return schema
+
+
 def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     input_desc = route.method.input_type
     params: list[dict[str, Any]] = [
-        {
-            "name": v,
-            "in": "path",
-            "required": True,
-            # One path segment of a resource name (an id).
-            "schema": {"type": "string", "pattern": "^[^/:]+$"},
-        }
+        {"name": v, "in": "path", "required": True, "schema": _path_schema(v)}
         for v in openapi_template(route.template)[1]
     ]
     if route.body != "*":
@@ -146,6 +179,10 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             ):
                 continue
             schema = schemas.field(f) if f.message_type is None else {"type": "string"}
+            if not f.is_repeated:
+                schema = _query_schema(f, schema)
+            if (choices := _QUERY_ENUMS.get((input_desc.name, f.name))) is not None:
+                schema = {"type": "string", "enum": choices}
             params.append({"name": f.name, "in": "query", "required": False, "schema": schema})
     op: dict[str, Any] = {
         "operationId": f"{route.service.rsplit('.', 1)[-1]}_{route.method.name}",
@@ -153,10 +190,17 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         "parameters": params,
         "security": [{"bearer": []}, {"apiKey": []}],
         "responses": {
+            **{
+                status: {
+                    "description": text,
+                    "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                }
+                for status, text in _ANSWERS.items()
+            },
             "default": {
                 "description": "An error",
                 "content": {"application/json": {"schema": ERROR_SCHEMA}},
-            }
+            },
         },
     }
     if route.body:
@@ -166,7 +210,10 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
             body_field = _field_at(input_desc, route.body)
             body_schema = schemas.field(body_field) if body_field else {"type": "object"}
         op["requestBody"] = {
-            "required": True,
+            # A whole-request body (`*`) may be left out: it reads as `{}` (AIP custom methods
+            # such as `:cancel` are called with none) and the server validates its fields.
+            # A body that is one field (a template, a result) is the resource: required.
+            "required": route.body != "*",
             "content": {"application/json": {"schema": body_schema}},
         }
     output = route.method.output_type

@@ -13,6 +13,7 @@ the call. What differs between RPCs is read from their descriptors, never from t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import re
@@ -44,11 +45,18 @@ EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
 UNARY_DEADLINE = 30.0
 FORWARDED = ("authorization", "x-api-key")
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
+# Deeper JSON than any request message needs; bounds the parsers' recursion.
+MAX_JSON_DEPTH = 32
 HTTP_BODY = "google.api.HttpBody"
 # The stream-resumption convention (see the module docstring).
 EVENT_ID_FIELD = "sequence"
 RESUME_FIELD = "after_sequence"
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+ANY_METHOD = [*METHODS, "HEAD", "OPTIONS", "TRACE", "CONNECT"]
+# An SSE answer starts after this long without a first event (see _stream_response).
+SSE_FIRST_WAIT = 1.0
+SSE_KEEPALIVE = 15.0
 
 # `status` is the HTTP status answered; for a stream, the one its headers carried.
 REQUESTS = Counter("bytereview_gateway_requests_total", "REST calls", ["route", "status"])
@@ -102,29 +110,37 @@ class CallShape:
 class TranscodingProxy:
     """The handler behind `/v1/...`: every transcoded REST call goes through `handle`."""
 
-    def __init__(self, table: RouteTable, upstreams: Upstreams) -> None:
+    def __init__(self, table: RouteTable, upstreams: Upstreams, *, worker_token: str = "") -> None:
         self._table = table
         self._upstreams = upstreams
+        # The internal credential of the workers: never accepted from outside (it reads
+        # every tenant's files), so a leaked one is useless through the public gateway.
+        self._worker_token = worker_token
         self._shapes = {route.grpc_path: CallShape.of(route.method) for route in table.routes}
 
     def mount(self, app: FastAPI) -> None:
         # A plain Starlette route: the proxy parses and checks everything itself, so FastAPI's
         # per-call dependency solving would be pure overhead on every API call.
+        # Every method reaches `handle`, so one no route serves (OPTIONS, TRACE...) gets our
+        # 405 with the path's own `Allow`, not Starlette's with the mount's method list.
         app.router.add_route(
-            "/v1/{rest:path}", self.handle, methods=METHODS, include_in_schema=False
+            "/v1/{rest:path}", self.handle, methods=ANY_METHOD, include_in_schema=False
         )
 
     async def handle(self, request: Request) -> Response:
         path = "/v1/" + request.path_params["rest"]
         found = self._table.match(request.method, path)
         if found is None:
-            if self._table.path_exists(path):
-                return http_error(
+            allowed = self._table.allowed(path)
+            if allowed:
+                not_allowed = http_error(
                     405, "UNIMPLEMENTED", f"{request.method} is not allowed on {path}"
                 )
+                not_allowed.headers["allow"] = ", ".join(allowed)  # RFC 9110 15.5.6: required
+                return not_allowed
             return http_error(404, "NOT_FOUND", f"no API route {request.method} {path}")
         route, values = found
-        refused = _refuse_credentials(request)
+        refused = _refuse_credentials(request, self._worker_token)
         if refused is not None:
             return refused
         started = time.perf_counter()
@@ -142,10 +158,10 @@ class TranscodingProxy:
         try:
             body = await _json_body(request) if route.body else None
             message = build_request(route, values, list(request.query_params.multi_items()), body)
+            if shape.resumable:
+                _resume_from_last_event(message, request)
         except DomainError as exc:
             return http_error(400, "INVALID_ARGUMENT", exc.message)
-        if shape.resumable:
-            _resume_from_last_event(message, request)
         metadata = _metadata(request)
         ch = self._upstreams.get(route.upstream)
         try:
@@ -175,10 +191,12 @@ def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
 
 
-def _refuse_credentials(request: Request) -> Response | None:
-    """A 401 when no credential is sent or one cannot travel as gRPC metadata; else None.
+def _refuse_credentials(request: Request, worker_token: str) -> Response | None:
+    """A 401 when no credential is sent, one cannot travel as gRPC metadata, or it is the
+    workers' internal token; else None.
 
-    The backends verify credentials; this only spares them calls that cannot succeed."""
+    The backends verify credentials; this spares them calls that cannot succeed and keeps
+    the worker credential off the public surface."""
     if not request.headers.get("authorization") and not request.headers.get("x-api-key"):
         return http_error(
             401,
@@ -189,7 +207,20 @@ def _refuse_credentials(request: Request) -> Response | None:
         # gRPC metadata takes printable ASCII only; anything else is not a credential.
         if not _PRINTABLE.fullmatch(request.headers.get(name, "")):
             return http_error(401, "UNAUTHENTICATED", f"malformed {name} header")
+    if worker_token and _is_worker_token(request, worker_token):
+        return http_error(401, "UNAUTHENTICATED", "this credential is not accepted here")
     return None
+
+
+def _is_worker_token(request: Request, worker_token: str) -> bool:
+    auth = request.headers.get("authorization", "")
+    bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+    key = request.headers.get("x-api-key", "").strip()
+    expected = worker_token.encode()
+    # Constant time: the comparison must not leak the token byte by byte.
+    return hmac.compare_digest(bearer.encode(), expected) or hmac.compare_digest(
+        key.encode(), expected
+    )
 
 
 def _metadata(request: Request) -> list[tuple[str, str]]:
@@ -202,10 +233,16 @@ def _metadata(request: Request) -> list[tuple[str, str]]:
 
 
 def _resume_from_last_event(message: Message, request: Request) -> None:
-    """EventSource resends the last id it saw; an explicit `after_sequence` wins over it."""
-    last_id = request.headers.get("last-event-id", "")
-    if last_id.isdigit() and not getattr(message, RESUME_FIELD):
-        setattr(message, RESUME_FIELD, int(last_id))
+    """EventSource resends the last id it saw; an explicit `after_sequence` wins over it.
+
+    Raises InvalidArgument for an id that is not a sequence number: ASCII digits only
+    (`str.isdigit` also takes `²`) and within the field's int64 range."""
+    last_id = request.headers.get("last-event-id", "").strip()
+    if not last_id or getattr(message, RESUME_FIELD):
+        return
+    if not _EVENT_ID.fullmatch(last_id) or int(last_id) >= 2**63:
+        raise InvalidArgument("Last-Event-ID must be an event sequence number")
+    setattr(message, RESUME_FIELD, int(last_id))
 
 
 async def _json_body(request: Request) -> object:
@@ -220,24 +257,79 @@ async def _json_body(request: Request) -> object:
             raise InvalidArgument(too_big)
     if not raw.strip():
         return None
+    if _nesting(raw) > MAX_JSON_DEPTH:
+        raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"the request body is not valid JSON: {exc}") from exc
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
+        raise InvalidArgument(f"the request body is not valid JSON: {str(exc)[:300]}") from exc
+    if parsed is None:
+        # An empty body means "no fields"; an explicit `null` is not a request message.
+        raise InvalidArgument("the request body must be a JSON object, not null")
+    return parsed
+
+
+def _nesting(raw: bytes | bytearray) -> int:
+    """The deepest bracket nesting of a JSON text, brackets inside strings not counted.
+
+    Checked before parsing: `json.loads` recurses per level and would raise RecursionError
+    (or exhaust the stack in the protobuf parser after it) on `[[[[...`."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+async def _first_message(stream: Any) -> tuple[Any, Any]:
+    return await stream.initial_metadata(), await stream.read()
 
 
 async def _stream_response(
     route: Route, shape: CallShape, stream: Any, request: Request
 ) -> Response:
-    """Server streaming. The first message is read before answering, so an error before it
-    (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it."""
-    initial = await stream.initial_metadata()
-    first: Any = await stream.read()
-    # Backends set HTTP headers of a stream (content-disposition) as `x-http-*` metadata.
-    headers = {
-        str(k)[len("x-http-") :]: str(v) for k, v in (initial or ()) if str(k).startswith("x-http-")
-    }
+    """Server streaming. The first message is awaited before answering, so an error before it
+    (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it.
+
+    An SSE stream waits for it at most SSE_FIRST_WAIT: a watch on an idle job may not have
+    an event for hours, and a client or proxy that sees no headers takes the request for hung.
+    It then answers at once with a comment, and sends a comment every SSE_KEEPALIVE while the
+    stream is quiet, so idle connections are not cut by proxies."""
     sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")
+    pending = asyncio.ensure_future(_first_message(stream))
+    early = False
+    if sse:
+        done, _ = await asyncio.wait({pending}, timeout=SSE_FIRST_WAIT)
+        early = not done
+    if not early:
+        try:
+            initial, first = await pending
+        except BaseException:
+            stream.cancel()
+            raise
+    else:
+        initial, first = (), None
+    # Backends set HTTP headers of a stream (content-disposition) as `x-http-*` metadata.
+    # Only printable ASCII reaches the response: a value that is not would split or corrupt it.
+    headers = {
+        str(k)[len("x-http-") :]: str(v)
+        for k, v in (initial or ())
+        if str(k).startswith("x-http-") and _PRINTABLE.fullmatch(str(v))
+    }
 
     def encode(item: Any) -> bytes:
         if shape.raw_bytes:
@@ -248,19 +340,39 @@ async def _stream_response(
             return f"{prefix}event: message\ndata: {json.dumps(to_json(item))}\n\n".encode()
         return (json.dumps({"result": to_json(item)}) + "\n").encode()
 
+    async def quiet_reads(read: asyncio.Future[Any]) -> AsyncIterator[bytes]:
+        """Keep-alive comments until `read` is done (SSE only)."""
+        while sse:
+            done, _ = await asyncio.wait({read}, timeout=SSE_KEEPALIVE)
+            if done:
+                return
+            yield b": keepalive\n\n"
+
     async def chunks() -> AsyncIterator[bytes]:
-        item: Any = first
+        read: asyncio.Future[Any] = pending
         try:
+            if early:
+                yield b": connected\n\n"
+                async for comment in quiet_reads(pending):
+                    yield comment
+                item: Any = (await pending)[1]
+            else:
+                item = first
             while item is not EOF:
                 yield encode(item)
-                item = await stream.read()
+                read = asyncio.ensure_future(stream.read())
+                async for comment in quiet_reads(read):
+                    yield comment
+                item = await read
         except grpc.aio.AioRpcError as exc:
             # The status line is gone by now; SSE clients get the error as an event.
             log.warning("stream %s ended with %s", route.grpc_path, exc.code().name)
             if sse:
                 body = {"code": exc.code().name, "message": exc.details()}
                 yield f"event: error\ndata: {json.dumps(body)}\n\n".encode()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, GeneratorExit):
+            # The client went away: stop the backend stream too.
+            read.cancel()
             stream.cancel()
             raise
 
@@ -270,4 +382,7 @@ async def _stream_response(
         media_type = "application/json"
     else:
         media_type = first.content_type if shape.raw_bytes else "application/x-ndjson"
+    if sse:
+        # Proxies (nginx) must not buffer the stream, and nothing may cache it.
+        headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
     return StreamingResponse(chunks(), media_type=media_type, headers=headers)

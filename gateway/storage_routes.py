@@ -16,9 +16,11 @@ from fastapi.responses import Response, StreamingResponse
 from bytereview.core import (
     InvalidKeyError,
     LocalStorage,
+    ObjectExistsError,
     Settings,
     Storage,
     StorageBackend,
+    disposition,
     signing,
     storage_keys,
 )
@@ -57,10 +59,16 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
             return http_error(
                 413, "RESOURCE_EXHAUSTED", f"the file is larger than the declared {limit} bytes"
             )
+        assert isinstance(storage, LocalStorage)
+        # Create-only: a signed URL uploads its file once. After that (the file analysed,
+        # extracted) the bytes cannot be replaced under the job for the rest of the URL's life.
+        gone = http_error(412, "FAILED_PRECONDITION", "this file was already uploaded")
         try:
-            writer: Any = await asyncio.to_thread(storage.open_write, key)
+            writer: Any = await asyncio.to_thread(storage.open_create, key)
         except InvalidKeyError as exc:
             return http_error(400, "INVALID_ARGUMENT", str(exc))
+        except ObjectExistsError:
+            return gone
         received = 0
         try:
             async for chunk in request.stream():
@@ -79,7 +87,10 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
         if received == 0:
             writer.abort()
             return http_error(400, "INVALID_ARGUMENT", "the upload is empty")
-        await asyncio.to_thread(writer.close)
+        try:
+            await asyncio.to_thread(writer.close)
+        except ObjectExistsError:
+            return gone
         return Response(status_code=200)
 
     @app.get("/v1/storage/objects", include_in_schema=False)
@@ -100,9 +111,8 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
             finally:
                 handle.close()
 
-        filename = params.get("filename", "download").replace('"', "")
         return StreamingResponse(
             body(),
             media_type="application/octet-stream",
-            headers={"content-disposition": f'attachment; filename="{filename}"'},
+            headers={"content-disposition": disposition.attachment(params.get("filename", ""))},
         )

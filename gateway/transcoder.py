@@ -22,6 +22,7 @@ from gateway.proto_json import message_to_dict
 
 # A variable of an HTTP rule's path: `{field.path}` or `{field.path=segments/*}`.
 VARIABLE = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
+FIELD_MASK = "google.protobuf.FieldMask"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,10 @@ class RouteTable:
     def path_exists(self, path: str) -> bool:
         return any(route.regex.match(path) for route in self.routes)
 
+    def allowed(self, path: str) -> list[str]:
+        """The verbs some route serves at `path` (a 405's `Allow` header)."""
+        return sorted({route.verb for route in self.routes if route.regex.match(path)})
+
 
 def message_class(desc: descriptor.Descriptor) -> type[Message]:
     return message_factory.GetMessageClass(desc)
@@ -140,11 +145,8 @@ def _set_path(msg: Message, field_path: str, raw: str | list[str]) -> None:
     if field is None:
         raise InvalidArgument(f"unknown parameter {field_path!r}")
     values = raw if isinstance(raw, list) else [raw]
-    if (
-        field.message_type is not None
-        and field.message_type.full_name == "google.protobuf.FieldMask"
-    ):
-        getattr(target, field.name).FromJsonString(",".join(values))
+    if field.message_type is not None and field.message_type.full_name == FIELD_MASK:
+        getattr(target, field.name).paths.extend(field_mask_paths(values))
         return
     if field.message_type is not None:
         raise InvalidArgument(f"parameter {field_path!r} cannot be given in the URL")
@@ -177,8 +179,7 @@ def _scalar(field: Any, value: str) -> object:
     if t == fd.TYPE_ENUM:
         enum_value = field.enum_type.values_by_name.get(value)
         if enum_value is None:
-            if value.lstrip("-").isdigit() and int(value) in field.enum_type.values_by_number:
-                return int(value)
+            # Names only, as the OpenAPI document declares (a number is not a documented value).
             allowed = ", ".join(v.name for v in field.enum_type.values)
             raise ValueError(f"{value!r} is not one of {allowed}")
         return enum_value.number
@@ -196,7 +197,34 @@ def _scalar(field: Any, value: str) -> object:
         raise ValueError(f"{value!r} is out of range")
     if t in (fd.TYPE_UINT32, fd.TYPE_FIXED32) and not 0 <= number < 2**32:
         raise ValueError(f"{value!r} is out of range")
+    if t in (fd.TYPE_INT64, fd.TYPE_SINT64, fd.TYPE_SFIXED64) and not -(2**63) <= number < 2**63:
+        raise ValueError(f"{value!r} is out of range")
+    if t in (fd.TYPE_UINT64, fd.TYPE_FIXED64) and not 0 <= number < 2**64:
+        raise ValueError(f"{value!r} is out of range")
     return number
+
+
+# One field path of a mask, in either spelling: `display_name` (proto) or `displayName` (JSON).
+_MASK_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z][A-Za-z0-9_]{0,63}){0,7}")
+_UPPER = re.compile(r"[A-Z]")
+
+
+def field_mask_paths(values: Sequence[str]) -> list[str]:
+    """The snake_case paths of an `update_mask` given as `a,b` (one or more parameters).
+
+    AIP-161 masks name proto fields; the JSON mapping spells them lowerCamel. Both are
+    accepted (the API's own messages use snake_case), unlike `FieldMask.FromJsonString`,
+    which raises on an underscore."""
+    paths: list[str] = []
+    for value in values:
+        for raw in value.split(","):
+            path = raw.strip()
+            if not path:
+                continue
+            if not _MASK_PATH.fullmatch(path):
+                raise InvalidArgument(f"update_mask path {path[:80]!r} is not a field path")
+            paths.append(_UPPER.sub(lambda m: "_" + m.group(0).lower(), path))
+    return paths
 
 
 def build_request(
@@ -214,12 +242,13 @@ def build_request(
             if route.body == "*":
                 if not isinstance(body, dict):
                     raise InvalidArgument("the request body must be a JSON object")
-                json_format.ParseDict(body, msg)
+                json_format.ParseDict(_take_field_masks(body, msg), msg)
             else:
                 field = msg.DESCRIPTOR.fields_by_name[route.body]
                 json_format.ParseDict({field.json_name: body}, msg)
-        except json_format.ParseError as exc:
-            raise InvalidArgument(f"invalid request body: {exc}") from exc
+        except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+            # ParseDict raises ParseError for most bad input, but not for every type it meets.
+            raise InvalidArgument(f"invalid request body: {str(exc)[:300]}") from exc
     grouped: dict[str, list[str]] = {}
     for key, value in query:
         grouped.setdefault(key, []).append(value)
@@ -233,6 +262,18 @@ def build_request(
                 raise InvalidArgument(f"parameter {key!r} belongs in the request body")
             _set_path(msg, key, values)
     return msg
+
+
+def _take_field_masks(body: dict[str, Any], msg: Message) -> dict[str, Any]:
+    """`body` without its top-level field masks, which are set on `msg` in either spelling."""
+    rest = dict(body)
+    for field in msg.DESCRIPTOR.fields:
+        if field.message_type is None or field.message_type.full_name != FIELD_MASK:
+            continue
+        for key in (field.name, field.json_name):
+            if isinstance(rest.get(key), str):
+                getattr(msg, field.name).paths.extend(field_mask_paths([rest.pop(key)]))
+    return rest
 
 
 def to_json(msg: Message) -> dict[str, object]:

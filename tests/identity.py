@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -24,6 +24,8 @@ class IdentityProvider:
     jwks_url: str
     key: rsa.RSAPrivateKey
     kid: str = "test-key"
+    # One entry per JWKS request served (tests count fetches).
+    served: list[float] = field(default_factory=list)
 
     def token(self, subject: str, *, email: str = "", expires_in: int = 600, **claims: Any) -> str:
         now = int(time.time())
@@ -43,7 +45,8 @@ class IdentityProvider:
 
 
 @contextmanager
-def identity_provider() -> Iterator[IdentityProvider]:
+def identity_provider(*, delay: float = 0.0) -> Iterator[IdentityProvider]:
+    """The provider; `delay` seconds before each JWKS answer (a slow identity provider)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
     public.update({"kid": "test-key", "use": "sig", "alg": "RS256"})
@@ -51,6 +54,8 @@ def identity_provider() -> Iterator[IdentityProvider]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            provider.served.append(time.monotonic())
+            time.sleep(delay)
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -63,8 +68,9 @@ def identity_provider() -> Iterator[IdentityProvider]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    provider = IdentityProvider(f"http://127.0.0.1:{server.server_port}/jwks.json", key)
     try:
-        yield IdentityProvider(f"http://127.0.0.1:{server.server_port}/jwks.json", key)
+        yield provider
     finally:
         server.shutdown()
         server.server_close()

@@ -189,9 +189,10 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
     async def InspectArchive(
         self, request: ingest_pb.InspectArchiveRequest, context: Context
     ) -> ingest_pb.InspectArchiveResponse:
+        # The caller's credential (checked with the file's owner) comes before any field.
+        found = await file_for_caller(self._jobs, request.file, context)
         if not 0 <= request.page_size <= MAX_PAGE:
             raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE}")
-        found = await file_for_caller(self._jobs, request.file, context)
         if request.page_token and not _PAGE_TOKEN.fullmatch(request.page_token):
             raise InvalidArgument("page_token is malformed")
         offset = int(request.page_token or "0")

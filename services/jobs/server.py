@@ -89,7 +89,7 @@ async def jobs_service(
 
     async def authenticate(credentials: Credentials) -> Principal:
         if credentials.bearer:
-            return tokens.authenticate_bearer(credentials.bearer)
+            return await tokens.authenticate_bearer(credentials.bearer)
         return await users.principal_for_api_key(credentials.api_key)
 
     relay = OutboxRelay(sessions=sessions, js=js, wakeup=hub.outbox_ready)

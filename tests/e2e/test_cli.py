@@ -142,7 +142,10 @@ def test_clear_messages_for_user_mistakes(platform: Platform, tmp_path: Path) ->
         (["extract", str(pdf), "--field", "a:text", "--out", "r.txt"], ".csv, .xlsx or .json"),
         (["extract", str(tmp_path / "missing.pdf"), "--field", "a:text"], "no such file"),
         (["extract", str(pdf), "--template", "nope"], "no template called"),
+        # Checked against ListDataTypes before anything is uploaded (#14).
+        (["extract", str(pdf), "--field", "a:money"], "unknown data type 'money'"),
     ):
         done = cli(url, *args)
         assert done.returncode == 1, (args, done.stderr)
         assert message in done.stderr, (args, done.stderr)
+        assert "job jobs/" not in done.stderr, "a job was created for a refused command"

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
+from bytereview.core import disposition
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -210,7 +211,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         )
         # The gateway turns x-http-* initial metadata into response headers.
         await context.send_initial_metadata(
-            [("x-http-content-disposition", f'attachment; filename="{filename}"')]
+            [("x-http-content-disposition", disposition.attachment(filename, default="results"))]
         )
         async for chunk in chunks:
             yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)

@@ -175,10 +175,11 @@ class Jobs:
                 raise FailedPrecondition(
                     f"cannot configure a job that is {job.status}: fields are frozen once it starts"
                 )
-            if fields:
-                checked = await validate_fields(session, fields)
-                job.template_id = template_id or job.template_id
-            elif template_id:
+            template: models.Template | None = None
+            if template_id:
+                # Looked up in the caller's own templates whichever branch is taken: another
+                # tenant's template and one that does not exist answer the same NOT_FOUND
+                # (no existence oracle), and a job never names a template it cannot see.
                 template = await session.scalar(
                     select(models.Template).where(
                         models.Template.id == template_id, models.Template.user_id == user_id
@@ -186,6 +187,11 @@ class Jobs:
                 )
                 if template is None:
                     raise NotFound(f"template {names.template_name(template_id)} not found")
+            if fields:
+                checked = await validate_fields(session, fields)
+                if template is not None:
+                    job.template_id = template.id
+            elif template is not None:
                 checked = [
                     FieldSpec(f.name, f.data_type_id, f.instruction) for f in template.fields
                 ]

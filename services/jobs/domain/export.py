@@ -11,10 +11,12 @@ import asyncio
 import csv
 import io
 import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -38,14 +40,44 @@ def _cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _amount(value: Any) -> Any:
+    """A currency value as a Decimal: the extractors store the document's decimals as a string
+    ("30.90"); older results and models may hold a number (whose `30.90` lost its zero).
+    A Decimal prints with its places in CSV and is a numeric 0.00 cell in XLSX."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return Decimal(f"{value:.2f}")
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        return Decimal(value.strip())
+    return _cell(value)
+
+
+# Spreadsheet apps execute cells starting with these.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _safe_csv(value: Any) -> Any:
-    # Spreadsheet apps execute cells starting with these: neutralise formula injection.
+    # A CSV cell has no type: a leading quote makes a spreadsheet app read it as text.
     # A negative amount ("-12.00", how money is stored) is a number, not a formula.
     if isinstance(value, str) and re.fullmatch(r"-\d+(\.\d+)?", value):
         return value
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A write-only cell typed by our data, never by its first character.
+
+    openpyxl turns a string starting with `=` into a formula; a string is written as a
+    string (shared-string cell), so `=HYPERLINK(...)` from a document stays text."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    elif isinstance(value, Decimal):
+        cell.number_format = "0.00"
+    return cell
 
 
 class Exporter:
@@ -61,18 +93,18 @@ class Exporter:
             raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
         async with self._ctx.reading() as session:
             job = await owned_job(session, user_id, job_id)
-            field_names = list(
-                (
-                    await session.scalars(
-                        select(models.JobField.name)
-                        .where(models.JobField.job_id == job_id)
-                        .order_by(models.JobField.position)
-                    )
-                ).all()
-            )
+            fields = (
+                await session.execute(
+                    select(models.JobField.name, models.JobField.data_type_id)
+                    .where(models.JobField.job_id == job_id)
+                    .order_by(models.JobField.position)
+                )
+            ).all()
+        field_names = [name for name, _ in fields]
+        money = {name for name, data_type in fields if data_type == "currency"}
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
         header = ["file", *field_names]
-        rows = self._rows(job_id, field_names)
+        rows = self._rows(job_id, field_names, money)
         if fmt == "csv":
             return FORMATS[fmt], filename, self._csv(header, rows)
         if fmt == "json":
@@ -104,16 +136,25 @@ class Exporter:
             yield [(r, "; ".join(paths.get(r.task_id, []))) for r in results]
             last = results[-1].position
 
-    async def _rows(self, job_id: str, field_names: Sequence[str]) -> AsyncIterator[list[Any]]:
+    async def _rows(
+        self, job_id: str, field_names: Sequence[str], money: set[str]
+    ) -> AsyncIterator[list[Any]]:
         async for page in self._pages(job_id):
             for result, path in page:
-                yield [path, *(_cell(result.values.get(name)) for name in field_names)]
+                yield [
+                    path,
+                    *(
+                        _amount(value) if name in money else _cell(value)
+                        for name in field_names
+                        for value in [result.values.get(name)]
+                    ),
+                ]
 
     async def _csv(self, header: list[str], rows: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8
-        writer.writerow(header)
+        writer.writerow([_safe_csv(v) for v in header])
         async for row in rows:
             writer.writerow([_safe_csv(v) for v in row])
             if buffer.tell() >= CHUNK:
@@ -148,9 +189,9 @@ class Exporter:
         try:
             workbook = Workbook(write_only=True)
             sheet = workbook.create_sheet("results")
-            sheet.append(header)
+            sheet.append([_xlsx_cell(sheet, v) for v in header])
             async for row in rows:
-                sheet.append(row)
+                sheet.append([_xlsx_cell(sheet, v) for v in row])
             await asyncio.to_thread(workbook.save, path)
             with open(path, "rb") as handle:  # noqa: ASYNC230 - local temp file, small reads
                 while chunk := handle.read(CHUNK):

@@ -22,6 +22,10 @@ _PATTERNS = {
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Tokens are opaque to callers but not trusted: a crafted one must not carry an offset that
+# overflows the database's integers (SQLite's OFFSET is a signed 64-bit value) or the parser.
+MAX_PAGE_TOKEN_CHARS = 512
+MAX_PAGE_OFFSET = 2**31 - 1
 
 
 def parse(kind: str, name: str, *, field: str = "name") -> dict[str, str]:
@@ -77,12 +81,16 @@ def decode_page_token(token: str, scope: str) -> int:
     """Offset encoded in `token`; the scope ties a token to the list call that made it."""
     if not token:
         return 0
+    if len(token) > MAX_PAGE_TOKEN_CHARS or not token.isascii():
+        raise InvalidArgument("page_token is malformed")
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset = int(data["o"])
-        token_scope = str(data["s"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        offset = data["o"]
+        token_scope = data["s"]
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, binascii.Error) as exc:
         raise InvalidArgument("page_token is malformed") from exc
-    if offset < 0 or token_scope != scope:
+    if type(offset) is not int or not isinstance(token_scope, str):
+        raise InvalidArgument("page_token is malformed")
+    if not 0 <= offset <= MAX_PAGE_OFFSET or token_scope != scope:
         raise InvalidArgument("page_token does not belong to this request")
     return offset

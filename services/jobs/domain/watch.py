@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from sqlalchemy import select
 
-from bytereview.core.errors import InvalidArgument
+from bytereview.core.errors import InvalidArgument, ResourceExhausted
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.status import JOB_FINAL
 from services.jobs.store import models
@@ -20,6 +20,26 @@ from services.jobs.store import models
 WATCH_POLL_SECONDS = 2.0
 # Events read per query while catching up.
 BATCH = 500
+# Each open watch polls the database; one user may hold this many at once (per replica).
+MAX_WATCHERS_PER_USER = 16
+_watching: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def watcher_slot(user_id: str) -> Iterator[None]:
+    """One of the user's watch slots for as long as the watch is open; RESOURCE_EXHAUSTED
+    (HTTP 429) beyond MAX_WATCHERS_PER_USER."""
+    if _watching.get(user_id, 0) >= MAX_WATCHERS_PER_USER:
+        raise ResourceExhausted(
+            f"at most {MAX_WATCHERS_PER_USER} watches may be open at once; close one first"
+        )
+    _watching[user_id] = _watching.get(user_id, 0) + 1
+    try:
+        yield
+    finally:
+        _watching[user_id] -= 1
+        if not _watching[user_id]:
+            del _watching[user_id]
 
 
 async def watch_job(
@@ -31,6 +51,14 @@ async def watch_job(
         raise InvalidArgument("after_sequence must not be negative")
     job = await _job(ctx, user_id, job_id)
     last = after_sequence or job.event_sequence
+    with watcher_slot(user_id):
+        async for item in _follow(ctx, user_id, job_id, last):
+            yield item
+
+
+async def _follow(
+    ctx: JobsContext, user_id: str, job_id: str, last: int
+) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
     wake = ctx.hub.subscribe(job_id)
     try:
         while True:

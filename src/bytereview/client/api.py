@@ -31,6 +31,19 @@ def _reason(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def url_of_local_platform() -> str:
+    """The URL `bytereview up` wrote in its data dir (BYTEREVIEW_DATA_DIR, else .bytereview).
+
+    `up` may have moved off the default port; without this the CLI would talk to whatever
+    else listens there."""
+    data_dir = Path(os.environ.get("BYTEREVIEW_DATA_DIR") or ".bytereview")
+    try:
+        url = (data_dir / "url").read_text().strip()
+    except OSError:
+        return ""
+    return url if url.startswith(("http://", "https://")) else ""
+
+
 class Api:
     def __init__(self, url: str, *, token: str = "", api_key: str = "") -> None:
         headers = {"x-api-key": api_key} if api_key else {"authorization": f"Bearer {token}"}
@@ -41,7 +54,7 @@ class Api:
     def from_env(cls, url: str | None, token: str | None, api_key: str | None) -> Api:
         """Flags first, then BYTEREVIEW_URL / _TOKEN / _API_KEY; the dev token last."""
         return cls(
-            url or os.environ.get("BYTEREVIEW_URL", DEFAULT_URL),
+            url or os.environ.get("BYTEREVIEW_URL") or url_of_local_platform() or DEFAULT_URL,
             token=token or os.environ.get("BYTEREVIEW_TOKEN", DEV_TOKEN),
             api_key=api_key or os.environ.get("BYTEREVIEW_API_KEY", ""),
         )

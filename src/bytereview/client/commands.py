@@ -15,7 +15,9 @@ from bytereview.client.flow import parse_field, run_extract
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
     group.add_argument(
-        "--url", help="gateway URL (env BYTEREVIEW_URL; default http://127.0.0.1:8080)"
+        "--url",
+        help="gateway URL (env BYTEREVIEW_URL; else the URL `bytereview up` wrote in its data "
+        "dir; else http://127.0.0.1:8080)",
     )
     group.add_argument(
         "--token", help="bearer token (env BYTEREVIEW_TOKEN; default: the dev token)"

@@ -129,6 +129,22 @@ def wait(
         time.sleep(poll)
 
 
+def check_data_types(api: Api, fields: list[dict[str, str]]) -> None:
+    """Refuse unknown data types before anything is uploaded (no job is left behind)."""
+    listed = api.call("GET", "/v1/dataTypes")
+    known = {
+        str(t.get("id") or str(t.get("name", "")).removeprefix("dataTypes/"))
+        for t in listed.get("dataTypes", [])
+        if isinstance(t, dict)
+    }
+    for field in fields:
+        if field["dataType"] not in known:
+            raise ClientError(
+                f"--field {field['name']}: unknown data type {field['dataType']!r}; "
+                f"use one of {', '.join(sorted(known))}"
+            )
+
+
 def run_extract(
     api: Api,
     inputs: list[str],
@@ -147,6 +163,8 @@ def run_extract(
             "give either --template NAME or one or more --field name:type[:instruction]"
         )
     wanted_fields = [parse_field(f) for f in fields]
+    if wanted_fields:
+        check_data_types(api, wanted_fields)
     template_name = find_template(api, template) if template else ""
     uploads = collect(inputs)
 

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import jwt
+
 from bytereview.core.errors import Unauthenticated
+from bytereview.core.jwks import JwksCache, http_fetch
 from bytereview.core.settings import Settings
 
 API_KEY_PREFIX = "brk_"
@@ -79,28 +82,39 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+MAX_TOKEN_CHARS = 16 * 1024
+ALGORITHMS = ["RS256", "ES256", "RS384", "ES384", "RS512", "EdDSA"]
+
+
 class JwtVerifier:
     """Verifies bearer JWTs against a JWKS URL, issuer and audience.
 
     Works with any OIDC provider that publishes a JWKS: Firebase, Auth0, Keycloak...
+    The keys come from a `JwksCache`, so verification never blocks the event loop.
     """
 
-    def __init__(self, *, jwks_url: str, issuer: str, audience: str) -> None:
-        import jwt
-
-        self._jwt = jwt
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600)
+    def __init__(
+        self, *, jwks_url: str, issuer: str, audience: str, keys: JwksCache | None = None
+    ) -> None:
+        self._keys = keys or JwksCache(http_fetch(jwks_url, timeout=10.0))
         self._issuer = issuer
         self._audience = audience
 
-    def verify(self, token: str) -> Principal:
-        jwt = self._jwt
+    async def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_CHARS:
+            raise Unauthenticated("invalid bearer token: too long")
         try:
-            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid bearer token: {exc}") from exc
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("invalid bearer token: no signing key id (kid)")
+        signing_key = await self._keys.key(kid)
+        try:
             claims: Mapping[str, Any] = jwt.decode(
                 token,
                 signing_key.key,
-                algorithms=["RS256", "ES256", "RS384", "ES384", "RS512", "EdDSA"],
+                algorithms=ALGORITHMS,
                 audience=self._audience or None,
                 issuer=self._issuer or None,
                 options={"require": ["exp", "sub"]},
@@ -130,11 +144,11 @@ class TokenAuthenticator:
                 audience=settings.jwt_audience,
             )
 
-    def authenticate_bearer(self, token: str) -> Principal:
+    async def authenticate_bearer(self, token: str) -> Principal:
         if self._worker_token and hmac.compare_digest(token, self._worker_token):
             return WORKER
         if self._dev_token and hmac.compare_digest(token, self._dev_token):
             return Principal(PrincipalKind.USER, DEV_SUBJECT, "dev@localhost", "Developer")
         if self._jwt is not None and token.count(".") == 2:
-            return self._jwt.verify(token)
+            return await self._jwt.verify(token)
         raise Unauthenticated("invalid bearer token")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ class LocalStorage:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         return cast(BinaryIO, _AtomicWriter(path))
+
+    def open_create(self, key: str) -> _CreateOnlyWriter:
+        """A writer for an object that must not exist yet (signed uploads: one per URL)."""
+        path = self.path(key)
+        if path.exists():
+            raise ObjectExistsError(f"{key} was already uploaded")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return _CreateOnlyWriter(path)
 
     def size(self, key: str) -> int | None:
         try:
@@ -164,6 +173,35 @@ class _AtomicWriter:
             self.abort()
 
 
+class ObjectExistsError(FileExistsError):
+    """A create-only write found the object already there."""
+
+
+class _CreateOnlyWriter(_AtomicWriter):
+    """Like _AtomicWriter, but the object is created once and never replaced.
+
+    The final step is a hard link, which fails if the name exists: two racing uploads cannot
+    both win, and bytes already analysed cannot be swapped under the job (#14). Each writer
+    has its own temporary file, so racing uploads never write into one another."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._tmp = path.with_name(f"{path.name}.{secrets.token_hex(8)}.partial")
+        self._file = self._tmp.open("wb")
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+            try:
+                os.link(self._tmp, self._path)
+            except FileExistsError as exc:
+                raise ObjectExistsError(f"{self._path.name} was already uploaded") from exc
+            finally:
+                self._tmp.unlink(missing_ok=True)
+
+
 class GcsStorage:
     """Objects in a Google Cloud Storage bucket; V4 signed URLs for browsers."""
 
@@ -234,13 +272,19 @@ class GcsStorage:
             )
             return SignedRequest("POST", url, {"Content-Type": content_type}, _expiry(self._ttl))
         blob = self._bucket.blob(check_key(key))
-        headers = {"Content-Type": content_type, "x-goog-content-length-range": f"0,{max_bytes}"}
+        # Create-only (generation 0): once the bytes are there (and then analysed), the URL
+        # cannot replace them for the rest of its hour.
+        signed = {
+            "x-goog-content-length-range": f"0,{max_bytes}",
+            "x-goog-if-generation-match": "0",
+        }
+        headers = {"Content-Type": content_type, **signed}
         url = blob.generate_signed_url(
             version="v4",
             expiration=dt.timedelta(seconds=self._ttl),
             method="PUT",
             content_type=content_type,
-            headers={"x-goog-content-length-range": f"0,{max_bytes}"},
+            headers=signed,
         )
         return SignedRequest("PUT", str(url), headers, _expiry(self._ttl))
 

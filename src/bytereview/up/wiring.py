@@ -18,12 +18,14 @@ import shutil
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from bytereview.core.settings import DEV_TOKEN, Settings
+from bytereview.up import install_secrets
 from bytereview.up.lock import DataDirInUse, data_dir_lock
 from bytereview.up.readiness import wait_grpc_serving, wait_http, wait_tcp
 from bytereview.up.supervisor import Child, Supervisor
@@ -74,8 +76,8 @@ class Layout:
         return f"nats://127.0.0.1:{self.nats_port}"
 
 
-def platform_env(layout: Layout) -> dict[str, str]:
-    """The environment every child shares."""
+def platform_env(layout: Layout, secrets: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every child shares; `secrets` (the install's) unless the user set own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     # Defaults the user may override (a Gemini key, PostgreSQL, fixed service ports ...).
     env.update(
@@ -85,6 +87,7 @@ def platform_env(layout: Layout) -> dict[str, str]:
             "BYTEREVIEW_INGEST_ADDR": f"127.0.0.1:{free_port()}",
             "BYTEREVIEW_EXTRACT_ADDR": f"127.0.0.1:{free_port()}",
             "PYTHONUNBUFFERED": "1",
+            **(secrets or {}),
         }
     )
     env.update({k: v for k, v in os.environ.items() if k.startswith("BYTEREVIEW_")})
@@ -144,6 +147,9 @@ def announce(supervisor: Supervisor, layout: Layout, env: dict[str, str]) -> Non
         f"extract {env['BYTEREVIEW_EXTRACT_ADDR']}",
     )
     supervisor.say("up", f"try: curl -H 'Authorization: Bearer {token}' {url}/v1/jobs")
+    # The CLI reads this file when BYTEREVIEW_URL is unset (bytereview.client.api).
+    written = install_secrets.write_url(layout.data_dir, url)
+    supervisor.say("up", f"URL written to {written}; for other shells: export BYTEREVIEW_URL={url}")
     supervisor.say("up", "press Ctrl-C to stop")
 
 
@@ -153,7 +159,13 @@ async def run_up(settings: Settings, layout: Layout, lock_fd: int) -> int:
 
     await asyncio.to_thread((layout.data_dir / "nats").mkdir, parents=True, exist_ok=True)
     supervisor = Supervisor(keep_fds=(lock_fd,))
-    env = platform_env(layout)
+    own_secrets = await asyncio.to_thread(
+        install_secrets.secret_env,
+        layout.data_dir,
+        gateway_host=layout.gateway_host,
+        identity_provider=bool(settings.jwt_jwks_url),
+    )
+    env = platform_env(layout, own_secrets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -348,7 +348,7 @@ async def test_results_edit_export_delete(
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0] == ["file", "number", "total"]
     assert rows[1][1].startswith("'=")  # formula injection neutralised
-    assert rows[1][2] == "99.0"
+    assert rows[1][2] == "99.00"  # a currency keeps its two decimal places (#14)
     # Negative amounts are numbers, not formulas to neutralise.
     assert all(r[2].startswith("-1") and r[2].endswith(".50") for r in rows[2:])
     data, _ = await export("json")
@@ -360,6 +360,8 @@ async def test_results_edit_export_delete(
     assert sheet is not None
     assert [c.value for c in sheet[1]] == ["file", "number", "total"]
     assert sheet.max_row == 4
+    assert sheet.cell(2, 3).value == 99
+    assert sheet.cell(2, 3).number_format == "0.00"
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await export("pdf")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

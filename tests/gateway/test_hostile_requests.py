@@ -1,0 +1,205 @@
+"""Hand-made requests from issue #14: each was a bare 500 (or a leak); now a clear answer."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from urllib.parse import unquote
+
+import httpx
+import pytest
+
+from bytereview.core import DEV_TOKEN, DEV_WORKER_TOKEN
+from tests.pdfs import text_pdf
+
+AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
+SSE = {**AUTH, "Accept": "text/event-stream"}
+FIELDS = [{"name": "total", "dataType": "currency"}]
+
+
+async def _job(client: httpx.AsyncClient, name: str = "") -> str:
+    body: dict[str, object] = {"files": [{"path": "a.pdf", "sizeBytes": 3}]}
+    if name:
+        body["displayName"] = name
+    created = await client.post("/v1/jobs", headers=AUTH, json=body)
+    assert created.status_code == 200, created.text
+    return str(created.json()["job"]["name"])
+
+
+async def _template(client: httpx.AsyncClient, headers: dict[str, str], name: str = "t") -> str:
+    made = await client.post(
+        "/v1/templates", headers=headers, json={"displayName": name, "fields": FIELDS}
+    )
+    assert made.status_code == 200, made.text
+    return str(made.json()["name"])
+
+
+def _assert_4xx(response: httpx.Response, status: int = 400) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["message"]
+    assert "Traceback" not in response.text
+
+
+async def test_update_masks_in_either_spelling(client: httpx.AsyncClient) -> None:
+    template = await _template(client, AUTH)
+    for mask in ("display_name", "displayName"):
+        patched = await client.patch(
+            f"/v1/{template}",
+            headers=AUTH,
+            params={"updateMask": mask},
+            json={"displayName": f"renamed {mask}"},
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["displayName"] == f"renamed {mask}"
+    _assert_4xx(
+        await client.patch(f"/v1/{template}", headers=AUTH, params={"updateMask": "a b"}, json={})
+    )
+
+
+@pytest.mark.parametrize("value", ["1180591620717411303424", str(2**63), "-1" + "0" * 30])
+async def test_integers_out_of_int64_range_are_400(client: httpx.AsyncClient, value: str) -> None:
+    job = await _job(client)
+    _assert_4xx(await client.get(f"/v1/{job}:watch", headers=SSE, params={"afterSequence": value}))
+
+
+@pytest.mark.parametrize("last_id", ["99999999999999999999", "²", "1e3", "-5"])
+async def test_a_malformed_last_event_id_is_400(client: httpx.AsyncClient, last_id: str) -> None:
+    job = await _job(client)
+    headers = [(k.encode(), v.encode()) for k, v in {**SSE, "Last-Event-ID": last_id}.items()]
+    _assert_4xx(await client.get(f"/v1/{job}:watch", headers=headers))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"files": ' + b"[" * 40 + b"]" * 40 + b"}", b'{"a": 1' + b"0" * 5000 + b"}"],
+)
+async def test_deep_or_huge_json_is_400(client: httpx.AsyncClient, body: bytes) -> None:
+    response = await client.post(
+        "/v1/jobs", headers={**AUTH, "content-type": "application/json"}, content=body
+    )
+    _assert_4xx(response)
+
+
+def _token(payload: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "²",
+        "9" * 5000,
+        _token({"o": 10**30, "s": "x"}),
+        _token({"o": True, "s": "x"}),
+        _token({"o": 1.5, "s": "x"}),
+        _token([1, 2]),
+        _token({"o": 1, "s": ["x"]}),
+    ],
+)
+async def test_hostile_page_tokens_are_400(client: httpx.AsyncClient, token: str) -> None:
+    job = await _job(client)
+    for path in ("/v1/jobs", f"/v1/{job}/files", f"/v1/{job}/events", "/v1/templates"):
+        _assert_4xx(await client.get(path, headers=AUTH, params={"pageToken": token}))
+
+
+async def test_a_forged_offset_for_the_right_scope_is_400(client: httpx.AsyncClient) -> None:
+    await _template(client, AUTH, "one")
+    await _template(client, AUTH, "two")
+    first = await client.get("/v1/templates", headers=AUTH, params={"pageSize": 1})
+    real = first.json()["nextPageToken"]
+    scope = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))["s"]
+    forged = _token({"o": 10**30, "s": scope})
+    _assert_4xx(await client.get("/v1/templates", headers=AUTH, params={"pageToken": forged}))
+
+
+async def test_configure_with_a_template_of_nobody_or_of_another_user(
+    client: httpx.AsyncClient, idp: object
+) -> None:
+    from tests.identity import IdentityProvider
+
+    assert isinstance(idp, IdentityProvider)
+    other = {"Authorization": f"Bearer {idp.token('someone-else')}"}
+    synced = await client.post("/v1/users/me:sync", headers=other, json={})
+    assert synced.status_code == 200, synced.text
+    theirs = await _template(client, other)
+    job = await _job(client)
+    missing = "templates/" + "0" * 32
+    answers = []
+    for template in (theirs, missing):
+        for fields in (FIELDS, []):
+            body: dict[str, object] = {"template": template}
+            if fields:
+                body["fields"] = fields
+            response = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
+            _assert_4xx(response, 404)
+            answers.append(response.json()["error"]["message"].replace(theirs, missing))
+    # Another tenant's template and no template at all cannot be told apart.
+    assert len(set(answers)) == 1, answers
+    got = await client.get(f"/v1/{job}", headers=AUTH)
+    assert "template" not in got.json() or not got.json()["template"]
+
+
+@pytest.mark.parametrize("name", ["Счета март", "été", 'a"; filename="evil.exe', "a\r\nX-Evil: 1"])
+async def test_export_file_names_are_encoded(client: httpx.AsyncClient, name: str) -> None:
+    job = await _job(client, name)
+    exported = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": "csv"})
+    assert exported.status_code == 200, exported.text
+    disposition = exported.headers["content-disposition"]
+    assert disposition.isascii()
+    assert "\r" not in disposition
+    assert "\n" not in disposition
+    assert "x-evil" not in exported.headers
+    fallback, encoded = disposition.split("; filename*=UTF-8''")
+    assert fallback.startswith('attachment; filename="')
+    assert fallback.count('"') == 2
+    expected = "".join(c for c in name if c not in "\r\n")
+    assert unquote(encoded) == f"{expected}.csv"
+
+
+async def test_the_gateway_refuses_the_worker_token(client: httpx.AsyncClient) -> None:
+    for headers in (
+        {"Authorization": f"Bearer {DEV_WORKER_TOKEN}"},
+        {"x-api-key": DEV_WORKER_TOKEN},
+    ):
+        _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
+
+
+async def test_an_upload_url_writes_its_file_once(client: httpx.AsyncClient) -> None:
+    pdf = text_pdf(["Total: 5.00"])
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": len(pdf) + 99}]}
+    )
+    job = created.json()["job"]["name"]
+    url = created.json()["uploadTargets"][0]["url"]
+    assert (await client.put(url, content=pdf)).status_code == 200
+    finalized = await client.post(f"/v1/{job}:finalizeUploads", headers=AUTH, json={})
+    assert finalized.status_code == 200, finalized.text
+    # The file is being analysed: the same URL cannot swap its bytes (a PDF for a ZIP).
+    replaced = await client.put(url, content=b"PK\x03\x04" + b"\0" * 40)
+    _assert_4xx(replaced, 412)
+
+
+def test_xlsx_cells_are_never_formulas() -> None:
+    import asyncio
+
+    from openpyxl import load_workbook
+
+    from services.jobs.domain.export import Exporter
+
+    async def rows() -> object:
+        yield ['=HYPERLINK("http://evil")', "@SUM(A1)", "+1", "-1", "\tx", 5]
+
+    async def collect() -> bytes:
+        exporter = Exporter.__new__(Exporter)
+        chunks = [c async for c in exporter._xlsx(["file", "=cmd"], rows())]  # type: ignore[arg-type]
+        return b"".join(chunks)
+
+    book = load_workbook(io.BytesIO(asyncio.run(collect())))
+    sheet = book["results"]
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    types = [[c.data_type for c in row] for row in sheet.iter_rows()]
+    assert values[0][:2] == ["file", "=cmd"]
+    assert values[1][:5] == ['=HYPERLINK("http://evil")', "@SUM(A1)", "+1", "-1", "\tx"]
+    assert all(t != "f" for row in types for t in row), types
