@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from bytereview.core import DEV_TOKEN
 from tests.e2e.conftest import launched
 from tests.web.oidc_provider import CLIENT_ID, Provider, oidc_provider
 
@@ -39,6 +40,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory, oidc: Provider) -> Iterato
         "BYTEREVIEW_JWT_JWKS_URL": f"{oidc.issuer}/jwks",
         "BYTEREVIEW_JWT_AUDIENCE": CLIENT_ID,
         "BYTEREVIEW_OIDC_CLIENT_ID": CLIENT_ID,
+        # With an identity provider configured `up` makes its dev token random; the tests
+        # call the API with the known one, so they set it (the gateway listens on loopback).
+        "BYTEREVIEW_DEV_TOKEN": DEV_TOKEN,
     }
     with launched(tmp_path_factory.mktemp("web-platform"), env) as running:
         yield running.url
