@@ -156,7 +156,10 @@ async def test_every_admin_route_refuses_a_non_admin_over_rest(
         response = await client.request(
             verb, path, headers=headers, json={} if verb == "POST" else None
         )
-        assert response.status_code == 403, (method, who, response.text)
+        # The public gateway refuses a worker credential outright (#14): 401 before any
+        # service sees it; every user credential without the role is a 403.
+        expected = 401 if who == "a worker" else 403
+        assert response.status_code == expected, (method, who, response.text)
 
 
 # -- every tenant's jobs ------------------------------------------------------------------
