@@ -32,6 +32,9 @@ from services.jobs.messaging import DEAD_LETTER_PREFIX, QueueStat, WorkerLoads, 
 __all__ = ["DISCARDED_MARK", "Admin", "DeadLetter", "QueueSource", "QueueStat"]
 from services.jobs.store import models
 
+# Jobs older than a century do not exist; the bound keeps the cut-off a valid datetime.
+MAX_AGE_SECONDS = 100 * 366 * 24 * 3600
+
 log = logging.getLogger(__name__)
 
 # A discarded dead letter keeps its error behind this mark, so it leaves the list (which
@@ -84,8 +87,11 @@ class Admin:
         page_size: int,
         page_token: str,
     ) -> tuple[list[JobWithFields], str, int]:
-        if min_age_seconds < 0:
-            raise InvalidArgument(f"min_age_seconds must be 0 or more, got {min_age_seconds}")
+        if not 0 <= min_age_seconds <= MAX_AGE_SECONDS:
+            # Past ~100 years the cut-off would fall before year 1 (OverflowError, a 500).
+            raise InvalidArgument(
+                f"min_age_seconds must be between 0 and {MAX_AGE_SECONDS}, got {min_age_seconds}"
+            )
         size = names.page_size(page_size)
         wanted = sorted(set(statuses))
         scope = f"admin-jobs:{','.join(wanted)}:{min_age_seconds}:{owner_id}"

@@ -31,6 +31,7 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
+from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
 from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
 from services.jobs.store import models
@@ -286,6 +287,8 @@ class Jobs:
             move(session, job, target, actor=actor, action="resume")
             # Workers dropped the messages of held tasks; queue them again.
             await requeue_tasks(session, job, TaskStatus.QUEUED, actor=actor)
+            # Every task may have settled while the job was paused: then nothing else ends it.
+            await finish_if_done(session, job)
         return job
 
     async def cancel(self, *, user_id: str, actor: str, job_id: str) -> models.Job:

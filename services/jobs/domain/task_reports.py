@@ -135,27 +135,34 @@ class TaskReports:
         return True
 
     async def _maybe_finish(self, session: AsyncSession, job: models.Job) -> None:
-        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-            return
-        await session.flush()
-        open_tasks = await session.scalar(
-            select(func.count())
-            .select_from(models.Task)
-            .where(models.Task.job_id == job.id, models.Task.status.in_(sorted(TASK_OPEN)))
-        )
-        if open_tasks:
-            return
-        # A file that failed analysis or unpacking has no result either: never COMPLETED.
-        if job.tasks_failed == 0 and job.files_failed == 0:
-            target = JobStatus.COMPLETED
-        elif job.tasks_succeeded == 0:
-            target = JobStatus.FAILED
-        else:
-            target = JobStatus.PARTIALLY_COMPLETED
-        message = f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed"
-        if job.files_failed:
-            message += f", {job.files_failed} file(s) not usable"
-        move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
+        await finish_if_done(session, job)
+
+
+async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
+    """A queued or running job with no open task left ends: COMPLETED, PARTIALLY_COMPLETED or
+    FAILED. Called after every task report, and on resume (the tasks may all have settled
+    while the job was paused, and then no report would come to end it)."""
+    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+        return
+    await session.flush()
+    open_tasks = await session.scalar(
+        select(func.count())
+        .select_from(models.Task)
+        .where(models.Task.job_id == job.id, models.Task.status.in_(sorted(TASK_OPEN)))
+    )
+    if open_tasks:
+        return
+    # A file that failed analysis or unpacking has no result either: never COMPLETED.
+    if job.tasks_failed == 0 and job.files_failed == 0:
+        target = JobStatus.COMPLETED
+    elif job.tasks_succeeded == 0:
+        target = JobStatus.FAILED
+    else:
+        target = JobStatus.PARTIALLY_COMPLETED
+    message = f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed"
+    if job.files_failed:
+        message += f", {job.files_failed} file(s) not usable"
+    move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
 
 
 async def _locked_task(

@@ -291,6 +291,31 @@ async def test_pause_resume_cancel(
     assert {t.status for t in tasks} == {pb.Task.CANCELLED}
 
 
+async def test_resume_ends_a_job_whose_tasks_all_settled_while_paused(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # Found by the web app's pause test: tasks in flight finished while the job was paused,
+    # and resuming left it QUEUED for ever (no report was left to end it).
+    job = await ready_job(job_stub, worker_stub, settings, files=2)
+    tasks = await started_tasks(
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
+    )
+    for task in tasks:
+        begun = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+        assert begun.proceed
+    await job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER)
+    for task in tasks:
+        values = struct_pb2.Struct()
+        values.update({"total": "1.00"})
+        await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+        )
+    paused = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert paused.status == pb.Job.PAUSED
+    resumed = await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
+    assert resumed.status == pb.Job.COMPLETED
+
+
 async def test_failures_and_retry(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:
