@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -309,7 +310,8 @@ def _scale_against(
             )(cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)["status"]),
         )  # fmt: skip
         assert status["observedLag"] > 0
-        assert status["lastScaleReason"].startswith("1 -> 4")
+        # One step or two: the 2,000 messages may land across two polls on a busy machine.
+        assert re.match(r"[1-3] -> 4: scale up", status["lastScaleReason"])
         pods = wait_for("four extract Pods", lambda: _live_pods(cluster, namespace, 4))
         busy = sorted(p["metadata"]["name"] for p in pods)[1]
 
