@@ -94,7 +94,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
     }
     const { folder } = item;
     const open = !collapsed.has(folder);
-    const label = folder || "(top level)";
+    // The tree's indentation says where a folder is; its row names only its last part.
+    const label = folder ? folder.split("/").pop() : "(top level)";
     const plan = planned.get(folder);
     const counts = [
       item.count ? `${item.count} file${item.count === 1 ? "" : "s"}` : "",
@@ -108,6 +109,7 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
         {
           type: "button",
           class: "link",
+          title: folder,
           "aria-expanded": String(open),
           onclick: () => {
             if (open) collapsed.add(folder);
