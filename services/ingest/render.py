@@ -95,9 +95,14 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
             if page > count:
                 raise _past_end(page, count)
             image.seek(page - 1)
-            # Decode at a reduced size where the format can (JPEG), then scale exactly.
-            image.draft("RGB", (width, max(1, image.height * width // max(image.width, 1))))
-            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+            scale = min(1.0, _bounded_scale(image.width, image.height, width))
+            # In place and before any conversion: JPEGs decode at a reduced size, and the
+            # full-size pixels of a large photo are never converted.
+            image.thumbnail(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                PILImage.Resampling.LANCZOS,
+            )
+            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
         except (
             UnidentifiedImageError,
             OSError,
@@ -105,10 +110,6 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
             PILImage.DecompressionBombError,
         ) as exc:
             raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
-    scale = min(1.0, _bounded_scale(frame.width, frame.height, width))
-    if scale < 1.0:
-        size = (max(1, round(frame.width * scale)), max(1, round(frame.height * scale)))
-        frame = frame.resize(size, PILImage.Resampling.LANCZOS)
     return frame, count
 
 

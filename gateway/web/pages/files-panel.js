@@ -229,6 +229,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
 
   async function load() {
     let pageToken = "";
+    // Busy while pages of files are still coming (assistive technology, and the bench, wait).
+    list.element.setAttribute("aria-busy", "true");
     try {
       do {
         const page = await listFiles(job, { pageSize: 1000, pageToken });
@@ -238,6 +240,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
       } while (pageToken);
     } catch (error) {
       element.append(errorBox(error));
+    } finally {
+      list.element.setAttribute("aria-busy", "false");
     }
   }
 

@@ -190,7 +190,11 @@ class Jobs:
                 raise FailedPrecondition(
                     f"folder rules can be set once analysis is done; the job is {job.status}"
                 )
-            rules = check_rules(folder_rules, await _ready_folders(session, job.id))
+            rules = (
+                check_rules(folder_rules, await _ready_folders(session, job.id))
+                if folder_rules
+                else []
+            )
             if system_prompt_id:
                 # Prompts are shared by every tenant (ListSystemPrompts lists them all), so
                 # saying which exist reveals nothing of anyone's.
@@ -299,7 +303,17 @@ class Jobs:
             raise InvalidArgument(f"task_mode {task_mode!r} is unknown")
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id)
-            files = await _ready_files(session, job.id)
+            # Only the folder column, in path order: the plan needs nothing else of 10,000 rows.
+            files = (
+                await session.execute(
+                    select(models.SourceFile.folder)
+                    .where(
+                        models.SourceFile.job_id == job.id,
+                        models.SourceFile.status == FileStatus.READY,
+                    )
+                    .order_by(models.SourceFile.original_path)
+                )
+            ).all()
         rules = check_rules(folder_rules, (f.folder for f in files))
         mode = task_mode if task_mode and task_mode != TaskMode.UNSPECIFIED else job.task_mode
         groups = plan_tasks(files, mode, rules)

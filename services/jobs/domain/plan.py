@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.status import TaskMode
-from services.jobs.store import models
 
 MODES = (TaskMode.INDIVIDUAL, TaskMode.COMBINED)
 # One rule per folder at most, and a job holds at most tens of thousands of files.
@@ -32,11 +32,21 @@ class FolderRule:
         return {"folder": self.folder, "task_mode": self.task_mode}
 
 
+class InFolder(Protocol):
+    """A file as planning sees it: a source_files row, or just its `folder` column."""
+
+    @property
+    def folder(self) -> str: ...
+
+
+F = TypeVar("F", bound=InFolder)
+
+
 @dataclass(frozen=True, slots=True)
-class TaskGroup:
+class TaskGroup(Generic[F]):
     folder: str
     mode: str
-    files: list[models.SourceFile]
+    files: list[F]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +109,13 @@ def mode_of(folder: str, default: str, rules: Mapping[str, str]) -> str:
     return default
 
 
-def plan_tasks(
-    files: Sequence[models.SourceFile], default: str, rules: Sequence[FolderRule]
-) -> list[TaskGroup]:
+def plan_tasks(files: Sequence[F], default: str, rules: Sequence[FolderRule]) -> list[TaskGroup[F]]:
     """The tasks in the order of their first file (`files` come sorted by path): each
     combined folder one group, every other file alone."""
     by_folder = {r.folder: r.task_mode for r in rules}
     mode = TaskMode.COMBINED if default == TaskMode.COMBINED else TaskMode.INDIVIDUAL
-    combined: dict[str, TaskGroup] = {}
-    groups: list[TaskGroup] = []
+    combined: dict[str, TaskGroup[F]] = {}
+    groups: list[TaskGroup[F]] = []
     for f in files:
         chosen = mode_of(f.folder, mode, by_folder)
         if chosen == TaskMode.COMBINED:
@@ -121,7 +129,7 @@ def plan_tasks(
     return groups
 
 
-def summarise(groups: Sequence[TaskGroup]) -> list[FolderPlan]:
+def summarise(groups: Sequence[TaskGroup[F]]) -> list[FolderPlan]:
     """Per folder: its mode, files and tasks, in folder order."""
     out: dict[str, list[int]] = {}
     modes: dict[str, str] = {}
