@@ -237,6 +237,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
         files.push(...(page.files || []).filter((/** @type {any} */ f) => f.status === "READY"));
         pageToken = page.nextPageToken || "";
         list.setItems(rows());
+        // Planned once the first rows are on screen: the tree comes first, the count next.
+        if (!planSequence) plan();
       } while (pageToken);
     } catch (error) {
       element.append(errorBox(error));
@@ -245,7 +247,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
     }
   }
 
-  load();
-  plan();
+  load().then(() => {
+    if (!planSequence) plan(); // a job with no usable file still gets its count (0)
+  });
   return { element, redraw, folderRules };
 }
