@@ -169,3 +169,7 @@ def register_templates(sub: Any) -> None:
     create.add_argument("--field", action="append", default=[], metavar="NAME:TYPE[:INSTRUCTION]")
     add_connection_flags(create)
     templates_parser.set_defaults(func=templates)
+    # Imported here: versions.py builds on this module's helpers.
+    from bytereview.client.versions import add_template_version_actions
+
+    add_template_version_actions(actions)

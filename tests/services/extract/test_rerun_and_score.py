@@ -36,6 +36,9 @@ from tests.services.extract.test_worker import (
 from tests.services.jobs.helpers import WORKER
 
 if TYPE_CHECKING:
+    from bytereview.jobs.v1.jobs_service_pb2_grpc import (
+        TemplateServiceAsyncStub as TemplateStub,
+    )
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -143,9 +146,7 @@ async def test_a_redelivered_rerun_makes_one_new_version(
     ]
 
 
-async def _scored(
-    templates: jobs_grpc.TemplateServiceStub, version: str, timeout: float = 60
-) -> pb.TemplateVersion:
+async def _scored(templates: TemplateStub, version: str, timeout: float = 60) -> pb.TemplateVersion:
     deadline = time.monotonic() + timeout
     while True:
         got = await templates.GetTemplateVersion(

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -35,7 +35,7 @@ async def _fill_0001(url: str) -> None:
     """Rows as a 0001 installation holds them (its columns only)."""
     now = dt.datetime.now(dt.UTC)
     engine = jobs_db.create_engine(url)
-    statements = [
+    statements: list[tuple[str, dict[str, Any]]] = [
         (
             "INSERT INTO data_types (id, display_name, json_type, format, description, position)"
             " VALUES ('text', 'Text', 'string', '', '', 0)",

@@ -22,6 +22,9 @@ from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import WORKER, completed_job, pull
 
 if TYPE_CHECKING:
+    from bytereview.jobs.v1.jobs_service_pb2_grpc import (
+        TemplateServiceAsyncStub as TemplateStub,
+    )
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 FIELDS = [
@@ -162,7 +165,7 @@ async def _worker_runs(
     return tasks
 
 
-async def _template(stub: jobs_grpc.TemplateServiceStub, fields: list[pb.JobField]) -> pb.Template:
+async def _template(stub: TemplateStub, fields: list[pb.JobField]) -> pb.Template:
     return await stub.CreateTemplate(
         jobs_pb.CreateTemplateRequest(template=pb.Template(display_name="Invoices", fields=fields)),
         metadata=USER,
