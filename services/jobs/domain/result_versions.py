@@ -171,6 +171,10 @@ class ResultVersions:
             target = await session.get(models.ResultVersion, (result_id, version))
             if target is None:
                 raise NotFound(f"{names.result_version_name(job_id, result_id, version)} not found")
+            if target.values == result.values and sorted(target.corrected) == sorted(
+                result.corrected_fields
+            ):
+                return result  # already what that version holds: no version, no event
             row = add_version(
                 session,
                 result,

@@ -115,7 +115,12 @@ async def test_history_and_revert(
     assert fourth.kind == pb.ResultVersion.REVERTED
     assert fourth.restored_version == 1
     assert {c.field for c in fourth.changes} == {"number", "total"}
-    # The earlier versions are untouched.
+    # Reverting to what it already holds adds nothing; the earlier versions are untouched.
+    same_again = await job_stub.RevertResult(
+        jobs_pb.RevertResultRequest(name=result.name, version=f"{result.name}/versions/1"),
+        metadata=USER,
+    )
+    assert same_again.version == 4
     assert [v.version for v in await _versions(job_stub, result.name)] == [1, 2, 3, 4]
 
     # Audit events: who changed what, old -> new, why.
