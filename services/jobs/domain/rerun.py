@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from bytereview.core.limits import MAX_FIELDS, MAX_FILES_PER_JOB
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
@@ -57,6 +58,10 @@ class Reruns:
     ) -> RerunOutcome:
         if not (choice.file_ids or choice.failed_tasks or choice.result_ids):
             raise InvalidArgument("choose what to re-run: files, results, or failed_tasks")
+        if max(len(choice.file_ids), len(choice.result_ids)) > MAX_FILES_PER_JOB:
+            raise InvalidArgument(f"a re-run names at most {MAX_FILES_PER_JOB} files or results")
+        if len(choice.fields) > MAX_FIELDS:
+            raise InvalidArgument(f"fields names at most {MAX_FIELDS} fields")
         if choice.fields and not choice.result_ids:
             raise InvalidArgument("fields narrows a re-run of results: give results too")
         async with self._ctx.transaction() as session:

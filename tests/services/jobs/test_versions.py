@@ -253,6 +253,10 @@ async def test_rerun_failed_tasks_and_bad_requests(
     for request, code in [
         (jobs_pb.RerunJobRequest(name=job), grpc.StatusCode.INVALID_ARGUMENT),
         (jobs_pb.RerunJobRequest(name=job, fields=["number"]), grpc.StatusCode.INVALID_ARGUMENT),
+        (
+            jobs_pb.RerunJobRequest(name=job, results=[f"{job}/results/{'0' * 32}"] * 10_001),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
         (jobs_pb.RerunJobRequest(name=job, failed_tasks=True), grpc.StatusCode.FAILED_PRECONDITION),
         (
             jobs_pb.RerunJobRequest(name=job, files=[f"{job}/files/{'0' * 32}"]),
