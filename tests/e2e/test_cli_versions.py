@@ -81,6 +81,15 @@ def test_history_revert_golden_and_score(platform: Platform, tmp_path: Path) -> 
         assert "v1" in versions.stdout
         assert "accuracy 100.0%" in versions.stdout
 
+        # Re-run from the CLI, by the file's path: unchanged, so skipped; forced, extracted.
+        skipped = cli(url, "jobs", "rerun", job, "--file", "one.pdf")
+        assert skipped.returncode == 0, skipped.stderr
+        assert "0 task(s) queued again, 1 unchanged skipped" in skipped.stdout
+        again = cli(url, "jobs", "rerun", job, "--file", "one.pdf", "--force", "--wait")
+        assert again.returncode == 0, again.stderr
+        assert f"{job} is COMPLETED" in again.stdout
+        assert cli(url, "jobs", "rerun", job, "--file", "nope.pdf").returncode == 1
+
         # Re-run over REST: unchanged inputs are skipped; bad requests are 4xx.
         rerun = rest.post(f"/v1/{job}:rerun", json={"files": result["files"]})
         assert rerun.status_code == 200, rerun.text
@@ -91,6 +100,7 @@ def test_history_revert_golden_and_score(platform: Platform, tmp_path: Path) -> 
         assert rest.post(f"/v1/{job}:rerun", json={}).status_code == 400
         assert rest.post(f"/v1/{job}:rerun", json={"failedTasks": True}).status_code == 400
         versions_page = rest.get(f"/v1/{result['name']}/versions").json()["versions"]
-        assert [v["kind"] for v in versions_page] == ["EXTRACTED", "CORRECTED", "REVERTED", "RERUN"]
+        kinds = [v["kind"] for v in versions_page]
+        assert kinds == ["EXTRACTED", "CORRECTED", "REVERTED", "RERUN", "RERUN"]
         # A version that does not exist.
         assert rest.get(f"/v1/{template}/versions/9").status_code == 404

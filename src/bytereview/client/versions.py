@@ -9,9 +9,16 @@ import time
 from typing import Any
 
 from bytereview.client.api import Api, ClientError
-from bytereview.client.commands import _client, _template_name, add_connection_flags, guarded
+from bytereview.client.commands import (
+    _client,
+    _job_name,
+    _template_name,
+    add_connection_flags,
+    guarded,
+)
 
 SCORE_POLL_SECONDS = 1.0
+FINISHED = ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED")
 
 
 def _result_name(value: str) -> str:
@@ -189,3 +196,61 @@ def add_template_version_actions(actions: Any) -> None:
     add_connection_flags(compare)
     for parser in (versions, score, compare):
         parser.set_defaults(func=template_versions)
+
+
+def _file_names(api: Api, job: str, wanted: list[str]) -> list[str]:
+    """Files by resource name or by the path the user uploaded them under."""
+    paths = [w for w in wanted if not w.startswith("jobs/")]
+    by_path: dict[str, str] = {}
+    token = ""
+    while paths:
+        page = api.call("GET", f"/v1/{job}/files", pageSize=1000, pageToken=token)
+        by_path.update({f["originalPath"]: f["name"] for f in page.get("files", [])})
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    unknown = [p for p in paths if p not in by_path]
+    if unknown:
+        raise ClientError(f"{job} has no file {unknown[0]!r}")
+    return [w if w.startswith("jobs/") else by_path[w] for w in wanted]
+
+
+@guarded
+def rerun(args: argparse.Namespace) -> int:
+    """`jobs rerun`: extract chosen files, failed tasks or results again."""
+    with _client(args) as api:
+        job = _job_name(args.job)
+        body: dict[str, Any] = {
+            "files": _file_names(api, job, args.file),
+            "failedTasks": args.failed,
+            "results": args.result,
+            "fields": args.field,
+            "force": args.force,
+        }
+        if args.template_version:
+            body["templateVersion"] = args.template_version
+        done = api.call("POST", f"/v1/{job}:rerun", body)
+        queued, skipped = done.get("queuedTasks", []), done.get("skippedTasks", [])
+        print(f"{job}: {len(queued)} task(s) queued again, {len(skipped)} unchanged skipped")
+        status = done.get("job", {}).get("status", "")
+        while args.wait and queued and status not in FINISHED:
+            time.sleep(SCORE_POLL_SECONDS)
+            status = api.call("GET", f"/v1/{job}").get("status", "")
+        if args.wait and queued:
+            print(f"{job} is {status}")
+        return 0 if status != "FAILED" else 2
+
+
+def add_rerun_action(actions: Any) -> None:
+    """`jobs rerun` on the `jobs` command."""
+    p = actions.add_parser("rerun", help="extract files, failed tasks or results again")
+    p.add_argument("job", help="jobs/ID or ID")
+    p.add_argument("--file", action="append", default=[], help="a file: its path or name")
+    p.add_argument("--failed", action="store_true", help="every failed task")
+    p.add_argument("--result", action="append", default=[], help="jobs/J/results/R")
+    p.add_argument("--field", action="append", default=[], help="with --result: only this field")
+    p.add_argument("--template-version", default="", help="templates/T/versions/N")
+    p.add_argument("--force", action="store_true", help="even when the inputs are unchanged")
+    p.add_argument("--wait", action="store_true", help="wait until the job finishes")
+    add_connection_flags(p)
+    p.set_defaults(func=rerun)
