@@ -44,6 +44,10 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _canonical(value: Any) -> str:
+    # Values travel as google.protobuf.Value, whose numbers are doubles: a stored 5 comes
+    # back from a client as 5.0, which is no change.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return json.dumps(value, sort_keys=True)
 
 

@@ -57,9 +57,13 @@ class Results:
             if unknown:
                 raise InvalidArgument(f"unknown field(s) in values: {sorted(unknown)}")
             previous = dict(result.values)
-            new = {**previous, **{name: values.get(name) for name in targets}}
-            if new == previous:
+            changed = changes(
+                previous, {**previous, **{name: values.get(name) for name in targets}}
+            )
+            if not changed:
                 return result  # nothing changed: no version, no event
+            # Only changed values are written: a number sent back as-is stays as stored.
+            new = {**previous, **{c["field"]: c["new"] for c in changed}}
             version = add_version(
                 session,
                 result,
@@ -68,7 +72,7 @@ class Results:
                 kind=CORRECTED,
                 actor=actor,
                 reason=reason,
-                corrected={*result.corrected_fields, *(c["field"] for c in changes(previous, new))},
+                corrected={*result.corrected_fields, *(c["field"] for c in changed)},
             )
             result.edited = True
             record_event(
