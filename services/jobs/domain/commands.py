@@ -40,6 +40,7 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.domain.task_reports import finish_if_done
+from services.jobs.domain.template_versions import owned_version
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
 from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
 from services.jobs.store import models
@@ -176,6 +177,7 @@ class Jobs:
         display_name: str,
         folder_rules: Sequence[FolderRule] = (),
         system_prompt_id: str = "",
+        template_version: int = 0,
     ) -> models.Job:
         given_mode = task_mode and task_mode != TaskMode.UNSPECIFIED
         if given_mode and task_mode not in (TaskMode.INDIVIDUAL, TaskMode.COMBINED):
@@ -215,15 +217,21 @@ class Jobs:
                 )
                 if template is None:
                     raise NotFound(f"template {names.template_name(template_id)} not found")
+            version_fields: list[FieldSpec] = []
+            if template is not None:
+                number = template_version or template.version
+                _, version = await owned_version(session, user_id, template.id, number)
+                version_fields = from_dicts(version.fields)
             if fields:
                 checked = await validate_fields(session, fields)
                 if template is not None:
                     job.template_id = template.id
+                    # The job used the version only if it kept the version's fields.
+                    job.template_version = number if checked == version_fields else None
             elif template is not None:
-                checked = [
-                    FieldSpec(f.name, f.data_type_id, f.instruction) for f in template.fields
-                ]
+                checked = version_fields
                 job.template_id = template.id
+                job.template_version = number
             else:
                 raise InvalidArgument("give fields, or a template to copy them from")
             job.configured_fields = [f.as_dict() for f in checked]

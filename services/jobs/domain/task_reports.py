@@ -17,7 +17,9 @@ from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR
+from services.jobs.domain.extractions import record_extraction
 from services.jobs.domain.metrics import observe_task
+from services.jobs.domain.scoring import SCORE_PURPOSE, settle_score
 from services.jobs.domain.status import TASK_OPEN, TASK_SETTLED, JobStatus, TaskStatus, move
 from services.jobs.store import models
 
@@ -73,17 +75,15 @@ class TaskReports:
                 return False  # settled already (a repeat), or cancelled meanwhile
             move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR)
             task.last_error = ""
-            session.add(
-                models.Result(
-                    job_id=job_id,
-                    task_id=task_id,
-                    position=task.position,
-                    values=values,
-                    value_sources=value_sources,
-                    input_tokens=max(0, input_tokens),
-                    output_tokens=max(0, output_tokens),
-                    extractor=extractor[:MAX_EXTRACTOR],
-                )
+            await record_extraction(
+                session,
+                job,
+                task,
+                values=values,
+                value_sources=value_sources,
+                input_tokens=max(0, input_tokens),
+                output_tokens=max(0, output_tokens),
+                extractor=extractor[:MAX_EXTRACTOR],
             )
             job.tasks_succeeded += 1
             observe_task(task, "succeeded")
@@ -163,6 +163,8 @@ async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
     if job.files_failed:
         message += f", {job.files_failed} file(s) not usable"
     move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
+    if job.purpose == SCORE_PURPOSE:
+        await settle_score(session, job)
 
 
 async def _locked_task(

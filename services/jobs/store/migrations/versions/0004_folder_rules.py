@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_folder_rules"
-down_revision = "0001"
+down_revision = "0003_versions"
 branch_labels = None
 depends_on = None
 
