@@ -1,7 +1,7 @@
 """per-folder task rules and the chosen system prompt of a job
 
 Revision ID: 0004_folder_rules
-Revises: 0001
+Revises: 0003_versions
 Create Date: 2026-11-29 14:30:00
 """
 
