@@ -1,0 +1,56 @@
+"""keyset indexes: one index per List order, ending in the id the page tokens carry
+
+Revision ID: 0006_keyset_indexes
+Revises: 0001
+Create Date: 2026-11-29 14:30:00
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0006_keyset_indexes"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+# (table, new index, its columns, the index it replaces: a prefix of it, or None)
+_INDEXES = [
+    (
+        "extraction_jobs",
+        "ix_jobs_user_created_id",
+        ["user_id", "created_at", "id"],
+        "ix_jobs_user_created",
+    ),
+    ("extraction_jobs", "ix_jobs_created_id", ["created_at", "id"], None),
+    (
+        "source_files",
+        "ix_source_files_job_path_id",
+        ["job_id", "original_path", "id"],
+        "ix_source_files_job_path",
+    ),
+    ("extraction_tasks", "ix_tasks_job_position_id", ["job_id", "position", "id"], None),
+    (
+        "extraction_results",
+        "ix_results_job_position_id",
+        ["job_id", "position", "id"],
+        "ix_results_job_position",
+    ),
+    ("job_events", "ix_job_events_job_sequence_id", ["job_id", "sequence", "id"], None),
+]
+
+
+def upgrade() -> None:
+    for table, name, columns, replaced in _INDEXES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.create_index(name, columns, unique=False)
+            if replaced:
+                batch_op.drop_index(replaced)
+
+
+def downgrade() -> None:
+    for table, name, columns, replaced in reversed(_INDEXES):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            if replaced:
+                batch_op.create_index(replaced, columns[:-1], unique=False)
+            batch_op.drop_index(name)
