@@ -29,6 +29,7 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
+from services.jobs.domain.task_building import TaskBuilder
 from services.jobs.domain.task_reports import TaskInput, TaskReports
 from services.jobs.domain.templates import Templates
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget
@@ -60,6 +61,7 @@ __all__ = [
     "QueueSource",
     "QueueStat",
     "Results",
+    "TaskBuilder",
     "TaskInput",
     "TaskMode",
     "TaskReports",

@@ -31,9 +31,10 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
+from services.jobs.domain.task_building import build_batch, count_tasks
 from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
-from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
+from services.jobs.domain.work import queue_ingest, requeue_tasks
 from services.jobs.store import models
 
 
@@ -53,7 +54,11 @@ class Jobs:
         persist_data: bool,
         request_id: str,
     ) -> tuple[models.Job, list[UploadTarget]]:
-        cleaned = checked_files(files, max_bytes=self._ctx.settings.max_upload_bytes)
+        cleaned = checked_files(
+            files,
+            max_bytes=self._ctx.settings.max_upload_bytes,
+            max_files=self._ctx.settings.max_files_per_job,
+        )
         check_length(display_name, MAX_DISPLAY_NAME, field="display_name")
         check_length(request_id, MAX_REQUEST_ID, field="request_id")
         if request_id:
@@ -226,17 +231,8 @@ class Jobs:
             check_transition("job", job.status, JobStatus.QUEUED, action="start the job")
             if not job.configured_fields:
                 raise FailedPrecondition("cannot start a job with no fields: configure it first")
-            files = (
-                await session.scalars(
-                    select(models.SourceFile)
-                    .where(
-                        models.SourceFile.job_id == job.id,
-                        models.SourceFile.status == FileStatus.READY,
-                    )
-                    .order_by(models.SourceFile.original_path)
-                )
-            ).all()
-            if not files:
+            count = await count_tasks(session, job)
+            if not count:
                 raise FailedPrecondition(
                     "cannot start a job with no usable files: every file failed analysis "
                     "or is unsupported"
@@ -251,8 +247,10 @@ class Jobs:
                         instruction=spec.instruction,
                     )
                 )
-            count = await queue_new_tasks(session, job, files)
+            # The first batch now (a small job is whole at once); TaskBuilder builds the rest.
             job.tasks_total = count
+            job.tasks_built = 0
+            await build_batch(session, job)
             job.start_request_id = request_id or None
             job.started_at = models.utcnow()
             move(

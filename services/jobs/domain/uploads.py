@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bytereview.core.errors import InvalidArgument
-from bytereview.core.limits import MAX_FILES_PER_JOB
+from bytereview.core.limits import MAX_FILES_PER_CREATE, MAX_FILES_PER_JOB
 from bytereview.core.storage import SignedRequest, Storage
 from services.jobs.domain.paths import clean_path
 from services.jobs.domain.status import FileStatus
@@ -29,13 +29,14 @@ class UploadTarget:
 
 
 def checked_files(
-    files: Sequence[DeclaredFile], *, max_bytes: int
+    files: Sequence[DeclaredFile], *, max_bytes: int, max_files: int = MAX_FILES_PER_JOB
 ) -> list[tuple[str, DeclaredFile]]:
     """(clean path, file) for each declared file, or InvalidArgument for the first bad one."""
     if not files:
         raise InvalidArgument("files must declare at least one file to upload")
-    if len(files) > MAX_FILES_PER_JOB:
-        raise InvalidArgument(f"at most {MAX_FILES_PER_JOB} files per job; got {len(files)}")
+    limit = min(max_files, MAX_FILES_PER_CREATE)
+    if len(files) > limit:
+        raise InvalidArgument(f"at most {limit} files per job; got {len(files)}")
     cleaned: list[tuple[str, DeclaredFile]] = []
     seen: set[str] = set()
     for i, declared in enumerate(files):

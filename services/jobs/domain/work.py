@@ -1,11 +1,8 @@
 """The messages that hand work to the workers: one ingest message per file, one extract
-message per task run (tasks built here too). Each is an outbox row in the caller's
-transaction."""
+message per task run (tasks are built in `task_building`). Each is an outbox row in the
+caller's transaction."""
 
 from __future__ import annotations
-
-from collections import defaultdict
-from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +11,7 @@ from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
-from services.jobs.domain.status import TaskMode, TaskStatus, move
+from services.jobs.domain.status import TaskStatus, move
 from services.jobs.messaging.outbox import enqueue
 from services.jobs.store import models
 
@@ -49,34 +46,6 @@ def queue_task(session: AsyncSession, task: models.Task) -> None:
         subject=EXTRACT_SUBJECT,
         payload=extract_messages.ExtractTaskMessage(task=names.task_name(task.job_id, task.id)),
     )
-
-
-async def queue_new_tasks(
-    session: AsyncSession, job: models.Job, files: Sequence[models.SourceFile]
-) -> int:
-    """One task per file (individual mode) or per folder (combined), each queued."""
-    groups: list[tuple[str, list[models.SourceFile]]]
-    if job.task_mode == TaskMode.COMBINED:
-        by_folder: dict[str, list[models.SourceFile]] = defaultdict(list)
-        for f in files:
-            by_folder[f.folder].append(f)
-        groups = sorted(by_folder.items())
-    else:
-        groups = [(f.folder, [f]) for f in files]
-    for position, (folder, group) in enumerate(groups):
-        task = models.Task(
-            job_id=job.id,
-            position=position,
-            mode=job.task_mode,
-            folder=folder,
-            status=TaskStatus.QUEUED,
-        )
-        session.add(task)
-        await session.flush()
-        for order, f in enumerate(group):
-            session.add(models.TaskFile(task_id=task.id, position=order, file_id=f.id))
-        queue_task(session, task)
-    return len(groups)
 
 
 async def requeue_tasks(

@@ -146,6 +146,8 @@ class Job(Base):
     files_ready: Mapped[int] = mapped_column(Integer, default=0)
     files_failed: Mapped[int] = mapped_column(Integer, default=0)
     tasks_total: Mapped[int] = mapped_column(Integer, default=0)
+    # Tasks built so far; StartJob builds the first batch, TaskBuilder the rest.
+    tasks_built: Mapped[int] = mapped_column(Integer, default=0)
     tasks_succeeded: Mapped[int] = mapped_column(Integer, default=0)
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -160,6 +162,8 @@ class SourceFile(Base):
         # An archive entry is registered once, however often the archive is redelivered.
         UniqueConstraint("parent_id", "archive_index", name="uq_source_files_entry"),
         Index("ix_source_files_job_path_id", "job_id", "original_path", "id"),
+        # "Does any file of the job still wait?" after every analysis report, and progress.
+        Index("ix_source_files_job_status", "job_id", "status"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))

@@ -1,4 +1,5 @@
-"""keyset indexes: one index per List order, ending in the id the page tokens carry
+"""keyset indexes: one index per List order, ending in the id the page tokens carry;
+and extraction_jobs.tasks_built, for tasks built in batches after StartJob
 
 Revision ID: 0006_keyset_indexes
 Revises: 0001
@@ -7,6 +8,7 @@ Create Date: 2026-11-29 14:30:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_keyset_indexes"
@@ -29,6 +31,7 @@ _INDEXES = [
         ["job_id", "original_path", "id"],
         "ix_source_files_job_path",
     ),
+    ("source_files", "ix_source_files_job_status", ["job_id", "status"], None),
     ("extraction_tasks", "ix_tasks_job_position_id", ["job_id", "position", "id"], None),
     (
         "extraction_results",
@@ -41,6 +44,13 @@ _INDEXES = [
 
 
 def upgrade() -> None:
+    # Tasks are built in batches after StartJob (services/jobs/domain/task_building.py);
+    # every job started before this revision has all of its tasks.
+    with op.batch_alter_table("extraction_jobs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("tasks_built", sa.Integer(), nullable=False, server_default="0")
+        )
+    op.execute("UPDATE extraction_jobs SET tasks_built = tasks_total")
     for table, name, columns, replaced in _INDEXES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_index(name, columns, unique=False)
@@ -54,3 +64,5 @@ def downgrade() -> None:
             if replaced:
                 batch_op.create_index(replaced, columns[:-1], unique=False)
             batch_op.drop_index(name)
+    with op.batch_alter_table("extraction_jobs", schema=None) as batch_op:
+        batch_op.drop_column("tasks_built")

@@ -1,0 +1,178 @@
+"""Building a started job's tasks in batches, so StartJob answers in constant time.
+
+StartJob counts the tasks a job will have (`tasks_total`: one per usable file, or one per
+folder), snapshots the fields and builds the first batch in its own transaction; a job of
+100,000 files would otherwise write 300,000 rows (tasks, task files, outbox) in one request.
+`TaskBuilder` builds the rest, BATCH tasks per transaction, each committed with its outbox
+rows (the transactional outbox holds for every batch). Progress is `tasks_built`; each
+batch locks the job row and continues after the last task built, so replicas never build
+twice and a crash loses nothing. A job does not finish while `tasks_built < tasks_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.jobs.domain.context import JobsContext, locked_job
+from services.jobs.domain.status import FileStatus, JobStatus, TaskMode, TaskStatus
+from services.jobs.domain.work import queue_task
+from services.jobs.store import models
+
+log = logging.getLogger(__name__)
+
+# Tasks per transaction: 1,000 tasks are ~3,000 rows, well under a second to write.
+BATCH = 1000
+# Jobs whose tasks may still be unbuilt (a cancelled or finished job builds no more).
+BUILDING = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED)
+
+_READY = models.SourceFile.status == FileStatus.READY
+
+
+async def count_tasks(session: AsyncSession, job: models.Job) -> int:
+    """How many tasks the job's usable files make: one per file, or one per folder."""
+    f = models.SourceFile
+    counted = (
+        func.count(f.folder.distinct()) if job.task_mode == TaskMode.COMBINED else func.count()
+    )
+    return int(await session.scalar(select(counted).where(f.job_id == job.id, _READY)) or 0)
+
+
+async def build_batch(session: AsyncSession, job: models.Job, *, batch: int = 0) -> int:
+    """Build and queue up to `batch` more tasks of `job` (its row locked by the caller)."""
+    if job.tasks_built >= job.tasks_total:
+        return 0
+    groups = await _next_groups(session, job, batch or BATCH)
+    position = job.tasks_built
+    built = []
+    for folder, _ in groups:
+        task = models.Task(
+            id=models.new_id(),
+            job_id=job.id,
+            position=position,
+            mode=job.task_mode,
+            folder=folder,
+            status=TaskStatus.QUEUED,
+        )
+        session.add(task)
+        built.append(task)
+        position += 1
+    # Tasks first: with no relationship() between the models, nothing else orders the
+    # INSERTs before the task files' foreign keys are checked.
+    await session.flush()
+    for task, (_, files) in zip(built, groups, strict=True):
+        session.add_all(
+            models.TaskFile(task_id=task.id, position=order, file_id=file_id)
+            for order, file_id in enumerate(files)
+        )
+        queue_task(session, task)
+    job.tasks_built = position
+    if not groups:
+        # Fewer usable files than counted at start cannot happen (READY is final), but a
+        # job must never wait for tasks that will not come.
+        job.tasks_total = job.tasks_built
+    return len(groups)
+
+
+async def _next_groups(
+    session: AsyncSession, job: models.Job, batch: int
+) -> list[tuple[str, list[str]]]:
+    """(folder, file ids in order) of the next tasks, after the last one built."""
+    f, t, tf = models.SourceFile, models.Task, models.TaskFile
+    after: list[object] = []
+    if job.tasks_built:
+        # The last task's first file (individual) or folder (combined) is where to go on.
+        last = (
+            await session.execute(
+                select(t.folder, f.original_path, f.id)
+                .join(tf, tf.task_id == t.id)
+                .join(f, f.id == tf.file_id)
+                .where(t.job_id == job.id, t.position == job.tasks_built - 1, tf.position == 0)
+            )
+        ).one_or_none()
+        if last is None:
+            return []
+        if job.task_mode == TaskMode.COMBINED:
+            after = [f.folder > last.folder]
+        else:
+            after = [tuple_(f.original_path, f.id) > tuple_(last.original_path, last.id)]
+    if job.task_mode == TaskMode.COMBINED:
+        folders = (
+            await session.scalars(
+                select(f.folder)
+                .where(f.job_id == job.id, _READY, *after)  # type: ignore[arg-type]
+                .group_by(f.folder)
+                .order_by(f.folder)
+                .limit(batch)
+            )
+        ).all()
+        if not folders:
+            return []
+        rows: Sequence[tuple[str, str]] = (
+            await session.execute(
+                select(f.folder, f.id)
+                .where(f.job_id == job.id, _READY, f.folder.in_(folders))
+                .order_by(f.folder, f.original_path, f.id)
+            )
+        ).all()
+        grouped: dict[str, list[str]] = {}
+        for folder, file_id in rows:
+            grouped.setdefault(folder, []).append(file_id)
+        return list(grouped.items())
+    rows = (
+        await session.execute(
+            select(f.folder, f.id)
+            .where(f.job_id == job.id, _READY, *after)  # type: ignore[arg-type]
+            .order_by(f.original_path, f.id)
+            .limit(batch)
+        )
+    ).all()
+    return [(folder, [file_id]) for folder, file_id in rows]
+
+
+class TaskBuilder:
+    """Builds the unbuilt tasks of started jobs, a batch per transaction, in the background."""
+
+    def __init__(self, ctx: JobsContext, *, poll_seconds: float = 0.5) -> None:
+        self._ctx = ctx
+        self._poll = poll_seconds
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = await self.build_some()
+            except Exception:
+                # The database being away is a wait: the next pass tries again.
+                log.exception("building tasks failed; trying again")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self._poll)
+
+    async def build_some(self) -> bool:
+        """One batch for each job with tasks left to build; True if anything was built."""
+        async with self._ctx.reading() as session:
+            waiting = (
+                await session.scalars(
+                    select(models.Job.id).where(
+                        models.Job.status.in_(BUILDING),
+                        models.Job.tasks_built < models.Job.tasks_total,
+                    )
+                )
+            ).all()
+        built = 0
+        for job_id in waiting:
+            async with self._ctx.transaction() as session:
+                job = await locked_job(session, job_id)
+                if job is not None and job.status in BUILDING:
+                    built += await build_batch(session, job)
+        return built > 0
