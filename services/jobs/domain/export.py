@@ -1,8 +1,8 @@
 """Streaming export of a job's results as CSV, JSON or XLSX.
 
 Results are read in pages of PAGE rows, so memory stays bounded however large
-the job: CSV and JSON are produced chunk by chunk; XLSX rows go to a temporary
-file through openpyxl's write-only mode, which is then streamed. The jobs service
+the job: CSV and JSON are produced chunk by chunk; XLSX is zipped as rows arrive
+(`xlsx_stream`, inline strings: no shared-string table in memory). The jobs service
 answers a server stream of HttpBody chunks and the gateway passes each one on as
 it arrives (gRPC flow control holds the producer back when the client is slow), so
 neither holds the export. What a row says lives in `export_rows`.
@@ -10,15 +10,11 @@ neither holds the export. What a row says lives in `export_rows`.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +23,7 @@ from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export_rows import ExportLayout
 from services.jobs.domain.keyset import Keyset
+from services.jobs.domain.xlsx_stream import XlsxStream
 from services.jobs.store import models
 
 PAGE = 500
@@ -50,21 +47,6 @@ def _safe_csv(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """A write-only cell typed by our data, never by its first character.
-
-    openpyxl turns a string starting with `=` into a formula; a string is written as a
-    string (shared-string cell), so `=HYPERLINK(...)` from a document stays text."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"
-    elif isinstance(value, Decimal):
-        cell.number_format = "0.00"
-    return cell
 
 
 class Exporter:
@@ -162,22 +144,12 @@ async def _json(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterat
 
 
 async def _xlsx(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
-    """openpyxl's write-only mode streams rows to a temporary file as they are appended;
-    the finished workbook is then read back in chunks. Memory stays one page of rows."""
-    from openpyxl import Workbook
-
-    fd, path = tempfile.mkstemp(suffix=".xlsx")
-    os.close(fd)
-    try:
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("results")
-        sheet.append([_xlsx_cell(sheet, v) for v in layout.header()])
-        async for page in pages:
-            for result, paths in page:
-                sheet.append([_xlsx_cell(sheet, v) for v in layout.row(result, paths)])
-        await asyncio.to_thread(workbook.save, path)
-        with open(path, "rb") as handle:  # noqa: ASYNC230 - local temp file, small reads
-            while chunk := handle.read(CHUNK):
-                yield chunk
-    finally:
-        os.unlink(path)
+    """Zipped as rows arrive (`xlsx_stream`): the first bytes leave with the first page."""
+    book = XlsxStream("results")
+    book.append(layout.header())
+    async for page in pages:
+        for result, paths in page:
+            book.append(layout.row(result, paths))
+        if chunk := book.take():
+            yield chunk
+    yield book.close()
