@@ -31,7 +31,7 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
-from services.jobs.domain.task_building import build_batch, count_tasks
+from services.jobs.domain.task_building import build_first_batch, count_tasks
 from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
 from services.jobs.domain.work import queue_ingest, requeue_tasks
@@ -250,7 +250,7 @@ class Jobs:
             # The first batch now (a small job is whole at once); TaskBuilder builds the rest.
             job.tasks_total = count
             job.tasks_built = 0
-            await build_batch(session, job)
+            await build_first_batch(session, job)
             job.start_request_id = request_id or None
             job.started_at = models.utcnow()
             move(

@@ -1,7 +1,7 @@
 """Building a started job's tasks in batches, so StartJob answers in constant time.
 
 StartJob counts the tasks a job will have (`tasks_total`: one per usable file, or one per
-folder), snapshots the fields and builds the first batch in its own transaction; a job of
+folder), snapshots the fields and builds the first START_BATCH in its own transaction; a job of
 100,000 files would otherwise write 300,000 rows (tasks, task files, outbox) in one request.
 `TaskBuilder` builds the rest, BATCH tasks per transaction, each committed with its outbox
 rows (the transactional outbox holds for every batch). Progress is `tasks_built`; each
@@ -16,18 +16,21 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.status import FileStatus, JobStatus, TaskMode, TaskStatus
-from services.jobs.domain.work import queue_task
+from services.jobs.domain.work import task_message
+from services.jobs.messaging import enqueue_many
 from services.jobs.store import models
 
 log = logging.getLogger(__name__)
 
 # Tasks per transaction: 1,000 tasks are ~3,000 rows, well under a second to write.
 BATCH = 1000
+# Built by StartJob itself: a small job is whole at once, a big one answers quickly.
+START_BATCH = 250
 # Jobs whose tasks may still be unbuilt (a cancelled or finished job builds no more).
 BUILDING = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED)
 
@@ -43,34 +46,42 @@ async def count_tasks(session: AsyncSession, job: models.Job) -> int:
     return int(await session.scalar(select(counted).where(f.job_id == job.id, _READY)) or 0)
 
 
+async def build_first_batch(session: AsyncSession, job: models.Job) -> int:
+    """StartJob's share: the first START_BATCH tasks."""
+    return await build_batch(session, job, batch=START_BATCH)
+
+
 async def build_batch(session: AsyncSession, job: models.Job, *, batch: int = 0) -> int:
     """Build and queue up to `batch` more tasks of `job` (its row locked by the caller)."""
     if job.tasks_built >= job.tasks_total:
         return 0
     groups = await _next_groups(session, job, batch or BATCH)
-    position = job.tasks_built
-    built = []
-    for folder, _ in groups:
-        task = models.Task(
-            id=models.new_id(),
-            job_id=job.id,
-            position=position,
-            mode=job.task_mode,
-            folder=folder,
-            status=TaskStatus.QUEUED,
+    # Core multi-row INSERTs, not ORM objects: the builder shares the jobs service's event
+    # loop with every request, and a batch must not hold it for long.
+    tasks, task_files, messages = [], [], []
+    for offset, (folder, files) in enumerate(groups):
+        task_id = models.new_id()
+        tasks.append(
+            {
+                "id": task_id,
+                "job_id": job.id,
+                "position": job.tasks_built + offset,
+                "mode": job.task_mode,
+                "folder": folder,
+                "status": TaskStatus.QUEUED,
+            }
         )
-        session.add(task)
-        built.append(task)
-        position += 1
-    # Tasks first: with no relationship() between the models, nothing else orders the
-    # INSERTs before the task files' foreign keys are checked.
-    await session.flush()
-    for task, (_, files) in zip(built, groups, strict=True):
-        session.add_all(
-            models.TaskFile(task_id=task.id, position=order, file_id=file_id)
+        task_files += [
+            {"task_id": task_id, "position": order, "file_id": file_id}
             for order, file_id in enumerate(files)
-        )
-        queue_task(session, task)
+        ]
+        message = task_message(job.id, task_id, 0)
+        messages.append((message["message_id"], message["subject"], message["payload"]))
+    if tasks:
+        await session.execute(insert(models.Task), tasks)
+        await session.execute(insert(models.TaskFile), task_files)
+        await enqueue_many(session, messages)
+    position = job.tasks_built + len(tasks)
     job.tasks_built = position
     if not groups:
         # Fewer usable files than counted at start cannot happen (READY is final), but a

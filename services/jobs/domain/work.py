@@ -4,6 +4,8 @@ caller's transaction."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +25,7 @@ def ingest_message_id(file_id: str) -> str:
 def extract_message_id(task: models.Task) -> str:
     # The generation changes when a held or failed task is queued again, so JetStream's
     # de-duplication does not drop the new message as a repeat of the old one.
-    return f"extract-{task.id}-{task.generation}"
+    return str(task_message(task.job_id, task.id, task.generation)["message_id"])
 
 
 def queue_ingest(
@@ -40,12 +42,16 @@ def queue_ingest(
 
 
 def queue_task(session: AsyncSession, task: models.Task) -> None:
-    enqueue(
-        session,
-        message_id=extract_message_id(task),
-        subject=EXTRACT_SUBJECT,
-        payload=extract_messages.ExtractTaskMessage(task=names.task_name(task.job_id, task.id)),
-    )
+    enqueue(session, **task_message(task.job_id, task.id, task.generation))
+
+
+def task_message(job_id: str, task_id: str, generation: int) -> dict[str, Any]:
+    """The outbox row's fields for one run of a task (see `extract_message_id`)."""
+    return {
+        "message_id": f"extract-{task_id}-{generation}",
+        "subject": EXTRACT_SUBJECT,
+        "payload": extract_messages.ExtractTaskMessage(task=names.task_name(job_id, task_id)),
+    }
 
 
 async def requeue_tasks(

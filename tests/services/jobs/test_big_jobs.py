@@ -52,6 +52,7 @@ async def test_tasks_are_built_in_batches_after_start(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(task_building, "BATCH", 7)
+    monkeypatch.setattr(task_building, "START_BATCH", 5)
     job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=20)
     await job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS), metadata=USER)
     started = await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
@@ -84,6 +85,7 @@ async def test_combined_tasks_are_built_a_folder_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(task_building, "BATCH", 1)
+    monkeypatch.setattr(task_building, "START_BATCH", 1)
     job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=6)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=pb.TASK_MODE_COMBINED),
