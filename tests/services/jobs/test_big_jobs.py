@@ -17,13 +17,14 @@ from bytereview.core import streams
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService
 from services.jobs.domain import task_building
 from services.jobs.domain.status import JobStatus
 from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.store import models
 from tests.conftest import USER
-from tests.services.jobs.helpers import FIELDS, files, pull, ready_job, tasks
+from tests.services.jobs.helpers import FIELDS, WORKER, files, pull, ready_job, tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -76,6 +77,30 @@ async def test_tasks_are_built_in_batches_after_start(
         for m in await pull(jobs.ctx.settings, streams.extract_queue(jobs.ctx.settings), 40)
     ]
     assert sorted(queued) == sorted(t.name for t in built)
+    # Progress reads counters for the big statuses: it agrees with counting every row.
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=built[0].name), metadata=WORKER)
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=built[1].name), metadata=WORKER)
+    await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=built[1].name), metadata=WORKER
+    )
+    await _progress_agrees(job_stub, jobs, job)
+    await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    await _progress_agrees(job_stub, jobs, job)
+
+
+async def _progress_agrees(job_stub: JobStub, jobs: RunningJobsService, job: str) -> None:
+    job_id = job.split("/")[1]
+    async with jobs.ctx.reading() as session:
+        truth = []
+        for model in (models.SourceFile, models.Task):
+            rows = await session.execute(
+                select(model.status, func.count())
+                .where(model.job_id == job_id)
+                .group_by(model.status)
+            )
+            truth.append({str(s): int(n) for s, n in rows.all()})
+    got = await job_stub.GetJobProgress(jobs_pb.GetJobProgressRequest(name=job), metadata=USER)
+    assert [dict(got.files_by_status), dict(got.tasks_by_status)] == truth
 
 
 async def test_combined_tasks_are_built_a_folder_at_a_time(
