@@ -27,8 +27,10 @@ from services.jobs.store import models
 
 log = logging.getLogger(__name__)
 
-# Tasks per transaction: 1,000 tasks are ~3,000 rows, well under a second to write.
-BATCH = 1000
+# Tasks per transaction. A batch holds the job's row lock, which every task report of the
+# job also takes: 1,000 tasks per batch (~3,000 rows) made reports queue for seconds, and
+# with them the database connections other requests needed.
+BATCH = 250
 # Built by StartJob itself: a small job is whole at once, a big one answers quickly.
 START_BATCH = 250
 # Jobs whose tasks may still be unbuilt (a cancelled or finished job builds no more).
