@@ -21,6 +21,8 @@ from services.jobs.domain import (
     DeclaredFile,
     FieldSpec,
     FileAnalysis,
+    FolderPlan,
+    FolderRule,
     Progress,
     TaskInput,
     UploadTarget,
@@ -76,6 +78,11 @@ def job(row: models.Job, fields: Sequence[FieldSpec]) -> pb.Job:
         start_time=ts(row.started_at),
         end_time=ts(row.finished_at),
         counters=counters(row),
+        folder_rules=[
+            pb.FolderRule(folder=r["folder"], task_mode=pb.TaskMode.Value(r["task_mode"]))
+            for r in row.folder_rules
+        ],
+        system_prompt=f"systemPrompts/{row.system_prompt_id}" if row.system_prompt_id else "",
     )
 
 
@@ -261,6 +268,34 @@ def task_input(got: TaskInput) -> worker_pb.BeginTaskResponse:
 
 def field_specs(fields: Iterable[pb.JobField]) -> list[FieldSpec]:
     return [_field_spec(f.name, f.data_type, f.instruction) for f in fields]
+
+
+def task_mode_name(value: int) -> str:
+    """The enum value's name; an unknown number (a raw gRPC client may send one) as itself,
+    for the domain to refuse."""
+    if value in pb.TaskMode.values():
+        return pb.TaskMode.Name(pb.TaskMode.ValueType(value))
+    return str(value)
+
+
+def folder_rules(rules: Iterable[pb.FolderRule]) -> list[FolderRule]:
+    return [FolderRule(r.folder, task_mode_name(r.task_mode)) for r in rules]
+
+
+def task_plan(file_count: int, folders: Sequence[FolderPlan]) -> jobs_pb.TaskPlan:
+    return jobs_pb.TaskPlan(
+        task_count=sum(f.task_count for f in folders),
+        file_count=file_count,
+        folders=[
+            jobs_pb.FolderPlan(
+                folder=f.folder,
+                task_mode=pb.TaskMode.Value(f.mode),
+                file_count=f.file_count,
+                task_count=f.task_count,
+            )
+            for f in folders
+        ],
+    )
 
 
 def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:

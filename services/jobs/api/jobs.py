@@ -127,8 +127,27 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             fields=convert.field_specs(request.fields),
             task_mode=pb.TaskMode.Name(request.task_mode),
             display_name=request.display_name,
+            folder_rules=convert.folder_rules(request.folder_rules),
+            system_prompt_id=(
+                names.parse("system_prompt", request.system_prompt, field="system_prompt")[
+                    "system_prompt"
+                ]
+                if request.system_prompt
+                else ""
+            ),
         )
         return await self._job_pb(job)
+
+    async def PlanTasks(
+        self, request: jobs_pb.PlanTasksRequest, context: Context
+    ) -> jobs_pb.TaskPlan:
+        file_count, folders = await self._jobs.plan(
+            user_id=caller_id(),
+            job_id=_job_id(request.name),
+            task_mode=convert.task_mode_name(request.task_mode),
+            folder_rules=convert.folder_rules(request.folder_rules),
+        )
+        return convert.task_plan(file_count, folders)
 
     async def StartJob(self, request: jobs_pb.StartJobRequest, context: Context) -> pb.Job:
         job = await self._jobs.start(

@@ -17,6 +17,7 @@ from services.jobs.domain.export import Exporter
 from services.jobs.domain.fields import FieldSpec
 from services.jobs.domain.ingest_reports import ArchiveEntry, FileAnalysis, IngestReports
 from services.jobs.domain.metrics import refresh_forever
+from services.jobs.domain.plan import FolderPlan, FolderRule
 from services.jobs.domain.queries import JobQueries, JobWithFields, Progress
 from services.jobs.domain.reconcile import QueueReconciler
 from services.jobs.domain.results import Results
@@ -50,6 +51,8 @@ __all__ = [
     "FieldSpec",
     "FileAnalysis",
     "FileStatus",
+    "FolderPlan",
+    "FolderRule",
     "IngestReports",
     "JobQueries",
     "JobStatus",

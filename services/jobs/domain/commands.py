@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -23,6 +24,13 @@ from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.fields import FieldSpec, from_dicts, validate_fields
 from services.jobs.domain.paths import folder_of
+from services.jobs.domain.plan import (
+    FolderPlan,
+    FolderRule,
+    check_rules,
+    plan_tasks,
+    summarise,
+)
 from services.jobs.domain.status import (
     JOB_CONFIGURABLE,
     FileStatus,
@@ -182,6 +190,8 @@ class Jobs:
         fields: Sequence[FieldSpec],
         task_mode: str,
         display_name: str,
+        folder_rules: Sequence[FolderRule] = (),
+        system_prompt_id: str = "",
     ) -> models.Job:
         given_mode = task_mode and task_mode != TaskMode.UNSPECIFIED
         if given_mode and task_mode not in (TaskMode.INDIVIDUAL, TaskMode.COMBINED):
@@ -192,6 +202,23 @@ class Jobs:
                 raise FailedPrecondition(
                     f"cannot configure a job that is {job.status}: fields are frozen once it starts"
                 )
+            if folder_rules and job.status != JobStatus.READY:
+                raise FailedPrecondition(
+                    f"folder rules can be set once analysis is done; the job is {job.status}"
+                )
+            rules = (
+                check_rules(folder_rules, await _ready_folders(session, job.id))
+                if folder_rules
+                else []
+            )
+            if system_prompt_id:
+                # Prompts are shared by every tenant (ListSystemPrompts lists them all), so
+                # saying which exist reveals nothing of anyone's.
+                prompt = await session.get(models.SystemPrompt, system_prompt_id)
+                if prompt is None:
+                    raise InvalidArgument(
+                        f"system_prompt systemPrompts/{system_prompt_id} does not exist"
+                    )
             template: models.Template | None = None
             if template_id:
                 # Looked up in the caller's own templates whichever branch is taken: another
@@ -216,6 +243,8 @@ class Jobs:
             else:
                 raise InvalidArgument("give fields, or a template to copy them from")
             job.configured_fields = [f.as_dict() for f in checked]
+            job.folder_rules = [r.as_dict() for r in rules]
+            job.system_prompt_id = system_prompt_id or None
             if given_mode:
                 job.task_mode = task_mode
             if display_name:
@@ -228,7 +257,8 @@ class Jobs:
                 kind="job.configured",
                 actor=actor,
                 subject=names.job_name(job.id),
-                message=f"{len(checked)} field(s), {job.task_mode}",
+                message=f"{len(checked)} field(s), {job.task_mode}"
+                + (f", {len(rules)} folder rule(s)" if rules else ""),
             )
         return job
 
@@ -258,6 +288,11 @@ class Jobs:
                         instruction=spec.instruction,
                     )
                 )
+            if job.system_prompt_id is None:
+                # The active prompt now: a prompt activated later does not change a running job.
+                job.system_prompt_id = await session.scalar(
+                    select(models.SystemPrompt.id).where(models.SystemPrompt.active.is_(True))
+                )
             # The first batch now (a small job is whole at once); TaskBuilder builds the rest.
             job.tasks_total = count
             job.tasks_built = 0
@@ -273,6 +308,34 @@ class Jobs:
                 message=f"{count} task(s) queued",
             )
         return job
+
+    async def plan(
+        self, *, user_id: str, job_id: str, task_mode: str, folder_rules: Sequence[FolderRule]
+    ) -> tuple[int, list[FolderPlan]]:
+        """The tasks a configuration would run over the job's usable files; nothing saved."""
+        if task_mode and task_mode not in (
+            TaskMode.UNSPECIFIED,
+            TaskMode.INDIVIDUAL,
+            TaskMode.COMBINED,
+        ):
+            raise InvalidArgument(f"task_mode {task_mode!r} is unknown")
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id)
+            # Only the folder column, in path order: the plan needs nothing else of 10,000 rows.
+            files = (
+                await session.execute(
+                    select(models.SourceFile.folder)
+                    .where(
+                        models.SourceFile.job_id == job.id,
+                        models.SourceFile.status == FileStatus.READY,
+                    )
+                    .order_by(models.SourceFile.original_path)
+                )
+            ).all()
+        rules = check_rules(folder_rules, (f.folder for f in files))
+        mode = task_mode if task_mode and task_mode != TaskMode.UNSPECIFIED else job.task_mode
+        groups = plan_tasks(files, mode, rules)
+        return len(files), summarise(groups)
 
     # -- pause, resume, cancel, retry ----------------------------------------------------
 
@@ -341,3 +404,18 @@ def _sizes(storage: Storage, keys: list[str]) -> list[int | None]:
     """Each object's size (None when missing), 16 storage calls at a time."""
     with ThreadPoolExecutor(max_workers=16, thread_name_prefix="finalize") as pool:
         return list(pool.map(storage.size, keys))
+
+
+async def _ready_folders(session: AsyncSession, job_id: str) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(models.SourceFile.folder)
+                .where(
+                    models.SourceFile.job_id == job_id,
+                    models.SourceFile.status == FileStatus.READY,
+                )
+                .distinct()
+            )
+        ).all()
+    )

@@ -15,6 +15,7 @@ _PATTERNS = {
     "task": re.compile(rf"^jobs/(?P<job>{_ID})/tasks/(?P<task>{_ID})$"),
     "result": re.compile(rf"^jobs/(?P<job>{_ID})/results/(?P<result>{_ID})$"),
     "template": re.compile(rf"^templates/(?P<template>{_ID})$"),
+    "system_prompt": re.compile(rf"^systemPrompts/(?P<system_prompt>{_ID})$"),
     "user": re.compile(rf"^users/(?P<user>{_ID}|me)$"),
     "api_key": re.compile(rf"^users/(?P<user>{_ID}|me)/apiKeys/(?P<api_key>{_ID})$"),
 }

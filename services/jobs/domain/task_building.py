@@ -1,6 +1,6 @@
 """Building a started job's tasks in batches, so StartJob answers in constant time.
 
-StartJob counts the tasks a job will have (`tasks_total`: one per usable file, or one per
+StartJob counts the tasks a job will have (`tasks_total`, planned as `plan.plan_tasks` does:
 folder), snapshots the fields and builds the first START_BATCH in its own transaction; a job of
 100,000 files would otherwise write 300,000 rows (tasks, task files, outbox) in one request.
 `TaskBuilder` builds the rest, BATCH tasks per transaction, each committed with its outbox
@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.jobs.domain.context import JobsContext, locked_job
+from services.jobs.domain.plan import mode_of, rules_from_dicts
 from services.jobs.domain.status import FileStatus, JobStatus, TaskMode, TaskStatus
 from services.jobs.domain.work import task_message
 from services.jobs.messaging import enqueue_many
@@ -40,12 +40,27 @@ _READY = models.SourceFile.status == FileStatus.READY
 
 
 async def count_tasks(session: AsyncSession, job: models.Job) -> int:
-    """How many tasks the job's usable files make: one per file, or one per folder."""
+    """How many tasks `plan.plan_tasks` makes of the job's usable files: one per file under
+    INDIVIDUAL, one per folder (its direct files) under COMBINED, by the job's mode and its
+    folder rules. Reads the folder column only."""
     f = models.SourceFile
-    counted = (
-        func.count(f.folder.distinct()) if job.task_mode == TaskMode.COMBINED else func.count()
-    )
-    return int(await session.scalar(select(counted).where(f.job_id == job.id, _READY)) or 0)
+    default, rules = _modes(job)
+    if not rules:
+        counted = func.count(f.folder.distinct()) if default == TaskMode.COMBINED else func.count()
+        return int(await session.scalar(select(counted).where(f.job_id == job.id, _READY)) or 0)
+    individual, combined = 0, set()
+    for folder in await session.scalars(select(f.folder).where(f.job_id == job.id, _READY)):
+        if mode_of(folder, default, rules) == TaskMode.COMBINED:
+            combined.add(folder)
+        else:
+            individual += 1
+    return individual + len(combined)
+
+
+def _modes(job: models.Job) -> tuple[str, dict[str, str]]:
+    """The job's default mode and its folder rules (folder -> mode), as plan_tasks reads them."""
+    default = TaskMode.COMBINED if job.task_mode == TaskMode.COMBINED else TaskMode.INDIVIDUAL
+    return default, {r.folder: r.task_mode for r in rules_from_dicts(job.folder_rules)}
 
 
 async def build_first_batch(session: AsyncSession, job: models.Job) -> int:
@@ -61,14 +76,14 @@ async def build_batch(session: AsyncSession, job: models.Job, *, batch: int = 0)
     # Core multi-row INSERTs, not ORM objects: the builder shares the jobs service's event
     # loop with every request, and a batch must not hold it for long.
     tasks, task_files, messages = [], [], []
-    for offset, (folder, files) in enumerate(groups):
+    for offset, (folder, mode, files) in enumerate(groups):
         task_id = models.new_id()
         tasks.append(
             {
                 "id": task_id,
                 "job_id": job.id,
                 "position": job.tasks_built + offset,
-                "mode": job.task_mode,
+                "mode": mode,
                 "folder": folder,
                 "status": TaskStatus.QUEUED,
             }
@@ -94,58 +109,69 @@ async def build_batch(session: AsyncSession, job: models.Job, *, batch: int = 0)
 
 async def _next_groups(
     session: AsyncSession, job: models.Job, batch: int
-) -> list[tuple[str, list[str]]]:
-    """(folder, file ids in order) of the next tasks, after the last one built."""
+) -> list[tuple[str, str, list[str]]]:
+    """(folder, mode, file ids in order) of the next tasks, in plan_tasks' order: by each
+    task's first file in path order, going on after the last task built. A file of a
+    combined folder starts its folder's task when it is the folder's first file, and is
+    skipped otherwise (that task holds it already)."""
     f, t, tf = models.SourceFile, models.Task, models.TaskFile
-    after: list[object] = []
+    default, rules = _modes(job)
+    cursor: tuple[str, str] | None = None
     if job.tasks_built:
-        # The last task's first file (individual) or folder (combined) is where to go on.
+        # The last task's first file is where planning goes on.
         last = (
             await session.execute(
-                select(t.folder, f.original_path, f.id)
-                .join(tf, tf.task_id == t.id)
-                .join(f, f.id == tf.file_id)
+                select(f.original_path, f.id)
+                .join(tf, tf.file_id == f.id)
+                .join(t, t.id == tf.task_id)
                 .where(t.job_id == job.id, t.position == job.tasks_built - 1, tf.position == 0)
             )
         ).one_or_none()
         if last is None:
             return []
-        if job.task_mode == TaskMode.COMBINED:
-            after = [f.folder > last.folder]
-        else:
-            after = [tuple_(f.original_path, f.id) > tuple_(last.original_path, last.id)]
-    if job.task_mode == TaskMode.COMBINED:
-        folders = (
-            await session.scalars(
-                select(f.folder)
-                .where(f.job_id == job.id, _READY, *after)  # type: ignore[arg-type]
-                .group_by(f.folder)
-                .order_by(f.folder)
+        cursor = (last.original_path, last.id)
+    groups: list[tuple[str, str, list[str]]] = []
+    while len(groups) < batch:
+        after = [] if cursor is None else [tuple_(f.original_path, f.id) > tuple_(*cursor)]
+        rows = (
+            await session.execute(
+                select(f.folder, f.original_path, f.id)
+                .where(f.job_id == job.id, _READY, *after)
+                .order_by(f.original_path, f.id)
                 .limit(batch)
             )
         ).all()
-        if not folders:
-            return []
-        rows: Sequence[tuple[str, str]] = (
-            await session.execute(
-                select(f.folder, f.id)
-                .where(f.job_id == job.id, _READY, f.folder.in_(folders))
-                .order_by(f.folder, f.original_path, f.id)
-            )
-        ).all()
-        grouped: dict[str, list[str]] = {}
-        for folder, file_id in rows:
-            grouped.setdefault(folder, []).append(file_id)
-        return list(grouped.items())
-    rows = (
-        await session.execute(
-            select(f.folder, f.id)
-            .where(f.job_id == job.id, _READY, *after)  # type: ignore[arg-type]
-            .order_by(f.original_path, f.id)
-            .limit(batch)
-        )
-    ).all()
-    return [(folder, [file_id]) for folder, file_id in rows]
+        if not rows:
+            break
+        firsts: dict[str, str] = {}
+        for folder, path, file_id in rows:
+            cursor = (path, file_id)
+            if mode_of(folder, default, rules) != TaskMode.COMBINED:
+                groups.append((folder, TaskMode.INDIVIDUAL, [file_id]))
+            else:
+                if folder not in firsts:
+                    firsts[folder] = await _folder_first(session, job.id, folder)
+                if firsts[folder] == file_id:
+                    members = await session.scalars(
+                        select(f.id)
+                        .where(f.job_id == job.id, _READY, f.folder == folder)
+                        .order_by(f.original_path, f.id)
+                    )
+                    groups.append((folder, TaskMode.COMBINED, list(members)))
+            if len(groups) >= batch:
+                break
+    return groups
+
+
+async def _folder_first(session: AsyncSession, job_id: str, folder: str) -> str:
+    f = models.SourceFile
+    first = await session.scalar(
+        select(f.id)
+        .where(f.job_id == job_id, _READY, f.folder == folder)
+        .order_by(f.original_path, f.id)
+        .limit(1)
+    )
+    return str(first)
 
 
 class TaskBuilder:

@@ -54,7 +54,7 @@ class TaskReports:
             task.attempts += 1
             if job.status == JobStatus.QUEUED:
                 move(session, job, JobStatus.RUNNING, actor=SYSTEM_ACTOR, action="run")
-            return await _task_input(session, job_id, task)
+            return await _task_input(session, job, task)
 
     async def task_result(
         self,
@@ -180,8 +180,9 @@ async def _locked_task(
     return job, task
 
 
-async def _task_input(session: AsyncSession, job_id: str, task: models.Task) -> TaskInput:
+async def _task_input(session: AsyncSession, job: models.Job, task: models.Task) -> TaskInput:
     """What the extractor needs for a task: fields, their data types, files, the prompt."""
+    job_id = job.id
     fields = list(
         (
             await session.scalars(
@@ -207,7 +208,13 @@ async def _task_input(session: AsyncSession, job_id: str, task: models.Task) -> 
             )
         ).all()
     )
-    prompt = await session.scalar(
+    # The job's chosen prompt (recorded at start); jobs started before prompts could be
+    # chosen have none and get the active one.
+    prompt = (
+        await session.get(models.SystemPrompt, job.system_prompt_id)
+        if job.system_prompt_id
+        else None
+    ) or await session.scalar(
         select(models.SystemPrompt).where(models.SystemPrompt.active.is_(True)).limit(1)
     )
     return TaskInput(

@@ -154,6 +154,10 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Per-folder task modes, `[{"folder": ..., "task_mode": ...}]` (domain.plan).
+    folder_rules: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # The chosen system prompt; None means the active one, recorded at start.
+    system_prompt_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class SourceFile(Base):

@@ -230,3 +230,33 @@ async def test_exports_stream_thousands_of_results_in_order(
     assert len(sheet) == EXPORTED + 1
     assert sheet[EXPORTED][0] == f"batch/{EXPORTED - 1:05d} ünïcode.pdf"
     assert str(sheet[1234][2]) == "1233.5"  # money is a number cell (0.00 format)
+
+
+async def test_folder_rules_hold_across_batches(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    jobs: RunningJobsService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Built a task or two at a time, a job with a combined folder among individual files
+    gets exactly the tasks plan_tasks plans, in its order."""
+    monkeypatch.setattr(task_building, "BATCH", 2)
+    monkeypatch.setattr(task_building, "START_BATCH", 1)
+    job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=9)
+    await job_stub.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(
+            name=job,
+            fields=FIELDS,
+            task_mode=pb.TASK_MODE_INDIVIDUAL,
+            folder_rules=[pb.FolderRule(folder="folder1", task_mode=pb.TASK_MODE_COMBINED)],
+        ),
+        metadata=USER,
+    )
+    started = await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
+    await _wait_built(jobs, job)
+    by_path = {f.name: f.original_path for f in await files(job_stub, job)}
+    built = [[by_path[f] for f in t.files] for t in await tasks(job_stub, job)]
+    folder1 = ["folder1/doc1.pdf", "folder1/doc3.pdf", "folder1/doc5.pdf", "folder1/doc7.pdf"]
+    singles = [[f"folder0/doc{i}.pdf"] for i in (0, 2, 4, 6, 8)]
+    assert built == [*singles, folder1]
+    assert started.counters.tasks_total == len(built) == 6

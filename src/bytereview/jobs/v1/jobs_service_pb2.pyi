@@ -440,13 +440,23 @@ class ConfigureJobRequest(_message.Message):
     FIELDS_FIELD_NUMBER: _builtins.int
     TASK_MODE_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     template: _builtins.str
     """Copy the fields of this template (`templates/{template}`). Ignored when `fields` is set."""
     task_mode: _resources_pb2.TaskMode.ValueType
     display_name: _builtins.str
+    system_prompt: _builtins.str
+    """`systemPrompts/{system_prompt}` from ListSystemPrompts; empty means the active one."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.JobField]: ...
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.FolderRule]:
+        """Per-folder task modes (see `Job.folder_rules`). Like `fields`, every call sets them
+        afresh: none given means none. Needs the job READY (its folders known).
+        """
+
     def __init__(
         self,
         *,
@@ -455,10 +465,12 @@ class ConfigureJobRequest(_message.Message):
         fields: _abc.Iterable[_resources_pb2.JobField] | None = ...,
         task_mode: _resources_pb2.TaskMode.ValueType = ...,
         display_name: _builtins.str = ...,
+        folder_rules: _abc.Iterable[_resources_pb2.FolderRule] | None = ...,
+        system_prompt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "fields", b"fields", "name", b"name", "task_mode", b"task_mode", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "fields", b"fields", "folder_rules", b"folder_rules", "name", b"name", "system_prompt", b"system_prompt", "task_mode", b"task_mode", "template", b"template"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -777,6 +789,94 @@ class WatchJobRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchJobRequest: _TypeAlias = WatchJobRequest  # noqa: Y015
+
+@_typing.final
+class PlanTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    task_mode: _resources_pb2.TaskMode.ValueType
+    """The default mode to plan with; unspecified means the job's own."""
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.FolderRule]:
+        """The rules to plan with, as ConfigureJob would take them."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        task_mode: _resources_pb2.TaskMode.ValueType = ...,
+        folder_rules: _abc.Iterable[_resources_pb2.FolderRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["folder_rules", b"folder_rules", "name", b"name", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanTasksRequest: _TypeAlias = PlanTasksRequest  # noqa: Y015
+
+@_typing.final
+class TaskPlan(_message.Message):
+    """The tasks a configuration runs over the job's usable (READY) files."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_COUNT_FIELD_NUMBER: _builtins.int
+    FILE_COUNT_FIELD_NUMBER: _builtins.int
+    FOLDERS_FIELD_NUMBER: _builtins.int
+    task_count: _builtins.int
+    file_count: _builtins.int
+    @_builtins.property
+    def folders(self) -> _containers.RepeatedCompositeFieldContainer[Global___FolderPlan]:
+        """One entry per folder holding usable files, in path order."""
+
+    def __init__(
+        self,
+        *,
+        task_count: _builtins.int = ...,
+        file_count: _builtins.int = ...,
+        folders: _abc.Iterable[Global___FolderPlan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_count", b"file_count", "folders", b"folders", "task_count", b"task_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskPlan: _TypeAlias = TaskPlan  # noqa: Y015
+
+@_typing.final
+class FolderPlan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLDER_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    FILE_COUNT_FIELD_NUMBER: _builtins.int
+    TASK_COUNT_FIELD_NUMBER: _builtins.int
+    folder: _builtins.str
+    task_mode: _resources_pb2.TaskMode.ValueType
+    """The mode its files get: from the deepest rule over it, or the job's default."""
+    file_count: _builtins.int
+    task_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        folder: _builtins.str = ...,
+        task_mode: _resources_pb2.TaskMode.ValueType = ...,
+        file_count: _builtins.int = ...,
+        task_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_count", b"file_count", "folder", b"folder", "task_count", b"task_count", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FolderPlan: _TypeAlias = FolderPlan  # noqa: Y015
 
 @_typing.final
 class CreateTemplateRequest(_message.Message):

@@ -134,6 +134,11 @@ class JobServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.PlanTasks = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/PlanTasks',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -274,6 +279,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanTasks(self, request, context):
+        """Counts the tasks a configuration would run, by folder, without saving anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -371,6 +383,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.WatchJobRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.JobEvent.SerializeToString,
+            ),
+            'PlanTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanTasks,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -888,6 +905,33 @@ class JobService:
             '/bytereview.jobs.v1.JobService/WatchJob',
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.WatchJobRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_resources__pb2.JobEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PlanTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/PlanTasks',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.FromString,
             options,
             channel_credentials,
             insecure,

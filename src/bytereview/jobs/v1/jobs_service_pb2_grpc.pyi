@@ -76,6 +76,8 @@ class JobServiceStub:
     """Lists a job's audit trail."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    PlanTasks: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]
+    """Counts the tasks a configuration would run, by folder, without saving anything."""
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -122,6 +124,8 @@ class JobServiceAsyncStub(JobServiceStub):
     """Lists a job's audit trail."""
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]  # type: ignore[assignment]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    PlanTasks: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]  # type: ignore[assignment]
+    """Counts the tasks a configuration would run, by folder, without saving anything."""
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Jobs: upload, analyse, configure, extract, watch, export.
@@ -279,6 +283,14 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_resources_pb2.JobEvent], _abc.AsyncIterator[_resources_pb2.JobEvent]]:
         """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+
+    @_abc_1.abstractmethod
+    def PlanTasks(
+        self,
+        request: _jobs_service_pb2.PlanTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.TaskPlan, _abc.Awaitable[_jobs_service_pb2.TaskPlan]]:
+        """Counts the tasks a configuration would run, by folder, without saving anything."""
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

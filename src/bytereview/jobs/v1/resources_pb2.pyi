@@ -123,6 +123,8 @@ class Job(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `jobs/{job}`."""
     display_name: _builtins.str
@@ -136,6 +138,10 @@ class Job(_message.Message):
     """Keep files and results after the job finishes; when false, cleanup removes them."""
     task_mode: Global___TaskMode.ValueType
     """How files are grouped into tasks."""
+    system_prompt: _builtins.str
+    """The instructions the extractor is given, `systemPrompts/{system_prompt}`. Empty until
+    the job starts means "the active prompt": the start records which one that was.
+    """
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobField]:
         """The fields to extract. Editable until the job starts, then a frozen snapshot."""
@@ -150,6 +156,12 @@ class Job(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def counters(self) -> Global___JobCounters: ...
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FolderRule]:
+        """Per-folder task modes. A rule covers its folder and the folders under it; the deepest
+        rule over a file wins; files under no rule follow `task_mode`.
+        """
+
     def __init__(
         self,
         *,
@@ -166,10 +178,12 @@ class Job(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         counters: Global___JobCounters | None = ...,
+        folder_rules: _abc.Iterable[Global___FolderRule] | None = ...,
+        system_prompt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "display_name", b"display_name", "end_time", b"end_time", "fields", b"fields", "name", b"name", "owner", b"owner", "persist_data", b"persist_data", "start_time", b"start_time", "status", b"status", "task_mode", b"task_mode", "template", b"template", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "display_name", b"display_name", "end_time", b"end_time", "fields", b"fields", "folder_rules", b"folder_rules", "name", b"name", "owner", b"owner", "persist_data", b"persist_data", "start_time", b"start_time", "status", b"status", "system_prompt", b"system_prompt", "task_mode", b"task_mode", "template", b"template", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -760,3 +774,29 @@ class ApiKey(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApiKey: _TypeAlias = ApiKey  # noqa: Y015
+
+@_typing.final
+class FolderRule(_message.Message):
+    """How the files of one folder (and the folders under it) are grouped into tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLDER_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    folder: _builtins.str
+    """A folder of the job's files as `SourceFile.folder` names it, e.g. `scans.zip/march`."""
+    task_mode: Global___TaskMode.ValueType
+    """INDIVIDUAL: one task per file; COMBINED: one task per folder (each sub-folder its own)."""
+    def __init__(
+        self,
+        *,
+        folder: _builtins.str = ...,
+        task_mode: Global___TaskMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["folder", b"folder", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FolderRule: _TypeAlias = FolderRule  # noqa: Y015

@@ -2,8 +2,8 @@
 and extraction_jobs.tasks_built, for tasks built in batches after StartJob
 
 Revision ID: 0006_keyset_indexes
-Revises: 0001
-Create Date: 2026-11-29 14:30:00
+Revises: 0004_folder_rules
+Create Date: 2026-11-29 14:30:00 (chained after main's 0004 when main was merged in)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_keyset_indexes"
-down_revision = "0001"
+down_revision = "0004_folder_rules"
 branch_labels = None
 depends_on = None
 
