@@ -29,6 +29,7 @@ from services.jobs.domain import (
     JobsContext,
     QueueReconciler,
     QueueSource,
+    TaskBuilder,
     TaskReports,
     Users,
     refresh_forever,
@@ -94,6 +95,8 @@ async def jobs_service(
 
     relay = OutboxRelay(sessions=sessions, js=js, wakeup=hub.outbox_ready)
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+    builder = TaskBuilder(ctx)
+    builder_task = asyncio.create_task(builder.run(), name="task-builder")
     queues = [streams.ingest_queue(settings), streams.extract_queue(settings)]
     handlers = DeadLetters(IngestReports(ctx), TaskReports(ctx))
     dead_letters = DeadLetterMonitor(
@@ -137,6 +140,8 @@ async def jobs_service(
         await loads.detach()
         reconciler.stop()
         await asyncio.wait({reconcile_task}, timeout=10)
+        builder.stop()
+        await asyncio.wait({builder_task}, timeout=10)
         relay.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(relay_task, timeout=10)

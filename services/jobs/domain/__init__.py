@@ -34,6 +34,7 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
+from services.jobs.domain.task_building import TaskBuilder
 from services.jobs.domain.task_reports import TaskInput, TaskReports
 from services.jobs.domain.template_versions import Comparison, FieldComparison, TemplateVersions
 from services.jobs.domain.templates import Templates
@@ -76,6 +77,7 @@ __all__ = [
     "ResultVersions",
     "Results",
     "Scoring",
+    "TaskBuilder",
     "TaskInput",
     "TaskMode",
     "TaskReports",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from sqlalchemy import Integer, String, literal_column, select, union_all
+from sqlalchemy import DateTime, Integer, String, func, literal, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -24,7 +24,8 @@ from bytereview.core.streams import QueueSpec
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, locked_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.queries import JobWithFields, _jobs_page
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.queries import JobWithFields, codec_of, jobs_page
 from services.jobs.domain.status import FileStatus, JobStatus, TaskStatus, move
 from services.jobs.domain.work import queue_task
 from services.jobs.messaging import DEAD_LETTER_PREFIX, QueueStat, WorkerLoads, queue_stat
@@ -32,6 +33,7 @@ from services.jobs.messaging import DEAD_LETTER_PREFIX, QueueStat, WorkerLoads, 
 __all__ = ["DISCARDED_MARK", "Admin", "DeadLetter", "QueueSource", "QueueStat"]
 from services.jobs.store import models
 
+_EPOCH = literal(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), DateTime(timezone=True))
 # Jobs older than a century do not exist; the bound keeps the cut-off a valid datetime.
 MAX_AGE_SECONDS = 100 * 366 * 24 * 3600
 
@@ -95,7 +97,6 @@ class Admin:
         size = names.page_size(page_size)
         wanted = sorted(set(statuses))
         scope = f"admin-jobs:{','.join(wanted)}:{min_age_seconds}:{owner_id}"
-        offset = names.decode_page_token(page_token, scope)
         where: list[ColumnElement[bool]] = []
         if wanted:
             where.append(models.Job.status.in_(wanted))
@@ -104,11 +105,12 @@ class Admin:
             where.append(models.Job.created_at <= cutoff)
         if owner_id:
             where.append(models.Job.user_id == owner_id)
-        page, more, total = await self._ctx.read(
-            lambda session: _jobs_page(session, where, offset, size)
+        codec = codec_of(self._ctx)
+        return await self._ctx.read(
+            lambda session: jobs_page(
+                session, where, codec=codec, scope=scope, page_token=page_token, size=size
+            )
         )
-        token = names.encode_page_token(offset + size, scope) if more else ""
-        return page, token, total
 
     async def list_tasks(
         self, job_id: str, *, statuses: Sequence[str], page_size: int, page_token: str
@@ -117,22 +119,22 @@ class Admin:
         size = names.page_size(page_size)
         wanted = sorted(set(statuses))
         scope = f"admin-tasks:{job_id}:{','.join(wanted)}"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        order = Keyset((models.Task.position, models.Task.id))
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             if await session.get(models.Job, job_id) is None:
                 raise job_not_found(job_id)
-            query = select(models.Task).where(models.Task.job_id == job_id)
+            query = select(models.Task).where(models.Task.job_id == job_id, *order.after(key))
             if wanted:
                 query = query.where(models.Task.status.in_(wanted))
             tasks = list(
-                (
-                    await session.scalars(
-                        query.order_by(models.Task.position).offset(offset).limit(size + 1)
-                    )
-                ).all()
+                (await session.scalars(query.order_by(*order.order_by()).limit(size + 1))).all()
             )
             files: dict[str, list[str]] = {}
-            page = tasks[:size]
+            page, token = page_of(
+                tasks, size, codec=codec, scope=scope, key_of=lambda t: (t.position, t.id)
+            )
             if page:
                 rows = await session.execute(
                     select(models.TaskFile.task_id, models.TaskFile.file_id)
@@ -141,7 +143,6 @@ class Admin:
                 )
                 for task_id, file_id in rows:
                     files.setdefault(task_id, []).append(file_id)
-        token = names.encode_page_token(offset + size, scope) if len(tasks) > size else ""
         return page, files, token
 
     async def dead_letters(
@@ -150,7 +151,8 @@ class Admin:
         """Tasks and files failed by the dead-letter monitor and not discarded, newest first."""
         size = names.page_size(page_size)
         scope = "admin-dead-letters"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        key = codec.decode(page_token, scope)
         pattern = DEAD_LETTER_PREFIX + "%"
         task, file, job = models.Task, models.SourceFile, models.Job
         tasks = (
@@ -184,15 +186,21 @@ class Admin:
             .where(file.status == FileStatus.FAILED, file.error.like(pattern))
         )
         both = union_all(tasks, files).subquery()
+        # Newest first, ties by id; a task failed without a finish time sorts as oldest.
+        failed_at = func.coalesce(both.c.failed_at, _EPOCH)
+        order = Keyset((failed_at, both.c.item_id), descending=True)
         async with self._ctx.reading() as session:
             rows = (
                 await session.execute(
-                    select(both)
-                    .order_by(both.c.failed_at.desc(), both.c.item_id)
-                    .offset(offset)
+                    select(both, failed_at.label("sort_time"))
+                    .where(*order.after(key))
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
+        rows, token = page_of(
+            rows, size, codec=codec, scope=scope, key_of=lambda r: (r.sort_time, r.item_id)
+        )
         found = [
             DeadLetter(
                 kind=str(r.kind),
@@ -207,8 +215,7 @@ class Admin:
             )
             for r in rows
         ]
-        token = names.encode_page_token(offset + size, scope) if len(found) > size else ""
-        return found[:size], token
+        return found, token
 
     async def queue_stats(self) -> list[QueueStat]:
         return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
+from bytereview.core.storage import Storage
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
@@ -39,10 +41,11 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
+from services.jobs.domain.task_building import build_first_batch, count_tasks
 from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.domain.template_versions import owned_version
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
-from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
+from services.jobs.domain.work import queue_ingest, requeue_tasks
 from services.jobs.store import models
 
 
@@ -62,7 +65,11 @@ class Jobs:
         persist_data: bool,
         request_id: str,
     ) -> tuple[models.Job, list[UploadTarget]]:
-        cleaned = checked_files(files, max_bytes=self._ctx.settings.max_upload_bytes)
+        cleaned = checked_files(
+            files,
+            max_bytes=self._ctx.settings.max_upload_bytes,
+            max_files=self._ctx.settings.max_files_per_job,
+        )
         check_length(display_name, MAX_DISPLAY_NAME, field="display_name")
         check_length(request_id, MAX_REQUEST_ID, field="request_id")
         if request_id:
@@ -143,10 +150,9 @@ class Jobs:
                     select(models.SourceFile).where(models.SourceFile.job_id == job_id)
                 )
             ).all()
-        # Check storage outside the transaction: it is network I/O for GCS.
-        sizes = await asyncio.gather(
-            *(asyncio.to_thread(self._ctx.storage.size, f.storage_key) for f in files)
-        )
+        # Check storage outside the transaction: it is network I/O for GCS. A bounded pool in
+        # one thread hop, not a coroutine and a default-executor job per file (10,000 of them).
+        sizes = await asyncio.to_thread(_sizes, self._ctx.storage, [f.storage_key for f in files])
         missing = [f.original_path for f, size in zip(files, sizes, strict=True) if size is None]
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -154,9 +160,19 @@ class Jobs:
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.ANALYZING, actor=actor, action="finalize uploads")
+            # The job row is locked: these rows are read once, in one query.
+            rows = {
+                row.id: row
+                for row in await session.scalars(
+                    select(models.SourceFile).where(
+                        models.SourceFile.job_id == job_id,
+                        models.SourceFile.status == FileStatus.PENDING_UPLOAD,
+                    )
+                )
+            }
             for f, size in zip(files, sizes, strict=True):
-                row = await session.get(models.SourceFile, f.id)
-                if row is None or row.status != FileStatus.PENDING_UPLOAD:
+                row = rows.get(f.id)
+                if row is None:
                     continue
                 move(session, job, FileStatus.UPLOADED, row=row, actor=actor, record=False)
                 row.size_bytes = int(size or 0)
@@ -264,8 +280,8 @@ class Jobs:
             check_transition("job", job.status, JobStatus.QUEUED, action="start the job")
             if not job.configured_fields:
                 raise FailedPrecondition("cannot start a job with no fields: configure it first")
-            files = await _ready_files(session, job.id)
-            if not files:
+            count = await count_tasks(session, job)
+            if not count:
                 raise FailedPrecondition(
                     "cannot start a job with no usable files: every file failed analysis "
                     "or is unsupported"
@@ -285,8 +301,10 @@ class Jobs:
                 job.system_prompt_id = await session.scalar(
                     select(models.SystemPrompt.id).where(models.SystemPrompt.active.is_(True))
                 )
-            count = await queue_new_tasks(session, job, files)
+            # The first batch now (a small job is whole at once); TaskBuilder builds the rest.
             job.tasks_total = count
+            job.tasks_built = 0
+            await build_first_batch(session, job)
             job.start_request_id = request_id or None
             job.started_at = models.utcnow()
             move(
@@ -390,18 +408,10 @@ class Jobs:
         )
 
 
-async def _ready_files(session: AsyncSession, job_id: str) -> Sequence[models.SourceFile]:
-    """The files tasks are made of, in path order."""
-    return (
-        await session.scalars(
-            select(models.SourceFile)
-            .where(
-                models.SourceFile.job_id == job_id,
-                models.SourceFile.status == FileStatus.READY,
-            )
-            .order_by(models.SourceFile.original_path)
-        )
-    ).all()
+def _sizes(storage: Storage, keys: list[str]) -> list[int | None]:
+    """Each object's size (None when missing), 16 storage calls at a time."""
+    with ThreadPoolExecutor(max_workers=16, thread_name_prefix="finalize") as pool:
+        return list(pool.map(storage.size, keys))
 
 
 async def _ready_folders(session: AsyncSession, job_id: str) -> list[str]:

@@ -1,28 +1,29 @@
 """Streaming export of a job's results as CSV, JSON or XLSX.
 
 Results are read in pages of PAGE rows, so memory stays bounded however large
-the job: CSV and JSON are produced chunk by chunk; XLSX rows go to a temporary
-file through openpyxl's write-only mode, which is then streamed.
+the job: CSV and JSON are produced chunk by chunk; XLSX is zipped as rows arrive
+(`xlsx_stream`, inline strings: no shared-string table in memory). The jobs service
+answers a server stream of HttpBody chunks and the gateway passes each one on as
+it arrives (gRPC flow control holds the producer back when the client is slow), so
+neither holds the export. What a row says lives in `export_rows`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
-import math
-import os
 import re
-import tempfile
-from collections.abc import AsyncIterator, Sequence
-from decimal import Decimal
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.export_rows import ExportLayout
+from services.jobs.domain.keyset import Keyset
+from services.jobs.domain.xlsx_stream import XlsxStream
 from services.jobs.store import models
 
 PAGE = 500
@@ -32,23 +33,6 @@ FORMATS = {
     "json": "application/json",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-
-
-def _cell(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _amount(value: Any) -> Any:
-    """A currency value as a Decimal: the extractors store the document's decimals as a string
-    ("30.90"); older results and models may hold a number (whose `30.90` lost its zero).
-    A Decimal prints with its places in CSV and is a numeric 0.00 cell in XLSX."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return Decimal(f"{value:.2f}")
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
-        return Decimal(value.strip())
-    return _cell(value)
 
 
 # Spreadsheet apps execute cells starting with these.
@@ -63,21 +47,6 @@ def _safe_csv(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """A write-only cell typed by our data, never by its first character.
-
-    openpyxl turns a string starting with `=` into a formula; a string is written as a
-    string (shared-string cell), so `=HYPERLINK(...)` from a document stays text."""
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"
-    elif isinstance(value, Decimal):
-        cell.number_format = "0.00"
-    return cell
 
 
 class Exporter:
@@ -111,26 +80,33 @@ class Exporter:
                     )
                 ).all()
             )
-        field_names = [name for name, _ in fields]
-        money = {name for name, data_type in fields if data_type == "currency"}
+        layout = ExportLayout(
+            field_names=[name for name, _ in fields],
+            money=frozenset(name for name, data_type in fields if data_type == "currency"),
+            corrected=corrected,
+        )
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
-        header = ["file", *field_names, *(["corrected"] if corrected else [])]
-        rows = self._rows(job_id, field_names, money, corrected=corrected)
+        pages = self._pages(job_id)
         if fmt == "csv":
-            return FORMATS[fmt], filename, self._csv(header, rows)
+            return FORMATS[fmt], filename, _csv(layout, pages)
         if fmt == "json":
-            return FORMATS[fmt], filename, self._json(field_names, job_id)
-        return FORMATS[fmt], filename, self._xlsx(header, rows)
+            return FORMATS[fmt], filename, _json(layout, pages)
+        return FORMATS[fmt], filename, _xlsx(layout, pages)
 
-    async def _pages(self, job_id: str) -> AsyncIterator[list[tuple[models.Result, str]]]:
-        last = -1
+    async def _pages(self, job_id: str) -> AsyncIterator[Page]:
+        """The job's results in order, PAGE at a time, each with its files' paths.
+
+        Keyset on (position, id), each page in its own short read: a long download never
+        holds a transaction (or SQLite's snapshot) open, and memory is one page."""
+        order = Keyset((models.Result.position, models.Result.id))
+        key: tuple[int, str] | None = None
         while True:
             async with self._ctx.reading() as session:
                 results = (
                     await session.scalars(
                         select(models.Result)
-                        .where(models.Result.job_id == job_id, models.Result.position > last)
-                        .order_by(models.Result.position)
+                        .where(models.Result.job_id == job_id, *order.after(key))
+                        .order_by(*order.order_by())
                         .limit(PAGE)
                     )
                 ).all()
@@ -144,70 +120,48 @@ class Exporter:
                     .order_by(models.TaskFile.task_id, models.TaskFile.position)
                 ):
                     paths.setdefault(task_id, []).append(path)
-            yield [(r, "; ".join(paths.get(r.task_id, []))) for r in results]
-            last = results[-1].position
+            yield [(r, paths.get(r.task_id, [])) for r in results]
+            key = (results[-1].position, results[-1].id)
 
-    async def _rows(
-        self, job_id: str, field_names: Sequence[str], money: set[str], *, corrected: bool
-    ) -> AsyncIterator[list[Any]]:
-        async for page in self._pages(job_id):
-            for result, path in page:
-                yield [
-                    path,
-                    *(
-                        _amount(value) if name in money else _cell(value)
-                        for name in field_names
-                        for value in [result.values.get(name)]
-                    ),
-                    *(["; ".join(result.corrected_fields)] if corrected else []),
-                ]
 
-    async def _csv(self, header: list[str], rows: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8
-        writer.writerow([_safe_csv(v) for v in header])
-        async for row in rows:
-            writer.writerow([_safe_csv(v) for v in row])
-            if buffer.tell() >= CHUNK:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
+Page = list[tuple[models.Result, list[str]]]
 
-    async def _json(self, field_names: list[str], job_id: str) -> AsyncIterator[bytes]:
-        yield b'{"fields": ' + json.dumps(field_names).encode() + b', "results": ['
-        first = True
-        async for page in self._pages(job_id):
-            parts = []
-            for result, path in page:
-                item = {
-                    "file": path,
-                    "values": {name: result.values.get(name) for name in field_names},
-                    "edited": result.edited,
-                    "corrected": result.corrected_fields,
-                }
-                parts.append(("" if first else ",") + json.dumps(item, ensure_ascii=False))
-                first = False
-            yield "".join(parts).encode()
-        yield b"]}"
 
-    async def _xlsx(
-        self, header: list[str], rows: AsyncIterator[list[Any]]
-    ) -> AsyncIterator[bytes]:
-        from openpyxl import Workbook
+async def _csv(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8
+    writer.writerow([_safe_csv(v) for v in layout.header()])
+    async for page in pages:
+        for result, paths in page:
+            writer.writerow([_safe_csv(v) for v in layout.row(result, paths)])
+        if buffer.tell() >= CHUNK:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
 
-        fd, path = tempfile.mkstemp(suffix=".xlsx")
-        os.close(fd)
-        try:
-            workbook = Workbook(write_only=True)
-            sheet = workbook.create_sheet("results")
-            sheet.append([_xlsx_cell(sheet, v) for v in header])
-            async for row in rows:
-                sheet.append([_xlsx_cell(sheet, v) for v in row])
-            await asyncio.to_thread(workbook.save, path)
-            with open(path, "rb") as handle:  # noqa: ASYNC230 - local temp file, small reads
-                while chunk := handle.read(CHUNK):
-                    yield chunk
-        finally:
-            os.unlink(path)
+
+async def _json(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
+    yield b'{"fields": ' + json.dumps(list(layout.field_names)).encode() + b', "results": ['
+    first = True
+    async for page in pages:
+        parts = []
+        for result, paths in page:
+            item = json.dumps(layout.item(result, paths), ensure_ascii=False)
+            parts.append(item if first else "," + item)
+            first = False
+        yield "".join(parts).encode()
+    yield b"]}"
+
+
+async def _xlsx(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
+    """Zipped as rows arrive (`xlsx_stream`): the first bytes leave with the first page."""
+    book = XlsxStream("results")
+    book.append(layout.header())
+    async for page in pages:
+        for result, paths in page:
+            book.append(layout.row(result, paths))
+        if chunk := book.take():
+            yield chunk
+    yield book.close()

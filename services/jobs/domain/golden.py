@@ -12,6 +12,8 @@ from bytereview.core.errors import AlreadyExists, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 
 
@@ -75,21 +77,24 @@ class GoldenDocuments:
     ) -> tuple[list[tuple[models.GoldenDocument, list[str]]], str]:
         size = names.page_size(page_size)
         scope = f"golden:{template_id}"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        order = Keyset((models.GoldenDocument.created_at, models.GoldenDocument.id))
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await _owned_template(session, user_id, template_id)
             rows = (
                 await session.scalars(
                     select(models.GoldenDocument)
-                    .where(models.GoldenDocument.template_id == template_id)
-                    .order_by(models.GoldenDocument.created_at, models.GoldenDocument.id)
-                    .offset(offset)
+                    .where(models.GoldenDocument.template_id == template_id, *order.after(key))
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
-            paths = await _paths(session, rows[:size])
-        token = names.encode_page_token(offset + size, scope) if len(rows) > size else ""
-        return [(r, paths.get(r.id, [])) for r in rows[:size]], token
+            page, token = page_of(
+                rows, size, codec=codec, scope=scope, key_of=lambda g: (g.created_at, g.id)
+            )
+            paths = await _paths(session, page)
+        return [(r, paths.get(r.id, [])) for r in page], token
 
     async def delete(self, user_id: str, template_id: str, golden_id: str) -> None:
         async with self._ctx.transaction() as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
@@ -17,7 +17,6 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.limits import (
     MAX_ENTRIES_PER_REPORT,
     MAX_ERROR,
-    MAX_FILES_PER_JOB,
     MAX_MEDIA_TYPE,
     MAX_PATH,
 )
@@ -131,18 +130,22 @@ class IngestReports:
             archive = await session.get(models.SourceFile, archive_id)
             if job is None or archive is None or archive.job_id != job_id:
                 raise NotFound(f"file {names.file_name(job_id, archive_id)} not found")
+            # Only this batch's entries: an archive of 100,000 entries must not read back
+            # every entry registered so far on each report (uq_source_files_entry serves it).
             have: dict[int | None, str] = dict(
                 (
                     await session.execute(
                         select(models.SourceFile.archive_index, models.SourceFile.id).where(
-                            models.SourceFile.parent_id == archive_id
+                            models.SourceFile.parent_id == archive_id,
+                            models.SourceFile.archive_index.in_({e.index for e in entries}),
                         )
                     )
                 ).all()
             )
             closed = job.status == JobStatus.CANCELLED or archive.status in FILE_SETTLED
             # The job's file cap holds after unpacking too (the job row is locked: exact).
-            room = MAX_FILES_PER_JOB - job.files_total
+            max_files = self._ctx.settings.max_files_per_job
+            room = max_files - job.files_total
             for entry in entries:
                 if entry.index in have:
                     # Redelivered archive: this entry is registered already.
@@ -152,7 +155,7 @@ class IngestReports:
                     # Not registered; the worker deletes its bytes.
                     out.files.append("")
                     if not closed:
-                        out.refused = f"the job holds its limit of {MAX_FILES_PER_JOB} files"
+                        out.refused = f"the job holds its limit of {max_files} files"
                     continue
                 if not storage_keys.is_in_job(entry.storage_key, job_id):
                     raise InvalidArgument(f"entry {entry.index} is stored outside the job's prefix")
@@ -232,12 +235,14 @@ class IngestReports:
         if job.status != JobStatus.ANALYZING:
             return
         await session.flush()
+        # EXISTS, not COUNT: it stops at the first waiting file (ix_source_files_job_status),
+        # so each of a 100,000-file job's reports costs an index probe, not a scan.
         unsettled = await session.scalar(
-            select(func.count())
-            .select_from(models.SourceFile)
-            .where(
-                models.SourceFile.job_id == job.id,
-                models.SourceFile.status.in_(sorted(FILE_WAITING)),
+            select(
+                exists().where(
+                    models.SourceFile.job_id == job.id,
+                    models.SourceFile.status.in_(sorted(FILE_WAITING)),
+                )
             )
         )
         if not unsettled:

@@ -1,10 +1,9 @@
-"""Resource names (AIP-122) and page tokens: parsed and validated in one place."""
+"""Resource names (AIP-122) and page sizes: parsed and validated in one place.
+
+Page tokens have a module of their own (`page_tokens`, with `keyset` for the SQL)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 
 from bytereview.core.errors import InvalidArgument
@@ -34,10 +33,6 @@ _PATTERNS = {
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
-# Tokens are opaque to callers but not trusted: a crafted one must not carry an offset that
-# overflows the database's integers (SQLite's OFFSET is a signed 64-bit value) or the parser.
-MAX_PAGE_TOKEN_CHARS = 512
-MAX_PAGE_OFFSET = 2**31 - 1
 
 
 def parse(kind: str, name: str, *, field: str = "name") -> dict[str, str]:
@@ -94,27 +89,3 @@ def page_size(requested: int) -> int:
     if requested < 0 or requested > MAX_PAGE_SIZE:
         raise InvalidArgument(f"page_size must be between 0 and {MAX_PAGE_SIZE}, got {requested}")
     return requested or DEFAULT_PAGE_SIZE
-
-
-def encode_page_token(offset: int, scope: str) -> str:
-    raw = json.dumps({"o": offset, "s": scope}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str, scope: str) -> int:
-    """Offset encoded in `token`; the scope ties a token to the list call that made it."""
-    if not token:
-        return 0
-    if len(token) > MAX_PAGE_TOKEN_CHARS or not token.isascii():
-        raise InvalidArgument("page_token is malformed")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        offset = data["o"]
-        token_scope = data["s"]
-    except (ValueError, KeyError, TypeError, IndexError, RecursionError, binascii.Error) as exc:
-        raise InvalidArgument("page_token is malformed") from exc
-    if type(offset) is not int or not isinstance(token_scope, str):
-        raise InvalidArgument("page_token is malformed")
-    if not 0 <= offset <= MAX_PAGE_OFFSET or token_scope != scope:
-        raise InvalidArgument("page_token does not belong to this request")
-    return offset

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, owned_job, owned_job_query
 from services.jobs.domain.fields import FieldSpec, from_dicts
-from services.jobs.domain.status import FILE_WAITING, JOB_ANALYSING
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.page_tokens import PageTokens, page_tokens
+from services.jobs.domain.status import FILE_WAITING, JOB_ANALYSING, FileStatus, TaskStatus
 from services.jobs.store import models
 
 _Row = TypeVar("_Row", bound=models.Base)
@@ -37,6 +41,11 @@ class Progress:
 
 
 JobWithFields = tuple[models.Job, list[FieldSpec]]
+
+
+def codec_of(ctx: JobsContext) -> PageTokens:
+    """The page-token codec of this install (keyed by its signing secret)."""
+    return page_tokens(ctx.settings.secret("signing_secret"))
 
 
 def fields_by_job(session: Session, jobs: Sequence[models.Job]) -> dict[str, list[FieldSpec]]:
@@ -65,26 +74,61 @@ def _job_with_fields(session: Session, user_id: str, job_id: str) -> JobWithFiel
     return job, fields_by_job(session, [job])[job.id]
 
 
-def _jobs_page(
-    session: Session, where: list[ColumnElement[bool]], offset: int, size: int
-) -> tuple[list[JobWithFields], bool, int]:
-    """A page of jobs with their fields, whether more follow, and how many match in all."""
-    # The total rides along as count(*) OVER (), evaluated before OFFSET/LIMIT: one query
-    # instead of two on the busiest read of the API.
+# Newest first; ties (same creation time) by id, in the same direction so one row
+# comparison pages through them (ix_jobs_user_created_id, ix_jobs_created_id).
+JOBS_ORDER = Keyset((models.Job.created_at, models.Job.id), descending=True)
+
+
+def _job_key(job: models.Job) -> tuple[dt.datetime, str]:
+    return job.created_at, job.id
+
+
+def jobs_page(
+    session: Session,
+    where: list[ColumnElement[bool]],
+    *,
+    codec: PageTokens,
+    scope: str,
+    page_token: str,
+    size: int,
+) -> tuple[list[JobWithFields], str, int]:
+    """A page of jobs with their fields, the next page's token, and how many match in all."""
+    key = codec.decode(page_token, scope)
+    # On the first page the total rides along as count(*) OVER (), evaluated before LIMIT:
+    # one query instead of two on the busiest read of the API. Later pages count apart
+    # (the keyset condition would narrow the window's count).
     found = session.execute(
         select(models.Job, func.count().over())
-        .where(*where)
-        .order_by(models.Job.created_at.desc(), models.Job.id)
-        .offset(offset)
+        .where(*where, *JOBS_ORDER.after(key))
+        .order_by(*JOBS_ORDER.order_by())
         .limit(size + 1)
     ).all()
-    if found:
+    if found and key is None:
         total = int(found[0][1])
-    else:  # a page past the end has no row to carry the total
+    else:
         total = int(session.scalar(select(func.count()).select_from(models.Job).where(*where)) or 0)
-    page = [job for job, _ in found[:size]]
-    fields = fields_by_job(session, page)
-    return [(job, fields[job.id]) for job in page], len(found) > size, total
+    rows, token = page_of(
+        [job for job, _ in found], size, codec=codec, scope=scope, key_of=_job_key
+    )
+    fields = fields_by_job(session, rows)
+    return [(job, fields[job.id]) for job in rows], token, total
+
+
+# Statuses counted row by row in progress(); the others come from counters (see there).
+_FILES_COUNTED = sorted(set(FileStatus) - {FileStatus.READY, FileStatus.UPLOADED})
+_TASKS_COUNTED = sorted(set(TaskStatus) - {TaskStatus.SUCCEEDED, TaskStatus.QUEUED})
+
+
+async def _counted(
+    session: AsyncSession,
+    status: InstrumentedAttribute[str],
+    where: ColumnElement[bool],
+    statuses: Sequence[str],
+) -> dict[str, int]:
+    rows = await session.execute(
+        select(status, func.count()).where(where, status.in_(statuses)).group_by(status)
+    )
+    return {str(s): int(n) for s, n in rows.all()}
 
 
 class JobQueries:
@@ -106,76 +150,71 @@ class JobQueries:
     ) -> tuple[list[JobWithFields], str, int]:
         size = names.page_size(page_size)
         scope = f"jobs:{user_id}:{status}"
-        offset = names.decode_page_token(page_token, scope)
         # Scoring runs of template versions are read through their versions, not listed.
         where = [models.Job.user_id == user_id, models.Job.purpose == ""]
         if status:
             where.append(models.Job.status == status)
-        page, more, total = await self._ctx.read(
-            lambda session: _jobs_page(session, where, offset, size)
+        codec = codec_of(self._ctx)
+        return await self._ctx.read(
+            lambda session: jobs_page(
+                session, where, codec=codec, scope=scope, page_token=page_token, size=size
+            )
         )
-        token = names.encode_page_token(offset + size, scope) if more else ""
-        return page, token, total
 
     async def progress(self, user_id: str, job_id: str) -> Progress:
+        """Files and tasks by status without reading every row of a big job.
+
+        The statuses that hold most of a job's rows come from the job's counters (READY
+        files, SUCCEEDED tasks) or by difference from its totals (UPLOADED files waiting for
+        analysis, QUEUED tasks); only the others are counted, over the (job_id, status)
+        indexes. Counters and rows change in the same transactions, so the sums agree."""
+        f, t = models.SourceFile, models.Task
         async with self._ctx.reading() as session:
             job = await owned_job(session, user_id, job_id)
-            files = dict(
-                (
-                    await session.execute(
-                        select(models.SourceFile.status, func.count())
-                        .where(models.SourceFile.job_id == job_id)
-                        .group_by(models.SourceFile.status)
-                    )
-                ).all()
-            )
-            tasks = dict(
-                (
-                    await session.execute(
-                        select(models.Task.status, func.count())
-                        .where(models.Task.job_id == job_id)
-                        .group_by(models.Task.status)
-                    )
-                ).all()
-            )
+            files = await _counted(session, f.status, f.job_id == job_id, _FILES_COUNTED)
+            if job.files_ready:
+                files[FileStatus.READY] = job.files_ready
+            waiting = job.files_total - sum(files.values())
+            if waiting > 0:
+                files[FileStatus.UPLOADED] = waiting
+            tasks = await _counted(session, t.status, t.job_id == job_id, _TASKS_COUNTED)
+            if job.tasks_succeeded:
+                tasks[TaskStatus.SUCCEEDED] = job.tasks_succeeded
+            queued = job.tasks_built - sum(tasks.values())
+            if queued > 0:
+                tasks[TaskStatus.QUEUED] = queued
         return Progress(job, files, tasks)
 
     async def list_files(
         self, user_id: str, job_id: str, page_size: int, page_token: str
     ) -> tuple[Sequence[models.SourceFile], str]:
+        f = models.SourceFile
         return await self._page(
-            user_id,
-            job_id,
-            models.SourceFile,
-            (models.SourceFile.original_path, models.SourceFile.id),
-            page_size,
-            page_token,
+            user_id, job_id, f, Keyset((f.original_path, f.id)), page_size, page_token
         )
 
     async def list_tasks(
         self, user_id: str, job_id: str, page_size: int, page_token: str
     ) -> tuple[Sequence[models.Task], str]:
+        t = models.Task
         return await self._page(
-            user_id, job_id, models.Task, (models.Task.position,), page_size, page_token
+            user_id, job_id, t, Keyset((t.position, t.id)), page_size, page_token
         )
 
     async def list_results(
         self, user_id: str, job_id: str, page_size: int, page_token: str
     ) -> tuple[Sequence[models.Result], str]:
+        r = models.Result
         return await self._page(
-            user_id,
-            job_id,
-            models.Result,
-            (models.Result.position, models.Result.id),
-            page_size,
-            page_token,
+            user_id, job_id, r, Keyset((r.position, r.id)), page_size, page_token
         )
 
     async def list_events(
         self, user_id: str, job_id: str, page_size: int, page_token: str
     ) -> tuple[Sequence[models.JobEvent], str]:
+        e = models.JobEvent
         return await self._page(
-            user_id, job_id, models.JobEvent, (models.JobEvent.sequence,), page_size, page_token
+            user_id, job_id, e, Keyset((e.sequence, e.id)), page_size, page_token
         )
 
     async def _page(
@@ -183,26 +222,32 @@ class JobQueries:
         user_id: str,
         job_id: str,
         model: type[_Row],
-        order: tuple[object, ...],
+        order: Keyset,
         page_size: int,
         page_token: str,
     ) -> tuple[Sequence[_Row], str]:
         size = names.page_size(page_size)
         scope = f"{model.__tablename__}:{job_id}"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await owned_job(session, user_id, job_id)
             rows = (
                 await session.scalars(
                     select(model)
-                    .where(model.job_id == job_id)  # type: ignore[attr-defined]
-                    .order_by(*order)  # type: ignore[arg-type]
-                    .offset(offset)
+                    .where(model.job_id == job_id, *order.after(key))  # type: ignore[attr-defined]
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
-        token = names.encode_page_token(offset + size, scope) if len(rows) > size else ""
-        return rows[:size], token
+        names_of_key = order.names
+        return page_of(
+            rows,
+            size,
+            codec=codec,
+            scope=scope,
+            key_of=lambda row: [getattr(row, n) for n in names_of_key],
+        )
 
     async def files_of_results(
         self, results: Sequence[models.Result]

@@ -19,6 +19,8 @@ from bytereview.core.limits import check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 
 EXTRACTED = "EXTRACTED"
@@ -133,20 +135,20 @@ class ResultVersions:
     ) -> tuple[Sequence[models.ResultVersion], str]:
         size = names.page_size(page_size)
         scope = f"result-versions:{result_id}"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        order = Keyset((models.ResultVersion.version,))
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await _owned_result(session, user_id, job_id, result_id)
             rows = (
                 await session.scalars(
                     select(models.ResultVersion)
-                    .where(models.ResultVersion.result_id == result_id)
-                    .order_by(models.ResultVersion.version)
-                    .offset(offset)
+                    .where(models.ResultVersion.result_id == result_id, *order.after(key))
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
-        token = names.encode_page_token(offset + size, scope) if len(rows) > size else ""
-        return rows[:size], token
+        return page_of(rows, size, codec=codec, scope=scope, key_of=lambda v: (v.version,))
 
     async def get_version(
         self, user_id: str, job_id: str, result_id: str, version: int

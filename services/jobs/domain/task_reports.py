@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
@@ -144,11 +144,15 @@ async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
     while the job was paused, and then no report would come to end it)."""
     if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return
+    if job.tasks_built < job.tasks_total:
+        return  # TaskBuilder has tasks still to add (task_building)
     await session.flush()
+    # EXISTS, not COUNT: one probe of ix_tasks_job_status per report, not a scan of the
+    # job's open tasks (100,000 of them early in a big job).
     open_tasks = await session.scalar(
-        select(func.count())
-        .select_from(models.Task)
-        .where(models.Task.job_id == job.id, models.Task.status.in_(sorted(TASK_OPEN)))
+        select(
+            exists().where(models.Task.job_id == job.id, models.Task.status.in_(sorted(TASK_OPEN)))
+        )
     )
     if open_tasks:
         return

@@ -13,6 +13,8 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, from_dicts
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 
 
@@ -73,7 +75,9 @@ class TemplateVersions:
     ) -> tuple[Sequence[models.TemplateVersion], str]:
         size = names.page_size(page_size)
         scope = f"template-versions:{template_id}"
-        offset = names.decode_page_token(page_token, scope)
+        codec = codec_of(self._ctx)
+        order = Keyset((models.TemplateVersion.version,), descending=True)
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             template = await session.scalar(
                 select(models.Template).where(
@@ -85,14 +89,12 @@ class TemplateVersions:
             rows = (
                 await session.scalars(
                     select(models.TemplateVersion)
-                    .where(models.TemplateVersion.template_id == template_id)
-                    .order_by(models.TemplateVersion.version.desc())
-                    .offset(offset)
+                    .where(models.TemplateVersion.template_id == template_id, *order.after(key))
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
-        token = names.encode_page_token(offset + size, scope) if len(rows) > size else ""
-        return rows[:size], token
+        return page_of(rows, size, codec=codec, scope=scope, key_of=lambda v: (v.version,))
 
     async def get(self, user_id: str, template_id: str, version: int) -> models.TemplateVersion:
         async with self._ctx.reading() as session:

@@ -12,6 +12,8 @@ from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.queries import codec_of
 from services.jobs.domain.template_versions import add_template_version
 from services.jobs.store import models
 
@@ -67,23 +69,22 @@ class Templates:
         self, user_id: str, page_size: int, page_token: str
     ) -> tuple[Sequence[models.Template], str]:
         size = names.page_size(page_size)
-        offset = names.decode_page_token(page_token, f"templates:{user_id}")
+        scope = f"templates:{user_id}"
+        codec = codec_of(self._ctx)
+        order = Keyset((models.Template.display_name, models.Template.id))
+        key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             rows = (
                 await session.scalars(
                     select(models.Template)
-                    .where(models.Template.user_id == user_id)
-                    .order_by(models.Template.display_name, models.Template.id)
-                    .offset(offset)
+                    .where(models.Template.user_id == user_id, *order.after(key))
+                    .order_by(*order.order_by())
                     .limit(size + 1)
                 )
             ).all()
-        token = (
-            names.encode_page_token(offset + size, f"templates:{user_id}")
-            if len(rows) > size
-            else ""
+        return page_of(
+            rows, size, codec=codec, scope=scope, key_of=lambda t: (t.display_name, t.id)
         )
-        return rows[:size], token
 
     async def update(
         self,

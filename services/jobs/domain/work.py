@@ -1,10 +1,10 @@
 """The messages that hand work to the workers: one ingest message per file, one extract
-message per task run (tasks built here too). Each is an outbox row in the caller's
-transaction."""
+message per task run (tasks are built in `task_building`). Each is an outbox row in the
+caller's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +13,6 @@ from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
-from services.jobs.domain.plan import plan_tasks, rules_from_dicts
 from services.jobs.domain.status import TaskStatus, move
 from services.jobs.messaging.outbox import enqueue
 from services.jobs.store import models
@@ -26,7 +25,7 @@ def ingest_message_id(file_id: str) -> str:
 def extract_message_id(task: models.Task) -> str:
     # The generation changes when a held or failed task is queued again, so JetStream's
     # de-duplication does not drop the new message as a repeat of the old one.
-    return f"extract-{task.id}-{task.generation}"
+    return str(task_message(task.job_id, task.id, task.generation)["message_id"])
 
 
 def queue_ingest(
@@ -43,33 +42,16 @@ def queue_ingest(
 
 
 def queue_task(session: AsyncSession, task: models.Task) -> None:
-    enqueue(
-        session,
-        message_id=extract_message_id(task),
-        subject=EXTRACT_SUBJECT,
-        payload=extract_messages.ExtractTaskMessage(task=names.task_name(task.job_id, task.id)),
-    )
+    enqueue(session, **task_message(task.job_id, task.id, task.generation))
 
 
-async def queue_new_tasks(
-    session: AsyncSession, job: models.Job, files: Sequence[models.SourceFile]
-) -> int:
-    """One task per file or per folder, as the job's mode and folder rules say, each queued."""
-    groups = plan_tasks(files, job.task_mode, rules_from_dicts(job.folder_rules))
-    for position, group in enumerate(groups):
-        task = models.Task(
-            job_id=job.id,
-            position=position,
-            mode=group.mode,
-            folder=group.folder,
-            status=TaskStatus.QUEUED,
-        )
-        session.add(task)
-        await session.flush()
-        for order, f in enumerate(group.files):
-            session.add(models.TaskFile(task_id=task.id, position=order, file_id=f.id))
-        queue_task(session, task)
-    return len(groups)
+def task_message(job_id: str, task_id: str, generation: int) -> dict[str, Any]:
+    """The outbox row's fields for one run of a task (see `extract_message_id`)."""
+    return {
+        "message_id": f"extract-{task_id}-{generation}",
+        "subject": EXTRACT_SUBJECT,
+        "payload": extract_messages.ExtractTaskMessage(task=names.task_name(job_id, task_id)),
+    }
 
 
 async def requeue_tasks(

@@ -16,7 +16,7 @@ import logging
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.jobs.messaging.hub import OUTBOX
@@ -29,6 +29,18 @@ def enqueue(session: AsyncSession, *, message_id: str, subject: str, payload: Me
     """Add an outbox row in the caller's transaction; the relay publishes it after commit."""
     session.add(
         models.OutboxMessage(id=message_id, subject=subject, payload=payload.SerializeToString())
+    )
+    session.info[OUTBOX] = True
+
+
+async def enqueue_many(session: AsyncSession, rows: list[tuple[str, str, Message]]) -> None:
+    """Outbox rows (message id, subject, payload) in one multi-row INSERT: a batch of tasks
+    built at once costs one statement instead of an ORM object each."""
+    if not rows:
+        return
+    await session.execute(
+        insert(models.OutboxMessage),
+        [{"id": i, "subject": s, "payload": p.SerializeToString()} for i, s, p in rows],
     )
     session.info[OUTBOX] = True
 

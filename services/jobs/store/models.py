@@ -126,7 +126,9 @@ class Job(Base):
     __tablename__ = "extraction_jobs"
     __table_args__ = (
         UniqueConstraint("user_id", "create_request_id", name="uq_jobs_user_request"),
-        Index("ix_jobs_user_created", "user_id", "created_at"),
+        # Keyset orders (newest first, ties by id): a tenant's jobs, and every job (admin).
+        Index("ix_jobs_user_created_id", "user_id", "created_at", "id"),
+        Index("ix_jobs_created_id", "created_at", "id"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -147,6 +149,8 @@ class Job(Base):
     files_ready: Mapped[int] = mapped_column(Integer, default=0)
     files_failed: Mapped[int] = mapped_column(Integer, default=0)
     tasks_total: Mapped[int] = mapped_column(Integer, default=0)
+    # Tasks built so far; StartJob builds the first batch, TaskBuilder the rest.
+    tasks_built: Mapped[int] = mapped_column(Integer, default=0)
     tasks_succeeded: Mapped[int] = mapped_column(Integer, default=0)
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -168,7 +172,9 @@ class SourceFile(Base):
     __table_args__ = (
         # An archive entry is registered once, however often the archive is redelivered.
         UniqueConstraint("parent_id", "archive_index", name="uq_source_files_entry"),
-        Index("ix_source_files_job_path", "job_id", "original_path"),
+        Index("ix_source_files_job_path_id", "job_id", "original_path", "id"),
+        # "Does any file of the job still wait?" after every analysis report, and progress.
+        Index("ix_source_files_job_status", "job_id", "status"),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
@@ -207,7 +213,10 @@ class JobField(Base):
 
 class Task(Base):
     __tablename__ = "extraction_tasks"
-    __table_args__ = (Index("ix_tasks_job_status", "job_id", "status"),)
+    __table_args__ = (
+        Index("ix_tasks_job_status", "job_id", "status"),
+        Index("ix_tasks_job_position_id", "job_id", "position", "id"),
+    )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer)
@@ -236,7 +245,7 @@ class TaskFile(Base):
 
 class Result(Base):
     __tablename__ = "extraction_results"
-    __table_args__ = (Index("ix_results_job_position", "job_id", "position"),)
+    __table_args__ = (Index("ix_results_job_position_id", "job_id", "position", "id"),)
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
     # One result per task: a redelivered task cannot add a second.
@@ -260,7 +269,10 @@ class Result(Base):
 
 class JobEvent(Base):
     __tablename__ = "job_events"
-    __table_args__ = (UniqueConstraint("job_id", "sequence", name="uq_job_events_sequence"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "sequence", name="uq_job_events_sequence"),
+        Index("ix_job_events_job_sequence_id", "job_id", "sequence", "id"),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
     sequence: Mapped[int] = mapped_column(BigInteger)

@@ -24,7 +24,11 @@ MAX_ERROR = 2000
 MAX_MEDIA_TYPE = 200
 MAX_EXTRACTOR = 100
 # Batch sizes.
+# The default of Settings.max_files_per_job (the limit itself is a setting).
 MAX_FILES_PER_JOB = 10_000
+# Files one CreateJob may declare: its answer carries a signed URL per file, and one
+# request stays well under a second.
+MAX_FILES_PER_CREATE = 10_000
 MAX_ENTRIES_PER_REPORT = 1000
 MAX_KEYS_PER_USER = 50
 

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     ingest_max_ratio: float = 200.0
     ingest_max_depth: int = 3
     max_upload_bytes: int = 2 * 1024**3
+    # Files one job may hold, declared and unpacked together (a 100,000-file job needs
+    # ingest_max_entries raised too when it arrives as one archive).
+    max_files_per_job: int = Field(default=10_000, ge=1, le=1_000_000)
     upload_url_ttl_seconds: int = 3600
 
     # `bytereview up`: the autoscaling policy adds worker processes up to this many per pool

@@ -1,0 +1,70 @@
+"""What one exported row says: the columns of an export and each result's values in them.
+
+Kept apart from the streaming (`export.py`) so columns can be added (evidence, corrections)
+without touching how bytes reach the client. Pure functions of a result and its file paths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from services.jobs.store import models
+
+
+def cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _amount(value: Any) -> Any:
+    """A currency value as a Decimal: the extractors store the document's decimals as a string
+    ("30.90"); older results and models may hold a number (whose `30.90` lost its zero).
+    A Decimal prints with its places in CSV and is a numeric 0.00 cell in XLSX."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return Decimal(f"{value:.2f}")
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        return Decimal(value.strip())
+    return cell(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLayout:
+    """The job's fields in order, which of them hold money, and whether a `corrected` column
+    (the fields a person set) is added: only when some value of the job was corrected, so
+    exports of uncorrected jobs keep their columns."""
+
+    field_names: Sequence[str]
+    money: frozenset[str]
+    corrected: bool = False
+
+    def header(self) -> list[str]:
+        """The first row of a CSV or XLSX export."""
+        return ["file", *self.field_names, *(["corrected"] if self.corrected else [])]
+
+    def row(self, result: models.Result, paths: Sequence[str]) -> list[Any]:
+        """A CSV/XLSX row: the result's file path(s), then one typed cell per field."""
+        return [
+            "; ".join(paths),
+            *(
+                _amount(value) if name in self.money else cell(value)
+                for name in self.field_names
+                for value in [result.values.get(name)]
+            ),
+            *(["; ".join(result.corrected_fields)] if self.corrected else []),
+        ]
+
+    def item(self, result: models.Result, paths: Sequence[str]) -> dict[str, Any]:
+        """A JSON export's element: values as stored (money stays a decimal string)."""
+        return {
+            "file": "; ".join(paths),
+            "values": {name: result.values.get(name) for name in self.field_names},
+            "edited": result.edited,
+            "corrected": result.corrected_fields,
+        }
