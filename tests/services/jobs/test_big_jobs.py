@@ -223,6 +223,7 @@ async def test_exports_stream_thousands_of_results_in_order(
         "file": "batch/00007 ünïcode.pdf",
         "values": {"invoice_number": "INV-7" + "x" * 80, "total": "7.50"},
         "edited": False,
+        "corrected": [],
     }
 
     book = load_workbook(io.BytesIO(b"".join(await _export(job_stub, job, "xlsx"))))
