@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
+from bytereview.core.streams import INGEST_SUBJECT, extract_lane_subject
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
@@ -42,11 +42,13 @@ def queue_ingest(
     )
 
 
-def queue_task(session: AsyncSession, task: models.Task) -> None:
+def queue_task(session: AsyncSession, task: models.Task, tenant: str) -> None:
+    """Queue the task on its tenant's lane (the job owner's), so workers share out their
+    slots between tenants instead of first in, first out (bytereview.core.fair_pull)."""
     enqueue(
         session,
         message_id=extract_message_id(task),
-        subject=EXTRACT_SUBJECT,
+        subject=extract_lane_subject(tenant),
         payload=extract_messages.ExtractTaskMessage(task=names.task_name(task.job_id, task.id)),
     )
 
@@ -75,7 +77,7 @@ async def queue_new_tasks(
         await session.flush()
         for order, f in enumerate(group):
             session.add(models.TaskFile(task_id=task.id, position=order, file_id=f.id))
-        queue_task(session, task)
+        queue_task(session, task, job.user_id)
     return len(groups)
 
 
@@ -102,5 +104,5 @@ async def requeue_tasks(
         task.generation += 1
         if reset:
             task.attempts = 0
-        queue_task(session, task)
+        queue_task(session, task, job.user_id)
     return len(tasks)
