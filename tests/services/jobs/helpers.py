@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
 import nats
-from nats.aio.client import Client as NatsClient
 from google.protobuf import struct_pb2
+from nats.aio.client import Client as NatsClient
 
 from bytereview.core import streams
 from bytereview.core.clients import Metadata
