@@ -1,0 +1,252 @@
+"""Fair shares between tenants, and one model quota for all extract replicas (#18).
+
+    .venv/bin/python bench/fair_share.py                 # big job of 1,000 tasks, quota run of 120
+    .venv/bin/python bench/fair_share.py --big 10000     # the issue's 10,000-file job
+    .venv/bin/python bench/fair_share.py --skip-quota    # part 1 only
+
+Runs the real jobs service (SQLite), nats-server and 3 extract worker replicas
+(`services.extract.worker.serve`, the Gemini backend against tests/gemini_standin.py, one
+model call = --model-seconds); the ingest step is played by reporting each file analysed.
+
+1. Fair shares: tenant B's 5-file job, StartJob -> COMPLETED, alone; then again while
+   tenant A's big job holds every slot; and tenant A's own 5-file job in that moment (one
+   lane per tenant: within a tenant it is first in, first out, the way the whole queue was
+   before). Target: B's time with the big job running <= 2x its time alone.
+2. One quota: every replica configured with BYTEREVIEW_EXTRACT_RPM=60, the stand-in
+   enforcing 60 requests/min over a sliding minute with 429s; a job of --quota-tasks.
+   Prints the requests accepted per minute as a share of the quota, 429s and failed tasks.
+   Target: >= 90% of the quota, 0 failed.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import grpc
+
+from bytereview.core import DEV_TOKEN, Settings
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc, worker_service_pb2_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.extract.worker import serve
+from services.jobs import jobs_service
+from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
+from tests.identity import AUDIENCE, ISSUER, identity_provider
+from tests.pdfs import text_pdf
+from tests.servers import nats_server
+from tests.services.jobs.helpers import WORKER, upload
+
+REPLICAS = 3
+CONCURRENCY = 4
+QUOTA_RPM = 60
+FIELDS = [pb.JobField(name="total", data_type="currency")]
+DONE = {pb.Job.COMPLETED, pb.Job.PARTIALLY_COMPLETED, pb.Job.FAILED, pb.Job.CANCELLED}
+Metadata = tuple[tuple[str, str], ...]
+PDF = text_pdf(["Total: 1.00"])
+
+
+@dataclasses.dataclass
+class Bench:
+    settings: Settings
+    jobs: Any
+    workers: Any
+    standin: GeminiStandIn
+    accepted_at: list[float]
+
+
+async def ready_job(bench: Bench, who: Metadata, files: int, name: str) -> str:
+    """A job of `files` one-page PDFs, uploaded and reported analysed: READY."""
+    created = await bench.jobs.CreateJob(
+        jobs_pb.CreateJobRequest(
+            display_name=name,
+            files=[
+                jobs_pb.DeclaredFile(path=f"{name}/{i}.pdf", size_bytes=len(PDF))
+                for i in range(files)
+            ],
+        ),
+        metadata=who,
+    )
+    for target in created.upload_targets:
+        upload(bench.settings, target, PDF)
+    await bench.jobs.FinalizeUploads(
+        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=who
+    )
+
+    async def analysed(target: jobs_pb.UploadTarget) -> None:
+        await bench.workers.ReportFileAnalysis(
+            worker_pb.ReportFileAnalysisRequest(
+                file=target.file,
+                status=pb.SourceFile.READY,
+                media_type="application/pdf",
+                size_bytes=len(PDF),
+                page_count=1,
+            ),
+            metadata=WORKER,
+        )
+
+    targets = list(created.upload_targets)
+    for i in range(0, len(targets), 50):
+        await asyncio.gather(*(analysed(t) for t in targets[i : i + 50]))
+    await bench.jobs.ConfigureJob(
+        jobs_pb.ConfigureJobRequest(name=created.job.name, fields=FIELDS), metadata=who
+    )
+    return str(created.job.name)
+
+
+async def run_to_end(bench: Bench, who: Metadata, job: str) -> tuple[float, pb.Job]:
+    """StartJob, then the seconds until the job finished."""
+    started = time.monotonic()
+    await bench.jobs.StartJob(jobs_pb.StartJobRequest(name=job), metadata=who)
+    while True:
+        got = await bench.jobs.GetJob(jobs_pb.GetJobRequest(name=job), metadata=who)
+        if got.status in DONE:
+            return time.monotonic() - started, got
+        await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def replicas(settings: Settings, count: int) -> AsyncIterator[None]:
+    """`count` extract worker replicas (the first also serves the ExtractService)."""
+    stop = asyncio.Event()
+    runs = [
+        asyncio.create_task(
+            serve(
+                settings.model_copy(update={"pod_name": f"extract-{i + 1}", "worker_only": i > 0}),
+                stop,
+            )
+        )
+        for i in range(count)
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*runs, return_exceptions=True)
+
+
+async def fair_shares(bench: Bench, tenant_a: Metadata, tenant_b: Metadata, big: int) -> None:
+    print(f"## fair shares: {REPLICAS} replicas x {CONCURRENCY} slots, big job {big} tasks")
+    small_b = await ready_job(bench, tenant_b, 5, "small-b-alone")
+    alone, job = await run_to_end(bench, tenant_b, small_b)
+    print(
+        f"tenant B's 5-task job alone:                  {alone:6.2f} s  ({pb.Job.Status.Name(job.status)})"
+    )
+
+    big_job = await ready_job(bench, tenant_a, big, "big-a")
+    small_b2 = await ready_job(bench, tenant_b, 5, "small-b-busy")
+    small_a = await ready_job(bench, tenant_a, 5, "small-a-busy")
+    await bench.jobs.StartJob(jobs_pb.StartJobRequest(name=big_job), metadata=tenant_a)
+    await asyncio.sleep(3)  # every slot busy with the big job
+    progress = await bench.jobs.GetJob(jobs_pb.GetJobRequest(name=big_job), metadata=tenant_a)
+    left = progress.tasks_total - progress.tasks_succeeded - progress.tasks_failed
+    (busy, job_b), (same, job_a) = await asyncio.gather(
+        run_to_end(bench, tenant_b, small_b2), run_to_end(bench, tenant_a, small_a)
+    )
+    print(
+        f"tenant B's 5-task job, big job running:       {busy:6.2f} s  "
+        f"({pb.Job.Status.Name(job_b.status)}; {busy / alone:.2f}x alone, target <= 2x)"
+    )
+    print(
+        f"tenant A's own 5-task job, same moment:       {same:6.2f} s  "
+        f"({pb.Job.Status.Name(job_a.status)}; behind {left} of its own tasks: FIFO in a lane)"
+    )
+    await bench.jobs.CancelJob(jobs_pb.CancelJobRequest(name=big_job), metadata=tenant_a)
+
+
+async def one_quota(bench: Bench, who: Metadata, tasks: int) -> None:
+    print(f"## one quota: {REPLICAS} replicas, stand-in quota {QUOTA_RPM}/min, {tasks} tasks")
+    job = await ready_job(bench, who, tasks, "quota")
+    bench.accepted_at.clear()
+    bench.standin.rejected = 0
+    took, got = await run_to_end(bench, who, job)
+    accepted = sorted(bench.accepted_at)
+    span = accepted[-1] - accepted[0] if len(accepted) > 1 else 0.0
+    steady = (len(accepted) - 1) / span * 60 if span else 0.0
+    overall = len(accepted) / took * 60
+    print(
+        f"job {pb.Job.Status.Name(got.status)} in {took:.1f} s: {got.tasks_succeeded} succeeded, {got.tasks_failed} failed"
+    )
+    print(f"model requests accepted: {len(accepted)}, 429s answered: {bench.standin.rejected}")
+    print(
+        f"quota used, first to last request: {steady:5.1f}/min = {steady / QUOTA_RPM:6.1%}"
+        f"  (target >= 90%)"
+    )
+    print(f"quota used, StartJob to COMPLETED: {overall:5.1f}/min = {overall / QUOTA_RPM:6.1%}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big", type=int, default=1000)
+    parser.add_argument("--quota-tasks", type=int, default=120)
+    parser.add_argument("--model-seconds", type=float, default=1.0)
+    parser.add_argument("--skip-quota", action="store_true")
+    parser.add_argument("--skip-fair", action="store_true")
+    args = parser.parse_args()
+    accepted_at: list[float] = []
+
+    def answer(seen: Seen) -> Reply:
+        accepted_at.append(time.monotonic())  # only calls inside the quota get here
+        time.sleep(args.model_seconds)
+        return Reply(values={"total": 1.0})
+
+    standin = GeminiStandIn(default=answer)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        nats_server() as nats,
+        identity_provider() as idp,
+        RunningStandIn(standin) as gemini,
+    ):
+        settings = Settings(
+            env="dev",
+            data_dir=Path(tmp),
+            storage_dir=Path(tmp) / "storage",
+            nats_url=nats.url,
+            jobs_addr="127.0.0.1:0",
+            extract_addr="127.0.0.1:0",
+            public_url="http://gateway.test",
+            jwt_jwks_url=idp.jwks_url,
+            jwt_issuer=ISSUER,
+            jwt_audience=AUDIENCE,
+            gemini_api_key=API_KEY,
+            gemini_base_url=gemini.base_url,
+            extract_concurrency=CONCURRENCY,
+        )
+        tenant_a: Metadata = (("authorization", f"Bearer {DEV_TOKEN}"),)
+        tenant_b: Metadata = (
+            ("authorization", f"Bearer {idp.token('tenant-b', expires_in=3600)}"),
+        )
+        async with jobs_service(settings) as service:
+            worker_settings = settings.model_copy(update={"jobs_addr": f"127.0.0.1:{service.port}"})
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+                bench = Bench(
+                    settings,
+                    jobs_service_pb2_grpc.JobServiceStub(channel),
+                    worker_service_pb2_grpc.JobWorkerServiceStub(channel),
+                    standin,
+                    accepted_at,
+                )
+                if not args.skip_fair:
+                    async with replicas(worker_settings, REPLICAS):
+                        await fair_shares(bench, tenant_a, tenant_b, args.big)
+                if not args.skip_quota:
+                    standin.quota_rpm = QUOTA_RPM
+                    quota_settings = worker_settings.model_copy(update={"extract_rpm": QUOTA_RPM})
+                    async with replicas(quota_settings, REPLICAS):
+                        await one_quota(bench, tenant_a, args.quota_tasks)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
