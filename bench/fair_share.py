@@ -4,9 +4,10 @@
     .venv/bin/python bench/fair_share.py --big 10000     # the issue's 10,000-file job
     .venv/bin/python bench/fair_share.py --skip-quota    # part 1 only
 
-Runs the real jobs service (SQLite), nats-server and 3 extract worker replicas
-(`services.extract.worker.serve`, the Gemini backend against tests/gemini_standin.py, one
-model call = --model-seconds); the ingest step is played by reporting each file analysed.
+Runs the real jobs service (SQLite, in this process), nats-server and 3 extract worker
+replicas (`bytereview extract` processes, the Gemini backend against
+tests/gemini_standin.py, one model call = --model-seconds); the ingest step is played by
+reporting each file analysed.
 
 1. Fair shares: tenant B's 5-file job, StartJob -> COMPLETED, alone; then again while
    tenant A's big job holds every slot; and tenant A's own 5-file job in that moment (one
@@ -25,11 +26,14 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,6 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc, worker_service_pb2_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.extract.worker import serve
 from services.jobs import jobs_service
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn, Seen
 from tests.identity import AUDIENCE, ISSUER, identity_provider
@@ -118,34 +121,61 @@ async def run_to_end(bench: Bench, who: Metadata, job: str) -> tuple[float, pb.J
         await asyncio.sleep(0.05)
 
 
-@contextlib.asynccontextmanager
-async def replicas(settings: Settings, count: int) -> AsyncIterator[None]:
-    """`count` extract worker replicas (the first also serves the ExtractService)."""
-    stop = asyncio.Event()
-    runs = [
-        asyncio.create_task(
-            serve(
-                settings.model_copy(update={"pod_name": f"extract-{i + 1}", "worker_only": i > 0}),
-                stop,
+@contextlib.contextmanager
+def replicas(settings: Settings, count: int, rpm: int = 0) -> Iterator[None]:
+    """`count` extract worker replicas, each its own process (`bytereview extract`, as the
+    chart runs it); the first also serves the ExtractService."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
+    processes = []
+    for i in range(count):
+        env = {
+            **base,
+            "BYTEREVIEW_ENV": "dev",
+            "BYTEREVIEW_DATA_DIR": str(settings.data_dir),
+            "BYTEREVIEW_STORAGE_DIR": str(settings.storage_dir),
+            "BYTEREVIEW_NATS_URL": settings.nats_url,
+            "BYTEREVIEW_JOBS_ADDR": settings.jobs_addr,
+            "BYTEREVIEW_EXTRACT_ADDR": "127.0.0.1:0",
+            "BYTEREVIEW_GEMINI_API_KEY": API_KEY,
+            "BYTEREVIEW_GEMINI_BASE_URL": settings.gemini_base_url,
+            "BYTEREVIEW_EXTRACT_CONCURRENCY": str(CONCURRENCY),
+            "BYTEREVIEW_EXTRACT_RPM": str(rpm),
+            "BYTEREVIEW_POD_NAME": f"extract-{i + 1}",
+            "BYTEREVIEW_WORKER_ONLY": "true" if i else "false",
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bytereview.cli", "extract"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
-        for i in range(count)
-    ]
     try:
         yield
     finally:
-        stop.set()
-        await asyncio.gather(*runs, return_exceptions=True)
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 async def fair_shares(
     bench: Bench, tenant_a: Metadata, tenant_b: Metadata, big: int, runs: int
 ) -> None:
     print(f"## fair shares: {REPLICAS} replicas x {CONCURRENCY} slots, big job {big} tasks")
+    # Warm-up (replicas connecting, first imports): not measured.
+    await run_to_end(bench, tenant_b, await ready_job(bench, tenant_b, 5, "warm-up"))
     alone: list[float] = []
+    statuses: list[int] = []
     for i in range(runs):
         took, job = await run_to_end(bench, tenant_b, await ready_job(bench, tenant_b, 5, f"b{i}"))
         alone.append(took)
+        statuses.append(job.status)
     big_job = await ready_job(bench, tenant_a, big, "big-a")
     small_b = [await ready_job(bench, tenant_b, 5, f"b-busy{i}") for i in range(runs)]
     small_a = await ready_job(bench, tenant_a, 5, "a-busy")
@@ -159,6 +189,7 @@ async def fair_shares(
     for job_name in small_b:  # one after the other, each while the big job holds the slots
         took, job = await run_to_end(bench, tenant_b, job_name)
         busy.append(took)
+        statuses.append(job.status)
     progress = await bench.jobs.GetJob(jobs_pb.GetJobRequest(name=big_job), metadata=tenant_a)
     still = progress.counters.tasks_total - progress.counters.tasks_succeeded
     same, job_a = await same_tenant
@@ -173,6 +204,7 @@ async def fair_shares(
         f"({pb.Job.Status.Name(job_a.status)}; queued behind {left} of A's tasks: "
         "first in, first out within a tenant)"
     )
+    print(f"tenant B's jobs: {', '.join(sorted({pb.Job.Status.Name(x) for x in statuses}))}")
     got = await bench.jobs.GetJob(jobs_pb.GetJobRequest(name=big_job), metadata=tenant_a)
     if got.status not in DONE:
         await bench.jobs.CancelJob(jobs_pb.CancelJobRequest(name=big_job), metadata=tenant_a)
@@ -258,12 +290,11 @@ async def main() -> None:
                     accepted_at,
                 )
                 if not args.skip_fair:
-                    async with replicas(worker_settings, REPLICAS):
+                    with replicas(worker_settings, REPLICAS):
                         await fair_shares(bench, tenant_a, tenant_b, args.big, args.runs)
                 if not args.skip_quota:
                     standin.quota_rpm = QUOTA_RPM
-                    quota_settings = worker_settings.model_copy(update={"extract_rpm": QUOTA_RPM})
-                    async with replicas(quota_settings, REPLICAS):
+                    with replicas(worker_settings, REPLICAS, rpm=QUOTA_RPM):
                         await one_quota(bench, tenant_a, args.quota_tasks)
 
 
