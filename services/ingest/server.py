@@ -9,6 +9,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from google.api import httpbody_pb2
+
 from bytereview.core import (
     Context,
     FailedPrecondition,
@@ -19,14 +21,15 @@ from bytereview.core import (
     Storage,
     service_name,
 )
+from bytereview.core import pdfium as pdfium_calls
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from services.ingest import directory
+from services.ingest import directory, render
 from services.ingest.entry_names import MAX_PATH, decoded_name, shortened
-from services.ingest.sniff import SNIFF_BYTES, sniff, zip_at_end
+from services.ingest.sniff import PDF, SNIFF_BYTES, sniff, zip_at_end
 from services.ingest.unpack import (
     REFUSED,
     DamagedArchive,
@@ -220,6 +223,37 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         if offset + size < len(full.entries):
             response.next_page_token = str(offset + size)
         return response
+
+    async def RenderPage(
+        self, request: ingest_pb.RenderPageRequest, context: Context
+    ) -> AsyncIterator[httpbody_pb2.HttpBody]:
+        # As InspectArchive: the jobs service checks the caller owns the file first.
+        found = await file_for_caller(self._jobs, request.file, context)
+        page, width = render.check_request(request.page, request.width)
+        file = found.file
+        if file.status != pb.SourceFile.READY or not render.renderable(file.media_type):
+            raise FailedPrecondition(
+                f"{request.file} has no page to show: only analysed PDFs and images do"
+            )
+        if file.media_type == PDF:
+            image, count = await pdfium_calls.run(
+                render.draw_pdf_page, self._storage, file.storage_key, page, width
+            )
+        else:
+            image, count = await asyncio.to_thread(
+                render.draw_image, self._storage, file.storage_key, page, width
+            )
+        drawn = await asyncio.to_thread(render.encode_png, image, count)
+        # The gateway turns x-http-* metadata into response headers.
+        await context.send_initial_metadata(
+            [
+                ("x-http-x-image-width", str(drawn.width)),
+                ("x-http-x-image-height", str(drawn.height)),
+                ("x-http-x-page-count", str(drawn.page_count)),
+                ("x-http-cache-control", "private, max-age=300"),
+            ]
+        )
+        yield httpbody_pb2.HttpBody(content_type="image/png", data=drawn.png)
 
 
 @asynccontextmanager

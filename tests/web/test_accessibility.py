@@ -59,9 +59,16 @@ def test_every_page_passes_axe(page: Page, app_url: str) -> None:
     check(page, "analysis")
     page.goto(f"{app_url}/app/{configure}/configure")
     expect(page.get_by_text("will run")).to_be_visible()
+    page.get_by_label("Results for invoices/more.zip/march").select_option(
+        label="One result per folder"
+    )
+    expect(page.get_by_text("2 tasks will run")).to_be_visible()
     check(page, "configure")
     page.goto(f"{app_url}/app/{results}")
     expect(page.get_by_role("button", name="Edit invoice_number of invoices/a.pdf")).to_be_visible()
+    # With the source document open beside the values.
+    page.get_by_role("button", name="Show the source of invoices/a.pdf").click()
+    expect(page.get_by_role("img", name="Page 1 of invoices/a.pdf")).to_be_visible()
     check(page, "job")
     page.goto(f"{app_url}/app/templates/new")
     expect(page.get_by_role("heading", name="New template")).to_be_visible()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import struct
 from pathlib import Path
 
 import httpx
@@ -25,6 +26,13 @@ def pdf(number: str, total: str) -> bytes:
     return text_pdf(["ACME Corporation", f"Invoice Number: {number}", f"Total Due: ${total}"])
 
 
+def broken_png() -> bytes:
+    """A PNG whose header analysis accepts but whose pixels no decoder can read: its task
+    fails every time, so the job has a failed task to retry."""
+    header = struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 120, 80) + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + header + b"\0\0\0\0" + b"not pixels" * 40
+
+
 def one_pdf(name: str) -> FilePayload:
     return {"name": name, "mimeType": "application/pdf", "buffer": pdf("X-1", "1.00")}
 
@@ -32,7 +40,8 @@ def one_pdf(name: str) -> FilePayload:
 def upload_files() -> list[FilePayload]:
     archive = zip_bytes(
         {
-            "march/c.pdf": pdf("INV-3", "30.00"),
+            "march/c.pdf": pdf("INV-3", "30.90"),
+            "march/d.pdf": pdf("INV-4", "40.00"),
             # Not a document type the platform reads: listed as a problem, the job goes on.
             "march/notes.bin": bytes(range(256)) * 4,
         }
@@ -41,6 +50,7 @@ def upload_files() -> list[FilePayload]:
         {"name": "a.pdf", "mimeType": "application/pdf", "buffer": pdf("INV-1", "10.00")},
         {"name": XSS_NAME, "mimeType": "application/pdf", "buffer": pdf("INV-2", "20.00")},
         {"name": "batch.zip", "mimeType": "application/zip", "buffer": archive},
+        {"name": "broken.png", "mimeType": "image/png", "buffer": broken_png()},
     ]
 
 
@@ -54,7 +64,7 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     expect(page.get_by_role("heading", name="New job")).to_be_visible()
     page.get_by_label("Job name").fill("Browser job")
     page.get_by_label("Choose files").set_input_files(upload_files())
-    expect(page.get_by_text("3 files")).to_be_visible()
+    expect(page.get_by_text("4 files")).to_be_visible()
     page.get_by_role("button", name="Upload and analyse").click()
 
     # Analysis: live progress, the unreadable file named in words, continue when ready.
@@ -75,29 +85,38 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_label("Name of field 2").fill("total")
     page.get_by_label("Data type of field 2").select_option("currency")
     # The files panel: ready files by folder, how many tasks each grouping runs, a preview.
-    expect(page.get_by_text("3 files ready in 2 folders; 3 tasks will run.")).to_be_visible()
+    expect(page.get_by_text("5 files ready in 2 folders; 5 tasks will run.")).to_be_visible()
     page.get_by_label("One result per folder").check()
-    expect(page.get_by_text("3 files ready in 2 folders; 2 tasks will run.")).to_be_visible()
+    expect(page.get_by_text("5 files ready in 2 folders; 2 tasks will run.")).to_be_visible()
     page.get_by_label("One result per file").check()
+    expect(page.get_by_text("5 files ready in 2 folders; 5 tasks will run.")).to_be_visible()
+    # One folder's files together: the archive's march folder gives one result.
+    tree = page.get_by_role("region", name="Files and folders")
+    expect(tree.get_by_label("Results for batch.zip", exact=True)).to_be_visible()
+    tree.get_by_label("Results for batch.zip/march").select_option(label="One result per folder")
+    expect(page.get_by_text("5 files ready in 2 folders; 4 tasks will run.")).to_be_visible()
     page.get_by_role("button", name="Preview a.pdf").click()
     preview = page.get_by_role("region", name="Preview")
     expect(preview.get_by_role("row", name="invoice_number")).to_contain_text("INV-1")
     expect(preview.get_by_role("row", name="total")).to_contain_text("10")
+    # The system prompt: the seeded one, active, is the choice offered.
+    expect(page.get_by_label("System prompt")).to_contain_text("Version 1 (active)")
+    page.get_by_label("System prompt").select_option(label="Version 1 (active)")
     page.get_by_role("button", name="Start extraction").click()
 
     # The job page fills in live as tasks finish.
     expect(page).to_have_url(re.compile(r"/results$"))
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    # Every task succeeded, but one file could not be read: partially completed.
+    # The broken image's task failed, and one file could not be read: partially completed.
     expect(page.get_by_text("Partially completed", exact=True)).to_be_visible(timeout=90_000)
     # It got there on the event stream, without polling.
     assert not [u for u in requested if u.endswith("/progress")], requested
     first = page.get_by_role("button", name="Edit invoice_number of a.pdf")
     expect(first).to_have_text("INV-1")
-    expect(
-        page.get_by_role("button", name="Edit invoice_number of batch.zip/march/c.pdf")
-    ).to_have_text("INV-3")
+    march = "batch.zip/march/c.pdf, batch.zip/march/d.pdf"
+    expect(page.get_by_role("button", name=f"Edit invoice_number of {march}")).to_have_text("INV-3")
+    expect(page.get_by_role("button", name=f"Edit total of {march}")).to_have_text("30.90")
     # The hostile file name is shown as text, never parsed as markup.
     expect(page.get_by_role("rowheader", name=XSS_NAME)).to_be_visible()
     assert page.locator("img").count() == 0
@@ -127,6 +146,30 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("button", name="Edit invoice_number of a.pdf")).to_have_text("INV-1")
 
+    # The source document beside its values: the page drawn by the server, zoomable.
+    page.get_by_role("button", name="Show the source of a.pdf").click()
+    viewer = page.get_by_role("region", name="Source: a.pdf")
+    image = viewer.get_by_role("img", name="Page 1 of a.pdf")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1200
+    assert (image.get_attribute("src") or "").startswith("blob:")
+    expect(viewer.get_by_text("Page 1 of 1")).to_be_visible()
+    expect(viewer.get_by_role("definition").first).to_have_text("INV-1")
+    viewer.get_by_role("button", name="Zoom in").click()
+    expect(viewer.get_by_label("Zoom")).to_have_text("125%")
+    width = image.evaluate("img => img.getBoundingClientRect().width")
+    viewer.get_by_role("button", name="Fit width").click()
+    assert image.evaluate("img => img.getBoundingClientRect().width") < width
+    # A combined result shows each of its files.
+    page.get_by_role("button", name=f"Show the source of {march}").click()
+    viewer = page.get_by_role("region", name="Source: batch.zip/march/c.pdf")
+    expect(viewer.get_by_role("img", name="Page 1 of batch.zip/march/c.pdf")).to_be_visible()
+    viewer.get_by_label("File").select_option(label="batch.zip/march/d.pdf")
+    viewer = page.get_by_role("region", name="Source: batch.zip/march/d.pdf")
+    expect(viewer.get_by_role("img", name="Page 1 of batch.zip/march/d.pdf")).to_be_visible()
+    viewer.get_by_role("button", name="Close source").click()
+    expect(page.get_by_role("region", name=re.compile("^Source"))).to_have_count(0)
+
     # Columns sort by a click on their header, one way then the other.
     results = page.get_by_role("table", name="Extracted values")
     page.get_by_role("button", name="invoice_number", exact=True).click()
@@ -149,6 +192,17 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     assert len(rows) == 3, rows
     assert {r["invoice_number"] for r in rows} == {"INV-1", "INV-2", "INV-3"}
     assert any(r["total"] in {"99.5", "99.50"} for r in rows), rows
+
+    # Retry failed: the broken image's task is queued again, runs, and fails again.
+    expect(page.get_by_text("3 of 4 tasks done, 1 failed")).to_be_visible()
+    page.get_by_text("Events", exact=True).click()
+    page.get_by_role("button", name="Retry failed tasks").click()
+    expect(
+        page.get_by_role("listitem").filter(has_text="1 task(s) queued again").first
+    ).to_be_visible()
+    expect(page.get_by_text("3 of 4 tasks done, 1 failed")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Partially completed", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="Retry failed tasks")).to_be_visible()
 
     # The dashboard lists the job; opening it lands on its results.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()

@@ -18,11 +18,20 @@ export const deleteJob = (/** @type {string} */ name) => del(`/v1/${name}`);
 export const finalizeUploads = (/** @type {string} */ name) => post(`/v1/${name}:finalizeUploads`);
 export const getProgress = (/** @type {string} */ name) => get(`/v1/${name}/progress`);
 
+/** @typedef {{folder: string, taskMode: string}} FolderRule */
+
 /**
+ * Sets the configuration as a whole: fields, folder rules and the system prompt are replaced.
  * @param {string} name
- * @param {{fields?: {name: string, dataType: string, instruction?: string}[], template?: string, taskMode?: string, displayName?: string}} config
+ * @param {{fields?: {name: string, dataType: string, instruction?: string}[], template?: string, taskMode?: string, displayName?: string, folderRules?: FolderRule[], systemPrompt?: string}} config
  */
 export const configureJob = (name, config) => post(`/v1/${name}:configure`, config);
+
+/**
+ * The tasks a configuration would run, by folder; nothing is saved.
+ * @param {string} name @param {{taskMode?: string, folderRules?: FolderRule[]}} draft
+ */
+export const planTasks = (name, draft) => post(`/v1/${name}:planTasks`, draft);
 
 export const startJob = (/** @type {string} */ name, /** @type {string} */ requestId) =>
   post(`/v1/${name}:start`, { requestId });

@@ -1,8 +1,15 @@
 // @ts-check
-// Configure: the fields to extract, templates, one result per file or per folder, the files
-// panel with its preview; then start.
+// Configure: the fields to extract, templates, the system prompt, one result per file or per
+// folder (for the job and per folder, in the files panel, with its task count and preview);
+// then start.
 import { getJob, configureJob, startJob } from "../api/jobs.js";
-import { listDataTypes, listTemplates, getTemplate, createTemplate } from "../api/templates.js";
+import {
+  listDataTypes,
+  listTemplates,
+  getTemplate,
+  createTemplate,
+  listSystemPrompts,
+} from "../api/templates.js";
 import { newRequestId } from "../api.js";
 import { navigate } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
@@ -12,10 +19,11 @@ import { filesPanel } from "./files-panel.js";
 /** @param {HTMLElement} main @param {{id: string}} params */
 export async function renderConfigure(main, { id }) {
   const name = `jobs/${id}`;
-  const [job, types, templates] = await Promise.all([
+  const [job, types, templates, prompts] = await Promise.all([
     getJob(name),
     listDataTypes(),
     listTemplates().catch(() => ({ templates: [] })),
+    listSystemPrompts().catch(() => ({ systemPrompts: [] })),
   ]);
   if (job.status !== "READY") {
     await navigate(`/app/jobs/${id}`, { replaceEntry: true });
@@ -33,7 +41,36 @@ export async function renderConfigure(main, { id }) {
   );
   const templateName = /** @type {HTMLInputElement} */ (h("input", { id: "template-name", type: "text" }));
   const mode = job.taskMode === "TASK_MODE_COMBINED" ? "TASK_MODE_COMBINED" : "TASK_MODE_INDIVIDUAL";
-  const panel = filesPanel({ job: name, fields: editor.getFields, mode: () => taskMode() });
+  const panel = filesPanel({
+    job: name,
+    fields: editor.getFields,
+    mode: () => taskMode(),
+    rules: job.folderRules || [],
+  });
+  // Empty: the prompt that is active when the job starts.
+  const promptSelect = /** @type {HTMLSelectElement} */ (
+    h(
+      "select",
+      { id: "system-prompt" },
+      h("option", { value: "" }, "The active prompt"),
+      (prompts.systemPrompts || []).map((/** @type {any} */ p) =>
+        h(
+          "option",
+          { value: p.name, selected: p.name === job.systemPrompt },
+          `Version ${p.version}${p.active ? " (active)" : ""}`,
+        ),
+      ),
+    )
+  );
+  const promptText = h("p", { class: "muted prompt-text" });
+  const showPrompt = () => {
+    const chosen = (prompts.systemPrompts || []).find(
+      (/** @type {any} */ p) => p.name === promptSelect.value || (!promptSelect.value && p.active),
+    );
+    promptText.textContent = chosen ? chosen.text : "";
+  };
+  promptSelect.addEventListener("change", showPrompt);
+  showPrompt();
 
   /** @param {string} value @param {string} label */
   const modeChoice = (value, label) =>
@@ -72,6 +109,18 @@ export async function renderConfigure(main, { id }) {
       modeChoice("TASK_MODE_COMBINED", " One result per folder (the files of a folder together)"),
     ),
     h(
+      "section",
+      { class: "card", "aria-labelledby": "prompt-heading" },
+      h("h2", { id: "prompt-heading" }, "Instructions to the extractor"),
+      h(
+        "div",
+        { class: "toolbar" },
+        h("label", { for: "system-prompt" }, "System prompt"),
+        promptSelect,
+      ),
+      promptText,
+    ),
+    h(
       "div",
       { class: "actions" },
       h("button", { type: "button", onclick: () => save(false) }, "Save fields"),
@@ -96,7 +145,12 @@ export async function renderConfigure(main, { id }) {
   async function save(andStart) {
     replace(status, h("p", {}, andStart ? "Starting…" : "Saving…"));
     try {
-      await configureJob(name, { fields: editor.getFields(), taskMode: taskMode() });
+      await configureJob(name, {
+        fields: editor.getFields(),
+        taskMode: taskMode(),
+        folderRules: panel.folderRules(),
+        systemPrompt: promptSelect.value,
+      });
       editor.clearErrors();
       if (!andStart) {
         replace(status, h("p", {}, "Fields saved."));

@@ -1,11 +1,13 @@
 // @ts-check
 // The job page: live progress, pause/resume/cancel/retry, the results table (paged, sortable,
-// edit in place), exports, delete, and the job's events.
+// edit in place) with each row's source document beside its values, exports, delete, and the
+// job's events.
 import * as jobs from "../api/jobs.js";
 import { listResults, updateValue } from "../api/results.js";
 import { listDataTypes } from "../api/templates.js";
 import { watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
+import { sourceViewer } from "../source-viewer.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime } from "../ui.js";
 
 const PAGE_SIZE = 50;
@@ -25,6 +27,7 @@ export async function renderJob(main, { id }) {
   const actions = h("div", { class: "actions" });
   const notice = h("div", { "aria-live": "polite" });
   const results = h("div");
+  const viewer = sourceViewer();
   const events = h("ol", { class: "events" });
   const live = h("p", { class: "muted" });
   replace(
@@ -35,7 +38,7 @@ export async function renderJob(main, { id }) {
     actions,
     notice,
     h("h2", {}, "Results"),
-    results,
+    h("div", { class: "results-layout" }, results, viewer.element),
     h("details", {}, h("summary", {}, "Events"), events),
   );
 
@@ -213,7 +216,23 @@ export async function renderJob(main, { id }) {
     return h(
       "tr",
       {},
-      h("th", { scope: "row", class: "path" }, path, row.edited ? h("span", { class: "badge edited" }, "edited") : null),
+      h(
+        "th",
+        { scope: "row", class: "path" },
+        path,
+        row.edited ? h("span", { class: "badge edited" }, "edited") : null,
+        h(
+          "button",
+          {
+            type: "button",
+            class: "source",
+            "aria-label": `Show the source of ${path}`,
+            onclick: (/** @type {Event} */ event) =>
+              viewer.show(row, names, /** @type {HTMLElement} */ (event.currentTarget)),
+          },
+          "Source",
+        ),
+      ),
       names.map((field) => h("td", {}, valueCell(row, field, path))),
     );
   }
@@ -354,5 +373,6 @@ export async function renderJob(main, { id }) {
   return () => {
     clearTimeout(timer);
     stopWatch?.();
+    viewer.close();
   };
 }

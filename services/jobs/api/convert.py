@@ -18,13 +18,18 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.domain import (
     ArchiveEntry,
+    Comparison,
     DeclaredFile,
     FieldSpec,
     FileAnalysis,
+    FolderPlan,
+    FolderRule,
     Progress,
     TaskInput,
     UploadTarget,
+    from_dicts,
     names,
+    score_state,
 )
 from services.jobs.store import models
 
@@ -76,6 +81,16 @@ def job(row: models.Job, fields: Sequence[FieldSpec]) -> pb.Job:
         start_time=ts(row.started_at),
         end_time=ts(row.finished_at),
         counters=counters(row),
+        folder_rules=[
+            pb.FolderRule(folder=r["folder"], task_mode=pb.TaskMode.Value(r["task_mode"]))
+            for r in row.folder_rules
+        ],
+        system_prompt=f"systemPrompts/{row.system_prompt_id}" if row.system_prompt_id else "",
+        template_version=(
+            names.template_version_name(row.template_id, row.template_version)
+            if row.template_id and row.template_version
+            else ""
+        ),
     )
 
 
@@ -129,6 +144,8 @@ def result(row: models.Result, files: Sequence[tuple[str, str]]) -> pb.Result:
         extractor=row.extractor,
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
+        version=row.version,
+        corrected_fields=row.corrected_fields,
     )
 
 
@@ -161,6 +178,7 @@ def template(row: models.Template) -> pb.Template:
         ],
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
+        current_version=names.template_version_name(row.id, row.version),
     )
 
 
@@ -263,6 +281,34 @@ def field_specs(fields: Iterable[pb.JobField]) -> list[FieldSpec]:
     return [_field_spec(f.name, f.data_type, f.instruction) for f in fields]
 
 
+def task_mode_name(value: int) -> str:
+    """The enum value's name; an unknown number (a raw gRPC client may send one) as itself,
+    for the domain to refuse."""
+    if value in pb.TaskMode.values():
+        return pb.TaskMode.Name(pb.TaskMode.ValueType(value))
+    return str(value)
+
+
+def folder_rules(rules: Iterable[pb.FolderRule]) -> list[FolderRule]:
+    return [FolderRule(r.folder, task_mode_name(r.task_mode)) for r in rules]
+
+
+def task_plan(file_count: int, folders: Sequence[FolderPlan]) -> jobs_pb.TaskPlan:
+    return jobs_pb.TaskPlan(
+        task_count=sum(f.task_count for f in folders),
+        file_count=file_count,
+        folders=[
+            jobs_pb.FolderPlan(
+                folder=f.folder,
+                task_mode=pb.TaskMode.Value(f.mode),
+                file_count=f.file_count,
+                task_count=f.task_count,
+            )
+            for f in folders
+        ],
+    )
+
+
 def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:
     return [DeclaredFile(f.path, f.size_bytes, f.content_type) for f in files]
 
@@ -297,3 +343,102 @@ def archive_entries(entries: Iterable[worker_pb.ArchiveEntry]) -> list[ArchiveEn
 
 def values(message: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(message)
+
+
+# -- versions, golden documents, scores (#16) ---------------------------------------------
+
+
+def _value(value: Any) -> struct_pb2.Value:
+    out = struct_pb2.Value()
+    json_format.ParseDict(value, out)
+    return out
+
+
+def result_version(job_id: str, row: models.ResultVersion) -> pb.ResultVersion:
+    return pb.ResultVersion(
+        name=names.result_version_name(job_id, row.result_id, row.version),
+        version=row.version,
+        kind=pb.ResultVersion.Kind.Value(row.kind),
+        values=struct(row.values),
+        changes=[
+            pb.ValueChange(field=c["field"], old_value=_value(c["old"]), new_value=_value(c["new"]))
+            for c in row.changes
+        ],
+        actor=row.actor,
+        reason=row.reason,
+        restored_version=row.restored_version,
+        template_version=(
+            names.template_version_name(row.template_id, row.template_version)
+            if row.template_id and row.template_version
+            else ""
+        ),
+        create_time=ts(row.created_at),
+    )
+
+
+def template_score(row: models.TemplateVersion, run: models.Job | None) -> pb.TemplateScore | None:
+    state, error = score_state(row, run)
+    if not state:
+        return None
+    return pb.TemplateScore(
+        state=pb.TemplateScore.State.Value(state),
+        accuracy=row.score_accuracy or 0.0,
+        golden_documents=len(row.score_expected),
+        values_compared=row.score_compared,
+        values_correct=row.score_correct,
+        field_scores=[
+            pb.FieldScore(
+                field=name,
+                compared=compared,
+                correct=correct,
+                accuracy=correct / compared if compared else 0.0,
+            )
+            for name, (compared, correct) in row.score_fields.items()
+        ],
+        job=names.job_name(row.score_job_id) if row.score_job_id else "",
+        start_time=ts(row.score_started_at),
+        end_time=ts(row.score_finished_at),
+        error=error,
+    )
+
+
+def template_version(row: models.TemplateVersion, run: models.Job | None) -> pb.TemplateVersion:
+    return pb.TemplateVersion(
+        name=names.template_version_name(row.template_id, row.version),
+        version=row.version,
+        fields=[field_spec(f) for f in from_dicts(row.fields)],
+        create_time=ts(row.created_at),
+        score=template_score(row, run),
+    )
+
+
+def golden_document(row: models.GoldenDocument, paths: Sequence[str]) -> pb.GoldenDocument:
+    return pb.GoldenDocument(
+        name=names.golden_document_name(row.template_id, row.id),
+        result=names.result_name(row.job_id, row.result_id),
+        expected_values=struct(row.values),
+        file_paths=list(paths),
+        create_time=ts(row.created_at),
+    )
+
+
+def comparison(
+    found: Comparison, base_run: models.Job | None, run: models.Job | None
+) -> jobs_pb.CompareTemplateVersionsResponse:
+    out = jobs_pb.CompareTemplateVersionsResponse(
+        base=template_version(found.base, base_run),
+        version=template_version(found.version, run),
+    )
+    for f in found.fields:
+        item = out.fields.add(field=f.field)
+        if f.base is not None:
+            item.base.CopyFrom(field_spec(f.base))
+        if f.current is not None:
+            item.current.CopyFrom(field_spec(f.current))
+        if f.base_accuracy is not None:
+            item.base_accuracy = f.base_accuracy
+        if f.accuracy is not None:
+            item.accuracy = f.accuracy
+    if out.base.score.state == pb.TemplateScore.SUCCEEDED == out.version.score.state:
+        out.accuracy_change = out.version.score.accuracy - out.base.score.accuracy
+    return out

@@ -9,6 +9,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from bytereview.core import disposition
+from bytereview.core.errors import InvalidArgument
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -19,7 +20,10 @@ from services.jobs.domain import (
     JobQueries,
     Jobs,
     JobsContext,
+    RerunChoice,
+    Reruns,
     Results,
+    ResultVersions,
     caller_actor,
     caller_id,
     names,
@@ -36,6 +40,16 @@ def _parent_id(parent: str) -> str:
     return names.parse("job", parent, field="parent")["job"]
 
 
+def _template_version(name: str, template_id: str) -> int:
+    """The version number in `name` (0 when empty); it must be a version of `template_id`."""
+    if not name:
+        return 0
+    ids = names.parse("template_version", name, field="template_version")
+    if ids["template"] != template_id:
+        raise InvalidArgument("template_version must be a version of template")
+    return int(ids["template_version"])
+
+
 class JobServicer(jobs_grpc.JobServiceServicer):
     def __init__(self, ctx: JobsContext) -> None:
         self._ctx = ctx
@@ -43,6 +57,8 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         self._queries = JobQueries(ctx)
         self._results = Results(ctx)
         self._exporter = Exporter(ctx)
+        self._versions = ResultVersions(ctx)
+        self._reruns = Reruns(ctx)
 
     async def _job_pb(self, row: models.Job) -> pb.Job:
         return convert.job(row, await self._queries.fields(row))
@@ -127,8 +143,28 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             fields=convert.field_specs(request.fields),
             task_mode=pb.TaskMode.Name(request.task_mode),
             display_name=request.display_name,
+            folder_rules=convert.folder_rules(request.folder_rules),
+            system_prompt_id=(
+                names.parse("system_prompt", request.system_prompt, field="system_prompt")[
+                    "system_prompt"
+                ]
+                if request.system_prompt
+                else ""
+            ),
+            template_version=_template_version(request.template_version, template_id),
         )
         return await self._job_pb(job)
+
+    async def PlanTasks(
+        self, request: jobs_pb.PlanTasksRequest, context: Context
+    ) -> jobs_pb.TaskPlan:
+        file_count, folders = await self._jobs.plan(
+            user_id=caller_id(),
+            job_id=_job_id(request.name),
+            task_mode=convert.task_mode_name(request.task_mode),
+            folder_rules=convert.folder_rules(request.folder_rules),
+        )
+        return convert.task_plan(file_count, folders)
 
     async def StartJob(self, request: jobs_pb.StartJobRequest, context: Context) -> pb.Job:
         job = await self._jobs.start(
@@ -199,6 +235,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             result_id=ids["result"],
             values=convert.values(request.result.values),
             paths=list(request.update_mask.paths),
+            reason=request.reason,
         )
         files = await self._queries.files_of_results([row])
         return convert.result(row, files.get(row.task_id, []))
@@ -234,3 +271,81 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         events = watch_job(self._ctx, caller_id(), job_id, after_sequence=request.after_sequence)
         async for row, job in events:
             yield convert.event(row, job)
+
+    async def ListResultVersions(
+        self, request: jobs_pb.ListResultVersionsRequest, context: Context
+    ) -> jobs_pb.ListResultVersionsResponse:
+        ids = names.parse("result", request.parent, field="parent")
+        rows, token = await self._versions.list_versions(
+            caller_id(), ids["job"], ids["result"], request.page_size, request.page_token
+        )
+        return jobs_pb.ListResultVersionsResponse(
+            versions=[convert.result_version(ids["job"], r) for r in rows], next_page_token=token
+        )
+
+    async def GetResultVersion(
+        self, request: jobs_pb.GetResultVersionRequest, context: Context
+    ) -> pb.ResultVersion:
+        ids = names.parse("result_version", request.name)
+        row = await self._versions.get_version(
+            caller_id(), ids["job"], ids["result"], int(ids["result_version"])
+        )
+        return convert.result_version(ids["job"], row)
+
+    async def RevertResult(
+        self, request: jobs_pb.RevertResultRequest, context: Context
+    ) -> pb.Result:
+        ids = names.parse("result", request.name)
+        target = names.parse("result_version", request.version, field="version")
+        if (target["job"], target["result"]) != (ids["job"], ids["result"]):
+            raise InvalidArgument("version must be a version of the result named by name")
+        row = await self._versions.revert(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            job_id=ids["job"],
+            result_id=ids["result"],
+            version=int(target["result_version"]),
+            reason=request.reason,
+        )
+        files = await self._queries.files_of_results([row])
+        return convert.result(row, files.get(row.task_id, []))
+
+    async def RerunJob(
+        self, request: jobs_pb.RerunJobRequest, context: Context
+    ) -> jobs_pb.RerunJobResponse:
+        job_id = _job_id(request.name)
+        file_ids, result_ids = [], []
+        for name in request.files:
+            ids = names.parse("file", name, field="files")
+            if ids["job"] != job_id:
+                raise InvalidArgument(f"files: {name} is not a file of {request.name}")
+            file_ids.append(ids["file"])
+        for name in request.results:
+            ids = names.parse("result", name, field="results")
+            if ids["job"] != job_id:
+                raise InvalidArgument(f"results: {name} is not a result of {request.name}")
+            result_ids.append(ids["result"])
+        version = None
+        if request.template_version:
+            ids = names.parse(
+                "template_version", request.template_version, field="template_version"
+            )
+            version = (ids["template"], int(ids["template_version"]))
+        outcome = await self._reruns.rerun(
+            user_id=caller_id(),
+            actor=caller_actor(),
+            job_id=job_id,
+            choice=RerunChoice(
+                file_ids=file_ids,
+                failed_tasks=request.failed_tasks,
+                result_ids=result_ids,
+                fields=list(request.fields),
+                template_version=version,
+                force=request.force,
+            ),
+        )
+        return jobs_pb.RerunJobResponse(
+            job=await self._job_pb(outcome.job),
+            queued_tasks=[names.task_name(job_id, t.id) for t in outcome.queued],
+            skipped_tasks=[names.task_name(job_id, t.id) for t in outcome.skipped],
+        )

@@ -14,12 +14,17 @@ from services.jobs.domain.context import JobsContext
 from services.jobs.domain.deadletters import DeadLetters
 from services.jobs.domain.events import SYSTEM_ACTOR
 from services.jobs.domain.export import Exporter
-from services.jobs.domain.fields import FieldSpec
+from services.jobs.domain.fields import FieldSpec, from_dicts
+from services.jobs.domain.golden import GoldenDocuments
 from services.jobs.domain.ingest_reports import ArchiveEntry, FileAnalysis, IngestReports
 from services.jobs.domain.metrics import refresh_forever
+from services.jobs.domain.plan import FolderPlan, FolderRule
 from services.jobs.domain.queries import JobQueries, JobWithFields, Progress
 from services.jobs.domain.reconcile import QueueReconciler
+from services.jobs.domain.rerun import RerunChoice, RerunOutcome, Reruns
+from services.jobs.domain.result_versions import ResultVersions
 from services.jobs.domain.results import Results
+from services.jobs.domain.scoring import Scoring, score_state
 from services.jobs.domain.status import (
     FileStatus,
     JobStatus,
@@ -30,6 +35,7 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.domain.task_reports import TaskInput, TaskReports
+from services.jobs.domain.template_versions import Comparison, FieldComparison, TemplateVersions
 from services.jobs.domain.templates import Templates
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget
 from services.jobs.domain.users import Users
@@ -43,12 +49,17 @@ __all__ = [
     "ArchiveEntry",
     "Cleanup",
     "CleanupReport",
+    "Comparison",
     "DeadLetters",
     "DeclaredFile",
     "Exporter",
+    "FieldComparison",
     "FieldSpec",
     "FileAnalysis",
     "FileStatus",
+    "FolderPlan",
+    "FolderRule",
+    "GoldenDocuments",
     "IngestReports",
     "JobQueries",
     "JobStatus",
@@ -59,11 +70,17 @@ __all__ = [
     "QueueReconciler",
     "QueueSource",
     "QueueStat",
+    "RerunChoice",
+    "RerunOutcome",
+    "Reruns",
+    "ResultVersions",
     "Results",
+    "Scoring",
     "TaskInput",
     "TaskMode",
     "TaskReports",
     "TaskStatus",
+    "TemplateVersions",
     "Templates",
     "UploadTarget",
     "Users",
@@ -72,10 +89,12 @@ __all__ = [
     "caller_id_or_none",
     "can_transition",
     "check_transition",
+    "from_dicts",
     "metrics",
     "move",
     "names",
     "refresh_forever",
+    "score_state",
     "set_caller",
     "status",
     "watch_job",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -21,6 +22,13 @@ from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.fields import FieldSpec, from_dicts, validate_fields
 from services.jobs.domain.paths import folder_of
+from services.jobs.domain.plan import (
+    FolderPlan,
+    FolderRule,
+    check_rules,
+    plan_tasks,
+    summarise,
+)
 from services.jobs.domain.status import (
     JOB_CONFIGURABLE,
     FileStatus,
@@ -32,6 +40,7 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.domain.task_reports import finish_if_done
+from services.jobs.domain.template_versions import owned_version
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
 from services.jobs.domain.work import queue_ingest, queue_new_tasks, requeue_tasks
 from services.jobs.store import models
@@ -166,6 +175,9 @@ class Jobs:
         fields: Sequence[FieldSpec],
         task_mode: str,
         display_name: str,
+        folder_rules: Sequence[FolderRule] = (),
+        system_prompt_id: str = "",
+        template_version: int = 0,
     ) -> models.Job:
         given_mode = task_mode and task_mode != TaskMode.UNSPECIFIED
         if given_mode and task_mode not in (TaskMode.INDIVIDUAL, TaskMode.COMBINED):
@@ -176,6 +188,23 @@ class Jobs:
                 raise FailedPrecondition(
                     f"cannot configure a job that is {job.status}: fields are frozen once it starts"
                 )
+            if folder_rules and job.status != JobStatus.READY:
+                raise FailedPrecondition(
+                    f"folder rules can be set once analysis is done; the job is {job.status}"
+                )
+            rules = (
+                check_rules(folder_rules, await _ready_folders(session, job.id))
+                if folder_rules
+                else []
+            )
+            if system_prompt_id:
+                # Prompts are shared by every tenant (ListSystemPrompts lists them all), so
+                # saying which exist reveals nothing of anyone's.
+                prompt = await session.get(models.SystemPrompt, system_prompt_id)
+                if prompt is None:
+                    raise InvalidArgument(
+                        f"system_prompt systemPrompts/{system_prompt_id} does not exist"
+                    )
             template: models.Template | None = None
             if template_id:
                 # Looked up in the caller's own templates whichever branch is taken: another
@@ -188,18 +217,26 @@ class Jobs:
                 )
                 if template is None:
                     raise NotFound(f"template {names.template_name(template_id)} not found")
+            version_fields: list[FieldSpec] = []
+            if template is not None:
+                number = template_version or template.version
+                _, version = await owned_version(session, user_id, template.id, number)
+                version_fields = from_dicts(version.fields)
             if fields:
                 checked = await validate_fields(session, fields)
                 if template is not None:
                     job.template_id = template.id
+                    # The job used the version only if it kept the version's fields.
+                    job.template_version = number if checked == version_fields else None
             elif template is not None:
-                checked = [
-                    FieldSpec(f.name, f.data_type_id, f.instruction) for f in template.fields
-                ]
+                checked = version_fields
                 job.template_id = template.id
+                job.template_version = number
             else:
                 raise InvalidArgument("give fields, or a template to copy them from")
             job.configured_fields = [f.as_dict() for f in checked]
+            job.folder_rules = [r.as_dict() for r in rules]
+            job.system_prompt_id = system_prompt_id or None
             if given_mode:
                 job.task_mode = task_mode
             if display_name:
@@ -212,7 +249,8 @@ class Jobs:
                 kind="job.configured",
                 actor=actor,
                 subject=names.job_name(job.id),
-                message=f"{len(checked)} field(s), {job.task_mode}",
+                message=f"{len(checked)} field(s), {job.task_mode}"
+                + (f", {len(rules)} folder rule(s)" if rules else ""),
             )
         return job
 
@@ -226,16 +264,7 @@ class Jobs:
             check_transition("job", job.status, JobStatus.QUEUED, action="start the job")
             if not job.configured_fields:
                 raise FailedPrecondition("cannot start a job with no fields: configure it first")
-            files = (
-                await session.scalars(
-                    select(models.SourceFile)
-                    .where(
-                        models.SourceFile.job_id == job.id,
-                        models.SourceFile.status == FileStatus.READY,
-                    )
-                    .order_by(models.SourceFile.original_path)
-                )
-            ).all()
+            files = await _ready_files(session, job.id)
             if not files:
                 raise FailedPrecondition(
                     "cannot start a job with no usable files: every file failed analysis "
@@ -251,6 +280,11 @@ class Jobs:
                         instruction=spec.instruction,
                     )
                 )
+            if job.system_prompt_id is None:
+                # The active prompt now: a prompt activated later does not change a running job.
+                job.system_prompt_id = await session.scalar(
+                    select(models.SystemPrompt.id).where(models.SystemPrompt.active.is_(True))
+                )
             count = await queue_new_tasks(session, job, files)
             job.tasks_total = count
             job.start_request_id = request_id or None
@@ -264,6 +298,34 @@ class Jobs:
                 message=f"{count} task(s) queued",
             )
         return job
+
+    async def plan(
+        self, *, user_id: str, job_id: str, task_mode: str, folder_rules: Sequence[FolderRule]
+    ) -> tuple[int, list[FolderPlan]]:
+        """The tasks a configuration would run over the job's usable files; nothing saved."""
+        if task_mode and task_mode not in (
+            TaskMode.UNSPECIFIED,
+            TaskMode.INDIVIDUAL,
+            TaskMode.COMBINED,
+        ):
+            raise InvalidArgument(f"task_mode {task_mode!r} is unknown")
+        async with self._ctx.transaction() as session:
+            job = await owned_job(session, user_id, job_id)
+            # Only the folder column, in path order: the plan needs nothing else of 10,000 rows.
+            files = (
+                await session.execute(
+                    select(models.SourceFile.folder)
+                    .where(
+                        models.SourceFile.job_id == job.id,
+                        models.SourceFile.status == FileStatus.READY,
+                    )
+                    .order_by(models.SourceFile.original_path)
+                )
+            ).all()
+        rules = check_rules(folder_rules, (f.folder for f in files))
+        mode = task_mode if task_mode and task_mode != TaskMode.UNSPECIFIED else job.task_mode
+        groups = plan_tasks(files, mode, rules)
+        return len(files), summarise(groups)
 
     # -- pause, resume, cancel, retry ----------------------------------------------------
 
@@ -326,3 +388,32 @@ class Jobs:
         return await asyncio.to_thread(
             self._ctx.storage.delete_prefix, storage_keys.job_prefix(job_id)
         )
+
+
+async def _ready_files(session: AsyncSession, job_id: str) -> Sequence[models.SourceFile]:
+    """The files tasks are made of, in path order."""
+    return (
+        await session.scalars(
+            select(models.SourceFile)
+            .where(
+                models.SourceFile.job_id == job_id,
+                models.SourceFile.status == FileStatus.READY,
+            )
+            .order_by(models.SourceFile.original_path)
+        )
+    ).all()
+
+
+async def _ready_folders(session: AsyncSession, job_id: str) -> list[str]:
+    return list(
+        (
+            await session.scalars(
+                select(models.SourceFile.folder)
+                .where(
+                    models.SourceFile.job_id == job_id,
+                    models.SourceFile.status == FileStatus.READY,
+                )
+                .distinct()
+            )
+        ).all()
+    )

@@ -100,11 +100,22 @@ class Exporter:
                     .order_by(models.JobField.position)
                 )
             ).all()
+            # Results hold their latest version; a `corrected` column (the fields a person
+            # set) is added when any value of the job was corrected.
+            corrected = any(
+                (
+                    await session.scalars(
+                        select(models.Result.corrected_fields).where(
+                            models.Result.job_id == job_id, models.Result.edited.is_(True)
+                        )
+                    )
+                ).all()
+            )
         field_names = [name for name, _ in fields]
         money = {name for name, data_type in fields if data_type == "currency"}
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
-        header = ["file", *field_names]
-        rows = self._rows(job_id, field_names, money)
+        header = ["file", *field_names, *(["corrected"] if corrected else [])]
+        rows = self._rows(job_id, field_names, money, corrected=corrected)
         if fmt == "csv":
             return FORMATS[fmt], filename, self._csv(header, rows)
         if fmt == "json":
@@ -137,7 +148,7 @@ class Exporter:
             last = results[-1].position
 
     async def _rows(
-        self, job_id: str, field_names: Sequence[str], money: set[str]
+        self, job_id: str, field_names: Sequence[str], money: set[str], *, corrected: bool
     ) -> AsyncIterator[list[Any]]:
         async for page in self._pages(job_id):
             for result, path in page:
@@ -148,6 +159,7 @@ class Exporter:
                         for name in field_names
                         for value in [result.values.get(name)]
                     ),
+                    *(["; ".join(result.corrected_fields)] if corrected else []),
                 ]
 
     async def _csv(self, header: list[str], rows: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
@@ -173,6 +185,7 @@ class Exporter:
                     "file": path,
                     "values": {name: result.values.get(name) for name in field_names},
                     "edited": result.edited,
+                    "corrected": result.corrected_fields,
                 }
                 parts.append(("" if first else ",") + json.dumps(item, ensure_ascii=False))
                 first = False

@@ -10,14 +10,26 @@ import re
 from bytereview.core.errors import InvalidArgument
 
 _ID = r"[0-9a-f]{32}"
+# Version numbers: 1, 2, 3 ... (at most nine digits: always a 32-bit integer).
+_VERSION = r"[1-9][0-9]{0,8}"
 _PATTERNS = {
     "job": re.compile(rf"^jobs/(?P<job>{_ID})$"),
     "file": re.compile(rf"^jobs/(?P<job>{_ID})/files/(?P<file>{_ID})$"),
     "task": re.compile(rf"^jobs/(?P<job>{_ID})/tasks/(?P<task>{_ID})$"),
     "result": re.compile(rf"^jobs/(?P<job>{_ID})/results/(?P<result>{_ID})$"),
     "template": re.compile(rf"^templates/(?P<template>{_ID})$"),
+    "system_prompt": re.compile(rf"^systemPrompts/(?P<system_prompt>{_ID})$"),
     "user": re.compile(rf"^users/(?P<user>{_ID}|me)$"),
     "api_key": re.compile(rf"^users/(?P<user>{_ID}|me)/apiKeys/(?P<api_key>{_ID})$"),
+    "result_version": re.compile(
+        rf"^jobs/(?P<job>{_ID})/results/(?P<result>{_ID})/versions/(?P<result_version>{_VERSION})$"
+    ),
+    "template_version": re.compile(
+        rf"^templates/(?P<template>{_ID})/versions/(?P<template_version>{_VERSION})$"
+    ),
+    "golden_document": re.compile(
+        rf"^templates/(?P<template>{_ID})/goldenDocuments/(?P<golden_document>{_ID})$"
+    ),
 }
 
 DEFAULT_PAGE_SIZE = 50
@@ -56,6 +68,18 @@ def result_name(job_id: str, result_id: str) -> str:
 
 def template_name(template_id: str) -> str:
     return f"templates/{template_id}"
+
+
+def result_version_name(job_id: str, result_id: str, version: int) -> str:
+    return f"jobs/{job_id}/results/{result_id}/versions/{version}"
+
+
+def template_version_name(template_id: str, version: int) -> str:
+    return f"templates/{template_id}/versions/{version}"
+
+
+def golden_document_name(template_id: str, golden_id: str) -> str:
+    return f"templates/{template_id}/goldenDocuments/{golden_id}"
 
 
 def user_name(user_id: str) -> str:

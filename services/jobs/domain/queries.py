@@ -107,7 +107,8 @@ class JobQueries:
         size = names.page_size(page_size)
         scope = f"jobs:{user_id}:{status}"
         offset = names.decode_page_token(page_token, scope)
-        where = [models.Job.user_id == user_id]
+        # Scoring runs of template versions are read through their versions, not listed.
+        where = [models.Job.user_id == user_id, models.Job.purpose == ""]
         if status:
             where.append(models.Job.status == status)
         page, more, total = await self._ctx.read(

@@ -1,4 +1,4 @@
-"""Corrections to extracted results: a user edits values; the result remembers it."""
+"""Corrections to extracted results: a user edits values; each edit is a new version."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
+from services.jobs.domain.result_versions import (
+    CORRECTED,
+    add_version,
+    changes,
+    check_reason,
+    describe,
+)
 from services.jobs.store import models
 
 
@@ -26,7 +33,9 @@ class Results:
         result_id: str,
         values: dict[str, object],
         paths: Sequence[str],
+        reason: str = "",
     ) -> models.Result:
+        reason = check_reason(reason)
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             result = await session.scalar(
@@ -47,16 +56,32 @@ class Results:
             unknown = targets - known
             if unknown:
                 raise InvalidArgument(f"unknown field(s) in values: {sorted(unknown)}")
-            result.values = {**result.values, **{name: values.get(name) for name in targets}}
+            previous = dict(result.values)
+            changed = changes(
+                previous, {**previous, **{name: values.get(name) for name in targets}}
+            )
+            if not changed:
+                return result  # nothing changed: no version, no event
+            # Only changed values are written: a number sent back as-is stays as stored.
+            new = {**previous, **{c["field"]: c["new"] for c in changed}}
+            version = add_version(
+                session,
+                result,
+                values=new,
+                previous=previous,
+                kind=CORRECTED,
+                actor=actor,
+                reason=reason,
+                corrected={*result.corrected_fields, *(c["field"] for c in changed)},
+            )
             result.edited = True
-            result.updated_at = models.utcnow()
             record_event(
                 session,
                 job,
                 kind="result.edited",
                 actor=actor,
                 subject=names.result_name(job_id, result_id),
-                message=", ".join(sorted(targets)),
+                message=describe(version),
             )
         return result
 

@@ -73,8 +73,8 @@ JOB_TRANSITIONS: Mapping[str, frozenset[str]] = {
     J.QUEUED: frozenset({J.RUNNING, J.PAUSED, J.CANCELLED, *JOB_FINISHED}),
     J.RUNNING: frozenset({J.PAUSED, J.CANCELLED, *JOB_FINISHED}),
     J.PAUSED: frozenset({J.QUEUED, J.RUNNING, J.CANCELLED}),
-    # Retrying failed tasks re-opens a finished job.
-    J.COMPLETED: frozenset(),
+    # Retrying failed tasks, or re-running chosen ones, re-opens a finished job.
+    J.COMPLETED: frozenset({J.QUEUED}),
     J.PARTIALLY_COMPLETED: frozenset({J.QUEUED}),
     J.FAILED: frozenset({J.QUEUED}),
     J.CANCELLED: frozenset(),
@@ -99,7 +99,8 @@ TASK_TRANSITIONS: Mapping[str, frozenset[str]] = {
     T.QUEUED: frozenset({T.RUNNING, T.FAILED, T.CANCELLED}),
     # Back to QUEUED after a retryable failure.
     T.RUNNING: frozenset({T.QUEUED, T.SUCCEEDED, T.FAILED, T.CANCELLED}),
-    T.SUCCEEDED: frozenset(),
+    # A re-run extracts a succeeded task again: its result gains a version.
+    T.SUCCEEDED: frozenset({T.QUEUED}),
     T.FAILED: frozenset({T.QUEUED}),
     T.CANCELLED: frozenset(),
 }

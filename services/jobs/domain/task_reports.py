@@ -17,7 +17,9 @@ from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR
+from services.jobs.domain.extractions import record_extraction
 from services.jobs.domain.metrics import observe_task
+from services.jobs.domain.scoring import SCORE_PURPOSE, settle_score
 from services.jobs.domain.status import TASK_OPEN, TASK_SETTLED, JobStatus, TaskStatus, move
 from services.jobs.store import models
 
@@ -54,7 +56,7 @@ class TaskReports:
             task.attempts += 1
             if job.status == JobStatus.QUEUED:
                 move(session, job, JobStatus.RUNNING, actor=SYSTEM_ACTOR, action="run")
-            return await _task_input(session, job_id, task)
+            return await _task_input(session, job, task)
 
     async def task_result(
         self,
@@ -73,17 +75,15 @@ class TaskReports:
                 return False  # settled already (a repeat), or cancelled meanwhile
             move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR)
             task.last_error = ""
-            session.add(
-                models.Result(
-                    job_id=job_id,
-                    task_id=task_id,
-                    position=task.position,
-                    values=values,
-                    value_sources=value_sources,
-                    input_tokens=max(0, input_tokens),
-                    output_tokens=max(0, output_tokens),
-                    extractor=extractor[:MAX_EXTRACTOR],
-                )
+            await record_extraction(
+                session,
+                job,
+                task,
+                values=values,
+                value_sources=value_sources,
+                input_tokens=max(0, input_tokens),
+                output_tokens=max(0, output_tokens),
+                extractor=extractor[:MAX_EXTRACTOR],
             )
             job.tasks_succeeded += 1
             observe_task(task, "succeeded")
@@ -163,6 +163,8 @@ async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
     if job.files_failed:
         message += f", {job.files_failed} file(s) not usable"
     move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
+    if job.purpose == SCORE_PURPOSE:
+        await settle_score(session, job)
 
 
 async def _locked_task(
@@ -176,8 +178,9 @@ async def _locked_task(
     return job, task
 
 
-async def _task_input(session: AsyncSession, job_id: str, task: models.Task) -> TaskInput:
+async def _task_input(session: AsyncSession, job: models.Job, task: models.Task) -> TaskInput:
     """What the extractor needs for a task: fields, their data types, files, the prompt."""
+    job_id = job.id
     fields = list(
         (
             await session.scalars(
@@ -203,7 +206,13 @@ async def _task_input(session: AsyncSession, job_id: str, task: models.Task) -> 
             )
         ).all()
     )
-    prompt = await session.scalar(
+    # The job's chosen prompt (recorded at start); jobs started before prompts could be
+    # chosen have none and get the active one.
+    prompt = (
+        await session.get(models.SystemPrompt, job.system_prompt_id)
+        if job.system_prompt_id
+        else None
+    ) or await session.scalar(
         select(models.SystemPrompt).where(models.SystemPrompt.active.is_(True)).limit(1)
     )
     return TaskInput(

@@ -12,6 +12,7 @@ from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
+from services.jobs.domain.template_versions import add_template_version
 from services.jobs.store import models
 
 UPDATABLE = frozenset({"display_name", "description", "fields"})
@@ -45,6 +46,8 @@ class Templates:
                     for i, f in enumerate(checked)
                 ]
                 session.add(template)
+                await session.flush()
+                add_template_version(session, template, checked, version=1)
         except IntegrityError as exc:
             raise AlreadyExists(f"you already have a template named {display_name!r}") from exc
         return template
@@ -112,6 +115,13 @@ class Templates:
                     template.description = description
                 if "fields" in targets:
                     checked = await validate_fields(session, fields, what="template.fields")
+                    current = [
+                        FieldSpec(f.name, f.data_type_id, f.instruction) for f in template.fields
+                    ]
+                    if list(checked) != current:
+                        # Saving new fields makes a new version; jobs keep the one they used.
+                        template.version += 1
+                        add_template_version(session, template, checked, version=template.version)
                     template.fields.clear()
                     await session.flush()
                     template.fields.extend(

@@ -4,7 +4,6 @@ transaction."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -14,7 +13,8 @@ from bytereview.core.streams import INGEST_SUBJECT, extract_lane_subject
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
-from services.jobs.domain.status import TaskMode, TaskStatus, move
+from services.jobs.domain.plan import plan_tasks, rules_from_dicts
+from services.jobs.domain.status import TaskStatus, move
 from services.jobs.messaging.outbox import enqueue
 from services.jobs.store import models
 
@@ -56,26 +56,19 @@ def queue_task(session: AsyncSession, task: models.Task, tenant: str) -> None:
 async def queue_new_tasks(
     session: AsyncSession, job: models.Job, files: Sequence[models.SourceFile]
 ) -> int:
-    """One task per file (individual mode) or per folder (combined), each queued."""
-    groups: list[tuple[str, list[models.SourceFile]]]
-    if job.task_mode == TaskMode.COMBINED:
-        by_folder: dict[str, list[models.SourceFile]] = defaultdict(list)
-        for f in files:
-            by_folder[f.folder].append(f)
-        groups = sorted(by_folder.items())
-    else:
-        groups = [(f.folder, [f]) for f in files]
-    for position, (folder, group) in enumerate(groups):
+    """One task per file or per folder, as the job's mode and folder rules say, each queued."""
+    groups = plan_tasks(files, job.task_mode, rules_from_dicts(job.folder_rules))
+    for position, group in enumerate(groups):
         task = models.Task(
             job_id=job.id,
             position=position,
-            mode=job.task_mode,
-            folder=folder,
+            mode=group.mode,
+            folder=group.folder,
             status=TaskStatus.QUEUED,
         )
         session.add(task)
         await session.flush()
-        for order, f in enumerate(group):
+        for order, f in enumerate(group.files):
             session.add(models.TaskFile(task_id=task.id, position=order, file_id=f.id))
         queue_task(session, task, job.user_id)
     return len(groups)

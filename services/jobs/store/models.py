@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -106,6 +107,8 @@ class Template(Base):
     fields: Mapped[list[TemplateField]] = relationship(
         order_by="TemplateField.position", cascade="all, delete-orphan", lazy="selectin"
     )
+    # The latest version number (template_versions); saving new fields adds one.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class TemplateField(Base):
@@ -150,6 +153,14 @@ class Job(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Per-folder task modes, `[{"folder": ..., "task_mode": ...}]` (domain.plan).
+    folder_rules: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # The chosen system prompt; None means the active one, recorded at start.
+    system_prompt_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The template version the fields came from (with template_id), if any.
+    template_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    # "" for a user's job; "score" for a template version's scoring run (not listed).
+    purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class SourceFile(Base):
@@ -210,6 +221,8 @@ class Task(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # A re-run limited to some fields takes only these from the new extraction (None: all).
+    rerun_fields: Mapped[list[str] | None] = mapped_column(JSON, default=None)
 
 
 class TaskFile(Base):
@@ -239,6 +252,10 @@ class Result(Base):
     extractor: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The current version (result_versions); 1 is the extractor's first answer.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Fields whose current value a person set rather than the latest extraction.
+    corrected_fields: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class JobEvent(Base):
@@ -266,3 +283,76 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ResultVersion(Base):
+    """One version of a result's values; rows are only ever added."""
+
+    __tablename__ = "result_versions"
+    result_id: Mapped[str] = mapped_column(
+        ForeignKey("extraction_results.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # EXTRACTED, CORRECTED, REVERTED, RERUN, IMPORTED (the proto's ResultVersion.Kind names).
+    kind: Mapped[str] = mapped_column(String(16))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # [{"field", "old", "new"}] against the previous version.
+    changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    actor: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    restored_version: Mapped[int] = mapped_column(Integer, default=0)
+    # The fields a person had set, as of this version (a revert restores it too).
+    corrected: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Extractions: the template version used (no foreign key: templates may be deleted).
+    template_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    template_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Extractions: digest of the files' bytes and the fields, the re-run idempotency key.
+    input_key: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TemplateVersion(Base):
+    """A saved set of a template's fields, with its latest golden-set score."""
+
+    __tablename__ = "template_versions"
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fields: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # "" never scored, RUNNING, SUCCEEDED, FAILED (TemplateScore.State names).
+    score_state: Mapped[str] = mapped_column(String(16), default="")
+    score_job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("extraction_jobs.id", ondelete="SET NULL"), default=None
+    )
+    # The expected values, by task position of the scoring run: snapshot at its start.
+    score_expected: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    score_accuracy: Mapped[float | None] = mapped_column(Float, default=None)
+    # {field: [compared, correct]}
+    score_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    score_compared: Mapped[int] = mapped_column(Integer, default=0)
+    score_correct: Mapped[int] = mapped_column(Integer, default=0)
+    score_error: Mapped[str] = mapped_column(Text, default="")
+    score_started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    score_finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class GoldenDocument(Base):
+    """A checked result kept as its template's expected answer for the result's files."""
+
+    __tablename__ = "golden_documents"
+    __table_args__ = (
+        UniqueConstraint("template_id", "result_id", name="uq_golden_documents_result"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    template_id: Mapped[str] = mapped_column(
+        ForeignKey("templates.id", ondelete="CASCADE"), index=True
+    )
+    result_id: Mapped[str] = mapped_column(
+        ForeignKey("extraction_results.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[str] = mapped_column(String(32))
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ from bytereview.client.commands import (
     templates,
 )
 from bytereview.client.flow import parse_field, run_extract
+from bytereview.client.versions import register_results
 
 __all__ = [
     "DEFAULT_URL",
@@ -26,6 +27,7 @@ __all__ = [
     "extract",
     "jobs",
     "parse_field",
+    "register_results",
     "register_templates",
     "run_extract",
     "templates",

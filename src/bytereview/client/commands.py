@@ -152,6 +152,9 @@ def add_jobs_actions(parser: argparse.ArgumentParser, *, service: Any) -> None:
         p = jobs_actions.add_parser(action, help=f"{action} one job")
         p.add_argument("job", help="jobs/ID or ID")
         add_connection_flags(p)
+    from bytereview.client.versions import add_rerun_action
+
+    add_rerun_action(jobs_actions)
     parser.set_defaults(func=lambda args: jobs(args) if args.action else service(args))
 
 
@@ -169,3 +172,7 @@ def register_templates(sub: Any) -> None:
     create.add_argument("--field", action="append", default=[], metavar="NAME:TYPE[:INSTRUCTION]")
     add_connection_flags(create)
     templates_parser.set_defaults(func=templates)
+    # Imported here: versions.py builds on this module's helpers.
+    from bytereview.client.versions import add_template_version_actions
+
+    add_template_version_actions(actions)

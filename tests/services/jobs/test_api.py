@@ -346,7 +346,9 @@ async def test_results_edit_export_delete(
     data, content_type = await export("csv")
     assert content_type.startswith("text/csv")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == ["file", "number", "total"]
+    # A value was corrected: the export says which (#16).
+    assert rows[0] == ["file", "number", "total", "corrected"]
+    assert [r[3] for r in rows[1:]] == ["total", "", ""]
     assert rows[1][1].startswith("'=")  # formula injection neutralised
     assert rows[1][2] == "99.00"  # a currency keeps its two decimal places (#14)
     # Negative amounts are numbers, not formulas to neutralise.
@@ -355,10 +357,11 @@ async def test_results_edit_export_delete(
     parsed = json.loads(data)
     assert parsed["fields"] == ["number", "total"]
     assert len(parsed["results"]) == 3
+    assert [r["corrected"] for r in parsed["results"]] == [["total"], [], []]
     data, _ = await export("xlsx")
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
-    assert [c.value for c in sheet[1]] == ["file", "number", "total"]
+    assert [c.value for c in sheet[1]] == ["file", "number", "total", "corrected"]
     assert sheet.max_row == 4
     assert sheet.cell(2, 3).value == 99
     assert sheet.cell(2, 3).number_format == "0.00"

@@ -43,6 +43,7 @@ LEGAL = {
         ("PAUSED", "CANCELLED"),
         ("PARTIALLY_COMPLETED", "QUEUED"),
         ("FAILED", "QUEUED"),
+        ("COMPLETED", "QUEUED"),  # a re-run
     },
     "file": {
         ("PENDING_UPLOAD", "UPLOADED"),
@@ -59,6 +60,7 @@ LEGAL = {
         ("RUNNING", "FAILED"),
         ("RUNNING", "CANCELLED"),
         ("FAILED", "QUEUED"),
+        ("SUCCEEDED", "QUEUED"),  # a re-run
     },
 }
 ENUMS = {"job": pb.Job.Status, "file": pb.SourceFile.Status, "task": pb.Task.Status}

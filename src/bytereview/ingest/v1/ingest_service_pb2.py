@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import client_pb2 as google_dot_api_dot_client__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)bytereview/ingest/v1/ingest_service.proto\x12\x14\x62ytereview.ingest.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\"o\n\x15InspectArchiveRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x95\x01\n\x0e\x41rchiveListing\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x17\n\x0f\x63ompressed_size\x18\x03 \x01(\x03\x12\x19\n\x11uncompressed_size\x18\x04 \x01(\x03\x12\x0e\n\x06is_dir\x18\x05 \x01(\x08\x12\x11\n\tencrypted\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\"\xaf\x01\n\x16InspectArchiveResponse\x12\x35\n\x07\x65ntries\x18\x01 \x03(\x0b\x32$.bytereview.ingest.v1.ArchiveListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntry_count\x18\x03 \x01(\x05\x12\x1f\n\x17total_uncompressed_size\x18\x04 \x01(\x03\x12\x0f\n\x07problem\x18\x05 \x01(\t2\xb6\x01\n\rIngestService\x12\xa4\x01\n\x0eInspectArchive\x12+.bytereview.ingest.v1.InspectArchiveRequest\x1a,.bytereview.ingest.v1.InspectArchiveResponse\"7\xda\x41\x04\x66ile\x82\xd3\xe4\x93\x02*\x12(/v1/{file=jobs/*/files/*}:inspectArchiveb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)bytereview/ingest/v1/ingest_service.proto\x12\x14\x62ytereview.ingest.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\"o\n\x15InspectArchiveRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x95\x01\n\x0e\x41rchiveListing\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x17\n\x0f\x63ompressed_size\x18\x03 \x01(\x03\x12\x19\n\x11uncompressed_size\x18\x04 \x01(\x03\x12\x0e\n\x06is_dir\x18\x05 \x01(\x08\x12\x11\n\tencrypted\x18\x06 \x01(\x08\x12\x0f\n\x07problem\x18\x07 \x01(\t\"\xaf\x01\n\x16InspectArchiveResponse\x12\x35\n\x07\x65ntries\x18\x01 \x03(\x0b\x32$.bytereview.ingest.v1.ArchiveListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0b\x65ntry_count\x18\x03 \x01(\x05\x12\x1f\n\x17total_uncompressed_size\x18\x04 \x01(\x03\x12\x0f\n\x07problem\x18\x05 \x01(\t\"a\n\x11RenderPageRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x0c\n\x04page\x18\x02 \x01(\x05\x12\r\n\x05width\x18\x03 \x01(\x05\x32\xc0\x02\n\rIngestService\x12\xa4\x01\n\x0eInspectArchive\x12+.bytereview.ingest.v1.InspectArchiveRequest\x1a,.bytereview.ingest.v1.InspectArchiveResponse\"7\xda\x41\x04\x66ile\x82\xd3\xe4\x93\x02*\x12(/v1/{file=jobs/*/files/*}:inspectArchive\x12\x87\x01\n\nRenderPage\x12\'.bytereview.ingest.v1.RenderPageRequest\x1a\x14.google.api.HttpBody\"8\xda\x41\tfile,page\x82\xd3\xe4\x93\x02&\x12$/v1/{file=jobs/*/files/*}:renderPage0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,14 +38,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INSPECTARCHIVEREQUEST'].fields_by_name['file']._loaded_options = None
   _globals['_INSPECTARCHIVEREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_RENDERPAGEREQUEST'].fields_by_name['file']._loaded_options = None
+  _globals['_RENDERPAGEREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
   _globals['_INGESTSERVICE'].methods_by_name['InspectArchive']._loaded_options = None
   _globals['_INGESTSERVICE'].methods_by_name['InspectArchive']._serialized_options = b'\332A\004file\202\323\344\223\002*\022(/v1/{file=jobs/*/files/*}:inspectArchive'
-  _globals['_INSPECTARCHIVEREQUEST']._serialized_start=182
-  _globals['_INSPECTARCHIVEREQUEST']._serialized_end=293
-  _globals['_ARCHIVELISTING']._serialized_start=296
-  _globals['_ARCHIVELISTING']._serialized_end=445
-  _globals['_INSPECTARCHIVERESPONSE']._serialized_start=448
-  _globals['_INSPECTARCHIVERESPONSE']._serialized_end=623
-  _globals['_INGESTSERVICE']._serialized_start=626
-  _globals['_INGESTSERVICE']._serialized_end=808
+  _globals['_INGESTSERVICE'].methods_by_name['RenderPage']._loaded_options = None
+  _globals['_INGESTSERVICE'].methods_by_name['RenderPage']._serialized_options = b'\332A\tfile,page\202\323\344\223\002&\022$/v1/{file=jobs/*/files/*}:renderPage'
+  _globals['_INSPECTARCHIVEREQUEST']._serialized_start=209
+  _globals['_INSPECTARCHIVEREQUEST']._serialized_end=320
+  _globals['_ARCHIVELISTING']._serialized_start=323
+  _globals['_ARCHIVELISTING']._serialized_end=472
+  _globals['_INSPECTARCHIVERESPONSE']._serialized_start=475
+  _globals['_INSPECTARCHIVERESPONSE']._serialized_end=650
+  _globals['_RENDERPAGEREQUEST']._serialized_start=652
+  _globals['_RENDERPAGEREQUEST']._serialized_end=749
+  _globals['_INGESTSERVICE']._serialized_start=752
+  _globals['_INGESTSERVICE']._serialized_end=1072
 # @@protoc_insertion_point(module_scope)

@@ -117,3 +117,31 @@ class InspectArchiveResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___InspectArchiveResponse: _TypeAlias = InspectArchiveResponse  # noqa: Y015
+
+@_typing.final
+class RenderPageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    """A PDF or an image, `jobs/{job}/files/{file}`."""
+    page: _builtins.int
+    """1-based; 0 means 1. An image has one page."""
+    width: _builtins.int
+    """Width of the PNG in pixels, 100 to 2400; 0 means 1200. A smaller source is not enlarged."""
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+        page: _builtins.int = ...,
+        width: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "page", b"page", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RenderPageRequest: _TypeAlias = RenderPageRequest  # noqa: Y015

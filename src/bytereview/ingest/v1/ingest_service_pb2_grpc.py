@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from bytereview.ingest.v1 import ingest_service_pb2 as bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -40,6 +41,11 @@ class IngestServiceStub:
                 request_serializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveRequest.SerializeToString,
                 response_deserializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveResponse.FromString,
                 _registered_method=True)
+        self.RenderPage = channel.unary_stream(
+                '/bytereview.ingest.v1.IngestService/RenderPage',
+                request_serializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.RenderPageRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -54,6 +60,15 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderPage(self, request, context):
+        """Draws one page of a PDF, or an image, as a PNG of known pixel size, so a browser can
+        show the source document beside its values. Headers `x-image-width`, `x-image-height`
+        and `x-page-count` give the image's size and the document's pages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +76,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.InspectArchive,
                     request_deserializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveRequest.FromString,
                     response_serializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveResponse.SerializeToString,
+            ),
+            'RenderPage': grpc.unary_stream_rpc_method_handler(
+                    servicer.RenderPage,
+                    request_deserializer=bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.RenderPageRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -91,6 +111,33 @@ class IngestService:
             '/bytereview.ingest.v1.IngestService/InspectArchive',
             bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveRequest.SerializeToString,
             bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.InspectArchiveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderPage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/bytereview.ingest.v1.IngestService/RenderPage',
+            bytereview_dot_ingest_dot_v1_dot_ingest__service__pb2.RenderPageRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

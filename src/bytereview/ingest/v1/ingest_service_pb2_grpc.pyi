@@ -5,6 +5,7 @@ isort:skip_file
 
 from bytereview.ingest.v1 import ingest_service_pb2 as _ingest_service_pb2
 from collections import abc as _abc
+from google.api import httpbody_pb2 as _httpbody_pb2
 from grpc import aio as _aio
 import abc as _abc_1
 import grpc as _grpc
@@ -37,6 +38,11 @@ class IngestServiceStub:
     """Lists an archive's entries and checks them against the unpacking limits,
     without unpacking anything.
     """
+    RenderPage: _grpc.UnaryStreamMultiCallable[_ingest_service_pb2.RenderPageRequest, _httpbody_pb2.HttpBody]
+    """Draws one page of a PDF, or an image, as a PNG of known pixel size, so a browser can
+    show the source document beside its values. Headers `x-image-width`, `x-image-height`
+    and `x-page-count` give the image's size and the document's pages.
+    """
 
 @_typing.type_check_only
 class IngestServiceAsyncStub(IngestServiceStub):
@@ -46,6 +52,11 @@ class IngestServiceAsyncStub(IngestServiceStub):
     InspectArchive: _aio.UnaryUnaryMultiCallable[_ingest_service_pb2.InspectArchiveRequest, _ingest_service_pb2.InspectArchiveResponse]  # type: ignore[assignment]
     """Lists an archive's entries and checks them against the unpacking limits,
     without unpacking anything.
+    """
+    RenderPage: _aio.UnaryStreamMultiCallable[_ingest_service_pb2.RenderPageRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
+    """Draws one page of a PDF, or an image, as a PNG of known pixel size, so a browser can
+    show the source document beside its values. Headers `x-image-width`, `x-image-height`
+    and `x-page-count` give the image's size and the document's pages.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -59,6 +70,17 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_service_pb2.InspectArchiveResponse, _abc.Awaitable[_ingest_service_pb2.InspectArchiveResponse]]:
         """Lists an archive's entries and checks them against the unpacking limits,
         without unpacking anything.
+        """
+
+    @_abc_1.abstractmethod
+    def RenderPage(
+        self,
+        request: _ingest_service_pb2.RenderPageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_httpbody_pb2.HttpBody], _abc.AsyncIterator[_httpbody_pb2.HttpBody]]:
+        """Draws one page of a PDF, or an image, as a PNG of known pixel size, so a browser can
+        show the source document beside its values. Headers `x-image-width`, `x-image-height`
+        and `x-page-count` give the image's size and the document's pages.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -33,7 +33,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bytereview/jobs/v1/jobs_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n\x0c\x44\x65\x63laredFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"\x9f\x01\n\x10\x43reateJobRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x35\n\x05\x66iles\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.DeclaredFileB\x04\xe2\x41\x01\x02\x12\x19\n\x0cpersist_data\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0f\n\r_persist_data\"\x87\x02\n\x0cUploadTarget\x12+\n\x04\x66ile\x18\x01 \x01(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.bytereview.jobs.v1.UploadTarget.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x38\n\x0eupload_targets\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.UploadTarget\"9\n\rGetJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"h\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\"f\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x10\x44\x65leteJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"B\n\x16\x46inalizeUploadsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"A\n\x15GetJobProgressRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"\xb2\x03\n\x0bJobProgress\x12#\n\x03job\x18\x01 \x01(\tB\x16\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12K\n\x0f\x66iles_by_status\x18\x03 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.FilesByStatusEntry\x12K\n\x0ftasks_by_status\x18\x04 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.TasksByStatusEntry\x12\x31\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\x12\x15\n\ranalysis_done\x18\x06 \x01(\x08\x1a\x34\n\x12\x46ilesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"l\n\x10ListFilesRequest\x12\x31\n\x06parent\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\x12\x18\x62ytereview.io/SourceFile\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x11ListFilesResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xe3\x01\n\x13\x43onfigureJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12-\n\x08template\x18\x02 \x01(\tB\x1b\xfa\x41\x18\n\x16\x62ytereview.io/Template\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12/\n\ttask_mode\x18\x04 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\"O\n\x0fStartJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x12\n\nrequest_id\x18\x02 \x01(\t\";\n\x0fPauseJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10ResumeJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10\x43\x61ncelJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"C\n\x17RetryFailedTasksRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"f\n\x10ListTasksRequest\x12+\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\x12\x12\x62ytereview.io/Task\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"j\n\x12ListResultsRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/Result\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListResultsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.Result\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x13UpdateResultRequest\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ResultB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"P\n\x14\x45xportResultsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"i\n\x14ListJobEventsRequest\x12*\n\x06parent\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListJobEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x0fWatchJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"M\n\x15\x43reateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\"C\n\x12GetTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"=\n\x14ListTemplatesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x15ListTemplatesResponse\x12/\n\ttemplates\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"~\n\x15UpdateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x15\x44\x65leteTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"\x16\n\x14ListDataTypesRequest\"I\n\x15ListDataTypesResponse\x12\x30\n\ndata_types\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\"\x1a\n\x18ListSystemPromptsRequest\"U\n\x19ListSystemPromptsResponse\x12\x38\n\x0esystem_prompts\x18\x01 \x03(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\".\n\x16SyncCurrentUserRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\"w\n\x13\x43reateApiKeyRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\x12\x31\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ApiKeyB\x04\xe2\x41\x01\x02\"C\n\x12ListApiKeysRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\"C\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.ApiKey\"B\n\x13\x44\x65leteApiKeyRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x62ytereview.io/ApiKey2\xaa\x13\n\nJobService\x12u\n\tCreateJob\x12$.bytereview.jobs.v1.CreateJobRequest\x1a%.bytereview.jobs.v1.CreateJobResponse\"\x1b\xda\x41\x05\x66iles\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12\x66\n\x06GetJob\x12!.bytereview.jobs.v1.GetJobRequest\x1a\x17.bytereview.jobs.v1.Job\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12g\n\x08ListJobs\x12#.bytereview.jobs.v1.ListJobsRequest\x1a$.bytereview.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12k\n\tDeleteJob\x12$.bytereview.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13*\x11/v1/{name=jobs/*}\x12\x8b\x01\n\x0f\x46inalizeUploads\x12*.bytereview.jobs.v1.FinalizeUploadsRequest\x1a\x17.bytereview.jobs.v1.Job\"3\xda\x41\x04name\x82\xd3\xe4\x93\x02&\"!/v1/{name=jobs/*}:finalizeUploads:\x01*\x12\x87\x01\n\x0eGetJobProgress\x12).bytereview.jobs.v1.GetJobProgressRequest\x1a\x1f.bytereview.jobs.v1.JobProgress\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=jobs/*}/progress\x12\x84\x01\n\tListFiles\x12$.bytereview.jobs.v1.ListFilesRequest\x1a%.bytereview.jobs.v1.ListFilesResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/files\x12\x96\x01\n\x0c\x43onfigureJob\x12\'.bytereview.jobs.v1.ConfigureJobRequest\x1a\x17.bytereview.jobs.v1.Job\"D\xda\x41\x0bname,fields\xda\x41\rname,template\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=jobs/*}:configure:\x01*\x12s\n\x08StartJob\x12#.bytereview.jobs.v1.StartJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:start:\x01*\x12s\n\x08PauseJob\x12#.bytereview.jobs.v1.PauseJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:pause:\x01*\x12v\n\tResumeJob\x12$.bytereview.jobs.v1.ResumeJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:resume:\x01*\x12v\n\tCancelJob\x12$.bytereview.jobs.v1.CancelJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:cancel:\x01*\x12\x8e\x01\n\x10RetryFailedTasks\x12+.bytereview.jobs.v1.RetryFailedTasksRequest\x1a\x17.bytereview.jobs.v1.Job\"4\xda\x41\x04name\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\x01*\x12\x84\x01\n\tListTasks\x12$.bytereview.jobs.v1.ListTasksRequest\x1a%.bytereview.jobs.v1.ListTasksResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/tasks\x12\x8c\x01\n\x0bListResults\x12&.bytereview.jobs.v1.ListResultsRequest\x1a\'.bytereview.jobs.v1.ListResultsResponse\",\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=jobs/*}/results\x12\x9c\x01\n\x0cUpdateResult\x12\'.bytereview.jobs.v1.UpdateResultRequest\x1a\x1a.bytereview.jobs.v1.Result\"G\xda\x41\x12result,update_mask\x82\xd3\xe4\x93\x02,2\"/v1/{result.name=jobs/*/results/*}:\x06result\x12\x81\x01\n\rExportResults\x12(.bytereview.jobs.v1.ExportResultsRequest\x1a\x14.google.api.HttpBody\".\xda\x41\x0bname,format\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=jobs/*}:export0\x01\x12\x91\x01\n\rListJobEvents\x12(.bytereview.jobs.v1.ListJobEventsRequest\x1a).bytereview.jobs.v1.ListJobEventsResponse\"+\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{parent=jobs/*}/events\x12w\n\x08WatchJob\x12#.bytereview.jobs.v1.WatchJobRequest\x1a\x1c.bytereview.jobs.v1.JobEvent\"&\xda\x41\x04name\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x32\xbf\x07\n\x0fTemplateService\x12\x85\x01\n\x0e\x43reateTemplate\x12).bytereview.jobs.v1.CreateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"*\xda\x41\x08template\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12z\n\x0bGetTemplate\x12&.bytereview.jobs.v1.GetTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=templates/*}\x12{\n\rListTemplates\x12(.bytereview.jobs.v1.ListTemplatesRequest\x1a).bytereview.jobs.v1.ListTemplatesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\xa3\x01\n\x0eUpdateTemplate\x12).bytereview.jobs.v1.UpdateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"H\xda\x41\x14template,update_mask\x82\xd3\xe4\x93\x02+2\x1f/v1/{template.name=templates/*}:\x08template\x12z\n\x0e\x44\x65leteTemplate\x12).bytereview.jobs.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=templates/*}\x12{\n\rListDataTypes\x12(.bytereview.jobs.v1.ListDataTypesRequest\x1a).bytereview.jobs.v1.ListDataTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/dataTypes\x12\x8b\x01\n\x11ListSystemPrompts\x12,.bytereview.jobs.v1.ListSystemPromptsRequest\x1a-.bytereview.jobs.v1.ListSystemPromptsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/systemPrompts2\xa8\x04\n\x0bUserService\x12u\n\x0fSyncCurrentUser\x12*.bytereview.jobs.v1.SyncCurrentUserRequest\x1a\x18.bytereview.jobs.v1.User\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/users/me:sync:\x01*\x12\x93\x01\n\x0c\x43reateApiKey\x12\'.bytereview.jobs.v1.CreateApiKeyRequest\x1a\x1a.bytereview.jobs.v1.ApiKey\">\xda\x41\x0eparent,api_key\x82\xd3\xe4\x93\x02\'\"\x1c/v1/{parent=users/*}/apiKeys:\x07\x61pi_key\x12\x8d\x01\n\x0bListApiKeys\x12&.bytereview.jobs.v1.ListApiKeysRequest\x1a\'.bytereview.jobs.v1.ListApiKeysResponse\"-\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/apiKeys\x12|\n\x0c\x44\x65leteApiKey\x12\'.bytereview.jobs.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"+\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/apiKeys/*}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%bytereview/jobs/v1/jobs_service.proto\x12\x12\x62ytereview.jobs.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x19google/api/resource.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n\x0c\x44\x65\x63laredFile\x12\x12\n\x04path\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nsize_bytes\x18\x02 \x01(\x03\x42\x04\xe2\x41\x01\x02\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\"\x9f\x01\n\x10\x43reateJobRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\x12\x35\n\x05\x66iles\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.DeclaredFileB\x04\xe2\x41\x01\x02\x12\x19\n\x0cpersist_data\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\tB\x0f\n\r_persist_data\"\x87\x02\n\x0cUploadTarget\x12+\n\x04\x66ile\x18\x01 \x01(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0e\n\x06method\x18\x03 \x01(\t\x12\x0b\n\x03url\x18\x04 \x01(\t\x12>\n\x07headers\x18\x05 \x03(\x0b\x32-.bytereview.jobs.v1.UploadTarget.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"s\n\x11\x43reateJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x38\n\x0eupload_targets\x18\x02 \x03(\x0b\x32 .bytereview.jobs.v1.UploadTarget\"9\n\rGetJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"h\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12.\n\x06status\x18\x03 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\"f\n\x10ListJobsResponse\x12%\n\x04jobs\x18\x01 \x03(\x0b\x32\x17.bytereview.jobs.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"<\n\x10\x44\x65leteJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"B\n\x16\x46inalizeUploadsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"A\n\x15GetJobProgressRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"\xb2\x03\n\x0bJobProgress\x12#\n\x03job\x18\x01 \x01(\tB\x16\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.bytereview.jobs.v1.Job.Status\x12K\n\x0f\x66iles_by_status\x18\x03 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.FilesByStatusEntry\x12K\n\x0ftasks_by_status\x18\x04 \x03(\x0b\x32\x32.bytereview.jobs.v1.JobProgress.TasksByStatusEntry\x12\x31\n\x08\x63ounters\x18\x05 \x01(\x0b\x32\x1f.bytereview.jobs.v1.JobCounters\x12\x15\n\ranalysis_done\x18\x06 \x01(\x08\x1a\x34\n\x12\x46ilesByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a\x34\n\x12TasksByStatusEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"l\n\x10ListFilesRequest\x12\x31\n\x06parent\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\x12\x18\x62ytereview.io/SourceFile\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x11ListFilesResponse\x12-\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1e.bytereview.jobs.v1.SourceFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8f\x03\n\x13\x43onfigureJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12-\n\x08template\x18\x02 \x01(\tB\x1b\xfa\x41\x18\n\x16\x62ytereview.io/Template\x12,\n\x06\x66ields\x18\x03 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12/\n\ttask_mode\x18\x04 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x34\n\x0c\x66older_rules\x18\x06 \x03(\x0b\x32\x1e.bytereview.jobs.v1.FolderRule\x12\x36\n\rsystem_prompt\x18\x07 \x01(\tB\x1f\xfa\x41\x1c\n\x1a\x62ytereview.io/SystemPrompt\x12<\n\x10template_version\x18\x08 \x01(\tB\"\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\"O\n\x0fStartJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x12\n\nrequest_id\x18\x02 \x01(\t\";\n\x0fPauseJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10ResumeJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"<\n\x10\x43\x61ncelJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"C\n\x17RetryFailedTasksRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\"f\n\x10ListTasksRequest\x12+\n\x06parent\x18\x01 \x01(\tB\x1b\xe2\x41\x01\x02\xfa\x41\x14\x12\x12\x62ytereview.io/Task\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"U\n\x11ListTasksResponse\x12\'\n\x05tasks\x18\x01 \x03(\x0b\x32\x18.bytereview.jobs.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"j\n\x12ListResultsRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/Result\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x13ListResultsResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.Result\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x88\x01\n\x13UpdateResultRequest\x12\x30\n\x06result\x18\x01 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ResultB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0e\n\x06reason\x18\x03 \x01(\t\"P\n\x14\x45xportResultsRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"i\n\x14ListJobEventsRequest\x12*\n\x06parent\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListJobEventsResponse\x12,\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"S\n\x0fWatchJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"\xa3\x01\n\x10PlanTasksRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12/\n\ttask_mode\x18\x02 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x34\n\x0c\x66older_rules\x18\x03 \x03(\x0b\x32\x1e.bytereview.jobs.v1.FolderRule\"c\n\x08TaskPlan\x12\x12\n\ntask_count\x18\x01 \x01(\x05\x12\x12\n\nfile_count\x18\x02 \x01(\x05\x12/\n\x07\x66olders\x18\x03 \x03(\x0b\x32\x1e.bytereview.jobs.v1.FolderPlan\"u\n\nFolderPlan\x12\x0e\n\x06\x66older\x18\x01 \x01(\t\x12/\n\ttask_mode\x18\x02 \x01(\x0e\x32\x1c.bytereview.jobs.v1.TaskMode\x12\x12\n\nfile_count\x18\x03 \x01(\x05\x12\x12\n\ntask_count\x18\x04 \x01(\x05\"M\n\x15\x43reateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\"C\n\x12GetTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"=\n\x14ListTemplatesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"a\n\x15ListTemplatesResponse\x12/\n\ttemplates\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.Template\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x99\x01\n\x15UpdateTemplateRequest\x12\x34\n\x08template\x18\x01 \x01(\x0b\x32\x1c.bytereview.jobs.v1.TemplateB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x19\n\x11score_new_version\x18\x03 \x01(\x08\"F\n\x15\x44\x65leteTemplateRequest\x12-\n\x04name\x18\x01 \x01(\tB\x1f\xe2\x41\x01\x02\xfa\x41\x18\n\x16\x62ytereview.io/Template\"\x16\n\x14ListDataTypesRequest\"I\n\x15ListDataTypesResponse\x12\x30\n\ndata_types\x18\x01 \x03(\x0b\x32\x1c.bytereview.jobs.v1.DataType\"\x1a\n\x18ListSystemPromptsRequest\"U\n\x19ListSystemPromptsResponse\x12\x38\n\x0esystem_prompts\x18\x01 \x03(\x0b\x32 .bytereview.jobs.v1.SystemPrompt\".\n\x16SyncCurrentUserRequest\x12\x14\n\x0c\x64isplay_name\x18\x01 \x01(\t\"w\n\x13\x43reateApiKeyRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\x12\x31\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1a.bytereview.jobs.v1.ApiKeyB\x04\xe2\x41\x01\x02\"C\n\x12ListApiKeysRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14\x62ytereview.io/ApiKey\"C\n\x13ListApiKeysResponse\x12,\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1a.bytereview.jobs.v1.ApiKey\"B\n\x13\x44\x65leteApiKeyRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x62ytereview.io/ApiKey\"x\n\x19ListResultVersionsRequest\x12\x34\n\x06parent\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\x12\x1b\x62ytereview.io/ResultVersion\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"j\n\x1aListResultVersionsResponse\x12\x33\n\x08versions\x18\x01 \x03(\x0b\x32!.bytereview.jobs.v1.ResultVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"M\n\x17GetResultVersionRequest\x12\x32\n\x04name\x18\x01 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x62ytereview.io/ResultVersion\"\x89\x01\n\x13RevertResultRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14\x62ytereview.io/Result\x12\x35\n\x07version\x18\x02 \x01(\tB$\xe2\x41\x01\x02\xfa\x41\x1d\n\x1b\x62ytereview.io/ResultVersion\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x88\x02\n\x0fRerunJobRequest\x12(\n\x04name\x18\x01 \x01(\tB\x1a\xe2\x41\x01\x02\xfa\x41\x13\n\x11\x62ytereview.io/Job\x12,\n\x05\x66iles\x18\x02 \x03(\tB\x1d\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x14\n\x0c\x66\x61iled_tasks\x18\x03 \x01(\x08\x12*\n\x07results\x18\x04 \x03(\tB\x19\xfa\x41\x16\n\x14\x62ytereview.io/Result\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12<\n\x10template_version\x18\x06 \x01(\tB\"\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\x12\r\n\x05\x66orce\x18\x07 \x01(\x08\"\x97\x01\n\x10RerunJobResponse\x12$\n\x03job\x18\x01 \x01(\x0b\x32\x17.bytereview.jobs.v1.Job\x12-\n\x0cqueued_tasks\x18\x02 \x03(\tB\x17\xfa\x41\x14\n\x12\x62ytereview.io/Task\x12.\n\rskipped_tasks\x18\x03 \x03(\tB\x17\xfa\x41\x14\n\x12\x62ytereview.io/Task\"|\n\x1bListTemplateVersionsRequest\x12\x36\n\x06parent\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\x12\x1d\x62ytereview.io/TemplateVersion\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"n\n\x1cListTemplateVersionsResponse\x12\x35\n\x08versions\x18\x01 \x03(\x0b\x32#.bytereview.jobs.v1.TemplateVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x19GetTemplateVersionRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\"S\n\x1bScoreTemplateVersionRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\"\x90\x01\n\x1e\x43ompareTemplateVersionsRequest\x12\x34\n\x04name\x18\x01 \x01(\tB&\xe2\x41\x01\x02\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\x12\x38\n\x0c\x62\x61se_version\x18\x02 \x01(\tB\"\xfa\x41\x1f\n\x1d\x62ytereview.io/TemplateVersion\"\xcd\x01\n\x0f\x46ieldComparison\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12*\n\x04\x62\x61se\x18\x02 \x01(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12-\n\x07\x63urrent\x18\x03 \x01(\x0b\x32\x1c.bytereview.jobs.v1.JobField\x12\x1a\n\rbase_accuracy\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\x08\x61\x63\x63uracy\x18\x05 \x01(\x01H\x01\x88\x01\x01\x42\x10\n\x0e_base_accuracyB\x0b\n\t_accuracy\"\xf1\x01\n\x1f\x43ompareTemplateVersionsResponse\x12\x31\n\x04\x62\x61se\x18\x01 \x01(\x0b\x32#.bytereview.jobs.v1.TemplateVersion\x12\x34\n\x07version\x18\x02 \x01(\x0b\x32#.bytereview.jobs.v1.TemplateVersion\x12\x33\n\x06\x66ields\x18\x03 \x03(\x0b\x32#.bytereview.jobs.v1.FieldComparison\x12\x1c\n\x0f\x61\x63\x63uracy_change\x18\x04 \x01(\x01H\x00\x88\x01\x01\x42\x12\n\x10_accuracy_change\"\x97\x01\n\x1b\x43reateGoldenDocumentRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x62ytereview.io/GoldenDocument\x12\x41\n\x0fgolden_document\x18\x02 \x01(\x0b\x32\".bytereview.jobs.v1.GoldenDocumentB\x04\xe2\x41\x01\x02\"z\n\x1aListGoldenDocumentsRequest\x12\x35\n\x06parent\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\x12\x1c\x62ytereview.io/GoldenDocument\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"t\n\x1bListGoldenDocumentsResponse\x12<\n\x10golden_documents\x18\x01 \x03(\x0b\x32\".bytereview.jobs.v1.GoldenDocument\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"R\n\x1b\x44\x65leteGoldenDocumentRequest\x12\x33\n\x04name\x18\x01 \x01(\tB%\xe2\x41\x01\x02\xfa\x41\x1e\n\x1c\x62ytereview.io/GoldenDocument2\x8c\x19\n\nJobService\x12u\n\tCreateJob\x12$.bytereview.jobs.v1.CreateJobRequest\x1a%.bytereview.jobs.v1.CreateJobResponse\"\x1b\xda\x41\x05\x66iles\x82\xd3\xe4\x93\x02\r\"\x08/v1/jobs:\x01*\x12\x66\n\x06GetJob\x12!.bytereview.jobs.v1.GetJobRequest\x1a\x17.bytereview.jobs.v1.Job\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/{name=jobs/*}\x12g\n\x08ListJobs\x12#.bytereview.jobs.v1.ListJobsRequest\x1a$.bytereview.jobs.v1.ListJobsResponse\"\x10\x82\xd3\xe4\x93\x02\n\x12\x08/v1/jobs\x12k\n\tDeleteJob\x12$.bytereview.jobs.v1.DeleteJobRequest\x1a\x16.google.protobuf.Empty\" \xda\x41\x04name\x82\xd3\xe4\x93\x02\x13*\x11/v1/{name=jobs/*}\x12\x8b\x01\n\x0f\x46inalizeUploads\x12*.bytereview.jobs.v1.FinalizeUploadsRequest\x1a\x17.bytereview.jobs.v1.Job\"3\xda\x41\x04name\x82\xd3\xe4\x93\x02&\"!/v1/{name=jobs/*}:finalizeUploads:\x01*\x12\x87\x01\n\x0eGetJobProgress\x12).bytereview.jobs.v1.GetJobProgressRequest\x1a\x1f.bytereview.jobs.v1.JobProgress\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{name=jobs/*}/progress\x12\x84\x01\n\tListFiles\x12$.bytereview.jobs.v1.ListFilesRequest\x1a%.bytereview.jobs.v1.ListFilesResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/files\x12\x96\x01\n\x0c\x43onfigureJob\x12\'.bytereview.jobs.v1.ConfigureJobRequest\x1a\x17.bytereview.jobs.v1.Job\"D\xda\x41\x0bname,fields\xda\x41\rname,template\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=jobs/*}:configure:\x01*\x12s\n\x08StartJob\x12#.bytereview.jobs.v1.StartJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:start:\x01*\x12s\n\x08PauseJob\x12#.bytereview.jobs.v1.PauseJobRequest\x1a\x17.bytereview.jobs.v1.Job\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:pause:\x01*\x12v\n\tResumeJob\x12$.bytereview.jobs.v1.ResumeJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:resume:\x01*\x12v\n\tCancelJob\x12$.bytereview.jobs.v1.CancelJobRequest\x1a\x17.bytereview.jobs.v1.Job\"*\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/{name=jobs/*}:cancel:\x01*\x12\x8e\x01\n\x10RetryFailedTasks\x12+.bytereview.jobs.v1.RetryFailedTasksRequest\x1a\x17.bytereview.jobs.v1.Job\"4\xda\x41\x04name\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=jobs/*}:retryFailedTasks:\x01*\x12\x84\x01\n\tListTasks\x12$.bytereview.jobs.v1.ListTasksRequest\x1a%.bytereview.jobs.v1.ListTasksResponse\"*\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{parent=jobs/*}/tasks\x12\x8c\x01\n\x0bListResults\x12&.bytereview.jobs.v1.ListResultsRequest\x1a\'.bytereview.jobs.v1.ListResultsResponse\",\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{parent=jobs/*}/results\x12\x9c\x01\n\x0cUpdateResult\x12\'.bytereview.jobs.v1.UpdateResultRequest\x1a\x1a.bytereview.jobs.v1.Result\"G\xda\x41\x12result,update_mask\x82\xd3\xe4\x93\x02,2\"/v1/{result.name=jobs/*/results/*}:\x06result\x12\x81\x01\n\rExportResults\x12(.bytereview.jobs.v1.ExportResultsRequest\x1a\x14.google.api.HttpBody\".\xda\x41\x0bname,format\x82\xd3\xe4\x93\x02\x1a\x12\x18/v1/{name=jobs/*}:export0\x01\x12\x91\x01\n\rListJobEvents\x12(.bytereview.jobs.v1.ListJobEventsRequest\x1a).bytereview.jobs.v1.ListJobEventsResponse\"+\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/{parent=jobs/*}/events\x12w\n\x08WatchJob\x12#.bytereview.jobs.v1.WatchJobRequest\x1a\x1c.bytereview.jobs.v1.JobEvent\"&\xda\x41\x04name\x82\xd3\xe4\x93\x02\x19\x12\x17/v1/{name=jobs/*}:watch0\x01\x12~\n\tPlanTasks\x12$.bytereview.jobs.v1.PlanTasksRequest\x1a\x1c.bytereview.jobs.v1.TaskPlan\"-\xda\x41\x04name\x82\xd3\xe4\x93\x02 \"\x1b/v1/{name=jobs/*}:planTasks:\x01*\x12\xac\x01\n\x12ListResultVersions\x12-.bytereview.jobs.v1.ListResultVersionsRequest\x1a..bytereview.jobs.v1.ListResultVersionsResponse\"7\xda\x41\x06parent\x82\xd3\xe4\x93\x02(\x12&/v1/{parent=jobs/*/results/*}/versions\x12\x99\x01\n\x10GetResultVersion\x12+.bytereview.jobs.v1.GetResultVersionRequest\x1a!.bytereview.jobs.v1.ResultVersion\"5\xda\x41\x04name\x82\xd3\xe4\x93\x02(\x12&/v1/{name=jobs/*/results/*/versions/*}\x12\x91\x01\n\x0cRevertResult\x12\'.bytereview.jobs.v1.RevertResultRequest\x1a\x1a.bytereview.jobs.v1.Result\"<\xda\x41\x0cname,version\x82\xd3\xe4\x93\x02\'\"\"/v1/{name=jobs/*/results/*}:revert:\x01*\x12\x80\x01\n\x08RerunJob\x12#.bytereview.jobs.v1.RerunJobRequest\x1a$.bytereview.jobs.v1.RerunJobResponse\")\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1c\"\x17/v1/{name=jobs/*}:rerun:\x01*2\x8e\x11\n\x0fTemplateService\x12\x85\x01\n\x0e\x43reateTemplate\x12).bytereview.jobs.v1.CreateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"*\xda\x41\x08template\x82\xd3\xe4\x93\x02\x19\"\r/v1/templates:\x08template\x12z\n\x0bGetTemplate\x12&.bytereview.jobs.v1.GetTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/{name=templates/*}\x12{\n\rListTemplates\x12(.bytereview.jobs.v1.ListTemplatesRequest\x1a).bytereview.jobs.v1.ListTemplatesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/templates\x12\xa3\x01\n\x0eUpdateTemplate\x12).bytereview.jobs.v1.UpdateTemplateRequest\x1a\x1c.bytereview.jobs.v1.Template\"H\xda\x41\x14template,update_mask\x82\xd3\xe4\x93\x02+2\x1f/v1/{template.name=templates/*}:\x08template\x12z\n\x0e\x44\x65leteTemplate\x12).bytereview.jobs.v1.DeleteTemplateRequest\x1a\x16.google.protobuf.Empty\"%\xda\x41\x04name\x82\xd3\xe4\x93\x02\x18*\x16/v1/{name=templates/*}\x12{\n\rListDataTypes\x12(.bytereview.jobs.v1.ListDataTypesRequest\x1a).bytereview.jobs.v1.ListDataTypesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/dataTypes\x12\x8b\x01\n\x11ListSystemPrompts\x12,.bytereview.jobs.v1.ListSystemPromptsRequest\x1a-.bytereview.jobs.v1.ListSystemPromptsResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/systemPrompts\x12\xad\x01\n\x14ListTemplateVersions\x12/.bytereview.jobs.v1.ListTemplateVersionsRequest\x1a\x30.bytereview.jobs.v1.ListTemplateVersionsResponse\"2\xda\x41\x06parent\x82\xd3\xe4\x93\x02#\x12!/v1/{parent=templates/*}/versions\x12\x9a\x01\n\x12GetTemplateVersion\x12-.bytereview.jobs.v1.GetTemplateVersionRequest\x1a#.bytereview.jobs.v1.TemplateVersion\"0\xda\x41\x04name\x82\xd3\xe4\x93\x02#\x12!/v1/{name=templates/*/versions/*}\x12\xa7\x01\n\x14ScoreTemplateVersion\x12/.bytereview.jobs.v1.ScoreTemplateVersionRequest\x1a#.bytereview.jobs.v1.TemplateVersion\"9\xda\x41\x04name\x82\xd3\xe4\x93\x02,\"\'/v1/{name=templates/*/versions/*}:score:\x01*\x12\xbc\x01\n\x17\x43ompareTemplateVersions\x12\x32.bytereview.jobs.v1.CompareTemplateVersionsRequest\x1a\x33.bytereview.jobs.v1.CompareTemplateVersionsResponse\"8\xda\x41\x04name\x82\xd3\xe4\x93\x02+\x12)/v1/{name=templates/*/versions/*}:compare\x12\xc7\x01\n\x14\x43reateGoldenDocument\x12/.bytereview.jobs.v1.CreateGoldenDocumentRequest\x1a\".bytereview.jobs.v1.GoldenDocument\"Z\xda\x41\x16parent,golden_document\x82\xd3\xe4\x93\x02;\"(/v1/{parent=templates/*}/goldenDocuments:\x0fgolden_document\x12\xb1\x01\n\x13ListGoldenDocuments\x12..bytereview.jobs.v1.ListGoldenDocumentsRequest\x1a/.bytereview.jobs.v1.ListGoldenDocumentsResponse\"9\xda\x41\x06parent\x82\xd3\xe4\x93\x02*\x12(/v1/{parent=templates/*}/goldenDocuments\x12\x98\x01\n\x14\x44\x65leteGoldenDocument\x12/.bytereview.jobs.v1.DeleteGoldenDocumentRequest\x1a\x16.google.protobuf.Empty\"7\xda\x41\x04name\x82\xd3\xe4\x93\x02**(/v1/{name=templates/*/goldenDocuments/*}2\xa8\x04\n\x0bUserService\x12u\n\x0fSyncCurrentUser\x12*.bytereview.jobs.v1.SyncCurrentUserRequest\x1a\x18.bytereview.jobs.v1.User\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/users/me:sync:\x01*\x12\x93\x01\n\x0c\x43reateApiKey\x12\'.bytereview.jobs.v1.CreateApiKeyRequest\x1a\x1a.bytereview.jobs.v1.ApiKey\">\xda\x41\x0eparent,api_key\x82\xd3\xe4\x93\x02\'\"\x1c/v1/{parent=users/*}/apiKeys:\x07\x61pi_key\x12\x8d\x01\n\x0bListApiKeys\x12&.bytereview.jobs.v1.ListApiKeysRequest\x1a\'.bytereview.jobs.v1.ListApiKeysResponse\"-\xda\x41\x06parent\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/{parent=users/*}/apiKeys\x12|\n\x0c\x44\x65leteApiKey\x12\'.bytereview.jobs.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"+\xda\x41\x04name\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/{name=users/*/apiKeys/*}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -70,6 +70,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIGUREJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template']._loaded_options = None
   _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template']._serialized_options = b'\372A\030\n\026bytereview.io/Template'
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['system_prompt']._loaded_options = None
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['system_prompt']._serialized_options = b'\372A\034\n\032bytereview.io/SystemPrompt'
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template_version']._loaded_options = None
+  _globals['_CONFIGUREJOBREQUEST'].fields_by_name['template_version']._serialized_options = b'\372A\037\n\035bytereview.io/TemplateVersion'
   _globals['_STARTJOBREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_STARTJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_PAUSEJOBREQUEST'].fields_by_name['name']._loaded_options = None
@@ -92,6 +96,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTJOBEVENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_WATCHJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
+  _globals['_PLANTASKSREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_PLANTASKSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
   _globals['_CREATETEMPLATEREQUEST'].fields_by_name['template']._loaded_options = None
   _globals['_CREATETEMPLATEREQUEST'].fields_by_name['template']._serialized_options = b'\342A\001\002'
   _globals['_GETTEMPLATEREQUEST'].fields_by_name['name']._loaded_options = None
@@ -108,6 +114,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAPIKEYSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\026\022\024bytereview.io/ApiKey'
   _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_DELETEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\026\n\024bytereview.io/ApiKey'
+  _globals['_LISTRESULTVERSIONSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTRESULTVERSIONSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\035\022\033bytereview.io/ResultVersion'
+  _globals['_GETRESULTVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETRESULTVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\035\n\033bytereview.io/ResultVersion'
+  _globals['_REVERTRESULTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_REVERTRESULTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\026\n\024bytereview.io/Result'
+  _globals['_REVERTRESULTREQUEST'].fields_by_name['version']._loaded_options = None
+  _globals['_REVERTRESULTREQUEST'].fields_by_name['version']._serialized_options = b'\342A\001\002\372A\035\n\033bytereview.io/ResultVersion'
+  _globals['_RERUNJOBREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_RERUNJOBREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\023\n\021bytereview.io/Job'
+  _globals['_RERUNJOBREQUEST'].fields_by_name['files']._loaded_options = None
+  _globals['_RERUNJOBREQUEST'].fields_by_name['files']._serialized_options = b'\372A\032\n\030bytereview.io/SourceFile'
+  _globals['_RERUNJOBREQUEST'].fields_by_name['results']._loaded_options = None
+  _globals['_RERUNJOBREQUEST'].fields_by_name['results']._serialized_options = b'\372A\026\n\024bytereview.io/Result'
+  _globals['_RERUNJOBREQUEST'].fields_by_name['template_version']._loaded_options = None
+  _globals['_RERUNJOBREQUEST'].fields_by_name['template_version']._serialized_options = b'\372A\037\n\035bytereview.io/TemplateVersion'
+  _globals['_RERUNJOBRESPONSE'].fields_by_name['queued_tasks']._loaded_options = None
+  _globals['_RERUNJOBRESPONSE'].fields_by_name['queued_tasks']._serialized_options = b'\372A\024\n\022bytereview.io/Task'
+  _globals['_RERUNJOBRESPONSE'].fields_by_name['skipped_tasks']._loaded_options = None
+  _globals['_RERUNJOBRESPONSE'].fields_by_name['skipped_tasks']._serialized_options = b'\372A\024\n\022bytereview.io/Task'
+  _globals['_LISTTEMPLATEVERSIONSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTTEMPLATEVERSIONSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\037\022\035bytereview.io/TemplateVersion'
+  _globals['_GETTEMPLATEVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_GETTEMPLATEVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035bytereview.io/TemplateVersion'
+  _globals['_SCORETEMPLATEVERSIONREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_SCORETEMPLATEVERSIONREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035bytereview.io/TemplateVersion'
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\037\n\035bytereview.io/TemplateVersion'
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST'].fields_by_name['base_version']._loaded_options = None
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST'].fields_by_name['base_version']._serialized_options = b'\372A\037\n\035bytereview.io/TemplateVersion'
+  _globals['_CREATEGOLDENDOCUMENTREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_CREATEGOLDENDOCUMENTREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\036\022\034bytereview.io/GoldenDocument'
+  _globals['_CREATEGOLDENDOCUMENTREQUEST'].fields_by_name['golden_document']._loaded_options = None
+  _globals['_CREATEGOLDENDOCUMENTREQUEST'].fields_by_name['golden_document']._serialized_options = b'\342A\001\002'
+  _globals['_LISTGOLDENDOCUMENTSREQUEST'].fields_by_name['parent']._loaded_options = None
+  _globals['_LISTGOLDENDOCUMENTSREQUEST'].fields_by_name['parent']._serialized_options = b'\342A\001\002\372A\036\022\034bytereview.io/GoldenDocument'
+  _globals['_DELETEGOLDENDOCUMENTREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETEGOLDENDOCUMENTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\036\n\034bytereview.io/GoldenDocument'
   _globals['_JOBSERVICE'].methods_by_name['CreateJob']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['CreateJob']._serialized_options = b'\332A\005files\202\323\344\223\002\r\"\010/v1/jobs:\001*'
   _globals['_JOBSERVICE'].methods_by_name['GetJob']._loaded_options = None
@@ -146,6 +190,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSERVICE'].methods_by_name['ListJobEvents']._serialized_options = b'\332A\006parent\202\323\344\223\002\034\022\032/v1/{parent=jobs/*}/events'
   _globals['_JOBSERVICE'].methods_by_name['WatchJob']._loaded_options = None
   _globals['_JOBSERVICE'].methods_by_name['WatchJob']._serialized_options = b'\332A\004name\202\323\344\223\002\031\022\027/v1/{name=jobs/*}:watch'
+  _globals['_JOBSERVICE'].methods_by_name['PlanTasks']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['PlanTasks']._serialized_options = b'\332A\004name\202\323\344\223\002 \"\033/v1/{name=jobs/*}:planTasks:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['ListResultVersions']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['ListResultVersions']._serialized_options = b'\332A\006parent\202\323\344\223\002(\022&/v1/{parent=jobs/*/results/*}/versions'
+  _globals['_JOBSERVICE'].methods_by_name['GetResultVersion']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['GetResultVersion']._serialized_options = b'\332A\004name\202\323\344\223\002(\022&/v1/{name=jobs/*/results/*/versions/*}'
+  _globals['_JOBSERVICE'].methods_by_name['RevertResult']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['RevertResult']._serialized_options = b'\332A\014name,version\202\323\344\223\002\'\"\"/v1/{name=jobs/*/results/*}:revert:\001*'
+  _globals['_JOBSERVICE'].methods_by_name['RerunJob']._loaded_options = None
+  _globals['_JOBSERVICE'].methods_by_name['RerunJob']._serialized_options = b'\332A\004name\202\323\344\223\002\034\"\027/v1/{name=jobs/*}:rerun:\001*'
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['CreateTemplate']._serialized_options = b'\332A\010template\202\323\344\223\002\031\"\r/v1/templates:\010template'
   _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplate']._loaded_options = None
@@ -160,6 +214,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEMPLATESERVICE'].methods_by_name['ListDataTypes']._serialized_options = b'\202\323\344\223\002\017\022\r/v1/dataTypes'
   _globals['_TEMPLATESERVICE'].methods_by_name['ListSystemPrompts']._loaded_options = None
   _globals['_TEMPLATESERVICE'].methods_by_name['ListSystemPrompts']._serialized_options = b'\202\323\344\223\002\023\022\021/v1/systemPrompts'
+  _globals['_TEMPLATESERVICE'].methods_by_name['ListTemplateVersions']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['ListTemplateVersions']._serialized_options = b'\332A\006parent\202\323\344\223\002#\022!/v1/{parent=templates/*}/versions'
+  _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplateVersion']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['GetTemplateVersion']._serialized_options = b'\332A\004name\202\323\344\223\002#\022!/v1/{name=templates/*/versions/*}'
+  _globals['_TEMPLATESERVICE'].methods_by_name['ScoreTemplateVersion']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['ScoreTemplateVersion']._serialized_options = b'\332A\004name\202\323\344\223\002,\"\'/v1/{name=templates/*/versions/*}:score:\001*'
+  _globals['_TEMPLATESERVICE'].methods_by_name['CompareTemplateVersions']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['CompareTemplateVersions']._serialized_options = b'\332A\004name\202\323\344\223\002+\022)/v1/{name=templates/*/versions/*}:compare'
+  _globals['_TEMPLATESERVICE'].methods_by_name['CreateGoldenDocument']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['CreateGoldenDocument']._serialized_options = b'\332A\026parent,golden_document\202\323\344\223\002;\"(/v1/{parent=templates/*}/goldenDocuments:\017golden_document'
+  _globals['_TEMPLATESERVICE'].methods_by_name['ListGoldenDocuments']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['ListGoldenDocuments']._serialized_options = b'\332A\006parent\202\323\344\223\002*\022(/v1/{parent=templates/*}/goldenDocuments'
+  _globals['_TEMPLATESERVICE'].methods_by_name['DeleteGoldenDocument']._loaded_options = None
+  _globals['_TEMPLATESERVICE'].methods_by_name['DeleteGoldenDocument']._serialized_options = b'\332A\004name\202\323\344\223\002**(/v1/{name=templates/*/goldenDocuments/*}'
   _globals['_USERSERVICE'].methods_by_name['SyncCurrentUser']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['SyncCurrentUser']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/users/me:sync:\001*'
   _globals['_USERSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
@@ -201,69 +269,109 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTFILESRESPONSE']._serialized_start=1977
   _globals['_LISTFILESRESPONSE']._serialized_end=2068
   _globals['_CONFIGUREJOBREQUEST']._serialized_start=2071
-  _globals['_CONFIGUREJOBREQUEST']._serialized_end=2298
-  _globals['_STARTJOBREQUEST']._serialized_start=2300
-  _globals['_STARTJOBREQUEST']._serialized_end=2379
-  _globals['_PAUSEJOBREQUEST']._serialized_start=2381
-  _globals['_PAUSEJOBREQUEST']._serialized_end=2440
-  _globals['_RESUMEJOBREQUEST']._serialized_start=2442
-  _globals['_RESUMEJOBREQUEST']._serialized_end=2502
-  _globals['_CANCELJOBREQUEST']._serialized_start=2504
-  _globals['_CANCELJOBREQUEST']._serialized_end=2564
-  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_start=2566
-  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_end=2633
-  _globals['_LISTTASKSREQUEST']._serialized_start=2635
-  _globals['_LISTTASKSREQUEST']._serialized_end=2737
-  _globals['_LISTTASKSRESPONSE']._serialized_start=2739
-  _globals['_LISTTASKSRESPONSE']._serialized_end=2824
-  _globals['_LISTRESULTSREQUEST']._serialized_start=2826
-  _globals['_LISTRESULTSREQUEST']._serialized_end=2932
-  _globals['_LISTRESULTSRESPONSE']._serialized_start=2934
-  _globals['_LISTRESULTSRESPONSE']._serialized_end=3025
-  _globals['_UPDATERESULTREQUEST']._serialized_start=3027
-  _globals['_UPDATERESULTREQUEST']._serialized_end=3147
-  _globals['_EXPORTRESULTSREQUEST']._serialized_start=3149
-  _globals['_EXPORTRESULTSREQUEST']._serialized_end=3229
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=3231
-  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=3336
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=3338
-  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=3432
-  _globals['_WATCHJOBREQUEST']._serialized_start=3434
-  _globals['_WATCHJOBREQUEST']._serialized_end=3517
-  _globals['_CREATETEMPLATEREQUEST']._serialized_start=3519
-  _globals['_CREATETEMPLATEREQUEST']._serialized_end=3596
-  _globals['_GETTEMPLATEREQUEST']._serialized_start=3598
-  _globals['_GETTEMPLATEREQUEST']._serialized_end=3665
-  _globals['_LISTTEMPLATESREQUEST']._serialized_start=3667
-  _globals['_LISTTEMPLATESREQUEST']._serialized_end=3728
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=3730
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=3827
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=3829
-  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=3955
-  _globals['_DELETETEMPLATEREQUEST']._serialized_start=3957
-  _globals['_DELETETEMPLATEREQUEST']._serialized_end=4027
-  _globals['_LISTDATATYPESREQUEST']._serialized_start=4029
-  _globals['_LISTDATATYPESREQUEST']._serialized_end=4051
-  _globals['_LISTDATATYPESRESPONSE']._serialized_start=4053
-  _globals['_LISTDATATYPESRESPONSE']._serialized_end=4126
-  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_start=4128
-  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_end=4154
-  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_start=4156
-  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_end=4241
-  _globals['_SYNCCURRENTUSERREQUEST']._serialized_start=4243
-  _globals['_SYNCCURRENTUSERREQUEST']._serialized_end=4289
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=4291
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=4410
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=4412
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=4479
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=4481
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=4548
-  _globals['_DELETEAPIKEYREQUEST']._serialized_start=4550
-  _globals['_DELETEAPIKEYREQUEST']._serialized_end=4616
-  _globals['_JOBSERVICE']._serialized_start=4619
-  _globals['_JOBSERVICE']._serialized_end=7093
-  _globals['_TEMPLATESERVICE']._serialized_start=7096
-  _globals['_TEMPLATESERVICE']._serialized_end=8055
-  _globals['_USERSERVICE']._serialized_start=8058
-  _globals['_USERSERVICE']._serialized_end=8610
+  _globals['_CONFIGUREJOBREQUEST']._serialized_end=2470
+  _globals['_STARTJOBREQUEST']._serialized_start=2472
+  _globals['_STARTJOBREQUEST']._serialized_end=2551
+  _globals['_PAUSEJOBREQUEST']._serialized_start=2553
+  _globals['_PAUSEJOBREQUEST']._serialized_end=2612
+  _globals['_RESUMEJOBREQUEST']._serialized_start=2614
+  _globals['_RESUMEJOBREQUEST']._serialized_end=2674
+  _globals['_CANCELJOBREQUEST']._serialized_start=2676
+  _globals['_CANCELJOBREQUEST']._serialized_end=2736
+  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_start=2738
+  _globals['_RETRYFAILEDTASKSREQUEST']._serialized_end=2805
+  _globals['_LISTTASKSREQUEST']._serialized_start=2807
+  _globals['_LISTTASKSREQUEST']._serialized_end=2909
+  _globals['_LISTTASKSRESPONSE']._serialized_start=2911
+  _globals['_LISTTASKSRESPONSE']._serialized_end=2996
+  _globals['_LISTRESULTSREQUEST']._serialized_start=2998
+  _globals['_LISTRESULTSREQUEST']._serialized_end=3104
+  _globals['_LISTRESULTSRESPONSE']._serialized_start=3106
+  _globals['_LISTRESULTSRESPONSE']._serialized_end=3197
+  _globals['_UPDATERESULTREQUEST']._serialized_start=3200
+  _globals['_UPDATERESULTREQUEST']._serialized_end=3336
+  _globals['_EXPORTRESULTSREQUEST']._serialized_start=3338
+  _globals['_EXPORTRESULTSREQUEST']._serialized_end=3418
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_start=3420
+  _globals['_LISTJOBEVENTSREQUEST']._serialized_end=3525
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_start=3527
+  _globals['_LISTJOBEVENTSRESPONSE']._serialized_end=3621
+  _globals['_WATCHJOBREQUEST']._serialized_start=3623
+  _globals['_WATCHJOBREQUEST']._serialized_end=3706
+  _globals['_PLANTASKSREQUEST']._serialized_start=3709
+  _globals['_PLANTASKSREQUEST']._serialized_end=3872
+  _globals['_TASKPLAN']._serialized_start=3874
+  _globals['_TASKPLAN']._serialized_end=3973
+  _globals['_FOLDERPLAN']._serialized_start=3975
+  _globals['_FOLDERPLAN']._serialized_end=4092
+  _globals['_CREATETEMPLATEREQUEST']._serialized_start=4094
+  _globals['_CREATETEMPLATEREQUEST']._serialized_end=4171
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=4173
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=4240
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=4242
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=4303
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=4305
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=4402
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_start=4405
+  _globals['_UPDATETEMPLATEREQUEST']._serialized_end=4558
+  _globals['_DELETETEMPLATEREQUEST']._serialized_start=4560
+  _globals['_DELETETEMPLATEREQUEST']._serialized_end=4630
+  _globals['_LISTDATATYPESREQUEST']._serialized_start=4632
+  _globals['_LISTDATATYPESREQUEST']._serialized_end=4654
+  _globals['_LISTDATATYPESRESPONSE']._serialized_start=4656
+  _globals['_LISTDATATYPESRESPONSE']._serialized_end=4729
+  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_start=4731
+  _globals['_LISTSYSTEMPROMPTSREQUEST']._serialized_end=4757
+  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_start=4759
+  _globals['_LISTSYSTEMPROMPTSRESPONSE']._serialized_end=4844
+  _globals['_SYNCCURRENTUSERREQUEST']._serialized_start=4846
+  _globals['_SYNCCURRENTUSERREQUEST']._serialized_end=4892
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=4894
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=5013
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=5015
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=5082
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=5084
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=5151
+  _globals['_DELETEAPIKEYREQUEST']._serialized_start=5153
+  _globals['_DELETEAPIKEYREQUEST']._serialized_end=5219
+  _globals['_LISTRESULTVERSIONSREQUEST']._serialized_start=5221
+  _globals['_LISTRESULTVERSIONSREQUEST']._serialized_end=5341
+  _globals['_LISTRESULTVERSIONSRESPONSE']._serialized_start=5343
+  _globals['_LISTRESULTVERSIONSRESPONSE']._serialized_end=5449
+  _globals['_GETRESULTVERSIONREQUEST']._serialized_start=5451
+  _globals['_GETRESULTVERSIONREQUEST']._serialized_end=5528
+  _globals['_REVERTRESULTREQUEST']._serialized_start=5531
+  _globals['_REVERTRESULTREQUEST']._serialized_end=5668
+  _globals['_RERUNJOBREQUEST']._serialized_start=5671
+  _globals['_RERUNJOBREQUEST']._serialized_end=5935
+  _globals['_RERUNJOBRESPONSE']._serialized_start=5938
+  _globals['_RERUNJOBRESPONSE']._serialized_end=6089
+  _globals['_LISTTEMPLATEVERSIONSREQUEST']._serialized_start=6091
+  _globals['_LISTTEMPLATEVERSIONSREQUEST']._serialized_end=6215
+  _globals['_LISTTEMPLATEVERSIONSRESPONSE']._serialized_start=6217
+  _globals['_LISTTEMPLATEVERSIONSRESPONSE']._serialized_end=6327
+  _globals['_GETTEMPLATEVERSIONREQUEST']._serialized_start=6329
+  _globals['_GETTEMPLATEVERSIONREQUEST']._serialized_end=6410
+  _globals['_SCORETEMPLATEVERSIONREQUEST']._serialized_start=6412
+  _globals['_SCORETEMPLATEVERSIONREQUEST']._serialized_end=6495
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST']._serialized_start=6498
+  _globals['_COMPARETEMPLATEVERSIONSREQUEST']._serialized_end=6642
+  _globals['_FIELDCOMPARISON']._serialized_start=6645
+  _globals['_FIELDCOMPARISON']._serialized_end=6850
+  _globals['_COMPARETEMPLATEVERSIONSRESPONSE']._serialized_start=6853
+  _globals['_COMPARETEMPLATEVERSIONSRESPONSE']._serialized_end=7094
+  _globals['_CREATEGOLDENDOCUMENTREQUEST']._serialized_start=7097
+  _globals['_CREATEGOLDENDOCUMENTREQUEST']._serialized_end=7248
+  _globals['_LISTGOLDENDOCUMENTSREQUEST']._serialized_start=7250
+  _globals['_LISTGOLDENDOCUMENTSREQUEST']._serialized_end=7372
+  _globals['_LISTGOLDENDOCUMENTSRESPONSE']._serialized_start=7374
+  _globals['_LISTGOLDENDOCUMENTSRESPONSE']._serialized_end=7490
+  _globals['_DELETEGOLDENDOCUMENTREQUEST']._serialized_start=7492
+  _globals['_DELETEGOLDENDOCUMENTREQUEST']._serialized_end=7574
+  _globals['_JOBSERVICE']._serialized_start=7577
+  _globals['_JOBSERVICE']._serialized_end=10789
+  _globals['_TEMPLATESERVICE']._serialized_start=10792
+  _globals['_TEMPLATESERVICE']._serialized_end=12982
+  _globals['_USERSERVICE']._serialized_start=12985
+  _globals['_USERSERVICE']._serialized_end=13537
 # @@protoc_insertion_point(module_scope)

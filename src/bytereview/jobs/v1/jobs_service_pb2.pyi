@@ -440,13 +440,26 @@ class ConfigureJobRequest(_message.Message):
     FIELDS_FIELD_NUMBER: _builtins.int
     TASK_MODE_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     template: _builtins.str
     """Copy the fields of this template (`templates/{template}`). Ignored when `fields` is set."""
     task_mode: _resources_pb2.TaskMode.ValueType
     display_name: _builtins.str
+    system_prompt: _builtins.str
+    """`systemPrompts/{system_prompt}` from ListSystemPrompts; empty means the active one."""
+    template_version: _builtins.str
+    """Copy the fields of this version of a template instead of its current one."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.JobField]: ...
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.FolderRule]:
+        """Per-folder task modes (see `Job.folder_rules`). Like `fields`, every call sets them
+        afresh: none given means none. Needs the job READY (its folders known).
+        """
+
     def __init__(
         self,
         *,
@@ -455,10 +468,13 @@ class ConfigureJobRequest(_message.Message):
         fields: _abc.Iterable[_resources_pb2.JobField] | None = ...,
         task_mode: _resources_pb2.TaskMode.ValueType = ...,
         display_name: _builtins.str = ...,
+        folder_rules: _abc.Iterable[_resources_pb2.FolderRule] | None = ...,
+        system_prompt: _builtins.str = ...,
+        template_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "fields", b"fields", "name", b"name", "task_mode", b"task_mode", "template", b"template"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["display_name", b"display_name", "fields", b"fields", "folder_rules", b"folder_rules", "name", b"name", "system_prompt", b"system_prompt", "task_mode", b"task_mode", "template", b"template", "template_version", b"template_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -664,6 +680,9 @@ class UpdateResultRequest(_message.Message):
 
     RESULT_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why the values were corrected; kept with the new version."""
     @_builtins.property
     def result(self) -> _resources_pb2.Result: ...
     @_builtins.property
@@ -675,10 +694,11 @@ class UpdateResultRequest(_message.Message):
         *,
         result: _resources_pb2.Result | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "result", b"result", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -779,6 +799,94 @@ class WatchJobRequest(_message.Message):
 Global___WatchJobRequest: _TypeAlias = WatchJobRequest  # noqa: Y015
 
 @_typing.final
+class PlanTasksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    task_mode: _resources_pb2.TaskMode.ValueType
+    """The default mode to plan with; unspecified means the job's own."""
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.FolderRule]:
+        """The rules to plan with, as ConfigureJob would take them."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        task_mode: _resources_pb2.TaskMode.ValueType = ...,
+        folder_rules: _abc.Iterable[_resources_pb2.FolderRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["folder_rules", b"folder_rules", "name", b"name", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanTasksRequest: _TypeAlias = PlanTasksRequest  # noqa: Y015
+
+@_typing.final
+class TaskPlan(_message.Message):
+    """The tasks a configuration runs over the job's usable (READY) files."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_COUNT_FIELD_NUMBER: _builtins.int
+    FILE_COUNT_FIELD_NUMBER: _builtins.int
+    FOLDERS_FIELD_NUMBER: _builtins.int
+    task_count: _builtins.int
+    file_count: _builtins.int
+    @_builtins.property
+    def folders(self) -> _containers.RepeatedCompositeFieldContainer[Global___FolderPlan]:
+        """One entry per folder holding usable files, in path order."""
+
+    def __init__(
+        self,
+        *,
+        task_count: _builtins.int = ...,
+        file_count: _builtins.int = ...,
+        folders: _abc.Iterable[Global___FolderPlan] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_count", b"file_count", "folders", b"folders", "task_count", b"task_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskPlan: _TypeAlias = TaskPlan  # noqa: Y015
+
+@_typing.final
+class FolderPlan(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLDER_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    FILE_COUNT_FIELD_NUMBER: _builtins.int
+    TASK_COUNT_FIELD_NUMBER: _builtins.int
+    folder: _builtins.str
+    task_mode: _resources_pb2.TaskMode.ValueType
+    """The mode its files get: from the deepest rule over it, or the job's default."""
+    file_count: _builtins.int
+    task_count: _builtins.int
+    def __init__(
+        self,
+        *,
+        folder: _builtins.str = ...,
+        task_mode: _resources_pb2.TaskMode.ValueType = ...,
+        file_count: _builtins.int = ...,
+        task_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file_count", b"file_count", "folder", b"folder", "task_count", b"task_count", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FolderPlan: _TypeAlias = FolderPlan  # noqa: Y015
+
+@_typing.final
 class CreateTemplateRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -868,6 +976,9 @@ class UpdateTemplateRequest(_message.Message):
 
     TEMPLATE_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    SCORE_NEW_VERSION_FIELD_NUMBER: _builtins.int
+    score_new_version: _builtins.bool
+    """When the fields change (a new version), score it on the golden documents right away."""
     @_builtins.property
     def template(self) -> _resources_pb2.Template: ...
     @_builtins.property
@@ -879,10 +990,11 @@ class UpdateTemplateRequest(_message.Message):
         *,
         template: _resources_pb2.Template | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
+        score_new_version: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "update_mask", b"update_mask"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["template", b"template", "update_mask", b"update_mask"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["score_new_version", b"score_new_version", "template", b"template", "update_mask", b"update_mask"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1077,3 +1189,460 @@ class DeleteApiKeyRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DeleteApiKeyRequest: _TypeAlias = DeleteApiKeyRequest  # noqa: Y015
+
+@_typing.final
+class ListResultVersionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResultVersionsRequest: _TypeAlias = ListResultVersionsRequest  # noqa: Y015
+
+@_typing.final
+class ListResultVersionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.ResultVersion]: ...
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[_resources_pb2.ResultVersion] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListResultVersionsResponse: _TypeAlias = ListResultVersionsResponse  # noqa: Y015
+
+@_typing.final
+class GetResultVersionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetResultVersionRequest: _TypeAlias = GetResultVersionRequest  # noqa: Y015
+
+@_typing.final
+class RevertResultRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The result, `jobs/{job}/results/{result}`."""
+    version: _builtins.str
+    """The version to restore, `jobs/{job}/results/{result}/versions/{version}`."""
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevertResultRequest: _TypeAlias = RevertResultRequest  # noqa: Y015
+
+@_typing.final
+class RerunJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    FAILED_TASKS_FIELD_NUMBER: _builtins.int
+    RESULTS_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VERSION_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    failed_tasks: _builtins.bool
+    """Re-extract every failed task."""
+    template_version: _builtins.str
+    """Extract with this template version's fields (the job's fields follow it); empty keeps
+    the job's fields.
+    """
+    force: _builtins.bool
+    """Extract even a task whose files and fields are unchanged since its last extraction
+    (those are skipped otherwise: nothing is charged twice for the same inputs).
+    """
+    @_builtins.property
+    def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Re-extract the tasks holding these files, `jobs/{job}/files/{file}`."""
+
+    @_builtins.property
+    def results(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Re-extract the tasks of these results (e.g. the ones holding values under review)."""
+
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """With `results`: take only these fields from the new extraction, keep the others."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        files: _abc.Iterable[_builtins.str] | None = ...,
+        failed_tasks: _builtins.bool = ...,
+        results: _abc.Iterable[_builtins.str] | None = ...,
+        fields: _abc.Iterable[_builtins.str] | None = ...,
+        template_version: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_tasks", b"failed_tasks", "fields", b"fields", "files", b"files", "force", b"force", "name", b"name", "results", b"results", "template_version", b"template_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RerunJobRequest: _TypeAlias = RerunJobRequest  # noqa: Y015
+
+@_typing.final
+class RerunJobResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    QUEUED_TASKS_FIELD_NUMBER: _builtins.int
+    SKIPPED_TASKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def job(self) -> _resources_pb2.Job: ...
+    @_builtins.property
+    def queued_tasks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The tasks queued again."""
+
+    @_builtins.property
+    def skipped_tasks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Chosen tasks skipped: their inputs are unchanged since their last extraction."""
+
+    def __init__(
+        self,
+        *,
+        job: _resources_pb2.Job | None = ...,
+        queued_tasks: _abc.Iterable[_builtins.str] | None = ...,
+        skipped_tasks: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "queued_tasks", b"queued_tasks", "skipped_tasks", b"skipped_tasks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RerunJobResponse: _TypeAlias = RerunJobResponse  # noqa: Y015
+
+@_typing.final
+class ListTemplateVersionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplateVersionsRequest: _TypeAlias = ListTemplateVersionsRequest  # noqa: Y015
+
+@_typing.final
+class ListTemplateVersionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.TemplateVersion]: ...
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[_resources_pb2.TemplateVersion] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListTemplateVersionsResponse: _TypeAlias = ListTemplateVersionsResponse  # noqa: Y015
+
+@_typing.final
+class GetTemplateVersionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetTemplateVersionRequest: _TypeAlias = GetTemplateVersionRequest  # noqa: Y015
+
+@_typing.final
+class ScoreTemplateVersionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ScoreTemplateVersionRequest: _TypeAlias = ScoreTemplateVersionRequest  # noqa: Y015
+
+@_typing.final
+class CompareTemplateVersionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    BASE_VERSION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    base_version: _builtins.str
+    """The version to compare with; empty means the previous one."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        base_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_version", b"base_version", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareTemplateVersionsRequest: _TypeAlias = CompareTemplateVersionsRequest  # noqa: Y015
+
+@_typing.final
+class FieldComparison(_message.Message):
+    """One field in two template versions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    BASE_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    BASE_ACCURACY_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    base_accuracy: _builtins.float
+    """Accuracy on the golden set, when that version was scored and has the field."""
+    accuracy: _builtins.float
+    @_builtins.property
+    def base(self) -> _resources_pb2.JobField:
+        """The field as each version has it (unset when the version lacks it)."""
+
+    @_builtins.property
+    def current(self) -> _resources_pb2.JobField: ...
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        base: _resources_pb2.JobField | None = ...,
+        current: _resources_pb2.JobField | None = ...,
+        base_accuracy: _builtins.float | None = ...,
+        accuracy: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "_base_accuracy", b"_base_accuracy", "accuracy", b"accuracy", "base", b"base", "base_accuracy", b"base_accuracy", "current", b"current"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy", "_base_accuracy", b"_base_accuracy", "accuracy", b"accuracy", "base", b"base", "base_accuracy", b"base_accuracy", "current", b"current", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accuracy: _TypeAlias = _typing.Literal["accuracy"]  # noqa: Y015
+    _WhichOneofArgType__accuracy: _TypeAlias = _typing.Literal["_accuracy", b"_accuracy"]  # noqa: Y015
+    _WhichOneofReturnType__base_accuracy: _TypeAlias = _typing.Literal["base_accuracy"]  # noqa: Y015
+    _WhichOneofArgType__base_accuracy: _TypeAlias = _typing.Literal["_base_accuracy", b"_base_accuracy"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accuracy) -> _WhichOneofReturnType__accuracy | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__base_accuracy) -> _WhichOneofReturnType__base_accuracy | None: ...
+
+Global___FieldComparison: _TypeAlias = FieldComparison  # noqa: Y015
+
+@_typing.final
+class CompareTemplateVersionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    ACCURACY_CHANGE_FIELD_NUMBER: _builtins.int
+    accuracy_change: _builtins.float
+    """Overall accuracy change (version - base) when both were scored."""
+    @_builtins.property
+    def base(self) -> _resources_pb2.TemplateVersion: ...
+    @_builtins.property
+    def version(self) -> _resources_pb2.TemplateVersion: ...
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldComparison]: ...
+    def __init__(
+        self,
+        *,
+        base: _resources_pb2.TemplateVersion | None = ...,
+        version: _resources_pb2.TemplateVersion | None = ...,
+        fields: _abc.Iterable[Global___FieldComparison] | None = ...,
+        accuracy_change: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_accuracy_change", b"_accuracy_change", "accuracy_change", b"accuracy_change", "base", b"base", "version", b"version"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_accuracy_change", b"_accuracy_change", "accuracy_change", b"accuracy_change", "base", b"base", "fields", b"fields", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__accuracy_change: _TypeAlias = _typing.Literal["accuracy_change"]  # noqa: Y015
+    _WhichOneofArgType__accuracy_change: _TypeAlias = _typing.Literal["_accuracy_change", b"_accuracy_change"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__accuracy_change) -> _WhichOneofReturnType__accuracy_change | None: ...
+
+Global___CompareTemplateVersionsResponse: _TypeAlias = CompareTemplateVersionsResponse  # noqa: Y015
+
+@_typing.final
+class CreateGoldenDocumentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    GOLDEN_DOCUMENT_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    @_builtins.property
+    def golden_document(self) -> _resources_pb2.GoldenDocument: ...
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        golden_document: _resources_pb2.GoldenDocument | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["golden_document", b"golden_document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["golden_document", b"golden_document", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateGoldenDocumentRequest: _TypeAlias = CreateGoldenDocumentRequest  # noqa: Y015
+
+@_typing.final
+class ListGoldenDocumentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGoldenDocumentsRequest: _TypeAlias = ListGoldenDocumentsRequest  # noqa: Y015
+
+@_typing.final
+class ListGoldenDocumentsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GOLDEN_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def golden_documents(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.GoldenDocument]: ...
+    def __init__(
+        self,
+        *,
+        golden_documents: _abc.Iterable[_resources_pb2.GoldenDocument] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["golden_documents", b"golden_documents", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGoldenDocumentsResponse: _TypeAlias = ListGoldenDocumentsResponse  # noqa: Y015
+
+@_typing.final
+class DeleteGoldenDocumentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteGoldenDocumentRequest: _TypeAlias = DeleteGoldenDocumentRequest  # noqa: Y015

@@ -134,6 +134,31 @@ class JobServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.JobEvent.FromString,
                 _registered_method=True)
+        self.PlanTasks = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/PlanTasks',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.FromString,
+                _registered_method=True)
+        self.ListResultVersions = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/ListResultVersions',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetResultVersion = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/GetResultVersion',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultVersionRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.ResultVersion.FromString,
+                _registered_method=True)
+        self.RevertResult = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/RevertResult',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RevertResultRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.FromString,
+                _registered_method=True)
+        self.RerunJob = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/RerunJob',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -274,6 +299,41 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PlanTasks(self, request, context):
+        """Counts the tasks a configuration would run, by folder, without saving anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListResultVersions(self, request, context):
+        """Lists a result's versions, oldest first: who changed which value, when and why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetResultVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevertResult(self, request, context):
+        """Restores the values of an earlier version, as a new version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RerunJob(self, request, context):
+        """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
+        fields or a template version's; results gain versions. Unchanged inputs are skipped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -371,6 +431,31 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.WatchJobRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.JobEvent.SerializeToString,
+            ),
+            'PlanTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.PlanTasks,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.SerializeToString,
+            ),
+            'ListResultVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListResultVersions,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsResponse.SerializeToString,
+            ),
+            'GetResultVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResultVersion,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultVersionRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.ResultVersion.SerializeToString,
+            ),
+            'RevertResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevertResult,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RevertResultRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.SerializeToString,
+            ),
+            'RerunJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RerunJob,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -898,6 +983,141 @@ class JobService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def PlanTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/PlanTasks',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.PlanTasksRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.TaskPlan.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListResultVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/ListResultVersions',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResultVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/GetResultVersion',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultVersionRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.ResultVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevertResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/RevertResult',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RevertResultRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RerunJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/RerunJob',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class TemplateServiceStub:
     """Templates, data types and system prompts.
@@ -943,6 +1163,41 @@ class TemplateServiceStub:
                 '/bytereview.jobs.v1.TemplateService/ListSystemPrompts',
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsResponse.FromString,
+                _registered_method=True)
+        self.ListTemplateVersions = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/ListTemplateVersions',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetTemplateVersion = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/GetTemplateVersion',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetTemplateVersionRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.FromString,
+                _registered_method=True)
+        self.ScoreTemplateVersion = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/ScoreTemplateVersion',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ScoreTemplateVersionRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.FromString,
+                _registered_method=True)
+        self.CompareTemplateVersions = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/CompareTemplateVersions',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsResponse.FromString,
+                _registered_method=True)
+        self.CreateGoldenDocument = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/CreateGoldenDocument',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CreateGoldenDocumentRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.GoldenDocument.FromString,
+                _registered_method=True)
+        self.ListGoldenDocuments = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/ListGoldenDocuments',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsResponse.FromString,
+                _registered_method=True)
+        self.DeleteGoldenDocument = channel.unary_unary(
+                '/bytereview.jobs.v1.TemplateService/DeleteGoldenDocument',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.DeleteGoldenDocumentRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
 
 
@@ -996,6 +1251,53 @@ class TemplateServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTemplateVersions(self, request, context):
+        """Lists a template's versions, newest first, each with its golden-set score.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTemplateVersion(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScoreTemplateVersion(self, request, context):
+        """Extracts the template's golden documents with this version's fields, through the extract
+        queue, and scores the answers; the score appears on the version when the run ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareTemplateVersions(self, request, context):
+        """Field by field: this version's fields and scores beside another's (the previous by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGoldenDocument(self, request, context):
+        """Marks a result golden for the template: its files and current values become an expected answer.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGoldenDocuments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGoldenDocument(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TemplateServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1033,6 +1335,41 @@ def add_TemplateServiceServicer_to_server(servicer, server):
                     servicer.ListSystemPrompts,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsResponse.SerializeToString,
+            ),
+            'ListTemplateVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplateVersions,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsResponse.SerializeToString,
+            ),
+            'GetTemplateVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTemplateVersion,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetTemplateVersionRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.SerializeToString,
+            ),
+            'ScoreTemplateVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreTemplateVersion,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ScoreTemplateVersionRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.SerializeToString,
+            ),
+            'CompareTemplateVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareTemplateVersions,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsResponse.SerializeToString,
+            ),
+            'CreateGoldenDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGoldenDocument,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CreateGoldenDocumentRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.GoldenDocument.SerializeToString,
+            ),
+            'ListGoldenDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGoldenDocuments,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsResponse.SerializeToString,
+            ),
+            'DeleteGoldenDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGoldenDocument,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.DeleteGoldenDocumentRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1225,6 +1562,195 @@ class TemplateService:
             '/bytereview.jobs.v1.TemplateService/ListSystemPrompts',
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListSystemPromptsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplateVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/ListTemplateVersions',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListTemplateVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTemplateVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/GetTemplateVersion',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetTemplateVersionRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreTemplateVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/ScoreTemplateVersion',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ScoreTemplateVersionRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.TemplateVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareTemplateVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/CompareTemplateVersions',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CompareTemplateVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGoldenDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/CreateGoldenDocument',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.CreateGoldenDocumentRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.GoldenDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGoldenDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/ListGoldenDocuments',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListGoldenDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGoldenDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.TemplateService/DeleteGoldenDocument',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.DeleteGoldenDocumentRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -76,6 +76,17 @@ class JobServiceStub:
     """Lists a job's audit trail."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    PlanTasks: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]
+    """Counts the tasks a configuration would run, by folder, without saving anything."""
+    ListResultVersions: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultVersionsRequest, _jobs_service_pb2.ListResultVersionsResponse]
+    """Lists a result's versions, oldest first: who changed which value, when and why."""
+    GetResultVersion: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.GetResultVersionRequest, _resources_pb2.ResultVersion]
+    RevertResult: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.RevertResultRequest, _resources_pb2.Result]
+    """Restores the values of an earlier version, as a new version."""
+    RerunJob: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.RerunJobRequest, _jobs_service_pb2.RerunJobResponse]
+    """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
+    fields or a template version's; results gain versions. Unchanged inputs are skipped.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -122,6 +133,17 @@ class JobServiceAsyncStub(JobServiceStub):
     """Lists a job's audit trail."""
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]  # type: ignore[assignment]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    PlanTasks: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]  # type: ignore[assignment]
+    """Counts the tasks a configuration would run, by folder, without saving anything."""
+    ListResultVersions: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultVersionsRequest, _jobs_service_pb2.ListResultVersionsResponse]  # type: ignore[assignment]
+    """Lists a result's versions, oldest first: who changed which value, when and why."""
+    GetResultVersion: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.GetResultVersionRequest, _resources_pb2.ResultVersion]  # type: ignore[assignment]
+    RevertResult: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.RevertResultRequest, _resources_pb2.Result]  # type: ignore[assignment]
+    """Restores the values of an earlier version, as a new version."""
+    RerunJob: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.RerunJobRequest, _jobs_service_pb2.RerunJobResponse]  # type: ignore[assignment]
+    """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
+    fields or a template version's; results gain versions. Unchanged inputs are skipped.
+    """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Jobs: upload, analyse, configure, extract, watch, export.
@@ -280,6 +302,47 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_resources_pb2.JobEvent], _abc.AsyncIterator[_resources_pb2.JobEvent]]:
         """Streams a job's events as they happen, after replaying those past `after_sequence`."""
 
+    @_abc_1.abstractmethod
+    def PlanTasks(
+        self,
+        request: _jobs_service_pb2.PlanTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.TaskPlan, _abc.Awaitable[_jobs_service_pb2.TaskPlan]]:
+        """Counts the tasks a configuration would run, by folder, without saving anything."""
+
+    @_abc_1.abstractmethod
+    def ListResultVersions(
+        self,
+        request: _jobs_service_pb2.ListResultVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.ListResultVersionsResponse, _abc.Awaitable[_jobs_service_pb2.ListResultVersionsResponse]]:
+        """Lists a result's versions, oldest first: who changed which value, when and why."""
+
+    @_abc_1.abstractmethod
+    def GetResultVersion(
+        self,
+        request: _jobs_service_pb2.GetResultVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.ResultVersion, _abc.Awaitable[_resources_pb2.ResultVersion]]: ...
+
+    @_abc_1.abstractmethod
+    def RevertResult(
+        self,
+        request: _jobs_service_pb2.RevertResultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Result, _abc.Awaitable[_resources_pb2.Result]]:
+        """Restores the values of an earlier version, as a new version."""
+
+    @_abc_1.abstractmethod
+    def RerunJob(
+        self,
+        request: _jobs_service_pb2.RerunJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.RerunJobResponse, _abc.Awaitable[_jobs_service_pb2.RerunJobResponse]]:
+        """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
+        fields or a template version's; results gain versions. Unchanged inputs are skipped.
+        """
+
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
 class TemplateServiceStub:
@@ -300,6 +363,19 @@ class TemplateServiceStub:
     """Lists the data types a field can have."""
     ListSystemPrompts: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListSystemPromptsRequest, _jobs_service_pb2.ListSystemPromptsResponse]
     """Lists the system prompt versions; one is active."""
+    ListTemplateVersions: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListTemplateVersionsRequest, _jobs_service_pb2.ListTemplateVersionsResponse]
+    """Lists a template's versions, newest first, each with its golden-set score."""
+    GetTemplateVersion: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.GetTemplateVersionRequest, _resources_pb2.TemplateVersion]
+    ScoreTemplateVersion: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ScoreTemplateVersionRequest, _resources_pb2.TemplateVersion]
+    """Extracts the template's golden documents with this version's fields, through the extract
+    queue, and scores the answers; the score appears on the version when the run ends.
+    """
+    CompareTemplateVersions: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.CompareTemplateVersionsRequest, _jobs_service_pb2.CompareTemplateVersionsResponse]
+    """Field by field: this version's fields and scores beside another's (the previous by default)."""
+    CreateGoldenDocument: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.CreateGoldenDocumentRequest, _resources_pb2.GoldenDocument]
+    """Marks a result golden for the template: its files and current values become an expected answer."""
+    ListGoldenDocuments: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListGoldenDocumentsRequest, _jobs_service_pb2.ListGoldenDocumentsResponse]
+    DeleteGoldenDocument: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.DeleteGoldenDocumentRequest, _empty_pb2.Empty]
 
 @_typing.type_check_only
 class TemplateServiceAsyncStub(TemplateServiceStub):
@@ -317,6 +393,19 @@ class TemplateServiceAsyncStub(TemplateServiceStub):
     """Lists the data types a field can have."""
     ListSystemPrompts: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListSystemPromptsRequest, _jobs_service_pb2.ListSystemPromptsResponse]  # type: ignore[assignment]
     """Lists the system prompt versions; one is active."""
+    ListTemplateVersions: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListTemplateVersionsRequest, _jobs_service_pb2.ListTemplateVersionsResponse]  # type: ignore[assignment]
+    """Lists a template's versions, newest first, each with its golden-set score."""
+    GetTemplateVersion: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.GetTemplateVersionRequest, _resources_pb2.TemplateVersion]  # type: ignore[assignment]
+    ScoreTemplateVersion: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ScoreTemplateVersionRequest, _resources_pb2.TemplateVersion]  # type: ignore[assignment]
+    """Extracts the template's golden documents with this version's fields, through the extract
+    queue, and scores the answers; the score appears on the version when the run ends.
+    """
+    CompareTemplateVersions: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.CompareTemplateVersionsRequest, _jobs_service_pb2.CompareTemplateVersionsResponse]  # type: ignore[assignment]
+    """Field by field: this version's fields and scores beside another's (the previous by default)."""
+    CreateGoldenDocument: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.CreateGoldenDocumentRequest, _resources_pb2.GoldenDocument]  # type: ignore[assignment]
+    """Marks a result golden for the template: its files and current values become an expected answer."""
+    ListGoldenDocuments: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListGoldenDocumentsRequest, _jobs_service_pb2.ListGoldenDocumentsResponse]  # type: ignore[assignment]
+    DeleteGoldenDocument: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.DeleteGoldenDocumentRequest, _empty_pb2.Empty]  # type: ignore[assignment]
 
 class TemplateServiceServicer(metaclass=_abc_1.ABCMeta):
     """Templates, data types and system prompts."""
@@ -373,6 +462,61 @@ class TemplateServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_service_pb2.ListSystemPromptsResponse, _abc.Awaitable[_jobs_service_pb2.ListSystemPromptsResponse]]:
         """Lists the system prompt versions; one is active."""
+
+    @_abc_1.abstractmethod
+    def ListTemplateVersions(
+        self,
+        request: _jobs_service_pb2.ListTemplateVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.ListTemplateVersionsResponse, _abc.Awaitable[_jobs_service_pb2.ListTemplateVersionsResponse]]:
+        """Lists a template's versions, newest first, each with its golden-set score."""
+
+    @_abc_1.abstractmethod
+    def GetTemplateVersion(
+        self,
+        request: _jobs_service_pb2.GetTemplateVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.TemplateVersion, _abc.Awaitable[_resources_pb2.TemplateVersion]]: ...
+
+    @_abc_1.abstractmethod
+    def ScoreTemplateVersion(
+        self,
+        request: _jobs_service_pb2.ScoreTemplateVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.TemplateVersion, _abc.Awaitable[_resources_pb2.TemplateVersion]]:
+        """Extracts the template's golden documents with this version's fields, through the extract
+        queue, and scores the answers; the score appears on the version when the run ends.
+        """
+
+    @_abc_1.abstractmethod
+    def CompareTemplateVersions(
+        self,
+        request: _jobs_service_pb2.CompareTemplateVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.CompareTemplateVersionsResponse, _abc.Awaitable[_jobs_service_pb2.CompareTemplateVersionsResponse]]:
+        """Field by field: this version's fields and scores beside another's (the previous by default)."""
+
+    @_abc_1.abstractmethod
+    def CreateGoldenDocument(
+        self,
+        request: _jobs_service_pb2.CreateGoldenDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.GoldenDocument, _abc.Awaitable[_resources_pb2.GoldenDocument]]:
+        """Marks a result golden for the template: its files and current values become an expected answer."""
+
+    @_abc_1.abstractmethod
+    def ListGoldenDocuments(
+        self,
+        request: _jobs_service_pb2.ListGoldenDocumentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.ListGoldenDocumentsResponse, _abc.Awaitable[_jobs_service_pb2.ListGoldenDocumentsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteGoldenDocument(
+        self,
+        request: _jobs_service_pb2.DeleteGoldenDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]: ...
 
 def add_TemplateServiceServicer_to_server(servicer: TemplateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

@@ -123,6 +123,9 @@ class Job(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
+    FOLDER_RULES_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `jobs/{job}`."""
     display_name: _builtins.str
@@ -136,6 +139,14 @@ class Job(_message.Message):
     """Keep files and results after the job finishes; when false, cleanup removes them."""
     task_mode: Global___TaskMode.ValueType
     """How files are grouped into tasks."""
+    system_prompt: _builtins.str
+    """The instructions the extractor is given, `systemPrompts/{system_prompt}`. Empty until
+    the job starts means "the active prompt": the start records which one that was.
+    """
+    template_version: _builtins.str
+    """The template version whose fields the job uses, `templates/{template}/versions/{version}`,
+    when its fields came from a template. (Numbered from 20: other issues add fields too.)
+    """
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobField]:
         """The fields to extract. Editable until the job starts, then a frozen snapshot."""
@@ -150,6 +161,12 @@ class Job(_message.Message):
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def counters(self) -> Global___JobCounters: ...
+    @_builtins.property
+    def folder_rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___FolderRule]:
+        """Per-folder task modes. A rule covers its folder and the folders under it; the deepest
+        rule over a file wins; files under no rule follow `task_mode`.
+        """
+
     def __init__(
         self,
         *,
@@ -166,10 +183,13 @@ class Job(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         counters: Global___JobCounters | None = ...,
+        folder_rules: _abc.Iterable[Global___FolderRule] | None = ...,
+        system_prompt: _builtins.str = ...,
+        template_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "end_time", b"end_time", "start_time", b"start_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "display_name", b"display_name", "end_time", b"end_time", "fields", b"fields", "name", b"name", "owner", b"owner", "persist_data", b"persist_data", "start_time", b"start_time", "status", b"status", "task_mode", b"task_mode", "template", b"template", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters", "create_time", b"create_time", "display_name", b"display_name", "end_time", b"end_time", "fields", b"fields", "folder_rules", b"folder_rules", "name", b"name", "owner", b"owner", "persist_data", b"persist_data", "start_time", b"start_time", "status", b"status", "system_prompt", b"system_prompt", "task_mode", b"task_mode", "template", b"template", "template_version", b"template_version", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -462,6 +482,8 @@ class Result(_message.Message):
     EXTRACTOR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CORRECTED_FIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     task: _builtins.str
     """The task that produced it."""
@@ -471,6 +493,10 @@ class Result(_message.Message):
     output_tokens: _builtins.int
     extractor: _builtins.str
     """The extractor that produced it (`offline`, `gemini:<model>`)."""
+    version: _builtins.int
+    """The current version of the values (`versions/{version}` below the result); version 1 is
+    the extractor's first answer, every correction, revert or re-run adds one.
+    """
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The files it was extracted from, in order."""
@@ -491,6 +517,10 @@ class Result(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def corrected_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Fields whose current value was set by a person, not by the latest extraction."""
+
     def __init__(
         self,
         *,
@@ -506,10 +536,12 @@ class Result(_message.Message):
         extractor: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
+        corrected_fields: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -585,10 +617,13 @@ class Template(_message.Message):
     FIELDS_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    CURRENT_VERSION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     display_name: _builtins.str
     """Unique per user."""
     description: _builtins.str
+    current_version: _builtins.str
+    """The latest version, `templates/{template}/versions/{version}`: saving new fields adds one."""
     @_builtins.property
     def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobField]: ...
     @_builtins.property
@@ -604,10 +639,11 @@ class Template(_message.Message):
         fields: _abc.Iterable[Global___JobField] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        current_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "description", b"description", "display_name", b"display_name", "fields", b"fields", "name", b"name", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "current_version", b"current_version", "description", b"description", "display_name", b"display_name", "fields", b"fields", "name", b"name", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -760,3 +796,338 @@ class ApiKey(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ApiKey: _TypeAlias = ApiKey  # noqa: Y015
+
+@_typing.final
+class FolderRule(_message.Message):
+    """How the files of one folder (and the folders under it) are grouped into tasks."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FOLDER_FIELD_NUMBER: _builtins.int
+    TASK_MODE_FIELD_NUMBER: _builtins.int
+    folder: _builtins.str
+    """A folder of the job's files as `SourceFile.folder` names it, e.g. `scans.zip/march`."""
+    task_mode: Global___TaskMode.ValueType
+    """INDIVIDUAL: one task per file; COMBINED: one task per folder (each sub-folder its own)."""
+    def __init__(
+        self,
+        *,
+        folder: _builtins.str = ...,
+        task_mode: Global___TaskMode.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["folder", b"folder", "task_mode", b"task_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FolderRule: _TypeAlias = FolderRule  # noqa: Y015
+
+@_typing.final
+class ResultVersion(_message.Message):
+    """One version of a result's values. Versions are never changed or deleted (until the job is)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ResultVersion._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: ResultVersion._Kind.ValueType  # 0
+        EXTRACTED: ResultVersion._Kind.ValueType  # 1
+        """The extractor's answer (version 1)."""
+        CORRECTED: ResultVersion._Kind.ValueType  # 2
+        """A person corrected values."""
+        REVERTED: ResultVersion._Kind.ValueType  # 3
+        """A person reverted to an earlier version: the values equal that version's."""
+        RERUN: ResultVersion._Kind.ValueType  # 4
+        """A re-run of the task extracted the values again."""
+        IMPORTED: ResultVersion._Kind.ValueType  # 5
+        """The values a result held when version history was introduced."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """What made the version."""
+
+    KIND_UNSPECIFIED: ResultVersion.Kind.ValueType  # 0
+    EXTRACTED: ResultVersion.Kind.ValueType  # 1
+    """The extractor's answer (version 1)."""
+    CORRECTED: ResultVersion.Kind.ValueType  # 2
+    """A person corrected values."""
+    REVERTED: ResultVersion.Kind.ValueType  # 3
+    """A person reverted to an earlier version: the values equal that version's."""
+    RERUN: ResultVersion.Kind.ValueType  # 4
+    """A re-run of the task extracted the values again."""
+    IMPORTED: ResultVersion.Kind.ValueType  # 5
+    """The values a result held when version history was introduced."""
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RESTORED_VERSION_FIELD_NUMBER: _builtins.int
+    TEMPLATE_VERSION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    """1, 2, 3 ... in the order the versions were made."""
+    kind: Global___ResultVersion.Kind.ValueType
+    actor: _builtins.str
+    """Who made it: the user's principal, or `system` for extractions."""
+    reason: _builtins.str
+    """Why, as the person said (optional)."""
+    restored_version: _builtins.int
+    """For a revert: the version whose values were restored."""
+    template_version: _builtins.str
+    """For extractions: the template version whose fields were used, if any."""
+    @_builtins.property
+    def values(self) -> _struct_pb2.Struct:
+        """Every value as it was at this version."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ValueChange]:
+        """What changed from the previous version (none for version 1)."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        kind: Global___ResultVersion.Kind.ValueType = ...,
+        values: _struct_pb2.Struct | None = ...,
+        changes: _abc.Iterable[Global___ValueChange] | None = ...,
+        actor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        restored_version: _builtins.int = ...,
+        template_version: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "values", b"values"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "changes", b"changes", "create_time", b"create_time", "kind", b"kind", "name", b"name", "reason", b"reason", "restored_version", b"restored_version", "template_version", b"template_version", "values", b"values", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResultVersion: _TypeAlias = ResultVersion  # noqa: Y015
+
+@_typing.final
+class ValueChange(_message.Message):
+    """One value changed by a version."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    OLD_VALUE_FIELD_NUMBER: _builtins.int
+    NEW_VALUE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    @_builtins.property
+    def old_value(self) -> _struct_pb2.Value: ...
+    @_builtins.property
+    def new_value(self) -> _struct_pb2.Value: ...
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        old_value: _struct_pb2.Value | None = ...,
+        new_value: _struct_pb2.Value | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["new_value", b"new_value", "old_value", b"old_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "new_value", b"new_value", "old_value", b"old_value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValueChange: _TypeAlias = ValueChange  # noqa: Y015
+
+@_typing.final
+class TemplateVersion(_message.Message):
+    """A saved set of a template's fields. Saving a template with new fields makes a new version;
+    jobs record the version they used.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FIELDS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    version: _builtins.int
+    @_builtins.property
+    def fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___JobField]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def score(self) -> Global___TemplateScore:
+        """Accuracy on the template's golden documents, from the latest scoring run."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        fields: _abc.Iterable[Global___JobField] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        score: Global___TemplateScore | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "score", b"score"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "fields", b"fields", "name", b"name", "score", b"score", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TemplateVersion: _TypeAlias = TemplateVersion  # noqa: Y015
+
+@_typing.final
+class TemplateScore(_message.Message):
+    """How well a template version extracts its template's golden documents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[TemplateScore._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: TemplateScore._State.ValueType  # 0
+        """Never scored."""
+        RUNNING: TemplateScore._State.ValueType  # 1
+        """The golden documents are being extracted."""
+        SUCCEEDED: TemplateScore._State.ValueType  # 2
+        """Scored: see `accuracy`."""
+        FAILED: TemplateScore._State.ValueType  # 3
+        """The scoring run could not finish; see `error`."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper): ...
+    STATE_UNSPECIFIED: TemplateScore.State.ValueType  # 0
+    """Never scored."""
+    RUNNING: TemplateScore.State.ValueType  # 1
+    """The golden documents are being extracted."""
+    SUCCEEDED: TemplateScore.State.ValueType  # 2
+    """Scored: see `accuracy`."""
+    FAILED: TemplateScore.State.ValueType  # 3
+    """The scoring run could not finish; see `error`."""
+
+    STATE_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    GOLDEN_DOCUMENTS_FIELD_NUMBER: _builtins.int
+    VALUES_COMPARED_FIELD_NUMBER: _builtins.int
+    VALUES_CORRECT_FIELD_NUMBER: _builtins.int
+    FIELD_SCORES_FIELD_NUMBER: _builtins.int
+    JOB_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    state: Global___TemplateScore.State.ValueType
+    accuracy: _builtins.float
+    """Share of the golden values the version extracted exactly (normalised), 0-1."""
+    golden_documents: _builtins.int
+    values_compared: _builtins.int
+    values_correct: _builtins.int
+    job: _builtins.str
+    """The scoring run: an internal job, readable with GetJob and its results."""
+    error: _builtins.str
+    @_builtins.property
+    def field_scores(self) -> _containers.RepeatedCompositeFieldContainer[Global___FieldScore]: ...
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        state: Global___TemplateScore.State.ValueType = ...,
+        accuracy: _builtins.float = ...,
+        golden_documents: _builtins.int = ...,
+        values_compared: _builtins.int = ...,
+        values_correct: _builtins.int = ...,
+        field_scores: _abc.Iterable[Global___FieldScore] | None = ...,
+        job: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "end_time", b"end_time", "error", b"error", "field_scores", b"field_scores", "golden_documents", b"golden_documents", "job", b"job", "start_time", b"start_time", "state", b"state", "values_compared", b"values_compared", "values_correct", b"values_correct"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TemplateScore: _TypeAlias = TemplateScore  # noqa: Y015
+
+@_typing.final
+class FieldScore(_message.Message):
+    """Accuracy of one field on the golden documents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    ACCURACY_FIELD_NUMBER: _builtins.int
+    COMPARED_FIELD_NUMBER: _builtins.int
+    CORRECT_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    accuracy: _builtins.float
+    compared: _builtins.int
+    correct: _builtins.int
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        accuracy: _builtins.float = ...,
+        compared: _builtins.int = ...,
+        correct: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "compared", b"compared", "correct", b"correct", "field", b"field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FieldScore: _TypeAlias = FieldScore  # noqa: Y015
+
+@_typing.final
+class GoldenDocument(_message.Message):
+    """A result a person checked, kept as the expected answer for its template's files."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    EXPECTED_VALUES_FIELD_NUMBER: _builtins.int
+    FILE_PATHS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    result: _builtins.str
+    """The result whose files and values make the golden document, `jobs/{job}/results/{result}`."""
+    @_builtins.property
+    def expected_values(self) -> _struct_pb2.Struct:
+        """The values expected: the result's values when it was marked golden."""
+
+    @_builtins.property
+    def file_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        result: _builtins.str = ...,
+        expected_values: _struct_pb2.Struct | None = ...,
+        file_paths: _abc.Iterable[_builtins.str] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expected_values", b"expected_values"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expected_values", b"expected_values", "file_paths", b"file_paths", "name", b"name", "result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GoldenDocument: _TypeAlias = GoldenDocument  # noqa: Y015

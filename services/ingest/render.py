@@ -1,0 +1,123 @@
+"""A page of a document as a PNG, for showing the source beside its values.
+
+PDF pages are drawn by pdfium on its one thread (core/pdfium.py); images are decoded by
+Pillow and scaled, so formats browsers cannot show (TIFF) still show, and every answer is
+a PNG whose pixel size is known (a later piece draws evidence boxes on it).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bytereview.core import FailedPrecondition, InvalidArgument, Storage
+from bytereview.core import pdfium as pdfium_calls
+from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+IMAGES = frozenset({PNG, JPEG, GIF, TIFF, WEBP, BMP})
+DEFAULT_WIDTH = 1200
+MIN_WIDTH = 100
+MAX_WIDTH = 2400
+# A very tall page at full width would be a huge bitmap: the pixel count is bounded too.
+MAX_PIXELS = 12_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    png: bytes
+    width: int
+    height: int
+    page_count: int
+
+
+def check_request(page: int, width: int) -> tuple[int, int]:
+    """(page, width) with defaults applied; InvalidArgument when out of range."""
+    if page < 0:
+        raise InvalidArgument("page must be 1 or more")
+    if width and not MIN_WIDTH <= width <= MAX_WIDTH:
+        raise InvalidArgument(f"width must be between {MIN_WIDTH} and {MAX_WIDTH} pixels")
+    return page or 1, width or DEFAULT_WIDTH
+
+
+def _bounded_scale(width_pt: float, height_pt: float, width: int) -> float:
+    scale = width / max(width_pt, 1.0)
+    area = width_pt * height_pt * scale * scale
+    if area > MAX_PIXELS:
+        scale *= (MAX_PIXELS / area) ** 0.5
+    return scale
+
+
+def _past_end(page: int, count: int) -> InvalidArgument:
+    return InvalidArgument(f"page {page} is past the end: the document has {count} page(s)")
+
+
+def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
+    """The page as a Pillow image, and the document's page count. Blocking; call it on the
+    pdfium thread (`pdfium.run`), which holds the lock."""
+    import pypdfium2 as pdfium
+
+    with storage.open_read(key) as handle, pdfium_calls.LOCK:
+        try:
+            document = pdfium.PdfDocument(handle)
+        except pdfium.PdfiumError as exc:
+            raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
+        try:
+            count = len(document)
+            if page > count:
+                raise _past_end(page, count)
+            pdf_page = document[page - 1]
+            try:
+                width_pt, height_pt = pdf_page.get_size()
+                bitmap = pdf_page.render(scale=_bounded_scale(width_pt, height_pt, width))
+                try:
+                    return bitmap.to_pil().copy(), count
+                finally:
+                    bitmap.close()
+            finally:
+                pdf_page.close()
+        finally:
+            document.close()
+
+
+def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
+    """A frame of an image (a TIFF may hold several pages), scaled down to `width`."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    with storage.open_read(key) as handle:
+        try:
+            image = PILImage.open(io.BytesIO(handle.read()))
+            count = getattr(image, "n_frames", 1)
+            if page > count:
+                raise _past_end(page, count)
+            image.seek(page - 1)
+            scale = min(1.0, _bounded_scale(image.width, image.height, width))
+            # In place and before any conversion: JPEGs decode at a reduced size, and the
+            # full-size pixels of a large photo are never converted.
+            image.thumbnail(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                PILImage.Resampling.LANCZOS,
+            )
+            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+        except (
+            UnidentifiedImageError,
+            OSError,
+            ValueError,
+            PILImage.DecompressionBombError,
+        ) as exc:
+            raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
+    return frame, count
+
+
+def encode_png(image: Image, page_count: int) -> RenderedPage:
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False, compress_level=6)
+    return RenderedPage(out.getvalue(), image.width, image.height, page_count)
+
+
+def renderable(media_type: str) -> bool:
+    return media_type == PDF or media_type in IMAGES

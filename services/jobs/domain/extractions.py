@@ -1,0 +1,125 @@
+"""Storing an extraction: a task's first answer is its result's version 1; a re-run's answer
+is the next version of the same result (a re-run adds versions, it never replaces the row).
+
+Each extraction records its input key, a digest of the files' bytes and the fields, which
+makes re-runs idempotent per file + fields: unchanged inputs are not extracted again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.jobs.domain.events import SYSTEM_ACTOR
+from services.jobs.domain.result_versions import EXTRACTED, RERUN, add_version
+from services.jobs.store import models
+
+
+def input_key(file_digests: Iterable[str], fields: Iterable[models.JobField]) -> str:
+    """Digest of what an extraction reads: the files' bytes (their sha256, in order) and
+    the fields (name, type, instruction, in order)."""
+    payload = json.dumps(
+        {
+            "files": list(file_digests),
+            "fields": [[f.name, f.data_type_id, f.instruction] for f in fields],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+async def task_input_key(session: AsyncSession, job_id: str, task_ids: list[str]) -> dict[str, str]:
+    """The input key of each task as it would be extracted now."""
+    fields = list(
+        (
+            await session.scalars(
+                select(models.JobField)
+                .where(models.JobField.job_id == job_id)
+                .order_by(models.JobField.position)
+            )
+        ).all()
+    )
+    digests: dict[str, list[str]] = {task_id: [] for task_id in task_ids}
+    for task_id, sha256, key in await session.execute(
+        select(models.TaskFile.task_id, models.SourceFile.sha256, models.SourceFile.storage_key)
+        .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+        .where(models.TaskFile.task_id.in_(task_ids))
+        .order_by(models.TaskFile.task_id, models.TaskFile.position)
+    ):
+        # A file analysed without a digest is known by its storage key (its bytes never change).
+        digests[task_id].append(sha256 or f"key:{key}")
+    return {task_id: input_key(files, fields) for task_id, files in digests.items()}
+
+
+async def record_extraction(
+    session: AsyncSession,
+    job: models.Job,
+    task: models.Task,
+    *,
+    values: dict[str, Any],
+    value_sources: dict[str, str],
+    input_tokens: int,
+    output_tokens: int,
+    extractor: str,
+) -> models.Result:
+    key = (await task_input_key(session, job.id, [task.id]))[task.id]
+    template = (
+        (job.template_id, job.template_version)
+        if job.template_id and job.template_version
+        else None
+    )
+    result = await session.scalar(select(models.Result).where(models.Result.task_id == task.id))
+    if result is None:
+        result = models.Result(
+            id=models.new_id(),
+            job_id=job.id,
+            task_id=task.id,
+            position=task.position,
+            value_sources=value_sources,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            extractor=extractor,
+        )
+        session.add(result)
+        await session.flush()
+        add_version(
+            session,
+            result,
+            values=values,
+            kind=EXTRACTED,
+            actor=SYSTEM_ACTOR,
+            template=template,
+            input_key=key,
+        )
+        return result
+    # A re-run: take the chosen fields (all by default) from the new answer.
+    chosen = set(task.rerun_fields) if task.rerun_fields else None
+    previous = dict(result.values)
+    new = (
+        {**previous, **{k: v for k, v in values.items() if k in chosen}}
+        if chosen is not None
+        else values
+    )
+    corrected = set(result.corrected_fields) - (chosen if chosen is not None else set(previous))
+    add_version(
+        session,
+        result,
+        values=new,
+        previous=previous,
+        kind=RERUN,
+        actor=SYSTEM_ACTOR,
+        corrected=corrected,
+        template=template,
+        input_key=key,
+    )
+    result.value_sources = {**result.value_sources, **value_sources}
+    result.input_tokens += input_tokens
+    result.output_tokens += output_tokens
+    result.extractor = extractor
+    task.rerun_fields = None
+    return result

@@ -1,0 +1,124 @@
+"""Golden documents: results a person checked, kept as a template's expected answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bytereview.core.errors import AlreadyExists, NotFound
+from services.jobs.domain import names
+from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.events import record_event
+from services.jobs.store import models
+
+
+async def _owned_template(session: AsyncSession, user_id: str, template_id: str) -> models.Template:
+    template = await session.scalar(
+        select(models.Template).where(
+            models.Template.id == template_id, models.Template.user_id == user_id
+        )
+    )
+    if template is None:
+        raise NotFound(f"template {names.template_name(template_id)} not found")
+    return template
+
+
+class GoldenDocuments:
+    def __init__(self, ctx: JobsContext) -> None:
+        self._ctx = ctx
+
+    async def create(
+        self, *, user_id: str, actor: str, template_id: str, job_id: str, result_id: str
+    ) -> tuple[models.GoldenDocument, list[str]]:
+        """Mark the result golden for the template: its current values become the expected
+        answer for its files. Both must be the caller's (NOT_FOUND otherwise, alike)."""
+        try:
+            async with self._ctx.transaction() as session:
+                await _owned_template(session, user_id, template_id)
+                job = await owned_job(session, user_id, job_id, lock=True)
+                result = await session.scalar(
+                    select(models.Result).where(
+                        models.Result.id == result_id, models.Result.job_id == job_id
+                    )
+                )
+                if result is None:
+                    raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
+                golden = models.GoldenDocument(
+                    template_id=template_id,
+                    result_id=result_id,
+                    job_id=job_id,
+                    values=dict(result.values),
+                    actor=actor,
+                )
+                session.add(golden)
+                await session.flush()
+                record_event(
+                    session,
+                    job,
+                    kind="result.golden",
+                    actor=actor,
+                    subject=names.result_name(job_id, result_id),
+                    message=f"golden for {names.template_name(template_id)} at v{result.version}",
+                )
+                paths = await _paths(session, [golden])
+        except IntegrityError as exc:
+            raise AlreadyExists(
+                f"{names.result_name(job_id, result_id)} is already golden for this template"
+            ) from exc
+        return golden, paths.get(golden.id, [])
+
+    async def list_golden(
+        self, user_id: str, template_id: str, page_size: int, page_token: str
+    ) -> tuple[list[tuple[models.GoldenDocument, list[str]]], str]:
+        size = names.page_size(page_size)
+        scope = f"golden:{template_id}"
+        offset = names.decode_page_token(page_token, scope)
+        async with self._ctx.reading() as session:
+            await _owned_template(session, user_id, template_id)
+            rows = (
+                await session.scalars(
+                    select(models.GoldenDocument)
+                    .where(models.GoldenDocument.template_id == template_id)
+                    .order_by(models.GoldenDocument.created_at, models.GoldenDocument.id)
+                    .offset(offset)
+                    .limit(size + 1)
+                )
+            ).all()
+            paths = await _paths(session, rows[:size])
+        token = names.encode_page_token(offset + size, scope) if len(rows) > size else ""
+        return [(r, paths.get(r.id, [])) for r in rows[:size]], token
+
+    async def delete(self, user_id: str, template_id: str, golden_id: str) -> None:
+        async with self._ctx.transaction() as session:
+            await _owned_template(session, user_id, template_id)
+            golden = await session.scalar(
+                select(models.GoldenDocument).where(
+                    models.GoldenDocument.id == golden_id,
+                    models.GoldenDocument.template_id == template_id,
+                )
+            )
+            if golden is None:
+                raise NotFound(f"{names.golden_document_name(template_id, golden_id)} not found")
+            await session.delete(golden)
+
+
+async def _paths(
+    session: AsyncSession, rows: Sequence[models.GoldenDocument]
+) -> dict[str, list[str]]:
+    """Per golden document, the original paths of its result's files, in order."""
+    by_result = {r.result_id: r.id for r in rows}
+    out: dict[str, list[str]] = {r.id: [] for r in rows}
+    if not by_result:
+        return out
+    for result_id, path in await session.execute(
+        select(models.Result.id, models.SourceFile.original_path)
+        .join(models.TaskFile, models.TaskFile.task_id == models.Result.task_id)
+        .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+        .where(models.Result.id.in_(by_result))
+        .order_by(models.Result.id, models.TaskFile.position)
+    ):
+        out[by_result[result_id]].append(path)
+    return out
