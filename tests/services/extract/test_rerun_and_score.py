@@ -63,8 +63,8 @@ async def _deliveries(settings: Settings) -> tuple[int, int, int]:
     finally:
         await nc.close()
     assert counts is not None
-    stream_seq = max(int(i.delivered.stream_seq or 0) for i in infos)
-    deliveries = sum(int(i.delivered.consumer_seq or 0) for i in infos)
+    stream_seq = max(int(getattr(i.delivered, "stream_seq", 0) or 0) for i in infos)
+    deliveries = sum(int(getattr(i.delivered, "consumer_seq", 0) or 0) for i in infos)
     return stream_seq, deliveries, counts.messages
 
 
