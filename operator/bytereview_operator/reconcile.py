@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
+from bytereview.core.streams import queue_counts
 from bytereview_operator.kube import DELETION_COST, KubeApi
 from bytereview_operator.policy import (
     MAX_HOLD_FACTOR,
@@ -103,33 +103,30 @@ class ScaleState:
 async def observe_consumer(
     js: JetStreamContext, stream: str, consumer: str, now: float
 ) -> Observation | None:
-    """One reading of a consumer from its leader; None when stream or consumer is missing.
+    """One reading of a pool's queue; None when the stream or the pool's consumer is missing.
 
-    True counts from one consumer_info answer, for a work-queue stream whose only subject
-    is the consumer's filter (every queue in `bytereview.core.streams` is one):
-    - `delivered.stream_seq` is the highest stream sequence ever delivered; every message
-      above it is still waiting (`num_pending`), so arrivals = delivered.stream_seq +
-      num_pending. A redelivery moves `delivered.consumer_seq`, never the stream sequence.
-    - Every message at or below it has either left the stream (acked, terminated, or
-      deleted as a dead letter) or is still unacknowledged, which `num_ack_pending` counts
-      whether it is running, nak'ed, or waiting out its AckWait. So completions =
-      delivered.stream_seq - num_ack_pending, whatever the order of the acks.
+    True counts, from the stream and every consumer on it (a fair queue has one consumer
+    per tenant lane, `bytereview.core.streams.QueueSpec`), whatever the order of the acks:
+    - arrivals = the stream's last sequence: every message ever stored; a redelivery does
+      not move it.
+    - A work-queue stream drops a message once it is acked or terminated (or deleted as a
+      dead letter), so what it holds is exactly the unfinished work: completions =
+      arrivals - messages. In flight = the consumers' `num_ack_pending` summed (running,
+      nak'ed, or waiting out AckWait); pending = messages - in flight, which counts the
+      messages of lanes no worker has pulled from yet (they have no consumer).
     Not `ack_floor` (the highest *contiguous* ack: one slow message holds it back while
     everything after it completes) and not `delivered.consumer_seq` (it counts redeliveries).
+    `consumer` (the pool's base consumer, declared by its workers) must exist.
     """
-    try:
-        info = await js.consumer_info(stream, consumer)
-    except NotFoundError:
+    counts = await queue_counts(js, stream)
+    if counts is None or consumer not in counts.consumers:
         return None
-    delivered = int(getattr(info.delivered, "stream_seq", 0) or 0)
-    pending = int(info.num_pending or 0)
-    unacked = int(info.num_ack_pending or 0)
     return Observation(
         time=now,
-        pending=pending,
-        in_flight=unacked,
-        arrived=delivered + pending,
-        completed=max(0, delivered - unacked),
+        pending=counts.pending,
+        in_flight=counts.in_flight,
+        arrived=counts.arrived,
+        completed=counts.completed,
     )
 
 

@@ -2,7 +2,9 @@
 
 A model quota is shared by every task of a worker, so it is managed here, once per worker,
 and not by redelivering messages: a 429 shrinks the window and the call waits and tries
-again in place, so it never uses up one of the task's JetStream deliveries.
+again in place, so it never uses up one of the task's JetStream deliveries. The
+requests-per-minute ceiling is shared by every replica too when a `SharedQuota` is given
+(services.extract.quota): starts are then spaced across the whole pool, not per worker.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TypeVar
 
 from services.extract import metrics
 from services.extract.base import ExtractionError
+from services.extract.quota import SharedQuota
 
 T = TypeVar("T")
 
@@ -36,10 +39,13 @@ class RateController:
         max_wait_seconds: float = 600.0,
         default_backoff_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedQuota | None = None,
     ) -> None:
         self.max_concurrency = max(1, max_concurrency)
         self.limit = float(self.max_concurrency)
-        self.rpm = max(0, rpm)
+        # With a shared quota the pool-wide schedule paces the starts, not this worker.
+        self.rpm = 0 if shared is not None else max(0, rpm)
+        self.shared = shared
         self.max_wait_seconds = max_wait_seconds
         self.default_backoff_seconds = default_backoff_seconds
         self._clock = clock
@@ -61,6 +67,8 @@ class RateController:
         while True:
             await self._acquire()
             try:
+                if self.shared is not None:
+                    await self.shared.wait_turn()
                 result = await make_call()
             except ExtractionError as exc:
                 if not exc.rate_limited:
@@ -120,3 +128,5 @@ class RateController:
             self._resume_at = max(self._resume_at, self._clock() + pause)
             metrics.CONCURRENCY_LIMIT.set(self.limit)
             self._changed.notify_all()
+        if self.shared is not None:
+            await self.shared.push_back(pause)  # every replica pauses, not just this one

@@ -31,6 +31,7 @@ from services.extract.base import (
 )
 from services.extract.documents import documents
 from services.extract.offline import OfflineExtractor
+from services.extract.quota import SharedQuota, quota_key
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
 from services.extract.server import extract_server
@@ -55,10 +56,20 @@ def make_extractor(settings: Settings) -> Extractor:
 
 
 def rate_controller(settings: Settings) -> RateController:
+    """The worker's limits; the requests-per-minute ceiling is one budget for the whole
+    pool (a schedule in NATS KV), not one per replica."""
+    shared = None
+    if settings.extract_rpm > 0:
+        shared = SharedQuota(
+            nats_url=settings.nats_url,
+            rpm=settings.extract_rpm,
+            key=quota_key(settings.gemini_model),
+            replicas=settings.stream_replicas,
+        )
     return RateController(
         max_concurrency=settings.extract_concurrency,
-        rpm=settings.extract_rpm,
         max_wait_seconds=settings.extract_rate_limit_max_wait_seconds,
+        shared=shared,
     )
 
 
@@ -215,3 +226,5 @@ async def serve(
         )
     finally:
         await extractor.aclose()
+        if rate.shared is not None:
+            await rate.shared.aclose()

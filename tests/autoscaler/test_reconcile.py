@@ -245,6 +245,26 @@ async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
     await sub.unsubscribe()
 
 
+async def test_counts_cover_every_tenant_lane_of_a_fair_queue(js: JetStreamContext) -> None:
+    """A fair queue has a consumer per tenant lane, created when a worker first pulls the
+    lane: the operator counts the whole backlog, lanes without a consumer included."""
+    spec = dataclasses.replace(spec_queue(), fair=True)
+    await streams.declare_queue(js, spec)
+    for tenant, n in (("a", 6), ("b", 3)):
+        for i in range(n):
+            await js.publish(spec.lane_subject(tenant), f"{tenant} {i}".encode())
+    await assert_counts(js, spec, (9, 0, 9, 0))
+    # A worker pulls lane a only: its consumer exists now, lane b still has none.
+    durable = await streams.declare_lane(js, spec, spec.lane_subject("a"))
+    sub = await js.pull_subscribe_bind(durable, stream=spec.stream)
+    msgs = await sub.fetch(4, timeout=5)
+    await assert_counts(js, spec, (9, 0, 5, 4))
+    for msg in msgs[1:]:
+        await msg.ack_sync()
+    await assert_counts(js, spec, (9, 3, 5, 1))
+    await sub.unsubscribe()
+
+
 async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStreamContext) -> None:
     await streams.declare_queue(js, spec_queue())
     api = FakeApiServer(replicas=2, pods=[])

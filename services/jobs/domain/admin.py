@@ -241,7 +241,7 @@ class Admin:
                 move(session, job, JobStatus.QUEUED, actor=actor, action="retry a dead letter")
             if job.status != JobStatus.PAUSED:
                 # A paused job's queued tasks get their messages when it resumes.
-                queue_task(session, task)
+                queue_task(session, task, job.user_id)
             letter = _task_letter(job, task)
         log.info("%s retried dead letter %s", actor, letter.name)
         return letter

@@ -19,7 +19,7 @@ import uuid
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 
 from bytereview.core import streams
 from bytereview.extract.v1 import messages_pb2 as extract_messages
@@ -51,6 +51,14 @@ _OPEN_FILE = (
     ),
     models.Job.status == JobStatus.ANALYZING,
 )
+
+
+def _on_queue(spec: streams.QueueSpec) -> ColumnElement[bool]:
+    """Outbox rows whose subject is on `spec`'s queue (any lane of a fair one)."""
+    subject = models.OutboxMessage.subject
+    if not spec.fair:
+        return subject == spec.subject
+    return or_(subject == spec.subject, subject.startswith(f"{spec.subject}.", autoescape=True))
 
 
 class QueueReconciler:
@@ -122,7 +130,7 @@ class QueueReconciler:
                 .select_from(models.OutboxMessage)
                 .where(
                     models.OutboxMessage.sent_at.is_(None),
-                    models.OutboxMessage.subject == spec.subject,
+                    _on_queue(spec),
                 )
             )
             open_work = await session.scalar(self._open_count(spec))
@@ -156,7 +164,7 @@ class QueueReconciler:
                     await session.scalars(
                         select(models.OutboxMessage.id).where(
                             models.OutboxMessage.sent_at.is_(None),
-                            models.OutboxMessage.subject == spec.subject,
+                            _on_queue(spec),
                         )
                     )
                 ).all()
@@ -177,8 +185,11 @@ class QueueReconciler:
                         continue
                     if names.task_name(task.job_id, task.id) in present:
                         continue
+                    job = await session.get(models.Job, task.job_id)
+                    if job is None:
+                        continue
                     task.generation += 1  # a new message id (resume does the same)
-                    queue_task(session, task)
+                    queue_task(session, task, job.user_id)
                 else:
                     file = await session.get(models.SourceFile, item_id)
                     if file is None or ingest_message_id(file.id) in unsent:
@@ -196,7 +207,7 @@ class QueueReconciler:
         seq = 1
         while True:
             try:
-                raw = await self._js.get_msg(spec.stream, seq=seq, subject=spec.subject, next=True)
+                raw = await self._js.get_msg(spec.stream, seq=seq, subject=">", next=True)
             except NotFoundError:
                 return found
             data = raw.data or b""

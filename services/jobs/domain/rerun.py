@@ -99,7 +99,7 @@ class Reruns:
                 task.attempts = 0
                 task.last_error = ""
                 task.rerun_fields = sorted(choice.fields) or None
-                queue_task(session, task)
+                queue_task(session, task, job.user_id)
             if queued:
                 move(
                     session,

@@ -153,7 +153,7 @@ async def start_scoring(
             session.add(models.TaskFile(task_id=task.id, position=order, file_id=copy.id))
             job.files_total += 1
             job.files_ready += 1
-        queue_task(session, task)
+        queue_task(session, task, job.user_id)
         expected.append({"golden": golden.id, "values": dict(golden.values)})
     job.tasks_total = len(goldens)
     move(

@@ -92,7 +92,7 @@ async def build_batch(session: AsyncSession, job: models.Job, *, batch: int = 0)
             {"task_id": task_id, "position": order, "file_id": file_id}
             for order, file_id in enumerate(files)
         ]
-        message = task_message(job.id, task_id, 0)
+        message = task_message(job.id, task_id, 0, job.user_id)
         messages.append((message["message_id"], message["subject"], message["payload"]))
     if tasks:
         await session.execute(insert(models.Task), tasks)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
+from bytereview.core.streams import INGEST_SUBJECT, extract_lane_subject
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
@@ -25,7 +25,11 @@ def ingest_message_id(file_id: str) -> str:
 def extract_message_id(task: models.Task) -> str:
     # The generation changes when a held or failed task is queued again, so JetStream's
     # de-duplication does not drop the new message as a repeat of the old one.
-    return str(task_message(task.job_id, task.id, task.generation)["message_id"])
+    return _extract_id(task.id, task.generation)
+
+
+def _extract_id(task_id: str, generation: int) -> str:
+    return f"extract-{task_id}-{generation}"
 
 
 def queue_ingest(
@@ -41,15 +45,18 @@ def queue_ingest(
     )
 
 
-def queue_task(session: AsyncSession, task: models.Task) -> None:
-    enqueue(session, **task_message(task.job_id, task.id, task.generation))
+def queue_task(session: AsyncSession, task: models.Task, tenant: str) -> None:
+    """Queue the task on its tenant's lane (the job owner's), so workers share out their
+    slots between tenants instead of first in, first out (bytereview.core.fair_pull)."""
+    enqueue(session, **task_message(task.job_id, task.id, task.generation, tenant))
 
 
-def task_message(job_id: str, task_id: str, generation: int) -> dict[str, Any]:
-    """The outbox row's fields for one run of a task (see `extract_message_id`)."""
+def task_message(job_id: str, task_id: str, generation: int, tenant: str) -> dict[str, Any]:
+    """The outbox row's fields for one run of a task (see `extract_message_id`), on the
+    tenant's lane of the extract queue."""
     return {
-        "message_id": f"extract-{task_id}-{generation}",
-        "subject": EXTRACT_SUBJECT,
+        "message_id": _extract_id(task_id, generation),
+        "subject": extract_lane_subject(tenant),
         "payload": extract_messages.ExtractTaskMessage(task=names.task_name(job_id, task_id)),
     }
 
@@ -77,5 +84,5 @@ async def requeue_tasks(
         task.generation += 1
         if reset:
             task.attempts = 0
-        queue_task(session, task)
+        queue_task(session, task, job.user_id)
     return len(tasks)

@@ -54,7 +54,8 @@ class DeadLetterMonitor:
             # A queue group: with several jobs replicas, one of them handles each advisory.
             self._subs.append(
                 await self._nc.subscribe(
-                    f"{ADVISORY}.{spec.stream}.{spec.durable}",
+                    # Every consumer of the stream: a fair queue has one per lane.
+                    f"{ADVISORY}.{spec.stream}.{'*' if spec.fair else spec.durable}",
                     queue="bytereview-jobs",
                     cb=self._on_advisory,
                 )

@@ -20,6 +20,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from bytereview.core import streams
 from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,22 @@ async def queue_stat(
             first = await js.get_msg(spec.stream, state.first_seq)
             if first.time is not None:
                 oldest_age = max(dt.timedelta(0), dt.datetime.now(dt.UTC) - first.time)
+    if spec.fair:
+        # One consumer per lane (and lanes nobody pulled from yet have none): count them all.
+        counts = await streams.queue_counts(js, spec.stream)
+        if counts is not None:
+            return QueueStat(
+                pool,
+                spec,
+                pending=counts.pending,
+                ack_pending=counts.in_flight,
+                redelivered=counts.redelivered,
+                waiting_pulls=counts.waiting_pulls,
+                messages=state.messages,
+                oldest_age=oldest_age,
+                consumers=state.consumer_count,
+                workers=workers,
+            )
     try:
         consumer = await js.consumer_info(spec.stream, spec.durable)
     except NotFoundError:

@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     gemini_base_url: str = ""
     gemini_timeout_seconds: float = 120.0
     extract_concurrency: int = 8
-    # Requests per minute allowed by the model quota, per worker; 0 = no ceiling.
+    # Requests per minute allowed by the model quota, shared by every extract replica
+    # (a schedule in NATS KV); 0 = no ceiling.
     extract_rpm: int = 0
     # How long a task waits out 429s in place before it is handed back to the queue.
     extract_rate_limit_max_wait_seconds: float = 600.0

@@ -7,7 +7,9 @@ handler over a queue is `bytereview.core.worker_runtime`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 import nats
@@ -28,9 +30,32 @@ JOB_EVENTS_SUBJECT = "bytereview.events.jobs"
 WORKER_LOAD_SUBJECT = "bytereview.workers"
 
 
+# A lane consumer nobody has pulled from for this long is deleted by the server (its tenant
+# has had no work for that long); a later message declares it again.
+LANE_INACTIVE_SECONDS = 3600.0
+# JetStream lists consumers this many at a time.
+CONSUMER_PAGE = 256
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def tenant_token(tenant: str) -> str:
+    """`tenant` as one subject token and consumer-name suffix (ids pass as they are)."""
+    if _TOKEN.fullmatch(tenant):
+        return tenant
+    return hashlib.sha256(tenant.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueSpec:
-    """A work-queue stream with one durable pull consumer shared by a worker pool."""
+    """A work-queue stream with one durable pull consumer shared by a worker pool.
+
+    A `fair` queue is split into lanes, one per tenant: messages go to `<subject>.<tenant>`,
+    each lane has its own durable consumer `<durable>-<tenant>` (declared by the workers
+    when the lane has work), and workers share their free slots out across the lanes
+    (`bytereview.core.fair_pull`). Work-queue streams forbid overlapping consumers, and the
+    base consumer filters on `subject` alone, so messages published there (before lanes
+    existed) are one more lane.
+    """
 
     stream: str
     subject: str
@@ -39,6 +64,25 @@ class QueueSpec:
     max_deliver: int
     backoff_seconds: tuple[float, ...]
     max_ack_pending: int
+    fair: bool = False
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return (self.subject, f"{self.subject}.*") if self.fair else (self.subject,)
+
+    def holds(self, subject: str) -> bool:
+        """Whether a message on `subject` belongs to this queue."""
+        return subject == self.subject or (self.fair and subject.startswith(f"{self.subject}."))
+
+    def lane_subject(self, tenant: str) -> str:
+        """Where `tenant`'s messages go (the plain subject for a queue without lanes)."""
+        return f"{self.subject}.{tenant_token(tenant)}" if self.fair else self.subject
+
+    def lane_durable(self, subject: str) -> str:
+        """The durable consumer of the lane `subject` is on."""
+        if subject == self.subject:
+            return self.durable
+        return f"{self.durable}-{subject[len(self.subject) + 1 :]}"
 
 
 def ingest_queue(settings: Settings) -> QueueSpec:
@@ -62,7 +106,14 @@ def extract_queue(settings: Settings) -> QueueSpec:
         max_deliver=settings.max_deliver,
         backoff_seconds=(5, 30, 120, 300),
         max_ack_pending=1024,
+        # One lane per tenant: a big job must not starve another tenant's small one (#18).
+        fair=True,
     )
+
+
+def extract_lane_subject(tenant: str) -> str:
+    """The subject of `tenant`'s extract tasks (its lane of the fair extract queue)."""
+    return f"{EXTRACT_SUBJECT}.{tenant_token(tenant)}"
 
 
 async def connect(settings: Settings, *, name: str) -> NatsClient:
@@ -75,7 +126,7 @@ async def declare_queue(js: JetStreamContext, spec: QueueSpec, *, replicas: int 
     """Create or update the stream and its durable consumer; safe to call from every process."""
     stream = api.StreamConfig(
         name=spec.stream,
-        subjects=[spec.subject],
+        subjects=list(spec.subjects),
         retention=api.RetentionPolicy.WORK_QUEUE,
         storage=api.StorageType.FILE,
         num_replicas=replicas,
@@ -90,23 +141,94 @@ async def declare_queue(js: JetStreamContext, spec: QueueSpec, *, replicas: int 
     # delivery), so a message waiting behind busy slots, or a model call longer than that,
     # would be delivered again while still being worked on. Workers nak with the backoff delay
     # themselves (worker_runtime.Worker); AckWait, kept alive by in_progress(), covers crashed ones.
+    await declare_lane(js, spec, spec.subject)
+
+
+async def declare_lane(js: JetStreamContext, spec: QueueSpec, subject: str) -> str:
+    """Create or update the durable consumer of the lane `subject`; returns its name.
+
+    Lane consumers go away by themselves once unused for LANE_INACTIVE_SECONDS; the base
+    consumer stays (the autoscaler and the watchdog look it up)."""
+    durable = spec.lane_durable(subject)
     consumer = api.ConsumerConfig(
-        durable_name=spec.durable,
+        durable_name=durable,
         ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=spec.ack_wait_seconds,
         max_deliver=spec.max_deliver,
         max_ack_pending=spec.max_ack_pending,
-        filter_subject=spec.subject,
+        filter_subject=subject,
+        inactive_threshold=None if subject == spec.subject else LANE_INACTIVE_SECONDS,
     )
     try:
         await js.add_consumer(spec.stream, consumer)
     except BadRequestError:
         # An existing consumer with other settings: replace the mutable ones.
         await js.add_consumer(spec.stream, consumer)
+    return durable
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """A queue's true counts, from its stream and every consumer on it (all its lanes).
+
+    `arrived` is the stream's last sequence (every message ever stored; a redelivery does
+    not move it), `messages` what the stream holds now: waiting, or delivered and not yet
+    acknowledged (a work-queue stream drops a message when it is acked or terminated).
+    """
+
+    arrived: int
+    messages: int
+    in_flight: int
+    redelivered: int = 0
+    waiting_pulls: int = 0
+    consumers: tuple[str, ...] = ()
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting for a worker."""
+        return max(0, self.messages - self.in_flight)
+
+    @property
+    def completed(self) -> int:
+        """Messages that left the queue: acked, terminated, or removed as dead letters."""
+        return max(0, self.arrived - self.messages)
+
+
+async def queue_counts(js: JetStreamContext, stream: str) -> QueueCounts | None:
+    """The counts of `stream` and all its consumers; None when the stream does not exist."""
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return None
+    in_flight = redelivered = waiting = 0
+    names: list[str] = []
+    while True:  # the consumer list comes in pages
+        page = await js.consumers_info(stream, offset=len(names))
+        for consumer in page:
+            names.append(consumer.name)
+            in_flight += int(consumer.num_ack_pending or 0)
+            redelivered += int(consumer.num_redelivered or 0)
+            waiting += int(consumer.num_waiting or 0)
+        if len(page) < CONSUMER_PAGE:
+            break
+    return QueueCounts(
+        arrived=int(info.state.last_seq or 0),
+        messages=int(info.state.messages or 0),
+        in_flight=in_flight,
+        redelivered=redelivered,
+        waiting_pulls=waiting,
+        consumers=tuple(names),
+    )
 
 
 async def consumer_lag(js: JetStreamContext, spec: QueueSpec) -> tuple[int, int]:
-    """(num_pending, num_ack_pending) from the consumer's leader; (0, 0) if it does not exist."""
+    """(waiting, unacknowledged) messages; (0, 0) if the queue does not exist.
+
+    A queue without lanes asks its consumer's leader; a fair one counts its stream and
+    every lane consumer (a lane nobody pulled from yet has no consumer at all)."""
+    if spec.fair:
+        counts = await queue_counts(js, spec.stream)
+        return (0, 0) if counts is None else (counts.pending, counts.in_flight)
     try:
         info = await js.consumer_info(spec.stream, spec.durable)
     except NotFoundError:

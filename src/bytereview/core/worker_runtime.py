@@ -32,6 +32,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from bytereview.core.fair_pull import FairPuller
 from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
 
 log = logging.getLogger(__name__)
@@ -169,6 +170,8 @@ class Worker:
         self._waiting_for_slot = False
         self._last_pull = time.monotonic()
         self.processed = 0
+        # A fair queue is pulled lane by lane (bytereview.core.fair_pull), not bound.
+        self._fair = FairPuller(nc=nc or js._nc, js=js, spec=spec) if spec.fair else None
 
     @property
     def inflight(self) -> int:
@@ -185,8 +188,8 @@ class Worker:
         return max(0.0, time.monotonic() - self._last_pull)
 
     async def run(self) -> None:
-        sub = await self._bind()
-        if sub is None:
+        sub = None if self._fair else await self._bind()
+        if sub is None and self._fair is None:
             return
         load = asyncio.create_task(self._publish_load())
         backoff = Backoff()
@@ -216,8 +219,9 @@ class Worker:
         finally:
             await self._drain()
             load.cancel()
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _bind(self) -> JetStreamContext.PullSubscription | None:
         backoff = Backoff()
@@ -264,8 +268,14 @@ class Worker:
             self._waiting_for_slot = False
         return not self._stopping.is_set()
 
-    async def _fetch(self, sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
-        fetch = asyncio.create_task(sub.fetch(max(1, batch), timeout=FETCH_SECONDS))
+    async def _fetch(self, sub: JetStreamContext.PullSubscription | None, batch: int) -> list[Msg]:
+        if self._fair is not None:
+            held = [m.subject for m in self._inflight.values()]
+            pulling = self._fair.fetch(max(1, batch), held, wait=FETCH_SECONDS)
+        else:
+            assert sub is not None
+            pulling = sub.fetch(max(1, batch), timeout=FETCH_SECONDS)
+        fetch = asyncio.create_task(pulling)
         stop = asyncio.create_task(self._stopping.wait())
         # The fetch ends by itself after FETCH_SECONDS; the margin guards against a fetch
         # that never returns (it would stop the loop pulling).

@@ -13,6 +13,7 @@ import pytest
 from google.protobuf import field_mask_pb2, json_format
 
 from bytereview.core import Settings, streams
+from bytereview.core.fair_pull import FairPuller
 from bytereview.core.storage import make_storage
 from bytereview.core.worker_runtime import Delivery
 from bytereview.core.workers import JobsCalls
@@ -52,15 +53,19 @@ async def _versions(job_stub: JobStub, result: str) -> list[pb.ResultVersion]:
 
 
 async def _deliveries(settings: Settings) -> tuple[int, int, int]:
-    """The extract consumer's (stream sequence delivered, deliveries made, messages held)."""
+    """The extract queue's (stream sequence delivered, deliveries made, messages held),
+    over every consumer (the queue has one per tenant lane)."""
     spec = streams.extract_queue(settings)
     nc = await nats.connect(settings.nats_url)
     try:
-        info = await nc.jetstream().consumer_info(spec.stream, spec.durable)
+        infos = await nc.jetstream().consumers_info(spec.stream)
+        counts = await streams.queue_counts(nc.jetstream(), spec.stream)
     finally:
         await nc.close()
-    held = int(info.num_pending or 0) + int(info.num_ack_pending or 0)
-    return int(info.delivered.stream_seq or 0), int(info.delivered.consumer_seq or 0), held
+    assert counts is not None
+    stream_seq = max(int(getattr(i.delivered, "stream_seq", 0) or 0) for i in infos)
+    deliveries = sum(int(getattr(i.delivered, "consumer_seq", 0) or 0) for i in infos)
+    return stream_seq, deliveries, counts.messages
 
 
 async def _queue_settled(settings: Settings, timeout: float = 60) -> tuple[int, int]:
@@ -109,8 +114,8 @@ async def test_a_redelivered_rerun_makes_one_new_version(
     # it acks. JetStream delivers the message again after AckWait.
     spec = streams.extract_queue(settings)
     nc = await nats.connect(settings.nats_url)
-    sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
-    (msg,) = await sub.fetch(1, timeout=10)
+    puller = FairPuller(nc=nc, js=nc.jetstream(), spec=spec)  # its tenant's lane
+    (msg,) = await puller.fetch(1, (), wait=10)
     extractor = OfflineExtractor()
     async with grpc.aio.insecure_channel(config.jobs_addr) as channel:
         handler = ExtractHandler(

@@ -10,9 +10,11 @@ from urllib.parse import parse_qs, urlparse
 
 import nats
 from google.protobuf import struct_pb2
+from nats.aio.client import Client as NatsClient
 
 from bytereview.core import streams
 from bytereview.core.clients import Metadata
+from bytereview.core.fair_pull import FairPuller
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import messages_pb2 as extract_messages
@@ -91,6 +93,8 @@ async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[
     """Take up to `count` messages from a work queue (acked), as a worker would."""
     nc = await nats.connect(settings.nats_url)
     try:
+        if spec.fair:
+            return await _pull_lanes(nc, spec, count)
         sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
         out: list[bytes] = []
         # The relay publishes shortly after commit, maybe in several batches: keep pulling
@@ -110,6 +114,20 @@ async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[
         # server (30 s) before it gives up.
         await nc.flush()
         await nc.close()
+
+
+async def _pull_lanes(nc: NatsClient, spec: streams.QueueSpec, count: int) -> list[bytes]:
+    """`pull` from a fair queue: lane by lane, the way its workers pull."""
+    puller = FairPuller(nc=nc, js=nc.jetstream(), spec=spec)
+    out: list[bytes] = []
+    while len(out) < count:
+        msgs = await puller.fetch(count - len(out), (), wait=3)
+        if not msgs:
+            break
+        for msg in msgs:
+            out.append(msg.data)
+            await msg.ack()
+    return out
 
 
 async def ready_job(

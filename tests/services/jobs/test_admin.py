@@ -4,7 +4,6 @@ letters with retry and discard, the queues; on the real jobs service, NATS and d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from google.protobuf import struct_pb2
 
 from bytereview.core import streams
 from bytereview.core.auth import DEV_SUBJECT, WORKER, Principal, PrincipalKind
+from bytereview.core.fair_pull import FairPuller
 from bytereview.core.settings import Settings
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import admin_service_pb2 as admin_pb
@@ -238,13 +238,14 @@ async def _dead_letter_a_task(
     spec = streams.extract_queue(settings)
     nc = await nats.connect(settings.nats_url)
     try:
-        sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
-        msgs = await sub.fetch(1, timeout=30)
+        # The extract queue has a lane per tenant: pull it the way its workers do.
+        puller = FairPuller(nc=nc, js=nc.jetstream(), spec=spec)
+        msgs = await puller.fetch(1, (), wait=30)
         task = extract_messages.ExtractTaskMessage.FromString(msgs[0].data).task
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER_METADATA)
         # ... and dies: no ack. A worker still pulling makes JetStream notice the exhaustion.
-        with contextlib.suppress(TimeoutError):
-            await sub.fetch(1, timeout=8)
+        for _ in range(8):
+            await puller.fetch(1, (), wait=1)
     finally:
         await nc.close()
     for _ in range(150):  # the ack wait (5 s) has to run out first
