@@ -193,7 +193,8 @@ LINKS: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
                 "JobService_ListFiles",
                 "JobService_ListResults",
                 "JobService_ListJobEvents",
-                "JobService_DeleteJob",
+                # Not DeleteJob: with it in the group, schemathesis 4.32's stateful phase
+                # followed no link of the job at all (all scenarios stayed on CreateJob).
             )
         },
     ),

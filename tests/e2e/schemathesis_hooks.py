@@ -3,8 +3,7 @@ SCHEMATHESIS_HOOKS by test_schemathesis.py), each the documented schemathesis wa
 
 - `page-token`: the document declares page tokens opaque (`format: page-token`): only a
   `nextPageToken` the server handed out is valid, so no generator can make one up. The empty
-  token (the first page) is the one value a client may send without having been given it;
-  real tokens are followed by the stateful phase through the document's links.
+  token (the first page) is the one value a client may send without having been given it.
 - Uniqueness of list items by a key (`x-unique-by` in the document: declared files by path,
   fields by name ignoring case), which JSON Schema's `uniqueItems` cannot say: a generated
   request whose items collide is not a schema-valid one, so it is not sent as one.
