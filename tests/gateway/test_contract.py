@@ -118,7 +118,11 @@ async def test_the_document_declares_body_rules_and_links(client: httpx.AsyncCli
     template = configure["content"]["application/json"]["schema"]["properties"]["template"]
     assert re.search(template["pattern"], f"templates/{'a' * 32}")
     assert not re.search(template["pattern"], "templates/x")
-    for bad in ({"files": []}, {"files": [{"path": "../x", "sizeBytes": 1}]}):
+    bad_bodies: list[dict[str, Any]] = [
+        {"files": []},
+        {"files": [{"path": "../x", "sizeBytes": 1}]},
+    ]
+    for bad in bad_bodies:
         refused = await client.post("/v1/jobs", headers=AUTH, json=bad)
         assert refused.status_code == 400, refused.text
     # Page tokens are opaque: a format, not a syntax a client could make values from.
