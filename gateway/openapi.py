@@ -93,14 +93,16 @@ PAGE_TOKEN: dict[str, Any] = {
     "description": "A `nextPageToken` from the previous page, as given (opaque; at most 512 "
     "URL-safe characters), or empty for the first page",
 }
+# What `str.strip()` removes (`str.isspace`), spelled out: `\s` differs between regex engines.
+_SPACES = r"[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 # A declared file path (services/jobs/domain/paths.py refuses control characters, `..`
 # segments and paths with no name in them). Declared a little narrower than the server takes:
 # segments separated by `/`, each starting with a character that is not a dot or a space.
 # (Without lookarounds: generators then make matching values directly, not by filtering.)
-_SEGMENT = r"[^\x00-\x1f\s/\\.][^\x00-\x1f/\\]*"
+_SEGMENT = rf"[^\x00-\x1f{_SPACES[1:-1]}/\\.][^\x00-\x1f/\\]*"
 PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
-# Text the server strips before checking it is there.
-NOT_BLANK = r"\S"
+# Text the server strips before checking it is there: one character `str.strip` keeps.
+NOT_BLANK = f"[^{_SPACES[1:-1]}]"
 
 
 def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
