@@ -50,7 +50,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def not_found(request: Request, _: Exception) -> Response:
         return http_error(404, "NOT_FOUND", f"no API route {request.method} {request.url.path}")
 
-    ops_routes.mount(app, upstreams=upstreams, openapi=openapi_document(table))
+    ops_routes.mount(
+        app,
+        upstreams=upstreams,
+        openapi=openapi_document(table, max_upload_bytes=settings.max_upload_bytes),
+    )
     # Before the proxy: its `/v1/{rest:path}` would otherwise take `/v1/storage/objects`.
     storage_routes.mount(app, storage=make_storage(settings), settings=settings)
     TranscodingProxy(table, upstreams, worker_token=settings.secret("worker_token")).mount(app)

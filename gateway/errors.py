@@ -1,9 +1,18 @@
-"""gRPC status -> HTTP status (google/rpc/code.proto's table) and the JSON error body."""
+"""gRPC status -> HTTP status and the JSON error body every error answer carries.
+
+The table is google/rpc/code.proto's with one deliberate change: FAILED_PRECONDITION is 409
+Conflict, not 400. The API uses it for "not in this state" (starting a job that is still
+uploading, resuming one that is not paused): the request is well formed, and the same request
+succeeds once the resource's state changes, which is what 409 means (RFC 9110 15.5.10). 400
+is kept for requests that are wrong whatever the state, so a client can tell the two apart.
+"""
 
 from __future__ import annotations
 
 import grpc
 from fastapi.responses import JSONResponse
+
+from bytereview.core import request_id
 
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
@@ -16,7 +25,7 @@ HTTP_STATUS = {
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.UNAUTHENTICATED: 401,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 409,
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNIMPLEMENTED: 501,
@@ -24,17 +33,22 @@ HTTP_STATUS = {
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DATA_LOSS: 500,
 }
+REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
 
 
 def error_response(code: grpc.StatusCode, message: str) -> JSONResponse:
-    status = HTTP_STATUS.get(code, 500)
     if code == grpc.StatusCode.UNAVAILABLE:
         message = message or "the service is unavailable; try again shortly"
     # grpc's name for OK..UNAUTHENTICATED matches google.rpc.Code's.
-    body = {"error": {"code": status, "status": code.name, "message": message, "details": []}}
-    return JSONResponse(body, status_code=status)
+    return http_error(HTTP_STATUS.get(code, 500), code.name, message)
 
 
 def http_error(status: int, grpc_name: str, message: str) -> JSONResponse:
-    body = {"error": {"code": status, "status": grpc_name, "message": message, "details": []}}
+    """The error body: always a message, and the request id (also in `X-Request-Id`) as a
+    google.rpc.RequestInfo detail (AIP-193), so what a user quotes leads to the log lines."""
+    details = []
+    if rid := request_id.get():
+        details.append({"@type": REQUEST_INFO, "requestId": rid})
+    text = message or grpc_name.replace("_", " ").lower()
+    body = {"error": {"code": status, "status": grpc_name, "message": text, "details": details}}
     return JSONResponse(body, status_code=status)

@@ -1,12 +1,23 @@
-"""An OpenAPI 3 document generated from the proto descriptors behind the route table."""
+"""An OpenAPI 3 document generated from the proto descriptors behind the route table.
+
+What the protos say is read from them: types, enums, `field_behavior` (REQUIRED fields are
+required and non-empty, OUTPUT_ONLY and IDENTIFIER fields are read-only in requests) and the
+`google.api.resource` patterns that resource references must match. What the services enforce
+beyond that (id syntax, lengths, ranges, counts, formats) is one explicit table, `rules`,
+built from the same limits the services check, so a schema-valid request is one the server
+accepts (unless the resource's state or existence says otherwise: 404, 409)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from google.api import field_behavior_pb2, resource_pb2
 from google.protobuf import descriptor
 
+from bytereview.core import limits
+from bytereview.core.datatypes import DATA_TYPES
+from bytereview.core.fields import FIELD_NAME
 from gateway.transcoder import VARIABLE, Route, RouteTable
 
 FD = descriptor.FieldDescriptor
@@ -35,19 +46,194 @@ _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Value": {},
     "google.protobuf.Empty": {"type": "object"},
 }
-ERROR_SCHEMA = {
+# The error body of every 4xx/5xx (gateway/errors.py): a message, and the request id as a
+# google.rpc.RequestInfo detail (AIP-193), so a user can quote it.
+ERROR = "Error"
+ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "required": ["error"],
     "properties": {
         "error": {
             "type": "object",
+            "required": ["code", "status", "message", "details"],
             "properties": {
                 "code": {"type": "integer"},
                 "status": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "array", "items": {"type": "object"}},
+                "message": {"type": "string", "minLength": 1},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["@type"],
+                        "properties": {
+                            "@type": {"type": "string"},
+                            "requestId": {"type": "string"},
+                        },
+                    },
+                },
             },
         }
     },
+}
+
+# ---------------------------------------------------------------------------------------------
+# What the protos cannot express: the one table of rules the services enforce.
+# ---------------------------------------------------------------------------------------------
+ID = "[0-9a-f]{32}"  # every resource id: services/jobs/domain/names.py
+# A path segment variable of a resource pattern -> what it matches (`me` is the caller).
+_SEGMENT_IDS = {"user": f"(?:{ID}|me)"}
+MAX_PAGE_SIZE = 1000  # services/jobs/domain/names.py; the ingest service's limit is the same
+MAX_AGE_SECONDS = 100 * 366 * 24 * 3600  # services/jobs/domain/admin.py
+# Opaque: only a `nextPageToken` the server handed out (or none: the first page) is valid.
+# The format names that, so clients (and schemathesis) know not to make one up; the syntax is
+# the server's to change (services/jobs/domain/names.py), so it is described, not declared.
+PAGE_TOKEN: dict[str, Any] = {
+    "type": "string",
+    "format": "page-token",
+    "description": "A `nextPageToken` from the previous page, as given (opaque; at most 512 "
+    "URL-safe characters), or empty for the first page",
+}
+# What `str.strip()` removes (`str.isspace`), spelled out: `\s` differs between regex engines.
+_SPACES = r"[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# A declared file path (services/jobs/domain/paths.py refuses control characters, `..`
+# segments and paths with no name in them). Declared a little narrower than the server takes:
+# segments separated by `/`, each starting with a character that is not a dot or a space.
+# (Without lookarounds: generators then make matching values directly, not by filtering.)
+_SEGMENT = rf"[^\x00-\x1f{_SPACES[1:-1]}/\\.][^\x00-\x1f/\\]*"
+PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
+# Text the server strips before checking it is there: one character `str.strip` keeps.
+NOT_BLANK = f"[^{_SPACES[1:-1]}]"
+
+
+def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
+    rule: dict[str, Any] = {"maxLength": max_length}
+    if required:
+        rule["pattern"] = NOT_BLANK
+    return rule
+
+
+def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
+    """Schema keywords per proto field (`package.Message.field`) or message, beyond the protos."""
+    p = "bytereview.jobs.v1."
+    fields_list = {"maxItems": limits.MAX_FIELDS, "x-unique-by": "name (case-insensitive)"}
+    return {
+        # Bodies.
+        f"{p}DeclaredFile.path": {"pattern": PATH_PATTERN, "maxLength": limits.MAX_PATH},
+        f"{p}DeclaredFile.size_bytes": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": max_upload_bytes,
+        },
+        f"{p}CreateJobRequest.files": {
+            "maxItems": limits.MAX_FILES_PER_JOB,
+            "x-unique-by": "path",
+        },
+        f"{p}CreateJobRequest.display_name": _text(limits.MAX_DISPLAY_NAME),
+        f"{p}CreateJobRequest.request_id": _text(limits.MAX_REQUEST_ID),
+        f"{p}StartJobRequest.request_id": _text(limits.MAX_REQUEST_ID),
+        f"{p}ConfigureJobRequest.display_name": _text(limits.MAX_DISPLAY_NAME),
+        f"{p}ConfigureJobRequest.fields": fields_list,
+        # Fields, or a template to copy them from.
+        f"{p}ConfigureJobRequest": {
+            "anyOf": [
+                {
+                    "required": ["fields"],
+                    "properties": {"fields": {"type": "array", "minItems": 1}},
+                },
+                {
+                    "required": ["template"],
+                    "properties": {"template": {"type": "string", "minLength": 1}},
+                },
+            ]
+        },
+        f"{p}JobField.name": {"pattern": FIELD_NAME.pattern},
+        f"{p}JobField.data_type": {"enum": [t.id for t in DATA_TYPES]},
+        f"{p}JobField.instruction": _text(limits.MAX_INSTRUCTION),
+        f"{p}Template.display_name": _text(limits.MAX_DISPLAY_NAME, required=True),
+        f"{p}Template.fields": {**fields_list, "minItems": 1},
+        f"{p}Template": {"required": ["fields"]},
+        f"{p}ApiKey.display_name": _text(limits.MAX_DISPLAY_NAME),
+        f"{p}SyncCurrentUserRequest.display_name": _text(limits.MAX_DISPLAY_NAME),
+        f"{p}RetryDeadLetterRequest.reason": _text(500),
+        f"{p}DiscardDeadLetterRequest.reason": _text(500),
+        "bytereview.extract.v1.PreviewExtractionRequest.fields": fields_list,
+        # Query parameters.
+        "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
+        "page_token": PAGE_TOKEN,
+        f"{p}WatchJobRequest.after_sequence": {"pattern": "^[0-9]{1,18}$"},
+        f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx"]},
+        f"{p}ListAllJobsRequest.min_age_seconds": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_AGE_SECONDS,
+        },
+    }
+
+
+# The fields an update mask may name (AIP-134), per request; either spelling is accepted.
+UPDATABLE: dict[str, tuple[str, ...]] = {
+    "bytereview.jobs.v1.UpdateTemplateRequest": ("display_name", "description", "fields"),
+    "bytereview.jobs.v1.UpdateResultRequest": ("values",),
+}
+
+# OpenAPI links (stateful use of the API): operation -> where the new resource's name is in
+# its answer, and the operations that take that resource. `#regex:` (a schemathesis extension
+# of runtime expressions) takes the id out of the name.
+_JOB_ID = "$response.body#/{at}#regex:^jobs/([^/]+)$"
+LINKS: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
+    "JobService_CreateJob": (
+        "job/name",
+        {
+            op: {"job": _JOB_ID}
+            for op in (
+                "JobService_GetJob",
+                "JobService_GetJobProgress",
+                "JobService_ConfigureJob",
+                "JobService_FinalizeUploads",
+                "JobService_StartJob",
+                "JobService_CancelJob",
+                "JobService_ListFiles",
+                "JobService_ListResults",
+                "JobService_ListJobEvents",
+                # Not DeleteJob: with it in the group, schemathesis 4.32's stateful phase
+                # followed no link of the job at all (all scenarios stayed on CreateJob).
+            )
+        },
+    ),
+    "JobService_ConfigureJob": (
+        "name",
+        {op: {"job": _JOB_ID} for op in ("JobService_GetJob", "JobService_StartJob")},
+    ),
+    "TemplateService_CreateTemplate": (
+        "name",
+        {
+            op: {"template": "$response.body#/{at}#regex:^templates/([^/]+)$"}
+            for op in (
+                "TemplateService_GetTemplate",
+                "TemplateService_UpdateTemplate",
+                "TemplateService_DeleteTemplate",
+            )
+        },
+    ),
+    "UserService_CreateApiKey": (
+        "name",
+        {
+            "UserService_DeleteApiKey": {
+                "user": "$response.body#/{at}#regex:^users/([^/]+)/",
+                "apiKey": "$response.body#/{at}#regex:/apiKeys/([^/]+)$",
+            }
+        },
+    ),
+}
+
+_ANSWERS = {
+    "400": "The request is malformed: the message says which part",
+    "401": "No credential, or one that is not valid",
+    "403": "The credential is valid but may not make this call (e.g. the admin role is missing)",
+    "404": "No such resource for this caller",
+    "409": "Not allowed in the resource's current state (the message says why), or the "
+    "resource already exists",
+    "429": "Too many requests (or open streams, or resources) for this caller",
 }
 
 
@@ -79,9 +265,21 @@ def openapi_template(template: str) -> tuple[str, list[str]]:
     return VARIABLE.sub(expand, template), params
 
 
+def _behaviors(f: descriptor.FieldDescriptor) -> set[int]:
+    options = f.GetOptions()
+    return set(options.Extensions[field_behavior_pb2.field_behavior])
+
+
+def _resource_regex(pattern: str) -> str:
+    """`jobs/{job}/files/{file}` -> a regex of the names it describes."""
+    return re.sub(r"\{(\w+)\}", lambda m: _SEGMENT_IDS.get(m.group(1), ID), pattern)
+
+
 class _Schemas:
-    def __init__(self) -> None:
+    def __init__(self, table: dict[str, dict[str, Any]]) -> None:
         self.components: dict[str, Any] = {}
+        self._rules = table
+        self._resources: dict[str, list[str]] = {}
 
     def ref(self, desc: descriptor.Descriptor) -> dict[str, Any]:
         if desc.full_name in _WELL_KNOWN:
@@ -89,15 +287,50 @@ class _Schemas:
         name = desc.full_name
         if name not in self.components:
             self.components[name] = {}  # placeholder: recursion-safe
-            self.components[name] = self._message(desc)
+            self.components[name] = self.message(desc)
         return {"$ref": f"#/components/schemas/{name}"}
 
-    def _message(self, desc: descriptor.Descriptor) -> dict[str, Any]:
+    def _learn_resources(self, desc: descriptor.Descriptor) -> None:
+        for message in desc.file.message_types_by_name.values():
+            resource = message.GetOptions().Extensions[resource_pb2.resource]
+            if resource.type:
+                self._resources[resource.type] = list(resource.pattern)
+
+    def message(
+        self, desc: descriptor.Descriptor, *, leave_out: frozenset[str] | set[str] = frozenset()
+    ) -> Any:
         if desc.GetOptions().map_entry:
             return {"type": "object"}
-        # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
-        props = {f.json_name: {**self.field(f), "nullable": True} for f in desc.fields}
-        return {"type": "object", "properties": props, "additionalProperties": False}
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for f in desc.fields:
+            if f.name in leave_out:
+                continue
+            schema = self.field(f)
+            behaviors = _behaviors(f)
+            if behaviors & {field_behavior_pb2.OUTPUT_ONLY, field_behavior_pb2.IDENTIFIER}:
+                # Set by the server (or, for a name, by the URL): not sent in requests.
+                schema["readOnly"] = True
+            if field_behavior_pb2.REQUIRED in behaviors:
+                required.append(f.json_name)
+                if f.is_repeated:
+                    schema["minItems"] = 1
+                elif f.type == FD.TYPE_STRING:
+                    schema["minLength"] = 1
+            else:
+                # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
+                schema["nullable"] = True
+            props[f.json_name] = schema
+        out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        if required:
+            out["required"] = required
+        extra = dict(self._rules.get(desc.full_name, {}))
+        if "required" in extra:
+            out["required"] = sorted({*required, *extra.pop("required")})
+            for name in out["required"]:
+                props[name].pop("nullable", None)
+        out.update(extra)
+        return out
 
     def field(self, f: descriptor.FieldDescriptor) -> dict[str, Any]:
         if f.message_type is not None and f.message_type.GetOptions().map_entry:
@@ -105,15 +338,32 @@ class _Schemas:
             return {"type": "object", "additionalProperties": self._single(value)}
         single = self._single(f)
         if f.is_repeated:
-            return {"type": "array", "items": single}
+            out: dict[str, Any] = {"type": "array", "items": single}
+            out.update(self._rules.get(f.full_name, {}))
+            return out
         return single
 
     def _single(self, f: descriptor.FieldDescriptor) -> dict[str, Any]:
         if f.message_type is not None:
             return self.ref(f.message_type)
         if f.enum_type is not None:
-            return {"type": "string", "enum": [v.name for v in f.enum_type.values]}
-        return dict(_SCALARS[f.type])
+            schema: dict[str, Any] = {
+                "type": "string",
+                "enum": [v.name for v in f.enum_type.values],
+            }
+        else:
+            schema = dict(_SCALARS[f.type])
+            reference = f.GetOptions().Extensions[resource_pb2.resource_reference]
+            if reference.type and not _behaviors(f) and f.containing_type is not None:
+                self._learn_resources(f.containing_type)
+                patterns = self._resources.get(reference.type)
+                if patterns:
+                    # An optional reference may be left empty.
+                    names = "|".join(_resource_regex(p) for p in patterns)
+                    schema["pattern"] = f"^(?:{names})?$"
+        if not f.is_repeated:
+            schema.update(self._rules.get(f.full_name, {}))
+        return schema
 
 
 def _field_at(desc: descriptor.Descriptor | None, path: str) -> descriptor.FieldDescriptor | None:
@@ -126,94 +376,93 @@ def _field_at(desc: descriptor.Descriptor | None, path: str) -> descriptor.Field
     return field
 
 
-# What the services enforce, declared so clients (and schemathesis) know it up front.
-ID_PATTERN = "^[0-9a-f]{32}$"  # every resource id: services/jobs/domain/names.py
-USER_PATTERN = "^([0-9a-f]{32}|me)$"
-MAX_PAGE_SIZE = 1000
-# Query parameters with a narrower range than their proto type.
-_QUERY_RANGES: dict[str, dict[str, Any]] = {
-    "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
-    "after_sequence": {"pattern": "^[0-9]{1,18}$"},
-    # Opaque: only a `nextPageToken` the server handed out is valid (unpadded base64url).
-    "page_token": {"pattern": "^[A-Za-z0-9_-]{0,512}$"},
-}
-# String fields of one request whose values are a fixed set (the service checks the same).
-_QUERY_ENUMS: dict[tuple[str, str], list[str]] = {
-    ("ExportResultsRequest", "format"): ["csv", "json", "xlsx"],
-}
-_ANSWERS = {
-    "400": "The request is malformed (the message says which part), or not allowed in the "
-    "resource's current state",
-    "401": "No credential, or one that is not valid",
-    "404": "No such resource for this caller",
-    "429": "Too many requests (or open streams) for this caller",
-}
-
-
 def _path_schema(name: str) -> dict[str, Any]:
-    return {"type": "string", "pattern": USER_PATTERN if name == "user" else ID_PATTERN}
+    return {"type": "string", "pattern": f"^{_SEGMENT_IDS.get(name, ID)}$"}
 
 
-def _query_schema(f: descriptor.FieldDescriptor, base: dict[str, Any]) -> dict[str, Any]:
-    schema = dict(base)
+def _query_schema(
+    f: descriptor.FieldDescriptor, schemas: _Schemas, table: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    if f.message_type is not None:  # a field mask
+        return _mask_schema(f.containing_type.full_name if f.containing_type else "")
+    schema = schemas.field(f)
+    if f.is_repeated:
+        return schema
     if f.type in (FD.TYPE_INT32, FD.TYPE_SINT32, FD.TYPE_SFIXED32):
         schema.update({"minimum": -(2**31), "maximum": 2**31 - 1})
     elif schema.get("type") == "string" and schema.get("format") in ("int64", "uint64"):
         schema["pattern"] = "^-?[0-9]{1,19}$" if schema["format"] == "int64" else "^[0-9]{1,20}$"
-    schema.update(_QUERY_RANGES.get(f.name, {}))
+    schema.update(table.get(f.name, {}))
+    if (override := table.get(f.full_name)) is not None:
+        if "type" in override:
+            schema.pop("format", None)
+            schema.pop("pattern", None)
+        if "enum" in override:
+            schema = {"type": "string"}
+        schema.update(override)
     return schema
 
 
-def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
+def _mask_schema(request: str) -> dict[str, Any]:
+    """An update mask: the updatable fields, comma-separated (AIP-161)."""
+    allowed = UPDATABLE.get(request, ())
+    spellings = sorted({*allowed, *(_lower_camel(a) for a in allowed)})
+    return {"type": "array", "items": {"type": "string", "enum": spellings}, "uniqueItems": True}
+
+
+def _lower_camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]) -> Any:
     input_desc = route.method.input_type
     params: list[dict[str, Any]] = [
         {"name": v, "in": "path", "required": True, "schema": _path_schema(v)}
         for v in openapi_template(route.template)[1]
     ]
+    path_fields = {v.split(".")[0] for v in route.variables}
     if route.body != "*":
-        skip = {v.split(".")[0] for v in route.variables} | ({route.body} if route.body else set())
+        skip = path_fields | ({route.body} if route.body else set())
         for f in input_desc.fields:
             if f.name in skip or (
                 f.message_type is not None
                 and f.message_type.full_name != "google.protobuf.FieldMask"
             ):
                 continue
-            schema = schemas.field(f) if f.message_type is None else {"type": "string"}
-            if not f.is_repeated:
-                schema = _query_schema(f, schema)
-            if (choices := _QUERY_ENUMS.get((input_desc.name, f.name))) is not None:
-                schema = {"type": "string", "enum": choices}
-            params.append({"name": f.name, "in": "query", "required": False, "schema": schema})
+            param: dict[str, Any] = {
+                "name": f.name,
+                "in": "query",
+                "required": False,
+                "schema": _query_schema(f, schemas, table),
+            }
+            if f.message_type is not None:
+                param.update({"style": "form", "explode": False})
+            params.append(param)
+    error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR}"}}}
+    errors = {status: {"description": text, "content": error} for status, text in _ANSWERS.items()}
     op: dict[str, Any] = {
         "operationId": f"{route.service.rsplit('.', 1)[-1]}_{route.method.name}",
         "tags": [route.service.rsplit(".", 1)[-1]],
         "parameters": params,
         "security": [{"bearer": []}, {"apiKey": []}],
         "responses": {
-            **{
-                status: {
-                    "description": text,
-                    "content": {"application/json": {"schema": ERROR_SCHEMA}},
-                }
-                for status, text in _ANSWERS.items()
-            },
-            "default": {
-                "description": "An error",
-                "content": {"application/json": {"schema": ERROR_SCHEMA}},
-            },
+            **errors,
+            "default": {"description": "An error", "content": error},
         },
     }
     if route.body:
         if route.body == "*":
-            body_schema = schemas.ref(input_desc)
+            # The fields the URL carries are not repeated in the body.
+            body_schema = schemas.message(input_desc, leave_out=path_fields)
         else:
             body_field = _field_at(input_desc, route.body)
             body_schema = schemas.field(body_field) if body_field else {"type": "object"}
         op["requestBody"] = {
-            # A whole-request body (`*`) may be left out: it reads as `{}` (AIP custom methods
-            # such as `:cancel` are called with none) and the server validates its fields.
+            # A whole-request body (`*`) may be left out when none of its fields is required:
+            # it reads as `{}` (AIP custom methods such as `:cancel` are called with none).
             # A body that is one field (a template, a result) is the resource: required.
-            "required": route.body != "*",
+            "required": route.body != "*" or bool(body_schema.get("required")),
             "content": {"application/json": {"schema": body_schema}},
         }
     output = route.method.output_type
@@ -238,12 +487,26 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     return op
 
 
-def openapi_document(table: RouteTable) -> dict[str, Any]:
-    schemas = _Schemas()
+def _add_links(paths: dict[str, dict[str, Any]]) -> None:
+    ops = {op["operationId"]: op for verbs in paths.values() for op in verbs.values()}
+    for source, (at, targets) in LINKS.items():
+        ops[source]["responses"]["200"]["links"] = {
+            target.split("_", 1)[1]: {
+                "operationId": target,
+                "parameters": {name: expr.format(at=at) for name, expr in params.items()},
+            }
+            for target, params in targets.items()
+        }
+
+
+def openapi_document(table: RouteTable, *, max_upload_bytes: int = 2 * 1024**3) -> dict[str, Any]:
+    known = rules(max_upload_bytes=max_upload_bytes)
+    schemas = _Schemas(known)
     paths: dict[str, dict[str, Any]] = {}
     for route in table.routes:
         path = openapi_template(route.template)[0]
-        paths.setdefault(path, {})[route.verb.lower()] = _operation(route, schemas)
+        paths.setdefault(path, {})[route.verb.lower()] = _operation(route, schemas, known)
+    _add_links(paths)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -253,7 +516,7 @@ def openapi_document(table: RouteTable) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas.components,
+            "schemas": {**schemas.components, ERROR: ERROR_SCHEMA},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

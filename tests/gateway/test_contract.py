@@ -58,3 +58,81 @@ async def test_declared_patterns_and_ranges_match_the_server(client: httpx.Async
     watch = document["paths"]["/v1/jobs/{job}:watch"]["get"]["parameters"]
     after = next(p["schema"] for p in watch if p["name"] == "after_sequence")
     assert re.fullmatch(after["pattern"].strip("^$"), "1180591620717411303424") is None
+
+
+async def test_every_error_body_has_a_message_and_the_request_id(
+    client: httpx.AsyncClient,
+) -> None:
+    given = {"x-request-id": "req-contract-1"}
+    answers = [
+        await client.get("/v1/jobs", headers=given),  # 401 (no credential)
+        await client.get("/v1/jobs/0", headers={**AUTH, **given}),  # 400
+        await client.get(f"/v1/jobs/{'0' * 32}", headers={**AUTH, **given}),  # 404
+        await client.put("/v1/jobs", headers={**AUTH, **given}),  # 405
+        await client.get("/v1/nothing/here", headers={**AUTH, **given}),  # 404, no route
+    ]
+    for answer in answers:
+        error = answer.json()["error"]
+        assert error["message"], answer.text
+        assert {
+            "@type": "type.googleapis.com/google.rpc.RequestInfo",
+            "requestId": "req-contract-1",
+        } in error["details"], answer.text
+    assert answers[3].headers["allow"] == "GET, POST"
+
+
+async def test_a_request_not_allowed_in_the_current_state_is_409(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 10}]}
+    )
+    assert created.status_code == 200, created.text
+    job = created.json()["job"]["name"]
+    # Well formed, but the job is still waiting for its uploads: a conflict with its state.
+    started = await client.post(f"/v1/{job}:start", headers=AUTH)
+    assert started.status_code == 409, started.text
+    assert started.json()["error"]["status"] == "FAILED_PRECONDITION"
+
+
+async def test_the_document_declares_body_rules_and_links(client: httpx.AsyncClient) -> None:
+    document: dict[str, Any] = (await client.get("/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    create = document["paths"]["/v1/jobs"]["post"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    # field_behavior REQUIRED -> required and non-empty; the limits table -> counts and sizes.
+    assert body["required"] == ["files"]
+    assert (body["properties"]["files"]["minItems"], body["properties"]["files"]["maxItems"]) == (
+        1,
+        10_000,
+    )
+    declared = schemas["bytereview.jobs.v1.DeclaredFile"]
+    assert declared["required"] == ["path", "sizeBytes"]
+    assert declared["properties"]["sizeBytes"]["minimum"] == 1
+    # OUTPUT_ONLY and IDENTIFIER fields are not sent in requests.
+    job = schemas["bytereview.jobs.v1.Job"]["properties"]
+    assert job["status"]["readOnly"]
+    assert job["name"]["readOnly"]
+    # A resource reference matches the resource's pattern (google.api.resource), or is empty.
+    configure = document["paths"]["/v1/jobs/{job}:configure"]["post"]["requestBody"]
+    template = configure["content"]["application/json"]["schema"]["properties"]["template"]
+    assert re.search(template["pattern"], f"templates/{'a' * 32}")
+    assert not re.search(template["pattern"], "templates/x")
+    bad_bodies: list[dict[str, Any]] = [
+        {"files": []},
+        {"files": [{"path": "../x", "sizeBytes": 1}]},
+    ]
+    for bad in bad_bodies:
+        refused = await client.post("/v1/jobs", headers=AUTH, json=bad)
+        assert refused.status_code == 400, refused.text
+    # Page tokens are opaque: a format, not a syntax a client could make values from.
+    listed = {p["name"]: p["schema"] for p in document["paths"]["/v1/jobs"]["get"]["parameters"]}
+    assert listed["page_token"]["format"] == "page-token"
+    # Links: a created job leads to the operations on it; the id is taken out of its name.
+    links = create["responses"]["200"]["links"]
+    assert {"GetJob", "ConfigureJob", "StartJob", "ListFiles", "ListResults"} <= set(links)
+    assert links["GetJob"]["parameters"]["job"].endswith("#regex:^jobs/([^/]+)$")
+    api_key = document["paths"]["/v1/users/{user}/apiKeys"]["post"]["responses"]["200"]
+    assert set(api_key["links"]["DeleteApiKey"]["parameters"]) == {"user", "apiKey"}
+    template_links = document["paths"]["/v1/templates"]["post"]["responses"]["200"]["links"]
+    assert set(template_links) == {"GetTemplate", "UpdateTemplate", "DeleteTemplate"}

@@ -96,7 +96,7 @@ async def test_rest_flow_and_errors(client: httpx.AsyncClient) -> None:
             400,
             "INVALID_ARGUMENT",
         ),
-        (client.post(f"/v1/{job}:start", headers=AUTH, json={}), 400, "FAILED_PRECONDITION"),
+        (client.post(f"/v1/{job}:start", headers=AUTH, json={}), 409, "FAILED_PRECONDITION"),
         (client.get("/v1/jobs"), 401, "UNAUTHENTICATED"),
         (
             client.get("/v1/jobs", headers={"Authorization": "Bearer forged"}),
