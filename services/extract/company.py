@@ -15,11 +15,18 @@ from services.extract.ocrfix import fix_words
 from services.extract.schema import JsonValue
 
 # `SDN BHD` as OCR reads it too: `SDNBHD`, `SONBHD`, `SDN 3HD`, `SDN.BHZ.`.
-SDN_BHD = re.compile(r"(?i)\bS[DIO0]N\b\.?\s*[B83]H[DZ0]\b\.?|S[DO0]N[B83]H[DZ0]\b|(?<![\d/])5/B\b")
+SDN_BHD = re.compile(
+    r"(?i)\bS[DIO0]N\b\.?\s*[B83E]H[DZ0]\b\.?|S[DO0]N[B83E]H[DZ0]\b|(?<![\d/])5/B\b"
+)
+# `S/B` as OCR reads it at the end of a name (`S/D`, `S/8`, `S/R`), before its registration
+# number or the end of the line (`5/8` is left alone: `Jalan 5/8` is an address).
+_SB_MISREAD = re.compile(r"(?i)(?<![\w/])S/[8DR](?=\s*(\(|$))")
 # Company forms: Malaysia (`SDN BHD`, `S/B`), common law, continental Europe, India.
 LEGAL_FORM = re.compile(
     r"(?i)("
     + SDN_BHD.pattern[4:]
+    + "|"
+    + _SB_MISREAD.pattern[4:]
     + r"|\bbhd\b|\bs/b\b|(?<![\d/])5/b\b|\bltd\b|limited|\binc\b|\bllc\b"
     r"|\bllp\b|gmbh|\bs\.?a\.?s?\b|\bsarl\b|\bplc\b|\bco\.|corporation|\bcorp\b|\bpvt\b"
     r"|\bsp\.\s*z\s*o\.?\s*o|\bb\.?v\.?\b|\bn\.v\.|\bag\b|\bs\.?r\.?l\b|\bs\.p\.a\b)"
@@ -42,7 +49,6 @@ REGISTRATION = re.compile(
     r"(?i)^\(\s*[\w.-]*\d[\w.-]*\s*\)$|^\d[\d-]{4,}-?[A-Z]$|^\d{6,}$"
     r"|company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no"
 )
-# `Licensee of McDonald's`, `formerly known as ...`: about the company, not its address.
 _TRAILING_REGISTRATION = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 # `Owned by:` above a company: the owner, printed under the shop's own name.
 _OWNER = re.compile(r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee)\b")
@@ -59,13 +65,21 @@ def _shouting(line: str) -> bool:
     return len(letters) >= 3 and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters)
 
 
-def _name_like(line: str) -> bool:
+# An address's numbers: a postcode, a unit (`NO.12`, `LOT 3`), a street (`JALAN SS 2/7`).
+_ADDRESS_NUMBER = re.compile(r"(?i)\d{5}|\b(no|lot|unit|blk|jalan|jln)\b\.?\s*:?\s*\d|\d/\d")
+
+
+def _name_like(line: str, *, digits: bool = False) -> bool:
+    """A line that can be a name: letters, no label, and no digits (or, with `digits`, a
+    few that are not an address's: `99 SPEED MART`, `7-ELEVEN`)."""
     line = _TRAILING_REGISTRATION.sub("", line)
+    count = sum(ch.isdigit() for ch in line)
     return (
         _letters(line) >= 3
         and not _NOT_A_NAME.search(line)
         and not AFTER_ADDRESS.search(line)
-        and not any(ch.isdigit() for ch in line)
+        and (not count or (digits and 2 * count <= _letters(line)))
+        and not (digits and _ADDRESS_NUMBER.search(line))
     )
 
 
@@ -84,17 +98,10 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
                 continue
             if NOT_THE_ISSUER.search(line) or REGISTRATION.search(line):
                 continue  # `CO. REG. NO: 000948487-V` is no company form
-            # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`, `AIK HUAT ENTERPRISE (SETIA`
-            # / `ALAM) SDN BHD`: a line that is little more than the legal form continues
-            # the name above it.
-            match = form.search(line)
-            head = line[: match.start()].split() if match else []
-            unclosed = lines[i - 1].count("(") > lines[i - 1].count(")") if i else False
-            only_form = not head or (len(head) == 1 and BUSINESS_WORD.fullmatch(head[0]))
-            wraps = i > 0 and (only_form or unclosed)
-            if wraps and _name_like(lines[i - 1]) and _shouting(lines[i - 1]):
-                return i - 1, i + 1
-            return i, i + 1
+            start = _name_start(lines, i, form)
+            return start, _name_end(lines, i + 1)
+    if not owned and (found := _registered(top)) is not None:
+        return found
     if not fallback and not owned:
         return None
     for i, line in top:
@@ -102,6 +109,64 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
             return i, i + 1
     for i, line in top:
         if _name_like(line) and not NOT_THE_ISSUER.search(line):
+            return i, i + 1
+    return None
+
+
+# A line that continues the name above it: `& TEA LEAF (M) SDN. BHD.` under `THE COFFEE BEAN`,
+# `(SEMENYIH) SDN BHD` under `PASAR RAYA MEGA MAJU`, `ALAM) SDN BHD` under `ENTERPRISE (SETIA`.
+_CONTINUES = re.compile(r"(?i)^(&|and\b|of\b|\(|[^()\s]*\))")
+
+
+def _continues(line: str, above: str, form: re.Pattern[str] | None) -> bool:
+    """Whether `line` (the name's first line so far) carries on the name printed on `above`."""
+    if _CONTINUES.search(line.strip()) or above.count("(") > above.count(")"):
+        return True
+    if form is None:
+        # A line above the company form's line: `AIK HUAT HARDWARE` / `ENTERPRISE (SETIA`.
+        return bool(BUSINESS_WORD.match(line.strip()))
+    # `LIAN CHI PU TIAN VEGETARIAN` / `RESTAURANT SDN BHD`: little more than the form.
+    match = form.search(line)
+    head = line[: match.start()].split() if match else []
+    return not head or (len(head) == 1 and bool(BUSINESS_WORD.fullmatch(head[0])))
+
+
+def _name_start(lines: Sequence[str], i: int, form: re.Pattern[str]) -> int:
+    """The first line of a name whose company form is on line `i` (names wrap over up to
+    three lines)."""
+    start = i
+    while start > 0 and i - start < 2:
+        above = lines[start - 1]
+        first = form if start == i else None
+        if not (_continues(lines[start], above, first) and _name_like(above) and _shouting(above)):
+            break
+        start -= 1
+    return start
+
+
+# A branch in parentheses under the name: `CHECKERS HYPERMARKET SDN BHD` / `(JALAN KLANG LAMA)`.
+_BRANCH = re.compile(r"^\([^\d()]{3,}\)$")
+
+
+def _name_end(lines: Sequence[str], end: int) -> int:
+    return end + 1 if end < len(lines) and _BRANCH.match(lines[end].strip()) else end
+
+
+# A registration number after the name (`99 SPEED MART (519537-X)`) or alone under it:
+# companies print theirs with their name.
+_REGISTRATION_AFTER = re.compile(r"[(\[]\s*\d{5,}-?\s*[A-Z]\s*[)\]]?\s*$")
+
+
+def _registered(top: Sequence[tuple[int, str]]) -> tuple[int, int] | None:
+    """The line a company registration number follows, when no company form is printed."""
+    for (i, line), (_, below) in zip(top, [*top[1:], (-1, "")], strict=True):
+        if _REGISTRATION_AFTER.search(line):
+            name = line[: _REGISTRATION_AFTER.search(line).start()]  # type: ignore[union-attr]
+        elif REGISTRATION.match(below.strip()) and not REGISTRATION.search(line):
+            name = line
+        else:
+            continue
+        if _name_like(name, digits=True) and _shouting(name):
             return i, i + 1
     return None
 
@@ -132,6 +197,8 @@ def _clean_name(name: str) -> str:
     name = _TRAILING_REGISTRATION.sub("", name) or name
     # OCR's spellings of SDN BHD, and look-alike digits inside words.
     name = re.sub(r"(?<![\d/])5/B\b", "S/B", name)
+    name = _SB_MISREAD.sub("S/B", name)
+    name = re.sub(r"(?<=\))\s*BH[O0]\b|(?<=\)\s)BH[O0]\b", " BHD", name)
     name = SDN_BHD.sub(
         lambda m: m.group(0) if re.fullmatch(r"SDN\.?\s*BHD\.?", m.group(0)) else "SDN BHD", name
     )
