@@ -35,7 +35,7 @@ LEGAL_FORM = re.compile(
 BUSINESS_WORD = re.compile(r"(?i)(enterprise|trading|restaurant)")
 # Lines naming someone else than the issuer: `Owned by ...`, `Licensee of ...`, a signature.
 NOT_THE_ISSUER = re.compile(
-    r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee|a\s+member|"
+    r"(?i)^(owned|operated|managed|dimiliki|licensee|licenced|licensed|franchisee|a\s+member|"
     r"member|bill(ed)?\s+to|ship(ped)?\s+to|customer|client|sold\s+to|for\b)|:\s*$"
 )
 # Lines that end the address block under the name.
@@ -51,8 +51,10 @@ REGISTRATION = re.compile(
 )
 _TRAILING_REGISTRATION = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 # `Owned by:` above a company: the owner, printed under the shop's own name.
-_OWNER = re.compile(r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee)\b")
-_NOT_A_NAME = re.compile(r"(?i)(tax\s*invoice|receipt|invoice|welcome|thank|copy|page\s*\d)")
+_OWNER = re.compile(
+    r"(?i)^((owned|operated|managed)\s*by|dimiliki\s*oleh|licensee|licenced|licensed|franchisee)\b"
+)
+_NOT_A_NAME = re.compile(r"(?i)(tax\s*in\w{0,4}ce|receipt|invoice|welcome|thank|copy|page\s*\d)")
 
 
 def _letters(line: str) -> int:
