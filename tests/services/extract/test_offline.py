@@ -191,6 +191,72 @@ def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) ->
             Field("company", "text"),
             "SANYU STATIONERY SHOP",
         ),
+        # OCR's misreadings of S/B, with the registration number marking the name line.
+        (
+            ["99 SPEED MART S/D (519537-X)", "LOT P.T.2811,JALAN ANGSA", "TAMAN BERKELEY"],
+            Field("company", "text"),
+            "99 SPEED MART S/B",
+        ),
+        # No company form at all: the line the registration number follows is the name.
+        (
+            ["SIMPLIFIED TAX INYOICE", "SIN THYE & CO", "REG.NO:00168397-H", "NO.54, BATU 5"],
+            Field("company", "text"),
+            "SIN THYE & CO",
+        ),
+        (
+            ["POSTEE", "7 STAR MINI MARKET (519537-X)", "NO 5, JALAN 3/4", "41150 KLANG"],
+            Field("company", "text"),
+            "7 STAR MINI MARKET",
+        ),
+        # A name that wraps at `&` or `(`, or over three lines; a branch in parentheses under it.
+        (
+            ["THE COFFEE BEAN", "& TEA LEAF (M) SDN. BHD.", "Company No. :441970-H", "Lot F36"],
+            Field("company", "text"),
+            "THE COFFEE BEAN & TEA LEAF (M) SDN. BHD.",
+        ),
+        (
+            ["PASAR RAYA MEGA MAJU", "(SEMENYIH) SDN BHD", "(767840-W)", "NO 24, JALAN 4"],
+            Field("company", "text"),
+            "PASAR RAYA MEGA MAJU (SEMENYIH) SDN BHD",
+        ),
+        (
+            ["AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD", "822737-X", "NO.17-G"],
+            Field("company", "text"),
+            "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD",
+        ),
+        (
+            ["THANK YOU", "CHECKERS HYPERMARKET SDN BHD", "(JALAN KLANG LAMA)", "LOT 2942"],
+            Field("company", "text"),
+            "CHECKERS HYPERMARKET SDN BHD (JALAN KLANG LAMA)",
+        ),
+        # OCR's BHD: `Sdn Ehd`, `BHO`; its 0 for O in `CO.`.
+        (
+            ["Gerbang Alaf Restaurants Sdn Ehd", "(65351-M)", "Level 6, Bangunan TH"],
+            Field("company", "text"),
+            "Gerbang Alaf Restaurants SDN BHD",
+        ),
+        (
+            ["AEON C0.(M) BHO (126926-H)", "3RD FLR, AEON TAMAN MALURI SC"],
+            Field("company", "text"),
+            "AEON CO.(M) BHD",
+        ),
+        # An owner glued by OCR (`OwnedBy:`), or in Malay, is not the shop.
+        (
+            ["SANYUSTATIONERYSHOP", "NO.31G&33G,JALAN SETIA", "OwnedBy:", "SANYU SUPPLY SDN BHD"],
+            Field("company", "text"),
+            "SANYUSTATIONERYSHOP",
+        ),
+        (
+            ["AMPHAWA THAI TEA", "Dimiliki oleh T PLUS F&B SDN. BHD.", "(1219716-T)"],
+            Field("company", "text"),
+            "AMPHAWA THAI TEA",
+        ),
+        # A street number with a slash at the end of an address line is no company form.
+        (
+            ["KEDAI RUNCIT AH SENG", "NO 12, JALAN SS 5/8", "47300 PETALING JAYA"],
+            Field("company", "text"),
+            "KEDAI RUNCIT AH SENG",
+        ),
         # OCR's look-alikes in an address: O for 0 in numbers, 0 for O in words.
         (
             ["MR. D.I.Y. (M) SDN BHD", "L0T 1851-A, JALAN KPB 6", "433O0 SERI KEMBANGAN"],
