@@ -89,3 +89,13 @@ def test_ibans_are_checked_by_their_check_digits() -> None:
     assert iban_valid("GB82WEST12345698765432")
     assert not iban_valid("GB83WEST12345698765432")
     assert not iban_valid("FR76***************************")
+
+
+async def test_a_booking_receipt_is_numbered_by_its_booking_but_an_invoice_number_comes_first() -> (
+    None
+):
+    field = Field("invoice_number", "text", "the invoice number")
+    receipt = ["PAYMENT RECEIPT", "Booking ID", "IBZY2087", "Grand Total Rs 1939"]
+    assert await extract(receipt, [field]) == {"invoice_number": "IBZY2087"}
+    invoice = ["Booking ID: IBZY2087", "Invoice No: INV-77", "Total 10.00"]
+    assert await extract(invoice, [field]) == {"invoice_number": "INV-77"}
