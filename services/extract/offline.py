@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import re
 import threading
 import unicodedata
@@ -43,11 +44,22 @@ RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays mod
 _OCR_LOCK = threading.Lock()
 
 
+def ocr_threads() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or `taskset`'s
+    limit), not the machine's: onnxruntime sizes its pool from the machine, and threads
+    beyond the cores it may use only spin and wait for each other (on one core of two,
+    that doubled the CPU time per receipt)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @functools.cache
 def _ocr_engine() -> Any:
     from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
 
-    return RapidOCR()
+    return RapidOCR(intra_op_num_threads=ocr_threads(), inter_op_num_threads=1)
 
 
 def ocr_lines(image: bytes | Any) -> str:
