@@ -35,7 +35,7 @@ LEGAL_FORM = re.compile(
 BUSINESS_WORD = re.compile(r"(?i)(enterprise|trading|restaurant)")
 # Lines naming someone else than the issuer: `Owned by ...`, `Licensee of ...`, a signature.
 NOT_THE_ISSUER = re.compile(
-    r"(?i)^(owned|operated|managed|dimiliki|licensee|licenced|licensed|franchisee|a\s+member|"
+    r"(?i)^(owned|operated|managed|licensee|licenced|licensed|franchisee|a\s+member|"
     r"member|bill(ed)?\s+to|ship(ped)?\s+to|customer|client|sold\s+to|for\b)|:\s*$"
 )
 # Lines that end the address block under the name.
@@ -51,10 +51,12 @@ REGISTRATION = re.compile(
 )
 _TRAILING_REGISTRATION = re.compile(r"\s*[(\[][^()\[\]]*\d[^()\[\]]*[)\]]?\s*$")
 # `Owned by:` above a company: the owner, printed under the shop's own name.
-_OWNER = re.compile(
-    r"(?i)^((owned|operated|managed)\s*by|dimiliki\s*oleh|licensee|licenced|licensed|franchisee)\b"
-)
+_OWNER = re.compile(r"(?i)^((owned|operated|managed)\s*by|licensee|licenced|licensed|franchisee)\b")
 _NOT_A_NAME = re.compile(r"(?i)(tax\s*in\w{0,4}ce|receipt|invoice|welcome|thank|copy|page\s*\d)")
+
+
+# An item line's code or price: `1.2012-0029`, `5.80`.
+_ITEM_LINE = re.compile(r"\d[.,]\d")
 
 
 def _letters(line: str) -> int:
@@ -95,6 +97,8 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
         for i, line in top:
             if not form.search(line) or _letters(line) < 4:
                 continue
+            if form is BUSINESS_WORD and _ITEM_LINE.search(line):
+                continue  # `1.2012-0029 RESTAURANT ORDER CHIT`: an item sold, not the seller
             if _OWNER.search(line) or (i > 0 and _OWNER.search(lines[i - 1])):
                 owned = True  # the owner company; the shop's name is above
                 continue

@@ -242,16 +242,24 @@ def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) ->
             Field("company", "text"),
             "AEON CO.(M) BHD",
         ),
-        # An owner glued by OCR (`OwnedBy:`), or in Malay, is not the shop.
+        # An owner glued by OCR (`OwnedBy:`) is not the shop.
         (
             ["SANYUSTATIONERYSHOP", "NO.31G&33G,JALAN SETIA", "OwnedBy:", "SANYU SUPPLY SDN BHD"],
             Field("company", "text"),
             "SANYUSTATIONERYSHOP",
         ),
+        # An item sold is not the seller, though its name says `RESTAURANT`.
         (
-            ["AMPHAWA THAI TEA", "Dimiliki oleh T PLUS F&B SDN. BHD.", "(1219716-T)"],
+            [
+                "SANYU SHOP",
+                "NO.31G, JALAN SETIA",
+                "Owned By:",
+                "SANYU SDN BHD",
+                "CASH SALES",
+                "1.2012-0029 RESTAURANT ORDER CHIT 5.80",
+            ],
             Field("company", "text"),
-            "AMPHAWA THAI TEA",
+            "SANYU SHOP",
         ),
         # A street number with a slash at the end of an address line is no company form.
         (
