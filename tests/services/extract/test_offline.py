@@ -154,6 +154,8 @@ def test_layout_rules(lines: list[str], field: Field, expected: object) -> None:
         ("Date :25 May 201709:4130", dt.date(2017, 5, 25)),
         ("2024-12-31", dt.date(2024, 12, 31)),
         ("March 5, 2021", dt.date(2021, 3, 5)),
+        ("Date:2016/05/0114:11:20", dt.date(2016, 5, 1)),  # year first, time glued on
+        ("10~04-2018 08:11:53", dt.date(2018, 4, 10)),  # OCR's tilde for a hyphen
     ],
 )
 def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
