@@ -9,6 +9,22 @@ def _escape(text: str) -> str:
 
 def text_pdf(lines: list[str], *, pages: int = 1) -> bytes:
     """A PDF of `pages` pages, each showing `lines` in Helvetica, top to bottom."""
+    content = (
+        "BT /F1 12 Tf 14 TL 72 740 Td "
+        + " ".join(f"({_escape(line)}) Tj T*" for line in lines)
+        + " ET"
+    )
+    return _pdf(content, pages)
+
+
+def placed_pdf(runs: list[tuple[float, float, str]]) -> bytes:
+    """A one-page PDF drawing each (x, y, text) where it says, in the order given: the text
+    layer's order, which a form's producer may choose apart from where things appear."""
+    content = " ".join(f"BT /F1 12 Tf {x} {y} Td ({_escape(t)}) Tj ET" for x, y, t in runs)
+    return _pdf(content, 1)
+
+
+def _pdf(content: str, pages: int) -> bytes:
     objects: list[bytes] = []
     page_ids = [4 + 2 * i for i in range(pages)]
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
@@ -19,11 +35,6 @@ def text_pdf(lines: list[str], *, pages: int = 1) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
     )
     for i in range(pages):
-        content = (
-            "BT /F1 12 Tf 14 TL 72 740 Td "
-            + " ".join(f"({_escape(line)}) Tj T*" for line in lines)
-            + " ET"
-        )
         stream = content.encode("cp1252")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "

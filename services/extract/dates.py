@@ -33,7 +33,7 @@ _MON = r"(?P<mon>[^\W\d_]{3,10})"
 # boundary after it; plausible years (19xx, 20xx) are tried before two-digit ones.
 _YEAR = r"(?P<y>(?:19|20)\d{2}|\d{2})"
 DATE_PATTERNS = (
-    re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})\b"),
+    re.compile(r"\b(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:\b|(?=\d{1,2}:\d{2}))"),
     # Same separator twice: `REG#19-18/03/2018` holds 18/03/2018, not 19-18/03.
     re.compile(r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<y>(?:19|20)\d{2})"),
     # A two-digit year is trusted only where no code runs into the date: in
@@ -62,6 +62,8 @@ def _month(name: str) -> int | None:
 
 def find_date(text: str, *, day_first: bool = True) -> dt.date | None:
     """The first date in `text`, or None. Ambiguous a/b/y dates follow `day_first`."""
+    # OCR reads a hyphen as a tilde: `10~04-2018`.
+    text = text.replace("~", "-")
     for pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
             parts = match.groupdict()

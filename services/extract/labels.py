@@ -119,7 +119,10 @@ CONCEPTS = (
             "bill number|bill no|receipt number|receipt no|factuurnummer|factuur nr|"
             "factuur|rechnungsnummer|rechnungsnr|rechnung nr|numero de facture|facture n|"
             "n facture|facture|numero de factura|factura n|factura|fattura n|fattura|"
-            "faktura nr|faktura"
+            "faktura nr|faktura|"
+            # A payment receipt for a booking is numbered by the booking: last resort.
+            "document number|document no|booking id|booking number|booking reference|"
+            "reservation number"
         ),
         ID,
     ),

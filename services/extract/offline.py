@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
+import os
 import re
 import threading
 import unicodedata
@@ -43,11 +45,22 @@ RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays mod
 _OCR_LOCK = threading.Lock()
 
 
+def ocr_threads() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or `taskset`'s
+    limit), not the machine's: onnxruntime sizes its pool from the machine, and threads
+    beyond the cores it may use only spin and wait for each other (on one core of two,
+    that doubled the CPU time per receipt)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 @functools.cache
 def _ocr_engine() -> Any:
     from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
 
-    return RapidOCR()
+    return RapidOCR(intra_op_num_threads=ocr_threads(), inter_op_num_threads=1)
 
 
 def ocr_lines(image: bytes | Any) -> str:
@@ -151,6 +164,59 @@ async def pdf_text(document: Document) -> str:
         await pdfium.run(_close_pdf, opened)
 
 
+def _page_reading_order(opened: _OpenPdf, index: int) -> str:
+    """A page's text layer line by line as it is seen: runs on one baseline, left to right.
+
+    A text layer stores runs in the order the producer drew them, which for a form may put
+    a column of labels apart from their values (`Rechnungsnr.` a page of text away from
+    `30064443`); read in rows, the label and its value share a line again.
+    """
+    page = opened.pdf[index]
+    textpage = page.get_textpage()
+    try:
+        runs = []
+        for rect in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(rect)
+            text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
+            if text:
+                runs.append((bottom, top, left, right, text))
+    finally:
+        textpage.close()
+        page.close()
+    runs.sort(key=lambda r: (-r[1], -r[0], r[2]))
+    rows: list[list[tuple[float, float, float, float, str]]] = []
+    for run in runs:
+        if rows:
+            low = max(run[0], min(r[0] for r in rows[-1]))
+            high = min(run[1], max(r[1] for r in rows[-1]))
+            if high - low > 0.6 * min(run[1] - run[0], max(r[1] - r[0] for r in rows[-1])):
+                rows[-1].append(run)
+                continue
+        rows.append([run])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda r: r[2])
+        line = row[0][4]
+        for before, run in itertools.pairwise(row):
+            # Producers that place glyph by glyph leave no gap inside a word.
+            line += ("" if run[2] - before[3] < 0.15 * (run[1] - run[0]) else " ") + run[4]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+async def pdf_reading_order(document: Document) -> str:
+    """The PDF's text layer read in rows (see `_page_reading_order`); scanned pages are left
+    out, their OCR text is in reading order already."""
+    opened = await pdfium.run(_open_pdf, document)
+    try:
+        pages = []
+        for index in range(await pdfium.run(_page_count, opened)):
+            pages.append(await pdfium.run(_page_reading_order, opened, index))
+        return "\n".join(pages)
+    finally:
+        await pdfium.run(_close_pdf, opened)
+
+
 def image_text(document: Document) -> str:
     with document.open() as handle:
         data = handle.read()
@@ -249,4 +315,21 @@ class OfflineExtractor:
         for document in request.documents:
             text = await document_text(document)
             texts.append((document.name, text))
-        return match_fields(texts, request.fields)
+        found = match_fields(texts, request.fields)
+        # A labelled value not found in the text layer's own order may be in a form whose
+        # labels and values were drawn apart: read those PDFs again in rows, for those
+        # fields only (the layout rules keep the producer's order they were built on).
+        missing = [
+            f
+            for f in request.fields
+            if found.values[f.name] is None and concept_for(f, by_instruction=False)
+        ]
+        pdfs = [d for d in request.documents if d.media_type == "application/pdf"]
+        if missing and pdfs:
+            rows = [(d.name, await pdf_reading_order(d)) for d in pdfs]
+            more = match_fields(rows, missing)
+            for name, value in more.values.items():
+                if value is not None:
+                    found.values[name] = value
+                    found.sources[name] = more.sources[name]
+        return found

@@ -40,13 +40,31 @@ DEFAULT_TYPES: Mapping[str, TypeInfo] = {t.id: TypeInfo(t.json_type, t.format) f
 _DATE_FORMATS = {"date_mdy": "%m/%d/%Y", "date_dmy": "%d/%m/%Y", "date_ymd": "%Y-%m-%d"}
 
 
+# Money is asked for as a decimal string: a JSON number cannot say that the document printed
+# `30.90` rather than `30.9`, and the result (and every export) keeps the printed decimals.
+AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+_AMOUNT_DESCRIPTION = (
+    " (an amount as a string of digits with a point before the decimals, exactly as many"
+    " decimals as the document prints, e.g. 30.90 or 1234.50; no currency symbol or"
+    " thousands separator)"
+)
+
+
 def json_schema(fields: Sequence[Field], types: Mapping[str, TypeInfo]) -> dict[str, Any]:
     """An object schema with one nullable property per field."""
     properties: dict[str, Any] = {}
     for f in fields:
         info = types.get(f.data_type) or DEFAULT_TYPES.get(f.data_type) or TypeInfo("string")
-        prop: dict[str, Any] = {"type": [info.json_type, "null"]}
         description = f.instruction or f.name.replace("_", " ")
+        if f.data_type == "currency":
+            # Whatever the type row says (its json_type is `number` for the API's clients).
+            properties[f.name] = {
+                "type": ["string", "null"],
+                "pattern": AMOUNT_PATTERN,
+                "description": description + _AMOUNT_DESCRIPTION,
+            }
+            continue
+        prop: dict[str, Any] = {"type": [info.json_type, "null"]}
         if info.format:
             prop["format"] = info.format
             description += f" (format: {info.format})"

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import io
 import itertools
+import re
 import time
 from collections.abc import Iterator
 
@@ -20,6 +21,7 @@ from services.extract import (
     RateController,
 )
 from services.extract.gemini import SOURCES_KEY, GeminiExtractor
+from services.extract.schema import normalise_all
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
@@ -56,10 +58,10 @@ def request(*documents: Document, prompt: str = "") -> ExtractionRequest:
 
 
 async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
-    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": 10.0}))
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": "10.00"}))
     async with extractor(gemini) as ex:
         got = await ex.extract(request(prompt="You read invoices."))
-    assert got.values == {"invoice_number": "A-1", "total": 10.0}
+    assert got.values == {"invoice_number": "A-1", "total": "10.00"}
     assert got.input_tokens == 250
     assert got.output_tokens > 0
     [seen] = gemini.state.seen
@@ -70,7 +72,32 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert seen.config("temperature") == 0
     schema = seen.schema
     assert schema["required"] == ["invoice_number", "total"]
-    assert schema["properties"]["total"]["type"] == ["number", "null"]
+    # Money is a decimal string, so that the model can say "10.00" rather than 10.
+    total = schema["properties"]["total"]
+    assert total["type"] == ["string", "null"]
+    assert re.fullmatch(total["pattern"], "30.90")
+    assert not re.fullmatch(total["pattern"], "RM 30.90")
+    assert "decimals" in total["description"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "stored"),
+    [
+        ("30.90", "30.90"),  # the document's decimals, kept
+        ("1939", "1939"),  # an amount printed without decimals stays so
+        ("1,234.50", "1234.50"),  # a model that ignores the pattern still reads right
+        (30.9, "30.90"),  # a model answering a number: money has two decimals
+    ],
+)
+async def test_currency_keeps_the_decimals_the_model_read(
+    gemini: RunningStandIn, answer: object, stored: str
+) -> None:
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": answer}))
+    async with extractor(gemini) as ex:
+        got = await ex.extract(request())
+    values, problems = normalise_all(got.values, FIELDS)
+    assert values == {"invoice_number": "A-1", "total": stored}
+    assert problems == {}
 
 
 async def test_combined_mode_reports_the_source_file(gemini: RunningStandIn) -> None:

@@ -12,7 +12,7 @@ from services.extract.base import Document, ExtractionRequest
 from services.extract.labels import concept_for, iban_valid
 from services.extract.offline import OfflineExtractor
 from services.extract.schema import DEFAULT_TYPES, Field
-from tests.pdfs import text_pdf
+from tests.pdfs import placed_pdf, text_pdf
 from tests.services.extract.labelled_set import FIELDS, SAMPLES, Sample
 
 
@@ -89,3 +89,38 @@ def test_ibans_are_checked_by_their_check_digits() -> None:
     assert iban_valid("GB82WEST12345698765432")
     assert not iban_valid("GB83WEST12345698765432")
     assert not iban_valid("FR76***************************")
+
+
+async def test_a_booking_receipt_is_numbered_by_its_booking_but_an_invoice_number_comes_first() -> (
+    None
+):
+    field = Field("invoice_number", "text", "the invoice number")
+    receipt = ["PAYMENT RECEIPT", "Booking ID", "IBZY2087", "Grand Total Rs 1939"]
+    assert await extract(receipt, [field]) == {"invoice_number": "IBZY2087"}
+    invoice = ["Booking ID: IBZY2087", "Invoice No: INV-77", "Total 10.00"]
+    assert await extract(invoice, [field]) == {"invoice_number": "INV-77"}
+
+
+async def test_a_form_whose_labels_and_values_were_drawn_apart_is_read_in_rows() -> None:
+    # The producer drew the values first and the labels after them, as QualityHosting's
+    # invoice does: in the text layer's order no label has its value beside it.
+    runs = [
+        (72.0, 740.0, "ACME GmbH"),
+        (300.0, 700.0, "30064443"),
+        (300.0, 680.0, "7. Mai 2014"),
+        (72.0, 640.0, "Kundenportal: https://acme.example"),
+        (72.0, 620.0, "Bitte geben Sie bei Zahlung an:"),
+        (72.0, 700.0, "Rechnungsnr."),
+        (72.0, 680.0, "Rechnungsdatum"),
+        (72.0, 600.0, "Total EUR 34,73"),
+    ]
+    document = Document(
+        "f", "f.pdf", "application/pdf", functools.partial(io.BytesIO, placed_pdf(runs))
+    )
+    fields = [
+        Field("invoice_number", "text", "the invoice number"),
+        Field("date", "date_ymd", "the invoice date"),
+        Field("due_date", "date_ymd", "the due date"),
+    ]
+    got = await OfflineExtractor().extract(ExtractionRequest(fields, DEFAULT_TYPES, [document]))
+    assert got.values == {"invoice_number": "30064443", "date": "2014-05-07", "due_date": None}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import subprocess
+import sys
 from collections.abc import Mapping
 
 import pytest
@@ -152,6 +154,8 @@ def test_layout_rules(lines: list[str], field: Field, expected: object) -> None:
         ("Date :25 May 201709:4130", dt.date(2017, 5, 25)),
         ("2024-12-31", dt.date(2024, 12, 31)),
         ("March 5, 2021", dt.date(2021, 3, 5)),
+        ("Date:2016/05/0114:11:20", dt.date(2016, 5, 1)),  # year first, time glued on
+        ("10~04-2018 08:11:53", dt.date(2018, 4, 10)),  # OCR's tilde for a hyphen
     ],
 )
 def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
@@ -190,6 +194,80 @@ def test_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) ->
             ["SANYU STATIONERY SHOP", "NO. 31G, JALAN SETIA", "Owned By:", "SANYU SUPPLY SDN BHD"],
             Field("company", "text"),
             "SANYU STATIONERY SHOP",
+        ),
+        # OCR's misreadings of S/B, with the registration number marking the name line.
+        (
+            ["99 SPEED MART S/D (519537-X)", "LOT P.T.2811,JALAN ANGSA", "TAMAN BERKELEY"],
+            Field("company", "text"),
+            "99 SPEED MART S/B",
+        ),
+        # No company form at all: the line the registration number follows is the name.
+        (
+            ["SIMPLIFIED TAX INYOICE", "SIN THYE & CO", "REG.NO:00168397-H", "NO.54, BATU 5"],
+            Field("company", "text"),
+            "SIN THYE & CO",
+        ),
+        (
+            ["POSTEE", "7 STAR MINI MARKET (519537-X)", "NO 5, JALAN 3/4", "41150 KLANG"],
+            Field("company", "text"),
+            "7 STAR MINI MARKET",
+        ),
+        # A name that wraps at `&` or `(`, or over three lines; a branch in parentheses under it.
+        (
+            ["THE COFFEE BEAN", "& TEA LEAF (M) SDN. BHD.", "Company No. :441970-H", "Lot F36"],
+            Field("company", "text"),
+            "THE COFFEE BEAN & TEA LEAF (M) SDN. BHD.",
+        ),
+        (
+            ["PASAR RAYA MEGA MAJU", "(SEMENYIH) SDN BHD", "(767840-W)", "NO 24, JALAN 4"],
+            Field("company", "text"),
+            "PASAR RAYA MEGA MAJU (SEMENYIH) SDN BHD",
+        ),
+        (
+            ["AIK HUAT HARDWARE", "ENTERPRISE (SETIA", "ALAM) SDN BHD", "822737-X", "NO.17-G"],
+            Field("company", "text"),
+            "AIK HUAT HARDWARE ENTERPRISE (SETIA ALAM) SDN BHD",
+        ),
+        (
+            ["THANK YOU", "CHECKERS HYPERMARKET SDN BHD", "(JALAN KLANG LAMA)", "LOT 2942"],
+            Field("company", "text"),
+            "CHECKERS HYPERMARKET SDN BHD (JALAN KLANG LAMA)",
+        ),
+        # OCR's BHD: `Sdn Ehd`, `BHO`; its 0 for O in `CO.`.
+        (
+            ["Gerbang Alaf Restaurants Sdn Ehd", "(65351-M)", "Level 6, Bangunan TH"],
+            Field("company", "text"),
+            "Gerbang Alaf Restaurants SDN BHD",
+        ),
+        (
+            ["AEON C0.(M) BHO (126926-H)", "3RD FLR, AEON TAMAN MALURI SC"],
+            Field("company", "text"),
+            "AEON CO.(M) BHD",
+        ),
+        # An owner glued by OCR (`OwnedBy:`) is not the shop.
+        (
+            ["SANYUSTATIONERYSHOP", "NO.31G&33G,JALAN SETIA", "OwnedBy:", "SANYU SUPPLY SDN BHD"],
+            Field("company", "text"),
+            "SANYUSTATIONERYSHOP",
+        ),
+        # An item sold is not the seller, though its name says `RESTAURANT`.
+        (
+            [
+                "SANYU SHOP",
+                "NO.31G, JALAN SETIA",
+                "Owned By:",
+                "SANYU SDN BHD",
+                "CASH SALES",
+                "1.2012-0029 RESTAURANT ORDER CHIT 5.80",
+            ],
+            Field("company", "text"),
+            "SANYU SHOP",
+        ),
+        # A street number with a slash at the end of an address line is no company form.
+        (
+            ["KEDAI RUNCIT AH SENG", "NO 12, JALAN SS 5/8", "47300 PETALING JAYA"],
+            Field("company", "text"),
+            "KEDAI RUNCIT AH SENG",
         ),
         # OCR's look-alikes in an address: O for 0 in numbers, 0 for O in words.
         (
@@ -267,3 +345,17 @@ def test_a_date_inside_an_item_code_is_no_date() -> None:
 )
 def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
     assert normalise(value, data_type) == expected
+
+
+def test_ocr_uses_as_many_threads_as_the_process_has_cores() -> None:
+    # Under `taskset -c 0` (or a container's CPU limit) onnxruntime would size its pool
+    # from the machine's cores and spin threads on the one it has.
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from services.extract.offline import _ocr_engine;"
+        "engine = _ocr_engine();"
+        "print(engine.text_rec.session.session.get_session_options().intra_op_num_threads,"
+        " engine.text_det.infer.session.get_session_options().intra_op_num_threads)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "1"]
