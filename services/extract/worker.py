@@ -30,6 +30,7 @@ from services.extract.base import (
     Extractor,
 )
 from services.extract.documents import documents
+from services.extract.noop import NoopExtractor
 from services.extract.offline import OfflineExtractor
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
@@ -40,7 +41,11 @@ FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
 
 
 def make_extractor(settings: Settings) -> Extractor:
-    """Gemini when a key is configured, the offline extractor otherwise."""
+    """Gemini when a key is configured, the offline extractor otherwise; the no-op stand-in
+    when a benchmark asks for it (dev mode only: Settings refuses it in production)."""
+    if settings.bench_extractor == "noop":
+        log.warning("BYTEREVIEW_BENCH_EXTRACTOR=noop: extracting nothing (benchmarks only)")
+        return NoopExtractor()
     key = settings.secret("gemini_api_key")
     if key:
         from services.extract.gemini import GeminiExtractor

@@ -29,7 +29,7 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
-from services.jobs.domain.task_reports import TaskInput, TaskReports
+from services.jobs.domain.task_reports import ResultReport, TaskInput, TaskReports, check_batch
 from services.jobs.domain.templates import Templates
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget
 from services.jobs.domain.users import Users
@@ -59,6 +59,7 @@ __all__ = [
     "QueueReconciler",
     "QueueSource",
     "QueueStat",
+    "ResultReport",
     "Results",
     "TaskInput",
     "TaskMode",
@@ -71,6 +72,7 @@ __all__ = [
     "caller_id",
     "caller_id_or_none",
     "can_transition",
+    "check_batch",
     "check_transition",
     "metrics",
     "move",

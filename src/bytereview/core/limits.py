@@ -26,6 +26,8 @@ MAX_EXTRACTOR = 100
 # Batch sizes.
 MAX_FILES_PER_JOB = 10_000
 MAX_ENTRIES_PER_REPORT = 1000
+# Tasks begun or results reported in one batched worker call (BeginTasks, ReportTaskResults).
+MAX_TASKS_PER_BATCH = 500
 MAX_KEYS_PER_USER = 50
 
 
