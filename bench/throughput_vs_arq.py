@@ -41,7 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,7 +153,18 @@ def postgres(durable: bool) -> Iterator[Postgres]:
     )
     pid = int((data / "postmaster.pid").read_text().split()[0])
     subprocess.run(
-        [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c", "CREATE DATABASE bytereview"],
+        [
+            str(bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-q",
+            "-c",
+            "CREATE DATABASE bytereview",
+        ],
         check=True,
         capture_output=True,
     )
@@ -201,8 +212,10 @@ def _component(
 
 @contextlib.contextmanager
 def bytereview_pipeline(
-    pg: Postgres, *, workers: int, concurrency: int, profile: Path | None
+    pg: Postgres, *, workers: int, concurrency: int, profile: Path | None, source: Path | None
 ) -> Iterator[Pipeline]:
+    """The pipeline's processes, from this checkout or, with `source`, from another one (an
+    older commit, for before/after figures: its three source roots go first on the path)."""
     with nats_server() as nats, tempfile.TemporaryDirectory(prefix="br-bench-") as tmp:
         logs = Path(tmp)
         jobs_port = free_port()
@@ -214,6 +227,9 @@ def bytereview_pipeline(
             "BYTEREVIEW_JOBS_ADDR": f"127.0.0.1:{jobs_port}",
             "BYTEREVIEW_LOG_LEVEL": "WARNING",
         }
+        if source is not None:
+            roots = [source / "src", source, source / "operator"]
+            base["PYTHONPATH"] = os.pathsep.join(str(r) for r in roots)
         pipeline = Pipeline(pg, nats.process.pid, f"127.0.0.1:{jobs_port}")
         pipeline.procs["jobs"] = _component("jobs", ["jobs"], base, logs, profile)
         for i in range(workers):
@@ -368,11 +384,15 @@ async def _checks(conn: asyncpg.Connection, job_id: str) -> dict[str, Any]:
         job_id,
     )
     assert row is not None
-    results = await conn.fetchval("SELECT count(*) FROM results WHERE job_id = $1", job_id)
-    distinct = await conn.fetchval(
-        "SELECT count(DISTINCT task_id) FROM results WHERE job_id = $1", job_id
+    results = await conn.fetchval(
+        "SELECT count(*) FROM extraction_results WHERE job_id = $1", job_id
     )
-    attempts = await conn.fetchval("SELECT max(attempts) FROM tasks WHERE job_id = $1", job_id)
+    distinct = await conn.fetchval(
+        "SELECT count(DISTINCT task_id) FROM extraction_results WHERE job_id = $1", job_id
+    )
+    attempts = await conn.fetchval(
+        "SELECT max(attempts) FROM extraction_tasks WHERE job_id = $1", job_id
+    )
     return {
         "tasks_succeeded": row["tasks_succeeded"],
         "tasks_failed": row["tasks_failed"],
@@ -384,14 +404,21 @@ async def _checks(conn: asyncpg.Connection, job_id: str) -> dict[str, Any]:
     }
 
 
-def run_bytereview(args: argparse.Namespace) -> dict[str, Any]:
+def run_bytereview(args: argparse.Namespace, source: Path | None = None) -> dict[str, Any]:
     with (
         postgres(args.durable) as pg,
         bytereview_pipeline(
-            pg, workers=args.workers, concurrency=args.concurrency, profile=args.profile
+            pg,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            profile=args.profile,
+            source=source,
         ) as pipeline,
     ):
-        return asyncio.run(_measure_bytereview(pipeline, args.tasks, args.timeout, args.durable))
+        got = asyncio.run(_measure_bytereview(pipeline, args.tasks, args.timeout, args.durable))
+    if source is not None:
+        got["pipeline"] = f"bytereview before ({source})"
+    return got
 
 
 # --- the anchor -------------------------------------------------------------------------
@@ -467,14 +494,25 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="cProfile the jobs service and workers to DIR"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="also run ByteReview from this checkout (e.g. `git worktree add DIR <commit>`)",
+    )
     args = parser.parse_args()
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
         args.profile = args.profile.resolve()
     say(f"PostgreSQL fsync={'on' if args.durable else 'off'} on both sides; cores {os.cpu_count()}")
     rows: list[dict[str, Any]] = []
+    sides: list[tuple[str, Callable[[argparse.Namespace], dict[str, Any]]]] = [("arq", run_arq)]
+    if args.before is not None:
+        before = args.before.resolve()
+        sides.append(("bytereview", lambda a: run_bytereview(a, before)))
+    sides.append(("bytereview", run_bytereview))
     for _ in range(args.rounds):
-        for side, run in (("arq", run_arq), ("bytereview", run_bytereview)):
+        for side, run in sides:
             if args.only in (None, side):
                 say(f"{side}: {args.tasks} tasks, {args.workers} x {args.concurrency}")
                 rows.append(run(args))

@@ -380,7 +380,7 @@ async def _task_inputs(
         .where(models.TaskFile.task_id.in_([t.id for t in tasks]))
         .order_by(models.TaskFile.task_id, models.TaskFile.position)
     )
-    for task_id, file in rows.tuples():
+    for task_id, file in rows:
         files[task_id].append(file)
     return [
         TaskInput(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bytereview.core import Settings
@@ -10,7 +12,7 @@ from services.extract.base import ExtractionRequest
 from services.extract.noop import NOOP_EXTRACTOR_NAME, NoopExtractor
 from services.extract.worker import make_extractor
 
-REAL_SECRETS = {"signing_secret": "s" * 32, "worker_token": "w" * 32}
+REAL_SECRETS: dict[str, Any] = {"signing_secret": "s" * 32, "worker_token": "w" * 32}
 
 
 def test_production_settings_refuse_the_bench_extractor(monkeypatch: pytest.MonkeyPatch) -> None:
