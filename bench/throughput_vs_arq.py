@@ -193,7 +193,12 @@ class Pipeline:
 
 
 def _component(
-    name: str, argv: list[str], env: dict[str, str], logs: Path, profile: Path | None
+    name: str,
+    argv: list[str],
+    env: dict[str, str],
+    logs: Path,
+    profile: Path | None,
+    source: Path | None,
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "bytereview.cli", *argv]
     if profile is not None:
@@ -207,7 +212,10 @@ def _component(
             "bytereview.cli",
         ]
     log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    # `python -m` puts the working directory first on the path: run from the checkout used.
+    return subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=source or ROOT
+    )
 
 
 @contextlib.contextmanager
@@ -231,7 +239,7 @@ def bytereview_pipeline(
             roots = [source / "src", source, source / "operator"]
             base["PYTHONPATH"] = os.pathsep.join(str(r) for r in roots)
         pipeline = Pipeline(pg, nats.process.pid, f"127.0.0.1:{jobs_port}")
-        pipeline.procs["jobs"] = _component("jobs", ["jobs"], base, logs, profile)
+        pipeline.procs["jobs"] = _component("jobs", ["jobs"], base, logs, profile, source)
         for i in range(workers):
             env = base | {
                 "BYTEREVIEW_BENCH_EXTRACTOR": "noop",
@@ -241,7 +249,7 @@ def bytereview_pipeline(
                 "BYTEREVIEW_WORKER_ONLY": "true" if i else "false",
             }
             name = f"extract-{i + 1}"
-            pipeline.procs[name] = _component(name, ["extract"], env, logs, profile)
+            pipeline.procs[name] = _component(name, ["extract"], env, logs, profile, source)
         try:
             yield pipeline
         finally:
@@ -340,6 +348,8 @@ async def _measure_bytereview(
             assert row is not None
             status = row["status"]
             now = time.monotonic()
+            if dead := [n for n, p in pipeline.procs.items() if p.poll() is not None]:
+                raise RuntimeError(f"{', '.join(dead)} exited mid-run (see its log)")
             if status in FINISHED or now - t0 > timeout:
                 break
             if now - last_print >= 5:
@@ -501,6 +511,13 @@ def main() -> None:
         help="also run ByteReview from this checkout (e.g. `git worktree add DIR <commit>`)",
     )
     args = parser.parse_args()
+
+    def on_signal(signum: int, frame: object) -> None:
+        # Also SIGINT: a background job of a non-interactive shell ignores it by default.
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
         args.profile = args.profile.resolve()

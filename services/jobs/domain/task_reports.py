@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
@@ -104,7 +104,7 @@ class TaskReports:
                 output_tokens=output_tokens,
                 extractor=extractor,
             )
-            _succeed(session, job, task, report, record=True)
+            await _insert_results(session, [_succeed(session, job, task, report, record=True)])
             await self._maybe_finish(session, job)
         return True
 
@@ -124,12 +124,14 @@ class TaskReports:
                 if job is None:
                     continue
                 tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes})
+                rows: list[dict[str, Any]] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
                     if task is None or task.status != TaskStatus.RUNNING:
                         continue
-                    _succeed(session, job, task, reports[i], record=False)
+                    rows.append(_succeed(session, job, task, reports[i], record=False))
                     applied[i] = True
+                await _insert_results(session, rows)
                 done = sum(applied[i] for i in indexes)
                 if done:
                     _progress_event(
@@ -312,30 +314,34 @@ def _claim(session: AsyncSession, job: models.Job, task: models.Task, *, record:
 
 
 def _succeed(
-    session: AsyncSession,
-    job: models.Job,
-    task: models.Task,
-    report: ResultReport,
-    *,
-    record: bool,
-) -> None:
-    """A running task's result: SUCCEEDED, its result row, the job's counter."""
+    session: AsyncSession, job: models.Job, task: models.Task, report: ResultReport, *, record: bool
+) -> dict[str, Any]:
+    """A running task's result: SUCCEEDED and the job's counter; returns the result row for
+    the caller to insert (a batch inserts its rows in one statement, without ORM objects)."""
     move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR, record=record)
     task.last_error = ""
-    session.add(
-        models.Result(
-            job_id=job.id,
-            task_id=task.id,
-            position=task.position,
-            values=report.values,
-            value_sources=report.value_sources,
-            input_tokens=max(0, report.input_tokens),
-            output_tokens=max(0, report.output_tokens),
-            extractor=report.extractor[:MAX_EXTRACTOR],
-        )
-    )
     job.tasks_succeeded += 1
     observe_task(task, "succeeded")
+    now = models.utcnow()
+    return {
+        "id": models.new_id(),
+        "job_id": job.id,
+        "task_id": task.id,
+        "position": task.position,
+        "values": report.values,
+        "value_sources": report.value_sources,
+        "edited": False,
+        "input_tokens": max(0, report.input_tokens),
+        "output_tokens": max(0, report.output_tokens),
+        "extractor": report.extractor[:MAX_EXTRACTOR],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _insert_results(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(models.Result), rows)
 
 
 def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, message: str) -> None:

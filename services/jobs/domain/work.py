@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from google.protobuf.message import Message
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.streams import EXTRACT_SUBJECT, INGEST_SUBJECT
@@ -15,7 +16,7 @@ from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
 from services.jobs.domain.status import TaskMode, TaskStatus, move
-from services.jobs.messaging.outbox import enqueue
+from services.jobs.messaging.outbox import enqueue, enqueue_many
 from services.jobs.store import models
 
 
@@ -26,7 +27,11 @@ def ingest_message_id(file_id: str) -> str:
 def extract_message_id(task: models.Task) -> str:
     # The generation changes when a held or failed task is queued again, so JetStream's
     # de-duplication does not drop the new message as a repeat of the old one.
-    return f"extract-{task.id}-{task.generation}"
+    return _extract_message_id(task.id, task.generation)
+
+
+def _extract_message_id(task_id: str, generation: int) -> str:
+    return f"extract-{task_id}-{generation}"
 
 
 def queue_ingest(
@@ -54,7 +59,11 @@ def queue_task(session: AsyncSession, task: models.Task) -> None:
 async def queue_new_tasks(
     session: AsyncSession, job: models.Job, files: Sequence[models.SourceFile]
 ) -> int:
-    """One task per file (individual mode) or per folder (combined), each queued."""
+    """One task per file (individual mode) or per folder (combined), each queued.
+
+    Bulk INSERTs of plain rows, not ORM objects: a 10,000-file job is 30,000 rows (tasks,
+    their files, their messages), which the unit of work took seconds to build and flush.
+    """
     groups: list[tuple[str, list[models.SourceFile]]]
     if job.task_mode == TaskMode.COMBINED:
         by_folder: dict[str, list[models.SourceFile]] = defaultdict(list)
@@ -63,22 +72,41 @@ async def queue_new_tasks(
         groups = sorted(by_folder.items())
     else:
         groups = [(f.folder, [f]) for f in files]
+    now = models.utcnow()
+    tasks: list[dict[str, object]] = []
+    task_files: list[dict[str, object]] = []
+    messages: list[tuple[str, str, Message]] = []
     for position, (folder, group) in enumerate(groups):
-        # The id is set here, not at flush: one flush for every task of the job instead of a
-        # round trip per task before its files can name it (10,000 of them on a big job).
-        task = models.Task(
-            id=models.new_id(),
-            job_id=job.id,
-            position=position,
-            mode=job.task_mode,
-            folder=folder,
-            status=TaskStatus.QUEUED,
-            generation=0,
+        task_id = models.new_id()
+        tasks.append(
+            {
+                "id": task_id,
+                "job_id": job.id,
+                "position": position,
+                "mode": job.task_mode,
+                "folder": folder,
+                "status": TaskStatus.QUEUED,
+                "attempts": 0,
+                "generation": 0,
+                "last_error": "",
+                "created_at": now,
+            }
         )
-        session.add(task)
-        for order, f in enumerate(group):
-            session.add(models.TaskFile(task_id=task.id, position=order, file_id=f.id))
-        queue_task(session, task)
+        task_files.extend(
+            {"task_id": task_id, "position": order, "file_id": f.id}
+            for order, f in enumerate(group)
+        )
+        messages.append(
+            (
+                _extract_message_id(task_id, 0),
+                EXTRACT_SUBJECT,
+                extract_messages.ExtractTaskMessage(task=names.task_name(job.id, task_id)),
+            )
+        )
+    if tasks:
+        await session.execute(insert(models.Task), tasks)
+        await session.execute(insert(models.TaskFile), task_files)
+        await enqueue_many(session, messages)
     return len(groups)
 
 

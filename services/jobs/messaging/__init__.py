@@ -10,7 +10,7 @@ from services.jobs.messaging.deadletters import (
     DeadLetterMonitor,
 )
 from services.jobs.messaging.hub import EventHub
-from services.jobs.messaging.outbox import OutboxRelay, enqueue
+from services.jobs.messaging.outbox import OutboxRelay, enqueue, enqueue_many
 from services.jobs.messaging.queues import QueueStat, WorkerLoads, WorkerSeen, queue_stat
 
 __all__ = [
@@ -23,5 +23,6 @@ __all__ = [
     "WorkerLoads",
     "WorkerSeen",
     "enqueue",
+    "enqueue_many",
     "queue_stat",
 ]

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.jobs.messaging.hub import OUTBOX
@@ -29,6 +30,29 @@ def enqueue(session: AsyncSession, *, message_id: str, subject: str, payload: Me
     """Add an outbox row in the caller's transaction; the relay publishes it after commit."""
     session.add(
         models.OutboxMessage(id=message_id, subject=subject, payload=payload.SerializeToString())
+    )
+    session.info[OUTBOX] = True
+
+
+async def enqueue_many(session: AsyncSession, messages: Sequence[tuple[str, str, Message]]) -> None:
+    """`enqueue` for many (message id, subject, payload) at once: one bulk INSERT, no ORM
+    objects (StartJob queues a message per task, 10,000 on a big job)."""
+    if not messages:
+        return
+    now = models.utcnow()
+    await session.execute(
+        insert(models.OutboxMessage),
+        [
+            {
+                "id": message_id,
+                "subject": subject,
+                "payload": payload.SerializeToString(),
+                "created_at": now,
+                "sent_at": None,
+                "attempts": 0,
+            }
+            for message_id, subject, payload in messages
+        ],
     )
     session.info[OUTBOX] = True
 
