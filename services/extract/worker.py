@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 from google.protobuf import struct_pb2
@@ -18,6 +18,7 @@ from bytereview.core import (
     worker_metadata,
     worker_runtime,
 )
+from bytereview.core.limits import MAX_TASKS_PER_BATCH
 from bytereview.core.outages import is_outage
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
@@ -30,6 +31,7 @@ from services.extract.base import (
     Extractor,
 )
 from services.extract.documents import documents
+from services.extract.noop import NoopExtractor
 from services.extract.offline import OfflineExtractor
 from services.extract.quota import SharedQuota, quota_key
 from services.extract.ratecontrol import RateController
@@ -41,7 +43,11 @@ FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
 
 
 def make_extractor(settings: Settings) -> Extractor:
-    """Gemini when a key is configured, the offline extractor otherwise."""
+    """Gemini when a key is configured, the offline extractor otherwise; the no-op stand-in
+    when a benchmark asks for it (dev mode only: Settings refuses it in production)."""
+    if settings.bench_extractor == "noop":
+        log.warning("BYTEREVIEW_BENCH_EXTRACTOR=noop: extracting nothing (benchmarks only)")
+        return NoopExtractor()
     key = settings.secret("gemini_api_key")
     if key:
         from services.extract.gemini import GeminiExtractor
@@ -96,6 +102,40 @@ class ExtractHandler:
         self._call = calls  # deadlines, and outages of the jobs service waited out in place
         self._jobs = calls.stub
         self._rate = rate
+        # The tasks one fetch brought begin together, and results that arrive together are
+        # reported together: one call and one transaction each, not one per task (#18).
+        self._begin = calls.batched(self._begin_batch, max_batch=MAX_TASKS_PER_BATCH)
+        self._report = calls.batched(self._report_batch, max_batch=MAX_TASKS_PER_BATCH)
+
+    async def _begin_batch(self, tasks: list[str]) -> Sequence[worker_pb.BeginTaskResponse]:
+        requests = [worker_pb.BeginTaskRequest(task=task) for task in tasks]
+        try:
+            got = await self._call.once(
+                self._jobs.BeginTasks, worker_pb.BeginTasksRequest(tasks=requests)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            # A jobs service older than this worker (a rolling upgrade): one call per task.
+            return await asyncio.gather(
+                *(self._call.once(self._jobs.BeginTask, r) for r in requests)
+            )
+        return got.tasks
+
+    async def _report_batch(
+        self, results: list[worker_pb.ReportTaskResultRequest]
+    ) -> Sequence[worker_pb.ReportTaskResultResponse]:
+        try:
+            got = await self._call.once(
+                self._jobs.ReportTaskResults, worker_pb.ReportTaskResultsRequest(results=results)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            return await asyncio.gather(
+                *(self._call.once(self._jobs.ReportTaskResult, r) for r in results)
+            )
+        return got.results
 
     async def _extract(self, request: ExtractionRequest) -> Extraction:
         """One extraction under the rate limits; output that misses the schema is tried twice."""
@@ -132,7 +172,7 @@ class ExtractHandler:
             raise
 
     async def _handle(self, task: str, delivery: worker_runtime.Delivery) -> None:
-        begin = await self._call(self._jobs.BeginTask, worker_pb.BeginTaskRequest(task=task))
+        begin = await self._begin(task)
         if not begin.proceed:
             log.info("dropping %s: %s", task, begin.reason)
             metrics.TASKS.labels("dropped").inc()
@@ -167,8 +207,7 @@ class ExtractHandler:
             log.info("%s: unreadable values set to null: %s", task, problems)
         struct = struct_pb2.Struct()
         struct.update(values)
-        await self._call(
-            self._jobs.ReportTaskResult,
+        await self._report(
             worker_pb.ReportTaskResultRequest(
                 task=task,
                 values=struct,
@@ -176,7 +215,7 @@ class ExtractHandler:
                 input_tokens=extraction.input_tokens,
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
-            ),
+            )
         )
         metrics.TASKS.labels("succeeded").inc()
 

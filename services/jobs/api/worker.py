@@ -6,12 +6,20 @@ which a worker calls on a user's behalf with the user's credential.
 
 from __future__ import annotations
 
+from bytereview.core.errors import InvalidArgument
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.jobs.api import convert
-from services.jobs.domain import IngestReports, TaskReports, caller_id_or_none, names
+from services.jobs.domain import (
+    IngestReports,
+    ResultReport,
+    TaskReports,
+    caller_id_or_none,
+    check_batch,
+    names,
+)
 
 
 class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
@@ -74,6 +82,56 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         )
         return worker_pb.ReportTaskFailureResponse(
             applied=applied, status=pb.Task.Status.Value(status)
+        )
+
+    async def BeginTasks(
+        self, request: worker_pb.BeginTasksRequest, context: Context
+    ) -> worker_pb.BeginTasksResponse:
+        check_batch(len(request.tasks))
+        answers: list[worker_pb.BeginTaskResponse | None] = [None] * len(request.tasks)
+        ids: list[tuple[str, str]] = []
+        positions: list[int] = []
+        for i, item in enumerate(request.tasks):
+            try:
+                parsed = names.parse("task", item.task, field="task")
+            except InvalidArgument as exc:
+                # One malformed name must not fail (and so redeliver) the whole batch.
+                answers[i] = worker_pb.BeginTaskResponse(proceed=False, reason=str(exc))
+                continue
+            ids.append((parsed["job"], parsed["task"]))
+            positions.append(i)
+        for i, got in zip(positions, await self._tasks.begin_tasks(ids), strict=True):
+            answers[i] = convert.task_input(got)
+        return worker_pb.BeginTasksResponse(tasks=[a for a in answers if a is not None])
+
+    async def ReportTaskResults(
+        self, request: worker_pb.ReportTaskResultsRequest, context: Context
+    ) -> worker_pb.ReportTaskResultsResponse:
+        check_batch(len(request.results))
+        reports: list[ResultReport] = []
+        positions: list[int] = []
+        for i, item in enumerate(request.results):
+            try:
+                parsed = names.parse("task", item.task, field="task")
+            except InvalidArgument:
+                continue  # nothing to apply: `applied=false`
+            reports.append(
+                ResultReport(
+                    parsed["job"],
+                    parsed["task"],
+                    values=convert.values(item.values),
+                    value_sources=dict(item.value_sources),
+                    input_tokens=item.input_tokens,
+                    output_tokens=item.output_tokens,
+                    extractor=item.extractor,
+                )
+            )
+            positions.append(i)
+        applied = [False] * len(request.results)
+        for i, done in zip(positions, await self._tasks.task_results(reports), strict=True):
+            applied[i] = done
+        return worker_pb.ReportTaskResultsResponse(
+            results=[worker_pb.ReportTaskResultResponse(applied=a) for a in applied]
         )
 
     async def GetFileForWorker(

@@ -35,7 +35,7 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.domain.task_building import TaskBuilder
-from services.jobs.domain.task_reports import TaskInput, TaskReports
+from services.jobs.domain.task_reports import ResultReport, TaskInput, TaskReports, check_batch
 from services.jobs.domain.template_versions import Comparison, FieldComparison, TemplateVersions
 from services.jobs.domain.templates import Templates
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget
@@ -74,6 +74,7 @@ __all__ = [
     "RerunChoice",
     "RerunOutcome",
     "Reruns",
+    "ResultReport",
     "ResultVersions",
     "Results",
     "Scoring",
@@ -90,6 +91,7 @@ __all__ = [
     "caller_id",
     "caller_id_or_none",
     "can_transition",
+    "check_batch",
     "check_transition",
     "from_dicts",
     "metrics",

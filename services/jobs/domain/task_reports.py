@@ -6,6 +6,8 @@ longer running returns `applied=False` and changes nothing.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,11 +15,11 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR
+from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_TASKS_PER_BATCH
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
-from services.jobs.domain.events import SYSTEM_ACTOR
-from services.jobs.domain.extractions import record_extraction
+from services.jobs.domain.events import SYSTEM_ACTOR, record_event
+from services.jobs.domain.extractions import Extraction, record_extractions
 from services.jobs.domain.metrics import observe_task
 from services.jobs.domain.scoring import SCORE_PURPOSE, settle_score
 from services.jobs.domain.status import TASK_OPEN, TASK_SETTLED, JobStatus, TaskStatus, move
@@ -44,19 +46,41 @@ class TaskReports:
     async def begin_task(self, job_id: str, task_id: str) -> TaskInput:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
-            if task.status in TASK_SETTLED:
-                return TaskInput(proceed=False, reason=f"task is {task.status}")
-            if job.status in (JobStatus.PAUSED, JobStatus.CANCELLED):
-                return TaskInput(proceed=False, reason=f"job is {job.status}")
-            if task.status == TaskStatus.QUEUED:
-                move(session, job, TaskStatus.RUNNING, row=task, actor=SYSTEM_ACTOR)
-            else:
-                # A RUNNING task seen again was redelivered after a worker died: run it again.
-                task.started_at = models.utcnow()
-            task.attempts += 1
-            if job.status == JobStatus.QUEUED:
-                move(session, job, JobStatus.RUNNING, actor=SYSTEM_ACTOR, action="run")
+            refused = _claim(session, job, task, record=True)
+            if refused:
+                return TaskInput(proceed=False, reason=refused)
             return await _task_input(session, job, task)
+
+    async def begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
+        """`begin_task` for many (job id, task id) pairs in one transaction, answers in order.
+
+        A task that does not exist is `proceed=False` (a worker acks and drops it, as it
+        terms a NOT_FOUND). The starts are recorded as one `tasks.progress` event per job
+        and batch: a 10,000-task job's trail is not 10,000 start events.
+        """
+        check_batch(len(ids))
+        out: list[TaskInput | None] = [None] * len(ids)
+        async with self._ctx.transaction() as session:
+            for job_id, indexes in _by_job(ids):
+                job = await locked_job(session, job_id)
+                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes})
+                claimed: list[tuple[int, models.Task]] = []
+                for i in indexes:
+                    task = tasks.get(ids[i][1])
+                    if job is None or task is None:
+                        name = names.task_name(job_id, ids[i][1])
+                        out[i] = TaskInput(proceed=False, reason=f"task {name} not found")
+                    elif refused := _claim(session, job, task, record=False):
+                        out[i] = TaskInput(proceed=False, reason=refused)
+                    else:
+                        claimed.append((i, task))
+                if job is None or not claimed:
+                    continue
+                _progress_event(session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started")
+                inputs = await _task_inputs(session, job, [t for _, t in claimed])
+                for (i, _), got in zip(claimed, inputs, strict=True):
+                    out[i] = got
+        return [got for got in out if got is not None]
 
     async def task_result(
         self,
@@ -73,22 +97,56 @@ class TaskReports:
             job, task = await _locked_task(session, job_id, task_id)
             if task.status != TaskStatus.RUNNING:
                 return False  # settled already (a repeat), or cancelled meanwhile
-            move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR)
-            task.last_error = ""
-            await record_extraction(
-                session,
-                job,
-                task,
+            report = ResultReport(
+                job_id,
+                task_id,
                 values=values,
                 value_sources=value_sources,
-                input_tokens=max(0, input_tokens),
-                output_tokens=max(0, output_tokens),
-                extractor=extractor[:MAX_EXTRACTOR],
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                extractor=extractor,
             )
-            job.tasks_succeeded += 1
-            observe_task(task, "succeeded")
+            _succeed(session, job, task, record=True)
+            await record_extractions(session, job, [_extraction(task, report)])
             await self._maybe_finish(session, job)
         return True
+
+    async def task_results(self, reports: Sequence[ResultReport]) -> list[bool]:
+        """`task_result` for many tasks in one transaction (group commit), answers in order.
+
+        Each is idempotent as `task_result` is: a repeat (also within the batch), a task no
+        longer running or one that does not exist is `False` and changes nothing. One
+        `tasks.progress` event per job and batch; the job ends once, after the batch.
+        """
+        check_batch(len(reports))
+        applied = [False] * len(reports)
+        async with self._ctx.transaction() as session:
+            keys = [(r.job_id, r.task_id) for r in reports]
+            for job_id, indexes in _by_job(keys):
+                job = await locked_job(session, job_id)
+                if job is None:
+                    continue
+                tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes})
+                succeeded: list[Extraction] = []
+                for i in indexes:
+                    task = tasks.get(keys[i][1])
+                    if task is None or task.status != TaskStatus.RUNNING:
+                        continue
+                    _succeed(session, job, task, record=False)
+                    succeeded.append(_extraction(task, reports[i]))
+                    applied[i] = True
+                await record_extractions(session, job, succeeded)
+                done = sum(applied[i] for i in indexes)
+                if done:
+                    _progress_event(
+                        session,
+                        job,
+                        TaskStatus.SUCCEEDED,
+                        f"{done} task(s) succeeded; {job.tasks_succeeded} of "
+                        f"{job.tasks_total} done",
+                    )
+                    await self._maybe_finish(session, job)
+        return applied
 
     async def task_failure(
         self, job_id: str, task_id: str, *, failure_class: str, error: str
@@ -184,6 +242,31 @@ async def _locked_task(
 
 async def _task_input(session: AsyncSession, job: models.Job, task: models.Task) -> TaskInput:
     """What the extractor needs for a task: fields, their data types, files, the prompt."""
+    fields, data_types, prompt = await _job_inputs(session, job)
+    files = list(
+        (
+            await session.scalars(
+                select(models.SourceFile)
+                .join(models.TaskFile, models.TaskFile.file_id == models.SourceFile.id)
+                .where(models.TaskFile.task_id == task.id)
+                .order_by(models.TaskFile.position)
+            )
+        ).all()
+    )
+    return TaskInput(
+        proceed=True,
+        task=task,
+        fields=fields,
+        data_types=data_types,
+        files=files,
+        system_prompt=prompt,
+    )
+
+
+async def _job_inputs(
+    session: AsyncSession, job: models.Job
+) -> tuple[list[models.JobField], list[models.DataType], models.SystemPrompt | None]:
+    """The job's fields, their data types and its system prompt."""
     job_id = job.id
     fields = list(
         (
@@ -200,16 +283,6 @@ async def _task_input(session: AsyncSession, job: models.Job, task: models.Task)
             await session.scalars(select(models.DataType).where(models.DataType.id.in_(type_ids)))
         ).all()
     )
-    files = list(
-        (
-            await session.scalars(
-                select(models.SourceFile)
-                .join(models.TaskFile, models.TaskFile.file_id == models.SourceFile.id)
-                .where(models.TaskFile.task_id == task.id)
-                .order_by(models.TaskFile.position)
-            )
-        ).all()
-    )
     # The job's chosen prompt (recorded at start); jobs started before prompts could be
     # chosen have none and get the active one.
     prompt = (
@@ -219,11 +292,116 @@ async def _task_input(session: AsyncSession, job: models.Job, task: models.Task)
     ) or await session.scalar(
         select(models.SystemPrompt).where(models.SystemPrompt.active.is_(True)).limit(1)
     )
-    return TaskInput(
-        proceed=True,
+    return fields, data_types, prompt
+
+
+@dataclass(frozen=True, slots=True)
+class ResultReport:
+    """One task's result, as a worker reports it."""
+
+    job_id: str
+    task_id: str
+    values: dict[str, Any]
+    value_sources: dict[str, str]
+    input_tokens: int = 0
+    output_tokens: int = 0
+    extractor: str = ""
+
+
+def check_batch(size: int) -> None:
+    if size > MAX_TASKS_PER_BATCH:
+        raise InvalidArgument(f"at most {MAX_TASKS_PER_BATCH} tasks per call")
+
+
+def _claim(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> str:
+    """Mark `task` running (its job too); returns why not when it must not run, else ''."""
+    if task.status in TASK_SETTLED:
+        return f"task is {task.status}"
+    if job.status in (JobStatus.PAUSED, JobStatus.CANCELLED):
+        return f"job is {job.status}"
+    if task.status == TaskStatus.QUEUED:
+        move(session, job, TaskStatus.RUNNING, row=task, actor=SYSTEM_ACTOR, record=record)
+    else:
+        # A RUNNING task seen again was redelivered after a worker died: run it again.
+        task.started_at = models.utcnow()
+    task.attempts += 1
+    if job.status == JobStatus.QUEUED:
+        move(session, job, JobStatus.RUNNING, actor=SYSTEM_ACTOR, action="run")
+    return ""
+
+
+def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> None:
+    """A running task's result came: SUCCEEDED and the job's counter (the values are stored
+    by `record_extractions`, a batch's in a few statements)."""
+    move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR, record=record)
+    task.last_error = ""
+    job.tasks_succeeded += 1
+    observe_task(task, "succeeded")
+
+
+def _extraction(task: models.Task, report: ResultReport) -> Extraction:
+    return Extraction(
         task=task,
-        fields=fields,
-        data_types=data_types,
-        files=files,
-        system_prompt=prompt,
+        values=report.values,
+        value_sources=report.value_sources,
+        input_tokens=max(0, report.input_tokens),
+        output_tokens=max(0, report.output_tokens),
+        extractor=report.extractor[:MAX_EXTRACTOR],
     )
+
+
+def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, message: str) -> None:
+    """One event for a batch of task moves (the tasks' rows keep their own times)."""
+    record_event(
+        session,
+        job,
+        kind="tasks.progress",
+        actor=SYSTEM_ACTOR,
+        subject=names.job_name(job.id),
+        to_status=to,
+        message=message,
+    )
+
+
+def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
+    """Indexes of `keys` grouped by job id, jobs in one fixed order: two batches locking the
+    same jobs lock them in the same order, so they never deadlock."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, (job_id, _) in enumerate(keys):
+        groups[job_id].append(i)
+    return sorted(groups.items())
+
+
+async def _tasks(session: AsyncSession, job_id: str, task_ids: set[str]) -> dict[str, models.Task]:
+    rows = await session.scalars(
+        select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
+    )
+    return {t.id: t for t in rows}
+
+
+async def _task_inputs(
+    session: AsyncSession, job: models.Job, tasks: Sequence[models.Task]
+) -> list[TaskInput]:
+    """`_task_input` for many tasks of one job: fields, types and prompt read once, the
+    files of every task in one query."""
+    fields, data_types, prompt = await _job_inputs(session, job)
+    files: dict[str, list[models.SourceFile]] = defaultdict(list)
+    rows = await session.execute(
+        select(models.TaskFile.task_id, models.SourceFile)
+        .join(models.SourceFile, models.TaskFile.file_id == models.SourceFile.id)
+        .where(models.TaskFile.task_id.in_([t.id for t in tasks]))
+        .order_by(models.TaskFile.task_id, models.TaskFile.position)
+    )
+    for task_id, file in rows:
+        files[task_id].append(file)
+    return [
+        TaskInput(
+            proceed=True,
+            task=task,
+            fields=fields,
+            data_types=data_types,
+            files=files[task.id],
+            system_prompt=prompt,
+        )
+        for task in tasks
+    ]

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Sequence
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.jobs.messaging.hub import OUTBOX
@@ -33,14 +34,25 @@ def enqueue(session: AsyncSession, *, message_id: str, subject: str, payload: Me
     session.info[OUTBOX] = True
 
 
-async def enqueue_many(session: AsyncSession, rows: list[tuple[str, str, Message]]) -> None:
-    """Outbox rows (message id, subject, payload) in one multi-row INSERT: a batch of tasks
-    built at once costs one statement instead of an ORM object each."""
-    if not rows:
+async def enqueue_many(session: AsyncSession, messages: Sequence[tuple[str, str, Message]]) -> None:
+    """`enqueue` for many (message id, subject, payload) at once: one bulk INSERT, no ORM
+    objects (StartJob queues a message per task, 10,000 on a big job)."""
+    if not messages:
         return
+    now = models.utcnow()
     await session.execute(
         insert(models.OutboxMessage),
-        [{"id": i, "subject": s, "payload": p.SerializeToString()} for i, s, p in rows],
+        [
+            {
+                "id": message_id,
+                "subject": subject,
+                "payload": payload.SerializeToString(),
+                "created_at": now,
+                "sent_at": None,
+                "attempts": 0,
+            }
+            for message_id, subject, payload in messages
+        ],
     )
     session.info[OUTBOX] = True
 
@@ -52,7 +64,7 @@ class OutboxRelay:
         sessions: async_sessionmaker[AsyncSession],
         js: JetStreamContext,
         wakeup: asyncio.Event,
-        batch_size: int = 200,
+        batch_size: int = 500,
         poll_seconds: float = 1.0,
         keep_sent: dt.timedelta = dt.timedelta(days=1),
     ) -> None:
@@ -85,30 +97,56 @@ class OutboxRelay:
                     await self._wakeup.wait()
 
     async def relay_once(self) -> int:
-        """Publish one batch of unsent rows; returns how many were sent."""
+        """Publish one batch of unsent rows; returns how many were sent.
+
+        The batch is published side by side (one wait for JetStream's acks, not one per
+        row) and marked sent in one statement. A row whose publish failed stays unsent and
+        is tried again next pass; the pass then raises, after the others were marked.
+        """
+        table = models.OutboxMessage
         async with self._sessions.begin() as session:
             rows = (
-                await session.scalars(
-                    select(models.OutboxMessage)
-                    .where(models.OutboxMessage.sent_at.is_(None))
-                    .order_by(models.OutboxMessage.created_at)
+                await session.execute(
+                    select(table.id, table.subject, table.payload)
+                    .where(table.sent_at.is_(None))
+                    .order_by(table.created_at)
                     .limit(self._batch)
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for row in rows:
-                row.attempts += 1
-                # publish() waits for JetStream's ack and raises on an error answer, on no
-                # stream for the subject and on a timeout: `sent` means stored (or dropped as
-                # a repeat of a stored id). A store lost later is the reconciler's business.
-                ack = await self._js.publish(
-                    row.subject, row.payload, headers={"Nats-Msg-Id": row.id}, timeout=10
+            if not rows:
+                return 0
+            outcomes = await asyncio.gather(
+                *(self._publish(r.id, r.subject, r.payload) for r in rows),
+                return_exceptions=True,
+            )
+            sent = [r.id for r, out in zip(rows, outcomes, strict=True) if out is None]
+            errors = [out for out in outcomes if isinstance(out, BaseException)]
+            await session.execute(
+                update(table)
+                .where(table.id.in_([r.id for r in rows]))
+                .values(attempts=table.attempts + 1)
+            )
+            if sent:
+                await session.execute(
+                    update(table).where(table.id.in_(sent)).values(sent_at=models.utcnow())
                 )
-                if not ack.stream:
-                    raise RuntimeError(f"JetStream did not say where it stored {row.id}")
-                row.sent_at = models.utcnow()
-                self.published += 1
-            return len(rows)
+        self.published += len(sent)
+        if errors:
+            raise RuntimeError(
+                f"{len(errors)} of {len(rows)} outbox message(s) not published: {errors[0]!r}"
+            ) from errors[0]
+        return len(sent)
+
+    async def _publish(self, message_id: str, subject: str, payload: bytes) -> None:
+        # publish() waits for JetStream's ack and raises on an error answer, on no stream
+        # for the subject and on a timeout: `sent` means stored (or dropped as a repeat of a
+        # stored id). A store lost later is the reconciler's business.
+        ack = await self._js.publish(
+            subject, payload, headers={"Nats-Msg-Id": message_id}, timeout=10
+        )
+        if not ack.stream:
+            raise RuntimeError(f"JetStream did not say where it stored {message_id}")
 
     async def oldest_unsent_age(self) -> float:
         """Seconds the oldest unsent row has waited (outbox lag); 0 when none."""

@@ -30,6 +30,8 @@ MAX_FILES_PER_JOB = 10_000
 # request stays well under a second.
 MAX_FILES_PER_CREATE = 10_000
 MAX_ENTRIES_PER_REPORT = 1000
+# Tasks begun or results reported in one batched worker call (BeginTasks, ReportTaskResults).
+MAX_TASKS_PER_BATCH = 500
 MAX_KEYS_PER_USER = 50
 
 

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_TOKEN = "dev-token-not-for-production"  # noqa: S105 - a public dev value, by design
 DEV_SIGNING_SECRET = "dev-signing-secret-not-for-production"  # noqa: S105
 DEV_WORKER_TOKEN = "dev-worker-token-not-for-production"  # noqa: S105
+# Extractors only benchmarks may select (BYTEREVIEW_BENCH_EXTRACTOR), in dev mode only.
+BENCH_EXTRACTORS = frozenset({"noop"})
 
 
 class Environment(StrEnum):
@@ -98,6 +100,9 @@ class Settings(BaseSettings):
     extract_rpm: int = 0
     # How long a task waits out 429s in place before it is handed back to the queue.
     extract_rate_limit_max_wait_seconds: float = 600.0
+    # Benchmarks only: "noop" selects an extractor that reads nothing and answers nulls
+    # (bench/throughput_vs_arq.py). Refused outside dev mode, so production cannot pick it.
+    bench_extractor: str = ""
 
     # Ingest limits (archives are refused beyond them, with a reason the user can read).
     ingest_concurrency: int = 1
@@ -152,11 +157,25 @@ class Settings(BaseSettings):
             self.storage_dir = self.data_dir / "storage"
         if not self.public_url:
             self.public_url = f"http://{self.gateway_host}:{self.gateway_port}"
+        self._check_bench_extractor()
         if self.admin_claim and "=" not in self.admin_claim.strip("="):
             raise ValueError("BYTEREVIEW_ADMIN_CLAIM must read claim=value, e.g. roles=admin")
         if self.storage_backend is StorageBackend.GCS and not self.gcs_bucket:
             raise ValueError("BYTEREVIEW_GCS_BUCKET is required with the gcs storage backend")
         return self
+
+    def _check_bench_extractor(self) -> None:
+        if not self.bench_extractor:
+            return
+        if self.bench_extractor not in BENCH_EXTRACTORS:
+            raise ValueError(
+                f"BYTEREVIEW_BENCH_EXTRACTOR must be one of {sorted(BENCH_EXTRACTORS)} or unset"
+            )
+        if self.env is not Environment.DEV:
+            raise ValueError(
+                "BYTEREVIEW_BENCH_EXTRACTOR selects a benchmarking stand-in that extracts "
+                "nothing; it is refused with BYTEREVIEW_ENV=production"
+            )
 
     def _refuse_dev_secrets(self) -> None:
         dev_values = {DEV_TOKEN, DEV_SIGNING_SECRET, DEV_WORKER_TOKEN}

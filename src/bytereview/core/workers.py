@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +16,7 @@ from prometheus_client import start_http_server
 
 from bytereview.core import streams, worker_runtime
 from bytereview.core.auth import Credentials
+from bytereview.core.batching import Answer, Batcher, Item
 from bytereview.core.clients import Metadata, channel
 from bytereview.core.lifecycle import settle_heap
 from bytereview.core.rpc import GrpcServer
@@ -65,10 +66,29 @@ class JobsCalls:
     async def __call__(
         self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req
     ) -> Resp:
-        async def once() -> Resp:
-            return await method(request, metadata=self._metadata, timeout=self._timeout)
+        return await worker_runtime.outlast(
+            lambda: self.once(method, request), is_down=jobs_down, what="the jobs service"
+        )
 
-        return await worker_runtime.outlast(once, is_down=jobs_down, what="the jobs service")
+    async def once(self, method: grpc.aio.UnaryUnaryMultiCallable[Req, Resp], request: Req) -> Resp:
+        """One try, with the deadline; outages are the caller's to wait out."""
+        return await method(request, metadata=self._metadata, timeout=self._timeout)
+
+    def batched(
+        self, call: Callable[[list[Item]], Awaitable[Sequence[Answer]]], *, max_batch: int
+    ) -> Callable[[Item], Coroutine[Any, Any, Answer]]:
+        """A call per item that goes out batched with the items other handlers submit at the
+        same time (`call` makes one try of the batch, e.g. with `once`). Each submitter waits
+        out an outage itself, so the wait extends its own run-time budget, and submits
+        again: the retries batch together too."""
+        batcher: Batcher[Item, Answer] = Batcher(call, max_batch=max_batch)
+
+        async def one(item: Item) -> Answer:
+            return await worker_runtime.outlast(
+                lambda: batcher.submit(item), is_down=jobs_down, what="the jobs service"
+            )
+
+        return one
 
 
 async def run_worker_process(

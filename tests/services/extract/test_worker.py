@@ -320,3 +320,32 @@ async def test_sigterm_drains_the_call_in_flight(
     assert (await finished(job_stub, job, timeout=5)).status == pb.Job.COMPLETED
     assert len(await results(job_stub, job)) == 1
     assert len(gemini.state.seen) == 1
+
+
+async def test_tasks_fetched_together_begin_and_report_in_batches(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """#18: the tasks one fetch brings are begun in one call and their results reported in
+    few, each applied once (the job's trail shows one progress event per batch)."""
+    job = await start(job_stub, worker_stub, settings, files=12)
+    cfg = worker_settings(settings, jobs, bench_extractor="noop", extract_concurrency=16)
+    async with running_worker(cfg):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    found = await results(job_stub, job)
+    assert len(found) == 12
+    assert len({r.task for r in found}) == 12
+    assert all(r.extractor == "noop-bench" for r in found)
+    assert all(t.attempts == 1 for t in await tasks(job_stub, job))
+    got = await job_stub.ListJobEvents(
+        jobs_pb.ListJobEventsRequest(parent=job, page_size=500), metadata=USER
+    )
+    progress = [e for e in got.events if e.kind == "tasks.progress"]
+    started = [e for e in progress if e.to_status == "RUNNING"]
+    succeeded = [e for e in progress if e.to_status == "SUCCEEDED"]
+    assert sum(int(e.message.split()[0]) for e in started) == 12
+    assert sum(int(e.message.split()[0]) for e in succeeded) == 12
+    # Fewer calls than tasks (the relay may hand the 12 messages over in more than one
+    # publish burst, so not necessarily one call each way).
+    assert len(started) < 12
+    assert len(succeeded) < 12
+    assert not [e for e in got.events if e.kind == "task.status"]

@@ -45,6 +45,8 @@ async def test_every_worker_method_refuses_a_user_credential(
         "BeginTask",
         "ReportTaskResult",
         "ReportTaskFailure",
+        "BeginTasks",
+        "ReportTaskResults",
     ]
 
 

@@ -118,6 +118,30 @@ async def test_two_relays_side_by_side(
     assert await _messages(js, settings) == 40
 
 
+async def test_a_batch_marks_what_was_published_and_keeps_what_was_not(
+    parts: tuple[JobsContext, JetStreamContext], settings: Settings
+) -> None:
+    """The relay publishes a batch side by side (#18): a row JetStream refused stays unsent
+    for the next pass (at least once), the others are marked sent and not sent again."""
+    ctx, js = parts
+    await _finalized_job_with_files(ctx, 3)
+    async with ctx.sessions.begin() as session:
+        session.add(models.OutboxMessage(id="nowhere-1", subject="no.stream.here", payload=b"x"))
+    relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event())
+    with pytest.raises(RuntimeError, match="1 of 4 outbox message"):
+        await relay.relay_once()
+    assert await _messages(js, settings) == 3
+    async with ctx.sessions() as session:
+        rows = {r.id: r for r in (await session.scalars(select(models.OutboxMessage))).all()}
+    assert rows["nowhere-1"].sent_at is None
+    assert rows["nowhere-1"].attempts == 1
+    assert all(r.sent_at is not None for k, r in rows.items() if k != "nowhere-1")
+    # Next pass: only the unsent row is tried again.
+    with pytest.raises(RuntimeError, match="1 of 1 outbox message"):
+        await relay.relay_once()
+    assert await _messages(js, settings) == 3
+
+
 @pytest.mark.settings(max_deliver=2)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_dead_letters_are_recorded_on_the_file(

@@ -67,6 +67,16 @@ class JobWorkerServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerResponse.FromString,
                 _registered_method=True)
+        self.BeginTasks = channel.unary_unary(
+                '/bytereview.jobs.v1.JobWorkerService/BeginTasks',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksResponse.FromString,
+                _registered_method=True)
+        self.ReportTaskResults = channel.unary_unary(
+                '/bytereview.jobs.v1.JobWorkerService/ReportTaskResults',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.FromString,
+                _registered_method=True)
 
 
 class JobWorkerServiceServicer:
@@ -117,6 +127,24 @@ class JobWorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BeginTasks(self, request, context):
+        """BeginTask for many tasks in one call and one transaction (the extract worker claims
+        what it fetched together). One answer per task, in request order; a task that does not
+        exist, or a malformed name, is `proceed=false` with the reason, not an error of the call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportTaskResults(self, request, context):
+        """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
+        idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
+        `applied=false` and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +177,16 @@ def add_JobWorkerServiceServicer_to_server(servicer, server):
                     servicer.GetFileForWorker,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerResponse.SerializeToString,
+            ),
+            'BeginTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.BeginTasks,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksResponse.SerializeToString,
+            ),
+            'ReportTaskResults': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskResults,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +354,60 @@ class JobWorkerService:
             '/bytereview.jobs.v1.JobWorkerService/GetFileForWorker',
             bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.GetFileForWorkerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BeginTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobWorkerService/BeginTasks',
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.BeginTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskResults(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobWorkerService/ReportTaskResults',
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.FromString,
             options,
             channel_credentials,
             insecure,

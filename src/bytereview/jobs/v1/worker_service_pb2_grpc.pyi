@@ -48,6 +48,16 @@ class JobWorkerServiceStub:
     """Records a task's failure."""
     GetFileForWorker: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.GetFileForWorkerRequest, _worker_service_pb2.GetFileForWorkerResponse]
     """Looks up a file for a worker acting on behalf of a user (preview, inspect)."""
+    BeginTasks: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.BeginTasksRequest, _worker_service_pb2.BeginTasksResponse]
+    """BeginTask for many tasks in one call and one transaction (the extract worker claims
+    what it fetched together). One answer per task, in request order; a task that does not
+    exist, or a malformed name, is `proceed=false` with the reason, not an error of the call.
+    """
+    ReportTaskResults: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultsRequest, _worker_service_pb2.ReportTaskResultsResponse]
+    """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
+    idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
+    `applied=false` and changes nothing.
+    """
 
 @_typing.type_check_only
 class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
@@ -69,6 +79,16 @@ class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
     """Records a task's failure."""
     GetFileForWorker: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.GetFileForWorkerRequest, _worker_service_pb2.GetFileForWorkerResponse]  # type: ignore[assignment]
     """Looks up a file for a worker acting on behalf of a user (preview, inspect)."""
+    BeginTasks: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.BeginTasksRequest, _worker_service_pb2.BeginTasksResponse]  # type: ignore[assignment]
+    """BeginTask for many tasks in one call and one transaction (the extract worker claims
+    what it fetched together). One answer per task, in request order; a task that does not
+    exist, or a malformed name, is `proceed=false` with the reason, not an error of the call.
+    """
+    ReportTaskResults: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultsRequest, _worker_service_pb2.ReportTaskResultsResponse]  # type: ignore[assignment]
+    """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
+    idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
+    `applied=false` and changes nothing.
+    """
 
 class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     """Internal: how the ingest and extract workers report to the jobs service.
@@ -123,5 +143,27 @@ class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.GetFileForWorkerResponse, _abc.Awaitable[_worker_service_pb2.GetFileForWorkerResponse]]:
         """Looks up a file for a worker acting on behalf of a user (preview, inspect)."""
+
+    @_abc_1.abstractmethod
+    def BeginTasks(
+        self,
+        request: _worker_service_pb2.BeginTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_service_pb2.BeginTasksResponse, _abc.Awaitable[_worker_service_pb2.BeginTasksResponse]]:
+        """BeginTask for many tasks in one call and one transaction (the extract worker claims
+        what it fetched together). One answer per task, in request order; a task that does not
+        exist, or a malformed name, is `proceed=false` with the reason, not an error of the call.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportTaskResults(
+        self,
+        request: _worker_service_pb2.ReportTaskResultsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_service_pb2.ReportTaskResultsResponse, _abc.Awaitable[_worker_service_pb2.ReportTaskResultsResponse]]:
+        """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
+        idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
+        `applied=false` and changes nothing.
+        """
 
 def add_JobWorkerServiceServicer_to_server(servicer: JobWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
