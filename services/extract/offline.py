@@ -8,22 +8,11 @@ instruction) and reading what follows, then parsed by the field's data type.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
-import threading
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, BinaryIO
 
-from bytereview.core import pdfium
-from services.extract.base import (
-    Document,
-    Extraction,
-    ExtractionError,
-    ExtractionRequest,
-)
+from services.extract.base import Extraction, ExtractionRequest
+from services.extract.evidence import locate
 from services.extract.labels import (
     Concept,
     anywhere,
@@ -32,146 +21,17 @@ from services.extract.labels import (
     labelled_value,
 )
 from services.extract.layout import by_layout, is_layout_field
+from services.extract.reading import document_pages, joined
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
-MAX_PAGES = 50
-# A page with less text than this is treated as scanned and read by OCR.
-MIN_TEXT_LAYER_CHARS = 16
-RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays modest
-
-
-_OCR_LOCK = threading.Lock()
-
-
-@functools.cache
-def _ocr_engine() -> Any:
-    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
-
-    return RapidOCR()
-
-
-def ocr_lines(image: bytes | Any) -> str:
-    """OCR text of an image (bytes or a PIL image), with boxes on one baseline joined into lines."""
-    # onnxruntime already spreads one inference over every core: running two at once
-    # only doubles the memory.
-    with _OCR_LOCK:
-        result, _ = _ocr_engine()(image)
-    boxes = []
-    for points, text, _score in result or []:
-        ys = [float(p[1]) for p in points]
-        xs = [float(p[0]) for p in points]
-        boxes.append((min(ys), max(ys), min(xs), str(text)))
-    boxes.sort()
-    lines: list[list[tuple[float, float, float, str]]] = []
-    for box in boxes:
-        top, bottom = box[0], box[1]
-        if lines:
-            last = lines[-1]
-            last_top = min(b[0] for b in last)
-            last_bottom = max(b[1] for b in last)
-            # Same line when the boxes overlap vertically by more than half the smaller one.
-            overlap = min(bottom, last_bottom) - max(top, last_top)
-            if overlap > 0.6 * min(bottom - top, last_bottom - last_top):
-                last.append(box)
-                continue
-        lines.append([box])
-    text = "\n".join(" ".join(b[3] for b in sorted(line, key=lambda b: b[2])) for line in lines)
-    # OCR of Asian receipts yields full-width punctuation (U+FF08 for a parenthesis).
-    return unicodedata.normalize("NFKC", text)
-
-
-@dataclass
-class _OpenPdf:
-    """A PDF open in pdfium, with the handle pdfium reads it through."""
-
-    handle: BinaryIO
-    pdf: Any
-
-
-def _open_pdf(document: Document) -> _OpenPdf:
-    import pypdfium2 as pdfium
-
-    handle = document.open()
-    try:
-        return _OpenPdf(handle, pdfium.PdfDocument(handle))
-    except pdfium.PdfiumError as exc:
-        handle.close()
-        raise ExtractionError(
-            f"{document.path}: cannot read the PDF ({exc})", retryable=False
-        ) from exc
-    except BaseException:
-        handle.close()
-        raise
-
-
-def _page_count(opened: _OpenPdf) -> int:
-    return min(len(opened.pdf), MAX_PAGES)
-
-
-def _page_text_or_image(opened: _OpenPdf, index: int) -> tuple[str, Any]:
-    """A page's text layer, or its rendered image when the layer is too thin (a scan)."""
-    page = opened.pdf[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            text = str(textpage.get_text_range())
-        finally:
-            textpage.close()
-        if len(text.strip()) >= MIN_TEXT_LAYER_CHARS:
-            return text, None
-        bitmap = page.render(scale=RENDER_SCALE)
-        try:
-            # A copy: the image must not share the bitmap's buffer once it is closed.
-            return "", bitmap.to_pil().copy()
-        finally:
-            bitmap.close()
-    finally:
-        page.close()
-
-
-def _close_pdf(opened: _OpenPdf) -> None:
-    try:
-        opened.pdf.close()
-    finally:
-        opened.handle.close()
-
-
-async def pdf_text(document: Document) -> str:
-    """The PDF's text, page by page; pdfium on its own thread, OCR outside its lock."""
-    opened = await pdfium.run(_open_pdf, document)
-    try:
-        pages = []
-        for index in range(await pdfium.run(_page_count, opened)):
-            text, image = await pdfium.run(_page_text_or_image, opened, index)
-            if image is not None:
-                text = await asyncio.to_thread(ocr_lines, image)
-            pages.append(text)
-        return "\n".join(pages)
-    finally:
-        await pdfium.run(_close_pdf, opened)
-
-
-def image_text(document: Document) -> str:
-    with document.open() as handle:
-        data = handle.read()
-    try:
-        return ocr_lines(data)
-    except Exception as exc:  # the OCR engine raises bare exceptions on undecodable images
-        raise ExtractionError(
-            f"{document.path}: cannot read the image ({exc})", retryable=False
-        ) from exc
-
-
-async def document_text(document: Document) -> str:
-    if document.media_type == "application/pdf":
-        return await pdf_text(document)
-    if document.media_type.startswith("image/"):
-        return await asyncio.to_thread(image_text, document)
-    raise ExtractionError(f"{document.path}: cannot read {document.media_type}", retryable=False)
-
-
 def find_value(text: str, field: Field) -> JsonValue:
-    """The value in `text`, or None.
+    """The value in `text`, or None (see `find_value_how`)."""
+    return find_value_how(text, field)[0]
+
+
+def find_value_how(text: str, field: Field) -> tuple[JsonValue, str]:
+    """The value in `text`, or None, and which rule decided (a confidence signal):
+    `layout`, `label`, `first_date` or `anywhere`.
 
     A field whose name names a labelled value (invoice number, VAT, due date, IBAN...)
     is read next to its label; the seller, their address and the total are found by
@@ -183,16 +43,16 @@ def find_value(text: str, field: Field) -> JsonValue:
     if concept is None:
         found = by_layout(text, field)
         if found is not None or is_layout_field(field):
-            return found
+            return found, "layout"
         concept = concept_for(field)
     if concept is None:
         concept = generic_concept(field)
     value = labelled_value(lines, field, concept)
     if value is not None:
-        return value
+        return value, "label"
     if concept.name == "invoice_date":
-        return first_date(lines, field)
-    return anywhere(text, field, concept) or _anywhere(text, field, concept)
+        return first_date(lines, field), "first_date"
+    return anywhere(text, field, concept) or _anywhere(text, field, concept), "anywhere"
 
 
 def first_date(lines: Sequence[str], field: Field) -> JsonValue:
@@ -227,15 +87,17 @@ def match_fields(texts: Sequence[tuple[str, str]], fields: Sequence[Field]) -> E
     """Values for `fields` from [(document name, text)], first document that has each."""
     values: dict[str, JsonValue] = {}
     sources: dict[str, str] = {}
+    methods: dict[str, str] = {}
     for field in fields:
         values[field.name] = None
         for name, text in texts:
-            value = find_value(text, field)
+            value, method = find_value_how(text, field)
             if value is not None:
                 values[field.name] = value
                 sources[field.name] = name
+                methods[field.name] = method
                 break
-    return Extraction(values=values, sources=sources)
+    return Extraction(values=values, sources=sources, methods=methods)
 
 
 class OfflineExtractor:
@@ -245,8 +107,15 @@ class OfflineExtractor:
         """Nothing to release: the OCR engine lives for the process (it is costly to load)."""
 
     async def extract(self, request: ExtractionRequest) -> Extraction:
-        texts = []
+        pages = {}
         for document in request.documents:
-            text = await document_text(document)
-            texts.append((document.name, text))
-        return match_fields(texts, request.fields)
+            pages[document.name] = await document_pages(document)
+        found = match_fields([(name, joined(p)) for name, p in pages.items()], request.fields)
+        # Evidence: where each value is printed, read back from the pages it was found in.
+        for field in request.fields:
+            value, name = found.values[field.name], found.sources.get(field.name)
+            if value is not None and name is not None:
+                cited = locate(value, field, name, pages[name])
+                if cited is not None:
+                    found.evidence[field.name] = cited
+        return found

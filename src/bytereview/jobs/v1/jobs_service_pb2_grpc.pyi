@@ -76,6 +76,14 @@ class JobServiceStub:
     """Lists a job's audit trail."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    ListReviewItems: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListReviewItemsRequest, _jobs_service_pb2.ListReviewItemsResponse]
+    """Lists the values that need review, the most consequential first; `jobs/-` lists
+    them across all of the caller's jobs.
+    """
+    AcceptReviewItem: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.AcceptReviewItemRequest, _resources_pb2.ReviewItem]
+    """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+    use UpdateResult, which marks it reviewed as well.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -122,6 +130,14 @@ class JobServiceAsyncStub(JobServiceStub):
     """Lists a job's audit trail."""
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]  # type: ignore[assignment]
     """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    ListReviewItems: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListReviewItemsRequest, _jobs_service_pb2.ListReviewItemsResponse]  # type: ignore[assignment]
+    """Lists the values that need review, the most consequential first; `jobs/-` lists
+    them across all of the caller's jobs.
+    """
+    AcceptReviewItem: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.AcceptReviewItemRequest, _resources_pb2.ReviewItem]  # type: ignore[assignment]
+    """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+    use UpdateResult, which marks it reviewed as well.
+    """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     """Jobs: upload, analyse, configure, extract, watch, export.
@@ -279,6 +295,26 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_resources_pb2.JobEvent], _abc.AsyncIterator[_resources_pb2.JobEvent]]:
         """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+
+    @_abc_1.abstractmethod
+    def ListReviewItems(
+        self,
+        request: _jobs_service_pb2.ListReviewItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.ListReviewItemsResponse, _abc.Awaitable[_jobs_service_pb2.ListReviewItemsResponse]]:
+        """Lists the values that need review, the most consequential first; `jobs/-` lists
+        them across all of the caller's jobs.
+        """
+
+    @_abc_1.abstractmethod
+    def AcceptReviewItem(
+        self,
+        request: _jobs_service_pb2.AcceptReviewItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.ReviewItem, _abc.Awaitable[_resources_pb2.ReviewItem]]:
+        """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+        use UpdateResult, which marks it reviewed as well.
+        """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
