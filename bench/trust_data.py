@@ -57,7 +57,8 @@ class Labelled:
 
 def scorer() -> ModuleType:
     spec = importlib.util.spec_from_file_location("score_fields", SCORER)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -94,7 +95,9 @@ def _save(cache: Path, pages: list[PageText]) -> None:
 
 
 async def _one(path: Path, fields: list[Field]) -> tuple[dict[str, Any], list[Signals]]:
-    document = Document(path.stem, path.name, MEDIA[path.suffix.lower()], functools.partial(_open, path))
+    document = Document(
+        path.stem, path.name, MEDIA[path.suffix.lower()], functools.partial(_open, path)
+    )
     cache = _cached_pages(path)
     if cache.exists():
         document.pages[:] = _load(cache)

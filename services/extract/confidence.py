@@ -85,9 +85,7 @@ class Signals:
         return out
 
 
-def signals(
-    field: Field, value: JsonValue, method: str, check: Check, repeats: int
-) -> Signals:
+def signals(field: Field, value: JsonValue, method: str, check: Check, repeats: int) -> Signals:
     return Signals(
         kind=kind(field),
         method=method if method in METHODS else "model",

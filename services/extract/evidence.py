@@ -59,9 +59,7 @@ def fold(text: str) -> Folded:
     in_word = False
     for i, ch in enumerate(text):
         plain = "".join(
-            c
-            for c in unicodedata.normalize("NFKD", ch.casefold())
-            if not unicodedata.combining(c)
+            c for c in unicodedata.normalize("NFKD", ch.casefold()) if not unicodedata.combining(c)
         )
         kept = [c for c in plain if c.isalnum()]
         if not kept:
@@ -98,9 +96,11 @@ def holds(quote: str, value: JsonValue, field: Field) -> float:
         wanted = _decimal(value)
         scale = Decimal(100) if field.data_type == "percentage" else Decimal(1)
         found = [a.value for a in numbers(quote)]
-        return 1.0 if wanted is not None and any(
-            a == wanted or a == wanted * scale for a in found
-        ) else 0.0
+        return (
+            1.0
+            if wanted is not None and any(a == wanted or a == wanted * scale for a in found)
+            else 0.0
+        )
     if field.data_type in DATE_TYPES:
         for line in quote.splitlines() or [quote]:
             try:

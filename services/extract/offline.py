@@ -24,6 +24,7 @@ from services.extract.layout import by_layout, is_layout_field
 from services.extract.reading import document_pages, joined
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
+
 def find_value(text: str, field: Field) -> JsonValue:
     """The value in `text`, or None (see `find_value_how`)."""
     return find_value_how(text, field)[0]

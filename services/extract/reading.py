@@ -79,7 +79,10 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
         ys = [float(p[1]) for p in points]
         xs = [float(p[0]) for p in points]
         box = Box(
-            left=min(xs) / width, top=min(ys) / height, right=max(xs) / width, bottom=max(ys) / height
+            left=min(xs) / width,
+            top=min(ys) / height,
+            right=max(xs) / width,
+            bottom=max(ys) / height,
         )
         # OCR of Asian receipts yields full-width punctuation (U+FF08 for a parenthesis).
         runs.append((min(ys), max(ys), min(xs), unicodedata.normalize("NFKC", str(text)), box))
@@ -97,19 +100,19 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
                 last.append(run)
                 continue
         lines.append([run])
-    text: list[str] = []
+    chars: list[str] = []
     boxes: list[Box | None] = []
     for n, line in enumerate(lines):
         if n:
-            text.append("\n")
+            chars.append("\n")
             boxes.append(None)
         for k, run in enumerate(sorted(line, key=lambda b: b[2])):
             if k:
-                text.append(" ")
+                chars.append(" ")
                 boxes.append(None)
-            text.append(run[3])
+            chars.append(run[3])
             boxes.extend([run[4]] * len(run[3]))
-    return PageText(number, "".join(text), tuple(boxes))
+    return PageText(number, "".join(chars), tuple(boxes))
 
 
 @dataclass
@@ -219,7 +222,7 @@ def image_page(document: Document) -> PageText:
 
 
 async def document_pages(document: Document) -> list[PageText]:
-    """The document's pages, read once per `Document` (the extractor and the verifier share them)."""
+    """The document's pages, read once per `Document` (extractor and verifier share them)."""
     if document.pages:
         return list(document.pages)
     if document.media_type == "application/pdf":

@@ -127,7 +127,12 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bytereview.client import add_extract_flags, add_jobs_actions, register_templates
+    from bytereview.client import (
+        add_extract_flags,
+        add_jobs_actions,
+        register_results,
+        register_templates,
+    )
 
     parser = argparse.ArgumentParser(
         prog="bytereview",
@@ -169,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "jobs":
             add_jobs_actions(p, service=lambda _args, load=load: _run_service(load))
     register_templates(sub)
+    register_results(sub)
 
     operator = sub.add_parser(
         "operator",

@@ -57,6 +57,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             input_tokens=request.input_tokens,
             output_tokens=request.output_tokens,
             extractor=request.extractor,
+            assessments=convert.assessments_in(request.assessments),
         )
         return worker_pb.ReportTaskResultResponse(applied=applied)
 

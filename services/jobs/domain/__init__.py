@@ -20,6 +20,7 @@ from services.jobs.domain.metrics import refresh_forever
 from services.jobs.domain.queries import JobQueries, JobWithFields, Progress
 from services.jobs.domain.reconcile import QueueReconciler
 from services.jobs.domain.results import Results
+from services.jobs.domain.review import ReviewItem, Reviews
 from services.jobs.domain.status import (
     FileStatus,
     JobStatus,
@@ -60,6 +61,8 @@ __all__ = [
     "QueueSource",
     "QueueStat",
     "Results",
+    "ReviewItem",
+    "Reviews",
     "TaskInput",
     "TaskMode",
     "TaskReports",

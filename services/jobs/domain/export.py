@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument
+from services.jobs.domain import export_evidence
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.store import models
 
@@ -85,7 +86,7 @@ class Exporter:
         self._ctx = ctx
 
     async def export(
-        self, user_id: str, job_id: str, fmt: str
+        self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
     ) -> tuple[str, str, AsyncIterator[bytes]]:
         """(content type, file name, chunks). Access is checked before the first chunk."""
         fmt = (fmt or "csv").lower()
@@ -104,11 +105,13 @@ class Exporter:
         money = {name for name, data_type in fields if data_type == "currency"}
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
         header = ["file", *field_names]
-        rows = self._rows(job_id, field_names, money)
+        if evidence:
+            header += export_evidence.header(field_names)
+        rows = self._rows(job_id, field_names, money, evidence)
         if fmt == "csv":
             return FORMATS[fmt], filename, self._csv(header, rows)
         if fmt == "json":
-            return FORMATS[fmt], filename, self._json(field_names, job_id)
+            return FORMATS[fmt], filename, self._json(field_names, job_id, evidence)
         return FORMATS[fmt], filename, self._xlsx(header, rows)
 
     async def _pages(self, job_id: str) -> AsyncIterator[list[tuple[models.Result, str]]]:
@@ -137,7 +140,7 @@ class Exporter:
             last = results[-1].position
 
     async def _rows(
-        self, job_id: str, field_names: Sequence[str], money: set[str]
+        self, job_id: str, field_names: Sequence[str], money: set[str], evidence: bool = False
     ) -> AsyncIterator[list[Any]]:
         async for page in self._pages(job_id):
             for result, path in page:
@@ -148,6 +151,7 @@ class Exporter:
                         for name in field_names
                         for value in [result.values.get(name)]
                     ),
+                    *(export_evidence.cells(result, field_names) if evidence else []),
                 ]
 
     async def _csv(self, header: list[str], rows: AsyncIterator[list[Any]]) -> AsyncIterator[bytes]:
@@ -163,7 +167,9 @@ class Exporter:
                 buffer.truncate()
         yield buffer.getvalue().encode()
 
-    async def _json(self, field_names: list[str], job_id: str) -> AsyncIterator[bytes]:
+    async def _json(
+        self, field_names: list[str], job_id: str, evidence: bool = False
+    ) -> AsyncIterator[bytes]:
         yield b'{"fields": ' + json.dumps(field_names).encode() + b', "results": ['
         first = True
         async for page in self._pages(job_id):
@@ -174,6 +180,8 @@ class Exporter:
                     "values": {name: result.values.get(name) for name in field_names},
                     "edited": result.edited,
                 }
+                if evidence:
+                    item["assessments"] = export_evidence.json_item(result, field_names)
                 parts.append(("" if first else ",") + json.dumps(item, ensure_ascii=False))
                 first = False
             yield "".join(parts).encode()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from services.jobs.domain import names
+from services.jobs.domain import names, review
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.store import models
@@ -49,6 +49,10 @@ class Results:
                 raise InvalidArgument(f"unknown field(s) in values: {sorted(unknown)}")
             result.values = {**result.values, **{name: values.get(name) for name in targets}}
             result.edited = True
+            # A corrected value was looked at: it leaves the review queue.
+            review.mark_reviewed(
+                job, result, targets, self._ctx.settings.review_confidence_threshold
+            )
             result.updated_at = models.utcnow()
             record_event(
                 session,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR
-from services.jobs.domain import names
+from services.jobs.domain import names, review
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR
 from services.jobs.domain.metrics import observe_task
@@ -66,6 +66,7 @@ class TaskReports:
         input_tokens: int,
         output_tokens: int,
         extractor: str,
+        assessments: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
@@ -73,18 +74,25 @@ class TaskReports:
                 return False  # settled already (a repeat), or cancelled meanwhile
             move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR)
             task.last_error = ""
-            session.add(
-                models.Result(
-                    job_id=job_id,
-                    task_id=task_id,
-                    position=task.position,
-                    values=values,
-                    value_sources=value_sources,
-                    input_tokens=max(0, input_tokens),
-                    output_tokens=max(0, output_tokens),
-                    extractor=extractor[:MAX_EXTRACTOR],
-                )
+            result = models.Result(
+                job_id=job_id,
+                task_id=task_id,
+                position=task.position,
+                values=values,
+                value_sources=value_sources,
+                input_tokens=max(0, input_tokens),
+                output_tokens=max(0, output_tokens),
+                extractor=extractor[:MAX_EXTRACTOR],
+                assessments={
+                    k: review.clean(v) for k, v in (assessments or {}).items() if k in values
+                },
+                review_count=0,
             )
+            threshold = self._ctx.settings.review_confidence_threshold
+            job.values_needing_review = (job.values_needing_review or 0) + review.settle(
+                result, threshold
+            )
+            session.add(result)
             job.tasks_succeeded += 1
             observe_task(task, "succeeded")
             await self._maybe_finish(session, job)

@@ -15,6 +15,7 @@ from bytereview.client.commands import (
     templates,
 )
 from bytereview.client.flow import parse_field, run_extract
+from bytereview.client.review import register_results, review
 
 __all__ = [
     "DEFAULT_URL",
@@ -26,7 +27,9 @@ __all__ = [
     "extract",
     "jobs",
     "parse_field",
+    "register_results",
     "register_templates",
+    "review",
     "run_extract",
     "templates",
 ]

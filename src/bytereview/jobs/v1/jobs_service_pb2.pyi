@@ -690,18 +690,24 @@ class ExportResultsRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    INCLUDE_EVIDENCE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     format: _builtins.str
     """`csv`, `xlsx` or `json`."""
+    include_evidence: _builtins.bool
+    """Add each value's confidence, verification, page and quote (columns `<field>.confidence`,
+    `.verified`, `.page`, `.quote`; in JSON an `assessments` object per result).
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         format: _builtins.str = ...,
+        include_evidence: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "include_evidence", b"include_evidence", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
