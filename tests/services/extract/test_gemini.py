@@ -19,7 +19,7 @@ from services.extract import (
     Field,
     RateController,
 )
-from services.extract.gemini import SOURCES_KEY, GeminiExtractor
+from services.extract.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
@@ -69,7 +69,7 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert seen.config("responseMimeType") == "application/json"
     assert seen.config("temperature") == 0
     schema = seen.schema
-    assert schema["required"] == ["invoice_number", "total"]
+    assert schema["required"] == ["invoice_number", "total", EVIDENCE_KEY]
     assert schema["properties"]["total"]["type"] == ["number", "null"]
 
 
