@@ -87,7 +87,8 @@ async def test_ocr_text_carries_the_boxes_of_its_runs() -> None:
     # The second of two lines on an image 200 px high: in its lower half.
     assert 0.5 < box.top < box.bottom <= 1.0
     top_line = ocr.box_of(0, 4)
-    assert top_line is not None and top_line.bottom <= box.top
+    assert top_line is not None
+    assert top_line.bottom <= box.top
     # Read once: the verifier reuses what the extractor read.
     assert await document_pages(document) == [ocr]
 

@@ -100,7 +100,8 @@ async def test_queue_orders_by_impact_and_empties_by_accept_and_correct(
     )
     assert [r.values_needing_review for r in results] == [1, 1]
     first = results[0].assessments
-    assert first["total"].needs_review and not first["number"].needs_review
+    assert first["total"].needs_review
+    assert not first["number"].needs_review
     assert first["number"].evidence.quote == "Invoice Number: A-1"
     assert first["number"].evidence.box.right == pytest.approx(0.5)
 
@@ -117,7 +118,8 @@ async def test_queue_orders_by_impact_and_empties_by_accept_and_correct(
     )
     assert list(total.reasons) == ["low_confidence"]
     assert total.impact == pytest.approx(2 * 0.7)
-    assert total.assessment.needs_review and not total.assessment.reviewed
+    assert total.assessment.needs_review
+    assert not total.assessment.reviewed
     assert list(total.file_paths) == ["folder0/doc0.pdf"]
     assert number.name == f"{results[1].name}/values/number"
     assert list(number.reasons) == ["unverified"]
@@ -135,7 +137,8 @@ async def test_queue_orders_by_impact_and_empties_by_accept_and_correct(
     accepted = await job_stub.AcceptReviewItem(
         jobs_pb.AcceptReviewItemRequest(name=total.name), metadata=USER
     )
-    assert accepted.assessment.reviewed and not accepted.assessment.needs_review
+    assert accepted.assessment.reviewed
+    assert not accepted.assessment.needs_review
     assert accepted.value.string_value == "10.00"  # accepted as it is
     assert [i.name for i in (await queue(job_stub, job)).review_items] == [number.name]
     assert await needing_review(job_stub, job) == 1
