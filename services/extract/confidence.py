@@ -105,10 +105,11 @@ def _weights(path: Path = CALIBRATION) -> Mapping[str, float]:
 
 
 def confidence(found: Signals, weights: Mapping[str, float] | None = None) -> float:
-    """P(value is right) under the fitted model, in [0, 1], rounded to 3 places."""
+    """P(value is right) under the fitted model, in [0.001, 0.999], rounded to 3 places."""
     weights = _weights() if weights is None else weights
     z = sum(weights.get(name, 0.0) * x for name, x in found.features().items())
-    return round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 3)
+    # Never a certainty: a value at 1.0 would escape every review threshold.
+    return min(0.999, max(0.001, round(1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 3)))
 
 
 def review_threshold(path: Path = CALIBRATION) -> float:

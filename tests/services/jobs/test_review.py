@@ -3,6 +3,7 @@ ordered by impact, accepted or corrected, counted on the job, and private to the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -81,7 +82,7 @@ async def queue(
     stub: JobStub, parent: str, metadata: Any = USER, **kwargs: Any
 ) -> jobs_pb.ListReviewItemsResponse:
     request = jobs_pb.ListReviewItemsRequest(parent=parent, **kwargs)
-    return await stub.ListReviewItems(request, metadata=metadata)  # type: ignore[no-any-return]
+    return await stub.ListReviewItems(request, metadata=metadata)
 
 
 async def needing_review(stub: JobStub, job: str) -> int:
@@ -210,7 +211,7 @@ async def test_bad_review_requests_are_invalid_or_not_found(
 ) -> None:
     job = await assessed_job(job_stub, worker_stub, settings)
     result = (await queue(job_stub, job)).review_items[0].result
-    cases = [
+    cases: list[tuple[Awaitable[Any], grpc.StatusCode]] = [
         (queue(job_stub, job, confidence_below=1.5), grpc.StatusCode.INVALID_ARGUMENT),
         (queue(job_stub, job, confidence_below=-0.1), grpc.StatusCode.INVALID_ARGUMENT),
         (queue(job_stub, "jobs/nope"), grpc.StatusCode.INVALID_ARGUMENT),
