@@ -14,6 +14,7 @@ data gives the same file.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 
@@ -69,7 +70,10 @@ def choose_threshold(rows: list[Labelled], weights: dict[str, float]) -> float:
 
 
 def main() -> None:
-    rows = asyncio.run(labelled("sroie-train"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cached-only", action="store_true", help="skip documents not yet OCRed")
+    args = parser.parse_args()
+    rows = asyncio.run(labelled("sroie-train", cached_only=args.cached_only))
     weights = fit(rows)
     weights["method:model"] = weights.get("method:label", 0.0)
     threshold = choose_threshold(rows, weights)

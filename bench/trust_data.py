@@ -124,8 +124,9 @@ def _right(score: ModuleType, got: Any, want: Any, ftype: str) -> bool:
     return bool(score.norm_form(got, ftype) == score.norm_form(want, ftype))
 
 
-async def labelled(name: str, limit: int = 10_000) -> list[Labelled]:
-    """`sroie-train`, `sroie-dev` or `invoices`."""
+async def labelled(name: str, limit: int = 10_000, *, cached_only: bool = False) -> list[Labelled]:
+    """`sroie-train`, `sroie-dev` or `invoices`; with `cached_only`, only the documents whose
+    pages are cached already (no OCR)."""
     score = scorer()
     data = SHARED / "data" / name
     if name.startswith("sroie"):
@@ -134,6 +135,8 @@ async def labelled(name: str, limit: int = 10_000) -> list[Labelled]:
     else:
         files = sorted(data.glob("*.pdf"))[:limit]
         fields, types = INVOICE_FIELDS, INVOICE_TYPES
+    if cached_only:
+        files = [f for f in files if _cached_pages(f).exists()]
     out = []
     for n, path in enumerate(files, 1):
         if name.startswith("sroie"):
