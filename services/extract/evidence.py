@@ -27,6 +27,16 @@ DATE_TYPES = frozenset({"date_mdy", "date_dmy", "date_ymd", "time"})
 # Folded text this similar to a value still holds it (OCR-corrected words, a joined address).
 CLOSE_ENOUGH = 0.8
 _CONFUSIONS = str.maketrans({"o": "0", "i": "1", "l": "1", "s": "5", "b": "8", "z": "2"})
+# A currency code is often read from its symbol: `$ 4.11` holds `USD`.
+_CURRENCY_SIGNS = {
+    "USD": re.compile(r"US\$|\$"),
+    "EUR": re.compile(r"€"),
+    "GBP": re.compile(r"£"),
+    "INR": re.compile(r"₹|\bRs\.?"),
+    "JPY": re.compile(r"¥"),
+    "MYR": re.compile(r"\bRM\s?\d"),
+    "PLN": re.compile(r"zł"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +119,9 @@ def holds(quote: str, value: JsonValue, field: Field) -> float:
             except InvalidValue:
                 continue
         return 0.0
+    sign = _CURRENCY_SIGNS.get(str(value))
+    if sign is not None and sign.search(quote):
+        return 1.0
     wanted_text = fold(str(value)).text
     folded = fold(quote)
     if next(folded.find(wanted_text), None) is not None:
@@ -158,6 +171,11 @@ def locate(
     for page in pages:
         for start, end in fold(page.text).find(wanted):
             return _evidence(document, page, start, end)
+    sign = _CURRENCY_SIGNS.get(str(value))
+    for page in pages if sign is not None else []:
+        for start, end in _lines(page):
+            if sign.search(page.text[start:end]):  # type: ignore[union-attr]
+                return _evidence(document, page, start, end)
     # Not printed as is (OCR words corrected, lines joined): the closest run of 1-4 lines.
     close: tuple[float, PageText, int, int] | None = None
     for page in pages:

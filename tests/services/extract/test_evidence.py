@@ -198,6 +198,8 @@ def test_a_quote_on_another_page_or_document_than_cited() -> None:
         ("VAT 20%", 20.0, "percentage", True),
         ("ACME TRADING SDN. BHD.", "ACME TRADING SDN BHD", "text", True),
         ("ACME TRADING", "BETA STORES", "text", False),
+        ("Total $ 4.11", "USD", "text", True),
+        ("Total 4.11 €", "USD", "text", False),
     ],
 )
 def test_a_quote_holds_the_value(quote: str, value: object, data_type: str, held: bool) -> None:
