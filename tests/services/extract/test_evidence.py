@@ -216,3 +216,10 @@ def test_confidence_is_a_probability_and_rewards_verification() -> None:
             for empty in (True, False):
                 found = Signals(kind, method, empty, not empty, float(not empty), False, "x")
                 assert 0.0 <= confidence(found) <= 1.0
+
+
+def test_the_jobs_service_default_threshold_is_the_fitted_one() -> None:
+    """bench/fit_confidence.py writes the threshold; the setting's default must follow it."""
+    from bytereview.core.settings import Settings
+
+    assert Settings(env="dev").review_confidence_threshold == review_threshold()
