@@ -41,7 +41,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
-from services.extract.offline import ocr_lines, ocr_threads
+from services.extract.reading import ocr_page, ocr_threads
 from tests.pdfs import text_pdf
 from tests.services.extract.labelled_set import FIELDS as OWN_FIELDS
 from tests.services.extract.labelled_set import SAMPLES
@@ -89,7 +89,7 @@ def warm_ocr() -> None:
     """Load the OCR models before timing: a worker loads them once, not per document."""
     image = Image.new("RGB", (320, 64), "white")
     ImageDraw.Draw(image).text((10, 20), "TOTAL 12.50", fill="black")
-    ocr_lines(image)
+    ocr_page(image)
 
 
 async def predict(files: list[Path], fields: list[Field], out: Path) -> Timing:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from services.extract.schema import Field, JsonValue, TypeInfo
 
@@ -17,6 +17,30 @@ class Document:
     path: str
     media_type: str
     open: Callable[[], BinaryIO]
+    # The pages as `services.extract.reading` read them, kept for the task: the extractor
+    # and the platform's quote verification read a document once.
+    pages: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Where text is printed, as fractions of the page's width and height (origin top left)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where an extractor says it read a value: the document (by name), the 1-based page
+    (0 when not said), the text quoted from it, and the box when known."""
+
+    document: str
+    page: int
+    quote: str
+    box: Box | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +58,11 @@ class Extraction:
     sources: dict[str, str] = field(default_factory=dict)
     input_tokens: int = 0
     output_tokens: int = 0
+    # Field name -> where the extractor says it read the value; the platform verifies it.
+    evidence: dict[str, Evidence] = field(default_factory=dict)
+    # Field name -> how the extractor found the value (`label`, `layout`, `model`...), one of
+    # the signals confidence is calibrated on.
+    methods: dict[str, str] = field(default_factory=dict)
 
 
 class ExtractionError(Exception):

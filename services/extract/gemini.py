@@ -12,6 +12,7 @@ import httpx
 
 from services.extract.base import (
     Document,
+    Evidence,
     Extraction,
     ExtractionError,
     ExtractionRequest,
@@ -20,6 +21,52 @@ from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
 SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from
+EVIDENCE_KEY = "_evidence"  # field name -> {page, quote}: where the model read the value
+EVIDENCE_ASK = (
+    f" In {EVIDENCE_KEY}, for each field give the 1-based page and the exact text of the"
+    " document the value was read from, copied as printed (null when the field is empty)."
+)
+
+
+def _with_evidence(schema: dict[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
+    cited = {
+        "type": ["object", "null"],
+        "properties": {
+            "page": {"type": ["integer", "null"]},
+            "quote": {"type": ["string", "null"]},
+        },
+        "required": ["page", "quote"],
+    }
+    evidence = {
+        "type": "object",
+        "description": "For each field, where in the document its value is printed.",
+        "properties": {f.name: cited for f in fields},
+    }
+    return {
+        **schema,
+        "properties": {**schema["properties"], EVIDENCE_KEY: evidence},
+        "required": [*schema["required"], EVIDENCE_KEY],
+    }
+
+
+def _evidence(
+    raw: Any, sources: dict[str, str], documents: Sequence[Document]
+) -> dict[str, Evidence]:
+    """The model's citations; it is checked by the platform, not trusted. A missing or
+    malformed citation is no citation (the value stays unverified), not a failed task."""
+    if not isinstance(raw, dict) or not documents:
+        return {}
+    out = {}
+    for name, cited in raw.items():
+        if not isinstance(cited, dict) or not isinstance(cited.get("quote"), str):
+            continue
+        page = cited.get("page")
+        out[name] = Evidence(
+            document=sources.get(name, documents[0].name if len(documents) == 1 else ""),
+            page=page if isinstance(page, int) and not isinstance(page, bool) else 0,
+            quote=cited["quote"][:2000],
+        )
+    return out
 
 
 def _with_sources(schema: dict[str, Any], fields: Sequence[Field]) -> dict[str, Any]:
@@ -140,7 +187,8 @@ class GeminiExtractor:
             parts.append(types.Part.from_text(text=f"File {index + 1}: {document.path}"))
             parts.append(await self._part(document))
         combined = len(request.documents) > 1
-        ask = "Extract the fields described by the response schema."
+        ask = "Extract the fields described by the response schema." + EVIDENCE_ASK
+        schema = _with_evidence(schema, request.fields)
         if combined:
             ask += (
                 " The files belong together; give one value per field across all of them,"
@@ -182,10 +230,13 @@ class GeminiExtractor:
             ) from exc
         values = _parse_object(response.text or "", [f.name for f in request.fields])
         sources = _sources(values.pop(SOURCES_KEY, None), request.documents) if combined else {}
+        evidence = _evidence(values.pop(EVIDENCE_KEY, None), sources, request.documents)
         usage = response.usage_metadata
         return Extraction(
             values=values,
             sources=sources,
+            evidence=evidence,
+            methods=dict.fromkeys(values, "model"),
             input_tokens=int(getattr(usage, "prompt_token_count", 0) or 0),
             output_tokens=int(getattr(usage, "candidates_token_count", 0) or 0),
         )

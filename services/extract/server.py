@@ -26,6 +26,7 @@ from services.extract.base import ExtractionError, ExtractionRequest, Extractor
 from services.extract.documents import documents
 from services.extract.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
+from services.extract.trust import assess, read_pages
 
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
@@ -73,9 +74,11 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
                 code = grpc.StatusCode.FAILED_PRECONDITION
             await context.abort(code, str(exc))
         values, _ = normalise_all(extraction.values, fields)
+        pages = await read_pages(wanted.documents)
         struct = struct_pb2.Struct()
         struct.update(values)
         return extract_pb.PreviewExtractionResponse(
+            assessments=assess(fields, values, extraction, pages),
             values=struct,
             extractor=self._extractor.name,
             input_tokens=extraction.input_tokens,

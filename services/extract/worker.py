@@ -37,6 +37,7 @@ from services.extract.quota import SharedQuota, quota_key
 from services.extract.ratecontrol import RateController
 from services.extract.schema import Field, TypeInfo, normalise_all
 from services.extract.server import extract_server
+from services.extract.trust import assess, read_pages
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -205,6 +206,14 @@ class ExtractHandler:
         values, problems = normalise_all(extraction.values, request.fields)
         if problems:
             log.info("%s: unreadable values set to null: %s", task, problems)
+        # The platform's own check of the evidence, whichever extractor answered.
+        try:
+            pages = await read_pages(request.documents)
+        except Exception as exc:
+            if is_outage(exc):  # storage went away after the extraction: run it again later
+                raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
+            raise
+        assessments = assess(request.fields, values, extraction, pages)
         struct = struct_pb2.Struct()
         struct.update(values)
         await self._report(
@@ -215,7 +224,8 @@ class ExtractHandler:
                 input_tokens=extraction.input_tokens,
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
-            )
+                assessments=assessments,
+            ),
         )
         metrics.TASKS.labels("succeeded").inc()
 

@@ -7,7 +7,7 @@ become the domain's arguments.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -25,12 +25,14 @@ from services.jobs.domain import (
     FolderPlan,
     FolderRule,
     Progress,
+    ReviewItem,
     TaskInput,
     UploadTarget,
     from_dicts,
     names,
     score_state,
 )
+from services.jobs.domain.review import value_name
 from services.jobs.store import models
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -60,6 +62,7 @@ def counters(job: models.Job) -> pb.JobCounters:
         tasks_total=job.tasks_total,
         tasks_succeeded=job.tasks_succeeded,
         tasks_failed=job.tasks_failed,
+        values_needing_review=job.values_needing_review or 0,
     )
 
 
@@ -146,7 +149,50 @@ def result(row: models.Result, files: Sequence[tuple[str, str]]) -> pb.Result:
         update_time=ts(row.updated_at),
         version=row.version,
         corrected_fields=row.corrected_fields,
+        assessments={k: assessment(v) for k, v in (row.assessments or {}).items()},
+        values_needing_review=row.review_count or 0,
     )
+
+
+def assessment(stored: dict[str, Any]) -> pb.ValueAssessment:
+    """A stored assessment (review.clean's shape) as its message."""
+    out = pb.ValueAssessment(
+        confidence=float(stored.get("confidence", 0.0)),
+        verified=bool(stored.get("verified", False)),
+        reviewed=bool(stored.get("reviewed", False)),
+        needs_review=bool(stored.get("needs_review", False)),
+    )
+    evidence = stored.get("evidence")
+    if evidence:
+        out.evidence.file = evidence.get("file", "")
+        out.evidence.page = int(evidence.get("page", 0))
+        out.evidence.quote = evidence.get("quote", "")
+        if evidence.get("box"):
+            out.evidence.box.CopyFrom(pb.BoundingBox(**evidence["box"]))
+    return out
+
+
+def assessments_in(messages: Mapping[str, pb.ValueAssessment]) -> dict[str, dict[str, Any]]:
+    """A worker's assessments as plain data for the domain (which bounds them)."""
+    return {
+        field: json_format.MessageToDict(message, preserving_proto_field_name=True)
+        for field, message in messages.items()
+    }
+
+
+def review_item(item: ReviewItem, paths: Sequence[str]) -> pb.ReviewItem:
+    out = pb.ReviewItem(
+        name=value_name(item.job_id, item.result_id, item.field),
+        result=names.result_name(item.job_id, item.result_id),
+        field=item.field,
+        data_type=item.data_type,
+        assessment=assessment(item.assessment),
+        reasons=item.reasons,
+        impact=item.impact,
+        file_paths=paths,
+    )
+    json_format.ParseDict(item.value, out.value)
+    return out
 
 
 def event(row: models.JobEvent, job_row: models.Job | None = None) -> pb.JobEvent:

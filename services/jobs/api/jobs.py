@@ -24,6 +24,7 @@ from services.jobs.domain import (
     Reruns,
     Results,
     ResultVersions,
+    Reviews,
     caller_actor,
     caller_id,
     names,
@@ -56,6 +57,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         self._jobs = Jobs(ctx)
         self._queries = JobQueries(ctx)
         self._results = Results(ctx)
+        self._reviews = Reviews(ctx)
         self._exporter = Exporter(ctx)
         self._versions = ResultVersions(ctx)
         self._reruns = Reruns(ctx)
@@ -244,7 +246,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         self, request: jobs_pb.ExportResultsRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
         content_type, filename, chunks = await self._exporter.export(
-            caller_id(), _job_id(request.name), request.format
+            caller_id(), _job_id(request.name), request.format, evidence=request.include_evidence
         )
         # The gateway turns x-http-* initial metadata into response headers.
         await context.send_initial_metadata(
@@ -349,3 +351,31 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             queued_tasks=[names.task_name(job_id, t.id) for t in outcome.queued],
             skipped_tasks=[names.task_name(job_id, t.id) for t in outcome.skipped],
         )
+
+    async def ListReviewItems(
+        self, request: jobs_pb.ListReviewItemsRequest, context: Context
+    ) -> jobs_pb.ListReviewItemsResponse:
+        # `jobs/-`: every job of the caller (AIP-159).
+        parent = "-" if request.parent == "jobs/-" else _parent_id(request.parent)
+        items, token, total = await self._reviews.list(
+            caller_id(),
+            parent,
+            confidence_below=request.confidence_below,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        files = await self._queries.task_paths({i.task_id for i in items})
+        return jobs_pb.ListReviewItemsResponse(
+            review_items=[convert.review_item(i, files.get(i.task_id, [])) for i in items],
+            next_page_token=token,
+            total_size=total,
+        )
+
+    async def AcceptReviewItem(
+        self, request: jobs_pb.AcceptReviewItemRequest, context: Context
+    ) -> pb.ReviewItem:
+        item = await self._reviews.accept(
+            user_id=caller_id(), actor=caller_actor(), name=request.name
+        )
+        files = await self._queries.task_paths({item.task_id})
+        return convert.review_item(item, files.get(item.task_id, []))

@@ -65,6 +65,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             input_tokens=request.input_tokens,
             output_tokens=request.output_tokens,
             extractor=request.extractor,
+            assessments=convert.assessments_in(request.assessments),
         )
         return worker_pb.ReportTaskResultResponse(applied=applied)
 
@@ -124,6 +125,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
                     input_tokens=item.input_tokens,
                     output_tokens=item.output_tokens,
                     extractor=item.extractor,
+                    assessments=convert.assessments_in(item.assessments),
                 )
             )
             positions.append(i)

@@ -24,6 +24,7 @@ from services.jobs.domain.reconcile import QueueReconciler
 from services.jobs.domain.rerun import RerunChoice, RerunOutcome, Reruns
 from services.jobs.domain.result_versions import ResultVersions
 from services.jobs.domain.results import Results
+from services.jobs.domain.review import ReviewItem, Reviews
 from services.jobs.domain.scoring import Scoring, score_state
 from services.jobs.domain.status import (
     FileStatus,
@@ -77,6 +78,8 @@ __all__ = [
     "ResultReport",
     "ResultVersions",
     "Results",
+    "ReviewItem",
+    "Reviews",
     "Scoring",
     "TaskBuilder",
     "TaskInput",

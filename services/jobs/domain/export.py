@@ -54,7 +54,7 @@ class Exporter:
         self._ctx = ctx
 
     async def export(
-        self, user_id: str, job_id: str, fmt: str
+        self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
     ) -> tuple[str, str, AsyncIterator[bytes]]:
         """(content type, file name, chunks). Access is checked before the first chunk."""
         fmt = (fmt or "csv").lower()
@@ -84,6 +84,7 @@ class Exporter:
             field_names=[name for name, _ in fields],
             money=frozenset(name for name, data_type in fields if data_type == "currency"),
             corrected=corrected,
+            evidence=evidence,
         )
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
         pages = self._pages(job_id)

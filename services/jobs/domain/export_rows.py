@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from services.jobs.domain import export_evidence
 from services.jobs.store import models
 
 
@@ -43,10 +44,17 @@ class ExportLayout:
     field_names: Sequence[str]
     money: frozenset[str]
     corrected: bool = False
+    # Evidence columns (`include_evidence`): per field its confidence, verification, page, quote.
+    evidence: bool = False
 
     def header(self) -> list[str]:
         """The first row of a CSV or XLSX export."""
-        return ["file", *self.field_names, *(["corrected"] if self.corrected else [])]
+        return [
+            "file",
+            *self.field_names,
+            *(["corrected"] if self.corrected else []),
+            *(export_evidence.header(self.field_names) if self.evidence else []),
+        ]
 
     def row(self, result: models.Result, paths: Sequence[str]) -> list[Any]:
         """A CSV/XLSX row: the result's file path(s), then one typed cell per field."""
@@ -58,13 +66,17 @@ class ExportLayout:
                 for value in [result.values.get(name)]
             ),
             *(["; ".join(result.corrected_fields)] if self.corrected else []),
+            *(export_evidence.cells(result, self.field_names) if self.evidence else []),
         ]
 
     def item(self, result: models.Result, paths: Sequence[str]) -> dict[str, Any]:
         """A JSON export's element: values as stored (money stays a decimal string)."""
-        return {
+        item = {
             "file": "; ".join(paths),
             "values": {name: result.values.get(name) for name in self.field_names},
             "edited": result.edited,
             "corrected": result.corrected_fields,
         }
+        if self.evidence:
+            item["assessments"] = export_evidence.json_item(result, self.field_names)
+        return item

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.jobs.domain import review
 from services.jobs.domain.events import SYSTEM_ACTOR
 from services.jobs.domain.result_versions import EXTRACTED, RERUN, add_version
 from services.jobs.store import models
@@ -67,10 +68,15 @@ class Extraction:
     input_tokens: int
     output_tokens: int
     extractor: str
+    # Field -> its assessment as stored (review.clean), `needs_review` not set yet.
+    assessments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 async def record_extractions(
-    session: AsyncSession, job: models.Job, extractions: Sequence[Extraction]
+    session: AsyncSession,
+    job: models.Job,
+    extractions: Sequence[Extraction],
+    review_threshold: float,
 ) -> None:
     """Store a batch of answers for one job: first answers as new results with their version
     1 in two multi-row INSERTs (no ORM objects: a batch of 500 reports is two statements);
@@ -96,7 +102,9 @@ async def record_extractions(
     versions: list[dict[str, Any]] = []
     for e in extractions:
         if e.task.id in existing:
-            await record_extraction(
+            # A re-run: the re-extracted fields get their new assessments.
+            chosen = set(e.task.rerun_fields) if e.task.rerun_fields else set(e.values)
+            result = await record_extraction(
                 session,
                 job,
                 e.task,
@@ -106,7 +114,15 @@ async def record_extractions(
                 output_tokens=e.output_tokens,
                 extractor=e.extractor,
             )
+            result.assessments = {
+                **{k: v for k, v in result.assessments.items() if k not in chosen},
+                **{k: v for k, v in e.assessments.items() if k in chosen},
+            }
+            change = review.settle(result, review_threshold)
+            job.values_needing_review = max(0, (job.values_needing_review or 0) + change)
             continue
+        assessments, needing_review = review.flagged(e.assessments, e.values, review_threshold)
+        job.values_needing_review = (job.values_needing_review or 0) + needing_review
         result_id = models.new_id()
         results.append(
             {
@@ -119,6 +135,8 @@ async def record_extractions(
                 "edited": False,
                 "version": 1,
                 "corrected_fields": [],
+                "assessments": assessments,
+                "review_count": needing_review,
                 "input_tokens": e.input_tokens,
                 "output_tokens": e.output_tokens,
                 "extractor": e.extractor,

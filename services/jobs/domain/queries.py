@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -270,6 +270,23 @@ class JobQueries:
             out: dict[str, list[tuple[str, str]]] = defaultdict(list)
             for task_id, file_id, path in rows:
                 out[task_id].append((file_id, path))
+        return out
+
+    async def task_paths(self, task_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Task id -> the original paths of its files, in task order."""
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        async with self._ctx.reading() as session:
+            rows = await session.execute(
+                select(models.TaskFile.task_id, models.SourceFile.original_path)
+                .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+                .where(models.TaskFile.task_id.in_(ids))
+                .order_by(models.TaskFile.task_id, models.TaskFile.position)
+            )
+            out: dict[str, list[str]] = defaultdict(list)
+            for task_id, path in rows:
+                out[task_id].append(path)
         return out
 
     async def task_files(self, task_ids: Sequence[str]) -> dict[str, list[str]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from services.jobs.domain import names
+from services.jobs.domain import names, review
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.result_versions import (
@@ -75,6 +75,11 @@ class Results:
                 corrected={*result.corrected_fields, *(c["field"] for c in changed)},
             )
             result.edited = True
+            # A corrected value was looked at: it leaves the review queue.
+            review.mark_reviewed(
+                job, result, targets, self._ctx.settings.review_confidence_threshold
+            )
+            result.updated_at = models.utcnow()
             record_event(
                 session,
                 job,

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_TASKS_PER_BATCH
-from services.jobs.domain import names
+from services.jobs.domain import names, review
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR, record_event
 from services.jobs.domain.extractions import Extraction, record_extractions
@@ -92,6 +92,7 @@ class TaskReports:
         input_tokens: int,
         output_tokens: int,
         extractor: str,
+        assessments: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
@@ -105,9 +106,10 @@ class TaskReports:
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
                 extractor=extractor,
+                assessments=assessments,
             )
             _succeed(session, job, task, record=True)
-            await record_extractions(session, job, [_extraction(task, report)])
+            await record_extractions(session, job, [_extraction(task, report)], self._threshold())
             await self._maybe_finish(session, job)
         return True
 
@@ -135,7 +137,7 @@ class TaskReports:
                     _succeed(session, job, task, record=False)
                     succeeded.append(_extraction(task, reports[i]))
                     applied[i] = True
-                await record_extractions(session, job, succeeded)
+                await record_extractions(session, job, succeeded, self._threshold())
                 done = sum(applied[i] for i in indexes)
                 if done:
                     _progress_event(
@@ -191,6 +193,9 @@ class TaskReports:
             job.tasks_failed += 1
             await self._maybe_finish(session, job)
         return True
+
+    def _threshold(self) -> float:
+        return self._ctx.settings.review_confidence_threshold
 
     async def _maybe_finish(self, session: AsyncSession, job: models.Job) -> None:
         await finish_if_done(session, job)
@@ -306,6 +311,8 @@ class ResultReport:
     input_tokens: int = 0
     output_tokens: int = 0
     extractor: str = ""
+    # Field -> the worker's assessment (evidence, confidence, verified), cleaned on storing.
+    assessments: dict[str, dict[str, Any]] | None = None
 
 
 def check_batch(size: int) -> None:
@@ -347,6 +354,9 @@ def _extraction(task: models.Task, report: ResultReport) -> Extraction:
         input_tokens=max(0, report.input_tokens),
         output_tokens=max(0, report.output_tokens),
         extractor=report.extractor[:MAX_EXTRACTOR],
+        assessments={
+            k: review.clean(v) for k, v in (report.assessments or {}).items() if k in report.values
+        },
     )
 
 

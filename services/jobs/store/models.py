@@ -153,6 +153,8 @@ class Job(Base):
     tasks_built: Mapped[int] = mapped_column(Integer, default=0)
     tasks_succeeded: Mapped[int] = mapped_column(Integer, default=0)
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
+    # Sum of the results' review_count (0002).
+    values_needing_review: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -265,6 +267,10 @@ class Result(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Fields whose current value a person set rather than the latest extraction.
     corrected_fields: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Field name -> {evidence, confidence, verified, reviewed, needs_review} (0002).
+    assessments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    # How many values need review, kept with the row so the queue reads only these (0002).
+    review_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class JobEvent(Base):

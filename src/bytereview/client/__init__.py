@@ -15,6 +15,7 @@ from bytereview.client.commands import (
     templates,
 )
 from bytereview.client.flow import parse_field, run_extract
+from bytereview.client.review import review
 from bytereview.client.versions import register_results
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "parse_field",
     "register_results",
     "register_templates",
+    "review",
     "run_extract",
     "templates",
 ]

@@ -16,6 +16,7 @@ from bytereview.client.commands import (
     add_connection_flags,
     guarded,
 )
+from bytereview.client.review import add_review_action
 
 SCORE_POLL_SECONDS = 1.0
 FINISHED = ("COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED")
@@ -175,6 +176,7 @@ def register_results(sub: Any) -> None:
     golden.add_argument("--template", required=True, help="templates/ID or ID")
     add_connection_flags(golden)
     parser.set_defaults(func=results)
+    add_review_action(actions)  # its own func: a subparser's default wins over the parser's
 
 
 def add_template_version_actions(actions: Any) -> None:

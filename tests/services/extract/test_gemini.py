@@ -20,7 +20,7 @@ from services.extract import (
     Field,
     RateController,
 )
-from services.extract.gemini import SOURCES_KEY, GeminiExtractor
+from services.extract.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
 from services.extract.schema import normalise_all
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
@@ -71,7 +71,7 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert seen.config("responseMimeType") == "application/json"
     assert seen.config("temperature") == 0
     schema = seen.schema
-    assert schema["required"] == ["invoice_number", "total"]
+    assert schema["required"] == ["invoice_number", "total", EVIDENCE_KEY]
     # Money is a decimal string, so that the model can say "10.00" rather than 10.
     total = schema["properties"]["total"]
     assert total["type"] == ["string", "null"]

@@ -352,7 +352,7 @@ def test_ocr_uses_as_many_threads_as_the_process_has_cores() -> None:
     # from the machine's cores and spin threads on the one it has.
     code = (
         "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
-        "from services.extract.offline import _ocr_engine;"
+        "from services.extract.reading import _ocr_engine;"
         "engine = _ocr_engine();"
         "print(engine.text_rec.session.session.get_session_options().intra_op_num_threads,"
         " engine.text_det.infer.session.get_session_options().intra_op_num_threads)"

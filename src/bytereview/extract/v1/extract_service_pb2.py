@@ -30,7 +30,7 @@ from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bytereview/extract/v1/extract_service.proto\x12\x15\x62ytereview.extract.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x7f\n\x18PreviewExtractionRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x32\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobFieldB\x04\xe2\x41\x01\x02\"\x84\x01\n\x19PreviewExtractionResponse\x12\'\n\x06values\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\textractor\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x32\xcf\x01\n\x0e\x45xtractService\x12\xbc\x01\n\x11PreviewExtraction\x12/.bytereview.extract.v1.PreviewExtractionRequest\x1a\x30.bytereview.extract.v1.PreviewExtractionResponse\"D\xda\x41\x0b\x66ile,fields\x82\xd3\xe4\x93\x02\x30\"+/v1/{file=jobs/*/files/*}:previewExtraction:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+bytereview/extract/v1/extract_service.proto\x12\x15\x62ytereview.extract.v1\x1a\"bytereview/jobs/v1/resources.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x17google/api/client.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x7f\n\x18PreviewExtractionRequest\x12/\n\x04\x66ile\x18\x01 \x01(\tB!\xe2\x41\x01\x02\xfa\x41\x1a\n\x18\x62ytereview.io/SourceFile\x12\x32\n\x06\x66ields\x18\x02 \x03(\x0b\x32\x1c.bytereview.jobs.v1.JobFieldB\x04\xe2\x41\x01\x02\"\xb5\x02\n\x19PreviewExtractionResponse\x12\'\n\x06values\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\textractor\x18\x02 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x05\x12\x15\n\routput_tokens\x18\x04 \x01(\x05\x12V\n\x0b\x61ssessments\x18\x05 \x03(\x0b\x32\x41.bytereview.extract.v1.PreviewExtractionResponse.AssessmentsEntry\x1aW\n\x10\x41ssessmentsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x32\n\x05value\x18\x02 \x01(\x0b\x32#.bytereview.jobs.v1.ValueAssessment:\x02\x38\x01\x32\xcf\x01\n\x0e\x45xtractService\x12\xbc\x01\n\x11PreviewExtraction\x12/.bytereview.extract.v1.PreviewExtractionRequest\x1a\x30.bytereview.extract.v1.PreviewExtractionResponse\"D\xda\x41\x0b\x66ile,fields\x82\xd3\xe4\x93\x02\x30\"+/v1/{file=jobs/*/files/*}:previewExtraction:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,12 +41,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['file']._serialized_options = b'\342A\001\002\372A\032\n\030bytereview.io/SourceFile'
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['fields']._loaded_options = None
   _globals['_PREVIEWEXTRACTIONREQUEST'].fields_by_name['fields']._serialized_options = b'\342A\001\002'
+  _globals['_PREVIEWEXTRACTIONRESPONSE_ASSESSMENTSENTRY']._loaded_options = None
+  _globals['_PREVIEWEXTRACTIONRESPONSE_ASSESSMENTSENTRY']._serialized_options = b'8\001'
   _globals['_EXTRACTSERVICE'].methods_by_name['PreviewExtraction']._loaded_options = None
   _globals['_EXTRACTSERVICE'].methods_by_name['PreviewExtraction']._serialized_options = b'\332A\013file,fields\202\323\344\223\0020\"+/v1/{file=jobs/*/files/*}:previewExtraction:\001*'
   _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_start=251
   _globals['_PREVIEWEXTRACTIONREQUEST']._serialized_end=378
   _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_start=381
-  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_end=513
-  _globals['_EXTRACTSERVICE']._serialized_start=516
-  _globals['_EXTRACTSERVICE']._serialized_end=723
+  _globals['_PREVIEWEXTRACTIONRESPONSE']._serialized_end=690
+  _globals['_PREVIEWEXTRACTIONRESPONSE_ASSESSMENTSENTRY']._serialized_start=603
+  _globals['_PREVIEWEXTRACTIONRESPONSE_ASSESSMENTSENTRY']._serialized_end=690
+  _globals['_EXTRACTSERVICE']._serialized_start=693
+  _globals['_EXTRACTSERVICE']._serialized_end=900
 # @@protoc_insertion_point(module_scope)

@@ -48,15 +48,41 @@ Global___PreviewExtractionRequest: _TypeAlias = PreviewExtractionRequest  # noqa
 class PreviewExtractionResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class AssessmentsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _resources_pb2.ValueAssessment: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _resources_pb2.ValueAssessment | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     VALUES_FIELD_NUMBER: _builtins.int
     EXTRACTOR_FIELD_NUMBER: _builtins.int
     INPUT_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    ASSESSMENTS_FIELD_NUMBER: _builtins.int
     extractor: _builtins.str
     input_tokens: _builtins.int
     output_tokens: _builtins.int
     @_builtins.property
     def values(self) -> _struct_pb2.Struct: ...
+    @_builtins.property
+    def assessments(self) -> _containers.MessageMap[_builtins.str, _resources_pb2.ValueAssessment]:
+        """Field name to its evidence, confidence and verification, as a job's result has them."""
+
     def __init__(
         self,
         *,
@@ -64,10 +90,11 @@ class PreviewExtractionResponse(_message.Message):
         extractor: _builtins.str = ...,
         input_tokens: _builtins.int = ...,
         output_tokens: _builtins.int = ...,
+        assessments: _abc.Mapping[_builtins.str, _resources_pb2.ValueAssessment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -710,18 +710,24 @@ class ExportResultsRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    INCLUDE_EVIDENCE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     format: _builtins.str
     """`csv`, `xlsx` or `json`."""
+    include_evidence: _builtins.bool
+    """Add each value's confidence, verification, page and quote (columns `<field>.confidence`,
+    `.verified`, `.page`, `.quote`; in JSON an `assessments` object per result).
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         format: _builtins.str = ...,
+        include_evidence: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "include_evidence", b"include_evidence", "name", b"name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -885,6 +891,85 @@ class FolderPlan(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___FolderPlan: _TypeAlias = FolderPlan  # noqa: Y015
+
+@_typing.final
+class ListReviewItemsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_BELOW_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """`jobs/{job}`, or `jobs/-` for every job of the caller."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    confidence_below: _builtins.float
+    """List values below this confidence (and unverified ones); 0 uses the platform's
+    review threshold. Between 0 and 1.
+    """
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+        confidence_below: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence_below", b"confidence_below", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewItemsRequest: _TypeAlias = ListReviewItemsRequest  # noqa: Y015
+
+@_typing.final
+class ListReviewItemsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVIEW_ITEMS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    total_size: _builtins.int
+    """How many values need review in all (every page)."""
+    @_builtins.property
+    def review_items(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.ReviewItem]: ...
+    def __init__(
+        self,
+        *,
+        review_items: _abc.Iterable[_resources_pb2.ReviewItem] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "review_items", b"review_items", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewItemsResponse: _TypeAlias = ListReviewItemsResponse  # noqa: Y015
+
+@_typing.final
+class AcceptReviewItemRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`jobs/{job}/results/{result}/values/{field}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcceptReviewItemRequest: _TypeAlias = AcceptReviewItemRequest  # noqa: Y015
 
 @_typing.final
 class CreateTemplateRequest(_message.Message):

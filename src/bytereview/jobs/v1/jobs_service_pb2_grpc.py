@@ -159,6 +159,16 @@ class JobServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.FromString,
                 _registered_method=True)
+        self.ListReviewItems = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/ListReviewItems',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsResponse.FromString,
+                _registered_method=True)
+        self.AcceptReviewItem = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/AcceptReviewItem',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.AcceptReviewItemRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.ReviewItem.FromString,
+                _registered_method=True)
 
 
 class JobServiceServicer:
@@ -334,6 +344,22 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReviewItems(self, request, context):
+        """Lists the values that need review, the most consequential first; `jobs/-` lists
+        them across all of the caller's jobs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcceptReviewItem(self, request, context):
+        """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+        use UpdateResult, which marks it reviewed as well.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -456,6 +482,16 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.RerunJob,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.SerializeToString,
+            ),
+            'ListReviewItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewItems,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsResponse.SerializeToString,
+            ),
+            'AcceptReviewItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcceptReviewItem,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.AcceptReviewItemRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.ReviewItem.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1108,6 +1144,60 @@ class JobService:
             '/bytereview.jobs.v1.JobService/RerunJob',
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.RerunJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/ListReviewItems',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListReviewItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcceptReviewItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/AcceptReviewItem',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.AcceptReviewItemRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.ReviewItem.FromString,
             options,
             channel_credentials,
             insecure,

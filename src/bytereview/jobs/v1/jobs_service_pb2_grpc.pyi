@@ -87,6 +87,14 @@ class JobServiceStub:
     """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
     fields or a template version's; results gain versions. Unchanged inputs are skipped.
     """
+    ListReviewItems: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListReviewItemsRequest, _jobs_service_pb2.ListReviewItemsResponse]
+    """Lists the values that need review, the most consequential first; `jobs/-` lists
+    them across all of the caller's jobs.
+    """
+    AcceptReviewItem: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.AcceptReviewItemRequest, _resources_pb2.ReviewItem]
+    """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+    use UpdateResult, which marks it reviewed as well.
+    """
 
 @_typing.type_check_only
 class JobServiceAsyncStub(JobServiceStub):
@@ -143,6 +151,14 @@ class JobServiceAsyncStub(JobServiceStub):
     RerunJob: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.RerunJobRequest, _jobs_service_pb2.RerunJobResponse]  # type: ignore[assignment]
     """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
     fields or a template version's; results gain versions. Unchanged inputs are skipped.
+    """
+    ListReviewItems: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListReviewItemsRequest, _jobs_service_pb2.ListReviewItemsResponse]  # type: ignore[assignment]
+    """Lists the values that need review, the most consequential first; `jobs/-` lists
+    them across all of the caller's jobs.
+    """
+    AcceptReviewItem: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.AcceptReviewItemRequest, _resources_pb2.ReviewItem]  # type: ignore[assignment]
+    """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+    use UpdateResult, which marks it reviewed as well.
     """
 
 class JobServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -341,6 +357,26 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_jobs_service_pb2.RerunJobResponse, _abc.Awaitable[_jobs_service_pb2.RerunJobResponse]]:
         """Extracts chosen files, failed tasks or chosen results of a finished job again, with its
         fields or a template version's; results gain versions. Unchanged inputs are skipped.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReviewItems(
+        self,
+        request: _jobs_service_pb2.ListReviewItemsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_service_pb2.ListReviewItemsResponse, _abc.Awaitable[_jobs_service_pb2.ListReviewItemsResponse]]:
+        """Lists the values that need review, the most consequential first; `jobs/-` lists
+        them across all of the caller's jobs.
+        """
+
+    @_abc_1.abstractmethod
+    def AcceptReviewItem(
+        self,
+        request: _jobs_service_pb2.AcceptReviewItemRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.ReviewItem, _abc.Awaitable[_resources_pb2.ReviewItem]]:
+        """Accepts a value as it is: it is marked reviewed and leaves the queue. To change it,
+        use UpdateResult, which marks it reviewed as well.
         """
 
 def add_JobServiceServicer_to_server(servicer: JobServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -207,12 +207,15 @@ class JobCounters(_message.Message):
     TASKS_TOTAL_FIELD_NUMBER: _builtins.int
     TASKS_SUCCEEDED_FIELD_NUMBER: _builtins.int
     TASKS_FAILED_FIELD_NUMBER: _builtins.int
+    VALUES_NEEDING_REVIEW_FIELD_NUMBER: _builtins.int
     files_total: _builtins.int
     files_ready: _builtins.int
     files_failed: _builtins.int
     tasks_total: _builtins.int
     tasks_succeeded: _builtins.int
     tasks_failed: _builtins.int
+    values_needing_review: _builtins.int
+    """Values of the job's results that need a person's review (low confidence or unverified)."""
     def __init__(
         self,
         *,
@@ -222,10 +225,11 @@ class JobCounters(_message.Message):
         tasks_total: _builtins.int = ...,
         tasks_succeeded: _builtins.int = ...,
         tasks_failed: _builtins.int = ...,
+        values_needing_review: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["files_failed", b"files_failed", "files_ready", b"files_ready", "files_total", b"files_total", "tasks_failed", b"tasks_failed", "tasks_succeeded", b"tasks_succeeded", "tasks_total", b"tasks_total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files_failed", b"files_failed", "files_ready", b"files_ready", "files_total", b"files_total", "tasks_failed", b"tasks_failed", "tasks_succeeded", b"tasks_succeeded", "tasks_total", b"tasks_total", "values_needing_review", b"values_needing_review"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -470,6 +474,27 @@ class Result(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class AssessmentsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___ValueAssessment: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___ValueAssessment | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     TASK_FIELD_NUMBER: _builtins.int
     FILES_FIELD_NUMBER: _builtins.int
@@ -484,6 +509,8 @@ class Result(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     CORRECTED_FIELDS_FIELD_NUMBER: _builtins.int
+    ASSESSMENTS_FIELD_NUMBER: _builtins.int
+    VALUES_NEEDING_REVIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     task: _builtins.str
     """The task that produced it."""
@@ -497,6 +524,8 @@ class Result(_message.Message):
     """The current version of the values (`versions/{version}` below the result); version 1 is
     the extractor's first answer, every correction, revert or re-run adds one.
     """
+    values_needing_review: _builtins.int
+    """How many of its values need review."""
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The files it was extracted from, in order."""
@@ -521,6 +550,10 @@ class Result(_message.Message):
     def corrected_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Fields whose current value was set by a person, not by the latest extraction."""
 
+    @_builtins.property
+    def assessments(self) -> _containers.MessageMap[_builtins.str, Global___ValueAssessment]:
+        """Field name to how far its value can be trusted: evidence, confidence, verification."""
+
     def __init__(
         self,
         *,
@@ -538,14 +571,188 @@ class Result(_message.Message):
         update_time: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
         corrected_fields: _abc.Iterable[_builtins.str] | None = ...,
+        assessments: _abc.Mapping[_builtins.str, Global___ValueAssessment] | None = ...,
+        values_needing_review: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "values_needing_review", b"values_needing_review", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Result: _TypeAlias = Result  # noqa: Y015
+
+@_typing.final
+class BoundingBox(_message.Message):
+    """Where on a page text is printed, as fractions of the page's width and height, from the
+    top left corner.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEFT_FIELD_NUMBER: _builtins.int
+    TOP_FIELD_NUMBER: _builtins.int
+    RIGHT_FIELD_NUMBER: _builtins.int
+    BOTTOM_FIELD_NUMBER: _builtins.int
+    left: _builtins.float
+    top: _builtins.float
+    right: _builtins.float
+    bottom: _builtins.float
+    def __init__(
+        self,
+        *,
+        left: _builtins.float = ...,
+        top: _builtins.float = ...,
+        right: _builtins.float = ...,
+        bottom: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bottom", b"bottom", "left", b"left", "right", b"right", "top", b"top"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BoundingBox: _TypeAlias = BoundingBox  # noqa: Y015
+
+@_typing.final
+class Evidence(_message.Message):
+    """Where a value was read from."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    QUOTE_FIELD_NUMBER: _builtins.int
+    BOX_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    """The file, `jobs/{job}/files/{file}`."""
+    page: _builtins.int
+    """1-based page; 0 when not known."""
+    quote: _builtins.str
+    """The text the value was read from, as the document prints it."""
+    @_builtins.property
+    def box(self) -> Global___BoundingBox:
+        """Where the quote is printed; absent when not known."""
+
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+        page: _builtins.int = ...,
+        quote: _builtins.str = ...,
+        box: Global___BoundingBox | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["box", b"box"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["box", b"box", "file", b"file", "page", b"page", "quote", b"quote"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class ValueAssessment(_message.Message):
+    """How far one extracted value can be trusted."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    CONFIDENCE_FIELD_NUMBER: _builtins.int
+    VERIFIED_FIELD_NUMBER: _builtins.int
+    REVIEWED_FIELD_NUMBER: _builtins.int
+    NEEDS_REVIEW_FIELD_NUMBER: _builtins.int
+    confidence: _builtins.float
+    """The probability that the value is right, 0-1, calibrated on labelled documents
+    (docs/DESIGN.md, "Trust in results").
+    """
+    verified: _builtins.bool
+    """The platform found the quote in the document's own text (text layer or OCR) and the
+    value can be read from it. False for an empty value.
+    """
+    reviewed: _builtins.bool
+    """A user accepted or corrected the value."""
+    needs_review: _builtins.bool
+    """Not reviewed, and below the review threshold or (a value that is not empty) unverified."""
+    @_builtins.property
+    def evidence(self) -> Global___Evidence:
+        """Where the value was read from; absent for an empty value or when nothing was cited."""
+
+    def __init__(
+        self,
+        *,
+        evidence: Global___Evidence | None = ...,
+        confidence: _builtins.float = ...,
+        verified: _builtins.bool = ...,
+        reviewed: _builtins.bool = ...,
+        needs_review: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "evidence", b"evidence", "needs_review", b"needs_review", "reviewed", b"reviewed", "verified", b"verified"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ValueAssessment: _TypeAlias = ValueAssessment  # noqa: Y015
+
+@_typing.final
+class ReviewItem(_message.Message):
+    """A value that needs a person's review. Accept it as it is, or correct it with UpdateResult."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    RESULT_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    DATA_TYPE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    ASSESSMENT_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    IMPACT_FIELD_NUMBER: _builtins.int
+    FILE_PATHS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`jobs/{job}/results/{result}/values/{field}`."""
+    result: _builtins.str
+    """The result holding the value."""
+    field: _builtins.str
+    """The field's name."""
+    data_type: _builtins.str
+    """The field's data type."""
+    impact: _builtins.float
+    """What ordering uses: (1 - confidence) times the field's weight (money counts double)."""
+    @_builtins.property
+    def value(self) -> _struct_pb2.Value:
+        """The value as extracted (or as last corrected)."""
+
+    @_builtins.property
+    def assessment(self) -> Global___ValueAssessment: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why it needs review: `low_confidence`, `unverified`."""
+
+    @_builtins.property
+    def file_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Original paths of the result's files, for display."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        result: _builtins.str = ...,
+        field: _builtins.str = ...,
+        data_type: _builtins.str = ...,
+        value: _struct_pb2.Value | None = ...,
+        assessment: Global___ValueAssessment | None = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        impact: _builtins.float = ...,
+        file_paths: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "value", b"value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "data_type", b"data_type", "field", b"field", "file_paths", b"file_paths", "impact", b"impact", "name", b"name", "reasons", b"reasons", "result", b"result", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewItem: _TypeAlias = ReviewItem  # noqa: Y015
 
 @_typing.final
 class JobEvent(_message.Message):

@@ -1,0 +1,90 @@
+"""`bytereview results review`: the review queue from the command line.
+
+    bytereview results review [JOB]                  # the queue, most consequential first
+    bytereview results review JOB --accept NAME      # keep a value as it is
+    bytereview results review JOB --correct NAME VALUE  # set the right value
+
+Without JOB the queue spans every job of the caller (`jobs/-`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from bytereview.client.api import Api, ClientError
+from bytereview.client.commands import add_connection_flags, guarded
+
+
+def _job_name(value: str) -> str:
+    if not value or value == "-":
+        return "jobs/-"
+    return value if value.startswith("jobs/") else f"jobs/{value}"
+
+
+def _line(item: dict[str, Any]) -> str:
+    assessment = item.get("assessment", {})
+    quote = (assessment.get("evidence", {}).get("quote") or "").replace("\n", " ")
+    reasons = ",".join(item.get("reasons", []))
+    value = json.dumps(item.get("value"))
+    return (
+        f"{item['name']}\n    {item.get('field', ''):<20} {value:<30} "
+        f"confidence {assessment.get('confidence', 0):.2f}  {reasons:<26} {quote[:60]!r}"
+    )
+
+
+def _correct(api: Api, name: str, raw: str) -> Any:
+    """PATCH the result with the one value (UpdateResult, mask `values.<field>`)."""
+    result, _, field = name.rpartition("/values/")
+    if not result or not field:
+        raise ClientError(f"{name!r} is not a review item name (jobs/J/results/R/values/FIELD)")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw  # plain text needs no quotes on the command line
+    return api.call(
+        "PATCH",
+        f"/v1/{result}?updateMask=values.{field}",
+        {"name": result, "values": {field: value}},
+    )
+
+
+@guarded
+def review(args: argparse.Namespace) -> int:
+    with Api.from_env(args.url, args.token, args.api_key) as api:
+        if args.accept:
+            accepted = api.call("POST", f"/v1/{args.accept}:accept", {})
+            print(f"accepted {accepted['name']}")
+            return 0
+        if args.correct:
+            name, value = args.correct
+            _correct(api, name, value)
+            print(f"corrected {name}")
+            return 0
+        parent = _job_name(args.job)
+        listed = api.call(
+            "GET",
+            f"/v1/{parent}/reviewItems",
+            pageSize=args.limit,
+            confidenceBelow=args.below,
+        )
+        items = listed.get("reviewItems", [])
+        for item in items:
+            print(_line(item))
+        print(f"{listed.get('totalSize', 0)} values need review")
+        return 0
+
+
+def add_review_action(actions: Any) -> None:
+    """`results review` on the `results` command (client/versions.py registers it)."""
+    p = actions.add_parser("review", help="values that need review, most consequential first")
+    p.add_argument("job", nargs="?", default="-", help="jobs/ID or ID (default: every job)")
+    p.add_argument(
+        "--below", type=float, default=0.0, help="confidence threshold (default: the platform's)"
+    )
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--accept", metavar="NAME", help="accept the value NAME as it is")
+    p.add_argument("--correct", nargs=2, metavar=("NAME", "VALUE"), help="set the value NAME")
+    add_connection_flags(p)
+    p.set_defaults(func=review)
