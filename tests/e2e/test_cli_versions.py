@@ -98,7 +98,8 @@ def test_history_revert_golden_and_score(platform: Platform, tmp_path: Path) -> 
         assert forced.json()["queuedTasks"] == [result["task"]]
         assert wait_status(rest, job, {"COMPLETED"}) == "COMPLETED"
         assert rest.post(f"/v1/{job}:rerun", json={}).status_code == 400
-        assert rest.post(f"/v1/{job}:rerun", json={"failedTasks": True}).status_code == 400
+        # Nothing failed: a state conflict (409), not a malformed request.
+        assert rest.post(f"/v1/{job}:rerun", json={"failedTasks": True}).status_code == 409
         versions_page = rest.get(f"/v1/{result['name']}/versions").json()["versions"]
         kinds = [v["kind"] for v in versions_page]
         assert kinds == ["EXTRACTED", "CORRECTED", "REVERTED", "RERUN", "RERUN"]
