@@ -15,11 +15,10 @@ const REASONS = /** @type {Record<string, string>} */ ({
  *   job: string,
  *   onChanged: () => Promise<void>,
  *   showEvidence: (item: any) => void,
- *   currentResult: (name: string) => Promise<{name: string, values?: Record<string, unknown>}>,
  *   typed: (field: string, text: string) => unknown,
  * }} options
  */
-export function reviewWalk({ job, onChanged, showEvidence, currentResult, typed }) {
+export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   const body = h("div");
   const status = h("p", { "aria-live": "polite", class: "muted" });
   const element = h(
@@ -35,10 +34,13 @@ export function reviewWalk({ job, onChanged, showEvidence, currentResult, typed 
   let items = [];
   let index = 0;
   let correcting = false;
-  /** @type {HTMLElement | null} */
-  let opener = null;
+  /** @type {() => HTMLElement | null} */
+  let opener = () => null;
 
-  /** @param {HTMLElement | null} from the control that opened it */
+  /**
+   * @param {() => HTMLElement | null} from where the focus goes back on leaving (a function:
+   * the page redraws the control that opened the walk as counts change)
+   */
   async function open(from) {
     opener = from;
     element.hidden = false;
@@ -64,7 +66,7 @@ export function reviewWalk({ job, onChanged, showEvidence, currentResult, typed 
     element.hidden = true;
     correcting = false;
     replace(body);
-    opener?.focus();
+    opener()?.focus();
   }
 
   /** @param {number} step */
@@ -110,9 +112,11 @@ export function reviewWalk({ job, onChanged, showEvidence, currentResult, typed 
   /** @param {string} text @param {string} reason */
   async function save(text, reason) {
     const item = items[index];
+    const value = typed(item.field, text);
+    // The same value again changes nothing (no version): that is accepting it as it is.
+    if (JSON.stringify(value ?? null) === JSON.stringify(item.value ?? null)) return accept();
     try {
-      const result = await currentResult(item.result);
-      await updateValue(result, item.field, typed(item.field, text), reason);
+      await updateValue({ name: item.result }, item.field, value, reason);
     } catch (error) {
       replace(status, errorBox(error));
       return;

@@ -7,19 +7,16 @@ export const listResults = (job, { pageSize = 50, pageToken = "" } = {}) =>
   get(`/v1/${job}/results`, { pageSize, pageToken });
 
 /**
- * Corrects one value (UpdateResult). The mask is the whole `values` map, sent with the one
- * value changed: the gateway reads a query FieldMask in its JSON (camelCase) form, which turns
- * `values.invoice_number` into an error and `values.invoiceNumber` into another field's name.
+ * Corrects one value (UpdateResult). The mask is `values` with a map holding only that value:
+ * the service updates (and marks reviewed) the fields the map names and keeps the others. Not
+ * `values.<field>`: the gateway reads a query FieldMask in its JSON (camelCase) form, which
+ * turns `values.invoice_number` into an error and `values.invoiceNumber` into another field.
  * The reason travels in the query (the body is the result) and is kept with the new version.
- * @param {{name: string, values?: Record<string, unknown>}} result @param {string} field @param {unknown} value
+ * @param {{name: string}} result @param {string} field @param {unknown} value
  * @param {string} [reason]
  */
 export const updateValue = (result, field, value, reason = "") =>
-  patch(
-    `/v1/${result.name}`,
-    { values: { ...(result.values || {}), [field]: value } },
-    { updateMask: "values", reason },
-  );
+  patch(`/v1/${result.name}`, { values: { [field]: value } }, { updateMask: "values", reason });
 
 /** A result's versions, oldest first. @param {string} result `jobs/{job}/results/{result}` */
 export const listVersions = (result) => get(`/v1/${result}/versions`, { pageSize: 100 });

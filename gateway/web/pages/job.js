@@ -4,7 +4,7 @@
 // job's events. Trust: each value's confidence and verification, its evidence in the source
 // viewer, the review walk, each result's history with revert, re-runs, and golden documents.
 import * as jobs from "../api/jobs.js";
-import { listResults, listVersions, updateValue } from "../api/results.js";
+import { listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
@@ -52,13 +52,6 @@ export async function renderJob(main, { id }) {
       };
       viewer.show(result, row ? fieldNames() : [item.field], null, cited(item.field, item.assessment), false);
     },
-    currentResult: async (result) => {
-      const row = rows.find((r) => r.name === result);
-      if (row) return row;
-      // Not on this page of the table: the latest version holds every current value.
-      const versions = (await listVersions(result)).versions || [];
-      return { name: result, values: versions.length ? versions[versions.length - 1].values : {} };
-    },
     typed: (field, text) => typed(field, text),
   });
   const selection = h("div", { class: "toolbar" });
@@ -105,7 +98,7 @@ export async function renderJob(main, { id }) {
               {
                 type: "button",
                 class: "primary review-start",
-                onclick: (/** @type {Event} */ event) => review.open(/** @type {HTMLElement} */ (event.currentTarget)),
+                onclick: () => review.open(() => summary.querySelector(".review-start") || main),
               },
               "Review values",
             )
