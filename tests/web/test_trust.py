@@ -68,7 +68,8 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     expect(viewer.get_by_text("(found in the document)")).to_be_visible()
     drawn = image.bounding_box()
     found = outline.bounding_box()
-    assert drawn and found
+    assert drawn
+    assert found
     assert abs((found["x"] - drawn["x"]) / drawn["width"] - box["left"]) < 0.01
     assert abs((found["y"] - drawn["y"]) / drawn["height"] - box["top"]) < 0.01
     right = (found["x"] + found["width"] - drawn["x"]) / drawn["width"]
@@ -77,7 +78,8 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     viewer.get_by_role("button", name="Zoom in").click()
     expect(viewer.get_by_label("Zoom")).to_have_text("125%")
     drawn, found = image.bounding_box(), outline.bounding_box()
-    assert drawn and found
+    assert drawn
+    assert found
     assert abs((found["x"] - drawn["x"]) / drawn["width"] - box["left"]) < 0.01
 
     # The review walk, by keyboard only.
@@ -139,7 +141,8 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     expect(drawer).to_be_hidden()
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         result = api.get(f"/v1/{by_path[B]['name']}/versions").json()["versions"][-1]
-    assert result["version"] == 3 and result["values"]["vendor"] is None
+    assert result["version"] == 3
+    assert result["values"]["vendor"] is None
 
 
 def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> None:
