@@ -1,7 +1,9 @@
 // @ts-check
 // The source document beside its values: a result's file, page by page (PDF pages and images
 // drawn as PNGs by the server), with zoom. The image arrives with the credential header and is
-// shown from a blob: URL (the CSP's img-src allows 'self' and blob: only).
+// shown from a blob: URL (the CSP's img-src allows 'self' and blob: only). Opened for one
+// value's evidence, it turns to the cited file and page, outlines the box (fractions of the
+// page, so it scales with the image at any zoom) and shows the quote.
 import { renderPage } from "./api/files.js";
 import { h, replace, errorBox } from "./ui.js";
 
@@ -35,23 +37,29 @@ export function sourceViewer() {
   let values = {};
   /** @type {HTMLElement | null} */
   let opener = null;
+  /** @typedef {{field: string, file?: string, page?: number, quote?: string, box?: {left?: number, top?: number, right?: number, bottom?: number}, verified?: boolean}} Cited */
+  /** @type {Cited | null} */
+  let cited = null;
 
   /**
    * Shows a result: its files, the first page of the first, and its values beside them.
    * @param {{files?: string[], filePaths?: string[], values?: Record<string, unknown>}} result
    * @param {string[]} fieldNames @param {HTMLElement | null} from the control that opened it
+   * @param {Cited | null} [evidence] a value's evidence: open at its file and page, box drawn
+   * @param {boolean} [focus] move the focus to the viewer (not while the review walk has it)
    */
-  function show(result, fieldNames, from) {
+  function show(result, fieldNames, from, evidence = null, focus = true) {
     const paths = result.filePaths || [];
     files = (result.files || []).map((name, i) => ({ name, path: paths[i] || name }));
     values = Object.fromEntries(fieldNames.map((n) => [n, result.values?.[n]]));
-    fileIndex = 0;
-    page = 1;
+    cited = evidence;
+    fileIndex = Math.max(0, evidence?.file ? files.findIndex((f) => f.name === evidence.file) : 0);
+    page = evidence?.page || 1;
     zoom = 100;
     opener = from;
     element.hidden = false;
     load();
-    heading.focus();
+    if (focus) heading.focus();
   }
 
   function close() {
@@ -90,11 +98,25 @@ export function sourceViewer() {
         "data-width": String(drawn.width),
         "data-height": String(drawn.height),
       });
-      image.style.width = `${zoom}%`;
-      draw(h("div", { class: "viewer-page", tabindex: "0", role: "region", "aria-label": "Page image" }, image));
+      const frame = h("div", { class: "page-frame" }, image, evidenceBox());
+      frame.style.width = `${zoom}%`;
+      draw(h("div", { class: "viewer-page", tabindex: "0", role: "region", "aria-label": "Page image" }, frame));
     } catch (error) {
       if (mine === sequence) draw(errorBox(error));
     }
+  }
+
+  /** The cited box over the image, when the cited page is the one shown. */
+  function evidenceBox() {
+    const box = cited?.box;
+    if (!cited || !box || files[fileIndex]?.name !== cited.file || page !== (cited.page || 1)) return null;
+    const outline = h("div", { class: "evidence-box", role: "img", "aria-label": `Where ${cited.field} is printed` });
+    // Style properties set through the CSSOM, which the CSP allows (no style attribute).
+    outline.style.left = `${(box.left || 0) * 100}%`;
+    outline.style.top = `${(box.top || 0) * 100}%`;
+    outline.style.width = `${Math.max(0, (box.right || 0) - (box.left || 0)) * 100}%`;
+    outline.style.height = `${Math.max(0, (box.bottom || 0) - (box.top || 0)) * 100}%`;
+    return outline;
   }
 
   /** @param {HTMLElement} pageArea */
@@ -133,11 +155,21 @@ export function sourceViewer() {
       "dl",
       { class: "viewer-values", "aria-label": `Values of ${file ? file.path : "the result"}` },
       Object.entries(values).flatMap(([name, value]) => [
-        h("dt", {}, name),
+        h("dt", { class: cited?.field === name ? "cited" : null }, name),
         h("dd", {}, value === null || value === undefined ? "—" : String(value)),
       ]),
     );
-    replace(body, controls, h("div", { class: "viewer-split" }, valueList, pageArea));
+    const quote = cited
+      ? h(
+          "p",
+          { class: "evidence-quote" },
+          cited.quote
+            ? [`${cited.field} read from page ${cited.page || "?"}: `, h("q", {}, cited.quote)]
+            : `No quote was cited for ${cited.field}.`,
+          cited.verified ? " (found in the document)" : " (not found in the document: check it)",
+        )
+      : null;
+    replace(body, controls, quote, h("div", { class: "viewer-split" }, valueList, pageArea));
   }
 
   /** @param {number} step */
@@ -160,8 +192,8 @@ export function sourceViewer() {
       load();
       return;
     }
-    const image = /** @type {HTMLImageElement | null} */ (body.querySelector("img"));
-    if (image) image.style.width = `${zoom}%`;
+    const frame = /** @type {HTMLElement | null} */ (body.querySelector(".page-frame"));
+    if (frame) frame.style.width = `${zoom}%`;
     const area = /** @type {HTMLElement} */ (body.querySelector(".viewer-page") || h("div"));
     draw(area);
   }

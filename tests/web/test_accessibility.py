@@ -6,6 +6,7 @@ With BYTEREVIEW_SCREENSHOTS=<folder> the run also saves a screenshot of each pag
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def test_every_page_passes_axe(page: Page, app_url: str) -> None:
         fields = [
             {"name": "invoice_number", "dataType": "text", "instruction": "The invoice number"},
             {"name": "total", "dataType": "currency"},
+            # Printed nowhere: its empty values need review, so the review walk has items.
+            {"name": "vendor", "dataType": "text"},
         ]
         api.post(f"/v1/{results}:configure", json={"fields": fields})
         api.post(f"/v1/{results}:start", json={})
@@ -69,6 +72,15 @@ def test_every_page_passes_axe(page: Page, app_url: str) -> None:
     # With the source document open beside the values.
     page.get_by_role("button", name="Show the source of invoices/a.pdf").click()
     expect(page.get_by_role("img", name="Page 1 of invoices/a.pdf")).to_be_visible()
+    # And the review walk and a result's history open too; a value's evidence outlined.
+    page.get_by_role("button", name="Review values").click()
+    expect(page.get_by_role("region", name="Review").get_by_text("Value 1 of 2")).to_be_visible()
+    page.get_by_role("button", name="History of invoices/a.pdf").click()
+    expect(page.get_by_role("region", name="History of invoices/a.pdf")).to_contain_text(
+        "Version 1"
+    )
+    page.get_by_role("button", name=re.compile(r"^Evidence for total of invoices\/a\.pdf:")).click()
+    expect(page.get_by_role("img", name="Where total is printed")).to_be_visible()
     check(page, "job")
     page.goto(f"{app_url}/app/templates/new")
     expect(page.get_by_role("heading", name="New template")).to_be_visible()

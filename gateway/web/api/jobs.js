@@ -62,3 +62,9 @@ export async function exportResults(name, format) {
   const filename = found ? found[1] : `${name.split("/")[1]}.${format}`;
   return { blob: await response.blob(), filename };
 }
+
+/**
+ * Extracts chosen files, failed tasks or chosen results again (a finished job only).
+ * @param {string} name @param {{files?: string[], failedTasks?: boolean, results?: string[], fields?: string[], templateVersion?: string, force?: boolean}} choice
+ */
+export const rerunJob = (name, choice) => post(`/v1/${name}:rerun`, choice);

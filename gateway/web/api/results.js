@@ -1,16 +1,36 @@
 // @ts-check
-// Extracted values: /v1/jobs/{job}/results.
-import { get, patch } from "../api.js";
+// Extracted values: /v1/jobs/{job}/results, their versions, and the review queue.
+import { get, post, patch } from "../api.js";
 
 /** @param {string} job @param {{pageSize?: number, pageToken?: string}} [page] */
 export const listResults = (job, { pageSize = 50, pageToken = "" } = {}) =>
   get(`/v1/${job}/results`, { pageSize, pageToken });
 
 /**
- * Corrects one value (UpdateResult). The mask is the whole `values` map, sent with the one
- * value changed: the gateway reads a query FieldMask in its JSON (camelCase) form, which turns
- * `values.invoice_number` into an error and `values.invoiceNumber` into another field's name.
- * @param {{name: string, values?: Record<string, unknown>}} result @param {string} field @param {unknown} value
+ * Corrects one value (UpdateResult). The mask is `values` with a map holding only that value:
+ * the service updates (and marks reviewed) the fields the map names and keeps the others. Not
+ * `values.<field>`: the gateway reads a query FieldMask in its JSON (camelCase) form, which
+ * turns `values.invoice_number` into an error and `values.invoiceNumber` into another field.
+ * The reason travels in the query (the body is the result) and is kept with the new version.
+ * @param {{name: string}} result @param {string} field @param {unknown} value
+ * @param {string} [reason]
  */
-export const updateValue = (result, field, value) =>
-  patch(`/v1/${result.name}`, { values: { ...(result.values || {}), [field]: value } }, { updateMask: "values" });
+export const updateValue = (result, field, value, reason = "") =>
+  patch(`/v1/${result.name}`, { values: { [field]: value } }, { updateMask: "values", reason });
+
+/** A result's versions, oldest first. @param {string} result `jobs/{job}/results/{result}` */
+export const listVersions = (result) => get(`/v1/${result}/versions`, { pageSize: 100 });
+
+/** Restores an earlier version as a new one. @param {string} result @param {string} version @param {string} [reason] */
+export const revertResult = (result, version, reason = "") =>
+  post(`/v1/${result}:revert`, { version, reason });
+
+/**
+ * The values that need review, most consequential first.
+ * @param {string} job `jobs/{job}` or `jobs/-` @param {{pageSize?: number, pageToken?: string}} [page]
+ */
+export const listReviewItems = (job, { pageSize = 100, pageToken = "" } = {}) =>
+  get(`/v1/${job}/reviewItems`, { pageSize, pageToken });
+
+/** Accepts a value as it is. @param {string} item `jobs/{job}/results/{result}/values/{field}` */
+export const acceptReviewItem = (item) => post(`/v1/${item}:accept`);

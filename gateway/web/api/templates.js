@@ -12,3 +12,13 @@ export const updateTemplate = (template) => patch(`/v1/${template.name}`, templa
 export const deleteTemplate = (/** @type {string} */ name) => del(`/v1/${name}`);
 export const listDataTypes = () => get("/v1/dataTypes");
 export const listSystemPrompts = () => get("/v1/systemPrompts");
+
+/** A template's versions, newest first, each with its golden-set score. @param {string} template */
+export const listTemplateVersions = (template) => get(`/v1/${template}/versions`, { pageSize: 50 });
+/** Scores a version on its template's golden documents. @param {string} version */
+export const scoreTemplateVersion = (version) => post(`/v1/${version}:score`);
+/** Marks a result golden for a template. @param {string} template @param {string} result */
+export const createGoldenDocument = (template, result) =>
+  post(`/v1/${template}/goldenDocuments`, { result });
+/** @param {string} template */
+export const listGoldenDocuments = (template) => get(`/v1/${template}/goldenDocuments`, { pageSize: 100 });

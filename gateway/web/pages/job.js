@@ -1,10 +1,13 @@
 // @ts-check
 // The job page: live progress, pause/resume/cancel/retry, the results table (paged, sortable,
 // edit in place) with each row's source document beside its values, exports, delete, and the
-// job's events.
+// job's events. Trust: each value's confidence and verification, its evidence in the source
+// viewer, the review walk, each result's history with revert, re-runs, and golden documents.
 import * as jobs from "../api/jobs.js";
 import { listResults, updateValue } from "../api/results.js";
-import { listDataTypes } from "../api/templates.js";
+import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
+import { resultHistory } from "../result-history.js";
+import { reviewWalk } from "../review-walk.js";
 import { watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
@@ -14,10 +17,17 @@ const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
 const FINISHED = new Set(["COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"]);
 
+/** A value's evidence as the source viewer draws it. @param {string} field @param {any} assessment */
+function cited(field, assessment) {
+  const e = assessment?.evidence || {};
+  return { field, file: e.file, page: e.page, quote: e.quote, box: e.box, verified: Boolean(assessment?.verified) };
+}
+
 /** @param {HTMLElement} main @param {{id: string}} params */
 export async function renderJob(main, { id }) {
   const name = `jobs/${id}`;
-  const [first, types] = await Promise.all([jobs.getJob(name), listDataTypes()]);
+  const [first, types, templatePage] = await Promise.all([jobs.getJob(name), listDataTypes(), listTemplates()]);
+  const templates = templatePage.templates || [];
   let job = first;
   /** JSON type by data type id, to turn an edited text into the value's type. */
   const jsonType = new Map((types.dataTypes || []).map((/** @type {any} */ t) => [t.id, t.jsonType]));
@@ -28,6 +38,23 @@ export async function renderJob(main, { id }) {
   const notice = h("div", { "aria-live": "polite" });
   const results = h("div");
   const viewer = sourceViewer();
+  const history = resultHistory({ onReverted: () => refresh() });
+  const review = reviewWalk({
+    job: name,
+    onChanged: () => refresh(),
+    showEvidence: (item) => {
+      const row = rows.find((r) => r.name === item.result);
+      const evidence = item.assessment?.evidence;
+      const result = row || {
+        files: evidence?.file ? [evidence.file] : [],
+        filePaths: item.filePaths || [],
+        values: { [item.field]: item.value },
+      };
+      viewer.show(result, row ? fieldNames() : [item.field], null, cited(item.field, item.assessment), false);
+    },
+    typed: (field, text) => typed(field, text),
+  });
+  const selection = h("div", { class: "toolbar" });
   const events = h("ol", { class: "events" });
   const live = h("p", { class: "muted" });
   replace(
@@ -37,8 +64,10 @@ export async function renderJob(main, { id }) {
     live,
     actions,
     notice,
+    review.element,
     h("h2", {}, "Results"),
-    h("div", { class: "results-layout" }, results, viewer.element),
+    selection,
+    h("div", { class: "results-layout" }, results, h("div", { class: "side" }, viewer.element, history.element)),
     h("details", {}, h("summary", {}, "Events"), events),
   );
 
@@ -59,6 +88,22 @@ export async function renderJob(main, { id }) {
         c.tasksFailed ? `, ${c.tasksFailed} failed` : "",
         ` · ${c.filesTotal || 0} files · created ${formatTime(job.createTime)}`,
       ),
+      h(
+        "p",
+        { class: c.valuesNeedingReview ? "needs-review" : "muted" },
+        c.valuesNeedingReview === 1 ? "1 value needs review" : `${c.valuesNeedingReview || 0} values need review`,
+        c.valuesNeedingReview
+          ? h(
+              "button",
+              {
+                type: "button",
+                class: "primary review-start",
+                onclick: () => review.open(() => summary.querySelector(".review-start") || main),
+              },
+              "Review values",
+            )
+          : null,
+      ),
     );
     /** @param {string} label @param {() => Promise<any>} action @param {boolean} show */
     const button = (label, action, show) =>
@@ -69,6 +114,7 @@ export async function renderJob(main, { id }) {
       button("Resume", () => jobs.resumeJob(name), job.status === "PAUSED"),
       button("Cancel job", () => jobs.cancelJob(name), ACTIVE.has(job.status)),
       button("Retry failed tasks", () => jobs.retryFailedTasks(name), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
+      button("Re-run failed tasks", () => rerun({ failedTasks: true }), Boolean(c.tasksFailed) && FINISHED.has(job.status)),
       h("button", { type: "button", onclick: () => download("csv") }, "Export CSV"),
       h("button", { type: "button", onclick: () => download("xlsx") }, "Export XLSX"),
       h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
@@ -87,6 +133,85 @@ export async function renderJob(main, { id }) {
       replace(notice, errorBox(error));
     }
   }
+
+  /**
+   * Re-extracts, and says what was queued and what was skipped as unchanged.
+   * @param {{failedTasks?: boolean, results?: string[], force?: boolean}} choice
+   */
+  async function rerun(choice) {
+    const answer = await jobs.rerunJob(name, choice);
+    const queued = (answer.queuedTasks || []).length;
+    const skipped = (answer.skippedTasks || []).length;
+    replace(
+      notice,
+      h(
+        "p",
+        {},
+        `${queued} task(s) queued again`,
+        skipped ? `, ${skipped} skipped: unchanged since their last extraction (tick "Even if unchanged" to force).` : ".",
+      ),
+    );
+    return answer.job;
+  }
+
+  // --- selected rows: re-run, mark golden ---
+  /** @type {Set<string>} */
+  const selected = new Set();
+  const force = /** @type {HTMLInputElement} */ (h("input", { type: "checkbox", id: "rerun-force" }));
+  const goldenTemplate = /** @type {HTMLSelectElement} */ (
+    h(
+      "select",
+      { id: "golden-template" },
+      templates.map((/** @type {any} */ t) => h("option", { value: t.name, selected: t.name === job.template }, t.displayName)),
+    )
+  );
+  /** @param {(names: string[]) => Promise<void>} action */
+  const onSelected = async (action) => {
+    if (!selected.size) {
+      replace(notice, h("p", { class: "error", role: "alert" }, "Select one or more results first (the boxes in the File column)."));
+      return;
+    }
+    try {
+      await action([...selected]);
+    } catch (error) {
+      replace(notice, errorBox(error));
+    }
+  };
+  replace(
+    selection,
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: () =>
+          onSelected(async (names) => {
+            job = await rerun({ results: names, force: force.checked });
+            drawSummary();
+          }),
+      },
+      "Re-run selected",
+    ),
+    h("label", {}, force, " Even if unchanged"),
+    templates.length
+      ? [
+          h("label", { for: "golden-template" }, "Template"),
+          goldenTemplate,
+          h(
+            "button",
+            {
+              type: "button",
+              onclick: () =>
+                onSelected(async (names) => {
+                  for (const result of names) await createGoldenDocument(goldenTemplate.value, result);
+                  const chosen = goldenTemplate.selectedOptions[0]?.textContent || "";
+                  replace(notice, h("p", {}, `Marked ${names.length} result(s) golden for the template "${chosen}".`));
+                }),
+            },
+            "Mark selected golden",
+          ),
+        ]
+      : h("span", { class: "muted" }, "Create a template to keep golden documents."),
+  );
 
   /** @param {"csv" | "xlsx" | "json"} format */
   async function download(format) {
@@ -219,8 +344,19 @@ export async function renderJob(main, { id }) {
       h(
         "th",
         { scope: "row", class: "path" },
+        h("input", {
+          type: "checkbox",
+          "aria-label": `Select ${path}`,
+          checked: selected.has(row.name),
+          onchange: (/** @type {Event} */ event) => {
+            if (/** @type {HTMLInputElement} */ (event.target).checked) selected.add(row.name);
+            else selected.delete(row.name);
+          },
+        }),
+        " ",
         path,
         row.edited ? h("span", { class: "badge edited" }, "edited") : null,
+        row.valuesNeedingReview ? h("span", { class: "badge edited" }, `${row.valuesNeedingReview} to review`) : null,
         h(
           "button",
           {
@@ -231,6 +367,16 @@ export async function renderJob(main, { id }) {
               viewer.show(row, names, /** @type {HTMLElement} */ (event.currentTarget)),
           },
           "Source",
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "source",
+            "aria-label": `History of ${path}`,
+            onclick: (/** @type {Event} */ event) => history.show(row, /** @type {HTMLElement} */ (event.currentTarget)),
+          },
+          `History (v${row.version || 1})`,
         ),
       ),
       names.map((field) => h("td", {}, valueCell(row, field, path))),
@@ -250,6 +396,7 @@ export async function renderJob(main, { id }) {
           { type: "button", class: "value", "aria-label": `Edit ${field} of ${path}`, onclick: edit },
           text || "—",
         ),
+        trustBadge(row, field, path),
       );
     function edit() {
       editing = true;
@@ -285,6 +432,29 @@ export async function renderJob(main, { id }) {
     }
     show();
     return cell;
+  }
+
+  /**
+   * How far a value can be trusted, as a button that opens its evidence in the source viewer.
+   * @param {any} row @param {string} field @param {string} path
+   */
+  function trustBadge(row, field, path) {
+    const a = row.assessments?.[field];
+    if (!a) return null;
+    const percent = Math.round((a.confidence || 0) * 100);
+    const state = a.needsReview ? "needs review" : a.reviewed ? "reviewed" : a.verified ? "verified" : "not verified";
+    const mark = a.needsReview ? "?" : a.reviewed || a.verified ? "✓" : "";
+    return h(
+      "button",
+      {
+        type: "button",
+        class: `badge trust ${a.needsReview ? "check" : a.verified || a.reviewed ? "ok" : ""}`,
+        "aria-label": `Evidence for ${field} of ${path}: ${state}, confidence ${percent}%`,
+        onclick: (/** @type {Event} */ event) =>
+          viewer.show(row, fieldNames(), /** @type {HTMLElement} */ (event.currentTarget), cited(field, a)),
+      },
+      `${mark}${percent}%`,
+    );
   }
 
   /** The edited text as the field's JSON type. @param {string} field @param {string} text */

@@ -1,5 +1,6 @@
 // @ts-check
-// Templates: reusable sets of fields. List, create, edit, delete.
+// Templates: reusable sets of fields. List, create, edit, delete; each template's versions with
+// their accuracy on its golden documents, and scoring a version on demand.
 import * as api from "../api/templates.js";
 import { navigate } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
@@ -39,7 +40,7 @@ export async function renderTemplates(main) {
       "table",
       {},
       h("caption", { class: "visually-hidden" }, "Your templates"),
-      h("thead", {}, h("tr", {}, ["Name", "Fields", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h("thead", {}, h("tr", {}, ["Name", "Fields", "Versions", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))),
       h(
         "tbody",
         {},
@@ -49,6 +50,7 @@ export async function renderTemplates(main) {
             {},
             h("td", {}, h("a", { href: `/app/templates/${t.name.split("/")[1]}` }, t.displayName)),
             h("td", {}, (t.fields || []).map((/** @type {any} */ f) => f.name).join(", ")),
+            h("td", {}, versionList(t)),
             h("td", {}, formatTime(t.updateTime || t.createTime)),
             h(
               "td",
@@ -124,4 +126,67 @@ export async function renderTemplate(main, { id }) {
     }
     await navigate("/app/templates");
   }
+}
+
+/** @param {number} n */
+const percent = (n) => `${Math.round(n * 1000) / 10}%`;
+
+/** What a version's score says, in words. @param {any} score */
+function scoreWords(score) {
+  if (!score || !score.state) return "not scored";
+  if (score.state === "RUNNING") return "scoring…";
+  if (score.state === "FAILED") return `scoring failed${score.error ? `: ${score.error}` : ""}`;
+  return `${percent(score.accuracy || 0)} on ${score.goldenDocuments || 0} golden document(s) (${score.valuesCorrect || 0} of ${score.valuesCompared || 0} values)`;
+}
+
+/**
+ * A template's versions, newest first, each with its score and a button to score it. A score
+ * being computed is checked again every few seconds while the list is on the page.
+ * @param {any} template
+ */
+function versionList(template) {
+  const list = h("ul", { class: "versions", "aria-label": `Versions of ${template.displayName}` });
+  const status = h("div", { "aria-live": "polite" });
+  const element = h("div", {}, list, status);
+  async function load() {
+    let versions;
+    try {
+      versions = (await api.listTemplateVersions(template.name)).versions || [];
+    } catch (error) {
+      replace(status, errorBox(error));
+      return;
+    }
+    replace(
+      list,
+      versions.map((/** @type {any} */ v) =>
+        h(
+          "li",
+          {},
+          `Version ${v.version}: ${scoreWords(v.score)} `,
+          h(
+            "button",
+            {
+              type: "button",
+              disabled: v.score?.state === "RUNNING",
+              onclick: async () => {
+                try {
+                  await api.scoreTemplateVersion(v.name);
+                } catch (error) {
+                  replace(status, errorBox(error));
+                  return;
+                }
+                await load();
+              },
+            },
+            `Score version ${v.version} of ${template.displayName}`,
+          ),
+        ),
+      ),
+    );
+    if (versions.some((/** @type {any} */ v) => v.score?.state === "RUNNING") && element.isConnected) {
+      setTimeout(load, 2000);
+    }
+  }
+  load();
+  return element;
 }

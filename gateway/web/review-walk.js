@@ -1,0 +1,216 @@
+// @ts-check
+// The review walk: a job's values that need review (ListReviewItems, most consequential first),
+// one at a time, driven by the keyboard: j/k or the arrows move, a accepts, e corrects with a
+// reason, Esc leaves. Every control is a button too, so nothing needs the shortcuts.
+import { acceptReviewItem, listReviewItems, updateValue } from "./api/results.js";
+import { h, replace, errorBox } from "./ui.js";
+
+const REASONS = /** @type {Record<string, string>} */ ({
+  low_confidence: "low confidence",
+  unverified: "not found in the document",
+});
+
+/**
+ * @param {{
+ *   job: string,
+ *   onChanged: () => Promise<void>,
+ *   showEvidence: (item: any) => void,
+ *   typed: (field: string, text: string) => unknown,
+ * }} options
+ */
+export function reviewWalk({ job, onChanged, showEvidence, typed }) {
+  const body = h("div");
+  const status = h("p", { "aria-live": "polite", class: "muted" });
+  const element = h(
+    "section",
+    { class: "review card", "aria-labelledby": "review-heading", tabindex: "0", hidden: true },
+    h("h2", { id: "review-heading" }, "Review"),
+    h("p", { class: "muted", id: "review-keys" }, "Keys: j or ↓ next · k or ↑ previous · a accept · e correct · Esc leave"),
+    status,
+    body,
+  );
+  element.setAttribute("aria-describedby", "review-keys");
+  /** @type {any[]} */
+  let items = [];
+  let index = 0;
+  let correcting = false;
+  /** @type {() => HTMLElement | null} */
+  let opener = () => null;
+
+  /**
+   * @param {() => HTMLElement | null} from where the focus goes back on leaving (a function:
+   * the page redraws the control that opened the walk as counts change)
+   */
+  async function open(from) {
+    opener = from;
+    element.hidden = false;
+    replace(body, h("p", {}, "Loading the values to review…"));
+    try {
+      items = [];
+      let pageToken = "";
+      do {
+        const page = await listReviewItems(job, { pageSize: 200, pageToken });
+        items.push(...(page.reviewItems || []));
+        pageToken = page.nextPageToken || "";
+      } while (pageToken);
+    } catch (error) {
+      replace(body, errorBox(error));
+      return;
+    }
+    index = 0;
+    draw();
+    element.focus();
+  }
+
+  function leave() {
+    element.hidden = true;
+    correcting = false;
+    replace(body);
+    opener()?.focus();
+  }
+
+  /** @param {number} step */
+  function move(step) {
+    if (!items.length) return;
+    index = Math.min(Math.max(0, index + step), items.length - 1);
+    correcting = false;
+    draw();
+    // The buttons were drawn anew: the walk keeps the focus, so the keys go on working.
+    element.focus();
+  }
+
+  /** Drops the current item after an accept or a correction; the next one takes its place. */
+  async function settled() {
+    items.splice(index, 1);
+    index = Math.min(index, Math.max(0, items.length - 1));
+    correcting = false;
+    draw();
+    element.focus();
+    await onChanged();
+  }
+
+  async function accept() {
+    const item = items[index];
+    if (!item) return;
+    try {
+      await acceptReviewItem(item.name);
+    } catch (error) {
+      replace(status, errorBox(error));
+      return;
+    }
+    status.textContent = `Accepted ${item.field} of ${paths(item)}.`;
+    await settled();
+  }
+
+  function correct() {
+    if (!items[index]) return;
+    correcting = true;
+    draw();
+    /** @type {HTMLInputElement | null} */ (body.querySelector("input"))?.focus();
+  }
+
+  /** @param {string} text @param {string} reason */
+  async function save(text, reason) {
+    const item = items[index];
+    const value = typed(item.field, text);
+    // The same value again changes nothing (no version): that is accepting it as it is.
+    if (JSON.stringify(value ?? null) === JSON.stringify(item.value ?? null)) return accept();
+    try {
+      await updateValue({ name: item.result }, item.field, value, reason);
+    } catch (error) {
+      replace(status, errorBox(error));
+      return;
+    }
+    status.textContent = `Corrected ${item.field} of ${paths(item)}.`;
+    await settled();
+  }
+
+  function draw() {
+    const item = items[index];
+    if (!item) {
+      replace(body, h("p", {}, "Nothing left to review."));
+      return;
+    }
+    const a = item.assessment || {};
+    const value = item.value === null || item.value === undefined ? "" : String(item.value);
+    /** @param {string} label @param {string} key @param {() => void} action */
+    const button = (label, key, action) =>
+      h("button", { type: "button", "aria-keyshortcuts": key, onclick: action }, label);
+    replace(
+      body,
+      h("p", {}, `Value ${index + 1} of ${items.length}`),
+      h(
+        "dl",
+        { class: "review-item" },
+        h("dt", {}, "File"),
+        h("dd", {}, paths(item)),
+        h("dt", {}, "Field"),
+        h("dd", {}, item.field),
+        h("dt", {}, "Value"),
+        h("dd", {}, value || "—"),
+        h("dt", {}, "Why"),
+        h("dd", {}, (item.reasons || []).map((/** @type {string} */ r) => REASONS[r] || r).join(", "), ` · confidence ${Math.round((a.confidence || 0) * 100)}%`),
+      ),
+      correcting ? correction(item, value) : null,
+      h(
+        "div",
+        { class: "actions" },
+        button("Previous value", "k", () => move(-1)),
+        button("Next value", "j", () => move(1)),
+        button("Accept value", "a", accept),
+        button("Correct value", "e", correct),
+        button("Leave review", "Escape", leave),
+      ),
+    );
+    showEvidence(item);
+  }
+
+  /** @param {any} item @param {string} value */
+  function correction(item, value) {
+    const input = /** @type {HTMLInputElement} */ (
+      h("input", { type: "text", id: "review-value", value })
+    );
+    const reason = /** @type {HTMLInputElement} */ (h("input", { type: "text", id: "review-reason" }));
+    const submit = () => save(input.value, reason.value.trim());
+    for (const field of [input, reason]) {
+      field.addEventListener("keydown", (event) => {
+        // Typing goes to the field; only Enter and Esc mean something here.
+        event.stopPropagation();
+        if (event.key === "Enter") submit();
+        if (event.key === "Escape") {
+          correcting = false;
+          draw();
+          element.focus();
+        }
+      });
+    }
+    return h(
+      "div",
+      { class: "toolbar" },
+      h("label", { for: "review-value" }, `Corrected ${item.field}`),
+      input,
+      h("label", { for: "review-reason" }, "Reason"),
+      reason,
+      h("button", { type: "button", class: "primary", onclick: submit }, "Save correction"),
+    );
+  }
+
+  element.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    const key = event.key;
+    if (key === "j" || key === "ArrowDown" || key === "ArrowRight") move(1);
+    else if (key === "k" || key === "ArrowUp" || key === "ArrowLeft") move(-1);
+    else if (key === "a") accept();
+    else if (key === "e") correct();
+    else if (key === "Escape") leave();
+    else return;
+    event.preventDefault();
+  });
+
+  return { element, open, leave, isOpen: () => !element.hidden };
+}
+
+/** @param {any} item */
+function paths(item) {
+  return (item.filePaths || []).join(", ");
+}

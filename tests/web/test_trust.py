@@ -1,0 +1,187 @@
+"""Trust on the job page: confidence, evidence on the page image, the review walk by keyboard,
+a result's history with revert, re-runs, golden documents and template scores."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from bytereview.core.settings import DEV_TOKEN
+from tests.web.jobs import ready_job, wait_for
+
+pytestmark = pytest.mark.e2e
+DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
+# vendor and due_date are printed on neither document: the offline extractor finds nothing,
+# and the empty values are below the review threshold (2 results x 2 fields = 4 to review).
+FIELDS = [
+    {"name": "invoice_number", "dataType": "text"},
+    {"name": "total", "dataType": "currency"},
+    {"name": "vendor", "dataType": "text"},
+    {"name": "due_date", "dataType": "date_ymd"},
+]
+A = "invoices/a.pdf"
+B = "invoices/more.zip/march/b.pdf"
+
+
+def starts(text: str) -> re.Pattern[str]:
+    """A name that starts with `text` (slashes escaped: Playwright sends the pattern as /.../)."""
+    return re.compile("^" + re.escape(text).replace("/", r"\/"))
+
+
+def finished_job(api: httpx.Client, name: str, template: str = "") -> str:
+    job = ready_job(api, name)
+    config = {"template": template} if template else {"fields": FIELDS}
+    assert api.post(f"/v1/{job}:configure", json=config).status_code == 200
+    api.post(f"/v1/{job}:start", json={})
+    wait_for(api, job, {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"})
+    return job
+
+
+def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Trust walk")
+        results = api.get(f"/v1/{job}/results").json()["results"]
+    by_path = {r["filePaths"][0]: r for r in results}
+    box = by_path[A]["assessments"]["total"]["evidence"]["box"]
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    expect(page.get_by_text("4 values need review")).to_be_visible()
+    # A verified value says so; an empty one the extractor is unsure of asks for review.
+    expect(
+        page.get_by_role("button", name=starts(f"Evidence for total of {A}: verified"))
+    ).to_be_visible()
+    expect(
+        page.get_by_role("button", name=starts(f"Evidence for vendor of {A}: needs review"))
+    ).to_be_visible()
+
+    # Evidence: the page image with the quote's box outlined where the platform found it.
+    page.get_by_role("button", name=starts(f"Evidence for total of {A}:")).click()
+    viewer = page.get_by_role("region", name=f"Source: {A}")
+    image = viewer.get_by_role("img", name=f"Page 1 of {A}")
+    outline = viewer.get_by_role("img", name="Where total is printed")
+    expect(outline).to_be_visible()
+    expect(viewer.get_by_text("Total Due: $12.00")).to_be_visible()
+    expect(viewer.get_by_text("(found in the document)")).to_be_visible()
+    drawn = image.bounding_box()
+    found = outline.bounding_box()
+    assert drawn
+    assert found
+    assert abs((found["x"] - drawn["x"]) / drawn["width"] - box["left"]) < 0.01
+    assert abs((found["y"] - drawn["y"]) / drawn["height"] - box["top"]) < 0.01
+    right = (found["x"] + found["width"] - drawn["x"]) / drawn["width"]
+    assert abs(right - box["right"]) < 0.01
+    # The box follows the zoom: it stays on the same fraction of the page.
+    viewer.get_by_role("button", name="Zoom in").click()
+    expect(viewer.get_by_label("Zoom")).to_have_text("125%")
+    drawn, found = image.bounding_box(), outline.bounding_box()
+    assert drawn
+    assert found
+    assert abs((found["x"] - drawn["x"]) / drawn["width"] - box["left"]) < 0.01
+
+    # The review walk, by keyboard only.
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    expect(walk).to_be_focused()
+    page.keyboard.press("j")
+    expect(walk.get_by_text("Value 2 of 4")).to_be_visible()
+    page.keyboard.press("ArrowDown")
+    expect(walk.get_by_text("Value 3 of 4")).to_be_visible()
+    page.keyboard.press("k")
+    page.keyboard.press("ArrowUp")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    # The most consequential first: the vendor (weaker than the date), a.pdf's then b.pdf's.
+    expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
+    expect(walk.get_by_role("definition").nth(1)).to_have_text("vendor")
+    page.keyboard.press("a")
+    expect(walk.get_by_text(f"Accepted vendor of {A}.")).to_be_visible()
+    expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
+    expect(page.get_by_text("3 values need review")).to_be_visible()
+    expect(
+        page.get_by_role("button", name=starts(f"Evidence for vendor of {A}: reviewed"))
+    ).to_be_visible()
+    # Correct the next one (b.pdf's vendor), with a reason.
+    expect(walk.get_by_role("definition").nth(0)).to_have_text(B)
+    page.keyboard.press("e")
+    expect(walk.get_by_label("Corrected vendor")).to_be_focused()
+    page.keyboard.type("ACME Ltd")
+    walk.get_by_label("Reason").fill("printed on the letterhead")
+    walk.get_by_label("Reason").press("Enter")
+    expect(walk.get_by_text(f"Corrected vendor of {B}.")).to_be_visible()
+    expect(walk.get_by_text("Value 1 of 2")).to_be_visible()
+    expect(page.get_by_text("2 values need review")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Edit vendor of {B}")).to_have_text("ACME Ltd")
+    expect(walk).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(walk).to_be_hidden()
+    expect(page.get_by_role("button", name="Review values")).to_be_focused()
+
+    # The history shows the correction (who, old -> new, why) and reverts it.
+    page.get_by_role("button", name=f"History of {B}").click()
+    drawer = page.get_by_role("region", name=f"History of {B}")
+    versions = drawer.get_by_role("list", name=f"Versions of {B}")
+    latest = versions.get_by_role("listitem").filter(has_text="Version 2")
+    expect(latest).to_contain_text("Corrected by")
+    expect(latest).to_contain_text("vendor: — → ACME Ltd")
+    expect(latest).to_contain_text("Reason: printed on the letterhead")
+    expect(latest).to_contain_text("(current)")
+    drawer.get_by_role("button", name="Revert to version 1").click()
+    expect(versions.get_by_role("listitem").filter(has_text="Version 3")).to_contain_text(
+        "Reverted"
+    )
+    expect(versions.get_by_role("listitem").filter(has_text="Version 3")).to_contain_text(
+        "Restored version 1"
+    )
+    expect(page.get_by_role("button", name=f"Edit vendor of {B}")).to_have_text("—")
+    drawer.get_by_role("button", name="Close history").click()
+    expect(drawer).to_be_hidden()
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        result = api.get(f"/v1/{by_path[B]['name']}/versions").json()["versions"][-1]
+    assert result["version"] == 3
+    assert result["values"]["vendor"] is None
+
+
+def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        created = api.post(
+            "/v1/templates", json={"displayName": "Golden invoices", "fields": FIELDS[:2]}
+        )
+        assert created.status_code == 200, created.text
+        template = created.json()["name"]
+        job = finished_job(api, "Golden source", template)
+
+    page.goto(f"{app_url}/app/{job}/results")
+    # Re-run a chosen row: its inputs are unchanged, so it is skipped unless forced.
+    page.get_by_label(f"Select {A}").check()
+    page.get_by_role("button", name="Re-run selected").click()
+    expect(page.get_by_text("0 task(s) queued again, 1 skipped")).to_be_visible()
+    page.get_by_label("Even if unchanged").check()
+    page.get_by_role("button", name="Re-run selected").click()
+    expect(page.get_by_text("1 task(s) queued again.")).to_be_visible()
+    expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("button", name=f"History of {A}")).to_have_text("History (v2)")
+    page.get_by_role("button", name=f"History of {A}").click()
+    drawer = page.get_by_role("region", name=f"History of {A}")
+    expect(drawer.get_by_role("listitem").filter(has_text="Version 2")).to_contain_text("Re-run")
+
+    # Mark both rows golden for the job's template; then score the version on them.
+    page.get_by_label(f"Select {B}").check()
+    expect(page.get_by_label("Template", exact=True)).to_have_value(template)
+    page.get_by_role("button", name="Mark selected golden").click()
+    expect(
+        page.get_by_text('Marked 2 result(s) golden for the template "Golden invoices".')
+    ).to_be_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Templates").click()
+    versions = page.get_by_role("list", name="Versions of Golden invoices")
+    expect(versions.get_by_role("listitem")).to_have_count(1)
+    expect(versions).to_contain_text("Version 1: not scored")
+    versions.get_by_role("button", name="Score version 1 of Golden invoices").click()
+    # The same fields read the same documents again: every golden value comes back.
+    expect(versions).to_contain_text(
+        "Version 1: 100% on 2 golden document(s) (4 of 4 values)", timeout=60_000
+    )
