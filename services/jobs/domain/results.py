@@ -75,9 +75,13 @@ class Results:
                 corrected={*result.corrected_fields, *(c["field"] for c in changed)},
             )
             result.edited = True
-            # A corrected value was looked at: it leaves the review queue.
+            # A corrected value was looked at: it leaves the review queue. Only the values
+            # that changed: a client sending the whole map back did not look at the others.
             review.mark_reviewed(
-                job, result, targets, self._ctx.settings.review_confidence_threshold
+                job,
+                result,
+                [c["field"] for c in changed],
+                self._ctx.settings.review_confidence_threshold,
             )
             result.updated_at = models.utcnow()
             record_event(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from google.protobuf import field_mask_pb2, struct_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -144,16 +144,20 @@ async def test_queue_orders_by_impact_and_empties_by_accept_and_correct(
     assert [i.name for i in (await queue(job_stub, job)).review_items] == [number.name]
     assert await needing_review(job_stub, job) == 1
 
-    # Correcting a value (UpdateResult) reviews it too.
+    # Correcting a value (UpdateResult) reviews it too; only the value that changed, when a
+    # client sends the whole map back (as a table editing one cell may).
+    whole = {**json_format.MessageToDict(results[1].values), "number": "B-20"}
+    assert set(whole) == {"number", "total"}
     corrected = await job_stub.UpdateResult(
         jobs_pb.UpdateResultRequest(
-            result=pb.Result(name=results[1].name, values=struct_values({"number": "B-20"})),
-            update_mask=field_mask_pb2.FieldMask(paths=["values.number"]),
+            result=pb.Result(name=results[1].name, values=struct_values(whole)),
+            update_mask=field_mask_pb2.FieldMask(paths=["values"]),
         ),
         metadata=USER,
     )
     assert corrected.values["number"] == "B-20"
     assert corrected.assessments["number"].reviewed
+    assert not corrected.assessments["total"].reviewed
     assert corrected.values_needing_review == 0
     assert (await queue(job_stub, job)).total_size == 0
     assert await needing_review(job_stub, job) == 0
