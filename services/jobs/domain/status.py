@@ -189,6 +189,7 @@ async def cancel_open_tasks(session: AsyncSession, job_id: str, *, limit: int) -
     batch = (
         select(t.id)
         .where(t.job_id == job_id, t.status.in_(sorted(TASK_OPEN)))
+        .order_by(t.position)
         .limit(limit)
         .scalar_subquery()
     )
