@@ -191,6 +191,9 @@ async def cancel_open_tasks(session: AsyncSession, job_id: str, *, limit: int) -
         .where(t.job_id == job_id, t.status.in_(sorted(TASK_OPEN)))
         .order_by(t.position)
         .limit(limit)
+        # PostgreSQL: rows another replica's batch holds are skipped, not waited for (two
+        # batches locking rows in different orders could deadlock); SQLite ignores it.
+        .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     result = await session.execute(
