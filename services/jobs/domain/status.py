@@ -189,7 +189,8 @@ async def cancel_open_tasks(session: AsyncSession, job_id: str, *, limit: int) -
     batch = (
         select(t.id)
         .where(t.job_id == job_id, t.status.in_(sorted(TASK_OPEN)))
-        .order_by(t.position)
+        # No ORDER BY: the (job_id, status) index yields open tasks at once. By position,
+        # each batch scanned past every task cancelled before it (42 s for 70,000).
         .limit(limit)
         # PostgreSQL: rows another replica's batch holds are skipped, not waited for (two
         # batches locking rows in different orders could deadlock); SQLite ignores it.

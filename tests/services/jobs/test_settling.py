@@ -150,35 +150,33 @@ async def test_a_restarted_service_finishes_a_cancellation(
     async with _service(settings) as (_, job_stub, worker_stub):
         job = await _started(job_stub, worker_stub, settings, 30)
         listed = await tasks(job_stub, job)
-        # The last task runs: batches go in position order, so the first leaves it open.
         begun = await worker_stub.BeginTask(
             worker_pb.BeginTaskRequest(task=listed[-1].name), metadata=WORKER
         )
         assert begun.proceed
-    # What CancelJob commits, then one batch, then the process dies.
+    # What CancelJob commits; then the process dies before or between the settler's batches.
     ctx, engine = _offline_context(settings)
     try:
         async with ctx.transaction() as session:
             row = await locked_job(session, _id(job))
             assert row is not None
             move(session, row, JobStatus.CANCELLED, actor=SYSTEM_ACTOR, action="cancel the job")
-        assert await TaskSettler(ctx).cancel_some() == 7
-        assert await _statuses(ctx, job) == {
-            TaskStatus.CANCELLED: 7,
-            TaskStatus.QUEUED: 22,
-            TaskStatus.RUNNING: 1,
-        }
         # Reports on the job's open tasks change nothing meanwhile (the settler alone
         # writes them): not a retry, not a dead letter.
         reports = TaskReports(ctx)
-        task_id = _id_of_task(listed[-1].name)
         applied, status = await reports.task_failure(
-            _id(job), task_id, failure_class="RETRYABLE", error="503"
+            _id(job), _id_of_task(listed[-1].name), failure_class="RETRYABLE", error="503"
         )
         assert (applied, status) == (False, TaskStatus.CANCELLED)
         assert not await reports.dead_letter_task(
             _id(job), _id_of_task(listed[-2].name), error="dead"
         )
+        assert await _statuses(ctx, job) == {TaskStatus.QUEUED: 29, TaskStatus.RUNNING: 1}
+        # One batch, then the crash.
+        assert await TaskSettler(ctx).cancel_some() == 7
+        after_one = await _statuses(ctx, job)
+        assert after_one[TaskStatus.CANCELLED] == 7
+        assert sum(after_one.values()) == 30
     finally:
         await engine.dispose()
     async with _service(settings) as (service, job_stub, _):
