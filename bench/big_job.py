@@ -45,6 +45,7 @@ from tests.servers import postgres_server
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
 FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"}
+OPEN = {"QUEUED", "RUNNING"}
 MIB = 1024 * 1024
 ANSWER = {"invoice_number": "A-1", "total": "10.00"}
 
@@ -219,6 +220,16 @@ def run(platform: Platform, args: argparse.Namespace) -> list[tuple[Step, dict[s
             client.step.note = f"tasks {progress.get('tasksByStatus')}"
             step("cancel")
             client.call("POST", f"/v1/{job}:cancel", json={})
+            # The job is CANCELLED at once; its open tasks follow in batches (task_settling):
+            # progress polled until none is open.
+            step("cancel settles")
+            while True:
+                progress = client.call("GET", f"/v1/{job}/progress").json()
+                left = {k: v for k, v in progress.get("tasksByStatus", {}).items() if k in OPEN}
+                if not left:
+                    break
+                time.sleep(0.5)
+            client.step.note = f"{progress['status']}, tasks {progress.get('tasksByStatus')}"
         step("list files")
         client.step.note = f"{page_through(client, f'/v1/{job}/files', 'files')} files"
         step("list results")

@@ -31,6 +31,7 @@ from services.jobs.domain import (
     QueueSource,
     TaskBuilder,
     TaskReports,
+    TaskSettler,
     Users,
     refresh_forever,
 )
@@ -71,6 +72,15 @@ async def jobs_service(
         await prepare_database(settings)
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessions = db.session_factory(engine)
+    # Reads on their own pool (PostgreSQL; SQLite reads have sync_reads): a progress read
+    # must not wait for a connection behind reports queued on a job's row lock.
+    read_engine = (
+        None
+        if db.is_sqlite(settings.database_url)
+        else db.create_engine(
+            settings.database_url, pool_size=max(2, settings.database_pool_size // 2)
+        )
+    )
     nc = await streams.connect(settings, name="bytereview-jobs")
     js = nc.jetstream()
     for spec in (streams.ingest_queue(settings), streams.extract_queue(settings)):
@@ -84,6 +94,7 @@ async def jobs_service(
         settings=settings,
         hub=hub,
         sync_reads=sync_reads,
+        read_sessions=None if read_engine is None else db.session_factory(read_engine),
     )
     users = Users(ctx)
     tokens = TokenAuthenticator(settings)
@@ -97,6 +108,8 @@ async def jobs_service(
     relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
     builder = TaskBuilder(ctx)
     builder_task = asyncio.create_task(builder.run(), name="task-builder")
+    settler = TaskSettler(ctx)
+    settler_task = asyncio.create_task(settler.run(), name="task-settler")
     queues = [streams.ingest_queue(settings), streams.extract_queue(settings)]
     handlers = DeadLetters(IngestReports(ctx), TaskReports(ctx))
     dead_letters = DeadLetterMonitor(
@@ -142,12 +155,16 @@ async def jobs_service(
         await asyncio.wait({reconcile_task}, timeout=10)
         builder.stop()
         await asyncio.wait({builder_task}, timeout=10)
+        settler.stop()
+        await asyncio.wait({settler_task}, timeout=10)
         relay.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(relay_task, timeout=10)
         await hub.detach()
         await nc.drain()
         await engine.dispose()
+        if read_engine is not None:
+            await read_engine.dispose()
         if sync_reads is not None:
             sync_reads.close()
 

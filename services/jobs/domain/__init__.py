@@ -37,6 +37,7 @@ from services.jobs.domain.status import (
 )
 from services.jobs.domain.task_building import TaskBuilder
 from services.jobs.domain.task_reports import ResultReport, TaskInput, TaskReports, check_batch
+from services.jobs.domain.task_settling import TaskSettler
 from services.jobs.domain.template_versions import Comparison, FieldComparison, TemplateVersions
 from services.jobs.domain.templates import Templates
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget
@@ -85,6 +86,7 @@ __all__ = [
     "TaskInput",
     "TaskMode",
     "TaskReports",
+    "TaskSettler",
     "TaskStatus",
     "TemplateVersions",
     "Templates",

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +19,7 @@ from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
 from bytereview.core.storage import Storage
-from services.jobs.domain import names
+from services.jobs.domain import names, task_settling
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.fields import FieldSpec, from_dicts, validate_fields
@@ -37,15 +37,15 @@ from services.jobs.domain.status import (
     JobStatus,
     TaskMode,
     TaskStatus,
-    cancel_open_tasks,
     check_transition,
     move,
+    requeue_failed_tasks,
 )
 from services.jobs.domain.task_building import build_first_batch, count_tasks
 from services.jobs.domain.task_reports import finish_if_done
 from services.jobs.domain.template_versions import owned_version
 from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
-from services.jobs.domain.work import queue_ingest, requeue_tasks
+from services.jobs.domain.work import queue_again, queue_ingest
 from services.jobs.store import models
 
 
@@ -359,30 +359,36 @@ class Jobs:
             if job.status != JobStatus.PAUSED:
                 raise FailedPrecondition(f"cannot resume the job: it is {job.status}, not PAUSED")
             running = await session.scalar(
-                select(func.count())
-                .select_from(models.Task)
-                .where(models.Task.job_id == job.id, models.Task.status == TaskStatus.RUNNING)
+                select(
+                    exists().where(
+                        models.Task.job_id == job.id, models.Task.status == TaskStatus.RUNNING
+                    )
+                )
             )
             target = JobStatus.RUNNING if running else JobStatus.QUEUED
             move(session, job, target, actor=actor, action="resume")
-            # Workers dropped the messages of held tasks; queue them again.
-            await requeue_tasks(session, job, TaskStatus.QUEUED, actor=actor)
+            # Workers dropped the messages of held tasks; queue them again, the first batch
+            # now and the rest in the background (task_settling).
+            queued, last = await queue_again(session, job, after=-1, limit=task_settling.BATCH)
             # Every task may have settled while the job was paused: then nothing else ends it.
             await finish_if_done(session, job)
+        self._requeue_rest(job, queued, last)
         return job
 
     async def cancel(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        """The job is CANCELLED at once; its open tasks follow in the background, a batch per
+        transaction (task_settling). BeginTask refuses work of a cancelled job meanwhile."""
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.CANCELLED, actor=actor, action="cancel the job")
-            await cancel_open_tasks(session, job)
+        self._ctx.settling.wake()
         return job
 
     async def retry_failed(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             check_transition("job", job.status, JobStatus.QUEUED, action="retry failed tasks")
-            count = await requeue_tasks(session, job, TaskStatus.FAILED, actor=actor, reset=True)
+            count = await requeue_failed_tasks(session, job)
             if count == 0:
                 raise FailedPrecondition("the job has no failed tasks to retry")
             job.tasks_failed = 0
@@ -394,7 +400,15 @@ class Jobs:
                 action="retry failed tasks",
                 message=f"{count} task(s) queued again",
             )
+            # Their messages: the first batch now, the rest in the background.
+            queued, last = await queue_again(session, job, after=-1, limit=task_settling.BATCH)
+        self._requeue_rest(job, queued, last)
         return job
+
+    def _requeue_rest(self, job: models.Job, queued: int, last: int) -> None:
+        """A full first batch may have more behind it: the settler goes on after `last`."""
+        if queued >= task_settling.BATCH:
+            self._ctx.settling.requeue_after(job.id, last)
 
     # -- deletion ----------------------------------------------------------------------
 

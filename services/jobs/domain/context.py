@@ -11,7 +11,7 @@ import contextvars
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy import Select, select
@@ -29,6 +29,23 @@ from services.jobs.store.db import SQLITE_BEGIN, SyncReads
 T = TypeVar("T")
 
 
+class Settling:
+    """What the request handlers hand to `task_settling.TaskSettler` in this process: jobs
+    whose queued tasks still need their messages again (resume, retry), by the position
+    queued so far, and a wake-up (a cancelled job is found in the database itself)."""
+
+    def __init__(self) -> None:
+        self.requeue: dict[str, int] = {}
+        self.woken = asyncio.Event()
+
+    def requeue_after(self, job_id: str, position: int) -> None:
+        self.requeue[job_id] = position
+        self.woken.set()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+
 @dataclass(frozen=True, slots=True)
 class JobsContext:
     sessions: async_sessionmaker[AsyncSession]
@@ -37,6 +54,10 @@ class JobsContext:
     hub: EventHub
     # SQLite only: the sync driver and its threads, for `read` (see db.SyncReads).
     sync_reads: SyncReads | None = None
+    # PostgreSQL: reads on a pool of their own, so a read never waits for a connection
+    # behind writers queued on a job's row lock (reports, task batches).
+    read_sessions: async_sessionmaker[AsyncSession] | None = None
+    settling: Settling = field(default_factory=Settling)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -53,7 +74,7 @@ class JobsContext:
 
     @asynccontextmanager
     async def _session(self, *, sqlite_begin: str) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session:
+        async with (self.read_sessions or self.sessions)() as session:
             await session.connection(execution_options={SQLITE_BEGIN: sqlite_begin})
             yield session
 

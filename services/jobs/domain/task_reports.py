@@ -96,7 +96,7 @@ class TaskReports:
     ) -> bool:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
-            if task.status != TaskStatus.RUNNING:
+            if not _reportable(job, task):
                 return False  # settled already (a repeat), or cancelled meanwhile
             report = ResultReport(
                 job_id,
@@ -132,7 +132,7 @@ class TaskReports:
                 succeeded: list[Extraction] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
-                    if task is None or task.status != TaskStatus.RUNNING:
+                    if task is None or not _reportable(job, task):
                         continue
                     _succeed(session, job, task, record=False)
                     succeeded.append(_extraction(task, reports[i]))
@@ -157,8 +157,9 @@ class TaskReports:
             raise InvalidArgument("failure_class must be RETRYABLE, PERMANENT or EXHAUSTED")
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
-            if task.status != TaskStatus.RUNNING:
-                return False, task.status
+            if not _reportable(job, task):
+                cancelled = job.status == JobStatus.CANCELLED
+                return False, TaskStatus.CANCELLED if cancelled else task.status
             target = TaskStatus.QUEUED if failure_class == "RETRYABLE" else TaskStatus.FAILED
             move(
                 session,
@@ -179,8 +180,8 @@ class TaskReports:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
-            if task.status not in TASK_OPEN:
-                return False
+            if task.status not in TASK_OPEN or job.status == JobStatus.CANCELLED:
+                return False  # settled, or its job's cancellation settles it
             move(
                 session,
                 job,
@@ -335,6 +336,13 @@ def _claim(session: AsyncSession, job: models.Job, task: models.Task, *, record:
     if job.status == JobStatus.QUEUED:
         move(session, job, JobStatus.RUNNING, actor=SYSTEM_ACTOR, action="run")
     return ""
+
+
+def _reportable(job: models.Job, task: models.Task) -> bool:
+    """A report applies to a running task of a job not cancelled. A cancelled job's open
+    tasks are cancelled in batches after CancelJob (task_settling), which alone writes them:
+    a result coming meanwhile changes nothing, as it did when they were cancelled at once."""
+    return task.status == TaskStatus.RUNNING and job.status != JobStatus.CANCELLED
 
 
 def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> None:

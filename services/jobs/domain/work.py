@@ -13,7 +13,7 @@ from bytereview.core.streams import INGEST_SUBJECT, extract_lane_subject
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
-from services.jobs.domain.status import TaskStatus, move
+from services.jobs.domain.status import TaskStatus
 from services.jobs.messaging.outbox import enqueue
 from services.jobs.store import models
 
@@ -61,28 +61,25 @@ def task_message(job_id: str, task_id: str, generation: int, tenant: str) -> dic
     }
 
 
-async def requeue_tasks(
-    session: AsyncSession,
-    job: models.Job,
-    status: TaskStatus,
-    *,
-    actor: str,
-    reset: bool = False,
-) -> int:
-    """Queue the job's tasks in `status` again, under a new message id; `reset` clears
-    their attempts (a retry by the user starts afresh)."""
+async def queue_again(
+    session: AsyncSession, job: models.Job, *, after: int, limit: int
+) -> tuple[int, int]:
+    """Queue again, under new message ids, up to `limit` QUEUED tasks of `job` (its row
+    locked by the caller) past position `after`, in position order. Returns how many and
+    the last position queued (`after` when none): the caller goes on from there.
+
+    A resumed job's held tasks (workers dropped their messages) and a retry's tasks get
+    their messages this way, a batch per transaction (`task_settling`)."""
+    t = models.Task
     tasks = (
         await session.scalars(
-            select(models.Task)
-            .where(models.Task.job_id == job.id, models.Task.status == status)
-            .order_by(models.Task.position)
+            select(t)
+            .where(t.job_id == job.id, t.status == TaskStatus.QUEUED, t.position > after)
+            .order_by(t.position)
+            .limit(limit)
         )
     ).all()
     for task in tasks:
-        if task.status != TaskStatus.QUEUED:
-            move(session, job, TaskStatus.QUEUED, row=task, actor=actor, record=False)
         task.generation += 1
-        if reset:
-            task.attempts = 0
         queue_task(session, task, job.user_id)
-    return len(tasks)
+    return len(tasks), tasks[-1].position if tasks else after

@@ -85,6 +85,11 @@ async def test_tasks_are_built_in_batches_after_start(
     )
     await _progress_agrees(job_stub, jobs, job)
     await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    # Its tasks are cancelled in the background (task_settling): agree once they are.
+    for _ in range(100):
+        if {t.status for t in await tasks(job_stub, job)} == {pb.Task.CANCELLED}:
+            break
+        await asyncio.sleep(0.1)
     await _progress_agrees(job_stub, jobs, job)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -287,8 +288,13 @@ async def test_pause_resume_cancel(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    tasks = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks
-    assert {t.status for t in tasks} == {pb.Task.CANCELLED}
+    # The tasks follow in the background (task_settling): wait for them.
+    for _ in range(100):
+        listed = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
+        if {t.status for t in listed.tasks} == {pb.Task.CANCELLED}:
+            break
+        await asyncio.sleep(0.1)
+    assert {t.status for t in listed.tasks} == {pb.Task.CANCELLED}
 
 
 async def test_resume_ends_a_job_whose_tasks_all_settled_while_paused(
@@ -358,8 +364,6 @@ async def test_concurrent_reports_on_one_job_all_land(
 ) -> None:
     """Many workers reporting on one job at once (each report appends job events): none fails,
     on SQLite (which ignores row locks) as on PostgreSQL."""
-    import asyncio
-
     job = await ready_job(job_stub, worker_stub, settings, files=12)
     tasks = await started_tasks(
         job_stub, settings, job, [pb.JobField(name="t", data_type="text")], 12
