@@ -257,12 +257,12 @@ async def test_retry_requeues_every_failed_task_and_queues_them_in_batches(
     assert list(attempts) == [0] * 8
 
 
+# PostgreSQL only: SQLite has no row locks, and its reads never wait for the writer.
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 @pytest.mark.settings(database_pool_size=2)
 async def test_progress_reads_do_not_queue_behind_a_locked_job(
     job_stub: JobStub, worker_stub: WorkerStub, jobs: RunningJobsService
 ) -> None:
-    if db.is_sqlite(jobs.ctx.settings.database_url):
-        pytest.skip("SQLite has no row locks; its reads never wait for the writer")
     job = await _started(job_stub, worker_stub, jobs.ctx.settings, 3)
     holding = asyncio.Event()
     release = asyncio.Event()
