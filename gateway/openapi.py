@@ -80,8 +80,14 @@ ERROR_SCHEMA: dict[str, Any] = {
 # What the protos cannot express: the one table of rules the services enforce.
 # ---------------------------------------------------------------------------------------------
 ID = "[0-9a-f]{32}"  # every resource id: services/jobs/domain/names.py
-# A path segment variable of a resource pattern -> what it matches (`me` is the caller).
-_SEGMENT_IDS = {"user": f"(?:{ID}|me)"}
+VERSION = "[1-9][0-9]{0,8}"  # version numbers 1, 2, 3 ...: services/jobs/domain/names.py
+# A path segment variable of a resource pattern -> what it matches (`me` is the caller; a
+# review item's `values/{value}` is a field name).
+_SEGMENT_IDS = {
+    "user": f"(?:{ID}|me)",
+    "version": VERSION,
+    "value": FIELD_NAME.pattern.removeprefix("^").removesuffix("$"),
+}
 MAX_PAGE_SIZE = 1000  # services/jobs/domain/names.py; the ingest service's limit is the same
 MAX_AGE_SECONDS = 100 * 366 * 24 * 3600  # services/jobs/domain/admin.py
 # Opaque: only a `nextPageToken` the server handed out (or none: the first page) is valid.
@@ -291,10 +297,13 @@ class _Schemas:
         return {"$ref": f"#/components/schemas/{name}"}
 
     def _learn_resources(self, desc: descriptor.Descriptor) -> None:
-        for message in desc.file.message_types_by_name.values():
-            resource = message.GetOptions().Extensions[resource_pb2.resource]
-            if resource.type:
-                self._resources[resource.type] = list(resource.pattern)
+        # The file's own resources and those of the files it imports (a request in
+        # jobs_service.proto names resources of resources.proto).
+        for file in (desc.file, *desc.file.dependencies):
+            for message in file.message_types_by_name.values():
+                resource = message.GetOptions().Extensions[resource_pb2.resource]
+                if resource.type:
+                    self._resources[resource.type] = list(resource.pattern)
 
     def message(
         self, desc: descriptor.Descriptor, *, leave_out: frozenset[str] | set[str] = frozenset()
@@ -354,13 +363,16 @@ class _Schemas:
         else:
             schema = dict(_SCALARS[f.type])
             reference = f.GetOptions().Extensions[resource_pb2.resource_reference]
-            if reference.type and not _behaviors(f) and f.containing_type is not None:
+            behaviors = _behaviors(f)
+            sent = not behaviors & {field_behavior_pb2.OUTPUT_ONLY, field_behavior_pb2.IDENTIFIER}
+            if reference.type and sent and f.containing_type is not None:
                 self._learn_resources(f.containing_type)
                 patterns = self._resources.get(reference.type)
                 if patterns:
-                    # An optional reference may be left empty.
+                    # An optional reference may be left empty; a required one names a resource.
                     names = "|".join(_resource_regex(p) for p in patterns)
-                    schema["pattern"] = f"^(?:{names})?$"
+                    optional = "" if field_behavior_pb2.REQUIRED in behaviors else "?"
+                    schema["pattern"] = f"^(?:{names}){optional}$"
         if not f.is_repeated:
             schema.update(self._rules.get(f.full_name, {}))
         return schema
