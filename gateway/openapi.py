@@ -152,6 +152,30 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
                 },
             ]
         },
+        # What to re-run: files, results (optionally only some fields), or the failed tasks.
+        f"{p}RerunJobRequest": {
+            "anyOf": [
+                {
+                    "required": ["files"],
+                    "properties": {
+                        "files": {"type": "array", "minItems": 1},
+                        "fields": {"maxItems": 0},
+                    },
+                },
+                {
+                    "required": ["failedTasks"],
+                    "properties": {"failedTasks": {"enum": [True]}, "fields": {"maxItems": 0}},
+                },
+                {
+                    "required": ["results"],
+                    "properties": {"results": {"type": "array", "minItems": 1}},
+                },
+            ]
+        },
+        f"{p}RerunJobRequest.files": {"maxItems": limits.MAX_FILES_PER_JOB},
+        f"{p}ListReviewItemsRequest.confidence_below": {"minimum": 0, "maximum": 1},
+        f"{p}RerunJobRequest.results": {"maxItems": limits.MAX_FILES_PER_JOB},
+        f"{p}RerunJobRequest.fields": {"maxItems": limits.MAX_FIELDS},
         f"{p}JobField.name": {"pattern": FIELD_NAME.pattern},
         f"{p}JobField.data_type": {"enum": [t.id for t in DATA_TYPES]},
         f"{p}JobField.instruction": _text(limits.MAX_INSTRUCTION),
@@ -369,9 +393,11 @@ class _Schemas:
                 self._learn_resources(f.containing_type)
                 patterns = self._resources.get(reference.type)
                 if patterns:
-                    # An optional reference may be left empty; a required one names a resource.
+                    # An optional reference may be left empty; a required one (or a list's item)
+                    # names a resource.
                     names = "|".join(_resource_regex(p) for p in patterns)
-                    optional = "" if field_behavior_pb2.REQUIRED in behaviors else "?"
+                    required = field_behavior_pb2.REQUIRED in behaviors or f.is_repeated
+                    optional = "" if required else "?"
                     schema["pattern"] = f"^(?:{names}){optional}$"
         if not f.is_repeated:
             schema.update(self._rules.get(f.full_name, {}))
@@ -474,7 +500,8 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
             # A whole-request body (`*`) may be left out when none of its fields is required:
             # it reads as `{}` (AIP custom methods such as `:cancel` are called with none).
             # A body that is one field (a template, a result) is the resource: required.
-            "required": route.body != "*" or bool(body_schema.get("required")),
+            "required": route.body != "*"
+            or bool(body_schema.get("required") or body_schema.get("anyOf")),
             "content": {"application/json": {"schema": body_schema}},
         }
     output = route.method.output_type

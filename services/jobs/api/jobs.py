@@ -9,7 +9,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from bytereview.core import disposition
-from bytereview.core.errors import InvalidArgument
+from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -300,7 +300,8 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         ids = names.parse("result", request.name)
         target = names.parse("result_version", request.version, field="version")
         if (target["job"], target["result"]) != (ids["job"], ids["result"]):
-            raise InvalidArgument("version must be a version of the result named by name")
+            # Well formed, but no such version of this result.
+            raise NotFound(f"{request.version} is not a version of {request.name}")
         row = await self._versions.revert(
             user_id=caller_id(),
             actor=caller_actor(),
@@ -320,12 +321,12 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         for name in request.files:
             ids = names.parse("file", name, field="files")
             if ids["job"] != job_id:
-                raise InvalidArgument(f"files: {name} is not a file of {request.name}")
+                raise NotFound(f"files: {name} is not a file of {request.name}")
             file_ids.append(ids["file"])
         for name in request.results:
             ids = names.parse("result", name, field="results")
             if ids["job"] != job_id:
-                raise InvalidArgument(f"results: {name} is not a result of {request.name}")
+                raise NotFound(f"results: {name} is not a result of {request.name}")
             result_ids.append(ids["result"])
         version = None
         if request.template_version:

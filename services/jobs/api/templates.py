@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
-from bytereview.core.errors import InvalidArgument
+from bytereview.core.errors import NotFound
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -141,7 +141,7 @@ class TemplateServicer(jobs_grpc.TemplateServiceServicer):
         if request.base_version:
             ids = names.parse("template_version", request.base_version, field="base_version")
             if ids["template"] != template_id:
-                raise InvalidArgument("base_version must be a version of the same template")
+                raise NotFound(f"{request.base_version} is not a version of this template")
             base = int(ids["template_version"])
         found = await self._versions.compare(caller_id(), template_id, version, base)
         return convert.comparison(

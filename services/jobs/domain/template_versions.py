@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.errors import InvalidArgument, NotFound
+from bytereview.core.errors import FailedPrecondition, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, from_dicts
@@ -105,12 +105,16 @@ class TemplateVersions:
         self, user_id: str, template_id: str, version: int, base_version: int
     ) -> Comparison:
         """Field by field, `version` beside `base_version` (0: the one before it)."""
-        if base_version == 0:
-            if version == 1:
-                raise InvalidArgument("version 1 has no previous version: name a base_version")
-            base_version = version - 1
         async with self._ctx.reading() as session:
+            # The version must exist (and be the caller's) before anything is said about it.
             _, current = await owned_version(session, user_id, template_id, version)
+            if base_version == 0:
+                if version == 1:
+                    # Well formed: a template with a second version can be compared.
+                    raise FailedPrecondition(
+                        "version 1 has no previous version: name a base_version"
+                    )
+                base_version = version - 1
             _, base = await owned_version(session, user_id, template_id, base_version)
         base_fields = {f.name: f for f in from_dicts(base.fields)}
         fields = {f.name: f for f in from_dicts(current.fields)}
