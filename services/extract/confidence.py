@@ -51,6 +51,11 @@ def kind(field: Field) -> str:
 
 # A lower-case letter followed by a capital inside a word (`SdN`, `MaRT`): OCR's trace.
 _ODD_CASE = re.compile(r"[a-z][A-Z]")
+# Words OCR mangled: a digit glued to lower-case letters (`Leve1`, `Uptown3`; not `3rd`),
+# odd case, or a character no address or name is printed with (`Leve1°6`).
+_MISREAD = re.compile(
+    r"[a-z]{2}[0-9]|[0-9](?!(?:st|nd|rd|th)\b)[a-z]{2,}|[a-z][A-Z]|[^\w\s,.\-/&'()#:@+]"
+)
 # OCR's scores on clean print sit above 0.95; a shortfall of DOUBT_SPAN counts fully.
 DOUBT_SPAN = 0.25
 
@@ -99,6 +104,8 @@ class Signals:
             out["organisation:short"] = float(len(tokens) <= 1)
             out["organisation:digits"] = float(any(c.isdigit() for c in self.value))
             out["organisation:odd_case"] = float(bool(_ODD_CASE.search(self.value)))
+        if self.kind in ("organisation", "address"):
+            out[f"misread:{self.kind}"] = float(bool(_MISREAD.search(self.value)))
         if self.kind == "address":
             out["address:short"] = float(len(tokens) < 5)
             out["address:postcode"] = float(bool(re.search(r"\b\d{5}\b", self.value)))
