@@ -3,7 +3,7 @@ on ../shared/data (SROIE receipts, invoices), each with its signals and whether 
 scorer counts it right.
 
 OCR is the slow part (seconds per receipt), so each document's pages are cached under
-.bytereview/trust-pages (outside version control); the rules and the checks run afresh.
+.bytereview/trust-pages-v2 (outside version control); the rules and the checks run afresh.
 """
 
 from __future__ import annotations
