@@ -62,6 +62,9 @@ def best_threshold(rows: list[Labelled]) -> float:
 
 def report(title: str, rows: list[Labelled]) -> None:
     right = sum(r.right for r in rows)
+    if not rows:
+        print(f"\n== {title}: no values (nothing cached yet?)")
+        return
     print(f"\n== {title}: {len(rows)} values, {right} right ({right / len(rows):.1%})")
     platform = review_threshold()
     for label, t in (("platform threshold", platform), ("<=20% on this set", best_threshold(rows))):

@@ -3,7 +3,7 @@ on ../shared/data (SROIE receipts, invoices), each with its signals and whether 
 scorer counts it right.
 
 OCR is the slow part (seconds per receipt), so each document's pages are cached under
-.bytereview/trust-pages (outside version control); the rules and the checks run afresh.
+.bytereview/trust-pages-v2 (outside version control); the rules and the checks run afresh.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from services.extract.reading import PageText, document_pages
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 SCORER = SHARED / "tools" / "score_fields.py"
-CACHE = ROOT / ".bytereview" / "trust-pages"
+# v2: pages carry OCR's recognition score per character.
+CACHE = ROOT / ".bytereview" / "trust-pages-v2"
 
 SROIE_FIELDS = [
     Field("company", "text", "the company (seller) that issued the receipt"),
@@ -77,7 +78,8 @@ def _load(cache: Path) -> list[PageText]:
     pages = []
     for page in json.loads(cache.read_text()):
         boxes = tuple(Box(*b) if b else None for b in page["boxes"])
-        pages.append(PageText(page["number"], page["text"], boxes))
+        scores = tuple(page.get("scores") or ())
+        pages.append(PageText(page["number"], page["text"], boxes, scores))
     return pages
 
 
@@ -88,6 +90,7 @@ def _save(cache: Path, pages: list[PageText]) -> None:
             "number": p.number,
             "text": p.text,
             "boxes": [[b.left, b.top, b.right, b.bottom] if b else None for b in p.boxes],
+            "scores": list(p.scores),
         }
         for p in pages
     ]

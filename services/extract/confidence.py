@@ -49,6 +49,23 @@ def kind(field: Field) -> str:
     return "text"
 
 
+# A lower-case letter followed by a capital inside a word (`SdN`, `MaRT`): OCR's trace.
+_ODD_CASE = re.compile(r"[a-z][A-Z]")
+# Words OCR mangled: a digit glued to lower-case letters (`Leve1`, `Uptown3`; not `3rd`),
+# odd case, or a character no address or name is printed with (`Leve1°6`).
+_MISREAD = re.compile(
+    r"[a-z]{2}[0-9]|[0-9](?!(?:st|nd|rd|th)\b)[a-z]{2,}|[a-z][A-Z]|[^\w\s,.\-/&'()#:@+]"
+)
+# OCR's scores on clean print sit above 0.95; a shortfall of DOUBT_SPAN counts fully.
+DOUBT_SPAN = 0.25
+
+
+def ocr_doubt(score: float) -> float:
+    """How far below certain OCR was, in [0, 1]: 0 for a run read at 1.0, 1 at or below
+    1 - DOUBT_SPAN."""
+    return min(1.0, max(0.0, (1.0 - score) / DOUBT_SPAN))
+
+
 @dataclass(frozen=True, slots=True)
 class Signals:
     """What confidence is computed from, for one value."""
@@ -60,6 +77,8 @@ class Signals:
     holds: float
     repeated: bool
     value: str
+    # OCR's lowest recognition score over the quote's runs (None: not OCR, or no quote).
+    ocr_min: float | None = None
 
     def features(self) -> dict[str, float]:
         """Named features, 1.0/0.0 mostly; absent ones are 0."""
@@ -74,9 +93,19 @@ class Signals:
         out["repeated"] = float(self.repeated)
         out[f"repeated:{self.kind}"] = float(self.repeated)
         tokens = self.value.split()
+        if self.ocr_min is not None:
+            # A misread name scores like a right one on every other signal; OCR's own doubt
+            # about the runs it was read from is what tells them apart.
+            doubt = ocr_doubt(self.ocr_min)
+            out["ocr:doubt"] = doubt
+            out[f"ocr:doubt:{self.kind}"] = doubt
         if self.kind == "organisation":
             out["organisation:legal_form"] = float(bool(_LEGAL_FORM.search(self.value)))
             out["organisation:short"] = float(len(tokens) <= 1)
+            out["organisation:digits"] = float(any(c.isdigit() for c in self.value))
+            out["organisation:odd_case"] = float(bool(_ODD_CASE.search(self.value)))
+        if self.kind in ("organisation", "address"):
+            out[f"misread:{self.kind}"] = float(bool(_MISREAD.search(self.value)))
         if self.kind == "address":
             out["address:short"] = float(len(tokens) < 5)
             out["address:postcode"] = float(bool(re.search(r"\b\d{5}\b", self.value)))
@@ -94,6 +123,7 @@ def signals(field: Field, value: JsonValue, method: str, check: Check, repeats: 
         holds=check.holds,
         repeated=repeats >= 2,
         value="" if value is None else str(value),
+        ocr_min=check.ocr_min,
     )
 
 

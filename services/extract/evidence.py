@@ -198,6 +198,10 @@ class Check:
     holds: float
     page: int = 0
     box: Box | None = None
+    # OCR's lowest and mean recognition score over the runs the quote was found in; None
+    # when the quote was not found or came from a text layer.
+    ocr_min: float | None = None
+    ocr_mean: float | None = None
 
     @property
     def verified(self) -> bool:
@@ -222,11 +226,14 @@ def verify(
         for page in ordered:
             span = next(fold(page.text).find(wanted), None)
             if span is not None:
+                scores = page.scores_of(*span)
                 return Check(
                     quote_found=True,
                     holds=holds(evidence.quote, value, field),
                     page=page.number,
                     box=page.box_of(*span) or evidence.box,
+                    ocr_min=min(scores) if scores else None,
+                    ocr_mean=sum(scores) / len(scores) if scores else None,
                 )
     return Check(quote_found=False, holds=holds(evidence.quote, value, field))
 

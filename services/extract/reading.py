@@ -29,11 +29,18 @@ RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays mod
 
 @dataclass(frozen=True, slots=True)
 class PageText:
-    """One page's text; `boxes[i]` is where `text[i]` is printed (None where unknown)."""
+    """One page's text; `boxes[i]` is where `text[i]` is printed (None where unknown), and
+    `scores[i]` how sure OCR was of the run `text[i]` belongs to (None or absent where the
+    text came from a text layer, which is not read but given)."""
 
     number: int  # 1-based
     text: str
     boxes: tuple[Box | None, ...]
+    scores: tuple[float | None, ...] = ()
+
+    def scores_of(self, start: int, end: int) -> list[float]:
+        """OCR's recognition scores of the characters [start, end) it read."""
+        return [s for s in self.scores[start:end] if s is not None]
 
     def box_of(self, start: int, end: int) -> Box | None:
         """The box around the characters [start, end), or None when none of them has one."""
@@ -88,7 +95,7 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
         result, _ = _ocr_engine()(image)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
-    for points, text, _score in result or []:
+    for points, text, score in result or []:
         ys = [float(p[1]) for p in points]
         xs = [float(p[0]) for p in points]
         box = Box(
@@ -98,9 +105,18 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
             bottom=max(ys) / height,
         )
         # OCR of Asian receipts yields full-width punctuation (U+FF08 for a parenthesis).
-        runs.append((min(ys), max(ys), min(xs), unicodedata.normalize("NFKC", str(text)), box))
+        runs.append(
+            (
+                min(ys),
+                max(ys),
+                min(xs),
+                unicodedata.normalize("NFKC", str(text)),
+                box,
+                float(score),
+            )
+        )
     runs.sort(key=lambda r: r[:3])
-    lines: list[list[tuple[float, float, float, str, Box]]] = []
+    lines: list[list[tuple[float, float, float, str, Box, float]]] = []
     for run in runs:
         top, bottom = run[0], run[1]
         if lines:
@@ -115,17 +131,23 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
         lines.append([run])
     chars: list[str] = []
     boxes: list[Box | None] = []
+    # Kept per character: a value's quote is scored by the runs it spans (a misread name
+    # is printed as confidently as a right one, but OCR itself was often less sure).
+    scores: list[float | None] = []
     for n, line in enumerate(lines):
         if n:
             chars.append("\n")
             boxes.append(None)
+            scores.append(None)
         for k, run in enumerate(sorted(line, key=lambda b: b[2])):
             if k:
                 chars.append(" ")
                 boxes.append(None)
+                scores.append(None)
             chars.append(run[3])
             boxes.extend([run[4]] * len(run[3]))
-    return PageText(number, "".join(chars), tuple(boxes))
+            scores.extend([run[5]] * len(run[3]))
+    return PageText(number, "".join(chars), tuple(boxes), tuple(scores))
 
 
 @dataclass

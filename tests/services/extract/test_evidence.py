@@ -7,12 +7,19 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 from services.extract.base import Evidence
-from services.extract.confidence import Signals, confidence, review_threshold
+from services.extract.confidence import (
+    Signals,
+    confidence,
+    ocr_doubt,
+    review_threshold,
+    signals,
+)
 from services.extract.evidence import fold, holds, verify
 from services.extract.gemini import EVIDENCE_KEY, GeminiExtractor
 from services.extract.reading import PageText, document_pages
@@ -92,6 +99,50 @@ async def test_ocr_text_carries_the_boxes_of_its_runs() -> None:
     assert top_line.bottom <= box.top
     # Read once: the verifier reuses what the extractor read.
     assert await document_pages(document) == [ocr]
+
+
+async def test_ocr_text_carries_the_recognition_score_of_its_runs() -> None:
+    """Every OCR-read character has its run's score; the separators OCR did not read have
+    none, and neither has a text layer, which is given, not read."""
+    data = receipt_png(["ACME TRADING SDN BHD", "TOTAL RM 60.31"])
+    document = Document("f", "r.png", "image/png", functools.partial(io.BytesIO, data))
+    [ocr] = await document_pages(document)
+    assert len(ocr.scores) == len(ocr.text)
+    for ch, score in zip(ocr.text, ocr.scores, strict=True):
+        if ch == "\n":
+            assert score is None
+        elif not ch.isspace():
+            assert score is not None
+            assert 0.5 < score <= 1.0  # clean print: OCR is sure of it
+    at = ocr.text.index("60.31")
+    assert ocr.scores_of(at, at + 5)
+    [layer] = await document_pages(pdf_document(INVOICE))
+    assert layer.scores_of(0, len(layer.text)) == []
+
+
+def test_verification_reports_ocr_doubt_over_the_quoted_runs() -> None:
+    """The check carries the lowest and mean OCR score of the runs the quote was found in,
+    and the confidence model turns a doubtful reading into a feature."""
+    text = "JELSN S5 15\nTOTAL 9.00"
+    scores = (0.6,) * 5 + (None,) + (0.9,) * 5 + (None,) + (0.99,) * 10
+    pages = {"d": [PageText(1, text, (None,) * len(text), scores)]}
+    field = Field("company", "text", "the company")
+    check = verify(Evidence("d", 1, "JELSN S5 15"), "JELSN S5 15", field, pages)
+    assert check.verified
+    assert check.ocr_min == pytest.approx(0.6)
+    assert check.ocr_mean == pytest.approx(0.75)
+    total = verify(Evidence("d", 1, "TOTAL 9.00"), "9.00", Field("t", "currency"), pages)
+    assert total.ocr_min == pytest.approx(0.99)
+    # Not OCR: no score, no OCR feature.
+    plain = {"d": [page(text)]}
+    assert verify(Evidence("d", 1, "TOTAL 9.00"), "9.00", field, plain).ocr_min is None
+    found = signals(field, "JELSN S5 15", "layout", check, 1)
+    assert found.features()["ocr:doubt"] == pytest.approx(ocr_doubt(0.6)) == 1.0
+    sure = signals(field, "JELSN S5 15", "layout", replace(check, ocr_min=1.0), 1)
+    assert sure.features()["ocr:doubt"] == 0.0
+    assert (
+        "ocr:doubt" not in signals(field, "X", "layout", replace(check, ocr_min=None), 1).features()
+    )
 
 
 @pytest.fixture
@@ -214,8 +265,11 @@ def test_confidence_is_a_probability_and_rewards_verification() -> None:
     for kind in ("amount", "date", "address", "organisation", "text"):
         for method in ("layout", "label", "first_date", "anywhere", "model"):
             for empty in (True, False):
-                found = Signals(kind, method, empty, not empty, float(not empty), False, "x")
-                assert 0.0 <= confidence(found) <= 1.0
+                for ocr in (None, 0.0, 0.5, 0.9, 1.0):
+                    found = Signals(
+                        kind, method, empty, not empty, float(not empty), False, "x 9", ocr
+                    )
+                    assert 0.0 <= confidence(found) <= 1.0
 
 
 def test_the_jobs_service_default_threshold_is_the_fitted_one() -> None:
