@@ -41,7 +41,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
-from services.extract.offline import ocr_lines, ocr_threads
+from services.extract.ocr import ocr_threads
+from services.extract.offline import ocr_lines
 from tests.pdfs import text_pdf
 from tests.services.extract.labelled_set import FIELDS as OWN_FIELDS
 from tests.services.extract.labelled_set import SAMPLES

@@ -9,9 +9,7 @@ instruction) and reading what follows, then parsed by the field's data type.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
-import os
 import re
 import threading
 import unicodedata
@@ -34,6 +32,7 @@ from services.extract.labels import (
     labelled_value,
 )
 from services.extract.layout import by_layout, is_layout_field
+from services.extract.ocr import ocr_engine
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 MAX_PAGES = 50
@@ -45,30 +44,12 @@ RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays mod
 _OCR_LOCK = threading.Lock()
 
 
-def ocr_threads() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or `taskset`'s
-    limit), not the machine's: onnxruntime sizes its pool from the machine, and threads
-    beyond the cores it may use only spin and wait for each other (on one core of two,
-    that doubled the CPU time per receipt)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@functools.cache
-def _ocr_engine() -> Any:
-    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
-
-    return RapidOCR(intra_op_num_threads=ocr_threads(), inter_op_num_threads=1)
-
-
 def ocr_lines(image: bytes | Any) -> str:
     """OCR text of an image (bytes or a PIL image), with boxes on one baseline joined into lines."""
     # onnxruntime already spreads one inference over every core: running two at once
     # only doubles the memory.
     with _OCR_LOCK:
-        result, _ = _ocr_engine()(image)
+        result, _ = ocr_engine()(image)
     boxes = []
     for points, text, _score in result or []:
         ys = [float(p[1]) for p in points]
