@@ -343,4 +343,3 @@ def test_a_date_inside_an_item_code_is_no_date() -> None:
 )
 def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
     assert normalise(value, data_type) == expected
-
