@@ -9,10 +9,8 @@ boxes) or, for images and scanned pages, from OCR (rapidocr, with the box of eac
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import itertools
-import os
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any, BinaryIO
 
 from bytereview.core import pdfium
 from services.extract.base import Box, Document, ExtractionError
+from services.extract.ocr import ocr_engine
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -58,24 +57,6 @@ class PageText:
 _OCR_LOCK = threading.Lock()
 
 
-def ocr_threads() -> int:
-    """The cores this process may run on (its CPU affinity: a container's or `taskset`'s
-    limit), not the machine's: onnxruntime sizes its pool from the machine, and threads
-    beyond the cores it may use only spin and wait for each other (on one core of two,
-    that doubled the CPU time per receipt)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@functools.cache
-def _ocr_engine() -> Any:
-    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
-
-    return RapidOCR(intra_op_num_threads=ocr_threads(), inter_op_num_threads=1)
-
-
 def _image_size(image: bytes | Any) -> tuple[float, float]:
     if isinstance(image, bytes):
         from PIL import Image
@@ -92,7 +73,7 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
     # onnxruntime already spreads one inference over every core: running two at once
     # only doubles the memory.
     with _OCR_LOCK:
-        result, _ = _ocr_engine()(image)
+        result, _ = ocr_engine()(image)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
     for points, text, score in result or []:

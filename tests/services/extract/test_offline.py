@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
-import subprocess
-import sys
 from collections.abc import Mapping
 
 import pytest
@@ -345,17 +343,3 @@ def test_a_date_inside_an_item_code_is_no_date() -> None:
 )
 def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
     assert normalise(value, data_type) == expected
-
-
-def test_ocr_uses_as_many_threads_as_the_process_has_cores() -> None:
-    # Under `taskset -c 0` (or a container's CPU limit) onnxruntime would size its pool
-    # from the machine's cores and spin threads on the one it has.
-    code = (
-        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
-        "from services.extract.reading import _ocr_engine;"
-        "engine = _ocr_engine();"
-        "print(engine.text_rec.session.session.get_session_options().intra_op_num_threads,"
-        " engine.text_det.infer.session.get_session_options().intra_op_num_threads)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["1", "1"]
