@@ -94,27 +94,27 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     page.keyboard.press("k")
     page.keyboard.press("ArrowUp")
     expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
-    # The most consequential first: the vendor (weaker than the date), a.pdf's then b.pdf's.
+    # The most consequential first: the due date (a date weighs more than text), a.pdf's then b.pdf's.
     expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
-    expect(walk.get_by_role("definition").nth(1)).to_have_text("vendor")
+    expect(walk.get_by_role("definition").nth(1)).to_have_text("due_date")
     page.keyboard.press("a")
-    expect(walk.get_by_text(f"Accepted vendor of {A}.")).to_be_visible()
+    expect(walk.get_by_text(f"Accepted due_date of {A}.")).to_be_visible()
     expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
     expect(page.get_by_text("3 values need review")).to_be_visible()
     expect(
-        page.get_by_role("button", name=starts(f"Evidence for vendor of {A}: reviewed"))
+        page.get_by_role("button", name=starts(f"Evidence for due_date of {A}: reviewed"))
     ).to_be_visible()
-    # Correct the next one (b.pdf's vendor), with a reason.
+    # Correct the next one (b.pdf's due_date), with a reason.
     expect(walk.get_by_role("definition").nth(0)).to_have_text(B)
     page.keyboard.press("e")
-    expect(walk.get_by_label("Corrected vendor")).to_be_focused()
-    page.keyboard.type("ACME Ltd")
+    expect(walk.get_by_label("Corrected due_date")).to_be_focused()
+    page.keyboard.type("2026-12-31")
     walk.get_by_label("Reason").fill("printed on the letterhead")
     walk.get_by_label("Reason").press("Enter")
-    expect(walk.get_by_text(f"Corrected vendor of {B}.")).to_be_visible()
+    expect(walk.get_by_text(f"Corrected due_date of {B}.")).to_be_visible()
     expect(walk.get_by_text("Value 1 of 2")).to_be_visible()
     expect(page.get_by_text("2 values need review")).to_be_visible()
-    expect(page.get_by_role("button", name=f"Edit vendor of {B}")).to_have_text("ACME Ltd")
+    expect(page.get_by_role("button", name=f"Edit due_date of {B}")).to_have_text("2026-12-31")
     expect(walk).to_be_focused()
     page.keyboard.press("Escape")
     expect(walk).to_be_hidden()
@@ -126,7 +126,7 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     versions = drawer.get_by_role("list", name=f"Versions of {B}")
     latest = versions.get_by_role("listitem").filter(has_text="Version 2")
     expect(latest).to_contain_text("Corrected by")
-    expect(latest).to_contain_text("vendor: — → ACME Ltd")
+    expect(latest).to_contain_text("due_date: — → 2026-12-31")
     expect(latest).to_contain_text("Reason: printed on the letterhead")
     expect(latest).to_contain_text("(current)")
     drawer.get_by_role("button", name="Revert to version 1").click()
@@ -136,13 +136,13 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     expect(versions.get_by_role("listitem").filter(has_text="Version 3")).to_contain_text(
         "Restored version 1"
     )
-    expect(page.get_by_role("button", name=f"Edit vendor of {B}")).to_have_text("—")
+    expect(page.get_by_role("button", name=f"Edit due_date of {B}")).to_have_text("—")
     drawer.get_by_role("button", name="Close history").click()
     expect(drawer).to_be_hidden()
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         result = api.get(f"/v1/{by_path[B]['name']}/versions").json()["versions"][-1]
     assert result["version"] == 3
-    assert result["values"]["vendor"] is None
+    assert result["values"]["due_date"] is None
 
 
 def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> None:

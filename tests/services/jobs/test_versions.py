@@ -263,8 +263,9 @@ async def test_rerun_failed_tasks_and_bad_requests(
             grpc.StatusCode.NOT_FOUND,
         ),
         (
+            # A file of another job: not a file of this one (as the contract says: 404).
             jobs_pb.RerunJobRequest(name=job, files=[f"jobs/{'0' * 32}/files/{'0' * 32}"]),
-            grpc.StatusCode.INVALID_ARGUMENT,
+            grpc.StatusCode.NOT_FOUND,
         ),
         (
             jobs_pb.RerunJobRequest(
