@@ -6,7 +6,6 @@
 
 from bytereview.client.api import DEFAULT_URL, Api, ClientError
 from bytereview.client.commands import (
-    add_connection_flags,
     add_extract_flags,
     add_jobs_actions,
     extract,
@@ -15,6 +14,7 @@ from bytereview.client.commands import (
     templates,
 )
 from bytereview.client.flow import parse_field, run_extract
+from bytereview.client.options import add_connection_flags
 from bytereview.client.review import review
 from bytereview.client.versions import register_results
 

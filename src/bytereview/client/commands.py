@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from bytereview.client.api import Api, ClientError
+from bytereview.client.api import ClientError
 from bytereview.client.flow import parse_field, run_extract
-
-
-def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("connection")
-    group.add_argument(
-        "--url",
-        help="gateway URL (env BYTEREVIEW_URL; else the URL `bytereview up` wrote in its data "
-        "dir; else http://127.0.0.1:8080)",
-    )
-    group.add_argument(
-        "--token", help="bearer token (env BYTEREVIEW_TOKEN; default: the dev token)"
-    )
-    group.add_argument("--api-key", help="API key instead of a token (env BYTEREVIEW_API_KEY)")
+from bytereview.client.options import (
+    add_connection_flags,
+    client,
+    guarded,
+    job_name,
+    template_name,
+)
 
 
 def add_extract_flags(parser: argparse.ArgumentParser) -> None:
@@ -49,30 +42,9 @@ def add_extract_flags(parser: argparse.ArgumentParser) -> None:
     add_connection_flags(parser)
 
 
-def _client(args: argparse.Namespace) -> Api:
-    return Api.from_env(args.url, args.token, args.api_key)
-
-
-def guarded(run: Any) -> Any:
-    """Turn a ClientError into one line on stderr and exit status 1."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            result: int = run(args)
-        except ClientError as exc:
-            print(f"bytereview: {exc}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print("\ninterrupted; the job keeps running on the server", file=sys.stderr)
-            return 130
-        return result
-
-    return wrapper
-
-
 @guarded
 def extract(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client(args) as api:
         return run_extract(
             api,
             args.inputs,
@@ -89,7 +61,7 @@ def _print(data: Any) -> None:
 
 @guarded
 def jobs(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client(args) as api:
         if args.action == "list":
             listed = api.call("GET", "/v1/jobs", pageSize=args.limit)
             for job in listed.get("jobs", []):
@@ -101,32 +73,24 @@ def jobs(args: argparse.Namespace) -> int:
                     f"{job.get('displayName', '')}"
                 )
         elif args.action == "show":
-            _print(api.call("GET", f"/v1/{_job_name(args.job)}"))
+            _print(api.call("GET", f"/v1/{job_name(args.job)}"))
         elif args.action == "cancel":
-            _print(api.call("POST", f"/v1/{_job_name(args.job)}:cancel", {}))
+            _print(api.call("POST", f"/v1/{job_name(args.job)}:cancel", {}))
         elif args.action == "delete":
-            api.call("DELETE", f"/v1/{_job_name(args.job)}")
-            print(f"deleted {_job_name(args.job)}")
+            api.call("DELETE", f"/v1/{job_name(args.job)}")
+            print(f"deleted {job_name(args.job)}")
         return 0
-
-
-def _job_name(value: str) -> str:
-    return value if value.startswith("jobs/") else f"jobs/{value}"
-
-
-def _template_name(value: str) -> str:
-    return value if value.startswith("templates/") else f"templates/{value}"
 
 
 @guarded
 def templates(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client(args) as api:
         if args.action == "list":
             for t in api.call("GET", "/v1/templates", pageSize=100).get("templates", []):
                 names = ", ".join(f["name"] for f in t.get("fields", []))
                 print(f"{t['name']:<44} {t.get('displayName', ''):<30} {names}")
         elif args.action == "show":
-            _print(api.call("GET", f"/v1/{_template_name(args.template)}"))
+            _print(api.call("GET", f"/v1/{template_name(args.template)}"))
         elif args.action == "create":
             if not args.field:
                 raise ClientError("a template needs at least one --field name:type[:instruction]")
@@ -137,8 +101,8 @@ def templates(args: argparse.Namespace) -> int:
             }
             _print(api.call("POST", "/v1/templates", body))
         elif args.action == "delete":
-            api.call("DELETE", f"/v1/{_template_name(args.template)}")
-            print(f"deleted {_template_name(args.template)}")
+            api.call("DELETE", f"/v1/{template_name(args.template)}")
+            print(f"deleted {template_name(args.template)}")
         return 0
 
 

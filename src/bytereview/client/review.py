@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from bytereview.client.api import Api, ClientError
-from bytereview.client.commands import add_connection_flags, guarded
+from bytereview.client.options import add_connection_flags, guarded
 
 
 def _job_name(value: str) -> str:

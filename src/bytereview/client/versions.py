@@ -9,12 +9,12 @@ import time
 from typing import Any
 
 from bytereview.client.api import Api, ClientError
-from bytereview.client.commands import (
-    _client,
-    _job_name,
-    _template_name,
+from bytereview.client.options import (
     add_connection_flags,
+    client,
     guarded,
+    job_name,
+    template_name,
 )
 from bytereview.client.review import add_review_action
 
@@ -58,7 +58,7 @@ def _history(api: Api, result: str) -> list[dict[str, Any]]:
 
 @guarded
 def results(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client(args) as api:
         result = _result_name(args.result)
         if args.action == "history":
             _print_history(_history(api, result))
@@ -75,7 +75,7 @@ def results(args: argparse.Namespace) -> int:
         elif args.action == "golden":
             golden = api.call(
                 "POST",
-                f"/v1/{_template_name(args.template)}/goldenDocuments",
+                f"/v1/{template_name(args.template)}/goldenDocuments",
                 {"result": result},
             )
             print(f"{golden['name']}: {', '.join(golden.get('filePaths', []))}")
@@ -85,7 +85,7 @@ def results(args: argparse.Namespace) -> int:
 def _version_name(template: str, version: str) -> str:
     if version.startswith("templates/"):
         return version
-    return f"{_template_name(template)}/versions/{version.lstrip('v')}"
+    return f"{template_name(template)}/versions/{version.lstrip('v')}"
 
 
 def _score_line(version: dict[str, Any]) -> str:
@@ -109,16 +109,16 @@ def _print_fields(version: dict[str, Any]) -> None:
 
 
 def _latest(api: Api, template: str) -> str:
-    found: str = api.call("GET", f"/v1/{_template_name(template)}")["currentVersion"]
+    found: str = api.call("GET", f"/v1/{template_name(template)}")["currentVersion"]
     return found
 
 
 @guarded
 def template_versions(args: argparse.Namespace) -> int:
     """`templates versions|score|compare`."""
-    with _client(args) as api:
+    with client(args) as api:
         if args.action == "versions":
-            listed = api.call("GET", f"/v1/{_template_name(args.template)}/versions", pageSize=100)
+            listed = api.call("GET", f"/v1/{template_name(args.template)}/versions", pageSize=100)
             for v in listed.get("versions", []):
                 names = ", ".join(f["name"] for f in v.get("fields", []))
                 print(f"v{v['version']:<4} {_score_line(v):<60} {names}")
@@ -220,8 +220,8 @@ def _file_names(api: Api, job: str, wanted: list[str]) -> list[str]:
 @guarded
 def rerun(args: argparse.Namespace) -> int:
     """`jobs rerun`: extract chosen files, failed tasks or results again."""
-    with _client(args) as api:
-        job = _job_name(args.job)
+    with client(args) as api:
+        job = job_name(args.job)
         body: dict[str, Any] = {
             "files": _file_names(api, job, args.file),
             "failedTasks": args.failed,
