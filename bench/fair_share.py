@@ -145,7 +145,7 @@ def replicas(settings: Settings, count: int, rpm: int = 0) -> Iterator[None]:
         }
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "bytereview.cli", "extract"],
+                [sys.executable, "-m", "launcher.cli", "extract"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

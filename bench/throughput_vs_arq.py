@@ -200,7 +200,7 @@ def _component(
     profile: Path | None,
     source: Path | None,
 ) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "bytereview.cli", *argv]
+    command = [sys.executable, "-m", "launcher.cli", *argv]
     if profile is not None:
         # Written when the process stops on SIGTERM (every component exits normally then).
         command[1:3] = [
@@ -209,7 +209,7 @@ def _component(
             "-o",
             str(profile / f"{name}.pstats"),
             "-m",
-            "bytereview.cli",
+            "launcher.cli",
         ]
     log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
     # `python -m` puts the working directory first on the path: run from the checkout used.

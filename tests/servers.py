@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bytereview.up import free_port, nats_server_binary
+from launcher.up import free_port, nats_server_binary
 
 PORT_ATTEMPTS = 5
 PG_BIN_DIRS = (

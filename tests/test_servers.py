@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 import tests.servers
-from bytereview.up import free_port
+from launcher.up import free_port
 from tests.servers import fake_gcs_server, nats_server, postgres_server
 
 

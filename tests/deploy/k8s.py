@@ -280,11 +280,11 @@ class OperatorProcess:
 def start_operator(
     kubeconfig: Path, namespace: str, peering: str, nats_url: str, log: Path
 ) -> OperatorProcess:
-    from bytereview.up import free_port
+    from launcher.up import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     env.update(KUBECONFIG=str(kubeconfig), BYTEREVIEW_NATS_URL=nats_url)
-    argv = [sys.executable, "-m", "bytereview.cli", "operator", "--namespace", namespace]
+    argv = [sys.executable, "-m", "launcher.cli", "operator", "--namespace", namespace]
     argv += ["--peering", peering, "--health-port", str(free_port())]
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)

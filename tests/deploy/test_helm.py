@@ -360,7 +360,7 @@ def test_every_command_the_chart_runs_exists() -> None:
     }
     for command in sorted(commands):
         done = subprocess.run(
-            [sys.executable, "-m", "bytereview.cli", command, "--help"],
+            [sys.executable, "-m", "launcher.cli", command, "--help"],
             capture_output=True,
             text=True,
             check=False,
@@ -393,7 +393,7 @@ def test_the_hook_and_cron_commands_run_for_real(settings: Settings) -> None:
         ["cleanup", "orphans"],
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "bytereview.cli", *argv],
+            [sys.executable, "-m", "launcher.cli", *argv],
             env=env,
             capture_output=True,
             text=True,

@@ -45,8 +45,8 @@ class Platform:
                 found["nats"] = pid
             elif pods:
                 found[pods[0].decode()] = pid
-            elif b"bytereview.cli" in argv:
-                found[argv[argv.index(b"bytereview.cli") + 1].decode()] = pid
+            elif b"launcher.cli" in argv:
+                found[argv[argv.index(b"launcher.cli") + 1].decode()] = pid
         return found
 
     def wait_for_line(self, pattern: str, timeout: float = 60, after: int = 0) -> re.Match[str]:
@@ -77,7 +77,7 @@ def launched(
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
     env.update(extra_env or {})
-    argv = [sys.executable, "-m", "bytereview.cli", "up", "--data-dir", str(data_dir)]
+    argv = [sys.executable, "-m", "launcher.cli", "up", "--data-dir", str(data_dir)]
     if port is not None:
         argv += ["--port", str(port)]
     process = subprocess.Popen(

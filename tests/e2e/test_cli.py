@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.up import free_port
+from launcher.up import free_port
 from tests.archives import zip_bytes
 from tests.e2e.conftest import Platform
 from tests.pdfs import text_pdf
@@ -25,7 +25,7 @@ def cli(url: str, *args: str, token: str | None = None) -> subprocess.CompletedP
     if token is not None:
         env["BYTEREVIEW_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "bytereview.cli", *args],
+        [sys.executable, "-m", "launcher.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bytereview.core.settings import DEV_TOKEN
-from bytereview.up import free_port
+from launcher.up import free_port
 from tests.e2e.conftest import Platform, launched
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def test_a_second_up_on_the_same_data_dir_refuses(platform: Platform) -> None:
     env["BYTEREVIEW_DATA_DIR"] = str(platform.data_dir)
     started = time.monotonic()
     second = subprocess.run(
-        [sys.executable, "-m", "bytereview.cli", "up"],
+        [sys.executable, "-m", "launcher.cli", "up"],
         capture_output=True,
         text=True,
         env=env,

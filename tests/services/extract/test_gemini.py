@@ -160,7 +160,7 @@ async def test_a_bad_key_is_permanent(gemini: RunningStandIn) -> None:
 
 
 async def test_an_unreachable_api_is_retryable() -> None:
-    from bytereview.up import free_port
+    from launcher.up import free_port
 
     unreachable = GeminiExtractor(
         api_key=API_KEY, model="m", base_url=f"http://127.0.0.1:{free_port()}"

@@ -72,7 +72,7 @@ def extract_process(
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "bytereview.cli", "extract"],
+        [sys.executable, "-m", "launcher.cli", "extract"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -286,7 +286,7 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
             "BYTEREVIEW_DRAIN_GRACE_SECONDS": "10",
         }
     )
-    process = subprocess.Popen([sys.executable, "-m", "bytereview.cli", "extract"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "launcher.cli", "extract"], env=env)
     try:
         yield process
     finally:

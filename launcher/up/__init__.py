@@ -5,6 +5,6 @@
 `lock` keeps a second launcher off the same data dir; `readiness` holds the probes.
 """
 
-from bytereview.up.wiring import free_port, nats_server_binary, run_platform
+from launcher.up.wiring import free_port, nats_server_binary, run_platform
 
 __all__ = ["free_port", "nats_server_binary", "run_platform"]

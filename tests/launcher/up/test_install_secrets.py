@@ -10,8 +10,8 @@ import pytest
 from bytereview.client.api import Api, url_of_local_platform
 from bytereview.core import DEV_TOKEN, DEV_WORKER_TOKEN, Settings
 from bytereview.core.settings import DEV_SIGNING_SECRET
-from bytereview.up import install_secrets
-from bytereview.up.wiring import Layout, platform_env
+from launcher.up import install_secrets
+from launcher.up.wiring import Layout, platform_env
 
 
 def test_secrets_are_random_private_and_kept(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.up.wiring import Layout, platform_env, worker_env
+from launcher.up.wiring import Layout, platform_env, worker_env
 
 ANY = "0.0.0.0"  # noqa: S104 - a wildcard bind is the case under test
 LAYOUT = Layout(data_dir=Path("/srv/br"), nats_port=4333, gateway_host=ANY, gateway_port=9090)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bytereview.up.supervisor import Child, Supervisor
+from launcher.up.supervisor import Child, Supervisor
 
 
 async def test_a_crash_looping_child_is_restarted_with_growing_delays(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def _times(path: Path) -> list[float]:
 # A launcher running one child under the Supervisor, printing the child's pid, then waiting.
 LAUNCHER = """
 import asyncio, os, sys
-from bytereview.up.supervisor import Child, Supervisor
+from launcher.up.supervisor import Child, Supervisor
 
 async def main() -> None:
     supervisor = Supervisor()
@@ -62,7 +62,7 @@ asyncio.run(main())
 WEDGED = """
 import ctypes, signal, sys, time
 from pathlib import Path
-from bytereview.up import lifeline
+from launcher.up import lifeline
 ctypes.CDLL(None).prctl(lifeline.PR_SET_PDEATHSIG, 0, 0, 0, 0)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 lifeline.hold(1.0)
@@ -126,7 +126,7 @@ def test_a_child_started_alone_has_no_lifeline() -> None:
         [
             sys.executable,
             "-c",
-            "from bytereview.up import lifeline; import time; lifeline.hold(0.1); time.sleep(2)",
+            "from launcher.up import lifeline; import time; lifeline.hold(0.1); time.sleep(2)",
         ],
         stdin=subprocess.DEVNULL,
         env={**os.environ, "BYTEREVIEW_UP_PID": "1"},

@@ -16,8 +16,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from bytereview.up.backoff import RestartBackoff
-from bytereview.up.lifeline import LAUNCHER_PID_ENV, die_with_launcher
+from launcher.up.backoff import RestartBackoff
+from launcher.up.lifeline import LAUNCHER_PID_ENV, die_with_launcher
 
 STOP_GRACE_SECONDS = 30.0
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bytereview.up.backoff import RestartBackoff
+from launcher.up.backoff import RestartBackoff
 
 
 def test_delays_double_from_one_second_up_to_five_minutes() -> None:

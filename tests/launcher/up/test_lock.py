@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bytereview.up.lock import DataDirInUse, data_dir_lock
+from launcher.up.lock import DataDirInUse, data_dir_lock
 
 
 def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid(tmp_path: Path) -> N
 LAUNCHER = """
 import subprocess, sys
 from pathlib import Path
-from bytereview.up.lock import data_dir_lock
+from launcher.up.lock import data_dir_lock
 with data_dir_lock(Path(sys.argv[1])) as fd:
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"],

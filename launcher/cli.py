@@ -17,7 +17,7 @@ Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
 def _run_service(load: Callable[[], Service]) -> int:
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
-    from bytereview.up import lifeline
+    from launcher.up import lifeline
 
     # Under `bytereview up`: stop when the launcher is gone (no-op otherwise).
     lifeline.hold()
@@ -121,7 +121,7 @@ def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> i
 
 
 def _up(args: argparse.Namespace) -> int:
-    from bytereview.up import run_platform
+    from launcher.up import run_platform
 
     return run_platform(data_dir=args.data_dir, gateway_port=args.port)
 
