@@ -74,6 +74,16 @@ def checks() -> None:
     step("generated code is fresh", [sys.executable, "tools/protos.py", "check"])
 
 
+def parallel(pytest_args: list[str]) -> list[str]:
+    """pytest-xdist's options unless the caller chose their own: one test process per core
+    (BYTEREVIEW_TEST_WORKERS overrides), tests marked with one xdist_group on one process
+    (the Kubernetes control plane listens on fixed ports)."""
+    if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in pytest_args):
+        return []
+    workers = os.environ.get("BYTEREVIEW_TEST_WORKERS") or str(max(len(os.sched_getaffinity(0)), 2))
+    return ["-n", workers, "--dist", "loadgroup"]
+
+
 def main(argv: list[str]) -> int:
     pytest_args = argv[argv.index("--") + 1 :] if "--" in argv else []
     checks()
@@ -84,7 +94,9 @@ def main(argv: list[str]) -> int:
     ensure_k8s()
     print("\n== pytest", flush=True)
     code = subprocess.run(
-        [sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, check=False
+        [sys.executable, "-m", "pytest", *parallel(pytest_args), *pytest_args],
+        cwd=ROOT,
+        check=False,
     ).returncode
     if code == 5:
         print("pytest collected no tests: that is a failure here")

@@ -37,7 +37,9 @@ def test_a_burst_adds_workers_that_retire_when_idle(tmp_path: Path) -> None:
             launched(tmp_path / "data", env) as platform,
             httpx.Client(base_url=platform.url, headers=AUTH, timeout=30) as client,
         ):
-            pdf = text_pdf(["Total: 1.00"])
+            # A text layer long enough to be read as text: a thinner one is OCRed as a scan to
+            # verify the model's quotes, seconds per page, which would time OCR, not scaling.
+            pdf = text_pdf(["Invoice 2026-001 for services", "Total: 1.00"])
             files = [{"path": f"burst/{i}.pdf", "sizeBytes": len(pdf)} for i in range(FILES)]
             created = client.post("/v1/jobs", json={"files": files}).json()
             job = created["job"]["name"]
