@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -340,7 +340,12 @@ def decide(
                 return decision(current, "hold: too soon after a scale-down to reverse")
         return decision(clamped, "scale up: arrivals or waiting messages grew")
     if policy.target_wait_seconds > 0:
-        return _wait_targeted_scale_down(policy, latest, est, current, decision)
+        if latest.pending > 0:
+            return decision(current, "hold: messages are waiting, every pod will be busy")
+        held = policy.clamp(min(idle_pods_kept(policy, latest, est), current))
+        if held < current and (current - held >= band or held == policy.min_replicas):
+            return decision(held, "scale down: idle pods and nothing waiting")
+        return decision(current, "steady")
     held_back = [r for t, r in recent if now - t <= window]
     held = policy.clamp(min(max([policy.clamp(keep), *held_back]), current))
     if held < current and (current - held >= band or held == policy.min_replicas):
@@ -350,28 +355,19 @@ def decide(
     return decision(current, "steady")
 
 
-def _wait_targeted_scale_down(
-    policy: PoolPolicy,
-    latest: Observation,
-    est: Estimate,
-    current: int,
-    decision: Callable[[int, str], Decision],
-) -> Decision:
-    """Scale-down of a wait-targeted pool: idle pods go as soon as nothing waits.
+def idle_pods_kept(policy: PoolPolicy, latest: Observation, est: Estimate) -> int:
+    """Replicas a wait-targeted pool keeps when nothing waits: idle pods go at once.
 
-    While messages wait, every pod will be busy as soon as the queue reaches it: none is
-    removed. When none waits, the pool keeps its busy pods and the pods the arrival rate
-    keeps busy (rounded: a pod busy half the time is worth a pod start), and no more.
+    While messages wait, every pod will be busy as soon as the queue reaches it, so the
+    caller removes none. When none waits, the pool keeps its busy pods and the pods the
+    arrival rate keeps busy all the time (rounded down: a pod busy only part of the time
+    waits for its next message at full price), and no more. No stabilization window: the
+    queue, not a recent recommendation, says whether a pod has work.
     """
-    if latest.pending > 0:
-        return decision(current, "hold: messages are waiting, every pod will be busy")
     conc = policy.per_replica_concurrency
     busy = math.ceil(latest.in_flight / conc)
-    fed = round(est.sustained_rate * est.task_seconds / conc)
-    held = policy.clamp(min(max(busy, fed), current))
-    if held < current:
-        return decision(held, "scale down: idle pods and nothing waiting")
-    return decision(current, "steady")
+    fed = math.floor(est.sustained_rate * est.task_seconds / conc)
+    return max(busy, fed)
 
 
 MAX_HOLD_FACTOR = 4.0
