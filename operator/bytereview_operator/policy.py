@@ -16,8 +16,9 @@ nothing about a pool of 20-second tasks; ten minutes of them do.
 
 A slow pool of one-at-a-time pods (ingest: one archive per pod, tens of seconds each) is
 sized by a wait target instead (`target_wait_seconds`). Provisioning its arrival rate with
-a margin leaves whole pods idle: at a load of 2.5 busy slots, 3 pods plus a margin run at
-60-80% busy, where a queue-driven pool runs near 100%. With a wait target the queue itself
+a margin leaves whole pods idle: at a load of 2.5 busy slots the margin adds 2.4 slots, so
+5 pods run half busy, where a pool whose queue carries the load runs near 100% (KEDA at
+lagThreshold 10 does so with ~9 waiting per pod). With a wait target the queue itself
 carries the load: the pool gets the slots that start every waiting message within the
 target (`pending x task seconds / target`, no rate term); at steady traffic the queue
 settles where its wait is the target (Little's law), with every pod busy. Idle pods are
