@@ -1,6 +1,6 @@
 """Autoscaler simulation: the operator's policy against KEDA + HPA, same pods, same work.
 
-    .venv/bin/python bench/autoscaler_simulation.py [--seeds N] [--pool extract|ingest]
+    .venv/bin/python bench/autoscaler_simulation.py [--seeds N] [--first-seed S] [--pool extract|ingest]
 
 Both pools exactly as the Helm chart ships them: the WorkerPool specs are rendered from
 deploy/helm/bytereview with its default values and parsed by the operator's own PoolSpec;
@@ -390,6 +390,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--first-seed", type=int, default=1, help="seeds first..first+N-1 (check other draws)"
+    )
     parser.add_argument("--pool", choices=["extract", "ingest"], action="append")
     parser.add_argument("--lag-threshold", type=float, default=10.0, help="KEDA's lagThreshold")
     parser.add_argument(
@@ -423,6 +426,7 @@ def main() -> None:
             f"{name}: replicas {p.min_replicas}-{p.max_replicas}, {p.per_replica_concurrency} per "
             f"pod, targetDrainSeconds {p.target_drain_seconds:g}, scaleDownStabilizationSeconds "
             f"{p.scale_down_stabilization_seconds:g}, pollSeconds {pools[name].spec.poll_seconds:g}"
+            f", targetWaitSeconds {p.target_wait_seconds:g}"
             f", MaxAckPending {pools[name].max_ack_pending}"
         )
     print(
@@ -439,7 +443,7 @@ def main() -> None:
             )
         for index in range(4):
             results: dict[str, list[Result]] = {"ours": []}
-            for seed in range(1, args.seeds + 1):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 rng = random.Random(seed)
                 shape = shapes(pool, rng)[index]
                 tasks = workload(shape, pool, rng)

@@ -14,6 +14,18 @@ over time) divided by completions, over a long window (ten minutes by default), 
 spec's `expectedTaskSeconds` as a prior worth a couple of tasks. One 5-second window says
 nothing about a pool of 20-second tasks; ten minutes of them do.
 
+A slow pool of one-at-a-time pods (ingest: one archive per pod, tens of seconds each) is
+sized by a wait target instead (`target_wait_seconds`). Provisioning its arrival rate with
+a margin leaves whole pods idle: at a load of 2.5 busy slots the margin adds 2.4 slots, so
+5 pods run half busy, where a pool whose queue carries the load runs near 100% (KEDA at
+lagThreshold 10 does so with ~9 waiting per pod). With a wait target the queue itself
+carries the load: the pool gets the slots that start every waiting message within the
+target (`pending x task seconds / target`, no rate term); at steady traffic the queue
+settles where its wait is the target (Little's law), with every pod busy. Idle pods are
+removed as soon as nothing waits (a one-slot pod with nothing to do costs its whole price,
+a new one starts in seconds), but never below the pods the arrival rate keeps busy; while
+messages wait, no pod is removed (they will be busy as soon as the queue reaches them).
+
 Hysteresis, so direction changes stay rare: up at once when the wanted count leaves the
 dead band, down only to the highest recommendation of the whole stabilization window (so
 never sooner than that window after the last scale-up) and only as far as the upper end of
@@ -56,6 +68,10 @@ class PoolPolicy:
     service_window_seconds: float = 600.0
     # How many tasks' worth of weight the expected_task_seconds prior carries.
     prior_tasks: float = 2.0
+    # 0: provision the arrival rate (square-root staffing) and drain the queue within
+    # target_drain_seconds. Otherwise: waiting messages should start within this many
+    # seconds, and the queue carries the load (see the module's docstring).
+    target_wait_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -68,6 +84,8 @@ class PoolPolicy:
             raise ValueError("max_ack_pending >= 1")
         if not 0 <= self.tolerance < 1 or self.headroom < 0 or self.prior_tasks <= 0:
             raise ValueError("need 0 <= tolerance < 1, headroom >= 0 and prior_tasks > 0")
+        if self.target_wait_seconds < 0:
+            raise ValueError("target_wait_seconds >= 0 (0: size by the arrival rate)")
         if self.rate_window_seconds <= 0 or self.service_window_seconds <= 0:
             raise ValueError("rate and service windows >= 0 seconds")
 
@@ -79,6 +97,11 @@ class PoolPolicy:
         """
         fed = math.ceil(self.max_ack_pending / self.per_replica_concurrency)
         return max(1, self.min_replicas, min(self.max_replicas, fed))
+
+    @property
+    def queue_seconds(self) -> float:
+        """Waiting messages should all have started within this many seconds."""
+        return self.target_wait_seconds or self.target_drain_seconds
 
     def clamp(self, replicas: int) -> int:
         return min(max(replicas, self.min_replicas), self.ceiling)
@@ -241,15 +264,15 @@ def wanted_replicas(
     """
     if latest.backlog == 0 and est.arrival_rate == 0:
         return 0
-    rate = est.sustained_upper if cautious else est.sustained_rate
-    load = rate * est.task_seconds  # busy slots at the sustained arrival rate
-    margin = policy.headroom * math.sqrt(load)
-    # Starting every waiting message within the drain time; a message never needs more
-    # than its own slot, however short the target.
-    drain = min(
-        float(latest.pending), latest.pending * est.task_seconds / policy.target_drain_seconds
-    )
-    slots = load + margin + drain
+    # Starting every waiting message within the drain time (or the wait target); a message
+    # never needs more than its own slot, however short the target.
+    drain = min(float(latest.pending), latest.pending * est.task_seconds / policy.queue_seconds)
+    if policy.target_wait_seconds > 0:
+        slots = drain  # the queue carries the load: no rate term, no margin
+    else:
+        rate = est.sustained_upper if cautious else est.sustained_rate
+        load = rate * est.task_seconds  # busy slots at the sustained arrival rate
+        slots = load + policy.headroom * math.sqrt(load) + drain
     wanted = math.ceil(slots / policy.per_replica_concurrency - 1e-9)
     # Work in hand (running or waiting) always has at least one replica.
     return max(wanted, 1 if latest.backlog > 0 else 0)
@@ -314,9 +337,16 @@ def decide(
             return decision(current, "hold: increase inside the dead band")
         if last_scale_down is not None and now - last_scale_down < window:
             slots = current * policy.per_replica_concurrency
-            if latest.pending * est.task_seconds <= slots * policy.target_drain_seconds:
+            if latest.pending * est.task_seconds <= slots * policy.queue_seconds:
                 return decision(current, "hold: too soon after a scale-down to reverse")
         return decision(clamped, "scale up: arrivals or waiting messages grew")
+    if policy.target_wait_seconds > 0:
+        if latest.pending > 0:
+            return decision(current, "hold: messages are waiting, every pod will be busy")
+        held = policy.clamp(min(idle_pods_kept(policy, latest, est), current))
+        if held < current and (current - held >= band or held == policy.min_replicas):
+            return decision(held, "scale down: idle pods and nothing waiting")
+        return decision(current, "steady")
     held_back = [r for t, r in recent if now - t <= window]
     held = policy.clamp(min(max([policy.clamp(keep), *held_back]), current))
     if held < current and (current - held >= band or held == policy.min_replicas):
@@ -324,6 +354,21 @@ def decide(
     if clamped < current:
         return decision(current, "hold: waiting out the scale-down stabilization window")
     return decision(current, "steady")
+
+
+def idle_pods_kept(policy: PoolPolicy, latest: Observation, est: Estimate) -> int:
+    """Replicas a wait-targeted pool keeps when nothing waits: idle pods go at once.
+
+    While messages wait, every pod will be busy as soon as the queue reaches it, so the
+    caller removes none. When none waits, the pool keeps its busy pods and the pods the
+    arrival rate keeps busy all the time (rounded down: a pod busy only part of the time
+    waits for its next message at full price), and no more. No stabilization window: the
+    queue, not a recent recommendation, says whether a pod has work.
+    """
+    conc = policy.per_replica_concurrency
+    busy = math.ceil(latest.in_flight / conc)
+    fed = math.floor(est.sustained_rate * est.task_seconds / conc)
+    return max(busy, fed)
 
 
 MAX_HOLD_FACTOR = 4.0

@@ -53,6 +53,7 @@ class PoolSpec:
                     spec.get("scaleDownStabilizationSeconds", 120)
                 ),
                 max_ack_pending=int(spec.get("maxAckPending", 1000)),
+                target_wait_seconds=float(spec.get("targetWaitSeconds", 0)),
             )
             parsed = cls(
                 deployment=str(spec["deployment"]),

@@ -147,6 +147,71 @@ def test_a_burst_is_not_counted_again_as_an_arrival_rate() -> None:
     assert math.isclose(est.sustained_rate, 2.0, rel_tol=0.01)
 
 
+# A slow one-at-a-time pool as the chart ships ingest: ~24 s archives, a 200 s wait target.
+INGEST = PoolPolicy(
+    min_replicas=1,
+    max_replicas=10,
+    expected_task_seconds=24,
+    target_drain_seconds=120,
+    scale_down_stabilization_seconds=180,
+    max_ack_pending=256,
+    target_wait_seconds=200,
+)
+
+
+def test_a_wait_targeted_pool_lets_the_queue_carry_steady_load() -> None:
+    # 0.15 archives/s keep 4 pods busy (26.7 s each); 6 more archives wait (6 x 26.7 / 4 =
+    # 40 s before the last starts). Sized by the arrival rate the pool adds a margin and a
+    # drain, 4 + 1.5 sqrt(4) + 6 x 26.7 / 120 -> 9 pods, more than half of them idle once
+    # the queue is gone. With the wait target the queue is the margin: the 4 stay 4.
+    history = steady(rate=0.15, task_seconds=24, busy=4, seconds=600)
+    last = history[-1]
+    history[-1] = obs(last.time, 6, 4, last.arrived + 6, last.completed)
+    by_rate = dataclasses.replace(INGEST, target_wait_seconds=0)
+    assert decide(by_rate, history, current=4, recent=[]).replicas == 9
+    d = decide(INGEST, history, current=4, recent=[])
+    assert (d.recommended, d.replicas) == (1, 4)
+    # Nor does a wait-targeted pool shed a pod while archives wait for one.
+    assert "waiting" in decide(INGEST, history, current=6, recent=[]).reason
+    assert decide(INGEST, history, current=6, recent=[]).replicas == 6
+
+
+def test_a_wait_targeted_pool_adds_pods_when_the_queue_would_wait_too_long() -> None:
+    # 50 archives waiting at ~26 s each (the prior, with the running one half done): 1,300
+    # slot-seconds to start within 200 s. No arrival rate is added on top.
+    history = [obs(0, 0, 1, arrived=1), obs(5, 50, 1, arrived=51)]
+    d = decide(INGEST, history, current=1, recent=[])
+    assert d.replicas == math.ceil(50 * d.task_seconds / 200) == 7
+    assert "scale up" in d.reason
+
+
+def test_idle_pods_of_a_wait_targeted_pool_go_as_soon_as_nothing_waits() -> None:
+    # A burst has just drained: 10 pods, 3 still busy, nothing waiting or arriving. The
+    # rate-sized pool waits out its stabilization window with 7 idle pods (180 s x 7 = 1,260
+    # pod-seconds per burst); the wait-targeted one keeps the 3 busy pods.
+    history = [obs(t, 0, 3, arrived=100, completed=97) for t in (600.0, 605.0)]
+    recent = [(500.0, 10), (595.0, 10)]
+    by_rate = dataclasses.replace(INGEST, target_wait_seconds=0)
+    assert decide(by_rate, history, current=10, recent=recent).replicas == 10
+    d = decide(INGEST, history, current=10, recent=recent)
+    assert d.replicas == 3
+    assert d.reason == "scale down: idle pods and nothing waiting"
+    # Once the last task is done, down to minReplicas.
+    done = [obs(t, 0, 0, arrived=100, completed=100) for t in (700.0, 705.0)]
+    assert decide(INGEST, done, current=3, recent=recent).replicas == INGEST.min_replicas
+
+
+def test_a_wait_targeted_pool_keeps_the_pods_its_arrivals_keep_busy() -> None:
+    # 0.15/s of 24 s archives: 3.6 busy pods on average. At this poll the queue is empty
+    # and only one archive runs, but three pods' worth of arrivals is coming: they stay.
+    history = steady(rate=0.15, task_seconds=24, busy=4, seconds=600)
+    last = history[-1]
+    history[-1] = obs(last.time, 0, 1, last.arrived, last.completed + 3)
+    d = decide(INGEST, history, current=6, recent=[])
+    assert 3 <= d.arrival_rate * d.task_seconds < 4
+    assert d.replicas == 3
+
+
 def test_a_recreated_stream_starts_the_counts_again() -> None:
     history = [obs(0, 0, arrived=900, completed=900), obs(5, 0, arrived=10, completed=10)]
     assert since_reset(history) == history[1:]
@@ -261,6 +326,7 @@ def test_min_replicas_is_kept_and_no_observations_changes_nothing() -> None:
         {"prior_tasks": 0},
         {"rate_window_seconds": 0},
         {"service_window_seconds": 0},
+        {"target_wait_seconds": -1},
     ],
 )
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
@@ -279,6 +345,7 @@ policies = st.builds(
     max_ack_pending=st.integers(1, 10_000),
     tolerance=st.floats(0, 0.5),
     headroom=st.floats(0, 3),
+    target_wait_seconds=st.one_of(st.just(0.0), st.floats(1, 3600)),
 )
 
 
@@ -319,8 +386,12 @@ def test_properties(
     if latest.backlog > 0:
         assert d.replicas >= 1
     assert d.task_seconds > 0
+    # A wait-targeted pool sheds only idle pods, and none while messages wait.
+    if policy.target_wait_seconds > 0 and d.replicas < current <= policy.ceiling:
+        assert latest.pending == 0
+        assert d.replicas * policy.per_replica_concurrency >= latest.in_flight
     # Scale-down is never faster than the window allows: never below a recent recommendation.
-    if d.replicas < current <= policy.ceiling:
+    elif d.replicas < current <= policy.ceiling:
         window = [
             r for t, r in recent if latest.time - t <= policy.scale_down_stabilization_seconds
         ]
@@ -333,7 +404,7 @@ def test_properties(
         and current > 0
     ):
         slots = current * policy.per_replica_concurrency
-        assert latest.pending * d.task_seconds > slots * policy.target_drain_seconds
+        assert latest.pending * d.task_seconds > slots * policy.queue_seconds
     # Changes outside the bounds' pull are at least the dead band.
     if policy.min_replicas <= current <= policy.ceiling and d.replicas != current and current:
         band = max(1, math.floor(policy.tolerance * current))

@@ -34,6 +34,7 @@ SPEC = {
     "perReplicaConcurrency": 2,
     "expectedTaskSeconds": 4,
     "targetDrainSeconds": 20,
+    "targetWaitSeconds": 0,
     "scaleDownStabilizationSeconds": 30,
     "maxAckPending": 64,
     "pollSeconds": 5,

@@ -156,5 +156,8 @@ spec:
   perReplicaConcurrency: {{ .concurrency }}
   expectedTaskSeconds: {{ .values.expectedTaskSeconds }}
   targetDrainSeconds: {{ .values.targetDrainSeconds }}
+  {{- with .values.targetWaitSeconds }}
+  targetWaitSeconds: {{ . }}
+  {{- end }}
   scaleDownStabilizationSeconds: {{ .values.scaleDownStabilizationSeconds }}
 {{- end }}
