@@ -15,8 +15,8 @@ The vocabulary (services/extract/vocabulary.py) is fitted on the same receipts' 
 training value's own document would make its words familiar: each training value's
 `unfamiliar` share is cross-fitted, computed with the vocabulary of the other folds'
 documents only, as a value of an unseen document is in production. `--cross-validate`
-also reports, per fold of documents, the share of wrong values caught by a model and
-threshold fitted on the other folds (vocabulary included).
+also reports, over ten shuffles of the documents into five folds, the share of wrong values
+caught by a model and threshold fitted on the other folds (vocabulary included).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 from dataclasses import replace
 
 import numpy as np
@@ -34,13 +35,18 @@ from services.extract.vocabulary import VOCABULARY, familiar_words, unfamiliar
 from services.jobs.domain.review import needs_review
 
 MAX_FLAGGED = 0.20
-L2 = 1.0
+# The penalty that caught the most wrong values in repeated cross-validation on the training
+# documents (0.1: 62.5%, 0.3: 64.4%, 0.5: 63.6%, 1.0: 63.7%; 10 x 5 folds).
+L2 = 0.3
 FOLDS = 5
+REPEATS = 10
 
 
-def fold_of(rows: list[Labelled], folds: int = FOLDS) -> dict[str, int]:
-    """Each document's fold: documents in name order, dealt round."""
+def fold_of(rows: list[Labelled], folds: int = FOLDS, seed: int | None = None) -> dict[str, int]:
+    """Each document's fold: documents in name order (or shuffled by `seed`), dealt round."""
     documents = sorted({r.document for r in rows})
+    if seed is not None:
+        random.Random(seed).shuffle(documents)
     return {d: i % folds for i, d in enumerate(documents)}
 
 
@@ -113,22 +119,27 @@ def fitted(rows: list[Labelled]) -> tuple[dict[str, float], float]:
     return weights, choose_threshold(honest, weights)
 
 
-def cross_validate(rows: list[Labelled], folds: int = FOLDS) -> tuple[int, int, int]:
-    """(values flagged, wrong values, wrong values flagged) over the folds, each fold's
-    values scored by the model, threshold and vocabulary fitted on the other folds."""
-    fold = fold_of(rows, folds)
-    total = errors = hit = 0
-    for n in range(folds):
-        held = {d for d, k in fold.items() if k == n}
-        rest = [r for r in rows if r.document not in held]
-        weights, threshold = fitted(rest)
-        known = vocabulary(rest)
-        for r in (with_vocabulary(r, known) for r in rows if r.document in held):
-            flag = flagged([r], weights, threshold)
-            total += flag
-            errors += not r.right
-            hit += flag and not r.right
-    return total, errors, hit
+def cross_validate(
+    rows: list[Labelled], folds: int = FOLDS, repeats: int = REPEATS
+) -> tuple[int, int, int, int]:
+    """(values scored, values flagged, wrong values, wrong values flagged) over `repeats`
+    shuffles of the documents into folds, each fold's values scored by the model, threshold
+    and vocabulary fitted on the other folds."""
+    scored = total = errors = hit = 0
+    for seed in range(repeats):
+        fold = fold_of(rows, folds, seed)
+        for n in range(folds):
+            held = {d for d, k in fold.items() if k == n}
+            rest = [r for r in rows if r.document not in held]
+            weights, threshold = fitted(rest)
+            known = vocabulary(rest)
+            for r in (with_vocabulary(r, known) for r in rows if r.document in held):
+                flag = flagged([r], weights, threshold)
+                scored += 1
+                total += flag
+                errors += not r.right
+                hit += flag and not r.right
+    return scored, total, errors, hit
 
 
 def main() -> None:
@@ -162,10 +173,10 @@ def main() -> None:
     print(f"fitted on {len(rows)} values ({right} right); threshold {threshold} flags {share:.1%}")
     print(f"wrote {CALIBRATION} and {VOCABULARY} ({len(known)} words)")
     if args.cross_validate:
-        total, errors, hit = cross_validate(rows)
+        scored, total, errors, hit = cross_validate(rows)
         print(
-            f"{FOLDS}-fold cross-validation on the training documents: flags "
-            f"{total / len(rows):.1%} of values, catches {hit}/{errors} wrong values "
+            f"{REPEATS} x {FOLDS}-fold cross-validation on the training documents: flags "
+            f"{total / scored:.1%} of values, catches {hit}/{errors} wrong values "
             f"({hit / max(errors, 1):.1%})"
         )
 

@@ -84,6 +84,8 @@ class Signals:
     ocr_min: float | None = None
     # The share of the value's words no training document prints twice (names, addresses).
     unfamiliar: float = 0.0
+    # OCR's expected number of misread characters in the quote (None: not OCR, or no quote).
+    ocr_misreads: float | None = None
 
     def features(self) -> dict[str, float]:
         """Named features, 1.0/0.0 mostly; absent ones are 0."""
@@ -104,6 +106,10 @@ class Signals:
             doubt = ocr_doubt(self.ocr_min)
             out["ocr:doubt"] = doubt
             out[f"ocr:doubt:{self.kind}"] = doubt
+        if self.ocr_misreads is not None:
+            # One character wrong makes the value wrong: a long address read at 0.93 holds
+            # more misreads than a short name read at 0.90, which the lowest score misses.
+            out["ocr:misreads"] = self.ocr_misreads
         if self.kind == "organisation":
             out["organisation:legal_form"] = float(bool(_LEGAL_FORM.search(self.value)))
             out["organisation:short"] = float(len(tokens) <= 1)
@@ -143,6 +149,7 @@ def signals(field: Field, value: JsonValue, method: str, check: Check, repeats: 
         repeated=repeats >= 2,
         value=text,
         ocr_min=check.ocr_min,
+        ocr_misreads=check.ocr_misreads,
         unfamiliar=(
             unfamiliar(text, known_words()) if found_kind in ("organisation", "address") else 0.0
         ),

@@ -1,6 +1,6 @@
 """The confidence model's signals beyond verification: words no other receipt prints (a
-name or address OCR read confidently but wrong), a total of zero, and the cross-fitting that
-keeps the vocabulary's training values honest."""
+name or address OCR read confidently but wrong), OCR's expected misreads over the quote, a
+total of zero, and the cross-fitting that keeps the vocabulary's training values honest."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 
 from bench.fit_confidence import cross_fitted, vocabulary
 from bench.trust_data import Labelled
+from services.extract.base import Evidence
 from services.extract.confidence import Signals, confidence, signals
-from services.extract.evidence import Check
+from services.extract.evidence import Check, verify
+from services.extract.reading import PageText
 from services.extract.schema import Field
 from services.extract.vocabulary import familiar_words, known_words, unfamiliar, words
 
@@ -67,6 +69,28 @@ def test_a_zero_total_lowers_confidence() -> None:
     assert six.features()["amount:zero"] == 0.0
     assert confidence(zero) < confidence(six)
     assert signals(TOTAL, "-1.73", "layout", CHECK, 1).features()["amount:zero"] == 0.0
+
+
+def test_ocr_expects_more_misreads_in_a_longer_quote_read_as_well() -> None:
+    """Every character OCR read at 0.95 is wrong one time in twenty: the sum of the doubt
+    over the quote, not its lowest run, is what a long address risks."""
+    short, long = "NO 12 JALAN", "NO 12 JALAN TAMAN BUKIT 47500 SUBANG JAYA SELANGOR"
+    text = f"{short}\n{long}"
+    scores = tuple(None if ch.isspace() else 0.95 for ch in text)
+    pages = {"d": [PageText(1, text, (None,) * len(text), scores)]}
+    few = verify(Evidence("d", 1, short), short, ADDRESS, pages)
+    many = verify(Evidence("d", 1, long), long, ADDRESS, pages)
+    assert few.ocr_min == many.ocr_min == pytest.approx(0.95)
+    assert few.ocr_misreads == pytest.approx(0.05 * sum(not c.isspace() for c in short))
+    assert many.ocr_misreads == pytest.approx(0.05 * sum(not c.isspace() for c in long))
+    found = signals(ADDRESS, long, "layout", many, 1)
+    assert found.features()["ocr:misreads"] == pytest.approx(many.ocr_misreads)
+    # The same value, had OCR expected as few misreads in it as in the short quote.
+    assert confidence(found) < confidence(replace(found, ocr_misreads=few.ocr_misreads))
+    # A text layer is given, not read: no OCR, no feature.
+    plain = {"d": [PageText(1, text, (None,) * len(text))]}
+    assert verify(Evidence("d", 1, long), long, ADDRESS, plain).ocr_misreads is None
+    assert "ocr:misreads" not in signals(ADDRESS, long, "layout", CHECK, 1).features()
 
 
 def _row(document: str, value: str, printed: set[str]) -> Labelled:
