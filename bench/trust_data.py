@@ -23,6 +23,7 @@ from services.extract.base import Box
 from services.extract.confidence import Signals, signals
 from services.extract.evidence import occurrences, verify
 from services.extract.reading import PageText, document_pages
+from services.extract.vocabulary import words
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -54,6 +55,8 @@ class Labelled:
     field: str
     signals: Signals
     right: bool
+    # The words printed on the document (the vocabulary is fitted from them).
+    words: frozenset[str] = frozenset()
 
 
 def scorer() -> ModuleType:
@@ -97,7 +100,9 @@ def _save(cache: Path, pages: list[PageText]) -> None:
     cache.write_text(json.dumps(rows))
 
 
-async def _one(path: Path, fields: list[Field]) -> tuple[dict[str, Any], list[Signals]]:
+async def _one(
+    path: Path, fields: list[Field]
+) -> tuple[dict[str, Any], list[Signals], frozenset[str]]:
     document = Document(
         path.stem, path.name, MEDIA[path.suffix.lower()], functools.partial(_open, path)
     )
@@ -116,7 +121,8 @@ async def _one(path: Path, fields: list[Field]) -> tuple[dict[str, Any], list[Si
         check = verify(found.evidence.get(field.name), value, field, pages)
         repeats = occurrences(value, field, document.pages)
         out.append(signals(field, value, found.methods.get(field.name, ""), check, repeats))
-    return found.values, out
+    printed = frozenset(w for page in document.pages for w in words(page.text))
+    return found.values, out, printed
 
 
 def _right(score: ModuleType, got: Any, want: Any, ftype: str) -> bool:
@@ -147,11 +153,11 @@ async def labelled(name: str, limit: int = 10_000, *, cached_only: bool = False)
         else:
             raw = json.loads(path.with_suffix(".json").read_text())
             truth = raw[0] if isinstance(raw, list) else raw
-        values, found = await _one(path, fields)
+        values, found, printed = await _one(path, fields)
         for field, sig in zip(fields, found, strict=True):
             ftype = types.get(field.name, "text")
             right = _right(score, values[field.name], truth.get(field.name), ftype)
-            out.append(Labelled(path.stem, field.name, sig, right))
+            out.append(Labelled(path.stem, field.name, sig, right, printed))
         if n % 10 == 0:
             print(f"  {name}: {n}/{len(files)} documents", flush=True)
     return out

@@ -5,9 +5,10 @@ punctuation aside; dates as dates; amounts as decimals), and an empty value is r
 when the document has no such value. The probability comes from a logistic model over a
 few signals the platform sees for every value (its kind, the rule or model that found it,
 whether its quote was verified in the document, whether the value is printed more than
-once, its shape), fitted by `bench/fit_confidence.py` on the shared labelled receipts'
-training split and stored beside this module as `calibration.json`; the reliability table
-on the held-out split is in the README (`bench/trust_calibration.py`).
+once, its shape, how many of its words no other document prints), fitted by
+`bench/fit_confidence.py` on the shared labelled receipts' training split and stored beside
+this module as `calibration.json`; the reliability table on the held-out split is in the
+README (`bench/trust_calibration.py`).
 
 Gemini's values are scored with the same model under the `model` method, whose weight was
 not fitted (no Gemini answers in the labelled set): it is set so that a verified model
@@ -22,10 +23,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from services.extract.evidence import DATE_TYPES, NUMERIC_TYPES, Check
 from services.extract.schema import Field, JsonValue
+from services.extract.vocabulary import known_words, unfamiliar
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 METHODS = ("layout", "label", "first_date", "anywhere", "model")
@@ -79,6 +82,10 @@ class Signals:
     value: str
     # OCR's lowest recognition score over the quote's runs (None: not OCR, or no quote).
     ocr_min: float | None = None
+    # The share of the value's words no training document prints twice (names, addresses).
+    unfamiliar: float = 0.0
+    # OCR's expected number of misread characters in the quote (None: not OCR, or no quote).
+    ocr_misreads: float | None = None
 
     def features(self) -> dict[str, float]:
         """Named features, 1.0/0.0 mostly; absent ones are 0."""
@@ -99,6 +106,10 @@ class Signals:
             doubt = ocr_doubt(self.ocr_min)
             out["ocr:doubt"] = doubt
             out[f"ocr:doubt:{self.kind}"] = doubt
+        if self.ocr_misreads is not None:
+            # One character wrong makes the value wrong: a long address read at 0.93 holds
+            # more misreads than a short name read at 0.90, which the lowest score misses.
+            out["ocr:misreads"] = self.ocr_misreads
         if self.kind == "organisation":
             out["organisation:legal_form"] = float(bool(_LEGAL_FORM.search(self.value)))
             out["organisation:short"] = float(len(tokens) <= 1)
@@ -106,24 +117,42 @@ class Signals:
             out["organisation:odd_case"] = float(bool(_ODD_CASE.search(self.value)))
         if self.kind in ("organisation", "address"):
             out[f"misread:{self.kind}"] = float(bool(_MISREAD.search(self.value)))
+            # OCR sure of a wrong word (`STATONERY`): a word other documents do not print.
+            out[f"unfamiliar:{self.kind}"] = self.unfamiliar
         if self.kind == "address":
             out["address:short"] = float(len(tokens) < 5)
             out["address:postcode"] = float(bool(re.search(r"\b\d{5}\b", self.value)))
         if self.kind == "amount":
             out["amount:integer"] = float("." not in self.value and "," not in self.value)
+            # A total of nothing is a misread one (`6-00` read as 0) far more often than a
+            # free receipt.
+            out["amount:zero"] = float(_is_zero(self.value))
         return out
 
 
+def _is_zero(value: str) -> bool:
+    try:
+        return Decimal(value) == 0
+    except InvalidOperation:
+        return False
+
+
 def signals(field: Field, value: JsonValue, method: str, check: Check, repeats: int) -> Signals:
+    text = "" if value is None else str(value)
+    found_kind = kind(field)
     return Signals(
-        kind=kind(field),
+        kind=found_kind,
         method=method if method in METHODS else "model",
         empty=value is None,
         quote_found=check.quote_found,
         holds=check.holds,
         repeated=repeats >= 2,
-        value="" if value is None else str(value),
+        value=text,
         ocr_min=check.ocr_min,
+        ocr_misreads=check.ocr_misreads,
+        unfamiliar=(
+            unfamiliar(text, known_words()) if found_kind in ("organisation", "address") else 0.0
+        ),
     )
 
 

@@ -202,6 +202,9 @@ class Check:
     # when the quote was not found or came from a text layer.
     ocr_min: float | None = None
     ocr_mean: float | None = None
+    # The characters OCR expects to have misread in the quote: the sum of 1 - score over the
+    # characters it read (a long quote read at 0.95 holds more misreads than a short one).
+    ocr_misreads: float | None = None
 
     @property
     def verified(self) -> bool:
@@ -234,6 +237,7 @@ def verify(
                     box=page.box_of(*span) or evidence.box,
                     ocr_min=min(scores) if scores else None,
                     ocr_mean=sum(scores) / len(scores) if scores else None,
+                    ocr_misreads=sum(1.0 - s for s in scores) if scores else None,
                 )
     return Check(quote_found=False, holds=holds(evidence.quote, value, field))
 
