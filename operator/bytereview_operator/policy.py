@@ -33,6 +33,12 @@ the arrival rate's noise allows (one standard error above the estimate: a quiete
 not yet less traffic), and up again inside the window
 after a scale-down only for work the current replicas cannot start in time; when that
 happens the window doubles (next_hold), so traffic that comes back in bursts is held through.
+A wait-targeted pool holds its idle pods for nothing (they cost their whole price: holding
+them for one task time or more spent more pod-seconds than KEDA on the diurnal wave), so its
+hysteresis is on the way up instead: inside a hold of six wait targets after a scale-down
+(doubled like the window), a scale-up needs messages the current pods would start later
+than 1.5 x the target. A queue that noise lengthened for a while is carried by the pods
+there are (they are all busy), and the direction does not flip back.
 """
 
 from __future__ import annotations
