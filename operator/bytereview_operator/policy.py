@@ -33,6 +33,12 @@ the arrival rate's noise allows (one standard error above the estimate: a quiete
 not yet less traffic), and up again inside the window
 after a scale-down only for work the current replicas cannot start in time; when that
 happens the window doubles (next_hold), so traffic that comes back in bursts is held through.
+A wait-targeted pool holds its idle pods for nothing (they cost their whole price: holding
+them for one task time or more spent more pod-seconds than KEDA on the diurnal wave), so its
+hysteresis is on the way up instead: inside a hold of six wait targets after a scale-down
+(doubled like the window), a scale-up needs messages the current pods would start later
+than 1.5 x the target. A queue that noise lengthened for a while is carried by the pods
+there are (they are all busy), and the direction does not flip back.
 """
 
 from __future__ import annotations
@@ -72,6 +78,11 @@ class PoolPolicy:
     # target_drain_seconds. Otherwise: waiting messages should start within this many
     # seconds, and the queue carries the load (see the module's docstring).
     target_wait_seconds: float = 0.0
+    # Wait-targeted pools: inside the hold after a scale-down (this many wait targets,
+    # doubled after premature scale-downs), replicas go up again only for waiting messages
+    # the current ones would start later than reversal_wait_factor x the target.
+    reversal_wait_targets: float = 6.0
+    reversal_wait_factor: float = 1.5
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -86,6 +97,8 @@ class PoolPolicy:
             raise ValueError("need 0 <= tolerance < 1, headroom >= 0 and prior_tasks > 0")
         if self.target_wait_seconds < 0:
             raise ValueError("target_wait_seconds >= 0 (0: size by the arrival rate)")
+        if self.reversal_wait_targets < 0 or self.reversal_wait_factor < 1:
+            raise ValueError("need reversal_wait_targets >= 0 and reversal_wait_factor >= 1")
         if self.rate_window_seconds <= 0 or self.service_window_seconds <= 0:
             raise ValueError("rate and service windows >= 0 seconds")
 
@@ -102,6 +115,22 @@ class PoolPolicy:
     def queue_seconds(self) -> float:
         """Waiting messages should all have started within this many seconds."""
         return self.target_wait_seconds or self.target_drain_seconds
+
+    @property
+    def hold_seconds(self) -> float:
+        """The hold after a scale-down before next_hold lengthens it: the stabilization
+        window, or for a wait-targeted pool reversal_wait_targets wait targets."""
+        if self.target_wait_seconds > 0:
+            return self.reversal_wait_targets * self.target_wait_seconds
+        return self.scale_down_stabilization_seconds
+
+    @property
+    def reversal_seconds(self) -> float:
+        """Inside the hold, a scale-up needs waiting messages the current replicas would
+        start later than this."""
+        if self.target_wait_seconds > 0:
+            return self.reversal_wait_factor * self.target_wait_seconds
+        return self.target_drain_seconds
 
     def clamp(self, replicas: int) -> int:
         return min(max(replicas, self.min_replicas), self.ceiling)
@@ -323,7 +352,7 @@ def decide(
         )
 
     clamped = policy.clamp(wanted)
-    window = policy.scale_down_stabilization_seconds if hold_seconds is None else hold_seconds
+    window = policy.hold_seconds if hold_seconds is None else hold_seconds
     # Outside [min, ceiling] the count is pulled back at once, whatever the band says.
     if current > policy.ceiling:
         return decision(policy.ceiling, "scale down: above the pool's ceiling")
@@ -337,7 +366,7 @@ def decide(
             return decision(current, "hold: increase inside the dead band")
         if last_scale_down is not None and now - last_scale_down < window:
             slots = current * policy.per_replica_concurrency
-            if latest.pending * est.task_seconds <= slots * policy.queue_seconds:
+            if latest.pending * est.task_seconds <= slots * policy.reversal_seconds:
                 return decision(current, "hold: too soon after a scale-down to reverse")
         return decision(clamped, "scale up: arrivals or waiting messages grew")
     if policy.target_wait_seconds > 0:
@@ -384,7 +413,7 @@ def next_hold(
     twice as long next time, up to MAX_HOLD_FACTOR times the spec's window. A scale-up
     after a quiet window halves it again, down to the spec's.
     """
-    base = policy.scale_down_stabilization_seconds
+    base = policy.hold_seconds
     if not scaled_up:
         return hold
     if last_scale_down is not None and now - last_scale_down < hold:

@@ -88,14 +88,14 @@ class ScaleState:
         # One observation older than the horizon stays, so the window is covered whole.
         older = self.history[: len(self.history) - len(kept)][-1:]
         self.history = [*older, *kept, observation]
-        hold = policy.scale_down_stabilization_seconds if self.hold is None else self.hold
+        hold = policy.hold_seconds if self.hold is None else self.hold
         decision = decide(policy, self.history, current, self.recent, self.last_scale_down, hold)
         self.hold = next_hold(
             policy, hold, now, self.last_scale_down, scaled_up=decision.replicas > current
         )
         if decision.replicas < current:
             self.last_scale_down = now
-        keep = policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR
+        keep = policy.hold_seconds * MAX_HOLD_FACTOR
         self.recent = [(t, r) for t, r in self.recent if now - t <= keep]
         self.recent.append((observation.time, decision.recommended))
         return decision

@@ -212,6 +212,46 @@ def test_a_wait_targeted_pool_keeps_the_pods_its_arrivals_keep_busy() -> None:
     assert d.replicas == 3
 
 
+def test_a_wait_targeted_pool_reverses_a_scale_down_only_for_a_long_wait() -> None:
+    # Two pods busy at 0.1/s. Ten minutes after a scale-down (past the 180 s stabilization
+    # window, inside the wait-targeted hold of 6 x 200 s) archives queue up. 20 of them
+    # want a third pod (20 x ~20 s / 200 s), but two pods start them all within 1.5 x the
+    # target: noise in the queue, not a reason to reverse. 30 would wait too long: up.
+    def reading(waiting: int) -> list[Observation]:
+        history = steady(rate=0.1, task_seconds=20, busy=2, seconds=1800)
+        last = history[-1]
+        return [*history[:-1], obs(last.time, waiting, 2, last.arrived + waiting, last.completed)]
+
+    now = reading(0)[-1].time
+    assert INGEST.hold_seconds == 1200
+    held = decide(INGEST, reading(20), current=2, recent=[], last_scale_down=now - 600)
+    assert held.recommended == 3
+    assert 400 < 20 * held.task_seconds <= 2 * 1.5 * 200
+    assert (held.replicas, held.reason) == (2, "hold: too soon after a scale-down to reverse")
+    # Without a recent scale-down, or once the hold is over, the same queue adds the pod.
+    assert decide(INGEST, reading(20), current=2, recent=[]).replicas == 3
+    later = decide(INGEST, reading(20), current=2, recent=[], last_scale_down=now - 1300)
+    assert later.replicas == 3
+    urgent = decide(INGEST, reading(30), current=2, recent=[], last_scale_down=now - 600)
+    assert urgent.replicas == math.ceil(30 * urgent.task_seconds / 200) == 4
+    # A pool sized by the arrival rate keeps its own window and drain target.
+    by_rate = dataclasses.replace(INGEST, target_wait_seconds=0)
+    assert by_rate.hold_seconds == 180
+    assert by_rate.reversal_seconds == 120
+
+
+def test_a_premature_scale_down_doubles_the_hold_of_a_wait_targeted_pool() -> None:
+    state = ScaleState()
+    # A burst drained: idle pods go at once (no window), down to minReplicas.
+    idle = state.decide(INGEST, obs(0, 0, 0, arrived=60, completed=60), 5)
+    assert idle.replicas == 1
+    # 100 s later 60 archives arrive: one pod would start the last after ~1,500 s, far past
+    # 1.5 x the target, so it goes up, and the next hold is twice the six targets.
+    up = state.decide(INGEST, obs(100, 60, 0, arrived=120, completed=60), 1)
+    assert up.replicas > 1
+    assert state.hold == 2 * 6 * 200
+
+
 def test_a_recreated_stream_starts_the_counts_again() -> None:
     history = [obs(0, 0, arrived=900, completed=900), obs(5, 0, arrived=10, completed=10)]
     assert since_reset(history) == history[1:]
@@ -327,6 +367,8 @@ def test_min_replicas_is_kept_and_no_observations_changes_nothing() -> None:
         {"rate_window_seconds": 0},
         {"service_window_seconds": 0},
         {"target_wait_seconds": -1},
+        {"reversal_wait_targets": -1},
+        {"reversal_wait_factor": 0.5},
     ],
 )
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
