@@ -24,7 +24,14 @@ from bytereview.jobs.v1 import jobs_service_pb2_grpc, worker_service_pb2_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService, jobs_service
-from services.jobs.domain import Jobs, JobsContext, TaskReports, TaskSettler, task_settling
+from services.jobs.domain import (
+    JobQueries,
+    Jobs,
+    JobsContext,
+    TaskReports,
+    TaskSettler,
+    task_settling,
+)
 from services.jobs.domain.context import locked_job
 from services.jobs.domain.status import JobStatus, SettleDue, TaskStatus
 from services.jobs.messaging import EventHub
@@ -308,6 +315,9 @@ async def test_a_retried_job_does_not_finish_before_its_last_batch(
         )
         assert retried.status == JobStatus.QUEUED
         assert await _statuses(ctx, job) == {TaskStatus.QUEUED: 3, TaskStatus.FAILED: 4}
+        # Progress takes FAILED from the job's counter, which each batch lowers with them.
+        progress = await JobQueries(ctx).progress(await _owner(ctx, job), _id(job))
+        assert dict(progress.tasks_by_status) == await _statuses(ctx, job)
         # Every task re-opened so far succeeds: the job still has failed tasks to retry.
         reports = TaskReports(ctx)
         async with ctx.reading() as session:
