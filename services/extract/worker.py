@@ -46,9 +46,9 @@ FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
 def make_extractor(settings: Settings) -> Extractor:
     """Gemini when a key is configured, the offline extractor otherwise; the no-op stand-in
     when a benchmark asks for it (dev mode only: Settings refuses it in production)."""
-    if settings.bench_extractor == "noop":
-        log.warning("BYTEREVIEW_BENCH_EXTRACTOR=noop: extracting nothing (benchmarks only)")
-        return NoopExtractor()
+    if settings.bench_extractor:
+        log.warning("BYTEREVIEW_BENCH_EXTRACTOR=%s: benchmarks only", settings.bench_extractor)
+        return NoopExtractor(fail=settings.bench_extractor == "noop-fail")
     key = settings.secret("gemini_api_key")
     if key:
         from services.extract.gemini import GeminiExtractor

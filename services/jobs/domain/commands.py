@@ -35,11 +35,11 @@ from services.jobs.domain.status import (
     JOB_CONFIGURABLE,
     FileStatus,
     JobStatus,
+    SettleDue,
     TaskMode,
     TaskStatus,
     check_transition,
     move,
-    requeue_failed_tasks,
 )
 from services.jobs.domain.task_building import build_first_batch, count_tasks
 from services.jobs.domain.task_reports import finish_if_done
@@ -381,28 +381,39 @@ class Jobs:
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.CANCELLED, actor=actor, action="cancel the job")
+            # What is owed, durably: a retry still under way gives way (its failed tasks
+            # stay FAILED).
+            job.settle_due = SettleDue.CANCEL
         self._ctx.settling.wake()
         return job
 
     async def retry_failed(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
+        """The job is QUEUED at once and marked "retry"; its failed tasks are queued again a
+        batch per transaction, the first one here and the rest by `task_settling`, which
+        finds the mark after a restart too. The job cannot finish before the last batch."""
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             check_transition("job", job.status, JobStatus.QUEUED, action="retry failed tasks")
-            count = await requeue_failed_tasks(session, job)
-            if count == 0:
+            failed = await session.scalar(
+                select(
+                    exists().where(
+                        models.Task.job_id == job.id, models.Task.status == TaskStatus.FAILED
+                    )
+                )
+            )
+            if not failed:
                 raise FailedPrecondition("the job has no failed tasks to retry")
-            job.tasks_failed = 0
             move(
                 session,
                 job,
                 JobStatus.QUEUED,
                 actor=actor,
                 action="retry failed tasks",
-                message=f"{count} task(s) queued again",
+                message=f"{job.tasks_failed} task(s) to queue again",
             )
-            # Their messages: the first batch now, the rest in the background.
-            queued, last = await queue_again(session, job, after=-1, limit=task_settling.BATCH)
-        self._requeue_rest(job, queued, last)
+            job.settle_due = SettleDue.RETRY
+            await task_settling.retry_batch(session, job)
+        self._ctx.settling.wake()
         return job
 
     def _requeue_rest(self, job: models.Job, queued: int, last: int) -> None:

@@ -133,6 +133,11 @@ async def _csv(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterato
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # BOM: Excel then reads the file as UTF-8
     writer.writerow([_safe_csv(v) for v in layout.header()])
+    # The header line at once: the response (and its first byte) does not wait for the
+    # CHUNK's worth of rows behind it (0.6 s on 2,000 short rows).
+    yield buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
     async for page in pages:
         for result, paths in page:
             writer.writerow([_safe_csv(v) for v in layout.row(result, paths)])

@@ -51,6 +51,14 @@ class TaskStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class SettleDue(StrEnum):
+    """Work `task_settling.TaskSettler` owes a job (`extraction_jobs.settle_due`)."""
+
+    NOTHING = ""
+    CANCEL = "cancel"  # open tasks of a cancelled job, to cancel
+    RETRY = "retry"  # failed tasks, to queue again (RetryFailedTasks)
+
+
 class TaskMode(StrEnum):
     UNSPECIFIED = "TASK_MODE_UNSPECIFIED"
     INDIVIDUAL = "TASK_MODE_INDIVIDUAL"
@@ -208,21 +216,27 @@ async def cancel_open_tasks(session: AsyncSession, job_id: str, *, limit: int) -
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def requeue_failed_tasks(session: AsyncSession, job: models.Job) -> int:
-    """Every failed task of the job -> QUEUED with fresh attempts, in one statement, no row
-    loaded; returns how many. Their messages are queued apart, in batches (`work`).
+async def requeue_failed_tasks(
+    session: AsyncSession, job_id: str, *, limit: int
+) -> list[tuple[str, int]]:
+    """Up to `limit` failed tasks of the job -> QUEUED with fresh attempts and a new
+    generation (their next message id), in one statement; returns each one's (id,
+    generation). No events: the job's QUEUED event ("retry failed tasks") stands for them.
 
-    One statement, not batches over time: until each is QUEUED (open) again a job could
-    finish with retried tasks still FAILED, and nothing durable would say a retry was due."""
+    The caller holds the job's row lock and queues their messages in the same transaction;
+    `task_settling` calls it batch after batch while the job's `settle_due` is "retry"."""
     check_transition("task", T.FAILED, T.QUEUED)
     t = models.Task
+    # No ORDER BY: the (job_id, status) index yields failed tasks at once (as cancelling).
+    batch = select(t.id).where(t.job_id == job_id, t.status == T.FAILED).limit(limit)
     result = await session.execute(
         update(t)
-        .where(t.job_id == job.id, t.status == T.FAILED)
-        .values(status=T.QUEUED, attempts=0)
+        .where(t.id.in_(batch.scalar_subquery()))
+        .values(status=T.QUEUED, attempts=0, generation=t.generation + 1)
+        .returning(t.id, t.generation)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return [(task_id, generation) for task_id, generation in result.all()]
 
 
 def _kind_and_name(row: Row) -> tuple[str, str]:

@@ -22,7 +22,14 @@ from services.jobs.domain.events import SYSTEM_ACTOR, record_event
 from services.jobs.domain.extractions import Extraction, record_extractions
 from services.jobs.domain.metrics import observe_task
 from services.jobs.domain.scoring import SCORE_PURPOSE, settle_score
-from services.jobs.domain.status import TASK_OPEN, TASK_SETTLED, JobStatus, TaskStatus, move
+from services.jobs.domain.status import (
+    TASK_OPEN,
+    TASK_SETTLED,
+    JobStatus,
+    SettleDue,
+    TaskStatus,
+    move,
+)
 from services.jobs.store import models
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
@@ -210,6 +217,8 @@ async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
         return
     if job.tasks_built < job.tasks_total:
         return  # TaskBuilder has tasks still to add (task_building)
+    if job.settle_due == SettleDue.RETRY:
+        return  # failed tasks still to queue again (task_settling)
     await session.flush()
     # EXISTS, not COUNT: one probe of ix_tasks_job_status per report, not a scan of the
     # job's open tasks (100,000 of them early in a big job).

@@ -23,8 +23,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# The partial index's condition: only jobs the settler has work for are indexed.
+SETTLE_DUE_SET = "settle_due <> ''"
 
 
 def new_id() -> str:
@@ -130,6 +134,13 @@ class Job(Base):
         Index("ix_jobs_user_created_id", "user_id", "created_at", "id"),
         Index("ix_jobs_created_id", "created_at", "id"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
+        # The few jobs TaskSettler has work for, however many finished jobs are kept (0007).
+        Index(
+            "ix_jobs_settle_due",
+            "settle_due",
+            postgresql_where=text(SETTLE_DUE_SET),
+            sqlite_where=text(SETTLE_DUE_SET),
+        ),
     )
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -167,6 +178,9 @@ class Job(Base):
     template_version: Mapped[int | None] = mapped_column(Integer, default=None)
     # "" for a user's job; "score" for a template version's scoring run (not listed).
     purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    # Work TaskSettler still owes the job, durable across restarts (task_settling, 0007):
+    # "cancel" (open tasks to cancel), "retry" (failed tasks to queue again) or "".
+    settle_due: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 class SourceFile(Base):

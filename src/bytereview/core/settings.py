@@ -14,8 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_TOKEN = "dev-token-not-for-production"  # noqa: S105 - a public dev value, by design
 DEV_SIGNING_SECRET = "dev-signing-secret-not-for-production"  # noqa: S105
 DEV_WORKER_TOKEN = "dev-worker-token-not-for-production"  # noqa: S105
-# Extractors only benchmarks may select (BYTEREVIEW_BENCH_EXTRACTOR), in dev mode only.
-BENCH_EXTRACTORS = frozenset({"noop"})
+# Extractors only benchmarks may select (BYTEREVIEW_BENCH_EXTRACTOR), in dev mode only:
+# "noop" answers every task at once, "noop-fail" fails every task (bench/big_job.py's retry).
+BENCH_EXTRACTORS = frozenset({"noop", "noop-fail"})
 
 
 class Environment(StrEnum):

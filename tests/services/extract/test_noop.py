@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
 from bytereview.core import Settings
 from services.extract import Field, OfflineExtractor
-from services.extract.base import ExtractionRequest
+from services.extract.base import Document, ExtractionError, ExtractionRequest
 from services.extract.noop import NOOP_EXTRACTOR_NAME, NoopExtractor
 from services.extract.worker import make_extractor
 
@@ -43,3 +43,26 @@ async def test_dev_mode_selects_it_and_it_answers_nulls_without_reading() -> Non
     got = await extractor.extract(ExtractionRequest(fields=fields, types={}, documents=[]))
     assert got.values == {"total": None, "date": None}
     await extractor.aclose()
+
+
+async def test_its_failing_mode_fails_every_task_for_good() -> None:
+    extractor = make_extractor(Settings(bench_extractor="noop-fail"))
+    assert isinstance(extractor, NoopExtractor)
+    request = ExtractionRequest(fields=[Field("total", "currency", "")], types={}, documents=[])
+    with pytest.raises(ExtractionError) as failed:
+        await extractor.extract(request)
+    assert not failed.value.retryable
+
+
+async def test_it_leaves_an_image_read_as_a_blank_page_and_a_pdf_unread() -> None:
+    """The worker's evidence check then OCRs no image (services/extract/noop.py)."""
+
+    def unopenable() -> BinaryIO:
+        raise AssertionError("the noop extractor opened a document")
+
+    image = Document(name="a", path="a.png", media_type="image/png", open=unopenable)
+    pdf = Document(name="b", path="b.pdf", media_type="application/pdf", open=unopenable)
+    request = ExtractionRequest(fields=[], types={}, documents=[image, pdf])
+    await NoopExtractor().extract(request)
+    assert [p.text for p in image.pages] == [""]
+    assert pdf.pages == []

@@ -83,6 +83,15 @@ async def test_tasks_are_built_in_batches_after_start(
     await worker_stub.ReportTaskResult(
         worker_pb.ReportTaskResultRequest(task=built[1].name), metadata=WORKER
     )
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=built[2].name), metadata=WORKER)
+    await worker_stub.ReportTaskFailure(
+        worker_pb.ReportTaskFailureRequest(
+            task=built[2].name,
+            failure_class=worker_pb.ReportTaskFailureRequest.FailureClass.PERMANENT,
+            error="unreadable",
+        ),
+        metadata=WORKER,
+    )
     await _progress_agrees(job_stub, jobs, job)
     await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
     # Its tasks are cancelled in the background (task_settling): agree once they are.
@@ -213,6 +222,8 @@ async def test_exports_stream_thousands_of_results_in_order(
 
     chunks = await _export(job_stub, job, "csv")
     assert len(chunks) > 1  # streamed, not one body
+    # The header line leaves first, on its own: the response does not wait for rows.
+    assert chunks[0].decode("utf-8-sig") == "file,invoice_number,total\r\n"
     rows = list(csv.reader(io.StringIO(b"".join(chunks).decode("utf-8-sig"))))
     assert rows[0] == ["file", "invoice_number", "total"]
     assert len(rows) == EXPORTED + 1

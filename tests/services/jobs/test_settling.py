@@ -24,13 +24,20 @@ from bytereview.jobs.v1 import jobs_service_pb2_grpc, worker_service_pb2_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService, jobs_service
-from services.jobs.domain import JobsContext, TaskReports, TaskSettler, task_settling
+from services.jobs.domain import (
+    JobQueries,
+    Jobs,
+    JobsContext,
+    TaskReports,
+    TaskSettler,
+    task_settling,
+)
 from services.jobs.domain.context import locked_job
-from services.jobs.domain.events import SYSTEM_ACTOR
-from services.jobs.domain.status import JobStatus, TaskStatus, move
+from services.jobs.domain.status import JobStatus, SettleDue, TaskStatus
 from services.jobs.messaging import EventHub
 from services.jobs.store import db, models
 from tests.conftest import USER
+from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import FIELDS, WORKER, pull, ready_job, tasks
 
 if TYPE_CHECKING:
@@ -157,10 +164,7 @@ async def test_a_restarted_service_finishes_a_cancellation(
     # What CancelJob commits; then the process dies before or between the settler's batches.
     ctx, engine = _offline_context(settings)
     try:
-        async with ctx.transaction() as session:
-            row = await locked_job(session, _id(job))
-            assert row is not None
-            move(session, row, JobStatus.CANCELLED, actor=SYSTEM_ACTOR, action="cancel the job")
+        await Jobs(ctx).cancel(user_id=await _owner(ctx, job), actor="t", job_id=_id(job))
         # Reports on the job's open tasks change nothing meanwhile (the settler alone
         # writes them): not a retry, not a dead letter.
         reports = TaskReports(ctx)
@@ -218,7 +222,41 @@ async def test_resume_queues_the_held_tasks_in_batches(
     assert not jobs.ctx.settling.requeue
 
 
-async def test_retry_requeues_every_failed_task_and_queues_them_in_batches(
+async def _failed_job(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, n: int
+) -> str:
+    """A started job of `n` tasks, each failed for good through the worker API: FAILED."""
+    job = await _started(job_stub, worker_stub, settings, n)
+    failure = worker_pb.ReportTaskFailureRequest.FailureClass
+    for task in await tasks(job_stub, job):
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER)
+        await worker_stub.ReportTaskFailure(
+            worker_pb.ReportTaskFailureRequest(
+                task=task.name, failure_class=failure.PERMANENT, error="unreadable"
+            ),
+            metadata=WORKER,
+        )
+    failed = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert failed.status == pb.Job.FAILED
+    return job
+
+
+async def _settle_due(ctx: JobsContext, job: str) -> str:
+    async with ctx.reading() as session:
+        row = await session.get(models.Job, _id(job))
+        assert row is not None
+        return row.settle_due
+
+
+async def _generations(ctx: JobsContext, job: str) -> list[int]:
+    async with ctx.reading() as session:
+        found = await session.scalars(
+            select(models.Task.generation).where(models.Task.job_id == _id(job))
+        )
+        return sorted(found.all())
+
+
+async def test_retry_answers_at_once_and_queues_the_failed_tasks_in_batches(
     job_stub: JobStub,
     worker_stub: WorkerStub,
     jobs: RunningJobsService,
@@ -237,15 +275,13 @@ async def test_retry_requeues_every_failed_task_and_queues_them_in_batches(
             ),
             metadata=WORKER,
         )
-    failed = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
-    assert failed.status == pb.Job.FAILED
     retried = await job_stub.RetryFailedTasks(
         jobs_pb.RetryFailedTasksRequest(name=job), metadata=USER
     )
     assert retried.status == pb.Job.QUEUED
-    assert retried.counters.tasks_failed == 0
-    # Every task is open again at once (the job cannot finish before its messages are out).
-    assert await _statuses(jobs.ctx, job) == {TaskStatus.QUEUED: 8}
+    # The request re-opened one batch; the settler does the rest, and the counter follows.
+    assert retried.counters.tasks_failed == 5
+    await _until_settled(jobs.ctx, job, {TaskStatus.QUEUED: 8})
     again = await _queued_names(settings, job, 8)
     assert sorted(again) == sorted(t.name for t in await tasks(job_stub, job))
     async with jobs.ctx.reading() as session:
@@ -255,6 +291,169 @@ async def test_retry_requeues_every_failed_task_and_queues_them_in_batches(
             )
         ).all()
     assert list(attempts) == [0] * 8
+    assert await _generations(jobs.ctx, job) == [1] * 8  # a new message id each
+    assert await _settle_due(jobs.ctx, job) == ""
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got.counters.tasks_failed == 0
+    # Nothing left to retry: refused, and the job is not re-opened.
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await job_stub.RetryFailedTasks(jobs_pb.RetryFailedTasksRequest(name=job), metadata=USER)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_retried_job_does_not_finish_before_its_last_batch(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(task_settling, "BATCH", 3)
+    async with _service(settings) as (_, job_stub, worker_stub):
+        job = await _failed_job(job_stub, worker_stub, settings, 7)
+    # The service is gone (no settler runs): the request's part, by the domain itself.
+    ctx, engine = _offline_context(settings)
+    try:
+        retried = await Jobs(ctx).retry_failed(
+            user_id=await _owner(ctx, job), actor="t", job_id=_id(job)
+        )
+        assert retried.status == JobStatus.QUEUED
+        assert await _statuses(ctx, job) == {TaskStatus.QUEUED: 3, TaskStatus.FAILED: 4}
+        # Progress takes FAILED from the job's counter, which each batch lowers with them.
+        progress = await JobQueries(ctx).progress(await _owner(ctx, job), _id(job))
+        assert dict(progress.tasks_by_status) == await _statuses(ctx, job)
+        # Every task re-opened so far succeeds: the job still has failed tasks to retry.
+        reports = TaskReports(ctx)
+        async with ctx.reading() as session:
+            reopened = (
+                await session.scalars(
+                    select(models.Task.id).where(
+                        models.Task.job_id == _id(job), models.Task.status == TaskStatus.QUEUED
+                    )
+                )
+            ).all()
+        for task_id in reopened:
+            await reports.begin_task(_id(job), task_id)
+            assert await reports.task_result(
+                _id(job),
+                task_id,
+                values={"invoice_number": "A-1"},
+                value_sources={},
+                input_tokens=0,
+                output_tokens=0,
+                extractor="test",
+            )
+        async with ctx.reading() as session:
+            row = await session.get(models.Job, _id(job))
+            assert row is not None
+            assert (row.status, row.settle_due) == (JobStatus.RUNNING, "retry")
+        settler = TaskSettler(ctx)
+        assert await settler.retry_some() == 3
+        # The last batch is short: it clears the mark; the job ends when its tasks do.
+        assert await settler.retry_some() == 1
+        assert await settler.retry_some() == 0
+        assert await _settle_due(ctx, job) == ""
+        assert await _statuses(ctx, job) == {TaskStatus.SUCCEEDED: 3, TaskStatus.QUEUED: 4}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_restarted_service_finishes_a_retry(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(task_settling, "BATCH", 4)
+    async with _service(settings) as (_, job_stub, worker_stub):
+        job = await _failed_job(job_stub, worker_stub, settings, 10)
+        await _queued_names(settings, job, 10)  # the first run's messages, consumed
+    ctx, engine = _offline_context(settings)
+    try:
+        await Jobs(ctx).retry_failed(user_id=await _owner(ctx, job), actor="t", job_id=_id(job))
+        # One more batch, then the crash.
+        assert await TaskSettler(ctx).retry_some() == 4
+        assert await _statuses(ctx, job) == {TaskStatus.QUEUED: 8, TaskStatus.FAILED: 2}
+    finally:
+        await engine.dispose()
+    async with _service(settings) as (service, job_stub, _):
+        await _until_settled(service.ctx, job, {TaskStatus.QUEUED: 10})
+        # Every task's new message once: those of the batches before the crash, published
+        # from the outbox, and the settler's after it.
+        again = await _queued_names(settings, job, 20)
+        assert sorted(again) == sorted(t.name for t in await tasks(job_stub, job))
+        assert await _settle_due(service.ctx, job) == ""
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert (got.status, got.counters.tasks_failed) == (pb.Job.QUEUED, 0)
+
+
+async def test_retry_is_scoped_to_the_callers_job(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    jobs: RunningJobsService,
+    idp: IdentityProvider,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(task_settling, "BATCH", 2)
+    settings = jobs.ctx.settings
+    mine = await _failed_job(job_stub, worker_stub, settings, 5)
+    kept = await _failed_job(job_stub, worker_stub, settings, 3)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.RetryFailedTasks(
+            jobs_pb.RetryFailedTasksRequest(name=mine), metadata=idp.metadata("mallory")
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert await _settle_due(jobs.ctx, mine) == ""
+    assert await _statuses(jobs.ctx, mine) == {TaskStatus.FAILED: 5}
+    await job_stub.RetryFailedTasks(jobs_pb.RetryFailedTasksRequest(name=mine), metadata=USER)
+    await _until_settled(jobs.ctx, mine, {TaskStatus.QUEUED: 5})
+    # The settler's batches re-opened the retried job's tasks only.
+    assert await _statuses(jobs.ctx, kept) == {TaskStatus.FAILED: 3}
+    assert await _generations(jobs.ctx, kept) == [0] * 3
+
+
+async def test_cancel_during_a_retry_leaves_the_rest_failed_and_clears_its_mark(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(task_settling, "BATCH", 3)
+    async with _service(settings) as (_, job_stub, worker_stub):
+        job = await _failed_job(job_stub, worker_stub, settings, 8)
+    ctx, engine = _offline_context(settings)
+    try:
+        owner = await _owner(ctx, job)
+        await Jobs(ctx).retry_failed(user_id=owner, actor="t", job_id=_id(job))
+        await Jobs(ctx).cancel(user_id=owner, actor="t", job_id=_id(job))
+        assert await _settle_due(ctx, job) == "cancel"
+        settler = TaskSettler(ctx)
+        assert await settler.retry_some() == 0  # the retry gave way
+        assert await settler.cancel_some() == 3  # the tasks it had re-opened
+        # A full batch may have more behind it; the next, empty one clears the mark.
+        assert await _settle_due(ctx, job) == "cancel"
+        assert await settler.cancel_some() == 0
+        assert await _settle_due(ctx, job) == ""
+        assert await _statuses(ctx, job) == {TaskStatus.CANCELLED: 3, TaskStatus.FAILED: 5}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_settled_cancellation_is_never_looked_at_again(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    jobs: RunningJobsService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(task_settling, "BATCH", 4)
+    job = await _started(job_stub, worker_stub, jobs.ctx.settings, 10)
+    await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    await _until_settled(jobs.ctx, job, {TaskStatus.CANCELLED: 10})
+    deadline = time.monotonic() + 20
+    while await _settle_due(jobs.ctx, job) != "":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    # Only marked jobs are read: a kept cancelled job costs the settler nothing.
+    settler = TaskSettler(jobs.ctx)
+    assert await settler._marked(SettleDue.CANCEL) == []
+    assert await settler.cancel_some() == 0
+
+
+async def _owner(ctx: JobsContext, job: str) -> str:
+    async with ctx.reading() as session:
+        row = await session.get(models.Job, _id(job))
+        assert row is not None
+        return row.user_id
 
 
 # PostgreSQL only: SQLite has no row locks, and its reads never wait for the writer.

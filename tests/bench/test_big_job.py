@@ -1,0 +1,38 @@
+"""The quick case of `bench/big_job.py` (#18): a ZIP of 2,000 entries on PostgreSQL under
+`bytereview up`, failed, retried, completed, listed and exported. The bench prints the
+timings and memory of the 100,000 case (README); this checks what the same code finds:
+every task retried and done once, every file and result listed through the keyset pages,
+every row exported. Timings are never asserted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.big_job import bench, parse
+from tests.servers import PostgresServer
+
+SIZE = 2000
+
+
+@pytest.mark.timeout(600)
+def test_a_job_of_2000_files_fails_retries_completes_and_exports(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    database = postgres.create_database("bigjob_quick")
+    # A few seconds of real failures (ReportTaskFailure), then the set-up fails the rest.
+    args = parse(["--size", str(SIZE), "--fail-for", "3"])
+    got = bench(args, database=database, data_dir=tmp_path / "data", env={})
+    assert got.failed_before_retry > 0
+    assert got.failed_before_retry + got.set_up_failed == SIZE
+    assert got.final["status"] == "COMPLETED"
+    assert got.final["tasksByStatus"] == {"SUCCEEDED": SIZE}
+    assert got.files_listed == SIZE + 1  # the archive and its entries
+    assert got.results_listed == SIZE
+    assert got.csv_rows == SIZE
+    assert set(got.exported_bytes) == {"csv", "json", "xlsx"}
+    assert all(size > 0 for size in got.exported_bytes.values())
+    steps = [step.name for step, _ in got.steps]
+    assert steps[:2] == ["create", "upload"]
+    assert {"retry", "retry settles", "completion", "export xlsx"} <= set(steps)
