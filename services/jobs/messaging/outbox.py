@@ -24,11 +24,12 @@ from typing import Any
 
 from google.protobuf.message import Message
 from nats.js import JetStreamContext
-from sqlalchemy import delete, insert, literal, select, union_all, update
+from sqlalchemy import Row, delete, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.jobs.messaging.hub import OUTBOX
 from services.jobs.store import models
+from services.jobs.store.db import SQLITE_BEGIN
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class OutboxRelay:
         self._keep_sent = keep_sent
         self._stopping = asyncio.Event()
         self._next_lane = ""
+        self._sqlite = sessions.kw["bind"].dialect.name == "sqlite"
         self.published = 0
 
     def stop(self) -> None:
@@ -124,41 +126,26 @@ class OutboxRelay:
         statement. A row whose publish failed stays unsent and is tried again next pass;
         the pass then raises, after the others were marked.
         """
-        table = models.OutboxMessage
-        async with self._sessions.begin() as session:
-            lanes = await self._lanes(session)
-            if not lanes:
-                return 0, False
-            share = max(1, self._batch // len(lanes))
-            arms = [
-                select(table.id, table.subject, table.payload)
-                .where(table.sent_at.is_(None), table.subject == lane)
-                .order_by(table.created_at, table.id)
-                .limit(share)
-                # Several relays side by side: each takes the rows the others do not hold.
-                .with_for_update(skip_locked=True)
-                .subquery()
-                for lane in lanes
-            ]
-            query = union_all(*(select(arm.c.id, arm.c.subject, arm.c.payload) for arm in arms))
-            rows = (await session.execute(query)).all()
+        if self._sqlite:
+            # SQLite has one writer at a time: holding the write lock while JetStream acks a
+            # batch would hold up every report and StartJob meanwhile. Read the batch without
+            # it (one jobs service per SQLite file, so no other relay takes the same rows; a
+            # second would only publish repeats JetStream drops), mark it after.
+            async with self._sessions() as session:
+                await session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
+                lanes, share, rows = await self._take(session)
             if not rows:
                 return 0, False
-            outcomes = await asyncio.gather(
-                *(self._publish(r.id, r.subject, r.payload) for r in rows),
-                return_exceptions=True,
-            )
-            sent = [r.id for r, out in zip(rows, outcomes, strict=True) if out is None]
-            errors = [out for out in outcomes if isinstance(out, BaseException)]
-            await session.execute(
-                update(table)
-                .where(table.id.in_([r.id for r in rows]))
-                .values(attempts=table.attempts + 1)
-            )
-            if sent:
-                await session.execute(
-                    update(table).where(table.id.in_(sent)).values(sent_at=models.utcnow())
-                )
+            outcomes = await self._publish_all(rows)
+            async with self._sessions.begin() as session:
+                sent, errors = await self._mark(session, rows, outcomes)
+        else:
+            async with self._sessions.begin() as session:
+                lanes, share, rows = await self._take(session)
+                if not rows:
+                    return 0, False
+                outcomes = await self._publish_all(rows)
+                sent, errors = await self._mark(session, rows, outcomes)
         self.published += len(sent)
         if errors:
             raise RuntimeError(
@@ -170,6 +157,53 @@ class OutboxRelay:
         # A lane that filled its share, or lanes left for the next pass, may hold more.
         more = len(lanes) == MAX_LANES or any(n >= share for n in per_lane.values())
         return len(sent), more
+
+    async def _take(self, session: AsyncSession) -> tuple[list[str], int, Sequence[Row[Any]]]:
+        """The lanes with unsent rows, each one's share of the batch, and the batch."""
+        table = models.OutboxMessage
+        lanes = await self._lanes(session)
+        if not lanes:
+            return [], 0, []
+        share = max(1, self._batch // len(lanes))
+        arms = [
+            select(table.id, table.subject, table.payload)
+            .where(table.sent_at.is_(None), table.subject == lane)
+            .order_by(table.created_at, table.id)
+            .limit(share)
+            # Several relays side by side (PostgreSQL): each takes rows the others do not hold.
+            .with_for_update(skip_locked=True)
+            .subquery()
+            for lane in lanes
+        ]
+        query = union_all(*(select(arm.c.id, arm.c.subject, arm.c.payload) for arm in arms))
+        return lanes, share, (await session.execute(query)).all()
+
+    async def _publish_all(self, rows: Sequence[Row[Any]]) -> list[BaseException | None]:
+        return await asyncio.gather(
+            *(self._publish(r.id, r.subject, r.payload) for r in rows), return_exceptions=True
+        )
+
+    async def _mark(
+        self,
+        session: AsyncSession,
+        rows: Sequence[Row[Any]],
+        outcomes: Sequence[BaseException | None],
+    ) -> tuple[list[str], list[BaseException]]:
+        """Count the attempt on every row and mark the published ones sent; returns the
+        sent ids and the errors."""
+        table = models.OutboxMessage
+        sent = [r.id for r, out in zip(rows, outcomes, strict=True) if out is None]
+        errors = [out for out in outcomes if out is not None]
+        await session.execute(
+            update(table)
+            .where(table.id.in_([r.id for r in rows]))
+            .values(attempts=table.attempts + 1)
+        )
+        if sent:
+            await session.execute(
+                update(table).where(table.id.in_(sent)).values(sent_at=models.utcnow())
+            )
+        return sent, errors
 
     async def _lanes(self, session: AsyncSession) -> list[str]:
         """Up to MAX_LANES subjects with unsent rows, starting after the last lane the
