@@ -113,8 +113,9 @@ export async function renderJob(main, { id }) {
       button("Pause", () => jobs.pauseJob(name), job.status === "QUEUED" || job.status === "RUNNING"),
       button("Resume", () => jobs.resumeJob(name), job.status === "PAUSED"),
       button("Cancel job", () => jobs.cancelJob(name), ACTIVE.has(job.status)),
-      button("Retry failed tasks", () => jobs.retryFailedTasks(name), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
-      button("Re-run failed tasks", () => rerun({ failedTasks: true }), Boolean(c.tasksFailed) && FINISHED.has(job.status)),
+      // One action for failed tasks: RetryFailedTasks queues them again as they are. (RerunJob's
+      // "failed tasks" did the same through re-extraction's machinery; re-run stays for results.)
+      button("Retry failed tasks", () => retryFailed(c.tasksFailed || 0), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
       h("button", { type: "button", onclick: () => download("csv") }, "Export CSV"),
       h("button", { type: "button", onclick: () => download("xlsx") }, "Export XLSX"),
       h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
@@ -132,6 +133,16 @@ export async function renderJob(main, { id }) {
     } catch (error) {
       replace(notice, errorBox(error));
     }
+  }
+
+  /**
+   * Queues the failed tasks again, and says how many.
+   * @param {number} failed
+   */
+  async function retryFailed(failed) {
+    const answer = await jobs.retryFailedTasks(name);
+    replace(notice, h("p", {}, failed === 1 ? "1 failed task queued again." : `${failed} failed tasks queued again.`));
+    return answer;
   }
 
   /**

@@ -100,6 +100,9 @@ async def record_extractions(
     now = models.utcnow()
     results: list[dict[str, Any]] = []
     versions: list[dict[str, Any]] = []
+    # The review queue's rows of the new results (review.item_rows), after the results.
+    items: list[dict[str, Any]] = []
+    types: dict[str, str] | None = None
     for e in extractions:
         if e.task.id in existing:
             # A re-run: the re-extracted fields get their new assessments.
@@ -118,12 +121,22 @@ async def record_extractions(
                 **{k: v for k, v in result.assessments.items() if k not in chosen},
                 **{k: v for k, v in e.assessments.items() if k in chosen},
             }
-            change = review.settle(result, review_threshold)
-            job.values_needing_review = max(0, (job.values_needing_review or 0) + change)
+            await review.resettle(session, job, result, review_threshold)
             continue
         assessments, needing_review = review.flagged(e.assessments, e.values, review_threshold)
         job.values_needing_review = (job.values_needing_review or 0) + needing_review
         result_id = models.new_id()
+        if assessments:
+            if types is None:
+                types = await review.field_types(session, job.id)
+            items += review.item_rows(
+                job=job,
+                result_id=result_id,
+                position=e.task.position,
+                values=e.values,
+                assessments=assessments,
+                types=types,
+            )
         results.append(
             {
                 "id": result_id,
@@ -164,6 +177,7 @@ async def record_extractions(
     if results:
         await session.execute(insert(models.Result), results)
         await session.execute(insert(models.ResultVersion), versions)
+        await review.add_items(session, items)
 
 
 async def record_extraction(

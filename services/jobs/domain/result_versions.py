@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import NotFound
 from bytereview.core.limits import check_length
-from services.jobs.domain import names
+from services.jobs.domain import names, review
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.keyset import Keyset, page_of
@@ -193,6 +193,10 @@ class ResultVersions:
                 restored_version=version,
             )
             result.edited = True
+            # Values changed: whether each one needs review may too (unverified and empty).
+            await review.resettle(
+                session, job, result, self._ctx.settings.review_confidence_threshold
+            )
             record_event(
                 session,
                 job,

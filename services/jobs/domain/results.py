@@ -77,7 +77,8 @@ class Results:
             result.edited = True
             # A corrected value was looked at: it leaves the review queue. Only the values
             # that changed: a client sending the whole map back did not look at the others.
-            review.mark_reviewed(
+            await review.mark_reviewed(
+                session,
                 job,
                 result,
                 [c["field"] for c in changed],

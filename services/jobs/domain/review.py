@@ -3,8 +3,13 @@
 A value needs review when nobody reviewed it yet and its confidence is under the
 threshold, or it is not empty and its evidence was not verified. Accepting a value or
 correcting it (UpdateResult) marks it reviewed. Each result keeps its count of values
-needing review and each job the sum, so "N values need review" is a column read and the
-queue reads only results that have some.
+needing review and each job the sum, so "N values need review" is a column read.
+
+Every value nobody reviewed yet has a `review_items` row holding what the queue filters
+and orders by (confidence, unverified, needs review at the platform's threshold, impact),
+written with the assessments and rewritten whenever they or the values change
+(`index_result`). A page of the queue is then a keyset query on an index, on a job of
+100,000 results as on one of two.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, false, func, insert, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.keyset import page_of
+from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.page_tokens import Key
 from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 
@@ -102,8 +109,21 @@ def settle(result: models.Result, threshold: float) -> int:
     return change
 
 
-def mark_reviewed(
-    job: models.Job, result: models.Result, fields: Iterable[str], threshold: float
+async def resettle(
+    session: AsyncSession, job: models.Job, result: models.Result, threshold: float
+) -> None:
+    """After a result's assessments or values changed: its flags, its count, the job's
+    sum, and its rows in the queue."""
+    job.values_needing_review = max(0, (job.values_needing_review or 0) + settle(result, threshold))
+    await index_result(session, job, result)
+
+
+async def mark_reviewed(
+    session: AsyncSession,
+    job: models.Job,
+    result: models.Result,
+    fields: Iterable[str],
+    threshold: float,
 ) -> None:
     """Fields a user accepted or corrected leave the queue."""
     assessments = dict(result.assessments)
@@ -111,11 +131,88 @@ def mark_reviewed(
         if field in assessments:
             assessments[field] = {**assessments[field], "reviewed": True}
     result.assessments = assessments
-    job.values_needing_review = max(0, (job.values_needing_review or 0) + settle(result, threshold))
+    await resettle(session, job, result, threshold)
+
+
+def impact(data_type: str, confidence: float, unverified: bool) -> float:
+    """How much a wrong value would cost: the field's weight times the chance it is wrong
+    (an unverified value ranks as if no better than even)."""
+    weight = FIELD_WEIGHTS.get(data_type, 1.0)
+    risk = max(1.0 - confidence, 0.5 if unverified else 0.0)
+    return round(weight * risk, 4)
+
+
+def rank(value_impact: float) -> int:
+    """The stored sort key: impact in 1/10,000ths, negated so ascending is highest first."""
+    return -round(value_impact * 10_000)
+
+
+def item_rows(
+    *,
+    job: models.Job,
+    result_id: str,
+    position: int,
+    values: Mapping[str, Any],
+    assessments: Mapping[str, Mapping[str, Any]],
+    types: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """The `review_items` rows of one result: a row per value not reviewed yet, its
+    assessment settled (`needs_review` set for the platform's threshold)."""
+    rows = []
+    for field, assessment in assessments.items():
+        if assessment.get("reviewed"):
+            continue
+        data_type = types.get(field, "text")
+        confidence = float(assessment.get("confidence", 0.0))
+        unverified = values.get(field) is not None and not assessment.get("verified", False)
+        rows.append(
+            {
+                "result_id": result_id,
+                "field": field,
+                "job_id": job.id,
+                "user_id": job.user_id,
+                "position": position,
+                "data_type": data_type,
+                "confidence": confidence,
+                "unverified": unverified,
+                "flagged": bool(assessment.get("needs_review", False)),
+                "rank": rank(impact(data_type, confidence, unverified)),
+            }
+        )
+    return rows
+
+
+async def field_types(session: AsyncSession, job_id: str) -> dict[str, str]:
+    """The job's field names -> data type ids."""
+    return {
+        field: data_type
+        for (_, field), data_type in (await _field_types(session, [job_id])).items()
+    }
+
+
+async def add_items(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(models.ReviewItem), list(rows))
+
+
+async def index_result(session: AsyncSession, job: models.Job, result: models.Result) -> None:
+    """Rewrite one result's rows in the queue from its current values and assessments."""
+    await session.execute(delete(models.ReviewItem).where(models.ReviewItem.result_id == result.id))
+    await add_items(
+        session,
+        item_rows(
+            job=job,
+            result_id=result.id,
+            position=result.position,
+            values=result.values,
+            assessments=result.assessments,
+            types=await field_types(session, job.id),
+        ),
+    )
 
 
 def _order(item: ReviewItem) -> tuple[int, str, int, str]:
-    return (-round(item.impact * 10_000), item.job_id, item.position, item.field)
+    return (rank(item.impact), item.job_id, item.position, item.field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,53 +253,68 @@ class Reviews:
         scope = f"review:{job_id}:{threshold}"
         codec = codec_of(self._ctx)
         after = codec.decode(page_token, scope)
+        if after is not None and len(after) != 4:
+            raise InvalidArgument("page_token is malformed")
+        item = models.ReviewItem
+        key: Key | None
+        if job_id == ALL_JOBS:
+            where = [item.user_id == user_id]
+            order = Keyset((item.rank, item.job_id, item.position, item.field))
+            key = after
+        else:
+            where = [item.job_id == job_id]
+            # One job: its id is the same in every key; the index has no column for it.
+            order = Keyset((item.rank, item.position, item.field))
+            key = None if after is None else (after[0], *after[2:])
+        if confidence_below:
+            # Another threshold than the platform's: both halves of the index, merged.
+            wanted = or_(item.confidence < threshold, item.unverified == true())
+            halves = [[item.flagged == true(), wanted], [item.flagged == false(), wanted]]
+        else:
+            halves = [[item.flagged == true()]]
         async with self._ctx.reading() as session:
-            query = (
-                select(models.Result)
-                .join(models.Job, models.Job.id == models.Result.job_id)
-                .where(models.Job.user_id == user_id)
-            )
             if job_id != ALL_JOBS:
                 await owned_job(session, user_id, job_id)
-                query = query.where(models.Result.job_id == job_id)
-            if not confidence_below:
-                # The stored counts are for the platform's threshold.
-                query = query.where(models.Result.review_count > 0)
-            results = (await session.scalars(query)).all()
-            job_ids = {r.job_id for r in results}
-            types = await _field_types(session, job_ids)
-        items = []
-        for result in results:
-            for field, assessment in result.assessments.items():
-                value = result.values.get(field)
-                if not needs_review(assessment, value, threshold):
-                    continue
-                data_type = types.get((result.job_id, field), "text")
-                weight = FIELD_WEIGHTS.get(data_type, 1.0)
-                confidence = float(assessment.get("confidence", 0.0))
-                # Unverified values rank as if no better than even.
-                unverified = value is not None and not assessment.get("verified", False)
-                risk = max(1.0 - confidence, 0.5 if unverified else 0.0)
-                items.append(
-                    ReviewItem(
-                        job_id=result.job_id,
-                        result_id=result.id,
-                        field=field,
-                        data_type=data_type,
-                        value=value,
-                        assessment={**assessment, "needs_review": True},
-                        reasons=reasons(assessment, value, threshold),
-                        impact=round(weight * risk, 4),
-                        position=result.position,
-                        task_id=result.task_id,
+            rows: list[Any] = []
+            total = 0
+            for half in halves:
+                rows += (
+                    await session.execute(
+                        select(
+                            item,
+                            models.Result.values,
+                            models.Result.assessments,
+                            models.Result.task_id,
+                        )
+                        .join(models.Result, models.Result.id == item.result_id)
+                        .where(*where, *half, *order.after(key))
+                        .order_by(*order.order_by())
+                        .limit(size + 1)
                     )
+                ).all()
+                counted = select(func.count()).select_from(item).where(*where, *half)
+                total += int(await session.scalar(counted) or 0)
+        items = []
+        for row, values, assessments, task_id in rows:
+            assessment = assessments.get(row.field, {})
+            value = values.get(row.field)
+            items.append(
+                ReviewItem(
+                    job_id=row.job_id,
+                    result_id=row.result_id,
+                    field=row.field,
+                    data_type=row.data_type,
+                    value=value,
+                    assessment={**assessment, "needs_review": True},
+                    reasons=reasons(assessment, value, threshold),
+                    impact=impact(row.data_type, row.confidence, row.unverified),
+                    position=row.position,
+                    task_id=task_id,
                 )
-        # Ordered by impact, computed here (not a column), so the keyset is applied to the
-        # sorted list: the token holds the last item's sort key (impact in 1/10,000ths).
+            )
         items.sort(key=_order)
-        rest = [i for i in items if after is None or _order(i) > tuple(after)]
-        page, token = page_of(rest, size, codec=codec, scope=scope, key_of=_order)
-        return page, token, len(items)
+        page, token = page_of(items[: size + 1], size, codec=codec, scope=scope, key_of=_order)
+        return page, token, total
 
     async def accept(self, *, user_id: str, actor: str, name: str) -> ReviewItem:
         """Mark one value reviewed as it is."""
@@ -217,7 +329,7 @@ class Reviews:
             )
             if result is None or ids["field"] not in result.assessments:
                 raise NotFound(f"review item {name} not found")
-            mark_reviewed(job, result, [ids["field"]], threshold)
+            await mark_reviewed(session, job, result, [ids["field"]], threshold)
             result.updated_at = models.utcnow()
             record_event(
                 session,

@@ -287,6 +287,35 @@ class Result(Base):
     review_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class ReviewItem(Base):
+    """A value nobody reviewed yet, with what the review queue filters and orders by (0009).
+
+    One row per assessed value until a person accepts or corrects it (then it is deleted);
+    the queue is a keyset query on the indexes, never the results read and sorted. `rank`
+    is minus the impact in 1/10,000ths, so ascending order is most consequential first.
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (
+        Index("ix_review_items_job", "job_id", "flagged", "rank", "position", "field"),
+        Index("ix_review_items_user", "user_id", "flagged", "rank", "job_id", "position", "field"),
+    )
+    result_id: Mapped[str] = mapped_column(
+        ForeignKey("extraction_results.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(String(100), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("extraction_jobs.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)
+    data_type: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    # Not empty and its evidence not verified.
+    unverified: Mapped[bool] = mapped_column(Boolean)
+    # Needs review at the platform's threshold (the assessment's needs_review).
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    rank: Mapped[int] = mapped_column(Integer)
+
+
 class JobEvent(Base):
     __tablename__ = "job_events"
     __table_args__ = (
@@ -307,7 +336,19 @@ class JobEvent(Base):
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unsent", "sent_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbox_unsent", "sent_at", "created_at"),
+        # The relay's lanes (0008): unsent rows by subject, oldest first. Partial, so sent
+        # rows kept for a day cost it nothing.
+        Index(
+            "ix_outbox_lanes",
+            "subject",
+            "created_at",
+            "id",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
+    )
     # Also the Nats-Msg-Id, so JetStream drops a message the relay publishes twice.
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     subject: Mapped[str] = mapped_column(String(200))

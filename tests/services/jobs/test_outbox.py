@@ -18,7 +18,8 @@ from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from services.jobs import RunningJobsService
 from services.jobs.domain import DeclaredFile, Jobs, JobsContext, Users
-from services.jobs.messaging import EventHub, OutboxRelay
+from services.jobs.domain.work import task_message
+from services.jobs.messaging import EventHub, OutboxRelay, enqueue_many, outbox
 from services.jobs.store import db, models
 
 if TYPE_CHECKING:
@@ -140,6 +141,86 @@ async def test_a_batch_marks_what_was_published_and_keeps_what_was_not(
     with pytest.raises(RuntimeError, match="1 of 1 outbox message"):
         await relay.relay_once()
     assert await _messages(js, settings) == 3
+
+
+async def _enqueue_tasks(ctx: JobsContext, tenant: str, count: int) -> list[str]:
+    """`count` extract task messages on `tenant`'s lane, committed in one transaction (as
+    StartJob's task builder queues them); returns their message ids."""
+    messages = [task_message(models.new_id(), models.new_id(), 0, tenant) for _ in range(count)]
+    async with ctx.sessions.begin() as session:
+        await enqueue_many(
+            session, [(m["message_id"], m["subject"], m["payload"]) for m in messages]
+        )
+    return [m["message_id"] for m in messages]
+
+
+async def _unsent(ctx: JobsContext) -> set[str]:
+    async with ctx.sessions() as session:
+        return set(
+            (
+                await session.scalars(
+                    select(models.OutboxMessage.id).where(models.OutboxMessage.sent_at.is_(None))
+                )
+            ).all()
+        )
+
+
+async def test_a_small_tenant_is_not_queued_behind_a_big_tenants_backlog(
+    parts: tuple[JobsContext, JetStreamContext], settings: Settings
+) -> None:
+    """The relay shares each batch out between lanes (#18): the small tenant's rows,
+    committed after the big tenant's backlog, go out on the next pass, not after the
+    backlog drained (oldest first across tenants took 6 passes of 10 to reach them).
+    Within a lane it stays oldest first, every row is published once, and the relay does
+    not wait for its poll between passes that left rows behind."""
+    ctx, js = parts
+    big_first = await _enqueue_tasks(ctx, "tenant-big", 30)
+    big_then = await _enqueue_tasks(ctx, "tenant-big", 30)
+    small = await _enqueue_tasks(ctx, "tenant-small", 3)
+    relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event(), batch_size=10)
+    assert await relay.relay_once() == 8  # 5 of each lane's share; the small lane has 3
+    unsent = await _unsent(ctx)
+    assert not unsent & set(small)
+    assert len(unsent) == 55
+    assert unsent >= set(big_then)  # the big lane's oldest went first
+    # The rest drains without waiting for the 30 s poll between passes.
+    relay = OutboxRelay(
+        sessions=ctx.sessions, js=js, wakeup=asyncio.Event(), batch_size=10, poll_seconds=30
+    )
+    running = asyncio.create_task(relay.run())
+    try:
+        for _ in range(400):  # 20 s, under the poll
+            if not await _unsent(ctx):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        relay.stop()
+        await running
+    assert not await _unsent(ctx)
+    assert relay.published == 55
+    info = await js.stream_info(settings.extract_stream, subjects_filter=">")
+    assert info.state.subjects == {
+        streams.extract_lane_subject("tenant-big"): len(big_first) + len(big_then),
+        streams.extract_lane_subject("tenant-small"): len(small),
+    }
+
+
+async def test_lanes_beyond_one_pass_take_turns(
+    parts: tuple[JobsContext, JetStreamContext], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More lanes than a pass serves: the next pass goes on after the last lane served and
+    wraps round, so no lane waits for lanes that sort before it."""
+    ctx, js = parts
+    monkeypatch.setattr(outbox, "MAX_LANES", 2)
+    lanes = {tenant: await _enqueue_tasks(ctx, tenant, 4) for tenant in ("t-a", "t-b", "t-c")}
+    relay = OutboxRelay(sessions=ctx.sessions, js=js, wakeup=asyncio.Event(), batch_size=2)
+    served = []
+    for _ in range(3):
+        before = await _unsent(ctx)
+        assert await relay.relay_once() == 2
+        gone = before - await _unsent(ctx)
+        served.append({t for t, ids in lanes.items() if gone & set(ids)})
+    assert served == [{"t-a", "t-b"}, {"t-c", "t-a"}, {"t-b", "t-c"}]
 
 
 @pytest.mark.settings(max_deliver=2)

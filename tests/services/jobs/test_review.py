@@ -3,6 +3,7 @@ ordered by impact, accepted or corrected, counted on the job, and private to the
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -265,3 +266,97 @@ async def test_untrusted_worker_numbers_are_bounded(
     assert result.assessments["number"].confidence == 1.0
     assert result.assessments["total"].confidence == 0.0
     assert set(result.assessments) == {"number", "total"}
+
+
+BIG_FIELDS = [
+    pb.JobField(name="number", data_type="text"),
+    pb.JobField(name="total", data_type="currency"),
+    pb.JobField(name="due", data_type="date_dmy"),
+]
+WEIGHTS = {"number": 1.0, "total": 2.0, "due": 1.5}
+
+
+@pytest.mark.settings(review_confidence_threshold=THRESHOLD)
+async def test_a_big_queue_pages_in_order(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """A queue of hundreds of values pages in the database (#16): every page is the next
+    slice of the whole queue ordered by impact, then position, then field; at the platform's
+    threshold and another one (both halves of the index merged), with the count the job
+    shows on every page."""
+    job = await ready_job(job_stub, worker_stub, settings, files=240)
+    started = await started_tasks(job_stub, settings, job, BIG_FIELDS, 240)
+    rng = random.Random(16)
+    reported: dict[str, tuple[dict[str, Any], dict[str, tuple[float, bool]]]] = {}
+    for task in started:
+        # Sixteenths: exact in binary, so the expected impacts here round as the service's.
+        values = {f.name: rng.choice([None, f"{f.name}-{task[-4:]}"]) for f in BIG_FIELDS}
+        trust = {f.name: (rng.randrange(17) / 16, rng.random() < 0.7) for f in BIG_FIELDS}
+        reported[task] = (values, trust)
+    for i in range(0, len(started), 100):
+        batch = started[i : i + 100]
+        await worker_stub.BeginTasks(
+            worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in batch]),
+            metadata=WORKER,
+        )
+        answers = await worker_stub.ReportTaskResults(
+            worker_pb.ReportTaskResultsRequest(
+                results=[
+                    worker_pb.ReportTaskResultRequest(
+                        task=t,
+                        values=struct_values(reported[t][0]),
+                        assessments={
+                            name: pb.ValueAssessment(confidence=c, verified=v)
+                            for name, (c, v) in reported[t][1].items()
+                        },
+                        extractor="offline",
+                    )
+                    for t in batch
+                ]
+            ),
+            metadata=WORKER,
+        )
+        assert all(a.applied for a in answers.results)
+    results = (
+        await job_stub.ListResults(
+            jobs_pb.ListResultsRequest(parent=job, page_size=1000), metadata=USER
+        )
+    ).results
+    # ListTasks is in position order, the order of results within a job.
+    position = {t.name: i for i, t in enumerate(await tasks(job_stub, job))}
+
+    def expected(threshold: float) -> list[str]:
+        queue = []
+        for result in results:
+            values, trust = reported[result.task]
+            for name, (confidence, verified) in trust.items():
+                unverified = values[name] is not None and not verified
+                if confidence < threshold or unverified:
+                    risk = max(1 - confidence, 0.5 if unverified else 0.0)
+                    key = (-WEIGHTS[name] * risk, position[result.task], name)
+                    queue.append((key, f"{result.name}/values/{name}"))
+        return [name for _, name in sorted(queue)]
+
+    async def paged(size: int, count: int, **kwargs: Any) -> list[str]:
+        names, token = [], ""
+        while True:
+            page = await queue(job_stub, job, page_size=size, page_token=token, **kwargs)
+            assert len(page.review_items) <= size
+            assert page.total_size == count
+            names += [i.name for i in page.review_items]
+            token = page.next_page_token
+            if not token:
+                return names
+
+    flagged = expected(THRESHOLD)
+    assert 200 < len(flagged) < 3 * 240  # a big queue, not every value
+    assert await needing_review(job_stub, job) == len(flagged)
+    assert await paged(50, len(flagged)) == flagged
+    stricter = expected(0.95)
+    assert len(stricter) > len(flagged)
+    assert await paged(37, len(stricter), confidence_below=0.95) == stricter
+    # Accepting a value mid-queue: the pages after it close up, the count follows.
+    gone = flagged[60]
+    await job_stub.AcceptReviewItem(jobs_pb.AcceptReviewItemRequest(name=gone), metadata=USER)
+    assert await paged(50, len(flagged) - 1) == [n for n in flagged if n != gone]
+    assert await needing_review(job_stub, job) == len(flagged) - 1
