@@ -1,7 +1,7 @@
 """outbox lanes: a partial index on unsent rows by subject, for the fair relay
 
 Revision ID: 0008_outbox_owner
-Revises: 0002_value_evidence
+Revises: 0007_retry_marker
 Create Date: 2026-11-29 17:30:00
 
 The relay shares each batch out between subjects (an extract task's subject names its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_outbox_owner"
-down_revision = "0002_value_evidence"
+down_revision = "0007_retry_marker"
 branch_labels = None
 depends_on = None
 
