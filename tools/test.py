@@ -75,13 +75,14 @@ def checks() -> None:
 
 
 def parallel(pytest_args: list[str]) -> list[str]:
-    """pytest-xdist's options unless the caller chose their own: one test process per core
-    (BYTEREVIEW_TEST_WORKERS overrides), tests marked with one xdist_group on one process
-    (the Kubernetes control plane listens on fixed ports)."""
+    """pytest-xdist's options unless the caller chose their own: one test process per core,
+    at least two (BYTEREVIEW_TEST_WORKERS overrides). Tests that share a fixed resource lock
+    it themselves (the Kubernetes control plane: tests/deploy/k8s.py); xdist's loadgroup
+    does not group under pytest 9 (the group suffix never reaches the node ids)."""
     if any(a == "-n" or a.startswith(("-n", "--numprocesses", "--dist")) for a in pytest_args):
         return []
     workers = os.environ.get("BYTEREVIEW_TEST_WORKERS") or str(max(len(os.sched_getaffinity(0)), 2))
-    return ["-n", workers, "--dist", "loadgroup"]
+    return ["-n", workers]
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ it). Nothing here is skipped: no setup script is an error saying where it is exp
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -182,14 +183,20 @@ class Cluster:
 def control_plane(helm_home: Path) -> Iterator[Cluster]:
     """The control plane, started if it is not running (and stopped again if we started it)."""
     ensure_built()
-    started = not running()
-    if started and _stage("start") != 0:
-        raise RuntimeError("setup.sh start failed")
-    try:
-        yield Cluster(helm_home)
-    finally:
-        if started:
-            _stage("stop")
+    HOME.mkdir(parents=True, exist_ok=True)
+    # One user at a time across processes (the suite's test processes, a second run on the
+    # same machine): the control plane listens on fixed ports, and whoever started it stops
+    # it when done, which would pull it from under another user.
+    with (HOME / "in-use.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        started = not running()
+        if started and _stage("start") != 0:
+            raise RuntimeError("setup.sh start failed")
+        try:
+            yield Cluster(helm_home)
+        finally:
+            if started:
+                _stage("stop")
 
 
 def chart_copy(dest: Path) -> Path:

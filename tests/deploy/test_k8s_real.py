@@ -35,9 +35,6 @@ from tests.deploy.k8s import (
 )
 from tests.servers import NatsServer, nats_server
 
-# One control plane on fixed ports: these tests run in one test process (tools/test.py).
-pytestmark = pytest.mark.xdist_group("kubernetes")
-
 RELEASE = "br"
 FULL = f"{RELEASE}-bytereview"
 

@@ -201,7 +201,7 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     page.get_by_role("button", name="Retry failed tasks").click()
     expect(page.get_by_text("1 failed task queued again.", exact=True)).to_be_visible()
     expect(
-        page.get_by_role("listitem").filter(has_text="1 task(s) queued again").first
+        page.get_by_role("listitem").filter(has_text="1 task(s) to queue again").first
     ).to_be_visible()
     expect(page.get_by_text("3 of 4 tasks done, 1 failed")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Partially completed", exact=True)).to_be_visible()
