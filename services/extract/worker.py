@@ -107,6 +107,7 @@ class ExtractHandler:
         # reported together: one call and one transaction each, not one per task (#18).
         self._begin = calls.batched(self._begin_batch, max_batch=MAX_TASKS_PER_BATCH)
         self._report = calls.batched(self._report_batch, max_batch=MAX_TASKS_PER_BATCH)
+        self._report_failure = calls.batched(self._failure_batch, max_batch=MAX_TASKS_PER_BATCH)
 
     async def _begin_batch(self, tasks: list[str]) -> Sequence[worker_pb.BeginTaskResponse]:
         requests = [worker_pb.BeginTaskRequest(task=task) for task in tasks]
@@ -137,6 +138,23 @@ class ExtractHandler:
                 *(self._call.once(self._jobs.ReportTaskResult, r) for r in results)
             )
         return got.results
+
+    async def _failure_batch(
+        self, failures: list[worker_pb.ReportTaskFailureRequest]
+    ) -> Sequence[worker_pb.ReportTaskFailureResponse]:
+        try:
+            got = await self._call.once(
+                self._jobs.ReportTaskFailures,
+                worker_pb.ReportTaskFailuresRequest(failures=failures),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            # A jobs service older than this worker (a rolling upgrade): one call per task.
+            return await asyncio.gather(
+                *(self._call.once(self._jobs.ReportTaskFailure, f) for f in failures)
+            )
+        return got.failures
 
     async def _extract(self, request: ExtractionRequest) -> Extraction:
         """One extraction under the rate limits; output that misses the schema is tried twice."""
@@ -238,8 +256,8 @@ class ExtractHandler:
             failure = FailureClass.EXHAUSTED
         else:
             failure = FailureClass.RETRYABLE
-        await self._call(
-            self._jobs.ReportTaskFailure,
+        # Batched with the failures other handlers report at the same time (#18).
+        await self._report_failure(
             worker_pb.ReportTaskFailureRequest(task=task, failure_class=failure, error=error),
         )
 

@@ -13,6 +13,7 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.jobs.api import convert
 from services.jobs.domain import (
+    FailureReport,
     IngestReports,
     ResultReport,
     TaskReports,
@@ -20,6 +21,9 @@ from services.jobs.domain import (
     check_batch,
     names,
 )
+
+_Class = worker_pb.ReportTaskFailureRequest.FailureClass
+_CLASSES = {_Class.Value(name): name for name in ("RETRYABLE", "PERMANENT", "EXHAUSTED")}
 
 
 class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
@@ -135,6 +139,29 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         return worker_pb.ReportTaskResultsResponse(
             results=[worker_pb.ReportTaskResultResponse(applied=a) for a in applied]
         )
+
+    async def ReportTaskFailures(
+        self, request: worker_pb.ReportTaskFailuresRequest, context: Context
+    ) -> worker_pb.ReportTaskFailuresResponse:
+        check_batch(len(request.failures))
+        reports: list[FailureReport] = []
+        positions: list[int] = []
+        for i, item in enumerate(request.failures):
+            try:
+                parsed = names.parse("task", item.task, field="task")
+            except InvalidArgument:
+                continue  # nothing to apply: `applied=false`
+            failure_class = _CLASSES.get(item.failure_class)
+            if failure_class is None:
+                continue  # unspecified or unknown: one unreadable report must not fail the batch
+            reports.append(FailureReport(parsed["job"], parsed["task"], failure_class, item.error))
+            positions.append(i)
+        answers = [worker_pb.ReportTaskFailureResponse() for _ in request.failures]
+        got = await self._tasks.task_failures(reports)
+        for i, (applied, status) in zip(positions, got, strict=True):
+            known = pb.Task.Status.Value(status) if status else pb.Task.STATUS_UNSPECIFIED
+            answers[i] = worker_pb.ReportTaskFailureResponse(applied=applied, status=known)
+        return worker_pb.ReportTaskFailuresResponse(failures=answers)
 
     async def GetFileForWorker(
         self, request: worker_pb.GetFileForWorkerRequest, context: Context

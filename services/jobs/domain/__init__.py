@@ -36,7 +36,13 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.domain.task_building import TaskBuilder
-from services.jobs.domain.task_reports import ResultReport, TaskInput, TaskReports, check_batch
+from services.jobs.domain.task_reports import (
+    FailureReport,
+    ResultReport,
+    TaskInput,
+    TaskReports,
+    check_batch,
+)
 from services.jobs.domain.task_settling import TaskSettler
 from services.jobs.domain.template_versions import Comparison, FieldComparison, TemplateVersions
 from services.jobs.domain.templates import Templates
@@ -56,6 +62,7 @@ __all__ = [
     "DeadLetters",
     "DeclaredFile",
     "Exporter",
+    "FailureReport",
     "FieldComparison",
     "FieldSpec",
     "FileAnalysis",

@@ -160,28 +160,66 @@ class TaskReports:
     async def task_failure(
         self, job_id: str, task_id: str, *, failure_class: str, error: str
     ) -> tuple[bool, str]:
-        if failure_class not in FAILURE_CLASSES:
-            raise InvalidArgument("failure_class must be RETRYABLE, PERMANENT or EXHAUSTED")
+        _check_class(failure_class)
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             if not _reportable(job, task):
                 cancelled = job.status == JobStatus.CANCELLED
                 return False, TaskStatus.CANCELLED if cancelled else task.status
-            target = TaskStatus.QUEUED if failure_class == "RETRYABLE" else TaskStatus.FAILED
-            move(
-                session,
-                job,
-                target,
-                row=task,
-                actor=SYSTEM_ACTOR,
-                message=f"{failure_class}: {error}",
-            )
-            task.last_error = error[:MAX_ERROR]
+            target = _fail(session, job, task, failure_class, error, True)
             if target == TaskStatus.FAILED:
-                job.tasks_failed += 1
-                observe_task(task, "failed")
                 await self._maybe_finish(session, job)
         return True, target
+
+    async def task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
+        """`task_failure` for many tasks in one transaction (group commit), answers in order:
+        (applied, the task's status after the report; '' for a task that does not exist).
+
+        The same rules as `task_failure`: RETRYABLE queues the task again (the worker's
+        redelivery delay is the backoff; its next BeginTask counts the attempt), PERMANENT
+        and EXHAUSTED fail it. A repeat (also within the batch) or a task no longer running
+        changes nothing. One `tasks.progress` event per job and batch; the job ends once,
+        after the batch, when its last open task has settled.
+        """
+        check_batch(len(reports))
+        for report in reports:
+            _check_class(report.failure_class)
+        answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
+        async with self._ctx.transaction() as session:
+            keys = [(r.job_id, r.task_id) for r in reports]
+            for job_id, indexes in _by_job(keys):
+                job = await locked_job(session, job_id)
+                if job is None:
+                    continue
+                tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes})
+                failed = queued = 0
+                first_error = ""
+                for i in indexes:
+                    task = tasks.get(keys[i][1])
+                    if task is None:
+                        continue
+                    if not _reportable(job, task):
+                        cancelled = job.status == JobStatus.CANCELLED
+                        answers[i] = (False, TaskStatus.CANCELLED if cancelled else task.status)
+                        continue
+                    report = reports[i]
+                    target = _fail(session, job, task, report.failure_class, report.error, False)
+                    answers[i] = (True, target)
+                    failed += target == TaskStatus.FAILED
+                    queued += target == TaskStatus.QUEUED
+                    first_error = first_error or f"{report.failure_class}: {report.error}"
+                if failed or queued:
+                    _progress_event(
+                        session,
+                        job,
+                        TaskStatus.FAILED if failed else TaskStatus.QUEUED,
+                        f"{failed} task(s) failed, {queued} queued to retry; "
+                        f"{job.tasks_failed} of {job.tasks_total} failed; "
+                        f"first error: {first_error}"[:MAX_ERROR],
+                    )
+                if failed:
+                    await self._maybe_finish(session, job)
+        return answers
 
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
@@ -325,6 +363,16 @@ class ResultReport:
     assessments: dict[str, dict[str, Any]] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FailureReport:
+    """One task's failure, as a worker reports it: RETRYABLE, PERMANENT or EXHAUSTED."""
+
+    job_id: str
+    task_id: str
+    failure_class: str
+    error: str = ""
+
+
 def check_batch(size: int) -> None:
     if size > MAX_TASKS_PER_BATCH:
         raise InvalidArgument(f"at most {MAX_TASKS_PER_BATCH} tasks per call")
@@ -361,6 +409,38 @@ def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, recor
     task.last_error = ""
     job.tasks_succeeded += 1
     observe_task(task, "succeeded")
+
+
+def _check_class(failure_class: str) -> None:
+    if failure_class not in FAILURE_CLASSES:
+        raise InvalidArgument("failure_class must be RETRYABLE, PERMANENT or EXHAUSTED")
+
+
+def _fail(
+    session: AsyncSession,
+    job: models.Job,
+    task: models.Task,
+    failure_class: str,
+    error: str,
+    record: bool,
+) -> TaskStatus:
+    """A running task's failure came: QUEUED again when worth another attempt (the worker
+    delays the redelivery), else FAILED and the job's counter. Returns the task's status."""
+    target = TaskStatus.QUEUED if failure_class == "RETRYABLE" else TaskStatus.FAILED
+    move(
+        session,
+        job,
+        target,
+        row=task,
+        actor=SYSTEM_ACTOR,
+        message=f"{failure_class}: {error}",
+        record=record,
+    )
+    task.last_error = error[:MAX_ERROR]
+    if target == TaskStatus.FAILED:
+        job.tasks_failed += 1
+        observe_task(task, "failed")
+    return target
 
 
 def _extraction(task: models.Task, report: ResultReport) -> Extraction:

@@ -349,3 +349,25 @@ async def test_tasks_fetched_together_begin_and_report_in_batches(
     assert len(started) < 12
     assert len(succeeded) < 12
     assert not [e for e in got.events if e.kind == "task.status"]
+
+
+async def test_failures_of_tasks_fetched_together_are_reported_in_batches(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """#18: failures go batched like results (ReportTaskFailures): each applied once, fewer
+    calls than tasks (one progress event per batch, none per task), and the job ends."""
+    job = await start(job_stub, worker_stub, settings, files=12)
+    cfg = worker_settings(settings, jobs, bench_extractor="noop-fail", extract_concurrency=16)
+    async with running_worker(cfg):
+        got = await finished(job_stub, job)
+    assert (got.status, got.counters.tasks_failed) == (pb.Job.FAILED, 12)
+    listed = await tasks(job_stub, job)
+    assert all(t.status == pb.Task.FAILED and t.attempts == 1 for t in listed)
+    assert all("failing on purpose" in t.last_error for t in listed)
+    events = await job_stub.ListJobEvents(
+        jobs_pb.ListJobEventsRequest(parent=job, page_size=500), metadata=USER
+    )
+    failed = [e for e in events.events if e.kind == "tasks.progress" and e.to_status == "FAILED"]
+    assert sum(int(e.message.split()[0]) for e in failed) == 12
+    assert len(failed) < 12
+    assert not [e for e in events.events if e.kind == "task.status"]

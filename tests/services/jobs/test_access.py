@@ -47,6 +47,7 @@ async def test_every_worker_method_refuses_a_user_credential(
         "ReportTaskFailure",
         "BeginTasks",
         "ReportTaskResults",
+        "ReportTaskFailures",
     ]
 
 

@@ -610,3 +610,47 @@ class ReportTaskResultsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ReportTaskResultsResponse: _TypeAlias = ReportTaskResultsResponse  # noqa: Y015
+
+@_typing.final
+class ReportTaskFailuresRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAILURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportTaskFailureRequest]: ...
+    def __init__(
+        self,
+        *,
+        failures: _abc.Iterable[Global___ReportTaskFailureRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failures", b"failures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTaskFailuresRequest: _TypeAlias = ReportTaskFailuresRequest  # noqa: Y015
+
+@_typing.final
+class ReportTaskFailuresResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAILURES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReportTaskFailureResponse]:
+        """One per reported failure, in request order; `status` is unspecified for a task that
+        does not exist or a report that could not be read.
+        """
+
+    def __init__(
+        self,
+        *,
+        failures: _abc.Iterable[Global___ReportTaskFailureResponse] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failures", b"failures"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportTaskFailuresResponse: _TypeAlias = ReportTaskFailuresResponse  # noqa: Y015

@@ -77,6 +77,11 @@ class JobWorkerServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.FromString,
                 _registered_method=True)
+        self.ReportTaskFailures = channel.unary_unary(
+                '/bytereview.jobs.v1.JobWorkerService/ReportTaskFailures',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresResponse.FromString,
+                _registered_method=True)
 
 
 class JobWorkerServiceServicer:
@@ -145,6 +150,15 @@ class JobWorkerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportTaskFailures(self, request, context):
+        """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
+        idempotent as ReportTaskFailure is: a repeat, a task that does not exist, a malformed
+        name or an unspecified failure class is `applied=false` and changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobWorkerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -187,6 +201,11 @@ def add_JobWorkerServiceServicer_to_server(servicer, server):
                     servicer.ReportTaskResults,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.SerializeToString,
+            ),
+            'ReportTaskFailures': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportTaskFailures,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -408,6 +427,33 @@ class JobWorkerService:
             '/bytereview.jobs.v1.JobWorkerService/ReportTaskResults',
             bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportTaskFailures(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobWorkerService/ReportTaskFailures',
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_worker__service__pb2.ReportTaskFailuresResponse.FromString,
             options,
             channel_credentials,
             insecure,

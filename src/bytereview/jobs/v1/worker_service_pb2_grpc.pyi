@@ -58,6 +58,11 @@ class JobWorkerServiceStub:
     idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
     `applied=false` and changes nothing.
     """
+    ReportTaskFailures: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailuresRequest, _worker_service_pb2.ReportTaskFailuresResponse]
+    """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
+    idempotent as ReportTaskFailure is: a repeat, a task that does not exist, a malformed
+    name or an unspecified failure class is `applied=false` and changes nothing.
+    """
 
 @_typing.type_check_only
 class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
@@ -88,6 +93,11 @@ class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
     """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
     idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
     `applied=false` and changes nothing.
+    """
+    ReportTaskFailures: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailuresRequest, _worker_service_pb2.ReportTaskFailuresResponse]  # type: ignore[assignment]
+    """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
+    idempotent as ReportTaskFailure is: a repeat, a task that does not exist, a malformed
+    name or an unspecified failure class is `applied=false` and changes nothing.
     """
 
 class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -164,6 +174,17 @@ class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
         idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
         `applied=false` and changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportTaskFailures(
+        self,
+        request: _worker_service_pb2.ReportTaskFailuresRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_worker_service_pb2.ReportTaskFailuresResponse, _abc.Awaitable[_worker_service_pb2.ReportTaskFailuresResponse]]:
+        """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
+        idempotent as ReportTaskFailure is: a repeat, a task that does not exist, a malformed
+        name or an unspecified failure class is `applied=false` and changes nothing.
         """
 
 def add_JobWorkerServiceServicer_to_server(servicer: JobWorkerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
