@@ -7,7 +7,7 @@ longer running returns `applied=False` and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,11 +131,7 @@ class TaskReports:
         applied = [False] * len(reports)
         async with self._ctx.transaction() as session:
             keys = [(r.job_id, r.task_id) for r in reports]
-            for job_id, indexes in _by_job(keys):
-                job = await locked_job(session, job_id)
-                if job is None:
-                    continue
-                tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes})
+            async for job, indexes, tasks in _locked_jobs(session, keys):
                 succeeded: list[Extraction] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
@@ -187,11 +183,7 @@ class TaskReports:
         answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
         async with self._ctx.transaction() as session:
             keys = [(r.job_id, r.task_id) for r in reports]
-            for job_id, indexes in _by_job(keys):
-                job = await locked_job(session, job_id)
-                if job is None:
-                    continue
-                tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes})
+            async for job, indexes, tasks in _locked_jobs(session, keys):
                 failed = queued = 0
                 first_error = ""
                 for i in indexes:
@@ -468,6 +460,18 @@ def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, mess
         to_status=to,
         message=message,
     )
+
+
+async def _locked_jobs(
+    session: AsyncSession, keys: Sequence[tuple[str, str]]
+) -> AsyncIterator[tuple[models.Job, list[int], dict[str, models.Task]]]:
+    """A batch of reports' jobs, each locked in turn (in `_by_job`'s fixed order, so batches never deadlock) with
+    the indexes of its reports and its reported tasks; jobs that no longer exist skipped."""
+    for job_id, indexes in _by_job(keys):
+        job = await locked_job(session, job_id)
+        if job is None:
+            continue
+        yield job, indexes, await _tasks(session, job_id, {keys[i][1] for i in indexes})
 
 
 def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
