@@ -18,6 +18,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# The same data, fields and scorer as the accuracy bench: trust is measured on what it measures.
+from bench.extract_accuracy import INVOICE_FIELDS, SCORER, SHARED, SROIE_FIELDS
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 from services.extract.base import Box
 from services.extract.confidence import Signals, signals
@@ -26,25 +28,10 @@ from services.extract.reading import PageText, document_pages
 from services.extract.vocabulary import words
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-SCORER = SHARED / "tools" / "score_fields.py"
 # v2: pages carry OCR's recognition score per character.
 CACHE = ROOT / ".bytereview" / "trust-pages-v2"
 
-SROIE_FIELDS = [
-    Field("company", "text", "the company (seller) that issued the receipt"),
-    Field("date", "date_dmy", "the receipt date"),
-    Field("address", "address", "the seller's address"),
-    Field("total", "currency", "the total amount paid"),
-]
 SROIE_TYPES = {"date": "date", "total": "amount"}
-INVOICE_FIELDS = [
-    Field("invoice_number", "text", "the invoice number"),
-    Field("date", "date_ymd", "the invoice date"),
-    Field("issuer", "text", "the company that issued the invoice"),
-    Field("amount", "currency", "the total amount due, taxes included"),
-    Field("currency", "text", "ISO 4217 currency code of the amounts"),
-]
 INVOICE_TYPES = {"date": "date", "amount": "amount"}
 MEDIA = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf"}
 
