@@ -465,8 +465,9 @@ def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, mess
 async def _locked_jobs(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> AsyncIterator[tuple[models.Job, list[int], dict[str, models.Task]]]:
-    """A batch of reports' jobs, each locked in turn (in `_by_job`'s fixed order, so batches never deadlock) with
-    the indexes of its reports and its reported tasks; jobs that no longer exist skipped."""
+    """A batch of reports' jobs, each locked in turn (in `_by_job`'s fixed order, so batches
+    never deadlock) with the indexes of its reports and its reported tasks; jobs that no
+    longer exist are skipped."""
     for job_id, indexes in _by_job(keys):
         job = await locked_job(session, job_id)
         if job is None:
