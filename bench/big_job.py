@@ -13,14 +13,12 @@ database with the job and archive limits raised to the job's size, one worker pr
 pool (so each process's memory can be read) and the no-op bench extractor
 (services/extract/noop.py: the platform's cost per task, not a model's). By default the job
 first runs under a platform whose extractor fails every task (`noop-fail`, through the real
-reporting path) for `--fail-for` seconds; that platform stops, a clearly marked SET-UP step
-fails the tasks still open in SQL (a shortcut from when failure reports ran at ~23/s; the
-batched reports run at ~460-650/s here, so a long enough --fail-for leaves it nothing), so the job is FAILED with N failed tasks. Another platform starts on
-the same database and data with the answering extractor, and RetryFailedTasks re-queues
-all N (messages of the set-up's tasks left in the queue are dropped by BeginTask, or run a
-task re-opened meanwhile once: reports are idempotent). Then over REST: completion (progress polled), ListFiles and ListResults to
-the last page (keyset tokens; the first and the deepest page timed), and the CSV, JSON and
-XLSX exports streamed to /dev/null (time to first byte and in all).
+reporting path: batched ReportTaskFailures) until the job is FAILED with N failed tasks; that
+platform stops. Another platform starts on the same database and data with the answering
+extractor, and RetryFailedTasks re-queues all N. Then over REST: completion (progress
+polled), ListFiles and ListResults to the last page (keyset tokens; the first and the
+deepest page timed), and the CSV, JSON and XLSX exports streamed to /dev/null (time to first
+byte and in all).
 
 Prints, per step: its wall time, how many requests it made and the slowest of them (target:
 under 1 s each), and the peak RSS (VmHWM) of every process of the platform so far, so growth
@@ -31,7 +29,6 @@ suite's tests/bench/test_big_job.py runs the quick case and checks what it found
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import struct
 import sys
@@ -47,10 +44,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from sqlalchemy import func, select, update
 
 from bytereview.core import DEV_TOKEN
-from services.jobs.store import db, models
 from tests.e2e.conftest import Platform, launched
 from tests.pdfs import text_pdf
 from tests.servers import postgres_server
@@ -172,7 +167,6 @@ class Outcome:
     steps: list[tuple[Step, dict[str, int]]] = field(default_factory=list)
     job: str = ""
     failed_before_retry: int = 0  # through the real path (the noop-fail extractor)
-    set_up_failed: int = 0  # marked FAILED by the bench's set-up
     final: dict = field(default_factory=dict)  # type: ignore[type-arg]
     files_listed: int = 0
     results_listed: int = 0
@@ -244,70 +238,20 @@ def prepare(run: Run, args: argparse.Namespace) -> str:
 
 
 def fail_for(run: Run, job: str, seconds: float) -> dict:  # type: ignore[type-arg]
-    """Tasks fail through the real path (the noop-fail extractor, ReportTaskFailure) for at
-    most `seconds`; the last progress read."""
+    """Every task fails through the real path (the noop-fail extractor, batched
+    ReportTaskFailures) until the job is final; the last progress read. Gives up after
+    `seconds` (a stuck run, not a figure)."""
     run.step("tasks failing")
     deadline = time.monotonic() + seconds
     while True:
         progress = run.client.call("GET", f"/v1/{job}/progress").json()
-        if progress["status"] in FINAL or time.monotonic() > deadline:
+        if progress["status"] in FINAL:
             break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{job} not failed after {seconds:.0f} s: {progress}")
         time.sleep(1.0)
     run.client.step.note = f"{progress['status']}, tasks {progress.get('tasksByStatus')}"
     return progress  # type: ignore[no-any-return]
-
-
-async def _all_built(database: str, job: str) -> None:
-    engine = db.create_engine(database)
-    try:
-        while True:
-            async with engine.connect() as conn:
-                built, total = (
-                    await conn.execute(
-                        select(models.Job.tasks_built, models.Job.tasks_total).where(
-                            models.Job.id == job.split("/")[1]
-                        )
-                    )
-                ).one()
-            if built == total:
-                return
-            await asyncio.sleep(1.0)
-    finally:
-        await engine.dispose()
-
-
-async def _fail_the_rest(database: str, job: str) -> tuple[int, int]:
-    """SET-UP ONLY, not a path the product takes: the job's open tasks -> FAILED and the
-    job -> FAILED with its counter, in SQL, with the platform stopped; how many it marked,
-    and how many are FAILED in all. Failing every task through the real path
-    (ReportTaskFailures, ~460-650/s here) takes minutes at 100,000; the retry after it is
-    what this bench measures."""
-    t, j = models.Task, models.Job
-    job_id = job.split("/")[1]
-    engine = db.create_engine(database)
-    try:
-        async with engine.begin() as conn:
-            marked = await conn.execute(
-                update(t)
-                .where(t.job_id == job_id, t.status.in_(["QUEUED", "RUNNING"]))
-                .values(
-                    status="FAILED",
-                    attempts=1,
-                    last_error="PERMANENT: failed by bench/big_job.py's set-up",
-                    finished_at=models.utcnow(),
-                )
-            )
-            failed = await conn.scalar(
-                select(func.count()).where(t.job_id == job_id, t.status == "FAILED")
-            )
-            await conn.execute(
-                update(j)
-                .where(j.id == job_id)
-                .values(status="FAILED", tasks_failed=failed, finished_at=models.utcnow())
-            )
-            return int(marked.rowcount or 0), int(failed or 0)
-    finally:
-        await engine.dispose()
 
 
 def retry(run: Run, job: str) -> None:
@@ -403,18 +347,9 @@ def bench(
             run = Run(TimedClient(http), outcome, platform)
             outcome.job = prepare(run, args)
             progress = fail_for(run, outcome.job, args.fail_for)
-            if progress["status"] not in FINAL:
-                run.step("tasks built")
-                asyncio.run(_all_built(database, outcome.job))
+            outcome.failed_before_retry = progress.get("tasksByStatus", {}).get("FAILED", 0)
             run.step("")
-        print("-- set-up, platform stopped: the job's open tasks marked FAILED in SQL")
-        outcome.set_up_failed, failed = asyncio.run(_fail_the_rest(database, outcome.job))
-        outcome.failed_before_retry = failed - outcome.set_up_failed
-        print(
-            f"   {outcome.failed_before_retry} failed through ReportTaskFailure,"
-            f" {outcome.set_up_failed} more by the set-up",
-            flush=True,
-        )
+        print(f"   {outcome.failed_before_retry} tasks failed through ReportTaskFailures")
         print("-- platform 2, same database and data: the noop extractor", flush=True)
     with (
         launched(data_dir, {**base, "BYTEREVIEW_BENCH_EXTRACTOR": "noop"}) as platform,
@@ -464,9 +399,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fail-for",
         type=float,
-        default=20.0,
-        help="seconds tasks fail through the real path before the set-up marks the rest "
-        "FAILED (~460-650 failures/s through batched reports)",
+        default=1800.0,
+        help="at most this many seconds for every task to fail (~460-650 failures/s through "
+        "batched reports here)",
     )
     parser.add_argument("--extract-concurrency", type=int, default=32)
     args = parser.parse_args(argv)

@@ -21,11 +21,10 @@ def test_a_job_of_2000_files_fails_retries_completes_and_exports(
     postgres: PostgresServer, tmp_path: Path
 ) -> None:
     database = postgres.create_database("bigjob_quick")
-    # A few seconds of real failures (ReportTaskFailure), then the set-up fails the rest.
-    args = parse(["--size", str(SIZE), "--fail-for", "3"])
+    # Every task fails through the real path (batched ReportTaskFailures) first.
+    args = parse(["--size", str(SIZE), "--fail-for", "300"])
     got = bench(args, database=database, data_dir=tmp_path / "data", env={})
-    assert got.failed_before_retry > 0
-    assert got.failed_before_retry + got.set_up_failed == SIZE
+    assert got.failed_before_retry == SIZE
     assert got.final["status"] == "COMPLETED"
     assert got.final["tasksByStatus"] == {"SUCCEEDED": SIZE}
     assert got.files_listed == SIZE + 1  # the archive and its entries
