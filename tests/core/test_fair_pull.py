@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -97,6 +97,29 @@ async def test_a_small_job_is_not_starved_by_a_big_one(nc: NatsClient) -> None:
     assert max(small_at) < 12, small_at
     # Within a lane the order is the stream's.
     assert [b for b in order if b.startswith("big")][:5] == [f"big {i}" for i in range(5)]
+
+
+async def test_work_published_just_after_an_empty_round_wakes_the_wait(nc: NatsClient) -> None:
+    """A publish landing between a pull round that found nothing and the wait for work is
+    taken at once: the puller listens before its next round, not after it (listening only
+    after would miss it and sleep the whole wait, 30 s here)."""
+    puller = FairPuller(nc=nc, js=nc.jetstream(), spec=FAIR)
+    real_round = puller.pull_round
+    rounds = 0
+
+    async def round_then_publish(batch: int, held: Mapping[str, int]) -> list[Msg]:
+        nonlocal rounds
+        got = await real_round(batch, held)
+        rounds += 1
+        if rounds == 1:
+            await publish(nc, "late", "just after")
+        return got
+
+    puller.pull_round = round_then_publish  # type: ignore[method-assign]
+    async with asyncio.timeout(10):
+        msgs = await puller.fetch(1, (), wait=30)
+    assert [m.data for m in msgs] == [b"just after"]
+    await msgs[0].ack()
 
 
 async def test_lanes_keep_redelivery_max_deliver_and_dead_letter_advisories(

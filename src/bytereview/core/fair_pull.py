@@ -23,7 +23,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -94,12 +94,24 @@ class FairPuller:
         the messages this worker is working on. Waits up to `wait` seconds for work."""
         deadline = self._clock() + wait
         held_by_lane = Counter(held)
-        while True:
-            msgs = await self.pull_round(batch, held_by_lane)
-            remaining = deadline - self._clock()
-            if msgs or remaining <= 0:
-                return msgs
-            await self._idle(remaining)
+        msgs = await self.pull_round(batch, held_by_lane)
+        if msgs or wait <= 0:
+            return msgs
+        # Listen before the next round, and keep listening across rounds: a publish that
+        # lands between a round finding nothing and the wait starting still wakes us (a
+        # listener opened after the round would miss it and sleep the whole `wait`).
+        async with self._listening() as woke:
+            while True:
+                woke.clear()
+                msgs = await self.pull_round(batch, held_by_lane)
+                remaining = deadline - self._clock()
+                if msgs or remaining <= 0:
+                    return msgs
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await woke.wait()
+                if woke.is_set():
+                    self._looked = -math.inf  # maybe a new lane: look before the next pull
 
     async def pull_round(self, batch: int, held: Mapping[str, int]) -> list[Msg]:
         """One pass: look at the lanes if due, then pull each lane's share (no waiting)."""
@@ -159,8 +171,10 @@ class FairPuller:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _idle(self, seconds: float) -> None:
-        """Wait until something is published on the queue, or `seconds` pass."""
+    @contextlib.asynccontextmanager
+    async def _listening(self) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever something is published on the queue's subjects (core NATS
+        sees every JetStream publish), for as long as the block runs."""
         woke = asyncio.Event()
 
         async def wake(_: Msg) -> None:
@@ -168,12 +182,9 @@ class FairPuller:
 
         subs = [await self._nc.subscribe(s, cb=wake) for s in self._spec.subjects]
         try:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await woke.wait()
+            await self._nc.flush()  # the server has the subscriptions before we pull again
+            yield woke
         finally:
             for sub in subs:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
-        if woke.is_set():
-            self._looked = -math.inf  # maybe a new lane: look before the next pull
