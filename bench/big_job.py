@@ -284,7 +284,7 @@ def finish(run: Run, job: str, args: argparse.Namespace) -> None:
         client.step.note = f"tasks {progress.get('tasksByStatus')}"
         run.step("cancel")
         client.call("POST", f"/v1/{job}:cancel", json={})
-        # The job is CANCELLED at once; its open tasks follow in batches (task_settling):
+        # The job is CANCELLED at once; its open tasks follow in batches (tasks.settling):
         # progress polled until none is open.
         run.step("cancel settles")
         while True:

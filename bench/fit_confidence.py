@@ -32,7 +32,7 @@ import numpy as np
 from bench.trust_data import Labelled, labelled
 from services.extract.confidence import CALIBRATION, confidence
 from services.extract.vocabulary import VOCABULARY, familiar_words, unfamiliar
-from services.jobs.domain.review import needs_review
+from services.jobs.domain.results.review import needs_review
 
 MAX_FLAGGED = 0.20
 # The penalty that caught the most wrong values in repeated cross-validation on the training

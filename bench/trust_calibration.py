@@ -21,7 +21,7 @@ import asyncio
 from bench.fit_confidence import cross_fitted
 from bench.trust_data import Labelled, labelled
 from services.extract.confidence import confidence, review_threshold
-from services.jobs.domain.review import needs_review
+from services.jobs.domain.results.review import needs_review
 
 MAX_FLAGGED = 0.20
 BUCKETS = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.0)]

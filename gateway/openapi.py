@@ -89,7 +89,7 @@ _SEGMENT_IDS = {
     "value": FIELD_NAME.pattern.removeprefix("^").removesuffix("$"),
 }
 MAX_PAGE_SIZE = 1000  # services/jobs/domain/names.py; the ingest service's limit is the same
-MAX_AGE_SECONDS = 100 * 366 * 24 * 3600  # services/jobs/domain/admin.py
+MAX_AGE_SECONDS = 100 * 366 * 24 * 3600  # services/jobs/domain/admin/operations.py
 # Opaque: only a `nextPageToken` the server handed out (or none: the first page) is valid.
 # The format names that, so clients (and schemathesis) know not to make one up; the syntax is
 # the server's to change (services/jobs/domain/names.py), so it is described, not declared.

@@ -193,8 +193,8 @@ def test_xlsx_cells_are_never_formulas() -> None:
 
     from openpyxl import load_workbook
 
-    from services.jobs.domain.export import _xlsx
-    from services.jobs.domain.export_rows import ExportLayout
+    from services.jobs.domain.export.exporter import _xlsx
+    from services.jobs.domain.export.rows import ExportLayout
     from services.jobs.store import models
 
     layout = ExportLayout(field_names=["=cmd", "b", "c", "d", "e"], money=frozenset())

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from bytereview.core import DEV_TOKEN, Settings
 from gateway import create_app, proxy
-from services.jobs.domain import watch
+from services.jobs.domain.jobs import watch
 from services.jobs.server import RunningJobsService
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}

@@ -32,7 +32,7 @@ from services.jobs.domain import (
     names,
     score_state,
 )
-from services.jobs.domain.review import value_name
+from services.jobs.domain.results.review import value_name
 from services.jobs.store import models
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 
 class Settling:
-    """What the request handlers hand to `task_settling.TaskSettler` in this process: jobs
+    """What the request handlers hand to `tasks.settling.TaskSettler` in this process: jobs
     whose queued tasks still need their messages again (resume), by the position
     queued so far, and a wake-up (a cancelled job is found in the database itself)."""
 

@@ -1,6 +1,6 @@
 """Resource names (AIP-122) and page sizes: parsed and validated in one place.
 
-Page tokens have a module of their own (`page_tokens`, with `keyset` for the SQL)."""
+Page tokens have a module of their own (`pages.tokens`, with `keyset` for the SQL)."""
 
 from __future__ import annotations
 

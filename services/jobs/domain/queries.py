@@ -16,8 +16,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, owned_job, owned_job_query
 from services.jobs.domain.fields import FieldSpec, from_dicts
-from services.jobs.domain.keyset import Keyset, page_of
-from services.jobs.domain.page_tokens import PageTokens, page_tokens
+from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.tokens import PageTokens, page_tokens
 from services.jobs.domain.status import FILE_WAITING, JOB_ANALYSING, FileStatus, TaskStatus
 from services.jobs.store import models
 

@@ -52,7 +52,7 @@ class TaskStatus(StrEnum):
 
 
 class SettleDue(StrEnum):
-    """Work `task_settling.TaskSettler` owes a job (`extraction_jobs.settle_due`)."""
+    """Work `tasks.settling.TaskSettler` owes a job (`extraction_jobs.settle_due`)."""
 
     NOTHING = ""
     CANCEL = "cancel"  # open tasks of a cancelled job, to cancel
@@ -190,7 +190,7 @@ async def cancel_open_tasks(session: AsyncSession, job_id: str, *, limit: int) -
     """Up to `limit` queued or running tasks of a cancelled job -> CANCELLED, in one
     statement; returns how many (no events: the job's own CANCELLED event stands for them).
 
-    `task_settling` calls it batch after batch until none is left (see there)."""
+    `tasks.settling` calls it batch after batch until none is left (see there)."""
     for status in TASK_OPEN:
         check_transition("task", status, T.CANCELLED)
     t = models.Task
@@ -224,7 +224,7 @@ async def requeue_failed_tasks(
     generation). No events: the job's QUEUED event ("retry failed tasks") stands for them.
 
     The caller holds the job's row lock and queues their messages in the same transaction;
-    `task_settling` calls it batch after batch while the job's `settle_due` is "retry"."""
+    `tasks.settling` calls it batch after batch while the job's `settle_due` is "retry"."""
     check_transition("task", T.FAILED, T.QUEUED)
     t = models.Task
     # No ORDER BY: the (job_id, status) index yields failed tasks at once (as cancelling).

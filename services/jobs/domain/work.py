@@ -1,5 +1,5 @@
 """The messages that hand work to the workers: one ingest message per file, one extract
-message per task run (tasks are built in `task_building`). Each is an outbox row in the
+message per task run (tasks are built in `tasks.building`). Each is an outbox row in the
 caller's transaction."""
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ async def queue_again(
     the last position queued (`after` when none): the caller goes on from there.
 
     A resumed job's held tasks (workers dropped their messages) and a retry's tasks get
-    their messages this way, a batch per transaction (`task_settling`)."""
+    their messages this way, a batch per transaction (`tasks.settling`)."""
     t = models.Task
     tasks = (
         await session.scalars(

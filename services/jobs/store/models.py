@@ -178,7 +178,7 @@ class Job(Base):
     template_version: Mapped[int | None] = mapped_column(Integer, default=None)
     # "" for a user's job; "score" for a template version's scoring run (not listed).
     purpose: Mapped[str] = mapped_column(String(16), default="", server_default="")
-    # Work TaskSettler still owes the job, durable across restarts (task_settling, 0007):
+    # Work TaskSettler still owes the job, durable across restarts (tasks.settling, 0007):
     # "cancel" (open tasks to cancel), "retry" (failed tasks to queue again) or "".
     settle_due: Mapped[str] = mapped_column(String(16), default="", server_default="")
 

@@ -24,7 +24,7 @@ from services.extract.evidence import fold, holds, verify
 from services.extract.gemini import EVIDENCE_KEY, GeminiExtractor
 from services.extract.reading import PageText, document_pages
 from services.extract.trust import assess, read_pages
-from services.jobs.domain.review import needs_review
+from services.jobs.domain.results.review import needs_review
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 from tests.services.extract.test_offline import receipt_png

@@ -19,9 +19,9 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService
-from services.jobs.domain import task_building
 from services.jobs.domain.status import JobStatus
-from services.jobs.domain.task_reports import finish_if_done
+from services.jobs.domain.tasks import building
+from services.jobs.domain.tasks.reports import finish_if_done
 from services.jobs.store import models
 from tests.conftest import USER
 from tests.services.jobs.helpers import FIELDS, WORKER, files, pull, ready_job, tasks
@@ -52,8 +52,8 @@ async def test_tasks_are_built_in_batches_after_start(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_building, "BATCH", 7)
-    monkeypatch.setattr(task_building, "START_BATCH", 5)
+    monkeypatch.setattr(building, "BATCH", 7)
+    monkeypatch.setattr(building, "START_BATCH", 5)
     job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=20)
     await job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS), metadata=USER)
     started = await job_stub.StartJob(jobs_pb.StartJobRequest(name=job), metadata=USER)
@@ -94,7 +94,7 @@ async def test_tasks_are_built_in_batches_after_start(
     )
     await _progress_agrees(job_stub, jobs, job)
     await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
-    # Its tasks are cancelled in the background (task_settling): agree once they are.
+    # Its tasks are cancelled in the background (tasks.settling): agree once they are.
     for _ in range(100):
         if {t.status for t in await tasks(job_stub, job)} == {pb.Task.CANCELLED}:
             break
@@ -123,8 +123,8 @@ async def test_combined_tasks_are_built_a_folder_at_a_time(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_building, "BATCH", 1)
-    monkeypatch.setattr(task_building, "START_BATCH", 1)
+    monkeypatch.setattr(building, "BATCH", 1)
+    monkeypatch.setattr(building, "START_BATCH", 1)
     job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=6)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=pb.TASK_MODE_COMBINED),
@@ -257,8 +257,8 @@ async def test_folder_rules_hold_across_batches(
 ) -> None:
     """Built a task or two at a time, a job with a combined folder among individual files
     gets exactly the tasks plan_tasks plans, in its order."""
-    monkeypatch.setattr(task_building, "BATCH", 2)
-    monkeypatch.setattr(task_building, "START_BATCH", 1)
+    monkeypatch.setattr(building, "BATCH", 2)
+    monkeypatch.setattr(building, "START_BATCH", 1)
     job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=9)
     await job_stub.ConfigureJob(
         jobs_pb.ConfigureJobRequest(

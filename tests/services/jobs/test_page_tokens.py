@@ -14,7 +14,7 @@ from bytereview.core.errors import InvalidArgument
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.jobs import RunningJobsService
-from services.jobs.domain.page_tokens import MAX_PAGE_TOKEN_CHARS, PageTokens
+from services.jobs.domain.pages.tokens import MAX_PAGE_TOKEN_CHARS, PageTokens
 from services.jobs.store import models
 from tests.conftest import USER
 from tests.services.jobs.helpers import PDF, create_uploaded

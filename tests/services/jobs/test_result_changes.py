@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.jobs.domain.result_versions import changes
+from services.jobs.domain.results.versions import changes
 
 
 def test_only_values_that_differ_are_changes() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.jobs.domain.scoring import normalised, score_state
+from services.jobs.domain.results.scoring import normalised, score_state
 from services.jobs.store import models
 
 

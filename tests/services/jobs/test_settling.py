@@ -1,5 +1,5 @@
 """Cancel, resume and retry of big jobs (#18): the request answers at once and the tasks
-follow in batches (services/jobs/domain/task_settling.py); a restart finishes a cancellation;
+follow in batches (services/jobs/domain/tasks/settling.py); a restart finishes a cancellation;
 progress reads never queue behind writers waiting on a job's row lock."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from services.jobs.domain import (
     JobsContext,
     TaskReports,
     TaskSettler,
-    task_settling,
 )
 from services.jobs.domain.context import locked_job
 from services.jobs.domain.status import JobStatus, SettleDue, TaskStatus
+from services.jobs.domain.tasks import settling
 from services.jobs.messaging import EventHub
 from services.jobs.store import db, models
 from tests.conftest import USER
@@ -101,7 +101,7 @@ async def test_cancel_answers_at_once_and_every_task_ends_cancelled(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 4)
+    monkeypatch.setattr(settling, "BATCH", 4)
     job = await _started(job_stub, worker_stub, jobs.ctx.settings, 30)
     listed = await tasks(job_stub, job)
     for task in listed[-2:]:
@@ -153,7 +153,7 @@ def _offline_context(settings: Settings) -> tuple[JobsContext, AsyncEngine]:
 async def test_a_restarted_service_finishes_a_cancellation(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 7)
+    monkeypatch.setattr(settling, "BATCH", 7)
     async with _service(settings) as (_, job_stub, worker_stub):
         job = await _started(job_stub, worker_stub, settings, 30)
         listed = await tasks(job_stub, job)
@@ -196,7 +196,7 @@ async def test_resume_queues_the_held_tasks_in_batches(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 4)
+    monkeypatch.setattr(settling, "BATCH", 4)
     settings = jobs.ctx.settings
     job = await _started(job_stub, worker_stub, settings, 10)
     first = await _queued_names(settings, job, 10)
@@ -262,7 +262,7 @@ async def test_retry_answers_at_once_and_queues_the_failed_tasks_in_batches(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 3)
+    monkeypatch.setattr(settling, "BATCH", 3)
     settings = jobs.ctx.settings
     job = await _started(job_stub, worker_stub, settings, 8)
     assert len(await _queued_names(settings, job, 8)) == 8
@@ -304,7 +304,7 @@ async def test_retry_answers_at_once_and_queues_the_failed_tasks_in_batches(
 async def test_a_retried_job_does_not_finish_before_its_last_batch(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 3)
+    monkeypatch.setattr(settling, "BATCH", 3)
     async with _service(settings) as (_, job_stub, worker_stub):
         job = await _failed_job(job_stub, worker_stub, settings, 7)
     # The service is gone (no settler runs): the request's part, by the domain itself.
@@ -357,7 +357,7 @@ async def test_a_retried_job_does_not_finish_before_its_last_batch(
 async def test_a_restarted_service_finishes_a_retry(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 4)
+    monkeypatch.setattr(settling, "BATCH", 4)
     async with _service(settings) as (_, job_stub, worker_stub):
         job = await _failed_job(job_stub, worker_stub, settings, 10)
         await _queued_names(settings, job, 10)  # the first run's messages, consumed
@@ -387,7 +387,7 @@ async def test_retry_is_scoped_to_the_callers_job(
     idp: IdentityProvider,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 2)
+    monkeypatch.setattr(settling, "BATCH", 2)
     settings = jobs.ctx.settings
     mine = await _failed_job(job_stub, worker_stub, settings, 5)
     kept = await _failed_job(job_stub, worker_stub, settings, 3)
@@ -408,7 +408,7 @@ async def test_retry_is_scoped_to_the_callers_job(
 async def test_cancel_during_a_retry_leaves_the_rest_failed_and_clears_its_mark(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 3)
+    monkeypatch.setattr(settling, "BATCH", 3)
     async with _service(settings) as (_, job_stub, worker_stub):
         job = await _failed_job(job_stub, worker_stub, settings, 8)
     ctx, engine = _offline_context(settings)
@@ -435,7 +435,7 @@ async def test_a_settled_cancellation_is_never_looked_at_again(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(task_settling, "BATCH", 4)
+    monkeypatch.setattr(settling, "BATCH", 4)
     job = await _started(job_stub, worker_stub, jobs.ctx.settings, 10)
     await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
     await _until_settled(jobs.ctx, job, {TaskStatus.CANCELLED: 10})

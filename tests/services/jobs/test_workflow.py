@@ -288,7 +288,7 @@ async def test_pause_resume_cancel(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    # The tasks follow in the background (task_settling): wait for them.
+    # The tasks follow in the background (tasks.settling): wait for them.
     for _ in range(100):
         listed = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
         if {t.status for t in listed.tasks} == {pb.Task.CANCELLED}:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from openpyxl import load_workbook
 
-from services.jobs.domain.xlsx_stream import XlsxStream, column_letters
+from services.jobs.domain.export.xlsx import XlsxStream, column_letters
 
 
 def test_column_letters() -> None:

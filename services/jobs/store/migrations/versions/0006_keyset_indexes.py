@@ -44,7 +44,7 @@ _INDEXES = [
 
 
 def upgrade() -> None:
-    # Tasks are built in batches after StartJob (services/jobs/domain/task_building.py);
+    # Tasks are built in batches after StartJob (services/jobs/domain/tasks/building.py);
     # every job started before this revision has all of its tasks.
     with op.batch_alter_table("extraction_jobs", schema=None) as batch_op:
         batch_op.add_column(

@@ -20,7 +20,7 @@ down_revision = "0008_outbox_owner"
 branch_labels = None
 depends_on = None
 
-# services/jobs/domain/review.py at this revision: a migration does not import live code.
+# services/jobs/domain/results/review.py at this revision: a migration does not import live code.
 _WEIGHTS = {"currency": 2.0, "number": 1.5, "date_dmy": 1.5, "date_mdy": 1.5, "date_ymd": 1.5}
 _BATCH = 1000
 

@@ -24,7 +24,7 @@ from bytereview.core.streams import QueueSpec
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, locked_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import JobWithFields, codec_of, jobs_page
 from services.jobs.domain.status import FileStatus, JobStatus, TaskStatus, move
 from services.jobs.domain.work import queue_task

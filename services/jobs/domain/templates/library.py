@@ -12,9 +12,9 @@ from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
-from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import codec_of
-from services.jobs.domain.template_versions import add_template_version
+from services.jobs.domain.templates.versions import add_template_version
 from services.jobs.store import models
 
 UPDATABLE = frozenset({"display_name", "description", "fields"})

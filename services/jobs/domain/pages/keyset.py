@@ -1,6 +1,6 @@
 """Keyset pages in SQL: order by a key ending in a unique column, start after a page token's key.
 
-Paired with `page_tokens` (the codec): `Keyset` says how a query is ordered, `after()` turns
+Paired with `pages.tokens` (the codec): `Keyset` says how a query is ordered, `after()` turns
 a decoded key into the WHERE clause, `token()` makes the next page's token from the last row.
 All columns of a key sort one way, so one row comparison `(a, b) > (x, y)` expresses "after"
 and an index on the same columns serves it (migration 0006 adds those indexes).
@@ -16,7 +16,7 @@ from sqlalchemy import literal, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from bytereview.core.errors import InvalidArgument
-from services.jobs.domain.page_tokens import Key, KeyValue, PageTokens
+from services.jobs.domain.pages.tokens import Key, KeyValue, PageTokens
 
 Row = TypeVar("Row")
 

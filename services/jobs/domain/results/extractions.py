@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.jobs.domain import review
 from services.jobs.domain.events import SYSTEM_ACTOR
-from services.jobs.domain.result_versions import EXTRACTED, RERUN, add_version
+from services.jobs.domain.results import review
+from services.jobs.domain.results.versions import EXTRACTED, RERUN, add_version
 from services.jobs.store import models
 
 

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import NotFound
 from bytereview.core.limits import check_length
-from services.jobs.domain import names, review
+from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import codec_of
+from services.jobs.domain.results import review
 from services.jobs.store import models
 
 EXTRACTED = "EXTRACTED"

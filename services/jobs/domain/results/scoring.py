@@ -21,7 +21,7 @@ from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import from_dicts
 from services.jobs.domain.status import JOB_FINAL, FileStatus, JobStatus, TaskMode, TaskStatus, move
-from services.jobs.domain.template_versions import owned_version
+from services.jobs.domain.templates.versions import owned_version
 from services.jobs.domain.work import queue_task
 from services.jobs.store import models
 

@@ -27,8 +27,8 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.keyset import Keyset, page_of
-from services.jobs.domain.page_tokens import Key
+from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.tokens import Key
 from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
-from services.jobs.domain.ingest_reports import FileAnalysis, IngestReports
+from services.jobs.domain.jobs.ingest_reports import FileAnalysis, IngestReports
 from services.jobs.domain.status import FileStatus
-from services.jobs.domain.task_reports import TaskReports
+from services.jobs.domain.tasks.reports import TaskReports
 
 
 class DeadLetters:

@@ -16,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_TASKS_PER_BATCH
-from services.jobs.domain import names, review
+from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR, record_event
-from services.jobs.domain.extractions import Extraction, record_extractions
 from services.jobs.domain.metrics import observe_task
-from services.jobs.domain.scoring import SCORE_PURPOSE, settle_score
+from services.jobs.domain.results import review
+from services.jobs.domain.results.extractions import Extraction, record_extractions
+from services.jobs.domain.results.scoring import SCORE_PURPOSE, settle_score
 from services.jobs.domain.status import (
     TASK_OPEN,
     TASK_SETTLED,
@@ -246,9 +247,9 @@ async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
     if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
         return
     if job.tasks_built < job.tasks_total:
-        return  # TaskBuilder has tasks still to add (task_building)
+        return  # TaskBuilder has tasks still to add (tasks.building)
     if job.settle_due == SettleDue.RETRY:
-        return  # failed tasks still to queue again (task_settling)
+        return  # failed tasks still to queue again (tasks.settling)
     await session.flush()
     # EXISTS, not COUNT: one probe of ix_tasks_job_status per report, not a scan of the
     # job's open tasks (100,000 of them early in a big job).
@@ -389,7 +390,7 @@ def _claim(session: AsyncSession, job: models.Job, task: models.Task, *, record:
 
 def _reportable(job: models.Job, task: models.Task) -> bool:
     """A report applies to a running task of a job not cancelled. A cancelled job's open
-    tasks are cancelled in batches after CancelJob (task_settling), which alone writes them:
+    tasks are cancelled in batches after CancelJob (tasks.settling), which alone writes them:
     a result coming meanwhile changes nothing, as it did when they were cancelled at once."""
     return task.status == TaskStatus.RUNNING and job.status != JobStatus.CANCELLED
 

@@ -12,11 +12,11 @@ only marked jobs are ever looked at (a partial index holds them), however many c
 or finished jobs are kept.
 
 - "cancel": the open tasks -> CANCELLED. Nothing else writes an open task of a cancelled
-  job meanwhile: BeginTask refuses it, and reports on it change nothing (`task_reports`),
+  job meanwhile: BeginTask refuses it, and reports on it change nothing (`tasks.reports`),
   so a batch needs no job lock and delays no one.
 - "retry": failed tasks -> QUEUED (fresh attempts, a new message id each) with their
   messages and the job's failed counter, under the job's row lock like any report. The job
-  cannot finish while the mark is set (`task_reports.finish_if_done`), though every task
+  cannot finish while the mark is set (`tasks.reports.finish_if_done`), though every task
   re-opened so far may have finished; the batch that clears the mark ends it then.
   RetryFailedTasks does the first batch itself. A paused job keeps its mark and goes on
   when resumed; a cancelled one trades it for "cancel" (its failed tasks stay FAILED).
@@ -45,14 +45,14 @@ from services.jobs.domain.status import (
     cancel_open_tasks,
     requeue_failed_tasks,
 )
-from services.jobs.domain.task_reports import finish_if_done
+from services.jobs.domain.tasks.reports import finish_if_done
 from services.jobs.domain.work import queue_again, task_message
 from services.jobs.messaging import enqueue_many
 from services.jobs.store import models
 
 log = logging.getLogger(__name__)
 
-# Tasks per transaction (as task_building.BATCH): short enough that a batch of messages,
+# Tasks per transaction (as tasks.building.BATCH): short enough that a batch of messages,
 # which holds the job's row lock, never makes the job's reports queue for long.
 BATCH = 250
 # Jobs whose queued tasks may be queued again.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from services.jobs.domain import export_evidence
+from services.jobs.domain.export import evidence
 from services.jobs.store import models
 
 
@@ -53,7 +53,7 @@ class ExportLayout:
             "file",
             *self.field_names,
             *(["corrected"] if self.corrected else []),
-            *(export_evidence.header(self.field_names) if self.evidence else []),
+            *(evidence.header(self.field_names) if self.evidence else []),
         ]
 
     def row(self, result: models.Result, paths: Sequence[str]) -> list[Any]:
@@ -66,7 +66,7 @@ class ExportLayout:
                 for value in [result.values.get(name)]
             ),
             *(["; ".join(result.corrected_fields)] if self.corrected else []),
-            *(export_evidence.cells(result, self.field_names) if self.evidence else []),
+            *(evidence.cells(result, self.field_names) if self.evidence else []),
         ]
 
     def item(self, result: models.Result, paths: Sequence[str]) -> dict[str, Any]:
@@ -78,5 +78,5 @@ class ExportLayout:
             "corrected": result.corrected_fields,
         }
         if self.evidence:
-            item["assessments"] = export_evidence.json_item(result, self.field_names)
+            item["assessments"] = evidence.json_item(result, self.field_names)
         return item

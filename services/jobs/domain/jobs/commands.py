@@ -19,18 +19,17 @@ from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
 from bytereview.core.storage import Storage
-from services.jobs.domain import names, task_settling
+from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.fields import FieldSpec, from_dicts, validate_fields
-from services.jobs.domain.paths import folder_of
-from services.jobs.domain.plan import (
-    FolderPlan,
-    FolderRule,
-    check_rules,
-    plan_tasks,
-    summarise,
+from services.jobs.domain.jobs.uploads import (
+    DeclaredFile,
+    UploadTarget,
+    checked_files,
+    upload_targets,
 )
+from services.jobs.domain.paths import folder_of
 from services.jobs.domain.status import (
     JOB_CONFIGURABLE,
     FileStatus,
@@ -41,10 +40,17 @@ from services.jobs.domain.status import (
     check_transition,
     move,
 )
-from services.jobs.domain.task_building import build_first_batch, count_tasks
-from services.jobs.domain.task_reports import finish_if_done
-from services.jobs.domain.template_versions import owned_version
-from services.jobs.domain.uploads import DeclaredFile, UploadTarget, checked_files, upload_targets
+from services.jobs.domain.tasks import settling
+from services.jobs.domain.tasks.building import build_first_batch, count_tasks
+from services.jobs.domain.tasks.plan import (
+    FolderPlan,
+    FolderRule,
+    check_rules,
+    plan_tasks,
+    summarise,
+)
+from services.jobs.domain.tasks.reports import finish_if_done
+from services.jobs.domain.templates.versions import owned_version
 from services.jobs.domain.work import queue_again, queue_ingest
 from services.jobs.store import models
 
@@ -368,8 +374,8 @@ class Jobs:
             target = JobStatus.RUNNING if running else JobStatus.QUEUED
             move(session, job, target, actor=actor, action="resume")
             # Workers dropped the messages of held tasks; queue them again, the first batch
-            # now and the rest in the background (task_settling).
-            queued, last = await queue_again(session, job, after=-1, limit=task_settling.BATCH)
+            # now and the rest in the background (tasks.settling).
+            queued, last = await queue_again(session, job, after=-1, limit=settling.BATCH)
             # Every task may have settled while the job was paused: then nothing else ends it.
             await finish_if_done(session, job)
         self._requeue_rest(job, queued, last)
@@ -377,7 +383,7 @@ class Jobs:
 
     async def cancel(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
         """The job is CANCELLED at once; its open tasks follow in the background, a batch per
-        transaction (task_settling). BeginTask refuses work of a cancelled job meanwhile."""
+        transaction (tasks.settling). BeginTask refuses work of a cancelled job meanwhile."""
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.CANCELLED, actor=actor, action="cancel the job")
@@ -389,7 +395,7 @@ class Jobs:
 
     async def retry_failed(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
         """The job is QUEUED at once and marked "retry"; its failed tasks are queued again a
-        batch per transaction, the first one here and the rest by `task_settling`, which
+        batch per transaction, the first one here and the rest by `tasks.settling`, which
         finds the mark after a restart too. The job cannot finish before the last batch."""
         async with self._ctx.transaction() as session:
             job = await owned_job(session, user_id, job_id, lock=True)
@@ -412,13 +418,13 @@ class Jobs:
                 message=f"{job.tasks_failed} task(s) to queue again",
             )
             job.settle_due = SettleDue.RETRY
-            await task_settling.retry_batch(session, job)
+            await settling.retry_batch(session, job)
         self._ctx.settling.wake()
         return job
 
     def _requeue_rest(self, job: models.Job, queued: int, last: int) -> None:
         """A full first batch may have more behind it: the settler goes on after `last`."""
-        if queued >= task_settling.BATCH:
+        if queued >= settling.BATCH:
             self._ctx.settling.requeue_after(job.id, last)
 
     # -- deletion ----------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Template versions: every saved set of a template's fields, kept; jobs record the one they
-used, and each version carries its latest golden-set score (domain/scoring.py)."""
+used, and each version carries its latest golden-set score (domain/results/scoring.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bytereview.core.errors import FailedPrecondition, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, from_dicts
-from services.jobs.domain.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 

@@ -19,8 +19,8 @@ from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.jobs.domain.context import JobsContext, locked_job
-from services.jobs.domain.plan import mode_of, rules_from_dicts
 from services.jobs.domain.status import FileStatus, JobStatus, TaskMode, TaskStatus
+from services.jobs.domain.tasks.plan import mode_of, rules_from_dicts
 from services.jobs.domain.work import task_message
 from services.jobs.messaging import enqueue_many
 from services.jobs.store import models

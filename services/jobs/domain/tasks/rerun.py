@@ -1,7 +1,7 @@
 """Re-running part of a finished job: chosen files, failed tasks, or chosen results (values
 under review), with the job's fields or a template version's.
 
-Results keep their rows and gain versions (domain/extractions.py). Nothing is extracted
+Results keep their rows and gain versions (domain/results/extractions.py). Nothing is extracted
 twice for the same inputs: a succeeded task whose files and fields are unchanged since its
 latest extraction is skipped (its input key matches) unless the caller forces it. A
 redelivered re-run message finds its task settled and does nothing, so one re-run is one
@@ -21,11 +21,11 @@ from bytereview.core.limits import MAX_FIELDS, MAX_FILES_PER_JOB
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.extractions import task_input_key
 from services.jobs.domain.fields import from_dicts
-from services.jobs.domain.result_versions import latest_input_keys
+from services.jobs.domain.results.extractions import task_input_key
+from services.jobs.domain.results.versions import latest_input_keys
 from services.jobs.domain.status import JOB_FINISHED, JobStatus, TaskStatus, move
-from services.jobs.domain.template_versions import owned_version
+from services.jobs.domain.templates.versions import owned_version
 from services.jobs.domain.work import queue_task
 from services.jobs.store import models
 

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from services.jobs.domain import names, review
+from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.result_versions import (
+from services.jobs.domain.results import review
+from services.jobs.domain.results.versions import (
     CORRECTED,
     add_version,
     changes,

@@ -2,10 +2,10 @@
 
 Results are read in pages of PAGE rows, so memory stays bounded however large
 the job: CSV and JSON are produced chunk by chunk; XLSX is zipped as rows arrive
-(`xlsx_stream`, inline strings: no shared-string table in memory). The jobs service
+(`export.xlsx`, inline strings: no shared-string table in memory). The jobs service
 answers a server stream of HttpBody chunks and the gateway passes each one on as
 it arrives (gRPC flow control holds the producer back when the client is slow), so
-neither holds the export. What a row says lives in `export_rows`.
+neither holds the export. What a row says lives in `export.rows`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
-from services.jobs.domain.export_rows import ExportLayout
-from services.jobs.domain.keyset import Keyset
-from services.jobs.domain.xlsx_stream import XlsxStream
+from services.jobs.domain.export.rows import ExportLayout
+from services.jobs.domain.export.xlsx import XlsxStream
+from services.jobs.domain.pages.keyset import Keyset
 from services.jobs.store import models
 
 PAGE = 500
@@ -162,7 +162,7 @@ async def _json(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterat
 
 
 async def _xlsx(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
-    """Zipped as rows arrive (`xlsx_stream`): the first bytes leave with the first page."""
+    """Zipped as rows arrive (`export.xlsx`): the first bytes leave with the first page."""
     book = XlsxStream("results")
     book.append(layout.header())
     async for page in pages:

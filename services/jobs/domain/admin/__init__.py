@@ -1,0 +1,1 @@
+"""The operator's side: the admin role, views across tenants, dead letters, scheduled clean-up."""

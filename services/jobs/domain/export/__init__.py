@@ -1,0 +1,1 @@
+"""Streaming exports of a job's results as CSV, JSON or XLSX."""

@@ -1,0 +1,1 @@
+"""Keyset pagination: opaque page tokens and the queries that page by them."""

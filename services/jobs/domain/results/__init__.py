@@ -1,0 +1,2 @@
+"""Results: extracted values and their versions, corrections, the review queue, confidence
+scoring and golden documents."""

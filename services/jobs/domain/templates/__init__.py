@@ -1,0 +1,1 @@
+"""Templates (reusable field sets) and their versions."""
