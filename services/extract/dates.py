@@ -60,6 +60,23 @@ def _month(name: str) -> int | None:
     return MONTHS.get("".join(ch for ch in plain if not unicodedata.combining(ch)))
 
 
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})([-/.])(\d{1,2})\2(?:19|20)?\d{2}(?!\d)")
+
+
+def day_first_in(text: str) -> bool:
+    """Whether `text` writes its numeric dates day first, judged by the dates only one order
+    can read (`25/03/2018` day first, `03/25/2018` month first); day first when none says,
+    as most of the world writes dates."""
+    day_first = month_first = 0
+    for match in _NUMERIC_DATE.finditer(text.replace("~", "-")):
+        a, b = int(match[1]), int(match[3])
+        if a > 12 and 1 <= b <= 12:
+            day_first += 1
+        elif b > 12 and 1 <= a <= 12:
+            month_first += 1
+    return month_first <= day_first
+
+
 def find_date(text: str, *, day_first: bool = True) -> dt.date | None:
     """The first date in `text`, or None. Ambiguous a/b/y dates follow `day_first`."""
     # OCR reads a hyphen as a tilde: `10~04-2018`.

@@ -23,7 +23,7 @@ from services.extract.reading import PageText
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 
 NUMERIC_TYPES = frozenset({"currency", "number", "percentage", "integer"})
-DATE_TYPES = frozenset({"date_mdy", "date_dmy", "date_ymd", "time"})
+DATE_TYPES = frozenset({"date", "date_mdy", "date_dmy", "date_ymd", "time"})
 # Folded text this similar to a value still holds it (OCR-corrected words, a joined address).
 CLOSE_ENOUGH = 0.8
 _CONFUSIONS = str.maketrans({"o": "0", "i": "1", "l": "1", "s": "5", "b": "8", "z": "2"})
@@ -113,11 +113,14 @@ def holds(quote: str, value: JsonValue, field: Field) -> float:
         )
     if field.data_type in DATE_TYPES:
         for line in quote.splitlines() or [quote]:
-            try:
-                if normalise(line, field.data_type) == value:
-                    return 1.0
-            except InvalidValue:
-                continue
+            # A plain `date` may have been read either way round (03/08/2014): the quote
+            # holds it if one reading gives the value.
+            for day_first in (True, False) if field.data_type == "date" else (True,):
+                try:
+                    if normalise(line, field.data_type, day_first=day_first) == value:
+                        return 1.0
+                except InvalidValue:
+                    continue
         return 0.0
     sign = _CURRENCY_SIGNS.get(str(value))
     if sign is not None and sign.search(quote):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 from services.extract.base import Extraction, ExtractionRequest
+from services.extract.dates import day_first_in
 from services.extract.evidence import locate
 from services.extract.labels import (
     Concept,
@@ -39,6 +40,12 @@ def find_value_how(text: str, field: Field) -> tuple[JsonValue, str]:
     layout; any other field by its own name as a label. A value that is not where its
     label says stays None rather than borrowing a neighbour's.
     """
+    if field.data_type == "date":
+        # Read in the order the document writes its dates, then given as ISO 8601.
+        day_first = day_first_in(text)
+        ordered = Field(field.name, "date_dmy" if day_first else "date_mdy", field.instruction)
+        found, how = find_value_how(text, ordered)
+        return normalise(found, "date", day_first=day_first), how
     lines = [line for line in (raw.strip() for raw in text.splitlines()) if line]
     concept = concept_for(field, by_instruction=False)
     if concept is None:

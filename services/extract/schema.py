@@ -135,6 +135,12 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
             return False
         raise InvalidValue(f"{value!r} is not yes or no")
     text = " ".join(str(value).split())
+    if data_type == "date":
+        # ISO 8601 whatever the document's order; an ambiguous 03/08/2014 follows
+        # `day_first`, which the caller reads from the document (dates.day_first_in).
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        return parse_date(text, day_first=day_first).isoformat()
     if data_type in _DATE_FORMATS:
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
             parsed = dt.date.fromisoformat(value.strip())

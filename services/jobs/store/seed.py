@@ -1,4 +1,4 @@
-"""Seed rows every installation has: the 15 data types and the first system prompt.
+"""Seed rows every installation has: the 16 data types and the first system prompt.
 
 The data types come from `bytereview.core.datatypes`, the table the extractor uses too.
 """

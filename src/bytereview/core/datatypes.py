@@ -41,6 +41,14 @@ DATA_TYPES: tuple[DataType, ...] = (
     ),
     DataType("integer", "Integer", "integer", "", "A whole number."),
     DataType(
+        "date",
+        "Date",
+        "string",
+        "date",
+        "A date, given as YYYY-MM-DD; whether the document writes the day or the month first"
+        " is read from the document.",
+    ),
+    DataType(
         "date_mdy", "Date (MM/DD/YYYY)", "string", "MM/DD/YYYY", "A date written month first."
     ),
     DataType("date_dmy", "Date (DD/MM/YYYY)", "string", "DD/MM/YYYY", "A date written day first."),

@@ -246,6 +246,10 @@ def test_a_quote_on_another_page_or_document_than_cited() -> None:
         ("Total: RM 1,234.50", "1234.00", "currency", False),
         ("Date 27/03/2018 18:46", "27/03/2018", "date_dmy", True),
         ("Date 27/03/2018", "28/03/2018", "date_dmy", False),
+        # A plain date may have been read either way round; a quote of another date may not.
+        ("Due 03/08/2014", "2014-08-03", "date", True),
+        ("Due 03/08/2014", "2014-03-08", "date", True),
+        ("Due 03/08/2014", "2014-08-04", "date", False),
         ("VAT 20%", 20.0, "percentage", True),
         ("ACME TRADING SDN. BHD.", "ACME TRADING SDN BHD", "text", True),
         ("ACME TRADING", "BETA STORES", "text", False),

@@ -18,6 +18,7 @@ from services.extract import (
     Field,
     OfflineExtractor,
 )
+from services.extract.dates import day_first_in
 from services.extract.layout import by_layout
 from services.extract.schema import InvalidValue, normalise, parse_date
 from tests.pdfs import text_pdf
@@ -321,6 +322,48 @@ def test_layout_causes_of_past_errors(lines: list[str], field: Field, expected: 
 )
 def test_more_dates_as_printed_and_as_ocr_reads_them(text: str, expected: dt.date) -> None:
     assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "day_first", "expected"),
+    [
+        ("27/03/2018", True, "2018-03-27"),
+        ("03/27/2018", True, "2018-03-27"),  # only one order reads it
+        ("03/08/2014", True, "2014-08-03"),
+        ("03/08/2014", False, "2014-03-08"),
+        ("2014-03-08", False, "2014-03-08"),
+        ("August 3, 2014", True, "2014-08-03"),
+    ],
+)
+def test_a_plain_date_is_given_as_iso_8601(value: str, day_first: bool, expected: str) -> None:
+    assert normalise(value, "date", day_first=day_first) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "day_first"),
+    [
+        ("Invoice date 03/08/2014\nDue 25/08/2014", True),
+        ("Invoice date 03/08/2014\nDue 08/25/2014", False),
+        ("Invoice date 03/08/2014", True),  # nothing says: day first
+        ("Ordered 3/15/2021, shipped 3/16/2021, paid 17/03/2021", False),  # most say
+    ],
+)
+def test_the_documents_date_order_is_read_from_its_unambiguous_dates(
+    text: str, day_first: bool
+) -> None:
+    assert day_first_in(text) is day_first
+
+
+async def test_a_plain_date_field_follows_the_documents_order() -> None:
+    """A US invoice writes 03/08/2014 for March 8th; its other date (08/25/2014) says so."""
+    us = text_pdf(["Invoice Date: 03/08/2014", "Due Date: 08/25/2014", "Total: 10.00"])
+    eu = text_pdf(["Invoice Date: 03/08/2014", "Due Date: 25/08/2014", "Total: 10.00"])
+    fields = [Field("invoice_date", "date"), Field("due_date", "date")]
+    for pdf, expected in [(us, ("2014-03-08", "2014-08-25")), (eu, ("2014-08-03", "2014-08-25"))]:
+        got = await OfflineExtractor().extract(
+            ExtractionRequest(fields, DEFAULT_TYPES, [document(pdf, "application/pdf")])
+        )
+        assert (got.values["invoice_date"], got.values["due_date"]) == expected
 
 
 def test_a_date_inside_an_item_code_is_no_date() -> None:

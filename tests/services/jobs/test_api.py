@@ -213,6 +213,7 @@ async def test_reference_data(channel: grpc.aio.Channel) -> None:
         "currency",
         "percentage",
         "integer",
+        "date",
         "date_mdy",
         "date_dmy",
         "date_ymd",

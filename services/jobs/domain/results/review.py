@@ -33,7 +33,14 @@ from services.jobs.domain.queries import codec_of
 from services.jobs.store import models
 
 # Money goes into accounting as is: a wrong amount costs more than a wrong address.
-FIELD_WEIGHTS = {"currency": 2.0, "number": 1.5, "date_dmy": 1.5, "date_mdy": 1.5, "date_ymd": 1.5}
+FIELD_WEIGHTS = {
+    "currency": 2.0,
+    "number": 1.5,
+    "date": 1.5,
+    "date_dmy": 1.5,
+    "date_mdy": 1.5,
+    "date_ymd": 1.5,
+}
 ALL_JOBS = "-"
 _VALUE_NAME = re.compile(
     r"^jobs/(?P<job>[0-9a-f]{32})/results/(?P<result>[0-9a-f]{32})/values/(?P<field>[A-Za-z_]\w{0,99})$"
