@@ -153,9 +153,10 @@ class Templates:
 
     async def data_types(self) -> Sequence[models.DataType]:
         async with self._ctx.reading() as session:
-            return (
-                await session.scalars(select(models.DataType).order_by(models.DataType.position))
-            ).all()
+            # A type added in a later release is seeded at its place in the table, which an
+            # older database may already use: ties go by id ("date" before "date_mdy").
+            ordered = select(models.DataType).order_by(models.DataType.position, models.DataType.id)
+            return (await session.scalars(ordered)).all()
 
     async def system_prompts(self) -> Sequence[models.SystemPrompt]:
         async with self._ctx.reading() as session:
