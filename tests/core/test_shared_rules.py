@@ -53,8 +53,9 @@ def test_check_length() -> None:
 
 
 def test_one_data_type_table() -> None:
-    assert len(DATA_TYPES) == len(BY_ID) == 15
+    assert len(DATA_TYPES) == len(BY_ID) == 16
     # The extractor's schema types are the table's, in its order.
     assert list(DEFAULT_TYPES) == [t.id for t in DATA_TYPES]
     assert DEFAULT_TYPES["date_mdy"].format == "MM/DD/YYYY"
+    assert DEFAULT_TYPES["date"].format == "date"  # ISO 8601, whatever the document writes
     assert DEFAULT_TYPES["integer"].json_type == "integer"
