@@ -43,7 +43,7 @@ Two shapes still flipped it. A rising load: the arrival rate is averaged over at
 rate_events arrivals, which at a few arrivals a minute reaches back before the rise, so a
 pod added for a queue went again when the queue emptied, and came back minutes later. When
 the arrivals of the newer half of the service window exceed the older half's by more than
-one Poisson standard error (the two largest polls left out of each, so a burst is not a
+two Poisson standard errors (the two largest polls left out of each, so a burst is not a
 trend), the pods kept are the trend's rate now, rounded up. Bursts that come back: after a
 scale-down proved premature (the hold was lengthened), idle pods left by a burst (a queue
 that peaked at burst_queue_factor x its steady length) stay burst_hold_waits wait targets
@@ -405,13 +405,20 @@ def decide(
     return decision(current, "steady")
 
 
+# A rise must exceed this many Poisson standard errors of the two halves' counts: at one,
+# noise on the diurnal wave read as a trend often enough to add direction changes on
+# seeds the rule was not tuned on (README, Autoscaler simulation).
+TREND_STANDARD_ERRORS = 2.0
+
+
 def rising_rate(policy: PoolPolicy, observations: Sequence[Observation]) -> float:
     """The arrival rate now projected from a rising trend, or 0 when arrivals do not rise.
 
     The service window's two halves are compared (the history the policy keeps anyway);
     in each, the two largest polls are left out (the rest scaled up to the half), so a
     burst is not read as a trend. Rising = the newer half exceeds the older by more than
-    one Poisson standard error; the linear trend through the halves' means, at now.
+    TREND_STANDARD_ERRORS Poisson standard errors; the linear trend through the halves'
+    means, at now.
     """
     history = since_reset(observations)
     now = history[-1].time
@@ -434,7 +441,7 @@ def rising_rate(policy: PoolPolicy, observations: Sequence[Observation]) -> floa
         return sum(kept) * len(steps) / len(kept)
 
     old, new = sustained(older), sustained(newer)
-    if new - old <= math.sqrt(max(old + new, 1.0)):
+    if new - old <= TREND_STANDARD_ERRORS * math.sqrt(max(old + new, 1.0)):
         return 0.0
     # The halves' means are the rates at their midpoints, half a window apart.
     return (1.5 * new - 0.5 * old) / half
