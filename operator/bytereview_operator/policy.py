@@ -39,6 +39,16 @@ hysteresis is on the way up instead: inside a hold of six wait targets after a s
 (doubled like the window), a scale-up needs messages the current pods would start later
 than 1.5 x the target. A queue that noise lengthened for a while is carried by the pods
 there are (they are all busy), and the direction does not flip back.
+Two shapes still flipped it. A rising load: the arrival rate is averaged over at least
+rate_events arrivals, which at a few arrivals a minute reaches back before the rise, so a
+pod added for a queue went again when the queue emptied, and came back minutes later. When
+the arrivals of the newer half of the service window exceed the older half's by more than
+two Poisson standard errors (the two largest polls left out of each, so a burst is not a
+trend), the pods kept are the trend's rate now, rounded up. Bursts that come back: after a
+scale-down proved premature (the hold was lengthened), idle pods left by a burst (a queue
+that peaked at burst_queue_factor x its steady length) stay burst_hold_waits wait targets
+after the queue emptied, so a burst that follows closely finds them. Only then: holding
+them after every burst cost more pod-seconds than KEDA.
 """
 
 from __future__ import annotations
@@ -83,6 +93,11 @@ class PoolPolicy:
     # the current ones would start later than reversal_wait_factor x the target.
     reversal_wait_targets: float = 6.0
     reversal_wait_factor: float = 1.5
+    # Wait-targeted pools, after a premature scale-down: idle pods left by a burst (the queue
+    # peaked at burst_queue_factor x its steady length, arrival rate x target, within the
+    # service window) are kept this many wait targets after the queue emptied.
+    burst_hold_waits: float = 0.75
+    burst_queue_factor: float = 3.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 0 or self.max_replicas < max(self.min_replicas, 1):
@@ -99,6 +114,8 @@ class PoolPolicy:
             raise ValueError("target_wait_seconds >= 0 (0: size by the arrival rate)")
         if self.reversal_wait_targets < 0 or self.reversal_wait_factor < 1:
             raise ValueError("need reversal_wait_targets >= 0 and reversal_wait_factor >= 1")
+        if self.burst_hold_waits < 0 or self.burst_queue_factor < 1:
+            raise ValueError("need burst_hold_waits >= 0 and burst_queue_factor >= 1")
         if self.rate_window_seconds <= 0 or self.service_window_seconds <= 0:
             raise ValueError("rate and service windows >= 0 seconds")
 
@@ -372,8 +389,11 @@ def decide(
     if policy.target_wait_seconds > 0:
         if latest.pending > 0:
             return decision(current, "hold: messages are waiting, every pod will be busy")
-        held = policy.clamp(min(idle_pods_kept(policy, latest, est), current))
+        rising = rising_rate(policy, observations)
+        held = policy.clamp(min(idle_pods_kept(policy, latest, est, rising), current))
         if held < current and (current - held >= band or held == policy.min_replicas):
+            if window > policy.hold_seconds and after_burst(policy, observations, est):
+                return decision(current, "hold: bursts came back, idle pods kept a while")
             return decision(held, "scale down: idle pods and nothing waiting")
         return decision(current, "steady")
     held_back = [r for t, r in recent if now - t <= window]
@@ -385,18 +405,88 @@ def decide(
     return decision(current, "steady")
 
 
-def idle_pods_kept(policy: PoolPolicy, latest: Observation, est: Estimate) -> int:
+# A rise must exceed this many Poisson standard errors of the two halves' counts: at one,
+# noise on the diurnal wave read as a trend often enough to add direction changes on
+# seeds the rule was not tuned on (README, Autoscaler simulation).
+TREND_STANDARD_ERRORS = 2.0
+
+
+def rising_rate(policy: PoolPolicy, observations: Sequence[Observation]) -> float:
+    """The arrival rate now projected from a rising trend, or 0 when arrivals do not rise.
+
+    The service window's two halves are compared (the history the policy keeps anyway);
+    in each, the two largest polls are left out (the rest scaled up to the half), so a
+    burst is not read as a trend. Rising = the newer half exceeds the older by more than
+    TREND_STANDARD_ERRORS Poisson standard errors; the linear trend through the halves'
+    means, at now.
+    """
+    history = since_reset(observations)
+    now = history[-1].time
+    half = policy.service_window_seconds / 2
+    if history[0].time > now - 2 * half:
+        return 0.0  # not a whole window of history yet
+    newer: list[int] = []
+    older: list[int] = []
+    for before, after in itertools.pairwise(history):
+        step = max(0, after.arrived - before.arrived)
+        if after.time > now - half:
+            newer.append(step)
+        elif after.time > now - 2 * half:
+            older.append(step)
+
+    def sustained(steps: list[int]) -> float:
+        if len(steps) < 3:
+            return 0.0
+        kept = sorted(steps)[:-2]
+        return sum(kept) * len(steps) / len(kept)
+
+    old, new = sustained(older), sustained(newer)
+    if new - old <= TREND_STANDARD_ERRORS * math.sqrt(max(old + new, 1.0)):
+        return 0.0
+    # The halves' means are the rates at their midpoints, half a window apart.
+    return (1.5 * new - 0.5 * old) / half
+
+
+def after_burst(policy: PoolPolicy, observations: Sequence[Observation], est: Estimate) -> bool:
+    """Whether the queue emptied less than burst_hold_waits wait targets ago after a burst:
+    a peak of burst_queue_factor x its steady length (arrival rate x target, at least one)
+    within the service window."""
+    now = observations[-1].time
+    emptied: float | None = None
+    peak = 0
+    for obs in reversed(observations):
+        if now - obs.time > policy.service_window_seconds:
+            break
+        if obs.pending > 0 and emptied is None:
+            emptied = obs.time
+        peak = max(peak, obs.pending)
+    if emptied is None:
+        return False
+    steady = max(est.sustained_upper * policy.target_wait_seconds, 1.0)
+    hold = policy.burst_hold_waits * policy.target_wait_seconds
+    return peak >= policy.burst_queue_factor * steady and now - emptied < hold
+
+
+def idle_pods_kept(
+    policy: PoolPolicy, latest: Observation, est: Estimate, rising: float = 0.0
+) -> int:
     """Replicas a wait-targeted pool keeps when nothing waits: idle pods go at once.
 
     While messages wait, every pod will be busy as soon as the queue reaches it, so the
     caller removes none. When none waits, the pool keeps its busy pods and the pods the
     arrival rate keeps busy all the time (rounded down: a pod busy only part of the time
-    waits for its next message at full price), and no more. No stabilization window: the
+    waits for its next message at full price), and no more; while arrivals rise (`rising`,
+    the trend's rate now), the pods the higher of the two rates keeps busy, rounded up:
+    the load is on its way to them. No stabilization window: the
     queue, not a recent recommendation, says whether a pod has work.
     """
     conc = policy.per_replica_concurrency
     busy = math.ceil(latest.in_flight / conc)
-    fed = math.floor(est.sustained_rate * est.task_seconds / conc)
+    load = est.sustained_rate * est.task_seconds / conc
+    if rising > 0:
+        fed = math.ceil(max(load, rising * est.task_seconds / conc) - 1e-9)
+    else:
+        fed = math.floor(load)
     return max(busy, fed)
 
 

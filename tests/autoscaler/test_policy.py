@@ -16,9 +16,12 @@ from bytereview_operator.policy import (
     Decision,
     Observation,
     PoolPolicy,
+    after_burst,
     decide,
     estimate,
+    idle_pods_kept,
     next_hold,
+    rising_rate,
     since_reset,
     wanted_replicas,
 )
@@ -252,6 +255,58 @@ def test_a_premature_scale_down_doubles_the_hold_of_a_wait_targeted_pool() -> No
     assert state.hold == 2 * 6 * 200
 
 
+def arrivals_history(arrived_at: list[int], busy: int = 1) -> list[Observation]:
+    """Polls every 5 s with the given cumulative arrivals; every archive but `busy` done."""
+    return [
+        obs(i * 5.0, 0, min(busy, n), arrived=n, completed=n - min(busy, n))
+        for i, n in enumerate(arrived_at)
+    ]
+
+
+def test_a_wait_targeted_pool_keeps_a_pod_while_arrivals_rise() -> None:
+    # Arrivals rise linearly from 0 to 0.1/s over ten minutes (30 archives of ~18 s): the
+    # rate over the last 30 arrivals reaches back to the start, 0.05/s, under one pod, so
+    # the second pod would go the moment the queue empties, to come back minutes later.
+    # The trend says ~0.1/s now (1.7 pods): two pods stay.
+    rising = arrivals_history([round(0.1 * (i * 5) ** 2 / 1200) for i in range(121)])
+    est = estimate(INGEST, rising)
+    assert idle_pods_kept(INGEST, rising[-1], est) == 1  # the lagging rate alone
+    assert 0.09 < rising_rate(INGEST, rising) < 0.11
+    d = decide(INGEST, rising, current=3, recent=[])
+    assert d.replicas == math.ceil(rising_rate(INGEST, rising) * d.task_seconds) == 2
+    # The same 30 archives at a steady rate are no trend: one pod keeps up with them.
+    flat = arrivals_history([round(0.05 * i * 5) for i in range(121)])
+    assert rising_rate(INGEST, flat) == 0
+    assert decide(INGEST, flat, current=3, recent=[]).replicas == 1
+    # Nor is a burst: 20 archives in one poll on the steady traffic.
+    burst = arrivals_history([round(0.05 * i * 5) + (20 if i >= 110 else 0) for i in range(121)])
+    assert rising_rate(INGEST, burst) == 0
+
+
+def test_idle_pods_after_a_burst_stay_a_while_once_bursts_have_come_back() -> None:
+    # A burst of 60 archives on 0.01/s drained under a minute ago with 6 pods; one still runs.
+    def reading(i: int) -> Observation:
+        arrived = round(0.01 * i * 5) + 1 + (60 if i >= 100 else 0)
+        waiting = 60 - 6 * (i - 100) if 100 <= i < 110 else 0
+        return obs(i * 5.0, waiting, 1, arrived=arrived, completed=arrived - waiting - 1)
+
+    history = [reading(i) for i in range(121)]
+    est = estimate(INGEST, history)
+    assert after_burst(INGEST, history, est)
+    # Without a premature scale-down, idle pods go at once.
+    assert decide(INGEST, history, current=6, recent=[]).replicas == 1
+    # Once a scale-down proved premature (the hold doubled), they stay 0.75 x 200 s.
+    held = decide(INGEST, history, current=6, recent=[], hold_seconds=2 * INGEST.hold_seconds)
+    assert (held.replicas, held.reason) == (6, "hold: bursts came back, idle pods kept a while")
+    last = history[-1]
+    later = [*history, *(dataclasses.replace(last, time=last.time + t) for t in (50, 100))]
+    assert not after_burst(INGEST, later, estimate(INGEST, later))
+    assert decide(INGEST, later, current=6, recent=[], hold_seconds=2400).replicas == 1
+    # A queue at its steady length (arrival rate x target) is not a burst.
+    steady_queue = [dataclasses.replace(o, pending=min(o.pending, 1)) for o in history]
+    assert not after_burst(INGEST, steady_queue, estimate(INGEST, steady_queue))
+
+
 def test_a_recreated_stream_starts_the_counts_again() -> None:
     history = [obs(0, 0, arrived=900, completed=900), obs(5, 0, arrived=10, completed=10)]
     assert since_reset(history) == history[1:]
@@ -369,6 +424,8 @@ def test_min_replicas_is_kept_and_no_observations_changes_nothing() -> None:
         {"target_wait_seconds": -1},
         {"reversal_wait_targets": -1},
         {"reversal_wait_factor": 0.5},
+        {"burst_hold_waits": -1},
+        {"burst_queue_factor": 0.5},
     ],
 )
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
