@@ -54,6 +54,7 @@ class Record:
     method: int
     compressed_size: int
     uncompressed_size: int
+    crc: int
     header_offset: int
     external_attr: int
     create_system: int
@@ -108,19 +109,22 @@ def read_end(handle: BinaryIO) -> DirectoryEnd:
 
 class _Chunks:
     """Reads exact byte counts from a handle through a buffer, so small reads stay cheap on
-    network storage."""
+    network storage. Each read seeks to where the last one ended, so the handle may be used
+    for other reads (entries' data) while a walk is paused."""
 
     def __init__(self, handle: BinaryIO, start: int) -> None:
-        handle.seek(start)
         self._handle = handle
+        self._next = start
         self._buffer = b""
         self._at = 0
 
     def take(self, count: int) -> bytes:
         while len(self._buffer) - self._at < count:
+            self._handle.seek(self._next)
             more = self._handle.read(max(READ_CHUNK, count))
             if not more:
                 raise DirectoryError("the central directory is truncated")
+            self._next += len(more)
             self._buffer = self._buffer[self._at :] + more
             self._at = 0
         out = self._buffer[self._at : self._at + count]
@@ -142,6 +146,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             made_by,
             flags,
             method,
+            crc,
             compressed,
             uncompressed,
             name_len,
@@ -149,7 +154,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             comment_len,
             external,
             offset,
-        ) = struct.unpack("<4xH2xHH8xIIHHH4xII", fixed)
+        ) = struct.unpack("<4xH2xHH4xIIIHHH4xII", fixed)
         name = chunks.take(name_len)
         extra = chunks.take(extra_len)
         chunks.take(comment_len)
@@ -161,6 +166,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             method=method,
             compressed_size=compressed,
             uncompressed_size=uncompressed,
+            crc=crc,
             header_offset=offset,
             external_attr=external,
             create_system=made_by >> 8,

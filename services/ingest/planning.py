@@ -1,0 +1,272 @@
+"""What to do with each entry of a ZIP archive, decided from its central directory streamed
+twice, never held whole.
+
+The first walk checks the archive as a whole: entry counts, no two entries sharing bytes
+(overlap zip bombs), no entry past the central directory, names that stay inside the
+archive. It keeps a few bytes per entry (services/ingest/spans.py). The second walk,
+lazily and in the unpacker's windows, decides per entry: unpack it, or fail it alone
+(symbolic link, encrypted, path too long, same name as an earlier entry, too large).
+No ZipInfo list ever exists: a 100,000-entry archive plans in as much memory as a small one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import stat
+import zipfile
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from services.ingest import directory, entry_data, spans
+from services.ingest.budget import HostileArchive, UnpackLimits
+from services.ingest.directory import Record
+from services.ingest.entry_names import (
+    MAX_PATH,
+    UnsafeName,
+    record_name,
+    safe_entry_path,
+    same_name_key,
+    shortened,
+)
+
+JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+JUNK_DIRS = ("__MACOSX/",)
+
+
+class DamagedArchive(Exception):
+    """The archive cannot be read as a ZIP at all."""
+
+
+def is_junk(path: str) -> bool:
+    return (
+        path.startswith(JUNK_DIRS)
+        or path.rsplit("/", 1)[-1] in JUNK_NAMES
+        or (path.rsplit("/", 1)[-1].startswith("._"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ZipArchive:
+    """A seekable archive whose directory end is known and whose record count is in limits."""
+
+    handle: BinaryIO
+    end: directory.DirectoryEnd
+
+    def records(self) -> Iterator[Record]:
+        """The directory's records, streamed; DamagedArchive if the directory is damaged."""
+        try:
+            yield from directory.walk(self.handle, self.end)
+        except directory.DirectoryError as exc:
+            raise DamagedArchive(str(exc)) from exc
+
+    def start(self, record: Record) -> int:
+        """Where the record's local header is in the handle (data before the archive too)."""
+        return spans.clamp(record.header_offset + self.end.prefix)
+
+
+def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> ZipArchive:
+    """The archive, once its directory is known to hold at most `max_files` files (and
+    `limits.max_records` records): HostileArchive beyond that, counted without keeping any
+    record. DamagedArchive if it cannot be read as a ZIP."""
+    try:
+        end = directory.read_end(handle)
+    except directory.DirectoryError as exc:
+        raise DamagedArchive(str(exc)) from exc
+    if end.entries > limits.max_records:
+        raise _over(end.entries, max_files, limits, exact=True)
+    if end.size > limits.max_directory_bytes:
+        raise HostileArchive(
+            f"the archive's central directory is {end.size} bytes; the limit is "
+            f"{limits.max_directory_bytes}"
+        )
+    try:
+        counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
+    except directory.DirectoryError as exc:
+        raise DamagedArchive(str(exc)) from exc
+    if not counted.complete:
+        over = counted.files if counted.files > max_files else counted.records
+        raise _over(over, max_files, limits, exact=False)
+    return ZipArchive(handle, end)
+
+
+def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:
+    if max_files < limits.max_entries:
+        return HostileArchive(
+            f"the archive holds more than {max_files} files; only {max_files} more fit in "
+            f"the upload's limit of {limits.max_entries}"
+        )
+    holds = f"{count} entries" if exact else f"more than {count - 1} entries"
+    return HostileArchive(f"the archive holds {holds}; the limit is {limits.max_entries} files")
+
+
+def name_of(record: Record) -> str:
+    """The record's decoded name; DamagedArchive if its UTF-8 flag is a lie (as zipfile)."""
+    try:
+        return record_name(record.raw_name, record.flags)
+    except UnicodeDecodeError as exc:
+        raise DamagedArchive(f"an entry's name is not valid UTF-8 ({exc})") from exc
+
+
+def _entry_path(record: Record, name: str) -> str | None:
+    """The entry's safe path, or None for a folder; UnsafeName for a hostile name."""
+    if record.is_dir or name.endswith("\\"):
+        safe_entry_path(name)
+        return None
+    return safe_entry_path(name)
+
+
+@dataclass(slots=True)
+class Plan:
+    index: int
+    record: Record
+    path: str
+    problem: str = ""
+
+
+class Planned:
+    """An archive checked as a whole (by `plan`): len() is how many entries it will
+    unpack or fail; iterating walks the directory again and decides per entry."""
+
+    def __init__(
+        self,
+        archive: ZipArchive,
+        limits: UnpackLimits,
+        *,
+        files: int,
+        starts: array[int],
+        repeated: frozenset[int],
+        salt: bytes,
+    ) -> None:
+        self.archive = archive
+        self._limits = limits
+        self._files = files
+        # Every record's start, sorted (8 bytes each): where the entry after one starts.
+        self._starts = starts
+        self._repeated = repeated
+        self._salt = salt
+
+    def __len__(self) -> int:
+        return self._files
+
+    def __iter__(self) -> Iterator[Plan]:
+        # Names are compared only where their hashes repeat: the set holds those alone.
+        seen: set[str] = set()
+        for record in self.archive.records():
+            path = _entry_path(record, name_of(record))
+            if path is None or is_junk(path):
+                continue
+            item = Plan(record.index, record, path)
+            key = same_name_key(path)
+            maybe_seen = bool(self._repeated) and spans.name_hash(key, self._salt) in self._repeated
+            mode = record.external_attr >> 16
+            if record.create_system == 3 and stat.S_ISLNK(mode):
+                item.problem = "the entry is a symbolic link; links are not unpacked"
+            elif record.flags & 0x1:
+                item.problem = "the entry is encrypted; unpack it yourself and upload the files"
+            elif len(path) > MAX_PATH:
+                item.path = shortened(path)
+                item.problem = f"the entry's path is longer than {MAX_PATH} characters"
+            elif maybe_seen and key in seen:
+                item.problem = f"another entry has the same name {path!r}"
+            elif record.uncompressed_size > self._limits.max_entry_bytes:
+                item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
+            if maybe_seen:
+                seen.add(key)
+            yield item
+
+    def open(self, record: Record) -> zipfile.ZipExtFile:
+        """A reader of the entry's inflated bytes (services/ingest/entry_data.py)."""
+        start = self.archive.start(record)
+        at = bisect.bisect_right(self._starts, start)
+        bound = self._starts[at] if at < len(self._starts) else self.archive.end.start
+        return entry_data.open_entry(self.archive.handle, record, start=start, bound=bound)
+
+
+def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
+    """Check the archive as a whole, in one walk of its directory. Raises HostileArchive
+    (too many files, entries sharing bytes or running past the directory, a hostile
+    name) or DamagedArchive."""
+    starts = spans.u64_array()
+    ends = spans.u64_array()
+    hashes = spans.u64_array()
+    salt = os.urandom(16)
+    files = planned = 0
+    unsafe: UnsafeName | None = None
+    for record in archive.records():
+        start = archive.start(record)
+        starts.append(start)
+        # A local header is at least 30 bytes; data follows it.
+        ends.append(spans.clamp(start + entry_data.LOCAL_SIZE + record.compressed_size))
+        if not record.is_dir:
+            files += 1
+        name = name_of(record)  # every name, so that a damaged one is found here
+        if unsafe is not None:
+            continue
+        try:
+            path = _entry_path(record, name)
+        except UnsafeName as exc:
+            unsafe = exc  # reported after the checks of the whole archive, as before
+            continue
+        if path is None or is_junk(path):
+            continue
+        planned += 1
+        hashes.append(spans.name_hash(same_name_key(path), salt))
+    if files > limits.max_entries:
+        raise HostileArchive(f"the archive holds {files} files; the limit is {limits.max_entries}")
+    starts = spans.sorted_array(starts)
+    _check_spans(archive, starts, spans.sorted_array(ends))
+    del ends
+    if unsafe is not None:
+        raise unsafe
+    return Planned(
+        archive,
+        limits,
+        files=planned,
+        starts=starts,
+        repeated=spans.repeated(hashes),
+        salt=salt,
+    )
+
+
+def _check_spans(archive: ZipArchive, starts: array[int], ends: array[int]) -> None:
+    """Refuse archives whose entries share bytes (the overlapping and the quoted-overlap zip
+    bombs) or claim bytes past the start of the central directory. This also means the
+    compressed sizes add up to at most the archive's size, which the ratio budget relies on.
+    The names for the verdict are looked up in one more walk, on refusal only."""
+    at = spans.first_overlap(starts, ends)
+    if at is not None:
+        first, second = _holding(archive, at)
+        raise HostileArchive(f"entries {first!r} and {second!r} overlap (a zip bomb)")
+    if ends and ends[-1] > archive.end.start:
+        name = _past(archive, archive.end.start)
+        raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
+
+
+def _span(archive: ZipArchive, record: Record) -> tuple[int, int]:
+    start = archive.start(record)
+    return start, spans.clamp(start + entry_data.LOCAL_SIZE + record.compressed_size)
+
+
+def _holding(archive: ZipArchive, at: int) -> tuple[str, str]:
+    """Two entries holding offset `at`, the one starting there second."""
+    starting: Record | None = None
+    holding: Record | None = None
+    for record in archive.records():
+        start, end = _span(archive, record)
+        if start == at and starting is None:
+            starting = record
+        elif start <= at < end and holding is None:
+            holding = record
+    if starting is None or holding is None:  # the directory changed under us
+        raise DamagedArchive("the central directory changed while it was read")
+    return name_of(holding), name_of(starting)
+
+
+def _past(archive: ZipArchive, limit: int) -> str:
+    for record in archive.records():
+        if _span(archive, record)[1] > limit:
+            return name_of(record)
+    raise DamagedArchive("the central directory changed while it was read")
