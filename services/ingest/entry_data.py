@@ -40,10 +40,11 @@ def open_entry(handle: BinaryIO, record: Record, *, start: int, bound: int) -> z
     signature, name_length, extra_length = struct.unpack("<4s22xHH", fixed)
     if signature != LOCAL:
         raise zipfile.BadZipFile("Bad magic number for file header")
-    name = handle.read(name_length)
+    name = handle.read(name_length) if name_length == len(record.raw_name) else b""
     if name != record.raw_name:
         raise zipfile.BadZipFile(
-            f"File name in directory {record.raw_name!r} and header {name!r} differ."
+            f"the file names in its directory record and local header differ "
+            f"({name_length} bytes, not {len(record.raw_name)}, or other bytes)"
         )
     data = start + LOCAL_SIZE + name_length + extra_length
     if data + record.compressed_size > bound:

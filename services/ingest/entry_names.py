@@ -26,6 +26,7 @@ __all__ = ["MAX_PATH", "UnsafeName", "record_name", "safe_entry_path", "same_nam
 
 UTF8_FLAG = 0x800
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UnsafeName(HostileArchive):
@@ -57,7 +58,7 @@ def record_name(raw: bytes, flags: int) -> str:
 def safe_entry_path(name: str) -> str:
     """The name as a relative POSIX path in NFC inside the archive's folder; UnsafeName
     when it is absolute, climbs out (..), or holds control characters."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         raise UnsafeName(f"entry {name!r} has control characters in its name")
     path = name.replace("\\", "/")
     if path.startswith("/") or _DRIVE.match(path):

@@ -16,7 +16,7 @@ import os
 import stat
 import zipfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -137,7 +137,7 @@ class Planned:
         *,
         files: int,
         starts: array[int],
-        repeated: frozenset[int],
+        repeated: Container[int],
         salt: bytes,
     ) -> None:
         self.archive = archive
@@ -145,6 +145,7 @@ class Planned:
         self._files = files
         # Every record's start, sorted (8 bytes each): where the entry after one starts.
         self._starts = starts
+        # Hashes of names that more than one entry may have (spans.repeated).
         self._repeated = repeated
         self._salt = salt
 
@@ -186,23 +187,36 @@ class Planned:
 
 
 def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
-    """Check the archive as a whole, in one walk of its directory. Raises HostileArchive
-    (too many files, entries sharing bytes or running past the directory, a hostile
-    name) or DamagedArchive."""
+    """Check the archive as a whole, in one walk of its directory (two when its records
+    are not in file order). Raises HostileArchive (too many files, entries sharing bytes or
+    running past the directory, a hostile name) or DamagedArchive.
+
+    Kept per entry: its start (8 bytes, for the whole unpack) and a hash of its name
+    (4 bytes, until the repeated ones are known)."""
     starts = spans.u64_array()
-    ends = spans.u64_array()
-    hashes = spans.u64_array()
+    hashes = spans.u32_array()
     salt = os.urandom(16)
     files = planned = 0
     unsafe: UnsafeName | None = None
+    # Records in file order (nearly all archives): spans are checked as they stream by.
+    in_order = True
+    last_start = -1
+    furthest: tuple[int, str] = (0, "")  # the furthest end yet, and whose it is
+    overlap: tuple[str, str] | None = None
     for record in archive.records():
-        start = archive.start(record)
+        start, end = _span(archive, record)
         starts.append(start)
-        # A local header is at least 30 bytes; data follows it.
-        ends.append(spans.clamp(start + entry_data.LOCAL_SIZE + record.compressed_size))
         if not record.is_dir:
             files += 1
         name = name_of(record)  # every name, so that a damaged one is found here
+        if in_order:
+            if start < last_start:
+                in_order = False
+            elif furthest[0] > start and overlap is None:
+                overlap = (furthest[1], name)
+        last_start = start
+        if end > furthest[0]:
+            furthest = (end, name)
         if unsafe is not None:
             continue
         try:
@@ -216,9 +230,13 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
         hashes.append(spans.name_hash(same_name_key(path), salt))
     if files > limits.max_entries:
         raise HostileArchive(f"the archive holds {files} files; the limit is {limits.max_entries}")
-    starts = spans.sorted_array(starts)
-    _check_spans(archive, starts, spans.sorted_array(ends))
-    del ends
+    if in_order:
+        if overlap is not None:
+            raise HostileArchive(f"entries {overlap[0]!r} and {overlap[1]!r} overlap (a zip bomb)")
+        _check_end(archive, furthest[0])
+    else:
+        starts = spans.sorted_array(starts)
+        _check_spans(archive, starts)
     if unsafe is not None:
         raise unsafe
     return Planned(
@@ -231,16 +249,23 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     )
 
 
-def _check_spans(archive: ZipArchive, starts: array[int], ends: array[int]) -> None:
+def _check_spans(archive: ZipArchive, starts: array[int]) -> None:
     """Refuse archives whose entries share bytes (the overlapping and the quoted-overlap zip
     bombs) or claim bytes past the start of the central directory. This also means the
     compressed sizes add up to at most the archive's size, which the ratio budget relies on.
-    The names for the verdict are looked up in one more walk, on refusal only."""
+    For records out of file order: their ends are read in one more walk, and the names for
+    a verdict in another, on refusal only."""
+    ends = spans.sorted_array(array("Q", (_span(archive, r)[1] for r in archive.records())))
     at = spans.first_overlap(starts, ends)
     if at is not None:
         first, second = _holding(archive, at)
         raise HostileArchive(f"entries {first!r} and {second!r} overlap (a zip bomb)")
-    if ends and ends[-1] > archive.end.start:
+    _check_end(archive, ends[-1] if ends else 0)
+
+
+def _check_end(archive: ZipArchive, end: int) -> None:
+    """The last byte any entry claims must come before the central directory."""
+    if end > archive.end.start:
         name = _past(archive, archive.end.start)
         raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
 
