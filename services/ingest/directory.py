@@ -1,11 +1,13 @@
-"""A ZIP archive's central directory, read with bounded memory before `zipfile` sees it.
+"""A ZIP archive's central directory, read with bounded memory.
 
 `zipfile.ZipFile` turns every central-directory record into a ZipInfo (~0.5 KiB each)
 before anyone can count them: a million-entry archive costs ~600 MB just to open. The
 end-of-central-directory record (zip64 too) says how many entries there are, and walking
 the records streams through the directory with constant memory, so an archive over the
-entry limit is refused before a single ZipInfo exists. Offsets are resolved the way
-`zipfile` and `unzip` do, so data before the archive (self-extracting archives) is fine.
+entry limit is refused before anything per entry is built; planning and unpacking walk it
+the same way (services/ingest/planning.py), so no ZipInfo list is ever built. Offsets are
+resolved the way `zipfile` and `unzip` do, so data before the archive (self-extracting
+archives) is fine.
 """
 
 from __future__ import annotations
