@@ -122,12 +122,16 @@ class _Chunks:
 
     def take(self, count: int) -> bytes:
         while len(self._buffer) - self._at < count:
+            # The rest of the buffer is smaller than one record: drop the buffer before
+            # reading the next chunk, so at most two chunks are ever in memory.
+            rest = self._buffer[self._at :]
+            self._buffer = b""
             self._handle.seek(self._next)
             more = self._handle.read(max(READ_CHUNK, count))
             if not more:
                 raise DirectoryError("the central directory is truncated")
             self._next += len(more)
-            self._buffer = self._buffer[self._at :] + more
+            self._buffer = rest + more if rest else more
             self._at = 0
         out = self._buffer[self._at : self._at + count]
         self._at += count

@@ -124,6 +124,8 @@ class Plan:
     record: Record
     path: str
     problem: str = ""
+    # Where the next entry's bytes (or the central directory) start: its data ends by then.
+    bound: int = 0
 
 
 class Planned:
@@ -136,14 +138,15 @@ class Planned:
         limits: UnpackLimits,
         *,
         files: int,
-        starts: array[int],
+        starts: array[int] | None,
         repeated: Container[int],
         salt: bytes,
     ) -> None:
         self.archive = archive
         self._limits = limits
         self._files = files
-        # Every record's start, sorted (8 bytes each): where the entry after one starts.
+        # For records out of file order only: every record's start, sorted (8 bytes each),
+        # to find where the entry after one starts. In file order, that is the next record.
         self._starts = starts
         # Hashes of names that more than one entry may have (spans.repeated).
         self._repeated = repeated
@@ -155,35 +158,51 @@ class Planned:
     def __iter__(self) -> Iterator[Plan]:
         # Names are compared only where their hashes repeat: the set holds those alone.
         seen: set[str] = set()
-        for record in self.archive.records():
-            path = _entry_path(record, name_of(record))
-            if path is None or is_junk(path):
-                continue
-            item = Plan(record.index, record, path)
-            key = same_name_key(path)
-            maybe_seen = bool(self._repeated) and spans.name_hash(key, self._salt) in self._repeated
-            mode = record.external_attr >> 16
-            if record.create_system == 3 and stat.S_ISLNK(mode):
-                item.problem = "the entry is a symbolic link; links are not unpacked"
-            elif record.flags & 0x1:
-                item.problem = "the entry is encrypted; unpack it yourself and upload the files"
-            elif len(path) > MAX_PATH:
-                item.path = shortened(path)
-                item.problem = f"the entry's path is longer than {MAX_PATH} characters"
-            elif maybe_seen and key in seen:
-                item.problem = f"another entry has the same name {path!r}"
-            elif record.uncompressed_size > self._limits.max_entry_bytes:
-                item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
-            if maybe_seen:
-                seen.add(key)
-            yield item
+        records = self.archive.records()
+        record = next(records, None)
+        while record is not None:
+            following = next(records, None)
+            item = self._plan(record, seen)
+            if item is not None:
+                item.bound = self._bound(record, following)
+                yield item
+            record = following
 
-    def open(self, record: Record) -> zipfile.ZipExtFile:
+    def _plan(self, record: Record, seen: set[str]) -> Plan | None:
+        path = _entry_path(record, name_of(record))
+        if path is None or is_junk(path):
+            return None
+        item = Plan(record.index, record, path)
+        key = same_name_key(path)
+        maybe_seen = bool(self._repeated) and spans.name_hash(key, self._salt) in self._repeated
+        mode = record.external_attr >> 16
+        if record.create_system == 3 and stat.S_ISLNK(mode):
+            item.problem = "the entry is a symbolic link; links are not unpacked"
+        elif record.flags & 0x1:
+            item.problem = "the entry is encrypted; unpack it yourself and upload the files"
+        elif len(path) > MAX_PATH:
+            item.path = shortened(path)
+            item.problem = f"the entry's path is longer than {MAX_PATH} characters"
+        elif maybe_seen and key in seen:
+            item.problem = f"another entry has the same name {path!r}"
+        elif record.uncompressed_size > self._limits.max_entry_bytes:
+            item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
+        if maybe_seen:
+            seen.add(key)
+        return item
+
+    def _bound(self, record: Record, following: Record | None) -> int:
+        if self._starts is None:
+            return self.archive.start(following) if following else self.archive.end.start
+        at = bisect.bisect_right(self._starts, self.archive.start(record))
+        return self._starts[at] if at < len(self._starts) else self.archive.end.start
+
+    def open(self, item: Plan) -> zipfile.ZipExtFile:
         """A reader of the entry's inflated bytes (services/ingest/entry_data.py)."""
-        start = self.archive.start(record)
-        at = bisect.bisect_right(self._starts, start)
-        bound = self._starts[at] if at < len(self._starts) else self.archive.end.start
-        return entry_data.open_entry(self.archive.handle, record, start=start, bound=bound)
+        start = self.archive.start(item.record)
+        return entry_data.open_entry(
+            self.archive.handle, item.record, start=start, bound=item.bound
+        )
 
 
 def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
@@ -191,10 +210,9 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     are not in file order). Raises HostileArchive (too many files, entries sharing bytes or
     running past the directory, a hostile name) or DamagedArchive.
 
-    Kept per entry: its start (8 bytes, for the whole unpack) and a hash of its name
-    (4 bytes, until the repeated ones are known)."""
-    starts = spans.u64_array()
-    hashes = spans.u32_array()
+    Kept per entry: a hash of its name (4 bytes, until the repeated ones are known) and, for
+    records out of file order, its start (8 bytes, for the whole unpack)."""
+    hashes = spans.SortedRuns("I")
     salt = os.urandom(16)
     files = planned = 0
     unsafe: UnsafeName | None = None
@@ -205,7 +223,6 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     overlap: tuple[str, str] | None = None
     for record in archive.records():
         start, end = _span(archive, record)
-        starts.append(start)
         if not record.is_dir:
             files += 1
         name = name_of(record)  # every name, so that a damaged one is found here
@@ -230,13 +247,15 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
         hashes.append(spans.name_hash(same_name_key(path), salt))
     if files > limits.max_entries:
         raise HostileArchive(f"the archive holds {files} files; the limit is {limits.max_entries}")
+    starts: array[int] | None = None
     if in_order:
         if overlap is not None:
             raise HostileArchive(f"entries {overlap[0]!r} and {overlap[1]!r} overlap (a zip bomb)")
-        _check_end(archive, furthest[0])
     else:
-        starts = spans.sorted_array(starts)
-        _check_spans(archive, starts)
+        starts = _check_spans(archive)
+    if furthest[0] > archive.end.start:
+        name = _past(archive, archive.end.start)
+        raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
     if unsafe is not None:
         raise unsafe
     return Planned(
@@ -249,25 +268,25 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     )
 
 
-def _check_spans(archive: ZipArchive, starts: array[int]) -> None:
+def _check_spans(archive: ZipArchive) -> array[int]:
     """Refuse archives whose entries share bytes (the overlapping and the quoted-overlap zip
-    bombs) or claim bytes past the start of the central directory. This also means the
-    compressed sizes add up to at most the archive's size, which the ratio budget relies on.
-    For records out of file order: their ends are read in one more walk, and the names for
-    a verdict in another, on refusal only."""
-    ends = spans.sorted_array(array("Q", (_span(archive, r)[1] for r in archive.records())))
-    at = spans.first_overlap(starts, ends)
+    bombs); the furthest end is checked against the directory's start by the caller. This
+    also means the compressed sizes add up to at most the archive's size, which the ratio
+    budget relies on. For records out of file order: their spans are read in one more walk,
+    the names for a verdict in another, on refusal only. Returns every start, sorted."""
+    starts = spans.SortedRuns("Q")
+    ends = spans.SortedRuns("Q")
+    for record in archive.records():
+        start, end = _span(archive, record)
+        starts.append(start)
+        ends.append(end)
+    ordered = array("Q", starts)
+    del starts
+    at = spans.first_overlap(ordered, ends)
     if at is not None:
         first, second = _holding(archive, at)
         raise HostileArchive(f"entries {first!r} and {second!r} overlap (a zip bomb)")
-    _check_end(archive, ends[-1] if ends else 0)
-
-
-def _check_end(archive: ZipArchive, end: int) -> None:
-    """The last byte any entry claims must come before the central directory."""
-    if end > archive.end.start:
-        name = _past(archive, archive.end.start)
-        raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
+    return ordered
 
 
 def _span(archive: ZipArchive, record: Record) -> tuple[int, int]:

@@ -2,11 +2,11 @@
 
 An archive of 100,000 entries must not cost 100,000 Python objects: each would be ~100
 bytes (a tuple, its ints, a name), and a ZipInfo ~0.5 KiB. What must be known across all
-entries is kept in arrays of integers instead: where each entry's bytes start (and, for
-records out of file order, end: no two entries may share bytes), and a keyed 4-byte hash
-of each entry's name (no two names may be one on a case-insensitive disk). Sorting such an
-array through one list of ints would cost ~40 bytes per value again, so arrays are sorted
-in runs and merged.
+entries is kept in arrays of integers instead: a keyed 4-byte hash of each entry's name
+(no two names may be one on a case-insensitive disk) and, for records out of file order,
+where each entry's bytes start and end (no two entries may share bytes). Sorting through
+one list of ints would cost ~40 bytes per value again, so values are sorted in runs and
+merged as they are read.
 """
 
 from __future__ import annotations
@@ -15,18 +15,11 @@ import hashlib
 import heapq
 import itertools
 from array import array
+from collections.abc import Iterable, Iterator
 
 # Values sorted at once as a list (~330 KB for 8,192 of them), then merged.
 RUN = 1 << 13
 MAX_U64 = (1 << 64) - 1
-
-
-def u64_array() -> array[int]:
-    return array("Q")
-
-
-def u32_array() -> array[int]:
-    return array("I")
 
 
 def clamp(value: int) -> int:
@@ -34,17 +27,32 @@ def clamp(value: int) -> int:
     return min(value, MAX_U64)
 
 
-def sorted_array(values: array[int]) -> array[int]:
-    """`values` in ascending order, costing 8 bytes per value plus one run's list. Most
-    archives list their entries in file order: their offsets are returned as they are."""
-    if all(a <= b for a, b in itertools.pairwise(values)):
-        return values
-    code = values.typecode
-    runs = [array(code, sorted(values[at : at + RUN])) for at in range(0, len(values), RUN)]
-    return array(code, heapq.merge(*runs))
+class SortedRuns:
+    """Integers collected for sorting: each run of RUN values is sorted as it fills, and
+    iterating merges the runs. The values cost their width (4 or 8 bytes each) plus one
+    run's list, and the sorted sequence is streamed, never copied whole."""
+
+    def __init__(self, typecode: str) -> None:
+        self._code = typecode
+        self._runs: list[array[int]] = []
+        self._open: array[int] = array(typecode)
+
+    def append(self, value: int) -> None:
+        self._open.append(value)
+        if len(self._open) >= RUN:
+            self._close()
+
+    def _close(self) -> None:
+        if self._open:
+            self._runs.append(array(self._code, sorted(self._open)))
+            self._open = array(self._code)
+
+    def __iter__(self) -> Iterator[int]:
+        self._close()
+        return heapq.merge(*self._runs)
 
 
-def first_overlap(starts: array[int], ends: array[int]) -> int | None:
+def first_overlap(starts: Iterable[int], ends: Iterable[int]) -> int | None:
     """An offset inside two spans, or None if no two spans [start, end) share a byte.
 
     `starts` and `ends` are each sorted on their own (spans need not be kept as pairs):
@@ -65,8 +73,7 @@ def name_hash(key: str, salt: bytes) -> int:
     return int.from_bytes(digest.digest(), "little")
 
 
-def repeated(hashes: array[int]) -> frozenset[int]:
-    """The hashes that occur more than once (the names that may repeat; equal hashes of
-    different names are told apart by comparing the names themselves)."""
-    ordered = sorted_array(hashes)
-    return frozenset(a for a, b in itertools.pairwise(ordered) if a == b)
+def repeated(hashes: Iterable[int]) -> frozenset[int]:
+    """The hashes that occur more than once in sorted `hashes` (the names that may repeat;
+    equal hashes of different names are told apart by comparing the names themselves)."""
+    return frozenset(a for a, b in itertools.pairwise(hashes) if a == b)

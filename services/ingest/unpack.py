@@ -355,7 +355,7 @@ class ArchiveUnpacker:
         """Copy one entry to `key`: (size, sha256, type), or why the entry is unusable (its
         partial object removed). UploadStopped and StorageFailure propagate, object removed."""
         try:
-            source = plans.open(item.record)
+            source = plans.open(item)
         except StorageFailure:
             raise
         except EntryRefused as exc:
