@@ -42,7 +42,7 @@ from services.ingest.budget import (
     UploadStopped,
 )
 from services.ingest.directory import Record
-from services.ingest.entry_data import LZMA_MAX_DICTIONARY, EntryRefused
+from services.ingest.entry_data import EntryRefused
 from services.ingest.entry_names import safe_entry_path
 from services.ingest.planning import (
     DamagedArchive,
@@ -55,7 +55,6 @@ from services.ingest.planning import (
 from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_directory
 
 __all__ = [
-    "LZMA_MAX_DICTIONARY",
     "REFUSED",
     "ArchiveUnpacker",
     "DamagedArchive",
@@ -209,7 +208,7 @@ class ArchiveUnpacker:
             self._budget.reserve_files(len(plans))
             await self._unpack(plans, reporter, outcome)
         except DamagedArchive as exc:
-            # Found before any entry is read: the directory is read whole before that.
+            # Found by `plan`, before any entry is read: it walks the whole directory first.
             outcome.error = f"the archive is damaged or truncated ({exc})"
         except UploadStopped as exc:
             outcome.error = f"{REFUSED}{exc}"
