@@ -1,5 +1,5 @@
 """What to do with each entry of a ZIP archive, decided from its central directory streamed
-twice, never held whole.
+twice (after it was counted: services/ingest/directory.py), never held whole.
 
 The first walk checks the archive as a whole: entry counts, no two entries sharing bytes
 (overlap zip bombs), no entry past the central directory, names that stay inside the
@@ -254,8 +254,7 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     else:
         starts = _check_spans(archive)
     if furthest[0] > archive.end.start:
-        name = _past(archive, archive.end.start)
-        raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
+        raise HostileArchive(f"entry {furthest[1]!r} claims more bytes than the archive holds")
     if unsafe is not None:
         raise unsafe
     return Planned(
@@ -307,10 +306,3 @@ def _holding(archive: ZipArchive, at: int) -> tuple[str, str]:
     if starting is None or holding is None:  # the directory changed under us
         raise DamagedArchive("the central directory changed while it was read")
     return name_of(holding), name_of(starting)
-
-
-def _past(archive: ZipArchive, limit: int) -> str:
-    for record in archive.records():
-        if _span(archive, record)[1] > limit:
-            return name_of(record)
-    raise DamagedArchive("the central directory changed while it was read")

@@ -158,8 +158,10 @@ def _point(data: bytes, index: int, offset: int) -> bytes:
 
 def _swapped(data: bytes) -> bytes:
     """The first two directory records swapped: records out of file order."""
-    [(first, _), (second, _), (third, _)] = _records(data)
-    return data[:first] + data[second:third] + data[first:second] + data[third:]
+    [(first, _), (second, _), *_] = _records(data)
+    name, extra, comment = struct.unpack("<HHH", data[second + 28 : second + 34])
+    after = second + 46 + name + extra + comment
+    return data[:first] + data[second:after] + data[first:second] + data[after:]
 
 
 async def test_records_out_of_file_order_and_offsets_past_the_directory(tmp_path: Path) -> None:
@@ -173,6 +175,14 @@ async def test_records_out_of_file_order_and_offsets_past_the_directory(tmp_path
         ("a.png", pb.SourceFile.READY),
         ("c.png", pb.SourceFile.READY),
     ]
+    # Out of file order, an entry's local header stretching it over the next entry.
+    outcome, entries = await unpack(storage, _swapped(_stretched()))
+    assert outcome.error == ""
+    assert [(e.path, e.status) for e in entries] == [
+        ("b.png", pb.SourceFile.READY),
+        ("a.png", pb.SourceFile.FAILED),
+    ]
+    assert "past the start of the next entry" in entries[1].error
     # Out of file order, the last record pointing at the first entry's bytes.
     outcome, entries = await unpack(storage, _point(data, 2, 0))
     assert "entries 'c.png' and 'a.png' overlap" in outcome.error
