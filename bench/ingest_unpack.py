@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/ingest_unpack.py            # 1 GiB archives; RSS at 1 and 4 GiB
     .venv/bin/python bench/ingest_unpack.py --quick    # 256 MiB archives; RSS at 256 MiB and 1 GiB
+    .venv/bin/python bench/ingest_unpack.py --entries 10000,100000,300000
+                                                       # RSS by entry count (tiny PNGs)
+    .venv/bin/python bench/ingest_unpack.py --entries 10000,100000 --code DIR
+                                                       # the same, with another checkout's code
 
-Prints figures; asserts nothing (targets: >= 0.7x unzip's MB/s, peak RSS < 200 MiB and flat).
-Archives are written to a temporary directory with incompressible data (ZIP_STORED), so the
-figures measure I/O and bookkeeping, not zlib.
+Prints figures; asserts nothing (targets: >= 0.7x unzip's MB/s, peak RSS < 200 MiB and flat,
+in archive size and in entry count). Archives are written to a temporary directory with
+incompressible data (ZIP_STORED), so the figures measure I/O and bookkeeping, not zlib.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import argparse
 import asyncio
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +32,7 @@ from bytereview.jobs.v1.worker_service_pb2 import ArchiveEntry
 from services.ingest.unpack import Outcome, Registered
 
 MIB = 1024 * 1024
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def make_archive(path: Path, *, files: int, file_size: int) -> int:
@@ -39,6 +46,90 @@ def make_archive(path: Path, *, files: int, file_size: int) -> int:
                     entry.write(chunk)
                     left -= len(chunk)
     return files * file_size
+
+
+# A valid 1x1 PNG: what a job of scanned receipts holds, at its smallest.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
+)
+
+
+def make_png_archive(path: Path, *, entries: int) -> None:
+    """`entries` stored 1x1 PNGs in folders of 1,000, with zip64 end records, written record
+    by record (zipfile's writer would itself keep a ZipInfo per entry)."""
+    crc = zlib.crc32(PNG)
+    offsets: list[int] = []
+    with path.open("wb") as out:
+        for i in range(entries):
+            name = f"scans/{i // 1000:04d}/{i:07d}.png".encode()
+            offsets.append(out.tell())
+            out.write(
+                struct.pack(
+                    "<4sHHHHHIIIHH",
+                    b"PK\x03\x04",
+                    20,
+                    0,
+                    0,
+                    0,
+                    0x21,
+                    crc,
+                    len(PNG),
+                    len(PNG),
+                    len(name),
+                    0,
+                )
+                + name
+                + PNG
+            )
+        start = out.tell()
+        for i, offset in enumerate(offsets):
+            name = f"scans/{i // 1000:04d}/{i:07d}.png".encode()
+            out.write(
+                struct.pack(
+                    "<4sHHHHHHIIIHHHHHII",
+                    b"PK\x01\x02",
+                    0x031E,
+                    20,
+                    0,
+                    0,
+                    0,
+                    0x21,
+                    crc,
+                    len(PNG),
+                    len(PNG),
+                    len(name),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0o100644 << 16,
+                    offset,
+                )
+                + name
+            )
+        end = out.tell()
+        out.write(
+            struct.pack(
+                "<4sQHHIIQQQQ",
+                b"PK\x06\x06",
+                44,
+                45,
+                45,
+                0,
+                0,
+                entries,
+                entries,
+                end - start,
+                start,
+            )
+        )
+        out.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1))
+        out.write(
+            struct.pack(
+                "<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0
+            )
+        )
 
 
 class _NamingReporter:
@@ -84,11 +175,12 @@ def unzip_seconds(archive: Path, target: Path) -> float:
     return time.perf_counter() - started
 
 
-def child_peak_rss(archive: Path, target: Path) -> float:
-    """Peak RSS (MiB) of a fresh process that unpacks `archive` (the worker's code path)."""
+def child_peak_rss(archive: Path, target: Path, code_root: Path = ROOT) -> float:
+    """Peak RSS (MiB) of a fresh process that unpacks `archive` (the worker's code path),
+    with the services of `code_root` (this checkout, or another one to compare with)."""
     code = (
-        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r}); from pathlib import Path; "
-        "from bench.ingest_unpack import unpack_in_process; "
+        f"import sys; sys.path[:0] = [{str(code_root)!r}, {str(ROOT)!r}]; "
+        "from pathlib import Path; from bench.ingest_unpack import unpack_in_process; "
         f"unpack_in_process(Path({str(archive)!r}), Path({str(target)!r}))"
     )
     child = subprocess.Popen([sys.executable, "-c", code])
@@ -99,12 +191,39 @@ def child_peak_rss(archive: Path, target: Path) -> float:
     return usage.ru_maxrss / 1024  # this child's own peak, in MiB
 
 
+def by_entries(counts: list[int], code_root: Path) -> None:
+    """Peak RSS and time of unpacking archives of `counts` tiny PNGs, one process each."""
+    print(f"code: {code_root}")
+    print(f"{'entries':>9} {'archive MiB':>12} {'peak RSS MiB':>13} {'seconds':>8}")
+    with tempfile.TemporaryDirectory(prefix="br-bench-") as tmp:
+        root = Path(tmp)
+        for count in counts:
+            archive = root / f"{count}.zip"
+            make_png_archive(archive, entries=count)
+            started = time.perf_counter()
+            peak = child_peak_rss(archive, root / f"out-{count}", code_root)
+            seconds = time.perf_counter() - started
+            size = archive.stat().st_size / MIB
+            print(f"{count:>9,} {size:>12.1f} {peak:>13.0f} {seconds:>8.1f}", flush=True)
+            shutil.rmtree(root / f"out-{count}")
+            archive.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--entries", help="comma-separated entry counts: peak RSS by entry count only"
+    )
+    parser.add_argument(
+        "--code", type=Path, default=ROOT, help="checkout whose services unpack (--entries)"
+    )
     args = parser.parse_args()
+    if args.entries:
+        by_entries([int(n) for n in args.entries.split(",")], args.code.resolve())
+        return
     size = 256 * MIB if args.quick else 1024 * MIB
     rss_sizes = (256 * MIB, 1024 * MIB) if args.quick else (1024 * MIB, 4096 * MIB)
     with tempfile.TemporaryDirectory(prefix="br-bench-") as tmp:

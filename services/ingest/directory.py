@@ -1,11 +1,13 @@
-"""A ZIP archive's central directory, read with bounded memory before `zipfile` sees it.
+"""A ZIP archive's central directory, read with bounded memory.
 
 `zipfile.ZipFile` turns every central-directory record into a ZipInfo (~0.5 KiB each)
 before anyone can count them: a million-entry archive costs ~600 MB just to open. The
 end-of-central-directory record (zip64 too) says how many entries there are, and walking
 the records streams through the directory with constant memory, so an archive over the
-entry limit is refused before a single ZipInfo exists. Offsets are resolved the way
-`zipfile` and `unzip` do, so data before the archive (self-extracting archives) is fine.
+entry limit is refused before anything per entry is built; planning and unpacking walk it
+the same way (services/ingest/planning.py), so no ZipInfo list is ever built. Offsets are
+resolved the way `zipfile` and `unzip` do, so data before the archive (self-extracting
+archives) is fine.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class Record:
     method: int
     compressed_size: int
     uncompressed_size: int
+    crc: int
     header_offset: int
     external_attr: int
     create_system: int
@@ -108,20 +111,27 @@ def read_end(handle: BinaryIO) -> DirectoryEnd:
 
 class _Chunks:
     """Reads exact byte counts from a handle through a buffer, so small reads stay cheap on
-    network storage."""
+    network storage. Each read seeks to where the last one ended, so the handle may be used
+    for other reads (entries' data) while a walk is paused."""
 
     def __init__(self, handle: BinaryIO, start: int) -> None:
-        handle.seek(start)
         self._handle = handle
+        self._next = start
         self._buffer = b""
         self._at = 0
 
     def take(self, count: int) -> bytes:
         while len(self._buffer) - self._at < count:
+            # The rest of the buffer is smaller than one record: drop the buffer before
+            # reading the next chunk, so at most two chunks are ever in memory.
+            rest = self._buffer[self._at :]
+            self._buffer = b""
+            self._handle.seek(self._next)
             more = self._handle.read(max(READ_CHUNK, count))
             if not more:
                 raise DirectoryError("the central directory is truncated")
-            self._buffer = self._buffer[self._at :] + more
+            self._next += len(more)
+            self._buffer = rest + more if rest else more
             self._at = 0
         out = self._buffer[self._at : self._at + count]
         self._at += count
@@ -142,6 +152,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             made_by,
             flags,
             method,
+            crc,
             compressed,
             uncompressed,
             name_len,
@@ -149,7 +160,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             comment_len,
             external,
             offset,
-        ) = struct.unpack("<4xH2xHH8xIIHHH4xII", fixed)
+        ) = struct.unpack("<4xH2xHH4xIIIHHH4xII", fixed)
         name = chunks.take(name_len)
         extra = chunks.take(extra_len)
         chunks.take(comment_len)
@@ -161,6 +172,7 @@ def walk(handle: BinaryIO, end: DirectoryEnd) -> Iterator[Record]:
             method=method,
             compressed_size=compressed,
             uncompressed_size=uncompressed,
+            crc=crc,
             header_offset=offset,
             external_attr=external,
             create_system=made_by >> 8,

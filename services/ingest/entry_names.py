@@ -16,39 +16,36 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
-import zipfile
 
 from bytereview.core.limits import MAX_PATH
 from services.ingest.budget import HostileArchive
 
 # The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
 # own instead of a refused report.
-__all__ = ["MAX_PATH", "UnsafeName", "decoded_name", "safe_entry_path", "same_name_key"]
+__all__ = ["MAX_PATH", "UnsafeName", "record_name", "safe_entry_path", "same_name_key"]
 
 UTF8_FLAG = 0x800
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UnsafeName(HostileArchive):
     """The name points outside the archive or cannot be a path: the archive is hostile."""
 
 
-def decoded_name(info: zipfile.ZipInfo) -> str:
-    """The entry's full name (NUL and all: `ZipInfo.filename` stops at a NUL byte)."""
-    name = info.orig_filename
-    if info.flag_bits & UTF8_FLAG:
-        return name
-    try:
-        raw = name.encode("cp437")
-    except UnicodeEncodeError:  # zipfile was told another encoding: trust it
-        return name
+def record_name(raw: bytes, flags: int) -> str:
+    """The entry's full name from its directory record's bytes and flags (NUL and all).
+    UnicodeDecodeError when the UTF-8 flag is set on bytes that are not UTF-8."""
+    if flags & UTF8_FLAG:
+        return raw.decode("utf-8")
     if raw.isascii():
-        return name
+        return raw.decode("ascii")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if "\\" in name:
+    name = raw.decode("cp437")
+    if b"\\" in raw:
         try:
             japanese = raw.decode("cp932")
         except UnicodeDecodeError:
@@ -61,7 +58,7 @@ def decoded_name(info: zipfile.ZipInfo) -> str:
 def safe_entry_path(name: str) -> str:
     """The name as a relative POSIX path in NFC inside the archive's folder; UnsafeName
     when it is absolute, climbs out (..), or holds control characters."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+    if _CONTROL.search(name):
         raise UnsafeName(f"entry {name!r} has control characters in its name")
     path = name.replace("\\", "/")
     if path.startswith("/") or _DRIVE.match(path):

@@ -28,7 +28,8 @@ from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
-from services.ingest.entry_names import MAX_PATH, decoded_name, shortened
+from services.ingest.entry_names import MAX_PATH, shortened
+from services.ingest.planning import name_of
 from services.ingest.sniff import PDF, SNIFF_BYTES, sniff, zip_at_end
 from services.ingest.unpack import (
     REFUSED,
@@ -93,35 +94,37 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
             return ingest_pb.InspectArchiveResponse(
                 entry_count=_int32(end.entries), problem=str(exc)
             )
-        with archive:
-            infos = archive.infolist()
-            response = ingest_pb.InspectArchiveResponse(
-                entry_count=sum(1 for i in infos if not i.is_dir()),
-                total_uncompressed_size=_int64(sum(i.file_size for i in infos)),
-            )
-            problems: dict[int, str] = {}
-            try:
-                for item in plan(archive, limits):
-                    if item.problem:
-                        problems[item.index] = item.problem
-            except HostileArchive as exc:
-                response.problem = str(exc)
-            for index, info in enumerate(infos):
-                name = decoded_name(info)
-                problem = problems.get(index, "")
-                if not problem and not info.is_dir() and is_junk(name):
-                    problem = "skipped: system file"
-                response.entries.append(
-                    ingest_pb.ArchiveListing(
-                        index=index,
-                        path=shortened(unicodedata.normalize("NFC", name), MAX_PATH),
-                        compressed_size=_int64(info.compress_size),
-                        uncompressed_size=_int64(info.file_size),
-                        is_dir=info.is_dir(),
-                        encrypted=bool(info.flag_bits & 0x1),
-                        problem=problem,
-                    )
+        response = ingest_pb.InspectArchiveResponse()
+        problems: dict[int, str] = {}
+        try:
+            for item in plan(archive, limits):
+                if item.problem:
+                    problems[item.index] = item.problem
+        except DamagedArchive as exc:
+            raise FailedPrecondition(f"not a readable ZIP archive ({exc})") from exc
+        except HostileArchive as exc:
+            response.problem = str(exc)
+        files = total = 0
+        for record in archive.records():
+            name = name_of(record)
+            problem = problems.get(record.index, "")
+            if not problem and not record.is_dir and is_junk(name):
+                problem = "skipped: system file"
+            files += not record.is_dir
+            total += record.uncompressed_size
+            response.entries.append(
+                ingest_pb.ArchiveListing(
+                    index=record.index,
+                    path=shortened(unicodedata.normalize("NFC", name), MAX_PATH),
+                    compressed_size=_int64(record.compressed_size),
+                    uncompressed_size=_int64(record.uncompressed_size),
+                    is_dir=record.is_dir,
+                    encrypted=bool(record.flags & 0x1),
+                    problem=problem,
                 )
+            )
+        response.entry_count = files
+        response.total_uncompressed_size = _int64(total)
     return response
 
 

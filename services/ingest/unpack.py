@@ -1,11 +1,12 @@
 """Safe, streaming ZIP unpacking from storage to storage.
 
 Entries are copied one at a time in chunks: neither the archive nor an entry is
-ever whole in memory, and the central directory is counted (services/ingest/directory.py)
-before `zipfile` builds an object per entry. Limits are enforced on the bytes actually
-inflated, against one budget per uploaded file that every nested archive shares
-(services/ingest/budget.py): nested archives are unpacked here, depth first, not queued
-as uploads of their own.
+ever whole in memory, and neither is its central directory: it is counted
+(services/ingest/directory.py), checked as a whole and planned entry by entry as it is
+streamed (services/ingest/planning.py), so memory does not grow with the entry count.
+Limits are enforced on the bytes actually inflated, against one budget per uploaded file
+that every nested archive shares (services/ingest/budget.py): nested archives are unpacked
+here, depth first, not queued as uploads of their own.
 
 Verdicts, all final on the first delivery:
 - hostile archives (overlapping entries, path traversal, over the file limit) are refused
@@ -25,9 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
-import stat
-import struct
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,12 +41,16 @@ from services.ingest.budget import (
     UploadBudget,
     UploadStopped,
 )
-from services.ingest.entry_names import (
-    MAX_PATH,
-    decoded_name,
-    safe_entry_path,
-    same_name_key,
-    shortened,
+from services.ingest.directory import Record
+from services.ingest.entry_data import EntryRefused
+from services.ingest.entry_names import safe_entry_path
+from services.ingest.planning import (
+    DamagedArchive,
+    Plan,
+    Planned,
+    is_junk,
+    open_archive,
+    plan,
 )
 from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_directory
 
@@ -71,22 +73,14 @@ __all__ = [
 ]
 
 CHUNK = 1024 * 1024
-# 7-Zip's largest LZMA preset for ZIP uses 64 MiB; a larger dictionary is memory on demand.
-LZMA_MAX_DICTIONARY = 64 * 1024 * 1024
 # How every verdict refusing a whole archive starts (InspectArchive recognises them by it).
 REFUSED = "the archive was refused: "
-JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-JUNK_DIRS = ("__MACOSX/",)
 BATCH = 100
 REASON_CHARS = 300
 
 
 class StorageFailure(Exception):
     """Reading or writing storage failed: a dependency is down, never the archive's fault."""
-
-
-class DamagedArchive(Exception):
-    """The archive cannot be read as a ZIP at all."""
 
 
 class _StorageReader:
@@ -154,124 +148,16 @@ class Reporter(Protocol):
         ...
 
 
-@dataclass
-class _Plan:
-    index: int
-    info: zipfile.ZipInfo
-    path: str
-    problem: str = ""
-
-
-def is_junk(path: str) -> bool:
-    return (
-        path.startswith(JUNK_DIRS)
-        or path.rsplit("/", 1)[-1] in JUNK_NAMES
-        or (path.rsplit("/", 1)[-1].startswith("._"))
-    )
-
-
-def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> zipfile.ZipFile:
-    """`zipfile.ZipFile` on a seekable archive, once its directory is known to hold at most
-    `max_files` files (and `limits.max_records` records): HostileArchive beyond that, before
-    any ZipInfo is built. DamagedArchive if it cannot be read as a ZIP."""
-    try:
-        end = directory.read_end(handle)
-    except directory.DirectoryError as exc:
-        raise DamagedArchive(str(exc)) from exc
-    if end.entries > limits.max_records:
-        raise _over(end.entries, max_files, limits, exact=True)
-    if end.size > limits.max_directory_bytes:
-        raise HostileArchive(
-            f"the archive's central directory is {end.size} bytes; the limit is "
-            f"{limits.max_directory_bytes}"
-        )
-    try:
-        counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
-    except directory.DirectoryError as exc:
-        raise DamagedArchive(str(exc)) from exc
-    if not counted.complete:
-        over = counted.files if counted.files > max_files else counted.records
-        raise _over(over, max_files, limits, exact=False)
-    handle.seek(0)
-    try:
-        return zipfile.ZipFile(handle)
-    except StorageFailure:
-        raise
-    except Exception as exc:  # anything zipfile raises on a bad directory
-        raise DamagedArchive(_short(exc)) from exc
-
-
-def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:
-    if max_files < limits.max_entries:
-        return HostileArchive(
-            f"the archive holds more than {max_files} files; only {max_files} more fit in "
-            f"the upload's limit of {limits.max_entries}"
-        )
-    holds = f"{count} entries" if exact else f"more than {count - 1} entries"
-    return HostileArchive(f"the archive holds {holds}; the limit is {limits.max_entries} files")
-
-
-def plan(archive: zipfile.ZipFile, limits: UnpackLimits) -> list[_Plan]:
-    """Check the central directory and decide, per entry, what to do. Raises HostileArchive."""
-    infos = archive.infolist()
-    files = [i for i in infos if not i.is_dir()]
-    if len(files) > limits.max_entries:
-        raise HostileArchive(
-            f"the archive holds {len(files)} files; the limit is {limits.max_entries}"
-        )
-    _check_overlaps(infos, archive.start_dir)
-    seen: set[str] = set()
-    plans: list[_Plan] = []
-    for index, info in enumerate(infos):
-        name = decoded_name(info)
-        if info.is_dir() or name.endswith("\\"):
-            safe_entry_path(name)
-            continue
-        path = safe_entry_path(name)
-        if is_junk(path):
-            continue
-        item = _Plan(index, info, path)
-        mode = info.external_attr >> 16
-        if info.create_system == 3 and stat.S_ISLNK(mode):
-            item.problem = "the entry is a symbolic link; links are not unpacked"
-        elif info.flag_bits & 0x1:
-            item.problem = "the entry is encrypted; unpack it yourself and upload the files"
-        elif len(path) > MAX_PATH:
-            item.path = shortened(path)
-            item.problem = f"the entry's path is longer than {MAX_PATH} characters"
-        elif same_name_key(path) in seen:
-            item.problem = f"another entry has the same name {path!r}"
-        elif info.file_size > limits.max_entry_bytes:
-            item.problem = f"the entry is larger than {limits.max_entry_bytes} bytes"
-        seen.add(same_name_key(path))
-        plans.append(item)
-    return plans
-
-
-def _check_overlaps(infos: list[zipfile.ZipInfo], directory_start: int) -> None:
-    """Refuse archives whose entries share bytes (the overlapping and the quoted-overlap zip
-    bombs) or claim bytes past the start of the central directory. This also means the
-    compressed sizes add up to at most the archive's size, which the ratio budget relies on."""
-    spans = sorted((i.header_offset, i.compress_size, i.filename) for i in infos)
-    spans.append((directory_start, 0, ""))
-    for (offset, size, name), (next_offset, _, next_name) in itertools.pairwise(spans):
-        # A local header is at least 30 bytes; data follows it.
-        if offset + 30 + size > next_offset:
-            if not next_name:
-                raise HostileArchive(f"entry {name!r} claims more bytes than the archive holds")
-            raise HostileArchive(f"entries {name!r} and {next_name!r} overlap (a zip bomb)")
-
-
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
-def _entry_failure(info: zipfile.ZipInfo, exc: Exception) -> str:
+def _entry_failure(record: Record, exc: Exception) -> str:
     if isinstance(exc, NotImplementedError):
         return (
             f"the entry is compressed with a method that cannot be read "
-            f"(method {info.compress_type}: {_short(exc)}); re-pack it with Deflate"
+            f"(method {record.method}: {_short(exc)}); re-pack it with Deflate"
         )
     return f"the entry is damaged and cannot be unpacked ({_short(exc)})"
 
@@ -312,20 +198,18 @@ class ArchiveUnpacker:
             raise StorageFailure(f"opening the archive failed: {exc}") from exc
         handle = cast(BinaryIO, _StorageReader(raw))
         try:
-            try:
-                archive = await asyncio.to_thread(
-                    open_archive,
-                    handle,
-                    self._limits,
-                    max_files=self._budget.files_left,
-                )
-            except DamagedArchive as exc:
-                outcome.error = f"the archive is damaged or truncated ({exc})"
-                return outcome
-            with archive:
-                plans = await asyncio.to_thread(plan, archive, self._limits)
-                self._budget.reserve_files(len(plans))
-                await self._unpack(archive, plans, reporter, outcome)
+            archive = await asyncio.to_thread(
+                open_archive,
+                handle,
+                self._limits,
+                max_files=self._budget.files_left,
+            )
+            plans = await asyncio.to_thread(plan, archive, self._limits)
+            self._budget.reserve_files(len(plans))
+            await self._unpack(plans, reporter, outcome)
+        except DamagedArchive as exc:
+            # Found by `plan`, before any entry is read: it walks the whole directory first.
+            outcome.error = f"the archive is damaged or truncated ({exc})"
         except UploadStopped as exc:
             outcome.error = f"{REFUSED}{exc}"
             outcome.reason = str(exc)
@@ -337,18 +221,16 @@ class ArchiveUnpacker:
             handle.close()
         return outcome
 
-    async def _unpack(
-        self,
-        archive: zipfile.ZipFile,
-        plans: list[_Plan],
-        reporter: Reporter,
-        outcome: Outcome,
-    ) -> None:
+    async def _unpack(self, plans: Planned, reporter: Reporter, outcome: Outcome) -> None:
         loop = asyncio.get_running_loop()
         pending: list[worker_pb.ArchiveEntry] = []
-        for group in _groups(plans):
+        # The plan is read from storage as it goes: groups are taken in the worker thread.
+        groups = _groups(iter(plans))
+        while True:
             # One thread hop per group: for small entries the hop costs as much as the copy.
-            copied, stopped = await loop.run_in_executor(None, self._copy_all, archive, group)
+            copied, stopped, more = await loop.run_in_executor(None, self._copy_next, plans, groups)
+            if not more:
+                break
             for entry in copied:
                 pending.append(entry)
                 if entry.status == pb.SourceFile.FAILED:
@@ -412,18 +294,22 @@ class ArchiveUnpacker:
         if outcome.stops_upload:
             raise UploadStopped(outcome.reason)
 
-    def _copy_all(
-        self, archive: zipfile.ZipFile, group: list[_Plan]
-    ) -> tuple[list[worker_pb.ArchiveEntry], UploadStopped | None]:
+    def _copy_next(
+        self, plans: Planned, groups: Iterator[list[Plan]]
+    ) -> tuple[list[worker_pb.ArchiveEntry], UploadStopped | None, bool]:
+        """Copy the next group: (entries, why the upload stopped, False once none is left)."""
+        group = next(groups, None)
+        if group is None:
+            return [], None, False
         done: list[worker_pb.ArchiveEntry] = []
         for item in group:
             try:
-                done.append(self._copy(archive, item))
+                done.append(self._copy(plans, item))
             except UploadStopped as exc:
-                return done, exc
-        return done, None
+                return done, exc, True
+        return done, None, True
 
-    def _copy(self, archive: zipfile.ZipFile, item: _Plan) -> worker_pb.ArchiveEntry:
+    def _copy(self, plans: Planned, item: Plan) -> worker_pb.ArchiveEntry:
         key = storage_keys.entry_key(self._prefix, item.index)
         entry = worker_pb.ArchiveEntry(index=item.index, path=item.path, storage_key=key)
         if item.problem:
@@ -431,17 +317,8 @@ class ArchiveUnpacker:
             entry.error = item.problem
             return entry
         if self._top:
-            self._budget.consume(item.info.compress_size)
-        if item.info.compress_type == zipfile.ZIP_LZMA:
-            dictionary = _lzma_dictionary(archive, item.info)
-            if dictionary > LZMA_MAX_DICTIONARY:
-                entry.status = pb.SourceFile.FAILED
-                entry.error = (
-                    f"the entry's LZMA dictionary ({dictionary} bytes) is larger than the "
-                    f"{LZMA_MAX_DICTIONARY} bytes ByteReview allows; re-pack it with Deflate"
-                )
-                return entry
-        copied = self._inflate(archive, item, key)
+            self._budget.consume(item.record.compressed_size)
+        copied = self._inflate(plans, item, key)
         if isinstance(copied, str):
             entry.status = pb.SourceFile.FAILED
             entry.error = copied
@@ -473,11 +350,23 @@ class ArchiveUnpacker:
             entry.page_count = 1
         return entry
 
-    def _inflate(
-        self, archive: zipfile.ZipFile, item: _Plan, key: str
-    ) -> tuple[int, str, Sniffed] | str:
+    def _inflate(self, plans: Planned, item: Plan, key: str) -> tuple[int, str, Sniffed] | str:
         """Copy one entry to `key`: (size, sha256, type), or why the entry is unusable (its
         partial object removed). UploadStopped and StorageFailure propagate, object removed."""
+        try:
+            source = plans.open(item)
+        except StorageFailure:
+            raise
+        except EntryRefused as exc:
+            return str(exc)
+        except Exception as exc:  # its local header: missing, damaged, or lying
+            return _entry_failure(item.record, exc)
+        with source:
+            return self._copy_data(source, item, key)
+
+    def _copy_data(
+        self, source: zipfile.ZipExtFile, item: Plan, key: str
+    ) -> tuple[int, str, Sniffed] | str:
         hasher = hashlib.sha256()
         head = b""
         tail = b""
@@ -487,31 +376,30 @@ class ArchiveUnpacker:
         except Exception as exc:
             raise StorageFailure(f"writing to storage failed: {exc}") from exc
         try:
-            with archive.open(item.info) as source:
-                while True:
-                    chunk = source.read(CHUNK)
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    self._budget.charge(len(chunk))
-                    if written > self._limits.max_entry_bytes:
-                        raise _TooLarge(
-                            f"the entry is larger than {self._limits.max_entry_bytes} bytes"
-                        )
-                    if len(head) < SNIFF_BYTES:
-                        head += chunk[: SNIFF_BYTES - len(head)]
-                    if len(chunk) >= directory.TAIL_BYTES:
-                        tail = chunk[-directory.TAIL_BYTES :]
-                    else:
-                        tail = (tail + chunk)[-directory.TAIL_BYTES :]
-                    hasher.update(chunk)
-                    _write(target, chunk)
+            while True:
+                chunk = source.read(CHUNK)
+                if not chunk:
+                    break
+                written += len(chunk)
+                self._budget.charge(len(chunk))
+                if written > self._limits.max_entry_bytes:
+                    raise _TooLarge(
+                        f"the entry is larger than {self._limits.max_entry_bytes} bytes"
+                    )
+                if len(head) < SNIFF_BYTES:
+                    head += chunk[: SNIFF_BYTES - len(head)]
+                if len(chunk) >= directory.TAIL_BYTES:
+                    tail = chunk[-directory.TAIL_BYTES :]
+                else:
+                    tail = (tail + chunk)[-directory.TAIL_BYTES :]
+                hasher.update(chunk)
+                _write(target, chunk)
         except (StorageFailure, UploadStopped):
             self._discard(target, key)
             raise
         except Exception as exc:  # the entry's own data: damaged, unsupported, too large
             self._discard(target, key)
-            return str(exc) if isinstance(exc, _TooLarge) else _entry_failure(item.info, exc)
+            return str(exc) if isinstance(exc, _TooLarge) else _entry_failure(item.record, exc)
         try:
             target.close()
         except Exception as exc:
@@ -542,26 +430,6 @@ def _stopped(reason: str) -> Outcome:
     return Outcome(error=f"{REFUSED}{reason}", reason=reason, stops_upload=True)
 
 
-def _lzma_dictionary(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> int:
-    """The dictionary size an LZMA entry's properties ask for (0 if they cannot be read:
-    inflating it will then fail on its own). The decoder allocates that much and fills it
-    as it inflates, so an entry asking for 4 GiB would hold up to 4 GiB in memory."""
-    handle = archive.fp
-    if handle is None:
-        return 0
-    handle.seek(info.header_offset)
-    local = handle.read(30)
-    if len(local) < 30:
-        return 0
-    name_length, extra_length = struct.unpack("<HH", local[26:30])
-    handle.seek(info.header_offset + 30 + name_length + extra_length)
-    # Version (2 bytes), properties size (2), then properties: lc/lp/pb (1), dictionary (4).
-    head = handle.read(9)
-    if len(head) < 9:
-        return 0
-    return int(struct.unpack("<I", head[5:9])[0])
-
-
 class _TooLarge(Exception):
     pass
 
@@ -577,14 +445,14 @@ GROUP_ENTRIES = 64
 GROUP_BYTES = 8 * 1024 * 1024
 
 
-def _groups(plans: list[_Plan]) -> Iterator[list[_Plan]]:
+def _groups(plans: Iterator[Plan]) -> Iterator[list[Plan]]:
     """Consecutive entries, at most GROUP_ENTRIES of them or GROUP_BYTES of input per group
     (a group is reported only once it is all copied, so groups stay small)."""
-    group: list[_Plan] = []
+    group: list[Plan] = []
     size = 0
     for item in plans:
         group.append(item)
-        size += item.info.compress_size
+        size += item.record.compressed_size
         if len(group) >= GROUP_ENTRIES or size >= GROUP_BYTES:
             yield group
             group, size = [], 0
