@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from bytereview.core.storage import object_missing
 from bytereview.jobs.v1 import resources_pb2
 from services.extract.base import Document, Evidence, Extraction, ExtractionError
 from services.extract.confidence import confidence, signals
@@ -30,6 +31,14 @@ async def read_pages(documents: Sequence[Document]) -> dict[str, list[PageText]]
             pages[document.name] = await document_pages(document)
         except ExtractionError as exc:
             log.info("cannot read %s to verify its evidence: %s", document.path, exc)
+            pages[document.name] = []
+        except Exception as exc:
+            # Gone from storage since the extractor read it (or never read by it, as the
+            # no-op bench extractor does): the values stand, unverified. Other errors (an
+            # outage above all) are the caller's to handle.
+            if not object_missing(exc):
+                raise
+            log.warning("%s is not in storage: its evidence stays unverified", document.path)
             pages[document.name] = []
     return pages
 

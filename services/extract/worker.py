@@ -20,6 +20,7 @@ from bytereview.core import (
 )
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
 from bytereview.core.outages import is_outage
+from bytereview.core.storage import object_missing
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
@@ -214,6 +215,13 @@ class ExtractHandler:
                 # Storage unreachable: not the task's fault. Run the handler again later
                 # (BeginTask on a RUNNING task is a repeat, and nothing was reported).
                 raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
+            if object_missing(exc):
+                # Deleted (or never uploaded): no attempt will find it. Fail the task now,
+                # saying why, rather than as an internal error retried to exhaustion.
+                error = f"a file of the task is no longer in storage ({exc})"
+                await self._failed(task, delivery, error, retryable=False)
+                metrics.TASKS.labels("failed").inc()
+                raise worker_runtime.Permanent(error) from exc
             log.exception("extraction of %s failed", task)
             await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
             if delivery.is_last_attempt:

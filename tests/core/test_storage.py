@@ -10,7 +10,13 @@ import pytest
 
 from bytereview.core import signing
 from bytereview.core.settings import Settings
-from bytereview.core.storage import InvalidKeyError, Storage, check_key, make_storage
+from bytereview.core.storage import (
+    InvalidKeyError,
+    Storage,
+    check_key,
+    make_storage,
+    object_missing,
+)
 from tests.servers import FakeGcs
 
 
@@ -45,6 +51,23 @@ def test_write_read_list_delete(storage: Storage) -> None:
     assert storage.delete_prefix("jobs/a/") == 2
     assert list(storage.list_keys("jobs/a/")) == []
     assert list(storage.list_keys("jobs/b/")) == ["jobs/b/uploads/3"]
+
+
+def test_a_missing_object_is_told_apart_from_other_errors(storage: Storage) -> None:
+    """Reading an object that is not there fails (at open or, on GCS, at the first read)
+    with an error `object_missing` recognises: the extract worker fails such a task for
+    good instead of retrying it."""
+    with (
+        pytest.raises(Exception) as missing,  # noqa: PT011 - whichever the backend raises
+        storage.open_read("jobs/a/uploads/never") as handle,
+    ):
+        handle.read(1)
+    assert object_missing(missing.value)
+    assert not object_missing(ConnectionResetError("reset"))
+    assert not object_missing(ValueError("other"))
+    wrapped = RuntimeError("wrapped")
+    wrapped.__cause__ = FileNotFoundError("gone")
+    assert object_missing(wrapped)
 
 
 def test_upload_targets_work(storage: Storage) -> None:

@@ -20,6 +20,7 @@ import nats
 import pytest
 
 from bytereview.core import Settings, streams
+from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
@@ -371,3 +372,38 @@ async def test_failures_of_tasks_fetched_together_are_reported_in_batches(
     assert sum(int(e.message.split()[0]) for e in failed) == 12
     assert len(failed) < 12
     assert not [e for e in events.events if e.kind == "task.status"]
+
+
+def delete_uploads(settings: Settings, job: str) -> None:
+    """The job's files gone from storage after it started (deleted by hand, or lost)."""
+    removed = make_storage(settings).delete_prefix(f"{job}/")
+    assert removed > 0
+
+
+async def test_a_file_gone_from_storage_fails_its_task_at_once_saying_so(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """No attempt can read a deleted file: the task fails on its first attempt with the
+    reason, not as an internal error retried until its attempts run out."""
+    job = await start(job_stub, worker_stub, settings)
+    delete_uploads(settings, job)
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.FAILED
+    [task] = await tasks(job_stub, job)
+    assert task.attempts == 1
+    assert "no longer in storage" in task.last_error
+
+
+async def test_evidence_of_a_file_gone_from_storage_stays_unverified(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """An extractor that answered without the file (the no-op bench extractor here; a
+    file deleted between extraction and verification alike) keeps its result: the
+    platform's own check of the evidence finds no pages, so nothing is verified."""
+    job = await start(job_stub, worker_stub, settings)
+    delete_uploads(settings, job)
+    async with running_worker(worker_settings(settings, jobs, bench_extractor="noop")):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [result] = await results(job_stub, job)
+    assert result.extractor == "noop-bench"
+    assert not any(a.verified for a in result.assessments.values())
