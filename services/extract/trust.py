@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from bytereview.core.storage import object_missing
+from bytereview.core.outages import object_missing
 from bytereview.jobs.v1 import resources_pb2
 from services.extract.base import Document, Evidence, Extraction, ExtractionError
 from services.extract.confidence import confidence, signals

@@ -19,8 +19,7 @@ from bytereview.core import (
     worker_runtime,
 )
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
-from bytereview.core.outages import is_outage
-from bytereview.core.storage import object_missing
+from bytereview.core.outages import is_outage, object_missing
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb

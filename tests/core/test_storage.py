@@ -9,13 +9,13 @@ import httpx
 import pytest
 
 from bytereview.core import signing
+from bytereview.core.outages import object_missing
 from bytereview.core.settings import Settings
 from bytereview.core.storage import (
     InvalidKeyError,
     Storage,
     check_key,
     make_storage,
-    object_missing,
 )
 from tests.servers import FakeGcs
 

@@ -1,4 +1,5 @@
-"""Which errors mean "a dependency is down" rather than "this piece of work failed".
+"""Which errors mean "a dependency is down" rather than "this piece of work failed", and
+which mean the work's object is gone from storage (it failed, for good).
 
 A database that is restarting, a storage service answering 503, a connection refused: the
 work is fine and will succeed once the dependency is back, so it is waited out (workers) or
@@ -47,6 +48,21 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _class_names(error: BaseException) -> set[str]:
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
+
+
+def object_missing(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) says the object is not in storage: deleted, or
+    never uploaded. Local storage raises FileNotFoundError; GCS raises google-api-core's
+    NotFound, lazily on the first read. No attempt will find it."""
+    return any(
+        isinstance(error, FileNotFoundError)
+        or "google.api_core.exceptions.NotFound" in _class_names(error)
+        for error in _chain(exc)
+    )
+
+
 def is_outage(exc: BaseException) -> bool:
     """True when `exc` (or what caused it) says a dependency is unreachable or restarting."""
     for error in _chain(exc):
@@ -60,7 +76,6 @@ def is_outage(exc: BaseException) -> bool:
             text in str(error) for text in _SQLITE_OUTAGE_MESSAGES
         ):
             return True
-        names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(error).__mro__}
-        if names & _OUTAGE_CLASSES:
+        if _class_names(error) & _OUTAGE_CLASSES:
             return True
     return False

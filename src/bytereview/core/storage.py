@@ -20,23 +20,6 @@ from bytereview.core import signing
 from bytereview.core.settings import Settings, StorageBackend
 
 
-def object_missing(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) says the object is not in storage: deleted, or
-    never uploaded. Local storage raises FileNotFoundError; GCS raises google-api-core's
-    NotFound, lazily on the first read (matched by name: no import of the GCS client)."""
-    current: BaseException | None = exc
-    seen: set[int] = set()
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, FileNotFoundError):
-            return True
-        names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(current).__mro__}
-        if "google.api_core.exceptions.NotFound" in names:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
 class InvalidKeyError(ValueError):
     """A storage key that could escape its prefix or the storage root."""
 
