@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Run as a script from anywhere: the repository root, for the benches' shared helpers.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.zip_records import write_stored_archive
 
 MIB = 1024 * 1024
 TARGET_MIB = 200
@@ -29,59 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_archive(path: Path, entries: int, *, understate: bool = False) -> None:
-    """`entries` empty stored files, written record by record (zipfile would need the very
-    ZipInfo list this bench is about), with zip64 end records as real tools write them."""
-    offsets: list[int] = []
-    with path.open("wb") as out:
-        position = 0
-        for i in range(entries):
-            name = f"d{i // 1000:04d}/{i:07d}.png".encode()
-            offsets.append(position)
-            header = struct.pack(
-                "<4sHHHHHIIIHH", b"PK\x03\x04", 20, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0
-            )
-            out.write(header + name)
-            position += len(header) + len(name)
-        cd_start = position
-        for i, offset in enumerate(offsets):
-            name = f"d{i // 1000:04d}/{i:07d}.png".encode()
-            out.write(
-                struct.pack(
-                    "<4sHHHHHHIIIHHHHHII",
-                    b"PK\x01\x02",
-                    0x031E,
-                    20,
-                    0,
-                    0,
-                    0,
-                    0x21,
-                    0,
-                    0,
-                    0,
-                    len(name),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0o100644 << 16,
-                    offset,
-                )
-                + name
-            )
-        cd_end = out.tell()
-        cd_size = cd_end - cd_start
-        claimed = 3 if understate else entries
-        out.write(
-            struct.pack(
-                "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, claimed, claimed, cd_size, cd_start
-            )
-        )
-        out.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, cd_end, 1))
-        out.write(
-            struct.pack(
-                "<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0
-            )
-        )
+    """`entries` empty stored files; `understate`: the end records claim 3."""
+    claimed = 3 if understate else None
+    write_stored_archive(path, entries, lambda i: f"d{i // 1000:04d}/{i:07d}.png", claimed=claimed)
 
 
 WORKER = """

@@ -18,16 +18,18 @@ import argparse
 import asyncio
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
+# Run as a script from anywhere: the repository root, for the benches' shared helpers.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.zip_records import write_stored_archive
 from bytereview.jobs.v1.worker_service_pb2 import ArchiveEntry
 from services.ingest.unpack import Outcome, Registered
 
@@ -56,80 +58,8 @@ PNG = bytes.fromhex(
 
 
 def make_png_archive(path: Path, *, entries: int) -> None:
-    """`entries` stored 1x1 PNGs in folders of 1,000, with zip64 end records, written record
-    by record (zipfile's writer would itself keep a ZipInfo per entry)."""
-    crc = zlib.crc32(PNG)
-    offsets: list[int] = []
-    with path.open("wb") as out:
-        for i in range(entries):
-            name = f"scans/{i // 1000:04d}/{i:07d}.png".encode()
-            offsets.append(out.tell())
-            out.write(
-                struct.pack(
-                    "<4sHHHHHIIIHH",
-                    b"PK\x03\x04",
-                    20,
-                    0,
-                    0,
-                    0,
-                    0x21,
-                    crc,
-                    len(PNG),
-                    len(PNG),
-                    len(name),
-                    0,
-                )
-                + name
-                + PNG
-            )
-        start = out.tell()
-        for i, offset in enumerate(offsets):
-            name = f"scans/{i // 1000:04d}/{i:07d}.png".encode()
-            out.write(
-                struct.pack(
-                    "<4sHHHHHHIIIHHHHHII",
-                    b"PK\x01\x02",
-                    0x031E,
-                    20,
-                    0,
-                    0,
-                    0,
-                    0x21,
-                    crc,
-                    len(PNG),
-                    len(PNG),
-                    len(name),
-                    0,
-                    0,
-                    0,
-                    0,
-                    0o100644 << 16,
-                    offset,
-                )
-                + name
-            )
-        end = out.tell()
-        out.write(
-            struct.pack(
-                "<4sQHHIIQQQQ",
-                b"PK\x06\x06",
-                44,
-                45,
-                45,
-                0,
-                0,
-                entries,
-                entries,
-                end - start,
-                start,
-            )
-        )
-        out.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, end, 1))
-        out.write(
-            struct.pack(
-                "<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0
-            )
-        )
+    """`entries` stored 1x1 PNGs in folders of 1,000, with zip64 end records."""
+    write_stored_archive(path, entries, lambda i: f"scans/{i // 1000:04d}/{i:07d}.png", PNG)
 
 
 class _NamingReporter:
