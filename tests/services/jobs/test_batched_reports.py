@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from sqlalchemy import select
 
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.store import db, models
 from tests.conftest import USER
 from tests.services.jobs.helpers import WORKER, ready_job, started_tasks
 
@@ -152,3 +154,31 @@ async def test_a_batch_over_the_limit_is_invalid_argument(worker_stub: WorkerStu
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await report(worker_stub, tasks)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_begins_of_a_running_job_do_not_wait_for_its_row_lock(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """Every begin and report of a job used to queue for the job's one row lock; once the
+    job runs, a begin batch locks only its tasks' rows. Here another transaction holds the
+    job's row (as a report batch does) and a begin still goes through."""
+    job = await ready_job(job_stub, worker_stub, settings, files=4)
+    tasks = await started_tasks(job_stub, settings, job, FIELD, 4)
+    assert [b.proceed for b in await begin(worker_stub, tasks[:1])] == [True]  # job RUNNING
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as holder:
+            await holder.execute(
+                select(models.Job.id).where(models.Job.id == job.split("/")[1]).with_for_update()
+            )
+            async with asyncio.timeout(10):
+                begun = await begin(worker_stub, tasks[1:])
+        assert [b.proceed for b in begun] == [True] * 3
+    finally:
+        await engine.dispose()
+    # Their results still apply and finish the job, with its counters right.
+    assert await report(worker_stub, tasks) == [True] * 4
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got.status == pb.Job.COMPLETED
+    assert got.counters.tasks_succeeded == 4

@@ -65,13 +65,24 @@ class TaskReports:
         A task that does not exist is `proceed=False` (a worker acks and drops it, as it
         terms a NOT_FOUND). The starts are recorded as one `tasks.progress` event per job
         and batch: a 10,000-task job's trail is not 10,000 start events.
+
+        Once the job runs, a batch takes no lock on the job's row, only on its tasks' rows:
+        every begin and report of a job used to queue for that one lock, and a begin needs
+        it only to move the job out of QUEUED and number a start event. Starts of a running
+        job are therefore not events (they show in the job's progress); a pause or cancel
+        racing with such a batch is as if it came just after it (the reports that follow
+        apply or are refused as for any task already running).
         """
         check_batch(len(ids))
         out: list[TaskInput | None] = [None] * len(ids)
         async with self._ctx.transaction() as session:
             for job_id, indexes in _by_job(ids):
-                job = await locked_job(session, job_id)
-                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes})
+                job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
+                running = job is not None and job.status == JobStatus.RUNNING
+                if job is not None and not running:
+                    # Locked and read again: it may have moved since the first read.
+                    await session.refresh(job, with_for_update=True)
+                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes}, lock=running)
                 claimed: list[tuple[int, models.Task]] = []
                 for i in indexes:
                     task = tasks.get(ids[i][1])
@@ -84,7 +95,10 @@ class TaskReports:
                         claimed.append((i, task))
                 if job is None or not claimed:
                     continue
-                _progress_event(session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started")
+                if not running:
+                    _progress_event(
+                        session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started"
+                    )
                 inputs = await _task_inputs(session, job, [t for _, t in claimed])
                 for (i, _), got in zip(claimed, inputs, strict=True):
                     out[i] = got
@@ -485,11 +499,15 @@ def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
     return sorted(groups.items())
 
 
-async def _tasks(session: AsyncSession, job_id: str, task_ids: set[str]) -> dict[str, models.Task]:
-    rows = await session.scalars(
-        select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
-    )
-    return {t.id: t for t in rows}
+async def _tasks(
+    session: AsyncSession, job_id: str, task_ids: set[str], *, lock: bool = False
+) -> dict[str, models.Task]:
+    """The job's tasks among `task_ids`; with `lock`, their rows locked in id order (a batch
+    that does not hold the job's row; the order keeps two such batches from deadlocking)."""
+    query = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
+    if lock:
+        query = query.order_by(models.Task.id).with_for_update()
+    return {t.id: t for t in await session.scalars(query)}
 
 
 async def _task_inputs(
