@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from sqlalchemy import select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
 from bytereview.core.settings import Settings
@@ -182,3 +183,86 @@ async def test_begins_of_a_running_job_do_not_wait_for_its_row_lock(
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert got.status == pb.Job.COMPLETED
     assert got.counters.tasks_succeeded == 4
+
+
+async def _waiting_query(engine: AsyncEngine, like: str) -> str:
+    """The query of a backend waiting for a row lock whose text matches `like`, once one is."""
+    async with asyncio.timeout(10):
+        while True:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text(
+                        "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE :like"
+                    ),
+                    {"like": like},
+                )
+            if found:
+                return str(found)
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """Report batches used to lock the job's row first and hold it through their writes, so
+    the batches of every worker queued behind one another. Here another transaction holds
+    the job's row as another batch does (FOR NO KEY UPDATE): the batch writes its rows and
+    gets as far as that lock, its last step, and applies once the row is free."""
+    job = await ready_job(job_stub, worker_stub, settings, files=3)
+    tasks = await started_tasks(job_stub, settings, job, FIELD, 3)
+    assert all(b.proceed for b in await begin(worker_stub, tasks))
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as holder:
+            await holder.execute(
+                select(models.Job.id)
+                .where(models.Job.id == job.split("/")[1])
+                .with_for_update(key_share=True)
+            )
+            reporting = asyncio.create_task(report(worker_stub, tasks))
+            waiting = await _waiting_query(engine, "%FROM extraction_jobs%")
+            assert "FOR NO KEY UPDATE" in waiting
+            assert not reporting.done()
+        assert await reporting == [True] * 3
+    finally:
+        await engine.dispose()
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert (got.status, got.counters.tasks_succeeded) == (pb.Job.COMPLETED, 3)
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_a_job_cancelled_while_its_report_batch_runs_takes_no_result(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """The batch reads its job without a lock; if the job is cancelled before the batch
+    locks its row, the batch runs again with the row locked first, and a cancelled job's
+    reports change nothing. The batch is held on one of its tasks' rows (after its first
+    read of the job) while CancelJob commits."""
+    job = await ready_job(job_stub, worker_stub, settings, files=2)
+    tasks = await started_tasks(job_stub, settings, job, FIELD, 2)
+    assert all(b.proceed for b in await begin(worker_stub, tasks))
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as holder:
+            await holder.execute(
+                select(models.Task.id)
+                .where(models.Task.id == tasks[0].rsplit("/", 1)[1])
+                .with_for_update()
+            )
+            reporting = asyncio.create_task(report(worker_stub, tasks))
+            await _waiting_query(engine, "%FROM extraction_tasks%FOR UPDATE%")
+            await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+        assert await reporting == [False, False]
+        async with engine.connect() as conn:
+            results = await conn.scalar(
+                select(func.count())
+                .select_from(models.Result)
+                .where(models.Result.job_id == job.split("/")[1])
+            )
+    finally:
+        await engine.dispose()
+    assert results == 0
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert (got.status, got.counters.tasks_succeeded) == (pb.Job.CANCELLED, 0)

@@ -77,12 +77,17 @@ async def record_extractions(
     job: models.Job,
     extractions: Sequence[Extraction],
     review_threshold: float,
-) -> None:
+) -> int:
     """Store a batch of answers for one job: first answers as new results with their version
     1 in two multi-row INSERTs (no ORM objects: a batch of 500 reports is two statements);
-    answers to re-runs as the next version of their result (`record_extraction`)."""
+    answers to re-runs as the next version of their result (`record_extraction`).
+
+    Returns how many values of the new results need review: the caller adds them to the
+    job's count once it holds the job's row (a batch of reports may take that row last).
+    Re-runs change the job's count themselves (`review.resettle`): their caller holds the
+    row before."""
     if not extractions:
-        return
+        return 0
     task_ids = [e.task.id for e in extractions]
     keys = await task_input_key(session, job.id, task_ids)
     existing = set(
@@ -103,6 +108,7 @@ async def record_extractions(
     # The review queue's rows of the new results (review.item_rows), after the results.
     items: list[dict[str, Any]] = []
     types: dict[str, str] | None = None
+    needing_total = 0
     for e in extractions:
         if e.task.id in existing:
             # A re-run: the re-extracted fields get their new assessments.
@@ -124,7 +130,7 @@ async def record_extractions(
             await review.resettle(session, job, result, review_threshold)
             continue
         assessments, needing_review = review.flagged(e.assessments, e.values, review_threshold)
-        job.values_needing_review = (job.values_needing_review or 0) + needing_review
+        needing_total += needing_review
         result_id = models.new_id()
         if assessments:
             if types is None:
@@ -178,6 +184,7 @@ async def record_extractions(
         await session.execute(insert(models.Result), results)
         await session.execute(insert(models.ResultVersion), versions)
         await review.add_items(session, items)
+    return needing_total
 
 
 async def record_extraction(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
@@ -32,6 +33,7 @@ from services.jobs.domain.status import (
     move,
 )
 from services.jobs.store import models
+from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
 
@@ -131,8 +133,13 @@ class TaskReports:
                 assessments=assessments,
             )
             _succeed(session, job, task, record=True)
-            await record_extractions(session, job, [_extraction(task, report)], self._threshold())
+            job.tasks_succeeded += 1
+            needing = await record_extractions(
+                session, job, [_extraction(task, report)], self._threshold()
+            )
+            job.values_needing_review = (job.values_needing_review or 0) + needing
             await self._maybe_finish(session, job)
+        observe_task(task, "succeeded")
         return True
 
     async def task_results(self, reports: Sequence[ResultReport]) -> list[bool]:
@@ -141,12 +148,41 @@ class TaskReports:
         Each is idempotent as `task_result` is: a repeat (also within the batch), a task no
         longer running or one that does not exist is `False` and changes nothing. One
         `tasks.progress` event per job and batch; the job ends once, after the batch.
+
+        The job's row is locked last, only for its counters, event and end: every report
+        batch of a job needs that one row, and holding it through the batch's writes (its
+        results, versions and review rows) made the batches of all workers queue behind one
+        another. The tasks' rows are locked first, in id order, so two batches never run the
+        same task. Paths that lock a job's row before its tasks' (a failure report of the
+        same task, a retry) can meet such a batch in a lock cycle: PostgreSQL then breaks it,
+        and the batch runs again the other way, as it does when its job was cancelled or
+        deleted between its first read and its lock (reports of a cancelled job change
+        nothing).
         """
         check_batch(len(reports))
+        try:
+            return await self._task_results(reports, job_first=False)
+        except (_JobMoved, DBAPIError) as error:
+            if isinstance(error, DBAPIError) and not deadlocked(error):
+                raise
+            return await self._task_results(reports, job_first=True)
+
+    async def _task_results(
+        self, reports: Sequence[ResultReport], *, job_first: bool
+    ) -> list[bool]:
         applied = [False] * len(reports)
+        settled: list[models.Task] = []
         async with self._ctx.transaction() as session:
             keys = [(r.job_id, r.task_id) for r in reports]
-            async for job, indexes, tasks in _locked_jobs(session, keys):
+            for job_id, indexes in _by_job(keys):
+                ids = {keys[i][1] for i in indexes}
+                if job_first:
+                    job = await locked_job(session, job_id)
+                else:
+                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
+                if job is None:
+                    continue
+                tasks = await _tasks(session, job_id, ids, lock=not job_first)
                 succeeded: list[Extraction] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
@@ -155,17 +191,27 @@ class TaskReports:
                     _succeed(session, job, task, record=False)
                     succeeded.append(_extraction(task, reports[i]))
                     applied[i] = True
-                await record_extractions(session, job, succeeded, self._threshold())
-                done = sum(applied[i] for i in indexes)
-                if done:
-                    _progress_event(
-                        session,
-                        job,
-                        TaskStatus.SUCCEEDED,
-                        f"{done} task(s) succeeded; {job.tasks_succeeded} of "
-                        f"{job.tasks_total} done",
-                    )
-                    await self._maybe_finish(session, job)
+                if not succeeded:
+                    continue
+                settled += [e.task for e in succeeded]
+                if not job_first and any(e.task.generation for e in succeeded):
+                    # Re-runs change the job's review count as they are recorded.
+                    await _lock_again(session, job)
+                needing = await record_extractions(session, job, succeeded, self._threshold())
+                if not job_first:
+                    await _lock_again(session, job)
+                job.tasks_succeeded += len(succeeded)
+                job.values_needing_review = (job.values_needing_review or 0) + needing
+                _progress_event(
+                    session,
+                    job,
+                    TaskStatus.SUCCEEDED,
+                    f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
+                    f"{job.tasks_total} done",
+                )
+                await self._maybe_finish(session, job)
+        for task in settled:
+            observe_task(task, "succeeded")
         return applied
 
     async def task_failure(
@@ -410,12 +456,11 @@ def _reportable(job: models.Job, task: models.Task) -> bool:
 
 
 def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> None:
-    """A running task's result came: SUCCEEDED and the job's counter (the values are stored
-    by `record_extractions`, a batch's in a few statements)."""
+    """A running task's result came: SUCCEEDED (the values are stored by
+    `record_extractions`, a batch's in a few statements; the caller counts it on the job
+    once it holds the job's row, and observes it once committed)."""
     move(session, job, TaskStatus.SUCCEEDED, row=task, actor=SYSTEM_ACTOR, record=record)
     task.last_error = ""
-    job.tasks_succeeded += 1
-    observe_task(task, "succeeded")
 
 
 def _check_class(failure_class: str) -> None:
@@ -488,6 +533,26 @@ async def _locked_jobs(
         if job is None:
             continue
         yield job, indexes, await _tasks(session, job_id, {keys[i][1] for i in indexes})
+
+
+class _JobMoved(Exception):
+    """A report batch's job was cancelled or deleted between its first read and its lock."""
+
+
+async def _lock_again(session: AsyncSession, job: models.Job) -> None:
+    """Lock the row of `job` (read before without a lock) and read it again: its counters
+    as the last committed batch left them. Raises `_JobMoved` if it is gone or cancelled."""
+    await session.flush()
+    fresh = await session.scalar(
+        select(models.Job)
+        .where(models.Job.id == job.id)
+        # FOR NO KEY UPDATE: the counters change, the key does not, so other batches'
+        # rows that reference the job (their results, review rows) are not held up by it.
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if fresh is None or fresh.status == JobStatus.CANCELLED:
+        raise _JobMoved(job.id)
 
 
 def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
