@@ -132,3 +132,24 @@ def test_the_shipped_ingest_pool_does_not_flip_more_than_keda_where_it_used_to()
         keda = run_keda(pool, tasks, shape.horizon, seed=seed, keda=Keda())
         assert ours.direction_changes <= keda.direction_changes, (shape.name, ours.targets)
         assert beats(ours, keda, burst=False), (shape.name, ours, keda)
+
+
+def test_both_models_run_until_back_at_their_minimum_after_the_horizon() -> None:
+    """The run does not stop at the horizon once the last task is done: KEDA's scale-down
+    comes a 300 s window after the work and ours within seconds; both scale-downs, and the
+    idle pods' seconds until them, are counted (stopping at the horizon counted ours and
+    not KEDA's)."""
+    pool = chart_pools()["extract"]
+    tasks = burst(600, 2, seed=4)
+    low = pool.spec.policy.min_replicas
+    keda = run_keda(pool, tasks, 30, seed=4, keda=Keda())
+    ours = run_ours(pool, tasks, 30, seed=4)
+    for result in (keda, ours):
+        assert result.completed == len(tasks)
+        assert result.targets[-1][1] == low
+        assert result.direction_changes == 1  # up, then down: the way down is in the count
+    # KEDA holds its pods for the stabilization window after the lag is gone.
+    down_at = keda.targets[-1][0]
+    assert down_at > keda.last_done + Keda().stabilization_down - Keda().hpa_sync
+    held = max(n for _, n in keda.targets)
+    assert keda.replica_seconds > (down_at - keda.last_done) * held * 0.5
