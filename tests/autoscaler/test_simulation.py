@@ -122,9 +122,11 @@ def test_the_shipped_ingest_pool_does_not_flip_more_than_keda_where_it_used_to()
     pod early in the ramp and took it away again (3 against KEDA's 1) because the arrival
     rate lags a rising load; on spikes seed 1 it scaled down between two spikes 265 s
     apart (7 against 5). With the trend and the burst hold, at KEDA's count and still
-    beating it."""
+    beating it. Ramp seeds 103 and 202 did the same (3 against 1): 103 a rise the trend
+    test missed at two standard errors, 202 a pod removed 50 s after it was added, before
+    the trend test had the history to see a rise (now kept a wait target)."""
     pool = chart_pools()["ingest"]
-    for index, seed in ((1, 101), (2, 1)):  # the ramp, the spikes
+    for index, seed in ((1, 101), (2, 1), (1, 103), (1, 202)):  # ramps, spikes
         rng = random.Random(seed)
         shape = shapes(pool, rng)[index]
         tasks = workload(shape, pool, rng)
