@@ -17,7 +17,10 @@ Event-driven (no time rounding). What is the same for both models:
   `pod-deletion-cost`, then the newest) and every removed pod drains: it takes no new
   work, finishes what it holds, and exits (our workers do this on SIGTERM whoever scales
   them; the chart's grace periods outlast any task);
-- both control loops start at a random phase to the traffic.
+- both control loops start at a random phase to the traffic;
+- arrivals stop at the horizon and the run goes on until the pool is back at its minimum
+  with nothing queued or running: replica-seconds, scale events and direction changes
+  include each controller's scale-down after the traffic.
 
 KEDA (nats-jetstream scaler) + HPA, at their defaults: metric = num_pending +
 num_ack_pending, read live at every HPA sync (every 15 s); AverageValue target lagThreshold
