@@ -80,6 +80,7 @@ class ScaleState:
     last_scale_down: float | None = None
     # The scale-down window in force (next_hold lengthens it when scale-downs prove premature).
     hold: float | None = None
+    last_scale_up: float | None = None
 
     def decide(self, policy: PoolPolicy, observation: Observation, current: int) -> Decision:
         now = observation.time
@@ -89,7 +90,17 @@ class ScaleState:
         older = self.history[: len(self.history) - len(kept)][-1:]
         self.history = [*older, *kept, observation]
         hold = policy.hold_seconds if self.hold is None else self.hold
-        decision = decide(policy, self.history, current, self.recent, self.last_scale_down, hold)
+        decision = decide(
+            policy,
+            self.history,
+            current,
+            self.recent,
+            self.last_scale_down,
+            hold,
+            self.last_scale_up,
+        )
+        if decision.replicas > current:
+            self.last_scale_up = now
         self.hold = next_hold(
             policy, hold, now, self.last_scale_down, scaled_up=decision.replicas > current
         )

@@ -283,6 +283,51 @@ def test_a_wait_targeted_pool_keeps_a_pod_while_arrivals_rise() -> None:
     assert rising_rate(INGEST, burst) == 0
 
 
+def test_a_rise_of_one_standard_error_is_a_trend() -> None:
+    # 10 archives in the older half of the service window, 15 in the newer (one every 30 s,
+    # then every 20 s): trimmed of their two largest polls, 8.3 and 14.5, a rise of 6.2
+    # against a standard error of 4.8. At two standard errors that was noise, and the pod
+    # the queue had added went when it emptied (on slow ramps it came back minutes later).
+    # The trend says 0.053/s now, 1.3 pods of ~24 s archives: two stay.
+    steps = [int(i % 6 == 0) for i in range(60)] + [int(i % 4 == 0) for i in range(60)]
+    history = arrivals_history([sum(steps[:i]) for i in range(121)])
+    assert 0.05 < rising_rate(INGEST, history) < 0.055
+    d = decide(INGEST, history, current=3, recent=[])
+    assert d.replicas == math.ceil(rising_rate(INGEST, history) * d.task_seconds) == 2
+    # The same arrivals in the other order fall: no trend, one busy pod stays.
+    falling = steps[60:] + steps[:60]
+    history = arrivals_history([sum(falling[:i]) for i in range(121)])
+    assert rising_rate(INGEST, history) == 0
+    assert decide(INGEST, history, current=3, recent=[]).replicas == 1
+
+
+def test_pods_added_for_a_growing_queue_stay_a_wait_target() -> None:
+    # Steady 0.03/s of ~24 s archives (0.7 pods' load): the queue has just emptied, one
+    # archive runs, a second pod was added 100 s ago for the queue. Removing it at once
+    # took it away just before a rising load reached it; it stays one wait target (200 s).
+    history = steady(rate=0.03, task_seconds=24, busy=1, seconds=900)
+    now = history[-1].time
+    assert decide(INGEST, history, current=2, recent=[]).replicas == 1
+    held = decide(INGEST, history, current=2, recent=[], last_scale_up=now - 100)
+    assert (held.replicas, held.reason) == (
+        2,
+        "hold: pods added for a growing queue stay a while",
+    )
+    assert decide(INGEST, history, current=2, recent=[], last_scale_up=now - 200).replicas == 1
+    # A burst's pods are not held by it (after_burst decides for them): 40 archives queued
+    # within the window, 200 s ago (three times the steady queue, ~0.035/s x 200 s, is ~21).
+    burst = [
+        dataclasses.replace(o, pending=40) if now - 205 <= o.time <= now - 200 else o
+        for o in history
+    ]
+    assert decide(INGEST, burst, current=2, recent=[], last_scale_up=now - 100).replicas == 1
+    # ScaleState remembers the last scale-up and passes it on.
+    state = ScaleState()
+    state.decide(INGEST, obs(0, 0, 0), 1)
+    assert state.decide(INGEST, obs(5, 30, 0, arrived=30), 1).replicas > 1
+    assert state.last_scale_up == 5
+
+
 def test_idle_pods_after_a_burst_stay_a_while_once_bursts_have_come_back() -> None:
     # A burst of 60 archives on 0.01/s drained under a minute ago with 6 pods; one still runs.
     def reading(i: int) -> Observation:
@@ -425,6 +470,7 @@ def test_min_replicas_is_kept_and_no_observations_changes_nothing() -> None:
         {"reversal_wait_targets": -1},
         {"reversal_wait_factor": 0.5},
         {"burst_hold_waits": -1},
+        {"scale_up_hold_waits": -1},
         {"burst_queue_factor": 0.5},
     ],
 )
