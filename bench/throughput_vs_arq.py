@@ -44,12 +44,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import asyncpg  # noqa: E402
+import asyncpg  # type: ignore[import-untyped]  # noqa: E402  # no stubs
 import grpc  # noqa: E402
 
 from bytereview.core.settings import DEV_TOKEN  # noqa: E402
@@ -57,6 +57,9 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb  # noqa: E402
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc  # noqa: E402
 from bytereview.jobs.v1 import resources_pb2 as pb  # noqa: E402
 from tests.servers import nats_server, postgres_bin  # noqa: E402
+
+if TYPE_CHECKING:
+    from bytereview.jobs.v1.jobs_service_pb2_grpc import JobServiceAsyncStub as JobStub
 
 ANCHOR = ROOT.parent / "shared" / "anchors" / "arq"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -211,11 +214,12 @@ def _component(
             "-m",
             "launcher.cli",
         ]
-    log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    # `python -m` puts the working directory first on the path: run from the checkout used.
-    return subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=source or ROOT
-    )
+    # The child writes to its own copy of the descriptor: ours is closed at once.
+    with open(logs / f"{name}.log", "wb") as log:
+        # `python -m` puts the working directory first on the path: run the checkout used.
+        return subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=source or ROOT
+        )
 
 
 @contextlib.contextmanager
@@ -268,7 +272,7 @@ def bytereview_pipeline(
                     say(f"{log.name} logged a traceback:\n{text[-3000:]}")
 
 
-async def _jobs_ready(stub: jobs_grpc.JobServiceStub, timeout: float = 120) -> None:
+async def _jobs_ready(stub: JobStub, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -280,7 +284,7 @@ async def _jobs_ready(stub: jobs_grpc.JobServiceStub, timeout: float = 120) -> N
             await asyncio.sleep(0.3)
 
 
-async def _ready_job(stub: jobs_grpc.JobServiceStub, pg: Postgres, tasks: int) -> str:
+async def _ready_job(stub: JobStub, pg: Postgres, tasks: int) -> str:
     """A job of `tasks` analysed one-page PDFs with 5 text fields: CreateJob and ConfigureJob
     through the API; the upload and analysis of the files stood in for by SQL."""
     files = [
@@ -291,7 +295,7 @@ async def _ready_job(stub: jobs_grpc.JobServiceStub, pg: Postgres, tasks: int) -
         metadata=AUTH,
         timeout=300,
     )
-    job_id = created.job.name.split("/")[1]
+    job_id: str = created.job.name.split("/")[1]
     conn = await asyncpg.connect(pg.dsn)
     try:
         await conn.execute(
@@ -488,7 +492,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def main() -> None:
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes, each side")
@@ -510,7 +514,11 @@ def main() -> None:
         default=None,
         help="also run ByteReview from this checkout (e.g. `git worktree add DIR <commit>`)",
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse()
 
     def on_signal(signum: int, frame: object) -> None:
         # Also SIGINT: a background job of a non-interactive shell ignores it by default.
