@@ -4,12 +4,14 @@ idempotent as its single-task RPC, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from sqlalchemy import func, select, text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
@@ -167,22 +169,28 @@ async def test_begins_of_a_running_job_do_not_wait_for_its_row_lock(
     job = await ready_job(job_stub, worker_stub, settings, files=4)
     tasks = await started_tasks(job_stub, settings, job, FIELD, 4)
     assert [b.proceed for b in await begin(worker_stub, tasks[:1])] == [True]  # job RUNNING
-    engine = db.create_engine(database_url)
-    try:
-        async with engine.begin() as holder:
-            await holder.execute(
-                select(models.Job.id).where(models.Job.id == job.split("/")[1]).with_for_update()
-            )
-            async with asyncio.timeout(10):
-                begun = await begin(worker_stub, tasks[1:])
-        assert [b.proceed for b in begun] == [True] * 3
-    finally:
-        await engine.dispose()
+    job_row = select(models.Job.id).where(models.Job.id == job.split("/")[1])
+    async with _holding(database_url, job_row.with_for_update()), asyncio.timeout(10):
+        begun = await begin(worker_stub, tasks[1:])
+    assert [b.proceed for b in begun] == [True] * 3
     # Their results still apply and finish the job, with its counters right.
     assert await report(worker_stub, tasks) == [True] * 4
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert got.status == pb.Job.COMPLETED
     assert got.counters.tasks_succeeded == 4
+
+
+@contextlib.asynccontextmanager
+async def _holding(database_url: str, row: Select[Any]) -> AsyncIterator[AsyncEngine]:
+    """Another transaction holding `row`'s lock for the block; yields an engine to look at
+    the database with meanwhile."""
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as holder:
+            await holder.execute(row)
+            yield engine
+    finally:
+        await engine.dispose()
 
 
 async def _waiting_query(engine: AsyncEngine, like: str) -> str:
@@ -202,6 +210,16 @@ async def _waiting_query(engine: AsyncEngine, like: str) -> str:
             await asyncio.sleep(0.02)
 
 
+async def _running(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, count: int
+) -> tuple[str, list[str]]:
+    """A job with `count` tasks, every one begun."""
+    job = await ready_job(job_stub, worker_stub, settings, files=count)
+    tasks = await started_tasks(job_stub, settings, job, FIELD, count)
+    assert all(b.proceed for b in await begin(worker_stub, tasks))
+    return job, tasks
+
+
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
@@ -210,24 +228,14 @@ async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
     the batches of every worker queued behind one another. Here another transaction holds
     the job's row as another batch does (FOR NO KEY UPDATE): the batch writes its rows and
     gets as far as that lock, its last step, and applies once the row is free."""
-    job = await ready_job(job_stub, worker_stub, settings, files=3)
-    tasks = await started_tasks(job_stub, settings, job, FIELD, 3)
-    assert all(b.proceed for b in await begin(worker_stub, tasks))
-    engine = db.create_engine(database_url)
-    try:
-        async with engine.begin() as holder:
-            await holder.execute(
-                select(models.Job.id)
-                .where(models.Job.id == job.split("/")[1])
-                .with_for_update(key_share=True)
-            )
-            reporting = asyncio.create_task(report(worker_stub, tasks))
-            waiting = await _waiting_query(engine, "%FROM extraction_jobs%")
-            assert "FOR NO KEY UPDATE" in waiting
-            assert not reporting.done()
-        assert await reporting == [True] * 3
-    finally:
-        await engine.dispose()
+    job, tasks = await _running(job_stub, worker_stub, settings, 3)
+    job_row = select(models.Job.id).where(models.Job.id == job.split("/")[1])
+    async with _holding(database_url, job_row.with_for_update(key_share=True)) as engine:
+        reporting = asyncio.create_task(report(worker_stub, tasks))
+        waiting = await _waiting_query(engine, "%FROM extraction_jobs%")
+        assert "FOR NO KEY UPDATE" in waiting
+        assert not reporting.done()
+    assert await reporting == [True] * 3
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert (got.status, got.counters.tasks_succeeded) == (pb.Job.COMPLETED, 3)
 
@@ -240,29 +248,14 @@ async def test_a_job_cancelled_while_its_report_batch_runs_takes_no_result(
     locks its row, the batch runs again with the row locked first, and a cancelled job's
     reports change nothing. The batch is held on one of its tasks' rows (after its first
     read of the job) while CancelJob commits."""
-    job = await ready_job(job_stub, worker_stub, settings, files=2)
-    tasks = await started_tasks(job_stub, settings, job, FIELD, 2)
-    assert all(b.proceed for b in await begin(worker_stub, tasks))
-    engine = db.create_engine(database_url)
-    try:
-        async with engine.begin() as holder:
-            await holder.execute(
-                select(models.Task.id)
-                .where(models.Task.id == tasks[0].rsplit("/", 1)[1])
-                .with_for_update()
-            )
-            reporting = asyncio.create_task(report(worker_stub, tasks))
-            await _waiting_query(engine, "%FROM extraction_tasks%FOR UPDATE%")
-            await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
-        assert await reporting == [False, False]
-        async with engine.connect() as conn:
-            results = await conn.scalar(
-                select(func.count())
-                .select_from(models.Result)
-                .where(models.Result.job_id == job.split("/")[1])
-            )
-    finally:
-        await engine.dispose()
-    assert results == 0
+    job, tasks = await _running(job_stub, worker_stub, settings, 2)
+    task_row = select(models.Task.id).where(models.Task.id == tasks[0].rsplit("/", 1)[1])
+    async with _holding(database_url, task_row.with_for_update()) as engine:
+        reporting = asyncio.create_task(report(worker_stub, tasks))
+        await _waiting_query(engine, "%FROM extraction_tasks%FOR UPDATE%")
+        await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
+    assert await reporting == [False, False]
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert (got.status, got.counters.tasks_succeeded) == (pb.Job.CANCELLED, 0)
+    listed = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    assert not listed.results
