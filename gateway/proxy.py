@@ -305,8 +305,9 @@ async def _stream_response(
     """Server streaming. The first message is awaited before answering, so an error before it
     (NOT_FOUND, PERMISSION_DENIED...) still becomes a proper HTTP status: the caller maps it.
 
-    An SSE stream waits for it at most SSE_FIRST_WAIT: a watch on an idle job may not have
-    an event for hours, and a client or proxy that sees no headers takes the request for hung.
+    An SSE stream waits for it at most SSE_FIRST_WAIT: a stream's first message may be slow
+    (WatchJob sends the job's state first, but a busy backend may take a while to read it), and
+    a client or proxy that sees no headers takes the request for hung.
     It then answers at once with a comment, and sends a comment every SSE_KEEPALIVE while the
     stream is quiet, so idle connections are not cut by proxies."""
     sse = not shape.raw_bytes and "text/event-stream" in request.headers.get("accept", "")

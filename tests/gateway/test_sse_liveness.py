@@ -1,8 +1,10 @@
-"""SSE watches answer at once, keep idle connections alive, and are capped per user (#14)."""
+"""SSE watches answer at once with the job's state, keep idle connections alive, and are
+capped per user (#14)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +46,9 @@ class OpenRequest:
         await asyncio.wait_for(self.task, 10)
 
 
-def _watch(app: FastAPI, job: str) -> OpenRequest:
+def _watch(app: FastAPI, job: str, *, last_event_id: str = "") -> OpenRequest:
     opened = OpenRequest()
+    resume = [(b"last-event-id", last_event_id.encode())] if last_event_id else []
     path = f"/v1/{job}:watch"
     scope = {
         "type": "http",
@@ -61,6 +64,7 @@ def _watch(app: FastAPI, job: str) -> OpenRequest:
             (b"host", b"gateway.test"),
             (b"authorization", AUTH["Authorization"].encode()),
             (b"accept", b"text/event-stream"),
+            *resume,
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("gateway.test", 80),
@@ -91,7 +95,14 @@ async def _idle_job(app: FastAPI) -> str:
     return str(created.json()["job"]["name"])
 
 
-async def test_an_idle_watch_answers_at_once_and_keeps_alive(
+def _event(body: bytes) -> tuple[int, dict[str, Any]]:
+    """(id, data) of one SSE event as the gateway sends it."""
+    lines = dict(line.split(": ", 1) for line in body.decode().strip().split("\n"))
+    assert lines["event"] == "message"
+    return int(lines["id"]), json.loads(lines["data"])
+
+
+async def test_an_idle_watch_answers_at_once_with_the_state_and_keeps_alive(
     app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(proxy, "SSE_KEEPALIVE", 0.2)
@@ -99,8 +110,93 @@ async def test_an_idle_watch_answers_at_once_and_keeps_alive(
     start = await opened.message()
     assert start["type"] == "http.response.start"
     assert start["status"] == 200
-    assert (await opened.message())["body"].startswith(b": connected")
+    sequence, state = _event((await opened.message())["body"])
+    assert (state["kind"], state["jobStatus"]) == ("job.snapshot", "PENDING_UPLOAD")
+    assert state["counters"]["filesTotal"] == 1
+    assert sequence == int(state["sequence"]) >= 1
     assert (await opened.message())["body"] == b": keepalive\n\n"
+    await opened.close()
+
+
+async def test_a_slow_first_message_still_answers_at_once(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any stream whose first message is late gets its headers and a comment first."""
+    monkeypatch.setattr(proxy, "SSE_FIRST_WAIT", 0.0)
+    opened = _watch(app, await _idle_job(app))
+    assert (await opened.message())["status"] == 200
+    assert (await opened.message())["body"].startswith(b": connected")
+    _, state = _event((await opened.message())["body"])
+    assert state["kind"] == "job.snapshot"
+    await opened.close()
+
+
+async def test_a_late_joiner_on_a_finished_job_gets_its_state_at_once(app: FastAPI) -> None:
+    job = await _idle_job(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        assert (await client.post(f"/v1/{job}:cancel", headers=AUTH, json={})).status_code == 200
+        trail = (await client.get(f"/v1/{job}/events", headers=AUTH)).json()["events"]
+    opened = _watch(app, job)
+    assert (await opened.message())["status"] == 200
+    body = await opened.message()
+    sequence, state = _event(body["body"])
+    assert (state["kind"], state["jobStatus"], state["toStatus"]) == (
+        "job.snapshot",
+        "CANCELLED",
+        "CANCELLED",
+    )
+    assert sequence == int(trail[-1]["sequence"])
+    # The job is final: nothing more will happen, the stream ends.
+    ended = body if not body.get("more_body", True) else await opened.message()
+    assert ended.get("more_body") is False
+    await opened.close()
+
+
+async def test_a_watch_on_a_changing_job_gets_its_state_then_the_events(app: FastAPI) -> None:
+    job = await _idle_job(app)
+    opened = _watch(app, job)
+    assert (await opened.message())["status"] == 200
+    start, state = _event((await opened.message())["body"])
+    assert (state["kind"], state["jobStatus"]) == ("job.snapshot", "PENDING_UPLOAD")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        assert (await client.post(f"/v1/{job}:cancel", headers=AUTH, json={})).status_code == 200
+        trail = (await client.get(f"/v1/{job}/events", headers=AUTH)).json()["events"]
+    seen = []
+    while (message := await opened.message()).get("body"):
+        if not message["body"].startswith(b":"):
+            seen.append(_event(message["body"]))
+    assert [sequence for sequence, _ in seen] == [
+        int(e["sequence"]) for e in trail if int(e["sequence"]) > start
+    ]
+    assert [event["kind"] for _, event in seen] == ["job.status"]
+    assert seen[-1][1]["toStatus"] == "CANCELLED"
+    await opened.close()
+
+
+async def test_a_reconnecting_browser_gets_the_state_then_what_it_missed(app: FastAPI) -> None:
+    job = await _idle_job(app)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+        trail = (await client.get(f"/v1/{job}/events", headers=AUTH)).json()["events"]
+        assert (await client.post(f"/v1/{job}:cancel", headers=AUTH, json={})).status_code == 200
+    seen_up_to = int(trail[-1]["sequence"])
+    opened = _watch(app, job, last_event_id=str(seen_up_to))
+    assert (await opened.message())["status"] == 200
+    sequence, state = _event((await opened.message())["body"])
+    # The current state, numbered as the browser's own position: nothing missed is skipped.
+    assert (sequence, state["kind"], state["jobStatus"]) == (
+        seen_up_to,
+        "job.snapshot",
+        "CANCELLED",
+    )
+    sequence, missed = _event((await opened.message())["body"])
+    assert (sequence, missed["kind"], missed["toStatus"]) == (
+        seen_up_to + 1,
+        "job.status",
+        "CANCELLED",
+    )
     await opened.close()
 
 

@@ -7,6 +7,8 @@
 import { authHeaders, newRequestId } from "../api.js";
 import { getProgress } from "./jobs.js";
 
+// The kind of every stream's first message: the job's status and counters as they are.
+export const SNAPSHOT = "job.snapshot";
 const RECONNECT_MS = 1000;
 const POLL_MS = 2000;
 const FAILURES_BEFORE_POLLING = 3;
@@ -47,7 +49,8 @@ export async function readEvents(reader, emit) {
  * while polling; `onMode` says how the page is being kept live ("live" or "polling").
  * `afterSequence` is the last event the page already knows (0: only what happens from now):
  * the stream replays anything newer first, so nothing between reading the page and
- * connecting is lost.
+ * connecting is lost. Each (re)connected stream starts with a SNAPSHOT event (the job's
+ * status and counters, not part of its trail), numbered where the stream resumes.
  * @param {string} job
  * @param {{onEvent?: (event: any) => void, onProgress?: (progress: any) => void, onMode?: (mode: string) => void, afterSequence?: number}} handlers
  * @returns {() => void} stops watching

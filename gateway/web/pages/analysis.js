@@ -152,20 +152,20 @@ export async function renderAnalysis(main, { id }) {
   /** @type {(() => void) | null} */
   let stopWatch = null;
   // Watch only while files are still being analysed: a settled job has no more events, and an
-  // idle watch holds a connection open (the gateway answers a watch with its first event).
+  // open watch holds a connection.
   followLive = (/** @type {string} */ status) => {
     const changing = status === "ANALYZING";
     if (changing && !stopWatch) {
       stopWatch = watchJob(name, {
         onEvent: () => {
-          // Many events arrive in bursts while an archive unpacks: one refresh per burst.
+          // Each (re)connected stream starts with the job's state (a snapshot event), so the
+          // page is read then too. Many events arrive in bursts while an archive unpacks: one
+          // refresh per burst.
           clearTimeout(timer);
           timer = window.setTimeout(refresh, 150);
         },
         onProgress: show,
         onMode: (mode) => {
-          // A (re)connected stream replays nothing older: read the state it starts from.
-          if (mode === "live") refresh();
           live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
         },
       });

@@ -8,7 +8,7 @@ import { listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
-import { watchJob } from "../api/watch.js";
+import { SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime } from "../ui.js";
@@ -519,8 +519,8 @@ export async function renderJob(main, { id }) {
 
   drawSummary();
   await Promise.all([loadResults(), loadEvents()]);
-  // A finished job has nothing to stream, and an idle watch holds a connection (the gateway
-  // answers a watch only with its first event): watch only while the job can still change.
+  // A finished job's stream is only its state, which the page has just read, and an open watch
+  // holds a connection: watch only while the job can still change.
   /** @type {(() => void) | null} */
   let stopWatch = null;
   function followLive() {
@@ -529,9 +529,14 @@ export async function renderJob(main, { id }) {
       stopWatch = watchJob(name, {
         afterSequence: knownSequence,
         onEvent: (event) => {
-          if (Number(event.sequence) <= knownSequence) return;
-          knownSequence = Number(event.sequence);
-          events.append(eventItem(event));
+          // Every (re)connected stream starts with the job's state: read the page from it.
+          // It is no event of the job's trail, so it is not listed.
+          const snapshot = event.kind === SNAPSHOT;
+          if (!snapshot && Number(event.sequence) <= knownSequence) return;
+          if (!snapshot) {
+            knownSequence = Number(event.sequence);
+            events.append(eventItem(event));
+          }
           clearTimeout(timer);
           timer = window.setTimeout(refresh, 200);
         },
@@ -539,7 +544,6 @@ export async function renderJob(main, { id }) {
           if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
         },
         onMode: (mode) => {
-          if (mode === "live") refresh();
           live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
         },
       });

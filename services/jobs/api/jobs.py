@@ -268,7 +268,8 @@ class JobServicer(jobs_grpc.JobServiceServicer):
     async def WatchJob(
         self, request: jobs_pb.WatchJobRequest, context: Context
     ) -> AsyncIterator[pb.JobEvent]:
-        """Replay events after `after_sequence`, then stream new ones until the job is final."""
+        """The job's snapshot (domain.jobs.watch), then the events after `after_sequence`,
+        then new ones until the job is final."""
         job_id = _job_id(request.name)
         events = watch_job(self._ctx, caller_id(), job_id, after_sequence=request.after_sequence)
         async for row, job in events:

@@ -1,4 +1,11 @@
-"""Watching a job: its events after a point, then new ones as they happen, until it is final.
+"""Watching a job: where it stands, its events after a point, then new ones as they happen,
+until it is final.
+
+Every watch starts with a snapshot: a `job.snapshot` event (never stored in the trail) with
+the job's status and counters as they are now, so a client joining a running or finished job
+sees its state at once instead of waiting for the next change. Its `sequence` is where the
+stream resumes: every event after it has a larger one, and resuming from any sequence the
+client saw (the snapshot's included) loses and repeats nothing.
 
 Events are read from the database. The hub wakes the watcher when the job changes (on any
 replica); a slow poll covers a lost wake-up.
@@ -13,10 +20,14 @@ from collections.abc import AsyncIterator, Iterator
 from sqlalchemy import select
 
 from bytereview.core.errors import InvalidArgument, ResourceExhausted
+from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
+from services.jobs.domain.events import SYSTEM_ACTOR
 from services.jobs.domain.status import JOB_FINAL
 from services.jobs.store import models
 
+# The kind of a watch's first message (see the module docstring).
+SNAPSHOT_KIND = "job.snapshot"
 WATCH_POLL_SECONDS = 2.0
 # Events read per query while catching up.
 BATCH = 500
@@ -45,15 +56,37 @@ def watcher_slot(user_id: str) -> Iterator[None]:
 async def watch_job(
     ctx: JobsContext, user_id: str, job_id: str, *, after_sequence: int
 ) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
-    """(event, the job as read with it) for each event after `after_sequence` (0: from now),
-    in order, ending once the job is final and every event was sent."""
+    """(event, the job as read with it): first the job's snapshot, then each event after
+    `after_sequence` (0: from now), in order, ending once the job is final and every event
+    was sent."""
     if after_sequence < 0:
         raise InvalidArgument("after_sequence must not be negative")
     job = await _job(ctx, user_id, job_id)
     last = after_sequence or job.event_sequence
     with watcher_slot(user_id):
+        yield snapshot(job, last), job
         async for item in _follow(ctx, user_id, job_id, last):
             yield item
+
+
+def snapshot(job: models.Job, sequence: int) -> models.JobEvent:
+    """The job as it stands, as an event numbered `sequence` (the stream's resume point).
+
+    Built, never stored: it is a reading of the job, not something that happened to it. The
+    status and counters travel with it like with every watched event (api.convert.event);
+    `to_status` repeats the status for readers of the raw stream."""
+    return models.JobEvent(
+        job_id=job.id,
+        sequence=sequence,
+        kind=SNAPSHOT_KIND,
+        actor=SYSTEM_ACTOR,
+        subject=names.job_name(job.id),
+        from_status="",
+        to_status=job.status,
+        message="",
+        # When it was read: the state holds from the last event until at least then.
+        created_at=models.utcnow(),
+    )
 
 
 async def _follow(

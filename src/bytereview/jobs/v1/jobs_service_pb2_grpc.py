@@ -304,6 +304,9 @@ class JobServiceServicer:
 
     def WatchJob(self, request, context):
         """Streams a job's events as they happen, after replaying those past `after_sequence`.
+        The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
+        (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
+        stream resumes (every later message has a larger one).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

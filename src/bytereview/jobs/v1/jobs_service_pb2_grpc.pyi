@@ -75,7 +75,11 @@ class JobServiceStub:
     ListJobEvents: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListJobEventsRequest, _jobs_service_pb2.ListJobEventsResponse]
     """Lists a job's audit trail."""
     WatchJob: _grpc.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]
-    """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    """Streams a job's events as they happen, after replaying those past `after_sequence`.
+    The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
+    (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
+    stream resumes (every later message has a larger one).
+    """
     PlanTasks: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]
     """Counts the tasks a configuration would run, by folder, without saving anything."""
     ListResultVersions: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultVersionsRequest, _jobs_service_pb2.ListResultVersionsResponse]
@@ -140,7 +144,11 @@ class JobServiceAsyncStub(JobServiceStub):
     ListJobEvents: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListJobEventsRequest, _jobs_service_pb2.ListJobEventsResponse]  # type: ignore[assignment]
     """Lists a job's audit trail."""
     WatchJob: _aio.UnaryStreamMultiCallable[_jobs_service_pb2.WatchJobRequest, _resources_pb2.JobEvent]  # type: ignore[assignment]
-    """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+    """Streams a job's events as they happen, after replaying those past `after_sequence`.
+    The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
+    (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
+    stream resumes (every later message has a larger one).
+    """
     PlanTasks: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]  # type: ignore[assignment]
     """Counts the tasks a configuration would run, by folder, without saving anything."""
     ListResultVersions: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultVersionsRequest, _jobs_service_pb2.ListResultVersionsResponse]  # type: ignore[assignment]
@@ -316,7 +324,11 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _jobs_service_pb2.WatchJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_resources_pb2.JobEvent], _abc.AsyncIterator[_resources_pb2.JobEvent]]:
-        """Streams a job's events as they happen, after replaying those past `after_sequence`."""
+        """Streams a job's events as they happen, after replaying those past `after_sequence`.
+        The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
+        (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
+        stream resumes (every later message has a larger one).
+        """
 
     @_abc_1.abstractmethod
     def PlanTasks(
