@@ -21,7 +21,7 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService
 from services.jobs.domain.status import JobStatus
 from services.jobs.domain.tasks import building
-from services.jobs.domain.tasks.reports import finish_if_done
+from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.store import models
 from tests.conftest import USER
 from tests.services.jobs.helpers import FIELDS, WORKER, files, pull, ready_job, tasks

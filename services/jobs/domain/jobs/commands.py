@@ -42,6 +42,7 @@ from services.jobs.domain.status import (
 )
 from services.jobs.domain.tasks import settling
 from services.jobs.domain.tasks.building import build_first_batch, count_tasks
+from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.tasks.plan import (
     FolderPlan,
     FolderRule,
@@ -49,7 +50,6 @@ from services.jobs.domain.tasks.plan import (
     plan_tasks,
     summarise,
 )
-from services.jobs.domain.tasks.reports import finish_if_done
 from services.jobs.domain.templates.versions import owned_version
 from services.jobs.domain.work import queue_again, queue_ingest
 from services.jobs.store import models

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,30 +23,19 @@ from services.jobs.domain.events import SYSTEM_ACTOR, record_event
 from services.jobs.domain.metrics import observe_task
 from services.jobs.domain.results import review
 from services.jobs.domain.results.extractions import Extraction, record_extractions
-from services.jobs.domain.results.scoring import SCORE_PURPOSE, settle_score
 from services.jobs.domain.status import (
     TASK_OPEN,
     TASK_SETTLED,
     JobStatus,
-    SettleDue,
     TaskStatus,
     move,
 )
+from services.jobs.domain.tasks.finishing import finish_if_done
+from services.jobs.domain.tasks.inputs import TaskInput, task_input, task_inputs
 from services.jobs.store import models
 from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
-
-
-@dataclass(frozen=True, slots=True)
-class TaskInput:
-    proceed: bool
-    reason: str = ""
-    task: models.Task | None = None
-    fields: list[models.JobField] = field(default_factory=list)
-    data_types: list[models.DataType] = field(default_factory=list)
-    files: list[models.SourceFile] = field(default_factory=list)
-    system_prompt: models.SystemPrompt | None = None
 
 
 class TaskReports:
@@ -59,7 +48,7 @@ class TaskReports:
             refused = _claim(session, job, task, record=True)
             if refused:
                 return TaskInput(proceed=False, reason=refused)
-            return await _task_input(session, job, task)
+            return await task_input(session, job, task)
 
     async def begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
         """`begin_task` for many (job id, task id) pairs in one transaction, answers in order.
@@ -101,7 +90,7 @@ class TaskReports:
                     _progress_event(
                         session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started"
                     )
-                inputs = await _task_inputs(session, job, [t for _, t in claimed])
+                inputs = await task_inputs(session, job, [t for _, t in claimed])
                 for (i, _), got in zip(claimed, inputs, strict=True):
                     out[i] = got
         return [got for got in out if got is not None]
@@ -300,41 +289,6 @@ class TaskReports:
         await finish_if_done(session, job)
 
 
-async def finish_if_done(session: AsyncSession, job: models.Job) -> None:
-    """A queued or running job with no open task left ends: COMPLETED, PARTIALLY_COMPLETED or
-    FAILED. Called after every task report, and on resume (the tasks may all have settled
-    while the job was paused, and then no report would come to end it)."""
-    if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
-        return
-    if job.tasks_built < job.tasks_total:
-        return  # TaskBuilder has tasks still to add (tasks.building)
-    if job.settle_due == SettleDue.RETRY:
-        return  # failed tasks still to queue again (tasks.settling)
-    await session.flush()
-    # EXISTS, not COUNT: one probe of ix_tasks_job_status per report, not a scan of the
-    # job's open tasks (100,000 of them early in a big job).
-    open_tasks = await session.scalar(
-        select(
-            exists().where(models.Task.job_id == job.id, models.Task.status.in_(sorted(TASK_OPEN)))
-        )
-    )
-    if open_tasks:
-        return
-    # A file that failed analysis or unpacking has no result either: never COMPLETED.
-    if job.tasks_failed == 0 and job.files_failed == 0:
-        target = JobStatus.COMPLETED
-    elif job.tasks_succeeded == 0:
-        target = JobStatus.FAILED
-    else:
-        target = JobStatus.PARTIALLY_COMPLETED
-    message = f"{job.tasks_succeeded} succeeded, {job.tasks_failed} failed"
-    if job.files_failed:
-        message += f", {job.files_failed} file(s) not usable"
-    move(session, job, target, actor=SYSTEM_ACTOR, action="finish", message=message)
-    if job.purpose == SCORE_PURPOSE:
-        await settle_score(session, job)
-
-
 async def _locked_task(
     session: AsyncSession, job_id: str, task_id: str
 ) -> tuple[models.Job, models.Task]:
@@ -344,61 +298,6 @@ async def _locked_task(
     if job is None or task is None or task.job_id != job_id:
         raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
     return job, task
-
-
-async def _task_input(session: AsyncSession, job: models.Job, task: models.Task) -> TaskInput:
-    """What the extractor needs for a task: fields, their data types, files, the prompt."""
-    fields, data_types, prompt = await _job_inputs(session, job)
-    files = list(
-        (
-            await session.scalars(
-                select(models.SourceFile)
-                .join(models.TaskFile, models.TaskFile.file_id == models.SourceFile.id)
-                .where(models.TaskFile.task_id == task.id)
-                .order_by(models.TaskFile.position)
-            )
-        ).all()
-    )
-    return TaskInput(
-        proceed=True,
-        task=task,
-        fields=fields,
-        data_types=data_types,
-        files=files,
-        system_prompt=prompt,
-    )
-
-
-async def _job_inputs(
-    session: AsyncSession, job: models.Job
-) -> tuple[list[models.JobField], list[models.DataType], models.SystemPrompt | None]:
-    """The job's fields, their data types and its system prompt."""
-    job_id = job.id
-    fields = list(
-        (
-            await session.scalars(
-                select(models.JobField)
-                .where(models.JobField.job_id == job_id)
-                .order_by(models.JobField.position)
-            )
-        ).all()
-    )
-    type_ids = {f.data_type_id for f in fields}
-    data_types = list(
-        (
-            await session.scalars(select(models.DataType).where(models.DataType.id.in_(type_ids)))
-        ).all()
-    )
-    # The job's chosen prompt (recorded at start); jobs started before prompts could be
-    # chosen have none and get the active one.
-    prompt = (
-        await session.get(models.SystemPrompt, job.system_prompt_id)
-        if job.system_prompt_id
-        else None
-    ) or await session.scalar(
-        select(models.SystemPrompt).where(models.SystemPrompt.active.is_(True)).limit(1)
-    )
-    return fields, data_types, prompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,31 +472,3 @@ async def _tasks(
     if lock:
         query = query.order_by(models.Task.id).with_for_update()
     return {t.id: t for t in await session.scalars(query)}
-
-
-async def _task_inputs(
-    session: AsyncSession, job: models.Job, tasks: Sequence[models.Task]
-) -> list[TaskInput]:
-    """`_task_input` for many tasks of one job: fields, types and prompt read once, the
-    files of every task in one query."""
-    fields, data_types, prompt = await _job_inputs(session, job)
-    files: dict[str, list[models.SourceFile]] = defaultdict(list)
-    rows = await session.execute(
-        select(models.TaskFile.task_id, models.SourceFile)
-        .join(models.SourceFile, models.TaskFile.file_id == models.SourceFile.id)
-        .where(models.TaskFile.task_id.in_([t.id for t in tasks]))
-        .order_by(models.TaskFile.task_id, models.TaskFile.position)
-    )
-    for task_id, file in rows:
-        files[task_id].append(file)
-    return [
-        TaskInput(
-            proceed=True,
-            task=task,
-            fields=fields,
-            data_types=data_types,
-            files=files[task.id],
-            system_prompt=prompt,
-        )
-        for task in tasks
-    ]

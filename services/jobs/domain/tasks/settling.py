@@ -45,7 +45,7 @@ from services.jobs.domain.status import (
     cancel_open_tasks,
     requeue_failed_tasks,
 )
-from services.jobs.domain.tasks.reports import finish_if_done
+from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.work import queue_again, task_message
 from services.jobs.messaging import enqueue_many
 from services.jobs.store import models
