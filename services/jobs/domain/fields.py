@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bytereview.core.fields import FieldSpec, check_fields
 from services.jobs.store import models
 
-__all__ = ["FieldSpec", "from_dicts", "validate_fields"]
+__all__ = ["FieldSpec", "from_dicts", "job_fields", "validate_fields"]
 
 
 async def validate_fields(
@@ -24,3 +24,13 @@ async def validate_fields(
 
 def from_dicts(rows: Sequence[dict[str, str]]) -> list[FieldSpec]:
     return [FieldSpec(r["name"], r["data_type"], r.get("instruction", "")) for r in rows]
+
+
+async def job_fields(session: AsyncSession, job_id: str) -> list[models.JobField]:
+    """The job's fields in their order."""
+    query = (
+        select(models.JobField)
+        .where(models.JobField.job_id == job_id)
+        .order_by(models.JobField.position)
+    )
+    return list((await session.scalars(query)).all())

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.jobs.domain.events import SYSTEM_ACTOR
+from services.jobs.domain.fields import job_fields
 from services.jobs.domain.results import review
 from services.jobs.domain.results.versions import EXTRACTED, RERUN, add_version
 from services.jobs.store import models
@@ -37,15 +38,7 @@ def input_key(file_digests: Iterable[str], fields: Iterable[models.JobField]) ->
 
 async def task_input_key(session: AsyncSession, job_id: str, task_ids: list[str]) -> dict[str, str]:
     """The input key of each task as it would be extracted now."""
-    fields = list(
-        (
-            await session.scalars(
-                select(models.JobField)
-                .where(models.JobField.job_id == job_id)
-                .order_by(models.JobField.position)
-            )
-        ).all()
-    )
+    fields = await job_fields(session, job_id)
     digests: dict[str, list[str]] = {task_id: [] for task_id in task_ids}
     for task_id, sha256, key in await session.execute(
         select(models.TaskFile.task_id, models.SourceFile.sha256, models.SourceFile.storage_key)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.jobs.domain.fields import job_fields
 from services.jobs.store import models
 
 
@@ -51,16 +52,7 @@ async def _job_inputs(
     session: AsyncSession, job: models.Job
 ) -> tuple[list[models.JobField], list[models.DataType], models.SystemPrompt | None]:
     """The job's fields, their data types and its system prompt."""
-    job_id = job.id
-    fields = list(
-        (
-            await session.scalars(
-                select(models.JobField)
-                .where(models.JobField.job_id == job_id)
-                .order_by(models.JobField.position)
-            )
-        ).all()
-    )
+    fields = await job_fields(session, job.id)
     type_ids = {f.data_type_id for f in fields}
     data_types = list(
         (

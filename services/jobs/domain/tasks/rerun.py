@@ -21,7 +21,7 @@ from bytereview.core.limits import MAX_FIELDS, MAX_FILES_PER_JOB
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.fields import from_dicts
+from services.jobs.domain.fields import from_dicts, job_fields
 from services.jobs.domain.results.extractions import task_input_key
 from services.jobs.domain.results.versions import latest_input_keys
 from services.jobs.domain.status import JOB_FINISHED, JobStatus, TaskStatus, move
@@ -175,13 +175,7 @@ async def _use_template_version(
     template_id, number = version
     _, row = await owned_version(session, user_id, template_id, number)
     specs = from_dicts(row.fields)
-    current = (
-        await session.scalars(
-            select(models.JobField)
-            .where(models.JobField.job_id == job.id)
-            .order_by(models.JobField.position)
-        )
-    ).all()
+    current = await job_fields(session, job.id)
     same = [(f.name, f.data_type_id, f.instruction) for f in current] == [
         (s.name, s.data_type, s.instruction) for s in specs
     ]
