@@ -85,6 +85,10 @@ class ScaleState:
     def decide(self, policy: PoolPolicy, observation: Observation, current: int) -> Decision:
         now = observation.time
         horizon = max(policy.service_window_seconds, policy.rate_window_seconds)
+        if policy.target_wait_seconds == 0 and policy.recurring_hold_seconds > 0:
+            # Whether bursts recur is read from burst_memory_seconds of arrivals (a
+            # wait-targeted pool does not ask: its rate estimate keeps the shorter history).
+            horizon = max(horizon, policy.burst_memory_seconds + policy.rate_window_seconds)
         kept = [o for o in self.history if now - o.time < horizon]
         # One observation older than the horizon stays, so the window is covered whole.
         older = self.history[: len(self.history) - len(kept)][-1:]
@@ -106,7 +110,7 @@ class ScaleState:
         )
         if decision.replicas < current:
             self.last_scale_down = now
-        keep = policy.hold_seconds * MAX_HOLD_FACTOR
+        keep = max(policy.hold_seconds * MAX_HOLD_FACTOR, policy.recurring_hold_seconds)
         self.recent = [(t, r) for t, r in self.recent if now - t <= keep]
         self.recent.append((observation.time, decision.recommended))
         return decision

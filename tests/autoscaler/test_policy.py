@@ -17,6 +17,7 @@ from bytereview_operator.policy import (
     Observation,
     PoolPolicy,
     after_burst,
+    bursts_recur,
     decide,
     estimate,
     idle_pods_kept,
@@ -423,6 +424,61 @@ def test_a_premature_scale_down_lengthens_the_next_hold() -> None:
     assert decide(POLICY, idle, current=5, recent=[(100, 5)]).replicas == 0
     held = decide(POLICY, idle, current=5, recent=[(100, 5)], hold_seconds=2 * base)
     assert held.replicas == 5
+
+
+SPIKY = dataclasses.replace(POLICY, max_replicas=50, max_ack_pending=1000)
+
+
+def spiky(until: float, bursts: list[float], size: int = 400) -> list[Observation]:
+    """2 arrivals a second, 4 in flight, and `size` more at each burst; the queue holds a
+    burst only at the poll it landed on."""
+    history = []
+    for t in [i * 5.0 for i in range(int(until / 5) + 1)]:
+        arrived = round(2 * t) + 4 + size * sum(1 for b in bursts if b <= t)
+        pending = size if t in bursts else 0
+        history.append(obs(t, pending, 4, arrived=arrived, completed=arrived - 4 - pending))
+    return history
+
+
+def test_bursts_recur_counts_jumps_not_levels() -> None:
+    assert bursts_recur(SPIKY, spiky(600, [100, 400]))
+    assert not bursts_recur(SPIKY, spiky(600, [400]))  # one burst is not spiky traffic
+    # Older than burst_memory_seconds: forgotten.
+    assert not bursts_recur(SPIKY, spiky(1700, [100, 400]))
+    # A ramp (arrivals per poll 1, 2, 3, ... 100) rises, it does not jump.
+    ramp, arrived = [], 0
+    for i in range(100):
+        arrived += i
+        ramp.append(obs(5.0 * i, 0, 0, arrived=arrived, completed=arrived))
+    assert not bursts_recur(SPIKY, ramp)
+    # Traffic that steps up and stays is a new level, however often it does.
+    step, arrived = [], 0
+    for i in range(200):
+        arrived += 10 if i % 60 < 30 else 500
+        step.append(obs(5.0 * i, 0, 0, arrived=arrived, completed=arrived))
+    assert not bursts_recur(SPIKY, step)
+
+
+def test_recurring_bursts_get_fewer_pods_held_longer() -> None:
+    off = dataclasses.replace(SPIKY, recurring_hold_seconds=0.0)
+    slower = dataclasses.replace(off, target_drain_seconds=2 * SPIKY.target_drain_seconds)
+    # A burst after another: the pods that drain it in twice the target (half of them).
+    second = spiky(400, [100, 400])
+    ours = decide(SPIKY, second, current=2, recent=[])
+    assert ours.replicas == decide(slower, second, current=2, recent=[]).replicas
+    assert decide(off, second, current=2, recent=[]).replicas > ours.replicas
+    # A first burst: the drain target as it is.
+    first = spiky(400, [400])
+    assert decide(SPIKY, first, current=2, recent=[]).replicas == (
+        decide(off, first, current=2, recent=[]).replicas
+    )
+    # Its pods stay recurring_hold_seconds after the burst, not the spec's 60 s window.
+    later = spiky(700, [100, 400])
+    recent = [(400.0, ours.replicas)]
+    assert decide(off, later, current=ours.replicas, recent=recent).replicas < ours.replicas
+    assert decide(SPIKY, later, current=ours.replicas, recent=recent).replicas == ours.replicas
+    gone = spiky(900, [100, 400])
+    assert decide(SPIKY, gone, current=ours.replicas, recent=recent).replicas < ours.replicas
 
 
 def test_scale_state_lengthens_its_hold_after_a_premature_scale_down() -> None:

@@ -302,17 +302,29 @@ async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStrea
 def test_scale_state_keeps_the_service_window_and_remembers_scale_downs() -> None:
     state = ScaleState()
     policy = PoolSpec.parse(SPEC).policy
-    for t in range(0, 1200, 5):
+    for t in range(0, 1400, 5):
         state.decide(policy, Observation(float(t), 0, 0, 0, 0), current=0)
     times = [o.time for o in state.history]
+    # A rate-sized pool keeps the arrivals bursts_recur reads (longer than the service
+    # window), plus the observation just before them.
+    kept = policy.burst_memory_seconds + policy.rate_window_seconds
+    assert kept > policy.service_window_seconds
+    assert times[0] <= 1395 - kept < times[1]
+    wait_targeted = dataclasses.replace(policy, target_wait_seconds=200.0)
+    ingest = ScaleState()
+    for t in range(0, 1200, 5):
+        ingest.decide(wait_targeted, Observation(float(t), 0, 0, 0, 0), current=1)
     # Ten minutes of observations, plus the one just before them.
-    assert times[0] <= 1195 - policy.service_window_seconds < times[1]
-    # Recommendations as far back as the longest hold can reach.
-    longest = policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR
-    assert min(t for t, _ in state.recent) == 1195 - longest
+    assert [o.time for o in ingest.history][:2] == [595.0, 600.0]
+    # Recommendations as far back as the longest hold can reach (recurring bursts' too).
+    longest = max(
+        policy.scale_down_stabilization_seconds * MAX_HOLD_FACTOR, policy.recurring_hold_seconds
+    )
+    assert longest == policy.recurring_hold_seconds
+    assert min(t for t, _ in state.recent) == 1395 - longest
     assert state.last_scale_down is None
-    state.decide(policy, Observation(1200.0, 0, 0, 0, 0), current=3)
-    assert state.last_scale_down == 1200.0
+    state.decide(policy, Observation(1400.0, 0, 0, 0, 0), current=3)
+    assert state.last_scale_down == 1400.0
 
 
 async def test_missing_consumer_is_a_condition_not_a_scale(js: JetStreamContext) -> None:
