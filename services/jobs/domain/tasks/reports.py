@@ -7,9 +7,9 @@ longer running returns `applied=False` and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,12 @@ from services.jobs.store import models
 from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
+# A transaction PostgreSQL aborted to break a lock cycle runs again up to this many times in
+# all: a report batch takes its tasks' rows before its job's, every other report the job's
+# first, so two of them on the same task can meet in a cycle and one is aborted.
+DEADLOCK_ATTEMPTS = 5
+
+T = TypeVar("T")
 
 
 class TaskReports:
@@ -43,6 +49,9 @@ class TaskReports:
         self._ctx = ctx
 
     async def begin_task(self, job_id: str, task_id: str) -> TaskInput:
+        return await again_if_deadlocked(lambda: self._begin_task(job_id, task_id))
+
+    async def _begin_task(self, job_id: str, task_id: str) -> TaskInput:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             refused = _claim(session, job, task, record=True)
@@ -65,6 +74,9 @@ class TaskReports:
         apply or are refused as for any task already running).
         """
         check_batch(len(ids))
+        return await again_if_deadlocked(lambda: self._begin_tasks(ids))
+
+    async def _begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
         out: list[TaskInput | None] = [None] * len(ids)
         async with self._ctx.transaction() as session:
             for job_id, indexes in _by_job(ids):
@@ -107,20 +119,23 @@ class TaskReports:
         extractor: str,
         assessments: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
+        report = ResultReport(
+            job_id,
+            task_id,
+            values=values,
+            value_sources=value_sources,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            extractor=extractor,
+            assessments=assessments,
+        )
+        return await again_if_deadlocked(lambda: self._task_result(report))
+
+    async def _task_result(self, report: ResultReport) -> bool:
         async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, job_id, task_id)
+            job, task = await _locked_task(session, report.job_id, report.task_id)
             if not _reportable(job, task):
                 return False  # settled already (a repeat), or cancelled meanwhile
-            report = ResultReport(
-                job_id,
-                task_id,
-                values=values,
-                value_sources=value_sources,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                extractor=extractor,
-                assessments=assessments,
-            )
             _succeed(session, job, task, record=True)
             job.tasks_succeeded += 1
             needing = await record_extractions(
@@ -154,7 +169,10 @@ class TaskReports:
         except (_JobMoved, DBAPIError) as error:
             if isinstance(error, DBAPIError) and not deadlocked(error):
                 raise
-            return await self._task_results(reports, job_first=True)
+            # Job first, this batch can still meet a report of the same task holding the
+            # job's row as it waits for the task's (a failure report, another batch's run
+            # job first): such a cycle is broken again and the batch runs once more.
+            return await again_if_deadlocked(lambda: self._task_results(reports, job_first=True))
 
     async def _task_results(
         self, reports: Sequence[ResultReport], *, job_first: bool
@@ -207,6 +225,13 @@ class TaskReports:
         self, job_id: str, task_id: str, *, failure_class: str, error: str
     ) -> tuple[bool, str]:
         _check_class(failure_class)
+        return await again_if_deadlocked(
+            lambda: self._task_failure(job_id, task_id, failure_class=failure_class, error=error)
+        )
+
+    async def _task_failure(
+        self, job_id: str, task_id: str, *, failure_class: str, error: str
+    ) -> tuple[bool, str]:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             if not _reportable(job, task):
@@ -230,6 +255,9 @@ class TaskReports:
         check_batch(len(reports))
         for report in reports:
             _check_class(report.failure_class)
+        return await again_if_deadlocked(lambda: self._task_failures(reports))
+
+    async def _task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
         answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
         async with self._ctx.transaction() as session:
             keys = [(r.job_id, r.task_id) for r in reports]
@@ -265,6 +293,9 @@ class TaskReports:
 
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
+        return await again_if_deadlocked(lambda: self._dead_letter_task(job_id, task_id, error))
+
+    async def _dead_letter_task(self, job_id: str, task_id: str, error: str) -> bool:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             if task.status not in TASK_OPEN or job.status == JobStatus.CANCELLED:
@@ -287,6 +318,19 @@ class TaskReports:
 
     async def _maybe_finish(self, session: AsyncSession, job: models.Job) -> None:
         await finish_if_done(session, job)
+
+
+async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
+    """`run` (one whole transaction, rolled back when it fails) again when PostgreSQL aborted
+    it to break a lock cycle: every report is idempotent, so running it again is safe, and
+    the worker gets its answer rather than an INTERNAL error for a cycle it did not cause."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return await run()
+        except DBAPIError as error:
+            if not deadlocked(error) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def _locked_task(

@@ -1,0 +1,254 @@
+"""Report batches racing one another and the job's other writers on PostgreSQL (real
+concurrency, through the jobs service): a result batch locks its tasks' rows first and the
+job's row last (TaskReports.task_results), failure batches and the job's commands lock the
+job's row first. Whatever the interleaving, the job's counters equal its tasks' rows, each
+task has one state and at most one result, and the job ends once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bytereview.core.settings import Settings
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.store import db
+from tests.conftest import USER
+from tests.services.jobs.helpers import WORKER, ready_job, started_tasks
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+FIELD = [pb.JobField(name="t", data_type="text")]
+FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"}
+Failure = worker_pb.ReportTaskFailureRequest.FailureClass
+
+
+def _result(task: str) -> worker_pb.ReportTaskResultRequest:
+    values = struct_pb2.Struct()
+    values.update({"t": task})
+    # Low confidence: the value needs review, so the job's review count moves too.
+    return worker_pb.ReportTaskResultRequest(
+        task=task,
+        values=values,
+        extractor="test",
+        assessments={"t": pb.ValueAssessment(confidence=0.1)},
+    )
+
+
+async def _report(worker_stub: WorkerStub, tasks: list[str]) -> list[bool]:
+    got = await worker_stub.ReportTaskResults(
+        worker_pb.ReportTaskResultsRequest(results=[_result(t) for t in tasks]), metadata=WORKER
+    )
+    return [r.applied for r in got.results]
+
+
+async def _fail(worker_stub: WorkerStub, tasks: list[tuple[str, int]]) -> list[tuple[bool, int]]:
+    got = await worker_stub.ReportTaskFailures(
+        worker_pb.ReportTaskFailuresRequest(
+            failures=[
+                worker_pb.ReportTaskFailureRequest(task=t, failure_class=c, error="boom")
+                for t, c in tasks
+            ]
+        ),
+        metadata=WORKER,
+    )
+    return [(f.applied, f.status) for f in got.failures]
+
+
+async def _begin(worker_stub: WorkerStub, tasks: list[str]) -> list[bool]:
+    got = await worker_stub.BeginTasks(
+        worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in tasks]),
+        metadata=WORKER,
+    )
+    return [b.proceed for b in got.tasks]
+
+
+async def _running(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, count: int
+) -> tuple[str, list[str]]:
+    job = await ready_job(job_stub, worker_stub, settings, files=count)
+    tasks = sorted(await started_tasks(job_stub, settings, job, FIELD, count))
+    assert len(tasks) == count
+    assert await _begin(worker_stub, tasks) == [True] * count
+    return job, tasks
+
+
+async def _state(engine: AsyncEngine, job: str) -> dict[str, str]:
+    """Check every invariant a job's rows keep between transactions; returns its tasks'
+    statuses (short task id -> status)."""
+    job_id = job.split("/")[1]
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT status, tasks_succeeded, tasks_failed, values_needing_review,"
+                    " event_sequence FROM extraction_jobs WHERE id = :j"
+                ),
+                {"j": job_id},
+            )
+        ).one()
+        tasks = dict(
+            (
+                await conn.execute(
+                    text("SELECT id, status FROM extraction_tasks WHERE job_id = :j"),
+                    {"j": job_id},
+                )
+            ).all()
+        )
+        results = Counter(
+            (
+                await conn.scalars(
+                    text("SELECT task_id FROM extraction_results WHERE job_id = :j"),
+                    {"j": job_id},
+                )
+            ).all()
+        )
+        review_sum = await conn.scalar(
+            text("SELECT COALESCE(SUM(review_count), 0) FROM extraction_results WHERE job_id = :j"),
+            {"j": job_id},
+        )
+        flagged = await conn.scalar(
+            text("SELECT COUNT(*) FROM review_items WHERE job_id = :j AND flagged"),
+            {"j": job_id},
+        )
+        events = (
+            await conn.execute(
+                text(
+                    "SELECT sequence, kind, to_status FROM job_events WHERE job_id = :j"
+                    " ORDER BY sequence"
+                ),
+                {"j": job_id},
+            )
+        ).all()
+    status, succeeded, failed, needing, last = row
+    by_status = Counter(tasks.values())
+    assert succeeded == by_status["SUCCEEDED"], (succeeded, by_status)
+    assert failed == by_status["FAILED"], (failed, by_status)
+    # One result per task, and only for the tasks that succeeded.
+    assert set(results) == {t for t, s in tasks.items() if s == "SUCCEEDED"}, (results, tasks)
+    assert set(results.values()) <= {1}
+    # The job's review count is its results' counts, and each flagged value is in the queue.
+    assert needing == review_sum == flagged, (needing, review_sum, flagged)
+    # Events numbered 1..event_sequence, none missing nor twice.
+    assert [e.sequence for e in events] == list(range(1, last + 1))
+    ends = [e.to_status for e in events if e.kind == "job.status" and e.to_status in FINAL]
+    assert len(ends) <= 1, ends
+    if status in FINAL:
+        assert ends == [status]
+    return {t: s for t, s in tasks.items()}
+
+
+async def _quick_deadlocks(engine: AsyncEngine) -> None:
+    """PostgreSQL looks for a lock cycle after a wait of `deadlock_timeout` (1 s): 50 ms in
+    the connections opened from now on, so a test meeting several cycles stays quick."""
+    async with engine.begin() as conn:
+        name = await conn.scalar(text("SELECT current_database()"))
+        await conn.execute(text(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '50ms'"))
+
+
+def _short(task: str) -> str:
+    return task.rsplit("/", 1)[1]
+
+
+async def test_overlapping_result_batches_apply_each_task_once(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """Four workers report overlapping batches (repeats within a batch, tasks settled
+    already) at once, round after round; the last round's batches are disjoint, so each
+    must see the others' tasks settled for exactly one of them to end the job."""
+    rng = random.Random(1)
+    job, tasks = await _running(job_stub, worker_stub, settings, 24)
+    engine = db.create_engine(database_url)
+    try:
+        applied: Counter[str] = Counter()
+        rounds = [tasks[i : i + 4] for i in range(0, 20, 4)]
+        for round_tasks in rounds:
+            done = [t for t in tasks if t in applied]
+            batches = [
+                rng.sample(round_tasks, rng.randint(1, 4))
+                + rng.sample(round_tasks, 1)
+                + rng.sample(done, min(len(done), 2))
+                for _ in range(4)
+            ]
+            for batch in batches:
+                rng.shuffle(batch)
+            answers = await asyncio.gather(*(_report(worker_stub, b) for b in batches))
+            for batch, got in zip(batches, answers, strict=True):
+                applied.update(t for t, a in zip(batch, got, strict=True) if a)
+            await _state(engine, job)
+        assert all(applied[t] == 1 for t in applied)
+        rest = [t for t in tasks if t not in applied]  # tasks[20:] and any not drawn
+        answers = await asyncio.gather(*(_report(worker_stub, [t]) for t in rest))
+        assert answers == [[True]] * len(rest)
+        applied.update(rest)
+        assert applied == Counter(tasks)
+        state = await _state(engine, job)
+        assert Counter(state.values()) == {"SUCCEEDED": 24}
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert got.status == pb.Job.COMPLETED
+    finally:
+        await engine.dispose()
+
+
+async def test_results_and_failures_of_the_same_tasks_racing_settle_each_once(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """A result batch (tasks' rows, then the job's) and failure batches (the job's row, then
+    the tasks') report the same tasks at once: each task takes exactly one of the reports,
+    whichever came first, and no call fails (a lock cycle between them is broken by
+    PostgreSQL and must be run again, not returned to the worker as an error)."""
+    rng = random.Random(2)
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    job, tasks = await _running(job_stub, worker_stub, settings, 24)
+    try:
+        for i in range(0, 24, 4):
+            batch = tasks[i : i + 4]
+            shuffled = rng.sample(batch, 4)
+            permanent = [(t, Failure.PERMANENT) for t in rng.sample(batch, 2)]
+            retryable = [(t, Failure.RETRYABLE) for t in rng.sample(batch, 2)]
+            got_results, got_permanent, got_retryable, got_single = await asyncio.gather(
+                _report(worker_stub, shuffled),
+                _fail(worker_stub, permanent),
+                _fail(worker_stub, retryable),
+                _report(worker_stub, batch[:1]),
+            )
+            applied: Counter[str] = Counter()
+            applied.update(t for t, a in zip(shuffled, got_results, strict=True) if a)
+            applied.update(t for (t, _), (a, _) in zip(permanent, got_permanent, strict=True) if a)
+            applied.update(t for (t, _), (a, _) in zip(retryable, got_retryable, strict=True) if a)
+            applied.update(t for t, a in zip(batch[:1], got_single, strict=True) if a)
+            assert applied == Counter(batch), applied  # every task took one report
+            state = await _state(engine, job)
+            wanted = {_short(t): "SUCCEEDED" for t in shuffled if t in applied}
+            for (t, _), (a, status) in zip(permanent, got_permanent, strict=True):
+                if a:
+                    wanted[_short(t)] = "FAILED"
+                    assert status == pb.Task.FAILED
+            for (t, _), (a, status) in zip(retryable, got_retryable, strict=True):
+                if a:
+                    wanted[_short(t)] = "QUEUED"
+                    assert status == pb.Task.QUEUED
+            assert {_short(t): state[_short(t)] for t in batch} == wanted
+        # The tasks queued again run and succeed; the job then ends, once.
+        queued = [t for t in tasks if state[_short(t)] == "QUEUED"]
+        assert await _begin(worker_stub, queued) == [True] * len(queued)
+        assert await _report(worker_stub, queued) == [True] * len(queued)
+        state = await _state(engine, job)
+        assert not {"RUNNING", "QUEUED"} & set(state.values())
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert got.status in (pb.Job.PARTIALLY_COMPLETED, pb.Job.COMPLETED)
+    finally:
+        await engine.dispose()
