@@ -252,3 +252,78 @@ async def test_results_and_failures_of_the_same_tasks_racing_settle_each_once(
         assert got.status in (pb.Job.PARTIALLY_COMPLETED, pb.Job.COMPLETED)
     finally:
         await engine.dispose()
+
+
+async def test_cancel_racing_reports_and_begins_leaves_the_rows_consistent(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """CancelJob while workers report results and failures of its running tasks and begin
+    its queued ones. Whichever came first, the counters equal the tasks' rows, only tasks
+    that succeeded have a result, the job ends once (CANCELLED); once CancelJob answered,
+    no report applies and no task begins, and its open tasks end CANCELLED."""
+    rng = random.Random(3)
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        for _ in range(8):
+            job = await ready_job(job_stub, worker_stub, settings, files=12)
+            tasks = sorted(await started_tasks(job_stub, settings, job, FIELD, 12))
+            running, queued = tasks[:8], tasks[8:]
+            assert await _begin(worker_stub, running) == [True] * 8
+            await asyncio.gather(
+                _report(worker_stub, rng.sample(running, 4)),
+                _report(worker_stub, rng.sample(running, 4)),
+                _fail(worker_stub, [(t, Failure.PERMANENT) for t in rng.sample(running, 2)]),
+                job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER),
+                _begin(worker_stub, queued),
+                _fail(worker_stub, [(t, Failure.RETRYABLE) for t in rng.sample(running, 2)]),
+            )
+            before = await _state(engine, job)
+            assert await _report(worker_stub, tasks) == [False] * 12
+            assert await _begin(worker_stub, tasks) == [False] * 12
+            failed = await _fail(worker_stub, [(t, Failure.PERMANENT) for t in tasks])
+            assert [a for a, _ in failed] == [False] * 12
+            # Only the cancellation of its open tasks (in the background) moved a task since.
+            after = await _state(engine, job)
+            for t, s in before.items():
+                assert after[t] in ((s, "CANCELLED") if s in ("QUEUED", "RUNNING") else (s,))
+            async with asyncio.timeout(10):
+                while True:
+                    if not {"QUEUED", "RUNNING"} & set((await _state(engine, job)).values()):
+                        break
+                    await asyncio.sleep(0.1)
+            got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+            assert got.status == pb.Job.CANCELLED
+    finally:
+        await engine.dispose()
+
+
+async def test_pause_racing_the_last_reports_ends_the_job_once_resumed(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """PauseJob racing the report batches that settle a job's last tasks: reports of a
+    paused job's running tasks apply, and the job ends then (the pause lost the race) or on
+    ResumeJob (every task settled while it was paused), exactly once."""
+    engine = db.create_engine(database_url)
+    try:
+        for _ in range(4):
+            job, tasks = await _running(job_stub, worker_stub, settings, 6)
+            got = await asyncio.gather(
+                _report(worker_stub, tasks[:3]),
+                _report(worker_stub, tasks[3:]),
+                job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER),
+                return_exceptions=True,
+            )
+            assert got[:2] == [[True] * 3, [True] * 3]
+            if isinstance(got[2], BaseException):
+                # Too late: the job had ended.
+                assert isinstance(got[2], grpc.aio.AioRpcError)
+                assert got[2].code() == grpc.StatusCode.FAILED_PRECONDITION
+            else:
+                await job_stub.ResumeJob(jobs_pb.ResumeJobRequest(name=job), metadata=USER)
+            state = await _state(engine, job)
+            assert set(state.values()) == {"SUCCEEDED"}
+            got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+            assert got_job.status == pb.Job.COMPLETED
+    finally:
+        await engine.dispose()

@@ -40,6 +40,11 @@ FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
 # all: a report batch takes its tasks' rows before its job's, every other report the job's
 # first, so two of them on the same task can meet in a cycle and one is aborted.
 DEADLOCK_ATTEMPTS = 5
+# _LOCK_ORDER: every report locks its tasks' rows (in id order) before its job's row, a
+# result batch just before its counters, every other report before its writes. One order
+# for all: a report locking a job's row and then a task's, while a result batch held the
+# task and waited for the job, was a lock cycle PostgreSQL broke by aborting one of them or
+# any command queued for the job's row in between (CancelJob, PauseJob: an INTERNAL error).
 
 T = TypeVar("T")
 
@@ -82,10 +87,11 @@ class TaskReports:
             for job_id, indexes in _by_job(ids):
                 job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
                 running = job is not None and job.status == JobStatus.RUNNING
+                # The tasks' rows before the job's, the order of every report (_LOCK_ORDER).
+                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes}, lock=True)
                 if job is not None and not running:
                     # Locked and read again: it may have moved since the first read.
                     await session.refresh(job, with_for_update=True)
-                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes}, lock=running)
                 claimed: list[tuple[int, models.Task]] = []
                 for i in indexes:
                     task = tasks.get(ids[i][1])
@@ -157,11 +163,12 @@ class TaskReports:
         batch of a job needs that one row, and holding it through the batch's writes (its
         results, versions and review rows) made the batches of all workers queue behind one
         another. The tasks' rows are locked first, in id order, so two batches never run the
-        same task. Paths that lock a job's row before its tasks' (a failure report of the
-        same task, a retry) can meet such a batch in a lock cycle: PostgreSQL then breaks it,
-        and the batch runs again the other way, as it does when its job was cancelled or
-        deleted between its first read and its lock (reports of a cancelled job change
-        nothing).
+        same task; every other report locks its tasks' rows before its job's too
+        (_LOCK_ORDER). A path that locks a job's row before its tasks' (a retry of failed
+        tasks) can still meet such a batch in a lock cycle: PostgreSQL then breaks it, and
+        the batch runs again with the job's row locked before its writes, as it does when
+        its job was cancelled or deleted between its first read and its lock (reports of a
+        cancelled job change nothing).
         """
         check_batch(len(reports))
         try:
@@ -183,13 +190,15 @@ class TaskReports:
             keys = [(r.job_id, r.task_id) for r in reports]
             for job_id, indexes in _by_job(keys):
                 ids = {keys[i][1] for i in indexes}
+                job = None
+                if not job_first:
+                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
+                # Job first too, the tasks' rows are locked before the job's (_LOCK_ORDER).
+                tasks = await _tasks(session, job_id, ids, lock=True)
                 if job_first:
                     job = await locked_job(session, job_id)
-                else:
-                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
                 if job is None:
                     continue
-                tasks = await _tasks(session, job_id, ids, lock=not job_first)
                 succeeded: list[Extraction] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
@@ -336,9 +345,12 @@ async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
 async def _locked_task(
     session: AsyncSession, job_id: str, task_id: str
 ) -> tuple[models.Job, models.Task]:
-    """The task and its job, the job row locked (every task report changes job counters)."""
+    """The task and its job, both rows locked (every task report changes job counters):
+    the task's first, then the job's, the order of every report (_LOCK_ORDER)."""
+    task = await session.scalar(
+        select(models.Task).where(models.Task.id == task_id).with_for_update()
+    )
     job = await locked_job(session, job_id)
-    task = await session.get(models.Task, task_id)
     if job is None or task is None or task.job_id != job_id:
         raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
     return job, task
@@ -468,14 +480,16 @@ def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, mess
 async def _locked_jobs(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> AsyncIterator[tuple[models.Job, list[int], dict[str, models.Task]]]:
-    """A batch of reports' jobs, each locked in turn (in `_by_job`'s fixed order, so batches
-    never deadlock) with the indexes of its reports and its reported tasks; jobs that no
-    longer exist are skipped."""
+    """A batch of reports' jobs, each locked in turn after its tasks (in `_by_job`'s fixed
+    order, so batches never deadlock) with the indexes of its reports and its reported
+    tasks; jobs that no longer exist are skipped."""
     for job_id, indexes in _by_job(keys):
+        # The tasks' rows first, then the job's (_LOCK_ORDER).
+        tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes}, lock=True)
         job = await locked_job(session, job_id)
         if job is None:
             continue
-        yield job, indexes, await _tasks(session, job_id, {keys[i][1] for i in indexes})
+        yield job, indexes, tasks
 
 
 class _JobMoved(Exception):
@@ -510,8 +524,8 @@ def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
 async def _tasks(
     session: AsyncSession, job_id: str, task_ids: set[str], *, lock: bool = False
 ) -> dict[str, models.Task]:
-    """The job's tasks among `task_ids`; with `lock`, their rows locked in id order (a batch
-    that does not hold the job's row; the order keeps two such batches from deadlocking)."""
+    """The job's tasks among `task_ids`; with `lock`, their rows locked in id order (the
+    order keeps two batches from deadlocking)."""
     query = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
     if lock:
         query = query.order_by(models.Task.id).with_for_update()
