@@ -327,3 +327,42 @@ async def test_pause_racing_the_last_reports_ends_the_job_once_resumed(
             assert got_job.status == pb.Job.COMPLETED
     finally:
         await engine.dispose()
+
+
+async def test_batches_spanning_two_jobs_racing_settle_each_task_once(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """Result and failure batches each naming tasks of two jobs, in any order, at once: a
+    batch locks a job's tasks and then that job, job after job in one order, so batches of
+    both kinds never wait on one another in a cycle; each task settles once, in both jobs."""
+    rng = random.Random(4)
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        first, first_tasks = await _running(job_stub, worker_stub, settings, 12)
+        second, second_tasks = await _running(job_stub, worker_stub, settings, 12)
+        for i in range(0, 12, 3):
+            both = first_tasks[i : i + 3] + second_tasks[i : i + 3]
+            results = [rng.sample(both, 4) for _ in range(3)]
+            failures = [
+                [
+                    (t, rng.choice((Failure.PERMANENT, Failure.RETRYABLE)))
+                    for t in rng.sample(both, 3)
+                ]
+                for _ in range(2)
+            ]
+            answers = await asyncio.gather(
+                *(_report(worker_stub, b) for b in results),
+                *(_fail(worker_stub, b) for b in failures),
+            )
+            applied: Counter[str] = Counter()
+            for batch, got in zip(results, answers[:3], strict=True):
+                applied.update(t for t, a in zip(batch, got, strict=True) if a)
+            for failed, got_failed in zip(failures, answers[3:], strict=True):
+                applied.update(t for (t, _), (a, _) in zip(failed, got_failed, strict=True) if a)
+            assert set(applied.values()) <= {1}, applied
+            state = await _state(engine, first) | await _state(engine, second)
+            # A task no report applied to is still running; none is settled twice.
+            assert {t for t in both if state[_short(t)] != "RUNNING"} == set(applied)
+    finally:
+        await engine.dispose()
