@@ -7,6 +7,7 @@ task has one state and at most one result, and the job ends once."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -35,7 +36,7 @@ FINAL = {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"}
 Failure = worker_pb.ReportTaskFailureRequest.FailureClass
 
 
-def _result(task: str) -> worker_pb.ReportTaskResultRequest:
+def _result(task: str, confidence: float = 0.1) -> worker_pb.ReportTaskResultRequest:
     values = struct_pb2.Struct()
     values.update({"t": task})
     # Low confidence: the value needs review, so the job's review count moves too.
@@ -43,13 +44,14 @@ def _result(task: str) -> worker_pb.ReportTaskResultRequest:
         task=task,
         values=values,
         extractor="test",
-        assessments={"t": pb.ValueAssessment(confidence=0.1)},
+        assessments={"t": pb.ValueAssessment(confidence=confidence, verified=True)},
     )
 
 
-async def _report(worker_stub: WorkerStub, tasks: list[str]) -> list[bool]:
+async def _report(worker_stub: WorkerStub, tasks: list[str], confidence: float = 0.1) -> list[bool]:
     got = await worker_stub.ReportTaskResults(
-        worker_pb.ReportTaskResultsRequest(results=[_result(t) for t in tasks]), metadata=WORKER
+        worker_pb.ReportTaskResultsRequest(results=[_result(t, confidence) for t in tasks]),
+        metadata=WORKER,
     )
     return [r.applied for r in got.results]
 
@@ -85,9 +87,9 @@ async def _running(
     return job, tasks
 
 
-async def _state(engine: AsyncEngine, job: str) -> dict[str, str]:
+async def _state(engine: AsyncEngine, job: str, *, rerun: bool = False) -> dict[str, str]:
     """Check every invariant a job's rows keep between transactions; returns its tasks'
-    statuses (short task id -> status)."""
+    statuses (short task id -> status). With `rerun`, tasks re-run keep their result."""
     job_id = job.split("/")[1]
     async with engine.connect() as conn:
         row = (
@@ -137,16 +139,22 @@ async def _state(engine: AsyncEngine, job: str) -> dict[str, str]:
     assert succeeded == by_status["SUCCEEDED"], (succeeded, by_status)
     assert failed == by_status["FAILED"], (failed, by_status)
     # One result per task, and only for the tasks that succeeded.
-    assert set(results) == {t for t, s in tasks.items() if s == "SUCCEEDED"}, (results, tasks)
+    succeeded_ids = {t for t, s in tasks.items() if s == "SUCCEEDED"}
+    if rerun:
+        assert set(results) >= succeeded_ids, (results, tasks)
+    else:
+        assert set(results) == succeeded_ids, (results, tasks)
     assert set(results.values()) <= {1}
     # The job's review count is its results' counts, and each flagged value is in the queue.
     assert needing == review_sum == flagged, (needing, review_sum, flagged)
     # Events numbered 1..event_sequence, none missing nor twice.
     assert [e.sequence for e in events] == list(range(1, last + 1))
-    ends = [e.to_status for e in events if e.kind == "job.status" and e.to_status in FINAL]
-    assert len(ends) <= 1, ends
+    # The job ends once each time it runs: never two ends without a move in between (a
+    # re-run's), and the last of its moves is where it is.
+    moves = [e.to_status for e in events if e.kind == "job.status"]
+    assert not [a for a, b in itertools.pairwise(moves) if a in FINAL and b in FINAL], moves
     if status in FINAL:
-        assert ends == [status]
+        assert moves[-1] == status
     return {t: s for t, s in tasks.items()}
 
 
@@ -364,5 +372,50 @@ async def test_batches_spanning_two_jobs_racing_settle_each_task_once(
             state = await _state(engine, first) | await _state(engine, second)
             # A task no report applied to is still running; none is settled twice.
             assert {t for t in both if state[_short(t)] != "RUNNING"} == set(applied)
+    finally:
+        await engine.dispose()
+
+
+async def test_reports_of_re_run_tasks_racing_keep_the_review_count(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """A finished job's results re-run: workers report the re-run tasks at once, in
+    overlapping batches, some answers needing review and some not, while failures of the
+    same tasks race them. A re-run's result changes the job's review count as it is
+    written (its row locked before): the count stays the sum of its results' and the
+    number of flagged values in the review queue, and each task takes one report."""
+    rng = random.Random(5)
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        job, tasks = await _running(job_stub, worker_stub, settings, 12)
+        assert await _report(worker_stub, tasks) == [True] * 12
+        assert Counter((await _state(engine, job)).values()) == {"SUCCEEDED": 12}
+        listed = await job_stub.ListResults(
+            jobs_pb.ListResultsRequest(parent=job, page_size=100), metadata=USER
+        )
+        for round_ in range(3):
+            await job_stub.RerunJob(
+                jobs_pb.RerunJobRequest(
+                    name=job, results=[r.name for r in listed.results], force=True
+                ),
+                metadata=USER,
+            )
+            state = await _state(engine, job, rerun=True)
+            again = [t for t in tasks if state[_short(t)] in ("SUCCEEDED", "FAILED")]
+            assert not again  # every task queued again
+            assert await _begin(worker_stub, tasks) == [True] * 12
+            answers = await asyncio.gather(
+                _report(worker_stub, rng.sample(tasks, 8), confidence=0.99),
+                _report(worker_stub, rng.sample(tasks, 8), confidence=0.1),
+                _report(worker_stub, rng.sample(tasks, 8), confidence=0.99),
+                _fail(worker_stub, [(t, Failure.PERMANENT) for t in rng.sample(tasks, 2)]),
+            )
+            state = await _state(engine, job, rerun=True)
+            # The rest succeed so that the job finishes and can be re-run again.
+            rest = [t for t in tasks if state[_short(t)] == "RUNNING"]
+            assert await _report(worker_stub, rest) == [True] * len(rest)
+            state = await _state(engine, job, rerun=True)
+            assert "RUNNING" not in state.values(), (round_, answers)
     finally:
         await engine.dispose()
