@@ -56,7 +56,9 @@ async def _report(worker_stub: WorkerStub, tasks: list[str], confidence: float =
     return [r.applied for r in got.results]
 
 
-async def _fail(worker_stub: WorkerStub, tasks: list[tuple[str, int]]) -> list[tuple[bool, int]]:
+async def _fail(
+    worker_stub: WorkerStub, tasks: list[tuple[str, Failure.ValueType]]
+) -> list[tuple[bool, int]]:
     got = await worker_stub.ReportTaskFailures(
         worker_pb.ReportTaskFailuresRequest(
             failures=[
@@ -101,7 +103,7 @@ async def _state(engine: AsyncEngine, job: str, *, rerun: bool = False) -> dict[
                 {"j": job_id},
             )
         ).one()
-        tasks = dict(
+        tasks: dict[str, str] = dict(
             (
                 await conn.execute(
                     text("SELECT id, status FROM extraction_tasks WHERE job_id = :j"),
@@ -204,8 +206,8 @@ async def test_overlapping_result_batches_apply_each_task_once(
         assert applied == Counter(tasks)
         state = await _state(engine, job)
         assert Counter(state.values()) == {"SUCCEEDED": 24}
-        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
-        assert got.status == pb.Job.COMPLETED
+        got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert got_job.status == pb.Job.COMPLETED
     finally:
         await engine.dispose()
 
@@ -322,7 +324,7 @@ async def test_pause_racing_the_last_reports_ends_the_job_once_resumed(
                 job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER),
                 return_exceptions=True,
             )
-            assert got[:2] == [[True] * 3, [True] * 3]
+            assert [got[0], got[1]] == [[True] * 3, [True] * 3]
             if isinstance(got[2], BaseException):
                 # Too late: the job had ended.
                 assert isinstance(got[2], grpc.aio.AioRpcError)
@@ -359,14 +361,14 @@ async def test_batches_spanning_two_jobs_racing_settle_each_task_once(
                 ]
                 for _ in range(2)
             ]
-            answers = await asyncio.gather(
-                *(_report(worker_stub, b) for b in results),
-                *(_fail(worker_stub, b) for b in failures),
+            answers, failure_answers = await asyncio.gather(
+                asyncio.gather(*(_report(worker_stub, b) for b in results)),
+                asyncio.gather(*(_fail(worker_stub, b) for b in failures)),
             )
             applied: Counter[str] = Counter()
-            for batch, got in zip(results, answers[:3], strict=True):
+            for batch, got in zip(results, answers, strict=True):
                 applied.update(t for t, a in zip(batch, got, strict=True) if a)
-            for failed, got_failed in zip(failures, answers[3:], strict=True):
+            for failed, got_failed in zip(failures, failure_answers, strict=True):
                 applied.update(t for (t, _), (a, _) in zip(failed, got_failed, strict=True) if a)
             assert set(applied.values()) <= {1}, applied
             state = await _state(engine, first) | await _state(engine, second)
