@@ -421,3 +421,53 @@ async def test_reports_of_re_run_tasks_racing_keep_the_review_count(
             assert "RUNNING" not in state.values(), (round_, answers)
     finally:
         await engine.dispose()
+
+
+async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """A path locking a job's row and then one of its tasks' (a retry of failed tasks, an
+    admin's retry of a dead letter) can still meet a report, which locks the task first, in
+    a cycle. PostgreSQL aborts one of them; the report is run again, and the worker gets
+    its answer, not INTERNAL. Here another transaction holds the job's row, the report
+    waits for it holding the task's, and the other transaction then writes the task."""
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        job, [task] = await _running(job_stub, worker_stub, settings, 1)
+        async with engine.begin() as holder:
+            # The report, not this transaction, is the one to find the cycle and be aborted.
+            await holder.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+            await holder.execute(
+                text("SELECT id FROM extraction_jobs WHERE id = :j FOR UPDATE"),
+                {"j": job.split("/")[1]},
+            )
+            failing = asyncio.create_task(_fail(worker_stub, [(task, Failure.PERMANENT)]))
+            await _lock_waiter(engine, "%FROM extraction_jobs%FOR UPDATE%")
+            await holder.execute(
+                text("UPDATE extraction_tasks SET last_error = 'held' WHERE id = :t"),
+                {"t": _short(task)},
+            )
+        assert await failing == [(True, pb.Task.FAILED)]
+        assert set((await _state(engine, job)).values()) == {"FAILED"}
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert got.status == pb.Job.FAILED
+    finally:
+        await engine.dispose()
+
+
+async def _lock_waiter(engine: AsyncEngine, like: str) -> None:
+    """Once a backend waits for a lock in a query matching `like`."""
+    async with asyncio.timeout(10):
+        while True:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE :like"
+                    ),
+                    {"like": like},
+                )
+            if found:
+                return
+            await asyncio.sleep(0.02)
