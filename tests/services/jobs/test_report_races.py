@@ -18,13 +18,14 @@ from google.protobuf import struct_pb2
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bytereview.core import streams
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.store import db
 from tests.conftest import USER
-from tests.services.jobs.helpers import WORKER, ready_job, started_tasks
+from tests.services.jobs.helpers import WORKER, pull, ready_job, started_tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -471,3 +472,42 @@ async def _lock_waiter(engine: AsyncEngine, like: str) -> None:
             if found:
                 return
             await asyncio.sleep(0.02)
+
+
+async def test_retry_of_failed_tasks_racing_late_reports_and_begins(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """RetryFailedTasks on a partly completed job while late reports of its failed tasks
+    and begins of them arrive: late reports of a failed task never apply, a task begins only
+    once queued again, and once every task has run again the job ends once more, its
+    counters those of its tasks."""
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        for _ in range(3):
+            job, tasks = await _running(job_stub, worker_stub, settings, 8)
+            ok, bad = tasks[:4], tasks[4:]
+            assert await _report(worker_stub, ok) == [True] * 4
+            failed = await _fail(worker_stub, [(t, Failure.PERMANENT) for t in bad])
+            assert failed == [(True, pb.Task.FAILED)] * 4
+            _, late, late_failures, begun = await asyncio.gather(
+                job_stub.RetryFailedTasks(jobs_pb.RetryFailedTasksRequest(name=job), metadata=USER),
+                _report(worker_stub, tasks),
+                _fail(worker_stub, [(t, Failure.RETRYABLE) for t in bad]),
+                _begin(worker_stub, bad),
+            )
+            assert late == [False] * 8
+            assert [a for a, _ in late_failures] == [False] * 4
+            state = await _state(engine, job)
+            # A task began only once the retry had queued it again.
+            assert all(state[_short(t)] == "RUNNING" for t, b in zip(bad, begun, strict=True) if b)
+            waiting = [t for t, b in zip(bad, begun, strict=True) if not b]
+            assert await _begin(worker_stub, waiting) == [True] * len(waiting)
+            assert await _report(worker_stub, bad) == [True] * 4
+            assert set((await _state(engine, job)).values()) == {"SUCCEEDED"}
+            got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+            assert got.status == pb.Job.COMPLETED
+            # The retry's messages, off the queue the next job's tasks are taken from.
+            assert len(await pull(settings, streams.extract_queue(settings), 4)) == 4
+    finally:
+        await engine.dispose()

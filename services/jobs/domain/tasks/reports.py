@@ -40,11 +40,15 @@ FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
 # all: a report batch takes its tasks' rows before its job's, every other report the job's
 # first, so two of them on the same task can meet in a cycle and one is aborted.
 DEADLOCK_ATTEMPTS = 5
-# _LOCK_ORDER: every report locks its tasks' rows (in id order) before its job's row, a
-# result batch just before its counters, every other report before its writes. One order
-# for all: a report locking a job's row and then a task's, while a result batch held the
-# task and waited for the job, was a lock cycle PostgreSQL broke by aborting one of them or
-# any command queued for the job's row in between (CancelJob, PauseJob: an INTERNAL error).
+# _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
+# it. Result batches lock their running tasks (in id order) and then the job, last; so do
+# failure reports and single-task reports, which locked the job first: one of them and a
+# batch holding the same task made a lock cycle PostgreSQL broke by aborting one of them, or
+# a command queued for the job's row in between (CancelJob, PauseJob: INTERNAL errors).
+# Queued and settled tasks are written by paths that hold the job (a resume queueing its
+# tasks again, RetryFailedTasks, re-runs): reports lock those rows after the job's, or not.
+RUNNING = frozenset({TaskStatus.RUNNING})
+NONE: frozenset[TaskStatus] = frozenset()
 
 T = TypeVar("T")
 
@@ -87,11 +91,12 @@ class TaskReports:
             for job_id, indexes in _by_job(ids):
                 job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
                 running = job is not None and job.status == JobStatus.RUNNING
-                # The tasks' rows before the job's, the order of every report (_LOCK_ORDER).
-                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes}, lock=True)
                 if job is not None and not running:
-                    # Locked and read again: it may have moved since the first read.
+                    # Locked and read again: it may have moved since the first read. Its
+                    # queued tasks after it (_LOCK_ORDER), as a resume queues them again.
                     await session.refresh(job, with_for_update=True)
+                wanted = {ids[i][1] for i in indexes}
+                tasks = await _tasks(session, job_id, wanted, lock=TASK_OPEN if running else NONE)
                 claimed: list[tuple[int, models.Task]] = []
                 for i in indexes:
                     task = tasks.get(ids[i][1])
@@ -193,8 +198,8 @@ class TaskReports:
                 job = None
                 if not job_first:
                     job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
-                # Job first too, the tasks' rows are locked before the job's (_LOCK_ORDER).
-                tasks = await _tasks(session, job_id, ids, lock=True)
+                # Job first too, running tasks' rows are locked before the job's (_LOCK_ORDER).
+                tasks = await _tasks(session, job_id, ids, lock=RUNNING)
                 if job_first:
                     job = await locked_job(session, job_id)
                 if job is None:
@@ -345,12 +350,12 @@ async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
 async def _locked_task(
     session: AsyncSession, job_id: str, task_id: str
 ) -> tuple[models.Job, models.Task]:
-    """The task and its job, both rows locked (every task report changes job counters):
-    the task's first, then the job's, the order of every report (_LOCK_ORDER)."""
-    task = await session.scalar(
-        select(models.Task).where(models.Task.id == task_id).with_for_update()
-    )
+    """The task and its job, both rows locked (every task report changes job counters): a
+    running task's before the job's, any other task's after it (_LOCK_ORDER)."""
+    task_row = select(models.Task).where(models.Task.id == task_id).with_for_update()
+    await session.execute(task_row.where(models.Task.status == TaskStatus.RUNNING))
     job = await locked_job(session, job_id)
+    task = await session.scalar(task_row.execution_options(populate_existing=True))
     if job is None or task is None or task.job_id != job_id:
         raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
     return job, task
@@ -484,8 +489,8 @@ async def _locked_jobs(
     order, so batches never deadlock) with the indexes of its reports and its reported
     tasks; jobs that no longer exist are skipped."""
     for job_id, indexes in _by_job(keys):
-        # The tasks' rows first, then the job's (_LOCK_ORDER).
-        tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes}, lock=True)
+        # Running tasks' rows first, then the job's (_LOCK_ORDER).
+        tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes}, lock=RUNNING)
         job = await locked_job(session, job_id)
         if job is None:
             continue
@@ -522,11 +527,24 @@ def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
 
 
 async def _tasks(
-    session: AsyncSession, job_id: str, task_ids: set[str], *, lock: bool = False
+    session: AsyncSession, job_id: str, task_ids: set[str], *, lock: frozenset[TaskStatus]
 ) -> dict[str, models.Task]:
-    """The job's tasks among `task_ids`; with `lock`, their rows locked in id order (the
-    order keeps two batches from deadlocking)."""
+    """The job's tasks among `task_ids`, the rows of those in a status of `lock` locked in
+    id order (the order keeps two batches from deadlocking), the others read.
+
+    A row another transaction changes is waited for and its status looked at again: one
+    that left those statuses meanwhile is read as it is now, not locked. Settled rows are
+    never locked: a late report must not hold the row a retry or re-run waits for while
+    holding the job's (_LOCK_ORDER)."""
     query = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
-    if lock:
-        query = query.order_by(models.Task.id).with_for_update()
-    return {t.id: t for t in await session.scalars(query)}
+    if not lock:
+        return {t.id: t for t in await session.scalars(query)}
+    locked = query.where(models.Task.status.in_(sorted(lock)))
+    tasks = {
+        t.id: t for t in await session.scalars(locked.order_by(models.Task.id).with_for_update())
+    }
+    rest = task_ids - tasks.keys()
+    if rest:
+        unlocked = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(rest))
+        tasks |= {t.id: t for t in await session.scalars(unlocked)}
+    return tasks
