@@ -37,8 +37,8 @@ from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
 # A transaction PostgreSQL aborted to break a lock cycle runs again up to this many times in
-# all: a report batch takes its tasks' rows before its job's, every other report the job's
-# first, so two of them on the same task can meet in a cycle and one is aborted.
+# all: the paths that hold a job's row and write its tasks' (RetryFailedTasks, re-runs, a
+# resume) can still meet a report in one (_LOCK_ORDER), and one of them is aborted.
 DEADLOCK_ATTEMPTS = 5
 # _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
 # it. Result batches lock their running tasks (in id order) and then the job, last; so do
@@ -168,7 +168,7 @@ class TaskReports:
         batch of a job needs that one row, and holding it through the batch's writes (its
         results, versions and review rows) made the batches of all workers queue behind one
         another. The tasks' rows are locked first, in id order, so two batches never run the
-        same task; every other report locks its tasks' rows before its job's too
+        same task; every other report locks its running tasks' rows before its job's too
         (_LOCK_ORDER). A path that locks a job's row before its tasks' (a retry of failed
         tasks) can still meet such a batch in a lock cycle: PostgreSQL then breaks it, and
         the batch runs again with the job's row locked before its writes, as it does when
@@ -533,18 +533,34 @@ async def _tasks(
     id order (the order keeps two batches from deadlocking), the others read.
 
     A row another transaction changes is waited for and its status looked at again: one
-    that left those statuses meanwhile is read as it is now, not locked. Settled rows are
-    never locked: a late report must not hold the row a retry or re-run waits for while
-    holding the job's (_LOCK_ORDER)."""
-    query = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
+    that left those statuses meanwhile is read as it is now, not locked; one that entered
+    them meanwhile (a task begun) is locked in turn, as callers write only locked rows.
+    Settled rows are never locked: a late report must not hold the row a retry or re-run
+    waits for while holding the job's (_LOCK_ORDER)."""
+    t = models.Task
     if not lock:
-        return {t.id: t for t in await session.scalars(query)}
-    locked = query.where(models.Task.status.in_(sorted(lock)))
-    tasks = {
-        t.id: t for t in await session.scalars(locked.order_by(models.Task.id).with_for_update())
-    }
-    rest = task_ids - tasks.keys()
-    if rest:
-        unlocked = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(rest))
-        tasks |= {t.id: t for t in await session.scalars(unlocked)}
+        query = select(t).where(t.job_id == job_id, t.id.in_(task_ids))
+        return {task.id: task for task in await session.scalars(query)}
+    tasks: dict[str, models.Task] = {}
+    todo = set(task_ids)
+    while todo:
+        locked = await session.scalars(
+            select(t)
+            .where(t.job_id == job_id, t.id.in_(todo), t.status.in_(sorted(lock)))
+            .order_by(t.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        tasks |= {task.id: task for task in locked}
+        todo -= tasks.keys()
+        if not todo:
+            break
+        read = await session.scalars(
+            select(t)
+            .where(t.job_id == job_id, t.id.in_(todo))
+            .execution_options(populate_existing=True)
+        )
+        rest = {task.id: task for task in read}
+        tasks |= {i: task for i, task in rest.items() if task.status not in lock}
+        todo = {i for i, task in rest.items() if task.status in lock}
     return tasks
