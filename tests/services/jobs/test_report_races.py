@@ -511,3 +511,48 @@ async def test_retry_of_failed_tasks_racing_late_reports_and_begins(
             assert len(await pull(settings, streams.extract_queue(settings), 4)) == 4
     finally:
         await engine.dispose()
+
+
+async def test_begins_results_and_retries_of_the_same_tasks_churning(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
+) -> None:
+    """Workers churning on the same tasks, round after round: begins (a queued task starts,
+    a running one is redelivered), results and retryable failures of them all at once. A
+    task queued again by a failure may start again before a result of it is looked at;
+    whatever the order, a task succeeds once, its result is its only one, and the job's
+    counters and end follow its tasks."""
+    rng = random.Random(6)
+    engine = db.create_engine(database_url)
+    await _quick_deadlocks(engine)
+    try:
+        job, tasks = await _running(job_stub, worker_stub, settings, 8)
+        succeeded: Counter[str] = Counter()
+        for _ in range(12):
+            open_tasks = [t for t, s in (await _state(engine, job)).items() if s != "SUCCEEDED"]
+            if not open_tasks:
+                break
+            names = [t for t in tasks if _short(t) in open_tasks]
+            retry = [(t, Failure.RETRYABLE) for t in rng.sample(names, max(1, len(names) // 2))]
+            first = rng.sample(names, max(1, len(names) // 2))
+            second = rng.sample(names, max(1, len(names) // 3))
+            _, got_first, _, got_second = await asyncio.gather(
+                _begin(worker_stub, rng.sample(names, len(names))),
+                _report(worker_stub, first),
+                _fail(worker_stub, retry),
+                _report(worker_stub, second),
+            )
+            succeeded.update(t for t, a in zip(first, got_first, strict=True) if a)
+            succeeded.update(t for t, a in zip(second, got_second, strict=True) if a)
+            assert set(succeeded.values()) <= {1}, succeeded
+            await _begin(worker_stub, names)  # those queued again run again
+        rest = [t for t, s in (await _state(engine, job)).items() if s != "SUCCEEDED"]
+        names = [t for t in tasks if _short(t) in rest]
+        assert await _begin(worker_stub, names) == [True] * len(names)
+        assert await _report(worker_stub, names) == [True] * len(names)
+        succeeded.update(names)
+        assert succeeded == Counter(tasks)  # every task's result applied once
+        assert set((await _state(engine, job)).values()) == {"SUCCEEDED"}
+        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+        assert got.status == pb.Job.COMPLETED
+    finally:
+        await engine.dispose()
