@@ -7,9 +7,9 @@ longer running returns `applied=False` and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +36,21 @@ from services.jobs.store import models
 from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
+# A transaction PostgreSQL aborted to break a lock cycle runs again up to this many times in
+# all: the paths that hold a job's row and write its tasks' (RetryFailedTasks, re-runs, a
+# resume) can still meet a report in one (_LOCK_ORDER), and one of them is aborted.
+DEADLOCK_ATTEMPTS = 5
+# _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
+# it. Result batches lock their running tasks (in id order) and then the job, last; so do
+# failure reports and single-task reports, which locked the job first: one of them and a
+# batch holding the same task made a lock cycle PostgreSQL broke by aborting one of them, or
+# a command queued for the job's row in between (CancelJob, PauseJob: INTERNAL errors).
+# Queued and settled tasks are written by paths that hold the job (a resume queueing its
+# tasks again, RetryFailedTasks, re-runs): reports lock those rows after the job's, or not.
+RUNNING = frozenset({TaskStatus.RUNNING})
+NONE: frozenset[TaskStatus] = frozenset()
+
+T = TypeVar("T")
 
 
 class TaskReports:
@@ -43,6 +58,9 @@ class TaskReports:
         self._ctx = ctx
 
     async def begin_task(self, job_id: str, task_id: str) -> TaskInput:
+        return await again_if_deadlocked(lambda: self._begin_task(job_id, task_id))
+
+    async def _begin_task(self, job_id: str, task_id: str) -> TaskInput:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             refused = _claim(session, job, task, record=True)
@@ -65,15 +83,20 @@ class TaskReports:
         apply or are refused as for any task already running).
         """
         check_batch(len(ids))
+        return await again_if_deadlocked(lambda: self._begin_tasks(ids))
+
+    async def _begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
         out: list[TaskInput | None] = [None] * len(ids)
         async with self._ctx.transaction() as session:
             for job_id, indexes in _by_job(ids):
                 job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
                 running = job is not None and job.status == JobStatus.RUNNING
                 if job is not None and not running:
-                    # Locked and read again: it may have moved since the first read.
+                    # Locked and read again: it may have moved since the first read. Its
+                    # queued tasks after it (_LOCK_ORDER), as a resume queues them again.
                     await session.refresh(job, with_for_update=True)
-                tasks = await _tasks(session, job_id, {ids[i][1] for i in indexes}, lock=running)
+                wanted = {ids[i][1] for i in indexes}
+                tasks = await _tasks(session, job_id, wanted, lock=TASK_OPEN if running else NONE)
                 claimed: list[tuple[int, models.Task]] = []
                 for i in indexes:
                     task = tasks.get(ids[i][1])
@@ -107,20 +130,23 @@ class TaskReports:
         extractor: str,
         assessments: dict[str, dict[str, Any]] | None = None,
     ) -> bool:
+        report = ResultReport(
+            job_id,
+            task_id,
+            values=values,
+            value_sources=value_sources,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            extractor=extractor,
+            assessments=assessments,
+        )
+        return await again_if_deadlocked(lambda: self._task_result(report))
+
+    async def _task_result(self, report: ResultReport) -> bool:
         async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, job_id, task_id)
+            job, task = await _locked_task(session, report.job_id, report.task_id)
             if not _reportable(job, task):
                 return False  # settled already (a repeat), or cancelled meanwhile
-            report = ResultReport(
-                job_id,
-                task_id,
-                values=values,
-                value_sources=value_sources,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-                extractor=extractor,
-                assessments=assessments,
-            )
             _succeed(session, job, task, record=True)
             job.tasks_succeeded += 1
             needing = await record_extractions(
@@ -142,11 +168,12 @@ class TaskReports:
         batch of a job needs that one row, and holding it through the batch's writes (its
         results, versions and review rows) made the batches of all workers queue behind one
         another. The tasks' rows are locked first, in id order, so two batches never run the
-        same task. Paths that lock a job's row before its tasks' (a failure report of the
-        same task, a retry) can meet such a batch in a lock cycle: PostgreSQL then breaks it,
-        and the batch runs again the other way, as it does when its job was cancelled or
-        deleted between its first read and its lock (reports of a cancelled job change
-        nothing).
+        same task; every other report locks its running tasks' rows before its job's too
+        (_LOCK_ORDER). A path that locks a job's row before its tasks' (a retry of failed
+        tasks) can still meet such a batch in a lock cycle: PostgreSQL then breaks it, and
+        the batch runs again with the job's row locked before its writes, as it does when
+        its job was cancelled or deleted between its first read and its lock (reports of a
+        cancelled job change nothing).
         """
         check_batch(len(reports))
         try:
@@ -154,7 +181,10 @@ class TaskReports:
         except (_JobMoved, DBAPIError) as error:
             if isinstance(error, DBAPIError) and not deadlocked(error):
                 raise
-            return await self._task_results(reports, job_first=True)
+            # Job first, this batch can still meet a report of the same task holding the
+            # job's row as it waits for the task's (a failure report, another batch's run
+            # job first): such a cycle is broken again and the batch runs once more.
+            return await again_if_deadlocked(lambda: self._task_results(reports, job_first=True))
 
     async def _task_results(
         self, reports: Sequence[ResultReport], *, job_first: bool
@@ -165,13 +195,15 @@ class TaskReports:
             keys = [(r.job_id, r.task_id) for r in reports]
             for job_id, indexes in _by_job(keys):
                 ids = {keys[i][1] for i in indexes}
+                job = None
+                if not job_first:
+                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
+                # Job first too, running tasks' rows are locked before the job's (_LOCK_ORDER).
+                tasks = await _tasks(session, job_id, ids, lock=RUNNING)
                 if job_first:
                     job = await locked_job(session, job_id)
-                else:
-                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
                 if job is None:
                     continue
-                tasks = await _tasks(session, job_id, ids, lock=not job_first)
                 succeeded: list[Extraction] = []
                 for i in indexes:
                     task = tasks.get(keys[i][1])
@@ -207,6 +239,13 @@ class TaskReports:
         self, job_id: str, task_id: str, *, failure_class: str, error: str
     ) -> tuple[bool, str]:
         _check_class(failure_class)
+        return await again_if_deadlocked(
+            lambda: self._task_failure(job_id, task_id, failure_class=failure_class, error=error)
+        )
+
+    async def _task_failure(
+        self, job_id: str, task_id: str, *, failure_class: str, error: str
+    ) -> tuple[bool, str]:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             if not _reportable(job, task):
@@ -230,6 +269,9 @@ class TaskReports:
         check_batch(len(reports))
         for report in reports:
             _check_class(report.failure_class)
+        return await again_if_deadlocked(lambda: self._task_failures(reports))
+
+    async def _task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
         answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
         async with self._ctx.transaction() as session:
             keys = [(r.job_id, r.task_id) for r in reports]
@@ -265,6 +307,9 @@ class TaskReports:
 
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
+        return await again_if_deadlocked(lambda: self._dead_letter_task(job_id, task_id, error))
+
+    async def _dead_letter_task(self, job_id: str, task_id: str, error: str) -> bool:
         async with self._ctx.transaction() as session:
             job, task = await _locked_task(session, job_id, task_id)
             if task.status not in TASK_OPEN or job.status == JobStatus.CANCELLED:
@@ -289,12 +334,28 @@ class TaskReports:
         await finish_if_done(session, job)
 
 
+async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
+    """`run` (one whole transaction, rolled back when it fails) again when PostgreSQL aborted
+    it to break a lock cycle: every report is idempotent, so running it again is safe, and
+    the worker gets its answer rather than an INTERNAL error for a cycle it did not cause."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return await run()
+        except DBAPIError as error:
+            if not deadlocked(error) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _locked_task(
     session: AsyncSession, job_id: str, task_id: str
 ) -> tuple[models.Job, models.Task]:
-    """The task and its job, the job row locked (every task report changes job counters)."""
+    """The task and its job, both rows locked (every task report changes job counters): a
+    running task's before the job's, any other task's after it (_LOCK_ORDER)."""
+    task_row = select(models.Task).where(models.Task.id == task_id).with_for_update()
+    await session.execute(task_row.where(models.Task.status == TaskStatus.RUNNING))
     job = await locked_job(session, job_id)
-    task = await session.get(models.Task, task_id)
+    task = await session.scalar(task_row.execution_options(populate_existing=True))
     if job is None or task is None or task.job_id != job_id:
         raise NotFound(f"task {names.task_name(job_id, task_id)} not found")
     return job, task
@@ -424,14 +485,16 @@ def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, mess
 async def _locked_jobs(
     session: AsyncSession, keys: Sequence[tuple[str, str]]
 ) -> AsyncIterator[tuple[models.Job, list[int], dict[str, models.Task]]]:
-    """A batch of reports' jobs, each locked in turn (in `_by_job`'s fixed order, so batches
-    never deadlock) with the indexes of its reports and its reported tasks; jobs that no
-    longer exist are skipped."""
+    """A batch of reports' jobs, each locked in turn after its tasks (in `_by_job`'s fixed
+    order, so batches never deadlock) with the indexes of its reports and its reported
+    tasks; jobs that no longer exist are skipped."""
     for job_id, indexes in _by_job(keys):
+        # Running tasks' rows first, then the job's (_LOCK_ORDER).
+        tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes}, lock=RUNNING)
         job = await locked_job(session, job_id)
         if job is None:
             continue
-        yield job, indexes, await _tasks(session, job_id, {keys[i][1] for i in indexes})
+        yield job, indexes, tasks
 
 
 class _JobMoved(Exception):
@@ -464,11 +527,40 @@ def _by_job(keys: Sequence[tuple[str, str]]) -> list[tuple[str, list[int]]]:
 
 
 async def _tasks(
-    session: AsyncSession, job_id: str, task_ids: set[str], *, lock: bool = False
+    session: AsyncSession, job_id: str, task_ids: set[str], *, lock: frozenset[TaskStatus]
 ) -> dict[str, models.Task]:
-    """The job's tasks among `task_ids`; with `lock`, their rows locked in id order (a batch
-    that does not hold the job's row; the order keeps two such batches from deadlocking)."""
-    query = select(models.Task).where(models.Task.job_id == job_id, models.Task.id.in_(task_ids))
-    if lock:
-        query = query.order_by(models.Task.id).with_for_update()
-    return {t.id: t for t in await session.scalars(query)}
+    """The job's tasks among `task_ids`, the rows of those in a status of `lock` locked in
+    id order (the order keeps two batches from deadlocking), the others read.
+
+    A row another transaction changes is waited for and its status looked at again: one
+    that left those statuses meanwhile is read as it is now, not locked; one that entered
+    them meanwhile (a task begun) is locked in turn, as callers write only locked rows.
+    Settled rows are never locked: a late report must not hold the row a retry or re-run
+    waits for while holding the job's (_LOCK_ORDER)."""
+    t = models.Task
+    if not lock:
+        query = select(t).where(t.job_id == job_id, t.id.in_(task_ids))
+        return {task.id: task for task in await session.scalars(query)}
+    tasks: dict[str, models.Task] = {}
+    todo = set(task_ids)
+    while todo:
+        locked = await session.scalars(
+            select(t)
+            .where(t.job_id == job_id, t.id.in_(todo), t.status.in_(sorted(lock)))
+            .order_by(t.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        tasks |= {task.id: task for task in locked}
+        todo -= tasks.keys()
+        if not todo:
+            break
+        read = await session.scalars(
+            select(t)
+            .where(t.job_id == job_id, t.id.in_(todo))
+            .execution_options(populate_existing=True)
+        )
+        rest = {task.id: task for task in read}
+        tasks |= {i: task for i, task in rest.items() if task.status not in lock}
+        todo = {i for i, task in rest.items() if task.status in lock}
+    return tasks
