@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import nats
 from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bytereview.core import streams
 from bytereview.core.clients import Metadata
@@ -239,3 +241,21 @@ async def tasks(stub: JobStub, job: str) -> list[pb.Task]:
 async def files(stub: JobStub, job: str) -> list[pb.SourceFile]:
     got = await stub.ListFiles(jobs_pb.ListFilesRequest(parent=job, page_size=1000), metadata=USER)
     return list(got.files)
+
+
+async def lock_waiter(engine: AsyncEngine, like: str) -> str:
+    """The query of a backend waiting for a row lock whose text matches `like` (PostgreSQL),
+    once one is."""
+    async with asyncio.timeout(10):
+        while True:
+            async with engine.connect() as conn:
+                found = await conn.scalar(
+                    text(
+                        "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE :like"
+                    ),
+                    {"like": like},
+                )
+            if found:
+                return str(found)
+            await asyncio.sleep(0.02)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from google.protobuf import struct_pb2
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bytereview.core.limits import MAX_TASKS_PER_BATCH
@@ -21,7 +21,7 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.store import db, models
 from tests.conftest import USER
-from tests.services.jobs.helpers import WORKER, ready_job, started_tasks
+from tests.services.jobs.helpers import WORKER, lock_waiter, ready_job, started_tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -193,23 +193,6 @@ async def _holding(database_url: str, row: Select[Any]) -> AsyncIterator[AsyncEn
         await engine.dispose()
 
 
-async def _waiting_query(engine: AsyncEngine, like: str) -> str:
-    """The query of a backend waiting for a row lock whose text matches `like`, once one is."""
-    async with asyncio.timeout(10):
-        while True:
-            async with engine.connect() as conn:
-                found = await conn.scalar(
-                    text(
-                        "SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE :like"
-                    ),
-                    {"like": like},
-                )
-            if found:
-                return str(found)
-            await asyncio.sleep(0.02)
-
-
 async def _running(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, count: int
 ) -> tuple[str, list[str]]:
@@ -232,7 +215,7 @@ async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
     job_row = select(models.Job.id).where(models.Job.id == job.split("/")[1])
     async with _holding(database_url, job_row.with_for_update(key_share=True)) as engine:
         reporting = asyncio.create_task(report(worker_stub, tasks))
-        waiting = await _waiting_query(engine, "%FROM extraction_jobs%")
+        waiting = await lock_waiter(engine, "%FROM extraction_jobs%")
         assert "FOR NO KEY UPDATE" in waiting
         assert not reporting.done()
     assert await reporting == [True] * 3
@@ -252,7 +235,7 @@ async def test_a_job_cancelled_while_its_report_batch_runs_takes_no_result(
     task_row = select(models.Task.id).where(models.Task.id == tasks[0].rsplit("/", 1)[1])
     async with _holding(database_url, task_row.with_for_update()) as engine:
         reporting = asyncio.create_task(report(worker_stub, tasks))
-        await _waiting_query(engine, "%FROM extraction_tasks%FOR UPDATE%")
+        await lock_waiter(engine, "%FROM extraction_tasks%FOR UPDATE%")
         await job_stub.CancelJob(jobs_pb.CancelJobRequest(name=job), metadata=USER)
     assert await reporting == [False, False]
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)

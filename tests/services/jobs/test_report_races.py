@@ -25,7 +25,7 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.store import db
 from tests.conftest import USER
-from tests.services.jobs.helpers import WORKER, pull, ready_job, started_tasks
+from tests.services.jobs.helpers import WORKER, lock_waiter, pull, ready_job, started_tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -444,7 +444,7 @@ async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
                 {"j": job.split("/")[1]},
             )
             failing = asyncio.create_task(_fail(worker_stub, [(task, Failure.PERMANENT)]))
-            await _lock_waiter(engine, "%FROM extraction_jobs%FOR UPDATE%")
+            await lock_waiter(engine, "%FROM extraction_jobs%FOR UPDATE%")
             await holder.execute(
                 text("UPDATE extraction_tasks SET last_error = 'held' WHERE id = :t"),
                 {"t": _short(task)},
@@ -455,23 +455,6 @@ async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
         assert got.status == pb.Job.FAILED
     finally:
         await engine.dispose()
-
-
-async def _lock_waiter(engine: AsyncEngine, like: str) -> None:
-    """Once a backend waits for a lock in a query matching `like`."""
-    async with asyncio.timeout(10):
-        while True:
-            async with engine.connect() as conn:
-                found = await conn.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                        " AND query LIKE :like"
-                    ),
-                    {"like": like},
-                )
-            if found:
-                return
-            await asyncio.sleep(0.02)
 
 
 async def test_retry_of_failed_tasks_racing_late_reports_and_begins(
