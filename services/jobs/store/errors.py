@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
+
 # PostgreSQL's SQLSTATE for "deadlock detected": it aborted this transaction to break a
 # cycle of row locks; run again, the transaction will most likely go through.
 DEADLOCK_DETECTED = "40P01"
+# How many times in all `again_if_deadlocked` runs a transaction.
+DEADLOCK_ATTEMPTS = 5
 
 
 def deadlocked(error: BaseException) -> bool:
@@ -22,3 +31,17 @@ def deadlocked(error: BaseException) -> bool:
             return True
         todo += [getattr(current, "orig", None), current.__cause__, current.__context__]
     return False
+
+
+async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
+    """`run` (one whole transaction, rolled back when it fails) again when PostgreSQL aborted
+    it to break a lock cycle, up to DEADLOCK_ATTEMPTS times in all. For idempotent work only
+    (the jobs service's task reports): the caller then gets its answer rather than an
+    INTERNAL error for a cycle it did not cause."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return await run()
+        except DBAPIError as error:
+            if not deadlocked(error) or attempt == DEADLOCK_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

@@ -7,9 +7,9 @@ longer running returns `applied=False` and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -33,13 +33,13 @@ from services.jobs.domain.status import (
 from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.tasks.inputs import TaskInput, task_input, task_inputs
 from services.jobs.store import models
-from services.jobs.store.errors import deadlocked
+from services.jobs.store.errors import again_if_deadlocked, deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
-# A transaction PostgreSQL aborted to break a lock cycle runs again up to this many times in
-# all: the paths that hold a job's row and write its tasks' (RetryFailedTasks, re-runs, a
-# resume) can still meet a report in one (_LOCK_ORDER), and one of them is aborted.
-DEADLOCK_ATTEMPTS = 5
+# Every report runs again when PostgreSQL aborts it to break a lock cycle
+# (store.errors.again_if_deadlocked; reports are idempotent): the paths that hold a job's row
+# and write its tasks' (RetryFailedTasks, re-runs, a resume) can still meet a report in one
+# (_LOCK_ORDER), and one of them is aborted.
 # _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
 # it. Result batches lock their running tasks (in id order) and then the job, last; so do
 # failure reports and single-task reports, which locked the job first: one of them and a
@@ -49,8 +49,6 @@ DEADLOCK_ATTEMPTS = 5
 # tasks again, RetryFailedTasks, re-runs): reports lock those rows after the job's, or not.
 RUNNING = frozenset({TaskStatus.RUNNING})
 NONE: frozenset[TaskStatus] = frozenset()
-
-T = TypeVar("T")
 
 
 class TaskReports:
@@ -153,7 +151,7 @@ class TaskReports:
                 session, job, [_extraction(task, report)], self._threshold()
             )
             job.values_needing_review = (job.values_needing_review or 0) + needing
-            await self._maybe_finish(session, job)
+            await finish_if_done(session, job)
         observe_task(task, "succeeded")
         return True
 
@@ -230,7 +228,7 @@ class TaskReports:
                     f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
                     f"{job.tasks_total} done",
                 )
-                await self._maybe_finish(session, job)
+                await finish_if_done(session, job)
         for task in settled:
             observe_task(task, "succeeded")
         return applied
@@ -253,7 +251,7 @@ class TaskReports:
                 return False, TaskStatus.CANCELLED if cancelled else task.status
             target = _fail(session, job, task, failure_class, error, True)
             if target == TaskStatus.FAILED:
-                await self._maybe_finish(session, job)
+                await finish_if_done(session, job)
         return True, target
 
     async def task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
@@ -302,7 +300,7 @@ class TaskReports:
                         f"first error: {first_error}"[:MAX_ERROR],
                     )
                 if failed:
-                    await self._maybe_finish(session, job)
+                    await finish_if_done(session, job)
         return answers
 
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
@@ -324,27 +322,11 @@ class TaskReports:
             )
             task.last_error = error[:MAX_ERROR]
             job.tasks_failed += 1
-            await self._maybe_finish(session, job)
+            await finish_if_done(session, job)
         return True
 
     def _threshold(self) -> float:
         return self._ctx.settings.review_confidence_threshold
-
-    async def _maybe_finish(self, session: AsyncSession, job: models.Job) -> None:
-        await finish_if_done(session, job)
-
-
-async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
-    """`run` (one whole transaction, rolled back when it fails) again when PostgreSQL aborted
-    it to break a lock cycle: every report is idempotent, so running it again is safe, and
-    the worker gets its answer rather than an INTERNAL error for a cycle it did not cause."""
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            return await run()
-        except DBAPIError as error:
-            if not deadlocked(error) or attempt == DEADLOCK_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
 
 
 async def _locked_task(
