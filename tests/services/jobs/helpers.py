@@ -91,6 +91,26 @@ async def started_tasks(
     ]
 
 
+async def running_tasks(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    fields: list[pb.JobField],
+    count: int,
+) -> tuple[str, list[str]]:
+    """A job of `count` files whose `count` tasks were all begun (in id order), as workers
+    holding them would have."""
+    job = await ready_job(job_stub, worker_stub, settings, files=count)
+    tasks = sorted(await started_tasks(job_stub, settings, job, fields, count))
+    assert len(tasks) == count
+    got = await worker_stub.BeginTasks(
+        worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in tasks]),
+        metadata=WORKER,
+    )
+    assert [b.proceed for b in got.tasks] == [True] * count
+    return job, tasks
+
+
 async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[bytes]:
     """Take up to `count` messages from a work queue (acked), as a worker would."""
     nc = await nats.connect(settings.nats_url)

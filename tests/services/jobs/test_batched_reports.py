@@ -21,7 +21,7 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.store import db, models
 from tests.conftest import USER
-from tests.services.jobs.helpers import WORKER, lock_waiter, ready_job, started_tasks
+from tests.services.jobs.helpers import WORKER, lock_waiter, ready_job, running_tasks, started_tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -193,16 +193,6 @@ async def _holding(database_url: str, row: Select[Any]) -> AsyncIterator[AsyncEn
         await engine.dispose()
 
 
-async def _running(
-    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, count: int
-) -> tuple[str, list[str]]:
-    """A job with `count` tasks, every one begun."""
-    job = await ready_job(job_stub, worker_stub, settings, files=count)
-    tasks = await started_tasks(job_stub, settings, job, FIELD, count)
-    assert all(b.proceed for b in await begin(worker_stub, tasks))
-    return job, tasks
-
-
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, database_url: str
@@ -211,7 +201,7 @@ async def test_a_report_batch_locks_the_jobs_row_only_after_its_writes(
     the batches of every worker queued behind one another. Here another transaction holds
     the job's row as another batch does (FOR NO KEY UPDATE): the batch writes its rows and
     gets as far as that lock, its last step, and applies once the row is free."""
-    job, tasks = await _running(job_stub, worker_stub, settings, 3)
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELD, 3)
     job_row = select(models.Job.id).where(models.Job.id == job.split("/")[1])
     async with _holding(database_url, job_row.with_for_update(key_share=True)) as engine:
         reporting = asyncio.create_task(report(worker_stub, tasks))
@@ -231,7 +221,7 @@ async def test_a_job_cancelled_while_its_report_batch_runs_takes_no_result(
     locks its row, the batch runs again with the row locked first, and a cancelled job's
     reports change nothing. The batch is held on one of its tasks' rows (after its first
     read of the job) while CancelJob commits."""
-    job, tasks = await _running(job_stub, worker_stub, settings, 2)
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELD, 2)
     task_row = select(models.Task.id).where(models.Task.id == tasks[0].rsplit("/", 1)[1])
     async with _holding(database_url, task_row.with_for_update()) as engine:
         reporting = asyncio.create_task(report(worker_stub, tasks))
