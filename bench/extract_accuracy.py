@@ -129,7 +129,7 @@ def report(title: str, timing: Timing) -> None:
         f" (slowest {slowest:.2f}), {wall:.2f} s elapsed per document;"
         f" {ocr_threads()} core(s), load average {os.getloadavg()[0]:.1f}"
         " (target for receipts: <= 3 s per document on one core; last measured 2.80 CPU-s,"
-        " README)"
+        " docs/benchmarks.md)"
     )
 
 

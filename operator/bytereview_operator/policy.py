@@ -392,8 +392,8 @@ def decide(
     # held 20 pods up to 720 s). So with bursts that recur, each burst gets the pods that
     # drain it in burst_drain_factor x the target (still waiting less than under KEDA,
     # which ramps up x2 per 15 s sync) and they are held recurring_hold_seconds, through
-    # most gaps: fewer direction changes than KEDA on fewer replica-seconds (README,
-    # Autoscaler simulation). A single burst, a ramp or a wave is untouched.
+    # most gaps: fewer direction changes than KEDA on fewer replica-seconds (docs/
+    # benchmarks.md, Autoscaler simulation). A single burst, a ramp or a wave is untouched.
     if (
         policy.target_wait_seconds == 0
         and policy.recurring_hold_seconds > 0
@@ -460,7 +460,7 @@ def decide(
 # One was once rejected for flipping the diurnal wave on fresh seeds, but that was
 # measured while the simulation stopped counting at the horizon (KEDA's last scale-down
 # uncounted); counted to the end, one keeps the wave under KEDA's direction changes on
-# both seed sets (README, Autoscaler simulation).
+# both seed sets (docs/benchmarks.md, Autoscaler simulation).
 TREND_STANDARD_ERRORS = 1.0
 
 

@@ -7,8 +7,8 @@ few signals the platform sees for every value (its kind, the rule or model that 
 whether its quote was verified in the document, whether the value is printed more than
 once, its shape, how many of its words no other document prints), fitted by
 `bench/fit_confidence.py` on the shared labelled receipts' training split and stored beside
-this module as `calibration.json`; the reliability table on the held-out split is in the
-README (`bench/trust_calibration.py`).
+this module as `calibration.json`; the reliability table on the held-out split is in
+docs/benchmarks.md (`bench/trust_calibration.py`).
 
 Gemini's values are scored with the same model under the `model` method, whose weight was
 not fitted (no Gemini answers in the labelled set): it is set so that a verified model

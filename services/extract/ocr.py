@@ -1,7 +1,7 @@
 """The OCR engine (rapidocr on onnxruntime) and the settings that make it fast on a small CPU.
 
 Every setting here was measured on the shared receipts (dev and train) against rapidocr's
-defaults and kept only when the field scores held (see the README's accuracy section).
+defaults and kept only when the field scores held (docs/benchmarks.md, Offline extraction).
 The models ship inside the rapidocr wheel: nothing is downloaded at run time.
 """
 
