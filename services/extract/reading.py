@@ -14,9 +14,16 @@ import itertools
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
-from bytereview.core import pdfium
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import (
+    PdfBounds,
+    PdfProcess,
+    PdfTooCostly,
+    PdfUnreadable,
+    bounded_scale,
+)
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.ocr import ocr_engine
 
@@ -24,6 +31,11 @@ MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
 MIN_TEXT_LAYER_CHARS = 16
 RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays modest
+# A scanned page is drawn at 200 dpi up to this many pixels (A2 at 200 dpi; 75 MB as RGB):
+# a page declared 14,400 pt square would otherwise be a 40,000-pixel-square bitmap.
+MAX_RENDER_PIXELS = 25_000_000
+# Time and memory one pdfium call may take (core/pdf_process.py).
+PDF_BOUNDS = PdfBounds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,104 +143,100 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
     return PageText(number, "".join(chars), tuple(boxes), tuple(scores))
 
 
-@dataclass
-class _OpenPdf:
-    """A PDF open in pdfium, with the handle pdfium reads it through."""
+def _open_pdf(document: Document) -> PdfProcess:
+    """The PDF open in a child process (core/pdf_process.py): a page that would take pdfium
+    minutes or gigabytes fails this file alone, and never holds up the worker's other work."""
+    with document.open() as handle:
+        try:
+            return PdfProcess(handle, bounds=PDF_BOUNDS)
+        except (PdfUnreadable, PdfTooCostly) as exc:
+            raise ExtractionError(
+                f"{document.path}: cannot read the PDF ({exc})", retryable=False
+            ) from exc
 
-    handle: BinaryIO
-    pdf: Any
 
-
-def _open_pdf(document: Document) -> _OpenPdf:
-    import pypdfium2 as pdfium
-
-    handle = document.open()
+def _call(document: Document, opened: PdfProcess, operation: str, *args: Any) -> Any:
     try:
-        return _OpenPdf(handle, pdfium.PdfDocument(handle))
-    except pdfium.PdfiumError as exc:
-        handle.close()
+        return opened.call(operation, *args)
+    except (PdfUnreadable, PdfTooCostly) as exc:
+        page = f" page {args[0] + 1}" if args else ""
         raise ExtractionError(
-            f"{document.path}: cannot read the PDF ({exc})", retryable=False
+            f"{document.path}:{page} cannot be read ({exc})", retryable=False
         ) from exc
-    except BaseException:
-        handle.close()
-        raise
 
 
-def _page_count(opened: _OpenPdf) -> int:
-    return min(len(opened.pdf), MAX_PAGES)
-
-
-def _page_text_or_image(opened: _OpenPdf, index: int) -> tuple[PageText | None, Any]:
+def _page_text_or_image(
+    document: Document, opened: PdfProcess, index: int
+) -> tuple[PageText | None, Any]:
     """A page's text layer, or its rendered image when the layer is too thin (a scan)."""
-    page = opened.pdf[index]
-    try:
-        textpage = page.get_textpage()
-        try:
-            text = str(textpage.get_text_range())
-            if len(text.strip()) >= MIN_TEXT_LAYER_CHARS:
-                return PageText(index + 1, text, _char_boxes(page, textpage, text)), None
-        finally:
-            textpage.close()
-        bitmap = page.render(scale=RENDER_SCALE)
-        try:
-            # A copy: the image must not share the bitmap's buffer once it is closed.
-            return None, bitmap.to_pil().copy()
-        finally:
-            bitmap.close()
-    finally:
-        page.close()
+    found = _call(document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS)
+    width, height = _call(document, opened, "page_size", index)
+    if found is not None:
+        text, boxes = found
+        return PageText(index + 1, text, _char_boxes(text, boxes, width, height)), None
+    from PIL import Image
+
+    scale = bounded_scale(width, height, RENDER_SCALE, MAX_RENDER_PIXELS)
+    mode, w, h, pixels = _call(document, opened, "render", index, scale)
+    return None, Image.frombytes(mode, (w, h), pixels)
 
 
-def _char_boxes(page: Any, textpage: Any, text: str) -> tuple[Box | None, ...]:
+def _char_boxes(
+    text: str, boxes: list[Any] | None, width: float, height: float
+) -> tuple[Box | None, ...]:
     """Each character's box as a fraction of the page (top-left origin); unknown boxes are
     None, and all are when the text does not map one to one onto pdfium's characters."""
-    if textpage.count_chars() != len(text):
+    if boxes is None:
         return (None,) * len(text)
-    width, height = page.get_size()
-    width, height = float(width) or 1.0, float(height) or 1.0
-    boxes: list[Box | None] = []
-    for i, ch in enumerate(text):
-        if ch.isspace():
-            boxes.append(None)
-            continue
-        left, bottom, right, top = textpage.get_charbox(i)
-        boxes.append(
-            Box(
-                left=left / width,
-                top=(height - top) / height,
-                right=right / width,
-                bottom=(height - bottom) / height,
-            )
+    width, height = width or 1.0, height or 1.0
+    return tuple(
+        None
+        if box is None
+        else Box(
+            left=box[0] / width,
+            top=(height - box[3]) / height,
+            right=box[2] / width,
+            bottom=(height - box[1]) / height,
         )
-    return tuple(boxes)
-
-
-def _close_pdf(opened: _OpenPdf) -> None:
-    try:
-        opened.pdf.close()
-    finally:
-        opened.handle.close()
+        for box in boxes
+    )
 
 
 async def pdf_pages(document: Document) -> list[PageText]:
-    """The PDF's pages; pdfium on its own thread, OCR outside its lock."""
-    opened = await pdfium.run(_open_pdf, document)
+    """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here."""
+    opened = await asyncio.to_thread(_open_pdf, document)
     try:
         pages = []
-        for index in range(await pdfium.run(_page_count, opened)):
-            page, image = await pdfium.run(_page_text_or_image, opened, index)
+        for index in range(min(opened.page_count, MAX_PAGES)):
+            page, image = await asyncio.to_thread(_page_text_or_image, document, opened, index)
             if page is None:
                 page = await asyncio.to_thread(ocr_page, image, index + 1)
             pages.append(page)
         return pages
     finally:
-        await pdfium.run(_close_pdf, opened)
+        await asyncio.to_thread(opened.close)
 
 
 def image_page(document: Document) -> PageText:
     with document.open() as handle:
         data = handle.read()
+    from PIL import Image
+
+    # The declared size first: decoding is what costs, and a few KiB of PNG can declare
+    # gigabytes of pixels (ingest refuses those too; this holds for any file that reaches here).
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            width, height = opened.size
+    except Exception as exc:  # Pillow raises several kinds on undecodable headers
+        raise ExtractionError(
+            f"{document.path}: cannot read the image ({exc})", retryable=False
+        ) from exc
+    if width * height > MAX_IMAGE_PIXELS:
+        raise ExtractionError(
+            f"{document.path}: the image is {width} x {height} pixels; images of more than "
+            f"{MAX_IMAGE_PIXELS} pixels are not read",
+            retryable=False,
+        )
     try:
         return ocr_page(data)
     except Exception as exc:  # the OCR engine raises bare exceptions on undecodable images
@@ -237,25 +245,13 @@ def image_page(document: Document) -> PageText:
         ) from exc
 
 
-def _page_reading_order(opened: _OpenPdf, index: int) -> str:
+def _page_reading_order(runs: list[tuple[float, float, float, float, str]]) -> str:
     """A page's text layer line by line as it is seen: runs on one baseline, left to right.
 
     A text layer stores runs in the order the producer drew them, which for a form may put
     a column of labels apart from their values (`Rechnungsnr.` a page of text away from
     `30064443`); read in rows, the label and its value share a line again.
     """
-    page = opened.pdf[index]
-    textpage = page.get_textpage()
-    try:
-        runs = []
-        for rect in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(rect)
-            text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
-            if text:
-                runs.append((bottom, top, left, right, text))
-    finally:
-        textpage.close()
-        page.close()
     runs.sort(key=lambda r: (-r[1], -r[0], r[2]))
     rows: list[list[tuple[float, float, float, float, str]]] = []
     for run in runs:
@@ -280,14 +276,15 @@ def _page_reading_order(opened: _OpenPdf, index: int) -> str:
 async def pdf_reading_order(document: Document) -> str:
     """The PDF's text layer read in rows (see `_page_reading_order`); scanned pages are left
     out, their OCR text is in reading order already."""
-    opened = await pdfium.run(_open_pdf, document)
+    opened = await asyncio.to_thread(_open_pdf, document)
     try:
         pages = []
-        for index in range(await pdfium.run(_page_count, opened)):
-            pages.append(await pdfium.run(_page_reading_order, opened, index))
+        for index in range(min(opened.page_count, MAX_PAGES)):
+            runs = await asyncio.to_thread(_call, document, opened, "text_runs", index)
+            pages.append(_page_reading_order(runs))
         return "\n".join(pages)
     finally:
-        await pdfium.run(_close_pdf, opened)
+        await asyncio.to_thread(opened.close)
 
 
 async def document_pages(document: Document) -> list[PageText]:

@@ -1,0 +1,160 @@
+"""A PDF read in a child process of its own, every call bounded in time and memory.
+
+What pdfium does with a page is not bounded by the file's size. A form XObject that draws
+another one four times, twelve levels deep, is a 2 KiB PDF whose first page costs pdfium
+minutes and gigabytes to load (4**11 drawings); a scanned page declared 14,400 pt square
+is a 4.8 GB bitmap at 200 dpi. A C call cannot be interrupted from Python: run in the
+worker, such a page holds the process's pdfium lock (core/pdfium.py) for as long as it
+runs, every other PDF of the process waits behind it, and its memory takes the pod down
+with the other users' work in flight.
+
+So pages are loaded, read and drawn in a child process, one per open document. A call
+that runs past `PdfBounds.seconds` is ended by killing the child; an allocation past
+`PdfBounds.memory_bytes` fails in the child alone (its address space is capped), and so
+does a crash of pdfium. Each is a `PdfTooCostly` the caller turns into a failure of that
+one file. Children are separate processes, so they need no lock between them; at most
+`PDF_PROCESSES` run at once per process, which bounds the memory they may take together.
+
+`PdfProcess.call(name, *args)` runs one of the child's operations (bytereview/pdf_child.py)
+on the open document. The child is a fresh interpreter (not a fork of a worker with gRPC
+and event-loop threads) importing only pypdfium2, ready in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, BinaryIO
+
+from bytereview.core.limits import PDF_CALL_SECONDS, PDF_MEMORY_BYTES, PDF_PROCESSES
+from bytereview.pdf_child import bounded_scale
+
+__all__ = ["PdfBounds", "PdfProcess", "PdfTooCostly", "PdfUnreadable", "bounded_scale"]
+
+_SPOOL_CHUNK = 1024 * 1024
+_SLOTS = threading.BoundedSemaphore(PDF_PROCESSES)
+
+
+class PdfUnreadable(Exception):
+    """pdfium cannot open the file or a page (damaged, password-protected); says why."""
+
+
+class PdfTooCostly(Exception):
+    """Reading the PDF took longer or needed more memory than allowed (or crashed pdfium)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PdfBounds:
+    # Wall-clock seconds one call (open, one page read or drawn) may take.
+    seconds: float = PDF_CALL_SECONDS
+    # Address space the child may map beyond what it maps once started.
+    memory_bytes: int = PDF_MEMORY_BYTES
+
+
+class PdfProcess:
+    """An open PDF in a child process; use as a context manager (the child is ended on exit).
+    Blocking: async code calls it through `asyncio.to_thread`. `page_count` is known once
+    it is open."""
+
+    def __init__(self, source: BinaryIO, *, bounds: PdfBounds | None = None) -> None:
+        self._bounds = bounds or PdfBounds()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._spool: Any = None
+        _SLOTS.acquire()
+        try:
+            self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
+            # pdfium reads the file by path in the child: a storage handle cannot cross over.
+            shutil.copyfileobj(source, self._spool, _SPOOL_CHUNK)
+            self._spool.flush()
+            ours, theirs = socket.socketpair()
+            with theirs:
+                self._child = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bytereview.pdf_child",
+                        str(theirs.fileno()),
+                        str(self._bounds.memory_bytes),
+                        self._spool.name,
+                    ],
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                )
+            self._conn = Connection(ours.detach())
+            self.page_count: int = self._receive("opening the PDF")
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, operation: str, *args: Any) -> Any:
+        """The child's `operation` on the open PDF; PdfTooCostly past the bounds,
+        PdfUnreadable when pdfium cannot read what it was asked."""
+        assert self._conn is not None, "the PDF is closed"
+        try:
+            self._conn.send((operation, args))
+        except OSError as exc:
+            self._kill()
+            raise PdfTooCostly("the PDF reader stopped") from exc
+        return self._receive(f"reading the PDF ({operation})")
+
+    def _receive(self, doing: str) -> Any:
+        assert self._conn is not None
+        if not self._conn.poll(self._bounds.seconds):
+            self._kill()
+            raise PdfTooCostly(f"{doing} took longer than {self._bounds.seconds:g} s")
+        try:
+            kind, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._kill()
+            raise PdfTooCostly(
+                f"{doing} needed more than {self._bounds.memory_bytes} bytes of memory "
+                "or crashed the PDF reader"
+            ) from exc
+        if kind == "ok":
+            return value
+        if kind == "unreadable":
+            raise PdfUnreadable(value)
+        if kind == "memory":
+            self._kill()
+            raise PdfTooCostly(
+                f"{doing} needed more than {self._bounds.memory_bytes} bytes of memory"
+            )
+        raise RuntimeError(value)  # our own code failed in the child: a bug, not the file
+
+    def _kill(self) -> None:
+        if self._child is not None:
+            if self._child.poll() is None:
+                self._child.kill()
+            self._child.wait()
+
+    def close(self) -> None:
+        try:
+            if self._conn is not None:
+                if self._child is not None and self._child.poll() is None:
+                    try:
+                        self._conn.send(None)
+                        self._child.wait(timeout=1)
+                    except (OSError, subprocess.TimeoutExpired):
+                        pass
+                self._conn.close()
+                self._conn = None
+            self._kill()
+            self._child = None
+        finally:
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+                _SLOTS.release()
+
+    def __enter__(self) -> PdfProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

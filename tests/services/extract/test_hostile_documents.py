@@ -1,0 +1,75 @@
+"""Hostile documents through the functions the extract worker reads tasks' files with: each
+fails its own file with a reason (a non-retryable ExtractionError) within bounded time and
+memory, and the next document of the process reads as before."""
+
+from __future__ import annotations
+
+import functools
+import io
+import time
+
+import pytest
+
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds
+from services.extract import reading
+from services.extract.base import Document, ExtractionError
+from services.extract.reading import MAX_RENDER_PIXELS, document_pages
+from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
+from tests.pdfs import text_pdf
+
+
+def document(data: bytes, media_type: str, path: str = "hostile") -> Document:
+    return Document("f", path, media_type, functools.partial(io.BytesIO, data))
+
+
+async def test_a_page_pdfium_would_expand_for_minutes_fails_its_file_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """4**11 drawings of one form: read in the worker, pdfium held its lock (and every PDF
+    of the process) for as long as it ran, and took gigabytes."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(seconds=3))
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"bomb.pdf: page 1 cannot be read") as caught:
+        await document_pages(document(xobject_bomb(12), "application/pdf", "bomb.pdf"))
+    assert not caught.value.retryable
+    assert time.monotonic() - started < 20
+    pages = await document_pages(document(text_pdf(["Invoice Number: INV-9"]), "application/pdf"))
+    assert "INV-9" in pages[0].text
+
+
+async def test_a_damaged_pdf_is_a_clear_failure() -> None:
+    with pytest.raises(ExtractionError, match="cannot read the PDF") as caught:
+        await document_pages(document(b"%PDF-1.4\n1 0 obj <<", "application/pdf"))
+    assert not caught.value.retryable
+
+
+async def test_a_huge_scanned_page_is_drawn_within_the_pixel_bound() -> None:
+    """14,400 pt square at 200 dpi would be a 40,000 px square bitmap (4.8 GB)."""
+    opened = reading._open_pdf(document(blank_page(14_400, 14_400), "application/pdf"))
+    try:
+        page, image = reading._page_text_or_image(document(b"", "application/pdf"), opened, 0)
+    finally:
+        opened.close()
+    assert page is None
+    assert image.width * image.height <= MAX_RENDER_PIXELS
+    assert image.width > 4000  # drawn as large as the bound allows, not given up on
+
+
+async def test_an_image_declaring_more_pixels_than_allowed_is_refused_before_decoding() -> None:
+    side = int(MAX_IMAGE_PIXELS**0.5) + 100
+    for data, kind in (
+        (png_header_bomb(side, side), "image/png"),
+        (tiff_header(side, side), "image/tiff"),
+    ):
+        started = time.monotonic()
+        with pytest.raises(ExtractionError, match=f"{side} x {side} pixels") as caught:
+            await document_pages(document(data, kind))
+        assert not caught.value.retryable
+        assert time.monotonic() - started < 5, kind
+
+
+async def test_a_truncated_image_is_a_clear_failure() -> None:
+    with pytest.raises(ExtractionError, match="cannot read the image") as caught:
+        await document_pages(document(png_header_bomb(64, 64)[:40], "image/png"))
+    assert not caught.value.retryable
