@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bytereview.core import Storage
 from bytereview.core import pdfium as pdfium_calls
-from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_at_end
+from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, image_problem, sniff, zip_at_end
 
 READ_CHUNK = 1024 * 1024
 
@@ -94,4 +94,6 @@ def analyse(storage: Storage, key: str) -> Analysis:
         return Analysis("READY", media, size, sha, page_count=pages)
     if found.width == 0 and found.height == 0 and media in ("image/png", "image/gif"):
         return Analysis("FAILED", media, size, sha, error="the image header is damaged")
+    if problem := image_problem(found):
+        return Analysis("FAILED", media, size, sha, error=problem)
     return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

@@ -1,6 +1,7 @@
 """A page of a document as a PNG, for showing the source beside its values.
 
-PDF pages are drawn by pdfium on its one thread (core/pdfium.py); images are decoded by
+PDF pages are drawn by pdfium in a child process, within time and memory bounds
+(core/pdf_process.py); images are decoded by
 Pillow and scaled, so formats browsers cannot show (TIFF) still show, and every answer is
 a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 """
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Storage
-from bytereview.core import pdfium as pdfium_calls
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
 if TYPE_CHECKING:
@@ -24,6 +26,8 @@ MIN_WIDTH = 100
 MAX_WIDTH = 2400
 # A very tall page at full width would be a huge bitmap: the pixel count is bounded too.
 MAX_PIXELS = 12_000_000
+# Time and memory one pdfium call may take (core/pdf_process.py).
+PDF_BOUNDS = PdfBounds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,31 +60,25 @@ def _past_end(page: int, count: int) -> InvalidArgument:
 
 
 def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
-    """The page as a Pillow image, and the document's page count. Blocking; call it on the
-    pdfium thread (`pdfium.run`), which holds the lock."""
-    import pypdfium2 as pdfium
+    """The page as a Pillow image, and the document's page count. Blocking. pdfium draws in
+    a child process (core/pdf_process.py), so a page that would take it minutes or
+    gigabytes is refused without holding up anything else of the process."""
+    from PIL import Image as PILImage
 
-    with storage.open_read(key) as handle, pdfium_calls.LOCK:
+    with storage.open_read(key) as handle:
         try:
-            document = pdfium.PdfDocument(handle)
-        except pdfium.PdfiumError as exc:
+            with PdfProcess(handle, bounds=PDF_BOUNDS) as pdf:
+                count = pdf.page_count
+                if page > count:
+                    raise _past_end(page, count)
+                width_pt, height_pt = pdf.call("page_size", page - 1)
+                scale = _bounded_scale(width_pt, height_pt, width)
+                mode, w, h, pixels = pdf.call("render", page - 1, scale)
+        except PdfUnreadable as exc:
             raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
-        try:
-            count = len(document)
-            if page > count:
-                raise _past_end(page, count)
-            pdf_page = document[page - 1]
-            try:
-                width_pt, height_pt = pdf_page.get_size()
-                bitmap = pdf_page.render(scale=_bounded_scale(width_pt, height_pt, width))
-                try:
-                    return bitmap.to_pil().copy(), count
-                finally:
-                    bitmap.close()
-            finally:
-                pdf_page.close()
-        finally:
-            document.close()
+        except PdfTooCostly as exc:
+            raise FailedPrecondition(f"the page cannot be drawn: {exc}") from exc
+    return PILImage.frombytes(mode, (w, h), pixels), count
 
 
 def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
@@ -95,6 +93,11 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
             if page > count:
                 raise _past_end(page, count)
             image.seek(page - 1)
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise FailedPrecondition(
+                    f"the image is {image.width} x {image.height} pixels; images of more "
+                    f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
+                )
             scale = min(1.0, _bounded_scale(image.width, image.height, width))
             # In place and before any conversion: JPEGs decode at a reduced size, and the
             # full-size pixels of a large photo are never converted.

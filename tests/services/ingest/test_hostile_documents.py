@@ -1,0 +1,98 @@
+"""Hostile documents through ingest's own paths: analysis of an upload, unpacking of an
+entry, and RenderPage's drawing. Each fails its file alone with a reason, within bounded
+time and memory."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bytereview.core import FailedPrecondition, Settings, Storage
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds
+from bytereview.core.storage import make_storage
+from services.ingest import render
+from services.ingest.analysis import analyse
+from services.ingest.sniff import sniff
+from tests.hostile_documents import (
+    png_header_bomb,
+    tiff_header,
+    webp_vp8x_header,
+    xobject_bomb,
+)
+from tests.pdfs import text_pdf
+from tests.services.ingest.test_render import image_bytes
+
+SIDE = int(MAX_IMAGE_PIXELS**0.5) + 100
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+
+
+def stored(storage: Storage, key: str, data: bytes) -> str:
+    with storage.open_write(key) as handle:
+        handle.write(data)
+    return key
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (png_header_bomb(SIDE, SIDE), "image/png"),
+        (tiff_header(SIDE, SIDE), "image/tiff"),
+        (webp_vp8x_header(SIDE, SIDE), "image/webp"),
+    ],
+    ids=["png", "tiff", "webp"],
+)
+def test_an_upload_declaring_more_pixels_than_allowed_fails_at_analysis(
+    storage: Storage, data: bytes, media: str
+) -> None:
+    """It was READY: extraction and RenderPage then decoded gigabytes of pixels."""
+    found = analyse(storage, stored(storage, "u", data))
+    assert (found.status, found.media_type) == ("FAILED", media)
+    assert f"{SIDE} x {SIDE} pixels" in found.error
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "PNG", "JPEG", "GIF", "BMP"])
+def test_real_images_keep_their_size_and_stay_ready(storage: Storage, fmt: str) -> None:
+    found = analyse(storage, stored(storage, "i", image_bytes((321, 123), fmt)))
+    assert (found.status, found.width, found.height) == ("READY", 321, 123), fmt
+
+
+def test_webp_sizes_are_read_from_each_kind_of_first_chunk() -> None:
+    for lossless in (False, True):  # VP8, VP8L
+        out = io.BytesIO()
+        Image.new("RGB", (300, 200)).save(out, format="WEBP", lossless=lossless)
+        found = sniff(out.getvalue())
+        assert (found.width, found.height) == (300, 200), lossless
+    assert (sniff(webp_vp8x_header(5, 7)).width, sniff(webp_vp8x_header(5, 7)).height) == (5, 7)
+
+
+def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawn on the ingest process's pdfium thread, this page held its lock (and so every
+    analysis of a PDF by that worker) for minutes, and took gigabytes."""
+    monkeypatch.setattr(render, "PDF_BOUNDS", PdfBounds(seconds=3))
+    key = stored(storage, "bomb", xobject_bomb(12))
+    assert analyse(storage, key).status == "READY"  # opening it is cheap: pages load lazily
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="cannot be drawn"):
+        render.draw_pdf_page(storage, key, 1, 800)
+    assert time.monotonic() - started < 20
+    image, count = render.draw_pdf_page(storage, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
+    assert (image.width, count) == (800, 1)
+
+
+def test_an_image_frame_over_the_pixel_limit_is_not_drawn(storage: Storage) -> None:
+    key = stored(storage, "tiff", tiff_header(SIDE, SIDE))
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="pixels"):
+        render.draw_image(storage, key, 1, 800)
+    assert time.monotonic() - started < 5
