@@ -155,10 +155,20 @@ def _open_pdf(document: Document) -> PdfProcess:
             ) from exc
 
 
+class _Unloadable(ExtractionError):
+    """pdfium cannot load the page (it may not exist at all)."""
+
+
 def _call(document: Document, opened: PdfProcess, operation: str, *args: Any) -> Any:
+    """The child's `operation`; ExtractionError (not retryable) when the page cannot be
+    loaded (_Unloadable) or costs more than the bounds allow."""
     try:
         return opened.call(operation, *args)
-    except (PdfUnreadable, PdfTooCostly) as exc:
+    except PdfUnreadable as exc:
+        raise _Unloadable(
+            f"{document.path}: page {args[0] + 1} cannot be read ({exc})", retryable=False
+        ) from exc
+    except PdfTooCostly as exc:
         page = f" page {args[0] + 1}" if args else ""
         raise ExtractionError(
             f"{document.path}:{page} cannot be read ({exc})", retryable=False
@@ -168,11 +178,16 @@ def _call(document: Document, opened: PdfProcess, operation: str, *args: Any) ->
 def _page_text_or_image(
     document: Document, opened: PdfProcess, index: int
 ) -> tuple[PageText | None, Any]:
-    """A page's text layer, or its rendered image when the layer is too thin (a scan)."""
-    found = _call(document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS)
-    width, height = _call(document, opened, "page_size", index)
-    if found is not None:
-        text, boxes = found
+    """A page's text layer, or its rendered image when the layer is too thin (a scan). A
+    page pdfium cannot load is read as empty: the document's other pages still count (a
+    page tree may even claim pages it does not have: pdfium believes its /Count)."""
+    try:
+        width, height, text, boxes = _call(
+            document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS
+        )
+    except _Unloadable:
+        return PageText(index + 1, "", ()), None
+    if text is not None:
         return PageText(index + 1, text, _char_boxes(text, boxes, width, height)), None
     from PIL import Image
 
@@ -218,31 +233,63 @@ async def pdf_pages(document: Document) -> list[PageText]:
 
 
 def image_page(document: Document) -> PageText:
-    with document.open() as handle:
-        data = handle.read()
     from PIL import Image
 
-    # The declared size first: decoding is what costs, and a few KiB of PNG can declare
-    # gigabytes of pixels (ingest refuses those too; this holds for any file that reaches here).
+    with document.open() as handle:
+        data = handle.read()
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            # The declared size first: decoding is what costs, and a few KiB of PNG can
+            # declare gigabytes of pixels (ingest refuses those too; this holds for any file).
             width, height = opened.size
-    except Exception as exc:  # Pillow raises several kinds on undecodable headers
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ExtractionError(
+                    f"{document.path}: the image is {width} x {height} pixels; images of "
+                    f"more than {MAX_IMAGE_PIXELS} pixels are not read",
+                    retryable=False,
+                )
+            image = ocr_input(opened)
+            return ocr_page(image)
+    except ExtractionError:
+        raise
+    except Exception as exc:  # Pillow and the OCR engine raise several kinds on bad images
         raise ExtractionError(
             f"{document.path}: cannot read the image ({exc})", retryable=False
         ) from exc
-    if width * height > MAX_IMAGE_PIXELS:
-        raise ExtractionError(
-            f"{document.path}: the image is {width} x {height} pixels; images of more than "
-            f"{MAX_IMAGE_PIXELS} pixels are not read",
-            retryable=False,
-        )
+
+
+def ocr_input(image: Any) -> Any:
+    """The image in a mode the OCR engine reads as it is seen (it takes the array of
+    pixels as they are): CMYK's four channels would be read as RGBA, a palette image's
+    indices as grey levels, 16- and 32-bit samples overflow; each read as nothing at all."""
+    mode = image.mode
+    if mode in ("RGB", "L", "1", "RGBA", "LA"):
+        return image
+    if mode.startswith(("I", "F")):  # 16/32-bit integer or float samples: stretched to 8 bits
+        import numpy as np
+
+        pixels = np.asarray(image, dtype=np.float32)
+        low, high = float(pixels.min()), float(pixels.max())
+        span = high - low or 1.0
+        from PIL import Image
+
+        return Image.fromarray(((pixels - low) * (255.0 / span)).astype(np.uint8), "L")
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if transparent else "RGB")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def _page_runs(
+    document: Document, opened: PdfProcess, index: int
+) -> list[tuple[float, float, float, float, str]]:
     try:
-        return ocr_page(data)
-    except Exception as exc:  # the OCR engine raises bare exceptions on undecodable images
-        raise ExtractionError(
-            f"{document.path}: cannot read the image ({exc})", retryable=False
-        ) from exc
+        runs: list[tuple[float, float, float, float, str]] = _call(
+            document, opened, "text_runs", index
+        )
+    except _Unloadable:
+        return []  # as in pdf_pages: an unloadable page is an empty one
+    return runs
 
 
 def _page_reading_order(runs: list[tuple[float, float, float, float, str]]) -> str:
@@ -280,7 +327,7 @@ async def pdf_reading_order(document: Document) -> str:
     try:
         pages = []
         for index in range(min(opened.page_count, MAX_PAGES)):
-            runs = await asyncio.to_thread(_call, document, opened, "text_runs", index)
+            runs = await asyncio.to_thread(_page_runs, document, opened, index)
             pages.append(_page_reading_order(runs))
         return "\n".join(pages)
     finally:

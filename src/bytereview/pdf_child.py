@@ -30,24 +30,28 @@ def page_size(pdf: Any, index: int) -> tuple[float, float]:
         page.close()
 
 
-def page_text(pdf: Any, index: int, min_chars: int) -> tuple[str, list[Any] | None] | None:
-    """(text, each character's box (left, bottom, right, top) in points or None for a
-    space; None for all when the text does not map onto pdfium's characters), or None when
-    the text layer has fewer than `min_chars` visible characters (a scan)."""
+def page_text(
+    pdf: Any, index: int, min_chars: int
+) -> tuple[float, float, str | None, list[Any] | None]:
+    """(width, height, text, each character's box (left, bottom, right, top) in points or
+    None for a space) of a page; boxes are None when the text does not map onto pdfium's
+    characters, and text is None when the layer has fewer than `min_chars` visible
+    characters (a scan)."""
     page = pdf[index]
     try:
+        width, height = (float(v) for v in page.get_size())
         textpage = page.get_textpage()
         try:
             text = str(textpage.get_text_range())
             if len(text.strip()) < min_chars:
-                return None
+                return width, height, None, None
             if textpage.count_chars() != len(text):
-                return text, None
+                return width, height, text, None
             boxes = [
                 None if ch.isspace() else tuple(textpage.get_charbox(i))
                 for i, ch in enumerate(text)
             ]
-            return text, boxes
+            return width, height, text, boxes
         finally:
             textpage.close()
     finally:

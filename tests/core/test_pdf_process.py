@@ -21,7 +21,8 @@ def test_pages_are_read_in_the_child() -> None:
     with PdfProcess(io.BytesIO(text_pdf(["Invoice Number: INV-7"], pages=3))) as pdf:
         assert pdf.page_count == 3
         assert pdf.call("page_size", 2) == (612.0, 792.0)
-        text, boxes = pdf.call("page_text", 0, 1)
+        width, height, text, boxes = pdf.call("page_text", 0, 1)
+        assert (width, height) == (612.0, 792.0)
         assert "INV-7" in text
         assert boxes is not None
         assert len(boxes) == len(text)
@@ -36,7 +37,7 @@ def test_a_page_running_past_its_time_is_ended_and_the_next_pdf_reads() -> None:
         pdf.call("page_text", 0, 1)
     assert time.monotonic() - started < 15
     with PdfProcess(io.BytesIO(text_pdf(["after"]))) as pdf:
-        assert "after" in pdf.call("page_text", 0, 1)[0]
+        assert "after" in pdf.call("page_text", 0, 1)[2]
 
 
 def test_a_page_needing_more_memory_than_allowed_fails_in_the_child_alone() -> None:

@@ -9,6 +9,7 @@ import io
 import time
 
 import pytest
+from PIL import Image, ImageDraw
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
@@ -73,3 +74,44 @@ async def test_a_truncated_image_is_a_clear_failure() -> None:
     with pytest.raises(ExtractionError, match="cannot read the image") as caught:
         await document_pages(document(png_header_bomb(64, 64)[:40], "image/png"))
     assert not caught.value.retryable
+
+
+def _printed(mode: str) -> Image.Image:
+    """`TOTAL 12.50` in black on white, in `mode`."""
+    image = Image.new("RGB", (420, 120), "white")
+    ImageDraw.Draw(image).text((10, 30), "TOTAL 12.50", fill="black", font_size=40)
+    if mode in ("I;16", "I", "F"):
+        return image.convert("L").convert(mode)
+    return image.convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "media"),
+    [
+        ("CMYK", "JPEG", "image/jpeg"),
+        ("CMYK", "TIFF", "image/tiff"),
+        ("P", "GIF", "image/gif"),
+        ("I", "TIFF", "image/tiff"),
+        ("I;16", "PNG", "image/png"),
+    ],
+)
+async def test_images_in_unusual_modes_are_read_as_they_look(
+    mode: str, fmt: str, media: str
+) -> None:
+    """CMYK and palette images were read as nothing at all (the OCR engine took CMYK's
+    channels for RGBA and palette indices for grey), and a 32-bit TIFF failed."""
+    out = io.BytesIO()
+    _printed(mode).save(out, format=fmt)
+    pages = await document_pages(document(out.getvalue(), media))
+    assert "TOTAL" in pages[0].text, (mode, fmt, pages[0].text)
+
+
+async def test_pages_pdfium_cannot_load_are_empty_and_the_rest_is_read() -> None:
+    """The page tree claims 1,000 pages (pdfium believes /Count); only the first exists."""
+    real = text_pdf(["Invoice Number: INV-31"])
+    lying = real.replace(b"/Count 1", b"/Count 1000", 1)
+    assert lying != real
+    pages = await document_pages(document(lying, "application/pdf"))
+    assert "INV-31" in pages[0].text
+    assert [p.text for p in pages[1:]] == [""] * (reading.MAX_PAGES - 1)
+    assert "INV-31" in await reading.pdf_reading_order(document(lying, "application/pdf"))
