@@ -219,17 +219,19 @@ def _char_boxes(
 
 async def pdf_pages(document: Document) -> list[PageText]:
     """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here."""
-    opened = await asyncio.to_thread(_open_pdf, document)
-    try:
+    return await asyncio.to_thread(_pdf_pages, document)
+
+
+def _pdf_pages(document: Document) -> list[PageText]:
+    # One thread for the whole document: a reader holding one of the few PDF children
+    # (core/pdf_process.py) must never wait for another thread of the pool that readers
+    # waiting for a child may all be holding.
+    with _open_pdf(document) as opened:
         pages = []
         for index in range(min(opened.page_count, MAX_PAGES)):
-            page, image = await asyncio.to_thread(_page_text_or_image, document, opened, index)
-            if page is None:
-                page = await asyncio.to_thread(ocr_page, image, index + 1)
-            pages.append(page)
+            page, image = _page_text_or_image(document, opened, index)
+            pages.append(page if page is not None else ocr_page(image, index + 1))
         return pages
-    finally:
-        await asyncio.to_thread(opened.close)
 
 
 def image_page(document: Document) -> PageText:
@@ -323,15 +325,15 @@ def _page_reading_order(runs: list[tuple[float, float, float, float, str]]) -> s
 async def pdf_reading_order(document: Document) -> str:
     """The PDF's text layer read in rows (see `_page_reading_order`); scanned pages are left
     out, their OCR text is in reading order already."""
-    opened = await asyncio.to_thread(_open_pdf, document)
-    try:
-        pages = []
-        for index in range(min(opened.page_count, MAX_PAGES)):
-            runs = await asyncio.to_thread(_page_runs, document, opened, index)
-            pages.append(_page_reading_order(runs))
-        return "\n".join(pages)
-    finally:
-        await asyncio.to_thread(opened.close)
+    return await asyncio.to_thread(_pdf_reading_order, document)
+
+
+def _pdf_reading_order(document: Document) -> str:
+    with _open_pdf(document) as opened:  # one thread for the whole document, as _pdf_pages
+        return "\n".join(
+            _page_reading_order(_page_runs(document, opened, index))
+            for index in range(min(opened.page_count, MAX_PAGES))
+        )
 
 
 async def document_pages(document: Document) -> list[PageText]:

@@ -4,9 +4,11 @@ memory, and the next document of the process reads as before."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image, ImageDraw
@@ -115,3 +117,17 @@ async def test_pages_pdfium_cannot_load_are_empty_and_the_rest_is_read() -> None
     assert "INV-31" in pages[0].text
     assert [p.text for p in pages[1:]] == [""] * (reading.MAX_PAGES - 1)
     assert "INV-31" in await reading.pdf_reading_order(document(lying, "application/pdf"))
+
+
+async def test_more_documents_at_once_than_pdf_children_and_threads_all_finish() -> None:
+    """Readers wait for one of the few PDF children in a thread of the pool: had a reader
+    holding a child needed another thread for its next page, readers waiting for a child
+    could hold every thread, and nothing would move again."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=3))
+    docs = [
+        document(text_pdf([f"Invoice Number: INV-{i}"], pages=3), "application/pdf")
+        for i in range(10)
+    ]
+    read = await asyncio.wait_for(asyncio.gather(*(document_pages(d) for d in docs)), 120)
+    assert [p[0].text.strip() for p in read] == [f"Invoice Number: INV-{i}" for i in range(10)]
