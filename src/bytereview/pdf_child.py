@@ -1,6 +1,7 @@
 """The child side of `bytereview.core.pdf_process`: one PDF, open in pdfium, answering calls.
 
-Started as `python -m bytereview.pdf_child FD MEMORY_BYTES PATH`. It imports only the
+Started as `python -m bytereview.pdf_child FD MEMORY_BYTES`, it serves one document after
+another over the connection FD. It imports only the
 standard library and pypdfium2 (not `bytereview.core`, which takes a second to import), so
 a child is ready in a fraction of a second. Calls are named operations (below) with plain
 arguments, answered with plain values: nothing the parent sends makes the child import
@@ -120,30 +121,31 @@ def cap_memory(extra: int) -> None:
         pass
 
 
-def serve(conn: Connection, path: str, memory_bytes: int) -> None:
-    """Open the PDF, then answer calls until told to stop (None) or the parent goes away."""
+def serve(conn: Connection, memory_bytes: int) -> None:
+    """Answer requests until the parent goes away: ("open", path) opens a document (and
+    answers its page count), ("close",) closes it, and (operation, args) runs an operation
+    on the open one. One child serves one document after another."""
     import pypdfium2 as pdfium
 
     cap_memory(memory_bytes)
-    try:
-        pdf = pdfium.PdfDocument(path)
-        conn.send(("ok", len(pdf)))
-    except pdfium.PdfiumError as exc:
-        conn.send(("unreadable", str(exc)))
-        return
-    except MemoryError:
-        conn.send(("memory", ""))
-        return
+    pdf: Any = None
     while True:
         try:
             request = conn.recv()
         except (EOFError, OSError):
             return
-        if request is None:
-            return
-        name, args = request
         try:
-            conn.send(("ok", OPERATIONS[name](pdf, *args)))
+            if request[0] == "open":
+                pdf = pdfium.PdfDocument(request[1])
+                conn.send(("ok", len(pdf)))
+            elif request[0] == "close":
+                if pdf is not None:
+                    pdf.close()
+                    pdf = None
+                conn.send(("ok", None))
+            else:
+                name, args = request
+                conn.send(("ok", OPERATIONS[name](pdf, *args)))
         except pdfium.PdfiumError as exc:
             conn.send(("unreadable", str(exc)))
         except MemoryError:
@@ -154,10 +156,9 @@ def serve(conn: Connection, path: str, memory_bytes: int) -> None:
 
 
 def main() -> None:
-    fd, memory, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    fd, memory = int(sys.argv[1]), int(sys.argv[2])
     sock = socket.socket(fileno=fd)
-    conn = Connection(sock.detach())
-    serve(conn, path, memory)
+    serve(Connection(sock.detach()), memory)
 
 
 if __name__ == "__main__":
