@@ -116,3 +116,27 @@ def webp_vp8x_header(width: int, height: int) -> bytes:
     body = b"\0\0\0\0" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
     chunk = b"VP8X" + struct.pack("<I", len(body)) + body
     return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def tiff_pages(count: int) -> bytes:
+    """A TIFF of `count` 1 x 1 pages sharing one byte of pixels: ~100 bytes a page."""
+    header = 8
+    ifd_size = 2 + 12 * 8 + 4
+    pixel = header + count * ifd_size
+    out = bytearray(b"II*\x00" + struct.pack("<I", header))
+    for page in range(count):
+        following = 0 if page == count - 1 else header + (page + 1) * ifd_size
+        out += struct.pack("<H", 8)
+        for tag, kind, value in (
+            (256, 4, 1),  # ImageWidth
+            (257, 4, 1),  # ImageLength
+            (258, 3, 8),  # BitsPerSample
+            (259, 3, 1),  # Compression: none
+            (262, 3, 1),  # PhotometricInterpretation: black is zero
+            (273, 4, pixel),  # StripOffsets
+            (278, 4, 1),  # RowsPerStrip
+            (279, 4, 1),  # StripByteCounts
+        ):
+            out += struct.pack("<HHII", tag, kind, 1, value)
+        out += struct.pack("<I", following)
+    return bytes(out + b"\x80")

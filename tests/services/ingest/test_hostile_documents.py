@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bytereview.core import FailedPrecondition, Settings, Storage
+from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
@@ -21,6 +21,7 @@ from services.ingest.sniff import sniff
 from tests.hostile_documents import (
     png_header_bomb,
     tiff_header,
+    tiff_pages,
     webp_vp8x_header,
     xobject_bomb,
 )
@@ -96,3 +97,18 @@ def test_an_image_frame_over_the_pixel_limit_is_not_drawn(storage: Storage) -> N
     with pytest.raises(FailedPrecondition, match="pixels"):
         render.draw_image(storage, key, 1, 800)
     assert time.monotonic() - started < 5
+
+
+def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(storage: Storage) -> None:
+    """Pillow counts a TIFF's pages in time quadratic in their number: 5 MB of 1 x 1 pages
+    cost ~20 s of a RenderPage thread, 100,000 pages 87 s, and they are cheap to upload."""
+    key = stored(storage, "pages", tiff_pages(50_000))
+    assert analyse(storage, key).status == "READY"
+    started = time.monotonic()
+    image, count = render.draw_image(storage, key, 2, 800)
+    assert (image.size, count) == ((1, 1), render.MAX_IMAGE_PAGES)
+    with pytest.raises(InvalidArgument, match="past the end"):
+        render.draw_image(storage, key, render.MAX_IMAGE_PAGES + 1, 800)
+    assert time.monotonic() - started < 5
+    few = stored(storage, "few", tiff_pages(3))
+    assert render.draw_image(storage, few, 3, 800)[1] == 3
