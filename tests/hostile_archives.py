@@ -395,6 +395,11 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("UNPACKED", files=listed({"請求書表.png": ok, "フォルダ/ソフト.png": ok})),
         ),
         Case(
+            "bsdtar-dot.zip",  # `tar -a -cf x.zip .` (macOS, Windows) names its root "./"
+            build([("./", b""), ("./sub/", b""), ("./sub/a.png", PNG)]),
+            Expect("UNPACKED", files=listed({"sub/a.png": ok})),
+        ),
+        Case(
             "huge-image.zip",
             build([("huge.png", png_header_bomb(side, side)), ("ok.png", PNG)]),
             Expect("UNPACKED", files=listed({"huge.png": ("FAILED", "pixels"), "ok.png": ok})),
