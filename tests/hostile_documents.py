@@ -140,3 +140,16 @@ def tiff_pages(count: int) -> bytes:
             out += struct.pack("<HHII", tag, kind, 1, value)
         out += struct.pack("<I", following)
     return bytes(out + b"\x80")
+
+
+def page_tree_bomb(references: int) -> bytes:
+    """One page referenced `references` times from one /Kids array (6 bytes a reference):
+    opening the PDF parses the array whole, ~90 bytes of pdfium's memory per reference."""
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] >>" % (b"4 0 R " * references),
+            stream(b""),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 1] /Contents 3 0 R >>",
+        ]
+    )

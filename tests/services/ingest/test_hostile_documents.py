@@ -15,10 +15,11 @@ from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Stora
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
-from services.ingest import render
+from services.ingest import analysis, render
 from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.hostile_documents import (
+    page_tree_bomb,
     png_header_bomb,
     tiff_header,
     tiff_pages,
@@ -112,3 +113,38 @@ def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(storage: Storag
     assert time.monotonic() - started < 5
     few = stored(storage, "few", tiff_pages(3))
     assert render.draw_image(storage, few, 3, 800)[1] == 3
+
+
+def test_opening_a_pdf_is_bounded_in_memory_too(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening parses the page tree whole: 5 MB of references to one page cost ~90 MB of
+    pdfium's memory (17 MB, 454 MB), in the worker itself before; now in a bounded child.
+    The bound is lowered to 48 MiB here so that a small file shows it."""
+    monkeypatch.setattr(analysis, "PDF_BOUNDS", PdfBounds(memory_bytes=48 * 1024 * 1024))
+    found = analyse(storage, stored(storage, "tree", page_tree_bomb(1_000_000)))
+    assert (found.status, found.page_count) == ("FAILED", 0)
+    assert "within ByteReview's limits" in found.error
+    assert "memory" in found.error
+    ok = analyse(storage, stored(storage, "ok", text_pdf(["ok"], pages=2)))
+    assert (ok.status, ok.page_count) == ("READY", 2)
+
+
+def test_a_password_protected_pdf_says_so(storage: Storage) -> None:
+    # The standard security handler with an unknown user password (the values are not
+    # checked before the password is): pdfium asks for a password.
+    encrypted = text_pdf(["secret"]).replace(
+        b"/Root 1 0 R",
+        b"/Root 1 0 R /Encrypt << /Filter /Standard /V 2 /R 3 /Length 128 /P -3904 "
+        b"/O <"
+        + b"11" * 32
+        + b"> /U <"
+        + b"22" * 32
+        + b"> >> /ID [<"
+        + b"33" * 16
+        + b"> <"
+        + b"33" * 16
+        + b">]",
+    )
+    found = analyse(storage, stored(storage, "enc", encrypted))
+    assert (found.status, found.error) == ("FAILED", "the PDF is password-protected")
