@@ -67,3 +67,16 @@ def test_children_at_once_are_bounded_and_released() -> None:
             PdfProcess(io.BytesIO(b"%PDF-1.7\nbroken"))
     with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
         assert pdf.page_count == 1
+
+
+def test_a_document_has_a_deadline_over_all_its_calls() -> None:
+    """Pages each under the call bound (and the OCR between them) add up: a document gets
+    `document_seconds` in all, then fails; the child is given back unharmed."""
+    bounds = PdfBounds(seconds=5, document_seconds=1.5)
+    with PdfProcess(io.BytesIO(text_pdf(["slow"], pages=3)), bounds=bounds) as pdf:
+        pdf.call("page_text", 0, 1)
+        time.sleep(1.6)  # the caller's own work between pages (OCR)
+        with pytest.raises(PdfTooCostly, match="took longer than 1.5 s"):
+            pdf.call("page_text", 1, 1)
+    with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
+        assert "next" in pdf.call("page_text", 0, 1)[2]

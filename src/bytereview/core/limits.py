@@ -37,6 +37,9 @@ MAX_KEYS_PER_USER = 50
 # size, so each call (open, one page read or drawn) runs in a child process within these.
 PDF_CALL_SECONDS = 60.0
 PDF_MEMORY_BYTES = 1024**3
+# ...and all the calls on one document (with the OCR between them): well inside a task's
+# maximum run time (Settings.task_max_run_seconds, 30 min).
+PDF_DOCUMENT_SECONDS = 600.0
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2
 # Pixels of a page drawn for OCR, and of an image ByteReview will decode at all: a PNG of

@@ -30,11 +30,17 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, BinaryIO
 
-from bytereview.core.limits import PDF_CALL_SECONDS, PDF_MEMORY_BYTES, PDF_PROCESSES
+from bytereview.core.limits import (
+    PDF_CALL_SECONDS,
+    PDF_DOCUMENT_SECONDS,
+    PDF_MEMORY_BYTES,
+    PDF_PROCESSES,
+)
 from bytereview.pdf_child import bounded_scale
 
 __all__ = ["PdfBounds", "PdfProcess", "PdfTooCostly", "PdfUnreadable", "bounded_scale"]
@@ -59,6 +65,10 @@ class PdfBounds:
     seconds: float = PDF_CALL_SECONDS
     # Address space the child may map beyond what it maps once started.
     memory_bytes: int = PDF_MEMORY_BYTES
+    # Wall-clock seconds from opening to the last call (what the caller does between calls,
+    # OCR, included): fifty pages just under the call bound would otherwise hold a child
+    # for most of an hour.
+    document_seconds: float = PDF_DOCUMENT_SECONDS
 
 
 class _Child:
@@ -82,15 +92,23 @@ class _Child:
             )
         self.conn = Connection(ours.detach())
 
-    def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds) -> Any:
-        """The child's answer to `request`; PdfTooCostly (the child killed) past the bounds."""
+    def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds, deadline: float) -> Any:
+        """The child's answer to `request`; PdfTooCostly (the child killed) past the bounds
+        or the document's `deadline` (time.monotonic())."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PdfTooCostly(f"reading the PDF took longer than {bounds.document_seconds:g} s")
         try:
             self.conn.send(request)
         except OSError as exc:
             self.kill()
             raise PdfTooCostly(f"{doing}: the PDF reader stopped") from exc
-        if not self.conn.poll(bounds.seconds):
+        if not self.conn.poll(min(bounds.seconds, left)):
             self.kill()
+            if left < bounds.seconds:
+                raise PdfTooCostly(
+                    f"reading the PDF took longer than {bounds.document_seconds:g} s"
+                )
             raise PdfTooCostly(f"{doing} took longer than {bounds.seconds:g} s")
         try:
             kind, value = self.conn.recv()
@@ -164,8 +182,9 @@ class PdfProcess:
             self._spool.flush()
             self._child = _IDLE.take(self._bounds.memory_bytes)
             self._child.documents += 1
+            self._deadline = time.monotonic() + self._bounds.document_seconds
             self.page_count: int = self._child.ask(
-                ("open", self._spool.name), "opening the PDF", self._bounds
+                ("open", self._spool.name), "opening the PDF", self._bounds, self._deadline
             )
         except BaseException:
             self.close()
@@ -175,14 +194,18 @@ class PdfProcess:
         """The child's `operation` on the open PDF; PdfTooCostly past the bounds,
         PdfUnreadable when pdfium cannot read what it was asked."""
         assert self._child is not None, "the PDF is closed"
-        return self._child.ask((operation, args), f"reading the PDF ({operation})", self._bounds)
+        return self._child.ask(
+            (operation, args), f"reading the PDF ({operation})", self._bounds, self._deadline
+        )
 
     def close(self) -> None:
         try:
             child, self._child = self._child, None
             if child is not None and child.alive:
                 try:
-                    child.ask(("close",), "closing the PDF", self._bounds)
+                    # Closing is quick, whatever the document's deadline says.
+                    closing = time.monotonic() + self._bounds.seconds
+                    child.ask(("close",), "closing the PDF", self._bounds, closing)
                 except (PdfTooCostly, PdfUnreadable, RuntimeError):
                     child.kill()
                 _IDLE.give_back(child)
