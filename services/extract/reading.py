@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import shutil
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays mod
 MAX_RENDER_PIXELS = 25_000_000
 # Time and memory one pdfium call may take (core/pdf_process.py).
 PDF_BOUNDS = PdfBounds()
+# An image file up to this size is read into memory; a larger one is spooled to disk.
+IMAGE_IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,27 +241,36 @@ def _pdf_pages(document: Document) -> list[PageText]:
 def image_page(document: Document) -> PageText:
     from PIL import Image
 
-    with document.open() as handle:
-        data = handle.read()
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            # The declared size first: decoding is what costs, and a few KiB of PNG can
-            # declare gigabytes of pixels (ingest refuses those too; this holds for any file).
-            width, height = opened.size
-            if width * height > MAX_IMAGE_PIXELS:
-                raise ExtractionError(
-                    f"{document.path}: the image is {width} x {height} pixels; images of "
-                    f"more than {MAX_IMAGE_PIXELS} pixels are not read",
-                    retryable=False,
-                )
-            image = ocr_input(opened)
-            return ocr_page(image)
-    except ExtractionError:
-        raise
-    except Exception as exc:  # Pillow and the OCR engine raise several kinds on bad images
-        raise ExtractionError(
-            f"{document.path}: cannot read the image ({exc})", retryable=False
-        ) from exc
+    # A local copy, kept in memory only while small: an image file may be up to the upload
+    # limit (a TIFF of many pages), while only its first frame is decoded. Copied first, so
+    # that storage failing is told apart from the image being damaged.
+    with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
+        with document.open() as handle:
+            shutil.copyfileobj(handle, data, 1024 * 1024)
+        data.seek(0)
+        try:
+            return _ocr_image(document, Image.open(data))
+        except ExtractionError:
+            raise
+        except Exception as exc:  # Pillow raises several kinds on bad images
+            raise ExtractionError(
+                f"{document.path}: cannot read the image ({exc})", retryable=False
+            ) from exc
+
+
+def _ocr_image(document: Document, opened: Any) -> PageText:
+    with opened:
+        # The declared size first: decoding is what costs, and a few KiB of PNG can declare
+        # gigabytes of pixels (ingest refuses those too; this holds for any file).
+        width, height = opened.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ExtractionError(
+                f"{document.path}: the image is {width} x {height} pixels; images of more "
+                f"than {MAX_IMAGE_PIXELS} pixels are not read",
+                retryable=False,
+            )
+        opened.load()  # decoded here, not under the OCR engine's lock
+        return ocr_page(ocr_input(opened))
 
 
 def ocr_input(image: Any) -> Any:
