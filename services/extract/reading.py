@@ -212,18 +212,29 @@ def _close_pdf(opened: _OpenPdf) -> None:
 
 
 async def pdf_pages(document: Document) -> list[PageText]:
-    """The PDF's pages; pdfium on its own thread, OCR outside its lock."""
+    """The PDF's pages; pdfium on its own thread, OCR outside its lock. At the first page
+    that needs OCR, an earlier task's reading of the file serves instead, if one was kept
+    (a PDF with a text layer on every page is read in milliseconds and never asks)."""
     opened = await pdfium.run(_open_pdf, document)
     try:
+        count = await pdfium.run(_page_count, opened)
         pages = []
-        for index in range(await pdfium.run(_page_count, opened)):
+        asked = False
+        for index in range(count):
             page, image = await pdfium.run(_page_text_or_image, opened, index)
             if page is None:
+                if not asked:
+                    asked = True
+                    kept = await _kept(document)
+                    if kept is not None and len(kept) == count:
+                        return kept
                 page = await asyncio.to_thread(ocr_page, image, index + 1)
             pages.append(page)
-        return pages
     finally:
         await pdfium.run(_close_pdf, opened)
+    if asked and document.readings is not None:
+        await document.readings.save(pages)
+    return pages
 
 
 def image_page(document: Document) -> PageText:
@@ -291,19 +302,29 @@ async def pdf_reading_order(document: Document) -> str:
 
 
 async def document_pages(document: Document) -> list[PageText]:
-    """The document's pages, read once per `Document` (extractor and verifier share them)."""
+    """The document's pages, read once per `Document` (extractor and verifier share them),
+    and what OCR read of a stored file once per file (`page_store`)."""
     if document.pages:
         return list(document.pages)
     if document.media_type == "application/pdf":
         pages = await pdf_pages(document)
     elif document.media_type.startswith("image/"):
-        pages = [await asyncio.to_thread(image_page, document)]
+        pages = await _kept(document) or []
+        if not pages:
+            pages = [await asyncio.to_thread(image_page, document)]
+            if document.readings is not None:
+                await document.readings.save(pages)
     else:
         raise ExtractionError(
             f"{document.path}: cannot read {document.media_type}", retryable=False
         )
     document.pages[:] = pages
     return pages
+
+
+async def _kept(document: Document) -> list[PageText] | None:
+    """What OCR read of this stored file in an earlier task, if it was kept."""
+    return None if document.readings is None else await document.readings.load()
 
 
 def joined(pages: list[PageText]) -> str:
