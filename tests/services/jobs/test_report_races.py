@@ -419,7 +419,8 @@ async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
             {"j": job.split("/")[1]},
         )
         failing = asyncio.create_task(_fail(worker_stub, [(task, Failure.PERMANENT)]))
-        await lock_waiter(engine, "%FROM extraction_jobs%FOR UPDATE%")
+        # The batch's last step, its task's row written: the job's row.
+        await lock_waiter(engine, "%FROM extraction_jobs%FOR NO KEY UPDATE%")
         await holder.execute(
             text("UPDATE extraction_tasks SET last_error = 'held' WHERE id = :t"),
             {"t": _short(task)},
