@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -25,6 +26,7 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.server import RunningJobsService
 from services.jobs.store import db
 from tests.conftest import USER
 from tests.services.jobs.helpers import (
@@ -258,3 +260,67 @@ async def test_a_begin_of_a_queued_job_locks_a_running_tasks_row_before_the_jobs
         await hold(report, JOB_ROW.replace("UPDATE", "UPDATE NOWAIT"), _id(job))
     assert await beginning == [True]
     assert (await _job(job_stub, job)).status == pb.Job.RUNNING
+
+
+@pytest.mark.settings(outbox_reconcile_seconds=3600)  # passes run here, not in the background
+async def test_a_reconciler_pass_aborted_in_a_lock_cycle_runs_again(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    engine: AsyncEngine,
+    jobs: RunningJobsService,
+) -> None:
+    """The queue reconciler writes the open tasks whose messages were lost (a new message
+    id each), queued and running ones, without their job's row, in id order. A report holds
+    a running task's row and then needs the job's; a resume holds the job's and writes a
+    queued task. The reconciler holds that queued task and waits for the running one:
+    PostgreSQL aborts the pass, which runs again once the others are through, and every
+    lost message is queued again."""
+    job, [queued, running] = await running_tasks(job_stub, worker_stub, settings, FIELD, 2)
+    assert await _fail(worker_stub, [queued], Failure.RETRYABLE) == [(True, pb.Task.QUEUED)]
+    # The messages are gone (taken and acked): the first pass suspects, the second acts.
+    assert await jobs.reconciler.reconcile_once() == 0
+    async with holding(engine) as report:
+        await hold(report, TASK_ROW, _id(running))
+        reconciling = asyncio.create_task(jobs.reconciler.reconcile_once())
+        await lock_waiter(engine, "%UPDATE extraction_tasks%")  # its queued task written
+        async with holding(engine) as resume:
+            await hold(resume, JOB_ROW.replace("NO KEY ", ""), _id(job))
+            resume_waits = asyncio.create_task(
+                resume.execute(
+                    text("UPDATE extraction_tasks SET generation = generation + 1 WHERE id = :id"),
+                    {"id": _id(queued)},
+                )
+            )
+            await lock_waiter(engine, "%UPDATE extraction_tasks%generation + 1%")
+            report_waits = asyncio.create_task(hold(report, JOB_ROW, _id(job)))
+            await resume_waits  # once the pass's try is aborted
+        await report_waits
+    assert await reconciling == 2
+
+
+@pytest.mark.settings(outbox_reconcile_seconds=3600)  # passes run here, not in the background
+async def test_a_reconciler_pass_leaves_a_task_settled_since_it_listed_it(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    engine: AsyncEngine,
+    jobs: RunningJobsService,
+) -> None:
+    """A task that settles between the pass listing the open tasks and writing them needs
+    no message, and its row is written only under its job's (reports, retries, re-runs):
+    the pass leaves it. Here the pass waits on the first task's row while a result settles
+    the second."""
+    _, [first, second] = await running_tasks(job_stub, worker_stub, settings, FIELD, 2)
+    assert await jobs.reconciler.reconcile_once() == 0  # the first pass suspects
+    async with holding(engine) as other:
+        await hold(other, TASK_ROW, _id(first))
+        reconciling = asyncio.create_task(jobs.reconciler.reconcile_once())
+        await lock_waiter(engine, "%UPDATE extraction_tasks%")
+        values = struct_pb2.Struct()
+        values.update({"t": "x"})
+        got = await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=second, values=values), metadata=WORKER
+        )
+        assert got.applied
+    assert await reconciling == 1
