@@ -260,10 +260,11 @@ async def _begin_tasks(session: AsyncSession, ids: Sequence[tuple[str, str]]) ->
         if running:
             tasks = await _tasks(session, job_id, wanted, lock=TASK_OPEN)
         else:
-            # The job is locked and read again: it may have moved since the first read.
-            # A task begun meanwhile (its job resumed as this one began it) and begun again
-            # now is running: its row is locked before the job's, the queued ones are
-            # written after it (_LOCK_ORDER), as a resume queues them again.
+            # The job is locked and read again (it may have moved since the first read), its
+            # queued tasks written after it, as a resume queues them again (_LOCK_ORDER). A
+            # task running already and begun again (begun by a batch that read the job
+            # RUNNING while a pause and a resume made it QUEUED) is locked before it, as a
+            # report locks it.
             await _tasks(session, job_id, wanted, lock=RUNNING)
             if job is not None:
                 await session.refresh(job, with_for_update=True)
