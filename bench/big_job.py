@@ -376,6 +376,23 @@ def _row(s: Step, rss: dict[str, int]) -> str:
     )
 
 
+# The bar (#18) for a nightly run (`--goal`): no request over 1 s, and memory flat:
+# no process near twice what it holds at rest (~85-130 MiB here) at 100,000 files.
+GOAL_SLOWEST_S = 1.0
+GOAL_RSS_MIB = 256
+
+
+def goal_misses(outcome: Outcome) -> list[str]:
+    misses: list[str] = []
+    for step, rss in outcome.steps:
+        if step.slowest > GOAL_SLOWEST_S:
+            misses.append(f"{step.name}: a request took {step.slowest:.2f} s ({step.slowest_what})")
+        for name, value in sorted(rss.items()):
+            if value / MIB > GOAL_RSS_MIB:
+                misses.append(f"{step.name}: {name} peaked at {value / MIB:.0f} MiB")
+    return misses
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", "--files", dest="size", type=int, default=100_000)
@@ -404,6 +421,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "batched reports here)",
     )
     parser.add_argument("--extract-concurrency", type=int, default=32)
+    parser.add_argument(
+        "--goal",
+        action="store_true",
+        help=f"exit 1 if a request took over {GOAL_SLOWEST_S:g} s or a process peaked over "
+        f"{GOAL_RSS_MIB} MiB (for a nightly run; the suite never times)",
+    )
     args = parser.parse_args(argv)
     if args.cancel_after is not None:
         args.retry = False
@@ -416,7 +439,14 @@ def main() -> None:
         database = postgres.create_database("bigjob")
         kind = "declared" if args.declared else "one ZIP"
         print(f"{args.size} files, {kind}; PostgreSQL; the noop bench extractor")
-        bench(args, database=database, data_dir=Path(tmp) / "data", env={})
+        outcome = bench(args, database=database, data_dir=Path(tmp) / "data", env={})
+    if args.goal:
+        misses = goal_misses(outcome)
+        for miss in misses:
+            print(f"goal missed: {miss}", flush=True)
+        if misses:
+            raise SystemExit(1)
+        print("goal met: no request over 1 s, every process under 256 MiB", flush=True)
 
 
 if __name__ == "__main__":

@@ -492,6 +492,38 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+# The issue's bar (#18): at least twice the original's tasks/s at no more than half its CPU
+# per task, every task done once.
+GOAL_SPEED = 2.0
+GOAL_CPU = 0.5
+
+
+def goal_misses(rows: list[dict[str, Any]]) -> list[str]:
+    """What each ByteReview run of this checkout missed of the goal, against the original's
+    run just before it (same round, same machine): empty when every run met it."""
+    misses: list[str] = []
+    anchor: dict[str, Any] | None = None
+    for row in rows:
+        if row["pipeline"] == "arq":
+            anchor = row
+            continue
+        if row["pipeline"] != "bytereview":
+            continue  # --before: another checkout, for comparison only
+        done = row["tasks_succeeded"] == row["tasks"] and not row.get("duplicate_results")
+        if row["job_status"] != "COMPLETED" or not done:
+            misses.append(f"job {row['job_status']}: {row['tasks_succeeded']}/{row['tasks']} once")
+        if anchor is None:
+            misses.append("no run of the original to compare with (--only bytereview)")
+            continue
+        speed = row["tasks_per_s"] / anchor["tasks_per_s"]
+        cpu = row["cpu_pipeline_ms_per_task"] / anchor["cpu_pipeline_ms_per_task"]
+        if speed < GOAL_SPEED:
+            misses.append(f"tasks/s {speed:.2f}x the original's (goal >= {GOAL_SPEED:g}x)")
+        if cpu > GOAL_CPU:
+            misses.append(f"CPU per task {cpu:.2f}x the original's (goal <= {GOAL_CPU:g}x)")
+    return misses
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
@@ -501,6 +533,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1, help="alternate the pair this often")
     parser.add_argument("--only", choices=["arq", "bytereview"], default=None)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument(
+        "--goal",
+        action="store_true",
+        help="exit 1 unless every ByteReview run did every task once at >= 2x the original's "
+        "tasks/s and <= half its CPU per task (for a nightly run; the suite never times)",
+    )
     parser.add_argument("--anchor", type=Path, default=ANCHOR)
     parser.add_argument(
         "--arq-venv", type=Path, default=Path(tempfile.gettempdir()) / "bytereview-arq-anchor-venv"
@@ -543,6 +581,13 @@ def main() -> None:
                 rows.append(run(args))
                 print(json.dumps(rows[-1]), flush=True)
     print(table(rows), flush=True)
+    if args.goal:
+        misses = goal_misses(rows)
+        for miss in misses:
+            print(f"goal missed: {miss}", flush=True)
+        if misses:
+            raise SystemExit(1)
+        print("goal met: every run >= 2x the tasks/s at <= half the CPU per task", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,15 @@ from typing import Any, BinaryIO, Protocol
 from services.extract.schema import Field, JsonValue, TypeInfo
 
 
+class PageStore(Protocol):
+    """Where the pages OCR read from one stored file are kept for later tasks over the same
+    file (`services.extract.page_store`)."""
+
+    async def load(self) -> list[Any] | None: ...
+
+    async def save(self, pages: list[Any]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One file to read. `open` returns a fresh seekable binary reader."""
@@ -20,6 +29,9 @@ class Document:
     # The pages as `services.extract.reading` read them, kept for the task: the extractor
     # and the platform's quote verification read a document once.
     pages: list[Any] = field(default_factory=list, compare=False, repr=False)
+    # Pages OCR read from this file in an earlier task (a re-run, a preview, another
+    # template's scoring), and where this task's reading is kept: None for bytes not stored.
+    readings: PageStore | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,20 +222,40 @@ def _char_boxes(
 
 
 async def pdf_pages(document: Document) -> list[PageText]:
-    """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here."""
-    return await asyncio.to_thread(_pdf_pages, document)
-
-
-def _pdf_pages(document: Document) -> list[PageText]:
-    # One thread for the whole document: a reader holding one of the few PDF children
-    # (core/pdf_process.py) must never wait for another thread of the pool that readers
-    # waiting for a child may all be holding.
-    with _open_pdf(document) as opened:
-        pages = []
-        for index in range(min(opened.page_count, MAX_PAGES)):
-            page, image = _page_text_or_image(document, opened, index)
-            pages.append(page if page is not None else ocr_page(image, index + 1))
+    """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here. At the first page
+    that needs OCR, an earlier task's reading of the file serves instead, if one was kept
+    (a PDF with a text layer on every page is read in milliseconds and never asks)."""
+    pages, count = await asyncio.to_thread(_pdf_pages, document, ocr=False)
+    if pages is not None:
         return pages
+    kept = await _kept(document)
+    if kept is not None and len(kept) == count:
+        return kept
+    pages, _ = await asyncio.to_thread(_pdf_pages, document, ocr=True)
+    assert pages is not None
+    if document.readings is not None:
+        await document.readings.save(pages)
+    return pages
+
+
+def _pdf_pages(document: Document, *, ocr: bool) -> tuple[list[PageText] | None, int]:
+    """(pages, how many are read); without `ocr`, (None, count) at the first page that
+    needs it, so that a kept reading is looked for first.
+
+    One thread for the whole document: a reader holding one of the few PDF children
+    (core/pdf_process.py) must never wait for another thread of the pool that readers
+    waiting for a child may all be holding (so a kept reading is looked for in between)."""
+    with _open_pdf(document) as opened:
+        count = min(opened.page_count, MAX_PAGES)
+        pages = []
+        for index in range(count):
+            page, image = _page_text_or_image(document, opened, index)
+            if page is None:
+                if not ocr:
+                    return None, count
+                page = ocr_page(image, index + 1)
+            pages.append(page)
+        return pages, count
 
 
 def image_page(document: Document) -> PageText:
@@ -350,19 +370,29 @@ def _pdf_reading_order(document: Document) -> str:
 
 
 async def document_pages(document: Document) -> list[PageText]:
-    """The document's pages, read once per `Document` (extractor and verifier share them)."""
+    """The document's pages, read once per `Document` (extractor and verifier share them),
+    and what OCR read of a stored file once per file (`page_store`)."""
     if document.pages:
         return list(document.pages)
     if document.media_type == "application/pdf":
         pages = await pdf_pages(document)
     elif document.media_type.startswith("image/"):
-        pages = [await asyncio.to_thread(image_page, document)]
+        pages = await _kept(document) or []
+        if not pages:
+            pages = [await asyncio.to_thread(image_page, document)]
+            if document.readings is not None:
+                await document.readings.save(pages)
     else:
         raise ExtractionError(
             f"{document.path}: cannot read {document.media_type}", retryable=False
         )
     document.pages[:] = pages
     return pages
+
+
+async def _kept(document: Document) -> list[PageText] | None:
+    """What OCR read of this stored file in an earlier task, if it was kept."""
+    return None if document.readings is None else await document.readings.load()
 
 
 def joined(pages: list[PageText]) -> str:

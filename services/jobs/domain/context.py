@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -25,6 +25,7 @@ from services.jobs.domain import names
 from services.jobs.messaging.hub import EventHub
 from services.jobs.store import models
 from services.jobs.store.db import SQLITE_BEGIN, SyncReads
+from services.jobs.store.errors import again_if_deadlocked
 
 T = TypeVar("T")
 
@@ -65,6 +66,25 @@ class JobsContext:
         async with self.sessions.begin() as session:
             yield session
         await self.hub.committed(session)
+
+    async def run_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work(session)` as one transaction (see `transaction`), run again whole when
+        PostgreSQL aborts it to break a lock cycle (store.errors.again_if_deadlocked).
+
+        Every command and report that locks a job's row runs this way. Reports lock a
+        running task's row before its job's and every other task's after it
+        (tasks.reports._LOCK_ORDER), but a cycle can still close through paths that write
+        task rows in another order (the queue reconciler, a begin meeting a task begun
+        meanwhile), and PostgreSQL then aborts whichever transaction finds it: the caller
+        gets its answer, not an INTERNAL error for a cycle it did not cause. Nothing `work`
+        does may outlive an aborted try but its session's writes (rolled back): what follows
+        a commit (metrics, waking the settler) is the caller's, after this returns."""
+
+        async def once() -> T:
+            async with self.transaction() as session:
+                return await work(session)
+
+        return await again_if_deadlocked(once)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:

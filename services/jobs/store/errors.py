@@ -35,9 +35,10 @@ def deadlocked(error: BaseException) -> bool:
 
 async def again_if_deadlocked(run: Callable[[], Awaitable[T]]) -> T:
     """`run` (one whole transaction, rolled back when it fails) again when PostgreSQL aborted
-    it to break a lock cycle, up to DEADLOCK_ATTEMPTS times in all. For idempotent work only
-    (the jobs service's task reports): the caller then gets its answer rather than an
-    INTERNAL error for a cycle it did not cause."""
+    it to break a lock cycle, up to DEADLOCK_ATTEMPTS times in all: the caller then gets its
+    answer rather than an INTERNAL error for a cycle it did not cause. Only for a whole
+    transaction with no effect outside it (the jobs service's JobsContext.run_transaction):
+    a re-run decides again from what is committed by then, never from half of a try."""
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
             return await run()

@@ -3,6 +3,7 @@
     jobs/{job}/                              everything of one job (deleted with it)
     jobs/{job}/uploads/{file}                a file the user declared and uploaded
     jobs/{job}/entries/{archive}/{index}     entry `index` unpacked from archive file `archive`
+    jobs/{job}/readings/{digest}.v{n}.json.gz  the pages OCR read from one of the files above
 
 Entry keys are derived from the entry index, so a redelivered archive rewrites the same
 objects. Ids are 32 lower-case hex digits (uuid4().hex).
@@ -10,6 +11,7 @@ objects. Ids are 32 lower-case hex digits (uuid4().hex).
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 JOBS_PREFIX = "jobs/"
@@ -34,6 +36,16 @@ def entry_prefix(job_id: str, archive_id: str) -> str:
 def entry_key(prefix: str, index: int) -> str:
     """The key of entry `index` under an `entry_prefix`."""
     return f"{prefix}{index}"
+
+
+def reading_key(file_key: str, version: int) -> str | None:
+    """Where the pages read from the file at `file_key` are kept (reading `version`), or None
+    for a file outside a job: a reading lives and goes with its job."""
+    job = job_of_key(file_key)
+    if job is None:
+        return None
+    digest = hashlib.sha256(file_key.encode()).hexdigest()[:32]
+    return f"{job_prefix(job)}readings/{digest}.v{version}.json.gz"
 
 
 def is_upload_key(key: str) -> bool:

@@ -1,7 +1,7 @@
 """Report batches racing one another and the job's other writers on PostgreSQL (real
-concurrency, through the jobs service): a result batch locks its tasks' rows first and the
-job's row last (TaskReports.task_results), failure batches and the job's commands lock the
-job's row first. Whatever the interleaving, the job's counters equal its tasks' rows, each
+concurrency, through the jobs service): result and failure batches lock their tasks' rows
+first and the job's row last (TaskReports._job_last), the job's commands lock the job's row
+first. Whatever the interleaving, the job's counters equal its tasks' rows, each
 task has one state and at most one result, and the job ends once."""
 
 from __future__ import annotations
@@ -218,10 +218,10 @@ async def test_overlapping_result_batches_apply_each_task_once(
 async def test_results_and_failures_of_the_same_tasks_racing_settle_each_once(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
 ) -> None:
-    """A result batch (tasks' rows, then the job's) and failure batches (the job's row, then
-    the tasks') report the same tasks at once: each task takes exactly one of the reports,
-    whichever came first, and no call fails (a lock cycle between them is broken by
-    PostgreSQL and must be run again, not returned to the worker as an error)."""
+    """A result batch and failure batches (each the tasks' rows, then the job's) report the
+    same tasks at once: each task takes exactly one of the reports, whichever came first,
+    and no call fails (a lock cycle between them is broken by PostgreSQL and must be run
+    again, not returned to the worker as an error)."""
     rng = random.Random(2)
     await _quick_deadlocks(engine)
     job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELD, 24)
@@ -419,7 +419,8 @@ async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
             {"j": job.split("/")[1]},
         )
         failing = asyncio.create_task(_fail(worker_stub, [(task, Failure.PERMANENT)]))
-        await lock_waiter(engine, "%FROM extraction_jobs%FOR UPDATE%")
+        # The batch's last step, its task's row written: the job's row.
+        await lock_waiter(engine, "%FROM extraction_jobs%FOR NO KEY UPDATE%")
         await holder.execute(
             text("UPDATE extraction_tasks SET last_error = 'held' WHERE id = :t"),
             {"t": _short(task)},

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
 from services.jobs.domain.context import JobsContext
@@ -36,6 +38,15 @@ class CleanupReport:
         return f"{self.task}: {self.jobs_deleted} job(s), {self.objects_deleted} object(s) removed"
 
 
+async def _delete_job(session: AsyncSession, job_id: str) -> bool:
+    """Whether the job was there to delete."""
+    job = await session.get(models.Job, job_id)
+    if job is None:
+        return False
+    await session.delete(job)
+    return True
+
+
 class Cleanup:
     def __init__(self, ctx: JobsContext) -> None:
         self._ctx = ctx
@@ -44,12 +55,11 @@ class Cleanup:
         objects = 0
         deleted = 0
         for job_id in job_ids:
-            async with self._ctx.transaction() as session:
-                job = await session.get(models.Job, job_id)
-                if job is None:
-                    continue
-                await session.delete(job)
-                deleted += 1
+            # Its tasks go with it (ON DELETE CASCADE), as in DeleteJob, and a lock cycle
+            # with a report runs it again (JobsContext.run_transaction).
+            if not await self._ctx.run_transaction(functools.partial(_delete_job, job_id=job_id)):
+                continue
+            deleted += 1
             objects += await asyncio.to_thread(
                 self._ctx.storage.delete_prefix, storage_keys.job_prefix(job_id)
             )

@@ -228,7 +228,8 @@ class Admin:
     async def retry_task(self, *, actor: str, job_id: str, task_id: str, reason: str) -> DeadLetter:
         """A dead-lettered task queued again with fresh attempts; a finished job re-opens."""
         check_length(reason, MAX_REASON, field="reason")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> DeadLetter:
             job, task = await _dead_task(session, job_id, task_id)
             if job.status == JobStatus.CANCELLED:
                 raise FailedPrecondition("cannot retry the dead letter: its job was cancelled")
@@ -242,7 +243,9 @@ class Admin:
             if job.status != JobStatus.PAUSED:
                 # A paused job's queued tasks get their messages when it resumes.
                 queue_task(session, task, job.user_id)
-            letter = _task_letter(job, task)
+            return _task_letter(job, task)
+
+        letter = await self._ctx.run_transaction(work)
         log.info("%s retried dead letter %s", actor, letter.name)
         return letter
 
@@ -251,7 +254,8 @@ class Admin:
     ) -> DeadLetter:
         """Mark a dead letter as dealt with: it stays FAILED and leaves the list."""
         check_length(reason, MAX_REASON, field="reason")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> DeadLetter:
             if kind == "task":
                 job, task = await _dead_task(session, job_id, item_id)
                 task.last_error = (DISCARDED_MARK + task.last_error)[:MAX_ERROR]
@@ -269,6 +273,9 @@ class Admin:
                 subject=letter.name,
                 message=_with_reason("an administrator discarded the dead letter", reason),
             )
+            return letter
+
+        letter = await self._ctx.run_transaction(work)
         log.info("%s discarded dead letter %s", actor, letter.name)
         return letter
 

@@ -163,7 +163,8 @@ class Jobs:
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
             raise FailedPrecondition(f"{len(missing)} declared file(s) were not uploaded: {shown}")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.ANALYZING, actor=actor, action="finalize uploads")
             # The job row is locked: these rows are read once, in one query.
@@ -183,7 +184,9 @@ class Jobs:
                 move(session, job, FileStatus.UPLOADED, row=row, actor=actor, record=False)
                 row.size_bytes = int(size or 0)
                 queue_ingest(session, job.id, row)
-        return job
+            return job
+
+        return await self._ctx.run_transaction(work)
 
     # -- configure and start -----------------------------------------------------------
 
@@ -204,7 +207,8 @@ class Jobs:
         given_mode = task_mode and task_mode != TaskMode.UNSPECIFIED
         if given_mode and task_mode not in (TaskMode.INDIVIDUAL, TaskMode.COMBINED):
             raise InvalidArgument(f"task_mode {task_mode!r} is unknown")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             if job.status not in JOB_CONFIGURABLE:
                 raise FailedPrecondition(
@@ -274,12 +278,15 @@ class Jobs:
                 message=f"{len(checked)} field(s), {job.task_mode}"
                 + (f", {len(rules)} folder rule(s)" if rules else ""),
             )
-        return job
+            return job
+
+        return await self._ctx.run_transaction(work)
 
     async def start(self, *, user_id: str, actor: str, job_id: str, request_id: str) -> models.Job:
         """READY -> QUEUED: snapshot the fields, build the tasks, queue one message per task."""
         check_length(request_id, MAX_REQUEST_ID, field="request_id")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             if request_id and job.start_request_id == request_id:
                 return job  # a retried start
@@ -321,7 +328,9 @@ class Jobs:
                 action="start the job",
                 message=f"{count} task(s) queued",
             )
-        return job
+            return job
+
+        return await self._ctx.run_transaction(work)
 
     async def plan(
         self, *, user_id: str, job_id: str, task_mode: str, folder_rules: Sequence[FolderRule]
@@ -354,13 +363,15 @@ class Jobs:
     # -- pause, resume, cancel, retry ----------------------------------------------------
 
     async def pause(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
-        async with self._ctx.transaction() as session:
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.PAUSED, actor=actor, action="pause the job")
-        return job
+            return job
+
+        return await self._ctx.run_transaction(work)
 
     async def resume(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
-        async with self._ctx.transaction() as session:
+        async def work(session: AsyncSession) -> tuple[models.Job, int, int]:
             job = await owned_job(session, user_id, job_id, lock=True)
             if job.status != JobStatus.PAUSED:
                 raise FailedPrecondition(f"cannot resume the job: it is {job.status}, not PAUSED")
@@ -378,18 +389,25 @@ class Jobs:
             queued, last = await queue_again(session, job, after=-1, limit=settling.BATCH)
             # Every task may have settled while the job was paused: then nothing else ends it.
             await finish_if_done(session, job)
+            return job, queued, last
+
+        job, queued, last = await self._ctx.run_transaction(work)
         self._requeue_rest(job, queued, last)
         return job
 
     async def cancel(self, *, user_id: str, actor: str, job_id: str) -> models.Job:
         """The job is CANCELLED at once; its open tasks follow in the background, a batch per
         transaction (tasks.settling). BeginTask refuses work of a cancelled job meanwhile."""
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             move(session, job, JobStatus.CANCELLED, actor=actor, action="cancel the job")
             # What is owed, durably: a retry still under way gives way (its failed tasks
             # stay FAILED).
             job.settle_due = SettleDue.CANCEL
+            return job
+
+        job = await self._ctx.run_transaction(work)
         self._ctx.settling.wake()
         return job
 
@@ -397,7 +415,8 @@ class Jobs:
         """The job is QUEUED at once and marked "retry"; its failed tasks are queued again a
         batch per transaction, the first one here and the rest by `tasks.settling`, which
         finds the mark after a restart too. The job cannot finish before the last batch."""
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Job:
             job = await owned_job(session, user_id, job_id, lock=True)
             check_transition("job", job.status, JobStatus.QUEUED, action="retry failed tasks")
             failed = await session.scalar(
@@ -419,6 +438,9 @@ class Jobs:
             )
             job.settle_due = SettleDue.RETRY
             await settling.retry_batch(session, job)
+            return job
+
+        job = await self._ctx.run_transaction(work)
         self._ctx.settling.wake()
         return job
 
@@ -430,10 +452,18 @@ class Jobs:
     # -- deletion ----------------------------------------------------------------------
 
     async def delete(self, *, user_id: str, job_id: str) -> int:
-        """Delete the job's rows, then its storage prefix. Returns objects removed."""
-        async with self._ctx.transaction() as session:
+        """Delete the job's rows, then its storage prefix. Returns objects removed.
+
+        The database deletes the job's tasks with it (ON DELETE CASCADE), after the job's
+        row is locked: a report holding a running task's row and waiting for the job's
+        closes a lock cycle, and this transaction, if it is the one PostgreSQL aborts, runs
+        again (JobsContext.run_transaction) once the report is through."""
+
+        async def work(session: AsyncSession) -> None:
             job = await owned_job(session, user_id, job_id, lock=True)
             await session.delete(job)
+
+        await self._ctx.run_transaction(work)
         return await asyncio.to_thread(
             self._ctx.storage.delete_prefix, storage_keys.job_prefix(job_id)
         )

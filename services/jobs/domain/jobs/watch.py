@@ -98,7 +98,10 @@ async def _follow(
             wake.clear()
             job = await _job(ctx, user_id, job_id)
             if job.event_sequence > last:
-                for row in await _events_after(ctx, job_id, last):
+                # Only events the job's row read includes: each goes out with the status and
+                # counters of its own commit or a later one, never an earlier one (a job's
+                # last event, COMPLETED, came with the counters of the batch before it).
+                for row in await _events_after(ctx, job_id, last, job.event_sequence):
                     yield row, job
                     last = row.sequence
                 continue
@@ -116,13 +119,19 @@ async def _job(ctx: JobsContext, user_id: str, job_id: str) -> models.Job:
         return await owned_job(session, user_id, job_id)
 
 
-async def _events_after(ctx: JobsContext, job_id: str, last: int) -> list[models.JobEvent]:
+async def _events_after(
+    ctx: JobsContext, job_id: str, last: int, upto: int
+) -> list[models.JobEvent]:
     async with ctx.reading() as session:
         return list(
             (
                 await session.scalars(
                     select(models.JobEvent)
-                    .where(models.JobEvent.job_id == job_id, models.JobEvent.sequence > last)
+                    .where(
+                        models.JobEvent.job_id == job_id,
+                        models.JobEvent.sequence > last,
+                        models.JobEvent.sequence <= upto,
+                    )
                     .order_by(models.JobEvent.sequence)
                     .limit(BATCH)
                 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from sqlalchemy import func, insert, select, tuple_
@@ -210,8 +211,14 @@ class TaskBuilder:
             ).all()
         built = 0
         for job_id in waiting:
-            async with self._ctx.transaction() as session:
-                job = await locked_job(session, job_id)
-                if job is not None and job.status in BUILDING:
-                    built += await build_batch(session, job)
+            built += await self._ctx.run_transaction(
+                functools.partial(self._build_batch, job_id=job_id)
+            )
         return built > 0
+
+    @staticmethod
+    async def _build_batch(session: AsyncSession, job_id: str) -> int:
+        job = await locked_job(session, job_id)
+        if job is None or job.status not in BUILDING:
+            return 0
+        return await build_batch(session, job)

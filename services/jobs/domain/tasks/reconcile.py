@@ -20,13 +20,14 @@ import uuid
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import streams
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.ingest.v1 import messages_pb2 as ingest_messages
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
-from services.jobs.domain.status import FileStatus, JobStatus, TaskStatus
+from services.jobs.domain.status import TASK_OPEN, FileStatus, JobStatus, TaskStatus
 from services.jobs.domain.work import (
     extract_message_id,
     ingest_message_id,
@@ -174,14 +175,20 @@ class QueueReconciler:
                 if extract
                 else select(models.SourceFile.id).join(models.Job).where(*_OPEN_FILE)
             )
-            wanted = list(open_ids.all())
+            # In id order: two replicas' passes write the same rows in the same order.
+            wanted = sorted(open_ids.all())
         present = await self._names_in_stream(spec)
-        requeued = 0
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> int:
+            requeued = 0
             for item_id in wanted:
                 if extract:
                     task = await session.get(models.Task, item_id)
                     if task is None or extract_message_id(task) in unsent:
+                        continue
+                    if task.status not in TASK_OPEN:
+                        # Settled since it was listed: its row is written only under its
+                        # job's lock (tasks.reports._LOCK_ORDER), and it needs no message.
                         continue
                     if names.task_name(task.job_id, task.id) in present:
                         continue
@@ -199,7 +206,12 @@ class QueueReconciler:
                     again = f"{ingest_message_id(file.id)}-{uuid.uuid4().hex[:8]}"
                     queue_ingest(session, file.job_id, file, message_id=again)
                 requeued += 1
-        return requeued
+            return requeued
+
+        # It writes running tasks' rows without their jobs' (as a report does) and queued
+        # ones too, which a resume or a retry writes holding the job's: a lock cycle with
+        # both and a report is rare but possible, and the pass then runs again.
+        return await self._ctx.run_transaction(work)
 
     async def _names_in_stream(self, spec: streams.QueueSpec) -> set[str]:
         """The task (or file) names of the messages the stream holds."""

@@ -7,9 +7,9 @@ longer running returns `applied=False` and changes nothing.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -33,22 +33,26 @@ from services.jobs.domain.status import (
 from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.tasks.inputs import TaskInput, task_input, task_inputs
 from services.jobs.store import models
-from services.jobs.store.errors import again_if_deadlocked, deadlocked
+from services.jobs.store.errors import deadlocked
 
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
-# Every report runs again when PostgreSQL aborts it to break a lock cycle
-# (store.errors.again_if_deadlocked; reports are idempotent): the paths that hold a job's row
-# and write its tasks' (RetryFailedTasks, re-runs, a resume) can still meet a report in one
-# (_LOCK_ORDER), and one of them is aborted.
 # _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
-# it. Result batches lock their running tasks (in id order) and then the job, last; so do
-# failure reports and single-task reports, which locked the job first: one of them and a
+# it. Result and failure batches lock their running tasks (in id order) and then the job,
+# last; single-task reports and dead letters lock a running task's row and then the job's;
+# a begin of a job not running locks the rows of tasks running already (begun again) before
+# the job's. Failure and single-task reports used to lock the job first: one of them and a
 # batch holding the same task made a lock cycle PostgreSQL broke by aborting one of them, or
 # a command queued for the job's row in between (CancelJob, PauseJob: INTERNAL errors).
 # Queued and settled tasks are written by paths that hold the job (a resume queueing its
-# tasks again, RetryFailedTasks, re-runs): reports lock those rows after the job's, or not.
+# tasks again, RetryFailedTasks, re-runs, an admin's retry of a dead letter, StartJob and
+# the builder creating them): reports lock those rows after the job's, or not. A DeleteJob
+# deletes the job's tasks after its row, running ones too; and the queue reconciler writes
+# queued and running tasks without their job's row. Cycles through those stay possible, so
+# every report, like every command locking a job's row, runs again whole when PostgreSQL
+# aborts it to break one (JobsContext.run_transaction; reports are idempotent).
 RUNNING = frozenset({TaskStatus.RUNNING})
 NONE: frozenset[TaskStatus] = frozenset()
+T = TypeVar("T")
 
 
 class TaskReports:
@@ -56,15 +60,9 @@ class TaskReports:
         self._ctx = ctx
 
     async def begin_task(self, job_id: str, task_id: str) -> TaskInput:
-        return await again_if_deadlocked(lambda: self._begin_task(job_id, task_id))
-
-    async def _begin_task(self, job_id: str, task_id: str) -> TaskInput:
-        async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, job_id, task_id)
-            refused = _claim(session, job, task, record=True)
-            if refused:
-                return TaskInput(proceed=False, reason=refused)
-            return await task_input(session, job, task)
+        return await self._ctx.run_transaction(
+            lambda session: _begin_task(session, job_id, task_id)
+        )
 
     async def begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
         """`begin_task` for many (job id, task id) pairs in one transaction, answers in order.
@@ -81,40 +79,7 @@ class TaskReports:
         apply or are refused as for any task already running).
         """
         check_batch(len(ids))
-        return await again_if_deadlocked(lambda: self._begin_tasks(ids))
-
-    async def _begin_tasks(self, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
-        out: list[TaskInput | None] = [None] * len(ids)
-        async with self._ctx.transaction() as session:
-            for job_id, indexes in _by_job(ids):
-                job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
-                running = job is not None and job.status == JobStatus.RUNNING
-                if job is not None and not running:
-                    # Locked and read again: it may have moved since the first read. Its
-                    # queued tasks after it (_LOCK_ORDER), as a resume queues them again.
-                    await session.refresh(job, with_for_update=True)
-                wanted = {ids[i][1] for i in indexes}
-                tasks = await _tasks(session, job_id, wanted, lock=TASK_OPEN if running else NONE)
-                claimed: list[tuple[int, models.Task]] = []
-                for i in indexes:
-                    task = tasks.get(ids[i][1])
-                    if job is None or task is None:
-                        name = names.task_name(job_id, ids[i][1])
-                        out[i] = TaskInput(proceed=False, reason=f"task {name} not found")
-                    elif refused := _claim(session, job, task, record=False):
-                        out[i] = TaskInput(proceed=False, reason=refused)
-                    else:
-                        claimed.append((i, task))
-                if job is None or not claimed:
-                    continue
-                if not running:
-                    _progress_event(
-                        session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started"
-                    )
-                inputs = await task_inputs(session, job, [t for _, t in claimed])
-                for (i, _), got in zip(claimed, inputs, strict=True):
-                    out[i] = got
-        return [got for got in out if got is not None]
+        return await self._ctx.run_transaction(lambda session: _begin_tasks(session, ids))
 
     async def task_result(
         self,
@@ -138,22 +103,25 @@ class TaskReports:
             extractor=extractor,
             assessments=assessments,
         )
-        return await again_if_deadlocked(lambda: self._task_result(report))
-
-    async def _task_result(self, report: ResultReport) -> bool:
-        async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, report.job_id, report.task_id)
-            if not _reportable(job, task):
-                return False  # settled already (a repeat), or cancelled meanwhile
-            _succeed(session, job, task, record=True)
-            job.tasks_succeeded += 1
-            needing = await record_extractions(
-                session, job, [_extraction(task, report)], self._threshold()
-            )
-            job.values_needing_review = (job.values_needing_review or 0) + needing
-            await finish_if_done(session, job)
-        observe_task(task, "succeeded")
+        task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
+        if task is None:
+            return False
+        observe_task(task, "succeeded")  # once committed: a try run again is not counted
         return True
+
+    async def _task_result(self, session: AsyncSession, report: ResultReport) -> models.Task | None:
+        """The task, if the result applied."""
+        job, task = await _locked_task(session, report.job_id, report.task_id)
+        if not _reportable(job, task):
+            return None  # settled already (a repeat), or cancelled meanwhile
+        _succeed(session, job, task, record=True)
+        job.tasks_succeeded += 1
+        needing = await record_extractions(
+            session, job, [_extraction(task, report)], self._threshold()
+        )
+        job.values_needing_review = (job.values_needing_review or 0) + needing
+        await finish_if_done(session, job)
+        return task
 
     async def task_results(self, reports: Sequence[ResultReport]) -> list[bool]:
         """`task_result` for many tasks in one transaction (group commit), answers in order.
@@ -167,92 +135,63 @@ class TaskReports:
         results, versions and review rows) made the batches of all workers queue behind one
         another. The tasks' rows are locked first, in id order, so two batches never run the
         same task; every other report locks its running tasks' rows before its job's too
-        (_LOCK_ORDER). A path that locks a job's row before its tasks' (a retry of failed
-        tasks) can still meet such a batch in a lock cycle: PostgreSQL then breaks it, and
-        the batch runs again with the job's row locked before its writes, as it does when
-        its job was cancelled or deleted between its first read and its lock (reports of a
-        cancelled job change nothing).
+        (_LOCK_ORDER). See `_job_last` for when the batch runs again job first.
         """
         check_batch(len(reports))
-        try:
-            return await self._task_results(reports, job_first=False)
-        except (_JobMoved, DBAPIError) as error:
-            if isinstance(error, DBAPIError) and not deadlocked(error):
-                raise
-            # Job first, this batch can still meet a report of the same task holding the
-            # job's row as it waits for the task's (a failure report, another batch's run
-            # job first): such a cycle is broken again and the batch runs once more.
-            return await again_if_deadlocked(lambda: self._task_results(reports, job_first=True))
-
-    async def _task_results(
-        self, reports: Sequence[ResultReport], *, job_first: bool
-    ) -> list[bool]:
-        applied = [False] * len(reports)
-        settled: list[models.Task] = []
-        async with self._ctx.transaction() as session:
-            keys = [(r.job_id, r.task_id) for r in reports]
-            for job_id, indexes in _by_job(keys):
-                ids = {keys[i][1] for i in indexes}
-                job = None
-                if not job_first:
-                    job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
-                # Job first too, running tasks' rows are locked before the job's (_LOCK_ORDER).
-                tasks = await _tasks(session, job_id, ids, lock=RUNNING)
-                if job_first:
-                    job = await locked_job(session, job_id)
-                if job is None:
-                    continue
-                succeeded: list[Extraction] = []
-                for i in indexes:
-                    task = tasks.get(keys[i][1])
-                    if task is None or not _reportable(job, task):
-                        continue
-                    _succeed(session, job, task, record=False)
-                    succeeded.append(_extraction(task, reports[i]))
-                    applied[i] = True
-                if not succeeded:
-                    continue
-                settled += [e.task for e in succeeded]
-                if not job_first and any(e.task.generation for e in succeeded):
-                    # Re-runs change the job's review count as they are recorded.
-                    await _lock_again(session, job)
-                needing = await record_extractions(session, job, succeeded, self._threshold())
-                if not job_first:
-                    await _lock_again(session, job)
-                job.tasks_succeeded += len(succeeded)
-                job.values_needing_review = (job.values_needing_review or 0) + needing
-                _progress_event(
-                    session,
-                    job,
-                    TaskStatus.SUCCEEDED,
-                    f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
-                    f"{job.tasks_total} done",
-                )
-                await finish_if_done(session, job)
+        applied, settled = await self._job_last(
+            lambda session, job_first: self._task_results(session, reports, job_first=job_first)
+        )
         for task in settled:
             observe_task(task, "succeeded")
         return applied
+
+    async def _task_results(
+        self, session: AsyncSession, reports: Sequence[ResultReport], *, job_first: bool
+    ) -> tuple[list[bool], list[models.Task]]:
+        """Answers, and the tasks that succeeded."""
+        applied = [False] * len(reports)
+        settled: list[models.Task] = []
+        keys = [(r.job_id, r.task_id) for r in reports]
+        async for job, indexes, tasks in _reported_jobs(session, keys, job_first=job_first):
+            succeeded: list[Extraction] = []
+            for i in indexes:
+                task = tasks.get(keys[i][1])
+                if task is None or not _reportable(job, task):
+                    continue
+                _succeed(session, job, task, record=False)
+                succeeded.append(_extraction(task, reports[i]))
+                applied[i] = True
+            if not succeeded:
+                continue
+            settled += [e.task for e in succeeded]
+            if not job_first and any(e.task.generation for e in succeeded):
+                # Re-runs change the job's review count as they are recorded.
+                await _lock_again(session, job)
+            needing = await record_extractions(session, job, succeeded, self._threshold())
+            if not job_first:
+                await _lock_again(session, job)
+            job.tasks_succeeded += len(succeeded)
+            job.values_needing_review = (job.values_needing_review or 0) + needing
+            _progress_event(
+                session,
+                job,
+                TaskStatus.SUCCEEDED,
+                f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
+                f"{job.tasks_total} done",
+            )
+            await finish_if_done(session, job)
+        return applied, settled
 
     async def task_failure(
         self, job_id: str, task_id: str, *, failure_class: str, error: str
     ) -> tuple[bool, str]:
         _check_class(failure_class)
-        return await again_if_deadlocked(
-            lambda: self._task_failure(job_id, task_id, failure_class=failure_class, error=error)
+        applied, target, task = await self._ctx.run_transaction(
+            lambda session: _task_failure(session, job_id, task_id, failure_class, error)
         )
-
-    async def _task_failure(
-        self, job_id: str, task_id: str, *, failure_class: str, error: str
-    ) -> tuple[bool, str]:
-        async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, job_id, task_id)
-            if not _reportable(job, task):
-                cancelled = job.status == JobStatus.CANCELLED
-                return False, TaskStatus.CANCELLED if cancelled else task.status
-            target = _fail(session, job, task, failure_class, error, True)
-            if target == TaskStatus.FAILED:
-                await finish_if_done(session, job)
-        return True, target
+        if task is not None and target == TaskStatus.FAILED:
+            observe_task(task, "failed")  # once committed: a try run again is not counted
+        return applied, target
 
     async def task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
         """`task_failure` for many tasks in one transaction (group commit), answers in order:
@@ -262,71 +201,170 @@ class TaskReports:
         redelivery delay is the backoff; its next BeginTask counts the attempt), PERMANENT
         and EXHAUSTED fail it. A repeat (also within the batch) or a task no longer running
         changes nothing. One `tasks.progress` event per job and batch; the job ends once,
-        after the batch, when its last open task has settled.
+        after the batch, when its last open task has settled. The job's row is locked last,
+        as for result batches (`_job_last`): a run where every task fails holds it only for
+        its counters, event and end.
         """
         check_batch(len(reports))
         for report in reports:
             _check_class(report.failure_class)
-        return await again_if_deadlocked(lambda: self._task_failures(reports))
-
-    async def _task_failures(self, reports: Sequence[FailureReport]) -> list[tuple[bool, str]]:
-        answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
-        async with self._ctx.transaction() as session:
-            keys = [(r.job_id, r.task_id) for r in reports]
-            async for job, indexes, tasks in _locked_jobs(session, keys):
-                failed = queued = 0
-                first_error = ""
-                for i in indexes:
-                    task = tasks.get(keys[i][1])
-                    if task is None:
-                        continue
-                    if not _reportable(job, task):
-                        cancelled = job.status == JobStatus.CANCELLED
-                        answers[i] = (False, TaskStatus.CANCELLED if cancelled else task.status)
-                        continue
-                    report = reports[i]
-                    target = _fail(session, job, task, report.failure_class, report.error, False)
-                    answers[i] = (True, target)
-                    failed += target == TaskStatus.FAILED
-                    queued += target == TaskStatus.QUEUED
-                    first_error = first_error or f"{report.failure_class}: {report.error}"
-                if failed or queued:
-                    _progress_event(
-                        session,
-                        job,
-                        TaskStatus.FAILED if failed else TaskStatus.QUEUED,
-                        f"{failed} task(s) failed, {queued} queued to retry; "
-                        f"{job.tasks_failed} of {job.tasks_total} failed; "
-                        f"first error: {first_error}"[:MAX_ERROR],
-                    )
-                if failed:
-                    await finish_if_done(session, job)
+        answers, failed = await self._job_last(
+            lambda session, job_first: _task_failures(session, reports, job_first=job_first)
+        )
+        for task in failed:
+            observe_task(task, "failed")
         return answers
 
     async def dead_letter_task(self, job_id: str, task_id: str, *, error: str) -> bool:
         """A task JetStream gave up on: FAILED, whether it was queued or running."""
-        return await again_if_deadlocked(lambda: self._dead_letter_task(job_id, task_id, error))
+        return await self._ctx.run_transaction(
+            lambda session: _dead_letter_task(session, job_id, task_id, error)
+        )
 
-    async def _dead_letter_task(self, job_id: str, task_id: str, error: str) -> bool:
-        async with self._ctx.transaction() as session:
-            job, task = await _locked_task(session, job_id, task_id)
-            if task.status not in TASK_OPEN or job.status == JobStatus.CANCELLED:
-                return False  # settled, or its job's cancellation settles it
-            move(
-                session,
-                job,
-                TaskStatus.FAILED,
-                row=task,
-                actor=SYSTEM_ACTOR,
-                message=f"EXHAUSTED: {error}",
-            )
-            task.last_error = error[:MAX_ERROR]
-            job.tasks_failed += 1
-            await finish_if_done(session, job)
-        return True
+    async def _job_last(self, batch: Callable[[AsyncSession, bool], Awaitable[T]]) -> T:
+        """A report batch, run first job-last (`batch(session, False)`: the job read without
+        a lock, its running tasks' rows locked, their rows written, the job's row locked
+        last) and in two cases run again job first (`batch(session, True)`: the job's row
+        locked right after its tasks', before the writes): its job was cancelled or deleted
+        between the first read and the lock (a cancelled job's reports change nothing), or
+        PostgreSQL broke a lock cycle it was in. Job first, the batch can still meet a
+        report of the same task holding the job's row as it waits for the task's (a failure
+        report, another batch's run job first): such a cycle is broken again and the batch
+        runs once more (JobsContext.run_transaction)."""
+        try:
+            async with self._ctx.transaction() as session:
+                return await batch(session, False)
+        except (_JobMoved, DBAPIError) as error:
+            if isinstance(error, DBAPIError) and not deadlocked(error):
+                raise
+        return await self._ctx.run_transaction(lambda session: batch(session, True))
 
     def _threshold(self) -> float:
         return self._ctx.settings.review_confidence_threshold
+
+
+async def _begin_task(session: AsyncSession, job_id: str, task_id: str) -> TaskInput:
+    job, task = await _locked_task(session, job_id, task_id)
+    refused = _claim(session, job, task, record=True)
+    if refused:
+        return TaskInput(proceed=False, reason=refused)
+    return await task_input(session, job, task)
+
+
+async def _begin_tasks(session: AsyncSession, ids: Sequence[tuple[str, str]]) -> list[TaskInput]:
+    out: list[TaskInput | None] = [None] * len(ids)
+    for job_id, indexes in _by_job(ids):
+        job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
+        running = job is not None and job.status == JobStatus.RUNNING
+        wanted = {ids[i][1] for i in indexes}
+        if running:
+            tasks = await _tasks(session, job_id, wanted, lock=TASK_OPEN)
+        else:
+            # The job is locked and read again (it may have moved since the first read), its
+            # queued tasks written after it, as a resume queues them again (_LOCK_ORDER). A
+            # task running already and begun again (begun by a batch that read the job
+            # RUNNING while a pause and a resume made it QUEUED) is locked before it, as a
+            # report locks it.
+            await _tasks(session, job_id, wanted, lock=RUNNING)
+            if job is not None:
+                await session.refresh(job, with_for_update=True)
+            tasks = await _tasks(session, job_id, wanted, lock=NONE)
+        claimed: list[tuple[int, models.Task]] = []
+        for i in indexes:
+            task = tasks.get(ids[i][1])
+            if job is None or task is None:
+                name = names.task_name(job_id, ids[i][1])
+                out[i] = TaskInput(proceed=False, reason=f"task {name} not found")
+            elif refused := _claim(session, job, task, record=False):
+                out[i] = TaskInput(proceed=False, reason=refused)
+            else:
+                claimed.append((i, task))
+        if job is None or not claimed:
+            continue
+        if not running:
+            _progress_event(session, job, TaskStatus.RUNNING, f"{len(claimed)} task(s) started")
+        inputs = await task_inputs(session, job, [t for _, t in claimed])
+        for (i, _), got in zip(claimed, inputs, strict=True):
+            out[i] = got
+    return [got for got in out if got is not None]
+
+
+async def _task_failure(
+    session: AsyncSession, job_id: str, task_id: str, failure_class: str, error: str
+) -> tuple[bool, str, models.Task | None]:
+    """(applied, the task's status after the report, the task if the report applied)."""
+    job, task = await _locked_task(session, job_id, task_id)
+    if not _reportable(job, task):
+        cancelled = job.status == JobStatus.CANCELLED
+        return False, TaskStatus.CANCELLED if cancelled else task.status, None
+    target = _fail(session, job, task, failure_class, error, True)
+    if target == TaskStatus.FAILED:
+        job.tasks_failed += 1
+        await finish_if_done(session, job)
+    return True, target, task
+
+
+async def _task_failures(
+    session: AsyncSession, reports: Sequence[FailureReport], *, job_first: bool
+) -> tuple[list[tuple[bool, str]], list[models.Task]]:
+    """Answers, and the tasks that failed (not those queued again)."""
+    answers: list[tuple[bool, str]] = [(False, "")] * len(reports)
+    failed_tasks: list[models.Task] = []
+    keys = [(r.job_id, r.task_id) for r in reports]
+    async for job, indexes, tasks in _reported_jobs(session, keys, job_first=job_first):
+        failed = queued = 0
+        first_error = ""
+        for i in indexes:
+            task = tasks.get(keys[i][1])
+            if task is None:
+                continue
+            if not _reportable(job, task):
+                cancelled = job.status == JobStatus.CANCELLED
+                answers[i] = (False, TaskStatus.CANCELLED if cancelled else task.status)
+                continue
+            report = reports[i]
+            target = _fail(session, job, task, report.failure_class, report.error, False)
+            answers[i] = (True, target)
+            if target == TaskStatus.FAILED:
+                failed += 1
+                failed_tasks.append(task)
+            else:
+                queued += 1
+            first_error = first_error or f"{report.failure_class}: {report.error}"
+        if not (failed or queued):
+            continue
+        if not job_first:
+            await _lock_again(session, job)
+        job.tasks_failed += failed
+        _progress_event(
+            session,
+            job,
+            TaskStatus.FAILED if failed else TaskStatus.QUEUED,
+            f"{failed} task(s) failed, {queued} queued to retry; "
+            f"{job.tasks_failed} of {job.tasks_total} failed; "
+            f"first error: {first_error}"[:MAX_ERROR],
+        )
+        if failed:
+            await finish_if_done(session, job)
+    return answers, failed_tasks
+
+
+async def _dead_letter_task(session: AsyncSession, job_id: str, task_id: str, error: str) -> bool:
+    job, task = await _locked_task(session, job_id, task_id)
+    if task.status not in TASK_OPEN or job.status == JobStatus.CANCELLED:
+        return False  # settled, or its job's cancellation settles it
+    move(
+        session,
+        job,
+        TaskStatus.FAILED,
+        row=task,
+        actor=SYSTEM_ACTOR,
+        message=f"EXHAUSTED: {error}",
+    )
+    task.last_error = error[:MAX_ERROR]
+    job.tasks_failed += 1
+    await finish_if_done(session, job)
+    return True
 
 
 async def _locked_task(
@@ -419,7 +457,8 @@ def _fail(
     record: bool,
 ) -> TaskStatus:
     """A running task's failure came: QUEUED again when worth another attempt (the worker
-    delays the redelivery), else FAILED and the job's counter. Returns the task's status."""
+    delays the redelivery), else FAILED. Returns the task's status; the caller counts a
+    failed task on the job once it holds the job's row, and observes it once committed."""
     target = TaskStatus.QUEUED if failure_class == "RETRYABLE" else TaskStatus.FAILED
     move(
         session,
@@ -431,9 +470,6 @@ def _fail(
         record=record,
     )
     task.last_error = error[:MAX_ERROR]
-    if target == TaskStatus.FAILED:
-        job.tasks_failed += 1
-        observe_task(task, "failed")
     return target
 
 
@@ -464,16 +500,21 @@ def _progress_event(session: AsyncSession, job: models.Job, to: TaskStatus, mess
     )
 
 
-async def _locked_jobs(
-    session: AsyncSession, keys: Sequence[tuple[str, str]]
+async def _reported_jobs(
+    session: AsyncSession, keys: Sequence[tuple[str, str]], *, job_first: bool
 ) -> AsyncIterator[tuple[models.Job, list[int], dict[str, models.Task]]]:
-    """A batch of reports' jobs, each locked in turn after its tasks (in `_by_job`'s fixed
-    order, so batches never deadlock) with the indexes of its reports and its reported
-    tasks; jobs that no longer exist are skipped."""
+    """A report batch's jobs in `_by_job`'s fixed order (so batches never deadlock), each
+    with the indexes of its reports and its reported tasks, the running ones' rows locked;
+    jobs that no longer exist are skipped. Job-last (`job_first=False`) the job is read
+    without a lock, and the caller locks it with `_lock_again` after its writes; job
+    first, it is locked right after its tasks (_LOCK_ORDER both ways)."""
     for job_id, indexes in _by_job(keys):
-        # Running tasks' rows first, then the job's (_LOCK_ORDER).
+        job = None
+        if not job_first:
+            job = await session.scalar(select(models.Job).where(models.Job.id == job_id))
         tasks = await _tasks(session, job_id, {keys[i][1] for i in indexes}, lock=RUNNING)
-        job = await locked_job(session, job_id)
+        if job_first:
+            job = await locked_job(session, job_id)
         if job is None:
             continue
         yield job, indexes, tasks
@@ -521,7 +562,11 @@ async def _tasks(
     waits for while holding the job's (_LOCK_ORDER)."""
     t = models.Task
     if not lock:
-        query = select(t).where(t.job_id == job_id, t.id.in_(task_ids))
+        query = (
+            select(t)
+            .where(t.job_id == job_id, t.id.in_(task_ids))
+            .execution_options(populate_existing=True)
+        )
         return {task.id: task for task in await session.scalars(query)}
     tasks: dict[str, models.Task] = {}
     todo = set(task_ids)

@@ -64,7 +64,8 @@ class Reruns:
             raise InvalidArgument(f"fields names at most {MAX_FIELDS} fields")
         if choice.fields and not choice.result_ids:
             raise InvalidArgument("fields narrows a re-run of results: give results too")
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> RerunOutcome:
             job = await owned_job(session, user_id, job_id, lock=True)
             if job.purpose:
                 raise FailedPrecondition("a scoring run is not re-run: score the version again")
@@ -109,7 +110,9 @@ class Reruns:
                     action="re-run",
                     message=f"{len(queued)} task(s) queued again, {len(skipped)} unchanged skipped",
                 )
-        return RerunOutcome(job=job, queued=queued, skipped=skipped)
+            return RerunOutcome(job=job, queued=queued, skipped=skipped)
+
+        return await self._ctx.run_transaction(work)
 
 
 async def _chosen_tasks(

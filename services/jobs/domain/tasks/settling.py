@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from sqlalchemy import exists, select, update
@@ -121,8 +122,9 @@ class TaskSettler:
         """One batch of each cancelled job's open tasks -> CANCELLED; how many."""
         done = 0
         for job_id in await self._marked(SettleDue.CANCEL):
-            async with self._ctx.transaction() as session:
-                cancelled = await cancel_open_tasks(session, job_id, limit=BATCH)
+            cancelled = await self._ctx.run_transaction(
+                functools.partial(cancel_open_tasks, job_id=job_id, limit=BATCH)
+            )
             done += cancelled
             if cancelled < BATCH:
                 await self._cancelled_all(job_id)
@@ -132,46 +134,47 @@ class TaskSettler:
         """Clears the job's "cancel" mark if no open task is left. A short batch alone does
         not say so: rows another replica's batch holds were skipped, not counted."""
         t, j = models.Task, models.Job
-        async with self._ctx.transaction() as session:
-            await session.execute(
-                update(j)
-                .where(
-                    j.id == job_id,
-                    j.settle_due == SettleDue.CANCEL,
-                    ~exists().where(t.job_id == job_id, t.status.in_(sorted(TASK_OPEN))),
-                )
-                .values(settle_due=SettleDue.NOTHING)
-                .execution_options(synchronize_session=False)
+        clear = (
+            update(j)
+            .where(
+                j.id == job_id,
+                j.settle_due == SettleDue.CANCEL,
+                ~exists().where(t.job_id == job_id, t.status.in_(sorted(TASK_OPEN))),
             )
+            .values(settle_due=SettleDue.NOTHING)
+            .execution_options(synchronize_session=False)
+        )
+        await self._ctx.run_transaction(lambda session: session.execute(clear))
 
     async def retry_some(self) -> int:
         """One batch of each retried job's failed tasks queued again; how many."""
         done = 0
         for job_id in await self._marked(SettleDue.RETRY):
-            async with self._ctx.transaction() as session:
-                job = await locked_job(session, job_id)
-                if job is None or job.settle_due != SettleDue.RETRY:
-                    continue  # done by another replica, cancelled or deleted meanwhile
-                if job.status == JobStatus.PAUSED:
-                    continue  # held: resumed, it goes on
-                if job.status not in _ACTIVE:
-                    job.settle_due = SettleDue.NOTHING  # cannot happen; never loop on it
-                    continue
-                done += await retry_batch(session, job)
+            done += await self._ctx.run_transaction(
+                functools.partial(self._retry_batch, job_id=job_id)
+            )
         return done
+
+    @staticmethod
+    async def _retry_batch(session: AsyncSession, job_id: str) -> int:
+        job = await locked_job(session, job_id)
+        if job is None or job.settle_due != SettleDue.RETRY:
+            return 0  # done by another replica, cancelled or deleted meanwhile
+        if job.status == JobStatus.PAUSED:
+            return 0  # held: resumed, it goes on
+        if job.status not in _ACTIVE:
+            job.settle_due = SettleDue.NOTHING  # cannot happen; never loop on it
+            return 0
+        return await retry_batch(session, job)
 
     async def requeue_some(self) -> int:
         """One batch of messages for each job this process resumed; how many."""
         pending = self._ctx.settling.requeue
         done = 0
         for job_id, after in list(pending.items()):
-            async with self._ctx.transaction() as session:
-                job = await locked_job(session, job_id)
-                if job is None or job.status not in _ACTIVE:
-                    # Paused, cancelled or deleted meanwhile: a resume starts over.
-                    queued, last = 0, after
-                else:
-                    queued, last = await queue_again(session, job, after=after, limit=BATCH)
+            queued, last = await self._ctx.run_transaction(
+                functools.partial(self._requeue_batch, job_id=job_id, after=after)
+            )
             done += queued
             # A newer resume of the same job may have started over meanwhile: keep its place.
             if pending.get(job_id) == after:
@@ -180,3 +183,10 @@ class TaskSettler:
                 else:
                     pending[job_id] = last
         return done
+
+    @staticmethod
+    async def _requeue_batch(session: AsyncSession, job_id: str, after: int) -> tuple[int, int]:
+        job = await locked_job(session, job_id)
+        if job is None or job.status not in _ACTIVE:
+            return 0, after  # paused, cancelled or deleted meanwhile: a resume starts over
+        return await queue_again(session, job, after=after, limit=BATCH)
