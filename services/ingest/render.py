@@ -9,6 +9,8 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,12 +63,39 @@ def _past_end(page: int, count: int) -> InvalidArgument:
     return InvalidArgument(f"page {page} is past the end: the document has {count} page(s)")
 
 
+class _Refusals:
+    """Pages that ran past the PDF bounds, and why, by storage key and page: asked again (a
+    viewer retrying, or someone hammering a hostile file), they are refused at once, not
+    after holding a PDF child for its whole time bound again. A file's bytes never change
+    under its key, so neither does the verdict. Bounded: the oldest go first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._reasons: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def get(self, key: str, page: int) -> str | None:
+        with self._lock:
+            return self._reasons.get((key, page))
+
+    def add(self, key: str, page: int, reason: str) -> None:
+        with self._lock:
+            self._reasons[(key, page)] = reason
+            while len(self._reasons) > self._size:
+                self._reasons.popitem(last=False)
+
+
+REFUSED_PAGES = _Refusals(1024)
+
+
 def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
     """The page as a Pillow image, and the document's page count. Blocking. pdfium draws in
     a child process (core/pdf_process.py), so a page that would take it minutes or
     gigabytes is refused without holding up anything else of the process."""
     from PIL import Image as PILImage
 
+    if (refused := REFUSED_PAGES.get(key, page)) is not None:
+        raise FailedPrecondition(refused)
     with storage.open_read(key) as handle:
         try:
             with PdfProcess(handle, bounds=PDF_BOUNDS) as pdf:
@@ -79,7 +108,9 @@ def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Im
         except PdfUnreadable as exc:
             raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
         except PdfTooCostly as exc:
-            raise FailedPrecondition(f"the page cannot be drawn: {exc}") from exc
+            reason = f"the page cannot be drawn: {exc}"
+            REFUSED_PAGES.add(key, page, reason)
+            raise FailedPrecondition(reason) from exc
     return PILImage.frombytes(mode, (w, h), pixels), count
 
 

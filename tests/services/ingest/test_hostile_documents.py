@@ -88,6 +88,11 @@ def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
     with pytest.raises(FailedPrecondition, match="cannot be drawn"):
         render.draw_pdf_page(storage, key, 1, 800)
     assert time.monotonic() - started < 20
+    # Asked again, it is refused at once: the verdict is kept, the child not held again.
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="longer than 3 s"):
+        render.draw_pdf_page(storage, key, 1, 800)
+    assert time.monotonic() - started < 0.5
     image, count = render.draw_pdf_page(storage, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
     assert (image.width, count) == (800, 1)
 
