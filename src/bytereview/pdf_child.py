@@ -121,12 +121,23 @@ def cap_memory(extra: int) -> None:
         pass
 
 
+def first_to_go() -> None:
+    """Linux: when the pod (or machine) runs out of memory before this child reaches its own
+    cap, the kernel ends this child, not the worker holding other users' work."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
+
+
 def serve(conn: Connection, memory_bytes: int) -> None:
     """Answer requests until the parent goes away: ("open", path) opens a document (and
     answers its page count), ("close",) closes it, and (operation, args) runs an operation
     on the open one. One child serves one document after another."""
     import pypdfium2 as pdfium
 
+    first_to_go()
     cap_memory(memory_bytes)
     pdf: Any = None
     while True:

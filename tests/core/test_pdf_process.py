@@ -80,3 +80,31 @@ def test_a_document_has_a_deadline_over_all_its_calls() -> None:
             pdf.call("page_text", 1, 1)
     with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
         assert "next" in pdf.call("page_text", 0, 1)[2]
+
+
+def test_the_child_is_the_first_to_go_when_memory_runs_out() -> None:
+    """Out of memory below its own cap (a pod's limit), the kernel ends the child, not the
+    worker: its OOM score is raised to the maximum."""
+    with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
+        child = pdf_process_children()
+        assert child, "no PDF child running"
+        with open(f"/proc/{child[0]}/oom_score_adj") as adj:
+            assert adj.read().strip() == "1000"
+        assert pdf.page_count == 1
+
+
+def pdf_process_children() -> list[int]:
+    """Processes of ours running bytereview.pdf_child."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    args = cmdline.read().split(b"\0")
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if b"bytereview.pdf_child" in args and parent == os.getpid():
+                found.append(int(entry))
+    return found
