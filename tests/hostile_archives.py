@@ -24,7 +24,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bytereview.core.limits import MAX_IMAGE_PIXELS
 from tests.archives import PNG, invoice
+from tests.hostile_documents import png_header_bomb
 
 DATE = (2026, 3, 1, 12, 0, 0)
 MIB = 1024 * 1024
@@ -229,6 +231,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
     bz2_bad = build([(entry("bad.png", method=zipfile.ZIP_BZIP2), PNG * 4), ("ok.png", PNG)])
     stored = build([(entry("bad.png", method=zipfile.ZIP_STORED), PNG), ("ok.png", PNG)])
     half = max_entries * 4 // 5
+    side = int(MAX_IMAGE_PIXELS**0.5) + 100  # a few KiB of PNG, 50 Mpx decoded
     ok = ("READY", "")
     return [
         Case("overlap.zip", overlapping(), Expect("FAILED", "overlap")),
@@ -390,6 +393,16 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             "shift-jis.zip",
             raw_names([(shift_jis, PNG), ("フォルダ/ソフト.png".encode("cp932"), PNG)]),
             Expect("UNPACKED", files=listed({"請求書表.png": ok, "フォルダ/ソフト.png": ok})),
+        ),
+        Case(
+            "bsdtar-dot.zip",  # `tar -a -cf x.zip .` (macOS, Windows) names its root "./"
+            build([("./", b""), ("./sub/", b""), ("./sub/a.png", PNG)]),
+            Expect("UNPACKED", files=listed({"sub/a.png": ok})),
+        ),
+        Case(
+            "huge-image.zip",
+            build([("huge.png", png_header_bomb(side, side)), ("ok.png", PNG)]),
+            Expect("UNPACKED", files=listed({"huge.png": ("FAILED", "pixels"), "ok.png": ok})),
         ),
         Case(
             "utf8-without-flag.zip",

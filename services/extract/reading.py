@@ -11,12 +11,21 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import shutil
+import tempfile
 import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
-from bytereview.core import pdfium
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import (
+    PdfBounds,
+    PdfProcess,
+    PdfTooCostly,
+    PdfUnreadable,
+    bounded_scale,
+)
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.ocr import ocr_engine
 
@@ -24,6 +33,13 @@ MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
 MIN_TEXT_LAYER_CHARS = 16
 RENDER_SCALE = 200 / 72  # 200 dpi: small print stays readable, memory stays modest
+# A scanned page is drawn at 200 dpi up to this many pixels (A2 at 200 dpi; 75 MB as RGB):
+# a page declared 14,400 pt square would otherwise be a 40,000-pixel-square bitmap.
+MAX_RENDER_PIXELS = 25_000_000
+# Time and memory one pdfium call may take (core/pdf_process.py).
+PDF_BOUNDS = PdfBounds()
+# An image file up to this size is read into memory; a larger one is spooled to disk.
+IMAGE_IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,142 +147,193 @@ def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
     return PageText(number, "".join(chars), tuple(boxes), tuple(scores))
 
 
-@dataclass
-class _OpenPdf:
-    """A PDF open in pdfium, with the handle pdfium reads it through."""
+def _open_pdf(document: Document) -> PdfProcess:
+    """The PDF open in a child process (core/pdf_process.py): a page that would take pdfium
+    minutes or gigabytes fails this file alone, and never holds up the worker's other work."""
+    with document.open() as handle:
+        try:
+            return PdfProcess(handle, bounds=PDF_BOUNDS)
+        except (PdfUnreadable, PdfTooCostly) as exc:
+            raise ExtractionError(
+                f"{document.path}: cannot read the PDF ({exc})", retryable=False
+            ) from exc
 
-    handle: BinaryIO
-    pdf: Any
+
+class _Unloadable(ExtractionError):
+    """pdfium cannot load the page (it may not exist at all)."""
 
 
-def _open_pdf(document: Document) -> _OpenPdf:
-    import pypdfium2 as pdfium
-
-    handle = document.open()
+def _call(document: Document, opened: PdfProcess, operation: str, *args: Any) -> Any:
+    """The child's `operation`; ExtractionError (not retryable) when the page cannot be
+    loaded (_Unloadable) or costs more than the bounds allow."""
     try:
-        return _OpenPdf(handle, pdfium.PdfDocument(handle))
-    except pdfium.PdfiumError as exc:
-        handle.close()
-        raise ExtractionError(
-            f"{document.path}: cannot read the PDF ({exc})", retryable=False
+        return opened.call(operation, *args)
+    except PdfUnreadable as exc:
+        raise _Unloadable(
+            f"{document.path}: page {args[0] + 1} cannot be read ({exc})", retryable=False
         ) from exc
-    except BaseException:
-        handle.close()
-        raise
+    except PdfTooCostly as exc:
+        page = f" page {args[0] + 1}" if args else ""
+        raise ExtractionError(
+            f"{document.path}:{page} cannot be read ({exc})", retryable=False
+        ) from exc
 
 
-def _page_count(opened: _OpenPdf) -> int:
-    return min(len(opened.pdf), MAX_PAGES)
-
-
-def _page_text_or_image(opened: _OpenPdf, index: int) -> tuple[PageText | None, Any]:
-    """A page's text layer, or its rendered image when the layer is too thin (a scan)."""
-    page = opened.pdf[index]
+def _page_text_or_image(
+    document: Document, opened: PdfProcess, index: int
+) -> tuple[PageText | None, Any]:
+    """A page's text layer, or its rendered image when the layer is too thin (a scan). A
+    page pdfium cannot load is read as empty: the document's other pages still count (a
+    page tree may even claim pages it does not have: pdfium believes its /Count)."""
     try:
-        textpage = page.get_textpage()
-        try:
-            text = str(textpage.get_text_range())
-            if len(text.strip()) >= MIN_TEXT_LAYER_CHARS:
-                return PageText(index + 1, text, _char_boxes(page, textpage, text)), None
-        finally:
-            textpage.close()
-        bitmap = page.render(scale=RENDER_SCALE)
-        try:
-            # A copy: the image must not share the bitmap's buffer once it is closed.
-            return None, bitmap.to_pil().copy()
-        finally:
-            bitmap.close()
-    finally:
-        page.close()
+        width, height, text, boxes = _call(
+            document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS
+        )
+    except _Unloadable:
+        return PageText(index + 1, "", ()), None
+    if text is not None:
+        return PageText(index + 1, text, _char_boxes(text, boxes, width, height)), None
+    from PIL import Image
+
+    scale = bounded_scale(width, height, RENDER_SCALE, MAX_RENDER_PIXELS)
+    mode, w, h, pixels = _call(document, opened, "render", index, scale)
+    return None, Image.frombytes(mode, (w, h), pixels)
 
 
-def _char_boxes(page: Any, textpage: Any, text: str) -> tuple[Box | None, ...]:
+def _char_boxes(
+    text: str, boxes: list[Any] | None, width: float, height: float
+) -> tuple[Box | None, ...]:
     """Each character's box as a fraction of the page (top-left origin); unknown boxes are
     None, and all are when the text does not map one to one onto pdfium's characters."""
-    if textpage.count_chars() != len(text):
+    if boxes is None:
         return (None,) * len(text)
-    width, height = page.get_size()
-    width, height = float(width) or 1.0, float(height) or 1.0
-    boxes: list[Box | None] = []
-    for i, ch in enumerate(text):
-        if ch.isspace():
-            boxes.append(None)
-            continue
-        left, bottom, right, top = textpage.get_charbox(i)
-        boxes.append(
-            Box(
-                left=left / width,
-                top=(height - top) / height,
-                right=right / width,
-                bottom=(height - bottom) / height,
-            )
+    width, height = width or 1.0, height or 1.0
+    return tuple(
+        None
+        if box is None
+        else Box(
+            left=box[0] / width,
+            top=(height - box[3]) / height,
+            right=box[2] / width,
+            bottom=(height - box[1]) / height,
         )
-    return tuple(boxes)
-
-
-def _close_pdf(opened: _OpenPdf) -> None:
-    try:
-        opened.pdf.close()
-    finally:
-        opened.handle.close()
+        for box in boxes
+    )
 
 
 async def pdf_pages(document: Document) -> list[PageText]:
-    """The PDF's pages; pdfium on its own thread, OCR outside its lock. At the first page
+    """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here. At the first page
     that needs OCR, an earlier task's reading of the file serves instead, if one was kept
     (a PDF with a text layer on every page is read in milliseconds and never asks)."""
-    opened = await pdfium.run(_open_pdf, document)
-    try:
-        count = await pdfium.run(_page_count, opened)
-        pages = []
-        asked = False
-        for index in range(count):
-            page, image = await pdfium.run(_page_text_or_image, opened, index)
-            if page is None:
-                if not asked:
-                    asked = True
-                    kept = await _kept(document)
-                    if kept is not None and len(kept) == count:
-                        return kept
-                page = await asyncio.to_thread(ocr_page, image, index + 1)
-            pages.append(page)
-    finally:
-        await pdfium.run(_close_pdf, opened)
-    if asked and document.readings is not None:
+    pages, count = await asyncio.to_thread(_pdf_pages, document, ocr=False)
+    if pages is not None:
+        return pages
+    kept = await _kept(document)
+    if kept is not None and len(kept) == count:
+        return kept
+    pages, _ = await asyncio.to_thread(_pdf_pages, document, ocr=True)
+    assert pages is not None
+    if document.readings is not None:
         await document.readings.save(pages)
     return pages
 
 
+def _pdf_pages(document: Document, *, ocr: bool) -> tuple[list[PageText] | None, int]:
+    """(pages, how many are read); without `ocr`, (None, count) at the first page that
+    needs it, so that a kept reading is looked for first.
+
+    One thread for the whole document: a reader holding one of the few PDF children
+    (core/pdf_process.py) must never wait for another thread of the pool that readers
+    waiting for a child may all be holding (so a kept reading is looked for in between)."""
+    with _open_pdf(document) as opened:
+        count = min(opened.page_count, MAX_PAGES)
+        pages = []
+        for index in range(count):
+            page, image = _page_text_or_image(document, opened, index)
+            if page is None:
+                if not ocr:
+                    return None, count
+                page = ocr_page(image, index + 1)
+            pages.append(page)
+        return pages, count
+
+
 def image_page(document: Document) -> PageText:
-    with document.open() as handle:
-        data = handle.read()
+    from PIL import Image
+
+    # A local copy, kept in memory only while small: an image file may be up to the upload
+    # limit (a TIFF of many pages), while only its first frame is decoded. Copied first, so
+    # that storage failing is told apart from the image being damaged.
+    with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
+        with document.open() as handle:
+            shutil.copyfileobj(handle, data, 1024 * 1024)
+        data.seek(0)
+        try:
+            return _ocr_image(document, Image.open(data))
+        except ExtractionError:
+            raise
+        except Exception as exc:  # Pillow raises several kinds on bad images
+            raise ExtractionError(
+                f"{document.path}: cannot read the image ({exc})", retryable=False
+            ) from exc
+
+
+def _ocr_image(document: Document, opened: Any) -> PageText:
+    with opened:
+        # The declared size first: decoding is what costs, and a few KiB of PNG can declare
+        # gigabytes of pixels (ingest refuses those too; this holds for any file).
+        width, height = opened.size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise ExtractionError(
+                f"{document.path}: the image is {width} x {height} pixels; images of more "
+                f"than {MAX_IMAGE_PIXELS} pixels are not read",
+                retryable=False,
+            )
+        opened.load()  # decoded here, not under the OCR engine's lock
+        return ocr_page(ocr_input(opened))
+
+
+def ocr_input(image: Any) -> Any:
+    """The image in a mode the OCR engine reads as it is seen (it takes the array of
+    pixels as they are): CMYK's four channels would be read as RGBA, a palette image's
+    indices as grey levels, 16- and 32-bit samples overflow; each read as nothing at all."""
+    mode = image.mode
+    if mode in ("RGB", "L", "1", "RGBA", "LA"):
+        return image
+    if mode.startswith(("I", "F")):  # 16/32-bit integer or float samples: stretched to 8 bits
+        import numpy as np
+
+        pixels = np.asarray(image, dtype=np.float32)
+        low, high = float(pixels.min()), float(pixels.max())
+        span = high - low or 1.0
+        from PIL import Image
+
+        return Image.fromarray(((pixels - low) * (255.0 / span)).astype(np.uint8), "L")
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if transparent else "RGB")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def _page_runs(
+    document: Document, opened: PdfProcess, index: int
+) -> list[tuple[float, float, float, float, str]]:
     try:
-        return ocr_page(data)
-    except Exception as exc:  # the OCR engine raises bare exceptions on undecodable images
-        raise ExtractionError(
-            f"{document.path}: cannot read the image ({exc})", retryable=False
-        ) from exc
+        runs: list[tuple[float, float, float, float, str]] = _call(
+            document, opened, "text_runs", index
+        )
+    except _Unloadable:
+        return []  # as in pdf_pages: an unloadable page is an empty one
+    return runs
 
 
-def _page_reading_order(opened: _OpenPdf, index: int) -> str:
+def _page_reading_order(runs: list[tuple[float, float, float, float, str]]) -> str:
     """A page's text layer line by line as it is seen: runs on one baseline, left to right.
 
     A text layer stores runs in the order the producer drew them, which for a form may put
     a column of labels apart from their values (`Rechnungsnr.` a page of text away from
     `30064443`); read in rows, the label and its value share a line again.
     """
-    page = opened.pdf[index]
-    textpage = page.get_textpage()
-    try:
-        runs = []
-        for rect in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(rect)
-            text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
-            if text:
-                runs.append((bottom, top, left, right, text))
-    finally:
-        textpage.close()
-        page.close()
     runs.sort(key=lambda r: (-r[1], -r[0], r[2]))
     rows: list[list[tuple[float, float, float, float, str]]] = []
     for run in runs:
@@ -291,14 +358,15 @@ def _page_reading_order(opened: _OpenPdf, index: int) -> str:
 async def pdf_reading_order(document: Document) -> str:
     """The PDF's text layer read in rows (see `_page_reading_order`); scanned pages are left
     out, their OCR text is in reading order already."""
-    opened = await pdfium.run(_open_pdf, document)
-    try:
-        pages = []
-        for index in range(await pdfium.run(_page_count, opened)):
-            pages.append(await pdfium.run(_page_reading_order, opened, index))
-        return "\n".join(pages)
-    finally:
-        await pdfium.run(_close_pdf, opened)
+    return await asyncio.to_thread(_pdf_reading_order, document)
+
+
+def _pdf_reading_order(document: Document) -> str:
+    with _open_pdf(document) as opened:  # one thread for the whole document, as _pdf_pages
+        return "\n".join(
+            _page_reading_order(_page_runs(document, opened, index))
+            for index in range(min(opened.page_count, MAX_PAGES))
+        )
 
 
 async def document_pages(document: Document) -> list[PageText]:

@@ -10,9 +10,11 @@ over bytes the directory gave to another one.
 
 from __future__ import annotations
 
+import bz2
+import lzma
 import struct
 import zipfile
-from typing import BinaryIO
+from typing import Any, BinaryIO, Literal
 
 from services.ingest.directory import Record
 
@@ -68,7 +70,80 @@ def open_entry(handle: BinaryIO, record: Record, *, start: int, bound: int) -> z
     info.compress_size = record.compressed_size
     info.file_size = record.uncompressed_size
     info.CRC = record.crc
-    return zipfile.ZipExtFile(handle, "r", info)
+    return BoundedEntryFile(handle, "r", info)
+
+
+class BoundedEntryFile(zipfile.ZipExtFile):
+    """`zipfile.ZipExtFile`, inflating at most what each read asks for with every method.
+
+    zipfile bounds each inflation of a DEFLATE entry (`decompress(data, n)`), but hands
+    BZIP2 and LZMA data to their decompressors whole: one read of a 400-byte bzip2 entry
+    inflates 512 MiB before anything downstream (the upload's ratio budget) sees a byte,
+    and a few KiB inflate gigabytes. Here those two inflate at most `n` bytes per read,
+    keeping the rest of their input inside the decompressor; the CRC and size checks are
+    zipfile's own. Relies on ZipExtFile's internals (`_read1`, `_read2`, `_update_crc`,
+    `_left`, `_eof`), stable since Python 3.7 and covered by the unpacker's tests."""
+
+    def __init__(self, fileobj: BinaryIO, mode: Literal["r"], info: zipfile.ZipInfo) -> None:
+        super().__init__(fileobj, mode, info)
+        self._bounded: bz2.BZ2Decompressor | _RawLzma | None = None
+        if info.compress_type == zipfile.ZIP_BZIP2:
+            self._bounded = bz2.BZ2Decompressor()
+        elif info.compress_type == zipfile.ZIP_LZMA:
+            self._bounded = _RawLzma()
+
+    def _read1(self, n: int) -> bytes:
+        bounded = self._bounded
+        # ZipExtFile's internals are not in its type stubs.
+        this: Any = self
+        if bounded is None:
+            return bytes(this._read1_unbounded(n))
+        if this._eof or n <= 0:
+            return b""
+        data = this._read2(n) if bounded.needs_input else b""
+        out = bounded.decompress(data, max(n, self.MIN_READ_SIZE))
+        this._eof = bounded.eof or (this._compress_left <= 0 and bounded.needs_input)
+        out = out[: this._left]
+        this._left -= len(out)
+        if this._left <= 0:
+            this._eof = True
+        this._update_crc(out)
+        return out
+
+    def _read1_unbounded(self, n: int) -> bytes:
+        return bytes(zipfile.ZipExtFile._read1(self, n))  # type: ignore[attr-defined]
+
+
+class _RawLzma:
+    """zipfile's LZMA format (a 4-byte header, the properties, then raw LZMA1 data) with
+    the `max_length` of the standard decompressors, which zipfile.LZMADecompressor lacks."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._inner: lzma.LZMADecompressor | None = None
+        self.eof = False
+
+    @property
+    def needs_input(self) -> bool:
+        return self._inner is None or self._inner.needs_input
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if self._inner is None:
+            self._head += data
+            if len(self._head) < 4:
+                return b""
+            (size,) = struct.unpack("<H", self._head[2:4])
+            if len(self._head) < 4 + size:
+                return b""
+            # As zipfile.LZMADecompressor reads them.
+            properties = lzma._decode_filter_properties(  # type: ignore[attr-defined]
+                lzma.FILTER_LZMA1, self._head[4 : 4 + size]
+            )
+            self._inner = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[properties])
+            data, self._head = self._head[4 + size :], b""
+        out = self._inner.decompress(data, max_length)
+        self.eof = self._inner.eof
+        return out
 
 
 def _lzma_dictionary(head: bytes) -> int:

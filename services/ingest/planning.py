@@ -113,6 +113,8 @@ def name_of(record: Record) -> str:
 def _entry_path(record: Record, name: str) -> str | None:
     """The entry's safe path, or None for a folder; UnsafeName for a hostile name."""
     if record.is_dir or name.endswith("\\"):
+        if name.replace("\\", "/") == "./":
+            return None  # the archive's own folder: bsdtar (macOS, Windows' tar.exe) writes it
         safe_entry_path(name)
         return None
     return safe_entry_path(name)

@@ -1,6 +1,7 @@
 """A page of a document as a PNG, for showing the source beside its values.
 
-PDF pages are drawn by pdfium on its one thread (core/pdfium.py); images are decoded by
+PDF pages are drawn by pdfium in a child process, within time and memory bounds
+(core/pdf_process.py); images are decoded by
 Pillow and scaled, so formats browsers cannot show (TIFF) still show, and every answer is
 a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 """
@@ -8,11 +9,14 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 from __future__ import annotations
 
 import io
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Storage
-from bytereview.core import pdfium as pdfium_calls
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
 if TYPE_CHECKING:
@@ -24,6 +28,10 @@ MIN_WIDTH = 100
 MAX_WIDTH = 2400
 # A very tall page at full width would be a huge bitmap: the pixel count is bounded too.
 MAX_PIXELS = 12_000_000
+# Pages of a multi-page TIFF shown (a fax or scan bundle; more are left unshown).
+MAX_IMAGE_PAGES = 1000
+# Time and memory one pdfium call may take (core/pdf_process.py).
+PDF_BOUNDS = PdfBounds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,32 +63,55 @@ def _past_end(page: int, count: int) -> InvalidArgument:
     return InvalidArgument(f"page {page} is past the end: the document has {count} page(s)")
 
 
-def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
-    """The page as a Pillow image, and the document's page count. Blocking; call it on the
-    pdfium thread (`pdfium.run`), which holds the lock."""
-    import pypdfium2 as pdfium
+class _Refusals:
+    """Pages that ran past the PDF bounds, and why, by storage key and page: asked again (a
+    viewer retrying, or someone hammering a hostile file), they are refused at once, not
+    after holding a PDF child for its whole time bound again. A file's bytes never change
+    under its key, so neither does the verdict. Bounded: the oldest go first."""
 
-    with storage.open_read(key) as handle, pdfium_calls.LOCK:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._reasons: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def get(self, key: str, page: int) -> str | None:
+        with self._lock:
+            return self._reasons.get((key, page))
+
+    def add(self, key: str, page: int, reason: str) -> None:
+        with self._lock:
+            self._reasons[(key, page)] = reason
+            while len(self._reasons) > self._size:
+                self._reasons.popitem(last=False)
+
+
+REFUSED_PAGES = _Refusals(1024)
+
+
+def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
+    """The page as a Pillow image, and the document's page count. Blocking. pdfium draws in
+    a child process (core/pdf_process.py), so a page that would take it minutes or
+    gigabytes is refused without holding up anything else of the process."""
+    from PIL import Image as PILImage
+
+    if (refused := REFUSED_PAGES.get(key, page)) is not None:
+        raise FailedPrecondition(refused)
+    with storage.open_read(key) as handle:
         try:
-            document = pdfium.PdfDocument(handle)
-        except pdfium.PdfiumError as exc:
+            with PdfProcess(handle, bounds=PDF_BOUNDS) as pdf:
+                count = pdf.page_count
+                if page > count:
+                    raise _past_end(page, count)
+                width_pt, height_pt = pdf.call("page_size", page - 1)
+                scale = _bounded_scale(width_pt, height_pt, width)
+                mode, w, h, pixels = pdf.call("render", page - 1, scale)
+        except PdfUnreadable as exc:
             raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
-        try:
-            count = len(document)
-            if page > count:
-                raise _past_end(page, count)
-            pdf_page = document[page - 1]
-            try:
-                width_pt, height_pt = pdf_page.get_size()
-                bitmap = pdf_page.render(scale=_bounded_scale(width_pt, height_pt, width))
-                try:
-                    return bitmap.to_pil().copy(), count
-                finally:
-                    bitmap.close()
-            finally:
-                pdf_page.close()
-        finally:
-            document.close()
+        except PdfTooCostly as exc:
+            reason = f"the page cannot be drawn: {exc}"
+            REFUSED_PAGES.add(key, page, reason)
+            raise FailedPrecondition(reason) from exc
+    return PILImage.frombytes(mode, (w, h), pixels), count
 
 
 def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
@@ -90,11 +121,17 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
 
     with storage.open_read(key) as handle:
         try:
-            image = PILImage.open(io.BytesIO(handle.read()))
-            count = getattr(image, "n_frames", 1)
+            # Read from storage as decoded: the file may be large, the frame drawn is bounded.
+            image = PILImage.open(handle)
+            count = _pages(image)
             if page > count:
                 raise _past_end(page, count)
             image.seek(page - 1)
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise FailedPrecondition(
+                    f"the image is {image.width} x {image.height} pixels; images of more "
+                    f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
+                )
             scale = min(1.0, _bounded_scale(image.width, image.height, width))
             # In place and before any conversion: JPEGs decode at a reduced size, and the
             # full-size pixels of a large photo are never converted.
@@ -111,6 +148,26 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
         ) as exc:
             raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
     return frame, count
+
+
+def _pages(image: Image) -> int:
+    """The pages shown of an image: a TIFF's first MAX_IMAGE_PAGES pages, one otherwise.
+
+    Pillow counts a TIFF's pages by walking all of its directories, in time quadratic in
+    their number (each is looked up in a list of those seen): 100,000 pages of 18 bytes
+    each took 87 s. Other formats' frames are an animation's, composed frame by frame;
+    extraction reads the first frame, and so does the viewer."""
+    if image.format != "TIFF":
+        return 1
+    count = 1
+    try:
+        while count < MAX_IMAGE_PAGES:
+            image.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    image.seek(0)
+    return count
 
 
 def encode_png(image: Image, page_count: int) -> RenderedPage:

@@ -21,7 +21,6 @@ from bytereview.core import (
     Storage,
     service_name,
 )
-from bytereview.core import pdfium as pdfium_calls
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
@@ -239,7 +238,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
                 f"{request.file} has no page to show: only analysed PDFs and images do"
             )
         if file.media_type == PDF:
-            image, count = await pdfium_calls.run(
+            image, count = await asyncio.to_thread(
                 render.draw_pdf_page, self._storage, file.storage_key, page, width
             )
         else:

@@ -6,6 +6,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from bytereview.core.limits import MAX_IMAGE_PIXELS
 from services.ingest import directory
 
 SNIFF_BYTES = 64 * 1024
@@ -57,9 +58,11 @@ def sniff(head: bytes) -> Sniffed:
         width, height = struct.unpack("<HH", head[6:10])
         return Sniffed(GIF, width, height)
     if head.startswith((b"II*\x00", b"MM\x00*")):
-        return Sniffed(TIFF)
+        width, height = _tiff_size(head)
+        return Sniffed(TIFF, width, height)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return Sniffed(WEBP)
+        width, height = _webp_size(head)
+        return Sniffed(WEBP, width, height)
     if head.startswith(b"BM") and len(head) >= 26:
         width, height = struct.unpack("<ii", head[18:26])
         return Sniffed(BMP, abs(width), abs(height))
@@ -69,6 +72,19 @@ def sniff(head: bytes) -> Sniffed:
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
     return Sniffed("application/octet-stream")
+
+
+def image_problem(found: Sniffed) -> str:
+    """Why an image cannot be read ('' if it can): its header declares more pixels than
+    MAX_IMAGE_PIXELS. Decoding is what costs (a PNG of 100,000 x 100,000 pixels is a few
+    KiB and 30 GB decoded), so the declared size is what is judged, before any decoding."""
+    pixels = found.width * found.height
+    if pixels > MAX_IMAGE_PIXELS:
+        return (
+            f"the image is {found.width} x {found.height} pixels; images of more than "
+            f"{MAX_IMAGE_PIXELS} pixels are not read"
+        )
+    return ""
 
 
 def zip_directory(tail: bytes, size: int) -> bool:
@@ -109,4 +125,44 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             return width, height
         i += 2 + length
+    return 0, 0
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the first image directory, if it lies within `data` (a later
+    page may be larger: readers check each page they decode)."""
+    order = "<" if data[:2] == b"II" else ">"
+    if len(data) < 8:
+        return 0, 0
+    (first,) = struct.unpack(order + "I", data[4:8])
+    if first + 2 > len(data):
+        return 0, 0
+    (count,) = struct.unpack(order + "H", data[first : first + 2])
+    found: dict[int, int] = {}
+    for i in range(count):
+        at = first + 2 + 12 * i
+        if at + 12 > len(data):
+            break
+        tag, kind = struct.unpack(order + "HH", data[at : at + 4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+            if kind == 3:
+                (found[tag],) = struct.unpack(order + "H", data[at + 8 : at + 10])
+            elif kind == 4:
+                (found[tag],) = struct.unpack(order + "I", data[at + 8 : at + 12])
+    return found.get(256, 0), found.get(257, 0)
+
+
+def _webp_size(data: bytes) -> tuple[int, int]:
+    """Canvas width and height from the first chunk (VP8X, VP8L or VP8)."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        width = int.from_bytes(data[24:27], "little") + 1
+        height = int.from_bytes(data[27:30], "little") + 1
+        return width, height
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
     return 0, 0

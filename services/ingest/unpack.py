@@ -52,7 +52,14 @@ from services.ingest.planning import (
     open_archive,
     plan,
 )
-from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, sniff, zip_directory
+from services.ingest.sniff import (
+    SNIFF_BYTES,
+    ZIP,
+    Sniffed,
+    image_problem,
+    sniff,
+    zip_directory,
+)
 
 __all__ = [
     "REFUSED",
@@ -342,6 +349,9 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
+        elif problem := image_problem(found):
+            entry.status = pb.SourceFile.FAILED
+            entry.error = problem
         elif found.media_type == "application/pdf":
             # PDFs are analysed like uploads (page count, damage) by their own ingest message.
             entry.status = pb.SourceFile.UPLOADED

@@ -33,6 +33,19 @@ MAX_ENTRIES_PER_REPORT = 1000
 # Tasks begun or results reported in one batched worker call (BeginTasks, ReportTaskResults).
 MAX_TASKS_PER_BATCH = 500
 MAX_KEYS_PER_USER = 50
+# Reading a PDF (core/pdf_process.py): pdfium's work on a page is not bounded by the file's
+# size, so each call (open, one page read or drawn) runs in a child process within these.
+PDF_CALL_SECONDS = 60.0
+PDF_MEMORY_BYTES = 1024**3
+# ...and all the calls on one document (with the OCR between them): well inside a task's
+# maximum run time (Settings.task_max_run_seconds, 30 min).
+PDF_DOCUMENT_SECONDS = 600.0
+# Children reading PDFs at once per process (their memory adds up).
+PDF_PROCESSES = 2
+# Pixels of a page drawn for OCR, and of an image ByteReview will decode at all: a PNG of
+# 100,000 x 100,000 pixels is a few KiB compressed and 30 GB decoded. 50 Mpx is a
+# 7,000 x 7,000 photo, an A2 sheet scanned at 300 dpi.
+MAX_IMAGE_PIXELS = 50_000_000
 
 
 def check_length(value: str, limit: int, *, field: str) -> str:

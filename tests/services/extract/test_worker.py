@@ -20,6 +20,7 @@ import nats
 import pytest
 
 from bytereview.core import Settings, streams
+from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
@@ -407,3 +408,29 @@ async def test_evidence_of_a_file_gone_from_storage_stays_unverified(
     [result] = await results(job_stub, job)
     assert result.extractor == "noop-bench"
     assert not any(a.verified for a in result.assessments.values())
+
+
+async def test_a_hostile_pdf_fails_its_own_task_and_the_job_goes_on(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A page pdfium would expand for minutes (tests/hostile_documents.py) in one of three
+    files: that task fails on its first attempt saying why, the other two complete."""
+    from services.extract import reading
+    from tests.hostile_documents import xobject_bomb
+
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(seconds=3))
+    job = await start(job_stub, worker_stub, settings, files=3)
+    storage = make_storage(settings)
+    [bomb, *_] = sorted(k for k in storage.list_keys(f"{job}/") if "/uploads/" in k)
+    with storage.open_write(bomb) as handle:
+        handle.write(xobject_bomb(12))
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.PARTIALLY_COMPLETED
+    failed = [t for t in await tasks(job_stub, job) if t.status == pb.Task.FAILED]
+    assert [t.attempts for t in failed] == [1]
+    assert "page 1 cannot be read" in failed[0].last_error
+    assert len(await results(job_stub, job)) == 2

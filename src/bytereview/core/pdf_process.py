@@ -1,0 +1,222 @@
+"""A PDF read in a child process of its own, every call bounded in time and memory.
+
+What pdfium does with a page is not bounded by the file's size. A form XObject that draws
+another one four times, twelve levels deep, is a 2 KiB PDF whose first page costs pdfium
+minutes and gigabytes to load (4**11 drawings); a scanned page declared 14,400 pt square
+is a 4.8 GB bitmap at 200 dpi. A C call cannot be interrupted from Python: run in the
+worker, such a page holds the process's pdfium lock (core/pdfium.py) for as long as it
+runs, every other PDF of the process waits behind it, and its memory takes the pod down
+with the other users' work in flight.
+
+So pages are loaded, read and drawn in a child process, one open document at a time. A
+call that runs past `PdfBounds.seconds` is ended by killing the child; an allocation past
+`PdfBounds.memory_bytes` fails in the child alone (its address space is capped), and so
+does a crash of pdfium. Each is a `PdfTooCostly` the caller turns into a failure of that
+one file. Children are separate processes, so they need no lock between them; at most
+`PDF_PROCESSES` are busy at once per process, which bounds the memory they may take
+together. A child that came through a document unharmed serves the next one (starting one
+costs ~0.15 s of CPU, more than reading a text PDF), up to `_DOCUMENTS_PER_CHILD`.
+
+`PdfProcess.call(name, *args)` runs one of the child's operations (bytereview/pdf_child.py)
+on the open document. The child is a fresh interpreter (not a fork of a worker with gRPC
+and event-loop threads) importing only pypdfium2, ready in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, BinaryIO
+
+from bytereview.core.limits import (
+    PDF_CALL_SECONDS,
+    PDF_DOCUMENT_SECONDS,
+    PDF_MEMORY_BYTES,
+    PDF_PROCESSES,
+)
+from bytereview.pdf_child import bounded_scale
+
+__all__ = ["PdfBounds", "PdfProcess", "PdfTooCostly", "PdfUnreadable", "bounded_scale"]
+
+_SPOOL_CHUNK = 1024 * 1024
+# A child's heap may fragment over many documents: it is replaced after this many.
+_DOCUMENTS_PER_CHILD = 200
+_SLOTS = threading.BoundedSemaphore(PDF_PROCESSES)
+
+
+class PdfUnreadable(Exception):
+    """pdfium cannot open the file or a page (damaged, password-protected); says why."""
+
+
+class PdfTooCostly(Exception):
+    """Reading the PDF took longer or needed more memory than allowed (or crashed pdfium)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PdfBounds:
+    # Wall-clock seconds one call (open, one page read or drawn) may take.
+    seconds: float = PDF_CALL_SECONDS
+    # Address space the child may map beyond what it maps once started.
+    memory_bytes: int = PDF_MEMORY_BYTES
+    # Wall-clock seconds from opening to the last call (what the caller does between calls,
+    # OCR, included): fifty pages just under the call bound would otherwise hold a child
+    # for most of an hour.
+    document_seconds: float = PDF_DOCUMENT_SECONDS
+
+
+class _Child:
+    """One child interpreter (bytereview/pdf_child.py) and the connection to it."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.memory_bytes = memory_bytes
+        self.documents = 0
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bytereview.pdf_child",
+                    str(theirs.fileno()),
+                    str(memory_bytes),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+            )
+        self.conn = Connection(ours.detach())
+
+    def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds, deadline: float) -> Any:
+        """The child's answer to `request`; PdfTooCostly (the child killed) past the bounds
+        or the document's `deadline` (time.monotonic())."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise PdfTooCostly(f"reading the PDF took longer than {bounds.document_seconds:g} s")
+        try:
+            self.conn.send(request)
+        except OSError as exc:
+            self.kill()
+            raise PdfTooCostly(f"{doing}: the PDF reader stopped") from exc
+        if not self.conn.poll(min(bounds.seconds, left)):
+            self.kill()
+            if left < bounds.seconds:
+                raise PdfTooCostly(
+                    f"reading the PDF took longer than {bounds.document_seconds:g} s"
+                )
+            raise PdfTooCostly(f"{doing} took longer than {bounds.seconds:g} s")
+        try:
+            kind, value = self.conn.recv()
+        except (EOFError, OSError) as exc:
+            self.kill()
+            raise PdfTooCostly(
+                f"{doing} needed more than {bounds.memory_bytes} bytes of memory "
+                "or crashed the PDF reader"
+            ) from exc
+        if kind == "ok":
+            return value
+        if kind == "unreadable":
+            raise PdfUnreadable(value)
+        if kind == "memory":
+            self.kill()
+            raise PdfTooCostly(f"{doing} needed more than {bounds.memory_bytes} bytes of memory")
+        raise RuntimeError(value)  # our own code failed in the child: a bug, not the file
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+        self.process.wait()
+        self.conn.close()
+
+
+class _Idle:
+    """Children between documents, ready for the next one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._children: list[_Child] = []
+
+    def take(self, memory_bytes: int) -> _Child:
+        with self._lock:
+            while self._children:
+                child = self._children.pop()
+                if child.alive and child.memory_bytes == memory_bytes:
+                    return child
+                child.kill()
+        return _Child(memory_bytes)
+
+    def give_back(self, child: _Child) -> None:
+        if not child.alive or child.documents >= _DOCUMENTS_PER_CHILD:
+            child.kill()
+            return
+        with self._lock:
+            self._children.append(child)
+
+
+_IDLE = _Idle()
+
+
+class PdfProcess:
+    """An open PDF in a child process; use as a context manager (the document is closed,
+    and the child given back or ended, on exit). Blocking: async code calls it through
+    `asyncio.to_thread`. `page_count` is known once it is open."""
+
+    def __init__(self, source: BinaryIO, *, bounds: PdfBounds | None = None) -> None:
+        self._bounds = bounds or PdfBounds()
+        self._child: _Child | None = None
+        self._spool: Any = None
+        _SLOTS.acquire()
+        try:
+            self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
+            # pdfium reads the file by path in the child: a storage handle cannot cross over.
+            shutil.copyfileobj(source, self._spool, _SPOOL_CHUNK)
+            self._spool.flush()
+            self._child = _IDLE.take(self._bounds.memory_bytes)
+            self._child.documents += 1
+            self._deadline = time.monotonic() + self._bounds.document_seconds
+            self.page_count: int = self._child.ask(
+                ("open", self._spool.name), "opening the PDF", self._bounds, self._deadline
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, operation: str, *args: Any) -> Any:
+        """The child's `operation` on the open PDF; PdfTooCostly past the bounds,
+        PdfUnreadable when pdfium cannot read what it was asked."""
+        assert self._child is not None, "the PDF is closed"
+        return self._child.ask(
+            (operation, args), f"reading the PDF ({operation})", self._bounds, self._deadline
+        )
+
+    def close(self) -> None:
+        try:
+            child, self._child = self._child, None
+            if child is not None and child.alive:
+                try:
+                    # Closing is quick, whatever the document's deadline says.
+                    closing = time.monotonic() + self._bounds.seconds
+                    child.ask(("close",), "closing the PDF", self._bounds, closing)
+                except (PdfTooCostly, PdfUnreadable, RuntimeError):
+                    child.kill()
+                _IDLE.give_back(child)
+        finally:
+            if self._spool is not None:
+                self._spool.close()
+                self._spool = None
+                _SLOTS.release()
+
+    def __enter__(self) -> PdfProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -1,0 +1,176 @@
+"""The child side of `bytereview.core.pdf_process`: one PDF, open in pdfium, answering calls.
+
+Started as `python -m bytereview.pdf_child FD MEMORY_BYTES`, it serves one document after
+another over the connection FD. It imports only the
+standard library and pypdfium2 (not `bytereview.core`, which takes a second to import), so
+a child is ready in a fraction of a second. Calls are named operations (below) with plain
+arguments, answered with plain values: nothing the parent sends makes the child import
+anything else.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+
+def page_count(pdf: Any) -> int:
+    return len(pdf)
+
+
+def page_size(pdf: Any, index: int) -> tuple[float, float]:
+    page = pdf[index]
+    try:
+        width, height = page.get_size()
+        return float(width), float(height)
+    finally:
+        page.close()
+
+
+def page_text(
+    pdf: Any, index: int, min_chars: int
+) -> tuple[float, float, str | None, list[Any] | None]:
+    """(width, height, text, each character's box (left, bottom, right, top) in points or
+    None for a space) of a page; boxes are None when the text does not map onto pdfium's
+    characters, and text is None when the layer has fewer than `min_chars` visible
+    characters (a scan)."""
+    page = pdf[index]
+    try:
+        width, height = (float(v) for v in page.get_size())
+        textpage = page.get_textpage()
+        try:
+            text = str(textpage.get_text_range())
+            if len(text.strip()) < min_chars:
+                return width, height, None, None
+            if textpage.count_chars() != len(text):
+                return width, height, text, None
+            boxes = [
+                None if ch.isspace() else tuple(textpage.get_charbox(i))
+                for i, ch in enumerate(text)
+            ]
+            return width, height, text, boxes
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+
+
+def text_runs(pdf: Any, index: int) -> list[tuple[float, float, float, float, str]]:
+    """The page's text runs: (bottom, top, left, right, text), in the producer's order."""
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        runs = []
+        for rect in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(rect)
+            text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
+            if text:
+                runs.append((bottom, top, left, right, text))
+        return runs
+    finally:
+        textpage.close()
+        page.close()
+
+
+def render(pdf: Any, index: int, scale: float) -> tuple[str, int, int, bytes]:
+    """The page drawn at `scale` (the caller bounds it: see bounded_scale) as raw pixels:
+    (PIL mode, width, height, bytes)."""
+    page = pdf[index]
+    try:
+        bitmap = page.render(scale=scale)
+        try:
+            image = bitmap.to_pil()
+            return image.mode, image.width, image.height, image.tobytes()
+        finally:
+            bitmap.close()
+    finally:
+        page.close()
+
+
+def bounded_scale(width_pt: float, height_pt: float, scale: float, max_pixels: int) -> float:
+    """`scale`, lowered so that a page of that size draws to at most `max_pixels` pixels."""
+    area = max(width_pt, 1.0) * max(height_pt, 1.0) * scale * scale
+    if area > max_pixels:
+        scale *= (max_pixels / area) ** 0.5
+    return scale
+
+
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "page_count": page_count,
+    "page_size": page_size,
+    "page_text": page_text,
+    "text_runs": text_runs,
+    "render": render,
+}
+
+
+def cap_memory(extra: int) -> None:
+    """Cap the address space at what the child maps now plus `extra` (Linux; elsewhere the
+    time bound alone applies)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (mapped + extra, mapped + extra))
+    except (OSError, ValueError, ImportError):
+        pass
+
+
+def first_to_go() -> None:
+    """Linux: when the pod (or machine) runs out of memory before this child reaches its own
+    cap, the kernel ends this child, not the worker holding other users' work."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as adj:
+            adj.write("1000")
+    except OSError:
+        pass
+
+
+def serve(conn: Connection, memory_bytes: int) -> None:
+    """Answer requests until the parent goes away: ("open", path) opens a document (and
+    answers its page count), ("close",) closes it, and (operation, args) runs an operation
+    on the open one. One child serves one document after another."""
+    import pypdfium2 as pdfium
+
+    first_to_go()
+    cap_memory(memory_bytes)
+    pdf: Any = None
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            if request[0] == "open":
+                pdf = pdfium.PdfDocument(request[1])
+                conn.send(("ok", len(pdf)))
+            elif request[0] == "close":
+                if pdf is not None:
+                    pdf.close()
+                    pdf = None
+                conn.send(("ok", None))
+            else:
+                name, args = request
+                conn.send(("ok", OPERATIONS[name](pdf, *args)))
+        except pdfium.PdfiumError as exc:
+            conn.send(("unreadable", str(exc)))
+        except MemoryError:
+            conn.send(("memory", ""))
+            return
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def main() -> None:
+    fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    sock = socket.socket(fileno=fd)
+    serve(Connection(sock.detach()), memory)
+
+
+if __name__ == "__main__":
+    main()

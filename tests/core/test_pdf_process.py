@@ -1,0 +1,110 @@
+"""A PDF read in a child process: every call bounded in time and memory, a hostile page
+failing alone, the process (and the next PDF) unharmed."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+
+import pytest
+
+from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
+from tests.hostile_documents import xobject_bomb
+from tests.pdfs import text_pdf
+
+MIB = 1024 * 1024
+
+
+def test_pages_are_read_in_the_child() -> None:
+    with PdfProcess(io.BytesIO(text_pdf(["Invoice Number: INV-7"], pages=3))) as pdf:
+        assert pdf.page_count == 3
+        assert pdf.call("page_size", 2) == (612.0, 792.0)
+        width, height, text, boxes = pdf.call("page_text", 0, 1)
+        assert (width, height) == (612.0, 792.0)
+        assert "INV-7" in text
+        assert boxes is not None
+        assert len(boxes) == len(text)
+
+
+def test_a_page_running_past_its_time_is_ended_and_the_next_pdf_reads() -> None:
+    started = time.monotonic()
+    with (
+        pytest.raises(PdfTooCostly, match="longer than 2 s"),
+        PdfProcess(io.BytesIO(xobject_bomb(12)), bounds=PdfBounds(seconds=2)) as pdf,
+    ):
+        pdf.call("page_text", 0, 1)
+    assert time.monotonic() - started < 15
+    with PdfProcess(io.BytesIO(text_pdf(["after"]))) as pdf:
+        assert "after" in pdf.call("page_text", 0, 1)[2]
+
+
+def test_a_page_needing_more_memory_than_allowed_fails_in_the_child_alone() -> None:
+    # 4**11 drawings: gigabytes once loaded; the child may map 300 MiB more than at start.
+    bounds = PdfBounds(seconds=120, memory_bytes=300 * MIB)
+    with (
+        pytest.raises(PdfTooCostly, match="memory"),
+        PdfProcess(io.BytesIO(xobject_bomb(12)), bounds=bounds) as pdf,
+    ):
+        pdf.call("page_text", 0, 1)
+
+
+def test_a_pdf_pdfium_cannot_open_is_unreadable_and_leaves_no_spool() -> None:
+    spool = tempfile.gettempdir()
+    before = set(os.listdir(spool))
+    with pytest.raises(PdfUnreadable):
+        PdfProcess(io.BytesIO(b"%PDF-1.7\nnot a pdf at all"))
+    spooled = {n for n in set(os.listdir(spool)) - before if n.startswith("bytereview-pdf-")}
+    assert not spooled
+
+
+def test_children_at_once_are_bounded_and_released() -> None:
+    """Every PdfProcess gives its slot back, failed ones too: more documents than slots
+    open one after another without waiting forever."""
+    for _ in range(5):
+        with pytest.raises(PdfUnreadable):
+            PdfProcess(io.BytesIO(b"%PDF-1.7\nbroken"))
+    with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
+        assert pdf.page_count == 1
+
+
+def test_a_document_has_a_deadline_over_all_its_calls() -> None:
+    """Pages each under the call bound (and the OCR between them) add up: a document gets
+    `document_seconds` in all, then fails; the child is given back unharmed."""
+    bounds = PdfBounds(seconds=5, document_seconds=1.5)
+    with PdfProcess(io.BytesIO(text_pdf(["slow"], pages=3)), bounds=bounds) as pdf:
+        pdf.call("page_text", 0, 1)
+        time.sleep(1.6)  # the caller's own work between pages (OCR)
+        with pytest.raises(PdfTooCostly, match=r"took longer than 1\.5 s"):
+            pdf.call("page_text", 1, 1)
+    with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
+        assert "next" in pdf.call("page_text", 0, 1)[2]
+
+
+def test_the_child_is_the_first_to_go_when_memory_runs_out() -> None:
+    """Out of memory below its own cap (a pod's limit), the kernel ends the child, not the
+    worker: its OOM score is raised to the maximum."""
+    with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
+        child = pdf_process_children()
+        assert child, "no PDF child running"
+        with open(f"/proc/{child[0]}/oom_score_adj") as adj:
+            assert adj.read().strip() == "1000"
+        assert pdf.page_count == 1
+
+
+def pdf_process_children() -> list[int]:
+    """Processes of ours running bytereview.pdf_child."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    args = cmdline.read().split(b"\0")
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if b"bytereview.pdf_child" in args and parent == os.getpid():
+                found.append(int(entry))
+    return found

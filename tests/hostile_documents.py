@@ -1,0 +1,155 @@
+"""Hostile documents, built byte by byte (a few KiB each): PDFs whose pages cost pdfium
+minutes or gigabytes, and images whose headers declare gigabytes of pixels."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+
+def pdf(objects: list[bytes]) -> bytes:
+    """A PDF of `objects` (numbered from 1; object 1 is the catalog) with a correct xref."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def stream(content: bytes, entries: bytes = b"") -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(content), entries, content)
+
+
+def one_page(
+    content: bytes,
+    *,
+    size: tuple[int, int] = (612, 792),
+    resources: bytes = b"<< >>",
+    more: list[bytes] | None = None,
+) -> bytes:
+    """A one-page PDF drawing `content`; `more` are objects 5, 6, ... for its resources."""
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources %s "
+            b"/Contents 4 0 R >>" % (size[0], size[1], resources),
+            stream(content),
+            *(more or []),
+        ]
+    )
+
+
+def xobject_bomb(levels: int, fan: int = 4) -> bytes:
+    """A page drawing form XObject 1, which draws form 2 `fan` times, ... `levels` deep:
+    fan**(levels - 1) drawings of the last one. pdfium expands every drawing when it loads
+    the page: at 4 x 10 levels, ~30 s and ~700 MB; every level more, four times that."""
+    forms = []
+    for level in range(levels):
+        number = 5 + level
+        if level + 1 < levels:
+            resources = b"<< /XObject << /X %d 0 R >> >>" % (number + 1)
+            body = b"q /X Do Q " * fan
+        else:
+            resources = b"<< >>"
+            body = b"0 0 1 1 re f BT /F1 12 Tf (abcdefghijklmnop) Tj ET"
+        forms.append(
+            stream(
+                body, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources " + resources
+            )
+        )
+    return one_page(b"q /X Do Q", resources=b"<< /XObject << /X 5 0 R >> >>", more=forms)
+
+
+def blank_page(width_pt: int, height_pt: int) -> bytes:
+    """A page with no text layer (so it is read by OCR) of the given size in points."""
+    return one_page(b"0 0 0 rg 10 10 50 50 re f", size=(width_pt, height_pt))
+
+
+def png_header_bomb(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG of `width` x `height` white pixels: a few KiB for 100 Mpx (its rows
+    are deflated in one go, each a filter byte and zeros)."""
+    row = b"\0" * (1 + (width + 7) // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def tiff_header(width: int, height: int) -> bytes:
+    """A little-endian TIFF whose first page declares `width` x `height` (LONG) pixels,
+    uncompressed 1-bit, with one strip of whatever follows (the pixels are never there)."""
+    entries = [
+        (256, 4, 1, width),  # ImageWidth
+        (257, 4, 1, height),  # ImageLength
+        (258, 3, 1, 1),  # BitsPerSample
+        (259, 3, 1, 1),  # Compression: none
+        (262, 3, 1, 0),  # PhotometricInterpretation: white is zero
+        (273, 4, 1, 8 + 2 + 12 * 8 + 4),  # StripOffsets: just after the directory
+        (278, 4, 1, height),  # RowsPerStrip
+        (279, 4, 1, 16),  # StripByteCounts
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        ifd += struct.pack("<HHII", tag, kind, count, value)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\0" * 16
+
+
+def webp_vp8x_header(width: int, height: int) -> bytes:
+    """A WebP whose VP8X chunk declares a `width` x `height` canvas (and nothing else)."""
+    body = b"\0\0\0\0" + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    chunk = b"VP8X" + struct.pack("<I", len(body)) + body
+    return b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk
+
+
+def tiff_pages(count: int) -> bytes:
+    """A TIFF of `count` 1 x 1 pages sharing one byte of pixels: ~100 bytes a page."""
+    header = 8
+    ifd_size = 2 + 12 * 8 + 4
+    pixel = header + count * ifd_size
+    out = bytearray(b"II*\x00" + struct.pack("<I", header))
+    for page in range(count):
+        following = 0 if page == count - 1 else header + (page + 1) * ifd_size
+        out += struct.pack("<H", 8)
+        for tag, kind, value in (
+            (256, 4, 1),  # ImageWidth
+            (257, 4, 1),  # ImageLength
+            (258, 3, 8),  # BitsPerSample
+            (259, 3, 1),  # Compression: none
+            (262, 3, 1),  # PhotometricInterpretation: black is zero
+            (273, 4, pixel),  # StripOffsets
+            (278, 4, 1),  # RowsPerStrip
+            (279, 4, 1),  # StripByteCounts
+        ):
+            out += struct.pack("<HHII", tag, kind, 1, value)
+        out += struct.pack("<I", following)
+    return bytes(out + b"\x80")
+
+
+def page_tree_bomb(references: int) -> bytes:
+    """One page referenced `references` times from one /Kids array (6 bytes a reference):
+    opening the PDF parses the array whole, ~90 bytes of pdfium's memory per reference."""
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] >>" % (b"4 0 R " * references),
+            stream(b""),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 1] /Contents 3 0 R >>",
+        ]
+    )

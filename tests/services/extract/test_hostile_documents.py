@@ -1,0 +1,166 @@
+"""Hostile documents through the functions the extract worker reads tasks' files with: each
+fails its own file with a reason (a non-retryable ExtractionError) within bounded time and
+memory, and the next document of the process reads as before."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds
+from services.extract import reading
+from services.extract.base import Document, ExtractionError
+from services.extract.reading import MAX_RENDER_PIXELS, document_pages
+from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
+from tests.pdfs import text_pdf
+
+
+def document(data: bytes, media_type: str, path: str = "hostile") -> Document:
+    return Document("f", path, media_type, functools.partial(io.BytesIO, data))
+
+
+async def test_a_page_pdfium_would_expand_for_minutes_fails_its_file_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """4**11 drawings of one form: read in the worker, pdfium held its lock (and every PDF
+    of the process) for as long as it ran, and took gigabytes."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(seconds=3))
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"bomb.pdf: page 1 cannot be read") as caught:
+        await document_pages(document(xobject_bomb(12), "application/pdf", "bomb.pdf"))
+    assert not caught.value.retryable
+    assert time.monotonic() - started < 20
+    pages = await document_pages(document(text_pdf(["Invoice Number: INV-9"]), "application/pdf"))
+    assert "INV-9" in pages[0].text
+
+
+async def test_a_damaged_pdf_is_a_clear_failure() -> None:
+    with pytest.raises(ExtractionError, match="cannot read the PDF") as caught:
+        await document_pages(document(b"%PDF-1.4\n1 0 obj <<", "application/pdf"))
+    assert not caught.value.retryable
+
+
+async def test_a_huge_scanned_page_is_drawn_within_the_pixel_bound() -> None:
+    """14,400 pt square at 200 dpi would be a 40,000 px square bitmap (4.8 GB)."""
+    opened = reading._open_pdf(document(blank_page(14_400, 14_400), "application/pdf"))
+    try:
+        page, image = reading._page_text_or_image(document(b"", "application/pdf"), opened, 0)
+    finally:
+        opened.close()
+    assert page is None
+    assert image.width * image.height <= MAX_RENDER_PIXELS
+    assert image.width > 4000  # drawn as large as the bound allows, not given up on
+
+
+async def test_an_image_declaring_more_pixels_than_allowed_is_refused_before_decoding() -> None:
+    side = int(MAX_IMAGE_PIXELS**0.5) + 100
+    for data, kind in (
+        (png_header_bomb(side, side), "image/png"),
+        (tiff_header(side, side), "image/tiff"),
+    ):
+        started = time.monotonic()
+        with pytest.raises(ExtractionError, match=f"{side} x {side} pixels") as caught:
+            await document_pages(document(data, kind))
+        assert not caught.value.retryable
+        assert time.monotonic() - started < 5, kind
+
+
+async def test_a_truncated_image_is_a_clear_failure() -> None:
+    with pytest.raises(ExtractionError, match="cannot read the image") as caught:
+        await document_pages(document(png_header_bomb(64, 64)[:40], "image/png"))
+    assert not caught.value.retryable
+
+
+def _printed(mode: str) -> Image.Image:
+    """`TOTAL 12.50` in black on white, in `mode`."""
+    image = Image.new("RGB", (420, 120), "white")
+    ImageDraw.Draw(image).text((10, 30), "TOTAL 12.50", fill="black", font_size=40)
+    if mode in ("I;16", "I", "F"):
+        return image.convert("L").convert(mode)
+    return image.convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt", "media"),
+    [
+        ("CMYK", "JPEG", "image/jpeg"),
+        ("CMYK", "TIFF", "image/tiff"),
+        ("P", "GIF", "image/gif"),
+        ("I", "TIFF", "image/tiff"),
+        ("I;16", "PNG", "image/png"),
+    ],
+)
+async def test_images_in_unusual_modes_are_read_as_they_look(
+    mode: str, fmt: str, media: str
+) -> None:
+    """CMYK and palette images were read as nothing at all (the OCR engine took CMYK's
+    channels for RGBA and palette indices for grey), and a 32-bit TIFF failed."""
+    out = io.BytesIO()
+    _printed(mode).save(out, format=fmt)
+    pages = await document_pages(document(out.getvalue(), media))
+    assert "TOTAL" in pages[0].text, (mode, fmt, pages[0].text)
+
+
+async def test_pages_pdfium_cannot_load_are_empty_and_the_rest_is_read() -> None:
+    """The page tree claims 1,000 pages (pdfium believes /Count); only the first exists."""
+    real = text_pdf(["Invoice Number: INV-31"])
+    lying = real.replace(b"/Count 1", b"/Count 1000", 1)
+    assert lying != real
+    pages = await document_pages(document(lying, "application/pdf"))
+    assert "INV-31" in pages[0].text
+    assert [p.text for p in pages[1:]] == [""] * (reading.MAX_PAGES - 1)
+    assert "INV-31" in await reading.pdf_reading_order(document(lying, "application/pdf"))
+
+
+async def test_more_documents_at_once_than_pdf_children_and_threads_all_finish() -> None:
+    """Readers wait for one of the few PDF children in a thread of the pool: had a reader
+    holding a child needed another thread for its next page, readers waiting for a child
+    could hold every thread, and nothing would move again."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=3))
+    docs = [
+        document(text_pdf([f"Invoice Number: INV-{i}"], pages=3), "application/pdf")
+        for i in range(10)
+    ]
+    read = await asyncio.wait_for(asyncio.gather(*(document_pages(d) for d in docs)), 120)
+    assert [p[0].text.strip() for p in read] == [f"Invoice Number: INV-{i}" for i in range(10)]
+
+
+async def test_an_image_file_is_not_held_whole_in_memory(tmp_path: Path) -> None:
+    """A TIFF whose later pages make it 48 MB: only its first page is read, and the file
+    is spooled to disk rather than read into memory (8 tasks at once, 2 GiB each, before).
+    Measured against the same first page alone: OCR takes its own ~90 MB either way."""
+
+    def tiff(pages: int) -> bytes:
+        out = io.BytesIO()
+        rest = [Image.new("L", (4000, 4000), 255) for _ in range(pages - 1)]
+        _printed("RGB").save(out, format="TIFF", save_all=True, append_images=rest)
+        return out.getvalue()
+
+    async def peak(data: bytes) -> int:
+        stored = tmp_path / "scan.tiff"
+        stored.write_bytes(data)  # read back as storage reads it: a file, not shared bytes
+        tracemalloc.start()
+        try:
+            pages = await document_pages(
+                Document("f", "scan.tiff", "image/tiff", lambda: stored.open("rb"))
+            )
+            highest = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert "TOTAL" in pages[0].text
+        return highest
+
+    small, big = tiff(1), tiff(4)
+    assert len(big) > 40 * 1024 * 1024
+    alone = await peak(small)
+    assert await peak(big) < alone + 24 * 1024 * 1024

@@ -1,0 +1,155 @@
+"""Hostile documents through ingest's own paths: analysis of an upload, unpacking of an
+entry, and RenderPage's drawing. Each fails its file alone with a reason, within bounded
+time and memory."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage
+from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.pdf_process import PdfBounds
+from bytereview.core.storage import make_storage
+from services.ingest import analysis, render
+from services.ingest.analysis import analyse
+from services.ingest.sniff import sniff
+from tests.hostile_documents import (
+    page_tree_bomb,
+    png_header_bomb,
+    tiff_header,
+    tiff_pages,
+    webp_vp8x_header,
+    xobject_bomb,
+)
+from tests.pdfs import text_pdf
+from tests.services.ingest.test_render import image_bytes
+
+SIDE = int(MAX_IMAGE_PIXELS**0.5) + 100
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Storage:
+    return make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+
+
+def stored(storage: Storage, key: str, data: bytes) -> str:
+    with storage.open_write(key) as handle:
+        handle.write(data)
+    return key
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (png_header_bomb(SIDE, SIDE), "image/png"),
+        (tiff_header(SIDE, SIDE), "image/tiff"),
+        (webp_vp8x_header(SIDE, SIDE), "image/webp"),
+    ],
+    ids=["png", "tiff", "webp"],
+)
+def test_an_upload_declaring_more_pixels_than_allowed_fails_at_analysis(
+    storage: Storage, data: bytes, media: str
+) -> None:
+    """It was READY: extraction and RenderPage then decoded gigabytes of pixels."""
+    found = analyse(storage, stored(storage, "u", data))
+    assert (found.status, found.media_type) == ("FAILED", media)
+    assert f"{SIDE} x {SIDE} pixels" in found.error
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "PNG", "JPEG", "GIF", "BMP"])
+def test_real_images_keep_their_size_and_stay_ready(storage: Storage, fmt: str) -> None:
+    found = analyse(storage, stored(storage, "i", image_bytes((321, 123), fmt)))
+    assert (found.status, found.width, found.height) == ("READY", 321, 123), fmt
+
+
+def test_webp_sizes_are_read_from_each_kind_of_first_chunk() -> None:
+    for lossless in (False, True):  # VP8, VP8L
+        out = io.BytesIO()
+        Image.new("RGB", (300, 200)).save(out, format="WEBP", lossless=lossless)
+        found = sniff(out.getvalue())
+        assert (found.width, found.height) == (300, 200), lossless
+    assert (sniff(webp_vp8x_header(5, 7)).width, sniff(webp_vp8x_header(5, 7)).height) == (5, 7)
+
+
+def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawn on the ingest process's pdfium thread, this page held its lock (and so every
+    analysis of a PDF by that worker) for minutes, and took gigabytes."""
+    monkeypatch.setattr(render, "PDF_BOUNDS", PdfBounds(seconds=3))
+    key = stored(storage, "bomb", xobject_bomb(12))
+    assert analyse(storage, key).status == "READY"  # opening it is cheap: pages load lazily
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="cannot be drawn"):
+        render.draw_pdf_page(storage, key, 1, 800)
+    assert time.monotonic() - started < 20
+    # Asked again, it is refused at once: the verdict is kept, the child not held again.
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="longer than 3 s"):
+        render.draw_pdf_page(storage, key, 1, 800)
+    assert time.monotonic() - started < 0.5
+    image, count = render.draw_pdf_page(storage, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
+    assert (image.width, count) == (800, 1)
+
+
+def test_an_image_frame_over_the_pixel_limit_is_not_drawn(storage: Storage) -> None:
+    key = stored(storage, "tiff", tiff_header(SIDE, SIDE))
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="pixels"):
+        render.draw_image(storage, key, 1, 800)
+    assert time.monotonic() - started < 5
+
+
+def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(storage: Storage) -> None:
+    """Pillow counts a TIFF's pages in time quadratic in their number: 5 MB of 1 x 1 pages
+    cost ~20 s of a RenderPage thread, 100,000 pages 87 s, and they are cheap to upload."""
+    key = stored(storage, "pages", tiff_pages(50_000))
+    assert analyse(storage, key).status == "READY"
+    started = time.monotonic()
+    image, count = render.draw_image(storage, key, 2, 800)
+    assert (image.size, count) == ((1, 1), render.MAX_IMAGE_PAGES)
+    with pytest.raises(InvalidArgument, match="past the end"):
+        render.draw_image(storage, key, render.MAX_IMAGE_PAGES + 1, 800)
+    assert time.monotonic() - started < 5
+    few = stored(storage, "few", tiff_pages(3))
+    assert render.draw_image(storage, few, 3, 800)[1] == 3
+
+
+def test_opening_a_pdf_is_bounded_in_memory_too(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening parses the page tree whole: 5 MB of references to one page cost ~90 MB of
+    pdfium's memory (17 MB, 454 MB), in the worker itself before; now in a bounded child.
+    The bound is lowered to 48 MiB here so that a small file shows it."""
+    monkeypatch.setattr(analysis, "PDF_BOUNDS", PdfBounds(memory_bytes=48 * 1024 * 1024))
+    found = analyse(storage, stored(storage, "tree", page_tree_bomb(1_000_000)))
+    assert (found.status, found.page_count) == ("FAILED", 0)
+    assert "within ByteReview's limits" in found.error
+    assert "memory" in found.error
+    ok = analyse(storage, stored(storage, "ok", text_pdf(["ok"], pages=2)))
+    assert (ok.status, ok.page_count) == ("READY", 2)
+
+
+def test_a_password_protected_pdf_says_so(storage: Storage) -> None:
+    # The standard security handler with an unknown user password (the values are not
+    # checked before the password is): pdfium asks for a password.
+    encrypted = text_pdf(["secret"]).replace(
+        b"/Root 1 0 R",
+        b"/Root 1 0 R /Encrypt << /Filter /Standard /V 2 /R 3 /Length 128 /P -3904 "
+        b"/O <"
+        + b"11" * 32
+        + b"> /U <"
+        + b"22" * 32
+        + b"> >> /ID [<"
+        + b"33" * 16
+        + b"> <"
+        + b"33" * 16
+        + b">]",
+    )
+    found = analyse(storage, stored(storage, "enc", encrypted))
+    assert (found.status, found.error) == ("FAILED", "the PDF is password-protected")
