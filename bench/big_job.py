@@ -2,7 +2,7 @@
 process's peak memory after it.
 
     .venv/bin/python bench/big_job.py                      # a ZIP of 100,000 tiny PNGs
-    .venv/bin/python bench/big_job.py --size 2000          # the suite's quick case
+    .venv/bin/python bench/big_job.py --size 1200          # the suite's quick case
     .venv/bin/python bench/big_job.py --no-retry           # straight to completion
     .venv/bin/python bench/big_job.py --cancel-after 60    # cancel after a minute of extraction
     .venv/bin/python bench/big_job.py --size 2000 --kind pdf    # one-page PDFs

@@ -194,7 +194,10 @@ async def completed_job(
         pb.JobField(name="number", data_type="text"),
         pb.JobField(name="total", data_type="currency"),
     ]
-    tasks = await started_tasks(job_stub, settings, job, fields, 100)
+    # Exactly its `files` tasks (one per file): pulling more would wait out pull's quiet
+    # period (3 s) for messages that never come, in every test that needs a completed job.
+    tasks = await started_tasks(job_stub, settings, job, fields, files)
+    assert len(tasks) == files
     for i, task in enumerate(sorted(tasks)):
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
         values = struct_pb2.Struct()

@@ -243,16 +243,16 @@ async def _dead_letter_a_task(
         msgs = await puller.fetch(1, (), wait=30)
         task = extract_messages.ExtractTaskMessage.FromString(msgs[0].data).task
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER_METADATA)
-        # ... and dies: no ack. A worker still pulling makes JetStream notice the exhaustion.
-        for _ in range(8):
-            await puller.fetch(1, (), wait=1)
+        # ... and dies: no ack. A worker still pulling makes JetStream notice the exhaustion
+        # once the ack wait (5 s) ran out; pulling goes on until the job is FAILED (it went
+        # on for a fixed 8 s before, then polled).
+        for _ in range(40):
+            await puller.fetch(1, (), wait=0.5)
+            got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+            if got.status == pb.Job.FAILED:
+                break
     finally:
         await nc.close()
-    for _ in range(150):  # the ack wait (5 s) has to run out first
-        got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
-        if got.status == pb.Job.FAILED:
-            break
-        await asyncio.sleep(0.1)
     assert got.status == pb.Job.FAILED
     return job, task
 

@@ -248,16 +248,17 @@ async def test_dead_letters_are_recorded_on_the_file(
         sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
         for _ in range(settings.max_deliver):  # each "worker" dies holding it: no ack, no nak
             await sub.fetch(1, timeout=30)
-        # A worker still pulling is what makes JetStream notice the message is exhausted.
-        with contextlib.suppress(TimeoutError):
-            await sub.fetch(1, timeout=8)
+        # A worker still pulling is what makes JetStream notice the message is exhausted,
+        # once the last ack wait (5 s) ran out: pull until the job goes on (a fixed 8 s pull
+        # before, then polling).
+        for _ in range(40):
+            with contextlib.suppress(TimeoutError):
+                await sub.fetch(1, timeout=0.5)
+            job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=created.job.name), metadata=USER)
+            if job.status == pb.Job.READY:
+                break
     finally:
         await nc.close()  # not drain: that waits out the open pull request
-    for _ in range(150):  # the last ack wait (5 s) has to run out first
-        job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=created.job.name), metadata=USER)
-        if job.status == pb.Job.READY:
-            break
-        await asyncio.sleep(0.1)
     files = (
         await job_stub.ListFiles(jobs_pb.ListFilesRequest(parent=created.job.name), metadata=USER)
     ).files

@@ -64,7 +64,7 @@ REPORTS: list[tuple[dict[str, Any], dict[str, pb.ValueAssessment]]] = [
 async def assessed_job(job_stub: JobStub, worker_stub: WorkerStub, settings: Settings) -> str:
     """A COMPLETED job of two results whose worker reported assessments."""
     job = await ready_job(job_stub, worker_stub, settings, files=2)
-    await started_tasks(job_stub, settings, job, FIELDS, 100)
+    assert len(await started_tasks(job_stub, settings, job, FIELDS, 2)) == 2
     in_order = [t.name for t in await tasks(job_stub, job)]  # results list in task order
     for task, (values, assessments) in zip(in_order, REPORTS, strict=True):
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)

@@ -303,9 +303,11 @@ async def test_resume_ends_a_job_whose_tasks_all_settled_while_paused(
     # Found by the web app's pause test: tasks in flight finished while the job was paused,
     # and resuming left it QUEUED for ever (no report was left to end it).
     job = await ready_job(job_stub, worker_stub, settings, files=2)
+    # Its two tasks: pulling up to more would wait out pull's quiet period (3 s).
     tasks = await started_tasks(
-        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 2
     )
+    assert len(tasks) == 2
     for task in tasks:
         begun = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
         assert begun.proceed
@@ -326,9 +328,11 @@ async def test_failures_and_retry(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
+    # Its two tasks (a duplicate message would show in the exact count after the retry).
     tasks = await started_tasks(
-        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 2
     )
+    assert len(tasks) == 2
     for task in tasks:
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
     failure = worker_pb.ReportTaskFailureRequest.FailureClass
