@@ -29,7 +29,7 @@ USER = (("authorization", f"Bearer {DEV_TOKEN}"),)
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
+    with postgres_server(in_memory=True) as server:
         yield server
 
 

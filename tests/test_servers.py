@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,22 @@ def test_fake_gcs_moves_to_another_port_when_its_port_is_taken(
     monkeypatch.setattr(_server, "_find_free_port", lambda: next(offered, 0) or real())
     with fake_gcs_server() as server:
         assert not server.url.endswith(f":{taken_port}")
+
+
+def test_the_suites_postgres_keeps_its_files_in_memory_when_there_is_room(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A stand-in for /dev/shm with room (the postgres user must be able to enter it).
+    stand_in = Path(tempfile.mkdtemp(prefix="br-shm-"))
+    stand_in.chmod(0o755)
+    monkeypatch.setattr(tests.servers, "_MEMORY_DIR", stand_in)
+    monkeypatch.setattr(tests.servers, "_MEMORY_NEEDED", 1)
+    try:
+        with postgres_server(in_memory=True) as server:
+            assert server.data_dir.is_relative_to(stand_in)
+            server.create_database("reachable")
+        assert list(stand_in.iterdir()) == []  # removed with the server
+    finally:
+        shutil.rmtree(stand_in, ignore_errors=True)
+    monkeypatch.setattr(tests.servers, "_MEMORY_NEEDED", 2**62)  # no room: on disk
+    assert tests.servers._scratch_dir() is None
