@@ -57,8 +57,14 @@ _NOT_A_TOTAL = re.compile(
     r"(?i)(sub\s*-?\s*tota|total\s*(qty|quantity|items?|excl|tax|gst|vat|stamp|discount|saving|ht\b)"
     r"|(tax|gst|vat)\s*total|excluding|exclusief|hors\s*taxe|\bnetto\b|included\s*in\s*total"
     # `Inclusive of 6% GST: 1.66` states the tax in the total, not the total.
-    r"|incl\w*\.?\s+(of\s+)?\d+(\.\d+)?\s*%\s*(gst|vat|tax))"
+    r"|incl\w*\.?\s+(of\s+)?\d+(\.\d+)?\s*%\s*(gst|vat|tax)"
+    # A loyalty statement's `Total Points` counts points, not money.
+    r"|\bpoints?\b)"
 )
+# `Totl 8 270.00`: OCR drops the word's last letter or one before it.
+_CLIPPED_TOTAL = re.compile(r"\btot(?:a|l)\b")
+_SUBTOTAL = re.compile(r"(?i)sub\s*-?\s*tota")
+_ADDED = re.compile(r"(?i)\b(gst|vat|tax|service)")
 # Words that head the columns of a totals line: `TOTAL CASH CHANGE 55.10 55.10 0.00`.
 _MONEY_WORDS = frozenset(
     [
@@ -134,26 +140,59 @@ def is_layout_field(field: Field) -> bool:
 def total(lines: Sequence[str], data_type: str) -> JsonValue:
     """The amount on the strongest total label; among equals the last one printed."""
     best: tuple[int, int, Amount] | None = None
+    end = len(lines)
     for i, line in enumerate(lines):
         low = fix_label(line).lower()
-        if best is not None and "summary" in low:
+        if "summary" in low and (best is not None or _last_subtotal(lines[:i])):
+            end = i
             break  # a tax summary table: its "Total" row splits the amount by tax code
         if _NOT_A_TOTAL.search(low):
             continue
         rank = next((r for label, r in _TOTAL_LABELS if label in low), 0)
+        if not rank and _CLIPPED_TOTAL.search(low):
+            rank = 2
         if not rank:
             continue
-        found = _amount_near(lines, i)
+        found = _amount_near(lines, i, after=_label_end(low))
         if found is None and (value := stacked(lines, i)) is not None:
             found = next((a for a in reversed(numbers(value)) if not a.percent), None)
-        if found is not None and (best is None or (rank, i) >= best[:2]):
-            best = (rank, i, found)
+        if found is None or (best is not None and (rank, i) < best[:2]):
+            continue
+        # The total paid is never nothing: a later `TOTAL LOADING CHARGES 0.00` or
+        # `TOTAL SAVINGS 0.00` totals something else.
+        if best is not None and found.value == 0 and best[2].value != 0:
+            continue
+        best = (rank, i, found)
+    if best is None:
+        best = _last_subtotal(lines[:end])
     if best is None:
         return None
     try:
         return normalise(_rounded(lines, best[1], best[2]), data_type)
     except InvalidValue:
         return None
+
+
+def _label_end(low: str) -> int:
+    """Where the total's label ends on its line: its amount is printed after it, to the right
+    (`%1S9 Amt(RM) GST(RM) Total(RM)`: the 9 before the label is no total)."""
+    found = [low.find(label) + len(label) for label, _ in _TOTAL_LABELS if label in low]
+    found += [m.end() for m in _CLIPPED_TOTAL.finditer(low)]
+    return min(found, default=0)
+
+
+def _last_subtotal(lines: Sequence[str]) -> tuple[int, int, Amount] | None:
+    """A receipt that prints no total line (`SUBTOTAL`, `ROUNDING`, `SUBTOTAL` again) is
+    paid its last subtotal, after rounding; unless a tax or a charge is added after it (then
+    the total is a later line OCR could not read)."""
+    best = None
+    for i, line in enumerate(lines):
+        low = fix_label(line).lower()
+        if _SUBTOTAL.search(low) and (found := _amount_near(lines, i)) is not None:
+            best = (1, i, found)
+        elif best is not None and _ADDED.search(low):
+            best = None
+    return best
 
 
 def _rounded(lines: Sequence[str], at: int, value: Amount) -> str:
@@ -171,15 +210,22 @@ def _rounded(lines: Sequence[str], at: int, value: Amount) -> str:
 _OCR_ZERO = re.compile(r"(?<=\d)[Oo]|(?<=[.,-])[Oo](?=[\d.,Oo])|[Oo](?=[.,]\d)")
 
 
-def _amount_near(lines: Sequence[str], i: int, *, next_line: bool = True) -> Amount | None:
-    """The amount on the label's line, else on the next line. A percentage is a rate, not
-    an amount; where the line prints decimals, a bare integer is a count or a code."""
+# `RM.34.80`, `Rs.120.00`: the dot after a currency's abbreviation is no decimal point.
+_CURRENCY_DOT = re.compile(r"(?i)(?<=\brm)\.(?=\d)|(?<=\brs)\.(?=\d)")
+
+
+def _amount_near(
+    lines: Sequence[str], i: int, *, next_line: bool = True, after: int = 0
+) -> Amount | None:
+    """The amount on the label's line (after position `after`, where the label ends), else on
+    the next line. A percentage is a rate, not an amount; where the line prints decimals, a
+    bare integer is a count or a code."""
     # A label in a sentence is not a label over the next line's amount.
     # Nor is one followed by its own (unreadable) value: `Total Payable: OPL`.
     next_line = next_line and len(lines[i]) < 40 and not re.search(r":\s*\S", lines[i])
-    for raw_line in (lines[i], *lines[i + 1 : i + 1 + next_line]):
-        line = _OCR_ZERO.sub("0", raw_line)
-        amounts = [a for a in numbers(line) if not a.percent]
+    for n, raw_line in enumerate((lines[i], *lines[i + 1 : i + 1 + next_line])):
+        line = _CURRENCY_DOT.sub(" ", _OCR_ZERO.sub("0", raw_line))
+        amounts = [a for a in numbers(line) if not a.percent and (n or a.start >= after)]
         if any(a.decimals for a in amounts):
             amounts = [a for a in amounts if a.decimals]
         if not amounts:

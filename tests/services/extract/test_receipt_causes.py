@@ -1,0 +1,64 @@
+"""Receipt conventions the layout rules rely on, one test per cause of past errors on the
+tuning receipts (synthetic OCR text: the lines as OCR gives them)."""
+
+from __future__ import annotations
+
+from services.extract.layout import by_layout
+from services.extract.schema import Field
+
+TOTAL = Field("total", "currency")
+ADDRESS = Field("address", "address")
+COMPANY = Field("company", "text")
+
+
+def read(lines: list[str], field: Field) -> object:
+    return by_layout("\n".join(lines), field)
+
+
+def test_an_amount_printed_before_the_total_label_is_not_its_value() -> None:
+    # A tax table's header names a `Total(RM)` column; OCR's `%1S9` before it is no amount.
+    lines = [
+        "Total RM 7,838.80",
+        "Change 1.20",
+        "%1S9 Amt(RM) GST(RM) Total(RM)",
+        "SR 6 7,395.09 443.71 7,838.80",
+    ]
+    assert read(lines, TOTAL) == "7838.80"
+
+
+def test_a_later_zero_total_totals_something_else() -> None:
+    lines = ["TOTAL 19.99", "CASH 20.00", "CHANGE 0.00", "TOTAL LOADING CHARGES 0.00"]
+    assert read(lines, TOTAL) == "19.99"
+
+
+def test_loyalty_points_are_no_total() -> None:
+    lines = ["TOTAL 12.50", "CASH 20.00", "Description Total Points", "Opening Balance 2264"]
+    assert read(lines, TOTAL) == "12.50"
+
+
+def test_without_a_total_line_the_last_subtotal_after_rounding_is_paid() -> None:
+    lines = [
+        "SUBTOTAL (QTY 4) RM41.43",
+        "ROUNDING RM0.02",
+        "SUBTOTAL (QTY 4) RM41.45",
+        "CASH RM51.50",
+        "GST SUMMARY",
+        "Rate Net(RM) GST(RM) Total(RM)",
+        "S6.00% 39.09 2.34 41.43",
+    ]
+    assert read(lines, TOTAL) == "41.45"
+
+
+def test_a_subtotal_before_an_added_tax_is_not_the_total() -> None:
+    # The total line is there but unreadable (`TOT*1,`): better none than the subtotal.
+    lines = ["Sub Total RM 68.87", "GST/TAX 6% RM 4.13", "TOT*1, RM 73.00", "CASH RM 73.00"]
+    assert read(lines, TOTAL) is None
+
+
+def test_a_total_label_clipped_by_ocr() -> None:
+    assert read(["Totl 8 270.00", "Cash 300.00"], TOTAL) == "270.00"
+
+
+def test_a_dot_after_the_currency_is_no_decimal_point() -> None:
+    assert read(["Total Incl. GST@6% <RM.34.80", "RM 100.00", "CASH"], TOTAL) == "34.80"
+    assert read(["Grand Total Rs.1,250.00"], TOTAL) == "1250.00"
