@@ -62,3 +62,40 @@ def test_a_total_label_clipped_by_ocr() -> None:
 def test_a_dot_after_the_currency_is_no_decimal_point() -> None:
     assert read(["Total Incl. GST@6% <RM.34.80", "RM 100.00", "CASH"], TOTAL) == "34.80"
     assert read(["Grand Total Rs.1,250.00"], TOTAL) == "1250.00"
+
+
+def test_a_long_digit_run_or_an_international_phone_ends_the_address() -> None:
+    lines = ["ACME SDN BHD", "3RD FLR, JLN JEJAKA", "55100 KUALA LUMPUR", "GSI 10 : 002017394688"]
+    assert read(lines, ADDRESS) == "3RD FLR, JLN JEJAKA 55100 KUALA LUMPUR"
+    lines = ["ACME SDN BHD", "Lot S25, Jln Desa", "81100 Johor Bahru, Johor", "+607-357.1177"]
+    assert read(lines, ADDRESS) == "Lot S25, Jln Desa 81100 Johor Bahru, Johor"
+
+
+def test_an_item_line_is_no_address() -> None:
+    lines = ["ACME STORES SDN BHD", "GST Reg No. 000947339264", "USJ Summit, Subang (SS)"]
+    lines += ["22241 WS CUT SCISSORS 18.00 S", "95448 BASKET 0.00Z"]
+    assert read(lines, ADDRESS) == "USJ Summit, Subang (SS)"
+
+
+def test_a_street_or_building_line_without_a_number_starts_the_address() -> None:
+    lines = ["ACME SDN BHD", "(1219716-T)", "PARADIGM MALL", "LOT NO.: 4F-27, 4TH FLOOR"]
+    assert read(lines, ADDRESS) == "PARADIGM MALL LOT NO.: 4F-27, 4TH FLOOR"
+    # A brand line without one is still skipped.
+    lines = ["DOMINO'S PIZZA SDN BHD", "PERMAS JAYA", "No.12, Jalan Permas 10", "81750 MASAI"]
+    assert read(lines, ADDRESS) == "No.12, Jalan Permas 10 81750 MASAI"
+
+
+def test_an_address_label_glued_by_ocr_starts_the_address() -> None:
+    lines = [
+        "EDEN SDN BHD",
+        "(894996-D)",
+        "LotNO:20,Level UG1,Publika",
+        "No1,Jalan Dutamas,50480 KL",
+    ]
+    assert read(lines, ADDRESS) == "LotNO:20,Level UG1,Publika No1,Jalan Dutamas,50480 KL"
+
+
+def test_a_licensee_line_as_ocr_reads_it_is_no_address() -> None:
+    lines = ["ALAF RESTAURANTS SDN BHD", "License2 of McDonald's", "Level 6, Bangunan TH"]
+    lines += ["47400 Petaling Jaya"]
+    assert read(lines, ADDRESS) == "Level 6, Bangunan TH 47400 Petaling Jaya"
