@@ -4,6 +4,7 @@ tuning receipts (synthetic OCR text: the lines as OCR gives them)."""
 from __future__ import annotations
 
 from services.extract.layout import by_layout
+from services.extract.ocrfix import fix_words
 from services.extract.schema import Field
 
 TOTAL = Field("total", "currency")
@@ -99,3 +100,9 @@ def test_a_licensee_line_as_ocr_reads_it_is_no_address() -> None:
     lines = ["ALAF RESTAURANTS SDN BHD", "License2 of McDonald's", "Level 6, Bangunan TH"]
     lines += ["47400 Petaling Jaya"]
     assert read(lines, ADDRESS) == "Level 6, Bangunan TH 47400 Petaling Jaya"
+
+
+def test_a_one_closing_a_label_word_before_its_number_is_an_l() -> None:
+    assert fix_words("Leve1 6,Bangunan TH") == "Level 6,Bangunan TH"
+    # A street's or a house's number stays: glued to a name, a short word or capitals.
+    assert fix_words("Jalan Raya1, No1 Jalan, PJU1 5") == "Jalan Raya1, No1 Jalan, PJU1 5"
