@@ -163,14 +163,53 @@ def total(lines: Sequence[str], data_type: str) -> JsonValue:
         if best is not None and found.value == 0 and best[2].value != 0:
             continue
         best = (rank, i, found)
+    paid = _cash_less_change(lines[:end])
+    if best is None and paid is not None:
+        return _normalised(paid.text, data_type)
+    # `TOTAL 700` where the cash and the change print cents: OCR lost the point.
+    if best is not None and paid is not None and _lost_point(best[2], paid):
+        return _normalised(paid.text, data_type)
     if best is None:
         best = _last_subtotal(lines[:end])
     if best is None:
         return None
+    return _normalised(_rounded(lines, best[1], best[2]), data_type)
+
+
+def _normalised(value: str, data_type: str) -> JsonValue:
     try:
-        return normalise(_rounded(lines, best[1], best[2]), data_type)
+        return normalise(value, data_type)
     except InvalidValue:
         return None
+
+
+def _lost_point(printed: Amount, paid: Amount) -> bool:
+    return (
+        not printed.decimals
+        and bool(paid.decimals)
+        and (printed.value == paid.value * 10**paid.decimals)
+    )
+
+
+_CASH = re.compile(r"(?i)^cash\b(?!\s*(sales?|receipt|bill|invoice))")
+_CHANGE = re.compile(r"(?i)^change\b")
+
+
+def _cash_less_change(lines: Sequence[str]) -> Amount | None:
+    """What was paid: the cash handed over less the change given back (`CASH 50.00`,
+    `CHANGE 20.20`), when both are printed with their amounts on their lines."""
+    cash = change = None
+    for i, line in enumerate(lines):
+        if cash is None and _CASH.search(line.strip()):
+            cash = _amount_near(lines, i, next_line=False)
+        elif cash is not None and _CHANGE.search(line.strip()):
+            change = _amount_near(lines, i, next_line=False)
+            break
+    if cash is None or change is None or abs(change.value) > abs(cash.value):
+        return None
+    places = max(cash.decimals, change.decimals)
+    value = abs(cash.value) - abs(change.value)
+    return Amount(value, places, 0, 0, percent=False)
 
 
 def _label_end(low: str) -> int:

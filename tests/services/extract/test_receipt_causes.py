@@ -106,3 +106,15 @@ def test_a_one_closing_a_label_word_before_its_number_is_an_l() -> None:
     assert fix_words("Leve1 6,Bangunan TH") == "Level 6,Bangunan TH"
     # A street's or a house's number stays: glued to a name, a short word or capitals.
     assert fix_words("Jalan Raya1, No1 Jalan, PJU1 5") == "Jalan Raya1, No1 Jalan, PJU1 5"
+
+
+def test_without_a_total_label_the_cash_less_the_change_was_paid() -> None:
+    lines = ["TOTALEXCL.GST 28.11", "ADD:GST@6% 1.69", "29.80", "CASH 50.00", "CHANGE 20.20"]
+    assert read(lines, TOTAL) == "29.80"
+
+
+def test_a_total_that_lost_its_decimal_point_is_read_from_cash_and_change() -> None:
+    lines = ["SUB-TOTAL(GST) 7.00", "TOTAL 700", "CASH 50.00", "CHANGE 43.00"]
+    assert read(lines, TOTAL) == "7.00"
+    # A whole total that cash and change agree with stays as printed.
+    assert read(["TOTAL 700", "CASH 1000", "CHANGE 300"], TOTAL) == "700"
