@@ -29,6 +29,17 @@ _ADDRESS_WORD = re.compile(
     r"(?i)\b(jalan|jln|lorong|lrg|taman|tmn|persiaran|lebuh|lot|plaza|mall|block|blk|level|"
     r"floor|tingkat|bangunan|kompleks|complex|road|street|avenue)\b"
 )
+# A postcode of five digits as OCR misreads it, some of them as look-alike letters (`4D170`,
+# `454OO` glued to the town): three real digits and the look-alikes of 0, 1, 5 and 8.
+_POSTCODE = re.compile(r"(?<!\d)\d[\dODSIlB]{4}(?!\d)")
+_AS_DIGIT = str.maketrans("ODSIlB", "005118")
+
+
+def _postcode(match: re.Match[str]) -> str:
+    code = match.group(0)
+    return code.translate(_AS_DIGIT) if sum(ch.isdigit() for ch in code) >= 3 else code
+
+
 _DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 
 _REGISTRATION_LABEL = re.compile(
@@ -85,4 +96,4 @@ def address(lines: Sequence[str]) -> JsonValue:
         or _ABOUT_THE_COMPANY.search(block[0])
     ):
         block.pop(0)
-    return fix_words(" ".join(block)) or None
+    return _POSTCODE.sub(_postcode, fix_words(" ".join(block))) or None

@@ -118,3 +118,13 @@ def test_a_total_that_lost_its_decimal_point_is_read_from_cash_and_change() -> N
     assert read(lines, TOTAL) == "7.00"
     # A whole total that cash and change agree with stays as printed.
     assert read(["TOTAL 700", "CASH 1000", "CHANGE 300"], TOTAL) == "700"
+
+
+def test_a_postcode_with_look_alike_letters_is_read_as_digits() -> None:
+    lines = ["ACME SDN BHD", "NO.17-G, JALAN SETIA", "SEKSYEN U13.4D170 SHAH ALAM", "TEL:03-3362"]
+    assert read(lines, ADDRESS) == "NO.17-G, JALAN SETIA SEKSYEN U13.40170 SHAH ALAM"
+    lines = ["ACME SDN BHD", "125A JALAN MALINJA", "SITEB454OOSEKINCHAN"]
+    assert read(lines, ADDRESS) == "125A JALAN MALINJA SITEB45400SEKINCHAN"
+    # Fewer than three digits: a word, not a postcode.
+    lines = ["ACME SDN BHD", "NO 12, JALAN 1DSIB", "47400 PJ"]
+    assert read(lines, ADDRESS) == "NO 12, JALAN 1DSIB 47400 PJ"
