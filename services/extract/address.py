@@ -40,6 +40,12 @@ def _postcode(match: re.Match[str]) -> str:
     return code.translate(_AS_DIGIT) if sum(ch.isdigit() for ch in code) >= 3 else code
 
 
+# The postcode, the town and the state or country after it (`81750 Masai, Johor`,
+# `56000 Kuala Lumpur, Malaysia`): the address's last line. Not a lot's or a house's number.
+_POSTCODE_TOWN_STATE = re.compile(
+    r"(?i)(?<!lot)(?<!no)(?<!ptd)[\s,.]+\d{5}[\s,.]*[^\W\d_][^,.]*[,.]\s*[^\W\d_]"
+    r"|^\d{5}[\s,.]*[^\W\d_][^,.]*[,.]\s*[^\W\d_]"
+)
 _DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 
 _REGISTRATION_LABEL = re.compile(
@@ -76,6 +82,8 @@ def address(lines: Sequence[str]) -> JsonValue:
             or _is_labelled(text)
             or _PRICED.search(text)
         )
+        if block and _POSTCODE_TOWN_STATE.search(block[-1]) and not any(c.isdigit() for c in text):
+            ends = True  # a branch's name after the full address: `AEON SHAH ALAM`
         if ends:
             if block:
                 break

@@ -128,3 +128,19 @@ def test_a_postcode_with_look_alike_letters_is_read_as_digits() -> None:
     # Fewer than three digits: a word, not a postcode.
     lines = ["ACME SDN BHD", "NO 12, JALAN 1DSIB", "47400 PJ"]
     assert read(lines, ADDRESS) == "NO 12, JALAN 1DSIB 47400 PJ"
+
+
+def test_the_name_is_above_the_address_not_a_heading_under_it() -> None:
+    lines = ["BHPetrol Permas Jaya 2", "LOT PTD 101051", "Jalan Permas 10/10"]
+    lines += ["81750 Masai, Johor", "PREPAY CHIT NUMBER", "57381"]
+    assert read(lines, COMPANY) == "BHPetrol Permas Jaya 2"
+    assert read(lines, ADDRESS) == "LOT PTD 101051 Jalan Permas 10/10 81750 Masai, Johor"
+
+
+def test_a_name_after_the_postcode_town_and_state_is_a_branch() -> None:
+    lines = ["POPULAR BOOK CO. (M) SDN BHD", "(Co.No.113825-W)", "No 8, Jalan 7/118B"]
+    lines += ["56000 Kuala Lumpur,Malaysia", "AEON SHAH ALAM", "Tel:03-55235214"]
+    assert read(lines, ADDRESS) == "No 8, Jalan 7/118B 56000 Kuala Lumpur,Malaysia"
+    # Without the state, the next line may carry it.
+    lines = ["ACME SDN BHD", "No.3, Jalan SS21/39,47400 Petaling Jaya", "Selangor", "(GST ID)"]
+    assert read(lines, ADDRESS) == "No.3, Jalan SS21/39,47400 Petaling Jaya Selangor"
