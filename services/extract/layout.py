@@ -159,8 +159,9 @@ def total(lines: Sequence[str], data_type: str) -> JsonValue:
         if found is None or (best is not None and (rank, i) < best[:2]):
             continue
         # The total paid is never nothing: a later `TOTAL LOADING CHARGES 0.00` or
-        # `TOTAL SAVINGS 0.00` totals something else.
-        if best is not None and found.value == 0 and best[2].value != 0:
+        # `TOTAL SAVINGS 0.00` totals something else. (A stronger label's zero stands: a paid
+        # invoice's `Balance due 0.00`.)
+        if best is not None and found.value == 0 and best[2].value != 0 and rank <= best[0]:
             continue
         best = (rank, i, found)
     paid = _cash_less_change(lines[:end])

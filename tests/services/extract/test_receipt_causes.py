@@ -144,3 +144,7 @@ def test_a_name_after_the_postcode_town_and_state_is_a_branch() -> None:
     # Without the state, the next line may carry it.
     lines = ["ACME SDN BHD", "No.3, Jalan SS21/39,47400 Petaling Jaya", "Selangor", "(GST ID)"]
     assert read(lines, ADDRESS) == "No.3, Jalan SS21/39,47400 Petaling Jaya Selangor"
+
+
+def test_a_stronger_labels_zero_still_stands() -> None:
+    assert read(["Total 100.00", "Paid 100.00", "Balance due 0.00"], TOTAL) == "0.00"
