@@ -138,7 +138,8 @@ def is_layout_field(field: Field) -> bool:
 
 
 def total(lines: Sequence[str], data_type: str) -> JsonValue:
-    """The amount on the strongest total label; among equals the last one printed."""
+    """The amount on the strongest total label; among equals the last one printed. With no
+    total label, what was paid: the cash less the change, else the last subtotal."""
     best: tuple[int, int, Amount] | None = None
     end = len(lines)
     for i, line in enumerate(lines):
@@ -185,6 +186,7 @@ def _normalised(value: str, data_type: str) -> JsonValue:
 
 
 def _lost_point(printed: Amount, paid: Amount) -> bool:
+    """Whether `printed` is `paid` with its decimal point lost (`700` for `7.00`)."""
     return (
         not printed.decimals
         and bool(paid.decimals)
@@ -209,6 +211,7 @@ def _cash_less_change(lines: Sequence[str]) -> Amount | None:
     if cash is None or change is None or abs(change.value) > abs(cash.value):
         return None
     places = max(cash.decimals, change.decimals)
+    # Signs are the till's bookkeeping (`Cash -300.00`), not less money handed over.
     value = abs(cash.value) - abs(change.value)
     return Amount(value, places, 0, 0, percent=False)
 
