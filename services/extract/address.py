@@ -16,10 +16,37 @@ from services.extract.company import (
 from services.extract.ocrfix import fix_label, fix_words
 from services.extract.schema import JsonValue
 
-_ABOUT_THE_COMPANY = re.compile(r"(?i)\b(formerly|licensee\s+of|owned\s+by|operated\s+by)\b")
-_PHONE_OR_EMAIL = re.compile(r"\b0\d{1,2}\s?-\s?\d{6,8}\b|@")
-_DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
+# `Licensee of McDonald's`, as OCR reads it too (`License2 of`).
+_ABOUT_THE_COMPANY = re.compile(r"(?i)\b(formerly|licen\w*\s+of|owned\s+by|operated\s+by)\b")
+# A phone number (`03-6258 0869`, `+607-357.1177`) or an e-mail address; a run of nine or more
+# digits is a tax, phone or document number (`GSI 10 : 002017394688`): no address has one.
+_PHONE_OR_EMAIL = re.compile(r"\b0\d{1,2}\s?-\s?\d{6,8}\b|@|\+\d{2}|\d{9,}")
+# An item sold, priced at the end of its line (`WS CUT SCISSORS 18.00 S`).
+_PRICED = re.compile(r"\d[.,]\d{2}\s*[A-Z]?$")
+# Words that name a street, a building or a floor: a line with one is an address line even
+# without a number (`AVTIVO PLAZA, LOT B-F-ll`, `PARADIGM MALL`).
+_ADDRESS_WORD = re.compile(
+    r"(?i)\b(jalan|jln|lorong|lrg|taman|tmn|persiaran|lebuh|lot|plaza|mall|block|blk|level|"
+    r"floor|tingkat|bangunan|kompleks|complex|road|street|avenue)\b"
+)
+# A postcode of five digits as OCR misreads it, some of them as look-alike letters (`4D170`,
+# `454OO` glued to the town): three real digits and the look-alikes of 0, 1, 5 and 8.
+_POSTCODE = re.compile(r"(?<!\d)\d[\dODSIlB]{4}(?!\d)")
+_AS_DIGIT = str.maketrans("ODSIlB", "005118")
 
+
+def _postcode(match: re.Match[str]) -> str:
+    code = match.group(0)
+    return code.translate(_AS_DIGIT) if sum(ch.isdigit() for ch in code) >= 3 else code
+
+
+# The postcode, the town and the state or country after it (`81750 Masai, Johor`,
+# `56000 Kuala Lumpur, Malaysia`): the address's last line. Not a lot's or a house's number.
+_POSTCODE_TOWN_STATE = re.compile(
+    r"(?i)(?<!lot)(?<!no)(?<!ptd)[\s,.]+\d{5}[\s,.]*[^\W\d_][^,.]*[,.]\s*[^\W\d_]"
+    r"|^\d{5}[\s,.]*[^\W\d_][^,.]*[,.]\s*[^\W\d_]"
+)
+_DATE_OR_TIME = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}:\d{2}")
 
 _REGISTRATION_LABEL = re.compile(
     r"(?i)company\s*no|c[o0]\s*[.-]?\s*reg|\broc\b|\bbr\s*no|reg\.?\s*no"
@@ -27,11 +54,12 @@ _REGISTRATION_LABEL = re.compile(
 # `Pay By: CASH`, `Cashier: 3`: a label with a value is no part of an address, but `NO: 28`
 # and `LOT: 5` start one.
 _LABELLED = re.compile(r"([^\W\d_]{2,})\.?\s*:")
-_ADDRESS_START_WORDS = frozenset({"no", "lot", "unit", "level", "blk", "block", "lorong", "jalan"})
+# `NO: 28`, `LOT: 5`, and glued by OCR, `LotNO:20`.
+_ADDRESS_START = re.compile(r"(?i)(no|lot|unit|level|blk|block|lorong|jalan)(\.?\s*no)?")
 
 
 def _is_labelled(text: str) -> bool:
-    return any(m.group(1).lower() not in _ADDRESS_START_WORDS for m in _LABELLED.finditer(text))
+    return any(not _ADDRESS_START.fullmatch(m.group(1)) for m in _LABELLED.finditer(text))
 
 
 def address(lines: Sequence[str]) -> JsonValue:
@@ -52,7 +80,10 @@ def address(lines: Sequence[str]) -> JsonValue:
             or _PHONE_OR_EMAIL.search(text)
             or _REGISTRATION_LABEL.search(label_view)
             or _is_labelled(text)
+            or _PRICED.search(text)
         )
+        if block and _POSTCODE_TOWN_STATE.search(block[-1]) and not any(c.isdigit() for c in text):
+            ends = True  # a branch's name after the full address: `AEON SHAH ALAM`
         if ends:
             if block:
                 break
@@ -66,11 +97,11 @@ def address(lines: Sequence[str]) -> JsonValue:
             continue  # registration number or the rest of the name, before the address
         block.append(text)
     # `DOMINO'S PIZZA PERMAS JAYA` / `No.12, Jalan Permas Jaya 10`: the address starts at
-    # its first number.
+    # its first number or a street or building word.
     while len(block) > 1 and (
-        not any(ch.isdigit() for ch in block[0])
+        not (any(ch.isdigit() for ch in block[0]) or _ADDRESS_WORD.search(block[0]))
         or REGISTRATION.search(block[0])
         or _ABOUT_THE_COMPANY.search(block[0])
     ):
         block.pop(0)
-    return fix_words(" ".join(block)) or None
+    return _POSTCODE.sub(_postcode, fix_words(" ".join(block))) or None

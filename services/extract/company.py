@@ -110,12 +110,25 @@ def organisation_span(lines: Sequence[str], *, fallback: bool = True) -> tuple[i
         return found
     if not fallback and not owned:
         return None
+    # The shop's name is printed above its address: a heading in capitals under the address
+    # (`PREPAY CHIT NUMBER`) is not it, the line right above the address is.
+    address = next((i for i, line in top if _ADDRESS_NUMBER.search(line)), len(lines))
     for i, line in top:
         if _name_like(line) and _shouting(line) and not NOT_THE_ISSUER.search(line):
+            if i > address and (found := _above(lines, address)) is not None:
+                return found
             return i, i + 1
     for i, line in top:
         if _name_like(line) and not NOT_THE_ISSUER.search(line):
             return i, i + 1
+    return None
+
+
+def _above(lines: Sequence[str], address: int) -> tuple[int, int] | None:
+    """The name on the line above the address's first line (`BHPetrol Permas Jaya 2`)."""
+    above = lines[address - 1] if address > 0 else ""
+    if _name_like(above, digits=True) and not NOT_THE_ISSUER.search(above):
+        return address - 1, address
     return None
 
 

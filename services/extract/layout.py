@@ -57,8 +57,14 @@ _NOT_A_TOTAL = re.compile(
     r"(?i)(sub\s*-?\s*tota|total\s*(qty|quantity|items?|excl|tax|gst|vat|stamp|discount|saving|ht\b)"
     r"|(tax|gst|vat)\s*total|excluding|exclusief|hors\s*taxe|\bnetto\b|included\s*in\s*total"
     # `Inclusive of 6% GST: 1.66` states the tax in the total, not the total.
-    r"|incl\w*\.?\s+(of\s+)?\d+(\.\d+)?\s*%\s*(gst|vat|tax))"
+    r"|incl\w*\.?\s+(of\s+)?\d+(\.\d+)?\s*%\s*(gst|vat|tax)"
+    # A loyalty statement's `Total Points` counts points, not money.
+    r"|\bpoints?\b)"
 )
+# `Totl 8 270.00`: OCR drops the word's last letter or one before it.
+_CLIPPED_TOTAL = re.compile(r"\btot(?:a|l)\b")
+_SUBTOTAL = re.compile(r"(?i)sub\s*-?\s*tota")
+_ADDED = re.compile(r"(?i)\b(gst|vat|tax|service)")
 # Words that head the columns of a totals line: `TOTAL CASH CHANGE 55.10 55.10 0.00`.
 _MONEY_WORDS = frozenset(
     [
@@ -132,28 +138,104 @@ def is_layout_field(field: Field) -> bool:
 
 
 def total(lines: Sequence[str], data_type: str) -> JsonValue:
-    """The amount on the strongest total label; among equals the last one printed."""
+    """The amount on the strongest total label; among equals the last one printed. With no
+    total label, what was paid: the cash less the change, else the last subtotal."""
     best: tuple[int, int, Amount] | None = None
+    end = len(lines)
     for i, line in enumerate(lines):
         low = fix_label(line).lower()
-        if best is not None and "summary" in low:
+        if "summary" in low and (best is not None or _last_subtotal(lines[:i])):
+            end = i
             break  # a tax summary table: its "Total" row splits the amount by tax code
         if _NOT_A_TOTAL.search(low):
             continue
         rank = next((r for label, r in _TOTAL_LABELS if label in low), 0)
+        if not rank and _CLIPPED_TOTAL.search(low):
+            rank = 2
         if not rank:
             continue
-        found = _amount_near(lines, i)
+        found = _amount_near(lines, i, after=_label_end(low))
         if found is None and (value := stacked(lines, i)) is not None:
             found = next((a for a in reversed(numbers(value)) if not a.percent), None)
-        if found is not None and (best is None or (rank, i) >= best[:2]):
-            best = (rank, i, found)
+        if found is None or (best is not None and (rank, i) < best[:2]):
+            continue
+        # The total paid is never nothing: a later `TOTAL LOADING CHARGES 0.00` or
+        # `TOTAL SAVINGS 0.00` totals something else. (A stronger label's zero stands: a paid
+        # invoice's `Balance due 0.00`.)
+        if best is not None and found.value == 0 and best[2].value != 0 and rank <= best[0]:
+            continue
+        best = (rank, i, found)
+    paid = _cash_less_change(lines[:end])
+    if best is None and paid is not None:
+        return _normalised(paid.text, data_type)
+    # `TOTAL 700` where the cash and the change print cents: OCR lost the point.
+    if best is not None and paid is not None and _lost_point(best[2], paid):
+        return _normalised(paid.text, data_type)
+    if best is None:
+        best = _last_subtotal(lines[:end])
     if best is None:
         return None
+    return _normalised(_rounded(lines, best[1], best[2]), data_type)
+
+
+def _normalised(value: str, data_type: str) -> JsonValue:
     try:
-        return normalise(_rounded(lines, best[1], best[2]), data_type)
+        return normalise(value, data_type)
     except InvalidValue:
         return None
+
+
+def _lost_point(printed: Amount, paid: Amount) -> bool:
+    """Whether `printed` is `paid` with its decimal point lost (`700` for `7.00`)."""
+    return (
+        not printed.decimals
+        and bool(paid.decimals)
+        and (printed.value == paid.value * 10**paid.decimals)
+    )
+
+
+_CASH = re.compile(r"(?i)^cash\b(?!\s*(sales?|receipt|bill|invoice))")
+_CHANGE = re.compile(r"(?i)^change\b")
+
+
+def _cash_less_change(lines: Sequence[str]) -> Amount | None:
+    """What was paid: the cash handed over less the change given back (`CASH 50.00`,
+    `CHANGE 20.20`), when both are printed with their amounts on their lines."""
+    cash = change = None
+    for i, line in enumerate(lines):
+        if cash is None and _CASH.search(line.strip()):
+            cash = _amount_near(lines, i, next_line=False)
+        elif cash is not None and _CHANGE.search(line.strip()):
+            change = _amount_near(lines, i, next_line=False)
+            break
+    if cash is None or change is None or abs(change.value) > abs(cash.value):
+        return None
+    places = max(cash.decimals, change.decimals)
+    # Signs are the till's bookkeeping (`Cash -300.00`), not less money handed over.
+    value = abs(cash.value) - abs(change.value)
+    return Amount(value, places, 0, 0, percent=False)
+
+
+def _label_end(low: str) -> int:
+    """Where the total's label ends on its line: its amount is printed after it, to the right
+    (`%1S9 Amt(RM) GST(RM) Total(RM)`: the 9 before the label is no total)."""
+    found = [low.find(label) + len(label) for label, _ in _TOTAL_LABELS if label in low]
+    found += [m.end() for m in _CLIPPED_TOTAL.finditer(low)]
+    return min(found, default=0)
+
+
+def _last_subtotal(lines: Sequence[str]) -> tuple[int, int, Amount] | None:
+    """A receipt that prints no total line (`SUBTOTAL`, `ROUNDING`, `SUBTOTAL` again) is
+    paid its last subtotal, after rounding; unless a tax or a charge is added after it (then
+    the total is a later line OCR could not read)."""
+    best = None
+    for i, line in enumerate(lines):
+        low = fix_label(line).lower()
+        if _SUBTOTAL.search(low) and (found := _amount_near(lines, i)) is not None:
+            best = (1, i, found)
+        elif best is not None and _ADDED.search(low):
+            best = None
+    return best
 
 
 def _rounded(lines: Sequence[str], at: int, value: Amount) -> str:
@@ -171,15 +253,22 @@ def _rounded(lines: Sequence[str], at: int, value: Amount) -> str:
 _OCR_ZERO = re.compile(r"(?<=\d)[Oo]|(?<=[.,-])[Oo](?=[\d.,Oo])|[Oo](?=[.,]\d)")
 
 
-def _amount_near(lines: Sequence[str], i: int, *, next_line: bool = True) -> Amount | None:
-    """The amount on the label's line, else on the next line. A percentage is a rate, not
-    an amount; where the line prints decimals, a bare integer is a count or a code."""
+# `RM.34.80`, `Rs.120.00`: the dot after a currency's abbreviation is no decimal point.
+_CURRENCY_DOT = re.compile(r"(?i)(?<=\brm)\.(?=\d)|(?<=\brs)\.(?=\d)")
+
+
+def _amount_near(
+    lines: Sequence[str], i: int, *, next_line: bool = True, after: int = 0
+) -> Amount | None:
+    """The amount on the label's line (after position `after`, where the label ends), else on
+    the next line. A percentage is a rate, not an amount; where the line prints decimals, a
+    bare integer is a count or a code."""
     # A label in a sentence is not a label over the next line's amount.
     # Nor is one followed by its own (unreadable) value: `Total Payable: OPL`.
     next_line = next_line and len(lines[i]) < 40 and not re.search(r":\s*\S", lines[i])
-    for raw_line in (lines[i], *lines[i + 1 : i + 1 + next_line]):
-        line = _OCR_ZERO.sub("0", raw_line)
-        amounts = [a for a in numbers(line) if not a.percent]
+    for n, raw_line in enumerate((lines[i], *lines[i + 1 : i + 1 + next_line])):
+        line = _CURRENCY_DOT.sub(" ", _OCR_ZERO.sub("0", raw_line))
+        amounts = [a for a in numbers(line) if not a.percent and (n or a.start >= after)]
         if any(a.decimals for a in amounts):
             amounts = [a for a in amounts if a.decimals]
         if not amounts:

@@ -38,9 +38,16 @@ def _letter_for(match: re.Match[str]) -> str:
 _ZERO_AFTER_LETTERS = re.compile(r"\b([^\W\d_]+)0(?![\w])")
 
 
+# A one closing a word of small letters that labels the number after it is the letter l:
+# `Leve1 6`. Not after capitals (`SS1`, `PJU1` are street codes), a short word (`No1` is a
+# house number) or before anything but a number (`Jalan Raya1` is the street's number, glued).
+_TRAILING_ONES = re.compile(r"(?<=[^\W\d_]{2}[a-z])1(?=\s\d)")
+
+
 def fix_words(text: str) -> str:
     """`text` with look-alike digits inside words and letters inside numbers corrected."""
     text = _SANDWICHED_DIGIT.sub(_letter_for, text)
+    text = _TRAILING_ONES.sub("l", text)
     text = re.sub(r"(?<![\w])0(?=[^\W\d_]{2,}\b)", "O", text)
     # `7/1l8B`: an l or I between digits is a one.
     text = re.sub(r"(?<=\d)[lI](?=\d)", "1", text)
