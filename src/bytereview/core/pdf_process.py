@@ -24,6 +24,7 @@ and event-loop threads) importing only pypdfium2, ready in a fraction of a secon
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,26 @@ class PdfBounds:
     document_seconds: float = PDF_DOCUMENT_SECONDS
 
 
+# All a child needs of the worker's environment to start an interpreter. It reads hostile
+# files, so it never holds the worker's settings: credentials (the worker token, a model's
+# API key, the database URL) and the pod's identity stay with the worker.
+_CHILD_ENVIRONMENT = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+)
+
+
+def child_environment() -> dict[str, str]:
+    return {key: os.environ[key] for key in _CHILD_ENVIRONMENT if key in os.environ}
+
+
 class _Child:
     """One child interpreter (bytereview/pdf_child.py) and the connection to it."""
 
@@ -89,6 +110,7 @@ class _Child:
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                env=child_environment(),
             )
         self.conn = Connection(ours.detach())
 
