@@ -75,6 +75,30 @@ def test_pages_read_exactly_as_the_engine_reads_them() -> None:
     assert "ACMETRADING" in reading.ocr_page(receipt_png(RECEIPT)).text.replace(" ", "")
 
 
+class CountedLock(TurnLock):
+    def __init__(self) -> None:
+        super().__init__()
+        self.turns = 0
+
+    def acquire(self) -> None:
+        super().acquire()
+        self.turns += 1
+
+
+def test_lines_across_the_page_are_recognised_a_box_at_a_time_as_the_engine_reads_them() -> None:
+    # Three lines of small print across 2000 px: boxes about 80 times as wide as high.
+    lines = [" ".join(f"ITEM{i}-{j} 1.{j}0" for j in range(11)) for i in range(3)]
+    image = lines_image(lines, 2000, 22)
+    engine = ocr_engine()
+    lock = CountedLock()
+    ours = read(engine, image, lock, lambda: 60.0)
+    assert ours == engine(image)[0]
+    assert ours is not None
+    assert len(ours) == 3
+    # Detection, one batch of angles, and each of the three boxes on its own.
+    assert lock.turns == 1 + 1 + 3
+
+
 def dense_document() -> Document:
     data = png(dense_image())
     return Document("f", "dense.png", "image/png", functools.partial(io.BytesIO, data))
