@@ -5,12 +5,13 @@ bounded (2,000 px, 1,000 text boxes) but recognising what those boxes hold is no
 dense small print took minutes of CPU. So the same stages run here, with the same code and
 settings (what a normal page reads as is unchanged, byte for byte), and:
 - the engine is taken per model run (detection, each batch of angle classification and of
-  recognition), in turn (`TurnLock`), so other pages are read in between;
+  recognition; a batch of very wide boxes box by box), in turn (`TurnLock`), so other
+  pages are read in between;
 - past `seconds` of the page's own time (not its waiting for the engine), checked between
   runs, `OcrTooCostly` is raised.
 
 Written against rapidocr_onnxruntime 1.4 (`main.py`, `ch_ppocr_*`): a change there is caught
-by tests/services/extract/test_ocr_run.py, which compares both on generated receipts.
+by tests/services/extract/test_ocr_run.py, which compares both on generated pages.
 """
 
 from __future__ import annotations
