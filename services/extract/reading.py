@@ -13,12 +13,11 @@ import io
 import itertools
 import shutil
 import tempfile
-import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, OCR_PAGE_SECONDS
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -28,6 +27,7 @@ from bytereview.core.pdf_process import (
 )
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.ocr import ocr_engine
+from services.extract.ocr_run import OcrTooCostly, TurnLock, read
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -70,7 +70,9 @@ class PageText:
         )
 
 
-_OCR_LOCK = threading.Lock()
+# onnxruntime already spreads one model run over every core: running two at once only
+# doubles the memory. Taken per run, not per page (services/extract/ocr_run.py), in turn.
+_OCR_LOCK = TurnLock()
 
 
 def _image_size(image: bytes | Any) -> tuple[float, float]:
@@ -85,11 +87,9 @@ def _image_size(image: bytes | Any) -> tuple[float, float]:
 
 
 def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
-    """OCR text of an image (bytes or a PIL image), boxes on one baseline joined into lines."""
-    # onnxruntime already spreads one inference over every core: running two at once
-    # only doubles the memory.
-    with _OCR_LOCK:
-        result, _ = ocr_engine()(image)
+    """OCR text of an image (bytes or a PIL image), boxes on one baseline joined into lines;
+    OcrTooCostly past OCR_PAGE_SECONDS of its own time."""
+    result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
     for points, text, score in result or []:
@@ -253,7 +253,7 @@ def _pdf_pages(document: Document, *, ocr: bool) -> tuple[list[PageText] | None,
             if page is None:
                 if not ocr:
                     return None, count
-                page = ocr_page(image, index + 1)
+                page = _ocr(document, image, index + 1)
             pages.append(page)
         return pages, count
 
@@ -290,7 +290,19 @@ def _ocr_image(document: Document, opened: Any) -> PageText:
                 retryable=False,
             )
         opened.load()  # decoded here, not under the OCR engine's lock
-        return ocr_page(ocr_input(opened))
+        return _ocr(document, ocr_input(opened), 1)
+
+
+def _ocr(document: Document, image: Any, number: int) -> PageText:
+    """`ocr_page`, a page over its time failing its file alone (the worker goes on)."""
+    try:
+        return ocr_page(image, number)
+    except OcrTooCostly as exc:
+        raise ExtractionError(
+            f"{document.path}: page {number} has more text than OCR reads in "
+            f"{OCR_PAGE_SECONDS:g} s",
+            retryable=False,
+        ) from exc
 
 
 def ocr_input(image: Any) -> Any:
