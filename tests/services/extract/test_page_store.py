@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from bytereview.core import storage_keys
 from bytereview.core.storage import LocalStorage
@@ -19,19 +19,13 @@ from services.extract import documents, page_store, reading
 from services.extract.base import Box, Document
 from services.extract.reading import PageText, document_pages
 from tests.pdfs import text_pdf
+from tests.services.extract.test_offline import receipt_png
 
 LINES = ["ACME TRADING", "TOTAL RM 60.31"]
 
 
 def scan_png() -> bytes:
-    font = ImageFont.load_default(size=36)
-    image = Image.new("RGB", (640, 80 + 60 * len(LINES)), "white")
-    draw = ImageDraw.Draw(image)
-    for i, line in enumerate(LINES):
-        draw.text((40, 40 + 60 * i), line, fill="black", font=font)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return receipt_png(LINES)
 
 
 def scan_pdf() -> bytes:
