@@ -459,6 +459,22 @@ def test_bursts_recur_counts_jumps_not_levels() -> None:
     assert not bursts_recur(SPIKY, step)
 
 
+def test_one_upload_with_a_stall_in_it_is_one_burst() -> None:
+    """Polls every second (the operator's tests poll so): 2,000 messages published over
+    three polls with a quiet one in the middle were two bursts, so a single upload held its
+    pods recurring_hold_seconds. Big polls less than burst_merge_seconds apart are one."""
+    fast = dataclasses.replace(SPIKY, max_replicas=4)
+    history, arrived = [], 0
+    for t in range(200):
+        arrived += {120: 900, 122: 1100}.get(t, 0)
+        history.append(obs(float(t), 0, 0, arrived=arrived, completed=arrived))
+    assert not bursts_recur(fast, history)
+    # A second burst well after the first: recurring.
+    arrived += 1000
+    history.append(obs(200.0, 0, 0, arrived=arrived, completed=arrived))
+    assert bursts_recur(fast, history)
+
+
 def test_recurring_bursts_get_fewer_pods_held_longer() -> None:
     off = dataclasses.replace(SPIKY, recurring_hold_seconds=0.0)
     slower = dataclasses.replace(off, target_drain_seconds=2 * SPIKY.target_drain_seconds)
