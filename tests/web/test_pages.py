@@ -6,7 +6,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.web.jobs import ready_job
@@ -98,3 +98,29 @@ def test_the_dashboard_pages_through_jobs(page: Page, app_url: str) -> None:
     expect(jobs.get_by_role("link", name="Paging 00")).to_be_visible()  # newest first
     page.get_by_role("button", name="Previous page").click()
     expect(jobs.get_by_role("link", name="Paging 24")).to_be_visible()
+
+
+def test_the_dashboard_shows_the_latest_filter_whatever_answers_last(
+    page: Page, app_url: str
+) -> None:
+    """Two filters chosen in a row: the first one's answer, delayed here, used to replace the
+    second's (the list said no job was failed under "Partially completed")."""
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    with httpx.Client(base_url=app_url, headers=headers, timeout=30) as api:
+        declared = {"displayName": "Latest filter", "files": [{"path": "p.pdf", "sizeBytes": 1}]}
+        assert api.post("/v1/jobs", json=declared).status_code == 200
+    page.goto(f"{app_url}/app/jobs")
+    jobs = page.get_by_role("table", name="Your jobs")
+    expect(jobs.get_by_role("link", name="Latest filter").first).to_be_visible()
+
+    def late(route: Route) -> None:
+        page.wait_for_timeout(1500)  # answered after the request that follows it
+        route.continue_()
+
+    page.route(re.compile(r"/v1/jobs\?.*FAILED"), late)
+    page.get_by_label("Status").select_option("FAILED")
+    page.get_by_label("Status").select_option("PENDING_UPLOAD")
+    expect(jobs.get_by_role("link", name="Latest filter").first).to_be_visible()
+    page.wait_for_timeout(2500)  # the failed list's answer has come and gone
+    expect(page.get_by_label("Status")).to_have_value("PENDING_UPLOAD")
+    expect(jobs.get_by_role("link", name="Latest filter").first).to_be_visible()

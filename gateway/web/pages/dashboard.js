@@ -55,15 +55,21 @@ export async function renderDashboard(main) {
     body,
   );
 
+  // Which load is the latest: a filter changed twice in a row sends two requests, and the
+  // first one's answer may come last; only the latest one's is shown.
+  let loads = 0;
+
   async function load() {
+    const asked = ++loads;
     replace(body, h("p", { class: "muted" }, "Loading jobs…"));
     let page;
     try {
       page = await listJobs({ pageSize: PAGE_SIZE, pageToken: token, status });
     } catch (error) {
-      replace(body, errorBox(error));
+      if (asked === loads) replace(body, errorBox(error));
       return;
     }
+    if (asked !== loads) return; // a later filter or page was asked for meanwhile
     const jobs = page.jobs || [];
     if (!jobs.length && !token) {
       replace(
