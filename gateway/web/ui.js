@@ -140,3 +140,26 @@ export function saveBlob(blob, filename) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/**
+ * Wraps a loader so that only its latest call's answer counts: a page that loads again (a
+ * filter changed, another page asked for, a live refresh) while an earlier load is still
+ * waiting would otherwise show whichever answer comes last. Earlier calls resolve to
+ * `undefined` once a later one was made.
+ * @template T
+ * @param {() => Promise<T>} fetch
+ * @returns {() => Promise<T | undefined>}
+ */
+export function latestOnly(fetch) {
+  let calls = 0;
+  return async () => {
+    const call = ++calls;
+    try {
+      const answer = await fetch();
+      return call === calls ? answer : undefined;
+    } catch (error) {
+      if (call === calls) throw error;
+      return undefined;
+    }
+  };
+}

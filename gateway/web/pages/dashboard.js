@@ -1,7 +1,7 @@
 // @ts-check
 // Dashboard: the user's jobs, paged, filtered by status.
 import { listJobs } from "../api/jobs.js";
-import { h, replace, errorBox, statusBadge, statusWords, formatTime, progressBar } from "../ui.js";
+import { h, replace, errorBox, statusBadge, statusWords, formatTime, progressBar, latestOnly } from "../ui.js";
 
 const PAGE_SIZE = 20;
 const STATUSES = [
@@ -55,21 +55,20 @@ export async function renderDashboard(main) {
     body,
   );
 
-  // Which load is the latest: a filter changed twice in a row sends two requests, and the
-  // first one's answer may come last; only the latest one's is shown.
-  let loads = 0;
+  // A filter changed twice in a row sends two requests, and the first one's answer may
+  // come last: only the latest one's is shown.
+  const latestJobs = latestOnly(() => listJobs({ pageSize: PAGE_SIZE, pageToken: token, status }));
 
   async function load() {
-    const asked = ++loads;
     replace(body, h("p", { class: "muted" }, "Loading jobs…"));
     let page;
     try {
-      page = await listJobs({ pageSize: PAGE_SIZE, pageToken: token, status });
+      page = await latestJobs();
     } catch (error) {
-      if (asked === loads) replace(body, errorBox(error));
+      replace(body, errorBox(error));
       return;
     }
-    if (asked !== loads) return; // a later filter or page was asked for meanwhile
+    if (page === undefined) return; // a later filter or page was asked for meanwhile
     const jobs = page.jobs || [];
     if (!jobs.length && !token) {
       replace(

@@ -11,7 +11,7 @@ import { reviewWalk } from "../review-walk.js";
 import { SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
-import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime } from "../ui.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly } from "../ui.js";
 
 const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
@@ -263,11 +263,14 @@ export async function renderJob(main, { id }) {
   let editing = false;
   const fieldNames = () => (job.fields || []).map((/** @type {any} */ f) => f.name);
 
+  // A live refresh and a click on another page overlap: only the latest load's answer counts.
+  const latestResults = latestOnly(() => listResults(name, { pageSize: PAGE_SIZE, pageToken: token }));
+
   async function loadResults() {
     try {
-      const page = await listResults(name, { pageSize: PAGE_SIZE, pageToken: token });
+      const page = await latestResults();
       // A value being edited keeps its input: a live refresh that lands meanwhile is dropped.
-      if (editing) return;
+      if (page === undefined || editing) return;
       rows = page.results || [];
       nextToken = page.nextPageToken || "";
       drawResults();
