@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from bench.goals import verdict
 from bytereview.core import DEV_TOKEN
 from tests.e2e.conftest import Platform, launched
 from tests.pdfs import text_pdf
@@ -441,12 +442,7 @@ def main() -> None:
         print(f"{args.size} files, {kind}; PostgreSQL; the noop bench extractor")
         outcome = bench(args, database=database, data_dir=Path(tmp) / "data", env={})
     if args.goal:
-        misses = goal_misses(outcome)
-        for miss in misses:
-            print(f"goal missed: {miss}", flush=True)
-        if misses:
-            raise SystemExit(1)
-        print("goal met: no request over 1 s, every process under 256 MiB", flush=True)
+        verdict(goal_misses(outcome), "no request over 1 s, every process under 256 MiB")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # type: ignore[import-untyped]  # noqa: E402  # no stubs
 import grpc  # noqa: E402
 
+from bench.goals import verdict  # noqa: E402
 from bytereview.core.settings import DEV_TOKEN  # noqa: E402
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb  # noqa: E402
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc  # noqa: E402
@@ -582,12 +583,7 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     print(table(rows), flush=True)
     if args.goal:
-        misses = goal_misses(rows)
-        for miss in misses:
-            print(f"goal missed: {miss}", flush=True)
-        if misses:
-            raise SystemExit(1)
-        print("goal met: every run >= 2x the tasks/s at <= half the CPU per task", flush=True)
+        verdict(goal_misses(rows), "every run >= 2x the tasks/s at <= half the CPU per task")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import big_job, throughput_vs_arq
+import pytest
+
+from bench import big_job, goals, throughput_vs_arq
 
 MIB = 1024 * 1024
 
@@ -57,3 +59,12 @@ def test_big_job_goal_is_no_request_over_a_second_and_flat_memory() -> None:
         "list: jobs peaked at 300 MiB",
         "export: a request took 1.20 s (GET export.csv)",
     ]
+
+
+def test_a_miss_exits_1_and_says_what_was_missed(capsys: pytest.CaptureFixture[str]) -> None:
+    goals.verdict([], "all fast")
+    assert capsys.readouterr().out == "goal met: all fast\n"
+    with pytest.raises(SystemExit) as exited:
+        goals.verdict(["tasks/s 1.50x"], "all fast")
+    assert exited.value.code == 1
+    assert capsys.readouterr().out == "goal missed: tasks/s 1.50x\n"
