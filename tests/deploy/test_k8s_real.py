@@ -319,8 +319,10 @@ def _scale_against(
             stop = asyncio.Event()
             task = asyncio.create_task(_drain(nats.url, busy, stop))
             try:
+                # The wait holds the test consumer's drain of 2,000 messages too, which on a
+                # loaded 2-core machine took most of a minute (60 s failed now and then).
                 await asyncio.to_thread(
-                    wait_for, "a scale-down", lambda: _scale(cluster, namespace) == 1, 60
+                    wait_for, "a scale-down", lambda: _scale(cluster, namespace) == 1, 180
                 )
             finally:
                 stop.set()
