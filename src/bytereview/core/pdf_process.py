@@ -19,7 +19,8 @@ costs ~0.15 s of CPU, more than reading a text PDF), up to `_DOCUMENTS_PER_CHILD
 
 `PdfProcess.call(name, *args)` runs one of the child's operations (bytereview/pdf_child.py)
 on the open document. The child is a fresh interpreter (not a fork of a worker with gRPC
-and event-loop threads) importing only pypdfium2, ready in a fraction of a second.
+and event-loop threads) importing only pypdfium2, ready in a fraction of a second. It dies
+with the worker (on Linux; see pdf_child.die_with_parent), even in the middle of a page.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from queue import SimpleQueue
 from typing import Any, BinaryIO
 
 from bytereview.core.limits import (
@@ -92,6 +96,42 @@ def child_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in _CHILD_ENVIRONMENT if key in os.environ}
 
 
+class _Starter:
+    """Starts every child from one thread that lives as long as the process. On Linux a
+    child dies with its parent (pdf_child.die_with_parent), and its parent is the *thread*
+    that started it: started on an executor's thread that later exits, an idle child would
+    be killed while another thread reads a document with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._requests: SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = SimpleQueue()
+
+    def start(self, launch: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="pdf-child-starter", daemon=True
+                )
+                self._thread.start()
+        started: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((launch, started))
+        return started.result()
+
+    def _serve(self) -> None:
+        while True:
+            launch, started = self._requests.get()
+            try:
+                started.set_result(launch())
+            except BaseException as exc:  # the caller's to handle (no interpreter, no fds)
+                started.set_exception(exc)
+
+
+_STARTER = _Starter()
+
+
 class _Child:
     """One child interpreter (bytereview/pdf_child.py) and the connection to it."""
 
@@ -100,17 +140,21 @@ class _Child:
         self.documents = 0
         ours, theirs = socket.socketpair()
         with theirs:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bytereview.pdf_child",
-                    str(theirs.fileno()),
-                    str(memory_bytes),
-                ],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=child_environment(),
+            command = [
+                sys.executable,
+                "-m",
+                "bytereview.pdf_child",
+                str(theirs.fileno()),
+                str(memory_bytes),
+                str(os.getpid()),
+            ]
+            self.process = _STARTER.start(
+                lambda: subprocess.Popen(
+                    command,
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    env=child_environment(),
+                )
             )
         self.conn = Connection(ours.detach())
 
