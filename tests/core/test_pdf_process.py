@@ -21,10 +21,12 @@ from bytereview.core.pdf_process import (
     PdfProcess,
     PdfTooCostly,
     PdfUnreadable,
+    SpoolFull,
     child_environment,
 )
 from tests.hostile_documents import xobject_bomb
 from tests.pdfs import text_pdf
+from tests.small_disk import small_tmp
 
 MIB = 1024 * 1024
 
@@ -80,6 +82,21 @@ def test_children_at_once_are_bounded_and_released() -> None:
             PdfProcess(io.BytesIO(b"%PDF-1.7\nbroken"))
     with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
         assert pdf.page_count == 1
+
+
+def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_and_frees_its_slot() -> None:
+    """A full temporary disk (ENOSPC, a real small filesystem) fails that PDF with a clear
+    reason; it leaves no spool, and more such PDFs than there are slots never leave the
+    process waiting for a slot for ever. The next PDF that fits reads as before."""
+    big = text_pdf(["too big"]) + b"%" + b"x" * (3 * MIB)  # bytes after %%EOF: still a PDF
+    with small_tmp(2 * MIB) as tmp:
+        for _ in range(3):
+            with pytest.raises(SpoolFull, match="temporary disk is full") as caught:
+                PdfProcess(io.BytesIO(big))
+            assert "the PDF" in str(caught.value)
+            assert os.listdir(tmp) == []
+        with PdfProcess(io.BytesIO(text_pdf(["fits"]))) as pdf:
+            assert "fits" in pdf.call("page_text", 0, 1)[2]
 
 
 def test_a_document_has_a_deadline_over_all_its_calls() -> None:

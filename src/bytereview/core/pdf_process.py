@@ -26,7 +26,6 @@ with the worker (on Linux; see pdf_child.die_with_parent), even in the middle of
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -46,11 +45,18 @@ from bytereview.core.limits import (
     PDF_MEMORY_BYTES,
     PDF_PROCESSES,
 )
+from bytereview.core.spool import SpoolFull, copy_to_disk
 from bytereview.pdf_child import bounded_scale
 
-__all__ = ["PdfBounds", "PdfProcess", "PdfTooCostly", "PdfUnreadable", "bounded_scale"]
+__all__ = [
+    "PdfBounds",
+    "PdfProcess",
+    "PdfTooCostly",
+    "PdfUnreadable",
+    "SpoolFull",
+    "bounded_scale",
+]
 
-_SPOOL_CHUNK = 1024 * 1024
 # A child's heap may fragment over many documents: it is replaced after this many.
 _DOCUMENTS_PER_CHILD = 200
 _SLOTS = threading.BoundedSemaphore(PDF_PROCESSES)
@@ -234,7 +240,8 @@ _IDLE = _Idle()
 class PdfProcess:
     """An open PDF in a child process; use as a context manager (the document is closed,
     and the child given back or ended, on exit). Blocking: async code calls it through
-    `asyncio.to_thread`. `page_count` is known once it is open."""
+    `asyncio.to_thread`. `page_count` is known once it is open. SpoolFull
+    (core/spool.py) when the temporary disk has no room for the copy pdfium reads."""
 
     def __init__(self, source: BinaryIO, *, bounds: PdfBounds | None = None) -> None:
         self._bounds = bounds or PdfBounds()
@@ -244,8 +251,7 @@ class PdfProcess:
         try:
             self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
             # pdfium reads the file by path in the child: a storage handle cannot cross over.
-            shutil.copyfileobj(source, self._spool, _SPOOL_CHUNK)
-            self._spool.flush()
+            copy_to_disk(source, self._spool, "the PDF")
             self._child = _IDLE.take(self._bounds.memory_bytes)
             self._child.documents += 1
             self._deadline = time.monotonic() + self._bounds.document_seconds
@@ -276,10 +282,16 @@ class PdfProcess:
                     child.kill()
                 _IDLE.give_back(child)
         finally:
-            if self._spool is not None:
-                self._spool.close()
-                self._spool = None
-                _SLOTS.release()
+            spool, self._spool = self._spool, None
+            if spool is not None:
+                try:
+                    # Flushes what is left: on a full disk that fails again (the file is
+                    # removed all the same), and the slot must be given back regardless.
+                    spool.close()
+                except OSError:
+                    pass
+                finally:
+                    _SLOTS.release()
 
     def __enter__(self) -> PdfProcess:
         return self
