@@ -409,3 +409,35 @@ async def test_a_file_analysis_report_aborted_in_a_lock_cycle_runs_again(
     assert (await worker_stub.ReportFileAnalysis(analysed(second), metadata=WORKER)).applied
     got = await _job(job_stub, job)
     assert (got.status, got.counters.files_ready) == (pb.Job.READY, 2)
+
+
+async def test_an_archive_entries_report_aborted_in_a_lock_cycle_runs_again_afresh(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
+) -> None:
+    """ReportArchiveEntries locks the job's row, then registers the entries (each new row
+    refers to the archive's). The holder forces a cycle: it holds the archive's row, the
+    report waits for it at its first entry, the holder then waits for the job's. The report
+    runs again, and its answer is the run's own: three files created, not the aborted
+    try's first one counted again."""
+    job = await finalized_job(job_stub, settings, {"batch.zip": b"PK\x03\x04"})
+    [archive] = [f.name for f in await files(job_stub, job)]
+    prefix = f"{job}/entries/{_id(archive)}/"
+    entries = [
+        worker_pb.ArchiveEntry(index=i, path=f"{i}.pdf", storage_key=f"{prefix}{i}", size_bytes=9)
+        for i in range(3)
+    ]
+    async with holding(engine) as other:
+        await hold(other, FILE_ROW, _id(archive))
+        reporting = asyncio.create_task(
+            _awaited(
+                worker_stub.ReportArchiveEntries(
+                    worker_pb.ReportArchiveEntriesRequest(archive=archive, entries=entries),
+                    metadata=WORKER,
+                )
+            )
+        )
+        await lock_waiter(engine, "%source_files%")
+        await hold(other, JOB_ROW, _id(job))  # once the report's try is aborted
+    got = await reporting
+    assert (got.created, len(got.queued), len(got.files)) == (3, 3, 3)
+    assert len(await files(job_stub, job)) == 4  # the archive and its three entries
