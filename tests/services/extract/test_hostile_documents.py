@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
-from services.extract import reading
 from services.extract.base import Document, ExtractionError
-from services.extract.reading import MAX_RENDER_PIXELS, document_pages
+from services.extract.reading import pages as reading
+from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
 from tests.pdfs import text_pdf
 

@@ -1,4 +1,4 @@
-"""OCR of a page within its time, sharing the engine (services/extract/ocr_run.py): a normal
+"""OCR of a page within its time, sharing the engine (services/extract/reading/ocr_run.py): a normal
 page reads exactly as rapidocr's own call reads it; a page of dense small print fails its file
 with a reason, and other pages are read while it is."""
 
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from services.extract import reading
 from services.extract.base import Document, ExtractionError
-from services.extract.ocr import ocr_engine
-from services.extract.ocr_run import OcrTooCostly, TurnLock, read
+from services.extract.reading import pages as reading
+from services.extract.reading.ocr import ocr_engine
+from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
 from tests.services.extract.test_offline import RECEIPT, receipt_png
 
 

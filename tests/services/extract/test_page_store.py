@@ -15,9 +15,11 @@ from PIL import Image
 from bytereview.core import storage_keys
 from bytereview.core.storage import LocalStorage
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.extract import documents, page_store, reading
+from services.extract import documents
 from services.extract.base import Box, Document
-from services.extract.reading import PageText, document_pages
+from services.extract.reading import page_store
+from services.extract.reading import pages as reading
+from services.extract.reading.pages import PageText, document_pages
 from tests.pdfs import text_pdf
 from tests.services.extract.test_offline import receipt_png
 

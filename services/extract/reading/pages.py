@@ -26,8 +26,8 @@ from bytereview.core.pdf_process import (
     bounded_scale,
 )
 from services.extract.base import Box, Document, ExtractionError
-from services.extract.ocr import ocr_engine
-from services.extract.ocr_run import OcrTooCostly, TurnLock, read
+from services.extract.reading.ocr import ocr_engine
+from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -71,7 +71,7 @@ class PageText:
 
 
 # onnxruntime already spreads one model run over every core: running two at once only
-# doubles the memory. Taken per run, not per page (services/extract/ocr_run.py), in turn.
+# doubles the memory. Taken per run, not per page (services/extract/reading/ocr_run.py), in turn.
 _OCR_LOCK = TurnLock()
 
 
