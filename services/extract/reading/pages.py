@@ -225,34 +225,37 @@ async def pdf_pages(document: Document) -> list[PageText]:
     """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here. At the first page
     that needs OCR, an earlier task's reading of the file serves instead, if one was kept
     (a PDF with a text layer on every page is read in milliseconds and never asks)."""
-    pages, count = await asyncio.to_thread(_pdf_pages, document, ocr=False)
-    if pages is not None:
+    pages, count = await asyncio.to_thread(_pdf_pages, document, [], ocr=False)
+    if len(pages) == count:
         return pages
     kept = await _kept(document)
     if kept is not None and len(kept) == count:
         return kept
-    pages, _ = await asyncio.to_thread(_pdf_pages, document, ocr=True)
-    assert pages is not None
+    # On from the page that needs OCR: the text pages before it are read already.
+    pages, _ = await asyncio.to_thread(_pdf_pages, document, pages, ocr=True)
     if document.readings is not None:
         await document.readings.save(pages)
     return pages
 
 
-def _pdf_pages(document: Document, *, ocr: bool) -> tuple[list[PageText] | None, int]:
-    """(pages, how many are read); without `ocr`, (None, count) at the first page that
-    needs it, so that a kept reading is looked for first.
+def _pdf_pages(
+    document: Document, read: list[PageText], *, ocr: bool
+) -> tuple[list[PageText], int]:
+    """(pages, how many there are to read), reading on after the pages `read` already;
+    without `ocr`, it stops at the first page that needs it, so that a kept reading is
+    looked for first.
 
     One thread for the whole document: a reader holding one of the few PDF children
     (core/pdf_process.py) must never wait for another thread of the pool that readers
     waiting for a child may all be holding (so a kept reading is looked for in between)."""
     with _open_pdf(document) as opened:
         count = min(opened.page_count, MAX_PAGES)
-        pages = []
-        for index in range(count):
+        pages = list(read)
+        for index in range(len(pages), count):
             page, image = _page_text_or_image(document, opened, index)
             if page is None:
                 if not ocr:
-                    return None, count
+                    return pages, count
                 page = _ocr(document, image, index + 1)
             pages.append(page)
         return pages, count

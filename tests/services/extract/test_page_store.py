@@ -107,6 +107,42 @@ async def test_a_text_layer_is_read_every_time_and_nothing_is_kept(
     assert kept(storage, key) is None
 
 
+def text_then_scan_pdf() -> bytes:
+    """Two pages with a text layer, then a scanned one."""
+    import pypdfium2 as pdfium
+
+    merged = pdfium.PdfDocument.new()
+    merged.import_pages(pdfium.PdfDocument(text_pdf(LINES, pages=2)))
+    merged.import_pages(pdfium.PdfDocument(scan_pdf()))
+    out = io.BytesIO()
+    merged.save(out)
+    return out.getvalue()
+
+
+async def test_text_pages_before_a_scan_are_read_once(
+    storage: LocalStorage, ocr_calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first pass stops at the scan to look for a kept reading; the second goes on from
+    there (it read the text pages again)."""
+    text_reads: list[int] = []
+    real = reading._call
+
+    def counted(document: Document, opened: Any, operation: str, *args: Any) -> Any:
+        if operation == "page_text":
+            text_reads.append(args[0])
+        return real(document, opened, operation, *args)
+
+    monkeypatch.setattr(reading, "_call", counted)
+    key = store(storage, text_then_scan_pdf())
+    pages = await document_pages(task_document(storage, key, "application/pdf"))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[1].text.splitlines()[0] == "ACME TRADING"
+    assert "60.31" in pages[2].text.replace(" ", "")
+    assert ocr_calls == [3]
+    assert sorted(text_reads) == [0, 1, 2, 2]  # the scan asked twice: once per pass
+    assert kept(storage, key) is not None
+
+
 DAMAGED = [
     b"not gzip",
     gzip.compress(b"not json"),
