@@ -88,7 +88,7 @@ def _image_size(image: bytes | Any) -> tuple[float, float]:
 
 def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
     """OCR text of an image (bytes or a PIL image), boxes on one baseline joined into lines;
-    OcrTooCostly past OCR_PAGE_SECONDS of its own time."""
+    OcrTooCostly past OCR_PAGE_SECONDS of its own CPU time."""
     result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
@@ -303,7 +303,7 @@ def _ocr(document: Document, image: Any, number: int) -> PageText:
     except OcrTooCostly as exc:
         raise ExtractionError(
             f"{document.path}: page {number} has more text than OCR reads in "
-            f"{OCR_PAGE_SECONDS:g} s",
+            f"{OCR_PAGE_SECONDS:g} CPU-seconds",
             retryable=False,
         ) from exc
 

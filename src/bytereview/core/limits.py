@@ -42,9 +42,10 @@ PDF_MEMORY_BYTES = 1024**3
 PDF_DOCUMENT_SECONDS = 600.0
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2
-# OCR of one page (an image, a scanned PDF page), counted in the page's own time, not its
-# waiting for the engine it shares: recognition grows with the text, and a page of dense
-# small print took minutes. A receipt takes about a second.
+# OCR of one page (an image, a scanned PDF page), counted in the page's own CPU time, not
+# its waiting for the engine it shares or for a core (services/extract/reading/ocr_run.py):
+# recognition grows with the text, and a page of dense small print took 192 CPU-seconds.
+# A receipt takes 2-5.
 OCR_PAGE_SECONDS = 60.0
 # Pixels of a page drawn for OCR, and of an image ByteReview will decode at all: a PNG of
 # 100,000 x 100,000 pixels is a few KiB compressed and 30 GB decoded. 50 Mpx is a
