@@ -108,12 +108,25 @@ class _Clock:
 
 
 def read(
-    engine: Any, image: Any, lock: TurnLock, seconds: Callable[[], float]
+    engine: Any,
+    image: Any,
+    lock: TurnLock,
+    seconds: Callable[[], float],
+    charge: Callable[[float], None] | None = None,
 ) -> list[list[Any]] | None:
     """What `engine(image)[0]` returns: [[box points, text, score], ...] or None.
 
-    `seconds()` is the budget, asked at each check."""
+    `seconds()` is the budget, asked at each check; `charge` is told the CPU seconds the
+    page took when it ends, read or not."""
     clock = _Clock(lock, seconds)
+    try:
+        return _read(engine, image, clock)
+    finally:
+        if charge is not None:
+            charge(clock.spent())
+
+
+def _read(engine: Any, image: Any, clock: _Clock) -> list[list[Any]] | None:
     img = engine.load_img(image)
     raw_h, raw_w = img.shape[:2]
     img, ratio_h, ratio_w = engine.preprocess(img)

@@ -14,6 +14,7 @@ import itertools
 import shutil
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,10 +87,12 @@ def _image_size(image: bytes | Any) -> tuple[float, float]:
     return float(width) or 1.0, float(height) or 1.0
 
 
-def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
+def ocr_page(
+    image: bytes | Any, number: int = 1, charge: Callable[[float], None] | None = None
+) -> PageText:
     """OCR text of an image (bytes or a PIL image), boxes on one baseline joined into lines;
-    OcrTooCostly past OCR_PAGE_SECONDS of its own CPU time."""
-    result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS)
+    OcrTooCostly past OCR_PAGE_SECONDS of its own CPU time, which `charge` is told."""
+    result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS, charge)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
     for points, text, score in result or []:
@@ -256,7 +259,8 @@ def _pdf_pages(
             if page is None:
                 if not ocr:
                     return pages, count
-                page = _ocr(document, image, index + 1)
+                # Its OCR counts in the document's bound, its waiting for the engine not.
+                page = _ocr(document, image, index + 1, opened.charge)
             pages.append(page)
         return pages, count
 
@@ -296,10 +300,12 @@ def _ocr_image(document: Document, opened: Any) -> PageText:
         return _ocr(document, ocr_input(opened), 1)
 
 
-def _ocr(document: Document, image: Any, number: int) -> PageText:
+def _ocr(
+    document: Document, image: Any, number: int, charge: Callable[[float], None] | None = None
+) -> PageText:
     """`ocr_page`, a page over its time failing its file alone (the worker goes on)."""
     try:
-        return ocr_page(image, number)
+        return ocr_page(image, number, charge)
     except OcrTooCostly as exc:
         raise ExtractionError(
             f"{document.path}: page {number} has more text than OCR reads in "

@@ -37,8 +37,8 @@ MAX_KEYS_PER_USER = 50
 # size, so each call (open, one page read or drawn) runs in a child process within these.
 PDF_CALL_SECONDS = 60.0
 PDF_MEMORY_BYTES = 1024**3
-# ...and all the calls on one document (with the OCR between them): well inside a task's
-# maximum run time (Settings.task_max_run_seconds, 30 min).
+# ...and one document's work: its calls and the CPU time of its pages' OCR (not its waiting
+# for the OCR engine): well inside a task's maximum run time (task_max_run_seconds, 30 min).
 PDF_DOCUMENT_SECONDS = 600.0
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2

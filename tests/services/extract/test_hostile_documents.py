@@ -21,7 +21,8 @@ from services.extract.base import Document, ExtractionError
 from services.extract.reading import pages as reading
 from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
-from tests.pdfs import text_pdf
+from tests.pdfs import joined_pdf, text_pdf
+from tests.services.extract.test_page_store import scan_pdf
 
 
 def document(data: bytes, media_type: str, path: str = "hostile") -> Document:
@@ -164,3 +165,39 @@ async def test_an_image_file_is_not_held_whole_in_memory(tmp_path: Path) -> None
     assert len(big) > 40 * 1024 * 1024
     alone = await peak(small)
     assert await peak(big) < alone + 24 * 1024 * 1024
+
+
+def scan_then_text_pdf() -> bytes:
+    return joined_pdf(scan_pdf(), text_pdf(["after the scan"]))
+
+
+async def test_a_scanned_pdfs_ocr_counts_in_its_documents_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OCR is the caller's work on the document: charged, it ends a document of many
+    dense scans (checked at its next call), as a wall-clock deadline used to."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(document_seconds=0.2))
+    with pytest.raises(ExtractionError, match=r"scan.pdf: .*took longer than 0\.2 s"):
+        await document_pages(document(scan_then_text_pdf(), "application/pdf", "scan.pdf"))
+
+
+async def test_waiting_for_the_ocr_engine_costs_a_scanned_pdf_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight scanned PDFs read at once take the engine in turn: each waits far longer than
+    it works, and a wall-clock bound failed long ones for good."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(document_seconds=8))
+    held = asyncio.Event()
+
+    def hold_the_engine() -> None:
+        with reading._OCR_LOCK:
+            loop.call_soon_threadsafe(held.set)
+            time.sleep(10)  # another document's pages, longer than this one's whole bound
+
+    loop = asyncio.get_running_loop()
+    holder = loop.run_in_executor(None, hold_the_engine)
+    await held.wait()
+    pages = await document_pages(document(scan_then_text_pdf(), "application/pdf", "scan.pdf"))
+    await holder
+    assert "60.31" in pages[0].text.replace(" ", "")
+    assert pages[1].text.startswith("after the scan")

@@ -20,7 +20,7 @@ from services.extract.base import Box, Document
 from services.extract.reading import page_store
 from services.extract.reading import pages as reading
 from services.extract.reading.pages import PageText, document_pages
-from tests.pdfs import text_pdf
+from tests.pdfs import joined_pdf, text_pdf
 from tests.services.extract.test_offline import receipt_png
 
 LINES = ["ACME TRADING", "TOTAL RM 60.31"]
@@ -47,9 +47,9 @@ def ocr_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = reading.ocr_page
 
-    def counted(image: Any, number: int = 1) -> PageText:
+    def counted(image: Any, number: int = 1, charge: Any = None) -> PageText:
         calls.append(number)
-        return real(image, number)
+        return real(image, number, charge)
 
     monkeypatch.setattr(reading, "ocr_page", counted)
     return calls
@@ -107,18 +107,6 @@ async def test_a_text_layer_is_read_every_time_and_nothing_is_kept(
     assert kept(storage, key) is None
 
 
-def text_then_scan_pdf() -> bytes:
-    """Two pages with a text layer, then a scanned one."""
-    import pypdfium2 as pdfium
-
-    merged = pdfium.PdfDocument.new()
-    merged.import_pages(pdfium.PdfDocument(text_pdf(LINES, pages=2)))
-    merged.import_pages(pdfium.PdfDocument(scan_pdf()))
-    out = io.BytesIO()
-    merged.save(out)
-    return out.getvalue()
-
-
 async def test_text_pages_before_a_scan_are_read_once(
     storage: LocalStorage, ocr_calls: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,7 +121,7 @@ async def test_text_pages_before_a_scan_are_read_once(
         return real(document, opened, operation, *args)
 
     monkeypatch.setattr(reading, "_call", counted)
-    key = store(storage, text_then_scan_pdf())
+    key = store(storage, joined_pdf(text_pdf(LINES, pages=2), scan_pdf()))
     pages = await document_pages(task_document(storage, key, "application/pdf"))
     assert [p.number for p in pages] == [1, 2, 3]
     assert pages[1].text.splitlines()[0] == "ACME TRADING"
