@@ -41,8 +41,8 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
-from services.extract.ocr import ocr_threads
-from services.extract.reading import ocr_page
+from services.extract.reading.ocr import ocr_threads
+from services.extract.reading.pages import ocr_page
 from tests.pdfs import text_pdf
 from tests.services.extract.labelled_set import FIELDS as OWN_FIELDS
 from tests.services.extract.labelled_set import SAMPLES

@@ -30,7 +30,7 @@ from services.extract import (
     Field,
     RateController,
 )
-from services.extract.gemini import GeminiExtractor
+from services.extract.model.gemini import GeminiExtractor
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 

@@ -1,17 +1,17 @@
 """Fit the confidence model on the shared receipts' training split and write
-services/extract/calibration.json and services/extract/vocabulary.json.
+services/extract/trust/calibration.json and services/extract/trust/vocabulary.json.
 
     .venv/bin/python -m bench.fit_confidence [--cached-only] [--cross-validate]
 
 Logistic regression (L2, Newton's method) of "the scorer counts the value right" on the
-signals of `services.extract.confidence.Signals`, over every (receipt, field) of
+signals of `services.extract.trust.confidence.Signals`, over every (receipt, field) of
 ../shared/data/sroie-train. The review threshold is the highest confidence that flags at
 most a fifth of the training values (unverified values are flagged whatever their
 confidence). Gemini's `method:model` weight cannot be fitted here (no Gemini answers): it
 is set to the `method:label` weight, a prior the docs name as such. Deterministic: the same
 data gives the same file.
 
-The vocabulary (services/extract/vocabulary.py) is fitted on the same receipts' text, so a
+The vocabulary (services/extract/trust/vocabulary.py) is fitted on the same receipts' text, so a
 training value's own document would make its words familiar: each training value's
 `unfamiliar` share is cross-fitted, computed with the vocabulary of the other folds'
 documents only, as a value of an unseen document is in production. `--cross-validate`
@@ -30,8 +30,8 @@ from dataclasses import replace
 import numpy as np
 
 from bench.trust_data import Labelled, labelled
-from services.extract.confidence import CALIBRATION, confidence
-from services.extract.vocabulary import VOCABULARY, familiar_words, unfamiliar
+from services.extract.trust.confidence import CALIBRATION, confidence
+from services.extract.trust.vocabulary import VOCABULARY, familiar_words, unfamiliar
 from services.jobs.domain.results.review import needs_review
 
 MAX_FLAGGED = 0.20

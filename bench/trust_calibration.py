@@ -5,7 +5,7 @@ confidence means what it says.
 
 On ../shared/data (sroie-dev: 50 receipt photos, OCR; invoices: 11 PDFs) the offline
 extractor runs as in production, the platform verifies its evidence and scores each value
-(services/extract/confidence.py, fitted on sroie-train by bench/fit_confidence.py); the
+(services/extract/trust/confidence.py, fitted on sroie-train by bench/fit_confidence.py); the
 shared scorer's business-level match (score_fields.norm_form) says which values are right.
 Prints, per set: the share of values flagged "needs review" at the platform's threshold and
 the share of wrong values among them; the same at the highest threshold that flags at most
@@ -20,7 +20,7 @@ import asyncio
 
 from bench.fit_confidence import cross_fitted
 from bench.trust_data import Labelled, labelled
-from services.extract.confidence import confidence, review_threshold
+from services.extract.trust.confidence import confidence, review_threshold
 from services.jobs.domain.results.review import needs_review
 
 MAX_FLAGGED = 0.20

@@ -22,10 +22,10 @@ from typing import Any
 from bench.extract_accuracy import INVOICE_FIELDS, SCORER, SHARED, SROIE_FIELDS
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 from services.extract.base import Box
-from services.extract.confidence import Signals, signals
-from services.extract.evidence import occurrences, verify
-from services.extract.reading import PageText, document_pages
-from services.extract.vocabulary import words
+from services.extract.reading.pages import PageText, document_pages
+from services.extract.trust.confidence import Signals, signals
+from services.extract.trust.evidence import occurrences, verify
+from services.extract.trust.vocabulary import words
 
 ROOT = Path(__file__).resolve().parents[1]
 # v2: pages carry OCR's recognition score per character.

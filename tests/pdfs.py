@@ -56,3 +56,17 @@ def _pdf(content: str, pages: int) -> bytes:
         f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     )
     return bytes(out)
+
+
+def joined_pdf(*documents: bytes) -> bytes:
+    """The documents' pages one after another in one PDF (e.g. text pages and a scan)."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    joined = pdfium.PdfDocument.new()
+    for document in documents:
+        joined.import_pages(pdfium.PdfDocument(document))
+    out = io.BytesIO()
+    joined.save(out)
+    return out.getvalue()

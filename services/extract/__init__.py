@@ -1,7 +1,7 @@
 """The extract service: AI extraction workers (Gemini or offline) and the Preview RPC.
 
 What other packages, the CLI, benchmarks and tests may use. `GeminiExtractor` stays in
-`services.extract.gemini`, imported only when a Gemini key is configured: google-genai is a
+`services.extract.model.gemini`, imported only when a Gemini key is configured: google-genai is a
 heavy import that the offline default never needs.
 """
 
@@ -13,8 +13,8 @@ from services.extract.base import (
     Extractor,
 )
 from services.extract.documents import documents
-from services.extract.offline import OfflineExtractor
-from services.extract.ratecontrol import RateController
+from services.extract.model.ratecontrol import RateController
+from services.extract.offline.extractor import OfflineExtractor
 from services.extract.schema import DEFAULT_TYPES, Field, JsonValue, TypeInfo
 from services.extract.server import ExtractServicer, extract_server
 from services.extract.worker import ExtractHandler, make_extractor, rate_controller, serve

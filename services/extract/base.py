@@ -11,7 +11,7 @@ from services.extract.schema import Field, JsonValue, TypeInfo
 
 class PageStore(Protocol):
     """Where the pages OCR read from one stored file are kept for later tasks over the same
-    file (`services.extract.page_store`)."""
+    file (`services.extract.reading.page_store`)."""
 
     async def load(self) -> list[Any] | None: ...
 
@@ -26,7 +26,7 @@ class Document:
     path: str
     media_type: str
     open: Callable[[], BinaryIO]
-    # The pages as `services.extract.reading` read them, kept for the task: the extractor
+    # The pages as `services.extract.reading.pages` read them, kept for the task: the extractor
     # and the platform's quote verification read a document once.
     pages: list[Any] = field(default_factory=list, compare=False, repr=False)
     # Pages OCR read from this file in an earlier task (a re-run, a preview, another

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from bytereview.core import Storage
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract.base import Document
-from services.extract.page_store import StoredReadings
+from services.extract.reading.page_store import StoredReadings
 
 
 def documents(storage: Storage, files: Iterable[worker_pb.TaskFile]) -> list[Document]:

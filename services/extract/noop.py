@@ -19,7 +19,7 @@ measure RetryFailedTasks on it.
 from __future__ import annotations
 
 from services.extract.base import Extraction, ExtractionError, ExtractionRequest
-from services.extract.reading import PageText
+from services.extract.reading.pages import PageText
 
 NOOP_EXTRACTOR_NAME = "noop-bench"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bytereview.core.datatypes import DATA_TYPES
-from services.extract.amounts import amount_text, first_number
-from services.extract.dates import find_date
+from services.extract.values.amounts import amount_text, first_number
+from services.extract.values.dates import find_date
 
 JsonValue = str | int | float | bool | None
 

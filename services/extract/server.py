@@ -24,9 +24,9 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract.base import ExtractionError, ExtractionRequest, Extractor
 from services.extract.documents import documents
-from services.extract.ratecontrol import RateController
+from services.extract.model.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
-from services.extract.trust import assess, read_pages
+from services.extract.trust.assess import assess, read_pages
 
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0

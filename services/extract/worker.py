@@ -31,13 +31,13 @@ from services.extract.base import (
     Extractor,
 )
 from services.extract.documents import documents
+from services.extract.model.quota import SharedQuota, quota_key
+from services.extract.model.ratecontrol import RateController
 from services.extract.noop import NoopExtractor
-from services.extract.offline import OfflineExtractor
-from services.extract.quota import SharedQuota, quota_key
-from services.extract.ratecontrol import RateController
+from services.extract.offline.extractor import OfflineExtractor
 from services.extract.schema import Field, TypeInfo, normalise_all
 from services.extract.server import extract_server
-from services.extract.trust import assess, read_pages
+from services.extract.trust.assess import assess, read_pages
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -51,7 +51,7 @@ def make_extractor(settings: Settings) -> Extractor:
         return NoopExtractor(fail=settings.bench_extractor == "noop-fail")
     key = settings.secret("gemini_api_key")
     if key:
-        from services.extract.gemini import GeminiExtractor
+        from services.extract.model.gemini import GeminiExtractor
 
         return GeminiExtractor(
             api_key=key,

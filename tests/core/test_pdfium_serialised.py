@@ -19,7 +19,7 @@ LOAD = textwrap.dedent(
     from pathlib import Path
     from bytereview.core.storage import LocalStorage
     from services.extract.base import Document, ExtractionRequest
-    from services.extract.offline import OfflineExtractor
+    from services.extract.offline.extractor import OfflineExtractor
     from services.extract.schema import DEFAULT_TYPES, Field
     from services.ingest.analysis import analyse
     from tests.pdfs import text_pdf

@@ -37,14 +37,15 @@ MAX_KEYS_PER_USER = 50
 # size, so each call (open, one page read or drawn) runs in a child process within these.
 PDF_CALL_SECONDS = 60.0
 PDF_MEMORY_BYTES = 1024**3
-# ...and all the calls on one document (with the OCR between them): well inside a task's
-# maximum run time (Settings.task_max_run_seconds, 30 min).
+# ...and one document's work: its calls and the CPU time of its pages' OCR (not its waiting
+# for the OCR engine): well inside a task's maximum run time (task_max_run_seconds, 30 min).
 PDF_DOCUMENT_SECONDS = 600.0
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2
-# OCR of one page (an image, a scanned PDF page), counted in the page's own time, not its
-# waiting for the engine it shares: recognition grows with the text, and a page of dense
-# small print took minutes. A receipt takes about a second.
+# OCR of one page (an image, a scanned PDF page), counted in the page's own CPU time, not
+# its waiting for the engine it shares or for a core (services/extract/reading/ocr_run.py):
+# recognition grows with the text, and a page of dense small print took 192 CPU-seconds.
+# A receipt takes 2-5.
 OCR_PAGE_SECONDS = 60.0
 # Pixels of a page drawn for OCR, and of an image ByteReview will decode at all: a PNG of
 # 100,000 x 100,000 pixels is a few KiB compressed and 30 GB decoded. 50 Mpx is a

@@ -76,9 +76,11 @@ class PdfBounds:
     seconds: float = PDF_CALL_SECONDS
     # Address space the child may map beyond what it maps once started.
     memory_bytes: int = PDF_MEMORY_BYTES
-    # Wall-clock seconds from opening to the last call (what the caller does between calls,
-    # OCR, included): fifty pages just under the call bound would otherwise hold a child
-    # for most of an hour.
+    # Seconds of work on one document: its calls' times and what the caller charges for its
+    # own work on it (`PdfProcess.charge`: OCR's CPU time), so that fifty pages just under
+    # the call bound do not hold a child for most of an hour. Not the wall clock since
+    # opening: eight scanned PDFs read at once take the shared OCR engine in turn, and a
+    # long one failed for good past 600 s of mostly waiting.
     document_seconds: float = PDF_DOCUMENT_SECONDS
 
 
@@ -164,10 +166,9 @@ class _Child:
             )
         self.conn = Connection(ours.detach())
 
-    def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds, deadline: float) -> Any:
+    def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds, left: float) -> Any:
         """The child's answer to `request`; PdfTooCostly (the child killed) past the bounds
-        or the document's `deadline` (time.monotonic())."""
-        left = deadline - time.monotonic()
+        or the `left` seconds of the document's."""
         if left <= 0:
             raise PdfTooCostly(f"reading the PDF took longer than {bounds.document_seconds:g} s")
         try:
@@ -247,6 +248,7 @@ class PdfProcess:
         self._bounds = bounds or PdfBounds()
         self._child: _Child | None = None
         self._spool: Any = None
+        self._spent = 0.0  # seconds of the document's bound used
         _SLOTS.acquire()
         try:
             self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
@@ -254,10 +256,7 @@ class PdfProcess:
             copy_to_disk(source, self._spool, "the PDF")
             self._child = _IDLE.take(self._bounds.memory_bytes)
             self._child.documents += 1
-            self._deadline = time.monotonic() + self._bounds.document_seconds
-            self.page_count: int = self._child.ask(
-                ("open", self._spool.name), "opening the PDF", self._bounds, self._deadline
-            )
+            self.page_count: int = self._ask(("open", self._spool.name), "opening the PDF")
         except BaseException:
             self.close()
             raise
@@ -265,19 +264,30 @@ class PdfProcess:
     def call(self, operation: str, *args: Any) -> Any:
         """The child's `operation` on the open PDF; PdfTooCostly past the bounds,
         PdfUnreadable when pdfium cannot read what it was asked."""
+        return self._ask((operation, args), f"reading the PDF ({operation})")
+
+    def charge(self, seconds: float) -> None:
+        """Counts the caller's own work on this document (OCR of its pages, in CPU seconds)
+        in its `document_seconds`: the next call past them fails."""
+        self._spent += seconds
+
+    def _ask(self, request: tuple[Any, ...], doing: str) -> Any:
         assert self._child is not None, "the PDF is closed"
-        return self._child.ask(
-            (operation, args), f"reading the PDF ({operation})", self._bounds, self._deadline
-        )
+        started = time.monotonic()
+        try:
+            return self._child.ask(
+                request, doing, self._bounds, self._bounds.document_seconds - self._spent
+            )
+        finally:
+            self._spent += time.monotonic() - started
 
     def close(self) -> None:
         try:
             child, self._child = self._child, None
             if child is not None and child.alive:
                 try:
-                    # Closing is quick, whatever the document's deadline says.
-                    closing = time.monotonic() + self._bounds.seconds
-                    child.ask(("close",), "closing the PDF", self._bounds, closing)
+                    # Closing is quick, whatever the document's bound says.
+                    child.ask(("close",), "closing the PDF", self._bounds, self._bounds.seconds)
                 except (PdfTooCostly, PdfUnreadable, RuntimeError):
                     child.kill()
                 _IDLE.give_back(child)

@@ -11,11 +11,11 @@ import pytest
 from bench.fit_confidence import cross_fitted, vocabulary
 from bench.trust_data import Labelled
 from services.extract.base import Evidence
-from services.extract.confidence import Signals, confidence, signals
-from services.extract.evidence import Check, verify
-from services.extract.reading import PageText
+from services.extract.reading.pages import PageText
 from services.extract.schema import Field
-from services.extract.vocabulary import familiar_words, known_words, unfamiliar, words
+from services.extract.trust.confidence import Signals, confidence, signals
+from services.extract.trust.evidence import Check, verify
+from services.extract.trust.vocabulary import familiar_words, known_words, unfamiliar, words
 
 COMPANY = Field("company", "text", "the company (seller) that issued the receipt")
 ADDRESS = Field("address", "address", "the seller's address")

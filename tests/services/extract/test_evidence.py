@@ -13,17 +13,17 @@ import pytest
 
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 from services.extract.base import Evidence
-from services.extract.confidence import (
+from services.extract.model.gemini import EVIDENCE_KEY, GeminiExtractor
+from services.extract.reading.pages import PageText, document_pages
+from services.extract.trust.assess import assess, read_pages
+from services.extract.trust.confidence import (
     Signals,
     confidence,
     ocr_doubt,
     review_threshold,
     signals,
 )
-from services.extract.evidence import fold, holds, verify
-from services.extract.gemini import EVIDENCE_KEY, GeminiExtractor
-from services.extract.reading import PageText, document_pages
-from services.extract.trust import assess, read_pages
+from services.extract.trust.evidence import fold, holds, verify
 from services.jobs.domain.results.review import needs_review
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf

@@ -20,7 +20,7 @@ from services.extract import (
     Field,
     RateController,
 )
-from services.extract.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
+from services.extract.model.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
 from services.extract.schema import normalise_all
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf

@@ -17,11 +17,12 @@ from PIL import Image, ImageDraw
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
-from services.extract import reading
 from services.extract.base import Document, ExtractionError
-from services.extract.reading import MAX_RENDER_PIXELS, document_pages
+from services.extract.reading import pages as reading
+from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
-from tests.pdfs import text_pdf
+from tests.pdfs import joined_pdf, text_pdf
+from tests.services.extract.test_page_store import scan_pdf
 from tests.small_disk import small_tmp
 
 
@@ -188,3 +189,39 @@ async def test_a_file_the_temporary_disk_cannot_hold_is_a_failed_attempt_saying_
             assert e.value.retryable
         pages = await document_pages(document(text_pdf(["INV-11"]), "application/pdf"))
         assert "INV-11" in pages[0].text
+
+
+def scan_then_text_pdf() -> bytes:
+    return joined_pdf(scan_pdf(), text_pdf(["after the scan"]))
+
+
+async def test_a_scanned_pdfs_ocr_counts_in_its_documents_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OCR is the caller's work on the document: charged, it ends a document of many
+    dense scans (checked at its next call), as a wall-clock deadline used to."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(document_seconds=0.2))
+    with pytest.raises(ExtractionError, match=r"scan.pdf: .*took longer than 0\.2 s"):
+        await document_pages(document(scan_then_text_pdf(), "application/pdf", "scan.pdf"))
+
+
+async def test_waiting_for_the_ocr_engine_costs_a_scanned_pdf_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Eight scanned PDFs read at once take the engine in turn: each waits far longer than
+    it works, and a wall-clock bound failed long ones for good."""
+    monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(document_seconds=8))
+    held = asyncio.Event()
+
+    def hold_the_engine() -> None:
+        with reading._OCR_LOCK:
+            loop.call_soon_threadsafe(held.set)
+            time.sleep(10)  # another document's pages, longer than this one's whole bound
+
+    loop = asyncio.get_running_loop()
+    holder = loop.run_in_executor(None, hold_the_engine)
+    await held.wait()
+    pages = await document_pages(document(scan_then_text_pdf(), "application/pdf", "scan.pdf"))
+    await holder
+    assert "60.31" in pages[0].text.replace(" ", "")
+    assert pages[1].text.startswith("after the scan")

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 import pytest
 
 from services.extract.base import Document, ExtractionRequest
-from services.extract.labels import concept_for, iban_valid
-from services.extract.offline import OfflineExtractor
+from services.extract.offline.extractor import OfflineExtractor
+from services.extract.offline.labels import concept_for, iban_valid
 from services.extract.schema import DEFAULT_TYPES, Field
 from tests.pdfs import placed_pdf, text_pdf
 from tests.services.extract.labelled_set import FIELDS, SAMPLES, Sample

@@ -8,14 +8,14 @@ import sys
 
 from PIL import Image, ImageDraw, ImageFont
 
-from services.extract.reading import ocr_page
+from services.extract.reading.pages import ocr_page
 
 # Loads the engine in a process of its own, pinned to one core: the thread count follows
 # the process's allowed cores, which the test process must not change for itself.
 PROBE = """
 import json, os
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-from services.extract.ocr import ocr_engine
+from services.extract.reading.ocr import ocr_engine
 engine = ocr_engine()
 sessions = [engine.text_det.infer, engine.text_cls.infer, engine.text_rec.session]
 report = []

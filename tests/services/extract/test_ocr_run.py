@@ -1,4 +1,4 @@
-"""OCR of a page within its time, sharing the engine (services/extract/ocr_run.py): a normal
+"""OCR of a page within its time, sharing the engine (services/extract/reading/ocr_run.py): a normal
 page reads exactly as rapidocr's own call reads it; a page of dense small print fails its file
 with a reason, and other pages are read while it is."""
 
@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -13,10 +17,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from services.extract import reading
 from services.extract.base import Document, ExtractionError
-from services.extract.ocr import ocr_engine
-from services.extract.ocr_run import OcrTooCostly, TurnLock, read
+from services.extract.reading import pages as reading
+from services.extract.reading.ocr import ocr_engine
+from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
 from tests.services.extract.test_offline import RECEIPT, receipt_png
 
 
@@ -111,7 +115,7 @@ async def test_a_page_of_dense_print_fails_its_file_with_the_reason(
     monkeypatch.setattr(reading, "OCR_PAGE_SECONDS", 0.01)
     with pytest.raises(ExtractionError) as caught:
         await reading.document_pages(dense_document())
-    assert str(caught.value) == "dense.png: page 1 has more text than OCR reads in 0.01 s"
+    assert str(caught.value) == "dense.png: page 1 has more text than OCR reads in 0.01 CPU-seconds"
     assert not caught.value.retryable
     # The next page of the process reads as before.
     monkeypatch.setattr(reading, "OCR_PAGE_SECONDS", 60.0)
@@ -195,3 +199,63 @@ def test_the_engine_is_handed_over_in_the_order_it_was_asked_for() -> None:
     second.join(10)
     assert order == ["first", "second", "again"]
     assert not lock.locked()
+
+
+# A child process reads a page once to learn its CPU cost, then reads it again with a budget
+# of twice that, and stops itself (SIGSTOP) in the middle of the read, as a throttled pod or
+# a busy machine would leave it unscheduled, for longer than the whole budget.
+STARVED_CHILD = """
+import os, signal, sys, time
+from services.extract.reading import pages as reading
+from services.extract.reading.ocr import ocr_engine
+from tests.services.extract.test_ocr_run import lines_image
+
+image = lines_image(["TOTAL RM 7.40"])
+reading.ocr_page(image)  # the models' first runs
+started = time.process_time()
+reading.ocr_page(image)
+budget = 2 * (time.process_time() - started) + 0.2
+reading.OCR_PAGE_SECONDS = budget
+detector = ocr_engine().text_det
+real = detector.infer
+
+def stopping(*args):  # in detection, the first model run: the budget is checked after it
+    detector.infer = real
+    print(budget, flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)
+    return real(*args)
+
+detector.infer = stopping
+print(reading.ocr_page(image).text, flush=True)
+"""
+
+
+def test_a_page_starved_of_cpu_is_read_all_the_same() -> None:
+    """The bound is the page's own CPU time: wall time it spent unscheduled is not its cost."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    child = subprocess.Popen(
+        [sys.executable, "-c", STARVED_CHILD],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        budget = float(child.stdout.readline())
+        deadline = time.monotonic() + 60
+        while _state(child.pid) != "T":  # stopped, in the middle of the read
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(budget + 1)
+        os.kill(child.pid, signal.SIGCONT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "7.40" in out
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]

@@ -18,9 +18,9 @@ from services.extract import (
     Field,
     OfflineExtractor,
 )
-from services.extract.dates import day_first_in
-from services.extract.layout import by_layout
+from services.extract.offline.layout import by_layout
 from services.extract.schema import InvalidValue, normalise, parse_date
+from services.extract.values.dates import day_first_in
 from tests.pdfs import text_pdf
 
 RECEIPT = [

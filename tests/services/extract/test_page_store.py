@@ -15,10 +15,12 @@ from PIL import Image
 from bytereview.core import storage_keys
 from bytereview.core.storage import LocalStorage
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
-from services.extract import documents, page_store, reading
+from services.extract import documents
 from services.extract.base import Box, Document
-from services.extract.reading import PageText, document_pages
-from tests.pdfs import text_pdf
+from services.extract.reading import page_store
+from services.extract.reading import pages as reading
+from services.extract.reading.pages import PageText, document_pages
+from tests.pdfs import joined_pdf, text_pdf
 from tests.services.extract.test_offline import receipt_png
 
 LINES = ["ACME TRADING", "TOTAL RM 60.31"]
@@ -45,9 +47,9 @@ def ocr_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = reading.ocr_page
 
-    def counted(image: Any, number: int = 1) -> PageText:
+    def counted(image: Any, number: int = 1, charge: Any = None) -> PageText:
         calls.append(number)
-        return real(image, number)
+        return real(image, number, charge)
 
     monkeypatch.setattr(reading, "ocr_page", counted)
     return calls
@@ -103,6 +105,30 @@ async def test_a_text_layer_is_read_every_time_and_nothing_is_kept(
     assert [p.text.splitlines()[0] for p in pages] == ["ACME TRADING"] * 2
     assert ocr_calls == []
     assert kept(storage, key) is None
+
+
+async def test_text_pages_before_a_scan_are_read_once(
+    storage: LocalStorage, ocr_calls: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first pass stops at the scan to look for a kept reading; the second goes on from
+    there (it read the text pages again)."""
+    text_reads: list[int] = []
+    real = reading._call
+
+    def counted(document: Document, opened: Any, operation: str, *args: Any) -> Any:
+        if operation == "page_text":
+            text_reads.append(args[0])
+        return real(document, opened, operation, *args)
+
+    monkeypatch.setattr(reading, "_call", counted)
+    key = store(storage, joined_pdf(text_pdf(LINES, pages=2), scan_pdf()))
+    pages = await document_pages(task_document(storage, key, "application/pdf"))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert pages[1].text.splitlines()[0] == "ACME TRADING"
+    assert "60.31" in pages[2].text.replace(" ", "")
+    assert ocr_calls == [3]
+    assert sorted(text_reads) == [0, 1, 2, 2]  # the scan asked twice: once per pass
+    assert kept(storage, key) is not None
 
 
 DAMAGED = [

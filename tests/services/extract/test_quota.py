@@ -8,7 +8,7 @@ import asyncio
 import itertools
 import time
 
-from services.extract.quota import SharedQuota, quota_key
+from services.extract.model.quota import SharedQuota, quota_key
 from tests.servers import NatsServer
 
 RPM = 1200  # one start every 0.05 s

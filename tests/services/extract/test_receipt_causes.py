@@ -3,8 +3,8 @@ tuning receipts (synthetic OCR text: the lines as OCR gives them)."""
 
 from __future__ import annotations
 
-from services.extract.layout import by_layout
-from services.extract.ocrfix import fix_words
+from services.extract.offline.layout import by_layout
+from services.extract.offline.ocrfix import fix_words
 from services.extract.schema import Field
 
 TOTAL = Field("total", "currency")

@@ -21,7 +21,7 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from services.extract.offline import OfflineExtractor
+from services.extract.offline.extractor import OfflineExtractor
 from services.extract.worker import ExtractHandler, rate_controller
 from services.jobs import RunningJobsService
 from tests.conftest import USER

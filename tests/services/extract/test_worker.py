@@ -419,7 +419,7 @@ async def test_a_hostile_pdf_fails_its_own_task_and_the_job_goes_on(
 ) -> None:
     """A page pdfium would expand for minutes (tests/hostile_documents.py) in one of three
     files: that task fails on its first attempt saying why, the other two complete."""
-    from services.extract import reading
+    from services.extract.reading import pages as reading
     from tests.hostile_documents import xobject_bomb
 
     monkeypatch.setattr(reading, "PDF_BOUNDS", PdfBounds(seconds=3))

@@ -16,8 +16,8 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from services.extract.offline import OfflineExtractor
-from services.extract.ratecontrol import RateController
+from services.extract.model.ratecontrol import RateController
+from services.extract.offline.extractor import OfflineExtractor
 from services.extract.server import extract_server
 from services.jobs import RunningJobsService
 from tests.conftest import USER

@@ -4,7 +4,7 @@ A model quota is shared by every task of a worker, so it is managed here, once p
 and not by redelivering messages: a 429 shrinks the window and the call waits and tries
 again in place, so it never uses up one of the task's JetStream deliveries. The
 requests-per-minute ceiling is shared by every replica too when a `SharedQuota` is given
-(services.extract.quota): starts are then spaced across the whole pool, not per worker.
+(services.extract.model.quota): starts are then spaced across the whole pool, not per worker.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from services.extract import metrics
 from services.extract.base import ExtractionError
-from services.extract.quota import SharedQuota
+from services.extract.model.quota import SharedQuota
 
 T = TypeVar("T")
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from services.extract.evidence import DATE_TYPES, NUMERIC_TYPES, Check
 from services.extract.schema import Field, JsonValue
-from services.extract.vocabulary import known_words, unfamiliar
+from services.extract.trust.evidence import DATE_TYPES, NUMERIC_TYPES, Check
+from services.extract.trust.vocabulary import known_words, unfamiliar
 
 CALIBRATION = Path(__file__).with_name("calibration.json")
 METHODS = ("layout", "label", "first_date", "anywhere", "model")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from services.extract.ocrfix import fix_words
+from services.extract.offline.ocrfix import fix_words
 from services.extract.schema import JsonValue
 
 # `SDN BHD` as OCR reads it too: `SDNBHD`, `SONBHD`, `SDN 3HD`, `SDN.BHZ.`.

@@ -12,18 +12,18 @@ import re
 from collections.abc import Sequence
 
 from services.extract.base import Extraction, ExtractionRequest
-from services.extract.dates import day_first_in
-from services.extract.evidence import locate
-from services.extract.labels import (
+from services.extract.offline.labels import (
     Concept,
     anywhere,
     concept_for,
     generic_concept,
     labelled_value,
 )
-from services.extract.layout import by_layout, is_layout_field
-from services.extract.reading import document_pages, joined, pdf_reading_order
+from services.extract.offline.layout import by_layout, is_layout_field
+from services.extract.reading.pages import document_pages, joined, pdf_reading_order
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
+from services.extract.trust.evidence import locate
+from services.extract.values.dates import day_first_in
 
 
 def find_value(text: str, field: Field) -> JsonValue:

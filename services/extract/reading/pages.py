@@ -13,6 +13,7 @@ import io
 import itertools
 import tempfile
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +27,8 @@ from bytereview.core.pdf_process import (
 )
 from bytereview.core.spool import SpoolFull, copy_to_disk
 from services.extract.base import Box, Document, ExtractionError
-from services.extract.ocr import ocr_engine
-from services.extract.ocr_run import OcrTooCostly, TurnLock, read
+from services.extract.reading.ocr import ocr_engine
+from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -71,7 +72,7 @@ class PageText:
 
 
 # onnxruntime already spreads one model run over every core: running two at once only
-# doubles the memory. Taken per run, not per page (services/extract/ocr_run.py), in turn.
+# doubles the memory. Taken per run, not per page (services/extract/reading/ocr_run.py), in turn.
 _OCR_LOCK = TurnLock()
 
 
@@ -86,10 +87,12 @@ def _image_size(image: bytes | Any) -> tuple[float, float]:
     return float(width) or 1.0, float(height) or 1.0
 
 
-def ocr_page(image: bytes | Any, number: int = 1) -> PageText:
+def ocr_page(
+    image: bytes | Any, number: int = 1, charge: Callable[[float], None] | None = None
+) -> PageText:
     """OCR text of an image (bytes or a PIL image), boxes on one baseline joined into lines;
-    OcrTooCostly past OCR_PAGE_SECONDS of its own time."""
-    result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS)
+    OcrTooCostly past OCR_PAGE_SECONDS of its own CPU time, which `charge` is told."""
+    result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS, charge)
     width, height = _image_size(image) if result else (1.0, 1.0)
     runs = []
     for points, text, score in result or []:
@@ -233,35 +236,39 @@ async def pdf_pages(document: Document) -> list[PageText]:
     """The PDF's pages (at most MAX_PAGES); pdfium in its child, OCR here. At the first page
     that needs OCR, an earlier task's reading of the file serves instead, if one was kept
     (a PDF with a text layer on every page is read in milliseconds and never asks)."""
-    pages, count = await asyncio.to_thread(_pdf_pages, document, ocr=False)
-    if pages is not None:
+    pages, count = await asyncio.to_thread(_pdf_pages, document, [], ocr=False)
+    if len(pages) == count:
         return pages
     kept = await _kept(document)
     if kept is not None and len(kept) == count:
         return kept
-    pages, _ = await asyncio.to_thread(_pdf_pages, document, ocr=True)
-    assert pages is not None
+    # On from the page that needs OCR: the text pages before it are read already.
+    pages, _ = await asyncio.to_thread(_pdf_pages, document, pages, ocr=True)
     if document.readings is not None:
         await document.readings.save(pages)
     return pages
 
 
-def _pdf_pages(document: Document, *, ocr: bool) -> tuple[list[PageText] | None, int]:
-    """(pages, how many are read); without `ocr`, (None, count) at the first page that
-    needs it, so that a kept reading is looked for first.
+def _pdf_pages(
+    document: Document, read: list[PageText], *, ocr: bool
+) -> tuple[list[PageText], int]:
+    """(pages, how many there are to read), reading on after the pages `read` already;
+    without `ocr`, it stops at the first page that needs it, so that a kept reading is
+    looked for first.
 
     One thread for the whole document: a reader holding one of the few PDF children
     (core/pdf_process.py) must never wait for another thread of the pool that readers
     waiting for a child may all be holding (so a kept reading is looked for in between)."""
     with _open_pdf(document) as opened:
         count = min(opened.page_count, MAX_PAGES)
-        pages = []
-        for index in range(count):
+        pages = list(read)
+        for index in range(len(pages), count):
             page, image = _page_text_or_image(document, opened, index)
             if page is None:
                 if not ocr:
-                    return None, count
-                page = _ocr(document, image, index + 1)
+                    return pages, count
+                # Its OCR counts in the document's bound, its waiting for the engine not.
+                page = _ocr(document, image, index + 1, opened.charge)
             pages.append(page)
         return pages, count
 
@@ -304,14 +311,16 @@ def _ocr_image(document: Document, opened: Any) -> PageText:
         return _ocr(document, ocr_input(opened), 1)
 
 
-def _ocr(document: Document, image: Any, number: int) -> PageText:
+def _ocr(
+    document: Document, image: Any, number: int, charge: Callable[[float], None] | None = None
+) -> PageText:
     """`ocr_page`, a page over its time failing its file alone (the worker goes on)."""
     try:
-        return ocr_page(image, number)
+        return ocr_page(image, number, charge)
     except OcrTooCostly as exc:
         raise ExtractionError(
             f"{document.path}: page {number} has more text than OCR reads in "
-            f"{OCR_PAGE_SECONDS:g} s",
+            f"{OCR_PAGE_SECONDS:g} CPU-seconds",
             retryable=False,
         ) from exc
 

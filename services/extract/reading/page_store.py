@@ -25,7 +25,7 @@ from typing import Any
 
 from bytereview.core import Storage, storage_keys
 from services.extract.base import Box
-from services.extract.reading import PageText
+from services.extract.reading.pages import PageText
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from services.extract.company import (
+from services.extract.offline.company import (
     AFTER_ADDRESS,
     BUSINESS_WORD,
     LEGAL_FORM,
@@ -13,7 +13,7 @@ from services.extract.company import (
     REGISTRATION,
     organisation_span,
 )
-from services.extract.ocrfix import fix_label, fix_words
+from services.extract.offline.ocrfix import fix_label, fix_words
 from services.extract.schema import JsonValue
 
 # `Licensee of McDonald's`, as OCR reads it too (`License2 of`).

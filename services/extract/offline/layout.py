@@ -1,6 +1,6 @@
 """Layout rules for fields that no label announces: who issued a document
-(services.extract.company), their address (services.extract.address), the amount finally
-due, the currency.
+(services.extract.offline.company), their address (services.extract.offline.address), the
+amount finally due, the currency.
 
 Receipts end with several totals of which the last one paid counts; these rules encode
 that, and which field each rule answers, for the offline extractor.
@@ -12,12 +12,12 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from services.extract.address import address
-from services.extract.amounts import Amount, numbers
-from services.extract.company import organisation
-from services.extract.labels import stacked
-from services.extract.ocrfix import fix_label
+from services.extract.offline.address import address
+from services.extract.offline.company import organisation
+from services.extract.offline.labels import stacked
+from services.extract.offline.ocrfix import fix_label
 from services.extract.schema import Field, InvalidValue, JsonValue, normalise
+from services.extract.values.amounts import Amount, numbers
 
 ORGANISATION_WORDS = frozenset(
     {"company", "vendor", "issuer", "merchant", "seller", "supplier", "store", "shop", "business"}

@@ -1,0 +1,1 @@
+"""The platform's check of every extraction: quotes located in the text, calibrated confidence."""
