@@ -18,11 +18,13 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs import RunningJobsService
 from tests.conftest import USER
+from tests.gemini_standin import GeminiStandIn, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 from tests.services.extract.test_worker import (
     FIELDS,
     STORED,
     finished,
+    gemini_settings,
     results,
     running_worker,
     tasks,
@@ -160,6 +162,7 @@ async def test_a_corrupt_pdf_is_left_out_of_its_folders_result_saying_why(
     assert task.attempts == 1  # a left-out file is no failure of the task
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_folder_none_of_whose_files_can_be_read_fails_naming_each(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
@@ -182,3 +185,38 @@ async def test_a_folder_none_of_whose_files_can_be_read_fails_naming_each(
     assert "march/b.pdf: cannot read the PDF" in failed.last_error
     [result] = await results(job_stub, job)
     assert list(result.file_paths) == ["april/d.pdf"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_gemini_is_sent_only_the_files_that_can_be_read(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """With Gemini too a file the platform cannot read is left out (in the request it would
+    fail the whole call, and its values could not be checked): the model sees the two
+    readable files and the result names the third."""
+    job, names = await combined_job(
+        job_stub,
+        worker_stub,
+        settings,
+        {"march/a.pdf": NUMBER_ONLY, "march/b.pdf": CORRUPT, "march/c.pdf": TOTAL_ONLY},
+    )
+    answer = {
+        "invoice_number": "A-1",
+        "total": 10.0,
+        "po_number": None,
+        "_source_files": {"invoice_number": "march/a.pdf", "total": "march/c.pdf"},
+    }
+    with RunningStandIn(GeminiStandIn(default=lambda seen: Reply(values=answer))) as gemini:
+        async with running_worker(gemini_settings(settings, jobs, gemini)):
+            assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+        [seen] = gemini.state.seen
+    assert [data for _, data in seen.inline_files] == [NUMBER_ONLY, TOTAL_ONLY]
+    [result] = await results(job_stub, job)
+    assert {k: result.values[k] for k in STORED} == STORED
+    assert dict(result.value_sources) == {
+        "invoice_number": names["march/a.pdf"],
+        "total": names["march/c.pdf"],
+    }
+    assert [(s.path, s.file) for s in result.skipped_files] == [
+        ("march/b.pdf", names["march/b.pdf"])
+    ]
