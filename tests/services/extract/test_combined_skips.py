@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import nats
 import pytest
 
-from bytereview.core import Settings, streams
+from bytereview.core import Settings, storage_keys, streams
+from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -220,3 +221,36 @@ async def test_gemini_is_sent_only_the_files_that_can_be_read(
     assert [(s.path, s.file) for s in result.skipped_files] == [
         ("march/b.pdf", names["march/b.pdf"])
     ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_rerun_that_reads_every_file_clears_the_files_left_out(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """The files left out are those of the latest extraction: the corrupt file restored in
+    storage and the result re-run (forced: the inputs' key is unchanged), the new version
+    names none, and its empty value no longer needs review for a file left out."""
+    job, names = await combined_job(
+        job_stub,
+        worker_stub,
+        settings,
+        {"march/a.pdf": NUMBER_ONLY, "march/b.pdf": CORRUPT, "march/c.pdf": TOTAL_ONLY},
+    )
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+        [first] = await results(job_stub, job)
+        assert len(first.skipped_files) == 1
+        _, job_id, _, file_id = names["march/b.pdf"].split("/")
+        with make_storage(settings).open_write(storage_keys.upload_key(job_id, file_id)) as handle:
+            handle.write(BOTH)
+        await job_stub.RerunJob(
+            jobs_pb.RerunJobRequest(name=job, results=[first.name], force=True), metadata=USER
+        )
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [again] = await results(job_stub, job)
+    assert again.version == 2
+    assert not again.skipped_files
+    items = await job_stub.ListReviewItems(
+        jobs_pb.ListReviewItemsRequest(parent=job, page_size=100), metadata=USER
+    )
+    assert not any("file_skipped" in i.reasons for i in items.review_items)
