@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bytereview.core.settings import DEV_TOKEN
+from tests.hostile_documents import truncated_png
 from tests.pdfs import text_pdf
 from tests.web.jobs import ready_job, wait_for
 
@@ -186,21 +187,6 @@ def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> Non
     expect(versions).to_contain_text(
         "Version 1: 100% on 2 golden document(s) (4 of 4 values)", timeout=60_000
     )
-
-
-def truncated_png() -> bytes:
-    """A PNG cut in half: its header is whole (analysis reads the size and lets it through,
-    as for any image whose pixels it does not decode), its pixels end early."""
-    import io
-    import random
-
-    from PIL import Image
-
-    noise = random.Random(1)
-    image = Image.frombytes("L", (300, 200), bytes(noise.randrange(256) for _ in range(60_000)))
-    data = io.BytesIO()
-    image.save(data, "PNG")
-    return data.getvalue()[: len(data.getvalue()) // 2]
 
 
 def test_a_combined_result_names_the_file_it_left_out(page: Page, app_url: str) -> None:
