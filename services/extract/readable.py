@@ -27,6 +27,9 @@ from services.extract.reading.pages import document_pages
 log = logging.getLogger(__name__)
 # A reason is one sentence for a person; the jobs service bounds it again.
 MAX_REASON = 300
+# Files named in the error of a folder none of whose files can be read (5 x 300 characters
+# fit the jobs service's bound on a task's error).
+NAMED_IN_ERROR = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +72,10 @@ async def readable(documents: Sequence[Document]) -> tuple[list[Document], list[
 
 
 def none_readable(folder: str, skipped: Sequence[Skipped]) -> ExtractionError:
-    """The task's failure when no file of its folder can be read: each file with why."""
+    """The task's failure when no file of its folder can be read: each file with why, the
+    first NAMED_IN_ERROR of them (a task's error is bounded; the rest are counted)."""
     where = f"folder {folder}" if folder else "the top folder"
-    each = "; ".join(f"{s.document.path}: {s.reason}" for s in skipped)
+    each = "; ".join(f"{s.document.path}: {s.reason}" for s in skipped[:NAMED_IN_ERROR])
+    if len(skipped) > NAMED_IN_ERROR:
+        each += f"; and {len(skipped) - NAMED_IN_ERROR} more"
     return ExtractionError(f"no file of {where} can be read: {each}", retryable=False)

@@ -74,3 +74,11 @@ async def test_no_readable_file_is_one_permanent_error_naming_each() -> None:
     assert str(error).startswith("no file of folder m can be read: m/a.pdf: cannot read the PDF")
     assert "; m/b.pdf: cannot read the PDF" in str(error)
     assert str(none_readable("", skipped)).startswith("no file of the top folder can be read")
+
+
+async def test_the_error_names_the_first_files_and_counts_the_rest() -> None:
+    _, skipped = await readable([document(f"d{i}", f"m/{i:02d}.pdf", b"junk") for i in range(8)])
+    message = str(none_readable("m", skipped))
+    assert "m/04.pdf: cannot read the PDF" in message
+    assert "m/05.pdf" not in message
+    assert message.endswith("; and 3 more")
