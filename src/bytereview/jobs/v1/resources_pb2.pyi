@@ -529,7 +529,9 @@ class Result(_message.Message):
     """How many of its values need review."""
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The files it was extracted from, in order."""
+        """The files it was extracted from, in order (all of its task's: a combined result's
+        `skipped_files` names those that could not be read).
+        """
 
     @_builtins.property
     def file_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
