@@ -3,11 +3,11 @@ its result.
 
 A combined task (one result per folder) reads every file of the folder. Each file is read
 here first, with the reader the offline extractor and the platform's evidence check use
-(`services.extract.reading.pages`); a file that cannot be read (a corrupt or truncated PDF, a page
-OCR gives up on, a page the PDF child refuses, an image over the pixel limit, a file gone
-from storage) is left out with its reason, and the folder is extracted from the others. The
-pages read are kept on the `Document`, so the extraction and the check do not read them
-again. When no file can be read, the task fails as one unreadable file always did, naming
+(`services.extract.reading.pages`); a file that cannot be read (a corrupt or truncated
+PDF, a page OCR gives up on, a page the PDF child refuses, an image over the pixel limit,
+a file gone from storage) is left out with its reason, and the folder is extracted from
+the others. The pages read are kept on the `Document`, so the extraction and the check do
+not read them again. When no file can be read, the task fails as one unreadable file always did, naming
 every file and why.
 
 A file is left out whichever extractor runs: values read from a file the platform cannot
