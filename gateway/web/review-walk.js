@@ -8,6 +8,7 @@ import { h, replace, errorBox } from "./ui.js";
 const REASONS = /** @type {Record<string, string>} */ ({
   low_confidence: "low confidence",
   unverified: "not found in the document",
+  file_skipped: "empty, and a file of the folder could not be read",
 });
 
 /**

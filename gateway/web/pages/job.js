@@ -371,6 +371,9 @@ export async function renderJob(main, { id }) {
         path,
         row.edited ? h("span", { class: "badge edited" }, "edited") : null,
         row.valuesNeedingReview ? h("span", { class: "badge edited" }, `${row.valuesNeedingReview} to review`) : null,
+        row.skippedFiles?.length
+          ? h("span", { class: "badge edited" }, row.skippedFiles.length === 1 ? "1 file left out" : `${row.skippedFiles.length} files left out`)
+          : null,
         h(
           "button",
           {
@@ -392,8 +395,24 @@ export async function renderJob(main, { id }) {
           },
           `History (v${row.version || 1})`,
         ),
+        skippedNote(row, path),
       ),
       names.map((field) => h("td", {}, valueCell(row, field, path))),
+    );
+  }
+
+  /**
+   * The files a combined result was extracted without (they could not be read), each with
+   * why: the values came from the other files, so the row says so where it is read.
+   * @param {any} row @param {string} path
+   */
+  function skippedNote(row, path) {
+    const skipped = row.skippedFiles || [];
+    if (!skipped.length) return null;
+    return h(
+      "ul",
+      { class: "skipped", "aria-label": `Files left out of ${path}` },
+      skipped.map((/** @type {any} */ s) => h("li", {}, `Left out: ${s.path} — ${s.reason}`)),
     );
   }
 
