@@ -37,7 +37,7 @@ from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
 from services.extract.noop import NoopExtractor
 from services.extract.offline.extractor import OfflineExtractor
-from services.extract.readable import Skipped, none_readable, readable
+from services.extract.reading.readable import Skipped, none_readable, readable
 from services.extract.schema import Field, TypeInfo, normalise_all
 from services.extract.server import extract_server
 from services.extract.trust.assess import assess, read_pages

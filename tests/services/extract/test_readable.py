@@ -1,5 +1,5 @@
 """Which files of a combined task are read and which are left out, with the reader the
-offline extractor and the evidence check use (services/extract/readable.py)."""
+offline extractor and the evidence check use (services/extract/reading/readable.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from services.extract.base import Document, ExtractionError
-from services.extract.readable import none_readable, readable
+from services.extract.reading.readable import none_readable, readable
 from tests.hostile_documents import png_header_bomb
 from tests.pdfs import text_pdf
 

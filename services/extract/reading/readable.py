@@ -7,8 +7,8 @@ here first, with the reader the offline extractor and the platform's evidence ch
 PDF, a page OCR gives up on, a page the PDF child refuses, an image over the pixel limit,
 a file gone from storage) is left out with its reason, and the folder is extracted from
 the others. The pages read are kept on the `Document`, so the extraction and the check do
-not read them again. When no file can be read, the task fails as one unreadable file always did, naming
-every file and why.
+not read them again. When no file can be read, the task fails as one unreadable file
+always did, naming every file and why.
 
 A file is left out whichever extractor runs: values read from a file the platform cannot
 read could not be checked, and a corrupt file in a Gemini request fails the whole request.
