@@ -11,7 +11,7 @@ import {
   listSystemPrompts,
 } from "../api/templates.js";
 import { newRequestId } from "../api.js";
-import { navigate } from "../router.js";
+import { navigate, redirect } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
 import { h, replace, errorBox } from "../ui.js";
 import { filesPanel } from "./files-panel.js";
@@ -26,7 +26,7 @@ export async function renderConfigure(main, { id }) {
     listSystemPrompts().catch(() => ({ systemPrompts: [] })),
   ]);
   if (job.status !== "READY") {
-    await navigate(`/app/jobs/${id}`, { replaceEntry: true });
+    await redirect(`/app/jobs/${id}/configure`, `/app/jobs/${id}`);
     return;
   }
   const editor = fieldsEditor({ dataTypes: types.dataTypes || [], initial: job.fields || [] });
