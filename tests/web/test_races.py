@@ -12,23 +12,39 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from bytereview.core.settings import DEV_TOKEN
+from tests.web.jobs import ready_job
+from tests.web.test_trust import A, B, finished_job
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
 HELD_MS = 1500
 
 
-def hold_first(page: Page) -> Callable[[Route], None]:
-    """A route handler answering its first request late (after the requests that follow it)."""
+def hold_first(page: Page, method: str = "GET") -> Callable[[Route], None]:
+    """A route handler answering its first `method` request late (after those that follow)."""
     held: list[str] = []
 
     def late(route: Route) -> None:
-        if not held:
+        if not held and route.request.method == method:
             held.append(route.request.url)
             page.wait_for_timeout(HELD_MS)
         route.continue_()
 
     return late
+
+
+@pytest.fixture(scope="module")
+def finished(app_url: str) -> str:
+    """A finished job with two results and four values to review, which tests only read."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        return finished_job(api, "Races read")
+
+
+@pytest.fixture(scope="module")
+def ready(app_url: str) -> str:
+    """A ready job (a.pdf, and b.pdf in a ZIP) for the configure page, never started."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        return ready_job(api, "Races configure")
 
 
 # "": the job's address sends a job on to its step once the job is read; late, it took the
@@ -50,3 +66,181 @@ def test_a_page_left_before_its_answer_neither_draws_nor_redirects(
     expect(page).to_have_url(f"{app_url}/app/templates")
     expect(templates).to_be_visible(timeout=1)
     expect(page.get_by_role("heading", name=re.compile("Left behind"))).to_have_count(0)
+
+
+def test_history_shows_the_result_asked_for_last(page: Page, app_url: str, finished: str) -> None:
+    """A's history asked for, then B's: A's late versions were listed under B's heading, with
+    reverts that would have reverted A."""
+    page.goto(f"{app_url}/app/{finished}/results")
+    page.route(re.compile(r"/results/[^/]+/versions"), hold_first(page))
+    page.get_by_role("button", name=f"History of {A}").click()
+    page.get_by_role("button", name=f"History of {B}").click()
+    drawer = page.get_by_role("region", name=f"History of {B}")
+    expect(drawer.get_by_role("list", name=f"Versions of {B}")).to_be_visible()
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(drawer.get_by_role("list", name=f"Versions of {B}")).to_be_visible()
+    expect(page.get_by_role("list", name=f"Versions of {A}")).to_have_count(0)
+
+
+def test_a_double_click_opens_the_review_walk_once(page: Page, app_url: str, finished: str) -> None:
+    """Both openings' answers went into the one list: every value was there twice."""
+    page.goto(f"{app_url}/app/{finished}/results")
+    page.route(re.compile(r"/reviewItems"), hold_first(page))
+    page.get_by_role("button", name="Review values").dblclick()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+
+
+def test_a_double_click_accepts_one_value(page: Page, app_url: str) -> None:
+    """The second click accepted the same value again and dropped the next one from the walk
+    (or said it was accepted already)."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Races accept")
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk.get_by_role("button", name="Accept value").dblclick()
+    expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
+    expect(page.get_by_text("3 values need review")).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_the_job_summary_keeps_the_latest_refresh(page: Page, app_url: str) -> None:
+    """Two values accepted in a row: the first accept's refresh, answered last, put the count
+    of before back ("3 values need review" after the second)."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Races summary")
+    page.goto(f"{app_url}/app/{job}/results")
+    expect(page.get_by_text("4 values need review")).to_be_visible()
+    page.route(re.compile(rf"/v1/{job}$"), hold_first(page))
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk.get_by_role("button", name="Accept value").click()
+    expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
+    walk.get_by_role("button", name="Accept value").click()
+    expect(page.get_by_text("2 values need review")).to_be_visible()
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(page.get_by_text("2 values need review")).to_be_visible()
+
+
+def test_a_double_click_reverts_once(page: Page, app_url: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Races revert")
+        result = next(
+            r for r in api.get(f"/v1/{job}/results").json()["results"] if r["filePaths"] == [A]
+        )
+        corrected = api.patch(
+            f"/v1/{result['name']}",
+            params={"updateMask": "values"},
+            json={"values": {"total": "99.00"}},
+        )
+        assert corrected.status_code == 200, corrected.text
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name=f"History of {A}").click()
+    versions = page.get_by_role("list", name=f"Versions of {A}")
+    versions.get_by_role("button", name="Revert to version 1").dblclick()
+    expect(versions.get_by_role("listitem").filter(has_text="Version 3")).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(versions.get_by_role("listitem").filter(has_text="Version 4")).to_have_count(0)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_the_preview_shows_the_file_asked_for_last(page: Page, app_url: str, ready: str) -> None:
+    """a.pdf previewed, then b.pdf: a.pdf's late values replaced b.pdf's."""
+    page.goto(f"{app_url}/app/{ready}/configure")
+    page.get_by_label("Name of field 1").fill("total")
+    page.get_by_label("Data type of field 1").select_option("currency")
+    page.route(re.compile(r":previewExtraction"), hold_first(page, "POST"))
+    page.get_by_role("button", name="Preview invoices/a.pdf").click()
+    page.get_by_role("button", name="Preview invoices/more.zip/march/b.pdf").click()
+    preview = page.get_by_role("region", name="Preview")
+    expect(preview.get_by_text("Nothing was saved.")).to_be_visible()
+    expect(preview).to_contain_text("Preview of invoices/more.zip/march/b.pdf")
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(preview).to_contain_text("Preview of invoices/more.zip/march/b.pdf")
+    expect(preview.get_by_role("row", name="total")).to_contain_text("8")
+
+
+def templates(api: httpx.Client, *named: tuple[str, str]) -> None:
+    """Templates of one text field each: (template name, field name)."""
+    for display, field in named:
+        body = {"displayName": display, "fields": [{"name": field, "dataType": "text"}]}
+        assert api.post("/v1/templates", json=body).status_code == 200
+
+
+def test_configure_loads_the_template_chosen_last(page: Page, app_url: str, ready: str) -> None:
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        templates(api, ("Race first", "first_field"), ("Race second", "second_field"))
+    page.goto(f"{app_url}/app/{ready}/configure")
+    page.route(re.compile(r"/v1/templates/[^/?:]+$"), hold_first(page))
+    pick = page.get_by_label("Template", exact=True)
+    pick.select_option(label="Race first")
+    page.get_by_role("button", name="Load template").click()
+    pick.select_option(label="Race second")
+    page.get_by_role("button", name="Load template").click()
+    expect(page.get_by_text('Loaded the fields of "Race second".')).to_be_visible()
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(page.get_by_label("Name of field 1")).to_have_value("second_field")
+    expect(page.get_by_text('Loaded the fields of "Race second".')).to_be_visible()
+
+
+def test_a_double_click_saves_one_template(page: Page, app_url: str, ready: str) -> None:
+    """The second request found the first one's template and said the name was taken."""
+    page.goto(f"{app_url}/app/{ready}/configure")
+    page.get_by_label("Name of field 1").fill("invoice_number")
+    page.get_by_label("New template name").fill("Saved once")
+    page.get_by_role("button", name="Save as template").dblclick()
+    expect(page.get_by_text('Saved the fields as template "Saved once".')).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(page.get_by_text('Saved the fields as template "Saved once".')).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_templates_deleted_in_a_row_stay_deleted(page: Page, app_url: str) -> None:
+    """The first delete's list, answered last, showed the second template again."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        templates(api, ("Gone one", "a"), ("Gone two", "b"))
+    page.goto(f"{app_url}/app/templates")
+    expect(page.get_by_role("link", name="Gone two")).to_be_visible()
+    page.route(re.compile(r"/v1/templates\?"), hold_first(page))
+    for name in ("Gone one", "Gone two"):
+        page.get_by_role("button", name=f"Delete {name}").click()
+        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("link", name="Gone two")).to_have_count(0)
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(page.get_by_role("link", name="Gone one")).to_have_count(0)
+    expect(page.get_by_role("link", name="Gone two")).to_have_count(0)
+
+
+def test_api_keys_a_double_click_makes_one_key(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/app/apiKeys")
+    page.get_by_label("Key name").fill("made once")
+    page.get_by_role("button", name="Create key").dblclick()
+    expect(page.get_by_label("New API key")).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(page.get_by_role("button", name="Revoke made once")).to_have_count(1)
+
+
+def test_api_keys_a_key_revoked_after_a_create_stays_revoked(page: Page, app_url: str) -> None:
+    """The create's list, answered last, showed the revoked key again."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        made = api.post("/v1/users/me/apiKeys", json={"displayName": "revoked soon"})
+        assert made.status_code == 200, made.text
+    page.goto(f"{app_url}/app/apiKeys")
+    expect(page.get_by_role("button", name="Revoke revoked soon")).to_be_visible()
+    page.route(re.compile(r"/v1/users/me/apiKeys$"), hold_first(page))
+    page.get_by_label("Key name").fill("made first")
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_label("New API key")).to_be_visible()
+    page.get_by_role("button", name="Revoke revoked soon").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke").click()
+    expect(page.get_by_role("button", name="Revoke made first")).to_be_visible()
+    expect(page.get_by_role("button", name="Revoke revoked soon")).to_have_count(0)
+    page.wait_for_timeout(HELD_MS + 1000)
+    expect(page.get_by_role("button", name="Revoke revoked soon")).to_have_count(0)

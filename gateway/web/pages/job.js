@@ -11,7 +11,7 @@ import { reviewWalk } from "../review-walk.js";
 import { SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
-import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly } from "../ui.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly, oneAtATime } from "../ui.js";
 
 const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
@@ -105,9 +105,10 @@ export async function renderJob(main, { id }) {
           : null,
       ),
     );
+    // Once per click: a double-click on Pause paused, then failed ("already paused").
     /** @param {string} label @param {() => Promise<any>} action @param {boolean} show */
     const button = (label, action, show) =>
-      show ? h("button", { type: "button", onclick: () => act(action) }, label) : null;
+      show ? h("button", { type: "button", onclick: oneAtATime(() => act(action)) }, label) : null;
     replace(
       actions,
       button("Pause", () => jobs.pauseJob(name), job.status === "QUEUED" || job.status === "RUNNING"),
@@ -127,6 +128,8 @@ export async function renderJob(main, { id }) {
   /** @param {() => Promise<any>} action */
   async function act(action) {
     replace(notice);
+    // A refresh asked for before the action answers with the job as it was before it.
+    latestJob.forget();
     try {
       job = await action();
       drawSummary();
@@ -194,11 +197,13 @@ export async function renderJob(main, { id }) {
       "button",
       {
         type: "button",
-        onclick: () =>
+        // Once per click, like every button that sends: a double-click re-ran twice.
+        onclick: oneAtATime(() =>
           onSelected(async (names) => {
             job = await rerun({ results: names, force: force.checked });
             drawSummary();
           }),
+        ),
       },
       "Re-run selected",
     ),
@@ -211,12 +216,13 @@ export async function renderJob(main, { id }) {
             "button",
             {
               type: "button",
-              onclick: () =>
+              onclick: oneAtATime(() =>
                 onSelected(async (names) => {
                   for (const result of names) await createGoldenDocument(goldenTemplate.value, result);
                   const chosen = goldenTemplate.selectedOptions[0]?.textContent || "";
                   replace(notice, h("p", {}, `Marked ${names.length} result(s) golden for the template "${chosen}".`));
                 }),
+              ),
             },
             "Mark selected golden",
           ),
@@ -510,9 +516,14 @@ export async function renderJob(main, { id }) {
 
   // --- live updates ---
   let timer = 0;
+  // Refreshes overlap (live events, the review walk's accepts, a revert): an earlier one's
+  // late answer put back the counts and the buttons of before.
+  const latestJob = latestOnly(jobs.getJob);
   async function refresh() {
     try {
-      job = await jobs.getJob(name);
+      const answer = await latestJob(name);
+      if (answer === undefined) return; // a later refresh is on its way
+      job = answer;
       drawSummary();
       if (!editing) await loadResults();
     } catch (error) {
