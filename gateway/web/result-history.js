@@ -2,7 +2,7 @@
 // A result's history beside the table: every version (who, when, what changed from what to
 // what, why), newest first, with a revert to any earlier one (itself a new version).
 import { listVersions, revertResult } from "./api/results.js";
-import { h, replace, errorBox, formatTime, latestOnly, oneAtATime } from "./ui.js";
+import { h, replace, errorBox, formatTime, latestOnly } from "./ui.js";
 
 const KINDS = /** @type {Record<string, string>} */ ({
   EXTRACTED: "Extracted",
@@ -88,8 +88,7 @@ export function resultHistory({ onReverted }) {
                   "button",
                   {
                     type: "button",
-                    // Once: a double-click would revert twice (two new versions).
-                    onclick: oneAtATime(async () => {
+                    onclick: async () => {
                       try {
                         await revertResult(name, v.name);
                       } catch (error) {
@@ -99,7 +98,7 @@ export function resultHistory({ onReverted }) {
                       await onReverted();
                       await load();
                       heading.focus();
-                    }),
+                    },
                   },
                   `Revert to version ${v.version}`,
                 )

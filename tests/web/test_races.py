@@ -13,6 +13,7 @@ from playwright.sync_api import Page, Route, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.web.jobs import ready_job
+from tests.web.test_flow import paused_job
 from tests.web.test_trust import A, B, finished_job
 
 pytestmark = pytest.mark.e2e
@@ -21,14 +22,19 @@ HELD_MS = 1500
 
 
 def hold_first(page: Page, method: str = "GET") -> Callable[[Route], None]:
-    """A route handler answering its first `method` request late (after those that follow)."""
+    """A route handler that holds back the answer to its first `method` request: the request
+    reaches the server at once (its answer is of that moment), the answer arrives after those
+    of the requests that follow it."""
     held: list[str] = []
 
     def late(route: Route) -> None:
-        if not held and route.request.method == method:
-            held.append(route.request.url)
-            page.wait_for_timeout(HELD_MS)
-        route.continue_()
+        if held or route.request.method != method:
+            route.continue_()
+            return
+        held.append(route.request.url)
+        answer = route.fetch()
+        page.wait_for_timeout(HELD_MS)
+        route.fulfill(response=answer)
 
     return late
 
@@ -129,28 +135,6 @@ def test_the_job_summary_keeps_the_latest_refresh(page: Page, app_url: str) -> N
     expect(page.get_by_text("2 values need review")).to_be_visible()
 
 
-def test_a_double_click_reverts_once(page: Page, app_url: str) -> None:
-    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
-        job = finished_job(api, "Races revert")
-        result = next(
-            r for r in api.get(f"/v1/{job}/results").json()["results"] if r["filePaths"] == [A]
-        )
-        corrected = api.patch(
-            f"/v1/{result['name']}",
-            params={"updateMask": "values"},
-            json={"values": {"total": "99.00"}},
-        )
-        assert corrected.status_code == 200, corrected.text
-    page.goto(f"{app_url}/app/{job}/results")
-    page.get_by_role("button", name=f"History of {A}").click()
-    versions = page.get_by_role("list", name=f"Versions of {A}")
-    versions.get_by_role("button", name="Revert to version 1").dblclick()
-    expect(versions.get_by_role("listitem").filter(has_text="Version 3")).to_be_visible()
-    page.wait_for_timeout(1000)
-    expect(versions.get_by_role("listitem").filter(has_text="Version 4")).to_have_count(0)
-    expect(page.get_by_role("alert")).to_have_count(0)
-
-
 def test_the_preview_shows_the_file_asked_for_last(page: Page, app_url: str, ready: str) -> None:
     """a.pdf previewed, then b.pdf: a.pdf's late values replaced b.pdf's."""
     page.goto(f"{app_url}/app/{ready}/configure")
@@ -202,22 +186,6 @@ def test_a_double_click_saves_one_template(page: Page, app_url: str, ready: str)
     expect(page.get_by_role("alert")).to_have_count(0)
 
 
-def test_templates_deleted_in_a_row_stay_deleted(page: Page, app_url: str) -> None:
-    """The first delete's list, answered last, showed the second template again."""
-    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
-        templates(api, ("Gone one", "a"), ("Gone two", "b"))
-    page.goto(f"{app_url}/app/templates")
-    expect(page.get_by_role("link", name="Gone two")).to_be_visible()
-    page.route(re.compile(r"/v1/templates\?"), hold_first(page))
-    for name in ("Gone one", "Gone two"):
-        page.get_by_role("button", name=f"Delete {name}").click()
-        page.get_by_role("dialog").get_by_role("button", name="Delete").click()
-    expect(page.get_by_role("link", name="Gone two")).to_have_count(0)
-    page.wait_for_timeout(HELD_MS + 1000)
-    expect(page.get_by_role("link", name="Gone one")).to_have_count(0)
-    expect(page.get_by_role("link", name="Gone two")).to_have_count(0)
-
-
 def test_api_keys_a_double_click_makes_one_key(page: Page, app_url: str) -> None:
     page.goto(f"{app_url}/app/apiKeys")
     page.get_by_label("Key name").fill("made once")
@@ -244,3 +212,28 @@ def test_api_keys_a_key_revoked_after_a_create_stays_revoked(page: Page, app_url
     expect(page.get_by_role("button", name="Revoke revoked soon")).to_have_count(0)
     page.wait_for_timeout(HELD_MS + 1000)
     expect(page.get_by_role("button", name="Revoke revoked soon")).to_have_count(0)
+
+
+def test_a_double_click_on_resume_resumes_once(page: Page, app_url: str) -> None:
+    """The second click asked a running job to resume and said it could not."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = paused_job(api, "Resumed once")
+    page.goto(f"{app_url}/app/{job}")
+    page.get_by_role("button", name="Resume").dblclick()
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)
+    page.wait_for_timeout(1000)
+    expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_a_double_click_marks_a_result_golden_once(page: Page, app_url: str, finished: str) -> None:
+    """The second click found the result golden already and said so."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        templates(api, ("Golden once", "total"))
+    page.goto(f"{app_url}/app/{finished}/results")
+    page.get_by_label(f"Select {A}").check()
+    page.get_by_label("Template", exact=True).select_option(label="Golden once")
+    page.get_by_role("button", name="Mark selected golden").dblclick()
+    expect(page.get_by_text('for the template "Golden once"')).to_be_visible()
+    page.wait_for_timeout(1000)
+    expect(page.get_by_text('for the template "Golden once"')).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)

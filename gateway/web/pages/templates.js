@@ -4,7 +4,7 @@
 import * as api from "../api/templates.js";
 import { navigate } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
-import { h, replace, errorBox, confirmDialog, formatTime, latestOnly, oneAtATime } from "../ui.js";
+import { h, replace, errorBox, confirmDialog, formatTime } from "../ui.js";
 
 /** @param {HTMLElement} main */
 export async function renderTemplates(main) {
@@ -19,78 +19,65 @@ export async function renderTemplates(main) {
     ),
     body,
   );
-  // Read again after each delete: two deletes in a row got the first one's late list, with
-  // the second template back in it.
-  const latestTemplates = latestOnly(api.listTemplates);
-
-  async function load() {
-    const page = await latestTemplates();
-    if (page === undefined) return; // a later delete's list is on its way
-    draw(page.templates || []);
-  }
-
-  /** @param {any[]} templates */
-  function draw(templates) {
-    if (!templates.length) {
-      replace(
-        body,
-        h(
-          "p",
-          { class: "empty" },
-          "No templates yet. A template keeps a set of fields to reuse on many jobs: ",
-          h("a", { href: "/app/templates/new" }, "create one"),
-          ", or save the fields of a job as a template while configuring it.",
-        ),
-      );
-      return;
-    }
+  const page = await api.listTemplates();
+  const templates = page.templates || [];
+  if (!templates.length) {
     replace(
       body,
       h(
-        "table",
+        "p",
+        { class: "empty" },
+        "No templates yet. A template keeps a set of fields to reuse on many jobs: ",
+        h("a", { href: "/app/templates/new" }, "create one"),
+        ", or save the fields of a job as a template while configuring it.",
+      ),
+    );
+    return;
+  }
+  replace(
+    body,
+    h(
+      "table",
+      {},
+      h("caption", { class: "visually-hidden" }, "Your templates"),
+      h("thead", {}, h("tr", {}, ["Name", "Fields", "Versions", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))),
+      h(
+        "tbody",
         {},
-        h("caption", { class: "visually-hidden" }, "Your templates"),
-        h("thead", {}, h("tr", {}, ["Name", "Fields", "Versions", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))),
-        h(
-          "tbody",
-          {},
-          templates.map((/** @type {any} */ t) =>
+        templates.map((/** @type {any} */ t) =>
+          h(
+            "tr",
+            {},
+            h("td", {}, h("a", { href: `/app/templates/${t.name.split("/")[1]}` }, t.displayName)),
+            h("td", {}, (t.fields || []).map((/** @type {any} */ f) => f.name).join(", ")),
+            h("td", {}, versionList(t)),
+            h("td", {}, formatTime(t.updateTime || t.createTime)),
             h(
-              "tr",
+              "td",
               {},
-              h("td", {}, h("a", { href: `/app/templates/${t.name.split("/")[1]}` }, t.displayName)),
-              h("td", {}, (t.fields || []).map((/** @type {any} */ f) => f.name).join(", ")),
-              h("td", {}, versionList(t)),
-              h("td", {}, formatTime(t.updateTime || t.createTime)),
               h(
-                "td",
-                {},
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "danger",
-                    onclick: async () => {
-                      if (!(await confirmDialog(`Delete the template "${t.displayName}"?`, "Delete"))) return;
-                      try {
-                        await api.deleteTemplate(t.name);
-                        await load();
-                      } catch (error) {
-                        body.prepend(errorBox(error));
-                      }
-                    },
+                "button",
+                {
+                  type: "button",
+                  class: "danger",
+                  onclick: async () => {
+                    if (!(await confirmDialog(`Delete the template "${t.displayName}"?`, "Delete"))) return;
+                    try {
+                      await api.deleteTemplate(t.name);
+                      await renderTemplates(main);
+                    } catch (error) {
+                      body.prepend(errorBox(error));
+                    }
                   },
-                  `Delete ${t.displayName}`,
-                ),
+                },
+                `Delete ${t.displayName}`,
               ),
             ),
           ),
         ),
       ),
-    );
-  }
-
-  await load();
+    ),
+  );
 }
 
 /** @param {HTMLElement} main @param {{id?: string}} params */
@@ -117,8 +104,7 @@ export async function renderTemplate(main, { id }) {
     h(
       "div",
       { class: "actions" },
-      // Once: a double-click on a new template's "Save template" made two templates.
-      h("button", { type: "button", class: "primary", onclick: oneAtATime(save) }, "Save template"),
+      h("button", { type: "button", class: "primary", onclick: save }, "Save template"),
       h("a", { href: "/app/templates", class: "button" }, "Back to templates"),
     ),
     status,
@@ -182,7 +168,7 @@ function versionList(template) {
             {
               type: "button",
               disabled: v.score?.state === "RUNNING",
-              onclick: oneAtATime(async () => {
+              onclick: async () => {
                 try {
                   await api.scoreTemplateVersion(v.name);
                 } catch (error) {
@@ -190,7 +176,7 @@ function versionList(template) {
                   return;
                 }
                 await load();
-              }),
+              },
             },
             `Score version ${v.version} of ${template.displayName}`,
           ),
