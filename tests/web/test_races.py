@@ -12,6 +12,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect
 
 from bytereview.core.settings import DEV_TOKEN
+from tests.archives import zip_bytes
+from tests.pdfs import text_pdf
 from tests.web.jobs import ready_job
 from tests.web.test_flow import paused_job
 from tests.web.test_trust import A, B, finished_job
@@ -70,7 +72,7 @@ def test_a_page_left_before_its_answer_neither_draws_nor_redirects(
     expect(templates).to_be_visible()
     page.wait_for_timeout(HELD_MS + 1000)  # the job's answer has come and gone
     expect(page).to_have_url(f"{app_url}/app/templates")
-    expect(templates).to_be_visible(timeout=1)
+    expect(templates).to_be_visible()
     expect(page.get_by_role("heading", name=re.compile("Left behind"))).to_have_count(0)
 
 
@@ -237,3 +239,52 @@ def test_a_double_click_marks_a_result_golden_once(page: Page, app_url: str, fin
     page.wait_for_timeout(1000)
     expect(page.get_by_text('for the template "Golden once"')).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+def test_analysis_lists_the_problems_found_by_its_end(page: Page, app_url: str) -> None:
+    """The problems are read again when the analysis ends. The listing taken while files were
+    still being analysed, answered last, said "No problems so far." of a job whose last file
+    had failed."""
+    entries = {f"batch/{i:03d}.pdf": text_pdf([f"Invoice Number: P-{i}"]) for i in range(300)}
+    # Sniffed as a PDF when unpacked, found broken when analysed: after the 300 before it.
+    entries["batch/zz-broken.pdf"] = b"%PDF-1.4\n" + b"not a pdf " * 50
+    body = zip_bytes(entries)
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        created = api.post(
+            "/v1/jobs",
+            json={
+                "displayName": "Late problems",
+                "files": [{"path": "b.zip", "sizeBytes": len(body)}],
+            },
+        ).json()
+        assert httpx.put(created["uploadTargets"][0]["url"], content=body).status_code == 200
+        job = created["job"]["name"]
+        held: list[bool] = []
+
+        def until_ready(route: Route) -> None:
+            """Holds the first listing's answer until the job is ready, and a while after."""
+            if held or route.request.method != "GET":
+                route.continue_()
+                return
+            answer = route.fetch()
+            listed = answer.json().get("files", [])
+            held.append(any(f["status"] == "FAILED" for f in listed))
+            for _ in range(300):  # a minute at most: the test's own wait says the rest
+                if api.get(f"/v1/{job}").json()["status"] == "READY":
+                    break
+                page.wait_for_timeout(200)
+            page.wait_for_timeout(HELD_MS)
+            route.fulfill(response=answer)
+
+        page.route(re.compile(rf"/v1/{job}/files\?"), until_ready)
+        assert api.post(f"/v1/{job}:finalizeUploads", json={}).status_code == 200
+        page.goto(f"{app_url}/app/{job}/analysis")
+        expect(page.get_by_role("link", name="Continue to configure")).to_be_visible(timeout=60_000)
+        problem = page.get_by_text("b.zip/batch/zz-broken.pdf")
+        expect(problem).to_be_visible()
+        page.wait_for_timeout(HELD_MS + 1000)  # the first listing's answer has come and gone
+        assert held == [False], (
+            "the broken file had failed by the first listing: nothing was tested"
+        )
+        expect(problem).to_be_visible()
+        expect(page.get_by_text("No problems so far.")).to_have_count(0)
