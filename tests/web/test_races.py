@@ -288,3 +288,13 @@ def test_analysis_lists_the_problems_found_by_its_end(page: Page, app_url: str) 
         )
         expect(problem).to_be_visible()
         expect(page.get_by_text("No problems so far.")).to_have_count(0)
+
+
+def test_a_double_click_exports_once(page: Page, app_url: str, finished: str) -> None:
+    downloads: list[str] = []
+    page.on("download", lambda download: downloads.append(download.suggested_filename))
+    page.goto(f"{app_url}/app/{finished}/results")
+    page.get_by_role("button", name="Export CSV").dblclick()
+    expect(page.get_by_text(re.compile(r"^Downloaded .+\.csv\.$"))).to_be_visible()
+    page.wait_for_timeout(1000)
+    assert len(downloads) == 1, downloads

@@ -117,9 +117,10 @@ export async function renderJob(main, { id }) {
       // One action for failed tasks: RetryFailedTasks queues them again as they are. (RerunJob's
       // "failed tasks" did the same through re-extraction's machinery; re-run stays for results.)
       button("Retry failed tasks", () => retryFailed(c.tasksFailed || 0), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
-      h("button", { type: "button", onclick: () => download("csv") }, "Export CSV"),
-      h("button", { type: "button", onclick: () => download("xlsx") }, "Export XLSX"),
-      h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
+      // Once per click too: a double-click saved the export twice ("results (1).csv").
+      h("button", { type: "button", onclick: oneAtATime(() => download("csv")) }, "Export CSV"),
+      h("button", { type: "button", onclick: oneAtATime(() => download("xlsx")) }, "Export XLSX"),
+      h("button", { type: "button", onclick: oneAtATime(() => download("json")) }, "Export JSON"),
       h("button", { type: "button", class: "danger", onclick: remove }, "Delete job"),
     );
     onSummary();
