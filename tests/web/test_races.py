@@ -14,7 +14,7 @@ from playwright.sync_api import Page, Route, expect
 from bytereview.core.settings import DEV_TOKEN
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
-from tests.web.jobs import ready_job
+from tests.web.jobs import ready_job, ready_zip_job, wait_for
 from tests.web.test_flow import paused_job
 from tests.web.test_trust import A, B, finished_job
 
@@ -298,3 +298,20 @@ def test_a_double_click_exports_once(page: Page, app_url: str, finished: str) ->
     expect(page.get_by_text(re.compile(r"^Downloaded .+\.csv\.$"))).to_be_visible()
     page.wait_for_timeout(1000)
     assert len(downloads) == 1, downloads
+
+
+def test_a_double_click_on_next_results_turns_one_page(page: Page, app_url: str) -> None:
+    """The second click remembered the first page twice: Previous then led to the second."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = ready_zip_job(api, "Paged results", 55)  # two pages of results (50 a page)
+        fields = {"fields": [{"name": "total", "dataType": "currency"}]}
+        assert api.post(f"/v1/{job}:configure", json=fields).status_code == 200
+        assert api.post(f"/v1/{job}:start", json={}).status_code == 200
+        wait_for(api, job, {"COMPLETED"})
+    page.goto(f"{app_url}/app/{job}/results")
+    page.route(re.compile(r"/results\?"), hold_first(page))
+    page.get_by_role("button", name="Next results").dblclick()
+    expect(page.get_by_role("button", name="Next results")).to_be_disabled()
+    page.get_by_role("button", name="Previous results").click()
+    expect(page.get_by_role("button", name="Next results")).to_be_enabled()
+    expect(page.get_by_role("button", name="Previous results")).to_be_disabled()

@@ -350,8 +350,10 @@ export async function renderJob(main, { id }) {
       h(
         "div",
         { class: "pager" },
-        h("button", { type: "button", disabled: !previous.length, onclick: () => { token = previous.pop() || ""; loadResults(); } }, "Previous results"),
-        h("button", { type: "button", disabled: !nextToken, onclick: () => { previous.push(token); token = nextToken; loadResults(); } }, "Next results"),
+        // Once per click: the page stays on screen while the next one loads, and a double-click
+        // on Next remembered the first page twice (Previous then led back to the second).
+        h("button", { type: "button", disabled: !previous.length, onclick: oneAtATime(() => { token = previous.pop() || ""; return loadResults(); }) }, "Previous results"),
+        h("button", { type: "button", disabled: !nextToken, onclick: oneAtATime(() => { previous.push(token); token = nextToken; return loadResults(); }) }, "Next results"),
       ),
     );
   }
