@@ -153,3 +153,18 @@ def page_tree_bomb(references: int) -> bytes:
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 1 1] /Contents 3 0 R >>",
         ]
     )
+
+
+def truncated_png() -> bytes:
+    """A PNG cut in half: its header is whole (analysis reads the size and lets it through,
+    as for any image whose pixels it does not decode), its pixels end early."""
+    import io
+    import random
+
+    from PIL import Image
+
+    noise = random.Random(1)
+    image = Image.frombytes("L", (300, 200), bytes(noise.randrange(256) for _ in range(60_000)))
+    data = io.BytesIO()
+    image.save(data, "PNG")
+    return data.getvalue()[: len(data.getvalue()) // 2]

@@ -12,11 +12,12 @@ import { renderJob } from "./pages/job.js";
 import { renderTemplates, renderTemplate } from "./pages/templates.js";
 import { renderApiKeys } from "./pages/apikeys.js";
 import { getJob } from "./api/jobs.js";
-import { navigate, setRenderer } from "./router.js";
+import { navigate, redirect, setRenderer } from "./router.js";
 
 /** @typedef {(main: HTMLElement, params: Record<string, string>) => (void | (() => void) | Promise<void | (() => void)>)} Page */
 
-const main = /** @type {HTMLElement} */ (document.getElementById("main"));
+/** Where the current page draws: a fresh <main> for every visit (see `visit`). */
+let main = /** @type {HTMLElement} */ (document.getElementById("main"));
 const nav = /** @type {HTMLElement} */ (document.getElementById("nav"));
 const account = /** @type {HTMLElement} */ (document.getElementById("account"));
 /** @type {(() => void) | null} */
@@ -47,29 +48,54 @@ async function openJob(_main, { id }) {
       : job.status === "READY"
         ? "configure"
         : "results";
-  await navigate(`/app/jobs/${id}/${step}`, { replaceEntry: true });
+  await redirect(`/app/jobs/${id}`, `/app/jobs/${id}/${step}`);
+}
+
+let visits = 0;
+
+/**
+ * Starts a visit: the page that is left stops, and the new one gets a <main> of its own in
+ * its place. A page draws once its data is in; a user who went on to another page meanwhile
+ * (a link, Back) must not get the earlier page's late drawing over the newer one, so an
+ * earlier visit draws into its own <main>, no longer on screen.
+ * @returns {{view: HTMLElement, current: () => boolean}}
+ */
+function visit() {
+  if (cleanup) cleanup();
+  cleanup = null;
+  const mine = ++visits;
+  const view = /** @type {HTMLElement} */ (main.cloneNode(false)); // id, tabindex: the skip link's target
+  view.append(h("p", { class: "muted" }, "Loading…"));
+  main.replaceWith(view);
+  main = view;
+  return { view, current: () => mine === visits };
 }
 
 async function route() {
-  if (cleanup) cleanup();
-  cleanup = null;
   const path = location.pathname;
   if (path === "/app/callback") return callback();
   if (!auth.currentUser()) return showSignIn();
+  const { view, current } = visit();
   for (const [pattern, page] of ROUTES) {
     const found = pattern.exec(path);
     if (!found) continue;
     try {
-      const done = await page(main, found.groups || {});
+      const done = await page(view, found.groups || {});
+      if (!current()) {
+        // Left before it was drawn: its live watch or timers stop now, not never.
+        if (typeof done === "function") done();
+        return;
+      }
       if (typeof done === "function") cleanup = done;
     } catch (error) {
-      replace(main, h("h1", {}, "Something went wrong"), errorBox(error));
+      if (!current()) return;
+      replace(view, h("h1", {}, "Something went wrong"), errorBox(error));
     }
     focusHeading();
     return;
   }
   replace(
-    main,
+    view,
     h("h1", {}, "Page not found"),
     h("p", {}, "There is no page here. ", h("a", { href: "/app/jobs" }, "Go to your jobs"), "."),
   );
@@ -83,7 +109,7 @@ function focusHeading() {
 function showSignIn() {
   nav.hidden = true;
   replace(account);
-  renderSignIn(main, { onSignedIn: signedIn });
+  renderSignIn(visit().view, { onSignedIn: signedIn });
   focusHeading();
 }
 

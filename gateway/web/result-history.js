@@ -2,7 +2,7 @@
 // A result's history beside the table: every version (who, when, what changed from what to
 // what, why), newest first, with a revert to any earlier one (itself a new version).
 import { listVersions, revertResult } from "./api/results.js";
-import { h, replace, errorBox, formatTime } from "./ui.js";
+import { h, replace, errorBox, formatTime, latestOnly } from "./ui.js";
 
 const KINDS = /** @type {Record<string, string>} */ ({
   EXTRACTED: "Extracted",
@@ -29,6 +29,9 @@ export function resultHistory({ onReverted }) {
   let opener = null;
   /** @type {{name: string, path: string} | null} */
   let shownResult = null;
+  // Another result's history asked for (or the panel closed) while one loads: the earlier
+  // answer would list its versions, and offer their reverts, under the later one's heading.
+  const latestVersions = latestOnly(listVersions);
 
   /** @param {{name: string, filePaths?: string[]}} result @param {HTMLElement | null} from */
   async function show(result, from) {
@@ -44,13 +47,15 @@ export function resultHistory({ onReverted }) {
     if (!shownResult) return;
     const { name, path } = shownResult;
     replace(body, h("p", {}, "Loading the versions…"));
-    let versions;
+    let answer;
     try {
-      versions = (await listVersions(name)).versions || [];
+      answer = await latestVersions(name);
     } catch (error) {
       replace(body, errorBox(error));
       return;
     }
+    if (answer === undefined) return; // another history was asked for meanwhile
+    const versions = answer.versions || [];
     const current = versions.length ? versions[versions.length - 1].version : 0;
     const status = h("div", { "aria-live": "polite" });
     replace(
@@ -107,6 +112,7 @@ export function resultHistory({ onReverted }) {
   function close() {
     element.hidden = true;
     shownResult = null;
+    latestVersions.forget();
     replace(body);
     opener?.focus();
   }

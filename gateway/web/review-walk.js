@@ -3,11 +3,12 @@
 // one at a time, driven by the keyboard: j/k or the arrows move, a accepts, e corrects with a
 // reason, Esc leaves. Every control is a button too, so nothing needs the shortcuts.
 import { acceptReviewItem, listReviewItems, updateValue } from "./api/results.js";
-import { h, replace, errorBox } from "./ui.js";
+import { h, replace, errorBox, latestOnly } from "./ui.js";
 
 const REASONS = /** @type {Record<string, string>} */ ({
   low_confidence: "low confidence",
   unverified: "not found in the document",
+  file_skipped: "empty, and a file of the folder could not be read",
 });
 
 /**
@@ -36,6 +37,22 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   let correcting = false;
   /** @type {() => HTMLElement | null} */
   let opener = () => null;
+  /** Items whose accept or correction is on its way: a key pressed twice sends it once. */
+  const sending = new Set();
+
+  // Opened twice in a row (a double-click on "Review values"), both loads filled the one list
+  // and every value was there twice; left while loading, the late answer opened the walk's
+  // evidence again. Only the latest opening's answer counts.
+  const latestItems = latestOnly(async () => {
+    const all = [];
+    let pageToken = "";
+    do {
+      const page = await listReviewItems(job, { pageSize: 200, pageToken });
+      all.push(...(page.reviewItems || []));
+      pageToken = page.nextPageToken || "";
+    } while (pageToken);
+    return all;
+  });
 
   /**
    * @param {() => HTMLElement | null} from where the focus goes back on leaving (a function:
@@ -45,24 +62,22 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     opener = from;
     element.hidden = false;
     replace(body, h("p", {}, "Loading the values to review…"));
+    let loaded;
     try {
-      items = [];
-      let pageToken = "";
-      do {
-        const page = await listReviewItems(job, { pageSize: 200, pageToken });
-        items.push(...(page.reviewItems || []));
-        pageToken = page.nextPageToken || "";
-      } while (pageToken);
+      loaded = await latestItems();
     } catch (error) {
       replace(body, errorBox(error));
       return;
     }
+    if (loaded === undefined) return; // opened again, or left, meanwhile
+    items = loaded;
     index = 0;
     draw();
     element.focus();
   }
 
   function leave() {
+    latestItems.forget();
     element.hidden = true;
     correcting = false;
     replace(body);
@@ -79,9 +94,16 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     element.focus();
   }
 
-  /** Drops the current item after an accept or a correction; the next one takes its place. */
-  async function settled() {
-    items.splice(index, 1);
+  /**
+   * Drops an item after its accept or correction; the next one takes its place. By identity,
+   * not position: the user may have moved on while the answer was coming.
+   * @param {any} item
+   */
+  async function settled(item) {
+    const at = items.indexOf(item);
+    if (at < 0) return;
+    items.splice(at, 1);
+    if (at < index) index -= 1;
     index = Math.min(index, Math.max(0, items.length - 1));
     correcting = false;
     draw();
@@ -91,15 +113,18 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
 
   async function accept() {
     const item = items[index];
-    if (!item) return;
+    if (!item || sending.has(item)) return;
+    sending.add(item);
     try {
       await acceptReviewItem(item.name);
     } catch (error) {
       replace(status, errorBox(error));
       return;
+    } finally {
+      sending.delete(item);
     }
     status.textContent = `Accepted ${item.field} of ${paths(item)}.`;
-    await settled();
+    await settled(item);
   }
 
   function correct() {
@@ -112,17 +137,21 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   /** @param {string} text @param {string} reason */
   async function save(text, reason) {
     const item = items[index];
+    if (!item || sending.has(item)) return;
     const value = typed(item.field, text);
     // The same value again changes nothing (no version): that is accepting it as it is.
     if (JSON.stringify(value ?? null) === JSON.stringify(item.value ?? null)) return accept();
+    sending.add(item);
     try {
       await updateValue({ name: item.result }, item.field, value, reason);
     } catch (error) {
       replace(status, errorBox(error));
       return;
+    } finally {
+      sending.delete(item);
     }
     status.textContent = `Corrected ${item.field} of ${paths(item)}.`;
-    await settled();
+    await settled(item);
   }
 
   function draw() {

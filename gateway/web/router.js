@@ -15,3 +15,14 @@ export function navigate(path, { replaceEntry = false } = {}) {
   else history.pushState(null, "", path);
   return render();
 }
+
+/**
+ * Sends the page at `from` on to `path` in its place (a job's address to the step it is at),
+ * unless the user went elsewhere while the page was loading: the late answer must not take
+ * them away from where they went.
+ * @param {string} from @param {string} path
+ */
+export function redirect(from, path) {
+  if (location.pathname !== from) return Promise.resolve();
+  return navigate(path, { replaceEntry: true });
+}

@@ -143,23 +143,54 @@ export function saveBlob(blob, filename) {
 
 /**
  * Wraps a loader so that only its latest call's answer counts: a page that loads again (a
- * filter changed, another page asked for, a live refresh) while an earlier load is still
- * waiting would otherwise show whichever answer comes last. Earlier calls resolve to
- * `undefined` once a later one was made.
+ * filter changed, another page asked for, a live refresh, another file or result chosen)
+ * while an earlier load is still waiting would otherwise show whichever answer comes last.
+ * Earlier calls resolve to `undefined` once a later one was made; `forget()` makes every
+ * call so far an earlier one (a panel closed while its load was out shows nothing late).
+ * @template {any[]} A
  * @template T
- * @param {() => Promise<T>} fetch
- * @returns {() => Promise<T | undefined>}
+ * @param {(...args: A) => Promise<T>} fetch
+ * @returns {((...args: A) => Promise<T | undefined>) & {forget: () => void}}
  */
 export function latestOnly(fetch) {
   let calls = 0;
-  return async () => {
+  /** @param {A} args */
+  const latest = async (...args) => {
     const call = ++calls;
     try {
-      const answer = await fetch();
+      const answer = await fetch(...args);
       return call === calls ? answer : undefined;
     } catch (error) {
       if (call === calls) throw error;
       return undefined;
+    }
+  };
+  return Object.assign(latest, { forget: () => void ++calls });
+}
+
+/**
+ * Wraps a click or submit handler so that its action runs once at a time: the button that
+ * started it is disabled until the answer is in, and a second start meanwhile is ignored. A
+ * double-click on "Create key" or "Save template" sent the request twice and made two.
+ * @param {(event: Event) => unknown} action
+ * @returns {(event: Event) => Promise<void>}
+ */
+export function oneAtATime(action) {
+  let running = false;
+  return async (event) => {
+    if (running) {
+      event.preventDefault(); // a form submitted again is not sent by the browser either
+      return;
+    }
+    running = true;
+    const control = /** @type {SubmitEvent} */ (event).submitter || event.currentTarget;
+    const button = control instanceof HTMLButtonElement ? control : null;
+    if (button) button.disabled = true;
+    try {
+      await action(event);
+    } finally {
+      running = false;
+      if (button) button.disabled = false;
     }
   };
 }

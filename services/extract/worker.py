@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from bytereview.core.limits import MAX_TASKS_PER_BATCH
 from bytereview.core.outages import is_outage, object_missing
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
+from bytereview.jobs.v1 import resources_pb2
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import metrics
 from services.extract.base import (
@@ -35,6 +37,7 @@ from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
 from services.extract.noop import NoopExtractor
 from services.extract.offline.extractor import OfflineExtractor
+from services.extract.reading.readable import Skipped, none_readable, readable
 from services.extract.schema import Field, TypeInfo, normalise_all
 from services.extract.server import extract_server
 from services.extract.trust.assess import assess, read_pages
@@ -78,6 +81,13 @@ def rate_controller(settings: Settings) -> RateController:
         max_wait_seconds=settings.extract_rate_limit_max_wait_seconds,
         shared=shared,
     )
+
+
+def skipped_file(skipped: Skipped) -> resources_pb2.SkippedFile:
+    """A file left out, as reported: the task's file (`jobs/{job}/files/{file}`), its
+    path and why."""
+    document = skipped.document
+    return resources_pb2.SkippedFile(file=document.name, path=document.path, reason=skipped.reason)
 
 
 def request_from(begin: worker_pb.BeginTaskResponse, storage: Storage) -> ExtractionRequest:
@@ -197,7 +207,14 @@ class ExtractHandler:
             metrics.TASKS.labels("dropped").inc()
             return
         request = request_from(begin, self._storage)
+        skipped: list[Skipped] = []
         try:
+            if begin.task.mode == resources_pb2.TASK_MODE_COMBINED:
+                # One unreadable file of the folder is left out, not the folder's result.
+                readable_documents, skipped = await readable(request.documents)
+                if not readable_documents:
+                    raise none_readable(begin.task.folder, skipped)
+                request = dataclasses.replace(request, documents=readable_documents)
             extraction = await self._extract(request)
         except ExtractionError as exc:
             await self._failed(task, delivery, str(exc), retryable=exc.retryable)
@@ -250,6 +267,7 @@ class ExtractHandler:
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
                 assessments=assessments,
+                skipped_files=[skipped_file(s) for s in skipped],
             ),
         )
         metrics.TASKS.labels("succeeded").inc()

@@ -14,6 +14,7 @@ import pytest
 from launcher.up import free_port
 from tests.archives import zip_bytes
 from tests.e2e.conftest import Platform
+from tests.hostile_documents import truncated_png
 from tests.pdfs import text_pdf
 
 pytestmark = pytest.mark.e2e
@@ -124,6 +125,41 @@ def test_failed_files_are_reported(platform: Platform, tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "broken.pdf" in done.stderr
     assert (tmp_path / "r.xlsx").read_bytes()[:2] == b"PK"
+
+
+def test_a_file_left_out_of_a_combined_result_is_reported(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """A truncated image in a folder read as one result: the export holds the folder's
+    values from the other files and names the one left out; the CLI says so and exits 2."""
+    folder = tmp_path / "receipts"
+    folder.mkdir()
+    (folder / "a.pdf").write_bytes(text_pdf(["Invoice Number: L-1"]))
+    (folder / "b.png").write_bytes(truncated_png())
+    (folder / "c.pdf").write_bytes(text_pdf(["Total: 7.25"]))
+    out = tmp_path / "left-out.json"
+    done = cli(
+        platform.url,
+        "extract",
+        str(folder),
+        "--field",
+        "invoice_number:text:the invoice number",
+        "--field",
+        "total:currency",
+        "--combined",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 2, done.stderr
+    assert (
+        "file receipts/b.png: left out of its folder's result: cannot read the image "
+        "(image file is truncated)"
+    ) in done.stderr
+    [row] = json.loads(out.read_text())["results"]
+    assert row["values"] == {"invoice_number": "L-1", "total": "7.25"}
+    assert row["skipped_files"] == [
+        {"path": "receipts/b.png", "reason": "cannot read the image (image file is truncated)"}
+    ]
 
 
 def test_clear_messages_for_user_mistakes(platform: Platform, tmp_path: Path) -> None:

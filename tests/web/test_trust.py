@@ -10,6 +10,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from bytereview.core.settings import DEV_TOKEN
+from tests.hostile_documents import truncated_png
+from tests.pdfs import text_pdf
 from tests.web.jobs import ready_job, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -185,3 +187,52 @@ def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> Non
     expect(versions).to_contain_text(
         "Version 1: 100% on 2 golden document(s) (4 of 4 values)", timeout=60_000
     )
+
+
+def test_a_combined_result_names_the_file_it_left_out(page: Page, app_url: str) -> None:
+    """A folder read as one result, one of its three files a truncated image: the folder's
+    result comes from the other two, the results table says which file was left out and
+    why (over REST too, from the whole platform: ingest, extract, jobs, gateway), and the
+    review walk asks about the empty value that file may hold."""
+    files = {
+        "receipts/a.pdf": text_pdf(["Invoice Number: R-7"]),
+        "receipts/b.png": truncated_png(),
+        "receipts/c.pdf": text_pdf(["Total Due: $31.50"]),
+    }
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        created = api.post(
+            "/v1/jobs",
+            json={
+                "displayName": "Left out",
+                "files": [{"path": p, "sizeBytes": len(b)} for p, b in files.items()],
+            },
+        ).json()
+        for target in created["uploadTargets"]:
+            assert httpx.put(target["url"], content=files[target["path"]]).status_code == 200
+        job = created["job"]["name"]
+        api.post(f"/v1/{job}:finalizeUploads", json={})
+        wait_for(api, job, {"READY"})
+        config = {"fields": FIELDS[:3], "taskMode": "TASK_MODE_COMBINED"}
+        assert api.post(f"/v1/{job}:configure", json=config).status_code == 200
+        api.post(f"/v1/{job}:start", json={})
+        wait_for(api, job, {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"})
+        assert api.get(f"/v1/{job}").json()["status"] == "COMPLETED"
+        [result] = api.get(f"/v1/{job}/results").json()["results"]
+    assert result["values"] == {"invoice_number": "R-7", "total": "31.50", "vendor": None}
+    [skipped] = result["skippedFiles"]
+    assert skipped["path"] == "receipts/b.png"
+    assert skipped["reason"] == "cannot read the image (image file is truncated)"
+
+    page.goto(f"{app_url}/app/{job}/results")
+    expect(page.get_by_text("1 file left out")).to_be_visible()
+    left_out = page.get_by_role(
+        "list", name="Files left out of receipts/a.pdf, receipts/b.png, receipts/c.pdf"
+    )
+    expect(left_out.get_by_role("listitem")).to_have_text(
+        ["Left out: receipts/b.png — cannot read the image (image file is truncated)"]
+    )
+    # The empty vendor may be printed in the file left out: the review walk says so.
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk).to_contain_text("vendor")
+    expect(walk).to_contain_text("empty, and a file of the folder could not be read")

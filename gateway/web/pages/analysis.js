@@ -4,7 +4,7 @@ import { getJob, getProgress, deleteJob } from "../api/jobs.js";
 import { listAllFiles } from "../api/files.js";
 import { watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
-import { h, replace, errorBox, statusBadge, progressBar, confirmDialog } from "../ui.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, latestOnly } from "../ui.js";
 
 const FILE_STATUS_WORDS = /** @type {Record<string, string>} */ ({
   PENDING_UPLOAD: "waiting for upload",
@@ -113,10 +113,16 @@ export async function renderAnalysis(main, { id }) {
     }
   }
 
+  // Read again at each change of status: the listing taken while files were being analysed,
+  // answered after the one taken at the end, said "No problems so far." of a finished job
+  // whose files had failed.
+  const latestFiles = latestOnly(listAllFiles);
+
   /** @param {string} status */
   async function loadProblems(status) {
     try {
-      const files = await listAllFiles(name);
+      const files = await latestFiles(name);
+      if (files === undefined) return; // a later status's listing is on its way
       const bad = files.filter((f) => f.status === "FAILED" || f.status === "UNSUPPORTED");
       if (!bad.length) {
         replace(

@@ -1,7 +1,7 @@
 // @ts-check
 // API keys: for scripts and partners. The secret is shown once, at creation; revoke any time.
 import * as users from "../api/users.js";
-import { h, replace, errorBox, confirmDialog, formatTime } from "../ui.js";
+import { h, replace, errorBox, confirmDialog, formatTime, latestOnly, oneAtATime } from "../ui.js";
 
 /** @param {HTMLElement} main */
 export async function renderApiKeys(main) {
@@ -16,7 +16,8 @@ export async function renderApiKeys(main) {
       "form",
       {
         class: "card toolbar",
-        onsubmit: async (/** @type {Event} */ event) => {
+        // Once: a double-click on "Create key" made two keys of the one name.
+        onsubmit: oneAtATime(async (/** @type {Event} */ event) => {
           event.preventDefault();
           try {
             const key = await users.createApiKey(nameInput.value.trim());
@@ -34,7 +35,7 @@ export async function renderApiKeys(main) {
           } catch (error) {
             replace(created, errorBox(error));
           }
-        },
+        }),
       },
       h("label", { for: "key-name" }, "Key name"),
       nameInput,
@@ -44,9 +45,15 @@ export async function renderApiKeys(main) {
     list,
   );
 
+  // The list is read again after each create and revoke: a revoke soon after a create got the
+  // create's late list, with the revoked key back in it.
+  const latestKeys = latestOnly(users.listApiKeys);
+
   async function load() {
     try {
-      const keys = (await users.listApiKeys()).apiKeys || [];
+      const answer = await latestKeys();
+      if (answer === undefined) return; // a later change's list is on its way
+      const keys = answer.apiKeys || [];
       if (!keys.length) {
         replace(list, h("p", { class: "empty" }, "No API keys yet. Create one above for a script."));
         return;

@@ -11,9 +11,9 @@ import {
   listSystemPrompts,
 } from "../api/templates.js";
 import { newRequestId } from "../api.js";
-import { navigate } from "../router.js";
+import { navigate, redirect } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
-import { h, replace, errorBox } from "../ui.js";
+import { h, replace, errorBox, latestOnly, oneAtATime } from "../ui.js";
 import { filesPanel } from "./files-panel.js";
 
 /** @param {HTMLElement} main @param {{id: string}} params */
@@ -26,7 +26,7 @@ export async function renderConfigure(main, { id }) {
     listSystemPrompts().catch(() => ({ systemPrompts: [] })),
   ]);
   if (job.status !== "READY") {
-    await navigate(`/app/jobs/${id}`, { replaceEntry: true });
+    await redirect(`/app/jobs/${id}/configure`, `/app/jobs/${id}`);
     return;
   }
   const editor = fieldsEditor({ dataTypes: types.dataTypes || [], initial: job.fields || [] });
@@ -96,7 +96,8 @@ export async function renderConfigure(main, { id }) {
         { class: "toolbar" },
         h("label", { for: "template-name" }, "New template name"),
         templateName,
-        h("button", { type: "button", onclick: saveTemplate }, "Save as template"),
+        // Once: a double-click made two templates of the one name.
+        h("button", { type: "button", onclick: oneAtATime(saveTemplate) }, "Save as template"),
       ),
     ),
     h("h2", {}, "Fields"),
@@ -123,8 +124,9 @@ export async function renderConfigure(main, { id }) {
     h(
       "div",
       { class: "actions" },
-      h("button", { type: "button", onclick: () => save(false) }, "Save fields"),
-      h("button", { type: "button", class: "primary", onclick: () => save(true) }, "Start extraction"),
+      // Once: a double-click sent the configuration (and the start) twice.
+      h("button", { type: "button", onclick: oneAtATime(() => save(false)) }, "Save fields"),
+      h("button", { type: "button", class: "primary", onclick: oneAtATime(() => save(true)) }, "Start extraction"),
     ),
     status,
     panel.element,
@@ -164,13 +166,17 @@ export async function renderConfigure(main, { id }) {
     await navigate(`/app/jobs/${id}/results`);
   }
 
+  // Two templates loaded in a row: the first one's late answer replaced the second's fields.
+  const latestTemplate = latestOnly(getTemplate);
+
   async function loadTemplate() {
     if (!templateSelect.value) {
       replace(status, h("p", { class: "error", role: "alert" }, "Choose a template to load first."));
       return;
     }
     try {
-      const template = await getTemplate(templateSelect.value);
+      const template = await latestTemplate(templateSelect.value);
+      if (template === undefined) return; // another template was loaded meanwhile
       editor.setFields(template.fields || []);
       replace(status, h("p", {}, `Loaded the fields of "${template.displayName}".`));
     } catch (error) {

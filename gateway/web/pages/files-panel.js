@@ -5,7 +5,7 @@
 // a preview of one file's values.
 import { listFiles, previewExtraction } from "../api/files.js";
 import { planTasks } from "../api/jobs.js";
-import { h, replace, errorBox, errorText } from "../ui.js";
+import { h, replace, errorBox, errorText, latestOnly } from "../ui.js";
 import { virtualList } from "../virtual-list.js";
 
 const INDIVIDUAL = "TASK_MODE_INDIVIDUAL";
@@ -202,12 +202,17 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
     }
   }
 
+  // A preview takes seconds: a second file previewed meanwhile must not be replaced by the
+  // first one's late answer.
+  const latestPreview = latestOnly(previewExtraction);
+
   /** @param {any} file */
   async function runPreview(file) {
     preview.hidden = false;
     replace(preview, h("h3", {}, `Preview of ${file.originalPath}`), h("p", {}, "Extracting…"));
     try {
-      const answer = await previewExtraction(file.name, fields());
+      const answer = await latestPreview(file.name, fields());
+      if (answer === undefined) return; // another file's preview was asked for meanwhile
       const values = answer.values || {};
       replace(
         preview,

@@ -11,7 +11,7 @@ import { reviewWalk } from "../review-walk.js";
 import { SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
-import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly } from "../ui.js";
+import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly, oneAtATime } from "../ui.js";
 
 const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
@@ -105,9 +105,10 @@ export async function renderJob(main, { id }) {
           : null,
       ),
     );
+    // Once per click: a double-click on Pause paused, then failed ("already paused").
     /** @param {string} label @param {() => Promise<any>} action @param {boolean} show */
     const button = (label, action, show) =>
-      show ? h("button", { type: "button", onclick: () => act(action) }, label) : null;
+      show ? h("button", { type: "button", onclick: oneAtATime(() => act(action)) }, label) : null;
     replace(
       actions,
       button("Pause", () => jobs.pauseJob(name), job.status === "QUEUED" || job.status === "RUNNING"),
@@ -116,9 +117,10 @@ export async function renderJob(main, { id }) {
       // One action for failed tasks: RetryFailedTasks queues them again as they are. (RerunJob's
       // "failed tasks" did the same through re-extraction's machinery; re-run stays for results.)
       button("Retry failed tasks", () => retryFailed(c.tasksFailed || 0), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
-      h("button", { type: "button", onclick: () => download("csv") }, "Export CSV"),
-      h("button", { type: "button", onclick: () => download("xlsx") }, "Export XLSX"),
-      h("button", { type: "button", onclick: () => download("json") }, "Export JSON"),
+      // Once per click too: a double-click saved the export twice ("results (1).csv").
+      h("button", { type: "button", onclick: oneAtATime(() => download("csv")) }, "Export CSV"),
+      h("button", { type: "button", onclick: oneAtATime(() => download("xlsx")) }, "Export XLSX"),
+      h("button", { type: "button", onclick: oneAtATime(() => download("json")) }, "Export JSON"),
       h("button", { type: "button", class: "danger", onclick: remove }, "Delete job"),
     );
     onSummary();
@@ -127,6 +129,8 @@ export async function renderJob(main, { id }) {
   /** @param {() => Promise<any>} action */
   async function act(action) {
     replace(notice);
+    // A refresh asked for before the action answers with the job as it was before it.
+    latestJob.forget();
     try {
       job = await action();
       drawSummary();
@@ -194,11 +198,13 @@ export async function renderJob(main, { id }) {
       "button",
       {
         type: "button",
-        onclick: () =>
+        // Once per click, like every button that sends: a double-click re-ran twice.
+        onclick: oneAtATime(() =>
           onSelected(async (names) => {
             job = await rerun({ results: names, force: force.checked });
             drawSummary();
           }),
+        ),
       },
       "Re-run selected",
     ),
@@ -211,12 +217,13 @@ export async function renderJob(main, { id }) {
             "button",
             {
               type: "button",
-              onclick: () =>
+              onclick: oneAtATime(() =>
                 onSelected(async (names) => {
                   for (const result of names) await createGoldenDocument(goldenTemplate.value, result);
                   const chosen = goldenTemplate.selectedOptions[0]?.textContent || "";
                   replace(notice, h("p", {}, `Marked ${names.length} result(s) golden for the template "${chosen}".`));
                 }),
+              ),
             },
             "Mark selected golden",
           ),
@@ -343,8 +350,10 @@ export async function renderJob(main, { id }) {
       h(
         "div",
         { class: "pager" },
-        h("button", { type: "button", disabled: !previous.length, onclick: () => { token = previous.pop() || ""; loadResults(); } }, "Previous results"),
-        h("button", { type: "button", disabled: !nextToken, onclick: () => { previous.push(token); token = nextToken; loadResults(); } }, "Next results"),
+        // Once per click: the page stays on screen while the next one loads, and a double-click
+        // on Next remembered the first page twice (Previous then led back to the second).
+        h("button", { type: "button", disabled: !previous.length, onclick: oneAtATime(() => { token = previous.pop() || ""; return loadResults(); }) }, "Previous results"),
+        h("button", { type: "button", disabled: !nextToken, onclick: oneAtATime(() => { previous.push(token); token = nextToken; return loadResults(); }) }, "Next results"),
       ),
     );
   }
@@ -371,6 +380,9 @@ export async function renderJob(main, { id }) {
         path,
         row.edited ? h("span", { class: "badge edited" }, "edited") : null,
         row.valuesNeedingReview ? h("span", { class: "badge edited" }, `${row.valuesNeedingReview} to review`) : null,
+        row.skippedFiles?.length
+          ? h("span", { class: "badge edited" }, row.skippedFiles.length === 1 ? "1 file left out" : `${row.skippedFiles.length} files left out`)
+          : null,
         h(
           "button",
           {
@@ -392,8 +404,24 @@ export async function renderJob(main, { id }) {
           },
           `History (v${row.version || 1})`,
         ),
+        skippedNote(row, path),
       ),
       names.map((field) => h("td", {}, valueCell(row, field, path))),
+    );
+  }
+
+  /**
+   * The files a combined result was extracted without (they could not be read), each with
+   * why: the values came from the other files, so the row says so where it is read.
+   * @param {any} row @param {string} path
+   */
+  function skippedNote(row, path) {
+    const skipped = row.skippedFiles || [];
+    if (!skipped.length) return null;
+    return h(
+      "ul",
+      { class: "skipped", "aria-label": `Files left out of ${path}` },
+      skipped.map((/** @type {any} */ s) => h("li", {}, `Left out: ${s.path} — ${s.reason}`)),
     );
   }
 
@@ -510,9 +538,14 @@ export async function renderJob(main, { id }) {
 
   // --- live updates ---
   let timer = 0;
+  // Refreshes overlap (live events, the review walk's accepts, a revert): an earlier one's
+  // late answer put back the counts and the buttons of before.
+  const latestJob = latestOnly(jobs.getJob);
   async function refresh() {
     try {
-      job = await jobs.getJob(name);
+      const answer = await latestJob(name);
+      if (answer === undefined) return; // a later refresh is on its way
+      job = answer;
       drawSummary();
       if (!editing) await loadResults();
     } catch (error) {

@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from bytereview.core.errors import InvalidArgument
 from bytereview.core.fields import field_spec as _field_spec
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -151,7 +152,30 @@ def result(row: models.Result, files: Sequence[tuple[str, str]]) -> pb.Result:
         corrected_fields=row.corrected_fields,
         assessments={k: assessment(v) for k, v in (row.assessments or {}).items()},
         values_needing_review=row.review_count or 0,
+        skipped_files=[skipped_file(row.job_id, s) for s in row.skipped_files or []],
     )
+
+
+def skipped_file(job_id: str, stored: Mapping[str, str]) -> pb.SkippedFile:
+    file_id = stored.get("file", "")
+    return pb.SkippedFile(
+        file=names.file_name(job_id, file_id) if file_id else "",
+        path=stored.get("path", ""),
+        reason=stored.get("reason", ""),
+    )
+
+
+def skipped_files_in(messages: Iterable[pb.SkippedFile]) -> list[dict[str, str]]:
+    """A worker's skipped files as plain data for the domain (which bounds them): the file
+    by id ('' when the name is not a file's), its path and why."""
+    out = []
+    for message in messages:
+        try:
+            file_id = names.parse("file", message.file)["file"]
+        except InvalidArgument:
+            file_id = ""
+        out.append({"file": file_id, "path": message.path, "reason": message.reason})
+    return out
 
 
 def assessment(stored: dict[str, Any]) -> pb.ValueAssessment:

@@ -70,6 +70,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             output_tokens=request.output_tokens,
             extractor=request.extractor,
             assessments=convert.assessments_in(request.assessments),
+            skipped_files=convert.skipped_files_in(request.skipped_files),
         )
         return worker_pb.ReportTaskResultResponse(applied=applied)
 
@@ -130,6 +131,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
                     output_tokens=item.output_tokens,
                     extractor=item.extractor,
                     assessments=convert.assessments_in(item.assessments),
+                    skipped_files=tuple(convert.skipped_files_in(item.skipped_files)),
                 )
             )
             positions.append(i)

@@ -285,6 +285,12 @@ class Result(Base):
     assessments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     # How many values need review, kept with the row so the queue reads only these (0002).
     review_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Combined mode: [{file, path, reason}] of the task's files that could not be read and
+    # were left out of the extraction; NULL when every file was read (0010), so an export
+    # asks "any?" with an IS NOT NULL.
+    skipped_files: Mapped[list[dict[str, str]] | None] = mapped_column(
+        JSON(none_as_null=True), default=None, nullable=True
+    )
 
 
 class ReviewItem(Base):

@@ -225,10 +225,10 @@ def run_extract(
     )
     size = api.download(f"/v1/{job}:export", out, format=fmt)
     print(f"{final['status'].lower()}: {out} ({size} bytes)", file=sys.stderr)
-    return report_failures(api, job, final)
+    return report_failures(api, job, final, combined=combined)
 
 
-def report_failures(api: Api, job: str, final: dict[str, Any]) -> int:
+def report_failures(api: Api, job: str, final: dict[str, Any], *, combined: bool = False) -> int:
     problems = []
     files = api.call("GET", f"/v1/{job}/files", pageSize=1000)
     for f in files.get("files", []):
@@ -238,6 +238,14 @@ def report_failures(api: Api, job: str, final: dict[str, Any]) -> int:
     for t in tasks.get("tasks", []):
         if t.get("status") == "FAILED":
             problems.append(f"  task {t['name']}: {t.get('lastError', '')}")
+    # Combined mode: a file that could not be read is left out of its folder's result.
+    results = api.call("GET", f"/v1/{job}/results", pageSize=1000) if combined else {}
+    for r in results.get("results", []):
+        for skipped in r.get("skippedFiles", []):
+            problems.append(
+                f"  file {skipped.get('path')}: left out of its folder's result: "
+                f"{skipped.get('reason', '')}"
+            )
     if problems:
         print("some files failed:", *problems, sep="\n", file=sys.stderr)
     return 0 if final["status"] == "COMPLETED" and not problems else 2

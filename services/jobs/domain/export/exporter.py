@@ -80,11 +80,20 @@ class Exporter:
                     )
                 ).all()
             )
+            # A `files left out` column when some combined result left an unreadable file out.
+            skipped = (
+                await session.scalar(
+                    select(models.Result.id)
+                    .where(models.Result.job_id == job_id, models.Result.skipped_files.is_not(None))
+                    .limit(1)
+                )
+            ) is not None
         layout = ExportLayout(
             field_names=[name for name, _ in fields],
             money=frozenset(name for name, data_type in fields if data_type == "currency"),
             corrected=corrected,
             evidence=evidence,
+            skipped=skipped,
         )
         filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
         pages = self._pages(job_id)

@@ -35,6 +35,16 @@ def _amount(value: Any) -> Any:
     return cell(value)
 
 
+SKIPPED_COLUMN = "files left out"
+
+
+def skipped_note(result: models.Result) -> str:
+    """The files a combined result left out, each with why: `a.pdf: reason; b.pdf: reason`."""
+    return "; ".join(
+        f"{s.get('path', '')}: {s.get('reason', '')}" for s in result.skipped_files or []
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ExportLayout:
     """The job's fields in order, which of them hold money, and whether a `corrected` column
@@ -46,6 +56,9 @@ class ExportLayout:
     corrected: bool = False
     # Evidence columns (`include_evidence`): per field its confidence, verification, page, quote.
     evidence: bool = False
+    # A `files left out` column (combined mode: each unreadable file with why), only when some
+    # result of the job left a file out, so other exports keep their columns.
+    skipped: bool = False
 
     def header(self) -> list[str]:
         """The first row of a CSV or XLSX export."""
@@ -53,6 +66,7 @@ class ExportLayout:
             "file",
             *self.field_names,
             *(["corrected"] if self.corrected else []),
+            *([SKIPPED_COLUMN] if self.skipped else []),
             *(evidence.header(self.field_names) if self.evidence else []),
         ]
 
@@ -66,6 +80,7 @@ class ExportLayout:
                 for value in [result.values.get(name)]
             ),
             *(["; ".join(result.corrected_fields)] if self.corrected else []),
+            *([skipped_note(result)] if self.skipped else []),
             *(evidence.cells(result, self.field_names) if self.evidence else []),
         ]
 
@@ -77,6 +92,11 @@ class ExportLayout:
             "edited": result.edited,
             "corrected": result.corrected_fields,
         }
+        if self.skipped:
+            item["skipped_files"] = [
+                {"path": s.get("path", ""), "reason": s.get("reason", "")}
+                for s in result.skipped_files or []
+            ]
         if self.evidence:
             item["assessments"] = evidence.json_item(result, self.field_names)
         return item

@@ -63,6 +63,8 @@ class Extraction:
     extractor: str
     # Field -> its assessment as stored (review.clean), `needs_review` not set yet.
     assessments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Combined mode: [{file, path, reason}] of the files left out, unreadable.
+    skipped_files: list[dict[str, str]] = field(default_factory=list)
 
 
 async def record_extractions(
@@ -116,6 +118,8 @@ async def record_extractions(
                 output_tokens=e.output_tokens,
                 extractor=e.extractor,
             )
+            # The files a re-run could not read are those of its own answer.
+            result.skipped_files = e.skipped_files or None
             result.assessments = {
                 **{k: v for k, v in result.assessments.items() if k not in chosen},
                 **{k: v for k, v in e.assessments.items() if k in chosen},
@@ -152,6 +156,7 @@ async def record_extractions(
                 "input_tokens": e.input_tokens,
                 "output_tokens": e.output_tokens,
                 "extractor": e.extractor,
+                "skipped_files": e.skipped_files or None,
                 "created_at": now,
                 "updated_at": now,
             }

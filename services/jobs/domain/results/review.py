@@ -46,6 +46,10 @@ _VALUE_NAME = re.compile(
     r"^jobs/(?P<job>[0-9a-f]{32})/results/(?P<result>[0-9a-f]{32})/values/(?P<field>[A-Za-z_]\w{0,99})$"
 )
 _MAX_QUOTE = 2000
+# Set by the jobs service on an empty value of a result some file of which could not be
+# read (combined mode): the value may be printed in that file, so its emptiness is no more
+# verified than an unverified value is, and it needs review (reason `file_skipped`).
+FILE_SKIPPED = "file_skipped"
 
 
 def clean(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -77,12 +81,19 @@ def clean(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def unverified(assessment: Mapping[str, Any], value: Any) -> bool:
+    """A value whose evidence was not found, or an empty one a file left out may hold."""
+    if value is None:
+        return bool(assessment.get(FILE_SKIPPED, False))
+    return not assessment.get("verified", False)
+
+
 def needs_review(assessment: Mapping[str, Any], value: Any, threshold: float) -> bool:
     if assessment.get("reviewed"):
         return False
     if float(assessment.get("confidence", 0.0)) < threshold:
         return True
-    return value is not None and not assessment.get("verified", False)
+    return unverified(assessment, value)
 
 
 def reasons(assessment: Mapping[str, Any], value: Any, threshold: float) -> list[str]:
@@ -91,6 +102,8 @@ def reasons(assessment: Mapping[str, Any], value: Any, threshold: float) -> list
         out.append("low_confidence")
     if value is not None and not assessment.get("verified", False):
         out.append("unverified")
+    if value is None and assessment.get(FILE_SKIPPED):
+        out.append(FILE_SKIPPED)
     return out
 
 
@@ -171,7 +184,7 @@ def item_rows(
             continue
         data_type = types.get(field, "text")
         confidence = float(assessment.get("confidence", 0.0))
-        unverified = values.get(field) is not None and not assessment.get("verified", False)
+        not_checked = unverified(assessment, values.get(field))
         rows.append(
             {
                 "result_id": result_id,
@@ -181,9 +194,9 @@ def item_rows(
                 "position": position,
                 "data_type": data_type,
                 "confidence": confidence,
-                "unverified": unverified,
+                "unverified": not_checked,
                 "flagged": bool(assessment.get("needs_review", False)),
-                "rank": rank(impact(data_type, confidence, unverified)),
+                "rank": rank(impact(data_type, confidence, not_checked)),
             }
         )
     return rows

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_TASKS_PER_BATCH
+from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_PATH, MAX_TASKS_PER_BATCH
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR, record_event
@@ -92,6 +92,7 @@ class TaskReports:
         output_tokens: int,
         extractor: str,
         assessments: dict[str, dict[str, Any]] | None = None,
+        skipped_files: Sequence[dict[str, str]] = (),
     ) -> bool:
         report = ResultReport(
             job_id,
@@ -102,6 +103,7 @@ class TaskReports:
             output_tokens=output_tokens,
             extractor=extractor,
             assessments=assessments,
+            skipped_files=tuple(skipped_files),
         )
         task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
         if task is None:
@@ -394,6 +396,8 @@ class ResultReport:
     extractor: str = ""
     # Field -> the worker's assessment (evidence, confidence, verified), cleaned on storing.
     assessments: dict[str, dict[str, Any]] | None = None
+    # Combined mode: {file (id), path, reason} of each file the worker could not read.
+    skipped_files: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +478,22 @@ def _fail(
 
 
 def _extraction(task: models.Task, report: ResultReport) -> Extraction:
+    skipped = [
+        {
+            "file": str(s.get("file", ""))[:32],
+            "path": str(s.get("path", ""))[:MAX_PATH],
+            "reason": str(s.get("reason", ""))[:MAX_ERROR],
+        }
+        for s in report.skipped_files
+    ]
+    assessments = {
+        k: review.clean(v) for k, v in (report.assessments or {}).items() if k in report.values
+    }
+    if skipped:
+        # A value not found may be printed in a file left out: its emptiness is not checked.
+        for name, assessment in assessments.items():
+            if report.values.get(name) is None:
+                assessment[review.FILE_SKIPPED] = True
     return Extraction(
         task=task,
         values=report.values,
@@ -481,9 +501,8 @@ def _extraction(task: models.Task, report: ResultReport) -> Extraction:
         input_tokens=max(0, report.input_tokens),
         output_tokens=max(0, report.output_tokens),
         extractor=report.extractor[:MAX_EXTRACTOR],
-        assessments={
-            k: review.clean(v) for k, v in (report.assessments or {}).items() if k in report.values
-        },
+        assessments=assessments,
+        skipped_files=skipped,
     )
 
 

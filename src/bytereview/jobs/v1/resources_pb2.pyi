@@ -511,6 +511,7 @@ class Result(_message.Message):
     CORRECTED_FIELDS_FIELD_NUMBER: _builtins.int
     ASSESSMENTS_FIELD_NUMBER: _builtins.int
     VALUES_NEEDING_REVIEW_FIELD_NUMBER: _builtins.int
+    SKIPPED_FILES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     task: _builtins.str
     """The task that produced it."""
@@ -528,7 +529,9 @@ class Result(_message.Message):
     """How many of its values need review."""
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The files it was extracted from, in order."""
+        """The files it was extracted from, in order (all of its task's: a combined result's
+        `skipped_files` names those that could not be read).
+        """
 
     @_builtins.property
     def file_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -554,6 +557,13 @@ class Result(_message.Message):
     def assessments(self) -> _containers.MessageMap[_builtins.str, Global___ValueAssessment]:
         """Field name to how far its value can be trusted: evidence, confidence, verification."""
 
+    @_builtins.property
+    def skipped_files(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedFile]:
+        """Combined mode: the files of the folder that could not be read, each with why. The
+        result was extracted from the others (`files` still lists every file of the task);
+        its empty values need review, as they may be printed in a file left out.
+        """
+
     def __init__(
         self,
         *,
@@ -573,14 +583,45 @@ class Result(_message.Message):
         corrected_fields: _abc.Iterable[_builtins.str] | None = ...,
         assessments: _abc.Mapping[_builtins.str, Global___ValueAssessment] | None = ...,
         values_needing_review: _builtins.int = ...,
+        skipped_files: _abc.Iterable[Global___SkippedFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "values_needing_review", b"values_needing_review", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "values_needing_review", b"values_needing_review", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Result: _TypeAlias = Result  # noqa: Y015
+
+@_typing.final
+class SkippedFile(_message.Message):
+    """A file of a combined task left out of its result because it could not be read."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FILE_FIELD_NUMBER: _builtins.int
+    PATH_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    file: _builtins.str
+    """The file, `jobs/{job}/files/{file}`."""
+    path: _builtins.str
+    """Its original path, as the user uploaded it."""
+    reason: _builtins.str
+    """Why it could not be read, in one sentence."""
+    def __init__(
+        self,
+        *,
+        file: _builtins.str = ...,
+        path: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file", "path", b"path", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkippedFile: _TypeAlias = SkippedFile  # noqa: Y015
 
 @_typing.final
 class BoundingBox(_message.Message):
@@ -727,7 +768,9 @@ class ReviewItem(_message.Message):
     def assessment(self) -> Global___ValueAssessment: ...
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Why it needs review: `low_confidence`, `unverified`."""
+        """Why it needs review: `low_confidence`, `unverified`, `file_skipped` (an empty value of
+        a combined result some file of which could not be read: it may be printed there).
+        """
 
     @_builtins.property
     def file_paths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:

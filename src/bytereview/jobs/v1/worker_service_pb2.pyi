@@ -362,6 +362,7 @@ class ReportTaskResultRequest(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
     EXTRACTOR_FIELD_NUMBER: _builtins.int
     ASSESSMENTS_FIELD_NUMBER: _builtins.int
+    SKIPPED_FILES_FIELD_NUMBER: _builtins.int
     task: _builtins.str
     input_tokens: _builtins.int
     output_tokens: _builtins.int
@@ -377,6 +378,12 @@ class ReportTaskResultRequest(_message.Message):
         `needs_review` are the jobs service's to set.
         """
 
+    @_builtins.property
+    def skipped_files(self) -> _containers.RepeatedCompositeFieldContainer[_resources_pb2.SkippedFile]:
+        """Combined mode: files of the task the worker could not read and left out of the
+        extraction (`file` names one of the task's files; the jobs service keeps the reason).
+        """
+
     def __init__(
         self,
         *,
@@ -387,10 +394,11 @@ class ReportTaskResultRequest(_message.Message):
         output_tokens: _builtins.int = ...,
         extractor: _builtins.str = ...,
         assessments: _abc.Mapping[_builtins.str, _resources_pb2.ValueAssessment] | None = ...,
+        skipped_files: _abc.Iterable[_resources_pb2.SkippedFile] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "task", b"task", "value_sources", b"value_sources", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "value_sources", b"value_sources", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
