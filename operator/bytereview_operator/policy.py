@@ -388,6 +388,9 @@ def decide(
     now = latest.time
     wanted, keep, est = recommend(policy, observations)
     window = policy.hold_seconds if hold_seconds is None else hold_seconds
+    # Said after every reason when the rule below resized the pool (its log line and
+    # events tell why the drain target and the window were not the spec's).
+    rule = ""
     # Recurring bursts (spiky traffic): every burst scaled up to drain within the drain
     # target, and every scale-down between two bursts, is a direction change each way when
     # the next burst comes. KEDA merges bursts by holding its pods through its 300 s window;
@@ -408,13 +411,14 @@ def decide(
         )
         wanted, keep, est = recommend(policy, observations)
         window = policy.recurring_hold_seconds
+        rule = " (bursts recur)"
     service = policy.per_replica_concurrency / est.task_seconds
 
     def decision(replicas: int, reason: str) -> Decision:
         return Decision(
             replicas,
             keep,
-            reason,
+            reason + rule,
             est.arrival_rate,
             est.completion_rate,
             service,

@@ -2,13 +2,15 @@
 
 Each step reads the pool's consumer from JetStream's API (answered by the consumer's
 leader, not a follower's monitoring page), asks the policy for a replica count, marks idle
-pods cheap to delete before a scale-down, patches the Deployment's /scale, and returns
-the status to write. A missing stream or consumer is a condition, never "scale to max".
+pods cheap to delete before a scale-down, patches the Deployment's /scale (logging each
+change once at INFO, with the policy's reason), and returns the status to write. A
+missing stream or consumer is a condition, never "scale to max".
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from bytereview_operator.policy import (
     decide,
     next_hold,
 )
+
+log = logging.getLogger(__name__)
 
 
 class InvalidSpec(ValueError):
@@ -198,6 +202,24 @@ class PoolController:
             if decision.replicas < current:
                 await self._mark_idle_pods(selector)
             await self.kube.set_scale(self.namespace, spec.deployment, decision.replicas)
+            # Once per change, as soon as it is made (before the event, which may fail): the
+            # next poll reads the new count back and, holding it, says nothing. The policy's
+            # rule and inputs, so that a scaling can be explained from the log alone.
+            log.info(
+                "WorkerPool %s/%s: %s %d -> %d replicas (%s; pending %d, in flight %d, "
+                "arrivals %.3g/s, completions %.3g/s, task %.3g s)",
+                self.namespace,
+                self.body.get("metadata", {}).get("name", "?"),
+                spec.deployment,
+                current,
+                decision.replicas,
+                decision.reason,
+                observation.pending,
+                observation.in_flight,
+                decision.arrival_rate,
+                decision.completion_rate,
+                decision.task_seconds,
+            )
             when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             status.update(
                 currentReplicas=decision.replicas,

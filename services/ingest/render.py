@@ -14,9 +14,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Storage
+from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable
 from bytereview.core.limits import MAX_IMAGE_PIXELS
-from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
+from bytereview.core.pdf_process import (
+    PdfBounds,
+    PdfProcess,
+    PdfTooCostly,
+    PdfUnreadable,
+    SpoolFull,
+)
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
 if TYPE_CHECKING:
@@ -111,6 +117,9 @@ def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Im
             reason = f"the page cannot be drawn: {exc}"
             REFUSED_PAGES.add(key, page, reason)
             raise FailedPrecondition(reason) from exc
+        except SpoolFull as exc:
+            # The server's trouble, not the file's, and maybe only for a while: not refused.
+            raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
     return PILImage.frombytes(mode, (w, h), pixels), count
 
 

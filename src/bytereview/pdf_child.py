@@ -1,7 +1,7 @@
 """The child side of `bytereview.core.pdf_process`: one PDF, open in pdfium, answering calls.
 
-Started as `python -m bytereview.pdf_child FD MEMORY_BYTES`, it serves one document after
-another over the connection FD. It imports only the
+Started as `python -m bytereview.pdf_child FD MEMORY_BYTES PARENT_PID`, it serves one
+document after another over the connection FD, and dies with its parent. It imports only the
 standard library and pypdfium2 (not `bytereview.core`, which takes a second to import), so
 a child is ready in a fraction of a second. Calls are named operations (below) with plain
 arguments, answered with plain values: nothing the parent sends makes the child import
@@ -11,6 +11,7 @@ anything else.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -131,6 +132,33 @@ def first_to_go() -> None:
         pass
 
 
+# <linux/prctl.h>: have the kernel send a signal when the parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: be killed when the parent dies. A worker killed (OOM, SIGKILL past its grace
+    period) closes this child's socket, but a child busy in pdfium on a hostile page would
+    only notice once the page is done, up to its time bound later, holding its memory and
+    CPU in the pod meanwhile. SIGKILL, since pdfium's C code never lets a Python handler
+    run. Elsewhere (no prctl) the closed socket alone ends the child."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    # The parent may have died before the signal was asked for: then this child was already
+    # given to another parent and no signal will come. (The parent is the thread that
+    # started the child, which pdf_process keeps alive as long as the worker.)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def serve(conn: Connection, memory_bytes: int) -> None:
     """Answer requests until the parent goes away: ("open", path) opens a document (and
     answers its page count), ("close",) closes it, and (operation, args) runs an operation
@@ -167,7 +195,8 @@ def serve(conn: Connection, memory_bytes: int) -> None:
 
 
 def main() -> None:
-    fd, memory = int(sys.argv[1]), int(sys.argv[2])
+    fd, memory, parent = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    die_with_parent(parent)
     sock = socket.socket(fileno=fd)
     serve(Connection(sock.detach()), memory)
 

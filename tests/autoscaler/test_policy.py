@@ -482,12 +482,14 @@ def test_recurring_bursts_get_fewer_pods_held_longer() -> None:
     second = spiky(400, [100, 400])
     ours = decide(SPIKY, second, current=2, recent=[])
     assert ours.replicas == decide(slower, second, current=2, recent=[]).replicas
+    # The reason says the rule resized it (the operator logs it with each scaling).
+    assert ours.reason == "scale up: arrivals or waiting messages grew (bursts recur)"
     assert decide(off, second, current=2, recent=[]).replicas > ours.replicas
     # A first burst: the drain target as it is.
     first = spiky(400, [400])
-    assert decide(SPIKY, first, current=2, recent=[]).replicas == (
-        decide(off, first, current=2, recent=[]).replicas
-    )
+    alone = decide(SPIKY, first, current=2, recent=[])
+    assert alone.replicas == decide(off, first, current=2, recent=[]).replicas
+    assert "bursts recur" not in alone.reason
     # Its pods stay recurring_hold_seconds after the burst, not the spec's 60 s window.
     later = spiky(700, [100, 400])
     recent = [(400.0, ours.replicas)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,72 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
         ("/api/v1/namespaces/br/pods/busy", {"metadata": {"annotations": {DELETION_COST: "2"}}})
     ]
     assert api.calls("PATCH", "/scale")[-1] == {"spec": {"replicas": 0}}
+
+
+def scale_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The operator's INFO lines since the last call (then forgotten)."""
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("bytereview_operator") and r.levelno == logging.INFO
+    ]
+    caplog.clear()
+    return lines
+
+
+async def test_each_scaling_is_logged_once_with_its_reason(
+    js: JetStreamContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A scale-up and a scale-down each log one INFO line: the pool, old -> new replicas,
+    the policy's reason and the inputs behind it. A poll that changes nothing (holding the
+    new count, or idle) logs nothing at INFO, so a pool polled every few seconds does not
+    fill the log."""
+    caplog.set_level(logging.INFO, logger="bytereview_operator")
+    await streams.declare_queue(js, spec_queue())
+    api = FakeApiServer(replicas=0, pods=[])
+    clock = Clock()
+    controller = PoolController(
+        kube=HttpKubeApi(
+            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
+        ),
+        js=js,
+        namespace="br",
+        body=BODY,
+        clock=clock,
+    )
+    await controller.step(SPEC)
+    assert scale_lines(caplog) == []  # idle at zero: no change
+
+    for i in range(200):
+        await js.publish("br.extract", f"task {i}".encode())
+    await assert_counts(js, spec_queue(), (200, 0, 200, 0))
+    clock.now += 5
+    await controller.step(SPEC)
+    [up] = scale_lines(caplog)
+    assert up.startswith("WorkerPool br/extract: bytereview-extract 0 -> 8 replicas (")
+    assert "(activate from zero; pending 200, in flight 0, arrivals 40/s," in up
+    for _ in range(3):  # the same target, polled again
+        clock.now += 5
+        held = await controller.step(SPEC)
+        assert held["desiredReplicas"] == 8
+    assert scale_lines(caplog) == []
+
+    sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
+    done = 0
+    while done < 200:  # MaxAckPending (64) caps each fetch
+        for msg in await sub.fetch(64, timeout=5):
+            await msg.ack_sync()
+            done += 1
+    await sub.unsubscribe()
+    await assert_counts(js, spec_queue(), (200, 200, 0, 0))
+    clock.now += 40  # past the stabilization window
+    await controller.step(SPEC)
+    [down] = scale_lines(caplog)
+    assert down.startswith("WorkerPool br/extract: bytereview-extract 8 -> 0 replicas (")
+    assert "(scale down: below current for the whole window; pending 0, in flight 0," in down
+    clock.now += 5
+    await controller.step(SPEC)
+    assert scale_lines(caplog) == []
 
 
 async def counts(

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import io
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
+import textwrap
+import threading
 import time
 
 import pytest
@@ -15,10 +21,12 @@ from bytereview.core.pdf_process import (
     PdfProcess,
     PdfTooCostly,
     PdfUnreadable,
+    SpoolFull,
     child_environment,
 )
 from tests.hostile_documents import xobject_bomb
 from tests.pdfs import text_pdf
+from tests.small_disk import small_tmp
 
 MIB = 1024 * 1024
 
@@ -74,6 +82,21 @@ def test_children_at_once_are_bounded_and_released() -> None:
             PdfProcess(io.BytesIO(b"%PDF-1.7\nbroken"))
     with PdfProcess(io.BytesIO(text_pdf(["x"]))) as pdf:
         assert pdf.page_count == 1
+
+
+def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_and_frees_its_slot() -> None:
+    """A full temporary disk (ENOSPC, a real small filesystem) fails that PDF with a clear
+    reason; it leaves no spool, and more such PDFs than there are slots never leave the
+    process waiting for a slot for ever. The next PDF that fits reads as before."""
+    big = text_pdf(["too big"]) + b"%" + b"x" * (3 * MIB)  # bytes after %%EOF: still a PDF
+    with small_tmp(2 * MIB) as tmp:
+        for _ in range(3):
+            with pytest.raises(SpoolFull, match="temporary disk is full") as caught:
+                PdfProcess(io.BytesIO(big))
+            assert "the PDF" in str(caught.value)
+            assert os.listdir(tmp) == []
+        with PdfProcess(io.BytesIO(text_pdf(["fits"]))) as pdf:
+            assert "fits" in pdf.call("page_text", 0, 1)[2]
 
 
 def test_a_document_has_a_bound_over_all_its_calls_and_charged_work() -> None:
@@ -133,8 +156,102 @@ def test_the_child_sees_none_of_the_workers_settings(monkeypatch: pytest.MonkeyP
             assert not any(name.startswith(b"BYTEREVIEW_") for name in names)
 
 
-def pdf_process_children() -> list[int]:
-    """Processes of ours running bytereview.pdf_child."""
+# A worker reading a page that keeps pdfium busy for half a minute (4**9 drawings; the
+# memory cap is raised so that only the time bound, far off, would end it).
+BUSY_WORKER = textwrap.dedent(
+    """
+    import io
+    from bytereview.core.pdf_process import PdfBounds, PdfProcess
+    from tests.hostile_documents import xobject_bomb
+
+    bounds = PdfBounds(seconds=120, memory_bytes=4 * 1024**3)
+    with PdfProcess(io.BytesIO(xobject_bomb(10)), bounds=bounds) as pdf:
+        print("open", flush=True)
+        pdf.call("page_text", 0, 1)
+    """
+)
+
+
+def test_a_child_dies_with_its_worker_even_mid_page() -> None:
+    """A worker killed (OOM, SIGKILL at the end of the grace period) while its child is busy
+    on a hostile page: the child does not live on for the rest of its time bound, holding
+    its memory and CPU in the pod; it is ended with the worker."""
+    children: list[int] = []
+    with subprocess.Popen(
+        [sys.executable, "-c", BUSY_WORKER], stdout=subprocess.PIPE, text=True
+    ) as worker:
+        try:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "open"
+            children = pdf_process_children(worker.pid)
+            assert len(children) == 1, children
+            time.sleep(1.0)  # the child is now inside pdfium, loading the page
+            assert alive(children[0])
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            deadline = time.monotonic() + 5
+            while alive(children[0]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not alive(children[0]), "the PDF child outlived its worker"
+        finally:
+            worker.kill()
+            for child in children:
+                if alive(child):
+                    os.kill(child, signal.SIGKILL)
+
+
+def test_a_child_whose_parent_died_before_it_asked_to_die_with_it_ends() -> None:
+    """The classic race: the parent dies between starting the child and the child asking
+    the kernel to signal it; the child has been adopted by then and no signal will come.
+    It notices that its parent is not the one that started it, and ends."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        # PID 1 stands for a parent that is gone: this process is the child's real parent.
+        ended = subprocess.run(
+            [sys.executable, "-m", "bytereview.pdf_child", str(theirs.fileno()), str(MIB), "1"],
+            pass_fds=(theirs.fileno(),),
+            env=child_environment(),
+            timeout=15,  # without the check, it would wait for requests for ever
+        )
+        assert ended.returncode == 1
+
+
+def test_a_child_outlives_the_thread_that_first_needed_it() -> None:
+    """Linux ends a child when the *thread* that started it exits (PR_SET_PDEATHSIG is per
+    thread), not only the process; idle children serve documents opened from any thread,
+    so one first needed on a short-lived thread must still serve the next document."""
+    # Bounds no earlier test used: a child of its own, started for the first document.
+    bounds = PdfBounds(memory_bytes=PdfBounds().memory_bytes + MIB)
+    first: list[int] = []
+
+    def read_once() -> None:
+        with PdfProcess(io.BytesIO(text_pdf(["first"])), bounds=bounds) as pdf:
+            assert pdf.page_count == 1
+            first.extend(pdf_process_children())
+
+    thread = threading.Thread(target=read_once)
+    thread.start()
+    thread.join()
+    assert first
+    time.sleep(0.5)  # a parent-death signal would be delivered by now
+    assert all(alive(child) for child in first), "a child ended with the thread"
+    with PdfProcess(io.BytesIO(text_pdf(["second"])), bounds=bounds) as pdf:
+        assert "second" in pdf.call("page_text", 0, 1)[2]
+        assert set(pdf_process_children()) & set(first), "the idle child was not reused"
+
+
+def alive(pid: int) -> bool:
+    """`pid` runs (a zombie waiting for whoever adopted it to reap it has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pdf_process_children(of: int | None = None) -> list[int]:
+    """Processes of ours (or of process `of`) running bytereview.pdf_child."""
+    of = os.getpid() if of is None else of
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -145,6 +262,6 @@ def pdf_process_children() -> list[int]:
                     parent = int(stat.read().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            if b"bytereview.pdf_child" in args and parent == os.getpid():
+            if b"bytereview.pdf_child" in args and parent == of:
                 found.append(int(entry))
     return found

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bytereview.core import Settings, streams
+from bytereview.core.limits import PDF_PROCESSES
 from bytereview_operator import RBAC_RULES
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "bytereview"
@@ -220,6 +221,49 @@ def test_pods_are_locked_down(rendered: tuple[str, list[dict[str, Any]]]) -> Non
             assert {"checksum/config", "checksum/secret"} <= set(annotations)
 
 
+QUANTITY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9}
+
+
+def quantity_bytes(value: str) -> float:
+    for suffix, factor in sorted(QUANTITY.items(), key=lambda item: -len(item[0])):
+        if value.endswith(suffix):
+            return float(value[: -len(suffix)]) * factor
+    return float(value)
+
+
+def test_worker_pods_tmp_is_bounded_and_holds_what_they_copy(
+    rendered: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """Workers copy PDFs (and large images) to /tmp: bounded, so that one pod cannot fill
+    the node's disk; and large enough for every PDF read at once at the upload limit, since
+    past the bound the kubelet evicts the pod with all its work."""
+    _, docs = rendered
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    deployments = by_kind(docs, "Deployment")
+    for component in ("ingest", "extract"):
+        pod = deployments[f"{FULL}-{component}"]["spec"]["template"]["spec"]
+        tmp = {v["name"]: v for v in pod["volumes"]}["tmp"]
+        limit = defaults[component]["tmpSizeLimit"]
+        assert tmp["emptyDir"] == {"sizeLimit": limit}
+        mounts = {
+            m["name"]: m["mountPath"]
+            for m in containers(deployments[f"{FULL}-{component}"])[0]["volumeMounts"]
+        }
+        assert mounts["tmp"] == "/tmp"
+        assert quantity_bytes(limit) > PDF_PROCESSES * Settings(env="dev").max_upload_bytes
+    # What the workers do not copy files into keeps its plain /tmp.
+    jobs = deployments[f"{FULL}-jobs"]["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in jobs["volumes"]}["tmp"]["emptyDir"] == {}
+
+
+def test_the_tmp_bound_is_a_value() -> None:
+    docs = render({"ingest": {"tmpSizeLimit": "12Gi"}, "extract": {"tmpSizeLimit": "1500Mi"}})
+    deployments = by_kind(docs, "Deployment")
+    for component, limit in (("ingest", "12Gi"), ("extract", "1500Mi")):
+        pod = deployments[f"{FULL}-{component}"]["spec"]["template"]["spec"]
+        assert {v["name"]: v for v in pod["volumes"]}["tmp"]["emptyDir"] == {"sizeLimit": limit}
+
+
 def test_cronjobs_run_the_cleanup_commands(rendered: tuple[str, list[dict[str, Any]]]) -> None:
     _, docs = rendered
     cronjobs = by_kind(docs, "CronJob")
@@ -307,6 +351,8 @@ def test_migrations_run_before_the_release(rendered: tuple[str, list[dict[str, A
         {"ingest": {"concurrency": 0}},
         {"unknownKey": True},
         {"ingress": {"enabled": True, "host": 5}},
+        {"ingest": {"tmpSizeLimit": "lots"}},
+        {"extract": {"tmpSizeLimit": None}},
     ],
 )
 def test_schema_rejects_bad_values(bad: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
-import shutil
 import tempfile
 import unicodedata
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     bounded_scale,
 )
+from bytereview.core.spool import SpoolFull, copy_to_disk
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.reading.ocr import ocr_engine
 from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
@@ -160,6 +160,14 @@ def _open_pdf(document: Document) -> PdfProcess:
             raise ExtractionError(
                 f"{document.path}: cannot read the PDF ({exc})", retryable=False
             ) from exc
+        except SpoolFull as exc:
+            raise _disk_full(document, exc) from exc
+
+
+def _disk_full(document: Document, exc: SpoolFull) -> ExtractionError:
+    """The worker's temporary disk had no room for the file's copy: a failed attempt (other
+    copies may fill it only for a while), and the file's failure, saying so, at the last."""
+    return ExtractionError(f"{document.path}: {exc}", retryable=True)
 
 
 class _Unloadable(ExtractionError):
@@ -273,7 +281,10 @@ def image_page(document: Document) -> PageText:
     # that storage failing is told apart from the image being damaged.
     with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
         with document.open() as handle:
-            shutil.copyfileobj(handle, data, 1024 * 1024)
+            try:
+                copy_to_disk(handle, data, "the image")
+            except SpoolFull as exc:
+                raise _disk_full(document, exc) from exc
         data.seek(0)
         try:
             return _ocr_image(document, Image.open(data))

@@ -19,21 +19,24 @@ costs ~0.15 s of CPU, more than reading a text PDF), up to `_DOCUMENTS_PER_CHILD
 
 `PdfProcess.call(name, *args)` runs one of the child's operations (bytereview/pdf_child.py)
 on the open document. The child is a fresh interpreter (not a fork of a worker with gRPC
-and event-loop threads) importing only pypdfium2, ready in a fraction of a second.
+and event-loop threads) importing only pypdfium2, ready in a fraction of a second. It dies
+with the worker (on Linux; see pdf_child.die_with_parent), even in the middle of a page.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from queue import SimpleQueue
 from typing import Any, BinaryIO
 
 from bytereview.core.limits import (
@@ -42,11 +45,18 @@ from bytereview.core.limits import (
     PDF_MEMORY_BYTES,
     PDF_PROCESSES,
 )
+from bytereview.core.spool import SpoolFull, copy_to_disk
 from bytereview.pdf_child import bounded_scale
 
-__all__ = ["PdfBounds", "PdfProcess", "PdfTooCostly", "PdfUnreadable", "bounded_scale"]
+__all__ = [
+    "PdfBounds",
+    "PdfProcess",
+    "PdfTooCostly",
+    "PdfUnreadable",
+    "SpoolFull",
+    "bounded_scale",
+]
 
-_SPOOL_CHUNK = 1024 * 1024
 # A child's heap may fragment over many documents: it is replaced after this many.
 _DOCUMENTS_PER_CHILD = 200
 _SLOTS = threading.BoundedSemaphore(PDF_PROCESSES)
@@ -94,6 +104,42 @@ def child_environment() -> dict[str, str]:
     return {key: os.environ[key] for key in _CHILD_ENVIRONMENT if key in os.environ}
 
 
+class _Starter:
+    """Starts every child from one thread that lives as long as the process. On Linux a
+    child dies with its parent (pdf_child.die_with_parent), and its parent is the *thread*
+    that started it: started on an executor's thread that later exits, an idle child would
+    be killed while another thread reads a document with it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._requests: SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = SimpleQueue()
+
+    def start(self, launch: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="pdf-child-starter", daemon=True
+                )
+                self._thread.start()
+        started: Future[subprocess.Popen[bytes]] = Future()
+        self._requests.put((launch, started))
+        return started.result()
+
+    def _serve(self) -> None:
+        while True:
+            launch, started = self._requests.get()
+            try:
+                started.set_result(launch())
+            except BaseException as exc:  # the caller's to handle (no interpreter, no fds)
+                started.set_exception(exc)
+
+
+_STARTER = _Starter()
+
+
 class _Child:
     """One child interpreter (bytereview/pdf_child.py) and the connection to it."""
 
@@ -102,17 +148,21 @@ class _Child:
         self.documents = 0
         ours, theirs = socket.socketpair()
         with theirs:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "bytereview.pdf_child",
-                    str(theirs.fileno()),
-                    str(memory_bytes),
-                ],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                env=child_environment(),
+            command = [
+                sys.executable,
+                "-m",
+                "bytereview.pdf_child",
+                str(theirs.fileno()),
+                str(memory_bytes),
+                str(os.getpid()),
+            ]
+            self.process = _STARTER.start(
+                lambda: subprocess.Popen(
+                    command,
+                    pass_fds=(theirs.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    env=child_environment(),
+                )
             )
         self.conn = Connection(ours.detach())
 
@@ -191,7 +241,8 @@ _IDLE = _Idle()
 class PdfProcess:
     """An open PDF in a child process; use as a context manager (the document is closed,
     and the child given back or ended, on exit). Blocking: async code calls it through
-    `asyncio.to_thread`. `page_count` is known once it is open."""
+    `asyncio.to_thread`. `page_count` is known once it is open. SpoolFull
+    (core/spool.py) when the temporary disk has no room for the copy pdfium reads."""
 
     def __init__(self, source: BinaryIO, *, bounds: PdfBounds | None = None) -> None:
         self._bounds = bounds or PdfBounds()
@@ -202,8 +253,7 @@ class PdfProcess:
         try:
             self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
             # pdfium reads the file by path in the child: a storage handle cannot cross over.
-            shutil.copyfileobj(source, self._spool, _SPOOL_CHUNK)
-            self._spool.flush()
+            copy_to_disk(source, self._spool, "the PDF")
             self._child = _IDLE.take(self._bounds.memory_bytes)
             self._child.documents += 1
             self.page_count: int = self._ask(("open", self._spool.name), "opening the PDF")
@@ -242,10 +292,16 @@ class PdfProcess:
                     child.kill()
                 _IDLE.give_back(child)
         finally:
-            if self._spool is not None:
-                self._spool.close()
-                self._spool = None
-                _SLOTS.release()
+            spool, self._spool = self._spool, None
+            if spool is not None:
+                try:
+                    # Flushes what is left: on a full disk that fails again (the file is
+                    # removed all the same), and the slot must be given back regardless.
+                    spool.close()
+                except OSError:
+                    pass
+                finally:
+                    _SLOTS.release()
 
     def __enter__(self) -> PdfProcess:
         return self

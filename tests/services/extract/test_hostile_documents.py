@@ -23,6 +23,7 @@ from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
 from tests.pdfs import joined_pdf, text_pdf
 from tests.services.extract.test_page_store import scan_pdf
+from tests.small_disk import small_tmp
 
 
 def document(data: bytes, media_type: str, path: str = "hostile") -> Document:
@@ -165,6 +166,29 @@ async def test_an_image_file_is_not_held_whole_in_memory(tmp_path: Path) -> None
     assert len(big) > 40 * 1024 * 1024
     alone = await peak(small)
     assert await peak(big) < alone + 24 * 1024 * 1024
+
+
+async def test_a_file_the_temporary_disk_cannot_hold_is_a_failed_attempt_saying_so() -> None:
+    """The worker's temporary directory is really full (a small filesystem): a PDF copied
+    there for pdfium, or an image too large to keep in memory, fails that attempt with the
+    reason (retryable: the disk may be full of other files only for a while), and a file
+    that fits is read as before."""
+    mib = 1024 * 1024
+    big_pdf = text_pdf(["too big"]) + b"%" + b"x" * (3 * mib)  # after %%EOF: still a PDF
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(png, format="PNG")
+    # Past the in-memory size: copied to disk. Bytes after IEND are ignored by decoders.
+    big_png = png.getvalue() + b"\0" * (reading.IMAGE_IN_MEMORY + 3 * mib)
+    with small_tmp(2 * mib):
+        for data, kind, name in (
+            (big_pdf, "application/pdf", "big.pdf"),
+            (big_png, "image/png", "big.png"),
+        ):
+            with pytest.raises(ExtractionError, match=f"{name}: the worker's temporary disk") as e:
+                await document_pages(document(data, kind, name))
+            assert e.value.retryable
+        pages = await document_pages(document(text_pdf(["INV-11"]), "application/pdf"))
+        assert "INV-11" in pages[0].text
 
 
 def scan_then_text_pdf() -> bytes:

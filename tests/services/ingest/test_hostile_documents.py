@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage
+from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
@@ -29,6 +29,7 @@ from tests.hostile_documents import (
 )
 from tests.pdfs import text_pdf
 from tests.services.ingest.test_render import image_bytes
+from tests.small_disk import small_tmp
 
 SIDE = int(MAX_IMAGE_PIXELS**0.5) + 100
 
@@ -99,6 +100,18 @@ def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
     assert str(again.value) == str(first.value)
     assert time.monotonic() - started < 10
     image, count = render.draw_pdf_page(storage, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
+    assert (image.width, count) == (800, 1)
+
+
+def test_a_pdf_the_temporary_disk_cannot_hold_is_not_drawn_for_now(storage: Storage) -> None:
+    """The worker's temporary directory is really full (a small filesystem): drawing a page
+    of a PDF copied there is UNAVAILABLE (the server's trouble, try again), not a verdict on
+    the file: once there is room, the same page is drawn."""
+    big = text_pdf(["too big"]) + b"%" + b"x" * (3 * 1024 * 1024)  # after %%EOF: still a PDF
+    key = stored(storage, "big", big)
+    with small_tmp(2 * 1024 * 1024), pytest.raises(Unavailable, match="temporary disk is full"):
+        render.draw_pdf_page(storage, key, 1, 800)
+    image, count = render.draw_pdf_page(storage, key, 1, 800)
     assert (image.width, count) == (800, 1)
 
 

@@ -21,6 +21,7 @@ from services.jobs import RunningJobsService
 from tests import archives
 from tests.conftest import USER
 from tests.services.jobs.helpers import create_uploaded
+from tests.small_disk import small_disk
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -134,6 +135,28 @@ async def test_analysis_and_unpacking(
     assert by_path["plain.pdf"].media_type == "application/pdf"
     assert by_path["bundle.zip/inner.zip/x.pdf"].folder == "bundle.zip/inner.zip"
     assert ready.counters.files_ready == 5
+
+
+@pytest.mark.settings(max_deliver=2)
+async def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_saying_so(
+    job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """The worker's temporary directory (a bounded emptyDir in Kubernetes) is really full:
+    the PDF copied there for pdfium fails its file, saying why, once its attempts are used;
+    the worker lives on and the next PDF is read."""
+    big = archives.invoice("BIG") + b"%" + b"x" * (3 * 1024 * 1024)  # after %%EOF: still a PDF
+    with (
+        small_disk(2 * 1024 * 1024) as tmp,
+        ingest_worker(settings, jobs, {"TMPDIR": tmp, "BYTEREVIEW_MAX_DELIVER": "2"}) as worker,
+    ):
+        job = await create(job_stub, settings, {"big.pdf": big, "small.pdf": archives.invoice("S")})
+        await wait_status(job_stub, job, pb.Job.READY)
+        assert worker.poll() is None, "the worker ended"
+    by_path = {f.original_path: f for f in await all_files(job_stub, job)}
+    assert pb.SourceFile.Status.Name(by_path["big.pdf"].status) == "FAILED"
+    assert "temporary disk is full" in by_path["big.pdf"].error, by_path["big.pdf"].error
+    assert pb.SourceFile.Status.Name(by_path["small.pdf"].status) == "READY"
+    assert by_path["small.pdf"].page_count == 1
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])

@@ -30,7 +30,10 @@ from services.jobs.server import RunningJobsService
 from services.jobs.store import db
 from tests.conftest import USER
 from tests.services.jobs.helpers import (
+    PDF,
     WORKER,
+    files,
+    finalized_job,
     lock_waiter,
     ready_job,
     running_tasks,
@@ -324,3 +327,117 @@ async def test_a_reconciler_pass_leaves_a_task_settled_since_it_listed_it(
         )
         assert got.applied
     assert await reconciling == 1
+
+
+RESULT_ROW = "SELECT id FROM extraction_results WHERE id = :id FOR UPDATE"
+FILE_ROW = "SELECT id FROM source_files WHERE id = :id FOR UPDATE"
+
+
+async def _result_of(job_stub: JobStub, job: str) -> pb.Result:
+    got = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    [result] = got.results
+    return result
+
+
+async def test_a_correction_aborted_in_a_lock_cycle_runs_again(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
+) -> None:
+    """UpdateResult locks the job's row, then writes the result's row and a version of it.
+    Every path writing a result's row holds its job's first today, so the holder forces the
+    cycle a path in the other order would close (as report batches write their tasks' rows
+    before the job's): it holds the result's row, the correction waits for it, the holder
+    then waits for the job's. PostgreSQL aborts the correction, which runs again once the
+    holder is through (JobsContext.run_transaction): the user's edit is saved, and the user
+    never sees INTERNAL for a cycle another transaction made."""
+    job, [task, _] = await running_tasks(job_stub, worker_stub, settings, FIELD, 2)
+    values = struct_pb2.Struct()
+    values.update({"t": "extracted"})
+    got = await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+    )
+    assert got.applied
+    result = await _result_of(job_stub, job)
+    edit = struct_pb2.Struct()
+    edit.update({"t": "corrected"})
+    async with holding(engine) as report:
+        await hold(report, RESULT_ROW, _id(result.name))
+        correcting = asyncio.create_task(
+            _awaited(
+                job_stub.UpdateResult(
+                    jobs_pb.UpdateResultRequest(result=pb.Result(name=result.name, values=edit)),
+                    metadata=USER,
+                )
+            )
+        )
+        await lock_waiter(engine, "%result%")
+        await hold(report, JOB_ROW, _id(job))  # once the correction's try is aborted
+    corrected = await correcting
+    assert dict(corrected.values) == {"t": "corrected"}
+    assert corrected.edited
+    assert dict((await _result_of(job_stub, job)).values) == {"t": "corrected"}
+
+
+async def test_a_file_analysis_report_aborted_in_a_lock_cycle_runs_again(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
+) -> None:
+    """ReportFileAnalysis locks the job's row, then writes the file's row (and, at the last
+    file, the job's status). The holder forces a cycle through them: it holds the file's
+    row, the report waits for it, the holder then waits for the job's. PostgreSQL aborts
+    the report, which runs again once the holder is through: the worker gets its answer
+    (applied), not INTERNAL, which it would take for a failed attempt of the file; the job
+    becomes READY with both files, each counted once."""
+    job = await finalized_job(job_stub, settings, {"a.pdf": PDF, "b.pdf": PDF})
+    first, second = sorted(f.name for f in await files(job_stub, job))
+
+    def analysed(file: str) -> worker_pb.ReportFileAnalysisRequest:
+        return worker_pb.ReportFileAnalysisRequest(
+            file=file,
+            status=pb.SourceFile.READY,
+            media_type="application/pdf",
+            size_bytes=len(PDF),
+            page_count=1,
+        )
+
+    async with holding(engine) as other:
+        await hold(other, FILE_ROW, _id(first))
+        reporting = asyncio.create_task(
+            _awaited(worker_stub.ReportFileAnalysis(analysed(first), metadata=WORKER))
+        )
+        await lock_waiter(engine, "%source_files%")
+        await hold(other, JOB_ROW, _id(job))  # once the report's try is aborted
+    assert (await reporting).applied
+    assert (await worker_stub.ReportFileAnalysis(analysed(second), metadata=WORKER)).applied
+    got = await _job(job_stub, job)
+    assert (got.status, got.counters.files_ready) == (pb.Job.READY, 2)
+
+
+async def test_an_archive_entries_report_aborted_in_a_lock_cycle_runs_again_afresh(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
+) -> None:
+    """ReportArchiveEntries locks the job's row, then registers the entries (each new row
+    refers to the archive's). The holder forces a cycle: it holds the archive's row, the
+    report waits for it at its first entry, the holder then waits for the job's. The report
+    runs again, and its answer is the run's own: three files created, not the aborted
+    try's first one counted again."""
+    job = await finalized_job(job_stub, settings, {"batch.zip": b"PK\x03\x04"})
+    [archive] = [f.name for f in await files(job_stub, job)]
+    prefix = f"{job}/entries/{_id(archive)}/"
+    entries = [
+        worker_pb.ArchiveEntry(index=i, path=f"{i}.pdf", storage_key=f"{prefix}{i}", size_bytes=9)
+        for i in range(3)
+    ]
+    async with holding(engine) as other:
+        await hold(other, FILE_ROW, _id(archive))
+        reporting = asyncio.create_task(
+            _awaited(
+                worker_stub.ReportArchiveEntries(
+                    worker_pb.ReportArchiveEntriesRequest(archive=archive, entries=entries),
+                    metadata=WORKER,
+                )
+            )
+        )
+        await lock_waiter(engine, "%source_files%")
+        await hold(other, JOB_ROW, _id(job))  # once the report's try is aborted
+    got = await reporting
+    assert (got.created, len(got.queued), len(got.files)) == (3, 3, 3)
+    assert len(await files(job_stub, job)) == 4  # the archive and its three entries

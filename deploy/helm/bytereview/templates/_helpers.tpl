@@ -134,18 +134,26 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Volumes and mounts every component needs: a writable /tmp and the object storage. */}}
+{{/* Volumes every component needs: a writable /tmp and the object storage.
+  (dict "root" $), optionally "tmpSizeLimit" (a quantity: the workers' /tmp, where they copy
+  the files they read, is bounded). */}}
 {{- define "bytereview.volumes" -}}
+{{- $root := .root -}}
 - name: tmp
+  {{- if .tmpSizeLimit }}
+  emptyDir:
+    sizeLimit: {{ .tmpSizeLimit | quote }}
+  {{- else }}
   emptyDir: {}
-{{- if eq .Values.storage.backend "local" }}
+  {{- end }}
+{{- if eq $root.Values.storage.backend "local" }}
 - name: storage
   persistentVolumeClaim:
-    claimName: {{ default (printf "%s-storage" (include "bytereview.fullname" .)) .Values.storage.local.existingClaim }}
-{{- else if .Values.storage.gcs.credentialsSecret }}
+    claimName: {{ default (printf "%s-storage" (include "bytereview.fullname" $root)) $root.Values.storage.local.existingClaim }}
+{{- else if $root.Values.storage.gcs.credentialsSecret }}
 - name: gcs-credentials
   secret:
-    secretName: {{ .Values.storage.gcs.credentialsSecret }}
+    secretName: {{ $root.Values.storage.gcs.credentialsSecret }}
 {{- end }}
 {{- end }}
 

@@ -34,7 +34,7 @@ spec:
       {{- include "bytereview.podSpec" (dict "root" $root "values" .values) | nindent 6 }}
       terminationGracePeriodSeconds: {{ .values.terminationGracePeriodSeconds | default 60 }}
       volumes:
-        {{- include "bytereview.volumes" $root | nindent 8 }}
+        {{- include "bytereview.volumes" (dict "root" $root "tmpSizeLimit" .values.tmpSizeLimit) | nindent 8 }}
       containers:
         - name: {{ .component }}
           image: {{ include "bytereview.image" $root | quote }}

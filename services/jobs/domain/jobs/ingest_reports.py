@@ -99,7 +99,8 @@ class IngestReports:
         if analysis.status not in FILE_SETTLED and analysis.status != FileStatus.ANALYZING:
             raise InvalidArgument(f"status {analysis.status!r} is not a result of analysis")
         target = FileStatus(analysis.status)
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> tuple[models.SourceFile, bool]:
             job = await locked_job(session, job_id)
             row = await session.get(models.SourceFile, file_id)
             if job is None or row is None or row.job_id != job_id:
@@ -117,15 +118,22 @@ class IngestReports:
             if target in FILE_SETTLED:
                 await self._settle_abandoned_archives(session, job, file_id)
             await self._maybe_ready(session, job)
-        return row, True
+            return row, True
+
+        # Locks the job's row, then writes its files': run again whole (the report is
+        # idempotent) when PostgreSQL aborts it in a lock cycle, rather than answer the
+        # worker INTERNAL, which it would count as a failed attempt of the file.
+        return await self._ctx.run_transaction(work)
 
     async def archive_entries(
         self, job_id: str, archive_id: str, entries: Sequence[ArchiveEntry]
     ) -> RegisteredEntries:
         if len(entries) > MAX_ENTRIES_PER_REPORT:
             raise InvalidArgument(f"at most {MAX_ENTRIES_PER_REPORT} entries per report")
-        out = RegisteredEntries()
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> RegisteredEntries:
+            # Made afresh by each try: a try PostgreSQL aborted registered nothing.
+            out = RegisteredEntries()
             job = await locked_job(session, job_id)
             archive = await session.get(models.SourceFile, archive_id)
             if job is None or archive is None or archive.job_id != job_id:
@@ -205,7 +213,10 @@ class IngestReports:
                     subject=names.file_name(job_id, archive_id),
                     message=f"{out.created} file(s) unpacked",
                 )
-        return out
+            return out
+
+        # As file_analysis: locks the job's row, then writes files; run again if aborted.
+        return await self._ctx.run_transaction(work)
 
     async def _settle_abandoned_archives(
         self, session: AsyncSession, job: models.Job, archive_id: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
 from services.jobs.domain import names
@@ -37,7 +38,8 @@ class Results:
         reason: str = "",
     ) -> models.Result:
         reason = check_reason(reason)
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
             result = await session.scalar(
                 select(models.Result).where(
@@ -94,7 +96,11 @@ class Results:
                 subject=names.result_name(job_id, result_id),
                 message=describe(version),
             )
-        return result
+            return result
+
+        # Locks the job's row, then writes the result's: like every path locking a job's
+        # row, run again whole when PostgreSQL aborts it to break a lock cycle.
+        return await self._ctx.run_transaction(work)
 
 
 def _masked_fields(paths: Sequence[str], values: dict[str, object]) -> set[str]:

@@ -37,40 +37,45 @@ class GoldenDocuments:
     ) -> tuple[models.GoldenDocument, list[str]]:
         """Mark the result golden for the template: its current values become the expected
         answer for its files. Both must be the caller's (NOT_FOUND otherwise, alike)."""
+
+        async def work(session: AsyncSession) -> tuple[models.GoldenDocument, list[str]]:
+            await _owned_template(session, user_id, template_id)
+            job = await owned_job(session, user_id, job_id, lock=True)
+            result = await session.scalar(
+                select(models.Result).where(
+                    models.Result.id == result_id, models.Result.job_id == job_id
+                )
+            )
+            if result is None:
+                raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
+            golden = models.GoldenDocument(
+                template_id=template_id,
+                result_id=result_id,
+                job_id=job_id,
+                values=dict(result.values),
+                actor=actor,
+            )
+            session.add(golden)
+            await session.flush()
+            record_event(
+                session,
+                job,
+                kind="result.golden",
+                actor=actor,
+                subject=names.result_name(job_id, result_id),
+                message=f"golden for {names.template_name(template_id)} at v{result.version}",
+            )
+            paths = await _paths(session, [golden])
+            return golden, paths.get(golden.id, [])
+
         try:
-            async with self._ctx.transaction() as session:
-                await _owned_template(session, user_id, template_id)
-                job = await owned_job(session, user_id, job_id, lock=True)
-                result = await session.scalar(
-                    select(models.Result).where(
-                        models.Result.id == result_id, models.Result.job_id == job_id
-                    )
-                )
-                if result is None:
-                    raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
-                golden = models.GoldenDocument(
-                    template_id=template_id,
-                    result_id=result_id,
-                    job_id=job_id,
-                    values=dict(result.values),
-                    actor=actor,
-                )
-                session.add(golden)
-                await session.flush()
-                record_event(
-                    session,
-                    job,
-                    kind="result.golden",
-                    actor=actor,
-                    subject=names.result_name(job_id, result_id),
-                    message=f"golden for {names.template_name(template_id)} at v{result.version}",
-                )
-                paths = await _paths(session, [golden])
+            # Locks the job's row (for its event): run again if PostgreSQL aborts it in a
+            # lock cycle.
+            return await self._ctx.run_transaction(work)
         except IntegrityError as exc:
             raise AlreadyExists(
                 f"{names.result_name(job_id, result_id)} is already golden for this template"
             ) from exc
-        return golden, paths.get(golden.id, [])
 
     async def list_golden(
         self, user_id: str, template_id: str, page_size: int, page_token: str

@@ -340,7 +340,8 @@ class Reviews:
         """Mark one value reviewed as it is."""
         ids = parse_value_name(name)
         threshold = self.threshold()
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> ReviewItem:
             job = await owned_job(session, user_id, ids["job"], lock=True)
             result = await session.scalar(
                 select(models.Result).where(
@@ -374,6 +375,9 @@ class Reviews:
                 position=result.position,
                 task_id=result.task_id,
             )
+
+        # Locks the job's row, then writes the result's, as a correction does.
+        return await self._ctx.run_transaction(work)
 
 
 def parse_value_name(name: str) -> dict[str, str]:

@@ -172,7 +172,8 @@ class ResultVersions:
         reason: str,
     ) -> models.Result:
         reason = check_reason(reason)
-        async with self._ctx.transaction() as session:
+
+        async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
             result = await _result_of(session, job_id, result_id)
             target = await session.get(models.ResultVersion, (result_id, version))
@@ -206,7 +207,10 @@ class ResultVersions:
                 subject=names.result_name(job_id, result_id),
                 message=f"to v{version}; {describe(row)}",
             )
-        return result
+            return result
+
+        # Locks the job's row, then writes the result's, as a correction does.
+        return await self._ctx.run_transaction(work)
 
 
 async def _result_of(session: AsyncSession, job_id: str, result_id: str) -> models.Result:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import AlreadyExists, InvalidArgument, NotFound
 from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
@@ -140,7 +141,7 @@ class Templates:
         return template
 
     async def delete(self, user_id: str, template_id: str) -> None:
-        async with self._ctx.transaction() as session:
+        async def work(session: AsyncSession) -> None:
             template = await session.scalar(
                 select(models.Template).where(
                     models.Template.id == template_id, models.Template.user_id == user_id
@@ -150,6 +151,11 @@ class Templates:
                 raise NotFound(f"template {names.template_name(template_id)} not found")
             # Jobs keep their own copy of the fields; their template link is cleared (SET NULL).
             await session.delete(template)
+
+        # Clearing the link writes (and locks) the row of every job made from the template,
+        # in no order of ours: a lock cycle with a report or command on two of those jobs
+        # is possible, and PostgreSQL then aborts this, which runs again.
+        await self._ctx.run_transaction(work)
 
     async def data_types(self) -> Sequence[models.DataType]:
         async with self._ctx.reading() as session:
