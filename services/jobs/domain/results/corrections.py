@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.errors import InvalidArgument, NotFound
+from bytereview.core.errors import InvalidArgument
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
@@ -18,6 +18,7 @@ from services.jobs.domain.results.versions import (
     changes,
     check_reason,
     describe,
+    result_of,
 )
 from services.jobs.store import models
 
@@ -41,13 +42,7 @@ class Results:
 
         async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
-            result = await session.scalar(
-                select(models.Result).where(
-                    models.Result.id == result_id, models.Result.job_id == job_id
-                )
-            )
-            if result is None:
-                raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
+            result = await result_of(session, job_id, result_id)
             targets = _masked_fields(paths, values)
             known = set(
                 (

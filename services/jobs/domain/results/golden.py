@@ -14,6 +14,7 @@ from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import codec_of
+from services.jobs.domain.results.versions import result_of
 from services.jobs.store import models
 
 
@@ -41,13 +42,7 @@ class GoldenDocuments:
         async def work(session: AsyncSession) -> tuple[models.GoldenDocument, list[str]]:
             await _owned_template(session, user_id, template_id)
             job = await owned_job(session, user_id, job_id, lock=True)
-            result = await session.scalar(
-                select(models.Result).where(
-                    models.Result.id == result_id, models.Result.job_id == job_id
-                )
-            )
-            if result is None:
-                raise NotFound(f"result {names.result_name(job_id, result_id)} not found")
+            result = await result_of(session, job_id, result_id)
             golden = models.GoldenDocument(
                 template_id=template_id,
                 result_id=result_id,

@@ -175,7 +175,7 @@ class ResultVersions:
 
         async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
-            result = await _result_of(session, job_id, result_id)
+            result = await result_of(session, job_id, result_id)
             target = await session.get(models.ResultVersion, (result_id, version))
             if target is None:
                 raise NotFound(f"{names.result_version_name(job_id, result_id, version)} not found")
@@ -213,7 +213,8 @@ class ResultVersions:
         return await self._ctx.run_transaction(work)
 
 
-async def _result_of(session: AsyncSession, job_id: str, result_id: str) -> models.Result:
+async def result_of(session: AsyncSession, job_id: str, result_id: str) -> models.Result:
+    """The job's result (NOT_FOUND when the job has no such result)."""
     result = await session.scalar(
         select(models.Result).where(models.Result.id == result_id, models.Result.job_id == job_id)
     )
@@ -227,4 +228,4 @@ async def _owned_result(
 ) -> models.Result:
     """The result, if the caller owns its job; NOT_FOUND alike for missing and foreign."""
     await owned_job(session, user_id, job_id)
-    return await _result_of(session, job_id, result_id)
+    return await result_of(session, job_id, result_id)
