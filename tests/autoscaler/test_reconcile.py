@@ -113,19 +113,24 @@ class Clock:
         return self.now
 
 
+def controller_for(
+    api: FakeApiServer, js: JetStreamContext, clock: Clock | None = None
+) -> PoolController:
+    """The production controller over the stand-in API server (the only fake: no real
+    Kubernetes API server in this test), on the real nats-server."""
+    kube = HttpKubeApi(
+        httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
+    )
+    if clock is None:
+        return PoolController(kube=kube, js=js, namespace="br", body=BODY)
+    return PoolController(kube=kube, js=js, namespace="br", body=BODY, clock=clock)
+
+
 async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> None:
     await streams.declare_queue(js, spec_queue())
     api = FakeApiServer(replicas=0, pods=[])
     clock = Clock()
-    controller = PoolController(
-        kube=HttpKubeApi(
-            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
-        ),
-        js=js,
-        namespace="br",
-        body=BODY,
-        clock=clock,
-    )
+    controller = controller_for(api, js, clock)
     idle = await controller.step(SPEC)
     assert idle["desiredReplicas"] == 0
     assert api.calls("PATCH", "/scale") == []
@@ -195,15 +200,7 @@ async def test_each_scaling_is_logged_once_with_its_reason(
     await streams.declare_queue(js, spec_queue())
     api = FakeApiServer(replicas=0, pods=[])
     clock = Clock()
-    controller = PoolController(
-        kube=HttpKubeApi(
-            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
-        ),
-        js=js,
-        namespace="br",
-        body=BODY,
-        clock=clock,
-    )
+    controller = controller_for(api, js, clock)
     await controller.step(SPEC)
     assert scale_lines(caplog) == []  # idle at zero: no change
 
@@ -337,15 +334,7 @@ async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStrea
     await streams.declare_queue(js, spec_queue())
     api = FakeApiServer(replicas=2, pods=[])
     clock = Clock()
-    controller = PoolController(
-        kube=HttpKubeApi(
-            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
-        ),
-        js=js,
-        namespace="br",
-        body=BODY,
-        clock=clock,
-    )
+    controller = controller_for(api, js, clock)
     await controller.step(SPEC)
     for i in range(40):
         await js.publish("br.extract", f"task {i}".encode())
@@ -396,14 +385,7 @@ def test_scale_state_keeps_the_service_window_and_remembers_scale_downs() -> Non
 
 async def test_missing_consumer_is_a_condition_not_a_scale(js: JetStreamContext) -> None:
     api = FakeApiServer(replicas=3, pods=[])
-    controller = PoolController(
-        kube=HttpKubeApi(
-            httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="https://k8s.test")
-        ),
-        js=js,
-        namespace="br",
-        body=BODY,
-    )
+    controller = controller_for(api, js)
     status = await controller.step(SPEC)
     assert status["conditions"][0]["reason"] == "ConsumerMissing"
     assert api.requests == []
