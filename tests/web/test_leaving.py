@@ -15,6 +15,7 @@ from playwright.sync_api import Error, Page, Request, Route, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.web.jobs import ready_job, wait_for
+from tests.web.test_flow import paused_job
 from tests.web.test_trust import FIELDS, A, finished_job
 
 pytestmark = pytest.mark.e2e
@@ -252,3 +253,36 @@ def test_template_scores_are_polled_once_and_not_after_leaving(
     asked = len(polls)
     page.wait_for_timeout(2500)
     assert polls[asked:] == []
+
+
+# Listeners for "abort" added to AbortSignals and not removed (a listener that ran once on an
+# abort goes by itself; no signal of the page aborts while it is on screen here).
+COUNT_ABORT_LISTENERS = """
+window.abortListeners = 0;
+const add = AbortSignal.prototype.addEventListener;
+const remove = AbortSignal.prototype.removeEventListener;
+AbortSignal.prototype.addEventListener = function (type, ...rest) {
+  if (type === "abort") window.abortListeners += 1;
+  return add.call(this, type, ...rest);
+};
+AbortSignal.prototype.removeEventListener = function (type, ...rest) {
+  if (type === "abort") window.abortListeners -= 1;
+  return remove.call(this, type, ...rest);
+};
+"""
+
+
+def test_polling_progress_keeps_no_listener_per_poll(page: Page, app_url: str) -> None:
+    """The live watch falls back to polling every 2 s when its stream fails; each wait left
+    a listener on the watch's signal, one more every poll for as long as the page was open."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = paused_job(api, "Leaving polled")
+    page.add_init_script(COUNT_ABORT_LISTENERS)
+    page.route(re.compile(rf"/v1/{job}:watch"), lambda route: route.abort())
+    polls = requests_to(page, rf"/v1/{job}/progress")
+    page.goto(f"{app_url}/app/{job}/results")
+    unavailable = page.get_by_text("Live updates unavailable; checking every few seconds.")
+    expect(unavailable).to_be_visible(timeout=10_000)
+    page.wait_for_timeout(4500)
+    assert len(polls) >= 2, polls  # it polls: each poll's wait is over
+    assert page.evaluate("window.abortListeners") <= 1
