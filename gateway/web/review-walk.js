@@ -42,8 +42,8 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
 
   // Opened twice in a row (a double-click on "Review values"), both loads filled the one list
   // and every value was there twice; left while loading, the late answer opened the walk's
-  // evidence again. Only the latest opening's answer counts.
-  // Each opening's pages stop coming when the walk is left, opened again, or its page left.
+  // evidence again. Only the latest opening's answer counts, and the pages of the others stop
+  // coming (aborted) when the walk is opened again or left, or its page is left.
   let loading = new AbortController();
   const latestItems = latestOnly(async (/** @type {AbortSignal} */ signal) => {
     const all = [];

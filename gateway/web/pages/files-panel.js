@@ -44,7 +44,7 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
   let planned = new Map();
   let planSequence = 0;
   let planTimer = 0;
-  /** Aborted when the page is left: file pages, the count and a preview stop coming. */
+  /** Aborted when the page is left: the file pages stop coming and no count is asked for. */
   const leaving = new AbortController();
   const summary = h("p", { "aria-live": "polite" }, "Loading the files…");
   const preview = h("section", { class: "card preview", "aria-label": "Preview", hidden: true });
@@ -257,7 +257,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
 
   /**
    * The page's cleanup: a job of many files kept fetching page after page of them (and asked
-   * for the count, and drew a preview) after the user had left the page.
+   * for the count) after the user had left the page. A count or a preview on its way is
+   * dropped when it comes.
    */
   function stop() {
     leaving.abort();
