@@ -42,12 +42,14 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
 
   // Opened twice in a row (a double-click on "Review values"), both loads filled the one list
   // and every value was there twice; left while loading, the late answer opened the walk's
-  // evidence again. Only the latest opening's answer counts.
-  const latestItems = latestOnly(async () => {
+  // evidence again. Only the latest opening's answer counts, and the pages of the others stop
+  // coming (aborted) when the walk is opened again or left, or its page is left.
+  let loading = new AbortController();
+  const latestItems = latestOnly(async (/** @type {AbortSignal} */ signal) => {
     const all = [];
     let pageToken = "";
     do {
-      const page = await listReviewItems(job, { pageSize: 200, pageToken });
+      const page = await listReviewItems(job, { pageSize: 200, pageToken, signal });
       all.push(...(page.reviewItems || []));
       pageToken = page.nextPageToken || "";
     } while (pageToken);
@@ -64,7 +66,9 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     replace(body, h("p", {}, "Loading the values to review…"));
     let loaded;
     try {
-      loaded = await latestItems();
+      loading.abort();
+      loading = new AbortController();
+      loaded = await latestItems(loading.signal);
     } catch (error) {
       replace(body, errorBox(error));
       return;
@@ -76,8 +80,14 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     element.focus();
   }
 
-  function leave() {
+  /** Stops the loading, if any: its answer is not wanted (see `open`). */
+  function stop() {
     latestItems.forget();
+    loading.abort();
+  }
+
+  function leave() {
+    stop();
     element.hidden = true;
     correcting = false;
     replace(body);
@@ -236,7 +246,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     event.preventDefault();
   });
 
-  return { element, open, leave, isOpen: () => !element.hidden };
+  return { element, open, leave, stop, isOpen: () => !element.hidden };
 }
 
 /** @param {any} item */

@@ -33,6 +33,8 @@ export function sourceViewer() {
   let zoom = 100;
   let objectUrl = "";
   let sequence = 0;
+  /** Aborts the page being fetched: a page turned, the viewer closed, or the page left. */
+  let fetching = new AbortController();
   /** @type {Record<string, unknown>} */
   let values = {};
   /** @type {HTMLElement | null} */
@@ -64,9 +66,19 @@ export function sourceViewer() {
 
   function close() {
     element.hidden = true;
-    release();
+    stop();
     replace(body);
     opener?.focus();
+  }
+
+  /**
+   * Lets go of everything the viewer holds: the image shown, and the one on its way. An image
+   * that arrived after the viewer was closed (or its page left) was kept and never revoked.
+   */
+  function stop() {
+    ++sequence; // the load out, if any, is stale now: it revokes what it gets
+    fetching.abort();
+    release();
   }
 
   function release() {
@@ -76,12 +88,18 @@ export function sourceViewer() {
 
   async function load() {
     const mine = ++sequence;
+    fetching.abort(); // the page asked for before this one is not wanted any more
+    fetching = new AbortController();
     const file = files[fileIndex];
     if (!file) return;
     heading.textContent = `Source: ${file.path}`;
     draw(h("p", {}, "Drawing the page…"));
     try {
-      const drawn = await renderPage(file.name, { page, width: zoom > 150 ? WIDTH * 2 : WIDTH });
+      const drawn = await renderPage(file.name, {
+        page,
+        width: zoom > 150 ? WIDTH * 2 : WIDTH,
+        signal: fetching.signal,
+      });
       if (mine !== sequence) {
         URL.revokeObjectURL(drawn.url);
         return;
@@ -199,5 +217,6 @@ export function sourceViewer() {
   }
 
   heading.setAttribute("tabindex", "-1");
-  return { element, show, close: release };
+  // `close` for the page's cleanup: nothing stays held, nothing late is drawn.
+  return { element, show, close: stop };
 }

@@ -1,6 +1,6 @@
 // @ts-check
 // Extracted values: /v1/jobs/{job}/results, their versions, and the review queue.
-import { get, post, patch } from "../api.js";
+import { get, post, patch, request } from "../api.js";
 
 /** @param {string} job @param {{pageSize?: number, pageToken?: string}} [page] */
 export const listResults = (job, { pageSize = 50, pageToken = "" } = {}) =>
@@ -27,10 +27,11 @@ export const revertResult = (result, version, reason = "") =>
 
 /**
  * The values that need review, most consequential first.
- * @param {string} job `jobs/{job}` or `jobs/-` @param {{pageSize?: number, pageToken?: string}} [page]
+ * @param {string} job `jobs/{job}` or `jobs/-`
+ * @param {{pageSize?: number, pageToken?: string, signal?: AbortSignal}} [page]
  */
-export const listReviewItems = (job, { pageSize = 100, pageToken = "" } = {}) =>
-  get(`/v1/${job}/reviewItems`, { pageSize, pageToken });
+export const listReviewItems = (job, { pageSize = 100, pageToken = "", signal } = {}) =>
+  request("GET", `/v1/${job}/reviewItems`, { query: { pageSize, pageToken }, signal });
 
 /** Accepts a value as it is. @param {string} item `jobs/{job}/results/{result}/values/{field}` */
 export const acceptReviewItem = (item) => post(`/v1/${item}:accept`);

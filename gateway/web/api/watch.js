@@ -115,13 +115,19 @@ export function watchJob(
   };
 }
 
-/** @param {number} ms @param {AbortSignal} signal */
+/**
+ * Waits `ms`, or until `signal` aborts. The abort listener goes with the wait: left on the
+ * signal, every 2-second poll added one more for as long as the page stayed open.
+ * @param {number} ms @param {AbortSignal} signal
+ */
 function sleep(ms, signal) {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener("abort", done);
       resolve(undefined);
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
   });
 }

@@ -19,6 +19,8 @@ const FILE_STATUS_WORDS = /** @type {Record<string, string>} */ ({
 /** @param {HTMLElement} main @param {{id: string}} params */
 export async function renderAnalysis(main, { id }) {
   const name = `jobs/${id}`;
+  /** Aborted when the page is left: a long listing stops coming, and nothing new starts. */
+  const leaving = new AbortController();
   const job = await getJob(name);
   const heading = h("h1", {}, `Analysis: ${job.displayName || id}`);
   const badge = h("span");
@@ -36,6 +38,7 @@ export async function renderAnalysis(main, { id }) {
   let again = false;
   let lastStatus = "";
   async function refresh() {
+    if (leaving.signal.aborted) return;
     if (refreshing) {
       again = true;
       return;
@@ -121,7 +124,7 @@ export async function renderAnalysis(main, { id }) {
   /** @param {string} status */
   async function loadProblems(status) {
     try {
-      const files = await latestFiles(name);
+      const files = await latestFiles(name, leaving.signal);
       if (files === undefined) return; // a later status's listing is on its way
       const bad = files.filter((f) => f.status === "FAILED" || f.status === "UNSUPPORTED");
       if (!bad.length) {
@@ -149,7 +152,7 @@ export async function renderAnalysis(main, { id }) {
         ),
       );
     } catch (error) {
-      replace(problems, errorBox(error));
+      if (!leaving.signal.aborted) replace(problems, errorBox(error));
     }
   }
 
@@ -160,6 +163,7 @@ export async function renderAnalysis(main, { id }) {
   // Watch only while files are still being analysed: a settled job has no more events, and an
   // open watch holds a connection.
   followLive = (/** @type {string} */ status) => {
+    if (leaving.signal.aborted) return; // a late answer after leaving starts no watch
     const changing = status === "ANALYZING";
     if (changing && !stopWatch) {
       stopWatch = watchJob(name, {
@@ -183,7 +187,9 @@ export async function renderAnalysis(main, { id }) {
   };
   followLive(lastStatus);
   return () => {
+    leaving.abort();
     clearTimeout(timer);
     stopWatch?.();
+    stopWatch = null;
   };
 }

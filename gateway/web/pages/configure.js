@@ -199,4 +199,7 @@ export async function renderConfigure(main, { id }) {
       showError(error);
     }
   }
+
+  // Leaving the page stops the files panel's loads (see filesPanel's stop).
+  return () => panel.stop();
 }

@@ -44,6 +44,8 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
   let planned = new Map();
   let planSequence = 0;
   let planTimer = 0;
+  /** Aborted when the page is left: the file pages stop coming and no count is asked for. */
+  const leaving = new AbortController();
   const summary = h("p", { "aria-live": "polite" }, "Loading the files…");
   const preview = h("section", { class: "card preview", "aria-label": "Preview", hidden: true });
   /** @type {ReturnType<typeof virtualList<Row>>} */
@@ -180,12 +182,13 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
   function redraw() {
     list.setItems(rows());
     clearTimeout(planTimer);
-    planTimer = window.setTimeout(plan, 120);
+    if (!leaving.signal.aborted) planTimer = window.setTimeout(plan, 120);
   }
 
   /** Asks the server how many tasks the choices on screen run; a stale answer is dropped. */
   async function plan() {
     const sequence = ++planSequence;
+    if (leaving.signal.aborted) return;
     try {
       const answer = await planTasks(job, { taskMode: mode(), folderRules: folderRules() });
       if (sequence !== planSequence) return;
@@ -238,7 +241,7 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
     list.element.setAttribute("aria-busy", "true");
     try {
       do {
-        const page = await listFiles(job, { pageSize: 1000, pageToken });
+        const page = await listFiles(job, { pageSize: 1000, pageToken, signal: leaving.signal });
         files.push(...(page.files || []).filter((/** @type {any} */ f) => f.status === "READY"));
         pageToken = page.nextPageToken || "";
         list.setItems(rows());
@@ -246,14 +249,26 @@ export function filesPanel({ job, fields, mode, rules: initial = [] }) {
         if (!planSequence) plan();
       } while (pageToken);
     } catch (error) {
-      element.append(errorBox(error));
+      if (!leaving.signal.aborted) element.append(errorBox(error));
     } finally {
       list.element.setAttribute("aria-busy", "false");
     }
   }
 
+  /**
+   * The page's cleanup: a job of many files kept fetching page after page of them (and asked
+   * for the count) after the user had left the page. A count or a preview on its way is
+   * dropped when it comes.
+   */
+  function stop() {
+    leaving.abort();
+    clearTimeout(planTimer);
+    ++planSequence; // a count on its way is dropped
+    latestPreview.forget();
+  }
+
   load().then(() => {
     if (!planSequence) plan(); // a job with no usable file still gets its count (0)
   });
-  return { element, redraw, folderRules };
+  return { element, redraw, folderRules, stop };
 }

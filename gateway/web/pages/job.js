@@ -538,10 +538,13 @@ export async function renderJob(main, { id }) {
 
   // --- live updates ---
   let timer = 0;
+  /** Set by the page's cleanup: an answer that comes after it starts nothing (see followLive). */
+  let left = false;
   // Refreshes overlap (live events, the review walk's accepts, a revert): an earlier one's
   // late answer put back the counts and the buttons of before.
   const latestJob = latestOnly(jobs.getJob);
   async function refresh() {
+    if (left) return;
     try {
       const answer = await latestJob(name);
       if (answer === undefined) return; // a later refresh is on its way
@@ -560,6 +563,9 @@ export async function renderJob(main, { id }) {
   /** @type {(() => void) | null} */
   let stopWatch = null;
   function followLive() {
+    // An action answered after the user left (a re-run, a retry: the job runs again) started
+    // a watch no cleanup would ever stop.
+    if (left) return;
     const changing = !FINISHED.has(job.status);
     if (changing && !stopWatch) {
       stopWatch = watchJob(name, {
@@ -592,8 +598,11 @@ export async function renderJob(main, { id }) {
   onSummary = followLive;
   followLive();
   return () => {
+    left = true;
     clearTimeout(timer);
     stopWatch?.();
+    stopWatch = null;
     viewer.close();
+    review.stop();
   };
 }

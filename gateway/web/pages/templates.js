@@ -4,10 +4,36 @@
 import * as api from "../api/templates.js";
 import { navigate } from "../router.js";
 import { fieldsEditor } from "../fields-editor.js";
-import { h, replace, errorBox, confirmDialog, formatTime } from "../ui.js";
+import { h, replace, errorBox, confirmDialog, formatTime, latestOnly, oneAtATime } from "../ui.js";
 
-/** @param {HTMLElement} main */
+/** @typedef {{add: (stop: () => void) => void, stopAll: () => void, left: boolean}} Polls */
+
+/**
+ * The templates list. Returns the visit's cleanup: the version lists' score polls stop when
+ * the user leaves (the router runs it), and when a delete draws the list anew.
+ * @param {HTMLElement} main
+ */
 export async function renderTemplates(main) {
+  /** @type {(() => void)[]} */
+  let stops = [];
+  /** @type {Polls} */
+  const polls = {
+    add: (stop) => void stops.push(stop),
+    stopAll: () => {
+      for (const stop of stops) stop();
+      stops = [];
+    },
+    left: false,
+  };
+  await drawTemplates(main, polls);
+  return () => {
+    polls.left = true;
+    polls.stopAll();
+  };
+}
+
+/** @param {HTMLElement} main @param {Polls} polls */
+async function drawTemplates(main, polls) {
   const body = h("div");
   replace(
     main,
@@ -20,6 +46,10 @@ export async function renderTemplates(main) {
     body,
   );
   const page = await api.listTemplates();
+  // The lists drawn before (a delete draws anew) poll no more: their elements are gone. A
+  // page left meanwhile starts none.
+  polls.stopAll();
+  if (polls.left) return;
   const templates = page.templates || [];
   if (!templates.length) {
     replace(
@@ -50,7 +80,7 @@ export async function renderTemplates(main) {
             {},
             h("td", {}, h("a", { href: `/app/templates/${t.name.split("/")[1]}` }, t.displayName)),
             h("td", {}, (t.fields || []).map((/** @type {any} */ f) => f.name).join(", ")),
-            h("td", {}, versionList(t)),
+            h("td", {}, versionList(t, polls)),
             h("td", {}, formatTime(t.updateTime || t.createTime)),
             h(
               "td",
@@ -64,7 +94,7 @@ export async function renderTemplates(main) {
                     if (!(await confirmDialog(`Delete the template "${t.displayName}"?`, "Delete"))) return;
                     try {
                       await api.deleteTemplate(t.name);
-                      await renderTemplates(main);
+                      await drawTemplates(main, polls);
                     } catch (error) {
                       body.prepend(errorBox(error));
                     }
@@ -139,19 +169,37 @@ function scoreWords(score) {
   return `${percent(score.accuracy || 0)} on ${score.goldenDocuments || 0} golden document(s) (${score.valuesCorrect || 0} of ${score.valuesCompared || 0} values)`;
 }
 
+const POLL_MS = 2000;
+
 /**
  * A template's versions, newest first, each with its score and a button to score it. A score
- * being computed is checked again every few seconds while the list is on the page.
- * @param {any} template
+ * being computed is checked again every few seconds while the list is on the page: one timer
+ * per list, re-armed by the latest load only. Each "Score" click and each poll that saw a
+ * score running used to start a loop of its own, so N clicks polled N times every 2 s, and a
+ * poll already armed still asked once after the user had left.
+ * @param {any} template @param {Polls} polls
  */
-function versionList(template) {
+function versionList(template, polls) {
   const list = h("ul", { class: "versions", "aria-label": `Versions of ${template.displayName}` });
   const status = h("div", { "aria-live": "polite" });
   const element = h("div", {}, list, status);
+  let timer = 0;
+  let stopped = false;
+  // A click's load and a poll's overlap: only the latest answer is drawn (and re-arms).
+  const latestVersions = latestOnly(api.listTemplateVersions);
+  polls.add(() => {
+    stopped = true;
+    clearTimeout(timer);
+    latestVersions.forget();
+  });
   async function load() {
+    clearTimeout(timer);
+    if (stopped) return;
     let versions;
     try {
-      versions = (await api.listTemplateVersions(template.name)).versions || [];
+      const answer = await latestVersions(template.name);
+      if (answer === undefined) return; // a later load is on its way, or the page was left
+      versions = answer.versions || [];
     } catch (error) {
       replace(status, errorBox(error));
       return;
@@ -168,7 +216,8 @@ function versionList(template) {
             {
               type: "button",
               disabled: v.score?.state === "RUNNING",
-              onclick: async () => {
+              // Once per click, like every button that sends.
+              onclick: oneAtATime(async () => {
                 try {
                   await api.scoreTemplateVersion(v.name);
                 } catch (error) {
@@ -176,15 +225,16 @@ function versionList(template) {
                   return;
                 }
                 await load();
-              },
+              }),
             },
             `Score version ${v.version} of ${template.displayName}`,
           ),
         ),
       ),
     );
-    if (versions.some((/** @type {any} */ v) => v.score?.state === "RUNNING") && element.isConnected) {
-      setTimeout(load, 2000);
+    clearTimeout(timer);
+    if (!stopped && versions.some((/** @type {any} */ v) => v.score?.state === "RUNNING")) {
+      timer = window.setTimeout(load, POLL_MS);
     }
   }
   load();
