@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -91,8 +92,11 @@ def settings(
 ) -> Settings:
     marker = request.node.get_closest_marker("settings")
     overrides = marker.kwargs if marker else {}
+    # The marker may also change the suite's defaults below (ack_wait_seconds, a test that
+    # waits for redeliveries); the servers' addresses are the fixtures' own.
+    defaults: dict[str, Any] = {"ack_wait_seconds": 5, "drain_grace_seconds": 5}
     return Settings(
-        **overrides,
+        **{**defaults, **overrides},
         jwt_jwks_url=idp.jwks_url,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
@@ -103,8 +107,6 @@ def settings(
         jobs_addr="127.0.0.1:0",
         storage_dir=tmp_path / "storage",
         public_url="http://gateway.test",
-        ack_wait_seconds=5,
-        drain_grace_seconds=5,
     )
 
 
