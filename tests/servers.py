@@ -33,6 +33,11 @@ PG_BIN_DIRS = (
 )
 
 
+# How often a server starting is looked at: most tests start a nats-server of their own,
+# which is up in a few milliseconds, and 50 ms steps cost each of them ~40 ms.
+POLL_SECONDS = 0.005
+
+
 def _wait_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,7 +46,7 @@ def _wait_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: 
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(f"{name} did not listen on {port} within {timeout}s")
 
 
@@ -80,7 +85,7 @@ def _reported_nats_port(
             with contextlib.suppress(json.JSONDecodeError, KeyError, IndexError, ValueError):
                 url: str = json.loads(path.read_text())["nats"][0]
                 return int(url.rsplit(":", 1)[1])
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     raise TimeoutError(f"nats-server reported no port within {timeout}s")
 
 
@@ -105,13 +110,10 @@ def nats_server() -> Iterator[NatsServer]:
         _wait_port(server.port, process, "nats-server")
         yield server
     finally:
-        # A test may have restarted it: end whichever process runs now.
-        server.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=10)
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        # A test may have restarted it: end whichever process runs now. Killed, not
+        # stopped: its store is deleted next, so a clean shutdown (~50 ms) saves nothing.
+        server.process.kill()
+        server.process.wait()
         shutil.rmtree(store, ignore_errors=True)
 
 
