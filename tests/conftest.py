@@ -30,7 +30,9 @@ USER = (("authorization", f"Bearer {DEV_TOKEN}"),)
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    with postgres_server(in_memory=True) as server:
+    # A lock cycle is broken after 100 ms, not PostgreSQL's 1 s: the tests that close one
+    # on purpose (test_lock_cycles) waited that second each; no cycle, no difference.
+    with postgres_server(in_memory=True, deadlock_timeout="100ms") as server:
         yield server
 
 

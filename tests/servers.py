@@ -197,9 +197,12 @@ def _scratch_dir() -> str | None:
 
 
 @contextlib.contextmanager
-def postgres_server(*, in_memory: bool = False) -> Iterator[PostgresServer]:
+def postgres_server(
+    *, in_memory: bool = False, deadlock_timeout: str = ""
+) -> Iterator[PostgresServer]:
     """A PostgreSQL 15 of its own on a free port; `in_memory`: its files on a memory
-    filesystem when one has room (else on disk)."""
+    filesystem when one has room (else on disk); `deadlock_timeout`: how long a lock wait
+    lasts before the server looks for a cycle (its default is 1 s)."""
     bin_dir = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="br-pg-", dir=_scratch_dir() if in_memory else None))
     data, sockets = root / "data", root / "sock"
@@ -225,7 +228,8 @@ def postgres_server(*, in_memory: bool = False) -> Iterator[PostgresServer]:
         check=True,
         capture_output=True,
     )
-    port, options = _start_postgres(bin_dir, runner, data, sockets, root / "log")
+    extra = f" -c deadlock_timeout={deadlock_timeout}" if deadlock_timeout else ""
+    port, options = _start_postgres(bin_dir, runner, data, sockets, root / "log", extra)
     server = PostgresServer(port, sockets, data, options)
     try:
         yield server
@@ -239,7 +243,7 @@ def postgres_server(*, in_memory: bool = False) -> Iterator[PostgresServer]:
 
 
 def _start_postgres(
-    bin_dir: Path, runner: list[str], data: Path, sockets: Path, log: Path
+    bin_dir: Path, runner: list[str], data: Path, sockets: Path, log: Path, extra: str = ""
 ) -> tuple[int, str]:
     """Start the server on a free port, on another one if something took it first; returns
     the port and the server options (a restart reuses both)."""
@@ -247,7 +251,7 @@ def _start_postgres(
         port = free_port()
         options = (
             f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200" + extra
         )
         log.unlink(missing_ok=True)
         started = subprocess.run(
