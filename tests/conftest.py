@@ -7,6 +7,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -29,7 +30,9 @@ USER = (("authorization", f"Bearer {DEV_TOKEN}"),)
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    with postgres_server(in_memory=True) as server:
+    # A lock cycle is broken after 100 ms, not PostgreSQL's 1 s: the tests that close one
+    # on purpose (test_lock_cycles) waited that second each; no cycle, no difference.
+    with postgres_server(in_memory=True, deadlock_timeout="100ms") as server:
         yield server
 
 
@@ -91,8 +94,11 @@ def settings(
 ) -> Settings:
     marker = request.node.get_closest_marker("settings")
     overrides = marker.kwargs if marker else {}
+    # The marker may also change the suite's defaults below (ack_wait_seconds, a test that
+    # waits for redeliveries); the servers' addresses are the fixtures' own.
+    defaults: dict[str, Any] = {"ack_wait_seconds": 5, "drain_grace_seconds": 5}
     return Settings(
-        **overrides,
+        **{**defaults, **overrides},
         jwt_jwks_url=idp.jwks_url,
         jwt_issuer=ISSUER,
         jwt_audience=AUDIENCE,
@@ -103,8 +109,6 @@ def settings(
         jobs_addr="127.0.0.1:0",
         storage_dir=tmp_path / "storage",
         public_url="http://gateway.test",
-        ack_wait_seconds=5,
-        drain_grace_seconds=5,
     )
 
 

@@ -273,7 +273,11 @@ class RunningStandIn:
         self.state = state
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever checks for shutdown every poll_interval (0.5 s by default): every
+        # test using a stand-in waited that out on exit.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from bytereview.core import DEV_TOKEN, Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -113,6 +114,9 @@ async def test_rest_flow_and_errors(client: httpx.AsyncClient) -> None:
         assert response.json()["error"]["message"]
 
 
+# The jobs service is never reached, so neither is a database: one backend, not two runs
+# of the same thing (~5 s each, the gateway's own waits for the upstream).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_upstream_unavailable_is_503(settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"jobs_addr": "127.0.0.1:9"}))
     async with app.router.lifespan_context(app):

@@ -159,9 +159,19 @@ async def test_a_bad_key_is_permanent(gemini: RunningStandIn) -> None:
     assert "403" in str(caught.value)
 
 
-async def test_an_unreachable_api_is_retryable() -> None:
+async def test_an_unreachable_api_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from google.genai import _api_client
+
     from launcher.up import free_port
 
+    # On a connection error the SDK sleeps 1 + randint(0, 9) s and tries once more: its
+    # random part pinned to 0, the test waits 1 s, not 1 to 10 (the third party's own
+    # jitter; our handling of the error that follows is what is tested).
+    pinned = random.Random()
+    monkeypatch.setattr(pinned, "randint", lambda a, b: a)
+    monkeypatch.setattr(_api_client, "random", pinned)
     unreachable = GeminiExtractor(
         api_key=API_KEY, model="m", base_url=f"http://127.0.0.1:{free_port()}"
     )

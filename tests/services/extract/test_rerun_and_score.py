@@ -79,6 +79,8 @@ async def _queue_settled(settings: Settings, timeout: float = 60) -> tuple[int, 
         await asyncio.sleep(0.2)
 
 
+# The redelivery comes one ack wait after the "dead" worker's delivery: 2 s, not 5.
+@pytest.mark.settings(ack_wait_seconds=2)
 async def test_a_redelivered_rerun_makes_one_new_version(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlparse
 import nats
 from google.protobuf import struct_pb2
 from nats.aio.client import Client as NatsClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bytereview.core import streams
 from bytereview.core.clients import Metadata
@@ -23,6 +23,8 @@ from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from services.jobs.domain.tasks.building import BUILDING
+from services.jobs.store import models
 from tests.conftest import USER
 from tests.pdfs import text_pdf
 
@@ -44,7 +46,10 @@ __all__ = [
     "create_uploaded",
     "files",
     "finalized_job",
+    "no_more_queued",
+    "nothing_left_to_publish",
     "pull",
+    "pull_exactly",
     "ready_job",
     "results",
     "start",
@@ -136,6 +141,67 @@ async def pull(settings: Settings, spec: streams.QueueSpec, count: int) -> list[
         # server (30 s) before it gives up.
         await nc.flush()
         await nc.close()
+
+
+async def pull_exactly(
+    settings: Settings, spec: streams.QueueSpec, count: int, *, timeout: float = 30
+) -> list[bytes]:
+    """Take `count` messages off a work queue (acked) and prove that no other was queued
+    (`no_more_queued`), without waiting out `pull`'s quiet period (3 s) for a message that
+    never comes."""
+    out: list[bytes] = []
+    async with asyncio.timeout(timeout):
+        while len(out) < count:
+            out += await pull(settings, spec, count - len(out))
+    await no_more_queued(settings, spec)
+    return out
+
+
+async def no_more_queued(settings: Settings, spec: streams.QueueSpec) -> None:
+    """Fail if the queue holds a message nobody took: once the jobs service has nothing left
+    to publish (`nothing_left_to_publish`), a work-queue stream that nothing else pulls from
+    holds only messages still unacked or never pulled (it drops one when it is acked)."""
+    async with asyncio.timeout(30):
+        await nothing_left_to_publish(settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        # The acks went out before `pull` closed its connection; the server drops the
+        # acked messages from the stream a moment after.
+        deadline = time.monotonic() + 5
+        while True:
+            counts = await streams.queue_counts(nc.jetstream(), spec.stream)
+            left = 0 if counts is None else counts.messages
+            if left == 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+    assert left == 0, f"{left} message(s) left on {spec.stream} that no one expected"
+
+
+async def nothing_left_to_publish(settings: Settings) -> None:
+    """Wait until the jobs service owes no message: every outbox row published, every
+    started job's tasks built, no cancel/retry left to settle."""
+    engine = create_async_engine(settings.database_url)
+    table = models.OutboxMessage
+    owed = select(
+        select(func.count()).select_from(table).where(table.sent_at.is_(None)).scalar_subquery()
+        + select(func.count())
+        .select_from(models.Job)
+        .where(
+            (models.Job.settle_due != "")
+            | (models.Job.status.in_(BUILDING) & (models.Job.tasks_built < models.Job.tasks_total))
+        )
+        .scalar_subquery()
+    )
+    try:
+        while True:
+            async with engine.connect() as conn:
+                if not await conn.scalar(owed):
+                    return
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.dispose()
 
 
 async def _pull_lanes(nc: NatsClient, spec: streams.QueueSpec, count: int) -> list[bytes]:

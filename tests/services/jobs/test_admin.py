@@ -46,6 +46,11 @@ ADMIN_SERVICE = admin_pb.DESCRIPTOR.services_by_name["AdminService"]
 ADMIN_ROLE = "bytereview-admin"
 # The admin role comes from a claim here; the dev token is an admin too (dev mode).
 pytestmark = pytest.mark.settings(admin_claim=f"roles={ADMIN_ROLE}", max_deliver=1)
+# The dead-letter tests wait for the ack wait to run out: 2 s, not the suite's 5 (a worker
+# begins its task well within it).
+DEAD_LETTERING = pytest.mark.settings(
+    admin_claim=f"roles={ADMIN_ROLE}", max_deliver=1, ack_wait_seconds=2
+)
 FIELDS = [pb.JobField(name="number", data_type="text")]
 AN_ID = "0123456789abcdef0123456789abcdef"
 
@@ -244,7 +249,7 @@ async def _dead_letter_a_task(
         task = extract_messages.ExtractTaskMessage.FromString(msgs[0].data).task
         await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER_METADATA)
         # ... and dies: no ack. A worker still pulling makes JetStream notice the exhaustion
-        # once the ack wait (5 s) ran out; pulling goes on until the job is FAILED (it went
+        # once the ack wait (2 s) ran out; pulling goes on until the job is FAILED (it went
         # on for a fixed 8 s before, then polled).
         for _ in range(40):
             await puller.fetch(1, (), wait=0.5)
@@ -257,6 +262,7 @@ async def _dead_letter_a_task(
     return job, task
 
 
+@DEAD_LETTERING
 async def test_an_admin_retry_of_a_dead_lettered_task_completes_it(
     channel: grpc.aio.Channel,
     admin_stub: AdminStub,
@@ -331,6 +337,7 @@ async def _user_name(channel: grpc.aio.Channel, metadata: tuple[tuple[str, str],
     return me.name
 
 
+@DEAD_LETTERING
 async def test_discard_marks_a_dead_letter_and_records_the_admin(
     channel: grpc.aio.Channel,
     admin_stub: AdminStub,

@@ -25,7 +25,7 @@ from services.jobs.domain.tasks import building
 from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.store import models
 from tests.conftest import USER
-from tests.services.jobs.helpers import FIELDS, WORKER, files, pull, ready_job, tasks
+from tests.services.jobs.helpers import FIELDS, WORKER, files, pull_exactly, ready_job, tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -75,7 +75,7 @@ async def test_tasks_are_built_in_batches_after_start(
     assert task_paths == sorted(by_path.values())  # each file once, in path order
     queued = [
         extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(jobs.ctx.settings, streams.extract_queue(jobs.ctx.settings), 40)
+        for m in await pull_exactly(jobs.ctx.settings, streams.extract_queue(jobs.ctx.settings), 20)
     ]
     assert sorted(queued) == sorted(t.name for t in built)
     # Progress reads counters for the big statuses: it agrees with counting every row.

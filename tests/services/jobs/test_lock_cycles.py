@@ -3,7 +3,7 @@
 Each test holds rows from another connection, as a report, a command or the queue
 reconciler holds them, and closes a cycle through the transaction under test; the holder
 looks for cycles only after 10 s, so PostgreSQL aborts the transaction under test (after
-the server's 1 s). That transaction must run again once the holder is through
+the suite server's deadlock_timeout, 100 ms). That transaction must run again once the holder is through
 (JobsContext.run_transaction), and its caller get its answer, not INTERNAL; or it must
 follow the lock order (tasks.reports._LOCK_ORDER) so that no cycle closes at all.
 """

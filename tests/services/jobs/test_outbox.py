@@ -223,7 +223,8 @@ async def test_lanes_beyond_one_pass_take_turns(
     assert served == [{"t-a", "t-b"}, {"t-c", "t-a"}, {"t-b", "t-c"}]
 
 
-@pytest.mark.settings(max_deliver=2)
+# Each "worker" dies holding the message: an ack wait of 1 s, not 5, for it to come back.
+@pytest.mark.settings(max_deliver=2, ack_wait_seconds=1)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_dead_letters_are_recorded_on_the_file(
     job_stub: JobStub, settings: Settings, jobs: RunningJobsService
@@ -249,7 +250,7 @@ async def test_dead_letters_are_recorded_on_the_file(
         for _ in range(settings.max_deliver):  # each "worker" dies holding it: no ack, no nak
             await sub.fetch(1, timeout=30)
         # A worker still pulling is what makes JetStream notice the message is exhausted,
-        # once the last ack wait (5 s) ran out: pull until the job goes on (a fixed 8 s pull
+        # once the last ack wait ran out: pull until the job goes on (a fixed 8 s pull
         # before, then polling).
         for _ in range(40):
             with contextlib.suppress(TimeoutError):

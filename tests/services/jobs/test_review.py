@@ -11,13 +11,14 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
+from bytereview.core import streams
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.helpers import WORKER, ready_job, started_tasks, tasks
+from tests.services.jobs.helpers import WORKER, no_more_queued, ready_job, started_tasks, tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -246,7 +247,8 @@ async def test_untrusted_worker_numbers_are_bounded(
 ) -> None:
     """A confidence outside [0, 1] (or NaN) from a worker is stored as a probability."""
     job = await ready_job(job_stub, worker_stub, settings, files=1)
-    [task] = await started_tasks(job_stub, settings, job, FIELDS, 100)
+    [task] = await started_tasks(job_stub, settings, job, FIELDS, 1)
+    await no_more_queued(settings, streams.extract_queue(settings))
     await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
     await worker_stub.ReportTaskResult(
         worker_pb.ReportTaskResultRequest(

@@ -38,7 +38,7 @@ from services.jobs.messaging import EventHub
 from services.jobs.store import db, models
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.helpers import FIELDS, WORKER, pull, ready_job, tasks
+from tests.services.jobs.helpers import FIELDS, WORKER, pull, pull_exactly, ready_job, tasks
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -373,7 +373,10 @@ async def test_a_restarted_service_finishes_a_retry(
         await _until_settled(service.ctx, job, {TaskStatus.QUEUED: 10})
         # Every task's new message once: those of the batches before the crash, published
         # from the outbox, and the settler's after it.
-        again = await _queued_names(settings, job, 20)
+        again = [
+            extract_messages.ExtractTaskMessage.FromString(m).task
+            for m in await pull_exactly(settings, streams.extract_queue(settings), 10)
+        ]
         assert sorted(again) == sorted(t.name for t in await tasks(job_stub, job))
         assert await _settle_due(service.ctx, job) == ""
         got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)

@@ -18,7 +18,15 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
 from tests.identity import IdentityProvider
-from tests.services.jobs.helpers import PDF, WORKER, pull, ready_job, started_tasks, upload
+from tests.services.jobs.helpers import (
+    PDF,
+    WORKER,
+    no_more_queued,
+    pull_exactly,
+    ready_job,
+    started_tasks,
+    upload,
+)
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -60,7 +68,7 @@ async def test_whole_workflow(
     # The outbox relay published exactly one ingest message for the file.
     ingest = [
         ingest_messages.IngestFileMessage.FromString(m)
-        for m in await pull(settings, streams.ingest_queue(settings), 10)
+        for m in await pull_exactly(settings, streams.ingest_queue(settings), 1)
     ]
     assert [m.file for m in ingest] == [target.file]
 
@@ -92,7 +100,7 @@ async def test_whole_workflow(
     assert started.status == pb.Job.QUEUED
     tasks = [
         extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
+        for m in await pull_exactly(settings, streams.extract_queue(settings), 1)
     ]
     assert len(tasks) == 1
     begin = await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=tasks[0]), metadata=WORKER)
@@ -264,9 +272,10 @@ async def test_pause_resume_cancel(
 ) -> None:
     job = await ready_job(job_stub, worker_stub, settings, files=2)
     first = await started_tasks(
-        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 10
+        job_stub, settings, job, [pb.JobField(name="total", data_type="currency")], 2
     )
     assert len(first) == 2
+    await no_more_queued(settings, streams.extract_queue(settings))
     assert (
         await job_stub.PauseJob(jobs_pb.PauseJobRequest(name=job), metadata=USER)
     ).status == pb.Job.PAUSED
@@ -279,7 +288,7 @@ async def test_pause_resume_cancel(
     # Resuming queues the held tasks again.
     again = [
         extract_messages.ExtractTaskMessage.FromString(m).task
-        for m in await pull(settings, streams.extract_queue(settings), 10)
+        for m in await pull_exactly(settings, streams.extract_queue(settings), 2)
     ]
     assert sorted(again) == sorted(first)
     assert (
@@ -360,7 +369,7 @@ async def test_failures_and_retry(
         jobs_pb.RetryFailedTasksRequest(name=job), metadata=USER
     )
     assert retried.status == pb.Job.QUEUED
-    assert len(await pull(settings, streams.extract_queue(settings), 10)) == 2
+    assert len(await pull_exactly(settings, streams.extract_queue(settings), 2)) == 2
 
 
 async def test_concurrent_reports_on_one_job_all_land(
