@@ -19,7 +19,7 @@ from bytereview.core import (
     worker_metadata,
     worker_runtime,
 )
-from bytereview.core.limits import MAX_TASKS_PER_BATCH
+from bytereview.core.limits import MAX_BATCH_BYTES, MAX_TASKS_PER_BATCH
 from bytereview.core.outages import is_outage, object_missing
 from bytereview.core.workers import JobsCalls, run_worker_process
 from bytereview.extract.v1 import messages_pb2
@@ -116,7 +116,12 @@ class ExtractHandler:
         # The tasks one fetch brought begin together, and results that arrive together are
         # reported together: one call and one transaction each, not one per task (#18).
         self._begin = calls.batched(self._begin_batch, max_batch=MAX_TASKS_PER_BATCH)
-        self._report = calls.batched(self._report_batch, max_batch=MAX_TASKS_PER_BATCH)
+        self._report = calls.batched(
+            self._report_batch,
+            max_batch=MAX_TASKS_PER_BATCH,
+            weight=lambda result: result.ByteSize(),
+            max_weight=MAX_BATCH_BYTES,
+        )
         self._report_failure = calls.batched(self._failure_batch, max_batch=MAX_TASKS_PER_BATCH)
 
     async def _begin_batch(self, tasks: list[str]) -> Sequence[worker_pb.BeginTaskResponse]:

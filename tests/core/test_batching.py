@@ -54,6 +54,16 @@ async def test_batches_are_capped() -> None:
     assert call.batches == [[0, 1], [2, 3], [4]]
 
 
+async def test_batches_are_capped_by_weight_and_a_heavy_item_goes_alone() -> None:
+    """With a weight (a report's bytes), a batch stops before it would pass `max_weight`:
+    one message over gRPC's size limit would fail every report in it."""
+    call = Recorder()
+    batcher = Batcher(call, max_batch=100, weight=lambda i: i, max_weight=10)
+    answers = await asyncio.gather(*(batcher.submit(i) for i in [4, 5, 2, 30, 1, 1]))
+    assert answers == [40, 50, 20, 300, 10, 10]
+    assert call.batches == [[4, 5], [2], [30], [1, 1]]
+
+
 async def test_an_error_of_the_call_is_every_callers_error() -> None:
     batcher = Batcher(Recorder(fail=ConnectionError("down")), max_batch=10)
     got = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)

@@ -21,7 +21,9 @@ class Batcher(Generic[Item, Answer]):
 
     Nothing waits for a batch to fill: the first call goes out on the next turn of the event
     loop (so the messages of one fetch, started together, go together), and what arrives
-    while it is in flight goes in the next. At most `max_batch` items per call.
+    while it is in flight goes in the next. At most `max_batch` items per call, and with
+    `weight`, at most `max_weight` of it (an item heavier than that goes alone): a message
+    over gRPC's size limit would fail every item in it.
     An error of the call is every item's error; a submitter that is cancelled leaves the
     call alone (its item may still be applied: reports are idempotent).
     """
@@ -32,9 +34,13 @@ class Batcher(Generic[Item, Answer]):
         *,
         max_batch: int,
         max_in_flight: int = 1,
+        weight: Callable[[Item], int] | None = None,
+        max_weight: int = 0,
     ) -> None:
         self._call = call
         self._max_batch = max(1, max_batch)
+        self._weight = weight
+        self._max_weight = max_weight
         self._max_in_flight = max(1, max_in_flight)
         self._waiting: list[tuple[Item, asyncio.Future[Answer]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -52,12 +58,25 @@ class Batcher(Generic[Item, Answer]):
     def _start(self) -> None:
         self._scheduled = False
         while self._waiting and len(self._in_flight) < self._max_in_flight:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
+            taken = self._taken()
+            batch = self._waiting[:taken]
+            del self._waiting[:taken]
             # The batch runs in a context of its own: no submitter's run-time budget
             # (worker_runtime) belongs to it; each submitter waits out outages itself.
             task = asyncio.create_task(self._run(batch), context=contextvars.Context())
             self._in_flight.add(task)
+
+    def _taken(self) -> int:
+        """How many of the waiting items the next call takes (one at least)."""
+        count = min(len(self._waiting), self._max_batch)
+        if self._weight is None:
+            return count
+        total = 0
+        for n, (item, _) in enumerate(self._waiting[:count]):
+            total += self._weight(item)
+            if total > self._max_weight and n > 0:
+                return n
+        return count
 
     async def _run(self, batch: list[tuple[Item, asyncio.Future[Answer]]]) -> None:
         try:

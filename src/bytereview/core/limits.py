@@ -32,6 +32,9 @@ MAX_FILES_PER_CREATE = 10_000
 MAX_ENTRIES_PER_REPORT = 1000
 # Tasks begun or results reported in one batched worker call (BeginTasks, ReportTaskResults).
 MAX_TASKS_PER_BATCH = 500
+# ...and their bytes: a quarter of the 32 MiB gRPC message limit (core/rpc.py, clients.py),
+# for a batch of results that each name many files (a combined folder's left-out files).
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 MAX_KEYS_PER_USER = 50
 # Reading a PDF (core/pdf_process.py): pdfium's work on a page is not bounded by the file's
 # size, so each call (open, one page read or drawn) runs in a child process within these.

@@ -75,13 +75,20 @@ class JobsCalls:
         return await method(request, metadata=self._metadata, timeout=self._timeout)
 
     def batched(
-        self, call: Callable[[list[Item]], Awaitable[Sequence[Answer]]], *, max_batch: int
+        self,
+        call: Callable[[list[Item]], Awaitable[Sequence[Answer]]],
+        *,
+        max_batch: int,
+        weight: Callable[[Item], int] | None = None,
+        max_weight: int = 0,
     ) -> Callable[[Item], Coroutine[Any, Any, Answer]]:
         """A call per item that goes out batched with the items other handlers submit at the
         same time (`call` makes one try of the batch, e.g. with `once`). Each submitter waits
         out an outage itself, so the wait extends its own run-time budget, and submits
         again: the retries batch together too."""
-        batcher: Batcher[Item, Answer] = Batcher(call, max_batch=max_batch)
+        batcher: Batcher[Item, Answer] = Batcher(
+            call, max_batch=max_batch, weight=weight, max_weight=max_weight
+        )
 
         async def one(item: Item) -> Answer:
             return await worker_runtime.outlast(
