@@ -1,7 +1,7 @@
 """Copies of stored files on the worker's temporary disk, and what a full disk means.
 
 A PDF is read by pdfium from a path (core/pdf_process.py) and a large image is decoded
-from a local copy (services/extract/reading.py), so workers copy files to the temporary
+from a local copy (services/extract/reading/pages.py), so workers copy files to the temporary
 directory: in Kubernetes an emptyDir of bounded size (the chart's `tmpSizeLimit`). When it
 has no room (ENOSPC; EDQUOT under a quota; EFBIG past a file-size limit) the copy fails
 with `SpoolFull`, which callers turn into a failed attempt of that one file, saying so:
