@@ -23,6 +23,7 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     SpoolFull,
 )
+from bytereview.pdf_child import bounded_scale
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
 if TYPE_CHECKING:
@@ -58,11 +59,8 @@ def check_request(page: int, width: int) -> tuple[int, int]:
 
 
 def _bounded_scale(width_pt: float, height_pt: float, width: int) -> float:
-    scale = width / max(width_pt, 1.0)
-    area = width_pt * height_pt * scale * scale
-    if area > MAX_PIXELS:
-        scale *= (MAX_PIXELS / area) ** 0.5
-    return scale
+    """The scale that draws the page `width` pixels wide, within MAX_PIXELS."""
+    return bounded_scale(width_pt, height_pt, width / max(width_pt, 1.0), MAX_PIXELS)
 
 
 def _past_end(page: int, count: int) -> InvalidArgument:
