@@ -38,10 +38,18 @@ MAX_BATCH_BYTES = 8 * 1024 * 1024
 MAX_KEYS_PER_USER = 50
 # Reading a PDF (core/pdf_process.py): pdfium's work on a page is not bounded by the file's
 # size, so each call (open, one page read or drawn) runs in a child process within these.
+# CPU seconds the child may spend on one call, not wall time: a child starved of CPU (a
+# busy machine, a throttled pod) reads slower, and a page failed for that would fail for
+# good, where the bound is meant for pages that cost too much to read anywhere.
 PDF_CALL_SECONDS = 60.0
+# ...and, far above it, the wall-clock time one call may take: a backstop for a child that
+# is stuck without using CPU (stopped, blocked on a disk). Ten times the CPU bound, so a
+# call only ever meets it with less than a tenth of a core (extract requests a quarter).
+PDF_CALL_WALL_SECONDS = 600.0
 PDF_MEMORY_BYTES = 1024**3
-# ...and one document's work: its calls and the CPU time of its pages' OCR (not its waiting
-# for the OCR engine): well inside a task's maximum run time (task_max_run_seconds, 30 min).
+# ...and one document's work: its calls' CPU seconds and the CPU time of its pages' OCR (not
+# its waiting for the OCR engine or for a core): well inside a task's maximum run time
+# (task_max_run_seconds, 30 min).
 PDF_DOCUMENT_SECONDS = 600.0
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2

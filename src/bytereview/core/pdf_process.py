@@ -9,13 +9,20 @@ runs, every other PDF of the process waits behind it, and its memory takes the p
 with the other users' work in flight.
 
 So pages are loaded, read and drawn in a child process, one open document at a time. A
-call that runs past `PdfBounds.seconds` is ended by killing the child; an allocation past
+call on which the child spends more than `PdfBounds.seconds` of CPU time is ended by
+killing the child; so is one still running after `PdfBounds.wall_seconds` of wall-clock
+time, a backstop far above it for a child stuck without using CPU. CPU time, not wall time:
+a child starved of CPU (a busy machine, a pod throttled at its limit) reads slower, and its
+file must not fail for the machine's load, only for its own cost. An allocation past
 `PdfBounds.memory_bytes` fails in the child alone (its address space is capped), and so
 does a crash of pdfium. Each is a `PdfTooCostly` the caller turns into a failure of that
-one file. Children are separate processes, so they need no lock between them; at most
+one file. A document's own bound, `PdfBounds.document_seconds`, counts the CPU seconds of
+its calls in the child and what the caller charges for its work on the document (OCR's
+CPU time). Children are separate processes, so they need no lock between them; at most
 `PDF_PROCESSES` are busy at once per process, which bounds the memory they may take
 together. A child that came through a document unharmed serves the next one (starting one
-costs ~0.15 s of CPU, more than reading a text PDF), up to `_DOCUMENTS_PER_CHILD`.
+costs ~0.15 s of CPU, more than reading a text PDF; what of it follows the first request
+counts in that call), up to `_DOCUMENTS_PER_CHILD`.
 
 `PdfProcess.call(name, *args)` runs one of the child's operations (bytereview/pdf_child.py)
 on the open document. The child is a fresh interpreter (not a fork of a worker with gRPC
@@ -41,6 +48,7 @@ from typing import Any, BinaryIO
 
 from bytereview.core.limits import (
     PDF_CALL_SECONDS,
+    PDF_CALL_WALL_SECONDS,
     PDF_DOCUMENT_SECONDS,
     PDF_MEMORY_BYTES,
     PDF_PROCESSES,
@@ -72,15 +80,18 @@ class PdfTooCostly(Exception):
 
 @dataclass(frozen=True, slots=True)
 class PdfBounds:
-    # Wall-clock seconds one call (open, one page read or drawn) may take.
+    # CPU seconds the child may spend on one call (open, one page read or drawn).
     seconds: float = PDF_CALL_SECONDS
+    # Wall-clock seconds one call may take, whatever its CPU: a backstop for a child stuck
+    # without using CPU. Far above `seconds` (core/limits.py says how far, and why).
+    wall_seconds: float = PDF_CALL_WALL_SECONDS
     # Address space the child may map beyond what it maps once started.
     memory_bytes: int = PDF_MEMORY_BYTES
-    # Seconds of work on one document: its calls' times and what the caller charges for its
-    # own work on it (`PdfProcess.charge`: OCR's CPU time), so that fifty pages just under
-    # the call bound do not hold a child for most of an hour. Not the wall clock since
-    # opening: eight scanned PDFs read at once take the shared OCR engine in turn, and a
-    # long one failed for good past 600 s of mostly waiting.
+    # CPU seconds of work on one document: its calls' CPU time in the child and what the
+    # caller charges for its own work on it (`PdfProcess.charge`: OCR's CPU time), so that
+    # fifty pages just under the call bound do not hold a child for most of an hour. Not
+    # the wall clock since opening: eight scanned PDFs read at once take the shared OCR
+    # engine in turn, and a long one failed for good past 600 s of mostly waiting.
     document_seconds: float = PDF_DOCUMENT_SECONDS
 
 
@@ -140,12 +151,51 @@ class _Starter:
 _STARTER = _Starter()
 
 
+def _document_message(bounds: PdfBounds) -> str:
+    return f"reading the PDF took more than {bounds.document_seconds:g} CPU-seconds"
+
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class _CpuClock:
+    """The CPU seconds (user and system, all its threads) a child has spent since the clock
+    was made, read from /proc/PID/stat. Where there is no /proc (not Linux), the wall-clock
+    seconds instead: a bound that may fail a starved child, but still a bound."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        start = self._read()
+        self._wall = start is None
+        self._start = time.monotonic() if start is None else start
+        self.last = 0.0  # the last reading
+
+    def _read(self) -> float | None:
+        try:
+            with open(f"/proc/{self._pid}/stat") as stat:
+                # The command name (field 2) may hold spaces and parentheses: fields are
+                # counted after its closing one. utime and stime are fields 14 and 15.
+                fields = stat.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def spent(self) -> float:
+        """The CPU seconds so far (read while the child is not reaped: its PID may be
+        another process's after that)."""
+        now = time.monotonic() if self._wall else self._read()
+        if now is not None:
+            self.last = max(self.last, now - self._start)
+        return self.last
+
+
 class _Child:
     """One child interpreter (bytereview/pdf_child.py) and the connection to it."""
 
     def __init__(self, memory_bytes: int) -> None:
         self.memory_bytes = memory_bytes
         self.documents = 0
+        self.last_cpu = 0.0  # CPU seconds the child spent on the last call (`ask`)
         ours, theirs = socket.socketpair()
         with theirs:
             command = [
@@ -168,21 +218,21 @@ class _Child:
 
     def ask(self, request: tuple[Any, ...], doing: str, bounds: PdfBounds, left: float) -> Any:
         """The child's answer to `request`; PdfTooCostly (the child killed) past the bounds
-        or the `left` seconds of the document's."""
+        or the `left` CPU seconds of the document's. `last_cpu` is then the CPU seconds the
+        child spent on it, answered or not."""
+        self.last_cpu = 0.0
         if left <= 0:
-            raise PdfTooCostly(f"reading the PDF took longer than {bounds.document_seconds:g} s")
+            raise PdfTooCostly(_document_message(bounds))
+        clock = _CpuClock(self.process.pid)
         try:
             self.conn.send(request)
         except OSError as exc:
             self.kill()
             raise PdfTooCostly(f"{doing}: the PDF reader stopped") from exc
-        if not self.conn.poll(min(bounds.seconds, left)):
-            self.kill()
-            if left < bounds.seconds:
-                raise PdfTooCostly(
-                    f"reading the PDF took longer than {bounds.document_seconds:g} s"
-                )
-            raise PdfTooCostly(f"{doing} took longer than {bounds.seconds:g} s")
+        try:
+            self._wait(clock, doing, bounds, left)
+        finally:
+            self.last_cpu = clock.last
         try:
             kind, value = self.conn.recv()
         except (EOFError, OSError) as exc:
@@ -199,6 +249,40 @@ class _Child:
             self.kill()
             raise PdfTooCostly(f"{doing} needed more than {bounds.memory_bytes} bytes of memory")
         raise RuntimeError(value)  # our own code failed in the child: a bug, not the file
+
+    def _wait(self, clock: _CpuClock, doing: str, bounds: PdfBounds, left: float) -> None:
+        """Until the child answers (or dies: the answer is then its EOF); the child killed
+        and PdfTooCostly once it has spent the call's CPU seconds (`bounds.seconds`, or the
+        document's `left` when fewer) or `bounds.wall_seconds` have passed.
+
+        The CPU time is read by the parent from /proc (`_CpuClock`), between waits for the
+        answer, rather than enforced by the child on itself (RLIMIT_CPU and SIGXCPU): the
+        kernel counts a child busy in pdfium's C code all the same, the parent decides which
+        bound tripped and says so, and a bound can be a fraction of a second (the document's
+        last seconds; RLIMIT_CPU counts whole seconds)."""
+        allowance = min(bounds.seconds, left)
+        started = time.monotonic()
+        while True:
+            spent = clock.spent()
+            if spent >= allowance:
+                self.kill()
+                if left < bounds.seconds:
+                    raise PdfTooCostly(_document_message(bounds))
+                raise PdfTooCostly(f"{doing} took more than {bounds.seconds:g} CPU-seconds")
+            waited = time.monotonic() - started
+            if waited >= bounds.wall_seconds:
+                self.kill()
+                raise PdfTooCostly(
+                    f"{doing} did not finish in {bounds.wall_seconds:g} s "
+                    f"(it used {spent:.1f} of its {allowance:g} CPU-seconds: "
+                    "the PDF reader was stuck or starved of CPU)"
+                )
+            # Waiting at most the CPU seconds the child has left (it runs pdfium on one
+            # thread, so it cannot spend more in that time) and at most a second (should it
+            # use more threads) keeps any overshoot under a second; at least a clock tick.
+            if self.conn.poll(min(max(allowance - spent, 0.01), 1.0, bounds.wall_seconds - waited)):
+                clock.spent()  # the call's whole CPU time, for the document's bound
+                return
 
     @property
     def alive(self) -> bool:
@@ -248,7 +332,7 @@ class PdfProcess:
         self._bounds = bounds or PdfBounds()
         self._child: _Child | None = None
         self._spool: Any = None
-        self._spent = 0.0  # seconds of the document's bound used
+        self._spent = 0.0  # CPU seconds of the document's bound used
         _SLOTS.acquire()
         try:
             self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
@@ -273,13 +357,13 @@ class PdfProcess:
 
     def _ask(self, request: tuple[Any, ...], doing: str) -> Any:
         assert self._child is not None, "the PDF is closed"
-        started = time.monotonic()
+        child = self._child
         try:
-            return self._child.ask(
+            return child.ask(
                 request, doing, self._bounds, self._bounds.document_seconds - self._spent
             )
         finally:
-            self._spent += time.monotonic() - started
+            self._spent += child.last_cpu
 
     def close(self) -> None:
         try:
