@@ -71,6 +71,9 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     expect(page).to_have_url(re.compile(r"/app/jobs/[0-9a-f]{32}/analysis$"))
     expect(page.get_by_role("link", name="Continue to configure")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("batch.zip/march/notes.bin")).to_be_visible()
+    # Counts in words whose noun agrees with the number.
+    expect(page.get_by_text("1 archive unpacked", exact=True)).to_be_visible()
+    expect(page.get_by_text("5 files ready", exact=True)).to_be_visible()
     expect(page.get_by_text("not a type that can be read")).to_be_visible()
     page.get_by_role("link", name="Continue to configure").click()
 

@@ -6,15 +6,23 @@ import { watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, latestOnly } from "../ui.js";
 
-const FILE_STATUS_WORDS = /** @type {Record<string, string>} */ ({
-  PENDING_UPLOAD: "waiting for upload",
-  UPLOADED: "waiting for analysis",
-  ANALYZING: "being analysed",
-  READY: "ready",
-  UNPACKED: "archives unpacked",
-  UNSUPPORTED: "unsupported",
-  FAILED: "failed",
+// [one, many]: the noun agrees with the count ("1 archive unpacked", "3 files ready").
+const FILE_STATUS_WORDS = /** @type {Record<string, [string, string]>} */ ({
+  PENDING_UPLOAD: ["file waiting for upload", "files waiting for upload"],
+  UPLOADED: ["file waiting for analysis", "files waiting for analysis"],
+  ANALYZING: ["file being analysed", "files being analysed"],
+  READY: ["file ready", "files ready"],
+  UNPACKED: ["archive unpacked", "archives unpacked"],
+  UNSUPPORTED: ["file of a type that cannot be read", "files of a type that cannot be read"],
+  FAILED: ["file failed", "files failed"],
 });
+
+/** @param {string} status @param {number} count */
+function statusWords(status, count) {
+  const words = FILE_STATUS_WORDS[status];
+  if (!words) return `${count === 1 ? "file" : "files"} ${status}`;
+  return count === 1 ? words[0] : words[1];
+}
 
 /** @param {HTMLElement} main @param {{id: string}} params */
 export async function renderAnalysis(main, { id }) {
@@ -71,7 +79,7 @@ export async function renderAnalysis(main, { id }) {
     replace(
       counts,
       Object.entries(byStatus).map(([status, count]) =>
-        h("li", {}, `${count} ${Number(count) === 1 ? "file" : "files"} ${FILE_STATUS_WORDS[status] || status}`),
+        h("li", {}, `${count} ${statusWords(status, Number(count))}`),
       ),
     );
     if (progress.status !== lastStatus) {
