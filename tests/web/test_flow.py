@@ -158,6 +158,16 @@ def test_upload_configure_extract_edit_export(page: Page, app_url: str, tmp_path
     assert (image.get_attribute("src") or "").startswith("blob:")
     expect(viewer.get_by_text("Page 1 of 1")).to_be_visible()
     expect(viewer.get_by_role("definition").first).to_have_text("INV-1")
+    # Beside the viewer, on a narrow screen, the file column keeps room for a name and its
+    # buttons stay whole (a name once broke a letter a line, "Source" as "Sour / ce").
+    page.set_viewport_size({"width": 600, "height": 720})
+    source = page.get_by_role("button", name=f"Show the source of {march}")
+    height = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 24")
+    assert (source.bounding_box() or {"height": 1e9})["height"] < 2 * height
+    header = page.get_by_role("rowheader", name="a.pdf").bounding_box()
+    assert header is not None
+    assert header["width"] >= 150
+    page.set_viewport_size({"width": 1280, "height": 720})
     viewer.get_by_role("button", name="Zoom in").click()
     expect(viewer.get_by_label("Zoom")).to_have_text("125%")
     width = image.evaluate("img => img.getBoundingClientRect().width")
