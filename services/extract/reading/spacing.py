@@ -8,12 +8,14 @@ character; the columns map onto the line's crop, so each character's stretch of 
 is known, and with it the blank (ink-free) run of pixel columns between two neighbours.
 
 A space goes where that blank run is wide for the line (at least `MIN_BLANK` of the
-crop's height) and the two characters' ink centres stand further apart than the line's
-usual pitch (`MIN_PITCH` times the median distance between neighbours' centres). The
-column gaps alone overlap (4-7 columns between words, 2-4 inside one); the blank alone
-splits a monospaced `D.I.Y.`, whose narrow dots leave as much blank beside them as a
-space would; a space between words of any font moves the centres apart by a whole
-character. Thresholds fitted on sroie-train's companies and addresses
+crop's height) and, in monospaced print, the two characters' ink centres also stand
+further apart than the line's pitch (`MIN_PITCH` times the median distance between
+neighbours' centres). The column gaps alone overlap (4-7 columns between words, 2-4
+inside one); the blank alone splits a monospaced `D.I.Y.`, whose narrow dots leave as much
+blank beside them as a space would, while a space there moves the centres apart by a
+whole cell. A line is taken as proportional when the blanks between its characters vary
+less than their pitch does: there a narrow `I` after a space keeps the centres close, and
+the blank alone decides. Thresholds fitted on the field scores of sroie-train
 (docs/benchmarks.md, Offline extraction).
 
 Never inside a number (`17.00`, `18/01/2018`, `4162-2318` stay as read: a monospaced `1`
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 # A space where the blank between two characters is at least this share of the line's
-# crop height, and their ink centres are at least MIN_PITCH times the line's pitch apart.
+# crop height and (monospaced print) their ink centres at least MIN_PITCH times its pitch.
 MIN_BLANK = 0.26
 MIN_PITCH = 1.1
 # Not after `(`, not before what closes or follows a word (`SDN.`, `6,`, `(M)`, `No:`).
@@ -138,12 +140,18 @@ def word_spaces(
     if not joined:
         return text
     pitch = float(np.median(steps[joined]))
+    # Monospaced print puts characters a steady pitch apart (the blanks vary with the
+    # glyphs' widths); proportional print leaves a steady blank between them (the pitch
+    # varies), where a blank as wide as MIN_BLANK is a space whatever the glyphs.
+    gaps = np.array([blanks[n] for n in joined], dtype=float)
+    steady_blanks = float(np.median(np.abs(gaps - np.median(gaps))))
+    proportional = steady_blanks < float(np.median(np.abs(steps[joined] - pitch)))
     out = list(text)
     for n in reversed(joined):
         i, j = chars[n][0], chars[n + 1][0]
         if (
             blanks[n] >= MIN_BLANK * height
-            and steps[n] >= MIN_PITCH * pitch
+            and (proportional or steps[n] >= MIN_PITCH * pitch)
             and _may_space(text[i - 1] if i else "", text[i], text[j])
         ):
             out.insert(j, " ")
