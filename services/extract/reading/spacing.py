@@ -108,9 +108,9 @@ def word_spaces(
     pixel columns of the line's crop hold ink, `column_px` the crop's pixels per output
     column and `height` the crop's height. Text whose characters do not match the columns
     one to one is returned as it is."""
-    if len(columns) != len(text) or len(text) < 3:
-        return text
     width = int(ink.size)
+    if len(columns) != len(text) or len(text) < 3 or width < 3:
+        return text
     # Each character read, with the pixel columns CTC places it on; spaces read are kept.
     chars: list[tuple[int, int, int]] = []  # (index in text, first px, last px)
     for i, (first, last) in enumerate(columns):
