@@ -3,7 +3,9 @@ on ../shared/data (SROIE receipts, invoices), each with its signals and whether 
 scorer counts it right.
 
 OCR is the slow part (seconds per receipt), so each document's pages are cached under
-.bytereview/trust-pages-v2 (outside version control); the rules and the checks run afresh.
+.bytereview/trust-pages-v2-ocr{READING_VERSION} (outside version control): the production
+readings' version, which changes whenever what OCR reads does, so a stale cache is never
+read. The rules and the checks run afresh.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from typing import Any
 from bench.extract_accuracy import INVOICE_FIELDS, SCORER, SHARED, SROIE_FIELDS
 from services.extract import DEFAULT_TYPES, Document, ExtractionRequest, Field, OfflineExtractor
 from services.extract.base import Box
+from services.extract.reading.page_store import READING_VERSION
 from services.extract.reading.pages import PageText, document_pages
 from services.extract.trust.confidence import Signals, signals
 from services.extract.trust.evidence import occurrences, verify
 from services.extract.trust.vocabulary import words
 
 ROOT = Path(__file__).resolve().parents[1]
-# v2: pages carry OCR's recognition score per character.
-CACHE = ROOT / ".bytereview" / "trust-pages-v2"
+# v2: pages carry OCR's recognition score per character; ocrN: what OCR reads, as the
+# production readings (services/extract/reading/page_store.py) are versioned.
+CACHE = ROOT / ".bytereview" / f"trust-pages-v2-ocr{READING_VERSION}"
 
 SROIE_TYPES = {"date": "date", "total": "amount"}
 INVOICE_TYPES = {"date": "date", "amount": "amount"}

@@ -3,12 +3,14 @@
 rapidocr's `RapidOCR.__call__` reads an image in one uninterruptible call. Its input is
 bounded (2,000 px, 1,000 text boxes) but recognising what those boxes hold is not: a page of
 dense small print took minutes of CPU. So the same stages run here, with the same code and
-settings (what a normal page reads as is unchanged, byte for byte), and:
+settings (what a normal page reads as is unchanged, byte for byte, but for the word spaces
+the recognizer left out, put back from each line's ink: spacing.py), and:
 - the engine is taken per model run (detection, each batch of angle classification and of
   recognition; a batch of very wide boxes box by box), in turn (`TurnLock`), so other
   pages are read in between;
 - past `seconds` of the page's own CPU time (not its waiting for the engine, nor for a
-  core), checked between runs, `OcrTooCostly` is raised.
+  core), checked between runs, `OcrTooCostly` is raised (the spacing of a batch's lines is
+  the page's own work, counted with it).
 
 Written against rapidocr_onnxruntime 1.4 (`main.py`, `ch_ppocr_*`): a change there is caught
 by tests/services/extract/test_ocr_run.py, which compares both on generated pages.
@@ -18,10 +20,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from services.extract.reading.spacing import spaced
 
 # A recognition batch padded wider than this many times its height (3,072 px; receipts'
 # lines reach about 20) is run box by box, so that the engine is never held for long.
@@ -188,7 +193,7 @@ def _classify(engine: Any, crops: list[Any], clock: _Clock) -> list[Any]:
 def _recognise(engine: Any, crops: list[Any], clock: _Clock) -> list[Any]:
     """`TextRecognizer.__call__` (without word boxes): (text, score) per box, a batch at a
     time; the batches are the engine's (a batch is padded to its widest box, which changes
-    what is read)."""
+    what is read). The word spaces the recognizer left out are put back (spacing.py)."""
     import numpy as np
 
     rec = engine.text_rec
@@ -222,6 +227,19 @@ def _recognise(engine: Any, crops: list[Any], clock: _Clock) -> list[Any]:
                 outputs.append(rec.session(part)[0])
         preds = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
         decoded = rec.postprocess_op(preds, False, wh_ratio_list=ratios, max_wh_ratio=max_wh_ratio)
-        for n, one in enumerate(decoded):
-            texts[indices[begin + n]] = one
+        best = preds.argmax(axis=2)
+        for n, (text, score) in enumerate(decoded):
+            crop = crops[indices[begin + n]]
+            px = _column_px(crop, height, max_wh_ratio, best.shape[1])
+            texts[indices[begin + n]] = (spaced(text, best[n], crop, px), score)
     return texts
+
+
+def _column_px(crop: Any, height: int, max_wh_ratio: float, columns: int) -> float:
+    """Pixels of `crop` per output column of the recognizer: `resize_norm_img` scales the
+    crop to `height` rows and pads it to the batch's width, which the model reads in
+    `columns` columns."""
+    h, w = crop.shape[:2]
+    padded = int(height * max_wh_ratio)
+    resized = min(padded, math.ceil(height * w / h))
+    return float(padded / columns * w / max(resized, 1))

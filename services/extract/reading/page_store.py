@@ -30,8 +30,9 @@ from services.extract.reading.pages import PageText
 log = logging.getLogger(__name__)
 
 # Bump when what a page reads as changes (OCR engine, settings, line joining): readings of
-# an older version are then ignored (and deleted with their job).
-READING_VERSION = 1
+# an older version are then ignored (and deleted with their job). 2: word spaces put back
+# (reading/spacing.py).
+READING_VERSION = 2
 # A reading larger than this (stored, or once unpacked) is not read back: a page of a few
 # thousand characters takes ~150 KB of JSON; reading.MAX_PAGES pages stay far below it.
 MAX_READING_BYTES = 64 * 1024 * 1024

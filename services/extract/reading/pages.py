@@ -94,8 +94,14 @@ def ocr_page(
     OcrTooCostly past OCR_PAGE_SECONDS of its own CPU time, which `charge` is told."""
     result = read(ocr_engine(), image, _OCR_LOCK, lambda: OCR_PAGE_SECONDS, charge)
     width, height = _image_size(image) if result else (1.0, 1.0)
+    return page_text(result or [], width, height, number)
+
+
+def page_text(result: list[list[Any]], width: float, height: float, number: int = 1) -> PageText:
+    """The page of OCR's text runs ([box points, text, score], as `read` returns them) on an
+    image `width` x `height` pixels: runs on one baseline joined into lines, left to right."""
     runs = []
-    for points, text, score in result or []:
+    for points, text, score in result:
         ys = [float(p[1]) for p in points]
         xs = [float(p[0]) for p in points]
         box = Box(

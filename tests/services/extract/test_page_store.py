@@ -131,21 +131,22 @@ async def test_text_pages_before_a_scan_are_read_once(
     assert kept(storage, key) is not None
 
 
+# The current version's header, so that each damage below is what makes it unreadable.
+_V = b'{"version": %d, ' % page_store.READING_VERSION
 DAMAGED = [
     b"not gzip",
     gzip.compress(b"not json"),
-    gzip.compress(b'{"version": 0, "pages": []}'),  # an older reading version's
+    # An older reading version's: what OCR read then is not what it reads now.
     gzip.compress(
-        b'{"version": 1, "pages": [{"number": 1, "text": "ab", "boxes": [null], "scores": []}]}'
+        b'{"version": %d, "pages": [{"number": 1, "text": "a", "boxes": [null], "scores": []}]}'
+        % (page_store.READING_VERSION - 1)
     ),
+    gzip.compress(_V + b'"pages": [{"number": 1, "text": "ab", "boxes": [null], "scores": []}]}'),
     gzip.compress(
-        b'{"version": 1, "pages": [{"number": 1, "text": "a", "boxes": [[0, 0, 1, NaN]], '
-        b'"scores": []}]}'
+        _V + b'"pages": [{"number": 1, "text": "a", "boxes": [[0, 0, 1, NaN]], "scores": []}]}'
     ),
-    gzip.compress(
-        b'{"version": 1, "pages": [{"number": "1", "text": "", "boxes": [], "scores": []}]}'
-    ),
-    gzip.compress(b'{"version": 1, "pages": [{"number": 1}]}'),
+    gzip.compress(_V + b'"pages": [{"number": "1", "text": "", "boxes": [], "scores": []}]}'),
+    gzip.compress(_V + b'"pages": [{"number": 1}]}'),
 ]
 
 
