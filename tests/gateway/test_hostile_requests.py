@@ -83,6 +83,33 @@ async def test_deep_or_huge_json_is_400(client: httpx.AsyncClient, body: bytes) 
     _assert_4xx(response)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"\\ud800": 1}',
+        b'{"files": [{"\\udfff": 1}]}',
+        b'{"files": "\\ud800"}',
+        b'{"files": ["\\ud800"]}',
+        b'{"displayName": "\xed\xa0\x80"}',
+        b'{"files": [{"path": "a.pdf", "sizeBytes": NaN}]}',
+        b'{"displayName": Infinity}',
+        b'{"displayName": "a", "displayName": "b"}',
+        b'{"files": [{"path": "a.pdf", "path": "b.pdf", "sizeBytes": 3}]}',
+    ],
+)
+async def test_json_that_protobuf_cannot_take_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # Lone surrogates (escaped or raw) crashed protobuf's parser: a 500 or a reset connection.
+    # NaN/Infinity are not JSON; a key given twice lost one of its values silently.
+    response = await client.post(
+        "/v1/jobs", headers={**AUTH, "content-type": "application/json"}, content=body
+    )
+    _assert_4xx(response)
+    assert "not valid JSON" in response.json()["error"]["message"]
+    assert (await client.get("/v1/jobs", headers=AUTH)).json().get("jobs", []) == []
+
+
 def _token(payload: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
