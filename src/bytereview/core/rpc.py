@@ -14,6 +14,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from bytereview.core import request_checks
 from bytereview.core.auth import Credentials, Principal
 from bytereview.core.errors import DomainError, Unauthenticated
 from bytereview.core.outages import is_outage
@@ -73,14 +74,24 @@ _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Per call: request id, the caller's principal (when `authenticate` is given), and
-    DomainError -> status code mapping. Other errors become INTERNAL without details."""
+    """Per call: request id, the caller's principal (when `authenticate` is given), the
+    request's checks (core.request_checks: after authentication, so a caller without a
+    credential learns nothing of the request's shape), and DomainError -> status code
+    mapping. Other errors become INTERNAL without details.
+
+    `internal_services` (full names) are called by our own workers only: their strings are
+    not checked for NUL (see request_checks)."""
 
     def __init__(
-        self, authenticate: Authenticate | None = None, authorize: Authorize | None = None
+        self,
+        authenticate: Authenticate | None = None,
+        authorize: Authorize | None = None,
+        *,
+        internal_services: frozenset[str] = frozenset(),
     ) -> None:
         self._authenticate = authenticate
         self._authorize = authorize
+        self._internal = internal_services
         self._wrapped: dict[str, Any] = {}
 
     async def _prelude(self, method: str, context: Context) -> None:
@@ -114,12 +125,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         prelude = self._prelude
+        text = method.lstrip("/").split("/")[0] not in self._internal
+        deserialize = request_checks.tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             unary: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: Context) -> Any:
                 try:
                     await prelude(method, context)
+                    request_checks.check(request, text=text)
                     return await unary(request, context)
                 except (grpc.aio.AbortError, grpc.aio.UsageError):
                     raise
@@ -128,7 +142,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
@@ -137,6 +151,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 try:
                     await prelude(method, context)
+                    request_checks.check(request, text=text)
                     async for item in stream(request, context):
                         yield item
                 except (grpc.aio.AbortError, grpc.aio.UsageError):
@@ -146,7 +161,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -154,11 +169,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 @dataclass(frozen=True, slots=True)
 class ServiceBinding:
-    """A servicer, the function that adds it to a server, and its full service name."""
+    """A servicer, the function that adds it to a server, and its full service name.
+
+    `internal`: only our own workers call it (CallInterceptor's `internal_services`)."""
 
     servicer: object
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     full_name: str
+    internal: bool = False
 
 
 class GrpcServer:
@@ -174,7 +192,13 @@ class GrpcServer:
         authorize: Authorize | None = None,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[CallInterceptor(authenticate, authorize)],
+            interceptors=[
+                CallInterceptor(
+                    authenticate,
+                    authorize,
+                    internal_services=frozenset(b.full_name for b in bindings if b.internal),
+                )
+            ],
             options=[
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
                 ("grpc.max_send_message_length", 32 * 1024 * 1024),

@@ -1,0 +1,180 @@
+"""What every decoded request is checked for before its servicer runs (core.rpc calls it).
+
+The wire format lets through values no method can use, and servicers each assumed them away:
+- bytes that are not a message of the request's type at all (grpc answered UNKNOWN, naming
+  the parser's exception class);
+- an enum number the proto does not define: proto3 enums are open, so a raw client may send
+  any int32, and `Enum.Name(number)` in a servicer raised ValueError (INTERNAL);
+- on public services, a string holding U+0000: PostgreSQL's text cannot store it (the
+  insert fails: INTERNAL), and no name, path, instruction or value needs it. The workers'
+  own service is exempt: what they report is the platform's text, cleaned where it is made.
+
+Each is INVALID_ARGUMENT naming the field. Only the fields that can lead to an enum (or a
+string) are visited, so a message without any costs a dictionary look-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from bytereview.core.errors import InvalidArgument
+
+_T = FieldDescriptor
+# Enums of google.protobuf (NullValue) are not checked: any number of them reads as null.
+_WELL_KNOWN = "google.protobuf"
+
+
+@dataclass(frozen=True, slots=True)
+class Undecodable:
+    """What a request deserializer gives instead of raising (see `tolerant`)."""
+
+    type_name: str
+
+
+def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserialize`, returning Undecodable instead of raising on bytes that do not parse;
+    `check` then refuses it after the caller is authenticated, as INVALID_ARGUMENT."""
+    if deserialize is None:
+        return None
+    type_name = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    name = type_name.full_name if type_name is not None else "request"
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError:
+            return Undecodable(name)
+
+    return parse
+
+
+def check(request: object, *, text: bool) -> None:
+    """Raise InvalidArgument for an undecodable request, an unknown enum number anywhere in
+    it, or (`text`) a NUL character in any of its strings, map keys included."""
+    if isinstance(request, Undecodable):
+        raise InvalidArgument(f"the request is not a valid {request.type_name} message")
+    if isinstance(request, Message):
+        problem = _problem(request, "", text)
+        if problem is not None:
+            raise InvalidArgument(problem)
+
+
+def _problem(message: Message, path: str, text: bool) -> str | None:
+    desc: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's is the same class
+    plan = _plan(desc, text)
+    if not plan:
+        return None
+    for field in plan:
+        name = f"{path}.{field.name}" if path else field.name
+        value = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            found = _map_problem(field, value, name, text)
+        elif field.is_repeated:
+            found = _repeated_problem(field, value, name, text)
+        elif field.message_type is not None and not message.HasField(field.name):
+            continue
+        else:
+            found = _one(field, value, name, text)
+        if found is not None:
+            return found
+    return None
+
+
+def _repeated_problem(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+    for i, item in enumerate(value):
+        found = _one(field, item, f"{path}[{i}]", text)
+        if found is not None:
+            return found
+    return None
+
+
+def _map_problem(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+    entry = field.message_type
+    assert entry is not None  # a map field's type is its entry message
+    key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
+    for key, item in value.items():
+        where = f"{path}[{key!r}]"
+        found = _one(key_field, key, where, text) or _one(value_field, item, where, text)
+        if found is not None:
+            return found
+    return None
+
+
+def _one(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+    if field.type == _T.TYPE_MESSAGE:
+        return _problem(value, path, text)
+    enum = field.enum_type
+    if enum is not None:
+        if enum.values_by_number.get(value) is None:
+            return f"{path}: {value} is not a value of {enum.full_name}"
+        return None
+    if field.type == _T.TYPE_STRING and text and "\x00" in value:
+        return f"{path} must not contain a NUL character (U+0000)"
+    return None
+
+
+# The fields worth visiting per message type and rule; empty: nothing to check there.
+_PLANS: dict[tuple[str, bool], tuple[FieldDescriptor, ...]] = {}
+
+
+def _plan(desc: Descriptor, text: bool) -> tuple[FieldDescriptor, ...]:
+    plan = _PLANS.get((desc.full_name, text))
+    if plan is None:
+        _PLANS.update(_plans_from(desc, text))
+        plan = _PLANS[(desc.full_name, text)]
+    return plan
+
+
+def _checked_scalar(field: FieldDescriptor, text: bool) -> bool:
+    enum = field.enum_type
+    if enum is not None:
+        return not enum.full_name.startswith(_WELL_KNOWN + ".")
+    return text and field.type == _T.TYPE_STRING
+
+
+def _plans_from(
+    root: Descriptor, text: bool
+) -> dict[tuple[str, bool], tuple[FieldDescriptor, ...]]:
+    """Plans for `root` and every type under it. Types may be recursive (Struct, Value,
+    ListValue), so whether a type leads to a checked field is found as a fixpoint."""
+    types: dict[str, Descriptor] = {}
+    todo = [root]
+    while todo:
+        desc = todo.pop()
+        if desc.full_name in types:
+            continue
+        types[desc.full_name] = desc
+        todo += [f.message_type for f in desc.fields if f.message_type is not None]
+    leads = {
+        name for name, desc in types.items() if any(_checked_scalar(f, text) for f in _leaves(desc))
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name, desc in types.items():
+            if name not in leads and any(
+                f.message_type is not None and f.message_type.full_name in leads
+                for f in desc.fields
+            ):
+                leads.add(name)
+                changed = True
+    return {
+        (name, text): tuple(
+            f
+            for f in desc.fields
+            if _checked_scalar(f, text)
+            or (f.message_type is not None and f.message_type.full_name in leads)
+        )
+        for name, desc in types.items()
+    }
+
+
+def _leaves(desc: Descriptor) -> Iterable[FieldDescriptor]:
+    """The fields of `desc` that are not messages (a map entry's key and value are fields
+    of its entry type, which is a type of its own here)."""
+    return (f for f in desc.fields if f.message_type is None)

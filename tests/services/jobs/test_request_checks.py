@@ -1,0 +1,171 @@
+"""What a raw gRPC client can put on the wire that no servicer can use (core.request_checks):
+each was INTERNAL or UNKNOWN; now INVALID_ARGUMENT naming the field, and nothing written."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from bytereview.jobs.v1 import admin_service_pb2 as admin_pb
+from bytereview.jobs.v1 import admin_service_pb2_grpc as admin_grpc
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
+from tests.conftest import USER
+from tests.services.jobs.helpers import FIELDS, WORKER
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
+
+
+async def _invalid(call: object, *, mentions: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call  # type: ignore[misc]
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert mentions in (err.value.details() or ""), err.value.details()
+
+
+async def _job(job_stub: JobStub) -> str:
+    created = await job_stub.CreateJob(
+        jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=3)]),
+        metadata=USER,
+    )
+    return created.job.name
+
+
+async def _job_count(job_stub: JobStub) -> int:
+    return len((await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).jobs)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_enum_number_the_proto_does_not_define_is_invalid_argument(
+    job_stub: JobStub, worker_stub: WorkerStub, channel: grpc.aio.Channel
+) -> None:
+    job = await _job(job_stub)
+    status: pb.Job.Status.ValueType = 99  # type: ignore[assignment]
+    await _invalid(
+        job_stub.ListJobs(jobs_pb.ListJobsRequest(status=status), metadata=USER),
+        mentions="status: 99",
+    )
+    mode: pb.TaskMode.ValueType = -1  # type: ignore[assignment]
+    await _invalid(
+        job_stub.ConfigureJob(
+            jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=mode), metadata=USER
+        ),
+        mentions="task_mode: -1",
+    )
+    # Inside a repeated message field too.
+    await _invalid(
+        job_stub.PlanTasks(
+            jobs_pb.PlanTasksRequest(
+                name=job, folder_rules=[pb.FolderRule(folder="a", task_mode=mode)]
+            ),
+            metadata=USER,
+        ),
+        mentions="folder_rules[0].task_mode",
+    )
+    admin = admin_grpc.AdminServiceStub(channel)
+    await _invalid(
+        admin.ListAllJobs(
+            admin_pb.ListAllJobsRequest(statuses=[pb.Job.READY, status]), metadata=USER
+        ),
+        mentions="statuses[1]: 99",
+    )
+    failure: worker_pb.ReportTaskFailureRequest.FailureClass.ValueType = 7  # type: ignore[assignment]
+    await _invalid(
+        worker_stub.ReportTaskFailure(
+            worker_pb.ReportTaskFailureRequest(task=f"{job}/tasks/x", failure_class=failure),
+            metadata=WORKER,
+        ),
+        mentions="failure_class: 7",
+    )
+    file_status: pb.SourceFile.Status.ValueType = 42  # type: ignore[assignment]
+    await _invalid(
+        worker_stub.ReportFileAnalysis(
+            worker_pb.ReportFileAnalysisRequest(file=f"{job}/files/x", status=file_status),
+            metadata=WORKER,
+        ),
+        mentions="status: 42",
+    )
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got.status == pb.Job.PENDING_UPLOAD
+    assert not got.fields
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_bytes_that_are_not_the_request_message_are_invalid_argument(
+    channel: grpc.aio.Channel,
+) -> None:
+    # A string field holding a lone UTF-16 surrogate's bytes; a truncated varint.
+    for raw in (b"\x0a\x03\xed\xa0\x80", b"\x08" + b"\xff" * 10, b"\xff\xff\xff"):
+        get_job = channel.unary_unary(
+            "/bytereview.jobs.v1.JobService/GetJob",
+            request_serializer=bytes,
+            response_deserializer=pb.Job.FromString,
+        )
+        await _invalid(
+            get_job(raw, metadata=USER), mentions="not a valid bytereview.jobs.v1.GetJobRequest"
+        )
+        # The credential is checked first: a caller without one learns nothing more.
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await get_job(raw)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_a_nul_character_is_invalid_argument_and_nothing_is_written(
+    job_stub: JobStub, channel: grpc.aio.Channel
+) -> None:
+    # PostgreSQL's text cannot hold U+0000: each of these was an INTERNAL error there.
+    job = await _job(job_stub)
+    before = await _job_count(job_stub)
+    declared = [jobs_pb.DeclaredFile(path="a.pdf", size_bytes=3)]
+    for request, mentions in (
+        (jobs_pb.CreateJobRequest(display_name="a\x00b", files=declared), "display_name"),
+        (jobs_pb.CreateJobRequest(request_id="\x00", files=declared), "request_id"),
+        (
+            jobs_pb.CreateJobRequest(
+                files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=3, content_type="a\x00")]
+            ),
+            "files[0].content_type",
+        ),
+    ):
+        await _invalid(job_stub.CreateJob(request, metadata=USER), mentions=mentions)
+    assert await _job_count(job_stub) == before
+    fields = [pb.JobField(name="total", data_type="currency", instruction="the\x00total")]
+    await _invalid(
+        job_stub.ConfigureJob(jobs_pb.ConfigureJobRequest(name=job, fields=fields), metadata=USER),
+        mentions="fields[0].instruction",
+    )
+    templates = jobs_grpc.TemplateServiceStub(channel)
+    await _invalid(
+        templates.CreateTemplate(
+            jobs_pb.CreateTemplateRequest(
+                template=pb.Template(display_name="t", description="\x00", fields=FIELDS)
+            ),
+            metadata=USER,
+        ),
+        mentions="template.description",
+    )
+    listed = await templates.ListTemplates(jobs_pb.ListTemplatesRequest(), metadata=USER)
+    assert not listed.templates
+    # Struct keys and values, at any depth.
+    nested = struct_pb2.Struct()
+    nested.update({"total": ["ok", {"deep": "x\x00"}]})
+    keyed = struct_pb2.Struct()
+    keyed.update({"to\x00tal": "1"})
+    for values, mentions in ((nested, "deep"), (keyed, "to\\x00tal")):
+        await _invalid(
+            job_stub.UpdateResult(
+                jobs_pb.UpdateResultRequest(
+                    result=pb.Result(name=f"{job}/results/r", values=values)
+                ),
+                metadata=USER,
+            ),
+            mentions=mentions,
+        )
+    got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert not got.fields
