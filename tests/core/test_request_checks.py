@@ -11,27 +11,30 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 
 
-def test_the_workers_text_is_not_refused_but_their_enums_are() -> None:
+def test_internal_services_get_only_the_decoding_check() -> None:
+    # The workers' batches answer an unreadable report on its own; their servicer checks.
     report = worker_pb.ReportFileAnalysisRequest(
         file="f", error="a\x00b", status=pb.SourceFile.READY
     )
-    request_checks.check(report, text=False)  # the platform's own text: cleaned where made
+    request_checks.check(report, public=False)
     with pytest.raises(InvalidArgument, match="error must not contain a NUL"):
-        request_checks.check(report, text=True)
+        request_checks.check(report, public=True)
+    report.error = "ok"
     report.status = 42  # type: ignore[assignment]
+    request_checks.check(report, public=False)
     with pytest.raises(InvalidArgument, match="status: 42 is not a value of"):
-        request_checks.check(report, text=False)
+        request_checks.check(report, public=True)
 
 
 def test_lists_inside_structs_are_walked_and_null_values_are_not_enums() -> None:
     values = struct_pb2.Struct()
     values.update({"a": [None, 1, ["x", {"b": "ok"}]]})
     request = jobs_pb.UpdateResultRequest(result=pb.Result(name="r", values=values))
-    request_checks.check(request, text=True)
+    request_checks.check(request, public=True)
     values.update({"a": [None, 1, ["x", {"b": "n\x00"}]]})
     request.result.values.CopyFrom(values)
     with pytest.raises(InvalidArgument, match=r"result\.values\.fields\['a'\]"):
-        request_checks.check(request, text=True)
+        request_checks.check(request, public=True)
 
 
 def test_undecodable_bytes_name_the_request_type() -> None:
@@ -39,4 +42,4 @@ def test_undecodable_bytes_name_the_request_type() -> None:
     assert parse is not None
     assert parse(b"\x0a\x03job") == jobs_pb.GetJobRequest(name="job")
     with pytest.raises(InvalidArgument, match=r"not a valid bytereview\.jobs\.v1\.GetJobRequest"):
-        request_checks.check(parse(b"\xff\xff\xff"), text=False)
+        request_checks.check(parse(b"\xff\xff\xff"), public=False)

@@ -386,6 +386,9 @@ def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:
 def analysis(
     message: worker_pb.ReportFileAnalysisRequest | worker_pb.ArchiveEntry,
 ) -> FileAnalysis:
+    if message.status not in pb.SourceFile.Status.values():
+        # An open enum: a number this server does not know (Name() raised ValueError).
+        raise InvalidArgument(f"status {message.status} is not a file status")
     return FileAnalysis(
         status=pb.SourceFile.Status.Name(message.status),
         media_type=message.media_type,

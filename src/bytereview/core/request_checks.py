@@ -2,20 +2,24 @@
 
 The wire format lets through values no method can use, and servicers each assumed them away:
 - bytes that are not a message of the request's type at all (grpc answered UNKNOWN, naming
-  the parser's exception class);
-- an enum number the proto does not define: proto3 enums are open, so a raw client may send
-  any int32, and `Enum.Name(number)` in a servicer raised ValueError (INTERNAL);
+  the parser's exception class): refused on every service;
+- on public services, an enum number the proto does not define: proto3 enums are open, so
+  a raw client may send any int32, and `Enum.Name(number)` in a servicer raised ValueError
+  (INTERNAL);
 - on public services, a string holding U+0000: PostgreSQL's text cannot store it (the
-  insert fails: INTERNAL), and no name, path, instruction or value needs it. The workers'
-  own service is exempt: what they report is the platform's text, cleaned where it is made.
+  insert fails: INTERNAL), and no name, path, instruction or value needs it.
 
-Each is INVALID_ARGUMENT naming the field. Only the fields that can lead to an enum (or a
-string) are visited, so a message without any costs a dictionary look-up.
+Each is INVALID_ARGUMENT naming the field. The workers' own service is internal: its
+batches answer an unreadable report on its own (one unknown failure class must not fail
+the other reports of the batch) and what workers report is the platform's text, cleaned
+where it is made; its servicer checks what it reads.
+
+Only the fields that can lead to an enum or a string are visited (a plan per message type).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +30,7 @@ from bytereview.core.errors import InvalidArgument
 
 _T = FieldDescriptor
 # Enums of google.protobuf (NullValue) are not checked: any number of them reads as null.
-_WELL_KNOWN = "google.protobuf"
+_WELL_KNOWN = "google.protobuf."
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,8 @@ def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     `check` then refuses it after the caller is authenticated, as INVALID_ARGUMENT."""
     if deserialize is None:
         return None
-    type_name = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
-    name = type_name.full_name if type_name is not None else "request"
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+    name = descriptor.full_name if descriptor is not None else "request"
 
     def parse(raw: bytes) -> Any:
         try:
@@ -53,128 +57,114 @@ def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
     return parse
 
 
-def check(request: object, *, text: bool) -> None:
-    """Raise InvalidArgument for an undecodable request, an unknown enum number anywhere in
-    it, or (`text`) a NUL character in any of its strings, map keys included."""
+def check(request: object, *, public: bool) -> None:
+    """Raise InvalidArgument for an undecodable request and, when `public`, for an unknown
+    enum number or a NUL character anywhere in it (map keys included)."""
     if isinstance(request, Undecodable):
         raise InvalidArgument(f"the request is not a valid {request.type_name} message")
-    if isinstance(request, Message):
-        problem = _problem(request, "", text)
+    if public and isinstance(request, Message):
+        problem = _problem(request, "")
         if problem is not None:
             raise InvalidArgument(problem)
 
 
-def _problem(message: Message, path: str, text: bool) -> str | None:
+def _problem(message: Message, path: str) -> str | None:
     desc: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's is the same class
-    plan = _plan(desc, text)
-    if not plan:
-        return None
-    for field in plan:
+    for field in _plan(desc):
         name = f"{path}.{field.name}" if path else field.name
         value = getattr(message, field.name)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            found = _map_problem(field, value, name, text)
+            found = _map_problem(field, value, name)
         elif field.is_repeated:
-            found = _repeated_problem(field, value, name, text)
+            found = _repeated_problem(field, value, name)
         elif field.message_type is not None and not message.HasField(field.name):
             continue
         else:
-            found = _one(field, value, name, text)
+            found = _one(field, value, name)
         if found is not None:
             return found
     return None
 
 
-def _repeated_problem(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+def _repeated_problem(field: FieldDescriptor, value: Any, path: str) -> str | None:
     for i, item in enumerate(value):
-        found = _one(field, item, f"{path}[{i}]", text)
+        found = _one(field, item, f"{path}[{i}]")
         if found is not None:
             return found
     return None
 
 
-def _map_problem(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+def _map_problem(field: FieldDescriptor, value: Any, path: str) -> str | None:
     entry = field.message_type
     assert entry is not None  # a map field's type is its entry message
     key_field, value_field = entry.fields_by_name["key"], entry.fields_by_name["value"]
     for key, item in value.items():
         where = f"{path}[{key!r}]"
-        found = _one(key_field, key, where, text) or _one(value_field, item, where, text)
+        found = _one(key_field, key, where) or _one(value_field, item, where)
         if found is not None:
             return found
     return None
 
 
-def _one(field: FieldDescriptor, value: Any, path: str, text: bool) -> str | None:
+def _one(field: FieldDescriptor, value: Any, path: str) -> str | None:
     if field.type == _T.TYPE_MESSAGE:
-        return _problem(value, path, text)
+        return _problem(value, path)
     enum = field.enum_type
     if enum is not None:
         if enum.values_by_number.get(value) is None:
             return f"{path}: {value} is not a value of {enum.full_name}"
         return None
-    if field.type == _T.TYPE_STRING and text and "\x00" in value:
+    if field.type == _T.TYPE_STRING and "\x00" in value:
         return f"{path} must not contain a NUL character (U+0000)"
     return None
 
 
-# The fields worth visiting per message type and rule; empty: nothing to check there.
-_PLANS: dict[tuple[str, bool], tuple[FieldDescriptor, ...]] = {}
+# The fields worth visiting per message type (full name); empty: nothing to check there.
+_PLANS: dict[str, tuple[FieldDescriptor, ...]] = {}
 
 
-def _plan(desc: Descriptor, text: bool) -> tuple[FieldDescriptor, ...]:
-    plan = _PLANS.get((desc.full_name, text))
+def _plan(desc: Descriptor) -> tuple[FieldDescriptor, ...]:
+    plan = _PLANS.get(desc.full_name)
     if plan is None:
-        _PLANS.update(_plans_from(desc, text))
-        plan = _PLANS[(desc.full_name, text)]
+        _PLANS.update(_plans_from(desc))
+        plan = _PLANS[desc.full_name]
     return plan
 
 
-def _checked_scalar(field: FieldDescriptor, text: bool) -> bool:
+def _checked_scalar(field: FieldDescriptor) -> bool:
     enum = field.enum_type
     if enum is not None:
-        return not enum.full_name.startswith(_WELL_KNOWN + ".")
-    return text and field.type == _T.TYPE_STRING
+        return not enum.full_name.startswith(_WELL_KNOWN)
+    return field.type == _T.TYPE_STRING
 
 
-def _plans_from(
-    root: Descriptor, text: bool
-) -> dict[tuple[str, bool], tuple[FieldDescriptor, ...]]:
+def _plans_from(root: Descriptor) -> dict[str, tuple[FieldDescriptor, ...]]:
     """Plans for `root` and every type under it. Types may be recursive (Struct, Value,
     ListValue), so whether a type leads to a checked field is found as a fixpoint."""
     types: dict[str, Descriptor] = {}
     todo = [root]
     while todo:
         desc = todo.pop()
-        if desc.full_name in types:
-            continue
-        types[desc.full_name] = desc
-        todo += [f.message_type for f in desc.fields if f.message_type is not None]
-    leads = {
-        name for name, desc in types.items() if any(_checked_scalar(f, text) for f in _leaves(desc))
-    }
-    changed = True
-    while changed:
-        changed = False
+        if desc.full_name not in types:
+            types[desc.full_name] = desc
+            todo += [f.message_type for f in desc.fields if f.message_type is not None]
+    leads = {name for name, desc in types.items() if any(map(_checked_scalar, desc.fields))}
+    grown = True
+    while grown:
+        grown = False
         for name, desc in types.items():
             if name not in leads and any(
                 f.message_type is not None and f.message_type.full_name in leads
                 for f in desc.fields
             ):
                 leads.add(name)
-                changed = True
+                grown = True
     return {
-        (name, text): tuple(
+        name: tuple(
             f
             for f in desc.fields
-            if _checked_scalar(f, text)
+            if _checked_scalar(f)
             or (f.message_type is not None and f.message_type.full_name in leads)
         )
         for name, desc in types.items()
     }
-
-
-def _leaves(desc: Descriptor) -> Iterable[FieldDescriptor]:
-    """The fields of `desc` that are not messages (a map entry's key and value are fields
-    of its entry type, which is a type of its own here)."""
-    return (f for f in desc.fields if f.message_type is None)

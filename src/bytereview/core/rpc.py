@@ -79,8 +79,8 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     credential learns nothing of the request's shape), and DomainError -> status code
     mapping. Other errors become INTERNAL without details.
 
-    `internal_services` (full names) are called by our own workers only: their strings are
-    not checked for NUL (see request_checks)."""
+    `internal_services` (full names) are called by our own workers only: their requests get
+    the decoding check alone, their servicers check the rest (see request_checks)."""
 
     def __init__(
         self,
@@ -125,7 +125,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         prelude = self._prelude
-        text = method.lstrip("/").split("/")[0] not in self._internal
+        public = method.lstrip("/").split("/")[0] not in self._internal
         deserialize = request_checks.tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             unary: Any = handler.unary_unary
@@ -133,7 +133,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def unary_unary(request: Any, context: Context) -> Any:
                 try:
                     await prelude(method, context)
-                    request_checks.check(request, text=text)
+                    request_checks.check(request, public=public)
                     return await unary(request, context)
                 except (grpc.aio.AbortError, grpc.aio.UsageError):
                     raise
@@ -151,7 +151,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 try:
                     await prelude(method, context)
-                    request_checks.check(request, text=text)
+                    request_checks.check(request, public=public)
                     async for item in stream(request, context):
                         yield item
                 except (grpc.aio.AbortError, grpc.aio.UsageError):

@@ -78,18 +78,20 @@ async def test_an_enum_number_the_proto_does_not_define_is_invalid_argument(
     failure: worker_pb.ReportTaskFailureRequest.FailureClass.ValueType = 7  # type: ignore[assignment]
     await _invalid(
         worker_stub.ReportTaskFailure(
-            worker_pb.ReportTaskFailureRequest(task=f"{job}/tasks/x", failure_class=failure),
+            worker_pb.ReportTaskFailureRequest(
+                task=f"{job}/tasks/{'0' * 32}", failure_class=failure
+            ),
             metadata=WORKER,
         ),
-        mentions="failure_class: 7",
+        mentions="failure_class must be",
     )
     file_status: pb.SourceFile.Status.ValueType = 42  # type: ignore[assignment]
     await _invalid(
         worker_stub.ReportFileAnalysis(
-            worker_pb.ReportFileAnalysisRequest(file=f"{job}/files/x", status=file_status),
+            worker_pb.ReportFileAnalysisRequest(file=f"{job}/files/{'0' * 32}", status=file_status),
             metadata=WORKER,
         ),
-        mentions="status: 42",
+        mentions="status 42 is not a file status",
     )
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert got.status == pb.Job.PENDING_UPLOAD
