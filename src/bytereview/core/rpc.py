@@ -38,9 +38,24 @@ def _request_id_from(context: Context) -> str:
     return uuid.uuid4().hex
 
 
+# Bytes of a status message. It travels in trailing metadata, which receivers cap (8 KiB by
+# default, after percent-encoding): a message quoting a 100,000-character input failed the
+# call as RESOURCE_EXHAUSTED ("received metadata size exceeds hard limit"), a 429 at the
+# gateway, instead of arriving as the INVALID_ARGUMENT it was.
+MAX_STATUS_MESSAGE = 1000
+
+
+def status_message(text: str) -> str:
+    """`text`, cut to MAX_STATUS_MESSAGE bytes of UTF-8 (never inside a character)."""
+    raw = text.encode()
+    if len(raw) <= MAX_STATUS_MESSAGE:
+        return text
+    return raw[: MAX_STATUS_MESSAGE - 3].decode(errors="ignore") + "..."
+
+
 async def _abort_for(exc: Exception, method: str, context: Context) -> None:
     if isinstance(exc, DomainError):
-        await context.abort(grpc.StatusCode[exc.code], exc.message)
+        await context.abort(grpc.StatusCode[exc.code], status_message(exc.message))
     if is_outage(exc):
         # The database (or storage) is restarting or unreachable: the caller's request was
         # fine and will succeed later. UNAVAILABLE is what clients and workers retry.

@@ -171,3 +171,23 @@ async def test_a_nul_character_is_invalid_argument_and_nothing_is_written(
         )
     got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert not got.fields
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_error_quoting_a_huge_input_keeps_its_code(channel: grpc.aio.Channel) -> None:
+    # The message quoted the whole data type: over gRPC's metadata limit, the call failed as
+    # RESOURCE_EXHAUSTED (the gateway's 429) instead of INVALID_ARGUMENT.
+    templates = jobs_grpc.TemplateServiceStub(channel)
+    for data_type in ("x" * 100_000, "é" * 50_000):
+        fields = [pb.JobField(name="total", data_type=data_type)]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await templates.CreateTemplate(
+                jobs_pb.CreateTemplateRequest(
+                    template=pb.Template(display_name="t", fields=fields)
+                ),
+                metadata=USER,
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+        details = err.value.details() or ""
+        assert "data_type" in details
+        assert len(details.encode()) <= 1000
