@@ -415,7 +415,11 @@ def archive_entries(entries: Iterable[worker_pb.ArchiveEntry]) -> list[ArchiveEn
 
 
 def values(message: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(message)
+    try:
+        return json_format.MessageToDict(message)
+    except ValueError as exc:
+        # A NaN or Infinity number: JSON has none (json_format refuses; it was INTERNAL).
+        raise InvalidArgument(f"values must be finite numbers: {exc}") from exc
 
 
 # -- versions, golden documents, scores (#16) ---------------------------------------------
