@@ -43,3 +43,13 @@ def test_undecodable_bytes_name_the_request_type() -> None:
     assert parse(b"\x0a\x03job") == jobs_pb.GetJobRequest(name="job")
     with pytest.raises(InvalidArgument, match=r"not a valid bytereview\.jobs\.v1\.GetJobRequest"):
         request_checks.check(parse(b"\xff\xff\xff"), public=False)
+
+
+def test_a_list_longer_than_any_method_takes_is_refused_before_its_entries_are_read() -> None:
+    declared = jobs_pb.DeclaredFile(path="a.pdf", size_bytes=1)
+    request = jobs_pb.CreateJobRequest(files=[declared] * request_checks.MAX_LIST_ENTRIES)
+    request_checks.check(request, public=True)
+    request.files.append(declared)
+    with pytest.raises(InvalidArgument, match="files holds 10001 entries; at most 10000"):
+        request_checks.check(request, public=True)
+    request_checks.check(request, public=False)  # internal: the servicer's own batch limits

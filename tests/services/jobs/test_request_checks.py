@@ -191,3 +191,18 @@ async def test_an_error_quoting_a_huge_input_keeps_its_code(channel: grpc.aio.Ch
         details = err.value.details() or ""
         assert "data_type" in details
         assert len(details.encode()) <= 1000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_list_longer_than_any_method_takes_is_invalid_argument(
+    channel: grpc.aio.Channel,
+) -> None:
+    # Methods checked their own limits after converting every entry (seconds for the
+    # 900,000 a message can hold); ListAllJobs had none and took 100,000 statuses.
+    admin = admin_grpc.AdminServiceStub(channel)
+    await _invalid(
+        admin.ListAllJobs(
+            admin_pb.ListAllJobsRequest(statuses=[pb.Job.READY] * 10_001), metadata=USER
+        ),
+        mentions="statuses holds 10001 entries",
+    )
