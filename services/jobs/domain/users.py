@@ -171,10 +171,11 @@ class Users:
     async def delete_api_key(self, user_id: str, parent_user: str, key_id: str) -> None:
         self._own_user(user_id, parent_user)
         async with self._ctx.transaction() as session:
+            # Locked, as a template's delete (templates/library.py) and for the same race.
             row = await session.scalar(
-                select(models.ApiKey).where(
-                    models.ApiKey.id == key_id, models.ApiKey.user_id == user_id
-                )
+                select(models.ApiKey)
+                .where(models.ApiKey.id == key_id, models.ApiKey.user_id == user_id)
+                .with_for_update()
             )
             if row is None:
                 raise NotFound(f"API key {key_id} not found")

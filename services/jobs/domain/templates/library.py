@@ -142,10 +142,12 @@ class Templates:
 
     async def delete(self, user_id: str, template_id: str) -> None:
         async def work(session: AsyncSession) -> None:
+            # Locked: of two deletes at once, the second waits and finds nothing (NOT_FOUND);
+            # unlocked, both read the row and the second's DELETE matched none (INTERNAL).
             template = await session.scalar(
-                select(models.Template).where(
-                    models.Template.id == template_id, models.Template.user_id == user_id
-                )
+                select(models.Template)
+                .where(models.Template.id == template_id, models.Template.user_id == user_id)
+                .with_for_update()
             )
             if template is None:
                 raise NotFound(f"template {names.template_name(template_id)} not found")
