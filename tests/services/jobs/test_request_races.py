@@ -1,6 +1,8 @@
-"""The same delete sent several times at once (a double click, a retrying client): one
-succeeds, the others are NOT_FOUND. Unlocked, each read the row and all but one DELETE
-matched nothing: INTERNAL on PostgreSQL."""
+"""The same request sent several times at once (a double click, a retrying client).
+
+A delete: one succeeds, the others are NOT_FOUND (unlocked, each read the row and all but
+one DELETE matched nothing: INTERNAL on PostgreSQL). A create under a limit: the limit
+holds (unlocked, each counted the rows before any was written)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from bytereview.core.limits import MAX_KEYS_PER_USER
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -27,7 +30,7 @@ FIELDS = [pb.JobField(name="total", data_type="currency")]
 
 async def _all_at_once(delete: Callable[[], Awaitable[Any]]) -> list[str]:
     got = await asyncio.gather(*(delete() for _ in range(AT_ONCE)), return_exceptions=True)
-    codes = []
+    codes: list[str] = []
     for outcome in got:
         if isinstance(outcome, grpc.aio.AioRpcError):
             codes.append(outcome.code().name)
@@ -90,3 +93,24 @@ async def test_a_golden_document_deleted_several_times_at_once(
         )
     )
     assert codes == ["NOT_FOUND"] * (AT_ONCE - 1) + ["OK"]
+
+
+async def test_api_keys_created_at_once_stay_within_the_limit(channel: grpc.aio.Channel) -> None:
+    users = jobs_grpc.UserServiceStub(channel)
+    created = await asyncio.gather(
+        *(
+            users.CreateApiKey(
+                jobs_pb.CreateApiKeyRequest(
+                    parent="users/me", api_key=pb.ApiKey(display_name=f"k{i}")
+                ),
+                metadata=USER,
+            )
+            for i in range(MAX_KEYS_PER_USER + 10)
+        ),
+        return_exceptions=True,
+    )
+    refused = [c for c in created if isinstance(c, grpc.aio.AioRpcError)]
+    assert {c.code() for c in refused} == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert len(refused) == 10
+    listed = await users.ListApiKeys(jobs_pb.ListApiKeysRequest(parent="users/me"), metadata=USER)
+    assert len(listed.api_keys) == MAX_KEYS_PER_USER
