@@ -11,19 +11,27 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 
 
-def test_internal_services_get_only_the_decoding_check() -> None:
+def test_internal_requests_lose_their_nul_characters_and_keep_their_enums() -> None:
     # The workers' batches answer an unreadable report on its own; their servicer checks.
+    # Their text comes from documents anyone uploads: cleaned, not refused.
     report = worker_pb.ReportFileAnalysisRequest(
         file="f", error="a\x00b", status=pb.SourceFile.READY
     )
-    request_checks.check(report, public=False)
     with pytest.raises(InvalidArgument, match="error must not contain a NUL"):
         request_checks.check(report, public=True)
-    report.error = "ok"
     report.status = 42  # type: ignore[assignment]
     request_checks.check(report, public=False)
-    with pytest.raises(InvalidArgument, match="status: 42 is not a value of"):
-        request_checks.check(report, public=True)
+    assert (report.error, report.status) == ("ab", 42)
+    result = worker_pb.ReportTaskResultRequest(
+        task="t", extractor="x\x00", value_sources={"to\x00tal": "p\x00age"}
+    )
+    result.assessments["f\x00"].evidence.quote = "q\x00"
+    result.values.update({"v": "stays\x00"})  # JSON escapes it: Struct values are left alone
+    request_checks.check(result, public=False)
+    assert result.extractor == "x"
+    assert dict(result.value_sources) == {"total": "page"}
+    assert result.assessments["f"].evidence.quote == "q"
+    assert result.values["v"] == "stays\x00"
 
 
 def test_lists_inside_structs_are_walked_and_null_values_are_not_enums() -> None:

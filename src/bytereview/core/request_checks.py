@@ -14,8 +14,10 @@ The wire format lets through values no method can use, and servicers each assume
 
 Each is INVALID_ARGUMENT naming the field. The workers' own service is internal: its
 batches answer an unreadable report on its own (one unknown failure class must not fail
-the other reports of the batch) and what workers report is the platform's text, cleaned
-where it is made; its servicer checks what it reads.
+the other reports of the batch), its servicer checks what it reads, and what workers report
+is the platform's text, from documents anyone can upload: its NUL characters are removed
+rather than refused (an error message quoting a hostile file failed its report on
+PostgreSQL, INTERNAL, on every redelivery until the task was dead-lettered).
 
 Only the fields that can lead to a list, an enum or a string are visited (a plan per
 message type).
@@ -67,13 +69,18 @@ def tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], An
 
 def check(request: object, *, public: bool) -> None:
     """Raise InvalidArgument for an undecodable request and, when `public`, for a list too
-    long, an unknown enum number or a NUL character anywhere in it (map keys included)."""
+    long, an unknown enum number or a NUL character anywhere in it (map keys included).
+    An internal request's strings lose their NUL characters instead (in place)."""
     if isinstance(request, Undecodable):
         raise InvalidArgument(f"the request is not a valid {request.type_name} message")
-    if public and isinstance(request, Message):
-        problem = _problem(request, "")
-        if problem is not None:
-            raise InvalidArgument(problem)
+    if not isinstance(request, Message):
+        return
+    if not public:
+        _clean(request)
+        return
+    problem = _problem(request, "")
+    if problem is not None:
+        raise InvalidArgument(problem)
 
 
 def _problem(message: Message, path: str) -> str | None:
@@ -129,19 +136,21 @@ def _one(field: FieldDescriptor, value: Any, path: str) -> str | None:
     return None
 
 
-# The fields worth visiting per message type (full name); empty: nothing to check there.
-_PLANS: dict[str, tuple[FieldDescriptor, ...]] = {}
+# The fields worth visiting per message type (full name) and walk (cleaning or not).
+_PLANS: dict[tuple[str, bool], tuple[FieldDescriptor, ...]] = {}
 
 
-def _plan(desc: Descriptor) -> tuple[FieldDescriptor, ...]:
-    plan = _PLANS.get(desc.full_name)
+def _plan(desc: Descriptor, *, cleaning: bool = False) -> tuple[FieldDescriptor, ...]:
+    plan = _PLANS.get((desc.full_name, cleaning))
     if plan is None:
-        _PLANS.update(_plans_from(desc))
-        plan = _PLANS[desc.full_name]
+        _PLANS.update(_plans_from(desc, cleaning))
+        plan = _PLANS[(desc.full_name, cleaning)]
     return plan
 
 
-def _checked_here(field: FieldDescriptor) -> bool:
+def _checked_here(field: FieldDescriptor, cleaning: bool) -> bool:
+    if cleaning:
+        return field.type == _T.TYPE_STRING
     if field.is_repeated:
         return True  # its length, at least
     enum = field.enum_type
@@ -150,7 +159,15 @@ def _checked_here(field: FieldDescriptor) -> bool:
     return field.type == _T.TYPE_STRING
 
 
-def _plans_from(root: Descriptor) -> dict[str, tuple[FieldDescriptor, ...]]:
+def _entered(desc: Descriptor, cleaning: bool) -> bool:
+    # Cleaning leaves google.protobuf types (Struct values) alone: they are stored as JSON,
+    # where a NUL is written escaped.
+    return not (cleaning and desc.full_name.startswith(_WELL_KNOWN))
+
+
+def _plans_from(
+    root: Descriptor, cleaning: bool
+) -> dict[tuple[str, bool], tuple[FieldDescriptor, ...]]:
     """Plans for `root` and every type under it. Types may be recursive (Struct, Value,
     ListValue), so whether a type leads to a checked field is found as a fixpoint."""
     types: dict[str, Descriptor] = {}
@@ -159,8 +176,16 @@ def _plans_from(root: Descriptor) -> dict[str, tuple[FieldDescriptor, ...]]:
         desc = todo.pop()
         if desc.full_name not in types:
             types[desc.full_name] = desc
-            todo += [f.message_type for f in desc.fields if f.message_type is not None]
-    leads = {name for name, desc in types.items() if any(map(_checked_here, desc.fields))}
+            todo += [
+                f.message_type
+                for f in desc.fields
+                if f.message_type is not None and _entered(f.message_type, cleaning)
+            ]
+    leads = {
+        name
+        for name, desc in types.items()
+        if _entered(desc, cleaning) and any(_checked_here(f, cleaning) for f in desc.fields)
+    }
     grown = True
     while grown:
         grown = False
@@ -172,11 +197,50 @@ def _plans_from(root: Descriptor) -> dict[str, tuple[FieldDescriptor, ...]]:
                 leads.add(name)
                 grown = True
     return {
-        name: tuple(
+        (name, cleaning): tuple(
             f
             for f in desc.fields
-            if _checked_here(f)
+            if _checked_here(f, cleaning)
             or (f.message_type is not None and f.message_type.full_name in leads)
         )
         for name, desc in types.items()
     }
+
+
+def _clean(message: Message) -> None:
+    """Every string of `message` without NUL characters, in place (map keys included)."""
+    desc: Descriptor = message.DESCRIPTOR  # type: ignore[assignment]  # upb's is the same class
+    for field in _plan(desc, cleaning=True):
+        value = getattr(message, field.name)
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            _clean_map(value, entry.fields_by_name["value"].message_type)
+        elif field.type == _T.TYPE_STRING:
+            if field.is_repeated:
+                for i, item in enumerate(value):
+                    if "\x00" in item:
+                        value[i] = item.replace("\x00", "")
+            elif "\x00" in value:
+                setattr(message, field.name, value.replace("\x00", ""))
+        elif field.is_repeated:
+            for item in value:
+                _clean(item)
+        elif message.HasField(field.name):
+            _clean(value)
+
+
+def _clean_map(value: Any, item_type: Descriptor | None) -> None:
+    for key in list(value):
+        item = value[key]
+        if item_type is None:
+            if isinstance(item, str) and "\x00" in item:
+                item = value[key] = item.replace("\x00", "")
+        elif _entered(item_type, cleaning=True):
+            _clean(item)
+        if isinstance(key, str) and "\x00" in key:
+            clean_key = key.replace("\x00", "")
+            if item_type is not None:
+                value[clean_key].CopyFrom(item)
+            else:
+                value[clean_key] = item
+            del value[key]

@@ -16,9 +16,10 @@ from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
-from tests.services.jobs.helpers import FIELDS, WORKER
+from tests.services.jobs.helpers import FIELDS, WORKER, running_tasks
 
 if TYPE_CHECKING:
+    from bytereview.core.settings import Settings
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 
@@ -206,3 +207,35 @@ async def test_a_list_longer_than_any_method_takes_is_invalid_argument(
         ),
         mentions="statuses holds 10001 entries",
     )
+
+
+async def test_a_workers_report_quoting_a_nul_is_stored_without_it(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # Workers report text from documents anyone uploads (errors, evidence). A NUL in it
+    # failed the report on PostgreSQL, INTERNAL on every redelivery, until the task was
+    # dead-lettered and its result lost.
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
+    values = struct_pb2.Struct()
+    values.update({"total": "1.00"})
+    stored = await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=tasks[0], values=values, extractor="off\x00line"),
+        metadata=WORKER,
+    )
+    assert stored.applied
+    failed = await worker_stub.ReportTaskFailure(
+        worker_pb.ReportTaskFailureRequest(
+            task=tasks[1],
+            failure_class=worker_pb.ReportTaskFailureRequest.PERMANENT,
+            error="cannot read 'a\x00b'",
+        ),
+        metadata=WORKER,
+    )
+    assert failed.applied
+    listed = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
+    errors = {t.name: t.last_error for t in listed.tasks}
+    assert errors[tasks[1]] == "cannot read 'ab'"
+    [result] = (
+        await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    ).results
+    assert result.extractor == "offline"
