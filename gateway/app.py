@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from bytereview.core import Settings, get_settings, make_storage
 from gateway import ops_routes, storage_routes, webapp
@@ -49,6 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(404)
     async def not_found(request: Request, _: Exception) -> Response:
         return http_error(404, "NOT_FOUND", f"no API route {request.method} {request.url.path}")
+
+    # A client gone mid-body (a cancelled upload, a Content-Length larger than what it sent)
+    # is not our error: the route cleaned up (an upload's partial file is dropped), nobody is
+    # left to read an answer, and the log got a traceback for it.
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, _: Exception) -> Response:
+        return Response(status_code=499)
 
     ops_routes.mount(
         app,

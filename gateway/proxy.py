@@ -260,14 +260,42 @@ async def _json_body(request: Request) -> object:
     if _nesting(raw) > MAX_JSON_DEPTH:
         raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
         raise InvalidArgument(f"the request body is not valid JSON: {str(exc)[:300]}") from exc
     if parsed is None:
         # An empty body means "no fields"; an explicit `null` is not a request message.
         raise InvalidArgument("the request body must be a JSON object, not null")
+    try:
+        # json.loads lets `\ud800` escapes (and raw surrogate bytes) through as lone
+        # surrogates, anywhere, keys included; protobuf cannot encode them and its parser
+        # fails on them with errors it does not wrap (a SystemError from a key lookup).
+        json.dumps(parsed, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidArgument(
+            "the request body is not valid JSON: it holds an unpaired UTF-16 surrogate"
+        ) from exc
     return parsed
+
+
+def _no_constant(name: str) -> object:
+    # `NaN`, `Infinity` and `-Infinity` are Python's JSON extensions, not JSON (RFC 8259);
+    # proto3 JSON spells these doubles as strings ("NaN"), which still parse.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # A key given twice is ambiguous (RFC 8259 leaves the meaning open; json.loads would
+    # keep the last silently and lose the first): refuse it instead of guessing.
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key[:100]!r} is given more than once")
+            seen.add(key)
+    return out
 
 
 def _nesting(raw: bytes | bytearray) -> int:

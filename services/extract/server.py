@@ -49,12 +49,14 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
     async def PreviewExtraction(
         self, request: extract_pb.PreviewExtractionRequest, context: Context
     ) -> extract_pb.PreviewExtractionResponse:
+        # The caller first (the jobs service checks the credential and that the file is
+        # theirs): a caller without a credential learns nothing, not even the field rules.
+        found = await file_for_caller(self._jobs, request.file, context)
         # The rule ConfigureJob applies, against the shared data-type table.
         specs = check_fields(
             (field_spec(f.name, f.data_type, f.instruction) for f in request.fields),
             DEFAULT_TYPES,
         )
-        found = await file_for_caller(self._jobs, request.file, context)
         if not found.file.media_type:
             raise InvalidArgument(f"{request.file} has not been analysed yet")
         fields = [Field(f.name, f.data_type, f.instruction) for f in specs]

@@ -92,3 +92,14 @@ async def test_garbage_bearer_tokens_are_unauthenticated(
     with pytest.raises(Unauthenticated):
         await _verifier(slow_idp).verify(token)
     assert slow_idp.served == []
+
+
+@pytest.mark.parametrize("subject", ["", "  "])
+async def test_a_token_with_an_empty_subject_is_unauthenticated(subject: str) -> None:
+    # Signed by the provider, but every such token would be the same user: one tenant
+    # shared by whoever holds one.
+    with identity_provider() as idp:
+        verifier = _verifier(idp)
+        assert (await verifier.verify(idp.token("someone"))).subject == f"{ISSUER}|someone"
+        with pytest.raises(Unauthenticated, match="subject"):
+            await verifier.verify(idp.token(subject))

@@ -49,6 +49,29 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
     assert STRONG not in repr(settings)  # secrets never show up in logs or reprs
 
 
+@pytest.mark.parametrize(
+    "bad", [{"SIGNING_SECRET": "short"}, {"GATEWAY_PORT": "not a port", "SIGNING_SECRET": STRONG}]
+)
+def test_a_refused_setting_never_prints_a_secret(
+    monkeypatch: pytest.MonkeyPatch, bad: dict[str, str]
+) -> None:
+    # A whole-model check printed every setting given, cut in the middle: the tail showed
+    # the last one (the Gemini key, which comes late) in full.
+    secrets = {
+        "DATABASE_URL": "postgresql+asyncpg://app:hunter2-db-pass@db/bytereview",
+        "WORKER_TOKEN": STRONG,
+        "GEMINI_API_KEY": "AIza-gemini-key-1234567890",
+    }
+    for name, value in {"ENV": "production", **secrets, **bad}.items():
+        monkeypatch.setenv(f"BYTEREVIEW_{name}", value)
+    with pytest.raises(ValidationError) as err:
+        Settings()
+    shown = str(err.value)
+    assert next(iter(bad)) in shown.upper()  # it still names the setting
+    for leaked in ("hunter2", STRONG[-12:], "gemini-key", "1234567890"):
+        assert leaked not in shown, shown
+
+
 def test_signed_urls() -> None:
     expires = int(time.time()) + 60
     params = signing.sign("k", method="PUT", key="jobs/a/uploads/b", expires=expires, max="10")

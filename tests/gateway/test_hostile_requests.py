@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import httpx
 import pytest
 
-from bytereview.core import DEV_TOKEN, DEV_WORKER_TOKEN
+from bytereview.core import DEV_TOKEN, DEV_WORKER_TOKEN, Settings
+from gateway import create_app
+from services.jobs.server import RunningJobsService
 from tests.pdfs import text_pdf
 
 AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -81,6 +84,33 @@ async def test_deep_or_huge_json_is_400(client: httpx.AsyncClient, body: bytes) 
         "/v1/jobs", headers={**AUTH, "content-type": "application/json"}, content=body
     )
     _assert_4xx(response)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"\\ud800": 1}',
+        b'{"files": [{"\\udfff": 1}]}',
+        b'{"files": "\\ud800"}',
+        b'{"files": ["\\ud800"]}',
+        b'{"displayName": "\xed\xa0\x80"}',
+        b'{"files": [{"path": "a.pdf", "sizeBytes": NaN}]}',
+        b'{"displayName": Infinity}',
+        b'{"displayName": "a", "displayName": "b"}',
+        b'{"files": [{"path": "a.pdf", "path": "b.pdf", "sizeBytes": 3}]}',
+    ],
+)
+async def test_json_that_protobuf_cannot_take_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # Lone surrogates (escaped or raw) crashed protobuf's parser: a 500 or a reset connection.
+    # NaN/Infinity are not JSON; a key given twice lost one of its values silently.
+    response = await client.post(
+        "/v1/jobs", headers={**AUTH, "content-type": "application/json"}, content=body
+    )
+    _assert_4xx(response)
+    assert "not valid JSON" in response.json()["error"]["message"]
+    assert (await client.get("/v1/jobs", headers=AUTH)).json().get("jobs", []) == []
 
 
 def _token(payload: object) -> str:
@@ -186,6 +216,54 @@ async def test_an_upload_url_writes_its_file_once(client: httpx.AsyncClient) -> 
     # The file is being analysed: the same URL cannot swap its bytes (a PDF for a ZIP).
     replaced = await client.put(url, content=b"PK\x03\x04" + b"\0" * 40)
     _assert_4xx(replaced, 412)
+
+
+async def test_a_client_gone_mid_upload_leaves_no_traceback_and_no_file(
+    settings: Settings, jobs: RunningJobsService, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client announces 10 bytes, sends 3 and disconnects: starlette's ClientDisconnect
+    # went up as "Exception in ASGI application", a traceback in the gateway's log.
+    app = create_app(settings.model_copy(update={"jobs_addr": f"127.0.0.1:{jobs.port}"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as c:
+            created = await c.post(
+                "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 10}]}
+            )
+            url = httpx.URL(created.json()["uploadTargets"][0]["url"])
+            chunks: list[dict[str, object]] = [
+                {"type": "http.request", "body": b"%PD", "more_body": True},
+                {"type": "http.disconnect"},
+            ]
+
+            async def receive() -> dict[str, object]:
+                return chunks.pop(0) if chunks else {"type": "http.disconnect"}
+
+            sent: list[dict[str, object]] = []
+
+            async def send(message: dict[str, object]) -> None:
+                sent.append(message)
+
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "PUT",
+                "scheme": "http",
+                "path": url.path,
+                "raw_path": url.raw_path.split(b"?")[0],
+                "query_string": url.query,
+                "root_path": "",
+                "headers": [(b"host", b"gateway.test"), (b"content-length", b"10")],
+                "client": ("127.0.0.1", 1),
+                "server": ("gateway.test", 80),
+                "state": {},
+            }
+            with caplog.at_level(logging.ERROR):
+                await app(scope, receive, send)  # type: ignore[arg-type]
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+            # Nothing half-written stays: the same URL takes the whole file afterwards.
+            assert (await c.put(url, content=b"%PDF-1.4\n\n")).status_code == 200
 
 
 def test_xlsx_cells_are_never_formulas() -> None:

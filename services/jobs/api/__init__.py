@@ -42,6 +42,7 @@ def bindings(ctx: JobsContext, users: Users, admin: Admin) -> list[ServiceBindin
             JobWorkerServicer(IngestReports(ctx), TaskReports(ctx)),
             worker_service_pb2_grpc.add_JobWorkerServiceServicer_to_server,
             service_name(worker_service_pb2, "JobWorkerService"),
+            internal=True,
         ),
         ServiceBinding(
             AdminServicer(admin),

@@ -386,6 +386,9 @@ def declared_files(files: Iterable[jobs_pb.DeclaredFile]) -> list[DeclaredFile]:
 def analysis(
     message: worker_pb.ReportFileAnalysisRequest | worker_pb.ArchiveEntry,
 ) -> FileAnalysis:
+    if message.status not in pb.SourceFile.Status.values():
+        # An open enum: a number this server does not know (Name() raised ValueError).
+        raise InvalidArgument(f"status {message.status} is not a file status")
     return FileAnalysis(
         status=pb.SourceFile.Status.Name(message.status),
         media_type=message.media_type,
@@ -412,7 +415,11 @@ def archive_entries(entries: Iterable[worker_pb.ArchiveEntry]) -> list[ArchiveEn
 
 
 def values(message: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(message)
+    try:
+        return json_format.MessageToDict(message)
+    except ValueError as exc:
+        # A NaN or Infinity number: JSON has none (json_format refuses; it was INTERNAL).
+        raise InvalidArgument(f"values must be finite numbers: {exc}") from exc
 
 
 # -- versions, golden documents, scores (#16) ---------------------------------------------

@@ -72,7 +72,6 @@ class TemplateServicer(jobs_grpc.TemplateServiceServicer):
     ) -> pb.Template:
         t = request.template
         template_id = names.parse("template", t.name, field="template.name")["template"]
-        before = (await self._templates.get(caller_id(), template_id)).version
         row = await self._templates.update(
             caller_id(),
             template_id,
@@ -80,11 +79,9 @@ class TemplateServicer(jobs_grpc.TemplateServiceServicer):
             t.display_name,
             t.description,
             convert.field_specs(t.fields),
+            score_new_version=request.score_new_version,
+            actor=caller_actor(),
         )
-        if request.score_new_version and row.version != before:
-            await self._scoring.start(
-                user_id=caller_id(), actor=caller_actor(), template_id=row.id, version=row.version
-            )
         return convert.template(row)
 
     async def DeleteTemplate(

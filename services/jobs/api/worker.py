@@ -81,9 +81,8 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         applied, status = await self._tasks.task_failure(
             ids["job"],
             ids["task"],
-            failure_class=worker_pb.ReportTaskFailureRequest.FailureClass.Name(
-                request.failure_class
-            ),
+            # An unknown number as "" (the domain refuses it); Name() raised ValueError.
+            failure_class=_CLASSES.get(request.failure_class, ""),
             error=request.error,
         )
         return worker_pb.ReportTaskFailureResponse(

@@ -22,6 +22,27 @@ from services.jobs.store import models
 
 # An API key's last use is recorded to the minute, not on every call.
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+# The users columns' lengths (store/models.py): `issuer|sub`, and the profile's email.
+MAX_SUBJECT = 512
+MAX_EMAIL = 320
+
+
+def _checked_subject(principal: Principal) -> str:
+    """The principal's subject, the user's key. One that cannot be stored is refused: cut, it
+    could name another user; as it was, PostgreSQL refused it on every call (INTERNAL)."""
+    subject = principal.subject
+    if len(subject) > MAX_SUBJECT or "\x00" in subject:
+        raise Unauthenticated(
+            f"the token's subject (issuer|sub) must be at most {MAX_SUBJECT} characters without NUL"
+        )
+    return subject
+
+
+def _profile(text: str, limit: int) -> str:
+    """A profile claim (name, email) as stored: the identity provider's text, not the
+    caller's request, so it is cut to its column and cleaned rather than refused (a long
+    name in someone's profile made every call of theirs INTERNAL on PostgreSQL)."""
+    return text.replace("\x00", "")[:limit]
 
 
 def _key_and_user(session: Session, key_hash: str) -> tuple[models.ApiKey, models.User] | None:
@@ -66,18 +87,22 @@ class Users:
             if user is None:
                 raise Unauthenticated("the API key's user no longer exists")
             return user
+        subject = _checked_subject(principal)
         for _ in range(2):
             try:
                 async with self._ctx.transaction() as session:
                     user = await session.scalar(
-                        select(models.User).where(models.User.subject == principal.subject)
+                        select(models.User).where(models.User.subject == subject)
                     )
                     if user is None:
-                        user = models.User(subject=principal.subject)
+                        user = models.User(subject=subject)
                         session.add(user)
-                    user.email = principal.email or user.email or ""
+                    user.email = _profile(principal.email, MAX_EMAIL) or user.email or ""
                     user.display_name = (
-                        display_name or principal.display_name or user.display_name or ""
+                        display_name
+                        or _profile(principal.display_name, MAX_DISPLAY_NAME)
+                        or user.display_name
+                        or ""
                     )
                     user.last_seen_at = models.utcnow()
                 return user
@@ -91,14 +116,15 @@ class Users:
         cached = self._ids.get(principal.subject)
         if cached is not None:
             return cached
+        subject = _checked_subject(principal)
         async with self._ctx.reading() as session:
             found = await session.scalar(
-                select(models.User.id).where(models.User.subject == principal.subject)
+                select(models.User.id).where(models.User.subject == subject)
             )
         user_id = found if found is not None else (await self.resolve(principal)).id
         if len(self._ids) >= self._CACHE_SIZE:
             self._ids.clear()
-        self._ids[principal.subject] = user_id
+        self._ids[subject] = user_id
         return user_id
 
     def _own_user(self, user_id: str, parent_user: str) -> None:
@@ -113,6 +139,11 @@ class Users:
         check_length(display_name, MAX_DISPLAY_NAME, field="api_key.display_name")
         key = new_api_key()
         async with self._ctx.transaction() as session:
+            # The user's row locked first: keys created at once are counted one after the
+            # other (unlocked, 60 at once made 51 keys past the limit of 50).
+            await session.scalar(
+                select(models.User.id).where(models.User.id == user_id).with_for_update()
+            )
             count = len(
                 (
                     await session.scalars(
@@ -145,10 +176,11 @@ class Users:
     async def delete_api_key(self, user_id: str, parent_user: str, key_id: str) -> None:
         self._own_user(user_id, parent_user)
         async with self._ctx.transaction() as session:
+            # Locked, as a template's delete (templates/library.py) and for the same race.
             row = await session.scalar(
-                select(models.ApiKey).where(
-                    models.ApiKey.id == key_id, models.ApiKey.user_id == user_id
-                )
+                select(models.ApiKey)
+                .where(models.ApiKey.id == key_id, models.ApiKey.user_id == user_id)
+                .with_for_update()
             )
             if row is None:
                 raise NotFound(f"API key {key_id} not found")

@@ -121,6 +121,9 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"invalid bearer token: {exc}") from exc
+        if not claims["sub"].strip():
+            # `require` takes "" as present: every such token would be one shared user.
+            raise Unauthenticated("invalid bearer token: the subject (sub) is empty")
         return Principal(
             PrincipalKind.USER,
             subject=f"{claims.get('iss', '')}|{claims['sub']}",

@@ -14,6 +14,7 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from bytereview.core import request_checks
 from bytereview.core.auth import Credentials, Principal
 from bytereview.core.errors import DomainError, Unauthenticated
 from bytereview.core.outages import is_outage
@@ -37,9 +38,24 @@ def _request_id_from(context: Context) -> str:
     return uuid.uuid4().hex
 
 
+# Bytes of a status message. It travels in trailing metadata, which receivers cap (8 KiB by
+# default, after percent-encoding): a message quoting a 100,000-character input failed the
+# call as RESOURCE_EXHAUSTED ("received metadata size exceeds hard limit"), a 429 at the
+# gateway, instead of arriving as the INVALID_ARGUMENT it was.
+MAX_STATUS_MESSAGE = 1000
+
+
+def status_message(text: str) -> str:
+    """`text`, cut to MAX_STATUS_MESSAGE bytes of UTF-8 (never inside a character)."""
+    raw = text.encode()
+    if len(raw) <= MAX_STATUS_MESSAGE:
+        return text
+    return raw[: MAX_STATUS_MESSAGE - 3].decode(errors="ignore") + "..."
+
+
 async def _abort_for(exc: Exception, method: str, context: Context) -> None:
     if isinstance(exc, DomainError):
-        await context.abort(grpc.StatusCode[exc.code], exc.message)
+        await context.abort(grpc.StatusCode[exc.code], status_message(exc.message))
     if is_outage(exc):
         # The database (or storage) is restarting or unreachable: the caller's request was
         # fine and will succeed later. UNAVAILABLE is what clients and workers retry.
@@ -73,14 +89,24 @@ _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 
 
 class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Per call: request id, the caller's principal (when `authenticate` is given), and
-    DomainError -> status code mapping. Other errors become INTERNAL without details."""
+    """Per call: request id, the caller's principal (when `authenticate` is given), the
+    request's checks (core.request_checks: after authentication, so a caller without a
+    credential learns nothing of the request's shape), and DomainError -> status code
+    mapping. Other errors become INTERNAL without details.
+
+    `internal_services` (full names) are called by our own workers only: their requests get
+    the decoding check alone, their servicers check the rest (see request_checks)."""
 
     def __init__(
-        self, authenticate: Authenticate | None = None, authorize: Authorize | None = None
+        self,
+        authenticate: Authenticate | None = None,
+        authorize: Authorize | None = None,
+        *,
+        internal_services: frozenset[str] = frozenset(),
     ) -> None:
         self._authenticate = authenticate
         self._authorize = authorize
+        self._internal = internal_services
         self._wrapped: dict[str, Any] = {}
 
     async def _prelude(self, method: str, context: Context) -> None:
@@ -114,12 +140,15 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         prelude = self._prelude
+        public = method.lstrip("/").split("/")[0] not in self._internal
+        deserialize = request_checks.tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             unary: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: Context) -> Any:
                 try:
                     await prelude(method, context)
+                    request_checks.check(request, public=public)
                     return await unary(request, context)
                 except (grpc.aio.AbortError, grpc.aio.UsageError):
                     raise
@@ -128,7 +157,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
@@ -137,6 +166,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 try:
                     await prelude(method, context)
+                    request_checks.check(request, public=public)
                     async for item in stream(request, context):
                         yield item
                 except (grpc.aio.AbortError, grpc.aio.UsageError):
@@ -146,7 +176,7 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserialize,
                 response_serializer=handler.response_serializer,
             )
         return handler
@@ -154,11 +184,14 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
 @dataclass(frozen=True, slots=True)
 class ServiceBinding:
-    """A servicer, the function that adds it to a server, and its full service name."""
+    """A servicer, the function that adds it to a server, and its full service name.
+
+    `internal`: only our own workers call it (CallInterceptor's `internal_services`)."""
 
     servicer: object
     add_to_server: Callable[[Any, grpc.aio.Server], None]
     full_name: str
+    internal: bool = False
 
 
 class GrpcServer:
@@ -174,7 +207,13 @@ class GrpcServer:
         authorize: Authorize | None = None,
     ) -> None:
         self._server = grpc.aio.server(
-            interceptors=[CallInterceptor(authenticate, authorize)],
+            interceptors=[
+                CallInterceptor(
+                    authenticate,
+                    authorize,
+                    internal_services=frozenset(b.full_name for b in bindings if b.internal),
+                )
+            ],
             options=[
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
                 ("grpc.max_send_message_length", 32 * 1024 * 1024),

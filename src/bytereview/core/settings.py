@@ -32,7 +32,13 @@ class StorageBackend(StrEnum):
 class Settings(BaseSettings):
     """Everything a ByteReview process can be told. Defaults run one machine in dev mode."""
 
-    model_config = SettingsConfigDict(env_prefix="BYTEREVIEW_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error printed the input, and for the checks
+    # over the whole model that is every setting: the tail of its repr showed whichever
+    # came last (a Gemini API key, a DSN's password) in the log of a process that would
+    # not start.
+    model_config = SettingsConfigDict(
+        env_prefix="BYTEREVIEW_", extra="ignore", hide_input_in_errors=True
+    )
 
     env: Environment = Environment.DEV
     data_dir: Path = Path(".bytereview")

@@ -243,6 +243,12 @@ async def test_preview_extracts_one_file_synchronously(
                     extract_pb.PreviewExtractionRequest(file=files.files[0].name), metadata=USER
                 )
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            # Without a credential: UNAUTHENTICATED, before anything of the request is judged.
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.PreviewExtraction(
+                    extract_pb.PreviewExtractionRequest(file=files.files[0].name)
+                )
+            assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 async def test_a_redelivered_task_gives_one_result(

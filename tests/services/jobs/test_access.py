@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
 from tests.identity import IdentityProvider
@@ -67,3 +68,37 @@ async def test_public_services_refuse_a_worker_credential(job_stub: JobStub) -> 
         await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=WORKER)
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "needs a user credential" in (err.value.details() or "")
+
+
+async def test_any_profile_a_token_carries_signs_in(
+    channel: grpc.aio.Channel, idp: IdentityProvider
+) -> None:
+    # A name, email or subject longer than its column, or holding NUL, made every call of
+    # that user INTERNAL on PostgreSQL. The profile is cut and cleaned; a subject, the
+    # user's key, cannot be cut without naming someone else: it is refused.
+    users = jobs_grpc.UserServiceStub(channel)
+    long_email = "e" * 400 + "@example.test"
+    claims: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("long-name", {"name": "n" * 300}),
+        ("long-email", {"email": long_email}),
+        ("nul-name", {"name": "a\x00b"}),
+    )
+    for subject, profile in claims:
+        token = (("authorization", f"Bearer {idp.token(subject, **profile)}"),)
+        synced = await users.SyncCurrentUser(jobs_pb.SyncCurrentUserRequest(), metadata=token)
+        listed = await jobs_grpc.JobServiceStub(channel).ListJobs(
+            jobs_pb.ListJobsRequest(), metadata=token
+        )
+        assert not listed.jobs
+        if subject == "long-name":
+            assert synced.display_name == "n" * 200
+        elif subject == "long-email":
+            assert synced.email == long_email[:320]
+        else:
+            assert synced.display_name == "ab"
+    for subject in ("s" * 600, "a\x00b"):
+        token = (("authorization", f"Bearer {idp.token(subject)}"),)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await users.SyncCurrentUser(jobs_pb.SyncCurrentUserRequest(), metadata=token)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, err.value.details()
+        assert "subject" in (err.value.details() or "")

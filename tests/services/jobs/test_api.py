@@ -10,7 +10,7 @@ import io
 import json
 import threading
 import tracemalloc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
@@ -307,6 +307,40 @@ async def test_file_pages_and_progress(
     assert dict(progress.files_by_status) == {"READY": 3}
     assert dict(progress.tasks_by_status) == {"SUCCEEDED": 3}
     assert progress.analysis_done
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[1, 2], {"a": 1}, float("nan"), float("inf"), "x" * 10_001],
+    ids=["list", "object", "nan", "infinity", "long"],
+)
+async def test_a_correction_is_a_value_an_extractor_could_write(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, value: Any
+) -> None:
+    # A list of 500,000 numbers was stored and came back on every page of results; NaN and
+    # Infinity are not JSON, which PostgreSQL's json column refused (INTERNAL).
+    job = await completed_job(job_stub, worker_stub, settings, files=1)
+    [result] = (
+        await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    ).results
+    values = struct_pb2.Struct()
+    values.update({"total": value})
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.UpdateResult(
+            jobs_pb.UpdateResultRequest(
+                result=pb.Result(name=result.name, values=values),
+                update_mask=field_mask_pb2.FieldMask(paths=["values.total"]),
+            ),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert "must be" in (err.value.details() or "")
+    versions = await job_stub.ListResultVersions(
+        jobs_pb.ListResultVersionsRequest(parent=result.name), metadata=USER
+    )
+    assert len(versions.versions) == 1
+    got = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    assert got.results[0].values == result.values
 
 
 async def test_results_edit_export_delete(

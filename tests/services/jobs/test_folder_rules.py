@@ -153,7 +153,7 @@ async def test_every_configure_sets_the_rules_afresh(
         ([rule("", COMBINED)], "folder is empty"),
         ([rule("a", COMBINED), rule("a", INDIVIDUAL)], "has two rules"),
         ([rule("a", pb.TASK_MODE_UNSPECIFIED)], "task_mode must be"),
-        ([rule("a", 7)], "task_mode must be"),
+        ([rule("a", 7)], "task_mode: 7 is not a value"),  # refused by core.request_checks
     ],
 )
 async def test_bad_rules_are_invalid_arguments(

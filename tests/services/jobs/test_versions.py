@@ -457,3 +457,33 @@ async def test_every_new_resource_is_the_owners_alone(
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     # Nothing changed for the owner.
     assert [v.version for v in await _versions(job_stub, result.name)] == [1]
+
+
+async def test_new_fields_to_score_without_golden_documents_change_nothing(
+    channel: grpc.aio.Channel,
+) -> None:
+    # The FAILED_PRECONDITION came after the new version was committed: the caller was
+    # told no, and the template had changed all the same.
+    templates = jobs_grpc.TemplateServiceStub(channel)
+    template = await _template(templates, FIELDS)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await templates.UpdateTemplate(
+            jobs_pb.UpdateTemplateRequest(
+                template=pb.Template(
+                    name=template.name, fields=[pb.JobField(name="other", data_type="text")]
+                ),
+                update_mask=field_mask_pb2.FieldMask(paths=["fields"]),
+                score_new_version=True,
+            ),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "golden" in (err.value.details() or "")
+    after = await templates.GetTemplate(
+        jobs_pb.GetTemplateRequest(name=template.name), metadata=USER
+    )
+    assert (list(after.fields), after.current_version) == (FIELDS, template.current_version)
+    versions = await templates.ListTemplateVersions(
+        jobs_pb.ListTemplateVersionsRequest(parent=template.name), metadata=USER
+    )
+    assert len(versions.versions) == 1

@@ -123,3 +123,33 @@ async def test_a_resumed_watch_gets_the_state_first_then_only_the_events_after_i
         trail[-1].sequence,
         pb.Job.CANCELLED,
     )
+
+
+async def test_a_resume_point_past_the_jobs_last_event_misses_nothing(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # A forged or stale Last-Event-ID past the end: the stream was numbered from it and
+    # skipped every event up to it, silently. No client can have seen those events.
+    job = await ready_job(job_stub, worker_stub, settings, files=1)
+    [task] = await started_tasks(
+        job_stub, settings, job, [pb.JobField(name="number", data_type="text")], 1
+    )
+    before = await _trail(job_stub, job)
+    request = jobs_pb.WatchJobRequest(name=job, after_sequence=before[-1].sequence + 1000)
+    call = job_stub.WatchJob(request, metadata=USER)
+    state = await asyncio.wait_for(call.read(), timeout=5)
+    assert isinstance(state, pb.JobEvent)
+    assert (state.kind, state.sequence) == (SNAPSHOT, before[-1].sequence)
+    values = struct_pb2.Struct()
+    values.update({"number": "42"})
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+    await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+    )
+    later: list[pb.JobEvent] = []
+    while (event := await asyncio.wait_for(call.read(), timeout=10)) is not EOF:
+        assert isinstance(event, pb.JobEvent)
+        later.append(event)
+    after = [e for e in await _trail(job_stub, job) if e.sequence > before[-1].sequence]
+    assert [e.sequence for e in later] == [e.sequence for e in after]
+    assert (later[-1].kind, later[-1].to_status) == ("job.status", "COMPLETED")

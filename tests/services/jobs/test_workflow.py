@@ -21,6 +21,7 @@ from tests.identity import IdentityProvider
 from tests.services.jobs.helpers import (
     PDF,
     WORKER,
+    completed_job,
     no_more_queued,
     pull_exactly,
     ready_job,
@@ -168,6 +169,24 @@ async def test_configure_and_start_rules(
             metadata=USER,
         )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_finished_job_cannot_be_started_again(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # The table lets a finished job back to QUEUED (a retry, a re-run), but a second start
+    # would snapshot its fields again: it failed on their unique key, INTERNAL.
+    job = await completed_job(job_stub, worker_stub, settings)
+    before = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    for request_id in ("", "another start"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.StartJob(
+                jobs_pb.StartJobRequest(name=job, request_id=request_id), metadata=USER
+            )
+        assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION, err.value.details()
+        assert "COMPLETED" in (err.value.details() or "")
+    after = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert after == before
 
 
 async def test_tenancy(

@@ -32,6 +32,7 @@ from services.jobs.domain.jobs.uploads import (
 from services.jobs.domain.paths import folder_of
 from services.jobs.domain.status import (
     JOB_CONFIGURABLE,
+    JOB_FINISHED,
     FileStatus,
     JobStatus,
     SettleDue,
@@ -290,6 +291,13 @@ class Jobs:
             job = await owned_job(session, user_id, job_id, lock=True)
             if request_id and job.start_request_id == request_id:
                 return job  # a retried start
+            if job.status in JOB_FINISHED:
+                # The table lets a finished job back to QUEUED, but that move is a retry's
+                # or a re-run's: a second start would snapshot the fields again.
+                raise FailedPrecondition(
+                    f"cannot start the job: it has run already (it is {job.status}); "
+                    "retry its failed tasks or re-run it instead"
+                )
             check_transition("job", job.status, JobStatus.QUEUED, action="start the job")
             if not job.configured_fields:
                 raise FailedPrecondition("cannot start a job with no fields: configure it first")

@@ -62,7 +62,10 @@ async def watch_job(
     if after_sequence < 0:
         raise InvalidArgument("after_sequence must not be negative")
     job = await _job(ctx, user_id, job_id)
-    last = after_sequence or job.event_sequence
+    # A resume point past the job's last event (forged, or from before a restore) is its
+    # last event: no client saw events that do not exist yet, and numbering the stream from
+    # it skipped every event up to it.
+    last = min(after_sequence, job.event_sequence) if after_sequence else job.event_sequence
     with watcher_slot(user_id):
         yield snapshot(job, last), job
         async for item in _follow(ctx, user_id, job_id, last):

@@ -99,11 +99,14 @@ class GoldenDocuments:
     async def delete(self, user_id: str, template_id: str, golden_id: str) -> None:
         async with self._ctx.transaction() as session:
             await _owned_template(session, user_id, template_id)
+            # Locked, as a template's delete (templates/library.py) and for the same race.
             golden = await session.scalar(
-                select(models.GoldenDocument).where(
+                select(models.GoldenDocument)
+                .where(
                     models.GoldenDocument.id == golden_id,
                     models.GoldenDocument.template_id == template_id,
                 )
+                .with_for_update()
             )
             if golden is None:
                 raise NotFound(f"{names.golden_document_name(template_id, golden_id)} not found")

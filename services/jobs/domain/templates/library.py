@@ -15,6 +15,7 @@ from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
 from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.queries import codec_of
+from services.jobs.domain.results.scoring import start_scoring
 from services.jobs.domain.templates.versions import add_template_version
 from services.jobs.store import models
 
@@ -95,7 +96,14 @@ class Templates:
         display_name: str,
         description: str,
         fields: Sequence[FieldSpec],
+        *,
+        score_new_version: bool = False,
+        actor: str = "",
     ) -> models.Template:
+        """The template with the masked fields changed. New fields make a new version; with
+        `score_new_version` its scoring run is queued in the same transaction, so a template
+        that cannot be scored (no golden documents) is left unchanged: the FAILED_PRECONDITION
+        used to come after the new version was committed."""
         unknown = set(paths) - UPDATABLE
         if unknown:
             raise InvalidArgument(
@@ -135,6 +143,14 @@ class Templates:
                         )
                         for i, f in enumerate(checked)
                     )
+                    if score_new_version and list(checked) != current:
+                        await start_scoring(
+                            session,
+                            user_id=user_id,
+                            actor=actor,
+                            template_id=template_id,
+                            version=template.version,
+                        )
                 template.updated_at = models.utcnow()
         except IntegrityError as exc:
             raise AlreadyExists(f"you already have a template named {display_name!r}") from exc
@@ -142,10 +158,12 @@ class Templates:
 
     async def delete(self, user_id: str, template_id: str) -> None:
         async def work(session: AsyncSession) -> None:
+            # Locked: of two deletes at once, the second waits and finds nothing (NOT_FOUND);
+            # unlocked, both read the row and the second's DELETE matched none (INTERNAL).
             template = await session.scalar(
-                select(models.Template).where(
-                    models.Template.id == template_id, models.Template.user_id == user_id
-                )
+                select(models.Template)
+                .where(models.Template.id == template_id, models.Template.user_id == user_id)
+                .with_for_update()
             )
             if template is None:
                 raise NotFound(f"template {names.template_name(template_id)} not found")
