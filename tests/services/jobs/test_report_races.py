@@ -435,9 +435,9 @@ async def test_retry_of_failed_tasks_racing_late_reports_and_begins(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, engine: AsyncEngine
 ) -> None:
     """RetryFailedTasks on a partly completed job while late reports of its failed tasks
-    and begins of them arrive: late reports of a failed task never apply, a task begins only
-    once queued again, and once every task has run again the job ends once more, its
-    counters those of its tasks."""
+    and begins of them arrive: a late report of a failed task applies only to the attempt
+    the retry began, a task begins only once queued again, and once every task has run
+    again the job ends once more, its counters those of its tasks."""
     await _quick_deadlocks(engine)
     for _ in range(3):
         job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELD, 8)
@@ -451,14 +451,25 @@ async def test_retry_of_failed_tasks_racing_late_reports_and_begins(
             _fail(worker_stub, [(t, Failure.RETRYABLE) for t in bad]),
             _begin(worker_stub, bad),
         )
-        assert late == [False] * 8
-        assert [a for a, _ in late_failures] == [False] * 4
+        # The succeeded tasks' late results never apply.
+        assert late[:4] == [False] * 4
+        # Nothing tells one attempt's report from the next one's: a late report or failure
+        # of a failed task applies only when the retry had queued it again and it had begun
+        # (under load the begin may come first: it once failed here 3 runs in 14).
+        for i, b in enumerate(begun):
+            assert b or not (late[4 + i] or late_failures[i][0]), (late, late_failures, begun)
         state = await _state(engine, job)
-        # A task began only once the retry had queued it again.
-        assert all(state[_short(t)] == "RUNNING" for t, b in zip(bad, begun, strict=True) if b)
-        waiting = [t for t, b in zip(bad, begun, strict=True) if not b]
-        assert await _begin(worker_stub, waiting) == [True] * len(waiting)
-        assert await _report(worker_stub, bad) == [True] * 4
+        for t, b in zip(bad, begun, strict=True):
+            if b:
+                # Began only once the retry had queued it again; a late report or
+                # retryable failure may have moved it on since.
+                assert state[_short(t)] in {"RUNNING", "SUCCEEDED", "QUEUED"}
+            else:
+                assert state[_short(t)] == "QUEUED"  # queued by the retry, nothing since
+        unfinished = [t for t in bad if state[_short(t)] != "SUCCEEDED"]
+        queued = [t for t in unfinished if state[_short(t)] == "QUEUED"]
+        assert await _begin(worker_stub, queued) == [True] * len(queued)
+        assert await _report(worker_stub, unfinished) == [True] * len(unfinished)
         assert set((await _state(engine, job)).values()) == {"SUCCEEDED"}
         got = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
         assert got.status == pb.Job.COMPLETED
