@@ -107,8 +107,12 @@ _SPACES = r"[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u
 # (Without lookarounds: generators then make matching values directly, not by filtering.)
 _SEGMENT = rf"[^\x00-\x1f{_SPACES[1:-1]}/\\.][^\x00-\x1f/\\]*"
 PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
-# Text the server strips before checking it is there: one character `str.strip` keeps.
-NOT_BLANK = f"[^{_SPACES[1:-1]}]"
+# No string a client sends may hold U+0000 (core/request_checks.py refuses it: PostgreSQL's
+# text cannot store it). Said on every string, so a generator does not send one as valid.
+NO_NUL = "^[^\\x00]*$"
+# Text the server strips before checking it is there: one character `str.strip` keeps,
+# and no NUL anywhere.
+NOT_BLANK = f"^[^\\x00]*[^\\x00{_SPACES[1:-1]}][^\\x00]*$"
 
 
 def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
@@ -401,6 +405,9 @@ class _Schemas:
                     schema["pattern"] = f"^(?:{names}){optional}$"
         if not f.is_repeated:
             schema.update(self._rules.get(f.full_name, {}))
+        if f.type == FD.TYPE_STRING and f.enum_type is None:
+            # Every other pattern here already leaves NUL out (ids, paths, field names).
+            schema.setdefault("pattern", NO_NUL)
         return schema
 
 
