@@ -3,6 +3,7 @@ minutes or gigabytes, and images whose headers declare gigabytes of pixels."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -168,3 +169,36 @@ def truncated_png() -> bytes:
     data = io.BytesIO()
     image.save(data, "PNG")
     return data.getvalue()[: len(data.getvalue()) // 2]
+
+
+def jpeg_scan_bomb(side: int, scans: int) -> bytes:
+    """A progressive JPEG of a blank `side`-pixel square whose last scan (a refinement that
+    adds nothing: one run of empty blocks) is repeated to make `scans` scans. ~100 bytes
+    per scan, and libjpeg decodes each over the whole image."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 255).save(out, "JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    segments = _jpeg_segments(data)
+    have = sum(1 for marker, _ in segments if marker == 0xDA)
+    assert [marker for marker, _ in segments[-2:]] == [0xC4, 0xDA]  # Huffman table, scan
+    last = segments[-2][1] + segments[-1][1]
+    body = b"".join(segment for _, segment in segments)
+    return b"\xff\xd8" + body + last * (scans - have) + b"\xff\xd9"
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, bytes) of each segment between SOI and EOI; a scan keeps its coded data."""
+    at = 2
+    segments = []
+    while data[at + 1] != 0xD9:
+        marker = data[at + 1]
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        end = at + 2 + length
+        if marker == 0xDA:  # coded data runs to the next marker that is not a restart
+            while not (data[end] == 0xFF and data[end + 1] not in (0, *range(0xD0, 0xD8))):
+                end += 1
+        segments.append((marker, data[at:end]))
+        at = end
+    return segments

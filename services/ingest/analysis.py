@@ -6,8 +6,9 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core import Storage
+from bytereview.core.jpeg_scans import ScanCounter, scans_problem
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
-from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, image_problem, sniff, zip_at_end
+from services.ingest.sniff import JPEG, SNIFF_BYTES, ZIP, Sniffed, image_problem, sniff, zip_at_end
 
 READ_CHUNK = 1024 * 1024
 # Time and memory opening a PDF may take (core/pdf_process.py).
@@ -29,8 +30,9 @@ class Analysis:
     archive: bool = False
 
 
-def digest(storage: Storage, key: str) -> tuple[int, str, bytes]:
-    """(size, sha256, first bytes) of an object, streamed in chunks."""
+def digest(storage: Storage, key: str, scans: ScanCounter | None = None) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes) of an object, streamed in chunks; `scans` counts its
+    JPEG scans on the way (core/jpeg_scans.py), so a JPEG is judged in the same read."""
     hasher = hashlib.sha256()
     size = 0
     head = b""
@@ -39,6 +41,8 @@ def digest(storage: Storage, key: str) -> tuple[int, str, bytes]:
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
             hasher.update(chunk)
+            if scans is not None:
+                scans.feed(chunk)
             size += len(chunk)
     return size, hasher.hexdigest(), head
 
@@ -69,7 +73,8 @@ def stored_zip(storage: Storage, key: str) -> bool:
 
 
 def analyse(storage: Storage, key: str) -> Analysis:
-    size, sha, head = digest(storage, key)
+    scans = ScanCounter()
+    size, sha, head = digest(storage, key, scans)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
@@ -98,5 +103,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if found.width == 0 and found.height == 0 and media in ("image/png", "image/gif"):
         return Analysis("FAILED", media, size, sha, error="the image header is damaged")
     if problem := image_problem(found):
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if media == JPEG and (problem := scans_problem(scans.scans)):
         return Analysis("FAILED", media, size, sha, error=problem)
     return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable
+from bytereview.core.jpeg_scans import count_scans, scans_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import (
     PdfBounds,
@@ -127,6 +128,10 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
     from PIL import UnidentifiedImageError
 
     with storage.open_read(key) as handle:
+        # Scans are what a JPEG's decoding costs, and Pillow bounds none (core/jpeg_scans.py).
+        if handle.read(3) == b"\xff\xd8\xff" and (problem := scans_problem(count_scans(handle))):
+            raise FailedPrecondition(f"the image cannot be drawn: {problem}")
+        handle.seek(0)
         try:
             # Read from storage as decoded: the file may be large, the frame drawn is bounded.
             image = PILImage.open(handle)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
+from bytereview.core.jpeg_scans import ScanCounter, scans_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest import directory
@@ -53,6 +54,7 @@ from services.ingest.planning import (
     plan,
 )
 from services.ingest.sniff import (
+    JPEG,
     SNIFF_BYTES,
     ZIP,
     Sniffed,
@@ -330,7 +332,7 @@ class ArchiveUnpacker:
             entry.status = pb.SourceFile.FAILED
             entry.error = copied
             return entry
-        written, digest, found = copied
+        written, digest, found, scans = copied
         entry.size_bytes = written
         entry.sha256 = digest
         entry.media_type = found.media_type
@@ -349,7 +351,9 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
-        elif problem := image_problem(found):
+        elif problem := image_problem(found) or (
+            scans_problem(scans) if found.media_type == JPEG else ""
+        ):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
         elif found.media_type == "application/pdf":
@@ -360,9 +364,10 @@ class ArchiveUnpacker:
             entry.page_count = 1
         return entry
 
-    def _inflate(self, plans: Planned, item: Plan, key: str) -> tuple[int, str, Sniffed] | str:
-        """Copy one entry to `key`: (size, sha256, type), or why the entry is unusable (its
-        partial object removed). UploadStopped and StorageFailure propagate, object removed."""
+    def _inflate(self, plans: Planned, item: Plan, key: str) -> tuple[int, str, Sniffed, int] | str:
+        """Copy one entry to `key`: (size, sha256, type, JPEG scans), or why the entry is
+        unusable (its partial object removed). UploadStopped and StorageFailure propagate,
+        object removed."""
         try:
             source = plans.open(item)
         except StorageFailure:
@@ -376,8 +381,9 @@ class ArchiveUnpacker:
 
     def _copy_data(
         self, source: zipfile.ZipExtFile, item: Plan, key: str
-    ) -> tuple[int, str, Sniffed] | str:
+    ) -> tuple[int, str, Sniffed, int] | str:
         hasher = hashlib.sha256()
+        scans = ScanCounter()
         head = b""
         tail = b""
         written = 0
@@ -403,6 +409,7 @@ class ArchiveUnpacker:
                 else:
                     tail = (tail + chunk)[-directory.TAIL_BYTES :]
                 hasher.update(chunk)
+                scans.feed(chunk)
                 _write(target, chunk)
         except (StorageFailure, UploadStopped):
             self._discard(target, key)
@@ -418,7 +425,7 @@ class ArchiveUnpacker:
         found = sniff(head)
         if not found.archive and not found.extractable and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
-        return written, hasher.hexdigest(), found
+        return written, hasher.hexdigest(), found, scans.scans
 
     def _discard(self, target: BinaryIO, key: str) -> None:
         """Drop a partly written object: abort where the backend can, delete in any case."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bytereview.core.jpeg_scans import count_scans, scans_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS, OCR_PAGE_SECONDS
 from bytereview.core.pdf_process import (
     PdfBounds,
@@ -291,6 +292,11 @@ def image_page(document: Document) -> PageText:
                 copy_to_disk(handle, data, "the image")
             except SpoolFull as exc:
                 raise _disk_full(document, exc) from exc
+        data.seek(0)
+        # Counted before Pillow reads a byte: its decoder has no bound on scans (ingest
+        # refuses these too; this holds for any file).
+        if data.read(3) == b"\xff\xd8\xff" and (problem := scans_problem(count_scans(data))):
+            raise ExtractionError(f"{document.path}: {problem}", retryable=False)
         data.seek(0)
         try:
             return _ocr_image(document, Image.open(data))

@@ -21,7 +21,13 @@ from services.extract.base import Document, ExtractionError
 from services.extract.reading import pages as reading
 from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.core.test_pdf_process import reaped_children_cpu
-from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
+from tests.hostile_documents import (
+    blank_page,
+    jpeg_scan_bomb,
+    png_header_bomb,
+    tiff_header,
+    xobject_bomb,
+)
 from tests.pdfs import joined_pdf, text_pdf
 from tests.services.extract.test_page_store import scan_pdf
 from tests.small_disk import small_tmp
@@ -77,6 +83,16 @@ async def test_an_image_declaring_more_pixels_than_allowed_is_refused_before_dec
             await document_pages(document(data, kind))
         assert not caught.value.retryable
         assert time.monotonic() - started < 5, kind
+
+
+async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
+    """libjpeg decodes every scan over the whole image: these 3,000 empty ones (300 KiB) took
+    seconds here, 10,000 at 7000 x 7000 pixels 43 CPU-seconds of the worker; unbounded."""
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"scans\.jpg: the JPEG holds 3000 scans") as caught:
+        await document_pages(document(jpeg_scan_bomb(2000, 3000), "image/jpeg", "scans.jpg"))
+    assert not caught.value.retryable
+    assert time.monotonic() - started < 5
 
 
 async def test_a_truncated_image_is_a_clear_failure() -> None:

@@ -21,6 +21,7 @@ from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
+    jpeg_scan_bomb,
     page_tree_bomb,
     png_header_bomb,
     tiff_header,
@@ -172,3 +173,25 @@ def test_a_password_protected_pdf_says_so(storage: Storage) -> None:
     )
     found = analyse(storage, stored(storage, "enc", encrypted))
     assert (found.status, found.error) == ("FAILED", "the PDF is password-protected")
+
+
+def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Each scan of a progressive JPEG is decoded over the whole image, and an empty one is
+    ~100 bytes: 1 MiB of them at 7000 x 7000 pixels took 43 CPU-seconds of a RenderPage
+    thread (and of extraction), a 2 GiB upload hours. The count is judged before decoding."""
+    bomb = jpeg_scan_bomb(2000, 3000)
+    found = analyse(storage, stored(storage, "scans", bomb))
+    assert (found.status, found.media_type) == ("FAILED", "image/jpeg")
+    assert "holds 3000 scans" in found.error
+    key = stored(storage, "scans-render", bomb)
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="holds 3000 scans"):
+        render.draw_image(storage, key, 1, 800)
+    assert time.monotonic() - started < 5
+    progressive = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(progressive, "JPEG", progressive=True)
+    ok = stored(storage, "progressive", progressive.getvalue())
+    assert analyse(storage, ok).status == "READY"
+    assert render.draw_image(storage, ok, 1, 300)[0].size == (300, 200)
