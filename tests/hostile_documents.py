@@ -202,3 +202,18 @@ def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
         segments.append((marker, data[at:end]))
         at = end
     return segments
+
+
+def webp_padded(padding: int) -> bytes:
+    """A valid 10 x 10 WebP (VP8X, then the image as VP8L) followed, inside its RIFF, by a
+    chunk of `padding` zero bytes that decoders skip."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(out, "WEBP", lossless=True)
+    image = out.getvalue()[12:]  # the VP8L chunk
+    canvas = (9).to_bytes(3, "little") * 2  # width - 1, height - 1
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4) + canvas
+    pad = b"JUNK" + struct.pack("<I", padding) + bytes(padding)
+    body = b"WEBP" + vp8x + image + pad
+    return b"RIFF" + struct.pack("<I", len(body)) + body

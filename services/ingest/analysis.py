@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from bytereview.core import Storage
 from bytereview.core.jpeg_scans import ScanCounter, scans_problem
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
-from services.ingest.sniff import JPEG, SNIFF_BYTES, ZIP, Sniffed, image_problem, sniff, zip_at_end
+from bytereview.core.webp_bytes import webp_problem
+from services.ingest.sniff import (
+    JPEG,
+    SNIFF_BYTES,
+    WEBP,
+    ZIP,
+    Sniffed,
+    image_problem,
+    sniff,
+    zip_at_end,
+)
 
 READ_CHUNK = 1024 * 1024
 # Time and memory opening a PDF may take (core/pdf_process.py).
@@ -105,5 +115,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if problem := image_problem(found):
         return Analysis("FAILED", media, size, sha, error=problem)
     if media == JPEG and (problem := scans_problem(scans.scans)):
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if media == WEBP and (problem := webp_problem(size)):
         return Analysis("FAILED", media, size, sha, error=problem)
     return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

@@ -9,13 +9,14 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable
-from bytereview.core.jpeg_scans import count_scans, scans_problem
+from bytereview.core.image_costs import decoding_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from bytereview.core.pdf_process import (
     PdfBounds,
@@ -24,6 +25,7 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     SpoolFull,
 )
+from bytereview.core.spool import copy_to_disk
 from bytereview.pdf_child import bounded_scale
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
@@ -40,6 +42,8 @@ MAX_PIXELS = 12_000_000
 MAX_IMAGE_PAGES = 1000
 # Time and memory one pdfium call may take (core/pdf_process.py).
 PDF_BOUNDS = PdfBounds()
+# An image file up to this size is copied into memory to be drawn; a larger one to disk.
+IMAGE_IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,41 +128,52 @@ def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Im
 
 def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
     """A frame of an image (a TIFF may hold several pages), scaled down to `width`."""
+    # Decoded from a local copy, in memory only while small: Pillow reads a compressed TIFF
+    # through libtiff from a file, but from a stream without one (a GCS object) it reads
+    # the whole file first (up to the 2 GiB upload limit) to decode one page.
+    with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
+        with storage.open_read(key) as handle:
+            try:
+                copy_to_disk(handle, data, "the image")
+            except SpoolFull as exc:
+                raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
+        data.seek(0)
+        # What Pillow bounds not: a JPEG's scans, what it reads of a WebP (core/image_costs).
+        if problem := decoding_problem(data):
+            raise FailedPrecondition(f"the image cannot be drawn: {problem}")
+        return _draw_frame(data, page, width)
+
+
+def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    with storage.open_read(key) as handle:
-        # Scans are what a JPEG's decoding costs, and Pillow bounds none (core/jpeg_scans.py).
-        if handle.read(3) == b"\xff\xd8\xff" and (problem := scans_problem(count_scans(handle))):
-            raise FailedPrecondition(f"the image cannot be drawn: {problem}")
-        handle.seek(0)
-        try:
-            # Read from storage as decoded: the file may be large, the frame drawn is bounded.
-            image = PILImage.open(handle)
-            count = _pages(image)
-            if page > count:
-                raise _past_end(page, count)
-            image.seek(page - 1)
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise FailedPrecondition(
-                    f"the image is {image.width} x {image.height} pixels; images of more "
-                    f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
-                )
-            scale = min(1.0, _bounded_scale(image.width, image.height, width))
-            # In place and before any conversion: JPEGs decode at a reduced size, and the
-            # full-size pixels of a large photo are never converted.
-            image.thumbnail(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                PILImage.Resampling.LANCZOS,
+    try:
+        image = PILImage.open(data)
+        count = _pages(image)
+        if page > count:
+            raise _past_end(page, count)
+        image.seek(page - 1)
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise FailedPrecondition(
+                f"the image is {image.width} x {image.height} pixels; images of more "
+                f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
             )
-            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-        except (
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            PILImage.DecompressionBombError,
-        ) as exc:
-            raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
+        scale = min(1.0, _bounded_scale(image.width, image.height, width))
+        # In place and before any conversion: JPEGs decode at a reduced size, and the
+        # full-size pixels of a large photo are never converted.
+        image.thumbnail(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+            PILImage.Resampling.LANCZOS,
+        )
+        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        PILImage.DecompressionBombError,
+    ) as exc:
+        raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
     return frame, count
 
 

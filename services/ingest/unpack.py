@@ -33,6 +33,7 @@ from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
 from bytereview.core.jpeg_scans import ScanCounter, scans_problem
+from bytereview.core.webp_bytes import webp_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest import directory
@@ -56,6 +57,7 @@ from services.ingest.planning import (
 from services.ingest.sniff import (
     JPEG,
     SNIFF_BYTES,
+    WEBP,
     ZIP,
     Sniffed,
     image_problem,
@@ -351,9 +353,7 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
-        elif problem := image_problem(found) or (
-            scans_problem(scans) if found.media_type == JPEG else ""
-        ):
+        elif problem := _decoding_problem(found, written, scans):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
         elif found.media_type == "application/pdf":
@@ -441,6 +441,16 @@ class ArchiveUnpacker:
             self._storage.delete(key)
         except Exception as exc:
             raise StorageFailure(f"removing a partial entry failed: {exc}") from exc
+
+
+def _decoding_problem(found: Sniffed, size: int, scans: int) -> str:
+    """Why an image entry would cost too much to decode ('' if it would not): its declared
+    pixels, a JPEG's scans, a WebP's bytes (read whole to decode)."""
+    if found.media_type == JPEG:
+        return image_problem(found) or scans_problem(scans)
+    if found.media_type == WEBP:
+        return image_problem(found) or webp_problem(size)
+    return image_problem(found)
 
 
 def _stopped(reason: str) -> Outcome:

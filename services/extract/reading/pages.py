@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bytereview.core.jpeg_scans import count_scans, scans_problem
+from bytereview.core.image_costs import decoding_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS, OCR_PAGE_SECONDS
 from bytereview.core.pdf_process import (
     PdfBounds,
@@ -293,11 +293,10 @@ def image_page(document: Document) -> PageText:
             except SpoolFull as exc:
                 raise _disk_full(document, exc) from exc
         data.seek(0)
-        # Counted before Pillow reads a byte: its decoder has no bound on scans (ingest
-        # refuses these too; this holds for any file).
-        if data.read(3) == b"\xff\xd8\xff" and (problem := scans_problem(count_scans(data))):
+        # Judged before Pillow reads a byte: it bounds neither a JPEG's scans nor what it
+        # reads of a WebP (ingest refuses these too; this holds for any file).
+        if problem := decoding_problem(data):
             raise ExtractionError(f"{document.path}: {problem}", retryable=False)
-        data.seek(0)
         try:
             return _ocr_image(document, Image.open(data))
         except ExtractionError:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from services.extract.base import Document, ExtractionError
 from services.extract.reading import pages as reading
@@ -26,6 +26,7 @@ from tests.hostile_documents import (
     jpeg_scan_bomb,
     png_header_bomb,
     tiff_header,
+    webp_padded,
     xobject_bomb,
 )
 from tests.pdfs import joined_pdf, text_pdf
@@ -93,6 +94,19 @@ async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None
         await document_pages(document(jpeg_scan_bomb(2000, 3000), "image/jpeg", "scans.jpg"))
     assert not caught.value.retryable
     assert time.monotonic() - started < 5
+
+
+async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None:
+    """Pillow reads a WebP whole into memory (and libwebp copies it) before it looks at a
+    frame: 300 MB of padding around 10 x 10 pixels took 587 MB of the worker."""
+    padded = webp_padded(MAX_WEBP_BYTES)
+    with pytest.raises(
+        ExtractionError, match=f"pad.webp: the WebP file is {len(padded)}"
+    ) as caught:
+        await document_pages(document(padded, "image/webp", "pad.webp"))
+    assert not caught.value.retryable
+    [page] = await document_pages(document(webp_padded(1000), "image/webp"))
+    assert page.number == 1
 
 
 async def test_a_truncated_image_is_a_clear_failure() -> None:

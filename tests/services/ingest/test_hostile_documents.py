@@ -7,13 +7,15 @@ from __future__ import annotations
 import io
 import re
 import time
+import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
@@ -26,10 +28,12 @@ from tests.hostile_documents import (
     png_header_bomb,
     tiff_header,
     tiff_pages,
+    webp_padded,
     webp_vp8x_header,
     xobject_bomb,
 )
 from tests.pdfs import text_pdf
+from tests.servers import FakeGcs
 from tests.services.ingest.test_render import image_bytes
 from tests.small_disk import small_tmp
 
@@ -195,3 +199,44 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     ok = stored(storage, "progressive", progressive.getvalue())
     assert analyse(storage, ok).status == "READY"
     assert render.draw_image(storage, ok, 1, 300)[0].size == (300, 200)
+
+
+def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Pillow reads a WebP whole into memory before it looks at a frame: a 10 x 10 image
+    padded to 300 MB took 587 MB of the process, and uploads may be 2 GiB."""
+    padded = webp_padded(MAX_WEBP_BYTES)
+    found = analyse(storage, stored(storage, "padded", padded))
+    assert (found.status, found.media_type) == ("FAILED", "image/webp")
+    assert f"WebP file is {len(padded)} bytes" in found.error
+    with pytest.raises(FailedPrecondition, match="WebP file is"):
+        render.draw_image(storage, stored(storage, "padded-render", padded), 1, 800)
+    small = stored(storage, "small", webp_padded(1000))
+    assert analyse(storage, small).status == "READY"
+    assert render.draw_image(storage, small, 1, 800)[0].size == (10, 10)
+
+
+def test_a_compressed_tiff_in_object_storage_is_not_read_whole_to_draw_a_page(
+    fake_gcs: FakeGcs, tmp_path: Path
+) -> None:
+    """From a stream without a file descriptor (a GCS object), Pillow reads a compressed
+    TIFF whole before libtiff decodes a page: a 2 GiB upload, 2 GiB of the ingest server."""
+    bucket = f"t-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    httpx.post(f"{fake_gcs.url}/storage/v1/b", json={"name": bucket}).raise_for_status()
+    gcs = make_storage(
+        Settings(env="dev", storage_backend="gcs", gcs_bucket=bucket, gcs_endpoint=fake_gcs.url)
+    )
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(out, "TIFF", compression="tiff_lzw")
+    padding = 5 * render.IMAGE_IN_MEMORY
+    key = stored(gcs, "lzw", out.getvalue() + bytes(padding))
+    tracemalloc.start()
+    try:
+        image, count = render.draw_image(gcs, key, 1, 800)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (image.size, count) == ((10, 10), 1)
+    # The copy kept in memory while small (and copied once as it goes to disk), not the file.
+    assert peak < 2 * render.IMAGE_IN_MEMORY + 8 * 1024 * 1024, peak
