@@ -217,3 +217,36 @@ def webp_padded(padding: int) -> bytes:
     pad = b"JUNK" + struct.pack("<I", padding) + bytes(padding)
     body = b"WEBP" + vp8x + image + pad
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def tiff_strips(rows: int, pages: int = 1) -> bytes:
+    """A TIFF of `pages` pages, each 1 pixel wide and `rows` rows of one-row strips (one
+    strip offset and one byte count per row, the pages sharing one pixel's byte): 8 bytes
+    per row, and Pillow makes ~170 bytes of Python objects of each."""
+    offsets_at = 16
+    offsets = struct.pack("<I", 8) * rows
+    counts_at = offsets_at + len(offsets)
+    counts = struct.pack("<I", 1) * rows
+    first = counts_at + len(counts)
+    tags = [
+        (256, 3, 1, 1),  # width
+        (257, 4, 1, rows),  # height
+        (258, 3, 1, 8),  # bits per sample
+        (259, 3, 1, 1),  # no compression
+        (262, 3, 1, 1),  # black is zero
+        (273, 4, rows, offsets_at),  # strip offsets
+        (277, 3, 1, 1),  # samples per pixel
+        (278, 3, 1, 1),  # rows per strip
+        (279, 4, rows, counts_at),  # strip byte counts
+    ]
+    size = 2 + 12 * len(tags) + 4
+    directories = b""
+    for page in range(pages):
+        directories += struct.pack("<H", len(tags))
+        for tag, kind, count, value in tags:
+            packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+            directories += struct.pack("<HHI", tag, kind, count) + packed
+        following = first + size * (page + 1) if page + 1 < pages else 0
+        directories += struct.pack("<I", following)
+    header = b"II*\x00" + struct.pack("<I", first) + b"\xff" + bytes(7)
+    return header + offsets + counts + directories

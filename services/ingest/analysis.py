@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from bytereview.core import Storage
 from bytereview.core.jpeg_scans import ScanCounter, scans_problem
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
+from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from services.ingest.sniff import (
     JPEG,
     SNIFF_BYTES,
+    TIFF,
     WEBP,
     ZIP,
     Sniffed,
@@ -77,6 +79,12 @@ def pdf_page_count(storage: Storage, key: str) -> int:
             raise ValueError(f"the PDF cannot be read within ByteReview's limits: {exc}") from exc
 
 
+def stored_tiff_problem(storage: Storage, key: str) -> str:
+    """Why the stored TIFF's first page would cost too much to open (core/tiff_ifds.py)."""
+    with storage.open_read(key) as handle:
+        return page_problem(handle)
+
+
 def stored_zip(storage: Storage, key: str) -> bool:
     with storage.open_read(key) as handle:
         return zip_at_end(handle)
@@ -117,5 +125,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if media == JPEG and (problem := scans_problem(scans.scans)):
         return Analysis("FAILED", media, size, sha, error=problem)
     if media == WEBP and (problem := webp_problem(size)):
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if media == TIFF and (problem := stored_tiff_problem(storage, key)):
         return Analysis("FAILED", media, size, sha, error=problem)
     return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

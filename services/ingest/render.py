@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable
+from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable, tiff_ifds
 from bytereview.core.image_costs import decoding_problem
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -40,6 +40,9 @@ MAX_WIDTH = 2400
 MAX_PIXELS = 12_000_000
 # Pages of a multi-page TIFF shown (a fax or scan bundle; more are left unshown).
 MAX_IMAGE_PAGES = 1000
+# Numbers the TIFF pages up to the one drawn may list together (each page's are bounded by
+# MAX_TIFF_PAGE_VALUES): Pillow parses every page before it, ~1 s per million.
+PAGES_VALUES = 16 * MAX_TIFF_PAGE_VALUES
 # Time and memory one pdfium call may take (core/pdf_process.py).
 PDF_BOUNDS = PdfBounds()
 # An image file up to this size is copied into memory to be drawn; a larger one to disk.
@@ -150,7 +153,7 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
 
     try:
         image = PILImage.open(data)
-        count = _pages(image)
+        count = _pages(data, image, page)
         if page > count:
             raise _past_end(page, count)
         image.seek(page - 1)
@@ -170,6 +173,7 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     except (
         UnidentifiedImageError,
         OSError,
+        EOFError,
         ValueError,
         PILImage.DecompressionBombError,
     ) as exc:
@@ -177,24 +181,35 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     return frame, count
 
 
-def _pages(image: Image) -> int:
+def _pages(data: IO[bytes], image: Image, page: int) -> int:
     """The pages shown of an image: a TIFF's first MAX_IMAGE_PAGES pages, one otherwise.
 
-    Pillow counts a TIFF's pages by walking all of its directories, in time quadratic in
-    their number (each is looked up in a list of those seen): 100,000 pages of 18 bytes
-    each took 87 s. Other formats' frames are an animation's, composed frame by frame;
-    extraction reads the first frame, and so does the viewer."""
+    A TIFF's pages are counted from their directories (core/tiff_ifds.py), not by Pillow:
+    it counts by parsing each page whole, in time quadratic in their number (each is
+    looked up in a list of those seen): 100,000 pages of 18 bytes each took 87 s. Drawing
+    page N parses pages 1 to N, so the numbers those list are bounded too. Other formats'
+    frames are an animation's, composed frame by frame; extraction reads the first frame,
+    and so does the viewer."""
     if image.format != "TIFF":
         return 1
-    count = 1
     try:
-        while count < MAX_IMAGE_PAGES:
-            image.seek(count)
-            count += 1
-    except EOFError:
-        pass
-    image.seek(0)
-    return count
+        values = list(tiff_ifds.page_values(data, MAX_IMAGE_PAGES))
+    except ValueError as exc:
+        raise FailedPrecondition(f"the image cannot be drawn: {exc}") from exc
+    finally:
+        data.seek(0)
+    for number, listed in enumerate(values[:page], 1):
+        if listed > MAX_TIFF_PAGE_VALUES:
+            raise FailedPrecondition(
+                f"the image cannot be drawn: page {number} of the TIFF lists {listed} numbers; "
+                f"pages of more than {MAX_TIFF_PAGE_VALUES} are not read"
+            )
+    if sum(values[:page]) > PAGES_VALUES:
+        raise FailedPrecondition(
+            f"the image cannot be drawn: pages 1 to {page} of the TIFF list more than "
+            f"{PAGES_VALUES} numbers (strip offsets and the like), each parsed to draw it"
+        )
+    return max(1, len(values))
 
 
 def encode_png(image: Image, page_count: int) -> RenderedPage:

@@ -33,6 +33,7 @@ from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
 from bytereview.core.jpeg_scans import ScanCounter, scans_problem
+from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
@@ -57,6 +58,7 @@ from services.ingest.planning import (
 from services.ingest.sniff import (
     JPEG,
     SNIFF_BYTES,
+    TIFF,
     WEBP,
     ZIP,
     Sniffed,
@@ -353,7 +355,7 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
-        elif problem := _decoding_problem(found, written, scans):
+        elif problem := _decoding_problem(found, written, scans) or self._tiff_problem(found, key):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
         elif found.media_type == "application/pdf":
@@ -426,6 +428,17 @@ class ArchiveUnpacker:
         if not found.archive and not found.extractable and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
         return written, hasher.hexdigest(), found, scans.scans
+
+    def _tiff_problem(self, found: Sniffed, key: str) -> str:
+        """Why a TIFF entry's first page would cost too much to open (core/tiff_ifds.py):
+        its directory may lie anywhere in the file, so it is read back from storage."""
+        if found.media_type != TIFF:
+            return ""
+        try:
+            with self._storage.open_read(key) as handle:
+                return page_problem(handle)
+        except Exception as exc:
+            raise StorageFailure(f"reading from storage failed: {exc}") from exc
 
     def _discard(self, target: BinaryIO, key: str) -> None:
         """Drop a partly written object: abort where the backend can, delete in any case."""

@@ -71,6 +71,11 @@ MAX_JPEG_SCANS = 100
 # into memory whatever the image's size (a 10 x 10 image in 300 MB of padding took 587 MB),
 # and uploads may be 2 GiB. A 50 Mpx page is a few MB as WebP, ~150 MB only as lossless noise.
 MAX_WEBP_BYTES = 64 * 1024 * 1024
+# Numbers one TIFF page's directory may hold: Pillow turns each into a Python object (and
+# each strip into a tile of its own), ~170 bytes apiece: a 1 x 1,000,000-pixel page of
+# one-row strips (8 MB) took 340 MB and 8 s to open. A scan of 28,000 one-row strips (A0 at
+# 600 dpi) holds 56,000; a 16-bit palette 196,608.
+MAX_TIFF_PAGE_VALUES = 262_144
 
 
 def check_length(value: str, limit: int, *, field: str) -> str:

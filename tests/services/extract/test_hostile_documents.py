@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_WEBP_BYTES
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from services.extract.base import Document, ExtractionError
 from services.extract.reading import pages as reading
@@ -26,6 +26,7 @@ from tests.hostile_documents import (
     jpeg_scan_bomb,
     png_header_bomb,
     tiff_header,
+    tiff_strips,
     webp_padded,
     xobject_bomb,
 )
@@ -107,6 +108,17 @@ async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None
     assert not caught.value.retryable
     [page] = await document_pages(document(webp_padded(1000), "image/webp"))
     assert page.number == 1
+
+
+async def test_a_tiff_page_of_a_million_strips_is_refused_before_pillow_opens_it() -> None:
+    """1,000,000 one-row strips (8 MB, 1 Mpx) took 340 MB and 8 s to open in the worker."""
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"strips\.tif: page 1 of the TIFF lists") as caught:
+        await document_pages(
+            document(tiff_strips(MAX_TIFF_PAGE_VALUES), "image/tiff", "strips.tif")
+        )
+    assert not caught.value.retryable
+    assert time.monotonic() - started < 5
 
 
 async def test_a_truncated_image_is_a_clear_failure() -> None:

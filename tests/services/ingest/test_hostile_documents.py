@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_WEBP_BYTES
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
@@ -28,6 +28,7 @@ from tests.hostile_documents import (
     png_header_bomb,
     tiff_header,
     tiff_pages,
+    tiff_strips,
     webp_padded,
     webp_vp8x_header,
     xobject_bomb,
@@ -240,3 +241,38 @@ def test_a_compressed_tiff_in_object_storage_is_not_read_whole_to_draw_a_page(
     assert (image.size, count) == ((10, 10), 1)
     # The copy kept in memory while small (and copied once as it goes to disk), not the file.
     assert peak < 2 * render.IMAGE_IN_MEMORY + 8 * 1024 * 1024, peak
+
+
+def test_a_tiff_page_of_a_million_strips_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Pillow makes Python objects of every strip offset and count of a page: 1,000,000
+    one-row strips (8 MB, 1 Mpx) took 340 MB and 8 s to open, 10,000,000 more memory than
+    a worker has. The numbers a page lists are counted before Pillow opens it."""
+    strips = tiff_strips(MAX_TIFF_PAGE_VALUES)
+    found = analyse(storage, stored(storage, "strips", strips))
+    assert (found.status, found.media_type) == ("FAILED", "image/tiff")
+    assert "page 1 of the TIFF lists" in found.error
+    key = stored(storage, "strips-render", strips)
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="page 1 of the TIFF lists"):
+        render.draw_image(storage, key, 1, 800)
+    assert time.monotonic() - started < 5
+    fine = stored(storage, "fine", tiff_strips(1000))
+    assert analyse(storage, fine).status == "READY"
+    assert render.draw_image(storage, fine, 1, 800)[0].size == (1, 1000)
+
+
+def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
+    storage: Storage,
+) -> None:
+    """Pillow parses every page before the one drawn: each page under the bound, together
+    far over it, is refused from its page on, the early pages still drawn."""
+    per_page = MAX_TIFF_PAGE_VALUES // 2 - 5
+    pages = render.PAGES_VALUES // MAX_TIFF_PAGE_VALUES + 2
+    key = stored(storage, "late", tiff_strips(per_page, pages=pages))
+    with pytest.raises(FailedPrecondition, match=f"pages 1 to {pages} of the TIFF list more"):
+        render.draw_image(storage, key, pages, 100)
+    image, count = render.draw_image(storage, key, 1, 100)
+    assert image.width == 1
+    assert count == pages
