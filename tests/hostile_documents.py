@@ -250,3 +250,15 @@ def tiff_strips(rows: int, pages: int = 1) -> bytes:
         directories += struct.pack("<I", following)
     header = b"II*\x00" + struct.pack("<I", first) + b"\xff" + bytes(7)
     return header + offsets + counts + directories
+
+
+def jpeg_padded(*, segments: int = 0, stray: int = 0) -> bytes:
+    """A valid 8 x 8 JPEG with `segments` empty APP5 segments and then `stray` junk bytes
+    after its first segment (JFIF's): Pillow walks both in Python."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, "JPEG")
+    data = out.getvalue()
+    first = 4 + struct.unpack(">H", data[4:6])[0]  # the start, then JFIF's APP0
+    return data[:first] + b"\xff\xe5\x00\x02" * segments + b"\x01" * stray + data[first:]

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core import Storage
-from bytereview.core.jpeg_scans import ScanCounter, scans_problem
+from bytereview.core.jpeg_scans import ScanCounter
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
@@ -122,7 +122,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
         return Analysis("FAILED", media, size, sha, error="the image header is damaged")
     if problem := image_problem(found):
         return Analysis("FAILED", media, size, sha, error=problem)
-    if media == JPEG and (problem := scans_problem(scans.scans)):
+    if media == JPEG and (problem := scans.problem()):
         return Analysis("FAILED", media, size, sha, error=problem)
     if media == WEBP and (problem := webp_problem(size)):
         return Analysis("FAILED", media, size, sha, error=problem)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
-from bytereview.core.jpeg_scans import ScanCounter, scans_problem
+from bytereview.core.jpeg_scans import ScanCounter
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -366,7 +366,7 @@ class ArchiveUnpacker:
             entry.page_count = 1
         return entry
 
-    def _inflate(self, plans: Planned, item: Plan, key: str) -> tuple[int, str, Sniffed, int] | str:
+    def _inflate(self, plans: Planned, item: Plan, key: str) -> _Copied | str:
         """Copy one entry to `key`: (size, sha256, type, JPEG scans), or why the entry is
         unusable (its partial object removed). UploadStopped and StorageFailure propagate,
         object removed."""
@@ -381,9 +381,7 @@ class ArchiveUnpacker:
         with source:
             return self._copy_data(source, item, key)
 
-    def _copy_data(
-        self, source: zipfile.ZipExtFile, item: Plan, key: str
-    ) -> tuple[int, str, Sniffed, int] | str:
+    def _copy_data(self, source: zipfile.ZipExtFile, item: Plan, key: str) -> _Copied | str:
         hasher = hashlib.sha256()
         scans = ScanCounter()
         head = b""
@@ -427,7 +425,7 @@ class ArchiveUnpacker:
         found = sniff(head)
         if not found.archive and not found.extractable and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
-        return written, hasher.hexdigest(), found, scans.scans
+        return written, hasher.hexdigest(), found, scans
 
     def _tiff_problem(self, found: Sniffed, key: str) -> str:
         """Why a TIFF entry's first page would cost too much to open (core/tiff_ifds.py):
@@ -456,11 +454,15 @@ class ArchiveUnpacker:
             raise StorageFailure(f"removing a partial entry failed: {exc}") from exc
 
 
-def _decoding_problem(found: Sniffed, size: int, scans: int) -> str:
+# An entry copied: its size, sha256, type, and its JPEG markers counted.
+_Copied = tuple[int, str, Sniffed, ScanCounter]
+
+
+def _decoding_problem(found: Sniffed, size: int, scans: ScanCounter) -> str:
     """Why an image entry would cost too much to decode ('' if it would not): its declared
-    pixels, a JPEG's scans, a WebP's bytes (read whole to decode)."""
+    pixels, a JPEG's scans and segments, a WebP's bytes (read whole to decode)."""
     if found.media_type == JPEG:
-        return image_problem(found) or scans_problem(scans)
+        return image_problem(found) or scans.problem()
     if found.media_type == WEBP:
         return image_problem(found) or webp_problem(size)
     return image_problem(found)

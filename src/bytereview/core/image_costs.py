@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from bytereview.core.jpeg_scans import count_scans, scans_problem
+from bytereview.core.jpeg_scans import count_scans
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 
@@ -22,7 +22,7 @@ def decoding_problem(handle: IO[bytes]) -> str:
     problem = ""
     if head.startswith(b"\xff\xd8\xff"):
         handle.seek(0)
-        problem = scans_problem(count_scans(handle))
+        problem = count_scans(handle).problem()
     elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         problem = webp_problem(handle.seek(0, 2))
     elif head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):

@@ -67,6 +67,11 @@ MAX_IMAGE_PIXELS = 50_000_000
 # 1 MiB of JPEG at 7000 x 7000 pixels took 43 CPU-seconds (10,000 scans) and a 2 GiB
 # upload would take hours. Encoders write 1 (baseline) to ~10-20 (progressive) scans.
 MAX_JPEG_SCANS = 100
+# ...and what Pillow walks in Python before the first scan: each segment (an APP segment is
+# kept whole: 4 MB of empty ones took 146 MB) and each stray byte between segments (read
+# one at a time). Cameras write ~10 segments, a large ICC profile or XMP packet ~100.
+MAX_JPEG_SEGMENTS = 1000
+MAX_JPEG_STRAY_BYTES = 64 * 1024
 # Bytes of a WebP ByteReview will decode: Pillow hands libwebp the whole file at once, read
 # into memory whatever the image's size (a 10 x 10 image in 300 MB of padding took 587 MB),
 # and uploads may be 2 GiB. A 50 Mpx page is a few MB as WebP, ~150 MB only as lossless noise.

@@ -23,6 +23,7 @@ from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     blank_page,
+    jpeg_padded,
     jpeg_scan_bomb,
     png_header_bomb,
     tiff_header,
@@ -119,6 +120,13 @@ async def test_a_tiff_page_of_a_million_strips_is_refused_before_pillow_opens_it
         )
     assert not caught.value.retryable
     assert time.monotonic() - started < 5
+
+
+async def test_a_jpeg_of_a_million_segments_is_refused_before_pillow_walks_them() -> None:
+    """Pillow keeps each APP segment before the image: 4 MB of empty ones took 146 MB."""
+    with pytest.raises(ExtractionError, match="more than 1000 segments") as caught:
+        await document_pages(document(jpeg_padded(segments=1_000_000), "image/jpeg"))
+    assert not caught.value.retryable
 
 
 async def test_a_truncated_image_is_a_clear_failure() -> None:

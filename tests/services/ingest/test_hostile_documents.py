@@ -23,6 +23,7 @@ from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
+    jpeg_padded,
     jpeg_scan_bomb,
     page_tree_bomb,
     png_header_bomb,
@@ -276,3 +277,25 @@ def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
     image, count = render.draw_image(storage, key, 1, 100)
     assert image.width == 1
     assert count == pages
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (jpeg_padded(segments=1_000_000), "segments"),
+        (jpeg_padded(stray=4_000_000), "stray bytes"),
+    ],
+    ids=["segments", "stray"],
+)
+def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_drawn(
+    storage: Storage, data: bytes, phrase: str
+) -> None:
+    """Pillow walks a JPEG's segments before its first scan in Python, keeping each APP
+    segment, and its stray bytes one read at a time: 4 MB of empty segments took 146 MB."""
+    found = analyse(storage, stored(storage, "padded", data))
+    assert (found.status, found.media_type) == ("FAILED", "image/jpeg")
+    assert phrase in found.error
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match=phrase):
+        render.draw_image(storage, stored(storage, "padded-render", data), 1, 800)
+    assert time.monotonic() - started < 5
