@@ -262,3 +262,33 @@ def jpeg_padded(*, segments: int = 0, stray: int = 0) -> bytes:
     data = out.getvalue()
     first = 4 + struct.unpack(">H", data[4:6])[0]  # the start, then JFIF's APP0
     return data[:first] + b"\xff\xe5\x00\x02" * segments + b"\x01" * stray + data[first:]
+
+
+def png_chunks(count: int, *, kind: bytes = b"prIv", size: int = 0) -> bytes:
+    """A valid 8 x 8 PNG with `count` chunks of `kind` (private: Pillow keeps those), each
+    of `size` zero bytes, before its image data."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, "PNG")
+    data = out.getvalue()
+    body = bytes(size)
+    extra = struct.pack(">I", size) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    at = data.index(b"IDAT") - 4
+    return data[:at] + extra * count + data[at:]
+
+
+def gif_comment(size: int) -> bytes:
+    """A valid 8 x 8 GIF with a comment of `size` bytes before its image (Pillow keeps it)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("P", (8, 8)).save(out, "GIF")
+    data = out.getvalue()
+    table = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    at = 13 + table
+    blocks = b"".join(
+        bytes([len(part)]) + part
+        for part in (b"c" * min(255, size - start) for start in range(0, size, 255))
+    )
+    return data[:at] + b"!\xfe" + blocks + b"\x00" + data[at:]

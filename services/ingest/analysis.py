@@ -6,12 +6,11 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core import Storage
-from bytereview.core.jpeg_scans import ScanCounter
+from bytereview.core.image_costs import Streamed
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from services.ingest.sniff import (
-    JPEG,
     SNIFF_BYTES,
     TIFF,
     WEBP,
@@ -42,9 +41,9 @@ class Analysis:
     archive: bool = False
 
 
-def digest(storage: Storage, key: str, scans: ScanCounter | None = None) -> tuple[int, str, bytes]:
-    """(size, sha256, first bytes) of an object, streamed in chunks; `scans` counts its
-    JPEG scans on the way (core/jpeg_scans.py), so a JPEG is judged in the same read."""
+def digest(storage: Storage, key: str, judged: Streamed | None = None) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes) of an object, streamed in chunks; `judged` walks it on
+    the way (a JPEG's scans, a PNG's chunks: core/image_costs.py), in the same read."""
     hasher = hashlib.sha256()
     size = 0
     head = b""
@@ -53,8 +52,8 @@ def digest(storage: Storage, key: str, scans: ScanCounter | None = None) -> tupl
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
             hasher.update(chunk)
-            if scans is not None:
-                scans.feed(chunk)
+            if judged is not None:
+                judged.feed(chunk)
             size += len(chunk)
     return size, hasher.hexdigest(), head
 
@@ -91,8 +90,8 @@ def stored_zip(storage: Storage, key: str) -> bool:
 
 
 def analyse(storage: Storage, key: str) -> Analysis:
-    scans = ScanCounter()
-    size, sha, head = digest(storage, key, scans)
+    judged = Streamed()
+    size, sha, head = digest(storage, key, judged)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
@@ -122,7 +121,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
         return Analysis("FAILED", media, size, sha, error="the image header is damaged")
     if problem := image_problem(found):
         return Analysis("FAILED", media, size, sha, error=problem)
-    if media == JPEG and (problem := scans.problem()):
+    if problem := judged.problem():
         return Analysis("FAILED", media, size, sha, error=problem)
     if media == WEBP and (problem := webp_problem(size)):
         return Analysis("FAILED", media, size, sha, error=problem)

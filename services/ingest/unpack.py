@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
-from bytereview.core.jpeg_scans import ScanCounter
+from bytereview.core.image_costs import Streamed
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
@@ -56,7 +56,6 @@ from services.ingest.planning import (
     plan,
 )
 from services.ingest.sniff import (
-    JPEG,
     SNIFF_BYTES,
     TIFF,
     WEBP,
@@ -336,7 +335,7 @@ class ArchiveUnpacker:
             entry.status = pb.SourceFile.FAILED
             entry.error = copied
             return entry
-        written, digest, found, scans = copied
+        written, digest, found, judged = copied
         entry.size_bytes = written
         entry.sha256 = digest
         entry.media_type = found.media_type
@@ -355,7 +354,7 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
-        elif problem := _decoding_problem(found, written, scans) or self._tiff_problem(found, key):
+        elif problem := _decoding_problem(found, written, judged) or self._tiff_problem(found, key):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
         elif found.media_type == "application/pdf":
@@ -367,7 +366,7 @@ class ArchiveUnpacker:
         return entry
 
     def _inflate(self, plans: Planned, item: Plan, key: str) -> _Copied | str:
-        """Copy one entry to `key`: (size, sha256, type, JPEG scans), or why the entry is
+        """Copy one entry to `key`: (size, sha256, type, its walk), or why the entry is
         unusable (its partial object removed). UploadStopped and StorageFailure propagate,
         object removed."""
         try:
@@ -383,7 +382,7 @@ class ArchiveUnpacker:
 
     def _copy_data(self, source: zipfile.ZipExtFile, item: Plan, key: str) -> _Copied | str:
         hasher = hashlib.sha256()
-        scans = ScanCounter()
+        judged = Streamed()
         head = b""
         tail = b""
         written = 0
@@ -409,7 +408,7 @@ class ArchiveUnpacker:
                 else:
                     tail = (tail + chunk)[-directory.TAIL_BYTES :]
                 hasher.update(chunk)
-                scans.feed(chunk)
+                judged.feed(chunk)
                 _write(target, chunk)
         except (StorageFailure, UploadStopped):
             self._discard(target, key)
@@ -425,7 +424,7 @@ class ArchiveUnpacker:
         found = sniff(head)
         if not found.archive and not found.extractable and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
-        return written, hasher.hexdigest(), found, scans
+        return written, hasher.hexdigest(), found, judged
 
     def _tiff_problem(self, found: Sniffed, key: str) -> str:
         """Why a TIFF entry's first page would cost too much to open (core/tiff_ifds.py):
@@ -454,18 +453,17 @@ class ArchiveUnpacker:
             raise StorageFailure(f"removing a partial entry failed: {exc}") from exc
 
 
-# An entry copied: its size, sha256, type, and its JPEG markers counted.
-_Copied = tuple[int, str, Sniffed, ScanCounter]
+# An entry copied: its size, sha256, type, and its walk (core/image_costs.py).
+_Copied = tuple[int, str, Sniffed, Streamed]
 
 
-def _decoding_problem(found: Sniffed, size: int, scans: ScanCounter) -> str:
+def _decoding_problem(found: Sniffed, size: int, judged: Streamed) -> str:
     """Why an image entry would cost too much to decode ('' if it would not): its declared
-    pixels, a JPEG's scans and segments, a WebP's bytes (read whole to decode)."""
-    if found.media_type == JPEG:
-        return image_problem(found) or scans.problem()
+    pixels, what its walk found (a JPEG's scans, a PNG's chunks, a GIF's head), a WebP's
+    bytes (read whole to decode)."""
     if found.media_type == WEBP:
         return image_problem(found) or webp_problem(size)
-    return image_problem(found)
+    return image_problem(found) or judged.problem()
 
 
 def _stopped(reason: str) -> Outcome:

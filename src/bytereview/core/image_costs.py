@@ -1,18 +1,48 @@
-"""What decoding a stored image would cost beyond its pixels, judged from its bytes before
-any decoder sees them: a JPEG's scans (core/jpeg_scans.py), a WebP's size (core/webp_bytes.py),
-the numbers a TIFF's first page lists (core/tiff_ifds.py).
-For the readers of a file already stored (extraction, RenderPage); ingest judges the same
-while the bytes stream past it once."""
+"""What decoding an image would cost beyond its pixels, judged from its bytes before any
+decoder sees them: a JPEG's scans and segments (core/jpeg_scans.py), a PNG's chunks and a
+GIF's blocks before its image (core/image_chunks.py), a WebP's size (core/webp_bytes.py),
+the numbers a TIFF's first page lists (core/tiff_ifds.py). `Streamed` judges the first
+three as the bytes stream past once (ingest); `decoding_problem` judges a stored file
+(extraction, RenderPage)."""
 
 from __future__ import annotations
 
 from typing import IO
 
-from bytereview.core.jpeg_scans import count_scans
+from bytereview.core.image_chunks import GifHead, PngChunks
+from bytereview.core.jpeg_scans import ScanCounter
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 
-__all__ = ["decoding_problem"]
+__all__ = ["Streamed", "decoding_problem"]
+
+_CHUNK = 1024 * 1024
+
+
+class Streamed:
+    """A JPEG, PNG or GIF judged as its bytes are fed (any other file: never a problem)."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._walker: ScanCounter | PngChunks | GifHead | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._walker is None and len(self._head) < 8:
+            self._head += chunk
+            if len(self._head) < 8:
+                return
+            chunk, self._head = self._head, self._head[:8]
+            if chunk.startswith(b"\xff\xd8\xff"):
+                self._walker = ScanCounter()
+            elif chunk.startswith(b"\x89PNG\r\n\x1a\n"):
+                self._walker = PngChunks()
+            elif chunk.startswith((b"GIF87a", b"GIF89a")):
+                self._walker = GifHead()
+        if self._walker is not None:
+            self._walker.feed(chunk)
+
+    def problem(self) -> str:
+        return "" if self._walker is None else self._walker.problem()
 
 
 def decoding_problem(handle: IO[bytes]) -> str:
@@ -20,9 +50,12 @@ def decoding_problem(handle: IO[bytes]) -> str:
     Leaves the handle at its start."""
     head = handle.read(12)
     problem = ""
-    if head.startswith(b"\xff\xd8\xff"):
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
         handle.seek(0)
-        problem = count_scans(handle).problem()
+        streamed = Streamed()
+        while chunk := handle.read(_CHUNK):
+            streamed.feed(chunk)
+        problem = streamed.problem()
     elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         problem = webp_problem(handle.seek(0, 2))
     elif head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):

@@ -81,6 +81,16 @@ MAX_WEBP_BYTES = 64 * 1024 * 1024
 # one-row strips (8 MB) took 340 MB and 8 s to open. A scan of 28,000 one-row strips (A0 at
 # 600 dpi) holds 56,000; a 16-bit palette 196,608.
 MAX_TIFF_PAGE_VALUES = 262_144
+# PNG chunks, and chunks other than image data and their bytes: Pillow walks chunks in
+# Python (1,000,000 empty ones: 1 s) and reads each whole, keeping private ones (1,000,000
+# empty ones: 115 MB). Encoders cut image data in 8 KiB chunks (2 GiB are 262,144) and write
+# a few others (an animated PNG one per frame).
+MAX_PNG_CHUNKS = 1_000_000
+MAX_PNG_OTHER_CHUNKS = 10_000
+MAX_PNG_OTHER_BYTES = 64 * 1024 * 1024
+# Bytes of a GIF before its first image (colour table, extensions): Pillow keeps comments
+# whole (20 MB of comment took 64 MB). Encoders write ~1 KiB.
+MAX_GIF_HEAD_BYTES = 1024 * 1024
 
 
 def check_length(value: str, limit: int, *, field: str) -> str:

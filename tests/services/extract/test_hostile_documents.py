@@ -23,8 +23,10 @@ from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     blank_page,
+    gif_comment,
     jpeg_padded,
     jpeg_scan_bomb,
+    png_chunks,
     png_header_bomb,
     tiff_header,
     tiff_strips,
@@ -126,6 +128,24 @@ async def test_a_jpeg_of_a_million_segments_is_refused_before_pillow_walks_them(
     """Pillow keeps each APP segment before the image: 4 MB of empty ones took 146 MB."""
     with pytest.raises(ExtractionError, match="more than 1000 segments") as caught:
         await document_pages(document(jpeg_padded(segments=1_000_000), "image/jpeg"))
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "phrase"),
+    [
+        (png_chunks(20_000), "image/png", "chunks other than its image"),
+        (gif_comment(2 * 1024 * 1024), "image/gif", "bytes before its image"),
+    ],
+    ids=["png-private", "gif-comment"],
+)
+async def test_a_png_or_gif_pillow_would_walk_for_long_is_refused(
+    data: bytes, kind: str, phrase: str
+) -> None:
+    """Pillow keeps a PNG's private chunks (12 MB of empty ones took 115 MB) and a GIF's
+    comments whole, walking both in Python."""
+    with pytest.raises(ExtractionError, match=phrase) as caught:
+        await document_pages(document(data, kind))
     assert not caught.value.retryable
 
 

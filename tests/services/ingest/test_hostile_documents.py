@@ -23,9 +23,11 @@ from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
+    gif_comment,
     jpeg_padded,
     jpeg_scan_bomb,
     page_tree_bomb,
+    png_chunks,
     png_header_bomb,
     tiff_header,
     tiff_pages,
@@ -299,3 +301,30 @@ def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_dra
     with pytest.raises(FailedPrecondition, match=phrase):
         render.draw_image(storage, stored(storage, "padded-render", data), 1, 800)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (png_chunks(20_000), "chunks other than its image"),
+        (png_chunks(1_100_000, kind=b"IDAT"), "1000000 chunks"),
+        (gif_comment(2 * 1024 * 1024), "bytes before its image"),
+    ],
+    ids=["png-private", "png-empty-idat", "gif-comment"],
+)
+def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
+    storage: Storage, data: bytes, phrase: str
+) -> None:
+    """Pillow walks PNG chunks and GIF blocks in Python and keeps private chunks and
+    comments: 12 MB of empty private chunks took 115 MB, 20 MB of comment 64 MB."""
+    found = analyse(storage, stored(storage, "walked", data))
+    assert found.status == "FAILED"
+    assert phrase in found.error
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match=phrase):
+        render.draw_image(storage, stored(storage, "walked-render", data), 1, 800)
+    assert time.monotonic() - started < 5
+    for fine in (png_chunks(100), gif_comment(10_000)):
+        key = stored(storage, "fine", fine)
+        assert analyse(storage, key).status == "READY"
+        assert render.draw_image(storage, key, 1, 800)[0].size == (8, 8)
