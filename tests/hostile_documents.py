@@ -292,3 +292,9 @@ def gif_comment(size: int) -> bytes:
         for part in (b"c" * min(255, size - start) for start in range(0, size, 255))
     )
     return data[:at] + b"!\xfe" + blocks + b"\x00" + data[at:]
+
+
+def bmp_header_claim(declared: int, padding: int) -> bytes:
+    """A 10 x 10 BMP declaring a `declared`-byte information header, `padding` bytes long."""
+    header = b"BM" + struct.pack("<IHHI", 14 + padding, 0, 0, 14 + padding)
+    return header + struct.pack("<Iii", declared, 10, 10) + bytes(padding - 8)

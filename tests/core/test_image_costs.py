@@ -14,7 +14,7 @@ from bytereview.core.limits import (
     MAX_PNG_OTHER_BYTES,
     MAX_PNG_OTHER_CHUNKS,
 )
-from tests.hostile_documents import gif_comment, png_chunks
+from tests.hostile_documents import bmp_header_claim, gif_comment, png_chunks
 
 
 def _saved(fmt: str, **options: object) -> bytes:
@@ -40,8 +40,9 @@ def _streamed(data: bytes, size: int) -> str:
         ("PNG", {"save_all": True, "append_images": [Image.new("RGB", (300, 200))] * 20}),
         ("GIF", {"comment": b"scanned by the front desk", "save_all": True}),
         ("JPEG", {"progressive": True, "icc_profile": bytes(100_000)}),
+        ("BMP", {}),
     ],
-    ids=["png", "apng", "gif", "jpeg"],
+    ids=["png", "apng", "gif", "jpeg", "bmp"],
 )
 def test_files_encoders_write_pass_fed_whole_or_byte_by_byte(
     fmt: str, options: dict[str, object]
@@ -62,8 +63,9 @@ def test_files_encoders_write_pass_fed_whole_or_byte_by_byte(
             f"more than {MAX_PNG_OTHER_BYTES} bytes",
         ),
         (gif_comment(MAX_GIF_HEAD_BYTES), f"more than {MAX_GIF_HEAD_BYTES} bytes before"),
+        (bmp_header_claim(100_000, 100_000), "declares a 100000-byte header"),
     ],
-    ids=["png-private-chunks", "png-empty-image-chunks", "png-private-bytes", "gif-comment"],
+    ids=["png-private-chunks", "png-empty-image-chunks", "png-private-bytes", "gif-comment", "bmp"],
 )
 def test_past_each_limit_the_file_is_refused_fed_either_way(data: bytes, phrase: str) -> None:
     assert phrase in decoding_problem(io.BytesIO(data))

@@ -17,7 +17,7 @@ from bytereview.core.limits import (
     MAX_PNG_OTHER_CHUNKS,
 )
 
-__all__ = ["GifHead", "PngChunks"]
+__all__ = ["BmpHeader", "GifHead", "PngChunks"]
 
 _IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
 
@@ -135,5 +135,34 @@ class GifHead:
             return (
                 f"the GIF holds more than {MAX_GIF_HEAD_BYTES} bytes before its image "
                 "(comments, extensions); more are not read"
+            )
+        return ""
+
+
+# The sizes of the BMP information headers (OS/2 1.x, Windows 3 to 5); Pillow reads the
+# size a file declares before it checks it is one of these.
+_BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+
+class BmpHeader:
+    """A BMP's information header size, from its first 18 bytes: Pillow reads that many
+    bytes (up to the whole file: 200 MB declared took 397 MB) before it refuses a size no
+    BMP has."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self.header_size: int | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.header_size is None:
+            self._head += chunk[: 18 - len(self._head)]
+            if len(self._head) == 18:
+                (self.header_size,) = struct.unpack("<I", self._head[14:18])
+
+    def problem(self) -> str:
+        if self.header_size is not None and self.header_size not in _BMP_HEADERS:
+            return (
+                f"the BMP declares a {self.header_size}-byte header; BMP headers are "
+                f"{', '.join(map(str, sorted(_BMP_HEADERS)))} bytes"
             )
         return ""

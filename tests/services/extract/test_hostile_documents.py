@@ -23,6 +23,7 @@ from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     blank_page,
+    bmp_header_claim,
     gif_comment,
     jpeg_padded,
     jpeg_scan_bomb,
@@ -136,8 +137,9 @@ async def test_a_jpeg_of_a_million_segments_is_refused_before_pillow_walks_them(
     [
         (png_chunks(20_000), "image/png", "chunks other than its image"),
         (gif_comment(2 * 1024 * 1024), "image/gif", "bytes before its image"),
+        (bmp_header_claim(2**31 - 1, 1000), "image/bmp", "2147483647-byte header"),
     ],
-    ids=["png-private", "gif-comment"],
+    ids=["png-private", "gif-comment", "bmp-header"],
 )
 async def test_a_png_or_gif_pillow_would_walk_for_long_is_refused(
     data: bytes, kind: str, phrase: str

@@ -23,6 +23,7 @@ from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
+    bmp_header_claim,
     gif_comment,
     jpeg_padded,
     jpeg_scan_bomb,
@@ -309,8 +310,9 @@ def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_dra
         (png_chunks(20_000), "chunks other than its image"),
         (png_chunks(1_100_000, kind=b"IDAT"), "1000000 chunks"),
         (gif_comment(2 * 1024 * 1024), "bytes before its image"),
+        (bmp_header_claim(2**31 - 1, 1000), "BMP declares a 2147483647-byte header"),
     ],
-    ids=["png-private", "png-empty-idat", "gif-comment"],
+    ids=["png-private", "png-empty-idat", "gif-comment", "bmp-header"],
 )
 def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
     storage: Storage, data: bytes, phrase: str
