@@ -7,7 +7,7 @@ import struct
 
 from PIL import Image
 
-from bytereview.core.limits import MAX_TIFF_PAGE_VALUES
+from bytereview.core.limits import MAX_TIFF_PAGE_ENTRIES, MAX_TIFF_PAGE_VALUES
 from bytereview.core.tiff_ifds import page_problem, page_values
 from tests.hostile_documents import tiff_strips
 
@@ -45,3 +45,15 @@ def test_a_directory_chain_looping_back_ends() -> None:
 def test_a_bigtiff_directory_larger_than_a_tiff_can_hold_is_refused() -> None:
     data = b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) + struct.pack("<Q", 10**12)
     assert "declares 1000000000000 directory entries" in page_problem(io.BytesIO(data))
+
+
+def test_a_page_of_more_entries_than_allowed_is_refused() -> None:
+    """Pillow loops over every entry in Python, and warns once per entry whose data is
+    missing: 65,535 such entries were 65,535 lines of the worker's log."""
+    entries = MAX_TIFF_PAGE_ENTRIES + 1
+    table = struct.pack("<HHII", 40000, 7, 10**6, 8) * entries
+    data = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", entries) + table + bytes(4)
+    assert f"declares {entries} directory entries" in page_problem(io.BytesIO(data))
+    fewer = MAX_TIFF_PAGE_ENTRIES
+    data = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", fewer) + table[: 12 * fewer]
+    assert page_problem(io.BytesIO(data + bytes(4))) == ""

@@ -81,6 +81,10 @@ MAX_WEBP_BYTES = 64 * 1024 * 1024
 # one-row strips (8 MB) took 340 MB and 8 s to open. A scan of 28,000 one-row strips (A0 at
 # 600 dpi) holds 56,000; a 16-bit palette 196,608.
 MAX_TIFF_PAGE_VALUES = 262_144
+# ...and entries (tags) one page's directory may hold: Pillow loops over each in Python
+# (and warns once per tag whose data is missing), for every page before the one drawn.
+# A TIFF writes ~10-40; the format allows 65,535.
+MAX_TIFF_PAGE_ENTRIES = 4096
 # PNG chunks, and chunks other than image data and their bytes: Pillow walks chunks in
 # Python (1,000,000 empty ones: 1 s) and reads each whole, keeping private ones (1,000,000
 # empty ones: 115 MB). Encoders cut image data in 8 KiB chunks (2 GiB are 262,144) and write

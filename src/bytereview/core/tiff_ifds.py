@@ -14,23 +14,20 @@ import struct
 from collections.abc import Iterator
 from typing import IO
 
-from bytereview.core.limits import MAX_TIFF_PAGE_VALUES
+from bytereview.core.limits import MAX_TIFF_PAGE_ENTRIES, MAX_TIFF_PAGE_VALUES
 
 __all__ = ["page_problem", "page_values"]
 
 # Field types Pillow unpacks into a tuple of numbers (TIFF 6 and BigTIFF). BYTE (1), ASCII
 # (2) and UNDEFINED (7) stay bytes or a string: one object per field.
 _NUMBERS = frozenset({3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 16, 17, 18})
-# A classic TIFF's directory holds at most 65,535 entries; a BigTIFF's count is 8 bytes,
-# and Pillow loops over every entry it declares.
-_MAX_ENTRIES = 65_535
 
 
 def page_values(handle: IO[bytes], pages: int) -> Iterator[int]:
     """The numbers Pillow would unpack from each of the first `pages` page directories of
     the TIFF read from `handle` (seekable), in page order. Stops at the last
     page, a directory seen before (a loop), or one it cannot read (Pillow then says why);
-    ValueError for a directory declaring more entries than a TIFF can hold."""
+    ValueError for a directory declaring more than MAX_TIFF_PAGE_ENTRIES entries."""
     handle.seek(0)
     head = handle.read(16)
     if head[:2] not in (b"II", b"MM"):
@@ -56,10 +53,10 @@ def page_values(handle: IO[bytes], pages: int) -> Iterator[int]:
         if len(raw) != count_size:
             return
         (entries,) = struct.unpack(order + count_fmt, raw)
-        if entries > _MAX_ENTRIES:
+        if entries > MAX_TIFF_PAGE_ENTRIES:  # Pillow loops over each (a BigTIFF's count is 8 bytes)
             raise ValueError(
-                f"page {len(seen)} of the TIFF declares {entries} directory entries; a TIFF "
-                f"holds at most {_MAX_ENTRIES}"
+                f"page {len(seen)} of the TIFF declares {entries} directory entries; pages "
+                f"of more than {MAX_TIFF_PAGE_ENTRIES} are not read"
             )
         table = handle.read(entries * entry_size)
         if len(table) != entries * entry_size:
