@@ -98,7 +98,8 @@ async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None
     with pytest.raises(ExtractionError, match=r"scans\.jpg: the JPEG holds 3000 scans") as caught:
         await document_pages(document(jpeg_scan_bomb(2000, 3000), "image/jpeg", "scans.jpg"))
     assert not caught.value.retryable
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
 
 
 async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None:
@@ -122,7 +123,8 @@ async def test_a_tiff_page_of_a_million_strips_is_refused_before_pillow_opens_it
             document(tiff_strips(MAX_TIFF_PAGE_VALUES), "image/tiff", "strips.tif")
         )
     assert not caught.value.retryable
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
 
 
 async def test_a_jpeg_of_a_million_segments_is_refused_before_pillow_walks_them() -> None:

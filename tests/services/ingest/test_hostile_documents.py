@@ -198,7 +198,8 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match="holds 3000 scans"):
         render.draw_image(storage, key, 1, 800)
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
     progressive = io.BytesIO()
     Image.new("RGB", (300, 200), "white").save(progressive, "JPEG", progressive=True)
     ok = stored(storage, "progressive", progressive.getvalue())
@@ -261,7 +262,8 @@ def test_a_tiff_page_of_a_million_strips_fails_at_analysis_and_is_not_drawn(
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match="page 1 of the TIFF lists"):
         render.draw_image(storage, key, 1, 800)
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
     fine = stored(storage, "fine", tiff_strips(1000))
     assert analyse(storage, fine).status == "READY"
     assert render.draw_image(storage, fine, 1, 800)[0].size == (1, 1000)
@@ -301,7 +303,8 @@ def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_dra
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match=phrase):
         render.draw_image(storage, stored(storage, "padded-render", data), 1, 800)
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
 
 
 @pytest.mark.parametrize(
@@ -325,7 +328,8 @@ def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match=phrase):
         render.draw_image(storage, stored(storage, "walked-render", data), 1, 800)
-    assert time.monotonic() - started < 5
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
     for fine in (png_chunks(100), gif_comment(10_000)):
         key = stored(storage, "fine", fine)
         assert analyse(storage, key).status == "READY"
