@@ -141,7 +141,7 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
             except SpoolFull as exc:
                 raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
         data.seek(0)
-        # What Pillow bounds not: a JPEG's scans, what it reads of a WebP (core/image_costs).
+        # What Pillow bounds not: scans, chunks, what it reads whole (core/image_costs.py).
         if problem := decoding_problem(data):
             raise FailedPrecondition(f"the image cannot be drawn: {problem}")
         return _draw_frame(data, page, width)
