@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from tests.archives import PNG, invoice
-from tests.hostile_documents import png_header_bomb
+from tests.hostile_documents import jpeg_scan_bomb, png_chunks, png_header_bomb, tiff_strips
 
 DATE = (2026, 3, 1, 12, 0, 0)
 MIB = 1024 * 1024
@@ -403,6 +403,30 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             "huge-image.zip",
             build([("huge.png", png_header_bomb(side, side)), ("ok.png", PNG)]),
             Expect("UNPACKED", files=listed({"huge.png": ("FAILED", "pixels"), "ok.png": ok})),
+        ),
+        Case(
+            "jpeg-scans.zip",
+            build([("scans.jpg", jpeg_scan_bomb(64, 1000)), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed({"scans.jpg": ("FAILED", "holds 1000 scans"), "ok.png": ok}),
+            ),
+        ),
+        Case(
+            "tiff-strips.zip",
+            build([("strips.tif", tiff_strips(300_000)), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed({"strips.tif": ("FAILED", "TIFF lists"), "ok.png": ok}),
+            ),
+        ),
+        Case(
+            "png-chunks.zip",
+            build([("chunks.png", png_chunks(20_000)), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed({"chunks.png": ("FAILED", "chunks other"), "ok.png": ok}),
+            ),
         ),
         Case(
             "utf8-without-flag.zip",

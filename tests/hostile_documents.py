@@ -3,6 +3,7 @@ minutes or gigabytes, and images whose headers declare gigabytes of pixels."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -168,3 +169,132 @@ def truncated_png() -> bytes:
     data = io.BytesIO()
     image.save(data, "PNG")
     return data.getvalue()[: len(data.getvalue()) // 2]
+
+
+def jpeg_scan_bomb(side: int, scans: int) -> bytes:
+    """A progressive JPEG of a blank `side`-pixel square whose last scan (a refinement that
+    adds nothing: one run of empty blocks) is repeated to make `scans` scans. ~100 bytes
+    per scan, and libjpeg decodes each over the whole image."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (side, side), 255).save(out, "JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    segments = _jpeg_segments(data)
+    have = sum(1 for marker, _ in segments if marker == 0xDA)
+    assert [marker for marker, _ in segments[-2:]] == [0xC4, 0xDA]  # Huffman table, scan
+    last = segments[-2][1] + segments[-1][1]
+    body = b"".join(segment for _, segment in segments)
+    return b"\xff\xd8" + body + last * (scans - have) + b"\xff\xd9"
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, bytes) of each segment between SOI and EOI; a scan keeps its coded data."""
+    at = 2
+    segments = []
+    while data[at + 1] != 0xD9:
+        marker = data[at + 1]
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        end = at + 2 + length
+        if marker == 0xDA:  # coded data runs to the next marker that is not a restart
+            while not (data[end] == 0xFF and data[end + 1] not in (0, *range(0xD0, 0xD8))):
+                end += 1
+        segments.append((marker, data[at:end]))
+        at = end
+    return segments
+
+
+def webp_padded(padding: int) -> bytes:
+    """A valid 10 x 10 WebP (VP8X, then the image as VP8L) followed, inside its RIFF, by a
+    chunk of `padding` zero bytes that decoders skip."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(out, "WEBP", lossless=True)
+    image = out.getvalue()[12:]  # the VP8L chunk
+    canvas = (9).to_bytes(3, "little") * 2  # width - 1, height - 1
+    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes(4) + canvas
+    pad = b"JUNK" + struct.pack("<I", padding) + bytes(padding)
+    body = b"WEBP" + vp8x + image + pad
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def tiff_strips(rows: int, pages: int = 1) -> bytes:
+    """A TIFF of `pages` pages, each 1 pixel wide and `rows` rows of one-row strips (one
+    strip offset and one byte count per row, the pages sharing one pixel's byte): 8 bytes
+    per row, and Pillow makes ~170 bytes of Python objects of each."""
+    offsets_at = 16
+    offsets = struct.pack("<I", 8) * rows
+    counts_at = offsets_at + len(offsets)
+    counts = struct.pack("<I", 1) * rows
+    first = counts_at + len(counts)
+    tags = [
+        (256, 3, 1, 1),  # width
+        (257, 4, 1, rows),  # height
+        (258, 3, 1, 8),  # bits per sample
+        (259, 3, 1, 1),  # no compression
+        (262, 3, 1, 1),  # black is zero
+        (273, 4, rows, offsets_at),  # strip offsets
+        (277, 3, 1, 1),  # samples per pixel
+        (278, 3, 1, 1),  # rows per strip
+        (279, 4, rows, counts_at),  # strip byte counts
+    ]
+    size = 2 + 12 * len(tags) + 4
+    directories = b""
+    for page in range(pages):
+        directories += struct.pack("<H", len(tags))
+        for tag, kind, count, value in tags:
+            packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+            directories += struct.pack("<HHI", tag, kind, count) + packed
+        following = first + size * (page + 1) if page + 1 < pages else 0
+        directories += struct.pack("<I", following)
+    header = b"II*\x00" + struct.pack("<I", first) + b"\xff" + bytes(7)
+    return header + offsets + counts + directories
+
+
+def jpeg_padded(*, segments: int = 0, stray: int = 0) -> bytes:
+    """A valid 8 x 8 JPEG with `segments` empty APP5 segments and then `stray` junk bytes
+    after its first segment (JFIF's): Pillow walks both in Python."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, "JPEG")
+    data = out.getvalue()
+    first = 4 + struct.unpack(">H", data[4:6])[0]  # the start, then JFIF's APP0
+    return data[:first] + b"\xff\xe5\x00\x02" * segments + b"\x01" * stray + data[first:]
+
+
+def png_chunks(count: int, *, kind: bytes = b"prIv", size: int = 0) -> bytes:
+    """A valid 8 x 8 PNG with `count` chunks of `kind` (private: Pillow keeps those), each
+    of `size` zero bytes, before its image data."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8), 255).save(out, "PNG")
+    data = out.getvalue()
+    body = bytes(size)
+    extra = struct.pack(">I", size) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    at = data.index(b"IDAT") - 4
+    return data[:at] + extra * count + data[at:]
+
+
+def gif_comment(size: int) -> bytes:
+    """A valid 8 x 8 GIF with a comment of `size` bytes before its image (Pillow keeps it)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("P", (8, 8)).save(out, "GIF")
+    data = out.getvalue()
+    table = 3 * 2 ** ((data[10] & 7) + 1) if data[10] & 0x80 else 0
+    at = 13 + table
+    blocks = b"".join(
+        bytes([len(part)]) + part
+        for part in (b"c" * min(255, size - start) for start in range(0, size, 255))
+    )
+    return data[:at] + b"!\xfe" + blocks + b"\x00" + data[at:]
+
+
+def bmp_header_claim(declared: int, padding: int) -> bytes:
+    """A 10 x 10 BMP declaring a `declared`-byte information header, `padding` bytes long."""
+    header = b"BM" + struct.pack("<IHHI", 14 + padding, 0, 0, 14 + padding)
+    return header + struct.pack("<Iii", declared, 10, 10) + bytes(padding - 8)

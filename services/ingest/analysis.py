@@ -6,8 +6,20 @@ import hashlib
 from dataclasses import dataclass
 
 from bytereview.core import Storage
+from bytereview.core.image_costs import Streamed
 from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
-from services.ingest.sniff import SNIFF_BYTES, ZIP, Sniffed, image_problem, sniff, zip_at_end
+from bytereview.core.tiff_ifds import page_problem
+from bytereview.core.webp_bytes import webp_problem
+from services.ingest.sniff import (
+    SNIFF_BYTES,
+    TIFF,
+    WEBP,
+    ZIP,
+    Sniffed,
+    image_problem,
+    sniff,
+    zip_at_end,
+)
 
 READ_CHUNK = 1024 * 1024
 # Time and memory opening a PDF may take (core/pdf_process.py).
@@ -29,8 +41,9 @@ class Analysis:
     archive: bool = False
 
 
-def digest(storage: Storage, key: str) -> tuple[int, str, bytes]:
-    """(size, sha256, first bytes) of an object, streamed in chunks."""
+def digest(storage: Storage, key: str, judged: Streamed | None = None) -> tuple[int, str, bytes]:
+    """(size, sha256, first bytes) of an object, streamed in chunks; `judged` walks it on
+    the way (a JPEG's scans, a PNG's chunks: core/image_costs.py), in the same read."""
     hasher = hashlib.sha256()
     size = 0
     head = b""
@@ -39,6 +52,8 @@ def digest(storage: Storage, key: str) -> tuple[int, str, bytes]:
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
             hasher.update(chunk)
+            if judged is not None:
+                judged.feed(chunk)
             size += len(chunk)
     return size, hasher.hexdigest(), head
 
@@ -63,13 +78,20 @@ def pdf_page_count(storage: Storage, key: str) -> int:
             raise ValueError(f"the PDF cannot be read within ByteReview's limits: {exc}") from exc
 
 
+def stored_tiff_problem(storage: Storage, key: str) -> str:
+    """Why the stored TIFF's first page would cost too much to open (core/tiff_ifds.py)."""
+    with storage.open_read(key) as handle:
+        return page_problem(handle)
+
+
 def stored_zip(storage: Storage, key: str) -> bool:
     with storage.open_read(key) as handle:
         return zip_at_end(handle)
 
 
 def analyse(storage: Storage, key: str) -> Analysis:
-    size, sha, head = digest(storage, key)
+    judged = Streamed()
+    size, sha, head = digest(storage, key, judged)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
@@ -98,5 +120,11 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if found.width == 0 and found.height == 0 and media in ("image/png", "image/gif"):
         return Analysis("FAILED", media, size, sha, error="the image header is damaged")
     if problem := image_problem(found):
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if problem := judged.problem():
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if media == WEBP and (problem := webp_problem(size)):
+        return Analysis("FAILED", media, size, sha, error=problem)
+    if media == TIFF and (problem := stored_tiff_problem(storage, key)):
         return Analysis("FAILED", media, size, sha, error=problem)
     return Analysis("READY", media, size, sha, page_count=1, width=found.width, height=found.height)

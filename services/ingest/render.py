@@ -9,13 +9,15 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 from __future__ import annotations
 
 import io
+import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable, tiff_ifds
+from bytereview.core.image_costs import decoding_problem
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -23,6 +25,7 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     SpoolFull,
 )
+from bytereview.core.spool import copy_to_disk
 from bytereview.pdf_child import bounded_scale
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
@@ -37,8 +40,13 @@ MAX_WIDTH = 2400
 MAX_PIXELS = 12_000_000
 # Pages of a multi-page TIFF shown (a fax or scan bundle; more are left unshown).
 MAX_IMAGE_PAGES = 1000
+# Numbers the TIFF pages up to the one drawn may list together (each page's are bounded by
+# MAX_TIFF_PAGE_VALUES): Pillow parses every page before it, ~1 s per million.
+PAGES_VALUES = 16 * MAX_TIFF_PAGE_VALUES
 # Time and memory one pdfium call may take (core/pdf_process.py).
 PDF_BOUNDS = PdfBounds()
+# An image file up to this size is copied into memory to be drawn; a larger one to disk.
+IMAGE_IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,58 +131,85 @@ def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Im
 
 def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
     """A frame of an image (a TIFF may hold several pages), scaled down to `width`."""
+    # Decoded from a local copy, in memory only while small: Pillow reads a compressed TIFF
+    # through libtiff from a file, but from a stream without one (a GCS object) it reads
+    # the whole file first (up to the 2 GiB upload limit) to decode one page.
+    with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
+        with storage.open_read(key) as handle:
+            try:
+                copy_to_disk(handle, data, "the image")
+            except SpoolFull as exc:
+                raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
+        data.seek(0)
+        # What Pillow bounds not: scans, chunks, what it reads whole (core/image_costs.py).
+        if problem := decoding_problem(data):
+            raise FailedPrecondition(f"the image cannot be drawn: {problem}")
+        return _draw_frame(data, page, width)
+
+
+def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
-    with storage.open_read(key) as handle:
-        try:
-            # Read from storage as decoded: the file may be large, the frame drawn is bounded.
-            image = PILImage.open(handle)
-            count = _pages(image)
-            if page > count:
-                raise _past_end(page, count)
-            image.seek(page - 1)
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise FailedPrecondition(
-                    f"the image is {image.width} x {image.height} pixels; images of more "
-                    f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
-                )
-            scale = min(1.0, _bounded_scale(image.width, image.height, width))
-            # In place and before any conversion: JPEGs decode at a reduced size, and the
-            # full-size pixels of a large photo are never converted.
-            image.thumbnail(
-                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                PILImage.Resampling.LANCZOS,
+    try:
+        image = PILImage.open(data)
+        count = _pages(data, image, page)
+        if page > count:
+            raise _past_end(page, count)
+        image.seek(page - 1)
+        if image.width * image.height > MAX_IMAGE_PIXELS:
+            raise FailedPrecondition(
+                f"the image is {image.width} x {image.height} pixels; images of more "
+                f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
             )
-            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-        except (
-            UnidentifiedImageError,
-            OSError,
-            ValueError,
-            PILImage.DecompressionBombError,
-        ) as exc:
-            raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
+        scale = min(1.0, _bounded_scale(image.width, image.height, width))
+        # In place and before any conversion: JPEGs decode at a reduced size, and the
+        # full-size pixels of a large photo are never converted.
+        image.thumbnail(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+            PILImage.Resampling.LANCZOS,
+        )
+        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+    except (
+        UnidentifiedImageError,
+        OSError,
+        EOFError,
+        ValueError,
+        PILImage.DecompressionBombError,
+    ) as exc:
+        raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
     return frame, count
 
 
-def _pages(image: Image) -> int:
+def _pages(data: IO[bytes], image: Image, page: int) -> int:
     """The pages shown of an image: a TIFF's first MAX_IMAGE_PAGES pages, one otherwise.
 
-    Pillow counts a TIFF's pages by walking all of its directories, in time quadratic in
-    their number (each is looked up in a list of those seen): 100,000 pages of 18 bytes
-    each took 87 s. Other formats' frames are an animation's, composed frame by frame;
-    extraction reads the first frame, and so does the viewer."""
+    A TIFF's pages are counted from their directories (core/tiff_ifds.py), not by Pillow:
+    it counts by parsing each page whole, in time quadratic in their number (each is
+    looked up in a list of those seen): 100,000 pages of 18 bytes each took 87 s. Drawing
+    page N parses pages 1 to N, so the numbers those list are bounded too. Other formats'
+    frames are an animation's, composed frame by frame; extraction reads the first frame,
+    and so does the viewer."""
     if image.format != "TIFF":
         return 1
-    count = 1
     try:
-        while count < MAX_IMAGE_PAGES:
-            image.seek(count)
-            count += 1
-    except EOFError:
-        pass
-    image.seek(0)
-    return count
+        values = list(tiff_ifds.page_values(data, MAX_IMAGE_PAGES))
+    except ValueError as exc:
+        raise FailedPrecondition(f"the image cannot be drawn: {exc}") from exc
+    finally:
+        data.seek(0)
+    for number, listed in enumerate(values[:page], 1):
+        if listed > MAX_TIFF_PAGE_VALUES:
+            raise FailedPrecondition(
+                f"the image cannot be drawn: page {number} of the TIFF lists {listed} numbers; "
+                f"pages of more than {MAX_TIFF_PAGE_VALUES} are not read"
+            )
+    if sum(values[:page]) > PAGES_VALUES:
+        raise FailedPrecondition(
+            f"the image cannot be drawn: pages 1 to {page} of the TIFF list more than "
+            f"{PAGES_VALUES} numbers (strip offsets and the like), each parsed to draw it"
+        )
+    return max(1, len(values))
 
 
 def encode_png(image: Image, page_count: int) -> RenderedPage:

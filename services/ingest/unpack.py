@@ -32,6 +32,9 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol, cast
 
 from bytereview.core import Storage, storage_keys
+from bytereview.core.image_costs import Streamed
+from bytereview.core.tiff_ifds import page_problem
+from bytereview.core.webp_bytes import webp_problem
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.ingest import directory
@@ -54,6 +57,8 @@ from services.ingest.planning import (
 )
 from services.ingest.sniff import (
     SNIFF_BYTES,
+    TIFF,
+    WEBP,
     ZIP,
     Sniffed,
     image_problem,
@@ -330,7 +335,7 @@ class ArchiveUnpacker:
             entry.status = pb.SourceFile.FAILED
             entry.error = copied
             return entry
-        written, digest, found = copied
+        written, digest, found, judged = copied
         entry.size_bytes = written
         entry.sha256 = digest
         entry.media_type = found.media_type
@@ -349,7 +354,7 @@ class ArchiveUnpacker:
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
             entry.error = f"files of type {found.media_type} cannot be extracted"
-        elif problem := image_problem(found):
+        elif problem := _decoding_problem(found, written, judged) or self._tiff_problem(found, key):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
         elif found.media_type == "application/pdf":
@@ -360,9 +365,10 @@ class ArchiveUnpacker:
             entry.page_count = 1
         return entry
 
-    def _inflate(self, plans: Planned, item: Plan, key: str) -> tuple[int, str, Sniffed] | str:
-        """Copy one entry to `key`: (size, sha256, type), or why the entry is unusable (its
-        partial object removed). UploadStopped and StorageFailure propagate, object removed."""
+    def _inflate(self, plans: Planned, item: Plan, key: str) -> _Copied | str:
+        """Copy one entry to `key`: (size, sha256, type, its walk), or why the entry is
+        unusable (its partial object removed). UploadStopped and StorageFailure propagate,
+        object removed."""
         try:
             source = plans.open(item)
         except StorageFailure:
@@ -374,10 +380,9 @@ class ArchiveUnpacker:
         with source:
             return self._copy_data(source, item, key)
 
-    def _copy_data(
-        self, source: zipfile.ZipExtFile, item: Plan, key: str
-    ) -> tuple[int, str, Sniffed] | str:
+    def _copy_data(self, source: zipfile.ZipExtFile, item: Plan, key: str) -> _Copied | str:
         hasher = hashlib.sha256()
+        judged = Streamed()
         head = b""
         tail = b""
         written = 0
@@ -403,6 +408,7 @@ class ArchiveUnpacker:
                 else:
                     tail = (tail + chunk)[-directory.TAIL_BYTES :]
                 hasher.update(chunk)
+                judged.feed(chunk)
                 _write(target, chunk)
         except (StorageFailure, UploadStopped):
             self._discard(target, key)
@@ -418,7 +424,18 @@ class ArchiveUnpacker:
         found = sniff(head)
         if not found.archive and not found.extractable and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
-        return written, hasher.hexdigest(), found
+        return written, hasher.hexdigest(), found, judged
+
+    def _tiff_problem(self, found: Sniffed, key: str) -> str:
+        """Why a TIFF entry's first page would cost too much to open (core/tiff_ifds.py):
+        its directory may lie anywhere in the file, so it is read back from storage."""
+        if found.media_type != TIFF:
+            return ""
+        try:
+            with self._storage.open_read(key) as handle:
+                return page_problem(handle)
+        except Exception as exc:
+            raise StorageFailure(f"reading from storage failed: {exc}") from exc
 
     def _discard(self, target: BinaryIO, key: str) -> None:
         """Drop a partly written object: abort where the backend can, delete in any case."""
@@ -434,6 +451,19 @@ class ArchiveUnpacker:
             self._storage.delete(key)
         except Exception as exc:
             raise StorageFailure(f"removing a partial entry failed: {exc}") from exc
+
+
+# An entry copied: its size, sha256, type, and its walk (core/image_costs.py).
+_Copied = tuple[int, str, Sniffed, Streamed]
+
+
+def _decoding_problem(found: Sniffed, size: int, judged: Streamed) -> str:
+    """Why an image entry would cost too much to decode ('' if it would not): its declared
+    pixels, what its walk found (a JPEG's scans, a PNG's chunks, a GIF's head), a WebP's
+    bytes (read whole to decode)."""
+    if found.media_type == WEBP:
+        return image_problem(found) or webp_problem(size)
+    return image_problem(found) or judged.problem()
 
 
 def _stopped(reason: str) -> Outcome:

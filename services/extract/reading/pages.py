@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bytereview.core.image_costs import decoding_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS, OCR_PAGE_SECONDS
 from bytereview.core.pdf_process import (
     PdfBounds,
@@ -41,6 +42,8 @@ MAX_RENDER_PIXELS = 25_000_000
 PDF_BOUNDS = PdfBounds()
 # An image file up to this size is read into memory; a larger one is spooled to disk.
 IMAGE_IN_MEMORY = 16 * 1024 * 1024
+# Rows of a 16/32-bit image stretched to 8 bits at a time (ocr_input).
+_BAND_ROWS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +295,10 @@ def image_page(document: Document) -> PageText:
             except SpoolFull as exc:
                 raise _disk_full(document, exc) from exc
         data.seek(0)
+        # Judged before Pillow reads a byte: it bounds neither a JPEG's scans nor what it
+        # reads of a WebP (ingest refuses these too; this holds for any file).
+        if problem := decoding_problem(data):
+            raise ExtractionError(f"{document.path}: {problem}", retryable=False)
         try:
             return _ocr_image(document, Image.open(data))
         except ExtractionError:
@@ -340,13 +347,22 @@ def ocr_input(image: Any) -> Any:
         return image
     if mode.startswith(("I", "F")):  # 16/32-bit integer or float samples: stretched to 8 bits
         import numpy as np
-
-        pixels = np.asarray(image, dtype=np.float32)
-        low, high = float(pixels.min()), float(pixels.max())
-        span = high - low or 1.0
         from PIL import Image
 
-        return Image.fromarray(((pixels - low) * (255.0 / span)).astype(np.uint8), "L")
+        # Band by band: the whole image as float32 (and a temporary or two of it) was 4 to
+        # 12 bytes a pixel, 560 MB more for a 7000 x 7000 16-bit scan, over what a worker
+        # has beside its OCR engine. The extremes as float32 rounds them, as before.
+        low, high = (float(np.float32(v)) for v in image.getextrema())
+        span = high - low or 1.0
+        width, height = image.size
+        out = np.empty((height, width), dtype=np.uint8)
+        for top in range(0, height, _BAND_ROWS):
+            bottom = min(height, top + _BAND_ROWS)
+            band = np.array(image.crop((0, top, width, bottom)), dtype=np.float32)
+            band -= low
+            band *= 255.0 / span
+            out[top:bottom] = band.astype(np.uint8)
+        return Image.fromarray(out, "L")
     if mode in ("P", "PA"):
         transparent = mode == "PA" or "transparency" in image.info
         return image.convert("RGBA" if transparent else "RGB")

@@ -62,6 +62,39 @@ OCR_PAGE_SECONDS = 60.0
 # 100,000 x 100,000 pixels is a few KiB compressed and 30 GB decoded. 50 Mpx is a
 # 7,000 x 7,000 photo, an A2 sheet scanned at 300 dpi.
 MAX_IMAGE_PIXELS = 50_000_000
+# Scans of a JPEG ByteReview will decode: libjpeg decodes every scan over the whole image,
+# and a progressive scan that says "nothing more here" for every block is ~100 bytes, so
+# 1 MiB of JPEG at 7000 x 7000 pixels took 43 CPU-seconds (10,000 scans) and a 2 GiB
+# upload would take hours. Encoders write 1 (baseline) to ~10-20 (progressive) scans.
+MAX_JPEG_SCANS = 100
+# ...and what Pillow walks in Python before the first scan: each segment (an APP segment is
+# kept whole: 4 MB of empty ones took 146 MB) and each stray byte between segments (read
+# one at a time). Cameras write ~10 segments, a large ICC profile or XMP packet ~100.
+MAX_JPEG_SEGMENTS = 1000
+MAX_JPEG_STRAY_BYTES = 64 * 1024
+# Bytes of a WebP ByteReview will decode: Pillow hands libwebp the whole file at once, read
+# into memory whatever the image's size (a 10 x 10 image in 300 MB of padding took 587 MB),
+# and uploads may be 2 GiB. A 50 Mpx page is a few MB as WebP, ~150 MB only as lossless noise.
+MAX_WEBP_BYTES = 64 * 1024 * 1024
+# Numbers one TIFF page's directory may hold: Pillow turns each into a Python object (and
+# each strip into a tile of its own), ~170 bytes apiece: a 1 x 1,000,000-pixel page of
+# one-row strips (8 MB) took 340 MB and 8 s to open. A scan of 28,000 one-row strips (A0 at
+# 600 dpi) holds 56,000; a 16-bit palette 196,608.
+MAX_TIFF_PAGE_VALUES = 262_144
+# ...and entries (tags) one page's directory may hold: Pillow loops over each in Python
+# (and warns once per tag whose data is missing), for every page before the one drawn.
+# A TIFF writes ~10-40; the format allows 65,535.
+MAX_TIFF_PAGE_ENTRIES = 4096
+# PNG chunks, and chunks other than image data and their bytes: Pillow walks chunks in
+# Python (1,000,000 empty ones: 1 s) and reads each whole, keeping private ones (1,000,000
+# empty ones: 115 MB). Encoders cut image data in 8 KiB chunks (2 GiB are 262,144) and write
+# a few others (an animated PNG one per frame).
+MAX_PNG_CHUNKS = 1_000_000
+MAX_PNG_OTHER_CHUNKS = 10_000
+MAX_PNG_OTHER_BYTES = 64 * 1024 * 1024
+# Bytes of a GIF before its first image (colour table, extensions): Pillow keeps comments
+# whole (20 MB of comment took 64 MB). Encoders write ~1 KiB.
+MAX_GIF_HEAD_BYTES = 1024 * 1024
 
 
 def check_length(value: str, limit: int, *, field: str) -> str:

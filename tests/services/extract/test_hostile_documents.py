@@ -15,13 +15,25 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from services.extract.base import Document, ExtractionError
 from services.extract.reading import pages as reading
 from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
 from tests.core.test_pdf_process import reaped_children_cpu
-from tests.hostile_documents import blank_page, png_header_bomb, tiff_header, xobject_bomb
+from tests.hostile_documents import (
+    blank_page,
+    bmp_header_claim,
+    gif_comment,
+    jpeg_padded,
+    jpeg_scan_bomb,
+    png_chunks,
+    png_header_bomb,
+    tiff_header,
+    tiff_strips,
+    webp_padded,
+    xobject_bomb,
+)
 from tests.pdfs import joined_pdf, text_pdf
 from tests.services.extract.test_page_store import scan_pdf
 from tests.small_disk import small_tmp
@@ -79,6 +91,68 @@ async def test_an_image_declaring_more_pixels_than_allowed_is_refused_before_dec
         assert time.monotonic() - started < 5, kind
 
 
+async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None:
+    """libjpeg decodes every scan over the whole image: these 3,000 empty ones (300 KiB) took
+    seconds here, 10,000 at 7000 x 7000 pixels 43 CPU-seconds of the worker; unbounded."""
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"scans\.jpg: the JPEG holds 3000 scans") as caught:
+        await document_pages(document(jpeg_scan_bomb(2000, 3000), "image/jpeg", "scans.jpg"))
+    assert not caught.value.retryable
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+
+
+async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None:
+    """Pillow reads a WebP whole into memory (and libwebp copies it) before it looks at a
+    frame: 300 MB of padding around 10 x 10 pixels took 587 MB of the worker."""
+    padded = webp_padded(MAX_WEBP_BYTES)
+    with pytest.raises(
+        ExtractionError, match=f"pad.webp: the WebP file is {len(padded)}"
+    ) as caught:
+        await document_pages(document(padded, "image/webp", "pad.webp"))
+    assert not caught.value.retryable
+    [page] = await document_pages(document(webp_padded(1000), "image/webp"))
+    assert page.number == 1
+
+
+async def test_a_tiff_page_of_a_million_strips_is_refused_before_pillow_opens_it() -> None:
+    """1,000,000 one-row strips (8 MB, 1 Mpx) took 340 MB and 8 s to open in the worker."""
+    started = time.monotonic()
+    with pytest.raises(ExtractionError, match=r"strips\.tif: page 1 of the TIFF lists") as caught:
+        await document_pages(
+            document(tiff_strips(MAX_TIFF_PAGE_VALUES), "image/tiff", "strips.tif")
+        )
+    assert not caught.value.retryable
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+
+
+async def test_a_jpeg_of_a_million_segments_is_refused_before_pillow_walks_them() -> None:
+    """Pillow keeps each APP segment before the image: 4 MB of empty ones took 146 MB."""
+    with pytest.raises(ExtractionError, match="more than 1000 segments") as caught:
+        await document_pages(document(jpeg_padded(segments=1_000_000), "image/jpeg"))
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "phrase"),
+    [
+        (png_chunks(20_000), "image/png", "chunks other than its image"),
+        (gif_comment(2 * 1024 * 1024), "image/gif", "bytes before its image"),
+        (bmp_header_claim(2**31 - 1, 1000), "image/bmp", "2147483647-byte header"),
+    ],
+    ids=["png-private", "gif-comment", "bmp-header"],
+)
+async def test_a_png_or_gif_pillow_would_walk_for_long_is_refused(
+    data: bytes, kind: str, phrase: str
+) -> None:
+    """Pillow keeps a PNG's private chunks (12 MB of empty ones took 115 MB) and a GIF's
+    comments whole, walking both in Python."""
+    with pytest.raises(ExtractionError, match=phrase) as caught:
+        await document_pages(document(data, kind))
+    assert not caught.value.retryable
+
+
 async def test_a_truncated_image_is_a_clear_failure() -> None:
     with pytest.raises(ExtractionError, match="cannot read the image") as caught:
         await document_pages(document(png_header_bomb(64, 64)[:40], "image/png"))
@@ -113,6 +187,28 @@ async def test_images_in_unusual_modes_are_read_as_they_look(
     _printed(mode).save(out, format=fmt)
     pages = await document_pages(document(out.getvalue(), media))
     assert "TOTAL" in pages[0].text, (mode, fmt, pages[0].text)
+
+
+def test_a_16_bit_image_is_stretched_to_8_bits_in_bands() -> None:
+    """As float32 whole (and its temporaries) a 7000 x 7000 16-bit scan took 560 MB more
+    than its pixels, beside the OCR engine in a worker of 1 GiB: now one byte a pixel (the
+    8-bit result) and a band. The result is the same."""
+    import numpy as np
+
+    noise = np.random.default_rng(7).integers(0, 65535, (3000, 4000), dtype=np.uint16)
+    image = Image.fromarray(noise)
+    assert image.mode == "I;16"
+    pixels = noise.astype(np.float32)
+    whole = ((pixels - pixels.min()) * (255.0 / (pixels.max() - pixels.min()))).astype(np.uint8)
+    del pixels
+    tracemalloc.start()
+    try:
+        stretched = reading.ocr_input(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (np.asarray(stretched) == whole).all()
+    assert peak < 2 * image.width * image.height, peak  # 4 to 12 bytes a pixel before
 
 
 async def test_pages_pdfium_cannot_load_are_empty_and_the_rest_is_read() -> None:

@@ -7,13 +7,15 @@ from __future__ import annotations
 import io
 import re
 import time
+import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
@@ -21,14 +23,22 @@ from services.ingest.analysis import analyse
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
+    bmp_header_claim,
+    gif_comment,
+    jpeg_padded,
+    jpeg_scan_bomb,
     page_tree_bomb,
+    png_chunks,
     png_header_bomb,
     tiff_header,
     tiff_pages,
+    tiff_strips,
+    webp_padded,
     webp_vp8x_header,
     xobject_bomb,
 )
 from tests.pdfs import text_pdf
+from tests.servers import FakeGcs
 from tests.services.ingest.test_render import image_bytes
 from tests.small_disk import small_tmp
 
@@ -172,3 +182,155 @@ def test_a_password_protected_pdf_says_so(storage: Storage) -> None:
     )
     found = analyse(storage, stored(storage, "enc", encrypted))
     assert (found.status, found.error) == ("FAILED", "the PDF is password-protected")
+
+
+def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Each scan of a progressive JPEG is decoded over the whole image, and an empty one is
+    ~100 bytes: 1 MiB of them at 7000 x 7000 pixels took 43 CPU-seconds of a RenderPage
+    thread (and of extraction), a 2 GiB upload hours. The count is judged before decoding."""
+    bomb = jpeg_scan_bomb(2000, 3000)
+    found = analyse(storage, stored(storage, "scans", bomb))
+    assert (found.status, found.media_type) == ("FAILED", "image/jpeg")
+    assert "holds 3000 scans" in found.error
+    key = stored(storage, "scans-render", bomb)
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="holds 3000 scans"):
+        render.draw_image(storage, key, 1, 800)
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+    progressive = io.BytesIO()
+    Image.new("RGB", (300, 200), "white").save(progressive, "JPEG", progressive=True)
+    ok = stored(storage, "progressive", progressive.getvalue())
+    assert analyse(storage, ok).status == "READY"
+    assert render.draw_image(storage, ok, 1, 300)[0].size == (300, 200)
+
+
+def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Pillow reads a WebP whole into memory before it looks at a frame: a 10 x 10 image
+    padded to 300 MB took 587 MB of the process, and uploads may be 2 GiB."""
+    padded = webp_padded(MAX_WEBP_BYTES)
+    found = analyse(storage, stored(storage, "padded", padded))
+    assert (found.status, found.media_type) == ("FAILED", "image/webp")
+    assert f"WebP file is {len(padded)} bytes" in found.error
+    with pytest.raises(FailedPrecondition, match="WebP file is"):
+        render.draw_image(storage, stored(storage, "padded-render", padded), 1, 800)
+    small = stored(storage, "small", webp_padded(1000))
+    assert analyse(storage, small).status == "READY"
+    assert render.draw_image(storage, small, 1, 800)[0].size == (10, 10)
+
+
+def test_a_compressed_tiff_in_object_storage_is_not_read_whole_to_draw_a_page(
+    fake_gcs: FakeGcs, tmp_path: Path
+) -> None:
+    """From a stream without a file descriptor (a GCS object), Pillow reads a compressed
+    TIFF whole before libtiff decodes a page: a 2 GiB upload, 2 GiB of the ingest server."""
+    bucket = f"t-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    httpx.post(f"{fake_gcs.url}/storage/v1/b", json={"name": bucket}).raise_for_status()
+    gcs = make_storage(
+        Settings(env="dev", storage_backend="gcs", gcs_bucket=bucket, gcs_endpoint=fake_gcs.url)
+    )
+    out = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(out, "TIFF", compression="tiff_lzw")
+    padding = 5 * render.IMAGE_IN_MEMORY
+    key = stored(gcs, "lzw", out.getvalue() + bytes(padding))
+    tracemalloc.start()
+    try:
+        image, count = render.draw_image(gcs, key, 1, 800)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (image.size, count) == ((10, 10), 1)
+    # The copy kept in memory while small (and copied once as it goes to disk), not the file.
+    assert peak < 2 * render.IMAGE_IN_MEMORY + 8 * 1024 * 1024, peak
+
+
+def test_a_tiff_page_of_a_million_strips_fails_at_analysis_and_is_not_drawn(
+    storage: Storage,
+) -> None:
+    """Pillow makes Python objects of every strip offset and count of a page: 1,000,000
+    one-row strips (8 MB, 1 Mpx) took 340 MB and 8 s to open, 10,000,000 more memory than
+    a worker has. The numbers a page lists are counted before Pillow opens it."""
+    strips = tiff_strips(MAX_TIFF_PAGE_VALUES)
+    found = analyse(storage, stored(storage, "strips", strips))
+    assert (found.status, found.media_type) == ("FAILED", "image/tiff")
+    assert "page 1 of the TIFF lists" in found.error
+    key = stored(storage, "strips-render", strips)
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match="page 1 of the TIFF lists"):
+        render.draw_image(storage, key, 1, 800)
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+    fine = stored(storage, "fine", tiff_strips(1000))
+    assert analyse(storage, fine).status == "READY"
+    assert render.draw_image(storage, fine, 1, 800)[0].size == (1, 1000)
+
+
+def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
+    storage: Storage,
+) -> None:
+    """Pillow parses every page before the one drawn: each page under the bound, together
+    far over it, is refused from its page on, the early pages still drawn."""
+    per_page = MAX_TIFF_PAGE_VALUES // 2 - 5
+    pages = render.PAGES_VALUES // MAX_TIFF_PAGE_VALUES + 2
+    key = stored(storage, "late", tiff_strips(per_page, pages=pages))
+    with pytest.raises(FailedPrecondition, match=f"pages 1 to {pages} of the TIFF list more"):
+        render.draw_image(storage, key, pages, 100)
+    image, count = render.draw_image(storage, key, 1, 100)
+    assert image.width == 1
+    assert count == pages
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (jpeg_padded(segments=1_000_000), "segments"),
+        (jpeg_padded(stray=4_000_000), "stray bytes"),
+    ],
+    ids=["segments", "stray"],
+)
+def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_drawn(
+    storage: Storage, data: bytes, phrase: str
+) -> None:
+    """Pillow walks a JPEG's segments before its first scan in Python, keeping each APP
+    segment, and its stray bytes one read at a time: 4 MB of empty segments took 146 MB."""
+    found = analyse(storage, stored(storage, "padded", data))
+    assert (found.status, found.media_type) == ("FAILED", "image/jpeg")
+    assert phrase in found.error
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match=phrase):
+        render.draw_image(storage, stored(storage, "padded-render", data), 1, 800)
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (png_chunks(20_000), "chunks other than its image"),
+        (png_chunks(1_100_000, kind=b"IDAT"), "1000000 chunks"),
+        (gif_comment(2 * 1024 * 1024), "bytes before its image"),
+        (bmp_header_claim(2**31 - 1, 1000), "BMP declares a 2147483647-byte header"),
+    ],
+    ids=["png-private", "png-empty-idat", "gif-comment", "bmp-header"],
+)
+def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
+    storage: Storage, data: bytes, phrase: str
+) -> None:
+    """Pillow walks PNG chunks and GIF blocks in Python and keeps private chunks and
+    comments: 12 MB of empty private chunks took 115 MB, 20 MB of comment 64 MB."""
+    found = analyse(storage, stored(storage, "walked", data))
+    assert found.status == "FAILED"
+    assert phrase in found.error
+    started = time.monotonic()
+    with pytest.raises(FailedPrecondition, match=phrase):
+        render.draw_image(storage, stored(storage, "walked-render", data), 1, 800)
+    # Seconds, not the minutes of CPU (generous: the machine may be busy).
+    assert time.monotonic() - started < 20
+    for fine in (png_chunks(100), gif_comment(10_000)):
+        key = stored(storage, "fine", fine)
+        assert analyse(storage, key).status == "READY"
+        assert render.draw_image(storage, key, 1, 800)[0].size == (8, 8)

@@ -27,6 +27,7 @@ from services.ingest.unpack import (
 )
 from tests import archives
 from tests import hostile_archives as hostile
+from tests.hostile_documents import webp_padded
 from tests.servers import FakeGcs
 
 PREFIX = "jobs/" + "a" * 32 + "/entries/" + "b" * 32 + "/"
@@ -365,3 +366,26 @@ async def test_entries_the_jobs_service_does_not_register_are_deleted(tmp_path: 
     assert "limit of 10000 files" in outcome.error
     assert outcome.stops_upload
     assert sorted(storage.list_keys(PREFIX)) == [f"{PREFIX}{i}" for i in range(3)]
+
+
+async def test_a_webp_entry_over_its_byte_bound_fails_alone(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoders read a WebP whole into memory: an entry over MAX_WEBP_BYTES fails as an
+    upload does (the bound lowered here, so a small archive shows it; stored, not deflated,
+    as padding inflating past the ratio budget would refuse the archive first)."""
+    from bytereview.core import webp_bytes
+
+    monkeypatch.setattr(webp_bytes, "MAX_WEBP_BYTES", 100_000)
+    data = hostile.build(
+        [
+            (hostile.entry("big.webp", method=zipfile.ZIP_STORED), webp_padded(200_000)),
+            (hostile.entry("small.webp", method=zipfile.ZIP_STORED), webp_padded(1000)),
+        ]
+    )
+    outcome, entries = await unpack(storage, data)
+    assert outcome.error == ""
+    by_path = {e.path: e for e in entries}
+    assert by_path["big.webp"].status == pb.SourceFile.FAILED
+    assert "WebP files of more than 100000 bytes are not read" in by_path["big.webp"].error
+    assert by_path["small.webp"].status == pb.SourceFile.READY

@@ -1,0 +1,168 @@
+"""PNG chunks and a GIF's blocks before its image, walked as the bytes stream past.
+
+Pillow walks both in Python, reading each chunk or block whole and keeping some (a PNG's
+private chunks, a GIF's comments): their count and size follow the file's, not its pixels,
+and an upload may be 2 GiB. Walked here with the same steps and judged before Pillow opens
+the file; the walks stop at the limits, so they cost no more than that.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from bytereview.core.limits import (
+    MAX_GIF_HEAD_BYTES,
+    MAX_PNG_CHUNKS,
+    MAX_PNG_OTHER_BYTES,
+    MAX_PNG_OTHER_CHUNKS,
+)
+
+__all__ = ["BmpHeader", "GifHead", "PngChunks"]
+
+_IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
+
+
+class PngChunks:
+    """Chunks of a PNG fed chunk by chunk of bytes: how many, and the bytes of those not
+    image data (the pixels' are inflated in bounded pieces, and bounded by the pixels)."""
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.other_chunks = 0
+        self.other_bytes = 0
+        self._walking = True
+        self._pending = b""
+        self._skip = 8  # the signature
+        self._other = False  # whether the bytes skipped are another chunk's
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._walking:
+            return
+        data = self._pending + chunk if self._pending else chunk
+        self._pending = b""
+        at, end = 0, len(data)
+        while at < end and self._walking:
+            if self._skip:
+                step = min(self._skip, end - at)
+                at += step
+                self._skip -= step
+                if self._other:  # the bytes there are, not the length a chunk claims
+                    self.other_bytes += step
+            elif at + 8 > end:
+                self._pending = data[at:]
+                at = end
+            else:
+                length, kind = struct.unpack_from(">I4s", data, at)
+                if not kind.isalpha():  # not a chunk: Pillow stops reading there too
+                    self._walking = False
+                    break
+                self.chunks += 1
+                self._other = kind not in _IMAGE_DATA
+                self.other_chunks += self._other
+                self._skip = 8 + length + 4  # length and type, data, CRC
+                if kind == b"IEND":
+                    self._walking = False
+            if self.problem():
+                self._walking = False
+
+    def problem(self) -> str:
+        if self.chunks > MAX_PNG_CHUNKS:
+            return f"the PNG holds more than {MAX_PNG_CHUNKS} chunks; more are not read"
+        if self.other_chunks > MAX_PNG_OTHER_CHUNKS:
+            return (
+                f"the PNG holds more than {MAX_PNG_OTHER_CHUNKS} chunks other than its image "
+                "(metadata, private data); more are not read"
+            )
+        if self.other_bytes > MAX_PNG_OTHER_BYTES:
+            return (
+                f"the PNG holds more than {MAX_PNG_OTHER_BYTES} bytes of chunks other than "
+                "its image (metadata, private data); more are not read"
+            )
+        return ""
+
+
+class GifHead:
+    """The bytes of a GIF before its first image descriptor (header, colour table,
+    extension blocks), fed chunk by chunk of bytes."""
+
+    def __init__(self) -> None:
+        self.head_bytes = 0
+        self._walking = True
+        self._pending = b""
+        self._skip = 0
+        self._state = "screen"  # then "block" (a label), "sub" (extension sub-blocks)
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._walking:
+            return
+        data = self._pending + chunk if self._pending else chunk
+        self._pending = b""
+        at, end = 0, len(data)
+        while at < end and self._walking:
+            if self._skip:
+                step = min(self._skip, end - at)
+                at += step
+                self._skip -= step
+                self.head_bytes += step
+            elif self._state == "screen":
+                if at + 13 > end:
+                    self._pending = data[at:]
+                    at = end
+                    continue
+                flags = data[at + 10]
+                table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+                self._skip = 13 + table
+                self._state = "block"
+            elif self._state == "block":
+                if data[at] != 0x21:  # an image (","), the end (";") or damage: Pillow stops
+                    self._walking = False
+                elif at + 2 > end:
+                    self._pending = data[at:]
+                    at = end
+                else:
+                    self._skip = 2  # "!" and the extension's label
+                    self._state = "sub"
+            else:  # a sub-block: its length, then as many bytes; an empty one ends them
+                length = data[at]
+                self._skip = 1 + length
+                if length == 0:
+                    self._state = "block"
+            if self.head_bytes > MAX_GIF_HEAD_BYTES:
+                self._walking = False
+
+    def problem(self) -> str:
+        if self.head_bytes > MAX_GIF_HEAD_BYTES:
+            return (
+                f"the GIF holds more than {MAX_GIF_HEAD_BYTES} bytes before its image "
+                "(comments, extensions); more are not read"
+            )
+        return ""
+
+
+# The sizes of the BMP information headers (OS/2 1.x, Windows 3 to 5); Pillow reads the
+# size a file declares before it checks it is one of these.
+_BMP_HEADERS = frozenset({12, 40, 52, 56, 64, 108, 124})
+
+
+class BmpHeader:
+    """A BMP's information header size, from its first 18 bytes: Pillow reads that many
+    bytes (up to the whole file: 200 MB declared took 397 MB) before it refuses a size no
+    BMP has."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self.header_size: int | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self.header_size is None:
+            self._head += chunk[: 18 - len(self._head)]
+            if len(self._head) == 18:
+                (self.header_size,) = struct.unpack("<I", self._head[14:18])
+
+    def problem(self) -> str:
+        if self.header_size is not None and self.header_size not in _BMP_HEADERS:
+            return (
+                f"the BMP declares a {self.header_size}-byte header; BMP headers are "
+                f"{', '.join(map(str, sorted(_BMP_HEADERS)))} bytes"
+            )
+        return ""
