@@ -25,6 +25,7 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     SpoolFull,
 )
+from bytereview.core.pixel_budget import DECODED
 from bytereview.core.spool import copy_to_disk
 from bytereview.pdf_child import bounded_scale
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
@@ -163,13 +164,16 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
                 f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
             )
         scale = min(1.0, _bounded_scale(image.width, image.height, width))
-        # In place and before any conversion: JPEGs decode at a reduced size, and the
-        # full-size pixels of a large photo are never converted.
-        image.thumbnail(
-            (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-            PILImage.Resampling.LANCZOS,
-        )
-        frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+        # Its pixels held while it is decoded and scaled (core/pixel_budget.py): a PNG is
+        # decoded whole even for a thumbnail, and as many pages are drawn at once as asked.
+        with DECODED.held(image.width * image.height):
+            # In place and before any conversion: JPEGs decode at a reduced size, and the
+            # full-size pixels of a large photo are never converted.
+            image.thumbnail(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                PILImage.Resampling.LANCZOS,
+            )
+            frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
     except (
         UnidentifiedImageError,
         OSError,

@@ -26,11 +26,11 @@ from bytereview.core.pdf_process import (
     PdfUnreadable,
     bounded_scale,
 )
+from bytereview.core.pixel_budget import DECODED
 from bytereview.core.spool import SpoolFull, copy_to_disk
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.reading.ocr import ocr_engine
 from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
-from services.extract.reading.pixel_budget import DECODED
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -321,7 +321,7 @@ def _ocr_image(document: Document, opened: Any) -> PageText:
                 f"than {MAX_IMAGE_PIXELS} pixels are not read",
                 retryable=False,
             )
-        # Its pixels held from decoding to the end of its OCR (pixel_budget.py: decoded
+        # Its pixels held from decoding to the end of its OCR (core/pixel_budget.py: decoded
         # images wait for the engine in memory, and a pod has room for only so many).
         with DECODED.held(width * height):
             opened.load()  # decoded here, not under the OCR engine's lock

@@ -62,10 +62,11 @@ OCR_PAGE_SECONDS = 60.0
 # 100,000 x 100,000 pixels is a few KiB compressed and 30 GB decoded. 50 Mpx is a
 # 7,000 x 7,000 photo, an A2 sheet scanned at 300 dpi.
 MAX_IMAGE_PIXELS = 50_000_000
-# Pixels of image files one extract worker holds decoded at once (they wait in memory for
-# the OCR engine, which reads one page at a time): one image of the largest size, ~350-500
-# MB decoded and converted, or many receipts (1-3 Mpx) side by side. Images wait for room
-# (services/extract/reading/pixel_budget.py); a pod has 1 GiB.
+# Pixels of image files one process holds decoded at once (an extract worker's wait in
+# memory for the OCR engine, which reads one page at a time; the ingest service draws as
+# many pages as the web app asks at once): one image of the largest size, ~350-500 MB
+# decoded and converted, or many receipts (1-3 Mpx) side by side. Images wait for room
+# (core/pixel_budget.py); a pod has 1 GiB.
 DECODED_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Scans of a JPEG ByteReview will decode: libjpeg decodes every scan over the whole image,
 # and a progressive scan that says "nothing more here" for every block is ~100 bytes, so

@@ -1,4 +1,4 @@
-"""Decoded images held at once, bounded by their pixels (services/extract/reading/pixel_budget.py)."""
+"""An extract worker's decoded images held at once, bounded by their pixels (core/pixel_budget.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from bytereview.core.pixel_budget import DECODED, PixelBudget
 from services.extract.base import Document
 from services.extract.reading import pages as reading
-from services.extract.reading.pixel_budget import DECODED, PixelBudget
 
 
 def _until(condition: Callable[[], bool], timeout: float = 30) -> None:

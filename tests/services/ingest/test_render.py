@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bytereview.core import Settings
+from bytereview.core.pixel_budget import DECODED
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -153,3 +154,25 @@ async def test_bad_requests_and_other_users(
         err = await refused(ingest, alice, file=files[name])
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, name
         assert "no page to show" in (err.details() or "")
+
+
+async def test_images_are_drawn_once_their_pixels_are_free(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    """Pages asked at once are drawn within the process's budget of decoded pixels
+    (core/pixel_budget.py): a PNG is decoded whole even for a thumbnail, and a few 50 Mpx
+    ones drawn at once took more than a pod has. Past the budget a drawing waits."""
+    alice = idp.metadata("alice")
+    files = await analysed(job_stub, settings, alice, {"big.png": image_bytes((900, 600), "PNG")})
+    with DECODED.held(DECODED.total):  # every pixel taken, as by other drawings
+        drawing = asyncio.create_task(render(ingest, alice, file=files["big.png"], width=300))
+        deadline = time.monotonic() + 30
+        while DECODED.waiting != 1:
+            assert time.monotonic() < deadline, "the drawing never waited for pixels"
+            await asyncio.sleep(0.01)
+        assert not drawing.done()
+    _, data = await asyncio.wait_for(drawing, timeout=30)
+    assert Image.open(io.BytesIO(data)).size == (300, 200)

@@ -1,16 +1,18 @@
-"""Decoded images a worker holds at once, bounded by their pixels.
+"""Decoded images a process holds at once, bounded by their pixels.
 
-An image file is decoded whole before OCR reads it, and a worker runs several tasks at once
-(eight by default), each in a thread of its own; the OCR engine takes one page at a time, so
-decoded images wait for it in memory. A 50 Mpx scan (MAX_IMAGE_PIXELS, the largest read at
-all) costs 350-500 MB decoded and converted for OCR: two or three of them waiting at once
-took more than an extract pod has (1 GiB), and the pod went down with every task in it. So
-an image's pixels are taken from a budget before it is decoded and given back once its OCR
-is done: images of many small receipts are read side by side, large ones one after another.
-One image larger than the whole budget still goes, alone.
+An image file is decoded whole before it is read or drawn. An extract worker runs several
+tasks at once (eight by default), each in a thread of its own, and the OCR engine takes one
+page at a time, so decoded images wait for it in memory; the ingest service draws pages for
+the web app's viewer (RenderPage) in threads too, as many as are asked at once, and a PNG
+is decoded at full size even to draw a thumbnail. A 50 Mpx scan (MAX_IMAGE_PIXELS, the
+largest read at all) costs 350-500 MB decoded and converted: two or three at once took more
+than a pod has (1 GiB), and the pod went down with everyone's work in it. So an image's
+pixels are taken from the process's budget before it is decoded and given back once done
+with: many small images (receipts, 1-3 Mpx) side by side, large ones one after another. One
+image larger than the whole budget still goes, alone.
 
-PDF pages need none of this: at most PDF_PROCESSES documents are open at once
-(core/pdf_process.py), each drawing one page, of at most MAX_RENDER_PIXELS, at a time.
+PDF pages need none of this: at most PDF_PROCESSES documents are open at once per process
+(core/pdf_process.py), each drawing one page of bounded pixels at a time.
 """
 
 from __future__ import annotations
@@ -61,5 +63,5 @@ class PixelBudget:
                 self._changed.notify_all()
 
 
-# The process's budget: what extraction's image files decode into at once.
+# The process's budget: what its image files decode into at once.
 DECODED = PixelBudget(DECODED_IMAGE_PIXELS)
