@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 
+from bytereview.core.byte_walk import ByteWalk
 from bytereview.core.limits import (
     MAX_GIF_HEAD_BYTES,
     MAX_PNG_CHUNKS,
@@ -22,48 +23,38 @@ __all__ = ["BmpHeader", "GifHead", "PngChunks"]
 _IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
 
 
-class PngChunks:
+class PngChunks(ByteWalk):
     """Chunks of a PNG fed chunk by chunk of bytes: how many, and the bytes of those not
     image data (the pixels' are inflated in bounded pieces, and bounded by the pixels)."""
 
     def __init__(self) -> None:
+        super().__init__(skip=8)  # the signature
         self.chunks = 0
         self.other_chunks = 0
         self.other_bytes = 0
-        self._walking = True
-        self._pending = b""
-        self._skip = 8  # the signature
         self._other = False  # whether the bytes skipped are another chunk's
 
     def feed(self, chunk: bytes) -> None:
-        if not self._walking:
-            return
-        data = self._pending + chunk if self._pending else chunk
-        self._pending = b""
-        at, end = 0, len(data)
-        while at < end and self._walking:
-            if self._skip:
-                step = min(self._skip, end - at)
-                at += step
-                self._skip -= step
-                if self._other:  # the bytes there are, not the length a chunk claims
-                    self.other_bytes += step
-            elif at + 8 > end:
-                self._pending = data[at:]
-                at = end
-            else:
-                length, kind = struct.unpack_from(">I4s", data, at)
-                if not kind.isalpha():  # not a chunk: Pillow stops reading there too
-                    self._walking = False
-                    break
-                self.chunks += 1
-                self._other = kind not in _IMAGE_DATA
-                self.other_chunks += self._other
-                self._skip = 8 + length + 4  # length and type, data, CRC
-                if kind == b"IEND":
-                    self._walking = False
-            if self.problem():
-                self._walking = False
+        self.walk(chunk)
+
+    def _skipped(self, count: int) -> None:
+        if self._other:  # the bytes there are, not the length a chunk claims
+            self.other_bytes += count
+
+    def _step(self, data: bytes, at: int, end: int) -> int:
+        if self.wait_for(data, at, end, 8):
+            return end
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if not kind.isalpha():  # not a chunk: Pillow stops reading there too
+            self.walking = False
+            return at
+        self.chunks += 1
+        self._other = kind not in _IMAGE_DATA
+        self.other_chunks += self._other
+        self.skip = 8 + length + 4  # length and type, data, CRC
+        if kind == b"IEND":
+            self.walking = False
+        return at
 
     def problem(self) -> str:
         if self.chunks > MAX_PNG_CHUNKS:
@@ -81,54 +72,43 @@ class PngChunks:
         return ""
 
 
-class GifHead:
+class GifHead(ByteWalk):
     """The bytes of a GIF before its first image descriptor (header, colour table,
     extension blocks), fed chunk by chunk of bytes."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.head_bytes = 0
-        self._walking = True
-        self._pending = b""
-        self._skip = 0
         self._state = "screen"  # then "block" (a label), "sub" (extension sub-blocks)
 
     def feed(self, chunk: bytes) -> None:
-        if not self._walking:
-            return
-        data = self._pending + chunk if self._pending else chunk
-        self._pending = b""
-        at, end = 0, len(data)
-        while at < end and self._walking:
-            if self._skip:
-                step = min(self._skip, end - at)
-                at += step
-                self._skip -= step
-                self.head_bytes += step
-            elif self._state == "screen":
-                if at + 13 > end:
-                    self._pending = data[at:]
-                    at = end
-                    continue
-                flags = data[at + 10]
-                table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
-                self._skip = 13 + table
+        self.walk(chunk)
+
+    def _skipped(self, count: int) -> None:
+        self.head_bytes += count
+
+    def _step(self, data: bytes, at: int, end: int) -> int:
+        if self._state == "screen":
+            if self.wait_for(data, at, end, 13):
+                return end
+            flags = data[at + 10]
+            table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+            self.skip = 13 + table
+            self._state = "block"
+        elif self._state == "block":
+            if data[at] != 0x21:  # an image (","), the end (";") or damage: Pillow stops
+                self.walking = False
+            elif self.wait_for(data, at, end, 2):
+                return end
+            else:
+                self.skip = 2  # "!" and the extension's label
+                self._state = "sub"
+        else:  # a sub-block: its length, then as many bytes; an empty one ends them
+            length = data[at]
+            self.skip = 1 + length
+            if length == 0:
                 self._state = "block"
-            elif self._state == "block":
-                if data[at] != 0x21:  # an image (","), the end (";") or damage: Pillow stops
-                    self._walking = False
-                elif at + 2 > end:
-                    self._pending = data[at:]
-                    at = end
-                else:
-                    self._skip = 2  # "!" and the extension's label
-                    self._state = "sub"
-            else:  # a sub-block: its length, then as many bytes; an empty one ends them
-                length = data[at]
-                self._skip = 1 + length
-                if length == 0:
-                    self._state = "block"
-            if self.head_bytes > MAX_GIF_HEAD_BYTES:
-                self._walking = False
+        return at
 
     def problem(self) -> str:
         if self.head_bytes > MAX_GIF_HEAD_BYTES:

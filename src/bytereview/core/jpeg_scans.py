@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import IO
 
+from bytereview.core.byte_walk import ByteWalk
 from bytereview.core.limits import MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_JPEG_STRAY_BYTES
 
 __all__ = ["ScanCounter", "count_scans", "scans_problem"]
@@ -32,19 +33,17 @@ _BARE = frozenset({*range(0xD0, 0xDA), 0x01})
 _CHUNK = 1024 * 1024
 
 
-class ScanCounter:
+class ScanCounter(ByteWalk):
     """Start-of-scan markers in the bytes fed so far (a marker may straddle two chunks),
-    and what Pillow walks before the first scan: segments, and stray bytes between them."""
+    and what Pillow walks before the first scan: segments, and stray bytes between them
+    (walked as Pillow's JPEG reader walks them)."""
 
     def __init__(self) -> None:
+        super().__init__(skip=2)  # the start-of-image marker, then each segment's body
         self.scans = 0
         self.segments = 0
         self.stray = 0
         self._last = b""
-        # The walk of the segments before the first scan, as Pillow's JPEG reader makes it.
-        self._walking = True
-        self._pending = b""  # a marker or length cut by the chunk's end
-        self._skip = 2  # the start-of-image marker, then each segment's body
 
     def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -53,42 +52,29 @@ class ScanCounter:
             self.scans += 1
         self.scans += chunk.count(_SOS)
         self._last = chunk[-1:]
-        if self._walking:
-            self._walk(chunk)
+        self.walk(chunk)
 
-    def _walk(self, chunk: bytes) -> None:
-        data = self._pending + chunk if self._pending else chunk
-        self._pending = b""
-        at, end = 0, len(data)
-        while at < end and self._walking:
-            if self._skip:
-                step = min(self._skip, end - at)
-                at += step
-                self._skip -= step
-            elif data[at] != 0xFF:  # junk: Pillow steps over it a byte at a time
-                found = data.find(b"\xff", at)
-                found = end if found < 0 else found
-                self.stray += found - at
-                at = found
-            elif at + 1 >= end:
-                self._pending = data[at:]
-                at = end
-            elif data[at + 1] in (0x00, 0xFF):  # an escaped or a padding byte, as junk
-                self.stray += 1
-                at += 1 if data[at + 1] == 0xFF else 2
-            elif data[at + 1] in _BARE:
-                self.segments += 1
-                at += 2
-            elif at + 4 > end:
-                self._pending = data[at:]
-                at = end
-            else:
-                self.segments += 1
-                if data[at + 1] == 0xDA:
-                    self._walking = False
-                self._skip = max(0, (data[at + 2] << 8 | data[at + 3]) - 2) + 4
-            if self.segments > MAX_JPEG_SEGMENTS or self.stray > MAX_JPEG_STRAY_BYTES:
-                self._walking = False  # judged already: nothing more to count
+    def _step(self, data: bytes, at: int, end: int) -> int:
+        if data[at] != 0xFF:  # junk: Pillow steps over it a byte at a time
+            found = data.find(b"\xff", at)
+            found = end if found < 0 else found
+            self.stray += found - at
+            return found
+        if self.wait_for(data, at, end, 2):
+            return end
+        if data[at + 1] in (0x00, 0xFF):  # an escaped or a padding byte, as junk
+            self.stray += 1
+            return at + (1 if data[at + 1] == 0xFF else 2)
+        if data[at + 1] in _BARE:
+            self.segments += 1
+            return at + 2
+        if self.wait_for(data, at, end, 4):
+            return end
+        self.segments += 1
+        if data[at + 1] == 0xDA:
+            self.walking = False
+        self.skip = max(0, (data[at + 2] << 8 | data[at + 3]) - 2) + 4
+        return at
 
     def problem(self) -> str:
         """Why the JPEG fed is not decoded ('' if it may be)."""
