@@ -7,15 +7,12 @@ which cost more CPU than the rest of a transcoded call.
 
 from __future__ import annotations
 
-import re
-import uuid
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bytereview.core import request_id
+from bytereview.core.rpc import safe_request_id
 
-# Forwarded as gRPC metadata and logged: only a safe, short id is kept.
-_SAFE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# Forwarded as gRPC metadata and logged: only a safe, short id is kept (core.rpc's rule).
 HEADER = b"x-request-id"
 
 
@@ -27,8 +24,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == HEADER), b"")
-        rid = given.decode() if _SAFE.fullmatch(given) else uuid.uuid4().hex
+        rid = safe_request_id(next((v for k, v in scope["headers"] if k == HEADER), b""))
         scope.setdefault("state", {})["request_id"] = rid
         # Handlers run in this task's context, so their log lines carry the id.
         token = request_id.set(rid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,22 @@ request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", d
 Handler = Callable[[Any, Context], Any]
 
 
+# A request id is logged with every line of its call: only a short one of safe characters is
+# kept (a direct gRPC client could send 8 KB of anything, newlines included, into every log
+# line of its call); the gateway keeps the same ones (gateway/request_ids.py).
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def safe_request_id(given: str | bytes | None) -> str:
+    """`given` if it is a safe request id, else a new one."""
+    text = given.decode(errors="replace") if isinstance(given, bytes) else (given or "")
+    return text if SAFE_REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
+
+
 def _request_id_from(context: Context) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id":
-            return value if isinstance(value, str) else value.decode()
+            return safe_request_id(value)
     return uuid.uuid4().hex
 
 
