@@ -46,7 +46,9 @@ the arrivals of the newer half of the service window exceed the older half's by 
 one Poisson standard error (the two largest polls left out of each, so a burst is not a
 trend), the pods kept are the trend's rate now, rounded up; and a pod added for a queue that
 was not a burst stays scale_up_hold_waits wait targets (the trend test needs minutes of
-arrivals, which the start of a rise does not have yet). Bursts that come back: after a
+arrivals, which the start of a rise does not have yet), and for grown_round_up_waits the
+pods kept are the load rounded up (the trend test, on Poisson counts, still missed one
+ramp in five; fewer pods than the load are outgrown again). Bursts that come back: after a
 scale-down proved premature (the hold was lengthened), idle pods left by a burst (a queue
 that peaked at burst_queue_factor x its steady length) stay burst_hold_waits wait targets
 after the queue emptied, so a burst that follows closely finds them. Only then: holding
@@ -107,8 +109,10 @@ class PoolPolicy:
     burst_hold_waits: float = 0.75
     burst_queue_factor: float = 3.0
     # Wait-targeted pools: after a scale-up for a queue that was not a burst, no scale-down
-    # for this many wait targets (see scale_up_held).
+    # for this many wait targets (see scale_up_held), and for grown_round_up_waits the pods
+    # kept when nothing waits are the load rounded up, not down (see idle_pods_kept).
     scale_up_hold_waits: float = 1.0
+    grown_round_up_waits: float = 2.5
     # Rate-sized pools whose traffic comes in recurring bursts (bursts_recur: two or more
     # in burst_memory_seconds, a burst being a poll or two of more than burst_step_factor x
     # the minute before's arrivals per poll): the drain target is burst_drain_factor x
@@ -138,8 +142,8 @@ class PoolPolicy:
             raise ValueError("need reversal_wait_targets >= 0 and reversal_wait_factor >= 1")
         if self.burst_hold_waits < 0 or self.burst_queue_factor < 1:
             raise ValueError("need burst_hold_waits >= 0 and burst_queue_factor >= 1")
-        if self.scale_up_hold_waits < 0:
-            raise ValueError("need scale_up_hold_waits >= 0")
+        if self.scale_up_hold_waits < 0 or self.grown_round_up_waits < 0:
+            raise ValueError("need scale_up_hold_waits >= 0 and grown_round_up_waits >= 0")
         if self.burst_drain_factor < 1 or self.recurring_hold_seconds < 0:
             raise ValueError("need burst_drain_factor >= 1 and recurring_hold_seconds >= 0")
         if self.burst_memory_seconds <= 0 or self.burst_step_factor < 1:
@@ -380,7 +384,7 @@ def decide(
     the window after a scale-down, replicas go up again only when the current ones could
     not start the waiting messages within the target drain time. `hold_seconds` replaces
     the stabilization window when next_hold() has lengthened it. `last_scale_up` (the time
-    of the last one) keeps a wait-targeted pool's pods added for a queue (scale_up_held).
+    of the last one) keeps a wait-targeted pool's pods added for a queue (grown_within).
     """
     if not observations:
         return Decision(current, current, "no observations yet", 0.0, 0.0, 0.0)
@@ -446,13 +450,19 @@ def decide(
         if latest.pending > 0:
             return decision(current, "hold: messages are waiting, every pod will be busy")
         rising = rising_rate(policy, observations)
-        held = policy.clamp(min(idle_pods_kept(policy, latest, est, rising), current))
+        grown = grown_within(policy, observations, est, last_scale_up, policy.scale_up_hold_waits)
+        round_up = grown_within(
+            policy, observations, est, last_scale_up, policy.grown_round_up_waits
+        )
+        held = policy.clamp(min(idle_pods_kept(policy, latest, est, rising, round_up), current))
         if held < current and (current - held >= band or held == policy.min_replicas):
             if window > policy.hold_seconds and after_burst(policy, observations, est):
                 return decision(current, "hold: bursts came back, idle pods kept a while")
-            if scale_up_held(policy, observations, est, last_scale_up):
+            if grown:
                 return decision(current, "hold: pods added for a growing queue stay a while")
             return decision(held, "scale down: idle pods and nothing waiting")
+        if round_up and held == current > idle_pods_kept(policy, latest, est, rising):
+            return decision(current, "hold: a growing queue's load, rounded up, keeps its pods")
         return decision(current, "steady")
     held_back = [r for t, r in recent if now - t <= window]
     held = policy.clamp(min(max([policy.clamp(keep), *held_back]), current))
@@ -535,33 +545,38 @@ def after_burst(policy: PoolPolicy, observations: Sequence[Observation], est: Es
     return burst and emptied is not None and observations[-1].time - emptied < hold
 
 
-def scale_up_held(
+def grown_within(
     policy: PoolPolicy,
     observations: Sequence[Observation],
     est: Estimate,
     last_scale_up: float | None,
+    waits: float,
 ) -> bool:
-    """Whether idle pods stay because the last scale-up, less than scale_up_hold_waits wait
-    targets ago, was for a queue that grew without a burst.
+    """Whether the last scale-up, less than `waits` wait targets ago, was for a queue that
+    grew without a burst.
 
     Such a queue is the load outgrowing the pods, and at the start of a rise nothing else
     says so: the arrival rate averages arrivals from before the rise, and the trend test
     needs a whole service window of them. Removing the pod as soon as the queue emptied
     took it away just before the load reached it (on slow ramps it came back within
-    minutes: a direction change each way). A burst's pods are not held by this: its queue
-    is a one-off, and after_burst decides for it (holding them after every burst cost more
-    pod-seconds than KEDA).
+    minutes: a direction change each way). So for scale_up_hold_waits every pod stays, and
+    for grown_round_up_waits the pods the load keeps busy, rounded up (idle_pods_kept). A
+    burst's pods are not held by this: its queue is a one-off, and after_burst decides for
+    it (holding them after every burst cost more pod-seconds than KEDA).
     """
     if last_scale_up is None:
         return False
-    held_for = policy.scale_up_hold_waits * policy.target_wait_seconds
-    if observations[-1].time - last_scale_up >= held_for:
+    if observations[-1].time - last_scale_up >= waits * policy.target_wait_seconds:
         return False
     return not _queue_history(policy, observations, est)[1]
 
 
 def idle_pods_kept(
-    policy: PoolPolicy, latest: Observation, est: Estimate, rising: float = 0.0
+    policy: PoolPolicy,
+    latest: Observation,
+    est: Estimate,
+    rising: float = 0.0,
+    round_up: bool = False,
 ) -> int:
     """Replicas a wait-targeted pool keeps when nothing waits: idle pods go at once.
 
@@ -570,14 +585,19 @@ def idle_pods_kept(
     arrival rate keeps busy all the time (rounded down: a pod busy only part of the time
     waits for its next message at full price), and no more; while arrivals rise (`rising`,
     the trend's rate now), the pods the higher of the two rates keeps busy, rounded up:
-    the load is on its way to them. No stabilization window: the
-    queue, not a recent recommendation, says whether a pod has work.
+    the load is on its way to them. Rounded up too with `round_up`: shortly after a queue
+    outgrew the pods, fewer pods than the load would be outgrown again (on slow ramps the
+    trend test, counting a few arrivals a minute, missed the rise on one seed in five, and
+    the pod taken away came back minutes later). No stabilization window: the queue, not a
+    recent recommendation, says whether a pod has work.
     """
     conc = policy.per_replica_concurrency
     busy = math.ceil(latest.in_flight / conc)
     load = est.sustained_rate * est.task_seconds / conc
     if rising > 0:
         fed = math.ceil(max(load, rising * est.task_seconds / conc) - 1e-9)
+    elif round_up:
+        fed = math.ceil(load - 1e-9)
     else:
         fed = math.floor(load)
     return max(busy, fed)

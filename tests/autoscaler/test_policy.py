@@ -329,6 +329,37 @@ def test_pods_added_for_a_growing_queue_stay_a_wait_target() -> None:
     assert state.last_scale_up == 5
 
 
+def test_the_load_of_a_growing_queue_is_rounded_up_a_while() -> None:
+    # 0.055/s of ~24 s archives: 1.3 pods' load. A second pod was added for a queue that
+    # grew without a burst; the queue has just emptied and neither pod is busy. Rounded
+    # down, one pod would carry 1.3 pods of load (its queue grows again, and the pod comes
+    # back minutes later); for 2.5 wait targets (500 s) after the scale-up, two stay.
+    history = [
+        obs(i * 5.0, 0, i % 2 + 1, arrived=round(0.055 * i * 5) + 2, completed=round(0.055 * i * 5))
+        for i in range(180)
+    ]
+    now = history[-1].time
+    history.append(obs(now + 5, 0, 0, arrived=history[-1].arrived, completed=history[-1].arrived))
+    now += 5
+    d = decide(INGEST, history, current=2, recent=[])
+    assert 1 < d.arrival_rate * d.task_seconds < 2
+    assert d.replicas == 1  # no scale-up to round for
+    held = decide(INGEST, history, current=2, recent=[], last_scale_up=now - 300)
+    assert (held.replicas, held.reason) == (
+        2,
+        "hold: a growing queue's load, rounded up, keeps its pods",
+    )
+    # More pods than the load rounded up still go: the third is idle whatever the rounding.
+    assert decide(INGEST, history, current=3, recent=[], last_scale_up=now - 300).replicas == 2
+    assert decide(INGEST, history, current=2, recent=[], last_scale_up=now - 500).replicas == 1
+    # A burst's scale-up is not a growing load: 40 archives queued 200 s ago.
+    burst = [
+        dataclasses.replace(o, pending=40) if now - 205 <= o.time <= now - 200 else o
+        for o in history
+    ]
+    assert decide(INGEST, burst, current=2, recent=[], last_scale_up=now - 300).replicas == 1
+
+
 def test_idle_pods_after_a_burst_stay_a_while_once_bursts_have_come_back() -> None:
     # A burst of 60 archives on 0.01/s drained under a minute ago with 6 pods; one still runs.
     def reading(i: int) -> Observation:
