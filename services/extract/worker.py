@@ -222,7 +222,9 @@ class ExtractHandler:
                 request = dataclasses.replace(request, documents=readable_documents)
             extraction = await self._extract(request)
         except ExtractionError as exc:
-            await self._failed(task, delivery, str(exc), retryable=exc.retryable)
+            await self._failed(
+                task, begin.task.attempts, delivery, str(exc), retryable=exc.retryable
+            )
             if exc.retryable and not delivery.is_last_attempt:
                 metrics.TASKS.labels("retry").inc()
                 metrics.RETRIES.labels("transient").inc()
@@ -240,11 +242,13 @@ class ExtractHandler:
                 # Deleted (or never uploaded): no attempt will find it. Fail the task now,
                 # saying why, rather than as an internal error retried to exhaustion.
                 error = f"a file of the task is no longer in storage ({exc})"
-                await self._failed(task, delivery, error, retryable=False)
+                await self._failed(task, begin.task.attempts, delivery, error, retryable=False)
                 metrics.TASKS.labels("failed").inc()
                 raise worker_runtime.Permanent(error) from exc
             log.exception("extraction of %s failed", task)
-            await self._failed(task, delivery, f"internal error: {exc}", retryable=True)
+            await self._failed(
+                task, begin.task.attempts, delivery, f"internal error: {exc}", retryable=True
+            )
             if delivery.is_last_attempt:
                 metrics.TASKS.labels("failed").inc()
                 raise worker_runtime.Permanent(str(exc)) from exc
@@ -278,7 +282,13 @@ class ExtractHandler:
         metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(
-        self, task: str, delivery: worker_runtime.Delivery, error: str, *, retryable: bool
+        self,
+        task: str,
+        attempt: int,
+        delivery: worker_runtime.Delivery,
+        error: str,
+        *,
+        retryable: bool,
     ) -> None:
         if not retryable:
             failure = FailureClass.PERMANENT
@@ -288,7 +298,14 @@ class ExtractHandler:
             failure = FailureClass.RETRYABLE
         # Batched with the failures other handlers report at the same time (#18).
         await self._report_failure(
-            worker_pb.ReportTaskFailureRequest(task=task, failure_class=failure, error=error),
+            worker_pb.ReportTaskFailureRequest(
+                task=task,
+                failure_class=failure,
+                error=error,
+                # This attempt's: if the message was redelivered while this worker stalled,
+                # the run the other worker began is not failed by this one's late report.
+                attempt=attempt,
+            ),
         )
 
 

@@ -84,6 +84,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             # An unknown number as "" (the domain refuses it); Name() raised ValueError.
             failure_class=_CLASSES.get(request.failure_class, ""),
             error=request.error,
+            attempt=request.attempt,
         )
         return worker_pb.ReportTaskFailureResponse(
             applied=applied, status=pb.Task.Status.Value(status)
@@ -155,7 +156,11 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             failure_class = _CLASSES.get(item.failure_class)
             if failure_class is None:
                 continue  # unspecified or unknown: one unreadable report must not fail the batch
-            reports.append(FailureReport(parsed["job"], parsed["task"], failure_class, item.error))
+            reports.append(
+                FailureReport(
+                    parsed["job"], parsed["task"], failure_class, item.error, item.attempt
+                )
+            )
             positions.append(i)
         answers = [worker_pb.ReportTaskFailureResponse() for _ in request.failures]
         got = await self._tasks.task_failures(reports)

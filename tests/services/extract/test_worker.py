@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import grpc
 import nats
 import pytest
+from google.protobuf import struct_pb2
 
 from bytereview.core import Settings, streams
 from bytereview.core.pdf_process import PdfBounds
@@ -27,11 +29,12 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import serve
 from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
-from tests.services.jobs.helpers import ready_job
+from tests.services.jobs.helpers import WORKER, ready_job
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -440,3 +443,53 @@ async def test_a_hostile_pdf_fails_its_own_task_and_the_job_goes_on(
     assert [t.attempts for t in failed] == [1]
     assert "page 1 cannot be read" in failed[0].last_error
     assert len(await results(job_stub, job)) == 2
+
+
+async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attempt(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """A worker stalled past its ack deadline while the redelivered message began the task
+    again on another worker: its late failure (the model's 400, permanent) says which
+    attempt failed, and neither fails nor requeues the run in progress, whose result then
+    completes the job."""
+    redelivered = threading.Event()
+
+    def stalled(seen: object) -> Reply:
+        redelivered.wait(30)  # the stand-in serves each request on its own thread
+        return Reply(status=400)
+
+    gemini.state.default = stalled
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        for _ in range(300):
+            if gemini.state.seen:
+                break
+            await asyncio.sleep(0.1)
+        assert gemini.state.seen, "the worker never called the model"
+        [task] = await tasks(job_stub, job)
+        again = await worker_stub.BeginTask(
+            worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER
+        )
+        assert (again.proceed, again.task.attempts) == (True, 2)
+        redelivered.set()
+        spec = streams.extract_queue(settings)
+        nc = await nats.connect(settings.nats_url)
+        for _ in range(300):  # the stalled worker reported its failure and let go
+            if await streams.consumer_lag(nc.jetstream(), spec) == (0, 0):
+                break
+            await asyncio.sleep(0.1)
+        await nc.close()
+    [after] = await tasks(job_stub, job)
+    assert (after.status, after.attempts, after.last_error) == (pb.Task.RUNNING, 2, "")
+    values = struct_pb2.Struct()
+    values.update({"invoice_number": "A-1", "total": 10.0})
+    done = await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=task.name, values=values, extractor="second"),
+        metadata=WORKER,
+    )
+    assert done.applied
+    assert (await finished(job_stub, job, timeout=5)).status == pb.Job.COMPLETED

@@ -161,3 +161,46 @@ async def test_a_failure_batch_over_the_limit_is_invalid_argument(
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await fail(worker_stub, [(t, PERMANENT, "x") for t in tasks])
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_failure_of_an_earlier_attempt_changes_nothing(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """Each failure says which attempt failed: one of an attempt before the task's latest (a
+    worker stalled while the redelivered message began the task again) is not applied, in a
+    batch or alone; the latest attempt's, or one that does not say (0), is."""
+    job = await ready_job(job_stub, worker_stub, settings, files=4)
+    tasks = await started_tasks(job_stub, settings, job, FIELD, 4)
+    assert [b.task.attempts for b in await begin(worker_stub, tasks)] == [1] * 4
+    assert [b.task.attempts for b in await begin(worker_stub, tasks)] == [2] * 4
+
+    def failure(task: str, failure_class: int, attempt: int) -> worker_pb.ReportTaskFailureRequest:
+        return worker_pb.ReportTaskFailureRequest(
+            task=task,
+            failure_class=failure_class,  # type: ignore[arg-type]
+            error=f"attempt {attempt}",
+            attempt=attempt,
+        )
+
+    stale = [failure(tasks[0], PERMANENT, 1), failure(tasks[1], RETRYABLE, 1)]
+    got = await worker_stub.ReportTaskFailures(
+        worker_pb.ReportTaskFailuresRequest(failures=stale), metadata=WORKER
+    )
+    assert [(f.applied, f.status) for f in got.failures] == [(False, pb.Task.RUNNING)] * 2
+    one = await worker_stub.ReportTaskFailure(failure(tasks[2], EXHAUSTED, 1), metadata=WORKER)
+    assert (one.applied, one.status) == (False, pb.Task.RUNNING)
+    # The running attempts' own reports apply: results, the latest attempt's failure, and a
+    # failure that names no attempt.
+    assert await report(worker_stub, tasks[:2]) == [True, True]
+    current = await worker_stub.ReportTaskFailures(
+        worker_pb.ReportTaskFailuresRequest(
+            failures=[failure(tasks[2], PERMANENT, 2), failure(tasks[3], PERMANENT, 0)]
+        ),
+        metadata=WORKER,
+    )
+    assert [(f.applied, f.status) for f in current.failures] == [(True, pb.Task.FAILED)] * 2
+    got_job = await get_job(job_stub, job)
+    assert (got_job.counters.tasks_succeeded, got_job.counters.tasks_failed) == (2, 2)
+    listed = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks
+    errors = {t.name: t.last_error for t in listed}
+    assert [errors[t] for t in tasks] == ["", "", "attempt 2", "attempt 0"]

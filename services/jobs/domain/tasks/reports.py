@@ -185,11 +185,12 @@ class TaskReports:
         return applied, settled
 
     async def task_failure(
-        self, job_id: str, task_id: str, *, failure_class: str, error: str
+        self, job_id: str, task_id: str, *, failure_class: str, error: str, attempt: int = 0
     ) -> tuple[bool, str]:
         _check_class(failure_class)
+        report = FailureReport(job_id, task_id, failure_class, error, attempt)
         applied, target, task = await self._ctx.run_transaction(
-            lambda session: _task_failure(session, job_id, task_id, failure_class, error)
+            lambda session: _task_failure(session, report)
         )
         if task is not None and target == TaskStatus.FAILED:
             observe_task(task, "failed")  # once committed: a try run again is not counted
@@ -201,11 +202,11 @@ class TaskReports:
 
         The same rules as `task_failure`: RETRYABLE queues the task again (the worker's
         redelivery delay is the backoff; its next BeginTask counts the attempt), PERMANENT
-        and EXHAUSTED fail it. A repeat (also within the batch) or a task no longer running
-        changes nothing. One `tasks.progress` event per job and batch; the job ends once,
-        after the batch, when its last open task has settled. The job's row is locked last,
-        as for result batches (`_job_last`): a run where every task fails holds it only for
-        its counters, event and end.
+        and EXHAUSTED fail it. A repeat (also within the batch), a task no longer running or
+        an earlier attempt's failure changes nothing. One `tasks.progress` event per job and
+        batch; the job ends once, after the batch, when its last open task has settled. The
+        job's row is locked last, as for result batches (`_job_last`): a run where every task
+        fails holds it only for its counters, event and end.
         """
         check_batch(len(reports))
         for report in reports:
@@ -292,14 +293,14 @@ async def _begin_tasks(session: AsyncSession, ids: Sequence[tuple[str, str]]) ->
 
 
 async def _task_failure(
-    session: AsyncSession, job_id: str, task_id: str, failure_class: str, error: str
+    session: AsyncSession, report: FailureReport
 ) -> tuple[bool, str, models.Task | None]:
     """(applied, the task's status after the report, the task if the report applied)."""
-    job, task = await _locked_task(session, job_id, task_id)
-    if not _reportable(job, task):
+    job, task = await _locked_task(session, report.job_id, report.task_id)
+    if not _reportable(job, task) or _stale(task, report):
         cancelled = job.status == JobStatus.CANCELLED
         return False, TaskStatus.CANCELLED if cancelled else task.status, None
-    target = _fail(session, job, task, failure_class, error, True)
+    target = _fail(session, job, task, report.failure_class, report.error, True)
     if target == TaskStatus.FAILED:
         job.tasks_failed += 1
         await finish_if_done(session, job)
@@ -320,11 +321,11 @@ async def _task_failures(
             task = tasks.get(keys[i][1])
             if task is None:
                 continue
-            if not _reportable(job, task):
+            report = reports[i]
+            if not _reportable(job, task) or _stale(task, report):
                 cancelled = job.status == JobStatus.CANCELLED
                 answers[i] = (False, TaskStatus.CANCELLED if cancelled else task.status)
                 continue
-            report = reports[i]
             target = _fail(session, job, task, report.failure_class, report.error, False)
             answers[i] = (True, target)
             if target == TaskStatus.FAILED:
@@ -408,6 +409,8 @@ class FailureReport:
     task_id: str
     failure_class: str
     error: str = ""
+    # The attempt that failed (the task's `attempts` when the worker began it); 0: the latest.
+    attempt: int = 0
 
 
 def check_batch(size: int) -> None:
@@ -437,6 +440,14 @@ def _reportable(job: models.Job, task: models.Task) -> bool:
     tasks are cancelled in batches after CancelJob (tasks.settling), which alone writes them:
     a result coming meanwhile changes nothing, as it did when they were cancelled at once."""
     return task.status == TaskStatus.RUNNING and job.status != JobStatus.CANCELLED
+
+
+def _stale(task: models.Task, report: FailureReport) -> bool:
+    """Whether a failure belongs to an earlier attempt than the task's latest: a worker that
+    stalled past its ack deadline while another, given the redelivered message, began the
+    task again. Its failure must not fail or requeue that run (a late result still counts:
+    a result is the task's answer, whichever attempt found it)."""
+    return report.attempt != 0 and report.attempt != task.attempts
 
 
 def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> None:

@@ -455,19 +455,28 @@ class ReportTaskFailureRequest(_message.Message):
     TASK_FIELD_NUMBER: _builtins.int
     FAILURE_CLASS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     task: _builtins.str
     failure_class: Global___ReportTaskFailureRequest.FailureClass.ValueType
     error: _builtins.str
+    attempt: _builtins.int
+    """The attempt that failed: `BeginTaskResponse.task.attempts` as the worker's BeginTask
+    answered it. A failure of an earlier attempt than the task's latest changes nothing
+    (a worker that stalled past its ack deadline while another worker, given the
+    redelivered message, runs the task again: its failure must not fail or requeue that
+    run). 0: the latest attempt, whichever it is (clients that do not say).
+    """
     def __init__(
         self,
         *,
         task: _builtins.str = ...,
         failure_class: Global___ReportTaskFailureRequest.FailureClass.ValueType = ...,
         error: _builtins.str = ...,
+        attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "failure_class", b"failure_class", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "error", b"error", "failure_class", b"failure_class", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
