@@ -18,6 +18,7 @@ from services.ingest.sniff import (
     Sniffed,
     image_problem,
     sniff,
+    unsupported_reason,
     zip_at_end,
 )
 
@@ -106,8 +107,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
             media,
             size,
             sha,
-            error=f"files of type {media} cannot be extracted; "
-            "upload PDFs, images (PNG, JPEG, TIFF, WebP, GIF, BMP) or ZIP archives of them",
+            error=unsupported_reason(found),
         )
     if media == "application/pdf":
         try:

@@ -36,6 +36,16 @@ JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = ("__MACOSX/",)
 
 
+# Unix file types an entry may be marked as that are not files: `unzip` would make a device
+# or a pipe of them. Their bytes are meaningless; they fail alone, as links do.
+_SPECIAL = {
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "named pipe (FIFO)",
+    stat.S_IFSOCK: "socket",
+}
+
+
 class DamagedArchive(Exception):
     """The archive cannot be read as a ZIP at all."""
 
@@ -178,8 +188,13 @@ class Planned:
         key = same_name_key(path)
         maybe_seen = bool(self._repeated) and spans.name_hash(key, self._salt) in self._repeated
         mode = record.external_attr >> 16
-        if record.create_system == 3 and stat.S_ISLNK(mode):
+        unix = record.create_system == 3
+        if unix and stat.S_ISLNK(mode):
             item.problem = "the entry is a symbolic link; links are not unpacked"
+        elif unix and stat.S_IFMT(mode) in _SPECIAL:
+            item.problem = (
+                f"the entry is a {_SPECIAL[stat.S_IFMT(mode)]}, not a file; only files are unpacked"
+            )
         elif record.flags & 0x1:
             item.problem = "the entry is encrypted; unpack it yourself and upload the files"
         elif len(path) > MAX_PATH:

@@ -23,6 +23,29 @@ BMP = "image/bmp"
 # Types an extractor can read.
 EXTRACTABLE = frozenset({PDF, PNG, JPEG, GIF, TIFF, WEBP, BMP})
 ARCHIVES = frozenset({ZIP})
+# Archives and compressed files that are not unpacked, by their magic (bytes, offset), so that
+# one renamed .zip (or uploaded as it is) is told what it is and what to do, not "octet-stream".
+# Before the lenient PDF check: a tar holding a PDF shows `%PDF-` at byte 512.
+OTHER_ARCHIVES: tuple[tuple[bytes, int, str], ...] = (
+    (b"Rar!\x1a\x07", 0, "application/vnd.rar"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "application/x-7z-compressed"),
+    (b"\x1f\x8b\x08", 0, "application/gzip"),
+    (b"1AY&SY", 4, "application/x-bzip2"),  # after "BZh" and the block size
+    (b"\xfd7zXZ\x00", 0, "application/x-xz"),
+    (b"\x28\xb5\x2f\xfd", 0, "application/zstd"),
+    (b"MSCF\x00\x00\x00\x00", 0, "application/vnd.ms-cab-compressed"),
+    (b"ustar", 257, "application/x-tar"),
+)
+_ARCHIVE_NAMES = {
+    "application/vnd.rar": "RAR",
+    "application/x-7z-compressed": "7-Zip",
+    "application/gzip": "gzip",
+    "application/x-bzip2": "bzip2",
+    "application/x-xz": "xz",
+    "application/zstd": "Zstandard",
+    "application/vnd.ms-cab-compressed": "CAB",
+    "application/x-tar": "tar",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +89,27 @@ def sniff(head: bytes) -> Sniffed:
     if head.startswith(b"BM") and len(head) >= 26:
         width, height = struct.unpack("<ii", head[18:26])
         return Sniffed(BMP, abs(width), abs(height))
-    if head.startswith(b"Rar!") or head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return Sniffed("application/x-archive-unsupported")
+    for magic, at, media_type in OTHER_ARCHIVES:
+        if head[at : at + len(magic)] == magic:
+            return Sniffed(media_type)
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
     return Sniffed("application/octet-stream")
+
+
+def unsupported_reason(found: Sniffed) -> str:
+    """Why a file of a type that is neither extracted nor unpacked is not used."""
+    kind = _ARCHIVE_NAMES.get(found.media_type)
+    if kind is not None:
+        return (
+            f"the file is a {kind} archive or compressed file; only ZIP archives are "
+            "unpacked: re-pack its files as a ZIP archive"
+        )
+    return (
+        f"files of type {found.media_type} cannot be extracted; upload PDFs, images (PNG, "
+        "JPEG, TIFF, WebP, GIF, BMP) or ZIP archives of them"
+    )
 
 
 def image_problem(found: Sniffed) -> str:

@@ -63,6 +63,7 @@ from services.ingest.sniff import (
     Sniffed,
     image_problem,
     sniff,
+    unsupported_reason,
     zip_directory,
 )
 
@@ -353,7 +354,7 @@ class ArchiveUnpacker:
                 entry.status = pb.SourceFile.ANALYZING
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
-            entry.error = f"files of type {found.media_type} cannot be extracted"
+            entry.error = unsupported_reason(found)
         elif problem := _decoding_problem(found, written, judged) or self._tiff_problem(found, key):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
