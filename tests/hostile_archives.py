@@ -454,6 +454,13 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             ),
         ),
         Case(
+            # Not an archive: an upload whose width (no pixels to count) overflowed the
+            # report's int32, so the report failed on every delivery.
+            "wide-and-empty.png",
+            PNG[:16] + struct.pack(">II", 2**31, 0) + PNG[24:],
+            Expect("FAILED", "pixels"),
+        ),
+        Case(
             "special-files.zip",
             special_files(),
             Expect(

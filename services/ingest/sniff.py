@@ -117,7 +117,9 @@ def image_problem(found: Sniffed) -> str:
     MAX_IMAGE_PIXELS. Decoding is what costs (a PNG of 100,000 x 100,000 pixels is a few
     KiB and 30 GB decoded), so the declared size is what is judged, before any decoding."""
     pixels = found.width * found.height
-    if pixels > MAX_IMAGE_PIXELS:
+    # One side alone past the bound is refused too, whatever the other: a PNG declaring
+    # 2**31 x 0 has no pixels to count, and its width does not fit the report's int32.
+    if pixels > MAX_IMAGE_PIXELS or max(found.width, found.height) > MAX_IMAGE_PIXELS:
         return (
             f"the image is {found.width} x {found.height} pixels; images of more than "
             f"{MAX_IMAGE_PIXELS} pixels are not read"
