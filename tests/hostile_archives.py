@@ -218,6 +218,16 @@ def tar_of(name: str, data: bytes) -> bytes:
     return out.getvalue()
 
 
+def office(part: str) -> bytes:
+    """An Office Open XML document as Office writes it: `[Content_Types].xml` first."""
+    return build([("[Content_Types].xml", b"<Types/>"), (part, b"<doc/>"), ("media/a.png", PNG)])
+
+
+def opendocument() -> bytes:
+    mimetype = entry("mimetype", method=zipfile.ZIP_STORED)
+    return build([(mimetype, b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")])
+
+
 def encrypted() -> bytes:
     return patch(build([("secret.pdf", b"ciphertext"), ("ok.png", PNG)]), 0, flags=0x1)
 
@@ -505,6 +515,22 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             "renamed-tar.zip",
             tar_of("a.pdf", invoice("TAR")),
             Expect("UNSUPPORTED", "tar archive"),
+        ),
+        Case("report.docx", office("word/document.xml"), Expect("UNSUPPORTED", "Office document")),
+        Case(
+            # Documents that are ZIPs inside are not unpacked as archives of their parts.
+            "documents.zip",
+            build([("book.xlsx", office("xl/workbook.xml")), ("letter.odt", opendocument())]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "book.xlsx": ("UNSUPPORTED", "Office document"),
+                        "letter.odt": ("UNSUPPORTED", "OpenDocument"),
+                    }
+                ),
+                max_files=2,
+            ),
         ),
         Case(
             "other-archives.zip",

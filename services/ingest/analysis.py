@@ -13,6 +13,7 @@ from bytereview.core.webp_bytes import webp_problem
 from services.ingest.sniff import (
     SNIFF_BYTES,
     TIFF,
+    UNKNOWN,
     WEBP,
     ZIP,
     Sniffed,
@@ -96,7 +97,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
-    if not found.archive and not found.extractable and stored_zip(storage, key):
+    if found.media_type == UNKNOWN and stored_zip(storage, key):
         found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
     media = found.media_type
     if found.archive:

@@ -19,6 +19,9 @@ GIF = "image/gif"
 TIFF = "image/tiff"
 WEBP = "image/webp"
 BMP = "image/bmp"
+# Bytes of no known type: the only ones looked at again for a ZIP at their end (self-extracting
+# archives: an executable stub before the archive), not a document or archive we name.
+UNKNOWN = "application/octet-stream"
 
 # Types an extractor can read.
 EXTRACTABLE = frozenset({PDF, PNG, JPEG, GIF, TIFF, WEBP, BMP})
@@ -70,7 +73,7 @@ def sniff(head: bytes) -> Sniffed:
     # Before the lenient PDF check below: a ZIP that stores a PDF uncompressed carries
     # `%PDF-` a few dozen bytes in, and must still be unpacked, not read as a PDF.
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return Sniffed(ZIP)
+        return Sniffed(_zip_document(head) or ZIP)
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
         width, height = struct.unpack(">II", head[16:24])
         return Sniffed(PNG, width, height)
@@ -95,11 +98,42 @@ def sniff(head: bytes) -> Sniffed:
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
-    return Sniffed("application/octet-stream")
+    return Sniffed(UNKNOWN)
+
+
+# Documents that are ZIP archives inside: unpacked, they were a heap of XML parts
+# (UNSUPPORTED) and their embedded pictures. Known by their first entry, which their
+# formats put first: `[Content_Types].xml` (Office Open XML, as Office writes it), or an
+# uncompressed `mimetype` whose bytes name the type (OpenDocument, EPUB).
+OFFICE = "application/vnd.openxmlformats-officedocument"
+_ZIP_DOCUMENTS = {
+    OFFICE: "an Office document (Word, Excel or PowerPoint)",
+    "application/vnd.oasis.opendocument": "an OpenDocument file",
+    "application/epub+zip": "an EPUB book",
+}
+
+
+def _zip_document(head: bytes) -> str:
+    """The document type of a ZIP starting with `head` ('' for an archive of files)."""
+    if len(head) < 30:
+        return ""
+    name_length, extra_length = struct.unpack("<HH", head[26:30])
+    name = head[30 : 30 + name_length]
+    if name == b"[Content_Types].xml":
+        return OFFICE
+    if name == b"mimetype":
+        content = head[30 + name_length + extra_length :][:80]
+        for media_type in _ZIP_DOCUMENTS:
+            if content.startswith(media_type.encode()):
+                return media_type
+    return ""
 
 
 def unsupported_reason(found: Sniffed) -> str:
     """Why a file of a type that is neither extracted nor unpacked is not used."""
+    document = _ZIP_DOCUMENTS.get(found.media_type)
+    if document is not None:
+        return f"the file is {document}; save or print it as a PDF and upload that"
     kind = _ARCHIVE_NAMES.get(found.media_type)
     if kind is not None:
         return (

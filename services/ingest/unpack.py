@@ -58,6 +58,7 @@ from services.ingest.planning import (
 from services.ingest.sniff import (
     SNIFF_BYTES,
     TIFF,
+    UNKNOWN,
     WEBP,
     ZIP,
     Sniffed,
@@ -423,7 +424,7 @@ class ArchiveUnpacker:
             self._discard(target, key)
             raise StorageFailure(f"writing to storage failed: {exc}") from exc
         found = sniff(head)
-        if not found.archive and not found.extractable and zip_directory(tail, written):
+        if found.media_type == UNKNOWN and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
         return written, hasher.hexdigest(), found, judged
 
