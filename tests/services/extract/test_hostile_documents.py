@@ -98,6 +98,16 @@ async def test_a_text_layer_deflated_from_a_few_kib_fails_before_it_reaches_the_
     assert [p.text.count("A") for p in read] == [20_000] * 3
 
 
+def test_a_page_of_glyphs_on_one_baseline_is_put_in_reading_order_in_linear_time() -> None:
+    """Each glyph placed apart is a run of its own (20,000 from a 1 KB PDF); the row a run
+    joins was measured again over all its runs per run: 19 CPU-seconds of the worker."""
+    runs = [(100.0, 110.0, 3.0 * i, 3.0 * i + 2.0, "A") for i in range(20_000)]
+    started = time.process_time()
+    text = reading._page_reading_order(runs)
+    assert time.process_time() - started < 2
+    assert text == "A" * 20_000  # one line: glyph by glyph, no gaps inside a word
+
+
 async def test_a_damaged_pdf_is_a_clear_failure() -> None:
     with pytest.raises(ExtractionError, match="cannot read the PDF") as caught:
         await document_pages(document(b"%PDF-1.4\n1 0 obj <<", "application/pdf"))
