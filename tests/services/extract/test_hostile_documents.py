@@ -24,8 +24,10 @@ from bytereview.core.limits import (
 )
 from bytereview.core.pdf_process import PdfBounds
 from services.extract.base import Document, ExtractionError
+from services.extract.offline.extractor import MAX_LINE, bounded_lines, find_value
 from services.extract.reading import pages as reading
 from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages, pdf_reading_order
+from services.extract.schema import Field
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     blank_page,
@@ -106,6 +108,22 @@ def test_a_page_of_glyphs_on_one_baseline_is_put_in_reading_order_in_linear_time
     text = reading._page_reading_order(runs)
     assert time.process_time() - started < 2
     assert text == "A" * 20_000  # one line: glyph by glyph, no gaps inside a word
+
+
+def test_lines_of_a_text_layer_cost_the_matchers_linear_time() -> None:
+    """A page's text layer may be one line of 100,000 characters; some of the offline
+    matchers' patterns are quadratic in a line's length (20,000 spaces: ~9 CPU-seconds of
+    the worker's event loop). Long lines are matched in pieces; short ones as they are."""
+    text = "\n".join(
+        ["(" + "1" * 20_000 + "(", "A" + " " * 20_000 + "!", "ACME TRADING", "Invoice No: 12345"]
+    )
+    started = time.process_time()
+    for name in ("company", "address", "total", "invoice number"):
+        found = find_value(text, Field(name, "text", ""))
+    assert time.process_time() - started < 2
+    assert found == "12345"
+    assert bounded_lines("short\nlines") == "short\nlines"
+    assert max(len(line) for line in bounded_lines(text).splitlines()) <= MAX_LINE
 
 
 async def test_a_damaged_pdf_is_a_clear_failure() -> None:
