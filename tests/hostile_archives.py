@@ -500,6 +500,40 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             ),
         ),
         Case(
+            # A file and a folder of one name (case-folded): whichever comes first stays.
+            "file-and-folder.zip",
+            build(
+                [("a", PNG), ("a/b.png", PNG), ("c/d/e.png", PNG), ("C/D", PNG), ("ok.png", PNG)]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "a": ok,
+                        "a/b.png": ("FAILED", "its folder 'a' has the same name"),
+                        "c/d/e.png": ok,
+                        "C/D": ("FAILED", "folder of the same name"),
+                        "ok.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            # Unchecked, x.zip's a.png and this b.png were both "nested-shadow.zip/x.zip/b.png".
+            "nested-shadow.zip",
+            build([("x.zip", build([("b.png", PNG)])), ("x.zip/b.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "x.zip": ("UNPACKED", ""),
+                        "x.zip/b.png": ("FAILED", "its folder 'x.zip'"),
+                    }
+                ),
+                max_files=3,
+            ),
+        ),
+        Case(
             "trailing-space-dotdot.zip",
             utf8_names(["a/.. /.. /evil.png"]),
             Expect("FAILED", "outside"),

@@ -22,7 +22,14 @@ from services.ingest.budget import HostileArchive
 
 # The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
 # own instead of a refused report.
-__all__ = ["MAX_PATH", "UnsafeName", "record_name", "safe_entry_path", "same_name_key"]
+__all__ = [
+    "MAX_PATH",
+    "UnsafeName",
+    "folders_of",
+    "record_name",
+    "safe_entry_path",
+    "same_name_key",
+]
 
 UTF8_FLAG = 0x800
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -84,6 +91,18 @@ def same_name_key(path: str) -> str:
     """Two entries with equal keys would be one file on a case-insensitive disk that drops a
     name's trailing dots and spaces, as Windows does ("A.png." is "a.png" there)."""
     return "/".join(part.rstrip(" .") for part in path.casefold().split("/"))
+
+
+# Folders of an entry compared with other entries' files, from the top: deeper ones are not
+# (each costs 4 bytes per entry while the archive is checked, and a path may be 500 deep).
+MAX_FOLDER_LEVELS = 16
+
+
+def folders_of(key: str) -> list[str]:
+    """The keys of the folders holding the entry of `key` (same_name_key), outermost first,
+    at most MAX_FOLDER_LEVELS of them: "a/b/c.png" is in "a" and "a/b"."""
+    parts = key.split("/")[:-1][:MAX_FOLDER_LEVELS]
+    return ["/".join(parts[: n + 1]) for n in range(len(parts))]
 
 
 def shortened(path: str, limit: int = 200) -> str:
