@@ -46,7 +46,7 @@ class PoolPolicy:
     burst_hold_waits: float = 0.75
     burst_queue_factor: float = 3.0
     # Wait-targeted pools: after a scale-up for a queue that was not a burst, no scale-down
-    # for this many wait targets (see scale_up_held), and for grown_round_up_waits the pods
+    # for this many wait targets (see traffic.grown_within), and for grown_round_up_waits the pods
     # kept when nothing waits are the load rounded up, not down (see idle_pods_kept).
     scale_up_hold_waits: float = 1.0
     grown_round_up_waits: float = 2.5
