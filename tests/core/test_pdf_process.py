@@ -155,9 +155,12 @@ def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_and_frees_its_slot() -
     big = text_pdf(["too big"]) + b"%" + b"x" * (3 * MIB)  # bytes after %%EOF: still a PDF
     with small_tmp(2 * MIB) as tmp:
         for _ in range(3):
-            with pytest.raises(SpoolFull, match="temporary disk is full") as caught:
+            with pytest.raises(
+                SpoolFull, match="larger than the worker's temporary disk"
+            ) as caught:
                 PdfProcess(io.BytesIO(big))
-            assert "the PDF" in str(caught.value)
+            assert str(caught.value).startswith("the PDF (3.0 MiB)")
+            assert caught.value.never_fits
             assert os.listdir(tmp) == []
         with PdfProcess(io.BytesIO(text_pdf(["fits"]))) as pdf:
             assert "fits" in pdf.call("page_text", 0, 1)[2]
