@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bytereview.core import pdf_process
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -345,3 +346,17 @@ def pdf_process_children(of: int | None = None) -> list[int]:
             if b"bytereview.pdf_child" in args and parent == of:
                 found.append(int(entry))
     return found
+
+
+def test_idle_children_are_ended_and_reaped_at_exit() -> None:
+    """A child kept for the next document is ended by the exit handler: left to the
+    interpreter's last garbage collection, each Popen warned "subprocess ... is still
+    running" (three a run of the suite, one per test process)."""
+    with PdfProcess(io.BytesIO(text_pdf(["kept"]))) as pdf:
+        child = pdf._child
+    assert child is not None
+    assert child.alive  # given back to the idle pool, not ended
+    pdf_process._IDLE.close()
+    assert child.process.returncode is not None
+    with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
+        assert pdf._child is not child  # the pool starts a new one

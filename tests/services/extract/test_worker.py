@@ -358,7 +358,11 @@ async def test_tasks_fetched_together_begin_and_report_in_batches(
     progress = [e for e in got.events if e.kind == "tasks.progress"]
     started = [e for e in progress if e.to_status == "RUNNING"]
     succeeded = [e for e in progress if e.to_status == "SUCCEEDED"]
-    assert sum(int(e.message.split()[0]) for e in started) == 12
+    # Starts are events only until the job runs (TaskReports.begin_tasks): the batch that
+    # set it running says how many it began, later batches are not events (on a loaded
+    # machine the 12 messages come in more than one fetch).
+    assert started
+    assert sum(int(e.message.split()[0]) for e in started) <= 12
     assert sum(int(e.message.split()[0]) for e in succeeded) == 12
     # Fewer calls than tasks (the relay may hand the 12 messages over in more than one
     # publish burst, so not necessarily one call each way).
