@@ -90,3 +90,18 @@ def test_signed_urls() -> None:
         signing.verify("other", method="PUT", params=params)
     with pytest.raises(signing.SignatureError, match="expired"):
         signing.verify("k", method="PUT", params=params, now=expires + 1)
+
+
+def test_a_signature_cannot_be_moved_between_parameters() -> None:
+    # Signed lines are `name=value`: `key` swallowing the `max=` line read as the same
+    # lines, so the URL verified with another key and no size limit.
+    expires = int(time.time()) + 60
+    params = signing.sign("k", method="PUT", key="jobs/a/uploads/b", expires=expires, max="10")
+    moved = {"key": "jobs/a/uploads/b\nmax=10", "expires": params["expires"], "sig": params["sig"]}
+    renamed = {"key": "jobs/a/uploads/b", "expires=" + params["expires"] + "\nmax": "10"}
+    for forged in (moved, {**renamed, "expires": params["expires"], "sig": params["sig"]}):
+        with pytest.raises(signing.SignatureError):
+            signing.verify("k", method="PUT", params=forged)
+    # A signature that is not ASCII is refused like any wrong one (compare_digest raised).
+    with pytest.raises(signing.SignatureError, match="invalid signature"):
+        signing.verify("k", method="PUT", params={**params, "sig": "é" * 64})
