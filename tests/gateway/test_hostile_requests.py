@@ -203,6 +203,17 @@ async def test_the_gateway_refuses_the_worker_token(client: httpx.AsyncClient) -
         _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
 
 
+async def test_an_ambiguous_credential_is_401(client: httpx.AsyncClient) -> None:
+    # The first Authorization header was forwarded, the rest dropped: a proxy checking the
+    # last one would disagree with us about who is calling.
+    for headers in (
+        [("authorization", AUTH["Authorization"]), ("authorization", "Bearer forged")],
+        [("authorization", AUTH["Authorization"]), ("x-api-key", "brk_forged")],
+    ):
+        _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
+    assert (await client.get("/v1/jobs", headers=AUTH)).status_code == 200
+
+
 async def test_an_upload_url_writes_its_file_once(client: httpx.AsyncClient) -> None:
     pdf = text_pdf(["Total: 5.00"])
     created = await client.post(
