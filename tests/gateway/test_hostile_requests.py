@@ -68,6 +68,24 @@ async def test_integers_out_of_int64_range_are_400(client: httpx.AsyncClient, va
     _assert_4xx(await client.get(f"/v1/{job}:watch", headers=SSE, params={"afterSequence": value}))
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("path", "param", "value"),
+    [
+        ("/v1/jobs", "pageSize", "1_0"),
+        ("/v1/jobs", "pageSize", " 5"),
+        ("/v1/jobs", "pageSize", "\u0661"),  # ARABIC-INDIC DIGIT ONE
+        ("/v1/jobs/-/reviewItems", "confidenceBelow", "0.\u0665"),
+        ("/v1/jobs/-/reviewItems", "confidenceBelow", "0.5_0"),
+    ],
+)
+async def test_numbers_in_the_url_are_ascii_decimals(
+    client: httpx.AsyncClient, path: str, param: str, value: str
+) -> None:
+    # int() and float() took these (`1_0` was a page of 10), which no client means.
+    _assert_4xx(await client.get(path, headers=AUTH, params={param: value}))
+
+
 @pytest.mark.parametrize("last_id", ["99999999999999999999", "²", "1e3", "-5"])
 async def test_a_malformed_last_event_id_is_400(client: httpx.AsyncClient, last_id: str) -> None:
     job = await _job(client)
@@ -203,6 +221,7 @@ async def test_the_gateway_refuses_the_worker_token(client: httpx.AsyncClient) -
         _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_an_ambiguous_credential_is_401(client: httpx.AsyncClient) -> None:
     # The first Authorization header was forwarded, the rest dropped: a proxy checking the
     # last one would disagree with us about who is calling.
