@@ -216,7 +216,7 @@ class Settings(BaseSettings):
                 ("ingest_addr", self.ingest_addr),
                 ("extract_addr", self.extract_addr),
             )
-            if not _is_loopback(value if name == "gateway_host" else value.rpartition(":")[0])
+            if not is_loopback(value if name == "gateway_host" else value.rpartition(":")[0])
         ]
         if self.grpc_port:
             exposed.append(f"BYTEREVIEW_GRPC_PORT={self.grpc_port} (binds 0.0.0.0)")
@@ -243,7 +243,8 @@ class Settings(BaseSettings):
         return value.get_secret_value() if value is not None else ""
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether a bind (or service) host is reachable from this machine only."""
     host = host.strip("[]")
     if host == "localhost":
         return True
