@@ -222,6 +222,22 @@ async def test_the_gateway_refuses_the_worker_token(client: httpx.AsyncClient) -
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_method_no_route_serves_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    # Starlette answered `{"detail": ...}` for its routes, and the storage path, which exists,
+    # was a 404 from the API's catch-all.
+    for method, path, allow in (
+        ("POST", "/healthz", "GET"),
+        ("DELETE", "/v1/storage/objects", "GET, PUT"),
+        ("HEAD", "/v1/storage/objects", "GET, PUT"),
+    ):
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == allow
+        if method != "HEAD":
+            _assert_4xx(response, 405)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_an_ambiguous_credential_is_401(client: httpx.AsyncClient) -> None:
     # The first Authorization header was forwarded, the rest dropped: a proxy checking the
     # last one would disagree with us about who is calling.
