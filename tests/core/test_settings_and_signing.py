@@ -134,3 +134,14 @@ def test_dev_secrets_never_where_others_can_connect(bind: dict[str, Any]) -> Non
         Settings(env="dev", gateway_host="localhost", jobs_addr="[::1]:50051").secret("dev_token")
         == DEV_TOKEN
     )
+
+
+async def test_a_bearer_token_that_is_not_ascii_is_unauthenticated() -> None:
+    # compare_digest raised TypeError on it (an INTERNAL) before any token was judged.
+    from bytereview.core.auth import TokenAuthenticator
+    from bytereview.core.errors import Unauthenticated
+
+    tokens = TokenAuthenticator(Settings(env="dev"))
+    with pytest.raises(Unauthenticated):
+        await tokens.authenticate_bearer("dev-token-nöt-for-production")
+    assert (await tokens.authenticate_bearer(DEV_TOKEN)).subject == "dev"

@@ -160,9 +160,11 @@ class TokenAuthenticator:
             )
 
     async def authenticate_bearer(self, token: str) -> Principal:
-        if self._worker_token and hmac.compare_digest(token, self._worker_token):
+        # As bytes: `compare_digest` raises TypeError on a str holding non-ASCII characters.
+        given = token.encode()
+        if self._worker_token and hmac.compare_digest(given, self._worker_token.encode()):
             return WORKER
-        if self._dev_token and hmac.compare_digest(token, self._dev_token):
+        if self._dev_token and hmac.compare_digest(given, self._dev_token.encode()):
             return Principal(PrincipalKind.USER, DEV_SUBJECT, "dev@localhost", "Developer")
         if self._jwt is not None and token.count(".") == 2:
             return await self._jwt.verify(token)
