@@ -224,6 +224,7 @@ def field_mask_paths(values: Sequence[str]) -> list[str]:
     accepted (the API's own messages use snake_case), unlike `FieldMask.FromJsonString`,
     which raises on an underscore."""
     paths: list[str] = []
+    seen: set[str] = set()
     for value in values:
         for raw in value.split(","):
             path = raw.strip()
@@ -231,6 +232,10 @@ def field_mask_paths(values: Sequence[str]) -> list[str]:
                 continue
             if not _MASK_PATH.fullmatch(path):
                 raise InvalidArgument(f"update_mask path {path[:80]!r} is not a field path")
+            if path in seen:
+                # The OpenAPI document says its items are unique (`uniqueItems`).
+                raise InvalidArgument(f"update_mask names {path!r} more than once")
+            seen.add(path)
             paths.append(_UPPER.sub(lambda m: "_" + m.group(0).lower(), path))
     return paths
 
