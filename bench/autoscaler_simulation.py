@@ -62,7 +62,7 @@ import yaml
 
 from bytereview.core import streams
 from bytereview.core.settings import Settings
-from bytereview_operator.policy import Observation
+from bytereview_operator.estimates import Observation
 from bytereview_operator.reconcile import PoolSpec, ScaleState
 
 CHART = Path(__file__).resolve().parents[1] / "deploy" / "helm" / "bytereview"

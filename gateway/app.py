@@ -51,6 +51,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def not_found(request: Request, _: Exception) -> Response:
         return http_error(404, "NOT_FOUND", f"no API route {request.method} {request.url.path}")
 
+    # A method a route of ours does not serve (POST /healthz) gets the API's error body with
+    # the route's `Allow`, not Starlette's `{"detail": ...}`; the proxy answers its own 405s.
+    @app.exception_handler(405)
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        answer = http_error(
+            405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.url.path}"
+        )
+        allow = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
+        if "allow" in allow:
+            answer.headers["allow"] = allow["allow"]
+        return answer
+
     # A client gone mid-body (a cancelled upload, a Content-Length larger than what it sent)
     # is not our error: the route cleaned up (an upload's partial file is dropped), nobody is
     # left to read an answer, and the log got a traceback for it.

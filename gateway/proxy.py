@@ -29,7 +29,8 @@ from google.protobuf import descriptor
 from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 
-from bytereview.core import DomainError, InvalidArgument
+from bytereview.core import DomainError, InvalidArgument, Unauthenticated
+from bytereview.core.auth import CREDENTIAL_HEADERS, Credentials
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
@@ -43,7 +44,7 @@ MAX_JSON_BODY = 1024 * 1024
 # grpc-stubs lacks aio.EOF, the sentinel a stream's read() returns at its end.
 EOF: Any = getattr(grpc.aio, "EOF")  # noqa: B009
 UNARY_DEADLINE = 30.0
-FORWARDED = ("authorization", "x-api-key")
+FORWARDED = CREDENTIAL_HEADERS
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
 # Deeper JSON than any request message needs; bounds the parsers' recursion.
@@ -207,6 +208,12 @@ def _refuse_credentials(request: Request, worker_token: str) -> Response | None:
         # gRPC metadata takes printable ASCII only; anything else is not a credential.
         if not _PRINTABLE.fullmatch(request.headers.get(name, "")):
             return http_error(401, "UNAUTHENTICATED", f"malformed {name} header")
+    try:
+        # The services' rule for an ambiguous credential (a header twice, a bearer beside a
+        # key), applied here too: only one value of each header is forwarded.
+        Credentials.from_metadata([(k, v) for k, v in request.headers.items() if k in FORWARDED])
+    except Unauthenticated as exc:
+        return http_error(401, "UNAUTHENTICATED", exc.message)
     if worker_token and _is_worker_token(request, worker_token):
         return http_error(401, "UNAUTHENTICATED", "this credential is not accepted here")
     return None

@@ -9,6 +9,7 @@ import uvicorn
 
 from bytereview.core import Settings, settle_heap
 from gateway.app import create_app
+from gateway.http_limits import BoundedHeadProtocol
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -19,6 +20,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
+        http=BoundedHeadProtocol,
     )
     server = uvicorn.Server(config)
     # uvicorn's own signal capture would replace our handlers; the caller decides when to stop.

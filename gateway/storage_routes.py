@@ -93,6 +93,22 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
             return gone
         return Response(status_code=200)
 
+    # Any other method: a 405 naming the two (the proxy's `/v1/...` catch-all said "no API
+    # route", a 404, for a path that exists).
+    async def other_method(request: Request) -> Response:
+        answer = http_error(
+            405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.url.path}"
+        )
+        answer.headers["allow"] = "GET, PUT"
+        return answer
+
+    app.router.add_route(
+        "/v1/storage/objects",
+        other_method,
+        methods=["POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"],
+        include_in_schema=False,
+    )
+
     @app.get("/v1/storage/objects", include_in_schema=False)
     async def download(request: Request) -> Response:
         params = _verify(request, "GET")

@@ -165,6 +165,13 @@ def _set_path(msg: Message, field_path: str, raw: str | list[str]) -> None:
         setattr(target, field.name, parsed[0])
 
 
+# Numbers in the URL as JSON writes them (and proto3 JSON's names for the special doubles).
+# Python's int() and float() also take `1_000`, surrounding spaces and other scripts' digits
+# (Arabic-Indic and others), which no client means as a number.
+_INTEGER = re.compile(r"-?[0-9]{1,40}")
+_DECIMAL = re.compile(r"-?[0-9]{1,400}(\.[0-9]{1,400})?([eE][+-]?[0-9]{1,4})?|NaN|-?Infinity")
+
+
 def _scalar(field: Any, value: str) -> object:
     t = field.type
     fd = descriptor.FieldDescriptor
@@ -184,15 +191,16 @@ def _scalar(field: Any, value: str) -> object:
             raise ValueError(f"{value!r} is not one of {allowed}")
         return enum_value.number
     if t in (fd.TYPE_DOUBLE, fd.TYPE_FLOAT):
+        if not _DECIMAL.fullmatch(value):
+            raise ValueError(f"{value!r} is not a number")
         return float(value)
     if t == fd.TYPE_BYTES:
         import base64
 
         return base64.b64decode(value)
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an integer") from exc
+    if not _INTEGER.fullmatch(value):
+        raise ValueError(f"{value!r} is not an integer")
+    number = int(value)
     if t in (fd.TYPE_INT32, fd.TYPE_SINT32, fd.TYPE_SFIXED32) and not -(2**31) <= number < 2**31:
         raise ValueError(f"{value!r} is out of range")
     if t in (fd.TYPE_UINT32, fd.TYPE_FIXED32) and not 0 <= number < 2**32:
@@ -216,6 +224,7 @@ def field_mask_paths(values: Sequence[str]) -> list[str]:
     accepted (the API's own messages use snake_case), unlike `FieldMask.FromJsonString`,
     which raises on an underscore."""
     paths: list[str] = []
+    seen: set[str] = set()
     for value in values:
         for raw in value.split(","):
             path = raw.strip()
@@ -223,6 +232,10 @@ def field_mask_paths(values: Sequence[str]) -> list[str]:
                 continue
             if not _MASK_PATH.fullmatch(path):
                 raise InvalidArgument(f"update_mask path {path[:80]!r} is not a field path")
+            if path in seen:
+                # The OpenAPI document says its items are unique (`uniqueItems`).
+                raise InvalidArgument(f"update_mask names {path!r} more than once")
+            seen.add(path)
             paths.append(_UPPER.sub(lambda m: "_" + m.group(0).lower(), path))
     return paths
 

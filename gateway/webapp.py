@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from bytereview.core.settings import Settings, StorageBackend
+from bytereview.core.settings import Settings, StorageBackend, is_loopback
 from gateway.errors import http_error
 
 WEB_ROOT = Path(__file__).resolve().parent / "web"
@@ -102,8 +102,11 @@ def app_config(settings: Settings) -> dict[str, object]:
             "audience": settings.jwt_audience,
             "scopes": "openid email profile",
         }
-    if settings.is_dev:
+    if settings.is_dev and is_loopback(settings.gateway_host):
         # Dev mode signs in by itself; single sign-on stays on offer when it is configured.
+        # Only on a loopback bind: on any other, whoever could fetch this page would get the
+        # token (an admin's), so the app asks for a credential as in production (the dev
+        # token `up` prints is accepted there too).
         auth["mode"] = "dev"
         auth["devToken"] = settings.secret("dev_token")
     return {"auth": auth}

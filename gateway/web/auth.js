@@ -64,9 +64,15 @@ export async function signInWithDevToken() {
   });
 }
 
-/** @param {string} key */
+/**
+ * An API key (`brk_...`), or the dev token `bytereview up` prints when the gateway is bound
+ * to an address other machines reach (it hands the token out on loopback only).
+ * @param {string} key
+ */
 export async function signInWithApiKey(key) {
-  setCredential({ kind: "apiKey", value: key.trim(), source: "apiKey" });
+  const value = key.trim();
+  const kind = value.startsWith("brk_") ? "apiKey" : "bearer";
+  setCredential({ kind, value, source: "apiKey" });
   return finishSignIn().catch((error) => {
     forget();
     throw error;

@@ -139,7 +139,16 @@ def announce(supervisor: Supervisor, layout: Layout, env: dict[str, str]) -> Non
     token = env.get("BYTEREVIEW_DEV_TOKEN", DEV_TOKEN)
     supervisor.say("up", f"ByteReview is up at {url}  (API docs: {url}/docs)")
     supervisor.say("up", f"open {url} in a browser to use the web app")
-    supervisor.say("up", f"dev API token: {token}")
+    if token == DEV_TOKEN:
+        supervisor.say("up", f"dev API token: {token}")
+    else:
+        # A token of this install's own (a bind others reach) is a secret, and these lines
+        # are the platform's log: they say where it is, not what it is.
+        secrets_file = layout.data_dir / install_secrets.SECRETS_FILE
+        yours = os.environ.get("BYTEREVIEW_DEV_TOKEN") == token
+        where = "the BYTEREVIEW_DEV_TOKEN you set" if yours else f'"dev_token" in {secrets_file}'
+        supervisor.say("up", f"dev API token: {where}")
+        token = "$TOKEN"  # noqa: S105 - a shell variable for the reader to set
     supervisor.say("up", f"NATS at {layout.nats_url}")
     supervisor.say(
         "up",

@@ -7,6 +7,7 @@ The kopf handlers (`bytereview_operator.handlers`) are not re-exported: importin
 registers them with kopf, which only `bytereview operator` should do.
 """
 
+from bytereview_operator.estimates import Observation
 from bytereview_operator.kube import (
     DELETION_COST,
     GROUP,
@@ -18,7 +19,8 @@ from bytereview_operator.kube import (
     KubeError,
 )
 from bytereview_operator.local import LocalPool
-from bytereview_operator.policy import Decision, Observation, PoolPolicy, decide, recommend
+from bytereview_operator.policy import Decision, decide, recommend
+from bytereview_operator.pool_policy import PoolPolicy
 from bytereview_operator.reconcile import (
     InvalidSpec,
     PoolController,

@@ -24,7 +24,8 @@ from nats.aio.msg import Msg
 from bytereview.core import streams
 from bytereview.core.settings import Settings
 from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
-from bytereview_operator.policy import Observation, PoolPolicy
+from bytereview_operator.estimates import Observation
+from bytereview_operator.pool_policy import PoolPolicy
 from bytereview_operator.reconcile import ScaleState, observe_consumer
 
 log = logging.getLogger(__name__)

@@ -19,15 +19,10 @@ from typing import Any
 from nats.js import JetStreamContext
 
 from bytereview.core.streams import queue_counts
+from bytereview_operator.estimates import Observation
 from bytereview_operator.kube import DELETION_COST, KubeApi
-from bytereview_operator.policy import (
-    MAX_HOLD_FACTOR,
-    Decision,
-    Observation,
-    PoolPolicy,
-    decide,
-    next_hold,
-)
+from bytereview_operator.policy import MAX_HOLD_FACTOR, Decision, decide, next_hold
+from bytereview_operator.pool_policy import PoolPolicy
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 from bytereview.core import Storage
 from bytereview.core.image_costs import Streamed
-from bytereview.core.pdf_process import PdfBounds, PdfProcess, PdfTooCostly, PdfUnreadable
+from bytereview.core.pdf_process import (
+    PdfBounds,
+    PdfProcess,
+    PdfTooCostly,
+    PdfUnreadable,
+    SpoolFull,
+)
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
 from services.ingest.sniff import (
@@ -78,6 +84,12 @@ def pdf_page_count(storage: Storage, key: str) -> int:
             raise ValueError(f"the PDF is damaged and cannot be read ({exc})") from exc
         except PdfTooCostly as exc:
             raise ValueError(f"the PDF cannot be read within ByteReview's limits: {exc}") from exc
+        except SpoolFull as exc:
+            # Larger than the worker's temporary disk: the file's verdict. Otherwise the disk
+            # is full of other copies for a while, an outage the worker waits out.
+            if exc.never_fits:
+                raise ValueError(str(exc)) from exc
+            raise
 
 
 def stored_tiff_problem(storage: Storage, key: str) -> str:

@@ -125,9 +125,16 @@ def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Im
             REFUSED_PAGES.add(key, page, reason)
             raise FailedPrecondition(reason) from exc
         except SpoolFull as exc:
-            # The server's trouble, not the file's, and maybe only for a while: not refused.
-            raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
+            raise _disk_full(exc) from exc
     return PILImage.frombytes(mode, (w, h), pixels), count
+
+
+def _disk_full(exc: SpoolFull) -> FailedPrecondition | Unavailable:
+    """A file larger than the temporary disk is never drawn here; a disk full of other
+    copies is the server's trouble, and maybe only for a while: not refused."""
+    if exc.never_fits:
+        return FailedPrecondition(f"the page cannot be drawn: {exc}")
+    return Unavailable(f"the page cannot be drawn now: {exc}")
 
 
 def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
@@ -140,7 +147,7 @@ def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image
             try:
                 copy_to_disk(handle, data, "the image")
             except SpoolFull as exc:
-                raise Unavailable(f"the page cannot be drawn now: {exc}") from exc
+                raise _disk_full(exc) from exc
         data.seek(0)
         # What Pillow bounds not: scans, chunks, what it reads whole (core/image_costs.py).
         if problem := decoding_problem(data):

@@ -11,22 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bytereview_operator.estimates import Observation, estimate, since_reset
 from bytereview_operator.policy import (
     MAX_HOLD_FACTOR,
     Decision,
-    Observation,
-    PoolPolicy,
-    after_burst,
-    bursts_recur,
     decide,
-    estimate,
     idle_pods_kept,
     next_hold,
-    rising_rate,
-    since_reset,
     wanted_replicas,
 )
+from bytereview_operator.pool_policy import PoolPolicy
 from bytereview_operator.reconcile import ScaleState
+from bytereview_operator.traffic import after_burst, bursts_recur, rising_rate
 
 POLICY = PoolPolicy(
     min_replicas=0,

@@ -21,8 +21,9 @@ import yaml
 from nats.js import JetStreamContext
 
 from bytereview.core import streams
+from bytereview_operator.estimates import Observation
 from bytereview_operator.kube import DELETION_COST, HttpKubeApi
-from bytereview_operator.policy import MAX_HOLD_FACTOR, Observation
+from bytereview_operator.policy import MAX_HOLD_FACTOR
 from bytereview_operator.reconcile import PoolController, PoolSpec, ScaleState, observe_consumer
 from tests.servers import NatsServer
 

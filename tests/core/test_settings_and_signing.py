@@ -90,3 +90,58 @@ def test_signed_urls() -> None:
         signing.verify("other", method="PUT", params=params)
     with pytest.raises(signing.SignatureError, match="expired"):
         signing.verify("k", method="PUT", params=params, now=expires + 1)
+
+
+def test_a_signature_cannot_be_moved_between_parameters() -> None:
+    # Signed lines are `name=value`: `key` swallowing the `max=` line read as the same
+    # lines, so the URL verified with another key and no size limit.
+    expires = int(time.time()) + 60
+    params = signing.sign("k", method="PUT", key="jobs/a/uploads/b", expires=expires, max="10")
+    moved = {"key": "jobs/a/uploads/b\nmax=10", "expires": params["expires"], "sig": params["sig"]}
+    renamed = {"key": "jobs/a/uploads/b", "expires=" + params["expires"] + "\nmax": "10"}
+    for forged in (moved, {**renamed, "expires": params["expires"], "sig": params["sig"]}):
+        with pytest.raises(signing.SignatureError):
+            signing.verify("k", method="PUT", params=forged)
+    # A signature that is not ASCII is refused like any wrong one (compare_digest raised).
+    with pytest.raises(signing.SignatureError, match="invalid signature"):
+        signing.verify("k", method="PUT", params={**params, "sig": "é" * 64})
+
+
+@pytest.mark.parametrize(
+    "bind",
+    [
+        {"gateway_host": "0.0.0.0"},  # noqa: S104 - a wildcard bind is the case under test
+        {"gateway_host": "192.0.2.7"},
+        {"grpc_port": 50051},  # the services bind 0.0.0.0
+        {"jobs_addr": "[::]:50051"},
+        {"extract_addr": "jobs.internal:50053"},
+    ],
+)
+def test_dev_secrets_never_where_others_can_connect(bind: dict[str, Any]) -> None:
+    # Dev mode's well-known values on a bind other machines reach: anyone was the dev user
+    # (an admin) with the dev token, and read every tenant's files with the worker token.
+    with pytest.raises(ValidationError, match="can be reached from other machines") as err:
+        Settings(env="dev", **bind)
+    assert DEV_TOKEN not in str(err.value)
+    with pytest.raises(ValidationError, match="BYTEREVIEW_WORKER_TOKEN"):
+        Settings(env="dev", dev_token=STRONG, signing_secret=STRONG, worker_token="short", **bind)
+    own = Settings(
+        env="dev", dev_token=STRONG, signing_secret=STRONG + "2", worker_token=STRONG + "3", **bind
+    )
+    assert own.secret("dev_token") == STRONG
+    # Loopback binds keep the zero-configuration dev values.
+    assert (
+        Settings(env="dev", gateway_host="localhost", jobs_addr="[::1]:50051").secret("dev_token")
+        == DEV_TOKEN
+    )
+
+
+async def test_a_bearer_token_that_is_not_ascii_is_unauthenticated() -> None:
+    # compare_digest raised TypeError on it (an INTERNAL) before any token was judged.
+    from bytereview.core.auth import TokenAuthenticator
+    from bytereview.core.errors import Unauthenticated
+
+    tokens = TokenAuthenticator(Settings(env="dev"))
+    with pytest.raises(Unauthenticated):
+        await tokens.authenticate_bearer("dev-token-nöt-for-production")
+    assert (await tokens.authenticate_bearer(DEV_TOKEN)).subject == "dev"

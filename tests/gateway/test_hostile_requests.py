@@ -57,15 +57,37 @@ async def test_update_masks_in_either_spelling(client: httpx.AsyncClient) -> Non
         )
         assert patched.status_code == 200, patched.text
         assert patched.json()["displayName"] == f"renamed {mask}"
-    _assert_4xx(
-        await client.patch(f"/v1/{template}", headers=AUTH, params={"updateMask": "a b"}, json={})
-    )
+    for mask in ("a b", "displayName,displayName"):
+        # A path twice: the OpenAPI document declares the mask's items unique.
+        _assert_4xx(
+            await client.patch(
+                f"/v1/{template}", headers=AUTH, params={"updateMask": mask}, json={}
+            )
+        )
 
 
 @pytest.mark.parametrize("value", ["1180591620717411303424", str(2**63), "-1" + "0" * 30])
 async def test_integers_out_of_int64_range_are_400(client: httpx.AsyncClient, value: str) -> None:
     job = await _job(client)
     _assert_4xx(await client.get(f"/v1/{job}:watch", headers=SSE, params={"afterSequence": value}))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("path", "param", "value"),
+    [
+        ("/v1/jobs", "pageSize", "1_0"),
+        ("/v1/jobs", "pageSize", " 5"),
+        ("/v1/jobs", "pageSize", "\u0661"),  # ARABIC-INDIC DIGIT ONE
+        ("/v1/jobs/-/reviewItems", "confidenceBelow", "0.\u0665"),
+        ("/v1/jobs/-/reviewItems", "confidenceBelow", "0.5_0"),
+    ],
+)
+async def test_numbers_in_the_url_are_ascii_decimals(
+    client: httpx.AsyncClient, path: str, param: str, value: str
+) -> None:
+    # int() and float() took these (`1_0` was a page of 10), which no client means.
+    _assert_4xx(await client.get(path, headers=AUTH, params={param: value}))
 
 
 @pytest.mark.parametrize("last_id", ["99999999999999999999", "²", "1e3", "-5"])
@@ -201,6 +223,34 @@ async def test_the_gateway_refuses_the_worker_token(client: httpx.AsyncClient) -
         {"x-api-key": DEV_WORKER_TOKEN},
     ):
         _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_method_no_route_serves_is_405_with_allow(client: httpx.AsyncClient) -> None:
+    # Starlette answered `{"detail": ...}` for its routes, and the storage path, which exists,
+    # was a 404 from the API's catch-all.
+    for method, path, allow in (
+        ("POST", "/healthz", "GET"),
+        ("DELETE", "/v1/storage/objects", "GET, PUT"),
+        ("HEAD", "/v1/storage/objects", "GET, PUT"),
+    ):
+        response = await client.request(method, path)
+        assert response.status_code == 405, (method, path)
+        assert response.headers["allow"] == allow
+        if method != "HEAD":
+            _assert_4xx(response, 405)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_ambiguous_credential_is_401(client: httpx.AsyncClient) -> None:
+    # The first Authorization header was forwarded, the rest dropped: a proxy checking the
+    # last one would disagree with us about who is calling.
+    for headers in (
+        [("authorization", AUTH["Authorization"]), ("authorization", "Bearer forged")],
+        [("authorization", AUTH["Authorization"]), ("x-api-key", "brk_forged")],
+    ):
+        _assert_4xx(await client.get("/v1/jobs", headers=headers), 401)
+    assert (await client.get("/v1/jobs", headers=AUTH)).status_code == 200
 
 
 async def test_an_upload_url_writes_its_file_once(client: httpx.AsyncClient) -> None:

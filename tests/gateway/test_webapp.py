@@ -90,6 +90,23 @@ async def test_dev_mode_hands_out_the_dev_token(client: httpx.AsyncClient) -> No
     assert answer.headers["cache-control"] == "no-store"
 
 
+async def test_dev_mode_hands_out_no_token_beyond_this_machine(tmp_path: Path) -> None:
+    # `bytereview up --host 0.0.0.0` gives the dev token a random value, and the page gave it
+    # to whoever asked: anyone on the network signed in as the dev user, an admin.
+    token = "t" * 32
+    exposed = Settings(
+        data_dir=tmp_path,
+        gateway_host="0.0.0.0",  # noqa: S104 - a wildcard bind is the case under test
+        dev_token=token,
+        signing_secret="s" * 32,
+        worker_token="w" * 32,
+    )
+    async with client_for(exposed) as client:
+        answer = await client.get("/app-config.json")
+    assert answer.json() == {"auth": {"mode": "apiKey"}}
+    assert token not in answer.text
+
+
 async def test_production_never_hands_out_a_token(tmp_path: Path) -> None:
     plain = Settings(data_dir=tmp_path, **PRODUCTION)  # type: ignore[arg-type]
     async with client_for(plain) as client:

@@ -176,13 +176,17 @@ def _open_pdf(document: Document) -> PdfProcess:
                 f"{document.path}: cannot read the PDF ({exc})", retryable=False
             ) from exc
         except SpoolFull as exc:
-            raise _disk_full(document, exc) from exc
+            _never_fits(document, exc)
+            raise
 
 
-def _disk_full(document: Document, exc: SpoolFull) -> ExtractionError:
-    """The worker's temporary disk had no room for the file's copy: a failed attempt (other
-    copies may fill it only for a while), and the file's failure, saying so, at the last."""
-    return ExtractionError(f"{document.path}: {exc}", retryable=True)
+def _never_fits(document: Document, exc: SpoolFull) -> None:
+    """The worker's temporary disk had no room for the file's copy. A file larger than the
+    disk fails (no attempt can copy it); otherwise the SpoolFull goes on up, an outage the
+    worker waits out holding the message (core/outages.py): other copies fill the disk
+    only for a while, and the file is not at fault."""
+    if exc.never_fits:
+        raise ExtractionError(f"{document.path}: {exc}", retryable=False) from exc
 
 
 class _Unloadable(ExtractionError):
@@ -307,7 +311,8 @@ def image_page(document: Document) -> PageText:
             try:
                 copy_to_disk(handle, data, "the image")
             except SpoolFull as exc:
-                raise _disk_full(document, exc) from exc
+                _never_fits(document, exc)
+                raise
         data.seek(0)
         # Judged before Pillow reads a byte: it bounds neither a JPEG's scans nor what it
         # reads of a WebP (ingest refuses these too; this holds for any file).

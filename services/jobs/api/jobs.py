@@ -9,7 +9,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from bytereview.core import disposition
-from bytereview.core.errors import InvalidArgument, NotFound
+from bytereview.core.errors import NotFound
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -47,7 +47,9 @@ def _template_version(name: str, template_id: str) -> int:
         return 0
     ids = names.parse("template_version", name, field="template_version")
     if ids["template"] != template_id:
-        raise InvalidArgument("template_version must be a version of template")
+        # Well formed, but no such version of that template: NOT_FOUND, as RevertResult's and
+        # CompareTemplateVersions' (and as the job's own NOT_FOUND, which it was checked before).
+        raise NotFound(f"{name} is not a version of {names.template_name(template_id)}")
     return int(ids["template_version"])
 
 

@@ -22,6 +22,8 @@ from bytereview.core.jwks import JwksCache, http_fetch
 from bytereview.core.settings import Settings
 
 API_KEY_PREFIX = "brk_"
+# The headers (gRPC metadata keys) a credential travels in.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 DEV_SUBJECT = "dev"
 
 
@@ -54,14 +56,24 @@ class Credentials:
 
     @classmethod
     def from_metadata(cls, metadata: Iterable[tuple[str, str | bytes]] | None) -> Credentials:
+        """The call's credential. Raises Unauthenticated when it is ambiguous: a header given
+        twice, or a bearer token beside an API key. Which one counted was an accident of
+        order (the last entry here, the first at the gateway), and a proxy that checks one
+        of them would let the other through to us."""
         values: dict[str, str] = {}
         for key, value in metadata or ():
-            values[key.lower()] = value.decode() if isinstance(value, bytes) else value
+            name = key.lower()
+            if name in CREDENTIAL_HEADERS and name in values:
+                raise Unauthenticated(f"the {name} header is given more than once")
+            values[name] = value.decode() if isinstance(value, bytes) else value
         bearer = ""
         auth = values.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             bearer = auth[7:].strip()
-        return cls(bearer=bearer, api_key=values.get("x-api-key", "").strip())
+        api_key = values.get("x-api-key", "").strip()
+        if bearer and api_key:
+            raise Unauthenticated("send one credential: a bearer token or an x-api-key, not both")
+        return cls(bearer=bearer, api_key=api_key)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """gRPC metadata that forwards these credentials."""
@@ -148,9 +160,11 @@ class TokenAuthenticator:
             )
 
     async def authenticate_bearer(self, token: str) -> Principal:
-        if self._worker_token and hmac.compare_digest(token, self._worker_token):
+        # As bytes: `compare_digest` raises TypeError on a str holding non-ASCII characters.
+        given = token.encode()
+        if self._worker_token and hmac.compare_digest(given, self._worker_token.encode()):
             return WORKER
-        if self._dev_token and hmac.compare_digest(token, self._dev_token):
+        if self._dev_token and hmac.compare_digest(given, self._dev_token.encode()):
             return Principal(PrincipalKind.USER, DEV_SUBJECT, "dev@localhost", "Developer")
         if self._jwt is not None and token.count(".") == 2:
             return await self._jwt.verify(token)

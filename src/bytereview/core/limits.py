@@ -11,6 +11,9 @@ from bytereview.core.errors import InvalidArgument
 
 # Names people type: jobs, templates, API keys, user display names.
 MAX_DISPLAY_NAME = 200
+# A template's description: a note for people, not a document (it was unbounded: a
+# template of megabytes passed gRPC's message limit in every listing holding it).
+MAX_DESCRIPTION = 2000
 # Client-chosen idempotency keys (CreateJob, StartJob).
 MAX_REQUEST_ID = 100
 # A declared path inside a job (folders kept).

@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from bytereview.core.spool import SpoolFull
+
 _OUTAGE_CLASSES = frozenset(
     {
         # asyncpg: the connection broke (08xxx), the server is shutting down or starting up
@@ -77,5 +79,9 @@ def is_outage(exc: BaseException) -> bool:
         ):
             return True
         if _class_names(error) & _OUTAGE_CLASSES:
+            return True
+        # The worker's temporary disk, full of other copies (a file that can never fit is
+        # that file's failure: core/spool.py).
+        if isinstance(error, SpoolFull) and not error.never_fits:
             return True
     return False

@@ -32,6 +32,7 @@ with the worker (on Linux; see pdf_child.die_with_parent), even in the middle of
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -320,8 +321,18 @@ class _Idle:
         with self._lock:
             self._children.append(child)
 
+    def close(self) -> None:
+        """End the idle children (at exit: they would die with the process anyway, but
+        their Popen objects, collected while the children still ran, each warned
+        "subprocess ... is still running")."""
+        with self._lock:
+            children, self._children = self._children, []
+        for child in children:
+            child.kill()
+
 
 _IDLE = _Idle()
+atexit.register(_IDLE.close)
 
 
 class PdfProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -159,6 +160,7 @@ class Settings(BaseSettings):
             self.dev_token = self.dev_token or SecretStr(DEV_TOKEN)
             self.signing_secret = self.signing_secret or SecretStr(DEV_SIGNING_SECRET)
             self.worker_token = self.worker_token or SecretStr(DEV_WORKER_TOKEN)
+            self._refuse_public_dev_secrets()
         else:
             self._refuse_dev_secrets()
         if not self.database_url:
@@ -201,6 +203,36 @@ class Settings(BaseSettings):
                     "use a random secret of 16+ characters in production"
                 )
 
+    def _refuse_public_dev_secrets(self) -> None:
+        """Dev mode's well-known secrets only where nobody else can connect: with any of them,
+        whoever reaches a non-loopback bind is the dev user (an admin), reads every tenant's
+        files (the worker token) or signs upload URLs. `bytereview up` generates its own for
+        such binds; a process started by hand must be given them."""
+        exposed = [
+            f"BYTEREVIEW_{name.upper()}={value}"
+            for name, value in (
+                ("gateway_host", self.gateway_host),
+                ("jobs_addr", self.jobs_addr),
+                ("ingest_addr", self.ingest_addr),
+                ("extract_addr", self.extract_addr),
+            )
+            if not is_loopback(value if name == "gateway_host" else value.rpartition(":")[0])
+        ]
+        if self.grpc_port:
+            exposed.append(f"BYTEREVIEW_GRPC_PORT={self.grpc_port} (binds 0.0.0.0)")
+        public = {DEV_TOKEN, DEV_SIGNING_SECRET, DEV_WORKER_TOKEN}
+        well_known = [
+            f"BYTEREVIEW_{name.upper()}"
+            for name in ("dev_token", "signing_secret", "worker_token")
+            if self.secret(name) in public or len(self.secret(name)) < 16
+        ]
+        if exposed and well_known:
+            raise ValueError(
+                f"{', '.join(exposed)} can be reached from other machines, but "
+                f"{', '.join(well_known)} would be dev mode's public value or shorter than 16 "
+                "characters; set each to a random secret of 16+ characters, or bind to 127.0.0.1"
+            )
+
     @property
     def is_dev(self) -> bool:
         return self.env is Environment.DEV
@@ -209,6 +241,17 @@ class Settings(BaseSettings):
         """The plain value of a secret setting, or '' when unset."""
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else ""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind (or service) host is reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost, or "" (every interface)
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,10 @@ class SignatureError(ValueError):
 
 
 def _digest(secret: str, method: str, params: Mapping[str, str]) -> str:
+    # One line per parameter, `name=value`: a name holding `=` or a line break, or a value
+    # holding a line break, could make another set of parameters read as the same lines.
+    if any("=" in k or "\n" in k or "\n" in v for k, v in params.items()):
+        raise SignatureError("malformed parameters")
     canonical = method.upper() + "\n" + "\n".join(f"{k}={params[k]}" for k in sorted(params))
     return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
@@ -36,7 +40,9 @@ def verify(
     signature = params.get("sig", "")
     if not signature or "key" not in unsigned or "expires" not in unsigned:
         raise SignatureError("missing signature parameters")
-    if not hmac.compare_digest(signature, _digest(secret, method, unsigned)):
+    # As bytes: `compare_digest` raises TypeError on a str holding non-ASCII characters
+    # (a `sig=%C3%A9` was a 500).
+    if not hmac.compare_digest(signature.encode(), _digest(secret, method, unsigned).encode()):
         raise SignatureError("invalid signature")
     try:
         expires = int(unsigned["expires"])

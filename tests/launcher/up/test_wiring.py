@@ -44,3 +44,23 @@ def test_extra_workers_serve_only_the_queue() -> None:
     assert worker_env({"A": "1"}, "extract-1") == {"A": "1", "BYTEREVIEW_POD_NAME": "extract-1"}
     extra = worker_env({}, "extract-2", worker_only=True)
     assert extra == {"BYTEREVIEW_POD_NAME": "extract-2", "BYTEREVIEW_WORKER_ONLY": "true"}
+
+
+def test_an_installs_own_dev_token_is_never_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `up` printed the token in the platform's log; one of the install's own (a bind others
+    # reach) is a secret: the log says where it is.
+    from bytereview.core.settings import DEV_TOKEN
+    from launcher.up.supervisor import Supervisor
+    from launcher.up.wiring import announce
+
+    monkeypatch.delenv("BYTEREVIEW_DEV_TOKEN", raising=False)
+    layout = Layout(data_dir=tmp_path, nats_port=4333, gateway_host=ANY, gateway_port=9090)
+    env = platform_env(layout, {"BYTEREVIEW_DEV_TOKEN": "own-random-token-0123456789"})
+    announce(Supervisor(), layout, env)
+    said = capsys.readouterr().out
+    assert "own-random-token" not in said
+    assert str(tmp_path / "secrets.json") in said
+    announce(Supervisor(), layout, platform_env(layout))  # the public value, on loopback
+    assert f"dev API token: {DEV_TOKEN}" in capsys.readouterr().out

@@ -22,7 +22,9 @@ from bytereview.core.limits import (
     MAX_TIFF_PAGE_VALUES,
     MAX_WEBP_BYTES,
 )
+from bytereview.core.outages import is_outage
 from bytereview.core.pdf_process import PdfBounds
+from bytereview.core.spool import SpoolFull
 from services.extract.base import Document, ExtractionError
 from services.extract.offline.extractor import MAX_LINE, bounded_lines, find_value
 from services.extract.reading import pages as reading
@@ -333,11 +335,11 @@ async def test_an_image_file_is_not_held_whole_in_memory(tmp_path: Path) -> None
     assert await peak(big) < alone + 24 * 1024 * 1024
 
 
-async def test_a_file_the_temporary_disk_cannot_hold_is_a_failed_attempt_saying_so() -> None:
-    """The worker's temporary directory is really full (a small filesystem): a PDF copied
-    there for pdfium, or an image too large to keep in memory, fails that attempt with the
-    reason (retryable: the disk may be full of other files only for a while), and a file
-    that fits is read as before."""
+async def test_a_file_larger_than_the_temporary_disk_fails_at_once_saying_so() -> None:
+    """The worker's temporary directory is a small filesystem (a bounded emptyDir): a PDF
+    copied there for pdfium, or an image too large to keep in memory, that is larger than
+    the whole disk can never be copied: its file fails, saying so, on its first attempt.
+    A file that fits is read as before."""
     mib = 1024 * 1024
     big_pdf = text_pdf(["too big"]) + b"%" + b"x" * (3 * mib)  # after %%EOF: still a PDF
     png = io.BytesIO()
@@ -349,11 +351,29 @@ async def test_a_file_the_temporary_disk_cannot_hold_is_a_failed_attempt_saying_
             (big_pdf, "application/pdf", "big.pdf"),
             (big_png, "image/png", "big.png"),
         ):
-            with pytest.raises(ExtractionError, match=f"{name}: the worker's temporary disk") as e:
+            with pytest.raises(ExtractionError, match=f"{name}: .* larger than the worker's") as e:
                 await document_pages(document(data, kind, name))
-            assert e.value.retryable
+            assert not e.value.retryable
         pages = await document_pages(document(text_pdf(["INV-11"]), "application/pdf"))
         assert "INV-11" in pages[0].text
+
+
+async def test_a_temporary_disk_full_of_other_files_is_an_outage_not_the_files_fault() -> None:
+    """The same disk, full of other copies: a file that fits once they are gone is not
+    failed, its reading stops with SpoolFull, which the worker waits out as an outage
+    (holding the message, no attempt spent); once the disk has room it is read."""
+    mib = 1024 * 1024
+    pdf = text_pdf(["INV-12"]) + b"%" + b"x" * mib
+    with small_tmp(2 * mib) as tmp:
+        filler = Path(tmp) / "other-copies"
+        filler.write_bytes(b"\0" * int(1.5 * mib))
+        with pytest.raises(SpoolFull, match="temporary disk is full") as e:
+            await document_pages(document(pdf, "application/pdf", "fits.pdf"))
+        assert not e.value.never_fits
+        assert is_outage(e.value)
+        filler.unlink()
+        pages = await document_pages(document(pdf, "application/pdf", "fits.pdf"))
+        assert "INV-12" in pages[0].text
 
 
 def scan_then_text_pdf() -> bytes:

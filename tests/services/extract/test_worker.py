@@ -280,6 +280,15 @@ async def test_a_redelivered_task_gives_one_result(
     assert (await tasks(job_stub, job))[0].status == pb.Task.SUCCEEDED
 
 
+async def model_called(gemini: RunningStandIn) -> None:
+    """Until the worker's first call reached the model (within 30 s)."""
+    for _ in range(300):
+        if gemini.state.seen:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the worker never called the model")
+
+
 @contextmanager
 def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
@@ -320,11 +329,7 @@ async def test_sigterm_drains_the_call_in_flight(
     gemini.state.default = slow
     job = await start(job_stub, worker_stub, settings)
     with worker_process(gemini_settings(settings, jobs, gemini)) as process:
-        for _ in range(300):
-            if gemini.state.seen:
-                break
-            await asyncio.sleep(0.1)
-        assert gemini.state.seen, "the worker never called the model"
+        await model_called(gemini)
         process.send_signal(signal.SIGTERM)  # mid-call
         code = await asyncio.to_thread(process.wait, 30)
     assert code == 0
@@ -353,7 +358,11 @@ async def test_tasks_fetched_together_begin_and_report_in_batches(
     progress = [e for e in got.events if e.kind == "tasks.progress"]
     started = [e for e in progress if e.to_status == "RUNNING"]
     succeeded = [e for e in progress if e.to_status == "SUCCEEDED"]
-    assert sum(int(e.message.split()[0]) for e in started) == 12
+    # Starts are events only until the job runs (TaskReports.begin_tasks): the batch that
+    # set it running says how many it began, later batches are not events (on a loaded
+    # machine the 12 messages come in more than one fetch).
+    assert started
+    assert sum(int(e.message.split()[0]) for e in started) <= 12
     assert sum(int(e.message.split()[0]) for e in succeeded) == 12
     # Fewer calls than tasks (the relay may hand the 12 messages over in more than one
     # publish burst, so not necessarily one call each way).
@@ -465,11 +474,7 @@ async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attem
     gemini.state.default = stalled
     job = await start(job_stub, worker_stub, settings)
     async with running_worker(gemini_settings(settings, jobs, gemini)):
-        for _ in range(300):
-            if gemini.state.seen:
-                break
-            await asyncio.sleep(0.1)
-        assert gemini.state.seen, "the worker never called the model"
+        await model_called(gemini)
         [task] = await tasks(job_stub, job)
         again = await worker_stub.BeginTask(
             worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER

@@ -115,15 +115,23 @@ def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
 
 
 def test_a_pdf_the_temporary_disk_cannot_hold_is_not_drawn_for_now(storage: Storage) -> None:
-    """The worker's temporary directory is really full (a small filesystem): drawing a page
-    of a PDF copied there is UNAVAILABLE (the server's trouble, try again), not a verdict on
-    the file: once there is room, the same page is drawn."""
-    big = text_pdf(["too big"]) + b"%" + b"x" * (3 * 1024 * 1024)  # after %%EOF: still a PDF
-    key = stored(storage, "big", big)
-    with small_tmp(2 * 1024 * 1024), pytest.raises(Unavailable, match="temporary disk is full"):
-        render.draw_pdf_page(storage, key, 1, 800)
-    image, count = render.draw_pdf_page(storage, key, 1, 800)
-    assert (image.width, count) == (800, 1)
+    """The worker's temporary directory is really full (a small filesystem full of other
+    files): drawing a page of a PDF copied there is UNAVAILABLE (the server's trouble, try
+    again), not a verdict on the file: once there is room, the same page is drawn. A PDF
+    larger than the whole disk is never drawn there: FAILED_PRECONDITION, saying why."""
+    mib = 1024 * 1024
+    fits = stored(storage, "fits", text_pdf(["fits"]) + b"%" + b"x" * mib)
+    big = stored(storage, "big", text_pdf(["too big"]) + b"%" + b"x" * (3 * mib))
+    with small_tmp(2 * mib) as tmp:
+        filler = Path(tmp) / "other-files"
+        filler.write_bytes(b"\0" * (3 * mib // 2))
+        with pytest.raises(Unavailable, match="temporary disk is full"):
+            render.draw_pdf_page(storage, fits, 1, 800)
+        filler.unlink()
+        image, count = render.draw_pdf_page(storage, fits, 1, 800)
+        assert (image.width, count) == (800, 1)
+        with pytest.raises(FailedPrecondition, match="larger than the worker's temporary disk"):
+            render.draw_pdf_page(storage, big, 1, 800)
 
 
 def test_an_image_frame_over_the_pixel_limit_is_not_drawn(storage: Storage) -> None:

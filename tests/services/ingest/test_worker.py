@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -138,25 +139,50 @@ async def test_analysis_and_unpacking(
 
 
 @pytest.mark.settings(max_deliver=2)
-async def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_saying_so(
+async def test_a_pdf_larger_than_the_temporary_disk_fails_alone_at_once_saying_so(
     job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
-    """The worker's temporary directory (a bounded emptyDir in Kubernetes) is really full:
-    the PDF copied there for pdfium fails its file, saying why, once its attempts are used;
-    the worker lives on and the next PDF is read."""
+    """The worker's temporary directory (a bounded emptyDir in Kubernetes) is smaller than
+    a PDF copied there for pdfium: no attempt can copy it, so its file fails on the first,
+    saying why; the worker lives on and the next PDF is read."""
     big = archives.invoice("BIG") + b"%" + b"x" * (3 * 1024 * 1024)  # after %%EOF: still a PDF
     with (
         small_disk(2 * 1024 * 1024) as tmp,
-        ingest_worker(settings, jobs, {"TMPDIR": tmp, "BYTEREVIEW_MAX_DELIVER": "2"}) as worker,
+        ingest_worker(settings, jobs, {"TMPDIR": tmp, "BYTEREVIEW_MAX_DELIVER": "5"}) as worker,
     ):
         job = await create(job_stub, settings, {"big.pdf": big, "small.pdf": archives.invoice("S")})
         await wait_status(job_stub, job, pb.Job.READY)
         assert worker.poll() is None, "the worker ended"
     by_path = {f.original_path: f for f in await all_files(job_stub, job)}
     assert pb.SourceFile.Status.Name(by_path["big.pdf"].status) == "FAILED"
-    assert "temporary disk is full" in by_path["big.pdf"].error, by_path["big.pdf"].error
+    error = by_path["big.pdf"].error
+    assert "larger than the worker's temporary disk can hold (2.0 MiB)" in error, error
     assert pb.SourceFile.Status.Name(by_path["small.pdf"].status) == "READY"
     assert by_path["small.pdf"].page_count == 1
+
+
+async def test_a_temporary_disk_full_of_other_files_is_waited_out(
+    job_stub: jobs_grpc.JobServiceAsyncStub, settings: Settings, jobs: RunningJobsService
+) -> None:
+    """The same disk full of other files (copies in flight, the node's own): a PDF that
+    fits once they are gone is not failed, whatever its attempts (one here): the worker
+    waits, holding it, and reads it when the disk has room."""
+    pdf = archives.invoice("FITS") + b"%" + b"x" * (1024 * 1024)
+    with (
+        small_disk(2 * 1024 * 1024) as tmp,
+        ingest_worker(settings, jobs, {"TMPDIR": tmp, "BYTEREVIEW_MAX_DELIVER": "1"}) as worker,
+    ):
+        filler = Path(tmp) / "other-files"
+        filler.write_bytes(b"\0" * (1536 * 1024))
+        job = await create(job_stub, settings, {"fits.pdf": pdf})
+        await asyncio.sleep(5)  # the worker has met the full disk, more than once
+        [waiting] = await all_files(job_stub, job)
+        assert pb.SourceFile.Status.Name(waiting.status) != "FAILED", waiting.error
+        assert worker.poll() is None, "the worker ended"
+        filler.unlink()
+        await wait_status(job_stub, job, pb.Job.READY)
+    [read] = await all_files(job_stub, job)
+    assert (pb.SourceFile.Status.Name(read.status), read.page_count) == ("READY", 1)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])

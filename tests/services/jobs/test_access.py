@@ -70,6 +70,24 @@ async def test_public_services_refuse_a_worker_credential(job_stub: JobStub) -> 
     assert "needs a user credential" in (err.value.details() or "")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_ambiguous_credential_is_unauthenticated(
+    job_stub: JobStub, idp: IdentityProvider
+) -> None:
+    # Which of two credentials counted was an accident of order (the last one here, the
+    # first at the gateway): a valid token beside a bogus one signed the caller in.
+    valid = f"Bearer {idp.token('someone')}"
+    for metadata in (
+        (("authorization", "Bearer forged"), ("authorization", valid)),
+        (("authorization", valid), ("x-api-key", "brk_forged")),
+        (("x-api-key", "brk_forged"), ("x-api-key", "brk_other")),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=metadata)
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, metadata
+    assert await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=(("authorization", valid),))
+
+
 async def test_any_profile_a_token_carries_signs_in(
     channel: grpc.aio.Channel, idp: IdentityProvider
 ) -> None:

@@ -166,8 +166,19 @@ async def test_templates_crud(channel: grpc.aio.Channel, idp: IdentityProvider) 
             metadata=USER,
         )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A description of megabytes passed gRPC's message limit in every listing holding it.
+    huge = pb.Template(name=created.name, display_name="Huge", description="d" * 2001)
+    for call in (
+        stub.CreateTemplate(jobs_pb.CreateTemplateRequest(template=huge), metadata=USER),
+        stub.UpdateTemplate(jobs_pb.UpdateTemplateRequest(template=huge), metadata=USER),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "template.description" in (err.value.details() or "")
     listed = await stub.ListTemplates(jobs_pb.ListTemplatesRequest(), metadata=USER)
     assert [t.name for t in listed.templates] == [created.name]
+    assert listed.templates[0].description == "March"
 
 
 async def test_a_job_keeps_its_fields_after_its_template_is_deleted(

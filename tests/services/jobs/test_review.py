@@ -209,6 +209,11 @@ async def test_queue_across_jobs_pages_and_tenancy(
         )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert (await queue(job_stub, "jobs/-")).total_size == 4
+    # Our page token is not hers: `jobs/-` names every job of whoever calls (it was accepted).
+    mine = (await queue(job_stub, "jobs/-", page_size=1)).next_page_token
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await queue(job_stub, "jobs/-", carol, page_token=mine)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

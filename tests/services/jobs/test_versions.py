@@ -324,6 +324,17 @@ async def test_template_versions_and_jobs_record_theirs(
     )
     assert older.template_version == f"{template.name}/versions/1"
     assert list(older.fields) == FIELDS
+    # Another template's version: no such version of this one (NOT_FOUND, as a missing job).
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.ConfigureJob(
+            jobs_pb.ConfigureJobRequest(
+                name=job,
+                template=template.name,
+                template_version=f"templates/{'0' * 32}/versions/1",
+            ),
+            metadata=USER,
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
     compared = await templates.CompareTemplateVersions(
         jobs_pb.CompareTemplateVersionsRequest(name=f"{template.name}/versions/2"), metadata=USER

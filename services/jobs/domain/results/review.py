@@ -270,7 +270,9 @@ class Reviews:
         """One page of the queue of a job (or of every job of the user, `-`), by impact."""
         threshold = self.threshold(confidence_below)
         size = names.page_size(page_size)
-        scope = f"review:{job_id}:{threshold}"
+        # The caller too: `-` is every job of whoever calls, so a token of one user's would
+        # page another's queue (a job id is one user's already).
+        scope = f"review:{user_id}:{job_id}:{threshold}"
         codec = codec_of(self._ctx)
         after = codec.decode(page_token, scope)
         if after is not None and len(after) != 4:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import AlreadyExists, InvalidArgument, NotFound
-from bytereview.core.limits import MAX_DISPLAY_NAME, check_length
+from bytereview.core.limits import MAX_DESCRIPTION, MAX_DISPLAY_NAME, check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
@@ -37,6 +37,7 @@ class Templates:
         self, user_id: str, display_name: str, description: str, fields: Sequence[FieldSpec]
     ) -> models.Template:
         display_name = _check_display_name(display_name)
+        check_length(description, MAX_DESCRIPTION, field="template.description")
         try:
             async with self._ctx.transaction() as session:
                 checked = await validate_fields(session, fields, what="template.fields")
@@ -110,6 +111,8 @@ class Templates:
                 f"update_mask names fields that cannot be updated: {sorted(unknown)}"
             )
         targets = set(paths) or UPDATABLE
+        if "description" in targets:
+            check_length(description, MAX_DESCRIPTION, field="template.description")
         try:
             async with self._ctx.transaction() as session:
                 template = await session.scalar(
