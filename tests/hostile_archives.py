@@ -18,6 +18,7 @@ import argparse
 import io
 import json
 import struct
+import tarfile
 import unicodedata
 import zipfile
 from collections.abc import Sequence
@@ -191,6 +192,40 @@ def symlink() -> bytes:
     link = entry("link.pdf", mode=0o777)
     link.external_attr = 0o120777 << 16
     return build([(link, b"/etc/passwd"), ("ok.png", PNG)])
+
+
+def special_files() -> bytes:
+    """Entries marked as a named pipe and a character device (`unzip` would make them so)."""
+    fifo = entry("pipe.png")
+    fifo.external_attr = 0o010644 << 16
+    device = entry("tty.png")
+    device.external_attr = 0o020644 << 16
+    return build([(fifo, PNG), (device, PNG), ("ok.png", PNG)])
+
+
+def utf8_names(names: Sequence[str]) -> bytes:
+    """Entries named exactly so, flagged UTF-8 (zipfile would keep the names as they are)."""
+    return build([(entry(name), PNG) for name in names])
+
+
+def tar_of(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        member.mtime = 1_772_366_400  # DATE: the same bytes on every run
+        tar.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def office(part: str) -> bytes:
+    """An Office Open XML document as Office writes it: `[Content_Types].xml` first."""
+    return build([("[Content_Types].xml", b"<Types/>"), (part, b"<doc/>"), ("media/a.png", PNG)])
+
+
+def opendocument() -> bytes:
+    mimetype = entry("mimetype", method=zipfile.ZIP_STORED)
+    return build([(mimetype, b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")])
 
 
 def encrypted() -> bytes:
@@ -426,6 +461,122 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect(
                 "UNPACKED",
                 files=listed({"chunks.png": ("FAILED", "chunks other"), "ok.png": ok}),
+            ),
+        ),
+        Case(
+            # Not an archive: an upload whose width (no pixels to count) overflowed the
+            # report's int32, so the report failed on every delivery.
+            "wide-and-empty.png",
+            PNG[:16] + struct.pack(">II", 2**31, 0) + PNG[24:],
+            Expect("FAILED", "pixels"),
+        ),
+        Case(
+            "special-files.zip",
+            special_files(),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "pipe.png": ("FAILED", "named pipe"),
+                        "tty.png": ("FAILED", "character device"),
+                        "ok.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            # One file on Windows (case, trailing dots and spaces); the jobs service strips
+            # the trailing space, so "a.png " would be a second "a.png" in the job.
+            "windows-duplicates.zip",
+            utf8_names(["scans/a.png", "Scans/A.png.", "scans/a.png ", "scans/b.png"]),
+            Expect(
+                "UNPACKED",
+                files=[
+                    ("scans/a.png", "READY", ""),
+                    ("Scans/A.png.", "FAILED", "same name"),
+                    ("scans/a.png", "FAILED", "same name"),
+                    ("scans/b.png", "READY", ""),
+                ],
+            ),
+        ),
+        Case(
+            # A file and a folder of one name (case-folded): whichever comes first stays.
+            "file-and-folder.zip",
+            build(
+                [("a", PNG), ("a/b.png", PNG), ("c/d/e.png", PNG), ("C/D", PNG), ("ok.png", PNG)]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "a": ok,
+                        "a/b.png": ("FAILED", "its folder 'a' has the same name"),
+                        "c/d/e.png": ok,
+                        "C/D": ("FAILED", "folder of the same name"),
+                        "ok.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            # Unchecked, x.zip's a.png and this b.png were both "nested-shadow.zip/x.zip/b.png".
+            "nested-shadow.zip",
+            build([("x.zip", build([("b.png", PNG)])), ("x.zip/b.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "x.zip": ("UNPACKED", ""),
+                        "x.zip/b.png": ("FAILED", "its folder 'x.zip'"),
+                    }
+                ),
+                max_files=3,
+            ),
+        ),
+        Case(
+            "trailing-space-dotdot.zip",
+            utf8_names(["a/.. /.. /evil.png"]),
+            Expect("FAILED", "outside"),
+        ),
+        Case(
+            # "Trojan Source": shown as "invoiceexe.png".
+            "bidi-override.zip",
+            utf8_names(["invoice\u202egnp.exe", "ok.png"]),
+            Expect("FAILED", "control"),
+        ),
+        Case("c1-control.zip", utf8_names(["a\x85b.png", "ok.png"]), Expect("FAILED", "control")),
+        Case(
+            "renamed-tar.zip",
+            tar_of("a.pdf", invoice("TAR")),
+            Expect("UNSUPPORTED", "tar archive"),
+        ),
+        Case("report.docx", office("word/document.xml"), Expect("UNSUPPORTED", "Office document")),
+        Case(
+            # Documents that are ZIPs inside are not unpacked as archives of their parts.
+            "documents.zip",
+            build([("book.xlsx", office("xl/workbook.xml")), ("letter.odt", opendocument())]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "book.xlsx": ("UNSUPPORTED", "Office document"),
+                        "letter.odt": ("UNSUPPORTED", "OpenDocument"),
+                    }
+                ),
+                max_files=2,
+            ),
+        ),
+        Case(
+            "other-archives.zip",
+            build([("in.tar", tar_of("a.png", PNG)), ("in.rar", b"Rar!\x1a\x07\x00" + PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "in.tar": ("UNSUPPORTED", "tar archive"),
+                        "in.rar": ("UNSUPPORTED", "RAR archive"),
+                    }
+                ),
             ),
         ),
         Case(

@@ -298,3 +298,24 @@ def bmp_header_claim(declared: int, padding: int) -> bytes:
     """A 10 x 10 BMP declaring a `declared`-byte information header, `padding` bytes long."""
     header = b"BM" + struct.pack("<IHHI", 14 + padding, 0, 0, 14 + padding)
     return header + struct.pack("<Iii", declared, 10, 10) + bytes(padding - 8)
+
+
+def text_bomb(chars: int, *, pages: int = 1, per_line: int = 1000) -> bytes:
+    """`pages` pages drawing one Flate-compressed content stream of `chars` characters of
+    text (Helvetica at 1 pt): a few KiB of PDF, `chars` characters of text layer per page."""
+    line = b"(" + b"A" * per_line + b") Tj 0 1 Td "
+    content = zlib.compress(b"BT /F1 1 Tf 0 0 Td " + line * (chars // per_line) + b"ET", 9)
+    kids = b" ".join(b"%d 0 R" % (5 + n) for n in range(pages))
+    return pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            stream(content, b"/Filter /FlateDecode"),
+            *(
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                b"/Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"
+                for _ in range(pages)
+            ),
+        ]
+    )

@@ -19,11 +19,13 @@ from bytereview.core.webp_bytes import webp_problem
 from services.ingest.sniff import (
     SNIFF_BYTES,
     TIFF,
+    UNKNOWN,
     WEBP,
     ZIP,
     Sniffed,
     image_problem,
     sniff,
+    unsupported_reason,
     zip_at_end,
 )
 
@@ -107,7 +109,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
     found: Sniffed = sniff(head)
-    if not found.archive and not found.extractable and stored_zip(storage, key):
+    if found.media_type == UNKNOWN and stored_zip(storage, key):
         found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
     media = found.media_type
     if found.archive:
@@ -118,8 +120,7 @@ def analyse(storage: Storage, key: str) -> Analysis:
             media,
             size,
             sha,
-            error=f"files of type {media} cannot be extracted; "
-            "upload PDFs, images (PNG, JPEG, TIFF, WebP, GIF, BMP) or ZIP archives of them",
+            error=unsupported_reason(found),
         )
     if media == "application/pdf":
         try:

@@ -22,11 +22,21 @@ from services.ingest.budget import HostileArchive
 
 # The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
 # own instead of a refused report.
-__all__ = ["MAX_PATH", "UnsafeName", "record_name", "safe_entry_path", "same_name_key"]
+__all__ = [
+    "MAX_PATH",
+    "UnsafeName",
+    "folders_of",
+    "record_name",
+    "safe_entry_path",
+    "same_name_key",
+]
 
 UTF8_FLAG = 0x800
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls and DEL, and the bidirectional overrides, embeddings and isolates
+# (U+202A-U+202E, U+2066-U+2069): they make a name display as another ("invoice\u202egnp.exe"
+# shows as "invoiceexe.png"), the "Trojan Source" trick; no real file name needs them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class UnsafeName(HostileArchive):
@@ -64,17 +74,35 @@ def safe_entry_path(name: str) -> str:
     if path.startswith("/") or _DRIVE.match(path):
         raise UnsafeName(f"entry {name!r} has an absolute path")
     parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
+    if parts:
+        # The jobs service strips whitespace from a path's ends (services/jobs/domain/paths.py):
+        # the path is checked and compared as the job will hold it ("a.png " is "a.png").
+        parts[-1] = parts[-1].rstrip()
+    # Windows drops a name's trailing spaces: ".. " climbs like "..".
+    if any(p.rstrip(" ") == ".." for p in parts):
         raise UnsafeName(f"entry {name!r} points outside the archive (..)")
-    if not parts:
+    if not parts or parts[-1] in ("", "."):
         raise UnsafeName(f"entry {name!r} has an invalid path")
     # NFC: macOS writes decomposed names (NFD); both spellings are one name.
     return unicodedata.normalize("NFC", posixpath.join(*parts))
 
 
 def same_name_key(path: str) -> str:
-    """Two entries with equal keys would be one file on a case-insensitive disk."""
-    return path.casefold()
+    """Two entries with equal keys would be one file on a case-insensitive disk that drops a
+    name's trailing dots and spaces, as Windows does ("A.png." is "a.png" there)."""
+    return "/".join(part.rstrip(" .") for part in path.casefold().split("/"))
+
+
+# Folders of an entry compared with other entries' files, from the top: deeper ones are not
+# (each costs 4 bytes per entry while the archive is checked, and a path may be 500 deep).
+MAX_FOLDER_LEVELS = 16
+
+
+def folders_of(key: str) -> list[str]:
+    """The keys of the folders holding the entry of `key` (same_name_key), outermost first,
+    at most MAX_FOLDER_LEVELS of them: "a/b/c.png" is in "a" and "a/b"."""
+    parts = key.split("/")[:-1][:MAX_FOLDER_LEVELS]
+    return ["/".join(parts[: n + 1]) for n in range(len(parts))]
 
 
 def shortened(path: str, limit: int = 200) -> str:

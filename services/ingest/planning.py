@@ -17,7 +17,7 @@ import stat
 import zipfile
 from array import array
 from collections.abc import Container, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from services.ingest import directory, entry_data, spans
@@ -26,6 +26,7 @@ from services.ingest.directory import Record
 from services.ingest.entry_names import (
     MAX_PATH,
     UnsafeName,
+    folders_of,
     record_name,
     safe_entry_path,
     same_name_key,
@@ -34,6 +35,16 @@ from services.ingest.entry_names import (
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 JUNK_DIRS = ("__MACOSX/",)
+
+
+# Unix file types an entry may be marked as that are not files: `unzip` would make a device
+# or a pipe of them. Their bytes are meaningless; they fail alone, as links do.
+_SPECIAL = {
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "named pipe (FIFO)",
+    stat.S_IFSOCK: "socket",
+}
 
 
 class DamagedArchive(Exception):
@@ -158,8 +169,8 @@ class Planned:
         return self._files
 
     def __iter__(self) -> Iterator[Plan]:
-        # Names are compared only where their hashes repeat: the set holds those alone.
-        seen: set[str] = set()
+        # Names are compared only where their hashes repeat: the sets hold those alone.
+        seen = _Seen()
         records = self.archive.records()
         record = next(records, None)
         while record is not None:
@@ -170,27 +181,50 @@ class Planned:
                 yield item
             record = following
 
-    def _plan(self, record: Record, seen: set[str]) -> Plan | None:
+    def _plan(self, record: Record, seen: _Seen) -> Plan | None:
         path = _entry_path(record, name_of(record))
         if path is None or is_junk(path):
             return None
         item = Plan(record.index, record, path)
         key = same_name_key(path)
-        maybe_seen = bool(self._repeated) and spans.name_hash(key, self._salt) in self._repeated
+        repeated, salt = self._repeated, self._salt
+        maybe_seen = bool(repeated) and spans.name_hash(key, salt) in repeated
+        # Its folders that another entry may have as a file (or hold too: then kept); the
+        # last entry's are remembered, as entries of one folder mostly follow each other.
+        known = seen.last_folders
+        seen.last_folders = {
+            f: known[f] if f in known else spans.name_hash(f, salt) in repeated
+            for f in folders_of(key)
+        }
+        folders = [f for f, maybe in seen.last_folders.items() if maybe]
+        clash = next((f for f in folders if f in seen.files), None)
         mode = record.external_attr >> 16
-        if record.create_system == 3 and stat.S_ISLNK(mode):
+        unix = record.create_system == 3
+        if unix and stat.S_ISLNK(mode):
             item.problem = "the entry is a symbolic link; links are not unpacked"
+        elif unix and stat.S_IFMT(mode) in _SPECIAL:
+            item.problem = (
+                f"the entry is a {_SPECIAL[stat.S_IFMT(mode)]}, not a file; only files are unpacked"
+            )
         elif record.flags & 0x1:
             item.problem = "the entry is encrypted; unpack it yourself and upload the files"
         elif len(path) > MAX_PATH:
             item.path = shortened(path)
             item.problem = f"the entry's path is longer than {MAX_PATH} characters"
-        elif maybe_seen and key in seen:
+        elif maybe_seen and key in seen.files:
             item.problem = f"another entry has the same name {path!r}"
+        elif maybe_seen and spans.wide_hash(key, salt) in seen.folders:
+            # One name, a file and a folder: no disk holds both, and a nested archive's
+            # files would sit beside this folder's under one path.
+            item.problem = f"other entries are in a folder of the same name {path!r}"
+        elif clash is not None:
+            folder = "/".join(path.split("/")[: clash.count("/") + 1])
+            item.problem = f"its folder {folder!r} has the same name as another entry"
         elif record.uncompressed_size > self._limits.max_entry_bytes:
             item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
         if maybe_seen:
-            seen.add(key)
+            seen.files.add(key)
+        seen.folders.update(spans.wide_hash(f, salt) for f in folders)
         return item
 
     def _bound(self, record: Record, following: Record | None) -> int:
@@ -207,15 +241,28 @@ class Planned:
         )
 
 
+@dataclass(slots=True)
+class _Seen:
+    """Names of entries planned so far, where their hashes repeat: files' names, and
+    folders' as 8-byte hashes (a folder's name is not kept: there may be one per level)."""
+
+    files: set[str] = field(default_factory=set)
+    folders: set[int] = field(default_factory=set)
+    # The last entry's folders, and whether their hashes repeat.
+    last_folders: dict[str, bool] = field(default_factory=dict)
+
+
 def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     """Check the archive as a whole, in one walk of its directory (two when its records
     are not in file order). Raises HostileArchive (too many files, entries sharing bytes or
     running past the directory, a hostile name) or DamagedArchive.
 
-    Kept per entry: a hash of its name (4 bytes, until the repeated ones are known) and, for
-    records out of file order, its start (8 bytes, for the whole unpack)."""
+    Kept per entry: a hash of its name and of its folders' (4 bytes each, at most 1 +
+    MAX_FOLDER_LEVELS, until the repeated ones are known) and, for records out of file
+    order, its start (8 bytes, for the whole unpack)."""
     hashes = spans.SortedRuns("I")
     salt = os.urandom(16)
+    last_folders: set[str] = set()
     files = planned = 0
     unsafe: UnsafeName | None = None
     # Records in file order (nearly all archives): spans are checked as they stream by.
@@ -246,7 +293,16 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
         if path is None or is_junk(path):
             continue
         planned += 1
-        hashes.append(spans.name_hash(same_name_key(path), salt))
+        key = same_name_key(path)
+        hashes.append(spans.name_hash(key, salt))
+        # A file and a folder may not share a name either. A folder is counted once per run
+        # of entries in it: it repeats when a file has its name or entries elsewhere are in
+        # it too (then it is compared for nothing).
+        folders = folders_of(key)
+        for folder in folders:
+            if folder not in last_folders:
+                hashes.append(spans.name_hash(folder, salt))
+        last_folders = set(folders)
     if files > limits.max_entries:
         raise HostileArchive(f"the archive holds {files} files; the limit is {limits.max_entries}")
     starts: array[int] | None = None

@@ -29,7 +29,7 @@ from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.entry_names import MAX_PATH, shortened
 from services.ingest.planning import name_of
-from services.ingest.sniff import PDF, SNIFF_BYTES, sniff, zip_at_end
+from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, sniff, zip_at_end
 from services.ingest.unpack import (
     REFUSED,
     DamagedArchive,
@@ -50,7 +50,7 @@ def _sniffed(storage: Storage, key: str) -> str:
     try:
         with storage.open_read(key) as handle:
             found = sniff(handle.read(SNIFF_BYTES))
-            if not found.archive and not found.extractable and zip_at_end(handle):
+            if found.media_type == UNKNOWN and zip_at_end(handle):
                 return "application/zip"  # self-extracting
             return found.media_type
     except FileNotFoundError:

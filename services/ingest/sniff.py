@@ -19,10 +19,36 @@ GIF = "image/gif"
 TIFF = "image/tiff"
 WEBP = "image/webp"
 BMP = "image/bmp"
+# Bytes of no known type: the only ones looked at again for a ZIP at their end (self-extracting
+# archives: an executable stub before the archive), not a document or archive we name.
+UNKNOWN = "application/octet-stream"
 
 # Types an extractor can read.
 EXTRACTABLE = frozenset({PDF, PNG, JPEG, GIF, TIFF, WEBP, BMP})
 ARCHIVES = frozenset({ZIP})
+# Archives and compressed files that are not unpacked, by their magic (bytes, offset), so that
+# one renamed .zip (or uploaded as it is) is told what it is and what to do, not "octet-stream".
+# Before the lenient PDF check: a tar holding a PDF shows `%PDF-` at byte 512.
+OTHER_ARCHIVES: tuple[tuple[bytes, int, str], ...] = (
+    (b"Rar!\x1a\x07", 0, "application/vnd.rar"),
+    (b"7z\xbc\xaf\x27\x1c", 0, "application/x-7z-compressed"),
+    (b"\x1f\x8b\x08", 0, "application/gzip"),
+    (b"1AY&SY", 4, "application/x-bzip2"),  # after "BZh" and the block size
+    (b"\xfd7zXZ\x00", 0, "application/x-xz"),
+    (b"\x28\xb5\x2f\xfd", 0, "application/zstd"),
+    (b"MSCF\x00\x00\x00\x00", 0, "application/vnd.ms-cab-compressed"),
+    (b"ustar", 257, "application/x-tar"),
+)
+_ARCHIVE_NAMES = {
+    "application/vnd.rar": "RAR",
+    "application/x-7z-compressed": "7-Zip",
+    "application/gzip": "gzip",
+    "application/x-bzip2": "bzip2",
+    "application/x-xz": "xz",
+    "application/zstd": "Zstandard",
+    "application/vnd.ms-cab-compressed": "CAB",
+    "application/x-tar": "tar",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +73,7 @@ def sniff(head: bytes) -> Sniffed:
     # Before the lenient PDF check below: a ZIP that stores a PDF uncompressed carries
     # `%PDF-` a few dozen bytes in, and must still be unpacked, not read as a PDF.
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return Sniffed(ZIP)
+        return Sniffed(_zip_document(head) or ZIP)
     if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
         width, height = struct.unpack(">II", head[16:24])
         return Sniffed(PNG, width, height)
@@ -66,12 +92,58 @@ def sniff(head: bytes) -> Sniffed:
     if head.startswith(b"BM") and len(head) >= 26:
         width, height = struct.unpack("<ii", head[18:26])
         return Sniffed(BMP, abs(width), abs(height))
-    if head.startswith(b"Rar!") or head.startswith(b"7z\xbc\xaf\x27\x1c"):
-        return Sniffed("application/x-archive-unsupported")
+    for magic, at, media_type in OTHER_ARCHIVES:
+        if head[at : at + len(magic)] == magic:
+            return Sniffed(media_type)
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
-    return Sniffed("application/octet-stream")
+    return Sniffed(UNKNOWN)
+
+
+# Documents that are ZIP archives inside: unpacked, they were a heap of XML parts
+# (UNSUPPORTED) and their embedded pictures. Known by their first entry, which their
+# formats put first: `[Content_Types].xml` (Office Open XML, as Office writes it), or an
+# uncompressed `mimetype` whose bytes name the type (OpenDocument, EPUB).
+OFFICE = "application/vnd.openxmlformats-officedocument"
+_ZIP_DOCUMENTS = {
+    OFFICE: "an Office document (Word, Excel or PowerPoint)",
+    "application/vnd.oasis.opendocument": "an OpenDocument file",
+    "application/epub+zip": "an EPUB book",
+}
+
+
+def _zip_document(head: bytes) -> str:
+    """The document type of a ZIP starting with `head` ('' for an archive of files)."""
+    if len(head) < 30:
+        return ""
+    name_length, extra_length = struct.unpack("<HH", head[26:30])
+    name = head[30 : 30 + name_length]
+    if name == b"[Content_Types].xml":
+        return OFFICE
+    if name == b"mimetype":
+        content = head[30 + name_length + extra_length :][:80]
+        for media_type in _ZIP_DOCUMENTS:
+            if content.startswith(media_type.encode()):
+                return media_type
+    return ""
+
+
+def unsupported_reason(found: Sniffed) -> str:
+    """Why a file of a type that is neither extracted nor unpacked is not used."""
+    document = _ZIP_DOCUMENTS.get(found.media_type)
+    if document is not None:
+        return f"the file is {document}; save or print it as a PDF and upload that"
+    kind = _ARCHIVE_NAMES.get(found.media_type)
+    if kind is not None:
+        return (
+            f"the file is a {kind} archive or compressed file; only ZIP archives are "
+            "unpacked: re-pack its files as a ZIP archive"
+        )
+    return (
+        f"files of type {found.media_type} cannot be extracted; upload PDFs, images (PNG, "
+        "JPEG, TIFF, WebP, GIF, BMP) or ZIP archives of them"
+    )
 
 
 def image_problem(found: Sniffed) -> str:
@@ -79,7 +151,9 @@ def image_problem(found: Sniffed) -> str:
     MAX_IMAGE_PIXELS. Decoding is what costs (a PNG of 100,000 x 100,000 pixels is a few
     KiB and 30 GB decoded), so the declared size is what is judged, before any decoding."""
     pixels = found.width * found.height
-    if pixels > MAX_IMAGE_PIXELS:
+    # One side alone past the bound is refused too, whatever the other: a PNG declaring
+    # 2**31 x 0 has no pixels to count, and its width does not fit the report's int32.
+    if pixels > MAX_IMAGE_PIXELS or max(found.width, found.height) > MAX_IMAGE_PIXELS:
         return (
             f"the image is {found.width} x {found.height} pixels; images of more than "
             f"{MAX_IMAGE_PIXELS} pixels are not read"

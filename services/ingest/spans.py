@@ -73,6 +73,13 @@ def name_hash(key: str, salt: bytes) -> int:
     return int.from_bytes(digest.digest(), "little")
 
 
+def wide_hash(key: str, salt: bytes) -> int:
+    """8 bytes standing for a name where names themselves are not kept (folders): keyed like
+    name_hash, so a false match needs ~2**32 names."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8, key=salt)
+    return int.from_bytes(digest.digest(), "little")
+
+
 def repeated(hashes: Iterable[int]) -> frozenset[int]:
     """The hashes that occur more than once in sorted `hashes` (the names that may repeat;
     equal hashes of different names are told apart by comparing the names themselves)."""

@@ -58,11 +58,13 @@ from services.ingest.planning import (
 from services.ingest.sniff import (
     SNIFF_BYTES,
     TIFF,
+    UNKNOWN,
     WEBP,
     ZIP,
     Sniffed,
     image_problem,
     sniff,
+    unsupported_reason,
     zip_directory,
 )
 
@@ -353,7 +355,7 @@ class ArchiveUnpacker:
                 entry.status = pb.SourceFile.ANALYZING
         elif not found.extractable:
             entry.status = pb.SourceFile.UNSUPPORTED
-            entry.error = f"files of type {found.media_type} cannot be extracted"
+            entry.error = unsupported_reason(found)
         elif problem := _decoding_problem(found, written, judged) or self._tiff_problem(found, key):
             entry.status = pb.SourceFile.FAILED
             entry.error = problem
@@ -422,7 +424,7 @@ class ArchiveUnpacker:
             self._discard(target, key)
             raise StorageFailure(f"writing to storage failed: {exc}") from exc
         found = sniff(head)
-        if not found.archive and not found.extractable and zip_directory(tail, written):
+        if found.media_type == UNKNOWN and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
         return written, hasher.hexdigest(), found, judged
 

@@ -32,17 +32,36 @@ def page_size(pdf: Any, index: int) -> tuple[float, float]:
         page.close()
 
 
+class TooMuchText(Exception):
+    """The page's text layer holds more characters than the caller reads (answered as the
+    page being too costly: each character would cross to the parent with its box)."""
+
+
+def _textpage(page: Any, max_chars: int) -> Any:
+    """The page's text layer; TooMuchText when it holds more than `max_chars` characters,
+    counted before any of them is turned into a Python object."""
+    textpage = page.get_textpage()
+    count = int(textpage.count_chars())
+    if count > max_chars:
+        textpage.close()
+        raise TooMuchText(
+            f"its text layer holds {count} characters; at most {max_chars} more of the "
+            "document's text are read"
+        )
+    return textpage
+
+
 def page_text(
-    pdf: Any, index: int, min_chars: int
+    pdf: Any, index: int, min_chars: int, max_chars: int
 ) -> tuple[float, float, str | None, list[Any] | None]:
     """(width, height, text, each character's box (left, bottom, right, top) in points or
     None for a space) of a page; boxes are None when the text does not map onto pdfium's
     characters, and text is None when the layer has fewer than `min_chars` visible
-    characters (a scan)."""
+    characters (a scan). TooMuchText past `max_chars` characters."""
     page = pdf[index]
     try:
         width, height = (float(v) for v in page.get_size())
-        textpage = page.get_textpage()
+        textpage = _textpage(page, max_chars)
         try:
             text = str(textpage.get_text_range())
             if len(text.strip()) < min_chars:
@@ -60,10 +79,15 @@ def page_text(
         page.close()
 
 
-def text_runs(pdf: Any, index: int) -> list[tuple[float, float, float, float, str]]:
-    """The page's text runs: (bottom, top, left, right, text), in the producer's order."""
+def text_runs(pdf: Any, index: int, max_chars: int) -> list[tuple[float, float, float, float, str]]:
+    """The page's text runs: (bottom, top, left, right, text), in the producer's order;
+    TooMuchText past `max_chars` characters."""
     page = pdf[index]
-    textpage = page.get_textpage()
+    try:
+        textpage = _textpage(page, max_chars)
+    except BaseException:
+        page.close()
+        raise
     try:
         runs = []
         for rect in range(textpage.count_rects()):
@@ -187,6 +211,8 @@ def serve(conn: Connection, memory_bytes: int) -> None:
                 conn.send(("ok", OPERATIONS[name](pdf, *args)))
         except pdfium.PdfiumError as exc:
             conn.send(("unreadable", str(exc)))
+        except TooMuchText as exc:
+            conn.send(("costly", str(exc)))
         except MemoryError:
             conn.send(("memory", ""))
             return

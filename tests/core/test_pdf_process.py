@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bytereview.core import pdf_process
+from bytereview.core.limits import MAX_PAGE_TEXT_CHARS
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -39,7 +40,7 @@ def test_pages_are_read_in_the_child() -> None:
     with PdfProcess(io.BytesIO(text_pdf(["Invoice Number: INV-7"], pages=3))) as pdf:
         assert pdf.page_count == 3
         assert pdf.call("page_size", 2) == (612.0, 792.0)
-        width, height, text, boxes = pdf.call("page_text", 0, 1)
+        width, height, text, boxes = pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         assert (width, height) == (612.0, 792.0)
         assert "INV-7" in text
         assert boxes is not None
@@ -54,13 +55,13 @@ def test_a_page_running_past_its_cpu_time_is_ended_and_the_next_pdf_reads() -> N
     with PdfProcess(io.BytesIO(xobject_bomb(10)), bounds=bounds) as pdf:
         before = reaped_children_cpu()  # after opening: idle children it ended are counted
         with pytest.raises(PdfTooCostly) as caught:
-            pdf.call("page_text", 0, 1)
+            pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         used = reaped_children_cpu() - before
     assert str(caught.value) == "reading the PDF (page_text) took more than 1.5 CPU-seconds"
     # The child spent its allowance (not a wall-clock time) and not much more.
     assert 1.3 <= used < 5, used
     with PdfProcess(io.BytesIO(text_pdf(["after"]))) as pdf:
-        assert "after" in pdf.call("page_text", 0, 1)[2]
+        assert "after" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_a_page_needing_minutes_and_gigabytes_fails_within_the_bounds() -> None:
@@ -70,7 +71,7 @@ def test_a_page_needing_minutes_and_gigabytes_fails_within_the_bounds() -> None:
     with PdfProcess(io.BytesIO(xobject_bomb(12)), bounds=PdfBounds(seconds=2)) as pdf:
         before = reaped_children_cpu()
         with pytest.raises(PdfTooCostly, match=r"more than 2 CPU-seconds|more than \d+ bytes"):
-            pdf.call("page_text", 0, 1)
+            pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         assert reaped_children_cpu() - before < 6
 
 
@@ -89,10 +90,10 @@ def test_a_call_slow_in_wall_time_but_cheap_in_cpu_is_not_failed() -> None:
         resume = threading.Timer(2.5, continue_process, (child,))
         resume.start()
         try:
-            assert "starved" in pdf.call("page_text", 0, 1)[2]
+            assert "starved" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
         finally:
             resume.join()
-        assert "starved" in pdf.call("page_text", 1, 1)[2]
+        assert "starved" in pdf.call("page_text", 1, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_a_child_stuck_without_using_cpu_is_ended_by_the_wall_clock_backstop() -> None:
@@ -107,7 +108,7 @@ def test_a_child_stuck_without_using_cpu_is_ended_by_the_wall_clock_backstop() -
         os.kill(child, signal.SIGSTOP)
         try:
             with pytest.raises(PdfTooCostly) as caught:
-                pdf.call("page_text", 0, 1)
+                pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         finally:
             continue_process(child)
         assert not alive(child)
@@ -115,7 +116,7 @@ def test_a_child_stuck_without_using_cpu_is_ended_by_the_wall_clock_backstop() -
         "reading the PDF (page_text) did not finish in 2 s (it used 0.0 of its 5 CPU-seconds"
     )
     with PdfProcess(io.BytesIO(text_pdf(["after"]))) as pdf:
-        assert "after" in pdf.call("page_text", 0, 1)[2]
+        assert "after" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_a_page_needing_more_memory_than_allowed_fails_in_the_child_alone() -> None:
@@ -125,7 +126,7 @@ def test_a_page_needing_more_memory_than_allowed_fails_in_the_child_alone() -> N
         pytest.raises(PdfTooCostly, match="memory"),
         PdfProcess(io.BytesIO(xobject_bomb(12)), bounds=bounds) as pdf,
     ):
-        pdf.call("page_text", 0, 1)
+        pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
 
 
 def test_a_pdf_pdfium_cannot_open_is_unreadable_and_leaves_no_spool(
@@ -164,7 +165,7 @@ def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_and_frees_its_slot() -
             assert caught.value.never_fits
             assert os.listdir(tmp) == []
         with PdfProcess(io.BytesIO(text_pdf(["fits"]))) as pdf:
-            assert "fits" in pdf.call("page_text", 0, 1)[2]
+            assert "fits" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_a_document_has_a_bound_over_all_its_calls_and_charged_work() -> None:
@@ -173,12 +174,12 @@ def test_a_document_has_a_bound_over_all_its_calls_and_charged_work() -> None:
     unharmed."""
     bounds = PdfBounds(seconds=5, document_seconds=1.5)
     with PdfProcess(io.BytesIO(text_pdf(["slow"], pages=3)), bounds=bounds) as pdf:
-        pdf.call("page_text", 0, 1)
+        pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         pdf.charge(1.6)  # the caller's own work on the document (OCR of a page)
         with pytest.raises(PdfTooCostly, match=r"took more than 1\.5 CPU-seconds"):
-            pdf.call("page_text", 1, 1)
+            pdf.call("page_text", 1, 1, MAX_PAGE_TEXT_CHARS)
     with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
-        assert "next" in pdf.call("page_text", 0, 1)[2]
+        assert "next" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_time_between_calls_is_not_the_documents() -> None:
@@ -186,9 +187,9 @@ def test_time_between_calls_is_not_the_documents() -> None:
     nothing: eight scanned PDFs read at once failed for good past a wall-clock bound."""
     bounds = PdfBounds(seconds=5, document_seconds=1.5)
     with PdfProcess(io.BytesIO(text_pdf(["waits"], pages=2)), bounds=bounds) as pdf:
-        pdf.call("page_text", 0, 1)
+        pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)
         time.sleep(1.6)
-        assert "waits" in pdf.call("page_text", 1, 1)[2]
+        assert "waits" in pdf.call("page_text", 1, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
 def test_the_child_is_the_first_to_go_when_memory_runs_out() -> None:
@@ -235,7 +236,7 @@ BUSY_WORKER = textwrap.dedent(
     bounds = PdfBounds(seconds=120, memory_bytes=4 * 1024**3)
     with PdfProcess(io.BytesIO(xobject_bomb(10)), bounds=bounds) as pdf:
         print("open", flush=True)
-        pdf.call("page_text", 0, 1)
+        pdf.call("page_text", 0, 1, 100_000)
     """
 )
 
@@ -304,7 +305,7 @@ def test_a_child_outlives_the_thread_that_first_needed_it() -> None:
     time.sleep(0.5)  # a parent-death signal would be delivered by now
     assert all(alive(child) for child in first), "a child ended with the thread"
     with PdfProcess(io.BytesIO(text_pdf(["second"])), bounds=bounds) as pdf:
-        assert "second" in pdf.call("page_text", 0, 1)[2]
+        assert "second" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
         assert set(pdf_process_children()) & set(first), "the idle child was not reused"
 
 

@@ -25,6 +25,29 @@ from services.extract.schema import Field, InvalidValue, JsonValue, normalise
 from services.extract.trust.evidence import locate
 from services.extract.values.dates import day_first_in
 
+# The matchers' regular expressions cost more than linear time in a line's length on some
+# lines (16,000 spaces took 5.7 CPU-seconds, "(" and 16,000 digits 3.5: quadratic), and a
+# page's text layer may hold 100,000 characters on one line (core/limits.py), from a PDF of
+# a few KiB. Lines are matched in pieces of at most MAX_LINE characters, cut at a space where
+# there is one: an invoice's lines are far shorter, so its values are found as before.
+MAX_LINE = 500
+
+
+def bounded_lines(text: str) -> str:
+    """`text` with every line longer than MAX_LINE cut into lines of at most MAX_LINE."""
+    if all(len(line) <= MAX_LINE for line in text.splitlines()):
+        return text
+    out: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        while len(line) - start > MAX_LINE:
+            cut = line.rfind(" ", start + MAX_LINE // 2, start + MAX_LINE)
+            end = cut if cut > 0 else start + MAX_LINE
+            out.append(line[start:end])
+            start = end
+        out.append(line[start:])
+    return "\n".join(out)
+
 
 def find_value(text: str, field: Field) -> JsonValue:
     """The value in `text`, or None (see `find_value_how`)."""
@@ -40,6 +63,7 @@ def find_value_how(text: str, field: Field) -> tuple[JsonValue, str]:
     layout; any other field by its own name as a label. A value that is not where its
     label says stays None rather than borrowing a neighbour's.
     """
+    text = bounded_lines(text)
     if field.data_type == "date":
         # Read in the order the document writes its dates, then given as ISO 8601.
         day_first = day_first_in(text)

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bytereview.core.image_costs import decoding_problem
-from bytereview.core.limits import MAX_IMAGE_PIXELS, OCR_PAGE_SECONDS
+from bytereview.core.limits import (
+    MAX_DOCUMENT_TEXT_CHARS,
+    MAX_IMAGE_PIXELS,
+    MAX_PAGE_TEXT_CHARS,
+    OCR_PAGE_SECONDS,
+)
 from bytereview.core.pdf_process import (
     PdfBounds,
     PdfProcess,
@@ -204,15 +209,22 @@ def _call(document: Document, opened: PdfProcess, operation: str, *args: Any) ->
         ) from exc
 
 
+def _text_left(read: int) -> int:
+    """Characters the next page's text layer may hold, `read` of the document's read already
+    (core/limits.py: a text layer is not bounded by the file's size)."""
+    return max(0, min(MAX_PAGE_TEXT_CHARS, MAX_DOCUMENT_TEXT_CHARS - read))
+
+
 def _page_text_or_image(
-    document: Document, opened: PdfProcess, index: int
+    document: Document, opened: PdfProcess, index: int, read: int = 0
 ) -> tuple[PageText | None, Any]:
     """A page's text layer, or its rendered image when the layer is too thin (a scan). A
     page pdfium cannot load is read as empty: the document's other pages still count (a
-    page tree may even claim pages it does not have: pdfium believes its /Count)."""
+    page tree may even claim pages it does not have: pdfium believes its /Count). `read`:
+    characters of the document's text read before this page."""
     try:
         width, height, text, boxes = _call(
-            document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS
+            document, opened, "page_text", index, MIN_TEXT_LAYER_CHARS, _text_left(read)
         )
     except _Unloadable:
         return PageText(index + 1, "", ()), None
@@ -277,7 +289,8 @@ def _pdf_pages(
         count = min(opened.page_count, MAX_PAGES)
         pages = list(read)
         for index in range(len(pages), count):
-            page, image = _page_text_or_image(document, opened, index)
+            read_chars = sum(len(p.text) for p in pages)
+            page, image = _page_text_or_image(document, opened, index, read_chars)
             if page is None:
                 if not ocr:
                     return pages, count
@@ -379,11 +392,11 @@ def ocr_input(image: Any) -> Any:
 
 
 def _page_runs(
-    document: Document, opened: PdfProcess, index: int
+    document: Document, opened: PdfProcess, index: int, read: int = 0
 ) -> list[tuple[float, float, float, float, str]]:
     try:
         runs: list[tuple[float, float, float, float, str]] = _call(
-            document, opened, "text_runs", index
+            document, opened, "text_runs", index, _text_left(read)
         )
     except _Unloadable:
         return []  # as in pdf_pages: an unloadable page is an empty one
@@ -399,22 +412,28 @@ def _page_reading_order(runs: list[tuple[float, float, float, float, str]]) -> s
     """
     runs.sort(key=lambda r: (-r[1], -r[0], r[2]))
     rows: list[list[tuple[float, float, float, float, str]]] = []
+    # The current row's lowest bottom, highest top and tallest run, kept as runs join it:
+    # recomputed per run, a page of 20,000 glyphs on one baseline (a 1 KB PDF) took 19
+    # CPU-seconds of the worker, quadratic in the glyphs.
+    bottom = top = tallest = 0.0
     for run in runs:
+        height = run[1] - run[0]
         if rows:
-            low = max(run[0], min(r[0] for r in rows[-1]))
-            high = min(run[1], max(r[1] for r in rows[-1]))
-            if high - low > 0.6 * min(run[1] - run[0], max(r[1] - r[0] for r in rows[-1])):
+            overlap = min(run[1], top) - max(run[0], bottom)
+            if overlap > 0.6 * min(height, tallest):
                 rows[-1].append(run)
+                bottom, top, tallest = min(bottom, run[0]), max(top, run[1]), max(tallest, height)
                 continue
         rows.append([run])
+        bottom, top, tallest = run[0], run[1], height
     lines = []
     for row in rows:
         row.sort(key=lambda r: r[2])
-        line = row[0][4]
+        parts = [row[0][4]]
         for before, run in itertools.pairwise(row):
             # Producers that place glyph by glyph leave no gap inside a word.
-            line += ("" if run[2] - before[3] < 0.15 * (run[1] - run[0]) else " ") + run[4]
-        lines.append(line)
+            parts.append(("" if run[2] - before[3] < 0.15 * (run[1] - run[0]) else " ") + run[4])
+        lines.append("".join(parts))
     return "\n".join(lines)
 
 
@@ -426,10 +445,13 @@ async def pdf_reading_order(document: Document) -> str:
 
 def _pdf_reading_order(document: Document) -> str:
     with _open_pdf(document) as opened:  # one thread for the whole document, as _pdf_pages
-        return "\n".join(
-            _page_reading_order(_page_runs(document, opened, index))
-            for index in range(min(opened.page_count, MAX_PAGES))
-        )
+        lines: list[str] = []
+        read = 0
+        for index in range(min(opened.page_count, MAX_PAGES)):
+            runs = _page_runs(document, opened, index, read)
+            read += sum(len(run[4]) for run in runs)
+            lines.append(_page_reading_order(runs))
+        return "\n".join(lines)
 
 
 async def document_pages(document: Document) -> list[PageText]:

@@ -54,6 +54,13 @@ PDF_MEMORY_BYTES = 1024**3
 # its waiting for the OCR engine or for a core): well inside a task's maximum run time
 # (task_max_run_seconds, 30 min).
 PDF_DOCUMENT_SECONDS = 600.0
+# Characters of a PDF's text layer read per page, and over a document's pages. A text layer
+# is not bounded by the file's size: a content stream of repeated text deflates ~1000:1, and
+# each character is sent from the PDF child with its box (~250 bytes in the reader): a 5 KB
+# PDF of 2,000,000 characters on one page took 577 MB of the extract worker. A dense printed
+# page holds ~5,000.
+MAX_PAGE_TEXT_CHARS = 100_000
+MAX_DOCUMENT_TEXT_CHARS = 500_000
 # Children reading PDFs at once per process (their memory adds up).
 PDF_PROCESSES = 2
 # OCR of one page (an image, a scanned PDF page), counted in the page's own CPU time, not

@@ -246,6 +246,8 @@ class _Child:
             return value
         if kind == "unreadable":
             raise PdfUnreadable(value)
+        if kind == "costly":  # the child refused the work itself (too much text)
+            raise PdfTooCostly(value)
         if kind == "memory":
             self.kill()
             raise PdfTooCostly(f"{doing} needed more than {bounds.memory_bytes} bytes of memory")

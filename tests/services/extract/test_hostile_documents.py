@@ -15,13 +15,21 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
+from bytereview.core.limits import (
+    MAX_DOCUMENT_TEXT_CHARS,
+    MAX_IMAGE_PIXELS,
+    MAX_PAGE_TEXT_CHARS,
+    MAX_TIFF_PAGE_VALUES,
+    MAX_WEBP_BYTES,
+)
 from bytereview.core.outages import is_outage
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.spool import SpoolFull
 from services.extract.base import Document, ExtractionError
+from services.extract.offline.extractor import MAX_LINE, bounded_lines, find_value
 from services.extract.reading import pages as reading
-from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages
+from services.extract.reading.pages import MAX_RENDER_PIXELS, document_pages, pdf_reading_order
+from services.extract.schema import Field
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     blank_page,
@@ -31,6 +39,7 @@ from tests.hostile_documents import (
     jpeg_scan_bomb,
     png_chunks,
     png_header_bomb,
+    text_bomb,
     tiff_header,
     tiff_strips,
     webp_padded,
@@ -60,6 +69,63 @@ async def test_a_page_pdfium_would_expand_for_minutes_fails_its_file_alone(
     assert reaped_children_cpu() - before < 30
     pages = await document_pages(document(text_pdf(["Invoice Number: INV-9"]), "application/pdf"))
     assert "INV-9" in pages[0].text
+
+
+async def test_a_text_layer_deflated_from_a_few_kib_fails_before_it_reaches_the_worker() -> None:
+    """A 5 KiB PDF of 2,000,000 characters on a page crossed from the PDF child with a box
+    per character: 577 MB of the worker's memory. The child counts the characters first;
+    a document's pages together are bounded too (each page may draw the same stream)."""
+    bomb = text_bomb(2 * MAX_PAGE_TEXT_CHARS)
+    assert len(bomb) < 10_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ExtractionError, match=r"text.pdf: page 1 cannot be read .*200"
+        ) as caught:
+            await document_pages(document(bomb, "application/pdf", "text.pdf"))
+        assert not caught.value.retryable
+        with pytest.raises(ExtractionError, match="page 1 cannot be read"):
+            await pdf_reading_order(document(bomb, "application/pdf", "text.pdf"))
+        assert tracemalloc.get_traced_memory()[1] < 20_000_000
+    finally:
+        tracemalloc.stop()
+    per_page = 40_000  # and ~100 line breaks pdfium adds: 12 pages fit, the 13th does not
+    pages = MAX_DOCUMENT_TEXT_CHARS // per_page + 1
+    many = text_bomb(per_page, pages=pages)
+    with pytest.raises(ExtractionError, match=rf"page {pages} cannot be read") as caught:
+        await document_pages(document(many, "application/pdf", "many.pdf"))
+    assert not caught.value.retryable
+    with pytest.raises(ExtractionError, match=rf"page {pages} cannot be read"):
+        await pdf_reading_order(document(many, "application/pdf", "many.pdf"))
+    # Under both bounds, every page is read.
+    read = await document_pages(document(text_bomb(20_000, pages=3), "application/pdf"))
+    assert [p.text.count("A") for p in read] == [20_000] * 3
+
+
+def test_a_page_of_glyphs_on_one_baseline_is_put_in_reading_order_in_linear_time() -> None:
+    """Each glyph placed apart is a run of its own (20,000 from a 1 KB PDF); the row a run
+    joins was measured again over all its runs per run: 19 CPU-seconds of the worker."""
+    runs = [(100.0, 110.0, 3.0 * i, 3.0 * i + 2.0, "A") for i in range(20_000)]
+    started = time.process_time()
+    text = reading._page_reading_order(runs)
+    assert time.process_time() - started < 2
+    assert text == "A" * 20_000  # one line: glyph by glyph, no gaps inside a word
+
+
+def test_lines_of_a_text_layer_cost_the_matchers_linear_time() -> None:
+    """A page's text layer may be one line of 100,000 characters; some of the offline
+    matchers' patterns are quadratic in a line's length (20,000 spaces: ~9 CPU-seconds of
+    the worker's event loop). Long lines are matched in pieces; short ones as they are."""
+    text = "\n".join(
+        ["(" + "1" * 20_000 + "(", "A" + " " * 20_000 + "!", "ACME TRADING", "Invoice No: 12345"]
+    )
+    started = time.process_time()
+    for name in ("company", "address", "total", "invoice number"):
+        found = find_value(text, Field(name, "text", ""))
+    assert time.process_time() - started < 2
+    assert found == "12345"
+    assert bounded_lines("short\nlines") == "short\nlines"
+    assert max(len(line) for line in bounded_lines(text).splitlines()) <= MAX_LINE
 
 
 async def test_a_damaged_pdf_is_a_clear_failure() -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import struct
+import tarfile
 import zipfile
 
 import pytest
 from PIL import Image
 
-from services.ingest.sniff import sniff
+from services.ingest.sniff import sniff, unsupported_reason
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
 
@@ -38,7 +42,7 @@ def image(fmt: str) -> bytes:
         (image("BMP"), "image/bmp", (37, 21)),
         (image("TIFF"), "image/tiff", (37, 21)),
         (image("WEBP"), "image/webp", (37, 21)),
-        (b"Rar!\x1a\x07\x00", "application/x-archive-unsupported", (0, 0)),
+        (b"Rar!\x1a\x07\x00", "application/vnd.rar", (0, 0)),
         (b"hello, plain text", "application/octet-stream", (0, 0)),
         (b"", "application/octet-stream", (0, 0)),
         (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13), "application/octet-stream", (0, 0)),
@@ -64,3 +68,37 @@ def test_sniff(data: bytes, media_type: str, size: tuple[int, int]) -> None:
     found = sniff(data[: 64 * 1024])
     assert found.media_type == media_type
     assert (found.width, found.height) == size
+
+
+def _tar_of_pdf() -> bytes:
+    out = io.BytesIO()
+    pdf = text_pdf(["x"])
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        member = tarfile.TarInfo("a.pdf")
+        member.size = len(pdf)
+        tar.addfile(member, io.BytesIO(pdf))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "media_type", "kind"),
+    [
+        # Its PDF's `%PDF-` is at byte 512: once read as a PDF by the lenient check.
+        (_tar_of_pdf(), "application/x-tar", "tar"),
+        (gzip.compress(b"x" * 100), "application/gzip", "gzip"),
+        (bz2.compress(b"x" * 100), "application/x-bzip2", "bzip2"),
+        (lzma.compress(b"x" * 100), "application/x-xz", "xz"),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04", "application/x-7z-compressed", "7-Zip"),
+    ],
+    ids=["tar", "gzip", "bzip2", "xz", "7z"],
+)
+def test_other_archives_are_named_with_what_to_do(data: bytes, media_type: str, kind: str) -> None:
+    """An archive ByteReview does not unpack (renamed .zip, or as it is) says what it is and
+    that a ZIP is what to upload, not "files of type application/octet-stream"."""
+    found = sniff(data[: 64 * 1024])
+    assert found.media_type == media_type
+    assert not found.archive
+    assert not found.extractable
+    reason = unsupported_reason(found)
+    assert f"{kind} archive" in reason
+    assert "re-pack its files as a ZIP" in reason
