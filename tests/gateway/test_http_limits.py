@@ -10,6 +10,7 @@ import pytest
 
 from bytereview.core import DEV_TOKEN, Settings
 from gateway.server import serve
+from launcher.up.readiness import wait_tcp
 from launcher.up.wiring import free_port
 from services.jobs.server import RunningJobsService
 
@@ -25,14 +26,7 @@ async def port(settings: Settings, jobs: RunningJobsService) -> AsyncIterator[in
     )
     stop = asyncio.Event()
     task = asyncio.create_task(serve(cfg, stop))
-    for _ in range(100):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", chosen)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        break
+    await wait_tcp(chosen, timeout=5)
     yield chosen
     stop.set()
     await asyncio.wait_for(task, timeout=30)
