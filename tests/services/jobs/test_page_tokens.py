@@ -12,8 +12,10 @@ import pytest
 
 from bytereview.core.errors import InvalidArgument
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.jobs import RunningJobsService
+from services.jobs.domain.pages import keyset
 from services.jobs.domain.pages.tokens import MAX_PAGE_TOKEN_CHARS, PageTokens
 from services.jobs.store import models
 from tests.conftest import USER
@@ -227,3 +229,39 @@ async def test_a_token_of_another_query_is_invalid_argument(
             metadata=USER,
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no SQL of its own
+async def test_a_page_stops_below_grpcs_message_limit_whatever_its_size(
+    channel: grpc.aio.Channel,
+) -> None:
+    """25 templates of 100 fields with 2,000-character instructions weigh ~5 MB, over the
+    4 MiB a gRPC client receives by default (this test's channel): at page_size 1000 their
+    owner could not list them (RESOURCE_EXHAUSTED). A page now stops at keyset.PAGE_BYTES,
+    and the walk lists each template once."""
+    fields = [
+        pb.JobField(name=f"f{i}", data_type="text", instruction="x" * 2000) for i in range(100)
+    ]
+    stub = jobs_grpc.TemplateServiceStub(channel)
+    created = set()
+    for i in range(25):
+        template = pb.Template(display_name=f"T{i:03d}", fields=fields)
+        got = await stub.CreateTemplate(
+            jobs_pb.CreateTemplateRequest(template=template), metadata=USER
+        )
+        created.add(got.name)
+    listed: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = await stub.ListTemplates(
+            jobs_pb.ListTemplatesRequest(page_size=1000, page_token=token), metadata=USER
+        )
+        assert page.ByteSize() <= keyset.PAGE_BYTES
+        listed += [t.name for t in page.templates]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert sorted(listed) == sorted(created)
+    assert pages >= 2

@@ -8,11 +8,14 @@ and an index on the same columns serves it (migration 0006 adds those indexes).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import literal, tuple_
+from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.elements import ColumnElement
 
 from bytereview.core.errors import InvalidArgument
@@ -46,6 +49,50 @@ class Keyset:
         return [left < right if self.descending else left > right]
 
 
+# A page stops once its rows weigh this much (estimated as text, `estimated_bytes`), whatever
+# its page_size: a gRPC client receives at most 4 MiB a reply unless it raises that limit
+# (partners' clients, the CLI), and 1,000 templates of 100 fields with 2,000-character
+# instructions are ~200 MB, 100 results of 100 corrected values of 10,000 characters ~100
+# MB: the owner of such data got RESOURCE_EXHAUSTED, and only small page sizes listed it.
+# Fewer rows than page_size, with a next page token, is what AIP-158 allows a list to answer;
+# the estimate runs above the encoded size, and a MiB is left for what it does not count.
+PAGE_BYTES = 3 * 1024 * 1024
+
+
+_SCALARS = (int, float, dt.datetime, dt.date, type(None))
+
+
+def estimated_bytes(row: object, depth: int = 2) -> int:
+    """About what a row weighs in a reply, as text: an ORM object's loaded attributes (the
+    objects of its loaded relationships too, `depth` levels down), a dataclass's fields, the
+    items of a list or a JSON object, a string's length; a number or a time counts 8. Only
+    loaded state is read (an expired attribute would be a query), and nothing is formatted
+    that need not be: ListFiles weighs 1,000 rows a page."""
+    if isinstance(row, str):
+        return len(row)
+    if isinstance(row, _SCALARS):
+        return 8
+    if isinstance(row, list | tuple):
+        return sum(estimated_bytes(item, depth) for item in row)
+    if isinstance(row, dict):
+        return sum(len(str(k)) + estimated_bytes(v, depth) for k, v in row.items())
+    if isinstance(row, DeclarativeBase):
+        if depth == 0:
+            return 0
+        total = 0
+        for key, value in vars(row).items():  # inlined for the common cases: ListFiles' rows
+            if type(value) is str:
+                total += len(value)
+            elif key[0] != "_" and not isinstance(value, _SCALARS):
+                total += estimated_bytes(value, depth - 1)
+            else:
+                total += 8
+        return total
+    if dataclasses.is_dataclass(row):
+        return sum(estimated_bytes(getattr(row, f.name), depth) for f in dataclasses.fields(row))
+    return len(str(row))
+
+
 def page_of(
     rows: Sequence[Row],
     size: int,
@@ -53,9 +100,18 @@ def page_of(
     codec: PageTokens,
     scope: str,
     key_of: Callable[[Row], Sequence[KeyValue]],
+    weigh: Callable[[Row], int] = estimated_bytes,
 ) -> tuple[list[Row], str]:
-    """The first `size` of `rows` (fetched with LIMIT size + 1) and the next page's token."""
-    page = list(rows[:size])
-    if len(rows) <= size:
+    """The first `size` of `rows` (fetched with LIMIT size + 1), fewer once they weigh
+    PAGE_BYTES (always one), and the next page's token."""
+    budget = PAGE_BYTES
+    page: list[Row] = []
+    weight = 0
+    for row in rows[:size]:
+        weight += weigh(row)
+        if page and weight > budget:
+            break
+        page.append(row)
+    if len(page) == len(rows):
         return page, ""
     return page, codec.encode(scope, key_of(page[-1]))
