@@ -18,6 +18,7 @@ import re
 import unicodedata
 
 from bytereview.core.limits import MAX_PATH
+from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
 from services.ingest.budget import HostileArchive
 
 # The jobs service refuses longer paths: an entry over MAX_PATH becomes a failed file of its
@@ -33,10 +34,6 @@ __all__ = [
 
 UTF8_FLAG = 0x800
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# C0 and C1 controls and DEL, and the bidirectional overrides, embeddings and isolates
-# (U+202A-U+202E, U+2066-U+2069): they make a name display as another ("invoice\u202egnp.exe"
-# shows as "invoiceexe.png"), the "Trojan Source" trick; no real file name needs them.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class UnsafeName(HostileArchive):
@@ -68,7 +65,7 @@ def record_name(raw: bytes, flags: int) -> str:
 def safe_entry_path(name: str) -> str:
     """The name as a relative POSIX path in NFC inside the archive's folder; UnsafeName
     when it is absolute, climbs out (..), or holds control characters."""
-    if _CONTROL.search(name):
+    if UNSAFE_IN_NAMES.search(name):
         raise UnsafeName(f"entry {name!r} has control characters in its name")
     path = name.replace("\\", "/")
     if path.startswith("/") or _DRIVE.match(path):

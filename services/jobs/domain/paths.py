@@ -6,6 +6,7 @@ import posixpath
 
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_PATH
+from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
 
 
 def clean_path(raw: str, *, field: str) -> str:
@@ -16,7 +17,9 @@ def clean_path(raw: str, *, field: str) -> str:
         raise InvalidArgument(f"{field} must not be empty")
     if any(p == ".." for p in parts):
         raise InvalidArgument(f"{field} {raw!r} must not contain '..'")
-    if any(ord(c) < 32 for c in path):
+    if UNSAFE_IN_NAMES.search(path):
+        # As in archive entries' names: controls, and the bidi characters that make a name
+        # display as another (core/unsafe_text.py).
         raise InvalidArgument(f"{field} {raw!r} contains control characters")
     cleaned = "/".join(parts)
     if len(cleaned) > MAX_PATH:

@@ -236,6 +236,14 @@ async def test_tenancy(
             ),
             grpc.StatusCode.INVALID_ARGUMENT,
         ),
+        # Names that display as another (as in archive entries): a bidi override, a C1 control.
+        *(
+            (
+                jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path=path, size_bytes=1)]),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            )
+            for path in ("invoice\u202egnp.exe", "a\x85b.pdf", "a\x7fb.pdf")
+        ),
         (
             jobs_pb.CreateJobRequest(files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=0)]),
             grpc.StatusCode.INVALID_ARGUMENT,
