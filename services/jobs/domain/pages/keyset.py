@@ -51,7 +51,7 @@ class Keyset:
 
 # A page stops once its rows weigh this much (estimated as text, `estimated_bytes`), whatever
 # its page_size: a gRPC client receives at most 4 MiB a reply unless it raises that limit
-# (partners' clients, the CLI), and 1,000 templates of 100 fields with 2,000-character
+# (a partner's client, as grpcio ships), and 1,000 templates of 100 fields with 2,000-character
 # instructions are ~200 MB, 100 results of 100 corrected values of 10,000 characters ~100
 # MB: the owner of such data got RESOURCE_EXHAUSTED, and only small page sizes listed it.
 # Fewer rows than page_size, with a next page token, is what AIP-158 allows a list to answer;
@@ -100,16 +100,14 @@ def page_of(
     codec: PageTokens,
     scope: str,
     key_of: Callable[[Row], Sequence[KeyValue]],
-    weigh: Callable[[Row], int] = estimated_bytes,
 ) -> tuple[list[Row], str]:
     """The first `size` of `rows` (fetched with LIMIT size + 1), fewer once they weigh
     PAGE_BYTES (always one), and the next page's token."""
-    budget = PAGE_BYTES
     page: list[Row] = []
     weight = 0
     for row in rows[:size]:
-        weight += weigh(row)
-        if page and weight > budget:
+        weight += estimated_bytes(row)
+        if page and weight > PAGE_BYTES:
             break
         page.append(row)
     if len(page) == len(rows):
