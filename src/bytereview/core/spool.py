@@ -52,9 +52,9 @@ def copy_to_disk(source: BinaryIO, target: IO[bytes], what: str) -> int:
         size, disk = _size(source), _disk_size(target)
         if exc.errno == errno.EFBIG or (size is not None and disk is not None and size > disk):
             room = f"{_mib(disk)} MiB" if disk is not None else "its limit"
+            weight = f"{_mib(size)} MiB" if size is not None else "size unknown"
             raise SpoolFull(
-                f"{what} ({_mib(size) if size is not None else 'size unknown'} MiB) is larger "
-                f"than the worker's temporary disk can hold ({room})",
+                f"{what} ({weight}) is larger than the worker's temporary disk can hold ({room})",
                 never_fits=True,
             ) from exc
         raise SpoolFull(
