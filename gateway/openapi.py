@@ -18,6 +18,7 @@ from google.protobuf import descriptor
 from bytereview.core import limits
 from bytereview.core.datatypes import DATA_TYPES
 from bytereview.core.fields import FIELD_NAME
+from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
 from gateway.transcoder import VARIABLE, Route, RouteTable
 
 FD = descriptor.FieldDescriptor
@@ -101,11 +102,13 @@ PAGE_TOKEN: dict[str, Any] = {
 }
 # What `str.strip()` removes (`str.isspace`), spelled out: `\s` differs between regex engines.
 _SPACES = r"[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-# A declared file path (services/jobs/domain/paths.py refuses control characters, `..`
-# segments and paths with no name in them). Declared a little narrower than the server takes:
+# A declared file path (services/jobs/domain/paths.py refuses control characters and the
+# bidi characters that make a name display as another (core/unsafe_text.py), `..` segments
+# and paths with no name in them). Declared a little narrower than the server takes:
 # segments separated by `/`, each starting with a character that is not a dot or a space.
 # (Without lookarounds: generators then make matching values directly, not by filtering.)
-_SEGMENT = rf"[^\x00-\x1f{_SPACES[1:-1]}/\\.][^\x00-\x1f/\\]*"
+_UNSAFE = UNSAFE_IN_NAMES.pattern[1:-1]
+_SEGMENT = rf"[^{_UNSAFE}{_SPACES[1:-1]}/\\.][^{_UNSAFE}/\\]*"
 PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*$"
 # No string a client sends may hold U+0000 (core/request_checks.py refuses it: PostgreSQL's
 # text cannot store it). Said on every string, so a generator does not send one as valid.
