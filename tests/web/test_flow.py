@@ -323,9 +323,11 @@ def test_progress_falls_back_to_polling_without_the_stream(page: Page, app_url: 
         )
         page.route("**/*:watch?**", lambda route: route.abort("connectionrefused"))
         page.goto(f"{app_url}/app/{job}/results")
+        # Three failed connects, 1 s and 2 s apart (web/api/watch.js), after the page's own
+        # load: ~4 s by design, past the default 5 s wait on a loaded machine (CI run 49).
         expect(
             page.get_by_text("Live updates unavailable; checking every few seconds.")
-        ).to_be_visible()
+        ).to_be_visible(timeout=20_000)
         api.post(f"/v1/{job}:start", json={})
     # Nothing is streamed, yet the page follows the job to its end and shows the values.
     expect(page.get_by_text("Completed", exact=True)).to_be_visible(timeout=60_000)
