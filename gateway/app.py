@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect
 
 from bytereview.core import Settings, get_settings, make_storage
 from gateway import ops_routes, storage_routes, webapp
-from gateway.errors import http_error
+from gateway.errors import http_error, method_not_allowed
 from gateway.openapi import openapi_document
 from gateway.proxy import METHODS, TranscodingProxy, public_routes
 from gateway.request_ids import RequestIdMiddleware
@@ -55,13 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # the route's `Allow`, not Starlette's `{"detail": ...}`; the proxy answers its own 405s.
     @app.exception_handler(405)
     async def not_allowed(request: Request, exc: Exception) -> Response:
-        answer = http_error(
-            405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.url.path}"
-        )
         allow = {k.lower(): v for k, v in (getattr(exc, "headers", None) or {}).items()}
-        if "allow" in allow:
-            answer.headers["allow"] = allow["allow"]
-        return answer
+        return method_not_allowed(request.method, request.url.path, allow.get("allow", ""))
 
     # A client gone mid-body (a cancelled upload, a Content-Length larger than what it sent)
     # is not our error: the route cleaned up (an upload's partial file is dropped), nobody is

@@ -43,6 +43,14 @@ def error_response(code: grpc.StatusCode, message: str) -> JSONResponse:
     return http_error(HTTP_STATUS.get(code, 500), code.name, message)
 
 
+def method_not_allowed(method: str, path: str, allowed: str) -> JSONResponse:
+    """A 405 in the API's error body, with the `Allow` header RFC 9110 (15.5.6) requires."""
+    answer = http_error(405, "UNIMPLEMENTED", f"{method} is not allowed on {path}")
+    if allowed:
+        answer.headers["allow"] = allowed
+    return answer
+
+
 def http_error(status: int, grpc_name: str, message: str) -> JSONResponse:
     """The error body: always a message, and the request id (also in `X-Request-Id`) as a
     google.rpc.RequestInfo detail (AIP-193), so what a user quotes leads to the log lines."""

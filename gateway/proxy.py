@@ -34,7 +34,7 @@ from bytereview.core.auth import CREDENTIAL_HEADERS, Credentials
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
-from gateway.errors import error_response, http_error
+from gateway.errors import error_response, http_error, method_not_allowed
 from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
 from gateway.upstreams import Upstreams
 
@@ -134,11 +134,7 @@ class TranscodingProxy:
         if found is None:
             allowed = self._table.allowed(path)
             if allowed:
-                not_allowed = http_error(
-                    405, "UNIMPLEMENTED", f"{request.method} is not allowed on {path}"
-                )
-                not_allowed.headers["allow"] = ", ".join(allowed)  # RFC 9110 15.5.6: required
-                return not_allowed
+                return method_not_allowed(request.method, path, ", ".join(allowed))
             return http_error(404, "NOT_FOUND", f"no API route {request.method} {path}")
         route, values = found
         refused = _refuse_credentials(request, self._worker_token)

@@ -24,7 +24,7 @@ from bytereview.core import (
     signing,
     storage_keys,
 )
-from gateway.errors import http_error
+from gateway.errors import http_error, method_not_allowed
 
 CHUNK = 1024 * 1024
 
@@ -96,11 +96,7 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
     # Any other method: a 405 naming the two (the proxy's `/v1/...` catch-all said "no API
     # route", a 404, for a path that exists).
     async def other_method(request: Request) -> Response:
-        answer = http_error(
-            405, "UNIMPLEMENTED", f"{request.method} is not allowed on {request.url.path}"
-        )
-        answer.headers["allow"] = "GET, PUT"
-        return answer
+        return method_not_allowed(request.method, request.url.path, "GET, PUT")
 
     app.router.add_route(
         "/v1/storage/objects",
