@@ -6,7 +6,14 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from bytereview.core import DEV_TOKEN
 from tests.e2e.conftest import launched
@@ -24,6 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The suite runs the platform, Chromium and other tests side by side on two cores: a page that
+# reads three pages of files one after the other took over Playwright's default 5 s there (CI
+# run 51). Waits end as soon as the page is right; only a failing assertion waits this long.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
