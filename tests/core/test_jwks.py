@@ -103,3 +103,15 @@ async def test_a_token_with_an_empty_subject_is_unauthenticated(subject: str) ->
         assert (await verifier.verify(idp.token("someone"))).subject == f"{ISSUER}|someone"
         with pytest.raises(Unauthenticated, match="subject"):
             await verifier.verify(idp.token(subject))
+
+
+async def test_an_issuer_that_would_make_two_users_one_is_unauthenticated() -> None:
+    # With no issuer configured, a token's iss is whatever the key's holder signed: iss "a|b"
+    # with sub "c" and iss "a" with sub "b|c" would both be the user "a|b|c".
+    with identity_provider() as idp:
+        keys = JwksCache(http_fetch(idp.jwks_url, timeout=10.0))
+        verifier = JwtVerifier(jwks_url=idp.jwks_url, issuer="", audience=AUDIENCE, keys=keys)
+        one = await verifier.verify(idp.token("b|c", iss="https://a"))
+        assert one.subject == "https://a|b|c"
+        with pytest.raises(Unauthenticated, match="issuer"):
+            await verifier.verify(idp.token("c", iss="https://a|b"))

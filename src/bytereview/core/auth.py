@@ -136,9 +136,15 @@ class JwtVerifier:
         if not claims["sub"].strip():
             # `require` takes "" as present: every such token would be one shared user.
             raise Unauthenticated("invalid bearer token: the subject (sub) is empty")
+        issuer = str(claims.get("iss", ""))  # PyJWT refuses an iss that is not a string
+        if "|" in issuer:
+            # The tenant is `iss|sub`: with a "|" in the issuer, iss "a|b" + sub "c" and iss
+            # "a" + sub "b|c" would be one user. Issuers are URLs (OIDC), which never hold one
+            # unescaped; with no issuer configured, any iss a provider's key signed gets here.
+            raise Unauthenticated("invalid bearer token: the issuer (iss) is not a URL")
         return Principal(
             PrincipalKind.USER,
-            subject=f"{claims.get('iss', '')}|{claims['sub']}",
+            subject=f"{issuer}|{claims['sub']}",
             email=str(claims.get("email", "")),
             display_name=str(claims.get("name", "")),
             claims=claims,
