@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 from bytereview.core import Settings, get_settings, make_storage
 from gateway import ops_routes, storage_routes, webapp
 from gateway.errors import http_error, method_not_allowed
+from gateway.head_requests import HeadAsGet
 from gateway.openapi import openapi_document
 from gateway.proxy import METHODS, TranscodingProxy, public_routes
 from gateway.request_ids import RequestIdMiddleware
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["x-request-id", "content-disposition"],
         )
     app.add_middleware(RequestIdMiddleware)
+    # Outermost: every route inside sees a HEAD as the GET it stands for.
+    app.add_middleware(HeadAsGet)
 
     # Paths no route matches at all (e.g. a segment holding a newline, which `{rest:path}`
     # does not match) get the API's error body too, not Starlette's `{"detail": ...}`.

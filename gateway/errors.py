@@ -13,6 +13,7 @@ import grpc
 from fastapi.responses import JSONResponse
 
 from bytereview.core import request_id
+from gateway.head_requests import with_head
 
 HTTP_STATUS = {
     grpc.StatusCode.OK: 200,
@@ -47,7 +48,7 @@ def method_not_allowed(method: str, path: str, allowed: str) -> JSONResponse:
     """A 405 in the API's error body, with the `Allow` header RFC 9110 (15.5.6) requires."""
     answer = http_error(405, "UNIMPLEMENTED", f"{method} is not allowed on {path}")
     if allowed:
-        answer.headers["allow"] = allowed
+        answer.headers["allow"] = with_head(allowed)
     return answer
 
 

@@ -54,7 +54,7 @@ HTTP_BODY = "google.api.HttpBody"
 EVENT_ID_FIELD = "sequence"
 RESUME_FIELD = "after_sequence"
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
-ANY_METHOD = [*METHODS, "HEAD", "OPTIONS", "TRACE", "CONNECT"]
+ANY_METHOD = [*METHODS, "OPTIONS", "TRACE", "CONNECT"]  # HEAD arrives as GET (head_requests)
 # An SSE answer starts after this long without a first event (see _stream_response).
 SSE_FIRST_WAIT = 1.0
 SSE_KEEPALIVE = 15.0

@@ -101,7 +101,7 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
     app.router.add_route(
         "/v1/storage/objects",
         other_method,
-        methods=["POST", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"],
+        methods=["POST", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"],
         include_in_schema=False,
     )
 

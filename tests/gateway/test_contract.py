@@ -15,14 +15,14 @@ AUTH = {"Authorization": f"Bearer {DEV_TOKEN}"}
 async def test_405_says_which_methods_are_allowed(client: httpx.AsyncClient) -> None:
     refused = await client.put("/v1/jobs", headers=AUTH)
     assert refused.status_code == 405
-    assert refused.headers["allow"] == "GET, POST"
-    for method in ("OPTIONS", "TRACE", "HEAD"):
+    assert refused.headers["allow"] == "GET, HEAD, POST"
+    for method in ("OPTIONS", "TRACE"):
         other = await client.request(method, "/v1/jobs", headers=AUTH)
         assert other.status_code == 405, method
-        assert other.headers["allow"] == "GET, POST"
+        assert other.headers["allow"] == "GET, HEAD, POST"
     one = await client.post(f"/v1/jobs/{'0' * 32}/files", headers=AUTH, json={})
     assert one.status_code == 405
-    assert one.headers["allow"] == "GET"
+    assert one.headers["allow"] == "GET, HEAD"
 
 
 async def test_sync_without_a_body_is_what_the_document_says(client: httpx.AsyncClient) -> None:
@@ -78,7 +78,7 @@ async def test_every_error_body_has_a_message_and_the_request_id(
             "@type": "type.googleapis.com/google.rpc.RequestInfo",
             "requestId": "req-contract-1",
         } in error["details"], answer.text
-    assert answers[3].headers["allow"] == "GET, POST"
+    assert answers[3].headers["allow"] == "GET, HEAD, POST"
 
 
 async def test_a_request_not_allowed_in_the_current_state_is_409(

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bytereview.core import DEV_TOKEN, Settings
-from gateway.server import serve
-from launcher.up.readiness import wait_tcp
-from launcher.up.wiring import free_port
-from services.jobs.server import RunningJobsService
+from bytereview.core import DEV_TOKEN
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 AUTH = f"Authorization: Bearer {DEV_TOKEN}\r\n".encode()
-
-
-@pytest.fixture
-async def port(settings: Settings, jobs: RunningJobsService) -> AsyncIterator[int]:
-    chosen = free_port()
-    cfg = settings.model_copy(
-        update={"jobs_addr": f"127.0.0.1:{jobs.port}", "gateway_port": chosen}
-    )
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, stop))
-    await wait_tcp(chosen, timeout=5)
-    yield chosen
-    stop.set()
-    await asyncio.wait_for(task, timeout=30)
 
 
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -1,0 +1,38 @@
+"""HEAD answered as GET without the body, on every route that serves GET.
+
+RFC 9110 (9.1) requires a general-purpose server to support GET and HEAD. Uptime monitors,
+link checkers and proxies ask HEAD to learn whether a URL answers and what it would send
+(status, type, length); the gateway's own routes (FastAPI's) and the transcoded API served
+GET only and answered HEAD 405. The request goes on as a GET, so it is authenticated,
+checked and routed exactly as one; only the body is dropped. The server keeps its own
+scope, which still says HEAD: uvicorn then leaves the body out too and keeps the length.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class HeadAsGet:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+def with_head(allowed: str) -> str:
+    """An `Allow` value naming HEAD wherever it names GET (HeadAsGet serves both)."""
+    methods = [m.strip() for m in allowed.split(",") if m.strip()]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.insert(methods.index("GET") + 1, "HEAD")
+    return ", ".join(methods)
