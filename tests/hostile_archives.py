@@ -223,6 +223,23 @@ def office(part: str) -> bytes:
     return build([("[Content_Types].xml", b"<Types/>"), (part, b"<doc/>"), ("media/a.png", PNG)])
 
 
+def office_exported(part: str, *, content_types_at: int = -1) -> bytes:
+    """An Office Open XML document as libraries and exporters write it (or anything that
+    re-zips one): `[Content_Types].xml` anywhere but first (last by default), its main part
+    and embedded picture first."""
+    folder = part.split("/", 1)[0]
+    parts = [
+        (part, b"<doc/>"),
+        (f"{folder}/media/image1.png", PNG),
+        (f"{folder}/_rels/document.xml.rels", b"<Relationships/>"),
+        ("docProps/core.xml", b"<cp:coreProperties/>"),
+    ]
+    at = len(parts) if content_types_at < 0 else content_types_at
+    assert at > 0, "first is how Office writes it: office()"
+    parts.insert(at, ("[Content_Types].xml", b"<Types/>"))
+    return build(parts)
+
+
 def opendocument() -> bytes:
     mimetype = entry("mimetype", method=zipfile.ZIP_STORED)
     return build([(mimetype, b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")])
@@ -564,6 +581,70 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                     }
                 ),
                 max_files=2,
+            ),
+        ),
+        Case(
+            # Written by a library: `[Content_Types].xml` last. An upload of its own.
+            "exported.docx",
+            office_exported("word/document.xml"),
+            Expect("UNSUPPORTED", "Office document", max_files=0),
+        ),
+        Case(
+            # ...and inside a user's ZIP, beside a file that is unpacked.
+            "exported-documents.zip",
+            build(
+                [
+                    ("book.xlsx", office_exported("xl/workbook.xml", content_types_at=2)),
+                    ("slides.pptx", office_exported("ppt/presentation.xml")),
+                    ("scan.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "book.xlsx": ("UNSUPPORTED", "Office document"),
+                        "slides.pptx": ("UNSUPPORTED", "Office document"),
+                        "scan.png": ok,
+                    }
+                ),
+                max_files=3,
+            ),
+        ),
+        Case(
+            # A file of that name in a subfolder (beside an Office folder name at the root)
+            # does not make a document: an archive, unpacked.
+            "content-types-in-folder.zip",
+            build(
+                [
+                    ("docs/[Content_Types].xml", b"<Types/>"),
+                    ("docs/word/document.xml", b"<doc/>"),
+                    ("word/scan.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "docs/[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "docs/word/document.xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "word/scan.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            # At the root but without a Word, Excel or PowerPoint folder: an archive too.
+            "content-types-alone.zip",
+            build([("scans/a.png", PNG), ("[Content_Types].xml", b"<Types/>")]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "scans/a.png": ok,
+                    }
+                ),
             ),
         ),
         Case(

@@ -16,6 +16,8 @@ from bytereview.core.pdf_process import (
 )
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
+from services.ingest.budget import UnpackLimits
+from services.ingest.packages import document_type
 from services.ingest.sniff import (
     SNIFF_BYTES,
     TIFF,
@@ -103,7 +105,15 @@ def stored_zip(storage: Storage, key: str) -> bool:
         return zip_at_end(handle)
 
 
-def analyse(storage: Storage, key: str) -> Analysis:
+def stored_document(storage: Storage, key: str, limits: UnpackLimits) -> str:
+    """The document type of a stored ZIP by its directory (services/ingest/packages.py)."""
+    with storage.open_read(key) as handle:
+        return document_type(handle, limits)
+
+
+def analyse(storage: Storage, key: str, limits: UnpackLimits | None = None) -> Analysis:
+    """What the stored file is and whether it can be used. `limits` bound the reading of a
+    ZIP's directory (the unpacker's own, so that what is read here is what it would read)."""
     judged = Streamed()
     size, sha, head = digest(storage, key, judged)
     if size == 0:
@@ -111,6 +121,9 @@ def analyse(storage: Storage, key: str) -> Analysis:
     found: Sniffed = sniff(head)
     if found.media_type == UNKNOWN and stored_zip(storage, key):
         found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
+    if found.archive and (document := stored_document(storage, key, limits or UnpackLimits())):
+        # A document whose first entry did not say so: decided before it is unpacked.
+        found = Sniffed(document)
     media = found.media_type
     if found.archive:
         return Analysis("ANALYZING", media, size, sha, archive=True)

@@ -28,9 +28,9 @@ class UnpackLimits:
     # ...plus this many bytes, so small, very compressible uploads still unpack.
     ratio_allowance_bytes: int = 4 * MIB
     max_depth: int = 3
-    # The central directory is streamed, never held, but read three times (counted, checked,
-    # planned): names, extra fields and comments of up to 64 KiB each could make even
-    # 20,000 records gigabytes to read.
+    # The central directory is streamed, never held, but read four times (for a document's
+    # parts: services/ingest/packages.py; counted, checked, planned): names, extra fields
+    # and comments of up to 64 KiB each could make even 20,000 records gigabytes to read.
     max_directory_bytes: int = 64 * MIB
 
     @property

@@ -28,8 +28,9 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.entry_names import MAX_PATH, shortened
+from services.ingest.packages import document_type
 from services.ingest.planning import name_of
-from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, sniff, zip_at_end
+from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, ZIP, Sniffed, sniff, zip_at_end
 from services.ingest.unpack import (
     REFUSED,
     DamagedArchive,
@@ -45,13 +46,16 @@ MAX_PAGE = 1000
 _PAGE_TOKEN = re.compile(r"[0-9]{1,9}")
 
 
-def _sniffed(storage: Storage, key: str) -> str:
-    """The media type of a file not analysed yet, from its first bytes; '' if absent."""
+def _sniffed(storage: Storage, key: str, limits: UnpackLimits) -> str:
+    """The media type of a file not analysed yet, as analysis will find it; '' if absent."""
     try:
         with storage.open_read(key) as handle:
             found = sniff(handle.read(SNIFF_BYTES))
             if found.media_type == UNKNOWN and zip_at_end(handle):
-                return "application/zip"  # self-extracting
+                found = Sniffed(ZIP)  # self-extracting
+            if found.archive:
+                # A document that does not say so first is not listed as an archive either.
+                return document_type(handle, limits) or found.media_type
             return found.media_type
     except FileNotFoundError:
         return ""
@@ -202,7 +206,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             raise InvalidArgument("page_token is malformed")
         offset = int(request.page_token or "0")
         media_type = found.file.media_type or await asyncio.to_thread(
-            _sniffed, self._storage, found.file.storage_key
+            _sniffed, self._storage, found.file.storage_key, self._limits
         )
         if media_type != "application/zip":
             raise FailedPrecondition(

@@ -102,9 +102,10 @@ def sniff(head: bytes) -> Sniffed:
 
 
 # Documents that are ZIP archives inside: unpacked, they were a heap of XML parts
-# (UNSUPPORTED) and their embedded pictures. Known by their first entry, which their
-# formats put first: `[Content_Types].xml` (Office Open XML, as Office writes it), or an
-# uncompressed `mimetype` whose bytes name the type (OpenDocument, EPUB).
+# (UNSUPPORTED) and their embedded pictures. Known here by their first entry:
+# `[Content_Types].xml` (Office Open XML, as Office writes it), or an uncompressed
+# `mimetype` whose bytes name the type (OpenDocument, EPUB, whose specs put it first).
+# Office Open XML written by other tools is known by its directory (packages.py).
 OFFICE = "application/vnd.openxmlformats-officedocument"
 _ZIP_DOCUMENTS = {
     OFFICE: "an Office document (Word, Excel or PowerPoint)",

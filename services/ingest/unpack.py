@@ -47,6 +47,7 @@ from services.ingest.budget import (
 from services.ingest.directory import Record
 from services.ingest.entry_data import EntryRefused
 from services.ingest.entry_names import safe_entry_path
+from services.ingest.packages import document_type
 from services.ingest.planning import (
     DamagedArchive,
     Plan,
@@ -338,6 +339,10 @@ class ArchiveUnpacker:
             entry.error = copied
             return entry
         written, digest, found, judged = copied
+        if found.archive and (document := self._document(key)):
+            # A document whose first entry did not say so: an entry of its own, never an
+            # archive to unpack (before the depth limit, which is for archives only).
+            found = Sniffed(document)
         entry.size_bytes = written
         entry.sha256 = digest
         entry.media_type = found.media_type
@@ -427,6 +432,19 @@ class ArchiveUnpacker:
         if found.media_type == UNKNOWN and zip_directory(tail, written):
             found = Sniffed(ZIP)  # a self-extracting archive: data before the ZIP
         return written, hasher.hexdigest(), found, judged
+
+    def _document(self, key: str) -> str:
+        """The document type of a copied ZIP entry by its directory ('' for an archive):
+        read back from storage, as the directory may be larger than the tail kept."""
+        try:
+            raw = self._storage.open_read(key)
+        except Exception as exc:
+            raise StorageFailure(f"reading from storage failed: {exc}") from exc
+        handle = cast(BinaryIO, _StorageReader(raw))
+        try:
+            return document_type(handle, self._limits)
+        finally:
+            handle.close()
 
     def _tiff_problem(self, found: Sniffed, key: str) -> str:
         """Why a TIFF entry's first page would cost too much to open (core/tiff_ifds.py):

@@ -83,7 +83,9 @@ class IngestHandler:
         self, message: messages_pb2.IngestFileMessage, delivery: worker_runtime.Delivery
     ) -> None:
         try:
-            analysis = await asyncio.to_thread(analyse, self._storage, message.storage_key)
+            analysis = await asyncio.to_thread(
+                analyse, self._storage, message.storage_key, self._limits
+            )
         except FileNotFoundError:
             analysis = Analysis("FAILED", "", 0, "", error="the uploaded bytes are missing")
         except Exception as exc:

@@ -114,9 +114,11 @@ async def test_hostile_and_bad_requests(
             "enc.zip": archives.encrypted_zip(),
             "overlap.zip": archives.overlapping_zip(),
             "plain.pdf": text_pdf(["x"]),
+            # Not analysed yet: known by its directory all the same, not listed as an archive.
+            "report.docx": hostile.office_exported("word/document.xml"),
         },
     )
-    enc, overlap, pdf = files
+    enc, overlap, pdf, docx = files
     listed = await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=enc), metadata=alice)
     assert any(e.encrypted and "encrypted" in e.problem for e in listed.entries)
     bomb = await ingest.InspectArchive(
@@ -125,6 +127,7 @@ async def test_hostile_and_bad_requests(
     assert "overlap" in bomb.problem
     for request, code in (
         (ingest_pb.InspectArchiveRequest(file=pdf), grpc.StatusCode.FAILED_PRECONDITION),
+        (ingest_pb.InspectArchiveRequest(file=docx), grpc.StatusCode.FAILED_PRECONDITION),
         (ingest_pb.InspectArchiveRequest(file=enc, page_size=-1), grpc.StatusCode.INVALID_ARGUMENT),
         (
             ingest_pb.InspectArchiveRequest(file=enc, page_token="x"),

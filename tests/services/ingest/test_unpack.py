@@ -389,3 +389,30 @@ async def test_a_webp_entry_over_its_byte_bound_fails_alone(
     assert by_path["big.webp"].status == pb.SourceFile.FAILED
     assert "WebP files of more than 100000 bytes are not read" in by_path["big.webp"].error
     assert by_path["small.webp"].status == pb.SourceFile.READY
+
+
+async def test_an_office_document_entry_is_not_unpacked_whatever_its_part_order(
+    storage: Storage,
+) -> None:
+    """Known by its directory before it is registered: one UNSUPPORTED entry, as one that
+    says so in its first header is, even where a nested archive would be too deep; nothing
+    of it is unpacked or stored but its own bytes."""
+    data = hostile.build(
+        [
+            ("first.docx", hostile.office("word/document.xml")),
+            ("last.docx", hostile.office_exported("word/document.xml")),
+            ("inner.zip", hostile.build([("a.png", archives.PNG)])),
+        ]
+    )
+    outcome, reporter = await unpack_all(storage, data, UnpackLimits(max_depth=1))
+    assert outcome.error == ""
+    by_path = {e.path: e for e in reporter.by_archive[ROOT]}
+    first, last = by_path["first.docx"], by_path["last.docx"]
+    assert last.status == pb.SourceFile.UNSUPPORTED
+    assert (last.media_type, last.error) == (first.media_type, first.error)
+    assert "Office document" in last.error
+    assert "nested deeper" in by_path["inner.zip"].error  # the depth limit still holds
+    assert list(reporter.by_archive) == [ROOT]
+    assert not reporter.verdicts
+    # Each entry's own bytes, nothing from inside them.
+    assert sorted(storage.list_keys(PREFIX)) == sorted(e.storage_key for e in by_path.values())
