@@ -28,6 +28,7 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.entry_names import MAX_PATH, shortened
+from services.ingest.local_copies import DEFAULT_MAX_BYTES, LocalCopies
 from services.ingest.planning import name_of
 from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, sniff, zip_at_end
 from services.ingest.unpack import (
@@ -185,11 +186,18 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         storage: Storage,
         limits: UnpackLimits,
         jobs: worker_grpc.JobWorkerServiceAsyncStub,
+        copies_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._storage = storage
         self._limits = limits
         self._jobs = jobs
         self.listings = ListingCache(storage=storage, limits=limits)
+        # Pages are drawn from local copies, kept so that the next page's is not downloaded.
+        self.copies = LocalCopies(storage, max_bytes=copies_bytes)
+
+    def close(self) -> None:
+        """Delete the local copies (those being drawn once they are done with)."""
+        self.copies.close()
 
     async def InspectArchive(
         self, request: ingest_pb.InspectArchiveRequest, context: Context
@@ -239,11 +247,11 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             )
         if file.media_type == PDF:
             image, count = await asyncio.to_thread(
-                render.draw_pdf_page, self._storage, file.storage_key, page, width
+                render.draw_pdf_page, self.copies, file.storage_key, page, width
             )
         else:
             image, count = await asyncio.to_thread(
-                render.draw_image, self._storage, file.storage_key, page, width
+                render.draw_image, self.copies, file.storage_key, page, width
             )
         drawn = await asyncio.to_thread(render.encode_png, image, count)
         # The gateway turns x-http-* metadata into response headers.
@@ -268,18 +276,25 @@ async def ingest_server(
     listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
     """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
-    server = GrpcServer(
-        bindings=[
-            ServiceBinding(
-                IngestServicer(storage=storage, limits=limits, jobs=jobs),
-                ingest_grpc.add_IngestServiceServicer_to_server,
-                service_name(ingest_pb, "IngestService"),
-            )
-        ],
-        address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
-        grace_seconds=settings.drain_grace_seconds,
+    servicer = IngestServicer(
+        storage=storage, limits=limits, jobs=jobs, copies_bytes=settings.render_copies_bytes
     )
-    async with server:
-        if listening is not None:
-            listening(server.port)
-        yield server
+    try:
+        server = GrpcServer(
+            bindings=[
+                ServiceBinding(
+                    servicer,
+                    ingest_grpc.add_IngestServiceServicer_to_server,
+                    service_name(ingest_pb, "IngestService"),
+                )
+            ],
+            address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
+            grace_seconds=settings.drain_grace_seconds,
+        )
+        async with server:
+            if listening is not None:
+                listening(server.port)
+            yield server
+    finally:
+        # After the server's drain: no copy outlives the service on disk.
+        servicer.close()
