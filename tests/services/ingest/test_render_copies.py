@@ -44,6 +44,8 @@ from tests.services.ingest.test_render import render as draw
 
 __all__ = ["ingest"]
 
+# The jobs service's database is not what these tests are about.
+SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 KIB = 1024
 PREFIX = "bytereview-copies-"
 
@@ -123,6 +125,7 @@ async def served(
     assert copy_dirs(str(tmp)) == set()
 
 
+@SQLITE
 async def test_paging_through_a_pdf_downloads_it_once(
     ingest: ingest_grpc.IngestServiceAsyncStub,
     served: Served,
@@ -150,6 +153,7 @@ async def test_paging_through_a_pdf_downloads_it_once(
     assert len(os.listdir(Path(served.tmp) / directory)) == 1 + 2  # the owner's lock file
 
 
+@SQLITE
 async def test_pages_asked_at_once_wait_for_one_download(
     ingest: ingest_grpc.IngestServiceAsyncStub,
     served: Served,
@@ -174,6 +178,7 @@ async def test_pages_asked_at_once_wait_for_one_download(
     assert list(served.storage.reads.values()) == [1]
 
 
+@SQLITE
 async def test_a_deleted_jobs_file_is_not_shown_from_its_kept_copy(
     ingest: ingest_grpc.IngestServiceAsyncStub,
     served: Served,
