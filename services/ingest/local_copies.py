@@ -114,9 +114,14 @@ class LocalCopies:
             if self._closed:
                 raise Unavailable("the page cannot be drawn now: the service is stopping")
             if (kept := self._kept.get(key)) is not None:
-                kept.users += 1
-                self._kept.move_to_end(key)
-                return kept
+                if kept.users or kept.path.exists():
+                    kept.users += 1
+                    self._kept.move_to_end(key)
+                    return kept
+                # Deleted behind the cache's back (a /tmp cleaner on a long-lived dev
+                # machine): copied again rather than failing every page of the file.
+                self._drop(key)
+                self._files -= 1
             running = self._downloads.get(key)
             if running is None:
                 ours = self._downloads[key] = _Download()

@@ -363,3 +363,16 @@ def test_the_copies_of_a_killed_process_are_removed_by_the_next(
     after.close()
     live.close()
     assert copy_dirs(private_tmp) == set()
+
+
+def test_a_kept_copy_deleted_behind_the_caches_back_is_copied_again(
+    storage: CountingStorage, copies: LocalCopies
+) -> None:
+    """A /tmp cleaner (systemd-tmpfiles on a long-lived dev machine) may remove old files."""
+    key = storage.put("old", text_pdf(["old"]))
+    render.draw_pdf_page(copies, key, 1, 200)
+    for name in os.listdir(copies.directory):
+        if not name.startswith("."):
+            os.unlink(copies.directory / name)
+    assert render.draw_pdf_page(copies, key, 1, 200)[1] == 1
+    assert (storage.reads[key], copies.kept(), files_in(copies)) == (2, ["old"], 1)
