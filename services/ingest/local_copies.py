@@ -11,6 +11,7 @@ budget, and the least recently used unused ones deleted first.
   and only copies no one uses are evicted. Those in use may take the budget past its
   bound for as long as they are read; the unused ones go as soon as they are done with.
 - A file larger than the whole budget is still copied and drawn, and deleted after.
+- A copy unused for IDLE_SECONDS is deleted whatever the room (`expire`, every minute).
 - Requests for a key being downloaded wait for that download, and share its copy or its
   failure. A failed download keeps nothing: the next request tries again.
 - Whether the caller may see the file is not this module's business: RenderPage asks the
@@ -32,6 +33,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -41,9 +43,14 @@ from pathlib import Path
 from bytereview.core import Storage, Unavailable
 from bytereview.core.spool import copy_to_disk
 
-__all__ = ["DEFAULT_MAX_BYTES", "LocalCopies"]
+__all__ = ["DEFAULT_MAX_BYTES", "IDLE_SECONDS", "LocalCopies"]
 
 DEFAULT_MAX_BYTES = 1024**3
+# A copy unused this long is deleted (`expire`), however much room is left: paging through
+# a document asks for its pages seconds apart, and a file deleted since (a job deleted, an
+# ephemeral job's data cleaned up) is not left on the pod's disk for as long as no other
+# file pushes it out, which on a quiet pod could be days.
+IDLE_SECONDS = 600.0
 _PREFIX = "bytereview-copies-"
 # Locked by the directory's owner while it lives; named only once locked (see _claim).
 _OWNER = ".owner"
@@ -55,6 +62,7 @@ class _Copy:
     size: int
     users: int
     kept: bool = False  # in the cache; otherwise deleted once its last user is done
+    last_used: float = 0.0  # time.monotonic() when its last user was done
 
 
 class _Download:
@@ -170,6 +178,7 @@ class LocalCopies:
             found.users -= 1
             if found.users:
                 return
+            found.last_used = time.monotonic()
             victims = self._evict() if found.kept else [found]
         self._delete(victims)
 
@@ -204,6 +213,20 @@ class LocalCopies:
     def _removable(self) -> bool:
         """Whether the directory may go: closed, and no file left in it (under the lock)."""
         return self._closed and self._files == 0
+
+    def expire(self, *, now: float | None = None) -> int:
+        """Delete the copies unused for more than IDLE_SECONDS (by `now`, a time.monotonic()
+        reading); how many. The service calls it every minute."""
+        now = time.monotonic() if now is None else now
+        idle_seconds = IDLE_SECONDS
+        with self._lock:
+            victims = [
+                self._drop(key)
+                for key, kept in list(self._kept.items())
+                if kept.users == 0 and now - kept.last_used > idle_seconds
+            ]
+        self._delete(victims)
+        return len(victims)
 
     def close(self) -> None:
         """Delete every copy: the unused ones now, those in use once their readers are done

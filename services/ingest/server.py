@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import unicodedata
 from collections import OrderedDict
@@ -41,7 +42,11 @@ from services.ingest.unpack import (
     plan,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE = 1000
+# How often the local copies left unused too long are deleted (local_copies.IDLE_SECONDS).
+EXPIRY_SECONDS = 60.0
 # Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
 _PAGE_TOKEN = re.compile(r"[0-9]{1,9}")
 
@@ -267,6 +272,26 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
 
 
 @asynccontextmanager
+async def _expiring(copies: LocalCopies) -> AsyncIterator[None]:
+    """Deletes the copies left unused too long, every minute while the service runs."""
+
+    async def expire() -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SECONDS)
+            try:
+                await asyncio.to_thread(copies.expire)
+            except Exception:  # a file the disk would not delete: tried again next time
+                log.exception("deleting local copies left unused failed")
+
+    task = asyncio.create_task(expire())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
 async def ingest_server(
     settings: Settings,
     *,
@@ -291,7 +316,7 @@ async def ingest_server(
             address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
             grace_seconds=settings.drain_grace_seconds,
         )
-        async with server:
+        async with server, _expiring(servicer.copies):
             if listening is not None:
                 listening(server.port)
             yield server

@@ -32,8 +32,8 @@ from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
-from services.ingest import render
-from services.ingest.local_copies import LocalCopies
+from services.ingest import local_copies, render, server
+from services.ingest.local_copies import IDLE_SECONDS, LocalCopies
 from services.ingest.server import ingest_server
 from services.ingest.unpack import UnpackLimits
 from tests.identity import IdentityProvider
@@ -176,6 +176,31 @@ async def test_pages_asked_at_once_wait_for_one_download(
     drawn = await asyncio.wait_for(asyncio.gather(first, second), timeout=60)
     assert [headers["x-http-x-page-count"] for headers, _ in drawn] == ["2", "2"]
     assert list(served.storage.reads.values()) == [1]
+
+
+@pytest.fixture
+def fast_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "EXPIRY_SECONDS", 0.1)
+    monkeypatch.setattr(local_copies, "IDLE_SECONDS", 0.5)
+
+
+@SQLITE
+async def test_the_service_deletes_copies_left_unused(
+    fast_expiry: None,
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    served: Served,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    alice = idp.metadata("alice")
+    files = await analysed(job_stub, settings, alice, {"doc.pdf": text_pdf(["x"])})
+    await draw(served.stub, alice, file=files["doc.pdf"])
+    [directory] = copy_dirs(served.tmp)
+    deadline = time.monotonic() + 30
+    while len(os.listdir(Path(served.tmp) / directory)) > 1:  # the owner's lock file
+        assert time.monotonic() < deadline, "the copy was never expired"
+        await asyncio.sleep(0.1)
 
 
 @SQLITE
@@ -376,3 +401,21 @@ def test_a_kept_copy_deleted_behind_the_caches_back_is_copied_again(
             os.unlink(copies.directory / name)
     assert render.draw_pdf_page(copies, key, 1, 200)[1] == 1
     assert (storage.reads[key], copies.kept(), files_in(copies)) == (2, ["old"], 1)
+
+
+def test_copies_unused_for_long_are_deleted_whatever_the_room(
+    storage: CountingStorage, copies: LocalCopies
+) -> None:
+    """A deleted file's bytes do not stay on the pod's disk for as long as no other file
+    pushes them out: the service expires copies left unused for IDLE_SECONDS."""
+    for key in ("old", "held"):
+        render.draw_pdf_page(copies, storage.put(key, text_pdf([key])), 1, 200)
+    assert copies.expire(now=time.monotonic()) == 0  # used just now
+    with copies.copy("held", "the PDF") as held:
+        later = time.monotonic() + IDLE_SECONDS + 1
+        assert copies.expire(now=later) == 1
+        assert copies.kept() == ["held"]  # in use: kept
+        assert Path(held).exists()
+    assert copies.expire(now=time.monotonic()) == 0  # just done with
+    assert copies.expire(now=time.monotonic() + IDLE_SECONDS + 1) == 1
+    assert (copies.kept(), files_in(copies)) == ([], 0)
