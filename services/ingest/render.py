@@ -9,13 +9,12 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 from __future__ import annotations
 
 import io
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Storage, Unavailable, tiff_ifds
+from bytereview.core import FailedPrecondition, InvalidArgument, Unavailable, tiff_ifds
 from bytereview.core.image_costs import decoding_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES
 from bytereview.core.pdf_process import (
@@ -26,8 +25,8 @@ from bytereview.core.pdf_process import (
     SpoolFull,
 )
 from bytereview.core.pixel_budget import DECODED
-from bytereview.core.spool import copy_to_disk
 from bytereview.pdf_child import bounded_scale
+from services.ingest.local_copies import LocalCopies
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
 
 if TYPE_CHECKING:
@@ -46,8 +45,6 @@ MAX_IMAGE_PAGES = 1000
 PAGES_VALUES = 16 * MAX_TIFF_PAGE_VALUES
 # Time and memory one pdfium call may take (core/pdf_process.py).
 PDF_BOUNDS = PdfBounds()
-# An image file up to this size is copied into memory to be drawn; a larger one to disk.
-IMAGE_IN_MEMORY = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,31 +98,31 @@ class _Refusals:
 REFUSED_PAGES = _Refusals(1024)
 
 
-def draw_pdf_page(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
+def draw_pdf_page(copies: LocalCopies, key: str, page: int, width: int) -> tuple[Image, int]:
     """The page as a Pillow image, and the document's page count. Blocking. pdfium draws in
     a child process (core/pdf_process.py), so a page that would take it minutes or
-    gigabytes is refused without holding up anything else of the process."""
+    gigabytes is refused without holding up anything else of the process. It reads the
+    PDF's local copy (services/ingest/local_copies.py), downloaded once for many pages."""
     from PIL import Image as PILImage
 
     if (refused := REFUSED_PAGES.get(key, page)) is not None:
         raise FailedPrecondition(refused)
-    with storage.open_read(key) as handle:
-        try:
-            with PdfProcess(handle, bounds=PDF_BOUNDS) as pdf:
-                count = pdf.page_count
-                if page > count:
-                    raise _past_end(page, count)
-                width_pt, height_pt = pdf.call("page_size", page - 1)
-                scale = _bounded_scale(width_pt, height_pt, width)
-                mode, w, h, pixels = pdf.call("render", page - 1, scale)
-        except PdfUnreadable as exc:
-            raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
-        except PdfTooCostly as exc:
-            reason = f"the page cannot be drawn: {exc}"
-            REFUSED_PAGES.add(key, page, reason)
-            raise FailedPrecondition(reason) from exc
-        except SpoolFull as exc:
-            raise _disk_full(exc) from exc
+    try:
+        with PdfProcess(local_copy=copies.copy(key, "the PDF"), bounds=PDF_BOUNDS) as pdf:
+            count = pdf.page_count
+            if page > count:
+                raise _past_end(page, count)
+            width_pt, height_pt = pdf.call("page_size", page - 1)
+            scale = _bounded_scale(width_pt, height_pt, width)
+            mode, w, h, pixels = pdf.call("render", page - 1, scale)
+    except PdfUnreadable as exc:
+        raise FailedPrecondition(f"the PDF cannot be read ({exc})") from exc
+    except PdfTooCostly as exc:
+        reason = f"the page cannot be drawn: {exc}"
+        REFUSED_PAGES.add(key, page, reason)
+        raise FailedPrecondition(reason) from exc
+    except SpoolFull as exc:
+        raise _disk_full(exc) from exc
     return PILImage.frombytes(mode, (w, h), pixels), count
 
 
@@ -137,22 +134,19 @@ def _disk_full(exc: SpoolFull) -> FailedPrecondition | Unavailable:
     return Unavailable(f"the page cannot be drawn now: {exc}")
 
 
-def draw_image(storage: Storage, key: str, page: int, width: int) -> tuple[Image, int]:
+def draw_image(copies: LocalCopies, key: str, page: int, width: int) -> tuple[Image, int]:
     """A frame of an image (a TIFF may hold several pages), scaled down to `width`."""
-    # Decoded from a local copy, in memory only while small: Pillow reads a compressed TIFF
-    # through libtiff from a file, but from a stream without one (a GCS object) it reads
-    # the whole file first (up to the 2 GiB upload limit) to decode one page.
-    with tempfile.SpooledTemporaryFile(max_size=IMAGE_IN_MEMORY) as data:
-        with storage.open_read(key) as handle:
-            try:
-                copy_to_disk(handle, data, "the image")
-            except SpoolFull as exc:
-                raise _disk_full(exc) from exc
-        data.seek(0)
-        # What Pillow bounds not: scans, chunks, what it reads whole (core/image_costs.py).
-        if problem := decoding_problem(data):
-            raise FailedPrecondition(f"the image cannot be drawn: {problem}")
-        return _draw_frame(data, page, width)
+    # Decoded from a local copy (services/ingest/local_copies.py): Pillow reads a compressed
+    # TIFF through libtiff from a file, but from a stream without one (a GCS object) it
+    # reads the whole file first (up to the 2 GiB upload limit) to decode one page.
+    try:
+        with copies.copy(key, "the image") as path, open(path, "rb") as data:
+            # What Pillow bounds not: scans, chunks, what it reads whole (core/image_costs.py).
+            if problem := decoding_problem(data):
+                raise FailedPrecondition(f"the image cannot be drawn: {problem}")
+            return _draw_frame(data, page, width)
+    except SpoolFull as exc:
+        raise _disk_full(exc) from exc
 
 
 def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import unicodedata
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.entry_names import MAX_PATH, shortened
+from services.ingest.local_copies import DEFAULT_MAX_BYTES, LocalCopies
 from services.ingest.packages import document_type
 from services.ingest.planning import name_of
 from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, ZIP, Sniffed, sniff, zip_at_end
@@ -41,7 +43,11 @@ from services.ingest.unpack import (
     plan,
 )
 
+log = logging.getLogger(__name__)
+
 MAX_PAGE = 1000
+# How often the local copies left unused too long are deleted (local_copies.IDLE_SECONDS).
+EXPIRY_SECONDS = 60.0
 # Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
 _PAGE_TOKEN = re.compile(r"[0-9]{1,9}")
 
@@ -189,11 +195,18 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         storage: Storage,
         limits: UnpackLimits,
         jobs: worker_grpc.JobWorkerServiceAsyncStub,
+        copies_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         self._storage = storage
         self._limits = limits
         self._jobs = jobs
         self.listings = ListingCache(storage=storage, limits=limits)
+        # Pages are drawn from local copies, kept so that the next page's is not downloaded.
+        self.copies = LocalCopies(storage, max_bytes=copies_bytes)
+
+    def close(self) -> None:
+        """Delete the local copies (those being drawn once they are done with)."""
+        self.copies.close()
 
     async def InspectArchive(
         self, request: ingest_pb.InspectArchiveRequest, context: Context
@@ -243,11 +256,11 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             )
         if file.media_type == PDF:
             image, count = await asyncio.to_thread(
-                render.draw_pdf_page, self._storage, file.storage_key, page, width
+                render.draw_pdf_page, self.copies, file.storage_key, page, width
             )
         else:
             image, count = await asyncio.to_thread(
-                render.draw_image, self._storage, file.storage_key, page, width
+                render.draw_image, self.copies, file.storage_key, page, width
             )
         drawn = await asyncio.to_thread(render.encode_png, image, count)
         # The gateway turns x-http-* metadata into response headers.
@@ -263,6 +276,26 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
 
 
 @asynccontextmanager
+async def _expiring(copies: LocalCopies) -> AsyncIterator[None]:
+    """Deletes the copies left unused too long, every minute while the service runs."""
+
+    async def expire() -> None:
+        while True:
+            await asyncio.sleep(EXPIRY_SECONDS)
+            try:
+                await asyncio.to_thread(copies.expire)
+            except Exception:  # a file the disk would not delete: tried again next time
+                log.exception("deleting local copies left unused failed")
+
+    task = asyncio.create_task(expire())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@asynccontextmanager
 async def ingest_server(
     settings: Settings,
     *,
@@ -272,18 +305,25 @@ async def ingest_server(
     listening: Callable[[int], None] | None = None,
 ) -> AsyncIterator[GrpcServer]:
     """The service on its address; `listening` hears the port bound (an address may ask for 0)."""
-    server = GrpcServer(
-        bindings=[
-            ServiceBinding(
-                IngestServicer(storage=storage, limits=limits, jobs=jobs),
-                ingest_grpc.add_IngestServiceServicer_to_server,
-                service_name(ingest_pb, "IngestService"),
-            )
-        ],
-        address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
-        grace_seconds=settings.drain_grace_seconds,
+    servicer = IngestServicer(
+        storage=storage, limits=limits, jobs=jobs, copies_bytes=settings.render_copies_bytes
     )
-    async with server:
-        if listening is not None:
-            listening(server.port)
-        yield server
+    try:
+        server = GrpcServer(
+            bindings=[
+                ServiceBinding(
+                    servicer,
+                    ingest_grpc.add_IngestServiceServicer_to_server,
+                    service_name(ingest_pb, "IngestService"),
+                )
+            ],
+            address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.ingest_addr,
+            grace_seconds=settings.drain_grace_seconds,
+        )
+        async with server, _expiring(servicer.copies):
+            if listening is not None:
+                listening(server.port)
+            yield server
+    finally:
+        # After the server's drain: no copy outlives the service on disk.
+        servicer.close()

@@ -40,8 +40,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from queue import SimpleQueue
@@ -335,25 +336,57 @@ _IDLE = _Idle()
 atexit.register(_IDLE.close)
 
 
+@contextmanager
+def _spooled(source: BinaryIO) -> Iterator[str]:
+    """A copy of `source` in the temporary directory, removed on exit: pdfium reads the
+    file by path in the child, and a storage handle cannot cross over."""
+    spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed below
+    try:
+        copy_to_disk(source, spool, "the PDF")
+        yield spool.name
+    finally:
+        # Flushes what is left: on a full disk that fails again (the file is removed all
+        # the same), and the SpoolFull that said so must not be lost to it.
+        with suppress(OSError):
+            spool.close()
+
+
 class PdfProcess:
     """An open PDF in a child process; use as a context manager (the document is closed,
     and the child given back or ended, on exit). Blocking: async code calls it through
-    `asyncio.to_thread`. `page_count` is known once it is open. SpoolFull
-    (core/spool.py) when the temporary disk has no room for the copy pdfium reads."""
+    `asyncio.to_thread`. `page_count` is known once it is open.
 
-    def __init__(self, source: BinaryIO, *, bounds: PdfBounds | None = None) -> None:
+    Read from `source` (a storage stream), it is first copied to the temporary disk:
+    SpoolFull (core/spool.py) when the disk has no room for that copy. Or from
+    `local_copy`, a file already on local disk (RenderPage's kept copies): a context
+    manager, entered once the slot is taken, that gives its path and keeps the file until
+    it exits, when the document is closed. Either way a slot is held while the file is
+    being made, so the copies on disk are bounded by the slots, as the children are."""
+
+    def __init__(
+        self,
+        source: BinaryIO | None = None,
+        *,
+        bounds: PdfBounds | None = None,
+        local_copy: AbstractContextManager[str] | None = None,
+    ) -> None:
+        if (source is None) == (local_copy is None):
+            raise TypeError("PdfProcess reads either a stream or a local copy")
         self._bounds = bounds or PdfBounds()
         self._child: _Child | None = None
-        self._spool: Any = None
+        self._file = ExitStack()
+        self._slot = False
         self._spent = 0.0  # CPU seconds of the document's bound used
+        if local_copy is None:
+            assert source is not None
+            local_copy = _spooled(source)
         _SLOTS.acquire()
+        self._slot = True
         try:
-            self._spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed in close()
-            # pdfium reads the file by path in the child: a storage handle cannot cross over.
-            copy_to_disk(source, self._spool, "the PDF")
+            path = self._file.enter_context(local_copy)  # lazy: the copy is made here
             self._child = _IDLE.take(self._bounds.memory_bytes)
             self._child.documents += 1
-            self.page_count: int = self._ask(("open", self._spool.name), "opening the PDF")
+            self.page_count: int = self._ask(("open", path), "opening the PDF")
         except BaseException:
             self.close()
             raise
@@ -389,15 +422,12 @@ class PdfProcess:
                     child.kill()
                 _IDLE.give_back(child)
         finally:
-            spool, self._spool = self._spool, None
-            if spool is not None:
-                try:
-                    # Flushes what is left: on a full disk that fails again (the file is
-                    # removed all the same), and the slot must be given back regardless.
-                    spool.close()
-                except OSError:
-                    pass
-                finally:
+            try:
+                self._file.close()  # the file pdfium read: removed, or given back
+            finally:
+                # Given back whatever happened to the file, or more PDFs than slots wait for ever.
+                if self._slot:
+                    self._slot = False
                     _SLOTS.release()
 
     def __enter__(self) -> PdfProcess:

@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     # ingest_max_entries raised too when it arrives as one archive).
     max_files_per_job: int = Field(default=10_000, ge=1, le=1_000_000)
     upload_url_ttl_seconds: int = 3600
+    # Local copies of stored files RenderPage keeps on the ingest pod's temporary disk, so
+    # that paging through a document downloads it once (services/ingest/local_copies.py):
+    # the bytes of those not in use; 0 keeps none. The chart's ingest.tmpSizeLimit holds it.
+    render_copies_bytes: int = Field(default=1024**3, ge=0)
 
     # `bytereview up`: the autoscaling policy adds worker processes up to this many per pool
     # (1 turns local scaling off) and retires extras after this long below their count.

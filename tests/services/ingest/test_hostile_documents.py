@@ -8,6 +8,7 @@ import io
 import re
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
 from services.ingest.analysis import analyse
+from services.ingest.local_copies import LocalCopies
 from services.ingest.sniff import sniff
 from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
@@ -48,6 +50,13 @@ SIDE = int(MAX_IMAGE_PIXELS**0.5) + 100
 @pytest.fixture
 def storage(tmp_path: Path) -> Storage:
     return make_storage(Settings(env="dev", storage_dir=tmp_path, data_dir=tmp_path))
+
+
+@pytest.fixture
+def copies(storage: Storage) -> Iterator[LocalCopies]:
+    kept = LocalCopies(storage)
+    yield kept
+    kept.close()
 
 
 def stored(storage: Storage, key: str, data: bytes) -> str:
@@ -90,7 +99,7 @@ def test_webp_sizes_are_read_from_each_kind_of_first_chunk() -> None:
 
 
 def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
+    storage: Storage, copies: LocalCopies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Drawn on the ingest process's pdfium thread, this page held its lock (and so every
     analysis of a PDF by that worker) for minutes, and took gigabytes."""
@@ -99,7 +108,7 @@ def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
     assert analyse(storage, key).status == "READY"  # opening it is cheap: pages load lazily
     before = reaped_children_cpu()
     with pytest.raises(FailedPrecondition, match="cannot be drawn") as first:
-        render.draw_pdf_page(storage, key, 1, 800)
+        render.draw_pdf_page(copies, key, 1, 800)
     # Whichever bound it reaches first (3 CPU-seconds here, or the child's memory on a fast
     # machine), it is well before the minutes of CPU this page takes.
     assert re.search(r"more than 3 CPU-seconds|more than \d+ bytes", str(first.value))
@@ -107,10 +116,10 @@ def test_a_pdf_page_pdfium_would_expand_for_minutes_is_not_drawn(
     # Asked again, it is refused at once with the same verdict: the child is not held again.
     started = time.monotonic()
     with pytest.raises(FailedPrecondition) as again:
-        render.draw_pdf_page(storage, key, 1, 800)
+        render.draw_pdf_page(copies, key, 1, 800)
     assert str(again.value) == str(first.value)
     assert time.monotonic() - started < 10
-    image, count = render.draw_pdf_page(storage, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
+    image, count = render.draw_pdf_page(copies, stored(storage, "ok", text_pdf(["ok"])), 1, 800)
     assert (image.width, count) == (800, 1)
 
 
@@ -123,38 +132,47 @@ def test_a_pdf_the_temporary_disk_cannot_hold_is_not_drawn_for_now(storage: Stor
     fits = stored(storage, "fits", text_pdf(["fits"]) + b"%" + b"x" * mib)
     big = stored(storage, "big", text_pdf(["too big"]) + b"%" + b"x" * (3 * mib))
     with small_tmp(2 * mib) as tmp:
-        filler = Path(tmp) / "other-files"
-        filler.write_bytes(b"\0" * (3 * mib // 2))
-        with pytest.raises(Unavailable, match="temporary disk is full"):
-            render.draw_pdf_page(storage, fits, 1, 800)
-        filler.unlink()
-        image, count = render.draw_pdf_page(storage, fits, 1, 800)
-        assert (image.width, count) == (800, 1)
-        with pytest.raises(FailedPrecondition, match="larger than the worker's temporary disk"):
-            render.draw_pdf_page(storage, big, 1, 800)
+        copies = LocalCopies(storage)
+        try:
+            filler = Path(tmp) / "other-files"
+            filler.write_bytes(b"\0" * (3 * mib // 2))
+            with pytest.raises(Unavailable, match="temporary disk is full"):
+                render.draw_pdf_page(copies, fits, 1, 800)
+            assert copies.kept() == []  # the failed copy is not kept
+            filler.unlink()
+            image, count = render.draw_pdf_page(copies, fits, 1, 800)
+            assert (image.width, count) == (800, 1)
+            with pytest.raises(FailedPrecondition, match="larger than the worker's temporary disk"):
+                render.draw_pdf_page(copies, big, 1, 800)
+        finally:
+            copies.close()  # its directory is on the small disk, unmounted next
 
 
-def test_an_image_frame_over_the_pixel_limit_is_not_drawn(storage: Storage) -> None:
+def test_an_image_frame_over_the_pixel_limit_is_not_drawn(
+    storage: Storage, copies: LocalCopies
+) -> None:
     key = stored(storage, "tiff", tiff_header(SIDE, SIDE))
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match="pixels"):
-        render.draw_image(storage, key, 1, 800)
+        render.draw_image(copies, key, 1, 800)
     assert time.monotonic() - started < 5
 
 
-def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(storage: Storage) -> None:
+def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(
+    storage: Storage, copies: LocalCopies
+) -> None:
     """Pillow counts a TIFF's pages in time quadratic in their number: 5 MB of 1 x 1 pages
     cost ~20 s of a RenderPage thread, 100,000 pages 87 s, and they are cheap to upload."""
     key = stored(storage, "pages", tiff_pages(50_000))
     assert analyse(storage, key).status == "READY"
     started = time.monotonic()
-    image, count = render.draw_image(storage, key, 2, 800)
+    image, count = render.draw_image(copies, key, 2, 800)
     assert (image.size, count) == ((1, 1), render.MAX_IMAGE_PAGES)
     with pytest.raises(InvalidArgument, match="past the end"):
-        render.draw_image(storage, key, render.MAX_IMAGE_PAGES + 1, 800)
+        render.draw_image(copies, key, render.MAX_IMAGE_PAGES + 1, 800)
     assert time.monotonic() - started < 30  # not the minutes of counting every page
     few = stored(storage, "few", tiff_pages(3))
-    assert render.draw_image(storage, few, 3, 800)[1] == 3
+    assert render.draw_image(copies, few, 3, 800)[1] == 3
 
 
 def test_opening_a_pdf_is_bounded_in_memory_too(
@@ -194,6 +212,7 @@ def test_a_password_protected_pdf_says_so(storage: Storage) -> None:
 
 def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     storage: Storage,
+    copies: LocalCopies,
 ) -> None:
     """Each scan of a progressive JPEG is decoded over the whole image, and an empty one is
     ~100 bytes: 1 MiB of them at 7000 x 7000 pixels took 43 CPU-seconds of a RenderPage
@@ -205,18 +224,19 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     key = stored(storage, "scans-render", bomb)
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match="holds 3000 scans"):
-        render.draw_image(storage, key, 1, 800)
+        render.draw_image(copies, key, 1, 800)
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
     progressive = io.BytesIO()
     Image.new("RGB", (300, 200), "white").save(progressive, "JPEG", progressive=True)
     ok = stored(storage, "progressive", progressive.getvalue())
     assert analyse(storage, ok).status == "READY"
-    assert render.draw_image(storage, ok, 1, 300)[0].size == (300, 200)
+    assert render.draw_image(copies, ok, 1, 300)[0].size == (300, 200)
 
 
 def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(
     storage: Storage,
+    copies: LocalCopies,
 ) -> None:
     """Pillow reads a WebP whole into memory before it looks at a frame: a 10 x 10 image
     padded to 300 MB took 587 MB of the process, and uploads may be 2 GiB."""
@@ -225,10 +245,10 @@ def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(
     assert (found.status, found.media_type) == ("FAILED", "image/webp")
     assert f"WebP file is {len(padded)} bytes" in found.error
     with pytest.raises(FailedPrecondition, match="WebP file is"):
-        render.draw_image(storage, stored(storage, "padded-render", padded), 1, 800)
+        render.draw_image(copies, stored(storage, "padded-render", padded), 1, 800)
     small = stored(storage, "small", webp_padded(1000))
     assert analyse(storage, small).status == "READY"
-    assert render.draw_image(storage, small, 1, 800)[0].size == (10, 10)
+    assert render.draw_image(copies, small, 1, 800)[0].size == (10, 10)
 
 
 def test_a_compressed_tiff_in_object_storage_is_not_read_whole_to_draw_a_page(
@@ -243,21 +263,24 @@ def test_a_compressed_tiff_in_object_storage_is_not_read_whole_to_draw_a_page(
     )
     out = io.BytesIO()
     Image.new("RGB", (10, 10), "white").save(out, "TIFF", compression="tiff_lzw")
-    padding = 5 * render.IMAGE_IN_MEMORY
-    key = stored(gcs, "lzw", out.getvalue() + bytes(padding))
+    mib = 1024 * 1024
+    key = stored(gcs, "lzw", out.getvalue() + bytes(80 * mib))
+    copies = LocalCopies(gcs)
     tracemalloc.start()
     try:
-        image, count = render.draw_image(gcs, key, 1, 800)
+        image, count = render.draw_image(copies, key, 1, 800)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+        copies.close()
     assert (image.size, count) == ((10, 10), 1)
-    # The copy kept in memory while small (and copied once as it goes to disk), not the file.
-    assert peak < 2 * render.IMAGE_IN_MEMORY + 8 * 1024 * 1024, peak
+    # Copied to disk a chunk at a time (the GCS reader's 4 MiB), not read whole.
+    assert peak < 16 * mib, peak
 
 
 def test_a_tiff_page_of_a_million_strips_fails_at_analysis_and_is_not_drawn(
     storage: Storage,
+    copies: LocalCopies,
 ) -> None:
     """Pillow makes Python objects of every strip offset and count of a page: 1,000,000
     one-row strips (8 MB, 1 Mpx) took 340 MB and 8 s to open, 10,000,000 more memory than
@@ -269,16 +292,17 @@ def test_a_tiff_page_of_a_million_strips_fails_at_analysis_and_is_not_drawn(
     key = stored(storage, "strips-render", strips)
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match="page 1 of the TIFF lists"):
-        render.draw_image(storage, key, 1, 800)
+        render.draw_image(copies, key, 1, 800)
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
     fine = stored(storage, "fine", tiff_strips(1000))
     assert analyse(storage, fine).status == "READY"
-    assert render.draw_image(storage, fine, 1, 800)[0].size == (1, 1000)
+    assert render.draw_image(copies, fine, 1, 800)[0].size == (1, 1000)
 
 
 def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
     storage: Storage,
+    copies: LocalCopies,
 ) -> None:
     """Pillow parses every page before the one drawn: each page under the bound, together
     far over it, is refused from its page on, the early pages still drawn."""
@@ -286,8 +310,8 @@ def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
     pages = render.PAGES_VALUES // MAX_TIFF_PAGE_VALUES + 2
     key = stored(storage, "late", tiff_strips(per_page, pages=pages))
     with pytest.raises(FailedPrecondition, match=f"pages 1 to {pages} of the TIFF list more"):
-        render.draw_image(storage, key, pages, 100)
-    image, count = render.draw_image(storage, key, 1, 100)
+        render.draw_image(copies, key, pages, 100)
+    image, count = render.draw_image(copies, key, 1, 100)
     assert image.width == 1
     assert count == pages
 
@@ -301,7 +325,7 @@ def test_drawing_a_late_tiff_page_is_bounded_by_the_pages_parsed_before_it(
     ids=["segments", "stray"],
 )
 def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_drawn(
-    storage: Storage, data: bytes, phrase: str
+    storage: Storage, copies: LocalCopies, data: bytes, phrase: str
 ) -> None:
     """Pillow walks a JPEG's segments before its first scan in Python, keeping each APP
     segment, and its stray bytes one read at a time: 4 MB of empty segments took 146 MB."""
@@ -310,7 +334,7 @@ def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_dra
     assert phrase in found.error
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match=phrase):
-        render.draw_image(storage, stored(storage, "padded-render", data), 1, 800)
+        render.draw_image(copies, stored(storage, "padded-render", data), 1, 800)
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
 
@@ -326,7 +350,7 @@ def test_a_jpeg_pillow_would_walk_for_long_before_its_image_fails_and_is_not_dra
     ids=["png-private", "png-empty-idat", "gif-comment", "bmp-header"],
 )
 def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
-    storage: Storage, data: bytes, phrase: str
+    storage: Storage, copies: LocalCopies, data: bytes, phrase: str
 ) -> None:
     """Pillow walks PNG chunks and GIF blocks in Python and keeps private chunks and
     comments: 12 MB of empty private chunks took 115 MB, 20 MB of comment 64 MB."""
@@ -335,10 +359,10 @@ def test_a_png_or_gif_pillow_would_walk_for_long_fails_and_is_not_drawn(
     assert phrase in found.error
     started = time.monotonic()
     with pytest.raises(FailedPrecondition, match=phrase):
-        render.draw_image(storage, stored(storage, "walked-render", data), 1, 800)
+        render.draw_image(copies, stored(storage, "walked-render", data), 1, 800)
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
-    for fine in (png_chunks(100), gif_comment(10_000)):
-        key = stored(storage, "fine", fine)
+    for n, fine in enumerate((png_chunks(100), gif_comment(10_000))):
+        key = stored(storage, f"fine-{n}", fine)
         assert analyse(storage, key).status == "READY"
-        assert render.draw_image(storage, key, 1, 800)[0].size == (8, 8)
+        assert render.draw_image(copies, key, 1, 800)[0].size == (8, 8)
