@@ -13,7 +13,6 @@ the call. What differs between RPCs is read from their descriptors, never from t
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import re
@@ -31,6 +30,7 @@ from prometheus_client import Counter, Histogram
 
 from bytereview.core import DomainError, InvalidArgument, Unauthenticated
 from bytereview.core.auth import CREDENTIAL_HEADERS, Credentials
+from bytereview.core.constant_time import same_secret
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
@@ -219,11 +219,7 @@ def _is_worker_token(request: Request, worker_token: str) -> bool:
     auth = request.headers.get("authorization", "")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
     key = request.headers.get("x-api-key", "").strip()
-    expected = worker_token.encode()
-    # Constant time: the comparison must not leak the token byte by byte.
-    return hmac.compare_digest(bearer.encode(), expected) or hmac.compare_digest(
-        key.encode(), expected
-    )
+    return same_secret(bearer, worker_token) or same_secret(key, worker_token)
 
 
 def _metadata(request: Request) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ jobs service, which owns the table of their hashes.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 import jwt
 
+from bytereview.core.constant_time import same_secret
 from bytereview.core.errors import Unauthenticated
 from bytereview.core.jwks import JwksCache, http_fetch
 from bytereview.core.settings import Settings
@@ -166,11 +166,9 @@ class TokenAuthenticator:
             )
 
     async def authenticate_bearer(self, token: str) -> Principal:
-        # As bytes: `compare_digest` raises TypeError on a str holding non-ASCII characters.
-        given = token.encode()
-        if self._worker_token and hmac.compare_digest(given, self._worker_token.encode()):
+        if self._worker_token and same_secret(token, self._worker_token):
             return WORKER
-        if self._dev_token and hmac.compare_digest(given, self._dev_token.encode()):
+        if self._dev_token and same_secret(token, self._dev_token):
             return Principal(PrincipalKind.USER, DEV_SUBJECT, "dev@localhost", "Developer")
         if self._jwt is not None and token.count(".") == 2:
             return await self._jwt.verify(token)

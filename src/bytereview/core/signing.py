@@ -12,6 +12,8 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
+from bytereview.core.constant_time import same_secret
+
 
 class SignatureError(ValueError):
     """A signed URL that is forged, altered or expired."""
@@ -40,9 +42,7 @@ def verify(
     signature = params.get("sig", "")
     if not signature or "key" not in unsigned or "expires" not in unsigned:
         raise SignatureError("missing signature parameters")
-    # As bytes: `compare_digest` raises TypeError on a str holding non-ASCII characters
-    # (a `sig=%C3%A9` was a 500).
-    if not hmac.compare_digest(signature.encode(), _digest(secret, method, unsigned).encode()):
+    if not same_secret(signature, _digest(secret, method, unsigned)):
         raise SignatureError("invalid signature")
     try:
         expires = int(unsigned["expires"])
