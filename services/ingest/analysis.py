@@ -111,6 +111,17 @@ def stored_document(storage: Storage, key: str, limits: UnpackLimits) -> str:
         return document_type(handle, limits)
 
 
+def resolved(storage: Storage, key: str, found: Sniffed, limits: UnpackLimits) -> Sniffed:
+    """What the stored file is, from what its first bytes say (`found`) and what its end
+    says: a ZIP with a stub before it (self-extracting), and a ZIP that is an Office
+    document by its directory (decided before anything is unpacked from it)."""
+    if found.media_type == UNKNOWN and stored_zip(storage, key):
+        found = Sniffed(ZIP)
+    if found.archive and (document := stored_document(storage, key, limits)):
+        found = Sniffed(document)
+    return found
+
+
 def analyse(storage: Storage, key: str, limits: UnpackLimits | None = None) -> Analysis:
     """What the stored file is and whether it can be used. `limits` bound the reading of a
     ZIP's directory (the unpacker's own, so that what is read here is what it would read)."""
@@ -118,12 +129,7 @@ def analyse(storage: Storage, key: str, limits: UnpackLimits | None = None) -> A
     size, sha, head = digest(storage, key, judged)
     if size == 0:
         return Analysis("FAILED", "", 0, sha, error="the file is empty")
-    found: Sniffed = sniff(head)
-    if found.media_type == UNKNOWN and stored_zip(storage, key):
-        found = Sniffed(ZIP)  # a self-extracting archive: a stub before the ZIP
-    if found.archive and (document := stored_document(storage, key, limits or UnpackLimits())):
-        # A document whose first entry did not say so: decided before it is unpacked.
-        found = Sniffed(document)
+    found = resolved(storage, key, sniff(head), limits or UnpackLimits())
     media = found.media_type
     if found.archive:
         return Analysis("ANALYZING", media, size, sha, archive=True)

@@ -28,11 +28,11 @@ from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
+from services.ingest.analysis import resolved
 from services.ingest.entry_names import MAX_PATH, shortened
 from services.ingest.local_copies import DEFAULT_MAX_BYTES, LocalCopies
-from services.ingest.packages import document_type
 from services.ingest.planning import name_of
-from services.ingest.sniff import PDF, SNIFF_BYTES, UNKNOWN, ZIP, Sniffed, sniff, zip_at_end
+from services.ingest.sniff import PDF, SNIFF_BYTES, sniff
 from services.ingest.unpack import (
     REFUSED,
     DamagedArchive,
@@ -56,13 +56,8 @@ def _sniffed(storage: Storage, key: str, limits: UnpackLimits) -> str:
     """The media type of a file not analysed yet, as analysis will find it; '' if absent."""
     try:
         with storage.open_read(key) as handle:
-            found = sniff(handle.read(SNIFF_BYTES))
-            if found.media_type == UNKNOWN and zip_at_end(handle):
-                found = Sniffed(ZIP)  # self-extracting
-            if found.archive:
-                # A document that does not say so first is not listed as an archive either.
-                return document_type(handle, limits) or found.media_type
-            return found.media_type
+            head = handle.read(SNIFF_BYTES)
+        return resolved(storage, key, sniff(head), limits).media_type
     except FileNotFoundError:
         return ""
 
