@@ -99,6 +99,29 @@ async def test_a_small_job_is_not_starved_by_a_big_one(nc: NatsClient) -> None:
     assert [b for b in order if b.startswith("big")][:5] == [f"big {i}" for i in range(5)]
 
 
+async def test_a_busy_worker_gives_its_next_free_slot_to_a_lane_published_meanwhile(
+    nc: NatsClient,
+) -> None:
+    """Work on a new lane, published while every slot holds another lane's work, goes to the
+    next free slot at once, not only after the lanes are read again (every look_seconds; an
+    hour here). Before, the slots freeing in between went to the lanes known."""
+    await publish(nc, "big", *(f"big {i}" for i in range(10)))
+    puller = FairPuller(nc=nc, js=nc.jetstream(), spec=FAIR, look_seconds=3600)
+    try:
+        held = await puller.fetch(4, (), wait=2)
+        assert [m.data for m in held] == [f"big {i}".encode() for i in range(4)]
+        await publish(nc, "small", "small 0")
+        # The server sends the publish to listeners before it acks it to the publisher; the
+        # listener's callback runs on this loop's next turns.
+        await asyncio.sleep(0.2)
+        taken = await puller.fetch(1, [m.subject for m in held], wait=2)
+        assert [m.data for m in taken] == [b"small 0"]
+        for msg in [*held, *taken]:
+            await msg.ack()
+    finally:
+        await puller.close()
+
+
 async def test_work_published_just_after_an_empty_round_wakes_the_wait(nc: NatsClient) -> None:
     """A publish landing between a pull round that found nothing and the wait for work is
     taken at once: the puller listens before its next round, not after it (listening only

@@ -219,6 +219,8 @@ class Worker:
         finally:
             await self._drain()
             load.cancel()
+            if self._fair is not None:
+                await self._fair.close()
             if sub is not None:
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
