@@ -122,6 +122,31 @@ async def test_a_busy_worker_gives_its_next_free_slot_to_a_lane_published_meanwh
         await puller.close()
 
 
+async def test_slots_a_drained_lane_cannot_use_go_to_the_others_at_once(nc: NatsClient) -> None:
+    """A lane counted at the last look but emptied since by another worker gives its slots
+    back in the same round: the worker takes other lanes' work at once instead of idling
+    until something is published (30 s here; nothing is)."""
+    await publish(nc, "big", *(f"big {i}" for i in range(3)))
+    await publish(nc, "small", "small 0")
+    one = FairPuller(nc=nc, js=nc.jetstream(), spec=FAIR, look_seconds=3600)
+    other = FairPuller(nc=nc, js=nc.jetstream(), spec=FAIR, look_seconds=3600)
+    try:
+        first = await one.fetch(1, (), wait=2)  # `one` has seen both lanes now
+        big = FAIR.lane_subject("big")
+        assert [m.subject for m in first] == [big]
+        taken = await other.fetch(1, [big], wait=2)
+        assert [m.data for m in taken] == [b"small 0"]
+        async with asyncio.timeout(10):
+            # `one` would give its slot to the small lane (it holds none of it): it is empty.
+            got = await one.fetch(1, [big], wait=30)
+        assert [m.data for m in got] == [b"big 1"]
+        for msg in [*first, *taken, *got]:
+            await msg.ack()
+    finally:
+        await one.close()
+        await other.close()
+
+
 async def test_work_published_just_after_an_empty_round_wakes_the_wait(nc: NatsClient) -> None:
     """A publish landing between a pull round that found nothing and the wait for work is
     taken at once: the puller listens before its next round, not after it (listening only

@@ -117,19 +117,35 @@ class FairPuller:
                     await self._woke.wait()
 
     async def pull_round(self, batch: int, held: Mapping[str, int]) -> list[Msg]:
-        """One pass: look at the lanes if due, then pull each lane's share (no waiting)."""
-        stale = self._clock() - self._looked >= self._look_seconds
-        if stale or not self._lanes.keys() - self._dry:
-            await self._look()
-        lanes = [lane for lane in self._lanes if lane not in self._dry]
-        grants = share(batch, lanes, held, self._lanes, first=self._turn)
-        self._turn += 1
+        """One pass: look at the lanes if due, then pull each lane's share (no waiting).
+
+        A lane that gives fewer than its share (its last count was stale: other workers took
+        them) is dry until the next look, and its slots are shared out again among the
+        others at once: left to the next round, they sat idle until work was published or
+        the fetch's wait ran out, with other lanes full of work.
+        """
         out: list[Msg] = []
-        for lane, n in grants.items():
-            got = await self._pull(lane, n)
-            if len(got) < n:
-                self._dry.add(lane)
-            out.extend(got)
+        looked = False
+        while len(out) < batch:
+            stale = self._clock() - self._looked >= self._look_seconds
+            if not looked and (stale or not self._lanes.keys() - self._dry):
+                await self._look()
+                looked = True
+            lanes = [lane for lane in self._lanes if lane not in self._dry]
+            holding = Counter(held) + Counter(m.subject for m in out)
+            grants = share(batch - len(out), lanes, holding, self._lanes, first=self._turn)
+            self._turn += 1
+            if not grants:
+                break
+            short = False
+            for lane, n in grants.items():
+                got = await self._pull(lane, n)
+                if len(got) < n:
+                    self._dry.add(lane)
+                    short = True
+                out.extend(got)
+            if not short:
+                break
         return out
 
     async def _look(self) -> None:
