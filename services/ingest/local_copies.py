@@ -18,30 +18,24 @@ budget, and the least recently used unused ones deleted first.
   jobs service first (a deleted file or job is refused there, before any copy is read).
 
 Copies live in a directory of their own in the temporary directory, removed on `close`
-(the servicer's end) or at the latest when the process exits. A process killed before
-either leaves its directory behind, and in Kubernetes /tmp is an emptyDir that outlives a
-restarted container: each directory holds a file locked (flock) by its owner for as long
-as it lives, and a new cache removes those whose owner is gone.
+(the servicer's end) or at the latest when the process exits; a killed process's directory
+is removed by the next cache made (core/owned_dirs.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
-import os
-import shutil
-import tempfile
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bytereview.core import Storage, Unavailable
-from bytereview.core.spool import copy_to_disk
+from bytereview.core.owned_dirs import OwnedDirectory
+from bytereview.core.spool import SpoolFull, copy_to_disk, disk_full
 
 __all__ = ["DEFAULT_MAX_BYTES", "IDLE_SECONDS", "LocalCopies"]
 
@@ -52,8 +46,6 @@ DEFAULT_MAX_BYTES = 1024**3
 # file pushes it out, which on a quiet pod could be days.
 IDLE_SECONDS = 600.0
 _PREFIX = "bytereview-copies-"
-# Locked by the directory's owner while it lives; named only once locked (see _claim).
-_OWNER = ".owner"
 
 
 @dataclass(eq=False, slots=True)
@@ -80,12 +72,12 @@ class LocalCopies:
     use (0 keeps none). Thread-safe: pages are drawn on threads (`asyncio.to_thread`)."""
 
     def __init__(self, storage: Storage, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        _remove_abandoned()
         self._storage = storage
         self.max_bytes = max_bytes
-        self.directory, owner = _claim()
         # At exit (or if never closed) the directory goes all the same.
-        self._remove = weakref.finalize(self, _remove_directory, self.directory, owner)
+        self._owned = OwnedDirectory(_PREFIX)
+        self.directory = self._owned.path
+        self._remove = self._owned.remove
         self._lock = threading.Lock()
         self._kept: OrderedDict[str, _Copy] = OrderedDict()  # least recently used first
         self._downloads: dict[str, _Download] = {}
@@ -244,7 +236,17 @@ class LocalCopies:
 
 def _copy(storage: Storage, key: str, path: Path, what: str) -> int:
     with storage.open_read(key) as source:
-        target = path.open("xb")
+        try:
+            target = path.open("xb")
+        except OSError as exc:
+            if not disk_full(exc):
+                raise
+            # No room even for an empty file (its inodes used up): the disk is full of
+            # other files, a wait like a copy cut short.
+            raise SpoolFull(
+                f"the worker's temporary disk is full: {what} could not be copied to it "
+                f"({exc.strerror})"
+            ) from exc
         try:
             return copy_to_disk(source, target, what)
         finally:
@@ -252,36 +254,3 @@ def _copy(storage: Storage, key: str, path: Path, what: str) -> int:
             # said so must not be lost to it (the file is unlinked by the caller).
             with contextlib.suppress(OSError):
                 target.close()
-
-
-def _claim() -> tuple[Path, int]:
-    """A fresh directory for this cache, and the descriptor of its locked owner file."""
-    directory = Path(tempfile.mkdtemp(prefix=_PREFIX))
-    staged = directory / f"{_OWNER}.new"
-    owner = os.open(staged, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600)
-    fcntl.flock(owner, fcntl.LOCK_EX)
-    # Named for others to see only once locked: one unlocked means its owner is gone.
-    staged.rename(directory / _OWNER)
-    return directory, owner
-
-
-def _remove_directory(directory: Path, owner: int) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
-    os.close(owner)  # unlocks
-
-
-def _remove_abandoned() -> None:
-    """Remove the copy directories of processes that ended without removing theirs (killed,
-    or out of memory). A flock conflicts with any other open of the file, in this process
-    too, so the caches of live servers (tests run several in one process) are left alone."""
-    for directory in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
-        try:
-            owner = os.open(directory / _OWNER, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            continue  # being set up (not locked yet), or not a cache's
-        try:
-            fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(owner)
-            continue  # its owner lives
-        _remove_directory(directory, owner)

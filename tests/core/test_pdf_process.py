@@ -168,6 +168,19 @@ def test_a_pdf_the_temporary_disk_cannot_hold_fails_alone_and_frees_its_slot() -
             assert "fits" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
 
 
+def test_a_temporary_disk_without_room_for_a_directory_is_a_wait_not_the_files_fault() -> None:
+    """Each spooled PDF has a directory of its own (so a killed process's copies can be
+    found and removed): a disk too full even for that is full of other files, not a PDF
+    that can never fit."""
+    with small_tmp(2 * MIB, inodes=1) as tmp:  # the root alone: nothing more can be made
+        with pytest.raises(SpoolFull, match="temporary disk is full") as caught:
+            PdfProcess(io.BytesIO(text_pdf(["fits"])))
+        assert not caught.value.never_fits
+        assert os.listdir(tmp) == []
+    with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:  # the slot was given back
+        assert "next" in pdf.call("page_text", 0, 1, MAX_PAGE_TEXT_CHARS)[2]
+
+
 def test_a_document_has_a_bound_over_all_its_calls_and_charged_work() -> None:
     """Pages each under the call bound and the OCR between them (charged by the caller)
     add up: a document gets `document_seconds` in all, then fails; the child is given back
@@ -361,3 +374,36 @@ def test_idle_children_are_ended_and_reaped_at_exit() -> None:
     assert child.process.returncode is not None
     with PdfProcess(io.BytesIO(text_pdf(["next"]))) as pdf:
         assert pdf._child is not child  # the pool starts a new one
+
+
+def test_the_pdfs_a_killed_process_spooled_are_removed_by_the_next(tmp_path: Path) -> None:
+    """A worker killed (out of memory) while reading a PDF leaves its spooled copy: in
+    Kubernetes /tmp outlives the restarted container. The next process to spool a PDF
+    removes it, and its own spool goes when it exits."""
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    reading = textwrap.dedent(
+        """
+        import sys
+        from bytereview.core.pdf_process import PdfProcess
+        from tests.pdfs import text_pdf
+        with PdfProcess(__import__("io").BytesIO(text_pdf(["Total: 1.00"]))) as pdf:
+            print(pdf.page_count, flush=True)
+            sys.stdin.read()
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", reading], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    ) as killed:
+        try:
+            assert killed.stdout is not None
+            assert killed.stdout.readline().strip() == b"1"
+            (left,) = tmp_path.glob(f"{pdf_process.SPOOL_PREFIX}*")
+            assert [p.suffix for p in left.iterdir() if not p.name.startswith(".")] == [".pdf"]
+        finally:
+            killed.send_signal(signal.SIGKILL)
+            killed.wait(timeout=30)
+    assert left.is_dir()  # nothing removed it
+    subprocess.run(
+        [sys.executable, "-c", reading], input=b"", env=env, check=True, capture_output=True
+    )
+    assert list(tmp_path.iterdir()) == []

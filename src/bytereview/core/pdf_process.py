@@ -55,7 +55,8 @@ from bytereview.core.limits import (
     PDF_MEMORY_BYTES,
     PDF_PROCESSES,
 )
-from bytereview.core.spool import SpoolFull, copy_to_disk
+from bytereview.core.owned_dirs import OwnedDirectory
+from bytereview.core.spool import SpoolFull, copy_to_disk, disk_full
 from bytereview.pdf_child import bounded_scale
 
 __all__ = [
@@ -336,19 +337,39 @@ _IDLE = _Idle()
 atexit.register(_IDLE.close)
 
 
+# Each spooled PDF has a directory of its own (core/owned_dirs.py): a worker killed while
+# reading a PDF leaves its copy behind, and in Kubernetes the temporary directory outlives a
+# restarted container, so a crash-looping worker would fill the pod's disk with them. The
+# next PDF spooled removes them.
+SPOOL_PREFIX = "bytereview-pdf-"
+
+
 @contextmanager
 def _spooled(source: BinaryIO) -> Iterator[str]:
     """A copy of `source` in the temporary directory, removed on exit: pdfium reads the
     file by path in the child, and a storage handle cannot cross over."""
-    spool = tempfile.NamedTemporaryFile(prefix="bytereview-pdf-", suffix=".pdf")  # noqa: SIM115 - closed below
     try:
-        copy_to_disk(source, spool, "the PDF")
-        yield spool.name
+        owned = OwnedDirectory(SPOOL_PREFIX)
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        # Not even room for the directory: the disk is full of other files, a wait.
+        raise SpoolFull(
+            f"the worker's temporary disk is full: the PDF could not be copied to it "
+            f"({exc.strerror})"
+        ) from exc
+    try:
+        spool = tempfile.NamedTemporaryFile(dir=owned.path, suffix=".pdf")  # noqa: SIM115 - closed below
+        try:
+            copy_to_disk(source, spool, "the PDF")
+            yield spool.name
+        finally:
+            # Flushes what is left: on a full disk that fails again (the file is removed all
+            # the same), and the SpoolFull that said so must not be lost to it.
+            with suppress(OSError):
+                spool.close()
     finally:
-        # Flushes what is left: on a full disk that fails again (the file is removed all
-        # the same), and the SpoolFull that said so must not be lost to it.
-        with suppress(OSError):
-            spool.close()
+        owned.remove()
 
 
 class PdfProcess:

@@ -21,7 +21,7 @@ import os
 import tempfile
 from typing import IO, BinaryIO
 
-__all__ = ["SpoolFull", "copy_to_disk"]
+__all__ = ["SpoolFull", "copy_to_disk", "disk_full"]
 
 _CHUNK = 1024 * 1024
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -34,6 +34,11 @@ class SpoolFull(Exception):
     def __init__(self, message: str, *, never_fits: bool = False) -> None:
         super().__init__(message)
         self.never_fits = never_fits
+
+
+def disk_full(exc: OSError) -> bool:
+    """Whether `exc` says the disk (or a quota, or a file-size limit) had no room."""
+    return exc.errno in _DISK_FULL
 
 
 def copy_to_disk(source: BinaryIO, target: IO[bytes], what: str) -> int:

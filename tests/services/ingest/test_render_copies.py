@@ -27,6 +27,7 @@ from PIL import Image
 
 from bytereview.core import Settings, Unavailable
 from bytereview.core.settings import DEV_SIGNING_SECRET
+from bytereview.core.spool import SpoolFull
 from bytereview.core.storage import LocalStorage
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
@@ -41,6 +42,7 @@ from tests.pdfs import text_pdf
 from tests.services.ingest.test_inspect import ingest
 from tests.services.ingest.test_render import analysed, image_bytes, refused
 from tests.services.ingest.test_render import render as draw
+from tests.small_disk import small_tmp
 
 __all__ = ["ingest"]
 
@@ -388,6 +390,23 @@ def test_the_copies_of_a_killed_process_are_removed_by_the_next(
     after.close()
     live.close()
     assert copy_dirs(private_tmp) == set()
+
+
+def test_no_room_even_for_an_empty_copy_is_a_full_disk(storage: CountingStorage) -> None:
+    """A temporary disk whose inodes are used up takes no new file at all: that is the disk
+    full of other files (a wait, core/spool.py), not an unexplained error."""
+    storage.put("a", b"a" * KIB)
+    with small_tmp(2 * KIB * KIB, inodes=3):  # its root, the cache's directory, its owner file
+        copies = LocalCopies(storage)
+        try:
+            with (
+                pytest.raises(SpoolFull, match="temporary disk is full") as caught,
+                copies.copy("a", "the file"),
+            ):
+                pass
+            assert not caught.value.never_fits
+        finally:
+            copies.close()
 
 
 def test_a_kept_copy_deleted_behind_the_caches_back_is_copied_again(
