@@ -67,3 +67,37 @@ async def test_a_page_of_huge_rows_holds_about_a_page_in_memory(
     assert 1 <= len(page.versions) <= keyset.PAGE_BYTES // MB
     # Before: every version read at once, 461 MB measured. Now a few rows at a time (39 MB).
     assert peak < 64 * MB, f"{peak / MB:.0f} MB"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_review_page_reads_each_value_not_each_whole_result(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # One result of 100 values of 10,000 characters, every one of them below the threshold:
+    # 100 review items, and the queue read the result's whole values (and assessments) once
+    # per item to show one value of each.
+    job = await ready_job(job_stub, worker_stub, settings, files=1)
+    fields = [pb.JobField(name=f"f{i}", data_type="text") for i in range(FIELDS)]
+    (task,) = await started_tasks(job_stub, settings, job, fields, 1)
+    await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+    values = struct_pb2.Struct()
+    values.update({f"f{i}": f"{i}-".ljust(10_000, "v") for i in range(FIELDS)})
+    low = {f"f{i}": pb.ValueAssessment(confidence=0.1, verified=True) for i in range(FIELDS)}
+    await worker_stub.ReportTaskResult(
+        worker_pb.ReportTaskResultRequest(task=task, values=values, assessments=low),
+        metadata=WORKER,
+    )
+
+    tracemalloc.start()
+    try:
+        page = await job_stub.ListReviewItems(
+            jobs_pb.ListReviewItemsRequest(parent=job, page_size=1000), metadata=USER
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert page.total_size == FIELDS
+    assert page.review_items
+    assert page.review_items[0].value.string_value.endswith("v")
+    # Before: 196 MB (a page of 2,002 such items ~4 GB). Now each result once: 2 MB.
+    assert peak < 64 * MB, f"{peak / MB:.0f} MB"
