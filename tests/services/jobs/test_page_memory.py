@@ -101,3 +101,35 @@ async def test_a_review_page_reads_each_value_not_each_whole_result(
     assert page.review_items[0].value.string_value.endswith("v")
     # Before: 196 MB (a page of 2,002 such items ~4 GB). Now each result once: 2 MB.
     assert peak < 64 * MB, f"{peak / MB:.0f} MB"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_export_of_huge_results_holds_a_page_budget_in_memory(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    # 40 results of 100 values of 10,000 characters: the export read them 500 at a time,
+    # all 40 at once here, and sent their CSV as one 40 MB message, over gRPC's 32 MiB: the
+    # export failed (RESOURCE_EXHAUSTED). A page of 500 was ~3 GB in memory. Now 35 MB.
+    count = 40
+    job = await ready_job(job_stub, worker_stub, settings, files=count)
+    fields = [pb.JobField(name=f"f{i}", data_type="text") for i in range(FIELDS)]
+    for n, task in enumerate(await started_tasks(job_stub, settings, job, fields, count)):
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+        values = struct_pb2.Struct()
+        values.update({f"f{i}": f"{n}-{i}-".ljust(10_000, "v") for i in range(FIELDS)})
+        await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+        )
+
+    tracemalloc.start()
+    try:
+        size = 0
+        async for chunk in job_stub.ExportResults(
+            jobs_pb.ExportResultsRequest(name=job, format="csv"), metadata=USER
+        ):
+            size += len(chunk.data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert size > count * FIELDS * 10_000  # every row is in it
+    assert peak < 64 * MB, f"{peak / MB:.0f} MB"

@@ -23,7 +23,7 @@ from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export.rows import ExportLayout
 from services.jobs.domain.export.xlsx import XlsxStream
-from services.jobs.domain.pages.keyset import Keyset
+from services.jobs.domain.pages.keyset import Keyset, read_page
 from services.jobs.store import models
 
 PAGE = 500
@@ -107,19 +107,21 @@ class Exporter:
         """The job's results in order, PAGE at a time, each with its files' paths.
 
         Keyset on (position, id), each page in its own short read: a long download never
-        holds a transaction (or SQLite's snapshot) open, and memory is one page."""
+        holds a transaction (or SQLite's snapshot) open, and memory is one page. A page may
+        be short (the byte budget); only an empty one ends the export."""
         order = Keyset((models.Result.position, models.Result.id))
         key: tuple[int, str] | None = None
         while True:
             async with self._ctx.reading() as session:
-                results = (
-                    await session.scalars(
-                        select(models.Result)
-                        .where(models.Result.job_id == job_id, *order.after(key))
-                        .order_by(*order.order_by())
-                        .limit(PAGE)
-                    )
-                ).all()
+                # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
+                # results of 100 values of 10,000 characters were ~3 GB in memory at once.
+                results = await read_page(
+                    session,
+                    select(models.Result)
+                    .where(models.Result.job_id == job_id, *order.after(key))
+                    .order_by(*order.order_by())
+                    .limit(PAGE),
+                )
                 if not results:
                     return
                 paths: dict[str, list[str]] = {}
