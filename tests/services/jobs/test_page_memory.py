@@ -6,11 +6,13 @@ from __future__ import annotations
 import tracemalloc
 from typing import TYPE_CHECKING
 
+import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.jobs.domain.pages import keyset
@@ -111,15 +113,7 @@ async def test_an_export_of_huge_results_holds_a_page_budget_in_memory(
     # all 40 at once here, and sent their CSV as one 40 MB message, over gRPC's 32 MiB: the
     # export failed (RESOURCE_EXHAUSTED). A page of 500 was ~3 GB in memory. Now 35 MB.
     count = 40
-    job = await ready_job(job_stub, worker_stub, settings, files=count)
-    fields = [pb.JobField(name=f"f{i}", data_type="text") for i in range(FIELDS)]
-    for n, task in enumerate(await started_tasks(job_stub, settings, job, fields, count)):
-        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
-        values = struct_pb2.Struct()
-        values.update({f"f{i}": f"{n}-{i}-".ljust(10_000, "v") for i in range(FIELDS)})
-        await worker_stub.ReportTaskResult(
-            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
-        )
+    job = await _big_results(job_stub, worker_stub, settings, count)
 
     tracemalloc.start()
     try:
@@ -133,3 +127,69 @@ async def test_an_export_of_huge_results_holds_a_page_budget_in_memory(
         tracemalloc.stop()
     assert size > count * FIELDS * 10_000  # every row is in it
     assert peak < 64 * MB, f"{peak / MB:.0f} MB"
+
+
+async def _big_results(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, count: int
+) -> str:
+    """A job of `count` results of FIELDS values of 10,000 characters (~1 MB each)."""
+    job = await ready_job(job_stub, worker_stub, settings, files=count)
+    fields = [pb.JobField(name=f"f{i}", data_type="text") for i in range(FIELDS)]
+    for n, task in enumerate(await started_tasks(job_stub, settings, job, fields, count)):
+        await worker_stub.BeginTask(worker_pb.BeginTaskRequest(task=task), metadata=WORKER)
+        values = struct_pb2.Struct()
+        values.update({f"f{i}": f"{n}-{i}-".ljust(10_000, "v") for i in range(FIELDS)})
+        await worker_stub.ReportTaskResult(
+            worker_pb.ReportTaskResultRequest(task=task, values=values), metadata=WORKER
+        )
+    return job
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_page_of_huge_golden_documents_holds_about_a_page_in_memory(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, channel: grpc.aio.Channel
+) -> None:
+    # Golden documents keep their result's values: 40 of ~1 MB, listed at page_size 1000,
+    # were all read at once (77 MB; ~2 GB for 1,000) to answer three of them.
+    count = 40
+    job = await _big_results(job_stub, worker_stub, settings, count)
+    templates = jobs_grpc.TemplateServiceStub(channel)
+    fields = [pb.JobField(name=f"f{i}", data_type="text") for i in range(FIELDS)]
+    template = await templates.CreateTemplate(
+        jobs_pb.CreateTemplateRequest(template=pb.Template(display_name="Big", fields=fields)),
+        metadata=USER,
+    )
+    for result in await _all_results(job_stub, job):
+        await templates.CreateGoldenDocument(
+            jobs_pb.CreateGoldenDocumentRequest(
+                parent=template.name, golden_document=pb.GoldenDocument(result=result.name)
+            ),
+            metadata=USER,
+        )
+
+    tracemalloc.start()
+    try:
+        page = await templates.ListGoldenDocuments(
+            jobs_pb.ListGoldenDocumentsRequest(parent=template.name, page_size=1000),
+            metadata=USER,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert page.next_page_token
+    assert peak < 64 * MB, f"{peak / MB:.0f} MB"
+
+
+async def _all_results(job_stub: JobStub, job: str) -> list[pb.Result]:
+    """Every result of `job`, page by page (a page of ~1 MB results holds three)."""
+    found: list[pb.Result] = []
+    token = ""
+    while True:
+        page = await job_stub.ListResults(
+            jobs_pb.ListResultsRequest(parent=job, page_size=1000, page_token=token),
+            metadata=USER,
+        )
+        found += page.results
+        token = page.next_page_token
+        if not token:
+            return found
