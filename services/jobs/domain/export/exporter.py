@@ -15,10 +15,12 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select
 
+from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export.rows import ExportLayout
@@ -49,9 +51,22 @@ def _safe_csv(value: Any) -> Any:
     return value
 
 
+# Exports one user may have open at once (per replica). An export whose client stops
+# reading waits on gRPC's flow control with its page of results in memory (up to the page
+# budget and a fetch) for as long as the connection stays open: unbounded, one user's
+# hundreds of stalled downloads held hundreds of pages.
+EXPORTS_PER_USER = 4
+
+
 class Exporter:
     def __init__(self, ctx: JobsContext) -> None:
         self._ctx = ctx
+        self._open = CallerSlots(limit=EXPORTS_PER_USER, what="exports open")
+
+    def slot(self, user_id: str) -> AbstractContextManager[None]:
+        """One of the user's export slots, for as long as the download runs;
+        ResourceExhausted when they are all taken."""
+        return self._open.held(user_id)
 
     async def export(
         self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
