@@ -20,6 +20,13 @@ A request whose response has not started is answered 408 and the connection clos
 otherwise the connection is only closed. Either way the request's task sees a disconnect
 (an upload drops its partial file) and ends.
 
+A third rule is for a client that stops reading: an answer it does not read waits in the
+transport's buffer (all of a unary answer is written at once; a stream waits to write its
+next chunk), and closing does not free it, since `close()` first flushes the buffer to a
+client that takes nothing. So once writing has been paused (the buffer over its high-water
+mark) for WRITE_STALL_SECONDS on end, the connection is aborted, buffer and all, as nginx's
+send_timeout does.
+
 The quiet time while a response is produced (an SSE stream, a long export) is not the
 client's: no deadline runs then.
 """
@@ -34,6 +41,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 HEAD_SECONDS = 20.0
 BODY_WINDOW_SECONDS = 30.0
 BODY_MIN_BYTES = 1024
+WRITE_STALL_SECONDS = 60.0
 
 
 def _refusal(message: str) -> bytes:
@@ -53,10 +61,12 @@ class SlowClientDeadlines(HttpToolsProtocol):
     head_seconds = HEAD_SECONDS
     body_window_seconds = BODY_WINDOW_SECONDS
     body_min_bytes = BODY_MIN_BYTES
+    write_stall_seconds = WRITE_STALL_SECONDS
 
     _in_body = False
     _head_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
+    _write_timer: asyncio.TimerHandle | None = None
     _window_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -89,7 +99,17 @@ class SlowClientDeadlines(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         self._cancel_body_timer()
+        self._cancel_write_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.write_stall_seconds, self._write_stalled)
+
+    def resume_writing(self) -> None:
+        self._cancel_write_timer()
+        super().resume_writing()
 
     # -- timers
 
@@ -110,6 +130,24 @@ class SlowClientDeadlines(HttpToolsProtocol):
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
+
+    def _cancel_write_timer(self) -> None:
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_stalled(self) -> None:
+        self._write_timer = None
+        # Closing (after a keep-alive timeout, or a refusal) still waits for the buffer to
+        # be read: only the protocol's own transport is checked, not is_closing().
+        if self.transport.get_protocol() is not self or not self.flow.write_paused:
+            return
+        self.logger.info(
+            "aborting a connection from %s: it read nothing for %g s",
+            self.client,
+            self.write_stall_seconds,
+        )
+        self.transport.abort()
 
     def _still_ours(self) -> bool:
         # A WebSocket upgrade hands the transport to another protocol; a closing one is done.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 
 import httpx
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 AUTH = f"Authorization: Bearer {DEV_TOKEN}\r\n".encode()
 HEAD = 0.6
 WINDOW = 0.6
+WRITE_STALL = 1.0
 # Every connection below was held open for ever: well past its deadline is "for ever" here.
 PATIENCE = 8.0
 
@@ -25,6 +27,7 @@ PATIENCE = 8.0
 def short_deadlines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SlowClientDeadlines, "head_seconds", HEAD)
     monkeypatch.setattr(SlowClientDeadlines, "body_window_seconds", WINDOW)
+    monkeypatch.setattr(SlowClientDeadlines, "write_stall_seconds", WRITE_STALL, raising=False)
 
 
 async def _held(port: int, sent: bytes, trickle: bytes = b"") -> tuple[bytes, float]:
@@ -144,3 +147,41 @@ async def test_quiet_while_we_answer_is_not_the_clients_fault(port: int) -> None
         for _ in range(2):
             assert (await client.get("/v1/jobs")).status_code == 200
             await asyncio.sleep(HEAD * 1.5)
+
+
+async def test_a_client_that_stops_reading_is_cut_off(port: int) -> None:
+    # Answers the client never reads sat in the gateway's buffer (and their requests' tasks
+    # waited to write more) for as long as the connection lasted: closing waits for the
+    # buffer to be read. After WRITE_STALL seconds of paused writing it is aborted.
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers) as c:
+        files = [{"path": f"{i:04d}-" + "p" * 900 + ".pdf", "sizeBytes": 3} for i in range(1000)]
+        created = await c.post("/v1/jobs", json={"files": files})
+        assert created.status_code == 200, created.text
+        job = created.json()["job"]["name"]
+        whole = await c.get(f"/v1/{job}/files", params={"pageSize": 1000})
+        assert len(whole.content) > 1_000_000
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader's window
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    # Eight pipelined: more than the kernel's socket buffers take, so the rest waits in ours.
+    writer.write(
+        f"GET /v1/{job}/files?pageSize=1000 HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {DEV_TOKEN}\r\n\r\n".encode()
+        * 8
+    )
+    await writer.drain()
+    await asyncio.sleep(WRITE_STALL + 3)  # reads nothing meanwhile
+    received = b""
+    try:
+        while chunk := await asyncio.wait_for(reader.read(65536), timeout=PATIENCE):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        writer.close()
+    # What was in flight arrives; the rest of the answers was dropped with the connection.
+    assert len(received) < 8 * len(whole.content)
