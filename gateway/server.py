@@ -9,7 +9,13 @@ import uvicorn
 
 from bytereview.core import Settings, settle_heap
 from gateway.app import create_app
+from gateway.http_deadlines import SlowClientDeadlines
 from gateway.http_limits import BoundedHeadProtocol
+
+
+class GatewayProtocol(BoundedHeadProtocol, SlowClientDeadlines):
+    """httptools with a bound on a head's size (http_limits) and on a slow client's time
+    (http_deadlines)."""
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
@@ -20,7 +26,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
         lifespan="on",
-        http=BoundedHeadProtocol,
+        http=GatewayProtocol,
     )
     server = uvicorn.Server(config)
     # uvicorn's own signal capture would replace our handlers; the caller decides when to stop.

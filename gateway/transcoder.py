@@ -18,6 +18,7 @@ from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
 
 from bytereview.core import InvalidArgument
+from gateway import field_names
 from gateway.proto_json import message_to_dict
 
 # A variable of an HTTP rule's path: `{field.path}` or `{field.path=segments/*}`.
@@ -255,9 +256,12 @@ def build_request(
             if route.body == "*":
                 if not isinstance(body, dict):
                     raise InvalidArgument("the request body must be a JSON object")
+                field_names.check_body(body, route.method.input_type)
                 json_format.ParseDict(_take_field_masks(body, msg), msg)
             else:
-                field = msg.DESCRIPTOR.fields_by_name[route.body]
+                field = route.method.input_type.fields_by_name[route.body]
+                if field.message_type is not None:
+                    field_names.check_body(body, field.message_type)
                 json_format.ParseDict({field.json_name: body}, msg)
         except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
             # ParseDict raises ParseError for most bad input, but not for every type it meets.
@@ -268,6 +272,10 @@ def build_request(
     for field_path, value in path_values.items():
         _set_path(msg, field_path, value)
     if route.body != "*":
+        field_names.check_query(
+            (k for k in grouped if k not in path_values and k != "access_token"),
+            route.method.input_type,
+        )
         for key, values in grouped.items():
             if key in path_values or key == "access_token":
                 continue

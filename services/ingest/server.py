@@ -22,6 +22,7 @@ from bytereview.core import (
     Storage,
     service_name,
 )
+from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
@@ -46,6 +47,9 @@ from services.ingest.unpack import (
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
+# RenderPage calls one user may have in flight (per replica); the web app draws one page at
+# a time, and each draw holds one of the process's few threads.
+RENDERS_PER_USER = 4
 # How often the local copies left unused too long are deleted (local_copies.IDLE_SECONDS).
 EXPIRY_SECONDS = 60.0
 # Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
@@ -196,6 +200,7 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         self._limits = limits
         self._jobs = jobs
         self.listings = ListingCache(storage=storage, limits=limits)
+        self.renders = CallerSlots(limit=RENDERS_PER_USER, what="pages being drawn")
         # Pages are drawn from local copies, kept so that the next page's is not downloaded.
         self.copies = LocalCopies(storage, max_bytes=copies_bytes)
 
@@ -249,15 +254,18 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             raise FailedPrecondition(
                 f"{request.file} has no page to show: only analysed PDFs and images do"
             )
-        if file.media_type == PDF:
-            image, count = await asyncio.to_thread(
-                render.draw_pdf_page, self.copies, file.storage_key, page, width
-            )
-        else:
-            image, count = await asyncio.to_thread(
-                render.draw_image, self.copies, file.storage_key, page, width
-            )
-        drawn = await asyncio.to_thread(render.encode_png, image, count)
+        # Pages are drawn on the process's threads, which every caller shares: one user's
+        # burst of draws (a few hundred at once) queued ahead of everyone else's for minutes.
+        with self.renders.held(found.caller):
+            if file.media_type == PDF:
+                image, count = await asyncio.to_thread(
+                    render.draw_pdf_page, self.copies, file.storage_key, page, width
+                )
+            else:
+                image, count = await asyncio.to_thread(
+                    render.draw_image, self.copies, file.storage_key, page, width
+                )
+            drawn = await asyncio.to_thread(render.encode_png, image, count)
         # The gateway turns x-http-* metadata into response headers.
         await context.send_initial_metadata(
             [

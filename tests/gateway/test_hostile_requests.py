@@ -135,6 +135,45 @@ async def test_json_that_protobuf_cannot_take_is_400(
     assert (await client.get("/v1/jobs", headers=AUTH)).json().get("jobs", []) == []
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"display_name": "x", "displayName": "y"},
+        {"files": [{"path": "a.pdf", "sizeBytes": 3, "size_bytes": 4}]},
+        {"persist_data": True, "persistData": False},
+    ],
+)
+async def test_a_field_under_both_its_names_is_400(
+    client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    # json_format kept whichever spelling came last, silently (a job named "y").
+    body.setdefault("files", [{"path": "a.pdf", "sizeBytes": 3}])
+    response = await client.post("/v1/jobs", headers=AUTH, json=body)
+    _assert_4xx(response)
+    assert "both set the field" in response.json()["error"]["message"]
+    assert (await client.get("/v1/jobs", headers=AUTH)).json().get("jobs", []) == []
+
+
+async def test_a_field_under_both_its_names_in_the_query_or_a_body_field_is_400(
+    client: httpx.AsyncClient,
+) -> None:
+    # `?pageSize=1&page_size=1000`: the last one won.
+    listed = await client.get("/v1/jobs", headers=AUTH, params=[("pageSize", 1), ("page_size", 2)])
+    _assert_4xx(listed)
+    assert "both set the field 'page_size'" in listed.json()["error"]["message"]
+    # `body: "template"` (UpdateTemplate): the message inside is checked too.
+    template = await _template(client, AUTH)
+    patched = await client.patch(
+        f"/v1/{template}",
+        headers=AUTH,
+        params={"updateMask": "display_name"},
+        json={"displayName": "a", "display_name": "b"},
+    )
+    _assert_4xx(patched)
+    # One name each is fine, in either spelling.
+    assert (await client.get("/v1/jobs", headers=AUTH, params={"page_size": 1})).status_code == 200
+
+
 def _token(payload: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 

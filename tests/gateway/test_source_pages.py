@@ -46,11 +46,13 @@ async def client(settings: Settings, jobs: RunningJobsService) -> AsyncIterator[
         await asyncio.wait_for(ingest, timeout=30)
 
 
-async def ready_job(client: httpx.AsyncClient, files: dict[str, bytes]) -> dict[str, str]:
+async def ready_job(
+    client: httpx.AsyncClient, files: dict[str, bytes], headers: dict[str, str] = AUTH
+) -> dict[str, str]:
     """path -> file name of a job holding `files`, uploaded through the gateway and analysed."""
     created = await client.post(
         "/v1/jobs",
-        headers=AUTH,
+        headers=headers,
         json={"files": [{"path": p, "sizeBytes": len(b)} for p, b in files.items()]},
     )
     assert created.status_code == 200, created.text
@@ -59,9 +61,9 @@ async def ready_job(client: httpx.AsyncClient, files: dict[str, bytes]) -> dict[
         put = await client.put(target["url"], content=files[target["path"]])
         assert put.status_code == 200, put.text
     job = body["job"]["name"]
-    await client.post(f"/v1/{job}:finalizeUploads", headers=AUTH, json={})
+    await client.post(f"/v1/{job}:finalizeUploads", headers=headers, json={})
     deadline = time.monotonic() + 60
-    while (await client.get(f"/v1/{job}", headers=AUTH)).json()["status"] != "READY":
+    while (await client.get(f"/v1/{job}", headers=headers)).json()["status"] != "READY":
         assert time.monotonic() < deadline, "analysis did not finish"
         await asyncio.sleep(0.2)
     return {"job": job} | {t["path"]: t["file"] for t in body["uploadTargets"]}
@@ -125,3 +127,31 @@ async def test_pages_come_as_pngs_of_known_size_to_their_owner_only(
     for bad_page in bad_params:
         bad = await client.get(url, headers=AUTH, params=bad_page)
         assert bad.status_code == 400, (bad_page, bad.text)
+
+
+async def test_one_users_burst_of_draws_does_not_queue_ahead_of_others(
+    client: httpx.AsyncClient, idp: IdentityProvider
+) -> None:
+    # 60 draws at once from one user all queued on the ingest process's threads (200 of
+    # them held another user's draw up for 44 s); now a user has RENDERS_PER_USER in flight
+    # and the rest are 429 at once.
+    pdf = text_pdf(["Invoice A-1"])
+    mine = await ready_job(client, {"doc.pdf": pdf})
+    alice = {"Authorization": f"Bearer {idp.token('alice')}"}
+    theirs = await ready_job(client, {"doc.pdf": pdf}, headers=alice)
+
+    async def draw(name: str, headers: dict[str, str]) -> httpx.Response:
+        return await client.get(f"/v1/{name}:renderPage", headers=headers, params={"width": 2400})
+
+    burst = [asyncio.create_task(draw(mine["doc.pdf"], AUTH)) for _ in range(60)]
+    await asyncio.sleep(0.2)
+    other = await draw(theirs["doc.pdf"], alice)
+    answers = await asyncio.gather(*burst)
+    assert other.status_code == 200, other.text
+    statuses = sorted({a.status_code for a in answers})
+    assert statuses == [200, 429], statuses
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert "at once per user" in refused.json()["error"]["message"]
+    # The slots are given back: the same user draws again.
+    assert (await draw(mine["doc.pdf"], AUTH)).status_code == 200

@@ -247,15 +247,22 @@ class JobServicer(jobs_grpc.JobServiceServicer):
     async def ExportResults(
         self, request: jobs_pb.ExportResultsRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        content_type, filename, chunks = await self._exporter.export(
-            caller_id(), _job_id(request.name), request.format, evidence=request.include_evidence
-        )
-        # The gateway turns x-http-* initial metadata into response headers.
-        await context.send_initial_metadata(
-            [("x-http-content-disposition", disposition.attachment(filename, default="results"))]
-        )
-        async for chunk in chunks:
-            yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)
+        user_id = caller_id()
+        with self._exporter.slot(user_id):
+            content_type, filename, chunks = await self._exporter.export(
+                user_id, _job_id(request.name), request.format, evidence=request.include_evidence
+            )
+            # The gateway turns x-http-* initial metadata into response headers.
+            await context.send_initial_metadata(
+                [
+                    (
+                        "x-http-content-disposition",
+                        disposition.attachment(filename, default="results"),
+                    )
+                ]
+            )
+            async for chunk in chunks:
+                yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)
 
     async def ListJobEvents(
         self, request: jobs_pb.ListJobEventsRequest, context: Context

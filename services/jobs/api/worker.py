@@ -174,5 +174,8 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
     ) -> worker_pb.GetFileForWorkerResponse:
         ids = names.parse("file", request.file, field="file")
         # Workers see every file (no caller id); a user only their own.
-        row = await self._files.file_for(ids["job"], ids["file"], caller_id_or_none())
-        return worker_pb.GetFileForWorkerResponse(file=convert.task_file(row))
+        user_id = caller_id_or_none()
+        row = await self._files.file_for(ids["job"], ids["file"], user_id)
+        return worker_pb.GetFileForWorkerResponse(
+            file=convert.task_file(row), caller=names.user_name(user_id) if user_id else ""
+        )

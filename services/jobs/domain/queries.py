@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, owned_job, owned_job_query
 from services.jobs.domain.fields import FieldSpec, from_dicts
-from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of, read_page
 from services.jobs.domain.pages.tokens import PageTokens, page_tokens
 from services.jobs.domain.status import FILE_WAITING, JOB_ANALYSING, FileStatus, TaskStatus
 from services.jobs.store import models
@@ -239,14 +239,13 @@ class JobQueries:
         key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await owned_job(session, user_id, job_id)
-            rows = (
-                await session.scalars(
-                    select(model)
-                    .where(model.job_id == job_id, *order.after(key))  # type: ignore[attr-defined]
-                    .order_by(*order.order_by())
-                    .limit(size + 1)
-                )
-            ).all()
+            rows = await read_page(
+                session,
+                select(model)
+                .where(model.job_id == job_id, *order.after(key))  # type: ignore[attr-defined]
+                .order_by(*order.order_by())
+                .limit(size + 1),
+            )
         names_of_key = order.names
         return page_of(
             rows,

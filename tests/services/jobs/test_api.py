@@ -672,11 +672,13 @@ async def test_archive_entries_are_registered_once(
         worker_pb.GetFileForWorkerRequest(file=archive), metadata=WORKER
     )
     assert looked_up.file.storage_key.startswith(f"{job}/uploads/")
-    assert (
-        await worker_stub.GetFileForWorker(
-            worker_pb.GetFileForWorkerRequest(file=archive), metadata=USER
-        )
-    ).file.name == archive
+    assert looked_up.caller == ""  # a worker is nobody's share
+    as_user = await worker_stub.GetFileForWorker(
+        worker_pb.GetFileForWorkerRequest(file=archive), metadata=USER
+    )
+    assert as_user.file.name == archive
+    # The user it was asked for, whichever credential of theirs asked (RenderPage's share).
+    assert as_user.caller.startswith("users/")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await worker_stub.GetFileForWorker(
             worker_pb.GetFileForWorkerRequest(file=archive), metadata=idp.metadata("mallory")

@@ -15,15 +15,17 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select
 
+from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export.rows import ExportLayout
 from services.jobs.domain.export.xlsx import XlsxStream
-from services.jobs.domain.pages.keyset import Keyset
+from services.jobs.domain.pages.keyset import Keyset, read_page
 from services.jobs.store import models
 
 PAGE = 500
@@ -49,9 +51,22 @@ def _safe_csv(value: Any) -> Any:
     return value
 
 
+# Exports one user may have open at once (per replica). An export whose client stops
+# reading waits on gRPC's flow control with its page of results in memory (up to the page
+# budget and a fetch) for as long as the connection stays open: unbounded, one user's
+# hundreds of stalled downloads held hundreds of pages.
+EXPORTS_PER_USER = 4
+
+
 class Exporter:
     def __init__(self, ctx: JobsContext) -> None:
         self._ctx = ctx
+        self._open = CallerSlots(limit=EXPORTS_PER_USER, what="exports open")
+
+    def slot(self, user_id: str) -> AbstractContextManager[None]:
+        """One of the user's export slots, for as long as the download runs;
+        ResourceExhausted when they are all taken."""
+        return self._open.held(user_id)
 
     async def export(
         self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
@@ -107,19 +122,21 @@ class Exporter:
         """The job's results in order, PAGE at a time, each with its files' paths.
 
         Keyset on (position, id), each page in its own short read: a long download never
-        holds a transaction (or SQLite's snapshot) open, and memory is one page."""
+        holds a transaction (or SQLite's snapshot) open, and memory is one page. A page may
+        be short (the byte budget); only an empty one ends the export."""
         order = Keyset((models.Result.position, models.Result.id))
         key: tuple[int, str] | None = None
         while True:
             async with self._ctx.reading() as session:
-                results = (
-                    await session.scalars(
-                        select(models.Result)
-                        .where(models.Result.job_id == job_id, *order.after(key))
-                        .order_by(*order.order_by())
-                        .limit(PAGE)
-                    )
-                ).all()
+                # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
+                # results of 100 values of 10,000 characters were ~3 GB in memory at once.
+                results = await read_page(
+                    session,
+                    select(models.Result)
+                    .where(models.Result.job_id == job_id, *order.after(key))
+                    .order_by(*order.order_by())
+                    .limit(PAGE),
+                )
                 if not results:
                     return
                 paths: dict[str, list[str]] = {}

@@ -12,7 +12,7 @@ from bytereview.core.errors import AlreadyExists, NotFound
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of, read_page
 from services.jobs.domain.queries import codec_of
 from services.jobs.domain.results.versions import result_of
 from services.jobs.store import models
@@ -82,14 +82,13 @@ class GoldenDocuments:
         key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await _owned_template(session, user_id, template_id)
-            rows = (
-                await session.scalars(
-                    select(models.GoldenDocument)
-                    .where(models.GoldenDocument.template_id == template_id, *order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(size + 1)
-                )
-            ).all()
+            rows = await read_page(
+                session,
+                select(models.GoldenDocument)
+                .where(models.GoldenDocument.template_id == template_id, *order.after(key))
+                .order_by(*order.order_by())
+                .limit(size + 1),
+            )
             page, token = page_of(
                 rows, size, codec=codec, scope=scope, key_of=lambda g: (g.created_at, g.id)
             )

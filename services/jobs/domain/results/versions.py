@@ -19,7 +19,7 @@ from bytereview.core.limits import check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of, read_page
 from services.jobs.domain.queries import codec_of
 from services.jobs.domain.results import review
 from services.jobs.store import models
@@ -141,14 +141,13 @@ class ResultVersions:
         key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
             await _owned_result(session, user_id, job_id, result_id)
-            rows = (
-                await session.scalars(
-                    select(models.ResultVersion)
-                    .where(models.ResultVersion.result_id == result_id, *order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(size + 1)
-                )
-            ).all()
+            rows = await read_page(
+                session,
+                select(models.ResultVersion)
+                .where(models.ResultVersion.result_id == result_id, *order.after(key))
+                .order_by(*order.order_by())
+                .limit(size + 1),
+            )
         return page_of(rows, size, codec=codec, scope=scope, key_of=lambda v: (v.version,))
 
     async def get_version(

@@ -13,7 +13,7 @@ from bytereview.core.limits import MAX_DESCRIPTION, MAX_DISPLAY_NAME, check_leng
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext
 from services.jobs.domain.fields import FieldSpec, validate_fields
-from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of, read_page
 from services.jobs.domain.queries import codec_of
 from services.jobs.domain.results.scoring import start_scoring
 from services.jobs.domain.templates.versions import add_template_version
@@ -77,14 +77,13 @@ class Templates:
         order = Keyset((models.Template.display_name, models.Template.id))
         key = codec.decode(page_token, scope)
         async with self._ctx.reading() as session:
-            rows = (
-                await session.scalars(
-                    select(models.Template)
-                    .where(models.Template.user_id == user_id, *order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(size + 1)
-                )
-            ).all()
+            rows = await read_page(
+                session,
+                select(models.Template)
+                .where(models.Template.user_id == user_id, *order.after(key))
+                .order_by(*order.order_by())
+                .limit(size + 1),
+            )
         return page_of(
             rows, size, codec=codec, scope=scope, key_of=lambda t: (t.display_name, t.id)
         )

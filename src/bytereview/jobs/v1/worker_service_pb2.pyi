@@ -529,16 +529,23 @@ class GetFileForWorkerResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     FILE_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
+    caller: _builtins.str
+    """The user whose forwarded credential asked, `users/{user}`; empty when a worker asked.
+    Services that do work for users through this call (RenderPage) share their capacity
+    out per user by it: several API keys or tokens of one user are still one user.
+    """
     @_builtins.property
     def file(self) -> Global___TaskFile: ...
     def __init__(
         self,
         *,
         file: Global___TaskFile | None = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["file", b"file"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caller", b"caller", "file", b"file"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
