@@ -266,6 +266,14 @@ def nested_over_budget(per_archive: int) -> bytes:
     return build([("one.zip", inner), ("two.zip", inner)])
 
 
+def nested_folder_records(archives: int, folders: int) -> bytes:
+    """Nested archives listing `folders` folder records and one file each. Folders cost no
+    file, so only the upload's budget of directory reads bounds how many records are read
+    in all: thousands of such archives were an hour of a worker's CPU."""
+    inner = build([*((f"d{i}/", b"") for i in range(folders)), ("a.png", PNG)])
+    return build([(f"n{i}.zip", inner) for i in range(archives)])
+
+
 def sfx() -> bytes:
     return SFX_STUB + build([("a.png", PNG), ("b.pdf", invoice("SFX"))])
 
@@ -401,6 +409,25 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                 "UNPACKED",
                 files=listed({"one.zip": ("UNPACKED", ""), "two.zip": ("FAILED", "more fit")}),
                 max_files=max_entries,
+            ),
+        ),
+        Case(
+            # Within every archive's limits, but more folder records in all than one
+            # upload's: three archives are read, the fourth is refused, and so is the fifth.
+            "nested-folder-records.zip",
+            nested_folder_records(5, max_entries),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "n0.zip": ("UNPACKED", ""),
+                        "n0.zip/a.png": ("READY", ""),
+                        "n2.zip": ("UNPACKED", ""),
+                        "n3.zip": ("FAILED", "too many entries and folders"),
+                        "n4.zip": ("FAILED", "too many entries and folders"),
+                    }
+                ),
+                max_files=8,
             ),
         ),
         Case(

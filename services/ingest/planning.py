@@ -16,12 +16,12 @@ import os
 import stat
 import zipfile
 from array import array
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from services.ingest import directory, entry_data, spans
-from services.ingest.budget import HostileArchive, UnpackLimits
+from services.ingest.budget import HostileArchive, UnpackLimits, UploadBudget
 from services.ingest.directory import Record
 from services.ingest.entry_names import (
     MAX_PATH,
@@ -78,10 +78,18 @@ class ZipArchive:
         return spans.clamp(record.header_offset + self.end.prefix)
 
 
-def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> ZipArchive:
+def open_archive(
+    handle: BinaryIO,
+    limits: UnpackLimits,
+    *,
+    max_files: int,
+    budget: UploadBudget | None = None,
+) -> ZipArchive:
     """The archive, once its directory is known to hold at most `max_files` files (and
     `limits.max_records` records): HostileArchive beyond that, counted without keeping any
-    record. DamagedArchive if it cannot be read as a ZIP."""
+    record. DamagedArchive if it cannot be read as a ZIP. With an upload's `budget`, the
+    directory read is charged to it, whatever the verdict, and no more is read than the
+    budget has left."""
     try:
         end = directory.read_end(handle)
     except directory.DirectoryError as exc:
@@ -93,14 +101,37 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> Z
             f"the archive's central directory is {end.size} bytes; the limit is "
             f"{limits.max_directory_bytes}"
         )
+    max_records = limits.max_records
+    read: Callable[[int], None] | None = None
+    if budget is not None:
+        # Nothing left: refused unread (each walk reads one record past what is left).
+        if end.size > budget.directory_bytes_left or (end.size and not budget.records_left):
+            raise _over_upload(limits)
+        max_records = min(max_records, budget.records_left)
+        charged = budget
+
+        def read(records: int) -> None:
+            charged.read_directory(records, end.size)
+
     try:
-        counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
+        counted = directory.census(
+            handle, end, max_files=max_files, max_records=max_records, read=read
+        )
     except directory.DirectoryError as exc:
         raise DamagedArchive(str(exc)) from exc
     if not counted.complete:
+        if counted.files <= max_files and max_records < limits.max_records:
+            raise _over_upload(limits)
         over = counted.files if counted.files > max_files else counted.records
         raise _over(over, max_files, limits, exact=False)
     return ZipArchive(handle, end)
+
+
+def _over_upload(limits: UnpackLimits) -> HostileArchive:
+    return HostileArchive(
+        "the upload's archives list too many entries and folders in all, every nested "
+        f"archive counted (at most {limits.max_records_read} are read); this one is not read"
+    )
 
 
 def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:

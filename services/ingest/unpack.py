@@ -218,6 +218,7 @@ class ArchiveUnpacker:
                 handle,
                 self._limits,
                 max_files=self._budget.files_left,
+                budget=self._budget,
             )
             plans = await asyncio.to_thread(plan, archive, self._limits)
             self._budget.reserve_files(len(plans))
@@ -442,7 +443,7 @@ class ArchiveUnpacker:
             raise StorageFailure(f"reading from storage failed: {exc}") from exc
         handle = cast(BinaryIO, _StorageReader(raw))
         try:
-            return document_type(handle, self._limits)
+            return document_type(handle, self._limits, self._budget)
         finally:
             handle.close()
 
