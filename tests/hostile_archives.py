@@ -27,7 +27,15 @@ from pathlib import Path
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from tests.archives import PNG, invoice
-from tests.hostile_documents import jpeg_scan_bomb, png_chunks, png_header_bomb, tiff_strips
+from tests.hostile_documents import (
+    gif_large_frame,
+    jpeg_late_frame,
+    jpeg_scan_bomb,
+    png_chunks,
+    png_header_bomb,
+    png_late_header,
+    tiff_strips,
+)
 
 DATE = (2026, 3, 1, 12, 0, 0)
 MIB = 1024 * 1024
@@ -428,6 +436,29 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                     }
                 ),
                 max_files=8,
+            ),
+        ),
+        Case(
+            # Sizes declared past the first header read: each 1 x 1 (or 0 x 0) by it.
+            "late-image-sizes.zip",
+            build(
+                [
+                    ("late.png", png_late_header(8000, 8000)),
+                    ("frame.gif", gif_large_frame(8000, 8000)),
+                    ("late.jpg", jpeg_late_frame(8000, 8000)),
+                    ("ok.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "late.png": ("FAILED", "8000 x 8000 pixels"),
+                        "frame.gif": ("FAILED", "8000 x 8000 pixels"),
+                        "late.jpg": ("FAILED", "8000 x 8000 pixels"),
+                        "ok.png": ("READY", ""),
+                    }
+                ),
             ),
         ),
         Case(

@@ -319,3 +319,54 @@ def text_bomb(chars: int, *, pages: int = 1, per_line: int = 1000) -> bytes:
             ),
         ]
     )
+
+
+def png_late_header(width: int, height: int) -> bytes:
+    """A PNG whose first chunk is not its IHDR: read from its first bytes, it is 1 x 1 (the
+    other chunk's first eight bytes); Pillow reads chunks in any order up to the image
+    data, and takes its size from the IHDR after it."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"teXt", struct.pack(">II", 1, 1))
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * (1 + (width + 7) // 8)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def gif_large_frame(width: int, height: int) -> bytes:
+    """A GIF of a 1 x 1 screen whose first frame is `width` x `height`: Pillow enlarges the
+    image to hold the frame."""
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0)
+        + b"\0\0\0\xff\xff\xff"  # a two-colour table
+        + b","
+        + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        + b"\x02\x02\x4c\x01\x00;"
+    )
+
+
+def jpeg_late_frame(width: int, height: int) -> bytes:
+    """A JPEG whose frame header (its size) follows 128 KiB of metadata segments, past the
+    first bytes sniffed; its size is set to `width` x `height`."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG")
+    data = out.getvalue()
+    metadata = (b"\xff\xe5" + struct.pack(">H", 65000) + b"m" * 64998) * 2
+    frame = data.index(b"\xff\xc0")
+    return (
+        data[:2]
+        + metadata
+        + data[2 : frame + 5]
+        + struct.pack(">HH", height, width)
+        + data[frame + 9 :]
+    )

@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.declared_pixels import pixels_problem
 from services.ingest import directory
 
 SNIFF_BYTES = 64 * 1024
@@ -149,17 +149,8 @@ def unsupported_reason(found: Sniffed) -> str:
 
 def image_problem(found: Sniffed) -> str:
     """Why an image cannot be read ('' if it can): its header declares more pixels than
-    MAX_IMAGE_PIXELS. Decoding is what costs (a PNG of 100,000 x 100,000 pixels is a few
-    KiB and 30 GB decoded), so the declared size is what is judged, before any decoding."""
-    pixels = found.width * found.height
-    # One side alone past the bound is refused too, whatever the other: a PNG declaring
-    # 2**31 x 0 has no pixels to count, and its width does not fit the report's int32.
-    if pixels > MAX_IMAGE_PIXELS or max(found.width, found.height) > MAX_IMAGE_PIXELS:
-        return (
-            f"the image is {found.width} x {found.height} pixels; images of more than "
-            f"{MAX_IMAGE_PIXELS} pixels are not read"
-        )
-    return ""
+    MAX_IMAGE_PIXELS (core/declared_pixels.py), judged before any decoding."""
+    return pixels_problem(found.width, found.height)
 
 
 def zip_directory(tail: bytes, size: int) -> bool:

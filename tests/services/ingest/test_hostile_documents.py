@@ -27,11 +27,14 @@ from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     bmp_header_claim,
     gif_comment,
+    gif_large_frame,
+    jpeg_late_frame,
     jpeg_padded,
     jpeg_scan_bomb,
     page_tree_bomb,
     png_chunks,
     png_header_bomb,
+    png_late_header,
     tiff_header,
     tiff_pages,
     tiff_strips,
@@ -81,6 +84,29 @@ def test_an_upload_declaring_more_pixels_than_allowed_fails_at_analysis(
     found = analyse(storage, stored(storage, "u", data))
     assert (found.status, found.media_type) == ("FAILED", media)
     assert f"{SIDE} x {SIDE} pixels" in found.error
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (png_late_header(SIDE, SIDE), "image/png"),
+        (gif_large_frame(SIDE, SIDE), "image/gif"),
+        (jpeg_late_frame(SIDE, SIDE), "image/jpeg"),
+    ],
+    ids=["png-ihdr-after-a-chunk", "gif-frame-past-its-screen", "jpeg-frame-after-128-kib"],
+)
+def test_a_size_declared_past_the_first_header_is_judged_too(
+    storage: Storage, copies: LocalCopies, data: bytes, media: str
+) -> None:
+    """Read from the first bytes these are 1 x 1 (or 0 x 0) and were READY; Pillow opens
+    them at SIDE x SIDE, and each reader failed them later with a decoder's message."""
+    found = analyse(storage, stored(storage, "u", data))
+    assert (found.status, found.media_type) == ("FAILED", media)
+    assert f"{SIDE} x {SIDE} pixels" in found.error
+    with Image.open(io.BytesIO(data)) as opened:  # what the readers would decode
+        assert opened.size == (SIDE, SIDE)
+    with pytest.raises(FailedPrecondition, match=f"{SIDE} x {SIDE} pixels"):
+        render.draw_image(copies, "u", 1, 200)
 
 
 @pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "PNG", "JPEG", "GIF", "BMP"])
