@@ -35,6 +35,7 @@ from tests.hostile_documents import (
     png_header_bomb,
     png_late_header,
     tiff_strips,
+    webp_frames,
 )
 
 DATE = (2026, 3, 1, 12, 0, 0)
@@ -439,13 +440,15 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             ),
         ),
         Case(
-            # Sizes declared past the first header read: each 1 x 1 (or 0 x 0) by it.
+            # Sizes declared past the first header read (each 1 x 1 or 0 x 0 by it), and
+            # a WebP's frames, all listed by its decoder to read the first.
             "late-image-sizes.zip",
             build(
                 [
                     ("late.png", png_late_header(8000, 8000)),
                     ("frame.gif", gif_large_frame(8000, 8000)),
                     ("late.jpg", jpeg_late_frame(8000, 8000)),
+                    ("frames.webp", webp_frames(10_001)),
                     ("ok.png", PNG),
                 ]
             ),
@@ -456,6 +459,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                         "late.png": ("FAILED", "8000 x 8000 pixels"),
                         "frame.gif": ("FAILED", "8000 x 8000 pixels"),
                         "late.jpg": ("FAILED", "8000 x 8000 pixels"),
+                        "frames.webp": ("FAILED", "more than 10000 frames"),
                         "ok.png": ("READY", ""),
                     }
                 ),

@@ -370,3 +370,27 @@ def jpeg_late_frame(width: int, height: int) -> bytes:
         + struct.pack(">HH", height, width)
         + data[frame + 9 :]
     )
+
+
+def webp_frames(count: int, side: int = 100) -> bytes:
+    """An animated WebP of a `side`-square canvas and `count` frames of one pixel each
+    (46 bytes a frame): libwebp lists every frame when it opens the file."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGBA", (1, 1)).save(out, "WEBP", lossless=True)
+    pixel = out.getvalue()[12:]  # the VP8L chunk
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    canvas = (side - 1).to_bytes(3, "little") * 2
+    # Offset (3 + 3 bytes), frame size less one (3 + 3), duration (3), flags (1).
+    frame = chunk(b"ANMF", bytes(12) + b"\x01\0\0\0" + pixel)
+    body = (
+        b"WEBP"
+        + chunk(b"VP8X", b"\x12\0\0\0" + canvas)  # animated, with alpha
+        + chunk(b"ANIM", bytes(6))
+        + frame * count
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body

@@ -480,10 +480,10 @@ _Copied = tuple[int, str, Sniffed, Streamed]
 
 def _decoding_problem(found: Sniffed, size: int, judged: Streamed) -> str:
     """Why an image entry would cost too much to decode ('' if it would not): its declared
-    pixels, what its walk found (a JPEG's scans, a PNG's chunks, a GIF's head), a WebP's
-    bytes (read whole to decode)."""
-    if found.media_type == WEBP:
-        return image_problem(found) or webp_problem(size)
+    pixels, a WebP's bytes (read whole to decode), what its walk found (a JPEG's scans, a
+    PNG's chunks, a GIF's head, a WebP's frames)."""
+    if found.media_type == WEBP and (problem := webp_problem(size)):
+        return problem
     return image_problem(found) or judged.problem()
 
 

@@ -13,8 +13,9 @@ from bytereview.core.limits import (
     MAX_PNG_CHUNKS,
     MAX_PNG_OTHER_BYTES,
     MAX_PNG_OTHER_CHUNKS,
+    MAX_WEBP_FRAMES,
 )
-from tests.hostile_documents import bmp_header_claim, gif_comment, png_chunks
+from tests.hostile_documents import bmp_header_claim, gif_comment, png_chunks, webp_frames
 
 
 def _saved(fmt: str, **options: object) -> bytes:
@@ -75,3 +76,16 @@ def test_past_each_limit_the_file_is_refused_fed_either_way(data: bytes, phrase:
 def test_just_under_the_limits_passes() -> None:
     assert decoding_problem(io.BytesIO(png_chunks(MAX_PNG_OTHER_CHUNKS - 10))) == ""
     assert decoding_problem(io.BytesIO(gif_comment(MAX_GIF_HEAD_BYTES - 10_000))) == ""
+
+
+@pytest.mark.parametrize("size", [7, 4096, 1 << 20])
+def test_a_webps_frames_are_counted_across_chunks_of_any_size(size: int) -> None:
+    """libwebp lists every frame when it opens the file: 1.5 million one-pixel frames
+    (64 MiB) took 270 MB to open a 100 x 100 image whose first frame alone was read."""
+    assert "more than 10000 frames" in _streamed(webp_frames(MAX_WEBP_FRAMES + 1), size)
+    assert _streamed(webp_frames(MAX_WEBP_FRAMES), size) == ""
+    frames = [Image.new("RGB", (50, 40), (i * 8, 0, 0)) for i in range(30)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:])
+    assert _streamed(out.getvalue(), size) == ""  # a real animation
+    assert decoding_problem(io.BytesIO(webp_frames(MAX_WEBP_FRAMES + 1))) != ""

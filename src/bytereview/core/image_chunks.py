@@ -1,4 +1,5 @@
-"""PNG chunks and a GIF's blocks before its image, walked as the bytes stream past.
+"""PNG chunks, a GIF's blocks before its image and a WebP's frames, walked as the bytes
+stream past.
 
 Pillow walks both in Python, reading each chunk or block whole and keeping some (a PNG's
 private chunks, a GIF's comments): their count and size follow the file's, not its pixels,
@@ -23,9 +24,10 @@ from bytereview.core.limits import (
     MAX_PNG_CHUNKS,
     MAX_PNG_OTHER_BYTES,
     MAX_PNG_OTHER_CHUNKS,
+    MAX_WEBP_FRAMES,
 )
 
-__all__ = ["BmpHeader", "GifHead", "PngChunks"]
+__all__ = ["BmpHeader", "GifHead", "PngChunks", "WebpFrames"]
 
 _IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
 
@@ -171,5 +173,33 @@ class BmpHeader:
             return (
                 f"the BMP declares a {self.header_size}-byte header; BMP headers are "
                 f"{', '.join(map(str, sorted(_BMP_HEADERS)))} bytes"
+            )
+        return ""
+
+
+class WebpFrames(ByteWalk):
+    """The frames (ANMF chunks) of a WebP fed chunk by chunk of bytes: libwebp's decoder
+    lists each when the file is opened, whatever frame is then decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(skip=12)  # "RIFF", the RIFF's size, "WEBP"
+        self.frames = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self.walk(chunk)
+
+    def _step(self, data: bytes, at: int, end: int) -> int:
+        if self.wait_for(data, at, end, 8):
+            return end
+        kind, length = struct.unpack_from("<4sI", data, at)
+        self.frames += kind == b"ANMF"
+        self.skip = 8 + length + (length & 1)  # chunks are padded to an even size
+        return at
+
+    def problem(self) -> str:
+        if self.frames > MAX_WEBP_FRAMES:
+            return (
+                f"the WebP holds more than {MAX_WEBP_FRAMES} frames; more are not read "
+                "(its decoder lists every frame to read the first)"
             )
         return ""

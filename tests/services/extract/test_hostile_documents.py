@@ -42,6 +42,7 @@ from tests.hostile_documents import (
     text_bomb,
     tiff_header,
     tiff_strips,
+    webp_frames,
     webp_padded,
     xobject_bomb,
 )
@@ -168,6 +169,13 @@ async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None
     assert not caught.value.retryable
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
+
+
+async def test_a_webp_of_more_frames_than_its_bound_is_refused_before_decoding() -> None:
+    """libwebp lists every frame when it opens the file, to decode the first."""
+    with pytest.raises(ExtractionError, match=r"anim\.webp: the WebP holds more than") as caught:
+        await document_pages(document(webp_frames(10_001), "image/webp", "anim.webp"))
+    assert not caught.value.retryable
 
 
 async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None:

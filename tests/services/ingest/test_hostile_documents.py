@@ -16,7 +16,12 @@ import pytest
 from PIL import Image
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
+from bytereview.core.limits import (
+    MAX_IMAGE_PIXELS,
+    MAX_TIFF_PAGE_VALUES,
+    MAX_WEBP_BYTES,
+    MAX_WEBP_FRAMES,
+)
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
@@ -38,6 +43,7 @@ from tests.hostile_documents import (
     tiff_header,
     tiff_pages,
     tiff_strips,
+    webp_frames,
     webp_padded,
     webp_vp8x_header,
     xobject_bomb,
@@ -258,6 +264,22 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     ok = stored(storage, "progressive", progressive.getvalue())
     assert analyse(storage, ok).status == "READY"
     assert render.draw_image(copies, ok, 1, 300)[0].size == (300, 200)
+
+
+def test_a_webp_of_more_frames_than_its_bound_fails_at_analysis_and_is_not_drawn(
+    storage: Storage, copies: LocalCopies
+) -> None:
+    """libwebp lists every frame of an animated WebP when it opens the file, ~90 bytes
+    each: 64 MiB (within MAX_WEBP_BYTES) of one-pixel frames took 270 MB to open."""
+    many = webp_frames(MAX_WEBP_FRAMES + 1)
+    found = analyse(storage, stored(storage, "frames", many))
+    assert (found.status, found.media_type) == ("FAILED", "image/webp")
+    assert f"more than {MAX_WEBP_FRAMES} frames" in found.error
+    with pytest.raises(FailedPrecondition, match="frames"):
+        render.draw_image(copies, "frames", 1, 800)
+    few = stored(storage, "few", webp_frames(20))
+    assert analyse(storage, few).status == "READY"
+    assert render.draw_image(copies, few, 1, 800)[0].size == (100, 100)
 
 
 def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(
