@@ -333,6 +333,18 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
         Case("drive.zip", build([("C:\\evil.png", PNG)]), Expect("FAILED", "absolute")),
         Case("unc.zip", build([("\\\\server\\share\\x.png", PNG)]), Expect("FAILED", "absolute")),
         Case("nul.zip", raw_names([(b"ok.png\0.exe", PNG)]), Expect("FAILED", "control")),
+        # A name is up to 64 KiB and a verdict is kept to 2,000 characters: quoted whole, the
+        # name pushed the reason out of the verdict the user sees.
+        Case(
+            "long-nul.zip",
+            raw_names([(b"a" * 5000 + b"\0.png", PNG)]),
+            Expect("FAILED", "has control characters in its name"),
+        ),
+        Case(
+            "long-dotdot.zip",
+            build([("../" + "a" * 5000 + ".png", PNG)]),
+            Expect("FAILED", "points outside the archive"),
+        ),
         Case(
             "backslash-dotdot.zip",
             build([("a\\..\\..\\evil.png", PNG)]),

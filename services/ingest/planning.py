@@ -31,6 +31,7 @@ from services.ingest.entry_names import (
     safe_entry_path,
     same_name_key,
     shortened,
+    shown,
 )
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -243,14 +244,14 @@ class Planned:
             item.path = shortened(path)
             item.problem = f"the entry's path is longer than {MAX_PATH} characters"
         elif maybe_seen and key in seen.files:
-            item.problem = f"another entry has the same name {path!r}"
+            item.problem = f"another entry has the same name {shown(path)}"
         elif maybe_seen and spans.wide_hash(key, salt) in seen.folders:
             # One name, a file and a folder: no disk holds both, and a nested archive's
             # files would sit beside this folder's under one path.
-            item.problem = f"other entries are in a folder of the same name {path!r}"
+            item.problem = f"other entries are in a folder of the same name {shown(path)}"
         elif clash is not None:
             folder = "/".join(path.split("/")[: clash.count("/") + 1])
-            item.problem = f"its folder {folder!r} has the same name as another entry"
+            item.problem = f"its folder {shown(folder)} has the same name as another entry"
         elif record.uncompressed_size > self._limits.max_entry_bytes:
             item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
         if maybe_seen:
@@ -339,11 +340,12 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     starts: array[int] | None = None
     if in_order:
         if overlap is not None:
-            raise HostileArchive(f"entries {overlap[0]!r} and {overlap[1]!r} overlap (a zip bomb)")
+            first, second = shown(overlap[0]), shown(overlap[1])
+            raise HostileArchive(f"entries {first} and {second} overlap (a zip bomb)")
     else:
         starts = _check_spans(archive)
     if furthest[0] > archive.end.start:
-        raise HostileArchive(f"entry {furthest[1]!r} claims more bytes than the archive holds")
+        raise HostileArchive(f"entry {shown(furthest[1])} claims more bytes than the archive holds")
     if unsafe is not None:
         raise unsafe
     return Planned(
@@ -373,7 +375,7 @@ def _check_spans(archive: ZipArchive) -> array[int]:
     at = spans.first_overlap(ordered, ends)
     if at is not None:
         first, second = _holding(archive, at)
-        raise HostileArchive(f"entries {first!r} and {second!r} overlap (a zip bomb)")
+        raise HostileArchive(f"entries {shown(first)} and {shown(second)} overlap (a zip bomb)")
     return ordered
 
 
