@@ -34,6 +34,7 @@ from tests.hostile_documents import (
     png_chunks,
     png_header_bomb,
     png_late_header,
+    tiff_header,
     tiff_strips,
     webp_frames,
 )
@@ -461,6 +462,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                     ("frame.gif", gif_large_frame(8000, 8000)),
                     ("late.jpg", jpeg_late_frame(8000, 8000)),
                     ("frames.webp", webp_frames(10_001)),
+                    ("late.tif", tiff_header(8000, 8000, padding=100_000)),
                     ("ok.png", PNG),
                 ]
             ),
@@ -472,6 +474,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                         "frame.gif": ("FAILED", "8000 x 8000 pixels"),
                         "late.jpg": ("FAILED", "8000 x 8000 pixels"),
                         "frames.webp": ("FAILED", "more than 10000 frames"),
+                        "late.tif": ("FAILED", "8000 x 8000 pixels"),
                         "ok.png": ("READY", ""),
                     }
                 ),

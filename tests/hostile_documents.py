@@ -93,23 +93,26 @@ def png_header_bomb(width: int, height: int) -> bytes:
     )
 
 
-def tiff_header(width: int, height: int) -> bytes:
+def tiff_header(width: int, height: int, *, padding: int = 0) -> bytes:
     """A little-endian TIFF whose first page declares `width` x `height` (LONG) pixels,
-    uncompressed 1-bit, with one strip of whatever follows (the pixels are never there)."""
+    uncompressed 1-bit, with one strip of whatever follows (the pixels are never there);
+    its directory follows `padding` bytes (past the first bytes sniffed, if many)."""
+    at = 8 + padding
     entries = [
         (256, 4, 1, width),  # ImageWidth
         (257, 4, 1, height),  # ImageLength
         (258, 3, 1, 1),  # BitsPerSample
         (259, 3, 1, 1),  # Compression: none
         (262, 3, 1, 0),  # PhotometricInterpretation: white is zero
-        (273, 4, 1, 8 + 2 + 12 * 8 + 4),  # StripOffsets: just after the directory
+        (273, 4, 1, at + 2 + 12 * 8 + 4),  # StripOffsets: just after the directory
         (278, 4, 1, height),  # RowsPerStrip
         (279, 4, 1, 16),  # StripByteCounts
     ]
     ifd = struct.pack("<H", len(entries))
     for tag, kind, count, value in entries:
         ifd += struct.pack("<HHII", tag, kind, count, value)
-    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\0" * 16
+    head = b"II*\x00" + struct.pack("<I", at) + b"\0" * padding
+    return head + ifd + struct.pack("<I", 0) + b"\0" * 16
 
 
 def webp_vp8x_header(width: int, height: int) -> bytes:

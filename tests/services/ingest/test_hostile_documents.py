@@ -98,8 +98,14 @@ def test_an_upload_declaring_more_pixels_than_allowed_fails_at_analysis(
         (png_late_header(SIDE, SIDE), "image/png"),
         (gif_large_frame(SIDE, SIDE), "image/gif"),
         (jpeg_late_frame(SIDE, SIDE), "image/jpeg"),
+        (tiff_header(SIDE, SIDE, padding=100_000), "image/tiff"),
     ],
-    ids=["png-ihdr-after-a-chunk", "gif-frame-past-its-screen", "jpeg-frame-after-128-kib"],
+    ids=[
+        "png-ihdr-after-a-chunk",
+        "gif-frame-past-its-screen",
+        "jpeg-frame-after-128-kib",
+        "tiff-directory-after-100-kb",
+    ],
 )
 def test_a_size_declared_past_the_first_header_is_judged_too(
     storage: Storage, copies: LocalCopies, data: bytes, media: str
