@@ -90,8 +90,8 @@ def sniff(head: bytes) -> Sniffed:
         width, height = _webp_size(head)
         return Sniffed(WEBP, width, height)
     if head.startswith(b"BM") and len(head) >= 26:
-        width, height = struct.unpack("<ii", head[18:26])
-        return Sniffed(BMP, abs(width), abs(height))
+        width, height = _bmp_size(head)
+        return Sniffed(BMP, width, height)
     for magic, at, media_type in OTHER_ARCHIVES:
         if head[at : at + len(magic)] == magic:
             return Sniffed(media_type)
@@ -192,6 +192,16 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             return width, height
         i += 2 + length
     return 0, 0
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the information header: 16-bit in the OS/2 1.x header (12
+    bytes), 32-bit and signed (negative: rows top-down) in the others. Read as 32-bit, an
+    OS/2 bitmap of 16 x 8 pixels was 524,304 x 1,572,865, and refused."""
+    if struct.unpack("<I", data[14:18])[0] == 12:
+        return struct.unpack("<HH", data[18:22])
+    width, height = struct.unpack("<ii", data[18:26])
+    return abs(width), abs(height)
 
 
 def _tiff_size(data: bytes) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from services.ingest.sniff import sniff, unsupported_reason
+from services.ingest.sniff import image_problem, sniff, unsupported_reason
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
 
@@ -102,3 +102,16 @@ def test_other_archives_are_named_with_what_to_do(data: bytes, media_type: str, 
     reason = unsupported_reason(found)
     assert f"{kind} archive" in reason
     assert "re-pack its files as a ZIP" in reason
+
+
+def test_an_os2_bitmap_has_its_16_bit_size() -> None:
+    """The OS/2 1.x header (12 bytes) holds 16-bit sizes: read as 32-bit ones, a 16 x 8
+    bitmap was 524,304 x 1,572,865 pixels, and refused as too large."""
+    row = (16 * 24 + 31) // 32 * 4
+    header = struct.pack("<IHHHH", 12, 16, 8, 1, 24)
+    data = b"BM" + struct.pack("<IHHI", 26 + row * 8, 0, 0, 26) + header + b"\xff" * row * 8
+    found = sniff(data)
+    assert (found.media_type, found.width, found.height) == ("image/bmp", 16, 8)
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.size == (16, 8)
+    assert image_problem(found) == ""
