@@ -75,3 +75,14 @@ def test_a_pages_size_is_judged_from_its_directory_wherever_it_is() -> None:
     long8 = bytearray(tiff_header(9000, 9000))
     long8[10:14] = struct.pack("<HH", 256, 16)  # ImageWidth as LONG8
     assert page_problem(io.BytesIO(bytes(long8))) == ""
+
+
+def test_a_bigtiff_directory_offset_past_any_file_ends_the_walk() -> None:
+    """A BigTIFF's offsets are 8 bytes: 2**64 - 1 made the walk's seek overflow, an error
+    that none of its callers expect."""
+    out = io.BytesIO()
+    Image.new("1", (8, 8)).save(out, "TIFF", big_tiff=True)
+    data = bytearray(out.getvalue())
+    data[8:16] = struct.pack("<Q", 2**64 - 1)
+    assert list(page_values(io.BytesIO(bytes(data)), 1)) == []
+    assert page_problem(io.BytesIO(bytes(data))) == ""

@@ -23,6 +23,8 @@ __all__ = ["page_problem", "page_values"]
 # Field types Pillow unpacks into a tuple of numbers (TIFF 6 and BigTIFF). BYTE (1), ASCII
 # (2) and UNDEFINED (7) stay bytes or a string: one object per field.
 _NUMBERS = frozenset({3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 16, 17, 18})
+# Offsets a file may hold (seek takes a signed 64-bit one).
+_MAX_OFFSET = 1 << 63
 # Field types a page's width or height may have: SHORT, LONG, LONG8 (BigTIFF).
 _SIZES = {3: "H", 4: "I", 16: "Q"}
 
@@ -62,6 +64,8 @@ def _pages(handle: IO[bytes], pages: int) -> Iterator[_Page]:
     next_size = struct.calcsize(next_fmt)
     seen: set[int] = set()
     while at and at not in seen and len(seen) < pages:
+        if at >= _MAX_OFFSET:  # a BigTIFF's 8-byte offset: no file is that large
+            return
         seen.add(at)
         handle.seek(at)
         raw = handle.read(count_size)
