@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -270,6 +271,29 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     ok = stored(storage, "progressive", progressive.getvalue())
     assert analyse(storage, ok).status == "READY"
     assert render.draw_image(copies, ok, 1, 300)[0].size == (300, 200)
+
+
+def test_a_page_pillow_cannot_parse_past_the_first_is_a_clear_refusal(
+    storage: Storage, copies: LocalCopies
+) -> None:
+    """Past the first frame, Pillow's TIFF parser raises what it meets: a second page
+    without a width was a TypeError, and RenderPage answered 500."""
+    out = io.BytesIO()
+    pages = [Image.new("RGB", (40, 30)), Image.new("RGB", (40, 30))]
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    data = bytearray(out.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    second = struct.unpack_from(
+        "<I", data, first + 2 + 12 * struct.unpack_from("<H", data, first)[0]
+    )[0]
+    for at in range(second + 2, second + 2 + 12 * struct.unpack_from("<H", data, second)[0], 12):
+        if struct.unpack_from("<H", data, at)[0] == 256:  # ImageWidth: renamed away
+            struct.pack_into("<H", data, at, 65000)
+    key = stored(storage, "two-pages", bytes(data))
+    assert analyse(storage, key).status == "READY"  # its first page is fine
+    assert render.draw_image(copies, key, 1, 100)[1] == 2
+    with pytest.raises(FailedPrecondition, match="the image cannot be read"):
+        render.draw_image(copies, key, 2, 100)
 
 
 def test_a_webp_of_more_frames_than_its_bound_fails_at_analysis_and_is_not_drawn(
