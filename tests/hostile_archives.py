@@ -473,7 +473,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                         "late.png": ("FAILED", "8000 x 8000 pixels"),
                         "frame.gif": ("FAILED", "8000 x 8000 pixels"),
                         "late.jpg": ("FAILED", "8000 x 8000 pixels"),
-                        "frames.webp": ("FAILED", "more than 10000 frames"),
+                        "frames.webp": ("FAILED", "more than 10000 chunks"),
                         "late.tif": ("FAILED", "8000 x 8000 pixels"),
                         "ok.png": ("READY", ""),
                     }

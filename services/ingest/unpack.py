@@ -481,7 +481,7 @@ _Copied = tuple[int, str, Sniffed, Streamed]
 def _decoding_problem(found: Sniffed, size: int, judged: Streamed) -> str:
     """Why an image entry would cost too much to decode ('' if it would not): its declared
     pixels, a WebP's bytes (read whole to decode), what its walk found (a JPEG's scans, a
-    PNG's chunks, a GIF's head, a WebP's frames)."""
+    PNG's chunks, a GIF's head, a WebP's chunks)."""
     if found.media_type == WEBP and (problem := webp_problem(size)):
         return problem
     return image_problem(found) or judged.problem()

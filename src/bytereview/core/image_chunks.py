@@ -1,4 +1,4 @@
-"""PNG chunks, a GIF's blocks before its image and a WebP's frames, walked as the bytes
+"""PNG chunks, a GIF's blocks before its image and a WebP's chunks, walked as the bytes
 stream past.
 
 Pillow walks both in Python, reading each chunk or block whole and keeping some (a PNG's
@@ -24,10 +24,10 @@ from bytereview.core.limits import (
     MAX_PNG_CHUNKS,
     MAX_PNG_OTHER_BYTES,
     MAX_PNG_OTHER_CHUNKS,
-    MAX_WEBP_FRAMES,
+    MAX_WEBP_CHUNKS,
 )
 
-__all__ = ["BmpHeader", "GifHead", "PngChunks", "WebpFrames"]
+__all__ = ["BmpHeader", "GifHead", "PngChunks", "WebpChunks"]
 
 _IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
 
@@ -177,13 +177,14 @@ class BmpHeader:
         return ""
 
 
-class WebpFrames(ByteWalk):
-    """The frames (ANMF chunks) of a WebP fed chunk by chunk of bytes: libwebp's decoder
-    lists each when the file is opened, whatever frame is then decoded."""
+class WebpChunks(ByteWalk):
+    """The chunks of a WebP fed chunk by chunk of bytes (an animation's frames are one
+    each): libwebp's decoder lists every frame when it opens the file, whatever frame is
+    then decoded. The walk stops past the limit, so it costs no more than that."""
 
     def __init__(self) -> None:
         super().__init__(skip=12)  # "RIFF", the RIFF's size, "WEBP"
-        self.frames = 0
+        self.chunks = 0
 
     def feed(self, chunk: bytes) -> None:
         self.walk(chunk)
@@ -191,15 +192,15 @@ class WebpFrames(ByteWalk):
     def _step(self, data: bytes, at: int, end: int) -> int:
         if self.wait_for(data, at, end, 8):
             return end
-        kind, length = struct.unpack_from("<4sI", data, at)
-        self.frames += kind == b"ANMF"
+        (length,) = struct.unpack_from("<I", data, at + 4)
+        self.chunks += 1
         self.skip = 8 + length + (length & 1)  # chunks are padded to an even size
         return at
 
     def problem(self) -> str:
-        if self.frames > MAX_WEBP_FRAMES:
+        if self.chunks > MAX_WEBP_CHUNKS:
             return (
-                f"the WebP holds more than {MAX_WEBP_FRAMES} frames; more are not read "
-                "(its decoder lists every frame to read the first)"
+                f"the WebP holds more than {MAX_WEBP_CHUNKS} chunks (an animation's frames, "
+                "metadata); more are not read (its decoder lists every frame to read the first)"
             )
         return ""

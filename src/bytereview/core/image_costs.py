@@ -1,6 +1,6 @@
 """What decoding an image would cost beyond its pixels, judged from its bytes before any
 decoder sees them: a JPEG's scans and segments (core/jpeg_scans.py), a PNG's chunks, a
-GIF's blocks before its image, a BMP's header size and a WebP's frames
+GIF's blocks before its image, a BMP's header size and a WebP's chunks
 (core/image_chunks.py), a WebP's size (core/webp_bytes.py), the numbers a TIFF's first page
 lists (core/tiff_ifds.py). `Streamed` judges the first five as the bytes stream past once
 (ingest); `decoding_problem` judges a stored file (extraction, RenderPage)."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from bytereview.core.image_chunks import BmpHeader, GifHead, PngChunks, WebpFrames
+from bytereview.core.image_chunks import BmpHeader, GifHead, PngChunks, WebpChunks
 from bytereview.core.jpeg_scans import ScanCounter
 from bytereview.core.tiff_ifds import page_problem
 from bytereview.core.webp_bytes import webp_problem
@@ -25,7 +25,7 @@ class Streamed:
 
     def __init__(self) -> None:
         self._head = b""
-        self._walker: ScanCounter | PngChunks | GifHead | BmpHeader | WebpFrames | None = None
+        self._walker: ScanCounter | PngChunks | GifHead | BmpHeader | WebpChunks | None = None
 
     def feed(self, chunk: bytes) -> None:
         if self._walker is None and len(self._head) < 12:
@@ -42,7 +42,7 @@ class Streamed:
             elif chunk.startswith(b"BM"):
                 self._walker = BmpHeader()
             elif chunk[:4] == b"RIFF" and chunk[8:12] == b"WEBP":
-                self._walker = WebpFrames()
+                self._walker = WebpChunks()
         if self._walker is not None:
             self._walker.feed(chunk)
 

@@ -21,7 +21,7 @@ from bytereview.core.limits import (
     MAX_IMAGE_PIXELS,
     MAX_TIFF_PAGE_VALUES,
     MAX_WEBP_BYTES,
-    MAX_WEBP_FRAMES,
+    MAX_WEBP_CHUNKS,
 )
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
@@ -301,10 +301,10 @@ def test_a_webp_of_more_frames_than_its_bound_fails_at_analysis_and_is_not_drawn
 ) -> None:
     """libwebp lists every frame of an animated WebP when it opens the file, ~90 bytes
     each: 64 MiB (within MAX_WEBP_BYTES) of one-pixel frames took 270 MB to open."""
-    many = webp_frames(MAX_WEBP_FRAMES + 1)
+    many = webp_frames(MAX_WEBP_CHUNKS + 1)
     found = analyse(storage, stored(storage, "frames", many))
     assert (found.status, found.media_type) == ("FAILED", "image/webp")
-    assert f"more than {MAX_WEBP_FRAMES} frames" in found.error
+    assert f"more than {MAX_WEBP_CHUNKS} chunks" in found.error
     with pytest.raises(FailedPrecondition, match="frames"):
         render.draw_image(copies, "frames", 1, 800)
     few = stored(storage, "few", webp_frames(20))
