@@ -95,6 +95,10 @@ def sniff(head: bytes) -> Sniffed:
     for magic, at, media_type in OTHER_ARCHIVES:
         if head[at : at + len(magic)] == magic:
             return Sniffed(media_type)
+    if head.startswith(OLE):
+        return Sniffed(OLE_DOCUMENT)
+    if head[4:8] == b"ftyp" and (brand := _PHOTO_BRANDS.get(head[8:12])):
+        return Sniffed(brand)
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
@@ -130,11 +134,33 @@ def _zip_document(head: bytes) -> str:
     return ""
 
 
+# Files people upload that are neither extracted nor unpacked, named so that the user is
+# told what the file is and what to do, not "files of type application/octet-stream": Office
+# files of the 97-2003 format (an OLE compound file), and the photos phones take (HEIC on
+# iPhones, AVIF), which Pillow does not read.
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE_DOCUMENT = "application/x-ole-storage"
+HEIF = "image/heif"
+AVIF = "image/avif"
+_PHOTO_BRANDS = {
+    **dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"), HEIF),
+    b"avif": AVIF,
+    b"avis": AVIF,
+}
+_OTHER_DOCUMENTS = {
+    OLE_DOCUMENT: "an Office file of the 97-2003 format (Word, Excel or PowerPoint)",
+}
+_PHOTOS = {HEIF: "a HEIC/HEIF photo (as iPhones take them)", AVIF: "an AVIF image"}
+
+
 def unsupported_reason(found: Sniffed) -> str:
     """Why a file of a type that is neither extracted nor unpacked is not used."""
-    document = _ZIP_DOCUMENTS.get(found.media_type)
+    document = _ZIP_DOCUMENTS.get(found.media_type) or _OTHER_DOCUMENTS.get(found.media_type)
     if document is not None:
         return f"the file is {document}; save or print it as a PDF and upload that"
+    photo = _PHOTOS.get(found.media_type)
+    if photo is not None:
+        return f"the file is {photo}; save or export it as JPEG or PNG and upload that"
     kind = _ARCHIVE_NAMES.get(found.media_type)
     if kind is not None:
         return (

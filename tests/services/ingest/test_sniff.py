@@ -115,3 +115,25 @@ def test_an_os2_bitmap_has_its_16_bit_size() -> None:
     with Image.open(io.BytesIO(data)) as opened:
         assert opened.size == (16, 8)
     assert image_problem(found) == ""
+
+
+@pytest.mark.parametrize(
+    ("head", "media_type", "told"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "application/x-ole-storage", "97-2003"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "image/heif", "HEIC"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf", "image/avif", "AVIF"),
+    ],
+    ids=["doc-xls-ppt", "iphone-photo", "avif"],
+)
+def test_files_people_upload_that_are_not_read_are_named(
+    head: bytes, media_type: str, told: str
+) -> None:
+    """They were "files of type application/octet-stream cannot be extracted"."""
+    found = sniff(head)
+    assert found.media_type == media_type
+    assert not found.extractable
+    assert not found.archive
+    reason = unsupported_reason(found)
+    assert told in reason
+    assert "octet-stream" not in reason
