@@ -95,6 +95,8 @@ def sniff(head: bytes) -> Sniffed:
     for magic, at, media_type in OTHER_ARCHIVES:
         if head[at : at + len(magic)] == magic:
             return Sniffed(media_type)
+    if _tar_header(head):
+        return Sniffed("application/x-tar")
     if head.startswith(OLE):
         return Sniffed(OLE_DOCUMENT)
     if head[4:8] == b"ftyp" and (brand := _PHOTO_BRANDS.get(head[8:12])):
@@ -199,6 +201,20 @@ def zip_at_end(handle: BinaryIO) -> bool:
     size = handle.seek(0, 2)
     handle.seek(max(0, size - directory.TAIL_BYTES))
     return zip_directory(handle.read(directory.TAIL_BYTES), size)
+
+
+def _tar_header(head: bytes) -> bool:
+    """Whether `head` starts with a tar header by its checksum: the original (V7) format,
+    and tools writing it, have no "ustar" magic. Its first member's bytes follow at 512, so
+    a tar of a PDF was read as that one PDF (a reader finds `%PDF-` in the first KiB) and
+    its other members were never mentioned."""
+    if len(head) < 512:
+        return False
+    field = head[148:156].strip(b" \0")
+    if not field or any(c not in b"01234567" for c in field):
+        return False
+    # The checksum counts its own field as eight spaces.
+    return int(field, 8) == sum(head[:148]) + 8 * 0x20 + sum(head[156:512])
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

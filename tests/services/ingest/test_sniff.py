@@ -137,3 +137,23 @@ def test_files_people_upload_that_are_not_read_are_named(
     reason = unsupported_reason(found)
     assert told in reason
     assert "octet-stream" not in reason
+
+
+def test_a_tar_without_the_ustar_magic_is_a_tar() -> None:
+    """The original (V7) tar format has no magic: a tar of a PDF was read as that PDF
+    (`%PDF-` in its first KiB) and its other members never mentioned."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name in ("a.pdf", "b.pdf"):
+            info = tarfile.TarInfo(name)
+            body = text_pdf(["Invoice"])
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    v7 = bytearray(out.getvalue())
+    v7[257:265] = bytes(8)  # no "ustar" magic or version: V7, as the checksum still says
+    v7[148:156] = b"%06o\0 " % (sum(v7[:148]) + 8 * 0x20 + sum(v7[156:512]))
+    found = sniff(bytes(v7[:65536]))
+    assert found.media_type == "application/x-tar"
+    assert "only ZIP archives are unpacked" in unsupported_reason(found)
+    assert sniff(text_pdf(["Invoice"])).media_type == "application/pdf"
+    assert sniff(bytes(1024)).media_type == "application/octet-stream"  # no checksum at all
