@@ -334,6 +334,22 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
         Case("drive.zip", build([("C:\\evil.png", PNG)]), Expect("FAILED", "absolute")),
         Case("unc.zip", build([("\\\\server\\share\\x.png", PNG)]), Expect("FAILED", "absolute")),
         Case("nul.zip", raw_names([(b"ok.png\0.exe", PNG)]), Expect("FAILED", "control")),
+        # No name at all (a streaming zipper's input), or only a space: nothing hostile, so
+        # those entries fail alone. They refused the whole archive ("an invalid path").
+        Case(
+            "nameless.zip",
+            build([("", PNG), ("a/ ", PNG), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "unnamed entry 1": ("FAILED", "no file name"),
+                        "unnamed entry 2": ("FAILED", "no file name"),
+                        "ok.png": ("READY", ""),
+                    }
+                ),
+            ),
+        ),
         # A name is up to 64 KiB and a verdict is kept to 2,000 characters: quoted whole, the
         # name pushed the reason out of the verdict the user sees.
         Case(

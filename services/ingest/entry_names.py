@@ -25,6 +25,7 @@ from services.ingest.budget import HostileArchive
 # own instead of a refused report.
 __all__ = [
     "MAX_PATH",
+    "Nameless",
     "UnsafeName",
     "folders_of",
     "record_name",
@@ -39,6 +40,11 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 class UnsafeName(HostileArchive):
     """The name points outside the archive or cannot be a path: the archive is hostile."""
+
+
+class Nameless(UnsafeName):
+    """Nothing is left of the name once cleaned ("", ".", "a/ "): no path, but nothing
+    hostile either. The unpacker fails such an entry alone (planning.py)."""
 
 
 def record_name(raw: bytes, flags: int) -> str:
@@ -80,7 +86,7 @@ def safe_entry_path(name: str) -> str:
     if any(p.rstrip(" ") == ".." for p in parts):
         raise UnsafeName(f"entry {shown(name)} points outside the archive (..)")
     if not parts or parts[-1] in ("", "."):
-        raise UnsafeName(f"entry {shown(name)} has an invalid path")
+        raise Nameless(f"entry {shown(name)} has no file name")
     # NFC: macOS writes decomposed names (NFD); both spellings are one name.
     return unicodedata.normalize("NFC", posixpath.join(*parts))
 

@@ -12,6 +12,7 @@ No ZipInfo list ever exists: a 100,000-entry archive plans in as much memory as 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import stat
 import zipfile
@@ -25,6 +26,7 @@ from services.ingest.budget import HostileArchive, UnpackLimits, UploadBudget
 from services.ingest.directory import Record
 from services.ingest.entry_names import (
     MAX_PATH,
+    Nameless,
     UnsafeName,
     folders_of,
     record_name,
@@ -154,13 +156,23 @@ def name_of(record: Record) -> str:
 
 
 def _entry_path(record: Record, name: str) -> str | None:
-    """The entry's safe path, or None for a folder; UnsafeName for a hostile name."""
+    """The entry's safe path, None for a folder, '' for a file without a name (it fails
+    alone: NAMELESS); UnsafeName for a hostile name."""
     if record.is_dir or name.endswith("\\"):
         if name.replace("\\", "/") == "./":
             return None  # the archive's own folder: bsdtar (macOS, Windows' tar.exe) writes it
-        safe_entry_path(name)
+        with contextlib.suppress(Nameless):  # a folder named " ": it names no file
+            safe_entry_path(name)
         return None
-    return safe_entry_path(name)
+    try:
+        return safe_entry_path(name)
+    except Nameless:
+        # An empty name (streaming zippers write one for their input), or only spaces:
+        # no path to give it, but nothing hostile; it was the whole archive's refusal.
+        return ""
+
+
+NAMELESS = "the entry has no file name"
 
 
 @dataclass(slots=True)
@@ -215,6 +227,8 @@ class Planned:
 
     def _plan(self, record: Record, seen: _Seen) -> Plan | None:
         path = _entry_path(record, name_of(record))
+        if path == "":
+            return Plan(record.index, record, f"unnamed entry {record.index + 1}", NAMELESS)
         if path is None or is_junk(path):
             return None
         item = Plan(record.index, record, path)
