@@ -27,7 +27,17 @@ from pathlib import Path
 
 from bytereview.core.limits import MAX_IMAGE_PIXELS
 from tests.archives import PNG, invoice
-from tests.hostile_documents import jpeg_scan_bomb, png_chunks, png_header_bomb, tiff_strips
+from tests.hostile_documents import (
+    gif_large_frame,
+    jpeg_late_frame,
+    jpeg_scan_bomb,
+    png_chunks,
+    png_header_bomb,
+    png_late_header,
+    tiff_header,
+    tiff_strips,
+    webp_frames,
+)
 
 DATE = (2026, 3, 1, 12, 0, 0)
 MIB = 1024 * 1024
@@ -266,6 +276,14 @@ def nested_over_budget(per_archive: int) -> bytes:
     return build([("one.zip", inner), ("two.zip", inner)])
 
 
+def nested_folder_records(archives: int, folders: int) -> bytes:
+    """Nested archives listing `folders` folder records and one file each. Folders cost no
+    file, so only the upload's budget of directory reads bounds how many records are read
+    in all: thousands of such archives were an hour of a worker's CPU."""
+    inner = build([*((f"d{i}/", b"") for i in range(folders)), ("a.png", PNG)])
+    return build([(f"n{i}.zip", inner) for i in range(archives)])
+
+
 def sfx() -> bytes:
     return SFX_STUB + build([("a.png", PNG), ("b.pdf", invoice("SFX"))])
 
@@ -316,6 +334,34 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
         Case("drive.zip", build([("C:\\evil.png", PNG)]), Expect("FAILED", "absolute")),
         Case("unc.zip", build([("\\\\server\\share\\x.png", PNG)]), Expect("FAILED", "absolute")),
         Case("nul.zip", raw_names([(b"ok.png\0.exe", PNG)]), Expect("FAILED", "control")),
+        # No name at all (a streaming zipper's input), or only a space: nothing hostile, so
+        # those entries fail alone. They refused the whole archive ("an invalid path").
+        Case(
+            "nameless.zip",
+            build([("", PNG), ("a/ ", PNG), ("ok.png", PNG)]),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "unnamed entry 1": ("FAILED", "no file name"),
+                        "unnamed entry 2": ("FAILED", "no file name"),
+                        "ok.png": ("READY", ""),
+                    }
+                ),
+            ),
+        ),
+        # A name is up to 64 KiB and a verdict is kept to 2,000 characters: quoted whole, the
+        # name pushed the reason out of the verdict the user sees.
+        Case(
+            "long-nul.zip",
+            raw_names([(b"a" * 5000 + b"\0.png", PNG)]),
+            Expect("FAILED", "has control characters in its name"),
+        ),
+        Case(
+            "long-dotdot.zip",
+            build([("../" + "a" * 5000 + ".png", PNG)]),
+            Expect("FAILED", "points outside the archive"),
+        ),
         Case(
             "backslash-dotdot.zip",
             build([("a\\..\\..\\evil.png", PNG)]),
@@ -401,6 +447,53 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                 "UNPACKED",
                 files=listed({"one.zip": ("UNPACKED", ""), "two.zip": ("FAILED", "more fit")}),
                 max_files=max_entries,
+            ),
+        ),
+        Case(
+            # Within every archive's limits, but more folder records in all than one
+            # upload's: three archives are read, the fourth is refused, and so is the fifth.
+            "nested-folder-records.zip",
+            nested_folder_records(5, max_entries),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "n0.zip": ("UNPACKED", ""),
+                        "n0.zip/a.png": ("READY", ""),
+                        "n2.zip": ("UNPACKED", ""),
+                        "n3.zip": ("FAILED", "too many entries and folders"),
+                        "n4.zip": ("FAILED", "too many entries and folders"),
+                    }
+                ),
+                max_files=8,
+            ),
+        ),
+        Case(
+            # Sizes declared past the first header read (each 1 x 1 or 0 x 0 by it), and
+            # a WebP's frames, all listed by its decoder to read the first.
+            "late-image-sizes.zip",
+            build(
+                [
+                    ("late.png", png_late_header(8000, 8000)),
+                    ("frame.gif", gif_large_frame(8000, 8000)),
+                    ("late.jpg", jpeg_late_frame(8000, 8000)),
+                    ("frames.webp", webp_frames(10_001)),
+                    ("late.tif", tiff_header(8000, 8000, padding=100_000)),
+                    ("ok.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "late.png": ("FAILED", "8000 x 8000 pixels"),
+                        "frame.gif": ("FAILED", "8000 x 8000 pixels"),
+                        "late.jpg": ("FAILED", "8000 x 8000 pixels"),
+                        "frames.webp": ("FAILED", "more than 10000 chunks"),
+                        "late.tif": ("FAILED", "8000 x 8000 pixels"),
+                        "ok.png": ("READY", ""),
+                    }
+                ),
             ),
         ),
         Case(

@@ -93,23 +93,26 @@ def png_header_bomb(width: int, height: int) -> bytes:
     )
 
 
-def tiff_header(width: int, height: int) -> bytes:
+def tiff_header(width: int, height: int, *, padding: int = 0) -> bytes:
     """A little-endian TIFF whose first page declares `width` x `height` (LONG) pixels,
-    uncompressed 1-bit, with one strip of whatever follows (the pixels are never there)."""
+    uncompressed 1-bit, with one strip of whatever follows (the pixels are never there);
+    its directory follows `padding` bytes (past the first bytes sniffed, if many)."""
+    at = 8 + padding
     entries = [
         (256, 4, 1, width),  # ImageWidth
         (257, 4, 1, height),  # ImageLength
         (258, 3, 1, 1),  # BitsPerSample
         (259, 3, 1, 1),  # Compression: none
         (262, 3, 1, 0),  # PhotometricInterpretation: white is zero
-        (273, 4, 1, 8 + 2 + 12 * 8 + 4),  # StripOffsets: just after the directory
+        (273, 4, 1, at + 2 + 12 * 8 + 4),  # StripOffsets: just after the directory
         (278, 4, 1, height),  # RowsPerStrip
         (279, 4, 1, 16),  # StripByteCounts
     ]
     ifd = struct.pack("<H", len(entries))
     for tag, kind, count, value in entries:
         ifd += struct.pack("<HHII", tag, kind, count, value)
-    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + b"\0" * 16
+    head = b"II*\x00" + struct.pack("<I", at) + b"\0" * padding
+    return head + ifd + struct.pack("<I", 0) + b"\0" * 16
 
 
 def webp_vp8x_header(width: int, height: int) -> bytes:
@@ -319,3 +322,78 @@ def text_bomb(chars: int, *, pages: int = 1, per_line: int = 1000) -> bytes:
             ),
         ]
     )
+
+
+def png_late_header(width: int, height: int) -> bytes:
+    """A PNG whose first chunk is not its IHDR: read from its first bytes, it is 1 x 1 (the
+    other chunk's first eight bytes); Pillow reads chunks in any order up to the image
+    data, and takes its size from the IHDR after it."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"teXt", struct.pack(">II", 1, 1))
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * (1 + (width + 7) // 8)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def gif_large_frame(width: int, height: int) -> bytes:
+    """A GIF of a 1 x 1 screen whose first frame is `width` x `height`: Pillow enlarges the
+    image to hold the frame."""
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", 1, 1, 0x80, 0, 0)
+        + b"\0\0\0\xff\xff\xff"  # a two-colour table
+        + b","
+        + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        + b"\x02\x02\x4c\x01\x00;"
+    )
+
+
+def jpeg_late_frame(width: int, height: int) -> bytes:
+    """A JPEG whose frame header (its size) follows 128 KiB of metadata segments, past the
+    first bytes sniffed; its size is set to `width` x `height`."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("L", (8, 8)).save(out, "JPEG")
+    data = out.getvalue()
+    metadata = (b"\xff\xe5" + struct.pack(">H", 65000) + b"m" * 64998) * 2
+    frame = data.index(b"\xff\xc0")
+    return (
+        data[:2]
+        + metadata
+        + data[2 : frame + 5]
+        + struct.pack(">HH", height, width)
+        + data[frame + 9 :]
+    )
+
+
+def webp_frames(count: int, side: int = 100) -> bytes:
+    """An animated WebP of a `side`-square canvas and `count` frames of one pixel each
+    (46 bytes a frame): libwebp lists every frame when it opens the file."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGBA", (1, 1)).save(out, "WEBP", lossless=True)
+    pixel = out.getvalue()[12:]  # the VP8L chunk
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return kind + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+    canvas = (side - 1).to_bytes(3, "little") * 2
+    # Offset (3 + 3 bytes), frame size less one (3 + 3), duration (3), flags (1).
+    frame = chunk(b"ANMF", bytes(12) + b"\x01\0\0\0" + pixel)
+    body = (
+        b"WEBP"
+        + chunk(b"VP8X", b"\x12\0\0\0" + canvas)  # animated, with alpha
+        + chunk(b"ANIM", bytes(6))
+        + frame * count
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body

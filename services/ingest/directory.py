@@ -13,7 +13,7 @@ archives) is fine.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -213,14 +213,26 @@ class Census:
     complete: bool
 
 
-def census(handle: BinaryIO, end: DirectoryEnd, *, max_files: int, max_records: int) -> Census:
+def census(
+    handle: BinaryIO,
+    end: DirectoryEnd,
+    *,
+    max_files: int,
+    max_records: int,
+    read: Callable[[int], None] | None = None,
+) -> Census:
     """Counts records without keeping them; stops as soon as either cap is passed, so a
-    directory that lies about its entry count costs at most `max_records` record reads."""
+    directory that lies about its entry count costs at most `max_records` record reads.
+    `read` is told how many records were read, whatever the outcome (damage included)."""
     records = files = 0
-    for record in walk(handle, end):
-        records += 1
-        if not record.is_dir:
-            files += 1
-        if files > max_files or records > max_records:
-            return Census(records, files, complete=False)
-    return Census(records, files, complete=True)
+    try:
+        for record in walk(handle, end):
+            records += 1
+            if not record.is_dir:
+                files += 1
+            if files > max_files or records > max_records:
+                return Census(records, files, complete=False)
+        return Census(records, files, complete=True)
+    finally:
+        if read is not None:
+            read(records)

@@ -25,11 +25,13 @@ from services.ingest.budget import HostileArchive
 # own instead of a refused report.
 __all__ = [
     "MAX_PATH",
+    "Nameless",
     "UnsafeName",
     "folders_of",
     "record_name",
     "safe_entry_path",
     "same_name_key",
+    "shown",
 ]
 
 UTF8_FLAG = 0x800
@@ -38,6 +40,11 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 
 class UnsafeName(HostileArchive):
     """The name points outside the archive or cannot be a path: the archive is hostile."""
+
+
+class Nameless(UnsafeName):
+    """Nothing is left of the name once cleaned ("", ".", "a/ "): no path, but nothing
+    hostile either. The unpacker fails such an entry alone (planning.py)."""
 
 
 def record_name(raw: bytes, flags: int) -> str:
@@ -66,10 +73,10 @@ def safe_entry_path(name: str) -> str:
     """The name as a relative POSIX path in NFC inside the archive's folder; UnsafeName
     when it is absolute, climbs out (..), or holds control characters."""
     if UNSAFE_IN_NAMES.search(name):
-        raise UnsafeName(f"entry {name!r} has control characters in its name")
+        raise UnsafeName(f"entry {shown(name)} has control characters in its name")
     path = name.replace("\\", "/")
     if path.startswith("/") or _DRIVE.match(path):
-        raise UnsafeName(f"entry {name!r} has an absolute path")
+        raise UnsafeName(f"entry {shown(name)} has an absolute path")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if parts:
         # The jobs service strips whitespace from a path's ends (services/jobs/domain/paths.py):
@@ -77,9 +84,9 @@ def safe_entry_path(name: str) -> str:
         parts[-1] = parts[-1].rstrip()
     # Windows drops a name's trailing spaces: ".. " climbs like "..".
     if any(p.rstrip(" ") == ".." for p in parts):
-        raise UnsafeName(f"entry {name!r} points outside the archive (..)")
+        raise UnsafeName(f"entry {shown(name)} points outside the archive (..)")
     if not parts or parts[-1] in ("", "."):
-        raise UnsafeName(f"entry {name!r} has an invalid path")
+        raise Nameless(f"entry {shown(name)} has no file name")
     # NFC: macOS writes decomposed names (NFD); both spellings are one name.
     return unicodedata.normalize("NFC", posixpath.join(*parts))
 
@@ -105,3 +112,14 @@ def folders_of(key: str) -> list[str]:
 def shortened(path: str, limit: int = 200) -> str:
     """A path short enough to show (and to register) for an entry refused for its length."""
     return path if len(path) <= limit else path[: limit - 1] + "…"
+
+
+# Characters of a name quoted in a verdict. A name may be 64 KiB, and a verdict is kept to
+# MAX_ERROR characters (2,000) by the jobs service: quoted whole, a long name pushed the
+# reason itself out of the verdict ("entry 'aaaa…" and nothing more).
+SHOWN_CHARS = 120
+
+
+def shown(name: str) -> str:
+    """A name as a verdict quotes it: repr'd (controls visible), at most SHOWN_CHARS long."""
+    return repr(shortened(name, SHOWN_CHARS))

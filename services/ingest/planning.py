@@ -12,25 +12,28 @@ No ZipInfo list ever exists: a 100,000-entry archive plans in as much memory as 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import stat
 import zipfile
 from array import array
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from services.ingest import directory, entry_data, spans
-from services.ingest.budget import HostileArchive, UnpackLimits
+from services.ingest.budget import HostileArchive, UnpackLimits, UploadBudget
 from services.ingest.directory import Record
 from services.ingest.entry_names import (
     MAX_PATH,
+    Nameless,
     UnsafeName,
     folders_of,
     record_name,
     safe_entry_path,
     same_name_key,
     shortened,
+    shown,
 )
 
 JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
@@ -78,10 +81,18 @@ class ZipArchive:
         return spans.clamp(record.header_offset + self.end.prefix)
 
 
-def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> ZipArchive:
+def open_archive(
+    handle: BinaryIO,
+    limits: UnpackLimits,
+    *,
+    max_files: int,
+    budget: UploadBudget | None = None,
+) -> ZipArchive:
     """The archive, once its directory is known to hold at most `max_files` files (and
     `limits.max_records` records): HostileArchive beyond that, counted without keeping any
-    record. DamagedArchive if it cannot be read as a ZIP."""
+    record. DamagedArchive if it cannot be read as a ZIP. With an upload's `budget`, the
+    directory read is charged to it, whatever the verdict, and no more is read than the
+    budget has left."""
     try:
         end = directory.read_end(handle)
     except directory.DirectoryError as exc:
@@ -93,14 +104,37 @@ def open_archive(handle: BinaryIO, limits: UnpackLimits, *, max_files: int) -> Z
             f"the archive's central directory is {end.size} bytes; the limit is "
             f"{limits.max_directory_bytes}"
         )
+    max_records = limits.max_records
+    read: Callable[[int], None] | None = None
+    if budget is not None:
+        # Nothing left: refused unread (each walk reads one record past what is left).
+        if end.size > budget.directory_bytes_left or (end.size and not budget.records_left):
+            raise _over_upload(limits)
+        max_records = min(max_records, budget.records_left)
+        charged = budget
+
+        def read(records: int) -> None:
+            charged.read_directory(records, end.size)
+
     try:
-        counted = directory.census(handle, end, max_files=max_files, max_records=limits.max_records)
+        counted = directory.census(
+            handle, end, max_files=max_files, max_records=max_records, read=read
+        )
     except directory.DirectoryError as exc:
         raise DamagedArchive(str(exc)) from exc
     if not counted.complete:
+        if counted.files <= max_files and max_records < limits.max_records:
+            raise _over_upload(limits)
         over = counted.files if counted.files > max_files else counted.records
         raise _over(over, max_files, limits, exact=False)
     return ZipArchive(handle, end)
+
+
+def _over_upload(limits: UnpackLimits) -> HostileArchive:
+    return HostileArchive(
+        "the upload's archives list too many entries and folders in all, every nested "
+        f"archive counted (at most {limits.max_records_read} are read); this one is not read"
+    )
 
 
 def _over(count: int, max_files: int, limits: UnpackLimits, *, exact: bool) -> HostileArchive:
@@ -122,13 +156,23 @@ def name_of(record: Record) -> str:
 
 
 def _entry_path(record: Record, name: str) -> str | None:
-    """The entry's safe path, or None for a folder; UnsafeName for a hostile name."""
+    """The entry's safe path, None for a folder, '' for a file without a name (it fails
+    alone: NAMELESS); UnsafeName for a hostile name."""
     if record.is_dir or name.endswith("\\"):
         if name.replace("\\", "/") == "./":
             return None  # the archive's own folder: bsdtar (macOS, Windows' tar.exe) writes it
-        safe_entry_path(name)
+        with contextlib.suppress(Nameless):  # a folder named " ": it names no file
+            safe_entry_path(name)
         return None
-    return safe_entry_path(name)
+    try:
+        return safe_entry_path(name)
+    except Nameless:
+        # An empty name (streaming zippers write one for their input), or only spaces:
+        # no path to give it, but nothing hostile; it was the whole archive's refusal.
+        return ""
+
+
+NAMELESS = "the entry has no file name"
 
 
 @dataclass(slots=True)
@@ -183,6 +227,8 @@ class Planned:
 
     def _plan(self, record: Record, seen: _Seen) -> Plan | None:
         path = _entry_path(record, name_of(record))
+        if path == "":
+            return Plan(record.index, record, f"unnamed entry {record.index + 1}", NAMELESS)
         if path is None or is_junk(path):
             return None
         item = Plan(record.index, record, path)
@@ -212,14 +258,14 @@ class Planned:
             item.path = shortened(path)
             item.problem = f"the entry's path is longer than {MAX_PATH} characters"
         elif maybe_seen and key in seen.files:
-            item.problem = f"another entry has the same name {path!r}"
+            item.problem = f"another entry has the same name {shown(path)}"
         elif maybe_seen and spans.wide_hash(key, salt) in seen.folders:
             # One name, a file and a folder: no disk holds both, and a nested archive's
             # files would sit beside this folder's under one path.
-            item.problem = f"other entries are in a folder of the same name {path!r}"
+            item.problem = f"other entries are in a folder of the same name {shown(path)}"
         elif clash is not None:
             folder = "/".join(path.split("/")[: clash.count("/") + 1])
-            item.problem = f"its folder {folder!r} has the same name as another entry"
+            item.problem = f"its folder {shown(folder)} has the same name as another entry"
         elif record.uncompressed_size > self._limits.max_entry_bytes:
             item.problem = f"the entry is larger than {self._limits.max_entry_bytes} bytes"
         if maybe_seen:
@@ -308,11 +354,12 @@ def plan(archive: ZipArchive, limits: UnpackLimits) -> Planned:
     starts: array[int] | None = None
     if in_order:
         if overlap is not None:
-            raise HostileArchive(f"entries {overlap[0]!r} and {overlap[1]!r} overlap (a zip bomb)")
+            first, second = shown(overlap[0]), shown(overlap[1])
+            raise HostileArchive(f"entries {first} and {second} overlap (a zip bomb)")
     else:
         starts = _check_spans(archive)
     if furthest[0] > archive.end.start:
-        raise HostileArchive(f"entry {furthest[1]!r} claims more bytes than the archive holds")
+        raise HostileArchive(f"entry {shown(furthest[1])} claims more bytes than the archive holds")
     if unsafe is not None:
         raise unsafe
     return Planned(
@@ -342,7 +389,7 @@ def _check_spans(archive: ZipArchive) -> array[int]:
     at = spans.first_overlap(ordered, ends)
     if at is not None:
         first, second = _holding(archive, at)
-        raise HostileArchive(f"entries {first!r} and {second!r} overlap (a zip bomb)")
+        raise HostileArchive(f"entries {shown(first)} and {shown(second)} overlap (a zip bomb)")
     return ordered
 
 

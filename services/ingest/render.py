@@ -151,7 +151,6 @@ def draw_image(copies: LocalCopies, key: str, page: int, width: int) -> tuple[Im
 
 def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
 
     try:
         image = PILImage.open(data)
@@ -175,13 +174,13 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
                 PILImage.Resampling.LANCZOS,
             )
             frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
-    except (
-        UnidentifiedImageError,
-        OSError,
-        EOFError,
-        ValueError,
-        PILImage.DecompressionBombError,
-    ) as exc:
+    except (FailedPrecondition, InvalidArgument):
+        raise  # the page's own verdict, from the checks above
+    except Exception as exc:
+        # Whatever Pillow's parsers raise on the file: past the first frame they raise
+        # what they meet (a TIFF page without a width is a TypeError, one of unknown
+        # layout a SyntaxError; Image.open turns those into UnidentifiedImageError for the
+        # first frame only), and each was a 500. Only the file and Pillow run in here.
         raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
     return frame, count
 

@@ -50,6 +50,11 @@ MAX_PAGE = 1000
 # RenderPage calls one user may have in flight (per replica); the web app draws one page at
 # a time, and each draw holds one of the process's few threads.
 RENDERS_PER_USER = 4
+# Listings computed at once per process. One holds up to ~130 MB while it is built (10,000
+# entries of 1,024-character names, 4 bytes each in UTF-8, in a 64 MiB directory), and
+# each runs on a thread of its own: one caller asking for the listings of a few dozen such
+# archives at once took as many threads and more memory than a pod has. Others wait.
+LISTINGS_AT_ONCE = 2
 # How often the local copies left unused too long are deleted (local_copies.IDLE_SECONDS).
 EXPIRY_SECONDS = 60.0
 # Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
@@ -152,7 +157,10 @@ class ListingCache:
             OrderedDict()
         )
         self._running: dict[tuple[str, int], asyncio.Future[ingest_pb.InspectArchiveResponse]] = {}
+        self._computing = asyncio.Semaphore(LISTINGS_AT_ONCE)
         self.computed = 0
+        # Listings being built now, and the most there ever were at once.
+        self.building = self.most_building = 0
 
     async def get(self, key: str) -> ingest_pb.InspectArchiveResponse:
         size = await asyncio.to_thread(self._storage.size, key)
@@ -169,8 +177,14 @@ class ListingCache:
         )
         self._running[cache_key] = future
         try:
-            self.computed += 1
-            listing = await asyncio.to_thread(inspect, self._storage, key, self._limits)
+            async with self._computing:
+                self.computed += 1
+                self.building += 1
+                self.most_building = max(self.most_building, self.building)
+                try:
+                    listing = await asyncio.to_thread(inspect, self._storage, key, self._limits)
+                finally:
+                    self.building -= 1
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting

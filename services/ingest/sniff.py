@@ -6,7 +6,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from bytereview.core.limits import MAX_IMAGE_PIXELS
+from bytereview.core.declared_pixels import pixels_problem
 from services.ingest import directory
 
 SNIFF_BYTES = 64 * 1024
@@ -90,11 +90,17 @@ def sniff(head: bytes) -> Sniffed:
         width, height = _webp_size(head)
         return Sniffed(WEBP, width, height)
     if head.startswith(b"BM") and len(head) >= 26:
-        width, height = struct.unpack("<ii", head[18:26])
-        return Sniffed(BMP, abs(width), abs(height))
+        width, height = _bmp_size(head)
+        return Sniffed(BMP, width, height)
     for magic, at, media_type in OTHER_ARCHIVES:
         if head[at : at + len(magic)] == magic:
             return Sniffed(media_type)
+    if _tar_header(head):
+        return Sniffed("application/x-tar")
+    if head.startswith(OLE):
+        return Sniffed(OLE_DOCUMENT)
+    if head[4:8] == b"ftyp" and (brand := _PHOTO_BRANDS.get(head[8:12])):
+        return Sniffed(brand)
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
@@ -130,11 +136,33 @@ def _zip_document(head: bytes) -> str:
     return ""
 
 
+# Files people upload that are neither extracted nor unpacked, named so that the user is
+# told what the file is and what to do, not "files of type application/octet-stream": Office
+# files of the 97-2003 format (an OLE compound file), and the photos phones take (HEIC on
+# iPhones, AVIF), which Pillow does not read.
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+OLE_DOCUMENT = "application/x-ole-storage"
+HEIF = "image/heif"
+AVIF = "image/avif"
+_PHOTO_BRANDS = {
+    **dict.fromkeys((b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"), HEIF),
+    b"avif": AVIF,
+    b"avis": AVIF,
+}
+_OTHER_DOCUMENTS = {
+    OLE_DOCUMENT: "an Office file of the 97-2003 format (Word, Excel or PowerPoint)",
+}
+_PHOTOS = {HEIF: "a HEIC/HEIF photo (as iPhones take them)", AVIF: "an AVIF image"}
+
+
 def unsupported_reason(found: Sniffed) -> str:
     """Why a file of a type that is neither extracted nor unpacked is not used."""
-    document = _ZIP_DOCUMENTS.get(found.media_type)
+    document = _ZIP_DOCUMENTS.get(found.media_type) or _OTHER_DOCUMENTS.get(found.media_type)
     if document is not None:
         return f"the file is {document}; save or print it as a PDF and upload that"
+    photo = _PHOTOS.get(found.media_type)
+    if photo is not None:
+        return f"the file is {photo}; save or export it as JPEG or PNG and upload that"
     kind = _ARCHIVE_NAMES.get(found.media_type)
     if kind is not None:
         return (
@@ -149,17 +177,8 @@ def unsupported_reason(found: Sniffed) -> str:
 
 def image_problem(found: Sniffed) -> str:
     """Why an image cannot be read ('' if it can): its header declares more pixels than
-    MAX_IMAGE_PIXELS. Decoding is what costs (a PNG of 100,000 x 100,000 pixels is a few
-    KiB and 30 GB decoded), so the declared size is what is judged, before any decoding."""
-    pixels = found.width * found.height
-    # One side alone past the bound is refused too, whatever the other: a PNG declaring
-    # 2**31 x 0 has no pixels to count, and its width does not fit the report's int32.
-    if pixels > MAX_IMAGE_PIXELS or max(found.width, found.height) > MAX_IMAGE_PIXELS:
-        return (
-            f"the image is {found.width} x {found.height} pixels; images of more than "
-            f"{MAX_IMAGE_PIXELS} pixels are not read"
-        )
-    return ""
+    MAX_IMAGE_PIXELS (core/declared_pixels.py), judged before any decoding."""
+    return pixels_problem(found.width, found.height)
 
 
 def zip_directory(tail: bytes, size: int) -> bool:
@@ -184,6 +203,20 @@ def zip_at_end(handle: BinaryIO) -> bool:
     return zip_directory(handle.read(directory.TAIL_BYTES), size)
 
 
+def _tar_header(head: bytes) -> bool:
+    """Whether `head` starts with a tar header by its checksum: the original (V7) format,
+    and tools writing it, have no "ustar" magic. Its first member's bytes follow at 512, so
+    a tar of a PDF was read as that one PDF (a reader finds `%PDF-` in the first KiB) and
+    its other members were never mentioned."""
+    if len(head) < 512:
+        return False
+    field = head[148:156].strip(b" \0")
+    if not field or any(c not in b"01234567" for c in field):
+        return False
+    # The checksum counts its own field as eight spaces.
+    return int(field, 8) == sum(head[:148]) + 8 * 0x20 + sum(head[156:512])
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     """Width and height from the first SOF marker, if it lies within `data`."""
     i = 2
@@ -201,6 +234,16 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             return width, height
         i += 2 + length
     return 0, 0
+
+
+def _bmp_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the information header: 16-bit in the OS/2 1.x header (12
+    bytes), 32-bit and signed (negative: rows top-down) in the others. Read as 32-bit, an
+    OS/2 bitmap of 16 x 8 pixels was 524,304 x 1,572,865, and refused."""
+    if struct.unpack("<I", data[14:18])[0] == 12:
+        return struct.unpack("<HH", data[18:22])
+    width, height = struct.unpack("<ii", data[18:26])
+    return abs(width), abs(height)
 
 
 def _tiff_size(data: bytes) -> tuple[int, int]:

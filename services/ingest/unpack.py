@@ -218,6 +218,7 @@ class ArchiveUnpacker:
                 handle,
                 self._limits,
                 max_files=self._budget.files_left,
+                budget=self._budget,
             )
             plans = await asyncio.to_thread(plan, archive, self._limits)
             self._budget.reserve_files(len(plans))
@@ -442,7 +443,7 @@ class ArchiveUnpacker:
             raise StorageFailure(f"reading from storage failed: {exc}") from exc
         handle = cast(BinaryIO, _StorageReader(raw))
         try:
-            return document_type(handle, self._limits)
+            return document_type(handle, self._limits, self._budget)
         finally:
             handle.close()
 
@@ -479,10 +480,10 @@ _Copied = tuple[int, str, Sniffed, Streamed]
 
 def _decoding_problem(found: Sniffed, size: int, judged: Streamed) -> str:
     """Why an image entry would cost too much to decode ('' if it would not): its declared
-    pixels, what its walk found (a JPEG's scans, a PNG's chunks, a GIF's head), a WebP's
-    bytes (read whole to decode)."""
-    if found.media_type == WEBP:
-        return image_problem(found) or webp_problem(size)
+    pixels, a WebP's bytes (read whole to decode), what its walk found (a JPEG's scans, a
+    PNG's chunks, a GIF's head, a WebP's chunks)."""
+    if found.media_type == WEBP and (problem := webp_problem(size)):
+        return problem
     return image_problem(found) or judged.problem()
 
 

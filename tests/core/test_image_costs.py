@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import time
 
 import pytest
 from PIL import Image
@@ -13,8 +15,9 @@ from bytereview.core.limits import (
     MAX_PNG_CHUNKS,
     MAX_PNG_OTHER_BYTES,
     MAX_PNG_OTHER_CHUNKS,
+    MAX_WEBP_CHUNKS,
 )
-from tests.hostile_documents import bmp_header_claim, gif_comment, png_chunks
+from tests.hostile_documents import bmp_header_claim, gif_comment, png_chunks, webp_frames
 
 
 def _saved(fmt: str, **options: object) -> bytes:
@@ -75,3 +78,32 @@ def test_past_each_limit_the_file_is_refused_fed_either_way(data: bytes, phrase:
 def test_just_under_the_limits_passes() -> None:
     assert decoding_problem(io.BytesIO(png_chunks(MAX_PNG_OTHER_CHUNKS - 10))) == ""
     assert decoding_problem(io.BytesIO(gif_comment(MAX_GIF_HEAD_BYTES - 10_000))) == ""
+
+
+@pytest.mark.parametrize("size", [7, 4096, 1 << 20])
+def test_a_webps_chunks_are_counted_across_reads_of_any_size(size: int) -> None:
+    """libwebp lists every frame when it opens the file: 1.5 million one-pixel frames
+    (64 MiB) took 270 MB to open a 100 x 100 image whose first frame alone was read."""
+    assert "more than 10000 chunks" in _streamed(webp_frames(MAX_WEBP_CHUNKS + 1), size)
+    assert _streamed(webp_frames(MAX_WEBP_CHUNKS - 2), size) == ""  # and VP8X, ANIM
+    frames = [Image.new("RGB", (50, 40), (i * 8, 0, 0)) for i in range(30)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:])
+    assert _streamed(out.getvalue(), size) == ""  # a real animation
+    assert decoding_problem(io.BytesIO(webp_frames(MAX_WEBP_CHUNKS + 1))) != ""
+
+
+def test_walking_a_webp_of_empty_chunks_stops_at_the_limit() -> None:
+    """Empty chunks are 8 bytes: 64 MiB of them were 8 million steps of the walk (5 CPU-
+    seconds; 2 GiB uploads are walked whole as they are hashed), for a file libwebp opens
+    in a fraction of a second."""
+    image = webp_frames(1)
+    empty = b"JUNK" + bytes(4)
+    data = image[:4] + struct.pack("<I", len(image) - 8 + 8 * 2_000_000) + image[8:]
+    streamed = Streamed()
+    started = time.process_time()
+    streamed.feed(data)
+    for _ in range(100):
+        streamed.feed(empty * 20_000)
+    assert "more than 10000 chunks" in streamed.problem()
+    assert time.process_time() - started < 1.0

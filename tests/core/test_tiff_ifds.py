@@ -9,7 +9,7 @@ from PIL import Image
 
 from bytereview.core.limits import MAX_TIFF_PAGE_ENTRIES, MAX_TIFF_PAGE_VALUES
 from bytereview.core.tiff_ifds import page_problem, page_values
-from tests.hostile_documents import tiff_strips
+from tests.hostile_documents import tiff_header, tiff_strips
 
 
 def test_pages_written_by_pillow_are_counted_page_by_page() -> None:
@@ -57,3 +57,32 @@ def test_a_page_of_more_entries_than_allowed_is_refused() -> None:
     fewer = MAX_TIFF_PAGE_ENTRIES
     data = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", fewer) + table[: 12 * fewer]
     assert page_problem(io.BytesIO(data + bytes(4))) == ""
+
+
+def test_a_pages_size_is_judged_from_its_directory_wherever_it_is() -> None:
+    """Its first bytes may not reach the directory: read from them alone, a TIFF was 0 x 0,
+    and Pillow opened it at its size. SHORT and LONG sizes, classic and BigTIFF,
+    as Pillow writes them; a LONG8 size in a classic TIFF's 4-byte field is not
+    read (it does not fit) rather than failing the walk."""
+    for big in (False, True):
+        for side in (300, 7100):  # 7100 x 7100 is past MAX_IMAGE_PIXELS
+            out = io.BytesIO()
+            Image.new("1", (side, side)).save(out, "TIFF", big_tiff=big, compression="group4")
+            problem = page_problem(io.BytesIO(out.getvalue()))
+            assert ("7100 x 7100 pixels" in problem) == (side == 7100), (big, side, problem)
+    assert "9000 x 9000 pixels" in page_problem(io.BytesIO(tiff_header(9000, 9000, padding=10**5)))
+    assert page_problem(io.BytesIO(tiff_header(900, 900, padding=10**5))) == ""
+    long8 = bytearray(tiff_header(9000, 9000))
+    long8[10:14] = struct.pack("<HH", 256, 16)  # ImageWidth as LONG8
+    assert page_problem(io.BytesIO(bytes(long8))) == ""
+
+
+def test_a_bigtiff_directory_offset_past_any_file_ends_the_walk() -> None:
+    """A BigTIFF's offsets are 8 bytes: 2**64 - 1 made the walk's seek overflow, an error
+    that none of its callers expect."""
+    out = io.BytesIO()
+    Image.new("1", (8, 8)).save(out, "TIFF", big_tiff=True)
+    data = bytearray(out.getvalue())
+    data[8:16] = struct.pack("<Q", 2**64 - 1)
+    assert list(page_values(io.BytesIO(bytes(data)), 1)) == []
+    assert page_problem(io.BytesIO(bytes(data))) == ""

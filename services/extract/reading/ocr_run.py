@@ -37,6 +37,14 @@ class OcrTooCostly(Exception):
     """The page took longer than its budget."""
 
 
+class OcrUnreadableShape(Exception):
+    """The image is too long and narrow for OCR: scaled to the engine's input (its long side
+    to 2,000 px, each side to a multiple of 32), its short side is nothing. rapidocr raises
+    a bare ResizeImgError there (any image past ~125:1 with a long side over 2,000 px), an
+    error no reader expected: the task was retried to exhaustion as an internal error, and a
+    folder's combined task with it."""
+
+
 class TurnLock:
     """A lock handed to its waiters in the order they asked (threading.Lock is not: a thread
     releasing it and asking again at once usually gets it back, so a page read batch by batch
@@ -132,9 +140,16 @@ def read(
 
 
 def _read(engine: Any, image: Any, clock: _Clock) -> list[list[Any]] | None:
+    from rapidocr_onnxruntime.utils.process_img import (  # type: ignore[import-untyped]
+        ResizeImgError,
+    )
+
     img = engine.load_img(image)
     raw_h, raw_w = img.shape[:2]
-    img, ratio_h, ratio_w = engine.preprocess(img)
+    try:
+        img, ratio_h, ratio_w = engine.preprocess(img)
+    except ResizeImgError as exc:
+        raise OcrUnreadableShape(f"{raw_w} x {raw_h} pixels") from exc
     op_record: dict[str, Any] = {"preprocess": {"ratio_h": ratio_h, "ratio_w": ratio_w}}
     img, op_record = engine.maybe_add_letterbox(img, op_record)
     dt_boxes = _detect(engine, img, clock)

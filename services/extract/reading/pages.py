@@ -35,7 +35,7 @@ from bytereview.core.pixel_budget import DECODED
 from bytereview.core.spool import SpoolFull, copy_to_disk
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.reading.ocr import ocr_engine
-from services.extract.reading.ocr_run import OcrTooCostly, TurnLock, read
+from services.extract.reading.ocr_run import OcrTooCostly, OcrUnreadableShape, TurnLock, read
 
 MAX_PAGES = 50
 # A page with less text than this is treated as scanned and read by OCR.
@@ -295,7 +295,12 @@ def _pdf_pages(
                 if not ocr:
                     return pages, count
                 # Its OCR counts in the document's bound, its waiting for the engine not.
-                page = _ocr(document, image, index + 1, opened.charge)
+                try:
+                    page = _ocr(document, image, index + 1, opened.charge)
+                except _UnreadableShape:
+                    # Nothing OCR can read (a strip of a page): empty, as an unloadable
+                    # page is, so that the document's other pages still count.
+                    page = PageText(index + 1, "", ())
             pages.append(page)
         return pages, count
 
@@ -346,16 +351,27 @@ def _ocr_image(document: Document, opened: Any) -> PageText:
             return _ocr(document, ocr_input(opened), 1)
 
 
+class _UnreadableShape(ExtractionError):
+    """The page is too long and narrow for OCR (ocr_run.OcrUnreadableShape)."""
+
+
 def _ocr(
     document: Document, image: Any, number: int, charge: Callable[[float], None] | None = None
 ) -> PageText:
-    """`ocr_page`, a page over its time failing its file alone (the worker goes on)."""
+    """`ocr_page`, a page over its time or of a shape OCR cannot read failing its file
+    alone (the worker goes on)."""
     try:
         return ocr_page(image, number, charge)
     except OcrTooCostly as exc:
         raise ExtractionError(
             f"{document.path}: page {number} has more text than OCR reads in "
             f"{OCR_PAGE_SECONDS:g} CPU-seconds",
+            retryable=False,
+        ) from exc
+    except OcrUnreadableShape as exc:
+        raise _UnreadableShape(
+            f"{document.path}: page {number} is {exc}, too long and narrow for OCR to read "
+            "(it reads pages at most ~100 times longer than wide)",
             retryable=False,
         ) from exc
 

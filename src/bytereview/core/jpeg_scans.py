@@ -15,7 +15,9 @@ few more do not matter against the limit. Plain `bytes.count`, not a marker pars
 Before the first scan, Pillow itself walks the file in Python: every segment (an APP
 segment's bytes are kept, ~30 times the file's size for empty ones) and every stray byte
 between segments (one read each). Those are counted by walking the segments as Pillow
-does, until the first scan or the limits.
+does, until the first scan or the limits; and each frame header's size is judged on the
+way (core/declared_pixels.py), as the first bytes may not reach it (64 KiB of metadata
+first) and Pillow takes the last one's.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from typing import IO
 
 from bytereview.core.byte_walk import ByteWalk
+from bytereview.core.declared_pixels import pixels_problem
 from bytereview.core.limits import MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_JPEG_STRAY_BYTES
 
 __all__ = ["ScanCounter", "count_scans", "scans_problem"]
@@ -30,6 +33,8 @@ __all__ = ["ScanCounter", "count_scans", "scans_problem"]
 _SOS = b"\xff\xda"
 # Markers without a length: restarts, start and end of image, TEM.
 _BARE = frozenset({*range(0xD0, 0xDA), 0x01})
+# Start-of-frame markers (those Pillow reads a size from): 0xC0-0xCF but DHT, JPG and DAC.
+_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _CHUNK = 1024 * 1024
 
 
@@ -43,6 +48,7 @@ class ScanCounter(ByteWalk):
         self.scans = 0
         self.segments = 0
         self.stray = 0
+        self.too_large = ""  # why a frame header's size is not read
         self._last = b""
 
     def feed(self, chunk: bytes) -> None:
@@ -70,6 +76,12 @@ class ScanCounter(ByteWalk):
             return at + 2
         if self.wait_for(data, at, end, 4):
             return end
+        if data[at + 1] in _FRAMES:
+            # Marker, length, sample precision, then height and width.
+            if self.wait_for(data, at, end, 9):
+                return end
+            height, width = data[at + 5] << 8 | data[at + 6], data[at + 7] << 8 | data[at + 8]
+            self.too_large = self.too_large or pixels_problem(width, height)
         self.segments += 1
         if data[at + 1] == 0xDA:
             self.walking = False
@@ -78,6 +90,8 @@ class ScanCounter(ByteWalk):
 
     def problem(self) -> str:
         """Why the JPEG fed is not decoded ('' if it may be)."""
+        if self.too_large:
+            return self.too_large
         if self.segments > MAX_JPEG_SEGMENTS:
             return (
                 f"the JPEG holds more than {MAX_JPEG_SEGMENTS} segments before its image "

@@ -92,6 +92,12 @@ MAX_JPEG_STRAY_BYTES = 64 * 1024
 # into memory whatever the image's size (a 10 x 10 image in 300 MB of padding took 587 MB),
 # and uploads may be 2 GiB. A 50 Mpx page is a few MB as WebP, ~150 MB only as lossless noise.
 MAX_WEBP_BYTES = 64 * 1024 * 1024
+# ...and chunks of a WebP: libwebp's decoder lists every frame of an animation when it
+# opens the file (~90 bytes each, beside the file's two copies), however few are decoded:
+# 64 MiB of 46-byte frames is 1.5 million of them, 270 MB to open one 100 x 100 image. Its
+# chunks are counted, frames or not, so that walking them is bounded too (64 MiB of empty
+# chunks are 8 million steps). An animation's frames are one chunk each; 10,000 is minutes.
+MAX_WEBP_CHUNKS = 10_000
 # Numbers one TIFF page's directory may hold: Pillow turns each into a Python object (and
 # each strip into a tile of its own), ~170 bytes apiece: a 1 x 1,000,000-pixel page of
 # one-row strips (8 MB) took 340 MB and 8 s to open. A scan of 28,000 one-row strips (A0 at

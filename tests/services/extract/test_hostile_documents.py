@@ -37,11 +37,14 @@ from tests.hostile_documents import (
     gif_comment,
     jpeg_padded,
     jpeg_scan_bomb,
+    pdf,
     png_chunks,
     png_header_bomb,
+    stream,
     text_bomb,
     tiff_header,
     tiff_strips,
+    webp_frames,
     webp_padded,
     xobject_bomb,
 )
@@ -168,6 +171,46 @@ async def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding() -> None
     assert not caught.value.retryable
     # Seconds, not the minutes of CPU (generous: the machine may be busy).
     assert time.monotonic() - started < 20
+
+
+async def test_an_image_too_long_and_narrow_for_ocr_fails_saying_so() -> None:
+    """OCR scales the long side to 2,000 px and each side to a multiple of 32: past ~125:1
+    the short side is nothing, and rapidocr raised a bare ResizeImgError, which the worker
+    retried to exhaustion as an internal error (a combined folder's task with it)."""
+    with pytest.raises(ExtractionError, match="1000000 x 1 pixels, too long and narrow") as caught:
+        await document_pages(document(png_header_bomb(1_000_000, 1), "image/png"))
+    assert not caught.value.retryable
+    [page] = await document_pages(document(png_header_bomb(3000, 100), "image/png"))
+    assert page.text == ""  # 30:1 is read (blank here)
+
+
+async def test_a_pdf_page_too_long_and_narrow_for_ocr_is_empty_and_the_rest_is_read() -> None:
+    strip = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 3] /Contents 5 0 R >>"
+    text = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 6 0 R"
+        b" /Resources << /Font << /F1 7 0 R >> >> >>"
+    )
+    data = pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+            strip,
+            text,
+            stream(b"0 0 0 rg 0 0 14400 3 re f"),
+            stream(b"BT /F1 24 Tf 72 700 Td (Invoice number 4711) Tj ET"),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ]
+    )
+    first, second = await document_pages(document(data, "application/pdf"))
+    assert first.text == ""
+    assert "Invoice number 4711" in second.text
+
+
+async def test_a_webp_of_more_frames_than_its_bound_is_refused_before_decoding() -> None:
+    """libwebp lists every frame when it opens the file, to decode the first."""
+    with pytest.raises(ExtractionError, match=r"anim\.webp: the WebP holds more than") as caught:
+        await document_pages(document(webp_frames(10_001), "image/webp", "anim.webp"))
+    assert not caught.value.retryable
 
 
 async def test_a_webp_larger_than_its_bound_is_refused_before_decoding() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -16,7 +17,12 @@ import pytest
 from PIL import Image
 
 from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
-from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES, MAX_WEBP_BYTES
+from bytereview.core.limits import (
+    MAX_IMAGE_PIXELS,
+    MAX_TIFF_PAGE_VALUES,
+    MAX_WEBP_BYTES,
+    MAX_WEBP_CHUNKS,
+)
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from services.ingest import analysis, render
@@ -27,14 +33,18 @@ from tests.core.test_pdf_process import reaped_children_cpu
 from tests.hostile_documents import (
     bmp_header_claim,
     gif_comment,
+    gif_large_frame,
+    jpeg_late_frame,
     jpeg_padded,
     jpeg_scan_bomb,
     page_tree_bomb,
     png_chunks,
     png_header_bomb,
+    png_late_header,
     tiff_header,
     tiff_pages,
     tiff_strips,
+    webp_frames,
     webp_padded,
     webp_vp8x_header,
     xobject_bomb,
@@ -81,6 +91,35 @@ def test_an_upload_declaring_more_pixels_than_allowed_fails_at_analysis(
     found = analyse(storage, stored(storage, "u", data))
     assert (found.status, found.media_type) == ("FAILED", media)
     assert f"{SIDE} x {SIDE} pixels" in found.error
+
+
+@pytest.mark.parametrize(
+    ("data", "media"),
+    [
+        (png_late_header(SIDE, SIDE), "image/png"),
+        (gif_large_frame(SIDE, SIDE), "image/gif"),
+        (jpeg_late_frame(SIDE, SIDE), "image/jpeg"),
+        (tiff_header(SIDE, SIDE, padding=100_000), "image/tiff"),
+    ],
+    ids=[
+        "png-ihdr-after-a-chunk",
+        "gif-frame-past-its-screen",
+        "jpeg-frame-after-128-kib",
+        "tiff-directory-after-100-kb",
+    ],
+)
+def test_a_size_declared_past_the_first_header_is_judged_too(
+    storage: Storage, copies: LocalCopies, data: bytes, media: str
+) -> None:
+    """Read from the first bytes these are 1 x 1 (or 0 x 0) and were READY; Pillow opens
+    them at SIDE x SIDE, and each reader failed them later with a decoder's message."""
+    found = analyse(storage, stored(storage, "u", data))
+    assert (found.status, found.media_type) == ("FAILED", media)
+    assert f"{SIDE} x {SIDE} pixels" in found.error
+    with Image.open(io.BytesIO(data)) as opened:  # what the readers would decode
+        assert opened.size == (SIDE, SIDE)
+    with pytest.raises(FailedPrecondition, match=f"{SIDE} x {SIDE} pixels"):
+        render.draw_image(copies, "u", 1, 200)
 
 
 @pytest.mark.parametrize("fmt", ["TIFF", "WEBP", "PNG", "JPEG", "GIF", "BMP"])
@@ -232,6 +271,45 @@ def test_a_jpeg_of_thousands_of_scans_fails_at_analysis_and_is_not_drawn(
     ok = stored(storage, "progressive", progressive.getvalue())
     assert analyse(storage, ok).status == "READY"
     assert render.draw_image(copies, ok, 1, 300)[0].size == (300, 200)
+
+
+def test_a_page_pillow_cannot_parse_past_the_first_is_a_clear_refusal(
+    storage: Storage, copies: LocalCopies
+) -> None:
+    """Past the first frame, Pillow's TIFF parser raises what it meets: a second page
+    without a width was a TypeError, and RenderPage answered 500."""
+    out = io.BytesIO()
+    pages = [Image.new("RGB", (40, 30)), Image.new("RGB", (40, 30))]
+    pages[0].save(out, "TIFF", save_all=True, append_images=pages[1:])
+    data = bytearray(out.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    second = struct.unpack_from(
+        "<I", data, first + 2 + 12 * struct.unpack_from("<H", data, first)[0]
+    )[0]
+    for at in range(second + 2, second + 2 + 12 * struct.unpack_from("<H", data, second)[0], 12):
+        if struct.unpack_from("<H", data, at)[0] == 256:  # ImageWidth: renamed away
+            struct.pack_into("<H", data, at, 65000)
+    key = stored(storage, "two-pages", bytes(data))
+    assert analyse(storage, key).status == "READY"  # its first page is fine
+    assert render.draw_image(copies, key, 1, 100)[1] == 2
+    with pytest.raises(FailedPrecondition, match="the image cannot be read"):
+        render.draw_image(copies, key, 2, 100)
+
+
+def test_a_webp_of_more_frames_than_its_bound_fails_at_analysis_and_is_not_drawn(
+    storage: Storage, copies: LocalCopies
+) -> None:
+    """libwebp lists every frame of an animated WebP when it opens the file, ~90 bytes
+    each: 64 MiB (within MAX_WEBP_BYTES) of one-pixel frames took 270 MB to open."""
+    many = webp_frames(MAX_WEBP_CHUNKS + 1)
+    found = analyse(storage, stored(storage, "frames", many))
+    assert (found.status, found.media_type) == ("FAILED", "image/webp")
+    assert f"more than {MAX_WEBP_CHUNKS} chunks" in found.error
+    with pytest.raises(FailedPrecondition, match="frames"):
+        render.draw_image(copies, "frames", 1, 800)
+    few = stored(storage, "few", webp_frames(20))
+    assert analyse(storage, few).status == "READY"
+    assert render.draw_image(copies, few, 1, 800)[0].size == (100, 100)
 
 
 def test_a_webp_larger_than_its_bound_fails_at_analysis_and_is_not_drawn(

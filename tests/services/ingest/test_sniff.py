@@ -13,7 +13,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from services.ingest.sniff import sniff, unsupported_reason
+from services.ingest.sniff import image_problem, sniff, unsupported_reason
 from tests.archives import zip_bytes
 from tests.pdfs import text_pdf
 
@@ -102,3 +102,58 @@ def test_other_archives_are_named_with_what_to_do(data: bytes, media_type: str, 
     reason = unsupported_reason(found)
     assert f"{kind} archive" in reason
     assert "re-pack its files as a ZIP" in reason
+
+
+def test_an_os2_bitmap_has_its_16_bit_size() -> None:
+    """The OS/2 1.x header (12 bytes) holds 16-bit sizes: read as 32-bit ones, a 16 x 8
+    bitmap was 524,304 x 1,572,865 pixels, and refused as too large."""
+    row = (16 * 24 + 31) // 32 * 4
+    header = struct.pack("<IHHHH", 12, 16, 8, 1, 24)
+    data = b"BM" + struct.pack("<IHHI", 26 + row * 8, 0, 0, 26) + header + b"\xff" * row * 8
+    found = sniff(data)
+    assert (found.media_type, found.width, found.height) == ("image/bmp", 16, 8)
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.size == (16, 8)
+    assert image_problem(found) == ""
+
+
+@pytest.mark.parametrize(
+    ("head", "media_type", "told"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "application/x-ole-storage", "97-2003"),
+        (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", "image/heif", "HEIC"),
+        (b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf", "image/avif", "AVIF"),
+    ],
+    ids=["doc-xls-ppt", "iphone-photo", "avif"],
+)
+def test_files_people_upload_that_are_not_read_are_named(
+    head: bytes, media_type: str, told: str
+) -> None:
+    """They were "files of type application/octet-stream cannot be extracted"."""
+    found = sniff(head)
+    assert found.media_type == media_type
+    assert not found.extractable
+    assert not found.archive
+    reason = unsupported_reason(found)
+    assert told in reason
+    assert "octet-stream" not in reason
+
+
+def test_a_tar_without_the_ustar_magic_is_a_tar() -> None:
+    """The original (V7) tar format has no magic: a tar of a PDF was read as that PDF
+    (`%PDF-` in its first KiB) and its other members never mentioned."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for name in ("a.pdf", "b.pdf"):
+            info = tarfile.TarInfo(name)
+            body = text_pdf(["Invoice"])
+            info.size = len(body)
+            archive.addfile(info, io.BytesIO(body))
+    v7 = bytearray(out.getvalue())
+    v7[257:265] = bytes(8)  # no "ustar" magic or version: V7, as the checksum still says
+    v7[148:156] = b"%06o\0 " % (sum(v7[:148]) + 8 * 0x20 + sum(v7[156:512]))
+    found = sniff(bytes(v7[:65536]))
+    assert found.media_type == "application/x-tar"
+    assert "only ZIP archives are unpacked" in unsupported_reason(found)
+    assert sniff(text_pdf(["Invoice"])).media_type == "application/pdf"
+    assert sniff(bytes(1024)).media_type == "application/octet-stream"  # no checksum at all
