@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bytereview.core import signing
+from bytereview.core import disposition, signing
 from bytereview.core.outages import object_missing
 from bytereview.core.settings import Settings
 from bytereview.core.storage import (
+    GcsStorage,
     InvalidKeyError,
     Storage,
     check_key,
@@ -103,3 +108,38 @@ def test_failed_write_leaves_nothing(storage: Storage, size: int) -> None:
         interrupted_upload()
     assert storage.size("jobs/a/uploads/1") is None
     assert list(storage.list_keys("jobs/")) == []
+
+
+def test_a_gcs_download_url_offers_its_file_name_safely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file name comes from an upload: in a V4 signed URL it becomes the response's
+    Content-Disposition, so a quote or a CR/LF in it must not reach the header raw. Signed
+    offline with a service-account key made here (no Google endpoint is called)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "p",
+        "private_key_id": "1",
+        "private_key": pem,
+        "client_email": "signer@p.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    (tmp_path / "account.json").write_text(json.dumps(account))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "account.json"))
+    # Set by the fake-gcs-server fixture: the client would sign nothing, anonymously.
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    gcs = GcsStorage(bucket="b", project="p", endpoint="", ttl_seconds=60)
+    name = 'invoice"; x=1\r\nSet-Cookie: a=b.pdf'
+    url = gcs.signed_download("jobs/a/uploads/1", filename=name).url
+    (header,) = parse_qs(urlsplit(url).query)["response-content-disposition"]
+    assert header == disposition.attachment(name)
+    assert "\r" not in header
+    assert "\n" not in header
+    assert header.startswith('attachment; filename="invoice__ x_1Set-Cookie_ a_b.pdf"')

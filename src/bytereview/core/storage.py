@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import quote
 
-from bytereview.core import signing
+from bytereview.core import disposition, signing
 from bytereview.core.settings import Settings, StorageBackend
 
 
@@ -300,7 +300,8 @@ class GcsStorage:
             version="v4",
             expiration=dt.timedelta(seconds=self._ttl),
             method="GET",
-            response_disposition=f'attachment; filename="{filename}"',
+            # The name comes from the upload: quotes, CR/LF and non-ASCII made safe.
+            response_disposition=disposition.attachment(filename),
         )
         return SignedRequest("GET", str(url), {}, _expiry(self._ttl))
 
