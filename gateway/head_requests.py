@@ -6,9 +6,15 @@ link checkers and proxies ask HEAD to learn whether a URL answers and what it wo
 GET only and answered HEAD 405. The request goes on as a GET, so it is authenticated,
 checked and routed exactly as one; only the body is dropped. The server keeps its own
 scope, which still says HEAD: uvicorn then leaves the body out too and keeps the length.
+
+A streamed body (an export, a download) is not produced at all past its first chunk: the
+answer is ended there and the app stopped, so a HEAD does not cost a whole export (and a
+stream that never ends, an event stream, does not hold the HEAD open for ever).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,11 +29,19 @@ class HeadAsGet:
             return
 
         async def without_body(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if message.get("more_body", False):
+                raise _Answered  # a stream: the rest is not wanted
 
-        await self.app({**scope, "method": "GET"}, receive, without_body)
+        with contextlib.suppress(_Answered):
+            await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
+class _Answered(Exception):
+    """Stops the app once a HEAD's answer is complete (its head sent, its body ended)."""
 
 
 def with_head(allowed: str) -> str:

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from bytereview.core import DEV_TOKEN
+from gateway.head_requests import HeadAsGet
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# The tests on the gateway's real server (the middleware's own test needs none).
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 AUTH = f"Authorization: Bearer {DEV_TOKEN}\r\n"
 
 
@@ -41,6 +45,7 @@ async def _head_then_get(port: int, path: str, headers: str = "") -> list[dict[s
         writer.close()
 
 
+@ON_SQLITE
 @pytest.mark.parametrize(
     ("path", "headers", "status", "kind"),
     [
@@ -59,3 +64,47 @@ async def test_head_answers_what_get_would_without_the_body(
     assert head["content-type"].startswith(kind)
     assert head["content-type"] == get["content-type"]
     assert head.get("content-length") == get.get("content-length")
+
+
+@ON_SQLITE
+async def test_a_head_on_an_export_ends_with_its_head(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An export is streamed: HEAD answers with the export's head (type, file name) and ends
+    there, and the connection serves the GET after it as usual, nothing logged as failed."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        created = await client.post(
+            "/v1/jobs",
+            headers={"Authorization": f"Bearer {DEV_TOKEN}"},
+            json={"files": [{"path": "a.pdf", "sizeBytes": 3}]},
+        )
+        job = created.json()["job"]["name"]
+    head, get = await _head_then_get(port, f"/v1/{job}:export?format=csv", AUTH)
+    assert head["status"] == get["status"] == "200"
+    assert head["content-type"] == get["content-type"]
+    assert head["content-disposition"] == get["content-disposition"]
+    # The gateway ended the HEAD on purpose: nothing of it is an error (uvicorn logs an app
+    # that raised as "Exception in ASGI application").
+    gateway = [r for r in caplog.records if r.name.startswith(("uvicorn", "gateway"))]
+    assert not [r for r in gateway if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_a_head_stops_a_stream_after_its_first_chunk() -> None:
+    """A HEAD does not produce a streamed body past its first chunk: a stream that never
+    ends (an event stream) answers a HEAD all the same, at once."""
+    produced = 0
+
+    async def endless(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal produced
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            produced += 1
+            await send({"type": "http.response.body", "body": b"x" * 1024, "more_body": True})
+            await asyncio.sleep(0)  # lets the test's timeout fire if the HEAD never ends
+
+    transport = httpx.ASGITransport(app=HeadAsGet(endless))
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        answer = await asyncio.wait_for(client.head("/stream"), timeout=10)
+    assert answer.status_code == 200
+    assert answer.content == b""
+    assert produced == 1
