@@ -238,7 +238,8 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         self.listings = ListingCache(storage=storage, limits=limits)
         self.renders = CallerSlots(limit=RENDERS_PER_USER, what="pages being drawn")
         self.listing_builds = CallerSlots(
-            limit=LISTINGS_PER_USER, what="archive listings being built"
+            limit=LISTINGS_PER_USER,
+            what=f"archive listing{'' if LISTINGS_PER_USER == 1 else 's'} being built",
         )
         # Pages are drawn from local copies, kept so that the next page's is not downloaded.
         self.copies = LocalCopies(storage, max_bytes=copies_bytes)
