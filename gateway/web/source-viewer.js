@@ -5,6 +5,7 @@
 // value's evidence, it turns to the cited file and page, outlines the box (fractions of the
 // page, so it scales with the image at any zoom) and shows the quote.
 import { renderPage } from "./api/files.js";
+import { retryWhileBusy } from "./busy-retry.js";
 import { h, replace, errorBox } from "./ui.js";
 
 const ZOOMS = [50, 75, 100, 125, 150, 200, 300];
@@ -95,10 +96,13 @@ export function sourceViewer() {
     heading.textContent = `Source: ${file.path}`;
     draw(h("p", {}, "Drawing the page…"));
     try {
-      const drawn = await renderPage(file.name, {
-        page,
-        width: zoom > 150 ? WIDTH * 2 : WIDTH,
-        signal: fetching.signal,
+      const signal = fetching.signal;
+      const width = zoom > 150 ? WIDTH * 2 : WIDTH;
+      // A 429 means draws of pages already left are still running on the server: asked
+      // again shortly, as long as this page is still the one wanted.
+      const drawn = await retryWhileBusy(() => renderPage(file.name, { page, width, signal }), {
+        signal,
+        wanted: () => mine === sequence,
       });
       if (mine !== sequence) {
         URL.revokeObjectURL(drawn.url);

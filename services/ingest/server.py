@@ -8,7 +8,7 @@ import re
 import unicodedata
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 
 from google.api import httpbody_pb2
 
@@ -55,6 +55,14 @@ RENDERS_PER_USER = 4
 # each runs on a thread of its own: one caller asking for the listings of a few dozen such
 # archives at once took as many threads and more memory than a pod has. Others wait.
 LISTINGS_AT_ONCE = 2
+# Listings one user may have being built (or waiting to be) at once, per replica. Each
+# waits its turn for the LISTINGS_AT_ONCE builders everyone shares: one user asking for a
+# dozen archives' listings at once held another user's one-entry listing up for seven
+# listings' time (minutes for large archives, past the gateway's upstream timeout). One
+# each, fewer than the builders: another user's listing starts at once, whatever one user
+# asks for. Pages of a listing already built, and callers joining one being built, hold none
+# (but reading an archive not analysed yet to tell what it is holds one).
+LISTINGS_PER_USER = 1
 # How often the local copies left unused too long are deleted (local_copies.IDLE_SECONDS).
 EXPIRY_SECONDS = 60.0
 # Offsets into a listing of at most 2 x 10,000 records: a few ASCII digits, nothing else.
@@ -162,7 +170,15 @@ class ListingCache:
         # Listings being built now, and the most there ever were at once.
         self.building = self.most_building = 0
 
-    async def get(self, key: str) -> ingest_pb.InspectArchiveResponse:
+    async def get(
+        self,
+        key: str,
+        *,
+        admit: Callable[[], AbstractContextManager[None]] = nullcontext,
+    ) -> ingest_pb.InspectArchiveResponse:
+        """The listing of `key`. `admit` is entered only when this call has to build it (not
+        when it is cached or being built for another call), and held until it is built; it
+        may refuse by raising."""
         size = await asyncio.to_thread(self._storage.size, key)
         if size is None:
             raise FailedPrecondition("the archive has not been uploaded")
@@ -172,6 +188,12 @@ class ListingCache:
             return found[0]
         if (running := self._running.get(cache_key)) is not None:
             return await asyncio.shield(running)
+        with admit():
+            return await self._build(key, cache_key)
+
+    async def _build(
+        self, key: str, cache_key: tuple[str, int]
+    ) -> ingest_pb.InspectArchiveResponse:
         future: asyncio.Future[ingest_pb.InspectArchiveResponse] = (
             asyncio.get_running_loop().create_future()
         )
@@ -215,6 +237,10 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         self._jobs = jobs
         self.listings = ListingCache(storage=storage, limits=limits)
         self.renders = CallerSlots(limit=RENDERS_PER_USER, what="pages being drawn")
+        self.listing_builds = CallerSlots(
+            limit=LISTINGS_PER_USER,
+            what=f"archive listing{'' if LISTINGS_PER_USER == 1 else 's'} being built",
+        )
         # Pages are drawn from local copies, kept so that the next page's is not downloaded.
         self.copies = LocalCopies(storage, max_bytes=copies_bytes)
 
@@ -232,9 +258,14 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
         if request.page_token and not _PAGE_TOKEN.fullmatch(request.page_token):
             raise InvalidArgument("page_token is malformed")
         offset = int(request.page_token or "0")
-        media_type = found.file.media_type or await asyncio.to_thread(
-            _sniffed, self._storage, found.file.storage_key, self._limits
-        )
+        media_type = found.file.media_type
+        if not media_type:
+            # Not analysed yet: what it is comes from its directory, read in full (an Office
+            # document is a ZIP too), as costly as a listing; it takes the same slot.
+            with self.listing_builds.held(found.caller):
+                media_type = await asyncio.to_thread(
+                    _sniffed, self._storage, found.file.storage_key, self._limits
+                )
         if media_type != "application/zip":
             raise FailedPrecondition(
                 f"{request.file} is not a ZIP archive ({media_type or 'not uploaded yet'})"
@@ -244,7 +275,9 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             return await asyncio.to_thread(
                 _refused, self._storage, found.file.storage_key, found.file.error
             )
-        full = await self.listings.get(found.file.storage_key)
+        full = await self.listings.get(
+            found.file.storage_key, admit=lambda: self.listing_builds.held(found.caller)
+        )
         size = request.page_size or 100
         page = full.entries[offset : offset + size]
         response = ingest_pb.InspectArchiveResponse(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+import zipfile
 from collections.abc import AsyncIterator
 
 import httpx
@@ -155,3 +156,54 @@ async def test_one_users_burst_of_draws_does_not_queue_ahead_of_others(
     assert "at once per user" in refused.json()["error"]["message"]
     # The slots are given back: the same user draws again.
     assert (await draw(mine["doc.pdf"], AUTH)).status_code == 200
+
+
+async def test_one_users_burst_of_listings_is_refused_with_429_not_queued(
+    client: httpx.AsyncClient, idp: IdentityProvider
+) -> None:
+    # Archives uploaded and not analysed: InspectArchive reads each one's directory to tell
+    # what it is, then builds its listing; a user has one of those going at a time.
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for i in range(3000):
+            archive.writestr(f"{i}/" + "\U0001f600" * 200 + ".png", b"")
+    big = out.getvalue()
+
+    async def uploaded(files: dict[str, bytes], headers: dict[str, str]) -> list[str]:
+        created = await client.post(
+            "/v1/jobs",
+            headers=headers,
+            json={"files": [{"path": p, "sizeBytes": len(b)} for p, b in files.items()]},
+        )
+        assert created.status_code == 200, created.text
+        for target in created.json()["uploadTargets"]:
+            put = await client.put(target["url"], content=files[target["path"]])
+            assert put.status_code == 200, put.text
+        return [t["file"] for t in created.json()["uploadTargets"]]
+
+    mine = await uploaded({f"{n}.zip": big for n in range(8)}, AUTH)
+    alice = {"Authorization": f"Bearer {idp.token('alice')}"}
+    [theirs] = await uploaded({"a.zip": _small_zip()}, alice)
+
+    async def listing(name: str, headers: dict[str, str]) -> httpx.Response:
+        return await client.get(f"/v1/{name}:inspectArchive", headers=headers)
+
+    burst = [asyncio.create_task(listing(name, AUTH)) for name in mine]
+    await asyncio.sleep(0.05)
+    other = await listing(theirs, alice)
+    answers = await asyncio.gather(*burst)
+    assert other.status_code == 200, other.text
+    assert sorted({a.status_code for a in answers}) == [200, 429]
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert refused.json()["error"]["message"] == (
+        "at most 1 archive listing being built at once per user; retry when one is done"
+    )
+    assert (await listing(mine[-1], AUTH)).status_code == 200  # the slot is given back
+
+
+def _small_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("a.png", b"")
+    return out.getvalue()

@@ -3,11 +3,15 @@ a result's history with revert, re-runs, golden documents and template scores.""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.hostile_documents import truncated_png
@@ -25,6 +29,8 @@ FIELDS = [
     {"name": "due_date", "dataType": "date_ymd"},
 ]
 A = "invoices/a.pdf"
+# gateway/web/busy-retry.js BUSY_DELAYS: the waits before the viewer asks for a page again.
+BUSY_DELAYS_MS = [150, 300, 600, 900, 1200]
 B = "invoices/more.zip/march/b.pdf"
 
 
@@ -236,3 +242,91 @@ def test_a_combined_result_names_the_file_it_left_out(page: Page, app_url: str) 
     walk = page.get_by_role("region", name="Review")
     expect(walk).to_contain_text("vendor")
     expect(walk).to_contain_text("empty, and a file of the folder could not be read")
+
+
+@contextlib.contextmanager
+def drawing(app_url: str, file: str) -> Iterator[None]:
+    """The dev user's own draws of `file`, eight callers at a time, keep its four RenderPage
+    slots busy for as long as the block lasts."""
+    flooding, full = threading.Event(), threading.Event()
+    flooding.set()
+
+    def flood() -> None:
+        with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+            while flooding.is_set():
+                drawn = api.get(f"/v1/{file}:renderPage", params={"width": 2400})
+                if drawn.status_code == 429:
+                    full.set()
+
+    floods = [threading.Thread(target=flood) for _ in range(8)]
+    for thread in floods:
+        thread.start()
+    try:
+        assert full.wait(timeout=10), "the draws never filled the slots"
+        yield
+    finally:
+        flooding.clear()
+        for thread in floods:
+            thread.join()
+
+
+def busy(response: Response) -> bool:
+    return ":renderPage" in response.url and response.status == 429
+
+
+def test_the_viewer_waits_out_draws_already_in_flight_quietly(page: Page, app_url: str) -> None:
+    """Four draws in flight is all a user has (RenderPage's cap); a user paging quickly
+    still has the draws of pages left behind running (an aborted fetch does not stop one),
+    and the page wanted now was refused with "Too many requests". Here the same user's
+    draws keep the four slots busy while the viewer opens: it meets a 429, waits, and shows
+    the page once they are done, without a word about it."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Busy viewer")
+        files = api.get(f"/v1/{job}/files").json()["files"]
+    [file] = [f["name"] for f in files if f["originalPath"] == A]
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    with drawing(app_url, file), page.expect_response(busy, timeout=10_000):
+        page.get_by_role("button", name=starts(f"Evidence for total of {A}:")).click()
+    viewer = page.get_by_role("region", name=f"Source: {A}")
+    expect(viewer.get_by_role("img", name=f"Page 1 of {A}")).to_be_visible()
+    expect(viewer.get_by_role("alert")).to_have_count(0)
+
+
+def test_pages_left_behind_are_not_asked_for_again(page: Page, app_url: str) -> None:
+    """Paging on while the server is busy: only the page wanted now is asked for again."""
+    path = "long.pdf"
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        pdf = text_pdf(["Invoice Number: L-1", "Total Due: $5.00"], pages=12)
+        created = api.post(
+            "/v1/jobs", json={"files": [{"path": path, "sizeBytes": len(pdf)}]}
+        ).json()
+        [target] = created["uploadTargets"]
+        assert httpx.put(target["url"], content=pdf).status_code == 200
+        job = created["job"]["name"]
+        api.post(f"/v1/{job}:finalizeUploads", json={})
+        wait_for(api, job, {"READY"})
+        assert api.post(f"/v1/{job}:configure", json={"fields": FIELDS}).status_code == 200
+        api.post(f"/v1/{job}:start", json={})
+        wait_for(api, job, {"COMPLETED", "PARTIALLY_COMPLETED", "FAILED"})
+    asked: list[tuple[float, str]] = []
+    page.on(
+        "request",
+        lambda r: asked.append((time.monotonic(), r.url)) if ":renderPage" in r.url else None,
+    )
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name=f"Show the source of {path}").click()
+    viewer = page.get_by_role("region", name=f"Source: {path}")
+    expect(viewer.get_by_role("img", name=f"Page 1 of {path}")).to_be_visible()
+    with drawing(app_url, target["file"]), page.expect_response(busy, timeout=10_000):
+        for _ in range(5):
+            viewer.get_by_role("button", name="Next page").click()
+    expect(viewer.get_by_role("img", name=f"Page 6 of {path}")).to_be_visible()
+    expect(viewer.get_by_role("alert")).to_have_count(0)
+    shown = time.monotonic()
+    page.wait_for_timeout(sum(BUSY_DELAYS_MS) + 500)  # every retry there could be, and more
+    assert not [url for at, url in asked if at > shown], asked
+    # Pages 2 to 5 were each asked for at most once more after a 429 met while still wanted.
+    for left in range(2, 6):
+        assert sum(f"page={left}&" in url for _, url in asked) <= 2, (left, asked)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import struct
+import time
+import zipfile
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 
 from bytereview.core import Settings
+from bytereview.core.clients import Metadata
 from bytereview.core.storage import make_storage
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
@@ -17,6 +21,7 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.ingest import serve
+from services.ingest.server import LISTINGS_PER_USER
 from services.jobs import RunningJobsService
 from tests import archives
 from tests import hostile_archives as hostile
@@ -195,3 +200,53 @@ async def test_a_refused_archive_is_answered_from_its_verdict(
     assert "overlap" in got.problem
     assert not got.problem.startswith("the archive was refused")
     assert not got.entries
+
+
+def _long_listing(seed: int) -> bytes:
+    """An archive whose listing takes a noticeable while to build: many long names."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(3000):
+            archive.writestr(f"{seed}/{i}/" + "\U0001f600" * 200 + ".png", b"")
+    return out.getvalue()
+
+
+async def test_one_users_burst_of_listings_does_not_hold_up_anothers(
+    ingest: ingest_grpc.IngestServiceAsyncStub,
+    job_stub: jobs_grpc.JobServiceAsyncStub,
+    settings: Settings,
+    idp: IdentityProvider,
+) -> None:
+    # Eleven listings asked for at once by one user held another user's one-entry listing up
+    # for 1.66 s, seven times one listing's 0.23 s (LISTINGS_AT_ONCE builders, first come
+    # first served); now a user has LISTINGS_PER_USER being built and the rest are refused.
+    alice, bob = idp.metadata("alice"), idp.metadata("bob")
+    burst = await uploaded(
+        job_stub, settings, alice, {f"{n}.zip": _long_listing(n) for n in range(12)}
+    )
+    [small] = await uploaded(
+        job_stub, settings, bob, {"b.zip": archives.zip_bytes({"a.png": archives.PNG})}
+    )
+
+    async def listing(file: str, who: Metadata = alice) -> ingest_pb.InspectArchiveResponse:
+        return await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=file), metadata=who)
+
+    started = time.monotonic()
+    await listing(burst[0])  # how long one takes alone (and then it is cached)
+    one = time.monotonic() - started
+    calls = [asyncio.create_task(listing(f)) for f in burst[1:]]
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await listing(small, bob)
+    waited = time.monotonic() - started
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    assert waited < one, (waited, one)
+    listed = [a for a in answers if isinstance(a, ingest_pb.InspectArchiveResponse)]
+    refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
+    # Those whose turn came after an earlier one was built are listed too; most are not.
+    assert LISTINGS_PER_USER <= len(listed) < len(calls) // 2, answers
+    assert len(listed) + len(refused) == len(calls), answers
+    assert {r.code() for r in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert "being built at once per user" in (refused[0].details() or "")
+    # The slot is given back: the same user lists another archive.
+    assert len((await listing(burst[-1])).entries) == 100

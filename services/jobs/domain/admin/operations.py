@@ -24,7 +24,7 @@ from bytereview.core.streams import QueueSpec
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, job_not_found, locked_job
 from services.jobs.domain.events import record_event
-from services.jobs.domain.pages.keyset import Keyset, page_of
+from services.jobs.domain.pages.keyset import Keyset, page_of, read_page, read_rows
 from services.jobs.domain.queries import JobWithFields, codec_of, jobs_page
 from services.jobs.domain.status import FileStatus, JobStatus, TaskStatus, move
 from services.jobs.domain.work import queue_task
@@ -128,9 +128,7 @@ class Admin:
             query = select(models.Task).where(models.Task.job_id == job_id, *order.after(key))
             if wanted:
                 query = query.where(models.Task.status.in_(wanted))
-            tasks = list(
-                (await session.scalars(query.order_by(*order.order_by()).limit(size + 1))).all()
-            )
+            tasks = await read_page(session, query.order_by(*order.order_by()).limit(size + 1))
             files: dict[str, list[str]] = {}
             page, token = page_of(
                 tasks, size, codec=codec, scope=scope, key_of=lambda t: (t.position, t.id)
@@ -190,14 +188,13 @@ class Admin:
         failed_at = func.coalesce(both.c.failed_at, _EPOCH)
         order = Keyset((failed_at, both.c.item_id), descending=True)
         async with self._ctx.reading() as session:
-            rows = (
-                await session.execute(
-                    select(both, failed_at.label("sort_time"))
-                    .where(*order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(size + 1)
-                )
-            ).all()
+            rows = await read_rows(
+                session,
+                select(both, failed_at.label("sort_time"))
+                .where(*order.after(key))
+                .order_by(*order.order_by())
+                .limit(size + 1),
+            )
         rows, token = page_of(
             rows, size, codec=codec, scope=scope, key_of=lambda r: (r.sort_time, r.item_id)
         )

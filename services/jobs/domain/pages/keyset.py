@@ -12,17 +12,19 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple, cast
 
 from sqlalchemy import Select, literal, tuple_
+from sqlalchemy.engine import Row as SqlRow
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.pages.tokens import Key, KeyValue, PageTokens
 
 Row = TypeVar("Row")
+Columns = TypeVarTuple("Columns")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +137,50 @@ async def read_page(session: AsyncSession, query: Select[Row]) -> list[Row]:
         async for row in result:
             rows.append(row)
             weight += estimated_bytes(row)
-            if weight > PAGE_BYTES and len(rows) >= 2:
+            if _full(weight, rows):
                 break
     finally:
         await result.close()
+    return rows
+
+
+def _full(weight: int, rows: Sequence[object]) -> bool:
+    return weight > PAGE_BYTES and len(rows) >= 2
+
+
+def _values(row: SqlRow[*Columns]) -> tuple[object, ...]:
+    """A row's values, to weigh: a Row is no `tuple` to `estimated_bytes`, which would
+    weigh it by its repr (a few bytes for a 200 KB job)."""
+    return tuple(cast("Sequence[object]", row))
+
+
+async def read_rows(session: AsyncSession, query: Select[*Columns]) -> list[SqlRow[*Columns]]:
+    """As `read_page`, for a query of several columns (rows, not single objects)."""
+    rows: list[SqlRow[*Columns]] = []
+    weight = 0
+    result = await session.stream(query.execution_options(yield_per=FETCH_ROWS))
+    try:
+        async for row in result:
+            rows.append(row)
+            weight += estimated_bytes(_values(row))
+            if _full(weight, rows):
+                break
+    finally:
+        await result.close()
+    return rows
+
+
+def read_rows_sync(session: Session, query: Select[*Columns]) -> list[SqlRow[*Columns]]:
+    """`read_rows` in a synchronous session (work run through `run_sync`)."""
+    rows: list[SqlRow[*Columns]] = []
+    weight = 0
+    result = session.execute(query.execution_options(yield_per=FETCH_ROWS))
+    try:
+        for row in result:
+            rows.append(row)
+            weight += estimated_bytes(_values(row))
+            if _full(weight, rows):
+                break
+    finally:
+        result.close()
     return rows
