@@ -20,7 +20,11 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
-from bytereview.core.limits import MAX_VALUE_CHARS
+from bytereview.core.limits import (
+    MAX_FILES_PER_COMBINED_TASK,
+    MAX_PAGES_PER_COMBINED_TASK,
+    MAX_VALUE_CHARS,
+)
 from bytereview.jobs.v1 import resources_pb2
 from services.extract.base import Extraction
 from services.extract.schema import Field
@@ -62,6 +66,23 @@ def to_review(
         if name in assessments:
             assessments[name].confidence = 0.0
             assessments[name].verified = False
+
+
+def combined_too_big(folder: str, page_counts: Sequence[int]) -> str:
+    """Why a combined task of files with `page_counts` cannot run, or ''. StartJob refuses
+    such a folder (services/jobs/domain/tasks/combined.py); a job started before that check
+    may still hold one, and its call could pass the maximum run time on every delivery."""
+    if len(page_counts) > MAX_FILES_PER_COMBINED_TASK:
+        count = f"{len(page_counts)} files; at most {MAX_FILES_PER_COMBINED_TASK}"
+    elif sum(page_counts) > MAX_PAGES_PER_COMBINED_TASK:
+        count = f"{sum(page_counts)} pages; at most {MAX_PAGES_PER_COMBINED_TASK}"
+    else:
+        return ""
+    where = repr(folder) if folder else "the top level"
+    return (
+        f"folder {where} is too big to extract combined ({count} go to the model together): "
+        "extract it file by file (a folder rule with TASK_MODE_INDIVIDUAL) or split it"
+    )
 
 
 def too_long(value: Any) -> bool:

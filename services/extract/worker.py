@@ -32,7 +32,7 @@ from services.extract.base import (
     ExtractionRequest,
     Extractor,
 )
-from services.extract.bounds import bounded, to_review
+from services.extract.bounds import bounded, combined_too_big, to_review
 from services.extract.documents import documents
 from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
@@ -212,6 +212,13 @@ class ExtractHandler:
             log.info("dropping %s: %s", task, begin.reason)
             metrics.TASKS.labels("dropped").inc()
             return
+        if begin.task.mode == resources_pb2.TASK_MODE_COMBINED:
+            too_big = combined_too_big(begin.task.folder, [f.page_count for f in begin.files])
+            if too_big:
+                # No delivery would do better: fail it at once, saying why.
+                await self._failed(task, begin.task.attempts, delivery, too_big, retryable=False)
+                metrics.TASKS.labels("failed").inc()
+                raise worker_runtime.Permanent(too_big)
         request = request_from(begin, self._storage)
         skipped: list[Skipped] = []
         try:
