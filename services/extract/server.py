@@ -23,6 +23,7 @@ from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract.base import ExtractionError, ExtractionRequest, Extractor
+from services.extract.bounds import bounded, to_review
 from services.extract.documents import documents
 from services.extract.model.ratecontrol import RateController
 from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
@@ -75,12 +76,15 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
             else:
                 code = grpc.StatusCode.FAILED_PRECONDITION
             await context.abort(code, str(exc))
+        extraction, refused = bounded(extraction, fields)  # as a task's answer is
         values, _ = normalise_all(extraction.values, fields)
         pages = await read_pages(wanted.documents)
+        assessments = assess(fields, values, extraction, pages)
+        to_review(assessments, refused)
         struct = struct_pb2.Struct()
         struct.update(values)
         return extract_pb.PreviewExtractionResponse(
-            assessments=assess(fields, values, extraction, pages),
+            assessments=assessments,
             values=struct,
             extractor=self._extractor.name,
             input_tokens=extraction.input_tokens,

@@ -32,6 +32,7 @@ from services.extract.base import (
     ExtractionRequest,
     Extractor,
 )
+from services.extract.bounds import bounded, combined_too_big, to_review
 from services.extract.documents import documents
 from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
@@ -211,6 +212,13 @@ class ExtractHandler:
             log.info("dropping %s: %s", task, begin.reason)
             metrics.TASKS.labels("dropped").inc()
             return
+        if begin.task.mode == resources_pb2.TASK_MODE_COMBINED:
+            too_big = combined_too_big(begin.task.folder, [f.page_count for f in begin.files])
+            if too_big:
+                # No delivery would do better: fail it at once, saying why.
+                await self._failed(task, begin.task.attempts, delivery, too_big, retryable=False)
+                metrics.TASKS.labels("failed").inc()
+                raise worker_runtime.Permanent(too_big)
         request = request_from(begin, self._storage)
         skipped: list[Skipped] = []
         try:
@@ -254,7 +262,12 @@ class ExtractHandler:
                 raise worker_runtime.Permanent(str(exc)) from exc
             metrics.TASKS.labels("retry").inc()
             raise worker_runtime.RetryLater(str(exc)) from exc
+        # Only the job's fields, each a single value within MAX_VALUE_CHARS; one past it is
+        # null and to review: the task succeeds with the rest (services/extract/bounds.py).
+        extraction, refused = bounded(extraction, request.fields)
         values, problems = normalise_all(extraction.values, request.fields)
+        if refused:
+            log.warning("%s: values past the bounds set to null: %s", task, refused)
         if problems:
             log.info("%s: unreadable values set to null: %s", task, problems)
         # The platform's own check of the evidence, whichever extractor answered.
@@ -265,6 +278,7 @@ class ExtractHandler:
                 raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
             raise
         assessments = assess(request.fields, values, extraction, pages)
+        to_review(assessments, refused)
         struct = struct_pb2.Struct()
         struct.update(values)
         await self._report(

@@ -110,6 +110,12 @@ def _retry_after(exc: Any) -> float | None:
         return None  # an HTTP date; the default backoff applies
 
 
+def _too_deep() -> ExtractionError:
+    return ExtractionError(
+        "Gemini returned JSON nested too deeply to read", retryable=True, invalid_output=True
+    )
+
+
 def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
     """The model's JSON answer; anything that is not an object with every field is invalid."""
     try:
@@ -118,6 +124,10 @@ def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
         raise ExtractionError(
             f"Gemini returned invalid JSON: {exc}", retryable=True, invalid_output=True
         ) from exc
+    except RecursionError as exc:
+        # Arrays or objects inside one another past Python's recursion limit (~1,000): no
+        # field's value, and an internal error (retried to MaxDeliver) if let through.
+        raise _too_deep() from exc
     if not isinstance(values, dict):
         raise ExtractionError(
             "Gemini returned JSON that is not an object", retryable=True, invalid_output=True
@@ -224,6 +234,11 @@ class GeminiExtractor:
             raise ExtractionError(
                 f"Gemini refused the request ({code}): {exc.message}", retryable=False
             ) from exc
+        except RecursionError as exc:
+            # The SDK parses a JSON answer itself (`response.parsed`): arrays or objects inside
+            # one another past Python's recursion limit (~1,000) fail it there. Off-schema
+            # output, not an internal error retried to MaxDeliver (_parse_object: the same).
+            raise _too_deep() from exc
         except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
             raise ExtractionError(
                 f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True

@@ -22,6 +22,13 @@ MAX_PATH = 1024
 MAX_FIELDS = 100
 MAX_FIELD_NAME = 64
 MAX_INSTRUCTION = 2000
+# Characters of one extracted value, whoever writes it: a user's correction (UpdateResult)
+# or an extractor's answer. An address, a description; never a document. A model that quotes
+# a whole document into one field (5,000,000 characters were stored whole, and sent with every
+# page of results and every export) gets null for that value, flagged for review
+# (services/extract/bounds.py, docs/DESIGN.md "Bounds on what an extractor reports"); the
+# jobs service refuses a worker's report past it.
+MAX_VALUE_CHARS = 10_000
 # Text written by the platform: error messages, event messages, media types, extractor names.
 MAX_ERROR = 2000
 MAX_MEDIA_TYPE = 200
@@ -33,6 +40,15 @@ MAX_FILES_PER_JOB = 10_000
 # request stays well under a second.
 MAX_FILES_PER_CREATE = 10_000
 MAX_ENTRIES_PER_REPORT = 1000
+# Files and pages of one combined task (one folder's files sent to the model together).
+# Nothing bounded it: a folder of 10,000 images was one task that could pass the worker's
+# maximum run time (task_max_run_seconds, 30 minutes) and be delivered again and again.
+# StartJob refuses (FAILED_PRECONDITION) a job with a combined folder past either, naming
+# the folder (docs/DESIGN.md "Combined folders"). 100 files is a thick case file of
+# scans; 1,000 pages is what one Gemini request reads well (and ~260,000 input tokens of
+# page images, a quarter of its context window).
+MAX_FILES_PER_COMBINED_TASK = 100
+MAX_PAGES_PER_COMBINED_TASK = 1000
 # Tasks begun or results reported in one batched worker call (BeginTasks, ReportTaskResults).
 MAX_TASKS_PER_BATCH = 500
 # ...and their bytes: a quarter of the 32 MiB gRPC message limit (core/rpc.py, clients.py),

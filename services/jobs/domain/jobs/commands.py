@@ -43,6 +43,7 @@ from services.jobs.domain.status import (
 )
 from services.jobs.domain.tasks import settling
 from services.jobs.domain.tasks.building import build_first_batch, count_tasks
+from services.jobs.domain.tasks.combined import check_combined_sizes
 from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.tasks.plan import (
     FolderPlan,
@@ -307,6 +308,8 @@ class Jobs:
                     "cannot start a job with no usable files: every file failed analysis "
                     "or is unsupported"
                 )
+            # Before anything is queued: a folder too big for one call is the user's to split.
+            await check_combined_sizes(session, job)
             for position, spec in enumerate(from_dicts(job.configured_fields)):
                 session.add(
                     models.JobField(

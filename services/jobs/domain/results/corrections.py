@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -13,6 +12,7 @@ from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.results import review
+from services.jobs.domain.results.values import check_value
 from services.jobs.domain.results.versions import (
     CORRECTED,
     add_version,
@@ -22,9 +22,6 @@ from services.jobs.domain.results.versions import (
     result_of,
 )
 from services.jobs.store import models
-
-# Characters of a corrected value: an address, a description; never a document.
-MAX_VALUE = 10_000
 
 
 class Results:
@@ -49,7 +46,7 @@ class Results:
             result = await result_of(session, job_id, result_id)
             targets = _masked_fields(paths, values)
             for name in sorted(targets):
-                _check_value(name, values.get(name))
+                check_value(name, values.get(name))
             known = set(
                 (
                     await session.scalars(
@@ -115,24 +112,3 @@ def _masked_fields(paths: Sequence[str], values: dict[str, object]) -> set[str]:
         else:
             raise InvalidArgument(f"update_mask path {path!r} cannot be updated; use values")
     return targets
-
-
-def _check_value(field: str, value: object) -> None:
-    """A corrected value is what an extractor writes: null, a boolean, a finite number or a
-    string of at most MAX_VALUE characters. A list or an object is no field's value (one of
-    500,000 numbers was stored, and every page of results carried it), and NaN or Infinity
-    is not JSON: PostgreSQL's json column refused them, an INTERNAL error."""
-    if value is None or isinstance(value, bool):
-        return
-    if isinstance(value, (int, float)):
-        if not math.isfinite(value):
-            raise InvalidArgument(f"values.{field} must be a finite number, not {value}")
-        return
-    if isinstance(value, str):
-        if len(value) > MAX_VALUE:
-            raise InvalidArgument(f"values.{field} must be at most {MAX_VALUE} characters")
-        return
-    raise InvalidArgument(
-        f"values.{field} must be a string, a number, a boolean or null, not a "
-        f"{'list' if isinstance(value, list) else 'object'}"
-    )

@@ -7,6 +7,7 @@ makes re-runs idempotent per file + fields: unchanged inputs are not extracted a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -67,6 +68,17 @@ class Extraction:
     skipped_files: list[dict[str, str]] = field(default_factory=list)
 
 
+def _asked_only(e: Extraction, asked: set[str]) -> Extraction:
+    if asked.issuperset(e.values) and asked.issuperset(e.value_sources):
+        return e
+    return dataclasses.replace(
+        e,
+        values={k: v for k, v in e.values.items() if k in asked},
+        value_sources={k: v for k, v in e.value_sources.items() if k in asked},
+        assessments={k: v for k, v in e.assessments.items() if k in asked},
+    )
+
+
 async def record_extractions(
     session: AsyncSession,
     job: models.Job,
@@ -83,6 +95,11 @@ async def record_extractions(
     row before."""
     if not extractions:
         return 0
+    # Only the fields the job asked for are stored: a report naming others (a worker not
+    # ours; ours drops them, services/extract/bounds.py) must not add columns to every
+    # export and page of results.
+    asked = {f.name for f in await job_fields(session, job.id)}
+    extractions = [_asked_only(e, asked) for e in extractions]
     task_ids = [e.task.id for e in extractions]
     keys = await task_input_key(session, job.id, task_ids)
     existing = set(

@@ -16,13 +16,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.errors import InvalidArgument, NotFound
-from bytereview.core.limits import MAX_ERROR, MAX_EXTRACTOR, MAX_PATH, MAX_TASKS_PER_BATCH
+from bytereview.core.limits import (
+    MAX_ERROR,
+    MAX_EXTRACTOR,
+    MAX_FILES_PER_COMBINED_TASK,
+    MAX_PATH,
+    MAX_TASKS_PER_BATCH,
+)
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, locked_job
 from services.jobs.domain.events import SYSTEM_ACTOR, record_event
 from services.jobs.domain.metrics import observe_task
 from services.jobs.domain.results import review
 from services.jobs.domain.results.extractions import Extraction, record_extractions
+from services.jobs.domain.results.values import check_reported
 from services.jobs.domain.status import (
     TASK_OPEN,
     TASK_SETTLED,
@@ -105,6 +112,7 @@ class TaskReports:
             assessments=assessments,
             skipped_files=tuple(skipped_files),
         )
+        check_report(report, where="report")
         task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
         if task is None:
             return False
@@ -140,6 +148,10 @@ class TaskReports:
         (_LOCK_ORDER). See `_job_last` for when the batch runs again job first.
         """
         check_batch(len(reports))
+        for i, report in enumerate(reports):
+            # One report past the bounds refuses the batch: only a worker that is not ours
+            # sends one (ours bounds a model's answer first), and it is told which.
+            check_report(report, where=f"results[{i}]")
         applied, settled = await self._job_last(
             lambda session, job_first: self._task_results(session, reports, job_first=job_first)
         )
@@ -411,6 +423,18 @@ class FailureReport:
     error: str = ""
     # The attempt that failed (the task's `attempts` when the worker began it); 0: the latest.
     attempt: int = 0
+
+
+def check_report(report: ResultReport, *, where: str) -> None:
+    """InvalidArgument for a result past the bounds of what a job can ask for
+    (results.values.check_reported): a worker token could be stolen, and what it reports is
+    stored and shown with every page of results and every export."""
+    check_reported(report.values, report.value_sources, where=where)
+    if len(report.skipped_files) > MAX_FILES_PER_COMBINED_TASK:
+        raise InvalidArgument(
+            f"{where}.skipped_files names more files than a task has"
+            f" (at most {MAX_FILES_PER_COMBINED_TASK})"
+        )
 
 
 def check_batch(size: int) -> None:

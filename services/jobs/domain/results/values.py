@@ -1,0 +1,56 @@
+"""What a stored value may be, whoever writes it: a user's correction or a worker's report.
+
+One check for both, so a value an extractor may store is always one a user may type back
+(core/limits.py MAX_VALUE_CHARS), and a result row never holds a document, a list or an
+object (one of 500,000 numbers was stored, and every page of results carried it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from bytereview.core.errors import InvalidArgument
+from bytereview.core.limits import MAX_FIELD_NAME, MAX_FIELDS, MAX_PATH, MAX_VALUE_CHARS
+
+
+def check_value(field: str, value: object, *, where: str = "values") -> None:
+    """InvalidArgument unless `value` is null, a boolean, a finite number or a string of at
+    most MAX_VALUE_CHARS characters. NaN and Infinity are not JSON: PostgreSQL's json column
+    refused them, an INTERNAL error."""
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise InvalidArgument(f"{where}.{field} must be a finite number, not {value}")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_VALUE_CHARS:
+            raise InvalidArgument(f"{where}.{field} must be at most {MAX_VALUE_CHARS} characters")
+        return
+    raise InvalidArgument(
+        f"{where}.{field} must be a string, a number, a boolean or null, not a "
+        f"{'list' if isinstance(value, list) else 'object'}"
+    )
+
+
+def check_reported(values: Mapping[str, object], sources: Mapping[str, str], *, where: str) -> None:
+    """A worker's values and their sources, within what a job can ask for: at most
+    MAX_FIELDS fields, names of at most MAX_FIELD_NAME characters, each value as
+    `check_value` wants it. A worker reporting more is refused whole (a stolen worker
+    token must not fill the database); the extract worker bounds a model's answer before
+    reporting it (services/extract/bounds.py), so an honest report always passes."""
+    for label, mapping in (("values", values), ("value_sources", sources)):
+        if len(mapping) > MAX_FIELDS:
+            raise InvalidArgument(f"{where}.{label} has more than {MAX_FIELDS} fields")
+        for name in mapping:
+            if len(name) > MAX_FIELD_NAME:
+                raise InvalidArgument(
+                    f"{where}.{label} names a field longer than {MAX_FIELD_NAME} characters"
+                )
+    for name, value in values.items():
+        check_value(name, value, where=f"{where}.values")
+    for name, source in sources.items():
+        # A file's resource name, `jobs/{job}/files/{file}`.
+        if not isinstance(source, str) or len(source) > MAX_PATH:
+            raise InvalidArgument(f"{where}.value_sources.{name} is not a file's name")

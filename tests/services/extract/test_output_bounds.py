@@ -1,0 +1,130 @@
+"""What a model may make the platform store: a value past MAX_VALUE_CHARS, fields the job
+did not ask for, nested or deeply nested output. Through the real google-genai SDK against
+the Gemini stand-in, real NATS, the real jobs service and the real extract worker.
+
+Before these bounds a 5,000,000-character answer was stored whole (and sent with every page
+of results and every export), the model's extra keys rode along in the report, a nested
+value was stored as its Python repr, and an answer nested past Python's recursion limit was
+an internal error retried until MaxDeliver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bytereview.core import Settings
+from bytereview.core.limits import MAX_VALUE_CHARS
+from bytereview.jobs.v1 import resources_pb2 as pb
+from services.jobs import RunningJobsService
+from tests.gemini_standin import GeminiStandIn, Reply, RunningStandIn
+from tests.services.extract.test_worker import (
+    finished,
+    gemini_settings,
+    results,
+    running_worker,
+    start,
+    tasks,
+)
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def gemini() -> Iterator[RunningStandIn]:
+    with RunningStandIn(GeminiStandIn()) as server:
+        yield server
+
+
+async def test_an_enormous_answer_is_a_null_value_to_review_and_extra_keys_are_dropped(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """A 5,000,000-character invoice number (the model quoted a document), 10,000 fields
+    nobody asked for, in the values and in the evidence: the task succeeds once, the long
+    value is stored as null and needs review, the total is kept, nothing else is stored."""
+    huge = "A-1 " + "x" * 5_000_000
+    extra = {f"unasked_{i}": "y" * 100 for i in range(10_000)}
+    evidence = {name: {"page": 1, "quote": "z" * 100} for name in extra}
+    evidence["invoice_number"] = {"page": 1, "quote": huge}
+    gemini.state.script(
+        Reply(values={"invoice_number": huge, "total": "10.00", **extra, "_evidence": evidence})
+    )
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [task] = await tasks(job_stub, job)
+    assert task.status == pb.Task.SUCCEEDED
+    assert task.attempts == 1
+    [result] = await results(job_stub, job)
+    assert dict(result.values) == {"invoice_number": None, "total": "10.00"}
+    assert set(result.assessments) == {"invoice_number", "total"}
+    flagged = result.assessments["invoice_number"]
+    assert flagged.needs_review
+    assert flagged.confidence == 0.0
+    assert len(gemini.state.seen) == 1
+
+
+async def test_a_value_at_the_limit_is_kept_whole(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """MAX_VALUE_CHARS characters is what a user may type as a correction: stored as is."""
+    longest = "A" + "b" * (MAX_VALUE_CHARS - 1)
+    gemini.state.script(Reply(values={"invoice_number": longest, "total": "10.00"}))
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [result] = await results(job_stub, job)
+    assert result.values["invoice_number"] == longest
+
+
+async def test_a_nested_value_is_null_not_its_repr(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """An object or a list is no field's value: null (to review), not "{'a': ...}"."""
+    nested: object = "deep"
+    for _ in range(200):
+        nested = {"a": [nested]}
+    gemini.state.script(Reply(values={"invoice_number": nested, "total": ["10.00"]}))
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [result] = await results(job_stub, job)
+    assert dict(result.values) == {"invoice_number": None, "total": None}
+
+
+async def test_an_answer_nested_past_any_reading_fails_its_task_at_once(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """JSON nested 100,000 deep cannot be parsed (Python's recursion limit): it is output
+    off the schema, asked for twice as any, then the task fails saying so; it is not an
+    internal error retried until MaxDeliver."""
+    deep = '{"invoice_number": ' + "[" * 100_000 + "]" * 100_000 + ', "total": null}'
+    gemini.state.default = lambda seen: Reply(text=deep)
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini, max_deliver=5)):
+        assert (await finished(job_stub, job)).status == pb.Job.FAILED
+    [task] = await tasks(job_stub, job)
+    assert task.status == pb.Task.FAILED
+    assert "nested too deeply" in task.last_error
+    assert len(gemini.state.seen) == 2
