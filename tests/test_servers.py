@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import tests.servers
@@ -71,3 +72,13 @@ def test_the_suites_postgres_keeps_its_files_in_memory_when_there_is_room(
         shutil.rmtree(stand_in, ignore_errors=True)
     monkeypatch.setattr(tests.servers, "_MEMORY_NEEDED", 2**62)  # no room: on disk
     assert tests.servers._scratch_dir() is None
+
+
+def test_fake_gcs_keeps_answering_past_a_pipe_full_of_its_log() -> None:
+    """fake-gcs-server logs every request to the stderr the wrapper pipes: unread, the pipe
+    (64 KiB) filled after ~460 requests and the server blocked for good. 1,500 requests
+    (~200 KiB of log) must all be answered."""
+    with fake_gcs_server() as gcs, httpx.Client(base_url=gcs.url, timeout=10) as client:
+        for i in range(1500):
+            answer = client.get(f"/storage/v1/b/missing-{i}")
+            assert answer.status_code == 404, i
