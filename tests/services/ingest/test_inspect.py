@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import struct
-import time
 import zipfile
 from collections.abc import AsyncIterator
 
@@ -231,16 +230,16 @@ async def test_one_users_burst_of_listings_does_not_hold_up_anothers(
     async def listing(file: str, who: Metadata = alice) -> ingest_pb.InspectArchiveResponse:
         return await ingest.InspectArchive(ingest_pb.InspectArchiveRequest(file=file), metadata=who)
 
-    started = time.monotonic()
-    await listing(burst[0])  # how long one takes alone (and then it is cached)
-    one = time.monotonic() - started
+    await listing(burst[0])  # built, then cached
     calls = [asyncio.create_task(listing(f)) for f in burst[1:]]
     await asyncio.sleep(0.05)
-    started = time.monotonic()
     await listing(small, bob)
-    waited = time.monotonic() - started
+    # Counted, not timed (a loaded machine slows both users alike): first come, first served,
+    # Bob's listing came back after about ten of Alice's were built; now it waits for none
+    # of hers but the one being built (and maybe one let in after it).
+    built_before = sum(1 for c in calls if c.done() and c.exception() is None)
     answers = await asyncio.gather(*calls, return_exceptions=True)
-    assert waited < one, (waited, one)
+    assert built_before <= LISTINGS_PER_USER + 1, built_before
     listed = [a for a in answers if isinstance(a, ingest_pb.InspectArchiveResponse)]
     refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
     # Those whose turn came after an earlier one was built are listed too; most are not.
