@@ -7,6 +7,7 @@ The same schema asks the model for structured output and checks what comes back;
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -108,6 +109,11 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
     """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, float) and not math.isfinite(value):
+        # A model's JSON may say 1e400 (read as infinity) or NaN: no field holds either, and
+        # the jobs service refuses them (they are not JSON), which failed the whole report
+        # batch (for an integer, int() raised OverflowError: an internal error).
+        raise InvalidValue(f"{value} is not a number a document holds")
     if data_type in ("number", "currency", "percentage"):
         if isinstance(value, bool):
             raise InvalidValue("expected a number, got a boolean")

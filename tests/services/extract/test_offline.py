@@ -386,3 +386,12 @@ def test_a_date_inside_an_item_code_is_no_date() -> None:
 )
 def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
     assert normalise(value, data_type) == expected
+
+
+@pytest.mark.parametrize("data_type", ["number", "currency", "percentage", "integer", "text"])
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_model_number_past_json_is_unreadable(value: float, data_type: str) -> None:
+    """Python reads a model's 1e400 as infinity and its NaN as NaN: unreadable values (None
+    with a note), never a value the jobs service refuses or an OverflowError."""
+    with pytest.raises(InvalidValue, match="not a number a document holds"):
+        normalise(value, data_type)
