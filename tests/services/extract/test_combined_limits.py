@@ -23,7 +23,7 @@ from tests.services.extract.test_worker import (
     tasks,
     worker_settings,
 )
-from tests.services.jobs.test_combined_limits import analysed_job
+from tests.services.jobs.helpers import analysed_job
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub

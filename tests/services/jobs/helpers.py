@@ -222,13 +222,23 @@ async def ready_job(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, files: int = 1
 ) -> str:
     """A job of `files` one-page PDFs in two folders, uploaded and analysed: READY."""
+    pages = {f"folder{i % 2}/doc{i}.pdf": 1 for i in range(files)}
+    return await analysed_job(job_stub, worker_stub, settings, pages)
+
+
+async def analysed_job(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    pages: dict[str, int],
+    *,
+    display_name: str = "test",
+) -> str:
+    """A READY job of one PDF per path, each uploaded and analysed with its page count."""
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(
-            display_name="test",
-            files=[
-                jobs_pb.DeclaredFile(path=f"folder{i % 2}/doc{i}.pdf", size_bytes=len(PDF))
-                for i in range(files)
-            ],
+            display_name=display_name,
+            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(PDF)) for p in pages],
         ),
         metadata=USER,
     )
@@ -244,7 +254,7 @@ async def ready_job(
                 status=pb.SourceFile.READY,
                 media_type="application/pdf",
                 size_bytes=len(PDF),
-                page_count=1,
+                page_count=pages[target.path],
             ),
             metadata=WORKER,
         )

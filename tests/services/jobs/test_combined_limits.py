@@ -16,44 +16,13 @@ from bytereview.core.limits import MAX_FILES_PER_COMBINED_TASK, MAX_PAGES_PER_CO
 from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from tests.conftest import USER
-from tests.services.jobs.helpers import FIELDS, PDF, WORKER, upload
+from tests.services.jobs.helpers import FIELDS, analysed_job
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
-
-
-async def analysed_job(
-    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, pages: dict[str, int]
-) -> str:
-    """A READY job of one PDF per path, each analysed with its page count."""
-    created = await job_stub.CreateJob(
-        jobs_pb.CreateJobRequest(
-            display_name="folders",
-            files=[jobs_pb.DeclaredFile(path=p, size_bytes=len(PDF)) for p in pages],
-        ),
-        metadata=USER,
-    )
-    for target in created.upload_targets:
-        upload(settings, target, PDF)
-    await job_stub.FinalizeUploads(
-        jobs_pb.FinalizeUploadsRequest(name=created.job.name), metadata=USER
-    )
-    for target in created.upload_targets:
-        await worker_stub.ReportFileAnalysis(
-            worker_pb.ReportFileAnalysisRequest(
-                file=target.file,
-                status=pb.SourceFile.READY,
-                media_type="application/pdf",
-                size_bytes=len(PDF),
-                page_count=pages[target.path],
-            ),
-            metadata=WORKER,
-        )
-    return created.job.name
 
 
 async def _refused_start(job_stub: JobStub, job: str, *, mentions: list[str]) -> None:
