@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
@@ -25,7 +24,7 @@ from services.extract.trust.confidence import (
 )
 from services.extract.trust.evidence import fold, holds, verify
 from services.jobs.domain.results.review import needs_review
-from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
+from tests.gemini_standin import API_KEY, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 from tests.services.extract.test_offline import receipt_png
 
@@ -143,12 +142,6 @@ def test_verification_reports_ocr_doubt_over_the_quoted_runs() -> None:
     assert (
         "ocr:doubt" not in signals(field, "X", "layout", replace(check, ocr_min=None), 1).features()
     )
-
-
-@pytest.fixture
-def gemini() -> Iterator[RunningStandIn]:
-    with RunningStandIn(GeminiStandIn()) as server:
-        yield server
 
 
 async def test_a_fabricated_quote_is_caught(gemini: RunningStandIn) -> None:

@@ -8,7 +8,6 @@ import io
 import itertools
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,17 +21,11 @@ from services.extract import (
 )
 from services.extract.model.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
 from services.extract.schema import normalise_all
-from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
+from tests.gemini_standin import API_KEY, Reply, RunningStandIn
 from tests.pdfs import text_pdf
 
 PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
 FIELDS = [Field("invoice_number", "text", "the invoice number"), Field("total", "currency")]
-
-
-@pytest.fixture
-def gemini() -> Iterator[RunningStandIn]:
-    with RunningStandIn(GeminiStandIn()) as server:
-        yield server
 
 
 def extractor(server: RunningStandIn, key: str = API_KEY) -> GeminiExtractor:

@@ -10,7 +10,6 @@ an internal error retried until MaxDeliver.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,7 +18,7 @@ from bytereview.core import Settings
 from bytereview.core.limits import MAX_VALUE_CHARS
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.jobs import RunningJobsService
-from tests.gemini_standin import GeminiStandIn, Reply, RunningStandIn
+from tests.gemini_standin import Reply, RunningStandIn
 from tests.services.extract.test_worker import (
     finished,
     gemini_settings,
@@ -33,12 +32,6 @@ if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def gemini() -> Iterator[RunningStandIn]:
-    with RunningStandIn(GeminiStandIn()) as server:
-        yield server
 
 
 async def test_an_enormous_answer_is_a_null_value_to_review_and_extra_keys_are_dropped(

@@ -33,7 +33,7 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import serve
 from services.jobs import RunningJobsService
 from tests.conftest import USER
-from tests.gemini_standin import API_KEY, GeminiStandIn, Reply, RunningStandIn
+from tests.gemini_standin import API_KEY, Reply, RunningStandIn
 from tests.services.jobs.helpers import WORKER, ready_job
 
 if TYPE_CHECKING:
@@ -86,12 +86,6 @@ async def running_worker(settings: Settings) -> AsyncIterator[asyncio.Future[int
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
-
-
-@pytest.fixture
-def gemini() -> Iterator[RunningStandIn]:
-    with RunningStandIn(GeminiStandIn()) as server:
-        yield server
 
 
 async def start(
