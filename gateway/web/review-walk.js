@@ -9,6 +9,7 @@ const REASONS = /** @type {Record<string, string>} */ ({
   low_confidence: "low confidence",
   unverified: "not found in the document",
   file_skipped: "empty, and a file of the folder could not be read",
+  unreadable: "empty: the extractor's answer could not be used",
 });
 
 /**
@@ -189,6 +190,8 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
         h("dd", {}, value || "—"),
         h("dt", {}, "Why"),
         h("dd", {}, (item.reasons || []).map((/** @type {string} */ r) => REASONS[r] || r).join(", "), ` · confidence ${Math.round((a.confidence || 0) * 100)}%`),
+        a.problem ? h("dt", {}, "Extractor's answer") : null,
+        a.problem ? h("dd", { class: "problem" }, a.problem) : null,
       ),
       correcting ? correction(item, value) : null,
       h(

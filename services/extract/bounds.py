@@ -56,16 +56,29 @@ def bounded(extraction: Extraction, fields: Sequence[Field]) -> tuple[Extraction
     return out, problems
 
 
+# A problem names the answer it could not read (`'31/02/2024' is not a date`); a model's
+# answer may be thousands of characters, and the note is for reading, not for the answer.
+MAX_PROBLEM = 300
+
+
 def to_review(
-    assessments: Mapping[str, resources_pb2.ValueAssessment], refused: Mapping[str, str]
+    assessments: Mapping[str, resources_pb2.ValueAssessment], emptied: Mapping[str, str]
 ) -> None:
-    """The values set to None for being past the bounds need a person: confidence 0 puts
-    them in the review queue (`low_confidence`) whatever the threshold, where an empty value
-    would otherwise pass as one the document does not print."""
-    for name in refused:
+    """The values set to None though the extractor answered (past the bounds, or not
+    readable as their type) need a person, told why (`problem`): confidence 0 puts them in
+    the review queue whatever the threshold, where an empty value would otherwise pass as
+    one the document does not print."""
+    for name, problem in emptied.items():
         if name in assessments:
             assessments[name].confidence = 0.0
             assessments[name].verified = False
+            assessments[name].problem = _shortened(problem)
+
+
+def _shortened(problem: str) -> str:
+    if len(problem) <= MAX_PROBLEM:
+        return problem
+    return problem[: MAX_PROBLEM - 1] + "…"
 
 
 def combined_too_big(folder: str, page_counts: Sequence[int]) -> str:

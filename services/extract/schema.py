@@ -99,6 +99,9 @@ def parse_date(text: str, *, day_first: bool = True) -> dt.date:
     return found
 
 
+# A number in E notation, as a model (not a document) writes one: `1.5e3`, `1e400`.
+_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+_NUMERIC_TYPES = ("number", "currency", "percentage", "integer")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
 _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
@@ -109,6 +112,13 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
     """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if (
+        data_type in _NUMERIC_TYPES
+        and isinstance(value, str)
+        and _SCIENTIFIC.fullmatch(value.strip())
+    ):
+        # Read whole: as text its first number is the mantissa ('1e400' read as 1).
+        value = float(value.strip())
     if isinstance(value, float) and not math.isfinite(value):
         # A model's JSON may say 1e400 (read as infinity) or NaN: no field holds either, and
         # the jobs service refuses them (they are not JSON), which failed the whole report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -77,10 +78,10 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
                 code = grpc.StatusCode.FAILED_PRECONDITION
             await context.abort(code, str(exc))
         extraction, refused = bounded(extraction, fields)  # as a task's answer is
-        values, _ = normalise_all(extraction.values, fields)
+        values, problems = normalise_all(extraction.values, fields)
         pages = await read_pages(wanted.documents)
-        assessments = assess(fields, values, extraction, pages)
-        to_review(assessments, refused)
+        assessments = await asyncio.to_thread(assess, fields, values, extraction, pages)
+        to_review(assessments, {**problems, **refused})
         struct = struct_pb2.Struct()
         struct.update(values)
         return extract_pb.PreviewExtractionResponse(

@@ -277,8 +277,10 @@ class ExtractHandler:
             if is_outage(exc):  # storage went away after the extraction: run it again later
                 raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
             raise
-        assessments = assess(request.fields, values, extraction, pages)
-        to_review(assessments, refused)
+        # In a thread: on a long document it is seconds of CPU, and the event loop keeps
+        # the other tasks' heartbeats, acks and reports going meanwhile.
+        assessments = await asyncio.to_thread(assess, request.fields, values, extraction, pages)
+        to_review(assessments, {**problems, **refused})
         struct = struct_pb2.Struct()
         struct.update(values)
         await self._report(

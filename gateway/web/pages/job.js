@@ -486,12 +486,15 @@ export async function renderJob(main, { id }) {
     const percent = Math.round((a.confidence || 0) * 100);
     const state = a.needsReview ? "needs review" : a.reviewed ? "reviewed" : a.verified ? "verified" : "not verified";
     const mark = a.needsReview ? "?" : a.reviewed || a.verified ? "✓" : "";
+    // Why an empty value is empty though the extractor answered (the answer it could not use).
+    const problem = a.problem && !a.reviewed ? `; ${a.problem}` : "";
     return h(
       "button",
       {
         type: "button",
         class: `badge trust ${a.needsReview ? "check" : a.verified || a.reviewed ? "ok" : ""}`,
-        "aria-label": `Evidence for ${field} of ${path}: ${state}, confidence ${percent}%`,
+        "aria-label": `Evidence for ${field} of ${path}: ${state}, confidence ${percent}%${problem}`,
+        title: problem ? problem.slice(2) : undefined,
         onclick: (/** @type {Event} */ event) =>
           viewer.show(row, fieldNames(), /** @type {HTMLElement} */ (event.currentTarget), cited(field, a)),
       },

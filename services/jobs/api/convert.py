@@ -185,6 +185,7 @@ def assessment(stored: dict[str, Any]) -> pb.ValueAssessment:
         verified=bool(stored.get("verified", False)),
         reviewed=bool(stored.get("reviewed", False)),
         needs_review=bool(stored.get("needs_review", False)),
+        problem=str(stored.get("problem", "")),
     )
     evidence = stored.get("evidence")
     if evidence:

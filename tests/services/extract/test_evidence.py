@@ -4,8 +4,10 @@ quote, and the platform checks every quote against the document's own text."""
 
 from __future__ import annotations
 
+import difflib
 import functools
 import io
+import random
 from dataclasses import replace
 
 import pytest
@@ -22,7 +24,15 @@ from services.extract.trust.confidence import (
     review_threshold,
     signals,
 )
-from services.extract.trust.evidence import fold, holds, verify
+from services.extract.trust.evidence import (
+    CLOSE_ENOUGH,
+    MAX_FUZZY,
+    closeness,
+    fold,
+    holds,
+    occurrences,
+    verify,
+)
 from services.jobs.domain.results.review import needs_review
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn
 from tests.pdfs import text_pdf
@@ -252,6 +262,52 @@ def test_a_quote_on_another_page_or_document_than_cited() -> None:
 )
 def test_a_quote_holds_the_value(quote: str, value: object, data_type: str, held: bool) -> None:
     assert (holds(quote, value, Field("x", data_type)) > 0) is held  # type: ignore[arg-type]
+
+
+def test_closeness_is_difflibs_ratio_past_the_threshold() -> None:
+    """The bounds checked first change no answer: on pairs from unlike to one letter apart,
+    closeness is the ratio when at least CLOSE_ENOUGH and 0 otherwise."""
+    rng = random.Random(7)
+    for _ in range(500):
+        a = "".join(rng.choice("abc01 ") for _ in range(rng.randint(1, 60)))
+        b = list(
+            a[: rng.randint(0, len(a))]
+            + "".join(rng.choice("abc") for _ in range(rng.randint(0, 20)))
+        )
+        for _ in range(rng.randint(0, 3)):
+            if b:
+                b[rng.randrange(len(b))] = rng.choice("xyz")
+        ratio = difflib.SequenceMatcher(None, a, "".join(b), autojunk=False).ratio()
+        assert closeness(a, "".join(b)) == (ratio if ratio >= CLOSE_ENOUGH else 0.0)
+
+
+def test_a_long_value_is_never_compared_in_full_with_unlike_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 5,000-character value against each of 1,000 lines and against a 200,000-character
+    quote: every comparison is settled by the lengths or the letters (difflib's full ratio,
+    time in the product of the lengths, blocked the worker for minutes), and the value
+    printed whole on a line is still found there."""
+    full = difflib.SequenceMatcher.ratio
+    calls = 0
+
+    def counted(self: difflib.SequenceMatcher[str]) -> float:
+        nonlocal calls
+        calls += 1
+        return full(self)
+
+    monkeypatch.setattr(difflib.SequenceMatcher, "ratio", counted)
+    rng = random.Random(3)
+    value = " ".join("".join(rng.choice("abcdefgh") for _ in range(9)) for _ in range(500))
+    lines = ["".join(rng.choice("abcdefgh ") for _ in range(80)) for _ in range(999)]
+    pages = [page("\n".join([*lines, value]))]
+    field = Field("notes", "text")
+    assert occurrences(value, field, pages) == 1
+    cited = Evidence(document="d", page=1, quote=value[:2500] + "q" * 200_000)
+    assert verify(cited, value, field, {"d": pages}).holds == 0.0
+    assert calls == 0
+    # Two long texts alike but for a letter are not a match by similarity either.
+    assert closeness("a" * (MAX_FUZZY + 1), "a" * MAX_FUZZY + "b") == 0.0
 
 
 def test_confidence_is_a_probability_and_rewards_verification() -> None:

@@ -382,6 +382,11 @@ def test_a_date_inside_an_item_code_is_no_date() -> None:
         ("50.00 50.00 50.00 0.00", "number", 50.0),  # never 5000500050000
         ("1 234,56", "number", 1234.56),  # a European thousands space
         ("Qty 1 250.00", "number", 1.0),  # but not between a count and a price
+        ("1.5e3", "number", 1500.0),  # E notation, as a model writes a number, read whole
+        (" -2.5E-1 ", "percentage", -0.25),
+        ("1e3", "integer", 1000),
+        ("1.5e3", "currency", "1500.00"),
+        ("1e3", "text", "1e3"),  # text stays as written
     ],
 )
 def test_numbers_and_amounts(value: object, data_type: str, expected: object) -> None:
@@ -393,5 +398,13 @@ def test_numbers_and_amounts(value: object, data_type: str, expected: object) ->
 def test_a_model_number_past_json_is_unreadable(value: float, data_type: str) -> None:
     """Python reads a model's 1e400 as infinity and its NaN as NaN: unreadable values (None
     with a note), never a value the jobs service refuses or an OverflowError."""
+    with pytest.raises(InvalidValue, match="not a number a document holds"):
+        normalise(value, data_type)
+
+
+@pytest.mark.parametrize("data_type", ["number", "currency", "percentage", "integer"])
+@pytest.mark.parametrize("value", ["1e400", "-1E400", "1.0e999"])
+def test_a_number_past_json_written_as_text_is_unreadable(value: str, data_type: str) -> None:
+    """'1e400' as text is no number a document holds either: it read as 1, its mantissa."""
     with pytest.raises(InvalidValue, match="not a number a document holds"):
         normalise(value, data_type)

@@ -16,8 +16,11 @@ import pytest
 
 from bytereview.core import Settings
 from bytereview.core.limits import MAX_VALUE_CHARS
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
+from services.extract.bounds import MAX_PROBLEM
 from services.jobs import RunningJobsService
+from tests.conftest import USER
 from tests.gemini_standin import Reply, RunningStandIn
 from tests.services.extract.test_worker import (
     finished,
@@ -63,7 +66,40 @@ async def test_an_enormous_answer_is_a_null_value_to_review_and_extra_keys_are_d
     flagged = result.assessments["invoice_number"]
     assert flagged.needs_review
     assert flagged.confidence == 0.0
+    # The reviewer is told why it is empty, in a note of bounded length.
+    assert flagged.problem.startswith("the extractor answered 5000004 characters")
+    assert result.assessments["total"].problem == ""
     assert len(gemini.state.seen) == 1
+
+
+async def test_an_answer_unreadable_as_its_type_is_empty_and_says_why(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """A total the model wrote as words is no amount: the value is empty, and rather than
+    passing as a total the document does not print (it was not in the review queue, and
+    why it was empty was only in the worker's log), it waits for review, with the answer."""
+    words = "twelve and a half " * 40
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": words}))
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [result] = await results(job_stub, job)
+    assert dict(result.values) == {"invoice_number": "A-1", "total": None}
+    total = result.assessments["total"]
+    assert total.needs_review
+    assert total.problem.startswith("no amount in 'twelve and a half")
+    assert len(total.problem) == MAX_PROBLEM  # the answer is cut, the note is not a copy
+    assert result.assessments["invoice_number"].problem == ""
+    items = await job_stub.ListReviewItems(
+        jobs_pb.ListReviewItemsRequest(parent=job), metadata=USER
+    )
+    by_field = {item.field: item for item in items.review_items}
+    assert "unreadable" in by_field["total"].reasons
+    assert by_field["total"].assessment.problem == total.problem
 
 
 async def test_a_value_at_the_limit_is_kept_whole(

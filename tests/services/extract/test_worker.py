@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import nats
@@ -31,6 +31,7 @@ from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import serve
+from services.extract.trust.assess import assess
 from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn
@@ -135,6 +136,29 @@ async def test_offline_extractor_fills_every_file(
     for result in found:
         assert dict(result.values) == STORED
         assert result.extractor == "offline"
+
+
+async def test_the_evidence_check_runs_off_the_event_loop(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check of a long document's evidence is seconds of CPU: run on the event loop, it
+    held up every other task's heartbeats, acks and reports. It runs in a thread."""
+    threads: list[int] = []
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return assess(*args)
+
+    monkeypatch.setattr("services.extract.worker.assess", recorded)
+    job = await start(job_stub, worker_stub, settings, files=2)
+    async with running_worker(worker_settings(settings, jobs)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    assert len(threads) == 2
+    assert threading.get_ident() not in threads
 
 
 async def test_combined_mode_gives_one_result_per_folder(

@@ -250,7 +250,8 @@ async def test_bad_review_requests_are_invalid_or_not_found(
 async def test_untrusted_worker_numbers_are_bounded(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:
-    """A confidence outside [0, 1] (or NaN) from a worker is stored as a probability."""
+    """A confidence outside [0, 1] (or NaN) from a worker is stored as a probability, and
+    its problem notes within 500 characters."""
     job = await ready_job(job_stub, worker_stub, settings, files=1)
     [task] = await started_tasks(job_stub, settings, job, FIELDS, 1)
     await no_more_queued(settings, streams.extract_queue(settings))
@@ -260,8 +261,8 @@ async def test_untrusted_worker_numbers_are_bounded(
             task=task,
             values=struct_values({"number": "A", "total": None}),
             assessments={
-                "number": pb.ValueAssessment(confidence=7.0, verified=True),
-                "total": pb.ValueAssessment(confidence=float("nan")),
+                "number": pb.ValueAssessment(confidence=7.0, verified=True, problem="p" * 9),
+                "total": pb.ValueAssessment(confidence=float("nan"), problem="q" * 100_000),
                 "not_a_field": pb.ValueAssessment(confidence=0.1),
             },
         ),
@@ -273,6 +274,10 @@ async def test_untrusted_worker_numbers_are_bounded(
     assert result.assessments["number"].confidence == 1.0
     assert result.assessments["total"].confidence == 0.0
     assert set(result.assessments) == {"number", "total"}
+    # A problem note is stored bounded; on an empty value it sends the value to review.
+    assert result.assessments["total"].problem == "q" * 500
+    assert result.assessments["total"].needs_review
+    assert result.assessments["number"].problem == "p" * 9
 
 
 BIG_FIELDS = [

@@ -46,6 +46,10 @@ _VALUE_NAME = re.compile(
     r"^jobs/(?P<job>[0-9a-f]{32})/results/(?P<result>[0-9a-f]{32})/values/(?P<field>[A-Za-z_]\w{0,99})$"
 )
 _MAX_QUOTE = 2000
+# Why a worker emptied the extractor's answer (ValueAssessment.problem); a value with one
+# needs review (reason `unreadable`). Its worker keeps it under 300 characters.
+PROBLEM = "problem"
+_MAX_PROBLEM = 500
 # Set by the jobs service on an empty value of a result some file of which could not be
 # read (combined mode): the value may be printed in that file, so its emptiness is no more
 # verified than an unverified value is, and it needs review (reason `file_skipped`).
@@ -65,6 +69,9 @@ def clean(raw: Mapping[str, Any]) -> dict[str, Any]:
         "verified": bool(raw.get("verified", False)),
         "reviewed": False,
     }
+    problem = raw.get(PROBLEM)
+    if problem:
+        out[PROBLEM] = str(problem)[:_MAX_PROBLEM]
     evidence = raw.get("evidence")
     if isinstance(evidence, Mapping):
         out["evidence"] = {
@@ -82,9 +89,10 @@ def clean(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unverified(assessment: Mapping[str, Any], value: Any) -> bool:
-    """A value whose evidence was not found, or an empty one a file left out may hold."""
+    """A value whose evidence was not found, an empty one a file left out may hold, or one
+    emptied because the extractor's answer could not be used."""
     if value is None:
-        return bool(assessment.get(FILE_SKIPPED, False))
+        return bool(assessment.get(FILE_SKIPPED, False) or assessment.get(PROBLEM))
     return not assessment.get("verified", False)
 
 
@@ -104,6 +112,8 @@ def reasons(assessment: Mapping[str, Any], value: Any, threshold: float) -> list
         out.append("unverified")
     if value is None and assessment.get(FILE_SKIPPED):
         out.append(FILE_SKIPPED)
+    if value is None and assessment.get(PROBLEM):
+        out.append("unreadable")
     return out
 
 

@@ -702,6 +702,7 @@ class ValueAssessment(_message.Message):
     VERIFIED_FIELD_NUMBER: _builtins.int
     REVIEWED_FIELD_NUMBER: _builtins.int
     NEEDS_REVIEW_FIELD_NUMBER: _builtins.int
+    PROBLEM_FIELD_NUMBER: _builtins.int
     confidence: _builtins.float
     """The probability that the value is right, 0-1, calibrated on labelled documents
     (docs/DESIGN.md, "Trust in results").
@@ -714,6 +715,11 @@ class ValueAssessment(_message.Message):
     """A user accepted or corrected the value."""
     needs_review: _builtins.bool
     """Not reviewed, and below the review threshold or (a value that is not empty) unverified."""
+    problem: _builtins.str
+    """Why the value is empty though the extractor answered: its answer could not be read as
+    the field's data type (a date that is no date), or was past what a value may hold (a
+    list, or more than 10,000 characters). Empty otherwise. Such a value always needs review.
+    """
     @_builtins.property
     def evidence(self) -> Global___Evidence:
         """Where the value was read from; absent for an empty value or when nothing was cited."""
@@ -726,10 +732,11 @@ class ValueAssessment(_message.Message):
         verified: _builtins.bool = ...,
         reviewed: _builtins.bool = ...,
         needs_review: _builtins.bool = ...,
+        problem: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["evidence", b"evidence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "evidence", b"evidence", "needs_review", b"needs_review", "reviewed", b"reviewed", "verified", b"verified"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["confidence", b"confidence", "evidence", b"evidence", "needs_review", b"needs_review", "problem", b"problem", "reviewed", b"reviewed", "verified", b"verified"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -769,7 +776,9 @@ class ReviewItem(_message.Message):
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Why it needs review: `low_confidence`, `unverified`, `file_skipped` (an empty value of
-        a combined result some file of which could not be read: it may be printed there).
+        a combined result some file of which could not be read: it may be printed there),
+        `unreadable` (emptied because the extractor's answer could not be used: see the
+        assessment's `problem`).
         """
 
     @_builtins.property
