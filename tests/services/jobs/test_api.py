@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import threading
+import time
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
@@ -565,6 +566,12 @@ async def test_metrics(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, jobs: RunningJobsService
 ) -> None:
     await completed_job(job_stub, worker_stub, settings, files=1)
+    # The job's last outbox rows (its end's events) go out just after it completes: under
+    # load the gauge read them a moment before the relay sent them (0.13 s old).
+    deadline = time.monotonic() + 30
+    while await jobs.relay.oldest_unsent_age() > 0:
+        assert time.monotonic() < deadline, "the relay never sent the job's last rows"
+        await asyncio.sleep(0.05)
     await metrics.refresh(jobs.ctx, jobs.relay._js, jobs.relay, [streams.ingest_queue(settings)])
     assert REGISTRY.get_sample_value("bytereview_jobs", {"status": "COMPLETED"}) == 1
     assert REGISTRY.get_sample_value("bytereview_outbox_lag_seconds") == 0

@@ -170,9 +170,14 @@ async def _state(engine: AsyncEngine, job: str, *, rerun: bool = False) -> dict[
 async def _quick_deadlocks(engine: AsyncEngine) -> None:
     """PostgreSQL looks for a lock cycle after a wait of `deadlock_timeout` (1 s): 50 ms in
     the connections opened from now on, so a test meeting several cycles stays quick."""
+    await _deadlock_timeout(engine, "50ms")
+
+
+async def _deadlock_timeout(engine: AsyncEngine, timeout: str) -> None:
+    """`deadlock_timeout` in the connections opened from now on."""
     async with engine.begin() as conn:
         name = await conn.scalar(text("SELECT current_database()"))
-        await conn.execute(text(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '50ms'"))
+        await conn.execute(text(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '{timeout}'"))
 
 
 def _short(task: str) -> str:
@@ -409,11 +414,14 @@ async def test_a_failure_report_aborted_in_a_lock_cycle_runs_again(
     a cycle. PostgreSQL aborts one of them; the report is run again, and the worker gets
     its answer, not INTERNAL. Here another transaction holds the job's row, the report
     waits for it holding the task's, and the other transaction then writes the task."""
-    await _quick_deadlocks(engine)
+    # PostgreSQL looks for a cycle once, deadlock_timeout after a wait began: the report's
+    # look must come after this transaction's write closed the cycle. At 50 ms it once came
+    # before it (a loaded machine), found none, and this transaction was the one aborted.
+    await _deadlock_timeout(engine, "2s")
     job, [task] = await running_tasks(job_stub, worker_stub, settings, FIELD, 1)
     async with engine.begin() as holder:
         # The report, not this transaction, is the one to find the cycle and be aborted.
-        await holder.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+        await holder.execute(text("SET LOCAL deadlock_timeout = '60s'"))
         await holder.execute(
             text("SELECT id FROM extraction_jobs WHERE id = :j FOR UPDATE"),
             {"j": job.split("/")[1]},
