@@ -91,6 +91,10 @@ def _declared_type(handle: BinaryIO, end: DirectoryEnd, record: Record) -> str:
     if not small or not plain or record.flags & 0x1:  # 0x1: encrypted
         return ""
     start = spans.clamp(record.header_offset + end.prefix)
+    if start + entry_data.LOCAL_SIZE + len(record.raw_name) + record.compressed_size > end.start:
+        # Past the directory's start, where no entry's bytes are (planning.plan refuses it):
+        # not sought at all, as a storage reader may fail a seek past the end as an outage.
+        return ""
     try:
         with entry_data.open_entry(handle, record, start=start, bound=end.start) as source:
             content = source.read(MIMETYPE_BYTES).strip()

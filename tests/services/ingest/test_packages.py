@@ -315,6 +315,23 @@ def test_a_damaged_mimetype_entry_names_no_type() -> None:
     assert _type(data) == OPENDOCUMENT
     assert _type(hostile.patch(data, 0, crc=0)) == ""
     assert _type(hostile.patch(data, 0, compressed=len(data))) == ""
+    beyond = bytearray(data)
+    end = beyond.rfind(b"PK\x05\x06")
+    (directory_start,) = struct.unpack("<I", beyond[end + 16 : end + 20])
+    mimetype_record = beyond.index(b"PK\x01\x02", directory_start)
+    beyond[mimetype_record + 42 : mimetype_record + 46] = struct.pack("<I", 0xFFFFFFF0)
+    # Not sought at all: a storage reader may fail such a seek as an outage.
+    handle = _NoSeekPastEnd(bytes(beyond))
+    assert document_type(cast(BinaryIO, handle), UnpackLimits()) == ""
+
+
+class _NoSeekPastEnd(io.BytesIO):
+    """A reader that fails a seek past its end, as storage readers may."""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0 and offset > len(self.getbuffer()):
+            raise RuntimeError(f"seek to {offset}, past the end")
+        return super().seek(offset, whence)
 
 
 @pytest.mark.parametrize(
