@@ -255,6 +255,92 @@ def opendocument() -> bytes:
     return build([(mimetype, b"application/vnd.oasis.opendocument.text"), ("content.xml", b"<x/>")])
 
 
+def opc(parts: Sequence[tuple[str, bytes]], *, content_types_at: int = -1) -> bytes:
+    """An Open Packaging Conventions package: its relationships `_rels/.rels` first, then
+    `parts`, and `[Content_Types].xml` at `content_types_at` (last by default; 0 is first,
+    as Office applications write it)."""
+    listed_parts = [("_rels/.rels", b"<Relationships/>"), *parts]
+    at = len(listed_parts) if content_types_at < 0 else content_types_at
+    listed_parts.insert(at, ("[Content_Types].xml", b"<Types/>"))
+    return build(listed_parts)
+
+
+def xps(*, content_types_at: int = -1) -> bytes:
+    """An XPS (or OpenXPS) document as printers to XPS lay it out."""
+    return opc(
+        [
+            ("FixedDocSeq.fdseq", b"<FixedDocumentSequence/>"),
+            ("Documents/1/FixedDoc.fdoc", b"<FixedDocument/>"),
+            ("Documents/1/Pages/1.fpage", b"<FixedPage/>"),
+            ("Documents/1/Resources/Images/1.png", PNG),
+        ],
+        content_types_at=content_types_at,
+    )
+
+
+def visio() -> bytes:
+    """A Visio drawing (.vsdx) as Visio writes it: `[Content_Types].xml` first."""
+    return opc(
+        [
+            ("visio/document.xml", b"<VisioDocument/>"),
+            ("visio/pages/page1.xml", b"<PageContents/>"),
+            ("visio/media/image1.png", PNG),
+        ],
+        content_types_at=0,
+    )
+
+
+def model_3mf() -> bytes:
+    """A 3MF model: its model part in `3D/`, a thumbnail beside it."""
+    return opc([("3D/3dmodel.model", b"<model/>"), ("Metadata/thumbnail.png", PNG)])
+
+
+def opc_other() -> bytes:
+    """An OPC package of a kind ByteReview has no name for."""
+    return opc([("content/main.xml", b"<main/>"), ("content/media/a.png", PNG)])
+
+
+def zipped_package(
+    media_type: bytes,
+    parts: Sequence[tuple[str, bytes]],
+    *,
+    mimetype_at: int,
+    method: int = zipfile.ZIP_DEFLATED,
+) -> bytes:
+    """A `mimetype` package (OpenDocument, EPUB) as anything that re-zips one writes it:
+    `mimetype` at `mimetype_at` (-1: last), compressed with `method`."""
+    listed_parts: list[tuple[zipfile.ZipInfo | str, bytes]] = list(parts)
+    at = len(listed_parts) if mimetype_at < 0 else mimetype_at
+    listed_parts.insert(at, (entry("mimetype", method=method), media_type))
+    return build(listed_parts)
+
+
+def rezipped_opendocument(*, mimetype_at: int = -1, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    return zipped_package(
+        b"application/vnd.oasis.opendocument.text",
+        [
+            ("content.xml", b"<office:document-content/>"),
+            ("Pictures/1.png", PNG),
+            ("META-INF/manifest.xml", b"<manifest:manifest/>"),
+        ],
+        mimetype_at=mimetype_at,
+        method=method,
+    )
+
+
+def rezipped_epub(*, mimetype_at: int = -1, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    return zipped_package(
+        b"application/epub+zip",
+        [
+            ("META-INF/container.xml", b"<container/>"),
+            ("OEBPS/content.opf", b"<package/>"),
+            ("OEBPS/images/cover.png", PNG),
+        ],
+        mimetype_at=mimetype_at,
+        method=method,
+    )
+
+
 def encrypted() -> bytes:
     return patch(build([("secret.pdf", b"ciphertext"), ("ok.png", PNG)]), 0, flags=0x1)
 
@@ -736,6 +822,67 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                     {
                         "[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
                         "scans/a.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
+            # Other packages, wherever their parts sit: one document each, named, never an
+            # archive of their parts (each was unpacked, or the Visio drawing called an
+            # Office document by its first header).
+            "packages.zip",
+            build(
+                [
+                    ("drawing.vsdx", visio()),
+                    ("print.xps", xps()),
+                    ("part.3mf", model_3mf()),
+                    ("other.pkg", opc_other()),
+                    ("letter.odt", rezipped_opendocument()),
+                    ("book.epub", rezipped_epub(mimetype_at=0)),
+                    ("scan.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "drawing.vsdx": ("UNSUPPORTED", "a Visio drawing"),
+                        "print.xps": ("UNSUPPORTED", "an XPS document"),
+                        "part.3mf": ("UNSUPPORTED", "a 3MF model"),
+                        "other.pkg": ("UNSUPPORTED", "Open Packaging Conventions"),
+                        "letter.odt": ("UNSUPPORTED", "an OpenDocument file"),
+                        "book.epub": ("UNSUPPORTED", "an EPUB book"),
+                        "scan.png": ok,
+                    }
+                ),
+                max_files=7,
+            ),
+        ),
+        Case("printed.xps", xps(), Expect("UNSUPPORTED", "an XPS document", max_files=0)),
+        Case("rezipped.epub", rezipped_epub(), Expect("UNSUPPORTED", "an EPUB book", max_files=0)),
+        Case(
+            # Each name of a package's pair without its companion (or in a folder), the
+            # first entry `[Content_Types].xml`: an archive, unpacked. By its first header,
+            # it was an Office document and none of its files came out.
+            "package-names-alone.zip",
+            build(
+                [
+                    ("[Content_Types].xml", b"<Types/>"),
+                    ("mimetype", b"application/vnd.oasis.opendocument.text"),
+                    ("docs/_rels/.rels", b"<Relationships/>"),
+                    ("docs/META-INF/manifest.xml", b"<manifest/>"),
+                    ("3D/scan.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "mimetype": ("UNSUPPORTED", "cannot be extracted"),
+                        "docs/_rels/.rels": ("UNSUPPORTED", "cannot be extracted"),
+                        "docs/META-INF/manifest.xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "3D/scan.png": ok,
                     }
                 ),
             ),

@@ -113,8 +113,9 @@ def stored_document(storage: Storage, key: str, limits: UnpackLimits) -> str:
 
 def resolved(storage: Storage, key: str, found: Sniffed, limits: UnpackLimits) -> Sniffed:
     """What the stored file is, from what its first bytes say (`found`) and what its end
-    says: a ZIP with a stub before it (self-extracting), and a ZIP that is an Office
-    document by its directory (decided before anything is unpacked from it)."""
+    says: a ZIP with a stub before it (self-extracting), and a ZIP that is a document
+    package (Office, XPS, OpenDocument, EPUB, ...) by its directory (decided before anything
+    is unpacked from it)."""
     if found.media_type == UNKNOWN and stored_zip(storage, key):
         found = Sniffed(ZIP)
     if found.archive and (document := stored_document(storage, key, limits)):

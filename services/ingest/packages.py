@@ -1,25 +1,31 @@
 """Documents that are ZIP packages, known by their central directory wherever their parts sit.
 
-sniff.py knows an Office document by its first local header only: `[Content_Types].xml`
-first, as Microsoft Office writes it. Other producers (libraries, exporters, anything
-re-zipped) put it anywhere, and such a file was unpacked as an archive of its XML parts and
-pictures. The directory names every part, so it is read here instead, with the same bounds
-as unpacking (services/ingest/planning.py open_archive): names only, never entries' data.
+sniff.py knows a package by its first local header only where the format makes that its
+magic number (an uncompressed `mimetype` first: OpenDocument, EPUB). Other producers
+(libraries, exporters, anything re-zipped) put the parts anywhere, and Open Packaging
+Conventions packages (Office, XPS, Visio, 3MF) have no such header at all: such a file was
+unpacked as an archive of its XML parts and pictures. The directory names every part, so it
+is read here instead (what the names make of it: package_parts.py), with the same bounds as
+unpacking (services/ingest/planning.py open_archive): names only, and of entries' data only
+a `mimetype` entry's few bytes, once per directory, when its companion part is listed too.
 """
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from typing import BinaryIO
 
-from services.ingest import directory
+from services.ingest import directory, entry_data, spans
 from services.ingest.budget import UnpackLimits, UploadBudget
-from services.ingest.sniff import OFFICE
+from services.ingest.directory import DirectoryEnd, Record
+from services.ingest.entry_data import EntryRefused
+from services.ingest.package_parts import MIMETYPE, PackageParts
+from services.ingest.sniff import MIMETYPE_DOCUMENTS
 
-# Office Open XML (ECMA-376 Part 2): the package's content types at its root, and the folder
-# of the main part Word, Excel and PowerPoint write. Both: a plain archive may hold a file of
-# that name (in a subfolder, or beside a folder of its own).
-_CONTENT_TYPES = b"[content_types].xml"
-_MAIN_FOLDERS = (b"word/", b"xl/", b"ppt/")
+# A `mimetype` entry holds a media type alone (ODF 1.2 Part 3 section 3.3, OCF 3): ~50
+# bytes. Larger ones, declared or stored, are not read, and no more than this is inflated.
+MIMETYPE_BYTES = 256
 
 
 def document_type(
@@ -44,25 +50,63 @@ def document_type(
         if end.size > budget.directory_bytes_left or (end.size and not budget.records_left):
             return ""
         max_records = min(max_records, budget.records_left)
-    content_types = main_part = False
+    parts = PackageParts()
+    # The first root `mimetype` entry, and what it names once read (None: not read yet).
+    # Read once at most, whatever the directory repeats: a read per record would let a
+    # hostile directory of 20,000 `mimetype` records cost 20,000 reads.
+    mimetype: Record | None = None
+    declared: str | None = None
+    count = 0
+    found = ""
     try:
         for count, record in enumerate(directory.walk(handle, end), start=1):
             # The end record's count may understate the records (16-bit counters wrap).
             if count > max_records:
                 return ""
-            name = _part_name(record.raw_name)
-            content_types = content_types or name == _CONTENT_TYPES
-            main_part = main_part or name.startswith(_MAIN_FOLDERS)
-            if content_types and main_part:
-                if budget is not None:
-                    budget.read_directory(count, end.size)
-                return OFFICE
+            name = part_name(record.raw_name)
+            parts.see(name)
+            if name == MIMETYPE and mimetype is None:
+                mimetype = record
+            if mimetype is not None and declared is None and parts.companion:
+                declared = _declared_type(handle, end, mimetype)
+            if declared and parts.confirms(declared):
+                found = declared
+            if found := found or parts.settled():
+                break
+        else:
+            found = parts.finished()
     except directory.DirectoryError:
         return ""
+    if found and budget is not None:
+        budget.read_directory(count, end.size)
+    return found
+
+
+def _declared_type(handle: BinaryIO, end: DirectoryEnd, record: Record) -> str:
+    """The package type a `mimetype` entry's bytes name ('' for none, or if they cannot be
+    read within MIMETYPE_BYTES). Stored or deflated, as packages are written; read through
+    the unpacker's own entry reader, its data bounded by the directory's start."""
+    small = max(record.compressed_size, record.uncompressed_size) <= MIMETYPE_BYTES
+    plain = record.method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+    if not small or not plain or record.flags & 0x1:  # 0x1: encrypted
+        return ""
+    start = spans.clamp(record.header_offset + end.prefix)
+    if start + entry_data.LOCAL_SIZE + len(record.raw_name) + record.compressed_size > end.start:
+        # Past the directory's start, where no entry's bytes are (planning.plan refuses it):
+        # not sought at all, as a storage reader may fail a seek past the end as an outage.
+        return ""
+    try:
+        with entry_data.open_entry(handle, record, start=start, bound=end.start) as source:
+            content = source.read(MIMETYPE_BYTES).strip()
+    except (zipfile.BadZipFile, EntryRefused, NotImplementedError, zlib.error, EOFError):
+        return ""  # damaged: no type; unpacking says what is wrong with it
+    for media_type in MIMETYPE_DOCUMENTS:
+        if content.startswith(media_type.encode()):
+            return media_type
     return ""
 
 
-def _part_name(raw: bytes) -> bytes:
+def part_name(raw: bytes) -> bytes:
     """The name as unpacking would place it (services/ingest/entry_names.py: backslashes are
     separators, `./` is the root) and as a package names it (part names are ASCII and
     compared case-insensitively), without decoding: the names wanted are ASCII in any

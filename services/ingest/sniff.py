@@ -107,30 +107,44 @@ def sniff(head: bytes) -> Sniffed:
     return Sniffed(UNKNOWN)
 
 
-# Documents that are ZIP archives inside: unpacked, they were a heap of XML parts
-# (UNSUPPORTED) and their embedded pictures. Known here by their first entry:
-# `[Content_Types].xml` (Office Open XML, as Office writes it), or an uncompressed
-# `mimetype` whose bytes name the type (OpenDocument, EPUB, whose specs put it first).
-# Office Open XML written by other tools is known by its directory (packages.py).
+# Documents that are ZIP archives inside (packages): unpacked, they were a heap of XML parts
+# (UNSUPPORTED) and their embedded pictures. Known here by their first entry only where the
+# format makes it its magic number: an uncompressed `mimetype` first, whose bytes name the
+# type (OpenDocument, EPUB). Every other package, these too wherever their parts sit, is known
+# by its directory (packages.py): a first `[Content_Types].xml` is not enough, as Office,
+# XPS, Visio and 3MF all write one, and a plain archive may start with such a file.
 OFFICE = "application/vnd.openxmlformats-officedocument"
+XPS = "application/vnd.ms-xpsdocument"
+VISIO = "application/vnd.ms-visio.drawing"
+MODEL_3MF = "model/3mf"
+# An Open Packaging Conventions package (ECMA-376 Part 2) of no kind named above; no media
+# type is registered for one, so the prefix its own parts' content types share.
+OPC_PACKAGE = "application/vnd.openxmlformats-package"
+OPENDOCUMENT = "application/vnd.oasis.opendocument"
+EPUB = "application/epub+zip"
+# The types a package's `mimetype` entry may name, by the prefix of its bytes.
+MIMETYPE_DOCUMENTS = (OPENDOCUMENT, EPUB)
 _ZIP_DOCUMENTS = {
     OFFICE: "an Office document (Word, Excel or PowerPoint)",
-    "application/vnd.oasis.opendocument": "an OpenDocument file",
-    "application/epub+zip": "an EPUB book",
+    XPS: "an XPS document",
+    VISIO: "a Visio drawing",
+    MODEL_3MF: "a 3MF model",
+    OPC_PACKAGE: "a document package (Open Packaging Conventions), not an archive of files",
+    OPENDOCUMENT: "an OpenDocument file",
+    EPUB: "an EPUB book",
 }
 
 
 def _zip_document(head: bytes) -> str:
-    """The document type of a ZIP starting with `head` ('' for an archive of files)."""
+    """The document type of a ZIP starting with `head` by its first entry ('' if it does
+    not say: an archive of files, or a package known by its directory)."""
     if len(head) < 30:
         return ""
     name_length, extra_length = struct.unpack("<HH", head[26:30])
     name = head[30 : 30 + name_length]
-    if name == b"[Content_Types].xml":
-        return OFFICE
     if name == b"mimetype":
         content = head[30 + name_length + extra_length :][:80]
-        for media_type in _ZIP_DOCUMENTS:
+        for media_type in MIMETYPE_DOCUMENTS:
             if content.startswith(media_type.encode()):
                 return media_type
     return ""

@@ -99,3 +99,49 @@ async def test_documents_nested_in_an_upload_are_read_within_its_budget(tmp_path
     refused = [reporter.verdicts[f"jobs/x/files/root-{i}"].error for i in range(2, 40)]
     assert all("too many entries and folders" in error for error in refused)
     assert budget.records_read <= LIMITS.max_records_read + 1
+
+
+async def test_re_zipped_opendocuments_nested_in_an_upload_are_read_within_its_budget(
+    tmp_path: Path,
+) -> None:
+    """An OpenDocument known by its directory (its `mimetype` last) is charged as an Office
+    document is, its `mimetype` read once each."""
+    padded = build(
+        [
+            *((f"pad/{i}.xml", b"") for i in range(150)),
+            ("META-INF/manifest.xml", b"<m/>"),
+            ("mimetype", b"application/vnd.oasis.opendocument.text"),
+        ]
+    )
+    reporter, budget = await _unpack(
+        _storage(tmp_path), build([(f"{i}.odt", padded) for i in range(40)])
+    )
+    entries = reporter.by_archive[ROOT]
+    assert [e.status for e in entries].count(pb.SourceFile.UNSUPPORTED) == 2
+    assert all("OpenDocument" in e.error for e in entries[:2])
+    refused = [reporter.verdicts[f"jobs/x/files/root-{i}"].error for i in range(2, 40)]
+    assert all("too many entries and folders" in error for error in refused)
+    assert budget.records_read <= LIMITS.max_records_read + 1
+
+
+async def test_office_documents_written_by_office_cost_a_few_records_each(
+    tmp_path: Path,
+) -> None:
+    """`[Content_Types].xml` first no longer says Office by itself (XPS, Visio and 3MF
+    write it first too), so such a document's directory is read as well: the walk stops at
+    its main folder, and only the records read up to there are charged."""
+    office = build(
+        [
+            ("[Content_Types].xml", b"<x/>"),
+            ("word/document.xml", b"<w/>"),
+            *((f"word/media/{i}.png", PNG) for i in range(150)),
+        ]
+    )
+    reporter, budget = await _unpack(
+        _storage(tmp_path), build([(f"{i}.docx", office) for i in range(40)])
+    )
+    entries = reporter.by_archive[ROOT]
+    assert [e.status for e in entries] == [pb.SourceFile.UNSUPPORTED] * 40
+    assert all("Office document" in e.error for e in entries)
+    # The upload's own 40 records, then two of each document's.
+    assert budget.records_read == 40 + 40 * 2
