@@ -283,7 +283,7 @@ class ExtractHandler:
         to_review(assessments, {**problems, **refused})
         struct = struct_pb2.Struct()
         struct.update(values)
-        await self._report(
+        answer = await self._report(
             worker_pb.ReportTaskResultRequest(
                 task=task,
                 values=struct,
@@ -295,6 +295,12 @@ class ExtractHandler:
                 skipped_files=[skipped_file(s) for s in skipped],
             ),
         )
+        if answer.refused:
+            # Past the jobs service's bounds (its bounds moved before this worker's, in a
+            # rolling upgrade): it failed the task saying why. The same result would be
+            # refused again, so the message is settled, not redelivered and paid for again.
+            metrics.TASKS.labels("failed").inc()
+            raise worker_runtime.Permanent(f"{task}: {answer.refused}")
         metrics.TASKS.labels("succeeded").inc()
 
     async def _failed(

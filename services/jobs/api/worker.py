@@ -61,7 +61,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         self, request: worker_pb.ReportTaskResultRequest, context: Context
     ) -> worker_pb.ReportTaskResultResponse:
         ids = names.parse("task", request.task, field="task")
-        applied = await self._tasks.task_result(
+        applied, refused = await self._tasks.task_result(
             ids["job"],
             ids["task"],
             values=convert.values(request.values),
@@ -72,7 +72,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             assessments=convert.assessments_in(request.assessments),
             skipped_files=convert.skipped_files_in(request.skipped_files),
         )
-        return worker_pb.ReportTaskResultResponse(applied=applied)
+        return worker_pb.ReportTaskResultResponse(applied=applied, refused=refused)
 
     async def ReportTaskFailure(
         self, request: worker_pb.ReportTaskFailureRequest, context: Context
@@ -135,12 +135,11 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
                 )
             )
             positions.append(i)
-        applied = [False] * len(request.results)
-        for i, done in zip(positions, await self._tasks.task_results(reports), strict=True):
-            applied[i] = done
-        return worker_pb.ReportTaskResultsResponse(
-            results=[worker_pb.ReportTaskResultResponse(applied=a) for a in applied]
-        )
+        answers = [worker_pb.ReportTaskResultResponse() for _ in request.results]
+        got = await self._tasks.task_results(reports)
+        for i, (applied, refused) in zip(positions, got, strict=True):
+            answers[i] = worker_pb.ReportTaskResultResponse(applied=applied, refused=refused)
+        return worker_pb.ReportTaskResultsResponse(results=answers)
 
     async def ReportTaskFailures(
         self, request: worker_pb.ReportTaskFailuresRequest, context: Context

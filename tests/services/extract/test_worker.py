@@ -20,6 +20,7 @@ import grpc
 import nats
 import pytest
 from google.protobuf import struct_pb2
+from prometheus_client import REGISTRY
 
 from bytereview.core import Settings, streams
 from bytereview.core.pdf_process import PdfBounds
@@ -33,6 +34,7 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import serve
 from services.extract.trust.assess import assess
 from services.jobs import RunningJobsService
+from services.jobs.domain.results import values as jobs_values
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn
 from tests.services.jobs.helpers import WORKER, ready_job
@@ -516,3 +518,46 @@ async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attem
     )
     assert done.applied
     assert (await finished(job_stub, job, timeout=5)).status == pb.Job.COMPLETED
+
+
+async def test_a_result_the_jobs_service_refuses_fails_its_task_alone_without_a_retry(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker out of step with the jobs service (a rolling upgrade that tightened the
+    jobs service's value bound before the workers'): the result it refuses fails its task
+    saying why, the worker settles that message (no redelivery, no second model call), and
+    the results reported with it apply. It used to refuse the whole batch: every task of it
+    was redelivered and extracted again, to a dead letter."""
+    monkeypatch.setattr(jobs_values, "MAX_VALUE_CHARS", 20)  # the jobs service's bound only
+    long = {**ANSWER, "invoice_number": "x" * 50}  # within the worker's own bound
+    gemini.state.script(Reply(values=ANSWER), Reply(values=long), Reply(values=ANSWER))
+    gemini.state.default = lambda seen: Reply(status=500)  # nothing beyond the script
+    job = await start(job_stub, worker_stub, settings, files=3)
+    cfg = gemini_settings(settings, jobs, gemini, max_deliver=2, extract_concurrency=4)
+    before = {o: _counted(o) for o in ("succeeded", "failed")}
+    async with running_worker(cfg):
+        got = await finished(job_stub, job)
+    # The worker counts it failed: it read the refusal, not taken it for a repeat.
+    assert {o: _counted(o) - n for o, n in before.items()} == {"succeeded": 2, "failed": 1}
+    assert (got.status, got.counters.tasks_failed) == (pb.Job.PARTIALLY_COMPLETED, 1)
+    listed = await tasks(job_stub, job)
+    assert sorted(t.status for t in listed) == [pb.Task.SUCCEEDED] * 2 + [pb.Task.FAILED]
+    assert all(t.attempts == 1 for t in listed)
+    [refused] = [t for t in listed if t.status == pb.Task.FAILED]
+    assert refused.last_error == (
+        "the worker's result was refused: result.values.invoice_number must be at most 20"
+        " characters"
+    )
+    assert len(gemini.state.seen) == 3
+    assert [dict(r.values) for r in await results(job_stub, job)] == [STORED, STORED]
+
+
+def _counted(outcome: str) -> float:
+    """This process's extract workers' tasks of `outcome` so far (metrics.TASKS)."""
+    got = REGISTRY.get_sample_value("bytereview_extract_tasks_total", {"outcome": outcome})
+    return got or 0.0

@@ -1,13 +1,13 @@
 """The jobs service refuses a worker's result past what a job can ask for (a worker token
 could be stolen): a value longer than MAX_VALUE_CHARS, a list or an object, more fields
-than a job has, more skipped files than a task has; and it stores only the job's fields.
-Through the real jobs service, on SQLite and PostgreSQL."""
+than a job has, more skipped files than a task has. It is refused alone (its task fails
+saying why, nothing of it is stored), not the batch it came in; and only the job's fields
+of a result are stored. Through the real jobs service, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import grpc
 import pytest
 from google.protobuf import struct_pb2
 
@@ -31,43 +31,99 @@ def _report(task: str, values: dict[str, Any], **more: Any) -> worker_pb.ReportT
     return worker_pb.ReportTaskResultRequest(task=task, values=struct, **more)
 
 
-async def _refused(call: Any, *, mentions: str) -> None:
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await call
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
-    assert mentions in (err.value.details() or ""), err.value.details()
-
-
-async def _statuses(job_stub: JobStub, job: str) -> dict[str, int]:
+async def _tasks(job_stub: JobStub, job: str) -> dict[str, pb.Task]:
     listed = await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)
-    return {t.name: t.status for t in listed.tasks}
+    return {t.name: t for t in listed.tasks}
 
 
-async def test_a_report_past_the_bounds_is_refused_and_changes_nothing(
-    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
-) -> None:
-    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
+async def _results(job_stub: JobStub, job: str) -> dict[str, dict[str, Any]]:
+    """The job's stored results, by task."""
+    listed = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    return {r.task: dict(r.values) for r in listed.results}
+
+
+def _bad() -> list[tuple[dict[str, Any], dict[str, Any], str]]:
+    """Reports past the bounds: (values, more request fields, what the refusal says)."""
     skipped = [pb.SkippedFile(file="f", path="p", reason="r")] * (MAX_FILES_PER_COMBINED_TASK + 1)
-    bad: list[tuple[dict[str, Any], dict[str, Any], str]] = [
-        ({"invoice_number": "x" * (MAX_VALUE_CHARS + 1)}, {}, "at most 10000 characters"),
+    return [
+        (
+            {"invoice_number": "x" * (MAX_VALUE_CHARS + 1)},
+            {},
+            f"result.values.invoice_number must be at most {MAX_VALUE_CHARS} characters",
+        ),
         ({"invoice_number": {"a": [1]}}, {}, "not a object"),
         ({"invoice_number": ["a"]}, {}, "not a list"),
         ({f"f{i}": "1" for i in range(MAX_FIELDS + 1)}, {}, f"more than {MAX_FIELDS} fields"),
-        ({"total": "1.00"}, {"skipped_files": skipped}, "skipped_files"),
+        ({"total": "1.00"}, {"skipped_files": skipped}, "result.skipped_files"),
     ]
-    for values, more, mentions in bad:
-        await _refused(
-            worker_stub.ReportTaskResult(_report(tasks[0], values, **more), metadata=WORKER),
-            mentions=mentions,
-        )
-        # In a batch, the whole batch is refused, naming the report.
-        batch = worker_pb.ReportTaskResultsRequest(
-            results=[_report(tasks[1], {"total": "1.00"}), _report(tasks[0], values, **more)]
-        )
-        await _refused(worker_stub.ReportTaskResults(batch, metadata=WORKER), mentions="results[1]")
-    assert set((await _statuses(job_stub, job)).values()) == {pb.Task.RUNNING}
-    listed = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
-    assert not listed.results
+
+
+async def test_a_result_past_the_bounds_in_a_batch_fails_its_task_alone(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """One bad report used to refuse the whole batch (INVALID_ARGUMENT): the worker had every
+    task of it redelivered, extracted again and, batched again with the bad one, dead-lettered.
+    Now the honest ones apply and the bad one's task fails with why; the job finishes."""
+    bad = _bad()
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, len(bad) + 2)
+    honest, refused = [tasks[0], tasks[-1]], tasks[1:-1]
+    batch = worker_pb.ReportTaskResultsRequest(
+        results=[
+            _report(tasks[0], {"invoice_number": "A-1", "total": "1.00"}),
+            *(
+                _report(t, values, **more)
+                for t, (values, more, _) in zip(refused, bad, strict=True)
+            ),
+            _report(tasks[-1], {"invoice_number": "B-2"}),
+        ]
+    )
+    got = (await worker_stub.ReportTaskResults(batch, metadata=WORKER)).results
+    assert [a.applied for a in got] == [True] + [False] * len(bad) + [True]
+    assert (got[0].refused, got[-1].refused) == ("", "")
+    for answer, (_, _, mentions) in zip(got[1:-1], bad, strict=True):
+        assert answer.refused.startswith("the worker's result was refused: "), answer.refused
+        assert mentions in answer.refused, answer.refused
+
+    after = await _tasks(job_stub, job)
+    assert {after[t].status for t in honest} == {pb.Task.SUCCEEDED}
+    for task, answer in zip(refused, got[1:-1], strict=True):
+        assert after[task].status == pb.Task.FAILED
+        assert after[task].last_error == answer.refused
+    # Nothing of a refused result is stored: a stolen worker token cannot fill the database.
+    assert set(await _results(job_stub, job)) == set(honest)
+    # Not wedged: every task settled, so the job ended.
+    got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got_job.status == pb.Job.PARTIALLY_COMPLETED
+
+    # A repeat of the batch (a worker's retry) changes nothing, and still says why.
+    again = (await worker_stub.ReportTaskResults(batch, metadata=WORKER)).results
+    assert not any(a.applied for a in again)
+    assert [a.refused for a in again] == [a.refused for a in got]
+    assert await _tasks(job_stub, job) == after
+
+
+async def test_a_single_result_past_the_bounds_fails_its_task_as_in_a_batch(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """ReportTaskResult is a batch of one: the same report has the same effect whichever
+    call carries it (the extract worker falls back to it), not an error redelivered."""
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
+    values, more, mentions = _bad()[0]
+    got = await worker_stub.ReportTaskResult(_report(tasks[0], values, **more), metadata=WORKER)
+    assert not got.applied
+    assert got.refused.startswith("the worker's result was refused: ")
+    assert mentions in got.refused
+    after = await _tasks(job_stub, job)
+    assert (after[tasks[0]].status, after[tasks[0]].last_error) == (pb.Task.FAILED, got.refused)
+    assert after[tasks[1]].status == pb.Task.RUNNING
+
+    honest = await worker_stub.ReportTaskResult(
+        _report(tasks[1], {"total": "2.00"}), metadata=WORKER
+    )
+    assert (honest.applied, honest.refused) == (True, "")
+    assert set(await _results(job_stub, job)) == {tasks[1]}
+    got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got_job.status == pb.Job.PARTIALLY_COMPLETED
 
 
 async def test_a_value_at_the_limit_is_stored_and_unasked_fields_are_dropped(

@@ -37,9 +37,10 @@ def check_value(field: str, value: object, *, where: str = "values") -> None:
 def check_reported(values: Mapping[str, object], sources: Mapping[str, str], *, where: str) -> None:
     """A worker's values and their sources, within what a job can ask for: at most
     MAX_FIELDS fields, names of at most MAX_FIELD_NAME characters, each value as
-    `check_value` wants it. A worker reporting more is refused whole (a stolen worker
-    token must not fill the database); the extract worker bounds a model's answer before
-    reporting it (services/extract/bounds.py), so an honest report always passes."""
+    `check_value` wants it. A worker's report past them is refused whole, nothing of it
+    stored (a stolen worker token must not fill the database), and its task fails saying
+    why (tasks/refusals.py); the extract worker bounds a model's answer before reporting it
+    (services/extract/bounds.py), so an honest report always passes."""
     for label, mapping in (("values", values), ("value_sources", sources)):
         if len(mapping) > MAX_FIELDS:
             raise InvalidArgument(f"{where}.{label} has more than {MAX_FIELDS} fields")

@@ -19,7 +19,6 @@ from bytereview.core.errors import InvalidArgument, NotFound
 from bytereview.core.limits import (
     MAX_ERROR,
     MAX_EXTRACTOR,
-    MAX_FILES_PER_COMBINED_TASK,
     MAX_PATH,
     MAX_TASKS_PER_BATCH,
 )
@@ -29,7 +28,6 @@ from services.jobs.domain.events import SYSTEM_ACTOR, record_event
 from services.jobs.domain.metrics import observe_task
 from services.jobs.domain.results import review
 from services.jobs.domain.results.extractions import Extraction, record_extractions
-from services.jobs.domain.results.values import check_reported
 from services.jobs.domain.status import (
     TASK_OPEN,
     TASK_SETTLED,
@@ -39,6 +37,7 @@ from services.jobs.domain.status import (
 )
 from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.domain.tasks.inputs import TaskInput, task_input, task_inputs
+from services.jobs.domain.tasks.refusals import refusal
 from services.jobs.store import models
 from services.jobs.store.errors import deadlocked
 
@@ -100,7 +99,10 @@ class TaskReports:
         extractor: str,
         assessments: dict[str, dict[str, Any]] | None = None,
         skipped_files: Sequence[dict[str, str]] = (),
-    ) -> bool:
+    ) -> tuple[bool, str]:
+        """(applied, why the result was refused or ''). A refused result fails its task as
+        in a batch (refusals.py): the same report has the same effect whichever call carries
+        it (the extract worker falls back to this one on a jobs service without batches)."""
         report = ResultReport(
             job_id,
             task_id,
@@ -112,12 +114,20 @@ class TaskReports:
             assessments=assessments,
             skipped_files=tuple(skipped_files),
         )
-        check_report(report, where="report")
+        refused = refusal(report)
+        if refused:
+            failure = FailureReport(job_id, task_id, "PERMANENT", refused)
+            _, target, failed = await self._ctx.run_transaction(
+                lambda session: _task_failure(session, failure)
+            )
+            if failed is not None and target == TaskStatus.FAILED:
+                observe_task(failed, "failed")
+            return False, refused
         task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
         if task is None:
-            return False
+            return False, ""
         observe_task(task, "succeeded")  # once committed: a try run again is not counted
-        return True
+        return True, ""
 
     async def _task_result(self, session: AsyncSession, report: ResultReport) -> models.Task | None:
         """The task, if the result applied."""
@@ -133,12 +143,16 @@ class TaskReports:
         await finish_if_done(session, job)
         return task
 
-    async def task_results(self, reports: Sequence[ResultReport]) -> list[bool]:
-        """`task_result` for many tasks in one transaction (group commit), answers in order.
+    async def task_results(self, reports: Sequence[ResultReport]) -> list[tuple[bool, str]]:
+        """`task_result` for many tasks in one transaction (group commit), answers in order:
+        (applied, why the result was refused or '').
 
         Each is idempotent as `task_result` is: a repeat (also within the batch), a task no
-        longer running or one that does not exist is `False` and changes nothing. One
-        `tasks.progress` event per job and batch; the job ends once, after the batch.
+        longer running or one that does not exist is not applied and changes nothing. A
+        result past the bounds is refused alone: its running task fails PERMANENT with the
+        reason, nothing of its values is stored, and the batch's other results apply
+        (refusals.py). One `tasks.progress` event per job, batch and outcome; the job ends
+        once, after the batch.
 
         The job's row is locked last, only for its counters, event and end: every report
         batch of a job needs that one row, and holding it through the batch's writes (its
@@ -148,53 +162,82 @@ class TaskReports:
         (_LOCK_ORDER). See `_job_last` for when the batch runs again job first.
         """
         check_batch(len(reports))
-        for i, report in enumerate(reports):
-            # One report past the bounds refuses the batch: only a worker that is not ours
-            # sends one (ours bounds a model's answer first), and it is told which.
-            check_report(report, where=f"results[{i}]")
-        applied, settled = await self._job_last(
-            lambda session, job_first: self._task_results(session, reports, job_first=job_first)
+        # Only a worker that is not ours, or one out of step with these bounds (a rolling
+        # upgrade), sends a refused result: ours bounds a model's answer first.
+        refused = [refusal(report) for report in reports]
+        applied, settled, failed = await self._job_last(
+            lambda session, job_first: self._task_results(
+                session, reports, refused, job_first=job_first
+            )
         )
         for task in settled:
             observe_task(task, "succeeded")
-        return applied
+        for task in failed:
+            observe_task(task, "failed")
+        return list(zip(applied, refused, strict=True))
 
     async def _task_results(
-        self, session: AsyncSession, reports: Sequence[ResultReport], *, job_first: bool
-    ) -> tuple[list[bool], list[models.Task]]:
-        """Answers, and the tasks that succeeded."""
+        self,
+        session: AsyncSession,
+        reports: Sequence[ResultReport],
+        refused: Sequence[str],
+        *,
+        job_first: bool,
+    ) -> tuple[list[bool], list[models.Task], list[models.Task]]:
+        """Whether each applied, the tasks that succeeded, and those failed because their
+        result was refused (`refused[i]`, the reason, or '')."""
         applied = [False] * len(reports)
         settled: list[models.Task] = []
+        failed: list[models.Task] = []
         keys = [(r.job_id, r.task_id) for r in reports]
         async for job, indexes, tasks in _reported_jobs(session, keys, job_first=job_first):
             succeeded: list[Extraction] = []
+            refusals: list[str] = []
             for i in indexes:
                 task = tasks.get(keys[i][1])
                 if task is None or not _reportable(job, task):
                     continue
+                if refused[i]:
+                    _fail(session, job, task, "PERMANENT", refused[i], False)
+                    failed.append(task)
+                    refusals.append(refused[i])
+                    continue
                 _succeed(session, job, task, record=False)
                 succeeded.append(_extraction(task, reports[i]))
                 applied[i] = True
-            if not succeeded:
+            if not (succeeded or refusals):
                 continue
             settled += [e.task for e in succeeded]
-            if not job_first and any(e.task.generation for e in succeeded):
-                # Re-runs change the job's review count as they are recorded.
-                await _lock_again(session, job)
-            needing = await record_extractions(session, job, succeeded, self._threshold())
+            needing = 0
+            if succeeded:
+                if not job_first and any(e.task.generation for e in succeeded):
+                    # Re-runs change the job's review count as they are recorded.
+                    await _lock_again(session, job)
+                needing = await record_extractions(session, job, succeeded, self._threshold())
             if not job_first:
                 await _lock_again(session, job)
-            job.tasks_succeeded += len(succeeded)
-            job.values_needing_review = (job.values_needing_review or 0) + needing
-            _progress_event(
-                session,
-                job,
-                TaskStatus.SUCCEEDED,
-                f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
-                f"{job.tasks_total} done",
-            )
+            if succeeded:
+                job.tasks_succeeded += len(succeeded)
+                job.values_needing_review = (job.values_needing_review or 0) + needing
+                _progress_event(
+                    session,
+                    job,
+                    TaskStatus.SUCCEEDED,
+                    f"{len(succeeded)} task(s) succeeded; {job.tasks_succeeded} of "
+                    f"{job.tasks_total} done",
+                )
+            if refusals:
+                job.tasks_failed += len(refusals)
+                _progress_event(
+                    session,
+                    job,
+                    TaskStatus.FAILED,
+                    f"{len(refusals)} task(s) failed, their result refused; "
+                    f"{job.tasks_failed} of {job.tasks_total} failed; "
+                    f"first error: PERMANENT: {refusals[0]}"[:MAX_ERROR],
+                )
             await finish_if_done(session, job)
-        return applied, settled
+        return applied, settled, failed
 
     async def task_failure(
         self, job_id: str, task_id: str, *, failure_class: str, error: str, attempt: int = 0
@@ -423,18 +466,6 @@ class FailureReport:
     error: str = ""
     # The attempt that failed (the task's `attempts` when the worker began it); 0: the latest.
     attempt: int = 0
-
-
-def check_report(report: ResultReport, *, where: str) -> None:
-    """InvalidArgument for a result past the bounds of what a job can ask for
-    (results.values.check_reported): a worker token could be stolen, and what it reports is
-    stored and shown with every page of results and every export."""
-    check_reported(report.values, report.value_sources, where=where)
-    if len(report.skipped_files) > MAX_FILES_PER_COMBINED_TASK:
-        raise InvalidArgument(
-            f"{where}.skipped_files names more files than a task has"
-            f" (at most {MAX_FILES_PER_COMBINED_TASK})"
-        )
 
 
 def check_batch(size: int) -> None:

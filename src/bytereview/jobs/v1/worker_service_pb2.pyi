@@ -409,15 +409,26 @@ class ReportTaskResultResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     APPLIED_FIELD_NUMBER: _builtins.int
+    REFUSED_FIELD_NUMBER: _builtins.int
     applied: _builtins.bool
+    """True when the result was stored and its task succeeded; false for a repeat, a task no
+    longer running, one that does not exist, or a refused result.
+    """
+    refused: _builtins.str
+    """Why the result was refused, or empty: a result past the jobs service's bounds (a value
+    longer than it keeps, a list or an object, more fields than a job has...). Nothing of it
+    is stored, and its task, if it was running, failed PERMANENT with this reason: the same
+    result would be refused again, so the worker settles its message and does not redeliver.
+    """
     def __init__(
         self,
         *,
         applied: _builtins.bool = ...,
+        refused: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "refused", b"refused"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -112,7 +112,8 @@ class JobWorkerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReportTaskResult(self, request, context):
-        """Records a task's result.
+        """Records a task's result. A result past the jobs service's bounds is not an error of the
+        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -144,7 +145,8 @@ class JobWorkerServiceServicer:
     def ReportTaskResults(self, request, context):
         """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
         idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
-        `applied=false` and changes nothing.
+        `applied=false` and changes nothing. A result past the bounds is refused alone (its
+        answer's `refused` says why, its task fails), not the batch: the others apply.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

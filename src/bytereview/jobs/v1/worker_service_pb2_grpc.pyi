@@ -43,7 +43,9 @@ class JobWorkerServiceStub:
     BeginTask: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.BeginTaskRequest, _worker_service_pb2.BeginTaskResponse]
     """Marks a task as running and returns what the extractor needs."""
     ReportTaskResult: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultRequest, _worker_service_pb2.ReportTaskResultResponse]
-    """Records a task's result."""
+    """Records a task's result. A result past the jobs service's bounds is not an error of the
+    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+    """
     ReportTaskFailure: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailureRequest, _worker_service_pb2.ReportTaskFailureResponse]
     """Records a task's failure."""
     GetFileForWorker: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.GetFileForWorkerRequest, _worker_service_pb2.GetFileForWorkerResponse]
@@ -56,7 +58,8 @@ class JobWorkerServiceStub:
     ReportTaskResults: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultsRequest, _worker_service_pb2.ReportTaskResultsResponse]
     """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
     idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
-    `applied=false` and changes nothing.
+    `applied=false` and changes nothing. A result past the bounds is refused alone (its
+    answer's `refused` says why, its task fails), not the batch: the others apply.
     """
     ReportTaskFailures: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailuresRequest, _worker_service_pb2.ReportTaskFailuresResponse]
     """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
@@ -79,7 +82,9 @@ class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
     BeginTask: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.BeginTaskRequest, _worker_service_pb2.BeginTaskResponse]  # type: ignore[assignment]
     """Marks a task as running and returns what the extractor needs."""
     ReportTaskResult: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultRequest, _worker_service_pb2.ReportTaskResultResponse]  # type: ignore[assignment]
-    """Records a task's result."""
+    """Records a task's result. A result past the jobs service's bounds is not an error of the
+    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+    """
     ReportTaskFailure: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailureRequest, _worker_service_pb2.ReportTaskFailureResponse]  # type: ignore[assignment]
     """Records a task's failure."""
     GetFileForWorker: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.GetFileForWorkerRequest, _worker_service_pb2.GetFileForWorkerResponse]  # type: ignore[assignment]
@@ -92,7 +97,8 @@ class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
     ReportTaskResults: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultsRequest, _worker_service_pb2.ReportTaskResultsResponse]  # type: ignore[assignment]
     """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
     idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
-    `applied=false` and changes nothing.
+    `applied=false` and changes nothing. A result past the bounds is refused alone (its
+    answer's `refused` says why, its task fails), not the batch: the others apply.
     """
     ReportTaskFailures: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailuresRequest, _worker_service_pb2.ReportTaskFailuresResponse]  # type: ignore[assignment]
     """ReportTaskFailure for many tasks in one call and one transaction (group commit). Each is
@@ -136,7 +142,9 @@ class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _worker_service_pb2.ReportTaskResultRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.ReportTaskResultResponse, _abc.Awaitable[_worker_service_pb2.ReportTaskResultResponse]]:
-        """Records a task's result."""
+        """Records a task's result. A result past the jobs service's bounds is not an error of the
+        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+        """
 
     @_abc_1.abstractmethod
     def ReportTaskFailure(
@@ -173,7 +181,8 @@ class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_worker_service_pb2.ReportTaskResultsResponse, _abc.Awaitable[_worker_service_pb2.ReportTaskResultsResponse]]:
         """ReportTaskResult for many tasks in one call and one transaction (group commit). Each is
         idempotent as ReportTaskResult is: a repeat, or a task that does not exist, is
-        `applied=false` and changes nothing.
+        `applied=false` and changes nothing. A result past the bounds is refused alone (its
+        answer's `refused` says why, its task fails), not the batch: the others apply.
         """
 
     @_abc_1.abstractmethod
