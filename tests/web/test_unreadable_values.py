@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -38,7 +37,7 @@ def gemini_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_an_answer_the_platform_could_not_use_is_shown_to_the_reviewer(
-    page: Page, gemini_url: str, tmp_path: Path
+    page: Page, gemini_url: str
 ) -> None:
     pdf = text_pdf(["Invoice Number: W-1", f"Total Due: {WORDS}"])
     with httpx.Client(base_url=gemini_url, headers=DEV, timeout=30) as api:
