@@ -616,6 +616,41 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("UNPACKED", files=listed({"a.png": ok, "b.pdf": ok})),
         ),
         Case(
+            # A self-extracting archive whose stub is a shell script (unzipsfx, makeself):
+            # text first, and a ZIP after it all the same.
+            "sfx.sh",
+            b'#!/bin/sh\nexec unzip -o "$0"\nexit 0\n' + build([("a.png", PNG)]),
+            Expect("UNPACKED", files=listed({"a.png": ok})),
+        ),
+        Case(
+            # Text people upload beside their documents: each is named, with what to do,
+            # not "files of type application/octet-stream".
+            "texts.zip",
+            build(
+                [
+                    ("notes/readme.txt", "Rechnungen März, bitte prüfen".encode()),
+                    ("notes/page.html", b"<!DOCTYPE html><html><body>Invoice</body></html>"),
+                    ("notes/invoice.xml", b'<?xml version="1.0"?><Invoice/>'),
+                    ("notes/mail.eml", b"Return-Path: <a@example.com>\r\nFrom: a\r\n\r\nhi"),
+                    ("notes/letter.rtf", b"{\\rtf1\\ansi Invoice}"),
+                    ("scan.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "notes/readme.txt": ("UNSUPPORTED", "the file is plain text"),
+                        "notes/page.html": ("UNSUPPORTED", "a web page (HTML)"),
+                        "notes/invoice.xml": ("UNSUPPORTED", "an XML file"),
+                        "notes/mail.eml": ("UNSUPPORTED", "upload its attachments"),
+                        "notes/letter.rtf": ("UNSUPPORTED", "an RTF document"),
+                        "scan.png": ok,
+                    }
+                ),
+            ),
+        ),
+        Case(
             "cp437.zip",
             raw_names([("Résumé.png".encode("cp437"), PNG), (b"dir/\x9bre.png", PNG)]),
             Expect("UNPACKED", files=listed({"Résumé.png": ok, "dir/¢re.png": ok})),
@@ -805,8 +840,11 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                 "UNPACKED",
                 files=listed(
                     {
-                        "docs/[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
-                        "docs/word/document.xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "docs/[Content_Types].xml": (
+                            "UNSUPPORTED",
+                            "not read as a printed document",
+                        ),
+                        "docs/word/document.xml": ("UNSUPPORTED", "not read as a printed document"),
                         "word/scan.png": ok,
                     }
                 ),
@@ -820,7 +858,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                 "UNPACKED",
                 files=listed(
                     {
-                        "[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "[Content_Types].xml": ("UNSUPPORTED", "not read as a printed document"),
                         "scans/a.png": ok,
                     }
                 ),
@@ -878,10 +916,13 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
                 "UNPACKED",
                 files=listed(
                     {
-                        "[Content_Types].xml": ("UNSUPPORTED", "cannot be extracted"),
-                        "mimetype": ("UNSUPPORTED", "cannot be extracted"),
-                        "docs/_rels/.rels": ("UNSUPPORTED", "cannot be extracted"),
-                        "docs/META-INF/manifest.xml": ("UNSUPPORTED", "cannot be extracted"),
+                        "[Content_Types].xml": ("UNSUPPORTED", "not read as a printed document"),
+                        "mimetype": ("UNSUPPORTED", "not read as a printed document"),
+                        "docs/_rels/.rels": ("UNSUPPORTED", "not read as a printed document"),
+                        "docs/META-INF/manifest.xml": (
+                            "UNSUPPORTED",
+                            "not read as a printed document",
+                        ),
                         "3D/scan.png": ok,
                     }
                 ),

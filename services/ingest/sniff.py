@@ -20,8 +20,17 @@ TIFF = "image/tiff"
 WEBP = "image/webp"
 BMP = "image/bmp"
 # Bytes of no known type: the only ones looked at again for a ZIP at their end (self-extracting
-# archives: an executable stub before the archive), not a document or archive we name.
+# archives: an executable stub before the archive), not a document or archive we name. A
+# shell script's stub is no text here: the archive's headers (control bytes) follow it within
+# the head that is judged.
 UNKNOWN = "application/octet-stream"
+# Text people upload (a saved web page, an e-mail, an e-invoice's XML, notes), named so that
+# they are told what the file is and what to do, not "files of type application/octet-stream".
+TEXT = "text/plain"
+HTML = "text/html"
+XML = "application/xml"
+RTF = "application/rtf"
+EMAIL = "message/rfc822"
 
 # Types an extractor can read.
 EXTRACTABLE = frozenset({PDF, PNG, JPEG, GIF, TIFF, WEBP, BMP})
@@ -104,7 +113,41 @@ def sniff(head: bytes) -> Sniffed:
     # Readers accept a PDF header anywhere in the first KiB (after junk some tools prepend).
     if b"%PDF-" in head[:1024]:
         return Sniffed(PDF)
-    return Sniffed(UNKNOWN)
+    return Sniffed(_text_kind(head) or UNKNOWN)
+
+
+_BOM = b"\xef\xbb\xbf"
+# Characters text holds besides printable ones: tab, line feed, form feed, carriage return.
+_TEXT_CONTROLS = frozenset("\t\n\f\r")
+# The header fields an e-mail message (RFC 5322, as mail programs save it: .eml) starts with.
+_MAIL_FIELDS = (b"received:", b"return-path:", b"from:", b"delivered-to:", b"mime-version:")
+
+
+def _text_kind(head: bytes) -> str:
+    """The text type of a file starting with `head` ('' for no text): UTF-8 (or ASCII)
+    without control characters, named by how it starts."""
+    body = head.removeprefix(_BOM)
+    if not body.strip():
+        return ""  # empty, or only spaces: nothing to name
+    # The head may cut a character's bytes in two: its last three bytes are not judged.
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(body) - 3:
+            return ""
+        text = body[: exc.start].decode("utf-8")
+    if any(not c.isprintable() and c not in _TEXT_CONTROLS for c in text):
+        return ""
+    start = body.lstrip()[:64].lower()
+    if start.startswith(b"{\\rtf"):
+        return RTF
+    if start.startswith((b"<!doctype html", b"<html")):
+        return HTML
+    if start.startswith(b"<?xml"):
+        return XML
+    if start.startswith(_MAIL_FIELDS):
+        return EMAIL
+    return TEXT
 
 
 # Documents that are ZIP archives inside (packages): unpacked, they were a heap of XML parts
@@ -167,6 +210,13 @@ _OTHER_DOCUMENTS = {
     OLE_DOCUMENT: "an Office file of the 97-2003 format (Word, Excel or PowerPoint)",
 }
 _PHOTOS = {HEIF: "a HEIC/HEIF photo (as iPhones take them)", AVIF: "an AVIF image"}
+_TEXTS = {
+    TEXT: ("plain text", "print it as a PDF and upload that"),
+    HTML: ("a web page (HTML)", "print it as a PDF and upload that"),
+    XML: ("an XML file", "upload the PDF or image it was made from, or print it as a PDF"),
+    RTF: ("an RTF document", "save or print it as a PDF and upload that"),
+    EMAIL: ("an e-mail message", "upload its attachments, or print it as a PDF"),
+}
 
 
 def unsupported_reason(found: Sniffed) -> str:
@@ -177,6 +227,10 @@ def unsupported_reason(found: Sniffed) -> str:
     photo = _PHOTOS.get(found.media_type)
     if photo is not None:
         return f"the file is {photo}; save or export it as JPEG or PNG and upload that"
+    text = _TEXTS.get(found.media_type)
+    if text is not None:
+        what, to_do = text
+        return f"the file is {what}, which is not read as a printed document; {to_do}"
     kind = _ARCHIVE_NAMES.get(found.media_type)
     if kind is not None:
         return (

@@ -43,7 +43,7 @@ def image(fmt: str) -> bytes:
         (image("TIFF"), "image/tiff", (37, 21)),
         (image("WEBP"), "image/webp", (37, 21)),
         (b"Rar!\x1a\x07\x00", "application/vnd.rar", (0, 0)),
-        (b"hello, plain text", "application/octet-stream", (0, 0)),
+        (b"hello, plain text", "text/plain", (0, 0)),
         (b"", "application/octet-stream", (0, 0)),
         (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13), "application/octet-stream", (0, 0)),
     ],
@@ -137,6 +137,41 @@ def test_files_people_upload_that_are_not_read_are_named(
     reason = unsupported_reason(found)
     assert told in reason
     assert "octet-stream" not in reason
+
+
+@pytest.mark.parametrize(
+    ("head", "media_type", "told"),
+    [
+        (b"Invoice 12 total 12.50\r\n", "text/plain", "plain text"),
+        ("Rechnung über 12,50 €".encode(), "text/plain", "plain text"),
+        # A head of 64 KiB may end inside a character.
+        (("a" * 10 + "€").encode()[:-1], "text/plain", "plain text"),
+        (b"\xef\xbb\xbf  <!DOCTYPE HTML><html>", "text/html", "a web page"),
+        (b"<html><body>x</body></html>", "text/html", "a web page"),
+        (b'<?xml version="1.0"?><Invoice/>', "application/xml", "an XML file"),
+        (b"{\\rtf1\\ansi x}", "application/rtf", "an RTF document"),
+        (b"Received: from mx\r\nFrom: a@b.c\r\n\r\nhi", "message/rfc822", "an e-mail"),
+    ],
+    ids=["ascii", "utf-8", "cut-character", "html-bom", "html", "xml", "rtf", "e-mail"],
+)
+def test_text_is_named_with_what_to_do(head: bytes, media_type: str, told: str) -> None:
+    """Text uploaded beside the documents was "files of type application/octet-stream"."""
+    found = sniff(head)
+    assert found.media_type == media_type
+    assert not found.extractable
+    assert not found.archive
+    reason = unsupported_reason(found)
+    assert told in reason
+    assert "octet-stream" not in reason
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"  \n\t", b"binary\x00data", b"\x01\x02\x03", b"caf\xe9 latin-1, not UTF-8 text"],
+    ids=["empty", "blank", "nul", "controls", "latin-1"],
+)
+def test_what_is_not_text_stays_unknown(head: bytes) -> None:
+    assert sniff(head).media_type == "application/octet-stream"
 
 
 def test_a_tar_without_the_ustar_magic_is_a_tar() -> None:
