@@ -88,12 +88,17 @@ class ExtractionError(Exception):
         retry_after: float | None = None,
         rate_limited: bool = False,
         invalid_output: bool = False,
+        unavailable: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         # A 429 does not count against the task's attempts.
         self.rate_limited = rate_limited
+        # The model's service is down or overloaded (it cannot be reached, or says 502/503),
+        # whatever was asked of it: a dependency down, waited out in place by the worker,
+        # never counted against the task (not the task's fault).
+        self.unavailable = unavailable
         # The model answered, but not with what the schema asks: worth one more try in place.
         self.invalid_output = invalid_output
 

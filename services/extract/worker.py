@@ -84,6 +84,10 @@ def rate_controller(settings: Settings) -> RateController:
     )
 
 
+def _model_down(exc: BaseException) -> bool:
+    return isinstance(exc, ExtractionError) and exc.unavailable
+
+
 def skipped_file(skipped: Skipped) -> resources_pb2.SkippedFile:
     """A file left out, as reported: the task's file (`jobs/{job}/files/{file}`), its
     path and why."""
@@ -177,7 +181,13 @@ class ExtractHandler:
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                extraction = await self._rate.call(lambda: self._extractor.extract(request))
+                # The model's service down (unreachable, 502/503) is a dependency down: waited
+                # out in place for as long as it takes, no attempt of the task used.
+                extraction = await worker_runtime.outlast(
+                    lambda: self._rate.call(lambda: self._extractor.extract(request)),
+                    is_down=_model_down,
+                    what=f"the model ({self._extractor.name})",
+                )
             except ExtractionError as exc:
                 if exc.invalid_output and attempt == 1:
                     metrics.RETRIES.labels("invalid_output").inc()

@@ -90,6 +90,13 @@ def _sources(raw: Any, documents: Sequence[Document]) -> dict[str, str]:
     return {k: by_path[v] for k, v in raw.items() if isinstance(v, str) and v in by_path}
 
 
+# The service down or overloaded, whatever the request (502 from its front end, 503
+# UNAVAILABLE "the model is overloaded", for minutes at busy times): waited out, never a
+# task's failure. 500 and 504 may be the request's own doing (a document the model fails
+# on, or works on too long), so they count against its task as before.
+UNAVAILABLE_CODES = (502, 503)
+
+
 def _retry_after(exc: Any) -> float | None:
     """The server's wait: google.rpc.RetryInfo in the error details, else Retry-After."""
     details = getattr(exc, "details", None)
@@ -225,6 +232,13 @@ class GeminiExtractor:
                     retry_after=_retry_after(exc),
                     rate_limited=True,
                 ) from exc
+            if code in UNAVAILABLE_CODES:
+                raise ExtractionError(
+                    f"Gemini unavailable ({code}): {exc.message}",
+                    retryable=True,
+                    retry_after=_retry_after(exc),
+                    unavailable=True,
+                ) from exc
             if code >= 500 or code in (408,):
                 raise ExtractionError(
                     f"Gemini error {code}: {exc.message}",
@@ -239,7 +253,14 @@ class GeminiExtractor:
             # one another past Python's recursion limit (~1,000) fail it there. Off-schema
             # output, not an internal error retried to MaxDeliver (_parse_object: the same).
             raise _too_deep() from exc
+        except (aiohttp.ClientConnectorError, httpx.ConnectError) as exc:
+            # No connection at all (refused, no route, DNS): the service, not this request.
+            raise ExtractionError(
+                f"Gemini unreachable: {type(exc).__name__}: {exc}", retryable=True, unavailable=True
+            ) from exc
         except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
+            # Too slow, or cut off mid-answer: maybe this request's doing (a document the
+            # model works on for too long), so it counts against the task.
             raise ExtractionError(
                 f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
             ) from exc

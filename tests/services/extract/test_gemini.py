@@ -113,18 +113,31 @@ async def test_combined_mode_reports_the_source_file(gemini: RunningStandIn) -> 
 
 
 @pytest.mark.parametrize(
-    ("reply", "retryable", "rate_limited", "invalid_output"),
+    ("reply", "retryable", "rate_limited", "invalid_output", "unavailable"),
     [
-        (Reply(status=429, retry_after=1.5), True, True, False),
-        (Reply(status=503), True, False, False),
-        (Reply(status=500), True, False, False),
-        (Reply(status=400), False, False, False),
-        (Reply(status=404), False, False, False),
-        (Reply(text="{not json"), True, False, True),
-        (Reply(text="[1, 2]"), True, False, True),
-        (Reply(values={"total": 3}), True, False, True),
+        (Reply(status=429, retry_after=1.5), True, True, False, False),
+        (Reply(status=503), True, False, False, True),
+        (Reply(status=502), True, False, False, True),
+        (Reply(status=500), True, False, False, False),
+        (Reply(status=504), True, False, False, False),
+        (Reply(status=400), False, False, False, False),
+        (Reply(status=404), False, False, False, False),
+        (Reply(text="{not json"), True, False, True, False),
+        (Reply(text="[1, 2]"), True, False, True, False),
+        (Reply(values={"total": 3}), True, False, True, False),
     ],
-    ids=["429", "503", "500", "400", "404", "bad-json", "not-object", "missing-field"],
+    ids=[
+        "429",
+        "503",
+        "502",
+        "500",
+        "504",
+        "400",
+        "404",
+        "bad-json",
+        "not-object",
+        "missing-field",
+    ],
 )
 async def test_errors_are_classified(
     gemini: RunningStandIn,
@@ -132,6 +145,7 @@ async def test_errors_are_classified(
     retryable: bool,
     rate_limited: bool,
     invalid_output: bool,
+    unavailable: bool,
 ) -> None:
     gemini.state.script(reply)
     async with extractor(gemini) as ex:
@@ -140,6 +154,8 @@ async def test_errors_are_classified(
     assert caught.value.retryable is retryable
     assert caught.value.rate_limited is rate_limited
     assert caught.value.invalid_output is invalid_output
+    # The service down or overloaded, not this request: waited out, never the task's fault.
+    assert caught.value.unavailable is unavailable
     if rate_limited:
         assert caught.value.retry_after == 1.5  # from google.rpc.RetryInfo
 
@@ -172,6 +188,7 @@ async def test_an_unreachable_api_is_retryable(monkeypatch: pytest.MonkeyPatch) 
         with pytest.raises(ExtractionError) as caught:
             await unreachable.extract(request())
     assert caught.value.retryable
+    assert caught.value.unavailable, caught.value
 
 
 async def test_rate_controller_waits_out_429s_in_place(gemini: RunningStandIn) -> None:

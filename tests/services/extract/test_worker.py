@@ -201,11 +201,14 @@ async def test_gemini_results_carry_tokens(
 @pytest.mark.parametrize(
     ("script", "max_deliver", "outcome", "calls", "error"),
     [
-        ([Reply(status=503), Reply(values=ANSWER)], 5, pb.Task.SUCCEEDED, 2, ""),
+        ([Reply(status=500), Reply(values=ANSWER)], 5, pb.Task.SUCCEEDED, 2, ""),
         ([Reply(text="{oops"), Reply(values=ANSWER)], 1, pb.Task.SUCCEEDED, 2, ""),
         ([Reply(text="{oops"), Reply(text="[]")], 5, pb.Task.FAILED, 2, "not an object"),
         ([Reply(status=400)], 5, pb.Task.FAILED, 1, "refused the request (400)"),
-        ([Reply(status=503)] * 2, 2, pb.Task.FAILED, 2, "Gemini error 503"),
+        ([Reply(status=500)] * 2, 2, pb.Task.FAILED, 2, "Gemini error 500"),
+        # The service unavailable (overloaded) three times with a single delivery allowed:
+        # waited out in place, no attempt used.
+        ([Reply(status=503)] * 3 + [Reply(values=ANSWER)], 1, pb.Task.SUCCEEDED, 4, ""),
         # Three 429s with a single delivery allowed: the rate limits do not use it up.
         (
             [Reply(status=429, retry_after=0.2)] * 3 + [Reply(values=ANSWER)],
@@ -215,7 +218,15 @@ async def test_gemini_results_carry_tokens(
             "",
         ),
     ],
-    ids=["5xx-retried", "bad-json-once", "bad-json-twice", "4xx", "5xx-exhausted", "429"],
+    ids=[
+        "5xx-retried",
+        "bad-json-once",
+        "bad-json-twice",
+        "4xx",
+        "5xx-exhausted",
+        "503-waited-out",
+        "429",
+    ],
 )
 async def test_error_classes(
     job_stub: JobStub,
