@@ -75,6 +75,13 @@ def _complete(block: Sequence[str]) -> bool:
     return postcode and last is not None and last.group(1).lower() in STATES
 
 
+def _state_line(text: str) -> bool:
+    """A line of only a state's or the country's name (`Malaysia.`, `Darul Ehsan`): the
+    address goes on after its town and state."""
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+", text)]
+    return bool(words) and all(w in STATES or w == "darul" for w in words)
+
+
 # A code, not a street: six digits or more and no word (`X-122228`, a registration number
 # printed without its parentheses or label).
 def _is_code(text: str) -> bool:
@@ -105,7 +112,7 @@ def address(lines: Sequence[str]) -> JsonValue:
             or _is_labelled(text)
             or _PRICED.search(text)
         )
-        if _complete(block) and not any(c.isdigit() for c in text):
+        if _complete(block) and not any(c.isdigit() for c in text) and not _state_line(text):
             ends = True  # a branch's name after the full address: `AEON SHAH ALAM`
         if ends:
             if block:

@@ -178,3 +178,9 @@ def test_a_code_without_words_does_not_start_the_address() -> None:
     lines = ["AIK HUAT ENTERPRISE", "ALAM SDN HHD", "X-122228", "NO. 17-G, JALAN SETIA"]
     lines += ["40170 SHAH ALAM"]
     assert read(lines, ADDRESS) == "NO. 17-G, JALAN SETIA 40170 SHAH ALAM"
+
+
+def test_the_country_after_the_state_is_part_of_the_address() -> None:
+    lines = ["ACME SDN BHD", "No 8, Jalan Besar", "47200 Subang, Selangor", "MALAYSIA."]
+    lines += ["AEON SUBANG"]
+    assert read(lines, ADDRESS) == "No 8, Jalan Besar 47200 Subang, Selangor MALAYSIA."
