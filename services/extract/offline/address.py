@@ -14,6 +14,7 @@ from services.extract.offline.company import (
     organisation_span,
 )
 from services.extract.offline.ocrfix import fix_label, fix_words
+from services.extract.offline.placenames import STATES, fix_place_words
 from services.extract.schema import JsonValue
 
 # `Licensee of McDonald's`, as OCR reads it too (`License2 of`).
@@ -58,6 +59,35 @@ _LABELLED = re.compile(r"([^\W\d_]{2,})\.?\s*:")
 _ADDRESS_START = re.compile(r"(?i)(no|lot|unit|level|blk|block|lorong|jalan)(\.?\s*no)?")
 
 
+# The last word of a line, unless the line goes on (`SELANGOR DARUL` / `EHSAN`, `JOHOR,`).
+_LAST_WORD = re.compile(r"([^\W\d_]+)[\s.]*$")
+
+
+def _complete(block: Sequence[str]) -> bool:
+    """Whether the address is complete: a postcode, then the town and the state (`81750 Masai,
+    Johor`), or a line ending with the state or the country (`47200 Subang` / `Selangor`)."""
+    if not block:
+        return False
+    if _POSTCODE_TOWN_STATE.search(block[-1]):
+        return True
+    last = _LAST_WORD.search(block[-1])
+    postcode = any(re.search(r"(?<!\d)\d{5}(?!\d)", line) for line in block)
+    return postcode and last is not None and last.group(1).lower() in STATES
+
+
+def _state_line(text: str) -> bool:
+    """A line of only a state's or the country's name (`Malaysia.`, `Darul Ehsan`): the
+    address goes on after its town and state."""
+    words = [w.lower() for w in re.findall(r"[^\W\d_]+", text)]
+    return bool(words) and all(w in STATES or w == "darul" for w in words)
+
+
+# A code, not a street: six digits or more and no word (`X-122228`, a registration number
+# printed without its parentheses or label).
+def _is_code(text: str) -> bool:
+    return sum(ch.isdigit() for ch in text) >= 6 and not re.search(r"[^\W\d_]{2,}", text)
+
+
 def _is_labelled(text: str) -> bool:
     return any(not _ADDRESS_START.fullmatch(m.group(1)) for m in _LABELLED.finditer(text))
 
@@ -70,7 +100,7 @@ def address(lines: Sequence[str]) -> JsonValue:
         return None
     block: list[str] = []
     for line in lines[span[1] : span[1] + 8]:
-        text = line.strip()
+        text = fix_place_words(line.strip())
         label_view = fix_label(text)
         if not text:
             continue
@@ -82,7 +112,7 @@ def address(lines: Sequence[str]) -> JsonValue:
             or _is_labelled(text)
             or _PRICED.search(text)
         )
-        if block and _POSTCODE_TOWN_STATE.search(block[-1]) and not any(c.isdigit() for c in text):
+        if _complete(block) and not any(c.isdigit() for c in text) and not _state_line(text):
             ends = True  # a branch's name after the full address: `AEON SHAH ALAM`
         if ends:
             if block:
@@ -101,6 +131,7 @@ def address(lines: Sequence[str]) -> JsonValue:
     while len(block) > 1 and (
         not (any(ch.isdigit() for ch in block[0]) or _ADDRESS_WORD.search(block[0]))
         or REGISTRATION.search(block[0])
+        or _is_code(block[0])
         or _ABOUT_THE_COMPANY.search(block[0])
     ):
         block.pop(0)

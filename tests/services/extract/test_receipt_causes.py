@@ -148,3 +148,39 @@ def test_a_name_after_the_postcode_town_and_state_is_a_branch() -> None:
 
 def test_a_stronger_labels_zero_still_stands() -> None:
     assert read(["Total 100.00", "Paid 100.00", "Balance due 0.00"], TOTAL) == "0.00"
+
+
+def test_an_address_word_misread_by_one_letter_is_spelled_right() -> None:
+    # OCR changes, drops or adds a letter of a state's, a town's or a street word's name.
+    lines = ["ACME SDN BHD", "No 8, Jalan Mawar, Desa Permai", "56000 Kuala Lunpur, SELAMGOR"]
+    assert read(lines, ADDRESS) == "No 8, Jalan Mawar, Desa Permai 56000 Kuala Lumpur, SELANGOR"
+    lines = ["ACME SDN BHD", "12,Jalan Kilang 7/4,KawasanPerindustian Maju,81200 Johor"]
+    assert read(lines, ADDRESS) == "12,Jalan Kilang 7/4,KawasanPerindustrian Maju,81200 Johor"
+    # Look-alikes in a short word: `Jaian` starts the address as `Jalan` does; `Ma11`.
+    lines = ["ACME SDN BHD", "Jaian Lapangan Terbang", "LOT 3, AEON Ma11 KLANG", "41150 Klang"]
+    assert read(lines, ADDRESS) == "Jalan Lapangan Terbang LOT 3, AEON Mall KLANG 41150 Klang"
+    # Other words stay as printed: one letter from two stock words, or too short to tell.
+    lines = ["ACME SDN BHD", "Lot 5, Jalan Karang, Taman Aman", "47300 Kota Damai"]
+    assert read(lines, ADDRESS) == "Lot 5, Jalan Karang, Taman Aman 47300 Kota Damai"
+
+
+def test_a_line_after_the_state_is_no_address() -> None:
+    # The state closes the address on a line of its own too; a station's name follows.
+    lines = ["BHPetrol Airport", "Jalan Lapangan Terbang", "47200 Subang", "Selangor"]
+    lines += ["D'Rosh Servport", "CO. REG. NO: 000948487-V"]
+    assert read(lines, ADDRESS) == "Jalan Lapangan Terbang 47200 Subang Selangor"
+    # `SELANGOR DARUL` / `EHSAN`, and a state followed by a comma, go on.
+    lines = ["ACME SDN BHD", "NO. 5, JALAN BESAR", "45600 BATANG SELANGOR DARUL", "EHSAN"]
+    assert read(lines, ADDRESS) == "NO. 5, JALAN BESAR 45600 BATANG SELANGOR DARUL EHSAN"
+
+
+def test_a_code_without_words_does_not_start_the_address() -> None:
+    lines = ["AIK HUAT ENTERPRISE", "ALAM SDN HHD", "X-122228", "NO. 17-G, JALAN SETIA"]
+    lines += ["40170 SHAH ALAM"]
+    assert read(lines, ADDRESS) == "NO. 17-G, JALAN SETIA 40170 SHAH ALAM"
+
+
+def test_the_country_after_the_state_is_part_of_the_address() -> None:
+    lines = ["ACME SDN BHD", "No 8, Jalan Besar", "47200 Subang, Selangor", "MALAYSIA."]
+    lines += ["AEON SUBANG"]
+    assert read(lines, ADDRESS) == "No 8, Jalan Besar 47200 Subang, Selangor MALAYSIA."
