@@ -379,37 +379,39 @@ async def test_no_pods_are_added_while_the_pools_workers_wait_out_an_outage(
     clock = Clock()
     controller = controller_for(api, js, clock)
     workers = await nats_connect(nats.url)
-    await controller.heartbeats.attach(workers)
-    for i in range(200):
-        await js.publish("br.extract", f"task {i}".encode())
-    sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
-    running = await sub.fetch(4, timeout=5)  # the two pods' four slots, never acked
-    await assert_counts(js, spec_queue(), (200, 0, 196, 4))
+    try:
+        await controller.heartbeats.attach(workers)
+        for i in range(200):
+            await js.publish("br.extract", f"task {i}".encode())
+        sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
+        running = await sub.fetch(4, timeout=5)  # the two pods' four slots, never acked
+        await assert_counts(js, spec_queue(), (200, 0, 196, 4))
 
-    await beat(workers, "extract-workers", "extract-a", 2, 2)
-    await beat(workers, "extract-workers", "extract-b", 2, 1)
-    await beat(workers, "ingest-workers", "ingest-a", 9, 9)
-    await until(lambda: controller.heartbeats.waiting("extract-workers") == 3)
-    clock.now += 5
-    held = await controller.step(SPEC)
-    assert held["desiredReplicas"] == 2
-    assert held["waitingOutOutage"] == 3
-    assert held["conditions"][0]["message"] == (
-        "hold: 3 tasks are waiting out a dependency's outage; more pods would wait too"
-    )
-    assert api.calls("PATCH", "/scale") == []
+        await beat(workers, "extract-workers", "extract-a", 2, 2)
+        await beat(workers, "extract-workers", "extract-b", 2, 1)
+        await beat(workers, "ingest-workers", "ingest-a", 9, 9)
+        await until(lambda: controller.heartbeats.waiting("extract-workers") == 3)
+        clock.now += 5
+        held = await controller.step(SPEC)
+        assert held["desiredReplicas"] == 2
+        assert held["waitingOutOutage"] == 3
+        assert held["conditions"][0]["message"] == (
+            "hold: 3 tasks are waiting out a dependency's outage; more pods would wait too"
+        )
+        assert api.calls("PATCH", "/scale") == []
 
-    await beat(workers, "extract-workers", "extract-a", 2, 0)
-    await beat(workers, "extract-workers", "extract-b", 2, 0)
-    await until(lambda: controller.heartbeats.waiting("extract-workers") == 0)
-    clock.now += 5
-    up = await controller.step(SPEC)
-    assert up["desiredReplicas"] == 8
-    assert api.calls("PATCH", "/scale") == [{"spec": {"replicas": 8}}]
-    for msg in running:
-        await msg.ack_sync()
-    await sub.unsubscribe()
-    await workers.drain()
+        await beat(workers, "extract-workers", "extract-a", 2, 0)
+        await beat(workers, "extract-workers", "extract-b", 2, 0)
+        await until(lambda: controller.heartbeats.waiting("extract-workers") == 0)
+        clock.now += 5
+        up = await controller.step(SPEC)
+        assert up["desiredReplicas"] == 8
+        assert api.calls("PATCH", "/scale") == [{"spec": {"replicas": 8}}]
+        for msg in running:
+            await msg.ack_sync()
+        await sub.unsubscribe()
+    finally:
+        await workers.drain()
 
 
 def test_scale_state_keeps_the_service_window_and_remembers_scale_downs() -> None:
