@@ -180,7 +180,10 @@ async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsC
         pod="pod-a",
     )
     async with working(worker):
-        await eventually(lambda: bool(beats) and beats[-1].get("waiting") == 2, timeout=20)
+        await eventually(
+            lambda: bool(beats) and (beats[-1].get("inflight"), beats[-1].get("waiting")) == (3, 2),
+            timeout=20,
+        )
         assert beats[-1] == {"pod": "pod-a", "inflight": 3, "waiting": 2}
         down = False
         busy.set()
