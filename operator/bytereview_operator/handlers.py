@@ -8,17 +8,15 @@ calls share them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
 import kopf
 import nats
-from nats.aio.msg import Msg
 
 from bytereview.core import get_settings
-from bytereview.core.streams import WORKER_LOAD_SUBJECT
 from bytereview_operator.credentials import connection, http_client
+from bytereview_operator.heartbeats import WorkerHeartbeats
 from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi, KubeError
 from bytereview_operator.reconcile import PoolController, PoolSpec
 
@@ -33,13 +31,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.nc = await nats.connect(config.nats_url, name="bytereview-autoscaler")
     memo.js = memo.nc.jetstream()
     memo.kube = HttpKubeApi(http_client(connection(settings)))
-    memo.inflight = {}
-
-    async def heartbeat(msg: Msg) -> None:
-        data = json.loads(msg.data)
-        memo.inflight[str(data["pod"])] = int(data["inflight"])
-
-    await memo.nc.subscribe(f"{WORKER_LOAD_SUBJECT}.>", cb=heartbeat)
+    # Every pool's heartbeats, shared by the pools' daemons.
+    memo.heartbeats = WorkerHeartbeats()
+    await memo.heartbeats.attach(memo.nc)
 
 
 @kopf.on.cleanup()
@@ -61,7 +55,7 @@ async def pool_daemon(
         js=memo.js,
         namespace=namespace or "default",
         body=dict(body),
-        pod_inflight=memo.inflight,
+        heartbeats=memo.heartbeats,
     )
     name = body["metadata"]["name"]
     while not stopped:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 
 import nats
 from nats.aio.client import Client as NatsClient
-from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from bytereview.core import streams
 from bytereview.core.settings import Settings
-from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
+from bytereview.core.streams import QueueSpec
 from bytereview_operator.estimates import Observation
+from bytereview_operator.heartbeats import WorkerHeartbeats
 from bytereview_operator.pool_policy import PoolPolicy
 from bytereview_operator.reconcile import ScaleState, observe_consumer
 
@@ -45,7 +46,7 @@ class LocalPool:
     poll_seconds: float = 1.0
     # Names of the running extra workers, oldest first (the first worker is not listed).
     extras: list[str] = field(default_factory=list)
-    inflight: dict[str, int] = field(default_factory=dict)
+    heartbeats: WorkerHeartbeats = field(default_factory=WorkerHeartbeats)
     state: ScaleState = field(default_factory=ScaleState)
     _serial: int = 1
 
@@ -54,19 +55,12 @@ class LocalPool:
         return 1 + len(self.extras)
 
     async def run(self, nc: NatsClient, stopping: asyncio.Event) -> None:
-        async def heartbeat(msg: Msg) -> None:
-            with contextlib.suppress(ValueError, KeyError):
-                data = json.loads(msg.data)
-                self.inflight[str(data["pod"])] = int(data["inflight"])
-
-        sub = await nc.subscribe(f"{WORKER_LOAD_SUBJECT}.{self.spec.durable}.*", cb=heartbeat)
+        sub = await self.heartbeats.attach(nc, self.spec.durable)
         js = nc.jetstream()
         try:
             while not stopping.is_set():
                 try:
-                    spec = self.spec
-                    now = time.monotonic()
-                    await self.step(await observe_consumer(js, spec.stream, spec.durable, now))
+                    await self.step(await self.observe(js))
                 except Exception as exc:  # a failed poll is retried at the next one
                     log.warning("local scaling of %s: %s", self.name, exc)
                 with contextlib.suppress(TimeoutError):
@@ -74,6 +68,15 @@ class LocalPool:
                         await stopping.wait()
         finally:
             await sub.unsubscribe()
+
+    async def observe(self, js: JetStreamContext) -> Observation | None:
+        """The queue's counts, and how many of its in-flight tasks the workers say are
+        waiting out a dependency's outage."""
+        spec = self.spec
+        observation = await observe_consumer(js, spec.stream, spec.durable, time.monotonic())
+        if observation is None:
+            return None
+        return dataclasses.replace(observation, waiting=self.heartbeats.waiting(spec.durable))
 
     async def step(self, observation: Observation | None) -> None:
         if observation is None:
@@ -92,9 +95,10 @@ class LocalPool:
             await self.start(name)
         while self.replicas > decision.replicas:
             # The least busy extra goes first; the oldest among equals.
-            victim = min(self.extras, key=lambda n: (self.inflight.get(n, 0), self.extras.index(n)))
+            inflight = self.heartbeats.inflight
+            victim = min(self.extras, key=lambda n: (inflight.get(n, 0), self.extras.index(n)))
             self.extras.remove(victim)
-            self.inflight.pop(victim, None)
+            self.heartbeats.forget(victim)
             await self.stop(victim)
 
 

@@ -57,6 +57,14 @@ A rate-sized pool whose traffic comes in recurring bursts (bursts_recur) drains 
 in burst_drain_factor x the drain target and holds those fewer pods recurring_hold_seconds:
 holding the pods of a 30 s drain long enough to merge bursts as KEDA does cost more pod
 time than KEDA's.
+
+A dependency's outage (storage, the jobs service, the model's service down) is not load:
+workers wait it out in place, holding their messages, so tasks stop completing while
+messages keep arriving, and the queue and the measured task time grow as if the pool were
+too small. While at least OUTAGE_SHARE of the in-flight tasks are waiting one out (the
+workers' heartbeats say so), no pod is added: every new pod's slots would wait on the same
+dependency. Scale-down, activation from zero and minReplicas are unchanged, and normal
+decisions resume at the first poll after the waits end.
 """
 
 from __future__ import annotations
@@ -69,6 +77,18 @@ from dataclasses import dataclass
 from bytereview_operator.estimates import Estimate, Observation, estimate
 from bytereview_operator.pool_policy import PoolPolicy
 from bytereview_operator.traffic import after_burst, bursts_recur, grown_within, rising_rate
+
+# Scale-ups are held while at least this share of the in-flight tasks wait out an outage.
+# Half: an outage of a dependency every task calls (storage, the jobs service, the model)
+# soon has every slot waiting, so the share climbs well past half within a task time or two,
+# while a few tasks waiting (one tenant's flaky bucket, one retry) leave most slots
+# completing work, and a queue that grows then is load to scale for.
+OUTAGE_SHARE = 0.5
+
+
+def waiting_out_an_outage(latest: Observation) -> bool:
+    """Whether at least OUTAGE_SHARE of the in-flight tasks wait out a dependency's outage."""
+    return latest.in_flight > 0 and latest.waiting >= OUTAGE_SHARE * latest.in_flight
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +208,12 @@ def decide(
     if clamped > current:
         if current == 0:
             return decision(clamped, "activate from zero")
+        if waiting_out_an_outage(latest):
+            return decision(
+                current,
+                f"hold: {latest.waiting} tasks are waiting out a dependency's outage; "
+                "more pods would wait too",
+            )
         if clamped - current < band:
             return decision(current, "hold: increase inside the dead band")
         if last_scale_down is not None and now - last_scale_down < window:

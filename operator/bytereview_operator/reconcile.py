@@ -9,6 +9,7 @@ missing stream or consumer is a condition, never "scale to max".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -20,6 +21,7 @@ from nats.js import JetStreamContext
 
 from bytereview.core.streams import queue_counts
 from bytereview_operator.estimates import Observation
+from bytereview_operator.heartbeats import WorkerHeartbeats
 from bytereview_operator.kube import DELETION_COST, KubeApi
 from bytereview_operator.policy import MAX_HOLD_FACTOR, Decision, decide, next_hold
 from bytereview_operator.pool_policy import PoolPolicy
@@ -163,13 +165,21 @@ class PoolController:
     js: JetStreamContext
     namespace: str
     body: dict[str, Any]
-    # Latest in-flight count per pod, from worker heartbeats.
-    pod_inflight: dict[str, int] = field(default_factory=dict)
+    # Latest in-flight count per pod, and the tasks waiting out an outage per pool, from
+    # worker heartbeats.
+    heartbeats: WorkerHeartbeats = field(default_factory=WorkerHeartbeats)
     state: ScaleState = field(default_factory=lambda: ScaleState())
     clock: Any = time.monotonic
 
     async def observe(self, spec: PoolSpec) -> Observation | None:
-        return await observe_consumer(self.js, spec.stream, spec.consumer, float(self.clock()))
+        """The queue's counts, and how many of its in-flight tasks the pool's workers say
+        are waiting out a dependency's outage."""
+        observation = await observe_consumer(
+            self.js, spec.stream, spec.consumer, float(self.clock())
+        )
+        if observation is None:
+            return None
+        return dataclasses.replace(observation, waiting=self.heartbeats.waiting(spec.consumer))
 
     async def step(self, raw_spec: Mapping[str, Any]) -> dict[str, Any]:
         """One poll; returns the WorkerPool status."""
@@ -186,6 +196,7 @@ class PoolController:
         status: dict[str, Any] = {
             "observedLag": observation.pending,
             "inFlight": observation.in_flight,
+            "waitingOutOutage": observation.waiting,
             "arrivalRate": round(decision.arrival_rate, 3),
             "completionRate": round(decision.completion_rate, 3),
             "taskSeconds": round(decision.task_seconds, 3),
@@ -236,7 +247,7 @@ class PoolController:
             return
         for pod in await self.kube.list_pods(self.namespace, selector):
             name = pod["metadata"]["name"]
-            cost = self.pod_inflight.get(name, 0)
+            cost = self.heartbeats.inflight.get(name, 0)
             current = pod["metadata"].get("annotations", {}).get(DELETION_COST)
             if current != str(cost):
                 await self.kube.annotate_pod(self.namespace, name, {DELETION_COST: str(cost)})

@@ -436,6 +436,45 @@ def test_no_reversal_soon_after_a_scale_down_unless_work_would_wait_too_long() -
     assert urgent.replicas > 3
 
 
+def outage(waiting: int, *, seconds: float = 120) -> list[Observation]:
+    """Three replicas (12 slots) busy at 2 arrivals a second of 2 s tasks, then a dependency
+    down for `seconds`: nothing completes, arrivals go on, 12 tasks stay in flight, `waiting`
+    of them (the heartbeats say) waiting the outage out."""
+    history = steady(rate=2, task_seconds=2, busy=12, seconds=600)
+    start = history[-1]
+    for step in range(1, int(seconds / 5) + 1):
+        t = start.time + 5 * step
+        arrived = start.arrived + 10 * step
+        history.append(
+            Observation(t, arrived - start.arrived, 12, arrived, start.completed, waiting)
+        )
+    return history
+
+
+def test_no_pods_are_added_while_most_tasks_wait_out_an_outage() -> None:
+    """A growing queue and nothing completing: an outage looks like a pool too small. More
+    pods would wait on the same dependency, so none is added while most in-flight tasks wait."""
+    held = decide(POLICY, outage(waiting=12), current=3, recent=[])
+    assert held.recommended > 3  # the queue alone asks for more...
+    assert held.replicas == 3  # ...and is refused
+    assert held.reason == (
+        "hold: 12 tasks are waiting out a dependency's outage; more pods would wait too"
+    )
+    assert decide(POLICY, outage(waiting=6), current=3, recent=[]).replicas == 3  # half
+    # Without the heartbeats' word (or once the outage ended), the same queue scales up.
+    for waiting in (0, 5):
+        up = decide(POLICY, outage(waiting=waiting), current=3, recent=[])
+        assert up.replicas > 3
+        assert up.reason == "scale up: arrivals or waiting messages grew"
+
+
+def test_an_outage_does_not_hold_minimum_replicas_back() -> None:
+    at_least_five = dataclasses.replace(POLICY, min_replicas=5)
+    d = decide(at_least_five, outage(waiting=12), current=3, recent=[])
+    assert d.replicas >= 5
+    assert d.reason == "scale up: below minReplicas"
+
+
 def test_a_premature_scale_down_lengthens_the_next_hold() -> None:
     base = POLICY.scale_down_stabilization_seconds  # 60
     # Up 30 s after a scale-down (urgent work came back): hold twice as long next time.

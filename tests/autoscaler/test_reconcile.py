@@ -163,7 +163,7 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
         {"metadata": {"name": "busy", "annotations": {}}},
         {"metadata": {"name": "idle", "annotations": {DELETION_COST: "0"}}},
     ]
-    controller.pod_inflight.update({"busy": 2, "idle": 0})
+    controller.heartbeats.inflight.update({"busy": 2, "idle": 0})
     clock.now += 5
     held = await controller.step(SPEC)
     assert held["desiredReplicas"] == 8  # inside the stabilization window
@@ -354,6 +354,64 @@ async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStrea
     assert status["taskSeconds"] == round((2 * 4 + 5) / (2 + 39 + 0.5), 3)
     await msgs[0].ack_sync()
     await sub.unsubscribe()
+
+
+async def beat(nc: Any, durable: str, pod: str, inflight: int, waiting: int) -> None:
+    load = {"pod": pod, "inflight": inflight, "waiting": waiting}
+    await nc.publish(f"{streams.WORKER_LOAD_SUBJECT}.{durable}.{pod}", json.dumps(load).encode())
+
+
+async def until(check: Any, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_no_pods_are_added_while_the_pools_workers_wait_out_an_outage(
+    nats: NatsServer, js: JetStreamContext
+) -> None:
+    """The pool's heartbeats are summed over its pods (another pool's are not), reach the
+    policy, and hold the scale-up a growing queue would get; once they say the waits ended,
+    the next poll scales up."""
+    await streams.declare_queue(js, spec_queue())
+    api = FakeApiServer(replicas=2, pods=[])
+    clock = Clock()
+    controller = controller_for(api, js, clock)
+    workers = await nats_connect(nats.url)
+    try:
+        await controller.heartbeats.attach(workers)
+        for i in range(200):
+            await js.publish("br.extract", f"task {i}".encode())
+        sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
+        running = await sub.fetch(4, timeout=5)  # the two pods' four slots, never acked
+        await assert_counts(js, spec_queue(), (200, 0, 196, 4))
+
+        await beat(workers, "extract-workers", "extract-a", 2, 2)
+        await beat(workers, "extract-workers", "extract-b", 2, 1)
+        await beat(workers, "ingest-workers", "ingest-a", 9, 9)
+        await until(lambda: controller.heartbeats.waiting("extract-workers") == 3)
+        clock.now += 5
+        held = await controller.step(SPEC)
+        assert held["desiredReplicas"] == 2
+        assert held["waitingOutOutage"] == 3
+        assert held["conditions"][0]["message"] == (
+            "hold: 3 tasks are waiting out a dependency's outage; more pods would wait too"
+        )
+        assert api.calls("PATCH", "/scale") == []
+
+        await beat(workers, "extract-workers", "extract-a", 2, 0)
+        await beat(workers, "extract-workers", "extract-b", 2, 0)
+        await until(lambda: controller.heartbeats.waiting("extract-workers") == 0)
+        clock.now += 5
+        up = await controller.step(SPEC)
+        assert up["desiredReplicas"] == 8
+        assert api.calls("PATCH", "/scale") == [{"spec": {"replicas": 8}}]
+        for msg in running:
+            await msg.ack_sync()
+        await sub.unsubscribe()
+    finally:
+        await workers.drain()
 
 
 def test_scale_state_keeps_the_service_window_and_remembers_scale_downs() -> None:

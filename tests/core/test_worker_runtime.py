@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import socket
 import time
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from bytereview.core import streams, worker_runtime
 from bytereview.core.clients import channel
@@ -133,6 +135,62 @@ async def test_an_outage_is_waited_out_in_place_without_using_an_attempt(
             break
         await asyncio.sleep(0.05)
     assert lag == (0, 0)
+
+
+async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsClient) -> None:
+    """Handlers waiting a dependency out (DependencyDown, or calls in `outlast`: two gathered
+    in one handler count once) are reported as waiting, a handler merely busy is not, and
+    the count is 0 once the outage ended: the autoscaler adds no pods that would wait too."""
+    down = True
+    busy = asyncio.Event()
+    beats: list[dict[str, object]] = []
+
+    async def on_beat(msg: Msg) -> None:
+        beats.append(json.loads(msg.data))
+
+    async def model_call() -> None:
+        if down:
+            raise ConnectionError("the model's service is unreachable")
+
+    async def outlasting() -> None:
+        await worker_runtime.outlast(
+            model_call,
+            is_down=lambda exc: isinstance(exc, ConnectionError),
+            what="the model's service",
+            backoff=worker_runtime.Backoff(first=0.2, cap=1.0),
+        )
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        if delivery.data == b"storage" and down:
+            raise worker_runtime.DependencyDown("storage is unreachable")
+        if delivery.data == b"model":
+            await asyncio.gather(outlasting(), outlasting())
+        if delivery.data == b"busy":
+            await busy.wait()
+
+    await nc.subscribe(f"{streams.WORKER_LOAD_SUBJECT}.{SPEC.durable}.pod-a", cb=on_beat)
+    await publish(nc, b"storage", b"model", b"busy")
+    worker = worker_runtime.Worker(
+        js=nc.jetstream(),
+        spec=SPEC,
+        handler=handler,
+        concurrency=3,
+        grace_seconds=1,
+        nc=nc,
+        pod="pod-a",
+    )
+    async with working(worker):
+        await eventually(
+            lambda: bool(beats) and (beats[-1].get("inflight"), beats[-1].get("waiting")) == (3, 2),
+            timeout=20,
+        )
+        assert beats[-1] == {"pod": "pod-a", "inflight": 3, "waiting": 2}
+        down = False
+        busy.set()
+        await eventually(lambda: worker.processed == 3, timeout=60)
+        await eventually(lambda: beats[-1].get("inflight") == 0, timeout=20)
+        assert beats[-1] == {"pod": "pod-a", "inflight": 0, "waiting": 0}
+    assert worker.waiting == 0
 
 
 async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:

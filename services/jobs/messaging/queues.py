@@ -1,9 +1,10 @@
 """What the work queues look like right now, for the operator: JetStream's view of each
 stream and its durable consumer, and the workers' own load heartbeats.
 
-Workers publish `{"pod", "inflight"}` every 2 s on `WORKER_LOAD_SUBJECT.<durable>.<pod>`
-(worker_runtime); the autoscalers listen to them too. The jobs service keeps the last one per
-pod, so an operator sees which worker holds how many messages, and when it was last heard.
+Workers publish `{"pod", "inflight", "waiting"}` every 2 s on
+`WORKER_LOAD_SUBJECT.<durable>.<pod>` (worker_runtime); the autoscalers listen to them too.
+The jobs service keeps the last one per pod, so an operator sees which worker holds how many
+messages, and when it was last heard.
 """
 
 from __future__ import annotations

@@ -11,6 +11,8 @@ Two kinds of trouble are kept apart (#17):
   place, with exponential backoff and jitter, for as long as it takes. The message stays
   with this worker (in-progress acks keep it), so JetStream never redelivers it and no
   attempt is used; the wait does not count towards the maximum run time either.
+  Each worker's heartbeat says how many of its handlers are waiting so (`waiting`): the
+  autoscaler holds scale-ups while most of a pool's tasks wait, since new pods would wait too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -105,13 +107,64 @@ _run_budget: contextvars.ContextVar[asyncio.Timeout | None] = contextvars.Contex
 )
 
 
+class _OutageWaits:
+    """How many of a worker's handlers are waiting out an outage right now.
+
+    A handler can wait in several places at once (its calls gathered, each in `outlast`), so
+    each handler keeps a depth and counts once while it is above zero.
+    """
+
+    def __init__(self) -> None:
+        self.handlers = 0
+
+    @contextlib.contextmanager
+    def handler(self) -> Iterator[_HandlerWaits]:
+        waits = _HandlerWaits(self)
+        token = _handler_waits.set(waits)
+        try:
+            yield waits
+        finally:
+            _handler_waits.reset(token)
+
+
+class _HandlerWaits:
+    def __init__(self, worker: _OutageWaits) -> None:
+        self._worker = worker
+        self._depth = 0
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        # try/finally: a wait cancelled (drain, the run-time budget) leaves the count exact.
+        self._depth += 1
+        if self._depth == 1:
+            self._worker.handlers += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._worker.handlers -= 1
+
+
+# The running handler's outage waits (one per handler task; tasks it starts share it).
+_handler_waits: contextvars.ContextVar[_HandlerWaits | None] = contextvars.ContextVar(
+    "handler_waits", default=None
+)
+
+
 async def wait_out(delay: float) -> None:
     """Sleep `delay` seconds of an outage; the running message's run-time budget is extended
-    by as much, since waiting for a dependency is not the task running long."""
+    by as much, since waiting for a dependency is not the task running long. The handler
+    counts as waiting meanwhile (the worker's heartbeat says so)."""
     budget = _run_budget.get()
     if budget is not None and (when := budget.when()) is not None:
         budget.reschedule(when + delay)
-    await asyncio.sleep(delay)
+    waits = _handler_waits.get()
+    if waits is None:  # outside a Worker's handler (a service's own loop): nobody to tell
+        await asyncio.sleep(delay)
+        return
+    with waits.waiting():
+        await asyncio.sleep(delay)
 
 
 async def outlast(
@@ -167,6 +220,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], Msg] = {}
+        self._outage_waits = _OutageWaits()
         self._waiting_for_slot = False
         self._last_pull = time.monotonic()
         self.processed = 0
@@ -176,6 +230,11 @@ class Worker:
     @property
     def inflight(self) -> int:
         return len(self._inflight)
+
+    @property
+    def waiting(self) -> int:
+        """In-flight messages whose handler is waiting out a dependency's outage now."""
+        return self._outage_waits.handlers
 
     def stop(self) -> None:
         self._stopping.set()
@@ -244,12 +303,14 @@ class Worker:
                 await self._stopping.wait()
 
     async def _publish_load(self) -> None:
-        """Publish this pod's in-flight count, so the autoscaler removes idle pods first."""
+        """Publish this pod's in-flight count, so the autoscaler removes idle pods first, and
+        how many of them wait out an outage, so it adds no pods that would wait too."""
         if self._nc is None:
             return
         subject = f"{WORKER_LOAD_SUBJECT}.{self._spec.durable}.{self._pod}"
         while True:
-            payload = json.dumps({"pod": self._pod, "inflight": self.inflight}).encode()
+            load = {"pod": self._pod, "inflight": self.inflight, "waiting": self.waiting}
+            payload = json.dumps(load).encode()
             with contextlib.suppress(Exception):
                 await self._nc.publish(subject, payload)
             await asyncio.sleep(2)
@@ -345,14 +406,15 @@ class Worker:
             async with budget:
                 token = _run_budget.set(budget)
                 try:
-                    while True:
-                        try:
-                            await self._handler(delivery)
-                            return
-                        except DependencyDown as exc:
-                            delay = backoff.next()
-                            log.warning("dependency down (%s); again in %.1f s", exc, delay)
-                            await wait_out(delay)
+                    with self._outage_waits.handler():
+                        while True:
+                            try:
+                                await self._handler(delivery)
+                                return
+                            except DependencyDown as exc:
+                                delay = backoff.next()
+                                log.warning("dependency down (%s); again in %.1f s", exc, delay)
+                                await wait_out(delay)
                 finally:
                     _run_budget.reset(token)
         except TimeoutError as exc:
