@@ -193,6 +193,42 @@ async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsC
     assert worker.waiting == 0
 
 
+async def test_a_call_tried_again_in_an_outage_counts_as_waiting(nc: NatsClient) -> None:
+    """An outage is its calls tried again as well as its sleeps: a dependency that answers
+    by timing out holds each call as long as a backoff. From the first failure until the
+    call goes through, the handler waits (counting only the sleeps read it as working)."""
+    calls = 0
+    in_second_call = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def slow_dependency() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("timed out")
+        in_second_call.set()
+        await answer.wait()  # the call tried again, taking its time
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        await worker_runtime.outlast(
+            slow_dependency,
+            is_down=lambda exc: isinstance(exc, ConnectionError),
+            what="a slow dependency",
+            backoff=worker_runtime.Backoff(first=0.05, cap=0.1),
+        )
+
+    await publish(nc, b"one")
+    worker = worker_runtime.Worker(
+        js=nc.jetstream(), spec=SPEC, handler=handler, concurrency=1, grace_seconds=1
+    )
+    async with working(worker):
+        await asyncio.wait_for(in_second_call.wait(), timeout=20)
+        assert (worker.inflight, worker.waiting) == (1, 1)
+        answer.set()
+        await eventually(lambda: worker.processed == 1, timeout=20)
+        assert worker.waiting == 0
+
+
 async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:
     attempts: list[int] = []
 

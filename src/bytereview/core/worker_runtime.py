@@ -152,6 +152,20 @@ _handler_waits: contextvars.ContextVar[_HandlerWaits | None] = contextvars.Conte
 )
 
 
+@contextlib.contextmanager
+def outage() -> Iterator[None]:
+    """The running handler counts as waiting out an outage for the whole block (the worker's
+    heartbeat says so). An outage episode is its calls tried again as well as its sleeps: a
+    dependency that answers by timing out holds a retried call as long as a backoff, and
+    counting only the sleeps read such a pool as half waiting, half working."""
+    waits = _handler_waits.get()
+    if waits is None:  # outside a Worker's handler (a service's own loop): nobody to tell
+        yield
+        return
+    with waits.waiting():
+        yield
+
+
 async def wait_out(delay: float) -> None:
     """Sleep `delay` seconds of an outage; the running message's run-time budget is extended
     by as much, since waiting for a dependency is not the task running long. The handler
@@ -159,11 +173,7 @@ async def wait_out(delay: float) -> None:
     budget = _run_budget.get()
     if budget is not None and (when := budget.when()) is not None:
         budget.reschedule(when + delay)
-    waits = _handler_waits.get()
-    if waits is None:  # outside a Worker's handler (a service's own loop): nobody to tell
-        await asyncio.sleep(delay)
-        return
-    with waits.waiting():
+    with outage():
         await asyncio.sleep(delay)
 
 
@@ -174,17 +184,23 @@ async def outlast(
     what: str,
     backoff: Backoff | None = None,
 ) -> T:
-    """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`)."""
+    """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`);
+    from its first such failure to the end, the handler counts as waiting (`outage`)."""
     backoff = backoff or Backoff()
-    while True:
-        try:
-            return await call()
-        except Exception as exc:
-            if not is_down(exc):
-                raise
-            delay = backoff.next()
-            log.warning("%s is unavailable (%s); trying again in %.1f s", what, exc, delay)
-            await wait_out(delay)
+    down = False
+    with contextlib.ExitStack() as episode:
+        while True:
+            try:
+                return await call()
+            except Exception as exc:
+                if not is_down(exc):
+                    raise
+                if not down:  # the episode's first failure
+                    down = True
+                    episode.enter_context(outage())
+                delay = backoff.next()
+                log.warning("%s is unavailable (%s); trying again in %.1f s", what, exc, delay)
+                await wait_out(delay)
 
 
 class Worker:
@@ -406,12 +422,16 @@ class Worker:
             async with budget:
                 token = _run_budget.set(budget)
                 try:
-                    with self._outage_waits.handler():
+                    with self._outage_waits.handler(), contextlib.ExitStack() as episode:
+                        down = False
                         while True:
                             try:
                                 await self._handler(delivery)
                                 return
                             except DependencyDown as exc:
+                                if not down:  # waiting from now until the handler is done
+                                    down = True
+                                    episode.enter_context(outage())
                                 delay = backoff.next()
                                 log.warning("dependency down (%s); again in %.1f s", exc, delay)
                                 await wait_out(delay)
