@@ -120,6 +120,11 @@ def _rate(
     return events_counted / elapsed, events_counted
 
 
+def _working(observation: Observation) -> int:
+    """In-flight messages whose handler is at work, not waiting out an outage."""
+    return observation.in_flight - min(observation.waiting, observation.in_flight)
+
+
 def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimate:
     """Arrival and completion rates, and the mean task time (Little's law on the slots)."""
     history = since_reset(observations)
@@ -128,7 +133,10 @@ def estimate(policy: PoolPolicy, observations: Sequence[Observation]) -> Estimat
     first = window[0]
     busy = 0.0  # slot-seconds spent on messages (trapezoid between polls)
     for older, newer in itertools.pairwise(window):
-        busy += (older.in_flight + newer.in_flight) / 2 * max(0.0, newer.time - older.time)
+        # Slots waiting out an outage are not working on their tasks: counted, ten minutes
+        # of an outage read as ten-minute tasks, and the pool overshot once it was over.
+        working = _working(older) + _working(newer)
+        busy += working / 2 * max(0.0, newer.time - older.time)
     # Messages in flight at the window's edges are half done on average: count the change
     # as half-tasks, so a window that opens on an idle pool and closes on a full one does
     # not read the unfinished half as slowness.

@@ -127,6 +127,30 @@ def test_the_task_time_of_a_slow_pool_is_measured_over_many_polls() -> None:
     assert one_window.task_seconds > 40  # mostly the prior: one window says little
 
 
+def test_an_outage_waited_out_is_not_task_time() -> None:
+    """Two-second tasks, then five minutes in which every slot waits out an outage, then
+    work again: the task time stays about two seconds (counting the waits read 11 s, and
+    the pool overshot to its ceiling once the outage was over)."""
+    history = steady(rate=2.0, task_seconds=2.0, busy=4, seconds=120)
+    arrived, completed = history[-1].arrived, history[-1].completed
+    for t in range(125, 425, 5):  # the outage: arrivals queue, nothing completes
+        arrived += 10
+        history.append(
+            Observation(
+                time=t,
+                pending=arrived - completed - 8,
+                in_flight=8,
+                arrived=arrived,
+                completed=completed,
+                waiting=8,
+            )
+        )
+    for t in range(425, 445, 5):  # over: the eight finish, and more with them
+        completed += 10
+        history.append(obs(t, arrived - completed - 8, 8, arrived=arrived, completed=completed))
+    assert 1.0 <= estimate(POLICY, history).task_seconds <= 3.0
+
+
 def test_running_tasks_are_not_backlog_still_to_drain() -> None:
     # 10 one-at-a-time replicas all running, nothing waiting, nothing arriving: work in hand
     # keeps one replica; the running tasks do not ask for ten more drains' worth.
