@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     bench_extractor: str = ""
     # A value below this confidence (or unverified) needs review; the default is the one
     # bench/fit_confidence.py chose to flag at most a fifth of the labelled values.
-    review_confidence_threshold: float = Field(default=0.757, ge=0.0, le=1.0)
+    review_confidence_threshold: float = Field(default=0.794, ge=0.0, le=1.0)
 
     # Ingest limits (archives are refused beyond them, with a reason the user can read).
     ingest_concurrency: int = 1
