@@ -25,9 +25,9 @@ class Observation:
     in_flight: int  # num_ack_pending: delivered, not yet acknowledged (includes redeliveries due)
     arrived: int
     completed: int
-    # Of the in-flight messages, those whose handler is waiting out a dependency's outage
-    # (the workers' heartbeats, summed over the pool's pods): they hold their slots, but
-    # no other pod would finish them sooner.
+    # Of the in-flight messages, those whose handler is waiting on a dependency (its outage
+    # or its quota; the workers' heartbeats, summed over the pool's pods): they hold their
+    # slots, but no other pod would finish them sooner.
     waiting: int = 0
 
     @property

@@ -71,7 +71,7 @@ class LocalPool:
 
     async def observe(self, js: JetStreamContext) -> Observation | None:
         """The queue's counts, and how many of its in-flight tasks the workers say are
-        waiting out a dependency's outage."""
+        waiting on a dependency (its outage or its quota)."""
         spec = self.spec
         observation = await observe_consumer(js, spec.stream, spec.durable, time.monotonic())
         if observation is None:

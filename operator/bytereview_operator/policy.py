@@ -211,8 +211,8 @@ def decide(
         if waiting_out_an_outage(latest):
             return decision(
                 current,
-                f"hold: {latest.waiting} tasks are waiting out a dependency's outage; "
-                "more pods would wait too",
+                f"hold: {latest.waiting} tasks are waiting on a dependency (its outage or "
+                "its quota); more pods would wait too",
             )
         if clamped - current < band:
             return decision(current, "hold: increase inside the dead band")

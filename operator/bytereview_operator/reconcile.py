@@ -173,7 +173,7 @@ class PoolController:
 
     async def observe(self, spec: PoolSpec) -> Observation | None:
         """The queue's counts, and how many of its in-flight tasks the pool's workers say
-        are waiting out a dependency's outage."""
+        are waiting on a dependency (its outage or its quota)."""
         observation = await observe_consumer(
             self.js, spec.stream, spec.consumer, float(self.clock())
         )

@@ -482,7 +482,7 @@ def test_no_pods_are_added_while_most_tasks_wait_out_an_outage() -> None:
     assert held.recommended > 3  # the queue alone asks for more...
     assert held.replicas == 3  # ...and is refused
     assert held.reason == (
-        "hold: 12 tasks are waiting out a dependency's outage; more pods would wait too"
+        "hold: 12 tasks are waiting on a dependency (its outage or its quota); more pods would wait too"
     )
     assert decide(POLICY, outage(waiting=6), current=3, recent=[]).replicas == 3  # half
     # Without the heartbeats' word (or once the outage ended), the same queue scales up.

@@ -396,7 +396,7 @@ async def test_no_pods_are_added_while_the_pools_workers_wait_out_an_outage(
         assert held["desiredReplicas"] == 2
         assert held["waitingOutOutage"] == 3
         assert held["conditions"][0]["message"] == (
-            "hold: 3 tasks are waiting out a dependency's outage; more pods would wait too"
+            "hold: 3 tasks are waiting on a dependency (its outage or its quota); more pods would wait too"
         )
         assert api.calls("PATCH", "/scale") == []
 

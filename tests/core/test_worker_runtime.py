@@ -26,6 +26,7 @@ from bytereview.core.clients import channel
 from bytereview.core.workers import JobsCalls, watch
 from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
+from services.extract.model.ratecontrol import RateController
 from tests.servers import NatsServer
 
 SPEC = streams.QueueSpec(
@@ -226,6 +227,34 @@ async def test_a_call_tried_again_in_an_outage_counts_as_waiting(nc: NatsClient)
         assert (worker.inflight, worker.waiting) == (1, 1)
         answer.set()
         await eventually(lambda: worker.processed == 1, timeout=20)
+        assert worker.waiting == 0
+
+
+async def test_a_task_waiting_for_the_models_quota_counts_as_waiting(nc: NatsClient) -> None:
+    """The model's quota is a dependency's limit as an outage is: a task waiting in the rate
+    controller for a turn is reported waiting (more pods would wait too), one calling the
+    model is not."""
+    rate = RateController(max_concurrency=1)
+    calling = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def model_call() -> None:
+        calling.set()
+        await answer.wait()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        await rate.call(model_call)
+
+    await publish(nc, b"first", b"second")
+    worker = worker_runtime.Worker(
+        js=nc.jetstream(), spec=SPEC, handler=handler, concurrency=2, grace_seconds=1
+    )
+    async with working(worker):
+        await asyncio.wait_for(calling.wait(), timeout=20)
+        await eventually(lambda: worker.inflight == 2)
+        await eventually(lambda: worker.waiting == 1)  # the second, for the one turn
+        answer.set()
+        await eventually(lambda: worker.processed == 2, timeout=20)
         assert worker.waiting == 0
 
 

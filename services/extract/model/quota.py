@@ -28,7 +28,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from bytereview.core.outages import is_outage
-from bytereview.core.worker_runtime import outlast
+from bytereview.core.worker_runtime import outlast, waiting_on_dependency
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ class SharedQuota:
         start = after - self.interval
         delay = start - self._clock()
         if delay > 0:
-            await asyncio.sleep(delay)
+            with waiting_on_dependency():  # the pool's quota: more pods would wait too
+                await asyncio.sleep(delay)
         return start
 
     async def push_back(self, seconds: float) -> None:

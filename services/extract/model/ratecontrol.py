@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from bytereview.core.worker_runtime import waiting_on_dependency
 from services.extract import metrics
 from services.extract.base import ExtractionError
 from services.extract.model.quota import SharedQuota
@@ -99,8 +100,9 @@ class RateController:
                     if self.rpm:
                         self._next_start = max(now, self._next_start) + 60.0 / self.rpm
                     return
-                # Woken early by a release; otherwise when the wait is over.
-                with contextlib.suppress(TimeoutError):
+                # Woken early by a release; otherwise when the wait is over. Waiting on the
+                # model's quota: the autoscaler adds no pods for it (they would wait too).
+                with contextlib.suppress(TimeoutError), waiting_on_dependency():
                     async with asyncio.timeout(wait):
                         await self._changed.wait()
 

@@ -153,9 +153,10 @@ _handler_waits: contextvars.ContextVar[_HandlerWaits | None] = contextvars.Conte
 
 
 @contextlib.contextmanager
-def outage() -> Iterator[None]:
-    """The running handler counts as waiting out an outage for the whole block (the worker's
-    heartbeat says so). An outage episode is its calls tried again as well as its sleeps: a
+def waiting_on_dependency() -> Iterator[None]:
+    """The running handler counts as waiting on a dependency for the whole block (the
+    worker's heartbeat says so): its outage, or its quota (the model's rate limits), which
+    more pods would wait on too. An outage episode is its calls tried again as well as its sleeps: a
     dependency that answers by timing out holds a retried call as long as a backoff, and
     counting only the sleeps read such a pool as half waiting, half working."""
     waits = _handler_waits.get()
@@ -173,7 +174,7 @@ async def wait_out(delay: float) -> None:
     budget = _run_budget.get()
     if budget is not None and (when := budget.when()) is not None:
         budget.reschedule(when + delay)
-    with outage():
+    with waiting_on_dependency():
         await asyncio.sleep(delay)
 
 
@@ -197,7 +198,7 @@ async def outlast(
                     raise
                 if not down:  # the episode's first failure
                     down = True
-                    episode.enter_context(outage())
+                    episode.enter_context(waiting_on_dependency())
                 delay = backoff.next()
                 log.warning("%s is unavailable (%s); trying again in %.1f s", what, exc, delay)
                 await wait_out(delay)
@@ -249,7 +250,8 @@ class Worker:
 
     @property
     def waiting(self) -> int:
-        """In-flight messages whose handler is waiting out a dependency's outage now."""
+        """In-flight messages whose handler is waiting on a dependency now (its outage, or
+        its quota)."""
         return self._outage_waits.handlers
 
     def stop(self) -> None:
@@ -431,7 +433,7 @@ class Worker:
                             except DependencyDown as exc:
                                 if not down:  # waiting from now until the handler is done
                                     down = True
-                                    episode.enter_context(outage())
+                                    episode.enter_context(waiting_on_dependency())
                                 delay = backoff.next()
                                 log.warning("dependency down (%s); again in %.1f s", exc, delay)
                                 await wait_out(delay)
