@@ -10,14 +10,26 @@ be stolen, so nothing of a refused result is stored, only why (bounded by MAX_ER
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FILES_PER_COMBINED_TASK
 from services.jobs.domain.results.values import check_reported
 
-if TYPE_CHECKING:
-    from services.jobs.domain.tasks.reports import ResultReport
+
+class ResultReport(Protocol):
+    """What of a worker's result is judged here (reports.ResultReport has it): a protocol,
+    so this module needs nothing from the one that applies reports."""
+
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+
+    @property
+    def value_sources(self) -> Mapping[str, str]: ...
+
+    @property
+    def skipped_files(self) -> Sequence[Mapping[str, str]]: ...
 
 REFUSED = "the worker's result was refused"
 
