@@ -98,6 +98,8 @@ async def test_no_request_is_a_server_error(
         timeout=30,
     )
     assert answer.status_code < 500, (verb, path, query, raw, answer.text)
-    assert "Traceback" not in answer.text
+    # A Python traceback's own first line: a request may name a field "Traceback", and the
+    # error that refuses it names it back (a generated `{"Traceback": null}` did).
+    assert "Traceback (most recent call last)" not in answer.text
     if answer.status_code >= 400:
         assert answer.json()["error"]["message"]
