@@ -31,6 +31,7 @@ class ResultReport(Protocol):
     @property
     def skipped_files(self) -> Sequence[Mapping[str, str]]: ...
 
+
 REFUSED = "the worker's result was refused"
 
 
