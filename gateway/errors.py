@@ -9,6 +9,8 @@ is kept for requests that are wrong whatever the state, so a client can tell the
 
 from __future__ import annotations
 
+import json
+
 import grpc
 from fastapi.responses import JSONResponse
 
@@ -61,3 +63,20 @@ def http_error(status: int, grpc_name: str, message: str) -> JSONResponse:
     text = message or grpc_name.replace("_", " ").lower()
     body = {"error": {"code": status, "status": grpc_name, "message": text, "details": details}}
     return JSONResponse(body, status_code=status)
+
+
+def raw_http_error(status: int, reason: str, grpc_name: str, message: str) -> bytes:
+    """The same error body as a whole HTTP/1.1 answer, for the connection-level refusals
+    written to the socket before any request reaches the app (an oversized head, a client
+    too slow to send one); the connection closes after it."""
+    error = {"code": status, "status": grpc_name, "message": message, "details": []}
+    body = json.dumps({"error": error}).encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\n".encode()
+        + b"content-type: application/json\r\n"
+        + b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\n"
+        + b"connection: close\r\n\r\n"
+        + body
+    )

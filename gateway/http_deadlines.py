@@ -34,9 +34,10 @@ client's: no deadline runs then.
 from __future__ import annotations
 
 import asyncio
-import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.errors import raw_http_error
 
 HEAD_SECONDS = 20.0
 BODY_WINDOW_SECONDS = 30.0
@@ -45,15 +46,7 @@ WRITE_STALL_SECONDS = 60.0
 
 
 def _refusal(message: str) -> bytes:
-    body = json.dumps(
-        {"error": {"code": 408, "status": "DEADLINE_EXCEEDED", "message": message, "details": []}}
-    ).encode()
-    return (
-        b"HTTP/1.1 408 Request Timeout\r\n"
-        b"content-type: application/json\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\n"
-        b"connection: close\r\n\r\n" + body
-    )
+    return raw_http_error(408, "Request Timeout", "DEADLINE_EXCEEDED", message)
 
 
 class SlowClientDeadlines(HttpToolsProtocol):

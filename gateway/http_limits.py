@@ -9,24 +9,16 @@ MAX_HEAD_BYTES the request is answered 431 and the connection closed. A body is 
 
 from __future__ import annotations
 
-import json
-
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.errors import raw_http_error
 
 # nginx's default allows 4 x 8 KiB of headers; a JWT is at most 16 KiB (core.auth).
 MAX_HEAD_BYTES = 64 * 1024
 # The parser is fed at most this much at a time while a head is being read.
 SLICE = 8 * 1024
 _MESSAGE = f"the request line and headers are larger than {MAX_HEAD_BYTES // 1024} KiB"
-_BODY = json.dumps(
-    {"error": {"code": 431, "status": "RESOURCE_EXHAUSTED", "message": _MESSAGE, "details": []}}
-).encode()
-REFUSAL = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-type: application/json\r\n"
-    b"content-length: " + str(len(_BODY)).encode() + b"\r\n"
-    b"connection: close\r\n\r\n" + _BODY
-)
+REFUSAL = raw_http_error(431, "Request Header Fields Too Large", "RESOURCE_EXHAUSTED", _MESSAGE)
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
