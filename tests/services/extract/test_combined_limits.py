@@ -23,7 +23,7 @@ from tests.services.extract.test_worker import (
     tasks,
     worker_settings,
 )
-from tests.services.jobs.helpers import analysed_job
+from tests.services.jobs.helpers import analysed_job, one_folder_too_many
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -38,13 +38,13 @@ async def test_a_combined_task_of_too_many_files_fails_at_once_saying_why(
     jobs: RunningJobsService,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    many = MAX_FILES_PER_COMBINED_TASK + 1
-    pages = {f"scans/{i:04d}.pdf": 1 for i in range(many)}
-    pages["receipts/a.pdf"] = 1
-    job = await analysed_job(job_stub, worker_stub, settings, pages)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=pb.TASK_MODE_COMBINED),
-        metadata=USER,
+    job = await analysed_job(
+        job_stub,
+        worker_stub,
+        settings,
+        one_folder_too_many(),
+        fields=FIELDS,
+        task_mode=pb.TASK_MODE_COMBINED,
     )
     # The jobs service as it was before its check: the job starts with the big folder.
     monkeypatch.setattr(combined, "MAX_FILES_PER_COMBINED_TASK", 10**6)

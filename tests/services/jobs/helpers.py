@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bytereview.core import streams
 from bytereview.core.clients import Metadata
 from bytereview.core.fair_pull import FairPuller
+from bytereview.core.limits import MAX_FILES_PER_COMBINED_TASK
 from bytereview.core.settings import Settings
 from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import messages_pb2 as extract_messages
@@ -233,8 +235,11 @@ async def analysed_job(
     pages: dict[str, int],
     *,
     display_name: str = "test",
+    fields: Sequence[pb.JobField] = (),
+    task_mode: pb.TaskMode.ValueType = pb.TASK_MODE_INDIVIDUAL,
 ) -> str:
-    """A READY job of one PDF per path, each uploaded and analysed with its page count."""
+    """A READY job of one PDF per path, each uploaded and analysed with its page count;
+    with `fields`, configured to extract them in `task_mode`."""
     created = await job_stub.CreateJob(
         jobs_pb.CreateJobRequest(
             display_name=display_name,
@@ -258,7 +263,22 @@ async def analysed_job(
             ),
             metadata=WORKER,
         )
+    if fields:
+        await job_stub.ConfigureJob(
+            jobs_pb.ConfigureJobRequest(
+                name=created.job.name, fields=list(fields), task_mode=task_mode
+            ),
+            metadata=USER,
+        )
     return created.job.name
+
+
+def one_folder_too_many() -> dict[str, int]:
+    """Page counts of a folder (`scans`) of one file more than a combined task may hold, and
+    of another folder of one file."""
+    pages = {f"scans/{i:04d}.pdf": 1 for i in range(MAX_FILES_PER_COMBINED_TASK + 1)}
+    pages["receipts/a.pdf"] = 1
+    return pages
 
 
 async def completed_job(

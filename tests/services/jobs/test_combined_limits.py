@@ -17,7 +17,7 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from tests.conftest import USER
-from tests.services.jobs.helpers import FIELDS, analysed_job
+from tests.services.jobs.helpers import FIELDS, analysed_job, one_folder_too_many
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -41,12 +41,13 @@ async def test_a_folder_of_too_many_files_is_refused_combined_and_runs_file_by_f
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:
     many = MAX_FILES_PER_COMBINED_TASK + 1
-    pages = {f"scans/{i:04d}.pdf": 1 for i in range(many)}
-    pages["receipts/a.pdf"] = 1
-    job = await analysed_job(job_stub, worker_stub, settings, pages)
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=pb.TASK_MODE_COMBINED),
-        metadata=USER,
+    job = await analysed_job(
+        job_stub,
+        worker_stub,
+        settings,
+        one_folder_too_many(),
+        fields=FIELDS,
+        task_mode=pb.TASK_MODE_COMBINED,
     )
     await _refused_start(
         job_stub,
@@ -72,11 +73,12 @@ async def test_a_folder_of_too_many_pages_is_refused_combined(
 ) -> None:
     half = MAX_PAGES_PER_COMBINED_TASK // 2 + 1
     job = await analysed_job(
-        job_stub, worker_stub, settings, {"book/part1.pdf": half, "book/part2.pdf": half}
-    )
-    await job_stub.ConfigureJob(
-        jobs_pb.ConfigureJobRequest(name=job, fields=FIELDS, task_mode=pb.TASK_MODE_COMBINED),
-        metadata=USER,
+        job_stub,
+        worker_stub,
+        settings,
+        {"book/part1.pdf": half, "book/part2.pdf": half},
+        fields=FIELDS,
+        task_mode=pb.TASK_MODE_COMBINED,
     )
     await _refused_start(
         job_stub,
