@@ -23,6 +23,7 @@ from services.jobs import RunningJobsService
 from tests.conftest import USER
 from tests.gemini_standin import Reply, RunningStandIn
 from tests.services.extract.test_worker import (
+    completed_by_gemini,
     finished,
     gemini_settings,
     results,
@@ -54,9 +55,7 @@ async def test_an_enormous_answer_is_a_null_value_to_review_and_extra_keys_are_d
     gemini.state.script(
         Reply(values={"invoice_number": huge, "total": "10.00", **extra, "_evidence": evidence})
     )
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    job = await completed_by_gemini(job_stub, worker_stub, settings, jobs, gemini)
     [task] = await tasks(job_stub, job)
     assert task.status == pb.Task.SUCCEEDED
     assert task.attempts == 1
@@ -84,9 +83,7 @@ async def test_an_answer_unreadable_as_its_type_is_empty_and_says_why(
     why it was empty was only in the worker's log), it waits for review, with the answer."""
     words = "twelve and a half " * 40
     gemini.state.script(Reply(values={"invoice_number": "A-1", "total": words}))
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    job = await completed_by_gemini(job_stub, worker_stub, settings, jobs, gemini)
     [result] = await results(job_stub, job)
     assert dict(result.values) == {"invoice_number": "A-1", "total": None}
     total = result.assessments["total"]
@@ -112,9 +109,7 @@ async def test_a_value_at_the_limit_is_kept_whole(
     """MAX_VALUE_CHARS characters is what a user may type as a correction: stored as is."""
     longest = "A" + "b" * (MAX_VALUE_CHARS - 1)
     gemini.state.script(Reply(values={"invoice_number": longest, "total": "10.00"}))
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    job = await completed_by_gemini(job_stub, worker_stub, settings, jobs, gemini)
     [result] = await results(job_stub, job)
     assert result.values["invoice_number"] == longest
 
@@ -131,9 +126,7 @@ async def test_a_nested_value_is_null_not_its_repr(
     for _ in range(200):
         nested = {"a": [nested]}
     gemini.state.script(Reply(values={"invoice_number": nested, "total": ["10.00"]}))
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    job = await completed_by_gemini(job_stub, worker_stub, settings, jobs, gemini)
     [result] = await results(job_stub, job)
     assert dict(result.values) == {"invoice_number": None, "total": None}
 

@@ -106,6 +106,22 @@ async def start(
     return job
 
 
+async def completed_by_gemini(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    files: int = 1,
+) -> str:
+    """A job of `files` files started and run by the extract worker against the Gemini
+    stand-in (answering as scripted) until COMPLETED."""
+    job = await start(job_stub, worker_stub, settings, files=files)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    return job
+
+
 async def finished(job_stub: JobStub, job: str, timeout: float = 60) -> pb.Job:
     done = {pb.Job.COMPLETED, pb.Job.PARTIALLY_COMPLETED, pb.Job.FAILED}
     deadline = time.monotonic() + timeout
@@ -186,9 +202,7 @@ async def test_gemini_results_carry_tokens(
     gemini: RunningStandIn,
 ) -> None:
     gemini.state.default = lambda seen: Reply(values=ANSWER)
-    job = await start(job_stub, worker_stub, settings, files=2)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    job = await completed_by_gemini(job_stub, worker_stub, settings, jobs, gemini, files=2)
     found = await results(job_stub, job)
     assert [dict(r.values) for r in found] == [STORED, STORED]
     assert all(r.extractor == "gemini:gemini-test" for r in found)
