@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import grpc
-from google.protobuf import struct_pb2
 
 from bytereview.core import (
     Context,
@@ -24,11 +22,10 @@ from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.extract.base import ExtractionError, ExtractionRequest, Extractor
-from services.extract.bounds import bounded, to_review
+from services.extract.checking import checked
 from services.extract.documents import documents
 from services.extract.model.ratecontrol import RateController
-from services.extract.schema import DEFAULT_TYPES, Field, normalise_all
-from services.extract.trust.assess import assess, read_pages
+from services.extract.schema import DEFAULT_TYPES, Field
 
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
@@ -77,16 +74,10 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
             else:
                 code = grpc.StatusCode.FAILED_PRECONDITION
             await context.abort(code, str(exc))
-        extraction, refused = bounded(extraction, fields)  # as a task's answer is
-        values, problems = normalise_all(extraction.values, fields)
-        pages = await read_pages(wanted.documents)
-        assessments = await asyncio.to_thread(assess, fields, values, extraction, pages)
-        to_review(assessments, {**problems, **refused})
-        struct = struct_pb2.Struct()
-        struct.update(values)
+        result = await checked(extraction, fields, wanted.documents)  # as a task's answer is
         return extract_pb.PreviewExtractionResponse(
-            assessments=assessments,
-            values=struct,
+            assessments=result.assessments,
+            values=result.struct(),
             extractor=self._extractor.name,
             input_tokens=extraction.input_tokens,
             output_tokens=extraction.output_tokens,

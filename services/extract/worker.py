@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import grpc
-from google.protobuf import struct_pb2
 
 from bytereview.core import (
     Settings,
@@ -32,16 +31,16 @@ from services.extract.base import (
     ExtractionRequest,
     Extractor,
 )
-from services.extract.bounds import bounded, combined_too_big, to_review
+from services.extract.bounds import combined_too_big
+from services.extract.checking import checked
 from services.extract.documents import documents
 from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
 from services.extract.noop import NoopExtractor
 from services.extract.offline.extractor import OfflineExtractor
 from services.extract.reading.readable import Skipped, none_readable, readable
-from services.extract.schema import Field, TypeInfo, normalise_all
+from services.extract.schema import Field, TypeInfo
 from services.extract.server import extract_server
-from services.extract.trust.assess import assess, read_pages
 
 log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -272,36 +271,27 @@ class ExtractHandler:
                 raise worker_runtime.Permanent(str(exc)) from exc
             metrics.TASKS.labels("retry").inc()
             raise worker_runtime.RetryLater(str(exc)) from exc
-        # Only the job's fields, each a single value within MAX_VALUE_CHARS; one past it is
-        # null and to review: the task succeeds with the rest (services/extract/bounds.py).
-        extraction, refused = bounded(extraction, request.fields)
-        values, problems = normalise_all(extraction.values, request.fields)
-        if refused:
-            log.warning("%s: values past the bounds set to null: %s", task, refused)
-        if problems:
-            log.info("%s: unreadable values set to null: %s", task, problems)
-        # The platform's own check of the evidence, whichever extractor answered.
+        # The platform's own check of the answer, whichever extractor gave it: only the
+        # job's fields, each a single value of its type within MAX_VALUE_CHARS; one that is
+        # not is null and to review, and the task succeeds with the rest (checking.py).
         try:
-            pages = await read_pages(request.documents)
+            result = await checked(extraction, request.fields, request.documents)
         except Exception as exc:
             if is_outage(exc):  # storage went away after the extraction: run it again later
                 raise worker_runtime.DependencyDown(f"reading {task}'s files: {exc}") from exc
             raise
-        # In a thread: on a long document it is seconds of CPU, and the event loop keeps
-        # the other tasks' heartbeats, acks and reports going meanwhile.
-        assessments = await asyncio.to_thread(assess, request.fields, values, extraction, pages)
-        to_review(assessments, {**problems, **refused})
-        struct = struct_pb2.Struct()
-        struct.update(values)
+        if result.emptied:
+            log.info("%s: answers set to null, to review: %s", task, result.emptied)
+        extraction = result.extraction
         answer = await self._report(
             worker_pb.ReportTaskResultRequest(
                 task=task,
-                values=struct,
+                values=result.struct(),
                 value_sources=extraction.sources,
                 input_tokens=extraction.input_tokens,
                 output_tokens=extraction.output_tokens,
                 extractor=self._extractor.name,
-                assessments=assessments,
+                assessments=result.assessments,
                 skipped_files=[skipped_file(s) for s in skipped],
             ),
         )

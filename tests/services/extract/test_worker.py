@@ -171,7 +171,7 @@ async def test_the_evidence_check_runs_off_the_event_loop(
         threads.append(threading.get_ident())
         return assess(*args)
 
-    monkeypatch.setattr("services.extract.worker.assess", recorded)
+    monkeypatch.setattr("services.extract.checking.assess", recorded)
     job = await start(job_stub, worker_stub, settings, files=2)
     async with running_worker(worker_settings(settings, jobs)):
         assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
