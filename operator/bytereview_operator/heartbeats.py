@@ -70,14 +70,22 @@ class WorkerHeartbeats:
             return
         self.inflight[pod] = inflight
         self._waiting.setdefault(tokens[0], {})[pod] = _Waiting(waiting, self.clock())
+        self._forget_gone()
 
     def waiting(self, durable: str) -> int:
         """In-flight tasks of the pool's pods heard from recently that wait out an outage."""
-        pods = self._waiting.get(durable, {})
+        self._forget_gone()
+        return sum(w.count for w in self._waiting.get(durable, {}).values())
+
+    def _forget_gone(self) -> None:
+        """Drop the pods not heard from for HEARTBEAT_GONE_SECONDS, from every pool: pods come
+        and go with every scale-down and rollout, and each new name would otherwise stay
+        here for the operator's lifetime."""
         cutoff = self.clock() - HEARTBEAT_GONE_SECONDS
-        for pod in [p for p, w in pods.items() if w.seen < cutoff]:
-            del pods[pod]
-        return sum(w.count for w in pods.values())
+        for pods in self._waiting.values():
+            for pod in [p for p, w in pods.items() if w.seen < cutoff]:
+                del pods[pod]
+                self.inflight.pop(pod, None)
 
     def forget(self, pod: str) -> None:
         """A pod stopped on purpose (local mode): its last heartbeat no longer counts."""

@@ -29,3 +29,22 @@ def test_heartbeats_of_pods_gone_or_malformed_do_not_count() -> None:
     # A pod that died mid-outage stops holding the pool's scale-ups once it is not heard from.
     clock.now += HEARTBEAT_GONE_SECONDS + 1
     assert heartbeats.waiting("extract-workers") == 0
+
+
+def test_pods_gone_are_forgotten_in_every_pool() -> None:
+    """Pod names change with every scale-down and rollout: the gone ones must not pile up."""
+    clock = Clock()
+    heartbeats = WorkerHeartbeats(clock=clock)
+    prefix = streams.WORKER_LOAD_SUBJECT
+    for round_ in range(50):
+        for pool in ("extract-workers", "ingest-workers"):
+            pod = f"{pool}-{round_}"
+            heartbeats.record(
+                f"{prefix}.{pool}.{pod}", f'{{"pod": "{pod}", "inflight": 1}}'.encode()
+            )
+        clock.now += HEARTBEAT_GONE_SECONDS / 3
+    assert heartbeats.waiting("extract-workers") == 0  # as each poll reads it
+    # Heard within the last HEARTBEAT_GONE_SECONDS: the last three rounds of each pool.
+    assert sorted(heartbeats.inflight) == sorted(
+        f"{pool}-{n}" for pool in ("extract-workers", "ingest-workers") for n in (47, 48, 49)
+    )
