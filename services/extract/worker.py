@@ -293,12 +293,16 @@ class ExtractHandler:
                 extractor=self._extractor.name,
                 assessments=result.assessments,
                 skipped_files=[skipped_file(s) for s in skipped],
+                # This attempt's, as with a failure: if this worker stalled and the message
+                # was redelivered meanwhile, a refusal of this result fails not the new run.
+                attempt=begin.task.attempts,
             ),
         )
         if answer.refused:
             # Past the jobs service's bounds (its bounds moved before this worker's, in a
-            # rolling upgrade): it failed the task saying why. The same result would be
-            # refused again, so the message is settled, not redelivered and paid for again.
+            # rolling upgrade): it failed the task saying why, unless a later attempt runs
+            # it. The same result would be refused again, so the message is settled, not
+            # redelivered and paid for again.
             metrics.TASKS.labels("failed").inc()
             raise worker_runtime.Permanent(f"{task}: {answer.refused}")
         metrics.TASKS.labels("succeeded").inc()

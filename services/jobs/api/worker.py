@@ -71,6 +71,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             extractor=request.extractor,
             assessments=convert.assessments_in(request.assessments),
             skipped_files=convert.skipped_files_in(request.skipped_files),
+            attempt=request.attempt,
         )
         return worker_pb.ReportTaskResultResponse(applied=applied, refused=refused)
 
@@ -132,6 +133,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
                     extractor=item.extractor,
                     assessments=convert.assessments_in(item.assessments),
                     skipped_files=tuple(convert.skipped_files_in(item.skipped_files)),
+                    attempt=item.attempt,
                 )
             )
             positions.append(i)

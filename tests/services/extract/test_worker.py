@@ -526,19 +526,70 @@ async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attem
         )
         assert (again.proceed, again.task.attempts) == (True, 2)
         redelivered.set()
-        spec = streams.extract_queue(settings)
-        nc = await nats.connect(settings.nats_url)
-        for _ in range(300):  # the stalled worker reported its failure and let go
+        await let_go(settings)  # the stalled worker reported its failure
+    await completed_by_its_next_attempt(job_stub, worker_stub, job)
+
+
+async def test_a_stalled_attempts_refused_result_leaves_the_task_to_its_next_attempt(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As a stalled attempt's failure: its result, when the jobs service refuses it (out of
+    step in a rolling upgrade), says which attempt found it, so the refusal neither fails
+    the run in progress nor is redelivered; that run's result then completes the job."""
+    monkeypatch.setattr(jobs_values, "MAX_VALUE_CHARS", 20)  # the jobs service's bound only
+    redelivered = threading.Event()
+
+    def stalled(seen: object) -> Reply:
+        redelivered.wait(30)  # the stand-in serves each request on its own thread
+        return Reply(values={**ANSWER, "invoice_number": "x" * 50})
+
+    gemini.state.default = stalled
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        await model_called(gemini)
+        [task] = await tasks(job_stub, job)
+        again = await worker_stub.BeginTask(
+            worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER
+        )
+        assert (again.proceed, again.task.attempts) == (True, 2)
+        redelivered.set()
+        await let_go(settings)  # the stalled worker reported its result, was refused
+    assert len(gemini.state.seen) == 1  # settled, not redelivered
+    await completed_by_its_next_attempt(job_stub, worker_stub, job)
+
+
+async def let_go(settings: Settings) -> None:
+    """Until the extract queue has nothing pending or unacknowledged (within 30 s)."""
+    spec = streams.extract_queue(settings)
+    nc = await nats.connect(settings.nats_url)
+    try:
+        for _ in range(300):
             if await streams.consumer_lag(nc.jetstream(), spec) == (0, 0):
-                break
+                return
             await asyncio.sleep(0.1)
+    finally:
         await nc.close()
+    raise AssertionError("the extract worker still holds a message")
+
+
+async def completed_by_its_next_attempt(
+    job_stub: JobStub, worker_stub: WorkerStub, job: str
+) -> None:
+    """The job's one task still runs its second attempt, untouched by the first's report,
+    and that attempt's result completes the job."""
     [after] = await tasks(job_stub, job)
     assert (after.status, after.attempts, after.last_error) == (pb.Task.RUNNING, 2, "")
     values = struct_pb2.Struct()
     values.update({"invoice_number": "A-1", "total": 10.0})
     done = await worker_stub.ReportTaskResult(
-        worker_pb.ReportTaskResultRequest(task=task.name, values=values, extractor="second"),
+        worker_pb.ReportTaskResultRequest(
+            task=after.name, values=values, extractor="second", attempt=2
+        ),
         metadata=WORKER,
     )
     assert done.applied

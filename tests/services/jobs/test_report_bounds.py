@@ -145,3 +145,86 @@ async def test_a_value_at_the_limit_is_stored_and_unasked_fields_are_dropped(
     ).results
     assert dict(result.values) == {"invoice_number": longest, "total": "1.00"}
     assert not result.value_sources
+
+
+async def test_a_refused_result_of_an_earlier_attempt_leaves_the_task_to_its_latest(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker stalled past its ack deadline while the redelivered message began the task
+    again: its refused result (it is told why, and settles its message) fails nothing, in a
+    batch or alone, as its own failure would not; the latest attempt's honest result then
+    completes the task. Its honest result would have applied (test_batched_failures)."""
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
+    again = await worker_stub.BeginTasks(
+        worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in tasks]),
+        metadata=WORKER,
+    )
+    assert [b.task.attempts for b in again.tasks] == [2, 2]
+    values, more, mentions = _bad()[0]
+    batch = await worker_stub.ReportTaskResults(
+        worker_pb.ReportTaskResultsRequest(results=[_report(tasks[0], values, attempt=1, **more)]),
+        metadata=WORKER,
+    )
+    one = await worker_stub.ReportTaskResult(
+        _report(tasks[1], values, attempt=1, **more), metadata=WORKER
+    )
+    for answer in (*batch.results, one):
+        assert not answer.applied
+        assert mentions in answer.refused, answer.refused
+    after = await _tasks(job_stub, job)
+    assert [(after[t].status, after[t].last_error) for t in tasks] == [(pb.Task.RUNNING, "")] * 2
+    # Said in the log, without what the worker sent.
+    logged = [r.getMessage() for r in caplog.records if "later attempt" in r.getMessage()]
+    assert sorted(logged) == sorted(
+        f"refused result of {t}, attempt 1, left to the task's later attempt" for t in tasks
+    )
+    got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert (got_job.status, got_job.counters.tasks_failed) == (pb.Job.RUNNING, 0)
+
+    honest = await worker_stub.ReportTaskResults(
+        worker_pb.ReportTaskResultsRequest(
+            results=[
+                _report(tasks[0], {"total": "1.00"}, attempt=2),
+                _report(tasks[1], {"total": "2.00"}, attempt=2),
+            ]
+        ),
+        metadata=WORKER,
+    )
+    assert [(a.applied, a.refused) for a in honest.results] == [(True, "")] * 2
+    assert set(await _results(job_stub, job)) == set(tasks)
+    got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert got_job.status == pb.Job.COMPLETED
+
+
+@pytest.mark.parametrize("attempt", [2, 0])
+async def test_a_refused_result_of_the_latest_attempt_still_fails_its_task(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, attempt: int
+) -> None:
+    """The latest attempt's refused result, or one that names no attempt (0: a worker older
+    than the field), fails its task PERMANENT as before, in a batch or alone."""
+    job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
+    await worker_stub.BeginTasks(
+        worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in tasks]),
+        metadata=WORKER,
+    )
+    values, more, _ = _bad()[0]
+    batch = await worker_stub.ReportTaskResults(
+        worker_pb.ReportTaskResultsRequest(
+            results=[_report(tasks[0], values, attempt=attempt, **more)]
+        ),
+        metadata=WORKER,
+    )
+    one = await worker_stub.ReportTaskResult(
+        _report(tasks[1], values, attempt=attempt, **more), metadata=WORKER
+    )
+    refusals = [batch.results[0].refused, one.refused]
+    assert all(refusals)
+    after = await _tasks(job_stub, job)
+    assert [(after[t].status, after[t].last_error) for t in tasks] == [
+        (pb.Task.FAILED, why) for why in refusals
+    ]
+    got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
+    assert (got_job.status, got_job.counters.tasks_failed) == (pb.Job.FAILED, 2)

@@ -6,6 +6,9 @@ left RUNNING: a task left running wedges its job until the message is dead-lette
 worker, told of an error, would redeliver it and pay the model again for a result that would
 be refused again (the bounds are deterministic). Failed, not stored cut: a worker token could
 be stolen, so nothing of a refused result is stored, only why (bounded by MAX_ERROR).
+A refused result of an earlier attempt than its task's latest (a stalled worker reporting
+after the redelivered message began the task again) fails nothing, as that attempt's own
+failure would not: the worker is told why all the same, and the latest run goes on.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ longer running returns `applied=False` and changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from services.jobs.domain.tasks.refusals import refusal
 from services.jobs.store import models
 from services.jobs.store.errors import deadlocked
 
+log = logging.getLogger(__name__)
 FAILURE_CLASSES = ("RETRYABLE", "PERMANENT", "EXHAUSTED")
 # _LOCK_ORDER: a running task's row is locked before its job's, every other task's after
 # it. Result and failure batches lock their running tasks (in id order) and then the job,
@@ -99,10 +101,12 @@ class TaskReports:
         extractor: str,
         assessments: dict[str, dict[str, Any]] | None = None,
         skipped_files: Sequence[dict[str, str]] = (),
+        attempt: int = 0,
     ) -> tuple[bool, str]:
         """(applied, why the result was refused or ''). A refused result fails its task as
-        in a batch (refusals.py): the same report has the same effect whichever call carries
-        it (the extract worker falls back to this one on a jobs service without batches)."""
+        in a batch (refusals.py), unless it is of an earlier attempt than the task's latest
+        (`_stale`): the same report has the same effect whichever call carries it (the
+        extract worker falls back to this one on a jobs service without batches)."""
         report = ResultReport(
             job_id,
             task_id,
@@ -113,15 +117,22 @@ class TaskReports:
             extractor=extractor,
             assessments=assessments,
             skipped_files=tuple(skipped_files),
+            attempt=attempt,
         )
         refused = refusal(report)
         if refused:
-            failure = FailureReport(job_id, task_id, "PERMANENT", refused)
-            _, target, failed = await self._ctx.run_transaction(
+            # A failure of the attempt that found the result: one of an earlier attempt
+            # changes nothing, as a failure it reported itself would not.
+            failure = FailureReport(job_id, task_id, "PERMANENT", refused, attempt)
+            applied, target, failed = await self._ctx.run_transaction(
                 lambda session: _task_failure(session, failure)
             )
             if failed is not None and target == TaskStatus.FAILED:
                 observe_task(failed, "failed")
+            elif not applied and target == TaskStatus.RUNNING:
+                # Not applied to a task still running (its job not cancelled): only a stale
+                # report is (_task_failure).
+                _log_stale_refusal(report)
             return False, refused
         task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
         if task is None:
@@ -150,9 +161,10 @@ class TaskReports:
         Each is idempotent as `task_result` is: a repeat (also within the batch), a task no
         longer running or one that does not exist is not applied and changes nothing. A
         result past the bounds is refused alone: its running task fails PERMANENT with the
-        reason, nothing of its values is stored, and the batch's other results apply
-        (refusals.py). One `tasks.progress` event per job, batch and outcome; the job ends
-        once, after the batch.
+        reason (unless the result is of an earlier attempt than the task's latest: then the
+        task is left to that attempt), nothing of its values is stored, and the batch's
+        other results apply (refusals.py). One `tasks.progress` event per job, batch and
+        outcome; the job ends once, after the batch.
 
         The job's row is locked last, only for its counters, event and end: every report
         batch of a job needs that one row, and holding it through the batch's writes (its
@@ -165,7 +177,7 @@ class TaskReports:
         # Only a worker that is not ours, or one out of step with these bounds (a rolling
         # upgrade), sends a refused result: ours bounds a model's answer first.
         refused = [refusal(report) for report in reports]
-        applied, settled, failed = await self._job_last(
+        applied, settled, failed, stale = await self._job_last(
             lambda session, job_first: self._task_results(
                 session, reports, refused, job_first=job_first
             )
@@ -174,6 +186,8 @@ class TaskReports:
             observe_task(task, "succeeded")
         for task in failed:
             observe_task(task, "failed")
+        for report in stale:  # once committed, as the tasks are observed
+            _log_stale_refusal(report)
         return list(zip(applied, refused, strict=True))
 
     async def _task_results(
@@ -183,12 +197,14 @@ class TaskReports:
         refused: Sequence[str],
         *,
         job_first: bool,
-    ) -> tuple[list[bool], list[models.Task], list[models.Task]]:
-        """Whether each applied, the tasks that succeeded, and those failed because their
-        result was refused (`refused[i]`, the reason, or '')."""
+    ) -> tuple[list[bool], list[models.Task], list[models.Task], list[ResultReport]]:
+        """Whether each applied, the tasks that succeeded, those failed because their
+        result was refused (`refused[i]`, the reason, or ''), and the refused reports of an
+        earlier attempt than their task's latest, which changed nothing."""
         applied = [False] * len(reports)
         settled: list[models.Task] = []
         failed: list[models.Task] = []
+        stale: list[ResultReport] = []
         keys = [(r.job_id, r.task_id) for r in reports]
         async for job, indexes, tasks in _reported_jobs(session, keys, job_first=job_first):
             succeeded: list[Extraction] = []
@@ -196,6 +212,11 @@ class TaskReports:
             for i in indexes:
                 task = tasks.get(keys[i][1])
                 if task is None or not _reportable(job, task):
+                    continue
+                if refused[i] and _stale(task, reports[i]):
+                    # A stalled worker's refused result must not fail the run in progress;
+                    # an honest one of any attempt applies below (it is the task's answer).
+                    stale.append(reports[i])
                     continue
                 if refused[i]:
                     _fail(session, job, task, "PERMANENT", refused[i], False)
@@ -237,7 +258,7 @@ class TaskReports:
                     f"first error: PERMANENT: {refusals[0]}"[:MAX_ERROR],
                 )
             await finish_if_done(session, job)
-        return applied, settled, failed
+        return applied, settled, failed, stale
 
     async def task_failure(
         self, job_id: str, task_id: str, *, failure_class: str, error: str, attempt: int = 0
@@ -454,6 +475,9 @@ class ResultReport:
     assessments: dict[str, dict[str, Any]] | None = None
     # Combined mode: {file (id), path, reason} of each file the worker could not read.
     skipped_files: tuple[dict[str, str], ...] = ()
+    # The attempt that found it (the task's `attempts` when the worker began it); 0: the
+    # latest. Only a refused result looks at it (`_stale`).
+    attempt: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,12 +521,22 @@ def _reportable(job: models.Job, task: models.Task) -> bool:
     return task.status == TaskStatus.RUNNING and job.status != JobStatus.CANCELLED
 
 
-def _stale(task: models.Task, report: FailureReport) -> bool:
-    """Whether a failure belongs to an earlier attempt than the task's latest: a worker that
-    stalled past its ack deadline while another, given the redelivered message, began the
-    task again. Its failure must not fail or requeue that run (a late result still counts:
-    a result is the task's answer, whichever attempt found it)."""
+def _stale(task: models.Task, report: FailureReport | ResultReport) -> bool:
+    """Whether a failure, or a refused result, belongs to an earlier attempt than the task's
+    latest: a worker that stalled past its ack deadline while another, given the redelivered
+    message, began the task again. Its failure must not fail or requeue that run (a late
+    honest result still counts: a result is the task's answer, whichever attempt found it)."""
     return report.attempt != 0 and report.attempt != task.attempts
+
+
+def _log_stale_refusal(report: ResultReport) -> None:
+    """Say that a refused result changed nothing. Not why it was refused: the reason can
+    quote what the worker sent (a field's name, a number), and the worker is told it."""
+    log.warning(
+        "refused result of %s, attempt %d, left to the task's later attempt",
+        names.task_name(report.job_id, report.task_id),
+        report.attempt,
+    )
 
 
 def _succeed(session: AsyncSession, job: models.Job, task: models.Task, *, record: bool) -> None:

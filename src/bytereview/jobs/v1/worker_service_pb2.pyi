@@ -363,10 +363,19 @@ class ReportTaskResultRequest(_message.Message):
     EXTRACTOR_FIELD_NUMBER: _builtins.int
     ASSESSMENTS_FIELD_NUMBER: _builtins.int
     SKIPPED_FILES_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     task: _builtins.str
     input_tokens: _builtins.int
     output_tokens: _builtins.int
     extractor: _builtins.str
+    attempt: _builtins.int
+    """The attempt that found the result: `BeginTaskResponse.task.attempts` as the worker's
+    BeginTask answered it. A result is the task's answer whichever attempt found it, but a
+    refused result of an earlier attempt than the task's latest changes nothing (a worker
+    that stalled past its ack deadline while another worker, given the redelivered message,
+    runs the task again: its refusal must not fail that run); its answer's `refused` still
+    says why. 0: the latest attempt, whichever it is (clients that do not say).
+    """
     @_builtins.property
     def values(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -395,10 +404,11 @@ class ReportTaskResultRequest(_message.Message):
         extractor: _builtins.str = ...,
         assessments: _abc.Mapping[_builtins.str, _resources_pb2.ValueAssessment] | None = ...,
         skipped_files: _abc.Iterable[_resources_pb2.SkippedFile] | None = ...,
+        attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "value_sources", b"value_sources", "values", b"values"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "attempt", b"attempt", "extractor", b"extractor", "input_tokens", b"input_tokens", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "value_sources", b"value_sources", "values", b"values"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -419,6 +429,8 @@ class ReportTaskResultResponse(_message.Message):
     longer than it keeps, a list or an object, more fields than a job has...). Nothing of it
     is stored, and its task, if it was running, failed PERMANENT with this reason: the same
     result would be refused again, so the worker settles its message and does not redeliver.
+    A refused result of an earlier attempt than the task's latest (`attempt`) leaves the task
+    to its latest run; the worker settles its message all the same.
     """
     def __init__(
         self,

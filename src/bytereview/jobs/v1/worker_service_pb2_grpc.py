@@ -113,7 +113,8 @@ class JobWorkerServiceServicer:
 
     def ReportTaskResult(self, request, context):
         """Records a task's result. A result past the jobs service's bounds is not an error of the
-        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse)
+        unless the result is of an earlier attempt than the task's latest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

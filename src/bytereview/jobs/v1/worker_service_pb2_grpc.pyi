@@ -44,7 +44,8 @@ class JobWorkerServiceStub:
     """Marks a task as running and returns what the extractor needs."""
     ReportTaskResult: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultRequest, _worker_service_pb2.ReportTaskResultResponse]
     """Records a task's result. A result past the jobs service's bounds is not an error of the
-    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse)
+    unless the result is of an earlier attempt than the task's latest.
     """
     ReportTaskFailure: _grpc.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailureRequest, _worker_service_pb2.ReportTaskFailureResponse]
     """Records a task's failure."""
@@ -83,7 +84,8 @@ class JobWorkerServiceAsyncStub(JobWorkerServiceStub):
     """Marks a task as running and returns what the extractor needs."""
     ReportTaskResult: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskResultRequest, _worker_service_pb2.ReportTaskResultResponse]  # type: ignore[assignment]
     """Records a task's result. A result past the jobs service's bounds is not an error of the
-    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+    call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse)
+    unless the result is of an earlier attempt than the task's latest.
     """
     ReportTaskFailure: _aio.UnaryUnaryMultiCallable[_worker_service_pb2.ReportTaskFailureRequest, _worker_service_pb2.ReportTaskFailureResponse]  # type: ignore[assignment]
     """Records a task's failure."""
@@ -143,7 +145,8 @@ class JobWorkerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_worker_service_pb2.ReportTaskResultResponse, _abc.Awaitable[_worker_service_pb2.ReportTaskResultResponse]]:
         """Records a task's result. A result past the jobs service's bounds is not an error of the
-        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse).
+        call: its answer's `refused` says why, and its task fails (see ReportTaskResultResponse)
+        unless the result is of an earlier attempt than the task's latest.
         """
 
     @_abc_1.abstractmethod
