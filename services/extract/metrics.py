@@ -7,7 +7,8 @@ from prometheus_client import Counter, Gauge, Histogram
 TASKS = Counter(
     "bytereview_extract_tasks_total",
     "Extraction tasks finished by this worker, by outcome",
-    ["outcome"],  # succeeded | retry | failed | dropped
+    # superseded: its report was of an earlier attempt, a later delivery runs the task
+    ["outcome"],  # succeeded | retry | failed | dropped | superseded
 )
 MODEL_SECONDS = Histogram(
     "bytereview_extract_model_seconds",

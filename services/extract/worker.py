@@ -298,11 +298,14 @@ class ExtractHandler:
                 attempt=begin.task.attempts,
             ),
         )
+        if answer.superseded:
+            # Refused, and a later attempt runs the task: its delivery holds the message.
+            metrics.TASKS.labels("superseded").inc()
+            raise worker_runtime.Superseded(f"{task}: {answer.refused}")
         if answer.refused:
             # Past the jobs service's bounds (its bounds moved before this worker's, in a
-            # rolling upgrade): it failed the task saying why, unless a later attempt runs
-            # it. The same result would be refused again, so the message is settled, not
-            # redelivered and paid for again.
+            # rolling upgrade): it failed the task saying why. The same result would be
+            # refused again, so the message is settled, not redelivered and paid for again.
             metrics.TASKS.labels("failed").inc()
             raise worker_runtime.Permanent(f"{task}: {answer.refused}")
         metrics.TASKS.labels("succeeded").inc()
@@ -323,7 +326,7 @@ class ExtractHandler:
         else:
             failure = FailureClass.RETRYABLE
         # Batched with the failures other handlers report at the same time (#18).
-        await self._report_failure(
+        answer = await self._report_failure(
             worker_pb.ReportTaskFailureRequest(
                 task=task,
                 failure_class=failure,
@@ -333,6 +336,11 @@ class ExtractHandler:
                 attempt=attempt,
             ),
         )
+        if answer.superseded:
+            # A later attempt runs the task: its delivery holds the message, and this one's
+            # nak or term would settle it.
+            metrics.TASKS.labels("superseded").inc()
+            raise worker_runtime.Superseded(f"{task}: {error}")
 
 
 async def serve(

@@ -20,6 +20,7 @@ from services.jobs.domain import (
     caller_id_or_none,
     check_batch,
     names,
+    superseded,
 )
 
 _Class = worker_pb.ReportTaskFailureRequest.FailureClass
@@ -61,7 +62,7 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         self, request: worker_pb.ReportTaskResultRequest, context: Context
     ) -> worker_pb.ReportTaskResultResponse:
         ids = names.parse("task", request.task, field="task")
-        applied, refused = await self._tasks.task_result(
+        applied, refused, stale = await self._tasks.task_result(
             ids["job"],
             ids["task"],
             values=convert.values(request.values),
@@ -73,7 +74,9 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             skipped_files=convert.skipped_files_in(request.skipped_files),
             attempt=request.attempt,
         )
-        return worker_pb.ReportTaskResultResponse(applied=applied, refused=refused)
+        return worker_pb.ReportTaskResultResponse(
+            applied=applied, refused=refused, superseded=stale
+        )
 
     async def ReportTaskFailure(
         self, request: worker_pb.ReportTaskFailureRequest, context: Context
@@ -88,7 +91,9 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             attempt=request.attempt,
         )
         return worker_pb.ReportTaskFailureResponse(
-            applied=applied, status=pb.Task.Status.Value(status)
+            applied=applied,
+            status=pb.Task.Status.Value(status),
+            superseded=superseded(applied, status),
         )
 
     async def BeginTasks(
@@ -139,8 +144,10 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
             positions.append(i)
         answers = [worker_pb.ReportTaskResultResponse() for _ in request.results]
         got = await self._tasks.task_results(reports)
-        for i, (applied, refused) in zip(positions, got, strict=True):
-            answers[i] = worker_pb.ReportTaskResultResponse(applied=applied, refused=refused)
+        for i, (applied, refused, stale) in zip(positions, got, strict=True):
+            answers[i] = worker_pb.ReportTaskResultResponse(
+                applied=applied, refused=refused, superseded=stale
+            )
         return worker_pb.ReportTaskResultsResponse(results=answers)
 
     async def ReportTaskFailures(
@@ -167,7 +174,9 @@ class JobWorkerServicer(worker_grpc.JobWorkerServiceServicer):
         got = await self._tasks.task_failures(reports)
         for i, (applied, status) in zip(positions, got, strict=True):
             known = pb.Task.Status.Value(status) if status else pb.Task.STATUS_UNSPECIFIED
-            answers[i] = worker_pb.ReportTaskFailureResponse(applied=applied, status=known)
+            answers[i] = worker_pb.ReportTaskFailureResponse(
+                applied=applied, status=known, superseded=superseded(applied, status)
+            )
         return worker_pb.ReportTaskFailuresResponse(failures=answers)
 
     async def GetFileForWorker(

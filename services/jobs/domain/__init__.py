@@ -38,7 +38,13 @@ from services.jobs.domain.tasks.building import TaskBuilder
 from services.jobs.domain.tasks.inputs import TaskInput
 from services.jobs.domain.tasks.plan import FolderPlan, FolderRule
 from services.jobs.domain.tasks.reconcile import QueueReconciler
-from services.jobs.domain.tasks.reports import FailureReport, ResultReport, TaskReports, check_batch
+from services.jobs.domain.tasks.reports import (
+    FailureReport,
+    ResultReport,
+    TaskReports,
+    check_batch,
+    superseded,
+)
 from services.jobs.domain.tasks.rerun import RerunChoice, RerunOutcome, Reruns
 from services.jobs.domain.tasks.settling import TaskSettler
 from services.jobs.domain.templates.library import Templates
@@ -108,5 +114,6 @@ __all__ = [
     "score_state",
     "set_caller",
     "status",
+    "superseded",
     "watch_job",
 ]

@@ -56,6 +56,12 @@ class Permanent(Exception):
     """Will never succeed: stop redelivering (the handler has recorded why)."""
 
 
+class Superseded(Exception):
+    """A later delivery of the message runs the task now (the jobs service said the handler's
+    report was of an earlier attempt): leave the message alone. JetStream settles a message,
+    not one delivery of it, so an ack, nak or term here would settle the later run's."""
+
+
 class DependencyDown(Exception):
     """A dependency (the jobs service, storage, NATS...) is unreachable: not the task's fault.
 
@@ -398,6 +404,8 @@ class Worker:
         except Permanent as exc:
             log.warning("permanent failure: %s", exc)
             await self._settle(msg.term())
+        except Superseded as exc:
+            log.warning("left to a later delivery: %s", exc)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await msg.nak()

@@ -6,6 +6,8 @@ Gemini is the server in tests/gemini_standin.py, reached by the real google-gena
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import signal
 import subprocess
@@ -19,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import nats
 import pytest
-from google.protobuf import struct_pb2
+from nats.aio.msg import Msg
 from prometheus_client import REGISTRY
 
-from bytereview.core import Settings, streams
+from bytereview.core import Settings, streams, worker_runtime
 from bytereview.core.pdf_process import PdfBounds
 from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
@@ -30,14 +32,13 @@ from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
-from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from services.extract import serve
 from services.extract.trust.assess import assess
 from services.jobs import RunningJobsService
 from services.jobs.domain.results import values as jobs_values
 from tests.conftest import USER
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn
-from tests.services.jobs.helpers import WORKER, ready_job
+from tests.services.jobs.helpers import ready_job
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -499,35 +500,103 @@ async def test_a_hostile_pdf_fails_its_own_task_and_the_job_goes_on(
     assert len(await results(job_stub, job)) == 2
 
 
+def first_delivery_unheard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first delivery's in-progress acks never reach NATS (a partition between that
+    handler and the server, a frozen process): its ack deadline passes and JetStream
+    delivers the message again while the handler still runs. Later deliveries are heard."""
+    keep_alive = worker_runtime.Worker._ack_in_progress
+    deliveries = itertools.count()
+
+    async def unheard_first(self: worker_runtime.Worker, msg: Msg) -> None:
+        if next(deliveries) == 0:
+            await asyncio.Event().wait()  # silent until its handler ends
+        await keep_alive(self, msg)
+
+    monkeypatch.setattr(worker_runtime.Worker, "_ack_in_progress", unheard_first)
+
+
+async def ack_pending(settings: Settings) -> int:
+    """The extract queue's messages delivered and not yet settled."""
+    nc = await nats.connect(settings.nats_url)
+    try:
+        return (await streams.consumer_lag(nc.jetstream(), streams.extract_queue(settings)))[1]
+    finally:
+        await nc.close()
+
+
+async def late_report_of_a_stalled_attempt(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    stale: Reply,
+) -> None:
+    """The first delivery's model call stalls past its ack deadline; the message is
+    delivered again and its attempt 2 calls the model. Then the first answers `stale`: its
+    report (of attempt 1) must neither fail nor requeue the run in progress, nor settle the
+    message that run's delivery holds (JetStream settles a message, not a delivery: a term
+    here would leave nothing to redeliver if the second worker died). The second attempt's
+    answer then completes the job and settles the message."""
+    first, second = threading.Event(), threading.Event()
+
+    def answers(seen: object) -> Reply:  # the stand-in serves each request on its own thread
+        if len(gemini.state.seen) == 1:
+            first.wait(30)
+            return stale
+        second.wait(30)
+        return Reply(values=ANSWER)
+
+    gemini.state.default = answers
+    job = await start(job_stub, worker_stub, settings)
+    beats: asyncio.Queue[int] = asyncio.Queue()
+
+    async def heard(msg: Msg) -> None:
+        beats.put_nowait(json.loads(msg.data)["inflight"])
+
+    nc = await nats.connect(settings.nats_url)
+    await nc.subscribe(f"{streams.WORKER_LOAD_SUBJECT}.>", cb=heard)
+    async with running_worker(gemini_settings(settings, jobs, gemini)):
+        for _ in range(300):  # the ack deadline (5 s) passes; the second delivery runs
+            if len(gemini.state.seen) == 2:
+                break
+            await asyncio.sleep(0.1)
+        [task] = await tasks(job_stub, job)
+        assert (len(gemini.state.seen), task.status, task.attempts) == (2, pb.Task.RUNNING, 2)
+        # The worker's heartbeat (every 2 s) says both handlers run; once the first has
+        # reported and ended, one: the second's.
+        while await asyncio.wait_for(beats.get(), timeout=10) != 2:
+            pass
+        first.set()
+        while await asyncio.wait_for(beats.get(), timeout=10) != 1:
+            pass
+        [task] = await tasks(job_stub, job)
+        assert (task.status, task.attempts, task.last_error) == (pb.Task.RUNNING, 2, "")
+        assert await ack_pending(settings) == 1  # still the second delivery's to settle
+        second.set()
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+        for _ in range(100):
+            if await ack_pending(settings) == 0:
+                break
+            await asyncio.sleep(0.1)
+    await nc.close()
+    assert await ack_pending(settings) == 0
+    assert len(gemini.state.seen) == 2
+
+
 async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attempt(
     job_stub: JobStub,
     worker_stub: WorkerStub,
     settings: Settings,
     jobs: RunningJobsService,
     gemini: RunningStandIn,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A worker stalled past its ack deadline while the redelivered message began the task
-    again on another worker: its late failure (the model's 400, permanent) says which
-    attempt failed, and neither fails nor requeues the run in progress, whose result then
-    completes the job."""
-    redelivered = threading.Event()
-
-    def stalled(seen: object) -> Reply:
-        redelivered.wait(30)  # the stand-in serves each request on its own thread
-        return Reply(status=400)
-
-    gemini.state.default = stalled
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        await model_called(gemini)
-        [task] = await tasks(job_stub, job)
-        again = await worker_stub.BeginTask(
-            worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER
-        )
-        assert (again.proceed, again.task.attempts) == (True, 2)
-        redelivered.set()
-        await let_go(settings)  # the stalled worker reported its failure
-    await completed_by_its_next_attempt(job_stub, worker_stub, job)
+    """The stalled attempt's late failure: the model's 400 (permanent)."""
+    first_delivery_unheard(monkeypatch)
+    await late_report_of_a_stalled_attempt(
+        job_stub, worker_stub, settings, jobs, gemini, Reply(status=400)
+    )
 
 
 async def test_a_stalled_attempts_refused_result_leaves_the_task_to_its_next_attempt(
@@ -538,62 +607,18 @@ async def test_a_stalled_attempts_refused_result_leaves_the_task_to_its_next_att
     gemini: RunningStandIn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """As a stalled attempt's failure: its result, when the jobs service refuses it (out of
-    step in a rolling upgrade), says which attempt found it, so the refusal neither fails
-    the run in progress nor is redelivered; that run's result then completes the job."""
+    """The stalled attempt's late result, refused by the jobs service (out of step with the
+    worker's bounds in a rolling upgrade)."""
     monkeypatch.setattr(jobs_values, "MAX_VALUE_CHARS", 20)  # the jobs service's bound only
-    redelivered = threading.Event()
-
-    def stalled(seen: object) -> Reply:
-        redelivered.wait(30)  # the stand-in serves each request on its own thread
-        return Reply(values={**ANSWER, "invoice_number": "x" * 50})
-
-    gemini.state.default = stalled
-    job = await start(job_stub, worker_stub, settings)
-    async with running_worker(gemini_settings(settings, jobs, gemini)):
-        await model_called(gemini)
-        [task] = await tasks(job_stub, job)
-        again = await worker_stub.BeginTask(
-            worker_pb.BeginTaskRequest(task=task.name), metadata=WORKER
-        )
-        assert (again.proceed, again.task.attempts) == (True, 2)
-        redelivered.set()
-        await let_go(settings)  # the stalled worker reported its result, was refused
-    assert len(gemini.state.seen) == 1  # settled, not redelivered
-    await completed_by_its_next_attempt(job_stub, worker_stub, job)
-
-
-async def let_go(settings: Settings) -> None:
-    """Until the extract queue has nothing pending or unacknowledged (within 30 s)."""
-    spec = streams.extract_queue(settings)
-    nc = await nats.connect(settings.nats_url)
-    try:
-        for _ in range(300):
-            if await streams.consumer_lag(nc.jetstream(), spec) == (0, 0):
-                return
-            await asyncio.sleep(0.1)
-    finally:
-        await nc.close()
-    raise AssertionError("the extract worker still holds a message")
-
-
-async def completed_by_its_next_attempt(
-    job_stub: JobStub, worker_stub: WorkerStub, job: str
-) -> None:
-    """The job's one task still runs its second attempt, untouched by the first's report,
-    and that attempt's result completes the job."""
-    [after] = await tasks(job_stub, job)
-    assert (after.status, after.attempts, after.last_error) == (pb.Task.RUNNING, 2, "")
-    values = struct_pb2.Struct()
-    values.update({"invoice_number": "A-1", "total": 10.0})
-    done = await worker_stub.ReportTaskResult(
-        worker_pb.ReportTaskResultRequest(
-            task=after.name, values=values, extractor="second", attempt=2
-        ),
-        metadata=WORKER,
+    first_delivery_unheard(monkeypatch)
+    await late_report_of_a_stalled_attempt(
+        job_stub,
+        worker_stub,
+        settings,
+        jobs,
+        gemini,
+        Reply(values={**ANSWER, "invoice_number": "x" * 50}),
     )
-    assert done.applied
-    assert (await finished(job_stub, job, timeout=5)).status == pb.Job.COMPLETED
 
 
 async def test_a_result_the_jobs_service_refuses_fails_its_task_alone_without_a_retry(

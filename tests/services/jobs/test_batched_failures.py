@@ -186,9 +186,12 @@ async def test_a_failure_of_an_earlier_attempt_changes_nothing(
     got = await worker_stub.ReportTaskFailures(
         worker_pb.ReportTaskFailuresRequest(failures=stale), metadata=WORKER
     )
-    assert [(f.applied, f.status) for f in got.failures] == [(False, pb.Task.RUNNING)] * 2
+    # Superseded: the stalled worker leaves its message to the later attempt's delivery.
+    assert [(f.applied, f.status, f.superseded) for f in got.failures] == [
+        (False, pb.Task.RUNNING, True)
+    ] * 2
     one = await worker_stub.ReportTaskFailure(failure(tasks[2], EXHAUSTED, 1), metadata=WORKER)
-    assert (one.applied, one.status) == (False, pb.Task.RUNNING)
+    assert (one.applied, one.status, one.superseded) == (False, pb.Task.RUNNING, True)
     # The running attempts' own reports apply: results, the latest attempt's failure, and a
     # failure that names no attempt.
     assert await report(worker_stub, tasks[:2]) == [True, True]
@@ -198,7 +201,9 @@ async def test_a_failure_of_an_earlier_attempt_changes_nothing(
         ),
         metadata=WORKER,
     )
-    assert [(f.applied, f.status) for f in current.failures] == [(True, pb.Task.FAILED)] * 2
+    assert [(f.applied, f.status, f.superseded) for f in current.failures] == [
+        (True, pb.Task.FAILED, False)
+    ] * 2
     got_job = await get_job(job_stub, job)
     assert (got_job.counters.tasks_succeeded, got_job.counters.tasks_failed) == (2, 2)
     listed = (await job_stub.ListTasks(jobs_pb.ListTasksRequest(parent=job), metadata=USER)).tasks

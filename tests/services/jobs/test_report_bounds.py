@@ -154,9 +154,10 @@ async def test_a_refused_result_of_an_earlier_attempt_leaves_the_task_to_its_lat
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A worker stalled past its ack deadline while the redelivered message began the task
-    again: its refused result (it is told why, and settles its message) fails nothing, in a
-    batch or alone, as its own failure would not; the latest attempt's honest result then
-    completes the task. Its honest result would have applied (test_batched_failures)."""
+    again: its refused result (it is told why, and that it is superseded: it leaves its
+    message to the later delivery) fails nothing, in a batch or alone, as its own failure
+    would not; the latest attempt's honest result then completes the task. Its honest
+    result would have applied (test_batched_failures)."""
     job, tasks = await running_tasks(job_stub, worker_stub, settings, FIELDS, 2)
     again = await worker_stub.BeginTasks(
         worker_pb.BeginTasksRequest(tasks=[worker_pb.BeginTaskRequest(task=t) for t in tasks]),
@@ -172,7 +173,7 @@ async def test_a_refused_result_of_an_earlier_attempt_leaves_the_task_to_its_lat
         _report(tasks[1], values, attempt=1, **more), metadata=WORKER
     )
     for answer in (*batch.results, one):
-        assert not answer.applied
+        assert (answer.applied, answer.superseded) == (False, True)
         assert mentions in answer.refused, answer.refused
     after = await _tasks(job_stub, job)
     assert [(after[t].status, after[t].last_error) for t in tasks] == [(pb.Task.RUNNING, "")] * 2
@@ -193,7 +194,7 @@ async def test_a_refused_result_of_an_earlier_attempt_leaves_the_task_to_its_lat
         ),
         metadata=WORKER,
     )
-    assert [(a.applied, a.refused) for a in honest.results] == [(True, "")] * 2
+    assert [(a.applied, a.refused, a.superseded) for a in honest.results] == [(True, "", False)] * 2
     assert set(await _results(job_stub, job)) == set(tasks)
     got_job = await job_stub.GetJob(jobs_pb.GetJobRequest(name=job), metadata=USER)
     assert got_job.status == pb.Job.COMPLETED
@@ -222,6 +223,7 @@ async def test_a_refused_result_of_the_latest_attempt_still_fails_its_task(
     )
     refusals = [batch.results[0].refused, one.refused]
     assert all(refusals)
+    assert [batch.results[0].superseded, one.superseded] == [False, False]
     after = await _tasks(job_stub, job)
     assert [(after[t].status, after[t].last_error) for t in tasks] == [
         (pb.Task.FAILED, why) for why in refusals

@@ -338,7 +338,7 @@ async def test_a_retried_job_does_not_finish_before_its_last_batch(
                 input_tokens=0,
                 output_tokens=0,
                 extractor="test",
-            ) == (True, "")
+            ) == (True, "", False)
         async with ctx.reading() as session:
             row = await session.get(models.Job, _id(job))
             assert row is not None

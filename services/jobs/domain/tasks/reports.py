@@ -102,11 +102,12 @@ class TaskReports:
         assessments: dict[str, dict[str, Any]] | None = None,
         skipped_files: Sequence[dict[str, str]] = (),
         attempt: int = 0,
-    ) -> tuple[bool, str]:
-        """(applied, why the result was refused or ''). A refused result fails its task as
-        in a batch (refusals.py), unless it is of an earlier attempt than the task's latest
-        (`_stale`): the same report has the same effect whichever call carries it (the
-        extract worker falls back to this one on a jobs service without batches)."""
+    ) -> tuple[bool, str, bool]:
+        """(applied, why the result was refused or '', superseded). A refused result fails
+        its task as in a batch (refusals.py), unless it is of an earlier attempt than the
+        task's latest (`_stale`: superseded): the same report has the same effect whichever
+        call carries it (the extract worker falls back to this one on a jobs service
+        without batches)."""
         report = ResultReport(
             job_id,
             task_id,
@@ -129,16 +130,15 @@ class TaskReports:
             )
             if failed is not None and target == TaskStatus.FAILED:
                 observe_task(failed, "failed")
-            elif not applied and target == TaskStatus.RUNNING:
-                # Not applied to a task still running (its job not cancelled): only a stale
-                # report is (_task_failure).
+            stale = superseded(applied, target)
+            if stale:
                 _log_stale_refusal(report)
-            return False, refused
+            return False, refused, stale
         task = await self._ctx.run_transaction(lambda session: self._task_result(session, report))
         if task is None:
-            return False, ""
+            return False, "", False
         observe_task(task, "succeeded")  # once committed: a try run again is not counted
-        return True, ""
+        return True, "", False
 
     async def _task_result(self, session: AsyncSession, report: ResultReport) -> models.Task | None:
         """The task, if the result applied."""
@@ -154,9 +154,9 @@ class TaskReports:
         await finish_if_done(session, job)
         return task
 
-    async def task_results(self, reports: Sequence[ResultReport]) -> list[tuple[bool, str]]:
+    async def task_results(self, reports: Sequence[ResultReport]) -> list[tuple[bool, str, bool]]:
         """`task_result` for many tasks in one transaction (group commit), answers in order:
-        (applied, why the result was refused or '').
+        (applied, why the result was refused or '', superseded).
 
         Each is idempotent as `task_result` is: a repeat (also within the batch), a task no
         longer running or one that does not exist is not applied and changes nothing. A
@@ -188,7 +188,11 @@ class TaskReports:
             observe_task(task, "failed")
         for report in stale:  # once committed, as the tasks are observed
             _log_stale_refusal(report)
-        return list(zip(applied, refused, strict=True))
+        superseded_reports = {id(report) for report in stale}
+        return [
+            (done, why, id(report) in superseded_reports)
+            for done, why, report in zip(applied, refused, reports, strict=True)
+        ]
 
     async def _task_results(
         self,
@@ -527,6 +531,15 @@ def _stale(task: models.Task, report: FailureReport | ResultReport) -> bool:
     message, began the task again. Its failure must not fail or requeue that run (a late
     honest result still counts: a result is the task's answer, whichever attempt found it)."""
     return report.attempt != 0 and report.attempt != task.attempts
+
+
+def superseded(applied: bool, status: str) -> bool:
+    """Whether a report that did not apply was of an earlier attempt than its task's latest:
+    the only report a task still RUNNING does not apply (a cancelled job's tasks answer
+    CANCELLED). Another delivery of the task's message runs it, and JetStream settles a
+    message, not one delivery of it: the worker of the earlier attempt must leave the
+    message alone, or its ack, nak or term would settle that run's."""
+    return not applied and status == TaskStatus.RUNNING
 
 
 def _log_stale_refusal(report: ResultReport) -> None:

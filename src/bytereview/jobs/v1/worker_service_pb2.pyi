@@ -420,6 +420,7 @@ class ReportTaskResultResponse(_message.Message):
 
     APPLIED_FIELD_NUMBER: _builtins.int
     REFUSED_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_FIELD_NUMBER: _builtins.int
     applied: _builtins.bool
     """True when the result was stored and its task succeeded; false for a repeat, a task no
     longer running, one that does not exist, or a refused result.
@@ -430,17 +431,25 @@ class ReportTaskResultResponse(_message.Message):
     is stored, and its task, if it was running, failed PERMANENT with this reason: the same
     result would be refused again, so the worker settles its message and does not redeliver.
     A refused result of an earlier attempt than the task's latest (`attempt`) leaves the task
-    to its latest run; the worker settles its message all the same.
+    to its latest run (`superseded`).
+    """
+    superseded: _builtins.bool
+    """True when the report was of an earlier attempt than the task's latest: another delivery
+    of the task's message runs it now. The worker must leave its message unsettled (no ack,
+    nak or term): JetStream settles a message, not one delivery of it, so this delivery's
+    ack or term would settle the later run's, and nothing would redeliver it if that run's
+    worker died.
     """
     def __init__(
         self,
         *,
         applied: _builtins.bool = ...,
         refused: _builtins.str = ...,
+        superseded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "refused", b"refused"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "refused", b"refused", "superseded", b"superseded"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -511,18 +520,24 @@ class ReportTaskFailureResponse(_message.Message):
 
     APPLIED_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_FIELD_NUMBER: _builtins.int
     applied: _builtins.bool
     status: _resources_pb2.Task.Status.ValueType
     """The task's status after the report."""
+    superseded: _builtins.bool
+    """True when the failure was of an earlier attempt than the task's latest, which runs it
+    now: the worker leaves its message unsettled, as for ReportTaskResultResponse.superseded.
+    """
     def __init__(
         self,
         *,
         applied: _builtins.bool = ...,
         status: _resources_pb2.Task.Status.ValueType = ...,
+        superseded: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied", b"applied", "status", b"status", "superseded", b"superseded"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
