@@ -524,12 +524,22 @@ async def ack_pending(settings: Settings) -> int:
         await nc.close()
 
 
-async def late_report_of_a_stalled_attempt(
+@pytest.mark.parametrize(
+    "stale",
+    [
+        pytest.param(Reply(status=400), id="failure"),  # the model's 400: permanent
+        # Refused by the jobs service (out of step with the worker's bounds in a rolling
+        # upgrade: MAX_VALUE_CHARS below).
+        pytest.param(Reply(values={**ANSWER, "invoice_number": "x" * 50}), id="refused-result"),
+    ],
+)
+async def test_a_stalled_attempts_late_report_leaves_the_task_to_its_next_attempt(
     job_stub: JobStub,
     worker_stub: WorkerStub,
     settings: Settings,
     jobs: RunningJobsService,
     gemini: RunningStandIn,
+    monkeypatch: pytest.MonkeyPatch,
     stale: Reply,
 ) -> None:
     """The first delivery's model call stalls past its ack deadline; the message is
@@ -538,6 +548,8 @@ async def late_report_of_a_stalled_attempt(
     message that run's delivery holds (JetStream settles a message, not a delivery: a term
     here would leave nothing to redeliver if the second worker died). The second attempt's
     answer then completes the job and settles the message."""
+    monkeypatch.setattr(jobs_values, "MAX_VALUE_CHARS", 20)  # the jobs service's bound only
+    first_delivery_unheard(monkeypatch)
     first, second = threading.Event(), threading.Event()
 
     def answers(seen: object) -> Reply:  # the stand-in serves each request on its own thread
@@ -582,43 +594,6 @@ async def late_report_of_a_stalled_attempt(
     await nc.close()
     assert await ack_pending(settings) == 0
     assert len(gemini.state.seen) == 2
-
-
-async def test_a_stalled_attempts_late_failure_leaves_the_task_to_its_next_attempt(
-    job_stub: JobStub,
-    worker_stub: WorkerStub,
-    settings: Settings,
-    jobs: RunningJobsService,
-    gemini: RunningStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The stalled attempt's late failure: the model's 400 (permanent)."""
-    first_delivery_unheard(monkeypatch)
-    await late_report_of_a_stalled_attempt(
-        job_stub, worker_stub, settings, jobs, gemini, Reply(status=400)
-    )
-
-
-async def test_a_stalled_attempts_refused_result_leaves_the_task_to_its_next_attempt(
-    job_stub: JobStub,
-    worker_stub: WorkerStub,
-    settings: Settings,
-    jobs: RunningJobsService,
-    gemini: RunningStandIn,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The stalled attempt's late result, refused by the jobs service (out of step with the
-    worker's bounds in a rolling upgrade)."""
-    monkeypatch.setattr(jobs_values, "MAX_VALUE_CHARS", 20)  # the jobs service's bound only
-    first_delivery_unheard(monkeypatch)
-    await late_report_of_a_stalled_attempt(
-        job_stub,
-        worker_stub,
-        settings,
-        jobs,
-        gemini,
-        Reply(values={**ANSWER, "invoice_number": "x" * 50}),
-    )
 
 
 async def test_a_result_the_jobs_service_refuses_fails_its_task_alone_without_a_retry(
