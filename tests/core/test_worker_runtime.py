@@ -185,12 +185,18 @@ async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsC
             lambda: bool(beats) and (beats[-1].get("inflight"), beats[-1].get("waiting")) == (3, 2),
             timeout=20,
         )
-        assert beats[-1] == {"pod": "pod-a", "inflight": 3, "waiting": 2}
+        assert beats[-1] == {
+            "pod": "pod-a",
+            "inflight": 3,
+            "waiting": 2,
+            # What they wait on, each said once (the model's two calls are one handler).
+            "waiting_on": ["a dependency", "the model's service"],
+        }
         down = False
         busy.set()
         await eventually(lambda: worker.processed == 3, timeout=60)
         await eventually(lambda: beats[-1].get("inflight") == 0, timeout=20)
-        assert beats[-1] == {"pod": "pod-a", "inflight": 0, "waiting": 0}
+        assert beats[-1] == {"pod": "pod-a", "inflight": 0, "waiting": 0, "waiting_on": []}
     assert worker.waiting == 0
 
 
@@ -253,9 +259,11 @@ async def test_a_task_waiting_for_the_models_quota_counts_as_waiting(nc: NatsCli
         await asyncio.wait_for(calling.wait(), timeout=20)
         await eventually(lambda: worker.inflight == 2)
         await eventually(lambda: worker.waiting == 1)  # the second, for the one turn
+        assert worker.waiting_on == ["the model's rate limits"]
         answer.set()
         await eventually(lambda: worker.processed == 2, timeout=20)
         assert worker.waiting == 0
+        assert worker.waiting_on == []
 
 
 async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:
