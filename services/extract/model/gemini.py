@@ -17,6 +17,7 @@ from services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
+from services.extract.model.credentials import redacted
 from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
@@ -95,14 +96,48 @@ def _sources(raw: Any, documents: Sequence[Document]) -> dict[str, str]:
 # task's failure. 500 and 504 may be the request's own doing (a document the model fails
 # on, or works on too long), so they count against its task as before.
 UNAVAILABLE_CODES = (502, 503)
+# The service refusing the platform's own credentials, whatever the request: an operator's
+# configuration to fix (rotate the key, enable the API or billing for its project), which
+# no user can, and which would otherwise fail every task permanently. 401 UNAUTHENTICATED
+# (OAuth, Vertex) and 403 PERMISSION_DENIED (the key lacks permission, the API is disabled
+# for its project, the project is suspended: ErrorInfo reasons SERVICE_DISABLED,
+# API_KEY_SERVICE_BLOCKED, CONSUMER_SUSPENDED...) whatever their reason; and a 400 only with
+# an ErrorInfo reason about the key (API_KEY_INVALID, said for a key not valid, expired or
+# not found): a 400 without one is the request's own (a schema refused, a document too
+# large) and fails its task as before.
+CREDENTIAL_CODES = (401, 403)
+KEY_REASON_PREFIX = "API_KEY_"
+
+
+def _error_details(exc: Any) -> list[dict[str, Any]]:
+    """The error's `details` (google.rpc messages: ErrorInfo, RetryInfo...) from its body."""
+    details = getattr(exc, "details", None)
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    found = error.get("details", []) if isinstance(error, dict) else []
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def _reasons(exc: Any) -> list[str]:
+    """The google.rpc.ErrorInfo reasons of an error (`API_KEY_INVALID`, `SERVICE_DISABLED`)."""
+    return [
+        d["reason"]
+        for d in _error_details(exc)
+        if str(d.get("@type", "")).endswith("google.rpc.ErrorInfo")
+        and isinstance(d.get("reason"), str)
+    ]
+
+
+def credentials_rejected(code: int, exc: Any) -> bool:
+    """Whether the service refused the credentials rather than the request (CREDENTIAL_CODES)."""
+    if code in CREDENTIAL_CODES:
+        return True
+    return code == 400 and any(r.startswith(KEY_REASON_PREFIX) for r in _reasons(exc))
 
 
 def _retry_after(exc: Any) -> float | None:
     """The server's wait: google.rpc.RetryInfo in the error details, else Retry-After."""
-    details = getattr(exc, "details", None)
-    error = details.get("error", details) if isinstance(details, dict) else {}
-    for detail in error.get("details", []) if isinstance(error, dict) else []:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+    for detail in _error_details(exc):
+        delay = detail.get("retryDelay")
         if isinstance(delay, str) and delay.endswith("s"):
             try:
                 return float(delay[:-1])
@@ -115,6 +150,41 @@ def _retry_after(exc: Any) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date; the default backoff applies
+
+
+def _api_error(exc: Any, key: str) -> ExtractionError:
+    """An error the API answered, classified: whose it is, and whether it is worth waiting."""
+    code = int(exc.code or 0)
+    # The service's own words, as said to users (task errors) and logs: never the key,
+    # which it quotes at times ("Consumer 'api_key:...' has been suspended").
+    message = redacted(str(exc.message or exc.status or ""), key)
+    if credentials_rejected(code, exc):
+        reasons = ", ".join(_reasons(exc)) or exc.status or "no reason given"
+        return ExtractionError(
+            f"Gemini rejected the configured credentials ({code} {reasons}): {message}",
+            retryable=True,
+            unavailable=True,
+            credentials_rejected=True,
+        )
+    if code == 429:
+        return ExtractionError(
+            f"Gemini rate limit: {message}",
+            retryable=True,
+            retry_after=_retry_after(exc),
+            rate_limited=True,
+        )
+    if code in UNAVAILABLE_CODES:
+        return ExtractionError(
+            f"Gemini unavailable ({code}): {message}",
+            retryable=True,
+            retry_after=_retry_after(exc),
+            unavailable=True,
+        )
+    if code >= 500 or code in (408,):
+        return ExtractionError(
+            f"Gemini error {code}: {message}", retryable=True, retry_after=_retry_after(exc)
+        )
+    return ExtractionError(f"Gemini refused the request ({code}): {message}", retryable=False)
 
 
 def _too_deep() -> ExtractionError:
@@ -166,6 +236,7 @@ class GeminiExtractor:
         if base_url:
             options.base_url = base_url
         self._client = genai.Client(api_key=api_key, http_options=options)
+        self._api_key = api_key  # only to keep it out of error messages
         self._types = types
         self._model = model
         self._inline_limit = inline_limit
@@ -187,11 +258,18 @@ class GeminiExtractor:
             data = handle.read(self._inline_limit + 1)
         if len(data) <= self._inline_limit:
             return types.Part.from_bytes(data=data, mime_type=document.media_type)
+        from google.genai import errors
+
         with document.open() as handle:
-            uploaded = await self._client.aio.files.upload(
-                file=cast(IOBase, handle),
-                config=types.UploadFileConfig(mime_type=document.media_type),
-            )
+            try:
+                uploaded = await self._client.aio.files.upload(
+                    file=cast(IOBase, handle),
+                    config=types.UploadFileConfig(mime_type=document.media_type),
+                )
+            except errors.APIError as exc:
+                # The Files API refuses a bad key as generateContent does: the same classes.
+                error = _api_error(exc, self._api_key)
+                raise error from (None if error.credentials_rejected else exc)
         return types.Part.from_uri(file_uri=uploaded.uri or "", mime_type=document.media_type)
 
     async def extract(self, request: ExtractionRequest) -> Extraction:
@@ -224,30 +302,10 @@ class GeminiExtractor:
                 model=self._model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except errors.APIError as exc:
-            code = int(exc.code or 0)
-            if code == 429:
-                raise ExtractionError(
-                    f"Gemini rate limit: {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                    rate_limited=True,
-                ) from exc
-            if code in UNAVAILABLE_CODES:
-                raise ExtractionError(
-                    f"Gemini unavailable ({code}): {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                    unavailable=True,
-                ) from exc
-            if code >= 500 or code in (408,):
-                raise ExtractionError(
-                    f"Gemini error {code}: {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                ) from exc
-            raise ExtractionError(
-                f"Gemini refused the request ({code}): {exc.message}", retryable=False
-            ) from exc
+            error = _api_error(exc, self._api_key)
+            # Not chained to a credentials error: the SDK's error prints its whole body, whose
+            # DebugInfo may hold the key (its ErrorInfo reasons are in the message).
+            raise error from (None if error.credentials_rejected else exc)
         except RecursionError as exc:
             # The SDK parses a JSON answer itself (`response.parsed`): arrays or objects inside
             # one another past Python's recursion limit (~1,000) fail it there. Off-schema
