@@ -60,6 +60,7 @@ class Reply:
     retry_after: float | None = None
     # The error's body as the service words it (`_error_body` makes a plain one otherwise).
     error: dict[str, Any] | None = None
+    finish_reason: str = "STOP"
 
 
 def _error_info(reason: str, **metadata: str) -> dict[str, Any]:
@@ -218,7 +219,7 @@ def _ok_body(reply: Reply, seen: Seen) -> dict[str, Any]:
         "candidates": [
             {
                 "content": {"role": "model", "parts": [{"text": text}]},
-                "finishReason": "STOP",
+                "finishReason": reply.finish_reason,
                 "index": 0,
             }
         ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from io import IOBase
 from typing import Any, Self, cast
@@ -10,6 +11,7 @@ from typing import Any, Self, cast
 import aiohttp
 import httpx
 
+from bytereview.core.limits import MAX_VALUE_CHARS
 from services.extract.base import (
     Document,
     Evidence,
@@ -21,6 +23,7 @@ from services.extract.model.credentials import redacted
 from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
+QUOTE_CHARS = 2000  # of an evidence quote kept (_evidence)
 SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from
 EVIDENCE_KEY = "_evidence"  # field name -> {page, quote}: where the model read the value
 EVIDENCE_ASK = (
@@ -65,7 +68,7 @@ def _evidence(
         out[name] = Evidence(
             document=sources.get(name, documents[0].name if len(documents) == 1 else ""),
             page=page if isinstance(page, int) and not isinstance(page, bool) else 0,
-            quote=cited["quote"][:2000],
+            quote=cited["quote"][:QUOTE_CHARS],
         )
     return out
 
@@ -107,6 +110,23 @@ UNAVAILABLE_CODES = (502, 503)
 # large) and fails its task as before.
 CREDENTIAL_CODES = (401, 403)
 KEY_REASON_PREFIX = "API_KEY_"
+# Output tokens a request may use. Without a bound a model stuck repeating itself writes on
+# to its own ceiling (65,536 tokens on gemini-2.5-*): minutes and money for an answer the
+# platform throws away, since a value past MAX_VALUE_CHARS is set to null anyway
+# (services/extract/bounds.py). Each field of the task gets room for a value at that bound,
+# its evidence quote (QUOTE_CHARS) and its keys, at 3 characters a token (English text runs
+# ~4; digits, JSON escapes and non-Latin text fewer), and the request room for the model's
+# thinking, which counts against the same bound on thinking models (gemini-2.5-flash thinks
+# up to 24,576 tokens); all within the models' ceiling. One field: 28,643 tokens; ten:
+# 65,246; more: the ceiling. An answer cut there fails its task saying so (MAX_TOKENS).
+OUTPUT_TOKEN_CEILING = 65_536
+THINKING_TOKENS = 24_576
+FIELD_TOKENS = math.ceil((MAX_VALUE_CHARS + QUOTE_CHARS + 200) / 3)
+
+
+def max_output_tokens(fields: int) -> int:
+    """The output bound of a request for `fields` fields."""
+    return min(OUTPUT_TOKEN_CEILING, THINKING_TOKENS + max(fields, 1) * FIELD_TOKENS)
 
 
 def _error_details(exc: Any) -> list[dict[str, Any]]:
@@ -219,6 +239,21 @@ def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
     return values
 
 
+def _check_finished(response: Any, bound: int, fields: int) -> None:
+    """A task error for an answer cut at the output bound (finish reason MAX_TOKENS): its
+    JSON is cut too (or empty, the bound spent thinking), and asking again at temperature 0
+    would pay for the same cut answer, so the task fails at once saying why."""
+    candidates = getattr(response, "candidates", None) or []
+    reason = getattr(candidates[0], "finish_reason", None) if candidates else None
+    if str(getattr(reason, "value", reason)) == "MAX_TOKENS":
+        raise ExtractionError(
+            f"Gemini's answer was cut at the bound of {bound} output tokens for {fields}"
+            " field(s) (finish reason MAX_TOKENS): the document or the fields ask for more"
+            " text than one answer may hold",
+            retryable=False,
+        )
+
+
 class GeminiExtractor:
     def __init__(
         self,
@@ -296,6 +331,7 @@ class GeminiExtractor:
             response_mime_type="application/json",
             response_json_schema=schema,
             temperature=0,
+            max_output_tokens=max_output_tokens(len(request.fields)),
         )
         try:
             response = await self._client.aio.models.generate_content(
@@ -322,6 +358,7 @@ class GeminiExtractor:
             raise ExtractionError(
                 f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
+        _check_finished(response, config.max_output_tokens or 0, len(request.fields))
         values = _parse_object(response.text or "", [f.name for f in request.fields])
         sources = _sources(values.pop(SOURCES_KEY, None), request.documents) if combined else {}
         evidence = _evidence(values.pop(EVIDENCE_KEY, None), sources, request.documents)

@@ -23,6 +23,7 @@ from services.extract.model.gemini import (
     EVIDENCE_KEY,
     SOURCES_KEY,
     GeminiExtractor,
+    max_output_tokens,
 )
 from services.extract.schema import normalise_all
 from tests.gemini_standin import (
@@ -75,6 +76,8 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert seen.inline_files == [("application/pdf", PDF)]
     assert seen.config("responseMimeType") == "application/json"
     assert seen.config("temperature") == 0
+    # Bounded: two fields' values at MAX_VALUE_CHARS and their quotes, and thinking room.
+    assert seen.config("maxOutputTokens") == max_output_tokens(2) == 32_710
     schema = seen.schema
     assert schema["required"] == ["invoice_number", "total", EVIDENCE_KEY]
     # Money is a decimal string, so that the model can say "10.00" rather than 10.
@@ -252,6 +255,24 @@ async def test_a_bad_key_on_the_files_api_is_a_wait(gemini: RunningStandIn) -> N
     assert caught.value.credentials_rejected
     assert caught.value.unavailable
     assert gemini.state.files == {}
+
+
+@pytest.mark.parametrize("text", ['{"invoice_number": "A-1", "total": "10.0', ""])
+async def test_an_answer_cut_at_the_output_bound_fails_saying_so(
+    gemini: RunningStandIn, text: str
+) -> None:
+    """Cut mid-JSON, or empty (the bound spent thinking): a clear, final task error, not an
+    "invalid JSON" asked again at the same bound."""
+    gemini.state.script(Reply(text=text, finish_reason="MAX_TOKENS"))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    assert not caught.value.retryable
+    assert not caught.value.invalid_output
+    assert str(caught.value).startswith(
+        "Gemini's answer was cut at the bound of 32710 output tokens for 2 field(s)"
+        " (finish reason MAX_TOKENS)"
+    )
 
 
 async def test_an_unreachable_api_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:

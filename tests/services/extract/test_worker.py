@@ -247,6 +247,14 @@ async def test_gemini_results_carry_tokens(
         ),
         # A 400 about the request itself (no reason about the key) fails it, as before.
         ([bad_request()], 5, pb.Task.FAILED, 1, "refused the request (400)"),
+        # An answer cut at the output bound: failed at once, saying so (no second call).
+        (
+            [Reply(text='{"invoice_number": "A-', finish_reason="MAX_TOKENS")],
+            5,
+            pb.Task.FAILED,
+            1,
+            "(finish reason MAX_TOKENS)",
+        ),
         # Three 429s with a single delivery allowed: the rate limits do not use it up.
         (
             [Reply(status=429, retry_after=0.2)] * 3 + [Reply(values=ANSWER)],
@@ -266,6 +274,7 @@ async def test_gemini_results_carry_tokens(
         "400-key-invalid-waited-out",
         "403-waited-out",
         "400-bad-request",
+        "max-tokens",
         "429",
     ],
 )
