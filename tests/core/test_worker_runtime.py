@@ -200,6 +200,51 @@ async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsC
     assert worker.waiting == 0
 
 
+async def test_a_handler_says_what_it_waits_on_as_it_learns_more(nc: NatsClient) -> None:
+    """An episode's reason is its latest failure's (the service overloaded, then refusing the
+    key); a wait inside it (its quota) says its own until it ends."""
+    failures = ["overloaded", "credentials rejected"]
+    called = asyncio.Event()
+    go_on = asyncio.Event()  # each call answers when the test says
+    in_quota = asyncio.Event()
+    out_of_quota = asyncio.Event()
+
+    async def model_call() -> None:
+        called.set()
+        await go_on.wait()
+        go_on.clear()
+        if failures:
+            raise ConnectionError(failures.pop(0))
+        with worker_runtime.waiting_on_dependency("the model's rate limits"):
+            in_quota.set()
+            await out_of_quota.wait()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        await worker_runtime.outlast(
+            model_call,
+            is_down=lambda exc: isinstance(exc, ConnectionError),
+            what="the model",
+            why=str,
+            backoff=worker_runtime.Backoff(first=0.05, cap=0.05),
+        )
+
+    await publish(nc, b"x")
+    worker = make_worker(nc, handler)
+    async with working(worker):
+        await asyncio.wait_for(called.wait(), timeout=20)
+        assert worker.waiting_on == []  # calling, not waiting yet
+        go_on.set()
+        await eventually(lambda: worker.waiting_on == ["the model: overloaded"])
+        go_on.set()
+        await eventually(lambda: worker.waiting_on == ["the model: credentials rejected"])
+        go_on.set()
+        await asyncio.wait_for(in_quota.wait(), timeout=20)
+        assert worker.waiting_on == ["the model's rate limits"]
+        out_of_quota.set()
+        await eventually(lambda: worker.processed == 1)
+        assert (worker.waiting, worker.waiting_on) == (0, [])
+
+
 async def test_a_call_tried_again_in_an_outage_counts_as_waiting(nc: NatsClient) -> None:
     """An outage is its calls tried again as well as its sleeps: a dependency that answers
     by timing out holds each call as long as a backoff. From the first failure until the

@@ -113,7 +113,7 @@ class _OutageWaits:
     """How many of a worker's handlers are waiting out an outage right now.
 
     A handler can wait in several places at once (its calls gathered, each in `outlast`), so
-    each handler keeps a depth and counts once while it is above zero.
+    each handler keeps its waits going on and counts once while it has any.
     """
 
     def __init__(self) -> None:
@@ -134,31 +134,42 @@ class _OutageWaits:
             _handler_waits.reset(token)
 
 
+class _WaitingOn:
+    """What one wait of a handler waits on (empty: it does not say)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
 class _HandlerWaits:
     def __init__(self, worker: _OutageWaits) -> None:
         self._worker = worker
-        self._depth = 0
-        # What it waits on, as last said (an episode's reason can change: a 503, then a
-        # rejected key); kept while it waits, cleared when it stops.
-        self.reason = ""
+        # Its waits going on, oldest first (gathered calls each wait, and end in any order):
+        # it counts as waiting while there is one.
+        self._waits: list[_WaitingOn] = []
+
+    @property
+    def reason(self) -> str:
+        """What it waits on: what the latest of its waits going on that says one says."""
+        return next((w.reason for w in reversed(self._waits) if w.reason), "")
 
     @contextlib.contextmanager
-    def waiting(self, reason: str = "") -> Iterator[None]:
+    def waiting(self, reason: str = "") -> Iterator[_WaitingOn]:
         # try/finally: a wait cancelled (drain, the run-time budget) leaves the count exact.
-        self._depth += 1
-        if reason:
-            self.reason = reason
-        if self._depth == 1:
+        wait = _WaitingOn(reason)
+        self._waits.append(wait)
+        if len(self._waits) == 1:
             self._worker.handlers += 1
             self._worker.waiting.add(self)
         try:
-            yield
+            yield wait
         finally:
-            self._depth -= 1
-            if self._depth == 0:
+            self._waits.remove(wait)
+            if not self._waits:
                 self._worker.handlers -= 1
                 self._worker.waiting.discard(self)
-                self.reason = ""
 
 
 # The running handler's outage waits (one per handler task; tasks it starts share it).
@@ -168,26 +179,20 @@ _handler_waits: contextvars.ContextVar[_HandlerWaits | None] = contextvars.Conte
 
 
 @contextlib.contextmanager
-def waiting_on_dependency(reason: str = "") -> Iterator[None]:
+def waiting_on_dependency(reason: str = "") -> Iterator[_WaitingOn]:
     """The running handler counts as waiting on a dependency for the whole block (the
     worker's heartbeat says so): its outage, or its quota (the model's rate limits), which
     more pods would wait on too. An outage episode is its calls tried again as well as its sleeps: a
     dependency that answers by timing out holds a retried call as long as a backoff, and
     counting only the sleeps read such a pool as half waiting, half working. `reason` is
-    what it waits on, for the heartbeat (empty: as said before, if at all)."""
+    what it waits on, for the heartbeat (empty: what an outer wait says, if any); the block
+    may change it (`.reason`) as it learns more."""
     waits = _handler_waits.get()
     if waits is None:  # outside a Worker's handler (a service's own loop): nobody to tell
-        yield
+        yield _WaitingOn(reason)
         return
-    with waits.waiting(reason):
-        yield
-
-
-def _say_waiting_on(reason: str) -> None:
-    """What the running handler, already waiting, waits on now."""
-    waits = _handler_waits.get()
-    if waits is not None and reason:
-        waits.reason = reason
+    with waits.waiting(reason) as wait:
+        yield wait
 
 
 async def wait_out(delay: float) -> None:
@@ -214,7 +219,7 @@ async def outlast(
     `what`, or on `what: why(failure)` when `why` says more (its words replace the failure's
     own in each retry's log line: the caller has said the rest once)."""
     backoff = backoff or Backoff()
-    down = False
+    waiting: _WaitingOn | None = None
     with contextlib.ExitStack() as episode:
         while True:
             try:
@@ -224,10 +229,9 @@ async def outlast(
                     raise
                 said = why(exc) if why is not None else ""
                 reason = f"{what}: {said}" if said else what
-                if not down:  # the episode's first failure
-                    down = True
-                    episode.enter_context(waiting_on_dependency(reason))
-                _say_waiting_on(reason)
+                if waiting is None:  # the episode's first failure
+                    waiting = episode.enter_context(waiting_on_dependency(reason))
+                waiting.reason = reason  # a 503, then a rejected key: the latest
                 delay = backoff.next()
                 log.warning(
                     "%s is unavailable (%s); trying again in %.1f s", what, said or exc, delay
