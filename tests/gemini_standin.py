@@ -2,8 +2,10 @@
 
 Gemini cannot be reached from here, so the real google-genai SDK is pointed at this server
 through its base URL option. It answers like the real service: JSON bodies in the API's
-camelCase shapes, `{"error": {code, message, status}}` on failure, Retry-After on 429, and
-an optional requests-per-minute quota. What the model "reads" is scripted by the test.
+camelCase shapes, `{"error": {code, message, status, details}}` on failure (a key it does
+not know: 400 INVALID_ARGUMENT with the ErrorInfo reason API_KEY_INVALID, as the Gemini
+Developer API answers), Retry-After on 429, and an optional requests-per-minute quota. What
+the model "reads" is scripted by the test.
 """
 
 from __future__ import annotations
@@ -56,6 +58,64 @@ class Reply:
     text: str | None = None  # raw model text, for answers that are not valid JSON
     status: int = 200
     retry_after: float | None = None
+    # The error's body as the service words it (`_error_body` makes a plain one otherwise).
+    error: dict[str, Any] | None = None
+    finish_reason: str = "STOP"
+
+
+def _error_info(reason: str, **metadata: str) -> dict[str, Any]:
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"service": "generativelanguage.googleapis.com", **metadata},
+    }
+
+
+def key_invalid() -> Reply:
+    """The Gemini Developer API's answer to a key not valid (expired, deleted, mistyped)."""
+    message = "API key not valid. Please pass a valid API key."
+    details = [
+        _error_info("API_KEY_INVALID"),
+        {
+            "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+            "locale": "en-US",
+            "message": message,
+        },
+    ]
+    error = {"code": 400, "message": message, "status": "INVALID_ARGUMENT", "details": details}
+    return Reply(status=400, error={"error": error})
+
+
+def consumer_suspended(key: str) -> Reply:
+    """A 403 PERMISSION_DENIED for the key's project suspended: the real message quotes the
+    key itself."""
+    error = {
+        "code": 403,
+        "message": f"Permission denied: Consumer 'api_key:{key}' has been suspended.",
+        "status": "PERMISSION_DENIED",
+        "details": [_error_info("CONSUMER_SUSPENDED", consumer="projects/578829824020")],
+    }
+    return Reply(status=403, error={"error": error})
+
+
+def service_disabled() -> Reply:
+    """A 403 PERMISSION_DENIED for the API not enabled in the key's project."""
+    error = {
+        "code": 403,
+        "message": "Generative Language API has not been used in project 411082643095 before"
+        " or it is disabled. Enable it by visiting https://console.developers.google.com/apis/"
+        "api/generativelanguage.googleapis.com/overview?project=411082643095 then retry.",
+        "status": "PERMISSION_DENIED",
+        "details": [_error_info("SERVICE_DISABLED", consumer="projects/411082643095")],
+    }
+    return Reply(status=403, error={"error": error})
+
+
+def bad_request(message: str = "Request payload size exceeds the limit") -> Reply:
+    """A 400 INVALID_ARGUMENT about the request itself: no ErrorInfo reason about the key."""
+    error = {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+    return Reply(status=400, error={"error": error})
 
 
 @dataclass
@@ -106,6 +166,8 @@ class GeminiStandIn:
     replies: deque[Reply] = field(default_factory=deque)
     default: Callable[[Seen], Reply] | None = None
     quota_rpm: int = 0
+    # The key the service accepts; any other is answered with `key_invalid()`.
+    api_key: str = API_KEY
     seen: list[Seen] = field(default_factory=list)
     rejected: int = 0
     # Files API: upload sessions in progress, and finished files by URI.
@@ -157,7 +219,7 @@ def _ok_body(reply: Reply, seen: Seen) -> dict[str, Any]:
         "candidates": [
             {
                 "content": {"role": "model", "parts": [{"text": text}]},
-                "finishReason": "STOP",
+                "finishReason": reply.finish_reason,
                 "index": 0,
             }
         ],
@@ -192,8 +254,9 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
             path = self.path.split("?", 1)[0]
             host = self.headers.get("Host", "")
             if _UPLOAD_START.match(path):
-                if self.headers.get("x-goog-api-key", "") != API_KEY:
-                    self._send(403, _error_body(403), {})
+                if self.headers.get("x-goog-api-key", "") != state.api_key:
+                    refused = key_invalid()
+                    self._send(refused.status, refused.error or {}, {})
                     return True
                 meta = _get(json.loads(raw or b"{}"), "file") or {}
                 session = uuid.uuid4().hex
@@ -247,8 +310,9 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, _error_body(404), {})
                 return
             key = self.headers.get("x-goog-api-key", "")
-            if key != API_KEY:
-                self._send(403, _error_body(403), {})
+            if key != state.api_key:
+                refused = key_invalid()
+                self._send(refused.status, refused.error or {}, {})
                 return
             try:
                 body = json.loads(raw)
@@ -261,7 +325,8 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
                 headers = {}
                 if reply.retry_after is not None:
                     headers["Retry-After"] = str(math.ceil(reply.retry_after))
-                self._send(reply.status, _error_body(reply.status, reply.retry_after), headers)
+                body = reply.error or _error_body(reply.status, reply.retry_after)
+                self._send(reply.status, body, headers)
                 return
             self._send(200, _ok_body(reply, seen), {})
 

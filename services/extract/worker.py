@@ -34,6 +34,7 @@ from services.extract.base import (
 from services.extract.bounds import combined_too_big
 from services.extract.checking import checked
 from services.extract.documents import documents
+from services.extract.model.credentials import CredentialEpisodes
 from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
 from services.extract.noop import NoopExtractor
@@ -87,6 +88,14 @@ def _model_down(exc: BaseException) -> bool:
     return isinstance(exc, ExtractionError) and exc.unavailable
 
 
+def _why_model_down(exc: BaseException) -> str:
+    """Why a handler waits on the model, when it is not the service down (its heartbeat's
+    `waiting_on`, and each retry's log line: the full reason is logged once an episode)."""
+    if isinstance(exc, ExtractionError) and exc.credentials_rejected:
+        return "credentials rejected"
+    return ""
+
+
 def skipped_file(skipped: Skipped) -> resources_pb2.SkippedFile:
     """A file left out, as reported: the task's file (`jobs/{job}/files/{file}`), its
     path and why."""
@@ -117,6 +126,7 @@ class ExtractHandler:
         self._call = calls  # deadlines, and outages of the jobs service waited out in place
         self._jobs = calls.stub
         self._rate = rate
+        self._credentials = CredentialEpisodes(extractor.name)
         # The tasks one fetch brought begin together, and results that arrive together are
         # reported together: one call and one transaction each, not one per task (#18).
         self._begin = calls.batched(self._begin_batch, max_batch=MAX_TASKS_PER_BATCH)
@@ -175,17 +185,30 @@ class ExtractHandler:
             )
         return got.failures
 
+    async def _model_call(self, request: ExtractionRequest) -> Extraction:
+        """One call to the model under the rate limits; a rejected key is said once an episode."""
+        try:
+            extraction = await self._rate.call(lambda: self._extractor.extract(request))
+        except ExtractionError as exc:
+            if exc.credentials_rejected:
+                self._credentials.refused(str(exc))
+            raise
+        self._credentials.accepted()
+        return extraction
+
     async def _extract(self, request: ExtractionRequest) -> Extraction:
         """One extraction under the rate limits; output that misses the schema is tried twice."""
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                # The model's service down (unreachable, 502/503) is a dependency down: waited
-                # out in place for as long as it takes, no attempt of the task used.
+                # The model's service down (unreachable, 502/503) or refusing the configured
+                # credentials (an operator's to fix) is a dependency down: waited out in place
+                # for as long as it takes, no attempt of the task used.
                 extraction = await worker_runtime.outlast(
-                    lambda: self._rate.call(lambda: self._extractor.extract(request)),
+                    lambda: self._model_call(request),
                     is_down=_model_down,
                     what=f"the model ({self._extractor.name})",
+                    why=_why_model_down,
                 )
             except ExtractionError as exc:
                 if exc.invalid_output and attempt == 1:

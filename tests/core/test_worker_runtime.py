@@ -185,13 +185,64 @@ async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsC
             lambda: bool(beats) and (beats[-1].get("inflight"), beats[-1].get("waiting")) == (3, 2),
             timeout=20,
         )
-        assert beats[-1] == {"pod": "pod-a", "inflight": 3, "waiting": 2}
+        assert beats[-1] == {
+            "pod": "pod-a",
+            "inflight": 3,
+            "waiting": 2,
+            # What they wait on, each said once (the model's two calls are one handler).
+            "waiting_on": ["a dependency", "the model's service"],
+        }
         down = False
         busy.set()
         await eventually(lambda: worker.processed == 3, timeout=60)
         await eventually(lambda: beats[-1].get("inflight") == 0, timeout=20)
-        assert beats[-1] == {"pod": "pod-a", "inflight": 0, "waiting": 0}
+        assert beats[-1] == {"pod": "pod-a", "inflight": 0, "waiting": 0, "waiting_on": []}
     assert worker.waiting == 0
+
+
+async def test_a_handler_says_what_it_waits_on_as_it_learns_more(nc: NatsClient) -> None:
+    """An episode's reason is its latest failure's (the service overloaded, then refusing the
+    key); a wait inside it (its quota) says its own until it ends."""
+    failures = ["overloaded", "credentials rejected"]
+    called = asyncio.Event()
+    go_on = asyncio.Event()  # each call answers when the test says
+    in_quota = asyncio.Event()
+    out_of_quota = asyncio.Event()
+
+    async def model_call() -> None:
+        called.set()
+        await go_on.wait()
+        go_on.clear()
+        if failures:
+            raise ConnectionError(failures.pop(0))
+        with worker_runtime.waiting_on_dependency("the model's rate limits"):
+            in_quota.set()
+            await out_of_quota.wait()
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        await worker_runtime.outlast(
+            model_call,
+            is_down=lambda exc: isinstance(exc, ConnectionError),
+            what="the model",
+            why=str,
+            backoff=worker_runtime.Backoff(first=0.05, cap=0.05),
+        )
+
+    await publish(nc, b"x")
+    worker = make_worker(nc, handler)
+    async with working(worker):
+        await asyncio.wait_for(called.wait(), timeout=20)
+        assert worker.waiting_on == []  # calling, not waiting yet
+        go_on.set()
+        await eventually(lambda: worker.waiting_on == ["the model: overloaded"])
+        go_on.set()
+        await eventually(lambda: worker.waiting_on == ["the model: credentials rejected"])
+        go_on.set()
+        await asyncio.wait_for(in_quota.wait(), timeout=20)
+        assert worker.waiting_on == ["the model's rate limits"]
+        out_of_quota.set()
+        await eventually(lambda: worker.processed == 1)
+        assert (worker.waiting, worker.waiting_on) == (0, [])
 
 
 async def test_a_call_tried_again_in_an_outage_counts_as_waiting(nc: NatsClient) -> None:
@@ -253,9 +304,11 @@ async def test_a_task_waiting_for_the_models_quota_counts_as_waiting(nc: NatsCli
         await asyncio.wait_for(calling.wait(), timeout=20)
         await eventually(lambda: worker.inflight == 2)
         await eventually(lambda: worker.waiting == 1)  # the second, for the one turn
+        assert worker.waiting_on == ["the model's rate limits"]
         answer.set()
         await eventually(lambda: worker.processed == 2, timeout=20)
         assert worker.waiting == 0
+        assert worker.waiting_on == []
 
 
 async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from io import IOBase
 from typing import Any, Self, cast
@@ -10,6 +11,7 @@ from typing import Any, Self, cast
 import aiohttp
 import httpx
 
+from bytereview.core.limits import MAX_VALUE_CHARS
 from services.extract.base import (
     Document,
     Evidence,
@@ -17,9 +19,11 @@ from services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
+from services.extract.model.credentials import redacted
 from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
+QUOTE_CHARS = 2000  # of an evidence quote kept (_evidence)
 SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from
 EVIDENCE_KEY = "_evidence"  # field name -> {page, quote}: where the model read the value
 EVIDENCE_ASK = (
@@ -64,7 +68,7 @@ def _evidence(
         out[name] = Evidence(
             document=sources.get(name, documents[0].name if len(documents) == 1 else ""),
             page=page if isinstance(page, int) and not isinstance(page, bool) else 0,
-            quote=cited["quote"][:2000],
+            quote=cited["quote"][:QUOTE_CHARS],
         )
     return out
 
@@ -95,14 +99,65 @@ def _sources(raw: Any, documents: Sequence[Document]) -> dict[str, str]:
 # task's failure. 500 and 504 may be the request's own doing (a document the model fails
 # on, or works on too long), so they count against its task as before.
 UNAVAILABLE_CODES = (502, 503)
+# The service refusing the platform's own credentials, whatever the request: an operator's
+# configuration to fix (rotate the key, enable the API or billing for its project), which
+# no user can, and which would otherwise fail every task permanently. 401 UNAUTHENTICATED
+# (OAuth, Vertex) and 403 PERMISSION_DENIED (the key lacks permission, the API is disabled
+# for its project, the project is suspended: ErrorInfo reasons SERVICE_DISABLED,
+# API_KEY_SERVICE_BLOCKED, CONSUMER_SUSPENDED...) whatever their reason; and a 400 only with
+# an ErrorInfo reason about the key (API_KEY_INVALID, said for a key not valid, expired or
+# not found): a 400 without one is the request's own (a schema refused, a document too
+# large) and fails its task as before.
+CREDENTIAL_CODES = (401, 403)
+KEY_REASON_PREFIX = "API_KEY_"
+# Output tokens a request may use. Without a bound a model stuck repeating itself writes on
+# to its own ceiling (65,536 tokens on gemini-2.5-*): minutes and money for an answer the
+# platform throws away, since a value past MAX_VALUE_CHARS is set to null anyway
+# (services/extract/bounds.py). Each field of the task gets room for a value at that bound,
+# its evidence quote (QUOTE_CHARS) and its keys, at 3 characters a token (English text runs
+# ~4; digits, JSON escapes and non-Latin text fewer), and the request room for the model's
+# thinking, which counts against the same bound on thinking models (gemini-2.5-flash thinks
+# up to 24,576 tokens); all within the models' ceiling. One field: 28,643 tokens; ten:
+# 65,246; more: the ceiling. An answer cut there fails its task saying so (MAX_TOKENS).
+OUTPUT_TOKEN_CEILING = 65_536
+THINKING_TOKENS = 24_576
+FIELD_TOKENS = math.ceil((MAX_VALUE_CHARS + QUOTE_CHARS + 200) / 3)
+
+
+def max_output_tokens(fields: int) -> int:
+    """The output bound of a request for `fields` fields."""
+    return min(OUTPUT_TOKEN_CEILING, THINKING_TOKENS + max(fields, 1) * FIELD_TOKENS)
+
+
+def _error_details(exc: Any) -> list[dict[str, Any]]:
+    """The error's `details` (google.rpc messages: ErrorInfo, RetryInfo...) from its body."""
+    details = getattr(exc, "details", None)
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    found = error.get("details", []) if isinstance(error, dict) else []
+    return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
+
+def _reasons(exc: Any) -> list[str]:
+    """The google.rpc.ErrorInfo reasons of an error (`API_KEY_INVALID`, `SERVICE_DISABLED`)."""
+    return [
+        d["reason"]
+        for d in _error_details(exc)
+        if str(d.get("@type", "")).endswith("google.rpc.ErrorInfo")
+        and isinstance(d.get("reason"), str)
+    ]
+
+
+def credentials_rejected(code: int, exc: Any) -> bool:
+    """Whether the service refused the credentials rather than the request (CREDENTIAL_CODES)."""
+    if code in CREDENTIAL_CODES:
+        return True
+    return code == 400 and any(r.startswith(KEY_REASON_PREFIX) for r in _reasons(exc))
 
 
 def _retry_after(exc: Any) -> float | None:
     """The server's wait: google.rpc.RetryInfo in the error details, else Retry-After."""
-    details = getattr(exc, "details", None)
-    error = details.get("error", details) if isinstance(details, dict) else {}
-    for detail in error.get("details", []) if isinstance(error, dict) else []:
-        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+    for detail in _error_details(exc):
+        delay = detail.get("retryDelay")
         if isinstance(delay, str) and delay.endswith("s"):
             try:
                 return float(delay[:-1])
@@ -115,6 +170,41 @@ def _retry_after(exc: Any) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date; the default backoff applies
+
+
+def _api_error(exc: Any, key: str) -> ExtractionError:
+    """An error the API answered, classified: whose it is, and whether it is worth waiting."""
+    code = int(exc.code or 0)
+    # The service's own words, as said to users (task errors) and logs: never the key,
+    # which it quotes at times ("Consumer 'api_key:...' has been suspended").
+    message = redacted(str(exc.message or exc.status or ""), key)
+    if credentials_rejected(code, exc):
+        reasons = ", ".join(_reasons(exc)) or exc.status or "no reason given"
+        return ExtractionError(
+            f"Gemini rejected the configured credentials ({code} {reasons}): {message}",
+            retryable=True,
+            unavailable=True,
+            credentials_rejected=True,
+        )
+    if code == 429:
+        return ExtractionError(
+            f"Gemini rate limit: {message}",
+            retryable=True,
+            retry_after=_retry_after(exc),
+            rate_limited=True,
+        )
+    if code in UNAVAILABLE_CODES:
+        return ExtractionError(
+            f"Gemini unavailable ({code}): {message}",
+            retryable=True,
+            retry_after=_retry_after(exc),
+            unavailable=True,
+        )
+    if code >= 500 or code in (408,):
+        return ExtractionError(
+            f"Gemini error {code}: {message}", retryable=True, retry_after=_retry_after(exc)
+        )
+    return ExtractionError(f"Gemini refused the request ({code}): {message}", retryable=False)
 
 
 def _too_deep() -> ExtractionError:
@@ -149,6 +239,21 @@ def _parse_object(text: str, names: list[str]) -> dict[str, Any]:
     return values
 
 
+def _check_finished(response: Any, bound: int, fields: int) -> None:
+    """A task error for an answer cut at the output bound (finish reason MAX_TOKENS): its
+    JSON is cut too (or empty, the bound spent thinking), and asking again at temperature 0
+    would pay for the same cut answer, so the task fails at once saying why."""
+    candidates = getattr(response, "candidates", None) or []
+    reason = getattr(candidates[0], "finish_reason", None) if candidates else None
+    if str(getattr(reason, "value", reason)) == "MAX_TOKENS":
+        raise ExtractionError(
+            f"Gemini's answer was cut at the bound of {bound} output tokens for {fields}"
+            " field(s) (finish reason MAX_TOKENS): the document or the fields ask for more"
+            " text than one answer may hold",
+            retryable=False,
+        )
+
+
 class GeminiExtractor:
     def __init__(
         self,
@@ -166,6 +271,7 @@ class GeminiExtractor:
         if base_url:
             options.base_url = base_url
         self._client = genai.Client(api_key=api_key, http_options=options)
+        self._api_key = api_key  # only to keep it out of error messages
         self._types = types
         self._model = model
         self._inline_limit = inline_limit
@@ -187,11 +293,18 @@ class GeminiExtractor:
             data = handle.read(self._inline_limit + 1)
         if len(data) <= self._inline_limit:
             return types.Part.from_bytes(data=data, mime_type=document.media_type)
+        from google.genai import errors
+
         with document.open() as handle:
-            uploaded = await self._client.aio.files.upload(
-                file=cast(IOBase, handle),
-                config=types.UploadFileConfig(mime_type=document.media_type),
-            )
+            try:
+                uploaded = await self._client.aio.files.upload(
+                    file=cast(IOBase, handle),
+                    config=types.UploadFileConfig(mime_type=document.media_type),
+                )
+            except errors.APIError as exc:
+                # The Files API refuses a bad key as generateContent does: the same classes.
+                error = _api_error(exc, self._api_key)
+                raise error from (None if error.credentials_rejected else exc)
         return types.Part.from_uri(file_uri=uploaded.uri or "", mime_type=document.media_type)
 
     async def extract(self, request: ExtractionRequest) -> Extraction:
@@ -218,36 +331,17 @@ class GeminiExtractor:
             response_mime_type="application/json",
             response_json_schema=schema,
             temperature=0,
+            max_output_tokens=max_output_tokens(len(request.fields)),
         )
         try:
             response = await self._client.aio.models.generate_content(
                 model=self._model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except errors.APIError as exc:
-            code = int(exc.code or 0)
-            if code == 429:
-                raise ExtractionError(
-                    f"Gemini rate limit: {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                    rate_limited=True,
-                ) from exc
-            if code in UNAVAILABLE_CODES:
-                raise ExtractionError(
-                    f"Gemini unavailable ({code}): {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                    unavailable=True,
-                ) from exc
-            if code >= 500 or code in (408,):
-                raise ExtractionError(
-                    f"Gemini error {code}: {exc.message}",
-                    retryable=True,
-                    retry_after=_retry_after(exc),
-                ) from exc
-            raise ExtractionError(
-                f"Gemini refused the request ({code}): {exc.message}", retryable=False
-            ) from exc
+            error = _api_error(exc, self._api_key)
+            # Not chained to a credentials error: the SDK's error prints its whole body, whose
+            # DebugInfo may hold the key (its ErrorInfo reasons are in the message).
+            raise error from (None if error.credentials_rejected else exc)
         except RecursionError as exc:
             # The SDK parses a JSON answer itself (`response.parsed`): arrays or objects inside
             # one another past Python's recursion limit (~1,000) fail it there. Off-schema
@@ -264,6 +358,7 @@ class GeminiExtractor:
             raise ExtractionError(
                 f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
             ) from exc
+        _check_finished(response, config.max_output_tokens or 0, len(request.fields))
         values = _parse_object(response.text or "", [f.name for f in request.fields])
         sources = _sources(values.pop(SOURCES_KEY, None), request.documents) if combined else {}
         evidence = _evidence(values.pop(EVIDENCE_KEY, None), sources, request.documents)

@@ -98,7 +98,8 @@ class SharedQuota:
         start = after - self.interval
         delay = start - self._clock()
         if delay > 0:
-            with waiting_on_dependency():  # the pool's quota: more pods would wait too
+            # The pool's quota: more pods would wait too.
+            with waiting_on_dependency("the shared model quota"):
                 await asyncio.sleep(delay)
         return start
 

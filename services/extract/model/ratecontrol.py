@@ -102,7 +102,10 @@ class RateController:
                     return
                 # Woken early by a release; otherwise when the wait is over. Waiting on the
                 # model's quota: the autoscaler adds no pods for it (they would wait too).
-                with contextlib.suppress(TimeoutError), waiting_on_dependency():
+                with (
+                    contextlib.suppress(TimeoutError),
+                    waiting_on_dependency("the model's rate limits"),
+                ):
                     async with asyncio.timeout(wait):
                         await self._changed.wait()
 

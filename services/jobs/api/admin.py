@@ -46,7 +46,11 @@ def pool_queue(stat: QueueStat) -> admin_pb.PoolQueue:
         consumers=stat.consumers,
         workers=[
             admin_pb.PoolWorker(
-                pod=w.pod, inflight=w.inflight, last_seen_time=convert.ts(w.seen_at)
+                pod=w.pod,
+                inflight=w.inflight,
+                last_seen_time=convert.ts(w.seen_at),
+                waiting=w.waiting,
+                waiting_on=w.waiting_on,
             )
             for w in stat.workers
         ],

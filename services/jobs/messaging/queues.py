@@ -1,10 +1,10 @@
 """What the work queues look like right now, for the operator: JetStream's view of each
 stream and its durable consumer, and the workers' own load heartbeats.
 
-Workers publish `{"pod", "inflight", "waiting"}` every 2 s on
+Workers publish `{"pod", "inflight", "waiting", "waiting_on"}` every 2 s on
 `WORKER_LOAD_SUBJECT.<durable>.<pod>` (worker_runtime); the autoscalers listen to them too.
 The jobs service keeps the last one per pod, so an operator sees which worker holds how many
-messages, and when it was last heard.
+messages, how many of them wait on a dependency and on what, and when it was last heard.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 # A worker not heard from for this long is gone (it beats every 2 s).
 WORKER_GONE_AFTER = dt.timedelta(seconds=15)
+# What a heartbeat may say its handlers wait on: a few short phrases (a malformed or hostile
+# one on the subject is cut, not kept whole in the jobs service's memory).
+MAX_REASONS = 10
+MAX_REASON_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,8 @@ class WorkerSeen:
     pod: str
     inflight: int
     seen_at: dt.datetime
+    waiting: int = 0
+    waiting_on: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -60,8 +66,16 @@ class WorkerLoads:
             return
         try:
             data = json.loads(msg.data)
-            seen = WorkerSeen(str(data["pod"]), int(data["inflight"]), dt.datetime.now(dt.UTC))
-        except (ValueError, KeyError, TypeError):
+            # `waiting` and `waiting_on` are absent from workers older than them.
+            waiting_on = data.get("waiting_on") or []
+            seen = WorkerSeen(
+                str(data["pod"]),
+                int(data["inflight"]),
+                dt.datetime.now(dt.UTC),
+                waiting=int(data.get("waiting", 0)),
+                waiting_on=tuple(str(r)[:MAX_REASON_CHARS] for r in waiting_on[:MAX_REASONS]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.debug("ignored a malformed worker heartbeat on %s", msg.subject)
             return
         self.record(tokens[0], seen)

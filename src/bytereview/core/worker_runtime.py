@@ -11,8 +11,10 @@ Two kinds of trouble are kept apart (#17):
   place, with exponential backoff and jitter, for as long as it takes. The message stays
   with this worker (in-progress acks keep it), so JetStream never redelivers it and no
   attempt is used; the wait does not count towards the maximum run time either.
-  Each worker's heartbeat says how many of its handlers are waiting so (`waiting`): the
-  autoscaler holds scale-ups while most of a pool's tasks wait, since new pods would wait too.
+  Each worker's heartbeat says how many of its handlers are waiting so (`waiting`), and on
+  what (`waiting_on`: "the jobs service", "the model (gemini:...): credentials rejected"):
+  the autoscaler holds scale-ups while most of a pool's tasks wait, since new pods would
+  wait too, and an operator sees why they wait.
 """
 
 from __future__ import annotations
@@ -117,11 +119,16 @@ class _OutageWaits:
     """How many of a worker's handlers are waiting out an outage right now.
 
     A handler can wait in several places at once (its calls gathered, each in `outlast`), so
-    each handler keeps a depth and counts once while it is above zero.
+    each handler keeps its waits going on and counts once while it has any.
     """
 
     def __init__(self) -> None:
         self.handlers = 0
+        self.waiting: set[_HandlerWaits] = set()  # the handlers counted in `handlers`
+
+    def reasons(self) -> list[str]:
+        """What the waiting handlers wait on, each said once (those that said)."""
+        return sorted({w.reason for w in self.waiting if w.reason})
 
     @contextlib.contextmanager
     def handler(self) -> Iterator[_HandlerWaits]:
@@ -133,23 +140,42 @@ class _OutageWaits:
             _handler_waits.reset(token)
 
 
+class _WaitingOn:
+    """What one wait of a handler waits on (empty: it does not say)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
 class _HandlerWaits:
     def __init__(self, worker: _OutageWaits) -> None:
         self._worker = worker
-        self._depth = 0
+        # Its waits going on, oldest first (gathered calls each wait, and end in any order):
+        # it counts as waiting while there is one.
+        self._waits: list[_WaitingOn] = []
+
+    @property
+    def reason(self) -> str:
+        """What it waits on: what the latest of its waits going on that says one says."""
+        return next((w.reason for w in reversed(self._waits) if w.reason), "")
 
     @contextlib.contextmanager
-    def waiting(self) -> Iterator[None]:
+    def waiting(self, reason: str = "") -> Iterator[_WaitingOn]:
         # try/finally: a wait cancelled (drain, the run-time budget) leaves the count exact.
-        self._depth += 1
-        if self._depth == 1:
+        wait = _WaitingOn(reason)
+        self._waits.append(wait)
+        if len(self._waits) == 1:
             self._worker.handlers += 1
+            self._worker.waiting.add(self)
         try:
-            yield
+            yield wait
         finally:
-            self._depth -= 1
-            if self._depth == 0:
+            self._waits.remove(wait)
+            if not self._waits:
                 self._worker.handlers -= 1
+                self._worker.waiting.discard(self)
 
 
 # The running handler's outage waits (one per handler task; tasks it starts share it).
@@ -159,18 +185,20 @@ _handler_waits: contextvars.ContextVar[_HandlerWaits | None] = contextvars.Conte
 
 
 @contextlib.contextmanager
-def waiting_on_dependency() -> Iterator[None]:
+def waiting_on_dependency(reason: str = "") -> Iterator[_WaitingOn]:
     """The running handler counts as waiting on a dependency for the whole block (the
     worker's heartbeat says so): its outage, or its quota (the model's rate limits), which
     more pods would wait on too. An outage episode is its calls tried again as well as its sleeps: a
     dependency that answers by timing out holds a retried call as long as a backoff, and
-    counting only the sleeps read such a pool as half waiting, half working."""
+    counting only the sleeps read such a pool as half waiting, half working. `reason` is
+    what it waits on, for the heartbeat (empty: what an outer wait says, if any); the block
+    may change it (`.reason`) as it learns more."""
     waits = _handler_waits.get()
     if waits is None:  # outside a Worker's handler (a service's own loop): nobody to tell
-        yield
+        yield _WaitingOn(reason)
         return
-    with waits.waiting():
-        yield
+    with waits.waiting(reason) as wait:
+        yield wait
 
 
 async def wait_out(delay: float) -> None:
@@ -190,11 +218,14 @@ async def outlast(
     is_down: Callable[[BaseException], bool],
     what: str,
     backoff: Backoff | None = None,
+    why: Callable[[BaseException], str] | None = None,
 ) -> T:
     """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`);
-    from its first such failure to the end, the handler counts as waiting (`outage`)."""
+    from its first such failure to the end, the handler counts as waiting (`outage`), on
+    `what`, or on `what: why(failure)` when `why` says more (its words replace the failure's
+    own in each retry's log line: the caller has said the rest once)."""
     backoff = backoff or Backoff()
-    down = False
+    waiting: _WaitingOn | None = None
     with contextlib.ExitStack() as episode:
         while True:
             try:
@@ -202,11 +233,15 @@ async def outlast(
             except Exception as exc:
                 if not is_down(exc):
                     raise
-                if not down:  # the episode's first failure
-                    down = True
-                    episode.enter_context(waiting_on_dependency())
+                said = why(exc) if why is not None else ""
+                reason = f"{what}: {said}" if said else what
+                if waiting is None:  # the episode's first failure
+                    waiting = episode.enter_context(waiting_on_dependency(reason))
+                waiting.reason = reason  # a 503, then a rejected key: the latest
                 delay = backoff.next()
-                log.warning("%s is unavailable (%s); trying again in %.1f s", what, exc, delay)
+                log.warning(
+                    "%s is unavailable (%s); trying again in %.1f s", what, said or exc, delay
+                )
                 await wait_out(delay)
 
 
@@ -259,6 +294,11 @@ class Worker:
         """In-flight messages whose handler is waiting on a dependency now (its outage, or
         its quota)."""
         return self._outage_waits.handlers
+
+    @property
+    def waiting_on(self) -> list[str]:
+        """What those handlers wait on, each said once."""
+        return self._outage_waits.reasons()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -333,7 +373,12 @@ class Worker:
             return
         subject = f"{WORKER_LOAD_SUBJECT}.{self._spec.durable}.{self._pod}"
         while True:
-            load = {"pod": self._pod, "inflight": self.inflight, "waiting": self.waiting}
+            load = {
+                "pod": self._pod,
+                "inflight": self.inflight,
+                "waiting": self.waiting,
+                "waiting_on": self.waiting_on,
+            }
             payload = json.dumps(load).encode()
             with contextlib.suppress(Exception):
                 await self._nc.publish(subject, payload)
@@ -441,7 +486,7 @@ class Worker:
                             except DependencyDown as exc:
                                 if not down:  # waiting from now until the handler is done
                                     down = True
-                                    episode.enter_context(waiting_on_dependency())
+                                    episode.enter_context(waiting_on_dependency("a dependency"))
                                 delay = backoff.next()
                                 log.warning("dependency down (%s); again in %.1f s", exc, delay)
                                 await wait_out(delay)

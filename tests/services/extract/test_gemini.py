@@ -19,9 +19,22 @@ from services.extract import (
     Field,
     RateController,
 )
-from services.extract.model.gemini import EVIDENCE_KEY, SOURCES_KEY, GeminiExtractor
+from services.extract.model.gemini import (
+    EVIDENCE_KEY,
+    SOURCES_KEY,
+    GeminiExtractor,
+    max_output_tokens,
+)
 from services.extract.schema import normalise_all
-from tests.gemini_standin import API_KEY, Reply, RunningStandIn
+from tests.gemini_standin import (
+    API_KEY,
+    Reply,
+    RunningStandIn,
+    bad_request,
+    consumer_suspended,
+    key_invalid,
+    service_disabled,
+)
 from tests.pdfs import text_pdf
 
 PDF = text_pdf(["Invoice Number: A-1", "Total: 10.00"])
@@ -63,6 +76,8 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert seen.inline_files == [("application/pdf", PDF)]
     assert seen.config("responseMimeType") == "application/json"
     assert seen.config("temperature") == 0
+    # Bounded: two fields' values at MAX_VALUE_CHARS and their quotes, and thinking room.
+    assert seen.config("maxOutputTokens") == max_output_tokens(2) == 32_710
     schema = seen.schema
     assert schema["required"] == ["invoice_number", "total", EVIDENCE_KEY]
     # Money is a decimal string, so that the model can say "10.00" rather than 10.
@@ -160,12 +175,104 @@ async def test_errors_are_classified(
         assert caught.value.retry_after == 1.5  # from google.rpc.RetryInfo
 
 
-async def test_a_bad_key_is_permanent(gemini: RunningStandIn) -> None:
+async def test_a_bad_key_is_waited_out_not_failed(gemini: RunningStandIn) -> None:
+    """The real answer to a bad key is a 400 (INVALID_ARGUMENT, reason API_KEY_INVALID): the
+    operator's configuration, not the request, so a wait (unavailable), not a failed task."""
     async with extractor(gemini, key="wrong") as ex:
         with pytest.raises(ExtractionError) as caught:
             await ex.extract(request())
+    error = caught.value
+    assert (error.retryable, error.unavailable, error.credentials_rejected) == (True, True, True)
+    assert str(error) == (
+        "Gemini rejected the configured credentials (400 API_KEY_INVALID): API key not valid."
+        " Please pass a valid API key."
+    )
+    assert "wrong" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        key_invalid(),
+        service_disabled(),
+        consumer_suspended(API_KEY),
+        Reply(status=403),  # a 403 without details: still the credentials, not the request
+        Reply(status=401),  # UNAUTHENTICATED (OAuth, Vertex)
+    ],
+    ids=["400-API_KEY_INVALID", "403-SERVICE_DISABLED", "403-CONSUMER_SUSPENDED", "403", "401"],
+)
+async def test_credential_errors_are_a_wait(gemini: RunningStandIn, reply: Reply) -> None:
+    gemini.state.script(reply)
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    error = caught.value
+    assert (error.retryable, error.unavailable, error.credentials_rejected) == (True, True, True)
+    assert not error.rate_limited
+    assert "Gemini rejected the configured credentials" in str(error)
+    # The service quotes the key at times ("Consumer 'api_key:...' has been suspended"): the
+    # error says it redacted, and holds no SDK error whose text (all its body) could show it.
+    assert API_KEY not in str(error)
+    assert error.__cause__ is None
+
+
+async def test_a_key_in_the_services_words_is_redacted(gemini: RunningStandIn) -> None:
+    gemini.state.script(consumer_suspended(API_KEY))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    assert str(caught.value) == (
+        "Gemini rejected the configured credentials (403 CONSUMER_SUSPENDED): Permission"
+        " denied: Consumer 'api_key:[redacted]' has been suspended."
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [bad_request(), bad_request("* GenerateContentRequest.generation_config: bad schema")],
+    ids=["too-large", "bad-schema"],
+)
+async def test_a_bad_request_still_fails_its_task(gemini: RunningStandIn, reply: Reply) -> None:
+    """A 400 INVALID_ARGUMENT without an ErrorInfo reason about the key is the request's own."""
+    gemini.state.script(reply)
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    error = caught.value
+    assert (error.retryable, error.unavailable, error.credentials_rejected) == (False, False, False)
+    assert str(caught.value).startswith("Gemini refused the request (400): ")
+
+
+async def test_a_bad_key_on_the_files_api_is_a_wait(gemini: RunningStandIn) -> None:
+    """A large file goes through the Files API first, which refuses a bad key the same way."""
+    big = PDF + b"%" + b"0" * 20_000
+    wrong = GeminiExtractor(
+        api_key="wrong", model="gemini-test", base_url=gemini.base_url, inline_limit=10_000
+    )
+    async with wrong:
+        with pytest.raises(ExtractionError) as caught:
+            await wrong.extract(request(document(data=big)))
+    assert caught.value.credentials_rejected
+    assert caught.value.unavailable
+    assert gemini.state.files == {}
+
+
+@pytest.mark.parametrize("text", ['{"invoice_number": "A-1", "total": "10.0', ""])
+async def test_an_answer_cut_at_the_output_bound_fails_saying_so(
+    gemini: RunningStandIn, text: str
+) -> None:
+    """Cut mid-JSON, or empty (the bound spent thinking): a clear, final task error, not an
+    "invalid JSON" asked again at the same bound."""
+    gemini.state.script(Reply(text=text, finish_reason="MAX_TOKENS"))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
     assert not caught.value.retryable
-    assert "403" in str(caught.value)
+    assert not caught.value.invalid_output
+    assert str(caught.value).startswith(
+        "Gemini's answer was cut at the bound of 32710 output tokens for 2 field(s)"
+        " (finish reason MAX_TOKENS)"
+    )
 
 
 async def test_an_unreachable_api_is_retryable(monkeypatch: pytest.MonkeyPatch) -> None:

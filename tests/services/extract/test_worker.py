@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +31,8 @@ from bytereview.core.storage import make_storage
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
 from bytereview.extract.v1 import extract_service_pb2_grpc as extract_grpc
 from bytereview.extract.v1 import messages_pb2 as extract_messages
+from bytereview.jobs.v1 import admin_service_pb2 as admin_pb
+from bytereview.jobs.v1 import admin_service_pb2_grpc as admin_grpc
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from services.extract import serve
@@ -37,10 +40,19 @@ from services.extract.trust.assess import assess
 from services.jobs import RunningJobsService
 from services.jobs.domain.results import values as jobs_values
 from tests.conftest import USER
-from tests.gemini_standin import API_KEY, Reply, RunningStandIn
+from tests.gemini_standin import (
+    API_KEY,
+    Reply,
+    RunningStandIn,
+    bad_request,
+    consumer_suspended,
+    key_invalid,
+    service_disabled,
+)
 from tests.services.jobs.helpers import ready_job
 
 if TYPE_CHECKING:
+    from bytereview.jobs.v1.admin_service_pb2_grpc import AdminServiceAsyncStub as AdminStub
     from tests.services.jobs.helpers import JobStub, WorkerStub
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -224,6 +236,26 @@ async def test_gemini_results_carry_tokens(
         # The service unavailable (overloaded) three times with a single delivery allowed:
         # waited out in place, no attempt used.
         ([Reply(status=503)] * 3 + [Reply(values=ANSWER)], 1, pb.Task.SUCCEEDED, 4, ""),
+        # The configured key refused (400 API_KEY_INVALID, 403 PERMISSION_DENIED): the
+        # operator's to fix, never the task's failure; waited out, no attempt used.
+        ([key_invalid()] * 3 + [Reply(values=ANSWER)], 1, pb.Task.SUCCEEDED, 4, ""),
+        (
+            [service_disabled(), consumer_suspended(API_KEY), Reply(values=ANSWER)],
+            1,
+            pb.Task.SUCCEEDED,
+            3,
+            "",
+        ),
+        # A 400 about the request itself (no reason about the key) fails it, as before.
+        ([bad_request()], 5, pb.Task.FAILED, 1, "refused the request (400)"),
+        # An answer cut at the output bound: failed at once, saying so (no second call).
+        (
+            [Reply(text='{"invoice_number": "A-', finish_reason="MAX_TOKENS")],
+            5,
+            pb.Task.FAILED,
+            1,
+            "(finish reason MAX_TOKENS)",
+        ),
         # Three 429s with a single delivery allowed: the rate limits do not use it up.
         (
             [Reply(status=429, retry_after=0.2)] * 3 + [Reply(values=ANSWER)],
@@ -240,6 +272,10 @@ async def test_gemini_results_carry_tokens(
         "4xx",
         "5xx-exhausted",
         "503-waited-out",
+        "400-key-invalid-waited-out",
+        "403-waited-out",
+        "400-bad-request",
+        "max-tokens",
         "429",
     ],
 )
@@ -268,6 +304,56 @@ async def test_error_classes(
     assert error in task.last_error
     assert len(gemini.state.seen) == calls
     assert len(await results(job_stub, job)) == (1 if outcome == pb.Task.SUCCEEDED else 0)
+
+
+async def _extract_workers(admin: AdminStub) -> list[admin_pb.PoolWorker]:
+    stats = await admin.GetQueueStats(admin_pb.GetQueueStatsRequest(), metadata=USER)
+    [pool] = [p for p in stats.pools if p.pool == "extract"]
+    return list(pool.workers)
+
+
+async def test_a_rejected_key_holds_the_task_until_the_key_works(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+    channel: grpc.aio.Channel,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The service refuses the worker's key (400 API_KEY_INVALID, the real answer) until the
+    operator fixes it: the task is not failed and keeps its single attempt, the admin view
+    shows the worker waiting on the credentials, the worker says why once at error level
+    (without the key), and the task completes once the key is accepted."""
+    caplog.set_level(logging.INFO, logger="services.extract.model.credentials")
+    gemini.state.api_key = "the-key-the-service-wants"
+    gemini.state.default = lambda seen: Reply(values=ANSWER)
+    admin: AdminStub = admin_grpc.AdminServiceStub(channel)
+    job = await start(job_stub, worker_stub, settings)
+    async with running_worker(gemini_settings(settings, jobs, gemini, max_deliver=1)):
+        for _ in range(150):  # heartbeats every 2 s
+            workers = await _extract_workers(admin)
+            if workers and workers[0].waiting:
+                break
+            await asyncio.sleep(0.1)
+        [worker] = workers
+        assert (worker.inflight, worker.waiting) == (1, 1)
+        assert list(worker.waiting_on) == ["the model (gemini:gemini-test): credentials rejected"]
+        [task] = await tasks(job_stub, job)
+        assert (task.status, task.attempts, task.last_error) == (pb.Task.RUNNING, 1, "")
+        assert not gemini.state.seen  # refused at the door, never a model call
+
+        gemini.state.api_key = API_KEY  # the operator fixed it
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [task] = await tasks(job_stub, job)
+    assert (task.status, task.attempts) == (pb.Task.SUCCEEDED, 1)
+    assert [dict(r.values) for r in await results(job_stub, job)] == [STORED]
+    said = [r for r in caplog.records if "rejected the configured credentials" in r.getMessage()]
+    assert [r.levelname for r in said] == ["ERROR"]
+    assert "API_KEY_INVALID" in said[0].getMessage()
+    assert "fix the API key secret" in said[0].getMessage()
+    assert not [r for r in caplog.records if API_KEY in r.getMessage()]
+    assert any("accepts the configured credentials again" in r.getMessage() for r in caplog.records)
 
 
 async def test_preview_extracts_one_file_synchronously(

@@ -419,7 +419,7 @@ async def test_queue_stats_reflect_the_messages_and_the_workers(
         # A worker holds one message, and says so in its load heartbeat.
         sub = await nc.jetstream().pull_subscribe_bind(spec.durable, stream=spec.stream)
         await sub.fetch(1, timeout=10)
-        beat = {"pod": "ingest-0", "inflight": 1}
+        beat = {"pod": "ingest-0", "inflight": 1, "waiting": 1, "waiting_on": ["the jobs service"]}
         await nc.publish(
             f"{streams.WORKER_LOAD_SUBJECT}.{spec.durable}.ingest-0", json.dumps(beat).encode()
         )
@@ -434,6 +434,9 @@ async def test_queue_stats_reflect_the_messages_and_the_workers(
     assert (queue.pending, queue.ack_pending, queue.messages) == (1, 1, 2)
     assert [(w.pod, w.inflight) for w in queue.workers] == [("ingest-0", 1)]
     assert queue.workers[0].HasField("last_seen_time")
+    # Its message is held waiting on a dependency, not worked on: the operator sees on what.
+    assert queue.workers[0].waiting == 1
+    assert list(queue.workers[0].waiting_on) == ["the jobs service"]
 
 
 def test_a_worker_not_heard_from_is_forgotten() -> None:

@@ -392,21 +392,38 @@ class PoolWorker(_message.Message):
     POD_FIELD_NUMBER: _builtins.int
     INFLIGHT_FIELD_NUMBER: _builtins.int
     LAST_SEEN_TIME_FIELD_NUMBER: _builtins.int
+    WAITING_FIELD_NUMBER: _builtins.int
+    WAITING_ON_FIELD_NUMBER: _builtins.int
     pod: _builtins.str
     inflight: _builtins.int
     """Messages it is handling."""
+    waiting: _builtins.int
+    """Of those, the ones waiting on a dependency rather than working: its outage (the jobs
+    service, storage, the model's service down or refusing the configured credentials) or
+    its quota. They keep their messages and use no attempt; a pool of workers all waiting
+    is stuck on what `waiting_on` says, not busy.
+    """
     @_builtins.property
     def last_seen_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def waiting_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What they wait on, each said once, e.g. "the jobs service",
+        "the model (gemini:gemini-2.5-flash): credentials rejected" (an operator's to fix: the
+        API key secret). Empty from workers older than this field.
+        """
+
     def __init__(
         self,
         *,
         pod: _builtins.str = ...,
         inflight: _builtins.int = ...,
         last_seen_time: _timestamp_pb2.Timestamp | None = ...,
+        waiting: _builtins.int = ...,
+        waiting_on: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_seen_time", b"last_seen_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inflight", b"inflight", "last_seen_time", b"last_seen_time", "pod", b"pod"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inflight", b"inflight", "last_seen_time", b"last_seen_time", "pod", b"pod", "waiting", b"waiting", "waiting_on", b"waiting_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
