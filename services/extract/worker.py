@@ -62,6 +62,7 @@ def make_extractor(settings: Settings) -> Extractor:
             model=settings.gemini_model,
             base_url=settings.gemini_base_url,
             timeout_seconds=settings.gemini_timeout_seconds,
+            max_output_tokens=settings.gemini_max_output_tokens,
         )
     return OfflineExtractor()
 

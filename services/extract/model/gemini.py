@@ -124,9 +124,12 @@ THINKING_TOKENS = 24_576
 FIELD_TOKENS = math.ceil((MAX_VALUE_CHARS + QUOTE_CHARS + 200) / 3)
 
 
-def max_output_tokens(fields: int) -> int:
-    """The output bound of a request for `fields` fields."""
-    return min(OUTPUT_TOKEN_CEILING, THINKING_TOKENS + max(fields, 1) * FIELD_TOKENS)
+def max_output_tokens(fields: int, ceiling: int = OUTPUT_TOKEN_CEILING) -> int | None:
+    """The output bound of a request for `fields` fields, within the model's `ceiling`
+    (Settings.gemini_max_output_tokens); None (no bound sent) for a ceiling of 0."""
+    if ceiling <= 0:
+        return None
+    return min(ceiling, THINKING_TOKENS + max(fields, 1) * FIELD_TOKENS)
 
 
 def _error_details(exc: Any) -> list[dict[str, Any]]:
@@ -246,10 +249,11 @@ def _check_finished(response: Any, bound: int, fields: int) -> None:
     candidates = getattr(response, "candidates", None) or []
     reason = getattr(candidates[0], "finish_reason", None) if candidates else None
     if str(getattr(reason, "value", reason)) == "MAX_TOKENS":
+        where = f"the bound of {bound} output tokens" if bound else "the model's output ceiling"
         raise ExtractionError(
-            f"Gemini's answer was cut at the bound of {bound} output tokens for {fields}"
-            " field(s) (finish reason MAX_TOKENS): the document or the fields ask for more"
-            " text than one answer may hold",
+            f"Gemini's answer was cut at {where} for {fields} field(s) (finish reason"
+            " MAX_TOKENS): the document or the fields ask for more text than one answer may"
+            " hold",
             retryable=False,
         )
 
@@ -263,6 +267,7 @@ class GeminiExtractor:
         base_url: str = "",
         timeout_seconds: float = 120,
         inline_limit: int = INLINE_LIMIT,
+        max_output_tokens: int = OUTPUT_TOKEN_CEILING,
     ) -> None:
         from google import genai
         from google.genai import types
@@ -275,6 +280,7 @@ class GeminiExtractor:
         self._types = types
         self._model = model
         self._inline_limit = inline_limit
+        self._output_ceiling = max_output_tokens
         self.name = f"gemini:{model}"
 
     async def aclose(self) -> None:
@@ -331,7 +337,7 @@ class GeminiExtractor:
             response_mime_type="application/json",
             response_json_schema=schema,
             temperature=0,
-            max_output_tokens=max_output_tokens(len(request.fields)),
+            max_output_tokens=max_output_tokens(len(request.fields), self._output_ceiling),
         )
         try:
             response = await self._client.aio.models.generate_content(

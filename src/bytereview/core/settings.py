@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str = ""
     gemini_timeout_seconds: float = 120.0
+    # The model's own output ceiling: each request's bound (thinking plus room per field,
+    # services/extract/model/gemini.py) is capped at it. 65,536 is the 2.5 models'; set a
+    # model's lower one (gemini-2.0-flash: 8,192) if its API refuses a bound above it, or 0 to
+    # send no bound at all.
+    gemini_max_output_tokens: int = Field(default=65_536, ge=0)
     extract_concurrency: int = 8
     # Requests per minute allowed by the model quota, shared by every extract replica
     # (a schedule in NATS KV); 0 = no ceiling.

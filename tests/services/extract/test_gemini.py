@@ -88,6 +88,24 @@ async def test_structured_output_and_tokens(gemini: RunningStandIn) -> None:
     assert "decimals" in total["description"]
 
 
+@pytest.mark.parametrize(("ceiling", "sent"), [(8_192, 8_192), (0, None)])
+async def test_the_output_bound_stays_within_the_models_ceiling(
+    gemini: RunningStandIn, ceiling: int, sent: int | None
+) -> None:
+    """An operator's model with a lower output ceiling (Settings.gemini_max_output_tokens),
+    or one whose API refuses the field (0): the bound sent is capped, or not sent."""
+    gemini.state.script(Reply(values={"invoice_number": "A-1", "total": "10.00"}))
+    async with GeminiExtractor(
+        api_key=API_KEY,
+        model="gemini-test",
+        base_url=gemini.base_url,
+        max_output_tokens=ceiling,
+    ) as ex:
+        await ex.extract(request())
+    [seen] = gemini.state.seen
+    assert seen.config("maxOutputTokens") == sent
+
+
 @pytest.mark.parametrize(
     ("answer", "stored"),
     [
