@@ -2,8 +2,8 @@
 
 Each test holds rows from another connection, as a report, a command or the queue
 reconciler holds them, and closes a cycle through the transaction under test; the holder
-looks for cycles only after 10 s, so PostgreSQL aborts the transaction under test (after
-the suite server's deadlock_timeout, 100 ms). That transaction must run again once the holder is through
+looks for cycles only after 60 s, so PostgreSQL aborts the transaction under test (after
+its deadlock_timeout, 2 s here). That transaction must run again once the holder is through
 (JobsContext.run_transaction), and its caller get its answer, not INTERNAL; or it must
 follow the lock order (tasks.reports._LOCK_ORDER) so that no cycle closes at all.
 """
@@ -60,12 +60,28 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+@pytest.fixture(autouse=True)
+async def deadlock_checks_after_the_cycle_closes(database_url: str) -> None:
+    """PostgreSQL looks for a cycle once per wait, deadlock_timeout after it began. The
+    transaction under test must look after the holder's request closed the cycle: at the
+    suite server's 100 ms it once looked before (a loaded machine), found none, and the
+    holder was the one aborted, 10 s later. 2 s for the jobs service's connections (opened
+    after this, by the `jobs` fixture), 60 s for the holder's (`holding`)."""
+    engine = db.create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            name = await conn.scalar(text("SELECT current_database()"))
+            await conn.execute(text(f"ALTER DATABASE \"{name}\" SET deadlock_timeout = '2s'"))
+    finally:
+        await engine.dispose()
+
+
 @contextlib.asynccontextmanager
 async def holding(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction that is never the one PostgreSQL aborts in a cycle; committed after
     the block."""
     async with engine.begin() as conn:
-        await conn.execute(text("SET LOCAL deadlock_timeout = '10s'"))
+        await conn.execute(text("SET LOCAL deadlock_timeout = '60s'"))
         yield conn
 
 
