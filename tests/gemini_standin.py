@@ -112,6 +112,28 @@ def service_disabled() -> Reply:
     return Reply(status=403, error={"error": error})
 
 
+def model_not_found(model: str) -> Reply:
+    """The answer for a model the API does not serve (mistyped, or retired by Google)."""
+    error = {
+        "code": 404,
+        "message": f"models/{model} is not found for API version v1beta, or is not supported"
+        " for generateContent. Call ListModels to see the list of available models and their"
+        " supported methods.",
+        "status": "NOT_FOUND",
+    }
+    return Reply(status=404, error={"error": error})
+
+
+def location_unsupported() -> Reply:
+    """A 400 FAILED_PRECONDITION: the API not served where the call comes from."""
+    error = {
+        "code": 400,
+        "message": "User location is not supported for the API use.",
+        "status": "FAILED_PRECONDITION",
+    }
+    return Reply(status=400, error={"error": error})
+
+
 def bad_request(message: str = "Request payload size exceeds the limit") -> Reply:
     """A 400 INVALID_ARGUMENT about the request itself: no ErrorInfo reason about the key."""
     error = {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}

@@ -89,7 +89,7 @@ class ExtractionError(Exception):
         rate_limited: bool = False,
         invalid_output: bool = False,
         unavailable: bool = False,
-        credentials_rejected: bool = False,
+        misconfigured: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
@@ -100,11 +100,13 @@ class ExtractionError(Exception):
         # whatever was asked of it: a dependency down, waited out in place by the worker,
         # never counted against the task (not the task's fault).
         self.unavailable = unavailable
-        # The model's service refused the platform's own credentials (a wrong, expired or
-        # revoked API key, the API not enabled for its project): an operator's configuration
-        # to fix, never a user's task's fault. Always with `unavailable` (it is waited out
-        # the same way); kept apart so the worker can say which it is waiting for.
-        self.credentials_rejected = credentials_rejected
+        # What of the platform's own settings the model's service refused, or '':
+        # "credentials rejected" (a wrong, expired or revoked API key, the API not enabled
+        # for its project), "model not found" (a mistyped or retired model name), "refused
+        # for the project's region or billing". An operator's configuration to fix, never a
+        # user's task's fault. Always with `unavailable` (it is waited out the same way);
+        # kept apart so the worker can say what it is waiting for.
+        self.misconfigured = misconfigured
         # The model answered, but not with what the schema asks: worth one more try in place.
         self.invalid_output = invalid_output
 

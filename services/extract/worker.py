@@ -34,9 +34,9 @@ from services.extract.base import (
 from services.extract.bounds import combined_too_big
 from services.extract.checking import checked
 from services.extract.documents import documents
-from services.extract.model.credentials import CredentialEpisodes
 from services.extract.model.quota import SharedQuota, quota_key
 from services.extract.model.ratecontrol import RateController
+from services.extract.model.refused_settings import RefusalEpisodes
 from services.extract.noop import NoopExtractor
 from services.extract.offline.extractor import OfflineExtractor
 from services.extract.reading.readable import Skipped, none_readable, readable
@@ -92,9 +92,7 @@ def _model_down(exc: BaseException) -> bool:
 def _why_model_down(exc: BaseException) -> str:
     """Why a handler waits on the model, when it is not the service down (its heartbeat's
     `waiting_on`, and each retry's log line: the full reason is logged once an episode)."""
-    if isinstance(exc, ExtractionError) and exc.credentials_rejected:
-        return "credentials rejected"
-    return ""
+    return exc.misconfigured if isinstance(exc, ExtractionError) else ""
 
 
 def skipped_file(skipped: Skipped) -> resources_pb2.SkippedFile:
@@ -127,7 +125,7 @@ class ExtractHandler:
         self._call = calls  # deadlines, and outages of the jobs service waited out in place
         self._jobs = calls.stub
         self._rate = rate
-        self._credentials = CredentialEpisodes(extractor.name)
+        self._refusals = RefusalEpisodes(extractor.name)
         # The tasks one fetch brought begin together, and results that arrive together are
         # reported together: one call and one transaction each, not one per task (#18).
         self._begin = calls.batched(self._begin_batch, max_batch=MAX_TASKS_PER_BATCH)
@@ -187,14 +185,15 @@ class ExtractHandler:
         return got.failures
 
     async def _model_call(self, request: ExtractionRequest) -> Extraction:
-        """One call to the model under the rate limits; a rejected key is said once an episode."""
+        """One call to the model under the rate limits; a refusal of the platform's settings
+        (a rejected key, a model not found) is said once an episode."""
         try:
             extraction = await self._rate.call(lambda: self._extractor.extract(request))
         except ExtractionError as exc:
-            if exc.credentials_rejected:
-                self._credentials.refused(str(exc))
+            if exc.misconfigured:
+                self._refusals.refused(str(exc))
             raise
-        self._credentials.accepted()
+        self._refusals.accepted()
         return extraction
 
     async def _extract(self, request: ExtractionRequest) -> Extraction:

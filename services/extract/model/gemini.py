@@ -19,7 +19,7 @@ from services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
-from services.extract.model.credentials import redacted
+from services.extract.model.refused_settings import redacted
 from services.extract.schema import Field, json_schema
 
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
@@ -150,11 +150,34 @@ def _reasons(exc: Any) -> list[str]:
     ]
 
 
-def credentials_rejected(code: int, exc: Any) -> bool:
-    """Whether the service refused the credentials rather than the request (CREDENTIAL_CODES)."""
+# What of the platform's settings each refusal names, and what the operator should fix.
+CREDENTIALS = "credentials rejected"
+MODEL_MISSING = "model not found"
+REGION_OR_BILLING = "refused for the project's region or billing"
+FIXES = {
+    CREDENTIALS: "fix the API key secret",
+    MODEL_MISSING: "set BYTEREVIEW_GEMINI_MODEL to a model the API serves",
+    REGION_OR_BILLING: "enable billing for the key's project, or call from a supported region",
+}
+
+
+def misconfigured(code: int, exc: Any, message: str, model: str) -> str:
+    """What of the platform's own settings the service refused rather than the request, or
+    '': the credentials (CREDENTIAL_CODES, or a 400 with a reason about the key); the model
+    (a 404 naming it: mistyped, or retired by Google, "models/x is not found for API version
+    v1beta"; the request's only other resources are files this worker just uploaded); the
+    project's region or billing (400 FAILED_PRECONDITION: "User location is not supported
+    for the API use", a free tier not available in the country). A request's own faults are
+    INVALID_ARGUMENT, and fail its task as before."""
     if code in CREDENTIAL_CODES:
-        return True
-    return code == 400 and any(r.startswith(KEY_REASON_PREFIX) for r in _reasons(exc))
+        return CREDENTIALS
+    if code == 400 and any(r.startswith(KEY_REASON_PREFIX) for r in _reasons(exc)):
+        return CREDENTIALS
+    if code == 404 and model and model in message:
+        return MODEL_MISSING
+    if code == 400 and str(getattr(exc, "status", "") or "") == "FAILED_PRECONDITION":
+        return REGION_OR_BILLING
+    return ""
 
 
 def _retry_after(exc: Any) -> float | None:
@@ -175,19 +198,21 @@ def _retry_after(exc: Any) -> float | None:
         return None  # an HTTP date; the default backoff applies
 
 
-def _api_error(exc: Any, key: str) -> ExtractionError:
+def _api_error(exc: Any, key: str, model: str) -> ExtractionError:
     """An error the API answered, classified: whose it is, and whether it is worth waiting."""
     code = int(exc.code or 0)
     # The service's own words, as said to users (task errors) and logs: never the key,
     # which it quotes at times ("Consumer 'api_key:...' has been suspended").
     message = redacted(str(exc.message or exc.status or ""), key)
-    if credentials_rejected(code, exc):
+    refused = misconfigured(code, exc, message, model)
+    if refused:
         reasons = ", ".join(_reasons(exc)) or exc.status or "no reason given"
         return ExtractionError(
-            f"Gemini rejected the configured credentials ({code} {reasons}): {message}",
+            f"Gemini refused the platform's settings, {refused} ({code} {reasons}): {message}"
+            f" — {FIXES[refused]}",
             retryable=True,
             unavailable=True,
-            credentials_rejected=True,
+            misconfigured=refused,
         )
     if code == 429:
         return ExtractionError(
@@ -309,8 +334,8 @@ class GeminiExtractor:
                 )
             except errors.APIError as exc:
                 # The Files API refuses a bad key as generateContent does: the same classes.
-                error = _api_error(exc, self._api_key)
-                raise error from (None if error.credentials_rejected else exc)
+                error = _api_error(exc, self._api_key, self._model)
+                raise error from (None if error.misconfigured else exc)
         return types.Part.from_uri(file_uri=uploaded.uri or "", mime_type=document.media_type)
 
     async def extract(self, request: ExtractionRequest) -> Extraction:
@@ -344,10 +369,10 @@ class GeminiExtractor:
                 model=self._model, contents=[types.Content(role="user", parts=parts)], config=config
             )
         except errors.APIError as exc:
-            error = _api_error(exc, self._api_key)
-            # Not chained to a credentials error: the SDK's error prints its whole body, whose
-            # DebugInfo may hold the key (its ErrorInfo reasons are in the message).
-            raise error from (None if error.credentials_rejected else exc)
+            error = _api_error(exc, self._api_key, self._model)
+            # Not chained to a refusal of the settings: the SDK's error prints its whole body,
+            # whose DebugInfo may hold the key (its ErrorInfo reasons are in the message).
+            raise error from (None if error.misconfigured else exc)
         except RecursionError as exc:
             # The SDK parses a JSON answer itself (`response.parsed`): arrays or objects inside
             # one another past Python's recursion limit (~1,000) fail it there. Off-schema

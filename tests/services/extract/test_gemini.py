@@ -33,6 +33,8 @@ from tests.gemini_standin import (
     bad_request,
     consumer_suspended,
     key_invalid,
+    location_unsupported,
+    model_not_found,
     service_disabled,
 )
 from tests.pdfs import text_pdf
@@ -200,10 +202,14 @@ async def test_a_bad_key_is_waited_out_not_failed(gemini: RunningStandIn) -> Non
         with pytest.raises(ExtractionError) as caught:
             await ex.extract(request())
     error = caught.value
-    assert (error.retryable, error.unavailable, error.credentials_rejected) == (True, True, True)
+    assert (error.retryable, error.unavailable, error.misconfigured) == (
+        True,
+        True,
+        "credentials rejected",
+    )
     assert str(error) == (
-        "Gemini rejected the configured credentials (400 API_KEY_INVALID): API key not valid."
-        " Please pass a valid API key."
+        "Gemini refused the platform's settings, credentials rejected (400 API_KEY_INVALID):"
+        " API key not valid. Please pass a valid API key. — fix the API key secret"
     )
     assert "wrong" not in str(error)
 
@@ -225,9 +231,13 @@ async def test_credential_errors_are_a_wait(gemini: RunningStandIn, reply: Reply
         with pytest.raises(ExtractionError) as caught:
             await ex.extract(request())
     error = caught.value
-    assert (error.retryable, error.unavailable, error.credentials_rejected) == (True, True, True)
+    assert (error.retryable, error.unavailable, error.misconfigured) == (
+        True,
+        True,
+        "credentials rejected",
+    )
     assert not error.rate_limited
-    assert "Gemini rejected the configured credentials" in str(error)
+    assert "Gemini refused the platform's settings, credentials rejected" in str(error)
     # The service quotes the key at times ("Consumer 'api_key:...' has been suspended"): the
     # error says it redacted, and holds no SDK error whose text (all its body) could show it.
     assert API_KEY not in str(error)
@@ -240,9 +250,40 @@ async def test_a_key_in_the_services_words_is_redacted(gemini: RunningStandIn) -
         with pytest.raises(ExtractionError) as caught:
             await ex.extract(request())
     assert str(caught.value) == (
-        "Gemini rejected the configured credentials (403 CONSUMER_SUSPENDED): Permission"
-        " denied: Consumer 'api_key:[redacted]' has been suspended."
+        "Gemini refused the platform's settings, credentials rejected (403 CONSUMER_SUSPENDED):"
+        " Permission denied: Consumer 'api_key:[redacted]' has been suspended. — fix the API"
+        " key secret"
     )
+
+
+@pytest.mark.parametrize(
+    ("reply", "refused", "fix"),
+    [
+        (model_not_found("gemini-test"), "model not found", "BYTEREVIEW_GEMINI_MODEL"),
+        (location_unsupported(), "refused for the project's region or billing", "billing"),
+    ],
+    ids=["404-model", "400-FAILED_PRECONDITION"],
+)
+async def test_a_model_or_region_refused_is_a_wait(
+    gemini: RunningStandIn, reply: Reply, refused: str, fix: str
+) -> None:
+    """A mistyped or retired model name, a region or billing the API does not serve: the
+    operator's settings, as a bad key, so no task fails for them."""
+    gemini.state.script(reply)
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    error = caught.value
+    assert (error.retryable, error.unavailable, error.misconfigured) == (True, True, refused)
+    assert fix in str(error)
+
+
+async def test_a_404_not_naming_the_model_still_fails_its_task(gemini: RunningStandIn) -> None:
+    gemini.state.script(model_not_found("another-model"))
+    async with extractor(gemini) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    assert (caught.value.retryable, caught.value.misconfigured) == (False, "")
 
 
 @pytest.mark.parametrize(
@@ -257,7 +298,7 @@ async def test_a_bad_request_still_fails_its_task(gemini: RunningStandIn, reply:
         with pytest.raises(ExtractionError) as caught:
             await ex.extract(request())
     error = caught.value
-    assert (error.retryable, error.unavailable, error.credentials_rejected) == (False, False, False)
+    assert (error.retryable, error.unavailable, error.misconfigured) == (False, False, "")
     assert str(caught.value).startswith("Gemini refused the request (400): ")
 
 
@@ -270,7 +311,7 @@ async def test_a_bad_key_on_the_files_api_is_a_wait(gemini: RunningStandIn) -> N
     async with wrong:
         with pytest.raises(ExtractionError) as caught:
             await wrong.extract(request(document(data=big)))
-    assert caught.value.credentials_rejected
+    assert caught.value.misconfigured == "credentials rejected"
     assert caught.value.unavailable
     assert gemini.state.files == {}
 

@@ -325,7 +325,7 @@ async def test_a_rejected_key_holds_the_task_until_the_key_works(
     operator fixes it: the task is not failed and keeps its single attempt, the admin view
     shows the worker waiting on the credentials, the worker says why once at error level
     (without the key), and the task completes once the key is accepted."""
-    caplog.set_level(logging.INFO, logger="services.extract.model.credentials")
+    caplog.set_level(logging.INFO, logger="services.extract.model.refused_settings")
     gemini.state.api_key = "the-key-the-service-wants"
     gemini.state.default = lambda seen: Reply(values=ANSWER)
     admin: AdminStub = admin_grpc.AdminServiceStub(channel)
@@ -348,12 +348,12 @@ async def test_a_rejected_key_holds_the_task_until_the_key_works(
     [task] = await tasks(job_stub, job)
     assert (task.status, task.attempts) == (pb.Task.SUCCEEDED, 1)
     assert [dict(r.values) for r in await results(job_stub, job)] == [STORED]
-    said = [r for r in caplog.records if "rejected the configured credentials" in r.getMessage()]
+    said = [r for r in caplog.records if "refused the platform's settings" in r.getMessage()]
     assert [r.levelname for r in said] == ["ERROR"]
     assert "API_KEY_INVALID" in said[0].getMessage()
     assert "fix the API key secret" in said[0].getMessage()
     assert not [r for r in caplog.records if API_KEY in r.getMessage()]
-    assert any("accepts the configured credentials again" in r.getMessage() for r in caplog.records)
+    assert any("accepts the platform's settings again" in r.getMessage() for r in caplog.records)
 
 
 async def test_preview_extracts_one_file_synchronously(

@@ -1,4 +1,4 @@
-"""What is said about the model's service refusing the platform's credentials."""
+"""What is said about the model's service refusing the platform's settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from services.extract.model.credentials import REDACTED, CredentialEpisodes, redacted
+from services.extract.model.refused_settings import REDACTED, RefusalEpisodes, redacted
 
 GOOGLE_KEY = "AIza" + "S" * 35  # the shape of a Google API key
 
@@ -36,19 +36,19 @@ def test_keys_are_redacted(text: str, said: str | None) -> None:
 
 
 def test_a_refusal_is_said_once_an_episode(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="services.extract.model.credentials")
-    episodes = CredentialEpisodes("gemini:m")
+    caplog.set_level(logging.INFO, logger="services.extract.model.refused_settings")
+    episodes = RefusalEpisodes("gemini:m")
     for _ in range(5):  # many tasks meet it
-        episodes.refused("Gemini rejected the configured credentials (400 API_KEY_INVALID)")
+        episodes.refused("credentials rejected (400 API_KEY_INVALID) — fix the API key secret")
     episodes.accepted()
     episodes.accepted()
-    episodes.refused("Gemini rejected the configured credentials (403 SERVICE_DISABLED)")
+    episodes.refused("credentials rejected (403 SERVICE_DISABLED) — fix the API key secret")
     said = [(r.levelname, r.getMessage()) for r in caplog.records]
     assert [level for level, _ in said] == ["ERROR", "INFO", "ERROR"]
     assert said[0][1].startswith(
-        "gemini:m: Gemini rejected the configured credentials (400 API_KEY_INVALID) — fix the"
-        " API key secret"
+        "gemini:m: credentials rejected (400 API_KEY_INVALID) — fix the API key secret (then"
+        " restart the extract workers"
     )
-    assert "accepts the configured credentials again" in said[1][1]
+    assert "accepts the platform's settings again" in said[1][1]
     assert "403 SERVICE_DISABLED" in said[2][1]
     assert episodes.rejected

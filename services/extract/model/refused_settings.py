@@ -1,10 +1,9 @@
-"""The model's service refusing the platform's own credentials: said without the key, and
-said once.
+"""The model's service refusing the platform's own settings (its API key, its model name,
+its project's region or billing): said without the key, and said once.
 
-A rejected API key is an operator's configuration error that no user can fix: the worker
-waits it out (no task fails, no attempt is used) and says so at error level once per
-episode, from the first refusal to the next call the service accepts, however many tasks
-meet it meanwhile.
+Each is an operator's configuration error that no user can fix: the worker waits it out (no
+task fails, no attempt is used) and says so at error level once per episode, from the first
+refusal to the next call the service accepts, however many tasks meet it meanwhile.
 """
 
 from __future__ import annotations
@@ -34,22 +33,24 @@ def redacted(text: str, secret: str = "") -> str:
     return text
 
 
-class CredentialEpisodes:
-    """Says at error level when the model's service starts refusing the credentials, and at
-    info level when it accepts them again; the calls in between are quiet (each waits)."""
+class RefusalEpisodes:
+    """Says at error level when the model's service starts refusing the platform's settings,
+    and at info level when it accepts them again; the calls in between are quiet (each
+    waits)."""
 
     def __init__(self, what: str) -> None:
         self._what = what
         self.rejected = False
 
     def refused(self, reason: str) -> None:
-        """`reason`: the service's refusal, as the extractor words it (no key in it)."""
+        """`reason`: the service's refusal and what to fix, as the extractor words it (no
+        key in it)."""
         if self.rejected:
             return
         self.rejected = True
         log.error(
-            "%s: %s — fix the API key secret (and restart the extract workers if they read it"
-            " from their environment); their tasks wait meanwhile, none fails",
+            "%s: %s (then restart the extract workers if they read it from their"
+            " environment); their tasks wait meanwhile, none fails",
             self._what,
             reason,
         )
@@ -57,4 +58,4 @@ class CredentialEpisodes:
     def accepted(self) -> None:
         if self.rejected:
             self.rejected = False
-            log.info("%s accepts the configured credentials again; tasks go on", self._what)
+            log.info("%s accepts the platform's settings again; tasks go on", self._what)
