@@ -403,7 +403,7 @@ async def test_queue_stats_reflect_the_messages_and_the_workers(
         assert pools["extract"].messages == 0
         return pools["ingest"]
 
-    for _ in range(100):  # the outbox relay publishes just after the commit
+    for _ in range(600):  # the outbox relay publishes just after the commit (30 s, loaded)
         queue = await ingest()
         if queue.pending == 2:
             break
@@ -424,7 +424,7 @@ async def test_queue_stats_reflect_the_messages_and_the_workers(
             f"{streams.WORKER_LOAD_SUBJECT}.{spec.durable}.ingest-0", json.dumps(beat).encode()
         )
         await nc.flush()
-        for _ in range(100):
+        for _ in range(600):
             queue = await ingest()
             if queue.workers:
                 break
