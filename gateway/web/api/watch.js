@@ -9,6 +9,8 @@ import { getProgress } from "./jobs.js";
 
 // The kind of every stream's first message: the job's status and counters as they are.
 export const SNAPSHOT = "job.snapshot";
+// What the workers holding the job's tasks wait for, one line each in `message` (empty: none).
+export const HELD = "job.held";
 const RECONNECT_MS = 1000;
 const POLL_MS = 2000;
 const FAILURES_BEFORE_POLLING = 3;

@@ -8,7 +8,7 @@ import { listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
-import { SNAPSHOT, watchJob } from "../api/watch.js";
+import { HELD, SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly, oneAtATime } from "../ui.js";
@@ -57,11 +57,17 @@ export async function renderJob(main, { id }) {
   const selection = h("div", { class: "toolbar" });
   const events = h("ol", { class: "events" });
   const live = h("p", { class: "muted" });
+  // Why the job stands still while its tasks are held (the model's service down, say): the
+  // stream's job.held, or the progress polled without it. None of them fails meanwhile.
+  const held = h("div", { class: "held", role: "status" });
+  /** @param {string[]} lines */
+  const showHeld = (lines) => replace(held, ...lines.map((line) => h("p", {}, line)));
   replace(
     main,
     heading,
     summary,
     live,
+    held,
     actions,
     notice,
     review.element,
@@ -574,6 +580,10 @@ export async function renderJob(main, { id }) {
       stopWatch = watchJob(name, {
         afterSequence: knownSequence,
         onEvent: (event) => {
+          if (event.kind === HELD) {
+            showHeld(event.message ? event.message.split("\n") : []);
+            return;
+          }
           // Every (re)connected stream starts with the job's state: read the page from it.
           // It is no event of the job's trail, so it is not listed.
           const snapshot = event.kind === SNAPSHOT;
@@ -586,6 +596,7 @@ export async function renderJob(main, { id }) {
           timer = window.setTimeout(refresh, 200);
         },
         onProgress: (progress) => {
+          showHeld(progress.status === "RUNNING" ? progress.waitingOn || [] : []);
           if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
         },
         onMode: (mode) => {
@@ -596,6 +607,7 @@ export async function renderJob(main, { id }) {
       stopWatch();
       stopWatch = null;
       live.textContent = "";
+      showHeld([]);
     }
   }
   onSummary = followLive;

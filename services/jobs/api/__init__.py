@@ -2,6 +2,8 @@
 rule that resolves the caller. Imports `domain` (and `store` rows to convert), nothing above.
 """
 
+from collections.abc import Callable
+
 from bytereview.core.rpc import ServiceBinding, service_name
 from bytereview.jobs.v1 import (
     admin_service_pb2,
@@ -20,11 +22,17 @@ from services.jobs.api.worker import JobWorkerServicer
 from services.jobs.domain import Admin, IngestReports, JobsContext, TaskReports, Users
 
 
-def bindings(ctx: JobsContext, users: Users, admin: Admin) -> list[ServiceBinding]:
-    """The five services of the jobs service, ready for GrpcServer."""
+def bindings(
+    ctx: JobsContext,
+    users: Users,
+    admin: Admin,
+    extract_waits: Callable[[], list[str]] = lambda: [],
+) -> list[ServiceBinding]:
+    """The five services of the jobs service, ready for GrpcServer. `extract_waits`: what
+    the extract workers say their waiting tasks wait on (their heartbeats)."""
     return [
         ServiceBinding(
-            JobServicer(ctx),
+            JobServicer(ctx, extract_waits),
             jobs_service_pb2_grpc.add_JobServiceServicer_to_server,
             service_name(jobs_service_pb2, "JobService"),
         ),

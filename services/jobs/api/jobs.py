@@ -3,7 +3,7 @@ runs (api.caller); every rule lives in the domain."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
@@ -28,6 +28,7 @@ from services.jobs.domain import (
     caller_actor,
     caller_id,
     names,
+    told_to_users,
     watch_job,
 )
 from services.jobs.store import models
@@ -54,8 +55,12 @@ def _template_version(name: str, template_id: str) -> int:
 
 
 class JobServicer(jobs_grpc.JobServiceServicer):
-    def __init__(self, ctx: JobsContext) -> None:
+    def __init__(
+        self, ctx: JobsContext, extract_waits: Callable[[], list[str]] = lambda: []
+    ) -> None:
+        """`extract_waits`: what the extract workers say their waiting tasks wait on."""
         self._ctx = ctx
+        self._extract_waits = extract_waits
         self._jobs = Jobs(ctx)
         self._queries = JobQueries(ctx)
         self._results = Results(ctx)
@@ -120,7 +125,12 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         self, request: jobs_pb.GetJobProgressRequest, context: Context
     ) -> jobs_pb.JobProgress:
         found = await self._queries.progress(caller_id(), _job_id(request.name))
-        return convert.progress(request.name, found)
+        progress = convert.progress(request.name, found)
+        if found.job.status == pb.Job.Status.Name(pb.Job.RUNNING):
+            # Pool-wide, not this job's own: a worker waiting on the model holds whichever
+            # tasks it has, and this job's wait for the same model (as WatchJob's job.held).
+            progress.waiting_on.extend(told_to_users(self._extract_waits()))
+        return progress
 
     async def ListFiles(
         self, request: jobs_pb.ListFilesRequest, context: Context
@@ -280,7 +290,13 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         """The job's snapshot (domain.jobs.watch), then the events after `after_sequence`,
         then new ones until the job is final."""
         job_id = _job_id(request.name)
-        events = watch_job(self._ctx, caller_id(), job_id, after_sequence=request.after_sequence)
+        events = watch_job(
+            self._ctx,
+            caller_id(),
+            job_id,
+            after_sequence=request.after_sequence,
+            held=lambda: told_to_users(self._extract_waits()),
+        )
         async for row, job in events:
             yield convert.event(row, job)
 

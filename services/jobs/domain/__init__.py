@@ -15,6 +15,7 @@ from services.jobs.domain.events import SYSTEM_ACTOR
 from services.jobs.domain.export.exporter import Exporter
 from services.jobs.domain.fields import FieldSpec, from_dicts
 from services.jobs.domain.jobs.commands import Jobs
+from services.jobs.domain.jobs.held_tasks import told_to_users
 from services.jobs.domain.jobs.ingest_reports import ArchiveEntry, FileAnalysis, IngestReports
 from services.jobs.domain.jobs.uploads import DeclaredFile, UploadTarget
 from services.jobs.domain.jobs.watch import watch_job
@@ -115,5 +116,6 @@ __all__ = [
     "set_caller",
     "status",
     "superseded",
+    "told_to_users",
     "watch_job",
 ]

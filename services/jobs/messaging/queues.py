@@ -91,6 +91,15 @@ class WorkerLoads:
             del pods[pod]
         return sorted(pods.values(), key=lambda s: s.pod)
 
+    def waiting_on(self, durable: str) -> list[str]:
+        """What the pool's waiting workers heard from recently wait on: each reason once, in
+        the order of their pods."""
+        reasons: dict[str, None] = {}
+        for seen in self.workers(durable):
+            if seen.waiting:
+                reasons.update(dict.fromkeys(seen.waiting_on))
+        return list(reasons)
+
 
 @dataclass(frozen=True, slots=True)
 class QueueStat:

@@ -7,6 +7,12 @@ sees its state at once instead of waiting for the next change. Its `sequence` is
 stream resumes: every event after it has a larger one, and resuming from any sequence the
 client saw (the snapshot's included) loses and repeats nothing.
 
+While the job runs, a `job.held` message (never stored either, numbered like the snapshot
+with the stream's resume point) says, whenever it changes, what the extract workers holding
+tasks wait for, told for the user (`held_tasks.told_to_users`; its `message`, one line per
+reason, empty once nothing waits): a job whose tasks wait out the model's outage makes no
+events, and its user would otherwise see it stand still without a word.
+
 Events are read from the database. The hub wakes the watcher when the job changes (on any
 replica); a slow poll covers a lost wake-up.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from sqlalchemy import select
 
@@ -23,11 +29,13 @@ from bytereview.core.errors import InvalidArgument, ResourceExhausted
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import SYSTEM_ACTOR
-from services.jobs.domain.status import JOB_FINAL
+from services.jobs.domain.status import JOB_FINAL, JobStatus
 from services.jobs.store import models
 
 # The kind of a watch's first message (see the module docstring).
 SNAPSHOT_KIND = "job.snapshot"
+# The kind of the message saying what held tasks wait for (see the module docstring).
+HELD_KIND = "job.held"
 WATCH_POLL_SECONDS = 2.0
 # Events read per query while catching up.
 BATCH = 500
@@ -54,11 +62,17 @@ def watcher_slot(user_id: str) -> Iterator[None]:
 
 
 async def watch_job(
-    ctx: JobsContext, user_id: str, job_id: str, *, after_sequence: int
+    ctx: JobsContext,
+    user_id: str,
+    job_id: str,
+    *,
+    after_sequence: int,
+    held: Callable[[], list[str]] = lambda: [],
 ) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
     """(event, the job as read with it): first the job's snapshot, then each event after
     `after_sequence` (0: from now), in order, ending once the job is final and every event
-    was sent."""
+    was sent; `job.held` messages in between, from `held` (what held tasks wait for, told
+    for the user)."""
     if after_sequence < 0:
         raise InvalidArgument("after_sequence must not be negative")
     job = await _job(ctx, user_id, job_id)
@@ -68,7 +82,7 @@ async def watch_job(
     last = min(after_sequence, job.event_sequence) if after_sequence else job.event_sequence
     with watcher_slot(user_id):
         yield snapshot(job, last), job
-        async for item in _follow(ctx, user_id, job_id, last):
+        async for item in _follow(ctx, user_id, job_id, last, held):
             yield item
 
 
@@ -92,10 +106,31 @@ def snapshot(job: models.Job, sequence: int) -> models.JobEvent:
     )
 
 
+def held_message(job: models.Job, sequence: int, told: list[str]) -> models.JobEvent:
+    """What the job's held tasks wait for (`told`, one line each; none: nothing waits), as
+    a message numbered `sequence`. Built, never stored, as the snapshot."""
+    return models.JobEvent(
+        job_id=job.id,
+        sequence=sequence,
+        kind=HELD_KIND,
+        actor=SYSTEM_ACTOR,
+        subject=names.job_name(job.id),
+        from_status="",
+        to_status=job.status,
+        message="\n".join(told),
+        created_at=models.utcnow(),
+    )
+
+
 async def _follow(
-    ctx: JobsContext, user_id: str, job_id: str, last: int
+    ctx: JobsContext,
+    user_id: str,
+    job_id: str,
+    last: int,
+    held: Callable[[], list[str]],
 ) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
     wake = ctx.hub.subscribe(job_id)
+    told: list[str] = []  # what the stream said last: nothing, at its start
     try:
         while True:
             wake.clear()
@@ -110,6 +145,12 @@ async def _follow(
                 continue
             if job.status in JOB_FINAL:
                 return
+            # Read at each wake-up and poll (the workers' heartbeats come every 2 s), said
+            # only when it changes.
+            now = held() if job.status == JobStatus.RUNNING else []
+            if now != told:
+                told = now
+                yield held_message(job, last, told), job
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(WATCH_POLL_SECONDS):
                     await wake.wait()

@@ -351,6 +351,7 @@ class JobProgress(_message.Message):
     TASKS_BY_STATUS_FIELD_NUMBER: _builtins.int
     COUNTERS_FIELD_NUMBER: _builtins.int
     ANALYSIS_DONE_FIELD_NUMBER: _builtins.int
+    WAITING_ON_FIELD_NUMBER: _builtins.int
     job: _builtins.str
     status: _resources_pb2.Job.Status.ValueType
     analysis_done: _builtins.bool
@@ -365,6 +366,15 @@ class JobProgress(_message.Message):
 
     @_builtins.property
     def counters(self) -> _resources_pb2.JobCounters: ...
+    @_builtins.property
+    def waiting_on(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """While the job runs: what the extract workers holding its tasks say they wait
+        for, told for the job's user (the model's service not answering, or refusing the
+        platform's settings; its quota in use). Such tasks are held, use no attempt and fail
+        none; an operator sees the workers' own words in AdminService.GetQueueStats. Empty when
+        nothing waits.
+        """
+
     def __init__(
         self,
         *,
@@ -374,10 +384,11 @@ class JobProgress(_message.Message):
         tasks_by_status: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
         counters: _resources_pb2.JobCounters | None = ...,
         analysis_done: _builtins.bool = ...,
+        waiting_on: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["counters", b"counters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_done", b"analysis_done", "counters", b"counters", "files_by_status", b"files_by_status", "job", b"job", "status", b"status", "tasks_by_status", b"tasks_by_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analysis_done", b"analysis_done", "counters", b"counters", "files_by_status", b"files_by_status", "job", b"job", "status", b"status", "tasks_by_status", b"tasks_by_status", "waiting_on", b"waiting_on"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

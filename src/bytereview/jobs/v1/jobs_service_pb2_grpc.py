@@ -306,7 +306,10 @@ class JobServiceServicer:
         """Streams a job's events as they happen, after replaying those past `after_sequence`.
         The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
         (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
-        stream resumes (every later message has a larger one).
+        stream resumes (every later event has a larger one). While the job runs, a JobEvent of
+        kind `job.held` (not in the trail either, numbered with the resume point) says whenever
+        it changes what the workers holding its tasks wait for, one line each in `message` (as
+        JobProgress.waiting_on), and an empty `message` once nothing waits.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -78,7 +78,10 @@ class JobServiceStub:
     """Streams a job's events as they happen, after replaying those past `after_sequence`.
     The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
     (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
-    stream resumes (every later message has a larger one).
+    stream resumes (every later event has a larger one). While the job runs, a JobEvent of
+    kind `job.held` (not in the trail either, numbered with the resume point) says whenever
+    it changes what the workers holding its tasks wait for, one line each in `message` (as
+    JobProgress.waiting_on), and an empty `message` once nothing waits.
     """
     PlanTasks: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]
     """Counts the tasks a configuration would run, by folder, without saving anything."""
@@ -147,7 +150,10 @@ class JobServiceAsyncStub(JobServiceStub):
     """Streams a job's events as they happen, after replaying those past `after_sequence`.
     The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
     (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
-    stream resumes (every later message has a larger one).
+    stream resumes (every later event has a larger one). While the job runs, a JobEvent of
+    kind `job.held` (not in the trail either, numbered with the resume point) says whenever
+    it changes what the workers holding its tasks wait for, one line each in `message` (as
+    JobProgress.waiting_on), and an empty `message` once nothing waits.
     """
     PlanTasks: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.PlanTasksRequest, _jobs_service_pb2.TaskPlan]  # type: ignore[assignment]
     """Counts the tasks a configuration would run, by folder, without saving anything."""
@@ -327,7 +333,10 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         """Streams a job's events as they happen, after replaying those past `after_sequence`.
         The first message is always the job as it stands: a JobEvent of kind `job.snapshot`
         (not in the audit trail) with `job_status` and `counters`; its `sequence` is where the
-        stream resumes (every later message has a larger one).
+        stream resumes (every later event has a larger one). While the job runs, a JobEvent of
+        kind `job.held` (not in the trail either, numbered with the resume point) says whenever
+        it changes what the workers holding its tasks wait for, one line each in `message` (as
+        JobProgress.waiting_on), and an empty `message` once nothing waits.
         """
 
     @_abc_1.abstractmethod
