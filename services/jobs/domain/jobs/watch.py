@@ -92,32 +92,27 @@ def snapshot(job: models.Job, sequence: int) -> models.JobEvent:
     Built, never stored: it is a reading of the job, not something that happened to it. The
     status and counters travel with it like with every watched event (api.convert.event);
     `to_status` repeats the status for readers of the raw stream."""
-    return models.JobEvent(
-        job_id=job.id,
-        sequence=sequence,
-        kind=SNAPSHOT_KIND,
-        actor=SYSTEM_ACTOR,
-        subject=names.job_name(job.id),
-        from_status="",
-        to_status=job.status,
-        message="",
-        # When it was read: the state holds from the last event until at least then.
-        created_at=models.utcnow(),
-    )
+    return _reading(job, sequence, SNAPSHOT_KIND, "")
 
 
 def held_message(job: models.Job, sequence: int, told: list[str]) -> models.JobEvent:
     """What the job's held tasks wait for (`told`, one line each; none: nothing waits), as
     a message numbered `sequence`. Built, never stored, as the snapshot."""
+    return _reading(job, sequence, HELD_KIND, "\n".join(told))
+
+
+def _reading(job: models.Job, sequence: int, kind: str, message: str) -> models.JobEvent:
+    """A message of the stream that reads the job now rather than tells its trail."""
     return models.JobEvent(
         job_id=job.id,
         sequence=sequence,
-        kind=HELD_KIND,
+        kind=kind,
         actor=SYSTEM_ACTOR,
         subject=names.job_name(job.id),
         from_status="",
         to_status=job.status,
-        message="\n".join(told),
+        message=message,
+        # When it was read: the state holds from the last event until at least then.
         created_at=models.utcnow(),
     )
 
