@@ -45,6 +45,16 @@ class Progress:
     def advance(self, step: int) -> None:
         self.update(self.done + step)
 
+    def say(self, line: str) -> None:
+        """A line of its own above the bar (the bar is drawn again below it)."""
+        if self._live:
+            self._stream.write("\r\033[K")
+        self._stream.write(line + "\n")
+        self._stream.flush()
+        if self._live:
+            self._last = ""
+            self._draw()
+
     def finish(self) -> None:
         self.done = max(self.done, self.total)
         self._draw()
@@ -118,10 +128,20 @@ def find_template(api: Api, wanted: str) -> str:
 def wait(
     api: Api, job: str, bar: Progress, *, done: Any, count: Any, poll: float, total: Any = None
 ) -> dict[str, Any]:
+    said: list[str] = []
     while True:
         progress = api.call("GET", f"/v1/{job}/progress")
         if total is not None:
             bar.total = max(bar.total, total(progress))  # archives add their entries
+        # Why the job stands still while its tasks are held (the model's service down, say),
+        # each time that changes: a bar that does not move says nothing of it.
+        held = [str(line) for line in progress.get("waitingOn", [])]
+        if held != said:
+            for line in held:
+                bar.say(line)
+            if said and not held:
+                bar.say("No longer held; going on.")
+            said = held
         bar.update(count(progress))
         if done(progress):
             bar.finish()
