@@ -10,7 +10,6 @@ is an outage, not load.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,13 +19,14 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from bytereview.core import load_beats
 from bytereview.core.streams import WORKER_LOAD_SUBJECT
 
 log = logging.getLogger(__name__)
 
-# A pod not heard from for this long is gone (it beats every 2 s): its last word must not
-# hold a pool's scale-ups after it died mid-outage. As the jobs service's WORKER_GONE_AFTER.
-HEARTBEAT_GONE_SECONDS = 15.0
+# A pod not heard from for this long is gone: its last word must not hold a pool's scale-ups
+# after it died mid-outage.
+HEARTBEAT_GONE_SECONDS = load_beats.GONE_AFTER_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +55,12 @@ class WorkerHeartbeats:
 
     def record(self, subject: str, data: bytes) -> None:
         """One heartbeat; a malformed one is ignored (a worker must not stop the scaler)."""
-        # `<prefix>.<durable>.<pod>`: the durable is the token after the prefix.
-        tokens = subject[len(WORKER_LOAD_SUBJECT) + 1 :].split(".", 1)
-        if not subject.startswith(f"{WORKER_LOAD_SUBJECT}.") or len(tokens) != 2:
-            return
-        try:
-            beat = json.loads(data)
-            pod = str(beat["pod"])
-            inflight = int(beat["inflight"])
-            # A worker of an older version says nothing of outages: none waits.
-            waiting = int(beat.get("waiting", 0))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        beat = load_beats.decode(subject, data)
+        if beat is None:
             log.debug("ignored a malformed worker heartbeat on %s", subject)
             return
-        self.inflight[pod] = inflight
-        self._waiting.setdefault(tokens[0], {})[pod] = _Waiting(waiting, self.clock())
+        self.inflight[beat.pod] = beat.inflight
+        self._waiting.setdefault(beat.durable, {})[beat.pod] = _Waiting(beat.waiting, self.clock())
         self._forget_gone()
 
     def waiting(self, durable: str) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 
@@ -21,17 +20,13 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from bytereview.core import streams
+from bytereview.core import load_beats, streams
 from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
 
 log = logging.getLogger(__name__)
 
 # A worker not heard from for this long is gone (it beats every 2 s).
-WORKER_GONE_AFTER = dt.timedelta(seconds=15)
-# What a heartbeat may say its handlers wait on: a few short phrases (a malformed or hostile
-# one on the subject is cut, not kept whole in the jobs service's memory).
-MAX_REASONS = 10
-MAX_REASON_CHARS = 200
+WORKER_GONE_AFTER = dt.timedelta(seconds=load_beats.GONE_AFTER_SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +55,18 @@ class WorkerLoads:
             self._sub = None
 
     async def _on_beat(self, msg: Msg) -> None:
-        # `<prefix>.<durable>.<pod>`: the durable is the token after the prefix.
-        tokens = msg.subject[len(WORKER_LOAD_SUBJECT) + 1 :].split(".", 1)
-        if len(tokens) != 2:
-            return
-        try:
-            data = json.loads(msg.data)
-            # `waiting` and `waiting_on` are absent from workers older than them.
-            waiting_on = data.get("waiting_on") or []
-            seen = WorkerSeen(
-                str(data["pod"]),
-                int(data["inflight"]),
-                dt.datetime.now(dt.UTC),
-                waiting=int(data.get("waiting", 0)),
-                waiting_on=tuple(str(r)[:MAX_REASON_CHARS] for r in waiting_on[:MAX_REASONS]),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
+        beat = load_beats.decode(msg.subject, msg.data)
+        if beat is None:
             log.debug("ignored a malformed worker heartbeat on %s", msg.subject)
             return
-        self.record(tokens[0], seen)
+        seen = WorkerSeen(
+            beat.pod,
+            beat.inflight,
+            dt.datetime.now(dt.UTC),
+            waiting=beat.waiting,
+            waiting_on=beat.waiting_on,
+        )
+        self.record(beat.durable, seen)
 
     def record(self, durable: str, seen: WorkerSeen) -> None:
         self._seen.setdefault(durable, {})[seen.pod] = seen

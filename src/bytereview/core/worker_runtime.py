@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import json
 import logging
 import random
 import socket
@@ -36,8 +35,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
+from bytereview.core import load_beats
 from bytereview.core.fair_pull import FairPuller
-from bytereview.core.streams import WORKER_LOAD_SUBJECT, QueueSpec
+from bytereview.core.streams import QueueSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -371,15 +371,16 @@ class Worker:
         how many of them wait out an outage, so it adds no pods that would wait too."""
         if self._nc is None:
             return
-        subject = f"{WORKER_LOAD_SUBJECT}.{self._spec.durable}.{self._pod}"
+        subject = load_beats.subject(self._spec.durable, self._pod)
         while True:
-            load = {
-                "pod": self._pod,
-                "inflight": self.inflight,
-                "waiting": self.waiting,
-                "waiting_on": self.waiting_on,
-            }
-            payload = json.dumps(load).encode()
+            beat = load_beats.LoadBeat(
+                self._spec.durable,
+                self._pod,
+                self.inflight,
+                waiting=self.waiting,
+                waiting_on=tuple(self.waiting_on),
+            )
+            payload = load_beats.encode(beat)
             with contextlib.suppress(Exception):
                 await self._nc.publish(subject, payload)
             await asyncio.sleep(2)
