@@ -3,9 +3,7 @@ nats-server."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -14,17 +12,10 @@ from nats.aio.client import Client as NatsClient
 from bytereview.core import streams
 from bytereview_operator.local import LocalPool
 from bytereview_operator.pool_policy import PoolPolicy
+from tests.autoscaler.helpers import beat, extract_queue, until
 from tests.servers import NatsServer
 
-QUEUE = streams.QueueSpec(
-    stream="BR_EXTRACT",
-    subject="br.extract",
-    durable="extract-workers",
-    ack_wait_seconds=30,
-    max_deliver=5,
-    backoff_seconds=(),
-    max_ack_pending=64,
-)
+QUEUE = extract_queue()
 
 
 @pytest.fixture
@@ -37,18 +28,6 @@ async def nc(nats: NatsServer) -> AsyncIterator[NatsClient]:
 
 async def nats_connect(url: str) -> NatsClient:
     return await nats.connect(url)
-
-
-async def beat(nc: NatsClient, durable: str, pod: str, inflight: int, waiting: int) -> None:
-    load = {"pod": pod, "inflight": inflight, "waiting": waiting}
-    await nc.publish(f"{streams.WORKER_LOAD_SUBJECT}.{durable}.{pod}", json.dumps(load).encode())
-
-
-async def until(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def test_no_worker_is_started_while_the_pools_workers_wait_out_an_outage(

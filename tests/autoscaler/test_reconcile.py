@@ -25,6 +25,7 @@ from bytereview_operator.estimates import Observation
 from bytereview_operator.kube import DELETION_COST, HttpKubeApi
 from bytereview_operator.policy import MAX_HOLD_FACTOR
 from bytereview_operator.reconcile import PoolController, PoolSpec, ScaleState, observe_consumer
+from tests.autoscaler.helpers import beat, extract_queue, until
 from tests.servers import NatsServer
 
 SPEC = {
@@ -94,18 +95,6 @@ async def nats_connect(url: str) -> Any:
     return await nats.connect(url)
 
 
-def spec_queue() -> streams.QueueSpec:
-    return streams.QueueSpec(
-        stream="BR_EXTRACT",
-        subject="br.extract",
-        durable="extract-workers",
-        ack_wait_seconds=30,
-        max_deliver=5,
-        backoff_seconds=(),
-        max_ack_pending=64,
-    )
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -128,7 +117,7 @@ def controller_for(
 
 
 async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> None:
-    await streams.declare_queue(js, spec_queue())
+    await streams.declare_queue(js, extract_queue())
     api = FakeApiServer(replicas=0, pods=[])
     clock = Clock()
     controller = controller_for(api, js, clock)
@@ -138,7 +127,7 @@ async def test_burst_scales_up_then_idle_pods_go_first(js: JetStreamContext) -> 
 
     for i in range(200):
         await js.publish("br.extract", f"task {i}".encode())
-    spec = spec_queue()
+    spec = extract_queue()
     await assert_counts(js, spec, (200, 0, 200, 0))
     clock.now += 5
     status = await controller.step(SPEC)
@@ -198,7 +187,7 @@ async def test_each_scaling_is_logged_once_with_its_reason(
     new count, or idle) logs nothing at INFO, so a pool polled every few seconds does not
     fill the log."""
     caplog.set_level(logging.INFO, logger="bytereview_operator")
-    await streams.declare_queue(js, spec_queue())
+    await streams.declare_queue(js, extract_queue())
     api = FakeApiServer(replicas=0, pods=[])
     clock = Clock()
     controller = controller_for(api, js, clock)
@@ -207,7 +196,7 @@ async def test_each_scaling_is_logged_once_with_its_reason(
 
     for i in range(200):
         await js.publish("br.extract", f"task {i}".encode())
-    await assert_counts(js, spec_queue(), (200, 0, 200, 0))
+    await assert_counts(js, extract_queue(), (200, 0, 200, 0))
     clock.now += 5
     await controller.step(SPEC)
     [up] = scale_lines(caplog)
@@ -226,7 +215,7 @@ async def test_each_scaling_is_logged_once_with_its_reason(
             await msg.ack_sync()
             done += 1
     await sub.unsubscribe()
-    await assert_counts(js, spec_queue(), (200, 200, 0, 0))
+    await assert_counts(js, extract_queue(), (200, 200, 0, 0))
     clock.now += 40  # past the stabilization window
     await controller.step(SPEC)
     [down] = scale_lines(caplog)
@@ -267,7 +256,7 @@ async def assert_counts(
 async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
     js: JetStreamContext,
 ) -> None:
-    spec = dataclasses.replace(spec_queue(), ack_wait_seconds=1, max_deliver=2)
+    spec = dataclasses.replace(extract_queue(), ack_wait_seconds=1, max_deliver=2)
     await streams.declare_queue(js, spec)
     for i in range(20):
         await js.publish("br.extract", f"task {i}".encode())
@@ -314,7 +303,7 @@ async def test_counts_are_true_through_out_of_order_acks_redeliveries_and_terms(
 async def test_counts_cover_every_tenant_lane_of_a_fair_queue(js: JetStreamContext) -> None:
     """A fair queue has a consumer per tenant lane, created when a worker first pulls the
     lane: the operator counts the whole backlog, lanes without a consumer included."""
-    spec = dataclasses.replace(spec_queue(), fair=True)
+    spec = dataclasses.replace(extract_queue(), fair=True)
     await streams.declare_queue(js, spec)
     for tenant, n in (("a", 6), ("b", 3)):
         for i in range(n):
@@ -332,14 +321,14 @@ async def test_counts_cover_every_tenant_lane_of_a_fair_queue(js: JetStreamConte
 
 
 async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStreamContext) -> None:
-    await streams.declare_queue(js, spec_queue())
+    await streams.declare_queue(js, extract_queue())
     api = FakeApiServer(replicas=2, pods=[])
     clock = Clock()
     controller = controller_for(api, js, clock)
     await controller.step(SPEC)
     for i in range(40):
         await js.publish("br.extract", f"task {i}".encode())
-    await assert_counts(js, spec_queue(), (40, 0, 40, 0))
+    await assert_counts(js, extract_queue(), (40, 0, 40, 0))
     sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
     msgs = await sub.fetch(40, timeout=5)
     for msg in msgs[1:]:  # the oldest is still running
@@ -356,25 +345,13 @@ async def test_status_reports_true_rates_and_the_measured_task_time(js: JetStrea
     await sub.unsubscribe()
 
 
-async def beat(nc: Any, durable: str, pod: str, inflight: int, waiting: int) -> None:
-    load = {"pod": pod, "inflight": inflight, "waiting": waiting}
-    await nc.publish(f"{streams.WORKER_LOAD_SUBJECT}.{durable}.{pod}", json.dumps(load).encode())
-
-
-async def until(check: Any, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_no_pods_are_added_while_the_pools_workers_wait_out_an_outage(
     nats: NatsServer, js: JetStreamContext
 ) -> None:
     """The pool's heartbeats are summed over its pods (another pool's are not), reach the
     policy, and hold the scale-up a growing queue would get; once they say the waits ended,
     the next poll scales up."""
-    await streams.declare_queue(js, spec_queue())
+    await streams.declare_queue(js, extract_queue())
     api = FakeApiServer(replicas=2, pods=[])
     clock = Clock()
     controller = controller_for(api, js, clock)
@@ -385,7 +362,7 @@ async def test_no_pods_are_added_while_the_pools_workers_wait_out_an_outage(
             await js.publish("br.extract", f"task {i}".encode())
         sub = await js.pull_subscribe_bind("extract-workers", stream="BR_EXTRACT")
         running = await sub.fetch(4, timeout=5)  # the two pods' four slots, never acked
-        await assert_counts(js, spec_queue(), (200, 0, 196, 4))
+        await assert_counts(js, extract_queue(), (200, 0, 196, 4))
 
         await beat(workers, "extract-workers", "extract-a", 2, 2)
         await beat(workers, "extract-workers", "extract-b", 2, 1)
