@@ -195,18 +195,27 @@ async def test_errors_are_classified(
         assert caught.value.retry_after == 1.5  # from google.rpc.RetryInfo
 
 
+async def error_for(
+    gemini: RunningStandIn, reply: Reply | None = None, key: str = API_KEY
+) -> ExtractionError:
+    """What the extractor raises when the stand-in answers `reply` (or answers `key`)."""
+    if reply is not None:
+        gemini.state.script(reply)
+    async with extractor(gemini, key=key) as ex:
+        with pytest.raises(ExtractionError) as caught:
+            await ex.extract(request())
+    return caught.value
+
+
+# A wait, not a failure: retried in place, no attempt used, for this setting of the platform's.
+KEY_WAIT = (True, True, "credentials rejected")
+
+
 async def test_a_bad_key_is_waited_out_not_failed(gemini: RunningStandIn) -> None:
     """The real answer to a bad key is a 400 (INVALID_ARGUMENT, reason API_KEY_INVALID): the
     operator's configuration, not the request, so a wait (unavailable), not a failed task."""
-    async with extractor(gemini, key="wrong") as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    error = caught.value
-    assert (error.retryable, error.unavailable, error.misconfigured) == (
-        True,
-        True,
-        "credentials rejected",
-    )
+    error = await error_for(gemini, key="wrong")
+    assert (error.retryable, error.unavailable, error.misconfigured) == KEY_WAIT
     assert str(error) == (
         "Gemini refused the platform's settings, credentials rejected (400 API_KEY_INVALID):"
         " API key not valid. Please pass a valid API key. — fix the API key secret"
@@ -226,16 +235,8 @@ async def test_a_bad_key_is_waited_out_not_failed(gemini: RunningStandIn) -> Non
     ids=["400-API_KEY_INVALID", "403-SERVICE_DISABLED", "403-CONSUMER_SUSPENDED", "403", "401"],
 )
 async def test_credential_errors_are_a_wait(gemini: RunningStandIn, reply: Reply) -> None:
-    gemini.state.script(reply)
-    async with extractor(gemini) as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    error = caught.value
-    assert (error.retryable, error.unavailable, error.misconfigured) == (
-        True,
-        True,
-        "credentials rejected",
-    )
+    error = await error_for(gemini, reply)
+    assert (error.retryable, error.unavailable, error.misconfigured) == KEY_WAIT
     assert not error.rate_limited
     assert "Gemini refused the platform's settings, credentials rejected" in str(error)
     # The service quotes the key at times ("Consumer 'api_key:...' has been suspended"): the
@@ -245,11 +246,7 @@ async def test_credential_errors_are_a_wait(gemini: RunningStandIn, reply: Reply
 
 
 async def test_a_key_in_the_services_words_is_redacted(gemini: RunningStandIn) -> None:
-    gemini.state.script(consumer_suspended(API_KEY))
-    async with extractor(gemini) as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    assert str(caught.value) == (
+    assert str(await error_for(gemini, consumer_suspended(API_KEY))) == (
         "Gemini refused the platform's settings, credentials rejected (403 CONSUMER_SUSPENDED):"
         " Permission denied: Consumer 'api_key:[redacted]' has been suspended. — fix the API"
         " key secret"
@@ -269,21 +266,14 @@ async def test_a_model_or_region_refused_is_a_wait(
 ) -> None:
     """A mistyped or retired model name, a region or billing the API does not serve: the
     operator's settings, as a bad key, so no task fails for them."""
-    gemini.state.script(reply)
-    async with extractor(gemini) as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    error = caught.value
+    error = await error_for(gemini, reply)
     assert (error.retryable, error.unavailable, error.misconfigured) == (True, True, refused)
     assert fix in str(error)
 
 
 async def test_a_404_not_naming_the_model_still_fails_its_task(gemini: RunningStandIn) -> None:
-    gemini.state.script(model_not_found("another-model"))
-    async with extractor(gemini) as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    assert (caught.value.retryable, caught.value.misconfigured) == (False, "")
+    error = await error_for(gemini, model_not_found("another-model"))
+    assert (error.retryable, error.misconfigured) == (False, "")
 
 
 @pytest.mark.parametrize(
@@ -293,13 +283,9 @@ async def test_a_404_not_naming_the_model_still_fails_its_task(gemini: RunningSt
 )
 async def test_a_bad_request_still_fails_its_task(gemini: RunningStandIn, reply: Reply) -> None:
     """A 400 INVALID_ARGUMENT without an ErrorInfo reason about the key is the request's own."""
-    gemini.state.script(reply)
-    async with extractor(gemini) as ex:
-        with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
-    error = caught.value
+    error = await error_for(gemini, reply)
     assert (error.retryable, error.unavailable, error.misconfigured) == (False, False, "")
-    assert str(caught.value).startswith("Gemini refused the request (400): ")
+    assert str(error).startswith("Gemini refused the request (400): ")
 
 
 async def test_a_bad_key_on_the_files_api_is_a_wait(gemini: RunningStandIn) -> None:
