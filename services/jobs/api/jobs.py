@@ -20,6 +20,7 @@ from services.jobs.domain import (
     JobQueries,
     Jobs,
     JobsContext,
+    JobStatus,
     RerunChoice,
     Reruns,
     Results,
@@ -126,7 +127,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
     ) -> jobs_pb.JobProgress:
         found = await self._queries.progress(caller_id(), _job_id(request.name))
         progress = convert.progress(request.name, found)
-        if found.job.status == pb.Job.Status.Name(pb.Job.RUNNING):
+        if found.job.status == JobStatus.RUNNING:
             # Pool-wide, not this job's own: a worker waiting on the model holds whichever
             # tasks it has, and this job's wait for the same model (as WatchJob's job.held).
             progress.waiting_on.extend(told_to_users(self._extract_waits()))
