@@ -10,6 +10,7 @@ import pytest
 
 from services.extract import ExtractionError, RateController
 from services.extract.model.gemini import GeminiExtractor
+from services.extract.model.health import ModelHealth
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn, Seen
 from tests.services.extract.test_gemini import PDF, document, error_for, extractor, request
 
@@ -131,7 +132,7 @@ async def test_a_rate_limited_probe_is_a_rate_limit(gemini: RunningStandIn) -> N
 async def test_the_probe_takes_its_start_from_the_rpm_budget(gemini: RunningStandIn) -> None:
     """A request spends the quota whatever it asks: the probe waits its turn in the
     requests-per-minute schedule as the request before it did."""
-    rate = RateController(max_concurrency=4, rpm=300)  # a start every 0.2 s
+    rate = RateController(max_concurrency=4, rpm=120)  # a start every 0.5 s
     gemini.state.outage = Reply(status=500)
     ex = GeminiExtractor(
         api_key=API_KEY, model="gemini-test", base_url=gemini.base_url, pace=rate.paced
@@ -140,4 +141,59 @@ async def test_the_probe_takes_its_start_from_the_rpm_budget(gemini: RunningStan
         with pytest.raises(ExtractionError):
             await rate.call(lambda: ex.extract(request()))
     [seen], [probe] = gemini.state.seen, gemini.state.probes
-    assert probe.at - seen.at >= 0.18
+    # Less the request's own way to the stand-in (its PDF, a first connection): not 0.5.
+    assert probe.at - seen.at >= 0.4
+
+
+class Probe:
+    """What the service answers the probe, in order (None: answered); counts the probes."""
+
+    def __init__(self, *answers: ExtractionError | None) -> None:
+        self.answers = list(answers)
+        self.made = 0
+
+    async def __call__(self) -> None:
+        self.made += 1
+        answer = self.answers.pop(0)
+        if answer is not None:
+            raise answer
+
+
+FAILED = ExtractionError("Gemini error 500: internal", retryable=True)
+REFUSED = ExtractionError(
+    "Gemini refused the platform's settings, credentials rejected",
+    retryable=True,
+    unavailable=True,
+    misconfigured="credentials rejected",
+)
+
+
+async def test_a_probe_refusing_the_settings_is_that_refusal() -> None:
+    """A key revoked meanwhile: the request would be refused as the probe was, and the worker
+    waits on it saying so (not 'not answering')."""
+    health = ModelHealth(Probe(REFUSED), what="gemini:m")
+    assert await health.judged(FAILED) is REFUSED
+
+
+async def test_a_probe_refused_as_a_bad_request_is_an_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 400 the probe cannot deserve: the service is up, so the failure counts; a warning
+    says the probe was refused (a bug of the probe, to be seen)."""
+    bad = ExtractionError("Gemini refused the request (400): bad schema", retryable=False)
+    health = ModelHealth(Probe(bad), what="gemini:m")
+    assert await health.judged(FAILED) is FAILED
+    assert "the health probe was refused" in caplog.text
+
+
+async def test_a_verdict_stands_for_its_time_then_the_service_is_asked_again() -> None:
+    now = [0.0]
+    probe = Probe(FAILED, None)
+    health = ModelHealth(probe, what="gemini:m", remember_seconds=10, clock=lambda: now[0])
+    assert (await health.judged(FAILED)).unavailable
+    now[0] = 9.9
+    assert (await health.judged(FAILED)).unavailable
+    assert probe.made == 1
+    now[0] = 10.0  # the service is back
+    assert await health.judged(FAILED) is FAILED
+    assert probe.made == 2
