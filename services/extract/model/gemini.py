@@ -214,6 +214,13 @@ def _retry_after(exc: Any) -> float | None:
         return None  # an HTTP date; the default backoff applies
 
 
+def _failed_call(exc: BaseException, timeout: float) -> str:
+    """A transport failure in words: a timeout's own text is empty (aiohttp's, asyncio's)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"TimeoutError: no answer within {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _doubtful(code: int) -> bool:
     """A failure that is the request's or the service's, as the health probe tells: 500
     INTERNAL, 504 DEADLINE_EXCEEDED, 408 and any other 5xx but 502/503."""
@@ -333,6 +340,7 @@ class GeminiExtractor:
         self._inline_limit = inline_limit
         self._output_ceiling = max_output_tokens
         self._pace = pace
+        self._timeout = timeout_seconds
         self._probe_timeout = min(PROBE_TIMEOUT_SECONDS, timeout_seconds)
         self.name = f"gemini:{model}"
         # One per extractor, so one per worker process: every handler shares its verdict.
@@ -390,7 +398,8 @@ class GeminiExtractor:
             # works on for too long) if the service answers the probe, else the service down.
             error = await self.health.judged(
                 ExtractionError(
-                    f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
+                    f"Gemini unreachable or too slow: {_failed_call(exc, self._timeout)}",
+                    retryable=True,
                 )
             )
             raise error from (None if error.misconfigured else exc)
@@ -421,7 +430,7 @@ class GeminiExtractor:
         except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
             # Refused, timed out or cut: the service, since the question is not to blame.
             raise ExtractionError(
-                f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}",
+                f"Gemini unreachable or too slow: {_failed_call(exc, self._probe_timeout)}",
                 retryable=True,
                 unavailable=True,
             ) from None
