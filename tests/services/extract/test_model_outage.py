@@ -118,3 +118,42 @@ async def test_a_poisoned_document_still_fails_its_task_while_the_others_complet
     assert [dict(r.values) for r in await results(job_stub, job)] == [STORED, STORED]
     assert len([s for s in gemini.state.seen if s.reads(MARK)]) == 2  # one per attempt
     assert gemini.state.probes  # the service was asked, and answered
+
+
+async def test_a_stalled_service_holds_the_task_past_its_maximum_run_time(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    jobs: RunningJobsService,
+    gemini: RunningStandIn,
+) -> None:
+    """The service answers nothing within the client's timeout (1 s here), the probe
+    neither, for longer than the task's maximum run time (4 s) and its single attempt: the
+    calls that time out are the outage's time, not the task's, so it is held, not failed,
+    and completes on its first attempt once the service answers."""
+    gemini.state.outage = Reply(values=ANSWER, delay=5)
+    gemini.state.default = lambda seen: Reply(values=ANSWER)
+    job = await start(job_stub, worker_stub, settings)
+    cfg = gemini_settings(
+        settings,
+        jobs,
+        gemini,
+        max_deliver=1,
+        gemini_timeout_seconds=1.0,
+        # Room for the task's own work around the calls (begin, read, report) on a busy
+        # machine: less than the calls' time, which is what must not count.
+        task_max_run_seconds=4.0,
+    )
+    async with running_worker(cfg):
+        for _ in range(300):
+            listed = await tasks(job_stub, job)
+            if len(gemini.state.seen) >= 5 or any(t.status == pb.Task.FAILED for t in listed):
+                break
+            await asyncio.sleep(0.1)
+        # Five calls of 1 s each, and a probe: more than the 4 s the task may run.
+        assert len(gemini.state.seen) >= 5
+        assert [(t.status, t.attempts, t.last_error) for t in listed] == [(pb.Task.RUNNING, 1, "")]
+        gemini.state.outage = None
+        assert (await finished(job_stub, job)).status == pb.Job.COMPLETED
+    [task] = await tasks(job_stub, job)
+    assert (task.status, task.attempts) == (pb.Task.SUCCEEDED, 1)
