@@ -5,14 +5,18 @@ service a known-good question to tell which (services/extract/model/health.py)."
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
 from services.extract import ExtractionError, RateController
 from services.extract.model.gemini import GeminiExtractor
 from services.extract.model.health import ModelHealth
+from services.extract.model.quota import SharedQuota, quota_key
 from tests.gemini_standin import API_KEY, Reply, RunningStandIn, Seen
-from tests.services.extract.test_gemini import PDF, document, error_for, extractor, request
+from tests.servers import NatsServer
+from tests.services.extract.test_gemini import PDF, document, error_for, extractor
+from tests.services.extract.test_gemini import request as extraction_request
 
 # A wait, not a failure: retried in place, no attempt used; no setting named, so the job
 # page says the service is not answering.
@@ -53,9 +57,9 @@ async def test_a_request_failing_alone_still_counts_against_its_task(
     probe, so the failure is the request's own."""
     gemini.state.default = lambda seen: reply if seen.reads(MARK) else Reply(values=ANSWER)
     async with extractor(gemini) as ex:
-        assert (await ex.extract(request())).values == ANSWER  # the others are answered
+        assert (await ex.extract(extraction_request())).values == ANSWER  # the others are answered
         with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request(POISONED))
+            await ex.extract(extraction_request(POISONED))
     assert classes(caught.value) == COUNTED
     assert str(caught.value).startswith(f"Gemini error {reply.status}: ")
     assert len(gemini.state.probes) == 1
@@ -72,7 +76,7 @@ async def test_a_stalled_service_is_a_wait(gemini: RunningStandIn) -> None:
     gemini.state.outage = Reply(values=ANSWER, delay=3)
     async with slow(0.5, gemini) as ex:
         with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
+            await ex.extract(extraction_request())
     assert classes(caught.value) == OUTAGE_WAIT
     assert "too slow" in str(caught.value)
     assert len(gemini.state.probes) == 1
@@ -85,7 +89,7 @@ async def test_a_request_the_model_works_on_too_long_still_counts(gemini: Runnin
     gemini.state.default = answers
     async with slow(0.5, gemini) as ex:
         with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request(POISONED))
+            await ex.extract(extraction_request(POISONED))
     assert classes(caught.value) == COUNTED
     assert str(caught.value).startswith("Gemini unreachable or too slow: ")
     assert len(gemini.state.probes) == 1
@@ -102,7 +106,7 @@ async def test_concurrent_failures_share_one_probe(gemini: RunningStandIn, down:
 
     async def failed(ex: GeminiExtractor) -> ExtractionError:
         with pytest.raises(ExtractionError) as caught:
-            await ex.extract(request())
+            await ex.extract(extraction_request())
         return caught.value
 
     async with extractor(gemini) as ex:
@@ -129,17 +133,29 @@ async def test_a_rate_limited_probe_is_a_rate_limit(gemini: RunningStandIn) -> N
     assert gemini.state.probes == []
 
 
-async def test_the_probe_takes_its_start_from_the_rpm_budget(gemini: RunningStandIn) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["worker", "pool"])
+async def test_the_probe_takes_its_start_from_the_rpm_budget(
+    gemini: RunningStandIn, request: pytest.FixtureRequest, shared: bool
+) -> None:
     """A request spends the quota whatever it asks: the probe waits its turn in the
-    requests-per-minute schedule as the request before it did."""
-    rate = RateController(max_concurrency=4, rpm=120)  # a start every 0.5 s
+    requests-per-minute schedule as the request before it did, the worker's own or the
+    pool's (the shared schedule in NATS KV)."""
+    quota = None
+    if shared:
+        nats: NatsServer = request.getfixturevalue("nats")
+        quota = SharedQuota(nats_url=nats.url, rpm=120, key=quota_key(uuid.uuid4().hex))
+    rate = RateController(max_concurrency=4, rpm=120, shared=quota)  # a start every 0.5 s
     gemini.state.outage = Reply(status=500)
     ex = GeminiExtractor(
         api_key=API_KEY, model="gemini-test", base_url=gemini.base_url, pace=rate.paced
     )
-    async with ex:
-        with pytest.raises(ExtractionError):
-            await rate.call(lambda: ex.extract(request()))
+    try:
+        async with ex:
+            with pytest.raises(ExtractionError):
+                await rate.call(lambda: ex.extract(extraction_request()))
+    finally:
+        if quota is not None:
+            await quota.aclose()
     [seen], [probe] = gemini.state.seen, gemini.state.probes
     # Less the request's own way to the stand-in (its PDF, a first connection): not 0.5.
     assert probe.at - seen.at >= 0.4
