@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from services.extract import metrics
 from services.extract.base import ExtractionError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,16 @@ def _down(probe_failure: ExtractionError | None) -> bool:
     return probe_failure.unavailable or probe_failure.retryable
 
 
+def _verdict(probe_failure: ExtractionError | None) -> str:
+    if probe_failure is None:
+        return "answered"
+    if probe_failure.rate_limited:
+        return "rate_limited"
+    if probe_failure.misconfigured:
+        return "misconfigured"
+    return "down" if _down(probe_failure) else "refused"
+
+
 class ModelHealth:
     """The shared verdict on the model's service (see the module docstring). `probe()`
     returns once the service answered, or raises the ExtractionError the extractor classified
@@ -70,7 +81,6 @@ class ModelHealth:
         self._until = 0.0  # the verdict stands until then (monotonic)
         self._failure: ExtractionError | None = None  # the last probe's, None: it answered
         self._was_down = False
-        self.probes = 0  # made in this process (tests and logs)
 
     async def judged(self, failure: ExtractionError) -> ExtractionError:
         """What to raise for `failure`, a request's failure that may be its own or the
@@ -97,7 +107,6 @@ class ModelHealth:
         async with self._lock:
             if self._clock() < self._until:
                 return self._failure
-            self.probes += 1
             try:
                 await self._probe()
                 probe_failure = None
@@ -111,9 +120,10 @@ class ModelHealth:
             return probe_failure
 
     def _said(self, probe_failure: ExtractionError | None) -> None:
-        """Logged when the verdict changes, not for each probe: an outage of an hour probes
-        some hundreds of times."""
+        """Counted for each probe; logged when the verdict changes, not for each: an outage
+        of an hour probes some hundreds of times."""
         down = _down(probe_failure)
+        metrics.MODEL_PROBES.labels(_verdict(probe_failure)).inc()
         if probe_failure is not None and not down and not _itself(probe_failure):
             # The probe itself refused (a 400): a bug of the probe, said so that it is seen.
             log.warning("%s: the health probe was refused: %s", self._what, probe_failure)

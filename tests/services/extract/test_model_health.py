@@ -8,6 +8,7 @@ import asyncio
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.extract import ExtractionError, RateController
 from services.extract.model.gemini import GeminiExtractor
@@ -109,6 +110,8 @@ async def test_concurrent_failures_share_one_probe(gemini: RunningStandIn, down:
             await ex.extract(extraction_request())
         return caught.value
 
+    verdict = {"verdict": "down" if down else "answered"}
+    before = REGISTRY.get_sample_value("bytereview_extract_model_probes_total", verdict) or 0
     async with extractor(gemini) as ex:
         errors = await asyncio.gather(*(failed(ex) for _ in range(8)))
         assert {classes(e) for e in errors} == {OUTAGE_WAIT if down else COUNTED}
@@ -117,6 +120,8 @@ async def test_concurrent_failures_share_one_probe(gemini: RunningStandIn, down:
         # Remembered a few seconds: a failure just after is judged without a probe.
         await failed(ex)
         assert len(gemini.state.probes) == 1
+    # Counted for operators, by verdict.
+    assert REGISTRY.get_sample_value("bytereview_extract_model_probes_total", verdict) == before + 1
 
 
 async def test_a_rate_limited_probe_is_a_rate_limit(gemini: RunningStandIn) -> None:
