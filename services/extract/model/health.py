@@ -112,6 +112,12 @@ class ModelHealth:
                 probe_failure = None
             except ExtractionError as exc:
                 probe_failure = exc
+            except Exception as exc:
+                # Not a failure the extractor knows (the SDK reading an odd answer): no sign
+                # of an outage, so the request's failure counts as it did before probes.
+                probe_failure = ExtractionError(
+                    f"the probe failed: {type(exc).__name__}: {exc}", retryable=False
+                )
             # Remembered from when the probe ended: a 30 s probe timeout must not use up
             # its verdict's time before anyone reads it.
             self._until = self._clock() + self._remember
@@ -125,7 +131,8 @@ class ModelHealth:
         down = _down(probe_failure)
         metrics.MODEL_PROBES.labels(_verdict(probe_failure)).inc()
         if probe_failure is not None and not down and not _itself(probe_failure):
-            # The probe itself refused (a 400): a bug of the probe, said so that it is seen.
+            # The probe itself refused (a 400), or failed oddly: a bug of the probe, said so
+            # that it is seen.
             log.warning("%s: the health probe was refused: %s", self._what, probe_failure)
         if down and not self._was_down:
             log.warning(

@@ -196,13 +196,25 @@ async def test_a_probe_refusing_the_settings_is_that_refusal() -> None:
     assert await health.judged(FAILED) is REFUSED
 
 
+@pytest.mark.parametrize(
+    "odd",
+    [
+        ExtractionError("Gemini refused the request (400): bad schema", retryable=False),
+        ValueError("the SDK could not read the answer"),
+    ],
+    ids=["400", "unexpected"],
+)
 async def test_a_probe_refused_as_a_bad_request_is_an_answer(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, odd: Exception
 ) -> None:
-    """A 400 the probe cannot deserve: the service is up, so the failure counts; a warning
-    says the probe was refused (a bug of the probe, to be seen)."""
-    bad = ExtractionError("Gemini refused the request (400): bad schema", retryable=False)
-    health = ModelHealth(Probe(bad), what="gemini:m")
+    """A 400 the probe cannot deserve, or a failure the extractor does not know: no sign of
+    an outage, so the failure counts as before probes; a warning says the probe was refused
+    (a bug of the probe, to be seen)."""
+
+    async def probe() -> None:
+        raise odd
+
+    health = ModelHealth(probe, what="gemini:m")
     assert await health.judged(FAILED) is FAILED
     assert "the health probe was refused" in caplog.text
 
