@@ -6,6 +6,11 @@ camelCase shapes, `{"error": {code, message, status, details}}` on failure (a ke
 not know: 400 INVALID_ARGUMENT with the ErrorInfo reason API_KEY_INVALID, as the Gemini
 Developer API answers), Retry-After on 429, and an optional requests-per-minute quota. What
 the model "reads" is scripted by the test.
+
+A request without documents (the extract workers' health probe of the service) is not one
+of the script's: the model answers it (the schema's fields null) while the service is up,
+and it is kept in `probes`, not `seen`. `outage` is the service down: every request,
+probes too, is answered with it (a 500, a 504, a stall past the client's timeout).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ _STATUS = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     429: "RESOURCE_EXHAUSTED",
+    408: "DEADLINE_EXCEEDED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
 }
 
 
@@ -61,6 +68,9 @@ class Reply:
     # The error's body as the service words it (`_error_body` makes a plain one otherwise).
     error: dict[str, Any] | None = None
     finish_reason: str = "STOP"
+    # Seconds the service takes before it answers: a model working on a request too long,
+    # or a service stalled, past the client's timeout.
+    delay: float = 0.0
 
 
 def _error_info(reason: str, **metadata: str) -> dict[str, Any]:
@@ -145,6 +155,18 @@ class Seen:
     model: str
     body: dict[str, Any]
     api_key: str
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)  # the Files API's
+    at: float = field(default_factory=time.monotonic)  # when it came
+
+    @property
+    def documents(self) -> list[bytes]:
+        """The documents sent with the request: inline, or uploaded through the Files API."""
+        uploaded = [self.files.get(uri, b"") for _, uri in self.file_uris]
+        return [data for _, data in self.inline_files] + uploaded
+
+    def reads(self, marker: bytes) -> bool:
+        """Whether one of its documents holds `marker` (a poisoned document)."""
+        return any(marker in data for data in self.documents)
 
     def config(self, name: str) -> Any:
         return _get(_get(self.body, "generationConfig") or {}, name)
@@ -190,7 +212,10 @@ class GeminiStandIn:
     quota_rpm: int = 0
     # The key the service accepts; any other is answered with `key_invalid()`.
     api_key: str = API_KEY
+    # The service down: every request is answered so, probes too (None: it is up).
+    outage: Reply | None = None
     seen: list[Seen] = field(default_factory=list)
+    probes: list[Seen] = field(default_factory=list)  # requests without documents
     rejected: int = 0
     # Files API: upload sessions in progress, and finished files by URI.
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -202,7 +227,11 @@ class GeminiStandIn:
         self.replies.extend(replies)
 
     def answer(self, seen: Seen) -> Reply:
+        probe = not seen.documents
         with self._lock:
+            if self.outage is not None:
+                (self.probes if probe else self.seen).append(seen)
+                return self.outage
             if self.quota_rpm:
                 now = time.monotonic()
                 while self._starts and now - self._starts[0] >= 60.0:
@@ -212,6 +241,9 @@ class GeminiStandIn:
                     wait = self._starts[0] + 60.0 - now
                     return Reply(status=429, retry_after=round(max(wait, 0.05), 2))
                 self._starts.append(now)
+            if probe:  # the model up answers a question without documents, not the script
+                self.probes.append(seen)
+                return Reply(values={name: None for name in seen.schema.get("properties", {})})
             self.seen.append(seen)
             if self.replies:
                 return self.replies.popleft()
@@ -263,13 +295,16 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
             data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (its timeout)
 
         def _upload(self, raw: bytes) -> bool:
             """The Files API's resumable upload protocol; False if the path is not one of it."""
@@ -341,8 +376,10 @@ def make_handler(state: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
             except json.JSONDecodeError:
                 self._send(400, _error_body(400), {})
                 return
-            seen = Seen(model=route["model"], body=body, api_key=key)
+            seen = Seen(model=route["model"], body=body, api_key=key, files=state.files)
             reply = state.answer(seen)
+            if reply.delay:
+                time.sleep(reply.delay)  # each request is served on its own thread
             if reply.status != 200:
                 headers = {}
                 if reply.retry_after is not None:

@@ -96,9 +96,10 @@ class ExtractionError(Exception):
         self.retry_after = retry_after
         # A 429 does not count against the task's attempts.
         self.rate_limited = rate_limited
-        # The model's service is down or overloaded (it cannot be reached, or says 502/503),
-        # whatever was asked of it: a dependency down, waited out in place by the worker,
-        # never counted against the task (not the task's fault).
+        # The model's service is down or overloaded (it cannot be reached, says 502/503, or
+        # fails a request and a health probe alike), whatever was asked of it: a dependency
+        # down, waited out in place by the worker, never counted against the task (not the
+        # task's fault).
         self.unavailable = unavailable
         # What of the platform's own settings the model's service refused, or '':
         # "credentials rejected" (a wrong, expired or revoked API key, the API not enabled

@@ -28,3 +28,8 @@ RATE_LIMITED = Counter("bytereview_extract_rate_limited_total", "429 answers fro
 CONCURRENCY_LIMIT = Gauge(
     "bytereview_extract_concurrency_limit", "Current AIMD limit on concurrent model calls"
 )
+MODEL_PROBES = Counter(
+    "bytereview_extract_model_probes_total",
+    "Health probes of the model's service (after a 500, 504, 408 or timeout), by verdict",
+    ["verdict"],  # answered | down | rate_limited | misconfigured | refused
+)

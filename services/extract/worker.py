@@ -47,9 +47,10 @@ log = logging.getLogger(__name__)
 FailureClass = worker_pb.ReportTaskFailureRequest.FailureClass
 
 
-def make_extractor(settings: Settings) -> Extractor:
+def make_extractor(settings: Settings, rate: RateController | None = None) -> Extractor:
     """Gemini when a key is configured, the offline extractor otherwise; the no-op stand-in
-    when a benchmark asks for it (dev mode only: Settings refuses it in production)."""
+    when a benchmark asks for it (dev mode only: Settings refuses it in production). `rate`:
+    the worker's limits, whose requests-per-minute budget Gemini's health probe draws on."""
     if settings.bench_extractor:
         log.warning("BYTEREVIEW_BENCH_EXTRACTOR=%s: benchmarks only", settings.bench_extractor)
         return NoopExtractor(fail=settings.bench_extractor == "noop-fail")
@@ -63,6 +64,7 @@ def make_extractor(settings: Settings) -> Extractor:
             base_url=settings.gemini_base_url,
             timeout_seconds=settings.gemini_timeout_seconds,
             max_output_tokens=settings.gemini_max_output_tokens,
+            pace=rate.paced if rate is not None else None,
         )
     return OfflineExtractor()
 
@@ -201,7 +203,8 @@ class ExtractHandler:
         for attempt in (1, 2):
             started = time.perf_counter()
             try:
-                # The model's service down (unreachable, 502/503) or refusing the configured
+                # The model's service down (unreachable, 502/503, or a 500/504/timeout with
+                # its health probe failing too: model/health.py) or refusing the configured
                 # credentials (an operator's to fix) is a dependency down: waited out in place
                 # for as long as it takes, no attempt of the task used.
                 extraction = await worker_runtime.outlast(
@@ -373,8 +376,8 @@ async def serve(
 
     `listening` hears the ExtractService's port once it serves (the address may ask for 0)."""
     storage = make_storage(settings)
-    extractor = make_extractor(settings)
     rate = rate_controller(settings)  # one quota, shared by the tasks and the previews
+    extractor = make_extractor(settings, rate)
     try:
         await run_worker_process(
             settings,

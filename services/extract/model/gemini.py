@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from io import IOBase
-from typing import Any, Self, cast
+from typing import Any, Self, TypeVar, cast
 
 import aiohttp
 import httpx
@@ -19,9 +19,11 @@ from services.extract.base import (
     ExtractionError,
     ExtractionRequest,
 )
+from services.extract.model.health import ModelHealth
 from services.extract.model.refused_settings import redacted
 from services.extract.schema import Field, json_schema
 
+T = TypeVar("T")
 INLINE_LIMIT = 15 * 1024 * 1024  # larger files go through the Files API
 QUOTE_CHARS = 2000  # of an evidence quote kept (_evidence)
 SOURCES_KEY = "_source_files"  # combined mode: field name -> path of the file it came from
@@ -96,9 +98,23 @@ def _sources(raw: Any, documents: Sequence[Document]) -> dict[str, str]:
 
 # The service down or overloaded, whatever the request (502 from its front end, 503
 # UNAVAILABLE "the model is overloaded", for minutes at busy times): waited out, never a
-# task's failure. 500 and 504 may be the request's own doing (a document the model fails
-# on, or works on too long), so they count against its task as before.
+# task's failure. 500, 504 and 408 (and a timeout, or a connection cut mid-answer) may be
+# the request's own doing (a document the model fails on, or works on too long), or the
+# service down: the extractor asks the service a tiny known-good question
+# (model/health.py) and the failure counts against its task only if that is answered;
+# otherwise it is waited out too. A connection refused (no route, DNS) is the service's
+# whatever the request: waited out without asking.
 UNAVAILABLE_CODES = (502, 503)
+# The probe's own timeout (at most the requests' own): a one-line question answered in
+# well under a second by a service that is up.
+PROBE_TIMEOUT_SECONDS = 30.0
+PROBE_ASK = 'Answer with the JSON object {"ok": true}.'
+PROBE_OUTPUT_TOKENS = 1024  # room for a thinking model's few thoughts; a cut answer is one
+PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"ok": {"type": "boolean"}},
+    "required": ["ok"],
+}
 # The service refusing the platform's own credentials, whatever the request: an operator's
 # configuration to fix (rotate the key, enable the API or billing for its project), which
 # no user can, and which would otherwise fail every task permanently. 401 UNAUTHENTICATED
@@ -198,6 +214,19 @@ def _retry_after(exc: Any) -> float | None:
         return None  # an HTTP date; the default backoff applies
 
 
+def _failed_call(exc: BaseException, timeout: float) -> str:
+    """A transport failure in words: a timeout's own text is empty (aiohttp's, asyncio's)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"TimeoutError: no answer within {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _doubtful(code: int) -> bool:
+    """A failure that is the request's or the service's, as the health probe tells: 500
+    INTERNAL, 504 DEADLINE_EXCEEDED, 408 and any other 5xx but 502/503."""
+    return (code >= 500 and code not in UNAVAILABLE_CODES) or code == 408
+
+
 def _api_error(exc: Any, key: str, model: str) -> ExtractionError:
     """An error the API answered, classified: whose it is, and whether it is worth waiting."""
     code = int(exc.code or 0)
@@ -228,7 +257,7 @@ def _api_error(exc: Any, key: str, model: str) -> ExtractionError:
             retry_after=_retry_after(exc),
             unavailable=True,
         )
-    if code >= 500 or code in (408,):
+    if _doubtful(code):
         return ExtractionError(
             f"Gemini error {code}: {message}", retryable=True, retry_after=_retry_after(exc)
         )
@@ -293,7 +322,11 @@ class GeminiExtractor:
         timeout_seconds: float = 120,
         inline_limit: int = INLINE_LIMIT,
         max_output_tokens: int = OUTPUT_TOKEN_CEILING,
+        pace: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """`pace`: waits for a start within the requests-per-minute budget, for the health
+        probe (RateController.paced): the extractor's own requests take theirs from the
+        caller's RateController.call."""
         from google import genai
         from google.genai import types
 
@@ -306,7 +339,12 @@ class GeminiExtractor:
         self._model = model
         self._inline_limit = inline_limit
         self._output_ceiling = max_output_tokens
+        self._pace = pace
+        self._timeout = timeout_seconds
+        self._probe_timeout = min(PROBE_TIMEOUT_SECONDS, timeout_seconds)
         self.name = f"gemini:{model}"
+        # One per extractor, so one per worker process: every handler shares its verdict.
+        self.health = ModelHealth(self._probe, what=self.name)
 
     async def aclose(self) -> None:
         """Close the SDK's connection pool (its sockets otherwise linger until collected)."""
@@ -324,23 +362,80 @@ class GeminiExtractor:
             data = handle.read(self._inline_limit + 1)
         if len(data) <= self._inline_limit:
             return types.Part.from_bytes(data=data, mime_type=document.media_type)
-        from google.genai import errors
-
         with document.open() as handle:
-            try:
-                uploaded = await self._client.aio.files.upload(
+            # The Files API refuses a bad key, and fails, as generateContent does: the same
+            # classes.
+            uploaded = await self._request(
+                lambda: self._client.aio.files.upload(
                     file=cast(IOBase, handle),
                     config=types.UploadFileConfig(mime_type=document.media_type),
                 )
-            except errors.APIError as exc:
-                # The Files API refuses a bad key as generateContent does: the same classes.
-                error = _api_error(exc, self._api_key, self._model)
-                raise error from (None if error.misconfigured else exc)
+            )
         return types.Part.from_uri(file_uri=uploaded.uri or "", mime_type=document.media_type)
 
-    async def extract(self, request: ExtractionRequest) -> Extraction:
+    async def _request(self, send: Callable[[], Awaitable[T]]) -> T:
+        """`send()`, a request to the service, with its failures classified; one that may be
+        the request's own or the service down (_doubtful, a timeout, a connection cut) is
+        judged by the health probe (model/health.py)."""
         from google.genai import errors
 
+        try:
+            return await send()
+        except errors.APIError as exc:
+            error = _api_error(exc, self._api_key, self._model)
+            if _doubtful(int(exc.code or 0)):
+                error = await self.health.judged(error)
+            # Not chained to a refusal of the settings: the SDK's error prints its whole body,
+            # whose DebugInfo may hold the key (its ErrorInfo reasons are in the message).
+            raise error from (None if error.misconfigured else exc)
+        except (aiohttp.ClientConnectorError, httpx.ConnectError) as exc:
+            # No connection at all (refused, no route, DNS): the service, not this request.
+            raise ExtractionError(
+                f"Gemini unreachable: {type(exc).__name__}: {exc}", retryable=True, unavailable=True
+            ) from exc
+        except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
+            # Too slow, or cut off mid-answer: this request's doing (a document the model
+            # works on for too long) if the service answers the probe, else the service down.
+            error = await self.health.judged(
+                ExtractionError(
+                    f"Gemini unreachable or too slow: {_failed_call(exc, self._timeout)}",
+                    retryable=True,
+                )
+            )
+            raise error from (None if error.misconfigured else exc)
+
+    async def _probe(self) -> None:
+        """Ask the service a one-line question with a trivial schema, no documents, through
+        the same client and settings as the requests; returns once it answers (whatever it
+        says: an answer is what is asked), or raises its failure classified as a request's
+        is. Not judged itself (that is what it is for)."""
+        from google.genai import errors
+
+        types = self._types
+        if self._pace is not None:
+            await self._pace()  # a request like any: it takes its start from the RPM budget
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_json_schema=PROBE_SCHEMA,
+            temperature=0,
+            max_output_tokens=min(PROBE_OUTPUT_TOKENS, self._output_ceiling) or None,
+            http_options=types.HttpOptions(timeout=int(self._probe_timeout * 1000)),
+        )
+        try:
+            await self._client.aio.models.generate_content(
+                model=self._model, contents=PROBE_ASK, config=config
+            )
+        except errors.APIError as exc:
+            raise _api_error(exc, self._api_key, self._model) from None
+        except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
+            # Refused, timed out or cut: the service, since the question is not to blame.
+            raise ExtractionError(
+                f"Gemini unreachable or too slow: {_failed_call(exc, self._probe_timeout)}",
+                retryable=True,
+                unavailable=True,
+            ) from None
+
+    async def extract(self, request: ExtractionRequest) -> Extraction:
         types = self._types
         schema = json_schema(request.fields, request.types)
         parts: list[Any] = []
@@ -365,30 +460,18 @@ class GeminiExtractor:
             max_output_tokens=max_output_tokens(len(request.fields), self._output_ceiling),
         )
         try:
-            response = await self._client.aio.models.generate_content(
-                model=self._model, contents=[types.Content(role="user", parts=parts)], config=config
+            response = await self._request(
+                lambda: self._client.aio.models.generate_content(
+                    model=self._model,
+                    contents=[types.Content(role="user", parts=parts)],
+                    config=config,
+                )
             )
-        except errors.APIError as exc:
-            error = _api_error(exc, self._api_key, self._model)
-            # Not chained to a refusal of the settings: the SDK's error prints its whole body,
-            # whose DebugInfo may hold the key (its ErrorInfo reasons are in the message).
-            raise error from (None if error.misconfigured else exc)
         except RecursionError as exc:
             # The SDK parses a JSON answer itself (`response.parsed`): arrays or objects inside
             # one another past Python's recursion limit (~1,000) fail it there. Off-schema
             # output, not an internal error retried to MaxDeliver (_parse_object: the same).
             raise _too_deep() from exc
-        except (aiohttp.ClientConnectorError, httpx.ConnectError) as exc:
-            # No connection at all (refused, no route, DNS): the service, not this request.
-            raise ExtractionError(
-                f"Gemini unreachable: {type(exc).__name__}: {exc}", retryable=True, unavailable=True
-            ) from exc
-        except (TimeoutError, aiohttp.ClientError, httpx.TransportError) as exc:
-            # Too slow, or cut off mid-answer: maybe this request's doing (a document the
-            # model works on for too long), so it counts against the task.
-            raise ExtractionError(
-                f"Gemini unreachable or too slow: {type(exc).__name__}: {exc}", retryable=True
-            ) from exc
         _check_finished(response, config.max_output_tokens or 0, len(request.fields))
         values = _parse_object(response.text or "", [f.name for f in request.fields])
         sources = _sources(values.pop(SOURCES_KEY, None), request.documents) if combined else {}

@@ -90,6 +90,24 @@ class RateController:
             await self._release(success=True)
             return result
 
+    async def paced(self) -> None:
+        """Wait for one more start within the requests-per-minute ceiling, for a request made
+        inside a `call` that holds its concurrency slot already (the extractor's health
+        probe): a request spends the quota whatever it asks, so the probe takes its start as
+        the call's own request did; it takes no slot of its own (its caller's waits on it)."""
+        if self.shared is not None:
+            await self.shared.wait_turn()
+            return
+        if not self.rpm:
+            return
+        async with self._changed:
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + 60.0 / self.rpm
+        if start > now:
+            with waiting_on_dependency("the model's rate limits"):
+                await asyncio.sleep(start - now)
+
     async def _acquire(self) -> None:
         async with self._changed:
             while True:

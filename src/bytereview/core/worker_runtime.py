@@ -201,13 +201,18 @@ def waiting_on_dependency(reason: str = "") -> Iterator[_WaitingOn]:
         yield wait
 
 
-async def wait_out(delay: float) -> None:
-    """Sleep `delay` seconds of an outage; the running message's run-time budget is extended
-    by as much, since waiting for a dependency is not the task running long. The handler
-    counts as waiting meanwhile (the worker's heartbeat says so)."""
+def _not_running(seconds: float) -> None:
+    """The running message's run-time budget extended by `seconds` spent on an outage, since
+    waiting for a dependency is not the task running long."""
     budget = _run_budget.get()
     if budget is not None and (when := budget.when()) is not None:
-        budget.reschedule(when + delay)
+        budget.reschedule(when + seconds)
+
+
+async def wait_out(delay: float) -> None:
+    """Sleep `delay` seconds of an outage; the running message's run-time budget is extended
+    by as much. The handler counts as waiting meanwhile (the worker's heartbeat says so)."""
+    _not_running(delay)
     with waiting_on_dependency():
         await asyncio.sleep(delay)
 
@@ -221,6 +226,7 @@ async def outlast(
     why: Callable[[BaseException], str] | None = None,
 ) -> T:
     """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`);
+    the calls that fail so count against the run time no more than the sleeps between them;
     from its first such failure to the end, the handler counts as waiting (`outage`), on
     `what`, or on `what: why(failure)` when `why` says more (its words replace the failure's
     own in each retry's log line: the caller has said the rest once)."""
@@ -228,11 +234,16 @@ async def outlast(
     waiting: _WaitingOn | None = None
     with contextlib.ExitStack() as episode:
         while True:
+            started = time.monotonic()
             try:
                 return await call()
             except Exception as exc:
                 if not is_down(exc):
                     raise
+                # A call that met the outage did not run the task either: a dependency that
+                # answers by timing out (the model's service stalled, 120 s a call) used up
+                # the maximum run time in calls tried again, and failed the task after all.
+                _not_running(time.monotonic() - started)
                 said = why(exc) if why is not None else ""
                 reason = f"{what}: {said}" if said else what
                 if waiting is None:  # the episode's first failure
