@@ -68,15 +68,31 @@ class Exporter:
         ResourceExhausted when they are all taken."""
         return self._open.held(user_id)
 
+    async def head(self, user_id: str, job_id: str, fmt: str) -> tuple[str, str]:
+        """(content type, file name): what an export says before its first byte. Access and
+        the format are checked; nothing of the job's results is read (a REST HEAD asks this
+        alone, core.head_only)."""
+        fmt = _format(fmt)
+        async with self._ctx.reading() as session:
+            job = await owned_job(session, user_id, job_id)
+        return FORMATS[fmt], f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
+
     async def export(
         self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
     ) -> tuple[str, str, AsyncIterator[bytes]]:
         """(content type, file name, chunks). Access is checked before the first chunk."""
-        fmt = (fmt or "csv").lower()
-        if fmt not in FORMATS:
-            raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+        content_type, filename = await self.head(user_id, job_id, fmt)
+        layout = await self._layout(job_id, evidence=evidence)
+        pages = self._pages(job_id)
+        fmt = _format(fmt)
+        if fmt == "csv":
+            return content_type, filename, _csv(layout, pages)
+        if fmt == "json":
+            return content_type, filename, _json(layout, pages)
+        return content_type, filename, _xlsx(layout, pages)
+
+    async def _layout(self, job_id: str, *, evidence: bool) -> ExportLayout:
         async with self._ctx.reading() as session:
-            job = await owned_job(session, user_id, job_id)
             fields = (
                 await session.execute(
                     select(models.JobField.name, models.JobField.data_type_id)
@@ -103,20 +119,13 @@ class Exporter:
                     .limit(1)
                 )
             ) is not None
-        layout = ExportLayout(
+        return ExportLayout(
             field_names=[name for name, _ in fields],
             money=frozenset(name for name, data_type in fields if data_type == "currency"),
             corrected=corrected,
             evidence=evidence,
             skipped=skipped,
         )
-        filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
-        pages = self._pages(job_id)
-        if fmt == "csv":
-            return FORMATS[fmt], filename, _csv(layout, pages)
-        if fmt == "json":
-            return FORMATS[fmt], filename, _json(layout, pages)
-        return FORMATS[fmt], filename, _xlsx(layout, pages)
 
     async def _pages(self, job_id: str) -> AsyncIterator[Page]:
         """The job's results in order, PAGE at a time, each with its files' paths.
@@ -152,6 +161,14 @@ class Exporter:
 
 
 Page = list[tuple[models.Result, list[str]]]
+
+
+def _format(fmt: str) -> str:
+    """The format asked for (csv when none), one of FORMATS; InvalidArgument otherwise."""
+    fmt = (fmt or "csv").lower()
+    if fmt not in FORMATS:
+        raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+    return fmt
 
 
 async def _csv(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
