@@ -26,6 +26,7 @@ from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export.rows import ExportLayout
 from services.jobs.domain.export.xlsx import XlsxStream
 from services.jobs.domain.pages.keyset import Keyset, read_page
+from services.jobs.domain.pages.uncut import uncut
 from services.jobs.store import models
 
 PAGE = 500
@@ -132,32 +133,40 @@ class Exporter:
 
         Keyset on (position, id), each page in its own short read: a long download never
         holds a transaction (or SQLite's snapshot) open, and memory is one page. A page may
-        be short (the byte budget); only an empty one ends the export."""
-        order = Keyset((models.Result.position, models.Result.id))
+        be short (the byte budget); only an empty one ends the export. An export cancelled
+        (its client gone) stops once its page is read (`uncut`): a read cut in the driver
+        cost the connection and logged an error."""
         key: tuple[int, str] | None = None
         while True:
-            async with self._ctx.reading() as session:
-                # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
-                # results of 100 values of 10,000 characters were ~3 GB in memory at once.
-                results = await read_page(
-                    session,
-                    select(models.Result)
-                    .where(models.Result.job_id == job_id, *order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(PAGE),
-                )
-                if not results:
-                    return
-                paths: dict[str, list[str]] = {}
-                for task_id, path in await session.execute(
-                    select(models.TaskFile.task_id, models.SourceFile.original_path)
-                    .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
-                    .where(models.TaskFile.task_id.in_([r.task_id for r in results]))
-                    .order_by(models.TaskFile.task_id, models.TaskFile.position)
-                ):
-                    paths.setdefault(task_id, []).append(path)
-            yield [(r, paths.get(r.task_id, [])) for r in results]
-            key = (results[-1].position, results[-1].id)
+            page = await uncut(self._page(job_id, key))
+            if not page:
+                return
+            yield page
+            key = (page[-1][0].position, page[-1][0].id)
+
+    async def _page(self, job_id: str, key: tuple[int, str] | None) -> Page:
+        order = Keyset((models.Result.position, models.Result.id))
+        async with self._ctx.reading() as session:
+            # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
+            # results of 100 values of 10,000 characters were ~3 GB in memory at once.
+            results = await read_page(
+                session,
+                select(models.Result)
+                .where(models.Result.job_id == job_id, *order.after(key))
+                .order_by(*order.order_by())
+                .limit(PAGE),
+            )
+            if not results:
+                return []
+            paths: dict[str, list[str]] = {}
+            for task_id, path in await session.execute(
+                select(models.TaskFile.task_id, models.SourceFile.original_path)
+                .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+                .where(models.TaskFile.task_id.in_([r.task_id for r in results]))
+                .order_by(models.TaskFile.task_id, models.TaskFile.position)
+            ):
+                paths.setdefault(task_id, []).append(path)
+        return [(r, paths.get(r.task_id, [])) for r in results]
 
 
 Page = list[tuple[models.Result, list[str]]]
@@ -207,10 +216,15 @@ async def _json(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterat
 async def _xlsx(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
     """Zipped as rows arrive (`export.xlsx`): the first bytes leave with the first page."""
     book = XlsxStream("results")
-    book.append(layout.header())
-    async for page in pages:
-        for result, paths in page:
-            book.append(layout.row(result, paths))
-        if chunk := book.take():
-            yield chunk
-    yield book.close()
+    try:
+        book.append(layout.header())
+        async for page in pages:
+            for result, paths in page:
+                book.append(layout.row(result, paths))
+            if chunk := book.take():
+                yield chunk
+        yield book.close()
+    finally:
+        # An export stopped half-way (its client gone): its zip is let go here, not by the
+        # garbage collector, whose ZipFile.__del__ raised on the sheet still open in it.
+        book.discard()
