@@ -8,8 +8,10 @@ checked and routed exactly as one; only the body is dropped. The server keeps it
 scope, which still says HEAD: uvicorn then leaves the body out too and keeps the length.
 
 A streamed body (an export, a download) is not produced at all past its first chunk: the
-answer is ended there and the app stopped, so a HEAD does not cost a whole export (and a
-stream that never ends, an event stream, does not hold the HEAD open for ever).
+answer is ended there and the app stopped, so a stream that never ends (an event stream)
+does not hold the HEAD open for ever. The scope marks the GET as standing for a HEAD
+(`asked_head`): the proxy tells a streaming backend so (core.head_only), and one that reads
+ahead of what is sent (an export) answers its head without reading its body at all.
 """
 
 from __future__ import annotations
@@ -37,7 +39,16 @@ class HeadAsGet:
                 raise _Answered  # a stream: the rest is not wanted
 
         with contextlib.suppress(_Answered):
-            await self.app({**scope, "method": "GET"}, receive, without_body)
+            await self.app({**scope, "method": "GET", _HEAD: True}, receive, without_body)
+
+
+# The scope's mark of a GET that stands for a HEAD (ASGI lets a server or middleware add keys).
+_HEAD = "bytereview.head"
+
+
+def asked_head(scope: Scope) -> bool:
+    """Whether this GET is a HEAD's (HeadAsGet): only the answer's head will be sent."""
+    return bool(scope.get(_HEAD, False))
 
 
 class _Answered(Exception):

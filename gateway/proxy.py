@@ -31,10 +31,12 @@ from prometheus_client import Counter, Histogram
 from bytereview.core import DomainError, InvalidArgument, Unauthenticated
 from bytereview.core.auth import CREDENTIAL_HEADERS, Credentials
 from bytereview.core.constant_time import same_secret
+from bytereview.core.head_only import HEAD_ONLY
 from bytereview.extract.v1 import extract_service_pb2
 from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
 from gateway.errors import error_response, http_error, method_not_allowed
+from gateway.head_requests import asked_head
 from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
 from gateway.upstreams import Upstreams
 
@@ -163,6 +165,8 @@ class TranscodingProxy:
         ch = self._upstreams.get(route.upstream)
         try:
             if shape.streaming:
+                if asked_head(request.scope):
+                    metadata.append(HEAD_ONLY)  # the backend may answer its head alone
                 call = ch.unary_stream(
                     route.grpc_path,
                     request_serializer=_serialize,

@@ -17,10 +17,11 @@ def text_pdf(lines: list[str], *, pages: int = 1) -> bytes:
     return _pdf(content, pages)
 
 
-def placed_pdf(runs: list[tuple[float, float, str]]) -> bytes:
-    """A one-page PDF drawing each (x, y, text) where it says, in the order given: the text
-    layer's order, which a form's producer may choose apart from where things appear."""
-    content = " ".join(f"BT /F1 12 Tf {x} {y} Td ({_escape(t)}) Tj ET" for x, y, t in runs)
+def placed_pdf(runs: list[tuple[float, float, str]], *, size: float = 12) -> bytes:
+    """A one-page PDF drawing each (x, y, text) where it says, in `size`-point type, in the
+    order given: the text layer's order, which a form's producer may choose apart from where
+    things appear."""
+    content = " ".join(f"BT /F1 {size} Tf {x} {y} Td ({_escape(t)}) Tj ET" for x, y, t in runs)
     return _pdf(content, 1)
 
 

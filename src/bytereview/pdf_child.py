@@ -2,10 +2,10 @@
 
 Started as `python -m bytereview.pdf_child FD MEMORY_BYTES PARENT_PID`, it serves one
 document after another over the connection FD, and dies with its parent. It imports only the
-standard library and pypdfium2 (not `bytereview.core`, which takes a second to import), so
-a child is ready in a fraction of a second. Calls are named operations (below) with plain
-arguments, answered with plain values: nothing the parent sends makes the child import
-anything else.
+standard library, pypdfium2 and `bytereview.pdf_runs` (not `bytereview.core`, which takes a
+second to import), so a child is ready in a fraction of a second. Calls are named operations
+(below) with plain arguments, answered with plain values: nothing the parent sends makes the
+child import anything else.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def page_text(
 
 def text_runs(pdf: Any, index: int, max_chars: int) -> list[tuple[float, float, float, float, str]]:
     """The page's text runs: (bottom, top, left, right, text), in the producer's order;
-    TooMuchText past `max_chars` characters."""
+    TooMuchText past `max_chars` characters. Each character is read once (pdf_runs says
+    how the runs' text is made, as pdfium's text of each run's rect)."""
+    from bytereview import pdf_runs
+
     page = pdf[index]
     try:
         textpage = _textpage(page, max_chars)
@@ -89,16 +92,39 @@ def text_runs(pdf: Any, index: int, max_chars: int) -> list[tuple[float, float, 
         page.close()
         raise
     try:
-        runs = []
-        for rect in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(rect)
-            text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
-            if text:
-                runs.append((bottom, top, left, right, text))
-        return runs
+        codes, boxes, ys = _characters(textpage)
+        rects = [tuple(textpage.get_rect(i)) for i in range(textpage.count_rects())]
+        return pdf_runs.text_runs(codes, boxes, ys, rects)
     finally:
         textpage.close()
         page.close()
+
+
+def _characters(textpage: Any) -> tuple[list[int], list[Any], list[float]]:
+    """Each character's code point, box (left, bottom, right, top, normalized) and origin's
+    y, from pdfium's calls with their out-parameters made once (pypdfium2's get_charbox
+    makes four per character, and a page may hold 100,000)."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    handle = textpage.raw
+    left, right, bottom, top, x, y = (ctypes.c_double() for _ in range(6))
+    box_args = (ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top))
+    origin_args = (ctypes.byref(x), ctypes.byref(y))
+    codes: list[int] = []
+    boxes: list[Any] = []
+    ys: list[float] = []
+    for i in range(int(textpage.count_chars())):
+        codes.append(int(raw.FPDFText_GetUnicode(handle, i)))
+        if raw.FPDFText_GetCharBox(handle, i, *box_args):
+            x0, x1, y0, y1 = left.value, right.value, bottom.value, top.value
+            boxes.append((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+        else:
+            boxes.append((0.0, 0.0, 0.0, 0.0))  # no box: meets no rect
+        raw.FPDFText_GetCharOrigin(handle, i, *origin_args)
+        ys.append(y.value)
+    return codes, boxes, ys
 
 
 def render(pdf: Any, index: int, scale: float) -> tuple[str, int, int, bytes]:

@@ -5,17 +5,27 @@ answer on the same connection, so each HEAD here is followed by a GET on that co
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
+import grpc
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from starlette.types import Receive, Scope, Send
 
 from bytereview.core import DEV_TOKEN
+from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
+from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from gateway.head_requests import HeadAsGet
+from services.jobs import RunningJobsService
+from tests.services.jobs.many_results import EXPORTED, job_with_results
 
 # The tests on the gateway's real server (the middleware's own test needs none).
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 AUTH = f"Authorization: Bearer {DEV_TOKEN}\r\n"
+BEARER = {"Authorization": f"Bearer {DEV_TOKEN}"}
 
 
 async def _head_then_get(port: int, path: str, headers: str = "") -> list[dict[str, str]]:
@@ -108,3 +118,47 @@ async def test_a_head_stops_a_stream_after_its_first_chunk() -> None:
     assert answer.status_code == 200
     assert answer.content == b""
     assert produced == 1
+
+
+@ON_SQLITE
+async def test_a_head_on_an_export_reads_no_results(
+    port: int, jobs: RunningJobsService, channel: grpc.aio.Channel
+) -> None:
+    """A HEAD on an export answers the GET's head (status, type, file name) without reading
+    the job's results: only the GET reads them. Cutting the HEAD's body after its first chunk
+    was not enough: the jobs service reads ahead of what the gateway took (gRPC's flow
+    control window and its chunks of many rows), so a HEAD read most of an export."""
+    job = await job_with_results(
+        jobs_grpc.JobServiceStub(channel), worker_grpc.JobWorkerServiceStub(channel), jobs
+    )
+    pages: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if re.search(r"FROM extraction_results\b.*ORDER BY", statement, re.S):
+            pages.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            url = f"/v1/{job}:export"
+            for fmt in ("csv", "json", "xlsx"):
+                head = await client.head(url, params={"format": fmt}, headers=BEARER)
+                assert head.status_code == 200, head.text
+                assert head.content == b""
+                # What the service would still read after the HEAD's answer would show here.
+                await asyncio.sleep(0.5)
+                assert pages == [], f"a HEAD ({fmt}) read {len(pages)} pages of results"
+                get = await client.get(url, params={"format": fmt}, headers=BEARER)
+                assert get.status_code == 200
+                for name in ("content-type", "content-disposition"):
+                    assert head.headers[name] == get.headers[name]
+                assert len(pages) > 1  # the GET read them (the count sees reads)
+                pages.clear()
+                if fmt == "csv":
+                    assert get.content.count(b"\n") == EXPORTED + 1
+            missing = await client.head(url.replace(job, "jobs/" + "0" * 32), headers=BEARER)
+            assert missing.status_code == 404
+            bad = await client.head(url, params={"format": "pdf"}, headers=BEARER)
+            assert bad.status_code == 400
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)

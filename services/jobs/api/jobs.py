@@ -10,6 +10,7 @@ from google.protobuf import empty_pb2
 
 from bytereview.core import disposition
 from bytereview.core.errors import NotFound
+from bytereview.core.head_only import head_only
 from bytereview.core.rpc import Context
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -258,11 +259,16 @@ class JobServicer(jobs_grpc.JobServiceServicer):
     async def ExportResults(
         self, request: jobs_pb.ExportResultsRequest, context: Context
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        user_id = caller_id()
+        user_id, job_id = caller_id(), _job_id(request.name)
         with self._exporter.slot(user_id):
-            content_type, filename, chunks = await self._exporter.export(
-                user_id, _job_id(request.name), request.format, evidence=request.include_evidence
-            )
+            if head_only(context):
+                # A REST HEAD: the export's type and file name, none of its rows read.
+                content_type, filename = await self._exporter.head(user_id, job_id, request.format)
+                chunks: AsyncIterator[bytes] | None = None
+            else:
+                content_type, filename, chunks = await self._exporter.export(
+                    user_id, job_id, request.format, evidence=request.include_evidence
+                )
             # The gateway turns x-http-* initial metadata into response headers.
             await context.send_initial_metadata(
                 [
@@ -272,6 +278,9 @@ class JobServicer(jobs_grpc.JobServiceServicer):
                     )
                 ]
             )
+            if chunks is None:
+                yield httpbody_pb2.HttpBody(content_type=content_type)
+                return
             async for chunk in chunks:
                 yield httpbody_pb2.HttpBody(content_type=content_type, data=chunk)
 

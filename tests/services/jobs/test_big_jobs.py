@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bytereview.core import streams
 from bytereview.extract.v1 import messages_pb2 as extract_messages
@@ -26,6 +26,7 @@ from services.jobs.domain.tasks.finishing import finish_if_done
 from services.jobs.store import models
 from tests.conftest import USER
 from tests.services.jobs.helpers import FIELDS, WORKER, files, pull_exactly, ready_job, tasks
+from tests.services.jobs.many_results import EXPORTED, job_with_results
 
 if TYPE_CHECKING:
     from tests.services.jobs.helpers import JobStub, WorkerStub
@@ -164,67 +165,6 @@ async def test_a_job_never_finishes_before_its_tasks_are_built(
     assert (before, after) == (JobStatus.QUEUED, JobStatus.COMPLETED)
 
 
-EXPORTED = 3000
-
-
-async def _job_with_results(
-    job_stub: JobStub, worker_stub: WorkerStub, jobs: RunningJobsService
-) -> str:
-    """A completed job of EXPORTED results written as rows (the workflow is tested elsewhere;
-    here only the export's paging and content matter)."""
-    job = await ready_job(job_stub, worker_stub, jobs.ctx.settings, files=1)
-    job_id = job.split("/")[1]
-    async with jobs.ctx.transaction() as session:
-        for position, field in enumerate(FIELDS):
-            session.add(
-                models.JobField(
-                    job_id=job_id, position=position, name=field.name, data_type_id=field.data_type
-                )
-            )
-        await session.flush()
-        # Core multi-row INSERTs (the ORM's unit of work over 12,000 objects was most of the
-        # test's time), rows others point to first.
-        ids = [(models.new_id(), models.new_id()) for _ in range(EXPORTED)]
-        await session.execute(
-            insert(models.SourceFile),
-            [
-                {
-                    "id": file_id,
-                    "job_id": job_id,
-                    "original_path": f"batch/{i:05d} ünïcode.pdf",
-                    "storage_key": f"jobs/{job_id}/uploads/{file_id}",
-                    "status": "READY",
-                }
-                for i, (file_id, _) in enumerate(ids)
-            ],
-        )
-        await session.execute(
-            insert(models.Task),
-            [
-                {"id": task_id, "job_id": job_id, "position": i, "mode": "x", "status": "SUCCEEDED"}
-                for i, (_, task_id) in enumerate(ids)
-            ],
-        )
-        await session.execute(
-            insert(models.TaskFile),
-            [{"task_id": task_id, "position": 0, "file_id": file_id} for file_id, task_id in ids],
-        )
-        await session.execute(
-            insert(models.Result),
-            [
-                {
-                    "job_id": job_id,
-                    "task_id": task_id,
-                    "position": i,
-                    "values": {"invoice_number": f"INV-{i}" + "x" * 80, "total": f"{i}.50"},
-                    "edited": i % 2 == 0,
-                }
-                for i, (_, task_id) in enumerate(ids)
-            ],
-        )
-    return job
-
-
 async def _export(job_stub: JobStub, job: str, fmt: str) -> list[bytes]:
     stream = job_stub.ExportResults(
         jobs_pb.ExportResultsRequest(name=job, format=fmt), metadata=USER
@@ -235,7 +175,7 @@ async def _export(job_stub: JobStub, job: str, fmt: str) -> list[bytes]:
 async def test_exports_stream_thousands_of_results_in_order(
     job_stub: JobStub, worker_stub: WorkerStub, jobs: RunningJobsService
 ) -> None:
-    job = await _job_with_results(job_stub, worker_stub, jobs)
+    job = await job_with_results(job_stub, worker_stub, jobs)
     async with jobs.ctx.reading() as session:
         assert await session.scalar(select(func.count()).select_from(models.Result)) == EXPORTED
 

@@ -26,6 +26,7 @@ from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.export.rows import ExportLayout
 from services.jobs.domain.export.xlsx import XlsxStream
 from services.jobs.domain.pages.keyset import Keyset, read_page
+from services.jobs.domain.pages.uncut import uncut
 from services.jobs.store import models
 
 PAGE = 500
@@ -68,15 +69,31 @@ class Exporter:
         ResourceExhausted when they are all taken."""
         return self._open.held(user_id)
 
+    async def head(self, user_id: str, job_id: str, fmt: str) -> tuple[str, str]:
+        """(content type, file name): what an export says before its first byte. Access and
+        the format are checked; nothing of the job's results is read (a REST HEAD asks this
+        alone, core.head_only)."""
+        fmt = _format(fmt)
+        async with self._ctx.reading() as session:
+            job = await owned_job(session, user_id, job_id)
+        return FORMATS[fmt], f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
+
     async def export(
         self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
     ) -> tuple[str, str, AsyncIterator[bytes]]:
         """(content type, file name, chunks). Access is checked before the first chunk."""
-        fmt = (fmt or "csv").lower()
-        if fmt not in FORMATS:
-            raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+        content_type, filename = await self.head(user_id, job_id, fmt)
+        layout = await self._layout(job_id, evidence=evidence)
+        pages = self._pages(job_id)
+        fmt = _format(fmt)
+        if fmt == "csv":
+            return content_type, filename, _csv(layout, pages)
+        if fmt == "json":
+            return content_type, filename, _json(layout, pages)
+        return content_type, filename, _xlsx(layout, pages)
+
+    async def _layout(self, job_id: str, *, evidence: bool) -> ExportLayout:
         async with self._ctx.reading() as session:
-            job = await owned_job(session, user_id, job_id)
             fields = (
                 await session.execute(
                     select(models.JobField.name, models.JobField.data_type_id)
@@ -103,55 +120,64 @@ class Exporter:
                     .limit(1)
                 )
             ) is not None
-        layout = ExportLayout(
+        return ExportLayout(
             field_names=[name for name, _ in fields],
             money=frozenset(name for name, data_type in fields if data_type == "currency"),
             corrected=corrected,
             evidence=evidence,
             skipped=skipped,
         )
-        filename = f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
-        pages = self._pages(job_id)
-        if fmt == "csv":
-            return FORMATS[fmt], filename, _csv(layout, pages)
-        if fmt == "json":
-            return FORMATS[fmt], filename, _json(layout, pages)
-        return FORMATS[fmt], filename, _xlsx(layout, pages)
 
     async def _pages(self, job_id: str) -> AsyncIterator[Page]:
         """The job's results in order, PAGE at a time, each with its files' paths.
 
         Keyset on (position, id), each page in its own short read: a long download never
         holds a transaction (or SQLite's snapshot) open, and memory is one page. A page may
-        be short (the byte budget); only an empty one ends the export."""
-        order = Keyset((models.Result.position, models.Result.id))
+        be short (the byte budget); only an empty one ends the export. An export cancelled
+        (its client gone) stops once its page is read (`uncut`): a read cut in the driver
+        cost the connection and logged an error."""
         key: tuple[int, str] | None = None
         while True:
-            async with self._ctx.reading() as session:
-                # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
-                # results of 100 values of 10,000 characters were ~3 GB in memory at once.
-                results = await read_page(
-                    session,
-                    select(models.Result)
-                    .where(models.Result.job_id == job_id, *order.after(key))
-                    .order_by(*order.order_by())
-                    .limit(PAGE),
-                )
-                if not results:
-                    return
-                paths: dict[str, list[str]] = {}
-                for task_id, path in await session.execute(
-                    select(models.TaskFile.task_id, models.SourceFile.original_path)
-                    .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
-                    .where(models.TaskFile.task_id.in_([r.task_id for r in results]))
-                    .order_by(models.TaskFile.task_id, models.TaskFile.position)
-                ):
-                    paths.setdefault(task_id, []).append(path)
-            yield [(r, paths.get(r.task_id, [])) for r in results]
-            key = (results[-1].position, results[-1].id)
+            page = await uncut(self._page(job_id, key))
+            if not page:
+                return
+            yield page
+            key = (page[-1][0].position, page[-1][0].id)
+
+    async def _page(self, job_id: str, key: tuple[int, str] | None) -> Page:
+        order = Keyset((models.Result.position, models.Result.id))
+        async with self._ctx.reading() as session:
+            # Up to PAGE rows, fewer once they weigh the page budget (read_page): PAGE
+            # results of 100 values of 10,000 characters were ~3 GB in memory at once.
+            results = await read_page(
+                session,
+                select(models.Result)
+                .where(models.Result.job_id == job_id, *order.after(key))
+                .order_by(*order.order_by())
+                .limit(PAGE),
+            )
+            if not results:
+                return []
+            paths: dict[str, list[str]] = {}
+            for task_id, path in await session.execute(
+                select(models.TaskFile.task_id, models.SourceFile.original_path)
+                .join(models.SourceFile, models.SourceFile.id == models.TaskFile.file_id)
+                .where(models.TaskFile.task_id.in_([r.task_id for r in results]))
+                .order_by(models.TaskFile.task_id, models.TaskFile.position)
+            ):
+                paths.setdefault(task_id, []).append(path)
+        return [(r, paths.get(r.task_id, [])) for r in results]
 
 
 Page = list[tuple[models.Result, list[str]]]
+
+
+def _format(fmt: str) -> str:
+    """The format asked for (csv when none), one of FORMATS; InvalidArgument otherwise."""
+    fmt = (fmt or "csv").lower()
+    if fmt not in FORMATS:
+        raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
+    return fmt
 
 
 async def _csv(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
@@ -190,10 +216,15 @@ async def _json(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterat
 async def _xlsx(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:
     """Zipped as rows arrive (`export.xlsx`): the first bytes leave with the first page."""
     book = XlsxStream("results")
-    book.append(layout.header())
-    async for page in pages:
-        for result, paths in page:
-            book.append(layout.row(result, paths))
-        if chunk := book.take():
-            yield chunk
-    yield book.close()
+    try:
+        book.append(layout.header())
+        async for page in pages:
+            for result, paths in page:
+                book.append(layout.row(result, paths))
+            if chunk := book.take():
+                yield chunk
+        yield book.close()
+    finally:
+        # An export stopped half-way (its client gone): its zip is let go here, not by the
+        # garbage collector, whose ZipFile.__del__ raised on the sheet still open in it.
+        book.discard()

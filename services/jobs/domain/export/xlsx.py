@@ -145,6 +145,7 @@ class XlsxStream:
         self._sheet.write(_SHEET_START.encode())
         self._rows = 0
         self._columns: list[str] = []
+        self._closed = False
 
     def append(self, values: Sequence[Any]) -> None:
         self._rows += 1
@@ -159,6 +160,16 @@ class XlsxStream:
 
     def close(self) -> bytes:
         self._sheet.write(_SHEET_END.encode())
+        self._finish()
+        return self._sink.take()
+
+    def discard(self) -> None:
+        """Lets the workbook go unfinished (nothing more is taken); once closed, a no-op."""
+        if not self._closed:
+            self._finish()
+            self._sink.take()
+
+    def _finish(self) -> None:
         self._sheet.close()
         self._zip.close()
-        return self._sink.take()
+        self._closed = True

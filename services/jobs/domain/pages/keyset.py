@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bytereview.core.errors import InvalidArgument
 from services.jobs.domain.pages.tokens import Key, KeyValue, PageTokens
+from services.jobs.domain.pages.uncut import uncut
 
 Row = TypeVar("Row")
 Columns = TypeVarTuple("Columns")
@@ -129,7 +130,13 @@ async def read_page(session: AsyncSession, query: Select[Row]) -> list[Row]:
     `.all()` read every row first: a page of 1,000 results of 100 corrected values of 10,000
     characters held ~1 GB in the jobs service for one ListResults call, to answer 3 MiB of it,
     and a tenant could ask for that as often as it liked. At least two rows are read, so a
-    first row over the budget alone still tells whether a next page follows."""
+    first row over the budget alone still tells whether a next page follows.
+
+    A cancellation of the caller takes effect once the page is read (`uncut`)."""
+    return await uncut(_read_page(session, query))
+
+
+async def _read_page(session: AsyncSession, query: Select[Row]) -> list[Row]:
     rows: list[Row] = []
     weight = 0
     result = await session.stream_scalars(query.execution_options(yield_per=FETCH_ROWS))
@@ -156,6 +163,10 @@ def _values(row: SqlRow[*Columns]) -> tuple[object, ...]:
 
 async def read_rows(session: AsyncSession, query: Select[*Columns]) -> list[SqlRow[*Columns]]:
     """As `read_page`, for a query of several columns (rows, not single objects)."""
+    return await uncut(_read_rows(session, query))
+
+
+async def _read_rows(session: AsyncSession, query: Select[*Columns]) -> list[SqlRow[*Columns]]:
     rows: list[SqlRow[*Columns]] = []
     weight = 0
     result = await session.stream(query.execution_options(yield_per=FETCH_ROWS))

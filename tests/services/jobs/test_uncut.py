@@ -1,0 +1,67 @@
+"""`uncut`: a cancelled caller's page read ends before the cancellation takes effect, unless
+it is cancelled again (a shutdown past its grace). The database side of it is tested on the
+real service (tests/gateway/test_cancelled_exports.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from services.jobs.domain.pages.uncut import uncut
+
+
+async def test_a_cancelled_caller_waits_for_its_read_to_end() -> None:
+    go_on, ended = asyncio.Event(), asyncio.Event()
+
+    async def read() -> int:
+        await go_on.wait()
+        ended.set()
+        return 1
+
+    caller = asyncio.ensure_future(uncut(read()))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    await asyncio.sleep(0.01)
+    assert not caller.done()  # still waiting for the read
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert ended.is_set()
+    assert await uncut(read()) == 1  # and uncancelled, it is only the read
+
+
+async def test_a_second_cancellation_cuts_the_read() -> None:
+    cut = asyncio.Event()
+
+    async def read() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cut.set()
+            raise
+
+    caller = asyncio.ensure_future(uncut(read()))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.wait_for(cut.wait(), timeout=5)
+
+
+async def test_a_read_failing_after_its_caller_left_is_not_reported() -> None:
+    go_on = asyncio.Event()
+
+    async def read() -> None:
+        await go_on.wait()
+        raise RuntimeError("the database went away")
+
+    caller = asyncio.ensure_future(uncut(read()))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    go_on.set()
+    # The cancellation, not the read's failure: nobody is left to take that.
+    with pytest.raises(asyncio.CancelledError):
+        await caller
