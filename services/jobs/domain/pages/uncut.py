@@ -33,8 +33,12 @@ async def uncut(read: Coroutine[Any, Any, T]) -> T:
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
+            # Cancelled again: the read is cut, and its unwinding awaited (a cancelled
+            # driver call returns at once), so that the caller's own cleanup (closing the
+            # session the read used) never runs beside it on the same connection.
             task.add_done_callback(_outcome_taken)
-            task.cancel()  # cancelled again: stop waiting for the read
+            task.cancel()
+            await asyncio.wait([task])
         except Exception:  # noqa: S110
             pass  # the caller is gone: the read's own failure has nobody to go to
         raise
