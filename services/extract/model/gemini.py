@@ -379,12 +379,13 @@ class GeminiExtractor:
         judged by the health probe (model/health.py)."""
         from google.genai import errors
 
+        started = self.health.now()
         try:
             return await send()
         except errors.APIError as exc:
             error = _api_error(exc, self._api_key, self._model)
             if _doubtful(int(exc.code or 0)):
-                error = await self.health.judged(error)
+                error = await self.health.judged(error, started)
             # Not chained to a refusal of the settings: the SDK's error prints its whole body,
             # whose DebugInfo may hold the key (its ErrorInfo reasons are in the message).
             raise error from (None if error.misconfigured else exc)
@@ -400,7 +401,8 @@ class GeminiExtractor:
                 ExtractionError(
                     f"Gemini unreachable or too slow: {_failed_call(exc, self._timeout)}",
                     retryable=True,
-                )
+                ),
+                started,
             )
             raise error from (None if error.misconfigured else exc)
 

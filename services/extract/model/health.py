@@ -81,21 +81,42 @@ class ModelHealth:
         self._until = 0.0  # the verdict stands until then (monotonic)
         self._failure: ExtractionError | None = None  # the last probe's, None: it answered
         self._was_down = False
+        # When the service was last seen back after an outage: the start of the first probe
+        # it answered after failing one (monotonic; never down yet: -inf).
+        self._back_since = float("-inf")
 
-    async def judged(self, failure: ExtractionError) -> ExtractionError:
+    def now(self) -> float:
+        """The clock `judged`'s `started` is read on."""
+        return self._clock()
+
+    async def judged(
+        self, failure: ExtractionError, started: float | None = None
+    ) -> ExtractionError:
         """What to raise for `failure`, a request's failure that may be its own or the
         service's: `failure` itself when the service answers the probe, a wait when it
         fails it as an outage does, and the probe's own error when that is a rate limit or
         a refusal of the platform's settings (either would meet the request as much as the
-        probe: waited out as such, in place, no attempt used)."""
+        probe: waited out as such, in place, no attempt used).
+
+        `started` (on `now()`): when the request was sent. One sent before the service was
+        seen back is the outage's even if the probe now answers: a request stalled by the
+        outage times out after the service recovered, and counting it would use an attempt
+        of every task in flight when an outage ends."""
         probe_failure = await self._verdict()
         if probe_failure is not None and _itself(probe_failure):
             return probe_failure
         if not _down(probe_failure):
-            return failure
+            if started is None or started >= self._back_since:
+                return failure
+            return self._wait(failure, "sent before the service answered again after an outage")
+        return self._wait(
+            failure,
+            f"a health probe failed too ({probe_failure}): the service is not answering",
+        )
+
+    def _wait(self, failure: ExtractionError, why: str) -> ExtractionError:
         return ExtractionError(
-            f"{failure} — and a health probe failed too ({probe_failure}): the service is"
-            " not answering, so the task waits for it",
+            f"{failure} — {why}, so the task waits for it",
             retryable=True,
             retry_after=failure.retry_after,
             # No `misconfigured`: the worker's heartbeat then says "the model (...)", which
@@ -107,6 +128,7 @@ class ModelHealth:
         async with self._lock:
             if self._clock() < self._until:
                 return self._failure
+            probe_started = self._clock()
             try:
                 await self._probe()
                 probe_failure = None
@@ -122,6 +144,8 @@ class ModelHealth:
             # its verdict's time before anyone reads it.
             self._until = self._clock() + self._remember
             self._failure = probe_failure
+            if self._was_down and not _down(probe_failure):
+                self._back_since = probe_started
             self._said(probe_failure)
             return probe_failure
 

@@ -230,3 +230,23 @@ async def test_a_verdict_stands_for_its_time_then_the_service_is_asked_again() -
     now[0] = 10.0  # the service is back
     assert await health.judged(FAILED) is FAILED
     assert probe.made == 2
+
+
+async def test_a_request_sent_before_the_service_came_back_is_the_outages() -> None:
+    """A request stalled by an outage times out once the service is back, and the probe then
+    answers: still the outage's failure (counted, it would use an attempt of every task in
+    flight when an outage ends). A request sent after the service was seen back counts."""
+    now = [0.0]
+    probe = Probe(FAILED, None, None)
+    health = ModelHealth(probe, what="gemini:m", remember_seconds=10, clock=lambda: now[0])
+    assert (await health.judged(FAILED, started=0.0)).unavailable  # down
+    stalled_since = 5.0
+    now[0] = 20.0  # the probe answers again
+    waited = await health.judged(FAILED, started=stalled_since)
+    assert waited.unavailable
+    assert waited.retryable
+    assert "sent before the service answered again" in str(waited)
+    assert probe.made == 2
+    now[0] = 21.0
+    assert await health.judged(FAILED, started=20.5) is FAILED  # sent after: its own
+    assert probe.made == 2  # the verdict still stands
