@@ -17,13 +17,13 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from google.protobuf import descriptor
 from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
@@ -37,6 +37,7 @@ from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
 from gateway.errors import error_response, http_error, method_not_allowed
 from gateway.head_requests import asked_head
+from gateway.stream_responses import ClosingStreamingResponse
 from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
 from gateway.upstreams import Upstreams
 
@@ -380,7 +381,7 @@ async def _stream_response(
                 return
             yield b": keepalive\n\n"
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         read: asyncio.Future[Any] = pending
         try:
             if early:
@@ -402,11 +403,11 @@ async def _stream_response(
             if sse:
                 body = {"code": exc.code().name, "message": exc.details()}
                 yield f"event: error\ndata: {json.dumps(body)}\n\n".encode()
-        except (asyncio.CancelledError, GeneratorExit):
-            # The client went away: stop the backend stream too.
+        finally:
+            # However the body ends (its stream's end, the client gone, the answer cut by
+            # a HEAD, an error), a read still waiting and the backend call end with it.
             read.cancel()
             stream.cancel()
-            raise
 
     if sse:
         media_type = "text/event-stream"
@@ -417,4 +418,11 @@ async def _stream_response(
     if sse:
         # Proxies (nginx) must not buffer the stream, and nothing may cache it.
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
-    return StreamingResponse(chunks(), media_type=media_type, headers=headers)
+    # The response closes `chunks` when it ends (stream_responses); `on_end` covers an
+    # answer ended before `chunks` ran at all (its cleanup then never runs).
+    return ClosingStreamingResponse(
+        chunks(),
+        media_type=media_type,
+        headers=headers,
+        on_end=lambda: (pending.cancel(), stream.cancel()),
+    )

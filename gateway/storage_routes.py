@@ -8,10 +8,11 @@ be a job's upload key, so a URL can never write outside a job's prefix.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from bytereview.core import (
     InvalidKeyError,
@@ -25,6 +26,7 @@ from bytereview.core import (
     storage_keys,
 )
 from gateway.errors import http_error, method_not_allowed
+from gateway.stream_responses import ClosingStreamingResponse
 
 CHUNK = 1024 * 1024
 
@@ -116,15 +118,18 @@ def mount(app: FastAPI, *, storage: Storage, settings: Settings) -> None:
         except (FileNotFoundError, InvalidKeyError):
             return http_error(404, "NOT_FOUND", "the object does not exist")
 
-        async def body() -> Any:
+        async def body() -> AsyncGenerator[bytes, None]:
             try:
                 while chunk := await asyncio.to_thread(handle.read, CHUNK):
                     yield chunk
             finally:
                 handle.close()
 
-        return StreamingResponse(
+        # Closed when the answer ends (a HEAD's is cut after its first chunk), so the file is
+        # closed then, not when the generator is collected (stream_responses).
+        return ClosingStreamingResponse(
             body(),
+            on_end=handle.close,
             media_type="application/octet-stream",
             headers={"content-disposition": disposition.attachment(params.get("filename", ""))},
         )

@@ -13,6 +13,10 @@ BYTES = Counter("bytereview_ingest_bytes_total", "Bytes written while unpacking"
 REJECTS = Counter(
     "bytereview_ingest_rejects_total", "Archives or entries refused, by reason", ["reason"]
 )
+# Pages drawn for viewing (RenderPage): a PDF's in a pdfium child, an image's by Pillow.
+PAGE_DRAWS = Counter(
+    "bytereview_ingest_page_draws_total", "Pages drawn for RenderPage, by kind", ["kind"]
+)
 UNPACK_SECONDS = Histogram(
     "bytereview_ingest_unpack_seconds",
     "Time to unpack one archive",

@@ -8,9 +8,11 @@ a PNG whose pixel size is known (a later piece draws evidence boxes on it).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
 IMAGES = frozenset({PNG, JPEG, GIF, TIFF, WEBP, BMP})
+# What every drawn page is sent as.
+PNG_TYPE = "image/png"
 DEFAULT_WIDTH = 1200
 MIN_WIDTH = 100
 MAX_WIDTH = 2400
@@ -134,6 +138,32 @@ def _disk_full(exc: SpoolFull) -> FailedPrecondition | Unavailable:
     return Unavailable(f"the page cannot be drawn now: {exc}")
 
 
+def pdf_head(key: str, page: int, page_count: int) -> int:
+    """What a draw of the PDF's page says before drawing (a page known refused, a page past
+    the end) and the document's page count, without starting a PDF child (a REST HEAD,
+    core.head_only). The count is the file's analysis's: pdfium's own on the same bytes, as a
+    draw counts them. 0 (unknown: a file analysed before counts were kept) checks nothing."""
+    if (refused := REFUSED_PAGES.get(key, page)) is not None:
+        raise FailedPrecondition(refused)
+    if page_count and page > page_count:
+        raise _past_end(page, page_count)
+    return page_count
+
+
+def image_head(copies: LocalCopies, key: str, page: int) -> int:
+    """The image's page count, after every check of `draw_image` but the drawing (its
+    structure read, the page found, nothing decoded): a REST HEAD (core.head_only). Blocking.
+    The analysis's count is no use here: it says 1 for every image, a TIFF's pages included."""
+    try:
+        with copies.copy(key, "the image") as path, open(path, "rb") as data:
+            if problem := decoding_problem(data):
+                raise FailedPrecondition(f"the image cannot be drawn: {problem}")
+            with _pillow_errors():
+                return _open_frame(data, page)[1]
+    except SpoolFull as exc:
+        raise _disk_full(exc) from exc
+
+
 def draw_image(copies: LocalCopies, key: str, page: int, width: int) -> tuple[Image, int]:
     """A frame of an image (a TIFF may hold several pages), scaled down to `width`."""
     # Decoded from a local copy (services/ingest/local_copies.py): Pillow reads a compressed
@@ -152,17 +182,8 @@ def draw_image(copies: LocalCopies, key: str, page: int, width: int) -> tuple[Im
 def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
     from PIL import Image as PILImage
 
-    try:
-        image = PILImage.open(data)
-        count = _pages(data, image, page)
-        if page > count:
-            raise _past_end(page, count)
-        image.seek(page - 1)
-        if image.width * image.height > MAX_IMAGE_PIXELS:
-            raise FailedPrecondition(
-                f"the image is {image.width} x {image.height} pixels; images of more "
-                f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
-            )
+    with _pillow_errors():
+        image, count = _open_frame(data, page)
         scale = min(1.0, _bounded_scale(image.width, image.height, width))
         # Its pixels held while it is decoded and scaled (core/pixel_budget.py): a PNG is
         # decoded whole even for a thumbnail, and as many pages are drawn at once as asked.
@@ -174,15 +195,39 @@ def _draw_frame(data: IO[bytes], page: int, width: int) -> tuple[Image, int]:
                 PILImage.Resampling.LANCZOS,
             )
             frame = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P", "PA") else "RGB")
+    return frame, count
+
+
+def _open_frame(data: IO[bytes], page: int) -> tuple[Image, int]:
+    """The image positioned on `page`, not decoded, and its page count; every refusal of a
+    draw that its headers tell (a page past the end, too many pixels)."""
+    from PIL import Image as PILImage
+
+    image = PILImage.open(data)
+    count = _pages(data, image, page)
+    if page > count:
+        raise _past_end(page, count)
+    image.seek(page - 1)
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise FailedPrecondition(
+            f"the image is {image.width} x {image.height} pixels; images of more "
+            f"than {MAX_IMAGE_PIXELS} pixels are not drawn"
+        )
+    return image, count
+
+
+@contextlib.contextmanager
+def _pillow_errors() -> Iterator[None]:
+    try:
+        yield
     except (FailedPrecondition, InvalidArgument):
-        raise  # the page's own verdict, from the checks above
+        raise  # the page's own verdict, from the checks of _open_frame
     except Exception as exc:
         # Whatever Pillow's parsers raise on the file: past the first frame they raise
         # what they meet (a TIFF page without a width is a TypeError, one of unknown
         # layout a SyntaxError; Image.open turns those into UnidentifiedImageError for the
         # first frame only), and each was a 500. Only the file and Pillow run in here.
         raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
-    return frame, count
 
 
 def _pages(data: IO[bytes], image: Image, page: int) -> int:

@@ -23,15 +23,18 @@ from bytereview.core import (
     service_name,
 )
 from bytereview.core.caller_slots import CallerSlots
+from bytereview.core.head_only import head_only
 from bytereview.core.workers import file_for_caller
 from bytereview.ingest.v1 import ingest_service_pb2 as ingest_pb
 from bytereview.ingest.v1 import ingest_service_pb2_grpc as ingest_grpc
 from bytereview.jobs.v1 import resources_pb2 as pb
+from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.analysis import resolved
 from services.ingest.entry_names import MAX_PATH, shortened
 from services.ingest.local_copies import DEFAULT_MAX_BYTES, LocalCopies
+from services.ingest.metrics import PAGE_DRAWS
 from services.ingest.planning import name_of
 from services.ingest.sniff import PDF, SNIFF_BYTES, sniff
 from services.ingest.unpack import (
@@ -301,9 +304,17 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
             raise FailedPrecondition(
                 f"{request.file} has no page to show: only analysed PDFs and images do"
             )
+        if head_only(context):
+            # A REST HEAD: the GET's status and the headers known without drawing (a HEAD
+            # drew the page, pdfium in a child process, for the gateway to drop it).
+            count = await self._page_head(found.caller, file, page)
+            await context.send_initial_metadata(_page_headers(count))
+            yield httpbody_pb2.HttpBody(content_type=render.PNG_TYPE)
+            return
         # Pages are drawn on the process's threads, which every caller shares: one user's
         # burst of draws (a few hundred at once) queued ahead of everyone else's for minutes.
         with self.renders.held(found.caller):
+            PAGE_DRAWS.labels("pdf" if file.media_type == PDF else "image").inc()
             if file.media_type == PDF:
                 image, count = await asyncio.to_thread(
                     render.draw_pdf_page, self.copies, file.storage_key, page, width
@@ -313,16 +324,31 @@ class IngestServicer(ingest_grpc.IngestServiceServicer):
                     render.draw_image, self.copies, file.storage_key, page, width
                 )
             drawn = await asyncio.to_thread(render.encode_png, image, count)
-        # The gateway turns x-http-* metadata into response headers.
         await context.send_initial_metadata(
             [
                 ("x-http-x-image-width", str(drawn.width)),
                 ("x-http-x-image-height", str(drawn.height)),
-                ("x-http-x-page-count", str(drawn.page_count)),
-                ("x-http-cache-control", "private, max-age=300"),
+                *_page_headers(drawn.page_count),
             ]
         )
-        yield httpbody_pb2.HttpBody(content_type="image/png", data=drawn.png)
+        yield httpbody_pb2.HttpBody(content_type=render.PNG_TYPE, data=drawn.png)
+
+    async def _page_head(self, caller: str, file: worker_pb.TaskFile, page: int) -> int:
+        """The page count a draw of `page` would tell, and its refusals, without drawing.
+
+        One of the caller's draw slots is held all the same: an image's head reads the file
+        on one of the threads draws share, and a HEAD is refused (429) where its GET would."""
+        with self.renders.held(caller):
+            if file.media_type == PDF:
+                return render.pdf_head(file.storage_key, page, file.page_count)
+            return await asyncio.to_thread(render.image_head, self.copies, file.storage_key, page)
+
+
+def _page_headers(page_count: int) -> list[tuple[str, str]]:
+    """A drawn page's headers known before it is drawn (all but its pixel size), as x-http-*
+    metadata (the gateway makes them response headers); no page count when it is unknown."""
+    count = [("x-http-x-page-count", str(page_count))] if page_count else []
+    return [*count, ("x-http-cache-control", "private, max-age=300")]
 
 
 @asynccontextmanager

@@ -5,8 +5,9 @@ streamed body after its first chunk. That is too late for a backend that reads a
 export's rows were read (gRPC's flow-control window and chunks of many rows each) before the
 gateway ever saw its first chunk. So the gateway says `x-http-method: HEAD` on a streamed
 call made for a HEAD, and a backend whose answer's head is known without its body (an
-export: its type and file name, not its rows) answers that head alone: its initial metadata
-and one empty message. A backend that ignores it is still cut after its first message.
+export: its type and file name, not its rows; a page image: its type and page count, not
+its pixels) answers that head alone: its initial metadata and one empty message. A backend
+that ignores it is still cut after its first message.
 """
 
 from __future__ import annotations
