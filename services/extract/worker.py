@@ -212,6 +212,9 @@ class ExtractHandler:
                     is_down=_model_down,
                     what=f"the model ({self._extractor.name})",
                     why=_why_model_down,
+                    # Its 500s, 504s and timeouts are the service's only when the health
+                    # probe failed too: a stalled service's calls are its outage's time.
+                    excuse_failed_calls=True,
                 )
             except ExtractionError as exc:
                 if exc.invalid_output and attempt == 1:

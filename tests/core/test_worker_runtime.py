@@ -138,6 +138,43 @@ async def test_an_outage_is_waited_out_in_place_without_using_an_attempt(
     assert lag == (0, 0)
 
 
+@pytest.mark.parametrize("excused", [False, True], ids=["counted", "excused"])
+async def test_calls_failing_with_an_outage_use_the_run_time_unless_excused(
+    nc: NatsClient, excused: bool
+) -> None:
+    """A call that fails as an outage does after 0.4 s each time (a deadline met, for this
+    message alone): its calls count against the 1.5 s maximum run time, so the message is
+    released to its next attempt rather than retried in place for ever; a caller whose
+    failures were checked to be the dependency's (the model, by its health probe) excuses
+    them, and the handler runs past its run time for as long as the outage lasts."""
+    calls: list[int] = []
+
+    async def call() -> None:
+        await asyncio.sleep(0.4)
+        raise worker_runtime.DependencyDown("deadline exceeded")
+
+    async def handler(delivery: worker_runtime.Delivery) -> None:
+        calls.append(delivery.attempt)
+        await worker_runtime.outlast(
+            call,
+            is_down=lambda exc: isinstance(exc, worker_runtime.DependencyDown),
+            what="the peer",
+            backoff=worker_runtime.Backoff(first=0.01, cap=0.02),
+            excuse_failed_calls=excused,
+        )
+
+    await publish(nc, b"x")
+    worker = make_worker(nc, handler, max_run_seconds=1.5)
+    async with working(worker):
+        if excused:
+            await asyncio.sleep(3)  # twice the run time, in calls that failed
+            assert calls == [1]
+            assert worker.processed == 0
+        else:
+            await eventually(lambda: len(calls) >= 2)
+            assert calls[:2] == [1, 2]  # cut at the run time, delivered again
+
+
 async def test_the_heartbeat_counts_the_handlers_waiting_out_an_outage(nc: NatsClient) -> None:
     """Handlers waiting a dependency out (DependencyDown, or calls in `outlast`: two gathered
     in one handler count once) are reported as waiting, a handler merely busy is not, and

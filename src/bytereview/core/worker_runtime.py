@@ -201,6 +201,12 @@ def waiting_on_dependency(reason: str = "") -> Iterator[_WaitingOn]:
         yield wait
 
 
+def _run_deadline() -> float | None:
+    """When the running message's run-time budget ends (loop time), or None."""
+    budget = _run_budget.get()
+    return budget.when() if budget is not None else None
+
+
 def _not_running(seconds: float) -> None:
     """The running message's run-time budget extended by `seconds` spent on an outage, since
     waiting for a dependency is not the task running long."""
@@ -224,26 +230,36 @@ async def outlast(
     what: str,
     backoff: Backoff | None = None,
     why: Callable[[BaseException], str] | None = None,
+    excuse_failed_calls: bool = False,
 ) -> T:
     """`call()`, tried again with backoff for as long as it fails with an outage (`is_down`);
-    the calls that fail so count against the run time no more than the sleeps between them;
-    from its first such failure to the end, the handler counts as waiting (`outage`), on
-    `what`, or on `what: why(failure)` when `why` says more (its words replace the failure's
-    own in each retry's log line: the caller has said the rest once)."""
+    the sleeps between count against the run time no more than the outage's own time does,
+    and with `excuse_failed_calls` neither do the calls that failed so; from its first such
+    failure to the end, the handler counts as waiting (`outage`), on `what`, or on
+    `what: why(failure)` when `why` says more (its words replace the failure's own in each
+    retry's log line: the caller has said the rest once).
+
+    `excuse_failed_calls` is for a call whose failures were checked to be the dependency's
+    (the model's, by its health probe): a dependency that answers by timing out (the model's
+    service stalled, 120 s a call) otherwise used up the maximum run time in calls tried again
+    and failed the task after all. Not by default: a call that times out for this message
+    alone (a report too big to store within its deadline) would then be retried for ever,
+    where the run time releases it to its attempts and, in the end, a dead letter."""
     backoff = backoff or Backoff()
     waiting: _WaitingOn | None = None
     with contextlib.ExitStack() as episode:
         while True:
-            started = time.monotonic()
+            started, deadline = time.monotonic(), _run_deadline()
             try:
                 return await call()
             except Exception as exc:
                 if not is_down(exc):
                     raise
-                # A call that met the outage did not run the task either: a dependency that
-                # answers by timing out (the model's service stalled, 120 s a call) used up
-                # the maximum run time in calls tried again, and failed the task after all.
-                _not_running(time.monotonic() - started)
+                if excuse_failed_calls:
+                    # Less what the call's own outages were excused already (a nested outlast:
+                    # the shared quota's turn waiting out NATS).
+                    moved = (_run_deadline() or 0.0) - (deadline or 0.0)
+                    _not_running(max(0.0, time.monotonic() - started - moved))
                 said = why(exc) if why is not None else ""
                 reason = f"{what}: {said}" if said else what
                 if waiting is None:  # the episode's first failure
