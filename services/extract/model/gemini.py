@@ -339,12 +339,11 @@ class GeminiExtractor:
         self._model = model
         self._inline_limit = inline_limit
         self._output_ceiling = max_output_tokens
-        self._pace = pace
         self._timeout = timeout_seconds
         self._probe_timeout = min(PROBE_TIMEOUT_SECONDS, timeout_seconds)
         self.name = f"gemini:{model}"
         # One per extractor, so one per worker process: every handler shares its verdict.
-        self.health = ModelHealth(self._probe, what=self.name)
+        self.health = ModelHealth(self._probe, what=self.name, pace=pace)
 
     async def aclose(self) -> None:
         """Close the SDK's connection pool (its sockets otherwise linger until collected)."""
@@ -414,8 +413,6 @@ class GeminiExtractor:
         from google.genai import errors
 
         types = self._types
-        if self._pace is not None:
-            await self._pace()  # a request like any: it takes its start from the RPM budget
         config = types.GenerateContentConfig(
             response_mime_type="application/json",
             response_json_schema=PROBE_SCHEMA,

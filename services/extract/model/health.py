@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 # at most one probe per this many seconds however many tasks wait); short enough that the
 # service back up, or a request failing on its own just after an outage, is seen soon.
 REMEMBER_SECONDS = 10.0
+# How long a probe may wait for its start within the requests-per-minute budget. The wait is
+# made holding the verdict's lock (one probe at a time), and the shared budget's turn waits
+# out NATS in place: unbounded, a NATS outage held every doubtful failure of the worker on
+# the lock, uncounted as a wait. Past it there is no verdict: the failure counts, as before
+# probes.
+PACE_SECONDS = 30.0
 
 
 def _itself(probe_failure: ExtractionError) -> bool:
@@ -67,11 +73,15 @@ class ModelHealth:
         probe: Callable[[], Awaitable[None]],
         *,
         what: str,
+        pace: Callable[[], Awaitable[object]] | None = None,
+        pace_seconds: float = PACE_SECONDS,
         remember_seconds: float = REMEMBER_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._probe = probe
         self._what = what
+        self._pace = pace
+        self._pace_seconds = pace_seconds
         self._remember = remember_seconds
         self._clock = clock
         # A lock, not a shared future: a probe whose caller is cancelled (drain, the run-time
@@ -128,6 +138,15 @@ class ModelHealth:
         async with self._lock:
             if self._clock() < self._until:
                 return self._failure
+            if self._pace is not None:
+                # A request like any: it takes its start from the requests-per-minute budget.
+                try:
+                    await asyncio.wait_for(self._pace(), self._pace_seconds)
+                except TimeoutError:
+                    log.warning("%s: no start for a health probe within the budget", self._what)
+                    return None  # no verdict (none remembered): the failure counts
+            # After the pacing: a request sent while the probe waited for its start, the
+            # service still down, is the outage's if it fails after the service is back.
             probe_started = self._clock()
             try:
                 await self._probe()

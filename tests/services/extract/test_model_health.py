@@ -250,3 +250,36 @@ async def test_a_request_sent_before_the_service_came_back_is_the_outages() -> N
     now[0] = 21.0
     assert await health.judged(FAILED, started=20.5) is FAILED  # sent after: its own
     assert probe.made == 2  # the verdict still stands
+
+
+async def test_a_request_sent_while_the_probe_waited_for_its_start_is_the_outages() -> None:
+    """The probe waits for its start in the requests-per-minute budget (here from 20 s to
+    50 s); a request sent meanwhile (at 40 s), the service still down, failing after the
+    service is back is the outage's: the service was seen back only when the probe went."""
+    now = [0.0]
+
+    async def pace() -> None:
+        now[0] = 50.0
+
+    probe = Probe(FAILED, None)
+    health = ModelHealth(probe, what="gemini:m", pace=pace, clock=lambda: now[0])
+    assert (await health.judged(FAILED, started=0.0)).unavailable  # down, probed at 50
+    now[0] = 70.0  # past the verdict's 10 s
+    assert (await health.judged(FAILED, started=40.0)).unavailable
+    assert probe.made == 2
+
+
+async def test_no_start_for_the_probe_is_no_verdict() -> None:
+    """The shared budget's turn waits out NATS in place: a probe that gets no start within
+    its bound gives no verdict (the request's failure counts, as before probes) and holds
+    the lock no longer."""
+    never = asyncio.Event()
+
+    async def pace() -> None:
+        await never.wait()
+
+    probe = Probe()
+    health = ModelHealth(probe, what="gemini:m", pace=pace, pace_seconds=0.1)
+    assert await health.judged(FAILED, started=0.0) is FAILED
+    assert await health.judged(FAILED, started=0.0) is FAILED  # nothing remembered
+    assert probe.made == 0
