@@ -67,3 +67,43 @@ async def test_a_read_failing_after_its_caller_left_is_not_reported() -> None:
     # The cancellation, not the read's failure: nobody is left to take that.
     with pytest.raises(asyncio.CancelledError):
         await caller
+
+
+async def test_a_read_still_running_past_its_limit_is_cut() -> None:
+    """A database that stopped answering: the gone caller's read is cut `limit` after the
+    cancellation, not waited for as long as the database is silent."""
+    cut = asyncio.Event()
+
+    async def read() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cut.set()
+            raise
+
+    caller = asyncio.ensure_future(uncut(read(), limit=0.2))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(caller, timeout=5)
+    assert cut.is_set()
+
+
+async def test_a_third_cancellation_still_waits_for_the_read_to_unwind() -> None:
+    unwound = asyncio.Event()
+
+    async def read() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.1)  # a driver's own cleanup on the connection
+            unwound.set()
+            raise
+
+    caller = asyncio.ensure_future(uncut(read()))
+    for _ in range(3):
+        await asyncio.sleep(0.01)
+        caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert unwound.is_set()
