@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.errors import InvalidArgument
@@ -76,57 +77,25 @@ class Exporter:
         fmt = _format(fmt)
         async with self._ctx.reading() as session:
             job = await owned_job(session, user_id, job_id)
-        return FORMATS[fmt], f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
+        return FORMATS[fmt], _filename(job, fmt)
 
     async def export(
         self, user_id: str, job_id: str, fmt: str, *, evidence: bool = False
     ) -> tuple[str, str, AsyncIterator[bytes]]:
         """(content type, file name, chunks). Access is checked before the first chunk."""
-        content_type, filename = await self.head(user_id, job_id, fmt)
-        layout = await self._layout(job_id, evidence=evidence)
-        pages = self._pages(job_id)
         fmt = _format(fmt)
+        # Access and the columns in one read: a job deleted between them is a 404, not an
+        # export without fields.
+        async with self._ctx.reading() as session:
+            job = await owned_job(session, user_id, job_id)
+            layout = await _layout(session, job_id, evidence=evidence)
+        pages = self._pages(job_id)
+        content_type, filename = FORMATS[fmt], _filename(job, fmt)
         if fmt == "csv":
             return content_type, filename, _csv(layout, pages)
         if fmt == "json":
             return content_type, filename, _json(layout, pages)
         return content_type, filename, _xlsx(layout, pages)
-
-    async def _layout(self, job_id: str, *, evidence: bool) -> ExportLayout:
-        async with self._ctx.reading() as session:
-            fields = (
-                await session.execute(
-                    select(models.JobField.name, models.JobField.data_type_id)
-                    .where(models.JobField.job_id == job_id)
-                    .order_by(models.JobField.position)
-                )
-            ).all()
-            # Results hold their latest version; a `corrected` column (the fields a person
-            # set) is added when any value of the job was corrected.
-            corrected = any(
-                (
-                    await session.scalars(
-                        select(models.Result.corrected_fields).where(
-                            models.Result.job_id == job_id, models.Result.edited.is_(True)
-                        )
-                    )
-                ).all()
-            )
-            # A `files left out` column when some combined result left an unreadable file out.
-            skipped = (
-                await session.scalar(
-                    select(models.Result.id)
-                    .where(models.Result.job_id == job_id, models.Result.skipped_files.is_not(None))
-                    .limit(1)
-                )
-            ) is not None
-        return ExportLayout(
-            field_names=[name for name, _ in fields],
-            money=frozenset(name for name, data_type in fields if data_type == "currency"),
-            corrected=corrected,
-            evidence=evidence,
-            skipped=skipped,
-        )
 
     async def _pages(self, job_id: str) -> AsyncIterator[Page]:
         """The job's results in order, PAGE at a time, each with its files' paths.
@@ -170,6 +139,47 @@ class Exporter:
 
 
 Page = list[tuple[models.Result, list[str]]]
+
+
+async def _layout(session: AsyncSession, job_id: str, *, evidence: bool) -> ExportLayout:
+    """The export's columns: the job's fields, and the columns only some jobs need."""
+    fields = (
+        await session.execute(
+            select(models.JobField.name, models.JobField.data_type_id)
+            .where(models.JobField.job_id == job_id)
+            .order_by(models.JobField.position)
+        )
+    ).all()
+    # Results hold their latest version; a `corrected` column (the fields a person
+    # set) is added when any value of the job was corrected.
+    corrected = any(
+        (
+            await session.scalars(
+                select(models.Result.corrected_fields).where(
+                    models.Result.job_id == job_id, models.Result.edited.is_(True)
+                )
+            )
+        ).all()
+    )
+    # A `files left out` column when some combined result left an unreadable file out.
+    skipped = (
+        await session.scalar(
+            select(models.Result.id)
+            .where(models.Result.job_id == job_id, models.Result.skipped_files.is_not(None))
+            .limit(1)
+        )
+    ) is not None
+    return ExportLayout(
+        field_names=[name for name, _ in fields],
+        money=frozenset(name for name, data_type in fields if data_type == "currency"),
+        corrected=corrected,
+        evidence=evidence,
+        skipped=skipped,
+    )
+
+
+def _filename(job: models.Job, fmt: str) -> str:
+    return f"{(job.display_name or 'results').replace('/', '_')[:80]}.{fmt}"
 
 
 def _format(fmt: str) -> str:
