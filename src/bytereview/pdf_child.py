@@ -94,10 +94,27 @@ def text_runs(pdf: Any, index: int, max_chars: int) -> list[tuple[float, float, 
     try:
         codes, boxes, ys = _characters(textpage)
         rects = [tuple(textpage.get_rect(i)) for i in range(textpage.count_rects())]
-        return pdf_runs.text_runs(codes, boxes, ys, rects)
+        if pdf_runs.worth_it(boxes, rects):
+            return pdf_runs.text_runs(codes, boxes, ys, rects)
+        # A page shaped against the grid: pdfium's text of each rect (the same text) is
+        # the cheaper there.
+        return _bounded_runs(textpage, rects)
     finally:
         textpage.close()
         page.close()
+
+
+def _bounded_runs(
+    textpage: Any, rects: list[tuple[float, float, float, float]]
+) -> list[tuple[float, float, float, float, str]]:
+    """The runs as pdfium's own text of each rect makes them (FPDFText_GetBoundedText:
+    each call scans every character of the page)."""
+    runs = []
+    for left, bottom, right, top in rects:
+        text = " ".join(str(textpage.get_text_bounded(left, bottom, right, top)).split())
+        if text:
+            runs.append((bottom, top, left, right, text))
+    return runs
 
 
 def _characters(textpage: Any) -> tuple[list[int], list[Any], list[float]]:

@@ -6,13 +6,14 @@ page each time, and a dense page spent the child's CPU bound on it."""
 from __future__ import annotations
 
 import io
+import random
 import time
 from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
 
-from bytereview import pdf_child
+from bytereview import pdf_child, pdf_runs
 from bytereview.core.limits import MAX_PAGE_TEXT_CHARS
 from bytereview.core.pdf_process import PdfProcess
 from tests.hostile_documents import one_page, text_bomb
@@ -125,3 +126,71 @@ def test_a_dense_page_reads_in_the_child() -> None:
         print(f"90,000 runs read in {time.perf_counter() - started:.2f} s")
     assert len(runs) == 90_000
     assert {run[4] for run in runs} == {"a"}
+
+
+def _shape(data: bytes, index: int = 0) -> tuple[list[Any], list[Any]]:
+    """The page's character boxes and pdfium's rects, as text_runs reads them."""
+    pdf = pdfium.PdfDocument(data)
+    page = pdf[index]
+    textpage = page.get_textpage()
+    try:
+        _, boxes, _ = pdf_child._characters(textpage)
+        rects = [tuple(textpage.get_rect(i)) for i in range(textpage.count_rects())]
+        return boxes, rects
+    finally:
+        textpage.close()
+        page.close()
+        pdf.close()
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_grid_reads_every_real_page(name: str) -> None:
+    assert pdf_runs.worth_it(*_shape(*PAGES[name]))
+
+
+@pytest.mark.parametrize("name", ["kerned, rotated, watermark", "tight lines", "3,000 short runs"])
+def test_pdfiums_own_reading_of_each_rect_gives_the_same_runs(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading for pages shaped against the grid is pdfium's text of each rect: the
+    same runs."""
+    data, index = PAGES[name]
+    monkeypatch.setattr(pdf_runs, "worth_it", lambda boxes, rects: False)
+    assert linear_runs(data, index) == bounded_runs(data, index)
+
+
+def test_pages_shaped_against_the_grid_are_read_by_pdfium() -> None:
+    """Rects spanning many occupied cells (page-wide lines over small print), or glyphs too
+    large for the grid that every rect must look at: the grid would cost more than pdfium's
+    text of each rect (seconds to minutes in Python, where pdfium takes milliseconds)."""
+    small = [(float(i), 0.0, i + 1.0, 1.0) for i in range(2000)]
+    page_wide = [(0.0, i / 400, 300_000.0, i / 400 + 0.001) for i in range(200)]
+    assert not pdf_runs.worth_it(small, page_wide)
+    dense = [
+        (float(i % 200), float(i // 200), i % 200 + 1.0, i // 200 + 1.0) for i in range(40_000)
+    ]
+    large = [
+        (float(i % 100), float(i // 100), i % 100 + 30.0, i // 100 + 30.0) for i in range(10_000)
+    ]
+    assert not pdf_runs.worth_it(dense + large, dense)
+    assert pdf_runs.worth_it(dense, dense)  # the same print without the large glyphs
+
+
+def test_a_rect_over_more_cells_than_hold_characters_finds_the_same_characters() -> None:
+    """The grid walks the occupied cells instead of the rect's when those are fewer: the
+    same characters either way (against every box tried against the rect)."""
+    rng = random.Random(7)
+    boxes = []
+    for _ in range(500):
+        x, y, w, h = rng.uniform(0, 600), rng.uniform(0, 800), rng.uniform(0, 8), rng.uniform(0, 9)
+        boxes.append((x, y, x + w, y + h))
+    rects = [(0.0, float(y), 600.0, y + 0.5) for y in range(0, 800, 7)]
+    rects += [(rng.uniform(0, 500), rng.uniform(0, 700), 600.0, 800.0) for _ in range(50)]
+    grid = pdf_runs._Grid(boxes, rects)
+    for left, bottom, right, top in rects:
+        expected = [
+            i
+            for i, b in enumerate(boxes)
+            if max(left, b[0]) < min(right, b[2]) and max(bottom, b[1]) < min(top, b[3])
+        ]
+        assert grid.inside(left, bottom, right, top) == expected
