@@ -363,6 +363,66 @@ async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:
     assert attempts == [1, 2, 3]
 
 
+@pytest.mark.parametrize("waiting", [True, False], ids=["waiting", "running"])
+async def test_a_drain_uses_no_attempt_of_a_handler_waiting_on_a_dependency(
+    nc: NatsClient, waiting: bool
+) -> None:
+    """A worker stopped (a rollout, a scale-down) while its handler waits out an outage: the
+    delivery did not run the task, so its message is put back as a copy that says so, and
+    the next worker's delivery is the task's next attempt in number, not in count. With one
+    attempt allowed, a nak (what a handler running its task still gets) had used it up."""
+    one_attempt = dataclasses.replace(
+        SPEC, stream="TEST_DRAIN", subject="bytereview.test.drain", max_deliver=1
+    )
+    await streams.declare_queue(nc.jetstream(), one_attempt)
+    await publish(nc, b"z", spec=one_attempt)
+    began = asyncio.Event()
+
+    async def down() -> None:
+        raise worker_runtime.DependencyDown("the model's service is not answering")
+
+    async def first(delivery: worker_runtime.Delivery) -> None:
+        began.set()
+        if waiting:
+            await worker_runtime.outlast(
+                down,
+                is_down=lambda exc: isinstance(exc, worker_runtime.DependencyDown),
+                what="the model",
+            )
+        else:
+            await asyncio.sleep(3600)  # the task's own work
+
+    worker = make_worker(nc, first, spec=one_attempt)
+    async with working(worker):
+        await asyncio.wait_for(began.wait(), timeout=15)
+        await asyncio.sleep(0.3)
+    seen: list[worker_runtime.Delivery] = []
+
+    async def second(delivery: worker_runtime.Delivery) -> None:
+        seen.append(delivery)
+
+    worker = make_worker(nc, second, spec=one_attempt)
+    async with working(worker):
+        if waiting:
+            await eventually(lambda: worker.processed == 1)
+        else:
+            await asyncio.sleep(3)  # AckWait and more: nothing comes
+    if waiting:
+        [delivery] = seen
+        assert (delivery.attempt, delivery.released, delivery.data) == (2, 1, b"z")
+        assert delivery.is_last_attempt  # the one attempt it has, still to use
+        # Acked (the server counts the ack a moment after the handler returned).
+        lag = await streams.consumer_lag(nc.jetstream(), one_attempt)
+        for _ in range(100):
+            if lag == (0, 0):
+                break
+            await asyncio.sleep(0.05)
+            lag = await streams.consumer_lag(nc.jetstream(), one_attempt)
+        assert lag == (0, 0)
+    else:
+        assert seen == []  # its one attempt was used
+
+
 @contextmanager
 def unresponsive_peer() -> Iterator[str]:
     """A TCP port that accepts connections and never says a word (a hung jobs service)."""

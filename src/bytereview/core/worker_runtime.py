@@ -10,7 +10,9 @@ Two kinds of trouble are kept apart (#17):
 - a dependency being down (`DependencyDown`, or a call retried by `outlast`) is waited out in
   place, with exponential backoff and jitter, for as long as it takes. The message stays
   with this worker (in-progress acks keep it), so JetStream never redelivers it and no
-  attempt is used; the wait does not count towards the maximum run time either.
+  attempt is used; the wait does not count towards the maximum run time either. A worker
+  stopped meanwhile puts such a message back as a copy that says its delivery was released
+  (`_requeue`), rather than nak it and use an attempt.
   Each worker's heartbeat says how many of its handlers are waiting so (`waiting`), and on
   what (`waiting_on`: "the jobs service", "the model (gemini:...): credentials rejected"):
   the autoscaler holds scale-ups while most of a pool's tasks wait, since new pods would
@@ -80,12 +82,30 @@ class RanTooLong(Exception):
 class Delivery:
     data: bytes
     subject: str
+    # The task's delivery number, across the copies a drain put back (_requeue): each
+    # delivery's higher than the last, as the jobs service's attempts must be.
     attempt: int
     max_deliver: int
+    # Of the deliveries before this one, those a drain released while their handler waited
+    # on a dependency: they did not run the task, and use none of its attempts.
+    released: int = 0
 
     @property
     def is_last_attempt(self) -> bool:
-        return self.max_deliver > 0 and self.attempt >= self.max_deliver
+        return self.max_deliver > 0 and self.attempt - self.released >= self.max_deliver
+
+
+# A copy of a message put back by a drain says what came before it (_requeue): JetStream
+# counts deliveries per message, so the copy's own count starts again at one.
+DELIVERIES_BEFORE = "Bytereview-Deliveries-Before"
+RELEASED = "Bytereview-Released"
+
+
+def _count(headers: dict[str, str] | None, name: str) -> int:
+    try:
+        return max(0, int((headers or {}).get(name, "0")))
+    except ValueError:
+        return 0
 
 
 Handler = Callable[[Delivery], Awaitable[None]]
@@ -131,8 +151,8 @@ class _OutageWaits:
         return sorted({w.reason for w in self.waiting if w.reason})
 
     @contextlib.contextmanager
-    def handler(self) -> Iterator[_HandlerWaits]:
-        waits = _HandlerWaits(self)
+    def handler(self, waits: _HandlerWaits | None = None) -> Iterator[_HandlerWaits]:
+        waits = waits or _HandlerWaits(self)
         token = _handler_waits.set(waits)
         try:
             yield waits
@@ -155,6 +175,8 @@ class _HandlerWaits:
         # Its waits going on, oldest first (gathered calls each wait, and end in any order):
         # it counts as waiting while there is one.
         self._waits: list[_WaitingOn] = []
+        # Cancelled while waiting (a drain): its delivery did not run the task.
+        self.cut_while_waiting = False
 
     @property
     def reason(self) -> str:
@@ -171,6 +193,9 @@ class _HandlerWaits:
             self._worker.waiting.add(self)
         try:
             yield wait
+        except asyncio.CancelledError:
+            self.cut_while_waiting = True
+            raise
         finally:
             self._waits.remove(wait)
             if not self._waits:
@@ -464,12 +489,14 @@ class Worker:
         delivery = Delivery(
             data=msg.data,
             subject=msg.subject,
-            attempt=int(meta.num_delivered or 1),
+            attempt=_count(msg.headers, DELIVERIES_BEFORE) + int(meta.num_delivered or 1),
             max_deliver=self._spec.max_deliver,
+            released=_count(msg.headers, RELEASED),
         )
+        waits = _HandlerWaits(self._outage_waits)
         keep_alive = asyncio.create_task(self._ack_in_progress(msg))
         try:
-            await self._run_within_budget(delivery)
+            await self._run_within_budget(delivery, waits)
         except RetryLater as exc:
             delay = exc.delay if exc.delay is not None else self._backoff(delivery.attempt)
             log.warning("retry in %.0f s (attempt %d): %s", delay, delivery.attempt, exc)
@@ -480,8 +507,12 @@ class Worker:
         except Superseded as exc:
             log.warning("left to a later delivery: %s", exc)
         except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await msg.nak()
+            # Drained. A handler that was waiting out a dependency did not run the task: its
+            # message is put back as a copy that says so, as a nak would have used an attempt
+            # (a key rotated by a rollout, during an outage, cost every held task one).
+            if not (waits.cut_while_waiting and await self._requeue(msg, delivery)):
+                with contextlib.suppress(Exception):
+                    await msg.nak()
             raise
         except Exception:
             log.exception("handler failed (attempt %d)", delivery.attempt)
@@ -496,7 +527,27 @@ class Worker:
         finally:
             keep_alive.cancel()
 
-    async def _run_within_budget(self, delivery: Delivery) -> None:
+    async def _requeue(self, msg: Msg, delivery: Delivery) -> bool:
+        """Put `msg` back on its subject as a copy that counts `delivery` released, then ack
+        it; False (nothing done) when the copy cannot be stored. The copy is published
+        first: a crash between the two leaves two messages of one task, which BeginTask and
+        the idempotent reports make harmless, never none."""
+        headers = {
+            DELIVERIES_BEFORE: str(delivery.attempt),
+            RELEASED: str(delivery.released + 1),
+        }
+        try:
+            await self._js.publish(
+                msg.subject, msg.data, headers=headers, stream=self._spec.stream, timeout=5
+            )
+        except Exception as exc:
+            log.warning("could not put a drained message back (%s); released instead", exc)
+            return False
+        await self._settle(msg.ack())
+        log.info("put back a message whose handler was waiting (attempt %d)", delivery.attempt)
+        return True
+
+    async def _run_within_budget(self, delivery: Delivery, waits: _HandlerWaits) -> None:
         """The handler, again in place while a dependency is down, within the maximum run
         time; running past it raises TimeoutError (a failure of the task)."""
         backoff = Backoff()
@@ -505,7 +556,7 @@ class Worker:
             async with budget:
                 token = _run_budget.set(budget)
                 try:
-                    with self._outage_waits.handler(), contextlib.ExitStack() as episode:
+                    with self._outage_waits.handler(waits), contextlib.ExitStack() as episode:
                         down = False
                         while True:
                             try:
