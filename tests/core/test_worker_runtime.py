@@ -363,19 +363,25 @@ async def test_the_task_own_failures_still_use_attempts(nc: NatsClient) -> None:
     assert attempts == [1, 2, 3]
 
 
-@pytest.mark.parametrize("waiting", [True, False], ids=["waiting", "running"])
+@pytest.mark.parametrize(
+    ("waiting", "fair"),
+    [(True, False), (False, False), (True, True)],
+    ids=["waiting", "running", "waiting-fair-lane"],
+)
 async def test_a_drain_uses_no_attempt_of_a_handler_waiting_on_a_dependency(
-    nc: NatsClient, waiting: bool
+    nc: NatsClient, waiting: bool, fair: bool
 ) -> None:
     """A worker stopped (a rollout, a scale-down) while its handler waits out an outage: the
     delivery did not run the task, so its message is put back as a copy that says so, and
     the next worker's delivery is the task's next attempt in number, not in count. With one
     attempt allowed, a nak (what a handler running its task still gets) had used it up."""
     one_attempt = dataclasses.replace(
-        SPEC, stream="TEST_DRAIN", subject="bytereview.test.drain", max_deliver=1
+        SPEC, stream="TEST_DRAIN", subject="bytereview.test.drain", max_deliver=1, fair=fair
     )
     await streams.declare_queue(nc.jetstream(), one_attempt)
-    await publish(nc, b"z", spec=one_attempt)
+    # A fair queue's message is on its tenant's lane, and its copy goes back there.
+    subject = one_attempt.lane_subject("tenant-a")
+    await nc.jetstream().publish(subject, b"z", stream=one_attempt.stream)
     began = asyncio.Event()
 
     async def down() -> None:
@@ -410,6 +416,7 @@ async def test_a_drain_uses_no_attempt_of_a_handler_waiting_on_a_dependency(
     if waiting:
         [delivery] = seen
         assert (delivery.attempt, delivery.released, delivery.data) == (2, 1, b"z")
+        assert delivery.subject == subject
         assert delivery.is_last_attempt  # the one attempt it has, still to use
         # Acked (the server counts the ack a moment after the handler returned).
         lag = await streams.consumer_lag(nc.jetstream(), one_attempt)
