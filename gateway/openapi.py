@@ -18,6 +18,7 @@ from google.protobuf import descriptor
 from bytereview.core import limits
 from bytereview.core.datatypes import DATA_TYPES
 from bytereview.core.fields import FIELD_NAME
+from bytereview.core.media_types import MEDIA_TYPE
 from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
 from gateway.transcoder import VARIABLE, Route, RouteTable
 
@@ -132,6 +133,11 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
     return {
         # Bodies.
         f"{p}DeclaredFile.path": {"pattern": PATH_PATTERN, "maxLength": limits.MAX_PATH},
+        # Empty (unknown) or a media type: it becomes the upload's Content-Type.
+        f"{p}DeclaredFile.content_type": {
+            "pattern": f"^(?:{MEDIA_TYPE.pattern})?$",
+            "maxLength": limits.MAX_MEDIA_TYPE,
+        },
         f"{p}DeclaredFile.size_bytes": {
             "type": "integer",
             "minimum": 1,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
 from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
+from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_REQUEST_ID, check_length
 from bytereview.core.storage import Storage
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
@@ -106,7 +106,7 @@ class Jobs:
                             folder=folder_of(path),
                             storage_key=storage_keys.upload_key(job.id, file_id),
                             declared_size=declared.size_bytes,
-                            declared_type=declared.content_type[:MAX_MEDIA_TYPE],
+                            declared_type=declared.content_type,
                             status=FileStatus.PENDING_UPLOAD,
                         )
                     )

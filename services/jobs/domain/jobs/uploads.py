@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FILES_PER_CREATE, MAX_FILES_PER_JOB
+from bytereview.core.media_types import check_media_type
 from bytereview.core.storage import SignedRequest, Storage
 from services.jobs.domain.paths import clean_path
 from services.jobs.domain.status import FileStatus
@@ -51,6 +52,7 @@ def checked_files(
             raise InvalidArgument(
                 f"files[{i}] is {declared.size_bytes} bytes; the limit is {max_bytes} bytes"
             )
+        check_media_type(declared.content_type, field=f"files[{i}].content_type")
         cleaned.append((path, declared))
     return cleaned
 
