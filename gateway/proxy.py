@@ -49,6 +49,9 @@ UNARY_DEADLINE = 30.0
 FORWARDED = CREDENTIAL_HEADERS
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
+# What RFC 8259 counts as whitespace. `bytes.strip()` also removes \x0b and \x0c: a body of a
+# vertical tab read as "no body" and the call succeeded, though it is not JSON at all.
+JSON_WHITESPACE = b" \t\n\r"
 # Deeper JSON than any request message needs; bounds the parsers' recursion.
 MAX_JSON_DEPTH = 32
 HTTP_BODY = "google.api.HttpBody"
@@ -258,7 +261,7 @@ async def _json_body(request: Request) -> object:
         raw += chunk
         if len(raw) > MAX_JSON_BODY:
             raise InvalidArgument(too_big)
-    if not raw.strip():
+    if not raw.strip(JSON_WHITESPACE):
         return None
     if _nesting(raw) > MAX_JSON_DEPTH:
         raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")

@@ -427,3 +427,22 @@ async def test_declared_media_types_are_taken_as_the_document_says(
         assert response.status_code == 200, response.text
     assert rule["maxLength"] == 200
     assert re.fullmatch(rule["pattern"].strip("^$"), "text/plain\r\nX-Evil: 1") is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("body", [b"\x0b", b"\x0c", b" \x0b\n", b"\x1c", b"\xc2\xa0"])
+async def test_a_body_of_characters_json_does_not_call_whitespace_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # `bytes.strip()` took \x0b and \x0c for whitespace: such a body read as "no body", and
+    # the call (here: cancelling the job) went through on bytes that are not JSON.
+    job = await _job(client)
+    response = await client.post(
+        f"/v1/{job}:cancel", headers={**AUTH, "content-type": "application/json"}, content=body
+    )
+    _assert_4xx(response)
+    assert "not valid JSON" in response.json()["error"]["message"]
+    assert (await client.get(f"/v1/{job}", headers=AUTH)).json()["status"] == "PENDING_UPLOAD"
+    # JSON's own whitespace around nothing is still an empty body.
+    empty = await client.post(f"/v1/{job}:cancel", headers=AUTH, content=b" \t\r\n")
+    assert empty.status_code == 200, empty.text
