@@ -446,3 +446,29 @@ async def test_a_body_of_characters_json_does_not_call_whitespace_is_400(
     # JSON's own whitespace around nothing is still an empty body.
     empty = await client.post(f"/v1/{job}:cancel", headers=AUTH, content=b" \t\r\n")
     assert empty.status_code == 200, empty.text
+
+
+@pytest.mark.parametrize(
+    "mode", [False, True, 1, 2.0, "2", " 2 ", "task_mode_combined", "TASK_MODE_COMBINED "]
+)
+async def test_an_enum_in_a_body_is_one_of_its_names(
+    client: httpx.AsyncClient, mode: object
+) -> None:
+    # json_format took numbers and whatever int() takes: `false` was TASK_MODE_UNSPECIFIED,
+    # `" 2 "` TASK_MODE_COMBINED; the document (and the query string) take names only.
+    job = await _job(client)
+    for body in (
+        {"fields": FIELDS, "taskMode": mode},
+        {"fields": FIELDS, "folderRules": [{"folder": "x", "taskMode": mode}]},
+    ):
+        response = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
+        _assert_4xx(response)
+        assert "taskMode must be one of" in response.json()["error"]["message"].replace(
+            "task_mode", "taskMode"
+        )
+    got = (await client.get(f"/v1/{job}", headers=AUTH)).json()
+    assert "fields" not in got
+    for named in ("TASK_MODE_COMBINED", None):
+        body = {"fields": FIELDS, "taskMode": named}
+        configured = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
+        assert configured.status_code == 200, configured.text
