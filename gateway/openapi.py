@@ -205,6 +205,12 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
         "page_token": PAGE_TOKEN,
         f"{p}WatchJobRequest.after_sequence": {"pattern": "^[0-9]{1,18}$"},
         f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx"]},
+        # services/ingest/render.py: a 1-based page (0 means 1); a width of 100 to 2400
+        # pixels (0 means 1200).
+        "bytereview.ingest.v1.RenderPageRequest.page": {"minimum": 0},
+        "bytereview.ingest.v1.RenderPageRequest.width": {
+            "anyOf": [{"enum": [0]}, {"minimum": 100, "maximum": 2400}]
+        },
         f"{p}ListAllJobsRequest.min_age_seconds": {
             "type": "integer",
             "minimum": 0,
