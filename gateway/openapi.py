@@ -219,6 +219,19 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
     }
 
 
+# What a download (a stream of google.api.HttpBody) answers, per operation: the backends set
+# the media type (services/ingest/server.py: RenderPage; services/jobs/domain/export: one per
+# format). Any other download is declared as bytes of no particular type.
+_BYTES: dict[str, Any] = {"type": "string", "format": "binary"}
+DOWNLOADS: dict[str, dict[str, Any]] = {
+    "IngestService_RenderPage": {"image/png": {"schema": _BYTES}},
+    "JobService_ExportResults": {
+        "text/csv": {"schema": _BYTES},
+        "application/json": {"schema": {"type": "object"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": _BYTES},
+    },
+}
+
 # The fields an update mask may name (AIP-134), per request; either spelling is accepted.
 UPDATABLE: dict[str, tuple[str, ...]] = {
     "bytereview.jobs.v1.UpdateTemplateRequest": ("display_name", "description", "fields"),
@@ -528,12 +541,8 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
         }
     output = route.method.output_type
     if output.full_name == "google.api.HttpBody":
-        ok = {
-            "description": "File contents",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
+        content = DOWNLOADS.get(op["operationId"], {"application/octet-stream": {"schema": _BYTES}})
+        ok = {"description": "File contents", "content": content}
     elif route.server_streaming:
         ok = {
             "description": "A stream of messages (SSE with Accept: text/event-stream, else NDJSON)",

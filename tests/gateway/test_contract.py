@@ -136,3 +136,25 @@ async def test_the_document_declares_body_rules_and_links(client: httpx.AsyncCli
     assert set(api_key["links"]["DeleteApiKey"]["parameters"]) == {"user", "apiKey"}
     template_links = document["paths"]["/v1/templates"]["post"]["responses"]["200"]["links"]
     assert set(template_links) == {"GetTemplate", "UpdateTemplate", "DeleteTemplate"}
+
+
+async def test_downloads_answer_the_media_types_the_document_declares(
+    client: httpx.AsyncClient,
+) -> None:
+    # Both were declared application/octet-stream; exports answer one type per format and
+    # pages are PNGs (schemathesis on real resources: "Undocumented Content-Type").
+    document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    export = paths["/v1/jobs/{job}:export"]["get"]["responses"]["200"]["content"]
+    render = paths["/v1/jobs/{job}/files/{file}:renderPage"]["get"]["responses"]["200"]
+    assert list(render["content"]) == ["image/png"]
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 3}]}
+    )
+    job = created.json()["job"]["name"]
+    answered = set()
+    for fmt in ("csv", "json", "xlsx"):
+        exported = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert exported.status_code == 200, exported.text
+        answered.add(exported.headers["content-type"].split(";")[0])
+    assert answered == set(export)
