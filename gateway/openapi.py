@@ -385,6 +385,9 @@ class _Schemas:
             else:
                 # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
                 schema["nullable"] = True
+                if "enum" in schema:
+                    # OpenAPI 3.0.3: `nullable` does not add null to an `enum`; it is listed.
+                    schema["enum"] = [*schema["enum"], None]
             props[f.json_name] = schema
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
         if required:
