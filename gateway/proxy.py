@@ -159,6 +159,11 @@ class TranscodingProxy:
         shape = self._shapes[route.grpc_path]
         try:
             body = await _json_body(request) if route.body else None
+            if body is None and route.body and route.body != "*":
+                # A body that is one field is the resource itself (a template, a result, an
+                # API key): the document requires it. A missing one was read as an empty
+                # resource (an API key made from nothing, a masked field cleared).
+                raise InvalidArgument(f"the request body is required: the {route.body} as JSON")
             message = build_request(route, values, list(request.query_params.multi_items()), body)
             if shape.resumable:
                 _resume_from_last_event(message, request)

@@ -174,3 +174,40 @@ async def test_an_optional_enum_lists_null_as_the_server_takes_it(
     assert None in mode["enum"]
     rule = document["components"]["schemas"]["bytereview.jobs.v1.FolderRule"]
     assert None not in rule["properties"]["taskMode"]["enum"]  # required: never null
+
+
+async def test_a_body_that_is_the_resource_is_required_as_documented(
+    client: httpx.AsyncClient,
+) -> None:
+    # CreateApiKey made a key from no body at all, and UpdateTemplate with a mask cleared the
+    # masked field, though the document says these bodies are required.
+    document = (await client.get("/openapi.json")).json()
+    made = await client.post(
+        "/v1/templates",
+        headers=AUTH,
+        json={
+            "displayName": "t",
+            "fields": [{"name": "total", "dataType": "currency"}],
+            "description": "kept",
+        },
+    )
+    template = made.json()["name"]
+    paths = document["paths"]
+    for documented, method, path, params in (
+        ("/v1/users/{user}/apiKeys", "post", "/v1/users/me/apiKeys", {}),
+        ("/v1/templates/{template}", "patch", f"/v1/{template}", {"updateMask": "description"}),
+        (
+            "/v1/jobs/{job}/results/{result}",
+            "patch",
+            f"/v1/jobs/{'0' * 32}/results/{'0' * 32}",
+            {"updateMask": "values"},
+        ),
+    ):
+        assert paths[documented][method]["requestBody"]["required"] is True
+        refused = await client.request(method, path, headers=AUTH, params=params)
+        assert refused.status_code == 400, (path, refused.text)
+        assert "the request body is required" in refused.json()["error"]["message"]
+    assert (await client.get("/v1/users/me/apiKeys", headers=AUTH)).json() == {}
+    assert (await client.get(f"/v1/{template}", headers=AUTH)).json()["description"] == "kept"
+    # With a body, as before.
+    assert (await client.post("/v1/users/me/apiKeys", headers=AUTH, json={})).status_code == 200
