@@ -57,6 +57,16 @@ def checked_files(
     return cleaned
 
 
+def same_files(
+    cleaned: Sequence[tuple[str, DeclaredFile]], declared: Sequence[models.SourceFile]
+) -> bool:
+    """Whether `cleaned` (checked_files' answer) declares the files a job was created with:
+    the same paths, sizes and types."""
+    asked = {(path, f.size_bytes, f.content_type) for path, f in cleaned}
+    made = {(f.original_path, f.declared_size, f.declared_type) for f in declared}
+    return asked == made
+
+
 async def upload_targets(
     storage: Storage, files: Sequence[models.SourceFile]
 ) -> list[UploadTarget]:
