@@ -296,7 +296,7 @@ async def test_a_request_id_reused_for_other_files_is_already_exists(job_stub: J
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await job_stub.CreateJob(other, metadata=USER)
         assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-        assert made.job.name in err.value.details()
+        assert made.job.name in (err.value.details() or "")
     # The same files, spelt as the path rule cleans them, are the same request: a retry.
     retry = jobs_pb.CreateJobRequest(
         files=[jobs_pb.DeclaredFile(path="./a.pdf", size_bytes=5)], request_id="r-1"
