@@ -98,11 +98,14 @@ async def test_rules_and_plan_over_rest(client: httpx.AsyncClient) -> None:
     for body in (
         {"fields": fields, "folderRules": [{"folder": "c", "taskMode": "TASK_MODE_COMBINED"}]},
         {"fields": fields, "folderRules": [{"folder": "b", "taskMode": "SOMETIMES"}]},
-        {"fields": fields, "systemPrompt": "systemPrompts/" + "f" * 32},
     ):
         refused = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    # A prompt of that name does not exist: not found, as a template would be.
+    prompt: dict[str, object] = {"fields": fields, "systemPrompt": "systemPrompts/" + "f" * 32}
+    missing = await client.post(f"/v1/{job}:configure", headers=AUTH, json=prompt)
+    assert missing.status_code == 404, missing.text
 
 
 async def test_pages_come_as_pngs_of_known_size_to_their_owner_only(

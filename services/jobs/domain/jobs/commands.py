@@ -249,12 +249,12 @@ class Jobs:
             )
             if system_prompt_id:
                 # Prompts are shared by every tenant (ListSystemPrompts lists them all), so
-                # saying which exist reveals nothing of anyone's.
+                # saying which exist reveals nothing of anyone's. A well-formed name of none
+                # is NOT_FOUND, as for a template (it was INVALID_ARGUMENT, a 400 for a
+                # request the OpenAPI document says is well formed).
                 prompt = await session.get(models.SystemPrompt, system_prompt_id)
                 if prompt is None:
-                    raise InvalidArgument(
-                        f"system_prompt systemPrompts/{system_prompt_id} does not exist"
-                    )
+                    raise NotFound(f"system_prompt systemPrompts/{system_prompt_id} does not exist")
             template: models.Template | None = None
             if template_id:
                 # Looked up in the caller's own templates whichever branch is taken: another
