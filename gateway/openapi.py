@@ -204,7 +204,8 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
         "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
         "page_token": PAGE_TOKEN,
         f"{p}WatchJobRequest.after_sequence": {"pattern": "^[0-9]{1,18}$"},
-        f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx"]},
+        # Empty (or left out): csv.
+        f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx", ""]},
         # services/ingest/render.py: a 1-based page (0 means 1); a width of 100 to 2400
         # pixels (0 means 1200).
         "bytereview.ingest.v1.RenderPageRequest.page": {"minimum": 0},

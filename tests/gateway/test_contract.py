@@ -211,3 +211,26 @@ async def test_a_body_that_is_the_resource_is_required_as_documented(
     assert (await client.get(f"/v1/{template}", headers=AUTH)).json()["description"] == "kept"
     # With a body, as before.
     assert (await client.post("/v1/users/me/apiKeys", headers=AUTH, json={})).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_export_formats_are_the_documented_names_exactly(client: httpx.AsyncClient) -> None:
+    # `format=` (the default) was taken though the document's enum left it out, and `CSV`
+    # or `Json` were lowercased and taken though the document lists lowercase names only.
+    document = (await client.get("/openapi.json")).json()
+    parameters = document["paths"]["/v1/jobs/{job}:export"]["get"]["parameters"]
+    declared = next(p["schema"]["enum"] for p in parameters if p["name"] == "format")
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 3}]}
+    )
+    job = created.json()["job"]["name"]
+    for fmt in ("CSV", "Json", " xlsx", "csv ", "FORMAT_UNSPECIFIED"):
+        assert fmt not in declared
+        refused = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert refused.status_code == 400, (fmt, refused.text)
+        assert repr(fmt) in refused.json()["error"]["message"]
+    for fmt in declared:
+        taken = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert taken.status_code == 200, (fmt, taken.text)
+    default = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": ""})
+    assert default.headers["content-type"].startswith("text/csv")
