@@ -7,6 +7,10 @@ grpc-gateway uses, refuses it). So `{"display_name": "x", "displayName": "y"}` w
 "y": the same ambiguity as a key given twice (proxy.py refuses that), and what a filter in
 front of the API reads under one name need not be what we use. The same goes for the query
 string: `?pageSize=1&page_size=1000` set the field twice, the last one won.
+
+An enum is named, as the OpenAPI document declares (and the query string already requires):
+json_format also takes a number, and whatever `int()` takes, so `"taskMode": false`, `1.0`
+and `" 1 "` each chose a mode the caller never named.
 """
 
 from __future__ import annotations
@@ -74,7 +78,22 @@ def _check_object(body: object, desc: Descriptor, where: str) -> None:
                 f"invalid request body: {where}{earlier!r} and {key!r} both set the field"
                 f" {where}{field.name!r}"
             )
+        if field.enum_type is not None:
+            _check_enum(value, field, f"{where}{field.name}")
         _check_value(value, field, f"{where}{field.name}.")
+
+
+def _check_enum(value: object, field: FieldDescriptor, where: str) -> None:
+    enum = field.enum_type
+    assert enum is not None  # only called for enum fields
+    items = value if field.is_repeated and isinstance(value, list) else [value]
+    for item in items:
+        # null reads as the default, as for any field; anything else must be a value's name.
+        if item is not None and not (isinstance(item, str) and item in enum.values_by_name):
+            names = ", ".join(v.name for v in enum.values)
+            raise InvalidArgument(
+                f"invalid request body: {where} must be one of {names}, not {str(item)[:100]!r}"
+            )
 
 
 def _check_value(value: object, field: FieldDescriptor, where: str) -> None:

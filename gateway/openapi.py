@@ -18,6 +18,7 @@ from google.protobuf import descriptor
 from bytereview.core import limits
 from bytereview.core.datatypes import DATA_TYPES
 from bytereview.core.fields import FIELD_NAME
+from bytereview.core.media_types import MEDIA_TYPE
 from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
 from gateway.transcoder import VARIABLE, Route, RouteTable
 
@@ -132,6 +133,11 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
     return {
         # Bodies.
         f"{p}DeclaredFile.path": {"pattern": PATH_PATTERN, "maxLength": limits.MAX_PATH},
+        # Empty (unknown) or a media type: it becomes the upload's Content-Type.
+        f"{p}DeclaredFile.content_type": {
+            "pattern": f"^(?:{MEDIA_TYPE.pattern})?$",
+            "maxLength": limits.MAX_MEDIA_TYPE,
+        },
         f"{p}DeclaredFile.size_bytes": {
             "type": "integer",
             "minimum": 1,
@@ -198,7 +204,14 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
         "page_size": {"minimum": 0, "maximum": MAX_PAGE_SIZE},
         "page_token": PAGE_TOKEN,
         f"{p}WatchJobRequest.after_sequence": {"pattern": "^[0-9]{1,18}$"},
-        f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx"]},
+        # Empty (or left out): csv.
+        f"{p}ExportResultsRequest.format": {"enum": ["csv", "json", "xlsx", ""]},
+        # services/ingest/render.py: a 1-based page (0 means 1); a width of 100 to 2400
+        # pixels (0 means 1200).
+        "bytereview.ingest.v1.RenderPageRequest.page": {"minimum": 0},
+        "bytereview.ingest.v1.RenderPageRequest.width": {
+            "anyOf": [{"enum": [0]}, {"minimum": 100, "maximum": 2400}]
+        },
         f"{p}ListAllJobsRequest.min_age_seconds": {
             "type": "integer",
             "minimum": 0,
@@ -206,6 +219,19 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
         },
     }
 
+
+# What a download (a stream of google.api.HttpBody) answers, per operation: the backends set
+# the media type (services/ingest/server.py: RenderPage; services/jobs/domain/export: one per
+# format). Any other download is declared as bytes of no particular type.
+_BYTES: dict[str, Any] = {"type": "string", "format": "binary"}
+DOWNLOADS: dict[str, dict[str, Any]] = {
+    "IngestService_RenderPage": {"image/png": {"schema": _BYTES}},
+    "JobService_ExportResults": {
+        "text/csv": {"schema": _BYTES},
+        "application/json": {"schema": {"type": "object"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": _BYTES},
+    },
+}
 
 # The fields an update mask may name (AIP-134), per request; either spelling is accepted.
 UPDATABLE: dict[str, tuple[str, ...]] = {
@@ -360,6 +386,9 @@ class _Schemas:
             else:
                 # proto3 JSON reads `null` as the field's default, and the gateway accepts it.
                 schema["nullable"] = True
+                if "enum" in schema:
+                    # OpenAPI 3.0.3: `nullable` does not add null to an `enum`; it is listed.
+                    schema["enum"] = [*schema["enum"], None]
             props[f.json_name] = schema
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
         if required:
@@ -516,12 +545,8 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
         }
     output = route.method.output_type
     if output.full_name == "google.api.HttpBody":
-        ok = {
-            "description": "File contents",
-            "content": {
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
-            },
-        }
+        content = DOWNLOADS.get(op["operationId"], {"application/octet-stream": {"schema": _BYTES}})
+        ok = {"description": "File contents", "content": content}
     elif route.server_streaming:
         ok = {
             "description": "A stream of messages (SSE with Accept: text/event-stream, else NDJSON)",

@@ -50,6 +50,9 @@ UNARY_DEADLINE = 30.0
 FORWARDED = CREDENTIAL_HEADERS
 _PRINTABLE = re.compile(r"[\x20-\x7e]{0,4096}")
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
+# What RFC 8259 counts as whitespace. `bytes.strip()` also removes \x0b and \x0c: a body of a
+# vertical tab read as "no body" and the call succeeded, though it is not JSON at all.
+JSON_WHITESPACE = b" \t\n\r"
 # Deeper JSON than any request message needs; bounds the parsers' recursion.
 MAX_JSON_DEPTH = 32
 HTTP_BODY = "google.api.HttpBody"
@@ -157,6 +160,11 @@ class TranscodingProxy:
         shape = self._shapes[route.grpc_path]
         try:
             body = await _json_body(request) if route.body else None
+            if body is None and route.body and route.body != "*":
+                # A body that is one field is the resource itself (a template, a result, an
+                # API key): the document requires it. A missing one was read as an empty
+                # resource (an API key made from nothing, a masked field cleared).
+                raise InvalidArgument(f"the request body is required: the {route.body} as JSON")
             message = build_request(route, values, list(request.query_params.multi_items()), body)
             if shape.resumable:
                 _resume_from_last_event(message, request)
@@ -259,7 +267,7 @@ async def _json_body(request: Request) -> object:
         raw += chunk
         if len(raw) > MAX_JSON_BODY:
             raise InvalidArgument(too_big)
-    if not raw.strip():
+    if not raw.strip(JSON_WHITESPACE):
         return None
     if _nesting(raw) > MAX_JSON_DEPTH:
         raise InvalidArgument(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Unavailable, tiff_ifds
+from bytereview.core import FailedPrecondition, InvalidArgument, NotFound, Unavailable, tiff_ifds
 from bytereview.core.image_costs import decoding_problem
 from bytereview.core.limits import MAX_IMAGE_PIXELS, MAX_TIFF_PAGE_VALUES
 from bytereview.core.pdf_process import (
@@ -73,8 +73,10 @@ def _bounded_scale(width_pt: float, height_pt: float, width: int) -> float:
     return bounded_scale(width_pt, height_pt, width / max(width_pt, 1.0), MAX_PIXELS)
 
 
-def _past_end(page: int, count: int) -> InvalidArgument:
-    return InvalidArgument(f"page {page} is past the end: the document has {count} page(s)")
+def _past_end(page: int, count: int) -> NotFound:
+    # NOT_FOUND (404), as for a file that is not there: the request is well formed, and
+    # which pages exist depends on the document (x-page-count says how many there are).
+    return NotFound(f"page {page} is past the end: the document has {count} page(s)")
 
 
 class _Refusals:
@@ -220,7 +222,7 @@ def _open_frame(data: IO[bytes], page: int) -> tuple[Image, int]:
 def _pillow_errors() -> Iterator[None]:
     try:
         yield
-    except (FailedPrecondition, InvalidArgument):
+    except (FailedPrecondition, InvalidArgument, NotFound):
         raise  # the page's own verdict, from the checks of _open_frame
     except Exception as exc:
         # Whatever Pillow's parsers raise on the file: past the first frame they raise

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import httpx
+import pytest
 
 from bytereview.core import DEV_TOKEN
 
@@ -136,3 +137,100 @@ async def test_the_document_declares_body_rules_and_links(client: httpx.AsyncCli
     assert set(api_key["links"]["DeleteApiKey"]["parameters"]) == {"user", "apiKey"}
     template_links = document["paths"]["/v1/templates"]["post"]["responses"]["200"]["links"]
     assert set(template_links) == {"GetTemplate", "UpdateTemplate", "DeleteTemplate"}
+
+
+async def test_downloads_answer_the_media_types_the_document_declares(
+    client: httpx.AsyncClient,
+) -> None:
+    # Both were declared application/octet-stream; exports answer one type per format and
+    # pages are PNGs (schemathesis on real resources: "Undocumented Content-Type").
+    document = (await client.get("/openapi.json")).json()
+    paths = document["paths"]
+    export = paths["/v1/jobs/{job}:export"]["get"]["responses"]["200"]["content"]
+    render = paths["/v1/jobs/{job}/files/{file}:renderPage"]["get"]["responses"]["200"]
+    assert list(render["content"]) == ["image/png"]
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 3}]}
+    )
+    job = created.json()["job"]["name"]
+    answered = set()
+    for fmt in ("csv", "json", "xlsx"):
+        exported = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert exported.status_code == 200, exported.text
+        answered.add(exported.headers["content-type"].split(";")[0])
+    assert answered == set(export)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_optional_enum_lists_null_as_the_server_takes_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # OpenAPI 3.0.3: `nullable` does not widen an `enum`; null must be one of its values, or
+    # `"taskMode": null`, which the server takes (the default), is outside the document.
+    document = (await client.get("/openapi.json")).json()
+    plan = document["paths"]["/v1/jobs/{job}:planTasks"]["post"]["requestBody"]
+    mode = plan["content"]["application/json"]["schema"]["properties"]["taskMode"]
+    assert mode["nullable"] is True
+    assert None in mode["enum"]
+    rule = document["components"]["schemas"]["bytereview.jobs.v1.FolderRule"]
+    assert None not in rule["properties"]["taskMode"]["enum"]  # required: never null
+
+
+async def test_a_body_that_is_the_resource_is_required_as_documented(
+    client: httpx.AsyncClient,
+) -> None:
+    # CreateApiKey made a key from no body at all, and UpdateTemplate with a mask cleared the
+    # masked field, though the document says these bodies are required.
+    document = (await client.get("/openapi.json")).json()
+    made = await client.post(
+        "/v1/templates",
+        headers=AUTH,
+        json={
+            "displayName": "t",
+            "fields": [{"name": "total", "dataType": "currency"}],
+            "description": "kept",
+        },
+    )
+    template = made.json()["name"]
+    paths = document["paths"]
+    for documented, method, path, params in (
+        ("/v1/users/{user}/apiKeys", "post", "/v1/users/me/apiKeys", {}),
+        ("/v1/templates/{template}", "patch", f"/v1/{template}", {"updateMask": "description"}),
+        (
+            "/v1/jobs/{job}/results/{result}",
+            "patch",
+            f"/v1/jobs/{'0' * 32}/results/{'0' * 32}",
+            {"updateMask": "values"},
+        ),
+    ):
+        assert paths[documented][method]["requestBody"]["required"] is True
+        refused = await client.request(method, path, headers=AUTH, params=params)
+        assert refused.status_code == 400, (path, refused.text)
+        assert "the request body is required" in refused.json()["error"]["message"]
+    assert (await client.get("/v1/users/me/apiKeys", headers=AUTH)).json() == {}
+    assert (await client.get(f"/v1/{template}", headers=AUTH)).json()["description"] == "kept"
+    # With a body, as before.
+    assert (await client.post("/v1/users/me/apiKeys", headers=AUTH, json={})).status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_export_formats_are_the_documented_names_exactly(client: httpx.AsyncClient) -> None:
+    # `format=` (the default) was taken though the document's enum left it out, and `CSV`
+    # or `Json` were lowercased and taken though the document lists lowercase names only.
+    document = (await client.get("/openapi.json")).json()
+    parameters = document["paths"]["/v1/jobs/{job}:export"]["get"]["parameters"]
+    declared = next(p["schema"]["enum"] for p in parameters if p["name"] == "format")
+    created = await client.post(
+        "/v1/jobs", headers=AUTH, json={"files": [{"path": "a.pdf", "sizeBytes": 3}]}
+    )
+    job = created.json()["job"]["name"]
+    for fmt in ("CSV", "Json", " xlsx", "csv ", "FORMAT_UNSPECIFIED"):
+        assert fmt not in declared
+        refused = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert refused.status_code == 400, (fmt, refused.text)
+        assert repr(fmt) in refused.json()["error"]["message"]
+    for fmt in declared:
+        taken = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": fmt})
+        assert taken.status_code == 200, (fmt, taken.text)
+    default = await client.get(f"/v1/{job}:export", headers=AUTH, params={"format": ""})
+    assert default.headers["content-type"].startswith("text/csv")

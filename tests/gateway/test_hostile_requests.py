@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
@@ -379,3 +380,95 @@ def test_xlsx_cells_are_never_formulas() -> None:
     assert values[0][:2] == ["file", "=cmd"]
     assert values[1][:5] == ['=HYPERLINK("http://evil")', "@SUM(A1)", "+1", "-1", "\tx"]
     assert all(t != "f" for row in types for t in row), types
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain\r\nX-Evil: 1",
+        "application/" + "x" * 200,
+        "pdf",
+        "text/plain ",
+        "é/pdf",
+        "a/b; c",
+    ],
+)
+async def test_a_declared_content_type_that_is_not_a_media_type_is_400(
+    client: httpx.AsyncClient, content_type: str
+) -> None:
+    # The type becomes the upload's signed Content-Type. It was stored as given (a CR LF went
+    # back out as a header no client can send) or cut at 200 characters (a URL signed for a
+    # type nobody declared), and the job created.
+    declared = {"path": "a.pdf", "sizeBytes": 3, "contentType": content_type}
+    response = await client.post("/v1/jobs", headers=AUTH, json={"files": [declared]})
+    _assert_4xx(response)
+    assert "files[0].content_type" in response.json()["error"]["message"]
+    assert (await client.get("/v1/jobs", headers=AUTH)).json().get("jobs", []) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_declared_media_types_are_taken_as_the_document_says(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    rule = document["components"]["schemas"]["bytereview.jobs.v1.DeclaredFile"]["properties"][
+        "contentType"
+    ]
+    for content_type in (
+        "",
+        "application/pdf",
+        'text/plain; charset="utf-8"',
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "multipart/form-data;boundary=x;",
+    ):
+        assert re.fullmatch(rule["pattern"].strip("^$"), content_type), content_type
+        declared = {"path": "a.pdf", "sizeBytes": 3, "contentType": content_type}
+        response = await client.post("/v1/jobs", headers=AUTH, json={"files": [declared]})
+        assert response.status_code == 200, response.text
+    assert rule["maxLength"] == 200
+    assert re.fullmatch(rule["pattern"].strip("^$"), "text/plain\r\nX-Evil: 1") is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("body", [b"\x0b", b"\x0c", b" \x0b\n", b"\x1c", b"\xc2\xa0"])
+async def test_a_body_of_characters_json_does_not_call_whitespace_is_400(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    # `bytes.strip()` took \x0b and \x0c for whitespace: such a body read as "no body", and
+    # the call (here: cancelling the job) went through on bytes that are not JSON.
+    job = await _job(client)
+    response = await client.post(
+        f"/v1/{job}:cancel", headers={**AUTH, "content-type": "application/json"}, content=body
+    )
+    _assert_4xx(response)
+    assert "not valid JSON" in response.json()["error"]["message"]
+    assert (await client.get(f"/v1/{job}", headers=AUTH)).json()["status"] == "PENDING_UPLOAD"
+    # JSON's own whitespace around nothing is still an empty body.
+    empty = await client.post(f"/v1/{job}:cancel", headers=AUTH, content=b" \t\r\n")
+    assert empty.status_code == 200, empty.text
+
+
+@pytest.mark.parametrize(
+    "mode", [False, True, 1, 2.0, "2", " 2 ", "task_mode_combined", "TASK_MODE_COMBINED "]
+)
+async def test_an_enum_in_a_body_is_one_of_its_names(
+    client: httpx.AsyncClient, mode: object
+) -> None:
+    # json_format took numbers and whatever int() takes: `false` was TASK_MODE_UNSPECIFIED,
+    # `" 2 "` TASK_MODE_COMBINED; the document (and the query string) take names only.
+    job = await _job(client)
+    for body in (
+        {"fields": FIELDS, "taskMode": mode},
+        {"fields": FIELDS, "folderRules": [{"folder": "x", "taskMode": mode}]},
+    ):
+        response = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
+        _assert_4xx(response)
+        assert "taskMode must be one of" in response.json()["error"]["message"].replace(
+            "task_mode", "taskMode"
+        )
+    got = (await client.get(f"/v1/{job}", headers=AUTH)).json()
+    assert "fields" not in got
+    for named in ("TASK_MODE_COMBINED", None):
+        body = {"fields": FIELDS, "taskMode": named}
+        configured = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
+        assert configured.status_code == 200, configured.text

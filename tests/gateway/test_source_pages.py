@@ -98,11 +98,14 @@ async def test_rules_and_plan_over_rest(client: httpx.AsyncClient) -> None:
     for body in (
         {"fields": fields, "folderRules": [{"folder": "c", "taskMode": "TASK_MODE_COMBINED"}]},
         {"fields": fields, "folderRules": [{"folder": "b", "taskMode": "SOMETIMES"}]},
-        {"fields": fields, "systemPrompt": "systemPrompts/" + "f" * 32},
     ):
         refused = await client.post(f"/v1/{job}:configure", headers=AUTH, json=body)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    # A prompt of that name does not exist: not found, as a template would be.
+    prompt: dict[str, object] = {"fields": fields, "systemPrompt": "systemPrompts/" + "f" * 32}
+    missing = await client.post(f"/v1/{job}:configure", headers=AUTH, json=prompt)
+    assert missing.status_code == 404, missing.text
 
 
 async def test_pages_come_as_pngs_of_known_size_to_their_owner_only(
@@ -124,10 +127,21 @@ async def test_pages_come_as_pngs_of_known_size_to_their_owner_only(
         stolen = await client.get(url, headers=other, params={"page": page_number})
         assert stolen.status_code == 404, stolen.text
         assert stolen.headers["content-type"] == "application/json"
-    bad_params: list[dict[str, str | int]] = [{"page": 3}, {"width": 10}, {"page": "two"}]
+    bad_params: list[dict[str, str | int]] = [{"width": 10}, {"page": "two"}, {"page": -1}]
     for bad_page in bad_params:
         bad = await client.get(url, headers=AUTH, params=bad_page)
         assert bad.status_code == 400, (bad_page, bad.text)
+    # A page the document does not have is not there (404), like another user's: the request
+    # is well formed, which the OpenAPI document says it is (it was a 400).
+    missing = await client.get(url, headers=AUTH, params={"page": 3})
+    assert missing.status_code == 404, missing.text
+    assert "the document has 2 page(s)" in missing.json()["error"]["message"]
+    # The ranges the server takes are the document's (page and width were plain int32s).
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/jobs/{job}/files/{file}:renderPage"]["get"]
+    declared = {p["name"]: p["schema"] for p in operation["parameters"]}
+    assert declared["page"]["minimum"] == 0
+    assert declared["width"]["anyOf"] == [{"enum": [0]}, {"minimum": 100, "maximum": 2400}]
 
 
 async def test_one_users_burst_of_draws_does_not_queue_ahead_of_others(

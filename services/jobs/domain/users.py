@@ -15,7 +15,12 @@ from bytereview.core.auth import (
     hash_api_key,
     new_api_key,
 )
-from bytereview.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from bytereview.core.errors import (
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+)
 from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_KEYS_PER_USER, check_length
 from services.jobs.domain.context import JobsContext
 from services.jobs.store import models
@@ -152,7 +157,11 @@ class Users:
                 ).all()
             )
             if count >= MAX_KEYS_PER_USER:
-                raise InvalidArgument(f"at most {MAX_KEYS_PER_USER} API keys per user")
+                # The request is well formed; the user's quota is spent (RESOURCE_EXHAUSTED,
+                # a 429, not the 400 it was): deleting a key makes room.
+                raise ResourceExhausted(
+                    f"at most {MAX_KEYS_PER_USER} API keys per user; delete one to make another"
+                )
             row = models.ApiKey(
                 user_id=user_id,
                 display_name=display_name,

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from bytereview.core import FailedPrecondition, InvalidArgument, Settings, Storage, Unavailable
+from bytereview.core import FailedPrecondition, NotFound, Settings, Storage, Unavailable
 from bytereview.core.limits import (
     MAX_IMAGE_PIXELS,
     MAX_TIFF_PAGE_VALUES,
@@ -207,7 +207,7 @@ def test_a_tiff_of_fifty_thousand_pages_is_drawn_in_bounded_time(
     started = time.monotonic()
     image, count = render.draw_image(copies, key, 2, 800)
     assert (image.size, count) == ((1, 1), render.MAX_IMAGE_PAGES)
-    with pytest.raises(InvalidArgument, match="past the end"):
+    with pytest.raises(NotFound, match="past the end"):
         render.draw_image(copies, key, render.MAX_IMAGE_PAGES + 1, 800)
     assert time.monotonic() - started < 30  # not the minutes of counting every page
     few = stored(storage, "few", tiff_pages(3))

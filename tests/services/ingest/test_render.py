@@ -147,9 +147,13 @@ async def test_bad_requests_and_other_users(
     assert err.code() == grpc.StatusCode.NOT_FOUND
     err = await refused(ingest, (), file=pdf)
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-    for fields in ({"page": 2}, {"page": -1}, {"width": 50}, {"width": 5000}):
+    for fields in ({"page": -1}, {"width": 50}, {"width": 5000}):
         err = await refused(ingest, alice, file=pdf, **fields)
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, fields
+    # A page the document does not have is not there, as another user's file is not.
+    err = await refused(ingest, alice, file=pdf, page=2)
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert "the document has 1 page(s)" in (err.details() or "")
     for name in ("batch.zip", "notes.txt"):
         err = await refused(ingest, alice, file=files[name])
         assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, name

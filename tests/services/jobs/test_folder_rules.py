@@ -261,18 +261,24 @@ async def test_without_a_choice_the_start_records_the_active_prompt(
 
 
 @pytest.mark.parametrize(
-    ("name", "words"),
+    ("name", "code", "words"),
     [
-        ("systemPrompts/" + "0" * 32, "does not exist"),
-        ("systemPrompts/active", "must look like"),
-        ("templates/" + "0" * 32, "must look like"),
+        # Well formed, of no prompt: not found, as a template of nobody's is.
+        ("systemPrompts/" + "0" * 32, grpc.StatusCode.NOT_FOUND, "does not exist"),
+        ("systemPrompts/active", grpc.StatusCode.INVALID_ARGUMENT, "must look like"),
+        ("templates/" + "0" * 32, grpc.StatusCode.INVALID_ARGUMENT, "must look like"),
     ],
 )
-async def test_an_unknown_system_prompt_is_an_invalid_argument(
-    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings, name: str, words: str
+async def test_an_unknown_system_prompt_is_refused(
+    job_stub: JobStub,
+    worker_stub: WorkerStub,
+    settings: Settings,
+    name: str,
+    code: grpc.StatusCode,
+    words: str,
 ) -> None:
     job = await tree_job(job_stub, worker_stub, settings)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await configure(job_stub, job, system_prompt=name)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.code() == code
     assert words in (caught.value.details() or "")

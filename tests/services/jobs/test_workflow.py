@@ -276,6 +276,35 @@ async def test_create_is_idempotent_by_request_id(job_stub: JobStub) -> None:
     assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).total_size == 1
 
 
+async def test_a_request_id_reused_for_other_files_is_already_exists(job_stub: JobStub) -> None:
+    # The first job came back for any request of the id: the files only the second request
+    # declared had no job and no upload target, and nothing said so.
+    first = jobs_pb.CreateJobRequest(
+        files=[jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5)], request_id="r-1"
+    )
+    made = await job_stub.CreateJob(first, metadata=USER)
+    for files in (
+        [jobs_pb.DeclaredFile(path="b.pdf", size_bytes=5)],
+        [jobs_pb.DeclaredFile(path="a.pdf", size_bytes=6)],
+        [jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5, content_type="application/pdf")],
+        [
+            jobs_pb.DeclaredFile(path="a.pdf", size_bytes=5),
+            jobs_pb.DeclaredFile(path="b.pdf", size_bytes=5),
+        ],
+    ):
+        other = jobs_pb.CreateJobRequest(files=files, request_id="r-1")
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await job_stub.CreateJob(other, metadata=USER)
+        assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert made.job.name in (err.value.details() or "")
+    # The same files, spelt as the path rule cleans them, are the same request: a retry.
+    retry = jobs_pb.CreateJobRequest(
+        files=[jobs_pb.DeclaredFile(path="./a.pdf", size_bytes=5)], request_id="r-1"
+    )
+    assert (await job_stub.CreateJob(retry, metadata=USER)).job.name == made.job.name
+    assert (await job_stub.ListJobs(jobs_pb.ListJobsRequest(), metadata=USER)).total_size == 1
+
+
 async def test_combined_mode_groups_by_folder(
     job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
 ) -> None:

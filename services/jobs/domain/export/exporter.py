@@ -183,11 +183,12 @@ def _filename(job: models.Job, fmt: str) -> str:
 
 
 def _format(fmt: str) -> str:
-    """The format asked for (csv when none), one of FORMATS; InvalidArgument otherwise."""
-    fmt = (fmt or "csv").lower()
-    if fmt not in FORMATS:
-        raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt!r}")
-    return fmt
+    """The format asked for (csv when none), one of FORMATS as the OpenAPI document spells
+    them; InvalidArgument otherwise. (`CSV` was taken too, lowercased, though the document
+    lists the lowercase names alone, and the error quoted the lowercased value back.)"""
+    if fmt and fmt not in FORMATS:
+        raise InvalidArgument(f"format must be one of {sorted(FORMATS)}, got {fmt[:100]!r}")
+    return fmt or "csv"
 
 
 async def _csv(layout: ExportLayout, pages: AsyncIterator[Page]) -> AsyncIterator[bytes]:

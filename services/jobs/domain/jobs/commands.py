@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core import storage_keys
-from bytereview.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_MEDIA_TYPE, MAX_REQUEST_ID, check_length
+from bytereview.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from bytereview.core.limits import MAX_DISPLAY_NAME, MAX_REQUEST_ID, check_length
 from bytereview.core.storage import Storage
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
@@ -27,6 +27,7 @@ from services.jobs.domain.jobs.uploads import (
     DeclaredFile,
     UploadTarget,
     checked_files,
+    same_files,
     upload_targets,
 )
 from services.jobs.domain.paths import folder_of
@@ -83,7 +84,7 @@ class Jobs:
         if request_id:
             existing = await self._by_request_id(user_id, request_id)
             if existing is not None:
-                return existing, await self._upload_targets(existing)
+                return existing, await self._retried(existing, request_id, cleaned)
         try:
             async with self._ctx.transaction() as session:
                 job = models.Job(
@@ -106,7 +107,7 @@ class Jobs:
                             folder=folder_of(path),
                             storage_key=storage_keys.upload_key(job.id, file_id),
                             declared_size=declared.size_bytes,
-                            declared_type=declared.content_type[:MAX_MEDIA_TYPE],
+                            declared_type=declared.content_type,
                             status=FileStatus.PENDING_UPLOAD,
                         )
                     )
@@ -124,8 +125,29 @@ class Jobs:
             existing = await self._by_request_id(user_id, request_id)
             if existing is None:
                 raise
-            job = existing
+            return existing, await self._retried(existing, request_id, cleaned)
         return job, await self._upload_targets(job)
+
+    async def _retried(
+        self, job: models.Job, request_id: str, cleaned: Sequence[tuple[str, DeclaredFile]]
+    ) -> list[UploadTarget]:
+        """The upload targets of `job`, made earlier by a request of this id: the answer to
+        a retry. AlreadyExists when this request declares other files: it was answered with
+        the first request's job, and the files only it declared were dropped silently."""
+        async with self._ctx.reading() as session:
+            declared = (
+                await session.scalars(
+                    select(models.SourceFile).where(
+                        models.SourceFile.job_id == job.id, models.SourceFile.parent_id.is_(None)
+                    )
+                )
+            ).all()
+        if not same_files(cleaned, declared):
+            raise AlreadyExists(
+                f"request_id {request_id!r} already created {names.job_name(job.id)} from "
+                "other files; a retry declares the same files, a new job takes a new request_id"
+            )
+        return await self._upload_targets(job)
 
     async def _by_request_id(self, user_id: str, request_id: str) -> models.Job | None:
         async with self._ctx.reading() as session:
@@ -227,12 +249,12 @@ class Jobs:
             )
             if system_prompt_id:
                 # Prompts are shared by every tenant (ListSystemPrompts lists them all), so
-                # saying which exist reveals nothing of anyone's.
+                # saying which exist reveals nothing of anyone's. A well-formed name of none
+                # is NOT_FOUND, as for a template (it was INVALID_ARGUMENT, a 400 for a
+                # request the OpenAPI document says is well formed).
                 prompt = await session.get(models.SystemPrompt, system_prompt_id)
                 if prompt is None:
-                    raise InvalidArgument(
-                        f"system_prompt systemPrompts/{system_prompt_id} does not exist"
-                    )
+                    raise NotFound(f"system_prompt systemPrompts/{system_prompt_id} does not exist")
             template: models.Template | None = None
             if template_id:
                 # Looked up in the caller's own templates whichever branch is taken: another

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FILES_PER_CREATE, MAX_FILES_PER_JOB
+from bytereview.core.media_types import check_media_type
 from bytereview.core.storage import SignedRequest, Storage
 from services.jobs.domain.paths import clean_path
 from services.jobs.domain.status import FileStatus
@@ -51,8 +52,19 @@ def checked_files(
             raise InvalidArgument(
                 f"files[{i}] is {declared.size_bytes} bytes; the limit is {max_bytes} bytes"
             )
+        check_media_type(declared.content_type, field=f"files[{i}].content_type")
         cleaned.append((path, declared))
     return cleaned
+
+
+def same_files(
+    cleaned: Sequence[tuple[str, DeclaredFile]], declared: Sequence[models.SourceFile]
+) -> bool:
+    """Whether `cleaned` (checked_files' answer) declares the files a job was created with:
+    the same paths, sizes and types."""
+    asked = {(path, f.size_bytes, f.content_type) for path, f in cleaned}
+    made = {(f.original_path, f.declared_size, f.declared_type) for f in declared}
+    return asked == made
 
 
 async def upload_targets(
