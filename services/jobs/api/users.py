@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
+from bytereview.core.errors import PermissionDenied
 from bytereview.core.rpc import Context, current_principal
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import jobs_service_pb2_grpc as jobs_grpc
@@ -26,6 +27,10 @@ class UserServicer(jobs_grpc.UserServiceServicer):
     async def CreateApiKey(
         self, request: jobs_pb.CreateApiKeyRequest, context: Context
     ) -> pb.ApiKey:
+        if current_principal().user_id:
+            # Signed in with an API key: a leaked key could otherwise mint keys that outlive
+            # its own revocation. Keys are made by a signed-in person (the web app, a token).
+            raise PermissionDenied("an API key cannot create API keys; sign in to create one")
         parent = names.parse("user", request.parent, field="parent")["user"]
         row, secret = await self._users.create_api_key(
             caller_id(), parent, request.api_key.display_name

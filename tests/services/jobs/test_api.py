@@ -265,6 +265,14 @@ async def test_users_and_api_keys(
         )
     ).job
     assert job.owner == me.name  # the key acts as its user
+    # A key makes no keys: a leaked one would mint others that outlive its revocation.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await users.CreateApiKey(
+            jobs_pb.CreateApiKeyRequest(parent="users/me", api_key=pb.ApiKey(display_name="x")),
+            metadata=with_key,
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "sign in" in (err.value.details() or "")
     assert [
         j.name for j in (await job_api.ListJobs(jobs_pb.ListJobsRequest(), metadata=dave)).jobs
     ] == [job.name]
