@@ -11,6 +11,17 @@ import pytest
 from services.jobs.domain.pages.uncut import uncut
 
 
+async def endless_read(unwound: asyncio.Event, cleanup_seconds: float = 0.0) -> None:
+    """A read that never ends by itself; cut, it cleans up (a driver's own work on the
+    connection, `cleanup_seconds`) before `unwound` is set."""
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        await asyncio.sleep(cleanup_seconds)
+        unwound.set()
+        raise
+
+
 async def test_a_cancelled_caller_waits_for_its_read_to_end() -> None:
     go_on, ended = asyncio.Event(), asyncio.Event()
 
@@ -33,16 +44,7 @@ async def test_a_cancelled_caller_waits_for_its_read_to_end() -> None:
 
 async def test_a_second_cancellation_cuts_the_read() -> None:
     cut = asyncio.Event()
-
-    async def read() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            await asyncio.sleep(0.05)  # a driver's own cleanup on the connection
-            cut.set()
-            raise
-
-    caller = asyncio.ensure_future(uncut(read()))
+    caller = asyncio.ensure_future(uncut(endless_read(cut, cleanup_seconds=0.05)))
     await asyncio.sleep(0.01)
     caller.cancel()
     await asyncio.sleep(0.01)
@@ -73,15 +75,7 @@ async def test_a_read_still_running_past_its_limit_is_cut() -> None:
     """A database that stopped answering: the gone caller's read is cut `limit` after the
     cancellation, not waited for as long as the database is silent."""
     cut = asyncio.Event()
-
-    async def read() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cut.set()
-            raise
-
-    caller = asyncio.ensure_future(uncut(read(), limit=0.2))
+    caller = asyncio.ensure_future(uncut(endless_read(cut), limit=0.2))
     await asyncio.sleep(0.01)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -91,16 +85,7 @@ async def test_a_read_still_running_past_its_limit_is_cut() -> None:
 
 async def test_a_third_cancellation_still_waits_for_the_read_to_unwind() -> None:
     unwound = asyncio.Event()
-
-    async def read() -> None:
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            await asyncio.sleep(0.1)  # a driver's own cleanup on the connection
-            unwound.set()
-            raise
-
-    caller = asyncio.ensure_future(uncut(read()))
+    caller = asyncio.ensure_future(uncut(endless_read(unwound, cleanup_seconds=0.1)))
     for _ in range(3):
         await asyncio.sleep(0.01)
         caller.cancel()
