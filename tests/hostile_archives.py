@@ -374,6 +374,34 @@ def sfx() -> bytes:
     return SFX_STUB + build([("a.png", PNG), ("b.pdf", invoice("SFX"))])
 
 
+def commented(comment: bytes) -> bytes:
+    """Two images in an archive whose comment is `comment`, as zipfile writes it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.comment = comment
+        for name in ("a.png", "b.png"):
+            archive.writestr(entry(name), PNG)
+    return buffer.getvalue()
+
+
+def end_record(*, entries: int, size: int, offset: int, comment: int = 0) -> bytes:
+    """An end-of-central-directory record (without its comment) saying these numbers."""
+    return b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, entries, entries, size, offset, comment)
+
+
+def empty_end_in_comment() -> bytes:
+    """A comment ending in the end record of an empty archive (another archive's tail,
+    quoted): zipfile takes the last signature and reads no entry at all."""
+    return commented(b"the empty archive's end: " + end_record(entries=0, size=0, offset=0))
+
+
+def bad_end_in_comment() -> bytes:
+    """A comment holding an end record whose directory cannot lie before it: zipfile takes
+    it and calls the archive damaged."""
+    fake = end_record(entries=1, size=46, offset=10**9, comment=3)
+    return commented(b"note " + fake + b"end")
+
+
 def corpus(*, max_entries: int = 10_000) -> list[Case]:
     """Every case, with its expected verdict under an entry limit of `max_entries`."""
     nfc = unicodedata.normalize("NFC", "März.png")
@@ -391,6 +419,17 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
     ok = ("READY", "")
     return [
         Case("overlap.zip", overlapping(), Expect("FAILED", "overlap")),
+        # An end record quoted in the archive's comment is not the archive's end.
+        Case(
+            "empty-end-in-comment.zip",
+            empty_end_in_comment(),
+            Expect("UNPACKED", files=listed({"a.png": ok, "b.png": ok})),
+        ),
+        Case(
+            "bad-end-in-comment.zip",
+            bad_end_in_comment(),
+            Expect("UNPACKED", files=listed({"a.png": ok, "b.png": ok})),
+        ),
         Case("quoted-overlap.zip", quoted_overlap(), Expect("FAILED", "overlap")),
         Case("many-small-bombs.zip", many_small_bombs(64), Expect("FAILED", "zip bomb")),
         Case(

@@ -69,14 +69,32 @@ class Record:
 def find_end(tail: bytes, size: int) -> DirectoryEnd | None:
     """The directory end described by the last bytes of a file of `size` bytes, or None.
 
-    `tail` must be the file's last min(size, TAIL_BYTES) bytes. The record is chosen exactly
-    as `zipfile` chooses it (the last signature in the tail), so what is counted here is
-    what `zipfile` will read.
+    `tail` must be the file's last min(size, TAIL_BYTES) bytes. The end record is the last
+    thing a ZIP writer writes but its comment, and a comment may itself hold the record's
+    signature (another archive's end, quoted, or a fake one). `zipfile` takes the last
+    signature for the end, so such an archive read as damaged, or as empty. Here a record
+    lying inside an earlier record's comment is part of that comment; of the others whose
+    directory adds up, the last is the end (bytes appended after an archive, which zipfile
+    and unzip read past, are no comment of it).
     """
-    at = tail.rfind(EOCD)
-    if at < 0 or len(tail) - at < EOCD_SIZE:
+    chosen: DirectoryEnd | None = None
+    quoted_until = 0  # the end of the chosen records' comments, in `tail`
+    at = tail.find(EOCD)
+    while at >= 0:
+        found = None if at < quoted_until else _end_at(tail, size, at)
+        if found is not None:
+            chosen, comment = found
+            quoted_until = at + EOCD_SIZE + comment
+        at = tail.find(EOCD, at + 1)
+    return chosen
+
+
+def _end_at(tail: bytes, size: int, at: int) -> tuple[DirectoryEnd, int] | None:
+    """The directory end the record at `at` in `tail` describes, and its comment's length;
+    None if it is cut short or its directory does not fit before it."""
+    if len(tail) - at < EOCD_SIZE:
         return None
-    (_, _, _, _, entries, cd_size, cd_offset, _) = struct.unpack(
+    (_, _, _, _, entries, cd_size, cd_offset, comment) = struct.unpack(
         "<4sHHHHIIH", tail[at : at + EOCD_SIZE]
     )
     position = size - len(tail) + at  # of the end record within the file
@@ -95,7 +113,8 @@ def find_end(tail: bytes, size: int) -> DirectoryEnd | None:
     prefix = records_end - cd_size - cd_offset
     if prefix < 0:
         return None
-    return DirectoryEnd(entries=entries, size=cd_size, start=cd_offset + prefix, prefix=prefix)
+    end = DirectoryEnd(entries=entries, size=cd_size, start=cd_offset + prefix, prefix=prefix)
+    return end, comment
 
 
 def read_end(handle: BinaryIO) -> DirectoryEnd:

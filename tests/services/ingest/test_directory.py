@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 
 import pytest
 
@@ -31,6 +32,35 @@ def test_end_record_plain_and_after_a_self_extractor_stub() -> None:
     records = list(directory.walk(io.BytesIO(sfx), moved))
     assert [r.raw_name for r in records] == [b"a.png", b"b/", b"b/c.png"]
     assert [r.is_dir for r in records] == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [hostile.empty_end_in_comment(), hostile.bad_end_in_comment()],
+    ids=["empty-archive-end", "end-pointing-past-the-file"],
+)
+def test_an_end_record_in_the_comment_is_part_of_the_comment(data: bytes) -> None:
+    """The archive's own end record is the one whose comment runs to the end of the file;
+    zipfile takes the quoted one (the last signature) and reads nothing, or fails."""
+    try:
+        read_by_zipfile = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except zipfile.BadZipFile:
+        read_by_zipfile = []
+    assert read_by_zipfile == []
+    end = _end(data)
+    assert end.entries == 2
+    records = list(directory.walk(io.BytesIO(data), end))
+    assert [r.raw_name for r in records] == [b"a.png", b"b.png"]
+    assert zip_directory(data[-directory.TAIL_BYTES :], len(data))
+
+
+def test_bytes_after_the_archive_leave_the_last_end_record_chosen() -> None:
+    """No record's comment reaches the end (something was appended): the last one is the
+    end, as zipfile and unzip read it; a quoted record before it changes nothing."""
+    data = hostile.empty_end_in_comment() + b"appended by a mail gateway"
+    assert _end(data).entries == 2
+    plain = hostile.build([("a.png", PNG)]) + b"\0" * 100
+    assert _end(plain).entries == 1
 
 
 def test_zip64_end_record_is_read() -> None:
