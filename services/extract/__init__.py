@@ -5,6 +5,7 @@ What other packages, the CLI, benchmarks and tests may use. `GeminiExtractor` st
 heavy import that the offline default never needs.
 """
 
+from bytereview.values.typed import JsonValue
 from services.extract.base import (
     Document,
     Extraction,
@@ -15,7 +16,7 @@ from services.extract.base import (
 from services.extract.documents import documents
 from services.extract.model.ratecontrol import RateController
 from services.extract.offline.extractor import OfflineExtractor
-from services.extract.schema import DEFAULT_TYPES, Field, JsonValue, TypeInfo
+from services.extract.schema import DEFAULT_TYPES, Field, TypeInfo
 from services.extract.server import ExtractServicer, extract_server
 from services.extract.worker import ExtractHandler, make_extractor, rate_controller, serve
 

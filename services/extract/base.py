@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
-from services.extract.schema import Field, JsonValue, TypeInfo
+from bytereview.values.typed import JsonValue
+from services.extract.schema import Field, TypeInfo
 
 
 class PageStore(Protocol):

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from google.protobuf import struct_pb2
 
 from bytereview.jobs.v1 import resources_pb2
+from bytereview.values.typed import JsonValue
 from services.extract.base import Document, Extraction
 from services.extract.bounds import bounded, to_review
-from services.extract.schema import Field, JsonValue, normalise_all
+from services.extract.schema import Field, normalise_all
 from services.extract.trust.assess import assess, read_pages
 
 

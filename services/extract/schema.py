@@ -1,23 +1,18 @@
-"""JSON schema from a job's fields and data types, and normalisation of extracted values.
+"""JSON schema from a job's fields and data types, and the extracted values normalised.
 
 The same schema asks the model for structured output and checks what comes back;
-`normalise` turns whatever an extractor found into the field's canonical form.
+`normalise_all` turns whatever an extractor found into each field's canonical form
+(bytereview/values/typed.py, which a user's correction goes through too).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bytereview.core.datatypes import DATA_TYPES
-from services.extract.values.amounts import amount_text, first_number
-from services.extract.values.dates import find_date
-
-JsonValue = str | int | float | bool | None
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +32,6 @@ class TypeInfo:
 # Used when a data type row is not supplied (preview): the shared table the jobs service
 # seeds its rows from.
 DEFAULT_TYPES: Mapping[str, TypeInfo] = {t.id: TypeInfo(t.json_type, t.format) for t in DATA_TYPES}
-
-_DATE_FORMATS = {"date_mdy": "%m/%d/%Y", "date_dmy": "%d/%m/%Y", "date_ymd": "%Y-%m-%d"}
-
 
 # Money is asked for as a decimal string: a JSON number cannot say that the document printed
 # `30.90` rather than `30.9`, and the result (and every export) keeps the printed decimals.
@@ -77,119 +69,6 @@ def json_schema(fields: Sequence[Field], types: Mapping[str, TypeInfo]) -> dict[
         "required": [f.name for f in fields],
         "additionalProperties": False,
     }
-
-
-class InvalidValue(ValueError):
-    """A value that cannot be read as its field's data type."""
-
-
-def parse_number(text: str) -> float:
-    """A number from text such as '1,234.50', '1.234,50', '(12.00)', 'RM 7.90'."""
-    found = first_number(text)
-    if found is None:
-        raise InvalidValue(f"no number in {text!r}")
-    return float(found.value)
-
-
-def parse_date(text: str, *, day_first: bool = True) -> dt.date:
-    """The first date in `text`. Ambiguous a/b/y dates follow `day_first`."""
-    found = find_date(text, day_first=day_first)
-    if found is None:
-        raise InvalidValue(f"no date in {text!r}")
-    return found
-
-
-# A number in E notation, as a model (not a document) writes one: `1.5e3`, `1e400`.
-_SCIENTIFIC = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-_NUMERIC_TYPES = ("number", "currency", "percentage", "integer")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
-_PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
-_TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?")
-
-
-def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValue:
-    """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if (
-        data_type in _NUMERIC_TYPES
-        and isinstance(value, str)
-        and _SCIENTIFIC.fullmatch(value.strip())
-    ):
-        # Read whole: as text its first number is the mantissa ('1e400' read as 1).
-        value = float(value.strip())
-    if isinstance(value, float) and not math.isfinite(value):
-        # A model's JSON may say 1e400 (read as infinity) or NaN: no field holds either, and
-        # the jobs service refuses them (they are not JSON), which failed the whole report
-        # batch (for an integer, int() raised OverflowError: an internal error).
-        raise InvalidValue(f"{value} is not a number a document holds")
-    if data_type in ("number", "currency", "percentage"):
-        if isinstance(value, bool):
-            raise InvalidValue("expected a number, got a boolean")
-        if data_type == "currency":
-            # Money keeps the decimals the document printed ("30.90"): a decimal string.
-            amount = amount_text(value)
-            if amount is None:
-                raise InvalidValue(f"no amount in {value!r}")
-            return amount
-        return float(value) if isinstance(value, (int, float)) else parse_number(str(value))
-    if data_type == "integer":
-        if isinstance(value, bool):
-            raise InvalidValue("expected an integer, got a boolean")
-        number = float(value) if isinstance(value, (int, float)) else parse_number(str(value))
-        if number != int(number):
-            raise InvalidValue(f"{value!r} is not a whole number")
-        return int(number)
-    if data_type == "boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "y", "1", "x", "checked", "paid"):
-            return True
-        if text in ("false", "no", "n", "0", "", "unchecked", "unpaid"):
-            return False
-        raise InvalidValue(f"{value!r} is not yes or no")
-    text = " ".join(str(value).split())
-    if data_type == "date":
-        # ISO 8601 whatever the document's order; an ambiguous 03/08/2014 follows
-        # `day_first`, which the caller reads from the document (dates.day_first_in).
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            return dt.date.fromisoformat(value.strip()).isoformat()
-        return parse_date(text, day_first=day_first).isoformat()
-    if data_type in _DATE_FORMATS:
-        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            parsed = dt.date.fromisoformat(value.strip())
-        else:
-            parsed = parse_date(text, day_first=data_type != "date_mdy" and day_first)
-        return parsed.strftime(_DATE_FORMATS[data_type])
-    if data_type == "email":
-        match = _EMAIL.search(text)
-        if match is None:
-            raise InvalidValue(f"{value!r} is not an email address")
-        return match.group(0).lower()
-    if data_type == "url":
-        match = _URL.search(text)
-        if match is None:
-            raise InvalidValue(f"{value!r} is not a URL")
-        return match.group(0).rstrip(".,;)")
-    if data_type == "phone":
-        match = _PHONE.search(text)
-        if match is None:
-            raise InvalidValue(f"{value!r} is not a phone number")
-        raw = match.group(0)
-        return ("+" if raw.startswith("+") else "") + re.sub(r"\D", "", raw)
-    if data_type == "time":
-        match = _TIME.search(text)
-        if match is None:
-            raise InvalidValue(f"{value!r} is not a time")
-        hour, minute = int(match["h"]), int(match["m"])
-        if match["ampm"]:
-            hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
-        if hour > 23 or minute > 59:
-            raise InvalidValue(f"{value!r} is not a time of day")
-        return f"{hour:02d}:{minute:02d}" + (f":{match['s']}" if match["s"] else "")
-    return text
 
 
 def normalise_all(

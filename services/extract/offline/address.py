@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from bytereview.values.typed import JsonValue
 from services.extract.offline.company import (
     AFTER_ADDRESS,
     BUSINESS_WORD,
@@ -15,7 +16,6 @@ from services.extract.offline.company import (
 )
 from services.extract.offline.ocrfix import fix_label, fix_words
 from services.extract.offline.placenames import STATES, fix_place_words
-from services.extract.schema import JsonValue
 
 # `Licensee of McDonald's`, as OCR reads it too (`License2 of`).
 _ABOUT_THE_COMPANY = re.compile(r"(?i)\b(formerly|licen\w*\s+of|owned\s+by|operated\s+by)\b")

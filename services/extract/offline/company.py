@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from bytereview.values.typed import JsonValue
 from services.extract.offline.ocrfix import fix_words
-from services.extract.schema import JsonValue
 
 # `SDN BHD` as OCR reads it too: `SDNBHD`, `SONBHD`, `SDN 3HD`, `SDN.BHZ.`.
 SDN_BHD = re.compile(

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from bytereview.values.dates import day_first_in
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
 from services.extract.base import Extraction, ExtractionRequest
 from services.extract.offline.labels import (
     Concept,
@@ -21,9 +23,8 @@ from services.extract.offline.labels import (
 )
 from services.extract.offline.layout import by_layout, is_layout_field
 from services.extract.reading.pages import document_pages, joined, pdf_reading_order
-from services.extract.schema import Field, InvalidValue, JsonValue, normalise
+from services.extract.schema import Field
 from services.extract.trust.evidence import locate
-from services.extract.values.dates import day_first_in
 
 # The matchers' regular expressions cost more than linear time in a line's length on some
 # lines (16,000 spaces took 5.7 CPU-seconds, "(" and 16,000 digits 3.5: quadratic), and a

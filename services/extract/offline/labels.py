@@ -17,9 +17,10 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.extract.schema import Field, InvalidValue, JsonValue, normalise
-from services.extract.values.amounts import numbers
-from services.extract.values.dates import find_date
+from bytereview.values.amounts import numbers
+from bytereview.values.dates import find_date
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
+from services.extract.schema import Field
 
 # How a value looks: decides how it is cut out of the text after its label.
 ID, AMOUNT, DATE, IBAN, BIC, TEXT = "id", "amount", "date", "iban", "bic", "text"

@@ -12,12 +12,13 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
+from bytereview.values.amounts import Amount, numbers
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
 from services.extract.offline.address import address
 from services.extract.offline.company import organisation
 from services.extract.offline.labels import stacked
 from services.extract.offline.ocrfix import fix_label
-from services.extract.schema import Field, InvalidValue, JsonValue, normalise
-from services.extract.values.amounts import Amount, numbers
+from services.extract.schema import Field
 
 ORGANISATION_WORDS = frozenset(
     {"company", "vendor", "issuer", "merchant", "seller", "supplier", "store", "shop", "business"}

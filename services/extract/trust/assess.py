@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 
 from bytereview.core.outages import object_missing
 from bytereview.jobs.v1 import resources_pb2
+from bytereview.values.typed import JsonValue
 from services.extract.base import Document, Evidence, Extraction, ExtractionError
 from services.extract.reading.pages import PageText, document_pages
-from services.extract.schema import Field, JsonValue
+from services.extract.schema import Field
 from services.extract.trust.confidence import confidence, signals
 from services.extract.trust.evidence import Check, occurrences, verify
 

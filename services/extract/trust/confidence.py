@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from services.extract.schema import Field, JsonValue
+from bytereview.values.typed import JsonValue
+from services.extract.schema import Field
 from services.extract.trust.evidence import DATE_TYPES, NUMERIC_TYPES, Check
 from services.extract.trust.vocabulary import known_words, unfamiliar
 

@@ -18,10 +18,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from bytereview.values.amounts import numbers
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
 from services.extract.base import Box, Evidence
 from services.extract.reading.pages import PageText
-from services.extract.schema import Field, InvalidValue, JsonValue, normalise
-from services.extract.values.amounts import numbers
+from services.extract.schema import Field
 
 NUMERIC_TYPES = frozenset({"currency", "number", "percentage", "integer"})
 DATE_TYPES = frozenset({"date", "date_mdy", "date_dmy", "date_ymd", "time"})

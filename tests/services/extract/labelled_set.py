@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.extract.schema import Field, JsonValue
+from bytereview.values.typed import JsonValue
+from services.extract.schema import Field
 
 FIELDS = [
     Field("invoice_number", "text", "the invoice number"),

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from bytereview.values.dates import day_first_in
+from bytereview.values.typed import InvalidValue, normalise, parse_date
 from services.extract import (
     DEFAULT_TYPES,
     Document,
@@ -19,8 +21,6 @@ from services.extract import (
     OfflineExtractor,
 )
 from services.extract.offline.layout import by_layout
-from services.extract.schema import InvalidValue, normalise, parse_date
-from services.extract.values.dates import day_first_in
 from tests.pdfs import text_pdf
 
 RECEIPT = [
