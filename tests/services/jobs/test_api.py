@@ -380,7 +380,8 @@ async def test_results_edit_export_delete(
         metadata=USER,
     )
     assert edited.edited
-    assert dict(edited.values)["total"] == 99.0
+    # Stored as an extracted amount is: a decimal string with its two places.
+    assert dict(edited.values)["total"] == "99.00"
     assert dict(edited.values)["number"] == results[0].values["number"]
     bad = struct_pb2.Struct()
     bad.update({"nope": 1})

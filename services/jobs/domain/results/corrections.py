@@ -12,7 +12,7 @@ from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.results import review
-from services.jobs.domain.results.values import check_value
+from services.jobs.domain.results.values import as_typed, check_value
 from services.jobs.domain.results.versions import (
     CORRECTED,
     add_version,
@@ -47,20 +47,24 @@ class Results:
             targets = _masked_fields(paths, values)
             for name in sorted(targets):
                 check_value(name, values.get(name))
-            known = set(
-                (
-                    await session.scalars(
-                        select(models.JobField.name).where(models.JobField.job_id == job_id)
-                    )
-                ).all()
+            rows = await session.execute(
+                select(models.JobField.name, models.JobField.data_type_id).where(
+                    models.JobField.job_id == job_id
+                )
             )
-            unknown = targets - known
+            types = {name: data_type for name, data_type in rows}
+            unknown = targets - set(types)
             if unknown:
                 raise InvalidArgument(f"unknown field(s) in values: {sorted(unknown)}")
             previous = dict(result.values)
-            changed = changes(
-                previous, {**previous, **{name: values.get(name) for name in targets}}
-            )
+            given: dict[str, object] = {}
+            for name in sorted(targets):
+                value = values.get(name)
+                # A value sent back as stored is no change, whatever its form (a number
+                # stored before amounts were strings): only a new value is read as its type.
+                unchanged = not changes({name: previous.get(name)}, {name: value})
+                given[name] = value if unchanged else as_typed(name, types[name], value)
+            changed = changes(previous, {**previous, **given})
             if not changed:
                 return result  # nothing changed: no version, no event
             # Only changed values are written: a number sent back as-is stays as stored.

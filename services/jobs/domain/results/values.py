@@ -10,8 +10,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from bytereview.core.datatypes import BY_ID
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FIELD_NAME, MAX_FIELDS, MAX_PATH, MAX_VALUE_CHARS
+from bytereview.values.typed import InvalidValue, JsonValue, normalise
+
+# Kept as the user wrote them: a name or an address has no canonical form to read it into.
+FREE_TEXT = frozenset({"text", "name", "address"})
+# Types whose dates are written in either order: 03/08/2014 is refused, not guessed.
+EITHER_ORDER = frozenset({"date", "date_ymd"})
 
 
 def check_value(field: str, value: object, *, where: str = "values") -> None:
@@ -55,3 +62,25 @@ def check_reported(values: Mapping[str, object], sources: Mapping[str, str], *, 
         # A file's resource name, `jobs/{job}/files/{file}`.
         if not isinstance(source, str) or len(source) > MAX_PATH:
             raise InvalidArgument(f"{where}.value_sources.{name} is not a file's name")
+
+
+def as_typed(field: str, data_type: str, value: object) -> object:
+    """A user's value for a field of `data_type` in the form an extractor stores it
+    ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text and null as given.
+    InvalidArgument naming the field when the value cannot be read as its type, or is a date
+    whose order only the user knows: a corrected total exported as text in a column of
+    numbers broke the spreadsheets it went into."""
+    kind = BY_ID.get(data_type)
+    if value is None or kind is None or data_type in FREE_TEXT:
+        return value
+    try:
+        typed: JsonValue = normalise(value, data_type)
+        if data_type in EITHER_ORDER and isinstance(value, str):
+            other = normalise(value, data_type, day_first=False)
+            if other != typed:
+                raise InvalidValue(f"{value!r} could be {typed} or {other}; write it as YYYY-MM-DD")
+    except InvalidValue as exc:
+        raise InvalidArgument(
+            f"values.{field} ({kind.display_name} field): {exc}; correct it or clear it"
+        ) from None
+    return typed
