@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,10 @@ Handler = Callable[[Any, Context], Any]
 # kept (a direct gRPC client could send 8 KB of anything, newlines included, into every log
 # line of its call); the gateway keeps the same ones (gateway/request_ids.py).
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# How long a stopping server waits for its cancelled calls' handlers to unwind: a page read
+# cut by the cancellation returns at once (services/jobs/domain/pages/uncut.py), then closes
+# its connection in milliseconds.
+UNWIND_SECONDS = 15.0
 
 
 def safe_request_id(given: str | bytes | None) -> str:
@@ -121,6 +127,16 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         self._authorize = authorize
         self._internal = internal_services
         self._wrapped: dict[str, Any] = {}
+        self._running: set[asyncio.Task[Any]] = set()
+
+    async def settled(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the calls still running to end. gRPC's stop
+        returns once it has cancelled them, not once their handlers have unwound: a handler
+        still closing its database connection then ran into the engine's disposal and the
+        event loop's end ('Task was destroyed but it is pending', a driver thread answering
+        a closed loop)."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
 
     async def _prelude(self, method: str, context: Context) -> None:
         request_id.set(_request_id_from(context))
@@ -133,6 +149,19 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         _principal.set(principal)
         if self._authorize is not None:
             await self._authorize(method, principal)
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[None]:
+        """The call's task among the running ones while its handler runs."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._running.add(task)
+        try:
+            yield
+        finally:
+            self._running.discard(task)
 
     async def intercept_service(
         self,
@@ -153,20 +182,22 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         if handler is None:
             return handler
         prelude = self._prelude
+        running = self._counted
         public = method.lstrip("/").split("/")[0] not in self._internal
         deserialize = request_checks.tolerant(handler.request_deserializer)
         if handler.unary_unary is not None:
             unary: Any = handler.unary_unary
 
             async def unary_unary(request: Any, context: Context) -> Any:
-                try:
-                    await prelude(method, context)
-                    request_checks.check(request, public=public)
-                    return await unary(request, context)
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
-                    raise
-                except Exception as exc:
-                    await _abort_for(exc, method, context)
+                with running():
+                    try:
+                        await prelude(method, context)
+                        request_checks.check(request, public=public)
+                        return await unary(request, context)
+                    except (grpc.aio.AbortError, grpc.aio.UsageError):
+                        raise
+                    except Exception as exc:
+                        await _abort_for(exc, method, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
@@ -177,15 +208,16 @@ class CallInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             stream: Any = handler.unary_stream
 
             async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-                try:
-                    await prelude(method, context)
-                    request_checks.check(request, public=public)
-                    async for item in stream(request, context):
-                        yield item
-                except (grpc.aio.AbortError, grpc.aio.UsageError):
-                    raise
-                except Exception as exc:
-                    await _abort_for(exc, method, context)
+                with running():
+                    try:
+                        await prelude(method, context)
+                        request_checks.check(request, public=public)
+                        async for item in stream(request, context):
+                            yield item
+                    except (grpc.aio.AbortError, grpc.aio.UsageError):
+                        raise
+                    except Exception as exc:
+                        await _abort_for(exc, method, context)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
@@ -219,14 +251,13 @@ class GrpcServer:
         authenticate: Authenticate | None = None,
         authorize: Authorize | None = None,
     ) -> None:
+        self._calls = CallInterceptor(
+            authenticate,
+            authorize,
+            internal_services=frozenset(b.full_name for b in bindings if b.internal),
+        )
         self._server = grpc.aio.server(
-            interceptors=[
-                CallInterceptor(
-                    authenticate,
-                    authorize,
-                    internal_services=frozenset(b.full_name for b in bindings if b.internal),
-                )
-            ],
+            interceptors=[self._calls],
             options=[
                 ("grpc.max_receive_message_length", 32 * 1024 * 1024),
                 ("grpc.max_send_message_length", 32 * 1024 * 1024),
@@ -259,6 +290,9 @@ class GrpcServer:
         # Health first, so load balancers stop sending new calls during the grace period.
         await self.health.enter_graceful_shutdown()
         await self._server.stop(self._grace)
+        # The cancelled calls' handlers unwind (a cut page read closes its connection) before
+        # the service behind them goes; bounded, so a stuck one cannot hold the shutdown.
+        await self._calls.settled(UNWIND_SECONDS)
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
