@@ -171,14 +171,16 @@ export function latestOnly(fetch) {
 /**
  * Wraps a click or submit handler so that its action runs once at a time: the button that
  * started it is disabled until the answer is in, and a second start meanwhile is ignored. A
- * double-click on "Create key" or "Save template" sent the request twice and made two.
+ * double-click on "Create key" or "Save template" sent the request twice and made two. The
+ * second click of a double-click (its `detail` counts the clicks) is ignored even when the
+ * first's answer came back before it: a small export was downloaded twice.
  * @param {(event: Event) => unknown} action
  * @returns {(event: Event) => Promise<void>}
  */
 export function oneAtATime(action) {
   let running = false;
   return async (event) => {
-    if (running) {
+    if (running || (event instanceof MouseEvent && event.detail > 1)) {
       event.preventDefault(); // a form submitted again is not sent by the browser either
       return;
     }
