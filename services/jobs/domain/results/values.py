@@ -68,19 +68,23 @@ def as_typed(field: str, data_type: str, value: object) -> object:
     """A user's value for a field of `data_type` in the form an extractor stores it
     ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text and null as given.
     InvalidArgument naming the field when the value cannot be read as its type, or is a date
-    whose order only the user knows: a corrected total exported as text in a column of
-    numbers broke the spreadsheets it went into."""
+    whose order only the user knows: a corrected total was exported as text in a column of
+    numbers."""
     kind = BY_ID.get(data_type)
     if value is None or kind is None or data_type in FREE_TEXT:
         return value
+    where = f"values.{field} ({kind.display_name} field)"
     try:
         typed: JsonValue = normalise(value, data_type)
-        if data_type in EITHER_ORDER and isinstance(value, str):
-            other = normalise(value, data_type, day_first=False)
-            if other != typed:
-                raise InvalidValue(f"{value!r} could be {typed} or {other}; write it as YYYY-MM-DD")
     except InvalidValue as exc:
-        raise InvalidArgument(
-            f"values.{field} ({kind.display_name} field): {exc}; correct it or clear it"
-        ) from None
+        raise InvalidArgument(f"{where}: {exc}; correct it or clear it") from None
+    if data_type in EITHER_ORDER and isinstance(value, str):
+        try:
+            other = normalise(value, data_type, day_first=False)
+        except InvalidValue:
+            other = typed
+        if other != typed:
+            raise InvalidArgument(
+                f"{where}: {value!r} could be {typed} or {other}; write it as YYYY-MM-DD"
+            )
     return typed
