@@ -17,16 +17,19 @@ class DataType:
     json_type: str
     format: str
     description: str
+    # Text with no canonical form (a name, an address): a user's correction is kept as
+    # written, where other types are read into theirs (bytereview/values/typed.py).
+    free_text: bool = False
 
 
 DATA_TYPES: tuple[DataType, ...] = (
-    DataType("text", "Text", "string", "", "Free text, as written in the document."),
+    DataType("text", "Text", "string", "", "Free text, as written in the document.", True),
     DataType("email", "Email", "string", "email", "An email address, lower-cased."),
     DataType(
         "phone", "Phone", "string", "phone", "A phone number, digits with a leading + if present."
     ),
-    DataType("address", "Address", "string", "address", "A postal address on one line."),
-    DataType("name", "Name", "string", "name", "A person's or organisation's name."),
+    DataType("address", "Address", "string", "address", "A postal address on one line.", True),
+    DataType("name", "Name", "string", "name", "A person's or organisation's name.", True),
     DataType("url", "URL", "string", "uri", "A web address."),
     DataType("number", "Number", "number", "", "A decimal number, without thousands separators."),
     DataType(

@@ -15,8 +15,6 @@ from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FIELD_NAME, MAX_FIELDS, MAX_PATH, MAX_VALUE_CHARS
 from bytereview.values.typed import InvalidValue, JsonValue, normalise
 
-# Kept as the user wrote them: a name or an address has no canonical form to read it into.
-FREE_TEXT = frozenset({"text", "name", "address"})
 # Types whose dates are written in either order: 03/08/2014 is refused, not guessed.
 EITHER_ORDER = frozenset({"date", "date_ymd"})
 
@@ -71,7 +69,7 @@ def as_typed(field: str, data_type: str, value: object) -> object:
     whose order only the user knows: a corrected total was exported as text in a column of
     numbers."""
     kind = BY_ID.get(data_type)
-    if value is None or kind is None or data_type in FREE_TEXT:
+    if value is None or kind is None or kind.free_text:
         return value
     where = f"values.{field} ({kind.display_name} field)"
     try:
