@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import unicodedata
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
@@ -32,7 +31,7 @@ from bytereview.jobs.v1 import worker_service_pb2 as worker_pb
 from bytereview.jobs.v1 import worker_service_pb2_grpc as worker_grpc
 from services.ingest import directory, render
 from services.ingest.analysis import resolved
-from services.ingest.entry_names import MAX_PATH, shortened
+from services.ingest.entry_names import MAX_PATH, nfc, shortened
 from services.ingest.local_copies import DEFAULT_MAX_BYTES, LocalCopies
 from services.ingest.metrics import PAGE_DRAWS
 from services.ingest.planning import name_of
@@ -139,7 +138,7 @@ def inspect(storage: Storage, key: str, limits: UnpackLimits) -> ingest_pb.Inspe
             response.entries.append(
                 ingest_pb.ArchiveListing(
                     index=record.index,
-                    path=shortened(unicodedata.normalize("NFC", name), MAX_PATH),
+                    path=shortened(nfc(name), MAX_PATH),
                     compressed_size=_int64(record.compressed_size),
                     uncompressed_size=_int64(record.uncompressed_size),
                     is_dir=record.is_dir,
