@@ -225,6 +225,19 @@ def reordered_marks(chars: int) -> str:
     return "a" + "\u0301" * (chars // 2) + "\u0316" * (chars // 2) + ".png"
 
 
+def split_last_part() -> bytes:
+    """The last part of a split archive (zip -s): its end record says it is disk 1, and a
+    record's entry starts at offset 0 of disk 1 (another file), where disk 0's first entry
+    starts in this one. Read as a whole archive, the two entries overlapped: "a zip bomb"."""
+    data = bytearray(build([("a.png", PNG), ("b.png", PNG)]))
+    second = _central_records(bytes(data))[1]
+    data[second + 34 : second + 36] = struct.pack("<H", 1)  # its disk
+    data[second + 42 : second + 46] = struct.pack("<I", 0)  # its offset there
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 4 : end + 8] = struct.pack("<HH", 1, 1)  # this disk, the directory's
+    return bytes(data)
+
+
 def tar_of(name: str, data: bytes) -> bytes:
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
@@ -822,6 +835,7 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("FAILED", "control"),
         ),
         Case("c1-control.zip", utf8_names(["a\x85b.png", "ok.png"]), Expect("FAILED", "control")),
+        Case("split.zip", split_last_part(), Expect("FAILED", "one part of a split")),
         Case(
             # "Zalgo" text past Unicode's stream-safe bound of 30 marks in a row: refused
             # before it is normalised (a 2.5 KB upload of eight such names took 25 CPU-s).

@@ -44,6 +44,9 @@ class DirectoryEnd:
     start: int
     # Bytes before the archive's own offset 0 (an SFX stub, or 0).
     prefix: int
+    # The end record is that of one part of a split (multi-part, "spanned") archive: its
+    # records' offsets are in other parts' files.
+    split: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,7 @@ def _end_at(tail: bytes, size: int, at: int) -> tuple[DirectoryEnd, int] | None:
     None if it is cut short or its directory does not fit before it."""
     if len(tail) - at < EOCD_SIZE:
         return None
-    (_, _, _, _, entries, cd_size, cd_offset, comment) = struct.unpack(
+    (_, disk, directory_disk, _, entries, cd_size, cd_offset, comment) = struct.unpack(
         "<4sHHHHIIH", tail[at : at + EOCD_SIZE]
     )
     position = size - len(tail) + at  # of the end record within the file
@@ -106,14 +109,20 @@ def _end_at(tail: bytes, size: int, at: int) -> tuple[DirectoryEnd, int] | None:
             return None  # multi-disk archives: refused by zipfile too
         record = locator - EOCD64_SIZE
         if record >= 0 and tail[record : record + 4] == EOCD64:
-            (_, _, _, _, _, _, _, entries, cd_size, cd_offset) = struct.unpack(
+            (_, _, _, _, disk, directory_disk, _, entries, cd_size, cd_offset) = struct.unpack(
                 "<4sQHHIIQQQQ", tail[record:locator]
             )
             records_end = position - LOCATOR_SIZE - EOCD64_SIZE
     prefix = records_end - cd_size - cd_offset
     if prefix < 0:
         return None
-    end = DirectoryEnd(entries=entries, size=cd_size, start=cd_offset + prefix, prefix=prefix)
+    end = DirectoryEnd(
+        entries=entries,
+        size=cd_size,
+        start=cd_offset + prefix,
+        prefix=prefix,
+        split=disk != 0 or directory_disk != 0,
+    )
     return end, comment
 
 

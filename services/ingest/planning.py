@@ -54,6 +54,17 @@ class DamagedArchive(Exception):
     """The archive cannot be read as a ZIP at all."""
 
 
+class SplitArchive(DamagedArchive):
+    """The upload is one part of a split archive; the message says what to do."""
+
+
+SPLIT = (
+    "the file is one part of a split (multi-part) ZIP archive, whose entries are in its "
+    "other parts (.z01, .z02, ...); join the parts into one ZIP archive (zip -s 0 "
+    "archive.zip --out whole.zip) and upload that"
+)
+
+
 def is_junk(path: str) -> bool:
     return (
         path.startswith(JUNK_DIRS)
@@ -97,6 +108,10 @@ def open_archive(
         end = directory.read_end(handle)
     except directory.DirectoryError as exc:
         raise DamagedArchive(str(exc)) from exc
+    if end.split:
+        # Its records point into the other parts: read here, entries overlapped or were
+        # damaged, and the verdict called it a zip bomb.
+        raise SplitArchive(SPLIT)
     if end.entries > limits.max_records:
         raise _over(end.entries, max_files, limits, exact=True)
     if end.size > limits.max_directory_bytes:

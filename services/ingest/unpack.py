@@ -52,6 +52,7 @@ from services.ingest.planning import (
     DamagedArchive,
     Plan,
     Planned,
+    SplitArchive,
     is_junk,
     open_archive,
     plan,
@@ -223,6 +224,8 @@ class ArchiveUnpacker:
             plans = await asyncio.to_thread(plan, archive, self._limits)
             self._budget.reserve_files(len(plans))
             await self._unpack(plans, reporter, outcome)
+        except SplitArchive as exc:
+            outcome.error = str(exc)
         except DamagedArchive as exc:
             # Found by `plan`, before any entry is read: it walks the whole directory first.
             outcome.error = f"the archive is damaged or truncated ({exc})"
