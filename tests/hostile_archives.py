@@ -725,6 +725,12 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
             Expect("UNPACKED", files=listed({"sub/a.png": ok})),
         ),
         Case(
+            # Uploaded alone, such a PNG was FAILED; inside an archive it was READY.
+            "zero-size-image.zip",
+            build([("empty.png", PNG[:16] + struct.pack(">II", 0, 0) + PNG[24:]), ("ok.png", PNG)]),
+            Expect("UNPACKED", files=listed({"empty.png": ("FAILED", "damaged"), "ok.png": ok})),
+        ),
+        Case(
             "huge-image.zip",
             build([("huge.png", png_header_bomb(side, side)), ("ok.png", PNG)]),
             Expect("UNPACKED", files=listed({"huge.png": ("FAILED", "pixels"), "ok.png": ok})),

@@ -150,8 +150,6 @@ def analyse(storage: Storage, key: str, limits: UnpackLimits | None = None) -> A
         if pages == 0:
             return Analysis("FAILED", media, size, sha, error="the PDF has no pages")
         return Analysis("READY", media, size, sha, page_count=pages)
-    if found.width == 0 and found.height == 0 and media in ("image/png", "image/gif"):
-        return Analysis("FAILED", media, size, sha, error="the image header is damaged")
     if problem := image_problem(found):
         return Analysis("FAILED", media, size, sha, error=problem)
     if problem := judged.problem():

@@ -243,9 +243,16 @@ def unsupported_reason(found: Sniffed) -> str:
     )
 
 
+DAMAGED_HEADER = "the image header is damaged"
+
+
 def image_problem(found: Sniffed) -> str:
-    """Why an image cannot be read ('' if it can): its header declares more pixels than
-    MAX_IMAGE_PIXELS (core/declared_pixels.py), judged before any decoding."""
+    """Why an image cannot be read ('' if it can), judged before any decoding: a PNG or
+    GIF header of 0 x 0 pixels (no decoder opens it), or more pixels than MAX_IMAGE_PIXELS
+    (core/declared_pixels.py). The same for an upload and an archive's entry: an entry of
+    0 x 0 was READY, the same bytes uploaded FAILED."""
+    if found.width == 0 and found.height == 0 and found.media_type in (PNG, GIF):
+        return DAMAGED_HEADER
     return pixels_problem(found.width, found.height)
 
 
