@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from bytereview.core import Settings, get_settings, make_storage
-from gateway import ops_routes, storage_routes, webapp
+from gateway import local_hosts, ops_routes, storage_routes, webapp
 from gateway.errors import http_error, method_not_allowed
 from gateway.head_requests import HeadAsGet
 from gateway.openapi import openapi_document
@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["authorization", "x-api-key", "content-type", "x-request-id"],
             expose_headers=["x-request-id", "content-disposition"],
         )
+    if local_hosts.needs_host_check(settings):
+        # Inside the request id's middleware: the refusal's body carries the id.
+        app.add_middleware(local_hosts.LocalHostsOnly, public_url=settings.public_url)
     app.add_middleware(RequestIdMiddleware)
     # Outermost: every route inside sees a HEAD as the GET it stands for.
     app.add_middleware(HeadAsGet)

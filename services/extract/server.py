@@ -16,6 +16,7 @@ from bytereview.core import (
     Storage,
     service_name,
 )
+from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.fields import check_fields, field_spec
 from bytereview.core.workers import file_for_caller
 from bytereview.extract.v1 import extract_service_pb2 as extract_pb
@@ -29,6 +30,11 @@ from services.extract.schema import DEFAULT_TYPES, Field
 
 # A person waits for a preview: give up on an exhausted quota sooner than a queued task does.
 PREVIEW_MAX_RATE_WAIT_SECONDS = 20.0
+# Previews one user may have in flight (per replica). Each is a model call that shares the
+# replica's concurrent calls and the per-minute quota with every tenant's tasks: unbounded,
+# one user's burst of previews took all of them (RenderPage and InspectArchive are bounded
+# per user alike). The web app asks for one preview at a time.
+PREVIEWS_PER_USER = 2
 
 
 class ExtractServicer(extract_grpc.ExtractServiceServicer):
@@ -44,6 +50,7 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
         self._extractor = extractor
         self._jobs = jobs
         self._rate = rate
+        self.previews = CallerSlots(limit=PREVIEWS_PER_USER, what="previews")
 
     async def PreviewExtraction(
         self, request: extract_pb.PreviewExtractionRequest, context: Context
@@ -63,9 +70,11 @@ class ExtractServicer(extract_grpc.ExtractServiceServicer):
             fields=fields, types=DEFAULT_TYPES, documents=documents(self._storage, [found.file])
         )
         try:
-            extraction = await self._rate.call(
-                lambda: self._extractor.extract(wanted), max_wait=PREVIEW_MAX_RATE_WAIT_SECONDS
-            )
+            with self.previews.held(found.caller):
+                extraction = await self._rate.call(
+                    lambda: self._extractor.extract(wanted),
+                    max_wait=PREVIEW_MAX_RATE_WAIT_SECONDS,
+                )
         except ExtractionError as exc:
             if exc.rate_limited:
                 code = grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -135,7 +135,9 @@ async def jobs_service(
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     server = GrpcServer(
-        bindings=bindings(ctx, users, admin, lambda: loads.waiting_on(queues[1].durable)),
+        bindings=bindings(
+            ctx, users, admin, lambda: loads.waiting_on(queues[1].durable), authenticate
+        ),
         address=f"0.0.0.0:{settings.grpc_port}" if settings.grpc_port else settings.jobs_addr,
         grace_seconds=settings.drain_grace_seconds,
         authenticate=authenticate,

@@ -34,7 +34,7 @@ async def _head_then_get(port: int, path: str, headers: str = "") -> list[dict[s
     try:
         answers: list[dict[str, str]] = []
         for method in ("HEAD", "GET"):
-            writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode())
+            writer.write(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n".encode())
             await writer.drain()
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
             status, *lines = head.decode().strip().split("\r\n")

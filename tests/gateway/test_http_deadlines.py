@@ -69,7 +69,7 @@ async def test_a_connection_that_sends_nothing_is_closed(port: int) -> None:
 
 
 async def test_half_a_head_is_408(port: int) -> None:
-    answer, _ = await _held(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+    answer, _ = await _held(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
     assert _status(answer) == 408
 
 
@@ -88,7 +88,7 @@ async def test_a_head_trickled_byte_by_byte_does_not_extend_its_deadline(port: i
     ],
 )
 async def test_a_json_body_that_never_ends_is_408(port: int, framing: bytes) -> None:
-    answer, _ = await _held(port, b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + AUTH + framing)
+    answer, _ = await _held(port, b"POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n" + AUTH + framing)
     assert _status(answer) == 408
     assert "body stalled" in _message(answer)
 
@@ -103,7 +103,8 @@ async def test_a_stalled_upload_is_closed_and_leaves_no_file(port: int) -> None:
         url = httpx.URL(created.json()["uploadTargets"][0]["url"])
         target = url.raw_path.decode()
         answer, _ = await _held(
-            port, f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n%PD".encode()
+            port,
+            f"PUT {target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n%PD".encode(),
         )
         assert _status(answer) == 408
         # The partial file was dropped: the same URL takes the whole file afterwards.
@@ -113,7 +114,7 @@ async def test_a_stalled_upload_is_closed_and_leaves_no_file(port: int) -> None:
 async def test_a_slow_but_steady_body_is_read(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SlowClientDeadlines, "body_min_bytes", 3)
     body = json.dumps({"files": [{"path": "a.pdf", "sizeBytes": 3}]}).encode()
-    head = b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n" + AUTH
+    head = b"POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n" + AUTH
     head += b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
     # 10 bytes a second for ~5 s: several windows, each with twice its minimum.
     answer, took = await _held(port, head, trickle=body)
@@ -169,7 +170,7 @@ async def test_a_client_that_stops_reading_is_cut_off(port: int) -> None:
     reader, writer = await asyncio.open_connection(sock=sock)
     # Eight pipelined: more than the kernel's socket buffers take, so the rest waits in ours.
     writer.write(
-        f"GET /v1/{job}/files?pageSize=1000 HTTP/1.1\r\nHost: x\r\n"
+        f"GET /v1/{job}/files?pageSize=1000 HTTP/1.1\r\nHost: localhost\r\n"
         f"Authorization: Bearer {DEV_TOKEN}\r\n\r\n".encode()
         * 8
     )

@@ -41,7 +41,7 @@ async def _one(port: int, request: bytes) -> tuple[int, bytes]:
 async def test_a_head_over_64_kib_is_431(port: int, headers: bytes) -> None:
     # Both were read into memory whole (50 MB as readily) and answered 200.
     status, body = await _one(
-        port, b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\n" + AUTH + headers + b"\r\n"
+        port, b"GET /v1/jobs HTTP/1.1\r\nHost: localhost\r\n" + AUTH + headers + b"\r\n"
     )
     assert status == 431
     assert "larger than 64 KiB" in json.loads(body)["error"]["message"]
@@ -57,7 +57,7 @@ async def test_a_big_body_and_heads_under_the_bound_on_one_connection(port: int)
     try:
         for _ in range(2):
             writer.write(
-                b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\n"
+                b"POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n"
                 + AUTH
                 + padding
                 + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(big)

@@ -2,8 +2,9 @@
 rule that resolves the caller. Imports `domain` (and `store` rows to convert), nothing above.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from bytereview.core.auth import Credentials
 from bytereview.core.rpc import ServiceBinding, service_name
 from bytereview.jobs.v1 import (
     admin_service_pb2,
@@ -27,12 +28,14 @@ def bindings(
     users: Users,
     admin: Admin,
     extract_waits: Callable[[], list[str]] = lambda: [],
+    authenticate: Callable[[Credentials], Awaitable[object]] | None = None,
 ) -> list[ServiceBinding]:
     """The five services of the jobs service, ready for GrpcServer. `extract_waits`: what
-    the extract workers say their waiting tasks wait on (their heartbeats)."""
+    the extract workers say their waiting tasks wait on (their heartbeats); `authenticate`:
+    the server's credential check, run again while a watch is open."""
     return [
         ServiceBinding(
-            JobServicer(ctx, extract_waits),
+            JobServicer(ctx, extract_waits, authenticate),
             jobs_service_pb2_grpc.add_JobServiceServicer_to_server,
             service_name(jobs_service_pb2, "JobService"),
         ),

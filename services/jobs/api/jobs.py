@@ -3,12 +3,13 @@ runs (api.caller); every rule lives in the domain."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from bytereview.core import disposition
+from bytereview.core.auth import Credentials
 from bytereview.core.errors import NotFound
 from bytereview.core.head_only import head_only
 from bytereview.core.rpc import Context
@@ -58,11 +59,17 @@ def _template_version(name: str, template_id: str) -> int:
 
 class JobServicer(jobs_grpc.JobServiceServicer):
     def __init__(
-        self, ctx: JobsContext, extract_waits: Callable[[], list[str]] = lambda: []
+        self,
+        ctx: JobsContext,
+        extract_waits: Callable[[], list[str]] = lambda: [],
+        authenticate: Callable[[Credentials], Awaitable[object]] | None = None,
     ) -> None:
-        """`extract_waits`: what the extract workers say their waiting tasks wait on."""
+        """`extract_waits`: what the extract workers say their waiting tasks wait on.
+        `authenticate`: the server's check of a credential, run again while a watch is open
+        (a revoked API key or an expired token ends it)."""
         self._ctx = ctx
         self._extract_waits = extract_waits
+        self._authenticate = authenticate
         self._jobs = Jobs(ctx)
         self._queries = JobQueries(ctx)
         self._results = Results(ctx)
@@ -300,12 +307,21 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         """The job's snapshot (domain.jobs.watch), then the events after `after_sequence`,
         then new ones until the job is final."""
         job_id = _job_id(request.name)
+        still_allowed = None
+        if self._authenticate is not None:
+            credentials = Credentials.from_metadata(context.invocation_metadata())
+            authenticate = self._authenticate
+
+            async def still_allowed() -> None:
+                await authenticate(credentials)
+
         events = watch_job(
             self._ctx,
             caller_id(),
             job_id,
             after_sequence=request.after_sequence,
             held=lambda: told_to_users(self._extract_waits()),
+            still_allowed=still_allowed,
         )
         async for row, job in events:
             yield convert.event(row, job)

@@ -15,13 +15,19 @@ events, and its user would otherwise see it stand still without a word.
 
 Events are read from the database. The hub wakes the watcher when the job changes (on any
 replica); a slow poll covers a lost wake-up.
+
+The credential that opened the watch is checked again while it is open (`still_allowed`,
+before a read of the job once WATCH_POLL_SECONDS have passed since the last check): a
+revoked API key or an expired token ends the stream (UNAUTHENTICATED) within a poll
+interval, as it fails every new call, instead of following the job for as long as it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from sqlalchemy import select
 
@@ -68,11 +74,13 @@ async def watch_job(
     *,
     after_sequence: int,
     held: Callable[[], list[str]] = lambda: [],
+    still_allowed: Callable[[], Awaitable[object]] | None = None,
 ) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
     """(event, the job as read with it): first the job's snapshot, then each event after
     `after_sequence` (0: from now), in order, ending once the job is final and every event
     was sent; `job.held` messages in between, from `held` (what held tasks wait for, told
-    for the user)."""
+    for the user). `still_allowed` raises (Unauthenticated) once the caller's credential no
+    longer holds; the stream ends with its error."""
     if after_sequence < 0:
         raise InvalidArgument("after_sequence must not be negative")
     job = await _job(ctx, user_id, job_id)
@@ -82,7 +90,7 @@ async def watch_job(
     last = min(after_sequence, job.event_sequence) if after_sequence else job.event_sequence
     with watcher_slot(user_id):
         yield snapshot(job, last), job
-        async for item in _follow(ctx, user_id, job_id, last, held):
+        async for item in _follow(ctx, user_id, job_id, last, held, still_allowed):
             yield item
 
 
@@ -123,12 +131,19 @@ async def _follow(
     job_id: str,
     last: int,
     held: Callable[[], list[str]],
+    still_allowed: Callable[[], Awaitable[object]] | None,
 ) -> AsyncIterator[tuple[models.JobEvent, models.Job]]:
     wake = ctx.hub.subscribe(job_id)
     told: list[str] = []  # what the stream said last: nothing, at its start
+    checked = time.monotonic()  # the call's own check, as it started
     try:
         while True:
             wake.clear()
+            if still_allowed is not None and time.monotonic() - checked >= WATCH_POLL_SECONDS:
+                # Before anything more is read for the caller, once a poll interval: a busy
+                # job wakes its watchers at every commit, and an API key's check is a read.
+                await still_allowed()
+                checked = time.monotonic()
             job = await _job(ctx, user_id, job_id)
             if job.event_sequence > last:
                 # Only events the job's row read includes: each goes out with the status and
