@@ -19,8 +19,15 @@ export async function renderApiKeys(main) {
         // Once: a double-click on "Create key" made two keys of the one name.
         onsubmit: oneAtATime(async (/** @type {Event} */ event) => {
           event.preventDefault();
+          const displayName = nameInput.value.trim();
+          if (!displayName) {
+            // Spaces pass `required`: the key was made unnamed, announced as "undefined".
+            replace(created, h("p", { class: "error", role: "alert" }, "Give the key a name first."));
+            nameInput.focus();
+            return;
+          }
           try {
-            const key = await users.createApiKey(nameInput.value.trim());
+            const key = await users.createApiKey(displayName);
             nameInput.value = "";
             replace(
               created,

@@ -279,11 +279,14 @@ export async function renderJob(main, { id }) {
   // A live refresh and a click on another page overlap: only the latest load's answer counts.
   const latestResults = latestOnly(() => listResults(name, { pageSize: PAGE_SIZE, pageToken: token }));
 
-  async function loadResults() {
+  /** @param {boolean} [turning] the user turned the page: drawn even over a value being edited */
+  async function loadResults(turning = false) {
     try {
       const page = await latestResults();
       // A value being edited keeps its input: a live refresh that lands meanwhile is dropped.
-      if (page === undefined || editing) return;
+      // A page the user turned to is drawn (Next did nothing while an input was open, yet
+      // remembered the page: Previous then led to the second page again).
+      if (page === undefined || (editing && !turning)) return;
       rows = page.results || [];
       nextToken = page.nextPageToken || "";
       drawResults();
@@ -300,6 +303,9 @@ export async function renderJob(main, { id }) {
   }
 
   function drawResults() {
+    // Drawing anew drops any open input: a sort clicked while a value was open left `editing`
+    // set, and the table stopped following the job's live results.
+    editing = false;
     if (!rows.length && !token) {
       replace(
         results,
@@ -358,8 +364,8 @@ export async function renderJob(main, { id }) {
         { class: "pager" },
         // Once per click: the page stays on screen while the next one loads, and a double-click
         // on Next remembered the first page twice (Previous then led back to the second).
-        h("button", { type: "button", disabled: !previous.length, onclick: oneAtATime(() => { token = previous.pop() || ""; return loadResults(); }) }, "Previous results"),
-        h("button", { type: "button", disabled: !nextToken, onclick: oneAtATime(() => { previous.push(token); token = nextToken; return loadResults(); }) }, "Next results"),
+        h("button", { type: "button", disabled: !previous.length, onclick: oneAtATime(() => { token = previous.pop() || ""; return loadResults(true); }) }, "Previous results"),
+        h("button", { type: "button", disabled: !nextToken, onclick: oneAtATime(() => { previous.push(token); token = nextToken; return loadResults(true); }) }, "Next results"),
       ),
     );
   }

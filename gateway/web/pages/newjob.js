@@ -22,6 +22,8 @@ export function renderNewJob(main) {
   let jobName = "";
   let cancelled = false;
   let busy = false;
+  /** Each start and each cancel counts one: a start's late job creation sees it was cancelled. */
+  let attempt = 0;
 
   const nameInput = /** @type {HTMLInputElement} */ (
     h("input", { id: "job-name", type: "text", placeholder: "e.g. March invoices" })
@@ -180,6 +182,7 @@ export function renderNewJob(main) {
   }
 
   async function start() {
+    const mine = ++attempt;
     busy = true;
     cancelled = false;
     startButton.disabled = true;
@@ -196,12 +199,20 @@ export function renderNewJob(main) {
         })),
         requestId: newRequestId(),
       });
+      if (mine !== attempt) {
+        // Cancelled while the job was being created: the page already said nothing was kept,
+        // so the job made meanwhile goes too (it stayed waiting for uploads, and the page
+        // said "Uploading…" with no upload and no way to cancel).
+        await deleteJob(created.job.name).catch(() => {});
+        return;
+      }
       jobName = created.job.name;
       for (const target of created.uploadTargets || []) {
         const item = items.get(target.path);
         if (item) item.target = target;
       }
     } catch (error) {
+      if (mine !== attempt) return; // cancelled meanwhile: the page says so already
       busy = false;
       cancelButton.disabled = true;
       replace(status, errorBox(error));
@@ -281,6 +292,7 @@ export function renderNewJob(main) {
 
   async function cancel() {
     cancelled = true;
+    ++attempt;
     for (const item of items.values()) item.abort?.();
     cancelButton.disabled = true;
     if (jobName) {

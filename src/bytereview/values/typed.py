@@ -49,6 +49,15 @@ _PHONE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 _TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?")
 
 
+def _iso_date(text: str) -> dt.date:
+    """A YYYY-MM-DD date; InvalidValue for one no calendar has (`2018-13-01`, `2018-02-30`):
+    a correction typed so was an internal error."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidValue(f"{text!r} is not a date on the calendar") from None
+
+
 def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValue:
     """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -96,11 +105,11 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
         # ISO 8601 whatever the document's order; an ambiguous 03/08/2014 follows
         # `day_first`, which the caller reads from the document (dates.day_first_in).
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            return dt.date.fromisoformat(value.strip()).isoformat()
+            return _iso_date(value.strip()).isoformat()
         return parse_date(text, day_first=day_first).isoformat()
     if data_type in _DATE_FORMATS:
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
-            parsed = dt.date.fromisoformat(value.strip())
+            parsed = _iso_date(value.strip())
         else:
             parsed = parse_date(text, day_first=data_type != "date_mdy" and day_first)
         return parsed.strftime(_DATE_FORMATS[data_type])
