@@ -63,6 +63,17 @@ def _month(name: str) -> int | None:
 _NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})([-/.])(\d{1,2})\2(?:19|20)?\d{2}(?!\d)")
 
 
+def _spans(match: re.Match[str], text: str) -> bool:
+    """Whether the date `match` found is all of `text` but spaces around it. The last
+    pattern matches nothing itself (a lookahead): its groups say where the date is."""
+    start, end = match.span()
+    if start == end:
+        found = [name for name, part in match.groupdict().items() if part is not None]
+        start = min(match.start(name) for name in found)
+        end = max(match.end(name) for name in found)
+    return not text[:start].strip() and not text[end:].strip()
+
+
 def day_first_in(text: str) -> bool:
     """Whether `text` writes its numeric dates day first, judged by the dates only one order
     can read (`25/03/2018` day first, `03/25/2018` month first); day first when none says,
@@ -77,12 +88,16 @@ def day_first_in(text: str) -> bool:
     return month_first <= day_first
 
 
-def find_date(text: str, *, day_first: bool = True) -> dt.date | None:
-    """The first date in `text`, or None. Ambiguous a/b/y dates follow `day_first`."""
+def find_date(text: str, *, day_first: bool = True, whole: bool = False) -> dt.date | None:
+    """The first date in `text`, or None. Ambiguous a/b/y dates follow `day_first`. With
+    `whole`, only a date that is all of `text` (around it, spaces alone) counts: a person's
+    `13/13/2018` is no date, where reading a document finds 3/13/2018 glued to a digit."""
     # OCR reads a hyphen as a tilde: `10~04-2018`.
     text = text.replace("~", "-")
     for pattern in DATE_PATTERNS:
         for match in pattern.finditer(text):
+            if whole and not _spans(match, text):
+                continue
             parts = match.groupdict()
             try:
                 year = int(parts["y"])

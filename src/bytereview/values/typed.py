@@ -32,11 +32,12 @@ def parse_number(text: str) -> float:
     return float(found.value)
 
 
-def parse_date(text: str, *, day_first: bool = True) -> dt.date:
-    """The first date in `text`. Ambiguous a/b/y dates follow `day_first`."""
-    found = find_date(text, day_first=day_first)
+def parse_date(text: str, *, day_first: bool = True, whole: bool = False) -> dt.date:
+    """The first date in `text` (with `whole`, `text` itself as a date). Ambiguous a/b/y
+    dates follow `day_first`."""
+    found = find_date(text, day_first=day_first, whole=whole)
     if found is None:
-        raise InvalidValue(f"no date in {text!r}")
+        raise InvalidValue(f"{text!r} is not a date" if whole else f"no date in {text!r}")
     return found
 
 
@@ -58,8 +59,12 @@ def _iso_date(text: str) -> dt.date:
         raise InvalidValue(f"{text!r} is not a date on the calendar") from None
 
 
-def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValue:
-    """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue."""
+def normalise(
+    value: Any, data_type: str, *, day_first: bool = True, whole: bool = False
+) -> JsonValue:
+    """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue.
+    With `whole`, a date must be all of `value`, not found inside it (a person's typing,
+    where a document's text holds dates among other words)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if (
@@ -106,12 +111,12 @@ def normalise(value: Any, data_type: str, *, day_first: bool = True) -> JsonValu
         # `day_first`, which the caller reads from the document (dates.day_first_in).
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
             return _iso_date(value.strip()).isoformat()
-        return parse_date(text, day_first=day_first).isoformat()
+        return parse_date(text, day_first=day_first, whole=whole).isoformat()
     if data_type in _DATE_FORMATS:
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
             parsed = _iso_date(value.strip())
         else:
-            parsed = parse_date(text, day_first=data_type != "date_mdy" and day_first)
+            parsed = parse_date(text, day_first=data_type != "date_mdy" and day_first, whole=whole)
         return parsed.strftime(_DATE_FORMATS[data_type])
     if data_type == "email":
         match = _EMAIL.search(text)

@@ -116,7 +116,12 @@ async def test_a_correction_is_stored_in_its_fields_type(
         ({"items": "2.5"}, "values.items (Integer field): '2.5' is not a whole number"),
         ({"paid": "perhaps"}, "values.paid (Yes/No field): 'perhaps' is not yes or no"),
         ({"email": "nobody"}, "values.email (Email field): 'nobody' is not an email address"),
-        ({"invoice_date": "next tuesday"}, "values.invoice_date (Date field): no date in"),
+        ({"invoice_date": "next tuesday"}, "values.invoice_date (Date field): 'next tuesday' is"),
+        # A date must be all of the value: a document's reading finds 3/13/2018 in the first
+        # (a date glued to a digit) and 1/02/2018 in the second, which no one typed.
+        ({"invoice_date": "13/13/2018"}, "values.invoice_date (Date field): '13/13/2018' is not"),
+        ({"due": "31/02/2018"}, "values.due (Date (MM/DD/YYYY) field): '31/02/2018' is not"),
+        ({"invoice_date": "2018-13-01"}, "values.invoice_date (Date field): '2018-13-01' is not"),
         # The order of 03/08/2014 only its writer knows.
         (
             {"invoice_date": "03/08/2014"},
@@ -124,7 +129,17 @@ async def test_a_correction_is_stored_in_its_fields_type(
             " write it as YYYY-MM-DD",
         ),
     ],
-    ids=["amount", "integer", "boolean", "email", "date", "ambiguous-date"],
+    ids=[
+        "amount",
+        "integer",
+        "boolean",
+        "email",
+        "date",
+        "day-13-month-13",
+        "february-31",
+        "month-13-iso",
+        "ambiguous-date",
+    ],
 )
 async def test_a_value_not_of_its_type_is_refused_and_nothing_is_stored(
     job_stub: JobStub,

@@ -67,18 +67,19 @@ def as_typed(field: str, data_type: str, value: object) -> object:
     ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text and null as given.
     InvalidArgument naming the field when the value cannot be read as its type, or is a date
     whose order only the user knows: a corrected total was exported as text in a column of
-    numbers."""
+    numbers. A date must be all of the value: `13/13/2018` was stored as 2018-03-13, read as
+    a document's date glued to a digit."""
     kind = BY_ID.get(data_type)
     if value is None or kind is None or kind.free_text:
         return value
     where = f"values.{field} ({kind.display_name} field)"
     try:
-        typed: JsonValue = normalise(value, data_type)
+        typed: JsonValue = normalise(value, data_type, whole=True)
     except InvalidValue as exc:
         raise InvalidArgument(f"{where}: {exc}; correct it or clear it") from None
     if data_type in EITHER_ORDER and isinstance(value, str):
         try:
-            other = normalise(value, data_type, day_first=False)
+            other = normalise(value, data_type, day_first=False, whole=True)
         except InvalidValue:
             other = typed
         if other != typed:
