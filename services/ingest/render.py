@@ -27,6 +27,7 @@ from bytereview.core.pdf_process import (
     SpoolFull,
 )
 from bytereview.core.pixel_budget import DECODED
+from bytereview.core.reasons import reason_of
 from bytereview.pdf_child import bounded_scale
 from services.ingest.local_copies import LocalCopies
 from services.ingest.sniff import BMP, GIF, JPEG, PDF, PNG, TIFF, WEBP
@@ -229,7 +230,7 @@ def _pillow_errors() -> Iterator[None]:
         # what they meet (a TIFF page without a width is a TypeError, one of unknown
         # layout a SyntaxError; Image.open turns those into UnidentifiedImageError for the
         # first frame only), and each was a 500. Only the file and Pillow run in here.
-        raise FailedPrecondition(f"the image cannot be read ({exc})") from exc
+        raise FailedPrecondition(f"the image cannot be read ({reason_of(exc)})") from exc
 
 
 def _pages(data: IO[bytes], image: Image, page: int) -> int:

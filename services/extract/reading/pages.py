@@ -32,6 +32,7 @@ from bytereview.core.pdf_process import (
     bounded_scale,
 )
 from bytereview.core.pixel_budget import DECODED
+from bytereview.core.reasons import reason_of
 from bytereview.core.spool import SpoolFull, copy_to_disk
 from services.extract.base import Box, Document, ExtractionError
 from services.extract.reading.ocr import ocr_engine
@@ -173,7 +174,7 @@ def _open_pdf(document: Document) -> PdfProcess:
             return PdfProcess(handle, bounds=PDF_BOUNDS)
         except (PdfUnreadable, PdfTooCostly) as exc:
             raise ExtractionError(
-                f"{document.path}: cannot read the PDF ({exc})", retryable=False
+                f"{document.path}: cannot read the PDF ({reason_of(exc)})", retryable=False
             ) from exc
         except SpoolFull as exc:
             _never_fits(document, exc)
@@ -329,7 +330,7 @@ def image_page(document: Document) -> PageText:
             raise
         except Exception as exc:  # Pillow raises several kinds on bad images
             raise ExtractionError(
-                f"{document.path}: cannot read the image ({exc})", retryable=False
+                f"{document.path}: cannot read the image ({reason_of(exc)})", retryable=False
             ) from exc
 
 

@@ -270,6 +270,16 @@ async def test_a_truncated_image_is_a_clear_failure() -> None:
     assert not caught.value.retryable
 
 
+async def test_an_image_no_decoder_knows_fails_in_words_not_internals() -> None:
+    """Pillow names the file object it was given ("cannot identify image file
+    <tempfile.SpooledTemporaryFile object at 0x7f...>"): the reason a user read on the job
+    page for a damaged receipt."""
+    with pytest.raises(ExtractionError) as caught:
+        await document_pages(document(b"\xff\xd8\xff" + b"x" * 100, "image/jpeg", "r.jpg"))
+    assert str(caught.value) == "r.jpg: cannot read the image (cannot identify image file)"
+    assert not caught.value.retryable
+
+
 def _printed(mode: str) -> Image.Image:
     """`TOTAL 12.50` in black on white, in `mode`."""
     image = Image.new("RGB", (420, 120), "white")
