@@ -458,3 +458,21 @@ async def test_concurrent_reports_on_one_job_all_land(
     )
     sequences = [e.sequence for e in events.events]
     assert sequences == sorted(set(sequences))  # no gaps lost to a failed transaction, no repeats
+
+
+async def test_an_empty_or_too_large_file_is_named_by_its_path(job_stub: JobStub) -> None:
+    """One file of many refused: "files[3].size_bytes must be positive" left a person who
+    dropped 40 files looking for it."""
+    files = [jobs_pb.DeclaredFile(path="scans/b.pdf", size_bytes=0)]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.CreateJob(jobs_pb.CreateJobRequest(files=files), metadata=USER)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (
+        err.value.details() == "files[0].size_bytes: 'scans/b.pdf' is empty (0 bytes); leave it out"
+    )
+    files = [jobs_pb.DeclaredFile(path="big.zip", size_bytes=2**62)]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.CreateJob(jobs_pb.CreateJobRequest(files=files), metadata=USER)
+    assert (err.value.details() or "").startswith(
+        f"files[0].size_bytes: 'big.zip' is {2**62} bytes"
+    )
