@@ -259,6 +259,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             values=convert.values(request.result.values),
             paths=list(request.update_mask.paths),
             reason=request.reason,
+            etag=request.result.etag,
         )
         files = await self._queries.files_of_results([row])
         return convert.result(row, files.get(row.task_id, []))

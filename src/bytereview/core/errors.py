@@ -32,6 +32,13 @@ class FailedPrecondition(DomainError):
     code = "FAILED_PRECONDITION"
 
 
+class Aborted(DomainError):
+    """A concurrency conflict: the resource changed since the caller read it (an etag that
+    no longer matches, AIP-154). Read it again and retry."""
+
+    code = "ABORTED"
+
+
 class PermissionDenied(DomainError):
     code = "PERMISSION_DENIED"
 

@@ -17,6 +17,7 @@ from services.jobs.domain.results.versions import (
     CORRECTED,
     add_version,
     changes,
+    check_etag,
     check_reason,
     describe,
     result_of,
@@ -38,12 +39,18 @@ class Results:
         values: dict[str, object],
         paths: Sequence[str],
         reason: str = "",
+        etag: str = "",
     ) -> models.Result:
+        """A new version of the result with `values` (those `paths` name) as the user
+        typed them, read as their fields' types. `etag`: the result's as the user read it;
+        a result changed since is not overwritten (check_etag)."""
         reason = check_reason(reason)
 
         async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
             result = await result_of(session, job_id, result_id)
+            # Under the job's lock: a correction committed meanwhile has raised the version.
+            check_etag(result, etag)
             targets = _masked_fields(paths, values)
             for name in sorted(targets):
                 check_value(name, values.get(name))

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.errors import NotFound
+from bytereview.core.errors import Aborted, NotFound
 from bytereview.core.limits import check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
@@ -35,6 +35,23 @@ MAX_REASON = 1000
 
 def check_reason(reason: str) -> str:
     return check_length(reason.strip(), MAX_REASON, field="reason")
+
+
+def etag(version: int) -> str:
+    """A result's entity tag (AIP-154): its values' version, which every correction,
+    revert and re-run raises, quoted as HTTP writes one."""
+    return f'"{version}"'
+
+
+def check_etag(result: models.Result, given: str) -> None:
+    """Aborted when `given` (a client's etag; empty: none) is not the result's own: its
+    values changed since the client read them, and an update would overwrite that change
+    unseen."""
+    if given and given != etag(result.version):
+        raise Aborted(
+            f"result.etag: the result changed since it was read (it is at version "
+            f"{result.version} now); read it again, then correct it"
+        )
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:

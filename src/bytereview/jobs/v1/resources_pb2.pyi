@@ -512,6 +512,7 @@ class Result(_message.Message):
     ASSESSMENTS_FIELD_NUMBER: _builtins.int
     VALUES_NEEDING_REVIEW_FIELD_NUMBER: _builtins.int
     SKIPPED_FILES_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     task: _builtins.str
     """The task that produced it."""
@@ -527,6 +528,11 @@ class Result(_message.Message):
     """
     values_needing_review: _builtins.int
     """How many of its values need review."""
+    etag: _builtins.str
+    """The values' version as read (AIP-154). Sent back in UpdateResult, the update is refused
+    with ABORTED (HTTP 409) if the result changed since: two reviewers correcting the same
+    result, the second would otherwise overwrite the first without seeing it.
+    """
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The files it was extracted from, in order (all of its task's: a combined result's
@@ -584,10 +590,11 @@ class Result(_message.Message):
         assessments: _abc.Mapping[_builtins.str, Global___ValueAssessment] | None = ...,
         values_needing_review: _builtins.int = ...,
         skipped_files: _abc.Iterable[Global___SkippedFile] | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time", "values", b"values"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "values_needing_review", b"values_needing_review", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessments", b"assessments", "corrected_fields", b"corrected_fields", "create_time", b"create_time", "edited", b"edited", "etag", b"etag", "extractor", b"extractor", "file_paths", b"file_paths", "files", b"files", "input_tokens", b"input_tokens", "name", b"name", "output_tokens", b"output_tokens", "skipped_files", b"skipped_files", "task", b"task", "update_time", b"update_time", "value_sources", b"value_sources", "values", b"values", "values_needing_review", b"values_needing_review", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

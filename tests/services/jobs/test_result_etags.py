@@ -1,0 +1,64 @@
+"""A correction sent with the etag the user read is refused once the result changed since
+(AIP-154): two reviewers on one result, the second overwrote the first without seeing it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, struct_pb2
+
+from bytereview.core.settings import Settings
+from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
+from bytereview.jobs.v1 import resources_pb2 as pb
+from tests.conftest import USER
+from tests.services.jobs.test_typed_corrections import _result
+
+if TYPE_CHECKING:
+    from tests.services.jobs.helpers import JobStub, WorkerStub
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+
+
+async def _update(job_stub: JobStub, name: str, values: dict[str, Any], etag: str) -> pb.Result:
+    sent = struct_pb2.Struct()
+    sent.update(values)
+    return await job_stub.UpdateResult(
+        jobs_pb.UpdateResultRequest(
+            result=pb.Result(name=name, values=sent, etag=etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["values"]),
+        ),
+        metadata=USER,
+    )
+
+
+async def _read(job_stub: JobStub, name: str) -> pb.Result:
+    job = name.rsplit("/results/", 1)[0]
+    listed = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
+    [result] = [r for r in listed.results if r.name == name]
+    return result
+
+
+async def test_a_correction_on_a_stale_read_is_refused_and_changes_nothing(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    name = await _result(job_stub, worker_stub, settings)
+    read_by_a = read_by_b = await _read(job_stub, name)
+    assert read_by_a.etag
+    first = await _update(job_stub, name, {"vendor": "A's fix"}, read_by_a.etag)
+    assert first.version == 2
+    assert first.etag != read_by_a.etag
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _update(job_stub, name, {"vendor": "B's fix"}, read_by_b.etag)
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert "changed since it was read (it is at version 2 now)" in (err.value.details() or "")
+    now = await _read(job_stub, name)
+    assert (now.values["vendor"], now.version, now.etag) == ("A's fix", 2, first.etag)
+
+    # Read again, B's correction goes through; without an etag, as before etags, too.
+    again = await _update(job_stub, name, {"vendor": "B's fix"}, now.etag)
+    assert (again.values["vendor"], again.version) == ("B's fix", 3)
+    blind = await _update(job_stub, name, {"vendor": "C"}, "")
+    assert blind.version == 4
