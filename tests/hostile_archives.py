@@ -727,8 +727,23 @@ def corpus(*, max_entries: int = 10_000) -> list[Case]:
         Case(
             # Uploaded alone, such a PNG was FAILED; inside an archive it was READY.
             "zero-size-image.zip",
-            build([("empty.png", PNG[:16] + struct.pack(">II", 0, 0) + PNG[24:]), ("ok.png", PNG)]),
-            Expect("UNPACKED", files=listed({"empty.png": ("FAILED", "damaged"), "ok.png": ok})),
+            build(
+                [
+                    ("empty.png", PNG[:16] + struct.pack(">II", 0, 0) + PNG[24:]),
+                    ("thin.png", PNG[:16] + struct.pack(">II", 0, 40) + PNG[24:]),
+                    ("ok.png", PNG),
+                ]
+            ),
+            Expect(
+                "UNPACKED",
+                files=listed(
+                    {
+                        "empty.png": ("FAILED", "damaged"),
+                        "thin.png": ("FAILED", "declares 0 x 40 pixels"),
+                        "ok.png": ok,
+                    }
+                ),
+            ),
         ),
         Case(
             "huge-image.zip",

@@ -248,11 +248,17 @@ DAMAGED_HEADER = "the image header is damaged"
 
 def image_problem(found: Sniffed) -> str:
     """Why an image cannot be read ('' if it can), judged before any decoding: a PNG or
-    GIF header of 0 x 0 pixels (no decoder opens it), or more pixels than MAX_IMAGE_PIXELS
+    GIF header of 0 x 0 pixels or any header with one side of 0 (no decoder opens them), or
+    more pixels than MAX_IMAGE_PIXELS
     (core/declared_pixels.py). The same for an upload and an archive's entry: an entry of
     0 x 0 was READY, the same bytes uploaded FAILED."""
     if found.width == 0 and found.height == 0 and found.media_type in (PNG, GIF):
         return DAMAGED_HEADER
+    if (found.width == 0) != (found.height == 0):
+        # One side of 0 (a PNG of 0 x 40, a JPEG frame of height 0, which only a later DNL
+        # marker would give): READY here, no decoder opens it, and extraction failed it.
+        # Both 0 is "size not read" for formats whose header may come late.
+        return f"the image header declares {found.width} x {found.height} pixels"
     return pixels_problem(found.width, found.height)
 
 

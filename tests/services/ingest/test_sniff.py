@@ -11,7 +11,7 @@ import tarfile
 import zipfile
 
 import pytest
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from services.ingest.sniff import image_problem, sniff, unsupported_reason
 from tests.archives import zip_bytes
@@ -188,3 +188,23 @@ def test_a_tar_without_the_ustar_magic_is_a_tar() -> None:
     assert "only ZIP archives are unpacked" in unsupported_reason(found)
     assert sniff(text_pdf(["Invoice"])).media_type == "application/pdf"
     assert sniff(bytes(1024)).media_type == "application/octet-stream"  # no checksum at all
+
+
+def _jpeg_of_height(height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 16), "white").save(out, "JPEG")
+    data = bytearray(out.getvalue())
+    frame = data.index(b"\xff\xc0")  # SOF0: length, precision, then height and width
+    data[frame + 5 : frame + 7] = struct.pack(">H", height)
+    return bytes(data)
+
+
+def test_an_image_with_one_side_of_zero_cannot_be_read() -> None:
+    """A JPEG frame of height 0 (only a later DNL marker would give it) was READY, and no
+    decoder opens it: extraction failed it later. 0 x 0 is the size not read yet."""
+    found = sniff(_jpeg_of_height(0))
+    assert (found.width, found.height) == (32, 0)
+    assert image_problem(found) == "the image header declares 32 x 0 pixels"
+    with pytest.raises(UnidentifiedImageError):
+        Image.open(io.BytesIO(_jpeg_of_height(0))).load()
+    assert image_problem(sniff(_jpeg_of_height(16))) == ""
