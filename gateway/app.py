@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app,
         upstreams=upstreams,
         openapi=openapi_document(table, max_upload_bytes=settings.max_upload_bytes),
+        public_metrics=not settings.metrics_port,
     )
     # Before the proxy: its `/v1/{rest:path}` would otherwise take `/v1/storage/objects`.
     storage_routes.mount(app, storage=make_storage(settings), settings=settings)

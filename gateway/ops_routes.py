@@ -16,7 +16,11 @@ from gateway.upstreams import Upstreams
 READY_TIMEOUT_SECONDS = 2.0
 
 
-def mount(app: FastAPI, *, upstreams: Upstreams, openapi: dict[str, Any]) -> None:
+def mount(
+    app: FastAPI, *, upstreams: Upstreams, openapi: dict[str, Any], public_metrics: bool = True
+) -> None:
+    """The routes; `/metrics` only with `public_metrics` (no metrics port of its own)."""
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -32,9 +36,13 @@ def mount(app: FastAPI, *, upstreams: Upstreams, openapi: dict[str, Any]) -> Non
         serving = reply.status == health_pb2.HealthCheckResponse.SERVING
         return JSONResponse({"status": "ok" if serving else "unavailable"}, 200 if serving else 503)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    if public_metrics:
+        # Without a metrics port (`bytereview up`) the metrics are here. With one (the Helm
+        # chart), they are there only: the ingress routes every path of this port to the
+        # public, and the metrics port was declared with nothing listening on it.
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> JSONResponse:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from bytereview.core import Settings, settle_heap
 from gateway.app import create_app
@@ -19,6 +20,11 @@ class GatewayProtocol(BoundedHeadProtocol, SlowClientDeadlines):
 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
+    metrics = None
+    if settings.metrics_port:
+        # Where the chart's Service, NetworkPolicy and ServiceMonitor look for it, as for the
+        # other components; the public port then has no /metrics (ops_routes).
+        metrics, _ = start_http_server(settings.metrics_port)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.gateway_host,
@@ -41,3 +47,6 @@ async def serve(settings: Settings, stop: asyncio.Event) -> None:
     server.should_exit = True
     await task
     stop_wait.cancel()
+    if metrics is not None:
+        metrics.shutdown()
+        metrics.server_close()
