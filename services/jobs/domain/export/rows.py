@@ -6,15 +6,17 @@ without touching how bytes reach the client. Pure functions of a result and its 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from services.jobs.domain.export import evidence
+from services.jobs.domain.export.xlsx import SheetDate
 from services.jobs.store import models
 
 
@@ -32,6 +34,26 @@ def _amount(value: Any) -> Any:
         return Decimal(f"{value:.2f}")
     if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
         return Decimal(value.strip())
+    return cell(value)
+
+
+# How each date type stores its dates (bytereview/values/typed.py writes them so).
+DATE_PATTERNS = {
+    "date": "%Y-%m-%d",
+    "date_ymd": "%Y-%m-%d",
+    "date_dmy": "%d/%m/%Y",
+    "date_mdy": "%m/%d/%Y",
+}
+
+
+def _date(value: Any, pattern: str) -> Any:
+    """A date field's value as a SheetDate (a date cell in XLSX, its text in CSV); a value
+    not in its field's form (an older result's) stays as it is."""
+    if isinstance(value, str):
+        try:
+            return SheetDate(dt.datetime.strptime(value.strip(), pattern).date(), value, pattern)
+        except ValueError:
+            pass
     return cell(value)
 
 
@@ -53,6 +75,8 @@ class ExportLayout:
 
     field_names: Sequence[str]
     money: frozenset[str]
+    # Date fields by name, each with the pattern its dates are stored in (DATE_PATTERNS).
+    dates: Mapping[str, str] = field(default_factory=dict)
     corrected: bool = False
     # Evidence columns (`include_evidence`): per field its confidence, verification, page, quote.
     evidence: bool = False
@@ -74,15 +98,18 @@ class ExportLayout:
         """A CSV/XLSX row: the result's file path(s), then one typed cell per field."""
         return [
             "; ".join(paths),
-            *(
-                _amount(value) if name in self.money else cell(value)
-                for name in self.field_names
-                for value in [result.values.get(name)]
-            ),
+            *(self._cell(name, result.values.get(name)) for name in self.field_names),
             *(["; ".join(result.corrected_fields)] if self.corrected else []),
             *([skipped_note(result)] if self.skipped else []),
             *(evidence.cells(result, self.field_names) if self.evidence else []),
         ]
+
+    def _cell(self, name: str, value: Any) -> Any:
+        if name in self.money:
+            return _amount(value)
+        if name in self.dates:
+            return _date(value, self.dates[name])
+        return cell(value)
 
     def item(self, result: models.Result, paths: Sequence[str]) -> dict[str, Any]:
         """A JSON export's element: values as stored (money stays a decimal string)."""

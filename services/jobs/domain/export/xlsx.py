@@ -9,15 +9,18 @@ of rows, and the first bytes leave with the first page.
 
 Cells are typed by the value, never by its text: a string is always a string (an inline
 string cannot be a formula, so `=HYPERLINK(...)` from a document stays text), a Decimal is a
-number shown with two decimals (money), int/float numbers, bool booleans, None an empty cell.
+number shown with two decimals (money), a SheetDate a date shown in its field's order,
+int/float numbers, bool booleans, None an empty cell.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
@@ -25,6 +28,11 @@ from xml.sax.saxutils import escape
 # XML 1.0 forbids these characters even escaped; a document's text may hold them.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MONEY_STYLE = 1  # cellXfs index of the 0.00 number format (styles.xml below)
+# cellXfs indexes of the date formats, by the order a date field writes its dates in.
+DATE_STYLES = {"%Y-%m-%d": 2, "%d/%m/%Y": 3, "%m/%d/%Y": 4}
+# Day 0 of Excel's serial dates (1900 date system, past its 1900 leap-year error).
+_EPOCH = dt.date(1899, 12, 30)
+_FIRST_SERIAL_DAY = dt.date(1900, 3, 1)
 # Excel's limit per cell; longer text is cut rather than producing a file Excel repairs.
 MAX_CELL_CHARS = 32_767
 
@@ -56,14 +64,20 @@ _WORKBOOK_RELS = (
 _STYLES = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<numFmts count="1"><numFmt numFmtId="164" formatCode="0.00"/></numFmts>'
+    '<numFmts count="4"><numFmt numFmtId="164" formatCode="0.00"/>'
+    '<numFmt numFmtId="165" formatCode="yyyy-mm-dd"/>'
+    '<numFmt numFmtId="166" formatCode="dd/mm/yyyy"/>'
+    '<numFmt numFmtId="167" formatCode="mm/dd/yyyy"/></numFmts>'
     '<fonts count="1"><font><sz val="11"/><name val="Calibri"/></font></fonts>'
     '<fills count="2"><fill><patternFill patternType="none"/></fill>'
     '<fill><patternFill patternType="gray125"/></fill></fills>'
     '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
     '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-    '<cellXfs count="2"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
     '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="166" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="167" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
     '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
     "</cellStyles></styleSheet>"
 )
@@ -116,9 +130,28 @@ class _Sink:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class SheetDate:
+    """A date field's value: its text as stored (what CSV and `str` give) and the day it
+    names, a date cell in XLSX shown in `pattern`'s order (a DATE_STYLES key): dates as text
+    could not be sorted or filtered as dates in a spreadsheet."""
+
+    day: dt.date
+    text: str
+    pattern: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _cell(ref: str, value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, SheetDate):
+        if value.day >= _FIRST_SERIAL_DAY and value.pattern in DATE_STYLES:
+            serial = (value.day - _EPOCH).days
+            return f'<c r="{ref}" s="{DATE_STYLES[value.pattern]}"><v>{serial}</v></c>'
+        value = value.text
     if isinstance(value, bool):
         return f'<c r="{ref}" t="b"><v>{int(value)}</v></c>'
     if isinstance(value, Decimal) and value.is_finite():
