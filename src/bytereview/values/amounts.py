@@ -71,13 +71,18 @@ def first_number(text: str) -> Amount | None:
 
 
 def amount_text(value: object) -> str | None:
-    """The canonical amount for `value`: a number from a model (two decimals, as money is
-    written) or the first number in a text (its own decimals); None if there is none."""
+    """The canonical amount for `value`: a number from a model or a person (at least two
+    decimals, as money is written, and every one it has: 12.505 was stored "12.50") or the
+    first number in a text (its own decimals); None if there is none."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return f"{Decimal(repr(value)):.2f}"
+        exact = Decimal(repr(value))
+        if not exact.is_finite():
+            return None
+        places = -int(exact.as_tuple().exponent)
+        return f"{exact:.2f}" if places <= 2 else format(exact, "f")
     found = first_number(str(value))
     return None if found is None else found.text

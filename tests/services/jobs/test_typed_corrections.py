@@ -92,7 +92,7 @@ async def test_a_correction_is_stored_in_its_fields_type(
         },
     )
     assert stored == {
-        "vendor": "  ACME  Ltd ",  # free text as written
+        "vendor": "ACME  Ltd",  # free text as written, but for the spaces around it
         "address": "1 Main St,\n  Springfield",
         "total": "1234.50",
         "invoice_date": "2014-09-03",
@@ -103,6 +103,8 @@ async def test_a_correction_is_stored_in_its_fields_type(
     }
     # A number from a client (JSON has no decimal strings) is an amount with two places.
     assert (await _correct(job_stub, result, {"total": 99}))["total"] == "99.00"
+    # ... and every place it has: 12.505 was stored "12.50".
+    assert (await _correct(job_stub, result, {"total": 12.505}))["total"] == "12.505"
     # Cleared is cleared, whatever the type.
     cleared = await _correct(job_stub, result, {"total": None, "invoice_date": None})
     assert (cleared["total"], cleared["invoice_date"]) == (None, None)

@@ -64,12 +64,17 @@ def check_reported(values: Mapping[str, object], sources: Mapping[str, str], *, 
 
 def as_typed(field: str, data_type: str, value: object) -> object:
     """A user's value for a field of `data_type` in the form an extractor stores it
-    ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text and null as given.
+    ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text as given but for the
+    spaces around it; null as given.
     InvalidArgument naming the field when the value cannot be read as its type, or is a date
     whose order only the user knows: a corrected total was exported as text in a column of
     numbers. A date must be all of the value: `13/13/2018` was stored as 2018-03-13, read as
     a document's date glued to a digit."""
     kind = BY_ID.get(data_type)
+    if kind is not None and kind.free_text and isinstance(value, str):
+        # As written, but for the spaces around it: a stray space typed at the end went into
+        # every export, where the table hid it and a spreadsheet's lookup missed it.
+        return value.strip()
     if value is None or kind is None or kind.free_text:
         return value
     where = f"values.{field} ({kind.display_name} field)"
