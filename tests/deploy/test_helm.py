@@ -168,6 +168,38 @@ def test_components_find_each_other(rendered: tuple[str, list[dict[str, Any]]]) 
     assert gateway_env["BYTEREVIEW_GATEWAY_HOST"] == "0.0.0.0"  # noqa: S104 - inside a pod
 
 
+def test_the_bundled_nats_takes_clients_from_the_release_alone() -> None:
+    """It has no credentials: with the policies on, any other pod could read, publish to or
+    delete the work queues. NATS brought by URL is not the chart's to fence."""
+    [policy] = [
+        d
+        for d in render({"networkPolicy": {"enabled": True}})
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-nats")
+    ]
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "nats",
+        "app.kubernetes.io/instance": "br",
+    }
+    clients, peers, monitor = spec["ingress"]
+    assert clients["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "bytereview",
+                    "app.kubernetes.io/instance": "br",
+                }
+            }
+        }
+    ]
+    assert [p["port"] for p in clients["ports"]] == [4222]
+    assert peers["from"][0]["podSelector"] == spec["podSelector"]
+    assert "from" not in monitor
+    assert [p["port"] for p in monitor["ports"]] == [8222]
+    external = render({**EXTERNAL, "networkPolicy": {"enabled": True}})
+    assert not [d for d in external if d["metadata"]["name"].endswith("-nats")]
+
+
 def test_worker_pools_are_owned_by_the_operator(
     rendered: tuple[str, list[dict[str, Any]]],
 ) -> None:
