@@ -38,6 +38,10 @@ export function sourceViewer() {
   let fetching = new AbortController();
   /** @type {Record<string, unknown>} */
   let values = {};
+  /** The result shown (its name) and its fields, to show its values again once corrected. */
+  let shownName = "";
+  /** @type {string[]} */
+  let shownFields = [];
   /** @type {HTMLElement | null} */
   let opener = null;
   /** @typedef {{field: string, file?: string, page?: number, quote?: string, box?: {left?: number, top?: number, right?: number, bottom?: number}, verified?: boolean}} Cited */
@@ -46,7 +50,7 @@ export function sourceViewer() {
 
   /**
    * Shows a result: its files, the first page of the first, and its values beside them.
-   * @param {{files?: string[], filePaths?: string[], values?: Record<string, unknown>}} result
+   * @param {{name?: string, files?: string[], filePaths?: string[], values?: Record<string, unknown>}} result
    * @param {string[]} fieldNames @param {HTMLElement | null} from the control that opened it
    * @param {Cited | null} [evidence] a value's evidence: open at its file and page, box drawn
    * @param {boolean} [focus] move the focus to the viewer (not while the review walk has it)
@@ -55,6 +59,8 @@ export function sourceViewer() {
     const paths = result.filePaths || [];
     files = (result.files || []).map((name, i) => ({ name, path: paths[i] || name }));
     values = Object.fromEntries(fieldNames.map((n) => [n, result.values?.[n]]));
+    shownName = result.name || "";
+    shownFields = fieldNames;
     cited = evidence;
     fileIndex = Math.max(0, evidence?.file ? files.findIndex((f) => f.name === evidence.file) : 0);
     page = evidence?.page || 1;
@@ -63,6 +69,17 @@ export function sourceViewer() {
     element.hidden = false;
     load();
     if (focus) heading.focus();
+  }
+
+  /**
+   * Shows a result's values again if it is the one open: they were copied when it opened, and
+   * a correction made in the table left the old values beside the page.
+   * @param {{name?: string, values?: Record<string, unknown>}} result
+   */
+  function update(result) {
+    if (element.hidden || !shownName || result.name !== shownName) return;
+    values = Object.fromEntries(shownFields.map((n) => [n, result.values?.[n]]));
+    body.querySelector(".viewer-values")?.replaceWith(valueList());
   }
 
   function close() {
@@ -143,7 +160,6 @@ export function sourceViewer() {
 
   /** @param {HTMLElement} pageArea */
   function draw(pageArea) {
-    const file = files[fileIndex];
     const controls = h(
       "div",
       { class: "toolbar" },
@@ -173,14 +189,6 @@ export function sourceViewer() {
       h("button", { type: "button", disabled: zoom >= ZOOMS[ZOOMS.length - 1], onclick: () => zoomBy(1) }, "Zoom in"),
       h("button", { type: "button", disabled: zoom === 100, onclick: () => zoomTo(100) }, "Fit width"),
     );
-    const valueList = h(
-      "dl",
-      { class: "viewer-values", "aria-label": `Values of ${file ? file.path : "the result"}` },
-      Object.entries(values).flatMap(([name, value]) => [
-        h("dt", { class: cited?.field === name ? "cited" : null }, name),
-        h("dd", {}, value === null || value === undefined ? "—" : String(value)),
-      ]),
-    );
     const quote = cited
       ? h(
           "p",
@@ -191,7 +199,19 @@ export function sourceViewer() {
           cited.verified ? " (found in the document)" : " (not found in the document: check it)",
         )
       : null;
-    replace(body, controls, quote, h("div", { class: "viewer-split" }, valueList, pageArea));
+    replace(body, controls, quote, h("div", { class: "viewer-split" }, valueList(), pageArea));
+  }
+
+  function valueList() {
+    const file = files[fileIndex];
+    return h(
+      "dl",
+      { class: "viewer-values", "aria-label": `Values of ${file ? file.path : "the result"}` },
+      Object.entries(values).flatMap(([name, value]) => [
+        h("dt", { class: cited?.field === name ? "cited" : null }, name),
+        h("dd", {}, value === null || value === undefined ? "—" : String(value)),
+      ]),
+    );
   }
 
   /** @param {number} step */
@@ -222,5 +242,5 @@ export function sourceViewer() {
 
   heading.setAttribute("tabindex", "-1");
   // `close` for the page's cleanup: nothing stays held, nothing late is drawn.
-  return { element, show, close: stop };
+  return { element, show, update, close: stop };
 }

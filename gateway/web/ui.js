@@ -105,9 +105,10 @@ export function progressBar(label, value, max) {
 /**
  * Asks for confirmation in a modal <dialog>; resolves true when confirmed.
  * @param {string} question @param {string} confirmLabel
+ * @param {string} [keepLabel] the way back; "Cancel" read as the action when it is "Cancel job"
  * @returns {Promise<boolean>}
  */
-export function confirmDialog(question, confirmLabel) {
+export function confirmDialog(question, confirmLabel, keepLabel = "Cancel") {
   return new Promise((resolve) => {
     const dialog = /** @type {HTMLDialogElement} */ (
       h(
@@ -117,7 +118,7 @@ export function confirmDialog(question, confirmLabel) {
         h(
           "form",
           { method: "dialog", class: "actions" },
-          h("button", { value: "cancel", type: "submit" }, "Cancel"),
+          h("button", { value: "cancel", type: "submit" }, keepLabel),
           h("button", { value: "confirm", type: "submit", class: "danger" }, confirmLabel),
         ),
       )

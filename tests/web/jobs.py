@@ -58,3 +58,23 @@ def ready_zip_job(api: httpx.Client, name: str, count: int) -> str:
     api.post(f"/v1/{job}:finalizeUploads", json={})
     wait_for(api, job, {"READY"})
     return job
+
+
+def finished_zip_job(api: httpx.Client, name: str, count: int, fields: list[dict[str, str]]) -> str:
+    """A completed job of `count` PDFs from one ZIP (`batch.zip/batch/NNN.pdf`), `fields` extracted."""
+    job = ready_zip_job(api, name, count)
+    assert api.post(f"/v1/{job}:configure", json={"fields": fields}).status_code == 200
+    assert api.post(f"/v1/{job}:start", json={}).status_code == 200
+    wait_for(api, job, {"COMPLETED"})
+    return job
+
+
+def set_values(api: httpx.Client, job: str, values: dict[str, dict[str, object]]) -> None:
+    """Corrects results over REST: `values` by file path (`batch.zip/batch/000.pdf`)."""
+    results = api.get(f"/v1/{job}/results", params={"pageSize": 1000}).json()["results"]
+    by_path = {r["filePaths"][0]: r["name"] for r in results}
+    for path, fields in values.items():
+        answer = api.patch(
+            f"/v1/{by_path[path]}", json={"values": fields}, params={"updateMask": "values"}
+        )
+        assert answer.status_code == 200, answer.text

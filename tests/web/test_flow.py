@@ -391,6 +391,7 @@ def test_pause_resume_and_cancel_from_the_job_page(page: Page, app_url: str) -> 
     page.goto(f"{app_url}/app/{cancelled}")
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
     page.get_by_role("button", name="Cancel job").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel job").click()
     expect(page.get_by_text("Cancelled", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Resume")).to_have_count(0)
 

@@ -11,6 +11,7 @@ import { reviewWalk } from "../review-walk.js";
 import { HELD, SNAPSHOT, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
+import { compareKeys, sortKey as sortKeyOf } from "../sort-values.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, saveBlob, formatTime, latestOnly, oneAtATime } from "../ui.js";
 
 const PAGE_SIZE = 50;
@@ -29,8 +30,11 @@ export async function renderJob(main, { id }) {
   const [first, types, templatePage] = await Promise.all([jobs.getJob(name), listDataTypes(), listTemplates()]);
   const templates = templatePage.templates || [];
   let job = first;
-  /** JSON type by data type id, to turn an edited text into the value's type. */
-  const jsonType = new Map((types.dataTypes || []).map((/** @type {any} */ t) => [t.id, t.jsonType]));
+  /** Data types by id: the JSON type turns an edited text into the value's type, and the
+   * JSON type and format say how a column sorts. */
+  const dataTypes = new Map((types.dataTypes || []).map((/** @type {any} */ t) => [t.id, t]));
+  /** @param {string} field */
+  const typeOf = (field) => dataTypes.get((job.fields || []).find((/** @type {any} */ f) => f.name === field)?.dataType);
 
   const heading = h("h1", {}, job.displayName || id);
   const summary = h("div", { class: "summary", "aria-live": "polite" });
@@ -92,7 +96,11 @@ export async function renderJob(main, { id }) {
         {},
         `${c.tasksSucceeded || 0} of ${c.tasksTotal || 0} tasks done`,
         c.tasksFailed ? `, ${c.tasksFailed} failed` : "",
-        ` · ${c.filesTotal || 0} files · created ${formatTime(job.createTime)}`,
+        // The files that can be read, as the analysis page counts them: filesTotal counts every
+        // file the job holds, an uploaded ZIP too beside the files unpacked from it.
+        ` · ${c.filesReady || 0} ${c.filesReady === 1 ? "file" : "files"} ready`,
+        c.filesFailed ? `, ${c.filesFailed} not usable` : "",
+        ` · created ${formatTime(job.createTime)}`,
       ),
       h(
         "p",
@@ -119,7 +127,8 @@ export async function renderJob(main, { id }) {
       actions,
       button("Pause", () => jobs.pauseJob(name), job.status === "QUEUED" || job.status === "RUNNING"),
       button("Resume", () => jobs.resumeJob(name), job.status === "PAUSED"),
-      button("Cancel job", () => jobs.cancelJob(name), ACTIVE.has(job.status)),
+      // Asked first, as Delete is: a cancelled job cannot be resumed, its tasks not yet run never run.
+      button("Cancel job", cancelJob, ACTIVE.has(job.status)),
       // One action for failed tasks: RetryFailedTasks queues them again as they are. (RerunJob's
       // "failed tasks" did the same through re-extraction's machinery; re-run stays for results.)
       button("Retry failed tasks", () => retryFailed(c.tasksFailed || 0), Boolean(c.tasksFailed) && !ACTIVE.has(job.status)),
@@ -249,6 +258,16 @@ export async function renderJob(main, { id }) {
     }
   }
 
+  /** Cancels after the user confirms; otherwise the job as it is. */
+  async function cancelJob() {
+    const sure = await confirmDialog(
+      `Cancel "${job.displayName || id}"? Tasks not yet done will not run, and a cancelled job cannot be resumed.`,
+      "Cancel job",
+      "Keep running",
+    );
+    return sure ? jobs.cancelJob(name) : job;
+  }
+
   async function remove() {
     const sure = await confirmDialog(
       `Delete "${job.displayName || id}" with its files and results? This cannot be undone.`,
@@ -290,19 +309,34 @@ export async function renderJob(main, { id }) {
       rows = page.results || [];
       nextToken = page.nextPageToken || "";
       drawResults();
+      for (const row of rows) viewer.update(row);
     } catch (error) {
       replace(results, errorBox(error));
     }
   }
 
-  /** @param {any} row @param {string} key */
-  function sortValue(row, key) {
-    if (key === "__file") return (row.filePaths || []).join(", ");
-    const value = row.values?.[key];
-    return value === null || value === undefined ? "" : value;
+  /** The value button with the focus, to give it back once the table is drawn anew. */
+  function focusedValue() {
+    const active = document.activeElement;
+    if (!(active instanceof HTMLElement) || !active.matches("button.value") || !results.contains(active)) return null;
+    return { result: active.dataset.result || "", field: active.dataset.field || "" };
   }
 
-  function drawResults() {
+  /** @param {{result: string, field: string} | null} target */
+  function focusValue(target) {
+    if (!target) return;
+    const button = [...results.querySelectorAll("button.value")].find(
+      (b) => b instanceof HTMLElement && b.dataset.result === target.result && b.dataset.field === target.field,
+    );
+    /** @type {HTMLElement | undefined} */ (button)?.focus();
+  }
+
+  /**
+   * @param {{result: string, field: string} | null} [focus] the value whose button gets the
+   * focus (by default the one that had it): a keyboard user went back to the top of the page
+   * after every correction
+   */
+  function drawResults(focus = focusedValue()) {
     // Drawing anew drops any open input: a sort clicked while a value was open left `editing`
     // set, and the table stopped following the job's live results.
     editing = false;
@@ -319,19 +353,27 @@ export async function renderJob(main, { id }) {
       );
       return;
     }
+    // Rows are sorted where they are shown, a page at a time: ListResults has no order, and
+    // reading every page of a job of thousands to sort it would undo the paging. The sort stays
+    // as pages turn, and a note by the table says it is this page's order.
+    const key = sortKey === "__file" ? (/** @type {any} */ row) => (row.filePaths || []).join(", ") : null;
+    const valueKey = sortKeyOf(typeOf(sortKey));
     const sorted = sortKey
-      ? [...rows].sort((a, b) => {
-          const x = sortValue(a, sortKey);
-          const y = sortValue(b, sortKey);
-          return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
-        })
+      ? [...rows].sort((a, b) =>
+          compareKeys(key ? key(a) : valueKey(a.values?.[sortKey]), key ? key(b) : valueKey(b.values?.[sortKey]), sortDir),
+        )
       : rows;
     const names = fieldNames();
+    const label = sortKey === "__file" ? "File" : sortKey;
     /** @param {string} key @param {string} label */
     const header = (key, label) =>
       h(
         "th",
-        { scope: "col", "aria-sort": sortKey === key ? (sortDir > 0 ? "ascending" : "descending") : "none" },
+        {
+          scope: "col",
+          "aria-sort": sortKey === key ? (sortDir > 0 ? "ascending" : "descending") : "none",
+          "aria-describedby": sortKey === key ? "sort-note" : null,
+        },
         h(
           "button",
           {
@@ -341,6 +383,8 @@ export async function renderJob(main, { id }) {
               sortDir = sortKey === key ? -sortDir : 1;
               sortKey = key;
               drawResults();
+              // The header clicked is drawn anew: the focus stays on it, not on the page.
+              /** @type {HTMLElement | null} */ (results.querySelector("th[aria-sort]:not([aria-sort=none]) button"))?.focus();
             },
           },
           label,
@@ -348,6 +392,13 @@ export async function renderJob(main, { id }) {
       );
     replace(
       results,
+      sortKey
+        ? h(
+            "p",
+            { class: "muted sort-note", id: "sort-note" },
+            `Sorted by ${label}, ${sortDir > 0 ? "ascending" : "descending"}, on this page only.`,
+          )
+        : null,
       h(
         "div",
         { class: "table-scroll" },
@@ -368,6 +419,7 @@ export async function renderJob(main, { id }) {
         h("button", { type: "button", disabled: !nextToken, onclick: oneAtATime(() => { previous.push(token); token = nextToken; return loadResults(true); }) }, "Next results"),
       ),
     );
+    focusValue(focus);
   }
 
   /** @param {any} row @param {string[]} names */
@@ -418,7 +470,8 @@ export async function renderJob(main, { id }) {
         ),
         skippedNote(row, path),
       ),
-      names.map((field) => h("td", {}, valueCell(row, field, path))),
+      // A date is not broken inside ("2018-" above "01-06").
+      names.map((field) => h("td", { class: isDate(typeOf(field)) ? "date" : null }, valueCell(row, field, path))),
     );
   }
 
@@ -447,7 +500,14 @@ export async function renderJob(main, { id }) {
         cell,
         h(
           "button",
-          { type: "button", class: "value", "aria-label": `Edit ${field} of ${path}`, onclick: edit },
+          {
+            type: "button",
+            class: "value",
+            "aria-label": `Edit ${field} of ${path}`,
+            "data-result": row.name,
+            "data-field": field,
+            onclick: edit,
+          },
           text || "—",
         ),
         trustBadge(row, field, path),
@@ -463,7 +523,9 @@ export async function renderJob(main, { id }) {
           const updated = await updateValue(row, field, typed(field, input.value));
           Object.assign(row, updated);
           editing = false;
-          drawResults();
+          drawResults({ result: row.name, field });
+          // The source viewer beside the table showed the values it was opened with.
+          viewer.update(row);
         } catch (error) {
           replace(message, errorBox(error));
         }
@@ -473,13 +535,14 @@ export async function renderJob(main, { id }) {
         if (event.key === "Escape") {
           editing = false;
           show();
+          focusValue({ result: row.name, field });
         }
       });
       replace(
         cell,
         input,
         h("button", { type: "button", onclick: save }, "Save"),
-        h("button", { type: "button", onclick: () => { editing = false; show(); } }, "Cancel"),
+        h("button", { type: "button", onclick: () => { editing = false; show(); focusValue({ result: row.name, field }); } }, "Cancel"),
         message,
       );
       input.focus();
@@ -514,12 +577,17 @@ export async function renderJob(main, { id }) {
     );
   }
 
+  /** @param {any} type */
+  function isDate(type) {
+    return type?.format === "date" || type?.format === "MM/DD/YYYY" || type?.format === "DD/MM/YYYY";
+  }
+
   /** The edited text as the field's JSON type. @param {string} field @param {string} text */
   function typed(field, text) {
     const trimmed = text.trim();
     if (!trimmed) return null;
     const spec = (job.fields || []).find((/** @type {any} */ f) => f.name === field);
-    const type = spec ? jsonType.get(spec.dataType) : "string";
+    const type = spec ? dataTypes.get(spec.dataType)?.jsonType : "string";
     if ((type === "number" || type === "integer") && !Number.isNaN(Number(trimmed))) return Number(trimmed);
     if (type === "boolean" && /^(true|false)$/i.test(trimmed)) return trimmed.toLowerCase() === "true";
     return text;
