@@ -97,13 +97,18 @@ export async function errorFrom(response, sentId) {
     // Not JSON (a proxy's error page, say): the status words below say enough.
   }
   const words = STATUS_WORDS[response.status] || `The request failed (HTTP ${response.status}).`;
-  const text = message ? `${capitalise(message)}` : words;
+  const text = message ? readable(message) : words;
   return new ApiError(text, { status: response.status, code, requestId });
 }
 
-/** @param {string} text */
-function capitalise(text) {
-  return text.charAt(0).toUpperCase() + text.slice(1);
+// A message that starts with the field it is about ("values.total (Currency field): …",
+// "files[0].size_bytes must …"): capitalised, the path read "Values.total", "Api_key.display_name",
+// names that exist nowhere.
+const FIELD_PATH = /^[a-z_][a-z0-9_]*(?:\[\d+\])?[.[]/i;
+
+/** The API's message as it wrote it, its first letter capitalised unless it is a field path. @param {string} text */
+function readable(text) {
+  return FIELD_PATH.test(text) ? text : text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**

@@ -23,18 +23,22 @@ const account = /** @type {HTMLElement} */ (document.getElementById("account"));
 /** @type {(() => void) | null} */
 let cleanup = null;
 
+// Ids as the API makes them (32 hex digits, services/jobs/domain/names.py): any other text in
+// an address is no page, not a request the API refuses with "name must look like …".
+const ID = "(?<id>[0-9a-f]{32})";
+
 /** @type {[RegExp, Page][]} */
 const ROUTES = [
   [/^\/(?:app\/?)?$/, renderDashboard],
   [/^\/app\/jobs\/?$/, renderDashboard],
   [/^\/app\/jobs\/new$/, renderNewJob],
-  [/^\/app\/jobs\/(?<id>[^/]+)\/analysis$/, renderAnalysis],
-  [/^\/app\/jobs\/(?<id>[^/]+)\/configure$/, renderConfigure],
-  [/^\/app\/jobs\/(?<id>[^/]+)\/results$/, renderJob],
-  [/^\/app\/jobs\/(?<id>[^/]+)$/, openJob],
+  [new RegExp(`^/app/jobs/${ID}/analysis$`), renderAnalysis],
+  [new RegExp(`^/app/jobs/${ID}/configure$`), renderConfigure],
+  [new RegExp(`^/app/jobs/${ID}/results$`), renderJob],
+  [new RegExp(`^/app/jobs/${ID}$`), openJob],
   [/^\/app\/templates\/?$/, renderTemplates],
   [/^\/app\/templates\/new$/, renderTemplate],
-  [/^\/app\/templates\/(?<id>[^/]+)$/, renderTemplate],
+  [new RegExp(`^/app/templates/${ID}$`), renderTemplate],
   [/^\/app\/apiKeys$/, renderApiKeys],
 ];
 
@@ -52,6 +56,8 @@ async function openJob(_main, { id }) {
 }
 
 let visits = 0;
+/** Pages drawn so far: the first is the one the browser opened, where focus starts at the top. */
+let drawn = 0;
 
 /**
  * Starts a visit: the page that is left stops, and the new one gets a <main> of its own in
@@ -99,11 +105,20 @@ async function route() {
     h("h1", {}, "Page not found"),
     h("p", {}, "There is no page here. ", h("a", { href: "/app/jobs" }, "Go to your jobs"), "."),
   );
+  focusHeading();
 }
 
 function focusHeading() {
-  const heading = main.querySelector("h1");
+  const heading = /** @type {HTMLElement | null} */ (main.querySelector("h1"));
   document.title = heading ? `${heading.textContent} · ByteReview` : "ByteReview";
+  // After a move within the app the focus goes to the new page's heading, as a new page
+  // would start a screen reader there: it stayed on <body> (the clicked link was gone), and a
+  // keyboard user tabbed through the header again. Unless the page put it somewhere itself.
+  if (drawn++ === 0 || !heading) return;
+  const active = document.activeElement;
+  if (active && active !== document.body && main.contains(active)) return;
+  heading.setAttribute("tabindex", "-1");
+  heading.focus();
 }
 
 function showSignIn() {
