@@ -85,7 +85,9 @@ export function fieldsEditor({ dataTypes, initial = [], idPrefix = "field" }) {
       "fieldset",
       { class: "field-row" },
       h("legend", {}, `Field ${n}`),
-      labelled("name", "Name", h("input", { type: "text", value: field.name, autocomplete: "off" })),
+      // The API's limits (core/limits.py MAX_FIELD_NAME, MAX_INSTRUCTION): typed past them, the
+      // field was refused only after the whole form was sent.
+      labelled("name", "Name", h("input", { type: "text", value: field.name, autocomplete: "off", maxlength: 64 })),
       labelled(
         "dataType",
         "Data type",
@@ -95,7 +97,7 @@ export function fieldsEditor({ dataTypes, initial = [], idPrefix = "field" }) {
           dataTypes.map((t) => h("option", { value: t.id, selected: t.id === field.dataType }, t.displayName || t.id)),
         ),
       ),
-      labelled("instruction", "Instruction", h("input", { type: "text", value: field.instruction })),
+      labelled("instruction", "Instruction", h("input", { type: "text", value: field.instruction, maxlength: 2000 })),
       h(
         "div",
         { class: "row-actions" },

@@ -87,7 +87,17 @@ export async function renderAnalysis(main, { id }) {
       loadProblems(progress.status);
       followLive(progress.status);
     }
-    if (progress.status === "READY") {
+    if (progress.status === "READY" && !Number(byStatus.READY || 0)) {
+      // Nothing to extract from: configuring would lead to a job whose every task has no
+      // file. A job takes no files after it is created (CreateJob declares them all), so the
+      // way on is a new job with files that can be read.
+      replace(
+        next,
+        h("p", {}, "None of the files of this job can be read, so there is nothing to extract. Start a new job with PDFs, images or ZIP archives of them, or delete this one."),
+        h("a", { href: "/app/jobs/new", class: "button primary" }, "Add files in a new job"),
+        deleteButton("Delete this job, which has no file that can be read?"),
+      );
+    } else if (progress.status === "READY") {
       replace(
         next,
         h("p", {}, "Analysis is done. Say which fields to extract next."),
@@ -99,29 +109,34 @@ export async function renderAnalysis(main, { id }) {
         next,
         h("p", {}, "The uploads of this job were never finished. Start a new job with the files, or delete this one."),
         h("a", { href: "/app/jobs/new", class: "button primary" }, "New job"),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "danger",
-            onclick: async () => {
-              if (!(await confirmDialog("Delete this unfinished job?", "Delete"))) return;
-              try {
-                await deleteJob(name);
-                await navigate("/app/jobs");
-              } catch (error) {
-                replace(errors, errorBox(error));
-              }
-            },
-          },
-          "Delete job",
-        ),
+        deleteButton("Delete this unfinished job?"),
       );
     } else if (progress.status !== "ANALYZING") {
       replace(next, h("a", { href: `/app/jobs/${id}/results`, class: "button" }, "Open the job"));
     } else {
       replace(next);
     }
+  }
+
+  /** Deletes the job once confirmed. @param {string} question */
+  function deleteButton(question) {
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "danger",
+        onclick: async () => {
+          if (!(await confirmDialog(question, "Delete"))) return;
+          try {
+            await deleteJob(name);
+            await navigate("/app/jobs");
+          } catch (error) {
+            replace(errors, errorBox(error));
+          }
+        },
+      },
+      "Delete job",
+    );
   }
 
   // Read again at each change of status: the listing taken while files were being analysed,

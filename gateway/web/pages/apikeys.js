@@ -5,7 +5,7 @@ import { h, replace, errorBox, confirmDialog, formatTime, latestOnly, oneAtATime
 
 /** @param {HTMLElement} main */
 export async function renderApiKeys(main) {
-  const nameInput = /** @type {HTMLInputElement} */ (h("input", { id: "key-name", type: "text", required: true }));
+  const nameInput = /** @type {HTMLInputElement} */ (h("input", { id: "key-name", type: "text", required: true, maxlength: 200 }));
   const created = h("div", { "aria-live": "polite" });
   const list = h("div");
   replace(
@@ -91,6 +91,8 @@ export async function renderApiKeys(main) {
                     {
                       type: "button",
                       class: "danger",
+                      // The name in the accessible name only: a long one widened the page.
+                      "aria-label": `Revoke ${k.displayName || k.prefix}`,
                       onclick: async () => {
                         if (!(await confirmDialog(`Revoke the key "${k.displayName}"? Scripts using it stop working.`, "Revoke"))) return;
                         try {
@@ -101,7 +103,7 @@ export async function renderApiKeys(main) {
                         }
                       },
                     },
-                    `Revoke ${k.displayName || k.prefix}`,
+                    "Revoke",
                   ),
                 ),
               ),

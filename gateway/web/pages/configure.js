@@ -31,6 +31,9 @@ export async function renderConfigure(main, { id }) {
   }
   const editor = fieldsEditor({ dataTypes: types.dataTypes || [], initial: job.fields || [] });
   const status = h("div", { "aria-live": "polite" });
+  // What loading or saving a template did, by its buttons: in `status`, below Start
+  // extraction, it was off the screen where the user had clicked.
+  const templateStatus = h("div", { "aria-live": "polite" });
   const templateSelect = /** @type {HTMLSelectElement} */ (
     h(
       "select",
@@ -39,7 +42,7 @@ export async function renderConfigure(main, { id }) {
       (templates.templates || []).map((/** @type {any} */ t) => h("option", { value: t.name }, t.displayName)),
     )
   );
-  const templateName = /** @type {HTMLInputElement} */ (h("input", { id: "template-name", type: "text" }));
+  const templateName = /** @type {HTMLInputElement} */ (h("input", { id: "template-name", type: "text", maxlength: 200 }));
   const mode = job.taskMode === "TASK_MODE_COMBINED" ? "TASK_MODE_COMBINED" : "TASK_MODE_INDIVIDUAL";
   const panel = filesPanel({
     job: name,
@@ -79,7 +82,7 @@ export async function renderConfigure(main, { id }) {
   replace(
     main,
     h("h1", {}, `Configure: ${job.displayName || id}`),
-    h("p", {}, "Say what to extract from every document. Field names hold letters, digits and _."),
+    h("p", {}, "Say what to extract from every document. Field names hold letters, digits and _, up to 64 characters."),
     h(
       "section",
       { class: "card", "aria-labelledby": "templates-heading" },
@@ -99,6 +102,7 @@ export async function renderConfigure(main, { id }) {
         // Once: a double-click made two templates of the one name.
         h("button", { type: "button", onclick: oneAtATime(saveTemplate) }, "Save as template"),
       ),
+      templateStatus,
     ),
     h("h2", {}, "Fields"),
     editor.element,
@@ -171,32 +175,35 @@ export async function renderConfigure(main, { id }) {
 
   async function loadTemplate() {
     if (!templateSelect.value) {
-      replace(status, h("p", { class: "error", role: "alert" }, "Choose a template to load first."));
+      replace(templateStatus, h("p", { class: "error", role: "alert" }, "Choose a template to load first."));
       return;
     }
     try {
       const template = await latestTemplate(templateSelect.value);
       if (template === undefined) return; // another template was loaded meanwhile
       editor.setFields(template.fields || []);
-      replace(status, h("p", {}, `Loaded the fields of "${template.displayName}".`));
+      replace(templateStatus, h("p", {}, `Loaded the fields of "${template.displayName}".`));
     } catch (error) {
-      replace(status, errorBox(error));
+      replace(templateStatus, errorBox(error));
     }
   }
 
   async function saveTemplate() {
     const displayName = templateName.value.trim();
     if (!displayName) {
-      replace(status, h("p", { class: "error", role: "alert" }, "Give the template a name first."));
+      replace(templateStatus, h("p", { class: "error", role: "alert" }, "Give the template a name first."));
       templateName.focus();
       return;
     }
     try {
       const created = await createTemplate({ displayName, fields: editor.getFields() });
-      templateSelect.append(h("option", { value: created.name }, created.displayName));
-      replace(status, h("p", {}, `Saved the fields as template "${created.displayName}".`));
+      // The new template is the one chosen: the job's fields are its fields now.
+      templateSelect.append(h("option", { value: created.name, selected: true }, created.displayName));
+      templateSelect.value = created.name;
+      replace(templateStatus, h("p", {}, `Saved the fields as template "${created.displayName}".`));
     } catch (error) {
-      showError(error);
+      const sentence = editor.showError(error);
+      replace(templateStatus, sentence ? h("p", { class: "error", role: "alert" }, sentence) : errorBox(error));
     }
   }
 

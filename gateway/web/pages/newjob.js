@@ -24,9 +24,11 @@ export function renderNewJob(main) {
   let busy = false;
   /** Each start and each cancel counts one: a start's late job creation sees it was cancelled. */
   let attempt = 0;
+  /** The uploads were finalized (or are being): the job is analysed, and leaving keeps it. */
+  let finalized = false;
 
   const nameInput = /** @type {HTMLInputElement} */ (
-    h("input", { id: "job-name", type: "text", placeholder: "e.g. March invoices" })
+    h("input", { id: "job-name", type: "text", maxlength: 200, placeholder: "e.g. March invoices" })
   );
   const filesInput = /** @type {HTMLInputElement} */ (
     h("input", {
@@ -59,6 +61,9 @@ export function renderNewJob(main) {
     folderInput.value = "";
   });
 
+  const filesLabel = h("label", { for: "pick-files", class: "button" }, "Choose files");
+  const folderLabel = h("label", { for: "pick-folder", class: "button" }, "Choose a folder");
+
   const drop = h(
     "div",
     {
@@ -80,9 +85,9 @@ export function renderNewJob(main) {
     h(
       "div",
       { class: "pickers" },
-      h("label", { for: "pick-files", class: "button" }, "Choose files"),
+      filesLabel,
       filesInput,
-      h("label", { for: "pick-folder", class: "button" }, "Choose a folder"),
+      folderLabel,
       folderInput,
     ),
   );
@@ -93,7 +98,11 @@ export function renderNewJob(main) {
     h("div", { class: "field" }, h("label", { for: "job-name" }, "Job name"), nameInput),
     drop,
     summary,
+    // Scrolls by itself on a narrow screen rather than widen the page.
     h(
+      "div",
+      { class: "table-scroll" },
+      h(
       "table",
       { class: "uploads" },
       h("caption", { class: "visually-hidden" }, "Files to upload"),
@@ -103,6 +112,7 @@ export function renderNewJob(main) {
         h("tr", {}, ["File", "Size", "Progress", "State", ""].map((t) => h("th", { scope: "col" }, t))),
       ),
       list,
+      ),
     ),
     h("div", { class: "field" }, h("span", {}, "Total"), total),
     h("div", { class: "actions" }, startButton, cancelButton),
@@ -126,6 +136,13 @@ export function renderNewJob(main) {
       ? `${items.size} file${items.size === 1 ? "" : "s"}, ${formatBytes(bytes)}`
       : "No files chosen yet.";
     startButton.disabled = busy || !items.size || Boolean(jobName);
+    // Files picked once the job is made are not part of it: the pickers looked active and
+    // what was picked was silently ignored.
+    const closed = busy || Boolean(jobName);
+    filesInput.disabled = closed;
+    folderInput.disabled = closed;
+    filesLabel.setAttribute("aria-disabled", String(closed));
+    folderLabel.setAttribute("aria-disabled", String(closed));
     updateTotal();
   }
 
@@ -141,19 +158,21 @@ export function renderNewJob(main) {
     const state = h("td", {}, stateWords(item));
     const action =
       item.state === "failed" && jobName
-        ? h("button", { type: "button", onclick: () => retry(item) }, `Retry ${item.path}`)
+        ? // The path in the accessible name only: "Retry <a long path>" made the page 2731 px wide on a phone.
+          h("button", { type: "button", "aria-label": `Retry ${item.path}`, onclick: () => retry(item) }, "Retry")
         : !jobName
           ? h(
               "button",
               {
                 type: "button",
                 class: "link",
+                "aria-label": `Remove ${item.path}`,
                 onclick: () => {
                   items.delete(item.path);
                   redraw();
                 },
               },
-              `Remove ${item.path}`,
+              "Remove",
             )
           : "";
     const tr = h(
@@ -281,9 +300,12 @@ export function renderNewJob(main) {
       return;
     }
     replace(status, h("p", {}, "All files uploaded; starting the analysis…"));
+    // Set before the answer: a user who leaves meanwhile leaves a job that is being analysed.
+    finalized = true;
     try {
       await finalizeUploads(jobName);
     } catch (error) {
+      finalized = false;
       replace(status, errorBox(error));
       return;
     }
@@ -311,10 +333,25 @@ export function renderNewJob(main) {
     replace(status, h("p", {}, "Upload cancelled; nothing was kept."));
   }
 
+  /** Until the uploads are finalized, leaving the page loses them: the browser asks first. */
+  const unfinished = () => busy && !finalized;
+  /** @param {BeforeUnloadEvent} event */
+  const warn = (event) => {
+    if (!unfinished()) return;
+    event.preventDefault();
+    event.returnValue = ""; // Chromium asks only when this is set too
+  };
+  window.addEventListener("beforeunload", warn);
+
   return () => {
-    // Leaving the page stops uploads still running.
+    window.removeEventListener("beforeunload", warn);
+    // Leaving the page mid-upload cancels as "Cancel upload" does: the uploads stopped, and
+    // the job went on waiting for them on the dashboard with no way to resume it.
+    const leftUnfinished = unfinished();
     cancelled = true;
+    ++attempt; // a job still being created is deleted when its creation answers (see start)
     for (const item of items.values()) if (item.state === "uploading") item.abort?.();
+    if (leftUnfinished && jobName) deleteJob(jobName).catch(() => {});
   };
 }
 

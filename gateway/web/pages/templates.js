@@ -90,6 +90,8 @@ async function drawTemplates(main, polls) {
                 {
                   type: "button",
                   class: "danger",
+                  // The name in the accessible name only: a long one widened the page.
+                  "aria-label": `Delete ${t.displayName}`,
                   onclick: async () => {
                     if (!(await confirmDialog(`Delete the template "${t.displayName}"?`, "Delete"))) return;
                     try {
@@ -100,7 +102,7 @@ async function drawTemplates(main, polls) {
                     }
                   },
                 },
-                `Delete ${t.displayName}`,
+                "Delete",
               ),
             ),
           ),
@@ -118,10 +120,10 @@ export async function renderTemplate(main, { id }) {
   ]);
   const editor = fieldsEditor({ dataTypes: types.dataTypes || [], initial: existing?.fields || [] });
   const nameInput = /** @type {HTMLInputElement} */ (
-    h("input", { id: "template-display-name", type: "text", value: existing?.displayName || "" })
+    h("input", { id: "template-display-name", type: "text", maxlength: 200, value: existing?.displayName || "" })
   );
   const description = /** @type {HTMLInputElement} */ (
-    h("input", { id: "template-description", type: "text", value: existing?.description || "" })
+    h("input", { id: "template-description", type: "text", maxlength: 2000, value: existing?.description || "" })
   );
   const status = h("div", { "aria-live": "polite" });
   replace(
@@ -216,6 +218,7 @@ function versionList(template, polls) {
             {
               type: "button",
               disabled: v.score?.state === "RUNNING",
+              "aria-label": `Score version ${v.version} of ${template.displayName}`,
               // Once per click, like every button that sends.
               onclick: oneAtATime(async () => {
                 try {
@@ -227,7 +230,7 @@ function versionList(template, polls) {
                 await load();
               }),
             },
-            `Score version ${v.version} of ${template.displayName}`,
+            `Score version ${v.version}`,
           ),
         ),
       ),
