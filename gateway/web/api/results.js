@@ -12,11 +12,20 @@ export const listResults = (job, { pageSize = 50, pageToken = "" } = {}) =>
  * `values.<field>`: the gateway reads a query FieldMask in its JSON (camelCase) form, which
  * turns `values.invoice_number` into an error and `values.invoiceNumber` into another field.
  * The reason travels in the query (the body is the result) and is kept with the new version.
- * @param {{name: string}} result @param {string} field @param {unknown} value
+ * The result's `etag`, when the caller read one, goes back with it: a result someone changed
+ * since is refused (409, code ABORTED) instead of overwritten unseen.
+ * @param {{name: string, etag?: string}} result @param {string} field @param {unknown} value
  * @param {string} [reason]
  */
 export const updateValue = (result, field, value, reason = "") =>
-  patch(`/v1/${result.name}`, { values: { [field]: value } }, { updateMask: "values", reason });
+  patch(
+    `/v1/${result.name}`,
+    { values: { [field]: value }, ...(result.etag ? { etag: result.etag } : {}) },
+    { updateMask: "values", reason },
+  );
+
+/** Whether an API error is a correction refused because the result changed since it was read. @param {any} error */
+export const changedMeanwhile = (error) => error?.code === "ABORTED";
 
 /** A result's versions, oldest first. @param {string} result `jobs/{job}/results/{result}` */
 export const listVersions = (result) => get(`/v1/${result}/versions`, { pageSize: 100 });

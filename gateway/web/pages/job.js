@@ -4,7 +4,7 @@
 // job's events. Trust: each value's confidence and verification, its evidence in the source
 // viewer, the review walk, each result's history with revert, re-runs, and golden documents.
 import * as jobs from "../api/jobs.js";
-import { listResults, updateValue } from "../api/results.js";
+import { changedMeanwhile, listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
@@ -527,7 +527,24 @@ export async function renderJob(main, { id }) {
           // The source viewer beside the table showed the values it was opened with.
           viewer.update(row);
         } catch (error) {
-          replace(message, errorBox(error));
+          if (!changedMeanwhile(error)) {
+            replace(message, errorBox(error));
+            return;
+          }
+          // Someone corrected this result since the page read it (another tab, a colleague):
+          // the table shows it as it is now, and nothing of theirs was overwritten.
+          editing = false;
+          await loadResults();
+          focusValue({ result: row.name, field });
+          replace(
+            notice,
+            h(
+              "p",
+              { class: "error", role: "alert" },
+              `${path} was changed by someone else since this page read it, so your ${field} was not saved. ` +
+                "Its values are shown as they are now; correct it again if you still need to.",
+            ),
+          );
         }
       };
       input.addEventListener("keydown", (event) => {
