@@ -2,7 +2,7 @@
 // The app shell: sign-in state, the account area, and History-API routing to the pages.
 import { onUnauthorized } from "./api.js";
 import * as auth from "./auth.js";
-import { h, replace, errorBox } from "./ui.js";
+import { h, replace, errorBox, retryBox } from "./ui.js";
 import { renderSignIn } from "./pages/signin.js";
 import { renderDashboard } from "./pages/dashboard.js";
 import { renderNewJob } from "./pages/newjob.js";
@@ -95,7 +95,8 @@ async function route() {
       if (typeof done === "function") cleanup = done;
     } catch (error) {
       if (!current()) return;
-      replace(view, h("h1", {}, "Something went wrong"), errorBox(error));
+      // A page that failed to load (the server down a moment, say) is drawn again on a click.
+      replace(view, h("h1", {}, "Something went wrong"), retryBox(error, route));
     }
     focusHeading();
     return;

@@ -47,6 +47,20 @@ export function errorBox(error) {
   return h("p", { class: "error", role: "alert" }, errorText(error));
 }
 
+/**
+ * An error with a way to try again: a load that failed while the server was down a moment
+ * stayed failed once it was back, and only a reload left it.
+ * @param {unknown} error @param {() => unknown} retry
+ */
+export function retryBox(error, retry) {
+  return h(
+    "div",
+    { class: "retry" },
+    errorBox(error),
+    h("button", { type: "button", onclick: () => retry() }, "Try again"),
+  );
+}
+
 /** @param {unknown} error */
 export function errorText(error) {
   if (error && typeof error === "object" && "display" in error) return String(error.display);

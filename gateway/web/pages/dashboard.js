@@ -1,7 +1,7 @@
 // @ts-check
 // Dashboard: the user's jobs, paged, filtered by status.
 import { listJobs } from "../api/jobs.js";
-import { h, replace, errorBox, statusBadge, statusWords, formatTime, progressBar, latestOnly } from "../ui.js";
+import { h, replace, retryBox, statusBadge, statusWords, formatTime, progressBar, latestOnly } from "../ui.js";
 
 const PAGE_SIZE = 20;
 const STATUSES = [
@@ -65,7 +65,7 @@ export async function renderDashboard(main) {
     try {
       page = await latestJobs();
     } catch (error) {
-      replace(body, errorBox(error));
+      replace(body, retryBox(error, load));
       return;
     }
     if (page === undefined) return; // a later filter or page was asked for meanwhile
