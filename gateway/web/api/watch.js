@@ -14,6 +14,24 @@ export const HELD = "job.held";
 const RECONNECT_MS = 1000;
 const POLL_MS = 2000;
 const FAILURES_BEFORE_POLLING = 3;
+// Polls before the stream is tried again: a gateway restarted for longer than the three
+// reconnects left the page polling for as long as it stayed open.
+const POLLS_BEFORE_STREAMING = 5;
+
+/**
+ * What a page says of how it is kept up to date, for each `onMode`.
+ * @param {string} mode
+ */
+export function modeWords(mode) {
+  return (
+    {
+      live: "Updating live.",
+      reconnecting: "Connection lost; reconnecting…",
+      polling: "Live updates unavailable; checking every few seconds.",
+      offline: "The server cannot be reached; trying again every few seconds.",
+    }[mode] || ""
+  );
+}
 
 /**
  * Parses an SSE byte stream into events.
@@ -48,7 +66,8 @@ export async function readEvents(reader, emit) {
 
 /**
  * Watches a job until stopped. `onEvent` gets each JobEvent; `onProgress` gets a JobProgress
- * while polling; `onMode` says how the page is being kept live ("live" or "polling").
+ * while polling; `onMode` says how the page is being kept live ("live", "reconnecting",
+ * "polling", "offline": modeWords).
  * `afterSequence` is the last event the page already knows (0: only what happens from now):
  * the stream replays anything newer first, so nothing between reading the page and
  * connecting is lost. Each (re)connected stream starts with a SNAPSHOT event (the job's
@@ -85,13 +104,15 @@ export function watchJob(
     });
   }
 
-  async function poll() {
-    onMode("polling");
-    while (!stopped) {
+  /** Polls `ticks` times, POLL_MS apart. @param {number} ticks */
+  async function poll(ticks) {
+    for (let tick = 0; tick < ticks && !stopped; tick += 1) {
       try {
         onProgress(await getProgress(job));
+        onMode("polling");
       } catch {
-        // A missed poll is retried on the next tick; the page shows the last known state.
+        // Retried on the next tick; the page shows the last known state, and says so.
+        onMode("offline");
       }
       await sleep(POLL_MS, controller.signal);
     }
@@ -99,14 +120,23 @@ export function watchJob(
 
   (async () => {
     while (!stopped) {
+      let failed = false;
       try {
         await stream();
       } catch (error) {
         if (stopped) return;
         failures += 1;
+        failed = true;
       }
       if (stopped) return;
-      if (failures >= FAILURES_BEFORE_POLLING) return poll();
+      if (failures >= FAILURES_BEFORE_POLLING) {
+        // Then the stream once more; a failure of it goes back to polling at once.
+        await poll(POLLS_BEFORE_STREAMING);
+        failures = FAILURES_BEFORE_POLLING - 1;
+        continue;
+      }
+      // It said "Updating live." while the gateway was down.
+      if (failed) onMode("reconnecting");
       await sleep(RECONNECT_MS * failures || RECONNECT_MS, controller.signal);
     }
   })();

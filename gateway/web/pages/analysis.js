@@ -2,7 +2,7 @@
 // Analysis: live unpacking/analysis progress, every file's problem in words, continue when ready.
 import { getJob, getProgress, deleteJob } from "../api/jobs.js";
 import { listAllFiles } from "../api/files.js";
-import { watchJob } from "../api/watch.js";
+import { modeWords, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, latestOnly } from "../ui.js";
 
@@ -199,7 +199,7 @@ export async function renderAnalysis(main, { id }) {
         },
         onProgress: show,
         onMode: (mode) => {
-          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+          live.textContent = modeWords(mode);
         },
       });
     } else if (!changing && stopWatch) {

@@ -8,7 +8,7 @@ import { changedMeanwhile, listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
-import { HELD, SNAPSHOT, watchJob } from "../api/watch.js";
+import { HELD, SNAPSHOT, modeWords, watchJob } from "../api/watch.js";
 import { navigate } from "../router.js";
 import { sourceViewer } from "../source-viewer.js";
 import { compareKeys, sortKey as sortKeyOf } from "../sort-values.js";
@@ -691,7 +691,7 @@ export async function renderJob(main, { id }) {
           if (progress.status !== job.status || progress.counters?.tasksSucceeded !== job.counters?.tasksSucceeded) refresh();
         },
         onMode: (mode) => {
-          live.textContent = mode === "live" ? "Updating live." : "Live updates unavailable; checking every few seconds.";
+          live.textContent = modeWords(mode);
         },
       });
     } else if (!changing && stopWatch) {
