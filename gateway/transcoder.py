@@ -147,7 +147,9 @@ def _set_path(msg: Message, field_path: str, raw: str | list[str]) -> None:
         raise InvalidArgument(f"unknown parameter {field_path!r}")
     values = raw if isinstance(raw, list) else [raw]
     if field.message_type is not None and field.message_type.full_name == FIELD_MASK:
-        getattr(target, field.name).paths.extend(field_mask_paths(values))
+        getattr(target, field.name).paths.extend(
+            field_mask_paths(values, _mask_resource(target.DESCRIPTOR))
+        )
         return
     if field.message_type is not None:
         raise InvalidArgument(f"parameter {field_path!r} cannot be given in the URL")
@@ -218,12 +220,17 @@ _MASK_PATH = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}(\.[A-Za-z][A-Za-z0-9_]{0,63
 _UPPER = re.compile(r"[A-Z]")
 
 
-def field_mask_paths(values: Sequence[str]) -> list[str]:
+def field_mask_paths(
+    values: Sequence[str], resource: descriptor.Descriptor | None = None
+) -> list[str]:
     """The snake_case paths of an `update_mask` given as `a,b` (one or more parameters).
 
     AIP-161 masks name proto fields; the JSON mapping spells them lowerCamel. Both are
     accepted (the API's own messages use snake_case), unlike `FieldMask.FromJsonString`,
-    which raises on an underscore."""
+    which raises on an underscore. Below a map or a Struct of `resource` (the message the
+    mask updates) a path names a key, kept as given: `values.invoiceNumber` was read as
+    `values.invoice_number`, and a correction of a field `invoiceNumber` cleared the
+    job's field `invoice_number` instead (or was refused when it had none)."""
     paths: list[str] = []
     seen: set[str] = set()
     for value in values:
@@ -237,8 +244,47 @@ def field_mask_paths(values: Sequence[str]) -> list[str]:
                 # The OpenAPI document says its items are unique (`uniqueItems`).
                 raise InvalidArgument(f"update_mask names {path!r} more than once")
             seen.add(path)
-            paths.append(_UPPER.sub(lambda m: "_" + m.group(0).lower(), path))
+            paths.append(_proto_mask_path(path, resource))
     return paths
+
+
+def _proto_mask_path(path: str, resource: descriptor.Descriptor | None) -> str:
+    parts: list[str] = []
+    target = resource
+    keys = False  # below a map or a Struct: keys, not fields
+    for part in path.split("."):
+        if keys:
+            parts.append(part)
+            continue
+        field = None
+        if target is not None:
+            field = target.fields_by_name.get(part) or next(
+                (f for f in target.fields if f.json_name == part), None
+            )
+        if field is None:
+            parts.append(_UPPER.sub(lambda m: "_" + m.group(0).lower(), part))
+            target = None
+            continue
+        parts.append(field.name)
+        kind = field.message_type
+        keys = kind is not None and (
+            kind.GetOptions().map_entry or kind.full_name == "google.protobuf.Struct"
+        )
+        target = kind
+    return ".".join(parts)
+
+
+def _mask_resource(request: Any) -> descriptor.Descriptor | None:
+    """The message an Update request's mask applies to (`request`, a request's DESCRIPTOR):
+    its one message field besides the mask (`result`, `template`)."""
+    found = [
+        f.message_type
+        for f in request.fields
+        if f.message_type is not None
+        and f.message_type.full_name != FIELD_MASK
+        and not f.message_type.GetOptions().map_entry
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def build_request(
@@ -293,7 +339,9 @@ def _take_field_masks(body: dict[str, Any], msg: Message) -> dict[str, Any]:
             continue
         for key in (field.name, field.json_name):
             if isinstance(rest.get(key), str):
-                getattr(msg, field.name).paths.extend(field_mask_paths([rest.pop(key)]))
+                getattr(msg, field.name).paths.extend(
+                    field_mask_paths([rest.pop(key)], _mask_resource(msg.DESCRIPTOR))
+                )
     return rest
 
 

@@ -46,6 +46,22 @@ def test_request_mapping_path_body_query() -> None:
     assert isinstance(msg, jobs_pb.UpdateResultRequest)
     assert msg.result.name == f"jobs/{'a' * 32}/results/{'b' * 32}"
     assert list(msg.update_mask.paths) == ["values.total"]
+    # Below `values` (a Struct) a mask names the job's own fields, spelt as the job spells
+    # them: `values.invoiceNumber` was read as `values.invoice_number`, and a correction of
+    # `invoiceNumber` cleared the job's `invoice_number`. Fields keep both spellings.
+    for mask, paths in (
+        ("values.invoiceNumber,values.Total", ["values.invoiceNumber", "values.Total"]),
+        ("values.invoice_number", ["values.invoice_number"]),
+        ("values", ["values"]),
+    ):
+        msg = build_request(route, values, [("updateMask", mask)], {"values": {}})
+        assert isinstance(msg, jobs_pb.UpdateResultRequest)
+        assert list(msg.update_mask.paths) == paths
+    template = table.match("PATCH", "/v1/templates/" + "c" * 32)
+    assert template is not None
+    msg = build_request(*template, [("updateMask", "displayName,description")], {})
+    assert isinstance(msg, jobs_pb.UpdateTemplateRequest)
+    assert list(msg.update_mask.paths) == ["display_name", "description"]
     found = table.match("GET", "/v1/jobs")
     assert found is not None
     route, values = found
