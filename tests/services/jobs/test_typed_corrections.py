@@ -130,6 +130,9 @@ async def test_a_correction_is_stored_in_its_fields_type(
             "values.invoice_date (Date field): '03/08/2014' could be 2014-08-03 or 2014-03-08;"
             " write it as YYYY-MM-DD",
         ),
+        # Text is a string: a number or a boolean was stored as given (exported `42.0`, `True`).
+        ({"vendor": 42}, "values.vendor (Text field): 42.0 is a number, not text"),
+        ({"address": True}, "values.address (Address field): True is a boolean, not text"),
     ],
     ids=[
         "amount",
@@ -141,6 +144,8 @@ async def test_a_correction_is_stored_in_its_fields_type(
         "february-31",
         "month-13-iso",
         "ambiguous-date",
+        "text-number",
+        "text-boolean",
     ],
 )
 async def test_a_value_not_of_its_type_is_refused_and_nothing_is_stored(

@@ -75,9 +75,15 @@ def as_typed(field: str, data_type: str, value: object) -> object:
         # As written, but for the spaces around it: a stray space typed at the end went into
         # every export, where the table hid it and a spreadsheet's lookup missed it.
         return value.strip()
-    if value is None or kind is None or kind.free_text:
+    if value is None or kind is None:
         return value
     where = f"values.{field} ({kind.display_name} field)"
+    if kind.free_text:
+        # Text is sent as a string. A JSON number or boolean was stored as given, and came
+        # out of the exports as `42.0` and `True`; an invoice number sent as a number has
+        # already lost its leading zeros, and past 2^53 its digits (a Struct holds doubles).
+        what = "a boolean" if isinstance(value, bool) else "a number"
+        raise InvalidArgument(f"{where}: {value!r} is {what}, not text; send it as a string")
     try:
         typed: JsonValue = normalise(value, data_type, whole=True)
     except InvalidValue as exc:
