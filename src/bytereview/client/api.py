@@ -53,8 +53,13 @@ class Api:
     @classmethod
     def from_env(cls, url: str | None, token: str | None, api_key: str | None) -> Api:
         """Flags first, then BYTEREVIEW_URL / _TOKEN / _API_KEY; the dev token last."""
+        url = url or os.environ.get("BYTEREVIEW_URL") or url_of_local_platform() or DEFAULT_URL
+        if token and not api_key:
+            # A --token given on the command line wins over BYTEREVIEW_API_KEY in the
+            # environment (an API key is sent in preference to a token otherwise).
+            return cls(url, token=token)
         return cls(
-            url or os.environ.get("BYTEREVIEW_URL") or url_of_local_platform() or DEFAULT_URL,
+            url,
             token=token or os.environ.get("BYTEREVIEW_TOKEN", DEV_TOKEN),
             api_key=api_key or os.environ.get("BYTEREVIEW_API_KEY", ""),
         )
@@ -119,12 +124,17 @@ class Api:
 
     def download(self, path: str, out: Path, **params: Any) -> int:
         written = 0
-        with self._http.stream("GET", path, params=params, timeout=None) as response:
-            if response.status_code >= 400:
-                response.read()
-                self._check(response)
-            with out.open("wb") as handle:
-                for chunk in response.iter_bytes():
-                    handle.write(chunk)
-                    written += len(chunk)
+        try:
+            with self._http.stream("GET", path, params=params, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check(response)
+                with out.open("wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                        written += len(chunk)
+        except httpx.TransportError as exc:
+            raise ClientError(f"download of {out} failed: {exc}") from exc
+        except OSError as exc:
+            raise ClientError(f"cannot write {out}: {exc.strerror or exc}") from exc
         return written

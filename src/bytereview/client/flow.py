@@ -6,10 +6,11 @@ create job -> upload to signed URLs -> finalize -> wait for analysis (archives u
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from bytereview.client.api import Api, ClientError
@@ -79,18 +80,35 @@ class Upload:
 
 
 def collect(inputs: list[str]) -> list[Upload]:
-    """Files as given; directories walked, keeping their relative folders."""
+    """Files as given; directories walked, keeping their relative folders.
+
+    Empty files found in a folder are left out (said on stderr): the platform refuses a job
+    declaring one, and a folder's `.gitkeep` failed the whole command. A folder named
+    through `..` is named by its own name: `../march/x.pdf` was refused (a path must not
+    climb out of the job)."""
     out: list[Upload] = []
+    empty: list[str] = []
     for raw in inputs:
         given = Path(raw)
         if given.is_dir():
+            base = Path(os.path.abspath(given))
             for child in sorted(p for p in given.rglob("*") if p.is_file()):
                 rel = child.relative_to(given.parent).as_posix()
-                out.append(Upload(child, rel, child.stat().st_size))
+                if ".." in PurePosixPath(rel).parts:
+                    rel = Path(os.path.abspath(child)).relative_to(base.parent).as_posix()
+                size = child.stat().st_size
+                if not size:
+                    empty.append(rel)
+                    continue
+                out.append(Upload(child, rel, size))
         elif given.is_file():
+            if not given.stat().st_size:
+                raise ClientError(f"{raw}: the file is empty")
             out.append(Upload(given, given.name, given.stat().st_size))
         else:
             raise ClientError(f"{raw}: no such file or directory")
+    if empty:
+        print(f"left out {len(empty)} empty file(s): {', '.join(empty[:5])}", file=sys.stderr)
     if not out:
         raise ClientError("no files to extract from")
     seen: set[str] = set()
@@ -165,6 +183,34 @@ def check_data_types(api: Api, fields: list[dict[str, str]]) -> None:
             )
 
 
+def check_out(out: Path) -> None:
+    """Refuse an --out nobody can write before anything is uploaded: it was found only once
+    the whole job had run, with a traceback, and its results were never written."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ClientError(f"--out {out}: there is no folder {folder}")
+    if (
+        out.is_dir()
+        or not os.access(folder, os.W_OK)
+        or (out.exists() and not os.access(out, os.W_OK))
+    ):
+        raise ClientError(f"--out {out}: cannot write there")
+
+
+def discard(api: Api, job: str) -> str:
+    """Delete a job the command created but did not start (interrupted, or the platform
+    refused its upload or its fields): it would stay PENDING_UPLOAD or READY for good, and
+    `cleanup abandoned` removes only the former, a day later. The line to tell the user."""
+    try:
+        api.call("DELETE", f"/v1/{job}")
+    except ClientError as exc:
+        return (
+            f"{job} was not started and could not be removed ({exc}); "
+            f"remove it with `bytereview jobs delete {job}`"
+        )
+    return f"{job} was not started and has been removed"
+
+
 def run_extract(
     api: Api,
     inputs: list[str],
@@ -182,6 +228,7 @@ def run_extract(
         raise ClientError(
             "give either --template NAME or one or more --field name:type[:instruction]"
         )
+    check_out(out)
     wanted_fields = [parse_field(f) for f in fields]
     if wanted_fields:
         check_data_types(api, wanted_fields)
@@ -198,6 +245,46 @@ def run_extract(
     )
     job = created["job"]["name"]
     print(f"job {job}", file=sys.stderr)
+    try:
+        total = upload_and_start(
+            api, job, created, uploads, wanted_fields, template_name, combined, poll
+        )
+    except ClientError as exc:
+        raise ClientError(f"{exc}\n{discard(api, job)}") from exc
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted; {discard(api, job)}") from None
+    if total is None:
+        raise ClientError(f"none of the files could be read; see `bytereview jobs show {job}`")
+
+    def finished_tasks(p: dict[str, Any]) -> int:
+        c = p.get("counters", {})
+        return int(c.get("tasksSucceeded", 0)) + int(c.get("tasksFailed", 0))
+
+    final = wait(
+        api,
+        job,
+        Progress("extraction", total),
+        done=lambda p: p.get("status") in TERMINAL,
+        count=finished_tasks,
+        poll=poll,
+    )
+    size = api.download(f"/v1/{job}:export", out, format=fmt)
+    print(f"{final['status'].lower()}: {out} ({size} bytes)", file=sys.stderr)
+    return report_failures(api, job, final, combined=combined)
+
+
+def upload_and_start(
+    api: Api,
+    job: str,
+    created: dict[str, Any],
+    uploads: list[Upload],
+    fields: list[dict[str, str]],
+    template_name: str,
+    combined: bool,
+    poll: float,
+) -> int | None:
+    """Upload, analyse, configure and start `job`: its number of tasks, or None when none of
+    its files could be read (the job is kept for `jobs show`)."""
     by_path = {u.path: u for u in uploads}
     sent = Progress("upload", sum(u.size for u in uploads), unit="B")
     for target in created["uploadTargets"]:
@@ -218,7 +305,7 @@ def run_extract(
     )
     counters = analysed.get("counters", {})
     if not int(counters.get("filesReady", 0)):
-        raise ClientError(f"none of the files could be read; see `bytereview jobs show {job}`")
+        return None
 
     configure: dict[str, Any] = {
         "taskMode": "TASK_MODE_COMBINED" if combined else "TASK_MODE_INDIVIDUAL"
@@ -226,26 +313,10 @@ def run_extract(
     if template_name:
         configure["template"] = template_name
     else:
-        configure["fields"] = wanted_fields
+        configure["fields"] = fields
     api.call("POST", f"/v1/{job}:configure", configure)
     started = api.call("POST", f"/v1/{job}:start", {})
-    total = int(started.get("counters", {}).get("tasksTotal", 0))
-
-    def finished_tasks(p: dict[str, Any]) -> int:
-        c = p.get("counters", {})
-        return int(c.get("tasksSucceeded", 0)) + int(c.get("tasksFailed", 0))
-
-    final = wait(
-        api,
-        job,
-        Progress("extraction", total),
-        done=lambda p: p.get("status") in TERMINAL,
-        count=finished_tasks,
-        poll=poll,
-    )
-    size = api.download(f"/v1/{job}:export", out, format=fmt)
-    print(f"{final['status'].lower()}: {out} ({size} bytes)", file=sys.stderr)
-    return report_failures(api, job, final, combined=combined)
+    return int(started.get("counters", {}).get("tasksTotal", 0))
 
 
 def report_failures(api: Api, job: str, final: dict[str, Any], *, combined: bool = False) -> int:

@@ -37,8 +37,11 @@ def guarded(run: Any) -> Any:
         except ClientError as exc:
             print(f"bytereview: {exc}", file=sys.stderr)
             return 1
-        except KeyboardInterrupt:
-            print("\ninterrupted; the job keeps running on the server", file=sys.stderr)
+        except KeyboardInterrupt as exc:
+            # A command that knows better says what became of its job (extract removes one
+            # it had not started); otherwise the job, if any, goes on without us.
+            said = str(exc) or "interrupted; the job keeps running on the server"
+            print(f"\n{said}", file=sys.stderr)
             return 130
         return result
 

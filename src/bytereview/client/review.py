@@ -10,6 +10,7 @@ Without JOB the queue spans every job of the caller (`jobs/-`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from typing import Any
 
@@ -39,10 +40,15 @@ def _correct(api: Api, name: str, raw: str) -> Any:
     result, _, field = name.rpartition("/values/")
     if not result or not field:
         raise ClientError(f"{name!r} is not a review item name (jobs/J/results/R/values/FIELD)")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw  # plain text needs no quotes on the command line
+    # Sent as typed, as text: the platform reads it as its field's type ("12.40" in a currency
+    # field, "yes" in a yes/no one). Read as JSON, an invoice number 12345678901234567890
+    # became the number 1.2345678901234567e+19, `1e5` became 100000.0 and `true` a boolean,
+    # each stored so in a text field. Only `null` (clear the value) and a quoted JSON string
+    # are read as JSON.
+    value: Any = raw
+    if raw == "null" or raw.startswith('"'):
+        with contextlib.suppress(ValueError):
+            value = json.loads(raw)
     return api.call(
         "PATCH",
         f"/v1/{result}?updateMask=values.{field}",
