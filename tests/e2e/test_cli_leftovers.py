@@ -120,3 +120,24 @@ def test_a_token_flag_beats_an_api_key_in_the_environment(platform: Platform) ->
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_when_no_file_can_be_read_each_reason_is_told(platform: Platform, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.pdf").write_bytes(invoice("A-1", "1.00")[:300])
+    done = cli(
+        platform.url,
+        "extract",
+        str(tmp_path / "notes.txt"),
+        str(tmp_path / "broken.pdf"),
+        "--field",
+        "total:currency",
+        "--out",
+        str(tmp_path / "r.csv"),
+    )
+    # Files that failed: exit 2, each with its reason (it was 1 and `see jobs show`, which
+    # shows no file's reason).
+    assert done.returncode == 2, done.stderr
+    assert "none of the files could be read:" in done.stderr
+    assert "file notes.txt: the file is plain text" in done.stderr
+    assert "file broken.pdf:" in done.stderr

@@ -254,7 +254,11 @@ def run_extract(
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted; {discard(api, job)}") from None
     if total is None:
-        raise ClientError(f"none of the files could be read; see `bytereview jobs show {job}`")
+        # Each file's reason, as when some fail (exit 2): the `jobs show` this pointed to
+        # shows none of them, only a READY job counting failed files.
+        return report_failures(
+            api, job, {"status": "FAILED"}, heading="none of the files could be read:"
+        )
 
     def finished_tasks(p: dict[str, Any]) -> int:
         c = p.get("counters", {})
@@ -319,7 +323,14 @@ def upload_and_start(
     return int(started.get("counters", {}).get("tasksTotal", 0))
 
 
-def report_failures(api: Api, job: str, final: dict[str, Any], *, combined: bool = False) -> int:
+def report_failures(
+    api: Api,
+    job: str,
+    final: dict[str, Any],
+    *,
+    combined: bool = False,
+    heading: str = "some files failed:",
+) -> int:
     problems = []
     files = api.call("GET", f"/v1/{job}/files", pageSize=1000)
     for f in files.get("files", []):
@@ -338,5 +349,5 @@ def report_failures(api: Api, job: str, final: dict[str, Any], *, combined: bool
                 f"{skipped.get('reason', '')}"
             )
     if problems:
-        print("some files failed:", *problems, sep="\n", file=sys.stderr)
+        print(heading, *problems, sep="\n", file=sys.stderr)
     return 0 if final["status"] == "COMPLETED" and not problems else 2
