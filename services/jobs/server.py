@@ -65,9 +65,10 @@ async def prepare_database(settings: Settings) -> None:
 
 @asynccontextmanager
 async def jobs_service(
-    settings: Settings, *, migrate: bool = True
+    settings: Settings, *, migrate: bool = True, stop: asyncio.Event | None = None
 ) -> AsyncIterator[RunningJobsService]:
-    """The jobs service, started; stopped gracefully on exit."""
+    """The jobs service, started; stopped gracefully on exit. `stop` set while it waits for
+    NATS: StoppedWhileConnecting (streams.connect)."""
     if migrate:
         await prepare_database(settings)
     engine = db.create_engine(settings.database_url, pool_size=settings.database_pool_size)
@@ -81,7 +82,13 @@ async def jobs_service(
             settings.database_url, pool_size=max(2, settings.database_pool_size // 2)
         )
     )
-    nc = await streams.connect(settings, name="bytereview-jobs")
+    try:
+        nc = await streams.connect(settings, name="bytereview-jobs", stop=stop)
+    except streams.StoppedWhileConnecting:
+        await engine.dispose()
+        if read_engine is not None:
+            await read_engine.dispose()
+        raise
     js = nc.jetstream()
     for spec in (streams.ingest_queue(settings), streams.extract_queue(settings)):
         await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
@@ -196,6 +203,9 @@ async def run_cleanup(settings: Settings, task: str, *, hours: float | None) -> 
 
 async def serve(settings: Settings, stop: asyncio.Event) -> None:
     # In Kubernetes a hook Job migrates once; replicas racing to migrate would collide.
-    async with jobs_service(settings, migrate=settings.migrate_on_start):
-        settle_heap()
-        await stop.wait()
+    try:
+        async with jobs_service(settings, migrate=settings.migrate_on_start, stop=stop):
+            settle_heap()
+            await stop.wait()
+    except streams.StoppedWhileConnecting:
+        log.info("the jobs service stopped before NATS answered")

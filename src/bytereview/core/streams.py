@@ -7,10 +7,16 @@ handler over a queue is `bytereview.core.worker_runtime`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
+import math
 import re
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -116,10 +122,64 @@ def extract_lane_subject(tenant: str) -> str:
     return f"{EXTRACT_SUBJECT}.{tenant_token(tenant)}"
 
 
-async def connect(settings: Settings, *, name: str) -> NatsClient:
-    return await nats.connect(
-        settings.nats_url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1
+class StoppedWhileConnecting(Exception):
+    """Told to stop before NATS answered: the caller ends without serving."""
+
+
+# NATS's errors are said at most this often: nats-py's default logged a whole traceback on
+# every connection attempt, one a second for as long as an outage lasted.
+ERRORS_SAID_EVERY_SECONDS = 30.0
+
+
+def _said_errors(url: str) -> Callable[[Exception], Awaitable[None]]:
+    """An `error_cb` logging one line per ERRORS_SAID_EVERY_SECONDS, with how many errors
+    came since; the URL without credentials."""
+    parts = urlsplit(url)
+    where = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    last = -math.inf
+    unsaid = 0
+
+    async def said(exc: Exception) -> None:
+        nonlocal last, unsaid
+        unsaid += 1
+        if time.monotonic() - last < ERRORS_SAID_EVERY_SECONDS:
+            return
+        last = time.monotonic()
+        log.warning("NATS at %s: %s: %s (%d errors)", where, type(exc).__name__, exc, unsaid)
+        unsaid = 0
+
+    return said
+
+
+async def connect(
+    settings: Settings, *, name: str, stop: asyncio.Event | None = None
+) -> NatsClient:
+    """A NATS connection that reconnects for ever, the first one included (a NATS down
+    while a pod starts is waited for). With `stop`: StoppedWhileConnecting once it is set
+    before NATS answered. Nothing raced the first connection: a pod started during a NATS
+    outage ignored SIGTERM until its grace period ended in a SIGKILL."""
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            settings.nats_url,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            error_cb=_said_errors(settings.nats_url),
+        )
     )
+    if stop is None:
+        return await connecting
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if connecting.done():
+        return connecting.result()
+    connecting.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await connecting
+    raise StoppedWhileConnecting(f"{name}: told to stop before NATS answered")
 
 
 async def declare_queue(js: JetStreamContext, spec: QueueSpec, *, replicas: int = 1) -> None:

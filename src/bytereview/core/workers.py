@@ -117,7 +117,11 @@ async def run_worker_process(
     """
     if settings.metrics_port and not settings.worker_only:
         start_http_server(settings.metrics_port)
-    nc = await streams.connect(settings, name=name)
+    try:
+        nc = await streams.connect(settings, name=name, stop=stop)
+    except streams.StoppedWhileConnecting:
+        log.info("%s: stopped before NATS answered", name)
+        return
     js = nc.jetstream()
     await streams.declare_queue(js, spec, replicas=settings.stream_replicas)
     async with channel(settings.jobs_addr) as jobs_channel:
