@@ -80,9 +80,15 @@ def _migrate(_: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     from services.jobs import run_cleanup
+    from services.jobs.store.db import NotMigrated, check_migrated
 
     settings = get_settings()
     setup_logging(settings.log_level, json_logs=settings.log_json)
+    try:
+        asyncio.run(check_migrated(settings.database_url))
+    except NotMigrated as exc:
+        print(f"bytereview cleanup: {exc}", file=sys.stderr)
+        return 2
     for report in asyncio.run(run_cleanup(settings, args.task, hours=args.older_than_hours)):
         print(report)
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -105,6 +106,31 @@ def sync_reads(url: str, *, threads: int = 4) -> SyncReads | None:
         sessionmaker(engine, expire_on_commit=False),
         ThreadPoolExecutor(threads, thread_name_prefix="sqlite-read"),
     )
+
+
+class NotMigrated(Exception):
+    """The database holds no ByteReview schema (a wrong URL, or one never migrated)."""
+
+
+async def check_migrated(url: str) -> None:
+    """NotMigrated, saying what to do, unless `url`'s database has the jobs tables. A
+    SQLite file that does not exist is not created: `bytereview cleanup` run outside a data
+    directory made an empty .bytereview/bytereview.db, then failed on 'no such table' with
+    a traceback of a hundred lines."""
+    parsed = make_url(url)
+    hint = "set BYTEREVIEW_DATABASE_URL to ByteReview's database, or run `bytereview migrate`"
+    shown = parsed.render_as_string(hide_password=True)
+    # A stat of a local file, once per command: not worth a thread.
+    if is_sqlite(url) and parsed.database and not Path(parsed.database).exists():  # noqa: ASYNC240
+        raise NotMigrated(f"no database at {shown}; {hint}")
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.run_sync(lambda sync: sa_inspect(sync).has_table("jobs"))
+    finally:
+        await engine.dispose()
+    if not found:
+        raise NotMigrated(f"the database at {shown} has no ByteReview tables; {hint}")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
