@@ -113,7 +113,7 @@ class NotMigrated(Exception):
 
 
 async def check_migrated(url: str) -> None:
-    """NotMigrated, saying what to do, unless `url`'s database has the jobs tables. A
+    """NotMigrated, saying what to do, unless `url`'s database was migrated (alembic). A
     SQLite file that does not exist is not created: `bytereview cleanup` run outside a data
     directory made an empty .bytereview/bytereview.db, then failed on 'no such table' with
     a traceback of a hundred lines."""
@@ -126,7 +126,7 @@ async def check_migrated(url: str) -> None:
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            found = await conn.run_sync(lambda sync: sa_inspect(sync).has_table("jobs"))
+            found = await conn.run_sync(lambda sync: sa_inspect(sync).has_table("alembic_version"))
     finally:
         await engine.dispose()
     if not found:
