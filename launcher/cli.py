@@ -6,12 +6,17 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, NoReturn
 
 from bytereview.core.lifecycle import setup_logging, shutdown_event
 from bytereview.core.settings import Settings, get_settings
 
 Service = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+# Exit codes (README, "The command-line client"): 2 says some of the work failed, so a usage
+# error is 1, not argparse's 2, which scripts could not tell from failed files.
+USAGE_ERROR = 1
 
 
 def _run_service(load: Callable[[], Service]) -> int:
@@ -88,7 +93,7 @@ def _cleanup(args: argparse.Namespace) -> int:
         asyncio.run(check_migrated(settings.database_url))
     except NotMigrated as exc:
         print(f"bytereview cleanup: {exc}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     for report in asyncio.run(run_cleanup(settings, args.task, hours=args.older_than_hours)):
         print(report)
     return 0
@@ -114,6 +119,14 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors exiting USAGE_ERROR; its subcommands' parsers too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> int:
     from bytereview.client import extract as client_extract
 
@@ -122,7 +135,7 @@ def _extract_command(args: argparse.Namespace, load: Callable[[], Service]) -> i
         return result
     if args.field or args.template or args.combined:
         print("bytereview extract: name the files to extract from", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     return _run_service(load)
 
 
@@ -140,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         register_templates,
     )
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bytereview",
         description="ByteReview: turn business documents into structured data.",
     )

@@ -240,7 +240,8 @@ def rerun(args: argparse.Namespace) -> int:
             status = api.call("GET", f"/v1/{job}").get("status", "")
         if args.wait and queued:
             print(f"{job} is {status}")
-        return 0 if status != "FAILED" else 2
+        # As `extract`: 2 when some of the work failed (a partly completed job included).
+        return 2 if args.wait and status in ("FAILED", "PARTIALLY_COMPLETED") else 0
 
 
 def add_rerun_action(actions: Any) -> None:
