@@ -62,3 +62,15 @@ async def test_a_correction_on_a_stale_read_is_refused_and_changes_nothing(
     assert (again.values["vendor"], again.version) == ("B's fix", 3)
     blind = await _update(job_stub, name, {"vendor": "C"}, "")
     assert blind.version == 4
+
+
+async def test_an_etag_this_api_never_gave_is_a_bad_argument(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """Not "changed since it was read": nothing was read."""
+    name = await _result(job_stub, worker_stub, settings)
+    for given in ("1", 'W/"1"', '"abc"', '"0"'):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _update(job_stub, name, {"vendor": "x"}, given)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, given
+        assert "no etag this API gives" in (err.value.details() or "")

@@ -470,6 +470,10 @@ async def test_an_empty_or_too_large_file_is_named_by_its_path(job_stub: JobStub
     assert (
         err.value.details() == "files[0].size_bytes: 'scans/b.pdf' is empty (0 bytes); leave it out"
     )
+    files = [jobs_pb.DeclaredFile(path="a.pdf", size_bytes=-5)]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await job_stub.CreateJob(jobs_pb.CreateJobRequest(files=files), metadata=USER)
+    assert err.value.details() == "files[0].size_bytes: 'a.pdf' is said to be negative"
     files = [jobs_pb.DeclaredFile(path="big.zip", size_bytes=2**62)]
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await job_stub.CreateJob(jobs_pb.CreateJobRequest(files=files), metadata=USER)

@@ -46,7 +46,9 @@ def checked_files(
         if path in seen:
             raise InvalidArgument(f"files[{i}].path {path!r} is declared twice")
         seen.add(path)
-        if declared.size_bytes <= 0:
+        if declared.size_bytes < 0:
+            raise InvalidArgument(f"files[{i}].size_bytes: {path!r} is said to be negative")
+        if declared.size_bytes == 0:
             # Named by its path: "files[3]" told a person with 40 files dropped nothing.
             raise InvalidArgument(
                 f"files[{i}].size_bytes: {path!r} is empty (0 bytes); leave it out"

@@ -8,13 +8,14 @@ rest: who, when, old -> new, why.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.errors import Aborted, NotFound
+from bytereview.core.errors import Aborted, InvalidArgument, NotFound
 from bytereview.core.limits import check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
@@ -47,6 +48,10 @@ def check_etag(result: models.Result, given: str) -> None:
     """Aborted when `given` (a client's etag; empty: none) is not the result's own: its
     values changed since the client read them, and an update would overwrite that change
     unseen."""
+    if given and not re.fullmatch(r'"[1-9][0-9]{0,9}"', given):
+        raise InvalidArgument(
+            f"result.etag: {given[:40]!r} is no etag this API gives; send back the one read"
+        )
     if given and given != etag(result.version):
         raise Aborted(
             f"result.etag: the result changed since it was read (it is at version "
