@@ -3,14 +3,11 @@ that some of the work failed (argparse's own 2 for a usage error made them one).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.launcher.cli_process import run_cli
 
 
 @pytest.mark.parametrize(
@@ -25,16 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
     ids=["unknown-flag", "bad-number", "no-files", "subcommand-flag", "no-such-command"],
 )
 def test_a_usage_error_exits_1(argv: list[str], tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BYTEREVIEW_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
-    done = subprocess.run(
-        [sys.executable, "-m", "launcher.cli", *argv],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_cli(*argv, cwd=tmp_path)
     assert done.returncode == 1, (done.returncode, done.stderr)
     assert done.stderr.strip()
