@@ -41,7 +41,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=METHODS,
-            allow_headers=["authorization", "x-api-key", "content-type", "x-request-id"],
+            allow_headers=[
+                "authorization",
+                "x-api-key",
+                "content-type",
+                "x-request-id",
+                "if-match",
+            ],
             expose_headers=["x-request-id", "content-disposition"],
         )
     if local_hosts.needs_host_check(settings):

@@ -516,6 +516,18 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
             if f.message_type is not None:
                 param.update({"style": "form", "explode": False})
             params.append(param)
+    body = input_desc.fields_by_name.get(route.body) if route.body not in ("", "*") else None
+    if body is not None and body.message_type and "etag" in body.message_type.fields_by_name:
+        # gateway/preconditions.py: the header fills the resource's etag.
+        params.append(
+            {
+                "name": "If-Match",
+                "in": "header",
+                "required": False,
+                "description": f"The {body.name}'s etag as read: refused (409) if it changed since",
+                "schema": {"type": "string", "pattern": '^"[1-9][0-9]{0,9}"$'},
+            }
+        )
     error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR}"}}}
     errors = {status: {"description": text, "content": error} for status, text in _ANSWERS.items()}
     op: dict[str, Any] = {

@@ -37,6 +37,7 @@ from bytereview.ingest.v1 import ingest_service_pb2
 from bytereview.jobs.v1 import admin_service_pb2, jobs_service_pb2
 from gateway.errors import error_response, http_error, method_not_allowed
 from gateway.head_requests import asked_head
+from gateway.preconditions import if_match
 from gateway.stream_responses import ClosingStreamingResponse
 from gateway.transcoder import Route, RouteTable, build_request, message_class, routes_for, to_json
 from gateway.upstreams import Upstreams
@@ -166,6 +167,7 @@ class TranscodingProxy:
                 # resource (an API key made from nothing, a masked field cleared).
                 raise InvalidArgument(f"the request body is required: the {route.body} as JSON")
             message = build_request(route, values, list(request.query_params.multi_items()), body)
+            if_match(message, route, request.headers.getlist("if-match"))
             if shape.resumable:
                 _resume_from_last_event(message, request)
         except DomainError as exc:
