@@ -6,6 +6,7 @@
 import * as jobs from "../api/jobs.js";
 import { changedMeanwhile, listResults, updateValue } from "../api/results.js";
 import { createGoldenDocument, listDataTypes, listTemplates } from "../api/templates.js";
+import { problemsPanel } from "../problems.js";
 import { resultHistory } from "../result-history.js";
 import { reviewWalk } from "../review-walk.js";
 import { HELD, SNAPSHOT, modeWords, watchJob } from "../api/watch.js";
@@ -66,6 +67,7 @@ export async function renderJob(main, { id }) {
   const held = h("div", { class: "held", role: "status" });
   /** @param {string[]} lines */
   const showHeld = (lines) => replace(held, ...lines.map((line) => h("p", {}, line)));
+  const problems = problemsPanel(name);
   replace(
     main,
     heading,
@@ -74,6 +76,7 @@ export async function renderJob(main, { id }) {
     held,
     actions,
     notice,
+    problems.element,
     review.element,
     h("h2", {}, "Results"),
     selection,
@@ -86,6 +89,7 @@ export async function renderJob(main, { id }) {
   let onSummary = () => {};
   function drawSummary() {
     const c = job.counters || {};
+    problems.update(c);
     const done = (c.tasksSucceeded || 0) + (c.tasksFailed || 0);
     replace(
       summary,
