@@ -186,6 +186,40 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     assert cluster.helm("list", "-n", namespace, "-q").stdout.strip() == ""
 
 
+def test_turning_migrations_off_keeps_the_generated_secret(
+    cluster: Cluster, chart: Path, namespace: str, tmp_path: Path
+) -> None:
+    """The generated Secret is the same kind of object whatever migrations.enabled says.
+
+    It was a pre-install hook only with migrations on and an external database, and a
+    release object otherwise: `helm upgrade --set migrations.enabled=false` then failed
+    ("Secret ... exists and cannot be imported into the current release: invalid ownership
+    metadata"), and the opposite toggle's rollback failed too.
+    """
+    values_path = values_file(tmp_path / "values.yaml", EXTERNAL_VALUES)
+    helm = cluster.helm_async("install", RELEASE, str(chart), "-n", namespace, "-f", values_path)
+    try:
+        pod = wait_for("the migration Pod", lambda: _migration_pod(cluster, namespace))
+        play_kubelet(cluster, namespace, pod)
+        _, err = helm.communicate(timeout=180)
+        assert helm.returncode == 0, err
+    finally:
+        if helm.poll() is None:
+            helm.kill()
+    before = cluster.get("secret", f"{FULL}-secrets", "-n", namespace)["data"]
+
+    off = copy.deepcopy(EXTERNAL_VALUES)
+    off["migrations"] = {"enabled": False}
+    done = cluster.helm(
+        "upgrade", RELEASE, str(chart), "-n", namespace,
+        "-f", values_file(tmp_path / "off.yaml", off), check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after = cluster.get("secret", f"{FULL}-secrets", "-n", namespace)["data"]
+    assert after["signing-secret"] == before["signing-secret"]
+    assert after["worker-token"] == before["worker-token"]
+
+
 async def _publish(nats_url: str, count: int) -> None:
     settings = Settings(nats_url=nats_url)
     nc = await nats.connect(nats_url)
