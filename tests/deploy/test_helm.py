@@ -403,6 +403,11 @@ def test_required_values_have_clear_errors() -> None:
         render(values)
     with pytest.raises(helm.HelmError, match=r"storage\.gcs\.bucket"):
         render({"storage": {"backend": "gcs"}})
+    # Rendered, this installed fine and the WorkerPool was refused only by the running
+    # operator (Ready False: InvalidSpec), leaving the pool at the Deployment's default.
+    for pool in ("ingest", "extract"):
+        with pytest.raises(helm.HelmError, match=rf"{pool}\.minReplicas \(5\) must not exceed"):
+            render({pool: {"minReplicas": 5, "maxReplicas": 2}})
 
 
 def test_every_value_is_documented() -> None:

@@ -141,6 +141,9 @@ spec:
 
 {{/* The WorkerPool the operator scales one worker Deployment with. */}}
 {{- define "bytereview.workerpool" -}}
+{{- if gt (int .values.minReplicas) (int .values.maxReplicas) }}
+{{- fail (printf "%s.minReplicas (%d) must not exceed %s.maxReplicas (%d)" .component (int .values.minReplicas) .component (int .values.maxReplicas)) }}
+{{- end }}
 apiVersion: autoscaling.bytereview.io/v1alpha1
 kind: WorkerPool
 metadata:
