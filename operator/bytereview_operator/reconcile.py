@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import nats.errors
 from nats.js import JetStreamContext
 
 from bytereview.core.streams import queue_counts
 from bytereview_operator.estimates import Observation
 from bytereview_operator.heartbeats import WorkerHeartbeats
-from bytereview_operator.kube import DELETION_COST, KubeApi
+from bytereview_operator.kube import DELETION_COST, KubeApi, KubeError
 from bytereview_operator.policy import MAX_HOLD_FACTOR, Decision, decide, next_hold
 from bytereview_operator.pool_policy import PoolPolicy
 
@@ -187,11 +188,23 @@ class PoolController:
             spec = PoolSpec.parse(raw_spec)
         except InvalidSpec as exc:
             return {"conditions": [_condition("Ready", False, "InvalidSpec", str(exc))]}
-        observation = await self.observe(spec)
+        try:
+            observation = await self.observe(spec)
+        except nats.errors.Error as exc:
+            # NATS down or unreachable: say so rather than leave the last poll's "Ready".
+            queue = f"{spec.stream}/{spec.consumer}"
+            message = f"cannot read {queue}: {exc!r}; replicas left as they are"
+            return {"conditions": [_condition("Ready", False, "QueueUnreadable", message)]}
         if observation is None:
             message = f"consumer {spec.stream}/{spec.consumer} not found; replicas left as they are"
             return {"conditions": [_condition("Ready", False, "ConsumerMissing", message)]}
-        current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
+        try:
+            current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+            message = f"Deployment {spec.deployment} not found; nothing to scale"
+            return {"conditions": [_condition("Ready", False, "DeploymentMissing", message)]}
         decision = self.state.decide(spec.policy, observation, current)
         status: dict[str, Any] = {
             "observedLag": observation.pending,

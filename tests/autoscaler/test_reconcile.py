@@ -52,11 +52,15 @@ class FakeApiServer:
         self.replicas = replicas
         self.pods = pods
         self.requests: list[tuple[str, str, Any]] = []
+        # The Deployment deleted: its /scale answers 404, as kube-apiserver does.
+        self.missing_deployment = False
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body: Any = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
         path = request.url.path
+        if path.endswith("/scale") and self.missing_deployment:
+            return httpx.Response(404, json={"kind": "Status", "code": 404, "reason": "NotFound"})
         if path.endswith("/scale"):
             if request.method == "PATCH":
                 assert request.headers["content-type"] == "application/merge-patch+json"
@@ -444,3 +448,37 @@ def test_crd_schema_and_spec_parser_agree() -> None:
     parsed = PoolSpec.parse({"deployment": "d", "stream": "s", "consumer": "c", **defaults})
     bare = PoolSpec.parse({"deployment": "d", "stream": "s", "consumer": "c"})
     assert parsed == bare
+
+
+async def test_a_deleted_deployment_or_unreachable_nats_is_a_condition(
+    nats: NatsServer,
+) -> None:
+    """A poll that cannot act says why in the status; it never leaves the last "Ready".
+
+    (The operator trial against a real API server: deleting the pool's Deployment, or
+    stopping NATS, left `Ready True: steady` and the old replica count on the WorkerPool
+    while every poll failed in the log only.)
+    """
+    nc = await nats_connect(nats.url)
+    js = nc.jetstream()
+    await streams.declare_queue(js, extract_queue())
+    spec = {**SPEC, "stream": extract_queue().stream, "consumer": extract_queue().durable}
+    api = FakeApiServer(replicas=3, pods=[])
+    controller = controller_for(api, js)
+    ready = await controller.step(spec)
+    assert ready["conditions"][0]["status"] == "True"
+    scaled = len(api.calls("PATCH", "/scale"))
+
+    api.missing_deployment = True
+    gone = await controller.step(spec)
+    assert gone["conditions"][0]["status"] == "False"
+    assert gone["conditions"][0]["reason"] == "DeploymentMissing"
+    assert "bytereview-extract" in gone["conditions"][0]["message"]
+    assert len(api.calls("PATCH", "/scale")) == scaled
+
+    api.missing_deployment = False
+    await nc.close()
+    down = await controller.step(spec)
+    assert down["conditions"][0]["status"] == "False"
+    assert down["conditions"][0]["reason"] == "QueueUnreadable"
+    assert len(api.calls("PATCH", "/scale")) == scaled
