@@ -148,13 +148,21 @@ async def observe_consumer(
     )
 
 
-def _condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, str]:
+def _condition(
+    kind: str, ok: bool, reason: str, message: str, before: Mapping[str, Any] | None = None
+) -> dict[str, str]:
+    """A status condition. Its lastTransitionTime is `before`'s (the condition as the
+    resource last said it) while the status stays the same: the Kubernetes convention, and
+    it changed on every poll, so "since when" could not be read from it."""
+    status = "True" if ok else "False"
+    kept = before or {}
+    since = kept.get("lastTransitionTime") if kept.get("status") == status else None
     return {
         "type": kind,
-        "status": "True" if ok else "False",
+        "status": status,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "lastTransitionTime": since or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -171,6 +179,8 @@ class PoolController:
     heartbeats: WorkerHeartbeats = field(default_factory=WorkerHeartbeats)
     state: ScaleState = field(default_factory=lambda: ScaleState())
     clock: Any = time.monotonic
+    # The Ready condition last said (None: read from the resource's status at first).
+    last_ready: dict[str, Any] | None = None
 
     async def observe(self, spec: PoolSpec) -> Observation | None:
         """The queue's counts, and how many of its in-flight tasks the pool's workers say
@@ -182,29 +192,37 @@ class PoolController:
             return None
         return dataclasses.replace(observation, waiting=self.heartbeats.waiting(spec.consumer))
 
+    def _ready(self, ok: bool, reason: str, message: str) -> dict[str, str]:
+        """The Ready condition, remembered for the next poll's lastTransitionTime."""
+        if self.last_ready is None:
+            said = (self.body.get("status") or {}).get("conditions") or []
+            self.last_ready = next((c for c in said if c.get("type") == "Ready"), None)
+        self.last_ready = _condition("Ready", ok, reason, message, self.last_ready)
+        return self.last_ready
+
     async def step(self, raw_spec: Mapping[str, Any]) -> dict[str, Any]:
         """One poll; returns the WorkerPool status."""
         try:
             spec = PoolSpec.parse(raw_spec)
         except InvalidSpec as exc:
-            return {"conditions": [_condition("Ready", False, "InvalidSpec", str(exc))]}
+            return {"conditions": [self._ready(False, "InvalidSpec", str(exc))]}
         try:
             observation = await self.observe(spec)
         except nats.errors.Error as exc:
             # NATS down or unreachable: say so rather than leave the last poll's "Ready".
             queue = f"{spec.stream}/{spec.consumer}"
             message = f"cannot read {queue}: {exc!r}; replicas left as they are"
-            return {"conditions": [_condition("Ready", False, "QueueUnreadable", message)]}
+            return {"conditions": [self._ready(False, "QueueUnreadable", message)]}
         if observation is None:
             message = f"consumer {spec.stream}/{spec.consumer} not found; replicas left as they are"
-            return {"conditions": [_condition("Ready", False, "ConsumerMissing", message)]}
+            return {"conditions": [self._ready(False, "ConsumerMissing", message)]}
         try:
             current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
         except KubeError as exc:
             if exc.status != 404:
                 raise
             message = f"Deployment {spec.deployment} not found; nothing to scale"
-            return {"conditions": [_condition("Ready", False, "DeploymentMissing", message)]}
+            return {"conditions": [self._ready(False, "DeploymentMissing", message)]}
         decision = self.state.decide(spec.policy, observation, current)
         status: dict[str, Any] = {
             "observedLag": observation.pending,
@@ -215,7 +233,7 @@ class PoolController:
             "taskSeconds": round(decision.task_seconds, 3),
             "desiredReplicas": decision.replicas,
             "currentReplicas": current,
-            "conditions": [_condition("Ready", True, "Polling", decision.reason)],
+            "conditions": [self._ready(True, "Polling", decision.reason)],
         }
         if decision.replicas != current:
             if decision.replicas < current:

@@ -482,3 +482,34 @@ async def test_a_deleted_deployment_or_unreachable_nats_is_a_condition(
     assert down["conditions"][0]["status"] == "False"
     assert down["conditions"][0]["reason"] == "QueueUnreadable"
     assert len(api.calls("PATCH", "/scale")) == scaled
+
+
+async def test_the_ready_condition_changes_its_time_only_when_its_status_changes(
+    nats: NatsServer,
+) -> None:
+    """lastTransitionTime changed on every poll (the operator trial), so "Ready since when"
+    could not be read from it. It is the time the status last changed, and a restarted
+    operator takes it from the resource."""
+    nc = await nats_connect(nats.url)
+    try:
+        js = nc.jetstream()
+        await streams.declare_queue(js, extract_queue())
+        spec = {**SPEC, "stream": extract_queue().stream, "consumer": extract_queue().durable}
+        api = FakeApiServer(replicas=3, pods=[])
+        controller = controller_for(api, js)
+        said = {"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}
+        controller.body = {**BODY, "status": {"conditions": [said]}}
+
+        def since(status: dict[str, Any]) -> str:
+            return str(status["conditions"][0]["lastTransitionTime"])
+
+        assert since(await controller.step(spec)) == "2020-01-01T00:00:00Z"
+        assert since(await controller.step(spec)) == "2020-01-01T00:00:00Z"
+        api.missing_deployment = True
+        gone = since(await controller.step(spec))
+        assert gone != "2020-01-01T00:00:00Z"
+        assert since(await controller.step(spec)) == gone  # still False: same time
+        api.missing_deployment = False
+        assert since(await controller.step(spec)) >= gone
+    finally:
+        await nc.close()
