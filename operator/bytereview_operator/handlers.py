@@ -7,14 +7,17 @@ calls share them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 from typing import Any
 
 import kopf
-import nats
+from nats.aio.client import Client as NatsClient
 
 from bytereview.core import get_settings
+from bytereview.core.streams import said_errors
 from bytereview_operator.credentials import connection, http_client
 from bytereview_operator.heartbeats import WorkerHeartbeats
 from bytereview_operator.kube import GROUP, PLURAL, VERSION, HttpKubeApi, KubeError
@@ -28,17 +31,36 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     config = get_settings()
-    memo.nc = await nats.connect(config.nats_url, name="bytereview-autoscaler")
-    memo.js = memo.nc.jetstream()
     memo.kube = HttpKubeApi(http_client(connection(settings)))
     # Every pool's heartbeats, shared by the pools' daemons.
     memo.heartbeats = WorkerHeartbeats()
+    # NATS is connected in the background: started while NATS was down, the operator waited
+    # here (a traceback every 2 s), never served /healthz, and said nothing on the pools.
+    # Until it answers, each poll says QueueUnreadable on its pool and leaves replicas be.
+    memo.nc = NatsClient()
+    memo.js = memo.nc.jetstream()
+    memo.connecting = asyncio.create_task(_connect(memo, config.nats_url))
+
+
+async def _connect(memo: kopf.Memo, url: str) -> None:
+    await memo.nc.connect(
+        url,
+        name="bytereview-autoscaler",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        error_cb=said_errors(url),
+    )
     await memo.heartbeats.attach(memo.nc)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await memo.nc.drain()
+    if not memo.connecting.done():
+        memo.connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await memo.connecting
+    if memo.nc.is_connected:
+        await memo.nc.drain()
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
@@ -60,7 +82,10 @@ async def pool_daemon(
     name = body["metadata"]["name"]
     while not stopped:
         try:
-            status = await controller.step(dict(spec))
+            if memo.nc.is_connected:
+                status = await controller.step(dict(spec))
+            else:
+                status = controller.waiting_for_nats()
             await memo.kube.patch_status(controller.namespace, name, status)
         except KubeError as exc:
             if exc.status == 404 and not await memo.kube.pool_exists(controller.namespace, name):

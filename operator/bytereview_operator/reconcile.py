@@ -192,7 +192,7 @@ class PoolController:
             return None
         return dataclasses.replace(observation, waiting=self.heartbeats.waiting(spec.consumer))
 
-    def _ready(self, ok: bool, reason: str, message: str) -> dict[str, str]:
+    def ready(self, ok: bool, reason: str, message: str) -> dict[str, str]:
         """The Ready condition, remembered for the next poll's lastTransitionTime."""
         if self.last_ready is None:
             said = (self.body.get("status") or {}).get("conditions") or []
@@ -200,29 +200,34 @@ class PoolController:
         self.last_ready = _condition("Ready", ok, reason, message, self.last_ready)
         return self.last_ready
 
+    def waiting_for_nats(self) -> dict[str, Any]:
+        """The status while the operator's NATS connection has not answered yet."""
+        message = "NATS has not answered yet; replicas left as they are"
+        return {"conditions": [self.ready(False, "QueueUnreadable", message)]}
+
     async def step(self, raw_spec: Mapping[str, Any]) -> dict[str, Any]:
         """One poll; returns the WorkerPool status."""
         try:
             spec = PoolSpec.parse(raw_spec)
         except InvalidSpec as exc:
-            return {"conditions": [self._ready(False, "InvalidSpec", str(exc))]}
+            return {"conditions": [self.ready(False, "InvalidSpec", str(exc))]}
         try:
             observation = await self.observe(spec)
         except nats.errors.Error as exc:
             # NATS down or unreachable: say so rather than leave the last poll's "Ready".
             queue = f"{spec.stream}/{spec.consumer}"
             message = f"cannot read {queue}: {exc!r}; replicas left as they are"
-            return {"conditions": [self._ready(False, "QueueUnreadable", message)]}
+            return {"conditions": [self.ready(False, "QueueUnreadable", message)]}
         if observation is None:
             message = f"consumer {spec.stream}/{spec.consumer} not found; replicas left as they are"
-            return {"conditions": [self._ready(False, "ConsumerMissing", message)]}
+            return {"conditions": [self.ready(False, "ConsumerMissing", message)]}
         try:
             current, selector = await self.kube.get_scale(self.namespace, spec.deployment)
         except KubeError as exc:
             if exc.status != 404:
                 raise
             message = f"Deployment {spec.deployment} not found; nothing to scale"
-            return {"conditions": [self._ready(False, "DeploymentMissing", message)]}
+            return {"conditions": [self.ready(False, "DeploymentMissing", message)]}
         decision = self.state.decide(spec.policy, observation, current)
         status: dict[str, Any] = {
             "observedLag": observation.pending,
@@ -233,7 +238,7 @@ class PoolController:
             "taskSeconds": round(decision.task_seconds, 3),
             "desiredReplicas": decision.replicas,
             "currentReplicas": current,
-            "conditions": [self._ready(True, "Polling", decision.reason)],
+            "conditions": [self.ready(True, "Polling", decision.reason)],
         }
         if decision.replicas != current:
             if decision.replicas < current:

@@ -131,7 +131,7 @@ class StoppedWhileConnecting(Exception):
 ERRORS_SAID_EVERY_SECONDS = 30.0
 
 
-def _said_errors(url: str) -> Callable[[Exception], Awaitable[None]]:
+def said_errors(url: str) -> Callable[[Exception], Awaitable[None]]:
     """An `error_cb` logging one line per ERRORS_SAID_EVERY_SECONDS, with how many errors
     came since; the URL without credentials."""
     parts = urlsplit(url)
@@ -164,7 +164,7 @@ async def connect(
             name=name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            error_cb=_said_errors(settings.nats_url),
+            error_cb=said_errors(settings.nats_url),
         )
     )
     if stop is None:
