@@ -109,7 +109,23 @@ export function sourceViewer() {
     fetching.abort(); // the page asked for before this one is not wanted any more
     fetching = new AbortController();
     const file = files[fileIndex];
-    if (!file) return;
+    if (!file) {
+      // No file to show: a review item cites no page and its row is not on the table's page.
+      // The previous value's page, box and quote stayed under their heading, as this one's.
+      heading.textContent = "Source document";
+      release();
+      replace(
+        body,
+        h(
+          "p",
+          { class: "evidence-quote" },
+          cited
+            ? `No page was cited for ${cited.field}: open its document from its row's Source in the results.`
+            : "This result has no document to show.",
+        ),
+      );
+      return;
+    }
     heading.textContent = `Source: ${file.path}`;
     draw(h("p", {}, "Drawing the page…"));
     try {

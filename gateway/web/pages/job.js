@@ -238,9 +238,29 @@ export async function renderJob(main, { id }) {
               type: "button",
               onclick: oneAtATime(() =>
                 onSelected(async (names) => {
-                  for (const result of names) await createGoldenDocument(goldenTemplate.value, result);
+                  // One already golden for the template stopped the loop: the results after it
+                  // were never marked, and the notice named only the first by its resource name.
+                  let marked = 0;
+                  let already = 0;
+                  for (const result of names) {
+                    try {
+                      await createGoldenDocument(goldenTemplate.value, result);
+                      marked += 1;
+                    } catch (error) {
+                      if (/** @type {any} */ (error)?.code !== "ALREADY_EXISTS") throw error;
+                      already += 1;
+                    }
+                  }
                   const chosen = goldenTemplate.selectedOptions[0]?.textContent || "";
-                  replace(notice, h("p", {}, `Marked ${names.length} result(s) golden for the template "${chosen}".`));
+                  replace(
+                    notice,
+                    h(
+                      "p",
+                      {},
+                      `Marked ${marked} result(s) golden for the template "${chosen}".`,
+                      already ? ` ${already} already were.` : "",
+                    ),
+                  );
                 }),
               ),
             },

@@ -1,0 +1,82 @@
+"""Second web trial: the review walk's evidence for a value that cites no page, and marking
+results golden when some of them already are."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from bytereview.core.settings import DEV_TOKEN
+from tests.web.jobs import finished_zip_job
+from tests.web.test_trust import FIELDS, finished_job, starts
+
+pytestmark = pytest.mark.e2e
+DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
+A = "invoices/a.pdf"
+B = "invoices/more.zip/march/b.pdf"
+
+
+def test_a_value_without_evidence_never_shows_another_files_page(page: Page, app_url: str) -> None:
+    """The walk shows each value's evidence beside it. A value whose row is not on the
+    table's page and that cites no page (an empty vendor) left the previous document, its
+    box and its quote under the viewer's heading, as if they were this value's evidence."""
+    fields = [{"name": "total", "dataType": "currency"}, {"name": "vendor", "dataType": "text"}]
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        # Two pages of results (50 a page): the second shows one row.
+        job = finished_zip_job(api, "Walk beside another page", 51, fields)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name="Next results").click()
+    shown = page.locator("table.results tbody th.path")
+    expect(shown).to_have_count(1)
+    path = shown.locator("input").get_attribute("aria-label")
+    assert path
+    path = path.removeprefix("Select ")
+    # The shown row's total, with its evidence on its page.
+    page.get_by_role("button", name=starts(f"Evidence for total of {path}:")).click()
+    viewer = page.get_by_role("region", name=f"Source: {path}")
+    expect(viewer.get_by_role("img", name="Where total is printed")).to_be_visible()
+
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of")).to_be_visible()
+    if walk.get_by_role("definition").nth(0).inner_text() == path:
+        page.keyboard.press("j")  # a value of a result on the other page
+    expect(walk.get_by_role("definition").nth(1)).to_have_text("vendor")
+    walked = walk.get_by_role("definition").nth(0).inner_text()
+    assert walked != path
+    side = page.locator("section.viewer")
+    expect(side.get_by_text("No page was cited for vendor")).to_be_visible()
+    expect(side.get_by_role("heading", name="Source document")).to_be_visible()
+    expect(side.get_by_role("img")).to_have_count(0)
+    expect(side.get_by_text("total read from page")).to_have_count(0)
+
+
+def test_marking_golden_goes_on_past_a_result_already_golden(page: Page, app_url: str) -> None:
+    """Two results chosen, the first already golden for the template: the second was never
+    marked, and the notice was the API's error naming the first by its resource name."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        created = api.post(
+            "/v1/templates", json={"displayName": "Golden twice", "fields": FIELDS[:2]}
+        )
+        assert created.status_code == 200, created.text
+        template = created.json()["name"]
+        job = finished_job(api, "Golden twice", template)
+        results = {
+            r["filePaths"][0]: r["name"] for r in api.get(f"/v1/{job}/results").json()["results"]
+        }
+        marked = api.post(f"/v1/{template}/goldenDocuments", json={"result": results[A]})
+        assert marked.status_code == 200, marked.text
+
+        page.goto(f"{app_url}/app/{job}/results")
+        page.get_by_label(f"Select {A}").check()
+        page.get_by_label(f"Select {B}").check()
+        page.get_by_role("button", name="Mark selected golden").click()
+        expect(
+            page.get_by_text(
+                'Marked 1 result(s) golden for the template "Golden twice". 1 already were.'
+            )
+        ).to_be_visible()
+        golden = api.get(f"/v1/{template}/goldenDocuments").json()["goldenDocuments"]
+        assert sorted(g["result"] for g in golden) == sorted([results[A], results[B]])
