@@ -2,6 +2,7 @@
 // A result's history beside the table: every version (who, when, what changed from what to
 // what, why), newest first, with a revert to any earlier one (itself a new version).
 import { listVersions, revertResult } from "./api/results.js";
+import { currentUser } from "./auth.js";
 import { h, replace, errorBox, formatTime, latestOnly } from "./ui.js";
 
 const KINDS = /** @type {Record<string, string>} */ ({
@@ -14,6 +15,18 @@ const KINDS = /** @type {Record<string, string>} */ ({
 
 /** @param {unknown} value */
 const shown = (value) => (value === null || value === undefined || value === "" ? "—" : String(value));
+
+/**
+ * Who made a version, in words: the signed-in user by name (the API names users by id, and
+ * "Corrected by users/0b3c…" said nothing to the person who had made the correction).
+ * @param {string | undefined} actor
+ */
+function who(actor) {
+  if (!actor) return "system";
+  const me = currentUser();
+  if (me && actor === me.name) return `${me.displayName || me.email || "you"} (you)`;
+  return actor;
+}
 
 /** @param {{onReverted: () => Promise<void>}} options */
 export function resultHistory({ onReverted }) {
@@ -29,6 +42,9 @@ export function resultHistory({ onReverted }) {
   let opener = null;
   /** @type {{name: string, path: string} | null} */
   let shownResult = null;
+  /** The current version listed: a newer one (a correction in the table, the review walk, a
+   * re-run) lists the versions again, or the panel called an old version current. */
+  let shownVersion = 0;
   // Another result's history asked for (or the panel closed) while one loads: the earlier
   // answer would list its versions, and offer their reverts, under the later one's heading.
   const latestVersions = latestOnly(listVersions);
@@ -36,6 +52,7 @@ export function resultHistory({ onReverted }) {
   /** @param {{name: string, filePaths?: string[]}} result @param {HTMLElement | null} from */
   async function show(result, from) {
     opener = from;
+    shownVersion = 0;
     shownResult = { name: result.name, path: (result.filePaths || []).join(", ") };
     heading.textContent = `History of ${shownResult.path}`;
     element.hidden = false;
@@ -57,6 +74,7 @@ export function resultHistory({ onReverted }) {
     if (answer === undefined) return; // another history was asked for meanwhile
     const versions = answer.versions || [];
     const current = versions.length ? versions[versions.length - 1].version : 0;
+    shownVersion = current;
     const status = h("div", { "aria-live": "polite" });
     replace(
       body,
@@ -69,7 +87,7 @@ export function resultHistory({ onReverted }) {
             "li",
             {},
             h("strong", {}, `Version ${v.version}`),
-            ` · ${KINDS[v.kind] || v.kind} by ${v.actor || "system"} · `,
+            ` · ${KINDS[v.kind] || v.kind} by ${who(v.actor)} · `,
             h("time", { datetime: v.createTime || "" }, formatTime(v.createTime)),
             v.version === current ? " (current)" : "",
             v.restoredVersion ? h("div", {}, `Restored version ${v.restoredVersion}`) : null,
@@ -109,6 +127,16 @@ export function resultHistory({ onReverted }) {
     );
   }
 
+  /**
+   * Lists the versions again when the result shown has a newer one than those listed.
+   * @param {{name?: string, version?: number}} result
+   */
+  function update(result) {
+    if (element.hidden || !shownResult || result.name !== shownResult.name) return;
+    if (!shownVersion || !result.version || result.version === shownVersion) return;
+    load();
+  }
+
   function close() {
     element.hidden = true;
     shownResult = null;
@@ -117,5 +145,5 @@ export function resultHistory({ onReverted }) {
     opener?.focus();
   }
 
-  return { element, show, close };
+  return { element, show, update, close };
 }

@@ -80,3 +80,28 @@ def test_marking_golden_goes_on_past_a_result_already_golden(page: Page, app_url
         ).to_be_visible()
         golden = api.get(f"/v1/{template}/goldenDocuments").json()["goldenDocuments"]
         assert sorted(g["result"] for g in golden) == sorted([results[A], results[B]])
+
+
+def test_the_history_open_follows_a_correction_and_names_who_made_it(
+    page: Page, app_url: str
+) -> None:
+    """A result's history open beside the table kept listing the versions it was opened with
+    after the table corrected that result (its row said v2, the panel called v1 current and
+    offered no revert to it), and named the person who corrected it by user id."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "History follows")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name=f"History of {A}").click()
+    drawer = page.get_by_role("region", name=f"History of {A}")
+    expect(drawer.get_by_role("listitem").filter(has_text="Version 1")).to_contain_text("(current)")
+
+    page.get_by_role("button", name=f"Edit total of {A}").click()
+    page.get_by_label(f"New total of {A}").fill("13.25")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"History of {A}")).to_have_text("History (v2)")
+    latest = drawer.get_by_role("listitem").filter(has_text="Version 2")
+    expect(latest).to_contain_text("(current)")
+    expect(latest).to_contain_text("Corrected by Developer (you)")
+    expect(latest).to_contain_text("total: 12.00 → 13.25")
+    expect(drawer.get_by_role("button", name="Revert to version 1")).to_be_visible()

@@ -333,7 +333,10 @@ export async function renderJob(main, { id }) {
       rows = page.results || [];
       nextToken = page.nextPageToken || "";
       drawResults();
-      for (const row of rows) viewer.update(row);
+      for (const row of rows) {
+        viewer.update(row);
+        history.update(row);
+      }
     } catch (error) {
       replace(results, errorBox(error));
     }
@@ -548,8 +551,10 @@ export async function renderJob(main, { id }) {
           Object.assign(row, updated);
           editing = false;
           drawResults({ result: row.name, field });
-          // The source viewer beside the table showed the values it was opened with.
+          // The source viewer beside the table showed the values it was opened with, and the
+          // history the versions before this one.
           viewer.update(row);
+          history.update(row);
         } catch (error) {
           if (!changedMeanwhile(error)) {
             replace(message, errorBox(error));
