@@ -122,6 +122,26 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     await onChanged();
   }
 
+  /**
+   * A value corrected elsewhere on the page (in the results table) is reviewed: the walk
+   * kept it, with the value it had, "Value 3 of 26" while the page said 25 were left, and
+   * "a" accepted it again as if it still held what the walk showed.
+   * @param {string} result @param {string} field
+   */
+  function corrected(result, field) {
+    if (element.hidden) return;
+    const at = items.findIndex((i) => i.result === result && i.field === field);
+    if (at < 0) return;
+    const current = at === index;
+    items.splice(at, 1);
+    if (at < index) index -= 1;
+    index = Math.min(index, Math.max(0, items.length - 1));
+    if (current) correcting = false;
+    // The value shown stays, with its evidence, unless it was the one corrected; a correction
+    // being typed in the walk for another value keeps its input (drawn again on moving).
+    if (current || !correcting) draw(current);
+  }
+
   async function accept() {
     const item = items[index];
     if (!item || sending.has(item)) return;
@@ -165,7 +185,8 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     await settled(item);
   }
 
-  function draw() {
+  /** @param {boolean} [evidence] show the value's evidence in the source viewer */
+  function draw(evidence = true) {
     const item = items[index];
     if (!item) {
       replace(body, h("p", {}, "Nothing left to review."));
@@ -204,7 +225,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
         button("Leave review", "Escape", leave),
       ),
     );
-    showEvidence(item);
+    if (evidence) showEvidence(item);
   }
 
   /** @param {any} item @param {string} value */
@@ -249,7 +270,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     event.preventDefault();
   });
 
-  return { element, open, leave, stop, isOpen: () => !element.hidden };
+  return { element, open, leave, stop, corrected, isOpen: () => !element.hidden };
 }
 
 /** @param {any} item */

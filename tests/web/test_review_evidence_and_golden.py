@@ -105,3 +105,31 @@ def test_the_history_open_follows_a_correction_and_names_who_made_it(
     expect(latest).to_contain_text("Corrected by Developer (you)")
     expect(latest).to_contain_text("total: 12.00 → 13.25")
     expect(drawer.get_by_role("button", name="Revert to version 1")).to_be_visible()
+
+
+def test_a_value_corrected_in_the_table_leaves_the_walk_and_the_count(
+    page: Page, app_url: str
+) -> None:
+    """The walk on a value, the same value corrected in the table: the walk kept it (with its
+    old value, "Value 1 of 4") and the page kept saying 4 values needed review; the API's
+    count was 3."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Corrected beside the walk")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    expect(page.get_by_text("4 values need review")).to_be_visible()
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
+    expect(walk.get_by_role("definition").nth(1)).to_have_text("due_date")
+
+    page.get_by_role("button", name=f"Edit due_date of {A}").click()
+    page.get_by_label(f"New due_date of {A}").fill("2026-01-31")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Edit due_date of {A}")).to_have_text("2026-01-31")
+    expect(page.get_by_text("3 values need review")).to_be_visible()
+    expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
+    expect(walk.get_by_role("definition").nth(0)).to_have_text(B)
+    # The table keeps the focus on the value corrected.
+    expect(page.get_by_role("button", name=f"Edit due_date of {A}")).to_be_focused()

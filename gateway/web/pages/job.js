@@ -555,6 +555,10 @@ export async function renderJob(main, { id }) {
           // history the versions before this one.
           viewer.update(row);
           history.update(row);
+          // A corrected value is reviewed: the walk, if open, drops it, and the count of
+          // values needing review goes down (it stayed as it was until the page was reloaded).
+          review.corrected(row.name, field);
+          await refresh();
         } catch (error) {
           if (!changedMeanwhile(error)) {
             replace(message, errorBox(error));
