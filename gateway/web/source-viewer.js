@@ -44,7 +44,7 @@ export function sourceViewer() {
   let shownFields = [];
   /** @type {HTMLElement | null} */
   let opener = null;
-  /** @typedef {{field: string, file?: string, page?: number, quote?: string, box?: {left?: number, top?: number, right?: number, bottom?: number}, verified?: boolean}} Cited */
+  /** @typedef {{field: string, file?: string, page?: number, quote?: string, box?: {left?: number, top?: number, right?: number, bottom?: number}, verified?: boolean, corrected?: boolean}} Cited */
   /** @type {Cited | null} */
   let cited = null;
 
@@ -210,9 +210,20 @@ export function sourceViewer() {
           "p",
           { class: "evidence-quote" },
           cited.quote
-            ? [`${cited.field} read from page ${cited.page || "?"}: `, h("q", {}, cited.quote)]
+            ? [
+                cited.corrected
+                  ? `The extractor read ${cited.field} on page ${cited.page || "?"}: `
+                  : `${cited.field} read from page ${cited.page || "?"}: `,
+                h("q", {}, cited.quote),
+              ]
             : `No quote was cited for ${cited.field}.`,
-          cited.verified ? " (found in the document)" : " (not found in the document: check it)",
+          // The evidence of a corrected value is the extractor's, for the value it replaced:
+          // "(found in the document)" vouched for a value the quote does not hold.
+          cited.corrected
+            ? "; a person corrected the value since."
+            : cited.verified
+              ? " (found in the document)"
+              : " (not found in the document: check it)",
         )
       : null;
     replace(body, controls, quote, h("div", { class: "viewer-split" }, valueList(), pageArea));

@@ -1,7 +1,10 @@
-"""Second web trial: the review walk's evidence for a value that cites no page, and marking
-results golden when some of them already are."""
+"""Second web trial of review and trust: the walk's evidence for a value that cites no page,
+golden results some of which already are, the history and the walk following a correction
+made in the table, and a corrected value's evidence."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 import pytest
@@ -133,3 +136,31 @@ def test_a_value_corrected_in_the_table_leaves_the_walk_and_the_count(
     expect(walk.get_by_role("definition").nth(0)).to_have_text(B)
     # The table keeps the focus on the value corrected.
     expect(page.get_by_role("button", name=f"Edit due_date of {A}")).to_be_focused()
+
+
+def test_a_corrected_value_does_not_wear_the_extractors_confidence(
+    page: Page, app_url: str
+) -> None:
+    """A total corrected by hand kept "✓99%" ("reviewed, confidence 99%"), and its evidence
+    said "Total Due: $12.00 (found in the document)" beside the new 13.25: the extractor's
+    confidence and verification, about the value the person replaced."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Corrected evidence")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name=f"Edit total of {A}").click()
+    page.get_by_label(f"New total of {A}").fill("13.25")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name=f"Edit total of {A}")).to_have_text("13.25")
+    badge = page.get_by_role("button", name=starts(f"Evidence for total of {A}: corrected"))
+    expect(badge).to_have_text("✓corrected")
+    badge.click()
+    viewer = page.get_by_role("region", name=f"Source: {A}")
+    expect(viewer.get_by_role("img", name="Where total is printed")).to_be_visible()
+    expect(viewer.get_by_text("The extractor read total on page 1:")).to_be_visible()
+    expect(viewer.get_by_text("a person corrected the value since")).to_be_visible()
+    expect(viewer.get_by_text("(found in the document)")).to_have_count(0)
+    # Its neighbour, not corrected, still shows the extractor's confidence.
+    expect(
+        page.get_by_role("button", name=starts(f"Evidence for total of {B}: verified"))
+    ).to_have_text(re.compile(r"^✓\d+%$"))

@@ -19,10 +19,15 @@ const PAGE_SIZE = 50;
 const ACTIVE = new Set(["QUEUED", "RUNNING", "PAUSED"]);
 const FINISHED = new Set(["COMPLETED", "PARTIALLY_COMPLETED", "FAILED", "CANCELLED"]);
 
-/** A value's evidence as the source viewer draws it. @param {string} field @param {any} assessment */
-function cited(field, assessment) {
+/**
+ * A value's evidence as the source viewer draws it. A value a person set since keeps the
+ * extractor's evidence: it shows where the extractor read the value it replaced.
+ * @param {string} field @param {any} assessment @param {any} [row]
+ */
+function cited(field, assessment, row) {
   const e = assessment?.evidence || {};
-  return { field, file: e.file, page: e.page, quote: e.quote, box: e.box, verified: Boolean(assessment?.verified) };
+  const corrected = (row?.correctedFields || []).includes(field);
+  return { field, file: e.file, page: e.page, quote: e.quote, box: e.box, verified: Boolean(assessment?.verified), corrected };
 }
 
 /** @param {HTMLElement} main @param {{id: string}} params */
@@ -55,7 +60,7 @@ export async function renderJob(main, { id }) {
         filePaths: item.filePaths || [],
         values: { [item.field]: item.value },
       };
-      viewer.show(result, row ? fieldNames() : [item.field], null, cited(item.field, item.assessment), false);
+      viewer.show(result, row ? fieldNames() : [item.field], null, cited(item.field, item.assessment, row), false);
     },
     typed: (field, text) => typed(field, text),
   });
@@ -609,7 +614,18 @@ export async function renderJob(main, { id }) {
     const a = row.assessments?.[field];
     if (!a) return null;
     const percent = Math.round((a.confidence || 0) * 100);
-    const state = a.needsReview ? "needs review" : a.reviewed ? "reviewed" : a.verified ? "verified" : "not verified";
+    // A corrected value is a person's: the confidence and verification were the extractor's,
+    // about the value it replaced ("reviewed, confidence 99%" on a total typed in by hand).
+    const corrected = (row.correctedFields || []).includes(field);
+    const state = a.needsReview
+      ? "needs review"
+      : corrected
+        ? `corrected by a person (the extractor's value had confidence ${percent}%)`
+        : a.reviewed
+          ? "reviewed"
+          : a.verified
+            ? "verified"
+            : "not verified";
     const mark = a.needsReview ? "?" : a.reviewed || a.verified ? "✓" : "";
     // Why an empty value is empty though the extractor answered (the answer it could not use).
     const problem = a.problem && !a.reviewed ? `; ${a.problem}` : "";
@@ -618,12 +634,12 @@ export async function renderJob(main, { id }) {
       {
         type: "button",
         class: `badge trust ${a.needsReview ? "check" : a.verified || a.reviewed ? "ok" : ""}`,
-        "aria-label": `Evidence for ${field} of ${path}: ${state}, confidence ${percent}%${problem}`,
-        title: problem ? problem.slice(2) : undefined,
+        "aria-label": `Evidence for ${field} of ${path}: ${state}${corrected ? "" : `, confidence ${percent}%`}${problem}`,
+        title: corrected ? "Corrected by a person" : problem ? problem.slice(2) : undefined,
         onclick: (/** @type {Event} */ event) =>
-          viewer.show(row, fieldNames(), /** @type {HTMLElement} */ (event.currentTarget), cited(field, a)),
+          viewer.show(row, fieldNames(), /** @type {HTMLElement} */ (event.currentTarget), cited(field, a, row)),
       },
-      `${mark}${percent}%`,
+      corrected ? `${mark}corrected` : `${mark}${percent}%`,
     );
   }
 
