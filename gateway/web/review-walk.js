@@ -23,12 +23,16 @@ const REASONS = /** @type {Record<string, string>} */ ({
 export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   const body = h("div");
   const status = h("p", { "aria-live": "polite", class: "muted" });
+  // What the walk is on, said as it moves: the keys redraw the value under the focus, which a
+  // screen reader does not read again, so j and k moved in silence.
+  const announce = h("p", { "aria-live": "polite", class: "visually-hidden", "data-walk": "position" });
   const element = h(
     "section",
     { class: "review card", "aria-labelledby": "review-heading", tabindex: "0", hidden: true },
     h("h2", { id: "review-heading" }, "Review"),
     h("p", { class: "muted", id: "review-keys" }, "Keys: j or ↓ next · k or ↑ previous · a accept · e correct · Esc leave"),
     status,
+    announce,
     body,
   );
   element.setAttribute("aria-describedby", "review-keys");
@@ -78,6 +82,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     items = loaded;
     index = 0;
     draw();
+    say();
     element.focus();
   }
 
@@ -101,6 +106,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     index = Math.min(Math.max(0, index + step), items.length - 1);
     correcting = false;
     draw();
+    say();
     // The buttons were drawn anew: the walk keeps the focus, so the keys go on working.
     element.focus();
   }
@@ -118,6 +124,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     index = Math.min(index, Math.max(0, items.length - 1));
     correcting = false;
     draw();
+    say();
     element.focus();
     await onChanged();
   }
@@ -183,6 +190,17 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     }
     status.textContent = `Corrected ${item.field} of ${paths(item)}.`;
     await settled(item);
+  }
+
+  /** Says which value the walk is on (or that none is left) in the walk's live region. */
+  function say() {
+    const item = items[index];
+    if (!item) {
+      announce.textContent = "Nothing left to review.";
+      return;
+    }
+    const value = item.value === null || item.value === undefined || item.value === "" ? "empty" : String(item.value);
+    announce.textContent = `${item.field} of ${paths(item)}: ${value} (${index + 1} of ${items.length})`;
   }
 
   /** @param {boolean} [evidence] show the value's evidence in the source viewer */

@@ -164,3 +164,21 @@ def test_a_corrected_value_does_not_wear_the_extractors_confidence(
     expect(
         page.get_by_role("button", name=starts(f"Evidence for total of {B}: verified"))
     ).to_have_text(re.compile(r"^✓\d+%$"))
+
+
+def test_the_walk_says_where_it_is_as_it_moves(page: Page, app_url: str) -> None:
+    """j and k redraw the value under the walk's focus, which a screen reader does not read
+    again: the only live region said "Accepted …", so moving was silent."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Walk said aloud")
+    page.goto(f"{app_url}/app/{job}/results")
+    page.get_by_role("button", name="Review values").click()
+    walk = page.get_by_role("region", name="Review")
+    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    said = walk.locator("[aria-live]", has_text=re.compile(r"\(\d+ of \d+\)|Nothing left"))
+    expect(said).to_have_text(f"due_date of {A}: empty (1 of 4)")
+    page.keyboard.press("j")
+    expect(said).to_have_text(f"due_date of {B}: empty (2 of 4)")
+    page.keyboard.press("a")
+    expect(walk.get_by_text(f"Accepted due_date of {B}.")).to_be_visible()
+    expect(said).to_have_text(f"vendor of {A}: empty (2 of 3)")
