@@ -118,6 +118,10 @@ async def test_a_correction_is_stored_in_its_fields_type(
         ({"items": "2.5"}, "values.items (Integer field): '2.5' is not a whole number"),
         ({"paid": "perhaps"}, "values.paid (Yes/No field): 'perhaps' is not yes or no"),
         ({"email": "nobody"}, "values.email (Email field): 'nobody' is not an email address"),
+        # A typed amount must be one number, not hold one: a document's reading takes the
+        # first it finds, and these were stored -2 and 12.
+        ({"total": "INV-2"}, "values.total (Currency field): 'INV-2' is not one number"),
+        ({"total": "12 or 13"}, "values.total (Currency field): '12 or 13' is not one number"),
         ({"invoice_date": "next tuesday"}, "values.invoice_date (Date field): 'next tuesday' is"),
         # A date must be all of the value: a document's reading finds 3/13/2018 in the first
         # (a date glued to a digit) and 1/02/2018 in the second, which no one typed.
@@ -139,6 +143,8 @@ async def test_a_correction_is_stored_in_its_fields_type(
         "integer",
         "boolean",
         "email",
+        "amount-hyphen",
+        "two-amounts",
         "date",
         "day-13-month-13",
         "february-31",
