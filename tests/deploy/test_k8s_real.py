@@ -13,7 +13,7 @@ import copy
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,24 +109,16 @@ def _migration_pod(cluster: Cluster, namespace: str) -> str | None:
     return pending[0] if pending else None
 
 
-def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
-    cluster: Cluster, chart: Path, namespace: str, tmp_path: Path
+def _helm_through_migration(
+    cluster: Cluster, namespace: str, *argv: str, meanwhile: Callable[[], None] | None = None
 ) -> None:
-    values_path = values_file(tmp_path / "values.yaml", EXTERNAL_VALUES)
-    helm = cluster.helm_async(
-        "install", RELEASE, str(chart), "-n", namespace, "-f", values_path, "--timeout", "3m"
-    )
+    """`helm argv...` (an install or upgrade whose pre-hook migrates), `meanwhile` checked
+    while it waits on the hook, the migration Pod played to success (no kubelet here), and
+    helm's success asserted."""
+    helm = cluster.helm_async(*argv)
     try:
-        # The pre-install hooks exist alone: the Secret (weight -10), then the migration Job,
-        # which the services wait behind until it completes.
-        wait_for(
-            "the migration hook Job",
-            lambda: f"{FULL}-migrate" in names(cluster, "jobs", namespace),
-        )
-        assert f"{FULL}-secrets" in names(cluster, "secrets", namespace)
-        assert names(cluster, "deployments", namespace) == set()
-        assert names(cluster, "services", namespace) == set()
-        # The Job controller made its Pod; play the kubelet: it ran and exited 0.
+        if meanwhile is not None:
+            meanwhile()
         pod = wait_for("the migration Pod", lambda: _migration_pod(cluster, namespace))
         play_kubelet(cluster, namespace, pod)
         _, err = helm.communicate(timeout=180)
@@ -134,6 +126,29 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     finally:
         if helm.poll() is None:
             helm.kill()
+
+
+def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
+    cluster: Cluster, chart: Path, namespace: str, tmp_path: Path
+) -> None:
+    values_path = values_file(tmp_path / "values.yaml", EXTERNAL_VALUES)
+
+    def hooks_alone() -> None:
+        # The pre-install hooks exist alone: the Secret (weight -10), then the migration Job,
+        # which the services wait behind until it completes. Then the Job controller makes
+        # its Pod, and the kubelet is played: it ran and exited 0.
+        wait_for(
+            "the migration hook Job",
+            lambda: f"{FULL}-migrate" in names(cluster, "jobs", namespace),
+        )
+        assert f"{FULL}-secrets" in names(cluster, "secrets", namespace)
+        assert names(cluster, "deployments", namespace) == set()
+        assert names(cluster, "services", namespace) == set()
+
+    _helm_through_migration(
+        cluster, namespace, "install", RELEASE, str(chart), "-n", namespace,
+        "-f", values_path, "--timeout", "3m", meanwhile=hooks_alone,
+    )  # fmt: skip
     deployments = {d["metadata"]["name"]: d for d in cluster.items("deployments", "-n", namespace)}
     assert set(deployments) == {
         f"{FULL}-{c}" for c in ("gateway", "jobs", "ingest", "extract", "operator")
@@ -154,18 +169,10 @@ def test_install_runs_hooks_first_then_upgrades_and_uninstalls_cleanly(
     changed = copy.deepcopy(EXTERNAL_VALUES)
     changed["extract"] = {"maxReplicas": 7}
     changed["config"] = {"logLevel": "DEBUG"}
-    helm = cluster.helm_async(
-        "upgrade", RELEASE, str(chart), "-n", namespace,
+    _helm_through_migration(
+        cluster, namespace, "upgrade", RELEASE, str(chart), "-n", namespace,
         "-f", values_file(tmp_path / "changed.yaml", changed), "--timeout", "3m",
     )  # fmt: skip
-    try:
-        pod = wait_for("the pre-upgrade migration Pod", lambda: _migration_pod(cluster, namespace))
-        play_kubelet(cluster, namespace, pod)
-        _, err = helm.communicate(timeout=180)
-        assert helm.returncode == 0, err
-    finally:
-        if helm.poll() is None:
-            helm.kill()
     pool = cluster.get("workerpool", f"{FULL}-extract", "-n", namespace)
     assert pool["spec"]["maxReplicas"] == 7
     config = cluster.get("configmap", f"{FULL}-config", "-n", namespace)["data"]
@@ -197,15 +204,9 @@ def test_turning_migrations_off_keeps_the_generated_secret(
     metadata"), and the opposite toggle's rollback failed too.
     """
     values_path = values_file(tmp_path / "values.yaml", EXTERNAL_VALUES)
-    helm = cluster.helm_async("install", RELEASE, str(chart), "-n", namespace, "-f", values_path)
-    try:
-        pod = wait_for("the migration Pod", lambda: _migration_pod(cluster, namespace))
-        play_kubelet(cluster, namespace, pod)
-        _, err = helm.communicate(timeout=180)
-        assert helm.returncode == 0, err
-    finally:
-        if helm.poll() is None:
-            helm.kill()
+    _helm_through_migration(
+        cluster, namespace, "install", RELEASE, str(chart), "-n", namespace, "-f", values_path
+    )
     before = cluster.get("secret", f"{FULL}-secrets", "-n", namespace)["data"]
 
     off = copy.deepcopy(EXTERNAL_VALUES)
