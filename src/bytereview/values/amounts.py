@@ -10,6 +10,7 @@ Amounts keep the decimals the document printed: `30.90` stays `"30.90"`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -86,3 +87,33 @@ def amount_text(value: object) -> str | None:
         return f"{exact:.2f}" if places <= 2 else format(exact, "f")
     found = first_number(str(value))
     return None if found is None else found.text
+
+
+# Around a number typed as one: spaces, currency symbols, a percent sign, parentheses, and
+# at most a currency code (2-3 capitals: RM, USD).
+_AROUND = re.compile(r"[\s%()]*(?:[A-Z]{2,3})?[\s%()]*")
+
+
+def not_one_number(text: str) -> str:
+    """Why `text`, typed by a person as a number, is not one ('' if it is, or holds none):
+    a document's reading takes the first number found, so `12 or 13` was stored 12 and
+    `INV-2` as -2."""
+    found = numbers(text)
+    if not found:
+        return ""  # the reading says there is no number
+    if len(found) > 1:
+        return "is not one number"
+    [amount] = found
+    before, after = text[: amount.start], text[amount.end :]
+    printed = text[amount.start : amount.end].lstrip()
+    minus = printed.startswith("-") or before.rstrip().endswith("-")
+    if minus and before.strip("- ") and not before.endswith((" ", " -")):
+        # `INV-2`, `USD-2`: a hyphen joined to a word, not a minus sign.
+        return "is not one number (a hyphen after a word is not a minus sign)"
+    if not all(_AROUND.fullmatch(_symbols_out(side)) for side in (before.rstrip("-+ "), after)):
+        return "holds more than a number"
+    return ""
+
+
+def _symbols_out(text: str) -> str:
+    return "".join(c for c in text if unicodedata.category(c) != "Sc")

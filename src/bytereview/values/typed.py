@@ -12,12 +12,14 @@ import math
 import re
 from typing import Any
 
-from bytereview.values.amounts import amount_text, first_number
+from bytereview.values.amounts import amount_text, first_number, not_one_number
 from bytereview.values.dates import find_date
 
 JsonValue = str | int | float | bool | None
 
 _DATE_FORMATS = {"date_mdy": "%m/%d/%Y", "date_dmy": "%d/%m/%Y", "date_ymd": "%Y-%m-%d"}
+# How each date type's values are stored (strftime): a plain `date` as ISO 8601.
+STORED_DATES = {"date": "%Y-%m-%d", **_DATE_FORMATS}
 
 
 class InvalidValue(ValueError):
@@ -63,10 +65,13 @@ def normalise(
     value: Any, data_type: str, *, day_first: bool = True, whole: bool = False
 ) -> JsonValue:
     """`value` in the canonical form of `data_type`; None stays None. Raises InvalidValue.
-    With `whole`, a date must be all of `value`, not found inside it (a person's typing,
-    where a document's text holds dates among other words)."""
+    With `whole`, a date or a number must be all of `value`, not found inside it (a person's
+    typing, where a document's text holds them among other words)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    typed_whole = whole and data_type in _NUMERIC_TYPES and isinstance(value, str)
+    if typed_whole and (why := not_one_number(str(value))):
+        raise InvalidValue(f"{value!r} {why}")
     if (
         data_type in _NUMERIC_TYPES
         and isinstance(value, str)

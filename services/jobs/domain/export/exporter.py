@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bytereview.core.caller_slots import CallerSlots
 from bytereview.core.errors import InvalidArgument
+from bytereview.values.typed import STORED_DATES
 from services.jobs.domain.context import JobsContext, owned_job
-from services.jobs.domain.export.rows import DATE_PATTERNS, ExportLayout
+from services.jobs.domain.export.rows import ExportLayout
 from services.jobs.domain.export.xlsx import XlsxStream
 from services.jobs.domain.pages.keyset import Keyset, read_page
 from services.jobs.domain.pages.uncut import uncut
@@ -173,9 +174,7 @@ async def _layout(session: AsyncSession, job_id: str, *, evidence: bool) -> Expo
         field_names=[name for name, _ in fields],
         money=frozenset(name for name, data_type in fields if data_type == "currency"),
         dates={
-            name: DATE_PATTERNS[data_type]
-            for name, data_type in fields
-            if data_type in DATE_PATTERNS
+            name: STORED_DATES[data_type] for name, data_type in fields if data_type in STORED_DATES
         },
         corrected=corrected,
         evidence=evidence,

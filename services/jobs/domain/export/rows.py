@@ -37,15 +37,6 @@ def _amount(value: Any) -> Any:
     return cell(value)
 
 
-# How each date type stores its dates (bytereview/values/typed.py writes them so).
-DATE_PATTERNS = {
-    "date": "%Y-%m-%d",
-    "date_ymd": "%Y-%m-%d",
-    "date_dmy": "%d/%m/%Y",
-    "date_mdy": "%m/%d/%Y",
-}
-
-
 def _date(value: Any, pattern: str) -> Any:
     """A date field's value as a SheetDate (a date cell in XLSX, its text in CSV); a value
     not in its field's form (an older result's) stays as it is."""
@@ -75,7 +66,7 @@ class ExportLayout:
 
     field_names: Sequence[str]
     money: frozenset[str]
-    # Date fields by name, each with the pattern its dates are stored in (DATE_PATTERNS).
+    # Date fields by name, each with the pattern its dates are stored in (typed.STORED_DATES).
     dates: Mapping[str, str] = field(default_factory=dict)
     corrected: bool = False
     # Evidence columns (`include_evidence`): per field its confidence, verification, page, quote.

@@ -8,14 +8,11 @@ object (one of 500,000 numbers was stored, and every page of results carried it)
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Mapping
 
 from bytereview.core.datatypes import BY_ID
 from bytereview.core.errors import InvalidArgument
 from bytereview.core.limits import MAX_FIELD_NAME, MAX_FIELDS, MAX_PATH, MAX_VALUE_CHARS
-from bytereview.values.amounts import numbers
 from bytereview.values.typed import InvalidValue, JsonValue, normalise
 
 # Types whose dates are written in either order: 03/08/2014 is refused, not guessed.
@@ -65,37 +62,6 @@ def check_reported(values: Mapping[str, object], sources: Mapping[str, str], *, 
             raise InvalidArgument(f"{where}.value_sources.{name} is not a file's name")
 
 
-# Types read as one number: a person's value must be that number, not hold it.
-AMOUNT_TYPES = frozenset({"number", "currency", "percentage", "integer"})
-# Around the number: spaces, currency symbols, a percent sign, parentheses, and at most a
-# currency code (2-3 capitals: RM, USD).
-_AROUND = re.compile(r"[\s%()]*(?:[A-Z]{2,3})?[\s%()]*")
-
-
-def not_one_amount(text: str) -> str:
-    """Why `text`, typed as a number, is not one ('' if it is): a document's reading takes
-    the first number found, so `12 or 13` was stored 12 and `INV-2` as -2."""
-    found = numbers(text)
-    if not found:
-        return ""  # normalise says there is no number
-    if len(found) > 1:
-        return "is not one number"
-    [amount] = found
-    before, after = text[: amount.start], text[amount.end :]
-    printed = text[amount.start : amount.end].lstrip()
-    minus = printed.startswith("-") or before.rstrip().endswith("-")
-    if minus and before.strip("- ") and not before.endswith((" ", " -")):
-        # `INV-2`, `USD-2`: a hyphen joined to a word, not a minus sign.
-        return "is not one number (a hyphen after a word is not a minus sign)"
-    if not all(_AROUND.fullmatch(_symbols_out(side)) for side in (before.rstrip("-+ "), after)):
-        return "holds more than a number"
-    return ""
-
-
-def _symbols_out(text: str) -> str:
-    return "".join(c for c in text if unicodedata.category(c) != "Sc")
-
-
 def as_typed(field: str, data_type: str, value: object) -> object:
     """A user's value for a field of `data_type` in the form an extractor stores it
     ("1,234.50" as "1234.50", "3 Aug 2014" as "2014-08-03"); free text as given but for the
@@ -118,8 +84,6 @@ def as_typed(field: str, data_type: str, value: object) -> object:
         # already lost its leading zeros, and past 2^53 its digits (a Struct holds doubles).
         what = "a boolean" if isinstance(value, bool) else "a number"
         raise InvalidArgument(f"{where}: {value!r} is {what}, not text; send it as a string")
-    if data_type in AMOUNT_TYPES and isinstance(value, str) and (why := not_one_amount(value)):
-        raise InvalidArgument(f"{where}: {value!r} {why}; correct it or clear it")
     try:
         typed: JsonValue = normalise(value, data_type, whole=True)
     except InvalidValue as exc:
