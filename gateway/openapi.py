@@ -20,6 +20,7 @@ from bytereview.core.datatypes import DATA_TYPES
 from bytereview.core.fields import FIELD_NAME
 from bytereview.core.media_types import MEDIA_TYPE
 from bytereview.core.unsafe_text import UNSAFE_IN_NAMES
+from gateway.preconditions import etag_resource
 from gateway.transcoder import VARIABLE, Route, RouteTable
 
 FD = descriptor.FieldDescriptor
@@ -516,15 +517,14 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
             if f.message_type is not None:
                 param.update({"style": "form", "explode": False})
             params.append(param)
-    body = input_desc.fields_by_name.get(route.body) if route.body not in ("", "*") else None
-    if body is not None and body.message_type and "etag" in body.message_type.fields_by_name:
+    if (resource := etag_resource(route)) is not None:
         # gateway/preconditions.py: the header fills the resource's etag.
         params.append(
             {
                 "name": "If-Match",
                 "in": "header",
                 "required": False,
-                "description": f"The {body.name}'s etag as read: refused (409) if it changed since",
+                "description": f"The {resource}'s etag as read: refused (409) if it changed since",
                 "schema": {"type": "string", "pattern": '^"[1-9][0-9]{0,9}"$'},
             }
         )

@@ -33,16 +33,7 @@ export function problemsPanel(job) {
       const unusable = files.filter((f) => f.status === "FAILED" || f.status === "UNSUPPORTED");
       const failed = await failedTasks(job);
       const rows = [
-        ...unusable.map((f) =>
-          h(
-            "li",
-            {},
-            h("span", { class: "path" }, f.originalPath),
-            ": ",
-            f.status === "UNSUPPORTED" ? "not a type that can be read" : "could not be analysed",
-            f.error ? ` (${f.error})` : "",
-          ),
-        ),
+        ...unusable.map(fileProblem),
         ...failed.map((t) =>
           h(
             "li",
@@ -101,4 +92,16 @@ async function failedTasks(job) {
 function taskFiles(task, paths) {
   if (task.mode === "TASK_MODE_COMBINED" && task.folder) return `${task.folder}/`;
   return (task.files || []).map((/** @type {string} */ f) => paths.get(f) || f).join(", ");
+}
+
+/** A file that could not be used, with why: one item of a list of problems. @param {any} file */
+export function fileProblem(file) {
+  return h(
+    "li",
+    {},
+    h("span", { class: "path" }, file.originalPath),
+    ": ",
+    file.status === "UNSUPPORTED" ? "not a type that can be read" : "could not be analysed",
+    file.error ? ` (${file.error})` : "",
+  );
 }

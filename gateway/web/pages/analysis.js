@@ -3,6 +3,7 @@
 import { getJob, getProgress, deleteJob } from "../api/jobs.js";
 import { listAllFiles } from "../api/files.js";
 import { modeWords, watchJob } from "../api/watch.js";
+import { fileProblem } from "../problems.js";
 import { navigate } from "../router.js";
 import { h, replace, errorBox, statusBadge, progressBar, confirmDialog, latestOnly } from "../ui.js";
 
@@ -159,20 +160,7 @@ export async function renderAnalysis(main, { id }) {
       }
       replace(
         problems,
-        h(
-          "ul",
-          { class: "problems" },
-          bad.map((f) =>
-            h(
-              "li",
-              {},
-              h("span", { class: "path" }, f.originalPath),
-              ": ",
-              f.status === "UNSUPPORTED" ? "not a type that can be read" : "could not be analysed",
-              f.error ? ` (${f.error})` : "",
-            ),
-          ),
-        ),
+        h("ul", { class: "problems" }, bad.map(fileProblem)),
       );
     } catch (error) {
       if (!leaving.signal.aborted) replace(problems, errorBox(error));
