@@ -65,10 +65,13 @@ def ensure_built() -> None:
     if all(p.exists() for p in BUILT):
         return
     print(f"== building the Kubernetes control plane under {HOME} (once; ~5 min)", flush=True)
-    # `deps` can exit non-zero after its work is done (`etcd --version | head -1` under
-    # pipefail gets SIGPIPE), so it is judged by what it left.
+    # `deps` and `tools` can exit non-zero after their work is done (`etcd --version | head
+    # -1`, `kubectl version --client | head -1` under pipefail: SIGPIPE when head closes
+    # first, as on a fresh clone here), so they are judged by what they left (below).
     _stage("deps")
-    for stage in ("source", "build", "tools", "certs"):
+    if not ((BIN / "helm").exists() and (BIN / "kubectl").exists()):
+        _stage("tools")
+    for stage in ("source", "build", "certs"):
         if stage == "source" and (BIN / "kube-apiserver").exists():
             continue
         if stage == "build" and (BIN / "kube-controller-manager").exists():
