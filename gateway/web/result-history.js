@@ -1,7 +1,7 @@
 // @ts-check
 // A result's history beside the table: every version (who, when, what changed from what to
 // what, why), newest first, with a revert to any earlier one (itself a new version).
-import { listVersions, revertResult } from "./api/results.js";
+import { changedMeanwhile, listVersions, revertResult } from "./api/results.js";
 import { currentUser } from "./auth.js";
 import { h, replace, errorBox, formatTime, latestOnly } from "./ui.js";
 
@@ -40,7 +40,9 @@ export function resultHistory({ onReverted }) {
   );
   /** @type {HTMLElement | null} */
   let opener = null;
-  /** @type {{name: string, path: string} | null} */
+  /** The result as the page read it, with its etag: a revert sends it, so one made on a
+   * page older than someone else's correction is refused instead of undoing it unseen.
+   * @type {{name: string, path: string, etag: string} | null} */
   let shownResult = null;
   /** The current version listed: a newer one (a correction in the table, the review walk, a
    * re-run) lists the versions again, or the panel called an old version current. */
@@ -49,18 +51,19 @@ export function resultHistory({ onReverted }) {
   // answer would list its versions, and offer their reverts, under the later one's heading.
   const latestVersions = latestOnly(listVersions);
 
-  /** @param {{name: string, filePaths?: string[]}} result @param {HTMLElement | null} from */
+  /** @param {{name: string, etag?: string, filePaths?: string[]}} result @param {HTMLElement | null} from */
   async function show(result, from) {
     opener = from;
     shownVersion = 0;
-    shownResult = { name: result.name, path: (result.filePaths || []).join(", ") };
+    shownResult = { name: result.name, path: (result.filePaths || []).join(", "), etag: result.etag || "" };
     heading.textContent = `History of ${shownResult.path}`;
     element.hidden = false;
     heading.focus();
     await load();
   }
 
-  async function load() {
+  /** @param {HTMLElement | null} [said] a message to show above the versions */
+  async function load(said = null) {
     if (!shownResult) return;
     const { name, path } = shownResult;
     replace(body, h("p", {}, "Loading the versions…"));
@@ -75,7 +78,7 @@ export function resultHistory({ onReverted }) {
     const versions = answer.versions || [];
     const current = versions.length ? versions[versions.length - 1].version : 0;
     shownVersion = current;
-    const status = h("div", { "aria-live": "polite" });
+    const status = h("div", { "aria-live": "polite" }, said);
     replace(
       body,
       status,
@@ -108,9 +111,24 @@ export function resultHistory({ onReverted }) {
                     type: "button",
                     onclick: async () => {
                       try {
-                        await revertResult(name, v.name);
+                        await revertResult(name, v.name, { etag: shownResult?.etag });
                       } catch (error) {
-                        replace(status, errorBox(error));
+                        if (!changedMeanwhile(error)) {
+                          replace(status, errorBox(error));
+                          return;
+                        }
+                        // Someone changed the result since the page read it: its versions
+                        // and the table are read again, and nothing of theirs was undone.
+                        await onReverted();
+                        await load(
+                          h(
+                            "p",
+                            { class: "error", role: "alert" },
+                            `${path} was changed by someone else since this page read it, so it was not reverted. ` +
+                              "Its versions are listed as they are now; revert again if you still need to.",
+                          ),
+                        );
+                        heading.focus();
                         return;
                       }
                       await onReverted();
@@ -129,10 +147,11 @@ export function resultHistory({ onReverted }) {
 
   /**
    * Lists the versions again when the result shown has a newer one than those listed.
-   * @param {{name?: string, version?: number}} result
+   * @param {{name?: string, version?: number, etag?: string}} result
    */
   function update(result) {
     if (element.hidden || !shownResult || result.name !== shownResult.name) return;
+    shownResult.etag = result.etag || shownResult.etag;
     if (!shownVersion || !result.version || result.version === shownVersion) return;
     load();
   }

@@ -2,7 +2,7 @@
 // The review walk: a job's values that need review (ListReviewItems, most consequential first),
 // one at a time, driven by the keyboard: j/k or the arrows move, a accepts, e corrects with a
 // reason, Esc leaves. Every control is a button too, so nothing needs the shortcuts.
-import { acceptReviewItem, listReviewItems, updateValue } from "./api/results.js";
+import { acceptReviewItem, changedMeanwhile, listReviewItems, updateValue } from "./api/results.js";
 import { h, replace, errorBox, latestOnly } from "./ui.js";
 
 const REASONS = /** @type {Record<string, string>} */ ({
@@ -130,13 +130,25 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   }
 
   /**
+   * The result's etag after a change made on this page: the walk's other values of that
+   * result were read before it, and their accept or correction would be refused as if
+   * someone else had changed the result.
+   * @param {string} result @param {string | undefined} etag
+   */
+  function changedHere(result, etag) {
+    if (!etag) return;
+    for (const other of items) if (other.result === result) other.etag = etag;
+  }
+
+  /**
    * A value corrected elsewhere on the page (in the results table) is reviewed: the walk
    * kept it, with the value it had, "Value 3 of 26" while the page said 25 were left, and
    * "a" accepted it again as if it still held what the walk showed.
-   * @param {string} result @param {string} field
+   * @param {string} result @param {string} field @param {string} [etag] the result's now
    */
-  function corrected(result, field) {
+  function corrected(result, field, etag) {
     if (element.hidden) return;
+    changedHere(result, etag);
     const at = items.findIndex((i) => i.result === result && i.field === field);
     if (at < 0) return;
     const current = at === index;
@@ -154,8 +166,10 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     if (!item || sending.has(item)) return;
     sending.add(item);
     try {
-      await acceptReviewItem(item.name);
+      const accepted = await acceptReviewItem(item);
+      changedHere(item.result, accepted?.etag);
     } catch (error) {
+      if (changedMeanwhile(error)) return changedElsewhere(item, "accept");
       replace(status, errorBox(error));
       return;
     } finally {
@@ -163,6 +177,42 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     }
     status.textContent = `Accepted ${item.field} of ${paths(item)}.`;
     await settled(item);
+  }
+
+  /**
+   * Someone changed the item's result since the walk read it (a colleague, another tab): what
+   * the user accepted or corrected was a value that is no longer there. The walk reads the
+   * queue again and shows the value as it is now, or says it needs no review any more.
+   * @param {any} item @param {string} what "accept" or "correction"
+   */
+  async function changedElsewhere(item, what) {
+    let loaded;
+    try {
+      loading.abort();
+      loading = new AbortController();
+      loaded = await latestItems(loading.signal);
+    } catch (error) {
+      replace(status, errorBox(error));
+      return;
+    }
+    if (loaded === undefined) return; // left, or opened again, meanwhile
+    items = loaded;
+    const at = items.findIndex((i) => i.result === item.result && i.field === item.field);
+    index = at >= 0 ? at : Math.min(index, Math.max(0, items.length - 1));
+    correcting = false;
+    draw();
+    say();
+    element.focus();
+    replace(
+      status,
+      h(
+        "span",
+        { class: "error", role: "alert" },
+        `${item.field} of ${paths(item)} was changed by someone else since the walk read it, so your ${what} was not saved. ` +
+          (at >= 0 ? "It is shown as it is now." : "It no longer needs review."),
+      ),
+    );
+    await onChanged();
   }
 
   function correct() {
@@ -181,8 +231,10 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     if (JSON.stringify(value ?? null) === JSON.stringify(item.value ?? null)) return accept();
     sending.add(item);
     try {
-      await updateValue({ name: item.result }, item.field, value, reason);
+      const updated = await updateValue({ name: item.result, etag: item.etag }, item.field, value, reason);
+      changedHere(item.result, updated?.etag);
     } catch (error) {
+      if (changedMeanwhile(error)) return changedElsewhere(item, "correction");
       replace(status, errorBox(error));
       return;
     } finally {

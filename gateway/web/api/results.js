@@ -30,9 +30,13 @@ export const changedMeanwhile = (error) => error?.code === "ABORTED";
 /** A result's versions, oldest first. @param {string} result `jobs/{job}/results/{result}` */
 export const listVersions = (result) => get(`/v1/${result}/versions`, { pageSize: 100 });
 
-/** Restores an earlier version as a new one. @param {string} result @param {string} version @param {string} [reason] */
-export const revertResult = (result, version, reason = "") =>
-  post(`/v1/${result}:revert`, { version, reason });
+/**
+ * Restores an earlier version as a new one. `etag`, the result's as read, refuses the revert
+ * (ABORTED) when the result changed since: it would undo a correction the user never saw.
+ * @param {string} result @param {string} version @param {{reason?: string, etag?: string}} [options]
+ */
+export const revertResult = (result, version, { reason = "", etag = "" } = {}) =>
+  post(`/v1/${result}:revert`, { version, reason, ...(etag ? { etag } : {}) });
 
 /**
  * The values that need review, most consequential first.
@@ -42,5 +46,10 @@ export const revertResult = (result, version, reason = "") =>
 export const listReviewItems = (job, { pageSize = 100, pageToken = "", signal } = {}) =>
   request("GET", `/v1/${job}/reviewItems`, { query: { pageSize, pageToken }, signal });
 
-/** Accepts a value as it is. @param {string} item `jobs/{job}/results/{result}/values/{field}` */
-export const acceptReviewItem = (item) => post(`/v1/${item}:accept`);
+/**
+ * Accepts a value as it is. The item's `etag` (its result's when listed) goes with it: a value
+ * changed since is refused (ABORTED) instead of marked reviewed unseen.
+ * @param {{name: string, etag?: string}} item
+ */
+export const acceptReviewItem = (item) =>
+  post(`/v1/${item.name}:accept`, item.etag ? { etag: item.etag } : {});

@@ -562,7 +562,7 @@ export async function renderJob(main, { id }) {
           history.update(row);
           // A corrected value is reviewed: the walk, if open, drops it, and the count of
           // values needing review goes down (it stayed as it was until the page was reloaded).
-          review.corrected(row.name, field);
+          review.corrected(row.name, field, row.etag);
           await refresh();
         } catch (error) {
           if (!changedMeanwhile(error)) {
