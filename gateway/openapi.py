@@ -120,6 +120,12 @@ NO_NUL = "^[^\\x00]*$"
 NOT_BLANK = f"^[^\\x00]*[^\\x00{_SPACES[1:-1]}][^\\x00]*$"
 
 
+# A result's etag as the jobs service gives it (services/jobs/domain/results/etags.py): its
+# version, quoted; anything else is refused (400). In a body, empty is none.
+ETAG = '"[1-9][0-9]{0,9}"'
+_ETAG_FIELD = {"pattern": f"^(?:{ETAG})?$"}
+
+
 def _text(max_length: int, *, required: bool = False) -> dict[str, Any]:
     rule: dict[str, Any] = {"maxLength": max_length}
     if required:
@@ -198,6 +204,9 @@ def rules(*, max_upload_bytes: int) -> dict[str, dict[str, Any]]:
         f"{p}Template": {"required": ["fields"]},
         f"{p}ApiKey.display_name": _text(limits.MAX_DISPLAY_NAME),
         f"{p}SyncCurrentUserRequest.display_name": _text(limits.MAX_DISPLAY_NAME),
+        f"{p}Result.etag": _ETAG_FIELD,
+        f"{p}AcceptReviewItemRequest.etag": _ETAG_FIELD,
+        f"{p}RevertResultRequest.etag": _ETAG_FIELD,
         f"{p}RetryDeadLetterRequest.reason": _text(500),
         f"{p}DiscardDeadLetterRequest.reason": _text(500),
         "bytereview.extract.v1.PreviewExtractionRequest.fields": fields_list,
@@ -299,6 +308,7 @@ _ANSWERS = {
     "resource already exists",
     "429": "Too many requests (or open streams, or resources) for this caller",
 }
+_STALE_IF_MATCH = "If-Match named an etag the resource no longer has: read it again"
 
 
 def openapi_template(template: str) -> tuple[str, list[str]]:
@@ -518,18 +528,22 @@ def _operation(route: Route, schemas: _Schemas, table: dict[str, dict[str, Any]]
                 param.update({"style": "form", "explode": False})
             params.append(param)
     if (resource := etag_resource(route)) is not None:
-        # gateway/preconditions.py: the header fills the resource's etag.
+        # gateway/preconditions.py: the header fills the call's etag.
+        whose = resource or "resource"
         params.append(
             {
                 "name": "If-Match",
                 "in": "header",
                 "required": False,
-                "description": f"The {resource}'s etag as read: refused (409) if it changed since",
-                "schema": {"type": "string", "pattern": '^"[1-9][0-9]{0,9}"$'},
+                "description": f"The {whose}'s etag as read: refused (412) if it changed since",
+                # `*` (any version) asks nothing.
+                "schema": {"type": "string", "pattern": f"^(?:\\*|{ETAG})$"},
             }
         )
     error = {"application/json": {"schema": {"$ref": f"#/components/schemas/{ERROR}"}}}
     errors = {status: {"description": text, "content": error} for status, text in _ANSWERS.items()}
+    if resource is not None:
+        errors["412"] = {"description": _STALE_IF_MATCH, "content": error}
     op: dict[str, Any] = {
         "operationId": f"{route.service.rsplit('.', 1)[-1]}_{route.method.name}",
         "tags": [route.service.rsplit(".", 1)[-1]],

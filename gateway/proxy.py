@@ -167,7 +167,7 @@ class TranscodingProxy:
                 # resource (an API key made from nothing, a masked field cleared).
                 raise InvalidArgument(f"the request body is required: the {route.body} as JSON")
             message = build_request(route, values, list(request.query_params.multi_items()), body)
-            if_match(message, route, request.headers.getlist("if-match"))
+            precondition = if_match(message, route, request.headers.getlist("if-match"))
             if shape.resumable:
                 _resume_from_last_event(message, request)
         except DomainError as exc:
@@ -194,6 +194,9 @@ class TranscodingProxy:
             reply = await unary(message, metadata=metadata, timeout=UNARY_DEADLINE)
         except grpc.aio.AioRpcError as exc:
             # The one place a gRPC status becomes an HTTP one (a stream's first message included).
+            if precondition and exc.code() == grpc.StatusCode.ABORTED:
+                # The etag compared came from If-Match: RFC 9110 (13.1.1) answers 412.
+                return http_error(412, exc.code().name, exc.details() or "")
             return error_response(exc.code(), exc.details() or "")
         return JSONResponse(to_json(reply))
 

@@ -95,6 +95,9 @@ def test_a_correction_is_sent_as_typed(platform: Platform, tmp_path: Path) -> No
     job = done.stderr.split("job ", 1)[1].split()[0]
     [result] = httpx.get(f"{url}/v1/{job}/results", headers=AUTH).json()["results"]
     number = f"{result['name']}/values/invoice_number"
+    listed = cli(url, "results", "review", job, "--below", "1")
+    lines = listed.stdout.splitlines()
+    assert 'etag "1"' in lines[lines.index(number) + 1], listed.stdout
     # Read as JSON these were the number 1.2345678901234567e+19, 100000.0 and a boolean.
     for typed in ("12345678901234567890", "1e5", "true"):
         corrected = cli(url, "results", "review", job, "--correct", number, typed)
@@ -106,6 +109,18 @@ def test_a_correction_is_sent_as_typed(platform: Platform, tmp_path: Path) -> No
     assert cli(url, "results", "review", job, "--correct", number, "null").returncode == 0
     [result] = httpx.get(f"{url}/v1/{job}/results", headers=AUTH).json()["results"]
     assert (result["values"]["total"], result["values"]["invoice_number"]) == ("12.40", None)
+
+    # With the etag read, a value changed since is neither accepted nor overwritten.
+    stale = str(result["version"] - 1)
+    for action in (["--accept", total], ["--correct", total, "13.00"]):
+        refused = cli(url, "results", "review", job, *action, "--etag", stale)
+        assert refused.returncode == 1, refused.stdout
+        assert "changed since it was read" in refused.stderr
+    fresh = f'"{result["version"]}"'
+    assert cli(url, "results", "review", job, "--accept", total, "--etag", fresh).returncode == 0
+    [result] = httpx.get(f"{url}/v1/{job}/results", headers=AUTH).json()["results"]
+    assert result["values"]["total"] == "12.40"
+    assert result["assessments"]["total"]["reviewed"]
 
 
 def test_a_token_flag_beats_an_api_key_in_the_environment(platform: Platform) -> None:

@@ -33,7 +33,7 @@ from services.jobs.domain import (
     names,
     score_state,
 )
-from services.jobs.domain.results import versions
+from services.jobs.domain.results import etags
 from services.jobs.domain.results.review import value_name
 from services.jobs.store import models
 
@@ -150,7 +150,7 @@ def result(row: models.Result, files: Sequence[tuple[str, str]]) -> pb.Result:
         create_time=ts(row.created_at),
         update_time=ts(row.updated_at),
         version=row.version,
-        etag=versions.etag(row.version),
+        etag=etags.etag(row.version),
         corrected_fields=row.corrected_fields,
         assessments={k: assessment(v) for k, v in (row.assessments or {}).items()},
         values_needing_review=row.review_count or 0,
@@ -217,6 +217,7 @@ def review_item(item: ReviewItem, paths: Sequence[str]) -> pb.ReviewItem:
         reasons=item.reasons,
         impact=item.impact,
         file_paths=paths,
+        etag=etags.etag(item.version),
     )
     json_format.ParseDict(item.value, out.value)
     return out

@@ -362,6 +362,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             result_id=ids["result"],
             version=int(target["result_version"]),
             reason=request.reason,
+            etag=request.etag,
         )
         files = await self._queries.files_of_results([row])
         return convert.result(row, files.get(row.task_id, []))
@@ -429,7 +430,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
         self, request: jobs_pb.AcceptReviewItemRequest, context: Context
     ) -> pb.ReviewItem:
         item = await self._reviews.accept(
-            user_id=caller_id(), actor=caller_actor(), name=request.name
+            user_id=caller_id(), actor=caller_actor(), name=request.name, etag=request.etag
         )
         files = await self._queries.task_paths({item.task_id})
         return convert.review_item(item, files.get(item.task_id, []))

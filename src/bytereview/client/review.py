@@ -4,7 +4,9 @@
     bytereview results review JOB --accept NAME      # keep a value as it is
     bytereview results review JOB --correct NAME VALUE  # set the right value
 
-Without JOB the queue spans every job of the caller (`jobs/-`).
+Without JOB the queue spans every job of the caller (`jobs/-`). Each listed value shows its
+result's etag; `--etag` with an accept or a correction refuses it (exit 1) when the result
+changed since it was listed, instead of accepting or overwriting what someone else changed.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ def _line(item: dict[str, Any]) -> str:
     quote = (assessment.get("evidence", {}).get("quote") or "").replace("\n", " ")
     reasons = ",".join(item.get("reasons", []))
     value = json.dumps(item.get("value"))
+    # The name alone on its line: it is what --accept and --correct take, copied whole.
     return (
         f"{item['name']}\n    {item.get('field', ''):<20} {value:<30} "
-        f"confidence {assessment.get('confidence', 0):.2f}  {reasons:<26} {quote[:60]!r}"
+        f"confidence {assessment.get('confidence', 0):.2f}  {reasons:<26} "
+        f"etag {item.get('etag', '')}  {quote[:60]!r}"
     )
 
 
-def _correct(api: Api, name: str, raw: str) -> Any:
+def _correct(api: Api, name: str, raw: str, etag: str) -> Any:
     """PATCH the result with the one value (UpdateResult, mask `values.<field>`)."""
     result, _, field = name.rpartition("/values/")
     if not result or not field:
@@ -49,23 +53,28 @@ def _correct(api: Api, name: str, raw: str) -> Any:
     if raw == "null" or raw.startswith('"'):
         with contextlib.suppress(ValueError):
             value = json.loads(raw)
-    return api.call(
-        "PATCH",
-        f"/v1/{result}?updateMask=values.{field}",
-        {"name": result, "values": {field: value}},
-    )
+    body = {"name": result, "values": {field: value}, **_etag(etag)}
+    return api.call("PATCH", f"/v1/{result}?updateMask=values.{field}", body)
+
+
+def _etag(given: str) -> dict[str, str]:
+    """The etag's field, if one was given. Listed as `"2"`: the quotes may be left out on the
+    command line, where keeping them needs a second pair."""
+    if not given:
+        return {}
+    return {"etag": given if given.startswith('"') else f'"{given}"'}
 
 
 @guarded
 def review(args: argparse.Namespace) -> int:
     with Api.from_env(args.url, args.token, args.api_key) as api:
         if args.accept:
-            accepted = api.call("POST", f"/v1/{args.accept}:accept", {})
+            accepted = api.call("POST", f"/v1/{args.accept}:accept", _etag(args.etag))
             print(f"accepted {accepted['name']}")
             return 0
         if args.correct:
             name, value = args.correct
-            _correct(api, name, value)
+            _correct(api, name, value, args.etag)
             print(f"corrected {name}")
             return 0
         parent = _job_name(args.job)
@@ -92,5 +101,11 @@ def add_review_action(actions: Any) -> None:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--accept", metavar="NAME", help="accept the value NAME as it is")
     p.add_argument("--correct", nargs=2, metavar=("NAME", "VALUE"), help="set the value NAME")
+    p.add_argument(
+        "--etag",
+        default="",
+        help="with --accept or --correct: the etag listed (quotes optional); refused if the "
+        "result changed since",
+    )
     add_connection_flags(p)
     p.set_defaults(func=review)

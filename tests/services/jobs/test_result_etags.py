@@ -1,5 +1,6 @@
-"""A correction sent with the etag the user read is refused once the result changed since
-(AIP-154): two reviewers on one result, the second overwrote the first without seeing it."""
+"""A correction, accept or revert sent with the etag the user read is refused once the result
+changed since (AIP-154): two reviewers on one result, the second overwrote the first (or
+marked reviewed a value they never saw, or undid the first's correction) without seeing it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bytereview.core.settings import Settings
 from bytereview.jobs.v1 import jobs_service_pb2 as jobs_pb
 from bytereview.jobs.v1 import resources_pb2 as pb
 from tests.conftest import USER
+from tests.services.jobs.test_review import THRESHOLD, assessed_job, queue
 from tests.services.jobs.test_typed_corrections import _result
 
 if TYPE_CHECKING:
@@ -74,3 +76,61 @@ async def test_an_etag_this_api_never_gave_is_a_bad_argument(
             await _update(job_stub, name, {"vendor": "x"}, given)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, given
         assert "no etag this API gives" in (err.value.details() or "")
+
+
+@pytest.mark.settings(review_confidence_threshold=THRESHOLD)
+async def test_an_accept_on_a_stale_review_item_is_refused_and_marks_nothing(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    job = await assessed_job(job_stub, worker_stub, settings)
+    total = (await queue(job_stub, job)).review_items[0]
+    assert total.field == "total"
+    assert total.etag == (await _read(job_stub, total.result)).etag == '"1"'
+
+    # A colleague corrects the number of the same result: its total is still what the item
+    # showed, but the result is not what the reviewer read.
+    await _update(job_stub, total.result, {"number": "A-10"}, total.etag)
+
+    def accept(etag: str) -> Any:
+        request = jobs_pb.AcceptReviewItemRequest(name=total.name, etag=etag)
+        return job_stub.AcceptReviewItem(request, metadata=USER)
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await accept(total.etag)
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert "etag: the result changed since it was read (it is at version 2 now)" in (
+        err.value.details() or ""
+    )
+    assert total.name in {i.name for i in (await queue(job_stub, job)).review_items}
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await accept("2")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    again = (await queue(job_stub, job)).review_items[0]
+    assert (again.name, again.etag) == (total.name, '"2"')
+    accepted = await accept(again.etag)
+    assert accepted.assessment.reviewed
+    assert accepted.etag == '"2"'  # an accept marks, it makes no version
+    assert total.name not in {i.name for i in (await queue(job_stub, job)).review_items}
+
+
+async def test_a_revert_on_a_stale_read_is_refused_and_undoes_nothing(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    name = await _result(job_stub, worker_stub, settings)
+    read = await _update(job_stub, name, {"vendor": "A's fix"}, "")
+    await _update(job_stub, name, {"vendor": "B's fix"}, read.etag)
+
+    def revert(etag: str) -> Any:
+        request = jobs_pb.RevertResultRequest(name=name, version=f"{name}/versions/1", etag=etag)
+        return job_stub.RevertResult(request, metadata=USER)
+
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await revert(read.etag)
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    now = await _read(job_stub, name)
+    assert (now.values["vendor"], now.version) == ("B's fix", 3)
+
+    reverted = await revert(now.etag)
+    assert (reverted.version, reverted.etag) == (4, '"4"')
+    assert reverted.values["vendor"] != "B's fix"

@@ -12,12 +12,12 @@ from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
 from services.jobs.domain.events import record_event
 from services.jobs.domain.results import review
+from services.jobs.domain.results.etags import check_etag
 from services.jobs.domain.results.values import as_typed, check_value
 from services.jobs.domain.results.versions import (
     CORRECTED,
     add_version,
     changes,
-    check_etag,
     check_reason,
     describe,
     result_of,

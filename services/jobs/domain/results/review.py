@@ -30,6 +30,7 @@ from services.jobs.domain.events import record_event
 from services.jobs.domain.pages.keyset import Keyset, page_of
 from services.jobs.domain.pages.tokens import Key
 from services.jobs.domain.queries import codec_of
+from services.jobs.domain.results.etags import check_etag
 from services.jobs.store import models
 
 # Money goes into accounting as is: a wrong amount costs more than a wrong address.
@@ -257,6 +258,8 @@ class ReviewItem:
     impact: float
     position: int
     task_id: str
+    # The result's version when the value was read: its etag (etags.etag).
+    version: int
 
 
 class Reviews:
@@ -324,7 +327,7 @@ class Reviews:
             shown = await _shown_values(session, [row for row, _ in rows])
         items = []
         for row, task_id in rows:
-            value, assessment = shown[(row.result_id, row.field)]
+            value, assessment, version = shown[(row.result_id, row.field)]
             items.append(
                 ReviewItem(
                     job_id=row.job_id,
@@ -337,14 +340,17 @@ class Reviews:
                     impact=impact(row.data_type, row.confidence, row.unverified),
                     position=row.position,
                     task_id=task_id,
+                    version=version,
                 )
             )
         items.sort(key=_order)
         page, token = page_of(items[: size + 1], size, codec=codec, scope=scope, key_of=_order)
         return page, token, total
 
-    async def accept(self, *, user_id: str, actor: str, name: str) -> ReviewItem:
-        """Mark one value reviewed as it is."""
+    async def accept(self, *, user_id: str, actor: str, name: str, etag: str = "") -> ReviewItem:
+        """Mark one value reviewed as it is. `etag`: the result's as the item was read; a
+        result changed since is not marked (check_etag): the value accepted would be one
+        the user never saw."""
         ids = parse_value_name(name)
         threshold = self.threshold()
 
@@ -357,6 +363,7 @@ class Reviews:
             )
             if result is None or ids["field"] not in result.assessments:
                 raise NotFound(f"review item {name} not found")
+            check_etag(result, etag, field="etag")
             await mark_reviewed(session, job, result, [ids["field"]], threshold)
             result.updated_at = models.utcnow()
             record_event(
@@ -381,6 +388,7 @@ class Reviews:
                 impact=0.0,
                 position=result.position,
                 task_id=result.task_id,
+                version=result.version,
             )
 
         # Locks the job's row, then writes the result's, as a correction does.
@@ -418,8 +426,9 @@ VALUES_FETCH = 8
 
 async def _shown_values(
     session: AsyncSession, rows: Sequence[models.ReviewItem]
-) -> dict[tuple[str, str], tuple[Any, dict[str, Any]]]:
-    """(result id, field) -> (the value, its assessment) for each item of `rows`.
+) -> dict[tuple[str, str], tuple[Any, dict[str, Any], int]]:
+    """(result id, field) -> (the value, its assessment, the result's version) for each item
+    of `rows`; the version is read with the values, so its etag names what was shown.
 
     An item shows one value, but its result's values and assessments are one JSON column
     each: joined to every item, a result of 100 values of 10,000 characters was read (and
@@ -429,15 +438,22 @@ async def _shown_values(
     wanted: dict[str, set[str]] = {}
     for row in rows:
         wanted.setdefault(row.result_id, set()).add(row.field)
-    shown: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+    shown: dict[tuple[str, str], tuple[Any, dict[str, Any], int]] = {}
     ids = list(wanted)
     for start in range(0, len(ids), VALUES_FETCH):
         found = await session.execute(
-            select(models.Result.id, models.Result.values, models.Result.assessments).where(
-                models.Result.id.in_(ids[start : start + VALUES_FETCH])
-            )
+            select(
+                models.Result.id,
+                models.Result.values,
+                models.Result.assessments,
+                models.Result.version,
+            ).where(models.Result.id.in_(ids[start : start + VALUES_FETCH]))
         )
-        for result_id, values, assessments in found:
+        for result_id, values, assessments, version in found:
             for field in wanted[result_id]:
-                shown[(result_id, field)] = (values.get(field), assessments.get(field, {}))
+                shown[(result_id, field)] = (
+                    values.get(field),
+                    assessments.get(field, {}),
+                    version,
+                )
     return shown

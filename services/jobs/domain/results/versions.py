@@ -8,14 +8,13 @@ rest: who, when, old -> new, why.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bytereview.core.errors import Aborted, InvalidArgument, NotFound
+from bytereview.core.errors import NotFound
 from bytereview.core.limits import check_length
 from services.jobs.domain import names
 from services.jobs.domain.context import JobsContext, owned_job
@@ -23,6 +22,7 @@ from services.jobs.domain.events import record_event
 from services.jobs.domain.pages.keyset import Keyset, page_of, read_page
 from services.jobs.domain.queries import codec_of
 from services.jobs.domain.results import review
+from services.jobs.domain.results.etags import check_etag
 from services.jobs.store import models
 
 EXTRACTED = "EXTRACTED"
@@ -36,27 +36,6 @@ MAX_REASON = 1000
 
 def check_reason(reason: str) -> str:
     return check_length(reason.strip(), MAX_REASON, field="reason")
-
-
-def etag(version: int) -> str:
-    """A result's entity tag (AIP-154): its values' version, which every correction,
-    revert and re-run raises, quoted as HTTP writes one."""
-    return f'"{version}"'
-
-
-def check_etag(result: models.Result, given: str) -> None:
-    """Aborted when `given` (a client's etag; empty: none) is not the result's own: its
-    values changed since the client read them, and an update would overwrite that change
-    unseen."""
-    if given and not re.fullmatch(r'"[1-9][0-9]{0,9}"', given):
-        raise InvalidArgument(
-            f"result.etag: {given[:40]!r} is no etag this API gives; send back the one read"
-        )
-    if given and given != etag(result.version):
-        raise Aborted(
-            f"result.etag: the result changed since it was read (it is at version "
-            f"{result.version} now); read it again, then correct it"
-        )
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
@@ -191,12 +170,17 @@ class ResultVersions:
         result_id: str,
         version: int,
         reason: str,
+        etag: str = "",
     ) -> models.Result:
+        """Restores `version`'s values as a new version. `etag`: the result's as the user
+        read it; a result changed since is not reverted (check_etag): that would undo a
+        correction the user never saw."""
         reason = check_reason(reason)
 
         async def work(session: AsyncSession) -> models.Result:
             job = await owned_job(session, user_id, job_id, lock=True)
             result = await result_of(session, job_id, result_id)
+            check_etag(result, etag, field="etag")
             target = await session.get(models.ResultVersion, (result_id, version))
             if target is None:
                 raise NotFound(f"{names.result_version_name(job_id, result_id, version)} not found")

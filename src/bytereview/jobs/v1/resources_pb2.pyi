@@ -764,6 +764,7 @@ class ReviewItem(_message.Message):
     REASONS_FIELD_NUMBER: _builtins.int
     IMPACT_FIELD_NUMBER: _builtins.int
     FILE_PATHS_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`jobs/{job}/results/{result}/values/{field}`."""
     result: _builtins.str
@@ -774,6 +775,11 @@ class ReviewItem(_message.Message):
     """The field's data type."""
     impact: _builtins.float
     """What ordering uses: (1 - confidence) times the field's weight (money counts double)."""
+    etag: _builtins.str
+    """The result's etag when the item was read (AIP-154). Give it back to AcceptReviewItem,
+    or as the result's etag to UpdateResult: a value changed since is then refused
+    (ABORTED) instead of accepted or overwritten unseen.
+    """
     @_builtins.property
     def value(self) -> _struct_pb2.Value:
         """The value as extracted (or as last corrected)."""
@@ -804,10 +810,11 @@ class ReviewItem(_message.Message):
         reasons: _abc.Iterable[_builtins.str] | None = ...,
         impact: _builtins.float = ...,
         file_paths: _abc.Iterable[_builtins.str] | None = ...,
+        etag: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "value", b"value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "data_type", b"data_type", "field", b"field", "file_paths", b"file_paths", "impact", b"impact", "name", b"name", "reasons", b"reasons", "result", b"result", "value", b"value"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assessment", b"assessment", "data_type", b"data_type", "etag", b"etag", "field", b"field", "file_paths", b"file_paths", "impact", b"impact", "name", b"name", "reasons", b"reasons", "result", b"result", "value", b"value"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
