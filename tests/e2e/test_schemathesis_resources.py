@@ -35,6 +35,7 @@ OPERATIONS = [
     "JobService_GetJobProgress",
     "JobService_ListFiles",
     "JobService_ListResults",
+    "JobService_GetResult",
     "JobService_ListJobEvents",
     "JobService_ListTasks",
     "JobService_ExportResults",

@@ -247,6 +247,12 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             next_page_token=token,
         )
 
+    async def GetResult(self, request: jobs_pb.GetResultRequest, context: Context) -> pb.Result:
+        ids = names.parse("result", request.name)
+        row = await self._versions.current(caller_id(), ids["job"], ids["result"])
+        files = await self._queries.files_of_results([row])
+        return convert.result(row, files.get(row.task_id, []))
+
     async def UpdateResult(
         self, request: jobs_pb.UpdateResultRequest, context: Context
     ) -> pb.Result:

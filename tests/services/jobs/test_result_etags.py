@@ -36,10 +36,28 @@ async def _update(job_stub: JobStub, name: str, values: dict[str, Any], etag: st
 
 
 async def _read(job_stub: JobStub, name: str) -> pb.Result:
+    return await job_stub.GetResult(jobs_pb.GetResultRequest(name=name), metadata=USER)
+
+
+async def test_get_result_reads_one_result_as_listed(
+    job_stub: JobStub, worker_stub: WorkerStub, settings: Settings
+) -> None:
+    """A partner reading a result back before correcting it needed the job's whole list."""
+    name = await _result(job_stub, worker_stub, settings)
+    await _update(job_stub, name, {"vendor": "A"}, "")
     job = name.rsplit("/results/", 1)[0]
     listed = await job_stub.ListResults(jobs_pb.ListResultsRequest(parent=job), metadata=USER)
-    [result] = [r for r in listed.results if r.name == name]
-    return result
+    got = await _read(job_stub, name)
+    assert got == listed.results[0]
+    assert (got.version, got.etag, got.values["vendor"]) == (2, '"2"', "A")
+    for bad, code in (
+        (f"{job}/results/{'0' * 32}", grpc.StatusCode.NOT_FOUND),
+        (f"{job}/results/x", grpc.StatusCode.INVALID_ARGUMENT),
+        (job, grpc.StatusCode.INVALID_ARGUMENT),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _read(job_stub, bad)
+        assert err.value.code() == code, bad
 
 
 async def test_a_correction_on_a_stale_read_is_refused_and_changes_nothing(

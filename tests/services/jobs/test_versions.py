@@ -416,6 +416,7 @@ async def test_every_new_resource_is_the_owners_alone(
         return name.replace(job, missing_job).replace(template.name, missing_template)
 
     calls: list[tuple[Any, Any]] = [
+        (job_stub.GetResult, jobs_pb.GetResultRequest(name=result.name)),
         (job_stub.ListResultVersions, jobs_pb.ListResultVersionsRequest(parent=result.name)),
         (
             job_stub.GetResultVersion,

@@ -151,6 +151,11 @@ class ResultVersions:
             )
         return page_of(rows, size, codec=codec, scope=scope, key_of=lambda v: (v.version,))
 
+    async def current(self, user_id: str, job_id: str, result_id: str) -> models.Result:
+        """The result as it is now (its latest version)."""
+        async with self._ctx.reading() as session:
+            return await _owned_result(session, user_id, job_id, result_id)
+
     async def get_version(
         self, user_id: str, job_id: str, result_id: str, version: int
     ) -> models.ResultVersion:

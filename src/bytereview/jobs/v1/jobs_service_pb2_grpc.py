@@ -114,6 +114,11 @@ class JobServiceStub:
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsRequest.SerializeToString,
                 response_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsResponse.FromString,
                 _registered_method=True)
+        self.GetResult = channel.unary_unary(
+                '/bytereview.jobs.v1.JobService/GetResult',
+                request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultRequest.SerializeToString,
+                response_deserializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.FromString,
+                _registered_method=True)
         self.UpdateResult = channel.unary_unary(
                 '/bytereview.jobs.v1.JobService/UpdateResult',
                 request_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.UpdateResultRequest.SerializeToString,
@@ -281,6 +286,13 @@ class JobServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetResult(self, request, context):
+        """Gets one result as it is now: its values, assessments, version and etag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateResult(self, request, context):
         """Corrects values of a result.
         """
@@ -443,6 +455,11 @@ def add_JobServiceServicer_to_server(servicer, server):
                     servicer.ListResults,
                     request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsRequest.FromString,
                     response_serializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsResponse.SerializeToString,
+            ),
+            'GetResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetResult,
+                    request_deserializer=bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultRequest.FromString,
+                    response_serializer=bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.SerializeToString,
             ),
             'UpdateResult': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateResult,
@@ -907,6 +924,33 @@ class JobService:
             '/bytereview.jobs.v1.JobService/ListResults',
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsRequest.SerializeToString,
             bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.ListResultsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/bytereview.jobs.v1.JobService/GetResult',
+            bytereview_dot_jobs_dot_v1_dot_jobs__service__pb2.GetResultRequest.SerializeToString,
+            bytereview_dot_jobs_dot_v1_dot_resources__pb2.Result.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,8 @@ class JobServiceStub:
     """Lists the extraction tasks of a job."""
     ListResults: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultsRequest, _jobs_service_pb2.ListResultsResponse]
     """Lists the results of a job, in task order."""
+    GetResult: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.GetResultRequest, _resources_pb2.Result]
+    """Gets one result as it is now: its values, assessments, version and etag."""
     UpdateResult: _grpc.UnaryUnaryMultiCallable[_jobs_service_pb2.UpdateResultRequest, _resources_pb2.Result]
     """Corrects values of a result."""
     ExportResults: _grpc.UnaryStreamMultiCallable[_jobs_service_pb2.ExportResultsRequest, _httpbody_pb2.HttpBody]
@@ -140,6 +142,8 @@ class JobServiceAsyncStub(JobServiceStub):
     """Lists the extraction tasks of a job."""
     ListResults: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.ListResultsRequest, _jobs_service_pb2.ListResultsResponse]  # type: ignore[assignment]
     """Lists the results of a job, in task order."""
+    GetResult: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.GetResultRequest, _resources_pb2.Result]  # type: ignore[assignment]
+    """Gets one result as it is now: its values, assessments, version and etag."""
     UpdateResult: _aio.UnaryUnaryMultiCallable[_jobs_service_pb2.UpdateResultRequest, _resources_pb2.Result]  # type: ignore[assignment]
     """Corrects values of a result."""
     ExportResults: _aio.UnaryStreamMultiCallable[_jobs_service_pb2.ExportResultsRequest, _httpbody_pb2.HttpBody]  # type: ignore[assignment]
@@ -299,6 +303,14 @@ class JobServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_service_pb2.ListResultsResponse, _abc.Awaitable[_jobs_service_pb2.ListResultsResponse]]:
         """Lists the results of a job, in task order."""
+
+    @_abc_1.abstractmethod
+    def GetResult(
+        self,
+        request: _jobs_service_pb2.GetResultRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_resources_pb2.Result, _abc.Awaitable[_resources_pb2.Result]]:
+        """Gets one result as it is now: its values, assessments, version and etag."""
 
     @_abc_1.abstractmethod
     def UpdateResult(
