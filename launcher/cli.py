@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bytereview.client import (
         add_extract_flags,
         add_jobs_actions,
+        register_keys,
         register_results,
         register_templates,
     )
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
             add_jobs_actions(p, service=lambda _args, load=load: _run_service(load))
     register_templates(sub)
     register_results(sub)
+    register_keys(sub)
 
     operator = sub.add_parser(
         "operator",
