@@ -75,6 +75,16 @@ export async function signInWithApiKey(key) {
   setCredential({ kind, value, source: "apiKey" });
   return finishSignIn().catch((error) => {
     forget();
+    // The API's reason is for programs ("invalid bearer token: Not enough segments" for a
+    // key cut short): the person pasting it needs to know what to check.
+    if (error instanceof ApiError && error.status === 401) {
+      throw new ApiError(
+        kind === "apiKey"
+          ? "This API key was not accepted: it may be revoked, or not copied whole. Paste it again, or make a new one."
+          : "This is not an API key ByteReview made (they start with brk_), nor a token it accepts. Paste the key again.",
+        { status: 401, code: error.code, requestId: error.requestId },
+      );
+    }
     throw error;
   });
 }

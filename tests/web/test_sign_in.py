@@ -63,9 +63,17 @@ def test_sign_out_and_in_with_an_api_key(page: Page, app_url: str) -> None:
     # Signed out stays signed out across a reload (dev mode does not sign back in by itself).
     page.reload()
     expect(page.get_by_role("heading", name="Sign in to ByteReview")).to_be_visible()
+    # A refused key is said in words, not the API's ("invalid bearer token: Not enough
+    # segments"), with the request id to quote.
     page.get_by_label("API key").fill("not-a-key")
     page.get_by_role("button", name="Sign in with API key").click()
-    expect(page.get_by_role("alert")).to_contain_text("request id")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("not an API key ByteReview made (they start with brk_)")
+    expect(alert).to_contain_text("request id")
+    expect(alert).not_to_contain_text("segments")
+    page.get_by_label("API key").fill(key[:-3])
+    page.get_by_role("button", name="Sign in with API key").click()
+    expect(alert).to_contain_text("This API key was not accepted")
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in with API key").click()
     expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
