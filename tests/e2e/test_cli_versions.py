@@ -65,7 +65,13 @@ def test_history_revert_golden_and_score(platform: Platform, tmp_path: Path) -> 
         assert 'invoice_number: "A-1" -> "A-7"' in history.stdout
         assert "reason: scan misread" in history.stdout
 
-        reverted = cli(url, "results", "revert", result["name"], "1", "--reason", "was right")
+        # Read at v1, before the correction: the revert would undo what it never saw.
+        stale = cli(url, "results", "revert", result["name"], "1", "--etag", "1")
+        assert stale.returncode == 1
+        assert "changed since it was read" in stale.stderr
+        reverted = cli(
+            url, "results", "revert", result["name"], "1", "--reason", "was right", "--etag", "2"
+        )
         assert reverted.returncode == 0, reverted.stderr
         assert "is at v3" in reverted.stdout
         (after,) = rest.get(f"/v1/{job}/results").json()["results"]

@@ -54,3 +54,11 @@ def job_name(value: str) -> str:
 
 def template_name(value: str) -> str:
     return value if value.startswith("templates/") else f"templates/{value}"
+
+
+def etag_field(given: str) -> dict[str, str]:
+    """A request's `etag` field, if one was given (`--etag`). Listed as `"2"`: the quotes may
+    be left out on the command line, where keeping them needs a second pair."""
+    if not given:
+        return {}
+    return {"etag": given if given.startswith('"') else f'"{given}"'}

@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from bytereview.client.api import Api, ClientError
-from bytereview.client.options import add_connection_flags, guarded
+from bytereview.client.options import add_connection_flags, etag_field, guarded
 
 
 def _job_name(value: str) -> str:
@@ -53,23 +53,15 @@ def _correct(api: Api, name: str, raw: str, etag: str) -> Any:
     if raw == "null" or raw.startswith('"'):
         with contextlib.suppress(ValueError):
             value = json.loads(raw)
-    body = {"name": result, "values": {field: value}, **_etag(etag)}
+    body = {"name": result, "values": {field: value}, **etag_field(etag)}
     return api.call("PATCH", f"/v1/{result}?updateMask=values.{field}", body)
-
-
-def _etag(given: str) -> dict[str, str]:
-    """The etag's field, if one was given. Listed as `"2"`: the quotes may be left out on the
-    command line, where keeping them needs a second pair."""
-    if not given:
-        return {}
-    return {"etag": given if given.startswith('"') else f'"{given}"'}
 
 
 @guarded
 def review(args: argparse.Namespace) -> int:
     with Api.from_env(args.url, args.token, args.api_key) as api:
         if args.accept:
-            accepted = api.call("POST", f"/v1/{args.accept}:accept", _etag(args.etag))
+            accepted = api.call("POST", f"/v1/{args.accept}:accept", etag_field(args.etag))
             print(f"accepted {accepted['name']}")
             return 0
         if args.correct:

@@ -12,6 +12,7 @@ from bytereview.client.api import Api, ClientError
 from bytereview.client.options import (
     add_connection_flags,
     client,
+    etag_field,
     guarded,
     job_name,
     template_name,
@@ -68,9 +69,8 @@ def results(args: argparse.Namespace) -> int:
                 if args.version.startswith("jobs/")
                 else f"{result}/versions/{args.version.lstrip('v')}"
             )
-            reverted = api.call(
-                "POST", f"/v1/{result}:revert", {"version": version, "reason": args.reason}
-            )
+            body = {"version": version, "reason": args.reason, **etag_field(args.etag)}
+            reverted = api.call("POST", f"/v1/{result}:revert", body)
             print(f"{result} is at v{reverted.get('version')}")
         elif args.action == "golden":
             golden = api.call(
@@ -170,6 +170,12 @@ def register_results(sub: Any) -> None:
     revert.add_argument("result", help="jobs/JOB/results/RESULT")
     revert.add_argument("version", help="the version to restore: 1, v1 or its full name")
     revert.add_argument("--reason", default="")
+    revert.add_argument(
+        "--etag",
+        default="",
+        help="the current version as read (history's last; quotes optional): refused if the "
+        "result changed since",
+    )
     add_connection_flags(revert)
     golden = actions.add_parser("golden", help="mark the result golden for a template")
     golden.add_argument("result", help="jobs/JOB/results/RESULT")
