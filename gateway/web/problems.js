@@ -9,6 +9,13 @@ import { h, replace, retryBox } from "./ui.js";
 // Listed at most; the rest are counted. A job of 100,000 files can fail thousands.
 const SHOWN = 200;
 
+// Task.failure: whether "Retry failed tasks" may help this one. The error alone did not say,
+// and an unreadable file was retried as hopefully as a timeout.
+const RETRY_WORDS = /** @type {Record<string, string>} */ ({
+  PERMANENT: "will fail again as it is",
+  EXHAUSTED: "ran out of attempts; a retry may succeed",
+});
+
 /**
  * A "What could not be extracted" disclosure, read when opened, and again when it is open
  * and the number of failures changes.
@@ -41,6 +48,7 @@ export function problemsPanel(job) {
             h("span", { class: "path" }, taskFiles(t, paths)),
             ": extraction failed",
             t.lastError ? ` (${t.lastError})` : "",
+            RETRY_WORDS[t.failure] ? h("span", { class: "muted" }, ` — ${RETRY_WORDS[t.failure]}`) : null,
           ),
         ),
       ];

@@ -113,6 +113,8 @@ def test_failed_files_are_reported(platform: Platform, tmp_path: Path) -> None:
     url = platform.url
     (tmp_path / "good.pdf").write_bytes(invoice("G-1", "1.00"))
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7 this is not a PDF at all")
+    # A JPEG by its first bytes, with no frame: READY at ingest, its task fails for good.
+    (tmp_path / "scan.jpg").write_bytes(b"\xff\xd8\xff" + b"x" * 100)
     done = cli(
         url,
         "extract",
@@ -124,6 +126,9 @@ def test_failed_files_are_reported(platform: Platform, tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "broken.pdf" in done.stderr
+    [scan] = [line for line in done.stderr.splitlines() if line.startswith("  task ")]
+    assert "scan.jpg: cannot read the image" in scan
+    assert scan.endswith("(will fail again as it is)")
     assert (tmp_path / "r.xlsx").read_bytes()[:2] == b"PK"
 
 

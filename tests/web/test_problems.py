@@ -50,3 +50,5 @@ def test_failures_are_listed_with_their_reasons(page: Page, app_url: str) -> Non
     expect(problems.filter(has_text="scan.jpg")).to_contain_text(
         "extraction failed (scan.jpg: cannot read the image (cannot identify image file))"
     )
+    # An image no decoder opens fails the same way again: retrying it would not help.
+    expect(problems.filter(has_text="scan.jpg")).to_contain_text("— will fail again as it is")

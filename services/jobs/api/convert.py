@@ -35,9 +35,12 @@ from services.jobs.domain import (
 )
 from services.jobs.domain.results import etags
 from services.jobs.domain.results.review import value_name
+from services.jobs.domain.status import TaskStatus
 from services.jobs.store import models
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# models.Task.failure as the API names it; anything else (none recorded) is unspecified.
+_FAILURES = frozenset(pb.Task.Failure.keys()) - {"FAILURE_UNSPECIFIED"}
 
 
 def ts(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -132,6 +135,10 @@ def task(row: models.Task, file_ids: Sequence[str]) -> pb.Task:
         start_time=ts(row.started_at),
         end_time=ts(row.finished_at),
         folder=row.folder,
+        # Recorded with the last failure; a task queued again since is no longer FAILED.
+        failure=pb.Task.Failure.Value(row.failure)
+        if row.status == TaskStatus.FAILED and row.failure in _FAILURES
+        else pb.Task.FAILURE_UNSPECIFIED,
     )
 
 

@@ -243,6 +243,9 @@ class Task(Base):
     # Bumped each time the task is (re)queued; part of the outbox message id.
     generation: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    # The class of the task's last failure ("PERMANENT", "EXHAUSTED"; "" before any or
+    # before migration 0011): whether a retry may help. Meaningful while it is FAILED.
+    failure: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -323,6 +323,13 @@ def upload_and_start(
     return int(started.get("counters", {}).get("tasksTotal", 0))
 
 
+# Task.failure: whether `jobs rerun --failed` may help (an unreadable file fails again).
+_RETRY_HINTS = {
+    "PERMANENT": " (will fail again as it is)",
+    "EXHAUSTED": " (ran out of attempts; `jobs rerun JOB --failed` may succeed)",
+}
+
+
 def report_failures(
     api: Api,
     job: str,
@@ -339,7 +346,8 @@ def report_failures(
     tasks = api.call("GET", f"/v1/{job}/tasks", pageSize=1000)
     for t in tasks.get("tasks", []):
         if t.get("status") == "FAILED":
-            problems.append(f"  task {t['name']}: {t.get('lastError', '')}")
+            hint = _RETRY_HINTS.get(t.get("failure", ""), "")
+            problems.append(f"  task {t['name']}: {t.get('lastError', '')}{hint}")
     # Combined mode: a file that could not be read is left out of its folder's result.
     results = api.call("GET", f"/v1/{job}/results", pageSize=1000) if combined else {}
     for r in results.get("results", []):

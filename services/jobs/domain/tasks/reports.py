@@ -445,6 +445,7 @@ async def _dead_letter_task(session: AsyncSession, job_id: str, task_id: str, er
         message=f"EXHAUSTED: {error}",
     )
     task.last_error = error[:MAX_ERROR]
+    task.failure = "EXHAUSTED"
     job.tasks_failed += 1
     await finish_if_done(session, job)
     return True
@@ -587,6 +588,8 @@ def _fail(
         record=record,
     )
     task.last_error = error[:MAX_ERROR]
+    if target == TaskStatus.FAILED:
+        task.failure = failure_class
     return target
 
 

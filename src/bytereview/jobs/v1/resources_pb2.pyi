@@ -404,6 +404,39 @@ class Task(_message.Message):
     CANCELLED: Task.Status.ValueType  # 5
     """Its job was cancelled before it finished."""
 
+    class _Failure:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _FailureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Task._Failure.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        FAILURE_UNSPECIFIED: Task._Failure.ValueType  # 0
+        """Not FAILED, or failed before this was recorded."""
+        PERMANENT: Task._Failure.ValueType  # 1
+        """Will fail again as it is: a file that cannot be read or is gone, a folder past the
+        model's page limit, a request the model refused, answers off the schema twice. A
+        model may still answer differently another time; the input did not change.
+        """
+        EXHAUSTED: Task._Failure.ValueType  # 2
+        """Ran out of attempts on errors that pass (timeouts, a service down, rate limits): a
+        retry may well succeed.
+        """
+
+    class Failure(_Failure, metaclass=_FailureEnumTypeWrapper):
+        """Whether a FAILED task may succeed when tried again, as its worker judged the failure."""
+
+    FAILURE_UNSPECIFIED: Task.Failure.ValueType  # 0
+    """Not FAILED, or failed before this was recorded."""
+    PERMANENT: Task.Failure.ValueType  # 1
+    """Will fail again as it is: a file that cannot be read or is gone, a folder past the
+    model's page limit, a request the model refused, answers off the schema twice. A
+    model may still answer differently another time; the input did not change.
+    """
+    EXHAUSTED: Task.Failure.ValueType  # 2
+    """Ran out of attempts on errors that pass (timeouts, a service down, rate limits): a
+    retry may well succeed.
+    """
+
     NAME_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
@@ -413,12 +446,14 @@ class Task(_message.Message):
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
     FOLDER_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     mode: Global___TaskMode.ValueType
     status: Global___Task.Status.ValueType
     attempts: _builtins.int
     last_error: _builtins.str
     folder: _builtins.str
+    failure: Global___Task.Failure.ValueType
     @_builtins.property
     def files(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The files, in order."""
@@ -439,10 +474,11 @@ class Task(_message.Message):
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
         folder: _builtins.str = ...,
+        failure: Global___Task.Failure.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "end_time", b"end_time", "files", b"files", "folder", b"folder", "last_error", b"last_error", "mode", b"mode", "name", b"name", "start_time", b"start_time", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "end_time", b"end_time", "failure", b"failure", "files", b"files", "folder", b"folder", "last_error", b"last_error", "mode", b"mode", "name", b"name", "start_time", b"start_time", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
