@@ -61,6 +61,13 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     return all;
   });
 
+  /** The queue read anew; a reading still on its way stops, its answer unwanted. */
+  function readQueue() {
+    loading.abort();
+    loading = new AbortController();
+    return latestItems(loading.signal);
+  }
+
   /**
    * @param {() => HTMLElement | null} from where the focus goes back on leaving (a function:
    * the page redraws the control that opened the walk as counts change)
@@ -71,9 +78,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     replace(body, h("p", {}, "Loading the values to review…"));
     let loaded;
     try {
-      loading.abort();
-      loading = new AbortController();
-      loaded = await latestItems(loading.signal);
+      loaded = await readQueue();
     } catch (error) {
       replace(body, errorBox(error));
       return;
@@ -188,9 +193,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   async function changedElsewhere(item, what) {
     let loaded;
     try {
-      loading.abort();
-      loading = new AbortController();
-      loaded = await latestItems(loading.signal);
+      loaded = await readQueue();
     } catch (error) {
       replace(status, errorBox(error));
       return;
