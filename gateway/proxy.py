@@ -195,7 +195,9 @@ class TranscodingProxy:
         except grpc.aio.AioRpcError as exc:
             # The one place a gRPC status becomes an HTTP one (a stream's first message included).
             if precondition and exc.code() == grpc.StatusCode.ABORTED:
-                # The etag compared came from If-Match: RFC 9110 (13.1.1) answers 412.
+                # The etag compared came from If-Match: RFC 9110 (13.1.1) answers 412. Only
+                # an etag that no longer matches is ABORTED in this API (etags.check_etag);
+                # another cause of ABORTED would need telling apart here.
                 return http_error(412, exc.code().name, exc.details() or "")
             return error_response(exc.code(), exc.details() or "")
         return JSONResponse(to_json(reply))

@@ -1,7 +1,7 @@
 // @ts-check
 // A result's history beside the table: every version (who, when, what changed from what to
 // what, why), newest first, with a revert to any earlier one (itself a new version).
-import { changedMeanwhile, listVersions, revertResult } from "./api/results.js";
+import { changedMeanwhile, getResult, listVersions, revertResult } from "./api/results.js";
 import { currentUser } from "./auth.js";
 import { h, replace, errorBox, formatTime, latestOnly } from "./ui.js";
 
@@ -40,8 +40,10 @@ export function resultHistory({ onReverted }) {
   );
   /** @type {HTMLElement | null} */
   let opener = null;
-  /** The result as the page read it, with its etag: a revert sends it, so one made on a
-   * page older than someone else's correction is refused instead of undoing it unseen.
+  /** The result shown, with the etag read just before its versions were listed: a revert
+   * sends it, so one made on a listing older than someone else's correction is refused
+   * instead of undoing it unseen (read before the listing, a change in between is refused
+   * too, never let through).
    * @type {{name: string, path: string, etag: string} | null} */
   let shownResult = null;
   /** The current version listed: a newer one (a correction in the table, the review walk, a
@@ -49,13 +51,16 @@ export function resultHistory({ onReverted }) {
   let shownVersion = 0;
   // Another result's history asked for (or the panel closed) while one loads: the earlier
   // answer would list its versions, and offer their reverts, under the later one's heading.
-  const latestVersions = latestOnly(listVersions);
+  const latestVersions = latestOnly(async (/** @type {string} */ name) => {
+    const { etag } = await getResult(name);
+    return { etag, answer: await listVersions(name) };
+  });
 
   /** @param {{name: string, etag?: string, filePaths?: string[]}} result @param {HTMLElement | null} from */
   async function show(result, from) {
     opener = from;
     shownVersion = 0;
-    shownResult = { name: result.name, path: (result.filePaths || []).join(", "), etag: result.etag || "" };
+    shownResult = { name: result.name, path: (result.filePaths || []).join(", "), etag: "" };
     heading.textContent = `History of ${shownResult.path}`;
     element.hidden = false;
     heading.focus();
@@ -67,14 +72,16 @@ export function resultHistory({ onReverted }) {
     if (!shownResult) return;
     const { name, path } = shownResult;
     replace(body, h("p", {}, "Loading the versions…"));
-    let answer;
+    let read;
     try {
-      answer = await latestVersions(name);
+      read = await latestVersions(name);
     } catch (error) {
       replace(body, errorBox(error));
       return;
     }
-    if (answer === undefined) return; // another history was asked for meanwhile
+    if (read === undefined) return; // another history was asked for meanwhile
+    const { etag, answer } = read;
+    if (shownResult?.name === name) shownResult.etag = etag || "";
     const versions = answer.versions || [];
     const current = versions.length ? versions[versions.length - 1].version : 0;
     shownVersion = current;
@@ -111,6 +118,7 @@ export function resultHistory({ onReverted }) {
                     type: "button",
                     onclick: async () => {
                       try {
+                        // The listing below is read again at once, with its etag.
                         await revertResult(name, v.name, { etag: shownResult?.etag });
                       } catch (error) {
                         if (!changedMeanwhile(error)) {
@@ -151,7 +159,6 @@ export function resultHistory({ onReverted }) {
    */
   function update(result) {
     if (element.hidden || !shownResult || result.name !== shownResult.name) return;
-    shownResult.etag = result.etag || shownResult.etag;
     if (!shownVersion || !result.version || result.version === shownVersion) return;
     load();
   }

@@ -135,25 +135,29 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
   }
 
   /**
-   * The result's etag after a change made on this page: the walk's other values of that
-   * result were read before it, and their accept or correction would be refused as if
-   * someone else had changed the result.
-   * @param {string} result @param {string | undefined} etag
+   * The result's etag after a change made on this page from `before`: the walk's other
+   * values of that result read at `before` are still what they showed, and their accept or
+   * correction would be refused as if someone else had changed the result. Only those: a
+   * value read at another version (an earlier page of the queue, a table row newer than the
+   * walk) may show what the result no longer holds, and must stay refused.
+   * @param {string} result @param {string | undefined} before @param {string | undefined} after
    */
-  function changedHere(result, etag) {
-    if (!etag) return;
-    for (const other of items) if (other.result === result) other.etag = etag;
+  function changedHere(result, before, after) {
+    if (!before || !after) return;
+    for (const other of items) if (other.result === result && other.etag === before) other.etag = after;
   }
 
   /**
    * A value corrected elsewhere on the page (in the results table) is reviewed: the walk
    * kept it, with the value it had, "Value 3 of 26" while the page said 25 were left, and
    * "a" accepted it again as if it still held what the walk showed.
-   * @param {string} result @param {string} field @param {string} [etag] the result's now
+   * @param {string} result @param {string} field
+   * @param {string} [before] the result's etag the correction was sent with
+   * @param {string} [after] the result's etag now
    */
-  function corrected(result, field, etag) {
+  function corrected(result, field, before, after) {
     if (element.hidden) return;
-    changedHere(result, etag);
+    changedHere(result, before, after);
     const at = items.findIndex((i) => i.result === result && i.field === field);
     if (at < 0) return;
     const current = at === index;
@@ -172,7 +176,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     sending.add(item);
     try {
       const accepted = await acceptReviewItem(item);
-      changedHere(item.result, accepted?.etag);
+      changedHere(item.result, item.etag, accepted?.etag);
     } catch (error) {
       if (changedMeanwhile(error)) return changedElsewhere(item, "accept");
       replace(status, errorBox(error));
@@ -211,7 +215,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
       h(
         "span",
         { class: "error", role: "alert" },
-        `${item.field} of ${paths(item)} was changed by someone else since the walk read it, so your ${what} was not saved. ` +
+        `${item.field} of ${paths(item)} was changed since the walk read it (by someone else, or elsewhere on this page), so your ${what} was not saved. ` +
           (at >= 0 ? "It is shown as it is now." : "It no longer needs review."),
       ),
     );
@@ -235,7 +239,7 @@ export function reviewWalk({ job, onChanged, showEvidence, typed }) {
     sending.add(item);
     try {
       const updated = await updateValue({ name: item.result, etag: item.etag }, item.field, value, reason);
-      changedHere(item.result, updated?.etag);
+      changedHere(item.result, item.etag, updated?.etag);
     } catch (error) {
       if (changedMeanwhile(error)) return changedElsewhere(item, "correction");
       replace(status, errorBox(error));

@@ -67,7 +67,7 @@ def test_the_walk_and_the_history_act_on_no_value_changed_since(page: Page, app_
         _correct_elsewhere(api, job, A, "13.25")
         page.keyboard.press("a")
         alert = walk.get_by_role("alert")
-        expect(alert).to_contain_text("changed by someone else since the walk read it")
+        expect(alert).to_contain_text("was changed since the walk read it")
         expect(alert).to_contain_text("your accept was not saved. It is shown as it is now.")
         expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
         expect(walk).to_be_focused()
@@ -110,3 +110,38 @@ def test_the_walk_and_the_history_act_on_no_value_changed_since(page: Page, app_
         results = api.get(f"/v1/{job}/results").json()["results"]
         [row] = [r for r in results if A in r["filePaths"]]
         assert (row["values"]["total"], row["version"]) == ("12.00", 4)
+
+
+def test_a_table_correction_does_not_vouch_for_a_value_the_walk_read_before(
+    page: Page, app_url: str
+) -> None:
+    """The walk read a.pdf at version 1; a colleague's correction made it 2 and the table read
+    that; the user's own correction in the table made it 3. The walk's a.pdf values still show
+    version 1: they took the new etag and "a" marked reviewed what the walk did not show."""
+    with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
+        job = finished_job(api, "Walk older than the table")
+        page.goto(f"{app_url}/app/{job}/results")
+        page.get_by_role("button", name="Review values").click()
+        walk = page.get_by_role("region", name="Review")
+        expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+        _correct_elsewhere(api, job, A, "13.25")
+        # An accept of b.pdf's value: the page reads its results again, a.pdf's at version 2.
+        page.keyboard.press("j")
+        expect(walk.get_by_role("definition").nth(0)).to_have_text(B)
+        page.keyboard.press("a")
+        expect(walk.get_by_text("Value 2 of 3")).to_be_visible()
+        expect(page.get_by_role("button", name=f"Edit total of {A}")).to_have_text("13.25")
+
+        page.get_by_role("button", name=f"Edit invoice_number of {A}").click()
+        page.get_by_label(f"New invoice_number of {A}").fill("INV-A")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_role("button", name=f"Edit invoice_number of {A}")).to_have_text("INV-A")
+        expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
+        field = walk.get_by_role("definition").nth(1).inner_text()
+        walk.get_by_role("button", name="Accept value").click()
+        expect(walk.get_by_role("alert")).to_contain_text("was changed since the walk read it")
+        results = api.get(f"/v1/{job}/results").json()["results"]
+        [row] = [r for r in results if A in r["filePaths"]]
+        assert row["version"] == 3
+        assert field in ("due_date", "vendor")
+        assert not row["assessments"][field].get("reviewed")

@@ -27,6 +27,9 @@ export const updateValue = (result, field, value, reason = "") =>
 /** Whether an API error is a correction refused because the result changed since it was read. @param {any} error */
 export const changedMeanwhile = (error) => error?.code === "ABORTED";
 
+/** One result as it is now, with its etag. @param {string} result `jobs/{job}/results/{result}` */
+export const getResult = (result) => get(`/v1/${result}`);
+
 /** A result's versions, oldest first. @param {string} result `jobs/{job}/results/{result}` */
 export const listVersions = (result) => get(`/v1/${result}/versions`, { pageSize: 100 });
 

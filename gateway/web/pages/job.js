@@ -552,6 +552,7 @@ export async function renderJob(main, { id }) {
       const message = h("span");
       const save = async () => {
         try {
+          const before = row.etag;
           const updated = await updateValue(row, field, typed(field, input.value));
           Object.assign(row, updated);
           editing = false;
@@ -562,7 +563,7 @@ export async function renderJob(main, { id }) {
           history.update(row);
           // A corrected value is reviewed: the walk, if open, drops it, and the count of
           // values needing review goes down (it stayed as it was until the page was reloaded).
-          review.corrected(row.name, field, row.etag);
+          review.corrected(row.name, field, before, row.etag);
           await refresh();
         } catch (error) {
           if (!changedMeanwhile(error)) {

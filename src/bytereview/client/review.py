@@ -59,6 +59,8 @@ def _correct(api: Api, name: str, raw: str, etag: str) -> Any:
 
 @guarded
 def review(args: argparse.Namespace) -> int:
+    if args.etag and not (args.accept or args.correct):
+        raise ClientError("--etag goes with --accept or --correct: the etag of the value read")
     with Api.from_env(args.url, args.token, args.api_key) as api:
         if args.accept:
             accepted = api.call("POST", f"/v1/{args.accept}:accept", etag_field(args.etag))
