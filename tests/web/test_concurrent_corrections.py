@@ -10,6 +10,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.web.test_trust import A, B, finished_job
+from tests.web.walk import open_walk
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -59,9 +60,7 @@ def test_the_walk_and_the_history_act_on_no_value_changed_since(page: Page, app_
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         job = finished_job(api, "Two reviewers walk")
         page.goto(f"{app_url}/app/{job}/results")
-        page.get_by_role("button", name="Review values").click()
-        walk = page.get_by_role("region", name="Review")
-        expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+        walk = open_walk(page, 4)
         expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
 
         _correct_elsewhere(api, job, A, "13.25")
@@ -121,9 +120,7 @@ def test_a_table_correction_does_not_vouch_for_a_value_the_walk_read_before(
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         job = finished_job(api, "Walk older than the table")
         page.goto(f"{app_url}/app/{job}/results")
-        page.get_by_role("button", name="Review values").click()
-        walk = page.get_by_role("region", name="Review")
-        expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+        walk = open_walk(page, 4)
         _correct_elsewhere(api, job, A, "13.25")
         # An accept of b.pdf's value: the page reads its results again, a.pdf's at version 2.
         page.keyboard.press("j")

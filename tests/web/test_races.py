@@ -17,6 +17,7 @@ from tests.pdfs import text_pdf
 from tests.web.jobs import ready_job, ready_zip_job, wait_for
 from tests.web.test_flow import paused_job
 from tests.web.test_trust import A, B, finished_job
+from tests.web.walk import open_walk
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -107,9 +108,7 @@ def test_a_double_click_accepts_one_value(page: Page, app_url: str) -> None:
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         job = finished_job(api, "Races accept")
     page.goto(f"{app_url}/app/{job}/results")
-    page.get_by_role("button", name="Review values").click()
-    walk = page.get_by_role("region", name="Review")
-    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk = open_walk(page, 4)
     walk.get_by_role("button", name="Accept value").dblclick()
     expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
     expect(page.get_by_text("3 values need review")).to_be_visible()
@@ -126,9 +125,7 @@ def test_the_job_summary_keeps_the_latest_refresh(page: Page, app_url: str) -> N
     page.goto(f"{app_url}/app/{job}/results")
     expect(page.get_by_text("4 values need review")).to_be_visible()
     page.route(re.compile(rf"/v1/{job}$"), hold_first(page))
-    page.get_by_role("button", name="Review values").click()
-    walk = page.get_by_role("region", name="Review")
-    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk = open_walk(page, 4)
     walk.get_by_role("button", name="Accept value").click()
     expect(walk.get_by_text("Value 1 of 3")).to_be_visible()
     walk.get_by_role("button", name="Accept value").click()

@@ -12,7 +12,8 @@ from playwright.sync_api import Page, expect
 
 from bytereview.core.settings import DEV_TOKEN
 from tests.web.jobs import finished_zip_job
-from tests.web.test_trust import FIELDS, finished_job, starts
+from tests.web.test_trust import finished_job, golden_template, starts
+from tests.web.walk import open_walk
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -60,11 +61,7 @@ def test_marking_golden_goes_on_past_a_result_already_golden(page: Page, app_url
     """Two results chosen, the first already golden for the template: the second was never
     marked, and the notice was the API's error naming the first by its resource name."""
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
-        created = api.post(
-            "/v1/templates", json={"displayName": "Golden twice", "fields": FIELDS[:2]}
-        )
-        assert created.status_code == 200, created.text
-        template = created.json()["name"]
+        template = golden_template(api, "Golden twice")
         job = finished_job(api, "Golden twice", template)
         results = {
             r["filePaths"][0]: r["name"] for r in api.get(f"/v1/{job}/results").json()["results"]
@@ -121,9 +118,7 @@ def test_a_value_corrected_in_the_table_leaves_the_walk_and_the_count(
     page.set_viewport_size({"width": 1400, "height": 900})
     page.goto(f"{app_url}/app/{job}/results")
     expect(page.get_by_text("4 values need review")).to_be_visible()
-    page.get_by_role("button", name="Review values").click()
-    walk = page.get_by_role("region", name="Review")
-    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk = open_walk(page, 4)
     expect(walk.get_by_role("definition").nth(0)).to_have_text(A)
     expect(walk.get_by_role("definition").nth(1)).to_have_text("due_date")
 
@@ -172,9 +167,7 @@ def test_the_walk_says_where_it_is_as_it_moves(page: Page, app_url: str) -> None
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
         job = finished_job(api, "Walk said aloud")
     page.goto(f"{app_url}/app/{job}/results")
-    page.get_by_role("button", name="Review values").click()
-    walk = page.get_by_role("region", name="Review")
-    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk = open_walk(page, 4)
     said = walk.locator("[aria-live]", has_text=re.compile(r"\(\d+ of \d+\)|Nothing left"))
     expect(said).to_have_text(f"due_date of {A}: empty (1 of 4)")
     page.keyboard.press("j")

@@ -17,6 +17,7 @@ from bytereview.core.settings import DEV_TOKEN
 from tests.hostile_documents import truncated_png
 from tests.pdfs import text_pdf
 from tests.web.jobs import ready_job, wait_for
+from tests.web.walk import open_walk
 
 pytestmark = pytest.mark.e2e
 DEV = {"Authorization": f"Bearer {DEV_TOKEN}"}
@@ -37,6 +38,13 @@ B = "invoices/more.zip/march/b.pdf"
 def starts(text: str) -> re.Pattern[str]:
     """A name that starts with `text` (slashes escaped: Playwright sends the pattern as /.../)."""
     return re.compile("^" + re.escape(text).replace("/", r"\/"))
+
+
+def golden_template(api: httpx.Client, name: str) -> str:
+    """A template of the first two FIELDS (golden documents score against it)."""
+    created = api.post("/v1/templates", json={"displayName": name, "fields": FIELDS[:2]})
+    assert created.status_code == 200, created.text
+    return str(created.json()["name"])
 
 
 def finished_job(api: httpx.Client, name: str, template: str = "") -> str:
@@ -91,9 +99,7 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
     assert abs((found["x"] - drawn["x"]) / drawn["width"] - box["left"]) < 0.01
 
     # The review walk, by keyboard only.
-    page.get_by_role("button", name="Review values").click()
-    walk = page.get_by_role("region", name="Review")
-    expect(walk.get_by_text("Value 1 of 4")).to_be_visible()
+    walk = open_walk(page, 4)
     expect(walk).to_be_focused()
     page.keyboard.press("j")
     expect(walk.get_by_text("Value 2 of 4")).to_be_visible()
@@ -155,11 +161,7 @@ def test_evidence_review_walk_history_and_revert(page: Page, app_url: str) -> No
 
 def test_rerun_mark_golden_and_score_a_template(page: Page, app_url: str) -> None:
     with httpx.Client(base_url=app_url, headers=DEV, timeout=30) as api:
-        created = api.post(
-            "/v1/templates", json={"displayName": "Golden invoices", "fields": FIELDS[:2]}
-        )
-        assert created.status_code == 200, created.text
-        template = created.json()["name"]
+        template = golden_template(api, "Golden invoices")
         job = finished_job(api, "Golden source", template)
 
     page.goto(f"{app_url}/app/{job}/results")

@@ -247,11 +247,15 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             next_page_token=token,
         )
 
+    async def _one_result(self, row: models.Result) -> pb.Result:
+        """One result as the API gives it, with its files' paths."""
+        files = await self._queries.files_of_results([row])
+        return convert.result(row, files.get(row.task_id, []))
+
     async def GetResult(self, request: jobs_pb.GetResultRequest, context: Context) -> pb.Result:
         ids = names.parse("result", request.name)
         row = await self._versions.current(caller_id(), ids["job"], ids["result"])
-        files = await self._queries.files_of_results([row])
-        return convert.result(row, files.get(row.task_id, []))
+        return await self._one_result(row)
 
     async def UpdateResult(
         self, request: jobs_pb.UpdateResultRequest, context: Context
@@ -267,8 +271,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             reason=request.reason,
             etag=request.result.etag,
         )
-        files = await self._queries.files_of_results([row])
-        return convert.result(row, files.get(row.task_id, []))
+        return await self._one_result(row)
 
     async def ExportResults(
         self, request: jobs_pb.ExportResultsRequest, context: Context
@@ -370,8 +373,7 @@ class JobServicer(jobs_grpc.JobServiceServicer):
             reason=request.reason,
             etag=request.etag,
         )
-        files = await self._queries.files_of_results([row])
-        return convert.result(row, files.get(row.task_id, []))
+        return await self._one_result(row)
 
     async def RerunJob(
         self, request: jobs_pb.RerunJobRequest, context: Context
